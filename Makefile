@@ -1,0 +1,138 @@
+# activeswap top-level Makefile (GNU make).
+#
+#   make            userspace libraries and the CLI (build/bin/activeswap)
+#   make check      every test (unit + integration under ASan/UBSan, fuzz, BPF, kernel/QEMU)
+#   make demo       the main job on a generated model
+#   make bench      the standard benchmark set
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Sources are discovered by directory: runtime/*.c -> build/lib/libasrt.a,
+# libswap/*.c -> build/lib/libswap.a, tools/*.c -> build/bin/activeswap,
+# tests/unit/test_*.c -> one cmocka binary each. Files named *_avx2.c / *_avx512.c are
+# compiled with the matching ISA flags; everything else is baseline x86-64 and chooses
+# SIMD paths at run time. Parts with special builds live in mk/*.mk.
+
+TOP       := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD     ?= build
+SAN       ?= 0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CC        ?= gcc
+ifeq ($(origin CC),default)
+CC        := gcc
+endif
+
+PKG_LIBS  := liburing numa
+CPPFLAGS  += -D_GNU_SOURCE -I$(TOP)/runtime/include -I$(TOP)/libswap/include \
+             -I$(TOP)/uapi -I$(TOP)/tools -I$(BUILD)/gen
+WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wvla
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 $(WARN) -pthread -fno-strict-aliasing -MMD -MP
+LDLIBS    += -luring -lnuma -lm -lpthread
+ifeq ($(SAN),1)
+CFLAGS    += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+             -fno-omit-frame-pointer -DAS_SANITIZE=1
+LDFLAGS   += -fsanitize=address,undefined
+endif
+
+AVX2_FLAGS   := -mavx2 -mfma -mf16c
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+
+RT_SRC    := $(sort $(wildcard runtime/*.c))
+SWAP_SRC  := $(sort $(wildcard libswap/*.c))
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_HELP := $(filter-out tests/unit/test_%,$(sort $(wildcard tests/unit/*.c)))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+RT_LIB    := $(BUILD)/lib/libasrt.a
+SWAP_LIB  := $(BUILD)/lib/libswap.a
+CLI       := $(BUILD)/bin/activeswap
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+
+# Hooks for mk/*.mk fragments (BPF skeletons, kernel module, fuzzers).
+CLI_EXTRA_OBJS :=
+CLI_EXTRA_LIBS :=
+CLI_EXTRA_DEPS :=
+CHECK_PREP     :=
+
+.PHONY: all deps deps-check deps-demo tests check demo bench install clean help
+all: $(CLI)
+
+-include $(sort $(wildcard mk/*.mk))
+
+$(BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(RT_LIB): $(call obj,$(RT_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SWAP_LIB): $(call obj,$(SWAP_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(CLI): $(call obj,$(TOOL_SRC)) $(CLI_EXTRA_OBJS) $(RT_LIB) $(SWAP_LIB) $(CLI_EXTRA_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(TOOL_SRC)) $(CLI_EXTRA_OBJS) $(RT_LIB) $(SWAP_LIB) \
+		$(CLI_EXTRA_LIBS) $(LDLIBS)
+
+# Unit tests link the CLI's helper objects too (everything in tools/ but main).
+TOOL_LIBOBJS := $(call obj,$(filter-out tools/activeswap.c,$(TOOL_SRC)))
+$(BUILD)/tests/unit/%: tests/unit/%.c $(call obj,$(UNIT_HELP)) $(TOOL_LIBOBJS) $(RT_LIB) $(SWAP_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I$(TOP)/tests/unit $(LDFLAGS) -o $@ $< $(call obj,$(UNIT_HELP)) \
+		$(TOOL_LIBOBJS) $(RT_LIB) $(SWAP_LIB) $(CLI_EXTRA_LIBS) -lcmocka $(LDLIBS)
+
+tests: $(CLI) $(UNIT_BIN)
+
+deps:
+	@sh mk/deps.sh build
+deps-check:
+	@sh mk/deps.sh check
+deps-demo:
+	@sh mk/deps.sh demo
+
+# make check: release build, sanitizer build, then every suite through tests/run.sh,
+# which prints the single summary line "N passed, N failed, N skipped".
+check: deps-check
+	$(MAKE) all
+	$(MAKE) BUILD=build/asan SAN=1 tests
+	$(if $(CHECK_PREP),$(MAKE) $(CHECK_PREP))
+	@AS_TOP=$(TOP) AS_BUILD=$(TOP)/build AS_ASAN_BUILD=$(TOP)/build/asan \
+		sh tests/run.sh
+
+demo: deps-demo
+	$(MAKE) all
+	sh tools/demo.sh $(TOP)/build/bin/activeswap
+
+bench: deps-demo
+	$(MAKE) all
+	sh tools/bench.sh $(TOP)/build/bin/activeswap
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/activeswap
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/activeswap
+	install -m 0644 $(RT_LIB) $(SWAP_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 libswap/include/libswap.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 runtime/include/activeswap/*.h $(DESTDIR)$(PREFIX)/include/activeswap/
+
+clean:
+	rm -rf build
+	$(if $(wildcard module/Makefile),$(MAKE) -C module clean)
+
+help:
+	@sed -n '3,10p' Makefile
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

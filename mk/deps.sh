@@ -1,0 +1,41 @@
+#!/bin/sh
+# Install the Debian packages the build and the tests need (when root), or print the
+# exact command to do so. Usage: mk/deps.sh [build|check|demo|kernel]
+set -u
+want="$1"
+pkgs_build="gcc make pkg-config clang llvm liburing-dev libnuma-dev libbpf-dev bpftool
+libelf-dev zlib1g-dev systemtap-sdt-dev"
+pkgs_check="libcmocka-dev libclang-rt-14-dev fio"
+pkgs_demo="gnuplot-nox"
+pkgs_kernel="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static
+linux-source-6.1 sparse kmod cpio e2fsprogs xz-utils"
+case "$want" in
+build) pkgs="$pkgs_build" ;;
+check) pkgs="$pkgs_build $pkgs_check $pkgs_demo $pkgs_kernel" ;;
+demo) pkgs="$pkgs_build $pkgs_demo" ;;
+kernel) pkgs="$pkgs_build $pkgs_kernel" ;;
+*) echo "usage: $0 build|check|demo|kernel" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
+	case "$st" in *" installed") ;; *) missing="$missing $p" ;; esac
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing Debian packages:$missing" >&2
+	echo "deps: run as root: apt-get update && apt-get install -y --no-install-recommends$missing" >&2
+	exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: missing packages$missing and no apt-get on this system" >&2
+	exit 1
+fi
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Lists may be absent on a fresh machine; refresh once, quietly.
+apt-get update -qq >/dev/null 2>&1 || apt-get update
+apt-get install -y -qq --no-install-recommends $missing >/dev/null || {
+	echo "deps: apt-get install failed for:$missing" >&2
+	exit 1
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tensor element types (ggml numbering, as stored in GGUF) and their block layouts.
+ * Scalar reference conversions; the SIMD dot products live behind kernels.h.
+ */
+#ifndef ACTIVESWAP_QUANT_H
+#define ACTIVESWAP_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+enum ggml_type {
+	GGML_TYPE_F32 = 0,
+	GGML_TYPE_F16 = 1,
+	GGML_TYPE_Q4_0 = 2,
+	GGML_TYPE_Q4_1 = 3,
+	GGML_TYPE_Q5_0 = 6,
+	GGML_TYPE_Q5_1 = 7,
+	GGML_TYPE_Q8_0 = 8,
+	GGML_TYPE_Q8_1 = 9,
+	GGML_TYPE_Q2_K = 10,
+	GGML_TYPE_Q3_K = 11,
+	GGML_TYPE_Q4_K = 12,
+	GGML_TYPE_Q5_K = 13,
+	GGML_TYPE_Q6_K = 14,
+	GGML_TYPE_Q8_K = 15,
+	GGML_TYPE_BF16 = 30,
+	GGML_TYPE_COUNT = 40 /* upper bound of the numbering we know about */
+};
+
+#define QK4_0 32
+#define QK8_0 32
+#define QK_K 256
+#define K_SCALE_SIZE 12
+
+typedef uint16_t as_fp16_t;
+typedef uint16_t as_bf16_t;
+
+struct block_q4_0 {
+	as_fp16_t d;
+	uint8_t qs[QK4_0 / 2]; /* element j in low nibble of qs[j], j+16 in high nibble */
+};
+
+struct block_q8_0 {
+	as_fp16_t d;
+	int8_t qs[QK8_0];
+};
+
+struct block_q4_K {
+	as_fp16_t d;
+	as_fp16_t dmin;
+	uint8_t scales[K_SCALE_SIZE];
+	uint8_t qs[QK_K / 2];
+};
+
+struct block_q6_K {
+	uint8_t ql[QK_K / 2];
+	uint8_t qh[QK_K / 4];
+	int8_t scales[QK_K / 16];
+	as_fp16_t d;
+};
+
+/* Activation-side block for dot products with K-quants. */
+struct block_q8_K {
+	float d;
+	int8_t qs[QK_K];
+	int16_t bsums[QK_K / 16];
+};
+
+_Static_assert(sizeof(struct block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(struct block_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(struct block_q4_K) == 144, "q4_K layout");
+_Static_assert(sizeof(struct block_q6_K) == 210, "q6_K layout");
+
+/* True for the types the runtime can compute with: F32 F16 BF16 Q8_0 Q4_0 Q4_K Q6_K. */
+bool as_type_supported(enum ggml_type t);
+/* Name as llama.cpp prints it ("q4_0", "f16", ...); "unknown" for others. */
+const char *as_type_name(enum ggml_type t);
+/* Parse a name (case-insensitive); -1 when unknown. */
+int as_type_from_name(const char *name);
+/* Elements per block (1 for F32/F16/BF16), bytes per block; 0 for unsupported types. */
+size_t as_type_block_elems(enum ggml_type t);
+size_t as_type_block_bytes(enum ggml_type t);
+/* Bytes of n elements: -EINVAL if n is not a multiple of the block size or the type is
+ * unsupported, -EOVERFLOW on overflow; 0 and *out on success. */
+int as_row_bytes(enum ggml_type t, uint64_t n, uint64_t *out);
+
+float as_fp16_to_fp32(as_fp16_t h);
+as_fp16_t as_fp32_to_fp16(float f);       /* round to nearest even */
+float as_bf16_to_fp32(as_bf16_t h);
+as_bf16_t as_fp32_to_bf16(float f);       /* round to nearest even */
+
+/* Scalar reference: decode n elements (n a multiple of the block size). */
+void as_dequant_row(enum ggml_type t, const void *src, float *dst, size_t n);
+/* Scalar reference: encode n elements for F32 F16 BF16 Q8_0 Q4_0 (ggml's rounding).
+ * Returns -EINVAL for other types. */
+int as_quant_row(enum ggml_type t, const float *src, void *dst, size_t n);
+
+#endif

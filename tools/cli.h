@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared helpers for the activeswap subcommands: strict number parsing, errors,
+ * progress bars, JSON output. */
+#ifndef ACTIVESWAP_CLI_H
+#define ACTIVESWAP_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Every subcommand: returns the process exit status (0 ok, 1 runtime error, 2 usage). */
+int cmd_run(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
+
+/* "activeswap SUB: message\n" on stderr. */
+void cli_err(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict parsers: whole string, range-checked; on error print "SUB: bad value for FLAG:
+ * 'VAL' (why)" and return -1. */
+int cli_long(const char *sub, const char *flag, const char *val, long min, long max,
+	     long *out);
+int cli_u64(const char *sub, const char *flag, const char *val, uint64_t min,
+	    uint64_t max, uint64_t *out);
+int cli_double(const char *sub, const char *flag, const char *val, double min,
+	       double max, double *out);
+/* Sizes: plain bytes or with K/M/G/T suffix (binary, optional "iB"/"B"), e.g. 64K, 1.5G.
+ * With total != 0, "NN%" means that percentage of total. */
+int cli_size(const char *sub, const char *flag, const char *val, uint64_t total,
+	     uint64_t *out);
+
+/* Progress bar on stderr, drawn only when stderr is a TTY: percent, MB/s, ETA. */
+struct cli_progress {
+	const char *label;
+	uint64_t total;
+	uint64_t done;
+	double t0;
+	double last_draw;
+	bool tty;
+};
+void cli_progress_start(struct cli_progress *p, const char *label, uint64_t total);
+void cli_progress_add(struct cli_progress *p, uint64_t n);
+void cli_progress_end(struct cli_progress *p);
+
+double cli_now(void); /* monotonic seconds */
+uint64_t cli_peak_rss_bytes(void);
+
+/* JSON string escaping for output (writes a quoted string). */
+void cli_json_str(FILE *f, const char *s);
+
+#endif
