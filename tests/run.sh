@@ -4,7 +4,7 @@
 # A suite is a command that prints TAP on stdout:
 #   - every cmocka binary in $AS_ASAN_BUILD/tests/unit (CMOCKA_MESSAGE_OUTPUT=TAP),
 #   - every executable tests/integration/*.sh (and tests/fuzz/run.sh).
-# "ok" counts as passed, "ok ... # SKIP" as skipped, "not ok" as failed; a plan
+# "ok" counts as passed, "ok ... # SKIP" (cmocka prints "not ok N # SKIP") as skipped, "not ok" as failed; a plan
 # "1..0 # SKIP reason" counts one skip. A suite that exits non-zero without reporting a
 # failure counts one failure; so does one that prints no TAP at all.
 #
@@ -41,8 +41,9 @@ run_suite() {
 	cat "$log"
 	counts=$(awk '
 		/^1\.\.0[ \t]*#[ \t]*[Ss][Kk][Ii][Pp]/ { s++; next }
+		/^(not )?ok/ && /#[ \t]*[Ss][Kk][Ii][Pp]/ { s++; next }
 		/^not ok/ { f++; next }
-		/^ok/ { if ($0 ~ /#[ \t]*[Ss][Kk][Ii][Pp]/) s++; else p++; next }
+		/^ok/ { p++; next }
 		END { printf "%d %d %d\n", p, f, s }' "$log")
 	set -- $counts
 	p=$1 f=$2 s=$3
