@@ -1,0 +1,1123 @@
+// SPDX-License-Identifier: MIT
+/*
+ * activeswap trace: a live eBPF view of swapping, in the style of libbpf-tools.
+ *
+ * Loads bpf/activeswap.bpf.c (through the skeleton bpftool generated at build time),
+ * attaches it to libswap's USDT probes in the traced binary, to the block layer's request
+ * issue/complete tracepoints and, when the kernel module is loaded, to its activeswap:
+ * tracepoints; prints per-layer fetch latency histograms, reads, bytes, hit rates and
+ * per-token I/O stall time every interval and a summary at the end. With --pin the maps
+ * stay pinned in bpffs for bpftool. Documentation/tracing.md describes it all.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef AS_HAVE_BPF
+
+int cmd_trace(int argc, char **argv)
+{
+	cli_err("trace", "this build has no BPF support (clang, bpftool, libbpf-dev or the "
+		"kernel BTF were missing when it was built; see mk/bpf.mk)");
+	return 1;
+}
+
+#else
+
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <sys/stat.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <dirent.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <linux/types.h>
+#include "activeswap_trace.h"
+#include "activeswap.skel.h"
+
+#define SUB "trace"
+#define DEFAULT_PIN_DIR "/sys/fs/bpf/activeswap"
+#define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
+#define MODULE_BTF "/sys/kernel/btf/activeswap"
+#define BPF_FS_MAGIC_ 0xcafe4a11
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+struct trace_opts {
+	pid_t pid;		/* -p */
+	const char *binary;	/* --binary */
+	double interval;	/* --interval, 0 = summary only */
+	double duration;	/* --duration, 0 = until Ctrl-C / the process ends */
+	const char *pin_dir;	/* --pin, NULL = do not pin */
+	bool json;
+	bool verbose;
+	char **cmd;		/* -- COMMAND ... */
+};
+
+static volatile sig_atomic_t stop_flag;
+static bool verbose_libbpf;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !verbose_libbpf))
+		return 0;
+	if (level == LIBBPF_WARN && !verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: activeswap trace [-p PID] [--binary PATH] [--interval S] [--duration S]\n"
+		"                        [--pin [DIR]] [--json] [-v] [-- COMMAND [ARGS...]]\n"
+		"\n"
+		"Live eBPF view of swapping: per layer the fetch latency histogram (log2 us),\n"
+		"reads, bytes, hit rate; per token the I/O stall time; block device latency.\n"
+		"Summary on Ctrl-C, at the end of --duration, or when PID / COMMAND exits.\n"
+		"\n"
+		"  -p PID          trace only this process (its executable unless --binary)\n"
+		"  --binary PATH   executable holding libswap's USDT probes (default: COMMAND,\n"
+		"                  /proc/PID/exe, or this activeswap binary)\n"
+		"  --interval S    seconds between live reports (default 1; 0 = summary only)\n"
+		"  --duration S    stop after S seconds\n"
+		"  --pin [DIR]     pin the maps in bpffs (default %s) for\n"
+		"                  'bpftool map dump pinned DIR/<map>'; they stay after exit\n"
+		"  --json          one JSON object per report instead of tables\n"
+		"  -v              libbpf warnings and attach details on stderr\n"
+		"  -- COMMAND      run COMMAND and trace it until it exits\n"
+		"\nNeeds CAP_BPF and CAP_PERFMON (or root) and a kernel with BTF.\n",
+		DEFAULT_PIN_DIR);
+}
+
+static int parse_args(int argc, char **argv, struct trace_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->interval = 1.0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		long l;
+
+		if (!strcmp(a, "--")) {
+			if (i + 1 >= argc) {
+				cli_err(SUB, "-- needs a command");
+				return -1;
+			}
+			o->cmd = argv + i + 1;
+			break;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 1;
+		} else if (!strcmp(a, "-p") || !strcmp(a, "--pid")) {
+			if (cli_long(SUB, a, i + 1 < argc ? argv[++i] : NULL, 1, INT_MAX, &l))
+				return -1;
+			o->pid = (pid_t)l;
+		} else if (!strcmp(a, "--binary")) {
+			if (i + 1 >= argc || !*argv[i + 1]) {
+				cli_err(SUB, "--binary needs a path");
+				return -1;
+			}
+			o->binary = argv[++i];
+		} else if (!strcmp(a, "--interval")) {
+			if (cli_double(SUB, a, i + 1 < argc ? argv[++i] : NULL, 0, 86400,
+				       &o->interval))
+				return -1;
+			if (o->interval > 0 && o->interval < 0.01) {
+				cli_err(SUB, "bad value for --interval: must be 0 or >= 0.01");
+				return -1;
+			}
+		} else if (!strcmp(a, "--duration")) {
+			if (cli_double(SUB, a, i + 1 < argc ? argv[++i] : NULL, 0.01, 1e7,
+				       &o->duration))
+				return -1;
+		} else if (!strcmp(a, "--pin")) {
+			/* optional DIR: taken when the next word is an absolute path */
+			if (i + 1 < argc && argv[i + 1][0] == '/')
+				o->pin_dir = argv[++i];
+			else
+				o->pin_dir = DEFAULT_PIN_DIR;
+		} else if (!strncmp(a, "--pin=", 6)) {
+			o->pin_dir = a + 6;
+			if (o->pin_dir[0] != '/') {
+				cli_err(SUB, "bad value for --pin: '%s' (must be an absolute path)",
+					o->pin_dir);
+				return -1;
+			}
+		} else if (!strcmp(a, "--json")) {
+			o->json = true;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			o->verbose = true;
+		} else {
+			cli_err(SUB, "unknown option '%s' (see --help)", a);
+			return -1;
+		}
+	}
+	if (o->pid && o->cmd) {
+		cli_err(SUB, "-p and -- COMMAND exclude each other");
+		return -1;
+	}
+	if (o->pin_dir && strlen(o->pin_dir) > PATH_MAX - 32) {
+		cli_err(SUB, "bad value for --pin: path too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- prerequisites: say exactly what is missing ---- */
+
+static bool have_cap(const struct __user_cap_data_struct d[2], int cap)
+{
+	return d[cap >> 5].effective & (1u << (cap & 31));
+}
+
+static int check_privileges(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (access(VMLINUX_BTF, R_OK)) {
+		cli_err(SUB, "the kernel has no BTF (%s: %s); a kernel built with "
+			"CONFIG_DEBUG_INFO_BTF=y is needed", VMLINUX_BTF, strerror(errno));
+		return -1;
+	}
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d)) {
+		cli_err(SUB, "capget: %s", strerror(errno));
+		return -1;
+	}
+	if (have_cap(d, CAP_SYS_ADMIN))
+		return 0;
+	if (!have_cap(d, CAP_BPF) || !have_cap(d, CAP_PERFMON)) {
+		cli_err(SUB, "missing capability %s%s%s: run as root or grant CAP_BPF and "
+			"CAP_PERFMON", have_cap(d, CAP_BPF) ? "" : "CAP_BPF",
+			!have_cap(d, CAP_BPF) && !have_cap(d, CAP_PERFMON) ? " and " : "",
+			have_cap(d, CAP_PERFMON) ? "" : "CAP_PERFMON");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- kernel differences, probed from BTF ---- */
+
+/* Number of tracepoint arguments of btf_trace_<tp> in btf, or -1 when the kernel lacks it. */
+static int tp_nargs(const struct btf *btf, const char *tp)
+{
+	char name[128];
+	const struct btf_type *t;
+	int id;
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	id = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF);
+	if (id < 0)
+		return -1;
+	t = btf__type_by_id(btf, btf__resolve_type(btf, id));
+	if (!t || !btf_is_ptr(t))
+		return -1;
+	t = btf__type_by_id(btf, t->type);
+	if (!t || !btf_is_func_proto(t))
+		return -1;
+	return btf_vlen(t) - 1; /* the first parameter is the tracepoint's private data */
+}
+
+/* Which counter a module tracepoint feeds, from its name; NULL when not one we count. */
+static struct bpf_program *kmod_prog_for(struct activeswap_bpf *skel, const char *name)
+{
+	if (strncmp(name, "activeswap_", 11))
+		return NULL;
+	name += 11;
+	if (strstr(name, "region") && (strstr(name, "create") || strstr(name, "alloc")))
+		return skel->progs.kmod_region_create;
+	if (strstr(name, "region") && strstr(name, "free"))
+		return skel->progs.kmod_region_free;
+	if (strstr(name, "submit"))
+		return skel->progs.kmod_fetch_submit;
+	if (strstr(name, "complete") || strstr(name, "done"))
+		return skel->progs.kmod_fetch_complete;
+	if (strstr(name, "cancel"))
+		return skel->progs.kmod_fetch_cancel;
+	return NULL;
+}
+
+struct link_set {
+	struct bpf_link *l[64];
+	int n;
+	int usdt;	/* USDT probes attached */
+	int blk;	/* block tracepoints attached */
+	int kmod;	/* module tracepoints attached */
+};
+
+static void links_add(struct link_set *ls, struct bpf_link *l)
+{
+	if (ls->n < (int)(sizeof(ls->l) / sizeof(ls->l[0])))
+		ls->l[ls->n++] = l;
+	else
+		bpf_link__destroy(l);
+}
+
+static void links_destroy(struct link_set *ls)
+{
+	while (ls->n)
+		bpf_link__destroy(ls->l[--ls->n]);
+}
+
+/* The module's tracepoints, named in its BTF (btf_trace_activeswap_*), when it is loaded. */
+static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct link_set *ls,
+			bool verbose)
+{
+	struct btf *mbtf;
+	int n;
+
+	if (access(MODULE_BTF, R_OK))
+		return; /* module not loaded (or built without BTF) */
+	mbtf = btf__load_module_btf("activeswap", vmlinux);
+	if (!mbtf) {
+		if (verbose)
+			fprintf(stderr, "trace: %s: cannot read module BTF\n", MODULE_BTF);
+		return;
+	}
+	n = (int)btf__type_cnt(mbtf);
+	for (int id = btf__type_cnt(vmlinux); id < n; id++) {
+		const struct btf_type *t = btf__type_by_id(mbtf, id);
+		const char *name;
+		struct bpf_program *p;
+		struct bpf_link *l;
+
+		if (!t || !btf_is_typedef(t))
+			continue;
+		name = btf__name_by_offset(mbtf, t->name_off);
+		if (!name || strncmp(name, "btf_trace_", 10))
+			continue;
+		name += 10;
+		p = kmod_prog_for(skel, name);
+		if (!p)
+			continue;
+		l = bpf_program__attach_raw_tracepoint(p, name);
+		if (!l) {
+			fprintf(stderr, "activeswap trace: module tracepoint %s: %s\n", name,
+				strerror(errno));
+			continue;
+		}
+		links_add(ls, l);
+		ls->kmod++;
+		if (verbose)
+			fprintf(stderr, "trace: attached module tracepoint %s\n", name);
+	}
+	btf__free(mbtf);
+}
+
+static const char *const usdt_names[] = {
+	"fetch_submit", "fetch_complete", "bundle_bytes", "cache_hit", "cache_miss",
+	"cache_evict", "token_begin", "token_end", "layer_begin",
+};
+
+static struct bpf_program *usdt_prog(struct activeswap_bpf *skel, int i)
+{
+	struct bpf_program *p[] = {
+		skel->progs.fetch_submit, skel->progs.fetch_complete, skel->progs.bundle_bytes,
+		skel->progs.cache_hit,	  skel->progs.cache_miss,     skel->progs.cache_evict,
+		skel->progs.token_begin,  skel->progs.token_end,      skel->progs.layer_begin,
+	};
+	return p[i];
+}
+
+static int attach_all(struct activeswap_bpf *skel, struct btf *vmlinux, pid_t pid,
+		      const char *binary, struct link_set *ls, bool verbose)
+{
+	const int nusdt = (int)(sizeof(usdt_names) / sizeof(usdt_names[0]));
+	struct bpf_link *l;
+
+	for (int i = 0; i < nusdt; i++) {
+		l = bpf_program__attach_usdt(usdt_prog(skel, i), pid ? pid : -1, binary,
+					     "activeswap", usdt_names[i], NULL);
+		if (!l) {
+			if (verbose)
+				fprintf(stderr, "trace: USDT activeswap:%s in %s: %s\n",
+					usdt_names[i], binary, strerror(errno));
+			continue;
+		}
+		links_add(ls, l);
+		ls->usdt++;
+	}
+	if (!ls->usdt)
+		fprintf(stderr, "activeswap trace: warning: no activeswap USDT probes in %s "
+			"(is libswap linked into it? 'readelf -n' lists stapsdt notes); "
+			"tracing the block layer only\n", binary);
+
+	struct bpf_program *blk[] = { skel->progs.blk_issue, skel->progs.blk_issue_q,
+				      skel->progs.blk_complete };
+	for (size_t i = 0; i < sizeof(blk) / sizeof(blk[0]); i++) {
+		if (!bpf_program__autoload(blk[i]))
+			continue;
+		l = bpf_program__attach(blk[i]);
+		if (!l) {
+			fprintf(stderr, "activeswap trace: block tracepoint %s: %s\n",
+				bpf_program__name(blk[i]), strerror(errno));
+			continue;
+		}
+		links_add(ls, l);
+		ls->blk++;
+	}
+	attach_kmod(skel, vmlinux, ls, verbose);
+	return 0;
+}
+
+/* Choose the block tracepoint programs that match this kernel's BTF. */
+static void select_block_progs(struct activeswap_bpf *skel, const struct btf *vmlinux,
+			       bool verbose)
+{
+	int issue = tp_nargs(vmlinux, "block_rq_issue");
+	int complete = tp_nargs(vmlinux, "block_rq_complete");
+
+	bpf_program__set_autoload(skel->progs.blk_issue, issue == 1 && complete == 3);
+	bpf_program__set_autoload(skel->progs.blk_issue_q, issue == 2 && complete == 3);
+	bpf_program__set_autoload(skel->progs.blk_complete, (issue == 1 || issue == 2) &&
+							    complete == 3);
+	if (complete != 3 || (issue != 1 && issue != 2))
+		fprintf(stderr, "activeswap trace: warning: block_rq_issue/block_rq_complete "
+			"have an unknown form in this kernel's BTF (%d/%d args); no device "
+			"latency\n", issue, complete);
+	else if (verbose)
+		fprintf(stderr, "trace: block_rq_issue takes %d argument(s)\n", issue);
+}
+
+/* ---- pinning ---- */
+
+static int ensure_bpffs(const char *dir)
+{
+	struct statfs sf;
+	char parent[PATH_MAX];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = 0;
+	else
+		snprintf(parent, sizeof(parent), "/");
+	if (statfs(parent, &sf)) {
+		cli_err(SUB, "--pin %s: %s: %s", dir, parent, strerror(errno));
+		return -1;
+	}
+	if ((unsigned long)sf.f_type != BPF_FS_MAGIC_) {
+		if (strcmp(parent, "/sys/fs/bpf") ||
+		    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+			cli_err(SUB, "--pin %s: %s is not a bpf filesystem (mount -t bpf bpf %s)",
+				dir, parent, parent);
+			return -1;
+		}
+		fprintf(stderr, "activeswap trace: mounted bpffs on /sys/fs/bpf\n");
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		cli_err(SUB, "--pin: mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int pin_maps(struct activeswap_bpf *skel, const char *dir)
+{
+	struct bpf_map *maps[] = { skel->maps.layer_stats, skel->maps.token_stats,
+				   skel->maps.blk_stats, skel->maps.totals };
+	char path[PATH_MAX];
+
+	if (ensure_bpffs(dir))
+		return -1;
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(maps[i]));
+		unlink(path); /* a previous run's map */
+		if (bpf_map__pin(maps[i], path)) {
+			cli_err(SUB, "pin %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- reading the maps ---- */
+
+struct layer_row {
+	__s32 layer;
+	struct as_layer_stats s;
+};
+
+struct snapshot {
+	struct layer_row *layers;
+	int nlayers;
+	struct as_totals tot;
+	struct {
+		__u32 dev;
+		struct as_blk_stats s;
+	} blk[AS_MAX_DEVS];
+	int nblk;
+};
+
+static int cmp_layer(const void *a, const void *b)
+{
+	const struct layer_row *x = a, *y = b;
+
+	return (x->layer > y->layer) - (x->layer < y->layer);
+}
+
+static void read_snapshot(struct activeswap_bpf *skel, struct snapshot *s)
+{
+	int fd = bpf_map__fd(skel->maps.layer_stats);
+	__s32 key, next;
+	__s32 *prev = NULL;
+	__u32 zero = 0, dkey, dnext, *dprev = NULL;
+
+	s->nlayers = 0;
+	while (s->nlayers < AS_MAX_LAYERS && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &s->layers[s->nlayers].s))
+			continue;
+		s->layers[s->nlayers++].layer = key;
+	}
+	qsort(s->layers, s->nlayers, sizeof(s->layers[0]), cmp_layer);
+
+	memset(&s->tot, 0, sizeof(s->tot));
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.totals), &zero, &s->tot);
+
+	fd = bpf_map__fd(skel->maps.blk_stats);
+	s->nblk = 0;
+	while (s->nblk < AS_MAX_DEVS && !bpf_map_get_next_key(fd, dprev, &dnext)) {
+		dkey = dnext;
+		dprev = &dkey;
+		if (bpf_map_lookup_elem(fd, &dkey, &s->blk[s->nblk].s))
+			continue;
+		s->blk[s->nblk++].dev = dkey;
+	}
+}
+
+/* d = cur - prev (field by field: every field is a counter) */
+static void sub_u64s(__u64 *d, const __u64 *cur, const __u64 *prev, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] = cur[i] - (prev ? prev[i] : 0);
+}
+
+static const struct as_layer_stats *find_layer(const struct snapshot *s, __s32 layer)
+{
+	for (int i = 0; i < s->nlayers; i++)
+		if (s->layers[i].layer == layer)
+			return &s->layers[i].s;
+	return NULL;
+}
+
+struct token_row {
+	__u64 token;
+	struct as_token_stats s;
+};
+
+static int cmp_token(const void *a, const void *b)
+{
+	const struct token_row *x = a, *y = b;
+
+	return (x->s.end_ns > y->s.end_ns) - (x->s.end_ns < y->s.end_ns);
+}
+
+/* Tokens that ended after *since_ns (all ended ones when since_ns is NULL), by end time. */
+static int read_tokens(struct activeswap_bpf *skel, __u64 since_ns, struct token_row **out)
+{
+	int fd = bpf_map__fd(skel->maps.token_stats);
+	struct token_row *rows;
+	__u64 key, next, *prev = NULL;
+	int n = 0;
+
+	rows = calloc(AS_MAX_TOKENS, sizeof(*rows));
+	if (!rows)
+		return -1;
+	while (n < AS_MAX_TOKENS && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &rows[n].s))
+			continue;
+		if (!rows[n].s.end_ns || rows[n].s.end_ns <= since_ns)
+			continue;
+		rows[n++].token = key;
+	}
+	qsort(rows, n, sizeof(*rows), cmp_token);
+	*out = rows;
+	return n;
+}
+
+/* ---- output ---- */
+
+static void print_stars(unsigned long long v, unsigned long long max, int width)
+{
+	int n = max ? (int)((double)v * width / (double)max + 0.5) : 0;
+
+	if (n > width)
+		n = width;
+	putchar('|');
+	for (int i = 0; i < width; i++)
+		putchar(i < n ? '*' : ' ');
+	putchar('|');
+}
+
+static void print_log2_hist(const __u64 *h, const char *unit)
+{
+	int last = -1;
+	__u64 max = 0;
+
+	for (int i = 0; i < AS_HIST_SLOTS; i++) {
+		if (h[i])
+			last = i;
+		if (h[i] > max)
+			max = h[i];
+	}
+	if (last < 0)
+		return;
+	printf("%*s%-*s : count    distribution\n", 10, unit, 14, "");
+	for (int i = 0; i <= last; i++) {
+		unsigned long long lo = i ? 1ULL << i : 0, hi = (1ULL << (i + 1)) - 1;
+
+		if (i == AS_HIST_SLOTS - 1)
+			printf("%10llu -> %-10s : %-8llu ", lo, "inf", (unsigned long long)h[i]);
+		else
+			printf("%10llu -> %-10llu : %-8llu ", lo, hi, (unsigned long long)h[i]);
+		print_stars(h[i], max, 40);
+		putchar('\n');
+	}
+}
+
+static double hit_pct(__u64 hits, __u64 misses)
+{
+	return hits + misses ? 100.0 * (double)hits / (double)(hits + misses) : 0.0;
+}
+
+static void print_layer_table(const struct layer_row *rows, int n)
+{
+	printf("%6s %10s %14s %10s %10s %6s %8s %8s %11s\n", "LAYER", "READS", "BYTES", "HITS",
+	       "MISSES", "HIT%", "EVICTS", "ERRORS", "AVG_LAT_us");
+	for (int i = 0; i < n; i++) {
+		const struct as_layer_stats *s = &rows[i].s;
+
+		printf("%6d %10llu %14llu %10llu %10llu %6.1f %8llu %8llu %11.1f\n", rows[i].layer,
+		       (unsigned long long)s->reads, (unsigned long long)s->bytes,
+		       (unsigned long long)s->hits, (unsigned long long)s->misses,
+		       hit_pct(s->hits, s->misses), (unsigned long long)s->evicts,
+		       (unsigned long long)s->errors,
+		       s->completes ? (double)s->lat_ns / (double)s->completes / 1e3 : 0.0);
+	}
+}
+
+static void json_hist(const __u64 *h)
+{
+	printf("[");
+	for (int i = 0; i < AS_HIST_SLOTS; i++)
+		printf("%s%llu", i ? "," : "", (unsigned long long)h[i]);
+	printf("]");
+}
+
+static void json_layers(const struct layer_row *rows, int n)
+{
+	printf("\"layers\":[");
+	for (int i = 0; i < n; i++) {
+		const struct as_layer_stats *s = &rows[i].s;
+
+		printf("%s{\"layer\":%d,\"reads\":%llu,\"read_bytes\":%llu,\"bytes\":%llu,"
+		       "\"completes\":%llu,\"errors\":%llu,\"lat_ns\":%llu,\"hits\":%llu,"
+		       "\"misses\":%llu,\"hit_rate\":%.4f,\"evicts\":%llu,\"passes\":%llu,"
+		       "\"hist_log2_us\":",
+		       i ? "," : "", rows[i].layer, (unsigned long long)s->reads,
+		       (unsigned long long)s->read_bytes, (unsigned long long)s->bytes,
+		       (unsigned long long)s->completes, (unsigned long long)s->errors,
+		       (unsigned long long)s->lat_ns, (unsigned long long)s->hits,
+		       (unsigned long long)s->misses, hit_pct(s->hits, s->misses) / 100.0,
+		       (unsigned long long)s->evicts, (unsigned long long)s->passes);
+		json_hist(s->hist);
+		printf("}");
+	}
+	printf("]");
+}
+
+static void json_totals(const struct as_totals *t)
+{
+	printf("\"totals\":{\"fetch_submit\":%llu,\"fetch_complete\":%llu,\"fetch_errors\":%llu,"
+	       "\"submit_bytes\":%llu,\"complete_bytes\":%llu,\"bundle_bytes\":%llu,"
+	       "\"cache_hit\":%llu,\"cache_miss\":%llu,\"cache_evict\":%llu,"
+	       "\"token_begin\":%llu,\"token_end\":%llu,\"stall_ns\":%llu,\"layer_begin\":%llu,"
+	       "\"layer_overflow\":%llu,\"token_overflow\":%llu,\"kmod_region_create\":%llu,"
+	       "\"kmod_region_free\":%llu,\"kmod_fetch_submit\":%llu,"
+	       "\"kmod_fetch_complete\":%llu,\"kmod_fetch_cancel\":%llu}",
+	       (unsigned long long)t->fetch_submit, (unsigned long long)t->fetch_complete,
+	       (unsigned long long)t->fetch_errors, (unsigned long long)t->submit_bytes,
+	       (unsigned long long)t->complete_bytes, (unsigned long long)t->bundle_bytes,
+	       (unsigned long long)t->cache_hit, (unsigned long long)t->cache_miss,
+	       (unsigned long long)t->cache_evict, (unsigned long long)t->token_begin,
+	       (unsigned long long)t->token_end, (unsigned long long)t->stall_ns,
+	       (unsigned long long)t->layer_begin, (unsigned long long)t->layer_overflow,
+	       (unsigned long long)t->token_overflow,
+	       (unsigned long long)t->kmod_region_create,
+	       (unsigned long long)t->kmod_region_free,
+	       (unsigned long long)t->kmod_fetch_submit,
+	       (unsigned long long)t->kmod_fetch_complete,
+	       (unsigned long long)t->kmod_fetch_cancel);
+}
+
+static void json_tokens(const struct token_row *t, int n)
+{
+	printf("\"tokens\":[");
+	for (int i = 0; i < n; i++)
+		printf("%s{\"token\":%llu,\"stall_ns\":%llu,\"wall_ns\":%llu}", i ? "," : "",
+		       (unsigned long long)t[i].token, (unsigned long long)t[i].s.stall_ns,
+		       (unsigned long long)(t[i].s.begin_ns && t[i].s.end_ns > t[i].s.begin_ns
+						    ? t[i].s.end_ns - t[i].s.begin_ns
+						    : 0));
+	printf("]");
+}
+
+static void json_blk(const struct snapshot *s, const struct snapshot *prev)
+{
+	printf("\"block\":[");
+	for (int i = 0; i < s->nblk; i++) {
+		struct as_blk_stats d;
+		const struct as_blk_stats *p = NULL;
+
+		for (int j = 0; prev && j < prev->nblk; j++)
+			if (prev->blk[j].dev == s->blk[i].dev)
+				p = &prev->blk[j].s;
+		sub_u64s((__u64 *)&d, (const __u64 *)&s->blk[i].s, (const __u64 *)p,
+			 sizeof(d) / sizeof(__u64));
+		printf("%s{\"dev\":\"%u:%u\",\"requests\":%llu,\"bytes\":%llu,\"errors\":%llu,"
+		       "\"lat_ns\":%llu,\"hist_log2_us\":",
+		       i ? "," : "", s->blk[i].dev >> 20, s->blk[i].dev & 0xfffff,
+		       (unsigned long long)d.requests, (unsigned long long)d.bytes,
+		       (unsigned long long)d.errors, (unsigned long long)d.lat_ns);
+		json_hist(d.hist);
+		printf("}");
+	}
+	printf("]");
+}
+
+static void text_tokens(const struct token_row *t, int n, bool all)
+{
+	__u64 sum = 0, max = 0;
+
+	if (!n)
+		return;
+	for (int i = 0; i < n; i++) {
+		sum += t[i].s.stall_ns;
+		if (t[i].s.stall_ns > max)
+			max = t[i].s.stall_ns;
+	}
+	printf("tokens: %d, I/O stall total %.3f ms, mean %.3f ms, max %.3f ms\n", n,
+	       (double)sum / 1e6, (double)sum / n / 1e6, (double)max / 1e6);
+	if (!all && n > 16)
+		t += n - 16, n = 16;
+	printf("%10s %12s %12s\n", "TOKEN", "STALL_ms", "WALL_ms");
+	for (int i = 0; i < n; i++)
+		printf("%10llu %12.3f %12.3f\n", (unsigned long long)t[i].token,
+		       (double)t[i].s.stall_ns / 1e6,
+		       t[i].s.begin_ns && t[i].s.end_ns > t[i].s.begin_ns
+			       ? (double)(t[i].s.end_ns - t[i].s.begin_ns) / 1e6
+			       : 0.0);
+}
+
+static void text_blk(const struct snapshot *s, const struct snapshot *prev, bool hist)
+{
+	for (int i = 0; i < s->nblk; i++) {
+		struct as_blk_stats d;
+		const struct as_blk_stats *p = NULL;
+
+		for (int j = 0; prev && j < prev->nblk; j++)
+			if (prev->blk[j].dev == s->blk[i].dev)
+				p = &prev->blk[j].s;
+		sub_u64s((__u64 *)&d, (const __u64 *)&s->blk[i].s, (const __u64 *)p,
+			 sizeof(d) / sizeof(__u64));
+		if (!d.requests)
+			continue;
+		printf("block %u:%u: %llu requests, %llu bytes, %llu errors, mean %.1f us\n",
+		       s->blk[i].dev >> 20, s->blk[i].dev & 0xfffff,
+		       (unsigned long long)d.requests, (unsigned long long)d.bytes,
+		       (unsigned long long)d.errors, (double)d.lat_ns / (double)d.requests / 1e3);
+		if (hist)
+			print_log2_hist(d.hist, "usecs");
+	}
+}
+
+/* One live report: what happened since prev. */
+static void report_interval(struct activeswap_bpf *skel, const struct snapshot *cur,
+			    const struct snapshot *prev, __u64 *tokens_seen_ns, bool json)
+{
+	struct layer_row *rows = calloc(cur->nlayers ? cur->nlayers : 1, sizeof(*rows));
+	struct token_row *toks = NULL;
+	int n = 0, ntok;
+
+	if (!rows)
+		return;
+	for (int i = 0; i < cur->nlayers; i++) {
+		const struct as_layer_stats *p = find_layer(prev, cur->layers[i].layer);
+
+		rows[n].layer = cur->layers[i].layer;
+		sub_u64s((__u64 *)&rows[n].s, (const __u64 *)&cur->layers[i].s,
+			 (const __u64 *)p, sizeof(rows[n].s) / sizeof(__u64));
+		if (rows[n].s.reads || rows[n].s.hits || rows[n].s.misses ||
+		    rows[n].s.completes || rows[n].s.evicts || rows[n].s.bytes)
+			n++;
+	}
+	ntok = read_tokens(skel, *tokens_seen_ns, &toks);
+	if (ntok > 0)
+		*tokens_seen_ns = toks[ntok - 1].s.end_ns;
+
+	if (json) {
+		struct as_totals d;
+
+		sub_u64s((__u64 *)&d, (const __u64 *)&cur->tot, (const __u64 *)&prev->tot,
+			 sizeof(d) / sizeof(__u64));
+		printf("{\"type\":\"interval\",\"time\":%.3f,", cli_now());
+		json_totals(&d);
+		printf(",");
+		json_layers(rows, n);
+		printf(",");
+		json_tokens(toks, ntok > 0 ? ntok : 0);
+		printf(",");
+		json_blk(cur, prev);
+		printf("}\n");
+	} else {
+		char ts[16];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		strftime(ts, sizeof(ts), "%H:%M:%S", localtime_r(&now, &tm));
+		printf("\n%s  reads %llu  completes %llu  hits %llu  misses %llu\n", ts,
+		       (unsigned long long)(cur->tot.fetch_submit - prev->tot.fetch_submit),
+		       (unsigned long long)(cur->tot.fetch_complete - prev->tot.fetch_complete),
+		       (unsigned long long)(cur->tot.cache_hit - prev->tot.cache_hit),
+		       (unsigned long long)(cur->tot.cache_miss - prev->tot.cache_miss));
+		if (n)
+			print_layer_table(rows, n);
+		text_tokens(toks, ntok > 0 ? ntok : 0, false);
+		text_blk(cur, prev, false);
+	}
+	fflush(stdout);
+	free(toks);
+	free(rows);
+}
+
+static void report_summary(struct activeswap_bpf *skel, const struct snapshot *cur, bool json,
+			   const char *pin_dir)
+{
+	struct token_row *toks = NULL;
+	int ntok = read_tokens(skel, 0, &toks);
+
+	if (ntok < 0)
+		ntok = 0;
+	if (json) {
+		printf("{\"type\":\"summary\",\"time\":%.3f,", cli_now());
+		json_totals(&cur->tot);
+		printf(",");
+		json_layers(cur->layers, cur->nlayers);
+		printf(",");
+		json_tokens(toks, ntok);
+		printf(",");
+		json_blk(cur, NULL);
+		printf(",\"pinned\":");
+		if (pin_dir)
+			cli_json_str(stdout, pin_dir);
+		else
+			printf("null");
+		printf("}\n");
+	} else {
+		const struct as_totals *t = &cur->tot;
+
+		printf("\n=== activeswap trace summary ===\n");
+		printf("fetches: %llu submitted (%llu bytes), %llu completed (%llu bytes), "
+		       "%llu errors\n",
+		       (unsigned long long)t->fetch_submit, (unsigned long long)t->submit_bytes,
+		       (unsigned long long)t->fetch_complete,
+		       (unsigned long long)t->complete_bytes, (unsigned long long)t->fetch_errors);
+		printf("cache: %llu hits, %llu misses (%.1f%% hit rate), %llu evictions\n",
+		       (unsigned long long)t->cache_hit, (unsigned long long)t->cache_miss,
+		       hit_pct(t->cache_hit, t->cache_miss), (unsigned long long)t->cache_evict);
+		if (t->kmod_region_create || t->kmod_fetch_submit || t->kmod_fetch_complete)
+			printf("module: %llu regions created, %llu freed, %llu fetches submitted, "
+			       "%llu completed, %llu cancelled\n",
+			       (unsigned long long)t->kmod_region_create,
+			       (unsigned long long)t->kmod_region_free,
+			       (unsigned long long)t->kmod_fetch_submit,
+			       (unsigned long long)t->kmod_fetch_complete,
+			       (unsigned long long)t->kmod_fetch_cancel);
+		if (cur->nlayers)
+			print_layer_table(cur->layers, cur->nlayers);
+		for (int i = 0; i < cur->nlayers; i++) {
+			if (!cur->layers[i].s.completes)
+				continue;
+			printf("\nlayer %d fetch latency:\n", cur->layers[i].layer);
+			print_log2_hist(cur->layers[i].s.hist, "usecs");
+		}
+		if (ntok)
+			putchar('\n');
+		text_tokens(toks, ntok, false);
+		if (cur->nblk)
+			putchar('\n');
+		text_blk(cur, NULL, true);
+		if (pin_dir)
+			printf("\nmaps pinned in %s (bpftool map dump pinned %s/layer_stats)\n",
+			       pin_dir, pin_dir);
+	}
+	fflush(stdout);
+	free(toks);
+}
+
+/* ---- the command ---- */
+
+/* PATH lookup like execvp's, for the probe binary of -- COMMAND. */
+static int resolve_cmd(const char *cmd, char *out)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(cmd, '/'))
+		return realpath(cmd, out) ? 0 : -1;
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t len = strcspn(path, ":");
+
+		if (len && len < sizeof(buf) - strlen(cmd) - 2) {
+			snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, cmd);
+			if (!access(buf, X_OK) && realpath(buf, out))
+				return 0;
+		}
+		path += len;
+		if (*path == ':')
+			path++;
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { .tv_sec = (time_t)s,
+			       .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	struct trace_opts o;
+	struct activeswap_bpf *skel = NULL;
+	struct btf *vmlinux = NULL;
+	struct link_set links = { .n = 0 };
+	struct snapshot cur = { 0 }, prev = { 0 };
+	char binary[PATH_MAX];
+	int gate[2] = { -1, -1 };
+	pid_t child = 0;
+	int child_status = 0, rc = 1, err;
+	__u64 tokens_seen_ns = 0;
+	double t0, next_report;
+	struct sigaction sa;
+
+	err = parse_args(argc, argv, &o);
+	if (err)
+		return err > 0 ? 0 : 2;
+	verbose_libbpf = o.verbose;
+	libbpf_set_print(libbpf_print);
+
+	if (o.binary) {
+		if (!realpath(o.binary, binary)) {
+			cli_err(SUB, "--binary %s: %s", o.binary, strerror(errno));
+			return 2;
+		}
+	} else if (o.cmd) {
+		if (resolve_cmd(o.cmd[0], binary)) {
+			cli_err(SUB, "%s: command not found", o.cmd[0]);
+			return 2;
+		}
+	} else {
+		char exe[64];
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", o.pid ? (int)o.pid : (int)getpid());
+		if (!realpath(exe, binary)) {
+			if (o.pid)
+				cli_err(SUB, "-p %d: %s", (int)o.pid, strerror(errno));
+			else
+				cli_err(SUB, "%s: %s", exe, strerror(errno));
+			return o.pid ? 2 : 1;
+		}
+	}
+	if (check_privileges())
+		return 1;
+
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		cli_err(SUB, "cannot read the kernel BTF (%s): %s", VMLINUX_BTF, strerror(errno));
+		return 1;
+	}
+	skel = activeswap_bpf__open();
+	if (!skel) {
+		cli_err(SUB, "opening the BPF object failed: %s", strerror(errno));
+		goto out;
+	}
+	select_block_progs(skel, vmlinux, o.verbose);
+	err = activeswap_bpf__load(skel);
+	if (err) {
+		cli_err(SUB, "loading the BPF programs failed: %s%s", strerror(-err),
+			err == -EPERM || err == -EACCES
+				? " (needs CAP_BPF and CAP_PERFMON, or root; a lockdown or "
+				  "kernel.unprivileged_bpf_disabled policy may also refuse it)"
+				: " (run with -v for the verifier log)");
+		goto out;
+	}
+	if (o.pin_dir && pin_maps(skel, o.pin_dir))
+		goto out;
+
+	if (o.cmd) {
+		/* The child waits on the gate until the probes are attached and filtered to it,
+		 * so none of its events is missed. */
+		if (pipe2(gate, O_CLOEXEC)) {
+			cli_err(SUB, "pipe: %s", strerror(errno));
+			goto out;
+		}
+		fflush(NULL);
+		child = fork();
+		if (child < 0) {
+			cli_err(SUB, "fork: %s", strerror(errno));
+			goto out;
+		}
+		if (!child) {
+			char c;
+			ssize_t r;
+
+			close(gate[1]);
+			do
+				r = read(gate[0], &c, 1);
+			while (r < 0 && errno == EINTR);
+			if (r != 1)
+				_exit(127);
+			execvp(o.cmd[0], o.cmd);
+			fprintf(stderr, "activeswap trace: exec %s: %s\n", o.cmd[0],
+				strerror(errno));
+			_exit(127);
+		}
+		close(gate[0]);
+		gate[0] = -1;
+		skel->bss->filter_tgid = (__u32)child;
+	} else if (o.pid) {
+		skel->bss->filter_tgid = (__u32)o.pid;
+	}
+
+	attach_all(skel, vmlinux, o.pid, binary, &links, o.verbose);
+	if (o.verbose)
+		fprintf(stderr, "trace: %d USDT probes in %s, %d block tracepoints, %d module "
+			"tracepoints\n", links.usdt, binary, links.blk, links.kmod);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	cur.layers = calloc(AS_MAX_LAYERS, sizeof(*cur.layers));
+	prev.layers = calloc(AS_MAX_LAYERS, sizeof(*prev.layers));
+	if (!cur.layers || !prev.layers) {
+		cli_err(SUB, "out of memory");
+		goto out;
+	}
+	if (child) {
+		if (write(gate[1], "g", 1) != 1) {
+			cli_err(SUB, "starting %s: %s", o.cmd[0], strerror(errno));
+			goto out;
+		}
+		close(gate[1]);
+		gate[1] = -1;
+	} else if (!o.json) {
+		fprintf(stderr, "Tracing %s%s... Hit Ctrl-C to end.\n", binary,
+			o.pid ? " (one process)" : "");
+	}
+
+	t0 = cli_now();
+	next_report = o.interval > 0 ? t0 + o.interval : 0;
+	while (!stop_flag) {
+		double now = cli_now(), wait = 0.1;
+
+		if (child) {
+			pid_t w = waitpid(child, &child_status, WNOHANG);
+
+			if (w == child) {
+				child = 0;
+				break;
+			}
+		} else if (o.pid && kill(o.pid, 0) && errno == ESRCH) {
+			break;
+		}
+		if (o.duration > 0 && now - t0 >= o.duration)
+			break;
+		if (next_report && now >= next_report) {
+			read_snapshot(skel, &cur);
+			report_interval(skel, &cur, &prev, &tokens_seen_ns, o.json);
+			struct layer_row *tmp = prev.layers;
+			prev = cur;
+			cur.layers = tmp;
+			next_report += o.interval;
+			if (next_report < now)
+				next_report = now + o.interval;
+		}
+		if (next_report && next_report - now < wait)
+			wait = next_report - now;
+		if (o.duration > 0 && t0 + o.duration - now < wait)
+			wait = t0 + o.duration - now;
+		if (wait > 0)
+			sleep_s(wait);
+	}
+	if (child) {
+		/* interrupted: stop the command too, and reap it */
+		kill(child, SIGTERM);
+		waitpid(child, &child_status, 0);
+		child = 0;
+	}
+	read_snapshot(skel, &cur);
+	report_summary(skel, &cur, o.json, o.pin_dir);
+	rc = 0;
+	if (o.cmd && WIFEXITED(child_status) && WEXITSTATUS(child_status)) {
+		fprintf(stderr, "activeswap trace: %s exited with status %d\n", o.cmd[0],
+			WEXITSTATUS(child_status));
+		rc = 1;
+	} else if (o.cmd && WIFSIGNALED(child_status)) {
+		fprintf(stderr, "activeswap trace: %s killed by signal %d\n", o.cmd[0],
+			WTERMSIG(child_status));
+		rc = 1;
+	}
+out:
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	if (gate[0] >= 0)
+		close(gate[0]);
+	if (gate[1] >= 0)
+		close(gate[1]);
+	free(cur.layers);
+	free(prev.layers);
+	links_destroy(&links);
+	activeswap_bpf__destroy(skel); /* pinned maps live on in bpffs */
+	btf__free(vmlinux);
+	return rc;
+}
+
+#endif /* AS_HAVE_BPF */
