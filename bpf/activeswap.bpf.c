@@ -5,7 +5,8 @@
  *
  * Sources of events:
  *  - libswap's USDT probes (provider "activeswap", Documentation/usdt.md): fetch
- *    submit/complete, per-layer bytes, cache hit/miss/evict, token and layer boundaries.
+ *    submit/complete, per-layer bytes, cache hit/miss/evict, stalls, token and layer
+ *    boundaries.
  *    Every counter here is a plain sum of probe arguments, so it equals libswap's own stats.
  *  - the block layer's request issue/complete tracepoints (BTF-typed, tp_btf), for device
  *    latency; userspace picks the variant matching the running kernel's BTF.
@@ -241,6 +242,25 @@ int BPF_USDT(cache_evict, __s32 lay, __u32 channel, __s32 kind)
 		ADD(t->cache_evict, 1);
 	if ((s = layer(lay)))
 		ADD(s->evicts, 1);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(stall, __s32 lay, __u64 stall_ns)
+{
+	struct as_layer_stats *s;
+	struct as_totals *t;
+
+	if (!wanted())
+		return 0;
+	if ((t = tot())) {
+		ADD(t->stalls, 1);
+		ADD(t->stall_wait_ns, stall_ns);
+	}
+	if ((s = layer(lay))) {
+		ADD(s->stalls, 1);
+		ADD(s->stall_ns, stall_ns);
+	}
 	return 0;
 }
 

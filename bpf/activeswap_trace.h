@@ -33,6 +33,8 @@ struct as_layer_stats {
 	__u64 misses;		/* cache_miss */
 	__u64 evicts;		/* cache_evict */
 	__u64 passes;		/* layer_begin */
+	__u64 stalls;		/* stall: waits that blocked */
+	__u64 stall_ns;		/* stall: their time */
 	__u64 hist[AS_HIST_SLOTS]; /* fetch_complete latency, log2 µs */
 };
 
@@ -65,8 +67,10 @@ struct as_totals {
 	__u64 cache_evict;
 	__u64 token_begin;
 	__u64 token_end;
-	__u64 stall_ns;		/* sum of token_end stall */
+	__u64 stall_ns;		/* sum of token_end stall_ns */
 	__u64 layer_begin;
+	__u64 stalls;		/* stall probe count (its time is in stall_wait_ns) */
+	__u64 stall_wait_ns;	/* sum of the stall probe's stall_ns */
 	__u64 layer_overflow;	/* events whose layer did not fit in layer_stats */
 	__u64 token_overflow;	/* tokens that did not fit in token_stats */
 	/* the kernel module's activeswap: tracepoints, when it is loaded */

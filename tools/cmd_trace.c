@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -329,7 +330,7 @@ static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct
 
 static const char *const usdt_names[] = {
 	"fetch_submit", "fetch_complete", "bundle_bytes", "cache_hit", "cache_miss",
-	"cache_evict", "token_begin", "token_end", "layer_begin",
+	"cache_evict", "stall", "token_begin", "token_end", "layer_begin",
 };
 
 static struct bpf_program *usdt_prog(struct activeswap_bpf *skel, int i)
@@ -337,7 +338,8 @@ static struct bpf_program *usdt_prog(struct activeswap_bpf *skel, int i)
 	struct bpf_program *p[] = {
 		skel->progs.fetch_submit, skel->progs.fetch_complete, skel->progs.bundle_bytes,
 		skel->progs.cache_hit,	  skel->progs.cache_miss,     skel->progs.cache_evict,
-		skel->progs.token_begin,  skel->progs.token_end,      skel->progs.layer_begin,
+		skel->progs.stall,	  skel->progs.token_begin,    skel->progs.token_end,
+		skel->progs.layer_begin,
 	};
 	return p[i];
 }
@@ -610,17 +612,18 @@ static double hit_pct(__u64 hits, __u64 misses)
 
 static void print_layer_table(const struct layer_row *rows, int n)
 {
-	printf("%6s %10s %14s %10s %10s %6s %8s %8s %11s\n", "LAYER", "READS", "BYTES", "HITS",
-	       "MISSES", "HIT%", "EVICTS", "ERRORS", "AVG_LAT_us");
+	printf("%6s %9s %13s %9s %9s %6s %8s %6s %10s %10s\n", "LAYER", "READS", "BYTES", "HITS",
+	       "MISSES", "HIT%", "EVICTS", "ERRORS", "AVG_LAT_us", "STALL_ms");
 	for (int i = 0; i < n; i++) {
 		const struct as_layer_stats *s = &rows[i].s;
 
-		printf("%6d %10llu %14llu %10llu %10llu %6.1f %8llu %8llu %11.1f\n", rows[i].layer,
+		printf("%6d %9llu %13llu %9llu %9llu %6.1f %8llu %6llu %10.1f %10.3f\n", rows[i].layer,
 		       (unsigned long long)s->reads, (unsigned long long)s->bytes,
 		       (unsigned long long)s->hits, (unsigned long long)s->misses,
 		       hit_pct(s->hits, s->misses), (unsigned long long)s->evicts,
 		       (unsigned long long)s->errors,
-		       s->completes ? (double)s->lat_ns / (double)s->completes / 1e3 : 0.0);
+		       s->completes ? (double)s->lat_ns / (double)s->completes / 1e3 : 0.0,
+		       (double)s->stall_ns / 1e6);
 	}
 }
 
@@ -632,22 +635,56 @@ static void json_hist(const __u64 *h)
 	printf("]");
 }
 
+/* Field names for JSON, in struct order (every field is a __u64 counter). */
+#define F(st, f) { #f, offsetof(struct st, f) }
+static const struct field {
+	const char *name;
+	size_t off;
+} layer_fields[] = {
+	F(as_layer_stats, reads),    F(as_layer_stats, read_bytes), F(as_layer_stats, bytes),
+	F(as_layer_stats, completes), F(as_layer_stats, errors),    F(as_layer_stats, lat_ns),
+	F(as_layer_stats, hits),     F(as_layer_stats, misses),     F(as_layer_stats, evicts),
+	F(as_layer_stats, passes),   F(as_layer_stats, stalls),     F(as_layer_stats, stall_ns),
+}, total_fields[] = {
+	F(as_totals, fetch_submit),	  F(as_totals, fetch_complete),
+	F(as_totals, fetch_errors),	  F(as_totals, submit_bytes),
+	F(as_totals, complete_bytes),	  F(as_totals, bundle_bytes),
+	F(as_totals, cache_hit),	  F(as_totals, cache_miss),
+	F(as_totals, cache_evict),	  F(as_totals, token_begin),
+	F(as_totals, token_end),	  F(as_totals, stall_ns),
+	F(as_totals, layer_begin),	  F(as_totals, stalls),
+	F(as_totals, stall_wait_ns),	  F(as_totals, layer_overflow),
+	F(as_totals, token_overflow),	  F(as_totals, kmod_region_create),
+	F(as_totals, kmod_region_free),	  F(as_totals, kmod_fetch_submit),
+	F(as_totals, kmod_fetch_complete), F(as_totals, kmod_fetch_cancel),
+};
+#undef F
+_Static_assert(sizeof(layer_fields) / sizeof(layer_fields[0]) ==
+		       offsetof(struct as_layer_stats, hist) / sizeof(__u64),
+	       "layer_fields must list every counter of struct as_layer_stats");
+_Static_assert(sizeof(total_fields) / sizeof(total_fields[0]) ==
+		       sizeof(struct as_totals) / sizeof(__u64),
+	       "total_fields must list every field of struct as_totals");
+
+static void json_fields(const void *st, const struct field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		__u64 v;
+
+		memcpy(&v, (const char *)st + f[i].off, sizeof(v));
+		printf("%s\"%s\":%llu", i ? "," : "", f[i].name, (unsigned long long)v);
+	}
+}
+
 static void json_layers(const struct layer_row *rows, int n)
 {
 	printf("\"layers\":[");
 	for (int i = 0; i < n; i++) {
 		const struct as_layer_stats *s = &rows[i].s;
 
-		printf("%s{\"layer\":%d,\"reads\":%llu,\"read_bytes\":%llu,\"bytes\":%llu,"
-		       "\"completes\":%llu,\"errors\":%llu,\"lat_ns\":%llu,\"hits\":%llu,"
-		       "\"misses\":%llu,\"hit_rate\":%.4f,\"evicts\":%llu,\"passes\":%llu,"
-		       "\"hist_log2_us\":",
-		       i ? "," : "", rows[i].layer, (unsigned long long)s->reads,
-		       (unsigned long long)s->read_bytes, (unsigned long long)s->bytes,
-		       (unsigned long long)s->completes, (unsigned long long)s->errors,
-		       (unsigned long long)s->lat_ns, (unsigned long long)s->hits,
-		       (unsigned long long)s->misses, hit_pct(s->hits, s->misses) / 100.0,
-		       (unsigned long long)s->evicts, (unsigned long long)s->passes);
+		printf("%s{\"layer\":%d,", i ? "," : "", rows[i].layer);
+		json_fields(s, layer_fields, sizeof(layer_fields) / sizeof(layer_fields[0]));
+		printf(",\"hit_rate\":%.4f,\"hist_log2_us\":", hit_pct(s->hits, s->misses) / 100);
 		json_hist(s->hist);
 		printf("}");
 	}
@@ -656,26 +693,9 @@ static void json_layers(const struct layer_row *rows, int n)
 
 static void json_totals(const struct as_totals *t)
 {
-	printf("\"totals\":{\"fetch_submit\":%llu,\"fetch_complete\":%llu,\"fetch_errors\":%llu,"
-	       "\"submit_bytes\":%llu,\"complete_bytes\":%llu,\"bundle_bytes\":%llu,"
-	       "\"cache_hit\":%llu,\"cache_miss\":%llu,\"cache_evict\":%llu,"
-	       "\"token_begin\":%llu,\"token_end\":%llu,\"stall_ns\":%llu,\"layer_begin\":%llu,"
-	       "\"layer_overflow\":%llu,\"token_overflow\":%llu,\"kmod_region_create\":%llu,"
-	       "\"kmod_region_free\":%llu,\"kmod_fetch_submit\":%llu,"
-	       "\"kmod_fetch_complete\":%llu,\"kmod_fetch_cancel\":%llu}",
-	       (unsigned long long)t->fetch_submit, (unsigned long long)t->fetch_complete,
-	       (unsigned long long)t->fetch_errors, (unsigned long long)t->submit_bytes,
-	       (unsigned long long)t->complete_bytes, (unsigned long long)t->bundle_bytes,
-	       (unsigned long long)t->cache_hit, (unsigned long long)t->cache_miss,
-	       (unsigned long long)t->cache_evict, (unsigned long long)t->token_begin,
-	       (unsigned long long)t->token_end, (unsigned long long)t->stall_ns,
-	       (unsigned long long)t->layer_begin, (unsigned long long)t->layer_overflow,
-	       (unsigned long long)t->token_overflow,
-	       (unsigned long long)t->kmod_region_create,
-	       (unsigned long long)t->kmod_region_free,
-	       (unsigned long long)t->kmod_fetch_submit,
-	       (unsigned long long)t->kmod_fetch_complete,
-	       (unsigned long long)t->kmod_fetch_cancel);
+	printf("\"totals\":{");
+	json_fields(t, total_fields, sizeof(total_fields) / sizeof(total_fields[0]));
+	printf("}");
 }
 
 static void json_tokens(const struct token_row *t, int n)
@@ -726,8 +746,11 @@ static void text_tokens(const struct token_row *t, int n, bool all)
 	}
 	printf("tokens: %d, I/O stall total %.3f ms, mean %.3f ms, max %.3f ms\n", n,
 	       (double)sum / 1e6, (double)sum / n / 1e6, (double)max / 1e6);
-	if (!all && n > 16)
-		t += n - 16, n = 16;
+	if (!all && n > 16) {
+		t += n - 16;
+		n = 16;
+		printf("last 16:\n");
+	}
 	printf("%10s %12s %12s\n", "TOKEN", "STALL_ms", "WALL_ms");
 	for (int i = 0; i < n; i++)
 		printf("%10llu %12.3f %12.3f\n", (unsigned long long)t[i].token,
@@ -776,7 +799,8 @@ static void report_interval(struct activeswap_bpf *skel, const struct snapshot *
 		sub_u64s((__u64 *)&rows[n].s, (const __u64 *)&cur->layers[i].s,
 			 (const __u64 *)p, sizeof(rows[n].s) / sizeof(__u64));
 		if (rows[n].s.reads || rows[n].s.hits || rows[n].s.misses ||
-		    rows[n].s.completes || rows[n].s.evicts || rows[n].s.bytes)
+		    rows[n].s.completes || rows[n].s.evicts || rows[n].s.bytes ||
+		    rows[n].s.stalls || rows[n].s.passes)
 			n++;
 	}
 	ntok = read_tokens(skel, *tokens_seen_ns, &toks);
