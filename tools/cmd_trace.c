@@ -38,7 +38,6 @@ int cmd_trace(int argc, char **argv)
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <dirent.h>
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -528,6 +527,14 @@ static const struct as_layer_stats *find_layer(const struct snapshot *s, __s32 l
 	return NULL;
 }
 
+static __u64 ktime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
 struct token_row {
 	__u64 token;
 	struct as_token_stats s;
@@ -540,8 +547,11 @@ static int cmp_token(const void *a, const void *b)
 	return (x->s.end_ns > y->s.end_ns) - (x->s.end_ns < y->s.end_ns);
 }
 
-/* Tokens that ended after *since_ns (all ended ones when since_ns is NULL), by end time. */
-static int read_tokens(struct activeswap_bpf *skel, __u64 since_ns, struct token_row **out)
+/* Tokens that ended in (since_ns, until_ns], by end time. Times are bpf_ktime_get_ns(), i.e.
+ * CLOCK_MONOTONIC: a cut-off taken before the scan makes consecutive intervals see every
+ * token exactly once although the map changes while it is iterated. */
+static int read_tokens(struct activeswap_bpf *skel, __u64 since_ns, __u64 until_ns,
+		       struct token_row **out)
 {
 	int fd = bpf_map__fd(skel->maps.token_stats);
 	struct token_row *rows;
@@ -556,7 +566,8 @@ static int read_tokens(struct activeswap_bpf *skel, __u64 since_ns, struct token
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &rows[n].s))
 			continue;
-		if (!rows[n].s.end_ns || rows[n].s.end_ns <= since_ns)
+		if (!rows[n].s.end_ns || rows[n].s.end_ns <= since_ns ||
+		    rows[n].s.end_ns > until_ns)
 			continue;
 		rows[n++].token = key;
 	}
@@ -789,6 +800,7 @@ static void report_interval(struct activeswap_bpf *skel, const struct snapshot *
 	struct layer_row *rows = calloc(cur->nlayers ? cur->nlayers : 1, sizeof(*rows));
 	struct token_row *toks = NULL;
 	int n = 0, ntok;
+	__u64 cutoff;
 
 	if (!rows)
 		return;
@@ -803,9 +815,9 @@ static void report_interval(struct activeswap_bpf *skel, const struct snapshot *
 		    rows[n].s.stalls || rows[n].s.passes)
 			n++;
 	}
-	ntok = read_tokens(skel, *tokens_seen_ns, &toks);
-	if (ntok > 0)
-		*tokens_seen_ns = toks[ntok - 1].s.end_ns;
+	cutoff = ktime_ns();
+	ntok = read_tokens(skel, *tokens_seen_ns, cutoff, &toks);
+	*tokens_seen_ns = cutoff;
 
 	if (json) {
 		struct as_totals d;
@@ -846,7 +858,7 @@ static void report_summary(struct activeswap_bpf *skel, const struct snapshot *c
 			   const char *pin_dir)
 {
 	struct token_row *toks = NULL;
-	int ntok = read_tokens(skel, 0, &toks);
+	int ntok = read_tokens(skel, 0, UINT64_MAX, &toks);
 
 	if (ntok < 0)
 		ntok = 0;

@@ -84,7 +84,7 @@ if ! $CC -O2 -Wall -o "$T/usdt_fake" "$AS_TOP/tests/bpf/usdt_fake.c" 2>"$T/cc.er
 	sed 's/^/# /' "$T/cc.err"
 else
 	"$ACTIVESWAP" trace --interval 0.05 --json --pin "$PIN" --binary "$T/usdt_fake" -- \
-		sh -c "exec '$T/usdt_fake' 400 6 42 >'$T/fake.json'" >"$T/trace.json" \
+		sh -c "exec '$T/usdt_fake' 3000 6 42 >'$T/fake.json'" >"$T/trace.json" \
 		2>"$T/trace.err"
 	rc=$?
 	jq -c 'select(.type == "summary")' "$T/trace.json" >"$T/summary.json" 2>/dev/null
@@ -111,14 +111,21 @@ else
 	ntok=$(jq '.tokens | length' "$T/summary.json")
 	st_tr=$(jq '[.tokens[].stall_ns] | add' "$T/summary.json")
 	st_src=$(jq '.token_stall_ns' "$T/fake.json")
-	[ "$ntok" = 400 ] && [ "$st_tr" = "$st_src" ]
-	check $? "USDT: 400 tokens with total stall $st_tr ns = fired $st_src ns"
+	[ "$ntok" = 3000 ] && [ "$st_tr" = "$st_src" ]
+	check $? "USDT: 3000 tokens with total stall $st_tr ns = fired $st_src ns"
 
-	# Live reports are deltas: their sums equal the summary.
-	isum=$(jq -s '[.[] | select(.type == "interval") | .totals.cache_miss] | add // 0' \
+	# Live reports are deltas: every token is reported in at most one interval and no
+	# interval reports more misses than happened.
+	jq -s '[.[] | select(.type == "interval") | .tokens[].token]' "$T/trace.json" \
+		>"$T/itok.json"
+	nint=$(jq -s '[.[] | select(.type == "interval")] | length' "$T/trace.json")
+	all=$(jq 'length' "$T/itok.json")
+	uniq=$(jq 'unique | length' "$T/itok.json")
+	imiss=$(jq -s '[.[] | select(.type == "interval") | .totals.cache_miss] | add // 0' \
 		"$T/trace.json")
-	ilast=$(jq -s '[.[] | select(.type == "interval")] | length' "$T/trace.json")
-	echo "# $ilast interval reports, $isum misses in them"
+	smiss=$(jq '.totals.cache_miss' "$T/summary.json")
+	[ "$all" = "$uniq" ] && [ "$all" -le 3000 ] && [ "$imiss" -le "$smiss" ]
+	check $? "interval reports ($nint): $all tokens, each once; $imiss of $smiss misses"
 
 	# 5. The pinned maps, read back with bpftool, hold the same numbers.
 	if command -v bpftool >/dev/null 2>&1; then
