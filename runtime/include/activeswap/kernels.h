@@ -44,6 +44,37 @@ struct as_matvec_job {
 void as_matvec_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs, int n_jobs,
 		     size_t cols, const float *x);
 
+/*
+ * Repacked Q4_0 ("Q4_0_X16"): an in-memory-only layout (never written to files) that the
+ * model loader may build in anonymous memory (ideally madvise(MADV_HUGEPAGE)) for faster
+ * decode. Rows are taken in groups of 16 (the last group padded with zero rows); for every
+ * group and every 32-column block there is one struct block_q4_0x16: the 16 rows' scales,
+ * then their 16-byte qs arrays interleaved by 4-byte words:
+ *     qs[c * 64 + r * 4 + k] = row r's block.qs[c * 4 + k]    (c < 4, r < 16, k < 4)
+ * Group g (rows 16g..16g+15) starts at W + g * (cols / 32) * sizeof(struct block_q4_0x16).
+ * as_matvec accepts AS_TYPE_Q4_0_X16 as a weight type with the usual rows/cols; it is not
+ * an as_type_supported() file type. Numerics equal plain Q4_0 (same scalar reference).
+ */
+#define AS_TYPE_Q4_0_X16 ((enum ggml_type)64)
+#define AS_X16_ROWS 16
+struct block_q4_0x16 {
+	as_fp16_t d[AS_X16_ROWS];
+	uint8_t qs[AS_X16_ROWS * QK4_0 / 2];
+};
+_Static_assert(sizeof(struct block_q4_0x16) == 16 * sizeof(struct block_q4_0), "x16 layout");
+
+/* Bytes of the repacked form of a rows x cols matrix of type t (only GGML_TYPE_Q4_0 can be
+ * repacked). 0 on success; -EINVAL (other type, cols % 32, rows == 0), -EOVERFLOW. */
+int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes);
+/* Repack src (rows x cols of type t, plain GGUF rows) into dst (as_repack_size bytes).
+ * Returns the new weight type (AS_TYPE_Q4_0_X16) or a negative errno. */
+int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst);
+
+/* Matvec with an explicit SIMD level (tests/benchmarks compare levels without touching the
+ * global choice); level is clamped to what the CPU supports. */
+void as_matvec_level(enum as_simd level, struct as_threadpool *tp, enum ggml_type t,
+		     const void *W, size_t rows, size_t cols, const float *x, float *y);
+
 /* Small float helpers used by the model code. */
 void as_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps);
 void as_softmax(float *x, size_t n);

@@ -97,4 +97,12 @@ void as_dequant_row(enum ggml_type t, const void *src, float *dst, size_t n);
  * Returns -EINVAL for other types. */
 int as_quant_row(enum ggml_type t, const float *src, void *dst, size_t n);
 
+/* Scalar reference helpers shared with the kernels (ggml's exact rules). */
+/* Q8_0 quantization of n/32 blocks: d = amax/127, q = roundf(x/d). */
+void as_quant_q8_0_ref(const float *x, struct block_q8_0 *y, size_t nb);
+/* Q8_K quantization of nb blocks (activation side of K-quant dot products). */
+void as_quant_q8_K_ref(const float *x, struct block_q8_K *y, size_t nb);
+/* 6-bit scale and min of sub-block j (0..7) from a Q4_K scales[12] array. */
+void as_q4k_scale_min(int j, const uint8_t *scales, uint8_t *d, uint8_t *m);
+
 #endif

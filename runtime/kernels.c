@@ -1,0 +1,578 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Kernel dispatcher and scalar reference kernels.
+ *
+ * as_matvec() prepares the input once (Q8_0 and/or Q8_K as the weight types need), then
+ * splits the rows of all jobs into contiguous ranges, one per thread, at 16-row
+ * boundaries, weighted by bytes. Every row is computed by the same code whatever range
+ * it lands in, so the result does not depend on the number of threads.
+ *
+ * The scalar kernels below are the numerical reference that the SIMD kernels are tested
+ * against. For the integer-quantized types every block's integer dot product is exact;
+ * only the float accumulation order across blocks may differ between levels.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "activeswap/kernels.h"
+#include "kernels_impl.h"
+
+/* ---- scalar row kernels ---------------------------------------------------------- */
+
+#define ROW(W, rb, r) ((const uint8_t *)(W) + (size_t)(r) * (rb))
+
+static void rows_f32(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		     const struct as_xin *x, float *y)
+{
+	for (size_t r = r0; r < r1; r++) {
+		const float *w = (const float *)ROW(W, rb, r);
+		float s = 0.0f;
+
+		for (size_t i = 0; i < cols; i++)
+			s += w[i] * x->f32[i];
+		y[r] = s;
+	}
+}
+
+static void rows_f16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		     const struct as_xin *x, float *y)
+{
+	for (size_t r = r0; r < r1; r++) {
+		const as_fp16_t *w = (const as_fp16_t *)ROW(W, rb, r);
+		float s = 0.0f;
+
+		for (size_t i = 0; i < cols; i++)
+			s += as_fp16_to_fp32(w[i]) * x->f32[i];
+		y[r] = s;
+	}
+}
+
+static void rows_bf16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	for (size_t r = r0; r < r1; r++) {
+		const as_bf16_t *w = (const as_bf16_t *)ROW(W, rb, r);
+		float s = 0.0f;
+
+		for (size_t i = 0; i < cols; i++)
+			s += as_bf16_to_fp32(w[i]) * x->f32[i];
+		y[r] = s;
+	}
+}
+
+static void rows_q8_0(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK8_0;
+
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q8_0 *w = (const struct block_q8_0 *)ROW(W, rb, r);
+		float s = 0.0f;
+
+		for (size_t b = 0; b < nb; b++) {
+			int sumi = 0;
+
+			for (int j = 0; j < QK8_0; j++)
+				sumi += w[b].qs[j] * x->q8[b].qs[j];
+			s += (float)sumi * (as_fp16_to_fp32(w[b].d) * as_fp16_to_fp32(x->q8[b].d));
+		}
+		y[r] = s;
+	}
+}
+
+static inline float q4_0_block_dot(const struct block_q4_0 *w, const struct block_q8_0 *xb)
+{
+	int sumi = 0;
+
+	for (int j = 0; j < QK4_0 / 2; j++) {
+		sumi += ((w->qs[j] & 0x0f) - 8) * xb->qs[j];
+		sumi += ((w->qs[j] >> 4) - 8) * xb->qs[j + QK4_0 / 2];
+	}
+	return (float)sumi * (as_fp16_to_fp32(w->d) * as_fp16_to_fp32(xb->d));
+}
+
+static void rows_q4_0(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK4_0;
+
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q4_0 *w = (const struct block_q4_0 *)ROW(W, rb, r);
+		float s = 0.0f;
+
+		for (size_t b = 0; b < nb; b++)
+			s += q4_0_block_dot(&w[b], &x->q8[b]);
+		y[r] = s;
+	}
+}
+
+/* Repacked Q4_0: unpack each row's block on the fly; same arithmetic as rows_q4_0. */
+static void rows_q4_0_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+			  const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK4_0;
+	const struct block_q4_0x16 *base = W;
+
+	(void)rb;
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q4_0x16 *g = base + (r / AS_X16_ROWS) * nb;
+		size_t ri = r % AS_X16_ROWS;
+		float s = 0.0f;
+
+		for (size_t b = 0; b < nb; b++) {
+			struct block_q4_0 blk;
+
+			blk.d = g[b].d[ri];
+			for (int c = 0; c < 4; c++)
+				memcpy(&blk.qs[c * 4], &g[b].qs[c * 64 + ri * 4], 4);
+			s += q4_0_block_dot(&blk, &x->q8[b]);
+		}
+		y[r] = s;
+	}
+}
+
+static void rows_q4_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK_K;
+
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q4_K *w = (const struct block_q4_K *)ROW(W, rb, r);
+		float s = 0.0f;
+
+		for (size_t b = 0; b < nb; b++) {
+			const struct block_q8_K *xb = &x->q8k[b];
+			const uint8_t *q = w[b].qs;
+			int isum = 0, msum = 0;
+
+			for (int j = 0; j < QK_K / 32; j++) {
+				uint8_t sc, m;
+				int sub = 0;
+
+				as_q4k_scale_min(j, w[b].scales, &sc, &m);
+				for (int l = 0; l < 32; l++) {
+					int v = (j & 1) ? q[l] >> 4 : q[l] & 0x0f;
+
+					sub += v * xb->qs[j * 32 + l];
+				}
+				if (j & 1)
+					q += 32;
+				isum += sc * sub;
+				msum += m * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+			}
+			s += as_fp16_to_fp32(w[b].d) * xb->d * (float)isum -
+			     as_fp16_to_fp32(w[b].dmin) * xb->d * (float)msum;
+		}
+		y[r] = s;
+	}
+}
+
+/* Signed 6-bit values of a Q6_K block in element order. */
+static void unpack_q6_K(const struct block_q6_K *b, int8_t *out)
+{
+	const uint8_t *ql = b->ql, *qh = b->qh;
+
+	for (int n = 0; n < QK_K; n += 128, ql += 64, qh += 32) {
+		for (int l = 0; l < 32; l++) {
+			out[n + l + 0] = (int8_t)(((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32);
+			out[n + l + 32] = (int8_t)(((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32);
+			out[n + l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+			out[n + l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+		}
+	}
+}
+
+static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK_K;
+	int8_t q[QK_K];
+
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q6_K *w = (const struct block_q6_K *)ROW(W, rb, r);
+		float s = 0.0f;
+
+		for (size_t b = 0; b < nb; b++) {
+			const struct block_q8_K *xb = &x->q8k[b];
+			int isum = 0;
+
+			unpack_q6_K(&w[b], q);
+			for (int c = 0; c < QK_K / 16; c++) {
+				int sub = 0;
+
+				for (int l = 0; l < 16; l++)
+					sub += q[c * 16 + l] * xb->qs[c * 16 + l];
+				isum += w[b].scales[c] * sub;
+			}
+			s += as_fp16_to_fp32(w[b].d) * xb->d * (float)isum;
+		}
+		y[r] = s;
+	}
+}
+
+/* ---- SIMD level selection ---------------------------------------------------------- */
+
+static struct as_kernel_table tables[3];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static enum as_simd detected;
+static atomic_int active_level;
+
+static void tables_init(void)
+{
+	struct as_kernel_table *s = &tables[AS_SIMD_SCALAR];
+
+	s->rows[AS_K_F32] = rows_f32;
+	s->rows[AS_K_F16] = rows_f16;
+	s->rows[AS_K_BF16] = rows_bf16;
+	s->rows[AS_K_Q8_0] = rows_q8_0;
+	s->rows[AS_K_Q4_0] = rows_q4_0;
+	s->rows[AS_K_Q4_K] = rows_q4_K;
+	s->rows[AS_K_Q6_K] = rows_q6_K;
+	s->rows[AS_K_Q4_0_X16] = rows_q4_0_x16;
+
+	detected = AS_SIMD_SCALAR;
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	    __builtin_cpu_supports("f16c")) {
+		detected = AS_SIMD_AVX2;
+		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+		    __builtin_cpu_supports("avx512vnni"))
+			detected = AS_SIMD_AVX512;
+	}
+	/* Each level starts from the one below and overrides what it implements. */
+	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
+	if (detected >= AS_SIMD_AVX2)
+		as_kernels_avx2_init(&tables[AS_SIMD_AVX2]);
+	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
+	if (detected >= AS_SIMD_AVX512)
+		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
+
+	enum as_simd lvl = detected;
+	const char *env = getenv("ACTIVESWAP_SIMD");
+
+	if (env) {
+		if (!strcasecmp(env, "scalar"))
+			lvl = AS_SIMD_SCALAR;
+		else if (!strcasecmp(env, "avx2"))
+			lvl = AS_SIMD_AVX2;
+		else if (!strcasecmp(env, "avx512"))
+			lvl = AS_SIMD_AVX512;
+		if (lvl > detected)
+			lvl = detected;
+	}
+	atomic_store(&active_level, (int)lvl);
+}
+
+static void ensure_init(void)
+{
+	pthread_once(&tables_once, tables_init);
+}
+
+enum as_simd as_simd_detect(void)
+{
+	ensure_init();
+	return detected;
+}
+
+enum as_simd as_simd_active(void)
+{
+	ensure_init();
+	return (enum as_simd)atomic_load(&active_level);
+}
+
+enum as_simd as_kernels_force(enum as_simd level)
+{
+	ensure_init();
+	if ((int)level < AS_SIMD_SCALAR)
+		level = AS_SIMD_SCALAR;
+	if (level > detected)
+		level = detected;
+	atomic_store(&active_level, (int)level);
+	return level;
+}
+
+const char *as_simd_name(enum as_simd level)
+{
+	switch (level) {
+	case AS_SIMD_SCALAR:
+		return "scalar";
+	case AS_SIMD_AVX2:
+		return "avx2";
+	case AS_SIMD_AVX512:
+		return "avx512";
+	}
+	return "unknown";
+}
+
+/* ---- repacking --------------------------------------------------------------------- */
+
+int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes)
+{
+	uint64_t groups, per;
+
+	if (t != GGML_TYPE_Q4_0 || !rows || !cols || cols % QK4_0 || !bytes)
+		return -EINVAL;
+	groups = ((uint64_t)rows + AS_X16_ROWS - 1) / AS_X16_ROWS;
+	if (__builtin_mul_overflow((uint64_t)(cols / QK4_0), (uint64_t)sizeof(struct block_q4_0x16),
+				   &per) ||
+	    __builtin_mul_overflow(groups, per, bytes))
+		return -EOVERFLOW;
+	return 0;
+}
+
+int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst)
+{
+	uint64_t bytes;
+	int rc = as_repack_size(t, rows, cols, &bytes);
+	size_t nb = cols / QK4_0;
+	const struct block_q4_0 *in = src;
+	struct block_q4_0x16 *out = dst;
+
+	if (rc)
+		return rc;
+	if (!src || !dst)
+		return -EINVAL;
+	for (size_t g = 0; g * AS_X16_ROWS < rows; g++) {
+		for (size_t b = 0; b < nb; b++) {
+			struct block_q4_0x16 *o = &out[g * nb + b];
+
+			memset(o, 0, sizeof(*o));
+			for (size_t ri = 0; ri < AS_X16_ROWS; ri++) {
+				size_t r = g * AS_X16_ROWS + ri;
+
+				if (r >= rows)
+					break; /* padding rows: d = 0, qs = 0 */
+				const struct block_q4_0 *ib = &in[r * nb + b];
+
+				o->d[ri] = ib->d;
+				for (int c = 0; c < 4; c++)
+					memcpy(&o->qs[c * 64 + ri * 4], &ib->qs[c * 4], 4);
+			}
+		}
+	}
+	return (int)AS_TYPE_Q4_0_X16;
+}
+
+/* ---- matvec ------------------------------------------------------------------------- */
+
+static int ktype_of(enum ggml_type t)
+{
+	switch ((int)t) {
+	case GGML_TYPE_F32: return AS_K_F32;
+	case GGML_TYPE_F16: return AS_K_F16;
+	case GGML_TYPE_BF16: return AS_K_BF16;
+	case GGML_TYPE_Q8_0: return AS_K_Q8_0;
+	case GGML_TYPE_Q4_0: return AS_K_Q4_0;
+	case GGML_TYPE_Q4_K: return AS_K_Q4_K;
+	case GGML_TYPE_Q6_K: return AS_K_Q6_K;
+	case (int)AS_TYPE_Q4_0_X16: return AS_K_Q4_0_X16;
+	}
+	return -1;
+}
+
+#define AS_MV_MAX_JOBS 16
+
+struct mv_ctx {
+	const struct as_matvec_job *jobs;
+	int n_jobs;
+	size_t cols;
+	struct as_xin xin;
+	as_rows_fn fn[AS_MV_MAX_JOBS];
+	size_t row_bytes[AS_MV_MAX_JOBS];
+	uint64_t chunk_bytes[AS_MV_MAX_JOBS]; /* bytes of one 16-row chunk (split weight) */
+	uint64_t offset[AS_MV_MAX_JOBS];      /* byte offset of the job in the split space */
+	uint64_t total;
+};
+
+static uint64_t ceil_div(uint64_t a, uint64_t b)
+{
+	return (a + b - 1) / b;
+}
+
+static void mv_task(void *arg, int ith, int nth)
+{
+	const struct mv_ctx *c = arg;
+	uint64_t lo = c->total * (uint64_t)ith / (uint64_t)nth;
+	uint64_t hi = c->total * (uint64_t)(ith + 1) / (uint64_t)nth;
+
+	for (int j = 0; j < c->n_jobs; j++) {
+		const struct as_matvec_job *jb = &c->jobs[j];
+		uint64_t chunks = ceil_div(jb->rows, AS_X16_ROWS);
+		uint64_t o = c->offset[j], cb = c->chunk_bytes[j];
+		uint64_t k0 = lo <= o ? 0 : ceil_div(lo - o, cb);
+		uint64_t k1 = hi <= o ? 0 : ceil_div(hi - o, cb);
+		size_t r0, r1;
+
+		if (k0 > chunks)
+			k0 = chunks;
+		if (k1 > chunks)
+			k1 = chunks;
+		if (k0 >= k1)
+			continue;
+		r0 = (size_t)k0 * AS_X16_ROWS;
+		r1 = (size_t)k1 * AS_X16_ROWS;
+		if (r1 > jb->rows)
+			r1 = jb->rows;
+		c->fn[j](jb->W, c->row_bytes[j], r0, r1, c->cols, &c->xin, jb->y);
+	}
+}
+
+static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
+			       const struct as_matvec_job *jobs, int n_jobs, size_t cols,
+			       const float *x)
+{
+	struct mv_ctx c;
+	const struct as_kernel_table *tab;
+	bool need_q8 = false, need_q8k = false;
+	void *scratch = NULL;
+
+	ensure_init();
+	if (level > detected)
+		level = detected;
+	tab = &tables[level];
+	if (n_jobs <= 0 || !cols)
+		return;
+	if (n_jobs > AS_MV_MAX_JOBS) { /* do them in batches */
+		matvec_multi_level(level, tp, jobs, AS_MV_MAX_JOBS, cols, x);
+		matvec_multi_level(level, tp, jobs + AS_MV_MAX_JOBS, n_jobs - AS_MV_MAX_JOBS, cols, x);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.jobs = jobs;
+	c.n_jobs = n_jobs;
+	c.cols = cols;
+	c.xin.f32 = x;
+	for (int j = 0; j < n_jobs; j++) {
+		int k = ktype_of(jobs[j].type);
+		uint64_t rb;
+
+		if (k < 0)
+			return; /* unsupported type: programming error, nothing sensible to do */
+		if (k == AS_K_Q4_0_X16)
+			rb = cols / QK4_0 * sizeof(struct block_q4_0);
+		else if (as_row_bytes(jobs[j].type, cols, &rb))
+			return;
+		c.fn[j] = tab->rows[k] ? tab->rows[k] : tables[AS_SIMD_SCALAR].rows[k];
+		c.row_bytes[j] = (size_t)rb;
+		c.chunk_bytes[j] = rb * AS_X16_ROWS;
+		c.offset[j] = c.total;
+		c.total += ceil_div(jobs[j].rows, AS_X16_ROWS) * c.chunk_bytes[j];
+		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16)
+			need_q8 = true;
+		if (k == AS_K_Q4_K || k == AS_K_Q6_K)
+			need_q8k = true;
+	}
+	if (need_q8 || need_q8k) {
+		size_t nb8 = cols / QK8_0, nbk = cols / QK_K;
+		size_t sz = 0, off_sum = 0, off_k = 0;
+
+		if (need_q8) {
+			sz = nb8 * sizeof(struct block_q8_0);
+			sz = (sz + 63) & ~(size_t)63;
+			off_sum = sz;
+			sz += nb8 * sizeof(int32_t);
+			sz = (sz + 63) & ~(size_t)63;
+		}
+		off_k = sz;
+		if (need_q8k)
+			sz += nbk * sizeof(struct block_q8_K);
+		scratch = aligned_alloc(64, (sz + 63) & ~(size_t)63);
+		if (!scratch)
+			return;
+		if (need_q8) {
+			struct block_q8_0 *q8 = scratch;
+			int32_t *sums = (int32_t *)((uint8_t *)scratch + off_sum);
+
+			as_quant_q8_0_ref(x, q8, nb8);
+			for (size_t b = 0; b < nb8; b++) {
+				int s = 0;
+
+				for (int j = 0; j < QK8_0; j++)
+					s += q8[b].qs[j];
+				sums[b] = 8 * s;
+			}
+			c.xin.q8 = q8;
+			c.xin.q8sum = sums;
+		}
+		if (need_q8k) {
+			struct block_q8_K *qk = (struct block_q8_K *)((uint8_t *)scratch + off_k);
+
+			as_quant_q8_K_ref(x, qk, nbk);
+			c.xin.q8k = qk;
+		}
+	}
+	as_tp_run(tp, mv_task, &c);
+	free(scratch);
+}
+
+void as_matvec_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs, int n_jobs,
+		     size_t cols, const float *x)
+{
+	matvec_multi_level(as_simd_active(), tp, jobs, n_jobs, cols, x);
+}
+
+void as_matvec_level(enum as_simd level, struct as_threadpool *tp, enum ggml_type t,
+		     const void *W, size_t rows, size_t cols, const float *x, float *y)
+{
+	struct as_matvec_job j = { .type = t, .W = W, .rows = rows, .y = y };
+
+	matvec_multi_level(level, tp, &j, 1, cols, x);
+}
+
+void as_matvec(struct as_threadpool *tp, enum ggml_type t, const void *W, size_t rows,
+	       size_t cols, const float *x, float *y)
+{
+	as_matvec_level(as_simd_active(), tp, t, W, rows, cols, x, y);
+}
+
+/* ---- float helpers ------------------------------------------------------------------ */
+
+void as_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps)
+{
+	float ss = 0.0f;
+
+	for (size_t i = 0; i < n; i++)
+		ss += x[i] * x[i];
+	ss = 1.0f / sqrtf(ss / (float)n + eps);
+	for (size_t i = 0; i < n; i++)
+		out[i] = w[i] * (ss * x[i]);
+}
+
+void as_softmax(float *x, size_t n)
+{
+	float max, sum = 0.0f;
+
+	if (!n)
+		return;
+	max = x[0];
+	for (size_t i = 1; i < n; i++)
+		if (x[i] > max)
+			max = x[i];
+	for (size_t i = 0; i < n; i++) {
+		x[i] = expf(x[i] - max);
+		sum += x[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		x[i] /= sum;
+}
+
+float as_dot_f32(const float *a, const float *b, size_t n)
+{
+	float s = 0.0f;
+
+	for (size_t i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+void as_axpy_f32(float *y, float a, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += a * x[i];
+}

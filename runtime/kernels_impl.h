@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interface between the kernel dispatcher (kernels.c) and the per-ISA kernel
+ * files (kernels_avx2.c, kernels_avx512.c). Not installed, not public.
+ */
+#ifndef ACTIVESWAP_KERNELS_IMPL_H
+#define ACTIVESWAP_KERNELS_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activeswap/kernels.h"
+
+/* The input vector of a matvec in every form a kernel may want. */
+struct as_xin {
+	const float *f32;              /* x itself (cols floats) */
+	const struct block_q8_0 *q8;   /* x as Q8_0, cols/32 blocks (NULL if cols % 32) */
+	const int32_t *q8sum;          /* per Q8_0 block: 8 * sum(qs), for unsigned-nibble dots */
+	const struct block_q8_K *q8k;  /* x as Q8_K, cols/256 blocks (NULL if cols % 256) */
+};
+
+/*
+ * Row kernel: y[r] = dot(row r of W, x) for r in [r0, r1). Row r starts at
+ * W + r * row_bytes (for the repacked type: group r/16, see kernels.h).
+ */
+typedef void (*as_rows_fn)(const void *W, size_t row_bytes, size_t r0, size_t r1,
+			   size_t cols, const struct as_xin *x, float *y);
+
+enum as_ktype {
+	AS_K_F32, AS_K_F16, AS_K_BF16, AS_K_Q8_0, AS_K_Q4_0, AS_K_Q4_K, AS_K_Q6_K,
+	AS_K_Q4_0_X16, AS_K_COUNT
+};
+
+struct as_kernel_table {
+	as_rows_fn rows[AS_K_COUNT]; /* NULL: fall back to the scalar kernel */
+};
+
+void as_kernels_avx2_init(struct as_kernel_table *t);
+void as_kernels_avx512_init(struct as_kernel_table *t);
+
+#endif

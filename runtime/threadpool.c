@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Persistent thread pool: n-1 workers plus the caller. A job is published by bumping a
+ * generation counter; workers spin on it for a short while (so back-to-back matvecs cost
+ * only a cache-line round trip) and then sleep on a futex. The caller runs share 0 and
+ * waits for the others the same way (spin, then futex on the pending counter).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "activeswap/threadpool.h"
+
+#define AS_TP_MAX_THREADS 256
+#define AS_TP_SPIN 20000 /* pause iterations (~50-100 us) before sleeping */
+
+struct as_threadpool {
+	int n;
+	pthread_t *threads;
+	as_task_fn fn;
+	void *arg;
+	_Alignas(64) atomic_uint gen;     /* job generation; futex word for workers */
+	atomic_int stop;
+	atomic_int sleepers;              /* workers in futex_wait on gen */
+	_Alignas(64) atomic_uint pending; /* workers still running the job; futex word */
+	atomic_int waiter;                /* caller sleeping on pending */
+};
+
+static long futex(atomic_uint *uaddr, int op, unsigned int val)
+{
+	return syscall(SYS_futex, (unsigned int *)uaddr, op, val, NULL, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+struct worker_arg {
+	struct as_threadpool *tp;
+	int ith;
+};
+
+static void *worker_main(void *p)
+{
+	struct worker_arg wa = *(struct worker_arg *)p;
+	struct as_threadpool *tp = wa.tp;
+	unsigned int seen = 0;
+
+	free(p);
+	for (;;) {
+		unsigned int g;
+		int spins = 0;
+
+		while ((g = atomic_load_explicit(&tp->gen, memory_order_acquire)) == seen) {
+			if (++spins < AS_TP_SPIN) {
+				cpu_relax();
+				continue;
+			}
+			atomic_fetch_add(&tp->sleepers, 1);
+			/* re-check after announcing ourselves, then sleep while gen == seen */
+			if (atomic_load(&tp->gen) == seen)
+				futex(&tp->gen, FUTEX_WAIT_PRIVATE, seen);
+			atomic_fetch_sub(&tp->sleepers, 1);
+			spins = 0;
+		}
+		seen = g;
+		if (atomic_load_explicit(&tp->stop, memory_order_acquire))
+			return NULL;
+		tp->fn(tp->arg, wa.ith, tp->n);
+		/* seq_cst pairs with the caller's store to waiter then load of pending */
+		if (atomic_fetch_sub(&tp->pending, 1) == 1 &&
+		    atomic_load(&tp->waiter))
+			futex(&tp->pending, FUTEX_WAKE_PRIVATE, 1);
+	}
+}
+
+struct as_threadpool *as_tp_create(int n_threads)
+{
+	struct as_threadpool *tp;
+
+	if (n_threads < 1 || n_threads > AS_TP_MAX_THREADS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	tp = calloc(1, sizeof(*tp));
+	if (!tp)
+		return NULL;
+	tp->n = n_threads;
+	if (n_threads > 1) {
+		tp->threads = calloc((size_t)n_threads - 1, sizeof(pthread_t));
+		if (!tp->threads) {
+			free(tp);
+			return NULL;
+		}
+	}
+	for (int i = 1; i < n_threads; i++) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		int rc;
+
+		if (!wa) {
+			rc = ENOMEM;
+		} else {
+			wa->tp = tp;
+			wa->ith = i;
+			rc = pthread_create(&tp->threads[i - 1], NULL, worker_main, wa);
+			if (rc)
+				free(wa);
+		}
+		if (rc) {
+			tp->n = i; /* only i-1 workers exist */
+			as_tp_destroy(tp);
+			errno = rc;
+			return NULL;
+		}
+	}
+	return tp;
+}
+
+void as_tp_destroy(struct as_threadpool *tp)
+{
+	if (!tp)
+		return;
+	atomic_store(&tp->stop, 1);
+	atomic_fetch_add_explicit(&tp->gen, 1, memory_order_release);
+	futex(&tp->gen, FUTEX_WAKE_PRIVATE, INT_MAX);
+	for (int i = 1; i < tp->n; i++)
+		pthread_join(tp->threads[i - 1], NULL);
+	free(tp->threads);
+	free(tp);
+}
+
+int as_tp_size(const struct as_threadpool *tp)
+{
+	return tp ? tp->n : 1;
+}
+
+void as_tp_run(struct as_threadpool *tp, as_task_fn fn, void *arg)
+{
+	unsigned int left;
+	int spins = 0;
+
+	if (!tp || tp->n == 1) {
+		fn(arg, 0, 1);
+		return;
+	}
+	tp->fn = fn;
+	tp->arg = arg;
+	atomic_store_explicit(&tp->pending, (unsigned int)(tp->n - 1), memory_order_relaxed);
+	atomic_fetch_add(&tp->gen, 1); /* seq_cst: pairs with sleepers++ then gen re-check */
+	if (atomic_load(&tp->sleepers))
+		futex(&tp->gen, FUTEX_WAKE_PRIVATE, INT_MAX);
+	fn(arg, 0, tp->n);
+	while ((left = atomic_load_explicit(&tp->pending, memory_order_acquire)) != 0) {
+		if (++spins < AS_TP_SPIN) {
+			cpu_relax();
+			continue;
+		}
+		atomic_store(&tp->waiter, 1);
+		left = atomic_load(&tp->pending);
+		if (left)
+			futex(&tp->pending, FUTEX_WAIT_PRIVATE, left);
+		atomic_store(&tp->waiter, 0);
+		spins = 0;
+	}
+}
