@@ -48,7 +48,12 @@ struct gguf_kv {
 	enum gguf_type type;      /* GGUF_TYPE_ARRAY for arrays */
 	enum gguf_type arr_type;  /* element type when type == GGUF_TYPE_ARRAY */
 	uint64_t arr_n;           /* element count when type == GGUF_TYPE_ARRAY */
-	const uint8_t *data;      /* scalar: the value bytes; array: the first element */
+	/*
+	 * scalar: the value bytes (unaligned: memcpy them out, or use the getters);
+	 * string: the characters (not NUL-terminated), data_len is the length;
+	 * array: the first element (for strings: its u64 length prefix).
+	 */
+	const uint8_t *data;
 	uint64_t data_len;        /* bytes of the value (all elements for arrays) */
 	/*
 	 * For arrays of strings: the parser builds an index (one entry per element) so
@@ -122,6 +127,13 @@ struct gguf_writer;
 
 struct gguf_writer *gguf_writer_new(void);
 void gguf_writer_free(struct gguf_writer *w);
+/*
+ * Metadata setters: 0 or a negative errno (-EEXIST duplicate key, -EINVAL bad argument,
+ * -EBUSY after gguf_w_begin). "general.alignment" (u32, power of two) also sets the
+ * alignment the writer uses.
+ */
+/* Any scalar type (not STRING/ARRAY); v points at a value of that type. */
+int gguf_w_scalar(struct gguf_writer *w, const char *key, enum gguf_type type, const void *v);
 int gguf_w_u32(struct gguf_writer *w, const char *key, uint32_t v);
 int gguf_w_i32(struct gguf_writer *w, const char *key, int32_t v);
 int gguf_w_f32(struct gguf_writer *w, const char *key, float v);
