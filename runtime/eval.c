@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/* Perplexity (llama.cpp's method), KL / top-1 against a reference, Top-K sparsity. */
+#include "activeswap/eval.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activeswap/sampler.h"
+
+double as_log_softmax_at(const float *logits, size_t n, int32_t tok)
+{
+	float max = logits[0];
+	double sum = 0;
+
+	for (size_t i = 1; i < n; i++)
+		if (logits[i] > max)
+			max = logits[i];
+	for (size_t i = 0; i < n; i++)
+		sum += exp((double)logits[i] - max);
+	return (double)logits[tok] - max - log(sum);
+}
+
+/* KL(p || q) for p = softmax(a), q = softmax(b). */
+static double kl_div(const float *a, const float *b, size_t n)
+{
+	float ma = a[0], mb = b[0];
+	double sa = 0, sb = 0, kl = 0, lsa, lsb;
+
+	for (size_t i = 1; i < n; i++) {
+		if (a[i] > ma)
+			ma = a[i];
+		if (b[i] > mb)
+			mb = b[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		sa += exp((double)a[i] - ma);
+		sb += exp((double)b[i] - mb);
+	}
+	lsa = log(sa);
+	lsb = log(sb);
+	for (size_t i = 0; i < n; i++) {
+		double lpa = (double)a[i] - ma - lsa, lpb = (double)b[i] - mb - lsb;
+
+		kl += exp(lpa) * (lpa - lpb);
+	}
+	return kl;
+}
+
+int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *tokens,
+		  size_t n_tokens, uint32_t n_ctx, int32_t bos, as_eval_chunk_fn cb,
+		  void *arg, struct as_eval_result *res)
+{
+	size_t n_vocab = s->m->hp.n_vocab;
+	size_t n_chunks;
+	double nll = 0, kl = 0;
+	uint64_t count = 0, agree = 0;
+	float *ref_logits = NULL;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (n_ctx < 4 || s->n_ctx < n_ctx || (ref && (ref->n_ctx < n_ctx ||
+						      ref->m->hp.n_vocab != n_vocab)))
+		return -EINVAL;
+	n_chunks = n_tokens / n_ctx;
+	if (!n_chunks || n_chunks > UINT32_MAX)
+		return -EINVAL;
+	res->have_ref = ref != NULL;
+	for (size_t c = 0; c < n_chunks; c++) {
+		const int32_t *chunk = tokens + c * n_ctx;
+
+		for (uint32_t j = 0; j + 1 < n_ctx; j++) {
+			int32_t tok = (j == 0 && bos >= 0) ? bos : chunk[j];
+			bool score = j >= n_ctx / 2;
+
+			rc = as_forward(s, tok, j, score);
+			if (!rc && ref)
+				rc = as_forward(ref, tok, j, score);
+			if (rc)
+				goto out;
+			if (!score)
+				continue;
+			if ((size_t)chunk[j + 1] >= n_vocab || chunk[j + 1] < 0) {
+				rc = -EINVAL;
+				goto out;
+			}
+			nll -= as_log_softmax_at(s->logits, n_vocab, chunk[j + 1]);
+			if (ref) {
+				ref_logits = ref->logits;
+				kl += kl_div(ref_logits, s->logits, n_vocab);
+				agree += as_argmax(ref_logits, n_vocab) ==
+					as_argmax(s->logits, n_vocab);
+			}
+			count++;
+		}
+		res->chunks = (uint32_t)(c + 1);
+		res->tokens_scored = count;
+		res->nll = nll / count;
+		res->ppl = exp(res->nll);
+		if (ref) {
+			res->kl = kl / count;
+			res->top1 = (double)agree / count;
+		}
+		if (cb)
+			cb(arg, (uint32_t)c, (uint32_t)n_chunks, res);
+	}
+out:
+	return rc;
+}
+
+struct mag {
+	float a;
+	uint32_t i;
+};
+
+void as_topk_hook(void *arg, uint32_t layer, enum as_op op, float *x, size_t n)
+{
+	struct as_topk *t = arg;
+	size_t k = (size_t)lround((1.0 - (double)t->sparsity) * (double)n);
+	float thr;
+	size_t above = 0, keep_eq;
+
+	if (k >= n)
+		return;
+	if (t->scratch_n < n) {
+		float *ns = realloc(t->scratch, n * sizeof(*ns));
+
+		if (!ns)
+			return; /* stays dense rather than failing the token */
+		t->scratch = ns;
+		t->scratch_n = n;
+	}
+	if (k == 0) {
+		memset(x, 0, n * sizeof(*x));
+		return;
+	}
+	/* k-th largest magnitude by quickselect on a copy. */
+	for (size_t i = 0; i < n; i++)
+		t->scratch[i] = fabsf(x[i]);
+	{
+		float *a = t->scratch;
+		size_t lo = 0, hi = n - 1, want = k - 1; /* index in descending order */
+
+		while (lo < hi) {
+			float pivot = a[(lo + hi) / 2];
+			size_t i = lo, j = hi;
+
+			while (i <= j) {
+				while (a[i] > pivot)
+					i++;
+				while (a[j] < pivot)
+					j--;
+				if (i <= j) {
+					float tmp = a[i];
+
+					a[i] = a[j];
+					a[j] = tmp;
+					i++;
+					if (j == 0)
+						break;
+					j--;
+				}
+			}
+			if (want <= j)
+				hi = j;
+			else if (want >= i)
+				lo = i;
+			else
+				break;
+		}
+		thr = a[want];
+	}
+	for (size_t i = 0; i < n; i++)
+		above += fabsf(x[i]) > thr;
+	keep_eq = k - above;
+	for (size_t i = 0; i < n; i++) {
+		float m = fabsf(x[i]);
+
+		if (m > thr)
+			continue;
+		if (m == thr && keep_eq) {
+			keep_eq--;
+			continue;
+		}
+		x[i] = 0.0f;
+	}
+}
+
+void as_topk_free(struct as_topk *t)
+{
+	free(t->scratch);
+	t->scratch = NULL;
+	t->scratch_n = 0;
+}

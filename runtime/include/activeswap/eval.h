@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Perplexity exactly as llama.cpp's llama-perplexity computes it: the token stream
+ * (whole file, BOS prepended once) is cut into chunks of n_ctx tokens (the remainder
+ * is dropped); in each chunk the first token is replaced by BOS, all n_ctx positions
+ * are evaluated from an empty KV cache, and the negative log-likelihood of the next
+ * token is summed over positions n_ctx/2 .. n_ctx-2. PPL = exp(mean NLL).
+ *
+ * With a reference state (e.g. the dense model while s runs with a sparsity hook),
+ * the same positions also give the mean KL(reference || s) and the top-1 agreement.
+ */
+#ifndef ACTIVESWAP_EVAL_H
+#define ACTIVESWAP_EVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activeswap/model.h"
+
+struct as_eval_result {
+	uint32_t chunks;        /* chunks done so far */
+	uint64_t tokens_scored;
+	double nll;             /* mean NLL (nats) over scored positions */
+	double ppl;             /* exp(nll) */
+	bool have_ref;
+	double kl;              /* mean KL(ref || s), nats, when have_ref */
+	double top1;            /* fraction of positions with the same argmax */
+};
+
+/* Called after every chunk with the running figures. */
+typedef void (*as_eval_chunk_fn)(void *arg, uint32_t chunk, uint32_t n_chunks,
+				 const struct as_eval_result *so_far);
+
+/*
+ * s (and ref when not NULL) must have n_ctx positions at least; n_ctx >= 4 and the
+ * stream must hold at least one chunk. bos < 0 keeps each chunk's first token.
+ * 0, or -EINVAL for bad arguments / a forward error.
+ */
+int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *tokens,
+		  size_t n_tokens, uint32_t n_ctx, int32_t bos, as_eval_chunk_fn cb,
+		  void *arg, struct as_eval_result *res);
+
+/* log softmax(logits)[tok], computed like llama.cpp (max-shifted, double sum). */
+double as_log_softmax_at(const float *logits, size_t n, int32_t tok);
+
+/*
+ * Uniform Top-K activation sparsity as a linear hook: keeps the
+ * K = round((1 - sparsity) * n) inputs of largest magnitude and zeroes the rest
+ * (ties: lower index kept). Set s->hook = { as_topk_hook, &topk }.
+ */
+struct as_topk {
+	float sparsity;         /* 0 .. 1 */
+	float *scratch;         /* internal; NULL initially, freed by as_topk_free */
+	size_t scratch_n;
+};
+void as_topk_hook(void *arg, uint32_t layer, enum as_op op, float *x, size_t n);
+void as_topk_free(struct as_topk *t);
+
+#endif

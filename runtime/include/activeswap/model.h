@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dense Llama model: hyper-parameters and weights from a GGUF file, a decoding state
+ * (KV cache and scratch buffers) and the forward pass for one token.
+ *
+ * Architecture: token embedding; n_layer blocks of RMSNorm -> multi-head attention with
+ * grouped KV heads (GQA) and RoPE (llama.cpp "normal" mode: adjacent pairs (2i, 2i+1)
+ * of the first n_rot dimensions of every head) -> residual, RMSNorm -> SwiGLU FFN ->
+ * residual; final RMSNorm and the output head (token_embd when the file has no
+ * output.weight). Every matrix product goes through one function per op (see
+ * enum as_op) so a later store can substitute swapped-in weights there.
+ *
+ * Weights are pointers into the read-only mapping of the GGUF file: never copied.
+ */
+#ifndef ACTIVESWAP_MODEL_H
+#define ACTIVESWAP_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activeswap/quant.h"
+
+struct gguf_file;
+struct as_threadpool;
+
+/* The linear ops of one layer. Ops that share an input are adjacent: Q,K,V and
+ * GATE,UP. */
+enum as_op {
+	AS_OP_Q,
+	AS_OP_K,
+	AS_OP_V,
+	AS_OP_O,
+	AS_OP_GATE,
+	AS_OP_UP,
+	AS_OP_DOWN,
+	AS_OP_COUNT
+};
+
+/* Name used in GGUF tensor names: "attn_q", ..., "ffn_down". */
+const char *as_op_name(enum as_op op);
+
+struct as_hparams {
+	uint32_t n_vocab;
+	uint32_t dim;         /* embedding_length */
+	uint32_t hidden;      /* feed_forward_length */
+	uint32_t n_layer;
+	uint32_t n_head;
+	uint32_t n_head_kv;
+	uint32_t head_dim;    /* dim / n_head */
+	uint32_t n_rot;       /* rope.dimension_count (even, <= head_dim) */
+	uint32_t n_ctx_train; /* context_length */
+	float rope_base;      /* rope.freq_base, default 10000 */
+	float eps;            /* attention.layer_norm_rms_epsilon */
+};
+
+/* A weight matrix: rows x cols (cols contiguous), i.e. GGUF ne = {cols, rows}. */
+struct as_weight {
+	enum ggml_type type;
+	const void *data;
+	uint64_t rows;
+	uint64_t cols;
+	uint64_t row_bytes;
+};
+
+struct as_layer {
+	const float *attn_norm;   /* [dim], F32 */
+	const float *ffn_norm;    /* [dim], F32 */
+	struct as_weight w[AS_OP_COUNT];
+};
+
+struct as_model {
+	struct as_hparams hp;
+	struct gguf_file *gguf;
+	bool owns_gguf;
+	struct as_weight tok_embd;     /* n_vocab rows of dim */
+	struct as_weight output;       /* n_vocab rows of dim (== tok_embd when tied) */
+	bool tied_output;
+	const float *output_norm;      /* [dim], F32 */
+	struct as_layer *layers;
+	uint64_t weight_bytes;         /* bytes of all tensors used */
+};
+
+/*
+ * Open path and build the model. Every tensor is checked for presence, a supported
+ * type and the shape the hyper-parameters imply; any problem gives a negative errno
+ * and one line in err naming the tensor or key.
+ */
+int as_model_load(struct as_model **out, const char *path, char *err, size_t errlen);
+/* Same over an already open file; the model does not take ownership of f. */
+int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
+		       size_t errlen);
+void as_model_free(struct as_model *m);
+
+/*
+ * Called with the input vector of a group of linear ops before they run (once for
+ * Q/K/V with AS_OP_Q, once for O, once for GATE/UP with AS_OP_GATE, once for DOWN).
+ * It may change x in place, e.g. keep only the Top-K channels (activation sparsity).
+ */
+struct as_linear_hook {
+	void (*pre)(void *arg, uint32_t layer, enum as_op op, float *x, size_t n);
+	void *arg;
+};
+
+/* Decoding state: KV cache for n_ctx positions and scratch buffers. */
+struct as_state {
+	const struct as_model *m;
+	struct as_threadpool *tp;      /* may be NULL: single-threaded */
+	uint32_t n_ctx;
+	struct as_linear_hook hook;    /* pre == NULL: dense */
+	float *x;       /* residual stream [dim] */
+	float *xb;      /* [dim] */
+	float *xb2;     /* [dim] */
+	float *hb;      /* [hidden] */
+	float *hb2;     /* [hidden] */
+	float *q;       /* [dim] */
+	float *att;     /* [n_ctx] */
+	float *rope;    /* [n_rot] cos/sin pairs for the current position */
+	float *k_cache; /* [n_layer][n_ctx][kv_dim] */
+	float *v_cache; /* [n_layer][n_ctx][kv_dim] */
+	float *logits;  /* [n_vocab] */
+};
+
+/* n_ctx >= 1. The KV cache is allocated lazily by the kernel (calloc), so a large
+ * n_ctx only costs what is used. 0 or -ENOMEM / -EOVERFLOW / -EINVAL. */
+int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
+		 struct as_threadpool *tp);
+void as_state_free(struct as_state *s);
+
+/*
+ * Run token at position pos (0 <= pos < n_ctx); the KV cache must hold positions
+ * 0..pos-1 of the same sequence (positions at or after pos are overwritten). With
+ * want_logits, s->logits holds the n_vocab next-token logits afterwards.
+ * 0, or -EINVAL (token out of range) / -ERANGE (pos out of range).
+ */
+int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits);
+
+#endif

@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Dense Llama forward pass, in the spirit of llama2.c's run.c: one function per token,
+ * plain loops for attention, all matrix products through linear()/linear2()/linear3()
+ * (the single place where a later store swaps weights in).
+ */
+#include "activeswap/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activeswap/gguf.h"
+#include "activeswap/kernels.h"
+
+#define AS_MAX_DIM (1u << 16)
+#define AS_MAX_HIDDEN (1u << 20)
+#define AS_MAX_LAYERS 1024u
+#define AS_MAX_VOCAB (1u << 24)
+
+static const char *const op_names[AS_OP_COUNT] = {
+	[AS_OP_Q] = "attn_q",
+	[AS_OP_K] = "attn_k",
+	[AS_OP_V] = "attn_v",
+	[AS_OP_O] = "attn_output",
+	[AS_OP_GATE] = "ffn_gate",
+	[AS_OP_UP] = "ffn_up",
+	[AS_OP_DOWN] = "ffn_down",
+};
+
+const char *as_op_name(enum as_op op)
+{
+	return (unsigned)op < AS_OP_COUNT ? op_names[op] : "unknown";
+}
+
+/* ---- loading ---------------------------------------------------------------------- */
+
+struct loader {
+	const struct gguf_file *f;
+	char arch[64];
+	char *err;
+	size_t errlen;
+};
+
+static int hp_u32(struct loader *ld, const char *suffix, bool required, uint32_t def,
+		  uint32_t min, uint32_t max, uint32_t *out)
+{
+	char key[128];
+	int rc;
+
+	snprintf(key, sizeof(key), "%s.%s", ld->arch, suffix);
+	rc = gguf_get_u32(ld->f, key, out);
+	if (rc == -ENOENT && !required) {
+		*out = def;
+		return 0;
+	}
+	if (rc == -ENOENT) {
+		snprintf(ld->err, ld->errlen, "model: missing metadata key %s", key);
+		return -EINVAL;
+	}
+	if (rc || *out < min || *out > max) {
+		snprintf(ld->err, ld->errlen, "model: metadata key %s is not an integer in "
+			 "[%u, %u]", key, min, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int hp_f32(struct loader *ld, const char *suffix, float def, float min, float max,
+		  float *out)
+{
+	char key[128];
+	int rc;
+
+	snprintf(key, sizeof(key), "%s.%s", ld->arch, suffix);
+	rc = gguf_get_f32(ld->f, key, out);
+	if (rc == -ENOENT) {
+		*out = def;
+		return 0;
+	}
+	if (rc || !(*out >= min && *out <= max)) {
+		snprintf(ld->err, ld->errlen, "model: metadata key %s is not a number in "
+			 "[%g, %g]", key, min, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_hparams(struct loader *ld, struct as_hparams *hp)
+{
+	struct gguf_str arch;
+	const struct gguf_kv *kv;
+	enum gguf_type ty;
+	uint64_t n;
+	uint32_t v;
+	int rc;
+
+	if (gguf_get_str(ld->f, "general.architecture", &arch)) {
+		snprintf(ld->err, ld->errlen, "model: missing general.architecture");
+		return -EINVAL;
+	}
+	if (!gguf_str_eq(arch, "llama")) {
+		snprintf(ld->err, ld->errlen, "model: unsupported architecture '%.*s' (only "
+			 "'llama')", (int)(arch.len > 32 ? 32 : arch.len), arch.s);
+		return -EOPNOTSUPP;
+	}
+	snprintf(ld->arch, sizeof(ld->arch), "llama");
+	rc = hp_u32(ld, "embedding_length", true, 0, 1, AS_MAX_DIM, &hp->dim);
+	if (!rc)
+		rc = hp_u32(ld, "feed_forward_length", true, 0, 1, AS_MAX_HIDDEN, &hp->hidden);
+	if (!rc)
+		rc = hp_u32(ld, "block_count", true, 0, 1, AS_MAX_LAYERS, &hp->n_layer);
+	if (!rc)
+		rc = hp_u32(ld, "attention.head_count", true, 0, 1, AS_MAX_DIM, &hp->n_head);
+	if (rc)
+		return rc;
+	rc = hp_u32(ld, "attention.head_count_kv", false, hp->n_head, 1, hp->n_head,
+		    &hp->n_head_kv);
+	if (rc)
+		return rc;
+	if (hp->dim % hp->n_head || hp->n_head % hp->n_head_kv) {
+		snprintf(ld->err, ld->errlen, "model: embedding_length %u, head_count %u and "
+			 "head_count_kv %u do not divide", hp->dim, hp->n_head, hp->n_head_kv);
+		return -EINVAL;
+	}
+	hp->head_dim = hp->dim / hp->n_head;
+	rc = hp_u32(ld, "attention.key_length", false, hp->head_dim, hp->head_dim,
+		    hp->head_dim, &v);
+	if (!rc)
+		rc = hp_u32(ld, "attention.value_length", false, hp->head_dim, hp->head_dim,
+			    hp->head_dim, &v);
+	if (!rc)
+		rc = hp_u32(ld, "rope.dimension_count", false, hp->head_dim, 2, hp->head_dim,
+			    &hp->n_rot);
+	if (!rc)
+		rc = hp_u32(ld, "context_length", false, 2048, 1, 1u << 24, &hp->n_ctx_train);
+	if (!rc)
+		rc = hp_f32(ld, "rope.freq_base", 10000.0f, 1.0f, 1e12f, &hp->rope_base);
+	if (!rc)
+		rc = hp_f32(ld, "attention.layer_norm_rms_epsilon", 1e-5f, 0.0f, 1.0f,
+			    &hp->eps);
+	if (rc)
+		return rc;
+	if (hp->n_rot % 2) {
+		snprintf(ld->err, ld->errlen, "model: rope.dimension_count %u is odd",
+			 hp->n_rot);
+		return -EINVAL;
+	}
+	/* Vocabulary size: the token list decides; token_embd must agree. */
+	if (gguf_get_arr(ld->f, "tokenizer.ggml.tokens", &ty, &n, &kv) == 0) {
+		if (!n || n > AS_MAX_VOCAB) {
+			snprintf(ld->err, ld->errlen, "model: vocabulary size %llu out of range",
+				 (unsigned long long)n);
+			return -EINVAL;
+		}
+		hp->n_vocab = (uint32_t)n;
+	} else {
+		hp->n_vocab = 0; /* taken from token_embd */
+	}
+	return 0;
+}
+
+/* Find name, check type and shape {cols, rows} (rows == 0: 1-D of cols). */
+static int get_tensor(struct loader *ld, const char *name, uint64_t cols, uint64_t rows,
+		      bool f32_only, struct as_weight *w)
+{
+	const struct gguf_tensor *t = gguf_find_tensor(ld->f, name);
+	uint32_t want_dims = rows ? 2 : 1;
+	uint64_t rb, total;
+
+	if (!t) {
+		snprintf(ld->err, ld->errlen, "model: missing tensor %s", name);
+		return -EINVAL;
+	}
+	if (!as_type_supported(t->type) || (f32_only && t->type != GGML_TYPE_F32)) {
+		snprintf(ld->err, ld->errlen, "model: tensor %s has unsupported type %s%s",
+			 name, as_type_name(t->type), f32_only ? " (must be f32)" : "");
+		return -EINVAL;
+	}
+	for (uint32_t i = want_dims; i < GGUF_MAX_DIMS; i++) {
+		if (i < t->n_dims && t->ne[i] != 1) {
+			want_dims = 0;
+			break;
+		}
+	}
+	if (!want_dims || t->ne[0] != cols || (rows && t->ne[1] != rows) ||
+	    (!rows && t->n_dims > 1 && t->ne[1] != 1)) {
+		snprintf(ld->err, ld->errlen, "model: tensor %s has shape [%llu, %llu], "
+			 "expected [%llu, %llu]", name, (unsigned long long)t->ne[0],
+			 (unsigned long long)(t->n_dims > 1 ? t->ne[1] : 1),
+			 (unsigned long long)cols, (unsigned long long)(rows ? rows : 1));
+		return -EINVAL;
+	}
+	if (as_row_bytes(t->type, cols, &rb) ||
+	    __builtin_mul_overflow(rb, rows ? rows : 1, &total) || total > t->size) {
+		snprintf(ld->err, ld->errlen, "model: tensor %s: %llu columns do not fit type "
+			 "%s or its data is short", name, (unsigned long long)cols,
+			 as_type_name(t->type));
+		return -EINVAL;
+	}
+	/* Row starts must suit the element type (a GGUF alignment key of 1 could break
+	 * this for a hostile file). */
+	if ((uintptr_t)t->data % (t->type == GGML_TYPE_F32 ? 4 : 2) ||
+	    (rows > 1 && rb % (t->type == GGML_TYPE_F32 ? 4 : 2))) {
+		snprintf(ld->err, ld->errlen, "model: tensor %s data is misaligned", name);
+		return -EINVAL;
+	}
+	w->type = t->type;
+	w->data = t->data;
+	w->rows = rows ? rows : 1;
+	w->cols = cols;
+	w->row_bytes = rb;
+	return 0;
+}
+
+void as_model_free(struct as_model *m)
+{
+	if (!m)
+		return;
+	if (m->owns_gguf)
+		gguf_close(m->gguf);
+	free(m->layers);
+	free(m);
+}
+
+int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
+		       size_t errlen)
+{
+	struct loader ld = { .f = f, .err = err, .errlen = errlen };
+	struct as_model *m;
+	struct as_hparams *hp;
+	struct as_weight norm;
+	uint64_t q_dim, kv_dim;
+	char name[96];
+	int rc;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = 0;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "model: out of memory");
+		return -ENOMEM;
+	}
+	m->gguf = f;
+	hp = &m->hp;
+	rc = load_hparams(&ld, hp);
+	if (rc)
+		goto fail;
+	if (!hp->n_vocab) {
+		const struct gguf_tensor *t = gguf_find_tensor(f, "token_embd.weight");
+
+		if (!t || t->n_dims != 2 || !t->ne[1] || t->ne[1] > AS_MAX_VOCAB) {
+			snprintf(err, errlen, "model: no tokenizer.ggml.tokens and no usable "
+				 "token_embd.weight");
+			rc = -EINVAL;
+			goto fail;
+		}
+		hp->n_vocab = (uint32_t)t->ne[1];
+	}
+	q_dim = (uint64_t)hp->n_head * hp->head_dim;
+	kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
+
+	rc = get_tensor(&ld, "token_embd.weight", hp->dim, hp->n_vocab, false, &m->tok_embd);
+	if (rc)
+		goto fail;
+	rc = get_tensor(&ld, "output_norm.weight", hp->dim, 0, true, &norm);
+	if (rc)
+		goto fail;
+	m->output_norm = norm.data;
+	if (gguf_find_tensor(f, "output.weight")) {
+		rc = get_tensor(&ld, "output.weight", hp->dim, hp->n_vocab, false, &m->output);
+		if (rc)
+			goto fail;
+	} else {
+		m->output = m->tok_embd;
+		m->tied_output = true;
+	}
+	m->weight_bytes = m->tok_embd.rows * m->tok_embd.row_bytes + 4ull * hp->dim;
+	if (!m->tied_output)
+		m->weight_bytes += m->output.rows * m->output.row_bytes;
+
+	m->layers = calloc(hp->n_layer, sizeof(*m->layers));
+	if (!m->layers) {
+		snprintf(err, errlen, "model: out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t l = 0; l < hp->n_layer; l++) {
+		struct as_layer *L = &m->layers[l];
+		static const struct {
+			enum as_op op;
+			int cols, rows; /* 0 dim, 1 q_dim, 2 kv_dim, 3 hidden */
+		} shapes[AS_OP_COUNT] = {
+			{ AS_OP_Q, 0, 1 }, { AS_OP_K, 0, 2 }, { AS_OP_V, 0, 2 },
+			{ AS_OP_O, 1, 0 }, { AS_OP_GATE, 0, 3 }, { AS_OP_UP, 0, 3 },
+			{ AS_OP_DOWN, 3, 0 },
+		};
+		const uint64_t sz[4] = { hp->dim, q_dim, kv_dim, hp->hidden };
+
+		snprintf(name, sizeof(name), "blk.%u.attn_norm.weight", l);
+		rc = get_tensor(&ld, name, hp->dim, 0, true, &norm);
+		if (rc)
+			goto fail;
+		L->attn_norm = norm.data;
+		snprintf(name, sizeof(name), "blk.%u.ffn_norm.weight", l);
+		rc = get_tensor(&ld, name, hp->dim, 0, true, &norm);
+		if (rc)
+			goto fail;
+		L->ffn_norm = norm.data;
+		m->weight_bytes += 8ull * hp->dim;
+		for (int i = 0; i < AS_OP_COUNT; i++) {
+			enum as_op op = shapes[i].op;
+			struct as_weight *w = &L->w[op];
+
+			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, op_names[op]);
+			rc = get_tensor(&ld, name, sz[shapes[i].cols], sz[shapes[i].rows], false,
+					w);
+			if (rc)
+				goto fail;
+			m->weight_bytes += w->rows * w->row_bytes;
+		}
+	}
+	*out = m;
+	return 0;
+fail:
+	as_model_free(m);
+	return rc;
+}
+
+int as_model_load(struct as_model **out, const char *path, char *err, size_t errlen)
+{
+	struct gguf_file *f;
+	int rc;
+
+	*out = NULL;
+	rc = gguf_open(&f, path, err, errlen);
+	if (rc)
+		return rc;
+	rc = as_model_from_gguf(out, f, err, errlen);
+	if (rc) {
+		gguf_close(f);
+		return rc;
+	}
+	(*out)->owns_gguf = true;
+	return 0;
+}
+
+/* ---- state ------------------------------------------------------------------------ */
+
+void as_state_free(struct as_state *s)
+{
+	if (!s)
+		return;
+	free(s->x);
+	free(s->xb);
+	free(s->xb2);
+	free(s->hb);
+	free(s->hb2);
+	free(s->q);
+	free(s->att);
+	free(s->rope);
+	free(s->k_cache);
+	free(s->v_cache);
+	free(s->logits);
+	free(s);
+}
+
+int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
+		 struct as_threadpool *tp)
+{
+	const struct as_hparams *hp = &m->hp;
+	uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim, kv_elems;
+	struct as_state *s;
+
+	*out = NULL;
+	if (!n_ctx)
+		return -EINVAL;
+	if (__builtin_mul_overflow(kv_dim, (uint64_t)n_ctx * hp->n_layer, &kv_elems) ||
+	    kv_elems > SIZE_MAX / sizeof(float))
+		return -EOVERFLOW;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->m = m;
+	s->tp = tp;
+	s->n_ctx = n_ctx;
+	s->x = calloc(hp->dim, sizeof(float));
+	s->xb = calloc(hp->dim, sizeof(float));
+	s->xb2 = calloc(hp->dim, sizeof(float));
+	s->q = calloc(hp->dim, sizeof(float));
+	s->hb = calloc(hp->hidden, sizeof(float));
+	s->hb2 = calloc(hp->hidden, sizeof(float));
+	s->att = calloc(n_ctx, sizeof(float));
+	s->rope = calloc(hp->n_rot, sizeof(float));
+	s->logits = calloc(hp->n_vocab, sizeof(float));
+	s->k_cache = calloc(kv_elems, sizeof(float));
+	s->v_cache = calloc(kv_elems, sizeof(float));
+	if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->att ||
+	    !s->rope || !s->logits || !s->k_cache || !s->v_cache) {
+		as_state_free(s);
+		return -ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+/* ---- forward ---------------------------------------------------------------------- */
+
+static void hook(struct as_state *s, uint32_t layer, enum as_op op, float *x, size_t n)
+{
+	if (s->hook.pre)
+		s->hook.pre(s->hook.arg, layer, op, x, n);
+}
+
+/* y = W_op x for one op of one layer. */
+static void linear(struct as_state *s, uint32_t layer, enum as_op op, const float *x,
+		   float *y)
+{
+	const struct as_weight *w = &s->m->layers[layer].w[op];
+
+	as_matvec(s->tp, w->type, w->data, w->rows, w->cols, x, y);
+}
+
+/* Two or three ops that share the input x, in one dispatch. */
+static void linear_multi(struct as_state *s, uint32_t layer, const enum as_op *ops,
+			 float *const *ys, int n, const float *x)
+{
+	struct as_matvec_job jobs[3];
+
+	for (int i = 0; i < n; i++) {
+		const struct as_weight *w = &s->m->layers[layer].w[ops[i]];
+
+		jobs[i].type = w->type;
+		jobs[i].W = w->data;
+		jobs[i].rows = w->rows;
+		jobs[i].y = ys[i];
+	}
+	as_matvec_multi(s->tp, jobs, n, s->m->layers[layer].w[ops[0]].cols, x);
+}
+
+/* Rotate adjacent pairs (2i, 2i+1) of the first n_rot dims of each head. */
+static void rope_apply(const struct as_state *s, float *v, uint32_t n_heads)
+{
+	const struct as_hparams *hp = &s->m->hp;
+
+	for (uint32_t h = 0; h < n_heads; h++) {
+		float *p = v + (size_t)h * hp->head_dim;
+
+		for (uint32_t i = 0; i < hp->n_rot; i += 2) {
+			float c = s->rope[i], sn = s->rope[i + 1];
+			float a = p[i], b = p[i + 1];
+
+			p[i] = a * c - b * sn;
+			p[i + 1] = a * sn + b * c;
+		}
+	}
+}
+
+/* cos/sin table for pos, computed as ggml does (theta *= base^(-2/n_rot)). */
+static void rope_table(struct as_state *s, uint32_t pos)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+	float theta = (float)pos;
+
+	for (uint32_t i = 0; i < hp->n_rot; i += 2) {
+		s->rope[i] = cosf(theta);
+		s->rope[i + 1] = sinf(theta);
+		theta *= theta_scale;
+	}
+}
+
+static void attention(struct as_state *s, uint32_t layer, uint32_t pos)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	size_t hd = hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hd;
+	size_t group = hp->n_head / hp->n_head_kv;
+	const float *kc = s->k_cache + (size_t)layer * s->n_ctx * kv_dim;
+	const float *vc = s->v_cache + (size_t)layer * s->n_ctx * kv_dim;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	for (size_t h = 0; h < hp->n_head; h++) {
+		const float *q = s->q + h * hd;
+		size_t kvh = h / group;
+		float *out = s->xb2 + h * hd;
+
+		for (uint32_t t = 0; t <= pos; t++)
+			s->att[t] = as_dot_f32(q, kc + t * kv_dim + kvh * hd, hd) * scale;
+		as_softmax(s->att, pos + 1);
+		memset(out, 0, hd * sizeof(float));
+		for (uint32_t t = 0; t <= pos; t++)
+			as_axpy_f32(out, s->att[t], vc + t * kv_dim + kvh * hd, hd);
+	}
+}
+
+int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits)
+{
+	const struct as_model *m = s->m;
+	const struct as_hparams *hp = &m->hp;
+	size_t dim = hp->dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+
+	if (token < 0 || (uint32_t)token >= hp->n_vocab)
+		return -EINVAL;
+	if (pos >= s->n_ctx)
+		return -ERANGE;
+
+	as_dequant_row(m->tok_embd.type,
+		       (const uint8_t *)m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes,
+		       s->x, dim);
+	rope_table(s, pos);
+
+	for (uint32_t l = 0; l < hp->n_layer; l++) {
+		const struct as_layer *L = &m->layers[l];
+		size_t kv_off = ((size_t)l * s->n_ctx + pos) * kv_dim;
+		float *k = s->k_cache + kv_off, *v = s->v_cache + kv_off;
+		static const enum as_op qkv[3] = { AS_OP_Q, AS_OP_K, AS_OP_V };
+		static const enum as_op gate_up[2] = { AS_OP_GATE, AS_OP_UP };
+		float *qkv_out[3] = { s->q, k, v };
+		float *gu_out[2] = { s->hb, s->hb2 };
+
+		/* attention */
+		as_rmsnorm(s->xb, s->x, L->attn_norm, dim, hp->eps);
+		hook(s, l, AS_OP_Q, s->xb, dim);
+		linear_multi(s, l, qkv, qkv_out, 3, s->xb);
+		rope_apply(s, s->q, hp->n_head);
+		rope_apply(s, k, hp->n_head_kv);
+		attention(s, l, pos);
+		hook(s, l, AS_OP_O, s->xb2, dim);
+		linear(s, l, AS_OP_O, s->xb2, s->xb);
+		for (size_t i = 0; i < dim; i++)
+			s->x[i] += s->xb[i];
+
+		/* feed-forward: down(silu(gate x) * up x) */
+		as_rmsnorm(s->xb, s->x, L->ffn_norm, dim, hp->eps);
+		hook(s, l, AS_OP_GATE, s->xb, dim);
+		linear_multi(s, l, gate_up, gu_out, 2, s->xb);
+		for (size_t i = 0; i < hp->hidden; i++) {
+			float g = s->hb[i];
+
+			s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
+		}
+		hook(s, l, AS_OP_DOWN, s->hb, hp->hidden);
+		linear(s, l, AS_OP_DOWN, s->hb, s->xb);
+		for (size_t i = 0; i < dim; i++)
+			s->x[i] += s->xb[i];
+	}
+
+	if (!want_logits)
+		return 0;
+	as_rmsnorm(s->xb, s->x, m->output_norm, dim, hp->eps);
+	as_matvec(s->tp, m->output.type, m->output.data, m->output.rows, m->output.cols,
+		  s->xb, s->logits);
+	return 0;
+}
