@@ -63,9 +63,11 @@ check $bad "bad flags exit 2 with a message"
 
 # Compare the per-layer counters a probe source reported ($1, JSON with "layers") with
 # the tracer's summary ($2); prints one line per difference.
-FIELDS='["reads","bytes","hits","misses","evicts","completes","errors","stalls","stall_ns","passes"]'
+# $3: the fields to compare (a JSON array).
+FAKE_FIELDS='["reads","bytes","hits","misses","evicts","completes","errors","stalls","stall_ns","passes"]'
+SWAP_FIELDS='["reads","bytes","hits","misses","evicts","errors","stall_ns"]'
 diff_layers() {
-	jq -r -n --slurpfile a "$1" --slurpfile b "$2" --argjson f "$FIELDS" '
+	jq -r -n --slurpfile a "$1" --slurpfile b "$2" --argjson f "$3" '
 		($a[0].layers) as $x | ($b[0].layers) as $y |
 		(if ($x | length) != ($y | length) then
 			"layers: source has \($x | length), trace has \($y | length)" else empty end),
@@ -74,11 +76,54 @@ diff_layers() {
 		 "layer \($l.layer) \(.): source \($l[.]), trace \($m[.])")'
 }
 
-# 4. The USDT probes. The stand-in tests/bpf/usdt_fake.c fires the probes of
+# 4. libswap itself: tests/bpf/swap_storm.c runs a fetch storm through the engine
+# (a generated store, a budget of about a quarter of it) and prints libswap's own stats.
+PIN="/sys/fs/bpf/activeswap-test-$$"
+trap 'rm -rf "$PIN" "$PIN-e"' EXIT INT TERM
+SWAP_LIB="$AS_BUILD/lib/libswap.a"
+if [ ! -f "$SWAP_LIB" ] || ! nm "$SWAP_LIB" 2>/dev/null | grep -q ' T swap_engine_create$'; then
+	ok "libswap engine # SKIP $SWAP_LIB has no engine (swap_engine_create) in this build"
+elif ! $CC -O2 -Wall -I"$AS_TOP/libswap/include" -o "$T/swap_storm" \
+	"$AS_TOP/tests/bpf/swap_storm.c" "$SWAP_LIB" -luring -lnuma -lpthread -lm 2>"$T/cc.err"; then
+	nok "build tests/bpf/swap_storm.c against libswap.a"
+	sed 's/^/# /' "$T/cc.err"
+else
+	for be in auto fault; do
+		"$ACTIVESWAP" trace --interval 0 --json --pin "$PIN-e" --binary "$T/swap_storm" -- \
+			sh -c "exec '$T/swap_storm' '$T' 40 7 $be 5 >'$T/storm.json'" \
+			>"$T/strace.json" 2>"$T/strace.err"
+		rc=$?
+		jq -c 'select(.type == "summary")' "$T/strace.json" >"$T/ssum.json" 2>/dev/null
+		fetches=$(jq '.fetches' "$T/storm.json" 2>/dev/null)
+		errs=$(jq '[.layers[].errors] | add' "$T/storm.json" 2>/dev/null)
+		[ $rc -eq 0 ] && [ -s "$T/ssum.json" ] && [ -n "$fetches" ] && [ "$fetches" -gt 0 ]
+		check $? "engine ($be backend): trace exit $rc, $fetches reads, $errs errors"
+		sed 's/^/# /' "$T/strace.err"
+		if [ "$be" = fault ] && [ "${errs:-0}" -eq 0 ]; then
+			nok "engine (fault backend): injected EIO shows up as read errors"
+		fi
+
+		diff_layers "$T/storm.json" "$T/ssum.json" "$SWAP_FIELDS" >"$T/sdiff.txt" 2>&1
+		[ $? -eq 0 ] && [ ! -s "$T/sdiff.txt" ] && [ "$(jq '.layers | length' "$T/storm.json")" = 6 ]
+		check $? "engine ($be): per-layer reads, bytes, hits, misses, evictions, errors, stall = libswap's stats"
+		sed 's/^/# /' "$T/sdiff.txt"
+
+		htot=$(jq '[.layers[].hist_log2_us | add] | add' "$T/ssum.json")
+		ctot=$(jq '.totals.fetch_complete' "$T/ssum.json")
+		[ "$htot" = "$fetches" ] && [ "$ctot" = "$fetches" ]
+		check $? "engine ($be): histogram total $htot = completed fetches $ctot = libswap reads $fetches"
+	done
+	bpftool -j map dump pinned "$PIN-e/layer_stats" 2>"$T/bpftool.err" |
+		jq '{layers: [.[].formatted | .value + {layer: .key}]}' >"$T/epinned.json" 2>&1
+	diff_layers "$T/storm.json" "$T/epinned.json" "$SWAP_FIELDS" >"$T/sdiff2.txt" 2>&1
+	[ $? -eq 0 ] && [ ! -s "$T/sdiff2.txt" ]
+	check $? "engine: bpftool map dump pinned $PIN-e/layer_stats = libswap's stats"
+	sed 's/^/# /' "$T/sdiff2.txt" "$T/bpftool.err"
+fi
+
+# 5. The USDT probes in every combination. The stand-in tests/bpf/usdt_fake.c fires the probes of
 # Documentation/usdt.md in a fixed pattern and prints what it fired; traced with
 # `-- COMMAND` so no event is lost or foreign.
-PIN="/sys/fs/bpf/activeswap-test-$$"
-trap 'rm -rf "$PIN"' EXIT INT TERM
 if ! $CC -O2 -Wall -o "$T/usdt_fake" "$AS_TOP/tests/bpf/usdt_fake.c" 2>"$T/cc.err"; then
 	nok "build tests/bpf/usdt_fake.c"
 	sed 's/^/# /' "$T/cc.err"
@@ -92,7 +137,7 @@ else
 	check $? "trace -- usdt_fake: exit $rc, summary and probe counts present"
 	sed 's/^/# /' "$T/trace.err"
 
-	diff_layers "$T/fake.json" "$T/summary.json" >"$T/diff.txt" 2>&1
+	diff_layers "$T/fake.json" "$T/summary.json" "$FAKE_FIELDS" >"$T/diff.txt" 2>&1
 	[ $? -eq 0 ] && [ ! -s "$T/diff.txt" ] && [ "$(jq '.layers | length' "$T/fake.json")" = 6 ]
 	check $? "USDT: per-layer reads, bytes, hits, misses, evictions, errors, stalls equal what was fired"
 	sed 's/^/# /' "$T/diff.txt"
@@ -127,12 +172,12 @@ else
 	[ "$all" = "$uniq" ] && [ "$all" -le 3000 ] && [ "$imiss" -le "$smiss" ]
 	check $? "interval reports ($nint): $all tokens, each once; $imiss of $smiss misses"
 
-	# 5. The pinned maps, read back with bpftool, hold the same numbers.
+	# 6. The pinned maps, read back with bpftool, hold the same numbers.
 	if command -v bpftool >/dev/null 2>&1; then
 		bpftool -j map dump pinned "$PIN/layer_stats" 2>"$T/bpftool.err" |
 			jq '{layers: [.[].formatted | .value + {layer: .key}]}' \
 			>"$T/pinned.json" 2>>"$T/bpftool.err"
-		diff_layers "$T/fake.json" "$T/pinned.json" >"$T/diff2.txt" 2>&1
+		diff_layers "$T/fake.json" "$T/pinned.json" "$FAKE_FIELDS" >"$T/diff2.txt" 2>&1
 		[ $? -eq 0 ] && [ ! -s "$T/diff2.txt" ] && [ -s "$T/pinned.json" ]
 		check $? "bpftool map dump pinned $PIN/layer_stats shows the same counts"
 		sed 's/^/# /' "$T/diff2.txt" "$T/bpftool.err"
@@ -144,7 +189,7 @@ else
 	fi
 fi
 
-# 6. Block layer: O_DIRECT reads of a file on a disk show up in blk_stats. Other processes
+# 7. Block layer: O_DIRECT reads of a file on a disk show up in blk_stats. Other processes
 # may do I/O at the same time, so the counts are lower bounds.
 f="$AS_TOP/build/.bpf_trace_blk.$$"
 if dd if=/dev/urandom of="$f" bs=64K count=64 oflag=direct status=none 2>/dev/null &&
