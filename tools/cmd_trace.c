@@ -947,6 +947,28 @@ static int resolve_cmd(const char *cmd, char *out)
 	return -1;
 }
 
+/* -p: the process is gone once it no longer exists or is a zombie its parent has not
+ * reaped yet. */
+static bool process_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	bool gone = false;
+
+	if (kill(pid, 0) && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT;
+	if (fgets(buf, sizeof(buf), f)) {
+		p = strrchr(buf, ')'); /* comm may contain anything; the state follows ") " */
+		gone = p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	}
+	fclose(f);
+	return gone;
+}
+
 static void sleep_s(double s)
 {
 	struct timespec ts = { .tv_sec = (time_t)s,
@@ -1099,7 +1121,7 @@ int cmd_trace(int argc, char **argv)
 				child = 0;
 				break;
 			}
-		} else if (o.pid && kill(o.pid, 0) && errno == ESRCH) {
+		} else if (o.pid && process_gone(o.pid)) {
 			break;
 		}
 		if (o.duration > 0 && now - t0 >= o.duration)

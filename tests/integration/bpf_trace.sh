@@ -172,6 +172,22 @@ else
 	[ "$all" = "$uniq" ] && [ "$all" -le 3000 ] && [ "$imiss" -le "$smiss" ]
 	check $? "interval reports ($nint): $all tokens, each once; $imiss of $smiss misses"
 
+	# -p PID: attach to a process that is already running (it sleeps first, then execs
+	# the stand-in, keeping its pid); the trace ends when it exits.
+	sh -c "sleep 1; exec '$T/usdt_fake' 300 4 5 >'$T/pfake.json'" &
+	tpid=$!
+	"$ACTIVESWAP" trace -p "$tpid" --binary "$T/usdt_fake" --interval 0 --json \
+		>"$T/ptrace.json" 2>"$T/ptrace.err"
+	rc=$?
+	wait "$tpid"
+	jq -c 'select(.type == "summary")' "$T/ptrace.json" >"$T/psum.json" 2>/dev/null
+	diff_layers "$T/pfake.json" "$T/psum.json" "$FAKE_FIELDS" >"$T/pdiff.txt" 2>&1
+	drc=$?
+	[ $rc -eq 0 ] && [ $drc -eq 0 ] && [ ! -s "$T/pdiff.txt" ] && [ -s "$T/psum.json" ] &&
+		[ -s "$T/pfake.json" ]
+	check $? "-p PID: trace exits with the process (rc=$rc), counts equal"
+	sed 's/^/# /' "$T/pdiff.txt" "$T/ptrace.err"
+
 	# 6. The pinned maps, read back with bpftool, hold the same numbers.
 	if command -v bpftool >/dev/null 2>&1; then
 		bpftool -j map dump pinned "$PIN/layer_stats" 2>"$T/bpftool.err" |
