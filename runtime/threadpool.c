@@ -10,14 +10,22 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "activeswap/threadpool.h"
 
 #define AS_TP_MAX_THREADS 256
-#define AS_TP_SPIN 20000 /* pause iterations (~50-100 us) before sleeping */
+/*
+ * How long a worker (or the waiting caller) spins before sleeping. Waking a sleeping
+ * thread can cost ~1 ms on virtual machines whose idle vCPUs halt, far more than a
+ * matvec, so spin long enough to bridge the gaps between the matvecs of a token.
+ */
+#define AS_TP_SPIN_NS 2000000ull
 
 struct as_threadpool {
 	int n;
@@ -43,6 +51,27 @@ static inline void cpu_relax(void)
 #endif
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Spin step: true while the spin budget started at *t0 (0 = not started) lasts. */
+static bool keep_spinning(unsigned int *spins, uint64_t *t0)
+{
+	cpu_relax();
+	if ((++*spins & 255) != 0)
+		return true;
+	if (!*t0) {
+		*t0 = now_ns();
+		return true;
+	}
+	return now_ns() - *t0 < AS_TP_SPIN_NS;
+}
+
 struct worker_arg {
 	struct as_threadpool *tp;
 	int ith;
@@ -56,20 +85,19 @@ static void *worker_main(void *p)
 
 	free(p);
 	for (;;) {
-		unsigned int g;
-		int spins = 0;
+		unsigned int g, spins = 0;
+		uint64_t t0 = 0;
 
 		while ((g = atomic_load_explicit(&tp->gen, memory_order_acquire)) == seen) {
-			if (++spins < AS_TP_SPIN) {
-				cpu_relax();
+			if (keep_spinning(&spins, &t0))
 				continue;
-			}
 			atomic_fetch_add(&tp->sleepers, 1);
 			/* re-check after announcing ourselves, then sleep while gen == seen */
 			if (atomic_load(&tp->gen) == seen)
 				futex(&tp->gen, FUTEX_WAIT_PRIVATE, seen);
 			atomic_fetch_sub(&tp->sleepers, 1);
 			spins = 0;
+			t0 = 0;
 		}
 		seen = g;
 		if (atomic_load_explicit(&tp->stop, memory_order_acquire))
@@ -144,8 +172,8 @@ int as_tp_size(const struct as_threadpool *tp)
 
 void as_tp_run(struct as_threadpool *tp, as_task_fn fn, void *arg)
 {
-	unsigned int left;
-	int spins = 0;
+	unsigned int left, spins = 0;
+	uint64_t t0 = 0;
 
 	if (!tp || tp->n == 1) {
 		fn(arg, 0, 1);
@@ -159,15 +187,14 @@ void as_tp_run(struct as_threadpool *tp, as_task_fn fn, void *arg)
 		futex(&tp->gen, FUTEX_WAKE_PRIVATE, INT_MAX);
 	fn(arg, 0, tp->n);
 	while ((left = atomic_load_explicit(&tp->pending, memory_order_acquire)) != 0) {
-		if (++spins < AS_TP_SPIN) {
-			cpu_relax();
+		if (keep_spinning(&spins, &t0))
 			continue;
-		}
 		atomic_store(&tp->waiter, 1);
 		left = atomic_load(&tp->pending);
 		if (left)
 			futex(&tp->pending, FUTEX_WAIT_PRIVATE, left);
 		atomic_store(&tp->waiter, 0);
 		spins = 0;
+		t0 = 0;
 	}
 }
