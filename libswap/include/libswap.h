@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libswap: the flash-to-DRAM weight swap engine of activeswap.
+ *
+ * A *store* (.asw, Documentation/store-format.md) holds a model's resident tensors and its
+ * swappable *bundles*: for one layer, one kind and one input channel, the columns of all
+ * matrices sharing that input, quantized along the output dimension. An *engine* keeps a
+ * subset of the bundles in a fixed DRAM budget (one mlock'ed allocation cut into slots),
+ * fetches missing ones from the store with a backend (io_uring, pread threads, a fault
+ * injecting test backend; the kernel module later) and evicts with a pluggable policy.
+ *
+ * Threading: any number of compute threads may call the engine functions concurrently;
+ * completions run on the backend's own thread(s). Errors are negative errno values;
+ * functions taking (err, errlen) also write one line (no newline) describing the problem.
+ *
+ * This is libswap's only public header. It does not depend on the runtime's headers:
+ * element types are stored as plain integers (ggml numbering) and interpreted by callers.
+ */
+#ifndef LIBSWAP_H
+#define LIBSWAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SWAP_STORE_VERSION 1
+#define SWAP_ALIGN 4096u          /* O_DIRECT alignment of offsets and lengths */
+#define SWAP_MAX_MATS 3           /* matrices per bundle (q,k,v) */
+#define SWAP_NAME_MAX 64          /* resident tensor name, with its NUL */
+
+/* Which matrices a bundle holds (the columns of all matrices sharing one input). */
+enum swap_kind {
+	SWAP_ATTN_IN = 0,  /* attn_q, attn_k, attn_v (input: rmsnorm(h), dim channels) */
+	SWAP_ATTN_OUT = 1, /* attn_output (input: attention output, dim channels) */
+	SWAP_FFN_IN = 2,   /* ffn_gate, ffn_up (input: rmsnorm(h), dim channels) */
+	SWAP_FFN_OUT = 3,  /* ffn_down (input: silu(gate)*up, hidden channels) */
+	SWAP_KIND_COUNT
+};
+
+/* Fetch priority classes, highest first. */
+enum swap_prio {
+	SWAP_PRIO_DEMAND = 0, /* needed by the layer being computed */
+	SWAP_PRIO_NEXT = 1,   /* preload for the next layer (group) */
+	SWAP_PRIO_LATER = 2,  /* preload for later layers */
+	SWAP_PRIO_COUNT
+};
+
+struct swap_key {
+	uint32_t layer;
+	uint32_t kind;    /* enum swap_kind */
+	uint32_t channel; /* input channel (column index) */
+};
+
+/* ---- store ------------------------------------------------------------------------ */
+
+struct swap_mat_desc {
+	uint32_t out;       /* output rows of the matrix (values in one column) */
+	uint32_t type;      /* element type of the column data (ggml numbering) */
+	uint32_t col_bytes; /* bytes of one quantized column (may include zero padding) */
+};
+
+struct swap_kind_desc {
+	uint32_t in;      /* input channels = bundles per layer of this kind */
+	uint32_t n_mats;  /* 1..SWAP_MAX_MATS; bundle = concatenated columns */
+	struct swap_mat_desc mats[SWAP_MAX_MATS];
+};
+
+/* Model hyper-parameters copied into the store header (the full GGUF metadata is kept in
+ * the embedded metadata blob, see swap_store_meta()). */
+struct swap_hparams {
+	uint32_t dim, hidden, n_heads, n_kv_heads, vocab, n_ctx;
+	float rms_eps, rope_theta;
+};
+
+struct swap_resident_desc {
+	char name[SWAP_NAME_MAX];
+	uint32_t type; /* ggml numbering, stored verbatim from the source */
+	uint32_t n_dims;
+	uint64_t ne[4];
+	uint64_t size; /* bytes */
+};
+
+/* A resident tensor in an open store: desc plus where its bytes are. */
+struct swap_resident {
+	struct swap_resident_desc d;
+	uint64_t offset; /* absolute file offset, SWAP_ALIGN aligned */
+	uint32_t crc;    /* crc32c of the bytes */
+};
+
+struct swap_store_desc {
+	uint32_t n_layers;
+	uint32_t group; /* layer-group size N (1..n_layers) */
+	struct swap_hparams hp;
+	struct swap_kind_desc kinds[SWAP_KIND_COUNT];
+	const void *meta; /* opaque metadata blob (activeswap: a GGUF with KVs, no tensors) */
+	uint64_t meta_len;
+	uint32_t n_resident;
+	const struct swap_resident_desc *resident;
+};
+
+struct swap_store;
+
+/* Open and validate a store (header checksum, every table bounded by the file). */
+int swap_store_open(struct swap_store **out, const char *path, char *err, size_t errlen);
+void swap_store_close(struct swap_store *s);
+const char *swap_store_path(const struct swap_store *s);
+/* The description the store was written with (meta and resident point into the store). */
+const struct swap_store_desc *swap_store_desc(const struct swap_store *s);
+uint64_t swap_store_file_size(const struct swap_store *s);
+uint64_t swap_store_bundle_bytes(const struct swap_store *s, enum swap_kind kind);
+uint64_t swap_store_n_bundles(const struct swap_store *s);
+/* Total bytes of all bundles (without alignment padding). */
+uint64_t swap_store_swappable_bytes(const struct swap_store *s);
+/* File offset and length of one bundle; -EINVAL for a key outside the model. */
+int swap_store_bundle_loc(const struct swap_store *s, struct swap_key key, uint64_t *off,
+			  uint64_t *len);
+uint32_t swap_store_bundle_crc(const struct swap_store *s, struct swap_key key);
+/* Read one bundle with pread (buffered; for tools and tests). */
+int swap_store_read_bundle(const struct swap_store *s, struct swap_key key, void *dst);
+/* Resident tensors. */
+uint32_t swap_store_n_resident(const struct swap_store *s);
+const struct swap_resident *swap_store_resident(const struct swap_store *s, uint32_t i);
+const struct swap_resident *swap_store_find_resident(const struct swap_store *s,
+						     const char *name);
+int swap_store_read_resident(const struct swap_store *s, const struct swap_resident *r,
+			     void *dst);
+/* Check every crc32c (bundles, resident tensors). progress (may be NULL) gets bytes done.
+ * Returns 0, -EBADMSG naming the first bad bundle in err, or an I/O error. */
+int swap_store_verify(const struct swap_store *s, void (*progress)(void *, uint64_t),
+		      void *arg, char *err, size_t errlen);
+
+/* Writer: the file is written as PATH.tmp.PID and renamed to PATH by finish, so an
+ * interrupted conversion never leaves a partial store under the final name. Bundles and
+ * resident tensors may be written in any order; finish fails if one is missing. */
+struct swap_writer;
+int swap_writer_create(struct swap_writer **out, const char *path,
+		       const struct swap_store_desc *d, char *err, size_t errlen);
+int swap_writer_resident(struct swap_writer *w, uint32_t idx, const void *data,
+			 uint64_t len);
+/* One bundle: swap_store_bundle_bytes(kind) bytes, the mats' columns concatenated. */
+int swap_writer_bundle(struct swap_writer *w, struct swap_key key, const void *data);
+uint64_t swap_writer_bundle_bytes(const struct swap_writer *w, enum swap_kind kind);
+int swap_writer_finish(struct swap_writer *w, char *err, size_t errlen); /* frees w */
+void swap_writer_abort(struct swap_writer *w); /* unlinks the temporary file, frees w */
+
+uint32_t swap_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Synthetic stores for tests and benchmarks: every bundle's bytes are a pseudo-random
+ * function of (seed, key), so a reader can check any fetched bundle without the file.
+ * d->meta/resident may be empty; resident tensors get pseudo-random bytes too. */
+int swap_store_write_synthetic(const char *path, const struct swap_store_desc *d,
+			       uint64_t seed, char *err, size_t errlen);
+void swap_synthetic_bundle(uint64_t seed, struct swap_key key, void *dst, uint64_t len);
+
+/* ---- engine ----------------------------------------------------------------------- */
+
+enum swap_policy_kind {
+	SWAP_POLICY_FREQ = 0, /* contextual frequency: decayed per-bundle counters (default) */
+	SWAP_POLICY_LRU = 1,
+	SWAP_POLICY_STATIC = 2, /* swap_engine_set_static() pins the hottest; rest FIFO */
+};
+
+enum swap_backend_kind {
+	SWAP_BACKEND_AUTO = 0, /* io_uring, else pread threads */
+	SWAP_BACKEND_URING = 1,
+	SWAP_BACKEND_PREAD = 2,
+	SWAP_BACKEND_FAULT = 3, /* pread threads with injected faults (tests) */
+	SWAP_BACKEND_KMOD = 4,  /* kernel module (not in this version: -EOPNOTSUPP) */
+};
+
+/* Fault plan for SWAP_BACKEND_FAULT. Reads are numbered from 1 in submission order. */
+enum swap_fault_mode {
+	SWAP_FAULT_EIO = 0,     /* the read fails with -EIO */
+	SWAP_FAULT_SHORT = 1,   /* the read returns half its length */
+	SWAP_FAULT_CORRUPT = 2, /* full length but one flipped byte (caught by SWAP_F_VERIFY) */
+};
+struct swap_fault_plan {
+	enum swap_fault_mode mode;
+	uint64_t nth;   /* fault read number nth (0: none) */
+	uint64_t every; /* and every read whose number is a multiple (0: none) */
+};
+
+#define SWAP_F_NO_MLOCK 0x1u    /* do not mlock the pool (for unprivileged benchmarks) */
+#define SWAP_F_NO_HUGEPAGE 0x2u /* no MADV_HUGEPAGE */
+#define SWAP_F_VERIFY 0x4u      /* check every fetched bundle's crc32c (-EBADMSG) */
+
+struct swap_engine_params {
+	uint64_t budget_bytes;        /* whole DRAM footprint of the pool (slots + staging) */
+	enum swap_policy_kind policy;
+	enum swap_backend_kind backend;
+	uint32_t queue_depth;         /* reads in flight; 0 = 32 */
+	uint64_t max_read_bytes;      /* coalescing limit per read; 0 = 256 KiB */
+	int numa_node;                /* bind the pool to this node; -1 = no binding */
+	uint32_t flags;               /* SWAP_F_* */
+	uint32_t pread_threads;       /* pread/fault backends; 0 = queue_depth capped at 16 */
+	float freq_decay;             /* FREQ: per-token counter decay in (0,1]; 0 = 0.9 */
+	struct swap_fault_plan fault; /* SWAP_BACKEND_FAULT only */
+	/* Optional observer called for every read issued (after coalescing), under the
+	 * engine lock: it must not call back into the engine. For tests and tools. */
+	void (*on_submit)(void *arg, uint64_t tag, uint32_t layer, uint64_t bytes, int prio);
+	void *cb_arg;
+};
+
+/* Per-layer statistics. Each counter moves exactly where the USDT probe of the same name
+ * fires (Documentation/usdt.md). */
+struct swap_layer_stats {
+	uint64_t hits, misses, evictions;
+	uint64_t reads, bytes_read, read_errors;
+	uint64_t stall_ns;
+};
+
+struct swap_stats {
+	struct swap_layer_stats total;
+	uint64_t slots_total, slots_valid, slots_pinned;
+	uint64_t inflight, queued;
+	uint64_t pool_bytes; /* bytes of the pool mapping (<= budget) */
+	uint64_t staging_bytes;
+	uint64_t slot_bytes; /* bytes of all slots */
+};
+
+struct swap_engine;
+
+/* Minimum budget for a store and parameters: staging + one layer group of every kind. */
+uint64_t swap_engine_min_budget(const struct swap_store *s,
+				const struct swap_engine_params *p);
+/* p may be NULL for defaults with budget = whole store. The store must outlive it. */
+int swap_engine_create(struct swap_engine **out, struct swap_store *s,
+		       const struct swap_engine_params *p, char *err, size_t errlen);
+/* Waits for reads in flight; pinned pointers become invalid. */
+void swap_engine_destroy(struct swap_engine *e);
+const char *swap_engine_backend_name(const struct swap_engine *e);
+const char *swap_engine_policy_name(const struct swap_engine *e);
+
+/* Ask for bundles at a priority; returns immediately (0 or -EINVAL for a bad key). A key
+ * already queued at a lower priority is raised. tag groups preloads for cancellation. */
+int swap_request(struct swap_engine *e, const struct swap_key *keys, size_t n,
+		 enum swap_prio prio, uint64_t tag);
+/* Block until every key has been resident at least once since the call (keys not queued
+ * are requested on demand; queued ones are raised to on-demand). Returns 0 or the error
+ * of a failed read of one of them (the bundle goes back to absent; a new call retries). */
+int swap_wait(struct swap_engine *e, const struct swap_key *keys, size_t n);
+/* request + wait + pin: ptrs[i] points at bundle i's bytes until swap_release(). On error
+ * nothing stays pinned. */
+int swap_acquire(struct swap_engine *e, const struct swap_key *keys, size_t n,
+		 const void **ptrs);
+void swap_release(struct swap_engine *e, const struct swap_key *keys, size_t n);
+/* Plugging (as in the block layer): while plugged, requests are queued but no read is
+ * issued, so a caller can post several sets (on-demand plus preloads) and let the
+ * scheduler order and coalesce all of them at unplug. swap_wait/swap_acquire unplug. */
+void swap_plug(struct swap_engine *e);
+void swap_unplug(struct swap_engine *e);
+/* Pin one bundle if it is resident now (NULL otherwise; no fetch). */
+const void *swap_pin(struct swap_engine *e, struct swap_key key);
+void swap_unpin(struct swap_engine *e, struct swap_key key);
+
+#define SWAP_TAG_ANY UINT64_MAX
+/* Drop queued (not yet submitted) requests whose tag matches (SWAP_TAG_ANY: all) and
+ * whose priority is in prio_mask (bit 1 << prio). Reads already in flight complete.
+ * Returns the number of bundles dropped. */
+int swap_cancel(struct swap_engine *e, uint64_t tag, unsigned prio_mask);
+
+/* STATIC policy: load and pin these bundles for the engine's lifetime (calibrated hot
+ * set). -ENOSPC when they leave no room for one layer group, -EINVAL for other
+ * policies. */
+int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, size_t n);
+
+/* Boundary markers (USDT token_begin/token_end/layer_begin; FREQ decays per token). */
+void swap_token_begin(struct swap_engine *e, uint64_t token);
+void swap_token_end(struct swap_engine *e);
+void swap_layer_begin(struct swap_engine *e, uint32_t layer);
+
+void swap_engine_stats(struct swap_engine *e, struct swap_stats *out);
+/* -EINVAL for a layer out of range. */
+int swap_engine_layer_stats(struct swap_engine *e, uint32_t layer,
+			    struct swap_layer_stats *out);
+
+/* Names for the CLI: "auto", "uring", "pread", "fault", "kmod"; "freq", "lru", "static". */
+int swap_backend_from_name(const char *name);
+int swap_policy_from_name(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

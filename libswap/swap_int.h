@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* libswap internals shared between its source files (not installed). */
+#ifndef LIBSWAP_INT_H
+#define LIBSWAP_INT_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "libswap.h"
+
+/* On-disk header layout, see Documentation/store-format.md. */
+#define SWAP_MAGIC "ASWSTORE"
+#define SWAP_HDR_BYTES 4096u
+#define SWAP_HDR_CRC_OFF (SWAP_HDR_BYTES - 4)
+#define SWAP_RDIR_ENTRY 128u
+#define SWAP_MAX_LAYERS 4096u
+#define SWAP_MAX_CHANNELS (1u << 24)
+
+struct swap_store {
+	char *path;
+	int fd;                 /* buffered, read-only */
+	uint64_t file_size;
+	struct swap_store_desc d;
+	uint32_t n_groups;
+	uint64_t bundle_bytes[SWAP_KIND_COUNT];
+	uint64_t per_layer;     /* bundles per layer (sum of kinds' in) */
+	uint64_t kind_base[SWAP_KIND_COUNT]; /* index of channel 0 within a layer */
+	uint64_t n_bundles;
+	uint64_t *sect;         /* n_groups * SWAP_KIND_COUNT section offsets */
+	uint32_t *crc;          /* n_bundles, order (layer, kind, channel) */
+	void *meta;
+	struct swap_resident *res;
+	struct swap_resident_desc *res_desc;
+	uint64_t data_off, data_len;
+};
+
+static inline uint64_t swap_align_up(uint64_t v)
+{
+	return (v + SWAP_ALIGN - 1) & ~(uint64_t)(SWAP_ALIGN - 1);
+}
+
+static inline uint64_t swap_align_down(uint64_t v)
+{
+	return v & ~(uint64_t)(SWAP_ALIGN - 1);
+}
+
+static inline uint64_t swap_bidx(const struct swap_store *s, struct swap_key k)
+{
+	return k.layer * s->per_layer + s->kind_base[k.kind] + k.channel;
+}
+
+static inline bool swap_key_ok(const struct swap_store *s, struct swap_key k)
+{
+	return k.layer < s->d.n_layers && k.kind < SWAP_KIND_COUNT &&
+	       k.channel < s->d.kinds[k.kind].in;
+}
+
+struct swap_key swap_key_of(const struct swap_store *s, uint64_t bidx);
+/* File offset of a bundle (key assumed valid). */
+uint64_t swap_bundle_off(const struct swap_store *s, struct swap_key k);
+/* Neighbours in file order inside the same (group, kind) section; false at its ends. */
+bool swap_file_next(const struct swap_store *s, struct swap_key k, struct swap_key *out);
+bool swap_file_prev(const struct swap_store *s, struct swap_key k, struct swap_key *out);
+/* Layout computation shared by writer and reader (fills sect, sizes; returns file size
+ * or 0 when the description is invalid, with a message). */
+int swap_layout(struct swap_store *s, uint64_t *file_size, char *err, size_t errlen);
+
+void swap_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static inline uint64_t swap_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- pool ------------------------------------------------------------------------- */
+struct swap_pool {
+	void *base;
+	uint64_t size;
+	bool locked;
+};
+int swap_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uint32_t flags,
+		     char *err, size_t errlen);
+void swap_pool_destroy(struct swap_pool *p);
+
+/* ---- backends --------------------------------------------------------------------- */
+/*
+ * A backend reads extents of the store file into a registered memory region and reports
+ * each completion through cfg.complete (on its own thread, never inside submit). The
+ * shape matches the kernel module's ABI: one region, batches of extents, completion
+ * records carrying the caller's cookie.
+ */
+struct swap_extent {
+	uint64_t file_off; /* SWAP_ALIGN aligned */
+	uint64_t len;      /* SWAP_ALIGN aligned */
+	uint64_t region_off; /* SWAP_ALIGN aligned */
+	uint64_t cookie;
+};
+
+struct swap_backend_cfg {
+	const char *path;
+	void *region;
+	uint64_t region_len;
+	uint32_t queue_depth;
+	uint32_t threads;
+	struct swap_fault_plan fault;
+	bool fault_on;
+	void (*complete)(void *ctx, uint64_t cookie, int64_t result);
+	void *ctx;
+};
+
+struct swap_backend;
+struct swap_backend_ops {
+	const char *name;
+	int (*start)(struct swap_backend **out, const struct swap_backend_cfg *cfg, char *err,
+		     size_t errlen);
+	/* 0 when all n extents were queued, else -errno (none queued). */
+	int (*submit)(struct swap_backend *b, const struct swap_extent *x, unsigned n);
+	void (*stop)(struct swap_backend *b); /* after every submitted read completed */
+};
+
+extern const struct swap_backend_ops swap_backend_pread_ops;
+extern const struct swap_backend_ops swap_backend_uring_ops;
+/* Why io_uring cannot be used here (NULL when it probably can). */
+const char *swap_uring_unavailable(void);
+
+#endif
