@@ -65,6 +65,13 @@ struct {
 	__type(value, struct as_totals);
 } totals SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct as_kmod_stats);
+} kmod_stats SEC(".maps");
+
 #define ADD(field, v) __sync_fetch_and_add(&(field), (v))
 
 static __always_inline bool wanted(void)
@@ -380,20 +387,84 @@ int BPF_PROG(blk_complete, struct request *rq, int error, unsigned int nr_bytes)
 	return rq_complete(rq, error, nr_bytes);
 }
 
-/* ---- the kernel module's tracepoints (attached by name when present) ---- */
+/* ---- the kernel module's tracepoints (attached by name when present) ----
+ * Raw tracepoints: ctx->args[] are the TP_PROTO arguments of module/activeswap_trace.h,
+ * each widened to 64 bits. The kernel refuses the attachment when a program reads more
+ * arguments than the tracepoint has, and userspace checks the count in the module's BTF
+ * first. */
 
-#define KMOD_COUNTER(prog, field)                      \
-	SEC("raw_tp")                                  \
-	int prog(void *ctx)                            \
-	{                                              \
-		struct as_totals *t = tot();           \
-		if (t)                                 \
-			ADD(t->field, 1);              \
-		return 0;                              \
+static __always_inline struct as_kmod_stats *kmod(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&kmod_stats, &zero);
+}
+
+/* activeswap_region_create(u64 ctx_id, u64 length, int node, u32 flags, int ret) */
+SEC("raw_tp")
+int kmod_region_create(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct as_kmod_stats *k = kmod();
+
+	if (k && (int)ctx->args[4] == 0)
+		ADD(k->region_create, 1);
+	return 0;
+}
+
+/* activeswap_region_free(u64 ctx_id, u64 length) */
+SEC("raw_tp")
+int kmod_region_free(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct as_kmod_stats *k = kmod();
+
+	if (k)
+		ADD(k->region_free, 1);
+	return 0;
+}
+
+/* activeswap_fetch_submit(u64 ctx_id, u64 tag, u64 file_offset, u64 region_offset,
+ *                         u32 length, u16 priority) */
+SEC("raw_tp")
+int kmod_fetch_submit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct as_kmod_stats *k = kmod();
+
+	if (k) {
+		ADD(k->fetch_submit, 1);
+		ADD(k->submit_bytes, ctx->args[4] & 0xffffffffULL);
 	}
+	return 0;
+}
 
-KMOD_COUNTER(kmod_region_create, kmod_region_create)
-KMOD_COUNTER(kmod_region_free, kmod_region_free)
-KMOD_COUNTER(kmod_fetch_submit, kmod_fetch_submit)
-KMOD_COUNTER(kmod_fetch_complete, kmod_fetch_complete)
-KMOD_COUNTER(kmod_fetch_cancel, kmod_fetch_cancel)
+/* activeswap_fetch_complete(u64 ctx_id, u64 tag, s64 result, u64 latency_ns) */
+SEC("raw_tp")
+int kmod_fetch_complete(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct as_kmod_stats *k = kmod();
+	__s64 result = (__s64)ctx->args[2];
+	__u64 lat = ctx->args[3];
+	__u32 slot = hist_slot(lat);
+
+	if (!k)
+		return 0;
+	ADD(k->fetch_complete, 1);
+	if (result < 0)
+		ADD(k->errors, 1);
+	else
+		ADD(k->complete_bytes, (__u64)result);
+	ADD(k->lat_ns, lat);
+	if (slot < AS_HIST_SLOTS)
+		ADD(k->hist[slot], 1);
+	return 0;
+}
+
+/* activeswap_fetch_cancel(u64 ctx_id, u64 tag, u16 priority) */
+SEC("raw_tp")
+int kmod_fetch_cancel(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct as_kmod_stats *k = kmod();
+
+	if (k)
+		ADD(k->fetch_cancel, 1);
+	return 0;
+}

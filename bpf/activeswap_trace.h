@@ -73,12 +73,21 @@ struct as_totals {
 	__u64 stall_wait_ns;	/* sum of the stall probe's stall_ns */
 	__u64 layer_overflow;	/* events whose layer did not fit in layer_stats */
 	__u64 token_overflow;	/* tokens that did not fit in token_stats */
-	/* the kernel module's activeswap: tracepoints, when it is loaded */
-	__u64 kmod_region_create;
-	__u64 kmod_region_free;
-	__u64 kmod_fetch_submit;
-	__u64 kmod_fetch_complete;
-	__u64 kmod_fetch_cancel;
+};
+
+/* The kernel module's activeswap: tracepoints, when it is loaded (map "kmod_stats", one
+ * entry, key 0). Arguments as in module/activeswap_trace.h. */
+struct as_kmod_stats {
+	__u64 region_create;	/* activeswap_region_create */
+	__u64 region_free;	/* activeswap_region_free */
+	__u64 fetch_submit;	/* activeswap_fetch_submit */
+	__u64 submit_bytes;	/* its length */
+	__u64 fetch_complete;	/* activeswap_fetch_complete */
+	__u64 complete_bytes;	/* its result when >= 0 */
+	__u64 errors;		/* its result when < 0 */
+	__u64 lat_ns;		/* sum of its latency_ns */
+	__u64 fetch_cancel;	/* activeswap_fetch_cancel */
+	__u64 hist[AS_HIST_SLOTS]; /* fetch_complete latency_ns, log2 µs */
 };
 
 #endif

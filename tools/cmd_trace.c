@@ -72,6 +72,7 @@ struct trace_opts {
 
 static volatile sig_atomic_t stop_flag;
 static bool verbose_libbpf;
+static bool kmod_attached; /* at least one module tracepoint attached */
 
 static void on_signal(int sig)
 {
@@ -241,22 +242,29 @@ static int tp_nargs(const struct btf *btf, const char *tp)
 	return btf_vlen(t) - 1; /* the first parameter is the tracepoint's private data */
 }
 
-/* Which counter a module tracepoint feeds, from its name; NULL when not one we count. */
-static struct bpf_program *kmod_prog_for(struct activeswap_bpf *skel, const char *name)
+/* The module's tracepoints (module/activeswap_trace.h) and their argument counts. */
+static struct bpf_program *kmod_prog_for(struct activeswap_bpf *skel, const char *name,
+					 int *nargs)
 {
-	if (strncmp(name, "activeswap_", 11))
-		return NULL;
-	name += 11;
-	if (strstr(name, "region") && (strstr(name, "create") || strstr(name, "alloc")))
-		return skel->progs.kmod_region_create;
-	if (strstr(name, "region") && strstr(name, "free"))
-		return skel->progs.kmod_region_free;
-	if (strstr(name, "submit"))
-		return skel->progs.kmod_fetch_submit;
-	if (strstr(name, "complete") || strstr(name, "done"))
-		return skel->progs.kmod_fetch_complete;
-	if (strstr(name, "cancel"))
-		return skel->progs.kmod_fetch_cancel;
+	static const struct {
+		const char *name;
+		int nargs;
+	} tps[] = {
+		{ "activeswap_region_create", 5 }, { "activeswap_region_free", 2 },
+		{ "activeswap_fetch_submit", 6 },  { "activeswap_fetch_complete", 4 },
+		{ "activeswap_fetch_cancel", 3 },
+	};
+	struct bpf_program *progs[] = {
+		skel->progs.kmod_region_create, skel->progs.kmod_region_free,
+		skel->progs.kmod_fetch_submit,	skel->progs.kmod_fetch_complete,
+		skel->progs.kmod_fetch_cancel,
+	};
+
+	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++)
+		if (!strcmp(name, tps[i].name)) {
+			*nargs = tps[i].nargs;
+			return progs[i];
+		}
 	return NULL;
 }
 
@@ -303,6 +311,7 @@ static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct
 		const char *name;
 		struct bpf_program *p;
 		struct bpf_link *l;
+		int want;
 
 		if (!t || !btf_is_typedef(t))
 			continue;
@@ -310,9 +319,15 @@ static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct
 		if (!name || strncmp(name, "btf_trace_", 10))
 			continue;
 		name += 10;
-		p = kmod_prog_for(skel, name);
+		p = kmod_prog_for(skel, name, &want);
 		if (!p)
 			continue;
+		if (tp_nargs(mbtf, name) != want) {
+			fprintf(stderr, "activeswap trace: module tracepoint %s has %d arguments, "
+				"this tracer knows %d; not attached\n", name, tp_nargs(mbtf, name),
+				want);
+			continue;
+		}
 		l = bpf_program__attach_raw_tracepoint(p, name);
 		if (!l) {
 			fprintf(stderr, "activeswap trace: module tracepoint %s: %s\n", name,
@@ -321,6 +336,7 @@ static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct
 		}
 		links_add(ls, l);
 		ls->kmod++;
+		kmod_attached = true;
 		if (verbose)
 			fprintf(stderr, "trace: attached module tracepoint %s\n", name);
 	}
@@ -440,7 +456,8 @@ static int ensure_bpffs(const char *dir)
 static int pin_maps(struct activeswap_bpf *skel, const char *dir)
 {
 	struct bpf_map *maps[] = { skel->maps.layer_stats, skel->maps.token_stats,
-				   skel->maps.blk_stats, skel->maps.totals };
+				   skel->maps.blk_stats, skel->maps.totals,
+				   skel->maps.kmod_stats };
 	char path[PATH_MAX];
 
 	if (ensure_bpffs(dir))
@@ -467,6 +484,7 @@ struct snapshot {
 	struct layer_row *layers;
 	int nlayers;
 	struct as_totals tot;
+	struct as_kmod_stats kmod;
 	struct {
 		__u32 dev;
 		struct as_blk_stats s;
@@ -500,6 +518,8 @@ static void read_snapshot(struct activeswap_bpf *skel, struct snapshot *s)
 
 	memset(&s->tot, 0, sizeof(s->tot));
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.totals), &zero, &s->tot);
+	memset(&s->kmod, 0, sizeof(s->kmod));
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kmod_stats), &zero, &s->kmod);
 
 	fd = bpf_map__fd(skel->maps.blk_stats);
 	s->nblk = 0;
@@ -665,9 +685,13 @@ static const struct field {
 	F(as_totals, token_end),	  F(as_totals, stall_ns),
 	F(as_totals, layer_begin),	  F(as_totals, stalls),
 	F(as_totals, stall_wait_ns),	  F(as_totals, layer_overflow),
-	F(as_totals, token_overflow),	  F(as_totals, kmod_region_create),
-	F(as_totals, kmod_region_free),	  F(as_totals, kmod_fetch_submit),
-	F(as_totals, kmod_fetch_complete), F(as_totals, kmod_fetch_cancel),
+	F(as_totals, token_overflow),
+}, kmod_fields[] = {
+	F(as_kmod_stats, region_create),  F(as_kmod_stats, region_free),
+	F(as_kmod_stats, fetch_submit),	  F(as_kmod_stats, submit_bytes),
+	F(as_kmod_stats, fetch_complete), F(as_kmod_stats, complete_bytes),
+	F(as_kmod_stats, errors),	  F(as_kmod_stats, lat_ns),
+	F(as_kmod_stats, fetch_cancel),
 };
 #undef F
 _Static_assert(sizeof(layer_fields) / sizeof(layer_fields[0]) ==
@@ -676,6 +700,9 @@ _Static_assert(sizeof(layer_fields) / sizeof(layer_fields[0]) ==
 _Static_assert(sizeof(total_fields) / sizeof(total_fields[0]) ==
 		       sizeof(struct as_totals) / sizeof(__u64),
 	       "total_fields must list every field of struct as_totals");
+_Static_assert(sizeof(kmod_fields) / sizeof(kmod_fields[0]) ==
+		       offsetof(struct as_kmod_stats, hist) / sizeof(__u64),
+	       "kmod_fields must list every counter of struct as_kmod_stats");
 
 static void json_fields(const void *st, const struct field *f, size_t n)
 {
@@ -706,6 +733,15 @@ static void json_totals(const struct as_totals *t)
 {
 	printf("\"totals\":{");
 	json_fields(t, total_fields, sizeof(total_fields) / sizeof(total_fields[0]));
+	printf("}");
+}
+
+static void json_kmod(const struct as_kmod_stats *k)
+{
+	printf("\"kmod\":{");
+	json_fields(k, kmod_fields, sizeof(kmod_fields) / sizeof(kmod_fields[0]));
+	printf(",\"hist_log2_us\":");
+	json_hist(k->hist);
 	printf("}");
 }
 
@@ -827,6 +863,14 @@ static void report_interval(struct activeswap_bpf *skel, const struct snapshot *
 		printf("{\"type\":\"interval\",\"time\":%.3f,", cli_now());
 		json_totals(&d);
 		printf(",");
+		if (kmod_attached) {
+			struct as_kmod_stats dk;
+
+			sub_u64s((__u64 *)&dk, (const __u64 *)&cur->kmod,
+				 (const __u64 *)&prev->kmod, sizeof(dk) / sizeof(__u64));
+			json_kmod(&dk);
+			printf(",");
+		}
 		json_layers(rows, n);
 		printf(",");
 		json_tokens(toks, ntok > 0 ? ntok : 0);
@@ -865,6 +909,8 @@ static void report_summary(struct activeswap_bpf *skel, const struct snapshot *c
 	if (json) {
 		printf("{\"type\":\"summary\",\"time\":%.3f,", cli_now());
 		json_totals(&cur->tot);
+		printf(",\"kmod_attached\":%s,", kmod_attached ? "true" : "false");
+		json_kmod(&cur->kmod);
 		printf(",");
 		json_layers(cur->layers, cur->nlayers);
 		printf(",");
@@ -889,14 +935,21 @@ static void report_summary(struct activeswap_bpf *skel, const struct snapshot *c
 		printf("cache: %llu hits, %llu misses (%.1f%% hit rate), %llu evictions\n",
 		       (unsigned long long)t->cache_hit, (unsigned long long)t->cache_miss,
 		       hit_pct(t->cache_hit, t->cache_miss), (unsigned long long)t->cache_evict);
-		if (t->kmod_region_create || t->kmod_fetch_submit || t->kmod_fetch_complete)
-			printf("module: %llu regions created, %llu freed, %llu fetches submitted, "
-			       "%llu completed, %llu cancelled\n",
-			       (unsigned long long)t->kmod_region_create,
-			       (unsigned long long)t->kmod_region_free,
-			       (unsigned long long)t->kmod_fetch_submit,
-			       (unsigned long long)t->kmod_fetch_complete,
-			       (unsigned long long)t->kmod_fetch_cancel);
+		if (kmod_attached) {
+			const struct as_kmod_stats *k = &cur->kmod;
+
+			printf("module: %llu regions created, %llu freed; fetches %llu submitted "
+			       "(%llu bytes), %llu completed (%llu bytes), %llu errors, "
+			       "%llu cancelled\n",
+			       (unsigned long long)k->region_create,
+			       (unsigned long long)k->region_free,
+			       (unsigned long long)k->fetch_submit,
+			       (unsigned long long)k->submit_bytes,
+			       (unsigned long long)k->fetch_complete,
+			       (unsigned long long)k->complete_bytes,
+			       (unsigned long long)k->errors, (unsigned long long)k->fetch_cancel);
+			print_log2_hist(k->hist, "usecs");
+		}
 		if (cur->nlayers)
 			print_layer_table(cur->layers, cur->nlayers);
 		for (int i = 0; i < cur->nlayers; i++) {
