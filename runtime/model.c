@@ -341,6 +341,13 @@ int as_model_load(struct as_model **out, const char *path, char *err, size_t err
 		return rc;
 	rc = as_model_from_gguf(out, f, err, errlen);
 	if (rc) {
+		if (err && errlen) {
+			char *msg = strdup(err);
+
+			if (msg)
+				snprintf(err, errlen, "%s: %s", path, msg);
+			free(msg);
+		}
 		gguf_close(f);
 		return rc;
 	}

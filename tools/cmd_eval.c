@@ -167,8 +167,11 @@ int cmd_eval(int argc, char **argv)
 	if (read_text(text_path, &text, &text_len))
 		goto out;
 	r = as_model_load(&m, model_path, err, sizeof(err));
-	if (!r)
-		r = as_tokenizer_load(&tok, m->gguf, err, sizeof(err));
+	if (r) {
+		cli_err(SUB, "%s", err);
+		goto out;
+	}
+	r = as_tokenizer_load(&tok, m->gguf, err, sizeof(err));
 	if (r) {
 		cli_err(SUB, "%s: %s", model_path, err);
 		goto out;

@@ -144,7 +144,7 @@ int cmd_run(int argc, char **argv)
 	t0 = cli_now();
 	r = as_model_load(&m, model_path, err, sizeof(err));
 	if (r) {
-		cli_err(SUB, "%s: %s", model_path, err);
+		cli_err(SUB, "%s", err);
 		goto out;
 	}
 	r = as_tokenizer_load(&tok, m->gguf, err, sizeof(err));

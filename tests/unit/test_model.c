@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Dense model on tiny Llama GGUFs written here with the GGUF writer: finite logits, the
+ * forward pass against a naive full-sequence reference written independently below,
+ * incremental decoding == recomputation, threads, quantized weights, tied output, and
+ * rejection of bad tensors and hyper-parameters.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "activeswap/eval.h"
+#include "activeswap/gguf.h"
+#include "activeswap/model.h"
+#include "activeswap/quant.h"
+#include "activeswap/threadpool.h"
+
+#define DIM 64
+#define HID 96
+#define NL 2
+#define NH 4
+#define NKV 2
+#define HD (DIM / NH)
+#define NV 48
+#define NROT 12 /* < HD: the last dims of every head are not rotated */
+
+struct spec {
+	enum ggml_type wtype;     /* type of the 2-D matrices */
+	bool tied;                /* no output.weight */
+	const char *skip;         /* omit this tensor */
+	const char *bad_shape;    /* give this tensor one row too many */
+	const char *bad_type;     /* patch this tensor's type to q4_1 (unsupported) */
+	const char *f16_norm;     /* store this norm as f16 (norms must be f32) */
+	int head_count_kv;        /* metadata value (default NKV) */
+};
+
+struct tensor_def {
+	char name[64];
+	uint64_t ne[2];
+	uint32_t n_dims;
+	enum ggml_type type;
+	float *f32;               /* the values (before quantization) */
+};
+
+static uint64_t rng = 77;
+
+static float frand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* Deterministic weights: the same values for every spec (reset rng before). */
+static void fill(struct tensor_def *t, float scale, float offset)
+{
+	uint64_t n = t->ne[0] * t->ne[1];
+
+	t->f32 = malloc(n * sizeof(float));
+	assert_non_null(t->f32);
+	for (uint64_t i = 0; i < n; i++)
+		t->f32[i] = offset + scale * frand();
+}
+
+static int build_defs(struct tensor_def *d)
+{
+	int n = 0;
+
+	rng = 77;
+#define DEF(nm, c, r, nd, ty, sc, off)                                                   \
+	do {                                                                             \
+		snprintf(d[n].name, sizeof(d[n].name), "%s", nm);                       \
+		d[n].ne[0] = (c);                                                        \
+		d[n].ne[1] = (r);                                                        \
+		d[n].n_dims = (nd);                                                      \
+		d[n].type = (ty);                                                        \
+		fill(&d[n], (sc), (off));                                                \
+		n++;                                                                     \
+	} while (0)
+	DEF("token_embd.weight", DIM, NV, 2, GGML_TYPE_F32, 1.0f, 0);
+	DEF("output_norm.weight", DIM, 1, 1, GGML_TYPE_F32, 0.2f, 1.0f);
+	DEF("output.weight", DIM, NV, 2, GGML_TYPE_F32, 0.3f, 0);
+	for (int l = 0; l < NL; l++) {
+		char nm[64];
+
+#define LDEF(suffix, c, r, nd, ty, sc, off)                                              \
+	do {                                                                             \
+		snprintf(nm, sizeof(nm), "blk.%d.%s", l, suffix);                       \
+		DEF(nm, c, r, nd, ty, sc, off);                                          \
+	} while (0)
+		LDEF("attn_norm.weight", DIM, 1, 1, GGML_TYPE_F32, 0.2f, 1.0f);
+		LDEF("attn_q.weight", DIM, DIM, 2, GGML_TYPE_F32, 0.3f, 0);
+		LDEF("attn_k.weight", DIM, NKV * HD, 2, GGML_TYPE_F32, 0.3f, 0);
+		LDEF("attn_v.weight", DIM, NKV * HD, 2, GGML_TYPE_F32, 0.3f, 0);
+		LDEF("attn_output.weight", DIM, DIM, 2, GGML_TYPE_F32, 0.2f, 0);
+		LDEF("ffn_norm.weight", DIM, 1, 1, GGML_TYPE_F32, 0.2f, 1.0f);
+		LDEF("ffn_gate.weight", DIM, HID, 2, GGML_TYPE_F32, 0.2f, 0);
+		LDEF("ffn_up.weight", DIM, HID, 2, GGML_TYPE_F32, 0.2f, 0);
+		LDEF("ffn_down.weight", HID, DIM, 2, GGML_TYPE_F32, 0.2f, 0);
+#undef LDEF
+	}
+#undef DEF
+	return n;
+}
+
+static void free_defs(struct tensor_def *d, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(d[i].f32);
+}
+
+/* Rewrite the type of tensor name in the directory to q4_1 (same or smaller size). */
+static void patch_type(int fd, const char *name, struct tensor_def *d, int nd)
+{
+	static uint8_t file[1 << 20];
+	ssize_t n = pread(fd, file, sizeof(file), 0);
+	size_t nl = strlen(name);
+	uint32_t q4_1 = GGML_TYPE_Q4_1, n_dims = 0;
+
+	assert_true(n > 0);
+	for (int i = 0; i < nd; i++)
+		if (!strcmp(d[i].name, name))
+			n_dims = d[i].n_dims;
+	for (ssize_t o = 8; o + (ssize_t)nl + 4 < n; o++) {
+		uint64_t len;
+
+		memcpy(&len, file + o - 8, 8);
+		if (len != nl || memcmp(file + o, name, nl))
+			continue;
+		o += (ssize_t)nl + 4 + 8 * (ssize_t)n_dims;
+		assert_int_equal(pwrite(fd, &q4_1, 4, o), 4);
+		return;
+	}
+	fail_msg("tensor %s not found in the file", name);
+}
+
+/* Write a model following spec to a temporary file; returns its path (static). */
+static const char *write_model(const struct spec *sp, struct tensor_def *d, int nd)
+{
+	static char path[64];
+	struct gguf_writer *w = gguf_writer_new();
+	const char *tokens[NV];
+	char tokbuf[NV][16];
+	int fd;
+
+	assert_non_null(w);
+	snprintf(path, sizeof(path), "/tmp/as-test-model-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	for (int i = 0; i < NV; i++) {
+		snprintf(tokbuf[i], sizeof(tokbuf[i]), "t%d", i);
+		tokens[i] = tokbuf[i];
+	}
+	assert_int_equal(gguf_w_str(w, "general.architecture", "llama"), 0);
+	assert_int_equal(gguf_w_u32(w, "llama.embedding_length", DIM), 0);
+	assert_int_equal(gguf_w_u32(w, "llama.feed_forward_length", HID), 0);
+	assert_int_equal(gguf_w_u32(w, "llama.block_count", NL), 0);
+	assert_int_equal(gguf_w_u32(w, "llama.attention.head_count", NH), 0);
+	assert_int_equal(gguf_w_u32(w, "llama.attention.head_count_kv",
+				    sp->head_count_kv ? sp->head_count_kv : NKV), 0);
+	assert_int_equal(gguf_w_u32(w, "llama.rope.dimension_count", NROT), 0);
+	assert_int_equal(gguf_w_f32(w, "llama.rope.freq_base", 10000.0f), 0);
+	assert_int_equal(gguf_w_u32(w, "llama.context_length", 64), 0);
+	assert_int_equal(gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f), 0);
+	assert_int_equal(gguf_w_str(w, "tokenizer.ggml.model", "llama"), 0);
+	assert_int_equal(gguf_w_arr_str(w, "tokenizer.ggml.tokens", tokens, NV), 0);
+	for (int i = 0; i < nd; i++) {
+		enum ggml_type ty = d[i].type;
+		uint64_t ne[2] = { d[i].ne[0], d[i].ne[1] };
+
+		if (sp->skip && !strcmp(sp->skip, d[i].name))
+			continue;
+		if (sp->tied && !strcmp(d[i].name, "output.weight"))
+			continue;
+		if (d[i].n_dims == 2 && strcmp(d[i].name, "token_embd.weight"))
+			ty = sp->wtype;
+		if (sp->f16_norm && !strcmp(sp->f16_norm, d[i].name))
+			ty = GGML_TYPE_F16;
+		if (sp->bad_shape && !strcmp(sp->bad_shape, d[i].name))
+			ne[1] += 1;
+		assert_true(gguf_w_tensor(w, d[i].name, ty, d[i].n_dims, ne) >= 0);
+	}
+	assert_int_equal(gguf_w_begin(w, fd), 0);
+	for (int i = 0; i < nd; i++) {
+		enum ggml_type ty = d[i].type;
+		uint64_t rows = d[i].ne[1], cols = d[i].ne[0], rb;
+		uint8_t *buf;
+
+		if (sp->skip && !strcmp(sp->skip, d[i].name))
+			continue;
+		if (sp->tied && !strcmp(d[i].name, "output.weight"))
+			continue;
+		if (d[i].n_dims == 2 && strcmp(d[i].name, "token_embd.weight"))
+			ty = sp->wtype;
+		if (sp->f16_norm && !strcmp(sp->f16_norm, d[i].name))
+			ty = GGML_TYPE_F16;
+		if (sp->bad_shape && !strcmp(sp->bad_shape, d[i].name))
+			rows += 1;
+		assert_int_equal(as_row_bytes(ty, cols, &rb), 0);
+		buf = calloc(rows, rb);
+		assert_non_null(buf);
+		for (uint64_t r = 0; r < rows && r < d[i].ne[1]; r++)
+			assert_int_equal(as_quant_row(ty, d[i].f32 + r * cols, buf + r * rb, cols),
+					 0);
+		assert_int_equal(gguf_w_data(w, buf, rows * rb), 0);
+		free(buf);
+	}
+	assert_int_equal(gguf_w_end(w), 0);
+	gguf_writer_free(w);
+	if (sp->bad_type)
+		patch_type(fd, sp->bad_type, d, nd);
+	close(fd);
+	return path;
+}
+
+static struct as_model *load(const struct spec *sp, struct tensor_def *d, int nd, int *rc,
+			     char *err, size_t errlen)
+{
+	const char *path = write_model(sp, d, nd);
+	struct as_model *m = NULL;
+
+	*rc = as_model_load(&m, path, err, errlen);
+	unlink(path);
+	return m;
+}
+
+/* ---- an independent reference: whole sequence, no KV cache ----------------------- */
+
+static const float *W(struct tensor_def *d, int nd, const char *name)
+{
+	for (int i = 0; i < nd; i++)
+		if (!strcmp(d[i].name, name))
+			return d[i].f32;
+	fail_msg("no tensor %s", name);
+	return NULL;
+}
+
+static void ref_matvec(const float *w, int rows, int cols, const float *x, float *y)
+{
+	for (int r = 0; r < rows; r++) {
+		double s = 0;
+
+		for (int c = 0; c < cols; c++)
+			s += (double)w[r * cols + c] * x[c];
+		y[r] = (float)s;
+	}
+}
+
+static void ref_rmsnorm(const float *x, const float *g, float *y)
+{
+	double ss = 0;
+
+	for (int i = 0; i < DIM; i++)
+		ss += (double)x[i] * x[i];
+	for (int i = 0; i < DIM; i++)
+		y[i] = (float)(x[i] / sqrt(ss / DIM + 1e-5) * g[i]);
+}
+
+static void ref_rope(float *v, int n_heads, int pos)
+{
+	for (int h = 0; h < n_heads; h++)
+		for (int i = 0; i < NROT; i += 2) {
+			double th = pos * pow(10000.0, -(double)i / NROT);
+			float a = v[h * HD + i], b = v[h * HD + i + 1];
+
+			v[h * HD + i] = (float)(a * cos(th) - b * sin(th));
+			v[h * HD + i + 1] = (float)(a * sin(th) + b * cos(th));
+		}
+}
+
+/* Logits of the last position of toks[0..n). */
+static void ref_forward(struct tensor_def *d, int nd, const int *toks, int n, float *logits)
+{
+	static float x[16][DIM], xb[DIM], q[16][DIM], k[16][NKV * HD], v[16][NKV * HD];
+	float att[16], o[DIM], t[DIM], g[HID], u[HID];
+	char nm[64];
+
+	assert_true(n <= 16);
+	for (int p = 0; p < n; p++)
+		memcpy(x[p], W(d, nd, "token_embd.weight") + toks[p] * DIM, sizeof(x[p]));
+	for (int l = 0; l < NL; l++) {
+#define LW(s) (snprintf(nm, sizeof(nm), "blk.%d.%s", l, s), W(d, nd, nm))
+		for (int p = 0; p < n; p++) {
+			ref_rmsnorm(x[p], LW("attn_norm.weight"), xb);
+			ref_matvec(LW("attn_q.weight"), DIM, DIM, xb, q[p]);
+			ref_matvec(LW("attn_k.weight"), NKV * HD, DIM, xb, k[p]);
+			ref_matvec(LW("attn_v.weight"), NKV * HD, DIM, xb, v[p]);
+			ref_rope(q[p], NH, p);
+			ref_rope(k[p], NKV, p);
+		}
+		for (int p = 0; p < n; p++) {
+			for (int h = 0; h < NH; h++) {
+				int kh = h / (NH / NKV);
+				double mx = -1e30, sum = 0;
+
+				for (int s = 0; s <= p; s++) {
+					double dt = 0;
+
+					for (int i = 0; i < HD; i++)
+						dt += (double)q[p][h * HD + i] * k[s][kh * HD + i];
+					att[s] = (float)(dt / sqrt((double)HD));
+					if (att[s] > mx)
+						mx = att[s];
+				}
+				for (int s = 0; s <= p; s++)
+					sum += exp(att[s] - mx);
+				for (int i = 0; i < HD; i++) {
+					double acc = 0;
+
+					for (int s = 0; s <= p; s++)
+						acc += exp(att[s] - mx) / sum * v[s][kh * HD + i];
+					o[h * HD + i] = (float)acc;
+				}
+			}
+			ref_matvec(LW("attn_output.weight"), DIM, DIM, o, t);
+			for (int i = 0; i < DIM; i++)
+				x[p][i] += t[i];
+			ref_rmsnorm(x[p], LW("ffn_norm.weight"), xb);
+			ref_matvec(LW("ffn_gate.weight"), HID, DIM, xb, g);
+			ref_matvec(LW("ffn_up.weight"), HID, DIM, xb, u);
+			for (int i = 0; i < HID; i++)
+				g[i] = (float)(g[i] / (1.0 + exp(-g[i])) * u[i]);
+			ref_matvec(LW("ffn_down.weight"), DIM, HID, g, t);
+			for (int i = 0; i < DIM; i++)
+				x[p][i] += t[i];
+		}
+		/* Later positions in this layer used k/v of this layer only: recomputing
+		 * per layer above is exact because position p only reads s <= p. */
+#undef LW
+	}
+	ref_rmsnorm(x[n - 1], W(d, nd, "output_norm.weight"), xb);
+	ref_matvec(W(d, nd, "output.weight"), NV, DIM, xb, logits);
+}
+
+static float max_abs_diff(const float *a, const float *b, int n, float *scale)
+{
+	float m = 0, s = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (fabsf(a[i] - b[i]) > m)
+			m = fabsf(a[i] - b[i]);
+		if (fabsf(b[i]) > s)
+			s = fabsf(b[i]);
+	}
+	if (scale)
+		*scale = s;
+	return m;
+}
+
+static const int seq[12] = { 1, 5, 17, 3, 44, 9, 9, 30, 2, 47, 0, 12 };
+
+static void test_matches_reference(void **state)
+{
+	struct tensor_def d[3 + 9 * NL];
+	int nd = build_defs(d), rc;
+	struct spec sp = { .wtype = GGML_TYPE_F32 };
+	char err[256];
+	struct as_model *m = load(&sp, d, nd, &rc, err, sizeof(err));
+	struct as_state *s;
+	float ref[NV];
+
+	(void)state;
+	if (rc)
+		fail_msg("load: %s", err);
+	assert_int_equal(m->hp.n_rot, NROT);
+	assert_int_equal(m->hp.n_head_kv, NKV);
+	assert_false(m->tied_output);
+	assert_int_equal(as_state_new(&s, m, 16, NULL), 0);
+	for (int p = 0; p < 12; p++) {
+		float diff, scale;
+
+		assert_int_equal(as_forward(s, seq[p], (uint32_t)p, true), 0);
+		for (int i = 0; i < NV; i++)
+			assert_true(isfinite(s->logits[i]));
+		ref_forward(d, nd, seq, p + 1, ref);
+		diff = max_abs_diff(s->logits, ref, NV, &scale);
+		if (diff > 1e-4f * (1 + scale))
+			fail_msg("position %d: logits differ from the reference by %g (scale %g)",
+				 p, diff, scale);
+	}
+	as_state_free(s);
+	as_model_free(m);
+	free_defs(d, nd);
+}
+
+/* Decoding token by token with the KV cache == recomputing every prefix from scratch,
+ * single-threaded and with a 2-thread pool. */
+static void test_incremental_equals_recompute(void **state)
+{
+	struct tensor_def d[3 + 9 * NL];
+	int nd = build_defs(d), rc;
+	struct spec sp = { .wtype = GGML_TYPE_F32 };
+	char err[256];
+	struct as_model *m = load(&sp, d, nd, &rc, err, sizeof(err));
+	struct as_threadpool *tp = as_tp_create(2);
+	struct as_state *inc, *fresh, *thr;
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	assert_non_null(tp);
+	assert_int_equal(as_state_new(&inc, m, 12, NULL), 0);
+	assert_int_equal(as_state_new(&thr, m, 12, tp), 0);
+	for (int p = 0; p < 12; p++) {
+		assert_int_equal(as_forward(inc, seq[p], (uint32_t)p, true), 0);
+		assert_int_equal(as_forward(thr, seq[p], (uint32_t)p, true), 0);
+		assert_int_equal(as_state_new(&fresh, m, 12, NULL), 0);
+		for (int j = 0; j <= p; j++)
+			assert_int_equal(as_forward(fresh, seq[j], (uint32_t)j, j == p), 0);
+		assert_memory_equal(inc->logits, fresh->logits, NV * sizeof(float));
+		assert_true(max_abs_diff(thr->logits, inc->logits, NV, NULL) < 1e-5f);
+		as_state_free(fresh);
+	}
+	/* Rewinding: running position 3 again with another token and continuing gives
+	 * what a fresh run of that sequence gives. */
+	assert_int_equal(as_forward(inc, 7, 3, true), 0);
+	assert_int_equal(as_state_new(&fresh, m, 12, NULL), 0);
+	for (int j = 0; j < 3; j++)
+		assert_int_equal(as_forward(fresh, seq[j], (uint32_t)j, false), 0);
+	assert_int_equal(as_forward(fresh, 7, 3, true), 0);
+	assert_memory_equal(inc->logits, fresh->logits, NV * sizeof(float));
+	/* Range checks. */
+	assert_int_equal(as_forward(inc, 0, 12, true), -ERANGE);
+	assert_int_equal(as_forward(inc, NV, 0, true), -EINVAL);
+	assert_int_equal(as_forward(inc, -1, 0, true), -EINVAL);
+	as_state_free(fresh);
+	as_state_free(inc);
+	as_state_free(thr);
+	as_tp_destroy(tp);
+	as_model_free(m);
+	free_defs(d, nd);
+}
+
+/* Quantized matrices and a tied output head still track the F32 reference. */
+static void test_quantized_and_tied(void **state)
+{
+	static const enum ggml_type types[] = { GGML_TYPE_F16, GGML_TYPE_Q8_0,
+						GGML_TYPE_Q4_0 };
+	static const float tol[] = { 0.02f, 0.05f, 0.5f };
+	struct tensor_def d[3 + 9 * NL];
+	int nd = build_defs(d), rc;
+	char err[256];
+	float ref[NV];
+
+	(void)state;
+	ref_forward(d, nd, seq, 6, ref);
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		struct spec sp = { .wtype = types[t] };
+		struct as_model *m = load(&sp, d, nd, &rc, err, sizeof(err));
+		struct as_state *s;
+		float diff, scale;
+
+		if (rc)
+			fail_msg("%s: %s", as_type_name(types[t]), err);
+		assert_int_equal(m->layers[0].w[AS_OP_DOWN].type, types[t]);
+		assert_int_equal(as_state_new(&s, m, 8, NULL), 0);
+		for (int p = 0; p < 6; p++)
+			assert_int_equal(as_forward(s, seq[p], (uint32_t)p, p == 5), 0);
+		diff = max_abs_diff(s->logits, ref, NV, &scale);
+		if (diff > tol[t] * scale)
+			fail_msg("%s: logits differ by %g (scale %g)", as_type_name(types[t]),
+				 diff, scale);
+		as_state_free(s);
+		as_model_free(m);
+	}
+	{
+		struct spec sp = { .wtype = GGML_TYPE_F32, .tied = true };
+		struct as_model *m = load(&sp, d, nd, &rc, err, sizeof(err));
+		struct as_state *s;
+		float y[NV];
+
+		assert_int_equal(rc, 0);
+		assert_true(m->tied_output);
+		assert_ptr_equal(m->output.data, m->tok_embd.data);
+		assert_int_equal(as_state_new(&s, m, 4, NULL), 0);
+		assert_int_equal(as_forward(s, 3, 0, true), 0);
+		/* logits = token_embd · rmsnorm(x): recompute the last step by hand. */
+		ref_rmsnorm(s->x, W(d, nd, "output_norm.weight"), s->xb);
+		ref_matvec(W(d, nd, "token_embd.weight"), NV, DIM, s->xb, y);
+		assert_true(max_abs_diff(s->logits, y, NV, NULL) < 1e-4f);
+		as_state_free(s);
+		as_model_free(m);
+	}
+	free_defs(d, nd);
+}
+
+static void expect_reject(struct spec sp, const char *needle)
+{
+	struct tensor_def d[3 + 9 * NL];
+	int nd = build_defs(d), rc;
+	char err[256] = "";
+	struct as_model *m = load(&sp, d, nd, &rc, err, sizeof(err));
+
+	assert_true(rc < 0);
+	assert_null(m);
+	if (!strstr(err, needle))
+		fail_msg("error '%s' does not name '%s'", err, needle);
+	free_defs(d, nd);
+}
+
+static void test_bad_tensors(void **state)
+{
+	(void)state;
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32, .skip = "blk.1.ffn_up.weight" },
+		      "missing tensor blk.1.ffn_up.weight");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .bad_shape = "blk.0.attn_k.weight" },
+		      "blk.0.attn_k.weight has shape");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .bad_shape = "token_embd.weight" },
+		      "token_embd.weight has shape");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .bad_type = "blk.1.attn_output.weight" },
+		      "blk.1.attn_output.weight");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .f16_norm = "blk.0.ffn_norm.weight" },
+		      "blk.0.ffn_norm.weight has unsupported type f16 (must be f32)");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32, .skip = "output_norm.weight" },
+		      "missing tensor output_norm.weight");
+	/* head_count_kv 3 does not divide 4 heads. */
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32, .head_count_kv = 3 },
+		      "do not divide");
+}
+
+/* Top-K hook: keeps exactly K of the largest magnitudes, ties by index. */
+static void test_topk_hook(void **state)
+{
+	struct as_topk tk = { .sparsity = 0.5f };
+	float x[8] = { 0.1f, -5, 3, 0.2f, -0.3f, 4, 1, 1 };
+	float y[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+
+	(void)state;
+	as_topk_hook(&tk, 0, AS_OP_Q, x, 8);
+	assert_true(x[0] == 0 && x[1] == -5 && x[2] == 3 && x[3] == 0 && x[4] == 0 &&
+		    x[5] == 4 && x[6] == 1 && x[7] == 0);
+	tk.sparsity = 0.75f;
+	as_topk_hook(&tk, 0, AS_OP_Q, y, 8);
+	assert_true(y[0] == 1 && y[1] == 1 && y[2] == 0 && y[7] == 0);
+	as_topk_free(&tk);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_matches_reference),
+		cmocka_unit_test(test_incremental_equals_recompute),
+		cmocka_unit_test(test_quantized_and_tied),
+		cmocka_unit_test(test_bad_tensors),
+		cmocka_unit_test(test_topk_hook),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
