@@ -388,19 +388,21 @@ struct mv_ctx {
 	uint64_t chunk_bytes[AS_MV_MAX_JOBS]; /* bytes of one 16-row chunk (split weight) */
 	uint64_t offset[AS_MV_MAX_JOBS];      /* byte offset of the job in the split space */
 	uint64_t total;
+	uint64_t n_items;           /* pieces of the split space handed out dynamically */
+	atomic_uint_fast64_t next;  /* next piece to take */
 };
+
+#define AS_MV_ITEM_BYTES (256u << 10) /* aim for pieces of about this many weight bytes */
+#define AS_MV_ITEMS_PER_THREAD 8
 
 static uint64_t ceil_div(uint64_t a, uint64_t b)
 {
 	return (a + b - 1) / b;
 }
 
-static void mv_task(void *arg, int ith, int nth)
+/* Compute the rows whose 16-row chunks start in split-space bytes [lo, hi). */
+static void mv_range(const struct mv_ctx *c, uint64_t lo, uint64_t hi)
 {
-	const struct mv_ctx *c = arg;
-	uint64_t lo = c->total * (uint64_t)ith / (uint64_t)nth;
-	uint64_t hi = c->total * (uint64_t)(ith + 1) / (uint64_t)nth;
-
 	for (int j = 0; j < c->n_jobs; j++) {
 		const struct as_matvec_job *jb = &c->jobs[j];
 		uint64_t chunks = ceil_div(jb->rows, AS_X16_ROWS);
@@ -421,6 +423,22 @@ static void mv_task(void *arg, int ith, int nth)
 			r1 = jb->rows;
 		c->fn[j](jb->W, c->row_bytes[j], r0, r1, c->cols, &c->xin, jb->y);
 	}
+}
+
+/*
+ * The split space is cut into n_items contiguous pieces that threads claim in order from
+ * a shared counter: with the machine shared, a thread that is descheduled does not hold
+ * up the others for more than the piece it is working on.
+ */
+static void mv_task(void *arg, int ith, int nth)
+{
+	struct mv_ctx *c = arg;
+	uint64_t i;
+
+	(void)ith;
+	(void)nth;
+	while ((i = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed)) < c->n_items)
+		mv_range(c, c->total * i / c->n_items, c->total * (i + 1) / c->n_items);
 }
 
 static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
@@ -507,7 +525,24 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 			c.xin.q8k = qk;
 		}
 	}
-	as_tp_run(tp, mv_task, &c);
+	{
+		uint64_t chunks = 0, n = (uint64_t)as_tp_size(tp) * AS_MV_ITEMS_PER_THREAD;
+
+		for (int j = 0; j < n_jobs; j++)
+			chunks += ceil_div(jobs[j].rows, AS_X16_ROWS);
+		if (n > c.total / AS_MV_ITEM_BYTES)
+			n = c.total / AS_MV_ITEM_BYTES;
+		if (n > chunks)
+			n = chunks;
+		if (n < 1)
+			n = 1;
+		c.n_items = n;
+		atomic_init(&c.next, 0);
+	}
+	if (c.n_items == 1)
+		mv_task(&c, 0, 1); /* too small to be worth waking the workers */
+	else
+		as_tp_run(tp, mv_task, &c);
 	free(scratch);
 }
 

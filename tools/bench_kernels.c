@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: MIT
+/*
+ * activeswap bench kernels: y = W x throughput for each weight type, layout (plain GGUF
+ * rows or repacked Q4_0_X16) and SIMD level, with a thread pool of -t threads.
+ *
+ * Weights live in anonymous memory with MADV_HUGEPAGE, as the model loader keeps them.
+ * To measure memory streaming rather than cache hits, enough copies of the matrix are
+ * allocated to exceed --working-set (default 512 MiB) and the timed loop cycles through
+ * them. GB/s counts weight bytes read per second; GFLOP/s counts 2 * rows * cols.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "activeswap/kernels.h"
+#include "activeswap/quant.h"
+#include "cli.h"
+
+#define SUB "bench kernels"
+
+struct bk_opts {
+	long rows, cols, threads;
+	int type;       /* -1: default set */
+	int simd;       /* -1: every level the CPU has */
+	int layout;     /* -1: both where possible, 0 plain, 1 repacked */
+	double seconds;
+	uint64_t working_set;
+	bool json;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: activeswap bench kernels [--rows R --cols C] [--type T] [-t N]\n"
+		"                                [--simd scalar|avx2|avx512] [--layout plain|x16]\n"
+		"                                [--seconds S] [--working-set SIZE] [--json]\n"
+		"Without --rows/--cols: the Llama-2-7B matvec shapes 4096x11008 and 11008x4096.\n"
+		"Without --type: q4_0. Prints us per matvec, weight GB/s and GFLOP/s.\n");
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static float frand(void)
+{
+	return (float)((rng() >> 40) * 0x1p-24) * 2.0f - 1.0f;
+}
+
+static void *alloc_big(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, bytes, MADV_HUGEPAGE);
+	return p;
+}
+
+static void print_result(const struct bk_opts *o, const char *type, const char *layout,
+			 enum as_simd lvl, long rows, long cols, uint64_t bytes, double sec)
+{
+	double gbps = (double)bytes / sec / 1e9;
+	double gflops = 2.0 * (double)rows * (double)cols / sec / 1e9;
+
+	if (o->json) {
+		printf("{\"bench\":\"kernels\",\"type\":");
+		cli_json_str(stdout, type);
+		printf(",\"layout\":");
+		cli_json_str(stdout, layout);
+		printf(",\"simd\":");
+		cli_json_str(stdout, as_simd_name(lvl));
+		printf(",\"rows\":%ld,\"cols\":%ld,\"threads\":%ld,\"us\":%.2f,\"gbps\":%.3f,"
+		       "\"gflops\":%.3f}\n",
+		       rows, cols, o->threads, sec * 1e6, gbps, gflops);
+	} else {
+		printf("%-6s %-6s %-7s %6ld x %-6ld %3ld thr %10.1f us %8.2f GB/s %8.2f GFLOP/s\n",
+		       type, layout, as_simd_name(lvl), rows, cols, o->threads, sec * 1e6, gbps,
+		       gflops);
+	}
+	fflush(stdout);
+}
+
+/* Time matvecs cycling through n copies; returns seconds per matvec. */
+static double time_matvec(struct as_threadpool *tp, enum as_simd lvl, enum ggml_type t,
+			  uint8_t *base, size_t stride, int n, long rows, long cols,
+			  const float *x, float *y, double seconds)
+{
+	double t0, el;
+	long it = 0;
+
+	for (int i = 0; i < 2; i++)
+		as_matvec_level(lvl, tp, t, base + (size_t)i % (size_t)n * stride, (size_t)rows,
+				(size_t)cols, x, y);
+	t0 = cli_now();
+	do {
+		as_matvec_level(lvl, tp, t, base + (size_t)(it % n) * stride, (size_t)rows,
+				(size_t)cols, x, y);
+		it++;
+		el = cli_now() - t0;
+	} while (el < seconds || it < 3);
+	return el / (double)it;
+}
+
+static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum ggml_type t,
+		       long rows, long cols)
+{
+	uint64_t rb, bytes, rbytes = 0;
+	size_t stride, rstride = 0;
+	uint8_t *w = NULL, *rp = NULL;
+	float *x = NULL, *y = NULL, *tmp = NULL;
+	int n, rc = 1;
+
+	if (as_row_bytes(t, (uint64_t)cols, &rb)) {
+		cli_err(SUB, "--cols %ld is not a multiple of %s's block size (%zu)", cols,
+			as_type_name(t), as_type_block_elems(t));
+		return 2;
+	}
+	if (__builtin_mul_overflow(rb, (uint64_t)rows, &bytes) || bytes > (1ull << 36)) {
+		cli_err(SUB, "matrix too large");
+		return 2;
+	}
+	n = (int)((o->working_set + bytes - 1) / bytes);
+	if (n < 1)
+		n = 1;
+	if (n > 64)
+		n = 64;
+	stride = ((size_t)bytes + 4095) & ~(size_t)4095;
+	w = alloc_big(stride * (size_t)n);
+	x = malloc((size_t)cols * sizeof(float));
+	y = malloc((size_t)rows * sizeof(float));
+	tmp = malloc((size_t)cols * sizeof(float));
+	if (!w || !x || !y || !tmp) {
+		cli_err(SUB, "out of memory (%d copies of %llu bytes)", n, (unsigned long long)bytes);
+		goto out;
+	}
+	for (long i = 0; i < cols; i++)
+		x[i] = frand();
+	for (long r = 0; r < rows; r++) {
+		for (long i = 0; i < cols; i++)
+			tmp[i] = frand() * 0.05f;
+		as_quant_row(t, tmp, w + (size_t)r * rb, (size_t)cols);
+	}
+	for (int i = 1; i < n; i++)
+		memcpy(w + (size_t)i * stride, w, (size_t)bytes);
+
+	if (t == GGML_TYPE_Q4_0 && o->layout != 0 &&
+	    !as_repack_size(t, (size_t)rows, (size_t)cols, &rbytes)) {
+		rstride = ((size_t)rbytes + 4095) & ~(size_t)4095;
+		rp = alloc_big(rstride * (size_t)n);
+		if (!rp) {
+			cli_err(SUB, "out of memory for the repacked copies");
+			goto out;
+		}
+		for (int i = 0; i < n; i++)
+			as_repack(t, w, (size_t)rows, (size_t)cols, rp + (size_t)i * rstride);
+	}
+	for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+		double sec;
+
+		if (o->simd >= 0 && l != o->simd)
+			continue;
+		if (o->layout != 1) {
+			sec = time_matvec(tp, l, t, w, stride, n, rows, cols, x, y, o->seconds);
+			print_result(o, as_type_name(t), "plain", l, rows, cols, bytes, sec);
+		}
+		if (rp) {
+			sec = time_matvec(tp, l, AS_TYPE_Q4_0_X16, rp, rstride, n, rows, cols, x, y,
+					  o->seconds);
+			print_result(o, as_type_name(t), "x16", l, rows, cols, rbytes, sec);
+		}
+	}
+	rc = 0;
+out:
+	if (w)
+		munmap(w, stride * (size_t)n);
+	if (rp)
+		munmap(rp, rstride * (size_t)n);
+	free(x);
+	free(y);
+	free(tmp);
+	return rc;
+}
+
+static void noop(void *arg, int ith, int nth)
+{
+	(void)arg;
+	(void)ith;
+	(void)nth;
+}
+
+static void bench_dispatch(const struct bk_opts *o, struct as_threadpool *tp)
+{
+	double t0 = cli_now(), el;
+	long it = 0;
+
+	for (int i = 0; i < 100; i++)
+		as_tp_run(tp, noop, NULL);
+	t0 = cli_now();
+	do {
+		for (int i = 0; i < 100; i++)
+			as_tp_run(tp, noop, NULL);
+		it += 100;
+		el = cli_now() - t0;
+	} while (el < 0.2);
+	if (o->json)
+		printf("{\"bench\":\"threadpool\",\"threads\":%ld,\"dispatch_us\":%.3f}\n",
+		       o->threads, el / (double)it * 1e6);
+	else
+		printf("thread-pool dispatch (%ld threads): %.3f us\n", o->threads,
+		       el / (double)it * 1e6);
+}
+
+int bench_kernels_main(int argc, char **argv)
+{
+	struct bk_opts o = { .rows = 0, .cols = 0, .threads = 0, .type = -1, .simd = -1,
+			     .layout = -1, .seconds = 0.5, .working_set = 512ull << 20 };
+	struct as_threadpool *tp;
+	int rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			o.json = true;
+			continue;
+		}
+		if (!v) {
+			cli_err(SUB, "%s needs a value", a);
+			return 2;
+		}
+		i++;
+		if (!strcmp(a, "--rows")) {
+			if (cli_long(SUB, a, v, 1, 1L << 24, &o.rows))
+				return 2;
+		} else if (!strcmp(a, "--cols")) {
+			if (cli_long(SUB, a, v, 1, 1L << 24, &o.cols))
+				return 2;
+		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+			if (cli_long(SUB, a, v, 1, 256, &o.threads))
+				return 2;
+		} else if (!strcmp(a, "--seconds")) {
+			if (cli_double(SUB, a, v, 0.001, 60, &o.seconds))
+				return 2;
+		} else if (!strcmp(a, "--working-set")) {
+			if (cli_size(SUB, a, v, 0, &o.working_set))
+				return 2;
+		} else if (!strcmp(a, "--type")) {
+			o.type = as_type_from_name(v);
+			if (o.type < 0 || !as_type_supported((enum ggml_type)o.type)) {
+				cli_err(SUB, "bad value for --type: '%s' (f32 f16 bf16 q8_0 q4_0 q4_K "
+					"q6_K)", v);
+				return 2;
+			}
+		} else if (!strcmp(a, "--simd")) {
+			if (!strcmp(v, "scalar"))
+				o.simd = AS_SIMD_SCALAR;
+			else if (!strcmp(v, "avx2"))
+				o.simd = AS_SIMD_AVX2;
+			else if (!strcmp(v, "avx512"))
+				o.simd = AS_SIMD_AVX512;
+			else {
+				cli_err(SUB, "bad value for --simd: '%s' (scalar avx2 avx512)", v);
+				return 2;
+			}
+			if (o.simd > (int)as_simd_detect()) {
+				cli_err(SUB, "--simd %s: this CPU supports at most %s", v,
+					as_simd_name(as_simd_detect()));
+				return 2;
+			}
+		} else if (!strcmp(a, "--layout")) {
+			if (!strcmp(v, "plain"))
+				o.layout = 0;
+			else if (!strcmp(v, "x16"))
+				o.layout = 1;
+			else {
+				cli_err(SUB, "bad value for --layout: '%s' (plain x16)", v);
+				return 2;
+			}
+		} else {
+			cli_err(SUB, "unknown option '%s'", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if ((o.rows == 0) != (o.cols == 0)) {
+		cli_err(SUB, "give both --rows and --cols, or neither");
+		return 2;
+	}
+	if (!o.threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o.threads = n < 1 ? 1 : n > 256 ? 256 : n;
+	}
+	tp = as_tp_create((int)o.threads);
+	if (!tp) {
+		cli_err(SUB, "cannot create %ld threads: %s", o.threads, strerror(errno));
+		return 1;
+	}
+	if (!o.json)
+		printf("# SIMD detected: %s; weights in anonymous memory (MADV_HUGEPAGE)\n",
+		       as_simd_name(as_simd_detect()));
+	bench_dispatch(&o, tp);
+	enum ggml_type t = o.type < 0 ? GGML_TYPE_Q4_0 : (enum ggml_type)o.type;
+
+	if (o.rows) {
+		rc = bench_shape(&o, tp, t, o.rows, o.cols);
+	} else {
+		rc = bench_shape(&o, tp, t, 4096, 11008);
+		if (!rc)
+			rc = bench_shape(&o, tp, t, 11008, 4096);
+	}
+	as_tp_destroy(tp);
+	return rc;
+}
