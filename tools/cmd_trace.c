@@ -612,10 +612,12 @@ static void print_stars(unsigned long long v, unsigned long long max, int width)
 
 static void print_log2_hist(const __u64 *h, const char *unit)
 {
-	int last = -1;
+	int first = -1, last = -1;
 	__u64 max = 0;
 
 	for (int i = 0; i < AS_HIST_SLOTS; i++) {
+		if (h[i] && first < 0)
+			first = i;
 		if (h[i])
 			last = i;
 		if (h[i] > max)
@@ -624,7 +626,7 @@ static void print_log2_hist(const __u64 *h, const char *unit)
 	if (last < 0)
 		return;
 	printf("%*s%-*s : count    distribution\n", 10, unit, 14, "");
-	for (int i = 0; i <= last; i++) {
+	for (int i = first; i <= last; i++) {
 		unsigned long long lo = i ? 1ULL << i : 0, hi = (1ULL << (i + 1)) - 1;
 
 		if (i == AS_HIST_SLOTS - 1)
