@@ -34,7 +34,7 @@ $(BUILD)/gen/vmlinux.h: $(VMLINUX_H)
 	@mkdir -p $(dir $@)
 	cp $< $@
 else
-$(BUILD)/gen/vmlinux.h:
+$(BUILD)/gen/vmlinux.h: $(VMLINUX_BTF)
 	@mkdir -p $(dir $@)
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 endif
