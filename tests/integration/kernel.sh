@@ -1,0 +1,88 @@
+#!/bin/sh
+# Kernel suite (TAP): builds activeswap.ko against Debian's 6.1 headers (W=1, sparse), the
+# static kselftests and a busybox guest, boots Debian's 6.1 kernel in QEMU (TCG) and relays
+# the guest's TAP (renumbered).  Skips when the kernel packages are missing
+# (sh mk/deps.sh kernel installs them).  Takes ~30 s; QEMU is limited to AS_QEMU_TIMEOUT
+# seconds (default 240) so a hung guest cannot hang make check.
+set -u
+top=${AS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+tmp=${AS_TMP:-$(mktemp -d /tmp/as-kernel.XXXXXX)}
+logs=$tmp/kernel-guest
+limit=${AS_QEMU_TIMEOUT:-240}
+
+kver=$(ls -d /lib/modules/6.1*/build 2>/dev/null | sort -V | tail -n 1 | cut -d/ -f4)
+missing=""
+command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$missing qemu-system-x86"
+[ -n "$kver" ] || missing="$missing linux-headers-amd64"
+[ -n "$kver" ] && [ -r "/boot/vmlinuz-$kver" ] || missing="$missing linux-image-amd64"
+[ -d "/lib/modules/$kver/kernel" ] || missing="$missing linux-image-amd64(modules)"
+ls /usr/src/linux-source-6.1.tar.* >/dev/null 2>&1 || missing="$missing linux-source-6.1"
+command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+for t in cpio mkfs.ext4 modprobe gzip; do
+	command -v $t >/dev/null 2>&1 || missing="$missing $t"
+done
+if [ -n "$missing" ]; then
+	echo "1..0 # SKIP missing:$missing (run: sh mk/deps.sh kernel)"
+	exit 0
+fi
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
+
+build() {	# target description
+	if env -u MAKEFLAGS -u MAKELEVEL make -C "$top" --no-print-directory KVER="$kver" "$1" \
+		>"$tmp/make-$1.log" 2>&1; then
+		ok "$2"
+		return 0
+	fi
+	notok "$2"
+	tail -n 40 "$tmp/make-$1.log" | sed 's/^/# /'
+	return 1
+}
+
+build module "activeswap.ko builds against $kver headers, W=1 and sparse clean" &&
+build selftests "kselftests build (static, harness from linux-source-6.1)" &&
+build kernel-guest "guest initramfs and ext4 store disk build"
+if [ "$failed" -ne 0 ]; then
+	echo "1..$n"
+	exit 1
+fi
+
+start=$(date +%s)
+sh "$top/tests/qemu/run-guest.sh" "$top/build/kernel/guest" "$kver" "$logs" "$limit"
+rc=$?
+secs=$(($(date +%s) - start))
+echo "# guest ran ${secs}s (qemu status $rc)"
+
+# Relay the guest's results with host numbering; keep its diagnostics as comments.
+tr -d '\r' <"$logs/tap.log" >"$logs/tap.clean"
+while IFS= read -r line; do
+	case "$line" in
+	"not ok "*)
+		n=$((n + 1)); failed=1
+		echo "not ok $n - $(echo "$line" | sed -E 's/^not ok [0-9]* *(- )?//')" ;;
+	"ok "*)
+		n=$((n + 1))
+		echo "ok $n - $(echo "$line" | sed -E 's/^ok [0-9]* *(- )?//')" ;;
+	"#"*) echo "$line" ;;
+	esac
+done <"$logs/tap.clean"
+
+if grep -q '^# guest-done' "$logs/tap.clean"; then
+	ok "guest ran to completion and powered off (${secs}s)"
+else
+	notok "guest ran to completion and powered off (status $rc after ${secs}s)"
+	echo "# --- last console lines ---"
+	tail -n 40 "$logs/console.log" | tr -d '\r' | sed 's/^/# /'
+fi
+if grep -qE 'WARNING:|BUG:|Oops|Kernel panic|general protection|Bad page' "$logs/console.log"; then
+	notok "no kernel warnings or oopses on the guest console"
+	grep -E -A5 'WARNING:|BUG:|Oops|Kernel panic|general protection|Bad page' \
+		"$logs/console.log" | head -n 40 | tr -d '\r' | sed 's/^/# /'
+else
+	ok "no kernel warnings or oopses on the guest console"
+fi
+echo "1..$n"
+[ "$failed" -eq 0 ]

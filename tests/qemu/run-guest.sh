@@ -1,0 +1,17 @@
+#!/bin/sh
+# Boot Debian's kernel KVER in QEMU (TCG, never KVM) with the guest from build-guest.sh.
+# Writes LOGDIR/console.log (ttyS0: kernel messages) and LOGDIR/tap.log (ttyS1: TAP).
+# Usage: run-guest.sh GUESTDIR KVER LOGDIR [TIMEOUT_SECONDS]
+set -u
+dir=$1 kver=$2 logs=$3 limit=${4:-240}
+kernel=/boot/vmlinuz-$kver
+mkdir -p "$logs"
+: >"$logs"/console.log
+: >"$logs"/tap.log
+[ -r "$kernel" ] || { echo "run-guest: no $kernel (install linux-image-amd64)" >&2; exit 1; }
+timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2 -m 768M \
+	-nodefaults -no-reboot -display none \
+	-kernel "$kernel" -initrd "$dir"/initramfs.cpio.gz \
+	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
+	-drive file="$dir"/disk.img,if=virtio,format=raw,readonly=on \
+	-serial file:"$logs"/console.log -serial file:"$logs"/tap.log
