@@ -1199,9 +1199,13 @@ int cmd_trace(int argc, char **argv)
 			sleep_s(wait);
 	}
 	if (child) {
-		/* interrupted: stop the command too, and reap it */
+		/* interrupted: stop the command too (SIGKILL after 2 s), and reap it */
 		kill(child, SIGTERM);
-		waitpid(child, &child_status, 0);
+		for (int i = 0; waitpid(child, &child_status, WNOHANG) == 0; i++) {
+			if (i == 200)
+				kill(child, SIGKILL);
+			sleep_s(0.01);
+		}
 		child = 0;
 	}
 	read_snapshot(skel, &cur);
