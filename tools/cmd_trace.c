@@ -242,32 +242,6 @@ static int tp_nargs(const struct btf *btf, const char *tp)
 	return btf_vlen(t) - 1; /* the first parameter is the tracepoint's private data */
 }
 
-/* The module's tracepoints (module/activeswap_trace.h) and their argument counts. */
-static struct bpf_program *kmod_prog_for(struct activeswap_bpf *skel, const char *name,
-					 int *nargs)
-{
-	static const struct {
-		const char *name;
-		int nargs;
-	} tps[] = {
-		{ "activeswap_region_create", 5 }, { "activeswap_region_free", 2 },
-		{ "activeswap_fetch_submit", 6 },  { "activeswap_fetch_complete", 4 },
-		{ "activeswap_fetch_cancel", 3 },
-	};
-	struct bpf_program *progs[] = {
-		skel->progs.kmod_region_create, skel->progs.kmod_region_free,
-		skel->progs.kmod_fetch_submit,	skel->progs.kmod_fetch_complete,
-		skel->progs.kmod_fetch_cancel,
-	};
-
-	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++)
-		if (!strcmp(name, tps[i].name)) {
-			*nargs = tps[i].nargs;
-			return progs[i];
-		}
-	return NULL;
-}
-
 struct link_set {
 	struct bpf_link *l[64];
 	int n;
@@ -290,47 +264,52 @@ static void links_destroy(struct link_set *ls)
 		bpf_link__destroy(ls->l[--ls->n]);
 }
 
-/* The module's tracepoints, named in its BTF (btf_trace_activeswap_*), when it is loaded. */
+/* The module's tracepoints (module/activeswap_trace.h), when the module is loaded. With
+ * the module's BTF, each one is attached only if its argument count is the one the program
+ * was written for; without it (a module built without BTF) the kernel's own check remains:
+ * it refuses a raw tracepoint program that reads past the last argument. */
 static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct link_set *ls,
 			bool verbose)
 {
-	struct btf *mbtf;
-	int n;
-
-	if (access(MODULE_BTF, R_OK))
-		return; /* module not loaded (or built without BTF) */
-	mbtf = btf__load_module_btf("activeswap", vmlinux);
-	if (!mbtf) {
-		if (verbose)
-			fprintf(stderr, "trace: %s: cannot read module BTF\n", MODULE_BTF);
-		return;
-	}
-	n = (int)btf__type_cnt(mbtf);
-	for (int id = btf__type_cnt(vmlinux); id < n; id++) {
-		const struct btf_type *t = btf__type_by_id(mbtf, id);
+	const struct {
 		const char *name;
-		struct bpf_program *p;
-		struct bpf_link *l;
-		int want;
+		int nargs;
+		struct bpf_program *prog;
+	} tps[] = {
+		{ "activeswap_region_create", 5, skel->progs.kmod_region_create },
+		{ "activeswap_region_free", 2, skel->progs.kmod_region_free },
+		{ "activeswap_fetch_submit", 6, skel->progs.kmod_fetch_submit },
+		{ "activeswap_fetch_complete", 4, skel->progs.kmod_fetch_complete },
+		{ "activeswap_fetch_cancel", 3, skel->progs.kmod_fetch_cancel },
+	};
+	struct btf *mbtf = NULL;
 
-		if (!t || !btf_is_typedef(t))
-			continue;
-		name = btf__name_by_offset(mbtf, t->name_off);
-		if (!name || strncmp(name, "btf_trace_", 10))
-			continue;
-		name += 10;
-		p = kmod_prog_for(skel, name, &want);
-		if (!p)
-			continue;
-		if (tp_nargs(mbtf, name) != want) {
-			fprintf(stderr, "activeswap trace: module tracepoint %s has %d arguments, "
-				"this tracer knows %d; not attached\n", name, tp_nargs(mbtf, name),
-				want);
+	if (access("/sys/module/activeswap", F_OK))
+		return; /* module not loaded */
+	if (!access(MODULE_BTF, R_OK)) {
+		mbtf = btf__load_module_btf("activeswap", vmlinux);
+		if (!mbtf && verbose)
+			fprintf(stderr, "trace: %s: cannot read module BTF\n", MODULE_BTF);
+	}
+	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
+		int have = mbtf ? tp_nargs(mbtf, tps[i].name) : tps[i].nargs;
+		struct bpf_link *l;
+
+		if (have < 0) {
+			if (verbose)
+				fprintf(stderr, "trace: the module has no tracepoint %s\n",
+					tps[i].name);
 			continue;
 		}
-		l = bpf_program__attach_raw_tracepoint(p, name);
+		if (have != tps[i].nargs) {
+			fprintf(stderr, "activeswap trace: module tracepoint %s has %d arguments, "
+				"this tracer knows %d; not attached\n", tps[i].name, have,
+				tps[i].nargs);
+			continue;
+		}
+		l = bpf_program__attach_raw_tracepoint(tps[i].prog, tps[i].name);
 		if (!l) {
-			fprintf(stderr, "activeswap trace: module tracepoint %s: %s\n", name,
+			fprintf(stderr, "activeswap trace: module tracepoint %s: %s\n", tps[i].name,
 				strerror(errno));
 			continue;
 		}
@@ -338,7 +317,7 @@ static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct
 		ls->kmod++;
 		kmod_attached = true;
 		if (verbose)
-			fprintf(stderr, "trace: attached module tracepoint %s\n", name);
+			fprintf(stderr, "trace: attached module tracepoint %s\n", tps[i].name);
 	}
 	btf__free(mbtf);
 }
