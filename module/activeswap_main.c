@@ -101,8 +101,8 @@ struct as_req {
 struct as_ctx {
 	struct kref ref;
 	u64 id;
-	spinlock_t lock;
-	struct mutex setup_lock;
+	spinlock_t lock;		/* lists, counters, closed; irq-safe */
+	struct mutex setup_lock;	/* region creation, store attachment */
 	wait_queue_head_t wait;
 	struct list_head pending[ACTIVESWAP_NR_PRIO];
 	struct list_head done;
@@ -166,7 +166,7 @@ static struct as_region *as_region_alloc(u64 length, int node, u32 flags)
 	if (r->order)
 		gfp |= __GFP_COMP;
 
-	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!r->pages) {
 		kfree(r);
 		return ERR_PTR(-ENOMEM);
@@ -239,7 +239,7 @@ static bool as_zero(const void *p, size_t n)
 
 static void as_req_free(struct as_req *req)
 {
-	kfree(req->bvec);
+	kvfree(req->bvec);
 	kfree(req);
 }
 
@@ -436,6 +436,8 @@ static long as_ioc_create_region(struct as_ctx *ctx, void __user *uarg)
 		return -EINVAL;
 	if ((a.length >> PAGE_SHIFT) > totalram_pages())
 		return -ENOMEM;
+	if (!current->mm)
+		return -EINVAL;
 	if (a.node == ACTIVESWAP_NODE_ANY) {
 		node = NUMA_NO_NODE;
 	} else {
@@ -462,9 +464,8 @@ static long as_ioc_create_region(struct as_ctx *ctx, void __user *uarg)
 		goto out;
 	}
 	trace_activeswap_region_create(ctx->id, a.length, a.node, a.flags, 0);
-	spin_lock_irq(&ctx->lock);
+	/* publish: pairs with smp_load_acquire in submit, stats, mmap and fault */
 	smp_store_release(&ctx->region, r);
-	spin_unlock_irq(&ctx->lock);
 out:
 	mutex_unlock(&ctx->setup_lock);
 	return ret;
@@ -533,9 +534,8 @@ static long as_ioc_attach_store(struct as_ctx *ctx, void __user *uarg)
 	ctx->store_align = a.align;
 	ctx->store_direct = direct;
 	ctx->qd = a.queue_depth ? a.queue_depth : queue_depth;
-	spin_lock_irq(&ctx->lock);
+	/* publish store_align, store_direct, qd with it: pairs with submit's acquire */
 	smp_store_release(&ctx->store, file);
-	spin_unlock_irq(&ctx->lock);
 	file = NULL;	/* the ctx keeps the reference */
 out_unlock:
 	mutex_unlock(&ctx->setup_lock);
@@ -574,7 +574,8 @@ static int as_prepare(struct as_ctx *ctx, struct as_region *r, const struct acti
 	first = e->region_offset >> PAGE_SHIFT;
 	last = (rend - 1) >> PAGE_SHIFT;
 	req->nr_bvec = last - first + 1;
-	req->bvec = kmalloc_array(req->nr_bvec, sizeof(*req->bvec), GFP_KERNEL_ACCOUNT);
+	/* freed only in process context (read, release, ctx free work) */
+	req->bvec = kvmalloc_array(req->nr_bvec, sizeof(*req->bvec), GFP_KERNEL_ACCOUNT);
 	if (!req->bvec) {
 		kfree(req);
 		return -ENOMEM;
@@ -621,6 +622,7 @@ static long as_ioc_submit(struct as_ctx *ctx, void __user *uarg)
 		return -EINVAL;
 	if (check_mul_overflow((size_t)a.count, (size_t)a.extent_size, &total))
 		return -EINVAL;
+	/* pairs with the release stores in create_region / attach_store */
 	r = smp_load_acquire(&ctx->region);
 	if (!r || !smp_load_acquire(&ctx->store))
 		return -EINVAL;
@@ -746,7 +748,7 @@ static long as_ioc_stats(struct as_ctx *ctx, void __user *uarg)
 		return -EINVAL;
 	memset(&s, 0, sizeof(s));
 	s.size = sizeof(s);
-	r = smp_load_acquire(&ctx->region);
+	r = smp_load_acquire(&ctx->region);	/* pairs with create_region */
 	s.region_bytes = r ? r->length : 0;
 	spin_lock_irq(&ctx->lock);
 	s.bytes_read = ctx->st_bytes;
@@ -860,6 +862,7 @@ static __poll_t as_poll(struct file *file, struct poll_table_struct *wait)
 static vm_fault_t as_vm_fault(struct vm_fault *vmf)
 {
 	struct as_ctx *ctx = vmf->vma->vm_file->private_data;
+	/* pairs with create_region; never NULL once mmap() succeeded */
 	struct as_region *r = smp_load_acquire(&ctx->region);
 	struct page *page;
 
@@ -878,6 +881,7 @@ static const struct vm_operations_struct as_vm_ops = {
 static int as_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct as_ctx *ctx = file->private_data;
+	/* pairs with the release store in create_region */
 	struct as_region *r = smp_load_acquire(&ctx->region);
 	unsigned long npages = vma_pages(vma);
 

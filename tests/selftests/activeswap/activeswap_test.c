@@ -877,6 +877,40 @@ TEST(cancel_queued)
 	close(fd);
 }
 
+/* With one read in flight at a time, queued extents go out by priority class, FIFO within
+ * a class. */
+TEST(priority_order)
+{
+	const unsigned int n = 64;
+	struct activeswap_extent e[64];
+	struct activeswap_completion c[64];
+	int fd = dev_open(), sfd = store_fd();
+	unsigned int i;
+
+	ASSERT_LE(0, fd);
+	if (sfd < 0)
+		SKIP(return, "no store at %s", store_path());
+	ASSERT_EQ(0, create_region(fd, n * 4096, 0, ACTIVESWAP_NODE_ANY));
+	ASSERT_EQ(0, attach(fd, sfd, 0, 1, NULL));
+	for (i = 0; i < n; i++)
+		e[i] = (struct activeswap_extent){ .file_offset = (uint64_t)i * 4096,
+						   .region_offset = (uint64_t)i * 4096,
+						   .tag = i, .length = 4096, .priority = 3 - i % 4 };
+	ASSERT_EQ(0, submit(fd, e, n, NULL));
+	ASSERT_EQ(0, reap(fd, c, n, 20000));
+	for (i = 0; i < n; i++) {
+		EXPECT_EQ(4096, c[i].result);
+		EXPECT_EQ(e[c[i].tag].priority, c[i].priority);
+		if (i) {
+			EXPECT_LE(c[i - 1].priority, c[i].priority);
+			if (c[i - 1].priority == c[i].priority)
+				EXPECT_LT(c[i - 1].tag, c[i].tag);
+		}
+	}
+	close(sfd);
+	close(fd);
+}
+
 /* Close the fd, unmap, or exit the process while reads are in flight. */
 TEST(close_in_flight)
 {
