@@ -742,7 +742,7 @@ int swap_writer_create(struct swap_writer **out, const char *path,
 		writer_free(w);
 		return -ENOMEM;
 	}
-	if (d->n_resident <= 65536)
+	if (d->n_resident && d->n_resident <= 65536)
 		memcpy(w->res_desc, d->resident, (size_t)d->n_resident * sizeof(*w->res_desc));
 	w->s.d.resident = w->res_desc;
 	r = compute_layout(&w->s, &w->L, err, errlen);
