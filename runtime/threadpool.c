@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,6 +66,9 @@ static bool keep_spinning(unsigned int *spins, uint64_t *t0)
 	cpu_relax();
 	if ((++*spins & 255) != 0)
 		return true;
+	/* let other runnable threads on this CPU go first (more threads than cores, or a
+	 * machine shared with other work): spinning must not steal their time slice */
+	sched_yield();
 	if (!*t0) {
 		*t0 = now_ns();
 		return true;
