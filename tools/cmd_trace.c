@@ -82,9 +82,8 @@ static void on_signal(int sig)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !verbose_libbpf))
-		return 0;
-	if (level == LIBBPF_WARN && !verbose_libbpf)
+	/* our own messages say what failed; libbpf's details only with -v */
+	if (level == LIBBPF_DEBUG || !verbose_libbpf)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
 }
