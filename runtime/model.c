@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "activeswap/gguf.h"
 #include "activeswap/kernels.h"
+#include "activeswap/threadpool.h"
 
 #define AS_MAX_DIM (1u << 16)
 #define AS_MAX_HIDDEN (1u << 20)
@@ -219,6 +222,8 @@ void as_model_free(struct as_model *m)
 {
 	if (!m)
 		return;
+	if (m->repacked)
+		munmap(m->repacked, m->repacked_bytes);
 	if (m->owns_gguf)
 		gguf_close(m->gguf);
 	free(m->layers);
@@ -330,7 +335,110 @@ fail:
 	return rc;
 }
 
+/* ---- repacking ------------------------------------------------------------------- */
+
+struct repack_job {
+	struct as_weight *w;
+	struct as_weight orig;
+	uint8_t *dst;
+};
+
+struct repack_ctx {
+	struct repack_job *jobs;
+	uint32_t n;
+	int rc;
+};
+
+/* Drop the file pages fully inside [p, p + len) from this process's mapping. */
+static void drop_pages(const void *p, size_t len)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t b = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static void repack_task(void *arg, int ith, int nth)
+{
+	struct repack_ctx *c = arg;
+
+	for (uint32_t i = (uint32_t)ith; i < c->n; i += (uint32_t)nth) {
+		struct repack_job *j = &c->jobs[i];
+		int t = as_repack(j->orig.type, j->orig.data, j->orig.rows, j->orig.cols, j->dst);
+
+		if (t < 0) {
+			__atomic_store_n(&c->rc, t, __ATOMIC_RELAXED);
+			continue;
+		}
+		j->w->type = (enum ggml_type)t;
+		j->w->data = j->dst;
+		drop_pages(j->orig.data, j->orig.rows * j->orig.row_bytes);
+	}
+}
+
+static int model_repack(struct as_model *m, struct as_threadpool *tp, char *err,
+			size_t errlen)
+{
+	struct repack_ctx c = { 0 };
+	uint64_t total = 0;
+	uint8_t *base;
+
+	c.jobs = calloc((size_t)m->hp.n_layer * AS_OP_COUNT, sizeof(*c.jobs));
+	if (!c.jobs)
+		goto nomem;
+	for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+		for (int op = 0; op < AS_OP_COUNT; op++) {
+			struct as_weight *w = &m->layers[l].w[op];
+			uint64_t bytes;
+
+			if (w->type != GGML_TYPE_Q4_0 ||
+			    as_repack_size(w->type, w->rows, w->cols, &bytes))
+				continue;
+			/* keep every matrix 64-byte aligned */
+			c.jobs[c.n].w = w;
+			c.jobs[c.n].orig = *w;
+			c.jobs[c.n].dst = (uint8_t *)(uintptr_t)total;
+			c.n++;
+			total += (bytes + 63) & ~63ull;
+		}
+	}
+	if (!c.n) {
+		free(c.jobs);
+		return 0;
+	}
+	base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		free(c.jobs);
+		goto nomem;
+	}
+	madvise(base, total, MADV_HUGEPAGE);
+	for (uint32_t i = 0; i < c.n; i++)
+		c.jobs[i].dst = base + (uintptr_t)c.jobs[i].dst;
+	as_tp_run(tp, repack_task, &c);
+	m->repacked = base;
+	m->repacked_bytes = total;
+	m->n_repacked = c.n;
+	if (c.rc) {
+		snprintf(err, errlen, "model: repacking failed: %s", strerror(-c.rc));
+		free(c.jobs);
+		return c.rc;
+	}
+	free(c.jobs);
+	return 0;
+nomem:
+	snprintf(err, errlen, "model: out of memory for the repacked weights");
+	return -ENOMEM;
+}
+
 int as_model_load(struct as_model **out, const char *path, char *err, size_t errlen)
+{
+	return as_model_load_opts(out, path, NULL, err, errlen);
+}
+
+int as_model_load_opts(struct as_model **out, const char *path,
+		       const struct as_model_opts *opts, char *err, size_t errlen)
 {
 	struct gguf_file *f;
 	int rc;
@@ -352,6 +460,14 @@ int as_model_load(struct as_model **out, const char *path, char *err, size_t err
 		return rc;
 	}
 	(*out)->owns_gguf = true;
+	if (opts && opts->repack) {
+		rc = model_repack(*out, opts->tp, err, errlen);
+		if (rc) {
+			as_model_free(*out);
+			*out = NULL;
+			return rc;
+		}
+	}
 	return 0;
 }
 

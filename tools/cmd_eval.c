@@ -29,6 +29,8 @@ static const char eval_usage[] =
 	"      --sparsity S      uniform Top-K activation sparsity S in [0, 1) on the input of\n"
 	"                        every linear op; also reports KL and top-1 against dense\n"
 	"  -t, --threads N       compute threads (default: online CPUs, at most 8)\n"
+	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
+	"                        anonymous memory for faster matvecs)\n"
 	"      --json            one JSON object on stdout (progress goes to stderr)\n"
 	"  -h, --help            this text\n";
 
@@ -109,7 +111,7 @@ int cmd_eval(int argc, char **argv)
 	const char *model_path = NULL, *text_path = NULL;
 	long ctx = 512, threads, max_chunks = 0;
 	double sparsity = -1;
-	bool json = false;
+	bool json = false, repack = true;
 	struct as_model *m = NULL;
 	struct as_tokenizer *tok = NULL;
 	struct as_threadpool *tp = NULL;
@@ -117,6 +119,7 @@ int cmd_eval(int argc, char **argv)
 	struct as_topk topk = { 0 };
 	struct as_eval_result res;
 	struct progress prog;
+	struct as_model_opts mo = { 0 };
 	char *text = NULL, err[256];
 	size_t text_len, n_ids;
 	int32_t *ids = NULL;
@@ -133,6 +136,8 @@ int cmd_eval(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--no-repack")) {
+			repack = false;
 		} else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
 			if (!(model_path = flag_value(argc, argv, &i)))
 				return 2;
@@ -166,7 +171,14 @@ int cmd_eval(int argc, char **argv)
 	}
 	if (read_text(text_path, &text, &text_len))
 		goto out;
-	r = as_model_load(&m, model_path, err, sizeof(err));
+	tp = as_tp_create((int)threads);
+	if (!tp) {
+		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
+		goto out;
+	}
+	mo.repack = repack;
+	mo.tp = tp;
+	r = as_model_load_opts(&m, model_path, &mo, err, sizeof(err));
 	if (r) {
 		cli_err(SUB, "%s", err);
 		goto out;
@@ -192,11 +204,6 @@ int cmd_eval(int argc, char **argv)
 	}
 	if (max_chunks && n_ids / (size_t)ctx > (size_t)max_chunks)
 		n_ids = (size_t)max_chunks * (size_t)ctx;
-	tp = as_tp_create((int)threads);
-	if (!tp) {
-		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
-		goto out;
-	}
 	r = as_state_new(&st, m, (uint32_t)ctx, tp);
 	if (!r && sparsity >= 0)
 		r = as_state_new(&ref, m, (uint32_t)ctx, tp);

@@ -29,6 +29,8 @@ static const char run_usage[] =
 	"  -t, --threads N       compute threads (default: online CPUs, at most 8)\n"
 	"  -c, --ctx-size N      context positions (default: prompt + n, at most the\n"
 	"                        model's context_length)\n"
+	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
+	"                        anonymous memory for faster matvecs)\n"
 	"      --json            after the text, one JSON object with the figures on stdout\n"
 	"      --print-token-ids print the prompt's token ids as [a, b, ...] and exit\n"
 	"  -h, --help            this text\n";
@@ -70,7 +72,8 @@ int cmd_run(int argc, char **argv)
 		AS_SAMPLER_DEFAULT_TOP_K;
 	double temp = AS_SAMPLER_DEFAULT_TEMP, top_p = AS_SAMPLER_DEFAULT_TOP_P;
 	uint64_t seed = 0;
-	bool have_seed = false, json = false, print_ids = false;
+	bool have_seed = false, json = false, print_ids = false, repack = true;
+	struct as_model_opts mo = { 0 };
 	struct as_sampler_params sp;
 	struct as_model *m = NULL;
 	struct as_tokenizer *tok = NULL;
@@ -92,6 +95,8 @@ int cmd_run(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--no-repack")) {
+			repack = false;
 		} else if (!strcmp(a, "--print-token-ids")) {
 			print_ids = true;
 		} else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
@@ -142,7 +147,14 @@ int cmd_run(int argc, char **argv)
 		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
 	t0 = cli_now();
-	r = as_model_load(&m, model_path, err, sizeof(err));
+	tp = as_tp_create((int)threads);
+	if (!tp) {
+		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
+		goto out;
+	}
+	mo.repack = repack && !print_ids;
+	mo.tp = tp;
+	r = as_model_load_opts(&m, model_path, &mo, err, sizeof(err));
 	if (r) {
 		cli_err(SUB, "%s", err);
 		goto out;
@@ -181,11 +193,6 @@ int cmd_run(int argc, char **argv)
 	if ((size_t)ctx < n_ids) {
 		cli_err(SUB, "prompt has %zu tokens, more than the context (%ld)", n_ids, ctx);
 		rc = 2;
-		goto out;
-	}
-	tp = as_tp_create((int)threads);
-	if (!tp) {
-		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
 		goto out;
 	}
 	r = as_state_new(&st, m, (uint32_t)ctx, tp);

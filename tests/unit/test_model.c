@@ -20,6 +20,7 @@
 
 #include "activeswap/eval.h"
 #include "activeswap/gguf.h"
+#include "activeswap/kernels.h"
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
 #include "activeswap/threadpool.h"
@@ -493,6 +494,41 @@ static void test_quantized_and_tied(void **state)
 	free_defs(d, nd);
 }
 
+/* Repacked Q4_0 (anonymous memory, Q4_0_X16) computes exactly what the file's Q4_0 does. */
+static void test_repack_identical(void **state)
+{
+	struct tensor_def d[3 + 9 * NL];
+	int nd = build_defs(d);
+	struct spec sp = { .wtype = GGML_TYPE_Q4_0 };
+	const char *path = write_model(&sp, d, nd);
+	struct as_threadpool *tp = as_tp_create(2);
+	struct as_model_opts o = { .repack = true, .tp = tp };
+	struct as_model *plain, *rep;
+	struct as_state *a, *b;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(as_model_load(&plain, path, err, sizeof(err)), 0);
+	assert_int_equal(as_model_load_opts(&rep, path, &o, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(plain->n_repacked, 0);
+	assert_int_equal(rep->n_repacked, NL * AS_OP_COUNT);
+	assert_int_equal(rep->layers[1].w[AS_OP_DOWN].type, AS_TYPE_Q4_0_X16);
+	assert_int_equal(as_state_new(&a, plain, 12, NULL), 0);
+	assert_int_equal(as_state_new(&b, rep, 12, tp), 0);
+	for (int p = 0; p < 12; p++) {
+		assert_int_equal(as_forward(a, seq[p], (uint32_t)p, true), 0);
+		assert_int_equal(as_forward(b, seq[p], (uint32_t)p, true), 0);
+		assert_memory_equal(a->logits, b->logits, NV * sizeof(float));
+	}
+	as_state_free(a);
+	as_state_free(b);
+	as_model_free(plain);
+	as_model_free(rep);
+	as_tp_destroy(tp);
+	free_defs(d, nd);
+}
+
 static void expect_reject(struct spec sp, const char *needle)
 {
 	struct tensor_def d[3 + 9 * NL];
@@ -554,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_matches_reference),
 		cmocka_unit_test(test_incremental_equals_recompute),
 		cmocka_unit_test(test_quantized_and_tied),
+		cmocka_unit_test(test_repack_identical),
 		cmocka_unit_test(test_bad_tensors),
 		cmocka_unit_test(test_topk_hook),
 	};

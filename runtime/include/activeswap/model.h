@@ -79,6 +79,21 @@ struct as_model {
 	const float *output_norm;      /* [dim], F32 */
 	struct as_layer *layers;
 	uint64_t weight_bytes;         /* bytes of all tensors used */
+	void *repacked;                /* anonymous mapping holding repacked matrices */
+	size_t repacked_bytes;
+	uint32_t n_repacked;           /* matrices in it */
+};
+
+/* Load options (zero-initialized = defaults). */
+struct as_model_opts {
+	/*
+	 * Repack Q4_0 layer matrices into the in-memory Q4_0_X16 layout (kernels.h) in one
+	 * anonymous mapping (MADV_HUGEPAGE), spread over tp's threads; the file pages of
+	 * the originals are dropped from this process afterwards (MADV_DONTNEED). Faster
+	 * decode; costs one pass over the weights at load time. Other types are untouched.
+	 */
+	bool repack;
+	struct as_threadpool *tp;   /* for repacking; may be NULL */
 };
 
 /*
@@ -87,6 +102,8 @@ struct as_model {
  * and one line in err naming the tensor or key.
  */
 int as_model_load(struct as_model **out, const char *path, char *err, size_t errlen);
+int as_model_load_opts(struct as_model **out, const char *path,
+		       const struct as_model_opts *opts, char *err, size_t errlen);
 /* Same over an already open file; the model does not take ownership of f. */
 int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 		       size_t errlen);
