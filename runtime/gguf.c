@@ -409,6 +409,8 @@ static int parse(struct gguf_priv *pv, char *err, size_t errlen)
 		return rc;
 	if (f->version == 1)
 		return fail(&c, -EBADMSG, "GGUF version 1 is not supported (re-convert the model)");
+	if (f->version == 0x02000000u || f->version == 0x03000000u)
+		return fail(&c, -EBADMSG, "big-endian GGUF files are not supported");
 	if (f->version != 2 && f->version != 3)
 		return fail(&c, -EBADMSG, "unsupported GGUF version %u (need 2 or 3)", f->version);
 	rc = rd_u64(&c, &n_tensors, "tensor count");

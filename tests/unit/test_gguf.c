@@ -416,6 +416,8 @@ static void test_crafted_header(void **state)
 	expect_fail(&r, -EBADMSG, "version 1 is not supported");
 	rb_hdr(&r, 4, 0, 0);
 	expect_fail(&r, -EBADMSG, "unsupported GGUF version 4");
+	rb_hdr(&r, 0x03000000u, 0, 0);
+	expect_fail(&r, -EBADMSG, "big-endian GGUF files are not supported");
 	rb_hdr(&r, 2, 0, 0);
 	expect_ok(&r);
 	rb_hdr(&r, 3, 0, 1ull << 63);
