@@ -32,6 +32,7 @@ struct ent {
 	int32_t prev, next; /* priority list links (QUEUED) */
 	uint8_t state, prio;
 	int16_t err;
+	uint16_t waiters; /* threads in swap_wait/acquire that have not collected it yet */
 	uint64_t tag;
 };
 
@@ -238,6 +239,17 @@ static void pol_token(struct swap_engine *e)
 			e->score[i] *= f;
 		e->inc = 1.0f;
 	}
+}
+
+/* A VALID bundle becomes evictable once nobody pins it and no waiter still has to
+ * collect it (otherwise a freshly loaded on-demand bundle would be the first victim of
+ * the next completion and the waiter could starve). */
+static void settle(struct swap_engine *e, uint64_t b)
+{
+	struct ent *x = &e->ent[b];
+
+	if (x->state == ST_VALID && !x->waiters && !e->slots[x->slot].pin)
+		pol_insert(e, x->slot);
 }
 
 /* ---- slots ------------------------------------------------------------------------- */
@@ -472,7 +484,7 @@ static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 		} else {
 			x->state = ST_VALID;
 			e->n_valid++;
-			pol_insert(e, si);
+			settle(e, b);
 		}
 		swap_file_next(s, k, &k);
 	}
@@ -563,7 +575,7 @@ static void unpin_locked(struct swap_engine *e, int32_t si)
 		return;
 	if (--sl->pin == 0) {
 		e->n_pinned--;
-		pol_insert(e, si);
+		settle(e, (uint64_t)sl->bidx);
 	}
 }
 
@@ -579,6 +591,8 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 	if (!done)
 		return -ENOMEM;
 	e->plugged = false;
+	for (size_t i = 0; i < n; i++)
+		e->ent[swap_bidx(e->s, keys[i])].waiters++;
 	for (;;) {
 		for (size_t i = 0; i < n && !ret; i++) {
 			uint64_t b;
@@ -592,6 +606,7 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 			case ST_VALID:
 				done[i] = 1;
 				remaining--;
+				x->waiters--;
 				if (ptrs) {
 					struct slot *sl = &e->slots[x->slot];
 
@@ -600,6 +615,8 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 						pol_remove(e, x->slot);
 					}
 					ptrs[i] = slot_mem(e, x->slot);
+				} else {
+					settle(e, b);
 				}
 				break;
 			case ST_ERROR:
@@ -638,6 +655,14 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 		e->token_stall += st;
 		DTRACE_PROBE2(activeswap, stall, stall_layer, st);
 	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t b = swap_bidx(e->s, keys[i]);
+
+		if (done[i])
+			continue;
+		e->ent[b].waiters--;
+		settle(e, b);
+	}
 	if (ret && ptrs) {
 		for (size_t i = 0; i < n; i++) {
 			if (!done[i])
@@ -650,12 +675,26 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 	return ret;
 }
 
+static int check_room(struct swap_engine *e, const struct swap_key *keys, size_t n)
+{
+	uint64_t per[SWAP_KIND_COUNT] = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		per[keys[i].kind]++;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		if (per[k] > e->kc[k].n - e->kc[k].static_n)
+			return -ENOSPC; /* could never all be resident at once */
+	return 0;
+}
+
 int swap_wait(struct swap_engine *e, const struct swap_key *keys, size_t n)
 {
 	int r;
 
 	pthread_mutex_lock(&e->lock);
 	r = check_keys(e, keys, n);
+	if (!r)
+		r = check_room(e, keys, n);
 	if (!r)
 		r = wait_locked(e, keys, n, NULL);
 	pthread_mutex_unlock(&e->lock);
@@ -665,16 +704,12 @@ int swap_wait(struct swap_engine *e, const struct swap_key *keys, size_t n)
 int swap_acquire(struct swap_engine *e, const struct swap_key *keys, size_t n,
 		 const void **ptrs)
 {
-	uint64_t per[SWAP_KIND_COUNT] = { 0 };
 	int r;
 
 	pthread_mutex_lock(&e->lock);
 	r = check_keys(e, keys, n);
-	for (size_t i = 0; i < n && !r; i++)
-		per[keys[i].kind]++;
-	for (int k = 0; k < SWAP_KIND_COUNT && !r; k++)
-		if (per[k] > e->kc[k].n - e->kc[k].static_n)
-			r = -ENOSPC; /* could never all be pinned at once */
+	if (!r)
+		r = check_room(e, keys, n);
 	if (!r) {
 		request_locked(e, keys, n, SWAP_PRIO_DEMAND, 0);
 		r = wait_locked(e, keys, n, ptrs);
