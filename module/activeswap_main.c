@@ -622,9 +622,12 @@ static long as_ioc_submit(struct as_ctx *ctx, void __user *uarg)
 		return -EINVAL;
 	if (check_mul_overflow((size_t)a.count, (size_t)a.extent_size, &total))
 		return -EINVAL;
-	/* pairs with the release stores in create_region / attach_store */
+	/* pairs with the release store in create_region */
 	r = smp_load_acquire(&ctx->region);
-	if (!r || !smp_load_acquire(&ctx->store))
+	if (!r)
+		return -EINVAL;
+	/* pairs with the release store in attach_store */
+	if (!smp_load_acquire(&ctx->store))
 		return -EINVAL;
 	if (!a.count)
 		return as_copy_result(uarg, &a, sizeof(a), usize);

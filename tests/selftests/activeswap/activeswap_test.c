@@ -362,6 +362,9 @@ TEST(attach_hostile)
 	ASSERT_LE(0, wfd);
 	EXPECT_EQ(-EBADF, attach(fd, wfd, ACTIVESWAP_STORE_ALLOW_BUFFERED, 0, NULL));
 	close(wfd);
+	dfd = open("/", O_PATH);
+	EXPECT_EQ(-EBADF, attach(fd, dfd, ACTIVESWAP_STORE_ALLOW_BUFFERED, 0, NULL));
+	close(dfd);
 	dfd = open("/", O_RDONLY | O_DIRECTORY);
 	EXPECT_EQ(-EINVAL, attach(fd, dfd, ACTIVESWAP_STORE_ALLOW_BUFFERED, 0, NULL));
 	close(dfd);
@@ -396,6 +399,49 @@ TEST(attach_hostile)
 	/* the module keeps its own reference: closing and unlinking is fine */
 	close(sfd);
 	unlink(tmp);
+	close(fd);
+}
+
+/* A tmpfs store with ALLOW_BUFFERED: synchronous buffered reads, same bytes. */
+TEST(fetch_buffered)
+{
+	char tmp[] = "/tmp/as-buffered-XXXXXX";
+	struct activeswap_store_attach a;
+	struct activeswap_extent e[4];
+	struct activeswap_completion c[4];
+	uint64_t words[4096];
+	unsigned char *p;
+	int fd = dev_open(), wfd, sfd, i;
+
+	ASSERT_LE(0, fd);
+	wfd = mkstemp(tmp);
+	ASSERT_LE(0, wfd);
+	for (i = 0; i < 4096; i++)
+		words[i] = pattern_word(i * 3 + 1);
+	ASSERT_EQ((ssize_t)sizeof(words), write(wfd, words, sizeof(words)));
+	close(wfd);
+	sfd = open(tmp, O_RDONLY);
+	ASSERT_LE(0, sfd);
+	unlink(tmp);
+	ASSERT_EQ(0, create_region(fd, 64 * 1024, 0, ACTIVESWAP_NODE_ANY));
+	ASSERT_EQ(0, attach(fd, sfd, ACTIVESWAP_STORE_ALLOW_BUFFERED, 0, &a));
+	EXPECT_EQ(0, a.out_flags & ACTIVESWAP_STORE_DIRECT);
+	EXPECT_EQ(512, a.align);
+	for (i = 0; i < 4; i++)
+		e[i] = (struct activeswap_extent){ .file_offset = 32768 - (i + 1) * 8192,
+						   .region_offset = 512 + i * 8192,
+						   .tag = i, .length = 8192 };
+	ASSERT_EQ(0, submit(fd, e, 4, NULL));
+	ASSERT_EQ(0, reap(fd, c, 4, 10000));
+	p = mmap(NULL, 64 * 1024, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 4; i++) {
+		EXPECT_EQ(8192, c[i].result);
+		EXPECT_EQ(0, memcmp(p + e[i].region_offset,
+				    (unsigned char *)words + e[i].file_offset, 8192));
+	}
+	munmap(p, 64 * 1024);
+	close(sfd);
 	close(fd);
 }
 
