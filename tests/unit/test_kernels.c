@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Compute kernels (runtime/kernels*.c): every SIMD level against the scalar reference,
+ * the scalar reference against dequantize-then-dot, thread-count independence, the
+ * repacked Q4_0_X16 layout, and the float helpers.
+ *
+ * Tolerance for random data (see Documentation/kernels.md): the integer part of every
+ * quantized block dot product is exact at every level, only the float accumulation order
+ * differs, so |y_simd - y_scalar| <= 16 * sqrt(cols) * 2^-24 * sum_i |w_i x_i|
+ * (a generous multiple of the expected rounding-error growth of a reordered sum). With
+ * small-integer data every partial sum is exact in float, so there the levels must agree
+ * bit for bit: that catches single wrong elements the tolerance could hide.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "activeswap/kernels.h"
+#include "activeswap/quant.h"
+
+static uint64_t rs = 0x1234567;
+
+static uint32_t rnd(void)
+{
+	rs = rs * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(rs >> 32);
+}
+
+static float frand(void)
+{
+	return (float)(rnd() >> 8) * 0x1p-24f * 2.0f - 1.0f;
+}
+
+static const enum ggml_type all_types[] = {
+	GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0,
+	GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K,
+};
+#define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
+
+static size_t row_bytes(enum ggml_type t, size_t cols)
+{
+	uint64_t rb = 0;
+
+	assert_int_equal(as_row_bytes(t, cols, &rb), 0);
+	return (size_t)rb;
+}
+
+/* Random matrix of type t. exact: small integers so that every sum is exact. */
+static uint8_t *make_matrix(enum ggml_type t, size_t rows, size_t cols, bool exact)
+{
+	size_t rb = row_bytes(t, cols);
+	uint8_t *w = malloc(rb * rows);
+	float *tmp = malloc(cols * sizeof(float));
+
+	assert_non_null(w);
+	assert_non_null(tmp);
+	for (size_t r = 0; r < rows; r++) {
+		uint8_t *row = w + r * rb;
+
+		switch (t) {
+		case GGML_TYPE_Q4_K:
+			for (size_t i = 0; i < rb; i++)
+				row[i] = (uint8_t)rnd();
+			for (size_t b = 0; b < cols / QK_K; b++) {
+				struct block_q4_K *k = (struct block_q4_K *)row + b;
+
+				k->d = as_fp32_to_fp16(exact ? 1.0f : frand() * 0.01f);
+				k->dmin = as_fp32_to_fp16(exact ? 0.0f : frand() * 0.01f);
+			}
+			continue;
+		case GGML_TYPE_Q6_K:
+			for (size_t i = 0; i < rb; i++)
+				row[i] = (uint8_t)rnd();
+			for (size_t b = 0; b < cols / QK_K; b++) {
+				struct block_q6_K *k = (struct block_q6_K *)row + b;
+
+				k->d = as_fp32_to_fp16(exact ? 1.0f : frand() * 0.01f);
+			}
+			continue;
+		case GGML_TYPE_Q8_0:
+			if (exact) {
+				struct block_q8_0 *q = (struct block_q8_0 *)row;
+
+				for (size_t b = 0; b < cols / 32; b++) {
+					q[b].d = 0x3c00;
+					for (int j = 0; j < 32; j++)
+						q[b].qs[j] = (int8_t)((int)(rnd() % 7) - 3);
+				}
+				continue;
+			}
+			break;
+		case GGML_TYPE_Q4_0:
+			if (exact) {
+				struct block_q4_0 *q = (struct block_q4_0 *)row;
+
+				for (size_t b = 0; b < cols / 32; b++) {
+					q[b].d = 0x3c00;
+					for (int j = 0; j < 16; j++)
+						q[b].qs[j] = (uint8_t)rnd();
+				}
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		for (size_t i = 0; i < cols; i++)
+			tmp[i] = exact ? (float)((int)(rnd() % 17) - 8) : frand();
+		assert_int_equal(as_quant_row(t, tmp, row, cols), 0);
+	}
+	free(tmp);
+	return w;
+}
+
+/* x: random, or (exact) integers with a 127 in every 32-block so Q8_0 quantizes them to
+ * themselves (d = 1), small enough that every sum stays below 2^24. */
+static float *make_x(size_t cols, bool exact)
+{
+	float *x = malloc(cols * sizeof(float));
+
+	assert_non_null(x);
+	for (size_t i = 0; i < cols; i++) {
+		if (!exact)
+			x[i] = frand();
+		else if (i % 32 == 0)
+			x[i] = 127.0f;
+		else
+			x[i] = (float)((int)(rnd() % 9) - 4);
+	}
+	return x;
+}
+
+/* sum_i |w_i x_i| per row, from the dequantized row. */
+static void abs_dot(enum ggml_type t, const uint8_t *w, size_t rows, size_t cols,
+		    const float *x, double *out)
+{
+	size_t rb = row_bytes(t, cols);
+	float *d = malloc(cols * sizeof(float));
+
+	assert_non_null(d);
+	for (size_t r = 0; r < rows; r++) {
+		double s = 0;
+
+		as_dequant_row(t, w + r * rb, d, cols);
+		for (size_t i = 0; i < cols; i++)
+			s += fabs((double)d[i] * x[i]);
+		out[r] = s;
+	}
+	free(d);
+}
+
+static const struct {
+	size_t rows, cols;
+} shapes[] = {
+	{ 1, 256 }, { 3, 256 }, { 17, 512 }, { 1, 11008 }, { 17, 11008 }, { 4097, 512 },
+	{ 33, 4096 },
+};
+#define N_SHAPES (sizeof(shapes) / sizeof(shapes[0]))
+
+static bool have(enum as_simd l)
+{
+	return as_simd_detect() >= l;
+}
+
+static void check_levels(bool exact)
+{
+	struct as_threadpool *tp = as_tp_create(2);
+	enum as_simd saved = as_simd_active();
+	int compared = 0;
+
+	assert_non_null(tp);
+	for (size_t s = 0; s < N_SHAPES; s++) {
+		size_t rows = shapes[s].rows, cols = shapes[s].cols;
+		float *x = make_x(cols, exact);
+		float *yref = malloc(rows * sizeof(float)), *y = malloc(rows * sizeof(float));
+		double *mag = malloc(rows * sizeof(double));
+
+		assert_non_null(yref);
+		assert_non_null(y);
+		assert_non_null(mag);
+		for (size_t k = 0; k < N_TYPES + 1; k++) {
+			bool x16 = k == N_TYPES;
+			enum ggml_type t = x16 ? GGML_TYPE_Q4_0 : all_types[k];
+			uint8_t *w = make_matrix(t, rows, cols, exact);
+			void *wk = w;
+			enum ggml_type tk = t;
+			uint64_t rbytes;
+
+			if (x16) {
+				assert_int_equal(as_repack_size(t, rows, cols, &rbytes), 0);
+				wk = malloc(rbytes);
+				assert_non_null(wk);
+				assert_int_equal(as_repack(t, w, rows, cols, wk), AS_TYPE_Q4_0_X16);
+				tk = AS_TYPE_Q4_0_X16;
+			}
+			abs_dot(t, w, rows, cols, x, mag);
+			assert_int_equal(as_kernels_force(AS_SIMD_SCALAR), AS_SIMD_SCALAR);
+			as_matvec(tp, tk, wk, rows, cols, x, yref);
+			for (int l = AS_SIMD_AVX2; l <= AS_SIMD_AVX512; l++) {
+				if (!have(l))
+					continue;
+				assert_int_equal(as_kernels_force(l), l);
+				for (size_t r = 0; r < rows; r++)
+					y[r] = NAN;
+				as_matvec(tp, tk, wk, rows, cols, x, y);
+				for (size_t r = 0; r < rows; r++) {
+					double tol = exact ? 0.0 :
+						16.0 * sqrt((double)cols) * 0x1p-24 * mag[r];
+
+					if (!(fabs((double)y[r] - yref[r]) <= tol))
+						fail_msg("%s%s %s rows %zu cols %zu row %zu: %.9g vs "
+							 "scalar %.9g (tol %.3g)", as_type_name(t),
+							 x16 ? "_x16" : "", as_simd_name(l), rows,
+							 cols, r, y[r], yref[r], tol);
+				}
+				compared++;
+			}
+			if (x16)
+				free(wk);
+			free(w);
+		}
+		free(x);
+		free(yref);
+		free(y);
+		free(mag);
+	}
+	as_kernels_force(saved);
+	as_tp_destroy(tp);
+	if (!compared)
+		skip(); /* CPU without AVX2: nothing to compare */
+}
+
+static void test_simd_vs_scalar_random(void **state)
+{
+	(void)state;
+	check_levels(false);
+}
+
+static void test_simd_vs_scalar_exact(void **state)
+{
+	(void)state;
+	check_levels(true);
+}
+
+/* The scalar kernels against dequantize(W) . dequantize(quantize(x)) in double. */
+static void test_scalar_vs_dequant(void **state)
+{
+	size_t rows = 9, cols = 1024;
+	float *x = make_x(cols, false), *deq = malloc(cols * sizeof(float));
+	float *xq = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float));
+	struct block_q8_0 *q8 = malloc(cols / 32 * sizeof(*q8));
+	struct block_q8_K *q8k = malloc(cols / 256 * sizeof(*q8k));
+	double *mag = malloc(rows * sizeof(double));
+
+	(void)state;
+	assert_non_null(deq);
+	assert_non_null(xq);
+	assert_non_null(y);
+	assert_non_null(q8);
+	assert_non_null(q8k);
+	assert_non_null(mag);
+	as_quant_q8_0_ref(x, q8, cols / 32);
+	as_quant_q8_K_ref(x, q8k, cols / 256);
+	for (size_t k = 0; k < N_TYPES; k++) {
+		enum ggml_type t = all_types[k];
+		uint8_t *w = make_matrix(t, rows, cols, false);
+		size_t rb = row_bytes(t, cols);
+
+		/* the x the kernel really multiplies with */
+		if (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0)
+			as_dequant_row(GGML_TYPE_Q8_0, q8, xq, cols);
+		else if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K)
+			for (size_t i = 0; i < cols; i++)
+				xq[i] = q8k[i / 256].d * q8k[i / 256].qs[i % 256];
+		else
+			memcpy(xq, x, cols * sizeof(float));
+		abs_dot(t, w, rows, cols, xq, mag);
+		as_matvec_level(AS_SIMD_SCALAR, NULL, t, w, rows, cols, x, y);
+		for (size_t r = 0; r < rows; r++) {
+			double ref = 0;
+
+			as_dequant_row(t, w + r * rb, deq, cols);
+			for (size_t i = 0; i < cols; i++)
+				ref += (double)deq[i] * xq[i];
+			if (!(fabs(ref - y[r]) <= 1e-5 * mag[r] + 1e-30))
+				fail_msg("%s row %zu: %.9g vs dequant-dot %.9g", as_type_name(t), r,
+					 y[r], ref);
+		}
+		free(w);
+	}
+	free(x);
+	free(deq);
+	free(xq);
+	free(y);
+	free(q8);
+	free(q8k);
+	free(mag);
+}
+
+/* Any thread count gives the same bits; so does one multi-job call vs separate calls. */
+static void test_threads_bit_identical(void **state)
+{
+	size_t rows = 4097, cols = 512;
+	float *x = make_x(cols, false);
+	float *y1 = malloc(rows * sizeof(float)), *y3 = malloc(rows * sizeof(float));
+	struct as_threadpool *tp1 = as_tp_create(1), *tp3 = as_tp_create(3);
+
+	(void)state;
+	assert_non_null(tp1);
+	assert_non_null(tp3);
+	assert_non_null(y1);
+	assert_non_null(y3);
+	for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+		for (size_t k = 0; k < N_TYPES; k++) {
+			uint8_t *w = make_matrix(all_types[k], rows, cols, false);
+
+			as_matvec_level(l, tp1, all_types[k], w, rows, cols, x, y1);
+			as_matvec_level(l, tp3, all_types[k], w, rows, cols, x, y3);
+			assert_memory_equal(y1, y3, rows * sizeof(float));
+			as_matvec_level(l, NULL, all_types[k], w, rows, cols, x, y3);
+			assert_memory_equal(y1, y3, rows * sizeof(float));
+			free(w);
+		}
+	}
+	/* multi: three jobs of different types and sizes sharing x */
+	{
+		enum ggml_type jt[3] = { GGML_TYPE_Q4_0, GGML_TYPE_Q6_K, GGML_TYPE_F16 };
+		size_t jr[3] = { 100, 37, 5 };
+		struct as_matvec_job jobs[3];
+		float *ys[3], *yo[3];
+		uint8_t *ws[3];
+
+		for (int j = 0; j < 3; j++) {
+			ws[j] = make_matrix(jt[j], jr[j], cols, false);
+			ys[j] = malloc(jr[j] * sizeof(float));
+			yo[j] = malloc(jr[j] * sizeof(float));
+			assert_non_null(ys[j]);
+			assert_non_null(yo[j]);
+			jobs[j] = (struct as_matvec_job){ jt[j], ws[j], jr[j], ys[j] };
+			as_matvec(tp1, jt[j], ws[j], jr[j], cols, x, yo[j]);
+		}
+		as_matvec_multi(tp3, jobs, 3, cols, x);
+		for (int j = 0; j < 3; j++) {
+			assert_memory_equal(ys[j], yo[j], jr[j] * sizeof(float));
+			free(ws[j]);
+			free(ys[j]);
+			free(yo[j]);
+		}
+	}
+	free(x);
+	free(y1);
+	free(y3);
+	as_tp_destroy(tp1);
+	as_tp_destroy(tp3);
+}
+
+/* Repacked Q4_0 equals plain Q4_0 bit for bit at the scalar level, and the AVX-512 X16
+ * kernel equals the scalar one bit for bit (it keeps the reference's float order). */
+static void test_repack(void **state)
+{
+	static const size_t rr[] = { 1, 15, 16, 17, 33, 100 };
+	size_t cols = 1024;
+	float *x = make_x(cols, false);
+	uint64_t sz = 0;
+
+	(void)state;
+	assert_int_equal(as_repack_size(GGML_TYPE_Q8_0, 16, 32, &sz), -EINVAL);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, 16, 33, &sz), -EINVAL);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, 0, 32, &sz), -EINVAL);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, SIZE_MAX, SIZE_MAX & ~(size_t)31, &sz),
+			 -EOVERFLOW);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, 17, 64, &sz), 0);
+	assert_int_equal(sz, 2 * 2 * sizeof(struct block_q4_0x16));
+	assert_int_equal(as_repack(GGML_TYPE_Q4_K, x, 16, 256, x), -EINVAL);
+
+	for (size_t i = 0; i < sizeof(rr) / sizeof(rr[0]); i++) {
+		size_t rows = rr[i];
+		uint8_t *w = make_matrix(GGML_TYPE_Q4_0, rows, cols, false);
+		float *yp = malloc(rows * sizeof(float)), *yx = malloc(rows * sizeof(float));
+		void *rp;
+
+		assert_non_null(yp);
+		assert_non_null(yx);
+		assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, rows, cols, &sz), 0);
+		rp = malloc(sz);
+		assert_non_null(rp);
+		assert_int_equal(as_repack(GGML_TYPE_Q4_0, w, rows, cols, rp), AS_TYPE_Q4_0_X16);
+		as_matvec_level(AS_SIMD_SCALAR, NULL, GGML_TYPE_Q4_0, w, rows, cols, x, yp);
+		for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+			if (l == AS_SIMD_AVX2)
+				continue; /* AVX2 has no X16 kernel of its own (scalar fallback) */
+			memset(yx, 0, rows * sizeof(float));
+			as_matvec_level(l, NULL, AS_TYPE_Q4_0_X16, rp, rows, cols, x, yx);
+			assert_memory_equal(yp, yx, rows * sizeof(float));
+		}
+		free(w);
+		free(rp);
+		free(yp);
+		free(yx);
+	}
+	free(x);
+}
+
+static void test_float_helpers(void **state)
+{
+	enum { N = 77 };
+	float x[N], w[N], out[N], y[N], z[N];
+	double ss = 0, dot = 0, mx = -1e30, sum = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		x[i] = frand() * 3;
+		w[i] = frand();
+		ss += (double)x[i] * x[i];
+		dot += (double)x[i] * w[i];
+	}
+	as_rmsnorm(out, x, w, N, 1e-5f);
+	for (int i = 0; i < N; i++) {
+		double ref = w[i] * x[i] / sqrt(ss / N + 1e-5);
+
+		assert_true(fabs(out[i] - ref) <= 1e-5 * (fabs(ref) + 1e-3));
+	}
+	assert_true(fabs(as_dot_f32(x, w, N) - dot) <= 1e-5 * N);
+	memcpy(y, w, sizeof(y));
+	as_axpy_f32(y, 0.5f, x, N);
+	for (int i = 0; i < N; i++)
+		assert_true(y[i] == w[i] + 0.5f * x[i]);
+	memcpy(z, x, sizeof(z));
+	z[5] = 1000.0f; /* large values must not overflow exp */
+	as_softmax(z, N);
+	for (int i = 0; i < N; i++)
+		mx = fmax(mx, i == 5 ? 1000.0 : x[i]);
+	for (int i = 0; i < N; i++) {
+		double ref = exp((i == 5 ? 1000.0 : x[i]) - mx);
+
+		sum += z[i];
+		(void)ref;
+		assert_true(z[i] >= 0.0f);
+	}
+	assert_true(fabs(sum - 1.0) < 1e-5);
+	assert_true(z[5] > 0.999f);
+	memcpy(z, x, sizeof(z));
+	as_softmax(z, N);
+	sum = 0;
+	for (int i = 0; i < N; i++)
+		sum += exp(x[i]);
+	for (int i = 0; i < N; i++)
+		assert_true(fabs(z[i] - exp(x[i]) / sum) <= 1e-6);
+}
+
+static void test_force_and_names(void **state)
+{
+	enum as_simd saved = as_simd_active();
+
+	(void)state;
+	assert_string_equal(as_simd_name(AS_SIMD_SCALAR), "scalar");
+	assert_string_equal(as_simd_name(AS_SIMD_AVX2), "avx2");
+	assert_string_equal(as_simd_name(AS_SIMD_AVX512), "avx512");
+	assert_int_equal(as_kernels_force(AS_SIMD_SCALAR), AS_SIMD_SCALAR);
+	assert_int_equal(as_simd_active(), AS_SIMD_SCALAR);
+	assert_int_equal(as_kernels_force(AS_SIMD_AVX512), as_simd_detect());
+	assert_int_equal(as_kernels_force((enum as_simd)-5), AS_SIMD_SCALAR);
+	as_kernels_force(saved);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_force_and_names),
+		cmocka_unit_test(test_scalar_vs_dequant),
+		cmocka_unit_test(test_simd_vs_scalar_random),
+		cmocka_unit_test(test_simd_vs_scalar_exact),
+		cmocka_unit_test(test_threads_bit_identical),
+		cmocka_unit_test(test_repack),
+		cmocka_unit_test(test_float_helpers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
