@@ -42,6 +42,9 @@ struct spec {
 	const char *bad_type;     /* patch this tensor's type to q4_1 (unsupported) */
 	const char *f16_norm;     /* store this norm as f16 (norms must be f32) */
 	int head_count_kv;        /* metadata value (default NKV) */
+	const char *ovr_key;      /* write this u32 key with ovr_val instead */
+	uint32_t ovr_val;
+	const char *drop_key;     /* leave this metadata key out */
 };
 
 struct tensor_def {
@@ -162,14 +165,22 @@ static const char *write_model(const struct spec *sp, struct tensor_def *d, int 
 		snprintf(tokbuf[i], sizeof(tokbuf[i]), "t%d", i);
 		tokens[i] = tokbuf[i];
 	}
+	if (sp->ovr_key)
+		assert_int_equal(gguf_w_u32(w, sp->ovr_key, sp->ovr_val), 0);
+#define KEY_U32(k, v)                                                                    \
+	do {                                                                             \
+		if ((!sp->ovr_key || strcmp(sp->ovr_key, k)) &&                          \
+		    (!sp->drop_key || strcmp(sp->drop_key, k)))                          \
+			assert_int_equal(gguf_w_u32(w, k, v), 0);                        \
+	} while (0)
 	assert_int_equal(gguf_w_str(w, "general.architecture", "llama"), 0);
-	assert_int_equal(gguf_w_u32(w, "llama.embedding_length", DIM), 0);
-	assert_int_equal(gguf_w_u32(w, "llama.feed_forward_length", HID), 0);
-	assert_int_equal(gguf_w_u32(w, "llama.block_count", NL), 0);
-	assert_int_equal(gguf_w_u32(w, "llama.attention.head_count", NH), 0);
-	assert_int_equal(gguf_w_u32(w, "llama.attention.head_count_kv",
-				    sp->head_count_kv ? sp->head_count_kv : NKV), 0);
-	assert_int_equal(gguf_w_u32(w, "llama.rope.dimension_count", NROT), 0);
+	KEY_U32("llama.embedding_length", DIM);
+	KEY_U32("llama.feed_forward_length", HID);
+	KEY_U32("llama.block_count", NL);
+	KEY_U32("llama.attention.head_count", NH);
+	KEY_U32("llama.attention.head_count_kv", sp->head_count_kv ? sp->head_count_kv : NKV);
+	KEY_U32("llama.rope.dimension_count", NROT);
+#undef KEY_U32
 	assert_int_equal(gguf_w_f32(w, "llama.rope.freq_base", 10000.0f), 0);
 	assert_int_equal(gguf_w_u32(w, "llama.context_length", 64), 0);
 	assert_int_equal(gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f), 0);
@@ -562,6 +573,28 @@ static void test_bad_tensors(void **state)
 		      "blk.0.ffn_norm.weight has unsupported type f16 (must be f32)");
 	expect_reject((struct spec){ .wtype = GGML_TYPE_F32, .skip = "output_norm.weight" },
 		      "missing tensor output_norm.weight");
+	/* Hyper-parameters. */
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .ovr_key = "llama.attention.head_count", .ovr_val = 0 },
+		      "llama.attention.head_count is not an integer in");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .ovr_key = "llama.rope.dimension_count", .ovr_val = 7 },
+		      "rope.dimension_count 7 is odd");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .ovr_key = "llama.rope.dimension_count", .ovr_val = 64 },
+		      "llama.rope.dimension_count is not an integer in");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .ovr_key = "llama.block_count", .ovr_val = 3 },
+		      "missing tensor blk.2.attn_norm.weight");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .ovr_key = "llama.block_count", .ovr_val = 1u << 30 },
+		      "llama.block_count is not an integer in");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .ovr_key = "llama.feed_forward_length", .ovr_val = 95 },
+		      "blk.0.ffn_gate.weight has shape");
+	expect_reject((struct spec){ .wtype = GGML_TYPE_F32,
+				     .drop_key = "llama.embedding_length" },
+		      "missing metadata key llama.embedding_length");
 	/* head_count_kv 3 does not divide 4 heads. */
 	expect_reject((struct spec){ .wtype = GGML_TYPE_F32, .head_count_kv = 3 },
 		      "do not divide");
