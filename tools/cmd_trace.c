@@ -868,8 +868,16 @@ static void report_interval(struct activeswap_bpf *skel, const struct snapshot *
 		       (unsigned long long)(cur->tot.fetch_complete - prev->tot.fetch_complete),
 		       (unsigned long long)(cur->tot.cache_hit - prev->tot.cache_hit),
 		       (unsigned long long)(cur->tot.cache_miss - prev->tot.cache_miss));
-		if (n)
+		if (n) {
+			__u64 all[AS_HIST_SLOTS] = { 0 };
+
 			print_layer_table(rows, n);
+			for (int i = 0; i < n; i++)
+				for (int j = 0; j < AS_HIST_SLOTS; j++)
+					all[j] += rows[i].s.hist[j];
+			printf("fetch latency, all layers:\n");
+			print_log2_hist(all, "usecs"); /* per layer: JSON and the summary */
+		}
 		text_tokens(toks, ntok > 0 ? ntok : 0, false);
 		text_blk(cur, prev, false);
 	}
