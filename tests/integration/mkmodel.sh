@@ -136,6 +136,15 @@ bad "missing value" "needs a value" $O --seed
 check $([ $? = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] && [ ! -e "$T/no" ]; echo $?) \
 	"unwritable output: exit 1, one line [$(head -c 100 "$T/err")]"
 
+# A write error (file size limit: EFBIG once SIGXFSZ is ignored) exits 1 and removes
+# OUT.tmp.
+(trap '' XFSZ; ulimit -f 200 && exec "$ACTIVESWAP" mkmodel -o "$T/big.gguf" --type f32) \
+	>/dev/null 2>"$T/err"
+rc=$?
+check $([ $rc = 1 ] && grep -q "write" "$T/err" && [ ! -e "$T/big.gguf" ] &&
+	[ ! -e "$T/big.gguf.tmp" ]; echo $?) \
+	"write error: exit 1, no file left [rc $rc: $(head -c 100 "$T/err")]"
+
 head -c 5000 "$T/tiny-q4_0.gguf" >"$T/trunc.gguf"
 "$ACTIVESWAP" info "$T/trunc.gguf" >/dev/null 2>"$T/err"
 check $([ $? = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "trunc.gguf" "$T/err"; echo $?) \
