@@ -73,6 +73,7 @@ int cmd_run(int argc, char **argv)
 	double temp = AS_SAMPLER_DEFAULT_TEMP, top_p = AS_SAMPLER_DEFAULT_TOP_P;
 	uint64_t seed = 0;
 	bool have_seed = false, json = false, print_ids = false, repack = true;
+	bool ctx_full = false;
 	struct as_model_opts mo = { 0 };
 	struct as_sampler_params sp;
 	struct as_model *m = NULL;
@@ -233,8 +234,12 @@ int cmd_run(int argc, char **argv)
 			break;
 		put_piece(tok, next);
 		n_gen++;
-		if (n_gen == n_predict || pos >= (size_t)ctx)
+		if (n_gen == n_predict)
 			break;
+		if (pos >= (size_t)ctx) {
+			ctx_full = true;
+			break;
+		}
 		r = as_forward(st, next, (uint32_t)pos, true);
 		if (r) {
 			cli_err(SUB, "forward failed at position %zu: %s", pos, strerror(-r));
@@ -249,9 +254,15 @@ int cmd_run(int argc, char **argv)
 		double dps = t_decode > 0 && runs ? (double)runs / t_decode : 0;
 		uint64_t rss = cli_peak_rss_bytes();
 
-		fprintf(stderr, "\nactiveswap run: load %.3f s, prompt %zu tokens %.2f tok/s, "
-			"decode %ld tokens %.2f tok/s, %ld threads, peak RSS %.1f MiB\n", t_load,
-			n_ids, pps, n_gen, dps, threads, (double)rss / (1 << 20));
+		/* Piped output is exactly the text; on a terminal end the line first. */
+		if (isatty(STDOUT_FILENO)) {
+			putchar('\n');
+			fflush(stdout);
+		}
+		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, "
+			"decode %ld tokens %.2f tok/s%s, %ld threads, peak RSS %.1f MiB\n", t_load,
+			n_ids, pps, n_gen, dps, ctx_full ? " (context full)" : "", threads,
+			(double)rss / (1 << 20));
 		if (json) {
 			printf("\n{\"model\": ");
 			cli_json_str(stdout, model_path);
