@@ -201,6 +201,31 @@ static int64_t hash_find(uint32_t *tab, uint64_t mask, const void *base, size_t 
 	}
 }
 
+/*
+ * Room for n elements in *p (capacity *cap, new entries zeroed), growing geometrically:
+ * memory follows what was actually parsed, never a count read from the file.
+ */
+static int grow(void *pp, uint64_t *cap, uint64_t n, size_t elem)
+{
+	void **p = pp;
+	uint64_t c = *cap ? *cap : 16;
+	void *np;
+
+	if (n <= *cap)
+		return 0;
+	while (c < n)
+		c *= 2;
+	if (c > SIZE_MAX / elem)
+		return -ENOMEM;
+	np = realloc(*p, c * elem);
+	if (!np)
+		return -ENOMEM;
+	memset((char *)np + *cap * elem, 0, (c - *cap) * elem);
+	*p = np;
+	*cap = c;
+	return 0;
+}
+
 /* "key 3 'general.name'" with the key truncated for the message. */
 static void kv_where(char *buf, size_t n, uint64_t i, const struct gguf_str *key)
 {
@@ -210,7 +235,7 @@ static void kv_where(char *buf, size_t n, uint64_t i, const struct gguf_str *key
 		 klen ? key->s : "", key && key->len > 80 ? "..." : "");
 }
 
-static int parse_kv(struct cur *c, struct gguf_file *f, uint64_t i, struct gguf_priv *pv)
+static int parse_kv(struct cur *c, struct gguf_file *f, uint64_t i)
 {
 	struct gguf_kv *kv = &f->kv[i];
 	char where[128];
@@ -225,9 +250,6 @@ static int parse_kv(struct cur *c, struct gguf_file *f, uint64_t i, struct gguf_
 	if (kv->key.len == 0)
 		return fail(c, -EBADMSG, "%s at byte %llu: empty key", where,
 			    (unsigned long long)(c->pos - 8));
-	if (hash_find(pv->kv_hash, pv->kv_hmask, f->kv, sizeof(*kv), kv->key.s, kv->key.len,
-		      (int64_t)i) >= 0)
-		return fail(c, -EBADMSG, "%s: duplicate key", where);
 	rc = rd_u32(c, &t, where);
 	if (rc)
 		return rc;
@@ -286,13 +308,16 @@ static int parse_kv(struct cur *c, struct gguf_file *f, uint64_t i, struct gguf_
 			    "%s at byte %llu: array of %llu strings cannot fit in the file (size %llu)",
 			    where, (unsigned long long)c->pos, (unsigned long long)kv->arr_n,
 			    (unsigned long long)c->size);
-	kv->strs = malloc((kv->arr_n ? kv->arr_n : 1) * sizeof(*kv->strs));
-	if (!kv->strs)
-		return fail(c, -ENOMEM, "%s: out of memory for %llu strings", where,
-			    (unsigned long long)kv->arr_n);
+	uint64_t cap = 0;
+
+	if (grow(&kv->strs, &cap, 1, sizeof(*kv->strs)))
+		return fail(c, -ENOMEM, "%s: out of memory", where);
 	for (uint64_t j = 0; j < kv->arr_n; j++) {
 		char ewhere[160];
 
+		if (grow(&kv->strs, &cap, j + 1, sizeof(*kv->strs)))
+			return fail(c, -ENOMEM, "%s: out of memory for %llu strings", where,
+				    (unsigned long long)kv->arr_n);
 		snprintf(ewhere, sizeof(ewhere), "%s element %llu", where, (unsigned long long)j);
 		rc = rd_str(c, &kv->strs[j], UINT64_MAX, ewhere);
 		if (rc)
@@ -302,7 +327,7 @@ static int parse_kv(struct cur *c, struct gguf_file *f, uint64_t i, struct gguf_
 	return 0;
 }
 
-static int parse_tensor(struct cur *c, struct gguf_file *f, uint64_t i, struct gguf_priv *pv)
+static int parse_tensor(struct cur *c, struct gguf_file *f, uint64_t i)
 {
 	struct gguf_tensor *t = &f->tensors[i];
 	char where[160];
@@ -318,9 +343,6 @@ static int parse_tensor(struct cur *c, struct gguf_file *f, uint64_t i, struct g
 		 (int)(t->name.len > 80 ? 80 : t->name.len), t->name.s);
 	if (t->name.len == 0)
 		return fail(c, -EBADMSG, "%s: empty name", where);
-	if (hash_find(pv->t_hash, pv->t_hmask, f->tensors, sizeof(*t), t->name.s, t->name.len,
-		      (int64_t)i) >= 0)
-		return fail(c, -EBADMSG, "%s: duplicate tensor name", where);
 	rc = rd_u32(c, &t->n_dims, where);
 	if (rc)
 		return rc;
@@ -392,7 +414,7 @@ static int parse(struct gguf_priv *pv, char *err, size_t errlen)
 	struct gguf_file *f = &pv->pub;
 	struct cur c = { .p = f->map, .size = f->size, .err = err, .errlen = errlen };
 	uint32_t magic;
-	uint64_t n_tensors, n_kv, off;
+	uint64_t n_tensors, n_kv, off, cap = 0;
 	const struct gguf_kv *akv;
 	int rc;
 
@@ -424,19 +446,28 @@ static int parse(struct gguf_priv *pv, char *err, size_t errlen)
 	if (n_tensors > left(&c) / MIN_TENSOR_BYTES || n_tensors > UINT32_MAX - 1)
 		return fail(&c, -EBADMSG, "tensor count %llu cannot fit in the file (size %llu)",
 			    (unsigned long long)n_tensors, (unsigned long long)c.size);
-	f->kv = calloc(n_kv ? n_kv : 1, sizeof(*f->kv));
-	f->tensors = calloc(n_tensors ? n_tensors : 1, sizeof(*f->tensors));
-	if (!f->kv || !f->tensors || hash_alloc(n_kv, &pv->kv_hash, &pv->kv_hmask) ||
-	    hash_alloc(n_tensors, &pv->t_hash, &pv->t_hmask))
-		return fail(&c, -ENOMEM, "out of memory for %llu keys and %llu tensors",
-			    (unsigned long long)n_kv, (unsigned long long)n_tensors);
 	for (uint64_t i = 0; i < n_kv; i++) {
+		if (grow(&f->kv, &cap, i + 1, sizeof(*f->kv)))
+			return fail(&c, -ENOMEM, "out of memory for %llu keys",
+				    (unsigned long long)n_kv);
 		f->n_kv = i + 1; /* so cleanup frees what this key allocated */
-		rc = parse_kv(&c, f, i, pv);
+		rc = parse_kv(&c, f, i);
 		if (rc)
 			return rc;
 	}
 	f->n_kv = n_kv;
+	if (hash_alloc(n_kv, &pv->kv_hash, &pv->kv_hmask))
+		return fail(&c, -ENOMEM, "out of memory for %llu keys", (unsigned long long)n_kv);
+	for (uint64_t i = 0; i < n_kv; i++) {
+		const struct gguf_kv *kv = &f->kv[i];
+		char where[128];
+
+		if (hash_find(pv->kv_hash, pv->kv_hmask, f->kv, sizeof(*kv), kv->key.s,
+			      kv->key.len, (int64_t)i) >= 0) {
+			kv_where(where, sizeof(where), i, &kv->key);
+			return fail(&c, -EBADMSG, "%s: duplicate key", where);
+		}
+	}
 
 	f->alignment = GGUF_DEFAULT_ALIGNMENT;
 	akv = gguf_find_kv(f, "general.alignment");
@@ -454,13 +485,29 @@ static int parse(struct gguf_priv *pv, char *err, size_t errlen)
 		f->alignment = ui;
 	}
 
+	cap = 0;
 	for (uint64_t i = 0; i < n_tensors; i++) {
-		rc = parse_tensor(&c, f, i, pv);
+		if (grow(&f->tensors, &cap, i + 1, sizeof(*f->tensors)))
+			return fail(&c, -ENOMEM, "out of memory for %llu tensors",
+				    (unsigned long long)n_tensors);
+		rc = parse_tensor(&c, f, i);
 		if (rc)
 			return rc;
 		f->n_tensors = i + 1;
 	}
 	f->n_tensors = n_tensors;
+	if (hash_alloc(n_tensors, &pv->t_hash, &pv->t_hmask))
+		return fail(&c, -ENOMEM, "out of memory for %llu tensors",
+			    (unsigned long long)n_tensors);
+	for (uint64_t i = 0; i < n_tensors; i++) {
+		const struct gguf_tensor *t = &f->tensors[i];
+
+		if (hash_find(pv->t_hash, pv->t_hmask, f->tensors, sizeof(*t), t->name.s,
+			      t->name.len, (int64_t)i) >= 0)
+			return fail(&c, -EBADMSG, "tensor %llu '%.*s': duplicate tensor name",
+				    (unsigned long long)i,
+				    (int)(t->name.len > 80 ? 80 : t->name.len), t->name.s);
+	}
 
 	/* data section: aligned end of the directory */
 	off = c.pos;
