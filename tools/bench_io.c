@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+/*
+ * activeswap bench io -m STORE [--bs 64K] [--qd 32] [--seconds S] [--backend B]
+ *                     [--budget SIZE] [--check] [--no-fio] [--json]
+ *
+ * Bundle-fetch bandwidth through libswap: a stream of random spans of adjacent bundles
+ * (all layers of a group for a few consecutive channels, about --bs bytes each) is
+ * requested as preloads and collected with swap_acquire, keeping the engine's queue full.
+ * When fio is installed, fio's random read with the same block size and depth (io_uring,
+ * O_DIRECT) runs on the same file in the same invocation and the ratio is printed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "libswap.h"
+
+#define SUB "bench io"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: activeswap bench io -m STORE [--bs 64K] [--qd 32] [--seconds S]\n"
+		"                           [--backend auto|uring|pread] [--budget SIZE|N%%]\n"
+		"                           [--policy freq|lru] [--check] [--no-fio] [--json]\n"
+		"\n"
+		"  --bs SIZE      bytes per read (the engine's coalescing limit; default 64K)\n"
+		"  --qd N         reads in flight (default 32)\n"
+		"  --seconds S    duration of each measurement (default 5)\n"
+		"  --budget SIZE  DRAM budget (default: the minimum plus 64 MiB); N%% of the\n"
+		"                 store's swappable bytes\n"
+		"  --check        verify the crc32c of every fetched bundle\n"
+		"  --no-fio       skip the fio comparison\n"
+		"  --json         one JSON object on stdout\n");
+}
+
+struct span {
+	struct swap_key keys[256];
+	uint32_t n;
+};
+
+static uint64_t xs(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A random run of channels of one (group, kind), all the group's layers: one read. */
+static void make_span(const struct swap_store *s, uint64_t bs, uint64_t *rng, struct span *sp)
+{
+	const struct swap_store_desc *d = swap_store_desc(s);
+	uint32_t n_groups = (d->n_layers + d->group - 1) / d->group;
+	uint32_t g = (uint32_t)(xs(rng) % n_groups), kind = (uint32_t)(xs(rng) % SWAP_KIND_COUNT);
+	uint32_t first = g * d->group, nl = d->n_layers - first < d->group ?
+					      d->n_layers - first : d->group;
+	uint64_t run = nl * swap_store_bundle_bytes(s, kind);
+	uint64_t m = bs > 2 * SWAP_ALIGN + run ? (bs - 2 * SWAP_ALIGN) / run : 1;
+	uint32_t in = d->kinds[kind].in, c0;
+
+	if (m * nl > 256)
+		m = 256 / nl;
+	if (m < 1)
+		m = 1;
+	if (m > in)
+		m = in;
+	c0 = (uint32_t)(xs(rng) % (in - m + 1));
+	sp->n = 0;
+	for (uint32_t c = c0; c < c0 + m; c++)
+		for (uint32_t l = 0; l < nl && sp->n < 256; l++)
+			sp->keys[sp->n++] = (struct swap_key){ first + l, kind, c };
+}
+
+/* fio random read, same bs/qd, io_uring + O_DIRECT; bytes/s or -1. */
+static double run_fio(const char *path, uint64_t bs, uint32_t qd, double secs)
+{
+	char cmd[1024], *buf = NULL, *p;
+	size_t cap = 0, len = 0;
+	double bw = -1;
+	FILE *f;
+
+	if (access("/usr/bin/fio", X_OK) && system("command -v fio >/dev/null 2>&1"))
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "fio --name=activeswap-bench-io --filename='%s' --readonly --rw=randread "
+		 "--bs=%llu --iodepth=%u --ioengine=io_uring --direct=1 --time_based "
+		 "--runtime=%.0f --ramp_time=0 --norandommap --output-format=json 2>/dev/null",
+		 path, (unsigned long long)bs, qd, secs < 1 ? 1 : secs);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *nb = realloc(buf, cap = cap ? 2 * cap : 65536);
+
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+
+		if (!n)
+			break;
+		len += n;
+	}
+	pclose(f);
+	if (!buf)
+		return -1;
+	buf[len] = 0;
+	p = strstr(buf, "\"read\"");
+	if (p)
+		p = strstr(p, "\"bw_bytes\"");
+	if (p && (p = strchr(p, ':')))
+		bw = strtod(p + 1, NULL);
+	free(buf);
+	return bw > 0 ? bw : -1;
+}
+
+int bench_io_main(int argc, char **argv)
+{
+	const char *path = NULL;
+	uint64_t bs = 64 << 10, budget = 0, qd = 32;
+	double secs = 5, t0, t1, fio_bw = -1, bw;
+	int backend = SWAP_BACKEND_AUTO, policy = SWAP_POLICY_LRU;
+	bool json = false, check = false, fio = true;
+	struct swap_store *s = NULL;
+	struct swap_engine *e = NULL;
+	struct swap_engine_params p;
+	struct swap_stats st0, st1;
+	struct span *win = NULL;
+	const void **ptrs = NULL;
+	char err[512] = "";
+	uint64_t rng = 0x9e3779b97f4a7c15ull, bad = 0, spans = 0;
+	uint32_t W, head = 0, count = 0;
+	int r, rc = 1;
+	const char *budget_s = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool more = i + 1 < argc;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "-m") && more) {
+			path = argv[++i];
+		} else if (!strcmp(a, "--bs") && more) {
+			if (cli_size(SUB, "--bs", argv[++i], 0, &bs))
+				return 2;
+			if (bs < SWAP_ALIGN || bs > (64u << 20) || bs % SWAP_ALIGN) {
+				cli_err(SUB, "bad value for --bs: must be a multiple of 4K up to 64M");
+				return 2;
+			}
+		} else if (!strcmp(a, "--qd") && more) {
+			if (cli_u64(SUB, "--qd", argv[++i], 1, 4096, &qd))
+				return 2;
+		} else if (!strcmp(a, "--seconds") && more) {
+			if (cli_double(SUB, "--seconds", argv[++i], 0.1, 3600, &secs))
+				return 2;
+		} else if (!strcmp(a, "--backend") && more) {
+			backend = swap_backend_from_name(argv[++i]);
+			if (backend < 0 || backend == SWAP_BACKEND_FAULT ||
+			    backend == SWAP_BACKEND_KMOD) {
+				cli_err(SUB, "bad value for --backend: '%s' (auto, uring or pread)",
+					argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(a, "--policy") && more) {
+			policy = swap_policy_from_name(argv[++i]);
+			if (policy < 0 || policy == SWAP_POLICY_STATIC) {
+				cli_err(SUB, "bad value for --policy: '%s' (freq or lru)", argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(a, "--budget") && more) {
+			budget_s = argv[++i];
+		} else if (!strcmp(a, "--check")) {
+			check = true;
+		} else if (!strcmp(a, "--no-fio")) {
+			fio = false;
+		} else if (!strcmp(a, "--json")) {
+			json = true;
+		} else {
+			cli_err(SUB, "unknown option '%s' (or missing value)", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!path) {
+		cli_err(SUB, "missing -m STORE");
+		usage(stderr);
+		return 2;
+	}
+	r = swap_store_open(&s, path, err, sizeof(err));
+	if (r) {
+		cli_err(SUB, "%s", err);
+		return 1;
+	}
+	if (budget_s && cli_size(SUB, "--budget", budget_s, swap_store_swappable_bytes(s),
+				 &budget)) {
+		swap_store_close(s);
+		return 2;
+	}
+	memset(&p, 0, sizeof(p));
+	p.policy = (enum swap_policy_kind)policy;
+	p.backend = (enum swap_backend_kind)backend;
+	p.queue_depth = (uint32_t)qd;
+	p.max_read_bytes = bs;
+	p.numa_node = -1;
+	p.flags = check ? SWAP_F_VERIFY : 0;
+	p.budget_bytes = budget ? budget : swap_engine_min_budget(s, &p) + (64u << 20);
+	r = swap_engine_create(&e, s, &p, err, sizeof(err));
+	if (r && strstr(err, "RLIMIT_MEMLOCK")) {
+		fprintf(stderr, "activeswap bench io: %s; continuing without mlock\n", err);
+		p.flags |= SWAP_F_NO_MLOCK;
+		r = swap_engine_create(&e, s, &p, err, sizeof(err));
+	}
+	if (r) {
+		cli_err(SUB, "%s", err);
+		goto out;
+	}
+	W = (uint32_t)(qd * 2 < 8 ? 8 : qd * 2);
+	win = calloc(W, sizeof(*win));
+	ptrs = calloc(256, sizeof(*ptrs));
+	if (!win || !ptrs) {
+		cli_err(SUB, "out of memory");
+		goto out;
+	}
+	swap_engine_stats(e, &st0);
+	t0 = cli_now();
+	t1 = t0;
+	while (t1 - t0 < secs) {
+		while (count < W) {
+			struct span *sp = &win[(head + count) % W];
+
+			make_span(s, bs, &rng, sp);
+			if (swap_request(e, sp->keys, sp->n, SWAP_PRIO_NEXT, spans + count)) {
+				cli_err(SUB, "request failed");
+				goto out;
+			}
+			count++;
+		}
+		struct span *sp = &win[head];
+
+		r = swap_acquire(e, sp->keys, sp->n, ptrs);
+		if (r) {
+			cli_err(SUB, "fetch failed: %s", strerror(-r));
+			goto out;
+		}
+		if (check) {
+			for (uint32_t i = 0; i < sp->n; i++)
+				if (swap_crc32c(0, ptrs[i], swap_store_bundle_bytes(s, sp->keys[i].kind)) !=
+				    swap_store_bundle_crc(s, sp->keys[i]))
+					bad++;
+		}
+		swap_release(e, sp->keys, sp->n);
+		head = (head + 1) % W;
+		count--;
+		spans++;
+		t1 = cli_now();
+	}
+	swap_engine_stats(e, &st1);
+	bw = (double)(st1.total.bytes_read - st0.total.bytes_read) / (t1 - t0);
+	{
+		const char *bname = swap_engine_backend_name(e);
+		uint64_t reads = st1.total.reads - st0.total.reads;
+		double hit = (double)(st1.total.hits - st0.total.hits) /
+			     (double)(st1.total.hits + st1.total.misses - st0.total.hits -
+				      st0.total.misses + 1e-9);
+
+		swap_engine_destroy(e);
+		e = NULL;
+		if (fio)
+			fio_bw = run_fio(path, bs, (uint32_t)qd, secs);
+		if (json) {
+			printf("{\"bench\": \"io\", \"store\": ");
+			cli_json_str(stdout, path);
+			printf(", \"backend\": \"%s\", \"bs\": %llu, \"qd\": %llu, \"seconds\": %.3f, "
+			       "\"bandwidth_bytes_per_s\": %.0f, \"reads\": %llu, "
+			       "\"avg_read_bytes\": %.0f, \"hit_rate\": %.4f, \"bad_bundles\": %llu, "
+			       "\"fio_bandwidth_bytes_per_s\": ", bname, (unsigned long long)bs,
+			       (unsigned long long)qd, t1 - t0, bw, (unsigned long long)reads,
+			       reads ? (double)(st1.total.bytes_read - st0.total.bytes_read) / reads
+				     : 0.0, hit, (unsigned long long)bad);
+			if (fio_bw > 0)
+				printf("%.0f, \"ratio\": %.4f}\n", fio_bw, bw / fio_bw);
+			else
+				printf("null, \"ratio\": null}\n");
+		} else {
+			printf("store      %s\nbackend    %s, bs %llu, qd %llu, %.1f s\n", path, bname,
+			       (unsigned long long)bs, (unsigned long long)qd, t1 - t0);
+			printf("libswap    %.1f MB/s (%llu reads, %.0f bytes per read, hit rate "
+			       "%.1f%%)\n", bw / 1e6, (unsigned long long)reads,
+			       reads ? (double)(st1.total.bytes_read - st0.total.bytes_read) / reads
+				     : 0.0, hit * 100);
+			if (check)
+				printf("check      %llu bad bundles\n", (unsigned long long)bad);
+			if (fio_bw > 0)
+				printf("fio        %.1f MB/s (randread, io_uring, O_DIRECT)\n"
+				       "ratio      %.3f\n", fio_bw / 1e6, bw / fio_bw);
+			else if (fio)
+				printf("fio        not available\n");
+		}
+	}
+	rc = bad ? 1 : 0;
+out:
+	free(win);
+	free(ptrs);
+	swap_engine_destroy(e);
+	swap_store_close(s);
+	return rc;
+}
