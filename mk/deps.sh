@@ -5,7 +5,7 @@ set -u
 want="$1"
 pkgs_build="gcc make pkg-config clang llvm liburing-dev libnuma-dev libbpf-dev bpftool
 libelf-dev zlib1g-dev systemtap-sdt-dev"
-pkgs_check="libcmocka-dev libclang-rt-14-dev fio"
+pkgs_check="libcmocka-dev libclang-rt-14-dev fio jq"
 pkgs_demo="gnuplot-nox"
 pkgs_kernel="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static
 linux-source-6.1 sparse kmod cpio e2fsprogs xz-utils"
