@@ -1,10 +1,11 @@
 #!/bin/sh
 # Build the QEMU guest for the kernel selftests:
 #   OUT/initramfs.cpio.gz  busybox-static, the kernel modules the guest needs (virtio,
-#                          ext4, dm-mod, from Debian's linux-image for KVER), activeswap.ko,
+#                          ext4, dm-mod, dm-delay, from Debian's linux-image for KVER), activeswap.ko,
 #                          the static selftest binary and tests/qemu/init.sh as /init
 #   OUT/disk.img           ext4 image holding store.bin, a 16 MiB pattern file written by
 #                          "activeswap_test --gen" (the guest mounts it read-only as /mnt)
+#   OUT/raw.img            the same 16 MiB as a raw disk (the guest's /dev/vdb)
 # Usage: build-guest.sh OUT KVER MODULE.ko SELFTEST
 set -eu
 out=$1 kver=$2 kmod=$3 selftest=$4
@@ -29,7 +30,7 @@ cp "$selftest" "$root"/bin/activeswap_test
 
 # Kernel modules, in dependency order (modprobe resolves it from the installed image).
 : >"$root"/lib/modules/list
-for m in virtio_pci virtio_blk ext4 dm-mod; do
+for m in virtio_pci virtio_blk ext4 dm-mod dm-delay; do
 	modprobe -S "$kver" --show-depends "$m" | while read -r cmd path _; do
 		[ "$cmd" = insmod ] || continue
 		name=$(basename "$path")
@@ -52,5 +53,7 @@ rm -rf "$out"/disk && mkdir -p "$out"/disk
 "$selftest" --gen "$out"/disk/store.bin 16
 rm -f "$out"/disk.img
 mkfs.ext4 -q -F -b 4096 -L asstore -d "$out"/disk "$out"/disk.img 48M
+# the same bytes as a raw disk (the guest's /dev/vdb: a block-device store, dm targets)
+mv "$out"/disk/store.bin "$out"/raw.img
 rm -rf "$out"/disk
 echo "build-guest: $out/initramfs.cpio.gz $out/disk.img ($kver)"

@@ -32,7 +32,7 @@ else
 fi
 if insmod /activeswap.ko && [ -c /dev/activeswap ]; then
 	tap ok "guest: insmod activeswap.ko creates /dev/activeswap"
-	AS_STORE=/mnt/store.bin /bin/activeswap_test >$T 2>&1
+	AS_STORE=/mnt/store.bin AS_RAWDEV=/dev/vdb /bin/activeswap_test >$T 2>&1
 	echo "# activeswap_test exit status $?" >$T
 	sleep 1
 	if rmmod activeswap && [ ! -e /dev/activeswap ]; then

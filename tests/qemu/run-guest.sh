@@ -14,4 +14,5 @@ timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2
 	-kernel "$kernel" -initrd "$dir"/initramfs.cpio.gz \
 	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
 	-drive file="$dir"/disk.img,if=virtio,format=raw,readonly=on \
+	-drive file="$dir"/raw.img,if=virtio,format=raw,readonly=on \
 	-serial file:"$logs"/console.log -serial file:"$logs"/tap.log

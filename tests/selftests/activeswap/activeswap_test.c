@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1167,8 +1168,8 @@ TEST(memcg_limit)
 
 /* ------------------------------------------------------------------ I/O errors */
 
-static int dm_cmd(int ctl, unsigned long cmd, const char *name, void *extra, size_t extra_len,
-		  uint64_t *dev)
+static int dm_cmd_flags(int ctl, unsigned long cmd, const char *name, uint32_t flags,
+			void *extra, size_t extra_len, uint64_t *dev)
 {
 	union {
 		struct dm_ioctl io;
@@ -1180,6 +1181,7 @@ static int dm_cmd(int ctl, unsigned long cmd, const char *name, void *extra, siz
 	u.io.data_size = sizeof(u);
 	u.io.data_start = sizeof(struct dm_ioctl);
 	snprintf(u.io.name, sizeof(u.io.name), "%s", name);
+	u.io.flags = flags;
 	if (extra) {
 		memcpy(u.raw + sizeof(struct dm_ioctl), extra, extra_len);
 		u.io.target_count = 1;
@@ -1189,6 +1191,12 @@ static int dm_cmd(int ctl, unsigned long cmd, const char *name, void *extra, siz
 	if (dev)
 		*dev = u.io.dev;
 	return 0;
+}
+
+static int dm_cmd(int ctl, unsigned long cmd, const char *name, void *extra, size_t extra_len,
+		  uint64_t *dev)
+{
+	return dm_cmd_flags(ctl, cmd, name, 0, extra, extra_len, dev);
 }
 
 /* A device-mapper "error" target: every read fails with -EIO. */
@@ -1251,6 +1259,270 @@ TEST(io_errors)
 	usleep(100 * 1000);
 	EXPECT_EQ(0, dm_cmd(ctl, DM_DEV_REMOVE, "activeswap-err", NULL, 0, NULL));
 	close(ctl);
+}
+
+static long module_refcnt(void)
+{
+	return read_long("/sys/module/activeswap/refcnt");
+}
+
+/*
+ * Reads held up by a dm "delay" target over the store disk: the context (and with it the
+ * module reference, the region and the store) must outlive a SIGKILLed owner until the
+ * last read completes, then go away; rmmod is refused meanwhile.
+ */
+TEST(lifetime_slow_reads)
+{
+	const char *node = "/tmp/as-dm-delay";
+	struct {
+		struct dm_target_spec spec;
+		char params[64];
+	} t;
+	struct activeswap_extent e[16];
+	struct stat vst;
+	int ctl, pfd[2], i, status;
+	long base, r1, r2 = -1;
+	uint64_t dev = 0;
+	char c;
+	pid_t pid;
+
+	ctl = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		SKIP(return, "no /dev/mapper/control (dm-mod not loaded)");
+	if (!getenv("AS_RAWDEV") || stat(getenv("AS_RAWDEV"), &vst) || !S_ISBLK(vst.st_mode)) {
+		close(ctl);
+		SKIP(return, "no AS_RAWDEV block device to put a delay target on");
+	}
+	base = module_refcnt();
+	ASSERT_LE(0, base);
+	dm_cmd(ctl, DM_DEV_REMOVE, "activeswap-delay", NULL, 0, NULL);
+	ASSERT_EQ(0, dm_cmd_flags(ctl, DM_DEV_CREATE, "activeswap-delay", DM_READONLY_FLAG,
+				  NULL, 0, NULL));
+	memset(&t, 0, sizeof(t));
+	t.spec.length = 8192;	/* 4 MiB */
+	strcpy(t.spec.target_type, "delay");
+	snprintf(t.params, sizeof(t.params), "%u:%u 0 1500", major(vst.st_rdev),
+		 minor(vst.st_rdev));
+	ASSERT_EQ(0, dm_cmd_flags(ctl, DM_TABLE_LOAD, "activeswap-delay", DM_READONLY_FLAG,
+				  &t, sizeof(t), NULL));
+	ASSERT_EQ(0, dm_cmd(ctl, DM_DEV_SUSPEND, "activeswap-delay", NULL, 0, &dev));
+	unlink(node);
+	ASSERT_EQ(0, mknod(node, S_IFBLK | 0600, makedev(major(dev), minor(dev))));
+	for (i = 0; i < 16; i++)
+		e[i] = (struct activeswap_extent){ .file_offset = (uint64_t)i * 65536,
+						   .region_offset = (uint64_t)i * 65536,
+						   .tag = i, .length = 65536 };
+	ASSERT_EQ(0, pipe(pfd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct activeswap_stats st;
+		int fd = dev_open(), bfd = open(node, O_RDONLY);
+
+		if (fd < 0 || bfd < 0 || create_region(fd, 1 * MIB, 0, -1) ||
+		    attach(fd, bfd, 0, 16, NULL) || submit(fd, e, 16, NULL) || stats(fd, &st) ||
+		    st.in_flight != 16)
+			_exit(1);
+		close(bfd);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(3);
+	}
+	close(pfd[1]);
+	ASSERT_EQ(1, read(pfd[0], &c, 1));
+	close(pfd[0]);
+	r1 = module_refcnt();
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status));
+	/* the owner is gone, its reads are not: the context still pins the module */
+	usleep(100 * 1000);
+	r2 = module_refcnt();
+	EXPECT_LE(base + 2, r1);	/* the open file and the context */
+	EXPECT_EQ(base + 1, r2);	/* the context alone */
+	EXPECT_EQ(-1, syscall(SYS_delete_module, "activeswap", O_NONBLOCK));
+	for (i = 0; i < 100 && module_refcnt() != base; i++)
+		usleep(100 * 1000);
+	EXPECT_EQ(base, module_refcnt());
+	unlink(node);
+	for (i = 0; i < 20 && dm_cmd(ctl, DM_DEV_REMOVE, "activeswap-delay", NULL, 0, NULL); i++)
+		usleep(100 * 1000);
+	EXPECT_GT(20, i);
+	close(ctl);
+}
+
+/* Region memory is ordinary memory to the rest of the kernel: GUP, O_DIRECT, fork. */
+TEST(region_as_user_memory)
+{
+	unsigned char *p, *buf;
+	struct iovec local, remote;
+	int fd = dev_open(), dfd, status;
+	pid_t pid;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, create_region(fd, 1 * MIB, 0, ACTIVESWAP_NODE_ANY));
+	p = mmap(NULL, 1 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x33, 1 * MIB);
+	/* process_vm_readv pins the pages (get_user_pages) */
+	buf = malloc(65536);
+	ASSERT_NE(NULL, buf);
+	local = (struct iovec){ buf, 65536 };
+	remote = (struct iovec){ p + 4096, 65536 };
+	EXPECT_EQ(65536, process_vm_readv(getpid(), &local, 1, &remote, 1, 0));
+	EXPECT_EQ(0x33, buf[65535]);
+	/* an O_DIRECT read from the store into the region */
+	dfd = open(store_path(), O_RDONLY | O_DIRECT);
+	if (dfd >= 0) {
+		EXPECT_EQ(65536, pread(dfd, p + 8192, 65536, 131072));
+		EXPECT_EQ(pattern_word(131072 / 8), *(uint64_t *)(p + 8192));
+		close(dfd);
+	}
+	/* a forked child shares the pages */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		p[0] = 0x44;
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0x44, p[0]);
+	/* mprotect and partial munmap */
+	EXPECT_EQ(0, mprotect(p, 4096, PROT_READ));
+	EXPECT_EQ(0, munmap(p + 512 * 1024, 4096));
+	EXPECT_EQ(0x33, p[512 * 1024 + 4096]);
+	close(fd);
+	EXPECT_EQ(0, munmap(p, 1 * MIB));
+	free(buf);
+}
+
+/* A fetch into a region of 2 MiB pages, across the page boundary. */
+TEST(fetch_into_huge_region)
+{
+	struct activeswap_extent e = { .file_offset = 1 * MIB, .region_offset = 2 * MIB - 65536,
+				       .tag = 9, .length = 131072 };
+	struct activeswap_completion c;
+	unsigned char *p, *buf;
+	int fd = dev_open(), sfd = store_fd(), ret;
+
+	ASSERT_LE(0, fd);
+	if (sfd < 0)
+		SKIP(return, "no store at %s", store_path());
+	ret = create_region(fd, 4 * MIB, ACTIVESWAP_REGION_HUGE, ACTIVESWAP_NODE_ANY);
+	if (ret == -ENOMEM)
+		SKIP(return, "no free 2 MiB pages");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, attach(fd, sfd, 0, 0, NULL));
+	ASSERT_EQ(0, submit(fd, &e, 1, NULL));
+	ASSERT_EQ(0, reap(fd, &c, 1, 10000));
+	EXPECT_EQ(131072, c.result);
+	p = mmap(NULL, 4 * MIB, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	buf = malloc(131072);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(131072, pread(sfd, buf, 131072, 1 * MIB));
+	EXPECT_EQ(0, memcmp(buf, p + e.region_offset, 131072));
+	free(buf);
+	munmap(p, 4 * MIB);
+	close(sfd);
+	close(fd);
+}
+
+/* A blocked read() wakes for a record from another thread, and for a signal. */
+struct waker {
+	int fd;
+	struct activeswap_extent e;
+};
+
+static void *late_submit(void *p)
+{
+	struct waker *w = p;
+
+	usleep(200 * 1000);
+	submit(w->fd, &w->e, 1, NULL);
+	return NULL;
+}
+
+TEST_F(io, blocking_read)
+{
+	struct activeswap_completion c;
+	struct waker w;
+	pthread_t th;
+
+	NEED_STORE();
+	w.fd = self->fd;
+	w.e = (struct activeswap_extent){ .length = 4096, .tag = 31 };
+	/* something outstanding, so read() blocks rather than returning 0 */
+	ASSERT_EQ(0, pthread_create(&th, NULL, late_submit, &w));
+	usleep(50 * 1000);
+	/* races with the submitter: either it blocked and woke, or the record was there */
+	{
+		ssize_t r;
+
+		do
+			r = read(self->fd, &c, sizeof(c));
+		while (r == 0);
+		EXPECT_EQ((ssize_t)sizeof(c), r);
+	}
+	pthread_join(th, NULL);
+	EXPECT_EQ(31, c.tag);
+	EXPECT_EQ(4096, c.result);
+	/* closing with extents queued and in flight */
+	{
+		int fd2 = dev_open();
+		struct activeswap_extent many[64];
+		unsigned int i;
+
+		ASSERT_LE(0, fd2);
+		ASSERT_EQ(0, create_region(fd2, 64 * 4096, 0, -1));
+		ASSERT_EQ(0, attach(fd2, self->sfd, 0, 1, NULL));
+		for (i = 0; i < 64; i++)
+			many[i] = (struct activeswap_extent){ .file_offset = i * 4096ULL,
+							      .region_offset = i * 4096ULL,
+							      .tag = i, .length = 4096 };
+		ASSERT_EQ(0, submit(fd2, many, 64, NULL));
+		close(fd2);
+	}
+}
+
+/* A raw block device as the store: the bytes are the pattern. */
+TEST(blkdev_store)
+{
+	const char *dev = getenv("AS_RAWDEV");
+	struct activeswap_store_attach a;
+	struct activeswap_extent e[8];
+	struct activeswap_completion c[8];
+	uint64_t *p;
+	int fd, bfd, i, k;
+
+	if (!dev)
+		SKIP(return, "AS_RAWDEV not set");
+	bfd = open(dev, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, bfd);
+	fd = dev_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, create_region(fd, 1 * MIB, 0, ACTIVESWAP_NODE_ANY));
+	ASSERT_EQ(0, attach(fd, bfd, 0, 0, &a));
+	EXPECT_TRUE(a.out_flags & ACTIVESWAP_STORE_IS_BLKDEV);
+	EXPECT_TRUE(a.out_flags & ACTIVESWAP_STORE_DIRECT);
+	EXPECT_EQ(16 * MIB, a.store_size);
+	for (i = 0; i < 8; i++)
+		e[i] = (struct activeswap_extent){ .file_offset = (uint64_t)i * 2 * MIB,
+						   .region_offset = (uint64_t)i * 131072,
+						   .tag = i, .length = 131072 };
+	ASSERT_EQ(0, submit(fd, e, 8, NULL));
+	ASSERT_EQ(0, reap(fd, c, 8, 10000));
+	p = mmap(NULL, 1 * MIB, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 8; i++) {
+		EXPECT_EQ(131072, c[i].result);
+		for (k = 0; k < 131072 / 8; k += 97)
+			EXPECT_EQ(pattern_word(i * 2 * MIB / 8 + k), p[i * 131072 / 8 + k]);
+	}
+	munmap(p, 1 * MIB);
+	close(bfd);
+	close(fd);
 }
 
 /* ------------------------------------------------------------------ tracepoints */
