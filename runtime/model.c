@@ -516,7 +516,7 @@ int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx
 	s->q = calloc(hp->dim, sizeof(float));
 	s->hb = calloc(hp->hidden, sizeof(float));
 	s->hb2 = calloc(hp->hidden, sizeof(float));
-	s->att = calloc(n_ctx, sizeof(float));
+	s->att = calloc((size_t)n_ctx * hp->n_head, sizeof(float));
 	s->rope = calloc(hp->n_rot, sizeof(float));
 	s->logits = calloc(hp->n_vocab, sizeof(float));
 	s->k_cache = calloc(kv_elems, sizeof(float));
@@ -596,27 +596,52 @@ static void rope_table(struct as_state *s, uint32_t pos)
 	}
 }
 
-static void attention(struct as_state *s, uint32_t layer, uint32_t pos)
+struct attn_args {
+	struct as_state *s;
+	uint32_t layer;
+	uint32_t pos;
+};
+
+/* Heads [ith * n / nth, (ith + 1) * n / nth): each head has its own score row. */
+static void attention_task(void *arg, int ith, int nth)
 {
+	const struct attn_args *a = arg;
+	struct as_state *s = a->s;
 	const struct as_hparams *hp = &s->m->hp;
 	size_t hd = hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hd;
 	size_t group = hp->n_head / hp->n_head_kv;
-	const float *kc = s->k_cache + (size_t)layer * s->n_ctx * kv_dim;
-	const float *vc = s->v_cache + (size_t)layer * s->n_ctx * kv_dim;
+	const float *kc = s->k_cache + (size_t)a->layer * s->n_ctx * kv_dim;
+	const float *vc = s->v_cache + (size_t)a->layer * s->n_ctx * kv_dim;
 	float scale = 1.0f / sqrtf((float)hd);
+	size_t h0 = (size_t)ith * hp->n_head / (size_t)nth;
+	size_t h1 = (size_t)(ith + 1) * hp->n_head / (size_t)nth;
 
-	for (size_t h = 0; h < hp->n_head; h++) {
+	for (size_t h = h0; h < h1; h++) {
 		const float *q = s->q + h * hd;
 		size_t kvh = h / group;
+		float *att = s->att + h * s->n_ctx;
 		float *out = s->xb2 + h * hd;
 
-		for (uint32_t t = 0; t <= pos; t++)
-			s->att[t] = as_dot_f32(q, kc + t * kv_dim + kvh * hd, hd) * scale;
-		as_softmax(s->att, pos + 1);
+		for (uint32_t t = 0; t <= a->pos; t++)
+			att[t] = as_dot_f32(q, kc + t * kv_dim + kvh * hd, hd) * scale;
+		as_softmax(att, a->pos + 1);
 		memset(out, 0, hd * sizeof(float));
-		for (uint32_t t = 0; t <= pos; t++)
-			as_axpy_f32(out, s->att[t], vc + t * kv_dim + kvh * hd, hd);
+		for (uint32_t t = 0; t <= a->pos; t++)
+			as_axpy_f32(out, att[t], vc + t * kv_dim + kvh * hd, hd);
 	}
+}
+
+/* Causal attention of q over positions 0..pos; output in s->xb2. Heads are spread over
+ * the pool once the context makes it worth a dispatch. */
+static void attention(struct as_state *s, uint32_t layer, uint32_t pos)
+{
+	struct attn_args a = { s, layer, pos };
+	uint64_t work = (uint64_t)(pos + 1) * s->m->hp.n_head * s->m->hp.head_dim;
+
+	if (s->tp && work >= (1u << 16))
+		as_tp_run(s->tp, attention_task, &a);
+	else
+		attention_task(&a, 0, 1);
 }
 
 int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits)

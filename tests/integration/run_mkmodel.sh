@@ -3,7 +3,8 @@
 # data needed):
 #
 #  - every weight type loads and generates the requested number of tokens;
-#  - greedy output does not depend on the thread count or on Q4_0 repacking;
+#  - greedy output does not depend on the thread count (matvecs and attention heads
+#    split over the pool) or on Q4_0 repacking;
 #  - eval gives a finite PPL, and --sparsity 0 equals dense exactly (KL 0, top-1 1);
 #  - a prompt longer than -c is a usage error.
 set -u
@@ -22,7 +23,7 @@ if ! "$ACTIVESWAP_RELEASE" mkmodel --help >/dev/null 2>&1; then
 	exit 0
 fi
 
-# 1-4. Each type: mkmodel, then 24 greedy tokens with the sanitizer CLI.
+# Each type: mkmodel, then 24 greedy tokens with the sanitizer CLI.
 for ty in q4_0 q8_0 f16 f32; do
 	"$ACTIVESWAP_RELEASE" mkmodel -o "$T/m-$ty.gguf" --type $ty --layers 2 --seed 3 \
 		>/dev/null 2>"$T/mk-$ty.err"
@@ -34,7 +35,7 @@ for ty in q4_0 q8_0 f16 f32; do
 	check $? "$ty model: run generates (rc $rc, $(tail -n 1 "$T/run-$ty.err"))"
 done
 
-# 5-6. Greedy text is the same with 1 or 2 threads and with or without repacking.
+# Greedy text is the same with 1 or 2 threads and with or without repacking.
 M="$T/m-q4_0.gguf"
 "$ACTIVESWAP" run -m "$M" -p "Tom and Lily" -n 40 --temp 0 -t 1 --no-repack \
 	>"$T/a.txt" 2>/dev/null
@@ -47,7 +48,13 @@ check $? "greedy: repacked -t 2 (release) equals plain -t 1 (asan)"
 cmp -s "$T/a.txt" "$T/c.txt"
 check $? "greedy: plain -t 2 equals plain -t 1"
 
-# 7-8. eval: finite PPL; sparsity 0 is dense exactly.
+# Long enough (300 positions) that attention heads are spread over the pool too.
+"$ACTIVESWAP_RELEASE" run -m "$M" -p "Tom" -n 300 --temp 0 -t 1 >"$T/l1.txt" 2>/dev/null
+"$ACTIVESWAP_RELEASE" run -m "$M" -p "Tom" -n 300 --temp 0 -t 2 >"$T/l2.txt" 2>/dev/null
+[ "$(wc -c <"$T/l1.txt")" -gt 300 ] && cmp -s "$T/l1.txt" "$T/l2.txt"
+check $? "greedy over 300 positions: -t 2 (threaded attention) equals -t 1"
+
+# eval: finite PPL; sparsity 0 is dense exactly.
 i=0
 while [ $i -lt 40 ]; do
 	echo "Once upon a time there was a little dog. The dog liked to run and play in the sun."
@@ -63,7 +70,7 @@ check $? "eval on a mkmodel model gives a finite PPL ($ppl)"
 	[ "$(jfield top1 "$T/s.json")" = "1.000000" ]
 check $? "eval --sparsity 0 equals dense (ppl $(jfield ppl "$T/s.json"), kl $(jfield kl "$T/s.json"))"
 
-# 9. Context smaller than the prompt.
+# Context smaller than the prompt.
 "$ACTIVESWAP" run -m "$M" -p "a b c d e f g h i j k l m n o p" -c 4 >/dev/null 2>"$T/c.err"
 rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$T/c.err")" -eq 1 ]

@@ -131,7 +131,7 @@ struct as_state {
 	float *hb;      /* [hidden] */
 	float *hb2;     /* [hidden] */
 	float *q;       /* [dim] */
-	float *att;     /* [n_ctx] */
+	float *att;     /* [n_head][n_ctx] attention scores */
 	float *rope;    /* [n_rot] cos/sin pairs for the current position */
 	float *k_cache; /* [n_layer][n_ctx][kv_dim] */
 	float *v_cache; /* [n_layer][n_ctx][kv_dim] */
