@@ -1,10 +1,236 @@
 // SPDX-License-Identifier: MIT
-/* AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; used after a cpuid check). */
+/*
+ * AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; only called after the
+ * cpuid check in kernels.c). Quantized dot products use vpmaddubsw (unsigned x signed
+ * bytes to 16-bit pairs) and vpmaddwd against ones; the block integer sums are exact,
+ * the float accumulation order differs from the scalar reference (see
+ * Documentation/kernels.md for the tolerance). K-quants use the scalar kernels.
+ */
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels_impl.h"
 
+static inline float fp16_1(as_fp16_t h)
+{
+	return _cvtsh_ss(h);
+}
+
+static inline float hsum256(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* sum of u8 a[i] * s8 b[i] in 8 int32 lanes (|a*b| pairs fit int16: a <= 127 here) */
+static inline __m256i dot_u8s8(__m256i a, __m256i b)
+{
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1));
+}
+
+static void rows_q4_0(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK4_0;
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q4_0 *w = (const void *)((const uint8_t *)W + r * rb);
+		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+
+		for (size_t b = 0; b < nb; b++) {
+			__m128i q = _mm_loadu_si128((const __m128i *)w[b].qs);
+			__m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+			__m256i s = dot_u8s8(v, _mm256_loadu_si256((const __m256i *)x->q8[b].qs));
+
+			/* subtract 8 * sum(x) (q8sum) in lane 0: sum (q - 8) * x */
+			s = _mm256_sub_epi32(s, _mm256_setr_epi32(x->q8sum[b], 0, 0, 0, 0, 0, 0, 0));
+			__m256 p = _mm256_cvtepi32_ps(s);
+			__m256 d = _mm256_set1_ps(fp16_1(w[b].d) * fp16_1(x->q8[b].d));
+
+			if (b & 1)
+				acc1 = _mm256_fmadd_ps(p, d, acc1);
+			else
+				acc0 = _mm256_fmadd_ps(p, d, acc0);
+		}
+		y[r] = hsum256(_mm256_add_ps(acc0, acc1));
+	}
+}
+
+static void rows_q8_0(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK8_0;
+
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q8_0 *w = (const void *)((const uint8_t *)W + r * rb);
+		__m256 acc = _mm256_setzero_ps();
+
+		for (size_t b = 0; b < nb; b++) {
+			__m256i wq = _mm256_loadu_si256((const __m256i *)w[b].qs);
+			__m256i xq = _mm256_loadu_si256((const __m256i *)x->q8[b].qs);
+			/* |w| * (x with w's sign); |w| <= 128 and |x| <= 127: pairs fit int16
+			 * except 2 * 128 * 127 = 32512 < 32767 */
+			__m256i s = dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
+
+			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
+					      _mm256_set1_ps(fp16_1(w[b].d) * fp16_1(x->q8[b].d)),
+					      acc);
+		}
+		y[r] = hsum256(acc);
+	}
+}
+
+/* Repacked Q4_0: 16 rows per group, two groups of 8 int32 lanes (rows 0-7, 8-15). */
+static void group_q4_0_x16(const struct block_q4_0x16 *g, size_t nb, const struct as_xin *x,
+			   float *out16)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+
+	for (size_t b = 0; b < nb; b++) {
+		const struct block_q4_0x16 *blk = &g[b];
+		const int8_t *xq = x->q8[b].qs;
+		__m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+
+		_mm_prefetch((const char *)(blk + 16), _MM_HINT_T0);
+		_mm_prefetch((const char *)(blk + 16) + 64, _MM_HINT_T0);
+		_mm_prefetch((const char *)(blk + 16) + 128, _MM_HINT_T0);
+		_mm_prefetch((const char *)(blk + 16) + 192, _MM_HINT_T0);
+		_mm_prefetch((const char *)(blk + 16) + 256, _MM_HINT_T0);
+		for (int c = 0; c < 4; c++) {
+			int32_t lo, hi;
+
+			memcpy(&lo, xq + 4 * c, 4);
+			memcpy(&hi, xq + 16 + 4 * c, 4);
+			__m256i xl = _mm256_set1_epi32(lo), xh = _mm256_set1_epi32(hi);
+			__m256i v0 = _mm256_loadu_si256((const __m256i *)(blk->qs + c * 64));
+			__m256i v1 = _mm256_loadu_si256((const __m256i *)(blk->qs + c * 64 + 32));
+
+			/* each int32 lane: 4 nibbles of one row times 4 x bytes */
+			s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(
+				_mm256_maddubs_epi16(_mm256_and_si256(v0, m4), xl), ones));
+			s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(
+				_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), xh),
+				ones));
+			s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(
+				_mm256_maddubs_epi16(_mm256_and_si256(v1, m4), xl), ones));
+			s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(
+				_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), xh),
+				ones));
+		}
+		__m256i corr = _mm256_set1_epi32(x->q8sum[b]);
+		__m256 dx = _mm256_set1_ps(fp16_1(x->q8[b].d));
+		__m256 dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)&blk->d[0]));
+		__m256 dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)&blk->d[8]));
+		/* same float steps and order as the scalar reference: bit-identical */
+		__m256 p0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s0, corr)),
+					  _mm256_mul_ps(dw0, dx));
+		__m256 p1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s1, corr)),
+					  _mm256_mul_ps(dw1, dx));
+
+		/* keep the product rounded before the add (no FMA contraction) */
+		__asm__("" : "+x"(p0), "+x"(p1));
+		acc0 = _mm256_add_ps(acc0, p0);
+		acc1 = _mm256_add_ps(acc1, p1);
+	}
+	_mm256_storeu_ps(out16, acc0);
+	_mm256_storeu_ps(out16 + 8, acc1);
+}
+
+static void rows_q4_0_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+			  const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK4_0;
+	const struct block_q4_0x16 *base = W;
+	float tmp[AS_X16_ROWS];
+
+	(void)rb;
+	while (r0 < r1) {
+		size_t g = r0 / AS_X16_ROWS, gr0 = g * AS_X16_ROWS;
+		size_t end = gr0 + AS_X16_ROWS < r1 ? gr0 + AS_X16_ROWS : r1;
+
+		group_q4_0_x16(base + g * nb, nb, x, tmp);
+		memcpy(y + r0, tmp + (r0 - gr0), (end - r0) * sizeof(float));
+		r0 = end;
+	}
+}
+
+static void rows_f32(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		     const struct as_xin *x, float *y)
+{
+	for (size_t r = r0; r < r1; r++) {
+		const float *w = (const void *)((const uint8_t *)W + r * rb);
+		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+		size_t i = 0;
+		float t = 0.0f;
+
+		for (; i + 16 <= cols; i += 16) {
+			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x->f32 + i), a0);
+			a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8),
+					     _mm256_loadu_ps(x->f32 + i + 8), a1);
+		}
+		for (; i < cols; i++)
+			t += w[i] * x->f32[i];
+		y[r] = hsum256(_mm256_add_ps(a0, a1)) + t;
+	}
+}
+
+static inline __m256 load8_f16(const as_fp16_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static inline __m256 load8_bf16(const as_bf16_t *p)
+{
+	__m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+
+	return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+#define ROWS_HALF(name, T, LOAD, CVT1)                                                      \
+	static void name(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,      \
+			 const struct as_xin *x, float *y)                                  \
+	{                                                                                   \
+		for (size_t r = r0; r < r1; r++) {                                          \
+			const T *w = (const void *)((const uint8_t *)W + r * rb);           \
+			__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();          \
+			size_t i = 0;                                                       \
+			float t = 0.0f;                                                     \
+			for (; i + 16 <= cols; i += 16) {                                   \
+				a0 = _mm256_fmadd_ps(LOAD(w + i), _mm256_loadu_ps(x->f32 + i), \
+						     a0);                                   \
+				a1 = _mm256_fmadd_ps(LOAD(w + i + 8),                       \
+						     _mm256_loadu_ps(x->f32 + i + 8), a1);   \
+			}                                                                   \
+			for (; i < cols; i++)                                               \
+				t += CVT1(w[i]) * x->f32[i];                                \
+			y[r] = hsum256(_mm256_add_ps(a0, a1)) + t;                          \
+		}                                                                           \
+	}
+
+static inline float bf16_1(as_bf16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+ROWS_HALF(rows_f16, as_fp16_t, load8_f16, fp16_1)
+ROWS_HALF(rows_bf16, as_bf16_t, load8_bf16, bf16_1)
+
 void as_kernels_avx2_init(struct as_kernel_table *t)
 {
-	(void)t;
+	t->rows[AS_K_F32] = rows_f32;
+	t->rows[AS_K_F16] = rows_f16;
+	t->rows[AS_K_BF16] = rows_bf16;
+	t->rows[AS_K_Q8_0] = rows_q8_0;
+	t->rows[AS_K_Q4_0] = rows_q4_0;
+	t->rows[AS_K_Q4_0_X16] = rows_q4_0_x16;
 }

@@ -41,7 +41,9 @@ static inline float hsum256(__m256 v)
 
 /* ---- Q4_0_X16: 16 rows per group ---------------------------------------------------- */
 
-#define X16_PREFETCH 8 /* blocks ahead (8 * 288 bytes) */
+#ifndef X16_PREFETCH
+#define X16_PREFETCH 16 /* blocks ahead (16 * 288 bytes); 0..32 all within noise here */
+#endif
 
 static void group_q4_0_x16(const struct block_q4_0x16 *g, size_t nb, const struct as_xin *x,
 			   float *out16)
