@@ -587,6 +587,70 @@ static void test_crafted_tensors(void **state)
 	expect_fail(&r, -EBADMSG, "beyond end of file");
 }
 
+/* Valid file from the writer, then one directory field of tensor "blk.b" patched. */
+enum patch { P_TYPE, P_NDIMS, P_OFFSET, P_NE0, P_ALIGN };
+
+static void writer_patched(enum patch what, uint64_t val, int want_rc, const char *want)
+{
+	struct gguf_writer *w = gguf_writer_new();
+	uint64_t ne[2] = { 8, 3 }; /* 96 bytes: a multiple of 32, not of 64 */
+	uint8_t data[8 * 3 * 4] = { 0 }, *buf, *p;
+	struct rb r;
+	size_t len;
+	int fd;
+
+	assert_int_equal(gguf_w_str(w, "general.architecture", "llama"), 0);
+	assert_int_equal(gguf_w_u32(w, "general.alignment", 32), 0);
+	assert_int_equal(gguf_w_tensor(w, "blk.a", GGML_TYPE_F32, 2, ne), 0);
+	assert_int_equal(gguf_w_tensor(w, "blk.b", GGML_TYPE_F32, 2, ne), 1);
+	fd = begin_memfd(w);
+	assert_int_equal(gguf_w_data(w, data, sizeof(data)), 0);
+	assert_int_equal(gguf_w_data(w, data, sizeof(data)), 0);
+	buf = finish_buf(w, fd, &len);
+	gguf_writer_free(w);
+	/* the name is followed by n_dims, ne[2], type, offset */
+	p = memmem(buf, len, "blk.b", 5);
+	assert_non_null(p);
+	p += 5;
+	switch (what) {
+	case P_NDIMS: { uint32_t v = (uint32_t)val; memcpy(p, &v, 4); break; }
+	case P_NE0: memcpy(p + 4, &val, 8); break;
+	case P_TYPE: { uint32_t v = (uint32_t)val; memcpy(p + 20, &v, 4); break; }
+	case P_OFFSET: memcpy(p + 24, &val, 8); break;
+	case P_ALIGN: {
+		uint8_t *a = memmem(buf, len, "general.alignment", 17);
+		uint32_t v = (uint32_t)val;
+
+		assert_non_null(a);
+		memcpy(a + 17 + 4, &v, 4);
+		break;
+	}
+	}
+	r.b = buf;
+	r.n = len;
+	r.cap = len;
+	if (want)
+		expect_fail(&r, want_rc, want);
+	else
+		expect_ok(&r);
+}
+
+static void test_crafted_via_writer(void **state)
+{
+	(void)state;
+	writer_patched(P_TYPE, 0, 0, NULL); /* unpatched value: still valid */
+	writer_patched(P_TYPE, 99, -EBADMSG,
+		       "tensor 1 'blk.b': unknown or unsupported tensor type 99");
+	writer_patched(P_NDIMS, 5, -EBADMSG, "tensor 1 'blk.b': n_dims 5");
+	writer_patched(P_OFFSET, 96 + 8, -EBADMSG,
+		       "offset 104 is not a multiple of the alignment 32");
+	writer_patched(P_OFFSET, 1u << 20, -EBADMSG, "tensor 1 'blk.b': data [");
+	writer_patched(P_NE0, 1ull << 62, -EOVERFLOW, "tensor 1 'blk.b': row size overflows");
+	writer_patched(P_ALIGN, 0, -EBADMSG, "general.alignment = 0");
+	writer_patched(P_ALIGN, 3, -EBADMSG, "general.alignment = 3");
+	writer_patched(P_ALIGN, 64, -EBADMSG, "offset 96 is not a multiple of the alignment 64");
+}
+
 static void test_open_errors(void **state)
 {
 	struct gguf_file *f = (struct gguf_file *)1;
@@ -798,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_crafted_kv),
 		cmocka_unit_test(test_crafted_alignment),
 		cmocka_unit_test(test_crafted_tensors),
+		cmocka_unit_test(test_crafted_via_writer),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_writer_roundtrip),
 	};
