@@ -588,7 +588,13 @@ int gguf_open(struct gguf_file **out, const char *path, char *err, size_t errlen
 		seterr(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		seterr(err, errlen, "%s: stat: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		seterr(err, errlen, "%s: not a regular file", path);
 		close(fd);
