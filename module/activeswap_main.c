@@ -553,6 +553,8 @@ static int as_prepare(struct as_ctx *ctx, struct as_region *r, const struct acti
 	unsigned long first, last, i;
 	unsigned int align = ctx->store_align;
 	struct as_req *req;
+	loff_t pos;
+	int ret;
 
 	if (e->reserved || e->priority >= ACTIVESWAP_NR_PRIO)
 		return -EINVAL;
@@ -567,6 +569,11 @@ static int as_prepare(struct as_ctx *ctx, struct as_region *r, const struct acti
 	store_size = i_size_read(ctx->store->f_mapping->host);
 	if (fend > store_size || rend > r->length)
 		return -EINVAL;
+	/* what read(2) checks: position limits, LSM file permission, mandatory locks */
+	pos = e->file_offset;
+	ret = rw_verify_area(READ, ctx->store, &pos, e->length);
+	if (ret)
+		return ret;
 
 	req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
 	if (!req)
@@ -641,11 +648,9 @@ static long as_ioc_submit(struct as_ctx *ctx, void __user *uarg)
 		if (!ret)
 			ret = as_prepare(ctx, r, &e, &req);
 		if (ret) {
-			if (ret == -EINVAL || ret == -E2BIG) {
-				a.error_index = i;
-				if (as_copy_result(uarg, &a, sizeof(a), usize))
-					ret = -EFAULT;
-			}
+			a.error_index = i;
+			if (ret != -EFAULT && as_copy_result(uarg, &a, sizeof(a), usize))
+				ret = -EFAULT;
 			goto err;
 		}
 		list_add_tail(&req->node, &batch);

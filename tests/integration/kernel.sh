@@ -6,7 +6,12 @@
 # seconds (default 240) so a hung guest cannot hang make check.
 set -u
 top=${AS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=${AS_TMP:-$(mktemp -d /tmp/as-kernel.XXXXXX)}
+if [ -n "${AS_TMP:-}" ]; then
+	tmp=$AS_TMP
+else
+	tmp=$(mktemp -d /tmp/as-kernel.XXXXXX)
+	trap 'rm -rf "$tmp"' EXIT
+fi
 logs=$tmp/kernel-guest
 limit=${AS_QEMU_TIMEOUT:-240}
 

@@ -170,7 +170,7 @@ struct activeswap_extent {
  * @count:		in: number of extents, <= max_extents (0 is a no-op)
  * @extent_size:	in: sizeof(struct activeswap_extent)
  * @submitted:		out: extents queued (all of them, or 0 on error)
- * @error_index:	out: index of the first invalid extent on -EINVAL/-E2BIG
+ * @error_index:	out: index of the extent that failed validation (any per-extent error)
  * @reserved:		zero
  *
  * The batch is all or nothing: every extent is validated (alignment, inside the region,
