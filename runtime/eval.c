@@ -121,7 +121,7 @@ void as_topk_hook(void *arg, uint32_t layer, enum as_op op, float *x, size_t n)
 	float thr;
 	size_t above = 0, keep_eq;
 
-	if (k >= n)
+	if (k >= n || (t->op_mask && !(t->op_mask & (1u << op))))
 		return;
 	if (t->scratch_n < n) {
 		float *ns = realloc(t->scratch, n * sizeof(*ns));
@@ -192,4 +192,40 @@ void as_topk_free(struct as_topk *t)
 	free(t->scratch);
 	t->scratch = NULL;
 	t->scratch_n = 0;
+}
+
+int as_topk_parse_ops(const char *list, uint32_t *mask)
+{
+	static const struct {
+		const char *name;
+		uint32_t bits;
+	} groups[] = {
+		{ "qkv", 1u << AS_OP_Q },
+		{ "o", 1u << AS_OP_O },
+		{ "gateup", 1u << AS_OP_GATE },
+		{ "down", 1u << AS_OP_DOWN },
+		{ "all", 0 },
+	};
+	uint32_t m = 0;
+	bool all = false;
+
+	while (*list) {
+		size_t len = strcspn(list, ",");
+		bool found = false;
+
+		for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+			if (strlen(groups[i].name) == len && !strncmp(groups[i].name, list, len)) {
+				m |= groups[i].bits;
+				all |= !groups[i].bits;
+				found = true;
+			}
+		}
+		if (!found)
+			return -EINVAL;
+		list += len;
+		if (*list == ',')
+			list++;
+	}
+	*mask = all ? 0 : m;
+	return m || all ? 0 : -EINVAL;
 }

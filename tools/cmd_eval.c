@@ -28,6 +28,8 @@ static const char eval_usage[] =
 	"      --chunks N        evaluate at most N chunks (default: all)\n"
 	"      --sparsity S      uniform Top-K activation sparsity S in [0, 1) on the input of\n"
 	"                        every linear op; also reports KL and top-1 against dense\n"
+	"      --sparsity-ops L  only these op inputs: comma-separated qkv, o, gateup, down\n"
+	"                        (default all)\n"
 	"  -t, --threads N       compute threads (default: online CPUs, at most 8)\n"
 	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
 	"                        anonymous memory for faster matvecs)\n"
@@ -156,6 +158,14 @@ int cmd_eval(int argc, char **argv)
 			if (!(v = flag_value(argc, argv, &i)) ||
 			    cli_long(SUB, a, v, 1, 256, &threads))
 				return 2;
+		} else if (!strcmp(a, "--sparsity-ops")) {
+			if (!(v = flag_value(argc, argv, &i)))
+				return 2;
+			if (as_topk_parse_ops(v, &topk.op_mask)) {
+				cli_err(SUB, "bad value for %s: '%s' (a list of qkv, o, gateup, down)",
+					a, v);
+				return 2;
+			}
 		} else if (!strcmp(a, "--sparsity")) {
 			if (!(v = flag_value(argc, argv, &i)) ||
 			    cli_double(SUB, a, v, 0, 0.999, &sparsity))
@@ -164,6 +174,10 @@ int cmd_eval(int argc, char **argv)
 			cli_err(SUB, "unknown option '%s' (see --help)", a);
 			return 2;
 		}
+	}
+	if (topk.op_mask && sparsity < 0) {
+		cli_err(SUB, "--sparsity-ops needs --sparsity");
+		return 2;
 	}
 	if (!model_path || !text_path) {
 		cli_err(SUB, "-m MODEL and -f TEXT are required (see --help)");

@@ -51,10 +51,16 @@ double as_log_softmax_at(const float *logits, size_t n, int32_t tok);
  */
 struct as_topk {
 	float sparsity;         /* 0 .. 1 */
+	/* Ops whose input is sparsified, as bits (1u << AS_OP_Q etc.); 0 = all. The hook
+	 * is called with AS_OP_Q for Q/K/V and AS_OP_GATE for GATE/UP. */
+	uint32_t op_mask;
 	float *scratch;         /* internal; NULL initially, freed by as_topk_free */
 	size_t scratch_n;
 };
 void as_topk_hook(void *arg, uint32_t layer, enum as_op op, float *x, size_t n);
+/* Parse a comma-separated list of op groups ("qkv", "o", "gateup", "down", "all") into
+ * an op_mask; -EINVAL on an unknown name. */
+int as_topk_parse_ops(const char *list, uint32_t *mask);
 void as_topk_free(struct as_topk *t);
 
 #endif
