@@ -70,6 +70,25 @@ dkms_build() {
 	return 0
 }
 
+# The uapi header alone: no implicit padding, same offsets on x86-64 and i386, valid C++.
+abi_check() {
+	what=""
+	for v in "gcc -std=c11" "g++ -x c++ -std=c++11" "clang -target i386-linux-gnu -std=c11"; do
+		set -- $v
+		command -v "$1" >/dev/null 2>&1 || continue
+		if ! $v -I"$top/uapi" -I/usr/include/x86_64-linux-gnu -Wall -Wextra -Wpadded \
+			-Werror -fsyntax-only "$top/tests/selftests/activeswap/abi_check.c" \
+			>"$tmp/abi.log" 2>&1; then
+			notok "uapi/linux/activeswap.h layout ($v)"
+			sed 's/^/# /' "$tmp/abi.log" | head -n 20
+			return 0
+		fi
+		what="$what, $1${3:+ $3}"
+	done
+	ok "uapi/linux/activeswap.h: fixed layout, no padding (${what#, })"
+}
+abi_check
+
 build module "activeswap.ko builds against $kver headers, W=1 and sparse clean" &&
 dkms_build &&
 build selftests "kselftests build (static, harness from linux-source-6.1)" &&
