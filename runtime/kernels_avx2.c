@@ -4,7 +4,8 @@
  * cpuid check in kernels.c). Quantized dot products use vpmaddubsw (unsigned x signed
  * bytes to 16-bit pairs) and vpmaddwd against ones; the block integer sums are exact,
  * the float accumulation order differs from the scalar reference (see
- * Documentation/kernels.md for the tolerance). K-quants use the scalar kernels.
+ * Documentation/kernels.md for the tolerance). The AVX-512 level reuses the K-quant
+ * kernels from this file.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -225,8 +226,109 @@ static inline float bf16_1(as_bf16_t h)
 ROWS_HALF(rows_f16, as_fp16_t, load8_f16, fp16_1)
 ROWS_HALF(rows_bf16, as_bf16_t, load8_bf16, bf16_1)
 
+/* ---- K-quants against Q8_K ---------------------------------------------------------- */
+
+static void rows_q4_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK_K;
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q4_K *w = (const void *)((const uint8_t *)W + r * rb);
+		__m256 acc = _mm256_setzero_ps();
+		float macc = 0.0f;
+
+		for (size_t b = 0; b < nb; b++) {
+			const struct block_q8_K *xb = &x->q8k[b];
+			uint8_t sc[8], mn[8];
+			__m256i isum = _mm256_setzero_si256();
+			int msum = 0;
+
+			for (int j = 0; j < 8; j++) {
+				as_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+				msum += mn[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+			}
+			for (int j = 0; j < 4; j++) {
+				__m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j));
+				__m256i lo = _mm256_and_si256(q, m4);
+				__m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+				__m256i xl = _mm256_loadu_si256((const __m256i *)(xb->qs + 64 * j));
+				__m256i xh = _mm256_loadu_si256((const __m256i *)(xb->qs + 64 * j + 32));
+
+				/* nibbles <= 15, so byte pairs fit int16; the scale multiplies in
+				 * vpmaddwd */
+				isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+					_mm256_maddubs_epi16(lo, xl), _mm256_set1_epi16(sc[2 * j])));
+				isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+					_mm256_maddubs_epi16(hi, xh), _mm256_set1_epi16(sc[2 * j + 1])));
+			}
+			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+					      _mm256_set1_ps(fp16_1(w[b].d) * xb->d), acc);
+			macc += fp16_1(w[b].dmin) * xb->d * (float)msum;
+		}
+		y[r] = hsum256(acc) - macc;
+	}
+}
+
+static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+		      const struct as_xin *x, float *y)
+{
+	size_t nb = cols / QK_K;
+	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+
+	for (size_t r = r0; r < r1; r++) {
+		const struct block_q6_K *w = (const void *)((const uint8_t *)W + r * rb);
+		__m256 acc = _mm256_setzero_ps();
+
+		for (size_t b = 0; b < nb; b++) {
+			const struct block_q8_K *xb = &x->q8k[b];
+			const int8_t *sc = w[b].scales;
+			__m256i isum = _mm256_setzero_si256();
+			/* sum (q - 32) * x = sum q * x - 32 * sum_c sc[c] * bsums[c] */
+			__m256i corr = _mm256_madd_epi16(
+				_mm256_loadu_si256((const __m256i *)xb->bsums),
+				_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)));
+
+			for (int n = 0; n < 2; n++) {
+				const uint8_t *ql = w[b].ql + 64 * n, *qh = w[b].qh + 32 * n;
+				__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+				__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+				__m256i h = _mm256_loadu_si256((const __m256i *)qh);
+				__m256i q[4];
+
+				q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+						       _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+				q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+						       _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+				q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+						       _mm256_and_si256(h, m30));
+				q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+						       _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+				for (int k = 0; k < 4; k++) {
+					int c = n * 8 + 2 * k;
+					__m256i xv = _mm256_loadu_si256(
+						(const __m256i *)(xb->qs + 128 * n + 32 * k));
+					__m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[c + 1]),
+								       _mm_set1_epi16(sc[c]));
+
+					/* q <= 63: byte pairs fit int16 */
+					isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+						_mm256_maddubs_epi16(q[k], xv), scv));
+				}
+			}
+			isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(corr, 5));
+			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+					      _mm256_set1_ps(fp16_1(w[b].d) * xb->d), acc);
+		}
+		y[r] = hsum256(acc);
+	}
+}
+
 void as_kernels_avx2_init(struct as_kernel_table *t)
 {
+	t->rows[AS_K_Q4_K] = rows_q4_K;
+	t->rows[AS_K_Q6_K] = rows_q6_K;
 	t->rows[AS_K_F32] = rows_f32;
 	t->rows[AS_K_F16] = rows_f16;
 	t->rows[AS_K_BF16] = rows_bf16;

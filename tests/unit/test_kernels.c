@@ -71,7 +71,10 @@ static uint8_t *make_matrix(enum ggml_type t, size_t rows, size_t cols, bool exa
 				struct block_q4_K *k = (struct block_q4_K *)row + b;
 
 				k->d = as_fp32_to_fp16(exact ? 1.0f : frand() * 0.01f);
-				k->dmin = as_fp32_to_fp16(exact ? 0.0f : frand() * 0.01f);
+				k->dmin = as_fp32_to_fp16(exact ? 1.0f : frand() * 0.01f);
+				if (exact) /* 6-bit scales and mins <= 3: sums stay < 2^24 */
+					for (int j = 0; j < K_SCALE_SIZE; j++)
+						k->scales[j] &= 0x03;
 			}
 			continue;
 		case GGML_TYPE_Q6_K:
@@ -81,6 +84,9 @@ static uint8_t *make_matrix(enum ggml_type t, size_t rows, size_t cols, bool exa
 				struct block_q6_K *k = (struct block_q6_K *)row + b;
 
 				k->d = as_fp32_to_fp16(exact ? 1.0f : frand() * 0.01f);
+				if (exact)
+					for (int j = 0; j < QK_K / 16; j++)
+						k->scales[j] = (int8_t)((int)(rnd() % 7) - 3);
 			}
 			continue;
 		case GGML_TYPE_Q8_0:
