@@ -1525,6 +1525,57 @@ TEST(blkdev_store)
 	close(fd);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Indicative numbers only (a TCG guest): module fetch vs pread(O_DIRECT) of the same bytes. */
+TEST_F(io, throughput)
+{
+	const uint32_t chunk = 128 * 1024;
+	const unsigned int n = self->rlen / chunk, rounds = 4;
+	struct activeswap_extent e[64];
+	struct activeswap_completion c[64];
+	double t0, t_kmod, t_pread;
+	unsigned int i, r;
+	void *buf;
+	int dfd;
+
+	NEED_STORE();
+	ASSERT_GE(64, n);
+	for (i = 0; i < n; i++)
+		e[i] = (struct activeswap_extent){ .file_offset = (uint64_t)i * chunk,
+						   .region_offset = (uint64_t)i * chunk,
+						   .tag = i, .length = chunk };
+	t0 = now_s();
+	for (r = 0; r < rounds; r++) {
+		ASSERT_EQ(0, submit(self->fd, e, n, NULL));
+		ASSERT_EQ(0, reap(self->fd, c, n, 30000));
+	}
+	t_kmod = now_s() - t0;
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(chunk, c[i].result);
+
+	dfd = open(store_path(), O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, dfd);
+	ASSERT_EQ(0, posix_memalign(&buf, 4096, chunk));
+	t0 = now_s();
+	for (r = 0; r < rounds; r++)
+		for (i = 0; i < n; i++)
+			ASSERT_EQ((ssize_t)chunk, pread(dfd, buf, chunk, (off_t)i * chunk));
+	t_pread = now_s() - t0;
+	close(dfd);
+	free(buf);
+	printf("# throughput: %u x %u MiB in %u KiB extents: module %.0f MiB/s, "
+	       "pread(O_DIRECT) %.0f MiB/s (QEMU TCG guest, indicative only)\n",
+	       rounds, (unsigned int)(self->rlen / MIB), chunk / 1024,
+	       rounds * self->rlen / MIB / t_kmod, rounds * self->rlen / MIB / t_pread);
+}
+
 /* ------------------------------------------------------------------ fuzz */
 
 static uint64_t fz_state = 0x2545f4914f6cdd1dULL;
