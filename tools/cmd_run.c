@@ -268,10 +268,11 @@ int cmd_run(int argc, char **argv)
 			cli_json_str(stdout, model_path);
 			printf(", \"threads\": %ld, \"ctx\": %ld, \"load_s\": %.6f, "
 			       "\"prompt_tokens\": %zu, \"prompt_tokens_per_s\": %.3f, "
-			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, "
-			       "\"peak_rss_bytes\": %llu, \"seed\": %llu}\n", threads, ctx, t_load,
-			       n_ids, pps, n_gen, dps, (unsigned long long)rss,
-			       (unsigned long long)seed);
+			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"prompt_s\": %.6f, "
+			       "\"decode_s\": %.6f, \"context_full\": %s, \"peak_rss_bytes\": %llu, "
+			       "\"seed\": %llu}\n", threads, ctx, t_load, n_ids, pps, n_gen, dps,
+			       t_prompt, t_decode, ctx_full ? "true" : "false",
+			       (unsigned long long)rss, (unsigned long long)seed);
 		}
 	}
 out:
