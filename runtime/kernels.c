@@ -215,6 +215,20 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 	}
 }
 
+static void quant_q8_0_scalar(const float *x, struct block_q8_0 *y, int32_t *sums, size_t nb)
+{
+	as_quant_q8_0_ref(x, y, nb);
+	if (!sums)
+		return;
+	for (size_t b = 0; b < nb; b++) {
+		int s = 0;
+
+		for (int j = 0; j < QK8_0; j++)
+			s += y[b].qs[j];
+		sums[b] = 8 * s;
+	}
+}
+
 /* ---- SIMD level selection ---------------------------------------------------------- */
 
 static struct as_kernel_table tables[3];
@@ -234,6 +248,7 @@ static void tables_init(void)
 	s->rows[AS_K_Q4_K] = rows_q4_K;
 	s->rows[AS_K_Q6_K] = rows_q6_K;
 	s->rows[AS_K_Q4_0_X16] = rows_q4_0_x16;
+	s->quant_q8_0 = quant_q8_0_scalar;
 
 	detected = AS_SIMD_SCALAR;
 	__builtin_cpu_init();
@@ -507,14 +522,7 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 			struct block_q8_0 *q8 = scratch;
 			int32_t *sums = (int32_t *)((uint8_t *)scratch + off_sum);
 
-			as_quant_q8_0_ref(x, q8, nb8);
-			for (size_t b = 0; b < nb8; b++) {
-				int s = 0;
-
-				for (int j = 0; j < QK8_0; j++)
-					s += q8[b].qs[j];
-				sums[b] = 8 * s;
-			}
+			tab->quant_q8_0(x, q8, sums, nb8);
 			c.xin.q8 = q8;
 			c.xin.q8sum = sums;
 		}
@@ -544,6 +552,12 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 	else
 		as_tp_run(tp, mv_task, &c);
 	free(scratch);
+}
+
+void as_quantize_q8_0(const float *x, struct block_q8_0 *y, size_t n)
+{
+	ensure_init();
+	tables[as_simd_active()].quant_q8_0(x, y, NULL, n / QK8_0);
 }
 
 void as_matvec_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs, int n_jobs,

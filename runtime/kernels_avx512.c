@@ -262,8 +262,42 @@ static inline __m512 load16_bf16(const as_bf16_t *p, __mmask16 k)
 ROWS_HALF(rows_f16, as_fp16_t, load16_f16)
 ROWS_HALF(rows_bf16, as_bf16_t, load16_bf16)
 
+/* ---- x -> Q8_0, bit-identical to as_quant_q8_0_ref ---------------------------------- */
+
+/* roundf(): half away from zero, exactly (|v| <= 127 here, so v - trunc(v) is exact) */
+static inline __m512 round_away16(__m512 v)
+{
+	__m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+	__m512 f = _mm512_abs_ps(_mm512_sub_ps(v, t));
+	__mmask16 up = _mm512_cmp_ps_mask(f, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+	__m512 one = _mm512_or_ps(_mm512_and_ps(v, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(1.0f));
+
+	return _mm512_mask_add_ps(t, up, t, one);
+}
+
+static void quant_q8_0(const float *x, struct block_q8_0 *y, int32_t *sums, size_t nb)
+{
+	for (size_t b = 0; b < nb; b++, x += QK8_0) {
+		__m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+		float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0),
+								_mm512_abs_ps(v1)));
+		float d = amax / 127.0f;
+		float id = d ? 1.0f / d : 0.0f;
+		__m512 idv = _mm512_set1_ps(id);
+		__m512i q0 = _mm512_cvtps_epi32(round_away16(_mm512_mul_round_ps(v0, idv, RN)));
+		__m512i q1 = _mm512_cvtps_epi32(round_away16(_mm512_mul_round_ps(v1, idv, RN)));
+
+		y[b].d = (as_fp16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+		_mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtsepi32_epi8(q0));
+		_mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtsepi32_epi8(q1));
+		if (sums)
+			sums[b] = 8 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+	}
+}
+
 void as_kernels_avx512_init(struct as_kernel_table *t)
 {
+	t->quant_q8_0 = quant_q8_0;
 	t->rows[AS_K_F32] = rows_f32;
 	t->rows[AS_K_F16] = rows_f16;
 	t->rows[AS_K_BF16] = rows_bf16;

@@ -31,8 +31,13 @@ enum as_ktype {
 	AS_K_Q4_0_X16, AS_K_COUNT
 };
 
+/* x -> Q8_0 blocks, bit-identical to as_quant_q8_0_ref; sums[b] = 8 * sum(qs) if non-NULL */
+typedef void (*as_quant_q8_0_fn)(const float *x, struct block_q8_0 *y, int32_t *sums,
+				 size_t nb);
+
 struct as_kernel_table {
 	as_rows_fn rows[AS_K_COUNT]; /* NULL: fall back to the scalar kernel */
+	as_quant_q8_0_fn quant_q8_0;
 };
 
 void as_kernels_avx2_init(struct as_kernel_table *t);

@@ -459,6 +459,38 @@ static void test_float_helpers(void **state)
 		assert_true(fabs(z[i] - exp(x[i]) / sum) <= 1e-6);
 }
 
+/* as_quantize_q8_0 gives the scalar reference's bits at every level, ties included. */
+static void test_quantize_q8_0_levels(void **state)
+{
+	enum { N = 32 * 64 };
+	float *x = malloc(N * sizeof(float));
+	struct block_q8_0 *ref = malloc(N / 32 * sizeof(*ref)), *got = malloc(N / 32 * sizeof(*got));
+	enum as_simd saved = as_simd_active();
+
+	(void)state;
+	assert_non_null(x);
+	assert_non_null(ref);
+	assert_non_null(got);
+	for (int i = 0; i < N; i++)
+		x[i] = frand() * (float)(1 << (i / 32 % 8)) * ((i / 32) % 9 ? 1.0f : 1e-30f);
+	for (int j = 0; j < 32; j++) { /* block 1: amax 127 -> x / d = x: exact .5 ties */
+		x[32 + j] = (float)j * (j & 1 ? 2.5f : -3.5f) + (j == 0 ? 127.0f : 0.5f);
+		x[64 + j] = 0.0f; /* block 2: all zero */
+	}
+	x[32 + 2] = 127.0f;
+	as_quant_q8_0_ref(x, ref, N / 32);
+	for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+		as_kernels_force(l);
+		memset(got, 0x55, N / 32 * sizeof(*got));
+		as_quantize_q8_0(x, got, N);
+		assert_memory_equal(ref, got, N / 32 * sizeof(*got));
+	}
+	as_kernels_force(saved);
+	free(x);
+	free(ref);
+	free(got);
+}
+
 static void test_force_and_names(void **state)
 {
 	enum as_simd saved = as_simd_active();
@@ -478,6 +510,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_force_and_names),
+		cmocka_unit_test(test_quantize_q8_0_levels),
 		cmocka_unit_test(test_scalar_vs_dequant),
 		cmocka_unit_test(test_simd_vs_scalar_random),
 		cmocka_unit_test(test_simd_vs_scalar_exact),

@@ -75,6 +75,10 @@ int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void 
 void as_matvec_level(enum as_simd level, struct as_threadpool *tp, enum ggml_type t,
 		     const void *W, size_t rows, size_t cols, const float *x, float *y);
 
+/* x[n] -> n/32 Q8_0 blocks with the active SIMD level; bit-identical to the scalar
+ * reference as_quant_q8_0_ref() (ggml's rounding) at every level. */
+void as_quantize_q8_0(const float *x, struct block_q8_0 *y, size_t n);
+
 /* Small float helpers used by the model code. */
 void as_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps);
 void as_softmax(float *x, size_t n);
