@@ -1352,6 +1352,59 @@ TEST(lifetime_slow_reads)
 	close(ctl);
 }
 
+static long meminfo_kb(const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
+			v = atol(line + strlen(key) + 1);
+	fclose(f);
+	return v;
+}
+
+/* Regions, requests and stores are given back: 12 x 64 MiB would not fit otherwise. */
+TEST(no_leak)
+{
+	long base = module_refcnt(), before, after;
+	struct activeswap_extent e = { .length = 65536 };
+	struct activeswap_completion c;
+	int round, i, sfd = store_fd();
+
+	ASSERT_LE(0, base);
+	before = meminfo_kb("MemAvailable");
+	ASSERT_LT(0, before);
+	for (round = 0; round < 12; round++) {
+		int fd = dev_open();
+		unsigned char *p;
+
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, create_region(fd, 64 * MIB, round % 2 ? ACTIVESWAP_REGION_HUGE : 0, -1));
+		p = mmap(NULL, 64 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		p[63 * MIB] = 1;
+		if (sfd >= 0) {
+			ASSERT_EQ(0, attach(fd, sfd, 0, 0, NULL));
+			ASSERT_EQ(0, submit(fd, &e, 1, NULL));
+			if (round % 3)	/* sometimes leave the record unread */
+				ASSERT_EQ(0, reap(fd, &c, 1, 10000));
+		}
+		munmap(p, 64 * MIB);
+		close(fd);
+		for (i = 0; i < 50 && module_refcnt() != base; i++)
+			usleep(20 * 1000);
+	}
+	after = meminfo_kb("MemAvailable");
+	EXPECT_EQ(base, module_refcnt());
+	EXPECT_GT(32 * 1024, before - after);
+	if (sfd >= 0)
+		close(sfd);
+}
+
 /* Region memory is ordinary memory to the rest of the kernel: GUP, O_DIRECT, fork. */
 TEST(region_as_user_memory)
 {
@@ -1395,6 +1448,41 @@ TEST(region_as_user_memory)
 	close(fd);
 	EXPECT_EQ(0, munmap(p, 1 * MIB));
 	free(buf);
+}
+
+/* mlock/mlockall on region mappings (runtimes lock their weights): no bad page state. */
+TEST(region_mlock)
+{
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		unsigned char *p, *q;
+		int fd = dev_open(), fd2 = dev_open();
+
+		if (fd < 0 || fd2 < 0 || create_region(fd, 1 * MIB, 0, -1) ||
+		    create_region(fd2, 4 * MIB, ACTIVESWAP_REGION_HUGE, -1) == -EINVAL)
+			_exit(1);
+		p = mmap(NULL, 1 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED || mlock(p, 1 * MIB))
+			_exit(2);
+		p[100] = 1;
+		if (munlock(p, 512 * 1024))
+			_exit(3);
+		if (mlockall(MCL_CURRENT | MCL_FUTURE))
+			_exit(4);
+		q = mmap(NULL, 4 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd2, 0);
+		if (q != MAP_FAILED)
+			q[3 * MIB] = 2;
+		close(fd);
+		close(fd2);
+		_exit(0);	/* exit with locked mappings of both regions */
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	usleep(100 * 1000);	/* the regions are freed from a work item */
 }
 
 /* A fetch into a region of 2 MiB pages, across the page boundary. */
