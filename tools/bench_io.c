@@ -26,11 +26,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: activeswap bench io -m STORE [--bs 64K] [--qd 32] [--seconds S]\n"
 		"                           [--backend auto|uring|pread] [--budget SIZE|N%%]\n"
-		"                           [--policy freq|lru] [--check] [--no-fio] [--json]\n"
+		"                           [--policy freq|lru] [--rounds N] [--check]\n"
+		"                           [--no-fio] [--json]\n"
 		"\n"
 		"  --bs SIZE      bytes per read (the engine's coalescing limit; default 64K)\n"
 		"  --qd N         reads in flight (default 32)\n"
-		"  --seconds S    duration of each measurement (default 5)\n"
+		"  --seconds S    total duration of each side's measurement (default 5)\n"
+		"  --rounds N     alternate libswap and fio N times (default 5), for fairness\n"
+		"                 on a busy machine\n"
 		"  --budget SIZE  DRAM budget (default: the minimum plus 64 MiB); N%% of the\n"
 		"                 store's swappable bytes\n"
 		"  --check        verify the crc32c of every fetched bundle\n"
@@ -38,8 +41,10 @@ static void usage(FILE *f)
 		"  --json         one JSON object on stdout\n");
 }
 
+#define SPAN_MAX 1024
+
 struct span {
-	struct swap_key keys[256];
+	struct swap_key keys[SPAN_MAX];
 	uint32_t n;
 };
 
@@ -51,29 +56,54 @@ static uint64_t xs(uint64_t *s)
 	return *s;
 }
 
-/* A random run of channels of one (group, kind), all the group's layers: one read. */
+/*
+ * One read's worth of adjacent bundles: starting at a bundle chosen uniformly over the
+ * bytes of all bundles (like fio's uniform offsets), the following bundles in file order
+ * (the same channel's layers, then the next channels) while the 4 KiB aligned span stays
+ * within bs. Spans are independent, so each becomes exactly one random read.
+ */
 static void make_span(const struct swap_store *s, uint64_t bs, uint64_t *rng, struct span *sp)
 {
 	const struct swap_store_desc *d = swap_store_desc(s);
-	uint32_t n_groups = (d->n_layers + d->group - 1) / d->group;
-	uint32_t g = (uint32_t)(xs(rng) % n_groups), kind = (uint32_t)(xs(rng) % SWAP_KIND_COUNT);
-	uint32_t first = g * d->group, nl = d->n_layers - first < d->group ?
-					      d->n_layers - first : d->group;
-	uint64_t run = nl * swap_store_bundle_bytes(s, kind);
-	uint64_t m = bs > 2 * SWAP_ALIGN + run ? (bs - 2 * SWAP_ALIGN) / run : 1;
-	uint32_t in = d->kinds[kind].in, c0;
+	uint64_t per_layer = 0, u, acc = 0, bb, off0, len;
+	uint32_t first = 0, kind = 0, nl = 0, in, idx, total;
 
-	if (m * nl > 256)
-		m = 256 / nl;
-	if (m < 1)
-		m = 1;
-	if (m > in)
-		m = in;
-	c0 = (uint32_t)(xs(rng) % (in - m + 1));
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		per_layer += d->kinds[k].in * swap_store_bundle_bytes(s, k);
+	u = xs(rng) % (per_layer * d->n_layers);
+	for (first = 0; first < d->n_layers; first += d->group) {
+		nl = d->n_layers - first < d->group ? d->n_layers - first : d->group;
+		if (u < acc + per_layer * nl)
+			break;
+		acc += per_layer * nl;
+	}
+	for (kind = 0; kind < SWAP_KIND_COUNT - 1; kind++) {
+		uint64_t sz = nl * d->kinds[kind].in * swap_store_bundle_bytes(s, kind);
+
+		if (u < acc + sz)
+			break;
+		acc += sz;
+	}
+	in = d->kinds[kind].in;
+	bb = swap_store_bundle_bytes(s, kind);
+	total = in * nl;
+	idx = (uint32_t)((u - acc) / bb); /* bundle index in file order within the section */
+	if (idx >= total)
+		idx = total - 1;
 	sp->n = 0;
-	for (uint32_t c = c0; c < c0 + m; c++)
-		for (uint32_t l = 0; l < nl && sp->n < 256; l++)
-			sp->keys[sp->n++] = (struct swap_key){ first + l, kind, c };
+	off0 = 0;
+	for (uint32_t i = idx; i < total && sp->n < SPAN_MAX; i++) {
+		struct swap_key k = { first + i % nl, kind, i / nl };
+		uint64_t o;
+
+		swap_store_bundle_loc(s, k, &o, &len);
+		if (!sp->n)
+			off0 = o;
+		if (sp->n && ((o + bb + SWAP_ALIGN - 1) & ~(uint64_t)(SWAP_ALIGN - 1)) -
+				     (off0 & ~(uint64_t)(SWAP_ALIGN - 1)) > bs)
+			break;
+		sp->keys[sp->n++] = k;
+	}
 }
 
 /* fio random read, same bs/qd, io_uring + O_DIRECT; bytes/s or -1. */
@@ -125,13 +155,16 @@ int bench_io_main(int argc, char **argv)
 {
 	const char *path = NULL;
 	uint64_t bs = 64 << 10, budget = 0, qd = 32;
-	double secs = 5, t0, t1, fio_bw = -1, bw;
+	double secs = 5, t0, t1, fio_bw = -1, bw, wall = 0;
+	uint64_t bytes = 0, reads = 0;
+	long rounds = 5;
+	bool fio_missing = false;
 	int backend = SWAP_BACKEND_AUTO, policy = SWAP_POLICY_LRU;
 	bool json = false, check = false, fio = true;
 	struct swap_store *s = NULL;
 	struct swap_engine *e = NULL;
 	struct swap_engine_params p;
-	struct swap_stats st0, st1;
+	struct swap_stats st0, st1 = { 0 };
 	struct span *win = NULL;
 	const void **ptrs = NULL;
 	char err[512] = "";
@@ -178,6 +211,9 @@ int bench_io_main(int argc, char **argv)
 			}
 		} else if (!strcmp(a, "--budget") && more) {
 			budget_s = argv[++i];
+		} else if (!strcmp(a, "--rounds") && more) {
+			if (cli_long(SUB, "--rounds", argv[++i], 1, 100, &rounds))
+				return 2;
 		} else if (!strcmp(a, "--check")) {
 			check = true;
 		} else if (!strcmp(a, "--no-fio")) {
@@ -223,86 +259,107 @@ int bench_io_main(int argc, char **argv)
 		cli_err(SUB, "%s", err);
 		goto out;
 	}
+	/* One read per span: a window of 2 x qd spans keeps the queue full. */
 	W = (uint32_t)(qd * 2 < 8 ? 8 : qd * 2);
 	win = calloc(W, sizeof(*win));
-	ptrs = calloc(256, sizeof(*ptrs));
+	ptrs = calloc(SPAN_MAX, sizeof(*ptrs));
 	if (!win || !ptrs) {
 		cli_err(SUB, "out of memory");
 		goto out;
 	}
-	swap_engine_stats(e, &st0);
-	t0 = cli_now();
-	t1 = t0;
-	while (t1 - t0 < secs) {
-		while (count < W) {
-			struct span *sp = &win[(head + count) % W];
+	/* Alternate libswap and fio in `rounds` slices so both see the same machine load. */
+	for (int round = 0; round < rounds; round++) {
+		swap_engine_stats(e, &st0);
+		t0 = cli_now();
+		t1 = t0;
+		while (t1 - t0 < secs / rounds) {
+			while (count < W) {
+				struct span *sp = &win[(head + count) % W];
 
-			make_span(s, bs, &rng, sp);
-			if (swap_request(e, sp->keys, sp->n, SWAP_PRIO_NEXT, spans + count)) {
-				cli_err(SUB, "request failed");
+				make_span(s, bs, &rng, sp);
+				if (swap_request(e, sp->keys, sp->n, SWAP_PRIO_NEXT, spans + count)) {
+					cli_err(SUB, "request failed");
+					goto out;
+				}
+				count++;
+			}
+			struct span *sp = &win[head];
+
+			r = swap_acquire(e, sp->keys, sp->n, ptrs);
+			if (r) {
+				cli_err(SUB, "fetch failed: %s", strerror(-r));
 				goto out;
 			}
-			count++;
-		}
-		struct span *sp = &win[head];
+			for (uint32_t i = 0; i < sp->n; i++) {
+				uint64_t bb = swap_store_bundle_bytes(s, sp->keys[i].kind);
 
-		r = swap_acquire(e, sp->keys, sp->n, ptrs);
-		if (r) {
-			cli_err(SUB, "fetch failed: %s", strerror(-r));
-			goto out;
-		}
-		if (check) {
-			for (uint32_t i = 0; i < sp->n; i++)
-				if (swap_crc32c(0, ptrs[i], swap_store_bundle_bytes(s, sp->keys[i].kind)) !=
-				    swap_store_bundle_crc(s, sp->keys[i]))
+				if (check && swap_crc32c(0, ptrs[i], bb) !=
+					     swap_store_bundle_crc(s, sp->keys[i]))
 					bad++;
+			}
+			swap_release(e, sp->keys, sp->n);
+			head = (head + 1) % W;
+			count--;
+			spans++;
+			t1 = cli_now();
 		}
-		swap_release(e, sp->keys, sp->n);
-		head = (head + 1) % W;
-		count--;
-		spans++;
-		t1 = cli_now();
+		swap_engine_stats(e, &st1);
+		bytes += st1.total.bytes_read - st0.total.bytes_read;
+		reads += st1.total.reads - st0.total.reads;
+		wall += t1 - t0;
+		if (fio) {
+			double fb;
+
+			/* drain our queue first so fio gets the device alone */
+			swap_cancel(e, SWAP_TAG_ANY, 0x7);
+			do {
+				swap_engine_stats(e, &st1);
+				if (st1.inflight)
+					usleep(1000);
+			} while (st1.inflight);
+			count = 0;
+			fb = run_fio(path, bs, (uint32_t)qd, secs / rounds);
+			if (fb > 0) {
+				fio_bw = fio_bw < 0 ? 0 : fio_bw;
+				fio_bw += fb / rounds;
+			} else {
+				fio = false;
+				fio_missing = true;
+			}
+		}
 	}
-	swap_engine_stats(e, &st1);
-	bw = (double)(st1.total.bytes_read - st0.total.bytes_read) / (t1 - t0);
+	bw = (double)bytes / wall;
 	{
 		const char *bname = swap_engine_backend_name(e);
-		uint64_t reads = st1.total.reads - st0.total.reads;
-		double hit = (double)(st1.total.hits - st0.total.hits) /
-			     (double)(st1.total.hits + st1.total.misses - st0.total.hits -
-				      st0.total.misses + 1e-9);
+		double avg = reads ? (double)bytes / (double)reads : 0.0;
 
-		swap_engine_destroy(e);
-		e = NULL;
-		if (fio)
-			fio_bw = run_fio(path, bs, (uint32_t)qd, secs);
+		if (fio_missing)
+			fio_bw = -1;
 		if (json) {
 			printf("{\"bench\": \"io\", \"store\": ");
 			cli_json_str(stdout, path);
 			printf(", \"backend\": \"%s\", \"bs\": %llu, \"qd\": %llu, \"seconds\": %.3f, "
-			       "\"bandwidth_bytes_per_s\": %.0f, \"reads\": %llu, "
-			       "\"avg_read_bytes\": %.0f, \"hit_rate\": %.4f, \"bad_bundles\": %llu, "
+			       "\"rounds\": %ld, \"bandwidth_bytes_per_s\": %.0f, \"reads\": %llu, "
+			       "\"avg_read_bytes\": %.0f, \"bad_bundles\": %llu, "
 			       "\"fio_bandwidth_bytes_per_s\": ", bname, (unsigned long long)bs,
-			       (unsigned long long)qd, t1 - t0, bw, (unsigned long long)reads,
-			       reads ? (double)(st1.total.bytes_read - st0.total.bytes_read) / reads
-				     : 0.0, hit, (unsigned long long)bad);
+			       (unsigned long long)qd, wall, rounds, bw, (unsigned long long)reads,
+			       avg, (unsigned long long)bad);
 			if (fio_bw > 0)
 				printf("%.0f, \"ratio\": %.4f}\n", fio_bw, bw / fio_bw);
 			else
 				printf("null, \"ratio\": null}\n");
 		} else {
-			printf("store      %s\nbackend    %s, bs %llu, qd %llu, %.1f s\n", path, bname,
-			       (unsigned long long)bs, (unsigned long long)qd, t1 - t0);
-			printf("libswap    %.1f MB/s (%llu reads, %.0f bytes per read, hit rate "
-			       "%.1f%%)\n", bw / 1e6, (unsigned long long)reads,
-			       reads ? (double)(st1.total.bytes_read - st0.total.bytes_read) / reads
-				     : 0.0, hit * 100);
+			printf("store      %s\nbackend    %s, bs %llu, qd %llu, %.1f s in %ld rounds\n",
+			       path, bname, (unsigned long long)bs, (unsigned long long)qd, wall,
+			       rounds);
+			printf("libswap    %.1f MB/s (%llu reads, %.0f bytes per read)\n", bw / 1e6,
+			       (unsigned long long)reads, avg);
 			if (check)
 				printf("check      %llu bad bundles\n", (unsigned long long)bad);
 			if (fio_bw > 0)
 				printf("fio        %.1f MB/s (randread, io_uring, O_DIRECT)\n"
 				       "ratio      %.3f\n", fio_bw / 1e6, bw / fio_bw);
-			else if (fio)
+			else if (fio_missing)
 				printf("fio        not available\n");
 		}
 	}
