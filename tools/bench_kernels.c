@@ -301,6 +301,16 @@ int bench_kernels_main(int argc, char **argv)
 		cli_err(SUB, "give both --rows and --cols, or neither");
 		return 2;
 	}
+	if (o.rows) {
+		enum ggml_type tt = o.type < 0 ? GGML_TYPE_Q4_0 : (enum ggml_type)o.type;
+		uint64_t rb;
+
+		if (as_row_bytes(tt, (uint64_t)o.cols, &rb)) {
+			cli_err(SUB, "--cols %ld is not a multiple of %s's block size (%zu)", o.cols,
+				as_type_name(tt), as_type_block_elems(tt));
+			return 2;
+		}
+	}
 	if (!o.threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 

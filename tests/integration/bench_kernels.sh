@@ -1,0 +1,55 @@
+#!/bin/sh
+# `activeswap bench kernels` (numbers, not tests): the command runs on tiny shapes at every
+# SIMD level and layout, prints well-formed table and JSON lines with positive figures, and
+# rejects bad flags with exit status 2 and one message. No timing is checked here.
+set -u
+: "${ACTIVESWAP:?}" "${AS_TMP:?}"
+T="$AS_TMP/bench_kernels"
+mkdir -p "$T"
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); echo "not ok $n - $1"; }
+check() { if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi; }
+small="--rows 40 --cols 512 --seconds 0.01 --working-set 256K -t 2"
+
+"$ACTIVESWAP" bench kernels $small >"$T/table.txt" 2>"$T/table.err"
+rc=$?
+# one line per level for each layout (q4_0: plain and x16) + dispatch line
+lines=$(grep -c '^q4_0 ' "$T/table.txt")
+levels=$(grep -c -E '^q4_0 +plain ' "$T/table.txt")
+[ $rc -eq 0 ] && [ "$levels" -ge 1 ] && [ "$lines" -eq $((levels * 2)) ] &&
+	grep -q 'thread-pool dispatch (2 threads)' "$T/table.txt"
+check $? "table: plain and x16 rows for each of $levels SIMD levels (rc=$rc)"
+
+"$ACTIVESWAP" bench kernels $small --type q6_K --json >"$T/k.json" 2>"$T/k.err"
+rc=$?
+bad=$(grep -v -c -E '^\{"bench":"(kernels|threadpool)",.*\}$' "$T/k.json")
+pos=$(grep -c -E '"gbps":[0-9]*\.[0-9]*[1-9][0-9]*,"gflops":[0-9.]*[1-9]' "$T/k.json")
+[ $rc -eq 0 ] && [ "$bad" -eq 0 ] && [ "$pos" -ge 1 ] && ! grep -q '"layout":"x16"' "$T/k.json"
+check $? "--json: one object per line, positive GB/s and GFLOP/s, no x16 for q6_K"
+
+for t in f32 f16 bf16 q8_0 q4_K; do
+	"$ACTIVESWAP" bench kernels --rows 3 --cols 256 --seconds 0.001 --working-set 1K \
+		--type $t --simd scalar -t 1 >"$T/t.txt" 2>&1 &&
+		grep -q "^$t " "$T/t.txt" || { nok "type $t runs"; continue; }
+	ok "type $t runs"
+done
+
+bad_flag() {
+	"$ACTIVESWAP" bench kernels "$@" >"$T/bad.out" 2>"$T/bad.err"
+	rc=$?
+	[ $rc -eq 2 ] && [ "$(wc -l <"$T/bad.err")" -ge 1 ] && [ ! -s "$T/bad.out" ]
+	check $? "rejects $* (rc=$rc)"
+}
+bad_flag --rows 0 --cols 32
+bad_flag --rows 16
+bad_flag --rows 16 --cols 33 --type q4_0
+bad_flag --type q5_1
+bad_flag --simd sse9
+bad_flag --layout weird
+bad_flag -t 0
+bad_flag --bogus
+"$ACTIVESWAP" bench nothing >/dev/null 2>"$T/bad.err"
+[ $? -eq 2 ]
+check $? "bench with an unknown benchmark exits 2"
+echo "1..$n"
