@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Swapping inference: a Llama model run from an activeswap store (.asw, written by
+ * `activeswap convert`) with only a DRAM budget's worth of it in memory
+ * (Documentation/swapping.md).
+ *
+ * Resident tensors (embeddings, norms, output head), the KV cache and the activations are
+ * held in plain memory; the seven layer matrices live in the store as column bundles and
+ * come through a libswap engine whose pool gets the rest of the budget. For every linear
+ * op group (QKV, O, gate/up, down) the runtime keeps the Top-K input channels by
+ * magnitude, makes their bundles resident (pinning those already in the hot cache,
+ * fetching the others on demand, a chunk at a time so compute overlaps the reads) and
+ * accumulates x_j * column_j in increasing channel order with the sparse kernels.
+ * Cross-layer preloading: the Top-K of layer L's attention input is also requested, at
+ * lower priority, for the attention and FFN inputs of layers L+1 .. L+group (and the FFN
+ * input of L); the previous layer's still-queued preloads are cancelled.
+ *
+ * Numerics: the output depends on the store, the sparsity levels, the SIMD level and
+ * nothing else: budgets, backends, policies, preloading and thread counts give
+ * bit-identical logits (the sparse kernels' column order is fixed).
+ */
+#ifndef ACTIVESWAP_SWAP_H
+#define ACTIVESWAP_SWAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libswap.h"
+
+struct as_threadpool;
+struct gguf_file;
+
+struct as_swap_params {
+	/* Whole DRAM budget: resident tensors + KV cache + activations + the engine's
+	 * pool. 0 = enough for everything (as_swap_full_bytes()). */
+	uint64_t budget_bytes;
+	float sparsity;              /* uniform Top-K sparsity in [0, 1) */
+	/* Optional per-layer, per-kind sparsity [n_layers * SWAP_KIND_COUNT] (calibrated
+	 * levels); overrides sparsity. Copied. */
+	const float *layer_sparsity;
+	uint32_t group;              /* preload depth in layers; 0 = the store's group */
+	bool no_preload;             /* on-demand fetches only */
+	enum swap_policy_kind policy;
+	enum swap_backend_kind backend;
+	uint32_t engine_flags;       /* SWAP_F_* */
+	uint32_t queue_depth;        /* 0 = libswap default */
+	uint64_t max_read_bytes;     /* 0 = libswap default */
+	uint32_t n_ctx;              /* KV cache positions; 0 = min(store n_ctx, 2048) */
+	uint32_t chunk;              /* channels per on-demand acquire; 0 = 256 */
+	struct as_threadpool *tp;    /* may be NULL */
+	struct swap_fault_plan fault; /* SWAP_BACKEND_FAULT */
+	/* Check every bundle's crc32c at the moment the compute reads it (tests: proves
+	 * no slot is used before its read completed or after it was reused); a mismatch
+	 * fails the token with -EBADMSG. */
+	bool check_use;
+};
+
+/* Per-layer counters of the runtime (not of the engine). A lookup is one bundle the
+ * layer's compute needed; a hit is one that was resident at that moment. Preload
+ * precision = used / predicted, recall = predicted / used, over the predicted kinds. */
+struct as_swap_layer_stats {
+	uint64_t lookups, hits;
+	uint64_t predicted, used, predicted_used;
+	uint64_t bytes_read, stall_ns; /* from the engine */
+};
+
+struct as_swap_stats {
+	uint64_t tokens;
+	struct as_swap_layer_stats total;
+	uint64_t budget_bytes, fixed_bytes, pool_bytes;
+	uint64_t cancelled;  /* queued preloads dropped because a newer prediction replaced them */
+	uint64_t checked;    /* bundles whose crc was checked at use (check_use) */
+	double compute_s, wall_s;
+};
+
+struct as_swap_model;
+
+/* Open a store and build the model and its engine. Errors: negative errno and one line
+ * in err (-ENOSPC: budget below the minimum, which the message states). */
+int as_swap_open(struct as_swap_model **out, const char *path,
+		 const struct as_swap_params *p, char *err, size_t errlen);
+void as_swap_close(struct as_swap_model *m);
+
+/* True when path starts with the store magic. */
+bool as_swap_is_store(const char *path);
+
+/* Bytes of the resident part (tensors, KV cache, activations) for n_ctx positions, and
+ * of everything (plus all bundles and the engine's staging): what a 100% budget is. */
+int as_swap_budget_info(const char *path, const struct as_swap_params *p,
+			uint64_t *fixed_bytes, uint64_t *full_bytes, uint64_t *min_bytes,
+			char *err, size_t errlen);
+
+/* Run token at pos (the KV cache holds 0..pos-1). want_logits: as_swap_logits() valid.
+ * 0, -EINVAL (token), -ERANGE (pos) or a fetch error. */
+int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool want_logits);
+const float *as_swap_logits(const struct as_swap_model *m);
+
+uint32_t as_swap_n_vocab(const struct as_swap_model *m);
+uint32_t as_swap_n_layers(const struct as_swap_model *m);
+uint32_t as_swap_n_ctx(const struct as_swap_model *m);
+uint32_t as_swap_group(const struct as_swap_model *m);
+float as_swap_sparsity(const struct as_swap_model *m); /* mean over all ops */
+/* The embedded metadata as a GGUF (tokenizer, hyper-parameters); owned by m. */
+const struct gguf_file *as_swap_meta(const struct as_swap_model *m);
+struct swap_engine *as_swap_engine(struct as_swap_model *m);
+
+void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out);
+int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
+			struct as_swap_layer_stats *out);
+
+#endif

@@ -1,0 +1,888 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Swapping inference: the Llama forward pass over a store through libswap, with Top-K
+ * activation sparsity, cross-layer preloading and on-demand fetches (activeswap/swap.h,
+ * Documentation/swapping.md).
+ *
+ * The dense runtime (model.c) maps a whole GGUF; here the matrices exist only as column
+ * bundles in the engine's slots, so the per-op product is a gather-accumulate over the
+ * Top-K channels (sparse.c). Attention, RoPE and the norms follow model.c's definitions.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "activeswap/gguf.h"
+#include "activeswap/kernels.h"
+#include "activeswap/quant.h"
+#include "activeswap/sparse.h"
+#include "activeswap/swap.h"
+#include "activeswap/threadpool.h"
+
+#define DEF_CHUNK 256u
+#define N_PRED 2 /* predicted kinds: ATTN_IN, FFN_IN */
+
+struct mat {
+	enum ggml_type type;
+	uint32_t out;
+	uint64_t off; /* byte offset of this matrix's column inside the bundle */
+};
+
+struct as_swap_model {
+	struct swap_store *st;
+	struct swap_engine *eng;
+	struct gguf_file *meta;
+	struct as_threadpool *tp;
+
+	uint32_t dim, hidden, n_layers, n_heads, n_kv, head_dim, kv_dim, n_rot, vocab;
+	float eps, rope_base;
+	uint32_t n_ctx, group, chunk;
+	bool no_preload, check_use;
+	uint64_t cancelled, checked;
+	float *sp; /* [n_layers][SWAP_KIND_COUNT] */
+	struct mat mats[SWAP_KIND_COUNT][SWAP_MAX_MATS];
+	uint32_t n_mats[SWAP_KIND_COUNT];
+
+	/* resident tensors */
+	enum ggml_type tok_type, out_type;
+	uint64_t tok_row_bytes;
+	void *tok_embd, *output; /* output == tok_embd when tied */
+	float *out_norm, *norms; /* norms: [n_layers][2][dim] attn, ffn */
+
+	/* activations */
+	float *x, *xb, *xb2, *hb, *hb2, *q, *att, *rope, *kc, *vc, *logits, *scratch, *xs;
+	uint32_t *idx;
+	struct swap_key *keys, *mkeys;
+	const void **ptrs, **mptrs, **colp;
+	uint8_t *pinned;
+
+	/* preload bookkeeping */
+	uint32_t *stamp;      /* [n_layers][N_PRED][dim]: prediction sequence number */
+	uint32_t *pred_seq;   /* [n_layers][N_PRED] */
+	uint64_t *pred_tok;   /* [n_layers][N_PRED]: token + 1 of that prediction */
+	uint32_t *pred_n;     /* [n_layers][N_PRED] */
+	uint32_t seq;
+	uint64_t last_tag;
+
+	uint64_t token;
+	struct as_swap_layer_stats *ls;
+	uint64_t fixed_bytes, budget_bytes, pool_bytes;
+	double compute_s, wall_s;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+bool as_swap_is_store(const char *path)
+{
+	char magic[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool r;
+
+	if (fd < 0)
+		return false;
+	r = pread(fd, magic, 8, 0) == 8 && !memcmp(magic, "ASWSTORE", 8);
+	close(fd);
+	return r;
+}
+
+/* ---- loading ---------------------------------------------------------------------- */
+
+static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *d, char *err,
+			 size_t errlen)
+{
+	const struct swap_hparams *hp = &d->hp;
+	uint32_t n_rot;
+
+	if (!hp->dim || !hp->hidden || !hp->n_heads || !hp->n_kv_heads || !hp->vocab ||
+	    hp->dim % hp->n_heads || hp->n_heads % hp->n_kv_heads || !d->n_layers ||
+	    hp->dim > (1u << 20) || hp->hidden > (1u << 22) || hp->vocab > (1u << 24) ||
+	    d->n_layers > 4096 || (hp->dim / hp->n_heads) % 2) {
+		snprintf(err, errlen, "store: bad hyper-parameters (dim %u, hidden %u, heads "
+			 "%u/%u, vocab %u, layers %u)", hp->dim, hp->hidden, hp->n_heads,
+			 hp->n_kv_heads, hp->vocab, d->n_layers);
+		return -EINVAL;
+	}
+	m->dim = hp->dim;
+	m->hidden = hp->hidden;
+	m->n_layers = d->n_layers;
+	m->n_heads = hp->n_heads;
+	m->n_kv = hp->n_kv_heads;
+	m->head_dim = hp->dim / hp->n_heads;
+	m->kv_dim = m->n_kv * m->head_dim;
+	m->vocab = hp->vocab;
+	m->eps = hp->rms_eps > 0 && hp->rms_eps < 1 ? hp->rms_eps : 1e-5f;
+	m->rope_base = hp->rope_theta >= 1 ? hp->rope_theta : 10000.0f;
+	m->n_rot = m->head_dim;
+	if (m->meta && !gguf_get_u32(m->meta, "llama.rope.dimension_count", &n_rot)) {
+		if (n_rot < 2 || n_rot > m->head_dim || n_rot % 2) {
+			snprintf(err, errlen, "store: bad rope.dimension_count %u", n_rot);
+			return -EINVAL;
+		}
+		m->n_rot = n_rot;
+	}
+	/* bundle kinds must have the shapes of a Llama layer */
+	{
+		const uint32_t in[SWAP_KIND_COUNT] = { m->dim, m->dim, m->dim, m->hidden };
+		const uint32_t nm[SWAP_KIND_COUNT] = { 3, 1, 2, 1 };
+		const uint32_t outs[SWAP_KIND_COUNT][3] = {
+			{ m->dim, m->kv_dim, m->kv_dim }, { m->dim }, { m->hidden, m->hidden },
+			{ m->dim } };
+
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			const struct swap_kind_desc *kd = &d->kinds[k];
+			uint64_t off = 0;
+
+			if (kd->in != in[k] || kd->n_mats != nm[k])
+				goto bad;
+			for (uint32_t i = 0; i < nm[k]; i++) {
+				enum ggml_type t = (enum ggml_type)kd->mats[i].type;
+				uint64_t need;
+
+				if (kd->mats[i].out != outs[k][i] || !as_sparse_type_ok(t))
+					goto bad;
+				if (as_row_bytes(t, (uint64_t)(kd->mats[i].out +
+							       as_type_block_elems(t) - 1) /
+							      as_type_block_elems(t) *
+							      as_type_block_elems(t), &need) ||
+				    kd->mats[i].col_bytes < need)
+					goto bad;
+				m->mats[k][i].type = t;
+				m->mats[k][i].out = kd->mats[i].out;
+				m->mats[k][i].off = off;
+				off += kd->mats[i].col_bytes;
+			}
+			if (off > swap_store_bundle_bytes(m->st, k))
+				goto bad;
+			m->n_mats[k] = nm[k];
+			continue;
+bad:
+			snprintf(err, errlen, "store: bundle kind %d does not match a Llama layer "
+				 "of dim %u, hidden %u (or has an unsupported column type)", k,
+				 m->dim, m->hidden);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Read a resident tensor of the expected shape into malloc'ed memory. */
+static int load_resident(struct as_swap_model *m, const char *name, bool f32_only,
+			 uint64_t ne0, uint64_t ne1, void **out, enum ggml_type *type,
+			 char *err, size_t errlen)
+{
+	const struct swap_resident *r = swap_store_find_resident(m->st, name);
+	uint64_t rb;
+	int rc;
+
+	*out = NULL;
+	if (!r) {
+		snprintf(err, errlen, "store: resident tensor %s missing", name);
+		return -ENOENT;
+	}
+	if ((f32_only && r->d.type != GGML_TYPE_F32) ||
+	    !as_type_supported((enum ggml_type)r->d.type) || r->d.ne[0] != ne0 ||
+	    (ne1 > 1 && (r->d.n_dims != 2 || r->d.ne[1] != ne1)) ||
+	    as_row_bytes((enum ggml_type)r->d.type, ne0, &rb) || rb * ne1 != r->d.size) {
+		snprintf(err, errlen, "store: resident tensor %s has the wrong type or shape",
+			 name);
+		return -EINVAL;
+	}
+	*out = malloc(r->d.size ? r->d.size : 1);
+	if (!*out)
+		return -ENOMEM;
+	rc = swap_store_read_resident(m->st, r, *out);
+	if (rc) {
+		snprintf(err, errlen, "store: reading %s: %s", name, strerror(-rc));
+		free(*out);
+		*out = NULL;
+		return rc;
+	}
+	if (type)
+		*type = (enum ggml_type)r->d.type;
+	return 0;
+}
+
+static uint64_t fixed_bytes_of(const struct swap_store *st, uint32_t n_ctx)
+{
+	const struct swap_store_desc *d = swap_store_desc(st);
+	uint64_t b = 0, dim = d->hp.dim, hid = d->hp.hidden, kv;
+
+	for (uint32_t i = 0; i < d->n_resident; i++)
+		b += d->resident[i].size;
+	kv = (uint64_t)d->hp.n_kv_heads * (d->hp.n_heads ? dim / d->hp.n_heads : 0);
+	b += 2ull * d->n_layers * n_ctx * kv * 4;                      /* KV cache */
+	b += (5 * dim + 3 * hid + d->hp.vocab + (uint64_t)d->hp.n_heads * n_ctx) * 4; /* acts */
+	b += (uint64_t)(dim > hid ? dim : hid) * (4 + 4 + 24 + 3 * 8 + 8 + 1);  /* bookkeeping */
+	b += (uint64_t)d->n_layers * N_PRED * dim * 4;                  /* preload stamps */
+	return b;
+}
+
+static uint32_t default_ctx(const struct swap_store *st, uint32_t want)
+{
+	uint32_t c = swap_store_desc(st)->hp.n_ctx;
+
+	if (want)
+		return want;
+	if (!c || c > 2048)
+		c = 2048;
+	return c;
+}
+
+static void engine_params(const struct as_swap_params *p, struct swap_engine_params *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->policy = p->policy;
+	ep->backend = p->backend;
+	ep->queue_depth = p->queue_depth;
+	ep->max_read_bytes = p->max_read_bytes;
+	ep->numa_node = -1;
+	ep->flags = p->engine_flags;
+	ep->fault = p->fault;
+}
+
+int as_swap_budget_info(const char *path, const struct as_swap_params *p,
+			uint64_t *fixed_bytes, uint64_t *full_bytes, uint64_t *min_bytes,
+			char *err, size_t errlen)
+{
+	struct swap_store *st;
+	struct swap_engine_params ep;
+	uint64_t fixed, minb, slots = 0, grp = 0;
+	const struct swap_store_desc *d;
+	int r = swap_store_open(&st, path, err, errlen);
+
+	if (r)
+		return r;
+	d = swap_store_desc(st);
+	engine_params(p, &ep);
+	fixed = fixed_bytes_of(st, default_ctx(st, p->n_ctx));
+	minb = swap_engine_min_budget(st, &ep);
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
+
+		slots += (uint64_t)d->n_layers * d->kinds[k].in * ss + 64;
+		grp += (uint64_t)d->group * d->kinds[k].in * ss + 64;
+	}
+	if (fixed_bytes)
+		*fixed_bytes = fixed;
+	if (min_bytes)
+		*min_bytes = fixed + minb;
+	if (full_bytes) /* staging (min - group slots) + every slot + a page */
+		*full_bytes = fixed + (minb - grp) + slots + 4096;
+	swap_store_close(st);
+	return 0;
+}
+
+void as_swap_close(struct as_swap_model *m)
+{
+	if (!m)
+		return;
+	if (m->eng)
+		swap_engine_destroy(m->eng);
+	if (m->meta)
+		gguf_close(m->meta);
+	if (m->st)
+		swap_store_close(m->st);
+	if (m->output != m->tok_embd)
+		free(m->output);
+	free(m->tok_embd);
+	free(m->out_norm);
+	free(m->norms);
+	free(m->sp);
+	free(m->x);
+	free(m->xb);
+	free(m->xb2);
+	free(m->hb);
+	free(m->hb2);
+	free(m->q);
+	free(m->att);
+	free(m->rope);
+	free(m->kc);
+	free(m->vc);
+	free(m->logits);
+	free(m->scratch);
+	free(m->xs);
+	free(m->idx);
+	free(m->keys);
+	free(m->mkeys);
+	free(m->ptrs);
+	free(m->mptrs);
+	free(m->colp);
+	free(m->pinned);
+	free(m->stamp);
+	free(m->pred_seq);
+	free(m->pred_tok);
+	free(m->pred_n);
+	free(m->ls);
+	free(m);
+}
+
+int as_swap_open(struct as_swap_model **out, const char *path,
+		 const struct as_swap_params *p, char *err, size_t errlen)
+{
+	struct as_swap_model *m;
+	const struct swap_store_desc *d;
+	struct swap_engine_params ep;
+	uint64_t kv_elems, maxio;
+	char name[64];
+	int r;
+
+	*out = NULL;
+	if (!(p->sparsity >= 0.0f && p->sparsity < 1.0f)) {
+		snprintf(err, errlen, "sparsity %g outside [0, 1)", (double)p->sparsity);
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	r = swap_store_open(&m->st, path, err, errlen);
+	if (r)
+		goto fail;
+	d = swap_store_desc(m->st);
+	if (d->meta_len) {
+		char merr[256];
+
+		/* the blob lives in the store's mapping, which outlives meta */
+		if (gguf_parse(&m->meta, d->meta, d->meta_len, merr, sizeof(merr)))
+			m->meta = NULL; /* tokenizer-less store: run by token ids */
+	}
+	r = check_hparams(m, d, err, errlen);
+	if (r)
+		goto fail;
+	m->tp = p->tp;
+	m->n_ctx = default_ctx(m->st, p->n_ctx);
+	m->group = p->group ? p->group : d->group;
+	if (m->group > m->n_layers)
+		m->group = m->n_layers;
+	m->no_preload = p->no_preload;
+	m->check_use = p->check_use;
+	m->chunk = p->chunk ? p->chunk : DEF_CHUNK;
+	m->sp = malloc(sizeof(float) * m->n_layers * SWAP_KIND_COUNT);
+	if (!m->sp)
+		goto nomem;
+	for (uint32_t i = 0; i < m->n_layers * SWAP_KIND_COUNT; i++) {
+		float s = p->layer_sparsity ? p->layer_sparsity[i] : p->sparsity;
+
+		if (!(s >= 0.0f && s < 1.0f)) {
+			snprintf(err, errlen, "layer sparsity %g outside [0, 1)", (double)s);
+			r = -EINVAL;
+			goto fail;
+		}
+		m->sp[i] = s;
+	}
+
+	/* resident tensors */
+	r = load_resident(m, "token_embd.weight", false, m->dim, m->vocab, &m->tok_embd,
+			  &m->tok_type, err, errlen);
+	if (r)
+		goto fail;
+	as_row_bytes(m->tok_type, m->dim, &m->tok_row_bytes);
+	if (swap_store_find_resident(m->st, "output.weight")) {
+		r = load_resident(m, "output.weight", false, m->dim, m->vocab, &m->output,
+				  &m->out_type, err, errlen);
+		if (r)
+			goto fail;
+	} else {
+		m->output = m->tok_embd;
+		m->out_type = m->tok_type;
+	}
+	if (m->out_type != GGML_TYPE_F32 && m->dim % 32) {
+		snprintf(err, errlen, "store: quantized output head needs dim %% 32 == 0");
+		r = -EINVAL;
+		goto fail;
+	}
+	r = load_resident(m, "output_norm.weight", true, m->dim, 1, (void **)&m->out_norm,
+			  NULL, err, errlen);
+	if (r)
+		goto fail;
+	m->norms = malloc(sizeof(float) * 2 * m->dim * m->n_layers);
+	if (!m->norms)
+		goto nomem;
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		for (int k = 0; k < 2; k++) {
+			void *buf;
+
+			snprintf(name, sizeof(name), "blk.%u.%s.weight", l,
+				 k ? "ffn_norm" : "attn_norm");
+			r = load_resident(m, name, true, m->dim, 1, &buf, NULL, err, errlen);
+			if (r)
+				goto fail;
+			memcpy(m->norms + ((size_t)l * 2 + k) * m->dim, buf, sizeof(float) * m->dim);
+			free(buf);
+		}
+	}
+
+	/* activations and bookkeeping */
+	maxio = m->dim > m->hidden ? m->dim : m->hidden;
+	if (__builtin_mul_overflow((uint64_t)m->kv_dim, (uint64_t)m->n_ctx * m->n_layers,
+				   &kv_elems) || kv_elems > SIZE_MAX / 8) {
+		r = -EOVERFLOW;
+		snprintf(err, errlen, "KV cache size overflows");
+		goto fail;
+	}
+	m->x = calloc(m->dim, 4);
+	m->xb = calloc(m->dim, 4);
+	m->xb2 = calloc(m->dim, 4);
+	m->q = calloc(m->dim, 4);
+	m->hb = calloc(m->hidden, 4);
+	m->hb2 = calloc(m->hidden, 4);
+	m->att = calloc((size_t)m->n_heads * m->n_ctx, 4);
+	m->rope = calloc(m->n_rot, 4);
+	m->kc = calloc(kv_elems, 4);
+	m->vc = calloc(kv_elems, 4);
+	m->logits = calloc(m->vocab, 4);
+	m->scratch = calloc(maxio, 4);
+	m->xs = calloc(maxio, 4);
+	m->idx = calloc(maxio, 4);
+	m->keys = calloc(maxio, sizeof(*m->keys));
+	m->mkeys = calloc(maxio, sizeof(*m->mkeys));
+	m->ptrs = calloc(maxio, sizeof(void *));
+	m->mptrs = calloc(maxio, sizeof(void *));
+	if (m->chunk > maxio)
+		m->chunk = (uint32_t)maxio;
+	m->colp = calloc((size_t)m->chunk * SWAP_MAX_MATS, sizeof(void *));
+	m->pinned = calloc(maxio, 1);
+	m->stamp = calloc((size_t)m->n_layers * N_PRED * m->dim, 4);
+	m->pred_seq = calloc((size_t)m->n_layers * N_PRED, 4);
+	m->pred_tok = calloc((size_t)m->n_layers * N_PRED, 8);
+	m->pred_n = calloc((size_t)m->n_layers * N_PRED, 4);
+	m->ls = calloc(m->n_layers, sizeof(*m->ls));
+	if (!m->x || !m->xb || !m->xb2 || !m->q || !m->hb || !m->hb2 || !m->att || !m->rope ||
+	    !m->kc || !m->vc || !m->logits || !m->scratch || !m->xs || !m->idx || !m->keys ||
+	    !m->mkeys || !m->ptrs || !m->mptrs || !m->colp || !m->pinned || !m->stamp ||
+	    !m->pred_seq || !m->pred_tok || !m->pred_n || !m->ls)
+		goto nomem;
+
+	/* the engine gets what the budget leaves */
+	m->fixed_bytes = fixed_bytes_of(m->st, m->n_ctx);
+	engine_params(p, &ep);
+	if (p->budget_bytes) {
+		uint64_t minb = swap_engine_min_budget(m->st, &ep);
+
+		if (p->budget_bytes < m->fixed_bytes + minb) {
+			snprintf(err, errlen, "DRAM budget %.1f MiB is too small: the resident part "
+				 "(tensors, KV cache for %u positions, activations) takes %.1f MiB "
+				 "and one layer group of bundles plus read buffers %.1f MiB; at "
+				 "least %.1f MiB", p->budget_bytes / 1048576.0, m->n_ctx,
+				 m->fixed_bytes / 1048576.0, minb / 1048576.0,
+				 (m->fixed_bytes + minb) / 1048576.0);
+			r = -ENOSPC;
+			goto fail;
+		}
+		ep.budget_bytes = p->budget_bytes - m->fixed_bytes;
+	}
+	r = swap_engine_create(&m->eng, m->st, &ep, err, errlen);
+	if (r)
+		goto fail;
+	{
+		struct swap_stats s;
+
+		swap_engine_stats(m->eng, &s);
+		m->pool_bytes = s.pool_bytes;
+	}
+	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
+	*out = m;
+	return 0;
+nomem:
+	r = -ENOMEM;
+	snprintf(err, errlen, "out of memory");
+fail:
+	as_swap_close(m);
+	return r;
+}
+
+/* ---- sparse op groups -------------------------------------------------------------- */
+
+struct op_task {
+	struct as_swap_model *m;
+	int kind;
+	float *const *ys;
+	const float *xs;
+	size_t n;
+};
+
+/* Rows of every matrix split over threads at multiples of 64 (bit-identical for any
+ * thread count: each element sees the same operations). */
+static void op_task_fn(void *arg, int ith, int nth)
+{
+	const struct op_task *t = arg;
+	struct as_swap_model *m = t->m;
+
+	for (uint32_t mi = 0; mi < m->n_mats[t->kind]; mi++) {
+		const struct mat *mt = &m->mats[t->kind][mi];
+		size_t units = (mt->out + 63) / 64;
+		size_t u0 = units * (size_t)ith / (size_t)nth, u1 = units * (size_t)(ith + 1) / nth;
+		size_t r0 = u0 * 64, r1 = u1 * 64 > mt->out ? mt->out : u1 * 64;
+
+		if (r0 < r1)
+			as_sparse_axpy(mt->type, t->ys[mi], r0, r1,
+				       (const void *const *)(m->colp + (size_t)mi * m->chunk),
+				       t->xs, t->n);
+	}
+}
+
+static uint32_t topk_count(float s, uint32_t n)
+{
+	double k = floor((1.0 - (double)s) * (double)n + 0.5);
+
+	if (k < 1)
+		k = 1;
+	return k > n ? n : (uint32_t)k;
+}
+
+/*
+ * ys[i] = W_i x restricted to the Top-K channels of x, W_i the matrices of bundle kind
+ * `kind` of `layer`. Hot bundles are pinned, the rest fetched on demand and consumed a
+ * chunk at a time in increasing channel order.
+ */
+static int run_op(struct as_swap_model *m, uint32_t layer, int kind, const float *x,
+		  float *const *ys)
+{
+	const struct swap_kind_desc *kd = &swap_store_desc(m->st)->kinds[kind];
+	struct as_swap_layer_stats *ls = &m->ls[layer];
+	uint32_t n = kd->in, k = topk_count(m->sp[layer * SWAP_KIND_COUNT + kind], n);
+	uint32_t hits = 0;
+	int r = 0;
+
+	k = (uint32_t)as_topk_select(x, n, k, m->idx, m->scratch);
+	for (uint32_t i = 0; i < k; i++) {
+		m->keys[i] = (struct swap_key){ layer, (uint32_t)kind, m->idx[i] };
+		m->xs[i] = x[m->idx[i]];
+	}
+	/* preload accounting: the latest prediction for this (layer, kind) in this token */
+	if (kind == SWAP_ATTN_IN || kind == SWAP_FFN_IN) {
+		size_t pk = (size_t)layer * N_PRED + (kind == SWAP_FFN_IN);
+
+		if (m->pred_tok[pk] == m->token + 1) {
+			const uint32_t *st = m->stamp + pk * m->dim;
+			uint64_t tp = 0;
+
+			for (uint32_t i = 0; i < k; i++)
+				tp += st[m->idx[i]] == m->pred_seq[pk];
+			ls->predicted += m->pred_n[pk];
+			ls->predicted_used += tp;
+			ls->used += k;
+		}
+	}
+	swap_plug(m->eng);
+	r = swap_request(m->eng, m->keys, k, SWAP_PRIO_DEMAND, 0);
+	for (uint32_t i = 0; i < k && !r; i++) {
+		m->ptrs[i] = swap_pin(m->eng, m->keys[i]);
+		m->pinned[i] = m->ptrs[i] != NULL;
+		hits += m->pinned[i];
+	}
+	swap_unplug(m->eng);
+	if (r)
+		return r;
+	ls->lookups += k;
+	ls->hits += hits;
+	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+		memset(ys[mi], 0, sizeof(float) * m->mats[kind][mi].out);
+	for (uint32_t c0 = 0; c0 < k; c0 += m->chunk) {
+		uint32_t c1 = c0 + m->chunk < k ? c0 + m->chunk : k, nm = 0;
+		struct op_task t = { m, kind, ys, m->xs + c0, c1 - c0 };
+
+		for (uint32_t i = c0; i < c1; i++)
+			if (!m->pinned[i])
+				m->mkeys[nm++] = m->keys[i];
+		if (nm) {
+			r = swap_acquire(m->eng, m->mkeys, nm, m->mptrs);
+			if (r) {
+				for (uint32_t i = c0; i < k; i++)
+					if (m->pinned[i])
+						swap_release(m->eng, &m->keys[i], 1);
+				return r;
+			}
+			for (uint32_t i = c0, j = 0; i < c1; i++)
+				if (!m->pinned[i])
+					m->ptrs[i] = m->mptrs[j++];
+		}
+		for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+			for (uint32_t i = c0; i < c1; i++)
+				m->colp[(size_t)mi * m->chunk + (i - c0)] =
+					(const uint8_t *)m->ptrs[i] + m->mats[kind][mi].off;
+		if (m->check_use) {
+			uint64_t bb = swap_store_bundle_bytes(m->st, kind);
+
+			for (uint32_t i = c0; i < c1 && !r; i++) {
+				if (swap_crc32c(0, m->ptrs[i], bb) !=
+				    swap_store_bundle_crc(m->st, m->keys[i]))
+					r = -EBADMSG;
+				m->checked++;
+			}
+			if (r) {
+				for (uint32_t i = c0; i < k; i++)
+					if (i < c1 || m->pinned[i])
+						swap_release(m->eng, &m->keys[i], 1);
+				return r;
+			}
+		}
+		as_tp_run(m->tp, op_task_fn, &t);
+		swap_release(m->eng, m->keys + c0, c1 - c0);
+	}
+	return 0;
+}
+
+/* ---- preloading ------------------------------------------------------------------- */
+
+static void predict(struct as_swap_model *m, uint32_t layer, int kind, const uint32_t *idx,
+		    uint32_t k, enum swap_prio prio, uint64_t tag)
+{
+	size_t pk = (size_t)layer * N_PRED + (kind == SWAP_FFN_IN);
+	uint32_t *st = m->stamp + pk * m->dim;
+	uint32_t seq = ++m->seq;
+
+	for (uint32_t i = 0; i < k; i++) {
+		m->mkeys[i] = (struct swap_key){ layer, (uint32_t)kind, idx[i] };
+		st[idx[i]] = seq;
+	}
+	m->pred_seq[pk] = seq;
+	m->pred_tok[pk] = m->token + 1;
+	m->pred_n[pk] = k;
+	swap_request(m->eng, m->mkeys, k, prio, tag);
+}
+
+/*
+ * The Top-K of layer L's attention input (a residual-stream norm) predicts the FFN input
+ * of L and both inputs of L+1 .. L+group. The preloads of the previous prediction that
+ * are still queued and were not predicted again are cancelled.
+ */
+static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
+{
+	uint64_t tag = m->token * m->n_layers + layer + 1;
+	uint32_t last = layer + m->group;
+
+	if (m->no_preload)
+		return;
+	if (last >= m->n_layers)
+		last = m->n_layers - 1;
+	swap_plug(m->eng);
+	for (uint32_t l = layer; l <= last; l++) {
+		for (int kind = SWAP_ATTN_IN; kind <= SWAP_FFN_IN; kind += 2) {
+			uint32_t k;
+
+			if (l == layer && kind == SWAP_ATTN_IN)
+				continue; /* needed now: on demand */
+			k = topk_count(m->sp[l * SWAP_KIND_COUNT + kind], m->dim);
+			k = (uint32_t)as_topk_select(x, m->dim, k, m->idx, m->scratch);
+			predict(m, l, kind, m->idx, k,
+				l <= layer + 1 ? SWAP_PRIO_NEXT : SWAP_PRIO_LATER, tag);
+		}
+	}
+	if (m->last_tag) {
+		int nc = swap_cancel(m->eng, m->last_tag,
+				     (1u << SWAP_PRIO_NEXT) | (1u << SWAP_PRIO_LATER));
+
+		if (nc > 0)
+			m->cancelled += (uint64_t)nc;
+	}
+	m->last_tag = tag;
+	swap_unplug(m->eng);
+}
+
+/* ---- forward ---------------------------------------------------------------------- */
+
+static void rope_table(struct as_swap_model *m, uint32_t pos)
+{
+	float theta_scale = powf(m->rope_base, -2.0f / (float)m->n_rot);
+	float theta = (float)pos;
+
+	for (uint32_t i = 0; i < m->n_rot; i += 2) {
+		m->rope[i] = cosf(theta);
+		m->rope[i + 1] = sinf(theta);
+		theta *= theta_scale;
+	}
+}
+
+static void rope_apply(struct as_swap_model *m, float *v, uint32_t n_heads)
+{
+	for (uint32_t h = 0; h < n_heads; h++) {
+		float *p = v + (size_t)h * m->head_dim;
+
+		for (uint32_t i = 0; i < m->n_rot; i += 2) {
+			float c = m->rope[i], sn = m->rope[i + 1], a = p[i], b = p[i + 1];
+
+			p[i] = a * c - b * sn;
+			p[i + 1] = a * sn + b * c;
+		}
+	}
+}
+
+static void attention(struct as_swap_model *m, uint32_t layer, uint32_t pos)
+{
+	size_t hd = m->head_dim, group = m->n_heads / m->n_kv;
+	const float *kc = m->kc + (size_t)layer * m->n_ctx * m->kv_dim;
+	const float *vc = m->vc + (size_t)layer * m->n_ctx * m->kv_dim;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	for (size_t h = 0; h < m->n_heads; h++) {
+		const float *q = m->q + h * hd;
+		size_t kvh = h / group;
+		float *att = m->att + h * m->n_ctx, *o = m->xb2 + h * hd;
+
+		for (uint32_t t = 0; t <= pos; t++)
+			att[t] = as_dot_f32(q, kc + t * m->kv_dim + kvh * hd, hd) * scale;
+		as_softmax(att, pos + 1);
+		memset(o, 0, hd * sizeof(float));
+		for (uint32_t t = 0; t <= pos; t++)
+			as_axpy_f32(o, att[t], vc + t * m->kv_dim + kvh * hd, hd);
+	}
+}
+
+int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool want_logits)
+{
+	size_t dim = m->dim;
+	double t0 = now_s();
+	uint64_t stall0 = 0;
+	struct swap_stats es;
+	int r = 0;
+
+	if (token < 0 || (uint32_t)token >= m->vocab)
+		return -EINVAL;
+	if (pos >= m->n_ctx)
+		return -ERANGE;
+	swap_engine_stats(m->eng, &es);
+	stall0 = es.total.stall_ns;
+	swap_token_begin(m->eng, m->token);
+	as_dequant_row(m->tok_type, (const uint8_t *)m->tok_embd + (size_t)token * m->tok_row_bytes,
+		       m->x, dim);
+	rope_table(m, pos);
+	for (uint32_t l = 0; l < m->n_layers && !r; l++) {
+		size_t kv_off = ((size_t)l * m->n_ctx + pos) * m->kv_dim;
+		float *k = m->kc + kv_off, *v = m->vc + kv_off;
+		float *qkv[3] = { m->q, k, v }, *o[1] = { m->xb }, *gu[2] = { m->hb, m->hb2 };
+		const float *an = m->norms + (size_t)l * 2 * dim, *fn = an + dim;
+
+		swap_layer_begin(m->eng, l);
+		as_rmsnorm(m->xb, m->x, an, dim, m->eps);
+		preload(m, l, m->xb);
+		r = run_op(m, l, SWAP_ATTN_IN, m->xb, qkv);
+		if (r)
+			break;
+		rope_apply(m, m->q, m->n_heads);
+		rope_apply(m, k, m->n_kv);
+		attention(m, l, pos);
+		r = run_op(m, l, SWAP_ATTN_OUT, m->xb2, o);
+		if (r)
+			break;
+		for (size_t i = 0; i < dim; i++)
+			m->x[i] += m->xb[i];
+		as_rmsnorm(m->xb, m->x, fn, dim, m->eps);
+		r = run_op(m, l, SWAP_FFN_IN, m->xb, gu);
+		if (r)
+			break;
+		for (size_t i = 0; i < m->hidden; i++) {
+			float g = m->hb[i];
+
+			m->hb[i] = g / (1.0f + expf(-g)) * m->hb2[i];
+		}
+		r = run_op(m, l, SWAP_FFN_OUT, m->hb, o);
+		if (r)
+			break;
+		for (size_t i = 0; i < dim; i++)
+			m->x[i] += m->xb[i];
+	}
+	if (!r && want_logits) {
+		as_rmsnorm(m->xb, m->x, m->out_norm, dim, m->eps);
+		as_matvec(m->tp, m->out_type, m->output, m->vocab, dim, m->xb, m->logits);
+	}
+	swap_token_end(m->eng);
+	m->token++;
+	swap_engine_stats(m->eng, &es);
+	m->wall_s += now_s() - t0;
+	m->compute_s += now_s() - t0 - (double)(es.total.stall_ns - stall0) * 1e-9;
+	return r;
+}
+
+const float *as_swap_logits(const struct as_swap_model *m)
+{
+	return m->logits;
+}
+
+uint32_t as_swap_n_vocab(const struct as_swap_model *m)
+{
+	return m->vocab;
+}
+
+uint32_t as_swap_n_layers(const struct as_swap_model *m)
+{
+	return m->n_layers;
+}
+
+uint32_t as_swap_n_ctx(const struct as_swap_model *m)
+{
+	return m->n_ctx;
+}
+
+uint32_t as_swap_group(const struct as_swap_model *m)
+{
+	return m->no_preload ? 0 : m->group;
+}
+
+float as_swap_sparsity(const struct as_swap_model *m)
+{
+	double s = 0;
+
+	for (uint32_t i = 0; i < m->n_layers * SWAP_KIND_COUNT; i++)
+		s += m->sp[i];
+	return (float)(s / (m->n_layers * SWAP_KIND_COUNT));
+}
+
+const struct gguf_file *as_swap_meta(const struct as_swap_model *m)
+{
+	return m->meta;
+}
+
+struct swap_engine *as_swap_engine(struct as_swap_model *m)
+{
+	return m->eng;
+}
+
+int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
+			struct as_swap_layer_stats *out)
+{
+	struct swap_layer_stats es;
+
+	if (layer >= m->n_layers)
+		return -EINVAL;
+	*out = m->ls[layer];
+	swap_engine_layer_stats(m->eng, layer, &es);
+	out->bytes_read = es.bytes_read;
+	out->stall_ns = es.stall_ns;
+	return 0;
+}
+
+void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->tokens = m->token;
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		struct as_swap_layer_stats x;
+
+		as_swap_layer_stats(m, l, &x);
+		out->total.lookups += x.lookups;
+		out->total.hits += x.hits;
+		out->total.predicted += x.predicted;
+		out->total.used += x.used;
+		out->total.predicted_used += x.predicted_used;
+		out->total.bytes_read += x.bytes_read;
+		out->total.stall_ns += x.stall_ns;
+	}
+	out->budget_bytes = m->budget_bytes;
+	out->fixed_bytes = m->fixed_bytes;
+	out->pool_bytes = m->pool_bytes;
+	out->cancelled = m->cancelled;
+	out->checked = m->checked;
+	out->compute_s = m->compute_s;
+	out->wall_s = m->wall_s;
+}

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Swapping inference (runtime/swaprun.c) on generated stores:
+ * - the invariant: for a given store and sparsity, greedy tokens and logits are
+ *   bit-identical for budgets of 100%, 50% and 25% and for the io_uring and pread
+ *   backends, with preloading on or off, with 1 or 2 threads; at 25% every token
+ *   evicts (the store holds 4 layers, the pool about one);
+ * - preload, cancel and on-demand paths all run, and every bundle's crc32c is checked at
+ *   the moment the compute reads it (no slot used before its read completed);
+ * - sparsity 0 from an f32 store equals the dense runtime (model.c) to rounding;
+ * - a failing read fails the token with the read's error, and a too small budget is
+ *   refused with -ENOSPC.
+ * Models are made with the CLI's own mkmodel and convert (linked into the test).
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "activeswap/model.h"
+#include "activeswap/swap.h"
+#include "activeswap/threadpool.h"
+#include "cli.h"
+
+#define N_STEPS 10
+#define N_CTX 32
+
+static char dir[512], gguf_q4[600], store_q4[600], gguf_f32[600], store_f32[600];
+static char store_q8[600];
+
+static int run_cli(int (*fn)(int, char **), const char *const *args, int n)
+{
+	char *argv[32];
+
+	for (int i = 0; i < n; i++)
+		argv[i] = (char *)args[i];
+	argv[n] = NULL;
+	return fn(n, argv);
+}
+
+static int setup(void **state)
+{
+	const char *t = getenv("AS_TMP");
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/swaprunXXXXXX", t ? t : "/tmp");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(gguf_q4, sizeof(gguf_q4), "%s/m.gguf", dir);
+	snprintf(store_q4, sizeof(store_q4), "%s/m.asw", dir);
+	snprintf(gguf_f32, sizeof(gguf_f32), "%s/f.gguf", dir);
+	snprintf(store_f32, sizeof(store_f32), "%s/f.asw", dir);
+	snprintf(store_q8, sizeof(store_q8), "%s/q8.asw", dir);
+	{
+		const char *a[] = { "mkmodel", "-o", gguf_q4, "--shape", "tiny", "--dim", "128",
+				    "--hidden", "352", "--heads", "4", "--kv-heads", "2",
+				    "--layers", "4", "--type", "q4_0", "--seed", "7" };
+		const char *c[] = { "convert", gguf_q4, "-o", store_q4, "--group", "1",
+				    "--quiet" };
+
+		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, c, 7))
+			return -1;
+	}
+	{
+		const char *a[] = { "mkmodel", "-o", gguf_f32, "--shape", "tiny", "--dim", "64",
+				    "--hidden", "160", "--heads", "4", "--kv-heads", "2",
+				    "--layers", "2", "--type", "f32", "--seed", "3" };
+		const char *c[] = { "convert", gguf_f32, "-o", store_f32, "--quiet" };
+		/* q8_0 columns (the q4_0 store covers the other block type) */
+		const char *c8[] = { "convert", gguf_f32, "-o", store_q8, "--type", "q8_0",
+				     "--group", "1", "--quiet" };
+
+		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, c, 5) ||
+		    run_cli(cmd_convert, c8, 8))
+			return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(gguf_q4);
+	unlink(store_q4);
+	unlink(gguf_f32);
+	unlink(store_f32);
+	unlink(store_q8);
+	rmdir(dir);
+	return 0;
+}
+
+struct runres {
+	int32_t tokens[N_STEPS];
+	float logits[N_STEPS][512];
+	struct as_swap_stats st;
+	uint64_t evictions;
+};
+
+static void base_params(struct as_swap_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->n_ctx = N_CTX;
+	p->queue_depth = 4;
+	p->max_read_bytes = 16 << 10;
+	p->chunk = 16; /* several acquires per op: compute overlaps reads */
+	p->check_use = true;
+}
+
+/* Greedy decode of N_STEPS tokens after a 3-token prompt. */
+static void decode(const char *path, const struct as_swap_params *p, struct runres *res)
+{
+	struct as_swap_model *m;
+	char err[512] = "";
+	int32_t tok = 1;
+	const int32_t prompt[3] = { 1, 17, 300 };
+	struct swap_stats es;
+	int r = as_swap_open(&m, path, p, err, sizeof(err));
+
+	if (r)
+		fail_msg("open: %s", err);
+	assert_int_equal(as_swap_n_vocab(m), 512);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		const float *lg = as_swap_logits(m);
+		int32_t best = 0;
+
+		memcpy(res->logits[s], lg, sizeof(res->logits[s]));
+		for (int32_t v = 1; v < 512; v++)
+			if (lg[v] > lg[best])
+				best = v;
+		res->tokens[s] = best;
+		tok = best;
+		assert_int_equal(as_swap_forward(m, tok, 3 + s, true), 0);
+	}
+	as_swap_stats(m, &res->st);
+	swap_engine_stats(as_swap_engine(m), &es);
+	res->evictions = es.total.evictions;
+	as_swap_close(m);
+}
+
+static void budgets_backends(const char *store)
+{
+	struct as_swap_params p;
+	uint64_t fixed, full, minb;
+	char err[512];
+	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD };
+	static const double pct[] = { 1.0, 0.5, 0.25 };
+	struct as_threadpool *tp2 = as_tp_create(2);
+
+	base_params(&p);
+	p.sparsity = 0.5f;
+	assert_int_equal(as_swap_budget_info(store, &p, &fixed, &full, &minb, err,
+					     sizeof(err)), 0);
+	assert_true(fixed < minb && minb < full);
+	p.backend = SWAP_BACKEND_PREAD;
+	p.budget_bytes = full;
+	decode(store, &p, ref);
+	assert_int_equal(ref->evictions, 0);
+	for (size_t b = 0; b < 2; b++) {
+		for (size_t i = 0; i < 3; i++) {
+			for (int variant = 0; variant < 3; variant++) {
+				base_params(&p);
+				p.sparsity = 0.5f;
+				p.backend = be[b];
+				p.budget_bytes = (uint64_t)(full * pct[i]);
+				if (p.budget_bytes < minb)
+					p.budget_bytes = minb;
+				p.no_preload = variant == 1;
+				p.tp = variant == 2 ? tp2 : NULL;
+				p.policy = variant == 2 ? SWAP_POLICY_LRU : SWAP_POLICY_FREQ;
+				memset(x, 0, sizeof(*x));
+				decode(store, &p, x);
+				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
+				assert_memory_equal(x->logits, ref->logits, sizeof(ref->logits));
+				assert_true(x->st.checked > 0);
+				if (pct[i] <= 0.25) {
+					/* every token re-reads: more than the whole store */
+					assert_true(x->evictions > 0);
+					assert_true(x->st.total.bytes_read > 4 * (full - minb) / 3);
+					if (!p.no_preload) {
+						assert_true(x->st.total.predicted > 0);
+						assert_true(x->st.cancelled > 0 || variant);
+					}
+				}
+			}
+		}
+	}
+	/* a different sparsity changes the output (the comparison can fail) */
+	base_params(&p);
+	p.sparsity = 0.3f;
+	decode(store, &p, x);
+	assert_true(memcmp(x->logits, ref->logits, sizeof(ref->logits)) != 0);
+	as_tp_destroy(tp2);
+	free(ref);
+	free(x);
+}
+
+static void test_budgets_backends_bit_identical(void **state)
+{
+	(void)state;
+	budgets_backends(store_q4);
+	budgets_backends(store_q8);
+}
+
+/* Sparsity 0 from an f32 store: the dense runtime's logits to rounding. */
+static void test_sparsity0_equals_dense(void **state)
+{
+	struct as_swap_params p;
+	struct as_swap_model *sm;
+	struct as_model *dm;
+	struct as_state *ds;
+	char err[512] = "";
+	const int32_t toks[6] = { 1, 5, 99, 300, 2, 511 };
+
+	(void)state;
+	base_params(&p);
+	p.sparsity = 0.0f;
+	assert_int_equal(as_swap_open(&sm, store_f32, &p, err, sizeof(err)), 0);
+	assert_int_equal(as_model_load(&dm, gguf_f32, err, sizeof(err)), 0);
+	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
+	for (uint32_t i = 0; i < 6; i++) {
+		const float *a, *b;
+		double mx = 0, dif = 0;
+
+		assert_int_equal(as_swap_forward(sm, toks[i], i, true), 0);
+		assert_int_equal(as_forward(ds, toks[i], i, true), 0);
+		a = as_swap_logits(sm);
+		b = ds->logits;
+		for (int v = 0; v < 512; v++) {
+			mx = fmax(mx, fabs(b[v]));
+			dif = fmax(dif, fabs((double)a[v] - b[v]));
+		}
+		if (dif > 1e-4 * mx + 1e-6)
+			fail_msg("token %u: max |swap - dense| = %g (max |logit| %g)", i, dif, mx);
+	}
+	as_state_free(ds);
+	as_model_free(dm);
+	as_swap_close(sm);
+}
+
+static void test_read_error_and_small_budget(void **state)
+{
+	struct as_swap_params p;
+	struct as_swap_model *m;
+	uint64_t fixed, full, minb;
+	char err[512] = "";
+	int r = 0;
+
+	(void)state;
+	base_params(&p);
+	p.sparsity = 0.5f;
+	p.backend = SWAP_BACKEND_FAULT;
+	p.fault.mode = SWAP_FAULT_EIO;
+	p.fault.nth = 5;
+	assert_int_equal(as_swap_open(&m, store_q4, &p, err, sizeof(err)), 0);
+	for (uint32_t i = 0; i < 4 && !r; i++)
+		r = as_swap_forward(m, 1, i, true);
+	assert_int_equal(r, -EIO);
+	as_swap_close(m);
+
+	base_params(&p);
+	assert_int_equal(as_swap_budget_info(store_q4, &p, &fixed, &full, &minb, err,
+					     sizeof(err)), 0);
+	p.budget_bytes = minb - 4096;
+	assert_int_equal(as_swap_open(&m, store_q4, &p, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "too small"));
+	p.budget_bytes = 0;
+	p.sparsity = 1.0f;
+	assert_int_equal(as_swap_open(&m, store_q4, &p, err, sizeof(err)), -EINVAL);
+	assert_false(as_swap_is_store(gguf_q4));
+	assert_true(as_swap_is_store(store_q4));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_budgets_backends_bit_identical),
+		cmocka_unit_test(test_sparsity0_equals_dense),
+		cmocka_unit_test(test_read_error_and_small_budget),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
