@@ -312,7 +312,7 @@ int cmd_convert(int argc, char **argv)
 	}
 	r = gguf_open(&f, in, err, sizeof(err));
 	if (r) {
-		cli_err(SUB, "%s: %s", in, err);
+		cli_err(SUB, "%s", err[0] ? err : strerror(-r));
 		return 1;
 	}
 	r = as_model_from_gguf(&m, f, err, sizeof(err));
