@@ -456,6 +456,69 @@ static void mv_task(void *arg, int ith, int nth)
 		mv_range(c, c->total * i / c->n_items, c->total * (i + 1) / c->n_items);
 }
 
+/* Every output of the jobs set to NaN: the visible result of a call that cannot be done. */
+static void fail_jobs(const struct as_matvec_job *jobs, int n_jobs)
+{
+	for (int j = 0; j < n_jobs; j++)
+		for (size_t r = 0; r < jobs[j].rows; r++)
+			jobs[j].y[r] = NAN;
+}
+
+/*
+ * Per-thread scratch for the quantized x, kept between calls (decode does hundreds of
+ * matvecs per token) and freed when the thread exits.
+ */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+struct scratch {
+	size_t size;
+	void *p;
+};
+
+static void scratch_free(void *v)
+{
+	struct scratch *s = v;
+
+	if (s) {
+		free(s->p);
+		free(s);
+	}
+}
+
+static void scratch_key_init(void)
+{
+	if (pthread_key_create(&scratch_key, scratch_free))
+		abort(); /* only fails for lack of keys: nothing works then */
+}
+
+static void *scratch_get(size_t size)
+{
+	struct scratch *s;
+
+	pthread_once(&scratch_once, scratch_key_init);
+	s = pthread_getspecific(scratch_key);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return NULL;
+		if (pthread_setspecific(scratch_key, s)) {
+			free(s);
+			return NULL;
+		}
+	}
+	if (s->size < size) {
+		void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
+
+		if (!p)
+			return NULL;
+		free(s->p);
+		s->p = p;
+		s->size = size;
+	}
+	return s->p;
+}
+
 static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 			       const struct as_matvec_job *jobs, int n_jobs, size_t cols,
 			       const float *x)
@@ -485,12 +548,16 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		int k = ktype_of(jobs[j].type);
 		uint64_t rb;
 
-		if (k < 0)
-			return; /* unsupported type: programming error, nothing sensible to do */
-		if (k == AS_K_Q4_0_X16)
-			rb = cols / QK4_0 * sizeof(struct block_q4_0);
-		else if (as_row_bytes(jobs[j].type, cols, &rb))
+		if (k < 0) { /* unsupported type: a programming error; make it visible */
+			fail_jobs(jobs, n_jobs);
 			return;
+		}
+		if (k == AS_K_Q4_0_X16 && cols % QK4_0 == 0)
+			rb = cols / QK4_0 * sizeof(struct block_q4_0);
+		else if (k == AS_K_Q4_0_X16 || as_row_bytes(jobs[j].type, cols, &rb)) {
+			fail_jobs(jobs, n_jobs);
+			return;
+		}
 		c.fn[j] = tab->rows[k] ? tab->rows[k] : tables[AS_SIMD_SCALAR].rows[k];
 		c.row_bytes[j] = (size_t)rb;
 		c.chunk_bytes[j] = rb * AS_X16_ROWS;
@@ -515,9 +582,11 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		off_k = sz;
 		if (need_q8k)
 			sz += nbk * sizeof(struct block_q8_K);
-		scratch = aligned_alloc(64, (sz + 63) & ~(size_t)63);
-		if (!scratch)
+		scratch = scratch_get(sz);
+		if (!scratch) {
+			fail_jobs(jobs, n_jobs);
 			return;
+		}
 		if (need_q8) {
 			struct block_q8_0 *q8 = scratch;
 			int32_t *sums = (int32_t *)((uint8_t *)scratch + off_sum);
@@ -551,7 +620,6 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		mv_task(&c, 0, 1); /* too small to be worth waking the workers */
 	else
 		as_tp_run(tp, mv_task, &c);
-	free(scratch);
 }
 
 void as_quantize_q8_0(const float *x, struct block_q8_0 *y, size_t n)

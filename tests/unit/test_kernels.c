@@ -491,6 +491,31 @@ static void test_quantize_q8_0_levels(void **state)
 	free(got);
 }
 
+/* Calls that cannot be done leave NaN in every output instead of stale values. */
+static void test_bad_calls_give_nan(void **state)
+{
+	float x[64] = { 0 }, y[4] = { 1, 2, 3, 4 }, y2[2] = { 5, 6 };
+	uint8_t w[4 * 64 * 4] = { 0 };
+	struct as_matvec_job jobs[2] = {
+		{ GGML_TYPE_F32, w, 2, y2 },
+		{ GGML_TYPE_Q5_1, w, 4, y }, /* no kernel for this type */
+	};
+
+	(void)state;
+	as_matvec(NULL, GGML_TYPE_Q4_0, w, 4, 33, x, y); /* cols not a block multiple */
+	for (int i = 0; i < 4; i++)
+		assert_true(isnan(y[i]));
+	as_matvec(NULL, AS_TYPE_Q4_0_X16, w, 4, 48, x, y);
+	for (int i = 0; i < 4; i++)
+		assert_true(isnan(y[i]));
+	as_matvec_multi(NULL, jobs, 2, 64, x);
+	assert_true(isnan(y2[0]) && isnan(y2[1]));
+	/* and a good call after them works */
+	as_matvec(NULL, GGML_TYPE_F32, w, 4, 64, x, y);
+	for (int i = 0; i < 4; i++)
+		assert_true(y[i] == 0.0f);
+}
+
 static void test_force_and_names(void **state)
 {
 	enum as_simd saved = as_simd_active();
@@ -510,6 +535,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_force_and_names),
+		cmocka_unit_test(test_bad_calls_give_nan),
 		cmocka_unit_test(test_quantize_q8_0_levels),
 		cmocka_unit_test(test_scalar_vs_dequant),
 		cmocka_unit_test(test_simd_vs_scalar_random),

@@ -29,7 +29,9 @@ const char *as_simd_name(enum as_simd level);
 /* y[rows] = W[rows x cols] * x[cols]; W of type t (any as_type_supported type).
  * cols must be a multiple of the type's block size. Split over tp's threads by rows.
  * Internally x is quantized once (Q8_0 / Q8_K) for the quantized types, as llama.cpp
- * does, so results match llama.cpp's numerics closely rather than exactly. */
+ * does, so results match llama.cpp's numerics closely rather than exactly.
+ * A call that cannot be done (unsupported type, cols not a block multiple, out of memory)
+ * sets every y to NaN. The result does not depend on the number of threads. */
 void as_matvec(struct as_threadpool *tp, enum ggml_type t, const void *W, size_t rows,
 	       size_t cols, const float *x, float *y);
 
