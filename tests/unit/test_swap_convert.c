@@ -19,9 +19,11 @@
 
 #include <cmocka.h>
 
+#include "activeswap/eval.h"
 #include "activeswap/gguf.h"
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
+#include "activeswap/tokenizer.h"
 #include "cli.h"
 #include "libswap.h"
 
@@ -247,6 +249,125 @@ static void test_real_model(void **state)
 	check_store(g, oq, false); /* hidden 172 pads to 192 for q8_0 */
 }
 
+/* Replace every swapped matrix of m by the f32 matrix rebuilt from the store's columns
+ * (what a fully resident store computes with). Buffers go to bufs[]. */
+static void rebuild_from_store(struct as_model *m, struct swap_store *s, float **bufs)
+{
+	const struct swap_store_desc *d = swap_store_desc(s);
+	int nb = 0;
+
+	for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+		for (int ki = 0; ki < 4; ki++) {
+			const struct swap_kind_desc *kd = &d->kinds[kinds[ki].kind];
+			uint64_t bb = swap_store_bundle_bytes(s, kinds[ki].kind), moff = 0;
+			uint8_t *bun = malloc(bb);
+
+			for (int mi = 0; mi < kinds[ki].n; mi++) {
+				struct as_weight *w = &m->layers[l].w[kinds[ki].ops[mi]];
+				const struct swap_mat_desc *md = &kd->mats[mi];
+				uint64_t be = as_type_block_elems(md->type);
+				uint64_t outp = (md->out + be - 1) / be * be, in = kd->in;
+				float *W = malloc(md->out * in * sizeof(float));
+				float *col = malloc(outp * sizeof(float));
+
+				for (uint32_t c = 0; c < in; c++) {
+					struct swap_key key = { l, kinds[ki].kind, c };
+
+					assert_int_equal(swap_store_read_bundle(s, key, bun), 0);
+					as_dequant_row(md->type, bun + moff, col, outp);
+					for (uint32_t i = 0; i < md->out; i++)
+						W[(uint64_t)i * in + c] = col[i];
+				}
+				w->type = GGML_TYPE_F32;
+				w->data = W;
+				w->rows = md->out;
+				w->cols = in;
+				w->row_bytes = in * sizeof(float);
+				bufs[nb++] = W;
+				moff += md->col_bytes;
+				free(col);
+			}
+			free(bun);
+		}
+	}
+}
+
+/* The conversion's numerical cost on the real model: perplexity of the store's weights
+ * (fully resident) against the GGUF, KL per token and top-1 agreement. */
+static void test_numerical_cost(void **state)
+{
+	const char *sh = getenv("AS_SHARED");
+	static const char *const types[] = { "keep", "q8_0", "q4_0" };
+	char g[512], txt[512], o[300], err[512] = "";
+	struct gguf_file *f;
+	struct as_model *ref, *m;
+	struct as_tokenizer *tok;
+	struct as_state *sr, *sm;
+	struct as_eval_result rr, rm;
+	int32_t *ids;
+	size_t n_ids, tl;
+	char *text;
+	FILE *fp;
+
+	if (!sh)
+		skip();
+	snprintf(g, sizeof(g), "%s/models/stories260K.gguf", sh);
+	snprintf(txt, sizeof(txt), "%s/golden/tinystories-dev.txt", sh);
+	if (access(g, R_OK) || access(txt, R_OK))
+		skip();
+	fp = fopen(txt, "rb");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	tl = (size_t)ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	text = malloc(tl + 1);
+	assert_int_equal(fread(text, 1, tl, fp), tl);
+	fclose(fp);
+	assert_int_equal(gguf_open(&f, g, err, sizeof(err)), 0);
+	assert_int_equal(as_model_from_gguf(&ref, f, err, sizeof(err)), 0);
+	assert_int_equal(as_tokenizer_load(&tok, f, err, sizeof(err)), 0);
+	assert_int_equal(as_tokenize(tok, text, tl, true, &ids, &n_ids), 0);
+	assert_int_equal(as_state_new(&sr, ref, 128, NULL), 0);
+	assert_int_equal(as_perplexity(sr, NULL, ids, n_ids, 128, as_tokenizer_bos(tok), NULL,
+				       NULL, &rr), 0);
+	for (int ti = 0; ti < 3; ti++) {
+		struct swap_store *s;
+		float *bufs[7 * 64] = { 0 };
+		const char *cv[] = { "convert", g, "-o", o, "--type", types[ti], "--quiet", NULL };
+
+		snprintf(o, sizeof(o), "%s/cost-%s.asw", dir, types[ti]);
+		assert_int_equal(run(cmd_convert, cv), 0);
+		assert_int_equal(swap_store_open(&s, o, err, sizeof(err)), 0);
+		assert_int_equal(as_model_from_gguf(&m, f, err, sizeof(err)), 0);
+		assert_true(m->hp.n_layer <= 64);
+		rebuild_from_store(m, s, bufs);
+		assert_int_equal(as_state_new(&sm, m, 128, NULL), 0);
+		assert_int_equal(as_perplexity(sm, sr, ids, n_ids, 128, as_tokenizer_bos(tok), NULL,
+					       NULL, &rm), 0);
+		fprintf(stderr, "# stories260K store --type %s: PPL %.4f (GGUF %.4f), KL %.6f nats/token, "
+			"top-1 agreement %.4f, %llu tokens\n", types[ti], rm.ppl, rr.ppl, rm.kl, rm.top1,
+			(unsigned long long)rm.tokens_scored);
+		if (ti == 0) { /* f32 kept: identical weights, identical results */
+			assert_true(rm.kl == 0.0);
+			assert_true(rm.ppl == rr.ppl);
+		} else {
+			assert_true(rm.kl < (ti == 1 ? 0.01 : 0.5));
+			assert_true(fabs(rm.ppl - rr.ppl) / rr.ppl < (ti == 1 ? 0.02 : 0.5));
+		}
+		as_state_free(sm);
+		as_model_free(m);
+		for (int i = 0; i < 7 * 64; i++)
+			free(bufs[i]);
+		swap_store_close(s);
+	}
+	as_state_free(sr);
+	as_model_free(ref);
+	as_tokenizer_free(tok);
+	free(ids);
+	free(text);
+	gguf_close(f);
+}
+
 static void test_bad_args(void **state)
 {
 	char o[300];
@@ -272,6 +393,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_generated_q4_0, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_real_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_numerical_cost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 	};
 
