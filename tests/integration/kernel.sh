@@ -125,9 +125,9 @@ else
 	echo "# --- last console lines ---"
 	tail -n 40 "$logs/console.log" | tr -d '\r' | sed 's/^/# /'
 fi
-if grep -qE 'WARNING:|BUG:|Oops|Kernel panic|general protection|Bad page' "$logs/console.log"; then
+if grep -qE 'WARNING:|BUG:|BUG [a-z]|Oops|Kernel panic|general protection|Bad page|overwritten|memory corruption' "$logs/console.log"; then
 	notok "no kernel warnings or oopses on the guest console"
-	grep -E -A5 'WARNING:|BUG:|Oops|Kernel panic|general protection|Bad page' \
+	grep -E -A5 'WARNING:|BUG:|BUG [a-z]|Oops|Kernel panic|general protection|Bad page|overwritten|memory corruption' \
 		"$logs/console.log" | head -n 40 | tr -d '\r' | sed 's/^/# /'
 else
 	ok "no kernel warnings or oopses on the guest console"
