@@ -239,46 +239,47 @@ static uint32_t default_ctx(const struct swap_store *st, uint32_t want)
 	return c;
 }
 
-static void engine_params(const struct as_swap_params *p, struct swap_engine_params *ep)
+/* Small stores get a small read queue, so the read buffers do not dwarf the weights. */
+static void engine_params(const struct swap_store *st, const struct as_swap_params *p,
+			  struct swap_engine_params *ep)
 {
+	bool small = swap_store_swappable_bytes(st) < (256ull << 20);
+
 	memset(ep, 0, sizeof(*ep));
 	ep->policy = p->policy;
 	ep->backend = p->backend;
-	ep->queue_depth = p->queue_depth;
-	ep->max_read_bytes = p->max_read_bytes;
+	ep->queue_depth = p->queue_depth ? p->queue_depth : small ? 4 : 0;
+	ep->max_read_bytes = p->max_read_bytes ? p->max_read_bytes : small ? 64u << 10 : 0;
 	ep->numa_node = -1;
 	ep->flags = p->engine_flags;
 	ep->fault = p->fault;
 }
 
 int as_swap_budget_info(const char *path, const struct as_swap_params *p,
-			uint64_t *fixed_bytes, uint64_t *full_bytes, uint64_t *min_bytes,
-			char *err, size_t errlen)
+			struct as_swap_budget *b, char *err, size_t errlen)
 {
 	struct swap_store *st;
 	struct swap_engine_params ep;
-	uint64_t fixed, minb, slots = 0, grp = 0;
+	uint64_t minb, grp = 0;
 	const struct swap_store_desc *d;
 	int r = swap_store_open(&st, path, err, errlen);
 
 	if (r)
 		return r;
 	d = swap_store_desc(st);
-	engine_params(p, &ep);
-	fixed = fixed_bytes_of(st, default_ctx(st, p->n_ctx));
+	memset(b, 0, sizeof(*b));
+	engine_params(st, p, &ep);
+	b->fixed = fixed_bytes_of(st, default_ctx(st, p->n_ctx));
 	minb = swap_engine_min_budget(st, &ep);
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
 
-		slots += (uint64_t)d->n_layers * d->kinds[k].in * ss + 64;
+		b->slots_all += (uint64_t)d->n_layers * d->kinds[k].in * ss + 64;
 		grp += (uint64_t)d->group * d->kinds[k].in * ss + 64;
 	}
-	if (fixed_bytes)
-		*fixed_bytes = fixed;
-	if (min_bytes)
-		*min_bytes = fixed + minb;
-	if (full_bytes) /* staging (min - group slots) + every slot + a page */
-		*full_bytes = fixed + (minb - grp) + slots + 4096;
+	b->staging = minb > grp ? minb - grp : 0;
+	b->min = b->fixed + minb;
+	b->full = b->fixed + b->staging + b->slots_all + 4096;
 	swap_store_close(st);
 	return 0;
 }
@@ -465,7 +466,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 
 	/* the engine gets what the budget leaves */
 	m->fixed_bytes = fixed_bytes_of(m->st, m->n_ctx);
-	engine_params(p, &ep);
+	engine_params(m->st, p, &ep);
 	if (p->budget_bytes) {
 		uint64_t minb = swap_engine_min_budget(m->st, &ep);
 

@@ -11,7 +11,9 @@
 #include "activeswap/sampler.h"
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
+#include "activeswap/swap.h"
 #include "cli.h"
+#include "swap_cli.h"
 
 static const char run_usage[] =
 	"usage: activeswap run -m MODEL [options]\n"
@@ -88,6 +90,11 @@ int cmd_run(int argc, char **argv)
 	char err[256];
 	int rc = 1, r;
 
+	/* A store (.asw, by magic) runs through the swapping runtime (tools/swap_cli.c). */
+	for (int i = 1; i + 1 < argc; i++)
+		if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) &&
+		    as_swap_is_store(argv[i + 1]))
+			return run_store_main(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 

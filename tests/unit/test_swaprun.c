@@ -149,7 +149,8 @@ static void decode(const char *path, const struct as_swap_params *p, struct runr
 static void budgets_backends(const char *store)
 {
 	struct as_swap_params p;
-	uint64_t fixed, full, minb;
+	struct as_swap_budget bi;
+	uint64_t full, minb;
 	char err[512];
 	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
 	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD };
@@ -158,9 +159,10 @@ static void budgets_backends(const char *store)
 
 	base_params(&p);
 	p.sparsity = 0.5f;
-	assert_int_equal(as_swap_budget_info(store, &p, &fixed, &full, &minb, err,
-					     sizeof(err)), 0);
-	assert_true(fixed < minb && minb < full);
+	assert_int_equal(as_swap_budget_info(store, &p, &bi, err, sizeof(err)), 0);
+	full = bi.full;
+	minb = bi.min;
+	assert_true(bi.fixed < minb && minb < full);
 	p.backend = SWAP_BACKEND_PREAD;
 	p.budget_bytes = full;
 	decode(store, &p, ref);
@@ -251,7 +253,7 @@ static void test_read_error_and_small_budget(void **state)
 {
 	struct as_swap_params p;
 	struct as_swap_model *m;
-	uint64_t fixed, full, minb;
+	struct as_swap_budget bi;
 	char err[512] = "";
 	int r = 0;
 
@@ -268,9 +270,8 @@ static void test_read_error_and_small_budget(void **state)
 	as_swap_close(m);
 
 	base_params(&p);
-	assert_int_equal(as_swap_budget_info(store_q4, &p, &fixed, &full, &minb, err,
-					     sizeof(err)), 0);
-	p.budget_bytes = minb - 4096;
+	assert_int_equal(as_swap_budget_info(store_q4, &p, &bi, err, sizeof(err)), 0);
+	p.budget_bytes = bi.min - 4096;
 	assert_int_equal(as_swap_open(&m, store_q4, &p, err, sizeof(err)), -ENOSPC);
 	assert_non_null(strstr(err, "too small"));
 	p.budget_bytes = 0;

@@ -85,11 +85,15 @@ void as_swap_close(struct as_swap_model *m);
 /* True when path starts with the store magic. */
 bool as_swap_is_store(const char *path);
 
-/* Bytes of the resident part (tensors, KV cache, activations) for n_ctx positions, and
- * of everything (plus all bundles and the engine's staging): what a 100% budget is. */
+/* What a budget is made of, for n_ctx positions: the resident part (tensors, KV cache,
+ * activations), the engine's read buffers, the slots of every bundle; min is the smallest
+ * budget accepted (resident + buffers + one layer group of slots), full what holding
+ * everything takes (a 100% budget). */
+struct as_swap_budget {
+	uint64_t fixed, staging, slots_all, min, full;
+};
 int as_swap_budget_info(const char *path, const struct as_swap_params *p,
-			uint64_t *fixed_bytes, uint64_t *full_bytes, uint64_t *min_bytes,
-			char *err, size_t errlen);
+			struct as_swap_budget *b, char *err, size_t errlen);
 
 /* Run token at pos (the KV cache holds 0..pos-1). want_logits: as_swap_logits() valid.
  * 0, -EINVAL (token), -ERANGE (pos) or a fetch error. */
@@ -108,5 +112,38 @@ struct swap_engine *as_swap_engine(struct as_swap_model *m);
 void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out);
 int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
 			struct as_swap_layer_stats *out);
+
+
+/* ---- cost model (runtime/costmodel.c) ------------------------------------------------ */
+
+/*
+ * Picks sparsity and preload depth from the budget, the flash bandwidth and the compute
+ * speed (after ActiveFlow): the sparsity is what makes the active weights fit the cache,
+ * 1 - cache / weights, rounded up to 0.05 and never above max_sparsity; the group is the
+ * largest preload depth whose bytes in flight stay within a quarter of the cache (so
+ * preloads do not evict what the current layers need) and whose reads take no longer than
+ * the compute of the layers they run under plus one layer. Estimates assume reads
+ * overlap compute and, for random weights, a hit rate equal to the cached fraction.
+ */
+struct as_cost_inputs {
+	uint64_t cache_bytes;  /* bundle slots the budget leaves */
+	uint64_t weight_bytes; /* all bundles of the store */
+	uint32_t n_layers;
+	double flash_bps;      /* measured read bandwidth, bytes/s */
+	double compute_bps;    /* sparse kernel speed over the threads, bytes/s */
+	float max_sparsity;
+};
+struct as_cost_choice {
+	float sparsity;
+	uint32_t group;
+	double hit_rate, io_s, compute_s, tokens_per_s; /* estimates per token */
+};
+/* sparsity < 0 / group == 0: choose; otherwise keep the given value and estimate. */
+void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t group,
+		    struct as_cost_choice *out);
+/* Random O_DIRECT reads of `bs` bytes from path by 4 threads for about `seconds`. */
+double as_measure_flash_bps(const char *path, uint64_t bs, double seconds);
+/* Sparse Q4_0 gather-accumulate speed (bytes of columns per second) with tp. */
+double as_measure_compute_bps(struct as_threadpool *tp, double seconds);
 
 #endif

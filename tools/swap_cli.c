@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Command-line side of the swapping runtime: flags, auto cost model, statistics, and
+ * `activeswap run` over a store. See swap_cli.h and Documentation/swapping.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "activeswap/sampler.h"
+#include "activeswap/threadpool.h"
+#include "activeswap/tokenizer.h"
+#include "cli.h"
+#include "swap_cli.h"
+
+void swap_cli_init(struct swap_cli *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_sparsity = 0.5;
+	o->policy = SWAP_POLICY_FREQ;
+	o->backend = SWAP_BACKEND_AUTO;
+}
+
+static const char *val(const char *sub, int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc) {
+		cli_err(sub, "%s needs a value", argv[*i]);
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i], *v;
+	double d;
+	long n;
+
+	if (!strcmp(a, "--stats")) {
+		o->stats = true;
+	} else if (!strcmp(a, "--no-preload")) {
+		o->no_preload = true;
+	} else if (!strcmp(a, "--dram-budget")) {
+		if (!(v = val(sub, argc, argv, i)))
+			return -1;
+		o->budget = v;
+	} else if (!strcmp(a, "--sparsity")) {
+		if (!(v = val(sub, argc, argv, i)))
+			return -1;
+		if (strcmp(v, "auto") && cli_double(sub, a, v, 0, 0.99, &d))
+			return -1;
+		o->sparsity = v;
+	} else if (!strcmp(a, "--max-sparsity")) {
+		if (!(v = val(sub, argc, argv, i)) || cli_double(sub, a, v, 0, 0.99, &o->max_sparsity))
+			return -1;
+	} else if (!strcmp(a, "--group")) {
+		if (!(v = val(sub, argc, argv, i)))
+			return -1;
+		if (strcmp(v, "auto") && cli_long(sub, a, v, 1, 4096, &n))
+			return -1;
+		o->group = v;
+	} else if (!strcmp(a, "--queue-depth")) {
+		if (!(v = val(sub, argc, argv, i)) || cli_long(sub, a, v, 1, 4096, &o->queue_depth))
+			return -1;
+	} else if (!strcmp(a, "--policy")) {
+		if (!(v = val(sub, argc, argv, i)))
+			return -1;
+		o->policy = swap_policy_from_name(!strcmp(v, "contextual") ? "freq" : v);
+		if (o->policy < 0) {
+			cli_err(sub, "bad value for --policy: '%s' (contextual, lru or static)", v);
+			return -1;
+		}
+	} else if (!strcmp(a, "--backend")) {
+		if (!(v = val(sub, argc, argv, i)))
+			return -1;
+		o->backend = swap_backend_from_name(v);
+		if (o->backend < 0 || o->backend == SWAP_BACKEND_FAULT) {
+			cli_err(sub, "bad value for --backend: '%s' (auto, uring, pread or kmod)", v);
+			return -1;
+		}
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
+		  struct as_threadpool *tp, uint32_t n_ctx, bool quiet,
+		  struct as_swap_model **out)
+{
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	char err[512] = "";
+	struct as_cost_inputs ci;
+	float sp = -1;
+	uint32_t grp = 0;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.n_ctx = n_ctx;
+	p.policy = (enum swap_policy_kind)o->policy;
+	p.backend = (enum swap_backend_kind)o->backend;
+	p.queue_depth = (uint32_t)o->queue_depth;
+	p.tp = tp;
+	p.no_preload = o->no_preload;
+	r = as_swap_budget_info(path, &p, &bi, err, sizeof(err));
+	if (r) {
+		cli_err(sub, "%s: %s", path, err);
+		return r;
+	}
+	o->full_bytes = bi.full;
+	o->budget_bytes = bi.full;
+	if (o->budget && cli_size(sub, "--dram-budget", o->budget, bi.full, &o->budget_bytes))
+		return -EINVAL;
+	p.budget_bytes = o->budget_bytes;
+	if (o->sparsity && strcmp(o->sparsity, "auto"))
+		sp = strtof(o->sparsity, NULL);
+	if (o->group && strcmp(o->group, "auto"))
+		grp = (uint32_t)strtoul(o->group, NULL, 10);
+	o->auto_sparsity = sp < 0;
+	o->auto_group = grp == 0;
+	{
+		struct swap_store *st;
+
+		r = swap_store_open(&st, path, err, sizeof(err));
+		if (r) {
+			cli_err(sub, "%s: %s", path, err);
+			return r;
+		}
+		ci.weight_bytes = swap_store_swappable_bytes(st);
+		ci.n_layers = swap_store_desc(st)->n_layers;
+		swap_store_close(st);
+	}
+	ci.cache_bytes = o->budget_bytes > bi.fixed + bi.staging ?
+			 o->budget_bytes - bi.fixed - bi.staging : 0;
+	if (ci.cache_bytes > ci.weight_bytes)
+		ci.cache_bytes = ci.weight_bytes;
+	ci.max_sparsity = (float)o->max_sparsity;
+	ci.flash_bps = 0;
+	ci.compute_bps = 0;
+	if (o->auto_sparsity || o->auto_group) {
+		ci.flash_bps = o->flash_bps = as_measure_flash_bps(path, 256 << 10, 0.3);
+		ci.compute_bps = o->compute_bps = as_measure_compute_bps(tp, 0.1);
+	}
+	as_cost_choose(&ci, sp, grp, &o->choice);
+	p.sparsity = o->choice.sparsity;
+	p.group = o->choice.group;
+	if (!quiet && (o->auto_sparsity || o->auto_group))
+		fprintf(stderr, "activeswap %s: auto: budget %.1f MiB of %.1f MiB (cache %.0f%% of "
+			"the weights), flash %.0f MB/s, compute %.0f MB/s -> sparsity %.2f%s, "
+			"group %u%s (estimate %.2f tok/s)\n", sub, o->budget_bytes / 1048576.0,
+			bi.full / 1048576.0, 100.0 * o->choice.hit_rate, o->flash_bps / 1e6,
+			o->compute_bps / 1e6, (double)p.sparsity,
+			o->auto_sparsity ? "" : " (given)", p.group, o->auto_group ? "" : " (given)",
+			o->choice.tokens_per_s);
+	r = as_swap_open(out, path, &p, err, sizeof(err));
+	if (r)
+		cli_err(sub, "%s: %s", path, err);
+	return r;
+}
+
+void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
+{
+	struct as_swap_stats s;
+	uint64_t nt;
+
+	as_swap_stats(m, &s);
+	nt = s.tokens ? s.tokens : 1;
+	fprintf(f, "layer  hit-rate  flash-MB/tok  stall-ms/tok  precision  recall\n");
+	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
+		struct as_swap_layer_stats x;
+
+		as_swap_layer_stats(m, l, &x);
+		fprintf(f, "%5u  %7.1f%%  %12.3f  %12.3f  %8.1f%%  %5.1f%%\n", l,
+			x.lookups ? 100.0 * x.hits / x.lookups : 0, x.bytes_read / 1e6 / nt,
+			x.stall_ns / 1e6 / nt, x.predicted ? 100.0 * x.predicted_used / x.predicted : 0,
+			x.used ? 100.0 * x.predicted_used / x.used : 0);
+	}
+	fprintf(f, "total  %7.1f%%  %12.3f  %12.3f  %8.1f%%  %5.1f%%   (%llu tokens, %llu "
+		"preloads cancelled; budget %.1f MiB = resident %.1f + pool %.1f)\n",
+		s.total.lookups ? 100.0 * s.total.hits / s.total.lookups : 0,
+		s.total.bytes_read / 1e6 / nt, s.total.stall_ns / 1e6 / nt,
+		s.total.predicted ? 100.0 * s.total.predicted_used / s.total.predicted : 0,
+		s.total.used ? 100.0 * s.total.predicted_used / s.total.used : 0,
+		(unsigned long long)s.tokens, (unsigned long long)s.cancelled,
+		s.budget_bytes / 1048576.0, s.fixed_bytes / 1048576.0, s.pool_bytes / 1048576.0);
+}
+
+void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
+{
+	struct as_swap_stats s;
+	uint64_t nt;
+
+	as_swap_stats(m, &s);
+	nt = s.tokens ? s.tokens : 1;
+	fprintf(f, ", \"backend\": ");
+	cli_json_str(f, swap_engine_backend_name(as_swap_engine(m)));
+	fprintf(f, ", \"policy\": ");
+	cli_json_str(f, swap_engine_policy_name(as_swap_engine(m)));
+	fprintf(f, ", \"budget_bytes\": %llu, \"full_bytes\": %llu, \"sparsity\": %.4f, "
+		"\"sparsity_auto\": %s, \"group\": %u, \"group_auto\": %s, "
+		"\"flash_bytes_per_token\": %.1f, \"stall_s_per_token\": %.6f, "
+		"\"hit_rate\": %.4f, \"preload_precision\": %.4f, \"preload_recall\": %.4f, "
+		"\"preloads_cancelled\": %llu, \"measured_flash_bps\": %.0f, "
+		"\"measured_compute_bps\": %.0f, \"estimated_tokens_per_s\": %.3f",
+		(unsigned long long)s.budget_bytes, (unsigned long long)o->full_bytes,
+		(double)as_swap_sparsity(m), o->auto_sparsity ? "true" : "false",
+		as_swap_group(m), o->auto_group ? "true" : "false",
+		(double)s.total.bytes_read / nt, s.total.stall_ns * 1e-9 / nt,
+		s.total.lookups ? (double)s.total.hits / s.total.lookups : 0,
+		s.total.predicted ? (double)s.total.predicted_used / s.total.predicted : 0,
+		s.total.used ? (double)s.total.predicted_used / s.total.used : 0,
+		(unsigned long long)s.cancelled, o->flash_bps, o->compute_bps,
+		o->choice.tokens_per_s);
+}
+
+/* ---- activeswap run over a store ----------------------------------------------------- */
+
+#define SUB "run"
+
+static const char run_store_usage[] =
+	"usage: activeswap run -m STORE.asw [options]   (a GGUF runs dense; see run --help)\n"
+	"\n"
+	"  -p, --prompt TEXT   -n, --n-predict N   --temp T   --top-k K   --top-p P\n"
+	"  --seed S   -t, --threads N   -c, --ctx-size N   --json    as for a GGUF\n"
+	SWAP_CLI_USAGE;
+
+int run_store_main(int argc, char **argv)
+{
+	const char *path = NULL, *prompt = "";
+	long n_predict = 128, threads = 2, ctx = 0, top_k = AS_SAMPLER_DEFAULT_TOP_K;
+	double temp = AS_SAMPLER_DEFAULT_TEMP, top_p = AS_SAMPLER_DEFAULT_TOP_P;
+	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	bool json = false;
+	struct swap_cli o;
+	struct as_threadpool *tp = NULL;
+	struct as_swap_model *m = NULL;
+	struct as_tokenizer *tok = NULL;
+	struct as_sampler *smp = NULL;
+	struct as_sampler_params sp;
+	int32_t *ids = NULL;
+	size_t n_ids = 0;
+	long n_gen = 0;
+	double t0, t_load, t_prompt, t_decode;
+	char err[256];
+	int rc = 1, r;
+
+	swap_cli_init(&o);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+
+		r = swap_cli_flag(&o, SUB, argc, argv, &i);
+		if (r < 0)
+			return 2;
+		if (r)
+			continue;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(run_store_usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (!strcmp(a, "--no-repack")) {
+			/* dense-only option: nothing to repack in a store */
+		} else if (i + 1 >= argc) {
+			cli_err(SUB, "unknown option '%s' or missing value (see --help)", a);
+			return 2;
+		} else if (v = argv[i + 1], !strcmp(a, "-m") || !strcmp(a, "--model")) {
+			path = v;
+			i++;
+		} else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+			prompt = v;
+			i++;
+		} else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+			if (cli_long(SUB, a, v, 0, 1 << 24, &n_predict))
+				return 2;
+			i++;
+		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+			if (cli_long(SUB, a, v, 1, 256, &threads))
+				return 2;
+			i++;
+		} else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+			if (cli_long(SUB, a, v, 1, 1 << 24, &ctx))
+				return 2;
+			i++;
+		} else if (!strcmp(a, "--temp")) {
+			if (cli_double(SUB, a, v, 0, 100, &temp))
+				return 2;
+			i++;
+		} else if (!strcmp(a, "--top-k")) {
+			if (cli_long(SUB, a, v, 0, 1 << 24, &top_k))
+				return 2;
+			i++;
+		} else if (!strcmp(a, "--top-p")) {
+			if (cli_double(SUB, a, v, 0, 1, &top_p))
+				return 2;
+			i++;
+		} else if (!strcmp(a, "--seed")) {
+			if (cli_u64(SUB, a, v, 0, UINT64_MAX, &seed))
+				return 2;
+			i++;
+		} else {
+			cli_err(SUB, "unknown option '%s' (see --help)", a);
+			return 2;
+		}
+	}
+	if (!path) {
+		cli_err(SUB, "-m MODEL is required (see --help)");
+		return 2;
+	}
+	t0 = cli_now();
+	tp = as_tp_create((int)threads);
+	if (!tp) {
+		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
+		goto out;
+	}
+	if (!ctx)
+		ctx = n_predict + 64 > 2048 ? 2048 : n_predict + 64;
+	if (swap_cli_open(&o, SUB, path, tp, (uint32_t)ctx, false, &m))
+		goto out;
+	if (!as_swap_meta(m) ||
+	    as_tokenizer_load(&tok, as_swap_meta(m), err, sizeof(err))) {
+		cli_err(SUB, "%s: no usable tokenizer in the store's metadata", path);
+		goto out;
+	}
+	if (as_tokenize(tok, prompt, strlen(prompt), as_tokenizer_add_bos(tok), &ids, &n_ids) ||
+	    !n_ids) {
+		cli_err(SUB, "cannot tokenize the prompt (or empty prompt without BOS)");
+		goto out;
+	}
+	if ((long)n_ids >= ctx) {
+		cli_err(SUB, "prompt has %zu tokens, context is %ld", n_ids, ctx);
+		rc = 2;
+		goto out;
+	}
+	sp.temp = (float)temp;
+	sp.top_k = (int)top_k;
+	sp.top_p = (float)top_p;
+	sp.seed = seed;
+	smp = as_sampler_new(&sp, as_swap_n_vocab(m));
+	if (!smp)
+		goto out;
+	t_load = cli_now() - t0;
+	for (size_t i = 0; i < n_ids; i++) {
+		size_t len;
+		const char *pc = as_token_piece(tok, ids[i], &len);
+
+		fwrite(pc, 1, len, stdout);
+	}
+	fflush(stdout);
+	t0 = cli_now();
+	for (size_t i = 0; i < n_ids; i++) {
+		r = as_swap_forward(m, ids[i], (uint32_t)i, i + 1 == n_ids);
+		if (r) {
+			cli_err(SUB, "forward failed at prompt position %zu: %s", i, strerror(-r));
+			goto out;
+		}
+	}
+	t_prompt = cli_now() - t0;
+	t0 = cli_now();
+	for (size_t pos = n_ids; n_gen < n_predict; pos++) {
+		int32_t next = as_sample(smp, as_swap_logits(m));
+		size_t len;
+		const char *pc;
+
+		if (next == as_tokenizer_eos(tok))
+			break;
+		pc = as_token_piece(tok, next, &len);
+		fwrite(pc, 1, len, stdout);
+		fflush(stdout);
+		if (++n_gen == n_predict || pos >= (size_t)ctx)
+			break;
+		r = as_swap_forward(m, next, (uint32_t)pos, true);
+		if (r) {
+			cli_err(SUB, "forward failed at position %zu: %s", pos, strerror(-r));
+			goto out;
+		}
+	}
+	t_decode = cli_now() - t0;
+	if (isatty(STDOUT_FILENO))
+		putchar('\n');
+	{
+		long runs = n_gen > 1 ? n_gen - 1 : 0;
+		double dps = t_decode > 0 && runs ? runs / t_decode : 0;
+
+		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, decode "
+			"%ld tokens %.2f tok/s, %ld threads, sparsity %.2f, group %u, budget %.1f "
+			"MiB, peak RSS %.1f MiB\n", t_load, n_ids,
+			t_prompt > 0 ? n_ids / t_prompt : 0, n_gen, dps, threads,
+			(double)as_swap_sparsity(m), as_swap_group(m), o.budget_bytes / 1048576.0,
+			cli_peak_rss_bytes() / 1048576.0);
+		if (o.stats)
+			swap_cli_print_stats(m, stderr);
+		if (json) {
+			printf("\n{\"model\": ");
+			cli_json_str(stdout, path);
+			printf(", \"threads\": %ld, \"n_generated\": %ld, \"tokens_per_s\": %.3f, "
+			       "\"peak_rss_bytes\": %llu", threads, n_gen, dps,
+			       (unsigned long long)cli_peak_rss_bytes());
+			swap_cli_json(m, &o, stdout);
+			printf("}\n");
+		}
+	}
+	rc = 0;
+out:
+	fflush(stdout);
+	free(ids);
+	as_sampler_free(smp);
+	as_tokenizer_free(tok);
+	as_swap_close(m);
+	if (tp)
+		as_tp_destroy(tp);
+	return rc;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared command-line handling of the swapping runtime for run, eval and bench decode:
+ * --dram-budget, --sparsity, --max-sparsity, --group, --policy, --backend, --no-preload,
+ * --queue-depth, --stats; opening a store with the auto cost model; printing statistics.
+ */
+#ifndef ACTIVESWAP_SWAP_CLI_H
+#define ACTIVESWAP_SWAP_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "activeswap/swap.h"
+
+struct swap_cli {
+	const char *budget;   /* SIZE or N% of the full footprint; NULL = 100% */
+	const char *sparsity; /* number or "auto"; NULL = auto */
+	double max_sparsity;  /* 0.5 */
+	const char *group;    /* number or "auto"; NULL = auto */
+	int policy, backend;
+	bool stats, no_preload;
+	long queue_depth;
+	/* filled by swap_cli_open */
+	uint64_t budget_bytes, full_bytes;
+	struct as_cost_choice choice;
+	double flash_bps, compute_bps;
+	bool auto_sparsity, auto_group;
+};
+
+#define SWAP_CLI_USAGE                                                                   \
+	"  --dram-budget SIZE|N%    DRAM for the whole process: resident tensors, KV cache,\n" \
+	"                           activations and the weight cache (default 100%: all);\n" \
+	"                           N% is of what holding everything takes\n"              \
+	"  --sparsity S|auto        Top-K sparsity of every linear op's input (default auto:\n" \
+	"                           from the budget, flash and compute speed)\n"          \
+	"  --max-sparsity S         upper bound for auto (default 0.5)\n"                  \
+	"  --group N|auto           layers preloaded ahead from each Top-K (default auto)\n" \
+	"  --no-preload             on-demand fetches only\n"                              \
+	"  --policy contextual|lru|static   hot-weight cache policy (default contextual)\n" \
+	"  --backend auto|uring|pread       flash reads (default auto)\n"                  \
+	"  --queue-depth N          reads in flight (default 32)\n"                        \
+	"  --stats                  per-layer hit rate, flash bytes/token, preload\n"       \
+	"                           precision/recall, stall time/token (stderr)\n"
+
+void swap_cli_init(struct swap_cli *o);
+/* 1: argv[*i] was one of ours (value consumed), 0: not ours, -1: bad value (message). */
+int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, int *i);
+/* Open path with the options; prints what auto picked on stderr unless quiet. */
+int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
+		  struct as_threadpool *tp, uint32_t n_ctx, bool quiet,
+		  struct as_swap_model **out);
+void swap_cli_print_stats(struct as_swap_model *m, FILE *f);
+/* JSON members (leading ", "): backend, budget_bytes, sparsity, group, flash and stall
+ * per token, hit rate, preload precision/recall. */
+void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f);
+
+/* activeswap run -m STORE.asw ... (called by cmd_run for stores). */
+int run_store_main(int argc, char **argv);
+
+#endif
