@@ -445,12 +445,35 @@ static void dispatch(struct swap_engine *e)
 	}
 }
 
+/*
+ * Copy a finished read's bundles from its staging buffer into their slots and check
+ * their crc32c, without the engine lock: LOADING bundles and their slots belong to the
+ * read until complete_locked() publishes them (nobody evicts, cancels or frees them), so
+ * compute threads are not held up by the copy. A bad checksum is left in ent.err.
+ */
+static void copy_out(struct swap_engine *e, const struct rd *r, const uint8_t *buf)
+{
+	const struct swap_store *s = e->s;
+	uint64_t bb = s->bundle_bytes[r->first.kind];
+	struct swap_key k = r->first;
+
+	for (uint32_t i = 0; i < r->count; i++) {
+		uint64_t b = swap_bidx(s, k);
+		uint8_t *dst = slot_mem(e, e->ent[b].slot);
+
+		memcpy(dst, buf + (swap_bundle_off(s, k) - r->file_off), bb);
+		if ((e->p.flags & SWAP_F_VERIFY) && swap_crc32c(0, dst, bb) != s->crc[b])
+			e->ent[b].err = -EBADMSG;
+		swap_file_next(s, k, &k);
+	}
+}
+
+/* Publish a finished (or failed) read: bundles become VALID, or ERROR with the slot
+ * freed; the staging buffer and the queue slot are returned. */
 static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 {
 	const struct swap_store *s = e->s;
 	struct rd *r = &e->rds[ri];
-	uint8_t *buf = e->staging + (uint64_t)ri * e->sb;
-	uint64_t bb = s->bundle_bytes[r->first.kind];
 	struct swap_key k = r->first;
 	int err = 0;
 
@@ -466,16 +489,8 @@ static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 		uint64_t b = swap_bidx(s, k);
 		struct ent *x = &e->ent[b];
 		int32_t si = x->slot;
-		int berr = err;
+		int berr = err ? err : x->err;
 
-		if (!berr) {
-			uint8_t *src = buf + (swap_bundle_off(s, k) - r->file_off);
-
-			memcpy(slot_mem(e, si), src, bb);
-			if ((e->p.flags & SWAP_F_VERIFY) &&
-			    swap_crc32c(0, slot_mem(e, si), bb) != s->crc[b])
-				berr = -EBADMSG;
-		}
 		if (berr) {
 			slot_put(e, si);
 			x->slot = NIL;
@@ -496,7 +511,10 @@ static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 static void on_complete(void *ctx, uint64_t cookie, int64_t res)
 {
 	struct swap_engine *e = ctx;
+	struct rd *r = &e->rds[cookie];
 
+	if (res >= 0 && (uint64_t)res == r->len)
+		copy_out(e, r, e->staging + cookie * e->sb);
 	pthread_mutex_lock(&e->lock);
 	complete_locked(e, (uint32_t)cookie, res);
 	dispatch(e);
