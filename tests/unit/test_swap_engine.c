@@ -3,6 +3,10 @@
  * cancellation, pinning, fault injection, clear errors for a small budget or mlock. */
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -567,6 +571,90 @@ static void test_mlock_error(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* io_uring unavailable (sysctl-like override, or seccomp denying io_uring_setup): AUTO
+ * falls back to the pread workers and still fetches correct bytes; URING says why. */
+static void test_backend_fallback(void **state)
+{
+	struct swap_engine_params p;
+	struct swap_engine *e = NULL;
+	char err[256] = "";
+	int status;
+	pid_t pid;
+
+	make_store(2, 1, 4);
+	p = params(SWAP_POLICY_LRU, 0);
+	p.backend = SWAP_BACKEND_AUTO;
+	setenv("ACTIVESWAP_NO_URING", "1", 1);
+	e = engine(&p);
+	assert_string_equal(swap_engine_backend_name(e), "pread");
+	get(e, (struct swap_key){ 1, 2, 3 });
+	swap_engine_destroy(e);
+	p.backend = SWAP_BACKEND_URING;
+	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "ACTIVESWAP_NO_URING"));
+	unsetenv("ACTIVESWAP_NO_URING");
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+		const void *ptr;
+		struct swap_key k = { 0, 1, 1 };
+		uint8_t want[BB];
+
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(3);
+		p.backend = SWAP_BACKEND_AUTO;
+		if (swap_engine_create(&e, st, &p, err, sizeof(err)))
+			_exit(4);
+		if (strcmp(swap_engine_backend_name(e), "pread"))
+			_exit(5);
+		if (swap_acquire(e, &k, 1, &ptr))
+			_exit(6);
+		swap_synthetic_bundle(SEED, k, want, BB);
+		if (memcmp(ptr, want, BB))
+			_exit(7);
+		swap_release(e, &k, 1);
+		swap_engine_destroy(e);
+		p.backend = SWAP_BACKEND_URING;
+		if (swap_engine_create(&e, st, &p, err, sizeof(err)) != -EPERM)
+			_exit(8);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 3)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_numa(void **state)
+{
+	struct swap_engine_params p;
+	struct swap_engine *e = NULL;
+	char err[256] = "";
+
+	make_store(2, 1, 4);
+	p = params(SWAP_POLICY_FREQ, 0);
+	p.numa_node = 4095;
+	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "NUMA node 4095"));
+	p.numa_node = 0;
+	if (swap_engine_create(&e, st, &p, err, sizeof(err))) {
+		fprintf(stderr, "# %s\n", err);
+		skip(); /* no NUMA support here */
+	}
+	get(e, (struct swap_key){ 0, 0, 0 });
+	swap_engine_destroy(e);
+}
+
 /* The submit observer sees exactly what the stats count (the USDT invariant). */
 static void test_stats_match_submits(void **state)
 {
@@ -615,6 +703,7 @@ int main(void)
 		T(test_freq_order),      T(test_static_order),     T(test_coalesce),
 		T(test_priorities),      T(test_cancel),           T(test_pinning),
 		T(test_faults),          T(test_mlock_error),      T(test_stats_match_submits),
+		T(test_backend_fallback), T(test_numa),
 	};
 
 	if (getenv("SWAP_TEST_FILTER"))
