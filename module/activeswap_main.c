@@ -252,8 +252,10 @@ static void as_ctx_free_work(struct work_struct *work)
 	for (p = 0; p < ACTIVESWAP_NR_PRIO; p++)
 		list_for_each_entry_safe(req, tmp, &ctx->pending[p], node)
 			as_req_free(req);
-	list_for_each_entry_safe(req, tmp, &ctx->done, node)
+	list_for_each_entry_safe(req, tmp, &ctx->done, node) {
 		as_req_free(req);
+		cond_resched();
+	}
 	if (ctx->store)
 		fput(ctx->store);
 	if (ctx->region) {
@@ -654,6 +656,8 @@ static long as_ioc_submit(struct as_ctx *ctx, void __user *uarg)
 			goto err;
 		}
 		list_add_tail(&req->node, &batch);
+		if (!((i + 1) % AS_READ_BATCH))
+			cond_resched();
 	}
 
 	now = ktime_get_ns();
@@ -949,6 +953,7 @@ static int as_release(struct inode *inode, struct file *file)
 	list_for_each_entry_safe(req, tmp, &dropped, node) {
 		trace_activeswap_fetch_cancel(ctx->id, req->ext.tag, req->ext.priority);
 		as_req_free(req);
+		cond_resched();
 	}
 	/* reads in flight keep the ctx, its region and its store alive */
 	as_ctx_put(ctx);

@@ -120,6 +120,10 @@ done <"$logs/tap.clean"
 
 if grep -q '^# guest-done' "$logs/tap.clean"; then
 	ok "guest ran to completion and powered off (${secs}s)"
+	if [ "$failed" -ne 0 ]; then
+		echo "# --- last console lines ---"
+		tail -n 40 "$logs/console.log" | tr -d '\r' | sed 's/^/# /'
+	fi
 else
 	notok "guest ran to completion and powered off (status $rc after ${secs}s)"
 	echo "# --- last console lines ---"

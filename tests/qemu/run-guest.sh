@@ -11,10 +11,14 @@ mkdir -p "$logs"
 : >"$logs"/console.log
 : >"$logs"/tap.log
 [ -r "$kernel" ] || { echo "run-guest: no $kernel (install linux-image-amd64)" >&2; exit 1; }
+# A TCG vCPU on a loaded host can be descheduled for many seconds: raise the soft-lockup
+# and RCU-stall thresholds far above that so only real hangs (which the per-test timeouts
+# catch anyway) are reported.
+tolerant="watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=120"
 timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2 -m 768M \
 	-nodefaults -no-reboot -display none \
 	-kernel "$kernel" -initrd "$dir"/initramfs.cpio.gz \
-	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init slub_debug=FZPU page_poison=1" \
+	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init slub_debug=FZPU page_poison=1 $tolerant" \
 	-drive file="$dir"/disk.img,if=virtio,format=raw,readonly=on \
 	-drive file="$dir"/raw.img,if=virtio,format=raw,readonly=on \
 	-serial file:"$logs"/console.log -serial file:"$logs"/tap.log
