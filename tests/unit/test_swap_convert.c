@@ -69,6 +69,30 @@ static const struct {
 	{ SWAP_FFN_OUT, 1, { AS_OP_DOWN } },
 };
 
+/* Column c of the row-major rows x cols matrix src against the decoded column: equal
+ * when exact, else within the 4-bit step of each 32-value block. */
+static void compare_column(const float *src, uint64_t rows, uint64_t cols, uint32_t c,
+			   const float *col, bool exact, double *worst)
+{
+	for (uint64_t b0 = 0; b0 < rows; b0 += 32) {
+		uint64_t end = b0 + 32 < rows ? b0 + 32 : rows;
+		double amax = 0;
+
+		for (uint64_t i = b0; i < end; i++)
+			amax = fmax(amax, fabs(src[i * cols + c]));
+		for (uint64_t i = b0; i < end; i++) {
+			double e = fabs(col[i] - src[i * cols + c]);
+
+			if (exact)
+				assert_true(col[i] == src[i * cols + c]);
+			else
+				assert_true(e <= amax / 7.0 + 1e-7);
+			if (amax > 0 && e / amax > *worst)
+				*worst = e / amax;
+		}
+	}
+}
+
 /* Compare every column of every swapped matrix with the source; exact when the store
  * keeps f32. Returns the largest relative error seen. */
 static double check_store(const char *gguf, const char *store, bool exact)
@@ -107,31 +131,21 @@ static double check_store(const char *gguf, const char *store, bool exact)
 
 				assert_int_equal(md->out, w->rows);
 				assert_int_equal(kd->in, w->cols);
-				assert_int_equal(md->col_bytes, outp / be * as_type_block_bytes(md->type));
-				for (uint64_t i = 0; i < w->rows; i++)
-					as_dequant_row(w->type, (const uint8_t *)w->data + i * w->row_bytes,
+				assert_int_equal(md->col_bytes,
+						 outp / be * as_type_block_bytes(md->type));
+				for (uint64_t i = 0; i < w->rows; i++) {
+					const uint8_t *row = w->data;
+
+					as_dequant_row(w->type, row + i * w->row_bytes,
 						       src + i * w->cols, w->cols);
+				}
 				for (uint32_t c = 0; c < kd->in; c++) {
 					struct swap_key key = { l, kinds[ki].kind, c };
 
 					assert_int_equal(swap_store_read_bundle(s, key, bun), 0);
 					as_dequant_row(md->type, bun + moff, col, outp);
-					for (uint64_t b0 = 0; b0 < w->rows; b0 += 32) {
-						double amax = 0;
-
-						for (uint64_t i = b0; i < b0 + 32 && i < w->rows; i++)
-							amax = fmax(amax, fabs(src[i * w->cols + c]));
-						for (uint64_t i = b0; i < b0 + 32 && i < w->rows; i++) {
-							double e = fabs(col[i] - src[i * w->cols + c]);
-
-							if (exact)
-								assert_true(col[i] == src[i * w->cols + c]);
-							else
-								assert_true(e <= amax / 7.0 + 1e-7);
-							if (amax > 0 && e / amax > worst)
-								worst = e / amax;
-						}
-					}
+					compare_column(src, w->rows, w->cols, c, col, exact,
+						       &worst);
 					for (uint64_t i = w->rows; i < outp; i++)
 						assert_true(col[i] == 0.0f); /* padding */
 				}
@@ -344,9 +358,9 @@ static void test_numerical_cost(void **state)
 		assert_int_equal(as_state_new(&sm, m, 128, NULL), 0);
 		assert_int_equal(as_perplexity(sm, sr, ids, n_ids, 128, as_tokenizer_bos(tok), NULL,
 					       NULL, &rm), 0);
-		fprintf(stderr, "# stories260K store --type %s: PPL %.4f (GGUF %.4f), KL %.6f nats/token, "
-			"top-1 agreement %.4f, %llu tokens\n", types[ti], rm.ppl, rr.ppl, rm.kl, rm.top1,
-			(unsigned long long)rm.tokens_scored);
+		fprintf(stderr, "# stories260K store --type %s: PPL %.4f (GGUF %.4f), KL %.6f "
+			"nats/token, top-1 agreement %.4f, %llu tokens\n", types[ti], rm.ppl,
+			rr.ppl, rm.kl, rm.top1, (unsigned long long)rm.tokens_scored);
 		if (ti == 0) { /* f32 kept: identical weights, identical results */
 			assert_true(rm.kl == 0.0);
 			assert_true(rm.ppl == rr.ppl);
