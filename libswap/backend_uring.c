@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,11 +171,22 @@ static int uring_submit(struct swap_backend *b, const struct swap_extent *x, uns
 		sqe->flags |= IOSQE_FIXED_FILE;
 		io_uring_sqe_set_data64(sqe, x[i].cookie);
 	}
-	do {
+	/* Once prepared, SQEs cannot be taken back: keep submitting until the kernel has
+	 * them all (transient errors), so a read is never both failed and in flight. */
+	for (int tries = 0;; tries++) {
 		r = io_uring_submit(&b->ring);
-	} while (r == -EINTR);
+		if (r >= 0 && io_uring_sq_ready(&b->ring) == 0)
+			break;
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			fprintf(stderr, "libswap: io_uring_submit: %s\n", strerror(-r));
+			if (tries > 1000)
+				abort(); /* the ring is unusable; reads would be lost */
+		}
+		if (r <= 0)
+			sched_yield();
+	}
 	pthread_mutex_unlock(&b->lock);
-	return r < 0 ? r : 0;
+	return 0;
 }
 
 const struct swap_backend_ops swap_backend_uring_ops = {
