@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1321,7 +1322,13 @@ TEST(lifetime_slow_reads)
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		struct activeswap_stats st;
-		int fd = dev_open(), bfd = open(node, O_RDONLY);
+		int fd, bfd;
+
+		/* never outlive the test, whatever happens to it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm(60);
+		fd = dev_open();
+		bfd = open(node, O_RDONLY);
 
 		if (fd < 0 || bfd < 0 || create_region(fd, 1 * MIB, 0, -1) ||
 		    attach(fd, bfd, 0, 16, NULL) || submit(fd, e, 16, NULL) || stats(fd, &st) ||
@@ -1889,6 +1896,37 @@ TEST(tracepoints)
 	EXPECT_NE(NULL, strstr(buf, "tag=20823 result=4096"));
 	EXPECT_NE(NULL, strstr(buf, "activeswap_region_free:"));
 	free(buf);
+
+	/* the record layouts BPF programs rely on (Documentation/kernel-module.md) */
+	{
+		static const char *const want[][2] = {
+			{ "activeswap_fetch_submit", "field:u64 tag;\toffset:16;\tsize:8;" },
+			{ "activeswap_fetch_submit", "field:u64 file_offset;\toffset:24;\tsize:8;" },
+			{ "activeswap_fetch_submit", "field:u64 region_offset;\toffset:32;\tsize:8;" },
+			{ "activeswap_fetch_submit", "field:u32 length;\toffset:40;\tsize:4;" },
+			{ "activeswap_fetch_submit", "field:u16 priority;\toffset:44;\tsize:2;" },
+			{ "activeswap_fetch_complete", "field:s64 result;\toffset:24;\tsize:8;" },
+			{ "activeswap_fetch_complete", "field:u64 latency_ns;\toffset:32;\tsize:8;" },
+			{ "activeswap_fetch_cancel", "field:u16 priority;\toffset:24;\tsize:2;" },
+			{ "activeswap_region_create", "field:int ret;\toffset:32;\tsize:4;" },
+			{ "activeswap_region_free", "field:u64 length;\toffset:16;\tsize:8;" },
+		};
+		char fmt[4096];
+		unsigned int k;
+
+		for (k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+			snprintf(path, sizeof(path), "%s/events/activeswap/%s/format", tr,
+				 want[k][0]);
+			tfd = open(path, O_RDONLY);
+			ASSERT_LE(0, tfd);
+			n = read(tfd, fmt, sizeof(fmt) - 1);
+			close(tfd);
+			ASSERT_LT(0, n);
+			fmt[n] = 0;
+			EXPECT_NE(NULL, strstr(fmt, want[k][1]))
+				TH_LOG("%s: no \"%s\"", want[k][0], want[k][1]);
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ module refcount */
