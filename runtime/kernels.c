@@ -215,6 +215,21 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 	}
 }
 
+static float dot_f32_scalar(const float *a, const float *b, size_t n)
+{
+	float s = 0.0f;
+
+	for (size_t i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+static void axpy_f32_scalar(float *y, float a, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
 static void quant_q8_0_scalar(const float *x, struct block_q8_0 *y, int32_t *sums, size_t nb)
 {
 	as_quant_q8_0_ref(x, y, nb);
@@ -249,6 +264,8 @@ static void tables_init(void)
 	s->rows[AS_K_Q6_K] = rows_q6_K;
 	s->rows[AS_K_Q4_0_X16] = rows_q4_0_x16;
 	s->quant_q8_0 = quant_q8_0_scalar;
+	s->dot_f32 = dot_f32_scalar;
+	s->axpy_f32 = axpy_f32_scalar;
 
 	detected = AS_SIMD_SCALAR;
 	__builtin_cpu_init();
@@ -679,17 +696,15 @@ void as_softmax(float *x, size_t n)
 		x[i] /= sum;
 }
 
+/* Used per (head, position) by attention: SIMD at the active level. */
 float as_dot_f32(const float *a, const float *b, size_t n)
 {
-	float s = 0.0f;
-
-	for (size_t i = 0; i < n; i++)
-		s += a[i] * b[i];
-	return s;
+	ensure_init();
+	return tables[atomic_load_explicit(&active_level, memory_order_relaxed)].dot_f32(a, b, n);
 }
 
 void as_axpy_f32(float *y, float a, const float *x, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		y[i] += a * x[i];
+	ensure_init();
+	tables[atomic_load_explicit(&active_level, memory_order_relaxed)].axpy_f32(y, a, x, n);
 }

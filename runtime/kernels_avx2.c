@@ -8,6 +8,7 @@
  * kernels from this file.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "kernels_impl.h"
@@ -325,8 +326,39 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 	}
 }
 
+/* ---- float vector helpers ------------------------------------------------------------ */
+
+static float dot_f32(const float *a, const float *b, size_t n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	float t = 0.0f;
+
+	for (; i + 16 <= n; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+	}
+	for (; i < n; i++)
+		t += a[i] * b[i];
+	return hsum256(_mm256_add_ps(s0, s1)) + t;
+}
+
+static void axpy_f32(float *y, float a, const float *x, size_t n)
+{
+	__m256 av = _mm256_set1_ps(a);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i),
+							_mm256_loadu_ps(y + i)));
+	for (; i < n; i++)
+		y[i] = fmaf(a, x[i], y[i]); /* same rounding as the vector lanes */
+}
+
 void as_kernels_avx2_init(struct as_kernel_table *t)
 {
+	t->dot_f32 = dot_f32;
+	t->axpy_f32 = axpy_f32;
 	t->rows[AS_K_Q4_K] = rows_q4_K;
 	t->rows[AS_K_Q6_K] = rows_q6_K;
 	t->rows[AS_K_F32] = rows_f32;

@@ -38,6 +38,8 @@ typedef void (*as_quant_q8_0_fn)(const float *x, struct block_q8_0 *y, int32_t *
 struct as_kernel_table {
 	as_rows_fn rows[AS_K_COUNT]; /* NULL: fall back to the scalar kernel */
 	as_quant_q8_0_fn quant_q8_0;
+	float (*dot_f32)(const float *a, const float *b, size_t n);
+	void (*axpy_f32)(float *y, float a, const float *x, size_t n);
 };
 
 void as_kernels_avx2_init(struct as_kernel_table *t);

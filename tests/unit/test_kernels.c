@@ -431,11 +431,30 @@ static void test_float_helpers(void **state)
 
 		assert_true(fabs(out[i] - ref) <= 1e-5 * (fabs(ref) + 1e-3));
 	}
-	assert_true(fabs(as_dot_f32(x, w, N) - dot) <= 1e-5 * N);
-	memcpy(y, w, sizeof(y));
-	as_axpy_f32(y, 0.5f, x, N);
-	for (int i = 0; i < N; i++)
-		assert_true(y[i] == w[i] + 0.5f * x[i]);
+	(void)dot;
+	/* dot and axpy at every level, every length 0..N (vector bodies and tails) */
+	for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+		as_kernels_force(l);
+		for (int n = 0; n <= N; n++) {
+			double ref = 0, mag = 0;
+
+			for (int i = 0; i < n; i++) {
+				ref += (double)x[i] * w[i];
+				mag += fabs((double)x[i] * w[i]);
+			}
+			if (!(fabs(as_dot_f32(x, w, (size_t)n) - ref) <= 0x1p-20 * mag + 1e-30))
+				fail_msg("dot level %d n %d", l, n);
+			memcpy(y, w, sizeof(y));
+			as_axpy_f32(y, 0.5f, x, (size_t)n);
+			for (int i = 0; i < N; i++) {
+				double e = i < n ? (double)w[i] + 0.5 * x[i] : w[i];
+
+				if (!(fabs(y[i] - e) <= 0x1p-23 * (fabs(w[i]) + fabs(0.5 * x[i]))))
+					fail_msg("axpy level %d n %d i %d", l, n, i);
+			}
+		}
+	}
+	as_kernels_force(as_simd_detect());
 	memcpy(z, x, sizeof(z));
 	z[5] = 1000.0f; /* large values must not overflow exp */
 	as_softmax(z, N);
