@@ -177,6 +177,14 @@ static void test_budget_too_small(void **state)
 	p.budget_bytes += 8192;
 	e = engine(&p);
 	swap_engine_destroy(e);
+	/* NULL parameters: defaults, a budget that holds every bundle */
+	assert_int_equal(swap_engine_create(&e, st, NULL, err, sizeof(err)), 0);
+	struct swap_stats s;
+
+	swap_engine_stats(e, &s);
+	assert_int_equal(s.slots_total, swap_store_n_bundles(st));
+	assert_string_equal(swap_engine_policy_name(e), "freq");
+	swap_engine_destroy(e);
 	p.backend = SWAP_BACKEND_KMOD;
 	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -EOPNOTSUPP);
 	p.backend = SWAP_BACKEND_PREAD;
