@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		"                 on a busy machine\n"
 		"  --budget SIZE  DRAM budget (default: the minimum plus 64 MiB); N%% of the\n"
 		"                 store's swappable bytes\n"
-		"  --check        verify the crc32c of every fetched bundle\n"
+		"  --check        compare every fetched bundle with its crc32c and with the\n"
+		"                 file's bytes (pread)\n"
 		"  --no-fio       skip the fio comparison\n"
 		"  --json         one JSON object on stdout\n");
 }
@@ -167,6 +168,8 @@ int bench_io_main(int argc, char **argv)
 	struct swap_stats st0, st1 = { 0 };
 	struct span *win = NULL;
 	const void **ptrs = NULL;
+	uint8_t *cmp = NULL;
+	uint64_t maxbb = 0;
 	char err[512] = "";
 	uint64_t rng = 0x9e3779b97f4a7c15ull, bad = 0, spans = 0;
 	uint32_t W, head = 0, count = 0;
@@ -263,7 +266,11 @@ int bench_io_main(int argc, char **argv)
 	W = (uint32_t)(qd * 2 < 8 ? 8 : qd * 2);
 	win = calloc(W, sizeof(*win));
 	ptrs = calloc(SPAN_MAX, sizeof(*ptrs));
-	if (!win || !ptrs) {
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		if (swap_store_bundle_bytes(s, k) > maxbb)
+			maxbb = swap_store_bundle_bytes(s, k);
+	cmp = malloc(maxbb);
+	if (!win || !ptrs || !cmp) {
 		cli_err(SUB, "out of memory");
 		goto out;
 	}
@@ -290,11 +297,14 @@ int bench_io_main(int argc, char **argv)
 				cli_err(SUB, "fetch failed: %s", strerror(-r));
 				goto out;
 			}
-			for (uint32_t i = 0; i < sp->n; i++) {
+			for (uint32_t i = 0; i < sp->n && check; i++) {
 				uint64_t bb = swap_store_bundle_bytes(s, sp->keys[i].kind);
 
-				if (check && swap_crc32c(0, ptrs[i], bb) !=
-					     swap_store_bundle_crc(s, sp->keys[i]))
+				/* the stored crc32c, and the bytes read back through the page
+				 * cache with pread */
+				if (swap_crc32c(0, ptrs[i], bb) != swap_store_bundle_crc(s, sp->keys[i]) ||
+				    swap_store_read_bundle(s, sp->keys[i], cmp) ||
+				    memcmp(cmp, ptrs[i], bb))
 					bad++;
 			}
 			swap_release(e, sp->keys, sp->n);
@@ -367,6 +377,7 @@ int bench_io_main(int argc, char **argv)
 out:
 	free(win);
 	free(ptrs);
+	free(cmp);
 	swap_engine_destroy(e);
 	swap_store_close(s);
 	return rc;
