@@ -28,6 +28,26 @@
  */
 #define AS_TP_SPIN_NS 2000000ull
 
+/* Spin budget in ns; ACTIVESWAP_SPIN_US overrides it (0 = sleep at once). Read once. */
+static uint64_t spin_ns(void)
+{
+	static _Atomic int64_t cached = -1;
+	int64_t v = atomic_load_explicit(&cached, memory_order_relaxed);
+
+	if (v < 0) {
+		const char *e = getenv("ACTIVESWAP_SPIN_US");
+		char *end;
+		long long us = e ? strtoll(e, &end, 10) : -1;
+
+		if (!e || end == e || *end || us < 0 || us > 10000000)
+			v = (int64_t)AS_TP_SPIN_NS;
+		else
+			v = (int64_t)us * 1000;
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
+	}
+	return (uint64_t)v;
+}
+
 struct as_threadpool {
 	int n;
 	pthread_t *threads;
@@ -63,6 +83,8 @@ static uint64_t now_ns(void)
 /* Spin step: true while the spin budget started at *t0 (0 = not started) lasts. */
 static bool keep_spinning(unsigned int *spins, uint64_t *t0)
 {
+	if (!spin_ns())
+		return false;
 	cpu_relax();
 	if ((++*spins & 255) != 0)
 		return true;
@@ -73,7 +95,7 @@ static bool keep_spinning(unsigned int *spins, uint64_t *t0)
 		*t0 = now_ns();
 		return true;
 	}
-	return now_ns() - *t0 < AS_TP_SPIN_NS;
+	return now_ns() - *t0 < spin_ns();
 }
 
 struct worker_arg {
