@@ -51,8 +51,9 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 	layer_io = active / L * miss / fb;
 	layer_c = active / L / cb;
 	if (!group) {
+		/* everything cached: one layer ahead is enough (and cheap) */
 		group = 1;
-		for (uint32_t n = 2; n < L; n++) {
+		for (uint32_t n = 2; n < L && miss > 0.001; n++) {
 			if ((double)n * active / L * miss > 0.25 * (double)in->cache_bytes)
 				break;
 			if ((double)n * layer_io > (double)(n + 1) * layer_c && miss > 0)

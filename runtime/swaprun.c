@@ -56,7 +56,7 @@ struct as_swap_model {
 
 	/* activations */
 	float *x, *xb, *xb2, *hb, *hb2, *q, *att, *rope, *kc, *vc, *logits, *scratch, *xs;
-	uint32_t *idx;
+	uint32_t *idx, *pidx;
 	struct swap_key *keys, *mkeys;
 	const void **ptrs, **mptrs, **colp;
 	uint8_t *pinned;
@@ -68,6 +68,10 @@ struct as_swap_model {
 	uint32_t *pred_n;     /* [n_layers][N_PRED] */
 	uint32_t seq;
 	uint64_t last_tag;
+
+	/* all-resident mode: every bundle pinned once at open, looked up without the engine */
+	const void **all;
+	uint64_t *all_off; /* [n_layers][SWAP_KIND_COUNT] first index in all */
 
 	uint64_t token;
 	struct as_swap_layer_stats *ls;
@@ -314,6 +318,7 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->scratch);
 	free(m->xs);
 	free(m->idx);
+	free(m->pidx);
 	free(m->keys);
 	free(m->mkeys);
 	free(m->ptrs);
@@ -324,8 +329,64 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->pred_seq);
 	free(m->pred_tok);
 	free(m->pred_n);
+	free(m->all);
+	free(m->all_off);
 	free(m->ls);
 	free(m);
+}
+
+/* Budget for everything: fetch and pin every bundle once; ops then look their columns up
+ * in a table (no engine calls per token). Falls back to swapping when it does not fit. */
+static int pin_all(struct as_swap_model *m)
+{
+	const struct swap_store_desc *d = swap_store_desc(m->st);
+	uint64_t n = 0;
+	int r = 0;
+
+	m->all_off = calloc((size_t)m->n_layers * SWAP_KIND_COUNT, sizeof(uint64_t));
+	if (!m->all_off)
+		return -ENOMEM;
+	for (uint32_t l = 0; l < m->n_layers; l++)
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			m->all_off[l * SWAP_KIND_COUNT + k] = n;
+			n += d->kinds[k].in;
+		}
+	m->all = calloc(n, sizeof(void *));
+	if (!m->all)
+		return -ENOMEM;
+	for (uint32_t l = 0; l < m->n_layers && !r; l++) {
+		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+			uint32_t in = d->kinds[k].in;
+			const void **dst = m->all + m->all_off[l * SWAP_KIND_COUNT + k];
+
+			for (uint32_t c0 = 0; c0 < in && !r; c0 += m->chunk) {
+				uint32_t c1 = c0 + m->chunk < in ? c0 + m->chunk : in;
+
+				for (uint32_t c = c0; c < c1; c++)
+					m->keys[c - c0] = (struct swap_key){ l, (uint32_t)k, c };
+				r = swap_acquire(m->eng, m->keys, c1 - c0, dst + c0);
+				if (!r)
+					continue;
+				/* release what was pinned and give up */
+				for (uint32_t l2 = 0; l2 <= l; l2++)
+					for (int k2 = 0; k2 < SWAP_KIND_COUNT; k2++) {
+						const void **t = m->all + m->all_off[l2 * SWAP_KIND_COUNT + k2];
+
+						for (uint32_t c = 0; c < d->kinds[k2].in; c++) {
+							if (!t[c])
+								continue;
+							m->keys[0] = (struct swap_key){ l2, (uint32_t)k2, c };
+							swap_release(m->eng, m->keys, 1);
+						}
+					}
+			}
+		}
+	}
+	if (r) {
+		free(m->all);
+		m->all = NULL;
+	}
+	return r;
 }
 
 int as_swap_open(struct as_swap_model **out, const char *path,
@@ -445,6 +506,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	m->scratch = calloc(maxio, 4);
 	m->xs = calloc(maxio, 4);
 	m->idx = calloc(maxio, 4);
+	m->pidx = calloc(maxio, 4);
 	m->keys = calloc(maxio, sizeof(*m->keys));
 	m->mkeys = calloc(maxio, sizeof(*m->mkeys));
 	m->ptrs = calloc(maxio, sizeof(void *));
@@ -459,7 +521,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	m->pred_n = calloc((size_t)m->n_layers * N_PRED, 4);
 	m->ls = calloc(m->n_layers, sizeof(*m->ls));
 	if (!m->x || !m->xb || !m->xb2 || !m->q || !m->hb || !m->hb2 || !m->att || !m->rope ||
-	    !m->kc || !m->vc || !m->logits || !m->scratch || !m->xs || !m->idx || !m->keys ||
+	    !m->kc || !m->vc || !m->logits || !m->scratch || !m->xs || !m->idx || !m->pidx || !m->keys ||
 	    !m->mkeys || !m->ptrs || !m->mptrs || !m->colp || !m->pinned || !m->stamp ||
 	    !m->pred_seq || !m->pred_tok || !m->pred_n || !m->ls)
 		goto nomem;
@@ -492,6 +554,14 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		m->pool_bytes = s.pool_bytes;
 	}
 	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
+	if (!p->no_pin_all && p->policy != SWAP_POLICY_STATIC) {
+		struct as_swap_budget bi;
+
+		if (!as_swap_budget_info(path, p, &bi, err, errlen) &&
+		    m->budget_bytes >= bi.full)
+			pin_all(m); /* on failure: swap as usual */
+		err[0] = 0;
+	}
 	*out = m;
 	return 0;
 nomem:
@@ -574,6 +644,31 @@ static int run_op(struct as_swap_model *m, uint32_t layer, int kind, const float
 			ls->predicted_used += tp;
 			ls->used += k;
 		}
+	}
+	if (m->all) {
+		const void **t = m->all + m->all_off[layer * SWAP_KIND_COUNT + kind];
+
+		ls->lookups += k;
+		ls->hits += k;
+		for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+			memset(ys[mi], 0, sizeof(float) * m->mats[kind][mi].out);
+		for (uint32_t c0 = 0; c0 < k; c0 += m->chunk) {
+			uint32_t c1 = c0 + m->chunk < k ? c0 + m->chunk : k;
+			struct op_task t2 = { m, kind, ys, m->xs + c0, c1 - c0 };
+
+			for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+				for (uint32_t i = c0; i < c1; i++)
+					m->colp[(size_t)mi * m->chunk + (i - c0)] =
+						(const uint8_t *)t[m->idx[i]] + m->mats[kind][mi].off;
+			for (uint32_t i = c0; i < c1 && m->check_use; i++) {
+				m->checked++;
+				if (swap_crc32c(0, t[m->idx[i]], swap_store_bundle_bytes(m->st, kind)) !=
+				    swap_store_bundle_crc(m->st, m->keys[i]))
+					return -EBADMSG;
+			}
+			as_tp_run(m->tp, op_task_fn, &t2);
+		}
+		return 0;
 	}
 	swap_plug(m->eng);
 	r = swap_request(m->eng, m->keys, k, SWAP_PRIO_DEMAND, 0);
@@ -663,20 +758,23 @@ static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
 	uint64_t tag = m->token * m->n_layers + layer + 1;
 	uint32_t last = layer + m->group;
 
-	if (m->no_preload)
+	if (m->no_preload || m->all)
 		return;
 	if (last >= m->n_layers)
 		last = m->n_layers - 1;
 	swap_plug(m->eng);
-	for (uint32_t l = layer; l <= last; l++) {
+	for (uint32_t l = layer, sel = UINT32_MAX; l <= last; l++) {
 		for (int kind = SWAP_ATTN_IN; kind <= SWAP_FFN_IN; kind += 2) {
 			uint32_t k;
 
 			if (l == layer && kind == SWAP_ATTN_IN)
 				continue; /* needed now: on demand */
 			k = topk_count(m->sp[l * SWAP_KIND_COUNT + kind], m->dim);
-			k = (uint32_t)as_topk_select(x, m->dim, k, m->idx, m->scratch);
-			predict(m, l, kind, m->idx, k,
+			if (k != sel) { /* one selection per distinct K */
+				as_topk_select(x, m->dim, k, m->pidx, m->scratch);
+				sel = k;
+			}
+			predict(m, l, kind, m->pidx, k,
 				l <= layer + 1 ? SWAP_PRIO_NEXT : SWAP_PRIO_LATER, tag);
 		}
 	}

@@ -54,6 +54,9 @@ struct as_swap_params {
 	 * no slot is used before its read completed or after it was reused); a mismatch
 	 * fails the token with -EBADMSG. */
 	bool check_use;
+	/* With a budget that holds every bundle, they are all fetched and pinned at open
+	 * and looked up without engine calls per token; this disables that. */
+	bool no_pin_all;
 };
 
 /* Per-layer counters of the runtime (not of the engine). A lookup is one bundle the
