@@ -230,6 +230,22 @@ static void axpy_f32_scalar(float *y, float a, const float *x, size_t n)
 		y[i] += a * x[i];
 }
 
+static void make_pairs(const struct block_q8_0 *q8, const int32_t *sums, struct as_q8_pair *p,
+		       size_t np)
+{
+	for (size_t i = 0; i < np; i++) {
+		for (int k = 0; k < 16; k++) {
+			const struct block_q8_0 *b = &q8[2 * i + (k & 1)];
+
+			memcpy(&p[i].qs[4 * k], &b->qs[16 * (k >> 3) + 4 * ((k & 7) >> 1)], 4);
+		}
+		for (int k = 0; k < 2; k++) {
+			p[i].corr[k] = -sums[2 * i + k];
+			p[i].d[k] = as_fp16_to_fp32(q8[2 * i + k].d);
+		}
+	}
+}
+
 static void quant_q8_0_scalar(const float *x, struct block_q8_0 *y, int32_t *sums, size_t nb)
 {
 	as_quant_q8_0_ref(x, y, nb);
@@ -542,7 +558,7 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 {
 	struct mv_ctx c;
 	const struct as_kernel_table *tab;
-	bool need_q8 = false, need_q8k = false;
+	bool need_q8 = false, need_q8k = false, need_pairs = false;
 	void *scratch = NULL;
 
 	ensure_init();
@@ -582,12 +598,14 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		c.total += ceil_div(jobs[j].rows, AS_X16_ROWS) * c.chunk_bytes[j];
 		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16)
 			need_q8 = true;
+		if (k == AS_K_Q4_0 && tab->q4_0_wants_pairs && c.fn[j] == tab->rows[k])
+			need_pairs = true;
 		if (k == AS_K_Q4_K || k == AS_K_Q6_K)
 			need_q8k = true;
 	}
 	if (need_q8 || need_q8k) {
 		size_t nb8 = cols / QK8_0, nbk = cols / QK_K;
-		size_t sz = 0, off_sum = 0, off_k = 0;
+		size_t sz = 0, off_sum = 0, off_k = 0, off_p = 0;
 
 		if (need_q8) {
 			sz = nb8 * sizeof(struct block_q8_0);
@@ -595,6 +613,10 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 			off_sum = sz;
 			sz += nb8 * sizeof(int32_t);
 			sz = (sz + 63) & ~(size_t)63;
+		}
+		if (need_pairs) {
+			off_p = sz;
+			sz += nb8 / 2 * sizeof(struct as_q8_pair);
 		}
 		off_k = sz;
 		if (need_q8k)
@@ -611,6 +633,12 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 			tab->quant_q8_0(x, q8, sums, nb8);
 			c.xin.q8 = q8;
 			c.xin.q8sum = sums;
+			if (need_pairs) {
+				struct as_q8_pair *pr = (void *)((uint8_t *)scratch + off_p);
+
+				make_pairs(q8, sums, pr, nb8 / 2);
+				c.xin.q8p = pr;
+			}
 		}
 		if (need_q8k) {
 			struct block_q8_K *qk = (struct block_q8_K *)((uint8_t *)scratch + off_k);

@@ -120,52 +120,62 @@ static void rows_q4_0_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t
 
 /* ---- plain Q4_0 and Q8_0 (256-bit VNNI per block) --------------------------------- */
 
+/* One weight block against x at 256 bits (the odd last block). */
+static inline __m256 q4_0_block256(const struct block_q4_0 *w, const struct as_xin *x, size_t b,
+				   __m256 acc)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+	__m128i q = _mm_loadu_si128((const __m128i *)w->qs);
+	__m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+	__m256i s = _mm256_dpbusd_epi32(_mm256_setr_epi32(-x->q8sum[b], 0, 0, 0, 0, 0, 0, 0), v,
+					_mm256_loadu_si256((const __m256i *)x->q8[b].qs));
+
+	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
+			       _mm256_set1_ps(fp16_1(w->d) * fp16_1(x->q8[b].d)), acc);
+}
+
+/*
+ * Plain GGUF layout: two blocks per 512-bit vpdpbusd. The two blocks' 4-byte words are
+ * interleaved (unpacklo/hi) so that every int32 lane belongs to one block, against x
+ * prepared the same way (struct as_q8_pair), and the two fp16 scales become the
+ * alternating lanes of one vcvtph2ps.
+ */
 static void rows_q4_0(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 		      const struct as_xin *x, float *y)
 {
-	size_t nb = cols / QK4_0;
-	const __m256i m4 = _mm256_set1_epi8(0x0f);
+	size_t nb = cols / QK4_0, np = nb / 2;
+	const __m512i m4 = _mm512_set1_epi8(0x0f);
 
 	for (size_t r = r0; r < r1; r++) {
 		const struct block_q4_0 *w = (const void *)((const uint8_t *)W + r * rb);
-		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-		size_t b = 0;
+		__m512 acc = _mm512_setzero_ps();
+		__m256 acc256 = _mm256_setzero_ps();
 
-		for (; b + 1 < nb; b += 2) {
-			__m128i q0 = _mm_loadu_si128((const __m128i *)w[b].qs);
-			__m128i q1 = _mm_loadu_si128((const __m128i *)w[b + 1].qs);
-			__m256i v0 = _mm256_and_si256(
-				_mm256_set_m128i(_mm_srli_epi16(q0, 4), q0), m4);
-			__m256i v1 = _mm256_and_si256(
-				_mm256_set_m128i(_mm_srli_epi16(q1, 4), q1), m4);
-			__m256i s0 = _mm256_dpbusd_epi32(
-				_mm256_setr_epi32(-x->q8sum[b], 0, 0, 0, 0, 0, 0, 0), v0,
-				_mm256_loadu_si256((const __m256i *)x->q8[b].qs));
-			__m256i s1 = _mm256_dpbusd_epi32(
-				_mm256_setr_epi32(-x->q8sum[b + 1], 0, 0, 0, 0, 0, 0, 0), v1,
-				_mm256_loadu_si256((const __m256i *)x->q8[b + 1].qs));
+		for (size_t p = 0; p < np; p++) {
+			const struct block_q4_0 *b0 = &w[2 * p], *b1 = &w[2 * p + 1];
+			const struct as_q8_pair *xp = &x->q8p[p];
+			__m128i q0 = _mm_loadu_si128((const __m128i *)b0->qs);
+			__m128i q1 = _mm_loadu_si128((const __m128i *)b1->qs);
+			__m256i v = _mm256_set_m128i(_mm_unpackhi_epi32(q0, q1),
+						     _mm_unpacklo_epi32(q0, q1));
+			__m512i z = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v),
+									 _mm256_srli_epi16(v, 4), 1),
+						     m4);
+			/* corrections in lanes 0 and 1 only; scales alternate over all lanes */
+			__m512i corr = _mm512_maskz_broadcast_i32x2(
+				0x3, _mm_loadl_epi64((const __m128i *)xp->corr));
+			__m512i s = _mm512_dpbusd_epi32(corr, z, _mm512_loadu_si512(xp->qs));
+			__m512 dx = _mm512_broadcast_f32x2(_mm_castsi128_ps(
+				_mm_loadl_epi64((const __m128i *)xp->d)));
+			__m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), dx);
+			uint32_t dd = (uint32_t)b0->d | ((uint32_t)b1->d << 16);
+			__m512 dw = _mm512_cvtph_ps(_mm256_set1_epi32((int)dd));
 
-			acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),
-					       _mm256_set1_ps(fp16_1(w[b].d) * fp16_1(x->q8[b].d)),
-					       acc0);
-			acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
-					       _mm256_set1_ps(fp16_1(w[b + 1].d) *
-							      fp16_1(x->q8[b + 1].d)),
-					       acc1);
+			acc = _mm512_fmadd_ps(f, dw, acc);
 		}
-		for (; b < nb; b++) {
-			__m128i q0 = _mm_loadu_si128((const __m128i *)w[b].qs);
-			__m256i v0 = _mm256_and_si256(
-				_mm256_set_m128i(_mm_srli_epi16(q0, 4), q0), m4);
-			__m256i s0 = _mm256_dpbusd_epi32(
-				_mm256_setr_epi32(-x->q8sum[b], 0, 0, 0, 0, 0, 0, 0), v0,
-				_mm256_loadu_si256((const __m256i *)x->q8[b].qs));
-
-			acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),
-					       _mm256_set1_ps(fp16_1(w[b].d) * fp16_1(x->q8[b].d)),
-					       acc0);
-		}
-		y[r] = hsum256(_mm256_add_ps(acc0, acc1));
+		if (nb & 1)
+			acc256 = q4_0_block256(&w[nb - 1], x, nb - 1, acc256);
+		y[r] = _mm512_reduce_add_ps(acc) + hsum256(acc256);
 	}
 }
 
@@ -341,5 +351,6 @@ void as_kernels_avx512_init(struct as_kernel_table *t)
 	t->rows[AS_K_BF16] = rows_bf16;
 	t->rows[AS_K_Q8_0] = rows_q8_0;
 	t->rows[AS_K_Q4_0] = rows_q4_0;
+	t->q4_0_wants_pairs = true;
 	t->rows[AS_K_Q4_0_X16] = rows_q4_0_x16;
 }

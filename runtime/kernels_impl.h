@@ -7,9 +7,23 @@
 #define ACTIVESWAP_KERNELS_IMPL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "activeswap/kernels.h"
+
+/*
+ * Two consecutive Q8_0 blocks of x (2p, 2p+1) rearranged for plain-layout Q4_0 kernels
+ * that do two weight blocks per 512-bit vpdpbusd: int32 lane k belongs to block 2p + (k & 1)
+ * and holds its elements 16 * (k >> 3) + 4 * ((k & 7) >> 1) + 0..3; corr[i] is -8 * sum(qs)
+ * and d[i] the scale of block 2p + i. 80 bytes, so that x for 11008 columns (13.8 KB)
+ * stays in L1 next to the weight stream.
+ */
+struct as_q8_pair {
+	int8_t qs[64];
+	int32_t corr[2];
+	float d[2];
+};
 
 /* The input vector of a matvec in every form a kernel may want. */
 struct as_xin {
@@ -17,6 +31,7 @@ struct as_xin {
 	const struct block_q8_0 *q8;   /* x as Q8_0, cols/32 blocks (NULL if cols % 32) */
 	const int32_t *q8sum;          /* per Q8_0 block: 8 * sum(qs), for unsigned-nibble dots */
 	const struct block_q8_K *q8k;  /* x as Q8_K, cols/256 blocks (NULL if cols % 256) */
+	const struct as_q8_pair *q8p;  /* cols/64 pairs, when the table asks for them */
 };
 
 /*
@@ -38,6 +53,7 @@ typedef void (*as_quant_q8_0_fn)(const float *x, struct block_q8_0 *y, int32_t *
 struct as_kernel_table {
 	as_rows_fn rows[AS_K_COUNT]; /* NULL: fall back to the scalar kernel */
 	as_quant_q8_0_fn quant_q8_0;
+	bool q4_0_wants_pairs; /* the Q4_0 kernel reads as_xin.q8p */
 	float (*dot_f32)(const float *a, const float *b, size_t n);
 	void (*axpy_f32)(float *y, float a, const float *x, size_t n);
 };
