@@ -439,6 +439,7 @@ static void dispatch(struct swap_engine *e)
 		x.len = r->len;
 		x.region_off = (uint64_t)ri * e->sb;
 		x.cookie = ri;
+		x.prio = (uint32_t)p;
 		err = e->bops->submit(e->be, &x, 1);
 		if (err)
 			complete_locked(e, ri, err);
@@ -1050,13 +1051,17 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		engine_free(e);
 		return -ENOSPC;
 	}
-	if (e->p.backend == SWAP_BACKEND_KMOD) {
-		swap_seterr(err, errlen, "the kernel module backend is not part of this build");
-		engine_free(e);
-		return -EOPNOTSUPP;
-	}
-	r = swap_pool_create(&e->pool, e->p.budget_bytes, e->p.numa_node, e->p.flags, err,
-			     errlen);
+	/* The backend choice, made once: kmod (explicit, or auto with a usable
+	 * /dev/activeswap) needs the pool to be the module's region; otherwise io_uring,
+	 * else pread (at backend start). */
+	r = -ENODEV;
+	if (e->p.backend == SWAP_BACKEND_KMOD ||
+	    (e->p.backend == SWAP_BACKEND_AUTO && !swap_kmod_unavailable()))
+		r = swap_kmod_pool_create(&e->pool, e->p.budget_bytes, e->p.numa_node,
+					  e->p.flags, err, errlen);
+	if (r && e->p.backend != SWAP_BACKEND_KMOD)
+		r = swap_pool_create(&e->pool, e->p.budget_bytes, e->p.numa_node, e->p.flags,
+				     err, errlen);
 	if (r) {
 		engine_free(e);
 		return r;
@@ -1143,8 +1148,13 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	cfg.threads = e->p.pread_threads;
 	cfg.complete = on_complete;
 	cfg.ctx = e;
+	cfg.dev_fd = e->pool.kmod ? e->pool.dev_fd : -1;
+	cfg.dev_base = e->pool.kmod ? e->pool.base : NULL;
 	r = -EINVAL;
-	if (e->p.backend == SWAP_BACKEND_AUTO || e->p.backend == SWAP_BACKEND_URING) {
+	if (e->pool.kmod) {
+		e->bops = &swap_backend_kmod_ops;
+		r = e->bops->start(&e->be, &cfg, err, errlen);
+	} else if (e->p.backend == SWAP_BACKEND_AUTO || e->p.backend == SWAP_BACKEND_URING) {
 		e->bops = &swap_backend_uring_ops;
 		r = e->bops->start(&e->be, &cfg, err, errlen);
 		if (r && e->p.backend == SWAP_BACKEND_AUTO) {

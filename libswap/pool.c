@@ -87,5 +87,7 @@ void swap_pool_destroy(struct swap_pool *p)
 {
 	if (p->base)
 		munmap(p->base, p->size);
+	if (p->kmod)
+		close(p->dev_fd);
 	memset(p, 0, sizeof(*p));
 }

@@ -82,10 +82,15 @@ struct swap_pool {
 	void *base;
 	uint64_t size;
 	bool locked;
+	bool kmod;  /* a region of /dev/activeswap (swap_kmod_pool_create) */
+	int dev_fd; /* with kmod: the device, closed after the region is unmapped */
 };
 int swap_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uint32_t flags,
 		     char *err, size_t errlen);
 void swap_pool_destroy(struct swap_pool *p);
+/* The pool as a region of /dev/activeswap, for the kmod backend (backend_kmod.c). */
+int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uint32_t flags,
+			  char *err, size_t errlen);
 
 /* ---- backends --------------------------------------------------------------------- */
 /*
@@ -99,6 +104,7 @@ struct swap_extent {
 	uint64_t len;      /* SWAP_ALIGN aligned */
 	uint64_t region_off; /* SWAP_ALIGN aligned */
 	uint64_t cookie;
+	uint32_t prio;     /* enum swap_prio (the kmod backend passes it to the module) */
 };
 
 struct swap_backend_cfg {
@@ -111,6 +117,8 @@ struct swap_backend_cfg {
 	bool fault_on;
 	void (*complete)(void *ctx, uint64_t cookie, int64_t result);
 	void *ctx;
+	int dev_fd;     /* kmod: the device holding the region (-1 otherwise) */
+	void *dev_base; /* kmod: start of the device region's mapping (region is inside) */
 };
 
 struct swap_backend;
@@ -125,6 +133,9 @@ struct swap_backend_ops {
 
 extern const struct swap_backend_ops swap_backend_pread_ops;
 extern const struct swap_backend_ops swap_backend_uring_ops;
+extern const struct swap_backend_ops swap_backend_kmod_ops;
+/* Why /dev/activeswap cannot be used here (NULL when it can). */
+const char *swap_kmod_unavailable(void);
 /* Why io_uring cannot be used here (NULL when it probably can). */
 const char *swap_uring_unavailable(void);
 

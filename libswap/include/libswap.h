@@ -165,11 +165,11 @@ enum swap_policy_kind {
 };
 
 enum swap_backend_kind {
-	SWAP_BACKEND_AUTO = 0, /* io_uring, else pread threads */
+	SWAP_BACKEND_AUTO = 0, /* kmod if /dev/activeswap is usable, else io_uring, else pread */
 	SWAP_BACKEND_URING = 1,
 	SWAP_BACKEND_PREAD = 2,
 	SWAP_BACKEND_FAULT = 3, /* pread threads with injected faults (tests) */
-	SWAP_BACKEND_KMOD = 4,  /* kernel module (not in this version: -EOPNOTSUPP) */
+	SWAP_BACKEND_KMOD = 4,  /* /dev/activeswap; -ENODEV when the module is absent */
 };
 
 /* Fault plan for SWAP_BACKEND_FAULT. Reads are numbered from 1 in submission order. */
