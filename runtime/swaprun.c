@@ -57,7 +57,8 @@ struct as_swap_model {
 	/* activations */
 	float *x, *xb, *xb2, *hb, *hb2, *q, *att, *rope, *kc, *vc, *logits, *scratch, *xs;
 	uint32_t *idx, *pidx;
-	struct swap_key *keys, *mkeys;
+	struct swap_key *keys, *mkeys, *fkeys;
+	uint32_t gap[SWAP_KIND_COUNT]; /* channels of gap filled between needed bundles */
 	const void **ptrs, **mptrs, **colp;
 	uint8_t *pinned;
 
@@ -321,6 +322,7 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->pidx);
 	free(m->keys);
 	free(m->mkeys);
+	free(m->fkeys);
 	free(m->ptrs);
 	free(m->mptrs);
 	free(m->colp);
@@ -509,6 +511,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	m->pidx = calloc(maxio, 4);
 	m->keys = calloc(maxio, sizeof(*m->keys));
 	m->mkeys = calloc(maxio, sizeof(*m->mkeys));
+	m->fkeys = calloc(maxio, sizeof(*m->fkeys));
 	m->ptrs = calloc(maxio, sizeof(void *));
 	m->mptrs = calloc(maxio, sizeof(void *));
 	if (m->chunk > maxio)
@@ -522,7 +525,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	m->ls = calloc(m->n_layers, sizeof(*m->ls));
 	if (!m->x || !m->xb || !m->xb2 || !m->q || !m->hb || !m->hb2 || !m->att || !m->rope ||
 	    !m->kc || !m->vc || !m->logits || !m->scratch || !m->xs || !m->idx || !m->pidx || !m->keys ||
-	    !m->mkeys || !m->ptrs || !m->mptrs || !m->colp || !m->pinned || !m->stamp ||
+	    !m->mkeys || !m->fkeys || !m->ptrs || !m->mptrs || !m->colp || !m->pinned || !m->stamp ||
 	    !m->pred_seq || !m->pred_tok || !m->pred_n || !m->ls)
 		goto nomem;
 
@@ -554,6 +557,14 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		m->pool_bytes = s.pool_bytes;
 	}
 	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
+	/* Gap filling (group-1 stores, where a kind's channels are adjacent in the file):
+	 * bundles between two needed ones are fetched too when the gap is at most 8 KiB, so
+	 * a random Top-K becomes a few long reads instead of one small read per channel. */
+	uint64_t gap_bytes = p->gap_bytes ? p->gap_bytes : 8192;
+
+	for (int k = 0; k < SWAP_KIND_COUNT && d->group == 1 && !p->no_gap_fill; k++)
+		m->gap[k] = (uint32_t)((gap_bytes + swap_store_bundle_bytes(m->st, k) - 1) /
+				       swap_store_bundle_bytes(m->st, k)) - 1;
 	if (!p->no_pin_all && p->policy != SWAP_POLICY_STATIC) {
 		struct as_swap_budget bi;
 
@@ -570,6 +581,21 @@ nomem:
 fail:
 	as_swap_close(m);
 	return r;
+}
+
+/* keys for the channels idx[0..k) of (layer, kind) plus the small gaps between them */
+static size_t fill_gaps(struct as_swap_model *m, uint32_t layer, int kind, const uint32_t *idx,
+			uint32_t k, struct swap_key *out)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < k; i++) {
+		out[n++] = (struct swap_key){ layer, (uint32_t)kind, idx[i] };
+		if (i + 1 < k && idx[i + 1] - idx[i] - 1 <= m->gap[kind])
+			for (uint32_t c = idx[i] + 1; c < idx[i + 1]; c++)
+				out[n++] = (struct swap_key){ layer, (uint32_t)kind, c };
+	}
+	return n;
 }
 
 /* ---- sparse op groups -------------------------------------------------------------- */
@@ -671,7 +697,8 @@ static int run_op(struct as_swap_model *m, uint32_t layer, int kind, const float
 		return 0;
 	}
 	swap_plug(m->eng);
-	r = swap_request(m->eng, m->keys, k, SWAP_PRIO_DEMAND, 0);
+	r = swap_request(m->eng, m->fkeys, fill_gaps(m, layer, kind, m->idx, k, m->fkeys),
+			 SWAP_PRIO_DEMAND, 0);
 	for (uint32_t i = 0; i < k && !r; i++) {
 		m->ptrs[i] = swap_pin(m->eng, m->keys[i]);
 		m->pinned[i] = m->ptrs[i] != NULL;
@@ -745,7 +772,7 @@ static void predict(struct as_swap_model *m, uint32_t layer, int kind, const uin
 	m->pred_seq[pk] = seq;
 	m->pred_tok[pk] = m->token + 1;
 	m->pred_n[pk] = k;
-	swap_request(m->eng, m->mkeys, k, prio, tag);
+	swap_request(m->eng, m->fkeys, fill_gaps(m, layer, kind, idx, k, m->fkeys), prio, tag);
 }
 
 /*

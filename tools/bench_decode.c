@@ -11,6 +11,8 @@
  * GGUF backends and the engine's reads for a store.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +37,23 @@ static void usage(FILE *f)
 		"  --backend dense  GGUF weights repacked into anonymous memory (default for GGUF)\n"
 		"  --backend mmap   GGUF weights used in place from the file mapping\n"
 		"  --label TEXT     a name for this result in the JSON\n"
+		"  --keep-cache     do not drop the model file from the page cache first\n"
 		"  --json           one JSON object on stdout\n"
 		"store options:\n");
 	fputs(SWAP_CLI_USAGE, f);
+}
+
+/* Drop the file's pages from the page cache, so a run (mmap especially) starts cold and
+ * its pages are charged to this process's memory cgroup when faulted in. */
+static void drop_cache(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	fdatasync(fd);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
 }
 
 static uint64_t io_read_bytes(void)
@@ -59,7 +75,7 @@ int bench_decode_main(int argc, char **argv)
 {
 	const char *path = NULL, *label = NULL, *gguf_backend = NULL;
 	long n = 16, threads = 2, warmup = 2;
-	bool json = false, store;
+	bool json = false, store, keep_cache = false;
 	struct swap_cli o;
 	struct as_threadpool *tp = NULL;
 	struct as_swap_model *sm = NULL;
@@ -94,6 +110,8 @@ int bench_decode_main(int argc, char **argv)
 			continue;
 		if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--keep-cache")) {
+			keep_cache = true;
 		} else if (i + 1 >= argc) {
 			cli_err(SUB, "unknown option '%s' or missing value (see --help)", a);
 			return 2;
@@ -120,6 +138,8 @@ int bench_decode_main(int argc, char **argv)
 		return 2;
 	}
 	store = as_swap_is_store(path);
+	if (!keep_cache)
+		drop_cache(path);
 	if (store && gguf_backend) {
 		cli_err(SUB, "--backend %s needs a GGUF, %s is a store", gguf_backend, path);
 		return 2;

@@ -106,6 +106,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.queue_depth = (uint32_t)o->queue_depth;
 	p.tp = tp;
 	p.no_preload = o->no_preload;
+	if (getenv("ACTIVESWAP_GAP_BYTES")) /* experiments */
+		p.gap_bytes = strtoull(getenv("ACTIVESWAP_GAP_BYTES"), NULL, 0);
 	r = as_swap_budget_info(path, &p, &bi, err, sizeof(err));
 	if (r) {
 		cli_err(sub, "%s: %s", path, err);
@@ -192,9 +194,14 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 {
 	struct as_swap_stats s;
+	struct swap_stats es;
 	uint64_t nt;
 
 	as_swap_stats(m, &s);
+	swap_engine_stats(as_swap_engine(m), &es);
+	fprintf(f, ", \"reads\": %llu, \"read_bytes\": %llu, \"evictions\": %llu",
+		(unsigned long long)es.total.reads, (unsigned long long)es.total.bytes_read,
+		(unsigned long long)es.total.evictions);
 	nt = s.tokens ? s.tokens : 1;
 	fprintf(f, ", \"backend\": ");
 	cli_json_str(f, swap_engine_backend_name(as_swap_engine(m)));

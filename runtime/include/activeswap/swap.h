@@ -57,6 +57,8 @@ struct as_swap_params {
 	/* With a budget that holds every bundle, they are all fetched and pinned at open
 	 * and looked up without engine calls per token; this disables that. */
 	bool no_pin_all;
+	bool no_gap_fill;            /* fetch exactly the needed bundles (see swapping.md) */
+	uint64_t gap_bytes;          /* largest gap filled; 0 = 8 KiB */
 };
 
 /* Per-layer counters of the runtime (not of the engine). A lookup is one bundle the
