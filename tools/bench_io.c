@@ -25,7 +25,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: activeswap bench io -m STORE [--bs 64K] [--qd 32] [--seconds S]\n"
-		"                           [--backend auto|uring|pread] [--budget SIZE|N%%]\n"
+		"                           [--backend auto|uring|pread|kmod] [--budget SIZE|N%%]\n"
 		"                           [--policy freq|lru] [--rounds N] [--check]\n"
 		"                           [--no-fio] [--json]\n"
 		"\n"
@@ -200,10 +200,9 @@ int bench_io_main(int argc, char **argv)
 				return 2;
 		} else if (!strcmp(a, "--backend") && more) {
 			backend = swap_backend_from_name(argv[++i]);
-			if (backend < 0 || backend == SWAP_BACKEND_FAULT ||
-			    backend == SWAP_BACKEND_KMOD) {
-				cli_err(SUB, "bad value for --backend: '%s' (auto, uring or pread)",
-					argv[i]);
+			if (backend < 0 || backend == SWAP_BACKEND_FAULT) {
+				cli_err(SUB, "bad value for --backend: '%s' (auto, uring, pread or "
+					"kmod)", argv[i]);
 				return 2;
 			}
 		} else if (!strcmp(a, "--policy") && more) {

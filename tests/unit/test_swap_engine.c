@@ -185,8 +185,12 @@ static void test_budget_too_small(void **state)
 	assert_int_equal(s.slots_total, swap_store_n_bundles(st));
 	assert_string_equal(swap_engine_policy_name(e), "freq");
 	swap_engine_destroy(e);
+	/* kmod without the device (test_swap_kmod.c covers the backend) */
+	setenv("ACTIVESWAP_KMOD_DEVICE", "/nonexistent/activeswap", 1);
 	p.backend = SWAP_BACKEND_KMOD;
-	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -EOPNOTSUPP);
+	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -ENODEV);
+	assert_null(e);
+	unsetenv("ACTIVESWAP_KMOD_DEVICE");
 	p.backend = SWAP_BACKEND_PREAD;
 	p.queue_depth = 100000;
 	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -EINVAL);
