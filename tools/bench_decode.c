@@ -38,6 +38,7 @@ static void usage(FILE *f)
 		"  --backend mmap   GGUF weights used in place from the file mapping\n"
 		"  --label TEXT     a name for this result in the JSON\n"
 		"  --keep-cache     do not drop the model file from the page cache first\n"
+		"  --print-budget   print the bytes --dram-budget means for this store, exit\n"
 		"  --json           one JSON object on stdout\n"
 		"store options:\n");
 	fputs(SWAP_CLI_USAGE, f);
@@ -75,7 +76,7 @@ int bench_decode_main(int argc, char **argv)
 {
 	const char *path = NULL, *label = NULL, *gguf_backend = NULL;
 	long n = 16, threads = 2, warmup = 2;
-	bool json = false, store, keep_cache = false;
+	bool json = false, store, keep_cache = false, print_budget = false;
 	struct swap_cli o;
 	struct as_threadpool *tp = NULL;
 	struct as_swap_model *sm = NULL;
@@ -110,6 +111,8 @@ int bench_decode_main(int argc, char **argv)
 			continue;
 		if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--print-budget")) {
+			print_budget = true;
 		} else if (!strcmp(a, "--keep-cache")) {
 			keep_cache = true;
 		} else if (i + 1 >= argc) {
@@ -138,6 +141,23 @@ int bench_decode_main(int argc, char **argv)
 		return 2;
 	}
 	store = as_swap_is_store(path);
+	if (print_budget) {
+		/* the budget in bytes --dram-budget means for this store (for scripts) */
+		struct as_swap_params p = { 0 };
+		struct as_swap_budget bi;
+		uint64_t b;
+
+		p.n_ctx = (uint32_t)(n + warmup + 1); /* as the run will */
+		if (!store || as_swap_budget_info(path, &p, &bi, err, sizeof(err))) {
+			cli_err(SUB, "--print-budget needs a store");
+			return 1;
+		}
+		b = bi.full;
+		if (o.budget && cli_size(SUB, "--dram-budget", o.budget, bi.full, &b))
+			return 2;
+		printf("%llu\n", (unsigned long long)b);
+		return 0;
+	}
 	if (!keep_cache)
 		drop_cache(path);
 	if (store && gguf_backend) {
