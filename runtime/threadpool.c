@@ -2,8 +2,15 @@
 /*
  * Persistent thread pool: n-1 workers plus the caller. A job is published by bumping a
  * generation counter; workers spin on it for a short while (so back-to-back matvecs cost
- * only a cache-line round trip) and then sleep on a futex. The caller runs share 0 and
- * waits for the others the same way (spin, then futex on the pending counter).
+ * only a cache-line round trip) and then sleep on a futex.
+ *
+ * The n shares of a job are claimed from a counter by whoever is running: the caller and
+ * the workers that *join* the job. When the caller finds no share left it closes the job
+ * and waits only for the workers that joined. A worker that was descheduled (the machine
+ * is shared) when the job was published therefore costs nothing: it finds the job closed
+ * when it runs again, instead of the caller waiting a whole time slice for it.
+ *
+ * state = generation << 32 | CLOSED | number of workers inside the job.
  */
 #include <errno.h>
 #include <limits.h>
@@ -48,16 +55,21 @@ static uint64_t spin_ns(void)
 	return (uint64_t)v;
 }
 
+#define ST_CLOSED (1ull << 31)
+#define ST_COUNT 0x7fffffffull
+
 struct as_threadpool {
 	int n;
 	pthread_t *threads;
-	as_task_fn fn;
+	as_task_fn fn;                     /* written before the job is published */
 	void *arg;
-	_Alignas(64) atomic_uint gen;     /* job generation; futex word for workers */
+	_Alignas(64) atomic_uint gen;      /* job generation; futex word for idle workers */
 	atomic_int stop;
-	atomic_int sleepers;              /* workers in futex_wait on gen */
-	_Alignas(64) atomic_uint pending; /* workers still running the job; futex word */
-	atomic_int waiter;                /* caller sleeping on pending */
+	atomic_int sleepers;               /* workers in futex_wait on gen */
+	_Alignas(64) atomic_uint_fast64_t state;
+	atomic_int next_share;             /* next share index to claim */
+	_Alignas(64) atomic_uint done;     /* bumped by the last worker out of a closed job */
+	atomic_int waiter;                 /* caller sleeping on done */
 };
 
 static long futex(atomic_uint *uaddr, int op, unsigned int val)
@@ -98,6 +110,40 @@ static bool keep_spinning(unsigned int *spins, uint64_t *t0)
 	return now_ns() - *t0 < spin_ns();
 }
 
+/* Run shares until none is left. */
+static void run_shares(struct as_threadpool *tp)
+{
+	int i;
+
+	while ((i = atomic_fetch_add_explicit(&tp->next_share, 1, memory_order_relaxed)) < tp->n)
+		tp->fn(tp->arg, i, tp->n);
+}
+
+/* Enter job g if it is still open; true when joined. */
+static bool join_job(struct as_threadpool *tp, unsigned int g)
+{
+	uint_fast64_t st = atomic_load(&tp->state);
+
+	for (;;) {
+		if ((unsigned int)(st >> 32) != g || (st & ST_CLOSED))
+			return false;
+		if (atomic_compare_exchange_weak(&tp->state, &st, st + 1))
+			return true;
+	}
+}
+
+static void leave_job(struct as_threadpool *tp)
+{
+	/* seq_cst: pairs with the caller's store to waiter then load of state */
+	uint_fast64_t old = atomic_fetch_sub(&tp->state, 1);
+
+	if ((old & ST_CLOSED) && (old & ST_COUNT) == 1) {
+		atomic_fetch_add(&tp->done, 1);
+		if (atomic_load(&tp->waiter))
+			futex(&tp->done, FUTEX_WAKE_PRIVATE, 1);
+	}
+}
+
 struct worker_arg {
 	struct as_threadpool *tp;
 	int ith;
@@ -105,8 +151,7 @@ struct worker_arg {
 
 static void *worker_main(void *p)
 {
-	struct worker_arg wa = *(struct worker_arg *)p;
-	struct as_threadpool *tp = wa.tp;
+	struct as_threadpool *tp = ((struct worker_arg *)p)->tp;
 	unsigned int seen = 0;
 
 	free(p);
@@ -128,11 +173,10 @@ static void *worker_main(void *p)
 		seen = g;
 		if (atomic_load_explicit(&tp->stop, memory_order_acquire))
 			return NULL;
-		tp->fn(tp->arg, wa.ith, tp->n);
-		/* seq_cst pairs with the caller's store to waiter then load of pending */
-		if (atomic_fetch_sub(&tp->pending, 1) == 1 &&
-		    atomic_load(&tp->waiter))
-			futex(&tp->pending, FUTEX_WAKE_PRIVATE, 1);
+		if (!join_job(tp, g))
+			continue; /* already closed: the others did the work */
+		run_shares(tp);
+		leave_job(tp);
 	}
 }
 
@@ -198,27 +242,36 @@ int as_tp_size(const struct as_threadpool *tp)
 
 void as_tp_run(struct as_threadpool *tp, as_task_fn fn, void *arg)
 {
-	unsigned int left, spins = 0;
+	unsigned int g, spins = 0;
+	uint_fast64_t old;
 	uint64_t t0 = 0;
 
 	if (!tp || tp->n == 1) {
 		fn(arg, 0, 1);
 		return;
 	}
+	/* No worker is inside a job here: the previous call waited for all that joined. */
 	tp->fn = fn;
 	tp->arg = arg;
-	atomic_store_explicit(&tp->pending, (unsigned int)(tp->n - 1), memory_order_relaxed);
-	atomic_fetch_add(&tp->gen, 1); /* seq_cst: pairs with sleepers++ then gen re-check */
+	atomic_store_explicit(&tp->next_share, 0, memory_order_relaxed);
+	g = atomic_load_explicit(&tp->gen, memory_order_relaxed) + 1;
+	atomic_store(&tp->state, (uint_fast64_t)g << 32); /* open, nobody inside */
+	atomic_store(&tp->gen, g); /* seq_cst: pairs with sleepers++ then gen re-check */
 	if (atomic_load(&tp->sleepers))
 		futex(&tp->gen, FUTEX_WAKE_PRIVATE, INT_MAX);
-	fn(arg, 0, tp->n);
-	while ((left = atomic_load_explicit(&tp->pending, memory_order_acquire)) != 0) {
+	run_shares(tp);
+	old = atomic_fetch_or(&tp->state, ST_CLOSED);
+	if (!(old & ST_COUNT))
+		return;
+	while (atomic_load(&tp->state) & ST_COUNT) {
+		unsigned int d;
+
 		if (keep_spinning(&spins, &t0))
 			continue;
 		atomic_store(&tp->waiter, 1);
-		left = atomic_load(&tp->pending);
-		if (left)
-			futex(&tp->pending, FUTEX_WAIT_PRIVATE, left);
+		d = atomic_load(&tp->done);
+		if (atomic_load(&tp->state) & ST_COUNT)
+			futex(&tp->done, FUTEX_WAIT_PRIVATE, d);
 		atomic_store(&tp->waiter, 0);
 		spins = 0;
 		t0 = 0;

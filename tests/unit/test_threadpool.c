@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Thread pool (runtime/threadpool.c): every share runs exactly once per job, results are
- * visible to the caller, workers come back from sleep, bad sizes are refused. */
+ * visible to the caller, no call outlives as_tp_run, workers come back from sleep, bad
+ * sizes are refused. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -143,6 +144,52 @@ static void test_waits_for_slow_worker(void **state)
 	as_tp_destroy(NULL);
 }
 
+struct stress {
+	atomic_int inside;     /* calls in progress */
+	atomic_int calls[MAXT];
+	atomic_uint seed;
+};
+
+/* Uneven, random work; some shares yield or sleep, as on a loaded machine. */
+static void stress_fn(void *arg, int ith, int nth)
+{
+	struct stress *st = arg;
+	unsigned int r = atomic_fetch_add(&st->seed, 2654435761u);
+	volatile unsigned long x = 0;
+
+	assert_true(ith >= 0 && ith < nth && nth <= MAXT);
+	atomic_fetch_add(&st->inside, 1);
+	for (unsigned long i = 0; i < (r >> 20); i++)
+		x += i;
+	if ((r & 63) == 0)
+		sleep_ms(1);
+	atomic_fetch_add(&st->calls[ith], 1);
+	atomic_fetch_sub(&st->inside, 1);
+}
+
+/* When as_tp_run returns every share ran exactly once and no call is still running,
+ * whichever thread ran it (the caller claims shares a late worker did not take). */
+static void test_stress_no_call_outlives_run(void **state)
+{
+	for (int n = 2; n <= 4; n++) {
+		struct as_threadpool *tp = as_tp_create(n);
+		struct stress st;
+
+		(void)state;
+		assert_non_null(tp);
+		memset(&st, 0, sizeof(st));
+		for (int k = 1; k <= 3000; k++) {
+			as_tp_run(tp, stress_fn, &st);
+			assert_int_equal(atomic_load(&st.inside), 0);
+			for (int i = 0; i < n; i++)
+				assert_int_equal(atomic_load(&st.calls[i]), k);
+			if (k % 1000 == 0)
+				sleep_ms(3); /* let workers fall asleep now and then */
+		}
+		as_tp_destroy(tp);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_each_share_once),
 		cmocka_unit_test(test_wakes_after_sleep),
 		cmocka_unit_test(test_waits_for_slow_worker),
+		cmocka_unit_test(test_stress_no_call_outlives_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

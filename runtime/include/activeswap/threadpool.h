@@ -2,7 +2,9 @@
 /*
  * A small persistent thread pool: N-1 workers plus the calling thread. as_tp_run()
  * calls fn(arg, ith, nth) once for every ith in [0, nth) and returns when all are done.
- * Workers spin briefly, then sleep, between jobs so per-matmul dispatch stays cheap.
+ * Which thread runs which ith is not fixed (shares are claimed by whoever is running, so
+ * a descheduled worker does not hold up the caller). Workers spin briefly (2 ms, or
+ * ACTIVESWAP_SPIN_US), then sleep, between jobs so per-matmul dispatch stays cheap.
  */
 #ifndef ACTIVESWAP_THREADPOOL_H
 #define ACTIVESWAP_THREADPOOL_H
