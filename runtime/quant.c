@@ -282,8 +282,11 @@ void as_dequant_row(enum ggml_type t, const void *src, float *dst, size_t n)
 {
 	size_t be = as_type_block_elems(t);
 
-	if (!be || n % be)
+	if (!be || n % be) { /* cannot decode: make it visible rather than leave stale data */
+		for (size_t i = 0; i < n; i++)
+			dst[i] = NAN;
 		return;
+	}
 	switch (t) {
 	case GGML_TYPE_F32:
 		memcpy(dst, src, n * sizeof(float));

@@ -454,6 +454,10 @@ static void test_quant_roundtrip_bounds(void **state)
 	assert_memory_equal(x, y, N * sizeof(float));
 
 	assert_int_equal(as_quant_row(GGML_TYPE_Q4_K, x, q, 256), -EINVAL);
+	as_dequant_row(GGML_TYPE_Q5_1, q, y, 32); /* no decoder: NaN, not stale values */
+	assert_true(isnan(y[0]) && isnan(y[31]));
+	as_dequant_row(GGML_TYPE_Q4_0, q, y, 40); /* not a block multiple */
+	assert_true(isnan(y[0]) && isnan(y[39]));
 	assert_int_equal(as_quant_row(GGML_TYPE_Q8_0, x, q, 33), -EINVAL);
 	free(x);
 	free(y);

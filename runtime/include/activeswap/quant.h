@@ -91,7 +91,8 @@ as_fp16_t as_fp32_to_fp16(float f);       /* round to nearest even */
 float as_bf16_to_fp32(as_bf16_t h);
 as_bf16_t as_fp32_to_bf16(float f);       /* round to nearest even */
 
-/* Scalar reference: decode n elements (n a multiple of the block size). */
+/* Scalar reference: decode n elements (n a multiple of the block size; otherwise, or for
+ * an unsupported type, dst gets n NaNs). */
 void as_dequant_row(enum ggml_type t, const void *src, float *dst, size_t n);
 /* Scalar reference: encode n elements for F32 F16 BF16 Q8_0 Q4_0 (ggml's rounding).
  * Returns -EINVAL for other types. */
