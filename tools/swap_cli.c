@@ -224,6 +224,40 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		o->choice.tokens_per_s);
 }
 
+void swap_cli_json_layers(struct as_swap_model *m, FILE *f)
+{
+	struct swap_engine *e = as_swap_engine(m);
+	struct swap_stats es;
+	struct as_swap_stats s;
+
+	/* Settle first: drop queued preloads, wait for reads in flight (at most ~5 s), so
+	 * that every read counted has completed and nothing moves after this. */
+	swap_cancel(e, SWAP_TAG_ANY, (1u << SWAP_PRIO_COUNT) - 1);
+	for (int i = 0; i < 5000; i++) {
+		swap_engine_stats(e, &es);
+		if (!es.inflight && !es.queued)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	as_swap_stats(m, &s);
+	fprintf(f, ", \"tokens\": %llu, \"stall_ns\": %llu, \"inflight\": %llu, \"layers\": [",
+		(unsigned long long)s.tokens, (unsigned long long)es.total.stall_ns,
+		(unsigned long long)(es.inflight + es.queued));
+	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
+		struct swap_layer_stats x;
+
+		if (swap_engine_layer_stats(e, l, &x))
+			memset(&x, 0, sizeof(x));
+		fprintf(f, "%s{\"layer\": %u, \"reads\": %llu, \"bytes\": %llu, \"hits\": %llu, "
+			"\"misses\": %llu, \"evicts\": %llu, \"errors\": %llu, \"stall_ns\": %llu}",
+			l ? ", " : "", l, (unsigned long long)x.reads,
+			(unsigned long long)x.bytes_read, (unsigned long long)x.hits,
+			(unsigned long long)x.misses, (unsigned long long)x.evictions,
+			(unsigned long long)x.read_errors, (unsigned long long)x.stall_ns);
+	}
+	fprintf(f, "]");
+}
+
 /* ---- activeswap run over a store ----------------------------------------------------- */
 
 #define SUB "run"
@@ -406,6 +440,8 @@ int run_store_main(int argc, char **argv)
 			printf(", \"threads\": %ld, \"n_generated\": %ld, \"tokens_per_s\": %.3f, "
 			       "\"peak_rss_bytes\": %llu", threads, n_gen, dps,
 			       (unsigned long long)cli_peak_rss_bytes());
+			if (o.stats)
+				swap_cli_json_layers(m, stdout);
 			swap_cli_json(m, &o, stdout);
 			printf("}\n");
 		}

@@ -53,6 +53,11 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f);
 /* JSON members (leading ", "): backend, budget_bytes, sparsity, group, flash and stall
  * per token, hit rate, preload precision/recall. */
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f);
+/* With --stats: settle the engine (cancel queued preloads, wait for reads in flight), then
+ * JSON members "tokens", "stall_ns", "inflight" (left unsettled) and "layers": libswap's
+ * per-layer counters {layer, reads, bytes, hits, misses, evicts, errors, stall_ns}, the
+ * numbers its USDT probes report (Documentation/usdt.md; `activeswap trace` compares). */
+void swap_cli_json_layers(struct as_swap_model *m, FILE *f);
 
 /* activeswap run -m STORE.asw ... (called by cmd_run for stores). */
 int run_store_main(int argc, char **argv);
