@@ -10,7 +10,8 @@
  *
  * Bundle states: ABSENT -> QUEUED (in a priority list, no slot) -> LOADING (slot taken,
  * read in flight) -> VALID (slot holds verified bytes) -> ABSENT when evicted. A failed
- * read turns its bundles to ERROR (slot freed) until a waiter collects the error.
+ * read turns its bundles to ERROR (slot freed) until a waiter collects the error (requests
+ * do not retry them before that); the next request or wait fetches them again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -338,24 +339,43 @@ static void dispatch(struct swap_engine *e)
 {
 	const struct swap_store *s = e->s;
 
+	unsigned blocked = 0; /* kinds whose slots are all pinned or loading */
+
 	while (!e->plugged && e->inflight < e->qd && e->n_queued) {
-		int p = 0;
-		uint64_t b, off0, off1, bb;
+		int p;
+		uint64_t b = 0, off0, off1, bb;
 		struct swap_key k0, start, end, nb;
 		uint32_t n = 1, ri;
-		int32_t si;
+		int32_t si = NIL;
 		struct rd *r;
 		struct swap_extent x;
 		int err;
 
-		while (e->ph[p] == NIL)
-			p++;
-		b = (uint64_t)e->ph[p];
+		/* The oldest bundle of the highest class whose kind can get a slot; a kind
+		 * with every slot pinned must not hold up the others' fetches. */
+		for (p = 0; p < SWAP_PRIO_COUNT && si == NIL; p++) {
+			int32_t c = e->ph[p];
+
+			for (int scan = 0; c != NIL && scan < 256; scan++, c = e->ent[c].next) {
+				uint32_t kind = swap_key_of(s, (uint64_t)c).kind;
+
+				if (blocked & (1u << kind))
+					continue;
+				si = slot_get(e, (int)kind);
+				if (si != NIL) {
+					b = (uint64_t)c;
+					break;
+				}
+				blocked |= 1u << kind;
+				if (blocked == (1u << SWAP_KIND_COUNT) - 1)
+					return;
+			}
+		}
+		if (si == NIL)
+			return; /* retried on unpin and on completion */
+		p--;
 		k0 = swap_key_of(s, b);
 		bb = s->bundle_bytes[k0.kind];
-		si = slot_get(e, (int)k0.kind);
-		if (si == NIL)
-			return; /* every slot pinned or loading: retried on unpin/completion */
 		plist_del(e, b);
 		e->ent[b].slot = si;
 		e->ent[b].state = ST_LOADING;
@@ -552,8 +572,16 @@ static void request_locked(struct swap_engine *e, const struct swap_key *keys, s
 		struct ent *x = &e->ent[b];
 
 		pol_access(e, b);
-		if (x->state == ST_ABSENT || x->state == ST_ERROR) {
+		if (x->state == ST_ABSENT) {
 			queue_miss(e, b, k, prio, tag);
+			continue;
+		}
+		if (x->state == ST_ERROR) {
+			/* Not resident, and not retried yet: the failed read's error is kept
+			 * for the next swap_wait/swap_acquire, so the caller always sees it. */
+			e->ls[k.layer].misses++;
+			DTRACE_PROBE3(activeswap, cache_miss, (int32_t)k.layer, k.channel,
+				      (int32_t)k.kind);
 			continue;
 		}
 		e->ls[k.layer].hits++;
