@@ -236,7 +236,8 @@ const char *swap_engine_backend_name(const struct swap_engine *e);
 const char *swap_engine_policy_name(const struct swap_engine *e);
 
 /* Ask for bundles at a priority; returns immediately (0 or -EINVAL for a bad key). A key
- * already queued at a lower priority is raised. tag groups preloads for cancellation. */
+ * already queued at a lower priority is raised. tag groups preloads for cancellation. A
+ * key whose last read failed is not retried here: its error waits for swap_wait. */
 int swap_request(struct swap_engine *e, const struct swap_key *keys, size_t n,
 		 enum swap_prio prio, uint64_t tag);
 /* Block until every key has been resident at least once since the call (keys not queued
