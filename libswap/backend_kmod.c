@@ -190,6 +190,7 @@ int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uin
 	p->base = m;
 	p->size = size;
 	p->locked = true; /* the module's pages are never swapped out */
+	p->kmod = true;
 	p->dev_fd = fd;
 	return 0;
 }
