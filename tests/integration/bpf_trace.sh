@@ -79,7 +79,7 @@ diff_layers() {
 # 4. libswap itself: tests/bpf/swap_storm.c runs a fetch storm through the engine
 # (a generated store, a budget of about a quarter of it) and prints libswap's own stats.
 PIN="/sys/fs/bpf/activeswap-test-$$"
-trap 'rm -rf "$PIN" "$PIN-e"' EXIT INT TERM
+trap 'rm -rf "$PIN" "$PIN-e" "$PIN-d"' EXIT INT TERM
 SWAP_LIB="$AS_BUILD/lib/libswap.a"
 if [ ! -f "$SWAP_LIB" ] || ! nm "$SWAP_LIB" 2>/dev/null | grep -q ' T swap_engine_create$'; then
 	ok "libswap engine # SKIP $SWAP_LIB has no engine (swap_engine_create) in this build"
@@ -119,6 +119,60 @@ else
 	[ $? -eq 0 ] && [ ! -s "$T/sdiff2.txt" ]
 	check $? "engine: bpftool map dump pinned $PIN-e/layer_stats = libswap's stats"
 	sed 's/^/# /' "$T/sdiff2.txt" "$T/bpftool.err"
+fi
+
+# 4b. A real decode: `activeswap run` over a store converted from a generated model, with a
+# budget that makes it fetch and evict. run --stats --json settles the engine (no read queued
+# or in flight) and prints libswap's own per-layer counters, tokens and total stall.
+if ! "$ACTIVESWAP" mkmodel -o "$T/dm.gguf" --shape tiny --layers 4 --type q4_0 --seed 5 \
+	>"$T/dmk.err" 2>&1 || ! "$ACTIVESWAP" convert "$T/dm.gguf" -o "$T/dm.asw" --group 1 \
+	--quiet >>"$T/dmk.err" 2>&1; then
+	nok "decode: mkmodel + convert a tiny store"
+	sed 's/^/# /' "$T/dmk.err"
+else
+	rm -rf "$PIN-d"
+	"$ACTIVESWAP" trace --interval 0 --json --pin "$PIN-d" --binary "$ACTIVESWAP" -- \
+		sh -c "exec '$ACTIVESWAP' run -m '$T/dm.asw' -p 'Once upon a time' -n 16 -c 40 \
+		--temp 0 --sparsity 0.5 --dram-budget 50% --stats --json >'$T/drun.out' \
+		2>'$T/drun.err'" >"$T/dtrace.json" 2>"$T/dtrace.err"
+	rc=$?
+	tail -n 1 "$T/drun.out" >"$T/drun.json"
+	jq -c 'select(.type == "summary")' "$T/dtrace.json" >"$T/dsum.json" 2>/dev/null
+	reads=$(jq '[.layers[].reads] | add' "$T/drun.json" 2>/dev/null)
+	evicts=$(jq '[.layers[].evicts] | add' "$T/drun.json" 2>/dev/null)
+	[ $rc -eq 0 ] && [ -s "$T/dsum.json" ] && [ "$(jq '.inflight' "$T/drun.json")" = 0 ] &&
+		[ "${reads:-0}" -gt 0 ] && [ "${evicts:-0}" -gt 0 ]
+	check $? "decode: trace -- run -m store.asw exit $rc, $reads reads, $evicts evictions"
+	sed 's/^/# /' "$T/dtrace.err"
+	[ $rc -eq 0 ] || sed 's/^/# /' "$T/drun.err"
+
+	diff_layers "$T/drun.json" "$T/dsum.json" "$SWAP_FIELDS" >"$T/ddiff.txt" 2>&1
+	[ $? -eq 0 ] && [ ! -s "$T/ddiff.txt" ] && [ "$(jq '.layers | length' "$T/drun.json")" = 4 ]
+	check $? "decode: per-layer reads, bytes, hits, misses, evictions, errors, stall = libswap's stats"
+	sed 's/^/# /' "$T/ddiff.txt"
+
+	htot=$(jq '[.layers[].hist_log2_us | add] | add' "$T/dsum.json")
+	ctot=$(jq '.totals.fetch_complete' "$T/dsum.json")
+	[ -n "$reads" ] && [ "$htot" = "$reads" ] && [ "$ctot" = "$reads" ]
+	check $? "decode: histogram total $htot = completed fetches $ctot = libswap reads $reads"
+
+	# Per token: one entry per forward pass (prompt and generated), and the I/O stall the
+	# tokens reported adds up to libswap's total stall time.
+	ntok=$(jq '.tokens | length' "$T/dsum.json")
+	st_tr=$(jq '[.tokens[].stall_ns] | add' "$T/dsum.json")
+	st_lib=$(jq '.stall_ns' "$T/drun.json")
+	badtok=$(jq '[.tokens[] | select((.wall_ns // 0) <= 0)] | length' \
+		"$T/dsum.json" 2>/dev/null)
+	[ -n "$ntok" ] && [ "$ntok" = "$(jq '.tokens' "$T/drun.json")" ] &&
+		[ "$st_tr" = "$st_lib" ] && [ "$badtok" = 0 ]
+	check $? "decode: $ntok tokens, their I/O stall $st_tr ns = libswap's stall $st_lib ns"
+
+	bpftool -j map dump pinned "$PIN-d/layer_stats" 2>"$T/bpftool.err" |
+		jq '{layers: [.[].formatted | .value + {layer: .key}]}' >"$T/dpinned.json" 2>&1
+	diff_layers "$T/drun.json" "$T/dpinned.json" "$SWAP_FIELDS" >"$T/ddiff2.txt" 2>&1
+	[ $? -eq 0 ] && [ ! -s "$T/ddiff2.txt" ]
+	check $? "decode: bpftool map dump pinned $PIN-d/layer_stats = libswap's stats"
+	sed 's/^/# /' "$T/ddiff2.txt" "$T/bpftool.err"
 fi
 
 # 5. The USDT probes in every combination. The stand-in tests/bpf/usdt_fake.c fires the probes of
