@@ -14,6 +14,32 @@
 
 #include "swap_int.h"
 
+#define HUGE_ALIGN (2ull << 20)
+
+/*
+ * Map exactly size bytes starting on a 2 MiB boundary (when size allows a huge page), so
+ * transparent huge pages can back the whole pool: reserve size + 2 MiB of address space,
+ * then unmap the unaligned head and the tail. Only size bytes stay mapped.
+ */
+static void *map_aligned(uint64_t size)
+{
+	const int prot = PROT_READ | PROT_WRITE, fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	uint8_t *m, *a;
+	uint64_t head;
+
+	if (size < HUGE_ALIGN)
+		return mmap(NULL, size, prot, fl, -1, 0);
+	m = mmap(NULL, size + HUGE_ALIGN, prot, fl, -1, 0);
+	if (m == MAP_FAILED)
+		return mmap(NULL, size, prot, fl, -1, 0);
+	a = (uint8_t *)(((uintptr_t)m + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+	head = (uint64_t)(a - m);
+	if (head)
+		munmap(m, head);
+	munmap(a + size, HUGE_ALIGN - head);
+	return a;
+}
+
 int swap_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uint32_t flags,
 		     char *err, size_t errlen)
 {
@@ -26,8 +52,7 @@ int swap_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uint32_t
 		swap_seterr(err, errlen, "DRAM budget smaller than one page");
 		return -EINVAL;
 	}
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
+	m = map_aligned(size);
 	if (m == MAP_FAILED) {
 		int e = errno;
 
