@@ -391,6 +391,44 @@ static int pin_all(struct as_swap_model *m)
 	return r;
 }
 
+/*
+ * STATIC policy: pin the same leading fraction of every (layer, kind)'s channels, as
+ * much as the pool holds with one layer group of slots left for the rest. With weights
+ * that have no contextual locality any set is as good as another, and a contiguous one
+ * leaves the uncached channels contiguous too, so gap filling turns their fetches into
+ * long sequential reads.
+ */
+static int set_static_prefix(struct as_swap_model *m, uint64_t slot_bytes)
+{
+	const struct swap_store_desc *d = swap_store_desc(m->st);
+	uint64_t all = 0, n;
+	struct swap_key *keys;
+	double f;
+	int r = -ENOSPC;
+
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		all += (uint64_t)d->n_layers * d->kinds[k].in * swap_store_bundle_bytes(m->st, k);
+	f = all ? (double)slot_bytes / (double)all - (double)d->group / d->n_layers : 0;
+	if (f > 1)
+		f = 1;
+	n = 0;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		n += (uint64_t)d->n_layers * d->kinds[k].in;
+	keys = malloc(sizeof(*keys) * n);
+	if (!keys)
+		return -ENOMEM;
+	for (; f > 0.01 && r == -ENOSPC; f -= 0.02) {
+		n = 0;
+		for (uint32_t l = 0; l < m->n_layers; l++)
+			for (int k = 0; k < SWAP_KIND_COUNT; k++)
+				for (uint32_t c = 0; c < (uint32_t)(f * d->kinds[k].in); c++)
+					keys[n++] = (struct swap_key){ l, (uint32_t)k, c };
+		r = swap_engine_set_static(m->eng, keys, n);
+	}
+	free(keys);
+	return r;
+}
+
 int as_swap_open(struct as_swap_model **out, const char *path,
 		 const struct as_swap_params *p, char *err, size_t errlen)
 {
@@ -555,6 +593,13 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 
 		swap_engine_stats(m->eng, &s);
 		m->pool_bytes = s.pool_bytes;
+		if (p->policy == SWAP_POLICY_STATIC) {
+			r = set_static_prefix(m, s.slot_bytes);
+			if (r && r != -ENOSPC) {
+				snprintf(err, errlen, "loading the static hot set: %s", strerror(-r));
+				goto fail;
+			}
+		}
 	}
 	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
 	/* Gap filling (group-1 stores, where a kind's channels are adjacent in the file):

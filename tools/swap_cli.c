@@ -20,7 +20,7 @@ void swap_cli_init(struct swap_cli *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->max_sparsity = 0.5;
-	o->policy = SWAP_POLICY_FREQ;
+	o->policy = -1; /* auto: static prefix hot set (see swapping.md) */
 	o->backend = SWAP_BACKEND_AUTO;
 }
 
@@ -68,9 +68,11 @@ int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, in
 	} else if (!strcmp(a, "--policy")) {
 		if (!(v = val(sub, argc, argv, i)))
 			return -1;
-		o->policy = swap_policy_from_name(!strcmp(v, "contextual") ? "freq" : v);
-		if (o->policy < 0) {
-			cli_err(sub, "bad value for --policy: '%s' (contextual, lru or static)", v);
+		o->policy = !strcmp(v, "auto") ? -1 :
+			    swap_policy_from_name(!strcmp(v, "contextual") ? "freq" : v);
+		if (o->policy < 0 && strcmp(v, "auto")) {
+			cli_err(sub, "bad value for --policy: '%s' (auto, contextual, lru or static)",
+				v);
 			return -1;
 		}
 	} else if (!strcmp(a, "--backend")) {
@@ -101,7 +103,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 
 	memset(&p, 0, sizeof(p));
 	p.n_ctx = n_ctx;
-	p.policy = (enum swap_policy_kind)o->policy;
+	p.policy = o->policy < 0 ? SWAP_POLICY_STATIC : (enum swap_policy_kind)o->policy;
 	p.backend = (enum swap_backend_kind)o->backend;
 	p.queue_depth = (uint32_t)o->queue_depth;
 	p.tp = tp;

@@ -4,7 +4,7 @@
  * - the invariant: for a given store and sparsity, greedy tokens and logits are
  *   bit-identical for budgets of 100%, 50% and 25% and for the io_uring and pread
  *   backends, with preloading on or off, with 1 or 2 threads, with and without gap
- *   filling; at 25% every token
+ *   filling, contextual, LRU and static (prefix hot set) policies; at 25% every token
  *   evicts (the store holds 4 layers, the pool about one);
  * - preload, cancel and on-demand paths all run, and every bundle's crc32c is checked at
  *   the moment the compute reads it (no slot used before its read completed);
@@ -170,7 +170,7 @@ static void budgets_backends(const char *store)
 	assert_int_equal(ref->evictions, 0);
 	for (size_t b = 0; b < 2; b++) {
 		for (size_t i = 0; i < 3; i++) {
-			for (int variant = 0; variant < 4; variant++) {
+			for (int variant = 0; variant < 5; variant++) {
 				base_params(&p);
 				p.sparsity = 0.5f;
 				p.backend = be[b];
@@ -180,7 +180,8 @@ static void budgets_backends(const char *store)
 				p.no_preload = variant == 1;
 				p.no_gap_fill = variant == 3;
 				p.tp = variant == 2 ? tp2 : NULL;
-				p.policy = variant == 2 ? SWAP_POLICY_LRU : SWAP_POLICY_FREQ;
+				p.policy = variant == 2 ? SWAP_POLICY_LRU :
+					   variant == 4 ? SWAP_POLICY_STATIC : SWAP_POLICY_FREQ;
 				memset(x, 0, sizeof(*x));
 				decode(store, &p, x);
 				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
