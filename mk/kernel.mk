@@ -3,7 +3,8 @@
 #
 #   make module         build/kernel/src/module/activeswap.ko, W=1 and sparse (C=1) clean
 #   make selftests      build/kernel/selftests/activeswap_test (static)
-#   make kernel-guest   build/kernel/guest/{initramfs.cpio.gz,disk.img}
+#   make kernel-guest   build/kernel/guest/{initramfs.cpio.gz,disk.img} (with the CLI and a
+#                       generated model's store, for libswap's kmod backend)
 #   make check-kernel   only the kernel suite (tests/integration/kernel.sh): build, boot
 #                       Debian's kernel in QEMU (TCG), relay the guest's TAP
 #
@@ -56,8 +57,8 @@ $(KSELF_BIN): tests/selftests/activeswap/activeswap_test.c uapi/linux/activeswap
 
 kernel-guest: $(KGUEST)
 
-$(KGUEST): $(KMOD) $(KSELF_BIN) tests/qemu/build-guest.sh tests/qemu/init.sh
-	sh tests/qemu/build-guest.sh $(KOUT)/guest $(KVER) $(KMOD) $(KSELF_BIN)
+$(KGUEST): $(KMOD) $(KSELF_BIN) $(CLI) tests/qemu/build-guest.sh tests/qemu/init.sh
+	sh tests/qemu/build-guest.sh $(KOUT)/guest $(KVER) $(KMOD) $(KSELF_BIN) $(abspath $(CLI))
 
 check-kernel:
 	@AS_TOP=$(TOP) AS_BUILD=$(TOP)/build AS_ASAN_BUILD=$(TOP)/build/asan \

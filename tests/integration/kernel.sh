@@ -1,9 +1,12 @@
 #!/bin/sh
 # Kernel suite (TAP): builds activeswap.ko against Debian's 6.1 headers (W=1, sparse), the
 # static kselftests and a busybox guest, boots Debian's 6.1 kernel in QEMU (TCG) and relays
-# the guest's TAP (renumbered).  Skips when the kernel packages are missing
-# (sh mk/deps.sh kernel installs them).  Takes 20-60 s depending on host load; QEMU is
-# limited to AS_QEMU_TIMEOUT seconds (default 240) so a hung guest cannot hang make check.
+# the guest's TAP (renumbered).  The guest also runs the CLI (libswap's kmod backend):
+# greedy decoding of a generated store gives the same text with kmod, io_uring and pread,
+# auto picks kmod, and bench io reports both backends' bandwidth as comments.  Skips when
+# the kernel packages are missing (sh mk/deps.sh kernel installs them).  Takes 60-120 s
+# depending on host load; QEMU is limited to AS_QEMU_TIMEOUT seconds (default 240) so a
+# hung guest cannot hang make check.
 set -u
 top=${AS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 if [ -n "${AS_TMP:-}" ]; then

@@ -3,12 +3,15 @@
 #   OUT/initramfs.cpio.gz  busybox-static, the kernel modules the guest needs (virtio,
 #                          ext4, dm-mod, dm-delay, from Debian's linux-image for KVER), activeswap.ko,
 #                          the static selftest binary and tests/qemu/init.sh as /init
+#                          and, with CLI, the activeswap CLI with its shared libraries
 #   OUT/disk.img           ext4 image holding store.bin, a 16 MiB pattern file written by
-#                          "activeswap_test --gen" (the guest mounts it read-only as /mnt)
+#                          "activeswap_test --gen" (the guest mounts it read-only as /mnt),
+#                          and, with CLI, model.asw: a small generated model (mkmodel,
+#                          seeded) converted to a store, for the kmod/io_uring comparison
 #   OUT/raw.img            the same 16 MiB as a raw disk (the guest's /dev/vdb)
-# Usage: build-guest.sh OUT KVER MODULE.ko SELFTEST
+# Usage: build-guest.sh OUT KVER MODULE.ko SELFTEST [CLI]
 set -eu
-out=$1 kver=$2 kmod=$3 selftest=$4
+out=$1 kver=$2 kmod=$3 selftest=$4 cli=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$out/root
 
@@ -27,6 +30,18 @@ cp "$here"/init.sh "$root"/init
 chmod 0755 "$root"/init
 cp "$kmod" "$root"/activeswap.ko
 cp "$selftest" "$root"/bin/activeswap_test
+
+# The CLI (the host's optimized build) and the shared libraries ldd lists, at the same
+# paths, loader included.
+if [ -n "$cli" ]; then
+	cp "$cli" "$root"/bin/activeswap
+	libs=$(ldd "$cli" | sed -n -e 's/.*=> \(\/[^ ]*\) (.*/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
+	[ -n "$libs" ] || { echo "build-guest: ldd found no libraries for $cli" >&2; exit 1; }
+	for l in $libs; do
+		mkdir -p "$root$(dirname "$l")"
+		cp -L "$l" "$root$l"
+	done
+fi
 
 # Kernel modules, in dependency order (modprobe resolves it from the installed image).
 : >"$root"/lib/modules/list
@@ -51,6 +66,14 @@ mv "$out"/initramfs.cpio.gz.tmp "$out"/initramfs.cpio.gz
 # The store disk.
 rm -rf "$out"/disk && mkdir -p "$out"/disk
 "$selftest" --gen "$out"/disk/store.bin 16
+if [ -n "$cli" ]; then
+	# tiny shape (dim 256, hidden 768), 4 layers, q8_0: a 3.7 MiB store, so a 60% budget
+	# evicts and bench io with a 2 MiB budget reads from the disk all the time
+	"$cli" mkmodel -o "$out"/model.gguf --shape tiny --layers 4 --type q8_0 --seed 3 \
+		>/dev/null 2>&1
+	"$cli" convert "$out"/model.gguf -o "$out"/disk/model.asw --group 1 --quiet
+	rm -f "$out"/model.gguf
+fi
 rm -f "$out"/disk.img
 mkfs.ext4 -q -F -b 4096 -L asstore -d "$out"/disk "$out"/disk.img 48M
 # the same bytes as a raw disk (the guest's /dev/vdb: a block-device store, dm targets)

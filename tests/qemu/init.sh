@@ -12,6 +12,75 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 T=/dev/ttyS1
 tap() { echo "$1 - $2" >$T; }
+check() {	# description command...: ok when the command succeeds
+	d=$1
+	shift
+	if "$@"; then tap ok "$d"; else tap "not ok" "$d"; fi
+}
+
+# libswap's kmod backend (the module must be loaded): greedy decoding of a generated
+# model's store under a 60% DRAM budget gives the same text with the kmod and io_uring
+# backends (and pread, and auto, which must pick kmod); bench io runs over both with
+# every fetched bundle checked, the bandwidths go out as TAP comments.
+M=/mnt/model.asw
+gen() {	# name backend: text in /tmp/gen.NAME, JSON summary in /tmp/gen.NAME.json
+	/bin/activeswap run -m $M -p "once upon a time" -n 12 --temp 0 --sparsity 0.5 \
+		--group 1 --dram-budget 60% --threads 2 --json --backend "$2" \
+		>/tmp/gen.$1.out 2>/tmp/gen.$1.err
+	r=$?
+	sed '$d' /tmp/gen.$1.out >/tmp/gen.$1
+	tail -n 1 /tmp/gen.$1.out >/tmp/gen.$1.json
+	[ $r = 0 ] || sed 's/^/# /' /tmp/gen.$1.err >$T
+	return $r
+}
+uses() {	# name backend-name: the JSON summary names it
+	grep -q "\"backend\": \"$2\"" /tmp/gen.$1.json
+}
+bench() {	# backend: bench io with the check, bandwidth as a comment
+	/bin/activeswap bench io -m $M --backend "$1" --seconds 1 --rounds 1 --no-fio \
+		--bs 64K --qd 8 --budget 2M --check >/tmp/bench.$1 2>&1
+	r=$?
+	sed 's/^/# bench io --backend '"$1"': /' /tmp/bench.$1 >$T
+	[ $r = 0 ] && grep -q '^check *0 bad bundles' /tmp/bench.$1 &&
+		grep -q "^backend *$2," /tmp/bench.$1
+}
+libswap_kmod() {
+	if gen kmod kmod && uses kmod kmod; then
+		tap ok "guest: run --backend kmod (greedy, 60% budget) decodes through the module"
+	else
+		tap "not ok" "guest: run --backend kmod (greedy, 60% budget) decodes through the module"
+	fi
+	if gen uring uring && uses uring io_uring; then
+		tap ok "guest: run --backend uring (greedy, 60% budget)"
+	else
+		tap "not ok" "guest: run --backend uring (greedy, 60% budget)"
+	fi
+	check "guest: greedy text identical with kmod and io_uring backends" \
+		cmp -s /tmp/gen.kmod /tmp/gen.uring
+	check "guest: greedy text is not empty" test -s /tmp/gen.kmod
+	tr -c ' -~\n' '?' </tmp/gen.kmod | sed 's/^/# kmod text: /' >$T
+	if gen pread pread && uses pread pread && cmp -s /tmp/gen.kmod /tmp/gen.pread; then
+		tap ok "guest: greedy text identical with the pread backend"
+	else
+		tap "not ok" "guest: greedy text identical with the pread backend"
+	fi
+	if gen auto auto && uses auto kmod && cmp -s /tmp/gen.kmod /tmp/gen.auto; then
+		tap ok "guest: --backend auto picks kmod when /dev/activeswap is usable"
+	else
+		tap "not ok" "guest: --backend auto picks kmod when /dev/activeswap is usable"
+	fi
+	if ACTIVESWAP_NO_KMOD=1 gen nokmod auto && uses nokmod io_uring; then
+		tap ok "guest: auto with ACTIVESWAP_NO_KMOD falls back to io_uring"
+	else
+		tap "not ok" "guest: auto with ACTIVESWAP_NO_KMOD falls back to io_uring"
+	fi
+	for j in kmod uring; do
+		sed 's/^/# '$j' run: /' /tmp/gen.$j.json >$T
+	done
+	check "guest: bench io --backend kmod --check (every bundle equals the file)" \
+		bench kmod kmod
+	check "guest: bench io --backend uring --check" bench uring io_uring
+}
 
 while read -r m; do
 	insmod /lib/modules/"$m" 2>/dev/null || echo "# insmod $m failed" >$T
@@ -40,6 +109,12 @@ if insmod /activeswap.ko max_queued=2048 && [ -c /dev/activeswap ]; then
 	fi
 	AS_STORE=/mnt/store.bin AS_RAWDEV=/dev/vdb /bin/activeswap_test >$T 2>&1
 	echo "# activeswap_test exit status $?" >$T
+	if [ -x /bin/activeswap ]; then
+		check "guest: generated model store on the ext4 disk" test -f $M &&
+			libswap_kmod
+	else
+		tap ok "guest: libswap kmod backend # SKIP guest built without the CLI"
+	fi
 	# contexts of killed tests free themselves once their reads finish
 	i=0
 	while [ "$(cat /sys/module/activeswap/refcnt)" != 0 ] && [ $i -lt 100 ]; do
