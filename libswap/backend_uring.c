@@ -45,14 +45,17 @@ const char *swap_uring_unavailable(void)
 	return NULL;
 }
 
+/* Reap completions in batches: one wakeup handles every CQE that is ready. */
 static void *reaper(void *arg)
 {
 	struct swap_backend *b = arg;
+	uint64_t cookie[64];
+	int64_t res[64];
 
 	for (;;) {
 		struct io_uring_cqe *cqe;
-		uint64_t cookie;
-		int64_t res;
+		unsigned head, n = 0;
+		bool stop = false;
 		int r = io_uring_wait_cqe(&b->ring, &cqe);
 
 		if (r == -EINTR || r == -EAGAIN)
@@ -61,12 +64,22 @@ static void *reaper(void *arg)
 			fprintf(stderr, "libswap: io_uring_wait_cqe: %s\n", strerror(-r));
 			break;
 		}
-		cookie = cqe->user_data;
-		res = cqe->res;
-		io_uring_cqe_seen(&b->ring, cqe);
-		if (cookie == STOP_COOKIE)
+		io_uring_for_each_cqe(&b->ring, head, cqe) {
+			if (n == 64)
+				break;
+			cookie[n] = cqe->user_data;
+			res[n] = cqe->res;
+			n++;
+		}
+		io_uring_cq_advance(&b->ring, n);
+		for (unsigned i = 0; i < n; i++) {
+			if (cookie[i] == STOP_COOKIE)
+				stop = true;
+			else
+				b->cfg.complete(b->cfg.ctx, cookie[i], res[i]);
+		}
+		if (stop)
 			break;
-		b->cfg.complete(b->cfg.ctx, cookie, res);
 	}
 	return NULL;
 }
