@@ -12,6 +12,16 @@
 
 #define COL(i) ((const uint8_t *)cols[i] + off)
 
+/* Columns live in scattered slots and each is short (a few cache lines per thread), too
+ * short for the hardware prefetcher: fetch the next columns while these are computed. */
+static inline void prefetch_cols(const void *const *cols, size_t off, size_t i, size_t n,
+				 size_t bytes)
+{
+	for (size_t j = i; j < i + 4 && j < n; j++)
+		for (size_t b = 0; b < bytes; b += 64)
+			_mm_prefetch((const char *)cols[j] + off + b, _MM_HINT_T0);
+}
+
 static void sp_f32(float *y, size_t ne, const void *const *cols, size_t off, const float *x,
 		   size_t n)
 {
@@ -76,6 +86,7 @@ static void name(float *y, size_t ne, const void *const *cols, size_t off, const
                                                                                             \
 	for (; i + 4 <= n; i += 4) {                                                        \
 		const btype *c0 = (const btype *)COL(i), *c1 = (const btype *)COL(i + 1);   \
+		prefetch_cols(cols, off, i + 4, n, nb * sizeof(btype));                     \
 		const btype *c2 = (const btype *)COL(i + 2), *c3 = (const btype *)COL(i + 3); \
                                                                                             \
 		for (size_t b = 0; b < nb; b++) {                                           \
