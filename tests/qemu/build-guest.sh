@@ -43,6 +43,13 @@ if [ -n "$cli" ]; then
 	done
 fi
 
+# activeswap trace in the guest (tests/qemu/trace-guest.sh): the script and its static
+# workload kmod_fetch (mk/ktrace.mk builds it next to the selftest binary)
+cp "$here"/trace-guest.sh "$root"/trace-guest.sh
+if [ -x "$(dirname "$selftest")"/kmod_fetch ]; then
+	cp "$(dirname "$selftest")"/kmod_fetch "$root"/bin/kmod_fetch
+fi
+
 # Kernel modules, in dependency order (modprobe resolves it from the installed image).
 : >"$root"/lib/modules/list
 for m in virtio_pci virtio_blk ext4 dm-mod dm-delay; do

@@ -120,6 +120,8 @@ if insmod /activeswap.ko max_queued=2048 && [ -c /dev/activeswap ]; then
 	while [ "$(cat /sys/module/activeswap/refcnt)" != 0 ] && [ $i -lt 100 ]; do
 		sleep 0.1; i=$((i + 1))
 	done
+	# activeswap trace sees the module's tracepoints (counts = the module's stats)
+	sh /trace-guest.sh $T
 	if rmmod activeswap && [ ! -e /dev/activeswap ]; then
 		tap ok "guest: rmmod after the tests (no fd open)"
 	else
