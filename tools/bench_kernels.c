@@ -6,7 +6,9 @@
  * Weights live in anonymous memory with MADV_HUGEPAGE, as the model loader keeps them.
  * To measure memory streaming rather than cache hits, enough copies of the matrix are
  * allocated to exceed --working-set (default 512 MiB) and the timed loop cycles through
- * them. GB/s counts weight bytes read per second; GFLOP/s counts 2 * rows * cols.
+ * them. GB/s counts weight bytes read per second; GFLOP/s counts 2 * rows * cols. The
+ * figures use the median time per matvec (robust on a shared machine); the best time is
+ * printed too.
  */
 #include <errno.h>
 #include <math.h>
@@ -39,7 +41,8 @@ static void usage(FILE *f)
 		"                                [--simd scalar|avx2|avx512] [--layout plain|x16]\n"
 		"                                [--seconds S] [--working-set SIZE] [--json]\n"
 		"Without --rows/--cols: the Llama-2-7B matvec shapes 4096x11008 and 11008x4096.\n"
-		"Without --type: q4_0. Prints us per matvec, weight GB/s and GFLOP/s.\n");
+		"Without --type: q4_0. Prints the median us per matvec, weight GB/s and GFLOP/s\n"
+		"(and the best GB/s).\n");
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -68,11 +71,17 @@ static void *alloc_big(size_t bytes)
 	return p;
 }
 
+struct timing {
+	double mean, median, best; /* seconds per matvec */
+};
+
 static void print_result(const struct bk_opts *o, const char *type, const char *layout,
-			 enum as_simd lvl, long rows, long cols, uint64_t bytes, double sec)
+			 enum as_simd lvl, long rows, long cols, uint64_t bytes,
+			 const struct timing *tm)
 {
-	double gbps = (double)bytes / sec / 1e9;
-	double gflops = 2.0 * (double)rows * (double)cols / sec / 1e9;
+	double gbps = (double)bytes / tm->median / 1e9;
+	double gflops = 2.0 * (double)rows * (double)cols / tm->median / 1e9;
+	double best = (double)bytes / tm->best / 1e9;
 
 	if (o->json) {
 		printf("{\"bench\":\"kernels\",\"type\":");
@@ -81,36 +90,58 @@ static void print_result(const struct bk_opts *o, const char *type, const char *
 		cli_json_str(stdout, layout);
 		printf(",\"simd\":");
 		cli_json_str(stdout, as_simd_name(lvl));
-		printf(",\"rows\":%ld,\"cols\":%ld,\"threads\":%ld,\"us\":%.2f,\"gbps\":%.3f,"
-		       "\"gflops\":%.3f}\n",
-		       rows, cols, o->threads, sec * 1e6, gbps, gflops);
+		printf(",\"rows\":%ld,\"cols\":%ld,\"threads\":%ld,\"us\":%.2f,\"us_mean\":%.2f,"
+		       "\"us_best\":%.2f,\"gbps\":%.3f,\"gbps_best\":%.3f,\"gflops\":%.3f}\n",
+		       rows, cols, o->threads, tm->median * 1e6, tm->mean * 1e6, tm->best * 1e6,
+		       gbps, best, gflops);
 	} else {
-		printf("%-6s %-6s %-7s %6ld x %-6ld %3ld thr %10.1f us %8.2f GB/s %8.2f GFLOP/s\n",
-		       type, layout, as_simd_name(lvl), rows, cols, o->threads, sec * 1e6, gbps,
-		       gflops);
+		printf("%-6s %-6s %-7s %6ld x %-6ld %3ld thr %10.1f us %8.2f GB/s %8.2f GFLOP/s"
+		       " (best %.2f GB/s)\n",
+		       type, layout, as_simd_name(lvl), rows, cols, o->threads, tm->median * 1e6,
+		       gbps, gflops, best);
 	}
 	fflush(stdout);
 }
 
-/* Time matvecs cycling through n copies; returns seconds per matvec. */
-static double time_matvec(struct as_threadpool *tp, enum as_simd lvl, enum ggml_type t,
-			  uint8_t *base, size_t stride, int n, long rows, long cols,
-			  const float *x, float *y, double seconds)
+static int cmp_double(const void *a, const void *b)
 {
-	double t0, el;
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Time matvecs cycling through n copies: median, mean and best seconds per matvec. */
+#define BK_MAX_SAMPLES 100000
+static void time_matvec(struct as_threadpool *tp, enum as_simd lvl, enum ggml_type t,
+			uint8_t *base, size_t stride, int n, long rows, long cols, const float *x,
+			float *y, double seconds, struct timing *tm)
+{
+	static double samples[BK_MAX_SAMPLES];
+	double t0, el, prev;
 	long it = 0;
 
 	for (int i = 0; i < 2; i++)
 		as_matvec_level(lvl, tp, t, base + (size_t)i % (size_t)n * stride, (size_t)rows,
 				(size_t)cols, x, y);
-	t0 = cli_now();
+	t0 = prev = cli_now();
 	do {
+		double now;
+
 		as_matvec_level(lvl, tp, t, base + (size_t)(it % n) * stride, (size_t)rows,
 				(size_t)cols, x, y);
+		now = cli_now();
+		if (it < BK_MAX_SAMPLES)
+			samples[it] = now - prev;
+		prev = now;
 		it++;
-		el = cli_now() - t0;
+		el = now - t0;
 	} while (el < seconds || it < 3);
-	return el / (double)it;
+	tm->mean = el / (double)it;
+	if (it > BK_MAX_SAMPLES)
+		it = BK_MAX_SAMPLES;
+	qsort(samples, (size_t)it, sizeof(double), cmp_double);
+	tm->median = samples[it / 2];
+	tm->best = samples[0];
 }
 
 static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum ggml_type t,
@@ -167,18 +198,18 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 			as_repack(t, w, (size_t)rows, (size_t)cols, rp + (size_t)i * rstride);
 	}
 	for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
-		double sec;
+		struct timing tm;
 
 		if (o->simd >= 0 && l != o->simd)
 			continue;
 		if (o->layout != 1) {
-			sec = time_matvec(tp, l, t, w, stride, n, rows, cols, x, y, o->seconds);
-			print_result(o, as_type_name(t), "plain", l, rows, cols, bytes, sec);
+			time_matvec(tp, l, t, w, stride, n, rows, cols, x, y, o->seconds, &tm);
+			print_result(o, as_type_name(t), "plain", l, rows, cols, bytes, &tm);
 		}
 		if (rp) {
-			sec = time_matvec(tp, l, AS_TYPE_Q4_0_X16, rp, rstride, n, rows, cols, x, y,
-					  o->seconds);
-			print_result(o, as_type_name(t), "x16", l, rows, cols, rbytes, sec);
+			time_matvec(tp, l, AS_TYPE_Q4_0_X16, rp, rstride, n, rows, cols, x, y,
+				    o->seconds, &tm);
+			print_result(o, as_type_name(t), "x16", l, rows, cols, rbytes, &tm);
 		}
 	}
 	rc = 0;
