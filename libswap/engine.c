@@ -1182,7 +1182,12 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	if (e->pool.kmod) {
 		e->bops = &swap_backend_kmod_ops;
 		r = e->bops->start(&e->be, &cfg, err, errlen);
+	}
+	if (e->pool.kmod && !(r && e->p.backend == SWAP_BACKEND_AUTO)) {
+		/* kmod started, or an explicit kmod failed */
 	} else if (e->p.backend == SWAP_BACKEND_AUTO || e->p.backend == SWAP_BACKEND_URING) {
+		/* auto: also when the module cannot serve this store; the other backends
+		 * read into the region's mapping like into any memory */
 		e->bops = &swap_backend_uring_ops;
 		r = e->bops->start(&e->be, &cfg, err, errlen);
 		if (r && e->p.backend == SWAP_BACKEND_AUTO) {

@@ -82,6 +82,61 @@ libswap_kmod() {
 	check "guest: bench io --backend uring --check" bench uring io_uring
 }
 
+drained() {	# wait until no context of the module is left
+	i=0
+	while [ "$(cat /sys/module/activeswap/refcnt)" != 0 ] && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	[ "$(cat /sys/module/activeswap/refcnt)" = 0 ]
+}
+# The kmod backend against other module parameters (each a fresh insmod).
+libswap_kmod_limits() {
+	# 16 KiB extents: every 64 KiB engine read goes out as up to 4 extents whose
+	# completions the backend reassembles
+	if insmod /activeswap.ko max_extent_kb=16; then
+		check "guest: kmod backend splits reads into 16 KiB extents (bench io --check)" \
+			bench kmod kmod
+		# killed with reads in flight: the module frees the context once they finish
+		/bin/activeswap bench io -m $M --backend kmod --seconds 30 --rounds 1 --no-fio \
+			--bs 64K --qd 8 --budget 2M >/dev/null 2>&1 &
+		pid=$!
+		sleep 2
+		kill -9 $pid
+		wait $pid 2>/dev/null
+		if drained && rmmod activeswap; then
+			tap ok "guest: CLI killed during kmod reads, then rmmod succeeds"
+		else
+			tap "not ok" "guest: CLI killed during kmod reads, then rmmod succeeds"
+			rmmod activeswap 2>/dev/null
+		fi
+	else
+		tap "not ok" "guest: insmod activeswap.ko max_extent_kb=16"
+	fi
+	# limits too small for the engine's reads: explicit kmod fails with one line, auto
+	# falls back to another backend over the module's region (pread: io_uring registers
+	# only anonymous or hugetlbfs memory as fixed buffers) and decodes the same text
+	if insmod /activeswap.ko max_extent_kb=4 max_extents=1; then
+		if gen small kmod 2>/dev/null; then
+			tap "not ok" "guest: --backend kmod refused when the module's limits are too small"
+		else
+			check "guest: --backend kmod refused when the module's limits are too small" \
+				grep -q "module's limits" /tmp/gen.small.err
+		fi
+		if gen fallback auto && { uses fallback pread || uses fallback io_uring; } &&
+		   cmp -s /tmp/gen.kmod /tmp/gen.fallback; then
+			tap ok "guest: auto falls back to pread/io_uring in the module's region, same text"
+		else
+			tap "not ok" "guest: auto falls back to pread/io_uring in the module's region, same text"
+		fi
+		sed -n 's/.*"backend": "\([a-z_]*\)".*/# fallback backend: \1/p' \
+			/tmp/gen.fallback.json >$T
+		drained
+		rmmod activeswap
+	else
+		tap "not ok" "guest: insmod activeswap.ko max_extent_kb=4 max_extents=1"
+	fi
+}
+
 while read -r m; do
 	insmod /lib/modules/"$m" 2>/dev/null || echo "# insmod $m failed" >$T
 done </lib/modules/list
@@ -132,6 +187,7 @@ if insmod /activeswap.ko max_queued=2048 && [ -c /dev/activeswap ]; then
 	else
 		tap "not ok" "guest: second insmod/rmmod cycle"
 	fi
+	[ -x /bin/activeswap ] && [ -f $M ] && libswap_kmod_limits
 else
 	tap "not ok" "guest: insmod activeswap.ko creates /dev/activeswap"
 fi
