@@ -81,6 +81,71 @@ if [ -e $P/kmod_stats ] && [ -e $P/layer_stats ] && [ -e $P/totals ]; then
 else
 	tap "not ok" "guest trace: maps pinned in $P"
 fi
+# A decode through libswap's kmod backend, traced: on this kernel (6.1) the USDT probes
+# give libswap's own per-layer counters exactly, the module's tracepoints see every extent
+# libswap submitted end (completed or cancelled), and the block layer sees the disk reads.
+# layer_lines FILE: "layer field value" for the compared fields of a JSON line's "layers"
+layer_lines() {
+	tr -d ' ' <"$1" | sed 's/"hist_log2_us":\[[0-9,]*\]//g; s/.*"layers":\[//; s/\].*//' |
+		tr '}' '\n' | awk -F, '{
+			delete v
+			for (i = 1; i <= NF; i++) {
+				n = split($i, kv, ":")
+				k = kv[1]
+				gsub(/[{"]/, "", k)
+				if (n == 2)
+					v[k] = kv[2]
+			}
+			if (!("layer" in v))
+				next
+			split("reads bytes hits misses evicts errors stall_ns", f, " ")
+			for (j = 1; j <= 7; j++)
+				print v["layer"], f[j], v[f[j]]
+		}' | sort
+}
+M=/mnt/model.asw
+if [ ! -f $M ]; then
+	tap ok "guest trace: decode over the kmod backend # SKIP no $M"
+else
+	rm -rf $P
+	$AS trace --interval 0 --json --pin $P --binary $AS -- sh -c "exec $AS run -m $M \
+		-p 'once upon a time' -n 8 --temp 0 --sparsity 0.5 --group 1 --dram-budget 60% \
+		--threads 2 --backend kmod --stats --json >/tmp/kr.out 2>/tmp/kr.err" \
+		>/tmp/kd.out 2>/tmp/kd.err
+	rc=$?
+	tail -n 1 /tmp/kr.out >/tmp/kr.json
+	grep '"type":"summary"' /tmp/kd.out >/tmp/kd.sum
+	sed -n 's/.*"kmod":{\([^}]*\)}.*/{\1}/p' /tmp/kd.sum >/tmp/kd.kmod
+	layer_lines /tmp/kr.json >/tmp/kr.layers
+	layer_lines /tmp/kd.sum >/tmp/kd.layers
+	reads=$(awk '$2 == "reads" { s += $3 } END { print s + 0 }' /tmp/kr.layers)
+	if [ $rc = 0 ] && grep -q '"backend": "kmod"' /tmp/kr.json && [ "$reads" -gt 0 ] &&
+		[ -s /tmp/kr.layers ] && cmp -s /tmp/kr.layers /tmp/kd.layers; then
+		tap ok "guest trace: run --backend kmod: per-layer reads, bytes, hits, misses, evictions, errors, stall from USDT = libswap's stats ($reads reads)"
+	else
+		tap "not ok" "guest trace: run --backend kmod: USDT per-layer counts = libswap's stats (exit $rc)"
+		diff /tmp/kr.layers /tmp/kd.layers 2>&1 | head -n 20 | sed 's/^/# /' >$T
+		sed 's/^/# /' /tmp/kd.err /tmp/kr.err | tail -n 20 >$T
+	fi
+	ks=$(field /tmp/kd.kmod fetch_submit)
+	kc=$(field /tmp/kd.kmod fetch_complete)
+	kx=$(field /tmp/kd.kmod fetch_cancel)
+	ke=$(field /tmp/kd.kmod errors)
+	echo "# run --backend kmod traced: libswap $reads reads; module $ks extents submitted, $kc completed, $kx cancelled, $ke errors" >$T
+	if [ -n "$ks" ] && [ "$ks" -ge "$reads" ] && [ "$ks" = $((kc + kx)) ] && [ "$ke" = 0 ]; then
+		tap ok "guest trace: run --backend kmod: module tracepoints: $ks extents >= $reads libswap reads, each completed or cancelled"
+	else
+		tap "not ok" "guest trace: run --backend kmod: module tracepoints ($ks submitted, $kc completed, $kx cancelled, $ke errors; libswap $reads reads)"
+	fi
+	breq=$(sed -n 's/.*"block":\[\(.*\)/\1/p' /tmp/kd.sum | grep -o '"requests":[0-9]*' |
+		cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
+	if [ "${breq:-0}" -gt 0 ]; then
+		tap ok "guest trace: block_rq_issue/complete on this kernel: $breq requests"
+	else
+		tap "not ok" "guest trace: block_rq_issue/complete on this kernel: no requests"
+	fi
+fi
+
 rm -rf $P
 echo "# guest trace: $(($(date +%s) - t0)) s" >$T
 # the module stays unloadable: the tracer's links (which hold a module reference) and the
