@@ -261,8 +261,10 @@ int bench_io_main(int argc, char **argv)
 		cli_err(SUB, "%s", err);
 		goto out;
 	}
-	/* One read per span: a window of 2 x qd spans keeps the queue full. */
-	W = (uint32_t)(qd * 2 < 8 ? 8 : qd * 2);
+	/* One read per span: qd in flight and 7 x qd queued behind them, so the engine's
+	 * completion thread can keep the device busy for a while even when this thread
+	 * is not scheduled (the machine may be busy). */
+	W = (uint32_t)(qd * 8 < 8 ? 8 : qd * 8);
 	win = calloc(W, sizeof(*win));
 	ptrs = calloc(SPAN_MAX, sizeof(*ptrs));
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
