@@ -64,7 +64,7 @@ for pct in $BUDGETS; do
 	echo "== budget $pct%"
 	bud=$("$AS" bench decode -m "$store" --dram-budget "$pct%" --print-budget)
 	# both sides get the same memory cgroup: budget + 10% + the process overhead
-	lim=$(awk -v b="$bud" 'BEGIN { printf "%d", b * 1.1 + 24 * 1048576 }')
+	lim=$(awk -v b="$bud" 'BEGIN { printf "%.0f", b * 1.1 + 24 * 1048576 }')
 	rc=0
 	sh "$TOP/tools/memcg.sh" "$lim" "$AS" bench decode -m "$store" --dram-budget "$bud" \
 		-n "$N" -t "$T" --json --label activeswap >"$OUT/as-$pct.json" \

@@ -81,7 +81,7 @@ check $? "auto sparsity $s within --max-sparsity 0.5"
 
 # 3. memory cgroup of budget + 10% (+ overhead)
 bud=$(jfield budget_bytes "$T/o-uring-25%.txt")
-lim=$(awk -v b="${bud:-0}" -v o=$OVERHEAD 'BEGIN { printf "%d", b * 1.1 + o }')
+lim=$(awk -v b="${bud:-0}" -v o=$OVERHEAD 'BEGIN { printf "%.0f", b * 1.1 + o }')
 sh "$AS_TOP/tools/memcg.sh" "$lim" "$AR" run -m "$S" -p "$P" -n 24 -c 32 --temp 0 --sparsity 0.5 \
 	--dram-budget 25% >"$T/cg.txt" 2>"$T/cg.err"
 rc=$?
