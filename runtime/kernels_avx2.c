@@ -229,6 +229,16 @@ ROWS_HALF(rows_bf16, as_bf16_t, load8_bf16, bf16_1)
 
 /* ---- K-quants against Q8_K ---------------------------------------------------------- */
 
+static inline void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *mn)
+{
+	for (int j = 0; j < 4; j++) {
+		sc[j] = q[j] & 63;
+		mn[j] = q[j + 4] & 63;
+		sc[j + 4] = (uint8_t)((q[j + 8] & 0xf) | ((q[j] >> 6) << 4));
+		mn[j + 4] = (uint8_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
+	}
+}
+
 static void rows_q4_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 		      const struct as_xin *x, float *y)
 {
@@ -246,10 +256,9 @@ static void rows_q4_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 			__m256i isum = _mm256_setzero_si256();
 			int msum = 0;
 
-			for (int j = 0; j < 8; j++) {
-				as_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+			q4k_scales(w[b].scales, sc, mn);
+			for (int j = 0; j < 8; j++)
 				msum += mn[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
-			}
 			for (int j = 0; j < 4; j++) {
 				__m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j));
 				__m256i lo = _mm256_and_si256(q, m4);
