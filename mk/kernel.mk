@@ -57,8 +57,19 @@ $(KSELF_BIN): tests/selftests/activeswap/activeswap_test.c uapi/linux/activeswap
 
 kernel-guest: $(KGUEST)
 
-$(KGUEST): $(KMOD) $(KSELF_BIN) $(CLI) tests/qemu/build-guest.sh tests/qemu/init.sh
-	sh tests/qemu/build-guest.sh $(KOUT)/guest $(KVER) $(KMOD) $(KSELF_BIN) $(abspath $(CLI))
+# KGUEST_ASAN=PATH also puts the sanitizer CLI in the guest (tests/integration/kernel.sh
+# passes the ASan build); the stamp rebuilds the guest when that choice changes.
+KGUEST_ASAN ?=
+KGUEST_STAMP := $(KOUT)/guest-asan.txt
+
+.PHONY: kguest-force
+$(KGUEST_STAMP): kguest-force
+	@mkdir -p $(KOUT) && echo "$(KGUEST_ASAN)" | cmp -s - $@ || echo "$(KGUEST_ASAN)" >$@
+
+$(KGUEST): $(KMOD) $(KSELF_BIN) $(CLI) $(KGUEST_ASAN) $(KGUEST_STAMP) tests/qemu/build-guest.sh \
+		tests/qemu/init.sh
+	sh tests/qemu/build-guest.sh $(KOUT)/guest $(KVER) $(KMOD) $(KSELF_BIN) $(abspath $(CLI)) \
+		$(KGUEST_ASAN)
 
 check-kernel:
 	@AS_TOP=$(TOP) AS_BUILD=$(TOP)/build AS_ASAN_BUILD=$(TOP)/build/asan \

@@ -39,9 +39,16 @@ failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 notok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
 
+# the sanitizer CLI goes into the guest too (a kmod-backend run under ASan+UBSan)
+asan_cli=""
+if [ -n "${ACTIVESWAP:-}" ] && [ "$ACTIVESWAP" != "${ACTIVESWAP_RELEASE:-}" ] &&
+   ldd "$ACTIVESWAP" 2>/dev/null | grep -q libasan; then
+	asan_cli=$ACTIVESWAP
+fi
+
 build() {	# target description
-	if env -u MAKEFLAGS -u MAKELEVEL make -C "$top" --no-print-directory KVER="$kver" "$1" \
-		>"$tmp/make-$1.log" 2>&1; then
+	if env -u MAKEFLAGS -u MAKELEVEL make -C "$top" --no-print-directory KVER="$kver" \
+		KGUEST_ASAN="$asan_cli" "$1" >"$tmp/make-$1.log" 2>&1; then
 		ok "$2"
 		return 0
 	fi

@@ -4,14 +4,15 @@
 #                          ext4, dm-mod, dm-delay, from Debian's linux-image for KVER), activeswap.ko,
 #                          the static selftest binary and tests/qemu/init.sh as /init
 #                          and, with CLI, the activeswap CLI with its shared libraries
+#                          (ASAN_CLI, the sanitizer build, as /bin/activeswap-asan)
 #   OUT/disk.img           ext4 image holding store.bin, a 16 MiB pattern file written by
 #                          "activeswap_test --gen" (the guest mounts it read-only as /mnt),
 #                          and, with CLI, model.asw: a small generated model (mkmodel,
 #                          seeded) converted to a store, for the kmod/io_uring comparison
 #   OUT/raw.img            the same 16 MiB as a raw disk (the guest's /dev/vdb)
-# Usage: build-guest.sh OUT KVER MODULE.ko SELFTEST [CLI]
+# Usage: build-guest.sh OUT KVER MODULE.ko SELFTEST [CLI [ASAN_CLI]]
 set -eu
-out=$1 kver=$2 kmod=$3 selftest=$4 cli=${5:-}
+out=$1 kver=$2 kmod=$3 selftest=$4 cli=${5:-} asan_cli=${6:-}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$out/root
 
@@ -31,17 +32,19 @@ chmod 0755 "$root"/init
 cp "$kmod" "$root"/activeswap.ko
 cp "$selftest" "$root"/bin/activeswap_test
 
-# The CLI (the host's optimized build) and the shared libraries ldd lists, at the same
-# paths, loader included.
-if [ -n "$cli" ]; then
-	cp "$cli" "$root"/bin/activeswap
-	libs=$(ldd "$cli" | sed -n -e 's/.*=> \(\/[^ ]*\) (.*/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
-	[ -n "$libs" ] || { echo "build-guest: ldd found no libraries for $cli" >&2; exit 1; }
+# The CLI (the host's optimized build, and its sanitizer build when given) with the
+# shared libraries ldd lists, at the same paths, loader included.
+add_prog() {	# PROGRAM NAME-IN-/bin
+	cp "$1" "$root/bin/$2"
+	libs=$(ldd "$1" | sed -n -e 's/.*=> \(\/[^ ]*\) (.*/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
+	[ -n "$libs" ] || { echo "build-guest: ldd found no libraries for $1" >&2; exit 1; }
 	for l in $libs; do
 		mkdir -p "$root$(dirname "$l")"
-		cp -L "$l" "$root$l"
+		[ -e "$root$l" ] || cp -L "$l" "$root$l"
 	done
-fi
+}
+[ -z "$cli" ] || add_prog "$cli" activeswap
+[ -z "$cli" ] || [ -z "$asan_cli" ] || add_prog "$asan_cli" activeswap-asan
 
 # activeswap trace in the guest (tests/qemu/trace-guest.sh): the script and its static
 # workload kmod_fetch (mk/ktrace.mk builds it next to the selftest binary)

@@ -23,26 +23,28 @@ check() {	# description command...: ok when the command succeeds
 # backends (and pread, and auto, which must pick kmod); bench io runs over both with
 # every fetched bundle checked, the bandwidths go out as TAP comments.
 M=/mnt/model.asw
+CLI=/bin/activeswap	# /bin/activeswap-asan for the sanitizer runs
 gen() {	# name backend: text in /tmp/gen.NAME, JSON summary in /tmp/gen.NAME.json
-	/bin/activeswap run -m $M -p "once upon a time" -n 12 --temp 0 --sparsity 0.5 \
+	$CLI run -m $M -p "once upon a time" -n 12 --temp 0 --sparsity 0.5 \
 		--group 1 --dram-budget 60% --threads 2 --json --backend "$2" \
 		>/tmp/gen.$1.out 2>/tmp/gen.$1.err
 	r=$?
 	sed '$d' /tmp/gen.$1.out >/tmp/gen.$1
 	tail -n 1 /tmp/gen.$1.out >/tmp/gen.$1.json
-	[ $r = 0 ] || sed 's/^/# /' /tmp/gen.$1.err >$T
+	[ $r = 0 ] || sed 's/^/# /' /tmp/gen.$1.err | head -n 30 >$T
+	if grep -q 'runtime error\|Sanitizer' /tmp/gen.$1.err; then return 1; fi
 	return $r
 }
 uses() {	# name backend-name: the JSON summary names it
 	grep -q "\"backend\": \"$2\"" /tmp/gen.$1.json
 }
 bench() {	# backend: bench io with the check, bandwidth as a comment
-	/bin/activeswap bench io -m $M --backend "$1" --seconds 1 --rounds 1 --no-fio \
+	$CLI bench io -m $M --backend "$1" --seconds 1 --rounds 1 --no-fio \
 		--bs 64K --qd 8 --budget 2M --check >/tmp/bench.$1 2>&1
 	r=$?
-	sed 's/^/# bench io --backend '"$1"': /' /tmp/bench.$1 >$T
-	[ $r = 0 ] && grep -q '^check *0 bad bundles' /tmp/bench.$1 &&
-		grep -q "^backend *$2," /tmp/bench.$1
+	sed 's/^/# bench io --backend '"$1"': /' /tmp/bench.$1 | head -n 30 >$T
+	[ $r = 0 ] && ! grep -q 'runtime error\|Sanitizer' /tmp/bench.$1 &&
+		grep -q '^check *0 bad bundles' /tmp/bench.$1 && grep -q "^backend *$2," /tmp/bench.$1
 }
 libswap_kmod() {
 	if gen kmod kmod && uses kmod kmod; then
@@ -80,6 +82,17 @@ libswap_kmod() {
 	check "guest: bench io --backend kmod --check (every bundle equals the file)" \
 		bench kmod kmod
 	check "guest: bench io --backend uring --check" bench uring io_uring
+	if [ -x /bin/activeswap-asan ]; then
+		CLI=/bin/activeswap-asan
+		if gen asan kmod && uses asan kmod && cmp -s /tmp/gen.kmod /tmp/gen.asan; then
+			tap ok "guest: ASan+UBSan CLI over kmod: same text, no report"
+		else
+			tap "not ok" "guest: ASan+UBSan CLI over kmod: same text, no report"
+		fi
+		CLI=/bin/activeswap
+	else
+		tap ok "guest: ASan+UBSan CLI over kmod # SKIP no sanitizer build"
+	fi
 }
 
 drained() {	# wait until no context of the module is left
@@ -94,8 +107,11 @@ libswap_kmod_limits() {
 	# 16 KiB extents: every 64 KiB engine read goes out as up to 4 extents whose
 	# completions the backend reassembles
 	if insmod /activeswap.ko max_extent_kb=16; then
-		check "guest: kmod backend splits reads into 16 KiB extents (bench io --check)" \
+		# under the sanitizers when available (the reassembly is the delicate part)
+		[ -x /bin/activeswap-asan ] && CLI=/bin/activeswap-asan
+		check "guest: kmod backend splits reads into 16 KiB extents (bench io --check, $CLI)" \
 			bench kmod kmod
+		CLI=/bin/activeswap
 		# killed with reads in flight: the module frees the context once they finish
 		/bin/activeswap bench io -m $M --backend kmod --seconds 30 --rounds 1 --no-fio \
 			--bs 64K --qd 8 --budget 2M >/dev/null 2>&1 &
