@@ -82,6 +82,14 @@ libswap_kmod() {
 	check "guest: bench io --backend kmod --check (every bundle equals the file)" \
 		bench kmod kmod
 	check "guest: bench io --backend uring --check" bench uring io_uring
+	# a store on tmpfs (no direct I/O): attached with ACTIVESWAP_STORE_ALLOW_BUFFERED
+	if cp $M /tmp/model.asw; then
+		M=/tmp/model.asw
+		check "guest: bench io --backend kmod --check with the store on tmpfs (buffered)" \
+			bench kmod kmod
+		M=/mnt/model.asw
+		rm -f /tmp/model.asw
+	fi
 	if [ -x /bin/activeswap-asan ]; then
 		CLI=/bin/activeswap-asan
 		if gen asan kmod && uses asan kmod && cmp -s /tmp/gen.kmod /tmp/gen.asan; then
