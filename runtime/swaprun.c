@@ -1057,3 +1057,59 @@ void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
 	out->compute_s = m->compute_s;
 	out->wall_s = m->wall_s;
 }
+
+int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *err,
+			size_t errlen)
+{
+	static const char *const names[SWAP_KIND_COUNT] = { "attn_in", "attn_out", "ffn_in",
+							     "ffn_out" };
+	FILE *f = fopen(path, "r");
+	char line[256];
+	uint32_t layers = 0, seen = 0, ln = 0;
+	int r = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	for (uint32_t i = 0; i < n_layers * SWAP_KIND_COUNT; i++)
+		out[i] = -1;
+	while (!r && fgets(line, sizeof(line), f)) {
+		unsigned l;
+		char kind[32];
+		float v;
+		int k;
+
+		ln++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (sscanf(line, "layers %u", &l) == 1) {
+			layers = l;
+			continue;
+		}
+		if (sscanf(line, "%u %31s %f", &l, kind, &v) != 3 || l >= n_layers ||
+		    !(v >= 0.0f && v < 1.0f)) {
+			r = -EINVAL;
+			break;
+		}
+		for (k = 0; k < SWAP_KIND_COUNT && strcmp(kind, names[k]); k++)
+			;
+		if (k == SWAP_KIND_COUNT) {
+			r = -EINVAL;
+			break;
+		}
+		if (out[l * SWAP_KIND_COUNT + k] < 0)
+			seen++;
+		out[l * SWAP_KIND_COUNT + k] = v;
+	}
+	fclose(f);
+	if (r)
+		snprintf(err, errlen, "%s:%u: expected LAYER KIND LEVEL (layer < %u, level in "
+			 "[0, 1))", path, ln, n_layers);
+	else if (layers != n_layers || seen != n_layers * SWAP_KIND_COUNT) {
+		snprintf(err, errlen, "%s: levels for %u layers (%u entries), the model has %u",
+			 path, layers, seen, n_layers);
+		r = -EINVAL;
+	}
+	return r;
+}

@@ -53,6 +53,10 @@ int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, in
 		if (strcmp(v, "auto") && cli_double(sub, a, v, 0, 0.99, &d))
 			return -1;
 		o->sparsity = v;
+	} else if (!strcmp(a, "--sparsity-file")) {
+		if (!(v = val(sub, argc, argv, i)))
+			return -1;
+		o->levels = v;
 	} else if (!strcmp(a, "--max-sparsity")) {
 		if (!(v = val(sub, argc, argv, i)) || cli_double(sub, a, v, 0, 0.99, &o->max_sparsity))
 			return -1;
@@ -149,6 +153,24 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		ci.flash_bps = o->flash_bps = as_measure_flash_bps(path, 256 << 10, 0.3);
 		ci.compute_bps = o->compute_bps = as_measure_compute_bps(tp, 0.1);
 	}
+	if (o->levels) {
+		float *lv = calloc((size_t)ci.n_layers * SWAP_KIND_COUNT, sizeof(float));
+		double avg = 0;
+
+		if (!lv)
+			return -ENOMEM;
+		r = as_swap_load_levels(o->levels, ci.n_layers, lv, err, sizeof(err));
+		if (r) {
+			cli_err(sub, "%s", err);
+			free(lv);
+			return r;
+		}
+		for (uint32_t i = 0; i < ci.n_layers * SWAP_KIND_COUNT; i++)
+			avg += lv[i] / (ci.n_layers * SWAP_KIND_COUNT);
+		p.layer_sparsity = lv; /* copied by as_swap_open */
+		sp = (float)avg;
+		o->auto_sparsity = false;
+	}
 	as_cost_choose(&ci, sp, grp, &o->choice);
 	p.sparsity = o->choice.sparsity;
 	p.group = o->choice.group;
@@ -161,6 +183,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 			o->auto_sparsity ? "" : " (given)", p.group, o->auto_group ? "" : " (given)",
 			o->choice.tokens_per_s);
 	r = as_swap_open(out, path, &p, err, sizeof(err));
+	free((void *)p.layer_sparsity);
 	if (r)
 		cli_err(sub, "%s: %s", path, err);
 	return r;

@@ -17,6 +17,7 @@ struct swap_cli {
 	const char *sparsity; /* number or "auto"; NULL = auto */
 	double max_sparsity;  /* 0.5 */
 	const char *group;    /* number or "auto"; NULL = auto */
+	const char *levels;   /* --sparsity-file (activeswap calibrate) */
 	int policy, backend;
 	bool stats, no_preload;
 	long queue_depth;
@@ -34,6 +35,7 @@ struct swap_cli {
 	"  --sparsity S|auto        Top-K sparsity of every linear op's input (default auto:\n" \
 	"                           from the budget, flash and compute speed)\n"          \
 	"  --max-sparsity S         upper bound for auto (default 0.5)\n"                  \
+	"  --sparsity-file PATH     per-layer levels from activeswap calibrate\n"         \
 	"  --group N|auto           layers preloaded ahead from each Top-K (default auto)\n" \
 	"  --no-preload             on-demand fetches only\n"                              \
 	"  --policy contextual|lru|static   hot-weight cache policy (default contextual)\n" \

@@ -9,7 +9,8 @@
 #  - the run survives a memory cgroup of budget + 10% (+ the stated process overhead);
 #  - bad flags and a too small budget fail with one message;
 #  - the real model (AS_SHARED): a store at sparsity 0 gives the dense runtime's greedy
-#    text, and sparsity 0.3 gives the same text for budgets 100/75/55% and both backends.
+#    text, and sparsity 0.3 gives the same text for budgets 100/75/55% and both backends;
+#    calibrate keeps the weighted average and does not raise the KL, and its levels run.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
 AR=${ACTIVESWAP_RELEASE:-$ACTIVESWAP}
@@ -123,5 +124,30 @@ else
 	done
 	[ -z "$fail" ]
 	check $? "real model, sparsity 0.3: same text for 100/75/55% x uring/pread${fail:+ (differs:$fail)}"
+
+	# calibrate: same weighted average, KL not above uniform, levels usable by run
+	TXT="$AS_SHARED/golden/tinystories-dev.txt"
+	if [ -f "$TXT" ]; then
+		"$AR" calibrate -m "$RM" -f "$TXT" --sparsity 0.5 -c 128 --chunks 3 --rounds 1 \
+			-o "$T/lv.txt" >"$T/cal.json" 2>"$T/cal.err"
+		rc=$?
+		u=$(jfield uniform_kl "$T/cal.json"); c=$(jfield calibrated_kl "$T/cal.json")
+		a=$(jfield weighted_average "$T/cal.json")
+		[ $rc = 0 ] && grep -q "^layers 5$" "$T/lv.txt" &&
+			[ "$(grep -c '^[0-9] [a-z_]* 0\.[0-9]*$' "$T/lv.txt")" = 20 ] &&
+			awk -v u="${u:-0}" -v c="${c:-9}" -v a="${a:-0}" \
+				'BEGIN { exit !(c <= u && a > 0.499 && a < 0.501) }'
+		check $? "calibrate: 20 levels, weighted average $a, KL $u -> $c"
+		"$AR" run -m "$T/r.asw" -p "$P" -n 30 --temp 0 --sparsity-file "$T/lv.txt" \
+			>"$T/c1.txt" 2>/dev/null &&
+			"$AR" run -m "$T/r.asw" -p "$P" -n 30 --temp 0 --dram-budget 55% \
+				--sparsity-file "$T/lv.txt" >"$T/c2.txt" 2>/dev/null &&
+			cmp -s "$T/c1.txt" "$T/c2.txt" && [ -s "$T/c1.txt" ]
+		check $? "run --sparsity-file: calibrated levels, same text at 100% and 55%"
+		printf 'layers 5\n0 attn_in 1.5\n' >"$T/bad.txt"
+		"$AR" run -m "$T/r.asw" -n 1 --sparsity-file "$T/bad.txt" >/dev/null 2>"$T/bad.err"
+		[ $? = 1 ] && [ "$(wc -l <"$T/bad.err")" -le 2 ] && grep -q "bad.txt:2" "$T/bad.err"
+		check $? "a malformed levels file is refused with its line number"
+	fi
 fi
 echo "1..$n"
