@@ -116,7 +116,7 @@ const char *swap_kmod_unavailable(void)
 	return NULL;
 }
 
-static int region_try(int fd, uint64_t size, int node, uint32_t flags)
+static int region_try(int fd, uint64_t size, int node, uint32_t flags, uint64_t *mmap_off)
 {
 	struct activeswap_region_create rc;
 
@@ -127,6 +127,7 @@ static int region_try(int fd, uint64_t size, int node, uint32_t flags)
 	rc.node = node;
 	if (ioctl(fd, ACTIVESWAP_IOC_CREATE_REGION, &rc) < 0)
 		return -errno;
+	*mmap_off = rc.mmap_offset;
 	return 0;
 }
 
@@ -134,7 +135,7 @@ int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uin
 			  char *err, size_t errlen)
 {
 	struct activeswap_version v;
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), huge = 2ull << 20;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), huge = 2ull << 20, moff = 0;
 	int fd, r = -EINVAL;
 	void *m;
 
@@ -157,19 +158,25 @@ int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uin
 	/* 2 MiB pages when the size allows it, else (or when none are free) small pages. */
 	if (!(flags & SWAP_F_NO_HUGEPAGE) && (v.features & ACTIVESWAP_FEAT_HUGE) &&
 	    !(size % huge))
-		r = region_try(fd, size, numa_node, ACTIVESWAP_REGION_HUGE);
+		r = region_try(fd, size, numa_node < 0 ? ACTIVESWAP_NODE_ANY : numa_node,
+			       ACTIVESWAP_REGION_HUGE, &moff);
 	if (r)
-		r = region_try(fd, size, numa_node < 0 ? ACTIVESWAP_NODE_ANY : numa_node, 0);
+		r = region_try(fd, size, numa_node < 0 ? ACTIVESWAP_NODE_ANY : numa_node, 0,
+			       &moff);
 	if (r) {
 		struct rlimit rl = { 0, 0 };
+		char lim[32];
 
 		getrlimit(RLIMIT_MEMLOCK, &rl);
+		if (rl.rlim_cur == RLIM_INFINITY)
+			snprintf(lim, sizeof(lim), "unlimited");
+		else
+			snprintf(lim, sizeof(lim), "%llu bytes", (unsigned long long)rl.rlim_cur);
 		if (r == -ENOMEM)
 			swap_seterr(err, errlen, "kmod backend: cannot create a %llu-byte region: "
 				    "%s (pinned memory counts against RLIMIT_MEMLOCK = %s and "
-				    "the memory cgroup; raise 'ulimit -l' or lower the budget)",
-				    (unsigned long long)size, strerror(-r),
-				    rl.rlim_cur == RLIM_INFINITY ? "unlimited" : "limited");
+				    "the memory cgroup; raise 'ulimit -l', grant CAP_IPC_LOCK or "
+				    "lower the budget)", (unsigned long long)size, strerror(-r), lim);
 		else if (r == -EINVAL && numa_node >= 0)
 			swap_seterr(err, errlen, "kmod backend: NUMA node %d is not available",
 				    numa_node);
@@ -179,7 +186,7 @@ int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uin
 		close(fd);
 		return r;
 	}
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)moff);
 	if (m == MAP_FAILED) {
 		r = -errno;
 		swap_seterr(err, errlen, "kmod backend: mmap of the %llu-byte region: %s",
