@@ -374,6 +374,11 @@ int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes)
 	return 0;
 }
 
+bool as_repack_useful(enum ggml_type t)
+{
+	return t == GGML_TYPE_Q4_0 && as_simd_active() >= AS_SIMD_AVX2;
+}
+
 int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst)
 {
 	uint64_t bytes;

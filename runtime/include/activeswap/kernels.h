@@ -10,6 +10,7 @@
 #ifndef ACTIVESWAP_KERNELS_H
 #define ACTIVESWAP_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,10 @@ int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes);
 /* Repack src (rows x cols of type t, plain GGUF rows) into dst (as_repack_size bytes).
  * Returns the new weight type (AS_TYPE_Q4_0_X16) or a negative errno. */
 int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst);
+
+/* True when repacking weights of type t pays off at the active SIMD level (Q4_0 with AVX2 or
+ * AVX-512; the scalar Q4_0_X16 kernel is a slow reference). Loaders should check this. */
+bool as_repack_useful(enum ggml_type t);
 
 /* Matvec with an explicit SIMD level (tests/benchmarks compare levels without touching the
  * global choice); level is clamped to what the CPU supports. */
