@@ -353,8 +353,9 @@ int bench_kernels_main(int argc, char **argv)
 		return 1;
 	}
 	if (!o.json)
-		printf("# SIMD detected: %s; weights in anonymous memory (MADV_HUGEPAGE)\n",
-		       as_simd_name(as_simd_detect()));
+		printf("# SIMD detected: %s, active: %s (ACTIVESWAP_SIMD); weights in anonymous "
+		       "memory (MADV_HUGEPAGE)\n", as_simd_name(as_simd_detect()),
+		       as_simd_name(as_simd_active()));
 	bench_dispatch(&o, tp);
 	enum ggml_type t = o.type < 0 ? GGML_TYPE_Q4_0 : (enum ggml_type)o.type;
 

@@ -36,6 +36,20 @@ for t in f32 f16 bf16 q8_0 q4_K; do
 	ok "type $t runs"
 done
 
+# ACTIVESWAP_SIMD selects the active level (clamped to what the CPU has)
+ACTIVESWAP_SIMD=scalar "$ACTIVESWAP" bench kernels --rows 16 --cols 32 --seconds 0.001 \
+	--working-set 1K -t 1 --simd scalar >"$T/env.txt" 2>&1
+grep -q 'active: scalar ' "$T/env.txt"
+check $? "ACTIVESWAP_SIMD=scalar makes scalar the active level"
+det=$(sed -n 's/^# SIMD detected: \([a-z0-9]*\),.*/\1/p' "$T/env.txt")
+ACTIVESWAP_SIMD=avx512 "$ACTIVESWAP" bench kernels --rows 16 --cols 32 --seconds 0.001 \
+	--working-set 1K -t 1 --simd scalar >"$T/env.txt" 2>&1
+[ -n "$det" ] && case "$det" in
+	avx512) grep -q 'active: avx512 ' "$T/env.txt" ;;
+	*) grep -q "active: $det " "$T/env.txt" ;; # clamped
+	esac
+check $? "ACTIVESWAP_SIMD=avx512 is clamped to the detected level ($det)"
+
 bad_flag() {
 	"$ACTIVESWAP" bench kernels "$@" >"$T/bad.out" 2>"$T/bad.err"
 	rc=$?
