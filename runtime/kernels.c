@@ -3,9 +3,10 @@
  * Kernel dispatcher and scalar reference kernels.
  *
  * as_matvec() prepares the input once (Q8_0 and/or Q8_K as the weight types need), then
- * splits the rows of all jobs into contiguous ranges, one per thread, at 16-row
- * boundaries, weighted by bytes. Every row is computed by the same code whatever range
- * it lands in, so the result does not depend on the number of threads.
+ * cuts the rows of all jobs into contiguous pieces at 16-row boundaries, weighted by
+ * bytes, that the threads claim from a shared counter. Every row is computed by the same
+ * code whatever piece it lands in, so the result does not depend on the number of
+ * threads.
  *
  * The scalar kernels below are the numerical reference that the SIMD kernels are tested
  * against. For the integer-quantized types every block's integer dot product is exact;

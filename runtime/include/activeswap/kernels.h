@@ -28,7 +28,7 @@ enum as_simd as_kernels_force(enum as_simd level);
 const char *as_simd_name(enum as_simd level);
 
 /* y[rows] = W[rows x cols] * x[cols]; W of type t (any as_type_supported type).
- * cols must be a multiple of the type's block size. Split over tp's threads by rows.
+ * cols must be a multiple of the type's block size. Rows are split over tp's threads.
  * Internally x is quantized once (Q8_0 / Q8_K) for the quantized types, as llama.cpp
  * does, so results match llama.cpp's numerics closely rather than exactly.
  * A call that cannot be done (unsupported type, cols not a block multiple, out of memory)
@@ -82,8 +82,8 @@ bool as_repack_useful(enum ggml_type t);
 void as_matvec_level(enum as_simd level, struct as_threadpool *tp, enum ggml_type t,
 		     const void *W, size_t rows, size_t cols, const float *x, float *y);
 
-/* x[n] -> n/32 Q8_0 blocks with the active SIMD level; bit-identical to the scalar
- * reference as_quant_q8_0_ref() (ggml's rounding) at every level. */
+/* x[n] -> n/32 Q8_0 blocks (n a multiple of 32) with the active SIMD level; bit-identical
+ * to the scalar reference as_quant_q8_0_ref() (ggml's rounding) for finite x. */
 void as_quantize_q8_0(const float *x, struct block_q8_0 *y, size_t n);
 
 /* Small float helpers used by the model code. */
