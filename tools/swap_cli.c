@@ -249,7 +249,7 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		o->choice.tokens_per_s);
 }
 
-void swap_cli_json_layers(struct as_swap_model *m, FILE *f)
+void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f)
 {
 	struct swap_engine *e = as_swap_engine(m);
 	struct swap_stats es;
@@ -265,8 +265,10 @@ void swap_cli_json_layers(struct as_swap_model *m, FILE *f)
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
 	as_swap_stats(m, &s);
-	fprintf(f, ", \"tokens\": %llu, \"stall_ns\": %llu, \"inflight\": %llu, \"layers\": [",
-		(unsigned long long)s.tokens, (unsigned long long)es.total.stall_ns,
+	fprintf(f, ", \"tokens\": %llu, \"stall_ns\": %llu, \"token_stall_ns\": %llu, "
+		"\"inflight\": %llu, \"layers\": [", (unsigned long long)s.tokens,
+		(unsigned long long)es.total.stall_ns,
+		(unsigned long long)(es.total.stall_ns - open_stall_ns),
 		(unsigned long long)(es.inflight + es.queued));
 	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
 		struct swap_layer_stats x;
@@ -301,6 +303,7 @@ int run_store_main(int argc, char **argv)
 	double temp = AS_SAMPLER_DEFAULT_TEMP, top_p = AS_SAMPLER_DEFAULT_TOP_P;
 	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	bool json = false;
+	uint64_t open_stall_ns = 0;
 	struct swap_cli o;
 	struct as_threadpool *tp = NULL;
 	struct as_swap_model *m = NULL;
@@ -386,6 +389,13 @@ int run_store_main(int argc, char **argv)
 		ctx = n_predict + 64 > 2048 ? 2048 : n_predict + 64;
 	if (swap_cli_open(&o, SUB, path, tp, (uint32_t)ctx, false, &m))
 		goto out;
+	{
+		struct swap_stats es;
+
+		/* waits at open (pinned bundles) are outside every token */
+		swap_engine_stats(as_swap_engine(m), &es);
+		open_stall_ns = es.total.stall_ns;
+	}
 	if (!as_swap_meta(m) ||
 	    as_tokenizer_load(&tok, as_swap_meta(m), err, sizeof(err))) {
 		cli_err(SUB, "%s: no usable tokenizer in the store's metadata", path);
@@ -466,7 +476,7 @@ int run_store_main(int argc, char **argv)
 			       "\"peak_rss_bytes\": %llu", threads, n_gen, dps,
 			       (unsigned long long)cli_peak_rss_bytes());
 			if (o.stats)
-				swap_cli_json_layers(m, stdout);
+				swap_cli_json_layers(m, open_stall_ns, stdout);
 			swap_cli_json(m, &o, stdout);
 			printf("}\n");
 		}

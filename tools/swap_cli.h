@@ -56,10 +56,12 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f);
  * per token, hit rate, preload precision/recall. */
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f);
 /* With --stats: settle the engine (cancel queued preloads, wait for reads in flight), then
- * JSON members "tokens", "stall_ns", "inflight" (left unsettled) and "layers": libswap's
- * per-layer counters {layer, reads, bytes, hits, misses, evicts, errors, stall_ns}, the
- * numbers its USDT probes report (Documentation/usdt.md; `activeswap trace` compares). */
-void swap_cli_json_layers(struct as_swap_model *m, FILE *f);
+ * JSON members "tokens", "stall_ns" (all waits), "token_stall_ns" (those after the open,
+ * whose stall total was open_stall_ns: inside tokens), "inflight" (left unsettled) and
+ * "layers": libswap's per-layer counters {layer, reads, bytes, hits, misses, evicts,
+ * errors, stall_ns}, the numbers its USDT probes report (Documentation/usdt.md;
+ * `activeswap trace` compares). */
+void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f);
 
 /* activeswap run -m STORE.asw ... (called by cmd_run for stores). */
 int run_store_main(int argc, char **argv);
