@@ -31,7 +31,10 @@ rm -rf $P
 field() { sed -n 's/.*"'"$2"'":\([-0-9]*\).*/\1/p' "$1" | head -n 1; }
 hist() { sed -n 's/.*"hist_log2_us":\[\([0-9,]*\)\].*/\1/p' "$1" | head -n 1; }
 
-$AS trace --interval 0 --json --pin $P -- \
+# a hung trace must not eat the guest's time limit: 60 s each, then a failure
+TO="timeout 60"
+command -v timeout >/dev/null 2>&1 || TO=""
+$TO $AS trace --interval 0 --json --pin $P -- \
 	sh -c "exec $KF /mnt/store.bin 400 11 >/tmp/kf.json 2>/tmp/kf.err" \
 	>/tmp/kt.out 2>/tmp/kt.err
 rc=$?
@@ -108,7 +111,7 @@ if [ ! -f $M ]; then
 	tap ok "guest trace: decode over the kmod backend # SKIP no $M"
 else
 	rm -rf $P
-	$AS trace --interval 0 --json --pin $P --binary $AS -- sh -c "exec $AS run -m $M \
+	$TO $AS trace --interval 0 --json --pin $P --binary $AS -- sh -c "exec $AS run -m $M \
 		-p 'once upon a time' -n 8 --temp 0 --sparsity 0.5 --group 1 --dram-budget 60% \
 		--threads 2 --backend kmod --stats --json >/tmp/kr.out 2>/tmp/kr.err" \
 		>/tmp/kd.out 2>/tmp/kd.err
