@@ -124,6 +124,9 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	if (o->budget && cli_size(sub, "--dram-budget", o->budget, bi.full, &o->budget_bytes))
 		return -EINVAL;
 	p.budget_bytes = o->budget_bytes;
+	/* auto policy: everything pinned at open when it all fits, else the static prefix */
+	if (o->policy < 0 && o->budget_bytes >= bi.full)
+		p.policy = SWAP_POLICY_FREQ;
 	if (o->sparsity && strcmp(o->sparsity, "auto"))
 		sp = strtof(o->sparsity, NULL);
 	if (o->group && strcmp(o->group, "auto"))
