@@ -109,13 +109,15 @@ done
 echo
 echo "== decode tokens/s vs DRAM budget ($name, random weights, $T threads, $N tokens)"
 awk 'NR == 1 { next }
-     NR == 2 { printf "%6s %9s %11s %9s %7s %8s %11s %10s %6s %5s %12s\n", "budget", "MiB",
-	       "activeswap", "mmap", "ratio", "sparsity", "flash MB/t", "stall ms/t", "hit",
-	       "group", "mmap MB/t" }
-     { printf "%5s%% %9.1f %11.3f %9.3f %7.2f %8.2f %11.1f %10.1f %5.1f%% %5d %12.1f\n",
-	      $1, $2, $3, $4, ($4 > 0 ? $3 / $4 : 0), $9, $6, $7, 100 * $8, $10, $11 }' \
+     NR == 2 { printf "%6s %9s %11s %9s %7s %9s %8s %11s %10s %6s %5s %12s\n", "budget",
+	       "MiB", "activeswap", "mmap", "ratio", "llama.cpp", "sparsity", "flash MB/t",
+	       "stall ms/t", "hit", "group", "mmap MB/t" }
+     { printf "%5s%% %9.1f %11.3f %9.3f %7.2f %9.3f %8.2f %11.1f %10.1f %5.1f%% %5d %12.1f\n",
+	      $1, $2, $3, $4, ($4 > 0 ? $3 / $4 : 0), $5, $9, $6, $7, 100 * $8, $10, $11 }' \
 	"$OUT/decode.dat"
 [ -f "$OUT/dense.json" ] && echo "dense in DRAM: $(jfield tokens_per_s "$OUT/dense.json") tok/s"
+peerplot=""
+[ -n "$PEER" ] && peerplot=', "" using 1:5 with linespoints lw 2 title "llama.cpp (llama-bench)"'
 if command -v gnuplot >/dev/null 2>&1; then
 	for term in "pngcairo size 800,500" "svg size 800,500"; do
 		ext=png
@@ -131,8 +133,7 @@ set grid
 set xrange [0:105]
 set yrange [0:*]
 plot "$OUT/decode.dat" using 1:3 with linespoints lw 2 title "activeswap (auto)", \
-     "" using 1:4 with linespoints lw 2 title "mmap in a memory cgroup", \
-     "" using 1:(\$5 > 0 ? \$5 : 1/0) with linespoints lw 2 title "llama.cpp (peer)"
+     "" using 1:4 with linespoints lw 2 title "mmap in a memory cgroup"$peerplot
 GP
 	done
 	echo "plot: $OUT/decode.png $OUT/decode.svg"
