@@ -12,7 +12,9 @@
 #include "activeswap/model.h"
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
+#include "activeswap/swap.h"
 #include "cli.h"
+#include "swap_cli.h"
 
 static const char eval_usage[] =
 	"usage: activeswap eval -m MODEL -f TEXT [options]\n"
@@ -128,6 +130,12 @@ int cmd_eval(int argc, char **argv)
 	double t0, t_eval;
 	int rc = 1, r;
 	long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* A store (.asw, by magic) is evaluated by the swapping runtime (tools/swap_cli.c). */
+	for (int i = 1; i + 1 < argc; i++)
+		if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) &&
+		    as_swap_is_store(argv[i + 1]))
+			return eval_store_main(argc, argv);
 
 	threads = n_cpu < 1 ? 1 : n_cpu > 8 ? 8 : n_cpu;
 	for (int i = 1; i < argc; i++) {

@@ -4,12 +4,14 @@
  * `activeswap run` over a store. See swap_cli.h and Documentation/swapping.md.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "activeswap/eval.h"
 #include "activeswap/sampler.h"
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
@@ -491,6 +493,210 @@ out:
 	as_sampler_free(smp);
 	as_tokenizer_free(tok);
 	as_swap_close(m);
+	if (tp)
+		as_tp_destroy(tp);
+	return rc;
+}
+
+/* ---- activeswap eval over a store ---------------------------------------------------- */
+
+#undef SUB
+#define SUB "eval"
+
+/* KL(softmax(a) || softmax(b)) */
+static double kl_logits(const float *a, const float *b, size_t n)
+{
+	double ma = a[0], mb = b[0], sa = 0, sb = 0, kl = 0;
+
+	for (size_t i = 1; i < n; i++) {
+		ma = a[i] > ma ? a[i] : ma;
+		mb = b[i] > mb ? b[i] : mb;
+	}
+	for (size_t i = 0; i < n; i++) {
+		sa += exp(a[i] - ma);
+		sb += exp(b[i] - mb);
+	}
+	for (size_t i = 0; i < n; i++) {
+		double la = a[i] - ma - log(sa), lb = b[i] - mb - log(sb);
+
+		kl += exp(la) * (la - lb);
+	}
+	return kl;
+}
+
+int eval_store_main(int argc, char **argv)
+{
+	const char *path = NULL, *tpath = NULL;
+	long ctx = 512, threads = 2, max_chunks = 0;
+	bool json = false;
+	struct swap_cli o, oref;
+	struct as_threadpool *tp = NULL;
+	struct as_swap_model *m = NULL, *ref = NULL;
+	struct as_tokenizer *tok = NULL;
+	int32_t *ids = NULL, bos;
+	size_t n_ids = 0, n_chunks;
+	char *text = NULL;
+	float *keep = NULL;
+	double nll = 0, kl = 0;
+	uint64_t count = 0, agree = 0;
+	char err[256];
+	int rc = 1, r;
+
+	swap_cli_init(&o);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+
+		r = swap_cli_flag(&o, SUB, argc, argv, &i);
+		if (r < 0)
+			return 2;
+		if (r)
+			continue;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			printf("usage: activeswap eval -m STORE.asw -f TEXT [-c CTX] [--chunks N] "
+			       "[-t N] [--json] [store options]\n"
+			       "Perplexity as llama-perplexity computes it; with a sparsity (given or "
+			       "auto) also KL and top-1 agreement against the same store at sparsity "
+			       "0.\n");
+			fputs(SWAP_CLI_USAGE, stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (i + 1 >= argc) {
+			cli_err(SUB, "unknown option '%s' or missing value (see --help)", a);
+			return 2;
+		} else if (v = argv[++i], !strcmp(a, "-m") || !strcmp(a, "--model")) {
+			path = v;
+		} else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+			tpath = v;
+		} else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+			if (cli_long(SUB, a, v, 4, 1 << 16, &ctx))
+				return 2;
+		} else if (!strcmp(a, "--chunks")) {
+			if (cli_long(SUB, a, v, 1, 1 << 24, &max_chunks))
+				return 2;
+		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+			if (cli_long(SUB, a, v, 1, 256, &threads))
+				return 2;
+		} else {
+			cli_err(SUB, "unknown option '%s' (see --help)", a);
+			return 2;
+		}
+	}
+	if (!path || !tpath) {
+		cli_err(SUB, "-m STORE and -f TEXT are required");
+		return 2;
+	}
+	{
+		FILE *f = fopen(tpath, "rb");
+		size_t cap = 1 << 16, n = 0, got;
+
+		text = f ? malloc(cap + 1) : NULL;
+		while (text && (got = fread(text + n, 1, cap - n, f)) > 0) {
+			n += got;
+			if (n == cap) {
+				char *nt = realloc(text, (cap *= 2) + 1);
+
+				if (!nt) {
+					free(text);
+					text = NULL;
+					break;
+				}
+				text = nt;
+			}
+		}
+		if (f)
+			fclose(f);
+		if (!text) {
+			cli_err(SUB, "cannot read %s", tpath);
+			return 1;
+		}
+		text[n] = 0;
+		n_ids = n;
+	}
+	tp = as_tp_create((int)threads);
+	if (!tp || swap_cli_open(&o, SUB, path, tp, (uint32_t)ctx, json, &m))
+		goto out;
+	if (!as_swap_meta(m) || as_tokenizer_load(&tok, as_swap_meta(m), err, sizeof(err))) {
+		cli_err(SUB, "%s: no usable tokenizer in the store's metadata", path);
+		goto out;
+	}
+	if (as_tokenize(tok, text, n_ids, as_tokenizer_add_bos(tok), &ids, &n_ids)) {
+		cli_err(SUB, "out of memory");
+		goto out;
+	}
+	n_chunks = n_ids / (size_t)ctx;
+	if (max_chunks && n_chunks > (size_t)max_chunks)
+		n_chunks = (size_t)max_chunks;
+	if (!n_chunks) {
+		cli_err(SUB, "%s has %zu tokens, less than one chunk of %ld", tpath, n_ids, ctx);
+		rc = 2;
+		goto out;
+	}
+	if (as_swap_sparsity(m) > 0) {
+		swap_cli_init(&oref);
+		oref.sparsity = "0";
+		oref.group = "1";
+		oref.budget = o.budget;
+		if (swap_cli_open(&oref, SUB, path, tp, (uint32_t)ctx, true, &ref))
+			goto out;
+		keep = malloc(sizeof(float) * as_swap_n_vocab(m));
+		if (!keep)
+			goto out;
+	}
+	bos = as_tokenizer_bos(tok);
+	for (size_t c = 0; c < n_chunks; c++) {
+		const int32_t *chunk = ids + c * (size_t)ctx;
+		uint32_t nv = as_swap_n_vocab(m);
+
+		for (long j = 0; j < ctx - 1; j++) {
+			int32_t t = j == 0 && bos >= 0 ? bos : chunk[j];
+			bool want = j >= ctx / 2;
+
+			r = as_swap_forward(m, t, (uint32_t)j, want);
+			if (!r && ref)
+				r = as_swap_forward(ref, t, (uint32_t)j, want);
+			if (r) {
+				cli_err(SUB, "forward failed: %s", strerror(-r));
+				goto out;
+			}
+			if (!want)
+				continue;
+			nll -= as_log_softmax_at(as_swap_logits(m), nv, chunk[j + 1]);
+			if (ref) {
+				memcpy(keep, as_swap_logits(m), sizeof(float) * nv);
+				kl += kl_logits(as_swap_logits(ref), keep, nv);
+				agree += as_argmax(as_swap_logits(ref), nv) == as_argmax(keep, nv);
+			}
+			count++;
+		}
+		if (!json)
+			fprintf(stderr, "[%zu/%zu] PPL %.4f\n", c + 1, n_chunks, exp(nll / count));
+	}
+	if (json) {
+		printf("{\"model\": ");
+		cli_json_str(stdout, path);
+		printf(", \"ctx\": %ld, \"chunks\": %zu, \"tokens_scored\": %llu, \"ppl\": %.6f",
+		       ctx, n_chunks, (unsigned long long)count, exp(nll / count));
+		if (ref)
+			printf(", \"kl\": %.8f, \"top1_agreement\": %.6f", kl / count,
+			       (double)agree / count);
+		swap_cli_json(m, &o, stdout);
+		printf("}\n");
+	} else {
+		printf("PPL %.4f over %llu tokens", exp(nll / count), (unsigned long long)count);
+		if (ref)
+			printf(", KL %.5f, top-1 agreement %.4f (against the store at sparsity 0)",
+			       kl / count, (double)agree / count);
+		printf("\n");
+	}
+	rc = 0;
+out:
+	free(text);
+	free(ids);
+	free(keep);
+	as_tokenizer_free(tok);
+	as_swap_close(m);
+	as_swap_close(ref);
 	if (tp)
 		as_tp_destroy(tp);
 	return rc;

@@ -65,5 +65,7 @@ void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE 
 
 /* activeswap run -m STORE.asw ... (called by cmd_run for stores). */
 int run_store_main(int argc, char **argv);
+/* activeswap eval -m STORE.asw ... (called by cmd_eval for stores). */
+int eval_store_main(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #  - bad flags and a too small budget fail with one message;
 #  - the real model (AS_SHARED): a store at sparsity 0 gives the dense runtime's greedy
 #    text, and sparsity 0.3 gives the same text for budgets 100/75/55% and both backends;
+#    eval over the store reports the dense runtime's PPL/KL for the same sparsity;
 #    calibrate keeps the weighted average and does not raise the KL, and its levels run.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
@@ -124,6 +125,22 @@ else
 	done
 	[ -z "$fail" ]
 	check $? "real model, sparsity 0.3: same text for 100/75/55% x uring/pread${fail:+ (differs:$fail)}"
+
+	# eval over the store: the dense runtime's figures (same Top-K), at any budget
+	TXT="$AS_SHARED/golden/tinystories-dev.txt"
+	if [ -f "$TXT" ]; then
+		"$AR" eval -m "$RM" -f "$TXT" -c 128 --chunks 3 --sparsity 0.5 --json \
+			>"$T/ed.json" 2>/dev/null
+		"$AR" eval -m "$T/r.asw" -f "$TXT" -c 128 --chunks 3 --sparsity 0.5 \
+			--dram-budget 60% --json >"$T/es.json" 2>/dev/null
+		pd=$(jfield ppl "$T/ed.json"); ps=$(jfield ppl "$T/es.json")
+		kd=$(jfield kl "$T/ed.json"); ks=$(jfield kl "$T/es.json")
+		ts=$(jfield top1_agreement "$T/es.json")
+		awk -v a="${pd:-0}" -v b="${ps:-9}" -v c="${kd:-0}" -v d="${ks:-9}" -v t="${ts:-9}" \
+			'BEGIN { exit !(a > 1 && (a - b) ^ 2 < (1e-4 * a) ^ 2 &&
+					 (c - d) ^ 2 < (1e-3 * c) ^ 2 && t > 0 && t <= 1) }'
+		check $? "eval over the store at 60%: PPL $ps KL $ks top-1 $ts (dense runtime: $pd, $kd)"
+	fi
 
 	# calibrate: same weighted average, KL not above uniform, levels usable by run
 	TXT="$AS_SHARED/golden/tinystories-dev.txt"
