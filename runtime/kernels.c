@@ -12,6 +12,7 @@
  * against. For the integer-quantized types every block's integer dot product is exact;
  * only the float accumulation order across blocks may differ between levels.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -268,6 +269,17 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static enum as_simd detected;
 static atomic_int active_level;
 
+/* F16C from cpuid leaf 1 (clang's __builtin_cpu_supports does not know "f16c"); the
+ * AVX2 check above it already covers the OS's YMM state. */
+static bool have_f16c(void)
+{
+	unsigned int a, b, c, d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return false;
+	return (c & bit_F16C) != 0;
+}
+
 static void tables_init(void)
 {
 	struct as_kernel_table *s = &tables[AS_SIMD_SCALAR];
@@ -286,8 +298,7 @@ static void tables_init(void)
 
 	detected = AS_SIMD_SCALAR;
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	    __builtin_cpu_supports("f16c")) {
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && have_f16c()) {
 		detected = AS_SIMD_AVX2;
 		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
