@@ -408,7 +408,7 @@ static int model_repack(struct as_model *m, struct as_threadpool *tp, char *err,
 			struct as_weight *w = &m->layers[l].w[op];
 			uint64_t bytes;
 
-			if (w->type != GGML_TYPE_Q4_0 ||
+			if (!as_repack_useful(w->type) ||
 			    as_repack_size(w->type, w->rows, w->cols, &bytes))
 				continue;
 			/* keep every matrix 64-byte aligned */
