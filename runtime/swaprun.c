@@ -230,9 +230,10 @@ static uint64_t fixed_bytes_of(const struct swap_store *st, uint32_t n_ctx)
 	b += (5 * dim + 3 * hid + d->hp.vocab + (uint64_t)d->hp.n_heads * n_ctx) * 4; /* acts */
 	b += (uint64_t)(dim > hid ? dim : hid) * (4 + 4 + 24 + 3 * 8 + 8 + 1);  /* bookkeeping */
 	b += (uint64_t)d->n_layers * N_PRED * dim * 4;                  /* preload stamps */
-	/* libswap's per-bundle and per-slot bookkeeping and the store's tables (~40 bytes
-	 * per bundle plus ~40 per slot), our pointer table in all-resident mode */
-	b += swap_store_n_bundles(st) * 56;
+	/* libswap's per-bundle records and the store's tables (~40 bytes per bundle); the
+	 * per-slot records (~40 bytes per slot) are not counted: under 2% of the slots'
+	 * bytes for bundles over 2 KiB */
+	b += swap_store_n_bundles(st) * 40;
 	return b;
 }
 
