@@ -179,6 +179,10 @@ static void budgets_backends(const char *store)
 					p.budget_bytes = minb;
 				p.no_preload = variant == 1;
 				p.no_gap_fill = variant == 3;
+				/* one read in flight: later preloads are still queued when the
+				 * next prediction supersedes them, so cancel is exercised
+				 * whatever the machine's speed */
+				p.queue_depth = variant == 3 ? 1 : 0;
 				p.tp = variant == 2 ? tp2 : NULL;
 				p.policy = variant == 2 ? SWAP_POLICY_LRU :
 					   variant == 4 ? SWAP_POLICY_STATIC : SWAP_POLICY_FREQ;
