@@ -267,7 +267,7 @@ int cmd_eval(int argc, char **argv)
 		       "\"ppl\": %.6f", ctx, res.chunks, (unsigned long long)res.tokens_scored,
 		       res.nll, res.ppl);
 		if (res.have_ref)
-			printf(", \"sparsity\": %.6f, \"kl\": %.8f, \"top1\": %.6f", sparsity,
+			printf(", \"sparsity\": %.6f, \"kl\": %.8f, \"top1_agreement\": %.6f", sparsity,
 			       res.kl, res.top1);
 		printf(", \"eval_s\": %.6f, \"peak_rss_bytes\": %llu}\n", t_eval,
 		       (unsigned long long)cli_peak_rss_bytes());
