@@ -35,7 +35,9 @@ static const char run_usage[] =
 	"                        anonymous memory for faster matvecs)\n"
 	"      --json            after the text, one JSON object with the figures on stdout\n"
 	"      --print-token-ids print the prompt's token ids as [a, b, ...] and exit\n"
-	"  -h, --help            this text\n";
+	"  -h, --help            this text\n"
+	"\nA store made by 'activeswap convert' (-m MODEL.asw) runs under a DRAM budget with\n"
+	"active-weight swapping: 'activeswap run -m MODEL.asw --help' lists those options.\n";
 
 #define SUB "run"
 

@@ -38,8 +38,10 @@ struct swap_cli {
 	"  --sparsity-file PATH     per-layer levels from activeswap calibrate\n"         \
 	"  --group N|auto           layers preloaded ahead from each Top-K (default auto)\n" \
 	"  --no-preload             on-demand fetches only\n"                              \
-	"  --policy contextual|lru|static   hot-weight cache policy (default contextual)\n" \
-	"  --backend auto|uring|pread       flash reads (default auto)\n"                  \
+	"  --policy auto|contextual|lru|static   hot-weight cache policy (default auto:\n"     \
+	"                           a static prefix of every layer's channels)\n" \
+	"  --backend auto|uring|pread|kmod  flash reads (default auto: kmod when\n"                 \
+	"                                   /dev/activeswap is usable, else io_uring)\n"                  \
 	"  --queue-depth N          reads in flight (default 32)\n"                        \
 	"  --stats                  per-layer hit rate, flash bytes/token, preload\n"       \
 	"                           precision/recall, stall time/token (stderr)\n"
