@@ -4,7 +4,9 @@
  *
  * For a GGUF file: architecture, hyper-parameters, a tokenizer summary, every tensor's
  * name/shape/type/size, totals by type and the file size. The GGUF part lives in
- * info_gguf() so other formats (activeswap stores) can be added next to it.
+ * info_gguf(). For an activeswap store (detected by its magic): hyper-parameters, layer
+ * group, the bundle kinds with their matrices, the resident tensors and the sizes
+ * (info_store()).
  * Strings from the file are untrusted: text output replaces non-printable bytes with
  * '?', JSON output escapes them.
  */
@@ -15,15 +17,18 @@
 
 #include "activeswap/gguf.h"
 #include "activeswap/quant.h"
+#include "activeswap/swap.h"
 #include "cli.h"
+#include "libswap.h"
 
 #define SUB "info"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: activeswap info MODEL.gguf [--json] [--kv]\n"
+	fprintf(f, "usage: activeswap info MODEL.gguf|STORE.asw [--json] [--kv]\n"
 		   "Prints architecture, hyper-parameters, tokenizer, tensors (name, shape,\n"
-		   "type, bytes), totals by type and the file size.\n"
+		   "type, bytes), totals by type and the file size. For a store: the layer\n"
+		   "group, the bundle kinds and their columns, the resident tensors.\n"
 		   "  --json  one JSON object on stdout\n"
 		   "  --kv    also list every metadata key (text mode)\n");
 }
@@ -170,6 +175,99 @@ static void print_value(FILE *o, const struct gguf_kv *kv)
 }
 
 /* Print a GGUF file's summary; returns the exit status. */
+static const char *const kind_names[SWAP_KIND_COUNT] = { "attn_in", "attn_out", "ffn_in",
+							  "ffn_out" };
+
+static int info_store(FILE *o, const char *path, bool json)
+{
+	struct swap_store *st;
+	const struct swap_store_desc *d;
+	char err[512], name[SWAP_NAME_MAX];
+	int rc = swap_store_open(&st, path, err, sizeof(err));
+
+	if (rc) {
+		cli_err(SUB, "%s", err);
+		return 1;
+	}
+	d = swap_store_desc(st);
+	if (json) {
+		fprintf(o, "{\"format\": \"activeswap-store\", \"version\": %u, \"file\": ",
+			SWAP_STORE_VERSION);
+		cli_json_str(o, path);
+		fprintf(o, ", \"file_size\": %llu, \"group\": %u, \"hparams\": {\"dim\": %u, "
+			"\"hidden\": %u, \"layers\": %u, \"heads\": %u, \"kv_heads\": %u, "
+			"\"vocab\": %u, \"ctx\": %u, \"rope_freq_base\": %g, \"rms_eps\": %g}, "
+			"\"bundles\": %llu, \"swappable_bytes\": %llu, \"kinds\": [",
+			(unsigned long long)swap_store_file_size(st), d->group, d->hp.dim,
+			d->hp.hidden, d->n_layers, d->hp.n_heads, d->hp.n_kv_heads, d->hp.vocab,
+			d->hp.n_ctx, d->hp.rope_theta, d->hp.rms_eps,
+			(unsigned long long)swap_store_n_bundles(st),
+			(unsigned long long)swap_store_swappable_bytes(st));
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			const struct swap_kind_desc *kd = &d->kinds[k];
+
+			fprintf(o, "%s{\"kind\": \"%s\", \"channels\": %u, \"bundle_bytes\": %llu, "
+				"\"mats\": [", k ? ", " : "", kind_names[k], kd->in,
+				(unsigned long long)swap_store_bundle_bytes(st, (enum swap_kind)k));
+			for (uint32_t j = 0; j < kd->n_mats && j < SWAP_MAX_MATS; j++)
+				fprintf(o, "%s{\"out\": %u, \"type\": \"%s\", \"col_bytes\": %u}",
+					j ? ", " : "", kd->mats[j].out,
+					as_type_name((enum ggml_type)kd->mats[j].type),
+					kd->mats[j].col_bytes);
+			fprintf(o, "]}");
+		}
+		fprintf(o, "], \"resident\": [");
+	} else {
+		fprintf(o, "activeswap store v%u: %s (%.1f MB)\n", SWAP_STORE_VERSION, path,
+			(double)swap_store_file_size(st) / 1e6);
+		fprintf(o, "  layers %u, layer group %u, dim %u, hidden %u, heads %u/%u kv, "
+			"vocab %u, ctx %u, rms_eps %g, rope_freq_base %g\n", d->n_layers, d->group,
+			d->hp.dim, d->hp.hidden, d->hp.n_heads, d->hp.n_kv_heads, d->hp.vocab,
+			d->hp.n_ctx, d->hp.rms_eps, d->hp.rope_theta);
+		fprintf(o, "  %llu bundles, %.1f MB swappable\n",
+			(unsigned long long)swap_store_n_bundles(st),
+			(double)swap_store_swappable_bytes(st) / 1e6);
+		fprintf(o, "  %-9s %8s %12s  columns (out x type)\n", "kind", "channels",
+			"bundle bytes");
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			const struct swap_kind_desc *kd = &d->kinds[k];
+
+			fprintf(o, "  %-9s %8u %12llu ", kind_names[k], kd->in,
+				(unsigned long long)swap_store_bundle_bytes(st, (enum swap_kind)k));
+			for (uint32_t j = 0; j < kd->n_mats && j < SWAP_MAX_MATS; j++)
+				fprintf(o, " %u x %s", kd->mats[j].out,
+					as_type_name((enum ggml_type)kd->mats[j].type));
+			fputc('\n', o);
+		}
+		fprintf(o, "  resident tensors:\n");
+	}
+	for (uint32_t i = 0; i < swap_store_n_resident(st); i++) {
+		const struct swap_resident *r = swap_store_resident(st, i);
+
+		/* the name is bounded by the format; print it as an untrusted string */
+		snprintf(name, sizeof(name), "%.*s", (int)strnlen(r->d.name, SWAP_NAME_MAX - 1),
+			 r->d.name);
+		if (json) {
+			fprintf(o, "%s{\"name\": ", i ? ", " : "");
+			cli_json_str(o, name);
+			fprintf(o, ", \"type\": \"%s\", \"bytes\": %llu}",
+				as_type_name((enum ggml_type)r->d.type),
+				(unsigned long long)r->d.size);
+		} else {
+			for (char *c = name; *c; c++)
+				if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+					*c = '?';
+			fprintf(o, "    %-24s %-5s %12llu bytes\n", name,
+				as_type_name((enum ggml_type)r->d.type),
+				(unsigned long long)r->d.size);
+		}
+	}
+	if (json)
+		fprintf(o, "]}\n");
+	swap_store_close(st);
+	return 0;
+}
+
 static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 {
 	struct hp hp[] = {
@@ -372,5 +470,7 @@ int cmd_info(int argc, char **argv)
 		cli_err(SUB, "missing MODEL (see --help)");
 		return 2;
 	}
+	if (as_swap_is_store(path))
+		return info_store(stdout, path, json);
 	return info_gguf(stdout, path, json, show_kv);
 }
