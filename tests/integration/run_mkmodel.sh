@@ -68,7 +68,7 @@ check $? "eval on a mkmodel model gives a finite PPL ($ppl)"
 "$ACTIVESWAP_RELEASE" eval -m "$M" -f "$T/text.txt" -c 64 --sparsity 0 --json \
 	>"$T/s.json" 2>"$T/s.err"
 [ "$(jfield ppl "$T/s.json")" = "$(jfield ppl "$T/e2.json")" ] && [ "$(jfield kl "$T/s.json")" = "0.00000000" ] &&
-	[ "$(jfield top1 "$T/s.json")" = "1.000000" ]
+	[ "$(jfield top1_agreement "$T/s.json")" = "1.000000" ]
 check $? "eval --sparsity 0 equals dense (ppl $(jfield ppl "$T/s.json"), kl $(jfield kl "$T/s.json"))"
 
 # Context smaller than the prompt.
