@@ -112,8 +112,9 @@ awk 'NR == 1 { next }
      NR == 2 { printf "%6s %9s %11s %9s %7s %9s %8s %11s %10s %6s %5s %12s\n", "budget",
 	       "MiB", "activeswap", "mmap", "ratio", "llama.cpp", "sparsity", "flash MB/t",
 	       "stall ms/t", "hit", "group", "mmap MB/t" }
-     { printf "%5s%% %9.1f %11.3f %9.3f %7.2f %9.3f %8.2f %11.1f %10.1f %5.1f%% %5d %12.1f\n",
-	      $1, $2, $3, $4, ($4 > 0 ? $3 / $4 : 0), $5, $9, $6, $7, 100 * $8, $10, $11 }' \
+     { printf "%5s%% %9.1f %11.3f %9.3f %7.2f %9s %8.2f %11.1f %10.1f %5.1f%% %5d %12.1f\n",
+	      $1, $2, $3, $4, ($4 > 0 ? $3 / $4 : 0), ($5 > 0 ? sprintf("%.3f", $5) : "-"),
+	      $9, $6, $7, 100 * $8, $10, $11 }' \
 	"$OUT/decode.dat"
 [ -f "$OUT/dense.json" ] && echo "dense in DRAM: $(jfield tokens_per_s "$OUT/dense.json") tok/s"
 peerplot=""
