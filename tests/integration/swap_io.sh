@@ -12,7 +12,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; }
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 check() { if eval "$2"; then ok "$1"; else nok "$1"; fi; }
-echo "1..12"
+echo "1..13"
 
 "$ACTIVESWAP" mkmodel -o "$T/m.gguf" --shape tiny --layers 8 >/dev/null 2>&1
 "$ACTIVESWAP" convert "$T/m.gguf" -o "$T/m.asw" --group 2 --quiet 2>"$T/conv.err"
@@ -87,7 +87,14 @@ if command -v fio >/dev/null 2>&1; then
 		>"$T/fio.json" 2>"$T/fio.err"
 	check "bench io runs fio and reports the ratio" \
 		'grep -q "\"fio_bandwidth_bytes_per_s\": [0-9]" "$T/fio.json" && grep -q "\"ratio\": [0-9]" "$T/fio.json" && grep -q "\"bs\": 32768, \"qd\": 8" "$T/fio.json"'
+	# the path goes to fio as one argument: no shell, fio's ':' separator escaped
+	odd="$T/it's a:store.asw"
+	cp "$T/m.asw" "$odd"
+	"$REL" bench io -m "$odd" --qd 4 --seconds 1 --rounds 1 --json >"$T/odd.json" 2>"$T/odd.err"
+	check "bench io hands a path with a quote and a colon to fio intact" \
+		'grep -q "\"fio_bandwidth_bytes_per_s\": [1-9]" "$T/odd.json"'
 else
 	skip "bench io runs fio and reports the ratio" "fio not installed"
+	skip "bench io hands a path with a quote and a colon to fio intact" "fio not installed"
 fi
 rm -rf "$T"
