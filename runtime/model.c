@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "activeswap/gguf.h"
+#include "activeswap/attention.h"
 #include "activeswap/kernels.h"
 #include "activeswap/threadpool.h"
 
@@ -588,38 +589,6 @@ static void linear_multi(struct as_state *s, uint32_t layer, const enum as_op *o
 	as_matvec_multi(s->tp, jobs, n, s->m->layers[layer].w[ops[0]].cols, x);
 }
 
-/* Rotate adjacent pairs (2i, 2i+1) of the first n_rot dims of each head. */
-static void rope_apply(const struct as_state *s, float *v, uint32_t n_heads)
-{
-	const struct as_hparams *hp = &s->m->hp;
-
-	for (uint32_t h = 0; h < n_heads; h++) {
-		float *p = v + (size_t)h * hp->head_dim;
-
-		for (uint32_t i = 0; i < hp->n_rot; i += 2) {
-			float c = s->rope[i], sn = s->rope[i + 1];
-			float a = p[i], b = p[i + 1];
-
-			p[i] = a * c - b * sn;
-			p[i + 1] = a * sn + b * c;
-		}
-	}
-}
-
-/* cos/sin table for pos, computed as ggml does (theta *= base^(-2/n_rot)). */
-static void rope_table(struct as_state *s, uint32_t pos)
-{
-	const struct as_hparams *hp = &s->m->hp;
-	float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
-	float theta = (float)pos;
-
-	for (uint32_t i = 0; i < hp->n_rot; i += 2) {
-		s->rope[i] = cosf(theta);
-		s->rope[i + 1] = sinf(theta);
-		theta *= theta_scale;
-	}
-}
-
 struct attn_args {
 	struct as_state *s;
 	uint32_t layer;
@@ -632,27 +601,13 @@ static void attention_task(void *arg, int ith, int nth)
 	const struct attn_args *a = arg;
 	struct as_state *s = a->s;
 	const struct as_hparams *hp = &s->m->hp;
-	size_t hd = hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hd;
-	size_t group = hp->n_head / hp->n_head_kv;
-	const float *kc = s->k_cache + (size_t)a->layer * s->n_ctx * kv_dim;
-	const float *vc = s->v_cache + (size_t)a->layer * s->n_ctx * kv_dim;
-	float scale = 1.0f / sqrtf((float)hd);
-	size_t h0 = (size_t)ith * hp->n_head / (size_t)nth;
-	size_t h1 = (size_t)(ith + 1) * hp->n_head / (size_t)nth;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+	struct as_attn_geom g = { hp->head_dim, kv_dim, hp->n_head / hp->n_head_kv, s->n_ctx };
 
-	for (size_t h = h0; h < h1; h++) {
-		const float *q = s->q + h * hd;
-		size_t kvh = h / group;
-		float *att = s->att + h * s->n_ctx;
-		float *out = s->xb2 + h * hd;
-
-		for (uint32_t t = 0; t <= a->pos; t++)
-			att[t] = as_dot_f32(q, kc + t * kv_dim + kvh * hd, hd) * scale;
-		as_softmax(att, a->pos + 1);
-		memset(out, 0, hd * sizeof(float));
-		for (uint32_t t = 0; t <= a->pos; t++)
-			as_axpy_f32(out, att[t], vc + t * kv_dim + kvh * hd, hd);
-	}
+	as_attention_heads(&g, s->q, s->k_cache + (size_t)a->layer * s->n_ctx * kv_dim,
+			   s->v_cache + (size_t)a->layer * s->n_ctx * kv_dim, a->pos, s->att,
+			   s->xb2, (size_t)ith * hp->n_head / (size_t)nth,
+			   (size_t)(ith + 1) * hp->n_head / (size_t)nth);
 }
 
 /* Causal attention of q over positions 0..pos; output in s->xb2. Heads are spread over
@@ -684,7 +639,7 @@ int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits
 	as_dequant_row(m->tok_embd.type,
 		       (const uint8_t *)m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes,
 		       s->x, dim);
-	rope_table(s, pos);
+	as_rope_table(s->rope, hp->n_rot, hp->rope_base, pos);
 
 	for (uint32_t l = 0; l < hp->n_layer; l++) {
 		const struct as_layer *L = &m->layers[l];
@@ -699,8 +654,8 @@ int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits
 		as_rmsnorm(s->xb, s->x, L->attn_norm, dim, hp->eps);
 		hook(s, l, AS_OP_Q, s->xb, dim);
 		linear_multi(s, l, qkv, qkv_out, 3, s->xb);
-		rope_apply(s, s->q, hp->n_head);
-		rope_apply(s, k, hp->n_head_kv);
+		as_rope_apply(s->q, hp->n_head, hp->head_dim, hp->n_rot, s->rope);
+		as_rope_apply(k, hp->n_head_kv, hp->head_dim, hp->n_rot, s->rope);
 		attention(s, l, pos);
 		hook(s, l, AS_OP_O, s->xb2, dim);
 		linear(s, l, AS_OP_O, s->xb2, s->xb);

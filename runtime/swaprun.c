@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activeswap/attention.h"
 #include "activeswap/gguf.h"
 #include "activeswap/kernels.h"
 #include "activeswap/quant.h"
@@ -867,51 +868,13 @@ static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
 
 /* ---- forward ---------------------------------------------------------------------- */
 
-static void rope_table(struct as_swap_model *m, uint32_t pos)
-{
-	float theta_scale = powf(m->rope_base, -2.0f / (float)m->n_rot);
-	float theta = (float)pos;
-
-	for (uint32_t i = 0; i < m->n_rot; i += 2) {
-		m->rope[i] = cosf(theta);
-		m->rope[i + 1] = sinf(theta);
-		theta *= theta_scale;
-	}
-}
-
-static void rope_apply(struct as_swap_model *m, float *v, uint32_t n_heads)
-{
-	for (uint32_t h = 0; h < n_heads; h++) {
-		float *p = v + (size_t)h * m->head_dim;
-
-		for (uint32_t i = 0; i < m->n_rot; i += 2) {
-			float c = m->rope[i], sn = m->rope[i + 1], a = p[i], b = p[i + 1];
-
-			p[i] = a * c - b * sn;
-			p[i + 1] = a * sn + b * c;
-		}
-	}
-}
-
 static void attention(struct as_swap_model *m, uint32_t layer, uint32_t pos)
 {
-	size_t hd = m->head_dim, group = m->n_heads / m->n_kv;
-	const float *kc = m->kc + (size_t)layer * m->n_ctx * m->kv_dim;
-	const float *vc = m->vc + (size_t)layer * m->n_ctx * m->kv_dim;
-	float scale = 1.0f / sqrtf((float)hd);
+	struct as_attn_geom g = { m->head_dim, m->kv_dim, m->n_heads / m->n_kv, m->n_ctx };
+	size_t off = (size_t)layer * m->n_ctx * m->kv_dim;
 
-	for (size_t h = 0; h < m->n_heads; h++) {
-		const float *q = m->q + h * hd;
-		size_t kvh = h / group;
-		float *att = m->att + h * m->n_ctx, *o = m->xb2 + h * hd;
-
-		for (uint32_t t = 0; t <= pos; t++)
-			att[t] = as_dot_f32(q, kc + t * m->kv_dim + kvh * hd, hd) * scale;
-		as_softmax(att, pos + 1);
-		memset(o, 0, hd * sizeof(float));
-		for (uint32_t t = 0; t <= pos; t++)
-			as_axpy_f32(o, att[t], vc + t * m->kv_dim + kvh * hd, hd);
-	}
+	as_attention_heads(&g, m->q, m->kc + off, m->vc + off, pos, m->att, m->xb2, 0,
+			   m->n_heads);
 }
 
 int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool want_logits)
@@ -931,7 +894,7 @@ int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool w
 	swap_token_begin(m->eng, m->token);
 	as_dequant_row(m->tok_type, (const uint8_t *)m->tok_embd + (size_t)token * m->tok_row_bytes,
 		       m->x, dim);
-	rope_table(m, pos);
+	as_rope_table(m->rope, m->n_rot, m->rope_base, pos);
 	for (uint32_t l = 0; l < m->n_layers && !r; l++) {
 		size_t kv_off = ((size_t)l * m->n_ctx + pos) * m->kv_dim;
 		float *k = m->kc + kv_off, *v = m->vc + kv_off;
@@ -944,8 +907,8 @@ int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool w
 		r = run_op(m, l, SWAP_ATTN_IN, m->xb, qkv);
 		if (r)
 			break;
-		rope_apply(m, m->q, m->n_heads);
-		rope_apply(m, k, m->n_kv);
+		as_rope_apply(m->q, m->n_heads, m->head_dim, m->n_rot, m->rope);
+		as_rope_apply(k, m->n_kv, m->head_dim, m->n_rot, m->rope);
 		attention(m, l, pos);
 		r = run_op(m, l, SWAP_ATTN_OUT, m->xb2, o);
 		if (r)

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+#include <math.h>
+#include <string.h>
+
+#include "activeswap/attention.h"
+#include "activeswap/kernels.h"
+
+void as_rope_table(float *tab, uint32_t n_rot, float base, uint32_t pos)
+{
+	float theta_scale = powf(base, -2.0f / (float)n_rot);
+	float theta = (float)pos;
+
+	for (uint32_t i = 0; i < n_rot; i += 2) {
+		tab[i] = cosf(theta);
+		tab[i + 1] = sinf(theta);
+		theta *= theta_scale;
+	}
+}
+
+void as_rope_apply(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot,
+		   const float *tab)
+{
+	for (uint32_t h = 0; h < n_heads; h++) {
+		float *p = v + (size_t)h * head_dim;
+
+		for (uint32_t i = 0; i < n_rot; i += 2) {
+			float c = tab[i], sn = tab[i + 1], a = p[i], b = p[i + 1];
+
+			p[i] = a * c - b * sn;
+			p[i + 1] = a * sn + b * c;
+		}
+	}
+}
+
+void as_attention_heads(const struct as_attn_geom *g, const float *q, const float *kc,
+			const float *vc, uint32_t pos, float *att, float *out, size_t h0,
+			size_t h1)
+{
+	size_t hd = g->head_dim;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	for (size_t h = h0; h < h1; h++) {
+		const float *qh = q + h * hd;
+		size_t kvh = h / g->group;
+		float *a = att + h * g->att_stride, *o = out + h * hd;
+
+		for (uint32_t t = 0; t <= pos; t++)
+			a[t] = as_dot_f32(qh, kc + t * g->kv_dim + kvh * hd, hd) * scale;
+		as_softmax(a, pos + 1);
+		memset(o, 0, hd * sizeof(float));
+		for (uint32_t t = 0; t <= pos; t++)
+			as_axpy_f32(o, a[t], vc + t * g->kv_dim + kvh * hd, hd);
+	}
+}
