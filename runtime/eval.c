@@ -48,20 +48,19 @@ static double kl_div(const float *a, const float *b, size_t n)
 	return kl;
 }
 
-int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *tokens,
-		  size_t n_tokens, uint32_t n_ctx, int32_t bos, as_eval_chunk_fn cb,
-		  void *arg, struct as_eval_result *res)
+int as_perplexity_model(const struct as_eval_model *s, const struct as_eval_model *ref,
+			const int32_t *tokens, size_t n_tokens, uint32_t n_ctx, int32_t bos,
+			as_eval_chunk_fn cb, void *arg, struct as_eval_result *res)
 {
-	size_t n_vocab = s->m->hp.n_vocab;
+	size_t n_vocab = s->n_vocab;
 	size_t n_chunks;
 	double nll = 0, kl = 0;
 	uint64_t count = 0, agree = 0;
-	float *ref_logits = NULL;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (n_ctx < 4 || s->n_ctx < n_ctx || (ref && (ref->n_ctx < n_ctx ||
-						      ref->m->hp.n_vocab != n_vocab)))
+	if (n_ctx < 4 || !n_vocab || s->n_ctx < n_ctx ||
+	    (ref && (ref->n_ctx < n_ctx || ref->n_vocab != n_vocab)))
 		return -EINVAL;
 	n_chunks = n_tokens / n_ctx;
 	if (!n_chunks || n_chunks > UINT32_MAX)
@@ -73,10 +72,11 @@ int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *token
 		for (uint32_t j = 0; j + 1 < n_ctx; j++) {
 			int32_t tok = (j == 0 && bos >= 0) ? bos : chunk[j];
 			bool score = j >= n_ctx / 2;
+			const float *lg, *rl;
 
-			rc = as_forward(s, tok, j, score);
+			rc = s->forward(s->ctx, tok, j, score);
 			if (!rc && ref)
-				rc = as_forward(ref, tok, j, score);
+				rc = ref->forward(ref->ctx, tok, j, score);
 			if (rc)
 				goto out;
 			if (!score)
@@ -85,12 +85,12 @@ int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *token
 				rc = -EINVAL;
 				goto out;
 			}
-			nll -= as_log_softmax_at(s->logits, n_vocab, chunk[j + 1]);
+			lg = s->logits(s->ctx);
+			nll -= as_log_softmax_at(lg, n_vocab, chunk[j + 1]);
 			if (ref) {
-				ref_logits = ref->logits;
-				kl += kl_div(ref_logits, s->logits, n_vocab);
-				agree += as_argmax(ref_logits, n_vocab) ==
-					as_argmax(s->logits, n_vocab);
+				rl = ref->logits(ref->ctx);
+				kl += kl_div(rl, lg, n_vocab);
+				agree += as_argmax(rl, n_vocab) == as_argmax(lg, n_vocab);
 			}
 			count++;
 		}
@@ -107,6 +107,30 @@ int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *token
 	}
 out:
 	return rc;
+}
+
+static int state_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
+{
+	return as_forward(ctx, token, pos, want_logits);
+}
+
+static const float *state_logits(void *ctx)
+{
+	return ((struct as_state *)ctx)->logits;
+}
+
+int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *tokens,
+		  size_t n_tokens, uint32_t n_ctx, int32_t bos, as_eval_chunk_fn cb,
+		  void *arg, struct as_eval_result *res)
+{
+	struct as_eval_model ms = { state_forward, state_logits, s, s->m->hp.n_vocab, s->n_ctx };
+	struct as_eval_model mr;
+
+	if (ref)
+		mr = (struct as_eval_model){ state_forward, state_logits, ref,
+					     ref->m->hp.n_vocab, ref->n_ctx };
+	return as_perplexity_model(&ms, ref ? &mr : NULL, tokens, n_tokens, n_ctx, bos, cb,
+				   arg, res);
 }
 
 struct mag {

@@ -503,25 +503,21 @@ out:
 #undef SUB
 #define SUB "eval"
 
-/* KL(softmax(a) || softmax(b)) */
-static double kl_logits(const float *a, const float *b, size_t n)
+static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
 {
-	double ma = a[0], mb = b[0], sa = 0, sb = 0, kl = 0;
+	return as_swap_forward(ctx, token, pos, want_logits);
+}
 
-	for (size_t i = 1; i < n; i++) {
-		ma = a[i] > ma ? a[i] : ma;
-		mb = b[i] > mb ? b[i] : mb;
-	}
-	for (size_t i = 0; i < n; i++) {
-		sa += exp(a[i] - ma);
-		sb += exp(b[i] - mb);
-	}
-	for (size_t i = 0; i < n; i++) {
-		double la = a[i] - ma - log(sa), lb = b[i] - mb - log(sb);
+static const float *store_logits(void *ctx)
+{
+	return as_swap_logits(ctx);
+}
 
-		kl += exp(la) * (la - lb);
-	}
-	return kl;
+static void store_eval_chunk(void *arg, uint32_t chunk, uint32_t n_chunks,
+			     const struct as_eval_result *r)
+{
+	(void)arg;
+	fprintf(stderr, "[%u/%u] PPL %.4f\n", chunk + 1, n_chunks, r->ppl);
 }
 
 int eval_store_main(int argc, char **argv)
@@ -533,12 +529,11 @@ int eval_store_main(int argc, char **argv)
 	struct as_threadpool *tp = NULL;
 	struct as_swap_model *m = NULL, *ref = NULL;
 	struct as_tokenizer *tok = NULL;
-	int32_t *ids = NULL, bos;
+	int32_t *ids = NULL;
 	size_t n_ids = 0, n_chunks;
 	char *text = NULL;
-	float *keep = NULL;
-	double nll = 0, kl = 0;
-	uint64_t count = 0, agree = 0;
+	struct as_eval_model em, er;
+	struct as_eval_result res;
 	char err[256];
 	int rc = 1, r;
 
@@ -639,61 +634,39 @@ int eval_store_main(int argc, char **argv)
 		oref.budget = o.budget;
 		if (swap_cli_open(&oref, SUB, path, tp, (uint32_t)ctx, true, &ref))
 			goto out;
-		keep = malloc(sizeof(float) * as_swap_n_vocab(m));
-		if (!keep)
-			goto out;
 	}
-	bos = as_tokenizer_bos(tok);
-	for (size_t c = 0; c < n_chunks; c++) {
-		const int32_t *chunk = ids + c * (size_t)ctx;
-		uint32_t nv = as_swap_n_vocab(m);
-
-		for (long j = 0; j < ctx - 1; j++) {
-			int32_t t = j == 0 && bos >= 0 ? bos : chunk[j];
-			bool want = j >= ctx / 2;
-
-			r = as_swap_forward(m, t, (uint32_t)j, want);
-			if (!r && ref)
-				r = as_swap_forward(ref, t, (uint32_t)j, want);
-			if (r) {
-				cli_err(SUB, "forward failed: %s", strerror(-r));
-				goto out;
-			}
-			if (!want)
-				continue;
-			nll -= as_log_softmax_at(as_swap_logits(m), nv, chunk[j + 1]);
-			if (ref) {
-				memcpy(keep, as_swap_logits(m), sizeof(float) * nv);
-				kl += kl_logits(as_swap_logits(ref), keep, nv);
-				agree += as_argmax(as_swap_logits(ref), nv) == as_argmax(keep, nv);
-			}
-			count++;
-		}
-		if (!json)
-			fprintf(stderr, "[%zu/%zu] PPL %.4f\n", c + 1, n_chunks, exp(nll / count));
+	em = (struct as_eval_model){ store_forward, store_logits, m, as_swap_n_vocab(m),
+				     as_swap_n_ctx(m) };
+	if (ref)
+		er = (struct as_eval_model){ store_forward, store_logits, ref,
+					     as_swap_n_vocab(ref), as_swap_n_ctx(ref) };
+	r = as_perplexity_model(&em, ref ? &er : NULL, ids, n_chunks * (size_t)ctx,
+				(uint32_t)ctx, as_tokenizer_bos(tok), json ? NULL : store_eval_chunk,
+				NULL, &res);
+	if (r) {
+		cli_err(SUB, "evaluation failed: %s", strerror(-r));
+		goto out;
 	}
 	if (json) {
 		printf("{\"model\": ");
 		cli_json_str(stdout, path);
 		printf(", \"ctx\": %ld, \"chunks\": %zu, \"tokens_scored\": %llu, \"ppl\": %.6f",
-		       ctx, n_chunks, (unsigned long long)count, exp(nll / count));
+		       ctx, n_chunks, (unsigned long long)res.tokens_scored, res.ppl);
 		if (ref)
-			printf(", \"kl\": %.8f, \"top1_agreement\": %.6f", kl / count,
-			       (double)agree / count);
+			printf(", \"kl\": %.8f, \"top1_agreement\": %.6f", res.kl, res.top1);
 		swap_cli_json(m, &o, stdout);
 		printf("}\n");
 	} else {
-		printf("PPL %.4f over %llu tokens", exp(nll / count), (unsigned long long)count);
+		printf("PPL %.4f over %llu tokens", res.ppl, (unsigned long long)res.tokens_scored);
 		if (ref)
 			printf(", KL %.5f, top-1 agreement %.4f (against the store at sparsity 0)",
-			       kl / count, (double)agree / count);
+			       res.kl, res.top1);
 		printf("\n");
 	}
 	rc = 0;
 out:
 	free(text);
 	free(ids);
-	free(keep);
 	as_tokenizer_free(tok);
 	as_swap_close(m);
 	as_swap_close(ref);

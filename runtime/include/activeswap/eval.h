@@ -33,10 +33,27 @@ typedef void (*as_eval_chunk_fn)(void *arg, uint32_t chunk, uint32_t n_chunks,
 				 const struct as_eval_result *so_far);
 
 /*
+ * Any model the perplexity loop can drive: the dense as_state (as_perplexity) or the
+ * store-backed model (tools/swap_cli.c). forward() runs token at pos, leaving the
+ * next-token logits at logits() when want_logits; it returns 0 or a negative errno.
+ */
+struct as_eval_model {
+	int (*forward)(void *ctx, int32_t token, uint32_t pos, bool want_logits);
+	const float *(*logits)(void *ctx);
+	void *ctx;
+	size_t n_vocab;
+	uint32_t n_ctx; /* positions it can hold */
+};
+
+/*
  * s (and ref when not NULL) must have n_ctx positions at least; n_ctx >= 4 and the
  * stream must hold at least one chunk. bos < 0 keeps each chunk's first token.
- * 0, or -EINVAL for bad arguments / a forward error.
+ * 0, -EINVAL for bad arguments, or the forward pass's error.
  */
+int as_perplexity_model(const struct as_eval_model *s, const struct as_eval_model *ref,
+			const int32_t *tokens, size_t n_tokens, uint32_t n_ctx, int32_t bos,
+			as_eval_chunk_fn cb, void *arg, struct as_eval_result *res);
+/* The same over dense decoding states. */
 int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *tokens,
 		  size_t n_tokens, uint32_t n_ctx, int32_t bos, as_eval_chunk_fn cb,
 		  void *arg, struct as_eval_result *res);
