@@ -366,7 +366,8 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 		goto fail;
 	}
 	if (get32(h + H_VERSION) != SWAP_STORE_VERSION) {
-		swap_seterr(err, errlen, "%s: store version %u, this build reads %u", path,
+		swap_seterr(err, errlen, "%s: store version %u, this build reads %u (convert "
+			    "the model again)", path,
 			    get32(h + H_VERSION), SWAP_STORE_VERSION);
 		r = -EPROTONOSUPPORT;
 		goto fail;

@@ -3,6 +3,8 @@
  * Sparse gather-accumulate over weight columns (scalar reference, dispatch) and Top-K
  * selection. See activeswap/sparse.h.
  */
+#include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,24 +70,199 @@ static void sp_q8_0(float *y, size_t ne, const void *const *cols, size_t off,
 	}
 }
 
-static void sp_q4_0(float *y, size_t ne, const void *const *cols, size_t off,
+/* ---- Q4_0 columns: encoding and the integer kernels' reference -------------------- */
+
+/* Byte and nibble of row rr (0..127) of a 64-byte chunk. */
+static inline unsigned q4_code(const uint8_t *chunk, size_t rr)
+{
+	size_t h = rr >> 6, w = rr & 63, j = w >> 4, l = (w >> 2) & 3, t = w & 3;
+	uint8_t b = chunk[16 * l + 4 * j + t];
+
+	return h ? b >> 4 : b & 0x0f;
+}
+
+void as_q4_prep_scalar(const void *const *cols, const float *x, size_t m, size_t b0,
+		       size_t nb, uint32_t *qa, size_t stride, float *sa, int32_t *corr)
+{
+	for (size_t j = 0; j < nb; j++) {
+		float a[AS_Q4_GROUP], amax = 0.0f, inv;
+		int32_t sum = 0;
+
+		for (size_t i = 0; i < m; i++) {
+			uint16_t h;
+			float v;
+
+			memcpy(&h, (const uint8_t *)cols[i] + 2 * (b0 + j), 2);
+			a[i] = x[i] * as_fp16_to_fp32(h);
+			v = fabsf(a[i]);
+			if (v > amax)
+				amax = v;
+		}
+		sa[j] = amax / 127.0f;
+		inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+		for (size_t s4 = 0; s4 < (m + 3) / 4; s4++) {
+			uint32_t w = 0;
+
+			for (size_t t = 0; t < 4; t++) {
+				size_t i = 4 * s4 + t;
+				int32_t q = i < m ? (int32_t)lrintf(a[i] * inv) : 0;
+
+				sum += q;
+				w |= (uint32_t)(uint8_t)(int8_t)q << (8 * t);
+			}
+			qa[s4 * stride + j] = w;
+		}
+		corr[j] = -8 * sum;
+	}
+}
+
+static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *const *cols,
 		    const float *x, size_t n)
 {
-	size_t nb = ne / QK4_0;
+	uint32_t qa[AS_Q4_GROUP / 4 * AS_Q4_TILE];
+	float sa[AS_Q4_TILE];
+	int32_t corr[AS_Q4_TILE];
 
-	for (size_t i = 0; i < n; i++) {
-		const struct block_q4_0 *c =
-			(const struct block_q4_0 *)((const uint8_t *)cols[i] + off);
+	for (size_t t0 = c0; t0 < c1; t0 += AS_Q4_TILE / 4) {
+		size_t t1 = c1 - t0 < AS_Q4_TILE / 4 ? c1 : t0 + AS_Q4_TILE / 4;
 
-		for (size_t b = 0; b < nb; b++) {
-			float s = x[i] * as_fp16_to_fp32(c[b].d);
-			float *yb = y + b * QK4_0;
+		for (size_t g = 0; g < n; g += AS_Q4_GROUP) {
+			size_t m = n - g < AS_Q4_GROUP ? n - g : AS_Q4_GROUP;
 
-			for (int k = 0; k < QK4_0 / 2; k++) {
-				yb[k] += s * (float)((c[b].qs[k] & 0x0f) - 8);
-				yb[k + QK4_0 / 2] += s * (float)((c[b].qs[k] >> 4) - 8);
+			as_q4_prep_scalar(cols + g, x + g, m, t0 * 4, (t1 - t0) * 4, qa, AS_Q4_TILE,
+					  sa, corr);
+			for (size_t c = t0; c < t1; c++) {
+				for (size_t rr = 0; rr < 128; rr++) {
+					size_t jb = (c - t0) * 4 + rr / 32;
+					int32_t acc = corr[jb];
+					float *yr = y + (c - c0) * 128 + rr;
+
+					for (size_t i = 0; i < m; i++) {
+						const uint8_t *ch = (const uint8_t *)cols[g + i] +
+								    qoff + 64 * c;
+						int8_t q = (int8_t)(qa[i / 4 * AS_Q4_TILE + jb] >>
+								    (8 * (i % 4)));
+
+						acc += (int32_t)q * (int32_t)q4_code(ch, rr);
+					}
+					*yr = fmaf(sa[jb], (float)acc, *yr);
+				}
 			}
 		}
+	}
+}
+
+size_t as_col_align(enum ggml_type t)
+{
+	switch (t) {
+	case GGML_TYPE_F32:
+	case GGML_TYPE_F16:
+	case GGML_TYPE_BF16:
+		return 1;
+	case GGML_TYPE_Q8_0:
+		return QK8_0;
+	case GGML_TYPE_Q4_0:
+		return 128;
+	default:
+		return 0;
+	}
+}
+
+size_t as_col_bytes(enum ggml_type t, size_t out)
+{
+	size_t al = as_col_align(t), be, bb;
+
+	if (!al || !out || out > ((size_t)1 << 40))
+		return 0;
+	be = as_type_block_elems(t);
+	bb = as_type_block_bytes(t);
+	return (out + al - 1) / al * al / be * bb;
+}
+
+int as_col_encode(enum ggml_type t, const float *src, size_t out, void *dst)
+{
+	size_t al = as_col_align(t), be, bb, full, p;
+	float tail[128];
+
+	if (!al || !out || !as_col_bytes(t, out))
+		return -EINVAL;
+	be = as_type_block_elems(t);
+	bb = as_type_block_bytes(t);
+	p = (out + al - 1) / al * al;
+	if (t != GGML_TYPE_Q4_0) {
+		int r = 0;
+
+		full = out / be * be;
+		if (full)
+			r = as_quant_row(t, src, dst, full);
+		if (!r && full < p) {
+			memset(tail, 0, sizeof(float) * be);
+			memcpy(tail, src + full, sizeof(float) * (out - full));
+			r = as_quant_row(t, tail, (uint8_t *)dst + full / be * bb, be);
+		}
+		return r;
+	}
+	{
+		uint8_t *d = dst, *q = d + p / 32 * 2;
+
+		memset(q, 0, p / 2);
+		for (size_t b = 0; b < p / 32; b++) {
+			struct block_q4_0 blk;
+			const float *v = src + b * 32;
+			int r;
+
+			if (b * 32 + 32 > out) {
+				memset(tail, 0, sizeof(tail));
+				if (b * 32 < out)
+					memcpy(tail, src + b * 32, sizeof(float) * (out - b * 32));
+				v = tail;
+			}
+			r = as_quant_row(GGML_TYPE_Q4_0, v, &blk, 32);
+			if (r)
+				return r;
+			memcpy(d + 2 * b, &blk.d, 2);
+			for (size_t k = 0; k < 32; k++) {
+				size_t row = b * 32 + k, c = row / 128, rr = row % 128;
+				size_t hi = rr >> 6, w = rr & 63;
+				size_t pos = 16 * ((w >> 2) & 3) + 4 * (w >> 4) + (w & 3);
+				unsigned code = k < 16 ? blk.qs[k] & 0x0f : blk.qs[k - 16] >> 4;
+
+				q[64 * c + pos] |= (uint8_t)(code << (4 * hi));
+			}
+		}
+	}
+	return 0;
+}
+
+void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst)
+{
+	size_t al = as_col_align(t), be, bb, full;
+
+	if (!al || !out)
+		return;
+	if (t == GGML_TYPE_Q4_0) {
+		size_t p = (out + 127) / 128 * 128;
+		const uint8_t *d = src, *q = d + p / 32 * 2;
+
+		for (size_t r = 0; r < out; r++) {
+			uint16_t h;
+
+			memcpy(&h, d + 2 * (r / 32), 2);
+			dst[r] = as_fp16_to_fp32(h) *
+				 (float)((int)q4_code(q + 64 * (r / 128), r % 128) - 8);
+		}
+		return;
+	}
+	be = as_type_block_elems(t);
+	bb = as_type_block_bytes(t);
+	full = out / be * be;
+	if (full)
+		as_dequant_row(t, src, dst, full);
+	if (full < out) {
+		float tail[QK8_0];
+
+		as_dequant_row(t, (const uint8_t *)src + full / be * bb, tail, be);
+		memcpy(dst + full, tail, sizeof(float) * (out - full));
 	}
 }
 
@@ -104,10 +281,10 @@ static void init(void)
 	s->fn[AS_SP_F16] = sp_f16;
 	s->fn[AS_SP_BF16] = sp_bf16;
 	s->fn[AS_SP_Q8_0] = sp_q8_0;
-	s->fn[AS_SP_Q4_0] = sp_q4_0;
+	s->q4 = sp_q4_0;
 	detected = AS_SIMD_SCALAR;
 	__builtin_cpu_init();
-	/* No VNNI needed here (float FMAs only), unlike the matvec kernels. */
+	/* The float kernels need no VNNI; the AVX-512 Q4_0 kernel does (else AVX2's). */
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
 	    __builtin_cpu_supports("f16c")) {
 		detected = AS_SIMD_AVX2;
@@ -120,7 +297,8 @@ static void init(void)
 		as_sparse_avx2_init(&tables[AS_SIMD_AVX2]);
 	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
 	if (detected >= AS_SIMD_AVX512)
-		as_sparse_avx512_init(&tables[AS_SIMD_AVX512]);
+		as_sparse_avx512_init(&tables[AS_SIMD_AVX512],
+				      __builtin_cpu_supports("avx512vnni"));
 	active = detected;
 	if (env) {
 		if (!strcasecmp(env, "scalar"))
@@ -176,19 +354,35 @@ bool as_sparse_type_ok(enum ggml_type t)
 }
 
 void as_sparse_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0,
-			  size_t r1, const void *const *cols, const float *x, size_t n)
+			  size_t r1, size_t out, const void *const *cols, const float *x,
+			  size_t n)
 {
 	size_t blk, bb, full, off;
 	int k = kind_of(t, &blk, &bb);
 	as_sparse_fn fn;
 
 	pthread_once(&once, init);
-	if (k < 0 || r1 <= r0 || !n || r0 % blk)
+	if (k < 0 || r1 <= r0 || !n || r1 > out || r0 % as_col_align(t))
 		return;
 	if ((int)level < AS_SIMD_SCALAR)
 		level = AS_SIMD_SCALAR;
 	if (level > detected)
 		level = detected;
+	if (k == AS_SP_Q4_0) {
+		size_t qoff = (out + 127) / 128 * 4 * 2, c0 = r0 / 128, c1 = r1 / 128;
+
+		if (c1 > c0)
+			tables[level].q4(y + r0, c0, c1, qoff, cols, x, n);
+		if (r1 % 128) {
+			/* partial last chunk: the same kernel on a padded copy */
+			float tmp[128] = { 0 };
+
+			memcpy(tmp, y + c1 * 128, (r1 - c1 * 128) * sizeof(float));
+			tables[level].q4(tmp, c1, c1 + 1, qoff, cols, x, n);
+			memcpy(y + c1 * 128, tmp, (r1 - c1 * 128) * sizeof(float));
+		}
+		return;
+	}
 	fn = tables[level].fn[k];
 	off = r0 / blk * bb;
 	full = (r1 - r0) / blk * blk;
@@ -205,10 +399,10 @@ void as_sparse_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t
 	}
 }
 
-void as_sparse_axpy(enum ggml_type t, float *y, size_t r0, size_t r1,
+void as_sparse_axpy(enum ggml_type t, float *y, size_t r0, size_t r1, size_t out,
 		    const void *const *cols, const float *x, size_t n)
 {
-	as_sparse_axpy_level(as_sparse_level(), t, y, r0, r1, cols, x, n);
+	as_sparse_axpy_level(as_sparse_level(), t, y, r0, r1, out, cols, x, n);
 }
 
 /* ---- Top-K ------------------------------------------------------------------------ */

@@ -73,20 +73,6 @@ static inline void cvt32(const int8_t *q, __m256 *f)
 	f[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
 }
 
-/* Q4_0 block: 16 bytes, low nibbles = elements 0..15, high = 16..31, value - 8 */
-static inline void cvt_q4(const uint8_t *qs, __m256 *f)
-{
-	__m128i q = _mm_loadu_si128((const __m128i *)qs);
-	__m128i m = _mm_set1_epi8(0x0f), e = _mm_set1_epi8(8);
-	__m128i lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
-	__m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), e);
-
-	f[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
-	f[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
-	f[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
-	f[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
-}
-
 #define BLOCK_KERNEL(name, btype, CVT, QS)                                                  \
 static void name(float *y, size_t ne, const void *const *cols, size_t off, const float *x,  \
 		 size_t n)                                                                  \
@@ -142,12 +128,156 @@ static void name(float *y, size_t ne, const void *const *cols, size_t off, const
 }
 
 BLOCK_KERNEL(sp_q8_0, struct block_q8_0, cvt32, qs)
-BLOCK_KERNEL(sp_q4_0, struct block_q4_0, cvt_q4, qs)
+
+/*
+ * One group's preparation for 8 blocks, the vector form of as_q4_prep_scalar: the same
+ * multiplies, maxima, divisions and round-to-nearest-even conversions.
+ */
+static inline void q4_prep8(const void *const *cols, const float *x, size_t m, size_t b,
+			    uint32_t *qa, size_t stride, float *sa, int32_t *corr)
+{
+	__m256 a[AS_Q4_GROUP], amax = _mm256_setzero_ps(), inv;
+	const __m256 sign = _mm256_set1_ps(-0.0f), c127 = _mm256_set1_ps(127.0f);
+	const __m256i ff = _mm256_set1_epi32(0xff);
+	__m256i sum = _mm256_setzero_si256();
+
+	for (size_t i = 0; i < m; i++) {
+		__m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)cols[i] + b));
+
+		a[i] = _mm256_mul_ps(_mm256_set1_ps(x[i]), _mm256_cvtph_ps(h));
+		amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, a[i]));
+	}
+	_mm256_storeu_ps(sa, _mm256_div_ps(amax, c127));
+	inv = _mm256_and_ps(_mm256_div_ps(c127, amax),
+			    _mm256_cmp_ps(amax, _mm256_setzero_ps(), _CMP_GT_OQ));
+	for (size_t s4 = 0; s4 < (m + 3) / 4; s4++) {
+		__m256i w = _mm256_setzero_si256();
+
+		for (int t = 0; t < 4; t++) {
+			size_t i = 4 * s4 + (size_t)t;
+			__m256i q = _mm256_setzero_si256();
+
+			if (i < m)
+				q = _mm256_cvtps_epi32(_mm256_mul_ps(a[i], inv));
+			sum = _mm256_add_epi32(sum, q);
+			w = _mm256_or_si256(w, _mm256_sll_epi32(_mm256_and_si256(q, ff),
+								_mm_cvtsi32_si128(8 * t)));
+		}
+		_mm256_storeu_si256((__m256i *)(qa + s4 * stride), w);
+	}
+	_mm256_storeu_si256((__m256i *)corr, _mm256_mullo_epi32(sum, _mm256_set1_epi32(-8)));
+}
+
+/*
+ * Q4_0 columns: int8 activations x 4-bit codes (vpmaddubsw + vpmaddwd, exact)
+ * (activeswap/sparse.h has the definition).
+ */
+static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *const *cols,
+		    const float *x, size_t n)
+{
+	uint32_t qa[AS_Q4_GROUP / 4 * AS_Q4_TILE];
+	float sa[AS_Q4_TILE];
+	int32_t corr[AS_Q4_TILE];
+	const __m256i lo4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi16(1);
+
+	for (size_t t0 = c0; t0 < c1; t0 += AS_Q4_TILE / 4) {
+		size_t t1 = c1 - t0 < AS_Q4_TILE / 4 ? c1 : t0 + AS_Q4_TILE / 4;
+
+		for (size_t g = 0; g < n; g += AS_Q4_GROUP) {
+			size_t m = n - g < AS_Q4_GROUP ? n - g : AS_Q4_GROUP, ns = (m + 3) / 4;
+			const uint8_t *cp[AS_Q4_GROUP];
+
+			{
+				size_t nb = (t1 - t0) * 4, j = 0;
+
+				for (; j + 8 <= nb; j += 8)
+					q4_prep8(cols + g, x + g, m, t0 * 4 + j, qa + j, AS_Q4_TILE,
+						 sa + j, corr + j);
+				if (j < nb)
+					as_q4_prep_scalar(cols + g, x + g, m, t0 * 4 + j, nb - j, qa + j,
+							  AS_Q4_TILE, sa + j, corr + j);
+			}
+			/* prefetch the next group's scales and codes (as in sparse_avx512.c) */
+			size_t ng = g + AS_Q4_GROUP, nt0 = t0, nm = 0;
+			const char *np[AS_Q4_GROUP];
+
+			if (ng >= n) {
+				ng = 0;
+				nt0 = t1;
+			}
+			if (nt0 < c1)
+				nm = n - ng < AS_Q4_GROUP ? n - ng : AS_Q4_GROUP;
+			for (size_t i = 0; i < nm; i++) {
+				const char *pc = (const char *)cols[ng + i] + nt0 * 8;
+
+				_mm_prefetch(pc, _MM_HINT_T0);
+				_mm_prefetch(pc + 64, _MM_HINT_T0);
+				np[i] = (const char *)cols[ng + i] + qoff + 64 * (nt0 - t0);
+			}
+			for (size_t i = 0; i < 4 * ns; i++)
+				cp[i] = (const uint8_t *)cols[g + (i < m ? i : m - 1)] + qoff;
+			for (size_t c = t0; c < t1; c++) {
+				size_t jb = (c - t0) * 4;
+
+				for (size_t i = 0; i < nm; i++)
+					_mm_prefetch(np[i] + 64 * c, _MM_HINT_T0);
+
+				/* part: ymm half h of the chunk, nibble nib */
+				for (int part = 0; part < 4; part++) {
+					int h = part & 1, nib = part >> 1;
+					float *yp = y + (c - c0) * 128 + 64 * nib + 8 * h;
+					__m256i acc[4];
+
+					for (int j = 0; j < 4; j++)
+						acc[j] = _mm256_set1_epi32(corr[jb + 2 * nib + j / 2]);
+					for (size_t s4 = 0; s4 < ns; s4++) {
+						const uint32_t *q = qa + s4 * AS_Q4_TILE + jb + 2 * nib;
+						__m256i w[4], o[4];
+
+						for (int t = 0; t < 4; t++) {
+							__m256i v = _mm256_loadu_si256(
+								(const __m256i *)(cp[4 * s4 + t] +
+										  64 * c + 32 * h));
+
+							w[t] = _mm256_and_si256(
+								nib ? _mm256_srli_epi16(v, 4) : v, lo4);
+						}
+						{
+							__m256i l01 = _mm256_unpacklo_epi8(w[0], w[1]);
+							__m256i h01 = _mm256_unpackhi_epi8(w[0], w[1]);
+							__m256i l23 = _mm256_unpacklo_epi8(w[2], w[3]);
+							__m256i h23 = _mm256_unpackhi_epi8(w[2], w[3]);
+
+							o[0] = _mm256_unpacklo_epi16(l01, l23);
+							o[1] = _mm256_unpackhi_epi16(l01, l23);
+							o[2] = _mm256_unpacklo_epi16(h01, h23);
+							o[3] = _mm256_unpackhi_epi16(h01, h23);
+						}
+						for (int j = 0; j < 4; j++) {
+							__m256i p = _mm256_maddubs_epi16(
+								o[j], _mm256_set1_epi32((int)q[j / 2]));
+
+							acc[j] = _mm256_add_epi32(
+								acc[j], _mm256_madd_epi16(p, one));
+						}
+					}
+					for (int j = 0; j < 4; j++)
+						_mm256_storeu_ps(
+							yp + 16 * j,
+							_mm256_fmadd_ps(
+								_mm256_set1_ps(sa[jb + 2 * nib + j / 2]),
+								_mm256_cvtepi32_ps(acc[j]),
+								_mm256_loadu_ps(yp + 16 * j)));
+				}
+			}
+		}
+	}
+}
 
 void as_sparse_avx2_init(struct as_sparse_table *t)
 {
 	t->fn[AS_SP_F32] = sp_f32;
 	t->fn[AS_SP_F16] = sp_f16;
 	t->fn[AS_SP_Q8_0] = sp_q8_0;
-	t->fn[AS_SP_Q4_0] = sp_q4_0;
+	t->q4 = sp_q4_0;
 }

@@ -11,6 +11,9 @@
 #include "sparse_impl.h"
 
 #define COL(i) ((const uint8_t *)cols[i] + off)
+#ifndef AS_Q4_PF
+#define AS_Q4_PF 1
+#endif
 
 /* Columns live in scattered slots and each is short (a few cache lines per thread), too
  * short for the hardware prefetcher: fetch the next columns while these are computed. */
@@ -19,7 +22,7 @@ static inline void prefetch_cols(const void *const *cols, size_t off, size_t i, 
 {
 	for (size_t j = i; j < i + 4 && j < n; j++)
 		for (size_t b = 0; b < bytes; b += 64)
-			_mm_prefetch((const char *)cols[j] + off + b, _MM_HINT_T0);
+			_mm_prefetch((const char *)cols[j] + off + b, _MM_HINT_NTA);
 }
 
 static void sp_f32(float *y, size_t ne, const void *const *cols, size_t off, const float *x,
@@ -65,16 +68,6 @@ static inline void cvt_q8(const int8_t *q, __m512 *f)
 	f[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
 	f[1] = _mm512_cvtepi32_ps(
 		_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16))));
-}
-
-static inline void cvt_q4(const uint8_t *qs, __m512 *f)
-{
-	__m128i q = _mm_loadu_si128((const __m128i *)qs);
-	__m128i m = _mm_set1_epi8(0x0f), e = _mm_set1_epi8(8);
-
-	f[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_sub_epi8(_mm_and_si128(q, m), e)));
-	f[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-		_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), e)));
 }
 
 #define BLOCK_KERNEL(name, btype, CVT)                                                      \
@@ -130,12 +123,168 @@ static void name(float *y, size_t ne, const void *const *cols, size_t off, const
 }
 
 BLOCK_KERNEL(sp_q8_0, struct block_q8_0, cvt_q8)
-BLOCK_KERNEL(sp_q4_0, struct block_q4_0, cvt_q4)
 
-void as_sparse_avx512_init(struct as_sparse_table *t)
+/* ---- Q4_0 columns: int8 activations x 4-bit codes with VNNI ------------------------- */
+
+/*
+ * One group's preparation for 16 blocks (mask: the blocks that exist), the vector form of
+ * as_q4_prep_scalar: the same multiplies, maxima, divisions and round-to-nearest-even
+ * conversions, so the codes and scales are identical.
+ */
+static inline void q4_prep16(const void *const *cols, const float *x, size_t m, size_t b,
+			     __mmask16 k, uint32_t *qa, size_t stride, float *sa, int32_t *corr)
+{
+	__m512 a[AS_Q4_GROUP], amax = _mm512_setzero_ps(), inv;
+	__m512i sum = _mm512_setzero_si512();
+
+	for (size_t i = 0; i < m; i++) {
+		__m256i h = _mm256_maskz_loadu_epi16(k, (const uint16_t *)cols[i] + b);
+
+		a[i] = _mm512_mul_ps(_mm512_set1_ps(x[i]), _mm512_cvtph_ps(h));
+		amax = _mm512_max_ps(amax, _mm512_abs_ps(a[i]));
+	}
+	_mm512_mask_storeu_ps(sa, k, _mm512_div_ps(amax, _mm512_set1_ps(127.0f)));
+	inv = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_GT_OQ),
+				  _mm512_set1_ps(127.0f), amax);
+	for (size_t s4 = 0; s4 < (m + 3) / 4; s4++) {
+		__m128i qb[4];
+
+		for (size_t t = 0; t < 4; t++) {
+			size_t i = 4 * s4 + t;
+			__m512i q = _mm512_setzero_si512();
+
+			if (i < m)
+				q = _mm512_cvtps_epi32(_mm512_mul_ps(a[i], inv));
+			sum = _mm512_add_epi32(sum, q);
+			qb[t] = _mm512_cvtepi32_epi8(q);
+		}
+		{
+			__m128i l01 = _mm_unpacklo_epi8(qb[0], qb[1]);
+			__m128i h01 = _mm_unpackhi_epi8(qb[0], qb[1]);
+			__m128i l23 = _mm_unpacklo_epi8(qb[2], qb[3]);
+			__m128i h23 = _mm_unpackhi_epi8(qb[2], qb[3]);
+			__m512i w = _mm512_inserti32x4(
+				_mm512_inserti32x4(
+					_mm512_inserti32x4(
+						_mm512_castsi128_si512(_mm_unpacklo_epi16(l01, l23)),
+						_mm_unpackhi_epi16(l01, l23), 1),
+					_mm_unpacklo_epi16(h01, h23), 2),
+				_mm_unpackhi_epi16(h01, h23), 3);
+
+			_mm512_mask_storeu_epi32(qa + s4 * stride, k, w);
+		}
+	}
+	_mm512_mask_storeu_epi32(corr, k, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-8)));
+}
+
+static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *const *cols,
+		    const float *x, size_t n)
+{
+	uint32_t qa[AS_Q4_GROUP / 4 * AS_Q4_TILE] __attribute__((aligned(64)));
+	float sa[AS_Q4_TILE] __attribute__((aligned(64)));
+	int32_t corr[AS_Q4_TILE] __attribute__((aligned(64)));
+	const __m512i lo4 = _mm512_set1_epi8(0x0f);
+
+	for (size_t t0 = c0; t0 < c1; t0 += AS_Q4_TILE / 4) {
+		size_t t1 = c1 - t0 < AS_Q4_TILE / 4 ? c1 : t0 + AS_Q4_TILE / 4;
+		size_t nb = (t1 - t0) * 4;
+
+		for (size_t g = 0; g < n; g += AS_Q4_GROUP) {
+			size_t m = n - g < AS_Q4_GROUP ? n - g : AS_Q4_GROUP, ns = (m + 3) / 4;
+			const uint8_t *cp[AS_Q4_GROUP];
+			const char *np[AS_Q4_GROUP];
+
+			for (size_t j = 0; j < nb; j += 16)
+				q4_prep16(cols + g, x + g, m, t0 * 4 + j,
+					  (__mmask16)(nb - j >= 16 ? 0xffff : (1u << (nb - j)) - 1),
+					  qa + j, AS_Q4_TILE, sa + j, corr + j);
+			/*
+			 * The columns are scattered over the cache's slots and each thread reads
+			 * a short run of each, too short for the hardware prefetcher: while this
+			 * group is computed, fetch the next group's (or next tile's first
+			 * group's) scales and codes, one line per column and chunk.
+			 */
+			size_t ng = g + AS_Q4_PF * AS_Q4_GROUP, nt0 = t0, nm = 0;
+
+			if (ng >= n) {
+				ng = 0;
+				nt0 = t1;
+			}
+			if (nt0 < c1)
+				nm = n - ng < AS_Q4_GROUP ? n - ng : AS_Q4_GROUP;
+			for (size_t i = 0; i < nm; i++) {
+				const char *pc = (const char *)cols[ng + i] + nt0 * 8;
+
+				_mm_prefetch(pc, _MM_HINT_NTA);
+				_mm_prefetch(pc + 64, _MM_HINT_NTA);
+				np[i] = (const char *)cols[ng + i] + qoff + 64 * (nt0 - t0);
+			}
+			for (size_t i = nm; i < AS_Q4_GROUP; i++)
+				np[i] = NULL;
+			for (size_t i = 0; i < 4 * ns; i++)
+				cp[i] = (const uint8_t *)cols[g + (i < m ? i : m - 1)] + qoff;
+			for (size_t c = t0; c < t1; c++) {
+				size_t jb = (c - t0) * 4;
+				float *yc = y + (c - c0) * 128;
+				__m512i acc[8];
+
+				/* acc[0..3]: rows 0..63 (low nibbles); acc[4..7]: rows 64..127
+				 * (high nibbles, masked in place: 16 x the codes, 16 x corr) */
+				for (int j = 0; j < 4; j++) {
+					acc[j] = _mm512_set1_epi32(corr[jb + j / 2]);
+					acc[j + 4] = _mm512_set1_epi32(corr[jb + 2 + j / 2] * 16);
+				}
+				for (size_t s4 = 0; s4 < ns; s4++) {
+					const uint32_t *q = qa + s4 * AS_Q4_TILE + jb;
+					const uint8_t *const *cq = cp + 4 * s4;
+					__m512i v0 = _mm512_loadu_si512(cq[0] + 64 * c);
+					__m512i v1 = _mm512_loadu_si512(cq[1] + 64 * c);
+					__m512i v2 = _mm512_loadu_si512(cq[2] + 64 * c);
+					__m512i v3 = _mm512_loadu_si512(cq[3] + 64 * c);
+					__m512i l01 = _mm512_unpacklo_epi8(v0, v1);
+					__m512i h01 = _mm512_unpackhi_epi8(v0, v1);
+					__m512i l23 = _mm512_unpacklo_epi8(v2, v3);
+					__m512i h23 = _mm512_unpackhi_epi8(v2, v3);
+					__m512i w[4];
+					__m512i q0 = _mm512_set1_epi32((int)q[0]);
+					__m512i q1 = _mm512_set1_epi32((int)q[1]);
+					__m512i q2 = _mm512_set1_epi32((int)q[2]);
+					__m512i q3 = _mm512_set1_epi32((int)q[3]);
+
+					for (int t = 0; t < 4; t++)
+						if (np[4 * s4 + t])
+							_mm_prefetch(np[4 * s4 + t] + 64 * c, _MM_HINT_NTA);
+					/* dword lane l of w[j]: the 4 columns' bytes of row 16 j + l */
+					w[0] = _mm512_unpacklo_epi16(l01, l23);
+					w[1] = _mm512_unpackhi_epi16(l01, l23);
+					w[2] = _mm512_unpacklo_epi16(h01, h23);
+					w[3] = _mm512_unpackhi_epi16(h01, h23);
+					acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_and_si512(w[0], lo4), q0);
+					acc[1] = _mm512_dpbusd_epi32(acc[1], _mm512_and_si512(w[1], lo4), q0);
+					acc[2] = _mm512_dpbusd_epi32(acc[2], _mm512_and_si512(w[2], lo4), q1);
+					acc[3] = _mm512_dpbusd_epi32(acc[3], _mm512_and_si512(w[3], lo4), q1);
+					acc[4] = _mm512_dpbusd_epi32(acc[4], _mm512_andnot_si512(lo4, w[0]), q2);
+					acc[5] = _mm512_dpbusd_epi32(acc[5], _mm512_andnot_si512(lo4, w[1]), q2);
+					acc[6] = _mm512_dpbusd_epi32(acc[6], _mm512_andnot_si512(lo4, w[2]), q3);
+					acc[7] = _mm512_dpbusd_epi32(acc[7], _mm512_andnot_si512(lo4, w[3]), q3);
+				}
+				for (int j = 4; j < 8; j++)
+					acc[j] = _mm512_srai_epi32(acc[j], 4); /* exact: 16 x integer */
+				for (int j = 0; j < 8; j++)
+					_mm512_storeu_ps(yc + 16 * j,
+							 _mm512_fmadd_ps(_mm512_set1_ps(sa[jb + j / 2]),
+									 _mm512_cvtepi32_ps(acc[j]),
+									 _mm512_loadu_ps(yc + 16 * j)));
+			}
+		}
+	}
+}
+
+void as_sparse_avx512_init(struct as_sparse_table *t, int vnni)
 {
 	t->fn[AS_SP_F32] = sp_f32;
 	t->fn[AS_SP_F16] = sp_f16;
 	t->fn[AS_SP_Q8_0] = sp_q8_0;
-	t->fn[AS_SP_Q4_0] = sp_q4_0;
+	if (vnni)
+		t->q4 = sp_q4_0;
 }

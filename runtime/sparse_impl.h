@@ -7,6 +7,7 @@
 #define ACTIVESWAP_SPARSE_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "activeswap/sparse.h"
 
@@ -20,11 +21,34 @@ typedef void (*as_sparse_fn)(float *y, size_t nelem, const void *const *cols, si
 
 enum as_sparse_kind { AS_SP_F32, AS_SP_F16, AS_SP_BF16, AS_SP_Q8_0, AS_SP_Q4_0, AS_SP_COUNT };
 
+/*
+ * Q4_0 columns (the encoding in activeswap/sparse.h): y[128 c0 .. 128 c1) += ... over the
+ * chunks c0 .. c1-1 of columns whose scales take qoff bytes (quants start at
+ * cols[i] + qoff). y points at row 128 c0 and holds 128 (c1 - c0) floats.
+ */
+typedef void (*as_sparse_q4_fn)(float *y, size_t c0, size_t c1, size_t qoff,
+				const void *const *cols, const float *x, size_t n);
+
 struct as_sparse_table {
 	as_sparse_fn fn[AS_SP_COUNT]; /* NULL: the level below */
+	as_sparse_q4_fn q4;
 };
 
+/* Columns per activation-quantization group of the Q4_0 kernels, and the tile of blocks
+ * one preparation covers. */
+#define AS_Q4_GROUP 32
+#define AS_Q4_TILE 64 /* blocks (2048 rows); a multiple of 16 */
+
+/*
+ * Scalar preparation of one group (m <= AS_Q4_GROUP columns) for the blocks
+ * b0 .. b0+nb-1, as every level defines it: sa[j] the scale of block b0+j, corr[j] =
+ * -8 * sum of the codes, and qa[s * stride + j] the four int8 codes of columns
+ * 4s .. 4s+3 (zero past m) packed little-endian in a dword.
+ */
+void as_q4_prep_scalar(const void *const *cols, const float *x, size_t m, size_t b0,
+		       size_t nb, uint32_t *qa, size_t stride, float *sa, int32_t *corr);
+
 void as_sparse_avx2_init(struct as_sparse_table *t);
-void as_sparse_avx512_init(struct as_sparse_table *t);
+void as_sparse_avx512_init(struct as_sparse_table *t, int vnni);
 
 #endif

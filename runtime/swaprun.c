@@ -157,11 +157,8 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 
 				if (kd->mats[i].out != outs[k][i] || !as_sparse_type_ok(t))
 					goto bad;
-				if (as_row_bytes(t, (uint64_t)(kd->mats[i].out +
-							       as_type_block_elems(t) - 1) /
-							      as_type_block_elems(t) *
-							      as_type_block_elems(t), &need) ||
-				    kd->mats[i].col_bytes < need)
+				need = as_col_bytes(t, kd->mats[i].out);
+				if (!need || kd->mats[i].col_bytes < need)
 					goto bad;
 				m->mats[k][i].type = t;
 				m->mats[k][i].out = kd->mats[i].out;
@@ -658,7 +655,7 @@ struct op_task {
 	size_t n;
 };
 
-/* Rows of every matrix split over threads at multiples of 64 (bit-identical for any
+/* Rows of every matrix split over threads at multiples of 128 (bit-identical for any
  * thread count: each element sees the same operations). */
 static void op_task_fn(void *arg, int ith, int nth)
 {
@@ -667,12 +664,12 @@ static void op_task_fn(void *arg, int ith, int nth)
 
 	for (uint32_t mi = 0; mi < m->n_mats[t->kind]; mi++) {
 		const struct mat *mt = &m->mats[t->kind][mi];
-		size_t units = (mt->out + 63) / 64;
+		size_t units = (mt->out + 127) / 128;
 		size_t u0 = units * (size_t)ith / (size_t)nth, u1 = units * (size_t)(ith + 1) / nth;
-		size_t r0 = u0 * 64, r1 = u1 * 64 > mt->out ? mt->out : u1 * 64;
+		size_t r0 = u0 * 128, r1 = u1 * 128 > mt->out ? mt->out : u1 * 128;
 
 		if (r0 < r1)
-			as_sparse_axpy(mt->type, t->ys[mi], r0, r1,
+			as_sparse_axpy(mt->type, t->ys[mi], r0, r1, mt->out,
 				       (const void *const *)(m->colp + (size_t)mi * m->chunk),
 				       t->xs, t->n);
 	}

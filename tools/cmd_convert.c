@@ -21,6 +21,7 @@
 #include "activeswap/gguf.h"
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
+#include "activeswap/sparse.h"
 #include "cli.h"
 #include "libswap.h"
 
@@ -171,8 +172,8 @@ static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op
 				cols[b * op_pad + i] = r[b];
 		}
 		for (uint64_t b = 0; b < nb; b++) {
-			int r = as_quant_row(cv->type[op], cols + b * op_pad,
-					     kb + (j0 + b) * bundle_bytes + moff, op_pad);
+			int r = as_col_encode(cv->type[op], cols + b * op_pad, out,
+					      kb + (j0 + b) * bundle_bytes + moff);
 
 			if (r)
 				return r;
@@ -337,7 +338,7 @@ int cmd_convert(int argc, char **argv)
 	d.hp.rope_theta = m->hp.rope_base;
 	for (int op = 0; op < AS_OP_COUNT; op++) {
 		enum ggml_type src = m->layers[0].w[op].type, t;
-		uint64_t be, bb;
+		uint64_t be;
 
 		t = forced >= 0 ? (enum ggml_type)forced : src;
 		if (!encodable(t)) {
@@ -355,11 +356,10 @@ int cmd_convert(int argc, char **argv)
 				break;
 			}
 		}
-		be = as_type_block_elems(t);
-		bb = as_type_block_bytes(t);
+		be = as_col_align(t);
 		cv.type[op] = t;
 		cv.outp[op] = (uint32_t)((m->layers[0].w[op].rows + be - 1) / be * be);
-		cv.colb[op] = cv.outp[op] / be * bb;
+		cv.colb[op] = as_col_bytes(t, m->layers[0].w[op].rows);
 	}
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		d.kinds[k].in = (uint32_t)m->layers[0].w[kind_ops[k].ops[0]].cols;

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define SWAP_STORE_VERSION 1
+#define SWAP_STORE_VERSION 2
 #define SWAP_ALIGN 4096u          /* O_DIRECT alignment of offsets and lengths */
 #define SWAP_MAX_MATS 3           /* matrices per bundle (q,k,v) */
 #define SWAP_NAME_MAX 64          /* resident tensor name, with its NUL */

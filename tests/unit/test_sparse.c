@@ -3,7 +3,9 @@
  * Sparse gather-accumulate kernels and Top-K selection (runtime/sparse*.c).
  *
  * - every level against a double-precision dequantize-then-accumulate reference, with a
- *   tolerance of 1e-5 * sum |x_i * w_ir| per element (float rounding of n terms);
+ *   tolerance of 1e-5 * sum |x_i * w_ir| per element (float rounding of n terms), plus for
+ *   Q4_0 the bound of its int8 activations; Q4_0 columns decoded by the documented layout,
+ *   and every level bit-identical to the kernel's definition re-implemented here;
  * - small-integer data (every partial sum exact in float): all levels bit-identical;
  * - results independent of the row split (threads) and bit-exact across calls;
  * - the padded tail of a column never reaches y beyond r1;
@@ -40,28 +42,78 @@ static const enum ggml_type types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_
 					GGML_TYPE_Q8_0, GGML_TYPE_Q4_0 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
-static size_t padded(enum ggml_type t, size_t out)
-{
-	size_t be = as_type_block_elems(t);
-
-	return (out + be - 1) / be * be;
-}
-
 static size_t col_bytes(enum ggml_type t, size_t out)
 {
-	return padded(t, out) / as_type_block_elems(t) * as_type_block_bytes(t);
+	return as_col_bytes(t, out);
 }
 
-/* n random columns of out values (padded with zeros); deq gets the dequantized values. */
+/* ---- the Q4_0 column encoding and kernel semantics, written from the header's text ---- */
+
+static float half_at(const uint8_t *col, size_t b)
+{
+	uint16_t h;
+
+	memcpy(&h, col + 2 * b, 2);
+	return as_fp16_to_fp32(h);
+}
+
+/* 4-bit code of row r of a Q4_0 column of `out` rows */
+static int ref_code(const uint8_t *col, size_t out, size_t r)
+{
+	size_t p = (out + 127) / 128 * 128, c = r / 128, rr = r % 128;
+	size_t hi = rr / 64, w = rr % 64, j = w / 16, l = (w % 16) / 4, t = w % 4;
+	uint8_t byte = col[p / 32 * 2 + 64 * c + 16 * l + 4 * j + t];
+
+	return hi ? byte >> 4 : byte & 15;
+}
+
+/*
+ * y[r] after the Q4_0 kernel, computed from the definition in activeswap/sparse.h; also
+ * the bound on |y - exact sum| that the int8 rounding of the activations allows.
+ */
+static void ref_q4(const uint8_t *const *cols, const float *x, size_t n, size_t out,
+		   size_t r, float y0, float *y, double *bound)
+{
+	float yr = y0;
+	double bd = 0;
+
+	for (size_t g = 0; g < n; g += 32) {
+		size_t m = n - g < 32 ? n - g : 32;
+		float a[32], amax = 0, s, inv;
+		int32_t acc = 0;
+		int cs = 0;
+
+		for (size_t i = 0; i < m; i++) {
+			a[i] = x[g + i] * half_at(cols[g + i], r / 32);
+			if (fabsf(a[i]) > amax)
+				amax = fabsf(a[i]);
+		}
+		s = amax / 127.0f;
+		inv = amax > 0 ? 127.0f / amax : 0.0f;
+		for (size_t i = 0; i < m; i++) {
+			int c = ref_code(cols[g + i], out, r) - 8;
+
+			acc += (int32_t)lrintf(a[i] * inv) * c;
+			cs += abs(c);
+		}
+		yr = fmaf(s, (float)acc, yr);
+		bd += (double)amax / 254.0 * cs * 1.0001;
+	}
+	*y = yr;
+	*bound = bd;
+}
+
+/* n random columns of out values; deq gets the decoded values (stride out). */
 static uint8_t *make_cols(enum ggml_type t, size_t out, size_t n, bool exact, float *deq,
 			  const void **ptrs)
 {
-	size_t p = padded(t, out), cb = col_bytes(t, out);
+	size_t cb = col_bytes(t, out);
 	uint8_t *c = malloc(cb * n);
-	float *tmp = calloc(p, sizeof(float));
+	float *tmp = calloc(out, sizeof(float));
 
 	assert_non_null(c);
 	assert_non_null(tmp);
+	assert_true(cb > 0);
 	for (size_t i = 0; i < n; i++) {
 		for (size_t r = 0; r < out; r++) {
 			if (exact) {
@@ -75,9 +127,21 @@ static uint8_t *make_cols(enum ggml_type t, size_t out, size_t n, bool exact, fl
 				tmp[r] = frand();
 			}
 		}
-		assert_int_equal(as_quant_row(t, tmp, c + i * cb, p), 0);
-		as_dequant_row(t, c + i * cb, deq + i * p, p);
+		assert_int_equal(as_col_encode(t, tmp, out, c + i * cb), 0);
+		as_col_decode(t, c + i * cb, out, deq + i * out);
 		ptrs[i] = c + i * cb;
+		if (t == GGML_TYPE_Q4_0) {
+			/* the layout as documented; codes within a step of the input (ggml clamps +8 to 7) */
+			for (size_t r = 0; r < out; r++) {
+				float d = half_at(c + i * cb, r / 32);
+
+				assert_true(deq[i * out + r] ==
+					    d * (float)(ref_code(c + i * cb, out, r) - 8));
+				if (!(fabsf(deq[i * out + r] - tmp[r]) <= fabsf(d) * 1.01f + 1e-6f))
+					fail_msg("q4_0 out %zu row %zu: %g encoded as %g (d %g)", out,
+						 r, tmp[r], deq[i * out + r], d);
+			}
+		}
 	}
 	free(tmp);
 	return c;
@@ -85,11 +149,11 @@ static uint8_t *make_cols(enum ggml_type t, size_t out, size_t n, bool exact, fl
 
 static void check_type(enum ggml_type t, size_t out, size_t n, bool exact)
 {
-	size_t p = padded(t, out);
-	float *deq = malloc(sizeof(float) * p * n), *x = malloc(sizeof(float) * n);
+	float *deq = malloc(sizeof(float) * out * n), *x = malloc(sizeof(float) * n);
 	const void **ptrs = malloc(sizeof(void *) * n);
 	uint8_t *cols = make_cols(t, out, n, exact, deq, ptrs);
 	float *y0 = malloc(sizeof(float) * (out + 8)), *ys[3];
+	bool q4 = t == GGML_TYPE_Q4_0;
 
 	for (size_t i = 0; i < n; i++)
 		x[i] = exact ? (float)((int)(rnd() % 9) - 4) : frand() * 3.0f;
@@ -100,37 +164,46 @@ static void check_type(enum ggml_type t, size_t out, size_t n, bool exact)
 		memcpy(ys[l], y0, sizeof(float) * out);
 		for (int k = 0; k < 8; k++)
 			ys[l][out + k] = 1234.5f; /* sentinel after r1 */
-		as_sparse_axpy_level((enum as_simd)l, t, ys[l], 0, out, (const void *const *)ptrs,
-				     x, n);
+		as_sparse_axpy_level((enum as_simd)l, t, ys[l], 0, out, out,
+				     (const void *const *)ptrs, x, n);
 		for (int k = 0; k < 8; k++)
 			assert_true(ys[l][out + k] == 1234.5f);
 	}
 	for (size_t r = 0; r < out; r++) {
-		double ref = y0[r], mag = fabs(y0[r]);
+		double ref = y0[r], mag = fabs(y0[r]), bound = 0;
 
 		for (size_t i = 0; i < n; i++) {
-			ref += (double)x[i] * deq[i * p + r];
-			mag += fabs((double)x[i] * deq[i * p + r]);
+			ref += (double)x[i] * deq[i * out + r];
+			mag += fabs((double)x[i] * deq[i * out + r]);
+		}
+		if (q4) {
+			float yq;
+
+			ref_q4((const uint8_t *const *)ptrs, x, n, out, r, y0[r], &yq, &bound);
+			for (int l = 0; l < 3; l++)
+				if (ys[l][r] != yq)
+					fail_msg("q4_0 out %zu n %zu level %d row %zu: %.9g, by "
+						 "definition %.9g", out, n, l, r, ys[l][r], yq);
 		}
 		for (int l = 0; l < 3; l++) {
-			if (exact) {
+			if (exact && !q4) {
 				if (ys[l][r] != (float)ref)
 					fail_msg("%s out %zu level %d row %zu: %.9g != %.9g",
 						 as_type_name(t), out, l, r, ys[l][r], ref);
-			} else if (fabs(ys[l][r] - ref) > 1e-5 * mag + 1e-30) {
-				fail_msg("%s out %zu level %d row %zu: %.9g vs %.9g (mag %g)",
-					 as_type_name(t), out, l, r, ys[l][r], ref, mag);
+			} else if (fabs(ys[l][r] - ref) > bound + 1e-5 * mag + 1e-30) {
+				fail_msg("%s out %zu level %d row %zu: %.9g vs %.9g (mag %g, bound %g)",
+					 as_type_name(t), out, l, r, ys[l][r], ref, mag, bound);
 			}
 		}
 	}
-	/* row split at block multiples (as threads do) is bit-exact with one call */
+	/* row split at the alignment (as threads do) is bit-exact with one call */
 	{
 		float *yz = malloc(sizeof(float) * out);
-		size_t cut = out / 2 / 32 * 32;
+		size_t al = as_col_align(t), cut = out / 2 / al * al;
 
 		memcpy(yz, y0, sizeof(float) * out);
-		as_sparse_axpy(t, yz, 0, cut, (const void *const *)ptrs, x, n);
-		as_sparse_axpy(t, yz, cut, out, (const void *const *)ptrs, x, n);
+		as_sparse_axpy(t, yz, 0, cut, out, (const void *const *)ptrs, x, n);
+		as_sparse_axpy(t, yz, cut, out, out, (const void *const *)ptrs, x, n);
 		assert_memory_equal(yz, ys[as_sparse_level()], sizeof(float) * out);
 		free(yz);
 	}
@@ -145,13 +218,13 @@ static void check_type(enum ggml_type t, size_t out, size_t n, bool exact)
 
 static void test_levels_vs_reference(void **state)
 {
-	static const size_t outs[] = { 32, 64, 172, 288, 1000 };
-	static const size_t ns[] = { 1, 3, 4, 7, 64 };
+	static const size_t outs[] = { 32, 64, 172, 288, 1000, 2500 };
+	static const size_t ns[] = { 1, 3, 4, 7, 33, 64, 100 };
 
 	(void)state;
 	for (size_t ti = 0; ti < N_TYPES; ti++)
-		for (size_t oi = 0; oi < 5; oi++)
-			for (size_t ni = 0; ni < 5; ni++)
+		for (size_t oi = 0; oi < 6; oi++)
+			for (size_t ni = 0; ni < 7; ni++)
 				check_type(types[ti], outs[oi], ns[ni], false);
 }
 
@@ -172,8 +245,7 @@ static void test_all_channels_equals_dense(void **state)
 	(void)state;
 	for (size_t ti = 0; ti < N_TYPES; ti++) {
 		enum ggml_type t = types[ti];
-		size_t p = padded(t, out);
-		float *deq = malloc(sizeof(float) * p * in), *x = malloc(sizeof(float) * in);
+		float *deq = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * in);
 		float *W = malloc(sizeof(float) * out * in), *yd = malloc(sizeof(float) * out);
 		float *ys = calloc(out, sizeof(float));
 		const void **ptrs = malloc(sizeof(void *) * in);
@@ -183,15 +255,19 @@ static void test_all_channels_equals_dense(void **state)
 			x[j] = frand();
 		for (size_t r = 0; r < out; r++)
 			for (size_t j = 0; j < in; j++)
-				W[r * in + j] = deq[j * p + r];
+				W[r * in + j] = deq[j * out + r];
 		as_matvec(NULL, GGML_TYPE_F32, W, out, in, x, yd);
-		as_sparse_axpy(t, ys, 0, out, (const void *const *)ptrs, x, in);
+		as_sparse_axpy(t, ys, 0, out, out, (const void *const *)ptrs, x, in);
 		for (size_t r = 0; r < out; r++) {
-			double mag = 0;
+			double mag = 0, bound = 0;
+			float yq;
 
 			for (size_t j = 0; j < in; j++)
 				mag += fabs((double)x[j] * W[r * in + j]);
-			assert_true(fabs((double)ys[r] - yd[r]) <= 2e-6 * mag + 1e-30);
+			if (t == GGML_TYPE_Q4_0)
+				ref_q4((const uint8_t *const *)ptrs, x, in, out, r, 0.0f, &yq,
+				       &bound);
+			assert_true(fabs((double)ys[r] - yd[r]) <= bound + 2e-6 * mag + 1e-30);
 		}
 		free(deq);
 		free(x);
@@ -212,10 +288,12 @@ static void test_bad_args_are_noops(void **state)
 	(void)state;
 	for (int i = 0; i < 64; i++)
 		c[i] = 1;
-	as_sparse_axpy(GGML_TYPE_Q4_K, y, 0, 64, p, x, 1);
-	as_sparse_axpy(GGML_TYPE_Q8_0, y, 1, 64, p, x, 1); /* r0 not a block multiple */
-	as_sparse_axpy(GGML_TYPE_F32, y, 10, 10, p, x, 1);
-	as_sparse_axpy(GGML_TYPE_F32, y, 0, 64, p, x, 0);
+	as_sparse_axpy(GGML_TYPE_Q4_K, y, 0, 64, 64, p, x, 1);
+	as_sparse_axpy(GGML_TYPE_Q8_0, y, 1, 64, 64, p, x, 1); /* r0 not a block multiple */
+	as_sparse_axpy(GGML_TYPE_Q4_0, y, 32, 64, 64, p, x, 1); /* not a chunk multiple */
+	as_sparse_axpy(GGML_TYPE_F32, y, 10, 10, 64, p, x, 1);
+	as_sparse_axpy(GGML_TYPE_F32, y, 0, 64, 64, p, x, 0);
+	as_sparse_axpy(GGML_TYPE_F32, y, 0, 64, 63, p, x, 1); /* r1 > out */
 	for (int i = 0; i < 64; i++)
 		assert_true(y[i] == 0);
 	assert_false(as_sparse_type_ok(GGML_TYPE_Q6_K));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * activeswap convert: every bundle column equals the source matrix's column (exactly for
- * f32, within the quantization step otherwise), padding is zero, resident tensors and the
+ * f32, within the quantization step otherwise) (decoded with as_col_decode), resident tensors and the
  * GGUF metadata are carried over verbatim, and a failed conversion leaves no file.
  * Uses a generated Q4_0 model (always) and the real stories260K model (when AS_SHARED
  * points at ../shared).
@@ -23,6 +23,7 @@
 #include "activeswap/gguf.h"
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
+#include "activeswap/sparse.h"
 #include "activeswap/tokenizer.h"
 #include "cli.h"
 #include "libswap.h"
@@ -124,15 +125,12 @@ static double check_store(const char *gguf, const char *store, bool exact)
 			for (int mi = 0; mi < kinds[ki].n; mi++) {
 				const struct as_weight *w = &m->layers[l].w[kinds[ki].ops[mi]];
 				const struct swap_mat_desc *md = &kd->mats[mi];
-				uint64_t be = as_type_block_elems(md->type);
-				uint64_t outp = (w->rows + be - 1) / be * be;
 				float *src = malloc(w->rows * w->cols * sizeof(float));
-				float *col = malloc(outp * sizeof(float));
+				float *col = malloc(w->rows * sizeof(float));
 
 				assert_int_equal(md->out, w->rows);
 				assert_int_equal(kd->in, w->cols);
-				assert_int_equal(md->col_bytes,
-						 outp / be * as_type_block_bytes(md->type));
+				assert_int_equal(md->col_bytes, as_col_bytes(md->type, w->rows));
 				for (uint64_t i = 0; i < w->rows; i++) {
 					const uint8_t *row = w->data;
 
@@ -143,11 +141,9 @@ static double check_store(const char *gguf, const char *store, bool exact)
 					struct swap_key key = { l, kinds[ki].kind, c };
 
 					assert_int_equal(swap_store_read_bundle(s, key, bun), 0);
-					as_dequant_row(md->type, bun + moff, col, outp);
+					as_col_decode(md->type, bun + moff, w->rows, col);
 					compare_column(src, w->rows, w->cols, c, col, exact,
 						       &worst);
-					for (uint64_t i = w->rows; i < outp; i++)
-						assert_true(col[i] == 0.0f); /* padding */
 				}
 				moff += md->col_bytes;
 				free(src);
@@ -279,16 +275,15 @@ static void rebuild_from_store(struct as_model *m, struct swap_store *s, float *
 			for (int mi = 0; mi < kinds[ki].n; mi++) {
 				struct as_weight *w = &m->layers[l].w[kinds[ki].ops[mi]];
 				const struct swap_mat_desc *md = &kd->mats[mi];
-				uint64_t be = as_type_block_elems(md->type);
-				uint64_t outp = (md->out + be - 1) / be * be, in = kd->in;
+				uint64_t in = kd->in;
 				float *W = malloc(md->out * in * sizeof(float));
-				float *col = malloc(outp * sizeof(float));
+				float *col = malloc(md->out * sizeof(float));
 
 				for (uint32_t c = 0; c < in; c++) {
 					struct swap_key key = { l, kinds[ki].kind, c };
 
 					assert_int_equal(swap_store_read_bundle(s, key, bun), 0);
-					as_dequant_row(md->type, bun + moff, col, outp);
+					as_col_decode(md->type, bun + moff, md->out, col);
 					for (uint32_t i = 0; i < md->out; i++)
 						W[(uint64_t)i * in + c] = col[i];
 				}

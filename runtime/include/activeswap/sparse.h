@@ -13,10 +13,11 @@
  * runtime's bit-identity across DRAM budgets and backends rests on this.
  *
  * Column types: F32, F16, BF16 (one value per element), Q8_0 and Q4_0 (blocks of 32
- * along the output dimension; a column of `out` values is padded with zeros to a whole
- * number of blocks). Per element the scalar reference computes y += (x_i * d_b) * q and the
- * SIMD versions fuse the multiply-add (fma), so levels agree to rounding (tests use a
- * relative tolerance of 1e-5 of the sum of |terms|).
+ * along the output dimension, encoded as below). For the float and Q8_0 columns the scalar
+ * reference computes y += (x_i * d_b) * q per element and the SIMD versions fuse the
+ * multiply-add (fma), so levels agree to rounding (tests use a relative tolerance of
+ * 1e-5 of the sum of |terms|); Q4_0 columns go through integer dot products that every
+ * level computes identically (below).
  */
 #ifndef ACTIVESWAP_SPARSE_H
 #define ACTIVESWAP_SPARSE_H
@@ -31,17 +32,48 @@
 bool as_sparse_type_ok(enum ggml_type t);
 
 /*
- * y[r0 .. r1) += sum_i x[i] * column_i[r0 .. r1) with the active level (the best the CPU
- * supports for these kernels, or ACTIVESWAP_SIMD=scalar|avx2|avx512). r0 must be a
- * multiple of the type's block size (32 for Q8_0/Q4_0); r1 may end inside a block (the
- * padded tail of a column is never written to y). y points at element 0 (not r0).
+ * Column encoding (what a store's bundle holds for one matrix and one input channel,
+ * Documentation/store-format.md, "Columns"). F32, F16, BF16 and Q8_0 columns are the
+ * ggml row encoding of the column's values, padded with zeros to a whole block. Q4_0
+ * columns use a layout made for the integer kernels: the values are padded with zeros to
+ * P = a multiple of 128, quantized per block of 32 rows exactly like ggml's Q4_0, and
+ * stored as the P/32 fp16 scales d[0..P/32) followed by P/128 chunks of 64 bytes; in
+ * chunk c, byte p = 16 L + 4 j + t (L, j, t in 0..3) holds the 4-bit code of row
+ * 128 c + 16 j + 4 L + t in its low nibble and of row 128 c + 64 + 16 j + 4 L + t in its
+ * high nibble. Row r's value is d[r / 32] * (code - 8).
  */
-void as_sparse_axpy(enum ggml_type t, float *y, size_t r0, size_t r1,
+/* Rows a column is padded to a multiple of (128 for Q4_0, 32 for Q8_0, 1 otherwise);
+ * also the granularity of r0 for as_sparse_axpy. 0 for an unsupported type. */
+size_t as_col_align(enum ggml_type t);
+/* Encoded bytes of a column of `out` values; 0 for an unsupported type or overflow. */
+size_t as_col_bytes(enum ggml_type t, size_t out);
+/* Encode src[0 .. out) into dst (as_col_bytes(t, out) bytes). 0 or -EINVAL. */
+int as_col_encode(enum ggml_type t, const float *src, size_t out, void *dst);
+/* Decode a column: dst[0 .. out) (no padding written). */
+void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst);
+
+/*
+ * y[r0 .. r1) += sum_i x[i] * column_i[r0 .. r1) with the active level (the best the CPU
+ * supports for these kernels, or ACTIVESWAP_SIMD=scalar|avx2|avx512). cols[i] points at
+ * the start of an encoded column of `out` values; r0 must be a multiple of
+ * as_col_align(t) and r1 <= out (the padded tail of a column is never written to y).
+ * y points at element 0 (not r0). Arguments out of these bounds make it a no-op.
+ *
+ * Q4_0 columns are integer kernels: for every block b of 32 rows and every group of 32
+ * consecutive selected columns (i = 32 g .. 32 g + 31, the last group shorter), the
+ * products a_i = x[i] * d_i[b] are quantized to int8 with one scale,
+ *     s = max_i |a_i| / 127,  q_i = round-to-nearest-even(a_i * (127 / max_i |a_i|)),
+ * the dot products acc[r] = sum_i q_i * (code_i[r] - 8) are exact integers, and
+ *     y[r] = fma(s, (float)acc[r], y[r])          for the groups in increasing order.
+ * Every level computes exactly these operations, so the levels agree bit for bit.
+ */
+void as_sparse_axpy(enum ggml_type t, float *y, size_t r0, size_t r1, size_t out,
 		    const void *const *cols, const float *x, size_t n);
 
 /* Same with an explicit level (clamped to what the CPU supports). */
 void as_sparse_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0,
-			  size_t r1, const void *const *cols, const float *x, size_t n);
+			  size_t r1, size_t out, const void *const *cols, const float *x,
+			  size_t n);
 
 /* Level as_sparse_axpy uses. */
 enum as_simd as_sparse_level(void);
