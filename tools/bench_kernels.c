@@ -20,6 +20,7 @@
 
 #include "activeswap/kernels.h"
 #include "activeswap/quant.h"
+#include "activeswap/sparse.h"
 #include "cli.h"
 
 #define SUB "bench kernels"
@@ -32,6 +33,8 @@ struct bk_opts {
 	double seconds;
 	uint64_t working_set;
 	bool json;
+	int n_sp;        /* --sparsity values: also time the sparse column kernel */
+	double sp[8];
 };
 
 static void usage(FILE *f)
@@ -40,9 +43,14 @@ static void usage(FILE *f)
 		"usage: activeswap bench kernels [--rows R --cols C] [--type T] [-t N]\n"
 		"                                [--simd scalar|avx2|avx512] [--layout plain|x16]\n"
 		"                                [--seconds S] [--working-set SIZE] [--json]\n"
+		"                                [--sparsity S[,S...]]\n"
 		"Without --rows/--cols: the Llama-2-7B matvec shapes 4096x11008 and 11008x4096.\n"
 		"Without --type: q4_0. Prints the median us per matvec, weight GB/s and GFLOP/s\n"
-		"(and the best GB/s).\n");
+		"(and the best GB/s). --sparsity also times the swapping runtime's sparse kernel\n"
+		"(layout \"cols\": the store's column encoding, one column per cache slot, slots\n"
+		"in random order, a random (1-S) fraction of the columns selected); its GB/s and\n"
+		"GFLOP/s count the selected columns only, and \"vs_dense\" is its speed over the\n"
+		"dense matvec of the same shape measured in the same run.\n");
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -103,6 +111,33 @@ static void print_result(const struct bk_opts *o, const char *type, const char *
 	fflush(stdout);
 }
 
+static void print_sparse(const struct bk_opts *o, const char *type, enum as_simd lvl,
+			 long rows, long cols, double sp, size_t k, uint64_t bytes,
+			 const struct timing *tm, double dense_s)
+{
+	double gbps = (double)bytes / tm->median / 1e9;
+	double gflops = 2.0 * (double)rows * (double)k / tm->median / 1e9;
+	double vs = dense_s > 0 ? dense_s / tm->median : 0;
+
+	if (o->json) {
+		printf("{\"bench\":\"kernels\",\"type\":");
+		cli_json_str(stdout, type);
+		printf(",\"layout\":\"cols\",\"simd\":");
+		cli_json_str(stdout, as_simd_name(lvl));
+		printf(",\"rows\":%ld,\"cols\":%ld,\"sparsity\":%.3f,\"selected\":%zu,"
+		       "\"threads\":%ld,\"us\":%.2f,\"us_mean\":%.2f,\"us_best\":%.2f,"
+		       "\"gbps\":%.3f,\"gflops\":%.3f,\"vs_dense\":%.3f}\n",
+		       rows, cols, sp, k, o->threads, tm->median * 1e6, tm->mean * 1e6,
+		       tm->best * 1e6, gbps, gflops, vs);
+	} else {
+		printf("%-6s cols   %-7s %6ld x %-6ld %3ld thr %10.1f us %8.2f GB/s %8.2f GFLOP/s"
+		       " sparsity %.2f: %.2fx dense\n",
+		       type, as_simd_name(lvl), rows, cols, o->threads, tm->median * 1e6, gbps,
+		       gflops, sp, vs);
+	}
+	fflush(stdout);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -144,6 +179,139 @@ static void time_matvec(struct as_threadpool *tp, enum as_simd lvl, enum ggml_ty
 	tm->best = samples[0];
 }
 
+struct sp_task {
+	enum as_simd lvl;
+	enum ggml_type t;
+	float *y;
+	const void *const *cols;
+	const float *x;
+	size_t rows, k;
+};
+
+/* rows split over threads at the column alignment, as the swapping runtime does */
+static void sp_task_fn(void *arg, int ith, int nth)
+{
+	const struct sp_task *a = arg;
+	size_t al = as_col_align(a->t), units = (a->rows + al - 1) / al;
+	size_t u0 = units * (size_t)ith / (size_t)nth, u1 = units * (size_t)(ith + 1) / nth;
+	size_t r0 = u0 * al, r1 = u1 * al > a->rows ? a->rows : u1 * al;
+
+	if (r0 < r1)
+		as_sparse_axpy_level(a->lvl, a->t, a->y, r0, r1, a->rows, a->cols, a->x, a->k);
+}
+
+/*
+ * The sparse column kernel on the same matrix: columns encoded as a store holds them,
+ * one per 64-byte aligned slot, slots shuffled over n pools (the working set), a random
+ * sorted selection of k columns per pool.
+ */
+static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum ggml_type t,
+			long rows, long cols, const float *x, double dense_s)
+{
+	size_t cb = as_col_bytes(t, (size_t)rows), slot = (cb + 63) & ~(size_t)63, pool, n;
+	float *tmp = malloc((size_t)rows * sizeof(float)), *y = calloc((size_t)rows, 4);
+	uint8_t *mem = NULL;
+	const void **ptr = NULL;
+	uint32_t *perm = malloc((size_t)cols * sizeof(uint32_t));
+	int rc = 1;
+
+	if (!cb || !tmp || !y || !perm) {
+		cli_err(SUB, "out of memory");
+		goto out;
+	}
+	pool = slot * (size_t)cols;
+	n = (size_t)((o->working_set + pool - 1) / pool);
+	n = n < 1 ? 1 : n > 64 ? 64 : n;
+	mem = alloc_big(pool * n);
+	ptr = malloc(sizeof(void *) * (size_t)cols * n);
+	if (!mem || !ptr) {
+		cli_err(SUB, "out of memory (%zu pools of %zu bytes)", n, pool);
+		goto out;
+	}
+	for (long j = 0; j < cols; j++)
+		perm[j] = (uint32_t)j;
+	for (long j = cols - 1; j > 0; j--) {
+		size_t r = rng() % (size_t)(j + 1);
+		uint32_t v = perm[j];
+
+		perm[j] = perm[r];
+		perm[r] = v;
+	}
+	for (long j = 0; j < cols; j++) {
+		for (long r = 0; r < rows; r++)
+			tmp[r] = frand() * 0.05f;
+		as_col_encode(t, tmp, (size_t)rows, mem + (size_t)perm[j] * slot);
+	}
+	for (size_t p = 1; p < n; p++)
+		memcpy(mem + p * pool, mem, pool);
+	for (int si = 0; si < o->n_sp; si++) {
+		size_t k = (size_t)floor((1.0 - o->sp[si]) * (double)cols + 0.5);
+		float *xs = malloc(sizeof(float) * (k ? k : 1));
+
+		if (!xs) {
+			cli_err(SUB, "out of memory");
+			goto out;
+		}
+		k = k < 1 ? 1 : k;
+		/* selection: every column with probability k/cols, then trimmed to k */
+		for (size_t p = 0; p < n; p++) {
+			size_t m = 0;
+
+			for (long j = 0; j < cols && m < k; j++)
+				if ((size_t)(cols - j) <= k - m || rng() % (size_t)cols < k)
+					ptr[p * (size_t)cols + m++] = mem + p * pool +
+								      (size_t)perm[j] * slot;
+		}
+		for (size_t i = 0; i < k; i++)
+			xs[i] = x[i];
+		for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+			struct sp_task a = { (enum as_simd)l, t, y, NULL, xs, (size_t)rows, k };
+			static double samples[BK_MAX_SAMPLES];
+			struct timing tm;
+			double t0, prev, el;
+			long it = 0;
+
+			if (o->simd >= 0 && l != o->simd)
+				continue;
+			for (int w = 0; w < 2; w++) {
+				a.cols = ptr + (size_t)w % n * (size_t)cols;
+				as_tp_run(tp, sp_task_fn, &a);
+			}
+			t0 = prev = cli_now();
+			do {
+				double now;
+
+				a.cols = ptr + (size_t)it % n * (size_t)cols;
+				as_tp_run(tp, sp_task_fn, &a);
+				now = cli_now();
+				if (it < BK_MAX_SAMPLES)
+					samples[it] = now - prev;
+				prev = now;
+				it++;
+				el = now - t0;
+			} while (el < o->seconds || it < 3);
+			tm.mean = el / (double)it;
+			if (it > BK_MAX_SAMPLES)
+				it = BK_MAX_SAMPLES;
+			qsort(samples, (size_t)it, sizeof(double), cmp_double);
+			tm.median = samples[it / 2];
+			tm.best = samples[0];
+			print_sparse(o, as_type_name(t), (enum as_simd)l, rows, cols, o->sp[si], k,
+				     (uint64_t)k * cb, &tm, l == (int)as_simd_detect() ? dense_s : 0);
+		}
+		free(xs);
+	}
+	rc = 0;
+out:
+	if (mem)
+		munmap(mem, pool * n);
+	free(ptr);
+	free(perm);
+	free(tmp);
+	free(y);
+	return rc;
+}
+
 static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum ggml_type t,
 		       long rows, long cols)
 {
@@ -151,6 +319,7 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 	size_t stride, rstride = 0;
 	uint8_t *w = NULL, *rp = NULL;
 	float *x = NULL, *y = NULL, *tmp = NULL;
+	double dense_s = 0;
 	int n, rc = 1;
 
 	if (as_row_bytes(t, (uint64_t)cols, &rb)) {
@@ -205,12 +374,33 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 		if (o->layout != 1) {
 			time_matvec(tp, l, t, w, stride, n, rows, cols, x, y, o->seconds, &tm);
 			print_result(o, as_type_name(t), "plain", l, rows, cols, bytes, &tm);
+			if (l == (int)as_simd_detect())
+				dense_s = tm.median;
 		}
 		if (rp) {
 			time_matvec(tp, l, AS_TYPE_Q4_0_X16, rp, rstride, n, rows, cols, x, y,
 				    o->seconds, &tm);
 			print_result(o, as_type_name(t), "x16", l, rows, cols, rbytes, &tm);
+			if (l == (int)as_simd_detect())
+				dense_s = tm.median; /* the faster layout, as the runtime uses */
 		}
+	}
+	if (o->n_sp) {
+		if (!as_sparse_type_ok(t)) {
+			cli_err(SUB, "--sparsity: no sparse kernel for %s", as_type_name(t));
+			rc = 2;
+			goto out;
+		}
+		if (w) {
+			munmap(w, stride * (size_t)n);
+			w = NULL;
+		}
+		if (rp) {
+			munmap(rp, rstride * (size_t)n);
+			rp = NULL;
+		}
+		if (bench_sparse(o, tp, t, rows, cols, x, dense_s))
+			goto out;
 	}
 	rc = 0;
 out:
@@ -311,6 +501,25 @@ int bench_kernels_main(int argc, char **argv)
 			if (o.simd > (int)as_simd_detect()) {
 				cli_err(SUB, "--simd %s: this CPU supports at most %s", v,
 					as_simd_name(as_simd_detect()));
+				return 2;
+			}
+		} else if (!strcmp(a, "--sparsity")) {
+			char buf[256], *save = NULL;
+
+			snprintf(buf, sizeof(buf), "%s", v);
+			o.n_sp = 0;
+			for (char *tok = strtok_r(buf, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				if (o.n_sp == 8) {
+					cli_err(SUB, "--sparsity: at most 8 values");
+					return 2;
+				}
+				if (cli_double(SUB, a, tok, 0, 0.999, &o.sp[o.n_sp]))
+					return 2;
+				o.n_sp++;
+			}
+			if (!o.n_sp) {
+				cli_err(SUB, "--sparsity needs a value");
 				return 2;
 			}
 		} else if (!strcmp(a, "--layout")) {

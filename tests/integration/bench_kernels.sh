@@ -50,6 +50,21 @@ ACTIVESWAP_SIMD=avx512 "$ACTIVESWAP" bench kernels --rows 16 --cols 32 --seconds
 	esac
 check $? "ACTIVESWAP_SIMD=avx512 is clamped to the detected level ($det)"
 
+# the sparse column kernel beside the dense one: one "cols" line per level and sparsity
+"$ACTIVESWAP" bench kernels --rows 300 --cols 96 --seconds 0.001 --working-set 1K -t 2 \
+	--sparsity 0,0.5 --json >"$T/sp.json" 2>"$T/sp.err"
+check $? "bench kernels --sparsity 0,0.5 runs"
+nl=$(grep -c '"layout":"cols"' "$T/sp.json")
+nd=$(grep -c '"layout":"plain"' "$T/sp.json")
+[ "$nl" -eq $((2 * nd)) ] && [ "$nd" -ge 1 ]
+check $? "one sparse result per level and sparsity ($nl for $nd levels)"
+grep '"layout":"cols"' "$T/sp.json" | grep -q '"sparsity":0.500,"selected":48,' &&
+	grep '"layout":"cols"' "$T/sp.json" | grep -q '"sparsity":0.000,"selected":96,' &&
+	! grep '"layout":"cols"' "$T/sp.json" | grep -q '"us":0.00,'
+check $? "sparse results name the sparsity, the selected columns and a time"
+grep '"layout":"cols"' "$T/sp.json" | tail -1 | grep -q '"vs_dense":[1-9]\|"vs_dense":0\.[0-9]*[1-9]'
+check $? "the best level's sparse result carries its ratio to dense"
+
 bad_flag() {
 	"$ACTIVESWAP" bench kernels "$@" >"$T/bad.out" 2>"$T/bad.err"
 	rc=$?
@@ -64,6 +79,9 @@ bad_flag --simd sse9
 bad_flag --layout weird
 bad_flag -t 0
 bad_flag --bogus
+bad_flag --sparsity 1.5
+bad_flag --sparsity 0,x
+bad_flag --sparsity ,
 "$ACTIVESWAP" bench nothing >/dev/null 2>"$T/bad.err"
 [ $? -eq 2 ]
 check $? "bench with an unknown benchmark exits 2"
