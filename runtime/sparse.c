@@ -407,42 +407,39 @@ void as_sparse_axpy(enum ggml_type t, float *y, size_t r0, size_t r1, size_t out
 
 /* ---- Top-K ------------------------------------------------------------------------ */
 
-/* k-th largest (1-based) of a[0..n) by quickselect; reorders a. */
-static float kth_largest(float *a, size_t n, size_t k)
+/*
+ * The k-th largest (1-based) of u[0..n) by a three-level radix select over the bit
+ * patterns (11 + 11 + 10 bits): each level histograms the values that share the prefix
+ * found so far. Exact, no reordering, about four passes over u.
+ */
+static uint32_t kth_largest_bits(const uint32_t *u, size_t n, size_t k)
 {
-	size_t lo = 0, hi = n - 1, want = k - 1;
+	static const int sh[3] = { 21, 10, 0 }, nbits[3] = { 11, 11, 10 };
+	uint32_t prefix = 0, mask = 0, hist[2048];
 
-	while (lo < hi) {
-		float pivot = a[lo + (hi - lo) / 2];
-		size_t i = lo, j = hi;
+	for (int lv = 0; lv < 3; lv++) {
+		uint32_t nb = 1u << nbits[lv];
 
-		for (;;) {
-			while (a[i] > pivot)
-				i++;
-			while (a[j] < pivot)
-				j--;
-			if (i >= j)
+		memset(hist, 0, sizeof(hist[0]) * nb);
+		for (size_t i = 0; i < n; i++)
+			if ((u[i] & mask) == prefix)
+				hist[(u[i] >> sh[lv]) & (nb - 1)]++;
+		for (uint32_t b = nb; b-- > 0;) {
+			if (hist[b] >= k || b == 0) {
+				prefix |= b << sh[lv];
+				mask |= (nb - 1) << sh[lv];
 				break;
-			float t = a[i];
-
-			a[i] = a[j];
-			a[j] = t;
-			i++;
-			j--;
+			}
+			k -= hist[b];
 		}
-		/* a[lo..j] >= pivot >= a[j+1..hi] */
-		if (want <= j)
-			hi = j;
-		else
-			lo = j + 1;
 	}
-	return a[want];
+	return prefix;
 }
 
 size_t as_topk_select(const float *x, size_t n, size_t k, uint32_t *idx, float *scratch)
 {
+	uint32_t *u = (uint32_t *)(void *)scratch, thr;
 	size_t above = 0, m = 0, eq_keep;
-	float thr;
 
 	if (k >= n) {
 		for (size_t i = 0; i < n; i++)
@@ -451,18 +448,21 @@ size_t as_topk_select(const float *x, size_t n, size_t k, uint32_t *idx, float *
 	}
 	if (!k)
 		return 0;
+	/* |x| as its IEEE bits: ordered like the magnitudes (NaNs above infinity) */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t b;
+
+		memcpy(&b, &x[i], 4);
+		u[i] = b & 0x7fffffffu;
+	}
+	thr = kth_largest_bits(u, n, k);
 	for (size_t i = 0; i < n; i++)
-		scratch[i] = __builtin_fabsf(x[i]);
-	thr = kth_largest(scratch, n, k);
-	for (size_t i = 0; i < n; i++)
-		above += __builtin_fabsf(x[i]) > thr;
+		above += u[i] > thr;
 	eq_keep = k - above;
 	for (size_t i = 0; i < n && m < k; i++) {
-		float a = __builtin_fabsf(x[i]);
-
-		if (a > thr) {
+		if (u[i] > thr) {
 			idx[m++] = (uint32_t)i;
-		} else if (a == thr && eq_keep) {
+		} else if (u[i] == thr && eq_keep) {
 			idx[m++] = (uint32_t)i;
 			eq_keep--;
 		}

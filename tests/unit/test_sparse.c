@@ -321,8 +321,10 @@ static void brute_topk(const float *x, size_t n, size_t k, uint32_t *idx)
 static void test_topk(void **state)
 {
 	(void)state;
-	for (int it = 0; it < 400; it++) {
-		size_t n = 1 + rnd() % 300, k = rnd() % (n + 2);
+	for (int it = 0; it < 406; it++) {
+		/* the last ones: model-sized inputs (4096, 11008) */
+		size_t n = it < 400 ? 1 + rnd() % 300 : it % 2 ? 4096 : 11008;
+		size_t k = it < 400 ? rnd() % (n + 2) : n / (2 + (size_t)it % 3);
 		float *x = malloc(sizeof(float) * n), *sc = malloc(sizeof(float) * n);
 		uint32_t *a = malloc(4 * (n + 1)), *b = malloc(4 * (n + 1));
 		size_t kk = k > n ? n : k, m;
