@@ -131,9 +131,12 @@ static void print_sparse(const struct bk_opts *o, const char *type, enum as_simd
 		       tm->best * 1e6, gbps, gflops, vs);
 	} else {
 		printf("%-6s cols   %-7s %6ld x %-6ld %3ld thr %10.1f us %8.2f GB/s %8.2f GFLOP/s"
-		       " sparsity %.2f: %.2fx dense\n",
+		       " sparsity %.2f",
 		       type, as_simd_name(lvl), rows, cols, o->threads, tm->median * 1e6, gbps,
-		       gflops, sp, vs);
+		       gflops, sp);
+		if (vs > 0)
+			printf(": %.2fx the dense %s matvec", vs, as_simd_name(lvl));
+		printf("\n");
 	}
 	fflush(stdout);
 }
