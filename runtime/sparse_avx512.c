@@ -11,9 +11,6 @@
 #include "sparse_impl.h"
 
 #define COL(i) ((const uint8_t *)cols[i] + off)
-#ifndef AS_Q4_PF
-#define AS_Q4_PF 1
-#endif
 
 /* Columns live in scattered slots and each is short (a few cache lines per thread), too
  * short for the hardware prefetcher: fetch the next columns while these are computed. */
@@ -22,7 +19,7 @@ static inline void prefetch_cols(const void *const *cols, size_t off, size_t i, 
 {
 	for (size_t j = i; j < i + 4 && j < n; j++)
 		for (size_t b = 0; b < bytes; b += 64)
-			_mm_prefetch((const char *)cols[j] + off + b, _MM_HINT_NTA);
+			_mm_prefetch((const char *)cols[j] + off + b, _MM_HINT_T0);
 }
 
 static void sp_f32(float *y, size_t ne, const void *const *cols, size_t off, const float *x,
@@ -204,7 +201,7 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 			 * group is computed, fetch the next group's (or next tile's first
 			 * group's) scales and codes, one line per column and chunk.
 			 */
-			size_t ng = g + AS_Q4_PF * AS_Q4_GROUP, nt0 = t0, nm = 0;
+			size_t ng = g + AS_Q4_GROUP, nt0 = t0, nm = 0;
 
 			if (ng >= n) {
 				ng = 0;
@@ -215,8 +212,8 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 			for (size_t i = 0; i < nm; i++) {
 				const char *pc = (const char *)cols[ng + i] + nt0 * 8;
 
-				_mm_prefetch(pc, _MM_HINT_NTA);
-				_mm_prefetch(pc + 64, _MM_HINT_NTA);
+				_mm_prefetch(pc, _MM_HINT_T0);
+				_mm_prefetch(pc + 64, _MM_HINT_T0);
 				np[i] = (const char *)cols[ng + i] + qoff + 64 * (nt0 - t0);
 			}
 			for (size_t i = nm; i < AS_Q4_GROUP; i++)
@@ -253,7 +250,7 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 
 					for (int t = 0; t < 4; t++)
 						if (np[4 * s4 + t])
-							_mm_prefetch(np[4 * s4 + t] + 64 * c, _MM_HINT_NTA);
+							_mm_prefetch(np[4 * s4 + t] + 64 * c, _MM_HINT_T0);
 					/* dword lane l of w[j]: the 4 columns' bytes of row 16 j + l */
 					w[0] = _mm512_unpacklo_epi16(l01, l23);
 					w[1] = _mm512_unpackhi_epi16(l01, l23);
