@@ -34,6 +34,7 @@ struct ent {
 	uint8_t state, prio;
 	int16_t err;
 	uint16_t waiters; /* threads in swap_wait/acquire that have not collected it yet */
+	uint8_t fresh;    /* read from flash and not used since (bytes_used accounting) */
 	uint64_t tag;
 };
 
@@ -279,6 +280,7 @@ static int32_t slot_get(struct swap_engine *e, int kind)
 	key = swap_key_of(e->s, (uint64_t)sl->bidx);
 	e->ent[sl->bidx].state = ST_ABSENT;
 	e->ent[sl->bidx].slot = NIL;
+	e->ent[sl->bidx].fresh = 0;
 	e->ls[key.layer].evictions++;
 	DTRACE_PROBE3(activeswap, cache_evict, (int32_t)key.layer, key.channel,
 		      (int32_t)key.kind);
@@ -519,6 +521,7 @@ static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 			x->err = (int16_t)berr;
 		} else {
 			x->state = ST_VALID;
+			x->fresh = 1;
 			e->n_valid++;
 			settle(e, b);
 		}
@@ -543,6 +546,20 @@ static void on_complete(void *ctx, uint64_t cookie, int64_t res)
 }
 
 /* ---- public API -------------------------------------------------------------------- */
+
+/* A VALID bundle is being used (pinned or acquired): the first use after its read counts
+ * its bytes as useful. */
+static void note_use(struct swap_engine *e, uint64_t b)
+{
+	struct ent *x = &e->ent[b];
+
+	if (x->fresh) {
+		struct swap_key k = swap_key_of(e->s, b);
+
+		x->fresh = 0;
+		e->ls[k.layer].bytes_used += e->s->bundle_bytes[k.kind];
+	}
+}
 
 static int check_keys(struct swap_engine *e, const struct swap_key *keys, size_t n)
 {
@@ -657,6 +674,7 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 				if (ptrs) {
 					struct slot *sl = &e->slots[x->slot];
 
+					note_use(e, b);
 					if (!sl->pin++) {
 						e->n_pinned++;
 						pol_remove(e, x->slot);
@@ -790,6 +808,7 @@ const void *swap_pin(struct swap_engine *e, struct swap_key key)
 		struct ent *x = &e->ent[swap_bidx(e->s, key)];
 
 		if (x->state == ST_VALID) {
+			note_use(e, swap_bidx(e->s, key));
 			if (!e->slots[x->slot].pin++) {
 				e->n_pinned++;
 				pol_remove(e, x->slot);
@@ -935,6 +954,7 @@ void swap_engine_stats(struct swap_engine *e, struct swap_stats *o)
 		o->total.bytes_read += x->bytes_read;
 		o->total.read_errors += x->read_errors;
 		o->total.stall_ns += x->stall_ns;
+		o->total.bytes_used += x->bytes_used;
 	}
 	o->slots_total = e->n_slots;
 	o->slots_valid = e->n_valid;

@@ -69,6 +69,136 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 	out->tokens_per_s = 1.0 / fmax(out->io_s, out->compute_s);
 }
 
+/* xorshift64 */
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * One replayed op of the decode for a candidate gap: a random Top-K (fraction keep) over
+ * the first n channels of (layer, kind), the gaps of at most gap channels between two
+ * needed ones requested too (as swaprun.c does), then the needed bundles acquired 256 at
+ * a time and released. 0 or a negative errno.
+ */
+static int replay_op(struct swap_engine *e, uint32_t layer, int kind, uint32_t n, double keep,
+		     uint32_t gap, uint64_t *seed, struct swap_key *need, struct swap_key *all,
+		     const void **ptrs)
+{
+	size_t nn = 0, na = 0;
+	int r;
+
+	for (uint32_t c = 0; c < n; c++)
+		if ((double)(rnd(seed) >> 11) * 0x1p-53 < keep)
+			need[nn++] = (struct swap_key){ layer, (uint32_t)kind, c };
+	for (size_t i = 0; i < nn; i++) {
+		all[na++] = need[i];
+		if (i + 1 < nn && need[i + 1].channel - need[i].channel - 1 <= gap)
+			for (uint32_t c = need[i].channel + 1; c < need[i + 1].channel; c++)
+				all[na++] = (struct swap_key){ layer, (uint32_t)kind, c };
+	}
+	r = swap_request(e, all, na, SWAP_PRIO_DEMAND, 0);
+	for (size_t i = 0; i < nn && !r; i += 256) {
+		size_t m = nn - i < 256 ? nn - i : 256;
+
+		r = swap_acquire(e, need + i, m, ptrs);
+		if (!r)
+			swap_release(e, need + i, m);
+	}
+	return r;
+}
+
+int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, double seconds,
+			uint64_t *gap, double *t_out)
+{
+	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
+							  131072 };
+	enum { REGION = 16u << 20 };
+	struct swap_store *st = NULL;
+	struct swap_engine *e = NULL;
+	struct swap_engine_params ep;
+	const struct swap_store_desc *d;
+	struct swap_key *need = NULL, *all = NULL;
+	const void **ptrs = NULL;
+	double t[AS_GAP_CANDIDATES] = { 0 }, t_end = now_s() + seconds;
+	uint64_t seed = 0x243f6a8885a308d3ull, maxin = 0;
+	uint32_t next_layer;
+	char err[256];
+	int r, best = -1;
+
+	if (!(keep > 0 && keep <= 1) || !qd || qd > 4096 || !(seconds > 0))
+		return -EINVAL;
+	r = swap_store_open(&st, path, err, sizeof(err));
+	if (r)
+		return r;
+	d = swap_store_desc(st);
+	if (d->group != 1 || d->n_layers < 2) {
+		r = -EINVAL; /* gap filling needs adjacent channels */
+		goto out;
+	}
+	memset(&ep, 0, sizeof(ep));
+	ep.policy = SWAP_POLICY_LRU;
+	ep.queue_depth = qd;
+	ep.numa_node = -1;
+	ep.budget_bytes = swap_engine_min_budget(st, &ep);
+	r = swap_engine_create(&e, st, &ep, err, sizeof(err));
+	if (r)
+		goto out;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		if (d->kinds[k].in > maxin)
+			maxin = d->kinds[k].in;
+	need = malloc(sizeof(*need) * maxin);
+	all = malloc(sizeof(*all) * maxin);
+	ptrs = malloc(sizeof(*ptrs) * 256);
+	if (!need || !all || !ptrs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Rounds over the candidates in turn (a new layer each time, so nothing is
+	 * resident; the order rotates so that no candidate always follows another), at
+	 * least two, until the time is used. */
+	next_layer = (uint32_t)(rnd(&seed) % d->n_layers);
+	for (int round = 0; round < 16 && !r; round++) {
+		for (int cc = 0; cc < AS_GAP_CANDIDATES && !r; cc++) {
+			int c = (cc + round) % AS_GAP_CANDIDATES;
+			uint32_t layer = next_layer;
+			double t0 = now_s();
+
+			next_layer = (next_layer + 1) % d->n_layers;
+			for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+				uint64_t bb = swap_store_bundle_bytes(st, (enum swap_kind)k);
+				uint32_t n = d->kinds[k].in, g;
+
+				if (n > REGION / bb)
+					n = (uint32_t)(REGION / bb) + 1;
+				g = cand[c] ? (uint32_t)((cand[c] + bb - 1) / bb) - 1 : 0;
+				r = replay_op(e, layer, k, n, keep, g, &seed, need, all, ptrs);
+			}
+			t[c] += now_s() - t0;
+		}
+		if (round >= 1 && now_s() > t_end)
+			break;
+	}
+	if (r)
+		goto out;
+	for (int c = 0; c < AS_GAP_CANDIDATES; c++)
+		if (best < 0 || t[c] < t[best])
+			best = c;
+	*gap = cand[best];
+	if (t_out)
+		memcpy(t_out, t, sizeof(t));
+out:
+	free(need);
+	free(all);
+	free(ptrs);
+	swap_engine_destroy(e);
+	swap_store_close(st);
+	return r;
+}
+
 struct flash_arg {
 	const char *path;
 	uint64_t bs, size;

@@ -60,6 +60,11 @@ struct as_swap_model {
 	uint32_t *idx, *pidx;
 	struct swap_key *keys, *mkeys, *fkeys;
 	uint32_t gap[SWAP_KIND_COUNT]; /* channels of gap filled between needed bundles */
+	uint64_t gap_bytes[SWAP_KIND_COUNT];
+	/* kinds off the residual stream (O, down) whose uncached channels gap filling reads
+	 * (nearly) all anyway: requested whole at the layer's start, so their reads overlap
+	 * the compute before their input is known */
+	bool whole[SWAP_KIND_COUNT];
 	const void **ptrs, **mptrs, **colp;
 	uint8_t *pinned;
 
@@ -605,13 +610,37 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	}
 	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
 	/* Gap filling (group-1 stores, where a kind's channels are adjacent in the file):
-	 * bundles between two needed ones are fetched too when the gap is at most 8 KiB, so
-	 * a random Top-K becomes a few long reads instead of one small read per channel. */
+	 * bundles between two needed ones are fetched too when the gap is at most gap_bytes
+	 * (default 8 KiB; the CLI replays reads to pick it, as_choose_gap_bytes()), so
+	 * a random Top-K becomes a few long reads instead of one small read per channel. A
+	 * gap wider than the engine's largest read could never be bridged. */
 	uint64_t gap_bytes = p->gap_bytes ? p->gap_bytes : 8192;
+	uint64_t max_read = ep.max_read_bytes ? ep.max_read_bytes : 256u << 10;
 
-	for (int k = 0; k < SWAP_KIND_COUNT && d->group == 1 && !p->no_gap_fill; k++)
-		m->gap[k] = (uint32_t)((gap_bytes + swap_store_bundle_bytes(m->st, k) - 1) /
-				       swap_store_bundle_bytes(m->st, k)) - 1;
+	for (int k = 0; k < SWAP_KIND_COUNT && d->group == 1 && !p->no_gap_fill; k++) {
+		uint64_t g = gap_bytes, bb = swap_store_bundle_bytes(m->st, k);
+
+		if (g > max_read)
+			g = max_read;
+		m->gap_bytes[k] = g;
+		m->gap[k] = g ? (uint32_t)((g + bb - 1) / bb) - 1 : 0;
+	}
+	/* A channel stays unread only inside a run of more than gap unneeded ones: with
+	 * needed channels at random (probability q = 1 - s), the fraction of such channels
+	 * is x^n (n - (n - 1) x), x = 1 - q = s, n = gap + 1. Under 2% for every layer: the
+	 * whole kind is preloaded (STATIC policy only: its hot set is fixed, so the extra
+	 * requests are hits or reads that gap filling would make). */
+	for (int k = SWAP_ATTN_OUT; k <= SWAP_FFN_OUT && p->policy == SWAP_POLICY_STATIC &&
+				    m->gap[k] && !m->no_preload; k += 2) {
+		bool ok = true;
+
+		for (uint32_t l = 0; l < m->n_layers && ok; l++) {
+			double x = m->sp[l * SWAP_KIND_COUNT + k], n = (double)m->gap[k] + 1;
+
+			ok = pow(x, n) * (n - (n - 1) * x) < 0.02;
+		}
+		m->whole[k] = ok;
+	}
 	if (!p->no_pin_all && p->policy != SWAP_POLICY_STATIC) {
 		struct as_swap_budget bi;
 
@@ -838,9 +867,20 @@ static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
 		last = m->n_layers - 1;
 	swap_plug(m->eng);
 	for (uint32_t l = layer, sel = UINT32_MAX; l <= last; l++) {
-		for (int kind = SWAP_ATTN_IN; kind <= SWAP_FFN_IN; kind += 2) {
+		for (int kind = SWAP_ATTN_IN; kind <= SWAP_FFN_OUT; kind++) {
 			uint32_t k;
 
+			if (kind == SWAP_ATTN_OUT || kind == SWAP_FFN_OUT) {
+				/* in the order the layer needs them: O, gate/up, down */
+				if (l == layer && m->whole[kind]) {
+					uint32_t in = swap_store_desc(m->st)->kinds[kind].in;
+
+					for (uint32_t i = 0; i < in; i++)
+						m->fkeys[i] = (struct swap_key){ l, (uint32_t)kind, i };
+					swap_request(m->eng, m->fkeys, in, SWAP_PRIO_NEXT, tag);
+				}
+				continue;
+			}
 			if (l == layer && kind == SWAP_ATTN_IN)
 				continue; /* needed now: on demand */
 			k = topk_count(m->sp[l * SWAP_KIND_COUNT + kind], m->dim);
@@ -994,6 +1034,7 @@ int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
 	swap_engine_layer_stats(m->eng, layer, &es);
 	out->bytes_read = es.bytes_read;
 	out->stall_ns = es.stall_ns;
+	out->bytes_used = es.bytes_used;
 	return 0;
 }
 
@@ -1012,12 +1053,14 @@ void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
 		out->total.predicted_used += x.predicted_used;
 		out->total.bytes_read += x.bytes_read;
 		out->total.stall_ns += x.stall_ns;
+		out->total.bytes_used += x.bytes_used;
 	}
 	out->budget_bytes = m->budget_bytes;
 	out->fixed_bytes = m->fixed_bytes;
 	out->pool_bytes = m->pool_bytes;
 	out->cancelled = m->cancelled;
 	out->checked = m->checked;
+	memcpy(out->gap_bytes, m->gap_bytes, sizeof(out->gap_bytes));
 	out->compute_s = m->compute_s;
 	out->wall_s = m->wall_s;
 }

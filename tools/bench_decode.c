@@ -213,12 +213,13 @@ int bench_decode_main(int argc, char **argv)
 	}
 	dt = cli_now() - t0;
 	{
-		double tps = n / dt, fb, st = 0, hit = -1;
+		double tps = n / dt, fb, st = 0, hit = -1, ub = 0;
 		uint64_t rss = cli_peak_rss_bytes();
 
 		if (sm) {
 			as_swap_stats(sm, &s1);
 			fb = (double)(s1.total.bytes_read - s0.total.bytes_read) / n;
+			ub = (double)(s1.total.bytes_used - s0.total.bytes_used) / n;
 			st = (double)(s1.total.stall_ns - s0.total.stall_ns) * 1e-9 / n;
 			hit = s1.total.lookups - s0.total.lookups ?
 				      (double)(s1.total.hits - s0.total.hits) /
@@ -237,8 +238,8 @@ int bench_decode_main(int argc, char **argv)
 				swap_cli_json(sm, &o, stdout);
 				/* per-window figures override the whole-run ones above */
 				printf(", \"window_flash_bytes_per_token\": %.1f, "
-				       "\"window_stall_s_per_token\": %.6f, \"window_hit_rate\": %.4f",
-				       fb, st, hit);
+				       "\"window_stall_s_per_token\": %.6f, \"window_hit_rate\": %.4f, "
+				       "\"window_useful_bytes_per_token\": %.1f", fb, st, hit, ub);
 			} else {
 				printf(", \"backend\": ");
 				cli_json_str(stdout, gguf_backend);

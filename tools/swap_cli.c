@@ -71,6 +71,14 @@ int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, in
 	} else if (!strcmp(a, "--queue-depth")) {
 		if (!(v = val(sub, argc, argv, i)) || cli_long(sub, a, v, 1, 4096, &o->queue_depth))
 			return -1;
+	} else if (!strcmp(a, "--gap")) {
+		uint64_t g;
+
+		if (!(v = val(sub, argc, argv, i)))
+			return -1;
+		if (strcmp(v, "auto") && cli_size(sub, a, v, 0, &g))
+			return -1;
+		o->gap = v;
 	} else if (!strcmp(a, "--policy")) {
 		if (!(v = val(sub, argc, argv, i)))
 			return -1;
@@ -105,6 +113,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	struct as_cost_inputs ci;
 	float sp = -1;
 	uint32_t grp = 0;
+	bool group1 = false;
 	int r;
 
 	memset(&p, 0, sizeof(p));
@@ -114,6 +123,11 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.queue_depth = (uint32_t)o->queue_depth;
 	p.tp = tp;
 	p.no_preload = o->no_preload;
+	if (o->gap && strcmp(o->gap, "auto") &&
+	    cli_size(sub, "--gap", o->gap, 0, &p.gap_bytes))
+		return -EINVAL;
+	if (o->gap && strcmp(o->gap, "auto") && !p.gap_bytes)
+		p.no_gap_fill = true; /* --gap 0 */
 	if (getenv("ACTIVESWAP_GAP_BYTES")) /* experiments */
 		p.gap_bytes = strtoull(getenv("ACTIVESWAP_GAP_BYTES"), NULL, 0);
 	r = as_swap_budget_info(path, &p, &bi, err, sizeof(err));
@@ -145,6 +159,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		}
 		ci.weight_bytes = swap_store_swappable_bytes(st);
 		ci.n_layers = swap_store_desc(st)->n_layers;
+		group1 = swap_store_desc(st)->group == 1;
 		swap_store_close(st);
 	}
 	ci.cache_bytes = o->budget_bytes > bi.fixed + bi.staging ?
@@ -179,6 +194,28 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	as_cost_choose(&ci, sp, grp, &o->choice);
 	p.sparsity = o->choice.sparsity;
 	p.group = o->choice.group;
+	/* --gap auto: only group-1 stores fill gaps, and only when swapping; the limit is
+	 * the one whose replayed reads of a random Top-K were fastest (costmodel.c) */
+	if ((!o->gap || !strcmp(o->gap, "auto")) && !p.gap_bytes && group1 &&
+	    o->budget_bytes < bi.full) {
+		double keep = 1.0 - (double)p.sparsity, tg[AS_GAP_CANDIDATES];
+
+		if (as_choose_gap_bytes(path, keep > 0.01 ? keep : 0.01, o->queue_depth ?
+					(uint32_t)o->queue_depth : 32, 0.8, &p.gap_bytes, tg))
+			p.gap_bytes = AS_GAP_DEFAULT;
+		else
+			o->gap_measured = true;
+		if (!p.gap_bytes)
+			p.no_gap_fill = true;
+		if (!quiet && o->gap_measured)
+			fprintf(stderr, "activeswap %s: auto: gap %llu KiB (replayed reads: 0 KiB "
+				"%.0f ms, 8 %.0f, 16 %.0f, 32 %.0f, 64 %.0f, 128 %.0f)\n", sub,
+				(unsigned long long)p.gap_bytes >> 10, tg[0] * 1e3, tg[1] * 1e3,
+				tg[2] * 1e3, tg[3] * 1e3, tg[4] * 1e3, tg[5] * 1e3);
+		else if (!quiet)
+			fprintf(stderr, "activeswap %s: auto: gap %llu KiB (default: the replay "
+				"failed)\n", sub, (unsigned long long)p.gap_bytes >> 10);
+	}
 	if (!quiet && (o->auto_sparsity || o->auto_group))
 		fprintf(stderr, "activeswap %s: auto: budget %.1f MiB of %.1f MiB (cache %.0f%% of "
 			"the weights), flash %.0f MB/s, compute %.0f MB/s -> sparsity %.2f%s, "
@@ -242,7 +279,9 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		"\"flash_bytes_per_token\": %.1f, \"stall_s_per_token\": %.6f, "
 		"\"hit_rate\": %.4f, \"preload_precision\": %.4f, \"preload_recall\": %.4f, "
 		"\"preloads_cancelled\": %llu, \"measured_flash_bps\": %.0f, "
-		"\"measured_compute_bps\": %.0f, \"estimated_tokens_per_s\": %.3f",
+		"\"measured_compute_bps\": %.0f, \"estimated_tokens_per_s\": %.3f, "
+		"\"useful_bytes_per_token\": %.1f, \"gap_bytes\": [%llu, %llu, %llu, %llu], "
+		"\"gap_auto\": %s",
 		(unsigned long long)s.budget_bytes, (unsigned long long)o->full_bytes,
 		(double)as_swap_sparsity(m), o->auto_sparsity ? "true" : "false",
 		as_swap_group(m), o->auto_group ? "true" : "false",
@@ -251,7 +290,10 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		s.total.predicted ? (double)s.total.predicted_used / s.total.predicted : 0,
 		s.total.used ? (double)s.total.predicted_used / s.total.used : 0,
 		(unsigned long long)s.cancelled, o->flash_bps, o->compute_bps,
-		o->choice.tokens_per_s);
+		o->choice.tokens_per_s, (double)s.total.bytes_used / nt,
+		(unsigned long long)s.gap_bytes[0], (unsigned long long)s.gap_bytes[1],
+		(unsigned long long)s.gap_bytes[2], (unsigned long long)s.gap_bytes[3],
+		o->gap_measured ? "true" : "false");
 }
 
 void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f)

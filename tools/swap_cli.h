@@ -21,7 +21,9 @@ struct swap_cli {
 	int policy, backend;
 	bool stats, no_preload;
 	long queue_depth;
+	const char *gap;      /* --gap SIZE|auto; NULL = auto */
 	/* filled by swap_cli_open */
+	bool gap_measured;    /* --gap auto picked the limits by replay */
 	uint64_t budget_bytes, full_bytes;
 	struct as_cost_choice choice;
 	double flash_bps, compute_bps;
@@ -43,6 +45,9 @@ struct swap_cli {
 	"  --backend auto|uring|pread|kmod  flash reads (default auto: kmod when\n"                 \
 	"                                   /dev/activeswap is usable, else io_uring)\n"                  \
 	"  --queue-depth N          reads in flight (default 32)\n"                        \
+	"  --gap SIZE|auto          read the bundles between two needed ones when they\n"   \
+	"                           span at most SIZE bytes (default auto: the flash's\n"  \
+	"                           cost per read times its bandwidth, measured)\n"        \
 	"  --stats                  per-layer hit rate, flash bytes/token, preload\n"       \
 	"                           precision/recall, stall time/token (stderr)\n"
 

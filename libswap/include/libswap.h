@@ -211,6 +211,10 @@ struct swap_layer_stats {
 	uint64_t hits, misses, evictions;
 	uint64_t reads, bytes_read, read_errors;
 	uint64_t stall_ns;
+	/* Bytes of the bundles read from flash that were then used (pinned or acquired)
+	 * before their eviction, each counted once per read: bytes_read - bytes_used is
+	 * what the reads carried for nothing (alignment, gap filling, unused preloads). */
+	uint64_t bytes_used;
 };
 
 struct swap_stats {

@@ -191,6 +191,10 @@ static void budgets_backends(const char *store)
 				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
 				assert_memory_equal(x->logits, ref->logits, sizeof(ref->logits));
 				assert_true(x->st.checked > 0);
+				/* useful bytes: bundles used after their read, at most what
+				 * the reads carried */
+				assert_true(x->st.total.bytes_used <= x->st.total.bytes_read);
+				assert_true(x->st.total.bytes_used > 0 || !x->st.total.bytes_read);
 				if (pct[i] <= 0.25) {
 					/* every token re-reads: more than the whole store */
 					assert_true(x->evictions > 0);
@@ -256,6 +260,28 @@ static void test_sparsity0_equals_dense(void **state)
 	as_swap_close(sm);
 }
 
+/* --gap auto's replay: a time per candidate, the chosen gap one of them; group-1 only. */
+static void test_choose_gap(void **state)
+{
+	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
+							  131072 };
+	double t[AS_GAP_CANDIDATES];
+	uint64_t gap = 1;
+	int found = 0;
+
+	(void)state;
+	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 4, 0.05, &gap, t), 0);
+	for (int c = 0; c < AS_GAP_CANDIDATES; c++) {
+		assert_true(t[c] > 0);
+		found += gap == cand[c];
+	}
+	assert_int_equal(found, 1);
+	assert_int_equal(as_choose_gap_bytes(store_f32, 0.5, 4, 0.05, &gap, NULL), -EINVAL);
+	assert_int_equal(as_choose_gap_bytes(store_q4, 0, 4, 0.05, &gap, NULL), -EINVAL);
+	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 0, 0.05, &gap, NULL), -EINVAL);
+	assert_true(as_choose_gap_bytes("/nonexistent/x.asw", 0.5, 4, 0.05, &gap, NULL) < 0);
+}
+
 static void test_read_error_and_small_budget(void **state)
 {
 	struct as_swap_params p;
@@ -294,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_budgets_backends_bit_identical),
 		cmocka_unit_test(test_sparsity0_equals_dense),
 		cmocka_unit_test(test_read_error_and_small_budget),
+		cmocka_unit_test(test_choose_gap),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

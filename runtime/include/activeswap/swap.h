@@ -58,7 +58,9 @@ struct as_swap_params {
 	 * and looked up without engine calls per token; this disables that. */
 	bool no_pin_all;
 	bool no_gap_fill;            /* fetch exactly the needed bundles (see swapping.md) */
-	uint64_t gap_bytes;          /* largest gap filled; 0 = 8 KiB */
+	/* Largest gap filled, in bytes (at most the engine's read size); 0 = 8 KiB. The CLI
+	 * picks it with as_choose_gap_bytes() (--gap auto). */
+	uint64_t gap_bytes;
 };
 
 /* Per-layer counters of the runtime (not of the engine). A lookup is one bundle the
@@ -68,6 +70,7 @@ struct as_swap_layer_stats {
 	uint64_t lookups, hits;
 	uint64_t predicted, used, predicted_used;
 	uint64_t bytes_read, stall_ns; /* from the engine */
+	uint64_t bytes_used;           /* engine: read bytes of bundles then used */
 };
 
 struct as_swap_stats {
@@ -76,6 +79,7 @@ struct as_swap_stats {
 	uint64_t budget_bytes, fixed_bytes, pool_bytes;
 	uint64_t cancelled;  /* queued preloads dropped because a newer prediction replaced them */
 	uint64_t checked;    /* bundles whose crc was checked at use (check_use) */
+	uint64_t gap_bytes[SWAP_KIND_COUNT]; /* gap filling limit per kind in effect (0: off) */
 	double compute_s, wall_s;
 };
 
@@ -153,6 +157,23 @@ struct as_cost_choice {
 /* sparsity < 0 / group == 0: choose; otherwise keep the given value and estimate. */
 void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t group,
 		    struct as_cost_choice *out);
+/* Gap filling limit when the replay below cannot run. */
+#define AS_GAP_DEFAULT (32u << 10)
+/*
+ * Gap filling limit by replay: on a group-1 store, through a libswap engine of the
+ * smallest budget with queue depth qd, reads a random Top-K keeping the fraction `keep`
+ * of the first 16 MiB of channels of every kind of a layer the way the decode does (gaps
+ * of at most G bytes between needed bundles requested too, the needed ones acquired 256
+ * at a time) for each G of 0 (no filling), 8, 16, 32, 64 and 128 KiB, in alternating
+ * rounds on successive layers for about `seconds` (at least two rounds). *gap is the G
+ * that took the least time in all; t_out[] (optional) the times.
+ * The engine's own cost per read (submission, completion, copy, wake-ups) is part of
+ * what is measured, which a raw device curve would miss. 0 or a negative errno
+ * (-EINVAL: not a group-1 store).
+ */
+#define AS_GAP_CANDIDATES 6
+int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, double seconds,
+			uint64_t *gap, double *t_out);
 /* Random O_DIRECT reads of `bs` bytes from path by 4 threads for about `seconds`. */
 double as_measure_flash_bps(const char *path, uint64_t bs, double seconds);
 /* Sparse Q4_0 gather-accumulate speed (bytes of columns per second) with tp. */
