@@ -963,8 +963,10 @@ void swap_engine_stats(struct swap_engine *e, struct swap_stats *o)
 	o->queued = e->n_queued;
 	o->pool_bytes = e->pool.size;
 	o->staging_bytes = (uint64_t)e->qd * e->sb;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		o->slot_bytes += e->kc[k].n * e->kc[k].size;
+		o->kind_slots[k] = e->kc[k].n;
+	}
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -1049,7 +1051,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	struct swap_engine *e;
 	struct swap_backend_cfg cfg;
 	uint64_t minb, staging, usable, need_min = 0, want_all = 0, extra, wsum = 0;
-	uint64_t w[SWAP_KIND_COUNT];
+	uint64_t w[SWAP_KIND_COUNT], nk[SWAP_KIND_COUNT];
 	uint8_t *mem;
 	int r;
 
@@ -1123,13 +1125,40 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		wsum += w[k];
 	}
 	mem = e->staging + staging;
+	{
+		bool ordered = false;
+
+		for (int k = 1; k < SWAP_KIND_COUNT; k++)
+			ordered |= e->p.kind_prio[k] != e->p.kind_prio[0];
+		for (int k = 0; k < SWAP_KIND_COUNT; k++)
+			nk[k] = (uint64_t)s->d.group * s->d.kinds[k].in;
+		if (!ordered) {
+			for (int k = 0; k < SWAP_KIND_COUNT && wsum; k++)
+				nk[k] += (uint64_t)((long double)extra * w[k] / wsum) / slot_size(s, k);
+		} else {
+			/* highest priority first (ties: lower kind first), each up to all */
+			uint64_t left = extra;
+
+			for (int pr = 255; pr >= 0; pr--) {
+				for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+					uint64_t add;
+
+					if (e->p.kind_prio[k] != pr)
+						continue;
+					add = left / slot_size(s, k);
+					if (add > w[k] / slot_size(s, k))
+						add = w[k] / slot_size(s, k);
+					nk[k] += add;
+					left -= add * slot_size(s, k);
+				}
+			}
+		}
+	}
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		struct kclass *kc = &e->kc[k];
 		uint64_t all = (uint64_t)s->d.n_layers * s->d.kinds[k].in;
-		uint64_t n = (uint64_t)s->d.group * s->d.kinds[k].in;
+		uint64_t n = nk[k];
 
-		if (wsum)
-			n += (uint64_t)((long double)extra * w[k] / wsum) / slot_size(s, k);
 		if (n > all)
 			n = all;
 		kc->base = e->n_slots;

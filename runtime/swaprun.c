@@ -399,41 +399,123 @@ static int pin_all(struct as_swap_model *m)
 }
 
 /*
- * STATIC policy: pin the same leading fraction of every (layer, kind)'s channels, as
- * much as the pool holds with one layer group of slots left for the rest. With weights
- * that have no contextual locality any set is as good as another, and a contiguous one
- * leaves the uncached channels contiguous too, so gap filling turns their fetches into
- * long sequential reads.
+ * STATIC policy: pin a leading part of the channels of every (layer, kind), as much as
+ * the kind's slots hold with one layer group of slots left for the rest (the same
+ * fraction of every layer; how much of each kind is the engine's slot split, see
+ * plan_reads()). With weights that have no contextual locality any set is as good as
+ * another, and a contiguous one leaves the uncached channels contiguous too, so gap
+ * filling turns their fetches into long sequential reads.
  */
-static int set_static_prefix(struct as_swap_model *m, uint64_t slot_bytes)
+static int set_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots)
 {
 	const struct swap_store_desc *d = swap_store_desc(m->st);
-	uint64_t all = 0, n;
+	uint64_t n = 0;
+	uint32_t cnt[SWAP_KIND_COUNT];
 	struct swap_key *keys;
-	double f;
 	int r = -ENOSPC;
 
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
-		all += (uint64_t)d->n_layers * d->kinds[k].in * swap_store_bundle_bytes(m->st, k);
-	f = all ? (double)slot_bytes / (double)all - (double)d->group / d->n_layers : 0;
-	if (f > 1)
-		f = 1;
-	n = 0;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
-		n += (uint64_t)d->n_layers * d->kinds[k].in;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t in = d->kinds[k].in, sl = kind_slots[k], grp = (uint64_t)d->group * in;
+
+		cnt[k] = (uint32_t)(sl > grp ? (sl - grp) / m->n_layers : 0);
+		if (cnt[k] > in)
+			cnt[k] = (uint32_t)in;
+		n += (uint64_t)d->n_layers * in;
+	}
 	keys = malloc(sizeof(*keys) * n);
 	if (!keys)
 		return -ENOMEM;
-	for (; f > 0.01 && r == -ENOSPC; f -= 0.02) {
+	/* on -ENOSPC (rounding), 2% less of every kind */
+	for (int tries = 0; tries < 50 && r == -ENOSPC; tries++) {
+		bool any = false;
+
 		n = 0;
 		for (uint32_t l = 0; l < m->n_layers; l++)
 			for (int k = 0; k < SWAP_KIND_COUNT; k++)
-				for (uint32_t c = 0; c < (uint32_t)(f * d->kinds[k].in); c++)
+				for (uint32_t c = 0; c < cnt[k]; c++)
 					keys[n++] = (struct swap_key){ l, (uint32_t)k, c };
-		r = swap_engine_set_static(m->eng, keys, n);
+		r = n ? swap_engine_set_static(m->eng, keys, n) : -ENOSPC;
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			uint32_t cut = d->kinds[k].in / 50 + 1;
+
+			cnt[k] = cnt[k] > cut ? cnt[k] - cut : 0;
+			any |= cnt[k] > 0;
+		}
+		if (!any)
+			break;
 	}
 	free(keys);
 	return r;
+}
+
+/*
+ * Gap filling (group-1 stores, where a kind's channels are adjacent in the file): bundles
+ * between two needed ones are fetched too when the gap is at most gap_bytes (default
+ * 8 KiB; the CLI replays reads to pick it, as_choose_gap_bytes()), so a random Top-K
+ * becomes a few long reads instead of one small read per channel. A gap wider than the
+ * engine's largest read could never be bridged. Sets gap, gap_bytes and whole, and, for
+ * the STATIC policy, the order in which the kinds get the cache (kind_prio).
+ */
+static void plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
+		       struct swap_engine_params *ep)
+{
+	const struct swap_store_desc *d = swap_store_desc(m->st);
+	uint64_t gap_bytes = p->gap_bytes ? p->gap_bytes : 8192;
+	uint64_t max_read = ep->max_read_bytes ? ep->max_read_bytes : 256u << 10;
+	double saved[SWAP_KIND_COUNT];
+
+	for (int k = 0; k < SWAP_KIND_COUNT && d->group == 1 && !p->no_gap_fill; k++) {
+		uint64_t g = gap_bytes, bb = swap_store_bundle_bytes(m->st, k);
+
+		if (g > max_read)
+			g = max_read;
+		m->gap_bytes[k] = g;
+		m->gap[k] = g ? (uint32_t)((g + bb - 1) / bb) - 1 : 0;
+	}
+	/*
+	 * With needed channels at random (probability q = 1 - s, x = s), a channel stays
+	 * unread only inside a run of more than gap unneeded ones between needed ones: a
+	 * fraction x^n (n - (n - 1) x) of the channels, n = gap + 1; and there are about
+	 * q x^n such runs per channel, each ending a read with half a page of slack on
+	 * both sides. So an uncached bundle of kind k costs saved[k] of its bytes per token
+	 * in reads (mean over the layers): caching it saves that much per byte.
+	 */
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		double bb = (double)swap_store_bundle_bytes(m->st, k), n = (double)m->gap[k] + 1;
+
+		saved[k] = 0;
+		for (uint32_t l = 0; l < m->n_layers; l++) {
+			double x = m->sp[l * SWAP_KIND_COUNT + k], xn = pow(x, n);
+
+			saved[k] += (1 - xn * (n - (n - 1) * x) + (1 - x) * xn * 4096 / bb) /
+				    m->n_layers;
+		}
+	}
+	/* O and down (off the residual stream, not predicted): when gap filling reads
+	 * (nearly) all of their uncached channels anyway (under 2% unread in every layer),
+	 * the whole kind is requested at the layer's start so its reads overlap the compute
+	 * before their input is known (STATIC policy only: its hot set is fixed, so the
+	 * extra requests are hits or reads that gap filling would make). */
+	for (int k = SWAP_ATTN_OUT; k <= SWAP_FFN_OUT && p->policy == SWAP_POLICY_STATIC &&
+				    m->gap[k] && !m->no_preload; k += 2) {
+		bool ok = true;
+
+		for (uint32_t l = 0; l < m->n_layers && ok; l++) {
+			double x = m->sp[l * SWAP_KIND_COUNT + k], n = (double)m->gap[k] + 1;
+
+			ok = pow(x, n) * (n - (n - 1) * x) < 0.02;
+		}
+		m->whole[k] = ok;
+	}
+	/* STATIC: the cache goes to the kinds that save the most read bytes per byte */
+	if (p->policy == SWAP_POLICY_STATIC && !p->uniform_cache)
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			int rank = 0;
+
+			for (int j = 0; j < SWAP_KIND_COUNT; j++)
+				rank += saved[j] > saved[k] + 0.005;
+			ep->kind_prio[k] = (uint8_t)(SWAP_KIND_COUNT - rank);
+		}
 }
 
 int as_swap_open(struct as_swap_model **out, const char *path,
@@ -592,6 +674,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		}
 		ep.budget_bytes = p->budget_bytes - m->fixed_bytes;
 	}
+	plan_reads(m, p, &ep);
 	r = swap_engine_create(&m->eng, m->st, &ep, err, errlen);
 	if (r)
 		goto fail;
@@ -601,7 +684,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		swap_engine_stats(m->eng, &s);
 		m->pool_bytes = s.pool_bytes;
 		if (p->policy == SWAP_POLICY_STATIC) {
-			r = set_static_prefix(m, s.slot_bytes);
+			r = set_static_prefix(m, s.kind_slots);
 			if (r && r != -ENOSPC) {
 				snprintf(err, errlen, "loading the static hot set: %s", strerror(-r));
 				goto fail;
@@ -609,38 +692,6 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		}
 	}
 	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
-	/* Gap filling (group-1 stores, where a kind's channels are adjacent in the file):
-	 * bundles between two needed ones are fetched too when the gap is at most gap_bytes
-	 * (default 8 KiB; the CLI replays reads to pick it, as_choose_gap_bytes()), so
-	 * a random Top-K becomes a few long reads instead of one small read per channel. A
-	 * gap wider than the engine's largest read could never be bridged. */
-	uint64_t gap_bytes = p->gap_bytes ? p->gap_bytes : 8192;
-	uint64_t max_read = ep.max_read_bytes ? ep.max_read_bytes : 256u << 10;
-
-	for (int k = 0; k < SWAP_KIND_COUNT && d->group == 1 && !p->no_gap_fill; k++) {
-		uint64_t g = gap_bytes, bb = swap_store_bundle_bytes(m->st, k);
-
-		if (g > max_read)
-			g = max_read;
-		m->gap_bytes[k] = g;
-		m->gap[k] = g ? (uint32_t)((g + bb - 1) / bb) - 1 : 0;
-	}
-	/* A channel stays unread only inside a run of more than gap unneeded ones: with
-	 * needed channels at random (probability q = 1 - s), the fraction of such channels
-	 * is x^n (n - (n - 1) x), x = 1 - q = s, n = gap + 1. Under 2% for every layer: the
-	 * whole kind is preloaded (STATIC policy only: its hot set is fixed, so the extra
-	 * requests are hits or reads that gap filling would make). */
-	for (int k = SWAP_ATTN_OUT; k <= SWAP_FFN_OUT && p->policy == SWAP_POLICY_STATIC &&
-				    m->gap[k] && !m->no_preload; k += 2) {
-		bool ok = true;
-
-		for (uint32_t l = 0; l < m->n_layers && ok; l++) {
-			double x = m->sp[l * SWAP_KIND_COUNT + k], n = (double)m->gap[k] + 1;
-
-			ok = pow(x, n) * (n - (n - 1) * x) < 0.02;
-		}
-		m->whole[k] = ok;
-	}
 	if (!p->no_pin_all && p->policy != SWAP_POLICY_STATIC) {
 		struct as_swap_budget bi;
 

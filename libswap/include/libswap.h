@@ -203,6 +203,10 @@ struct swap_engine_params {
 	 * engine lock: it must not call back into the engine. For tests and tools. */
 	void (*on_submit)(void *arg, uint64_t tag, uint32_t layer, uint64_t bytes, int prio);
 	void *cb_arg;
+	/* Split of the slots beyond the minimum (one layer group of every kind): all equal
+	 * (default 0) = in proportion to the kinds' bytes; otherwise the kinds get them in
+	 * decreasing kind_prio order, each up to all of its bundles. */
+	uint8_t kind_prio[SWAP_KIND_COUNT];
 };
 
 /* Per-layer statistics. Each counter moves exactly where the USDT probe of the same name
@@ -224,6 +228,7 @@ struct swap_stats {
 	uint64_t pool_bytes; /* bytes of the pool mapping (<= budget) */
 	uint64_t staging_bytes;
 	uint64_t slot_bytes; /* bytes of all slots */
+	uint64_t kind_slots[SWAP_KIND_COUNT]; /* slots of every kind */
 };
 
 struct swap_engine;

@@ -170,7 +170,7 @@ static void budgets_backends(const char *store)
 	assert_int_equal(ref->evictions, 0);
 	for (size_t b = 0; b < 2; b++) {
 		for (size_t i = 0; i < 3; i++) {
-			for (int variant = 0; variant < 5; variant++) {
+			for (int variant = 0; variant < 6; variant++) {
 				base_params(&p);
 				p.sparsity = 0.5f;
 				p.backend = be[b];
@@ -185,7 +185,9 @@ static void budgets_backends(const char *store)
 				p.queue_depth = variant == 3 ? 1 : 0;
 				p.tp = variant == 2 ? tp2 : NULL;
 				p.policy = variant == 2 ? SWAP_POLICY_LRU :
-					   variant == 4 ? SWAP_POLICY_STATIC : SWAP_POLICY_FREQ;
+					   variant >= 4 ? SWAP_POLICY_STATIC : SWAP_POLICY_FREQ;
+				/* static hot set: by reads saved per byte, or uniform */
+				p.uniform_cache = variant == 5;
 				memset(x, 0, sizeof(*x));
 				decode(store, &p, x);
 				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));

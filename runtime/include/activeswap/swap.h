@@ -61,6 +61,9 @@ struct as_swap_params {
 	/* Largest gap filled, in bytes (at most the engine's read size); 0 = 8 KiB. The CLI
 	 * picks it with as_choose_gap_bytes() (--gap auto). */
 	uint64_t gap_bytes;
+	/* STATIC policy: the same fraction of every kind in the hot set, instead of the
+	 * kinds whose uncached bundles cost the most reads per byte first (swapping.md) */
+	bool uniform_cache;
 };
 
 /* Per-layer counters of the runtime (not of the engine). A lookup is one bundle the
