@@ -78,16 +78,47 @@ static uint64_t rnd(uint64_t *x)
 	return *x;
 }
 
+struct replay {
+	struct swap_engine *e;
+	const struct swap_kind_desc *kd;
+	struct as_threadpool *tp;
+	struct swap_key *need, *all;
+	const void **ptrs, **cols; /* cols: [SWAP_MAX_MATS][256] */
+	float *x, *y;
+	size_t n;
+};
+
+/* The decode's compute on an acquired chunk: every matrix of the bundle, rows split over
+ * the threads at multiples of 128 (as swaprun.c's op_task_fn). */
+static void replay_task(void *arg, int ith, int nth)
+{
+	const struct replay *rp = arg;
+
+	for (uint32_t mi = 0; mi < rp->kd->n_mats; mi++) {
+		const struct swap_mat_desc *md = &rp->kd->mats[mi];
+		size_t units = (md->out + 127) / 128;
+		size_t r0 = units * ith / nth * 128, r1 = units * (ith + 1) / nth * 128;
+
+		if (r1 > md->out)
+			r1 = md->out;
+		if (r0 < r1 && as_sparse_type_ok((enum ggml_type)md->type))
+			as_sparse_axpy((enum ggml_type)md->type, rp->y, r0, r1, md->out,
+				       rp->cols + (size_t)mi * 256, rp->x, rp->n);
+	}
+}
+
 /*
  * One replayed op of the decode for a candidate gap: a random Top-K (fraction keep) over
  * the first n channels of (layer, kind), the gaps of at most gap channels between two
  * needed ones requested too (as swaprun.c does), then the needed bundles acquired 256 at
- * a time and released. 0 or a negative errno.
+ * a time, computed on with the sparse kernels, and released. 0 or a negative errno.
  */
-static int replay_op(struct swap_engine *e, uint32_t layer, int kind, uint32_t n, double keep,
-		     uint32_t gap, uint64_t *seed, struct swap_key *need, struct swap_key *all,
-		     const void **ptrs)
+static int replay_op(struct replay *rp, uint32_t layer, int kind, uint32_t n, double keep,
+		     uint32_t gap, uint64_t *seed)
 {
+	struct swap_engine *e = rp->e;
+	struct swap_key *need = rp->need, *all = rp->all;
+	const void **ptrs = rp->ptrs;
 	size_t nn = 0, na = 0;
 	int r;
 
@@ -105,14 +136,22 @@ static int replay_op(struct swap_engine *e, uint32_t layer, int kind, uint32_t n
 		size_t m = nn - i < 256 ? nn - i : 256;
 
 		r = swap_acquire(e, need + i, m, ptrs);
-		if (!r)
-			swap_release(e, need + i, m);
+		if (r)
+			break;
+		for (uint32_t mi = 0, off = 0; mi < rp->kd->n_mats; mi++) {
+			for (size_t j = 0; j < m; j++)
+				rp->cols[(size_t)mi * 256 + j] = (const uint8_t *)ptrs[j] + off;
+			off += rp->kd->mats[mi].col_bytes;
+		}
+		rp->n = m;
+		as_tp_run(rp->tp, replay_task, rp);
+		swap_release(e, need + i, m);
 	}
 	return r;
 }
 
-int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, double seconds,
-			uint64_t *gap, double *t_out)
+int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, struct as_threadpool *tp,
+			double seconds, uint64_t *gap, double *t_out)
 {
 	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
 							  131072 };
@@ -121,8 +160,8 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, double secon
 	struct swap_engine *e = NULL;
 	struct swap_engine_params ep;
 	const struct swap_store_desc *d;
-	struct swap_key *need = NULL, *all = NULL;
-	const void **ptrs = NULL;
+	struct replay rp = { 0 };
+	uint64_t maxout = 0;
 	double t[AS_GAP_CANDIDATES] = { 0 }, t_end = now_s() + seconds;
 	uint64_t seed = 0x243f6a8885a308d3ull, maxin = 0;
 	uint32_t next_layer;
@@ -147,16 +186,27 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, double secon
 	r = swap_engine_create(&e, st, &ep, err, sizeof(err));
 	if (r)
 		goto out;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		if (d->kinds[k].in > maxin)
 			maxin = d->kinds[k].in;
-	need = malloc(sizeof(*need) * maxin);
-	all = malloc(sizeof(*all) * maxin);
-	ptrs = malloc(sizeof(*ptrs) * 256);
-	if (!need || !all || !ptrs) {
+		for (uint32_t mi = 0; mi < d->kinds[k].n_mats && mi < SWAP_MAX_MATS; mi++)
+			if (d->kinds[k].mats[mi].out > maxout)
+				maxout = d->kinds[k].mats[mi].out;
+	}
+	rp.e = e;
+	rp.tp = tp;
+	rp.need = malloc(sizeof(*rp.need) * maxin);
+	rp.all = malloc(sizeof(*rp.all) * maxin);
+	rp.ptrs = malloc(sizeof(*rp.ptrs) * 256);
+	rp.cols = malloc(sizeof(*rp.cols) * 256 * SWAP_MAX_MATS);
+	rp.x = malloc(sizeof(float) * 256);
+	rp.y = calloc(maxout + 128, sizeof(float));
+	if (!rp.need || !rp.all || !rp.ptrs || !rp.cols || !rp.x || !rp.y) {
 		r = -ENOMEM;
 		goto out;
 	}
+	for (int i = 0; i < 256; i++)
+		rp.x[i] = 1e-3f * (float)(i + 1);
 	/* Rounds over the candidates in turn (a new layer each time, so nothing is
 	 * resident; the order rotates so that no candidate always follows another), at
 	 * least two, until the time is used. */
@@ -175,7 +225,8 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, double secon
 				if (n > REGION / bb)
 					n = (uint32_t)(REGION / bb) + 1;
 				g = cand[c] ? (uint32_t)((cand[c] + bb - 1) / bb) - 1 : 0;
-				r = replay_op(e, layer, k, n, keep, g, &seed, need, all, ptrs);
+				rp.kd = &d->kinds[k];
+				r = replay_op(&rp, layer, k, n, keep, g, &seed);
 			}
 			t[c] += now_s() - t0;
 		}
@@ -191,9 +242,12 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, double secon
 	if (t_out)
 		memcpy(t_out, t, sizeof(t));
 out:
-	free(need);
-	free(all);
-	free(ptrs);
+	free(rp.need);
+	free(rp.all);
+	free(rp.ptrs);
+	free(rp.cols);
+	free(rp.x);
+	free(rp.y);
 	swap_engine_destroy(e);
 	swap_store_close(st);
 	return r;
