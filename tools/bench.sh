@@ -12,7 +12,10 @@
 # decode.dat, decode.png and decode.svg (gnuplot), and prints the table.
 # Other knobs: AS_BENCH_DIR, AS_BENCH_TOKENS (8), AS_BENCH_THREADS (2), AS_BENCH_LAYERS
 # (override the shape's layer count), AS_BENCH_DENSE=1 (add a dense-in-DRAM row),
-# AS_BENCH_KERNELS=0 (skip the kernel benchmark).
+# AS_BENCH_KERNELS=0 (skip the kernel benchmark), AS_BENCH_FIO=1 (after each activeswap
+# run, fio random reads of the store at that run's mean read size, queue depth 32,
+# O_DIRECT, io_uring, 3 s: the I/O efficiency columns, tokens/s x flash bytes per token /
+# fio's bandwidth, on the bytes the device read and on the useful bytes).
 set -eu
 AS="${1:-build/bin/activeswap}"
 [ $# -gt 0 ] && shift
@@ -53,7 +56,7 @@ fi
 
 : >"$OUT/decode.json"
 : >"$OUT/decode.dat"
-echo "# pct budget_MiB activeswap_tps mmap_tps peer_tps flash_MB_tok stall_ms_tok hit sparsity group mmap_flash_MB_tok" >>"$OUT/decode.dat"
+echo "# pct budget_MiB activeswap_tps mmap_tps peer_tps flash_MB_tok stall_ms_tok hit sparsity group mmap_flash_MB_tok useful_MB_tok read_KiB fio_MBps" >>"$OUT/decode.dat"
 if [ "${AS_BENCH_DENSE:-0}" = 1 ]; then
 	echo "== dense, all in DRAM"
 	"$AS" bench decode -m "$gguf" --backend dense -n "$N" -t "$T" --json --label dense \
@@ -78,6 +81,18 @@ for pct in $BUDGETS; do
 		continue
 	fi
 	cat "$OUT/as-$pct.json" >>"$OUT/decode.json"
+	fiobw=0
+	rdsz=$(awk -v r="$(jfield reads "$OUT/as-$pct.json")" -v b="$(jfield read_bytes "$OUT/as-$pct.json")" \
+		'BEGIN { if (r > 0) printf "%d", int(b / r / 4096 + 0.5) * 4096; else print 0 }')
+	if [ "${AS_BENCH_FIO:-0}" = 1 ] && [ "$rdsz" -gt 0 ] && command -v fio >/dev/null 2>&1; then
+		# random reads of the existing store only (no --size/--offset: fio would
+		# lay out, i.e. overwrite, a file shorter than what it is asked to read)
+		fiobw=$(fio --name=eff --filename="$store" --readonly --rw=randread --bs="$rdsz" \
+			--iodepth=32 --direct=1 --ioengine=io_uring --runtime=3 --time_based \
+			--output-format=terse --terse-version=3 2>/dev/null |
+			awk -F';' 'NR == 1 { printf "%.0f", $7 * 1024 }')
+		fiobw=${fiobw:-0}
+	fi
 	rc=0
 	sh "$TOP/tools/memcg.sh" "$lim" "$AS" bench decode -m "$gguf" --backend mmap \
 		--dram-budget "$bud" -n "$N" --warmup 1 -t "$T" --json --label mmap \
@@ -102,19 +117,24 @@ for pct in $BUDGETS; do
 		-v fb="$(jfield window_flash_bytes_per_token "$f")" \
 		-v st="$(jfield window_stall_s_per_token "$f")" -v h="$(jfield window_hit_rate "$f")" \
 		-v s="$(jfield sparsity "$f")" -v g="$(jfield group "$f")" -v mf="$mf" \
-		'BEGIN { printf "%s %.1f %.4f %.4f %.4f %.1f %.1f %.3f %.2f %d %.1f\n", p, b / 1048576,
-			 a, m, q, fb / 1e6, st * 1e3, h, s, g, mf / 1e6 }' >>"$OUT/decode.dat"
+		-v ub="$(jfield window_useful_bytes_per_token "$f")" -v rk="$rdsz" -v fio="$fiobw" \
+		'BEGIN { printf "%s %.1f %.4f %.4f %.4f %.1f %.1f %.3f %.2f %d %.1f %.1f %.0f %.0f\n", p,
+			 b / 1048576, a, m, q, fb / 1e6, st * 1e3, h, s, g, mf / 1e6, ub / 1e6,
+			 rk / 1024, fio / 1e6 }' >>"$OUT/decode.dat"
 done
 
 echo
 echo "== decode tokens/s vs DRAM budget ($name, random weights, $T threads, $N tokens)"
 awk 'NR == 1 { next }
-     NR == 2 { printf "%6s %9s %11s %9s %7s %9s %8s %11s %10s %6s %5s %12s\n", "budget",
-	       "MiB", "activeswap", "mmap", "ratio", "llama.cpp", "sparsity", "flash MB/t",
-	       "stall ms/t", "hit", "group", "mmap MB/t" }
-     { printf "%5s%% %9.1f %11.3f %9.3f %7.2f %9s %8.2f %11.1f %10.1f %5.1f%% %5d %12.1f\n",
+     NR == 2 { printf "%6s %9s %11s %9s %7s %9s %8s %11s %10s %6s %5s %12s %11s %8s %8s %6s %6s\n",
+	       "budget", "MiB", "activeswap", "mmap", "ratio", "llama.cpp", "sparsity",
+	       "flash MB/t", "stall ms/t", "hit", "group", "mmap MB/t", "useful MB/t",
+	       "read KiB", "fio MB/s", "eff", "eff-u" }
+     { printf "%5s%% %9.1f %11.3f %9.3f %7.2f %9s %8.2f %11.1f %10.1f %5.1f%% %5d %12.1f %11.1f %8d %8s %6s %6s\n",
 	      $1, $2, $3, $4, ($4 > 0 ? $3 / $4 : 0), ($5 > 0 ? sprintf("%.3f", $5) : "-"),
-	      $9, $6, $7, 100 * $8, $10, $11 }' \
+	      $9, $6, $7, 100 * $8, $10, $11, $12, $13, ($14 > 0 ? $14 : "-"),
+	      ($14 > 0 ? sprintf("%.2f", $3 * $6 / $14) : "-"),
+	      ($14 > 0 ? sprintf("%.2f", $3 * $12 / $14) : "-") }' \
 	"$OUT/decode.dat"
 [ -f "$OUT/dense.json" ] && echo "dense in DRAM: $(jfield tokens_per_s "$OUT/dense.json") tok/s"
 peerplot=""

@@ -250,13 +250,15 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 			x.used ? 100.0 * x.predicted_used / x.used : 0);
 	}
 	fprintf(f, "total  %7.1f%%  %12.3f  %12.3f  %8.1f%%  %5.1f%%   (%llu tokens, %llu "
-		"preloads cancelled; budget %.1f MiB = resident %.1f + pool %.1f)\n",
+		"preloads cancelled; budget %.1f MiB = resident %.1f + pool %.1f; useful "
+		"%.3f MB/tok of the flash bytes)\n",
 		s.total.lookups ? 100.0 * s.total.hits / s.total.lookups : 0,
 		s.total.bytes_read / 1e6 / nt, s.total.stall_ns / 1e6 / nt,
 		s.total.predicted ? 100.0 * s.total.predicted_used / s.total.predicted : 0,
 		s.total.used ? 100.0 * s.total.predicted_used / s.total.used : 0,
 		(unsigned long long)s.tokens, (unsigned long long)s.cancelled,
-		s.budget_bytes / 1048576.0, s.fixed_bytes / 1048576.0, s.pool_bytes / 1048576.0);
+		s.budget_bytes / 1048576.0, s.fixed_bytes / 1048576.0, s.pool_bytes / 1048576.0,
+		s.total.bytes_used / 1e6 / nt);
 }
 
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
