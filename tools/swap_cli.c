@@ -198,7 +198,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	/* --gap auto: only group-1 stores fill gaps, and only when swapping; the limit is
 	 * the one whose replayed reads of a random Top-K were fastest (costmodel.c) */
 	if ((!o->gap || !strcmp(o->gap, "auto")) && !p.gap_bytes && group1 &&
-	    o->budget_bytes < bi.full) {
+	    o->budget_bytes < bi.full && o->budget_bytes >= bi.min) {
 		double keep = 1.0 - (double)p.sparsity, tg[AS_GAP_CANDIDATES];
 
 		if (as_choose_gap_bytes(path, keep > 0.01 ? keep : 0.01, o->queue_depth ?

@@ -5,7 +5,8 @@
 #    100%, 50% and 25% and for the io_uring and pread backends (sanitizer and release
 #    CLI), with evictions at 25% (flash bytes per token above the cache size);
 #  - --stats prints per-layer hit rate, flash bytes, stall, preload precision/recall;
-#  - bench decode --json carries the fields the benchmarks need;
+#  - bench decode --json carries the fields the benchmarks need, the measured gap limit
+#    and useful bytes (at most the flash bytes); --gap 0 / 64K give the same text;
 #  - the run survives a memory cgroup of budget + 10% (+ the stated process overhead);
 #  - bad flags and a too small budget fail with one message;
 #  - the real model (AS_SHARED): a store at sparsity 0 gives the dense runtime's greedy
@@ -80,6 +81,21 @@ check $? "bench decode --json has the fields${miss:+ (missing:$miss)}"
 s=$(jfield sparsity "$T/b.json")
 awk -v s="${s:-9}" 'BEGIN { exit !(s >= 0 && s <= 0.5) }'
 check $? "auto sparsity $s within --max-sparsity 0.5"
+# the gap limit was measured (group-1 store, swapping) and the useful bytes are counted
+fb=$(jfield window_flash_bytes_per_token "$T/b.json")
+ub=$(jfield window_useful_bytes_per_token "$T/b.json")
+grep -q '"gap_auto": true' "$T/b.json" && grep -q '"gap_bytes": \[[0-9]' "$T/b.json" &&
+	awk -v f="${fb:-0}" -v u="${ub:-0}" 'BEGIN { exit !(u > 0 && u <= f) }'
+check $? "bench decode: gap measured ($(grep -o '"gap_bytes": \[[0-9, ]*\]' "$T/b.json")), useful $ub <= flash $fb bytes/token"
+# any gap limit gives the same text: none, 64 KiB (and auto above)
+fail=""
+for g in 0 64K; do
+	"$AR" run -m "$S" -p "$P" -n 24 -c 32 --temp 0 --sparsity 0.5 --dram-budget 25% \
+		--gap $g >"$T/g.txt" 2>/dev/null || fail="$fail $g(rc)"
+	head -c "$(wc -c <"$T/ref.txt")" "$T/g.txt" | cmp -s - "$T/ref.txt" || fail="$fail $g"
+done
+[ -z "$fail" ]
+check $? "--gap 0 and --gap 64K: same greedy text at 25%${fail:+ (differs:$fail)}"
 
 # 3. memory cgroup of budget + 10% (+ overhead)
 bud=$(jfield budget_bytes "$T/o-uring-25%.txt")
@@ -98,6 +114,9 @@ fi
 "$AR" run -m "$S" --sparsity 1.5 -n 1 >/dev/null 2>"$T/e1"
 [ $? = 2 ] && [ "$(wc -l <"$T/e1")" = 1 ]
 check $? "--sparsity 1.5 is a usage error with one line"
+"$AR" run -m "$S" --gap 12Q -n 1 >/dev/null 2>"$T/e4"
+[ $? = 2 ] && [ "$(wc -l <"$T/e4")" = 1 ]
+check $? "--gap 12Q is a usage error with one line"
 "$AR" run -m "$S" --dram-budget 64K --sparsity 0.5 -n 1 >/dev/null 2>"$T/e2"
 [ $? = 1 ] && grep -q "too small" "$T/e2"
 check $? "a 64K budget is refused: $(head -n 1 "$T/e2" | cut -c1-80)..."
