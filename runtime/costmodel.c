@@ -150,8 +150,9 @@ static int replay_op(struct replay *rp, uint32_t layer, int kind, uint32_t n, do
 	return r;
 }
 
-int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, struct as_threadpool *tp,
-			double seconds, uint64_t *gap, double *t_out)
+int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
+			enum swap_backend_kind backend, struct as_threadpool *tp, double seconds,
+			uint64_t *gap, double *t_out)
 {
 	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
 							  131072 };
@@ -180,8 +181,10 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, struct as_th
 	}
 	memset(&ep, 0, sizeof(ep));
 	ep.policy = SWAP_POLICY_LRU;
+	ep.backend = backend;
 	ep.queue_depth = qd;
 	ep.numa_node = -1;
+	ep.flags = SWAP_F_NO_MLOCK; /* a short measurement: no need to lock its pool */
 	ep.budget_bytes = swap_engine_min_budget(st, &ep);
 	r = swap_engine_create(&e, st, &ep, err, sizeof(err));
 	if (r)

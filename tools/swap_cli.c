@@ -202,7 +202,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		double keep = 1.0 - (double)p.sparsity, tg[AS_GAP_CANDIDATES];
 
 		if (as_choose_gap_bytes(path, keep > 0.01 ? keep : 0.01, o->queue_depth ?
-					(uint32_t)o->queue_depth : 32, tp, 0.8, &p.gap_bytes, tg))
+					(uint32_t)o->queue_depth : 32, p.backend, tp, 0.8,
+					&p.gap_bytes, tg))
 			p.gap_bytes = AS_GAP_DEFAULT;
 		else
 			o->gap_measured = true;

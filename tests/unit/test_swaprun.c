@@ -272,16 +272,16 @@ static void test_choose_gap(void **state)
 	int found = 0;
 
 	(void)state;
-	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 4, NULL, 0.05, &gap, t), 0);
+	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, t), 0);
 	for (int c = 0; c < AS_GAP_CANDIDATES; c++) {
 		assert_true(t[c] > 0);
 		found += gap == cand[c];
 	}
 	assert_int_equal(found, 1);
-	assert_int_equal(as_choose_gap_bytes(store_f32, 0.5, 4, NULL, 0.05, &gap, NULL), -EINVAL);
-	assert_int_equal(as_choose_gap_bytes(store_q4, 0, 4, NULL, 0.05, &gap, NULL), -EINVAL);
-	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 0, NULL, 0.05, &gap, NULL), -EINVAL);
-	assert_true(as_choose_gap_bytes("/nonexistent/x.asw", 0.5, 4, NULL, 0.05, &gap, NULL) < 0);
+	assert_int_equal(as_choose_gap_bytes(store_f32, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL), -EINVAL);
+	assert_int_equal(as_choose_gap_bytes(store_q4, 0, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL), -EINVAL);
+	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 0, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL), -EINVAL);
+	assert_true(as_choose_gap_bytes("/nonexistent/x.asw", 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL) < 0);
 }
 
 static void test_read_error_and_small_budget(void **state)

@@ -164,7 +164,7 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 #define AS_GAP_DEFAULT (32u << 10)
 /*
  * Gap filling limit by replay: on a group-1 store, through a libswap engine of the
- * smallest budget with queue depth qd, reads a random Top-K keeping the fraction `keep`
+ * smallest budget with queue depth qd and the given backend (pool not locked), reads a random Top-K keeping the fraction `keep`
  * of the first 16 MiB of channels of every kind of a layer the way the decode does (gaps
  * of at most G bytes between needed bundles requested too, the needed ones acquired 256
  * at a time and computed on with the sparse kernels on tp, which may be NULL) for each G of 0 (no filling), 8, 16, 32, 64 and 128 KiB, in alternating
@@ -175,8 +175,9 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
  * (-EINVAL: not a group-1 store).
  */
 #define AS_GAP_CANDIDATES 6
-int as_choose_gap_bytes(const char *path, double keep, uint32_t qd, struct as_threadpool *tp,
-			double seconds, uint64_t *gap, double *t_out);
+int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
+			enum swap_backend_kind backend, struct as_threadpool *tp, double seconds,
+			uint64_t *gap, double *t_out);
 /* Random O_DIRECT reads of `bs` bytes from path by 4 threads for about `seconds`. */
 double as_measure_flash_bps(const char *path, uint64_t bs, double seconds);
 /* Sparse Q4_0 gather-accumulate speed (bytes of columns per second) with tp. */
