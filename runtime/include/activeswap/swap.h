@@ -164,12 +164,13 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 #define AS_GAP_DEFAULT (32u << 10)
 /*
  * Gap filling limit by replay: on a group-1 store, through a libswap engine of the
- * smallest budget with queue depth qd and the given backend (pool not locked), reads a random Top-K keeping the fraction `keep`
- * of the first 16 MiB of channels of every kind of a layer the way the decode does (gaps
- * of at most G bytes between needed bundles requested too, the needed ones acquired 256
- * at a time and computed on with the sparse kernels on tp, which may be NULL) for each G of 0 (no filling), 8, 16, 32, 64 and 128 KiB, in alternating
- * rounds on successive layers for about `seconds` (at least two rounds). *gap is the G
- * that took the least time in all; t_out[] (optional) the times.
+ * smallest budget with queue depth qd and the given backend (pool not locked), reads a
+ * random Top-K keeping the fraction `keep` of the first 16 MiB of channels of every kind
+ * of a layer the way the decode does (gaps of at most G bytes between needed bundles
+ * requested too, the needed ones acquired 256 at a time and computed on with the sparse
+ * kernels on tp, which may be NULL) for each G of 0 (no filling), 8, 16, 32, 64 and
+ * 128 KiB, in alternating rounds on successive layers for about `seconds` (at least two
+ * rounds). *gap is the G that took the least time in all; t_out[] (optional) the times.
  * The engine's own cost per read (submission, completion, copy, wake-ups) is part of
  * what is measured, which a raw device curve would miss. 0 or a negative errno
  * (-EINVAL: not a group-1 store).
