@@ -707,6 +707,48 @@ static void test_stats_match_submits(void **state)
 	swap_engine_destroy(e);
 }
 
+/* kind_prio: the slots beyond the minimum go to the kinds in priority order, each up to
+ * all of its bundles; bytes_used counts a read bundle once, when first pinned/acquired. */
+static void test_kind_prio_bytes_used(void **state)
+{
+	struct swap_engine_params p;
+	struct swap_engine *e;
+	struct swap_stats s;
+	struct swap_layer_stats ls;
+	struct swap_key k = { 0, 1, 0 }, w = { 0, 2, 5 };
+	const void *ptr;
+
+	(void)state;
+	make_store(4, 1, 8);
+	p = params(SWAP_POLICY_LRU, 6); /* 24 slots beyond one layer of every kind */
+	e = engine(&p);
+	swap_engine_stats(e, &s);
+	for (int i = 0; i < SWAP_KIND_COUNT; i++)
+		assert_int_equal(s.kind_slots[i], 8 + 6); /* in proportion: equal kinds */
+	swap_engine_destroy(e);
+	p.kind_prio[1] = 3;
+	p.kind_prio[3] = 2;
+	p.kind_prio[2] = 1;
+	e = engine(&p);
+	swap_engine_stats(e, &s);
+	assert_int_equal(s.kind_slots[1], 32); /* all of kind 1 (4 layers x 8) */
+	assert_int_equal(s.kind_slots[3], 8);  /* nothing left beyond the minimum */
+	assert_int_equal(s.kind_slots[2], 8);
+	assert_int_equal(s.kind_slots[0], 8);
+	/* used after its read: counted once */
+	assert_int_equal(swap_acquire(e, &k, 1, &ptr), 0);
+	check_bytes(k, ptr);
+	swap_release(e, &k, 1);
+	assert_int_equal(swap_acquire(e, &k, 1, &ptr), 0);
+	swap_release(e, &k, 1);
+	/* read but never used: not counted */
+	assert_int_equal(swap_wait(e, &w, 1), 0);
+	assert_int_equal(swap_engine_layer_stats(e, 0, &ls), 0);
+	assert_int_equal(ls.bytes_used, BB);
+	assert_true(ls.bytes_read >= 2 * BB);
+	swap_engine_destroy(e);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -715,7 +757,7 @@ int main(void)
 		T(test_freq_order),      T(test_static_order),     T(test_coalesce),
 		T(test_priorities),      T(test_cancel),           T(test_pinning),
 		T(test_faults),          T(test_mlock_error),      T(test_stats_match_submits),
-		T(test_backend_fallback), T(test_numa),
+		T(test_backend_fallback), T(test_numa),       T(test_kind_prio_bytes_used),
 	};
 
 	if (getenv("SWAP_TEST_FILTER"))
