@@ -234,10 +234,30 @@ static uint64_t fixed_bytes_of(const struct swap_store *st, uint32_t n_ctx)
 	b += (uint64_t)(dim > hid ? dim : hid) * (4 + 4 + 24 + 3 * 8 + 8 + 1);  /* bookkeeping */
 	b += (uint64_t)d->n_layers * N_PRED * dim * 4;                  /* preload stamps */
 	/* libswap's per-bundle records and the store's tables (~40 bytes per bundle); the
-	 * per-slot records (~40 bytes per slot) are not counted: under 2% of the slots'
-	 * bytes for bundles over 2 KiB */
+	 * per-slot records are counted by slot_records() */
 	b += swap_store_n_bundles(st) * 40;
 	return b;
+}
+
+/* libswap's record per cache slot (struct slot and the policy's index), outside its pool */
+#define SLOT_REC 40u
+
+/* Bytes of slot records for a pool of `pool` bytes: as many slots as it could hold if all
+ * were of the smallest kind, at most one per bundle. */
+static uint64_t slot_records(const struct swap_store *st, uint64_t pool)
+{
+	uint64_t mins = UINT64_MAX, n;
+
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
+
+		if (ss < mins)
+			mins = ss;
+	}
+	n = pool / (mins + SLOT_REC);
+	if (n > swap_store_n_bundles(st))
+		n = swap_store_n_bundles(st);
+	return n * SLOT_REC;
 }
 
 static uint32_t default_ctx(const struct swap_store *st, uint32_t want)
@@ -290,8 +310,9 @@ int as_swap_budget_info(const char *path, const struct as_swap_params *p,
 		grp += (uint64_t)d->group * d->kinds[k].in * ss + 64;
 	}
 	b->staging = minb > grp ? minb - grp : 0;
-	b->min = b->fixed + minb;
-	b->full = b->fixed + b->staging + b->slots_all + 4096;
+	b->min = b->fixed + minb + slot_records(st, minb);
+	b->full = b->fixed + b->staging + b->slots_all + 4096 +
+		  swap_store_n_bundles(st) * SLOT_REC;
 	swap_store_close(st);
 	return 0;
 }
@@ -662,17 +683,23 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	if (p->budget_bytes) {
 		uint64_t minb = swap_engine_min_budget(m->st, &ep);
 
-		if (p->budget_bytes < m->fixed_bytes + minb) {
+		uint64_t recs = slot_records(m->st, minb);
+
+		if (p->budget_bytes < m->fixed_bytes + minb + recs) {
 			snprintf(err, errlen, "DRAM budget %.1f MiB is too small: the resident part "
 				 "(tensors, KV cache for %u positions, activations) takes %.1f MiB "
 				 "and one layer group of bundles plus read buffers %.1f MiB; at "
 				 "least %.1f MiB", p->budget_bytes / 1048576.0, m->n_ctx,
-				 m->fixed_bytes / 1048576.0, minb / 1048576.0,
-				 (m->fixed_bytes + minb) / 1048576.0);
+				 m->fixed_bytes / 1048576.0, (minb + recs) / 1048576.0,
+				 (m->fixed_bytes + minb + recs) / 1048576.0);
 			r = -ENOSPC;
 			goto fail;
 		}
+		/* the pool and the records of the slots carved from it fit the rest */
 		ep.budget_bytes = p->budget_bytes - m->fixed_bytes;
+		ep.budget_bytes -= slot_records(m->st, ep.budget_bytes);
+		if (ep.budget_bytes < minb)
+			ep.budget_bytes = minb;
 	}
 	plan_reads(m, p, &ep);
 	r = swap_engine_create(&m->eng, m->st, &ep, err, errlen);
