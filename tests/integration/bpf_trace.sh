@@ -123,7 +123,9 @@ fi
 
 # 4b. A real decode: `activeswap run` over a store converted from a generated model, with a
 # budget that makes it fetch and evict. run --stats --json settles the engine (no read queued
-# or in flight) and prints libswap's own per-layer counters, tokens and total stall.
+# or in flight) and prints libswap's own per-layer counters, tokens and total stall. A fixed
+# --gap: with --gap auto the run first measures gap sizes through a second engine, whose
+# reads the trace sees too but the run's stats do not count.
 if ! "$ACTIVESWAP" mkmodel -o "$T/dm.gguf" --shape tiny --layers 4 --type q4_0 --seed 5 \
 	>"$T/dmk.err" 2>&1 || ! "$ACTIVESWAP" convert "$T/dm.gguf" -o "$T/dm.asw" --group 1 \
 	--quiet >>"$T/dmk.err" 2>&1; then
@@ -133,7 +135,7 @@ else
 	rm -rf "$PIN-d"
 	"$ACTIVESWAP" trace --interval 0 --json --pin "$PIN-d" --binary "$ACTIVESWAP" -- \
 		sh -c "exec '$ACTIVESWAP' run -m '$T/dm.asw' -p 'Once upon a time' -n 16 -c 40 \
-		--temp 0 --sparsity 0.5 --dram-budget 50% --stats --json >'$T/drun.out' \
+		--temp 0 --sparsity 0.5 --dram-budget 50% --gap 32K --stats --json >'$T/drun.out' \
 		2>'$T/drun.err'" >"$T/dtrace.json" 2>"$T/dtrace.err"
 	rc=$?
 	tail -n 1 "$T/drun.out" >"$T/drun.json"
