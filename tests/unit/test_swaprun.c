@@ -73,12 +73,14 @@ static int setup(void **state)
 		const char *a[] = { "mkmodel", "-o", gguf_f32, "--shape", "tiny", "--dim", "64",
 				    "--hidden", "160", "--heads", "4", "--kv-heads", "2",
 				    "--layers", "2", "--type", "f32", "--seed", "3" };
-		const char *c[] = { "convert", gguf_f32, "-o", store_f32, "--quiet" };
+		/* layer groups of 2: the layout without gap filling */
+		const char *c[] = { "convert", gguf_f32, "-o", store_f32, "--group", "2",
+				    "--quiet" };
 		/* q8_0 columns (the q4_0 store covers the other block type) */
 		const char *c8[] = { "convert", gguf_f32, "-o", store_q8, "--type", "q8_0",
 				     "--group", "1", "--quiet" };
 
-		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, c, 5) ||
+		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, c, 7) ||
 		    run_cli(cmd_convert, c8, 8))
 			return -1;
 	}
@@ -278,6 +280,7 @@ static void test_choose_gap(void **state)
 		found += gap == cand[c];
 	}
 	assert_int_equal(found, 1);
+	/* group-2 store: nothing to fill */
 	assert_int_equal(as_choose_gap_bytes(store_f32, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL), -EINVAL);
 	assert_int_equal(as_choose_gap_bytes(store_q4, 0, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL), -EINVAL);
 	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 0, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL), -EINVAL);
