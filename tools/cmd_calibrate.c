@@ -26,6 +26,7 @@
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
 #include "cli.h"
+#include "swap_cli.h"
 
 #define SUB "calibrate"
 
@@ -63,38 +64,6 @@ static void lv_pre(void *arg, uint32_t layer, enum as_op op, float *x, size_t n)
 	for (size_t i = 0; i < k; i++)
 		h->tmp[h->idx[i]] = x[h->idx[i]];
 	memcpy(x, h->tmp, n * sizeof(float));
-}
-
-static int read_text(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return -errno;
-	for (;;) {
-		if (n + 65536 + 1 > cap) {
-			char *nb = realloc(b, cap = (n + 65536 + 1) * 2);
-
-			if (!nb) {
-				free(b);
-				fclose(f);
-				return -ENOMEM;
-			}
-			b = nb;
-		}
-		size_t r = fread(b + n, 1, 65536, f);
-
-		n += r;
-		if (r < 65536)
-			break;
-	}
-	fclose(f);
-	b[n] = 0;
-	*out = b;
-	*len = n;
-	return 0;
 }
 
 struct ctx {
@@ -196,10 +165,8 @@ int cmd_calibrate(int argc, char **argv)
 		cli_err(SUB, "%s: %s", mpath, err);
 		goto out;
 	}
-	if (read_text(tpath, &text, &n_ids)) {
-		cli_err(SUB, "cannot read %s", tpath);
+	if (swap_cli_read_text(SUB, tpath, &text, &n_ids))
 		goto out;
-	}
 	if (as_tokenize(tok, text, n_ids, as_tokenizer_add_bos(tok), &ids, &n_ids)) {
 		cli_err(SUB, "out of memory");
 		goto out;

@@ -39,7 +39,6 @@ static const char eval_usage[] =
 	"  -h, --help            this text\n";
 
 #define SUB "eval"
-#define MAX_TEXT_BYTES (1ull << 30)
 
 static const char *flag_value(int argc, char **argv, int *i)
 {
@@ -48,50 +47,6 @@ static const char *flag_value(int argc, char **argv, int *i)
 		return NULL;
 	}
 	return argv[++*i];
-}
-
-/* Whole file into a malloc'd buffer. 0 or -1 with a message printed. */
-static int read_text(const char *path, char **out, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t off = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		cli_err(SUB, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_TEXT_BYTES) {
-		cli_err(SUB, "%s: not a regular file of at most 1 GiB", path);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		cli_err(SUB, "%s: out of memory", path);
-		goto fail;
-	}
-	while (off < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			cli_err(SUB, "%s: read failed: %s", path, n ? strerror(errno) :
-				"file shrank");
-			goto fail;
-		}
-		off += (size_t)n;
-	}
-	buf[off] = 0;
-	close(fd);
-	*out = buf;
-	*len = off;
-	return 0;
-fail:
-	free(buf);
-	close(fd);
-	return -1;
 }
 
 struct progress {
@@ -191,7 +146,7 @@ int cmd_eval(int argc, char **argv)
 		cli_err(SUB, "-m MODEL and -f TEXT are required (see --help)");
 		return 2;
 	}
-	if (read_text(text_path, &text, &text_len))
+	if (swap_cli_read_text(SUB, text_path, &text, &text_len))
 		goto out;
 	tp = as_tp_create((int)threads);
 	if (!tp) {

@@ -4,10 +4,12 @@
  * `activeswap run` over a store. See swap_cli.h and Documentation/swapping.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +35,49 @@ static const char *val(const char *sub, int argc, char **argv, int *i)
 		return NULL;
 	}
 	return argv[++*i];
+}
+
+int swap_cli_read_text(const char *sub, const char *path, char **out, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		cli_err(sub, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > SWAP_CLI_MAX_TEXT) {
+		cli_err(sub, "%s: not a regular file of at most 1 GiB", path);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		cli_err(sub, "%s: out of memory", path);
+		goto fail;
+	}
+	while (off < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			cli_err(sub, "%s: read failed: %s", path, n ? strerror(errno) :
+				"file shrank");
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	buf[off] = 0;
+	close(fd);
+	*out = buf;
+	*len = off;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return -1;
 }
 
 int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, int *i)
@@ -627,33 +672,8 @@ int eval_store_main(int argc, char **argv)
 		cli_err(SUB, "-m STORE and -f TEXT are required");
 		return 2;
 	}
-	{
-		FILE *f = fopen(tpath, "rb");
-		size_t cap = 1 << 16, n = 0, got;
-
-		text = f ? malloc(cap + 1) : NULL;
-		while (text && (got = fread(text + n, 1, cap - n, f)) > 0) {
-			n += got;
-			if (n == cap) {
-				char *nt = realloc(text, (cap *= 2) + 1);
-
-				if (!nt) {
-					free(text);
-					text = NULL;
-					break;
-				}
-				text = nt;
-			}
-		}
-		if (f)
-			fclose(f);
-		if (!text) {
-			cli_err(SUB, "cannot read %s", tpath);
-			return 1;
-		}
-		text[n] = 0;
-		n_ids = n;
-	}
+	if (swap_cli_read_text(SUB, tpath, &text, &n_ids))
+		return 1;
 	tp = as_tp_create((int)threads);
 	if (!tp || swap_cli_open(&o, SUB, path, tp, (uint32_t)ctx, json, &m))
 		goto out;

@@ -70,6 +70,11 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f);
  * `activeswap trace` compares). */
 void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f);
 
+/* A text file (eval/calibrate input) as a NUL-terminated malloc'd buffer: a regular file of
+ * at most SWAP_CLI_MAX_TEXT bytes. 0, or -1 with one "activeswap SUB: ..." line printed. */
+#define SWAP_CLI_MAX_TEXT (1ull << 30)
+int swap_cli_read_text(const char *sub, const char *path, char **out, size_t *len);
+
 /* activeswap run -m STORE.asw ... (called by cmd_run for stores). */
 int run_store_main(int argc, char **argv);
 /* activeswap eval -m STORE.asw ... (called by cmd_eval for stores). */
