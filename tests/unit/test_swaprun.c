@@ -319,6 +319,72 @@ static void test_read_error_and_small_budget(void **state)
 	assert_true(as_swap_is_store(store_q4));
 }
 
+/* Write text to dir/lv.txt and parse it for 2 layers. */
+static int parse_levels(const char *text, float *lv, char *err, size_t errlen)
+{
+	char path[640];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/lv.txt", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	err[0] = 0;
+	return as_swap_load_levels(path, 2, lv, err, errlen);
+}
+
+/* Calibrated levels files: the format calibrate writes is read back; hostile ones (cut
+ * lines, trailing junk, duplicates, values out of range, missing entries) are refused
+ * with one line naming the file. */
+static void test_load_levels(void **state)
+{
+	static const char *const kinds[4] = { "attn_in", "attn_out", "ffn_in", "ffn_out" };
+	char good[2048], bad[4096], longc[600], err[512];
+	float lv[2 * SWAP_KIND_COUNT];
+	size_t n = 0;
+
+	(void)state;
+	memset(longc, 'x', sizeof(longc) - 2);
+	longc[0] = '#';
+	longc[sizeof(longc) - 2] = '\n';
+	longc[sizeof(longc) - 1] = 0;
+	n += (size_t)snprintf(good + n, sizeof(good) - n, "# levels\r\n%s\nlayers 2\n\n", longc);
+	for (int i = 0; i < 8; i++)
+		n += (size_t)snprintf(good + n, sizeof(good) - n, "%d %s 0.%d\n", i / 4,
+				      kinds[i % 4], i + 1);
+	assert_int_equal(parse_levels(good, lv, err, sizeof(err)), 0);
+	for (int i = 0; i < 8; i++)
+		assert_true(fabsf(lv[i] - (float)(i + 1) / 10) < 1e-6f);
+
+	/* a long non-comment line is not read as two lines */
+	memset(bad, ' ', 300);
+	snprintf(bad + 300, sizeof(bad) - 300, "0 attn_in 0.5\n%s", good);
+	assert_int_equal(parse_levels(bad, lv, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "lv.txt:1: line too long"));
+	snprintf(bad, sizeof(bad), "%s1 ffn_out 0.5 junk\n", good);
+	assert_int_equal(parse_levels(bad, lv, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "expected LAYER KIND LEVEL"));
+	snprintf(bad, sizeof(bad), "%s1 ffn_out 0.5\n", good);
+	assert_int_equal(parse_levels(bad, lv, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "twice"));
+	snprintf(bad, sizeof(bad), "%slayers 2\n", good);
+	assert_int_equal(parse_levels(bad, lv, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "layers"));
+	assert_int_equal(parse_levels("layers 2\n0 attn_in nan\n", lv, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(parse_levels("layers 2\n2 attn_in 0.5\n", lv, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(parse_levels("layers 2\n0 attn_mid 0.5\n", lv, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "unknown KIND"));
+	assert_int_equal(parse_levels("layers 2\n0 attn_in 0.5\n", lv, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "1 entries"));
+	assert_int_equal(as_swap_load_levels("/nonexistent/lv.txt", 2, lv, err, sizeof(err)),
+			 -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_sparsity0_equals_dense),
 		cmocka_unit_test(test_read_error_and_small_budget),
 		cmocka_unit_test(test_choose_gap),
+		cmocka_unit_test(test_load_levels),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

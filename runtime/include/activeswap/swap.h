@@ -129,7 +129,7 @@ int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
 /* Read per-layer levels written by `activeswap calibrate` ("layers N" then lines
  * "LAYER KIND LEVEL", KIND one of attn_in attn_out ffn_in ffn_out, '#' comments) into
  * out[n_layers * SWAP_KIND_COUNT]. -EINVAL (one line in err) for a malformed file or
- * another layer count; every entry must be given. */
+ * another layer count; every entry must be given exactly once. */
 int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *err,
 			size_t errlen);
 
