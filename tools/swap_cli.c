@@ -173,8 +173,6 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		return -EINVAL;
 	if (o->gap && strcmp(o->gap, "auto") && !p.gap_bytes)
 		p.no_gap_fill = true; /* --gap 0 */
-	if (getenv("ACTIVESWAP_GAP_BYTES")) /* experiments */
-		p.gap_bytes = strtoull(getenv("ACTIVESWAP_GAP_BYTES"), NULL, 0);
 	p.uniform_cache = getenv("ACTIVESWAP_UNIFORM_CACHE") != NULL; /* experiments */
 	r = as_swap_budget_info(path, &p, &bi, err, sizeof(err));
 	if (r) {
