@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "sparse_impl.h"
 
@@ -269,53 +268,31 @@ void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst)
 /* ---- dispatch --------------------------------------------------------------------- */
 
 static struct as_sparse_table tables[3];
-static enum as_simd detected, active;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* The CPU check and the ACTIVESWAP_SIMD / as_kernels_force() choice are kernels.c's: the
+ * sparse and the dense kernels always run at the same level. */
 static void init(void)
 {
 	struct as_sparse_table *s = &tables[AS_SIMD_SCALAR];
-	const char *env = getenv("ACTIVESWAP_SIMD");
+	enum as_simd detected = as_simd_detect();
 
 	s->fn[AS_SP_F32] = sp_f32;
 	s->fn[AS_SP_F16] = sp_f16;
 	s->fn[AS_SP_BF16] = sp_bf16;
 	s->fn[AS_SP_Q8_0] = sp_q8_0;
 	s->q4 = sp_q4_0;
-	detected = AS_SIMD_SCALAR;
-	__builtin_cpu_init();
-	/* The float kernels need no VNNI; the AVX-512 Q4_0 kernel does (else AVX2's). */
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	    __builtin_cpu_supports("f16c")) {
-		detected = AS_SIMD_AVX2;
-		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-			detected = AS_SIMD_AVX512;
-	}
 	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
 	if (detected >= AS_SIMD_AVX2)
 		as_sparse_avx2_init(&tables[AS_SIMD_AVX2]);
 	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
 	if (detected >= AS_SIMD_AVX512)
-		as_sparse_avx512_init(&tables[AS_SIMD_AVX512],
-				      __builtin_cpu_supports("avx512vnni"));
-	active = detected;
-	if (env) {
-		if (!strcasecmp(env, "scalar"))
-			active = AS_SIMD_SCALAR;
-		else if (!strcasecmp(env, "avx2"))
-			active = AS_SIMD_AVX2;
-		else if (!strcasecmp(env, "avx512"))
-			active = AS_SIMD_AVX512;
-		if (active > detected)
-			active = detected;
-	}
+		as_sparse_avx512_init(&tables[AS_SIMD_AVX512]);
 }
 
 enum as_simd as_sparse_level(void)
 {
-	pthread_once(&once, init);
-	return active;
+	return as_simd_active();
 }
 
 static int kind_of(enum ggml_type t, size_t *blk, size_t *bbytes)
@@ -366,8 +343,8 @@ void as_sparse_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t
 		return;
 	if ((int)level < AS_SIMD_SCALAR)
 		level = AS_SIMD_SCALAR;
-	if (level > detected)
-		level = detected;
+	if (level > as_simd_detect())
+		level = as_simd_detect();
 	if (k == AS_SP_Q4_0) {
 		size_t qoff = (out + 127) / 128 * 4 * 2, c0 = r0 / 128, c1 = r1 / 128;
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * AVX2 + FMA + F16C sparse gather-accumulate (compiled with -mavx2 -mfma -mf16c, called
- * only after the cpuid check in sparse.c). Four columns are applied per pass over y, in
- * column order, so every element sees the same sequence of fused multiply-adds as with
- * one column at a time.
+ * only after kernels.c's cpuid check, as_simd_detect). Four columns are applied per pass
+ * over y, in column order, so every element sees the same sequence of fused multiply-adds
+ * as with one column at a time.
  */
 #include <immintrin.h>
 #include <math.h>

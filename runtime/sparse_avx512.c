@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * AVX-512 (F/BW/VL/DQ) sparse gather-accumulate, called only after the cpuid check in
- * sparse.c. Same order of operations per element as sparse_avx2.c: one fused
- * multiply-add per column, columns in order.
+ * AVX-512 (F/BW/VL/DQ/VNNI) sparse gather-accumulate, called only after kernels.c's
+ * cpuid check (as_simd_detect). Same order of operations per element as sparse_avx2.c:
+ * one fused multiply-add per column, columns in order.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -277,11 +277,10 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 	}
 }
 
-void as_sparse_avx512_init(struct as_sparse_table *t, int vnni)
+void as_sparse_avx512_init(struct as_sparse_table *t)
 {
 	t->fn[AS_SP_F32] = sp_f32;
 	t->fn[AS_SP_F16] = sp_f16;
 	t->fn[AS_SP_Q8_0] = sp_q8_0;
-	if (vnni)
-		t->q4 = sp_q4_0;
+	t->q4 = sp_q4_0;
 }

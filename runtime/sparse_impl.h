@@ -49,6 +49,6 @@ void as_q4_prep_scalar(const void *const *cols, const float *x, size_t m, size_t
 		       size_t nb, uint32_t *qa, size_t stride, float *sa, int32_t *corr);
 
 void as_sparse_avx2_init(struct as_sparse_table *t);
-void as_sparse_avx512_init(struct as_sparse_table *t, int vnni);
+void as_sparse_avx512_init(struct as_sparse_table *t);
 
 #endif

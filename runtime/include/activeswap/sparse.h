@@ -53,8 +53,8 @@ int as_col_encode(enum ggml_type t, const float *src, size_t out, void *dst);
 void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst);
 
 /*
- * y[r0 .. r1) += sum_i x[i] * column_i[r0 .. r1) with the active level (the best the CPU
- * supports for these kernels, or ACTIVESWAP_SIMD=scalar|avx2|avx512). cols[i] points at
+ * y[r0 .. r1) += sum_i x[i] * column_i[r0 .. r1) with the active level, the dense kernels'
+ * (as_simd_active(): detected, ACTIVESWAP_SIMD or as_kernels_force()). cols[i] points at
  * the start of an encoded column of `out` values; r0 must be a multiple of
  * as_col_align(t) and r1 <= out (the padded tail of a column is never written to y).
  * y points at element 0 (not r0). Arguments out of these bounds make it a no-op.
@@ -75,7 +75,7 @@ void as_sparse_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t
 			  size_t r1, size_t out, const void *const *cols, const float *x,
 			  size_t n);
 
-/* Level as_sparse_axpy uses. */
+/* Level as_sparse_axpy uses (= as_simd_active()). */
 enum as_simd as_sparse_level(void);
 
 /*
