@@ -359,12 +359,13 @@ int bench_io_main(int argc, char **argv)
 			double fb;
 
 			/* drain our queue first so fio gets the device alone */
-			swap_cancel(e, SWAP_TAG_ANY, 0x7);
-			do {
+			swap_cancel(e, SWAP_TAG_ANY, (1u << SWAP_PRIO_COUNT) - 1);
+			for (int w = 0; w < 5000; w++) { /* at most ~5 s: a stuck read */
 				swap_engine_stats(e, &st1);
-				if (st1.inflight)
-					usleep(1000);
-			} while (st1.inflight);
+				if (!st1.inflight && !st1.queued)
+					break;
+				usleep(1000);
+			}
 			count = 0;
 			fb = run_fio(path, bs, (uint32_t)qd, secs / rounds);
 			if (fb > 0) {
