@@ -340,13 +340,12 @@ static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res);
 static void dispatch(struct swap_engine *e)
 {
 	const struct swap_store *s = e->s;
-
 	unsigned blocked = 0; /* kinds whose slots are all pinned or loading */
 
 	while (!e->plugged && e->inflight < e->qd && e->n_queued) {
 		int p;
 		uint64_t b = 0, off0, off1, bb;
-		struct swap_key k0, start, end, nb;
+		struct swap_key k0 = { 0 }, start, end, nb;
 		uint32_t n = 1, ri;
 		int32_t si = NIL;
 		struct rd *r;
@@ -359,24 +358,24 @@ static void dispatch(struct swap_engine *e)
 			int32_t c = e->ph[p];
 
 			for (int scan = 0; c != NIL && scan < 256; scan++, c = e->ent[c].next) {
-				uint32_t kind = swap_key_of(s, (uint64_t)c).kind;
+				struct swap_key kc = swap_key_of(s, (uint64_t)c);
 
-				if (blocked & (1u << kind))
+				if (blocked & (1u << kc.kind))
 					continue;
-				si = slot_get(e, (int)kind);
+				si = slot_get(e, (int)kc.kind);
 				if (si != NIL) {
 					b = (uint64_t)c;
+					k0 = kc;
 					break;
 				}
-				blocked |= 1u << kind;
+				blocked |= 1u << kc.kind;
 				if (blocked == (1u << SWAP_KIND_COUNT) - 1)
 					return;
 			}
 		}
 		if (si == NIL)
 			return; /* retried on unpin and on completion */
-		p--;
-		k0 = swap_key_of(s, b);
+		p--; /* the loop stepped past the class it found b in */
 		bb = s->bundle_bytes[k0.kind];
 		plist_del(e, b);
 		e->ent[b].slot = si;
