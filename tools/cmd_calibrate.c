@@ -217,8 +217,10 @@ int cmd_calibrate(int argc, char **argv)
 		uni.ppl, uni.kl, uni.top1);
 	cu = malloc(G * sizeof(double));
 	cd = malloc(G * sizeof(double));
-	if (!cu || !cd)
+	if (!cu || !cd) {
+		cli_err(SUB, "out of memory");
 		goto out;
+	}
 	for (long rd = 0; rd < rounds; rd++) {
 		size_t ua[3] = { G, G, G }, db[3] = { G, G, G };
 		bool moved = false;
@@ -305,7 +307,11 @@ int cmd_calibrate(int argc, char **argv)
 		fprintf(f, "layers %u\n", m->hp.n_layer);
 		for (size_t g = 0; g < G; g++)
 			fprintf(f, "%zu %s %.4f\n", g / 4, kind_names[g % 4], (double)lv[g]);
-		fclose(f);
+		if (ferror(f) | fclose(f)) { /* both: fclose also flushes */
+			/* not removed: -o may name something that is not ours */
+			cli_err(SUB, "cannot write %s: %s (incomplete)", opath, strerror(errno));
+			goto out;
+		}
 		printf("{\"sparsity\": %.4f, \"weighted_average\": %.4f, \"uniform_ppl\": %.4f, "
 		       "\"uniform_kl\": %.5f, \"uniform_top1\": %.4f, \"calibrated_ppl\": %.4f, "
 		       "\"calibrated_kl\": %.5f, \"calibrated_top1\": %.4f, \"evals\": %llu, "
