@@ -174,10 +174,10 @@ static void print_value(FILE *o, const struct gguf_kv *kv)
 	}
 }
 
-/* Print a GGUF file's summary; returns the exit status. */
 static const char *const kind_names[SWAP_KIND_COUNT] = { "attn_in", "attn_out", "ffn_in",
 							  "ffn_out" };
 
+/* Print a store's summary; returns the exit status. */
 static int info_store(FILE *o, const char *path, bool json)
 {
 	struct swap_store *st;
@@ -268,6 +268,7 @@ static int info_store(FILE *o, const char *path, bool json)
 	return 0;
 }
 
+/* Print a GGUF file's summary; returns the exit status. */
 static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 {
 	struct hp hp[] = {
