@@ -183,7 +183,7 @@ int as_col_encode(enum ggml_type t, const float *src, size_t out, void *dst)
 	size_t al = as_col_align(t), be, bb, full, p;
 	float tail[128];
 
-	if (!al || !out || !as_col_bytes(t, out))
+	if (!src || !dst || !as_col_bytes(t, out)) /* type, out == 0, overflow */
 		return -EINVAL;
 	be = as_type_block_elems(t);
 	bb = as_type_block_bytes(t);
@@ -235,9 +235,9 @@ int as_col_encode(enum ggml_type t, const float *src, size_t out, void *dst)
 
 void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst)
 {
-	size_t al = as_col_align(t), be, bb, full;
+	size_t be, bb, full;
 
-	if (!al || !out)
+	if (!src || !dst || !as_col_bytes(t, out)) /* type, out == 0, overflow */
 		return;
 	if (t == GGML_TYPE_Q4_0) {
 		size_t p = (out + 127) / 128 * 128;
@@ -295,28 +295,18 @@ enum as_simd as_sparse_level(void)
 	return as_simd_active();
 }
 
-static int kind_of(enum ggml_type t, size_t *blk, size_t *bbytes)
+static int kind_of(enum ggml_type t)
 {
 	switch (t) {
 	case GGML_TYPE_F32:
-		*blk = 1;
-		*bbytes = 4;
 		return AS_SP_F32;
 	case GGML_TYPE_F16:
-		*blk = 1;
-		*bbytes = 2;
 		return AS_SP_F16;
 	case GGML_TYPE_BF16:
-		*blk = 1;
-		*bbytes = 2;
 		return AS_SP_BF16;
 	case GGML_TYPE_Q8_0:
-		*blk = QK8_0;
-		*bbytes = sizeof(struct block_q8_0);
 		return AS_SP_Q8_0;
 	case GGML_TYPE_Q4_0:
-		*blk = QK4_0;
-		*bbytes = sizeof(struct block_q4_0);
 		return AS_SP_Q4_0;
 	default:
 		return -1;
@@ -325,17 +315,15 @@ static int kind_of(enum ggml_type t, size_t *blk, size_t *bbytes)
 
 bool as_sparse_type_ok(enum ggml_type t)
 {
-	size_t a, b;
-
-	return kind_of(t, &a, &b) >= 0;
+	return kind_of(t) >= 0;
 }
 
 void as_sparse_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0,
 			  size_t r1, size_t out, const void *const *cols, const float *x,
 			  size_t n)
 {
-	size_t blk, bb, full, off;
-	int k = kind_of(t, &blk, &bb);
+	size_t blk = as_type_block_elems(t), bb = as_type_block_bytes(t), full, off;
+	int k = kind_of(t);
 	as_sparse_fn fn;
 
 	pthread_once(&once, init);

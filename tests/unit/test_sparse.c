@@ -12,6 +12,7 @@
  * - all channels selected (sparsity 0) equals the dense matrix-vector product;
  * - Top-K against a brute-force selection, with ties.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -300,6 +301,39 @@ static void test_bad_args_are_noops(void **state)
 	assert_true(as_sparse_type_ok(GGML_TYPE_Q4_0));
 }
 
+/* as_col_bytes' overflow guard and the encoder's/decoder's argument checks */
+static void test_col_args(void **state)
+{
+	float v[40], d[40];
+	uint8_t c[256];
+
+	(void)state;
+	for (int i = 0; i < 40; i++)
+		v[i] = (float)i;
+	for (size_t i = 0; i < N_TYPES; i++) {
+		enum ggml_type t = types[i];
+
+		assert_int_equal(as_col_bytes(t, 0), 0);
+		assert_int_equal(as_col_bytes(t, SIZE_MAX), 0);
+		assert_int_equal(as_col_bytes(t, SIZE_MAX / 2 + 1), 0);
+		assert_true(as_col_bytes(t, 40) <= sizeof(c));
+		assert_int_equal(as_col_encode(t, v, 0, c), -EINVAL);
+		assert_int_equal(as_col_encode(t, v, SIZE_MAX, c), -EINVAL);
+		assert_int_equal(as_col_encode(t, NULL, 40, c), -EINVAL);
+		assert_int_equal(as_col_encode(t, v, 40, NULL), -EINVAL);
+		assert_int_equal(as_col_encode(t, v, 40, c), 0);
+		for (int r = 0; r < 40; r++)
+			d[r] = -1.0f;
+		as_col_decode(t, c, SIZE_MAX, d); /* no-ops: must not touch d */
+		as_col_decode(t, c, 0, d);
+		as_col_decode(t, NULL, 40, d);
+		for (int r = 0; r < 40; r++)
+			assert_true(d[r] == -1.0f);
+	}
+	assert_int_equal(as_col_bytes(GGML_TYPE_Q6_K, 256), 0);
+	assert_int_equal(as_col_encode(GGML_TYPE_Q6_K, v, 40, c), -EINVAL);
+}
+
 static void brute_topk(const float *x, size_t n, size_t k, uint32_t *idx)
 {
 	char *used = calloc(n, 1);
@@ -349,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_exact_data_bit_identical),
 		cmocka_unit_test(test_all_channels_equals_dense),
 		cmocka_unit_test(test_bad_args_are_noops),
+		cmocka_unit_test(test_col_args),
 		cmocka_unit_test(test_topk),
 	};
 

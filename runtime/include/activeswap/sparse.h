@@ -47,9 +47,11 @@ bool as_sparse_type_ok(enum ggml_type t);
 size_t as_col_align(enum ggml_type t);
 /* Encoded bytes of a column of `out` values; 0 for an unsupported type or overflow. */
 size_t as_col_bytes(enum ggml_type t, size_t out);
-/* Encode src[0 .. out) into dst (as_col_bytes(t, out) bytes). 0 or -EINVAL. */
+/* Encode src[0 .. out) into dst (as_col_bytes(t, out) bytes). 0 or -EINVAL (also when
+ * as_col_bytes(t, out) is 0). */
 int as_col_encode(enum ggml_type t, const float *src, size_t out, void *dst);
-/* Decode a column: dst[0 .. out) (no padding written). */
+/* Decode a column: dst[0 .. out) (no padding written); nothing when as_col_bytes(t, out)
+ * is 0. */
 void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst);
 
 /*
