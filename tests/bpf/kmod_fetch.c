@@ -55,6 +55,28 @@ static unsigned slot(uint64_t ns)
 	return s < HIST_SLOTS ? s : HIST_SLOTS - 1;
 }
 
+/* What the completion records said. */
+struct tally {
+	uint64_t hist[HIST_SLOTS];
+	uint64_t records, rbytes, rcancel, rerr;
+};
+
+static void tally(struct tally *t, const struct activeswap_completion *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		t->records++;
+		if (recs[i].flags & ACTIVESWAP_COMPLETION_CANCELLED) {
+			t->rcancel++;
+			continue;
+		}
+		t->hist[slot(recs[i].latency_ns)]++;
+		if (recs[i].result < 0)
+			t->rerr++;
+		else
+			t->rbytes += (uint64_t)recs[i].result;
+	}
+}
+
 static int die(const char *what)
 {
 	fprintf(stderr, "kmod_fetch: %s: %s\n", what, strerror(errno));
@@ -68,8 +90,7 @@ int main(int argc, char **argv)
 	struct activeswap_store_attach st = { .size = sizeof(st) };
 	struct activeswap_stats ss = { .size = sizeof(ss) };
 	struct activeswap_completion recs[64];
-	uint64_t hist[HIST_SLOTS] = { 0 };
-	uint64_t records = 0, rbytes = 0, rcancel = 0, rerr = 0;
+	struct tally t = { .records = 0 };
 	long count, done = 0;
 	uint32_t align;
 	int dev, sfd;
@@ -149,18 +170,7 @@ int main(int argc, char **argv)
 			r = read(dev, recs, sizeof(recs));
 			if (r <= 0)
 				break;
-			for (size_t i = 0; i < (size_t)r / sizeof(recs[0]); i++) {
-				records++;
-				if (recs[i].flags & ACTIVESWAP_COMPLETION_CANCELLED) {
-					rcancel++;
-					continue;
-				}
-				hist[slot(recs[i].latency_ns)]++;
-				if (recs[i].result < 0)
-					rerr++;
-				else
-					rbytes += (uint64_t)recs[i].result;
-			}
+			tally(&t, recs, (size_t)r / sizeof(recs[0]));
 		}
 	}
 	for (;;) {
@@ -172,18 +182,7 @@ int main(int argc, char **argv)
 			return die("read");
 		if (r == 0)
 			break;
-		for (size_t i = 0; i < (size_t)r / sizeof(recs[0]); i++) {
-			records++;
-			if (recs[i].flags & ACTIVESWAP_COMPLETION_CANCELLED) {
-				rcancel++;
-				continue;
-			}
-			hist[slot(recs[i].latency_ns)]++;
-			if (recs[i].result < 0)
-				rerr++;
-			else
-				rbytes += (uint64_t)recs[i].result;
-		}
+		tally(&t, recs, (size_t)r / sizeof(recs[0]));
 	}
 	if (ioctl(dev, ACTIVESWAP_IOC_STATS, &ss))
 		return die("ACTIVESWAP_IOC_STATS");
@@ -193,16 +192,16 @@ int main(int argc, char **argv)
 	       (unsigned long long)ss.errors, (unsigned long long)ss.bytes_read,
 	       (unsigned long long)ss.cancelled);
 	for (int i = 0; i < HIST_SLOTS; i++)
-		printf("%s%llu", i ? "," : "", (unsigned long long)hist[i]);
+		printf("%s%llu", i ? "," : "", (unsigned long long)t.hist[i]);
 	printf("],\"records\":%llu,\"record_bytes\":%llu,\"record_cancelled\":%llu}\n",
-	       (unsigned long long)records, (unsigned long long)rbytes,
-	       (unsigned long long)rcancel);
+	       (unsigned long long)t.records, (unsigned long long)t.rbytes,
+	       (unsigned long long)t.rcancel);
 	fflush(stdout);
 	munmap(p, REGION);
 	close(sfd);
 	close(dev);
-	if (records != (uint64_t)count || records != ss.submitted ||
-	    rcancel != ss.cancelled || rbytes != ss.bytes_read || rerr != ss.errors ||
+	if (t.records != (uint64_t)count || t.records != ss.submitted ||
+	    t.rcancel != ss.cancelled || t.rbytes != ss.bytes_read || t.rerr != ss.errors ||
 	    ss.completed + ss.cancelled != ss.submitted) {
 		fprintf(stderr, "kmod_fetch: the records disagree with ACTIVESWAP_IOC_STATS\n");
 		return 1;
