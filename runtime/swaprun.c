@@ -287,18 +287,13 @@ static void engine_params(const struct swap_store *st, const struct as_swap_para
 	ep->fault = p->fault;
 }
 
-int as_swap_budget_info(const char *path, const struct as_swap_params *p,
-			struct as_swap_budget *b, char *err, size_t errlen)
+static void budget_of(const struct swap_store *st, const struct as_swap_params *p,
+		      struct as_swap_budget *b)
 {
-	struct swap_store *st;
 	struct swap_engine_params ep;
 	uint64_t minb, grp = 0;
-	const struct swap_store_desc *d;
-	int r = swap_store_open(&st, path, err, errlen);
+	const struct swap_store_desc *d = swap_store_desc(st);
 
-	if (r)
-		return r;
-	d = swap_store_desc(st);
 	memset(b, 0, sizeof(*b));
 	engine_params(st, p, &ep);
 	b->fixed = fixed_bytes_of(st, default_ctx(st, p->n_ctx));
@@ -313,6 +308,17 @@ int as_swap_budget_info(const char *path, const struct as_swap_params *p,
 	b->min = b->fixed + minb + slot_records(st, minb);
 	b->full = b->fixed + b->staging + b->slots_all + 4096 +
 		  swap_store_n_bundles(st) * SLOT_REC;
+}
+
+int as_swap_budget_info(const char *path, const struct as_swap_params *p,
+			struct as_swap_budget *b, char *err, size_t errlen)
+{
+	struct swap_store *st;
+	int r = swap_store_open(&st, path, err, errlen);
+
+	if (r)
+		return r;
+	budget_of(st, p, b);
 	swap_store_close(st);
 	return 0;
 }
@@ -722,10 +728,9 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	if (!p->no_pin_all && p->policy != SWAP_POLICY_STATIC) {
 		struct as_swap_budget bi;
 
-		if (!as_swap_budget_info(path, p, &bi, err, errlen) &&
-		    m->budget_bytes >= bi.full)
+		budget_of(m->st, p, &bi);
+		if (m->budget_bytes >= bi.full)
 			pin_all(m); /* on failure: swap as usual */
-		err[0] = 0;
 	}
 	*out = m;
 	return 0;
