@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activeswap/eval.h"
 #include "activeswap/model.h"
 #include "activeswap/sampler.h"
 #include "activeswap/threadpool.h"
@@ -67,6 +68,62 @@ static void put_piece(const struct as_tokenizer *tok, int32_t id)
 
 	fwrite(p, 1, len, stdout);
 	fflush(stdout);
+}
+
+static int dense_forward(void *st, int32_t token, uint32_t pos, bool want_logits)
+{
+	return as_forward(st, token, pos, want_logits);
+}
+
+static const float *dense_logits(void *st)
+{
+	return ((struct as_state *)st)->logits;
+}
+
+int run_generate(const char *sub, const struct as_eval_model *em,
+		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
+		 size_t n_ids, long n_predict, long ctx, struct run_gen *g)
+{
+	double t0;
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	/* Prompt: echo it, then run it; logits only for the last position. */
+	for (size_t i = 0; i < n_ids; i++)
+		put_piece(tok, ids[i]);
+	t0 = cli_now();
+	for (size_t i = 0; i < n_ids; i++) {
+		r = em->forward(em->ctx, ids[i], (uint32_t)i, i + 1 == n_ids);
+		if (r) {
+			cli_err(sub, "forward failed at prompt position %zu: %s", i, strerror(-r));
+			return -1;
+		}
+	}
+	g->t_prompt = cli_now() - t0;
+
+	/* Generation: sample from the current logits, print, feed back. */
+	t0 = cli_now();
+	for (size_t pos = n_ids; g->n_gen < n_predict; pos++) {
+		int32_t next = as_sample(smp, em->logits(em->ctx));
+
+		if (next == as_tokenizer_eos(tok))
+			break;
+		put_piece(tok, next);
+		g->n_gen++;
+		if (g->n_gen == n_predict)
+			break;
+		if (pos >= (size_t)ctx) {
+			g->ctx_full = true;
+			break;
+		}
+		r = em->forward(em->ctx, next, (uint32_t)pos, true);
+		if (r) {
+			cli_err(sub, "forward failed at position %zu: %s", pos, strerror(-r));
+			return -1;
+		}
+	}
+	g->t_decode = cli_now() - t0;
+	return 0;
 }
 
 int cmd_run(int argc, char **argv)
@@ -221,41 +278,18 @@ int cmd_run(int argc, char **argv)
 	}
 	t_load = cli_now() - t0;
 
-	/* Prompt: echo it, then run it; logits only for the last position. */
-	for (size_t i = 0; i < n_ids; i++)
-		put_piece(tok, ids[i]);
-	t0 = cli_now();
-	for (size_t i = 0; i < n_ids; i++) {
-		r = as_forward(st, ids[i], (uint32_t)i, i + 1 == n_ids);
-		if (r) {
-			cli_err(SUB, "forward failed at prompt position %zu: %s", i, strerror(-r));
-			goto out;
-		}
-	}
-	t_prompt = cli_now() - t0;
+	{
+		struct as_eval_model em = { dense_forward, dense_logits, st, m->hp.n_vocab,
+					    (uint32_t)ctx };
+		struct run_gen g;
 
-	/* Generation: sample from the current logits, print, feed back. */
-	t0 = cli_now();
-	for (size_t pos = n_ids; n_gen < n_predict; pos++) {
-		int32_t next = as_sample(smp, st->logits);
-
-		if (next == as_tokenizer_eos(tok))
-			break;
-		put_piece(tok, next);
-		n_gen++;
-		if (n_gen == n_predict)
-			break;
-		if (pos >= (size_t)ctx) {
-			ctx_full = true;
-			break;
-		}
-		r = as_forward(st, next, (uint32_t)pos, true);
-		if (r) {
-			cli_err(SUB, "forward failed at position %zu: %s", pos, strerror(-r));
+		if (run_generate(SUB, &em, tok, smp, ids, n_ids, n_predict, ctx, &g))
 			goto out;
-		}
+		n_gen = g.n_gen;
+		t_prompt = g.t_prompt;
+		t_decode = g.t_decode;
+		ctx_full = g.ctx_full;
 	}
-	t_decode = cli_now() - t0;
 	rc = 0;
 	{
 		long runs = n_gen > 1 ? n_gen - 1 : 0;

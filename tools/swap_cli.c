@@ -383,6 +383,16 @@ void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE 
 
 #define SUB "run"
 
+static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
+{
+	return as_swap_forward(ctx, token, pos, want_logits);
+}
+
+static const float *store_logits(void *ctx)
+{
+	return as_swap_logits(ctx);
+}
+
 static const char run_store_usage[] =
 	"usage: activeswap run -m STORE.asw [options]   (a GGUF runs dense; see run --help)\n"
 	"\n"
@@ -406,8 +416,8 @@ int run_store_main(int argc, char **argv)
 	struct as_sampler_params sp;
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
-	long n_gen = 0;
-	double t0, t_load, t_prompt, t_decode;
+	struct run_gen g;
+	double t0, t_load;
 	char err[256];
 	int rc = 1, r;
 
@@ -513,52 +523,24 @@ int run_store_main(int argc, char **argv)
 	if (!smp)
 		goto out;
 	t_load = cli_now() - t0;
-	for (size_t i = 0; i < n_ids; i++) {
-		size_t len;
-		const char *pc = as_token_piece(tok, ids[i], &len);
+	{
+		struct as_eval_model em = { store_forward, store_logits, m, as_swap_n_vocab(m),
+					    (uint32_t)ctx };
 
-		fwrite(pc, 1, len, stdout);
-	}
-	fflush(stdout);
-	t0 = cli_now();
-	for (size_t i = 0; i < n_ids; i++) {
-		r = as_swap_forward(m, ids[i], (uint32_t)i, i + 1 == n_ids);
-		if (r) {
-			cli_err(SUB, "forward failed at prompt position %zu: %s", i, strerror(-r));
+		if (run_generate(SUB, &em, tok, smp, ids, n_ids, n_predict, ctx, &g))
 			goto out;
-		}
 	}
-	t_prompt = cli_now() - t0;
-	t0 = cli_now();
-	for (size_t pos = n_ids; n_gen < n_predict; pos++) {
-		int32_t next = as_sample(smp, as_swap_logits(m));
-		size_t len;
-		const char *pc;
-
-		if (next == as_tokenizer_eos(tok))
-			break;
-		pc = as_token_piece(tok, next, &len);
-		fwrite(pc, 1, len, stdout);
-		fflush(stdout);
-		if (++n_gen == n_predict || pos >= (size_t)ctx)
-			break;
-		r = as_swap_forward(m, next, (uint32_t)pos, true);
-		if (r) {
-			cli_err(SUB, "forward failed at position %zu: %s", pos, strerror(-r));
-			goto out;
-		}
-	}
-	t_decode = cli_now() - t0;
 	if (isatty(STDOUT_FILENO))
 		putchar('\n');
 	{
-		long runs = n_gen > 1 ? n_gen - 1 : 0;
-		double dps = t_decode > 0 && runs ? runs / t_decode : 0;
+		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
+		double dps = g.t_decode > 0 && runs ? runs / g.t_decode : 0;
 
 		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, decode "
-			"%ld tokens %.2f tok/s, %ld threads, sparsity %.2f, group %u, budget %.1f "
+			"%ld tokens %.2f tok/s%s, %ld threads, sparsity %.2f, group %u, budget %.1f "
 			"MiB, peak RSS %.1f MiB\n", t_load, n_ids,
-			t_prompt > 0 ? n_ids / t_prompt : 0, n_gen, dps, threads,
+			g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.n_gen, dps,
+			g.ctx_full ? " (context full)" : "", threads,
 			(double)as_swap_sparsity(m), as_swap_group(m), o.budget_bytes / 1048576.0,
 			cli_peak_rss_bytes() / 1048576.0);
 		if (o.stats)
@@ -567,7 +549,7 @@ int run_store_main(int argc, char **argv)
 			printf("\n{\"model\": ");
 			cli_json_str(stdout, path);
 			printf(", \"threads\": %ld, \"n_generated\": %ld, \"tokens_per_s\": %.3f, "
-			       "\"peak_rss_bytes\": %llu", threads, n_gen, dps,
+			       "\"peak_rss_bytes\": %llu", threads, g.n_gen, dps,
 			       (unsigned long long)cli_peak_rss_bytes());
 			if (o.stats)
 				swap_cli_json_layers(m, open_stall_ns, stdout);
@@ -591,16 +573,6 @@ out:
 
 #undef SUB
 #define SUB "eval"
-
-static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
-{
-	return as_swap_forward(ctx, token, pos, want_logits);
-}
-
-static const float *store_logits(void *ctx)
-{
-	return as_swap_logits(ctx);
-}
 
 static void store_eval_chunk(void *arg, uint32_t chunk, uint32_t n_chunks,
 			     const struct as_eval_result *r)

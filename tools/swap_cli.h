@@ -75,6 +75,21 @@ void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE 
 #define SWAP_CLI_MAX_TEXT (1ull << 30)
 int swap_cli_read_text(const char *sub, const char *path, char **out, size_t *len);
 
+/* Text generation shared by run over a GGUF and over a store (tools/cmd_run.c): echo and
+ * run the prompt (logits for its last position only), then sample, print and feed back
+ * until n_predict tokens, EOS or position ctx. 0, or -1 with a message printed. */
+struct as_eval_model;
+struct as_tokenizer;
+struct as_sampler;
+struct run_gen {
+	long n_gen;                 /* tokens printed */
+	double t_prompt, t_decode;  /* seconds */
+	bool ctx_full;              /* stopped at the end of the context */
+};
+int run_generate(const char *sub, const struct as_eval_model *em,
+		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
+		 size_t n_ids, long n_predict, long ctx, struct run_gen *g);
+
 /* activeswap run -m STORE.asw ... (called by cmd_run for stores). */
 int run_store_main(int argc, char **argv);
 /* activeswap eval -m STORE.asw ... (called by cmd_eval for stores). */
