@@ -197,29 +197,16 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 					as_q4_prep_scalar(cols + g, x + g, m, t0 * 4 + j, nb - j, qa + j,
 							  AS_Q4_TILE, sa + j, corr + j);
 			}
-			/* prefetch the next group's scales and codes (as in sparse_avx512.c) */
-			size_t ng = g + AS_Q4_GROUP, nt0 = t0, nm = 0;
 			const char *np[AS_Q4_GROUP];
+			size_t cend = 0;
+			size_t nm = as_q4_prefetch_next(cols, n, g, t0, t1, c1, qoff, np, &cend);
 
-			if (ng >= n) {
-				ng = 0;
-				nt0 = t1;
-			}
-			if (nt0 < c1)
-				nm = n - ng < AS_Q4_GROUP ? n - ng : AS_Q4_GROUP;
-			for (size_t i = 0; i < nm; i++) {
-				const char *pc = (const char *)cols[ng + i] + nt0 * 8;
-
-				_mm_prefetch(pc, _MM_HINT_T0);
-				_mm_prefetch(pc + 64, _MM_HINT_T0);
-				np[i] = (const char *)cols[ng + i] + qoff + 64 * (nt0 - t0);
-			}
 			for (size_t i = 0; i < 4 * ns; i++)
 				cp[i] = (const uint8_t *)cols[g + (i < m ? i : m - 1)] + qoff;
 			for (size_t c = t0; c < t1; c++) {
 				size_t jb = (c - t0) * 4;
 
-				for (size_t i = 0; i < nm; i++)
+				for (size_t i = 0; c < cend && i < nm; i++)
 					_mm_prefetch(np[i] + 64 * c, _MM_HINT_T0);
 
 				/* part: ymm half h of the chunk, nibble nib */

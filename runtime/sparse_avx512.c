@@ -195,29 +195,9 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 				q4_prep16(cols + g, x + g, m, t0 * 4 + j,
 					  (__mmask16)(nb - j >= 16 ? 0xffff : (1u << (nb - j)) - 1),
 					  qa + j, AS_Q4_TILE, sa + j, corr + j);
-			/*
-			 * The columns are scattered over the cache's slots and each thread reads
-			 * a short run of each, too short for the hardware prefetcher: while this
-			 * group is computed, fetch the next group's (or next tile's first
-			 * group's) scales and codes, one line per column and chunk.
-			 */
-			size_t ng = g + AS_Q4_GROUP, nt0 = t0, nm = 0;
+			size_t cend = 0;
+			size_t nm = as_q4_prefetch_next(cols, n, g, t0, t1, c1, qoff, np, &cend);
 
-			if (ng >= n) {
-				ng = 0;
-				nt0 = t1;
-			}
-			if (nt0 < c1)
-				nm = n - ng < AS_Q4_GROUP ? n - ng : AS_Q4_GROUP;
-			for (size_t i = 0; i < nm; i++) {
-				const char *pc = (const char *)cols[ng + i] + nt0 * 8;
-
-				_mm_prefetch(pc, _MM_HINT_T0);
-				_mm_prefetch(pc + 64, _MM_HINT_T0);
-				np[i] = (const char *)cols[ng + i] + qoff + 64 * (nt0 - t0);
-			}
-			for (size_t i = nm; i < AS_Q4_GROUP; i++)
-				np[i] = NULL;
 			for (size_t i = 0; i < 4 * ns; i++)
 				cp[i] = (const uint8_t *)cols[g + (i < m ? i : m - 1)] + qoff;
 			for (size_t c = t0; c < t1; c++) {
@@ -225,6 +205,8 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 				float *yc = y + (c - c0) * 128;
 				__m512i acc[8];
 
+				for (size_t i = 0; c < cend && i < nm; i++)
+					_mm_prefetch(np[i] + 64 * c, _MM_HINT_T0);
 				/* acc[0..3]: rows 0..63 (low nibbles); acc[4..7]: rows 64..127
 				 * (high nibbles, masked in place: 16 x the codes, 16 x corr) */
 				for (int j = 0; j < 4; j++) {
@@ -248,9 +230,6 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 					__m512i q2 = _mm512_set1_epi32((int)q[2]);
 					__m512i q3 = _mm512_set1_epi32((int)q[3]);
 
-					for (int t = 0; t < 4; t++)
-						if (np[4 * s4 + t])
-							_mm_prefetch(np[4 * s4 + t] + 64 * c, _MM_HINT_T0);
 					/* dword lane l of w[j]: the 4 columns' bytes of row 16 j + l */
 					w[0] = _mm512_unpacklo_epi16(l01, l23);
 					w[1] = _mm512_unpackhi_epi16(l01, l23);

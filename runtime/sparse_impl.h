@@ -48,6 +48,38 @@ struct as_sparse_table {
 void as_q4_prep_scalar(const void *const *cols, const float *x, size_t m, size_t b0,
 		       size_t nb, uint32_t *qa, size_t stride, float *sa, int32_t *corr);
 
+/*
+ * Prefetch for the Q4_0 kernels. The columns are scattered over the cache's slots and
+ * each thread reads a short run of each, too short for the hardware prefetcher: while
+ * group g of tile [t0, t1) (chunks, the call's range ends at c1) is computed, the next
+ * group's (or the next tile's first group's) scales are fetched here and its codes chunk
+ * by chunk: while chunk c is computed, the kernel fetches np[i] + 64 c for the returned
+ * number of columns i, if c < *cend (the next tile may be shorter).
+ */
+static inline size_t as_q4_prefetch_next(const void *const *cols, size_t n, size_t g,
+					 size_t t0, size_t t1, size_t c1, size_t qoff,
+					 const char **np, size_t *cend)
+{
+	size_t ng = g + AS_Q4_GROUP, nt0 = t0, nm;
+
+	if (ng >= n) {
+		ng = 0;
+		nt0 = t1;
+	}
+	if (nt0 >= c1)
+		return 0;
+	nm = n - ng < AS_Q4_GROUP ? n - ng : AS_Q4_GROUP;
+	for (size_t i = 0; i < nm; i++) {
+		const char *pc = (const char *)cols[ng + i] + nt0 * 8; /* scale of block 4 nt0 */
+
+		__builtin_prefetch(pc, 0, 3);
+		__builtin_prefetch(pc + 64, 0, 3);
+		np[i] = (const char *)cols[ng + i] + qoff + 64 * (nt0 - t0);
+	}
+	*cend = c1 - (nt0 - t0) < t1 ? c1 - (nt0 - t0) : t1;
+	return nm;
+}
+
 void as_sparse_avx2_init(struct as_sparse_table *t);
 void as_sparse_avx512_init(struct as_sparse_table *t);
 
