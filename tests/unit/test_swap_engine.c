@@ -483,6 +483,31 @@ static void test_pinning(void **state)
 	swap_engine_destroy(e);
 }
 
+/* A queued bundle whose kind has every slot pinned must not hold up the fetches of the
+ * other kinds queued behind it; it is read once a slot of its kind is released. */
+static void test_pinned_kind_does_not_block(void **state)
+{
+	struct swap_engine *e;
+	struct swap_engine_params p;
+	struct swap_key mine[4], waiting = { 1, 0, 0 }, other = { 1, 2, 3 };
+	const void *ptrs[4];
+
+	(void)state;
+	make_store(2, 1, 4);
+	p = params(SWAP_POLICY_LRU, 0); /* one layer of every kind: 4 slots each */
+	e = engine(&p);
+	for (uint32_t c = 0; c < 4; c++)
+		mine[c] = (struct swap_key){ 0, 0, c };
+	assert_int_equal(swap_acquire(e, mine, 4, ptrs), 0); /* every kind-0 slot pinned */
+	assert_int_equal(swap_request(e, &waiting, 1, SWAP_PRIO_DEMAND, 1), 0);
+	get(e, other); /* queued after 'waiting', of another kind */
+	assert_false(resident(e, waiting));
+	swap_release(e, mine, 4);
+	assert_int_equal(swap_wait(e, &waiting, 1), 0);
+	get(e, waiting);
+	swap_engine_destroy(e);
+}
+
 static void test_faults(void **state)
 {
 	struct swap_engine *e;
@@ -758,6 +783,7 @@ int main(void)
 		T(test_priorities),      T(test_cancel),           T(test_pinning),
 		T(test_faults),          T(test_mlock_error),      T(test_stats_match_submits),
 		T(test_backend_fallback), T(test_numa),       T(test_kind_prio_bytes_used),
+		T(test_pinned_kind_does_not_block),
 	};
 
 	if (getenv("SWAP_TEST_FILTER"))
