@@ -12,6 +12,7 @@
 #include "sparse_impl.h"
 
 #define COL(i) ((const uint8_t *)cols[i] + off)
+#define QCOL(i) ((const struct block_q8_0 *)COL(i))
 
 /* Columns live in scattered slots and each is short (a few cache lines per thread), too
  * short for the hardware prefetcher: fetch the next columns while these are computed. */
@@ -73,61 +74,60 @@ static inline void cvt32(const int8_t *q, __m256 *f)
 	f[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
 }
 
-#define BLOCK_KERNEL(name, btype, CVT, QS)                                                  \
-static void name(float *y, size_t ne, const void *const *cols, size_t off, const float *x,  \
-		 size_t n)                                                                  \
-{                                                                                           \
-	size_t nb = ne / 32;                                                                \
-	size_t i = 0;                                                                       \
-                                                                                            \
-	for (; i + 4 <= n; i += 4) {                                                        \
-		const btype *c0 = (const btype *)COL(i), *c1 = (const btype *)COL(i + 1);   \
-		prefetch_cols(cols, off, i + 4, n, nb * sizeof(btype));                     \
-		const btype *c2 = (const btype *)COL(i + 2), *c3 = (const btype *)COL(i + 3); \
-                                                                                            \
-		for (size_t b = 0; b < nb; b++) {                                           \
-			float *yb = y + b * 32;                                             \
-			__m256 acc[4], f[4];                                                \
-			__m256 s0 = _mm256_set1_ps(x[i] * _cvtsh_ss(c0[b].d));              \
-			__m256 s1 = _mm256_set1_ps(x[i + 1] * _cvtsh_ss(c1[b].d));          \
-			__m256 s2 = _mm256_set1_ps(x[i + 2] * _cvtsh_ss(c2[b].d));          \
-			__m256 s3 = _mm256_set1_ps(x[i + 3] * _cvtsh_ss(c3[b].d));          \
-                                                                                            \
-			for (int k = 0; k < 4; k++)                                         \
-				acc[k] = _mm256_loadu_ps(yb + 8 * k);                       \
-			CVT(c0[b].QS, f);                                                   \
-			for (int k = 0; k < 4; k++)                                         \
-				acc[k] = _mm256_fmadd_ps(s0, f[k], acc[k]);                 \
-			CVT(c1[b].QS, f);                                                   \
-			for (int k = 0; k < 4; k++)                                         \
-				acc[k] = _mm256_fmadd_ps(s1, f[k], acc[k]);                 \
-			CVT(c2[b].QS, f);                                                   \
-			for (int k = 0; k < 4; k++)                                         \
-				acc[k] = _mm256_fmadd_ps(s2, f[k], acc[k]);                 \
-			CVT(c3[b].QS, f);                                                   \
-			for (int k = 0; k < 4; k++)                                         \
-				acc[k] = _mm256_fmadd_ps(s3, f[k], acc[k]);                 \
-			for (int k = 0; k < 4; k++)                                         \
-				_mm256_storeu_ps(yb + 8 * k, acc[k]);                       \
-		}                                                                           \
-	}                                                                                   \
-	for (; i < n; i++) {                                                                \
-		const btype *c0 = (const btype *)COL(i);                                    \
-                                                                                            \
-		for (size_t b = 0; b < nb; b++) {                                           \
-			float *yb = y + b * 32;                                             \
-			__m256 f[4], s0 = _mm256_set1_ps(x[i] * _cvtsh_ss(c0[b].d));        \
-                                                                                            \
-			CVT(c0[b].QS, f);                                                   \
-			for (int k = 0; k < 4; k++)                                         \
-				_mm256_storeu_ps(yb + 8 * k,                                \
-						 _mm256_fmadd_ps(s0, f[k],                  \
-								 _mm256_loadu_ps(yb + 8 * k))); \
-		}                                                                           \
-	}                                                                                   \
-}
+/* Q8_0 columns, four per pass over y */
+static void sp_q8_0(float *y, size_t ne, const void *const *cols, size_t off, const float *x,
+		    size_t n)
+{
+	size_t nb = ne / 32;
+	size_t i = 0;
 
-BLOCK_KERNEL(sp_q8_0, struct block_q8_0, cvt32, qs)
+	for (; i + 4 <= n; i += 4) {
+		const struct block_q8_0 *c0 = QCOL(i), *c1 = QCOL(i + 1);
+		const struct block_q8_0 *c2 = QCOL(i + 2), *c3 = QCOL(i + 3);
+
+		prefetch_cols(cols, off, i + 4, n, nb * sizeof(struct block_q8_0));
+
+		for (size_t b = 0; b < nb; b++) {
+			float *yb = y + b * 32;
+			__m256 acc[4], f[4];
+			__m256 s0 = _mm256_set1_ps(x[i] * _cvtsh_ss(c0[b].d));
+			__m256 s1 = _mm256_set1_ps(x[i + 1] * _cvtsh_ss(c1[b].d));
+			__m256 s2 = _mm256_set1_ps(x[i + 2] * _cvtsh_ss(c2[b].d));
+			__m256 s3 = _mm256_set1_ps(x[i + 3] * _cvtsh_ss(c3[b].d));
+
+			for (int k = 0; k < 4; k++)
+				acc[k] = _mm256_loadu_ps(yb + 8 * k);
+			cvt32(c0[b].qs, f);
+			for (int k = 0; k < 4; k++)
+				acc[k] = _mm256_fmadd_ps(s0, f[k], acc[k]);
+			cvt32(c1[b].qs, f);
+			for (int k = 0; k < 4; k++)
+				acc[k] = _mm256_fmadd_ps(s1, f[k], acc[k]);
+			cvt32(c2[b].qs, f);
+			for (int k = 0; k < 4; k++)
+				acc[k] = _mm256_fmadd_ps(s2, f[k], acc[k]);
+			cvt32(c3[b].qs, f);
+			for (int k = 0; k < 4; k++)
+				acc[k] = _mm256_fmadd_ps(s3, f[k], acc[k]);
+			for (int k = 0; k < 4; k++)
+				_mm256_storeu_ps(yb + 8 * k, acc[k]);
+		}
+	}
+	for (; i < n; i++) {
+		const struct block_q8_0 *c0 = QCOL(i);
+
+		for (size_t b = 0; b < nb; b++) {
+			float *yb = y + b * 32;
+			__m256 f[4], s0 = _mm256_set1_ps(x[i] * _cvtsh_ss(c0[b].d));
+
+			cvt32(c0[b].qs, f);
+			for (int k = 0; k < 4; k++)
+				_mm256_storeu_ps(yb + 8 * k,
+						 _mm256_fmadd_ps(s0, f[k],
+								 _mm256_loadu_ps(yb + 8 * k)));
+		}
+	}
+}
 
 /*
  * One group's preparation for 8 blocks, the vector form of as_q4_prep_scalar: the same

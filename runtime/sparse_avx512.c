@@ -11,6 +11,7 @@
 #include "sparse_impl.h"
 
 #define COL(i) ((const uint8_t *)cols[i] + off)
+#define QCOL(i) ((const struct block_q8_0 *)COL(i))
 
 /* Columns live in scattered slots and each is short (a few cache lines per thread), too
  * short for the hardware prefetcher: fetch the next columns while these are computed. */
@@ -67,59 +68,58 @@ static inline void cvt_q8(const int8_t *q, __m512 *f)
 		_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16))));
 }
 
-#define BLOCK_KERNEL(name, btype, CVT)                                                      \
-static void name(float *y, size_t ne, const void *const *cols, size_t off, const float *x,  \
-		 size_t n)                                                                  \
-{                                                                                           \
-	size_t nb = ne / 32;                                                                \
-	size_t i = 0;                                                                       \
-                                                                                            \
-	for (; i + 4 <= n; i += 4) {                                                        \
-		const btype *c0 = (const btype *)COL(i), *c1 = (const btype *)COL(i + 1);   \
-		prefetch_cols(cols, off, i + 4, n, nb * sizeof(btype));                     \
-		const btype *c2 = (const btype *)COL(i + 2), *c3 = (const btype *)COL(i + 3); \
-                                                                                            \
-		for (size_t b = 0; b < nb; b++) {                                           \
-			float *yb = y + b * 32;                                             \
-			__m512 f[2];                                                        \
-			__m512 a0 = _mm512_loadu_ps(yb), a1 = _mm512_loadu_ps(yb + 16);     \
-			__m512 s0 = _mm512_set1_ps(x[i] * _cvtsh_ss(c0[b].d));              \
-			__m512 s1 = _mm512_set1_ps(x[i + 1] * _cvtsh_ss(c1[b].d));          \
-			__m512 s2 = _mm512_set1_ps(x[i + 2] * _cvtsh_ss(c2[b].d));          \
-			__m512 s3 = _mm512_set1_ps(x[i + 3] * _cvtsh_ss(c3[b].d));          \
-                                                                                            \
-			CVT(c0[b].qs, f);                                                   \
-			a0 = _mm512_fmadd_ps(s0, f[0], a0);                                 \
-			a1 = _mm512_fmadd_ps(s0, f[1], a1);                                 \
-			CVT(c1[b].qs, f);                                                   \
-			a0 = _mm512_fmadd_ps(s1, f[0], a0);                                 \
-			a1 = _mm512_fmadd_ps(s1, f[1], a1);                                 \
-			CVT(c2[b].qs, f);                                                   \
-			a0 = _mm512_fmadd_ps(s2, f[0], a0);                                 \
-			a1 = _mm512_fmadd_ps(s2, f[1], a1);                                 \
-			CVT(c3[b].qs, f);                                                   \
-			a0 = _mm512_fmadd_ps(s3, f[0], a0);                                 \
-			a1 = _mm512_fmadd_ps(s3, f[1], a1);                                 \
-			_mm512_storeu_ps(yb, a0);                                           \
-			_mm512_storeu_ps(yb + 16, a1);                                      \
-		}                                                                           \
-	}                                                                                   \
-	for (; i < n; i++) {                                                                \
-		const btype *c0 = (const btype *)COL(i);                                    \
-                                                                                            \
-		for (size_t b = 0; b < nb; b++) {                                           \
-			float *yb = y + b * 32;                                             \
-			__m512 f[2], s0 = _mm512_set1_ps(x[i] * _cvtsh_ss(c0[b].d));        \
-                                                                                            \
-			CVT(c0[b].qs, f);                                                   \
-			_mm512_storeu_ps(yb, _mm512_fmadd_ps(s0, f[0], _mm512_loadu_ps(yb))); \
-			_mm512_storeu_ps(yb + 16,                                           \
-					 _mm512_fmadd_ps(s0, f[1], _mm512_loadu_ps(yb + 16))); \
-		}                                                                           \
-	}                                                                                   \
-}
+/* Q8_0 columns, four per pass over y */
+static void sp_q8_0(float *y, size_t ne, const void *const *cols, size_t off, const float *x,
+		    size_t n)
+{
+	size_t nb = ne / 32;
+	size_t i = 0;
 
-BLOCK_KERNEL(sp_q8_0, struct block_q8_0, cvt_q8)
+	for (; i + 4 <= n; i += 4) {
+		const struct block_q8_0 *c0 = QCOL(i), *c1 = QCOL(i + 1);
+		const struct block_q8_0 *c2 = QCOL(i + 2), *c3 = QCOL(i + 3);
+
+		prefetch_cols(cols, off, i + 4, n, nb * sizeof(struct block_q8_0));
+
+		for (size_t b = 0; b < nb; b++) {
+			float *yb = y + b * 32;
+			__m512 f[2];
+			__m512 a0 = _mm512_loadu_ps(yb), a1 = _mm512_loadu_ps(yb + 16);
+			__m512 s0 = _mm512_set1_ps(x[i] * _cvtsh_ss(c0[b].d));
+			__m512 s1 = _mm512_set1_ps(x[i + 1] * _cvtsh_ss(c1[b].d));
+			__m512 s2 = _mm512_set1_ps(x[i + 2] * _cvtsh_ss(c2[b].d));
+			__m512 s3 = _mm512_set1_ps(x[i + 3] * _cvtsh_ss(c3[b].d));
+
+			cvt_q8(c0[b].qs, f);
+			a0 = _mm512_fmadd_ps(s0, f[0], a0);
+			a1 = _mm512_fmadd_ps(s0, f[1], a1);
+			cvt_q8(c1[b].qs, f);
+			a0 = _mm512_fmadd_ps(s1, f[0], a0);
+			a1 = _mm512_fmadd_ps(s1, f[1], a1);
+			cvt_q8(c2[b].qs, f);
+			a0 = _mm512_fmadd_ps(s2, f[0], a0);
+			a1 = _mm512_fmadd_ps(s2, f[1], a1);
+			cvt_q8(c3[b].qs, f);
+			a0 = _mm512_fmadd_ps(s3, f[0], a0);
+			a1 = _mm512_fmadd_ps(s3, f[1], a1);
+			_mm512_storeu_ps(yb, a0);
+			_mm512_storeu_ps(yb + 16, a1);
+		}
+	}
+	for (; i < n; i++) {
+		const struct block_q8_0 *c0 = QCOL(i);
+
+		for (size_t b = 0; b < nb; b++) {
+			float *yb = y + b * 32;
+			__m512 f[2], s0 = _mm512_set1_ps(x[i] * _cvtsh_ss(c0[b].d));
+
+			cvt_q8(c0[b].qs, f);
+			_mm512_storeu_ps(yb, _mm512_fmadd_ps(s0, f[0], _mm512_loadu_ps(yb)));
+			_mm512_storeu_ps(yb + 16,
+					 _mm512_fmadd_ps(s0, f[1], _mm512_loadu_ps(yb + 16)));
+		}
+	}
+}
 
 /* ---- Q4_0 columns: int8 activations x 4-bit codes with VNNI ------------------------- */
 
