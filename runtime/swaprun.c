@@ -545,6 +545,15 @@ static void plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 		}
 }
 
+static uint32_t topk_count(float s, uint32_t n)
+{
+	double k = floor((1.0 - (double)s) * (double)n + 0.5);
+
+	if (k < 1)
+		k = 1;
+	return k > n ? n : (uint32_t)k;
+}
+
 int as_swap_open(struct as_swap_model **out, const char *path,
 		 const struct as_swap_params *p, char *err, size_t errlen)
 {
@@ -787,13 +796,31 @@ static void op_task_fn(void *arg, int ith, int nth)
 	}
 }
 
-static uint32_t topk_count(float s, uint32_t n)
+/*
+ * Accumulate the chunk [c0, c1) of the selection (bundles at ptrs[c0..c1), activations
+ * xs[c0..c1)) into ys. With check_use, every bundle's crc is checked first: -EBADMSG.
+ */
+static int run_chunk(struct as_swap_model *m, int kind, float *const *ys, uint32_t c0,
+		     uint32_t c1)
 {
-	double k = floor((1.0 - (double)s) * (double)n + 0.5);
+	struct op_task t = { m, kind, ys, m->xs + c0, c1 - c0 };
 
-	if (k < 1)
-		k = 1;
-	return k > n ? n : (uint32_t)k;
+	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+		for (uint32_t i = c0; i < c1; i++)
+			m->colp[(size_t)mi * m->chunk + (i - c0)] =
+				(const uint8_t *)m->ptrs[i] + m->mats[kind][mi].off;
+	if (m->check_use) {
+		uint64_t bb = swap_store_bundle_bytes(m->st, kind);
+
+		for (uint32_t i = c0; i < c1; i++) {
+			m->checked++;
+			if (swap_crc32c(0, m->ptrs[i], bb) !=
+			    swap_store_bundle_crc(m->st, m->keys[i]))
+				return -EBADMSG;
+		}
+	}
+	as_tp_run(m->tp, op_task_fn, &t);
+	return 0;
 }
 
 /*
@@ -830,30 +857,18 @@ static int run_op(struct as_swap_model *m, uint32_t layer, int kind, const float
 			ls->used += k;
 		}
 	}
+	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+		memset(ys[mi], 0, sizeof(float) * m->mats[kind][mi].out);
 	if (m->all) {
 		const void **t = m->all + m->all_off[layer * SWAP_KIND_COUNT + kind];
 
 		ls->lookups += k;
 		ls->hits += k;
-		for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
-			memset(ys[mi], 0, sizeof(float) * m->mats[kind][mi].out);
-		for (uint32_t c0 = 0; c0 < k; c0 += m->chunk) {
-			uint32_t c1 = c0 + m->chunk < k ? c0 + m->chunk : k;
-			struct op_task t2 = { m, kind, ys, m->xs + c0, c1 - c0 };
-
-			for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
-				for (uint32_t i = c0; i < c1; i++)
-					m->colp[(size_t)mi * m->chunk + (i - c0)] =
-						(const uint8_t *)t[m->idx[i]] + m->mats[kind][mi].off;
-			for (uint32_t i = c0; i < c1 && m->check_use; i++) {
-				m->checked++;
-				if (swap_crc32c(0, t[m->idx[i]], swap_store_bundle_bytes(m->st, kind)) !=
-				    swap_store_bundle_crc(m->st, m->keys[i]))
-					return -EBADMSG;
-			}
-			as_tp_run(m->tp, op_task_fn, &t2);
-		}
-		return 0;
+		for (uint32_t i = 0; i < k; i++)
+			m->ptrs[i] = t[m->idx[i]];
+		for (uint32_t c0 = 0; c0 < k && !r; c0 += m->chunk)
+			r = run_chunk(m, kind, ys, c0, c0 + m->chunk < k ? c0 + m->chunk : k);
+		return r;
 	}
 	swap_plug(m->eng);
 	r = swap_request(m->eng, m->fkeys, fill_gaps(m, layer, kind, m->idx, k, m->fkeys),
@@ -868,11 +883,8 @@ static int run_op(struct as_swap_model *m, uint32_t layer, int kind, const float
 		return r;
 	ls->lookups += k;
 	ls->hits += hits;
-	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
-		memset(ys[mi], 0, sizeof(float) * m->mats[kind][mi].out);
 	for (uint32_t c0 = 0; c0 < k; c0 += m->chunk) {
 		uint32_t c1 = c0 + m->chunk < k ? c0 + m->chunk : k, nm = 0;
-		struct op_task t = { m, kind, ys, m->xs + c0, c1 - c0 };
 
 		for (uint32_t i = c0; i < c1; i++)
 			if (!m->pinned[i])
@@ -889,27 +901,13 @@ static int run_op(struct as_swap_model *m, uint32_t layer, int kind, const float
 				if (!m->pinned[i])
 					m->ptrs[i] = m->mptrs[j++];
 		}
-		for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
-			for (uint32_t i = c0; i < c1; i++)
-				m->colp[(size_t)mi * m->chunk + (i - c0)] =
-					(const uint8_t *)m->ptrs[i] + m->mats[kind][mi].off;
-		if (m->check_use) {
-			uint64_t bb = swap_store_bundle_bytes(m->st, kind);
-
-			for (uint32_t i = c0; i < c1 && !r; i++) {
-				if (swap_crc32c(0, m->ptrs[i], bb) !=
-				    swap_store_bundle_crc(m->st, m->keys[i]))
-					r = -EBADMSG;
-				m->checked++;
-			}
-			if (r) {
-				for (uint32_t i = c0; i < k; i++)
-					if (i < c1 || m->pinned[i])
-						swap_release(m->eng, &m->keys[i], 1);
-				return r;
-			}
+		r = run_chunk(m, kind, ys, c0, c1);
+		if (r) {
+			for (uint32_t i = c0; i < k; i++)
+				if (i < c1 || m->pinned[i])
+					swap_release(m->eng, &m->keys[i], 1);
+			return r;
 		}
-		as_tp_run(m->tp, op_task_fn, &t);
 		swap_release(m->eng, m->keys + c0, c1 - c0);
 	}
 	return 0;
