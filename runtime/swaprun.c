@@ -46,6 +46,7 @@ struct as_swap_model {
 	bool no_preload, check_use;
 	uint64_t cancelled, checked;
 	float *sp; /* [n_layers][SWAP_KIND_COUNT] */
+	uint32_t *topk; /* [n_layers][SWAP_KIND_COUNT]: channels kept, from sp */
 	struct mat mats[SWAP_KIND_COUNT][SWAP_MAX_MATS];
 	uint32_t n_mats[SWAP_KIND_COUNT];
 
@@ -339,6 +340,7 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->out_norm);
 	free(m->norms);
 	free(m->sp);
+	free(m->topk);
 	free(m->x);
 	free(m->xb);
 	free(m->xb2);
@@ -595,7 +597,8 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	m->check_use = p->check_use;
 	m->chunk = p->chunk ? p->chunk : DEF_CHUNK;
 	m->sp = malloc(sizeof(float) * m->n_layers * SWAP_KIND_COUNT);
-	if (!m->sp)
+	m->topk = malloc(sizeof(uint32_t) * m->n_layers * SWAP_KIND_COUNT);
+	if (!m->sp || !m->topk)
 		goto nomem;
 	for (uint32_t i = 0; i < m->n_layers * SWAP_KIND_COUNT; i++) {
 		float s = p->layer_sparsity ? p->layer_sparsity[i] : p->sparsity;
@@ -606,6 +609,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 			goto fail;
 		}
 		m->sp[i] = s;
+		m->topk[i] = topk_count(s, d->kinds[i % SWAP_KIND_COUNT].in);
 	}
 
 	/* resident tensors */
@@ -833,7 +837,7 @@ static int run_op(struct as_swap_model *m, uint32_t layer, int kind, const float
 {
 	const struct swap_kind_desc *kd = &swap_store_desc(m->st)->kinds[kind];
 	struct as_swap_layer_stats *ls = &m->ls[layer];
-	uint32_t n = kd->in, k = topk_count(m->sp[layer * SWAP_KIND_COUNT + kind], n);
+	uint32_t n = kd->in, k = m->topk[layer * SWAP_KIND_COUNT + kind];
 	uint32_t hits = 0;
 	int r = 0;
 
@@ -964,7 +968,7 @@ static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
 			}
 			if (l == layer && kind == SWAP_ATTN_IN)
 				continue; /* needed now: on demand */
-			k = topk_count(m->sp[l * SWAP_KIND_COUNT + kind], m->dim);
+			k = m->topk[l * SWAP_KIND_COUNT + kind];
 			if (k != sel) { /* one selection per distinct K */
 				as_topk_select(x, m->dim, k, m->pidx, m->scratch);
 				sel = k;
