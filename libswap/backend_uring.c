@@ -186,13 +186,15 @@ static int uring_submit(struct swap_backend *b, const struct swap_extent *x, uns
 	}
 	/* Once prepared, SQEs cannot be taken back: keep submitting until the kernel has
 	 * them all (transient errors), so a read is never both failed and in flight. */
-	for (int tries = 0;; tries++) {
+	for (int fails = 0;;) {
 		r = io_uring_submit(&b->ring);
 		if (r >= 0 && io_uring_sq_ready(&b->ring) == 0)
 			break;
+		/* only hard errors count towards giving up, not a long run of transient ones */
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-			fprintf(stderr, "libswap: io_uring_submit: %s\n", strerror(-r));
-			if (tries > 1000)
+			if (!fails)
+				fprintf(stderr, "libswap: io_uring_submit: %s\n", strerror(-r));
+			if (++fails > 1000)
 				abort(); /* the ring is unusable; reads would be lost */
 		}
 		if (r <= 0)
