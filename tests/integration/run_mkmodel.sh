@@ -6,7 +6,10 @@
 #  - greedy output does not depend on the thread count (matvecs and attention heads
 #    split over the pool) or on Q4_0 repacking;
 #  - eval gives a finite PPL, and --sparsity 0 equals dense exactly (KL 0, top-1 1);
-#  - a prompt longer than -c is a usage error.
+#  - a prompt longer than -c is a usage error;
+#  - a GGUF and its store (the same generation loop) both say when the context is full;
+#  - eval/calibrate refuse a text that is not a regular file, calibrate a levels file it
+#    cannot write, with one error line and exit 1.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
 ACTIVESWAP_RELEASE=${ACTIVESWAP_RELEASE:-$ACTIVESWAP}
@@ -76,5 +79,36 @@ check $? "eval --sparsity 0 equals dense (ppl $(jfield ppl "$T/s.json"), kl $(jf
 rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$T/c.err")" -eq 1 ]
 check $? "prompt longer than -c is a usage error (rc $rc: $(cat "$T/c.err"))"
+
+# Generation stops at the end of the context, for a GGUF and for its store.
+"$ACTIVESWAP_RELEASE" convert "$M" -o "$T/m.asw" --quiet 2>"$T/conv.err"
+for mm in "$M" "$T/m.asw"; do
+	"$ACTIVESWAP" run -m "$mm" -p "Tom" -n 100 -c 8 --temp 0 -t 1 >"$T/full.txt" \
+		2>"$T/full.err"
+	rc=$?
+	[ $rc -eq 0 ] && grep -q "(context full)" "$T/full.err"
+	check $? "run ${mm##*.}: -n beyond -c stops at the context (rc $rc: $(tail -n 1 "$T/full.err"))"
+done
+
+# Texts and output files that cannot be used.
+for mm in "$M" "$T/m.asw"; do
+	"$ACTIVESWAP" eval -m "$mm" -f "$T" -c 64 >/dev/null 2>"$T/d.err"
+	rc=$?
+	[ $rc -eq 1 ] && [ "$(wc -l <"$T/d.err")" -eq 1 ] && grep -q "not a regular file" "$T/d.err"
+	check $? "eval ${mm##*.} -f DIRECTORY: one error line, exit 1 (rc $rc: $(cat "$T/d.err"))"
+done
+"$ACTIVESWAP" calibrate -m "$M" -f "$T" --sparsity 0.5 >/dev/null 2>"$T/cd.err"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$T/cd.err")" -eq 1 ] && grep -q "not a regular file" "$T/cd.err"
+check $? "calibrate -f DIRECTORY: one error line, exit 1 (rc $rc: $(cat "$T/cd.err"))"
+if [ -c /dev/full ]; then
+	"$ACTIVESWAP" calibrate -m "$M" -f "$T/text.txt" --sparsity 0.5 -c 64 --chunks 1 \
+		--rounds 0 -o /dev/full >/dev/null 2>"$T/cf.err"
+	rc=$?
+	[ $rc -eq 1 ] && grep -q "cannot write /dev/full" "$T/cf.err"
+	check $? "calibrate -o /dev/full fails (rc $rc: $(tail -n 1 "$T/cf.err"))"
+else
+	ok "calibrate -o /dev/full fails # SKIP no /dev/full"
+fi
 
 echo "1..$n"
