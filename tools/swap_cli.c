@@ -645,7 +645,11 @@ int eval_store_main(int argc, char **argv)
 	if (swap_cli_read_text(SUB, tpath, &text, &n_ids))
 		return 1;
 	tp = as_tp_create((int)threads);
-	if (!tp || swap_cli_open(&o, SUB, path, tp, (uint32_t)ctx, json, &m))
+	if (!tp) {
+		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
+		goto out;
+	}
+	if (swap_cli_open(&o, SUB, path, tp, (uint32_t)ctx, json, &m))
 		goto out;
 	if (!as_swap_meta(m) || as_tokenizer_load(&tok, as_swap_meta(m), err, sizeof(err))) {
 		cli_err(SUB, "%s: no usable tokenizer in the store's metadata", path);
