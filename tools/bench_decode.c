@@ -192,8 +192,10 @@ int bench_decode_main(int argc, char **argv)
 			goto out;
 		}
 		vocab = dm->hp.n_vocab;
-		if (o.budget && cli_size(SUB, "--dram-budget", o.budget, dm->weight_bytes, &budget))
+		if (o.budget && cli_size(SUB, "--dram-budget", o.budget, dm->weight_bytes, &budget)) {
+			rc = 2;
 			goto out;
+		}
 	}
 	for (long i = 0; i < warmup + n; i++) {
 		if (i == warmup) {
