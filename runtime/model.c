@@ -234,12 +234,6 @@ void as_model_free(struct as_model *m)
 int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 		       size_t errlen)
 {
-	return as_model_from_gguf_opts(out, f, NULL, err, errlen);
-}
-
-int as_model_from_gguf_opts(struct as_model **out, struct gguf_file *f,
-			    const struct as_model_opts *opts, char *err, size_t errlen)
-{
 	struct loader ld = { .f = f, .err = err, .errlen = errlen };
 	struct as_model *m;
 	struct as_hparams *hp;
@@ -328,15 +322,6 @@ int as_model_from_gguf_opts(struct as_model **out, struct gguf_file *f,
 			struct as_weight *w = &L->w[op];
 
 			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, op_names[op]);
-			if (opts && opts->no_layer_weights && !gguf_find_tensor(f, name)) {
-				w->type = GGML_TYPE_F32;
-				w->data = NULL;
-				w->cols = sz[shapes[i].cols];
-				w->rows = sz[shapes[i].rows];
-				w->row_bytes = 0;
-				m->missing_layer_weights = true;
-				continue;
-			}
 			rc = get_tensor(&ld, name, sz[shapes[i].cols], sz[shapes[i].rows], false,
 					w);
 			if (rc)
@@ -463,7 +448,7 @@ int as_model_load_opts(struct as_model **out, const char *path,
 	rc = gguf_open(&f, path, err, errlen);
 	if (rc)
 		return rc;
-	rc = as_model_from_gguf_opts(out, f, opts, err, errlen);
+	rc = as_model_from_gguf(out, f, err, errlen);
 	if (rc) {
 		if (err && errlen) {
 			char *msg = strdup(err);
@@ -560,10 +545,6 @@ static void linear(struct as_state *s, uint32_t layer, enum as_op op, const floa
 {
 	const struct as_weight *w = &s->m->layers[layer].w[op];
 
-	if (s->hook.linear) {
-		s->hook.linear(s->hook.arg, layer, &op, &y, 1, x, w->cols);
-		return;
-	}
 	as_matvec(s->tp, w->type, w->data, w->rows, w->cols, x, y);
 }
 
@@ -573,11 +554,6 @@ static void linear_multi(struct as_state *s, uint32_t layer, const enum as_op *o
 {
 	struct as_matvec_job jobs[3];
 
-	if (s->hook.linear) {
-		s->hook.linear(s->hook.arg, layer, ops, ys, n, x,
-			       s->m->layers[layer].w[ops[0]].cols);
-		return;
-	}
 	for (int i = 0; i < n; i++) {
 		const struct as_weight *w = &s->m->layers[layer].w[ops[i]];
 
@@ -633,8 +609,6 @@ int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits
 		return -EINVAL;
 	if (pos >= s->n_ctx)
 		return -ERANGE;
-	if (m->missing_layer_weights && !s->hook.linear)
-		return -EINVAL;
 
 	as_dequant_row(m->tok_embd.type,
 		       (const uint8_t *)m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes,

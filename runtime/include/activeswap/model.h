@@ -82,7 +82,6 @@ struct as_model {
 	void *repacked;                /* anonymous mapping holding repacked matrices */
 	size_t repacked_bytes;
 	uint32_t n_repacked;           /* matrices in it */
-	bool missing_layer_weights;    /* some layer matrix has data == NULL */
 };
 
 /* Load options (zero-initialized = defaults). */
@@ -95,13 +94,6 @@ struct as_model_opts {
 	 */
 	bool repack;
 	struct as_threadpool *tp;   /* for repacking; may be NULL */
-	/*
-	 * Do not require the per-layer matrices (a store provides them through
-	 * as_linear_hook.linear). Those present are still checked; absent ones get
-	 * data == NULL and their shape from the hyper-parameters. as_forward then fails
-	 * with -EINVAL unless the state has a linear hook.
-	 */
-	bool no_layer_weights;
 };
 
 /*
@@ -115,9 +107,6 @@ int as_model_load_opts(struct as_model **out, const char *path,
 /* Same over an already open file; the model does not take ownership of f. */
 int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 		       size_t errlen);
-/* With options (repack is ignored here: it needs a file mapping). */
-int as_model_from_gguf_opts(struct as_model **out, struct gguf_file *f,
-			    const struct as_model_opts *opts, char *err, size_t errlen);
 void as_model_free(struct as_model *m);
 
 /*
@@ -127,15 +116,6 @@ void as_model_free(struct as_model *m);
  */
 struct as_linear_hook {
 	void (*pre)(void *arg, uint32_t layer, enum as_op op, float *x, size_t n);
-	/*
-	 * When set, replaces the dense matvecs: called once per group of ops sharing the
-	 * input x (n_in values): {Q, K, V}, {O}, {GATE, UP}, {DOWN}, in that order per
-	 * layer, after pre. It must write ys[i] (the output rows of ops[i], e.g.
-	 * model->layers[layer].w[ops[i]].rows values). The KV cache rows are among the ys.
-	 * Used by a store-backed model to compute from swapped-in columns.
-	 */
-	void (*linear)(void *arg, uint32_t layer, const enum as_op *ops, float *const *ys,
-		       int n_ops, const float *x, size_t n_in);
 	void *arg;
 };
 
