@@ -547,7 +547,7 @@ static void plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 		}
 }
 
-static uint32_t topk_count(float s, uint32_t n)
+uint32_t as_swap_topk_count(float s, uint32_t n)
 {
 	double k = floor((1.0 - (double)s) * (double)n + 0.5);
 
@@ -609,7 +609,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 			goto fail;
 		}
 		m->sp[i] = s;
-		m->topk[i] = topk_count(s, d->kinds[i % SWAP_KIND_COUNT].in);
+		m->topk[i] = as_swap_topk_count(s, d->kinds[i % SWAP_KIND_COUNT].in);
 	}
 
 	/* resident tensors */

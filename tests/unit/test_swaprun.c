@@ -385,6 +385,17 @@ static void test_load_levels(void **state)
 			 -ENOENT);
 }
 
+/* The Top-K count every selection (runtime, calibrate) shares. */
+static void test_topk_count(void **state)
+{
+	(void)state;
+	assert_int_equal(as_swap_topk_count(0.5f, 128), 64);
+	assert_int_equal(as_swap_topk_count(0.0f, 7), 7);
+	assert_int_equal(as_swap_topk_count(0.25f, 10), 8);
+	assert_int_equal(as_swap_topk_count(0.999f, 10), 1);
+	assert_int_equal(as_swap_topk_count(0.3f, 4096), 2867);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_read_error_and_small_budget),
 		cmocka_unit_test(test_choose_gap),
 		cmocka_unit_test(test_load_levels),
+		cmocka_unit_test(test_topk_count),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

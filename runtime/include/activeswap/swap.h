@@ -112,6 +112,10 @@ int as_swap_budget_info(const char *path, const struct as_swap_params *p,
 int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool want_logits);
 const float *as_swap_logits(const struct as_swap_model *m);
 
+/* Channels the runtime keeps of n at sparsity s: round((1 - s) n), at least 1 (n > 0).
+ * Anything that must select exactly as the runtime does (calibrate) calls this. */
+uint32_t as_swap_topk_count(float s, uint32_t n);
+
 uint32_t as_swap_n_vocab(const struct as_swap_model *m);
 uint32_t as_swap_n_layers(const struct as_swap_model *m);
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
