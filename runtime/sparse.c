@@ -94,8 +94,7 @@ void as_q4_prep_scalar(const void *const *cols, const float *x, size_t m, size_t
 			memcpy(&h, (const uint8_t *)cols[i] + 2 * (b0 + j), 2);
 			a[i] = x[i] * as_fp16_to_fp32(h);
 			v = fabsf(a[i]);
-			if (v > amax)
-				amax = v;
+			amax = amax > v ? amax : v; /* as (v)maxps: NaNs as the SIMD levels */
 		}
 		sa[j] = amax / 127.0f;
 		inv = amax > 0.0f ? 127.0f / amax : 0.0f;

@@ -208,10 +208,13 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 				for (size_t i = 0; c < cend && i < nm; i++)
 					_mm_prefetch(np[i] + 64 * c, _MM_HINT_T0);
 				/* acc[0..3]: rows 0..63 (low nibbles); acc[4..7]: rows 64..127
-				 * (high nibbles, masked in place: 16 x the codes, 16 x corr) */
+				 * (high nibbles, masked in place: 16 x the codes, 16 x corr; the
+				 * product wraps like the lanes do: a column's non-finite scale makes
+				 * corr huge, and the result NaN anyway) */
 				for (int j = 0; j < 4; j++) {
 					acc[j] = _mm512_set1_epi32(corr[jb + j / 2]);
-					acc[j + 4] = _mm512_set1_epi32(corr[jb + 2 + j / 2] * 16);
+					acc[j + 4] = _mm512_set1_epi32(
+						(int)((uint32_t)corr[jb + 2 + j / 2] * 16u));
 				}
 				for (size_t s4 = 0; s4 < ns; s4++) {
 					const uint32_t *q = qa + s4 * AS_Q4_TILE + jb;

@@ -334,6 +334,51 @@ static void test_col_args(void **state)
 	assert_int_equal(as_col_encode(GGML_TYPE_Q6_K, v, 40, c), -EINVAL);
 }
 
+/*
+ * Q4_0 columns with infinite or NaN scales (a hostile store's bytes): every level runs
+ * without undefined behaviour (the sanitizer build checks) and gives the scalar result bit
+ * for bit; only the rows of the bad block may be non-finite (with an infinite scale they
+ * are).
+ */
+static void test_q4_nonfinite_scales(void **state)
+{
+	enum { OUT = 256, N = 40 };
+	static const uint16_t bad[] = { 0x7c00, 0xfc00, 0x7e00 }; /* +inf, -inf, NaN */
+	size_t cb = as_col_bytes(GGML_TYPE_Q4_0, OUT);
+	uint8_t *c = malloc(cb * N);
+	const void *p[N];
+	float v[OUT], x[N], y[OUT], ys[OUT];
+
+	(void)state;
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		for (int i = 0; i < N; i++) {
+			for (int r = 0; r < OUT; r++)
+				v[r] = frand();
+			assert_int_equal(as_col_encode(GGML_TYPE_Q4_0, v, OUT, c + i * cb), 0);
+			x[i] = frand();
+			p[i] = c + i * cb;
+		}
+		/* block 2 (rows 64..95: high nibbles of chunk 0) of column 3 */
+		memcpy(c + 3 * cb + 2 * 2, &bad[b], 2);
+		x[3] = 0.5f;
+		for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+			memset(y, 0, sizeof(y));
+			as_sparse_axpy_level((enum as_simd)l, GGML_TYPE_Q4_0, y, 0, OUT, OUT, p, x, N);
+			for (int r = 0; r < OUT; r++) {
+				if (r < 64 || r >= 96)
+					assert_true(isfinite(y[r]));
+				else if (bad[b] != 0x7e00)
+					assert_false(isfinite(y[r]));
+			}
+			if (l == AS_SIMD_SCALAR)
+				memcpy(ys, y, sizeof(y));
+			else
+				assert_memory_equal(y, ys, sizeof(y));
+		}
+	}
+	free(c);
+}
+
 static void brute_topk(const float *x, size_t n, size_t k, uint32_t *idx)
 {
 	char *used = calloc(n, 1);
@@ -384,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_all_channels_equals_dense),
 		cmocka_unit_test(test_bad_args_are_noops),
 		cmocka_unit_test(test_col_args),
+		cmocka_unit_test(test_q4_nonfinite_scales),
 		cmocka_unit_test(test_topk),
 	};
 
