@@ -478,12 +478,14 @@ static void copy_out(struct swap_engine *e, const struct rd *r, const uint8_t *b
 	const struct swap_store *s = e->s;
 	uint64_t bb = s->bundle_bytes[r->first.kind];
 	struct swap_key k = r->first;
+	/* the read's bundles are neighbours in file order: back to back from the first */
+	const uint8_t *src = buf + (swap_bundle_off(s, k) - r->file_off);
 
-	for (uint32_t i = 0; i < r->count; i++) {
+	for (uint32_t i = 0; i < r->count; i++, src += bb) {
 		uint64_t b = swap_bidx(s, k);
 		uint8_t *dst = slot_mem(e, e->ent[b].slot);
 
-		memcpy(dst, buf + (swap_bundle_off(s, k) - r->file_off), bb);
+		memcpy(dst, src, bb);
 		if ((e->p.flags & SWAP_F_VERIFY) && swap_crc32c(0, dst, bb) != s->crc[b])
 			e->ent[b].err = -EBADMSG;
 		swap_file_next(s, k, &k);
