@@ -101,7 +101,7 @@ static void replay_task(void *arg, int ith, int nth)
 
 		if (r1 > md->out)
 			r1 = md->out;
-		if (r0 < r1 && as_sparse_type_ok((enum ggml_type)md->type))
+		if (r0 < r1)
 			as_sparse_axpy((enum ggml_type)md->type, rp->y, r0, r1, md->out,
 				       rp->cols + (size_t)mi * 256, rp->x, rp->n);
 	}
@@ -178,6 +178,20 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 	if (d->group != 1 || d->n_layers < 2) {
 		r = -EINVAL; /* gap filling needs adjacent channels */
 		goto out;
+	}
+	/* The store checks its layout, not the column types: the kernels read
+	 * as_col_bytes(type, out) bytes of every column, which must be there. */
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		for (uint32_t mi = 0; mi < d->kinds[k].n_mats; mi++) {
+			const struct swap_mat_desc *md = &d->kinds[k].mats[mi];
+			size_t need = as_col_bytes((enum ggml_type)md->type, md->out);
+
+			if (!as_sparse_type_ok((enum ggml_type)md->type) || !need ||
+			    md->col_bytes < need) {
+				r = -EINVAL;
+				goto out;
+			}
+		}
 	}
 	memset(&ep, 0, sizeof(ep));
 	ep.policy = SWAP_POLICY_LRU;
@@ -295,19 +309,23 @@ double as_measure_flash_bps(const char *path, uint64_t bs, double seconds)
 	struct stat st;
 	double t0 = now_s(), dt;
 	uint64_t tot = 0;
+	int started = 0;
 
 	if (stat(path, &st) || !bs || bs % 4096)
 		return 0;
-	for (int i = 0; i < 4; i++) {
-		a[i] = (struct flash_arg){ path, bs, (uint64_t)st.st_size, t0 + seconds, 0,
-					   (unsigned)(i * 7919 + 1) };
-		if (pthread_create(&th[i], NULL, flash_thread, &a[i]))
-			return 0;
+	for (; started < 4; started++) {
+		a[started] = (struct flash_arg){ path, bs, (uint64_t)st.st_size, t0 + seconds, 0,
+						 (unsigned)(started * 7919 + 1) };
+		if (pthread_create(&th[started], NULL, flash_thread, &a[started]))
+			break;
 	}
-	for (int i = 0; i < 4; i++) {
+	/* the threads started use a[]: wait for them even when one failed to start */
+	for (int i = 0; i < started; i++) {
 		pthread_join(th[i], NULL);
 		tot += a[i].bytes;
 	}
+	if (started < 4)
+		return 0;
 	dt = now_s() - t0;
 	return dt > 0 ? (double)tot / dt : 0;
 }

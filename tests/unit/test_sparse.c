@@ -18,13 +18,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "activeswap/kernels.h"
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
+#include "activeswap/swap.h"
 
 static uint64_t rs = 0x9e3779b97f4a7c15ull;
 
@@ -379,6 +382,48 @@ static void test_q4_nonfinite_scales(void **state)
 	free(c);
 }
 
+/*
+ * as_choose_gap_bytes on a store whose column sizes are smaller than the kernels read
+ * (the store itself only checks its layout): -EINVAL, not a read past the columns.
+ */
+static void test_gap_replay_checks_columns(void **state)
+{
+	struct swap_store_desc d;
+	char path[300], err[256];
+	const char *tmp = getenv("AS_TMP");
+	uint64_t gap = 1;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/sparse_colsXXXXXX", tmp ? tmp : "/tmp");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	memset(&d, 0, sizeof(d));
+	d.n_layers = 2;
+	d.group = 1;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		d.kinds[k].in = 64;
+		d.kinds[k].n_mats = 1;
+		d.kinds[k].mats[0].out = 256;
+		d.kinds[k].mats[0].type = GGML_TYPE_Q4_0;
+		d.kinds[k].mats[0].col_bytes = (uint32_t)as_col_bytes(GGML_TYPE_Q4_0, 256);
+	}
+	assert_int_equal(swap_store_write_synthetic(path, &d, 1, err, sizeof(err)), 0);
+	assert_int_equal(as_choose_gap_bytes(path, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.01, &gap,
+					     NULL), 0);
+	d.kinds[SWAP_FFN_IN].mats[0].col_bytes -= 64; /* one 128-row chunk short */
+	assert_int_equal(swap_store_write_synthetic(path, &d, 1, err, sizeof(err)), 0);
+	assert_int_equal(as_choose_gap_bytes(path, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.01, &gap,
+					     NULL), -EINVAL);
+	d.kinds[SWAP_FFN_IN].mats[0].col_bytes += 64;
+	d.kinds[SWAP_ATTN_OUT].mats[0].type = GGML_TYPE_Q6_K; /* no sparse kernel */
+	assert_int_equal(swap_store_write_synthetic(path, &d, 1, err, sizeof(err)), 0);
+	assert_int_equal(as_choose_gap_bytes(path, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.01, &gap,
+					     NULL), -EINVAL);
+	unlink(path);
+}
+
 static void brute_topk(const float *x, size_t n, size_t k, uint32_t *idx)
 {
 	char *used = calloc(n, 1);
@@ -430,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_bad_args_are_noops),
 		cmocka_unit_test(test_col_args),
 		cmocka_unit_test(test_q4_nonfinite_scales),
+		cmocka_unit_test(test_gap_replay_checks_columns),
 		cmocka_unit_test(test_topk),
 	};
 
