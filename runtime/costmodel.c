@@ -89,18 +89,16 @@ struct replay {
 };
 
 /* The decode's compute on an acquired chunk: every matrix of the bundle, rows split over
- * the threads at multiples of 128 (as swaprun.c's op_task_fn). */
+ * the threads as swaprun.c's op_task_fn splits them. */
 static void replay_task(void *arg, int ith, int nth)
 {
 	const struct replay *rp = arg;
 
 	for (uint32_t mi = 0; mi < rp->kd->n_mats; mi++) {
 		const struct swap_mat_desc *md = &rp->kd->mats[mi];
-		size_t units = (md->out + 127) / 128;
-		size_t r0 = units * ith / nth * 128, r1 = units * (ith + 1) / nth * 128;
+		size_t r0, r1;
 
-		if (r1 > md->out)
-			r1 = md->out;
+		as_sparse_rows(md->out, ith, nth, &r0, &r1);
 		if (r0 < r1)
 			as_sparse_axpy((enum ggml_type)md->type, rp->y, r0, r1, md->out,
 				       rp->cols + (size_t)mi * 256, rp->x, rp->n);
@@ -339,11 +337,11 @@ struct comp_arg {
 static void comp_task(void *p, int ith, int nth)
 {
 	const struct comp_arg *a = p;
-	size_t units = a->out / 128, u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
+	size_t r0, r1;
 
-	if (u0 < u1)
-		as_sparse_axpy(GGML_TYPE_Q4_0, a->y, u0 * 128, u1 * 128, a->out, a->cols, a->x,
-			       a->n);
+	as_sparse_rows(a->out, ith, nth, &r0, &r1);
+	if (r0 < r1)
+		as_sparse_axpy(GGML_TYPE_Q4_0, a->y, r0, r1, a->out, a->cols, a->x, a->n);
 }
 
 double as_measure_compute_bps(struct as_threadpool *tp, double seconds)

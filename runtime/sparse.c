@@ -369,6 +369,15 @@ void as_sparse_axpy(enum ggml_type t, float *y, size_t r0, size_t r1, size_t out
 	as_sparse_axpy_level(as_sparse_level(), t, y, r0, r1, out, cols, x, n);
 }
 
+void as_sparse_rows(size_t out, int ith, int nth, size_t *r0, size_t *r1)
+{
+	size_t units = (out + 127) / 128;
+	size_t u0 = units * (size_t)ith / (size_t)nth, u1 = units * (size_t)(ith + 1) / nth;
+
+	*r0 = u0 * 128;
+	*r1 = u1 * 128 > out ? out : u1 * 128;
+}
+
 /* ---- Top-K ------------------------------------------------------------------------ */
 
 /*

@@ -191,14 +191,13 @@ struct sp_task {
 	size_t rows, k;
 };
 
-/* rows split over threads at the column alignment, as the swapping runtime does */
+/* rows split over threads as the swapping runtime splits them */
 static void sp_task_fn(void *arg, int ith, int nth)
 {
 	const struct sp_task *a = arg;
-	size_t al = as_col_align(a->t), units = (a->rows + al - 1) / al;
-	size_t u0 = units * (size_t)ith / (size_t)nth, u1 = units * (size_t)(ith + 1) / nth;
-	size_t r0 = u0 * al, r1 = u1 * al > a->rows ? a->rows : u1 * al;
+	size_t r0, r1;
 
+	as_sparse_rows(a->rows, ith, nth, &r0, &r1);
 	if (r0 < r1)
 		as_sparse_axpy_level(a->lvl, a->t, a->y, r0, r1, a->rows, a->cols, a->x, a->k);
 }

@@ -77,6 +77,12 @@ void as_sparse_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t
 			  size_t r1, size_t out, const void *const *cols, const float *x,
 			  size_t n);
 
+/*
+ * Thread ith of nth's share [*r0, *r1) of `out` rows (empty: *r0 >= *r1): contiguous runs
+ * of 128 rows, a multiple of every as_col_align(), as the swapping runtime splits them.
+ */
+void as_sparse_rows(size_t out, int ith, int nth, size_t *r0, size_t *r1);
+
 /* Level as_sparse_axpy uses (= as_simd_active()). */
 enum as_simd as_sparse_level(void);
 
