@@ -148,25 +148,25 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Time matvecs cycling through n copies: median, mean and best seconds per matvec. */
+/*
+ * Time run(ctx, it) for it = 0, 1, ... (two untimed warm-up calls first) for at least
+ * `seconds` and 3 calls: median, mean and best seconds per call.
+ */
 #define BK_MAX_SAMPLES 100000
-static void time_matvec(struct as_threadpool *tp, enum as_simd lvl, enum ggml_type t,
-			uint8_t *base, size_t stride, int n, long rows, long cols, const float *x,
-			float *y, double seconds, struct timing *tm)
+static void time_runs(void (*run)(void *ctx, long it), void *ctx, double seconds,
+		      struct timing *tm)
 {
 	static double samples[BK_MAX_SAMPLES];
 	double t0, el, prev;
 	long it = 0;
 
-	for (int i = 0; i < 2; i++)
-		as_matvec_level(lvl, tp, t, base + (size_t)i % (size_t)n * stride, (size_t)rows,
-				(size_t)cols, x, y);
+	for (long i = 0; i < 2; i++)
+		run(ctx, i);
 	t0 = prev = cli_now();
 	do {
 		double now;
 
-		as_matvec_level(lvl, tp, t, base + (size_t)(it % n) * stride, (size_t)rows,
-				(size_t)cols, x, y);
+		run(ctx, it);
 		now = cli_now();
 		if (it < BK_MAX_SAMPLES)
 			samples[it] = now - prev;
@@ -182,11 +182,45 @@ static void time_matvec(struct as_threadpool *tp, enum as_simd lvl, enum ggml_ty
 	tm->best = samples[0];
 }
 
+struct mv_run {
+	struct as_threadpool *tp;
+	enum as_simd lvl;
+	enum ggml_type t;
+	uint8_t *base;
+	size_t stride;
+	int n;
+	long rows, cols;
+	const float *x;
+	float *y;
+};
+
+/* one matvec on copy it % n */
+static void mv_run(void *ctx, long it)
+{
+	const struct mv_run *a = ctx;
+
+	as_matvec_level(a->lvl, a->tp, a->t, a->base + (size_t)(it % a->n) * a->stride,
+			(size_t)a->rows, (size_t)a->cols, a->x, a->y);
+}
+
+/* Time matvecs cycling through n copies. */
+static void time_matvec(struct as_threadpool *tp, enum as_simd lvl, enum ggml_type t,
+			uint8_t *base, size_t stride, int n, long rows, long cols, const float *x,
+			float *y, double seconds, struct timing *tm)
+{
+	struct mv_run a = { tp, lvl, t, base, stride, n, rows, cols, x, y };
+
+	time_runs(mv_run, &a, seconds, tm);
+}
+
 struct sp_task {
+	struct as_threadpool *tp;
 	enum as_simd lvl;
 	enum ggml_type t;
 	float *y;
-	const void *const *cols;
+	const void **ptr; /* n pools' selections of k columns, cols apart */
+	size_t n, cols;
+	const void *const *sel; /* the selection in use */
 	const float *x;
 	size_t rows, k;
 };
@@ -199,7 +233,16 @@ static void sp_task_fn(void *arg, int ith, int nth)
 
 	as_sparse_rows(a->rows, ith, nth, &r0, &r1);
 	if (r0 < r1)
-		as_sparse_axpy_level(a->lvl, a->t, a->y, r0, r1, a->rows, a->cols, a->x, a->k);
+		as_sparse_axpy_level(a->lvl, a->t, a->y, r0, r1, a->rows, a->sel, a->x, a->k);
+}
+
+/* one sparse product on pool it % n */
+static void sp_run(void *ctx, long it)
+{
+	struct sp_task *a = ctx;
+
+	a->sel = a->ptr + (size_t)it % a->n * a->cols;
+	as_tp_run(a->tp, sp_task_fn, a);
 }
 
 /*
@@ -267,37 +310,13 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 		for (size_t i = 0; i < k; i++)
 			xs[i] = x[i];
 		for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
-			struct sp_task a = { (enum as_simd)l, t, y, NULL, xs, (size_t)rows, k };
-			static double samples[BK_MAX_SAMPLES];
+			struct sp_task a = { tp, (enum as_simd)l, t, y, ptr, n, (size_t)cols, NULL,
+					     xs, (size_t)rows, k };
 			struct timing tm;
-			double t0, prev, el;
-			long it = 0;
 
 			if (o->simd >= 0 && l != o->simd)
 				continue;
-			for (int w = 0; w < 2; w++) {
-				a.cols = ptr + (size_t)w % n * (size_t)cols;
-				as_tp_run(tp, sp_task_fn, &a);
-			}
-			t0 = prev = cli_now();
-			do {
-				double now;
-
-				a.cols = ptr + (size_t)it % n * (size_t)cols;
-				as_tp_run(tp, sp_task_fn, &a);
-				now = cli_now();
-				if (it < BK_MAX_SAMPLES)
-					samples[it] = now - prev;
-				prev = now;
-				it++;
-				el = now - t0;
-			} while (el < o->seconds || it < 3);
-			tm.mean = el / (double)it;
-			if (it > BK_MAX_SAMPLES)
-				it = BK_MAX_SAMPLES;
-			qsort(samples, (size_t)it, sizeof(double), cmp_double);
-			tm.median = samples[it / 2];
-			tm.best = samples[0];
+			time_runs(sp_run, &a, o->seconds, &tm);
 			print_sparse(o, as_type_name(t), (enum as_simd)l, rows, cols, o->sp[si], k,
 				     (uint64_t)k * cb, &tm, l == (int)as_simd_detect() ? dense_s : 0);
 		}
@@ -508,6 +527,10 @@ int bench_kernels_main(int argc, char **argv)
 		} else if (!strcmp(a, "--sparsity")) {
 			char buf[256], *save = NULL;
 
+			if (strlen(v) >= sizeof(buf)) {
+				cli_err(SUB, "--sparsity: list too long");
+				return 2;
+			}
 			snprintf(buf, sizeof(buf), "%s", v);
 			o.n_sp = 0;
 			for (char *tok = strtok_r(buf, ",", &save); tok;
