@@ -82,6 +82,10 @@ bad_flag --bogus
 bad_flag --sparsity 1.5
 bad_flag --sparsity 0,x
 bad_flag --sparsity ,
+# five 60-character values: longer than the parser's buffer, refused rather than cut
+long=0.125$(printf '0%.0s' $(seq 1 55))
+bad_flag --rows 16 --cols 32 --seconds 0.001 --working-set 1K \
+	--sparsity "$long,$long,$long,$long,$long"
 "$ACTIVESWAP" bench nothing >/dev/null 2>"$T/bad.err"
 [ $? -eq 2 ]
 check $? "bench with an unknown benchmark exits 2"
