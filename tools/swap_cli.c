@@ -157,6 +157,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	char err[512] = "";
 	struct as_cost_inputs ci;
 	float sp = -1;
+	double kind_bytes[SWAP_KIND_COUNT];
 	uint32_t grp = 0;
 	bool group1 = false;
 	int r;
@@ -204,6 +205,9 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		ci.weight_bytes = swap_store_swappable_bytes(st);
 		ci.n_layers = swap_store_desc(st)->n_layers;
 		group1 = swap_store_desc(st)->group == 1;
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) /* one layer's bytes of each kind */
+			kind_bytes[k] = (double)swap_store_desc(st)->kinds[k].in *
+					(double)swap_store_bundle_bytes(st, (enum swap_kind)k);
 		swap_store_close(st);
 	}
 	ci.cache_bytes = o->budget_bytes > bi.fixed + bi.staging ?
@@ -219,7 +223,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	}
 	if (o->levels) {
 		float *lv = calloc((size_t)ci.n_layers * SWAP_KIND_COUNT, sizeof(float));
-		double avg = 0;
+		double avg = 0, wsum = 0;
 
 		if (!lv)
 			return -ENOMEM;
@@ -229,10 +233,14 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 			free(lv);
 			return r;
 		}
-		for (uint32_t i = 0; i < ci.n_layers * SWAP_KIND_COUNT; i++)
-			avg += lv[i] / (ci.n_layers * SWAP_KIND_COUNT);
+		/* the cost model's sparsity: the average weighted by bytes, i.e. the share of
+		 * the swappable bytes left out (calibrate keeps it, weighted by weights) */
+		for (uint32_t i = 0; i < ci.n_layers * SWAP_KIND_COUNT; i++) {
+			avg += lv[i] * kind_bytes[i % SWAP_KIND_COUNT];
+			wsum += kind_bytes[i % SWAP_KIND_COUNT];
+		}
 		p.layer_sparsity = lv; /* copied by as_swap_open */
-		sp = (float)avg;
+		sp = wsum > 0 ? (float)(avg / wsum) : 0;
 		o->auto_sparsity = false;
 	}
 	as_cost_choose(&ci, sp, grp, &o->choice);
