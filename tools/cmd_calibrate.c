@@ -53,9 +53,8 @@ static int kind_of_op(enum as_op op)
 static void lv_pre(void *arg, uint32_t layer, enum as_op op, float *x, size_t n)
 {
 	struct lv_hook *h = arg;
-	float s = h->lv[layer * SWAP_KIND_COUNT + kind_of_op(op)];
-	double kd = floor((1.0 - (double)s) * (double)n + 0.5);
-	size_t k = kd < 1 ? 1 : kd > n ? n : (size_t)kd;
+	size_t k = as_swap_topk_count(h->lv[layer * SWAP_KIND_COUNT + kind_of_op(op)],
+				      (uint32_t)n);
 
 	if (k >= n)
 		return;
