@@ -247,9 +247,11 @@ int as_topk_parse_ops(const char *list, uint32_t *mask)
 		if (!found)
 			return -EINVAL;
 		list += len;
-		if (*list == ',')
-			list++;
+		if (*list == ',' && !*++list)
+			return -EINVAL; /* trailing comma: an empty name */
 	}
+	if (!m && !all)
+		return -EINVAL; /* empty list */
 	*mask = all ? 0 : m;
-	return m || all ? 0 : -EINVAL;
+	return 0;
 }

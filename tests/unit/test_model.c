@@ -722,6 +722,27 @@ static void test_topk_hook(void **state)
 	as_topk_free(&tk);
 }
 
+/* --sparsity-ops lists: known groups, "all", nothing empty or unknown. */
+static void test_topk_parse_ops(void **state)
+{
+	uint32_t mask = 7;
+
+	(void)state;
+	assert_int_equal(as_topk_parse_ops("qkv,down", &mask), 0);
+	assert_int_equal(mask, (1u << AS_OP_Q) | (1u << AS_OP_DOWN));
+	assert_int_equal(as_topk_parse_ops("o", &mask), 0);
+	assert_int_equal(mask, 1u << AS_OP_O);
+	assert_int_equal(as_topk_parse_ops("gateup,all", &mask), 0);
+	assert_int_equal(mask, 0);
+	mask = 7;
+	assert_int_equal(as_topk_parse_ops("", &mask), -EINVAL);
+	assert_int_equal(as_topk_parse_ops("qkv,", &mask), -EINVAL);
+	assert_int_equal(as_topk_parse_ops(",qkv", &mask), -EINVAL);
+	assert_int_equal(as_topk_parse_ops("qkv,,o", &mask), -EINVAL);
+	assert_int_equal(as_topk_parse_ops("qk", &mask), -EINVAL);
+	assert_int_equal(mask, 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -730,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_quantized_and_tied),
 		cmocka_unit_test(test_repack_identical),
 		cmocka_unit_test(test_no_layer_weights_refused),
+		cmocka_unit_test(test_topk_parse_ops),
 		cmocka_unit_test(test_bad_tensors),
 		cmocka_unit_test(test_mutated_real_model),
 		cmocka_unit_test(test_topk_hook),

@@ -76,7 +76,7 @@ struct as_topk {
 };
 void as_topk_hook(void *arg, uint32_t layer, enum as_op op, float *x, size_t n);
 /* Parse a comma-separated list of op groups ("qkv", "o", "gateup", "down", "all") into
- * an op_mask; -EINVAL on an unknown name. */
+ * an op_mask; -EINVAL (mask untouched) on an unknown or empty name. */
 int as_topk_parse_ops(const char *list, uint32_t *mask);
 void as_topk_free(struct as_topk *t);
 
