@@ -680,6 +680,8 @@ int eval_store_main(int argc, char **argv)
 		oref.sparsity = "0";
 		oref.group = "1";
 		oref.budget = o.budget;
+		oref.backend = o.backend; /* the same I/O as the run it is compared with */
+		oref.queue_depth = o.queue_depth;
 		if (swap_cli_open(&oref, SUB, path, tp, (uint32_t)ctx, true, &ref))
 			goto out;
 	}
