@@ -10,7 +10,9 @@
  *   the moment the compute reads it (no slot used before its read completed);
  * - sparsity 0 from an f32 store equals the dense runtime (model.c) to rounding;
  * - a failing read fails the token with the read's error, and a too small budget is
- *   refused with -ENOSPC.
+ *   refused with -ENOSPC;
+ * - a store header that lies about the model, and malformed levels files, are refused
+ *   with one line.
  * Models are made with the CLI's own mkmodel and convert (linked into the test).
  */
 #include <errno.h>
@@ -396,6 +398,71 @@ static void test_topk_count(void **state)
 	assert_int_equal(as_swap_topk_count(0.3f, 4096), 2867);
 }
 
+/* Copy store_q4 with the u32 at header offset `off` set to v (header crc redone). */
+static void patch_store(const char *dst, uint32_t off, uint32_t v)
+{
+	FILE *in = fopen(store_q4, "rb"), *out = fopen(dst, "wb");
+	uint8_t buf[65536];
+	size_t n;
+	bool first = true;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+		if (first) {
+			uint32_t crc;
+
+			assert_true(n >= 4096);
+			memcpy(buf + off, &v, 4); /* the format is little-endian, like x86 */
+			crc = swap_crc32c(0, buf, 4092);
+			memcpy(buf + 4092, &crc, 4);
+			first = false;
+		}
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	}
+	fclose(in);
+	fclose(out);
+}
+
+/* A store whose header lies about the model (hyper-parameters that do not divide, or do
+ * not match its bundles or resident tensors) is refused with one line, never run. */
+static void test_hostile_header(void **state)
+{
+	static const struct {
+		uint32_t off, v;
+		const char *needle;
+	} cases[] = {
+		{ 96 + 8, 3, "bad hyper-parameters" },        /* dim 128 % 3 heads */
+		{ 96 + 8, 0, "bad hyper-parameters" },        /* no heads */
+		{ 96 + 12, 3, "bad hyper-parameters" },       /* 4 heads % 3 kv heads */
+		{ 96 + 8, 2, "does not match a Llama layer" }, /* kv_dim no longer the K/V rows */
+		{ 96 + 4, 353, "does not match a Llama layer" }, /* hidden != the bundles' */
+		{ 96 + 16, 1000, "token_embd.weight" },        /* vocab != the embeddings' rows */
+		{ 96 + 0, 1u << 30, "bad hyper-parameters" }, /* absurd dim */
+	};
+	struct as_swap_params p;
+	char path[640], err[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bad.asw", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct as_swap_model *m = NULL;
+		int r;
+
+		patch_store(path, cases[i].off, cases[i].v);
+		base_params(&p);
+		p.sparsity = 0.5f;
+		err[0] = 0;
+		r = as_swap_open(&m, path, &p, err, sizeof(err));
+		if (r != -EINVAL || !strstr(err, cases[i].needle))
+			fail_msg("case %zu: rc %d, '%s' (expected -EINVAL, '%s')", i, r, err,
+				 cases[i].needle);
+		assert_null(m);
+		assert_null(strchr(err, '\n'));
+	}
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_choose_gap),
 		cmocka_unit_test(test_load_levels),
 		cmocka_unit_test(test_topk_count),
+		cmocka_unit_test(test_hostile_header),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
