@@ -88,7 +88,9 @@ for pct in $BUDGETS; do
 	if [ "${AS_BENCH_FIO:-0}" = 1 ] && [ "$rdsz" -gt 0 ] && command -v fio >/dev/null 2>&1; then
 		# random reads of the existing store only (no --size/--offset: fio would
 		# lay out, i.e. overwrite, a file shorter than what it is asked to read)
-		fiobw=$(fio --name=eff --filename="$store" --readonly --rw=randread --bs="$rdsz" \
+		# fio splits --filename at ':' unless escaped (as bench io does)
+		fname=$(printf '%s' "$store" | sed 's/:/\\:/g')
+		fiobw=$(fio --name=eff --filename="$fname" --readonly --rw=randread --bs="$rdsz" \
 			--iodepth=32 --direct=1 --ioengine=io_uring --runtime=3 --time_based \
 			--output-format=terse --terse-version=3 2>/dev/null |
 			awk -F';' 'NR == 1 { printf "%.0f", $7 * 1024 }')
