@@ -708,6 +708,21 @@ static void writer_free(struct swap_writer *w)
 	free(w);
 }
 
+/* fsync the directory holding path; best effort (some filesystems refuse it) */
+static void sync_parent_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) :
+			    strdup(".");
+	int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
 void swap_writer_abort(struct swap_writer *w)
 {
 	if (!w)
@@ -764,7 +779,8 @@ int swap_writer_create(struct swap_writer **out, const char *path,
 	for (uint32_t i = 0; i < d->n_resident; i++)
 		w->s.res[i].d = w->res_desc[i];
 	snprintf(w->tmp, tl, "%s.tmp.%d", path, (int)getpid());
-	w->s.fd = open(w->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* a new file: never truncate or follow what another user placed under this name */
+	w->s.fd = open(w->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (w->s.fd < 0) {
 		r = -errno;
 		swap_seterr(err, errlen, "%s: %s", w->tmp, strerror(errno));
@@ -882,6 +898,7 @@ int swap_writer_finish(struct swap_writer *w, char *err, size_t errlen)
 	}
 	free(w->tmp);
 	w->tmp = NULL;
+	sync_parent_dir(w->s.path); /* the rename itself survives a crash */
 out:
 	free(h);
 	free(rd);

@@ -243,6 +243,26 @@ static void test_writer_atomic(void **state)
 	d = desc(2, 1);
 	d.kinds[1].n_mats = 4;
 	assert_int_equal(swap_writer_create(&w, path, &d, err, sizeof(err)), -EINVAL);
+	/* a name planted where the temporary file goes (a symlink to someone's file) is
+	 * refused, and the file it points to is left as it was */
+	{
+		char victim[420];
+		FILE *f;
+
+		d = desc(2, 1);
+		snprintf(victim, sizeof(victim), "%s.victim", path);
+		f = fopen(victim, "w");
+		assert_non_null(f);
+		fputs("keep me", f);
+		fclose(f);
+		unlink(tmp);
+		assert_int_equal(symlink(victim, tmp), 0);
+		assert_true(swap_writer_create(&w, path, &d, err, sizeof(err)) < 0);
+		assert_int_equal(stat(victim, &st), 0);
+		assert_int_equal(st.st_size, 7);
+		unlink(tmp);
+		unlink(victim);
+	}
 }
 
 /* Mutated headers with a recomputed checksum (so validation, not the crc, must catch
