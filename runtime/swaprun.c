@@ -789,10 +789,9 @@ static void op_task_fn(void *arg, int ith, int nth)
 
 	for (uint32_t mi = 0; mi < m->n_mats[t->kind]; mi++) {
 		const struct mat *mt = &m->mats[t->kind][mi];
-		size_t units = (mt->out + 127) / 128;
-		size_t u0 = units * (size_t)ith / (size_t)nth, u1 = units * (size_t)(ith + 1) / nth;
-		size_t r0 = u0 * 128, r1 = u1 * 128 > mt->out ? mt->out : u1 * 128;
+		size_t r0, r1;
 
+		as_sparse_rows(mt->out, ith, nth, &r0, &r1);
 		if (r0 < r1)
 			as_sparse_axpy(mt->type, t->ys[mi], r0, r1, mt->out,
 				       (const void *const *)(m->colp + (size_t)mi * m->chunk),
