@@ -21,6 +21,7 @@
 #include "activeswap/kernels.h"
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
+#include "activeswap/swap.h"
 #include "cli.h"
 
 #define SUB "bench kernels"
@@ -290,14 +291,13 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 	for (size_t p = 1; p < n; p++)
 		memcpy(mem + p * pool, mem, pool);
 	for (int si = 0; si < o->n_sp; si++) {
-		size_t k = (size_t)floor((1.0 - o->sp[si]) * (double)cols + 0.5);
-		float *xs = malloc(sizeof(float) * (k ? k : 1));
+		size_t k = as_swap_topk_count((float)o->sp[si], (uint32_t)cols);
+		float *xs = malloc(sizeof(float) * k); /* k >= 1 */
 
 		if (!xs) {
 			cli_err(SUB, "out of memory");
 			goto out;
 		}
-		k = k < 1 ? 1 : k;
 		/* selection: every column with probability k/cols, then trimmed to k */
 		for (size_t p = 0; p < n; p++) {
 			size_t m = 0;
