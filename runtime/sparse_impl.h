@@ -36,7 +36,7 @@ struct as_sparse_table {
 
 /* Columns per activation-quantization group of the Q4_0 kernels, and the tile of blocks
  * one preparation covers. */
-#define AS_Q4_GROUP 32
+#define AS_Q4_GROUP AS_SPARSE_Q4_GROUP
 #define AS_Q4_TILE 64 /* blocks (2048 rows); a multiple of 16 */
 
 /*

@@ -595,7 +595,15 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		m->group = m->n_layers;
 	m->no_preload = p->no_preload;
 	m->check_use = p->check_use;
-	m->chunk = p->chunk ? p->chunk : DEF_CHUNK;
+	/* a multiple of the Q4_0 kernels' group: the sums then do not depend on how an op's
+	 * selection is cut into chunks (activeswap/sparse.h), so the all-resident path can
+	 * take it in one pass and stay bit-identical to swapping */
+	{
+		uint64_t c = p->chunk ? p->chunk : DEF_CHUNK;
+
+		c = (c + AS_SPARSE_Q4_GROUP - 1) / AS_SPARSE_Q4_GROUP * AS_SPARSE_Q4_GROUP;
+		m->chunk = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c; /* clamped to maxio below */
+	}
 	m->sp = malloc(sizeof(float) * m->n_layers * SWAP_KIND_COUNT);
 	m->topk = malloc(sizeof(uint32_t) * m->n_layers * SWAP_KIND_COUNT);
 	if (!m->sp || !m->topk)
@@ -742,8 +750,17 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		struct as_swap_budget bi;
 
 		budget_of(m->st, p, &bi);
-		if (m->budget_bytes >= bi.full)
-			pin_all(m); /* on failure: swap as usual */
+		if (m->budget_bytes >= bi.full && !pin_all(m)) {
+			/* nothing to acquire per op: the whole selection in one pass of the
+			 * threads (the chunks only bound the pins of the swapping path) */
+			const void **cp = calloc(maxio * SWAP_MAX_MATS, sizeof(void *));
+
+			if (cp) {
+				free(m->colp);
+				m->colp = cp;
+				m->chunk = (uint32_t)maxio;
+			}
+		}
 	}
 	*out = m;
 	return 0;

@@ -466,6 +466,33 @@ static void test_topk(void **state)
 	}
 }
 
+/* Runs of a multiple of AS_SPARSE_Q4_GROUP columns, then the rest: the same sums as one
+ * call (the runtime's chunks rely on it); a run of 16 does change the groups. */
+static void test_q4_runs_equal_one_call(void **state)
+{
+	const size_t out = 256, n = 150;
+	float *deq = malloc(sizeof(float) * out * n), *x = malloc(sizeof(float) * n);
+	float y1[256] = { 0 }, y2[256] = { 0 }, y3[256] = { 0 };
+	const void **ptrs = malloc(sizeof(void *) * n);
+	uint8_t *cols = make_cols(GGML_TYPE_Q4_0, out, n, false, deq, ptrs);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		x[i] = frand() * (float)(1 + i % 5);
+	as_sparse_axpy(GGML_TYPE_Q4_0, y1, 0, out, out, ptrs, x, n);
+	as_sparse_axpy(GGML_TYPE_Q4_0, y2, 0, out, out, ptrs, x, 64);
+	as_sparse_axpy(GGML_TYPE_Q4_0, y2, 0, out, out, ptrs + 64, x + 64, 32);
+	as_sparse_axpy(GGML_TYPE_Q4_0, y2, 0, out, out, ptrs + 96, x + 96, n - 96);
+	assert_memory_equal(y1, y2, sizeof(y1));
+	as_sparse_axpy(GGML_TYPE_Q4_0, y3, 0, out, out, ptrs, x, 16);
+	as_sparse_axpy(GGML_TYPE_Q4_0, y3, 0, out, out, ptrs + 16, x + 16, n - 16);
+	assert_true(memcmp(y1, y3, sizeof(y1)) != 0);
+	free(cols);
+	free(deq);
+	free(x);
+	free(ptrs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_q4_nonfinite_scales),
 		cmocka_unit_test(test_gap_replay_checks_columns),
 		cmocka_unit_test(test_topk),
+		cmocka_unit_test(test_q4_runs_equal_one_call),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,8 +67,11 @@ void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst);
  *     s = max_i |a_i| / 127,  q_i = round-to-nearest-even(a_i * (127 / max_i |a_i|)),
  * the dot products acc[r] = sum_i q_i * (code_i[r] - 8) are exact integers, and
  *     y[r] = fma(s, (float)acc[r], y[r])          for the groups in increasing order.
- * Every level computes exactly these operations, so the levels agree bit for bit.
+ * Every level computes exactly these operations, so the levels agree bit for bit. Calls
+ * over consecutive runs of a selection give the same result as one call when every run
+ * but the last is a multiple of AS_SPARSE_Q4_GROUP columns long.
  */
+#define AS_SPARSE_Q4_GROUP 32
 void as_sparse_axpy(enum ggml_type t, float *y, size_t r0, size_t r1, size_t out,
 		    const void *const *cols, const float *x, size_t n);
 

@@ -47,7 +47,8 @@ struct as_swap_params {
 	uint32_t queue_depth;        /* 0 = libswap default */
 	uint64_t max_read_bytes;     /* 0 = libswap default */
 	uint32_t n_ctx;              /* KV cache positions; 0 = min(store n_ctx, 2048) */
-	uint32_t chunk;              /* channels per on-demand acquire; 0 = 256 */
+	uint32_t chunk;              /* channels per on-demand acquire; 0 = 256; rounded up
+	                              * to a multiple of AS_SPARSE_Q4_GROUP */
 	struct as_threadpool *tp;    /* may be NULL */
 	struct swap_fault_plan fault; /* SWAP_BACKEND_FAULT */
 	/* Check every bundle's crc32c at the moment the compute reads it (tests: proves
