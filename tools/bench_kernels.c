@@ -51,7 +51,11 @@ static void usage(FILE *f)
 		"(layout \"cols\": the store's column encoding, one column per cache slot, slots\n"
 		"in random order, a random (1-S) fraction of the columns selected); its GB/s and\n"
 		"GFLOP/s count the selected columns only, and \"vs_dense\" is its speed over the\n"
-		"dense matvec of the same shape measured in the same run.\n");
+		"dense matvec of the same shape measured in the same run. For q4_0 without\n"
+		"--simd, layout \"read\" times the memory reads alone (one load per 64-byte\n"
+		"line): of the whole matrix, and of the selected columns in the sparse kernel's\n"
+		"order, with its time relative to the whole matrix's: the ceiling a sparse\n"
+		"kernel could reach on this memory system.\n");
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -112,9 +116,9 @@ static void print_result(const struct bk_opts *o, const char *type, const char *
 	fflush(stdout);
 }
 
-static void print_sparse(const struct bk_opts *o, const char *type, enum as_simd lvl,
-			 long rows, long cols, double sp, size_t k, uint64_t bytes,
-			 const struct timing *tm, double dense_s)
+static void print_sparse(const struct bk_opts *o, const char *type, const char *layout,
+			 enum as_simd lvl, long rows, long cols, double sp, size_t k,
+			 uint64_t bytes, const struct timing *tm, double dense_s)
 {
 	double gbps = (double)bytes / tm->median / 1e9;
 	double gflops = 2.0 * (double)rows * (double)k / tm->median / 1e9;
@@ -123,7 +127,9 @@ static void print_sparse(const struct bk_opts *o, const char *type, enum as_simd
 	if (o->json) {
 		printf("{\"bench\":\"kernels\",\"type\":");
 		cli_json_str(stdout, type);
-		printf(",\"layout\":\"cols\",\"simd\":");
+		printf(",\"layout\":");
+		cli_json_str(stdout, layout);
+		printf(",\"simd\":");
 		cli_json_str(stdout, as_simd_name(lvl));
 		printf(",\"rows\":%ld,\"cols\":%ld,\"sparsity\":%.3f,\"selected\":%zu,"
 		       "\"threads\":%ld,\"us\":%.2f,\"us_mean\":%.2f,\"us_best\":%.2f,"
@@ -131,11 +137,13 @@ static void print_sparse(const struct bk_opts *o, const char *type, enum as_simd
 		       rows, cols, sp, k, o->threads, tm->median * 1e6, tm->mean * 1e6,
 		       tm->best * 1e6, gbps, gflops, vs);
 	} else {
-		printf("%-6s cols   %-7s %6ld x %-6ld %3ld thr %10.1f us %8.2f GB/s %8.2f GFLOP/s"
+		printf("%-6s %-6s %-7s %6ld x %-6ld %3ld thr %10.1f us %8.2f GB/s %8.2f GFLOP/s"
 		       " sparsity %.2f",
-		       type, as_simd_name(lvl), rows, cols, o->threads, tm->median * 1e6, gbps,
-		       gflops, sp);
-		if (vs > 0)
+		       type, layout, as_simd_name(lvl), rows, cols, o->threads, tm->median * 1e6,
+		       gbps, gflops, sp);
+		if (vs > 0 && !strcmp(layout, "read"))
+			printf(": %.2fx the time of reading the whole matrix", vs);
+		else if (vs > 0)
 			printf(": %.2fx the dense %s matvec", vs, as_simd_name(lvl));
 		printf("\n");
 	}
@@ -247,6 +255,90 @@ static void sp_run(void *ctx, long it)
 }
 
 /*
+ * Memory reads alone, one load per 64-byte line, with the kernels' access patterns: what
+ * the memory system gives for them, whatever the arithmetic. Layout "read" of the
+ * dense matvec: every thread's share of the matrix, sequentially; of a sparsity: the
+ * selected columns' bytes of each thread's rows, in the sparse kernel's order.
+ */
+struct rd_task {
+	struct as_threadpool *tp;
+	const uint8_t *base;
+	size_t stride, n, bytes; /* dense: n copies of `bytes` */
+	struct sp_task *sp;      /* columns: the sparse kernel's task */
+	const uint8_t *cur;
+	uint64_t sum[8];
+};
+
+static uint64_t touch(const uint8_t *p, size_t len)
+{
+	uint64_t s = 0, v;
+
+	for (size_t o = 0; o < len; o += 64) {
+		memcpy(&v, p + o, 8);
+		s += v;
+	}
+	return s;
+}
+
+static void rd_dense_fn(void *arg, int ith, int nth)
+{
+	struct rd_task *a = arg;
+	size_t lines = (a->bytes + 63) / 64;
+	size_t l0 = lines * (size_t)ith / (size_t)nth, l1 = lines * (size_t)(ith + 1) / nth;
+	size_t end = 64 * l1 < a->bytes ? 64 * l1 : a->bytes;
+
+	if (64 * l0 < end)
+		a->sum[ith % 8] += touch(a->cur + 64 * l0, end - 64 * l0);
+}
+
+static void rd_dense_run(void *ctx, long it)
+{
+	struct rd_task *a = ctx;
+
+	a->cur = a->base + (size_t)it % a->n * a->stride;
+	as_tp_run(a->tp, rd_dense_fn, a);
+}
+
+#define RD_AHEAD 8
+
+static void rd_cols_fn(void *arg, int ith, int nth)
+{
+	struct rd_task *a = arg;
+	const struct sp_task *t = a->sp;
+	size_t r0, r1, qoff = (t->rows + 127) / 128 * 4 * 2;
+	uint64_t s = 0;
+
+	as_sparse_rows(t->rows, ith, nth, &r0, &r1);
+	if (r0 >= r1)
+		return;
+	for (size_t i = 0; i < t->k; i++) {
+		const uint8_t *c = t->sel[i];
+
+		if (i + RD_AHEAD < t->k) { /* as the kernel: the next columns prefetched */
+			const uint8_t *nc = t->sel[i + RD_AHEAD];
+
+			for (size_t o = 0; o < (r1 - r0 + 31) / 32 * 2; o += 64)
+				__builtin_prefetch(nc + r0 / 32 * 2 + o, 0, 3);
+			for (size_t o = 0; o < (r1 - r0 + 1) / 2; o += 64)
+				__builtin_prefetch(nc + qoff + r0 / 2 + o, 0, 3);
+		}
+		s += touch(c + r0 / 32 * 2, (r1 - r0 + 31) / 32 * 2);
+		s += touch(c + qoff + r0 / 2, (r1 - r0 + 1) / 2);
+	}
+	a->sum[ith % 8] += s;
+}
+
+static void rd_cols_run(void *ctx, long it)
+{
+	struct rd_task *a = ctx;
+
+	a->sp->sel = a->sp->ptr + (size_t)it % a->sp->n * a->sp->cols;
+	as_tp_run(a->tp, rd_cols_fn, a);
+}
+
+static double read_dense_s; /* the shape's whole-matrix read, median seconds */
+
+/*
  * The sparse column kernel on the same matrix: columns encoded as a store holds them,
  * one per 64-byte aligned slot, slots shuffled over n pools (the working set), a random
  * sorted selection of k columns per pool.
@@ -317,8 +409,19 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 			if (o->simd >= 0 && l != o->simd)
 				continue;
 			time_runs(sp_run, &a, o->seconds, &tm);
-			print_sparse(o, as_type_name(t), (enum as_simd)l, rows, cols, o->sp[si], k,
-				     (uint64_t)k * cb, &tm, l == (int)as_simd_detect() ? dense_s : 0);
+			print_sparse(o, as_type_name(t), "cols", (enum as_simd)l, rows, cols,
+				     o->sp[si], k, (uint64_t)k * cb, &tm,
+				     l == (int)as_simd_detect() ? dense_s : 0);
+		}
+		if (t == GGML_TYPE_Q4_0 && read_dense_s > 0) {
+			struct sp_task a = { tp, AS_SIMD_SCALAR, t, y, ptr, n, (size_t)cols, NULL,
+					     xs, (size_t)rows, k };
+			struct rd_task rd = { .tp = tp, .sp = &a };
+			struct timing tm;
+
+			time_runs(rd_cols_run, &rd, o->seconds, &tm);
+			print_sparse(o, as_type_name(t), "read", AS_SIMD_SCALAR, rows, cols,
+				     o->sp[si], k, (uint64_t)k * cb, &tm, read_dense_s);
 		}
 		free(xs);
 	}
@@ -405,6 +508,16 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 			if (l == (int)as_simd_detect())
 				dense_s = tm.median; /* the faster layout, as the runtime uses */
 		}
+	}
+	read_dense_s = 0;
+	if (o->n_sp && t == GGML_TYPE_Q4_0 && o->simd < 0) {
+		struct rd_task rd = { .tp = tp, .base = w, .stride = stride, .n = (size_t)n,
+				      .bytes = (size_t)bytes };
+		struct timing tm;
+
+		time_runs(rd_dense_run, &rd, o->seconds, &tm);
+		print_result(o, as_type_name(t), "read", AS_SIMD_SCALAR, rows, cols, bytes, &tm);
+		read_dense_s = tm.median;
 	}
 	if (o->n_sp) {
 		if (!as_sparse_type_ok(t)) {
