@@ -37,7 +37,7 @@ mkdir -p "$OUT"
 jfield() { sed -n "s/.*\"$1\": *\([-0-9.e+]*\).*/\1/p" "$2" | tail -n 1; }
 
 if [ "${AS_BENCH_KERNELS:-1}" = 1 ]; then
-	echo "== kernels (matvec bandwidth per SIMD level; the sparse column kernel beside it)"
+	echo "== kernels (matvec bandwidth per SIMD level; the sparse column kernel and the memory reads alone beside it)"
 	"$AS" bench kernels --sparsity 0,0.5 --json >"$OUT/kernels.json" &&
 		grep '"vs_dense":[0-9.]*[1-9]' "$OUT/kernels.json" || true
 fi

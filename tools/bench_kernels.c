@@ -133,9 +133,10 @@ static void print_sparse(const struct bk_opts *o, const char *type, const char *
 		cli_json_str(stdout, as_simd_name(lvl));
 		printf(",\"rows\":%ld,\"cols\":%ld,\"sparsity\":%.3f,\"selected\":%zu,"
 		       "\"threads\":%ld,\"us\":%.2f,\"us_mean\":%.2f,\"us_best\":%.2f,"
-		       "\"gbps\":%.3f,\"gflops\":%.3f,\"vs_dense\":%.3f}\n",
+		       "\"gbps\":%.3f,\"gflops\":%.3f,\"%s\":%.3f}\n",
 		       rows, cols, sp, k, o->threads, tm->median * 1e6, tm->mean * 1e6,
-		       tm->best * 1e6, gbps, gflops, vs);
+		       tm->best * 1e6, gbps, gflops,
+		       strcmp(layout, "read") ? "vs_dense" : "vs_read_all", vs);
 	} else {
 		printf("%-6s %-6s %-7s %6ld x %-6ld %3ld thr %10.1f us %8.2f GB/s %8.2f GFLOP/s"
 		       " sparsity %.2f",
