@@ -337,11 +337,9 @@ struct comp_arg {
 static void comp_task(void *p, int ith, int nth)
 {
 	const struct comp_arg *a = p;
-	size_t r0, r1;
 
-	as_sparse_rows(a->out, ith, nth, &r0, &r1);
-	if (r0 < r1)
-		as_sparse_axpy(GGML_TYPE_Q4_0, a->y, r0, r1, a->out, a->cols, a->x, a->n);
+	as_sparse_axpy_share(as_sparse_level(), GGML_TYPE_Q4_0, a->y, a->out, a->cols, a->x,
+			     a->n, ith, nth);
 }
 
 double as_measure_compute_bps(struct as_threadpool *tp, double seconds)

@@ -378,6 +378,16 @@ void as_sparse_rows(size_t out, int ith, int nth, size_t *r0, size_t *r1)
 	*r1 = u1 * 128 > out ? out : u1 * 128;
 }
 
+void as_sparse_axpy_share(enum as_simd level, enum ggml_type t, float *y, size_t out,
+			  const void *const *cols, const float *x, size_t n, int ith, int nth)
+{
+	size_t r0, r1;
+
+	as_sparse_rows(out, ith, nth, &r0, &r1);
+	if (r0 < r1)
+		as_sparse_axpy_level(level, t, y, r0, r1, out, cols, x, n);
+}
+
 /* ---- Top-K ------------------------------------------------------------------------ */
 
 /*

@@ -806,13 +806,10 @@ static void op_task_fn(void *arg, int ith, int nth)
 
 	for (uint32_t mi = 0; mi < m->n_mats[t->kind]; mi++) {
 		const struct mat *mt = &m->mats[t->kind][mi];
-		size_t r0, r1;
 
-		as_sparse_rows(mt->out, ith, nth, &r0, &r1);
-		if (r0 < r1)
-			as_sparse_axpy(mt->type, t->ys[mi], r0, r1, mt->out,
-				       (const void *const *)(m->colp + (size_t)mi * m->chunk),
-				       t->xs, t->n);
+		as_sparse_axpy_share(as_sparse_level(), mt->type, t->ys[mi], mt->out,
+				     (const void *const *)(m->colp + (size_t)mi * m->chunk),
+				     t->xs, t->n, ith, nth);
 	}
 }
 

@@ -239,11 +239,8 @@ struct sp_task {
 static void sp_task_fn(void *arg, int ith, int nth)
 {
 	const struct sp_task *a = arg;
-	size_t r0, r1;
 
-	as_sparse_rows(a->rows, ith, nth, &r0, &r1);
-	if (r0 < r1)
-		as_sparse_axpy_level(a->lvl, a->t, a->y, r0, r1, a->rows, a->sel, a->x, a->k);
+	as_sparse_axpy_share(a->lvl, a->t, a->y, a->rows, a->sel, a->x, a->k, ith, nth);
 }
 
 /* one sparse product on pool it % n */

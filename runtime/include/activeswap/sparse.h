@@ -86,6 +86,14 @@ void as_sparse_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t
  */
 void as_sparse_rows(size_t out, int ith, int nth, size_t *r0, size_t *r1);
 
+/*
+ * Thread ith of nth's share of the whole product: as_sparse_axpy_level over the rows
+ * as_sparse_rows(out, ith, nth) gives it (nothing for an empty share). For as_tp_run
+ * tasks; the result does not depend on nth.
+ */
+void as_sparse_axpy_share(enum as_simd level, enum ggml_type t, float *y, size_t out,
+			  const void *const *cols, const float *x, size_t n, int ith, int nth);
+
 /* Level as_sparse_axpy uses (= as_simd_active()). */
 enum as_simd as_sparse_level(void);
 
