@@ -88,6 +88,17 @@ struct timing {
 	double mean, median, best; /* seconds per matvec */
 };
 
+/* {"bench":"kernels","type":..,"layout":..,"simd":.. of a JSON line */
+static void json_head(const char *type, const char *layout, enum as_simd lvl)
+{
+	printf("{\"bench\":\"kernels\",\"type\":");
+	cli_json_str(stdout, type);
+	printf(",\"layout\":");
+	cli_json_str(stdout, layout);
+	printf(",\"simd\":");
+	cli_json_str(stdout, as_simd_name(lvl));
+}
+
 static void print_result(const struct bk_opts *o, const char *type, const char *layout,
 			 enum as_simd lvl, long rows, long cols, uint64_t bytes,
 			 const struct timing *tm)
@@ -97,12 +108,7 @@ static void print_result(const struct bk_opts *o, const char *type, const char *
 	double best = (double)bytes / tm->best / 1e9;
 
 	if (o->json) {
-		printf("{\"bench\":\"kernels\",\"type\":");
-		cli_json_str(stdout, type);
-		printf(",\"layout\":");
-		cli_json_str(stdout, layout);
-		printf(",\"simd\":");
-		cli_json_str(stdout, as_simd_name(lvl));
+		json_head(type, layout, lvl);
 		printf(",\"rows\":%ld,\"cols\":%ld,\"threads\":%ld,\"us\":%.2f,\"us_mean\":%.2f,"
 		       "\"us_best\":%.2f,\"gbps\":%.3f,\"gbps_best\":%.3f,\"gflops\":%.3f}\n",
 		       rows, cols, o->threads, tm->median * 1e6, tm->mean * 1e6, tm->best * 1e6,
@@ -125,12 +131,7 @@ static void print_sparse(const struct bk_opts *o, const char *type, const char *
 	double vs = dense_s > 0 ? dense_s / tm->median : 0;
 
 	if (o->json) {
-		printf("{\"bench\":\"kernels\",\"type\":");
-		cli_json_str(stdout, type);
-		printf(",\"layout\":");
-		cli_json_str(stdout, layout);
-		printf(",\"simd\":");
-		cli_json_str(stdout, as_simd_name(lvl));
+		json_head(type, layout, lvl);
 		printf(",\"rows\":%ld,\"cols\":%ld,\"sparsity\":%.3f,\"selected\":%zu,"
 		       "\"threads\":%ld,\"us\":%.2f,\"us_mean\":%.2f,\"us_best\":%.2f,"
 		       "\"gbps\":%.3f,\"gflops\":%.3f,\"%s\":%.3f}\n",
@@ -334,15 +335,13 @@ static void rd_cols_run(void *ctx, long it)
 	as_tp_run(a->tp, rd_cols_fn, a);
 }
 
-static double read_dense_s; /* the shape's whole-matrix read, median seconds */
-
 /*
  * The sparse column kernel on the same matrix: columns encoded as a store holds them,
  * one per 64-byte aligned slot, slots shuffled over n pools (the working set), a random
  * sorted selection of k columns per pool.
  */
 static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum ggml_type t,
-			long rows, long cols, const float *x, double dense_s)
+			long rows, long cols, const float *x, double dense_s, double read_s)
 {
 	size_t cb = as_col_bytes(t, (size_t)rows), slot = (cb + 63) & ~(size_t)63, pool, n;
 	float *tmp = malloc((size_t)rows * sizeof(float)), *y = calloc((size_t)rows, 4);
@@ -411,7 +410,7 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 				     o->sp[si], k, (uint64_t)k * cb, &tm,
 				     l == (int)as_simd_detect() ? dense_s : 0);
 		}
-		if (t == GGML_TYPE_Q4_0 && read_dense_s > 0) {
+		if (t == GGML_TYPE_Q4_0 && read_s > 0) {
 			struct sp_task a = { tp, AS_SIMD_SCALAR, t, y, ptr, n, (size_t)cols, NULL,
 					     xs, (size_t)rows, k };
 			struct rd_task rd = { .tp = tp, .sp = &a };
@@ -419,7 +418,7 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 
 			time_runs(rd_cols_run, &rd, o->seconds, &tm);
 			print_sparse(o, as_type_name(t), "read", AS_SIMD_SCALAR, rows, cols,
-				     o->sp[si], k, (uint64_t)k * cb, &tm, read_dense_s);
+				     o->sp[si], k, (uint64_t)k * cb, &tm, read_s);
 		}
 		free(xs);
 	}
@@ -441,7 +440,7 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 	size_t stride, rstride = 0;
 	uint8_t *w = NULL, *rp = NULL;
 	float *x = NULL, *y = NULL, *tmp = NULL;
-	double dense_s = 0;
+	double dense_s = 0, read_s = 0;
 	int n, rc = 1;
 
 	if (as_row_bytes(t, (uint64_t)cols, &rb)) {
@@ -507,7 +506,6 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 				dense_s = tm.median; /* the faster layout, as the runtime uses */
 		}
 	}
-	read_dense_s = 0;
 	if (o->n_sp && t == GGML_TYPE_Q4_0 && o->simd < 0) {
 		struct rd_task rd = { .tp = tp, .base = w, .stride = stride, .n = (size_t)n,
 				      .bytes = (size_t)bytes };
@@ -515,7 +513,7 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 
 		time_runs(rd_dense_run, &rd, o->seconds, &tm);
 		print_result(o, as_type_name(t), "read", AS_SIMD_SCALAR, rows, cols, bytes, &tm);
-		read_dense_s = tm.median;
+		read_s = tm.median; /* the whole matrix, read alone */
 	}
 	if (o->n_sp) {
 		if (!as_sparse_type_ok(t)) {
@@ -531,7 +529,7 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 			munmap(rp, rstride * (size_t)n);
 			rp = NULL;
 		}
-		if (bench_sparse(o, tp, t, rows, cols, x, dense_s))
+		if (bench_sparse(o, tp, t, rows, cols, x, dense_s, read_s))
 			goto out;
 	}
 	rc = 0;
