@@ -82,33 +82,24 @@ static void sp_q8_0(float *y, size_t ne, const void *const *cols, size_t off, co
 	size_t i = 0;
 
 	for (; i + 4 <= n; i += 4) {
-		const struct block_q8_0 *c0 = QCOL(i), *c1 = QCOL(i + 1);
-		const struct block_q8_0 *c2 = QCOL(i + 2), *c3 = QCOL(i + 3);
+		const struct block_q8_0 *c[4] = { QCOL(i), QCOL(i + 1), QCOL(i + 2), QCOL(i + 3) };
 
 		prefetch_cols(cols, off, i + 4, n, nb * sizeof(struct block_q8_0));
 
 		for (size_t b = 0; b < nb; b++) {
 			float *yb = y + b * 32;
 			__m256 acc[4], f[4];
-			__m256 s0 = _mm256_set1_ps(x[i] * _cvtsh_ss(c0[b].d));
-			__m256 s1 = _mm256_set1_ps(x[i + 1] * _cvtsh_ss(c1[b].d));
-			__m256 s2 = _mm256_set1_ps(x[i + 2] * _cvtsh_ss(c2[b].d));
-			__m256 s3 = _mm256_set1_ps(x[i + 3] * _cvtsh_ss(c3[b].d));
 
 			for (int k = 0; k < 4; k++)
 				acc[k] = _mm256_loadu_ps(yb + 8 * k);
-			cvt32(c0[b].qs, f);
-			for (int k = 0; k < 4; k++)
-				acc[k] = _mm256_fmadd_ps(s0, f[k], acc[k]);
-			cvt32(c1[b].qs, f);
-			for (int k = 0; k < 4; k++)
-				acc[k] = _mm256_fmadd_ps(s1, f[k], acc[k]);
-			cvt32(c2[b].qs, f);
-			for (int k = 0; k < 4; k++)
-				acc[k] = _mm256_fmadd_ps(s2, f[k], acc[k]);
-			cvt32(c3[b].qs, f);
-			for (int k = 0; k < 4; k++)
-				acc[k] = _mm256_fmadd_ps(s3, f[k], acc[k]);
+			_Pragma("GCC unroll 4")
+			for (int u = 0; u < 4; u++) { /* columns in order */
+				__m256 su = _mm256_set1_ps(x[i + u] * _cvtsh_ss(c[u][b].d));
+
+				cvt32(c[u][b].qs, f);
+				for (int k = 0; k < 4; k++)
+					acc[k] = _mm256_fmadd_ps(su, f[k], acc[k]);
+			}
 			for (int k = 0; k < 4; k++)
 				_mm256_storeu_ps(yb + 8 * k, acc[k]);
 		}

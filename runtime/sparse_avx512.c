@@ -76,8 +76,7 @@ static void sp_q8_0(float *y, size_t ne, const void *const *cols, size_t off, co
 	size_t i = 0;
 
 	for (; i + 4 <= n; i += 4) {
-		const struct block_q8_0 *c0 = QCOL(i), *c1 = QCOL(i + 1);
-		const struct block_q8_0 *c2 = QCOL(i + 2), *c3 = QCOL(i + 3);
+		const struct block_q8_0 *c[4] = { QCOL(i), QCOL(i + 1), QCOL(i + 2), QCOL(i + 3) };
 
 		prefetch_cols(cols, off, i + 4, n, nb * sizeof(struct block_q8_0));
 
@@ -85,23 +84,15 @@ static void sp_q8_0(float *y, size_t ne, const void *const *cols, size_t off, co
 			float *yb = y + b * 32;
 			__m512 f[2];
 			__m512 a0 = _mm512_loadu_ps(yb), a1 = _mm512_loadu_ps(yb + 16);
-			__m512 s0 = _mm512_set1_ps(x[i] * _cvtsh_ss(c0[b].d));
-			__m512 s1 = _mm512_set1_ps(x[i + 1] * _cvtsh_ss(c1[b].d));
-			__m512 s2 = _mm512_set1_ps(x[i + 2] * _cvtsh_ss(c2[b].d));
-			__m512 s3 = _mm512_set1_ps(x[i + 3] * _cvtsh_ss(c3[b].d));
 
-			cvt_q8(c0[b].qs, f);
-			a0 = _mm512_fmadd_ps(s0, f[0], a0);
-			a1 = _mm512_fmadd_ps(s0, f[1], a1);
-			cvt_q8(c1[b].qs, f);
-			a0 = _mm512_fmadd_ps(s1, f[0], a0);
-			a1 = _mm512_fmadd_ps(s1, f[1], a1);
-			cvt_q8(c2[b].qs, f);
-			a0 = _mm512_fmadd_ps(s2, f[0], a0);
-			a1 = _mm512_fmadd_ps(s2, f[1], a1);
-			cvt_q8(c3[b].qs, f);
-			a0 = _mm512_fmadd_ps(s3, f[0], a0);
-			a1 = _mm512_fmadd_ps(s3, f[1], a1);
+			_Pragma("GCC unroll 4")
+			for (int u = 0; u < 4; u++) { /* columns in order */
+				__m512 su = _mm512_set1_ps(x[i + u] * _cvtsh_ss(c[u][b].d));
+
+				cvt_q8(c[u][b].qs, f);
+				a0 = _mm512_fmadd_ps(su, f[0], a0);
+				a1 = _mm512_fmadd_ps(su, f[1], a1);
+			}
 			_mm512_storeu_ps(yb, a0);
 			_mm512_storeu_ps(yb + 16, a1);
 		}
