@@ -256,6 +256,9 @@ int cmd_run(int argc, char **argv)
 		ctx = (long)n_ids + n_predict;
 		if (ctx > (long)m->hp.n_ctx_train)
 			ctx = m->hp.n_ctx_train;
+	} else if (ctx > (long)m->hp.n_ctx_train) {
+		fprintf(stderr, "activeswap %s: warning: context %ld is beyond the model's "
+			"training context (%u)\n", SUB, ctx, m->hp.n_ctx_train);
 	}
 	if ((size_t)ctx < n_ids) {
 		cli_err(SUB, "prompt has %zu tokens, more than the context (%ld)", n_ids, ctx);

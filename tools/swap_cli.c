@@ -497,8 +497,27 @@ int run_store_main(int argc, char **argv)
 		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
 		goto out;
 	}
-	if (!ctx)
-		ctx = n_predict + 64 > 2048 ? 2048 : n_predict + 64;
+	{
+		/* As for a GGUF: the default context stops at the model's training context
+		 * (the store header's copy of it); a larger -c is the user's call. */
+		struct swap_store *st;
+		uint32_t train;
+
+		if (swap_store_open(&st, path, err, sizeof(err))) {
+			cli_err(SUB, "%s: %s", path, err);
+			goto out;
+		}
+		train = swap_store_desc(st)->hp.n_ctx;
+		swap_store_close(st);
+		if (!ctx) {
+			ctx = n_predict + 64 > 2048 ? 2048 : n_predict + 64;
+			if (train && ctx > (long)train)
+				ctx = train;
+		} else if (train && ctx > (long)train) {
+			fprintf(stderr, "activeswap %s: warning: context %ld is beyond the model's "
+				"training context (%u)\n", SUB, ctx, train);
+		}
+	}
 	if (swap_cli_open(&o, SUB, path, tp, (uint32_t)ctx, false, &m))
 		goto out;
 	{
@@ -556,8 +575,10 @@ int run_store_main(int argc, char **argv)
 		if (json) {
 			printf("\n{\"model\": ");
 			cli_json_str(stdout, path);
-			printf(", \"threads\": %ld, \"n_generated\": %ld, \"tokens_per_s\": %.3f, "
-			       "\"peak_rss_bytes\": %llu", threads, g.n_gen, dps,
+			printf(", \"threads\": %ld, \"ctx\": %ld, \"n_generated\": %ld, "
+			       "\"tokens_per_s\": %.3f, \"context_full\": %s, "
+			       "\"peak_rss_bytes\": %llu", threads, ctx, g.n_gen, dps,
+			       g.ctx_full ? "true" : "false",
 			       (unsigned long long)cli_peak_rss_bytes());
 			if (o.stats)
 				swap_cli_json_layers(m, open_stall_ns, stdout);

@@ -126,6 +126,18 @@ check $? "a 64K budget is refused: $(head -n 1 "$T/e2" | cut -c1-80)..."
 "$AR" run -m "$S" --backend mmap -n 1 >/dev/null 2>"$T/e3"
 check $(( $? != 2 )) "run --backend mmap on a store is a usage error"
 
+# the default context stops at the model's training context, as for the GGUF; a larger
+# -c is allowed with a warning
+"$AR" mkmodel -o "$T/c.gguf" --shape tiny --dim 64 --hidden 128 --layers 2 --ctx 48 \
+	--seed 3 >/dev/null 2>&1 && "$AR" convert "$T/c.gguf" -o "$T/c.asw" --quiet &&
+	"$AR" run -m "$T/c.asw" -n 100 --temp 0 --json >"$T/rc.txt" 2>/dev/null &&
+	"$AR" run -m "$T/c.gguf" -n 100 --temp 0 --json >"$T/rcd.txt" 2>/dev/null &&
+	"$AR" run -m "$T/c.asw" -n 4 -c 60 --temp 0 >/dev/null 2>"$T/rc.err"
+cs=$(jfield ctx "$T/rc.txt"); cg=$(jfield ctx "$T/rcd.txt")
+[ "$cs" = 48 ] && [ "$cg" = 48 ] && grep -q '"context_full": true' "$T/rc.txt" &&
+	grep -q "beyond the model's training context (48)" "$T/rc.err"
+check $? "default context = training context 48 (store $cs, gguf $cg), -c 60 warns"
+
 # 5. real model
 RM="${AS_SHARED:-}/models/stories260K.gguf"
 if [ -z "${AS_SHARED:-}" ] || [ ! -f "$RM" ]; then
