@@ -150,7 +150,7 @@ static int replay_op(struct replay *rp, uint32_t layer, int kind, uint32_t n, do
 
 int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 			enum swap_backend_kind backend, struct as_threadpool *tp, double seconds,
-			uint64_t *gap, double *t_out)
+			uint64_t *gap, struct as_gap_replay *out)
 {
 	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
 							  131072 };
@@ -161,7 +161,7 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 	const struct swap_store_desc *d;
 	struct replay rp = { 0 };
 	uint64_t maxout = 0;
-	double t[AS_GAP_CANDIDATES] = { 0 }, t_end = now_s() + seconds;
+	double t[AS_GAP_CANDIDATES] = { 0 }, t_end = now_s() + seconds, bytes = 0;
 	uint64_t seed = 0x243f6a8885a308d3ull, maxin = 0;
 	uint32_t next_layer;
 	char err[256];
@@ -242,6 +242,8 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 				g = cand[c] ? (uint32_t)((cand[c] + bb - 1) / bb) - 1 : 0;
 				rp.kd = &d->kinds[k];
 				r = replay_op(&rp, layer, k, n, keep, g, &seed);
+				if (!cc)
+					bytes += (double)n * (double)bb;
 			}
 			t[c] += now_s() - t0;
 		}
@@ -254,8 +256,10 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 		if (best < 0 || t[c] < t[best])
 			best = c;
 	*gap = cand[best];
-	if (t_out)
-		memcpy(t_out, t, sizeof(t));
+	if (out) {
+		memcpy(out->t, t, sizeof(t));
+		out->bytes = bytes;
+	}
 out:
 	free(rp.need);
 	free(rp.all);

@@ -250,21 +250,35 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	 * the one whose replayed reads of a random Top-K were fastest (costmodel.c) */
 	if ((!o->gap || !strcmp(o->gap, "auto")) && !p.gap_bytes && group1 &&
 	    o->budget_bytes < bi.full && o->budget_bytes >= bi.min) {
-		double keep = 1.0 - (double)p.sparsity, tg[AS_GAP_CANDIDATES];
+		double keep = 1.0 - (double)p.sparsity;
+		struct as_gap_replay rp;
 
 		if (as_choose_gap_bytes(path, keep > 0.01 ? keep : 0.01, o->queue_depth ?
 					(uint32_t)o->queue_depth : 32, p.backend, tp, 0.8,
-					&p.gap_bytes, tg))
+					&p.gap_bytes, &rp))
 			p.gap_bytes = AS_GAP_DEFAULT;
 		else
 			o->gap_measured = true;
 		if (!p.gap_bytes)
 			p.no_gap_fill = true;
+		if (o->gap_measured && rp.bytes > 0) {
+			/* The read time per token from the replay, which includes what the
+			 * bandwidth alone misses: the gap-filled bytes (read amplification)
+			 * and the cost of every read. */
+			double tb = rp.t[0];
+
+			for (int c = 1; c < AS_GAP_CANDIDATES; c++)
+				tb = fmin(tb, rp.t[c]);
+			o->choice.io_s = tb / rp.bytes *
+					 (double)(ci.weight_bytes - ci.cache_bytes);
+			o->choice.tokens_per_s = 1.0 / fmax(o->choice.io_s, o->choice.compute_s);
+			o->estimate_replayed = true;
+		}
 		if (!quiet && o->gap_measured)
 			fprintf(stderr, "activeswap %s: auto: gap %llu KiB (replayed reads: 0 KiB "
 				"%.0f ms, 8 %.0f, 16 %.0f, 32 %.0f, 64 %.0f, 128 %.0f)\n", sub,
-				(unsigned long long)p.gap_bytes >> 10, tg[0] * 1e3, tg[1] * 1e3,
-				tg[2] * 1e3, tg[3] * 1e3, tg[4] * 1e3, tg[5] * 1e3);
+				(unsigned long long)p.gap_bytes >> 10, rp.t[0] * 1e3, rp.t[1] * 1e3,
+				rp.t[2] * 1e3, rp.t[3] * 1e3, rp.t[4] * 1e3, rp.t[5] * 1e3);
 		else if (!quiet)
 			fprintf(stderr, "activeswap %s: auto: gap %llu KiB (default: the replay "
 				"failed)\n", sub, (unsigned long long)p.gap_bytes >> 10);
@@ -272,11 +286,12 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	if (!quiet && (o->auto_sparsity || o->auto_group))
 		fprintf(stderr, "activeswap %s: auto: budget %.1f MiB of %.1f MiB (cache %.0f%% of "
 			"the weights), flash %.0f MB/s, compute %.0f MB/s -> sparsity %.2f%s, "
-			"group %u%s (estimate %.2f tok/s)\n", sub, o->budget_bytes / 1048576.0,
+			"group %u%s (estimate %.2f tok/s%s)\n", sub, o->budget_bytes / 1048576.0,
 			bi.full / 1048576.0, 100.0 * o->choice.hit_rate, o->flash_bps / 1e6,
 			o->compute_bps / 1e6, (double)p.sparsity,
 			o->auto_sparsity ? "" : " (given)", p.group, o->auto_group ? "" : " (given)",
-			o->choice.tokens_per_s);
+			o->choice.tokens_per_s,
+			o->estimate_replayed ? ", reads timed by the gap replay" : "");
 	r = as_swap_open(out, path, &p, err, sizeof(err));
 	free((void *)p.layer_sparsity);
 	if (r)
@@ -336,7 +351,7 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		"\"preloads_cancelled\": %llu, \"measured_flash_bps\": %.0f, "
 		"\"measured_compute_bps\": %.0f, \"estimated_tokens_per_s\": %.3f, "
 		"\"useful_bytes_per_token\": %.1f, \"gap_bytes\": [%llu, %llu, %llu, %llu], "
-		"\"gap_auto\": %s",
+		"\"gap_auto\": %s, \"estimate_replayed\": %s, \"estimated_io_s_per_token\": %.6f",
 		(unsigned long long)s.budget_bytes, (unsigned long long)o->full_bytes,
 		(double)as_swap_sparsity(m), o->auto_sparsity ? "true" : "false",
 		as_swap_group(m), o->auto_group ? "true" : "false",
@@ -348,7 +363,8 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		o->choice.tokens_per_s, (double)s.total.bytes_used / nt,
 		(unsigned long long)s.gap_bytes[0], (unsigned long long)s.gap_bytes[1],
 		(unsigned long long)s.gap_bytes[2], (unsigned long long)s.gap_bytes[3],
-		o->gap_measured ? "true" : "false");
+		o->gap_measured ? "true" : "false", o->estimate_replayed ? "true" : "false",
+		o->choice.io_s);
 }
 
 void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f)

@@ -24,6 +24,7 @@ struct swap_cli {
 	const char *gap;      /* --gap SIZE|auto; NULL = auto */
 	/* filled by swap_cli_open */
 	bool gap_measured;    /* --gap auto picked the limits by replay */
+	bool estimate_replayed; /* choice.io_s/tokens_per_s from the replay's read times */
 	uint64_t budget_bytes, full_bytes;
 	struct as_cost_choice choice;
 	double flash_bps, compute_bps;

@@ -271,17 +271,34 @@ static void test_choose_gap(void **state)
 {
 	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
 							  131072 };
-	double t[AS_GAP_CANDIDATES];
+	struct as_gap_replay rp;
+	struct swap_store *st;
+	char err[256];
+	double round_bytes = 0;
 	uint64_t gap = 1;
 	int found = 0;
 
 	(void)state;
-	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, t), 0);
+	assert_int_equal(as_choose_gap_bytes(store_q4, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, &rp), 0);
 	for (int c = 0; c < AS_GAP_CANDIDATES; c++) {
-		assert_true(t[c] > 0);
+		assert_true(rp.t[c] > 0);
 		found += gap == cand[c];
 	}
 	assert_int_equal(found, 1);
+	/* bytes: every kind's channels (at most 16 MiB + one bundle of each) per round, at
+	 * least two rounds */
+	assert_int_equal(swap_store_open(&st, store_q4, err, sizeof(err)), 0);
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t bb = swap_store_bundle_bytes(st, (enum swap_kind)k);
+		uint64_t n = swap_store_desc(st)->kinds[k].in;
+
+		if (n > (16u << 20) / bb)
+			n = (16u << 20) / bb + 1;
+		round_bytes += (double)n * (double)bb;
+	}
+	swap_store_close(st);
+	assert_true(round_bytes > 0 && rp.bytes >= 2 * round_bytes);
+	assert_true(fmod(rp.bytes, round_bytes) == 0);
 	/* group-2 store: nothing to fill */
 	assert_int_equal(as_choose_gap_bytes(store_f32, 0.5, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL), -EINVAL);
 	assert_int_equal(as_choose_gap_bytes(store_q4, 0, 4, SWAP_BACKEND_AUTO, NULL, 0.05, &gap, NULL), -EINVAL);

@@ -175,15 +175,21 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
  * requested too, the needed ones acquired 256 at a time and computed on with the sparse
  * kernels on tp, which may be NULL) for each G of 0 (no filling), 8, 16, 32, 64 and
  * 128 KiB, in alternating rounds on successive layers for about `seconds` (at least two
- * rounds). *gap is the G that took the least time in all; t_out[] (optional) the times.
+ * rounds). *gap is the G that took the least time in all; *out (optional) the times and
+ * the bytes of channels (needed or not) each candidate covered, so t[c] / bytes is the
+ * time per byte of uncached channels at this sparsity: what the CLI's estimate uses.
  * The engine's own cost per read (submission, completion, copy, wake-ups) is part of
  * what is measured, which a raw device curve would miss. 0 or a negative errno
  * (-EINVAL: not a group-1 store).
  */
 #define AS_GAP_CANDIDATES 6
+struct as_gap_replay {
+	double t[AS_GAP_CANDIDATES]; /* seconds, G = 0, 8, 16, 32, 64, 128 KiB */
+	double bytes;                /* channel bytes each candidate covered */
+};
 int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 			enum swap_backend_kind backend, struct as_threadpool *tp, double seconds,
-			uint64_t *gap, double *t_out);
+			uint64_t *gap, struct as_gap_replay *out);
 /* Random O_DIRECT reads of `bs` bytes from path by 4 threads for about `seconds`. */
 double as_measure_flash_bps(const char *path, uint64_t bs, double seconds);
 /* Sparse Q4_0 gather-accumulate speed (bytes of columns per second) with tp. */
