@@ -9,7 +9,10 @@
  * extents in batches with ACTIVESWAP_IOC_SUBMIT and reaps completion records with poll()
  * and read() on one completion thread. An engine read longer than the module's
  * max_extent_len is split into several extents; its completion is reported once, when
- * the last part is back (the first error wins, else the sum of the bytes read).
+ * the last part is back (the first error wins, else the sum of the bytes read). When the
+ * completion channel fails (poll or read error, POLLERR/POLLHUP/POLLNVAL on the device),
+ * every read in flight completes with the error, said once on stderr, and every later
+ * submit returns it.
  *
  * Each kernel extent's tag is the index of its entry in the backend's operation table,
  * which has one entry per engine read in flight (queue_depth), so the module never holds
@@ -54,6 +57,7 @@ struct swap_backend {
 	struct activeswap_extent *xbuf; /* submit scratch, max_extents entries */
 	pthread_t thread;
 	bool thread_ok;
+	int failed; /* -errno once the completion channel broke: submits return it */
 };
 
 /* Path of the device; ACTIVESWAP_DEVICE unless overridden for tests. */
@@ -202,10 +206,48 @@ int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uin
 	return 0;
 }
 
+/*
+ * The completion channel broke: no record will come back. Mark the backend failed, so
+ * that later submits return err instead of queueing reads nobody reaps, and complete every
+ * read in flight with its first error, else err, so that nobody waits for it forever.
+ */
+static void kmod_fail(struct swap_backend *b, const char *what, int err)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&b->lock);
+	b->failed = err;
+	for (uint32_t i = 0; i < b->n_ops; i++)
+		n += b->ops[i].used;
+	pthread_mutex_unlock(&b->lock);
+	fprintf(stderr, "libswap: kmod: %s: %s; failing the %u read%s in flight and every "
+		"later one\n", what, strerror(-err), n, n == 1 ? "" : "s");
+	/* No op becomes used any more (submit checks failed under the lock). */
+	for (uint32_t i = 0; i < b->n_ops; i++) {
+		struct kop *o = &b->ops[i];
+		uint64_t cookie;
+		int64_t res;
+
+		pthread_mutex_lock(&b->lock);
+		if (!o->used) {
+			pthread_mutex_unlock(&b->lock);
+			continue;
+		}
+		cookie = o->cookie;
+		res = o->err ? o->err : err;
+		o->used = false;
+		b->free[b->n_free++] = i;
+		pthread_mutex_unlock(&b->lock);
+		b->cfg.complete(b->cfg.ctx, cookie, res);
+	}
+}
+
 static void *reaper(void *arg)
 {
 	struct swap_backend *b = arg;
 	struct activeswap_completion rec[KMOD_BATCH];
+	const char *what = NULL;
+	int err = 0;
 
 	for (;;) {
 		struct pollfd pf[2] = { { b->dev, POLLIN, 0 }, { b->evfd, POLLIN, 0 } };
@@ -214,11 +256,15 @@ static void *reaper(void *arg)
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			fprintf(stderr, "libswap: kmod poll: %s\n", strerror(errno));
+			err = -errno;
+			what = "poll";
 			break;
 		}
-		if (pf[0].revents & (POLLERR | POLLNVAL)) {
-			fprintf(stderr, "libswap: kmod: device error\n");
+		/* A hung-up fd polls ready at once without POLLIN: the loop would spin. */
+		if (pf[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			err = pf[0].revents & POLLNVAL ? -EBADF : -EIO;
+			what = pf[0].revents & POLLNVAL ? "invalid device fd" :
+			       pf[0].revents & POLLERR ? "device error" : "device hung up";
 			break;
 		}
 		if (!(pf[0].revents & POLLIN)) {
@@ -230,7 +276,8 @@ static void *reaper(void *arg)
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			fprintf(stderr, "libswap: kmod read: %s\n", strerror(errno));
+			err = -errno;
+			what = "read";
 			break;
 		}
 		for (size_t i = 0; i < (size_t)n / sizeof(rec[0]); i++) {
@@ -269,13 +316,27 @@ static void *reaper(void *arg)
 			b->cfg.complete(b->cfg.ctx, cookie, res);
 		}
 	}
+	if (err)
+		kmod_fail(b, what, err);
 	return NULL;
+}
+
+/* Stop the completion thread through the eventfd and wait for it. */
+static void kmod_join(struct swap_backend *b)
+{
+	uint64_t one = 1;
+
+	if (!b->thread_ok)
+		return;
+	if (write(b->evfd, &one, sizeof(one)) != sizeof(one))
+		fprintf(stderr, "libswap: kmod: cannot wake the completion thread\n");
+	pthread_join(b->thread, NULL);
+	b->thread_ok = false;
 }
 
 static void kmod_stop(struct swap_backend *b)
 {
 	if (b->thread_ok) {
-		uint64_t one = 1;
 		struct activeswap_cancel c;
 
 		/* Nothing should be queued (the engine waited for its reads); be safe. */
@@ -283,9 +344,7 @@ static void kmod_stop(struct swap_backend *b)
 		c.size = sizeof(c);
 		c.flags = ACTIVESWAP_CANCEL_ALL;
 		(void)ioctl(b->dev, ACTIVESWAP_IOC_CANCEL, &c);
-		if (write(b->evfd, &one, sizeof(one)) != sizeof(one))
-			fprintf(stderr, "libswap: kmod: cannot wake the completion thread\n");
-		pthread_join(b->thread, NULL);
+		kmod_join(b);
 	}
 	if (b->evfd >= 0)
 		close(b->evfd);
@@ -419,9 +478,10 @@ static int kmod_submit(struct swap_backend *b, const struct swap_extent *x, unsi
 	int r = 0;
 
 	pthread_mutex_lock(&b->lock);
-	if (n > b->n_free) {
+	if (b->failed || n > b->n_free) {
+		r = b->failed ? b->failed : -EAGAIN;
 		pthread_mutex_unlock(&b->lock);
-		return -EAGAIN;
+		return r;
 	}
 	first_op = b->n_free;
 	for (i = 0; i < n; i++) {
