@@ -548,6 +548,14 @@ uint64_t swap_store_file_size(const struct swap_store *s) { return s->file_size;
 uint64_t swap_store_n_bundles(const struct swap_store *s) { return s->n_bundles; }
 uint32_t swap_store_n_resident(const struct swap_store *s) { return s->d.n_resident; }
 
+const char *swap_kind_name(enum swap_kind kind)
+{
+	static const char *const names[SWAP_KIND_COUNT] = { "attn_in", "attn_out", "ffn_in",
+							     "ffn_out" };
+
+	return (unsigned)kind < SWAP_KIND_COUNT ? names[kind] : NULL;
+}
+
 uint64_t swap_store_bundle_bytes(const struct swap_store *s, enum swap_kind kind)
 {
 	return (unsigned)kind < SWAP_KIND_COUNT ? s->bundle_bytes[kind] : 0;

@@ -1166,8 +1166,6 @@ void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
 int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *err,
 			size_t errlen)
 {
-	static const char *const names[SWAP_KIND_COUNT] = { "attn_in", "attn_out", "ffn_in",
-							     "ffn_out" };
 	FILE *f = fopen(path, "r");
 	char line[256];
 	uint32_t layers = 0, seen = 0, ln = 0;
@@ -1218,7 +1216,7 @@ int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *e
 			why = "expected LAYER KIND LEVEL";
 			break;
 		}
-		for (k = 0; k < SWAP_KIND_COUNT && strcmp(kind, names[k]); k++)
+		for (k = 0; k < SWAP_KIND_COUNT && strcmp(kind, swap_kind_name(k)); k++)
 			;
 		if (k == SWAP_KIND_COUNT)
 			why = "unknown KIND";

@@ -30,8 +30,6 @@
 
 #define SUB "calibrate"
 
-static const char *const kind_names[SWAP_KIND_COUNT] = { "attn_in", "attn_out", "ffn_in",
-							  "ffn_out" };
 
 struct lv_hook {
 	const float *lv; /* [n_layer][SWAP_KIND_COUNT] */
@@ -280,7 +278,7 @@ int cmd_calibrate(int argc, char **argv)
 				moved = true;
 				fprintf(stderr, "activeswap calibrate: round %ld: blk.%zu.%s up, "
 					"blk.%zu.%s down: KL %.5f\n", rd + 1, ga / 4,
-					kind_names[ga % 4], gb / 4, kind_names[gb % 4], kl);
+					swap_kind_name(ga % 4), gb / 4, swap_kind_name(gb % 4), kl);
 			}
 		}
 		if (!moved)
@@ -305,7 +303,7 @@ int cmd_calibrate(int argc, char **argv)
 			cal.ppl, cal.kl, cal.top1);
 		fprintf(f, "layers %u\n", m->hp.n_layer);
 		for (size_t g = 0; g < G; g++)
-			fprintf(f, "%zu %s %.4f\n", g / 4, kind_names[g % 4], (double)lv[g]);
+			fprintf(f, "%zu %s %.4f\n", g / 4, swap_kind_name(g % 4), (double)lv[g]);
 		if (ferror(f) | fclose(f)) { /* both: fclose also flushes */
 			/* not removed: -o may name something that is not ours */
 			cli_err(SUB, "cannot write %s: %s (incomplete)", opath, strerror(errno));

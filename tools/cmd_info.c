@@ -174,8 +174,6 @@ static void print_value(FILE *o, const struct gguf_kv *kv)
 	}
 }
 
-static const char *const kind_names[SWAP_KIND_COUNT] = { "attn_in", "attn_out", "ffn_in",
-							  "ffn_out" };
 
 /* Print a store's summary; returns the exit status. */
 static int info_store(FILE *o, const char *path, bool json)
@@ -207,7 +205,7 @@ static int info_store(FILE *o, const char *path, bool json)
 			const struct swap_kind_desc *kd = &d->kinds[k];
 
 			fprintf(o, "%s{\"kind\": \"%s\", \"channels\": %u, \"bundle_bytes\": %llu, "
-				"\"mats\": [", k ? ", " : "", kind_names[k], kd->in,
+				"\"mats\": [", k ? ", " : "", swap_kind_name(k), kd->in,
 				(unsigned long long)swap_store_bundle_bytes(st, (enum swap_kind)k));
 			for (uint32_t j = 0; j < kd->n_mats && j < SWAP_MAX_MATS; j++)
 				fprintf(o, "%s{\"out\": %u, \"type\": \"%s\", \"col_bytes\": %u}",
@@ -232,7 +230,7 @@ static int info_store(FILE *o, const char *path, bool json)
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 			const struct swap_kind_desc *kd = &d->kinds[k];
 
-			fprintf(o, "  %-9s %8u %12llu ", kind_names[k], kd->in,
+			fprintf(o, "  %-9s %8u %12llu ", swap_kind_name(k), kd->in,
 				(unsigned long long)swap_store_bundle_bytes(st, (enum swap_kind)k));
 			for (uint32_t j = 0; j < kd->n_mats && j < SWAP_MAX_MATS; j++)
 				fprintf(o, " %u x %s", kd->mats[j].out,

@@ -41,6 +41,10 @@ enum swap_kind {
 	SWAP_KIND_COUNT
 };
 
+/* The kind's name as the CLI, calibrate's level files and info spell it ("attn_in",
+ * "attn_out", "ffn_in", "ffn_out"); NULL for a value outside the enum. */
+const char *swap_kind_name(enum swap_kind kind);
+
 /* Fetch priority classes, highest first. */
 enum swap_prio {
 	SWAP_PRIO_DEMAND = 0, /* needed by the layer being computed */

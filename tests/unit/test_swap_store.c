@@ -66,6 +66,18 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The kinds' names, as level files and info spell them; nothing outside the enum. */
+static void test_kind_names(void **state)
+{
+	(void)state;
+	assert_string_equal(swap_kind_name(SWAP_ATTN_IN), "attn_in");
+	assert_string_equal(swap_kind_name(SWAP_ATTN_OUT), "attn_out");
+	assert_string_equal(swap_kind_name(SWAP_FFN_IN), "ffn_in");
+	assert_string_equal(swap_kind_name(SWAP_FFN_OUT), "ffn_out");
+	assert_null(swap_kind_name(SWAP_KIND_COUNT));
+	assert_null(swap_kind_name((enum swap_kind)-1));
+}
+
 static void test_roundtrip(void **state)
 {
 	struct swap_store_desc d = desc(5, 2);
@@ -355,6 +367,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_bundle, setup, teardown),
