@@ -1,17 +1,20 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang -fsanitize=fuzzer,address,undefined and runs
-# each for a bounded time (AS_FUZZ_SECONDS, default 45 s in all), printing TAP.
+# each for a bounded time (AS_FUZZ_SECONDS, default 60 s in all: two thirds for the GGUF
+# parser, one third for the store reader), printing TAP.
 #
-# Seed corpus, made at run time (nothing binary is committed): the real model
-# ($AS_SHARED/models/stories260K.gguf, when present), small models written by
-# `activeswap mkmodel` of every type, and a few hand-made headers. A crash or a
-# sanitizer report fails the suite; the input that caused it is kept under
-# $AS_BUILD/fuzz/ (crash-*) to reproduce with: $AS_BUILD/fuzz/fuzz_gguf FILE
+# Seed corpus, made at run time (nothing binary is committed): for fuzz_gguf the real
+# model ($AS_SHARED/models/stories260K.gguf, when present), small models written by
+# `activeswap mkmodel` of every type, and a few hand-made headers; for fuzz_store those
+# models converted to stores (layer groups of 1 and 2, columns kept or re-quantized). A
+# crash or a sanitizer report fails the suite; the input that caused it is kept under
+# $AS_BUILD/fuzz/ (crash-*) to reproduce with: $AS_BUILD/fuzz/fuzz_gguf FILE (or
+# fuzz_store)
 set -u
 : "${AS_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${AS_TMP:=$(mktemp -d /tmp/activeswap-fuzz.XXXXXX)}"
 : "${AS_BUILD:=$AS_TOP/build}"
-: "${AS_FUZZ_SECONDS:=45}"
+: "${AS_FUZZ_SECONDS:=60}"
 CLANG=${CLANG:-clang}
 OUT="$AS_BUILD/fuzz"
 W="$AS_TMP/fuzz"
@@ -46,6 +49,18 @@ else
 	exit 1
 fi
 
+# shellcheck disable=SC2086
+if "$CLANG" $FLAGS -I"$AS_TOP/libswap/include" "$AS_TOP/tests/fuzz/fuzz_store.c" \
+	"$AS_TOP/libswap/store.c" "$AS_TOP/libswap/crc32c.c" -o "$OUT/fuzz_store" \
+	2>"$W/build.log"; then
+	ok "build fuzz_store (clang -fsanitize=fuzzer,address,undefined)"
+else
+	nok "build fuzz_store"
+	sed 's/^/# /' "$W/build.log" | head -n 30
+	echo "1..$n"
+	exit 1
+fi
+
 # Seeds.
 C="$W/corpus"
 MODEL="${AS_SHARED:-/nonexistent}/models/stories260K.gguf"
@@ -57,11 +72,19 @@ for c in "${ACTIVESWAP_RELEASE:-}" "${ACTIVESWAP:-}" "$AS_BUILD/bin/activeswap";
 		break
 	fi
 done
+CS="$W/corpus-store"
+mkdir -p "$CS"
 if [ -n "$CLI" ]; then
 	for ty in q4_0 q8_0 f16 f32; do
 		"$CLI" mkmodel -o "$C/mk-$ty.gguf" --type "$ty" --dim 32 --hidden 64 --layers 1 \
 			--heads 2 --kv-heads 1 --vocab 259 --ctx 16 2>/dev/null
 	done
+	"$CLI" mkmodel -o "$W/mk2.gguf" --type q4_0 --dim 32 --hidden 64 --layers 2 \
+		--heads 2 --kv-heads 1 --vocab 259 --ctx 16 2>/dev/null
+	"$CLI" convert "$W/mk2.gguf" -o "$CS/g1.asw" --group 1 --quiet 2>/dev/null
+	"$CLI" convert "$W/mk2.gguf" -o "$CS/g2.asw" --group 2 --quiet 2>/dev/null
+	"$CLI" convert "$C/mk-f16.gguf" -o "$CS/f16-keep.asw" --type keep --quiet 2>/dev/null
+	"$CLI" convert "$C/mk-q8_0.gguf" -o "$CS/q8.asw" --quiet 2>/dev/null
 fi
 # Minimal headers: v3 and v2 with nothing in them, and one with a u32 key.
 printf 'GGUF\003\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000' \
@@ -70,29 +93,39 @@ printf 'GGUF\002\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000
 	>"$C/empty-v2"
 printf 'GGUF\003\000\000\000\000\000\000\000\000\000\000\000\001\000\000\000\000\000\000\000\001\000\000\000\000\000\000\000k\004\000\000\000\052\000\000\000' \
 	>"$C/one-kv"
-seeds=$(ls "$C" | wc -l)
 
-# Every seed must go through the target cleanly first.
-if "$OUT/fuzz_gguf" -runs=0 "$C" >"$W/seeds.log" 2>&1; then
-	ok "fuzz_gguf runs its $seeds seeds cleanly$([ -n "$CLI" ] || echo ' (no CLI: no mkmodel seeds)')"
+# Every seed must go through its target cleanly first; then the target runs for its time.
+fuzz() {	# target corpus seconds what
+	t=$1
+	seeds=$(ls "$2" | wc -l)
+	if "$OUT/$t" -runs=0 "$2" >"$W/seeds-$t.log" 2>&1; then
+		ok "$t runs its $seeds seeds cleanly$4"
+	else
+		nok "$t on its seeds"
+		tail -n 40 "$W/seeds-$t.log" | sed 's/^/# /'
+	fi
+	"$OUT/$t" -max_total_time="$3" -timeout=10 -rss_limit_mb=2048 \
+		-max_len=262144 -print_final_stats=1 -artifact_prefix="$OUT/" "$2" \
+		>"$W/fuzz-$t.log" 2>&1
+	rc=$?
+	runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$W/fuzz-$t.log" | tail -n 1)
+	cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' "$W/fuzz-$t.log" | tail -n 1)
+	rate=$(sed -n 's/^stat::average_exec_per_sec: *\([0-9]*\).*/\1/p' "$W/fuzz-$t.log" | tail -n 1)
+	if [ "$rc" = 0 ] && [ -n "$runs" ]; then
+		ok "$t ${3}s: $runs executions ($rate/s), coverage $cov, no crash"
+	else
+		nok "$t crashed or failed (exit $rc); reproducer in $OUT/"
+		grep -E 'ERROR|SUMMARY|runtime error|crash-|deadly' "$W/fuzz-$t.log" |
+			head -n 20 | sed 's/^/# /'
+		tail -n 30 "$W/fuzz-$t.log" >&2
+	fi
+}
+nomk=$([ -n "$CLI" ] || echo ' (no CLI: no mkmodel seeds)')
+fuzz fuzz_gguf "$C" $((AS_FUZZ_SECONDS * 2 / 3)) "$nomk"
+if [ -n "$(ls "$CS")" ]; then
+	fuzz fuzz_store "$CS" $((AS_FUZZ_SECONDS - AS_FUZZ_SECONDS * 2 / 3)) ""
 else
-	nok "fuzz_gguf on its seeds"
-	tail -n 40 "$W/seeds.log" | sed 's/^/# /'
-fi
-
-"$OUT/fuzz_gguf" -max_total_time="$AS_FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-	-max_len=262144 -print_final_stats=1 -artifact_prefix="$OUT/" "$C" \
-	>"$W/fuzz.log" 2>&1
-rc=$?
-runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$W/fuzz.log" | tail -n 1)
-cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' "$W/fuzz.log" | tail -n 1)
-rate=$(sed -n 's/^stat::average_exec_per_sec: *\([0-9]*\).*/\1/p' "$W/fuzz.log" | tail -n 1)
-if [ "$rc" = 0 ] && [ -n "$runs" ]; then
-	ok "fuzz_gguf ${AS_FUZZ_SECONDS}s: $runs executions ($rate/s), coverage $cov, no crash"
-else
-	nok "fuzz_gguf crashed or failed (exit $rc); reproducer in $OUT/"
-	grep -E 'ERROR|SUMMARY|runtime error|crash-|deadly' "$W/fuzz.log" | head -n 20 |
-		sed 's/^/# /'
-	tail -n 30 "$W/fuzz.log" >&2
+	n=$((n + 1))
+	echo "ok $n - fuzz_store # SKIP no CLI to make its seed stores"
 fi
 echo "1..$n"
