@@ -25,6 +25,7 @@
 #include <linux/fs.h>
 #include <linux/ioprio.h>
 #include <linux/kref.h>
+#include <linux/refcount.h>
 #include <linux/ktime.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -95,6 +96,7 @@ struct as_req {
 	u64 start_ns;
 	u64 latency_ns;
 	s64 result;
+	refcount_t refs;		/* the issuer's and the completion's, see as_issue */
 	u16 flags;
 };
 
@@ -283,26 +285,23 @@ static void as_ctx_put(struct as_ctx *ctx)
 /* ---------------------------------------------------------------- I/O */
 
 /*
- * Completion of one read, from the filesystem's ki_complete (possibly in interrupt
- * context) or from as_issue() when the read finished synchronously.
+ * A finished read goes to the done list, where the reader may free it.  Runs when both
+ * the completion and the issuer have let go of the request (see as_issue), possibly in
+ * interrupt context.
  */
-static void as_complete(struct as_req *req, long ret)
+static void as_publish(struct as_req *req)
 {
 	struct as_ctx *ctx = req->ctx;
 	unsigned long flags;
 	bool more;
 
-	req->result = ret;
-	req->latency_ns = ktime_get_ns() - req->start_ns;
-	trace_activeswap_fetch_complete(ctx->id, req->ext.tag, ret, req->latency_ns);
-
 	spin_lock_irqsave(&ctx->lock, flags);
 	ctx->ninflight--;
 	ctx->st_completed++;
-	if (ret < 0)
+	if (req->result < 0)
 		ctx->st_errors++;
 	else
-		ctx->st_bytes += ret;
+		ctx->st_bytes += req->result;
 	/* from here on the reader may free req */
 	list_add_tail(&req->node, &ctx->done);
 	ctx->ndone++;
@@ -319,11 +318,37 @@ static void as_complete(struct as_req *req, long ret)
 	as_ctx_put(ctx);
 }
 
+static void as_req_put(struct as_req *req)
+{
+	if (refcount_dec_and_test(&req->refs))
+		as_publish(req);
+}
+
+/*
+ * Completion of one read, from the filesystem's ki_complete (possibly in interrupt
+ * context) or from as_issue() when the read finished synchronously.
+ */
+static void as_complete(struct as_req *req, long ret)
+{
+	req->result = ret;
+	req->latency_ns = ktime_get_ns() - req->start_ns;
+	trace_activeswap_fetch_complete(req->ctx->id, req->ext.tag, ret, req->latency_ns);
+	as_req_put(req);
+}
+
 static void as_ki_complete(struct kiocb *iocb, long ret)
 {
 	as_complete(container_of(iocb, struct as_req, iocb), ret);
 }
 
+/*
+ * Hand one read to the filesystem.  An asynchronous read may complete (ki_complete)
+ * before ->read_iter returns, and the filesystem may still use the kiocb after queueing
+ * it (ext4's direct read path calls file_accessed(iocb->ki_filp) after iomap_dio_rw()
+ * returned -EIOCBQUEUED).  So the request holds two references, the completion's and
+ * this function's, and goes to the done list, where the reader frees it, only when both
+ * are dropped.
+ */
 static void as_issue(struct as_ctx *ctx, struct as_req *req)
 {
 	struct iov_iter iter;
@@ -335,11 +360,12 @@ static void as_issue(struct as_ctx *ctx, struct as_req *req)
 	req->iocb.ki_complete = as_ki_complete;
 	req->iocb.ki_flags = ctx->store_direct ? IOCB_DIRECT : 0;
 	req->iocb.ki_ioprio = IOPRIO_DEFAULT;
+	refcount_set(&req->refs, 2);
 
 	ret = call_read_iter(ctx->store, &req->iocb, &iter);
 	if (ret != -EIOCBQUEUED)
-		as_complete(req, ret);
-	/* else req belongs to the completion path now */
+		as_complete(req, ret);	/* no ki_complete will come */
+	as_req_put(req);		/* the filesystem is done with the kiocb */
 }
 
 static struct as_req *as_pop_pending(struct as_ctx *ctx)
