@@ -163,7 +163,6 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	int r;
 
 	memset(&p, 0, sizeof(p));
-	p.n_ctx = n_ctx;
 	p.policy = o->policy < 0 ? SWAP_POLICY_STATIC : (enum swap_policy_kind)o->policy;
 	p.backend = (enum swap_backend_kind)o->backend;
 	p.queue_depth = (uint32_t)o->queue_depth;
@@ -175,6 +174,31 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	if (o->gap && strcmp(o->gap, "auto") && !p.gap_bytes)
 		p.no_gap_fill = true; /* --gap 0 */
 	p.uniform_cache = getenv("ACTIVESWAP_UNIFORM_CACHE") != NULL; /* experiments */
+	{
+		struct swap_store *st;
+
+		r = swap_store_open(&st, path, err, sizeof(err));
+		if (r) {
+			cli_err(sub, "%s: %s", path, err);
+			return r;
+		}
+		ci.weight_bytes = swap_store_swappable_bytes(st);
+		ci.n_layers = swap_store_desc(st)->n_layers;
+		group1 = swap_store_desc(st)->group == 1;
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) /* one layer's bytes of each kind */
+			kind_bytes[k] = (double)swap_store_desc(st)->kinds[k].in *
+					(double)swap_store_bundle_bytes(st, (enum swap_kind)k);
+		o->n_ctx_train = swap_store_desc(st)->hp.n_ctx;
+		swap_store_close(st);
+	}
+	/* 0: o->ctx_default positions (at most 2048), and never past the training context
+	 * (the store header's copy of it), as for a GGUF */
+	if (!n_ctx) {
+		n_ctx = o->ctx_default && o->ctx_default < 2048 ? o->ctx_default : 2048;
+		if (o->n_ctx_train && n_ctx > o->n_ctx_train)
+			n_ctx = o->n_ctx_train;
+	}
+	p.n_ctx = o->n_ctx = n_ctx;
 	r = as_swap_budget_info(path, &p, &bi, err, sizeof(err));
 	if (r) {
 		cli_err(sub, "%s: %s", path, err);
@@ -194,22 +218,6 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		grp = (uint32_t)strtoul(o->group, NULL, 10);
 	o->auto_sparsity = sp < 0;
 	o->auto_group = grp == 0;
-	{
-		struct swap_store *st;
-
-		r = swap_store_open(&st, path, err, sizeof(err));
-		if (r) {
-			cli_err(sub, "%s: %s", path, err);
-			return r;
-		}
-		ci.weight_bytes = swap_store_swappable_bytes(st);
-		ci.n_layers = swap_store_desc(st)->n_layers;
-		group1 = swap_store_desc(st)->group == 1;
-		for (int k = 0; k < SWAP_KIND_COUNT; k++) /* one layer's bytes of each kind */
-			kind_bytes[k] = (double)swap_store_desc(st)->kinds[k].in *
-					(double)swap_store_bundle_bytes(st, (enum swap_kind)k);
-		swap_store_close(st);
-	}
 	ci.cache_bytes = o->budget_bytes > bi.fixed + bi.staging ?
 			 o->budget_bytes - bi.fixed - bi.staging : 0;
 	if (ci.cache_bytes > ci.weight_bytes)
@@ -513,29 +521,13 @@ int run_store_main(int argc, char **argv)
 		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
 		goto out;
 	}
-	{
-		/* As for a GGUF: the default context stops at the model's training context
-		 * (the store header's copy of it); a larger -c is the user's call. */
-		struct swap_store *st;
-		uint32_t train;
-
-		if (swap_store_open(&st, path, err, sizeof(err))) {
-			cli_err(SUB, "%s: %s", path, err);
-			goto out;
-		}
-		train = swap_store_desc(st)->hp.n_ctx;
-		swap_store_close(st);
-		if (!ctx) {
-			ctx = n_predict + 64 > 2048 ? 2048 : n_predict + 64;
-			if (train && ctx > (long)train)
-				ctx = train;
-		} else if (train && ctx > (long)train) {
-			fprintf(stderr, "activeswap %s: warning: context %ld is beyond the model's "
-				"training context (%u)\n", SUB, ctx, train);
-		}
-	}
+	o.ctx_default = n_predict + 64 > 2048 ? 2048 : (uint32_t)n_predict + 64;
 	if (swap_cli_open(&o, SUB, path, tp, (uint32_t)ctx, false, &m))
 		goto out;
+	if (ctx && o.n_ctx_train && ctx > (long)o.n_ctx_train)
+		fprintf(stderr, "activeswap %s: warning: context %ld is beyond the model's "
+			"training context (%u)\n", SUB, ctx, o.n_ctx_train);
+	ctx = o.n_ctx;
 	{
 		struct swap_stats es;
 

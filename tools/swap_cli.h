@@ -22,10 +22,12 @@ struct swap_cli {
 	bool stats, no_preload;
 	long queue_depth;
 	const char *gap;      /* --gap SIZE|auto; NULL = auto */
+	uint32_t ctx_default; /* positions when swap_cli_open gets n_ctx 0 (0: 2048) */
 	/* filled by swap_cli_open */
 	bool gap_measured;    /* --gap auto picked the limits by replay */
 	bool estimate_replayed; /* choice.io_s/tokens_per_s from the replay's read times */
 	uint64_t budget_bytes, full_bytes;
+	uint32_t n_ctx, n_ctx_train; /* the context used; the model's (0: unknown) */
 	struct as_cost_choice choice;
 	double flash_bps, compute_bps;
 	bool auto_sparsity, auto_group;
@@ -55,7 +57,8 @@ struct swap_cli {
 void swap_cli_init(struct swap_cli *o);
 /* 1: argv[*i] was one of ours (value consumed), 0: not ours, -1: bad value (message). */
 int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, int *i);
-/* Open path with the options; prints what auto picked on stderr unless quiet. */
+/* Open path with the options; prints what auto picked on stderr unless quiet. n_ctx 0:
+ * o->ctx_default, capped at the training context (o->n_ctx gets the one used). */
 int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		  struct as_threadpool *tp, uint32_t n_ctx, bool quiet,
 		  struct as_swap_model **out);
