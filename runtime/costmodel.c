@@ -48,7 +48,8 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 	}
 	active = (1.0 - s) * w;
 	miss = 1.0 - c;
-	layer_io = active / L * miss / fb;
+	layer_io = in->read_s_per_byte > 0 ? w / L * miss * in->read_s_per_byte :
+					     active / L * miss / fb;
 	layer_c = active / L / cb;
 	if (!group) {
 		/* everything cached: one layer ahead is enough (and cheap) */

@@ -225,6 +225,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	ci.max_sparsity = (float)o->max_sparsity;
 	ci.flash_bps = 0;
 	ci.compute_bps = 0;
+	ci.read_s_per_byte = 0;
 	if (o->auto_sparsity || o->auto_group) {
 		ci.flash_bps = o->flash_bps = as_measure_flash_bps(path, 256 << 10, 0.3);
 		ci.compute_bps = o->compute_bps = as_measure_compute_bps(tp, 0.1);
@@ -277,9 +278,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 
 			for (int c = 1; c < AS_GAP_CANDIDATES; c++)
 				tb = fmin(tb, rp.t[c]);
-			o->choice.io_s = tb / rp.bytes *
-					 (double)(ci.weight_bytes - ci.cache_bytes);
-			o->choice.tokens_per_s = 1.0 / fmax(o->choice.io_s, o->choice.compute_s);
+			ci.read_s_per_byte = tb / rp.bytes;
+			as_cost_choose(&ci, p.sparsity, p.group, &o->choice);
 			o->estimate_replayed = true;
 		}
 		if (!quiet && o->gap_measured)

@@ -90,6 +90,11 @@ ub=$(jfield window_useful_bytes_per_token "$T/b.json")
 grep -q '"gap_auto": true' "$T/b.json" && grep -q '"gap_bytes": \[[0-9]' "$T/b.json" &&
 	awk -v f="${fb:-0}" -v u="${ub:-0}" 'BEGIN { exit !(u > 0 && u <= f) }'
 check $? "bench decode: gap measured ($(grep -o '"gap_bytes": \[[0-9, ]*\]' "$T/b.json")), useful $ub <= flash $fb bytes/token"
+# the estimate's read time then comes from the replay, and is positive
+io=$(jfield estimated_io_s_per_token "$T/b.json")
+grep -q '"estimate_replayed": true' "$T/b.json" &&
+	awk -v t="${io:-0}" 'BEGIN { exit !(t > 0) }'
+check $? "auto estimate timed by the gap replay ($io s of reads per token)"
 # any gap limit gives the same text: none, 64 KiB (and auto above)
 fail=""
 for g in 0 64K; do

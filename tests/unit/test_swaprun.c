@@ -267,6 +267,36 @@ static void test_sparsity0_equals_dense(void **state)
 }
 
 /* --gap auto's replay: a time per candidate, the chosen gap one of them; group-1 only. */
+/* The cost model: sparsity from the cached fraction (capped), and the read time from the
+ * bandwidth over the active uncached bytes or, when given, from a time per uncached byte. */
+static void test_cost_choose(void **state)
+{
+	struct as_cost_inputs in = { 0 };
+	struct as_cost_choice c;
+
+	(void)state;
+	in.weight_bytes = 1000000000;
+	in.cache_bytes = 250000000;
+	in.n_layers = 10;
+	in.flash_bps = 1e9;
+	in.compute_bps = 1e11;
+	in.max_sparsity = 0.5f;
+	as_cost_choose(&in, -1, 0, &c);
+	assert_true(fabsf(c.sparsity - 0.5f) < 1e-6f); /* 1 - 0.25 = 0.75, capped at 0.5 */
+	assert_true(fabs(c.hit_rate - 0.25) < 1e-9);
+	/* active 0.5e9, uncached 75% of it, at 1e9 B/s */
+	assert_true(fabs(c.io_s - 0.375) < 1e-9);
+	assert_true(fabs(c.compute_s - 0.005) < 1e-9);
+	assert_true(fabs(c.tokens_per_s - 1 / 0.375) < 1e-9);
+	/* 2 ns per uncached byte, needed or not: 0.75e9 bytes -> 1.5 s; sparsity and group
+	 * given are kept */
+	in.read_s_per_byte = 2e-9;
+	as_cost_choose(&in, 0.5f, 3, &c);
+	assert_int_equal(c.group, 3);
+	assert_true(fabs(c.io_s - 1.5) < 1e-9);
+	assert_true(fabs(c.tokens_per_s - 1 / 1.5) < 1e-9);
+}
+
 static void test_choose_gap(void **state)
 {
 	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
@@ -485,6 +515,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_budgets_backends_bit_identical),
 		cmocka_unit_test(test_sparsity0_equals_dense),
+		cmocka_unit_test(test_cost_choose),
 		cmocka_unit_test(test_read_error_and_small_budget),
 		cmocka_unit_test(test_choose_gap),
 		cmocka_unit_test(test_load_levels),

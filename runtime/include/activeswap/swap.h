@@ -155,6 +155,9 @@ struct as_cost_inputs {
 	uint32_t n_layers;
 	double flash_bps;      /* measured read bandwidth, bytes/s */
 	double compute_bps;    /* sparse kernel speed over the threads, bytes/s */
+	/* seconds per byte of uncached channels (needed or not) at the sparsity, e.g. from
+	 * the gap replay (as_gap_replay: t / bytes); 0 = active bytes at flash_bps */
+	double read_s_per_byte;
 	float max_sparsity;
 };
 struct as_cost_choice {
