@@ -24,6 +24,7 @@
 #include "activeswap/sparse.h"
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
+#include "swaprows.h"
 
 #define DEF_CHUNK 256u
 #define N_PRED 2 /* predicted kinds: ATTN_IN, FFN_IN */
@@ -36,7 +37,9 @@ struct mat {
 
 struct as_swap_model {
 	struct swap_store *st;
-	struct swap_engine *eng;
+	struct swap_engine *eng; /* NULL in row mode */
+	struct as_rows *rows;    /* row mode: every level 0 and a row copy (swaprows.h) */
+	struct as_weight lw[AS_OP_COUNT]; /* row mode: the current layer's matrices */
 	struct gguf_file *meta;
 	struct as_threadpool *tp;
 
@@ -228,7 +231,8 @@ static uint64_t fixed_bytes_of(const struct swap_store *st, uint32_t n_ctx)
 	uint64_t b = 0, dim = d->hp.dim, hid = d->hp.hidden, kv;
 
 	for (uint32_t i = 0; i < d->n_resident; i++)
-		b += d->resident[i].size;
+		if (!as_rows_is_matrix_name(d->resident[i].name)) /* the row copy: not here */
+			b += d->resident[i].size;
 	kv = (uint64_t)d->hp.n_kv_heads * (d->hp.n_heads ? dim / d->hp.n_heads : 0);
 	b += 2ull * d->n_layers * n_ctx * kv * 4;                      /* KV cache */
 	b += (5 * dim + 3 * hid + d->hp.vocab + (uint64_t)d->hp.n_heads * n_ctx) * 4; /* acts */
@@ -309,6 +313,13 @@ static void budget_of(const struct swap_store *st, const struct as_swap_params *
 	b->min = b->fixed + minb + slot_records(st, minb);
 	b->full = b->fixed + b->staging + b->slots_all + 4096 +
 		  swap_store_n_bundles(st) * SLOT_REC;
+	/* a row copy held whole (row mode, every level 0) must fit a 100% budget too */
+	{
+		uint64_t rows;
+
+		if (!as_rows_check(st, &rows, NULL, NULL, 0) && b->fixed + rows > b->full)
+			b->full = b->fixed + rows;
+	}
 }
 
 int as_swap_budget_info(const char *path, const struct as_swap_params *p,
@@ -330,6 +341,7 @@ void as_swap_close(struct as_swap_model *m)
 		return;
 	if (m->eng)
 		swap_engine_destroy(m->eng);
+	as_rows_close(m->rows);
 	if (m->meta)
 		gguf_close(m->meta);
 	if (m->st)
@@ -556,6 +568,37 @@ uint32_t as_swap_topk_count(float s, uint32_t n)
 	return k > n ? n : (uint32_t)k;
 }
 
+/* Row mode: the budget beyond the resident part holds row-copy layers and buffers. */
+static int open_rows(struct as_swap_model *m, const struct as_swap_params *p,
+		     struct as_swap_model **out, char *err, size_t errlen)
+{
+	uint64_t avail = UINT64_MAX, need = as_rows_min_bytes(m->st);
+	int r;
+
+	if (p->budget_bytes) {
+		if (p->budget_bytes < m->fixed_bytes + need) {
+			snprintf(err, errlen, "DRAM budget %.1f MiB is too small: the resident part "
+				 "(tensors, KV cache for %u positions, activations) takes %.1f MiB "
+				 "and two layers of the row copy %.1f MiB; at least %.1f MiB",
+				 p->budget_bytes / 1048576.0, m->n_ctx, m->fixed_bytes / 1048576.0,
+				 need / 1048576.0, (m->fixed_bytes + need) / 1048576.0);
+			as_swap_close(m);
+			return -ENOSPC;
+		}
+		avail = p->budget_bytes - m->fixed_bytes;
+	}
+	r = as_rows_open(&m->rows, m->st, avail,
+			 p->check_use || (p->engine_flags & SWAP_F_VERIFY), err, errlen);
+	if (r) {
+		as_swap_close(m);
+		return r;
+	}
+	m->pool_bytes = as_rows_mem_bytes(m->rows);
+	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
+	*out = m;
+	return 0;
+}
+
 int as_swap_open(struct as_swap_model **out, const char *path,
 		 const struct as_swap_params *p, char *err, size_t errlen)
 {
@@ -704,8 +747,21 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	    !m->pred_seq || !m->pred_tok || !m->pred_n || !m->ls)
 		goto nomem;
 
-	/* the engine gets what the budget leaves */
 	m->fixed_bytes = fixed_bytes_of(m->st, m->n_ctx);
+	if (!p->no_rows) {
+		bool dense = true;
+
+		for (uint32_t i = 0; i < m->n_layers * SWAP_KIND_COUNT; i++)
+			dense = dense && m->sp[i] == 0.0f;
+		r = dense ? as_rows_check(m->st, NULL, NULL, err, errlen) : -ENOENT;
+		if (!r)
+			return open_rows(m, p, out, err, errlen);
+		if (r != -ENOENT)
+			goto fail;
+		r = 0;
+	}
+
+	/* the engine gets what the budget leaves */
 	engine_params(m->st, p, &ep);
 	if (p->budget_bytes) {
 		uint64_t minb = swap_engine_min_budget(m->st, &ep);
@@ -840,6 +896,45 @@ static int run_chunk(struct as_swap_model *m, int kind, float *const *ys, uint32
 	return 0;
 }
 
+/* Row mode: ys[i] = W_i x with the dense runtime's kernels (model.c's linear and
+ * linear_multi), the layer's matrices from the row copy. */
+static int rows_op(struct as_swap_model *m, uint32_t layer, int kind, const float *x,
+		   float *const *ys)
+{
+	static const enum as_op ops[SWAP_KIND_COUNT][SWAP_MAX_MATS] = {
+		[SWAP_ATTN_IN] = { AS_OP_Q, AS_OP_K, AS_OP_V },
+		[SWAP_ATTN_OUT] = { AS_OP_O },
+		[SWAP_FFN_IN] = { AS_OP_GATE, AS_OP_UP },
+		[SWAP_FFN_OUT] = { AS_OP_DOWN },
+	};
+	struct as_swap_layer_stats *ls = &m->ls[layer];
+	const struct as_weight *w = &m->lw[ops[kind][0]];
+
+	if (kind == SWAP_ATTN_IN) {
+		int r = as_rows_layer(m->rows, layer, m->lw);
+
+		if (r)
+			return r;
+	}
+	ls->lookups++;
+	ls->hits += layer < as_rows_resident_layers(m->rows);
+	if (m->n_mats[kind] == 1) {
+		as_matvec(m->tp, w->type, w->data, w->rows, w->cols, x, ys[0]);
+	} else {
+		struct as_matvec_job jobs[SWAP_MAX_MATS];
+
+		for (uint32_t i = 0; i < m->n_mats[kind]; i++) {
+			const struct as_weight *wi = &m->lw[ops[kind][i]];
+
+			jobs[i] = (struct as_matvec_job){ wi->type, wi->data, wi->rows, ys[i] };
+		}
+		as_matvec_multi(m->tp, jobs, (int)m->n_mats[kind], w->cols, x);
+	}
+	if (kind == SWAP_FFN_OUT)
+		as_rows_layer_done(m->rows, layer);
+	return 0;
+}
+
 /*
  * ys[i] = W_i x restricted to the Top-K channels of x, W_i the matrices of bundle kind
  * `kind` of `layer`. Hot bundles are pinned, the rest fetched on demand and consumed a
@@ -854,6 +949,8 @@ static int run_op(struct as_swap_model *m, uint32_t layer, int kind, const float
 	uint32_t hits = 0;
 	int r = 0;
 
+	if (m->rows)
+		return rows_op(m, layer, kind, x, ys);
 	k = (uint32_t)as_topk_select(x, n, k, m->idx, m->scratch);
 	for (uint32_t i = 0; i < k; i++) {
 		m->keys[i] = (struct swap_key){ layer, (uint32_t)kind, m->idx[i] };
@@ -959,7 +1056,7 @@ static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
 	uint64_t tag = m->token * m->n_layers + layer + 1;
 	uint32_t last = layer + m->group;
 
-	if (m->no_preload || m->all)
+	if (m->no_preload || m->all || m->rows)
 		return;
 	if (last >= m->n_layers)
 		last = m->n_layers - 1;
@@ -1024,9 +1121,10 @@ int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool w
 		return -EINVAL;
 	if (pos >= m->n_ctx)
 		return -ERANGE;
-	swap_engine_stats(m->eng, &es);
+	as_swap_io_stats(m, &es);
 	stall0 = es.total.stall_ns;
-	swap_token_begin(m->eng, m->token);
+	if (m->eng)
+		swap_token_begin(m->eng, m->token);
 	as_dequant_row(m->tok_type, (const uint8_t *)m->tok_embd + (size_t)token * m->tok_row_bytes,
 		       m->x, dim);
 	as_rope_table(m->rope, m->n_rot, m->rope_base, pos);
@@ -1036,7 +1134,8 @@ int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool w
 		float *qkv[3] = { m->q, k, v }, *o[1] = { m->xb }, *gu[2] = { m->hb, m->hb2 };
 		const float *an = m->norms + (size_t)l * 2 * dim, *fn = an + dim;
 
-		swap_layer_begin(m->eng, l);
+		if (m->eng)
+			swap_layer_begin(m->eng, l);
 		as_rmsnorm(m->xb, m->x, an, dim, m->eps);
 		preload(m, l, m->xb);
 		r = run_op(m, l, SWAP_ATTN_IN, m->xb, qkv);
@@ -1069,9 +1168,10 @@ int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool w
 		as_rmsnorm(m->xb, m->x, m->out_norm, dim, m->eps);
 		as_matvec(m->tp, m->out_type, m->output, m->vocab, dim, m->xb, m->logits);
 	}
-	swap_token_end(m->eng);
+	if (m->eng)
+		swap_token_end(m->eng);
 	m->token++;
-	swap_engine_stats(m->eng, &es);
+	as_swap_io_stats(m, &es);
 	m->wall_s += now_s() - t0;
 	m->compute_s += now_s() - t0 - (double)(es.total.stall_ns - stall0) * 1e-9;
 	return r;
@@ -1121,6 +1221,62 @@ struct swap_engine *as_swap_engine(struct as_swap_model *m)
 	return m->eng;
 }
 
+int as_swap_row_copy_bytes(const struct swap_store *st, uint64_t *bytes, char *err,
+			   size_t errlen)
+{
+	return as_rows_check(st, bytes, NULL, err, errlen);
+}
+
+bool as_swap_row_mode(const struct as_swap_model *m)
+{
+	return m->rows != NULL;
+}
+
+const char *as_swap_backend_name(const struct as_swap_model *m)
+{
+	return m->rows ? as_rows_io_name(m->rows) : swap_engine_backend_name(m->eng);
+}
+
+const char *as_swap_policy_name(const struct as_swap_model *m)
+{
+	return m->rows ? "rows" : swap_engine_policy_name(m->eng);
+}
+
+void as_swap_io_stats(struct as_swap_model *m, struct swap_stats *out)
+{
+	if (m->eng) {
+		swap_engine_stats(m->eng, out);
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	out->pool_bytes = m->pool_bytes;
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		struct swap_layer_stats x;
+
+		as_swap_io_layer_stats(m, l, &x);
+		out->total.reads += x.reads;
+		out->total.bytes_read += x.bytes_read;
+		out->total.bytes_used += x.bytes_used;
+		out->total.stall_ns += x.stall_ns;
+		out->total.hits += x.hits;
+		out->total.misses += x.misses;
+	}
+}
+
+int as_swap_io_layer_stats(struct as_swap_model *m, uint32_t layer, struct swap_layer_stats *out)
+{
+	if (layer >= m->n_layers)
+		return -EINVAL;
+	if (m->eng)
+		return swap_engine_layer_stats(m->eng, layer, out);
+	memset(out, 0, sizeof(*out));
+	as_rows_layer_stats(m->rows, layer, &out->reads, &out->bytes_read, &out->stall_ns);
+	out->bytes_used = out->bytes_read; /* a streamed layer is read whole and used whole */
+	out->hits = m->ls[layer].hits;
+	out->misses = m->ls[layer].lookups - m->ls[layer].hits;
+	return 0;
+}
+
 int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
 			struct as_swap_layer_stats *out)
 {
@@ -1129,7 +1285,7 @@ int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
 	if (layer >= m->n_layers)
 		return -EINVAL;
 	*out = m->ls[layer];
-	swap_engine_layer_stats(m->eng, layer, &es);
+	as_swap_io_layer_stats(m, layer, &es);
 	out->bytes_read = es.bytes_read;
 	out->stall_ns = es.stall_ns;
 	out->bytes_used = es.bytes_used;

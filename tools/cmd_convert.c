@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * activeswap convert IN.gguf -o OUT.asw [--type keep|q8_0|q4_0|f16|f32] [--group N]
- *                    [--verify] [--quiet]
+ *                    [--rows] [--verify] [--quiet]
  * activeswap convert --verify STORE.asw
  *
  * Re-lays a Llama GGUF out as an activeswap store (Documentation/store-format.md): every
@@ -9,7 +9,9 @@
  * along the output dimension, and the columns sharing an input are grouped into bundles.
  * Everything else (embeddings, norms, output head, unknown tensors) is copied verbatim as
  * a resident tensor, and the GGUF metadata (hyper-parameters, tokenizer) is embedded as a
- * tensor-less GGUF. The store is written under a temporary name and renamed at the end.
+ * tensor-less GGUF. With --rows the layer matrices are also copied verbatim as resident
+ * tensors (the row copy, which sparsity 0 computes from; swapping.md). The store is
+ * written under a temporary name and renamed at the end.
  */
 #include <errno.h>
 #include <signal.h>
@@ -40,7 +42,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: activeswap convert IN.gguf -o OUT.asw [--type keep|q8_0|q4_0|f16|f32]\n"
-		"                          [--group N] [--verify] [--quiet]\n"
+		"                          [--group N] [--rows] [--verify] [--quiet]\n"
 		"       activeswap convert --verify STORE.asw\n"
 		"\n"
 		"  -o PATH      output store (written as PATH.tmp.PID, renamed when complete)\n"
@@ -51,6 +53,9 @@ static void usage(FILE *f)
 		"               side, for preloads N layers ahead (default 1: then the bundles\n"
 		"               of a kind's channels are adjacent and reads fill small gaps,\n"
 		"               the fastest layout measured under a DRAM budget)\n"
+		"  --rows       also keep every layer matrix in its GGUF row encoding (the row\n"
+		"               copy: about twice the file); runs at sparsity 0 then use the\n"
+		"               dense kernels, as fast as the dense runtime when it fits DRAM\n"
 		"  --verify     check every crc32c of the written (or given) store\n"
 		"  --quiet      no progress bar or summary\n");
 }
@@ -255,7 +260,7 @@ int cmd_convert(int argc, char **argv)
 {
 	const char *in = NULL, *outp = NULL, *type_s = "keep";
 	long group = 1;
-	bool verify = false, quiet = false;
+	bool verify = false, quiet = false, rows = false;
 	struct gguf_file *f = NULL;
 	struct as_model *m = NULL;
 	struct swap_store_desc d;
@@ -283,6 +288,8 @@ int cmd_convert(int argc, char **argv)
 				return 2;
 		} else if (!strcmp(a, "--verify")) {
 			verify = true;
+		} else if (!strcmp(a, "--rows")) {
+			rows = true;
 		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
 			quiet = true;
 		} else if (a[0] == '-' && a[1]) {
@@ -375,7 +382,8 @@ int cmd_convert(int argc, char **argv)
 			d.kinds[k].mats[i].col_bytes = (uint32_t)cv.colb[op];
 		}
 	}
-	/* Resident tensors: every tensor that is not one of the 7 swapped matrices. */
+	/* Resident tensors: every tensor that is not one of the 7 swapped matrices, and with
+	 * --rows those too (the row copy). */
 	res = calloc(f->n_tensors + 1, sizeof(*res));
 	rt = calloc(f->n_tensors + 1, sizeof(*rt));
 	if (!res || !rt || meta_blob(f, &meta, &d.meta_len)) {
@@ -387,7 +395,7 @@ int cmd_convert(int argc, char **argv)
 		const struct gguf_tensor *t = &f->tensors[i];
 		struct swap_resident_desc *x = &res[d.n_resident];
 
-		if (is_swapped_name(t->name))
+		if (is_swapped_name(t->name) && !rows)
 			continue;
 		if (t->name.len >= SWAP_NAME_MAX) {
 			cli_err(SUB, "tensor name '%.*s' longer than %d bytes", (int)t->name.len,

@@ -90,6 +90,8 @@ int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, in
 		o->stats = true;
 	} else if (!strcmp(a, "--no-preload")) {
 		o->no_preload = true;
+	} else if (!strcmp(a, "--no-rows")) {
+		o->no_rows = true;
 	} else if (!strcmp(a, "--dram-budget")) {
 		if (!(v = val(sub, argc, argv, i)))
 			return -1;
@@ -168,6 +170,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.queue_depth = (uint32_t)o->queue_depth;
 	p.tp = tp;
 	p.no_preload = o->no_preload;
+	p.no_rows = o->no_rows;
 	if (o->gap && strcmp(o->gap, "auto") &&
 	    cli_size(sub, "--gap", o->gap, 0, &p.gap_bytes))
 		return -EINVAL;
@@ -304,6 +307,9 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	free((void *)p.layer_sparsity);
 	if (r)
 		cli_err(sub, "%s: %s", path, err);
+	else if (!quiet && as_swap_row_mode(*out))
+		fprintf(stderr, "activeswap %s: sparsity 0: computing from the store's row copy "
+			"(dense kernels)\n", sub);
 	return r;
 }
 
@@ -343,15 +349,16 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 	uint64_t nt;
 
 	as_swap_stats(m, &s);
-	swap_engine_stats(as_swap_engine(m), &es);
+	as_swap_io_stats(m, &es);
+	fprintf(f, ", \"row_mode\": %s", as_swap_row_mode(m) ? "true" : "false");
 	fprintf(f, ", \"reads\": %llu, \"read_bytes\": %llu, \"evictions\": %llu",
 		(unsigned long long)es.total.reads, (unsigned long long)es.total.bytes_read,
 		(unsigned long long)es.total.evictions);
 	nt = s.tokens ? s.tokens : 1;
 	fprintf(f, ", \"backend\": ");
-	cli_json_str(f, swap_engine_backend_name(as_swap_engine(m)));
+	cli_json_str(f, as_swap_backend_name(m));
 	fprintf(f, ", \"policy\": ");
-	cli_json_str(f, swap_engine_policy_name(as_swap_engine(m)));
+	cli_json_str(f, as_swap_policy_name(m));
 	fprintf(f, ", \"budget_bytes\": %llu, \"full_bytes\": %llu, \"sparsity\": %.4f, "
 		"\"sparsity_auto\": %s, \"group\": %u, \"group_auto\": %s, "
 		"\"flash_bytes_per_token\": %.1f, \"stall_s_per_token\": %.6f, "
@@ -383,9 +390,10 @@ void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE 
 
 	/* Settle first: drop queued preloads, wait for reads in flight (at most ~5 s), so
 	 * that every read counted has completed and nothing moves after this. */
-	swap_cancel(e, SWAP_TAG_ANY, (1u << SWAP_PRIO_COUNT) - 1);
+	if (e)
+		swap_cancel(e, SWAP_TAG_ANY, (1u << SWAP_PRIO_COUNT) - 1);
 	for (int i = 0; i < 5000; i++) {
-		swap_engine_stats(e, &es);
+		as_swap_io_stats(m, &es);
 		if (!es.inflight && !es.queued)
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
@@ -399,7 +407,7 @@ void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE 
 	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
 		struct swap_layer_stats x;
 
-		if (swap_engine_layer_stats(e, l, &x))
+		if (as_swap_io_layer_stats(m, l, &x))
 			memset(&x, 0, sizeof(x));
 		fprintf(f, "%s{\"layer\": %u, \"reads\": %llu, \"bytes\": %llu, \"hits\": %llu, "
 			"\"misses\": %llu, \"evicts\": %llu, \"errors\": %llu, \"stall_ns\": %llu}",
@@ -532,7 +540,7 @@ int run_store_main(int argc, char **argv)
 		struct swap_stats es;
 
 		/* waits at open (pinned bundles) are outside every token */
-		swap_engine_stats(as_swap_engine(m), &es);
+		as_swap_io_stats(m, &es);
 		open_stall_ns = es.total.stall_ns;
 	}
 	if (!as_swap_meta(m) ||

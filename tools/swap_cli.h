@@ -19,7 +19,7 @@ struct swap_cli {
 	const char *group;    /* number or "auto"; NULL = auto */
 	const char *levels;   /* --sparsity-file (activeswap calibrate) */
 	int policy, backend;
-	bool stats, no_preload;
+	bool stats, no_preload, no_rows;
 	long queue_depth;
 	const char *gap;      /* --gap SIZE|auto; NULL = auto */
 	uint32_t ctx_default; /* positions when swap_cli_open gets n_ctx 0 (0: 2048) */
@@ -43,6 +43,8 @@ struct swap_cli {
 	"  --sparsity-file PATH     per-layer levels from activeswap calibrate\n"         \
 	"  --group N|auto           layers preloaded ahead from each Top-K (default auto)\n" \
 	"  --no-preload             on-demand fetches only\n"                              \
+	"  --no-rows                at sparsity 0, accumulate columns even when the store\n" \
+	"                           has a row copy (convert --rows)\n"                   \
 	"  --policy auto|contextual|lru|static   hot-weight cache policy (default auto:\n"     \
 	"                           a static prefix of every layer's channels)\n" \
 	"  --backend auto|uring|pread|kmod  flash reads (default auto: kmod when\n"                 \

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "activeswap/kernels.h"
 #include "activeswap/model.h"
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
@@ -36,7 +37,7 @@
 #define N_CTX 32
 
 static char dir[512], gguf_q4[600], store_q4[600], gguf_f32[600], store_f32[600];
-static char store_q8[600];
+static char store_q8[600], store_rows[600], gguf_rows[600], store_norows[600];
 
 static int run_cli(int (*fn)(int, char **), const char *const *args, int n)
 {
@@ -61,6 +62,9 @@ static int setup(void **state)
 	snprintf(gguf_f32, sizeof(gguf_f32), "%s/f.gguf", dir);
 	snprintf(store_f32, sizeof(store_f32), "%s/f.asw", dir);
 	snprintf(store_q8, sizeof(store_q8), "%s/q8.asw", dir);
+	snprintf(store_rows, sizeof(store_rows), "%s/rows.asw", dir);
+	snprintf(gguf_rows, sizeof(gguf_rows), "%s/rows.gguf", dir);
+	snprintf(store_norows, sizeof(store_norows), "%s/norows.asw", dir);
 	{
 		const char *a[] = { "mkmodel", "-o", gguf_q4, "--shape", "tiny", "--dim", "128",
 				    "--hidden", "352", "--heads", "4", "--kv-heads", "2",
@@ -69,6 +73,21 @@ static int setup(void **state)
 				    "--quiet" };
 
 		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, c, 7))
+			return -1;
+	}
+	{
+		/* dim 384: large enough for the repacked Q4_0 kernels to round differently
+		 * from the plain ones (they agree bit for bit on the dim-128 model) */
+		const char *a[] = { "mkmodel", "-o", gguf_rows, "--shape", "tiny", "--dim", "384",
+				    "--hidden", "768", "--heads", "8", "--kv-heads", "4",
+				    "--layers", "4", "--type", "q4_0", "--seed", "5" };
+		const char *cr[] = { "convert", gguf_rows, "-o", store_rows, "--group", "1",
+				     "--rows", "--quiet" };
+		const char *cn[] = { "convert", gguf_rows, "-o", store_norows, "--group", "1",
+				     "--quiet" };
+
+		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, cr, 8) ||
+		    run_cli(cmd_convert, cn, 7))
 			return -1;
 	}
 	{
@@ -97,6 +116,9 @@ static int teardown(void **state)
 	unlink(gguf_f32);
 	unlink(store_f32);
 	unlink(store_q8);
+	unlink(store_rows);
+	unlink(gguf_rows);
+	unlink(store_norows);
 	rmdir(dir);
 	return 0;
 }
@@ -146,7 +168,7 @@ static void decode(const char *path, const struct as_swap_params *p, struct runr
 		assert_int_equal(as_swap_forward(m, tok, 3 + s, true), 0);
 	}
 	as_swap_stats(m, &res->st);
-	swap_engine_stats(as_swap_engine(m), &es);
+	as_swap_io_stats(m, &es);
 	res->evictions = es.total.evictions;
 	as_swap_close(m);
 }
@@ -264,6 +286,186 @@ static void test_sparsity0_equals_dense(void **state)
 	as_state_free(ds);
 	as_model_free(dm);
 	as_swap_close(sm);
+}
+
+/* Greedy decode with the dense runtime, logits like decode(). */
+static void decode_dense(const char *gguf, bool repack, struct runres *res)
+{
+	struct as_model_opts mo = { .repack = repack };
+	struct as_model *dm;
+	struct as_state *ds;
+	char err[512] = "";
+	const int32_t prompt[3] = { 1, 17, 300 };
+
+	assert_int_equal(as_model_load_opts(&dm, gguf, &mo, err, sizeof(err)), 0);
+	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_forward(ds, prompt[i], i, i == 2), 0);
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		int32_t best = 0;
+
+		memcpy(res->logits[s], ds->logits, sizeof(res->logits[s]));
+		for (int32_t v = 1; v < 512; v++)
+			if (ds->logits[v] > ds->logits[best])
+				best = v;
+		res->tokens[s] = best;
+		assert_int_equal(as_forward(ds, best, 3 + s, true), 0);
+	}
+	as_state_free(ds);
+	as_model_free(dm);
+}
+
+/*
+ * The row copy (convert --rows): at sparsity 0 the store runs the dense runtime's kernels
+ * on it, bit-identical to the dense runtime on the GGUF (repacked, its default load),
+ * whether all layers are resident or some are streamed through the two buffers, with 1 or
+ * 2 threads; other levels and --no-rows use the columns, exactly as a store without the
+ * copy does.
+ */
+static void test_row_copy(void **state)
+{
+	struct as_swap_params p;
+	struct as_swap_model *m;
+	struct as_swap_stats st;
+	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	struct as_threadpool *tp2 = as_tp_create(2);
+	uint64_t fixed, layer;
+	char err[512] = "";
+
+	(void)state;
+	decode_dense(gguf_rows, true, ref);
+	/* plain Q4_0 rounds differently (so a layer left unrepacked is caught below) when
+	 * the machine has the repacked kernels */
+	decode_dense(gguf_rows, false, x);
+	if (as_repack_useful(GGML_TYPE_Q4_0))
+		assert_true(memcmp(x->logits, ref->logits, sizeof(ref->logits)) != 0);
+
+	base_params(&p);
+	p.sparsity = 0.0f;
+	assert_int_equal(as_swap_open(&m, store_rows, &p, err, sizeof(err)), 0);
+	assert_true(as_swap_row_mode(m));
+	assert_null(as_swap_engine(m));
+	as_swap_stats(m, &st);
+	fixed = st.fixed_bytes;
+	layer = st.pool_bytes / 4; /* 4 equal layers, all resident */
+	assert_true(layer > 0 && layer % 4096 == 0);
+	as_swap_close(m);
+
+	/* budget: all resident; 2 layers (none resident: both buffers); 3 layers (one
+	 * resident); a bit less than everything */
+	{
+		const uint64_t budgets[] = { 0, fixed + 2 * layer, fixed + 3 * layer,
+					     fixed + 4 * layer - 4096 };
+
+		for (size_t b = 0; b < 4; b++) {
+			for (int t = 0; t < 2; t++) {
+				struct swap_stats es;
+
+				base_params(&p);
+				p.budget_bytes = budgets[b];
+				p.tp = t ? tp2 : NULL;
+				memset(x, 0, sizeof(*x));
+				decode(store_rows, &p, x);
+				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
+				assert_memory_equal(x->logits, ref->logits, sizeof(ref->logits));
+				assert_int_equal(as_swap_open(&m, store_rows, &p, err, sizeof(err)), 0);
+				assert_int_equal(as_swap_forward(m, 1, 0, true), 0);
+				as_swap_io_stats(m, &es);
+				as_swap_stats(m, &st);
+				if (b == 0) {
+					assert_int_equal(es.total.bytes_read, 0);
+					assert_int_equal(st.total.hits, st.total.lookups);
+				} else {
+					/* every streamed layer read once per token */
+					uint64_t streamed = b == 1 ? 4 : 3;
+
+					assert_int_equal(es.total.bytes_read % layer, 0);
+					assert_true(es.total.bytes_read >= streamed * layer);
+					assert_int_equal(st.total.lookups - st.total.hits,
+							 streamed * 4);
+				}
+				assert_true(st.pool_bytes + st.fixed_bytes <= st.budget_bytes ||
+					    !budgets[b]);
+				as_swap_close(m);
+			}
+		}
+	}
+	/* below two layers of buffers: refused with the minimum */
+	base_params(&p);
+	p.budget_bytes = fixed + 2 * layer - 4096;
+	assert_int_equal(as_swap_open(&m, store_rows, &p, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "two layers of the row copy"));
+
+	/* --no-rows and sparsity 0.5: the columns, as in the store without the copy */
+	base_params(&p);
+	p.no_rows = true;
+	decode(store_rows, &p, x);
+	assert_true(memcmp(x->logits, ref->logits, sizeof(ref->logits)) != 0);
+	{
+		struct runres *y = calloc(1, sizeof(*y));
+
+		base_params(&p);
+		decode(store_norows, &p, y);
+		assert_memory_equal(x->logits, y->logits, sizeof(y->logits));
+		p.sparsity = 0.5f;
+		decode(store_norows, &p, y);
+		decode(store_rows, &p, x);
+		assert_memory_equal(x->logits, y->logits, sizeof(y->logits));
+		free(y);
+	}
+	as_tp_destroy(tp2);
+	free(ref);
+	free(x);
+}
+
+/* A corrupt row copy: caught by crc32c at open (resident layer) or when a streamed layer
+ * is read (the token fails with -EBADMSG, and again when retried). */
+static void test_row_copy_corrupt(void **state)
+{
+	struct as_swap_params p;
+	struct as_swap_model *m;
+	struct as_swap_stats st;
+	struct swap_store *s;
+	char path[640], err[512] = "";
+	uint64_t off, fixed, layer;
+	FILE *in, *out;
+	int c, r = 0;
+
+	(void)state;
+	assert_int_equal(swap_store_open(&s, store_rows, err, sizeof(err)), 0);
+	off = swap_store_find_resident(s, "blk.3.ffn_down.weight")->offset + 100;
+	swap_store_close(s);
+	snprintf(path, sizeof(path), "%s/bad.asw", dir);
+	in = fopen(store_rows, "rb");
+	out = fopen(path, "wb");
+	assert_true(in && out);
+	for (uint64_t i = 0; (c = fgetc(in)) != EOF; i++)
+		fputc(i == off ? c ^ 0x20 : c, out);
+	fclose(in);
+	fclose(out);
+
+	base_params(&p);
+	assert_int_equal(as_swap_open(&m, store_rows, &p, err, sizeof(err)), 0);
+	as_swap_stats(m, &st);
+	fixed = st.fixed_bytes;
+	layer = st.pool_bytes / 4;
+	as_swap_close(m);
+	/* all resident: at open */
+	assert_int_equal(as_swap_open(&m, path, &p, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "layer 3"));
+	/* streamed: layer 3 of every token */
+	p.budget_bytes = fixed + 3 * layer;
+	assert_int_equal(as_swap_open(&m, path, &p, err, sizeof(err)), 0);
+	r = as_swap_forward(m, 1, 0, true);
+	assert_int_equal(r, -EBADMSG);
+	assert_int_equal(as_swap_forward(m, 1, 0, true), -EBADMSG);
+	as_swap_close(m);
+	/* without verification the bytes are used as read */
+	p.check_use = false;
+	assert_int_equal(as_swap_open(&m, path, &p, err, sizeof(err)), 0);
+	assert_int_equal(as_swap_forward(m, 1, 0, true), 0);
+	as_swap_close(m);
+	unlink(path);
 }
 
 /* --gap auto's replay: a time per candidate, the chosen gap one of them; group-1 only. */
@@ -515,6 +717,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_budgets_backends_bit_identical),
 		cmocka_unit_test(test_sparsity0_equals_dense),
+		cmocka_unit_test(test_row_copy),
+		cmocka_unit_test(test_row_copy_corrupt),
 		cmocka_unit_test(test_cost_choose),
 		cmocka_unit_test(test_read_error_and_small_budget),
 		cmocka_unit_test(test_choose_gap),

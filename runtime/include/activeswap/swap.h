@@ -65,6 +65,8 @@ struct as_swap_params {
 	/* STATIC policy: the same fraction of every kind in the hot set, instead of the
 	 * kinds whose uncached bundles cost the most reads per byte first (swapping.md) */
 	bool uniform_cache;
+	/* With every level 0, compute from the columns even when the store has a row copy */
+	bool no_rows;
 };
 
 /* Per-layer counters of the runtime (not of the engine). A lookup is one bundle the
@@ -124,7 +126,25 @@ uint32_t as_swap_group(const struct as_swap_model *m);
 float as_swap_sparsity(const struct as_swap_model *m); /* mean over all ops */
 /* The embedded metadata as a GGUF (tokenizer, hyper-parameters); owned by m. */
 const struct gguf_file *as_swap_meta(const struct as_swap_model *m);
+/* The engine; NULL in row mode (every level 0 over a store with a row copy). */
 struct swap_engine *as_swap_engine(struct as_swap_model *m);
+/* Row mode: every sparsity level is 0 and the store has a row copy (`convert --rows`), so
+ * the layers are computed from it with the dense runtime's kernels, bit-identical to the
+ * dense runtime on the source GGUF (Documentation/swapping.md, "Sparsity 0: the row
+ * copy"). Layers beyond the budget are streamed through two buffers. */
+bool as_swap_row_mode(const struct as_swap_model *m);
+/* The bytes of a store's row copy as held in memory: 0, -ENOENT (none) or -EINVAL (partial
+ * or malformed: one line in err). */
+int as_swap_row_copy_bytes(const struct swap_store *st, uint64_t *bytes, char *err,
+			   size_t errlen);
+/* The engine's backend and policy names, or "rows-odirect"/"rows-buffered" and "rows". */
+const char *as_swap_backend_name(const struct as_swap_model *m);
+const char *as_swap_policy_name(const struct as_swap_model *m);
+/* The engine's statistics, or in row mode the row reader's (reads, bytes, stalls; hits
+ * and misses count op groups of resident and streamed layers). */
+void as_swap_io_stats(struct as_swap_model *m, struct swap_stats *out);
+int as_swap_io_layer_stats(struct as_swap_model *m, uint32_t layer,
+			   struct swap_layer_stats *out);
 
 void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out);
 int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
