@@ -180,7 +180,9 @@ static int info_store(FILE *o, const char *path, bool json)
 {
 	struct swap_store *st;
 	const struct swap_store_desc *d;
-	char err[512], name[SWAP_NAME_MAX];
+	char err[512], name[SWAP_NAME_MAX], rerr[256] = "";
+	uint64_t row_bytes = 0;
+	int rc_rows;
 	int rc = swap_store_open(&st, path, err, sizeof(err));
 
 	if (rc) {
@@ -214,7 +216,9 @@ static int info_store(FILE *o, const char *path, bool json)
 					kd->mats[j].col_bytes);
 			fprintf(o, "]}");
 		}
-		fprintf(o, "], \"resident\": [");
+		rc_rows = as_swap_row_copy_bytes(st, &row_bytes, rerr, sizeof(rerr));
+		fprintf(o, "], \"row_copy_bytes\": %llu, \"resident\": [",
+			(unsigned long long)(rc_rows ? 0 : row_bytes));
 	} else {
 		fprintf(o, "activeswap store v%u: %s (%.1f MB)\n", SWAP_STORE_VERSION, path,
 			(double)swap_store_file_size(st) / 1e6);
@@ -237,6 +241,12 @@ static int info_store(FILE *o, const char *path, bool json)
 					as_type_name((enum ggml_type)kd->mats[j].type));
 			fputc('\n', o);
 		}
+		rc_rows = as_swap_row_copy_bytes(st, &row_bytes, rerr, sizeof(rerr));
+		if (!rc_rows)
+			fprintf(o, "  row copy: %.1f MB (convert --rows; sparsity 0 computes from it)\n",
+				(double)row_bytes / 1e6);
+		else if (rc_rows != -ENOENT)
+			fprintf(o, "  row copy: unusable: %s\n", rerr);
 		fprintf(o, "  resident tensors:\n");
 	}
 	for (uint32_t i = 0; i < swap_store_n_resident(st); i++) {

@@ -143,6 +143,56 @@ cs=$(jfield ctx "$T/rc.txt"); cg=$(jfield ctx "$T/rcd.txt")
 	grep -q "beyond the model's training context (48)" "$T/rc.err"
 check $? "default context = training context 48 (store $cs, gguf $cg), -c 60 warns"
 
+# 4b. the row copy (convert --rows): sparsity 0 on the dense kernels, the GGUF's greedy
+# text at 100% and when layers are streamed (50%, 30%: sanitizer CLI too), inside a
+# memory cgroup, and `info` reports it
+"$AR" convert "$T/m.gguf" -o "$T/rows.asw" --group 1 --rows --quiet
+check $? "convert --rows"
+"$AR" run -m "$T/m.gguf" -p "$P" -n 24 -c 32 --temp 0 >"$T/dense.txt" 2>/dev/null
+fail=""
+for b in 100% 50% 30%; do
+	"$AR" run -m "$T/rows.asw" -p "$P" -n 24 -c 32 --temp 0 --sparsity 0 --dram-budget $b \
+		--json >"$T/rw.txt" 2>"$T/rw.err" || fail="$fail $b(rc)"
+	head -c "$(wc -c <"$T/dense.txt")" "$T/rw.txt" | cmp -s - "$T/dense.txt" ||
+		fail="$fail $b"
+	grep -q '"row_mode": true' "$T/rw.txt" && grep -q '"backend": "rows-' "$T/rw.txt" ||
+		fail="$fail $b(json)"
+	cp "$T/rw.txt" "$T/rw-$b.txt"
+done
+[ -s "$T/dense.txt" ] && [ -z "$fail" ]
+check $? "row copy at sparsity 0: the dense runtime's text at 100/50/30%${fail:+ (differs:$fail)}"
+fb100=$(jfield flash_bytes_per_token "$T/rw-100%.txt")
+fb30=$(jfield flash_bytes_per_token "$T/rw-30%.txt")
+awk -v a="${fb100:-1}" -v b="${fb30:-0}" 'BEGIN { exit !(a == 0 && b > 0) }'
+check $? "row copy: nothing read per token at 100%, $fb30 bytes per token at 30%"
+"$ACTIVESWAP" run -m "$T/rows.asw" -p "$P" -n 12 -c 32 --temp 0 --sparsity 0 \
+	--dram-budget 30% --stats >"$T/rwa.txt" 2>"$T/rwa.err"
+rc=$?
+[ -s "$T/rwa.txt" ] && head -c "$(wc -c <"$T/rwa.txt")" "$T/dense.txt" | cmp -s - "$T/rwa.txt"
+check $(( rc | $? )) "sanitizer CLI, row copy streamed at 30%: same text, clean exit (rc $rc)"
+"$AR" run -m "$T/rows.asw" -p "$P" -n 24 -c 32 --temp 0 --sparsity 0 --no-rows \
+	--json >"$T/nr.txt" 2>/dev/null
+grep -q '"row_mode": false' "$T/nr.txt"
+check $? "--no-rows: sparsity 0 from the columns"
+bud=$(jfield budget_bytes "$T/rw-30%.txt")
+lim=$(awk -v b="${bud:-0}" -v o=$OVERHEAD 'BEGIN { printf "%.0f", b * 1.1 + o }')
+sh "$AS_TOP/tools/memcg.sh" "$lim" "$AR" run -m "$T/rows.asw" -p "$P" -n 24 -c 32 --temp 0 \
+	--sparsity 0 --dram-budget 30% >"$T/rcg.txt" 2>"$T/rcg.err"
+rc=$?
+if [ $rc = 77 ]; then
+	skip "row copy inside a memory cgroup" "no memory cgroup here"
+else
+	head -c "$(wc -c <"$T/dense.txt")" "$T/rcg.txt" | cmp -s - "$T/dense.txt"
+	check $(( rc | $? )) "row copy streamed inside a memory cgroup of budget+10%+24MiB"
+fi
+"$AR" info "$T/rows.asw" | grep -q "row copy: [0-9.]* MB" &&
+	! "$AR" info "$S" | grep -q "row copy" &&
+	"$AR" info --json "$T/rows.asw" | grep -q '"row_copy_bytes": [1-9]'
+check $? "info reports the row copy"
+"$AR" run -m "$T/rows.asw" --sparsity 0 --dram-budget 1M -n 1 >/dev/null 2>"$T/rs.err"
+[ $? = 1 ] && grep -q "two layers of the row copy" "$T/rs.err"
+check $? "row copy: a budget below two layers is refused"
+
 # 5. real model
 RM="${AS_SHARED:-}/models/stories260K.gguf"
 if [ -z "${AS_SHARED:-}" ] || [ ! -f "$RM" ]; then
