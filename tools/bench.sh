@@ -5,7 +5,8 @@
 #
 # Decode tokens/s against DRAM budget (AS_BENCH_BUDGETS, default "100 75 50 25" percent
 # of what holding the whole model takes) on a generated Q4_0 model (AS_BENCH_SHAPE,
-# default 1b; 7b is the reference shape, 3.4 GB): activeswap with auto sparsity
+# default 1b; 7b is the reference shape, 3.4 GB; its store holds the row copy, 2x
+# the GGUF on disk): activeswap with auto sparsity
 # and group, and the same model dense through mmap inside a memory cgroup of the same
 # size (tools/memcg.sh: both sides get budget + 10% + 24 MiB of process overhead); with --peer-llama-bench (or AS_PEER_LLAMA_BENCH) llama.cpp's
 # llama-bench in the same cgroup too. Writes decode.json (one object per run),
@@ -50,9 +51,11 @@ if [ ! -f "$gguf" ]; then
 	"$AS" mkmodel --shape "$SHAPE" ${LAYERS:+--layers $LAYERS} --type q4_0 --seed 1 \
 		--threads "$T" -o "$gguf"
 fi
-if [ ! -f "$store" ] || [ "$store" -ot "$gguf" ]; then
-	echo "== converting to $store (group 1: gap-filled reads)"
-	"$AS" convert "$gguf" -o "$store" --group 1 --quiet
+# with the row copy (convert --rows): the 100% row runs at sparsity 0 on the dense kernels
+if [ ! -f "$store" ] || [ "$store" -ot "$gguf" ] ||
+	! "$AS" info "$store" 2>/dev/null | grep -q "row copy:"; then
+	echo "== converting to $store (group 1: gap-filled reads; --rows: the row copy)"
+	"$AS" convert "$gguf" -o "$store" --group 1 --rows --quiet
 fi
 
 : >"$OUT/decode.json"
