@@ -468,6 +468,75 @@ static void test_row_copy_corrupt(void **state)
 	unlink(path);
 }
 
+/* A hostile row copy: a partial one or one matrix of the wrong shape is refused at
+ * sparsity 0 with one line (and ignored at other levels); a complete one of the right
+ * shapes opens in row mode. Synthetic stores with the q4 store's description. */
+static void test_row_copy_hostile(void **state)
+{
+	static const char *const ops[7] = { "attn_q", "attn_k", "attn_v", "attn_output",
+					    "ffn_gate", "ffn_up", "ffn_down" };
+	/* rows x cols of the dim-128 model: dim 128, kv 64, hidden 352 */
+	static const uint64_t shape[7][2] = { { 128, 128 }, { 64, 128 }, { 64, 128 },
+					      { 128, 128 }, { 352, 128 }, { 352, 128 },
+					      { 128, 352 } };
+	struct swap_store *s;
+	struct swap_store_desc d;
+	struct swap_resident_desc *res;
+	struct as_swap_params p;
+	struct as_swap_model *m;
+	char path[640], err[512] = "";
+	uint32_t n0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/hostile-rows.asw", dir);
+	assert_int_equal(swap_store_open(&s, store_q4, err, sizeof(err)), 0);
+	d = *swap_store_desc(s);
+	n0 = d.n_resident;
+	res = calloc(n0 + 28, sizeof(*res));
+	assert_non_null(res);
+	memcpy(res, d.resident, n0 * sizeof(*res));
+	for (uint32_t l = 0; l < 4; l++)
+		for (int op = 0; op < 7; op++) {
+			struct swap_resident_desc *x = &res[n0 + l * 7 + op];
+
+			snprintf(x->name, sizeof(x->name), "blk.%u.%s.weight", l, ops[op]);
+			x->type = GGML_TYPE_Q4_0;
+			x->n_dims = 2;
+			x->ne[0] = shape[op][1];
+			x->ne[1] = shape[op][0];
+			x->ne[2] = x->ne[3] = 1;
+			x->size = shape[op][0] * shape[op][1] / 32 * 18;
+		}
+	d.resident = res;
+	base_params(&p);
+	for (int c = 0; c < 3; c++) {
+		d.n_resident = c == 0 ? n0 + 1 : n0 + 28;
+		/* case 1: blk.2.ffn_down with its dimensions swapped */
+		res[n0 + 2 * 7 + 6].ne[0] = c == 1 ? 128 : 352;
+		res[n0 + 2 * 7 + 6].ne[1] = c == 1 ? 352 : 128;
+		assert_int_equal(swap_store_write_synthetic(path, &d, 9, err, sizeof(err)), 0);
+		p.sparsity = 0.0f;
+		err[0] = 0;
+		if (c < 2) {
+			assert_int_equal(as_swap_open(&m, path, &p, err, sizeof(err)), -EINVAL);
+			assert_non_null(strstr(err, c == 0 ? "incomplete row copy" :
+					       "blk.2.ffn_down.weight has the wrong type or shape"));
+			assert_null(strchr(err, '\n'));
+			p.sparsity = 0.5f; /* the copy is not used: the store opens */
+			assert_int_equal(as_swap_open(&m, path, &p, err, sizeof(err)), 0);
+			assert_false(as_swap_row_mode(m));
+		} else {
+			assert_int_equal(as_swap_open(&m, path, &p, err, sizeof(err)), 0);
+			assert_true(as_swap_row_mode(m));
+			assert_int_equal(as_swap_forward(m, 1, 0, true), 0);
+		}
+		as_swap_close(m);
+	}
+	swap_store_close(s);
+	free(res);
+	unlink(path);
+}
+
 /* --gap auto's replay: a time per candidate, the chosen gap one of them; group-1 only. */
 /* The cost model: sparsity from the cached fraction (capped), and the read time from the
  * bandwidth over the active uncached bytes or, when given, from a time per uncached byte. */
@@ -719,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_sparsity0_equals_dense),
 		cmocka_unit_test(test_row_copy),
 		cmocka_unit_test(test_row_copy_corrupt),
+		cmocka_unit_test(test_row_copy_hostile),
 		cmocka_unit_test(test_cost_choose),
 		cmocka_unit_test(test_read_error_and_small_budget),
 		cmocka_unit_test(test_choose_gap),
