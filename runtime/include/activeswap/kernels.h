@@ -56,7 +56,10 @@ void as_matvec_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
  *     qs[c * 64 + r * 4 + k] = row r's block.qs[c * 4 + k]    (c < 4, r < 16, k < 4)
  * Group g (rows 16g..16g+15) starts at W + g * (cols / 32) * sizeof(struct block_q4_0x16).
  * as_matvec accepts AS_TYPE_Q4_0_X16 as a weight type with the usual rows/cols; it is not
- * an as_type_supported() file type. Numerics equal plain Q4_0 (same scalar reference).
+ * an as_type_supported() file type. Its scalar reference is plain Q4_0's; the SIMD kernels
+ * of the two layouts sum in different orders, so their results may differ in the last bits
+ * (on AVX-512 from a few hundred columns on): code that needs bit-identical results must
+ * use one layout throughout (swaprows.c repacks every layer it computes).
  */
 #define AS_TYPE_Q4_0_X16 ((enum ggml_type)64)
 #define AS_X16_ROWS 16
