@@ -33,26 +33,17 @@ static int64_t do_read(struct swap_backend *b, const struct swap_extent *x, uint
 	const struct swap_fault_plan *f = &b->cfg.fault;
 	bool fault = b->cfg.fault_on && ((f->nth && seq == f->nth) ||
 					 (f->every && seq % f->every == 0));
-	uint64_t len = x->len, done = 0;
+	uint64_t len = x->len;
+	int64_t done;
 
 	if (fault && f->mode == SWAP_FAULT_EIO)
 		return -EIO;
 	if (fault && f->mode == SWAP_FAULT_SHORT)
 		len = swap_align_down(len / 2);
-	while (done < len) {
-		ssize_t n = pread(b->fd, dst + done, len - done, (off_t)(x->file_off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (uint64_t)n;
-	}
-	if (fault && f->mode == SWAP_FAULT_CORRUPT && done)
+	done = swap_pread(b->fd, dst, len, x->file_off);
+	if (fault && f->mode == SWAP_FAULT_CORRUPT && done > 0)
 		dst[done / 2] ^= 0x5a;
-	return (int64_t)done;
+	return done;
 }
 
 static void *worker(void *arg)

@@ -270,24 +270,33 @@ static void encode_header(const struct swap_store *s, const struct layout *L, ui
 	put32(h + SWAP_HDR_CRC_OFF, swap_crc32c(0, h, SWAP_HDR_CRC_OFF));
 }
 
-static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
+int64_t swap_pread(int fd, void *buf, uint64_t len, uint64_t off)
 {
 	uint8_t *p = buf;
+	uint64_t done = 0;
 
-	while (len) {
-		ssize_t n = pread(fd, p, len > (1u << 30) ? (1u << 30) : len, (off_t)off);
+	if (len > INT64_MAX)
+		return -EINVAL;
+	while (done < len) {
+		uint64_t want = len - done > (1u << 30) ? (1u << 30) : len - done;
+		ssize_t n = pread(fd, p + done, want, (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
+			break;
+		done += (uint64_t)n;
 	}
-	return 0;
+	return (int64_t)done;
+}
+
+static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
+{
+	int64_t n = swap_pread(fd, buf, len, off);
+
+	return n < 0 ? (int)n : (uint64_t)n < len ? -EIO : 0;
 }
 
 static int pwrite_full(int fd, const void *buf, uint64_t len, uint64_t off)

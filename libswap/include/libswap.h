@@ -153,6 +153,11 @@ void swap_writer_abort(struct swap_writer *w); /* unlinks the temporary file, fr
 
 uint32_t swap_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* pread len bytes at off, retrying short reads and EINTR, stopping at the end of the file:
+ * the bytes read, or -errno. For readers of a store through their own descriptor (O_DIRECT
+ * with aligned lengths that may run past the end of the file). */
+int64_t swap_pread(int fd, void *buf, uint64_t len, uint64_t off);
+
 /* Synthetic stores for tests and benchmarks: every bundle's bytes are a pseudo-random
  * function of (seed, key), so a reader can check any fetched bundle without the file.
  * d->meta/resident may be empty; resident tensors get pseudo-random bytes too. */
