@@ -206,37 +206,24 @@ int as_rows_check(const struct swap_store *st, uint64_t *total, uint64_t *max_la
 	return scan(st, NULL, NULL, total, max_layer, err, errlen);
 }
 
-uint64_t as_rows_min_bytes(const struct swap_store *st)
+/* The least memory for weights: everything, or NBUF layer buffers when that is less. */
+static uint64_t min_bytes(uint64_t total, uint64_t max_layer)
 {
-	uint64_t tot = 0, mx = 0;
-	uint32_t nl = swap_store_desc(st)->n_layers;
-
-	if (scan(st, NULL, NULL, &tot, &mx, NULL, 0))
-		return 0;
-	return nl == 1 ? tot : 2 * mx < tot ? 2 * mx : tot;
+	return NBUF * max_layer < total ? NBUF * max_layer : total;
 }
 
-/* Read [off, off + len) of the store into dst (len a multiple of SWAP_ALIGN; the file may
- * end before: the tail is zeroed). Then optionally check size bytes against crc. */
+/* Read matrix x into dst: alen bytes (a multiple of SWAP_ALIGN; the file may end before:
+ * the tail is zeroed). Then optionally check its size bytes against the crc. */
 static int read_mat(struct as_rows *r, const struct rows_mat *x, uint8_t *dst)
 {
-	uint64_t done = 0, size = x->res->d.size;
+	uint64_t size = x->res->d.size;
+	int64_t done = swap_pread(r->fd, dst, x->alen, x->res->offset);
 
-	while (done < size) {
-		ssize_t n = pread(r->fd, dst + done, x->alen - done, (off_t)(x->res->offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (uint64_t)n;
-	}
-	if (done < size)
+	if (done < 0)
+		return (int)done;
+	if ((uint64_t)done < size)
 		return -EIO;
-	if (done < x->alen)
-		memset(dst + done, 0, x->alen - done);
+	memset(dst + done, 0, x->alen - (uint64_t)done);
 	if (!r->direct)
 		posix_fadvise(r->fd, (off_t)x->res->offset, (off_t)x->alen, POSIX_FADV_DONTNEED);
 	if (r->verify && swap_crc32c(0, dst, size) != x->res->crc)
@@ -414,11 +401,10 @@ int as_rows_open(struct as_rows **out, const struct swap_store *st, uint64_t ava
 			}
 		}
 	}
-	minb = as_rows_min_bytes(st);
+	minb = min_bytes(total, mx);
 	if (avail < minb) {
-		snprintf(err, errlen, "the row copy needs at least %.1f MiB for weights (two "
-			 "layers of streaming buffers), %.1f MiB left", minb / 1048576.0,
-			 avail / 1048576.0);
+		snprintf(err, errlen, "two layers of the row copy (its streaming buffers) need "
+			 "%.1f MiB, %.1f MiB left", minb / 1048576.0, avail / 1048576.0);
 		rc = -ENOSPC;
 		goto fail;
 	}
@@ -428,18 +414,16 @@ int as_rows_open(struct as_rows **out, const struct swap_store *st, uint64_t ava
 	} else {
 		uint64_t used = 0;
 
-		r->nbuf = d->n_layers - 1 > 0 ? NBUF : 1;
-		for (uint32_t l = 0; l < d->n_layers; l++) {
+		/* layer l resident leaves the layers after it streamed (at least one) */
+		for (uint32_t l = 0; l + 1 < d->n_layers; l++) {
 			uint32_t left = d->n_layers - l - 1;
-			uint64_t bufs = (uint64_t)(left >= NBUF ? NBUF : left ? left : 0) * mx;
 
-			if (used + r->lbytes[l] + bufs > avail || !left)
+			if (used + r->lbytes[l] + (left < NBUF ? left : NBUF) * mx > avail)
 				break;
 			used += r->lbytes[l];
 			r->n_res = l + 1;
 		}
-		if (d->n_layers - r->n_res < NBUF)
-			r->nbuf = (int)(d->n_layers - r->n_res);
+		r->nbuf = d->n_layers - r->n_res < NBUF ? (int)(d->n_layers - r->n_res) : NBUF;
 	}
 	for (uint32_t l = 0; l < r->n_res; l++) {
 		r->res_off[l] = res;
@@ -448,9 +432,10 @@ int as_rows_open(struct as_rows **out, const struct swap_store *st, uint64_t ava
 	r->res_len = res;
 	r->buf_len = mx;
 
+	/* as libswap's backends: buffered where the file system refuses O_DIRECT */
 	r->fd = open(swap_store_path(st), O_RDONLY | O_CLOEXEC | O_DIRECT);
 	r->direct = r->fd >= 0;
-	if (r->fd < 0)
+	if (r->fd < 0 && errno == EINVAL)
 		r->fd = open(swap_store_path(st), O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
 		rc = -errno;
@@ -482,17 +467,6 @@ int as_rows_open(struct as_rows **out, const struct swap_store *st, uint64_t ava
 		uint8_t *base = r->res_base + r->res_off[l];
 
 		rc = read_layer(r, l, base);
-		if (rc == -EINVAL && r->direct) {
-			/* O_DIRECT refused by this file system: buffered reads */
-			int fd = open(swap_store_path(st), O_RDONLY | O_CLOEXEC);
-
-			if (fd >= 0) {
-				close(r->fd);
-				r->fd = fd;
-				r->direct = false;
-				rc = read_layer(r, l, base);
-			}
-		}
 		if (rc) {
 			snprintf(err, errlen, "store: reading the row copy of layer %u: %s", l,
 				 rc == -EBADMSG ? "crc32c mismatch" : strerror(-rc));
@@ -505,21 +479,6 @@ int as_rows_open(struct as_rows **out, const struct swap_store *st, uint64_t ava
 		}
 	}
 	if (r->nbuf) {
-		/* probe O_DIRECT on a streamed layer before the thread starts */
-		if (r->direct) {
-			const struct rows_mat *x = &r->mat[(size_t)r->n_res * AS_OP_COUNT];
-
-			if (pread(r->fd, r->buf[0], SWAP_ALIGN, (off_t)x->res->offset) < 0 &&
-			    errno == EINVAL) {
-				int fd = open(swap_store_path(st), O_RDONLY | O_CLOEXEC);
-
-				if (fd >= 0) {
-					close(r->fd);
-					r->fd = fd;
-					r->direct = false;
-				}
-			}
-		}
 		pthread_mutex_init(&r->mu, NULL);
 		pthread_cond_init(&r->cv, NULL);
 		rc = -pthread_create(&r->th, NULL, reader, r);
@@ -627,8 +586,6 @@ int as_rows_layer(struct as_rows *r, uint32_t l, struct as_weight *w)
 		r->in_use[b] = false;
 		r->layer_of[b] = -1;
 		r->state[b] = B_IDLE;
-		if (r->last_assigned == (int64_t)l)
-			r->last_assigned = l > r->n_res ? (int64_t)l - 1 : (int64_t)r->n_layers - 1;
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (!rc)

@@ -36,14 +36,11 @@ bool as_rows_is_matrix_name(const char *name);
 int as_rows_check(const struct swap_store *st, uint64_t *total, uint64_t *max_layer,
 		  char *err, size_t errlen);
 
-/* The least memory as_rows_open accepts: everything, or two layers (one for a single
- * layer model) of streaming buffers. */
-uint64_t as_rows_min_bytes(const struct swap_store *st);
-
 /*
  * Plan and load: the leading layers that fit `avail` bytes (UINT64_MAX: all) beside the
  * streaming buffers are read now; verify checks every matrix's crc32c when read (-EBADMSG).
- * -ENOSPC (err states the minimum) when avail is below as_rows_min_bytes().
+ * -ENOENT: the store has no row copy. -ENOSPC (err states the minimum) when avail holds
+ * neither everything nor two layers.
  */
 int as_rows_open(struct as_rows **out, const struct swap_store *st, uint64_t avail,
 		 bool verify, char *err, size_t errlen);

@@ -568,34 +568,30 @@ uint32_t as_swap_topk_count(float s, uint32_t n)
 	return k > n ? n : (uint32_t)k;
 }
 
-/* Row mode: the budget beyond the resident part holds row-copy layers and buffers. */
-static int open_rows(struct as_swap_model *m, const struct as_swap_params *p,
-		     struct as_swap_model **out, char *err, size_t errlen)
+/* Row mode: the budget beyond the resident part holds row-copy layers and buffers.
+ * -ENOENT when the store has no row copy. */
+static int open_rows(struct as_swap_model *m, const struct as_swap_params *p, char *err,
+		     size_t errlen)
 {
-	uint64_t avail = UINT64_MAX, need = as_rows_min_bytes(m->st);
+	uint64_t avail = UINT64_MAX;
 	int r;
 
-	if (p->budget_bytes) {
-		if (p->budget_bytes < m->fixed_bytes + need) {
-			snprintf(err, errlen, "DRAM budget %.1f MiB is too small: the resident part "
-				 "(tensors, KV cache for %u positions, activations) takes %.1f MiB "
-				 "and two layers of the row copy %.1f MiB; at least %.1f MiB",
-				 p->budget_bytes / 1048576.0, m->n_ctx, m->fixed_bytes / 1048576.0,
-				 need / 1048576.0, (m->fixed_bytes + need) / 1048576.0);
-			as_swap_close(m);
-			return -ENOSPC;
-		}
-		avail = p->budget_bytes - m->fixed_bytes;
-	}
+	if (p->budget_bytes)
+		avail = p->budget_bytes > m->fixed_bytes ? p->budget_bytes - m->fixed_bytes : 0;
 	r = as_rows_open(&m->rows, m->st, avail,
 			 p->check_use || (p->engine_flags & SWAP_F_VERIFY), err, errlen);
-	if (r) {
-		as_swap_close(m);
-		return r;
+	if (r == -ENOSPC) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "DRAM budget %.1f MiB is too small: the resident part "
+			 "(tensors, KV cache for %u positions, activations) takes %.1f MiB; %s",
+			 p->budget_bytes / 1048576.0, m->n_ctx, m->fixed_bytes / 1048576.0, why);
 	}
+	if (r)
+		return r;
 	m->pool_bytes = as_rows_mem_bytes(m->rows);
 	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
-	*out = m;
 	return 0;
 }
 
@@ -753,12 +749,16 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 
 		for (uint32_t i = 0; i < m->n_layers * SWAP_KIND_COUNT; i++)
 			dense = dense && m->sp[i] == 0.0f;
-		r = dense ? as_rows_check(m->st, NULL, NULL, err, errlen) : -ENOENT;
-		if (!r)
-			return open_rows(m, p, out, err, errlen);
+		r = dense ? open_rows(m, p, err, errlen) : -ENOENT;
+		if (!r) {
+			*out = m;
+			return 0;
+		}
 		if (r != -ENOENT)
 			goto fail;
-		r = 0;
+		r = 0; /* no row copy: the columns */
+		if (errlen)
+			err[0] = 0;
 	}
 
 	/* the engine gets what the budget leaves */
