@@ -60,12 +60,6 @@ struct as_rows {
 	struct rows_layer_stats *ls;
 };
 
-static const char *const mat_names[AS_OP_COUNT] = {
-	[AS_OP_Q] = "attn_q", [AS_OP_K] = "attn_k", [AS_OP_V] = "attn_v",
-	[AS_OP_O] = "attn_output", [AS_OP_GATE] = "ffn_gate", [AS_OP_UP] = "ffn_up",
-	[AS_OP_DOWN] = "ffn_down",
-};
-
 static uint64_t ns_now(void)
 {
 	struct timespec ts;
@@ -93,9 +87,10 @@ bool as_rows_is_matrix_name(const char *name)
 	if (*end != '.')
 		return false;
 	for (int i = 0; i < AS_OP_COUNT; i++) {
-		size_t l = strlen(mat_names[i]);
+		const char *op = as_op_name((enum as_op)i);
+		size_t l = strlen(op);
 
-		if (!strncmp(end + 1, mat_names[i], l) && !strcmp(end + 1 + l, ".weight"))
+		if (!strncmp(end + 1, op, l) && !strcmp(end + 1 + l, ".weight"))
 			return true;
 	}
 	return false;
@@ -151,7 +146,8 @@ static int scan(const struct swap_store *st, struct rows_mat *mat, uint64_t *lby
 			uint64_t rows, cols, rb, need;
 			enum ggml_type t;
 
-			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, mat_names[op]);
+			snprintf(name, sizeof(name), "blk.%u.%s.weight", l,
+				 as_op_name((enum as_op)op));
 			r = swap_store_find_resident(st, name);
 			if (!r) {
 				if (!missing++)

@@ -1221,6 +1221,11 @@ struct swap_engine *as_swap_engine(struct as_swap_model *m)
 	return m->eng;
 }
 
+bool as_swap_is_matrix_name(const char *name)
+{
+	return as_rows_is_matrix_name(name);
+}
+
 int as_swap_row_copy_bytes(const struct swap_store *st, uint64_t *bytes, char *err,
 			   size_t errlen)
 {

@@ -24,6 +24,7 @@
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
+#include "activeswap/swap.h"
 #include "cli.h"
 #include "libswap.h"
 
@@ -77,21 +78,16 @@ static bool encodable(enum ggml_type t)
 	       t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0;
 }
 
+/* One of the 7 layer matrices, cut into columns (the runtime's definition of the names). */
 static bool is_swapped_name(const struct gguf_str n)
 {
-	static const char *const sfx[] = { ".attn_q.weight", ".attn_k.weight", ".attn_v.weight",
-					   ".attn_output.weight", ".ffn_gate.weight",
-					   ".ffn_up.weight", ".ffn_down.weight" };
+	char name[SWAP_NAME_MAX];
 
-	if (n.len < 5 || memcmp(n.s, "blk.", 4))
+	if (n.len >= sizeof(name) || memchr(n.s, 0, n.len))
 		return false;
-	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		size_t l = strlen(sfx[i]);
-
-		if (n.len > l && !memcmp(n.s + n.len - l, sfx[i], l))
-			return true;
-	}
-	return false;
+	memcpy(name, n.s, n.len);
+	name[n.len] = 0;
+	return as_swap_is_matrix_name(name);
 }
 
 static void verify_progress(void *arg, uint64_t n)

@@ -135,6 +135,9 @@ struct swap_engine *as_swap_engine(struct as_swap_model *m);
 bool as_swap_row_mode(const struct as_swap_model *m);
 /* The bytes of a store's row copy as held in memory: 0, -ENOENT (none) or -EINVAL (partial
  * or malformed: one line in err). */
+/* Is name the GGUF name of a layer matrix (blk.N.attn_q.weight ... blk.N.ffn_down.weight):
+ * a matrix convert cuts into columns, and a tensor of the row copy? */
+bool as_swap_is_matrix_name(const char *name);
 int as_swap_row_copy_bytes(const struct swap_store *st, uint64_t *bytes, char *err,
 			   size_t errlen);
 /* The engine's backend and policy names, or "rows-odirect"/"rows-buffered" and "rows". */
