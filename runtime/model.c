@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Dense Llama forward pass, in the spirit of llama2.c's run.c: one function per token,
- * plain loops for attention, all matrix products through linear()/linear2()/linear3()
- * (the single place where a later store swaps weights in).
+ * The dense Llama model: hyper-parameters and tensors from a GGUF file, checked, and the
+ * optional repacking of its matrices. The forward pass over them is forward.c's.
  */
 #include "activeswap/model.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +13,6 @@
 #include <unistd.h>
 
 #include "activeswap/gguf.h"
-#include "activeswap/attention.h"
 #include "activeswap/kernels.h"
 #include "activeswap/threadpool.h"
 
@@ -469,192 +466,5 @@ int as_model_load_opts(struct as_model **out, const char *path,
 			return rc;
 		}
 	}
-	return 0;
-}
-
-/* ---- state ------------------------------------------------------------------------ */
-
-void as_state_free(struct as_state *s)
-{
-	if (!s)
-		return;
-	free(s->x);
-	free(s->xb);
-	free(s->xb2);
-	free(s->hb);
-	free(s->hb2);
-	free(s->q);
-	free(s->att);
-	free(s->rope);
-	free(s->k_cache);
-	free(s->v_cache);
-	free(s->logits);
-	free(s);
-}
-
-int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
-		 struct as_threadpool *tp)
-{
-	const struct as_hparams *hp = &m->hp;
-	uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim, kv_elems;
-	struct as_state *s;
-
-	*out = NULL;
-	if (!n_ctx)
-		return -EINVAL;
-	if (__builtin_mul_overflow(kv_dim, (uint64_t)n_ctx * hp->n_layer, &kv_elems) ||
-	    kv_elems > SIZE_MAX / sizeof(float))
-		return -EOVERFLOW;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->m = m;
-	s->tp = tp;
-	s->n_ctx = n_ctx;
-	s->x = calloc(hp->dim, sizeof(float));
-	s->xb = calloc(hp->dim, sizeof(float));
-	s->xb2 = calloc(hp->dim, sizeof(float));
-	s->q = calloc(hp->dim, sizeof(float));
-	s->hb = calloc(hp->hidden, sizeof(float));
-	s->hb2 = calloc(hp->hidden, sizeof(float));
-	s->att = calloc((size_t)n_ctx * hp->n_head, sizeof(float));
-	s->rope = calloc(hp->n_rot, sizeof(float));
-	s->logits = calloc(hp->n_vocab, sizeof(float));
-	s->k_cache = calloc(kv_elems, sizeof(float));
-	s->v_cache = calloc(kv_elems, sizeof(float));
-	if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->att ||
-	    !s->rope || !s->logits || !s->k_cache || !s->v_cache) {
-		as_state_free(s);
-		return -ENOMEM;
-	}
-	*out = s;
-	return 0;
-}
-
-/* ---- forward ---------------------------------------------------------------------- */
-
-static void hook(struct as_state *s, uint32_t layer, enum as_op op, float *x, size_t n)
-{
-	if (s->hook.pre)
-		s->hook.pre(s->hook.arg, layer, op, x, n);
-}
-
-/* y = W_op x for one op of one layer. */
-static void linear(struct as_state *s, uint32_t layer, enum as_op op, const float *x,
-		   float *y)
-{
-	const struct as_weight *w = &s->m->layers[layer].w[op];
-
-	as_matvec(s->tp, w->type, w->data, w->rows, w->cols, x, y);
-}
-
-/* Two or three ops that share the input x, in one dispatch. */
-static void linear_multi(struct as_state *s, uint32_t layer, const enum as_op *ops,
-			 float *const *ys, int n, const float *x)
-{
-	struct as_matvec_job jobs[3];
-
-	for (int i = 0; i < n; i++) {
-		const struct as_weight *w = &s->m->layers[layer].w[ops[i]];
-
-		jobs[i].type = w->type;
-		jobs[i].W = w->data;
-		jobs[i].rows = w->rows;
-		jobs[i].y = ys[i];
-	}
-	as_matvec_multi(s->tp, jobs, n, s->m->layers[layer].w[ops[0]].cols, x);
-}
-
-struct attn_args {
-	struct as_state *s;
-	uint32_t layer;
-	uint32_t pos;
-};
-
-/* Heads [ith * n / nth, (ith + 1) * n / nth): each head has its own score row. */
-static void attention_task(void *arg, int ith, int nth)
-{
-	const struct attn_args *a = arg;
-	struct as_state *s = a->s;
-	const struct as_hparams *hp = &s->m->hp;
-	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-	struct as_attn_geom g = { hp->head_dim, kv_dim, hp->n_head / hp->n_head_kv, s->n_ctx };
-
-	as_attention_heads(&g, s->q, s->k_cache + (size_t)a->layer * s->n_ctx * kv_dim,
-			   s->v_cache + (size_t)a->layer * s->n_ctx * kv_dim, a->pos, s->att,
-			   s->xb2, (size_t)ith * hp->n_head / (size_t)nth,
-			   (size_t)(ith + 1) * hp->n_head / (size_t)nth);
-}
-
-/* Causal attention of q over positions 0..pos; output in s->xb2. Heads are spread over
- * the pool once the context makes it worth a dispatch. */
-static void attention(struct as_state *s, uint32_t layer, uint32_t pos)
-{
-	struct attn_args a = { s, layer, pos };
-	uint64_t work = (uint64_t)(pos + 1) * s->m->hp.n_head * s->m->hp.head_dim;
-
-	if (s->tp && work >= (1u << 16))
-		as_tp_run(s->tp, attention_task, &a);
-	else
-		attention_task(&a, 0, 1);
-}
-
-int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits)
-{
-	const struct as_model *m = s->m;
-	const struct as_hparams *hp = &m->hp;
-	size_t dim = hp->dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-
-	if (token < 0 || (uint32_t)token >= hp->n_vocab)
-		return -EINVAL;
-	if (pos >= s->n_ctx)
-		return -ERANGE;
-
-	as_dequant_row(m->tok_embd.type,
-		       (const uint8_t *)m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes,
-		       s->x, dim);
-	as_rope_table(s->rope, hp->n_rot, hp->rope_base, pos);
-
-	for (uint32_t l = 0; l < hp->n_layer; l++) {
-		const struct as_layer *L = &m->layers[l];
-		size_t kv_off = ((size_t)l * s->n_ctx + pos) * kv_dim;
-		float *k = s->k_cache + kv_off, *v = s->v_cache + kv_off;
-		static const enum as_op qkv[3] = { AS_OP_Q, AS_OP_K, AS_OP_V };
-		static const enum as_op gate_up[2] = { AS_OP_GATE, AS_OP_UP };
-		float *qkv_out[3] = { s->q, k, v };
-		float *gu_out[2] = { s->hb, s->hb2 };
-
-		/* attention */
-		as_rmsnorm(s->xb, s->x, L->attn_norm, dim, hp->eps);
-		hook(s, l, AS_OP_Q, s->xb, dim);
-		linear_multi(s, l, qkv, qkv_out, 3, s->xb);
-		as_rope_apply(s->q, hp->n_head, hp->head_dim, hp->n_rot, s->rope);
-		as_rope_apply(k, hp->n_head_kv, hp->head_dim, hp->n_rot, s->rope);
-		attention(s, l, pos);
-		hook(s, l, AS_OP_O, s->xb2, dim);
-		linear(s, l, AS_OP_O, s->xb2, s->xb);
-		for (size_t i = 0; i < dim; i++)
-			s->x[i] += s->xb[i];
-
-		/* feed-forward: down(silu(gate x) * up x) */
-		as_rmsnorm(s->xb, s->x, L->ffn_norm, dim, hp->eps);
-		hook(s, l, AS_OP_GATE, s->xb, dim);
-		linear_multi(s, l, gate_up, gu_out, 2, s->xb);
-		for (size_t i = 0; i < hp->hidden; i++) {
-			float g = s->hb[i];
-
-			s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
-		}
-		hook(s, l, AS_OP_DOWN, s->hb, hp->hidden);
-		linear(s, l, AS_OP_DOWN, s->hb, s->xb);
-		for (size_t i = 0; i < dim; i++)
-			s->x[i] += s->xb[i];
-	}
-
-	if (!want_logits)
-		return 0;
-	as_rmsnorm(s->xb, s->x, m->output_norm, dim, hp->eps);
-	as_matvec(s->tp, m->output.type, m->output.data, m->output.rows, m->output.cols,
-		  s->xb, s->logits);
 	return 0;
 }

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Dense Llama model: hyper-parameters and weights from a GGUF file, a decoding state
- * (KV cache and scratch buffers) and the forward pass for one token.
+ * Dense Llama model: hyper-parameters and weights from a GGUF file. The decoding state
+ * and the forward pass, shared by every weight source, are in activeswap/forward.h.
  *
  * Architecture: token embedding; n_layer blocks of RMSNorm -> multi-head attention with
  * grouped KV heads (GQA) and RoPE (llama.cpp "normal" mode: adjacent pairs (2i, 2i+1)
  * of the first n_rot dimensions of every head) -> residual, RMSNorm -> SwiGLU FFN ->
  * residual; final RMSNorm and the output head (token_embd when the file has no
- * output.weight). Every matrix product goes through one function per op (see
- * enum as_op) so a later store can substitute swapped-in weights there.
+ * output.weight). The layer matrices are the dense weight source of the forward pass;
+ * a store-backed model (swap.h) fills only the shape and the resident tensors.
  *
  * Weights are pointers into the read-only mapping of the GGUF file: never copied.
  */
@@ -109,47 +109,7 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 		       size_t errlen);
 void as_model_free(struct as_model *m);
 
-/*
- * Called with the input vector of a group of linear ops before they run (once for
- * Q/K/V with AS_OP_Q, once for O, once for GATE/UP with AS_OP_GATE, once for DOWN).
- * It may change x in place, e.g. keep only the Top-K channels (activation sparsity).
- */
-struct as_linear_hook {
-	void (*pre)(void *arg, uint32_t layer, enum as_op op, float *x, size_t n);
-	void *arg;
-};
-
-/* Decoding state: KV cache for n_ctx positions and scratch buffers. */
-struct as_state {
-	const struct as_model *m;
-	struct as_threadpool *tp;      /* may be NULL: single-threaded */
-	uint32_t n_ctx;
-	struct as_linear_hook hook;    /* pre == NULL: dense */
-	float *x;       /* residual stream [dim] */
-	float *xb;      /* [dim] */
-	float *xb2;     /* [dim] */
-	float *hb;      /* [hidden] */
-	float *hb2;     /* [hidden] */
-	float *q;       /* [dim] */
-	float *att;     /* [n_head][n_ctx] attention scores */
-	float *rope;    /* [n_rot] cos/sin pairs for the current position */
-	float *k_cache; /* [n_layer][n_ctx][kv_dim] */
-	float *v_cache; /* [n_layer][n_ctx][kv_dim] */
-	float *logits;  /* [n_vocab] */
-};
-
-/* n_ctx >= 1. The KV cache is allocated lazily by the kernel (calloc), so a large
- * n_ctx only costs what is used. 0 or -ENOMEM / -EOVERFLOW / -EINVAL. */
-int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
-		 struct as_threadpool *tp);
-void as_state_free(struct as_state *s);
-
-/*
- * Run token at position pos (0 <= pos < n_ctx); the KV cache must hold positions
- * 0..pos-1 of the same sequence (positions at or after pos are overwritten). With
- * want_logits, s->logits holds the n_vocab next-token logits afterwards.
- * 0, or -EINVAL (token out of range) / -ERANGE (pos out of range).
- */
-int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits);
+/* The decoding state and the forward pass over these weights (or another source). */
+#include "activeswap/forward.h"
 
 #endif

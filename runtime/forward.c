@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The forward pass over a weight source (activeswap/forward.h), in the spirit of
+ * llama2.c's forward(): the model's arithmetic in one function, the matrix products of
+ * the layers handed to the source, SIMD in the kernels and I/O in the sources.
+ */
+#include "activeswap/forward.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "activeswap/attention.h"
+#include "activeswap/kernels.h"
+#include "activeswap/sparse.h"
+#include "activeswap/threadpool.h"
+
+/* ---- op groups ---------------------------------------------------------------------- */
+
+static const enum as_op group_ops[AS_GROUP_COUNT][AS_GROUP_MAX_OPS] = {
+	[AS_GROUP_QKV] = { AS_OP_Q, AS_OP_K, AS_OP_V },
+	[AS_GROUP_O] = { AS_OP_O },
+	[AS_GROUP_GATE_UP] = { AS_OP_GATE, AS_OP_UP },
+	[AS_GROUP_DOWN] = { AS_OP_DOWN },
+};
+static const uint32_t group_n[AS_GROUP_COUNT] = { 3, 1, 2, 1 };
+
+const enum as_op *as_group_ops(enum as_group g, uint32_t *n)
+{
+	*n = group_n[g];
+	return group_ops[g];
+}
+
+uint32_t as_group_in(const struct as_hparams *hp, enum as_group g)
+{
+	return g == AS_GROUP_DOWN ? hp->hidden : hp->dim;
+}
+
+void as_group_matvec(struct as_threadpool *tp, const struct as_weight *w, enum as_group g,
+		     const float *x, float *const *ys)
+{
+	const enum as_op *ops = group_ops[g];
+	struct as_matvec_job jobs[AS_GROUP_MAX_OPS];
+
+	if (group_n[g] == 1) {
+		const struct as_weight *w0 = &w[ops[0]];
+
+		as_matvec(tp, w0->type, w0->data, w0->rows, w0->cols, x, ys[0]);
+		return;
+	}
+	for (uint32_t i = 0; i < group_n[g]; i++) {
+		const struct as_weight *wi = &w[ops[i]];
+
+		jobs[i] = (struct as_matvec_job){ wi->type, wi->data, wi->rows, ys[i] };
+	}
+	as_matvec_multi(tp, jobs, (int)group_n[g], w[ops[0]].cols, x);
+}
+
+/* ---- the dense source: every matrix of the model in memory ------------------------- */
+
+struct dense_src {
+	const struct as_model *m;
+	struct as_threadpool *tp;
+};
+
+static int dense_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
+			const struct as_sel *sel, float *const *ys)
+{
+	const struct dense_src *d = ctx;
+
+	if (sel)
+		return -EOPNOTSUPP; /* a selection on dense weights is the hook's job */
+	as_group_matvec(d->tp, d->m->layers[layer].w, g, x, ys);
+	return 0;
+}
+
+static const struct as_wsource_ops dense_ops = {
+	.name = "dense",
+	.linear = dense_linear,
+};
+
+/* ---- state ------------------------------------------------------------------------ */
+
+void as_state_free(struct as_state *s)
+{
+	if (!s)
+		return;
+	if (s->src.ops == &dense_ops)
+		free(s->src.ctx);
+	free(s->x);
+	free(s->xb);
+	free(s->xb2);
+	free(s->hb);
+	free(s->hb2);
+	free(s->q);
+	free(s->att);
+	free(s->rope);
+	free(s->k_cache);
+	free(s->v_cache);
+	free(s->logits);
+	free(s->sel_idx);
+	free(s->sel_tmp);
+	free(s);
+}
+
+int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
+		     struct as_threadpool *tp, struct as_wsource src)
+{
+	const struct as_hparams *hp = &m->hp;
+	uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim, kv_elems;
+	size_t maxin = hp->dim > hp->hidden ? hp->dim : hp->hidden;
+	struct as_state *s;
+
+	*out = NULL;
+	if (!n_ctx || !src.ops || !src.ops->linear)
+		return -EINVAL;
+	if (__builtin_mul_overflow(kv_dim, (uint64_t)n_ctx * hp->n_layer, &kv_elems) ||
+	    kv_elems > SIZE_MAX / sizeof(float))
+		return -EOVERFLOW;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->m = m;
+	s->tp = tp;
+	s->n_ctx = n_ctx;
+	s->src = src;
+	s->x = calloc(hp->dim, sizeof(float));
+	s->xb = calloc(hp->dim, sizeof(float));
+	s->xb2 = calloc(hp->dim, sizeof(float));
+	s->q = calloc(hp->dim, sizeof(float));
+	s->hb = calloc(hp->hidden, sizeof(float));
+	s->hb2 = calloc(hp->hidden, sizeof(float));
+	s->att = calloc((size_t)n_ctx * hp->n_head, sizeof(float));
+	s->rope = calloc(hp->n_rot, sizeof(float));
+	s->logits = calloc(hp->n_vocab, sizeof(float));
+	s->k_cache = calloc(kv_elems, sizeof(float));
+	s->v_cache = calloc(kv_elems, sizeof(float));
+	s->sel_idx = calloc(maxin, sizeof(uint32_t));
+	s->sel_tmp = calloc(maxin, sizeof(float));
+	if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->att ||
+	    !s->rope || !s->logits || !s->k_cache || !s->v_cache || !s->sel_idx ||
+	    !s->sel_tmp) {
+		as_state_free(s);
+		return -ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
+		 struct as_threadpool *tp)
+{
+	struct dense_src *d = malloc(sizeof(*d));
+	int r;
+
+	*out = NULL;
+	if (!d)
+		return -ENOMEM;
+	d->m = m;
+	d->tp = tp;
+	r = as_state_new_src(out, m, n_ctx, tp, (struct as_wsource){ &dense_ops, d });
+	if (r)
+		free(d);
+	return r;
+}
+
+/* ---- forward ---------------------------------------------------------------------- */
+
+/*
+ * ys = the products of group g of layer on x: the hook may change x first, then the
+ * state's Top-K (if any) selects the channels the source is to use.
+ */
+static int linear(struct as_state *s, uint32_t layer, enum as_group g, float *x,
+		  float *const *ys)
+{
+	uint32_t n = as_group_in(&s->m->hp, g);
+	struct as_sel sel;
+
+	if (s->hook.pre)
+		s->hook.pre(s->hook.arg, layer, group_ops[g][0], x, n);
+	if (!s->topk)
+		return s->src.ops->linear(s->src.ctx, layer, g, x, NULL, ys);
+	sel.n = (uint32_t)as_topk_select(x, n, s->topk[layer * AS_GROUP_COUNT + g],
+					 s->sel_idx, s->sel_tmp);
+	sel.idx = s->sel_idx;
+	return s->src.ops->linear(s->src.ctx, layer, g, x, &sel, ys);
+}
+
+struct attn_args {
+	struct as_state *s;
+	uint32_t layer;
+	uint32_t pos;
+};
+
+/* Heads [ith * n / nth, (ith + 1) * n / nth): each head has its own score row. */
+static void attention_task(void *arg, int ith, int nth)
+{
+	const struct attn_args *a = arg;
+	struct as_state *s = a->s;
+	const struct as_hparams *hp = &s->m->hp;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+	struct as_attn_geom g = { hp->head_dim, kv_dim, hp->n_head / hp->n_head_kv, s->n_ctx };
+
+	as_attention_heads(&g, s->q, s->k_cache + (size_t)a->layer * s->n_ctx * kv_dim,
+			   s->v_cache + (size_t)a->layer * s->n_ctx * kv_dim, a->pos, s->att,
+			   s->xb2, (size_t)ith * hp->n_head / (size_t)nth,
+			   (size_t)(ith + 1) * hp->n_head / (size_t)nth);
+}
+
+/* Causal attention of q over positions 0..pos; output in s->xb2. Heads are spread over
+ * the pool once the context makes it worth a dispatch (every head is computed alike
+ * whichever thread takes it). */
+static void attention(struct as_state *s, uint32_t layer, uint32_t pos)
+{
+	struct attn_args a = { s, layer, pos };
+	uint64_t work = (uint64_t)(pos + 1) * s->m->hp.n_head * s->m->hp.head_dim;
+
+	if (s->tp && work >= (1u << 16))
+		as_tp_run(s->tp, attention_task, &a);
+	else
+		attention_task(&a, 0, 1);
+}
+
+static void add(float *x, const float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] += y[i];
+}
+
+/* hb = silu(hb) * hb2 */
+static void swiglu(float *hb, const float *hb2, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float g = hb[i];
+
+		hb[i] = g / (1.0f + expf(-g)) * hb2[i];
+	}
+}
+
+static int layers(struct as_state *s, uint32_t pos)
+{
+	const struct as_model *m = s->m;
+	const struct as_hparams *hp = &m->hp;
+	const struct as_wsource_ops *src = s->src.ops;
+	size_t dim = hp->dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+	int r;
+
+	for (uint32_t l = 0; l < hp->n_layer; l++) {
+		const struct as_layer *L = &m->layers[l];
+		size_t kv_off = ((size_t)l * s->n_ctx + pos) * kv_dim;
+		float *k = s->k_cache + kv_off, *v = s->v_cache + kv_off;
+		float *qkv[3] = { s->q, k, v }, *o[1] = { s->xb }, *gu[2] = { s->hb, s->hb2 };
+
+		/* attention */
+		as_rmsnorm(s->xb, s->x, L->attn_norm, dim, hp->eps);
+		if (src->layer_begin)
+			src->layer_begin(s->src.ctx, l, s->xb);
+		r = linear(s, l, AS_GROUP_QKV, s->xb, qkv);
+		if (r)
+			return r;
+		as_rope_apply(s->q, hp->n_head, hp->head_dim, hp->n_rot, s->rope);
+		as_rope_apply(k, hp->n_head_kv, hp->head_dim, hp->n_rot, s->rope);
+		attention(s, l, pos);
+		r = linear(s, l, AS_GROUP_O, s->xb2, o);
+		if (r)
+			return r;
+		add(s->x, s->xb, dim);
+
+		/* feed-forward: down(silu(gate x) * up x) */
+		as_rmsnorm(s->xb, s->x, L->ffn_norm, dim, hp->eps);
+		r = linear(s, l, AS_GROUP_GATE_UP, s->xb, gu);
+		if (r)
+			return r;
+		swiglu(s->hb, s->hb2, hp->hidden);
+		r = linear(s, l, AS_GROUP_DOWN, s->hb, o);
+		if (r)
+			return r;
+		add(s->x, s->xb, dim);
+	}
+	return 0;
+}
+
+int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits)
+{
+	const struct as_model *m = s->m;
+	const struct as_hparams *hp = &m->hp;
+	const struct as_wsource_ops *src = s->src.ops;
+	int r;
+
+	if (token < 0 || (uint32_t)token >= hp->n_vocab)
+		return -EINVAL;
+	if (pos >= s->n_ctx)
+		return -ERANGE;
+	if (src->token_begin) {
+		r = src->token_begin(s->src.ctx);
+		if (r)
+			return r;
+	}
+	as_dequant_row(m->tok_embd.type,
+		       (const uint8_t *)m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes,
+		       s->x, hp->dim);
+	as_rope_table(s->rope, hp->n_rot, hp->rope_base, pos);
+	r = layers(s, pos);
+	if (!r && want_logits) {
+		as_rmsnorm(s->xb, s->x, m->output_norm, hp->dim, hp->eps);
+		as_matvec(s->tp, m->output.type, m->output.data, m->output.rows,
+			  m->output.cols, s->xb, s->logits);
+	}
+	if (src->token_end)
+		src->token_end(s->src.ctx);
+	return r;
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The forward pass, once, over a weight source (Documentation/design.md, "One forward
+ * pass").
+ *
+ * as_forward() computes one token: the embedding, n_layer blocks of RMSNorm -> attention
+ * (RoPE, grouped KV heads, the KV cache) -> residual, RMSNorm -> SwiGLU FFN -> residual,
+ * the final norm and the output head. The arithmetic between the matrix products lives
+ * here and nowhere else. The products of the layer matrices go through a *weight source*:
+ * an ops table that, for (layer, op group, selected input channels), makes the weights
+ * available, computes the group's products and lets them go again, and takes a hint at
+ * each layer's start to prefetch what later layers will need.
+ *
+ * Sources: the dense model (model.c: every matrix in DRAM, from the GGUF's mapping or
+ * repacked: forward.c), and over a store (swap.h, swap_sources.c): the row copy, the
+ * all-resident column table and the swapping engine. Embeddings, norms and the output
+ * head are resident tensors of struct as_model for every source.
+ */
+#ifndef ACTIVESWAP_FORWARD_H
+#define ACTIVESWAP_FORWARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activeswap/model.h"
+
+struct as_threadpool;
+
+/*
+ * The op groups of a layer: the linear ops that share one input, in the order the
+ * layer computes them. They are libswap's bundle kinds (enum swap_kind) by number.
+ */
+enum as_group {
+	AS_GROUP_QKV,     /* attn_q, attn_k, attn_v: input rmsnorm(h), dim channels */
+	AS_GROUP_O,       /* attn_output: input the attention output, dim channels */
+	AS_GROUP_GATE_UP, /* ffn_gate, ffn_up: input rmsnorm(h), dim channels */
+	AS_GROUP_DOWN,    /* ffn_down: input silu(gate) * up, hidden channels */
+	AS_GROUP_COUNT
+};
+
+#define AS_GROUP_MAX_OPS 3
+
+/* The ops of group g (AS_OP_Q, AS_OP_K, AS_OP_V for QKV ...) and how many there are. */
+const enum as_op *as_group_ops(enum as_group g, uint32_t *n);
+/* Input channels of group g: hidden for DOWN, dim otherwise. */
+uint32_t as_group_in(const struct as_hparams *hp, enum as_group g);
+
+/* Selected input channels: idx[0..n) in increasing order. */
+struct as_sel {
+	const uint32_t *idx;
+	uint32_t n;
+};
+
+/*
+ * A weight source. ctx is the source's own state. Every hook but linear may be NULL.
+ *
+ * linear: ys[i] = W_i x for the ops of group g of layer (as_group_ops order), each y of
+ *   its matrix's output size. sel == NULL: every channel of x; otherwise only the
+ *   channels sel->idx (the state's Top-K), the others are taken as 0 (the dense source
+ *   takes no selection: -EOPNOTSUPP; its sparsity is the hook's). 0 or a negative errno
+ *   (a fetch error), which ends the token.
+ * layer_begin: layer starts; x is its attention input (rmsnorm(h)), from which the
+ *   source may predict and prefetch what this and later layers need.
+ * token_begin / token_end: around every token (statistics, the engine's token marks).
+ *   token_end is called for every token whose token_begin returned 0, failed or not.
+ */
+struct as_wsource_ops {
+	const char *name;
+	int (*token_begin)(void *ctx);
+	void (*token_end)(void *ctx);
+	void (*layer_begin)(void *ctx, uint32_t layer, const float *x);
+	int (*linear)(void *ctx, uint32_t layer, enum as_group g, const float *x,
+		      const struct as_sel *sel, float *const *ys);
+};
+
+struct as_wsource {
+	const struct as_wsource_ops *ops;
+	void *ctx;
+};
+
+/*
+ * ys[i] = W_i x with the dense kernels for the ops of group g, W the layer's matrices
+ * w[AS_OP_COUNT] (as_matvec for one op, as_matvec_multi for two or three). Every source
+ * holding rows computes with it, so their numerics are the dense runtime's.
+ */
+void as_group_matvec(struct as_threadpool *tp, const struct as_weight *w, enum as_group g,
+		     const float *x, float *const *ys);
+
+/*
+ * Called with the input vector of a group of linear ops before they run (once for
+ * Q/K/V with AS_OP_Q, once for O, once for GATE/UP with AS_OP_GATE, once for DOWN).
+ * It may change x in place, e.g. keep only the Top-K channels (activation sparsity).
+ */
+struct as_linear_hook {
+	void (*pre)(void *arg, uint32_t layer, enum as_op op, float *x, size_t n);
+	void *arg;
+};
+
+/* Decoding state: KV cache for n_ctx positions, scratch buffers and the weight source. */
+struct as_state {
+	const struct as_model *m;
+	struct as_threadpool *tp;      /* may be NULL: single-threaded */
+	uint32_t n_ctx;
+	struct as_linear_hook hook;    /* pre == NULL: dense */
+	struct as_wsource src;         /* as_dense_source(m, tp) unless replaced */
+	/* Channels kept of every group's input, [n_layer][AS_GROUP_COUNT]: the largest
+	 * |x| are selected (as_topk_select) and handed to the source. NULL: every channel. */
+	const uint32_t *topk;
+	float *x;       /* residual stream [dim] */
+	float *xb;      /* [dim] */
+	float *xb2;     /* [dim] */
+	float *hb;      /* [hidden] */
+	float *hb2;     /* [hidden] */
+	float *q;       /* [dim] */
+	float *att;     /* [n_head][n_ctx] attention scores */
+	float *rope;    /* [n_rot] cos/sin pairs for the current position */
+	float *k_cache; /* [n_layer][n_ctx][kv_dim] */
+	float *v_cache; /* [n_layer][n_ctx][kv_dim] */
+	float *logits;  /* [n_vocab] */
+	uint32_t *sel_idx; /* [max(dim, hidden)] selection */
+	float *sel_tmp;    /* [max(dim, hidden)] selection scratch */
+};
+
+/* n_ctx >= 1. The KV cache is allocated lazily by the kernel (calloc), so a large
+ * n_ctx only costs what is used. The source is the dense one over m's matrices.
+ * 0 or -ENOMEM / -EOVERFLOW / -EINVAL. */
+int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
+		 struct as_threadpool *tp);
+/* The same with another weight source (m then needs no matrices, only the shape and the
+ * resident tensors). */
+int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
+		     struct as_threadpool *tp, struct as_wsource src);
+void as_state_free(struct as_state *s);
+
+/*
+ * Run token at position pos (0 <= pos < n_ctx); the KV cache must hold positions
+ * 0..pos-1 of the same sequence (positions at or after pos are overwritten). With
+ * want_logits, s->logits holds the n_vocab next-token logits afterwards.
+ * 0, or -EINVAL (token out of range) / -ERANGE (pos out of range), or the source's error.
+ */
+int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits);
+
+#endif

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Opening and closing a store-backed model (activeswap/swap.h, swapmodel.h): the shape from
+ * the store's hyper-parameters, the resident tensors, the sparsity levels, and the weight
+ * source chosen for the budget (row copy, all-resident table or swapping engine; see
+ * swap_place.c for the budget maths and swap_sources.c for the sources).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "activeswap/gguf.h"
+#include "activeswap/kernels.h"
+#include "activeswap/quant.h"
+#include "activeswap/sparse.h"
+#include "swapmodel.h"
+#include "swaprows.h"
+
+bool as_swap_is_store(const char *path)
+{
+	char magic[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool r;
+
+	if (fd < 0)
+		return false;
+	r = pread(fd, magic, 8, 0) == 8 && !memcmp(magic, "ASWSTORE", 8);
+	close(fd);
+	return r;
+}
+
+/* ---- loading ---------------------------------------------------------------------- */
+
+static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *d, char *err,
+			 size_t errlen)
+{
+	const struct swap_hparams *hp = &d->hp;
+	struct as_hparams *mh = &m->rm.hp;
+	uint32_t n_rot, kv_dim;
+
+	if (!hp->dim || !hp->hidden || !hp->n_heads || !hp->n_kv_heads || !hp->vocab ||
+	    hp->dim % hp->n_heads || hp->n_heads % hp->n_kv_heads || !d->n_layers ||
+	    hp->dim > (1u << 20) || hp->hidden > (1u << 22) || hp->vocab > (1u << 24) ||
+	    d->n_layers > 4096 || (hp->dim / hp->n_heads) % 2) {
+		snprintf(err, errlen, "store: bad hyper-parameters (dim %u, hidden %u, heads "
+			 "%u/%u, vocab %u, layers %u)", hp->dim, hp->hidden, hp->n_heads,
+			 hp->n_kv_heads, hp->vocab, d->n_layers);
+		return -EINVAL;
+	}
+	mh->dim = hp->dim;
+	mh->hidden = hp->hidden;
+	mh->n_layer = d->n_layers;
+	mh->n_head = hp->n_heads;
+	mh->n_head_kv = hp->n_kv_heads;
+	mh->head_dim = hp->dim / hp->n_heads;
+	mh->n_vocab = hp->vocab;
+	mh->n_ctx_train = hp->n_ctx;
+	mh->eps = hp->rms_eps > 0 && hp->rms_eps < 1 ? hp->rms_eps : 1e-5f;
+	mh->rope_base = hp->rope_theta >= 1 ? hp->rope_theta : 10000.0f;
+	mh->n_rot = mh->head_dim;
+	if (m->meta && !gguf_get_u32(m->meta, "llama.rope.dimension_count", &n_rot)) {
+		if (n_rot < 2 || n_rot > mh->head_dim || n_rot % 2) {
+			snprintf(err, errlen, "store: bad rope.dimension_count %u", n_rot);
+			return -EINVAL;
+		}
+		mh->n_rot = n_rot;
+	}
+	/* bundle kinds must have the shapes of a Llama layer */
+	kv_dim = mh->n_head_kv * mh->head_dim;
+	{
+		const uint32_t in[SWAP_KIND_COUNT] = { mh->dim, mh->dim, mh->dim, mh->hidden };
+		const uint32_t nm[SWAP_KIND_COUNT] = { 3, 1, 2, 1 };
+		const uint32_t outs[SWAP_KIND_COUNT][3] = {
+			{ mh->dim, kv_dim, kv_dim }, { mh->dim }, { mh->hidden, mh->hidden },
+			{ mh->dim } };
+
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			const struct swap_kind_desc *kd = &d->kinds[k];
+			uint64_t off = 0;
+
+			if (kd->in != in[k] || kd->n_mats != nm[k])
+				goto bad;
+			for (uint32_t i = 0; i < nm[k]; i++) {
+				enum ggml_type t = (enum ggml_type)kd->mats[i].type;
+				uint64_t need;
+
+				if (kd->mats[i].out != outs[k][i] || !as_sparse_type_ok(t))
+					goto bad;
+				need = as_col_bytes(t, kd->mats[i].out);
+				if (!need || kd->mats[i].col_bytes < need)
+					goto bad;
+				m->mats[k][i].type = t;
+				m->mats[k][i].out = kd->mats[i].out;
+				m->mats[k][i].off = off;
+				off += kd->mats[i].col_bytes;
+			}
+			if (off > swap_store_bundle_bytes(m->st, k))
+				goto bad;
+			m->n_mats[k] = nm[k];
+			continue;
+bad:
+			snprintf(err, errlen, "store: bundle kind %d does not match a Llama layer "
+				 "of dim %u, hidden %u (or has an unsupported column type)", k,
+				 mh->dim, mh->hidden);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Read a resident tensor of the expected shape into malloc'ed memory. */
+static int load_resident(struct as_swap_model *m, const char *name, bool f32_only,
+			 uint64_t ne0, uint64_t ne1, void **out, enum ggml_type *type,
+			 char *err, size_t errlen)
+{
+	const struct swap_resident *r = swap_store_find_resident(m->st, name);
+	uint64_t rb;
+	int rc;
+
+	*out = NULL;
+	if (!r) {
+		snprintf(err, errlen, "store: resident tensor %s missing", name);
+		return -ENOENT;
+	}
+	if ((f32_only && r->d.type != GGML_TYPE_F32) ||
+	    !as_type_supported((enum ggml_type)r->d.type) || r->d.ne[0] != ne0 ||
+	    (ne1 > 1 && (r->d.n_dims != 2 || r->d.ne[1] != ne1)) ||
+	    as_row_bytes((enum ggml_type)r->d.type, ne0, &rb) || rb * ne1 != r->d.size) {
+		snprintf(err, errlen, "store: resident tensor %s has the wrong type or shape",
+			 name);
+		return -EINVAL;
+	}
+	*out = malloc(r->d.size ? r->d.size : 1);
+	if (!*out)
+		return -ENOMEM;
+	rc = swap_store_read_resident(m->st, r, *out);
+	if (rc) {
+		snprintf(err, errlen, "store: reading %s: %s", name, strerror(-rc));
+		free(*out);
+		*out = NULL;
+		return rc;
+	}
+	if (type)
+		*type = (enum ggml_type)r->d.type;
+	return 0;
+}
+
+void as_swap_close(struct as_swap_model *m)
+{
+	if (!m)
+		return;
+	if (m->eng)
+		swap_engine_destroy(m->eng);
+	as_rows_close(m->rows);
+	if (m->meta)
+		gguf_close(m->meta);
+	if (m->st)
+		swap_store_close(m->st);
+	if (m->output != m->tok_embd)
+		free(m->output);
+	free(m->tok_embd);
+	free(m->out_norm);
+	free(m->norms);
+	free(m->sp);
+	free(m->topk);
+	as_state_free(m->s);
+	free(m->rm.layers);
+	free(m->scratch);
+	free(m->xs);
+	free(m->pidx);
+	free(m->keys);
+	free(m->mkeys);
+	free(m->fkeys);
+	free(m->ptrs);
+	free(m->mptrs);
+	free(m->colp);
+	free(m->pinned);
+	free(m->stamp);
+	free(m->pred_seq);
+	free(m->pred_tok);
+	free(m->pred_n);
+	free(m->all);
+	free(m->all_off);
+	free(m->ls);
+	free(m);
+}
+
+uint32_t as_swap_topk_count(float s, uint32_t n)
+{
+	double k = floor((1.0 - (double)s) * (double)n + 0.5);
+
+	if (k < 1)
+		k = 1;
+	return k > n ? n : (uint32_t)k;
+}
+
+/* Row mode: the budget beyond the resident part holds row-copy layers and buffers.
+ * -ENOENT when the store has no row copy. */
+static int open_rows(struct as_swap_model *m, const struct as_swap_params *p, char *err,
+		     size_t errlen)
+{
+	uint64_t avail = UINT64_MAX;
+	int r;
+
+	if (p->budget_bytes)
+		avail = p->budget_bytes > m->fixed_bytes ? p->budget_bytes - m->fixed_bytes : 0;
+	r = as_rows_open(&m->rows, m->st, avail,
+			 p->check_use || (p->engine_flags & SWAP_F_VERIFY), err, errlen);
+	if (r == -ENOSPC) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "DRAM budget %.1f MiB is too small: the resident part "
+			 "(tensors, KV cache for %u positions, activations) takes %.1f MiB; %s",
+			 p->budget_bytes / 1048576.0, m->n_ctx, m->fixed_bytes / 1048576.0, why);
+	}
+	if (r)
+		return r;
+	m->pool_bytes = as_rows_mem_bytes(m->rows);
+	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
+	return 0;
+}
+
+/* The resident tensors into memory, and the model of the forward pass pointing at them. */
+static int load_tensors(struct as_swap_model *m, char *err, size_t errlen)
+{
+	struct as_model *rm = &m->rm;
+	const struct as_hparams *hp = &rm->hp;
+	enum ggml_type tok_type, out_type;
+	uint64_t rb;
+	char name[64];
+	int r;
+
+	r = load_resident(m, "token_embd.weight", false, hp->dim, hp->n_vocab, &m->tok_embd,
+			  &tok_type, err, errlen);
+	if (r)
+		return r;
+	as_row_bytes(tok_type, hp->dim, &rb);
+	rm->tok_embd = (struct as_weight){ tok_type, m->tok_embd, hp->n_vocab, hp->dim, rb };
+	if (swap_store_find_resident(m->st, "output.weight")) {
+		r = load_resident(m, "output.weight", false, hp->dim, hp->n_vocab, &m->output,
+				  &out_type, err, errlen);
+		if (r)
+			return r;
+		as_row_bytes(out_type, hp->dim, &rb);
+		rm->output = (struct as_weight){ out_type, m->output, hp->n_vocab, hp->dim, rb };
+	} else {
+		m->output = m->tok_embd;
+		rm->output = rm->tok_embd;
+		rm->tied_output = true;
+	}
+	if (rm->output.type != GGML_TYPE_F32 && hp->dim % 32) {
+		snprintf(err, errlen, "store: quantized output head needs dim %% 32 == 0");
+		return -EINVAL;
+	}
+	r = load_resident(m, "output_norm.weight", true, hp->dim, 1, (void **)&m->out_norm,
+			  NULL, err, errlen);
+	if (r)
+		return r;
+	rm->output_norm = m->out_norm;
+	m->norms = malloc(sizeof(float) * 2 * hp->dim * hp->n_layer);
+	rm->layers = calloc(hp->n_layer, sizeof(*rm->layers));
+	if (!m->norms || !rm->layers)
+		return -ENOMEM;
+	for (uint32_t l = 0; l < hp->n_layer; l++) {
+		for (int k = 0; k < 2; k++) {
+			float *dst = m->norms + ((size_t)l * 2 + k) * hp->dim;
+			void *buf;
+
+			snprintf(name, sizeof(name), "blk.%u.%s.weight", l,
+				 k ? "ffn_norm" : "attn_norm");
+			r = load_resident(m, name, true, hp->dim, 1, &buf, NULL, err, errlen);
+			if (r)
+				return r;
+			memcpy(dst, buf, sizeof(float) * hp->dim);
+			free(buf);
+			if (k)
+				rm->layers[l].ffn_norm = dst;
+			else
+				rm->layers[l].attn_norm = dst;
+		}
+	}
+	return 0;
+}
+
+/* The column sources' buffers and the statistics. */
+static int alloc_buffers(struct as_swap_model *m)
+{
+	const struct as_hparams *hp = &m->rm.hp;
+	size_t maxio = hp->dim > hp->hidden ? hp->dim : hp->hidden;
+	size_t npred = (size_t)hp->n_layer * SW_N_PRED;
+
+	m->scratch = calloc(maxio, 4);
+	m->xs = calloc(maxio, 4);
+	m->pidx = calloc(maxio, 4);
+	m->keys = calloc(maxio, sizeof(*m->keys));
+	m->mkeys = calloc(maxio, sizeof(*m->mkeys));
+	m->fkeys = calloc(maxio, sizeof(*m->fkeys));
+	m->ptrs = calloc(maxio, sizeof(void *));
+	m->mptrs = calloc(maxio, sizeof(void *));
+	if (m->chunk > maxio)
+		m->chunk = (uint32_t)maxio;
+	m->colp = calloc((size_t)m->chunk * SWAP_MAX_MATS, sizeof(void *));
+	m->pinned = calloc(maxio, 1);
+	m->stamp = calloc(npred * hp->dim, 4);
+	m->pred_seq = calloc(npred, 4);
+	m->pred_tok = calloc(npred, 8);
+	m->pred_n = calloc(npred, 4);
+	m->ls = calloc(hp->n_layer, sizeof(*m->ls));
+	if (!m->scratch || !m->xs || !m->pidx || !m->keys || !m->mkeys || !m->fkeys ||
+	    !m->ptrs || !m->mptrs || !m->colp || !m->pinned || !m->stamp || !m->pred_seq ||
+	    !m->pred_tok || !m->pred_n || !m->ls)
+		return -ENOMEM;
+	return 0;
+}
+
+/* The engine gets what the budget leaves; with a budget for everything, every bundle is
+ * pinned now (the table source). */
+static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, char *err,
+		       size_t errlen)
+{
+	const struct as_hparams *hp = &m->rm.hp;
+	size_t maxio = hp->dim > hp->hidden ? hp->dim : hp->hidden;
+	struct swap_engine_params ep;
+	struct swap_stats s;
+	int r;
+
+	sw_engine_params(m->st, p, &ep);
+	if (p->budget_bytes) {
+		uint64_t minb = swap_engine_min_budget(m->st, &ep);
+		uint64_t recs = sw_slot_records(m->st, minb);
+
+		if (p->budget_bytes < m->fixed_bytes + minb + recs) {
+			snprintf(err, errlen, "DRAM budget %.1f MiB is too small: the resident part "
+				 "(tensors, KV cache for %u positions, activations) takes %.1f MiB "
+				 "and one layer group of bundles plus read buffers %.1f MiB; at "
+				 "least %.1f MiB", p->budget_bytes / 1048576.0, m->n_ctx,
+				 m->fixed_bytes / 1048576.0, (minb + recs) / 1048576.0,
+				 (m->fixed_bytes + minb + recs) / 1048576.0);
+			return -ENOSPC;
+		}
+		/* the pool and the records of the slots carved from it fit the rest */
+		ep.budget_bytes = p->budget_bytes - m->fixed_bytes;
+		ep.budget_bytes -= sw_slot_records(m->st, ep.budget_bytes);
+		if (ep.budget_bytes < minb)
+			ep.budget_bytes = minb;
+	}
+	sw_plan_reads(m, p, &ep);
+	r = swap_engine_create(&m->eng, m->st, &ep, err, errlen);
+	if (r)
+		return r;
+	swap_engine_stats(m->eng, &s);
+	m->pool_bytes = s.pool_bytes;
+	if (p->policy == SWAP_POLICY_STATIC) {
+		r = sw_static_prefix(m, s.kind_slots);
+		if (r && r != -ENOSPC) {
+			snprintf(err, errlen, "loading the static hot set: %s", strerror(-r));
+			return r;
+		}
+	}
+	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
+	if (!p->no_pin_all && p->policy != SWAP_POLICY_STATIC) {
+		struct as_swap_budget bi;
+
+		sw_budget(m->st, p, &bi);
+		if (m->budget_bytes >= bi.full && !sw_pin_all(m)) {
+			/* nothing to acquire per op: the whole selection in one pass of the
+			 * threads (the chunks only bound the pins of the swapping path) */
+			const void **cp = calloc(maxio * SWAP_MAX_MATS, sizeof(void *));
+
+			if (cp) {
+				free(m->colp);
+				m->colp = cp;
+				m->chunk = (uint32_t)maxio;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Sparsity levels per (layer, kind) and the channels they keep. */
+static int set_levels(struct as_swap_model *m, const struct as_swap_params *p, char *err,
+		      size_t errlen)
+{
+	const struct swap_store_desc *d = swap_store_desc(m->st);
+	uint32_t n = m->rm.hp.n_layer * SWAP_KIND_COUNT;
+
+	m->sp = malloc(sizeof(float) * n);
+	m->topk = malloc(sizeof(uint32_t) * n);
+	if (!m->sp || !m->topk)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		float s = p->layer_sparsity ? p->layer_sparsity[i] : p->sparsity;
+
+		if (!(s >= 0.0f && s < 1.0f)) {
+			snprintf(err, errlen, "layer sparsity %g outside [0, 1)", (double)s);
+			return -EINVAL;
+		}
+		m->sp[i] = s;
+		m->topk[i] = as_swap_topk_count(s, d->kinds[i % SWAP_KIND_COUNT].in);
+	}
+	return 0;
+}
+
+int as_swap_open(struct as_swap_model **out, const char *path,
+		 const struct as_swap_params *p, char *err, size_t errlen)
+{
+	struct as_swap_model *m;
+	const struct swap_store_desc *d;
+	int r;
+
+	*out = NULL;
+	if (errlen)
+		err[0] = 0;
+	if (!(p->sparsity >= 0.0f && p->sparsity < 1.0f)) {
+		snprintf(err, errlen, "sparsity %g outside [0, 1)", (double)p->sparsity);
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	r = swap_store_open(&m->st, path, err, errlen);
+	if (r)
+		goto fail;
+	d = swap_store_desc(m->st);
+	if (d->meta_len) {
+		char merr[256];
+
+		/* the blob lives in the store's mapping, which outlives meta */
+		if (gguf_parse(&m->meta, d->meta, d->meta_len, merr, sizeof(merr)))
+			m->meta = NULL; /* tokenizer-less store: run by token ids */
+	}
+	r = check_hparams(m, d, err, errlen);
+	if (r)
+		goto fail;
+	m->tp = p->tp;
+	m->n_ctx = sw_default_ctx(m->st, p->n_ctx);
+	m->group = p->group ? p->group : d->group;
+	if (m->group > m->rm.hp.n_layer)
+		m->group = m->rm.hp.n_layer;
+	m->no_preload = p->no_preload;
+	m->check_use = p->check_use;
+	/* a multiple of the Q4_0 kernels' group: the sums then do not depend on how an op's
+	 * selection is cut into chunks (activeswap/sparse.h), so the all-resident path can
+	 * take it in one pass and stay bit-identical to swapping */
+	{
+		uint64_t c = p->chunk ? p->chunk : SW_DEF_CHUNK;
+
+		c = (c + AS_SPARSE_Q4_GROUP - 1) / AS_SPARSE_Q4_GROUP * AS_SPARSE_Q4_GROUP;
+		m->chunk = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c; /* clamped to maxio */
+	}
+	r = set_levels(m, p, err, errlen);
+	if (!r)
+		r = load_tensors(m, err, errlen);
+	if (!r)
+		r = alloc_buffers(m);
+	if (r)
+		goto fail;
+	m->fixed_bytes = sw_fixed_bytes(m->st, m->n_ctx);
+	r = -ENOENT;
+	if (!p->no_rows) {
+		bool dense = true;
+
+		for (uint32_t i = 0; i < m->rm.hp.n_layer * SWAP_KIND_COUNT; i++)
+			dense = dense && m->sp[i] == 0.0f;
+		r = dense ? open_rows(m, p, err, errlen) : -ENOENT;
+		if (r && r != -ENOENT)
+			goto fail;
+		if (r && errlen)
+			err[0] = 0; /* no row copy: the columns */
+	}
+	if (r) {
+		r = open_engine(m, p, err, errlen);
+		if (r)
+			goto fail;
+	}
+	/* the forward pass over the source: the row copy takes every channel */
+	r = as_state_new_src(&m->s, &m->rm, m->n_ctx, m->tp, sw_source(m));
+	if (r == -EOVERFLOW) {
+		snprintf(err, errlen, "KV cache size overflows");
+		goto fail;
+	}
+	if (r)
+		goto fail;
+	if (!m->rows)
+		m->s->topk = m->topk;
+	*out = m;
+	return 0;
+fail:
+	if (r == -ENOMEM && errlen && !err[0])
+		snprintf(err, errlen, "out of memory");
+	as_swap_close(m);
+	return r;
+}

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Budget maths and placement for the store-backed model (swapmodel.h): what the budget
+ * is made of, the engine's parameters, pinning every bundle when everything fits, the
+ * STATIC policy's hot set and the gap filling plan (Documentation/swapping.md).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swapmodel.h"
+#include "swaprows.h"
+
+uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx)
+{
+	const struct swap_store_desc *d = swap_store_desc(st);
+	uint64_t b = 0, dim = d->hp.dim, hid = d->hp.hidden, kv;
+
+	for (uint32_t i = 0; i < d->n_resident; i++)
+		if (!as_rows_is_matrix_name(d->resident[i].name)) /* the row copy: not here */
+			b += d->resident[i].size;
+	kv = (uint64_t)d->hp.n_kv_heads * (d->hp.n_heads ? dim / d->hp.n_heads : 0);
+	b += 2ull * d->n_layers * n_ctx * kv * 4;                      /* KV cache */
+	b += (5 * dim + 3 * hid + d->hp.vocab + (uint64_t)d->hp.n_heads * n_ctx) * 4; /* acts */
+	b += (uint64_t)(dim > hid ? dim : hid) * (4 + 4 + 24 + 3 * 8 + 8 + 1);  /* bookkeeping */
+	b += (uint64_t)d->n_layers * SW_N_PRED * dim * 4;                  /* preload stamps */
+	/* libswap's per-bundle records and the store's tables (~40 bytes per bundle); the
+	 * per-slot records are counted by sw_slot_records() */
+	b += swap_store_n_bundles(st) * 40;
+	return b;
+}
+
+/* libswap's record per cache slot (struct slot and the policy's index), outside its pool */
+#define SLOT_REC 40u
+
+/* Bytes of slot records for a pool of `pool` bytes: as many slots as it could hold if all
+ * were of the smallest kind, at most one per bundle. */
+uint64_t sw_slot_records(const struct swap_store *st, uint64_t pool)
+{
+	uint64_t mins = UINT64_MAX, n;
+
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
+
+		if (ss < mins)
+			mins = ss;
+	}
+	n = pool / (mins + SLOT_REC);
+	if (n > swap_store_n_bundles(st))
+		n = swap_store_n_bundles(st);
+	return n * SLOT_REC;
+}
+
+uint32_t sw_default_ctx(const struct swap_store *st, uint32_t want)
+{
+	uint32_t c = swap_store_desc(st)->hp.n_ctx;
+
+	if (want)
+		return want;
+	if (!c || c > 2048)
+		c = 2048;
+	return c;
+}
+
+/* Small stores get a small read queue, so the read buffers do not dwarf the weights. */
+void sw_engine_params(const struct swap_store *st, const struct as_swap_params *p,
+			  struct swap_engine_params *ep)
+{
+	bool small = swap_store_swappable_bytes(st) < (256ull << 20);
+
+	memset(ep, 0, sizeof(*ep));
+	ep->policy = p->policy;
+	ep->backend = p->backend;
+	ep->queue_depth = p->queue_depth ? p->queue_depth : small ? 4 : 0;
+	ep->max_read_bytes = p->max_read_bytes ? p->max_read_bytes : small ? 64u << 10 : 0;
+	ep->numa_node = -1;
+	ep->flags = p->engine_flags;
+	ep->fault = p->fault;
+}
+
+void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
+		      struct as_swap_budget *b)
+{
+	struct swap_engine_params ep;
+	uint64_t minb, grp = 0;
+	const struct swap_store_desc *d = swap_store_desc(st);
+
+	memset(b, 0, sizeof(*b));
+	sw_engine_params(st, p, &ep);
+	b->fixed = sw_fixed_bytes(st, sw_default_ctx(st, p->n_ctx));
+	minb = swap_engine_min_budget(st, &ep);
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
+
+		b->slots_all += (uint64_t)d->n_layers * d->kinds[k].in * ss + 64;
+		grp += (uint64_t)d->group * d->kinds[k].in * ss + 64;
+	}
+	b->staging = minb > grp ? minb - grp : 0;
+	b->min = b->fixed + minb + sw_slot_records(st, minb);
+	b->full = b->fixed + b->staging + b->slots_all + 4096 +
+		  swap_store_n_bundles(st) * SLOT_REC;
+	/* a row copy held whole (row mode, every level 0) must fit a 100% budget too */
+	{
+		uint64_t rows;
+
+		if (!as_rows_check(st, &rows, NULL, NULL, 0) && b->fixed + rows > b->full)
+			b->full = b->fixed + rows;
+	}
+}
+
+int as_swap_budget_info(const char *path, const struct as_swap_params *p,
+			struct as_swap_budget *b, char *err, size_t errlen)
+{
+	struct swap_store *st;
+	int r = swap_store_open(&st, path, err, errlen);
+
+	if (r)
+		return r;
+	sw_budget(st, p, b);
+	swap_store_close(st);
+	return 0;
+}
+
+
+/* Budget for everything: fetch and pin every bundle once; ops then look their columns up
+ * in a table (no engine calls per token). Falls back to swapping when it does not fit. */
+int sw_pin_all(struct as_swap_model *m)
+{
+	const struct swap_store_desc *d = swap_store_desc(m->st);
+	uint64_t n = 0;
+	int r = 0;
+
+	m->all_off = calloc((size_t)m->rm.hp.n_layer * SWAP_KIND_COUNT, sizeof(uint64_t));
+	if (!m->all_off)
+		return -ENOMEM;
+	for (uint32_t l = 0; l < m->rm.hp.n_layer; l++)
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			m->all_off[l * SWAP_KIND_COUNT + k] = n;
+			n += d->kinds[k].in;
+		}
+	m->all = calloc(n, sizeof(void *));
+	if (!m->all)
+		return -ENOMEM;
+	for (uint32_t l = 0; l < m->rm.hp.n_layer && !r; l++) {
+		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+			uint32_t in = d->kinds[k].in;
+			const void **dst = m->all + m->all_off[l * SWAP_KIND_COUNT + k];
+
+			for (uint32_t c0 = 0; c0 < in && !r; c0 += m->chunk) {
+				uint32_t c1 = c0 + m->chunk < in ? c0 + m->chunk : in;
+
+				for (uint32_t c = c0; c < c1; c++)
+					m->keys[c - c0] = (struct swap_key){ l, (uint32_t)k, c };
+				r = swap_acquire(m->eng, m->keys, c1 - c0, dst + c0);
+				if (!r)
+					continue;
+				/* release what was pinned and give up */
+				for (uint32_t l2 = 0; l2 <= l; l2++)
+					for (int k2 = 0; k2 < SWAP_KIND_COUNT; k2++) {
+						const void **t = m->all + m->all_off[l2 * SWAP_KIND_COUNT + k2];
+
+						for (uint32_t c = 0; c < d->kinds[k2].in; c++) {
+							if (!t[c])
+								continue;
+							m->keys[0] = (struct swap_key){ l2, (uint32_t)k2, c };
+							swap_release(m->eng, m->keys, 1);
+						}
+					}
+			}
+		}
+	}
+	if (r) {
+		free(m->all);
+		m->all = NULL;
+	}
+	return r;
+}
+
+/*
+ * STATIC policy: pin a leading part of the channels of every (layer, kind), as much as
+ * the kind's slots hold with one layer group of slots left for the rest (the same
+ * fraction of every layer; how much of each kind is the engine's slot split, see
+ * sw_plan_reads()). With weights that have no contextual locality any set is as good as
+ * another, and a contiguous one leaves the uncached channels contiguous too, so gap
+ * filling turns their fetches into long sequential reads.
+ */
+int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots)
+{
+	const struct swap_store_desc *d = swap_store_desc(m->st);
+	uint64_t n = 0;
+	uint32_t cnt[SWAP_KIND_COUNT];
+	struct swap_key *keys;
+	int r = -ENOSPC;
+
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t in = d->kinds[k].in, sl = kind_slots[k], grp = (uint64_t)d->group * in;
+
+		cnt[k] = (uint32_t)(sl > grp ? (sl - grp) / m->rm.hp.n_layer : 0);
+		if (cnt[k] > in)
+			cnt[k] = (uint32_t)in;
+		n += (uint64_t)d->n_layers * in;
+	}
+	keys = malloc(sizeof(*keys) * n);
+	if (!keys)
+		return -ENOMEM;
+	/* on -ENOSPC (rounding), 2% less of every kind */
+	for (int tries = 0; tries < 50 && r == -ENOSPC; tries++) {
+		bool any = false;
+
+		n = 0;
+		for (uint32_t l = 0; l < m->rm.hp.n_layer; l++)
+			for (int k = 0; k < SWAP_KIND_COUNT; k++)
+				for (uint32_t c = 0; c < cnt[k]; c++)
+					keys[n++] = (struct swap_key){ l, (uint32_t)k, c };
+		r = n ? swap_engine_set_static(m->eng, keys, n) : -ENOSPC;
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			uint32_t cut = d->kinds[k].in / 50 + 1;
+
+			cnt[k] = cnt[k] > cut ? cnt[k] - cut : 0;
+			any |= cnt[k] > 0;
+		}
+		if (!any)
+			break;
+	}
+	free(keys);
+	return r;
+}
+
+/*
+ * Gap filling (group-1 stores, where a kind's channels are adjacent in the file): bundles
+ * between two needed ones are fetched too when the gap is at most gap_bytes (default
+ * 8 KiB; the CLI replays reads to pick it, as_choose_gap_bytes()), so a random Top-K
+ * becomes a few long reads instead of one small read per channel. A gap wider than the
+ * engine's largest read could never be bridged. Sets gap, gap_bytes and whole, and, for
+ * the STATIC policy, the order in which the kinds get the cache (kind_prio).
+ */
+void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
+		       struct swap_engine_params *ep)
+{
+	const struct swap_store_desc *d = swap_store_desc(m->st);
+	uint64_t gap_bytes = p->gap_bytes ? p->gap_bytes : 8192;
+	uint64_t max_read = ep->max_read_bytes ? ep->max_read_bytes : 256u << 10;
+	double saved[SWAP_KIND_COUNT];
+
+	for (int k = 0; k < SWAP_KIND_COUNT && d->group == 1 && !p->no_gap_fill; k++) {
+		uint64_t g = gap_bytes, bb = swap_store_bundle_bytes(m->st, k);
+
+		if (g > max_read)
+			g = max_read;
+		m->gap_bytes[k] = g;
+		m->gap[k] = g ? (uint32_t)((g + bb - 1) / bb) - 1 : 0;
+	}
+	/*
+	 * With needed channels at random (probability q = 1 - s, x = s), a channel stays
+	 * unread only inside a run of more than gap unneeded ones between needed ones: a
+	 * fraction x^n (n - (n - 1) x) of the channels, n = gap + 1; and there are about
+	 * q x^n such runs per channel, each ending a read with half a page of slack on
+	 * both sides. So an uncached bundle of kind k costs saved[k] of its bytes per token
+	 * in reads (mean over the layers): caching it saves that much per byte.
+	 */
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		double bb = (double)swap_store_bundle_bytes(m->st, k), n = (double)m->gap[k] + 1;
+
+		saved[k] = 0;
+		for (uint32_t l = 0; l < m->rm.hp.n_layer; l++) {
+			double x = m->sp[l * SWAP_KIND_COUNT + k], xn = pow(x, n);
+
+			saved[k] += (1 - xn * (n - (n - 1) * x) + (1 - x) * xn * 4096 / bb) /
+				    m->rm.hp.n_layer;
+		}
+	}
+	/* O and down (off the residual stream, not predicted): when gap filling reads
+	 * (nearly) all of their uncached channels anyway (under 2% unread in every layer),
+	 * the whole kind is requested at the layer's start so its reads overlap the compute
+	 * before their input is known (STATIC policy only: its hot set is fixed, so the
+	 * extra requests are hits or reads that gap filling would make). */
+	for (int k = SWAP_ATTN_OUT; k <= SWAP_FFN_OUT && p->policy == SWAP_POLICY_STATIC &&
+				    m->gap[k] && !m->no_preload; k += 2) {
+		bool ok = true;
+
+		for (uint32_t l = 0; l < m->rm.hp.n_layer && ok; l++) {
+			double x = m->sp[l * SWAP_KIND_COUNT + k], n = (double)m->gap[k] + 1;
+
+			ok = pow(x, n) * (n - (n - 1) * x) < 0.02;
+		}
+		m->whole[k] = ok;
+	}
+	/* STATIC: the cache goes to the kinds that save the most read bytes per byte */
+	if (p->policy == SWAP_POLICY_STATIC && !p->uniform_cache)
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			int rank = 0;
+
+			for (int j = 0; j < SWAP_KIND_COUNT; j++)
+				rank += saved[j] > saved[k] + 0.005;
+			ep->kind_prio[k] = (uint8_t)(SWAP_KIND_COUNT - rank);
+		}
+}

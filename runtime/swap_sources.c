@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The weight sources of a store-backed model (activeswap/forward.h, swapmodel.h):
+ *
+ *   rows    every level 0 and a row copy: the layer's rows from the row reader
+ *           (resident or streamed), multiplied with the dense kernels;
+ *   table   a budget that holds every bundle: all pinned at open, the selected columns
+ *           looked up in a table and accumulated in one pass;
+ *   engine  swapping: the selected bundles pinned when hot, fetched on demand otherwise
+ *           and consumed a chunk at a time in increasing channel order, with cross-layer
+ *           preloading at each layer's start.
+ *
+ * The column sources accumulate x_j * column_j over the selection with the sparse kernels
+ * (sparse.h), whose order of operations is fixed: the logits do not depend on which
+ * source, budget, backend, policy or thread count computed them.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "activeswap/sparse.h"
+#include "activeswap/threadpool.h"
+#include "swapmodel.h"
+#include "swaprows.h"
+
+_Static_assert((int)AS_GROUP_COUNT == (int)SWAP_KIND_COUNT &&
+	       (int)AS_GROUP_QKV == (int)SWAP_ATTN_IN && (int)AS_GROUP_O == (int)SWAP_ATTN_OUT &&
+	       (int)AS_GROUP_GATE_UP == (int)SWAP_FFN_IN &&
+	       (int)AS_GROUP_DOWN == (int)SWAP_FFN_OUT, "op groups are bundle kinds");
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- tokens: counting and timing, the engine's token marks ------------------------ */
+
+static uint64_t rows_stall_ns(struct as_swap_model *m)
+{
+	uint64_t t = 0;
+
+	for (uint32_t l = 0; l < m->rm.hp.n_layer; l++) {
+		uint64_t reads, bytes, stall;
+
+		as_rows_layer_stats(m->rows, l, &reads, &bytes, &stall);
+		t += stall;
+	}
+	return t;
+}
+
+static int token_begin(void *ctx)
+{
+	struct as_swap_model *m = ctx;
+
+	m->t_token = now_s();
+	if (m->eng) {
+		struct swap_stats es;
+
+		swap_engine_stats(m->eng, &es);
+		m->stall0 = es.total.stall_ns;
+		swap_token_begin(m->eng, m->token);
+	} else {
+		m->stall0 = rows_stall_ns(m);
+	}
+	return 0;
+}
+
+static void token_end(void *ctx)
+{
+	struct as_swap_model *m = ctx;
+	uint64_t stall;
+	double t;
+
+	if (m->eng) {
+		struct swap_stats es;
+
+		swap_token_end(m->eng);
+		swap_engine_stats(m->eng, &es);
+		stall = es.total.stall_ns - m->stall0;
+	} else {
+		stall = rows_stall_ns(m) - m->stall0;
+	}
+	m->token++;
+	t = now_s() - m->t_token;
+	m->wall_s += t;
+	m->compute_s += t - (double)stall * 1e-9;
+}
+
+/* ---- rows: the row copy with the dense kernels ----------------------------------- */
+
+static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
+		       const struct as_sel *sel, float *const *ys)
+{
+	struct as_swap_model *m = ctx;
+	struct as_swap_layer_stats *ls = &m->ls[layer];
+
+	(void)sel; /* every level is 0: no selection */
+	if (g == AS_GROUP_QKV) {
+		int r = as_rows_layer(m->rows, layer, m->lw);
+
+		if (r)
+			return r;
+	}
+	ls->lookups++;
+	ls->hits += layer < as_rows_resident_layers(m->rows);
+	as_group_matvec(m->tp, m->lw, g, x, ys);
+	if (g == AS_GROUP_DOWN)
+		as_rows_layer_done(m->rows, layer);
+	return 0;
+}
+
+/* ---- columns: gather-accumulate over the selection -------------------------------- */
+
+/* keys for the channels idx[0..k) of (layer, kind) plus the small gaps between them */
+static size_t fill_gaps(struct as_swap_model *m, uint32_t layer, int kind, const uint32_t *idx,
+			uint32_t k, struct swap_key *out)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < k; i++) {
+		out[n++] = (struct swap_key){ layer, (uint32_t)kind, idx[i] };
+		if (i + 1 < k && idx[i + 1] - idx[i] - 1 <= m->gap[kind])
+			for (uint32_t c = idx[i] + 1; c < idx[i + 1]; c++)
+				out[n++] = (struct swap_key){ layer, (uint32_t)kind, c };
+	}
+	return n;
+}
+
+struct op_task {
+	struct as_swap_model *m;
+	int kind;
+	float *const *ys;
+	const float *xs;
+	size_t n;
+};
+
+/* Rows of every matrix split over threads at multiples of 128 (bit-identical for any
+ * thread count: each element sees the same operations). */
+static void op_task_fn(void *arg, int ith, int nth)
+{
+	const struct op_task *t = arg;
+	struct as_swap_model *m = t->m;
+
+	for (uint32_t mi = 0; mi < m->n_mats[t->kind]; mi++) {
+		const struct sw_mat *mt = &m->mats[t->kind][mi];
+
+		as_sparse_axpy_share(as_sparse_level(), mt->type, t->ys[mi], mt->out,
+				     (const void *const *)(m->colp + (size_t)mi * m->chunk),
+				     t->xs, t->n, ith, nth);
+	}
+}
+
+/*
+ * Accumulate the chunk [c0, c1) of the selection (bundles at ptrs[c0..c1), activations
+ * xs[c0..c1)) into ys. With check_use, every bundle's crc is checked first: -EBADMSG.
+ */
+static int run_chunk(struct as_swap_model *m, int kind, float *const *ys, uint32_t c0,
+		     uint32_t c1)
+{
+	struct op_task t = { m, kind, ys, m->xs + c0, c1 - c0 };
+
+	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+		for (uint32_t i = c0; i < c1; i++)
+			m->colp[(size_t)mi * m->chunk + (i - c0)] =
+				(const uint8_t *)m->ptrs[i] + m->mats[kind][mi].off;
+	if (m->check_use) {
+		uint64_t bb = swap_store_bundle_bytes(m->st, kind);
+
+		for (uint32_t i = c0; i < c1; i++) {
+			m->checked++;
+			if (swap_crc32c(0, m->ptrs[i], bb) !=
+			    swap_store_bundle_crc(m->st, m->keys[i]))
+				return -EBADMSG;
+		}
+	}
+	as_tp_run(m->tp, op_task_fn, &t);
+	return 0;
+}
+
+/*
+ * What both column sources do first: keys and activations of the selection, the preload
+ * accounting (the latest prediction for this (layer, kind) in this token) and zeroed
+ * outputs.
+ */
+static void cols_prepare(struct as_swap_model *m, uint32_t layer, int kind, const float *x,
+			 const struct as_sel *sel, float *const *ys)
+{
+	struct as_swap_layer_stats *ls = &m->ls[layer];
+	uint32_t k = sel->n;
+
+	for (uint32_t i = 0; i < k; i++) {
+		m->keys[i] = (struct swap_key){ layer, (uint32_t)kind, sel->idx[i] };
+		m->xs[i] = x[sel->idx[i]];
+	}
+	if (kind == SWAP_ATTN_IN || kind == SWAP_FFN_IN) {
+		size_t pk = (size_t)layer * SW_N_PRED + (kind == SWAP_FFN_IN);
+
+		if (m->pred_tok[pk] == m->token + 1) {
+			const uint32_t *st = m->stamp + pk * m->rm.hp.dim;
+			uint64_t tp = 0;
+
+			for (uint32_t i = 0; i < k; i++)
+				tp += st[sel->idx[i]] == m->pred_seq[pk];
+			ls->predicted += m->pred_n[pk];
+			ls->predicted_used += tp;
+			ls->used += k;
+		}
+	}
+	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+		memset(ys[mi], 0, sizeof(float) * m->mats[kind][mi].out);
+}
+
+/* Every bundle pinned at open: look the selection up, one pass of the threads. */
+static int table_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
+			const struct as_sel *sel, float *const *ys)
+{
+	struct as_swap_model *m = ctx;
+	struct as_swap_layer_stats *ls = &m->ls[layer];
+	const void **t = m->all + m->all_off[layer * SWAP_KIND_COUNT + g];
+	uint32_t k = sel->n;
+	int r = 0;
+
+	cols_prepare(m, layer, (int)g, x, sel, ys);
+	ls->lookups += k;
+	ls->hits += k;
+	for (uint32_t i = 0; i < k; i++)
+		m->ptrs[i] = t[sel->idx[i]];
+	for (uint32_t c0 = 0; c0 < k && !r; c0 += m->chunk)
+		r = run_chunk(m, (int)g, ys, c0, c0 + m->chunk < k ? c0 + m->chunk : k);
+	return r;
+}
+
+/*
+ * Swapping: hot bundles are pinned, the rest requested on demand (with the gaps between
+ * them) and acquired a chunk at a time, each chunk computed on as soon as it is in and
+ * released after.
+ */
+static int engine_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
+			 const struct as_sel *sel, float *const *ys)
+{
+	struct as_swap_model *m = ctx;
+	struct as_swap_layer_stats *ls = &m->ls[layer];
+	int kind = (int)g;
+	uint32_t k = sel->n, hits = 0;
+	int r;
+
+	cols_prepare(m, layer, kind, x, sel, ys);
+	swap_plug(m->eng);
+	r = swap_request(m->eng, m->fkeys, fill_gaps(m, layer, kind, sel->idx, k, m->fkeys),
+			 SWAP_PRIO_DEMAND, 0);
+	for (uint32_t i = 0; i < k && !r; i++) {
+		m->ptrs[i] = swap_pin(m->eng, m->keys[i]);
+		m->pinned[i] = m->ptrs[i] != NULL;
+		hits += m->pinned[i];
+	}
+	swap_unplug(m->eng);
+	if (r)
+		return r;
+	ls->lookups += k;
+	ls->hits += hits;
+	for (uint32_t c0 = 0; c0 < k; c0 += m->chunk) {
+		uint32_t c1 = c0 + m->chunk < k ? c0 + m->chunk : k, nm = 0;
+
+		for (uint32_t i = c0; i < c1; i++)
+			if (!m->pinned[i])
+				m->mkeys[nm++] = m->keys[i];
+		if (nm) {
+			r = swap_acquire(m->eng, m->mkeys, nm, m->mptrs);
+			if (r) {
+				for (uint32_t i = c0; i < k; i++)
+					if (m->pinned[i])
+						swap_release(m->eng, &m->keys[i], 1);
+				return r;
+			}
+			for (uint32_t i = c0, j = 0; i < c1; i++)
+				if (!m->pinned[i])
+					m->ptrs[i] = m->mptrs[j++];
+		}
+		r = run_chunk(m, kind, ys, c0, c1);
+		if (r) {
+			for (uint32_t i = c0; i < k; i++)
+				if (i < c1 || m->pinned[i])
+					swap_release(m->eng, &m->keys[i], 1);
+			return r;
+		}
+		swap_release(m->eng, m->keys + c0, c1 - c0);
+	}
+	return 0;
+}
+
+/* ---- preloading ------------------------------------------------------------------- */
+
+static void predict(struct as_swap_model *m, uint32_t layer, int kind, const uint32_t *idx,
+		    uint32_t k, enum swap_prio prio, uint64_t tag)
+{
+	size_t pk = (size_t)layer * SW_N_PRED + (kind == SWAP_FFN_IN);
+	uint32_t *st = m->stamp + pk * m->rm.hp.dim;
+	uint32_t seq = ++m->seq;
+
+	for (uint32_t i = 0; i < k; i++) {
+		m->mkeys[i] = (struct swap_key){ layer, (uint32_t)kind, idx[i] };
+		st[idx[i]] = seq;
+	}
+	m->pred_seq[pk] = seq;
+	m->pred_tok[pk] = m->token + 1;
+	m->pred_n[pk] = k;
+	swap_request(m->eng, m->fkeys, fill_gaps(m, layer, kind, idx, k, m->fkeys), prio, tag);
+}
+
+/*
+ * The Top-K of layer L's attention input (a residual-stream norm) predicts the FFN input
+ * of L and both inputs of L+1 .. L+group. The preloads of the previous prediction that
+ * are still queued and were not predicted again are cancelled.
+ */
+static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
+{
+	uint32_t n_layer = m->rm.hp.n_layer;
+	uint64_t tag = m->token * n_layer + layer + 1;
+	uint32_t last = layer + m->group;
+
+	if (last >= n_layer)
+		last = n_layer - 1;
+	swap_plug(m->eng);
+	for (uint32_t l = layer, sel = UINT32_MAX; l <= last; l++) {
+		for (int kind = SWAP_ATTN_IN; kind <= SWAP_FFN_OUT; kind++) {
+			uint32_t k;
+
+			if (kind == SWAP_ATTN_OUT || kind == SWAP_FFN_OUT) {
+				/* in the order the layer needs them: O, gate/up, down */
+				if (l == layer && m->whole[kind]) {
+					uint32_t in = swap_store_desc(m->st)->kinds[kind].in;
+
+					for (uint32_t i = 0; i < in; i++)
+						m->fkeys[i] = (struct swap_key){ l, (uint32_t)kind, i };
+					swap_request(m->eng, m->fkeys, in, SWAP_PRIO_NEXT, tag);
+				}
+				continue;
+			}
+			if (l == layer && kind == SWAP_ATTN_IN)
+				continue; /* needed now: on demand */
+			k = m->topk[l * SWAP_KIND_COUNT + kind];
+			if (k != sel) { /* one selection per distinct K */
+				as_topk_select(x, m->rm.hp.dim, k, m->pidx, m->scratch);
+				sel = k;
+			}
+			predict(m, l, kind, m->pidx, k,
+				l <= layer + 1 ? SWAP_PRIO_NEXT : SWAP_PRIO_LATER, tag);
+		}
+	}
+	if (m->last_tag) {
+		int nc = swap_cancel(m->eng, m->last_tag,
+				     (1u << SWAP_PRIO_NEXT) | (1u << SWAP_PRIO_LATER));
+
+		if (nc > 0)
+			m->cancelled += (uint64_t)nc;
+	}
+	m->last_tag = tag;
+	swap_unplug(m->eng);
+}
+
+static void layer_begin(void *ctx, uint32_t layer, const float *x)
+{
+	struct as_swap_model *m = ctx;
+
+	swap_layer_begin(m->eng, layer);
+	if (!m->no_preload && !m->all)
+		preload(m, layer, x);
+}
+
+/* ---- the tables ------------------------------------------------------------------- */
+
+static const struct as_wsource_ops rows_ops = {
+	.name = "rows",
+	.token_begin = token_begin,
+	.token_end = token_end,
+	.linear = rows_linear,
+};
+
+static const struct as_wsource_ops table_ops = {
+	.name = "table",
+	.token_begin = token_begin,
+	.token_end = token_end,
+	.layer_begin = layer_begin,
+	.linear = table_linear,
+};
+
+static const struct as_wsource_ops engine_ops = {
+	.name = "engine",
+	.token_begin = token_begin,
+	.token_end = token_end,
+	.layer_begin = layer_begin,
+	.linear = engine_linear,
+};
+
+struct as_wsource sw_source(struct as_swap_model *m)
+{
+	const struct as_wsource_ops *ops = m->rows ? &rows_ops : m->all ? &table_ops :
+				     &engine_ops;
+
+	return (struct as_wsource){ ops, m };
+}
+
+int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool want_logits)
+{
+	return as_forward(m->s, token, pos, want_logits);
+}

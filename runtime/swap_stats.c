@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Getters and statistics of the store-backed model (swap.h): the runtime's per-layer
+ * counters beside the engine's (or, in row mode, the row reader's).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "swapmodel.h"
+#include "swaprows.h"
+
+const float *as_swap_logits(const struct as_swap_model *m)
+{
+	return m->s->logits;
+}
+
+uint32_t as_swap_n_vocab(const struct as_swap_model *m)
+{
+	return m->rm.hp.n_vocab;
+}
+
+uint32_t as_swap_n_layers(const struct as_swap_model *m)
+{
+	return m->rm.hp.n_layer;
+}
+
+uint32_t as_swap_n_ctx(const struct as_swap_model *m)
+{
+	return m->n_ctx;
+}
+
+uint32_t as_swap_group(const struct as_swap_model *m)
+{
+	return m->no_preload ? 0 : m->group;
+}
+
+float as_swap_sparsity(const struct as_swap_model *m)
+{
+	double s = 0;
+
+	for (uint32_t i = 0; i < m->rm.hp.n_layer * SWAP_KIND_COUNT; i++)
+		s += m->sp[i];
+	return (float)(s / (m->rm.hp.n_layer * SWAP_KIND_COUNT));
+}
+
+const struct gguf_file *as_swap_meta(const struct as_swap_model *m)
+{
+	return m->meta;
+}
+
+struct swap_engine *as_swap_engine(struct as_swap_model *m)
+{
+	return m->eng;
+}
+
+bool as_swap_is_matrix_name(const char *name)
+{
+	return as_rows_is_matrix_name(name);
+}
+
+int as_swap_row_copy_bytes(const struct swap_store *st, uint64_t *bytes, char *err,
+			   size_t errlen)
+{
+	return as_rows_check(st, bytes, NULL, err, errlen);
+}
+
+bool as_swap_row_mode(const struct as_swap_model *m)
+{
+	return m->rows != NULL;
+}
+
+const char *as_swap_backend_name(const struct as_swap_model *m)
+{
+	return m->rows ? as_rows_io_name(m->rows) : swap_engine_backend_name(m->eng);
+}
+
+const char *as_swap_policy_name(const struct as_swap_model *m)
+{
+	return m->rows ? "rows" : swap_engine_policy_name(m->eng);
+}
+
+void as_swap_io_stats(struct as_swap_model *m, struct swap_stats *out)
+{
+	if (m->eng) {
+		swap_engine_stats(m->eng, out);
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	out->pool_bytes = m->pool_bytes;
+	for (uint32_t l = 0; l < m->rm.hp.n_layer; l++) {
+		struct swap_layer_stats x;
+
+		as_swap_io_layer_stats(m, l, &x);
+		out->total.reads += x.reads;
+		out->total.bytes_read += x.bytes_read;
+		out->total.bytes_used += x.bytes_used;
+		out->total.stall_ns += x.stall_ns;
+		out->total.hits += x.hits;
+		out->total.misses += x.misses;
+	}
+}
+
+int as_swap_io_layer_stats(struct as_swap_model *m, uint32_t layer, struct swap_layer_stats *out)
+{
+	if (layer >= m->rm.hp.n_layer)
+		return -EINVAL;
+	if (m->eng)
+		return swap_engine_layer_stats(m->eng, layer, out);
+	memset(out, 0, sizeof(*out));
+	as_rows_layer_stats(m->rows, layer, &out->reads, &out->bytes_read, &out->stall_ns);
+	out->bytes_used = out->bytes_read; /* a streamed layer is read whole and used whole */
+	out->hits = m->ls[layer].hits;
+	out->misses = m->ls[layer].lookups - m->ls[layer].hits;
+	return 0;
+}
+
+int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
+			struct as_swap_layer_stats *out)
+{
+	struct swap_layer_stats es;
+
+	if (layer >= m->rm.hp.n_layer)
+		return -EINVAL;
+	*out = m->ls[layer];
+	as_swap_io_layer_stats(m, layer, &es);
+	out->bytes_read = es.bytes_read;
+	out->stall_ns = es.stall_ns;
+	out->bytes_used = es.bytes_used;
+	return 0;
+}
+
+void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->tokens = m->token;
+	for (uint32_t l = 0; l < m->rm.hp.n_layer; l++) {
+		struct as_swap_layer_stats x;
+
+		as_swap_layer_stats(m, l, &x);
+		out->total.lookups += x.lookups;
+		out->total.hits += x.hits;
+		out->total.predicted += x.predicted;
+		out->total.used += x.used;
+		out->total.predicted_used += x.predicted_used;
+		out->total.bytes_read += x.bytes_read;
+		out->total.stall_ns += x.stall_ns;
+		out->total.bytes_used += x.bytes_used;
+	}
+	out->budget_bytes = m->budget_bytes;
+	out->fixed_bytes = m->fixed_bytes;
+	out->pool_bytes = m->pool_bytes;
+	out->cancelled = m->cancelled;
+	out->checked = m->checked;
+	memcpy(out->gap_bytes, m->gap_bytes, sizeof(out->gap_bytes));
+	out->compute_s = m->compute_s;
+	out->wall_s = m->wall_s;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store-backed model (activeswap/swap.h), internal to the runtime. Its files, one job
+ * each:
+ *   swap_open.c     open and close: the shape, the resident tensors, the source chosen
+ *   swap_place.c    budget maths and placement: what the budget holds, the engine's
+ *                   parameters, pinning everything, the static hot set, gap filling
+ *   swap_sources.c  the weight sources of the forward pass: the row copy, the
+ *                   all-resident column table, the swapping engine (with preloading)
+ *   swap_stats.c    getters and statistics
+ *   swap_levels.c   the levels file of `activeswap calibrate`
+ * The forward pass itself is forward.c's, the same as the dense model's.
+ */
+#ifndef ACTIVESWAP_SWAPMODEL_H
+#define ACTIVESWAP_SWAPMODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "activeswap/forward.h"
+#include "activeswap/swap.h"
+#include "libswap.h"
+
+#define SW_DEF_CHUNK 256u
+#define SW_N_PRED 2 /* predicted kinds: ATTN_IN, FFN_IN */
+
+/* One matrix of a bundle kind. */
+struct sw_mat {
+	enum ggml_type type;
+	uint32_t out;
+	uint64_t off; /* byte offset of this matrix's column inside the bundle */
+};
+
+struct as_swap_model {
+	struct swap_store *st;
+	struct swap_engine *eng; /* NULL in row mode */
+	struct as_rows *rows;    /* row mode: every level 0 and a row copy (swaprows.h) */
+	struct as_weight lw[AS_OP_COUNT]; /* row mode: the current layer's matrices */
+	struct gguf_file *meta;
+	struct as_threadpool *tp;
+
+	/* The model's shape (rm.hp, the only copy) and its resident tensors (embeddings,
+	 * norms, output head); rm.layers[].w stay unset: the matrices come from the source. */
+	struct as_model rm;
+	struct as_state *s; /* activations, KV cache and the forward pass over the source */
+
+	uint32_t n_ctx, group, chunk;
+	bool no_preload, check_use;
+	uint64_t cancelled, checked;
+	float *sp;      /* [n_layer][SWAP_KIND_COUNT] */
+	uint32_t *topk; /* [n_layer][SWAP_KIND_COUNT]: channels kept, from sp */
+	struct sw_mat mats[SWAP_KIND_COUNT][SWAP_MAX_MATS];
+	uint32_t n_mats[SWAP_KIND_COUNT];
+
+	/* memory of the resident tensors that rm points into */
+	void *tok_embd, *output; /* output == tok_embd when tied */
+	float *out_norm, *norms; /* norms: [n_layer][2][dim] attn, ffn */
+
+	/* the column sources' buffers */
+	float *scratch, *xs;
+	uint32_t *pidx;
+	struct swap_key *keys, *mkeys, *fkeys;
+	uint32_t gap[SWAP_KIND_COUNT]; /* channels of gap filled between needed bundles */
+	uint64_t gap_bytes[SWAP_KIND_COUNT];
+	/* kinds off the residual stream (O, down) whose uncached channels gap filling reads
+	 * (nearly) all anyway: requested whole at the layer's start, so their reads overlap
+	 * the compute before their input is known */
+	bool whole[SWAP_KIND_COUNT];
+	const void **ptrs, **mptrs, **colp;
+	uint8_t *pinned;
+
+	/* preload bookkeeping */
+	uint32_t *stamp;      /* [n_layer][SW_N_PRED][dim]: prediction sequence number */
+	uint32_t *pred_seq;   /* [n_layer][SW_N_PRED] */
+	uint64_t *pred_tok;   /* [n_layer][SW_N_PRED]: token + 1 of that prediction */
+	uint32_t *pred_n;     /* [n_layer][SW_N_PRED] */
+	uint32_t seq;
+	uint64_t last_tag;
+
+	/* all-resident mode: every bundle pinned once at open, looked up without the engine */
+	const void **all;
+	uint64_t *all_off; /* [n_layer][SWAP_KIND_COUNT] first index in all */
+
+	uint64_t token;
+	double t_token;     /* when the current token began */
+	uint64_t stall0;    /* row mode: the reader's stall total then */
+	struct as_swap_layer_stats *ls;
+	uint64_t fixed_bytes, budget_bytes, pool_bytes;
+	double compute_s, wall_s;
+};
+
+static inline uint32_t sw_kv_dim(const struct as_swap_model *m)
+{
+	return m->rm.hp.n_head_kv * m->rm.hp.head_dim;
+}
+
+/* swap_place.c */
+uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx);
+uint64_t sw_slot_records(const struct swap_store *st, uint64_t pool);
+uint32_t sw_default_ctx(const struct swap_store *st, uint32_t want);
+void sw_engine_params(const struct swap_store *st, const struct as_swap_params *p,
+		      struct swap_engine_params *ep);
+void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
+	       struct as_swap_budget *b);
+int sw_pin_all(struct as_swap_model *m);
+int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots);
+void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
+		   struct swap_engine_params *ep);
+
+/* swap_sources.c: the source for m as opened (row copy, all-resident table or engine) */
+struct as_wsource sw_source(struct as_swap_model *m);
+
+#endif
