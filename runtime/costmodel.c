@@ -90,7 +90,7 @@ struct replay {
 };
 
 /* The decode's compute on an acquired chunk: every matrix of the bundle, rows split over
- * the threads as swaprun.c's op_task_fn splits them. */
+ * the threads as swap_sources.c's op_task_fn splits them. */
 static void replay_task(void *arg, int ith, int nth)
 {
 	const struct replay *rp = arg;
@@ -109,7 +109,7 @@ static void replay_task(void *arg, int ith, int nth)
 /*
  * One replayed op of the decode for a candidate gap: a random Top-K (fraction keep) over
  * the first n channels of (layer, kind), the gaps of at most gap channels between two
- * needed ones requested too (as swaprun.c does), then the needed bundles acquired 256 at
+ * needed ones requested too (as swap_sources.c does), then the needed bundles acquired 256 at
  * a time, computed on with the sparse kernels, and released. 0 or a negative errno.
  */
 static int replay_op(struct replay *rp, uint32_t layer, int kind, uint32_t n, double keep,

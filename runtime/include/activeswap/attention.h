@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The attention pieces every forward pass shares (the dense model in model.c and the
- * store-backed one in swaprun.c), so both compute them with the same operations in the
- * same order: RoPE in llama.cpp's "normal" mode and causal multi-head attention with
- * grouped KV heads over an F32 KV cache.
+ * The attention pieces of the forward pass (forward.c): RoPE in llama.cpp's "normal" mode
+ * and causal multi-head attention with grouped KV heads over an F32 KV cache.
  */
 #ifndef ACTIVESWAP_ATTENTION_H
 #define ACTIVESWAP_ATTENTION_H

@@ -11,8 +11,8 @@
  * available, computes the group's products and lets them go again, and takes a hint at
  * each layer's start to prefetch what later layers will need.
  *
- * Sources: the dense model (model.c: every matrix in DRAM, from the GGUF's mapping or
- * repacked: forward.c), and over a store (swap.h, swap_sources.c): the row copy, the
+ * Sources: the dense model (forward.c: every matrix in DRAM, from the GGUF's mapping or
+ * repacked), and over a store (swap.h, swap_sources.c): the row copy, the
  * all-resident column table and the swapping engine. Embeddings, norms and the output
  * head are resident tensors of struct as_model for every source.
  */
