@@ -15,6 +15,9 @@
  * lower priority, for the attention and FFN inputs of layers L+1 .. L+group (and the FFN
  * input of L); the previous layer's still-queued preloads are cancelled.
  *
+ * The token runs through the one forward pass of activeswap/forward.h; the store's row
+ * copy, the all-resident column table and the engine are its weight sources.
+ *
  * Numerics: the output depends on the store, the sparsity levels, the SIMD level and
  * nothing else: budgets, backends, policies, preloading and thread counts give
  * bit-identical logits (the sparse kernels' column order is fixed).
@@ -133,11 +136,11 @@ struct swap_engine *as_swap_engine(struct as_swap_model *m);
  * dense runtime on the source GGUF (Documentation/swapping.md, "Sparsity 0: the row
  * copy"). Layers beyond the budget are streamed through two buffers. */
 bool as_swap_row_mode(const struct as_swap_model *m);
-/* The bytes of a store's row copy as held in memory: 0, -ENOENT (none) or -EINVAL (partial
- * or malformed: one line in err). */
 /* Is name the GGUF name of a layer matrix (blk.N.attn_q.weight ... blk.N.ffn_down.weight):
  * a matrix convert cuts into columns, and a tensor of the row copy? */
 bool as_swap_is_matrix_name(const char *name);
+/* The bytes of a store's row copy as held in memory: 0, -ENOENT (none) or -EINVAL (partial
+ * or malformed: one line in err). */
 int as_swap_row_copy_bytes(const struct swap_store *st, uint64_t *bytes, char *err,
 			   size_t errlen);
 /* The engine's backend and policy names, or "rows-odirect"/"rows-buffered" and "rows". */
@@ -152,7 +155,6 @@ int as_swap_io_layer_stats(struct as_swap_model *m, uint32_t layer,
 void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out);
 int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
 			struct as_swap_layer_stats *out);
-
 
 /* Read per-layer levels written by `activeswap calibrate` ("layers N" then lines
  * "LAYER KIND LEVEL", KIND one of attn_in attn_out ffn_in ffn_out, '#' comments) into
