@@ -743,6 +743,191 @@ static void test_topk_parse_ops(void **state)
 	assert_int_equal(mask, 7);
 }
 
+/* ---- the weight-source seam of the forward pass ------------------------------------ */
+
+#define MAX_CALLS 64
+
+/* A source over the dense matrices that records what the loop asks of it. */
+struct rec_src {
+	const struct as_model *m;
+	int log[MAX_CALLS]; /* 'B' token_begin, 'E' token_end, 'L' layer_begin, '0'+g linear */
+	uint32_t layer[MAX_CALLS];
+	uint32_t sel_n[MAX_CALLS];
+	int n;
+	int fail_layer, fail_group, fail_rc; /* linear of (layer, group) returns fail_rc */
+	bool sel_ok;                        /* every selection was the Top-K, in order */
+	const float *xs[MAX_CALLS];
+};
+
+static void rec(struct rec_src *r, int what, uint32_t layer, uint32_t sel_n)
+{
+	if (r->n < MAX_CALLS) {
+		r->log[r->n] = what;
+		r->layer[r->n] = layer;
+		r->sel_n[r->n] = sel_n;
+		r->n++;
+	}
+}
+
+static int rec_token_begin(void *ctx)
+{
+	rec(ctx, 'B', 0, 0);
+	return 0;
+}
+
+static void rec_token_end(void *ctx)
+{
+	rec(ctx, 'E', 0, 0);
+}
+
+static void rec_layer_begin(void *ctx, uint32_t layer, const float *x)
+{
+	rec(ctx, 'L', layer, 0);
+}
+
+static int rec_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
+		      const struct as_sel *sel, float *const *ys)
+{
+	struct rec_src *r = ctx;
+	uint32_t n = as_group_in(&r->m->hp, g);
+
+	rec(r, '0' + (int)g, layer, sel ? sel->n : UINT32_MAX);
+	if ((int)layer == r->fail_layer && (int)g == r->fail_group)
+		return r->fail_rc;
+	if (sel) {
+		/* increasing indices; no channel left out is larger than one kept */
+		float min_kept = INFINITY, max_left = 0;
+		uint32_t j = 0;
+
+		for (uint32_t i = 0; i < sel->n; i++) {
+			if (i && sel->idx[i] <= sel->idx[i - 1])
+				r->sel_ok = false;
+			if (fabsf(x[sel->idx[i]]) < min_kept)
+				min_kept = fabsf(x[sel->idx[i]]);
+		}
+		for (uint32_t c = 0; c < n; c++) {
+			if (j < sel->n && sel->idx[j] == c) {
+				j++;
+				continue;
+			}
+			if (fabsf(x[c]) > max_left)
+				max_left = fabsf(x[c]);
+		}
+		if (j != sel->n || max_left > min_kept)
+			r->sel_ok = false;
+		/* multiply the selected channels only, to show the output follows them */
+		{
+			float xm[HID] = { 0 };
+
+			for (uint32_t i = 0; i < sel->n; i++)
+				xm[sel->idx[i]] = x[sel->idx[i]];
+			as_group_matvec(NULL, r->m->layers[layer].w, g, xm, ys);
+		}
+		return 0;
+	}
+	as_group_matvec(NULL, r->m->layers[layer].w, g, x, ys);
+	return 0;
+}
+
+static const struct as_wsource_ops rec_ops = {
+	.name = "recording",
+	.token_begin = rec_token_begin,
+	.token_end = rec_token_end,
+	.layer_begin = rec_layer_begin,
+	.linear = rec_linear,
+};
+
+/*
+ * as_forward over a source: the calls come in the layer loop's order, the output equals
+ * the dense source's bit for bit, a source error ends the token (token_end still called,
+ * nothing after it), a bad token never reaches the source, and the state's Top-K hands
+ * the source the largest channels in increasing order.
+ */
+static void test_weight_source(void **state)
+{
+	struct tensor_def d[3 + 9 * NL];
+	int nd = build_defs(d), rc;
+	struct spec sp = { .wtype = GGML_TYPE_Q8_0 };
+	char err[256];
+	struct as_model *m = load(&sp, d, nd, &rc, err, sizeof(err));
+	struct rec_src r = { .fail_layer = -1, .fail_group = -1, .sel_ok = true };
+	struct as_state *dense, *s;
+	uint32_t topk[NL * AS_GROUP_COUNT];
+	float keep[NV];
+
+	(void)state;
+	if (rc)
+		fail_msg("load: %s", err);
+	r.m = m;
+	assert_int_equal(as_state_new(&dense, m, 16, NULL), 0);
+	assert_int_equal(as_state_new_src(&s, m, 16, NULL,
+					  (struct as_wsource){ &rec_ops, &r }), 0);
+	for (int p = 0; p < 4; p++) {
+		assert_int_equal(as_forward(dense, seq[p], (uint32_t)p, true), 0);
+		r.n = 0;
+		assert_int_equal(as_forward(s, seq[p], (uint32_t)p, true), 0);
+		assert_memory_equal(s->logits, dense->logits, NV * sizeof(float));
+		assert_int_equal(r.n, 2 + NL * 5);
+		assert_int_equal(r.log[0], 'B');
+		for (uint32_t l = 0; l < NL; l++) {
+			const int *c = &r.log[1 + l * 5];
+
+			assert_int_equal(c[0], 'L');
+			for (int g = 0; g < AS_GROUP_COUNT; g++) {
+				assert_int_equal(c[1 + g], '0' + g);
+				assert_int_equal(r.layer[1 + l * 5 + 1 + g], l);
+				assert_int_equal(r.sel_n[1 + l * 5 + 1 + g], UINT32_MAX);
+			}
+		}
+		assert_int_equal(r.log[r.n - 1], 'E');
+	}
+
+	/* a failing source: the token ends there */
+	r.n = 0;
+	r.fail_layer = 1;
+	r.fail_group = AS_GROUP_O;
+	r.fail_rc = -EIO;
+	assert_int_equal(as_forward(s, seq[4], 4, true), -EIO);
+	assert_int_equal(r.n, 1 + 5 + 3 + 1);
+	assert_int_equal(r.log[r.n - 2], '0' + AS_GROUP_O);
+	assert_int_equal(r.log[r.n - 1], 'E');
+	r.fail_layer = -1;
+
+	/* out-of-range token or position: refused before the source hears of it */
+	r.n = 0;
+	assert_int_equal(as_forward(s, NV, 0, true), -EINVAL);
+	assert_int_equal(as_forward(s, 0, 16, true), -ERANGE);
+	assert_int_equal(r.n, 0);
+
+	/* Top-K selection by the loop */
+	for (uint32_t l = 0; l < NL; l++) {
+		topk[l * AS_GROUP_COUNT + AS_GROUP_QKV] = DIM / 2;
+		topk[l * AS_GROUP_COUNT + AS_GROUP_O] = DIM;
+		topk[l * AS_GROUP_COUNT + AS_GROUP_GATE_UP] = 5;
+		topk[l * AS_GROUP_COUNT + AS_GROUP_DOWN] = HID / 3;
+	}
+	s->topk = topk;
+	r.n = 0;
+	assert_int_equal(as_forward(s, seq[0], 0, true), 0);
+	assert_true(r.sel_ok);
+	for (int i = 0; i < r.n; i++) {
+		if (r.log[i] < '0' || r.log[i] >= '0' + AS_GROUP_COUNT)
+			continue;
+		assert_int_equal(r.sel_n[i], topk[r.layer[i] * AS_GROUP_COUNT + (r.log[i] - '0')]);
+	}
+	memcpy(keep, s->logits, sizeof(keep));
+	assert_int_equal(as_forward(dense, seq[0], 0, true), 0);
+	assert_memory_not_equal(keep, dense->logits, sizeof(keep)); /* the selection counted */
+	/* the dense source takes no selection (its sparsity is the hook's) */
+	dense->topk = topk;
+	assert_int_equal(as_forward(dense, seq[0], 0, true), -EOPNOTSUPP);
+
+	as_state_free(s);
+	as_state_free(dense);
+	as_model_free(m);
+	free_defs(d, nd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -755,6 +940,7 @@ int main(void)
 		cmocka_unit_test(test_bad_tensors),
 		cmocka_unit_test(test_mutated_real_model),
 		cmocka_unit_test(test_topk_hook),
+		cmocka_unit_test(test_weight_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
