@@ -38,19 +38,6 @@ static double now_s(void)
 
 /* ---- tokens: counting and timing, the engine's token marks ------------------------ */
 
-static uint64_t rows_stall_ns(struct as_swap_model *m)
-{
-	uint64_t t = 0;
-
-	for (uint32_t l = 0; l < m->rm.hp.n_layer; l++) {
-		uint64_t reads, bytes, stall;
-
-		as_rows_layer_stats(m->rows, l, &reads, &bytes, &stall);
-		t += stall;
-	}
-	return t;
-}
-
 static int token_begin(void *ctx)
 {
 	struct as_swap_model *m = ctx;
@@ -63,7 +50,7 @@ static int token_begin(void *ctx)
 		m->stall0 = es.total.stall_ns;
 		swap_token_begin(m->eng, m->token);
 	} else {
-		m->stall0 = rows_stall_ns(m);
+		m->stall0 = as_rows_stall_ns(m->rows);
 	}
 	return 0;
 }
@@ -81,7 +68,7 @@ static void token_end(void *ctx)
 		swap_engine_stats(m->eng, &es);
 		stall = es.total.stall_ns - m->stall0;
 	} else {
-		stall = rows_stall_ns(m) - m->stall0;
+		stall = as_rows_stall_ns(m->rows) - m->stall0;
 	}
 	m->token++;
 	t = now_s() - m->t_token;

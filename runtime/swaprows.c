@@ -58,6 +58,7 @@ struct as_rows {
 	bool in_use[NBUF];
 	int64_t last_assigned;  /* most recently assigned streamed layer; -1 */
 	struct rows_layer_stats *ls;
+	uint64_t stall_ns;       /* sum of ls[].stall_ns */
 };
 
 static uint64_t ns_now(void)
@@ -576,7 +577,9 @@ int as_rows_layer(struct as_rows *r, uint32_t l, struct as_weight *w)
 	while (r->state[b] == B_QUEUED || r->state[b] == B_READING)
 		pthread_cond_wait(&r->cv, &r->mu);
 	rc = r->state[b] == B_ERROR ? r->err[b] : 0;
-	r->ls[l].stall_ns += ns_now() - t0;
+	t0 = ns_now() - t0; /* now the stall */
+	r->ls[l].stall_ns += t0;
+	r->stall_ns += t0;
 	if (rc) {
 		/* drop it: the next call reads it again */
 		r->in_use[b] = false;
@@ -634,4 +637,16 @@ void as_rows_layer_stats(struct as_rows *r, uint32_t l, uint64_t *reads,
 	*stall_ns = r->ls[l].stall_ns;
 	if (r->started)
 		pthread_mutex_unlock(&r->mu);
+}
+
+uint64_t as_rows_stall_ns(struct as_rows *r)
+{
+	uint64_t t;
+
+	if (r->started)
+		pthread_mutex_lock(&r->mu);
+	t = r->stall_ns;
+	if (r->started)
+		pthread_mutex_unlock(&r->mu);
+	return t;
 }

@@ -57,5 +57,7 @@ uint64_t as_rows_mem_bytes(const struct as_rows *r); /* resident layers + buffer
 const char *as_rows_io_name(const struct as_rows *r); /* "rows-odirect" / "rows-buffered" */
 void as_rows_layer_stats(struct as_rows *r, uint32_t layer, uint64_t *reads,
 			 uint64_t *bytes, uint64_t *stall_ns);
+/* The stall of every layer so far (the sum of the layers' stall_ns). */
+uint64_t as_rows_stall_ns(struct as_rows *r);
 
 #endif
