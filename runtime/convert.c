@@ -41,10 +41,10 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void warn(const struct as_convert_params *p, const char *fmt, ...)
+static void note(const struct as_convert_params *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void warn(const struct as_convert_params *p, const char *fmt, ...)
+static void note(const struct as_convert_params *p, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -317,13 +317,13 @@ static void describe(struct conv *cv, struct swap_store_desc *d)
 
 		t = forced >= 0 ? (enum ggml_type)forced : src;
 		if (!as_convert_type_ok(t)) {
-			warn(p, "%s columns: %s cannot be re-encoded, using q8_0", as_op_name(op),
+			note(p, "%s columns: %s cannot be re-encoded, using q8_0", as_op_name(op),
 			     as_type_name(t));
 			t = GGML_TYPE_Q8_0;
 		}
 		for (uint32_t l = 1; l < d->n_layers && forced < 0; l++) {
 			if (m->layers[l].w[op].type != src) {
-				warn(p, "%s: layer %u is %s, layer 0 is %s; every layer's columns "
+				note(p, "%s: layer %u is %s, layer 0 is %s; every layer's columns "
 				     "become %s", as_op_name(op), l,
 				     as_type_name(m->layers[l].w[op].type), as_type_name(src),
 				     as_type_name(t));

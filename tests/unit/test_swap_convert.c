@@ -9,6 +9,7 @@
  * points at ../shared). The CLI's exit codes are checked by tests/integration/convert.sh.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -577,6 +578,89 @@ static void test_cancel_and_verify(void **state)
 	assert_non_null(strstr(err, "c.asw"));
 }
 
+/* Retype tensor name of the GGUF at path from Q4_0 to Q4_K in place: a Q4_0 row of 256
+ * values (8 blocks of 18 bytes) has the size of one Q4_K block (144 bytes). Each block's
+ * dmin (bytes 2..3) is zeroed so that it decodes to finite values. */
+static void retype_q4_k(const char *path, const char *name)
+{
+	const struct gguf_tensor *t;
+	struct gguf_file *f;
+	uint32_t type = GGML_TYPE_Q4_K;
+	uint64_t toff, doff, size;
+	uint16_t zero = 0;
+	char err[256] = "";
+	int fd;
+
+	assert_int_equal(gguf_open(&f, path, err, sizeof(err)), 0);
+	t = gguf_find_tensor(f, name);
+	assert_non_null(t);
+	assert_int_equal(t->type, GGML_TYPE_Q4_0);
+	assert_int_equal(t->ne[0], 256);
+	toff = (uint64_t)((const uint8_t *)t->name.s - f->map) + t->name.len + 4 +
+	       8ull * t->n_dims;
+	doff = t->offset;
+	size = t->size;
+	gguf_close(f);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &type, 4, (off_t)toff), 4);
+	for (uint64_t o = 0; o < size; o += 144)
+		assert_int_equal(pwrite(fd, &zero, 2, (off_t)(doff + o + 2)), 2);
+	close(fd);
+}
+
+struct notes {
+	int n;
+	char msg[4][256];
+};
+
+static void on_warn(void *arg, const char *msg)
+{
+	struct notes *nt = arg;
+
+	if (nt->n < 4)
+		snprintf(nt->msg[nt->n], sizeof(nt->msg[0]), "%s", msg);
+	nt->n++;
+}
+
+/* A matrix type that cannot be re-encoded becomes q8_0 columns, layers of different types
+ * take layer 0's: one note each through params.warn, and the columns still match. */
+static void test_warnings(void **state)
+{
+	struct as_convert_params p;
+	struct as_convert_result res;
+	struct notes nt;
+	char g[300], o[300], err[512] = "";
+
+	snprintf(g, sizeof(g), "%s/w.gguf", dir);
+	snprintf(o, sizeof(o), "%s/w.asw", dir);
+	assert_int_equal(mkmodel(g, 2, 0, GGML_TYPE_Q4_0, 9), 0);
+	retype_q4_k(g, "blk.0.attn_q.weight");
+	retype_q4_k(g, "blk.1.attn_q.weight");
+	retype_q4_k(g, "blk.1.attn_output.weight");
+	memset(&nt, 0, sizeof(nt));
+	as_convert_params_init(&p);
+	p.warn = on_warn;
+	p.arg = &nt;
+	assert_int_equal(as_convert(g, o, &p, &res, err, sizeof(err)), 0);
+	for (int i = 0; i < nt.n && i < 4; i++)
+		fprintf(stderr, "# note: %s\n", nt.msg[i]);
+	assert_int_equal(nt.n, 2);
+	assert_non_null(strstr(nt.msg[0], " columns: q4_K cannot be re-encoded, using q8_0"));
+	assert_non_null(strstr(nt.msg[1], ": layer 1 is q4_K, layer 0 is q4_0; every layer's "
+			       "columns become q4_0"));
+	assert_int_equal(res.type[AS_OP_Q], GGML_TYPE_Q8_0);
+	assert_int_equal(res.type[AS_OP_K], GGML_TYPE_Q4_0);
+	assert_int_equal(res.type[AS_OP_O], GGML_TYPE_Q4_0);
+	check_store(g, o, false);
+	/* a forced type: nothing to say */
+	memset(&nt, 0, sizeof(nt));
+	p.type = GGML_TYPE_Q8_0;
+	assert_int_equal(as_convert(g, o, &p, &res, err, sizeof(err)), 0);
+	assert_int_equal(nt.n, 0);
+	assert_int_equal(res.type[AS_OP_O], GGML_TYPE_Q8_0);
+}
+
 struct mkprog {
 	uint64_t last, total;
 	int calls, bad;
@@ -759,6 +843,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_progress_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_and_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkmodel_library, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("swap_convert", tests, NULL, NULL);
