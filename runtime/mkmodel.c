@@ -550,7 +550,7 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 		return -EINVAL;
 	}
 	if (!out || !*out) {
-		seterr(err, errlen, "missing -o OUT.gguf (see --help)");
+		seterr(err, errlen, "missing output path");
 		return -EINVAL;
 	}
 	s = &p->shape;
