@@ -3,43 +3,22 @@
  * activeswap mkmodel: write a Llama-architecture GGUF with seeded random weights and a
  * working byte-level SentencePiece vocabulary.
  *
- * Weights are uniform with standard deviation 1/sqrt(fan_in) (fan_in = ne[0], the row
- * length), norms are 1.0, so activations keep unit scale through every layer. Each row
- * is generated from its own PRNG stream keyed by (seed, tensor, row): the output is
- * identical whatever the thread count. Data is produced in chunks of rows by worker
- * threads and streamed to OUT.tmp through the GGUF writer (never more than a few chunks
- * in memory), fsync'ed and renamed to OUT at the end; on failure OUT.tmp is removed.
+ * The command line around as_mkmodel() (runtime/mkmodel.c, activeswap/mkmodel.h): flags,
+ * SIGINT/SIGTERM as its cancel flag, the progress bar and the closing line. Exit 0, 1 for
+ * a failure (OUT.tmp removed), 2 for bad flags or a refused shape.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <math.h>
-#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "activeswap/gguf.h"
+#include "activeswap/mkmodel.h"
 #include "activeswap/quant.h"
 #include "cli.h"
 
 #define SUB "mkmodel"
-#define CHUNK_BYTES (4u << 20)
-#define MAX_THREADS 16
-#define MAX_VOCAB 1000000u
-
-struct shape {
-	const char *name;
-	uint64_t dim, hidden, layers, heads, kv_heads, vocab, ctx;
-};
-
-static const struct shape shapes[] = {
-	{ "tiny", 256, 768, 4, 8, 4, 512, 512 },
-	{ "1b", 2048, 8192, 16, 32, 8, 512, 2048 },   /* Llama-3.2-1B */
-	{ "7b", 4096, 11008, 32, 32, 32, 512, 2048 }, /* Llama-2-7B */
-	{ "8b", 4096, 14336, 32, 32, 8, 512, 2048 },  /* Llama-3-8B */
-};
 
 static void usage(FILE *f)
 {
@@ -52,245 +31,6 @@ static void usage(FILE *f)
 		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n");
 }
 
-/* ---- random numbers ----------------------------------------------------------------- */
-
-static inline uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-struct xrng {
-	uint64_t s[4];
-};
-
-static void xrng_seed(struct xrng *r, uint64_t seed, uint64_t tensor, uint64_t row)
-{
-	uint64_t k = seed ^ (tensor * 0xd1b54a32d192ed03ull) ^ (row * 0x8cb92ba72f3d8dd7ull);
-
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&k);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-/* xoshiro256+ (the low bits are weak; only the top 24 of each half are used) */
-static inline uint64_t xrng_next(struct xrng *r)
-{
-	uint64_t *s = r->s, res = s[0] + s[3], t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return res;
-}
-
-/* n uniform values in [-a, a) */
-static void fill_uniform(struct xrng *r, float *x, size_t n, float a)
-{
-	const float k = 2.0f * a / 16777216.0f;
-	size_t i = 0;
-
-	for (; i + 1 < n; i += 2) {
-		uint64_t v = xrng_next(r);
-
-		x[i] = (float)(uint32_t)(v >> 40) * k - a;
-		x[i + 1] = (float)(uint32_t)((v >> 8) & 0xffffff) * k - a;
-	}
-	if (i < n)
-		x[i] = (float)(uint32_t)(xrng_next(r) >> 40) * k - a;
-}
-
-/* ---- vocabulary --------------------------------------------------------------------- */
-
-#define SPM_SPACE "\xe2\x96\x81" /* U+2581 */
-
-static const char *const words[] = {
-	"the", "and", "to", "a", "was", "he", "she", "it", "of", "in", "they", "her", "his",
-	"you", "with", "said", "on", "for", "that", "day", "had", "is", "big", "so", "but",
-	"up", "Lily", "were", "one", "Tim", "play", "saw", "not", "very", "happy", "there",
-	"time", "Once", "upon", "little", "friend", "wanted", "mom", "all", "at", "be", "can",
-	"go", "we", "like", "what", "did", "out", "then", "them", "have", "help", "make",
-	"new", "park", "ball", "dog", "cat", "bird", "tree", "sun", "fun", "look", "went",
-	"home", "love", "good", "too", "do", "are", "me", "my", "from", "this", "no", "an",
-	"as", "by", "are", "ran", "toy", "box", "red", "man", "girl", "boy", "named", "loved",
-	"felt", "sad", "nice", "smiled", "saw", "liked", "found", "thank", "yes", "when",
-	"how", "why", "who", "will", "would", "could", "after", "again", "away", "back",
-	"down", "each", "every", "eat", "ate", "food", "water", "tall", "small", "kind",
-	"best", "many", "some", "other", "people", "because", "about", "into", "over",
-	"under", "always", "never", "together", "learned", "careful", "idea", "funny",
-};
-
-struct vocab {
-	char **text;
-	float *scores;
-	int32_t *types;
-	uint32_t n, cap;
-};
-
-static int vocab_has(const struct vocab *v, const char *s)
-{
-	/* Small vocabularies; called only while building (O(n^2) on a few thousand). */
-	for (uint32_t i = 3 + 256; i < v->n; i++)
-		if (!strcmp(v->text[i], s))
-			return 1;
-	return 0;
-}
-
-static int vocab_add(struct vocab *v, const char *s, int32_t type, float score)
-{
-	if (v->n >= v->cap)
-		return 0;
-	v->text[v->n] = strdup(s);
-	if (!v->text[v->n])
-		return -ENOMEM;
-	v->types[v->n] = type;
-	v->scores[v->n] = score;
-	v->n++;
-	return 0;
-}
-
-/* Add s and every prefix of s that ends on a character boundary (so merges reach it). */
-static int vocab_add_closure(struct vocab *v, const char *s)
-{
-	char buf[64];
-	size_t len = strlen(s);
-
-	if (len >= sizeof(buf))
-		return 0;
-	for (size_t i = 1; i <= len && v->n < v->cap; i++) {
-		if (i < len && ((unsigned char)s[i] & 0xc0) == 0x80)
-			continue; /* inside a UTF-8 sequence */
-		memcpy(buf, s, i);
-		buf[i] = 0;
-		if (strlen(buf) > 1 && !vocab_has(v, buf)) {
-			int rc = vocab_add(v, buf, 1, -(float)v->n);
-
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
-}
-
-static void vocab_free(struct vocab *v)
-{
-	if (v->text)
-		for (uint32_t i = 0; i < v->n; i++)
-			free(v->text[i]);
-	free(v->text);
-	free(v->scores);
-	free(v->types);
-}
-
-static int vocab_build(struct vocab *v, uint32_t n)
-{
-	static const char singles[] = "etaoinshrdlcumwfgypbvkjxqzETAOINSHRDLCUMWFGYPBVKJXQZ"
-				      "0123456789.,!?'\"-:;()";
-	char buf[64];
-	int rc = 0;
-
-	v->cap = n;
-	v->text = calloc(n, sizeof(*v->text));
-	v->scores = calloc(n, sizeof(*v->scores));
-	v->types = calloc(n, sizeof(*v->types));
-	if (!v->text || !v->scores || !v->types)
-		return -ENOMEM;
-	rc |= vocab_add(v, "<unk>", 2, 0);
-	rc |= vocab_add(v, "<s>", 3, 0);
-	rc |= vocab_add(v, "</s>", 3, 0);
-	for (int b = 0; b < 256; b++) {
-		snprintf(buf, sizeof(buf), "<0x%02X>", b);
-		rc |= vocab_add(v, buf, 6, 0);
-	}
-	if (rc)
-		return -ENOMEM;
-	/* single characters, most frequent first, then the word-boundary marker */
-	rc = vocab_add(v, SPM_SPACE, 1, -(float)v->n);
-	for (const char *c = singles; !rc && *c; c++) {
-		buf[0] = *c;
-		buf[1] = 0;
-		rc = vocab_add(v, buf, 1, -(float)v->n);
-	}
-	/* common words with the word prefix, each reachable by pairwise merges */
-	for (size_t i = 0; !rc && i < sizeof(words) / sizeof(words[0]) && v->n < n; i++) {
-		snprintf(buf, sizeof(buf), SPM_SPACE "%s", words[i]);
-		rc = vocab_add_closure(v, buf);
-	}
-	/* letter pairs, then word-initial pairs */
-	for (int pass = 0; !rc && pass < 2 && v->n < n; pass++)
-		for (const char *a = singles; !rc && a < singles + 26 && v->n < n; a++)
-			for (const char *b = singles; !rc && b < singles + 26 && v->n < n; b++) {
-				snprintf(buf, sizeof(buf), "%s%c%c", pass ? SPM_SPACE : "", *a,
-					 *b);
-				if (pass)
-					rc = vocab_add_closure(v, buf);
-				else if (!vocab_has(v, buf))
-					rc = vocab_add(v, buf, 1, -(float)v->n);
-			}
-	/* anything left is an unused placeholder */
-	for (uint32_t i = 0; !rc && v->n < n; i++) {
-		snprintf(buf, sizeof(buf), "<unused%u>", i);
-		rc = vocab_add(v, buf, 5, -1e9f);
-	}
-	return rc;
-}
-
-/* ---- tensor generation -------------------------------------------------------------- */
-
-struct tdesc {
-	char name[64];
-	enum ggml_type type;
-	uint32_t n_dims;
-	uint64_t ne[2];
-	uint64_t row_bytes;
-	bool norm;
-};
-
-struct job {
-	const struct tdesc *t;
-	uint64_t tensor_idx;
-	uint64_t seed;
-	uint64_t row0, nrows;
-	uint8_t *out;
-	float *tmp;
-	int rc;
-};
-
-static void *gen_rows(void *arg)
-{
-	struct job *j = arg;
-	const struct tdesc *t = j->t;
-	float a = sqrtf(3.0f / (float)t->ne[0]);
-	struct xrng r;
-
-	j->rc = 0;
-	for (uint64_t i = 0; i < j->nrows; i++) {
-		uint64_t row = j->row0 + i;
-
-		if (t->norm) {
-			for (uint64_t k = 0; k < t->ne[0]; k++)
-				j->tmp[k] = 1.0f;
-		} else {
-			xrng_seed(&r, j->seed, j->tensor_idx, row);
-			fill_uniform(&r, j->tmp, t->ne[0], a);
-		}
-		j->rc = as_quant_row(t->type, j->tmp, j->out + i * t->row_bytes, t->ne[0]);
-		if (j->rc)
-			break;
-	}
-	return NULL;
-}
-
 static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
@@ -299,247 +39,45 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
-struct opts {
-	const char *out;
-	struct shape s;
-	enum ggml_type type;
-	uint64_t seed;
-	int threads;
+struct bar {
+	struct cli_progress pr;
+	bool started;
 };
 
-static int add_meta(struct gguf_writer *w, const struct opts *o, const struct vocab *v)
+static void on_progress(void *arg, uint64_t done, uint64_t total)
 {
-	const struct shape *s = &o->s;
-	uint32_t head_dim = (uint32_t)(s->dim / s->heads);
-	char name[96];
-	int rc = 0;
+	struct bar *b = arg;
 
-	snprintf(name, sizeof(name), "activeswap-random-%s-%s", s->name, as_type_name(o->type));
-	rc |= gguf_w_str(w, "general.architecture", "llama");
-	rc |= gguf_w_str(w, "general.name", name);
-	rc |= gguf_w_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
-	rc |= gguf_w_u32(w, "general.file_type", o->type == GGML_TYPE_F32 ? 0 :
-			 o->type == GGML_TYPE_F16 ? 1 : o->type == GGML_TYPE_Q4_0 ? 2 : 7);
-	rc |= gguf_w_u32(w, "general.quantization_version", 2);
-	rc |= gguf_w_u32(w, "llama.context_length", (uint32_t)s->ctx);
-	rc |= gguf_w_u32(w, "llama.embedding_length", (uint32_t)s->dim);
-	rc |= gguf_w_u32(w, "llama.feed_forward_length", (uint32_t)s->hidden);
-	rc |= gguf_w_u32(w, "llama.block_count", (uint32_t)s->layers);
-	rc |= gguf_w_u32(w, "llama.attention.head_count", (uint32_t)s->heads);
-	rc |= gguf_w_u32(w, "llama.attention.head_count_kv", (uint32_t)s->kv_heads);
-	rc |= gguf_w_u32(w, "llama.rope.dimension_count", head_dim);
-	rc |= gguf_w_f32(w, "llama.rope.freq_base", 10000.0f);
-	rc |= gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-	rc |= gguf_w_u32(w, "llama.vocab_size", (uint32_t)s->vocab);
-	rc |= gguf_w_str(w, "tokenizer.ggml.model", "llama");
-	rc |= gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->text, v->n);
-	rc |= gguf_w_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, v->n);
-	rc |= gguf_w_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, v->n);
-	rc |= gguf_w_u32(w, "tokenizer.ggml.bos_token_id", 1);
-	rc |= gguf_w_u32(w, "tokenizer.ggml.eos_token_id", 2);
-	rc |= gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", 0);
-	rc |= gguf_w_bool(w, "tokenizer.ggml.add_bos_token", true);
-	rc |= gguf_w_bool(w, "tokenizer.ggml.add_eos_token", false);
-	return rc ? -EINVAL : 0;
-}
-
-static int build_tensors(const struct opts *o, struct tdesc **out, size_t *n_out)
-{
-	static const char *const blk[] = { "attn_norm", "attn_q", "attn_k", "attn_v",
-					   "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
-					   "ffn_down" };
-	const struct shape *s = &o->s;
-	uint64_t kv_dim = s->dim / s->heads * s->kv_heads;
-	size_t n = 3 + 9 * s->layers, k = 0;
-	struct tdesc *t = calloc(n, sizeof(*t));
-
-	if (!t)
-		return -ENOMEM;
-#define T(nm, norm_, ne0, ne1) do {                                             \
-		snprintf(t[k].name, sizeof(t[k].name), "%s", nm);                \
-		t[k].norm = norm_;                                               \
-		t[k].type = norm_ ? GGML_TYPE_F32 : o->type;                     \
-		t[k].n_dims = norm_ ? 1 : 2;                                     \
-		t[k].ne[0] = ne0;                                                \
-		t[k].ne[1] = ne1;                                                \
-		k++;                                                             \
-	} while (0)
-	T("token_embd.weight", false, s->dim, s->vocab);
-	for (uint64_t l = 0; l < s->layers; l++) {
-		for (size_t b = 0; b < 9; b++) {
-			char nm[64];
-			uint64_t ne0 = s->dim, ne1 = s->dim;
-			bool norm = strstr(blk[b], "norm") != NULL;
-
-			snprintf(nm, sizeof(nm), "blk.%llu.%s.weight", (unsigned long long)l,
-				 blk[b]);
-			if (!strcmp(blk[b], "attn_k") || !strcmp(blk[b], "attn_v"))
-				ne1 = kv_dim;
-			else if (!strcmp(blk[b], "ffn_gate") || !strcmp(blk[b], "ffn_up"))
-				ne1 = s->hidden;
-			else if (!strcmp(blk[b], "ffn_down"))
-				ne0 = s->hidden;
-			if (norm)
-				ne1 = 1;
-			T(nm, norm, ne0, ne1);
-		}
+	if (!b->started) {
+		cli_progress_start(&b->pr, "mkmodel", total);
+		b->started = true;
 	}
-	T("output_norm.weight", true, s->dim, 1);
-	T("output.weight", false, s->dim, s->vocab);
-#undef T
-	for (size_t i = 0; i < n; i++)
-		if (as_row_bytes(t[i].type, t[i].ne[0], &t[i].row_bytes)) {
-			free(t);
-			return -EINVAL;
-		}
-	*out = t;
-	*n_out = n;
-	return 0;
-}
-
-static int write_model(const struct opts *o, int fd, uint64_t *bytes_out)
-{
-	struct gguf_writer *w = gguf_writer_new();
-	struct vocab v = { 0 };
-	struct tdesc *t = NULL;
-	struct job jobs[MAX_THREADS];
-	pthread_t th[MAX_THREADS];
-	struct cli_progress prog;
-	uint64_t total = 0;
-	size_t n_t = 0;
-	int rc, nth = o->threads;
-
-	memset(jobs, 0, sizeof(jobs));
-	if (!w)
-		return -ENOMEM;
-	rc = vocab_build(&v, (uint32_t)o->s.vocab);
-	if (!rc)
-		rc = build_tensors(o, &t, &n_t);
-	if (!rc)
-		rc = add_meta(w, o, &v);
-	for (size_t i = 0; !rc && i < n_t; i++) {
-		int idx = gguf_w_tensor(w, t[i].name, t[i].type, t[i].n_dims, t[i].ne);
-
-		if (idx < 0)
-			rc = idx;
-		total += t[i].row_bytes * t[i].ne[1];
-	}
-	if (rc) {
-		cli_err(SUB, "cannot describe the model: %s", strerror(-rc));
-		goto out;
-	}
-	for (int i = 0; i < nth; i++) {
-		jobs[i].out = malloc(CHUNK_BYTES);
-		jobs[i].tmp = malloc(sizeof(float) * (o->s.dim > o->s.hidden ? o->s.dim :
-						      o->s.hidden));
-		if (!jobs[i].out || !jobs[i].tmp) {
-			rc = -ENOMEM;
-			cli_err(SUB, "out of memory");
-			goto out;
-		}
-	}
-	rc = gguf_w_begin(w, fd);
-	if (rc) {
-		cli_err(SUB, "%s: write: %s", o->out, strerror(-rc));
-		goto out;
-	}
-	cli_progress_start(&prog, "mkmodel", total);
-	for (size_t i = 0; !rc && i < n_t; i++) {
-		uint64_t rows_per = CHUNK_BYTES / t[i].row_bytes, row = 0;
-
-		if (rows_per == 0)
-			rows_per = 1; /* a row larger than a chunk cannot happen below 1M cols */
-		while (!rc && row < t[i].ne[1]) {
-			int used = 0;
-
-			for (; used < nth && row < t[i].ne[1]; used++) {
-				struct job *j = &jobs[used];
-
-				j->t = &t[i];
-				j->tensor_idx = i;
-				j->seed = o->seed;
-				j->row0 = row;
-				j->nrows = t[i].ne[1] - row < rows_per ? t[i].ne[1] - row : rows_per;
-				row += j->nrows;
-			}
-			if (used == 1) {
-				gen_rows(&jobs[0]);
-			} else {
-				bool started[MAX_THREADS] = { false };
-
-				for (int k = 1; k < used; k++)
-					started[k] = !pthread_create(&th[k], NULL, gen_rows,
-								     &jobs[k]);
-				gen_rows(&jobs[0]);
-				for (int k = 1; k < used; k++) {
-					if (started[k])
-						pthread_join(th[k], NULL);
-					else
-						gen_rows(&jobs[k]);
-				}
-			}
-			for (int k = 0; !rc && k < used; k++) {
-				uint64_t len = jobs[k].nrows * t[i].row_bytes;
-
-				rc = jobs[k].rc;
-				if (rc) {
-					cli_err(SUB, "quantizing %s: %s", t[i].name, strerror(-rc));
-					break;
-				}
-				rc = gguf_w_data(w, jobs[k].out, (size_t)len);
-				if (rc) {
-					cli_err(SUB, "%s: write: %s", o->out, strerror(-rc));
-					break;
-				}
-				cli_progress_add(&prog, len);
-			}
-			if (!rc && interrupted) {
-				rc = -EINTR;
-				cli_err(SUB, "interrupted");
-			}
-		}
-	}
-	if (!rc) {
-		rc = gguf_w_end(w);
-		if (rc)
-			cli_err(SUB, "%s: write: %s", o->out, strerror(-rc));
-	}
-	cli_progress_end(&prog);
-	*bytes_out = total;
-out:
-	for (int i = 0; i < nth; i++) {
-		free(jobs[i].out);
-		free(jobs[i].tmp);
-	}
-	free(t);
-	vocab_free(&v);
-	gguf_writer_free(w);
-	return rc;
-}
-
-static int parse_u(const char *flag, const char *val, uint64_t min, uint64_t max,
-		   uint64_t *out)
-{
-	return cli_u64(SUB, flag, val, min, max, out);
+	if (done > b->pr.done)
+		cli_progress_add(&b->pr, done - b->pr.done);
 }
 
 int cmd_mkmodel(int argc, char **argv)
 {
-	struct opts o = { .type = GGML_TYPE_Q4_0, .seed = 1 };
+	struct as_mkmodel_params o;
+	const char *out = NULL;
 	uint64_t ov[7];
 	bool set[7] = { false };
 	static const char *const names[7] = { "--dim", "--hidden", "--layers", "--heads",
 					      "--kv-heads", "--vocab", "--ctx" };
-	static const uint64_t maxv[7] = { 65536, 262144, 1024, 1024, 1024, MAX_VOCAB,
-					  1u << 24 };
+	static const uint64_t maxv[7] = {
+		AS_MKMODEL_MAX_DIM, AS_MKMODEL_MAX_HIDDEN, AS_MKMODEL_MAX_LAYERS,
+		AS_MKMODEL_MAX_LAYERS, AS_MKMODEL_MAX_LAYERS, AS_MKMODEL_MAX_VOCAB,
+		AS_MKMODEL_MAX_CTX
+	};
 	const char *shape = "tiny";
-	char tmp[4200];
+	char err[4400] = "";
 	uint64_t data_bytes = 0, threads = 0;
 	struct sigaction sa;
+	struct bar bar = { .started = false };
 	double t0;
-	int fd, rc;
-	long ncpu;
+	int rc;
 
+	as_mkmodel_params_init(&o);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int k;
@@ -563,11 +101,11 @@ int cmd_mkmodel(int argc, char **argv)
 			return 2;
 		}
 		if (k < 7) {
-			if (parse_u(a, argv[i], 1, maxv[k], &ov[k]))
+			if (cli_u64(SUB, a, argv[i], 1, maxv[k], &ov[k]))
 				return 2;
 			set[k] = true;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "--out")) {
-			o.out = argv[i];
+			out = argv[i];
 		} else if (!strcmp(a, "--shape")) {
 			shape = argv[i];
 		} else if (!strcmp(a, "--type")) {
@@ -581,105 +119,63 @@ int cmd_mkmodel(int argc, char **argv)
 			}
 			o.type = (enum ggml_type)ty;
 		} else if (!strcmp(a, "--seed")) {
-			if (parse_u(a, argv[i], 0, UINT64_MAX, &o.seed))
+			if (cli_u64(SUB, a, argv[i], 0, UINT64_MAX, &o.seed))
 				return 2;
 		} else if (!strcmp(a, "--threads")) {
-			if (parse_u(a, argv[i], 1, MAX_THREADS, &threads))
+			if (cli_u64(SUB, a, argv[i], 1, AS_MKMODEL_MAX_THREADS, &threads))
 				return 2;
 		}
 	}
-	if (!o.out || !*o.out) {
+	if (!out || !*out) {
 		cli_err(SUB, "missing -o OUT.gguf (see --help)");
 		return 2;
 	}
-	{
-		size_t k;
-
-		for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++)
-			if (!strcmp(shape, shapes[k].name))
-				break;
-		if (k == sizeof(shapes) / sizeof(shapes[0])) {
-			cli_err(SUB, "bad value for --shape: '%s' (tiny, 1b, 7b or 8b)", shape);
-			return 2;
-		}
-		o.s = shapes[k];
+	if (as_mkmodel_preset(shape, &o.shape)) {
+		cli_err(SUB, "bad value for --shape: '%s' (tiny, 1b, 7b or 8b)", shape);
+		return 2;
 	}
 	{
-		uint64_t *field[7] = { &o.s.dim, &o.s.hidden, &o.s.layers, &o.s.heads,
-				       &o.s.kv_heads, &o.s.vocab, &o.s.ctx };
+		uint64_t *field[7] = { &o.shape.dim, &o.shape.hidden, &o.shape.layers,
+				       &o.shape.heads, &o.shape.kv_heads, &o.shape.vocab,
+				       &o.shape.ctx };
 
 		for (int k = 0; k < 7; k++)
 			if (set[k])
 				*field[k] = ov[k];
 	}
-	if (!set[4] && set[3] && o.s.kv_heads > o.s.heads)
-		o.s.kv_heads = o.s.heads;
-	/* validate the combination */
-	if (o.s.dim % 32 || o.s.hidden % 32) {
-		cli_err(SUB, "--dim (%llu) and --hidden (%llu) must be multiples of 32",
-			(unsigned long long)o.s.dim, (unsigned long long)o.s.hidden);
+	if (!set[4] && set[3] && o.shape.kv_heads > o.shape.heads)
+		o.shape.kv_heads = o.shape.heads;
+	o.threads = (int)threads;
+	/* the combination: one line and exit 2 before anything is written */
+	if (as_mkmodel_check(&o, out, err, sizeof(err))) {
+		cli_err(SUB, "%s", err);
 		return 2;
 	}
-	if (o.s.dim % o.s.heads) {
-		cli_err(SUB, "--dim (%llu) must be a multiple of --heads (%llu)",
-			(unsigned long long)o.s.dim, (unsigned long long)o.s.heads);
-		return 2;
-	}
-	if ((o.s.dim / o.s.heads) % 2) {
-		cli_err(SUB, "head dimension %llu (dim/heads) must be even for RoPE",
-			(unsigned long long)(o.s.dim / o.s.heads));
-		return 2;
-	}
-	if (o.s.kv_heads > o.s.heads || o.s.heads % o.s.kv_heads) {
-		cli_err(SUB, "--heads (%llu) must be a multiple of --kv-heads (%llu)",
-			(unsigned long long)o.s.heads, (unsigned long long)o.s.kv_heads);
-		return 2;
-	}
-	if (o.s.vocab < 259) {
-		cli_err(SUB, "--vocab (%llu) must be at least 259 (3 specials + 256 bytes)",
-			(unsigned long long)o.s.vocab);
-		return 2;
-	}
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	o.threads = threads ? (int)threads : (ncpu >= 2 ? 2 : 1);
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", o.out) >= (int)sizeof(tmp)) {
-		cli_err(SUB, "output path too long");
-		return 2;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		cli_err(SUB, "%s: %s", tmp, strerror(errno));
-		return 1;
-	}
+	o.progress = on_progress;
+	o.arg = &bar;
+	o.cancel = &interrupted;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	t0 = cli_now();
-	rc = write_model(&o, fd, &data_bytes);
-	if (!rc && fsync(fd) < 0) {
-		rc = -errno;
-		cli_err(SUB, "%s: fsync: %s", tmp, strerror(errno));
-	}
-	if (close(fd) < 0 && !rc) {
-		rc = -errno;
-		cli_err(SUB, "%s: close: %s", tmp, strerror(errno));
-	}
-	if (!rc && rename(tmp, o.out) < 0) {
-		rc = -errno;
-		cli_err(SUB, "rename %s -> %s: %s", tmp, o.out, strerror(errno));
+	rc = as_mkmodel(&o, out, &data_bytes, err, sizeof(err));
+	if (bar.started)
+		cli_progress_end(&bar.pr);
+	if (rc == -ECANCELED) {
+		cli_err(SUB, "interrupted");
+		return 1;
 	}
 	if (rc) {
-		unlink(tmp);
+		cli_err(SUB, "%s", err);
 		return 1;
 	}
 	fprintf(stderr, "mkmodel: wrote %s (%s, %s, dim %llu hidden %llu layers %llu heads "
-		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", o.out, o.s.name,
-		as_type_name(o.type), (unsigned long long)o.s.dim,
-		(unsigned long long)o.s.hidden, (unsigned long long)o.s.layers,
-		(unsigned long long)o.s.heads, (unsigned long long)o.s.kv_heads,
-		(unsigned long long)o.s.vocab, (unsigned long long)data_bytes,
+		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", out, o.shape.name,
+		as_type_name(o.type), (unsigned long long)o.shape.dim,
+		(unsigned long long)o.shape.hidden, (unsigned long long)o.shape.layers,
+		(unsigned long long)o.shape.heads, (unsigned long long)o.shape.kv_heads,
+		(unsigned long long)o.shape.vocab, (unsigned long long)data_bytes,
 		cli_now() - t0);
 	return 0;
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * activeswap convert: every bundle column equals the source matrix's column (exactly for
- * f32, within the quantization step otherwise) (decoded with as_col_decode), resident tensors and the
- * GGUF metadata are carried over verbatim, and a failed conversion leaves no file.
+ * as_convert (runtime/convert.c): every bundle column equals the source matrix's column
+ * (exactly for f32, within the quantization step otherwise) (decoded with as_col_decode),
+ * resident tensors and the GGUF metadata are carried over verbatim, and a failed or
+ * cancelled conversion leaves no file; progress, notes and verification.
  * Uses a generated Q4_0 model (always) and the real stories260K model (when AS_SHARED
- * points at ../shared).
+ * points at ../shared). The CLI's exit codes are checked by tests/integration/convert.sh.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,13 +21,14 @@
 
 #include <cmocka.h>
 
+#include "activeswap/convert.h"
 #include "activeswap/eval.h"
 #include "activeswap/gguf.h"
+#include "activeswap/mkmodel.h"
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
 #include "activeswap/tokenizer.h"
-#include "cli.h"
 #include "libswap.h"
 
 static char dir[256];
@@ -46,17 +49,43 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static int run(int (*fn)(int, char **), const char *const *args)
+/* as_convert with a type (AS_CONVERT_KEEP or a ggml type) and a layer group; the error
+ * line goes to stderr. */
+static int convert(const char *in, const char *out, int type, uint32_t group, bool verify)
 {
-	char *argv[32];
-	int n = 0;
+	struct as_convert_params p;
+	char err[512] = "";
+	int r;
 
-	while (args[n] && n < 31) {
-		argv[n] = (char *)args[n];
-		n++;
-	}
-	argv[n] = NULL;
-	return fn(n, argv);
+	as_convert_params_init(&p);
+	p.type = type;
+	p.group = group;
+	p.verify = verify;
+	r = as_convert(in, out, &p, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "# as_convert %s: %s\n", in, err);
+	return r;
+}
+
+/* The tiny shape with overrides (0 keeps the shape's value). */
+static int mkmodel(const char *out, uint64_t layers, uint64_t hidden, enum ggml_type type,
+		   uint64_t seed)
+{
+	struct as_mkmodel_params p;
+	char err[512] = "";
+	int r;
+
+	as_mkmodel_params_init(&p);
+	if (layers)
+		p.shape.layers = layers;
+	if (hidden)
+		p.shape.hidden = hidden;
+	p.type = type;
+	p.seed = seed;
+	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
+	return r;
 }
 
 static const struct {
@@ -214,16 +243,11 @@ static void test_generated_q4_0(void **state)
 	snprintf(g, sizeof(g), "%s/tiny.gguf", dir);
 	snprintf(o, sizeof(o), "%s/tiny.asw", dir);
 	snprintf(o8, sizeof(o8), "%s/tiny8.asw", dir);
-	const char *mk[] = { "mkmodel", "-o", g, "--shape", "tiny", "--layers", "3", "--hidden",
-			     "224", NULL };
-	const char *cv[] = { "convert", g, "-o", o, "--group", "2", "--quiet", NULL };
-	const char *cv8[] = { "convert", g, "-o", o8, "--type", "q8_0", "--quiet", "--verify",
-			      NULL };
 
-	assert_int_equal(run(cmd_mkmodel, mk), 0);
-	assert_int_equal(run(cmd_convert, cv), 0);
+	assert_int_equal(mkmodel(g, 3, 224, GGML_TYPE_Q4_0, 1), 0);
+	assert_int_equal(convert(g, o, AS_CONVERT_KEEP, 2, false), 0);
 	double w4 = check_store(g, o, false);
-	assert_int_equal(run(cmd_convert, cv8), 0);
+	assert_int_equal(convert(g, o8, GGML_TYPE_Q8_0, 1, true), 0);
 	double w8 = check_store(g, o8, false);
 
 	fprintf(stderr, "# worst |err|/block amax: q4_0 %.4f, q8_0 %.4f\n", w4, w8);
@@ -249,13 +273,10 @@ static void test_real_model(void **state)
 	}
 	snprintf(o, sizeof(o), "%s/s.asw", dir);
 	snprintf(oq, sizeof(oq), "%s/sq.asw", dir);
-	const char *cv[] = { "convert", g, "-o", o, "--quiet", NULL };
-	const char *cvq[] = { "convert", g, "-o", oq, "--type", "q8_0", "--group", "5", "--quiet",
-			      NULL };
 
-	assert_int_equal(run(cmd_convert, cv), 0);
+	assert_int_equal(convert(g, o, AS_CONVERT_KEEP, 1, false), 0);
 	check_store(g, o, true); /* f32 kept: every column bit-identical */
-	assert_int_equal(run(cmd_convert, cvq), 0);
+	assert_int_equal(convert(g, oq, GGML_TYPE_Q8_0, 5, false), 0);
 	check_store(g, oq, false); /* hidden 172 pads to 192 for q8_0 */
 }
 
@@ -307,6 +328,7 @@ static void test_numerical_cost(void **state)
 {
 	const char *sh = getenv("AS_SHARED");
 	static const char *const types[] = { "keep", "q8_0", "q4_0" };
+	static const int type_ids[] = { AS_CONVERT_KEEP, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0 };
 	char g[512], txt[512], o[300], err[512] = "";
 	struct gguf_file *f;
 	struct as_model *ref, *m;
@@ -342,10 +364,9 @@ static void test_numerical_cost(void **state)
 	for (int ti = 0; ti < 3; ti++) {
 		struct swap_store *s;
 		float *bufs[7 * 64] = { 0 };
-		const char *cv[] = { "convert", g, "-o", o, "--type", types[ti], "--quiet", NULL };
 
 		snprintf(o, sizeof(o), "%s/cost-%s.asw", dir, types[ti]);
-		assert_int_equal(run(cmd_convert, cv), 0);
+		assert_int_equal(convert(g, o, type_ids[ti], 1, false), 0);
 		assert_int_equal(swap_store_open(&s, o, err, sizeof(err)), 0);
 		assert_int_equal(as_model_from_gguf(&m, f, err, sizeof(err)), 0);
 		assert_true(m->hp.n_layer <= 64);
@@ -377,24 +398,266 @@ static void test_numerical_cost(void **state)
 	gguf_close(f);
 }
 
-static void test_bad_args(void **state)
+/* Refusals of the library call (the CLI's exit codes: tests/integration/convert.sh). */
+static void test_bad_params(void **state)
 {
-	char o[300];
+	struct as_convert_params p;
 	struct stat st;
+	char o[300], err[512];
 
 	snprintf(o, sizeof(o), "%s/never.asw", dir);
-	const char *a1[] = { "convert", "/nonexistent.gguf", "-o", o, NULL };
-	const char *a2[] = { "convert", "x.gguf", "-o", o, "--type", "q5_k", NULL };
-	const char *a3[] = { "convert", "x.gguf", "-o", o, "--group", "0", NULL };
-	const char *a4[] = { "convert", "x.gguf", NULL };
-	const char *a5[] = { "convert", "--verify", "/nonexistent.asw", NULL };
-
-	assert_int_equal(run(cmd_convert, a1), 1);
-	assert_int_equal(run(cmd_convert, a2), 2);
-	assert_int_equal(run(cmd_convert, a3), 2);
-	assert_int_equal(run(cmd_convert, a4), 2);
-	assert_int_equal(run(cmd_convert, a5), 1);
+	as_convert_params_init(&p);
+	err[0] = 0;
+	assert_int_equal(as_convert("/nonexistent.gguf", o, &p, NULL, err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent.gguf"));
+	p.type = GGML_TYPE_Q5_K;
+	assert_int_equal(as_convert("x.gguf", o, &p, NULL, err, sizeof(err)), -EINVAL);
+	p.type = AS_CONVERT_KEEP;
+	p.group = 0;
+	assert_int_equal(as_convert("x.gguf", o, &p, NULL, err, sizeof(err)), -EINVAL);
+	p.group = AS_CONVERT_GROUP_MAX + 1;
+	assert_int_equal(as_convert("x.gguf", o, &p, NULL, err, sizeof(err)), -EINVAL);
+	p.group = 1;
+	assert_int_equal(as_convert("x.gguf", NULL, &p, NULL, err, sizeof(err)), -EINVAL);
+	assert_int_equal(as_convert("x.gguf", "", &p, NULL, err, sizeof(err)), -EINVAL);
+	assert_int_equal(as_convert(NULL, o, &p, NULL, err, sizeof(err)), -EINVAL);
+	err[0] = 0;
+	assert_true(as_convert_verify("/nonexistent.asw", NULL, NULL, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "/nonexistent.asw"));
 	assert_int_equal(stat(o, &st), -1);
+	assert_true(as_convert_type_ok(GGML_TYPE_F32) && as_convert_type_ok(GGML_TYPE_F16) &&
+		    as_convert_type_ok(GGML_TYPE_BF16) && as_convert_type_ok(GGML_TYPE_Q8_0) &&
+		    as_convert_type_ok(GGML_TYPE_Q4_0));
+	assert_false(as_convert_type_ok(GGML_TYPE_Q4_1) || as_convert_type_ok(GGML_TYPE_Q5_K) ||
+		     as_convert_type_ok(AS_CONVERT_KEEP) || as_convert_type_ok(1000));
+}
+
+/* Nothing in dir but the files named (no OUT.tmp.PID, no OUT.tmp). */
+static int dir_entries(void)
+{
+	char cmd[400];
+	FILE *f;
+	int n = 0, c;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s'", dir);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	pclose(f);
+	return n;
+}
+
+struct prog {
+	int calls[2];
+	uint64_t last[2], total[2];
+	int bad;                     /* calls that went backwards or past total */
+	uint64_t cancel_at;          /* WRITE bytes at which to raise cancel (0: never) */
+	volatile sig_atomic_t cancel;
+};
+
+static void on_progress(void *arg, enum as_convert_stage st, uint64_t done, uint64_t total)
+{
+	struct prog *g = arg;
+
+	assert_true(st == AS_CONVERT_WRITE || st == AS_CONVERT_VERIFY);
+	if (g->calls[st] == 0) {
+		if (done != 0)
+			g->bad++;
+		g->total[st] = total;
+	} else if (done < g->last[st] || total != g->total[st]) {
+		g->bad++;
+	}
+	if (done > total)
+		g->bad++;
+	g->calls[st]++;
+	g->last[st] = done;
+	if (st == AS_CONVERT_WRITE && g->cancel_at && done >= g->cancel_at)
+		g->cancel = 1;
+}
+
+/* Progress runs 0 .. total once per stage; the result agrees with the store. */
+static void test_progress_result(void **state)
+{
+	struct as_convert_params p;
+	struct as_convert_result res;
+	struct prog g;
+	struct swap_store *s;
+	char gg[300], o[300], err[512] = "";
+
+	snprintf(gg, sizeof(gg), "%s/p.gguf", dir);
+	snprintf(o, sizeof(o), "%s/p.asw", dir);
+	assert_int_equal(mkmodel(gg, 2, 0, GGML_TYPE_Q8_0, 4), 0);
+	memset(&g, 0, sizeof(g));
+	as_convert_params_init(&p);
+	p.progress = on_progress;
+	p.arg = &g;
+	p.group = AS_CONVERT_GROUP_MAX; /* more than the layers: the layer count */
+	p.verify = true;
+	p.type = GGML_TYPE_F16;
+	assert_int_equal(as_convert(gg, o, &p, &res, err, sizeof(err)), 0);
+	assert_int_equal(g.bad, 0);
+	assert_true(g.calls[AS_CONVERT_WRITE] > 2 && g.calls[AS_CONVERT_VERIFY] >= 2);
+	assert_true(g.total[AS_CONVERT_WRITE] > 0);
+	assert_int_equal(g.last[AS_CONVERT_WRITE], g.total[AS_CONVERT_WRITE]);
+	assert_int_equal(g.last[AS_CONVERT_VERIFY], g.total[AS_CONVERT_VERIFY]);
+	assert_int_equal(swap_store_open(&s, o, err, sizeof(err)), 0);
+	assert_int_equal(res.n_layers, 2);
+	assert_int_equal(res.group, 2);
+	assert_int_equal(res.group, swap_store_desc(s)->group);
+	assert_int_equal(res.n_bundles, swap_store_n_bundles(s));
+	assert_int_equal(res.n_resident, swap_store_n_resident(s));
+	assert_int_equal(res.file_size, swap_store_file_size(s));
+	assert_int_equal(g.total[AS_CONVERT_VERIFY], swap_store_swappable_bytes(s));
+	for (int op = 0; op < AS_OP_COUNT; op++)
+		assert_int_equal(res.type[op], GGML_TYPE_F16);
+	swap_store_close(s);
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(as_convert_verify(o, NULL, &res, err, sizeof(err)), 0);
+	assert_int_equal(res.n_layers, 2);
+	assert_int_equal(res.n_resident, 7); /* embedding, output norm and head, 2 x 2 norms */
+	assert_true(res.n_bundles > 0 && res.file_size > 0);
+}
+
+/* A raised cancel flag stops the conversion and removes its partial output; a flipped
+ * byte fails the verification with the store named. */
+static void test_cancel_and_verify(void **state)
+{
+	struct as_convert_params p;
+	struct prog g;
+	struct stat st;
+	char gg[300], o[300], err[512] = "";
+	uint64_t off, len;
+	FILE *f;
+	int c;
+
+	snprintf(gg, sizeof(gg), "%s/c.gguf", dir);
+	snprintf(o, sizeof(o), "%s/c.asw", dir);
+	assert_int_equal(mkmodel(gg, 3, 0, GGML_TYPE_Q4_0, 2), 0);
+	assert_int_equal(dir_entries(), 1);
+	memset(&g, 0, sizeof(g));
+	as_convert_params_init(&p);
+	p.progress = on_progress;
+	p.arg = &g;
+	p.cancel = &g.cancel;
+	g.cancel = 1; /* before the start */
+	assert_int_equal(as_convert(gg, o, &p, NULL, err, sizeof(err)), -ECANCELED);
+	assert_int_equal(g.calls[AS_CONVERT_WRITE], 0);
+	g.cancel = 0;
+	g.cancel_at = 1; /* after the first resident tensor */
+	assert_int_equal(as_convert(gg, o, &p, NULL, err, sizeof(err)), -ECANCELED);
+	assert_non_null(strstr(err, "c.asw"));
+	assert_true(g.last[AS_CONVERT_WRITE] < g.total[AS_CONVERT_WRITE]);
+	assert_int_equal(stat(o, &st), -1);
+	assert_int_equal(dir_entries(), 1);
+	/* now complete, then damage the last bundle's bytes */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(as_convert(gg, o, &p, NULL, err, sizeof(err)), 0);
+	assert_int_equal(dir_entries(), 2);
+	assert_int_equal(as_convert_verify(o, NULL, NULL, err, sizeof(err)), 0);
+	{
+		struct swap_store *s;
+		struct swap_key key = { 2, SWAP_FFN_OUT, 5 };
+
+		assert_int_equal(swap_store_open(&s, o, err, sizeof(err)), 0);
+		assert_int_equal(swap_store_bundle_loc(s, key, &off, &len), 0);
+		swap_store_close(s);
+	}
+	f = fopen(o, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, (long)(off + len / 2), SEEK_SET), 0);
+	c = fgetc(f);
+	assert_int_equal(fseek(f, -1, SEEK_CUR), 0);
+	fputc(c ^ 0x5a, f);
+	fclose(f);
+	err[0] = 0;
+	assert_true(as_convert_verify(o, NULL, NULL, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "verify failed"));
+	assert_non_null(strstr(err, "c.asw"));
+}
+
+/* Retype tensor name of the GGUF at path from Q4_0 to Q4_K in place: a Q4_0 row of 256
+ * values (8 blocks of 18 bytes) has the size of one Q4_K block (144 bytes). Each block's
+ * dmin (bytes 2..3) is zeroed so that it decodes to finite values. */
+static void retype_q4_k(const char *path, const char *name)
+{
+	const struct gguf_tensor *t;
+	struct gguf_file *f;
+	uint32_t type = GGML_TYPE_Q4_K;
+	uint64_t toff, doff, size;
+	uint16_t zero = 0;
+	char err[256] = "";
+	int fd;
+
+	assert_int_equal(gguf_open(&f, path, err, sizeof(err)), 0);
+	t = gguf_find_tensor(f, name);
+	assert_non_null(t);
+	assert_int_equal(t->type, GGML_TYPE_Q4_0);
+	assert_int_equal(t->ne[0], 256);
+	toff = (uint64_t)((const uint8_t *)t->name.s - f->map) + t->name.len + 4 +
+	       8ull * t->n_dims;
+	doff = t->offset;
+	size = t->size;
+	gguf_close(f);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &type, 4, (off_t)toff), 4);
+	for (uint64_t o = 0; o < size; o += 144)
+		assert_int_equal(pwrite(fd, &zero, 2, (off_t)(doff + o + 2)), 2);
+	close(fd);
+}
+
+struct notes {
+	int n;
+	char msg[4][256];
+};
+
+static void on_warn(void *arg, const char *msg)
+{
+	struct notes *nt = arg;
+
+	if (nt->n < 4)
+		snprintf(nt->msg[nt->n], sizeof(nt->msg[0]), "%s", msg);
+	nt->n++;
+}
+
+/* A matrix type that cannot be re-encoded becomes q8_0 columns, layers of different types
+ * take layer 0's: one note each through params.warn, and the columns still match. */
+static void test_warnings(void **state)
+{
+	struct as_convert_params p;
+	struct as_convert_result res;
+	struct notes nt;
+	char g[300], o[300], err[512] = "";
+
+	snprintf(g, sizeof(g), "%s/w.gguf", dir);
+	snprintf(o, sizeof(o), "%s/w.asw", dir);
+	assert_int_equal(mkmodel(g, 2, 0, GGML_TYPE_Q4_0, 9), 0);
+	retype_q4_k(g, "blk.0.attn_q.weight");
+	retype_q4_k(g, "blk.1.attn_q.weight");
+	retype_q4_k(g, "blk.1.attn_output.weight");
+	memset(&nt, 0, sizeof(nt));
+	as_convert_params_init(&p);
+	p.warn = on_warn;
+	p.arg = &nt;
+	assert_int_equal(as_convert(g, o, &p, &res, err, sizeof(err)), 0);
+	for (int i = 0; i < nt.n && i < 4; i++)
+		fprintf(stderr, "# note: %s\n", nt.msg[i]);
+	assert_int_equal(nt.n, 2);
+	assert_non_null(strstr(nt.msg[0], " columns: q4_K cannot be re-encoded, using q8_0"));
+	assert_non_null(strstr(nt.msg[1], ": layer 1 is q4_K, layer 0 is q4_0; every layer's "
+			       "columns become q4_0"));
+	assert_int_equal(res.type[AS_OP_Q], GGML_TYPE_Q8_0);
+	assert_int_equal(res.type[AS_OP_K], GGML_TYPE_Q4_0);
+	assert_int_equal(res.type[AS_OP_O], GGML_TYPE_Q4_0);
+	check_store(g, o, false);
+	/* a forced type: nothing to say */
+	memset(&nt, 0, sizeof(nt));
+	p.type = GGML_TYPE_Q8_0;
+	assert_int_equal(as_convert(g, o, &p, &res, err, sizeof(err)), 0);
+	assert_int_equal(nt.n, 0);
+	assert_int_equal(res.type[AS_OP_O], GGML_TYPE_Q8_0);
 }
 
 int main(void)
@@ -403,7 +666,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generated_q4_0, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_real_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_numerical_cost, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_params, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_result, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_and_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("swap_convert", tests, NULL, NULL);

@@ -13,7 +13,8 @@
  *   refused with -ENOSPC;
  * - a store header that lies about the model, and malformed levels files, are refused
  *   with one line.
- * Models are made with the CLI's own mkmodel and convert (linked into the test).
+ * Models are made with as_mkmodel and as_convert (the library calls behind the CLI's
+ * mkmodel and convert).
  */
 #include <errno.h>
 #include <math.h>
@@ -27,11 +28,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "activeswap/convert.h"
 #include "activeswap/kernels.h"
+#include "activeswap/mkmodel.h"
 #include "activeswap/model.h"
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
-#include "cli.h"
 
 #define N_STEPS 10
 #define N_CTX 32
@@ -39,14 +41,44 @@
 static char dir[512], gguf_q4[600], store_q4[600], gguf_f32[600], store_f32[600];
 static char store_q8[600], store_rows[600], gguf_rows[600], store_norows[600];
 
-static int run_cli(int (*fn)(int, char **), const char *const *args, int n)
+/* A generated model: the tiny shape with these dimensions (as_mkmodel, 2 threads). */
+static int mkmodel(const char *out, uint64_t dim, uint64_t hidden, uint64_t heads,
+		   uint64_t kv_heads, uint64_t layers, enum ggml_type type, uint64_t seed)
 {
-	char *argv[32];
+	struct as_mkmodel_params p;
+	char err[512] = "";
+	int r;
 
-	for (int i = 0; i < n; i++)
-		argv[i] = (char *)args[i];
-	argv[n] = NULL;
-	return fn(n, argv);
+	as_mkmodel_params_init(&p);
+	p.shape.dim = dim;
+	p.shape.hidden = hidden;
+	p.shape.heads = heads;
+	p.shape.kv_heads = kv_heads;
+	p.shape.layers = layers;
+	p.type = type;
+	p.seed = seed;
+	p.threads = 2;
+	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "as_mkmodel %s: %s\n", out, err);
+	return r;
+}
+
+/* as_convert: type AS_CONVERT_KEEP or a column type, layer group, row copy. */
+static int convert(const char *in, const char *out, int type, uint32_t group, bool rows)
+{
+	struct as_convert_params p;
+	char err[512] = "";
+	int r;
+
+	as_convert_params_init(&p);
+	p.type = type;
+	p.group = group;
+	p.rows = rows;
+	r = as_convert(in, out, &p, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "as_convert %s: %s\n", in, err);
+	return r;
 }
 
 static int setup(void **state)
@@ -65,46 +97,21 @@ static int setup(void **state)
 	snprintf(store_rows, sizeof(store_rows), "%s/rows.asw", dir);
 	snprintf(gguf_rows, sizeof(gguf_rows), "%s/rows.gguf", dir);
 	snprintf(store_norows, sizeof(store_norows), "%s/norows.asw", dir);
-	{
-		const char *a[] = { "mkmodel", "-o", gguf_q4, "--shape", "tiny", "--dim", "128",
-				    "--hidden", "352", "--heads", "4", "--kv-heads", "2",
-				    "--layers", "4", "--type", "q4_0", "--seed", "7" };
-		const char *c[] = { "convert", gguf_q4, "-o", store_q4, "--group", "1",
-				    "--quiet" };
-
-		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, c, 7))
-			return -1;
-	}
-	{
-		/* dim 384: large enough for the repacked Q4_0 kernels to round differently
-		 * from the plain ones (they agree bit for bit on the dim-128 model) */
-		const char *a[] = { "mkmodel", "-o", gguf_rows, "--shape", "tiny", "--dim", "384",
-				    "--hidden", "768", "--heads", "8", "--kv-heads", "4",
-				    "--layers", "4", "--type", "q4_0", "--seed", "5" };
-		const char *cr[] = { "convert", gguf_rows, "-o", store_rows, "--group", "1",
-				     "--rows", "--quiet" };
-		const char *cn[] = { "convert", gguf_rows, "-o", store_norows, "--group", "1",
-				     "--quiet" };
-
-		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, cr, 8) ||
-		    run_cli(cmd_convert, cn, 7))
-			return -1;
-	}
-	{
-		const char *a[] = { "mkmodel", "-o", gguf_f32, "--shape", "tiny", "--dim", "64",
-				    "--hidden", "160", "--heads", "4", "--kv-heads", "2",
-				    "--layers", "2", "--type", "f32", "--seed", "3" };
-		/* layer groups of 2: the layout without gap filling */
-		const char *c[] = { "convert", gguf_f32, "-o", store_f32, "--group", "2",
-				    "--quiet" };
-		/* q8_0 columns (the q4_0 store covers the other block type) */
-		const char *c8[] = { "convert", gguf_f32, "-o", store_q8, "--type", "q8_0",
-				     "--group", "1", "--quiet" };
-
-		if (run_cli(cmd_mkmodel, a, 19) || run_cli(cmd_convert, c, 7) ||
-		    run_cli(cmd_convert, c8, 8))
-			return -1;
-	}
+	if (mkmodel(gguf_q4, 128, 352, 4, 2, 4, GGML_TYPE_Q4_0, 7) ||
+	    convert(gguf_q4, store_q4, AS_CONVERT_KEEP, 1, false))
+		return -1;
+	/* dim 384: large enough for the repacked Q4_0 kernels to round differently from the
+	 * plain ones (they agree bit for bit on the dim-128 model) */
+	if (mkmodel(gguf_rows, 384, 768, 8, 4, 4, GGML_TYPE_Q4_0, 5) ||
+	    convert(gguf_rows, store_rows, AS_CONVERT_KEEP, 1, true) ||
+	    convert(gguf_rows, store_norows, AS_CONVERT_KEEP, 1, false))
+		return -1;
+	/* f32; layer groups of 2: the layout without gap filling; and q8_0 columns (the q4_0
+	 * store covers the other block type) */
+	if (mkmodel(gguf_f32, 64, 160, 4, 2, 2, GGML_TYPE_F32, 3) ||
+	    convert(gguf_f32, store_f32, AS_CONVERT_KEEP, 2, false) ||
+	    convert(gguf_f32, store_q8, GGML_TYPE_Q8_0, 1, false))
+		return -1;
 	return 0;
 }
 

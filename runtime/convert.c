@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: MIT
+/*
+ * GGUF -> activeswap store (activeswap/convert.h, Documentation/store-format.md).
+ *
+ * Every swappable matrix is cut into columns (one per input channel), each column
+ * quantized along the output dimension, and the columns sharing an input are grouped into
+ * bundles. Everything else (embeddings, norms, output head, unknown tensors) is copied
+ * verbatim as a resident tensor, and the GGUF metadata (hyper-parameters, tokenizer) is
+ * embedded as a tensor-less GGUF. With params.rows the layer matrices are also copied
+ * verbatim as resident tensors (the row copy, which sparsity 0 computes from;
+ * swapping.md). The store is written under a temporary name and renamed at the end.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "activeswap/convert.h"
+#include "activeswap/gguf.h"
+#include "activeswap/model.h"
+#include "activeswap/quant.h"
+#include "activeswap/sparse.h"
+#include "activeswap/swap.h"
+#include "libswap.h"
+
+#define TBLK 16 /* columns transposed per pass */
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void note(const struct as_convert_params *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void note(const struct as_convert_params *p, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!p->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p->warn(p->arg, msg);
+}
+
+static bool cancelled(const struct as_convert_params *p)
+{
+	return p->cancel && *p->cancel;
+}
+
+void as_convert_params_init(struct as_convert_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->type = AS_CONVERT_KEEP;
+	p->group = 1;
+}
+
+bool as_convert_type_ok(int t)
+{
+	return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 ||
+	       t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0;
+}
+
+/* Which layer ops make up each bundle kind, in bundle order. */
+static const struct {
+	int n;
+	enum as_op ops[SWAP_MAX_MATS];
+} kind_ops[SWAP_KIND_COUNT] = {
+	[SWAP_ATTN_IN] = { 3, { AS_OP_Q, AS_OP_K, AS_OP_V } },
+	[SWAP_ATTN_OUT] = { 1, { AS_OP_O } },
+	[SWAP_FFN_IN] = { 2, { AS_OP_GATE, AS_OP_UP } },
+	[SWAP_FFN_OUT] = { 1, { AS_OP_DOWN } },
+};
+
+/* One of the 7 layer matrices, cut into columns (the runtime's definition of the names). */
+static bool is_swapped_name(const struct gguf_str n)
+{
+	char name[SWAP_NAME_MAX];
+
+	if (n.len >= sizeof(name) || memchr(n.s, 0, n.len))
+		return false;
+	memcpy(name, n.s, n.len);
+	name[n.len] = 0;
+	return as_swap_is_matrix_name(name);
+}
+
+struct verify_ctx {
+	const struct as_convert_params *p;
+	uint64_t done, total;
+};
+
+static void verify_progress(void *arg, uint64_t n)
+{
+	struct verify_ctx *v = arg;
+
+	v->done += n;
+	if (v->done > v->total)
+		v->done = v->total;
+	v->p->progress(v->p->arg, AS_CONVERT_VERIFY, v->done, v->total);
+}
+
+int as_convert_verify(const char *path, const struct as_convert_params *p,
+		      struct as_convert_result *res, char *err, size_t errlen)
+{
+	struct as_convert_params none;
+	struct swap_store *s;
+	struct verify_ctx v;
+	char e[512] = "";
+	int r;
+
+	if (!p) {
+		as_convert_params_init(&none);
+		p = &none;
+	}
+	if (!path) {
+		seterr(err, errlen, "no store to verify");
+		return -EINVAL;
+	}
+	r = swap_store_open(&s, path, e, sizeof(e));
+	if (r) {
+		seterr(err, errlen, "%s", e);
+		return r;
+	}
+	v.p = p;
+	v.done = 0;
+	v.total = swap_store_swappable_bytes(s);
+	if (p->progress)
+		p->progress(p->arg, AS_CONVERT_VERIFY, 0, v.total);
+	r = swap_store_verify(s, p->progress ? verify_progress : NULL, &v, e, sizeof(e));
+	if (r) {
+		seterr(err, errlen, "%s: verify failed: %s", path, e[0] ? e : strerror(-r));
+		swap_store_close(s);
+		return r;
+	}
+	if (res) {
+		const struct swap_store_desc *d = swap_store_desc(s);
+
+		res->n_layers = d->n_layers;
+		res->group = d->group;
+		res->n_resident = swap_store_n_resident(s);
+		res->n_bundles = swap_store_n_bundles(s);
+		res->file_size = swap_store_file_size(s);
+	}
+	swap_store_close(s);
+	return 0;
+}
+
+/* The metadata blob: the GGUF header with zero tensors plus the KV section verbatim. */
+static int meta_blob(const struct gguf_file *f, uint8_t **out, uint64_t *len)
+{
+	uint64_t end = f->size, zero = 0;
+	uint8_t *b;
+
+	if (f->n_tensors)
+		end = (uint64_t)((const uint8_t *)f->tensors[0].name.s - f->map) - 8;
+	if (end < 24 || end > f->size)
+		return -EINVAL;
+	b = malloc(end);
+	if (!b)
+		return -ENOMEM;
+	memcpy(b, f->map, end);
+	memcpy(b + 8, &zero, 8); /* n_tensors = 0 */
+	*out = b;
+	*len = end;
+	return 0;
+}
+
+struct conv {
+	const struct as_convert_params *p;
+	const struct as_model *m;
+	struct swap_writer *w;
+	enum ggml_type type[AS_OP_COUNT]; /* target type per op */
+	uint32_t outp[AS_OP_COUNT];       /* padded output length */
+	uint64_t colb[AS_OP_COUNT];       /* bytes per encoded column */
+	uint64_t done, total;             /* progress, bytes */
+};
+
+static void progress_add(struct conv *cv, uint64_t n)
+{
+	cv->done += n;
+	if (cv->done > cv->total)
+		cv->done = cv->total;
+	if (cv->p->progress)
+		cv->p->progress(cv->p->arg, AS_CONVERT_WRITE, cv->done, cv->total);
+}
+
+/* Encode every column of one matrix into kb (in x bundle_bytes) at byte offset moff. */
+static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op op,
+			 uint8_t *kb, uint64_t bundle_bytes, uint64_t moff, float *rows,
+			 float *cols)
+{
+	uint64_t in = wt->cols, out = wt->rows, op_pad = cv->outp[op];
+
+	for (uint64_t i = 0; i < out; i++)
+		as_dequant_row(wt->type, (const uint8_t *)wt->data + i * wt->row_bytes,
+			       rows + i * in, in);
+	for (uint64_t j0 = 0; j0 < in; j0 += TBLK) {
+		uint64_t nb = in - j0 < TBLK ? in - j0 : TBLK;
+
+		memset(cols, 0, sizeof(float) * TBLK * op_pad);
+		for (uint64_t i = 0; i < out; i++) {
+			const float *r = rows + i * in + j0;
+
+			for (uint64_t b = 0; b < nb; b++)
+				cols[b * op_pad + i] = r[b];
+		}
+		for (uint64_t b = 0; b < nb; b++) {
+			int r = as_col_encode(cv->type[op], cols + b * op_pad, out,
+					      kb + (j0 + b) * bundle_bytes + moff);
+
+			if (r)
+				return r;
+		}
+		if (cancelled(cv->p))
+			return -ECANCELED;
+	}
+	return 0;
+}
+
+static int convert_layers(struct conv *cv)
+{
+	const struct as_model *m = cv->m;
+	uint64_t maxrows = 0, maxkb = 0, maxpad = 0;
+	float *rows, *cols;
+	uint8_t *kb = NULL;
+	int r = 0;
+
+	for (int op = 0; op < AS_OP_COUNT; op++) {
+		const struct as_weight *w0 = &m->layers[0].w[op];
+
+		if (w0->rows * w0->cols > maxrows)
+			maxrows = w0->rows * w0->cols;
+		if (cv->outp[op] > maxpad)
+			maxpad = cv->outp[op];
+	}
+	rows = malloc(maxrows * sizeof(float));
+	cols = malloc(TBLK * maxpad * sizeof(float));
+	if (!rows || !cols) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t need = swap_writer_bundle_bytes(cv->w, k) *
+				m->layers[0].w[kind_ops[k].ops[0]].cols;
+
+		if (need > maxkb)
+			maxkb = need;
+	}
+	kb = malloc(maxkb);
+	if (!kb) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t l = 0; l < m->hp.n_layer && !r; l++) {
+		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+			uint64_t bb = swap_writer_bundle_bytes(cv->w, k), moff = 0;
+			uint64_t in = m->layers[l].w[kind_ops[k].ops[0]].cols;
+
+			for (int i = 0; i < kind_ops[k].n && !r; i++) {
+				enum as_op op = kind_ops[k].ops[i];
+
+				r = encode_matrix(cv, &m->layers[l].w[op], op, kb, bb, moff, rows,
+						  cols);
+				moff += cv->colb[op];
+			}
+			for (uint64_t c = 0; c < in && !r; c++) {
+				struct swap_key key = { l, (uint32_t)k, (uint32_t)c };
+
+				r = swap_writer_bundle(cv->w, key, kb + c * bb);
+			}
+			progress_add(cv, in * bb);
+			if (!r && cancelled(cv->p))
+				r = -ECANCELED;
+		}
+	}
+out:
+	free(rows);
+	free(cols);
+	free(kb);
+	return r;
+}
+
+/* The store's description from the model: hyper-parameters, column types and sizes. */
+static void describe(struct conv *cv, struct swap_store_desc *d)
+{
+	const struct as_convert_params *p = cv->p;
+	const struct as_model *m = cv->m;
+	int forced = p->type;
+
+	d->n_layers = m->hp.n_layer;
+	d->group = p->group > d->n_layers ? d->n_layers : p->group;
+	d->hp.dim = m->hp.dim;
+	d->hp.hidden = m->hp.hidden;
+	d->hp.n_heads = m->hp.n_head;
+	d->hp.n_kv_heads = m->hp.n_head_kv;
+	d->hp.vocab = m->hp.n_vocab;
+	d->hp.n_ctx = m->hp.n_ctx_train;
+	d->hp.rms_eps = m->hp.eps;
+	d->hp.rope_theta = m->hp.rope_base;
+	for (int op = 0; op < AS_OP_COUNT; op++) {
+		enum ggml_type src = m->layers[0].w[op].type, t;
+		uint64_t be;
+
+		t = forced >= 0 ? (enum ggml_type)forced : src;
+		if (!as_convert_type_ok(t)) {
+			note(p, "%s columns: %s cannot be re-encoded, using q8_0", as_op_name(op),
+			     as_type_name(t));
+			t = GGML_TYPE_Q8_0;
+		}
+		for (uint32_t l = 1; l < d->n_layers && forced < 0; l++) {
+			if (m->layers[l].w[op].type != src) {
+				note(p, "%s: layer %u is %s, layer 0 is %s; every layer's columns "
+				     "become %s", as_op_name(op), l,
+				     as_type_name(m->layers[l].w[op].type), as_type_name(src),
+				     as_type_name(t));
+				break;
+			}
+		}
+		be = as_col_align(t);
+		cv->type[op] = t;
+		cv->outp[op] = (uint32_t)((m->layers[0].w[op].rows + be - 1) / be * be);
+		cv->colb[op] = as_col_bytes(t, m->layers[0].w[op].rows);
+	}
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		d->kinds[k].in = (uint32_t)m->layers[0].w[kind_ops[k].ops[0]].cols;
+		d->kinds[k].n_mats = (uint32_t)kind_ops[k].n;
+		for (int i = 0; i < kind_ops[k].n; i++) {
+			enum as_op op = kind_ops[k].ops[i];
+
+			d->kinds[k].mats[i].out = (uint32_t)m->layers[0].w[op].rows;
+			d->kinds[k].mats[i].type = cv->type[op];
+			d->kinds[k].mats[i].col_bytes = (uint32_t)cv->colb[op];
+		}
+	}
+}
+
+/* Resident tensors: every tensor that is not one of the 7 swapped matrices, and with
+ * rows those too (the row copy). rt[i] is the source of res[i]. */
+static int list_resident(const struct gguf_file *f, bool rows, struct swap_resident_desc *res,
+			 const struct gguf_tensor **rt, uint32_t *n, char *err, size_t errlen)
+{
+	*n = 0;
+	for (uint64_t i = 0; i < f->n_tensors; i++) {
+		const struct gguf_tensor *t = &f->tensors[i];
+		struct swap_resident_desc *x = &res[*n];
+
+		if (is_swapped_name(t->name) && !rows)
+			continue;
+		if (t->name.len >= SWAP_NAME_MAX) {
+			seterr(err, errlen, "tensor name '%.*s' longer than %d bytes",
+			       (int)t->name.len, t->name.s, SWAP_NAME_MAX - 1);
+			return -EINVAL;
+		}
+		memcpy(x->name, t->name.s, t->name.len);
+		x->type = t->type;
+		x->n_dims = t->n_dims;
+		for (int j = 0; j < 4; j++)
+			x->ne[j] = t->ne[j];
+		x->size = t->size;
+		rt[(*n)++] = t;
+	}
+	return 0;
+}
+
+static void fill_result(const struct conv *cv, const struct swap_store_desc *d,
+			const char *out, struct as_convert_result *res)
+{
+	struct stat st;
+
+	memset(res, 0, sizeof(*res));
+	res->n_layers = d->n_layers;
+	res->group = d->group;
+	res->n_resident = d->n_resident;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		res->n_bundles += (uint64_t)d->kinds[k].in * d->n_layers;
+	if (!stat(out, &st))
+		res->file_size = (uint64_t)st.st_size;
+	memcpy(res->type, cv->type, sizeof(res->type));
+}
+
+int as_convert(const char *in, const char *out, const struct as_convert_params *p,
+	       struct as_convert_result *res, char *err, size_t errlen)
+{
+	struct as_convert_params defaults;
+	struct gguf_file *f = NULL;
+	struct as_model *m = NULL;
+	struct swap_store_desc d;
+	struct swap_resident_desc *rd = NULL;
+	const struct gguf_tensor **rt = NULL;
+	uint8_t *meta = NULL;
+	struct conv cv;
+	char e[512] = "";
+	int r;
+
+	if (!p) {
+		as_convert_params_init(&defaults);
+		p = &defaults;
+	}
+	if (!in || !out || !*out) {
+		seterr(err, errlen, "missing input or output path");
+		return -EINVAL;
+	}
+	if (p->type != AS_CONVERT_KEEP && !as_convert_type_ok(p->type)) {
+		seterr(err, errlen, "column type %d cannot be encoded (keep, q8_0, q4_0, f16, "
+		       "bf16 or f32)", p->type);
+		return -EINVAL;
+	}
+	if (p->group < 1 || p->group > AS_CONVERT_GROUP_MAX) {
+		seterr(err, errlen, "layer group %u not in [1, %u]", p->group,
+		       AS_CONVERT_GROUP_MAX);
+		return -EINVAL;
+	}
+	if (cancelled(p)) {
+		seterr(err, errlen, "cancelled; %s was not written", out);
+		return -ECANCELED;
+	}
+	r = gguf_open(&f, in, e, sizeof(e));
+	if (r) {
+		seterr(err, errlen, "%s", e[0] ? e : strerror(-r));
+		return r;
+	}
+	r = as_model_from_gguf(&m, f, e, sizeof(e));
+	if (r) {
+		seterr(err, errlen, "%s: %s", in, e);
+		gguf_close(f);
+		return r;
+	}
+	memset(&d, 0, sizeof(d));
+	memset(&cv, 0, sizeof(cv));
+	cv.p = p;
+	cv.m = m;
+	describe(&cv, &d);
+	rd = calloc(f->n_tensors + 1, sizeof(*rd));
+	rt = calloc(f->n_tensors + 1, sizeof(*rt));
+	r = rd && rt ? meta_blob(f, &meta, &d.meta_len) : -ENOMEM;
+	if (r) {
+		seterr(err, errlen, "out of memory or unreadable metadata");
+		goto out;
+	}
+	d.meta = meta;
+	r = list_resident(f, p->rows, rd, rt, &d.n_resident, err, errlen);
+	if (r)
+		goto out;
+	d.resident = rd;
+	r = swap_writer_create(&cv.w, out, &d, e, sizeof(e));
+	if (r) {
+		seterr(err, errlen, "%s", e);
+		goto out;
+	}
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		cv.total += swap_writer_bundle_bytes(cv.w, k) * d.kinds[k].in * d.n_layers;
+	for (uint32_t i = 0; i < d.n_resident; i++)
+		cv.total += rd[i].size;
+	if (p->progress)
+		p->progress(p->arg, AS_CONVERT_WRITE, 0, cv.total);
+	for (uint32_t i = 0; i < d.n_resident && !r; i++) {
+		r = swap_writer_resident(cv.w, i, rt[i]->data, rt[i]->size);
+		progress_add(&cv, rt[i]->size);
+		if (!r && cancelled(p))
+			r = -ECANCELED;
+	}
+	if (!r)
+		r = convert_layers(&cv);
+	if (r) {
+		swap_writer_abort(cv.w);
+		if (r == -ECANCELED)
+			seterr(err, errlen, "cancelled; %s was not written", out);
+		else
+			seterr(err, errlen, "%s: %s", out, strerror(-r));
+		goto out;
+	}
+	r = swap_writer_finish(cv.w, e, sizeof(e));
+	if (r) {
+		seterr(err, errlen, "%s", e);
+		goto out;
+	}
+	if (res)
+		fill_result(&cv, &d, out, res);
+	if (p->verify)
+		r = as_convert_verify(out, p, NULL, err, errlen);
+out:
+	free(rd);
+	free(rt);
+	free(meta);
+	as_model_free(m);
+	gguf_close(f);
+	return r;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * GGUF -> activeswap store conversion as a library call (`activeswap convert` is a thin
+ * command line around it, as llama.cpp's quantize tool is around llama_model_quantize()).
+ *
+ * The input is a Llama GGUF (read through gguf.h and model.h); the output a store
+ * (Documentation/store-format.md) written through libswap's writer: every swappable layer
+ * matrix cut into columns, one per input channel, each quantized along the output
+ * dimension and grouped with the columns sharing its input into bundles; every other tensor
+ * copied verbatim as a resident tensor; the GGUF metadata embedded as a tensor-less GGUF.
+ * The store is written as OUT.tmp.PID and renamed to OUT when complete: a failed or
+ * cancelled conversion leaves neither.
+ */
+#ifndef ACTIVESWAP_CONVERT_H
+#define ACTIVESWAP_CONVERT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activeswap/model.h"
+#include "activeswap/quant.h"
+
+#define AS_CONVERT_KEEP (-1)       /* params.type: each matrix's own type when encodable */
+#define AS_CONVERT_GROUP_MAX 4096u /* largest params.group */
+
+enum as_convert_stage {
+	AS_CONVERT_WRITE,  /* bytes of bundles and resident tensors written */
+	AS_CONVERT_VERIFY, /* bytes of bundles checked */
+};
+
+struct as_convert_params {
+	/* AS_CONVERT_KEEP, or a column type for every matrix (as_convert_type_ok()) */
+	int type;
+	/* layer-group size, 1 .. AS_CONVERT_GROUP_MAX (a larger group than the model has
+	 * layers is the layer count) */
+	uint32_t group;
+	/* also keep every layer matrix in its GGUF row encoding (the row copy) */
+	bool rows;
+	/* after writing, check every crc32c of the store (as_convert_verify()) */
+	bool verify;
+	/* Called with done = 0 when a stage starts, then as bytes are done (never more than
+	 * total); may be NULL. */
+	void (*progress)(void *arg, enum as_convert_stage stage, uint64_t done, uint64_t total);
+	/* Notes that do not stop the conversion (a type that cannot be re-encoded, layers of
+	 * different types), one line without a newline each; may be NULL. */
+	void (*warn)(void *arg, const char *msg);
+	void *arg; /* for progress and warn */
+	/* When not NULL and *cancel becomes non-zero (e.g. from a signal handler), the
+	 * conversion stops within one block of 16 columns, removes its partial output and
+	 * returns -ECANCELED. The verification is not interrupted. */
+	const volatile sig_atomic_t *cancel;
+};
+
+/* What was written (or verified). */
+struct as_convert_result {
+	uint32_t n_layers;
+	uint32_t group;
+	uint32_t n_resident;
+	uint64_t n_bundles;
+	uint64_t file_size;
+	enum ggml_type type[AS_OP_COUNT]; /* column type of each layer matrix */
+};
+
+/* type keep, group 1, no row copy, no verification, no callbacks. */
+void as_convert_params_init(struct as_convert_params *p);
+
+/* A type the columns can be encoded in: f32, f16, bf16, q8_0 or q4_0. */
+bool as_convert_type_ok(int type);
+
+/*
+ * Convert the GGUF at in to a store at out. p NULL means as_convert_params_init's
+ * defaults; res (may be NULL) is filled on success. Returns 0, -EINVAL for bad params,
+ * -ECANCELED, or the negative errno of the first failure, with one line in err (the
+ * same text `activeswap convert` prints after "activeswap convert: ").
+ */
+int as_convert(const char *in, const char *out, const struct as_convert_params *p,
+	       struct as_convert_result *res, char *err, size_t errlen);
+
+/* Check every crc32c of the store at path, reporting AS_CONVERT_VERIFY progress through
+ * p (may be NULL); res gets the store's counts (type[] is left alone). 0, or a negative
+ * errno with "PATH: verify failed: ..." (or the open error) in err. */
+int as_convert_verify(const char *path, const struct as_convert_params *p,
+		      struct as_convert_result *res, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A Llama-architecture GGUF with seeded random weights and a working byte-level
+ * SentencePiece vocabulary, as a library call (`activeswap mkmodel` is a thin command line
+ * around it; Documentation/gguf.md describes the file).
+ *
+ * Weights are uniform with standard deviation 1/sqrt(fan_in), norms 1.0. Every row comes
+ * from its own PRNG stream keyed by (seed, tensor, row): the bytes depend on the shape,
+ * type and seed only, never on the thread count. The file is streamed to OUT.tmp, fsync'ed
+ * and renamed to OUT; on any failure or cancellation OUT.tmp is removed.
+ */
+#ifndef ACTIVESWAP_MKMODEL_H
+#define ACTIVESWAP_MKMODEL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activeswap/quant.h"
+
+#define AS_MKMODEL_MAX_THREADS 16
+/* Largest value of each dimension (the smallest is 1; the vocabulary needs 259) */
+#define AS_MKMODEL_MAX_DIM 65536u
+#define AS_MKMODEL_MAX_HIDDEN 262144u
+#define AS_MKMODEL_MAX_LAYERS 1024u /* also heads and kv_heads */
+#define AS_MKMODEL_MAX_VOCAB 1000000u
+#define AS_MKMODEL_MAX_CTX (1u << 24)
+
+struct as_mkmodel_shape {
+	const char *name; /* in general.name: "activeswap-random-NAME-TYPE" */
+	uint64_t dim, hidden, layers, heads, kv_heads, vocab, ctx;
+};
+
+struct as_mkmodel_params {
+	struct as_mkmodel_shape shape;
+	enum ggml_type type; /* of every matrix: q4_0, q8_0, f16 or f32 (norms are f32) */
+	uint64_t seed;
+	/* 1 .. AS_MKMODEL_MAX_THREADS generating threads; 0: 2 when 2 CPUs are online,
+	 * else 1 */
+	int threads;
+	/* Called with done = 0 when the tensor data starts, then as bytes are written; may be
+	 * NULL. */
+	void (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *arg;
+	/* When not NULL and *cancel becomes non-zero, generation stops after the chunk of
+	 * rows in progress, OUT.tmp is removed and -ECANCELED returned. */
+	const volatile sig_atomic_t *cancel;
+};
+
+/* The named shapes: tiny, 1b (Llama-3.2-1B), 7b (Llama-2-7B), 8b (Llama-3-8B), all with
+ * a vocabulary of 512. 0, or -ENOENT for another name. */
+int as_mkmodel_preset(const char *name, struct as_mkmodel_shape *s);
+
+/* The tiny shape, q4_0, seed 1, default threads, no callbacks. */
+void as_mkmodel_params_init(struct as_mkmodel_params *p);
+
+/*
+ * Check p and the output path without writing anything: every dimension in range (the
+ * limits above), dim and hidden multiples of 32, dim a multiple of heads, an even head
+ * dimension, heads a multiple of kv_heads, a supported type, threads in range, and a
+ * path short enough for OUT.tmp. 0 or -EINVAL with one line in err (the messages name the
+ * values after `activeswap mkmodel`'s flags).
+ */
+int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *err,
+		     size_t errlen);
+
+/*
+ * Write the model to out (after as_mkmodel_check). tensor_bytes (may be NULL) gets the
+ * tensor data size. 0, -EINVAL, -ECANCELED or the negative errno of the first failure,
+ * with one line in err.
+ */
+int as_mkmodel(const struct as_mkmodel_params *p, const char *out, uint64_t *tensor_bytes,
+	       char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A Llama-architecture GGUF with seeded random weights and a working byte-level
+ * SentencePiece vocabulary (activeswap/mkmodel.h, Documentation/gguf.md).
+ *
+ * Weights are uniform with standard deviation 1/sqrt(fan_in) (fan_in = ne[0], the row
+ * length), norms are 1.0, so activations keep unit scale through every layer. Each row
+ * is generated from its own PRNG stream keyed by (seed, tensor, row): the output is
+ * identical whatever the thread count. Data is produced in chunks of rows by worker
+ * threads and streamed to OUT.tmp through the GGUF writer (never more than a few chunks
+ * in memory), fsync'ed and renamed to OUT at the end; on failure OUT.tmp is removed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "activeswap/gguf.h"
+#include "activeswap/mkmodel.h"
+#include "activeswap/quant.h"
+
+#define CHUNK_BYTES (4u << 20)
+#define MAX_THREADS AS_MKMODEL_MAX_THREADS
+#define PATH_MAX_LEN 4200 /* OUT.tmp, NUL included */
+
+static const struct as_mkmodel_shape shapes[] = {
+	{ "tiny", 256, 768, 4, 8, 4, 512, 512 },
+	{ "1b", 2048, 8192, 16, 32, 8, 512, 2048 },   /* Llama-3.2-1B */
+	{ "7b", 4096, 11008, 32, 32, 32, 512, 2048 }, /* Llama-2-7B */
+	{ "8b", 4096, 14336, 32, 32, 8, 512, 2048 },  /* Llama-3-8B */
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int as_mkmodel_preset(const char *name, struct as_mkmodel_shape *s)
+{
+	for (size_t k = 0; name && k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+		if (!strcmp(name, shapes[k].name)) {
+			*s = shapes[k];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void as_mkmodel_params_init(struct as_mkmodel_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->shape = shapes[0];
+	p->type = GGML_TYPE_Q4_0;
+	p->seed = 1;
+}
+
+/* ---- random numbers ----------------------------------------------------------------- */
+
+static inline uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+struct xrng {
+	uint64_t s[4];
+};
+
+static void xrng_seed(struct xrng *r, uint64_t seed, uint64_t tensor, uint64_t row)
+{
+	uint64_t k = seed ^ (tensor * 0xd1b54a32d192ed03ull) ^ (row * 0x8cb92ba72f3d8dd7ull);
+
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&k);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256+ (the low bits are weak; only the top 24 of each half are used) */
+static inline uint64_t xrng_next(struct xrng *r)
+{
+	uint64_t *s = r->s, res = s[0] + s[3], t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return res;
+}
+
+/* n uniform values in [-a, a) */
+static void fill_uniform(struct xrng *r, float *x, size_t n, float a)
+{
+	const float k = 2.0f * a / 16777216.0f;
+	size_t i = 0;
+
+	for (; i + 1 < n; i += 2) {
+		uint64_t v = xrng_next(r);
+
+		x[i] = (float)(uint32_t)(v >> 40) * k - a;
+		x[i + 1] = (float)(uint32_t)((v >> 8) & 0xffffff) * k - a;
+	}
+	if (i < n)
+		x[i] = (float)(uint32_t)(xrng_next(r) >> 40) * k - a;
+}
+
+/* ---- vocabulary --------------------------------------------------------------------- */
+
+#define SPM_SPACE "\xe2\x96\x81" /* U+2581 */
+
+static const char *const words[] = {
+	"the", "and", "to", "a", "was", "he", "she", "it", "of", "in", "they", "her", "his",
+	"you", "with", "said", "on", "for", "that", "day", "had", "is", "big", "so", "but",
+	"up", "Lily", "were", "one", "Tim", "play", "saw", "not", "very", "happy", "there",
+	"time", "Once", "upon", "little", "friend", "wanted", "mom", "all", "at", "be", "can",
+	"go", "we", "like", "what", "did", "out", "then", "them", "have", "help", "make",
+	"new", "park", "ball", "dog", "cat", "bird", "tree", "sun", "fun", "look", "went",
+	"home", "love", "good", "too", "do", "are", "me", "my", "from", "this", "no", "an",
+	"as", "by", "are", "ran", "toy", "box", "red", "man", "girl", "boy", "named", "loved",
+	"felt", "sad", "nice", "smiled", "saw", "liked", "found", "thank", "yes", "when",
+	"how", "why", "who", "will", "would", "could", "after", "again", "away", "back",
+	"down", "each", "every", "eat", "ate", "food", "water", "tall", "small", "kind",
+	"best", "many", "some", "other", "people", "because", "about", "into", "over",
+	"under", "always", "never", "together", "learned", "careful", "idea", "funny",
+};
+
+struct vocab {
+	char **text;
+	float *scores;
+	int32_t *types;
+	uint32_t n, cap;
+};
+
+static int vocab_has(const struct vocab *v, const char *s)
+{
+	/* Small vocabularies; called only while building (O(n^2) on a few thousand). */
+	for (uint32_t i = 3 + 256; i < v->n; i++)
+		if (!strcmp(v->text[i], s))
+			return 1;
+	return 0;
+}
+
+static int vocab_add(struct vocab *v, const char *s, int32_t type, float score)
+{
+	if (v->n >= v->cap)
+		return 0;
+	v->text[v->n] = strdup(s);
+	if (!v->text[v->n])
+		return -ENOMEM;
+	v->types[v->n] = type;
+	v->scores[v->n] = score;
+	v->n++;
+	return 0;
+}
+
+/* Add s and every prefix of s that ends on a character boundary (so merges reach it). */
+static int vocab_add_closure(struct vocab *v, const char *s)
+{
+	char buf[64];
+	size_t len = strlen(s);
+
+	if (len >= sizeof(buf))
+		return 0;
+	for (size_t i = 1; i <= len && v->n < v->cap; i++) {
+		if (i < len && ((unsigned char)s[i] & 0xc0) == 0x80)
+			continue; /* inside a UTF-8 sequence */
+		memcpy(buf, s, i);
+		buf[i] = 0;
+		if (strlen(buf) > 1 && !vocab_has(v, buf)) {
+			int rc = vocab_add(v, buf, 1, -(float)v->n);
+
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static void vocab_free(struct vocab *v)
+{
+	if (v->text)
+		for (uint32_t i = 0; i < v->n; i++)
+			free(v->text[i]);
+	free(v->text);
+	free(v->scores);
+	free(v->types);
+}
+
+static int vocab_build(struct vocab *v, uint32_t n)
+{
+	static const char singles[] = "etaoinshrdlcumwfgypbvkjxqzETAOINSHRDLCUMWFGYPBVKJXQZ"
+				      "0123456789.,!?'\"-:;()";
+	char buf[64];
+	int rc = 0;
+
+	v->cap = n;
+	v->text = calloc(n, sizeof(*v->text));
+	v->scores = calloc(n, sizeof(*v->scores));
+	v->types = calloc(n, sizeof(*v->types));
+	if (!v->text || !v->scores || !v->types)
+		return -ENOMEM;
+	rc |= vocab_add(v, "<unk>", 2, 0);
+	rc |= vocab_add(v, "<s>", 3, 0);
+	rc |= vocab_add(v, "</s>", 3, 0);
+	for (int b = 0; b < 256; b++) {
+		snprintf(buf, sizeof(buf), "<0x%02X>", b);
+		rc |= vocab_add(v, buf, 6, 0);
+	}
+	if (rc)
+		return -ENOMEM;
+	/* single characters, most frequent first, then the word-boundary marker */
+	rc = vocab_add(v, SPM_SPACE, 1, -(float)v->n);
+	for (const char *c = singles; !rc && *c; c++) {
+		buf[0] = *c;
+		buf[1] = 0;
+		rc = vocab_add(v, buf, 1, -(float)v->n);
+	}
+	/* common words with the word prefix, each reachable by pairwise merges */
+	for (size_t i = 0; !rc && i < sizeof(words) / sizeof(words[0]) && v->n < n; i++) {
+		snprintf(buf, sizeof(buf), SPM_SPACE "%s", words[i]);
+		rc = vocab_add_closure(v, buf);
+	}
+	/* letter pairs, then word-initial pairs */
+	for (int pass = 0; !rc && pass < 2 && v->n < n; pass++)
+		for (const char *a = singles; !rc && a < singles + 26 && v->n < n; a++)
+			for (const char *b = singles; !rc && b < singles + 26 && v->n < n; b++) {
+				snprintf(buf, sizeof(buf), "%s%c%c", pass ? SPM_SPACE : "", *a,
+					 *b);
+				if (pass)
+					rc = vocab_add_closure(v, buf);
+				else if (!vocab_has(v, buf))
+					rc = vocab_add(v, buf, 1, -(float)v->n);
+			}
+	/* anything left is an unused placeholder */
+	for (uint32_t i = 0; !rc && v->n < n; i++) {
+		snprintf(buf, sizeof(buf), "<unused%u>", i);
+		rc = vocab_add(v, buf, 5, -1e9f);
+	}
+	return rc;
+}
+
+/* ---- tensor generation -------------------------------------------------------------- */
+
+struct tdesc {
+	char name[64];
+	enum ggml_type type;
+	uint32_t n_dims;
+	uint64_t ne[2];
+	uint64_t row_bytes;
+	bool norm;
+};
+
+struct job {
+	const struct tdesc *t;
+	uint64_t tensor_idx;
+	uint64_t seed;
+	uint64_t row0, nrows;
+	uint8_t *out;
+	float *tmp;
+	int rc;
+};
+
+static void *gen_rows(void *arg)
+{
+	struct job *j = arg;
+	const struct tdesc *t = j->t;
+	float a = sqrtf(3.0f / (float)t->ne[0]);
+	struct xrng r;
+
+	j->rc = 0;
+	for (uint64_t i = 0; i < j->nrows; i++) {
+		uint64_t row = j->row0 + i;
+
+		if (t->norm) {
+			for (uint64_t k = 0; k < t->ne[0]; k++)
+				j->tmp[k] = 1.0f;
+		} else {
+			xrng_seed(&r, j->seed, j->tensor_idx, row);
+			fill_uniform(&r, j->tmp, t->ne[0], a);
+		}
+		j->rc = as_quant_row(t->type, j->tmp, j->out + i * t->row_bytes, t->ne[0]);
+		if (j->rc)
+			break;
+	}
+	return NULL;
+}
+
+static int add_meta(struct gguf_writer *w, const struct as_mkmodel_params *o,
+		    const struct vocab *v)
+{
+	const struct as_mkmodel_shape *s = &o->shape;
+	uint32_t head_dim = (uint32_t)(s->dim / s->heads);
+	char name[96];
+	int rc = 0;
+
+	snprintf(name, sizeof(name), "activeswap-random-%s-%s",
+		 s->name ? s->name : "custom", as_type_name(o->type));
+	rc |= gguf_w_str(w, "general.architecture", "llama");
+	rc |= gguf_w_str(w, "general.name", name);
+	rc |= gguf_w_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
+	rc |= gguf_w_u32(w, "general.file_type", o->type == GGML_TYPE_F32 ? 0 :
+			 o->type == GGML_TYPE_F16 ? 1 : o->type == GGML_TYPE_Q4_0 ? 2 : 7);
+	rc |= gguf_w_u32(w, "general.quantization_version", 2);
+	rc |= gguf_w_u32(w, "llama.context_length", (uint32_t)s->ctx);
+	rc |= gguf_w_u32(w, "llama.embedding_length", (uint32_t)s->dim);
+	rc |= gguf_w_u32(w, "llama.feed_forward_length", (uint32_t)s->hidden);
+	rc |= gguf_w_u32(w, "llama.block_count", (uint32_t)s->layers);
+	rc |= gguf_w_u32(w, "llama.attention.head_count", (uint32_t)s->heads);
+	rc |= gguf_w_u32(w, "llama.attention.head_count_kv", (uint32_t)s->kv_heads);
+	rc |= gguf_w_u32(w, "llama.rope.dimension_count", head_dim);
+	rc |= gguf_w_f32(w, "llama.rope.freq_base", 10000.0f);
+	rc |= gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+	rc |= gguf_w_u32(w, "llama.vocab_size", (uint32_t)s->vocab);
+	rc |= gguf_w_str(w, "tokenizer.ggml.model", "llama");
+	rc |= gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->text, v->n);
+	rc |= gguf_w_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, v->n);
+	rc |= gguf_w_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, v->n);
+	rc |= gguf_w_u32(w, "tokenizer.ggml.bos_token_id", 1);
+	rc |= gguf_w_u32(w, "tokenizer.ggml.eos_token_id", 2);
+	rc |= gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+	rc |= gguf_w_bool(w, "tokenizer.ggml.add_bos_token", true);
+	rc |= gguf_w_bool(w, "tokenizer.ggml.add_eos_token", false);
+	return rc ? -EINVAL : 0;
+}
+
+static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
+			 size_t *n_out)
+{
+	static const char *const blk[] = { "attn_norm", "attn_q", "attn_k", "attn_v",
+					   "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
+					   "ffn_down" };
+	const struct as_mkmodel_shape *s = &o->shape;
+	uint64_t kv_dim = s->dim / s->heads * s->kv_heads;
+	size_t n = 3 + 9 * s->layers, k = 0;
+	struct tdesc *t = calloc(n, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+#define T(nm, norm_, ne0, ne1) do {                                             \
+		snprintf(t[k].name, sizeof(t[k].name), "%s", nm);                \
+		t[k].norm = norm_;                                               \
+		t[k].type = norm_ ? GGML_TYPE_F32 : o->type;                     \
+		t[k].n_dims = norm_ ? 1 : 2;                                     \
+		t[k].ne[0] = ne0;                                                \
+		t[k].ne[1] = ne1;                                                \
+		k++;                                                             \
+	} while (0)
+	T("token_embd.weight", false, s->dim, s->vocab);
+	for (uint64_t l = 0; l < s->layers; l++) {
+		for (size_t b = 0; b < 9; b++) {
+			char nm[64];
+			uint64_t ne0 = s->dim, ne1 = s->dim;
+			bool norm = strstr(blk[b], "norm") != NULL;
+
+			snprintf(nm, sizeof(nm), "blk.%llu.%s.weight", (unsigned long long)l,
+				 blk[b]);
+			if (!strcmp(blk[b], "attn_k") || !strcmp(blk[b], "attn_v"))
+				ne1 = kv_dim;
+			else if (!strcmp(blk[b], "ffn_gate") || !strcmp(blk[b], "ffn_up"))
+				ne1 = s->hidden;
+			else if (!strcmp(blk[b], "ffn_down"))
+				ne0 = s->hidden;
+			if (norm)
+				ne1 = 1;
+			T(nm, norm, ne0, ne1);
+		}
+	}
+	T("output_norm.weight", true, s->dim, 1);
+	T("output.weight", false, s->dim, s->vocab);
+#undef T
+	for (size_t i = 0; i < n; i++)
+		if (as_row_bytes(t[i].type, t[i].ne[0], &t[i].row_bytes)) {
+			free(t);
+			return -EINVAL;
+		}
+	*out = t;
+	*n_out = n;
+	return 0;
+}
+
+static bool cancelled(const struct as_mkmodel_params *p)
+{
+	return p->cancel && *p->cancel;
+}
+
+static int write_model(const struct as_mkmodel_params *o, const char *out, int nth, int fd,
+		       uint64_t *bytes_out, char *err, size_t errlen)
+{
+	struct gguf_writer *w = gguf_writer_new();
+	struct vocab v = { 0 };
+	struct tdesc *t = NULL;
+	struct job jobs[MAX_THREADS];
+	pthread_t th[MAX_THREADS];
+	uint64_t total = 0, done = 0;
+	size_t n_t = 0;
+	int rc;
+
+	memset(jobs, 0, sizeof(jobs));
+	if (!w) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = vocab_build(&v, (uint32_t)o->shape.vocab);
+	if (!rc)
+		rc = build_tensors(o, &t, &n_t);
+	if (!rc)
+		rc = add_meta(w, o, &v);
+	for (size_t i = 0; !rc && i < n_t; i++) {
+		int idx = gguf_w_tensor(w, t[i].name, t[i].type, t[i].n_dims, t[i].ne);
+
+		if (idx < 0)
+			rc = idx;
+		total += t[i].row_bytes * t[i].ne[1];
+	}
+	if (rc) {
+		seterr(err, errlen, "cannot describe the model: %s", strerror(-rc));
+		goto out;
+	}
+	for (int i = 0; i < nth; i++) {
+		jobs[i].out = malloc(CHUNK_BYTES);
+		jobs[i].tmp = malloc(sizeof(float) * (o->shape.dim > o->shape.hidden ?
+						      o->shape.dim : o->shape.hidden));
+		if (!jobs[i].out || !jobs[i].tmp) {
+			rc = -ENOMEM;
+			seterr(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	rc = gguf_w_begin(w, fd);
+	if (rc) {
+		seterr(err, errlen, "%s: write: %s", out, strerror(-rc));
+		goto out;
+	}
+	if (o->progress)
+		o->progress(o->arg, 0, total);
+	for (size_t i = 0; !rc && i < n_t; i++) {
+		uint64_t rows_per = CHUNK_BYTES / t[i].row_bytes, row = 0;
+
+		if (rows_per == 0)
+			rows_per = 1; /* a row larger than a chunk cannot happen below 1M cols */
+		while (!rc && row < t[i].ne[1]) {
+			int used = 0;
+
+			for (; used < nth && row < t[i].ne[1]; used++) {
+				struct job *j = &jobs[used];
+
+				j->t = &t[i];
+				j->tensor_idx = i;
+				j->seed = o->seed;
+				j->row0 = row;
+				j->nrows = t[i].ne[1] - row < rows_per ? t[i].ne[1] - row : rows_per;
+				row += j->nrows;
+			}
+			if (used == 1) {
+				gen_rows(&jobs[0]);
+			} else {
+				bool started[MAX_THREADS] = { false };
+
+				for (int k = 1; k < used; k++)
+					started[k] = !pthread_create(&th[k], NULL, gen_rows,
+								     &jobs[k]);
+				gen_rows(&jobs[0]);
+				for (int k = 1; k < used; k++) {
+					if (started[k])
+						pthread_join(th[k], NULL);
+					else
+						gen_rows(&jobs[k]);
+				}
+			}
+			for (int k = 0; !rc && k < used; k++) {
+				uint64_t len = jobs[k].nrows * t[i].row_bytes;
+
+				rc = jobs[k].rc;
+				if (rc) {
+					seterr(err, errlen, "quantizing %s: %s", t[i].name,
+					       strerror(-rc));
+					break;
+				}
+				rc = gguf_w_data(w, jobs[k].out, (size_t)len);
+				if (rc) {
+					seterr(err, errlen, "%s: write: %s", out,
+					       strerror(-rc));
+					break;
+				}
+				done += len;
+				if (o->progress)
+					o->progress(o->arg, done, total);
+			}
+			if (!rc && cancelled(o)) {
+				rc = -ECANCELED;
+				seterr(err, errlen, "cancelled");
+			}
+		}
+	}
+	if (!rc) {
+		rc = gguf_w_end(w);
+		if (rc)
+			seterr(err, errlen, "%s: write: %s", out, strerror(-rc));
+	}
+	*bytes_out = total;
+out:
+	for (int i = 0; i < nth; i++) {
+		free(jobs[i].out);
+		free(jobs[i].tmp);
+	}
+	free(t);
+	vocab_free(&v);
+	gguf_writer_free(w);
+	return rc;
+}
+
+int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *err,
+		     size_t errlen)
+{
+	static const char *const names[7] = { "--dim", "--hidden", "--layers", "--heads",
+					      "--kv-heads", "--vocab", "--ctx" };
+	static const uint64_t maxv[7] = {
+		AS_MKMODEL_MAX_DIM, AS_MKMODEL_MAX_HIDDEN, AS_MKMODEL_MAX_LAYERS,
+		AS_MKMODEL_MAX_LAYERS, AS_MKMODEL_MAX_LAYERS, AS_MKMODEL_MAX_VOCAB,
+		AS_MKMODEL_MAX_CTX
+	};
+	const struct as_mkmodel_shape *s;
+	uint64_t v[7];
+
+	if (!p) {
+		seterr(err, errlen, "no parameters");
+		return -EINVAL;
+	}
+	if (!out || !*out) {
+		seterr(err, errlen, "missing output path");
+		return -EINVAL;
+	}
+	s = &p->shape;
+	v[0] = s->dim;
+	v[1] = s->hidden;
+	v[2] = s->layers;
+	v[3] = s->heads;
+	v[4] = s->kv_heads;
+	v[5] = s->vocab;
+	v[6] = s->ctx;
+	for (int k = 0; k < 7; k++) {
+		if (v[k] < 1 || v[k] > maxv[k]) {
+			seterr(err, errlen, "%s (%llu) must be in [1, %llu]", names[k],
+			       (unsigned long long)v[k], (unsigned long long)maxv[k]);
+			return -EINVAL;
+		}
+	}
+	if (p->type != GGML_TYPE_Q4_0 && p->type != GGML_TYPE_Q8_0 &&
+	    p->type != GGML_TYPE_F16 && p->type != GGML_TYPE_F32) {
+		seterr(err, errlen, "type %d is not q4_0, q8_0, f16 or f32", (int)p->type);
+		return -EINVAL;
+	}
+	if (p->threads < 0 || p->threads > MAX_THREADS) {
+		seterr(err, errlen, "%d threads: not in [0, %d]", p->threads, MAX_THREADS);
+		return -EINVAL;
+	}
+	if (s->dim % 32 || s->hidden % 32) {
+		seterr(err, errlen, "--dim (%llu) and --hidden (%llu) must be multiples of 32",
+		       (unsigned long long)s->dim, (unsigned long long)s->hidden);
+		return -EINVAL;
+	}
+	if (s->dim % s->heads) {
+		seterr(err, errlen, "--dim (%llu) must be a multiple of --heads (%llu)",
+		       (unsigned long long)s->dim, (unsigned long long)s->heads);
+		return -EINVAL;
+	}
+	if ((s->dim / s->heads) % 2) {
+		seterr(err, errlen, "head dimension %llu (dim/heads) must be even for RoPE",
+		       (unsigned long long)(s->dim / s->heads));
+		return -EINVAL;
+	}
+	if (s->kv_heads > s->heads || s->heads % s->kv_heads) {
+		seterr(err, errlen, "--heads (%llu) must be a multiple of --kv-heads (%llu)",
+		       (unsigned long long)s->heads, (unsigned long long)s->kv_heads);
+		return -EINVAL;
+	}
+	if (s->vocab < 259) {
+		seterr(err, errlen, "--vocab (%llu) must be at least 259 (3 specials + 256 bytes)",
+		       (unsigned long long)s->vocab);
+		return -EINVAL;
+	}
+	if (strlen(out) + sizeof(".tmp") > PATH_MAX_LEN) {
+		seterr(err, errlen, "output path too long");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int as_mkmodel(const struct as_mkmodel_params *p, const char *out, uint64_t *tensor_bytes,
+	       char *err, size_t errlen)
+{
+	char tmp[PATH_MAX_LEN];
+	uint64_t bytes = 0;
+	long ncpu;
+	int fd, rc, nth;
+
+	rc = as_mkmodel_check(p, out, err, errlen);
+	if (rc)
+		return rc;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	nth = p->threads ? p->threads : (ncpu >= 2 ? 2 : 1);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		return rc;
+	}
+	rc = write_model(p, out, nth, fd, &bytes, err, errlen);
+	if (!rc && fsync(fd) < 0) {
+		rc = -errno;
+		seterr(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
+	}
+	if (close(fd) < 0 && !rc) {
+		rc = -errno;
+		seterr(err, errlen, "%s: close: %s", tmp, strerror(errno));
+	}
+	if (!rc && rename(tmp, out) < 0) {
+		rc = -errno;
+		seterr(err, errlen, "rename %s -> %s: %s", tmp, out, strerror(errno));
+	}
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	if (tensor_bytes)
+		*tensor_bytes = bytes;
+	return 0;
+}
