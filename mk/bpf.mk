@@ -39,7 +39,7 @@ $(BUILD)/gen/vmlinux.h: $(VMLINUX_BTF)
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 endif
 
-$(BUILD)/gen/%.bpf.o: bpf/%.bpf.c bpf/activeswap_trace.h $(BUILD)/gen/vmlinux.h
+$(BUILD)/gen/%.bpf.o: bpf/%.bpf.c bpf/activeswap_maps.h $(BUILD)/gen/vmlinux.h
 	@mkdir -p $(dir $@)
 	$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 		-I$(BUILD)/gen -I$(TOP)/bpf $(BPF_SYSINC) -c $< -o $@.tmp

@@ -44,7 +44,7 @@ int cmd_trace(int argc, char **argv)
 #include <bpf/libbpf.h>
 
 #include <linux/types.h>
-#include "activeswap_trace.h"
+#include "activeswap_maps.h"
 #include "activeswap.skel.h"
 
 #define SUB "trace"

@@ -8,8 +8,8 @@
  * Only fixed-width integer types: the header is compiled both against vmlinux.h (BPF side)
  * and <stdint.h>/<linux/types.h> (userspace).
  */
-#ifndef ACTIVESWAP_TRACE_H
-#define ACTIVESWAP_TRACE_H
+#ifndef ACTIVESWAP_MAPS_H
+#define ACTIVESWAP_MAPS_H
 
 /* log2(µs) histogram slots: slot i counts latencies in [2^i, 2^(i+1)) µs, slot 0 also < 1 µs;
  * the last slot collects everything >= 2^(AS_HIST_SLOTS-1) µs (~33 s). */
