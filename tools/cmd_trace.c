@@ -32,9 +32,6 @@ int cmd_trace(int argc, char **argv)
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
-#include <sys/stat.h>
-#include <sys/mount.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,12 +43,12 @@ int cmd_trace(int argc, char **argv)
 #include <linux/types.h>
 #include "activeswap_maps.h"
 #include "activeswap.skel.h"
+#include "trace_helpers.h"
 
 #define SUB "trace"
 #define DEFAULT_PIN_DIR "/sys/fs/bpf/activeswap"
 #define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
 #define MODULE_BTF "/sys/kernel/btf/activeswap"
-#define BPF_FS_MAGIC_ 0xcafe4a11
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
 #endif
@@ -219,27 +216,7 @@ static int check_privileges(void)
 	return 0;
 }
 
-/* ---- kernel differences, probed from BTF ---- */
-
-/* Number of tracepoint arguments of btf_trace_<tp> in btf, or -1 when the kernel lacks it. */
-static int tp_nargs(const struct btf *btf, const char *tp)
-{
-	char name[128];
-	const struct btf_type *t;
-	int id;
-
-	snprintf(name, sizeof(name), "btf_trace_%s", tp);
-	id = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF);
-	if (id < 0)
-		return -1;
-	t = btf__type_by_id(btf, btf__resolve_type(btf, id));
-	if (!t || !btf_is_ptr(t))
-		return -1;
-	t = btf__type_by_id(btf, t->type);
-	if (!t || !btf_is_func_proto(t))
-		return -1;
-	return btf_vlen(t) - 1; /* the first parameter is the tracepoint's private data */
-}
+/* ---- attaching ---- */
 
 struct link_set {
 	struct bpf_link *l[64];
@@ -291,7 +268,7 @@ static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct
 			fprintf(stderr, "trace: %s: cannot read module BTF\n", MODULE_BTF);
 	}
 	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
-		int have = mbtf ? tp_nargs(mbtf, tps[i].name) : tps[i].nargs;
+		int have = mbtf ? trace_tp_nargs(mbtf, tps[i].name) : tps[i].nargs;
 		struct bpf_link *l;
 
 		if (have < 0) {
@@ -382,8 +359,8 @@ static int attach_all(struct activeswap_bpf *skel, struct btf *vmlinux, pid_t pi
 static void select_block_progs(struct activeswap_bpf *skel, const struct btf *vmlinux,
 			       bool verbose)
 {
-	int issue = tp_nargs(vmlinux, "block_rq_issue");
-	int complete = tp_nargs(vmlinux, "block_rq_complete");
+	int issue = trace_tp_nargs(vmlinux, "block_rq_issue");
+	int complete = trace_tp_nargs(vmlinux, "block_rq_complete");
 
 	bpf_program__set_autoload(skel->progs.blk_issue, issue == 1 && complete == 3);
 	bpf_program__set_autoload(skel->progs.blk_issue_q, issue == 2 && complete == 3);
@@ -399,56 +376,14 @@ static void select_block_progs(struct activeswap_bpf *skel, const struct btf *vm
 
 /* ---- pinning ---- */
 
-static int ensure_bpffs(const char *dir)
-{
-	struct statfs sf;
-	char parent[PATH_MAX];
-	char *slash;
-
-	snprintf(parent, sizeof(parent), "%s", dir);
-	slash = strrchr(parent, '/');
-	if (slash && slash != parent)
-		*slash = 0;
-	else
-		snprintf(parent, sizeof(parent), "/");
-	if (statfs(parent, &sf)) {
-		cli_err(SUB, "--pin %s: %s: %s", dir, parent, strerror(errno));
-		return -1;
-	}
-	if ((unsigned long)sf.f_type != BPF_FS_MAGIC_) {
-		if (strcmp(parent, "/sys/fs/bpf") ||
-		    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
-			cli_err(SUB, "--pin %s: %s is not a bpf filesystem (mount -t bpf bpf %s)",
-				dir, parent, parent);
-			return -1;
-		}
-		fprintf(stderr, "activeswap trace: mounted bpffs on /sys/fs/bpf\n");
-	}
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		cli_err(SUB, "--pin: mkdir %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
+/* Pins the maps the tracer fills (not the programs' internal ones) in dir. */
 static int pin_maps(struct activeswap_bpf *skel, const char *dir)
 {
 	struct bpf_map *maps[] = { skel->maps.layer_stats, skel->maps.token_stats,
 				   skel->maps.blk_stats, skel->maps.totals,
 				   skel->maps.kmod_stats };
-	char path[PATH_MAX];
 
-	if (ensure_bpffs(dir))
-		return -1;
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(maps[i]));
-		unlink(path); /* a previous run's map */
-		if (bpf_map__pin(maps[i], path)) {
-			cli_err(SUB, "pin %s: %s", path, strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
+	return trace_pin_maps(maps, sizeof(maps) / sizeof(maps[0]), dir);
 }
 
 /* ---- reading the maps ---- */
@@ -525,14 +460,6 @@ static const struct as_layer_stats *find_layer(const struct snapshot *s, __s32 l
 	return NULL;
 }
 
-static __u64 ktime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
-
 struct token_row {
 	__u64 token;
 	struct as_token_stats s;
@@ -575,46 +502,6 @@ static int read_tokens(struct activeswap_bpf *skel, __u64 since_ns, __u64 until_
 }
 
 /* ---- output ---- */
-
-static void print_stars(unsigned long long v, unsigned long long max, int width)
-{
-	int n = max ? (int)((double)v * width / (double)max + 0.5) : 0;
-
-	if (n > width)
-		n = width;
-	putchar('|');
-	for (int i = 0; i < width; i++)
-		putchar(i < n ? '*' : ' ');
-	putchar('|');
-}
-
-static void print_log2_hist(const __u64 *h, const char *unit)
-{
-	int first = -1, last = -1;
-	__u64 max = 0;
-
-	for (int i = 0; i < AS_HIST_SLOTS; i++) {
-		if (h[i] && first < 0)
-			first = i;
-		if (h[i])
-			last = i;
-		if (h[i] > max)
-			max = h[i];
-	}
-	if (last < 0)
-		return;
-	printf("%*s%-*s : count    distribution\n", 10, unit, 14, "");
-	for (int i = first; i <= last; i++) {
-		unsigned long long lo = i ? 1ULL << i : 0, hi = (1ULL << (i + 1)) - 1;
-
-		if (i == AS_HIST_SLOTS - 1)
-			printf("%10llu -> %-10s : %-8llu ", lo, "inf", (unsigned long long)h[i]);
-		else
-			printf("%10llu -> %-10llu : %-8llu ", lo, hi, (unsigned long long)h[i]);
-		print_stars(h[i], max, 40);
-		putchar('\n');
-	}
-}
 
 static double hit_pct(__u64 hits, __u64 misses)
 {
@@ -805,7 +692,7 @@ static void text_blk(const struct snapshot *s, const struct snapshot *prev, bool
 		       (unsigned long long)d.requests, (unsigned long long)d.bytes,
 		       (unsigned long long)d.errors, (double)d.lat_ns / (double)d.requests / 1e3);
 		if (hist)
-			print_log2_hist(d.hist, "usecs");
+			trace_print_log2_hist(stdout, d.hist, AS_HIST_SLOTS, "usecs");
 	}
 }
 
@@ -831,7 +718,7 @@ static void report_interval(struct activeswap_bpf *skel, const struct snapshot *
 		    rows[n].s.stalls || rows[n].s.passes)
 			n++;
 	}
-	cutoff = ktime_ns();
+	cutoff = trace_ktime_ns();
 	ntok = read_tokens(skel, *tokens_seen_ns, cutoff, &toks);
 	*tokens_seen_ns = cutoff;
 
@@ -876,7 +763,8 @@ static void report_interval(struct activeswap_bpf *skel, const struct snapshot *
 				for (int j = 0; j < AS_HIST_SLOTS; j++)
 					all[j] += rows[i].s.hist[j];
 			printf("fetch latency, all layers:\n");
-			print_log2_hist(all, "usecs"); /* per layer: JSON and the summary */
+			/* per layer: JSON and the summary */
+			trace_print_log2_hist(stdout, all, AS_HIST_SLOTS, "usecs");
 		}
 		text_tokens(toks, ntok > 0 ? ntok : 0, false);
 		text_blk(cur, prev, false);
@@ -936,7 +824,7 @@ static void report_summary(struct activeswap_bpf *skel, const struct snapshot *c
 			       (unsigned long long)k->fetch_complete,
 			       (unsigned long long)k->complete_bytes,
 			       (unsigned long long)k->errors, (unsigned long long)k->fetch_cancel);
-			print_log2_hist(k->hist, "usecs");
+			trace_print_log2_hist(stdout, k->hist, AS_HIST_SLOTS, "usecs");
 		}
 		if (cur->nlayers)
 			print_layer_table(cur->layers, cur->nlayers);
@@ -944,7 +832,8 @@ static void report_summary(struct activeswap_bpf *skel, const struct snapshot *c
 			if (!cur->layers[i].s.completes)
 				continue;
 			printf("\nlayer %d fetch latency:\n", cur->layers[i].layer);
-			print_log2_hist(cur->layers[i].s.hist, "usecs");
+			trace_print_log2_hist(stdout, cur->layers[i].s.hist, AS_HIST_SLOTS,
+					      "usecs");
 		}
 		if (ntok)
 			putchar('\n');
@@ -961,62 +850,6 @@ static void report_summary(struct activeswap_bpf *skel, const struct snapshot *c
 }
 
 /* ---- the command ---- */
-
-/* PATH lookup like execvp's, for the probe binary of -- COMMAND. */
-static int resolve_cmd(const char *cmd, char *out)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	if (strchr(cmd, '/'))
-		return realpath(cmd, out) ? 0 : -1;
-	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		size_t len = strcspn(path, ":");
-
-		if (len && len < sizeof(buf) - strlen(cmd) - 2) {
-			snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, cmd);
-			if (!access(buf, X_OK) && realpath(buf, out))
-				return 0;
-		}
-		path += len;
-		if (*path == ':')
-			path++;
-	}
-	errno = ENOENT;
-	return -1;
-}
-
-/* -p: the process is gone once it no longer exists or is a zombie its parent has not
- * reaped yet. */
-static bool process_gone(pid_t pid)
-{
-	char path[64], buf[256], *p;
-	FILE *f;
-	bool gone = false;
-
-	if (kill(pid, 0) && errno == ESRCH)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT;
-	if (fgets(buf, sizeof(buf), f)) {
-		p = strrchr(buf, ')'); /* comm may contain anything; the state follows ") " */
-		gone = p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
-	}
-	fclose(f);
-	return gone;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { .tv_sec = (time_t)s,
-			       .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
-
-	nanosleep(&ts, NULL);
-}
 
 int cmd_trace(int argc, char **argv)
 {
@@ -1045,7 +878,7 @@ int cmd_trace(int argc, char **argv)
 			return 2;
 		}
 	} else if (o.cmd) {
-		if (resolve_cmd(o.cmd[0], binary)) {
+		if (trace_resolve_cmd(o.cmd[0], binary)) {
 			cli_err(SUB, "%s: command not found", o.cmd[0]);
 			return 2;
 		}
@@ -1162,7 +995,7 @@ int cmd_trace(int argc, char **argv)
 				child = 0;
 				break;
 			}
-		} else if (o.pid && process_gone(o.pid)) {
+		} else if (o.pid && trace_process_gone(o.pid)) {
 			break;
 		}
 		if (o.duration > 0 && now - t0 >= o.duration)
@@ -1182,7 +1015,7 @@ int cmd_trace(int argc, char **argv)
 		if (o.duration > 0 && t0 + o.duration - now < wait)
 			wait = t0 + o.duration - now;
 		if (wait > 0)
-			sleep_s(wait);
+			trace_sleep(wait);
 	}
 	if (child) {
 		/* interrupted: stop the command too (SIGKILL after 2 s), and reap it */
@@ -1190,7 +1023,7 @@ int cmd_trace(int argc, char **argv)
 		for (int i = 0; waitpid(child, &child_status, WNOHANG) == 0; i++) {
 			if (i == 200)
 				kill(child, SIGKILL);
-			sleep_s(0.01);
+			trace_sleep(0.01);
 		}
 		child = 0;
 	}
