@@ -36,15 +36,13 @@ int cmd_trace(int argc, char **argv)
 #include <sys/wait.h>
 #include <time.h>
 
-#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include <linux/types.h>
-#include "activeswap_maps.h"
 #include "activeswap.skel.h"
 #include "trace_attach.h"
 #include "trace_helpers.h"
+#include "trace_snapshot.h"
 
 #define SUB "trace"
 #define DEFAULT_PIN_DIR "/sys/fs/bpf/activeswap"
@@ -228,121 +226,6 @@ static int pin_maps(struct activeswap_bpf *skel, const char *dir)
 	return trace_pin_maps(maps, sizeof(maps) / sizeof(maps[0]), dir);
 }
 
-/* ---- reading the maps ---- */
-
-struct layer_row {
-	__s32 layer;
-	struct as_layer_stats s;
-};
-
-struct snapshot {
-	struct layer_row *layers;
-	int nlayers;
-	struct as_totals tot;
-	struct as_kmod_stats kmod;
-	struct {
-		__u32 dev;
-		struct as_blk_stats s;
-	} blk[AS_MAX_DEVS];
-	int nblk;
-};
-
-static int cmp_layer(const void *a, const void *b)
-{
-	const struct layer_row *x = a, *y = b;
-
-	return (x->layer > y->layer) - (x->layer < y->layer);
-}
-
-static void read_snapshot(struct activeswap_bpf *skel, struct snapshot *s)
-{
-	int fd = bpf_map__fd(skel->maps.layer_stats);
-	__s32 key, next;
-	__s32 *prev = NULL;
-	__u32 zero = 0, dkey, dnext, *dprev = NULL;
-
-	s->nlayers = 0;
-	while (s->nlayers < AS_MAX_LAYERS && !bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &s->layers[s->nlayers].s))
-			continue;
-		s->layers[s->nlayers++].layer = key;
-	}
-	qsort(s->layers, s->nlayers, sizeof(s->layers[0]), cmp_layer);
-
-	memset(&s->tot, 0, sizeof(s->tot));
-	bpf_map_lookup_elem(bpf_map__fd(skel->maps.totals), &zero, &s->tot);
-	memset(&s->kmod, 0, sizeof(s->kmod));
-	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kmod_stats), &zero, &s->kmod);
-
-	fd = bpf_map__fd(skel->maps.blk_stats);
-	s->nblk = 0;
-	while (s->nblk < AS_MAX_DEVS && !bpf_map_get_next_key(fd, dprev, &dnext)) {
-		dkey = dnext;
-		dprev = &dkey;
-		if (bpf_map_lookup_elem(fd, &dkey, &s->blk[s->nblk].s))
-			continue;
-		s->blk[s->nblk++].dev = dkey;
-	}
-}
-
-/* d = cur - prev (field by field: every field is a counter) */
-static void sub_u64s(__u64 *d, const __u64 *cur, const __u64 *prev, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		d[i] = cur[i] - (prev ? prev[i] : 0);
-}
-
-static const struct as_layer_stats *find_layer(const struct snapshot *s, __s32 layer)
-{
-	for (int i = 0; i < s->nlayers; i++)
-		if (s->layers[i].layer == layer)
-			return &s->layers[i].s;
-	return NULL;
-}
-
-struct token_row {
-	__u64 token;
-	struct as_token_stats s;
-};
-
-static int cmp_token(const void *a, const void *b)
-{
-	const struct token_row *x = a, *y = b;
-
-	return (x->s.end_ns > y->s.end_ns) - (x->s.end_ns < y->s.end_ns);
-}
-
-/* Tokens that ended in (since_ns, until_ns], by end time. Times are bpf_ktime_get_ns(), i.e.
- * CLOCK_MONOTONIC: a cut-off taken before the scan makes consecutive intervals see every
- * token exactly once although the map changes while it is iterated. */
-static int read_tokens(struct activeswap_bpf *skel, __u64 since_ns, __u64 until_ns,
-		       struct token_row **out)
-{
-	int fd = bpf_map__fd(skel->maps.token_stats);
-	struct token_row *rows;
-	__u64 key, next, *prev = NULL;
-	int n = 0;
-
-	rows = calloc(AS_MAX_TOKENS, sizeof(*rows));
-	if (!rows)
-		return -1;
-	while (n < AS_MAX_TOKENS && !bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &rows[n].s))
-			continue;
-		if (!rows[n].s.end_ns || rows[n].s.end_ns <= since_ns ||
-		    rows[n].s.end_ns > until_ns)
-			continue;
-		rows[n++].token = key;
-	}
-	qsort(rows, n, sizeof(*rows), cmp_token);
-	*out = rows;
-	return n;
-}
-
 /* ---- output ---- */
 
 static double hit_pct(__u64 hits, __u64 misses)
@@ -471,13 +354,8 @@ static void json_blk(const struct snapshot *s, const struct snapshot *prev)
 	printf("\"block\":[");
 	for (int i = 0; i < s->nblk; i++) {
 		struct as_blk_stats d;
-		const struct as_blk_stats *p = NULL;
 
-		for (int j = 0; prev && j < prev->nblk; j++)
-			if (prev->blk[j].dev == s->blk[i].dev)
-				p = &prev->blk[j].s;
-		sub_u64s((__u64 *)&d, (const __u64 *)&s->blk[i].s, (const __u64 *)p,
-			 sizeof(d) / sizeof(__u64));
+		trace_blk_delta(s, prev, i, &d);
 		printf("%s{\"dev\":\"%u:%u\",\"requests\":%llu,\"bytes\":%llu,\"errors\":%llu,"
 		       "\"lat_ns\":%llu,\"hist_log2_us\":",
 		       i ? "," : "", s->blk[i].dev >> 20, s->blk[i].dev & 0xfffff,
@@ -520,13 +398,8 @@ static void text_blk(const struct snapshot *s, const struct snapshot *prev, bool
 {
 	for (int i = 0; i < s->nblk; i++) {
 		struct as_blk_stats d;
-		const struct as_blk_stats *p = NULL;
 
-		for (int j = 0; prev && j < prev->nblk; j++)
-			if (prev->blk[j].dev == s->blk[i].dev)
-				p = &prev->blk[j].s;
-		sub_u64s((__u64 *)&d, (const __u64 *)&s->blk[i].s, (const __u64 *)p,
-			 sizeof(d) / sizeof(__u64));
+		trace_blk_delta(s, prev, i, &d);
 		if (!d.requests)
 			continue;
 		printf("block %u:%u: %llu requests, %llu bytes, %llu errors, mean %.1f us\n",
@@ -550,33 +423,33 @@ static void report_interval(struct activeswap_bpf *skel, const struct snapshot *
 	if (!rows)
 		return;
 	for (int i = 0; i < cur->nlayers; i++) {
-		const struct as_layer_stats *p = find_layer(prev, cur->layers[i].layer);
+		const struct as_layer_stats *p = trace_find_layer(prev, cur->layers[i].layer);
 
 		rows[n].layer = cur->layers[i].layer;
-		sub_u64s((__u64 *)&rows[n].s, (const __u64 *)&cur->layers[i].s,
-			 (const __u64 *)p, sizeof(rows[n].s) / sizeof(__u64));
+		trace_sub_u64s((__u64 *)&rows[n].s, (const __u64 *)&cur->layers[i].s,
+			       (const __u64 *)p, sizeof(rows[n].s) / sizeof(__u64));
 		if (rows[n].s.reads || rows[n].s.hits || rows[n].s.misses ||
 		    rows[n].s.completes || rows[n].s.evicts || rows[n].s.bytes ||
 		    rows[n].s.stalls || rows[n].s.passes)
 			n++;
 	}
 	cutoff = trace_ktime_ns();
-	ntok = read_tokens(skel, *tokens_seen_ns, cutoff, &toks);
+	ntok = trace_read_tokens(skel, *tokens_seen_ns, cutoff, &toks);
 	*tokens_seen_ns = cutoff;
 
 	if (json) {
 		struct as_totals d;
 
-		sub_u64s((__u64 *)&d, (const __u64 *)&cur->tot, (const __u64 *)&prev->tot,
-			 sizeof(d) / sizeof(__u64));
+		trace_sub_u64s((__u64 *)&d, (const __u64 *)&cur->tot, (const __u64 *)&prev->tot,
+			       sizeof(d) / sizeof(__u64));
 		printf("{\"type\":\"interval\",\"time\":%.3f,", cli_now());
 		json_totals(&d);
 		printf(",");
 		if (kmod_attached) {
 			struct as_kmod_stats dk;
 
-			sub_u64s((__u64 *)&dk, (const __u64 *)&cur->kmod,
-				 (const __u64 *)&prev->kmod, sizeof(dk) / sizeof(__u64));
+			trace_sub_u64s((__u64 *)&dk, (const __u64 *)&cur->kmod,
+				       (const __u64 *)&prev->kmod, sizeof(dk) / sizeof(__u64));
 			json_kmod(&dk);
 			printf(",");
 		}
@@ -620,7 +493,7 @@ static void report_summary(struct activeswap_bpf *skel, const struct snapshot *c
 			   const char *pin_dir)
 {
 	struct token_row *toks = NULL;
-	int ntok = read_tokens(skel, 0, UINT64_MAX, &toks);
+	int ntok = trace_read_tokens(skel, 0, UINT64_MAX, &toks);
 
 	if (ntok < 0)
 		ntok = 0;
@@ -844,7 +717,7 @@ int cmd_trace(int argc, char **argv)
 		if (o.duration > 0 && now - t0 >= o.duration)
 			break;
 		if (next_report && now >= next_report) {
-			read_snapshot(skel, &cur);
+			trace_read_snapshot(skel, &cur);
 			report_interval(skel, &cur, &prev, &tokens_seen_ns, o.json);
 			struct layer_row *tmp = prev.layers;
 			prev = cur;
@@ -870,7 +743,7 @@ int cmd_trace(int argc, char **argv)
 		}
 		child = 0;
 	}
-	read_snapshot(skel, &cur);
+	trace_read_snapshot(skel, &cur);
 	report_summary(skel, &cur, o.json, o.pin_dir);
 	rc = 0;
 	if (o.cmd && WIFEXITED(child_status) && WEXITSTATUS(child_status)) {
