@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Types shared by the BPF programs in bpf/activeswap.bpf.c and `activeswap trace`
- * (tools/cmd_trace.c). These are the value layouts of the maps the tracer pins, so
- * `bpftool map dump pinned /sys/fs/bpf/activeswap/<map>` prints them with these field
- * names (the maps carry BTF). See Documentation/tracing.md.
+ * (tools/cmd_trace.c, tools/trace_snapshot.c, tools/trace_report.c). These are the value
+ * layouts of the maps the tracer pins, so `bpftool map dump pinned
+ * /sys/fs/bpf/activeswap/<map>` prints them with these field names (the maps carry BTF).
+ * See Documentation/tracing.md.
  *
  * Only fixed-width integer types: the header is compiled both against vmlinux.h (BPF side)
  * and <stdint.h>/<linux/types.h> (userspace).
