@@ -21,7 +21,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/usdt.bpf.h>
 
-#include "activeswap_trace.h"
+#include "activeswap_maps.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 

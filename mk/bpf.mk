@@ -1,5 +1,5 @@
 # BPF tracer (issue 5): CO-RE programs in bpf/*.bpf.c -> $(BUILD)/gen/<name>.skel.h, used by
-# tools/cmd_trace.c (`activeswap trace`). See Documentation/tracing.md.
+# `activeswap trace`: tools/cmd_trace.c and its tools/trace_*.c. See Documentation/tracing.md.
 #
 #   VMLINUX_BTF=/path   BTF to generate vmlinux.h from (default: the running kernel's);
 #   VMLINUX_H=/path     a pinned vmlinux.h to use instead (cross builds, kernels without BTF).
@@ -26,8 +26,11 @@ BPF_SKEL := $(patsubst bpf/%.bpf.c,$(BUILD)/gen/%.skel.h,$(BPF_SRC))
 ifneq ($(BPF_HAVE),)
 CLI_EXTRA_DEPS += $(BPF_SKEL)
 CLI_EXTRA_LIBS += $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
-$(BUILD)/obj/tools/cmd_trace.o: CPPFLAGS += -DAS_HAVE_BPF -I$(TOP)/bpf
-$(BUILD)/obj/tools/cmd_trace.o: $(BPF_SKEL)
+# The tracer's objects see the skeletons and bpf/activeswap_maps.h; built without
+# AS_HAVE_BPF they hold only what needs no libbpf.
+BPF_TOOL_OBJS := $(call obj,tools/cmd_trace.c $(wildcard tools/trace_*.c))
+$(BPF_TOOL_OBJS): CPPFLAGS += -DAS_HAVE_BPF -I$(TOP)/bpf
+$(BPF_TOOL_OBJS): $(BPF_SKEL)
 
 ifneq ($(VMLINUX_H),)
 $(BUILD)/gen/vmlinux.h: $(VMLINUX_H)
@@ -39,7 +42,7 @@ $(BUILD)/gen/vmlinux.h: $(VMLINUX_BTF)
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 endif
 
-$(BUILD)/gen/%.bpf.o: bpf/%.bpf.c bpf/activeswap_trace.h $(BUILD)/gen/vmlinux.h
+$(BUILD)/gen/%.bpf.o: bpf/%.bpf.c bpf/activeswap_maps.h $(BUILD)/gen/vmlinux.h
 	@mkdir -p $(dir $@)
 	$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 		-I$(BUILD)/gen -I$(TOP)/bpf $(BPF_SYSINC) -c $< -o $@.tmp

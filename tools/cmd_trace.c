@@ -32,26 +32,21 @@ int cmd_trace(int argc, char **argv)
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
-#include <sys/stat.h>
-#include <sys/mount.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 
-#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include <linux/types.h>
-#include "activeswap_trace.h"
 #include "activeswap.skel.h"
+#include "trace_attach.h"
+#include "trace_helpers.h"
+#include "trace_report.h"
+#include "trace_snapshot.h"
 
 #define SUB "trace"
 #define DEFAULT_PIN_DIR "/sys/fs/bpf/activeswap"
 #define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
-#define MODULE_BTF "/sys/kernel/btf/activeswap"
-#define BPF_FS_MAGIC_ 0xcafe4a11
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
 #endif
@@ -72,7 +67,6 @@ struct trace_opts {
 
 static volatile sig_atomic_t stop_flag;
 static bool verbose_libbpf;
-static bool kmod_attached; /* at least one module tracepoint attached */
 
 static void on_signal(int sig)
 {
@@ -219,803 +213,46 @@ static int check_privileges(void)
 	return 0;
 }
 
-/* ---- kernel differences, probed from BTF ---- */
+/* ---- the command ---- */
 
-/* Number of tracepoint arguments of btf_trace_<tp> in btf, or -1 when the kernel lacks it. */
-static int tp_nargs(const struct btf *btf, const char *tp)
-{
-	char name[128];
-	const struct btf_type *t;
-	int id;
-
-	snprintf(name, sizeof(name), "btf_trace_%s", tp);
-	id = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF);
-	if (id < 0)
-		return -1;
-	t = btf__type_by_id(btf, btf__resolve_type(btf, id));
-	if (!t || !btf_is_ptr(t))
-		return -1;
-	t = btf__type_by_id(btf, t->type);
-	if (!t || !btf_is_func_proto(t))
-		return -1;
-	return btf_vlen(t) - 1; /* the first parameter is the tracepoint's private data */
-}
-
-struct link_set {
-	struct bpf_link *l[64];
-	int n;
-	int usdt;	/* USDT probes attached */
-	int blk;	/* block tracepoints attached */
-	int kmod;	/* module tracepoints attached */
-};
-
-static void links_add(struct link_set *ls, struct bpf_link *l)
-{
-	if (ls->n < (int)(sizeof(ls->l) / sizeof(ls->l[0])))
-		ls->l[ls->n++] = l;
-	else
-		bpf_link__destroy(l);
-}
-
-static void links_destroy(struct link_set *ls)
-{
-	while (ls->n)
-		bpf_link__destroy(ls->l[--ls->n]);
-}
-
-/* The module's tracepoints (module/activeswap_trace.h), when the module is loaded. With
- * the module's BTF, each one is attached only if its argument count is the one the program
- * was written for; without it (a module built without BTF) the kernel's own check remains:
- * it refuses a raw tracepoint program that reads past the last argument. */
-static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux, struct link_set *ls,
-			bool verbose)
-{
-	const struct {
-		const char *name;
-		int nargs;
-		struct bpf_program *prog;
-	} tps[] = {
-		{ "activeswap_region_create", 5, skel->progs.kmod_region_create },
-		{ "activeswap_region_free", 2, skel->progs.kmod_region_free },
-		{ "activeswap_fetch_submit", 6, skel->progs.kmod_fetch_submit },
-		{ "activeswap_fetch_complete", 4, skel->progs.kmod_fetch_complete },
-		{ "activeswap_fetch_cancel", 3, skel->progs.kmod_fetch_cancel },
-	};
-	struct btf *mbtf = NULL;
-
-	if (access("/sys/module/activeswap", F_OK))
-		return; /* module not loaded */
-	if (!access(MODULE_BTF, R_OK)) {
-		mbtf = btf__load_module_btf("activeswap", vmlinux);
-		if (!mbtf && verbose)
-			fprintf(stderr, "trace: %s: cannot read module BTF\n", MODULE_BTF);
-	}
-	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
-		int have = mbtf ? tp_nargs(mbtf, tps[i].name) : tps[i].nargs;
-		struct bpf_link *l;
-
-		if (have < 0) {
-			if (verbose)
-				fprintf(stderr, "trace: the module has no tracepoint %s\n",
-					tps[i].name);
-			continue;
-		}
-		if (have != tps[i].nargs) {
-			fprintf(stderr, "activeswap trace: module tracepoint %s has %d arguments, "
-				"this tracer knows %d; not attached\n", tps[i].name, have,
-				tps[i].nargs);
-			continue;
-		}
-		l = bpf_program__attach_raw_tracepoint(tps[i].prog, tps[i].name);
-		if (!l) {
-			fprintf(stderr, "activeswap trace: module tracepoint %s: %s\n", tps[i].name,
-				strerror(errno));
-			continue;
-		}
-		links_add(ls, l);
-		ls->kmod++;
-		kmod_attached = true;
-		if (verbose)
-			fprintf(stderr, "trace: attached module tracepoint %s\n", tps[i].name);
-	}
-	btf__free(mbtf);
-}
-
-static const char *const usdt_names[] = {
-	"fetch_submit", "fetch_complete", "bundle_bytes", "cache_hit", "cache_miss",
-	"cache_evict", "stall", "token_begin", "token_end", "layer_begin",
-};
-
-static struct bpf_program *usdt_prog(struct activeswap_bpf *skel, int i)
-{
-	struct bpf_program *p[] = {
-		skel->progs.fetch_submit, skel->progs.fetch_complete, skel->progs.bundle_bytes,
-		skel->progs.cache_hit,	  skel->progs.cache_miss,     skel->progs.cache_evict,
-		skel->progs.stall,	  skel->progs.token_begin,    skel->progs.token_end,
-		skel->progs.layer_begin,
-	};
-	return p[i];
-}
-
-static int attach_all(struct activeswap_bpf *skel, struct btf *vmlinux, pid_t pid,
-		      const char *binary, struct link_set *ls, bool verbose)
-{
-	const int nusdt = (int)(sizeof(usdt_names) / sizeof(usdt_names[0]));
-	struct bpf_link *l;
-
-	for (int i = 0; i < nusdt; i++) {
-		l = bpf_program__attach_usdt(usdt_prog(skel, i), pid ? pid : -1, binary,
-					     "activeswap", usdt_names[i], NULL);
-		if (!l) {
-			if (verbose)
-				fprintf(stderr, "trace: USDT activeswap:%s in %s: %s\n",
-					usdt_names[i], binary, strerror(errno));
-			continue;
-		}
-		links_add(ls, l);
-		ls->usdt++;
-	}
-	if (!ls->usdt)
-		fprintf(stderr, "activeswap trace: warning: no activeswap USDT probes in %s "
-			"(is libswap linked into it? 'readelf -n' lists stapsdt notes); "
-			"tracing the block layer only\n", binary);
-
-	struct bpf_program *blk[] = { skel->progs.blk_issue, skel->progs.blk_issue_q,
-				      skel->progs.blk_complete };
-	for (size_t i = 0; i < sizeof(blk) / sizeof(blk[0]); i++) {
-		if (!bpf_program__autoload(blk[i]))
-			continue;
-		l = bpf_program__attach(blk[i]);
-		if (!l) {
-			fprintf(stderr, "activeswap trace: block tracepoint %s: %s\n",
-				bpf_program__name(blk[i]), strerror(errno));
-			continue;
-		}
-		links_add(ls, l);
-		ls->blk++;
-	}
-	attach_kmod(skel, vmlinux, ls, verbose);
-	return 0;
-}
-
-/* Choose the block tracepoint programs that match this kernel's BTF. */
-static void select_block_progs(struct activeswap_bpf *skel, const struct btf *vmlinux,
-			       bool verbose)
-{
-	int issue = tp_nargs(vmlinux, "block_rq_issue");
-	int complete = tp_nargs(vmlinux, "block_rq_complete");
-
-	bpf_program__set_autoload(skel->progs.blk_issue, issue == 1 && complete == 3);
-	bpf_program__set_autoload(skel->progs.blk_issue_q, issue == 2 && complete == 3);
-	bpf_program__set_autoload(skel->progs.blk_complete, (issue == 1 || issue == 2) &&
-							    complete == 3);
-	if (complete != 3 || (issue != 1 && issue != 2))
-		fprintf(stderr, "activeswap trace: warning: block_rq_issue/block_rq_complete "
-			"have an unknown form in this kernel's BTF (%d/%d args); no device "
-			"latency\n", issue, complete);
-	else if (verbose)
-		fprintf(stderr, "trace: block_rq_issue takes %d argument(s)\n", issue);
-}
-
-/* ---- pinning ---- */
-
-static int ensure_bpffs(const char *dir)
-{
-	struct statfs sf;
-	char parent[PATH_MAX];
-	char *slash;
-
-	snprintf(parent, sizeof(parent), "%s", dir);
-	slash = strrchr(parent, '/');
-	if (slash && slash != parent)
-		*slash = 0;
-	else
-		snprintf(parent, sizeof(parent), "/");
-	if (statfs(parent, &sf)) {
-		cli_err(SUB, "--pin %s: %s: %s", dir, parent, strerror(errno));
-		return -1;
-	}
-	if ((unsigned long)sf.f_type != BPF_FS_MAGIC_) {
-		if (strcmp(parent, "/sys/fs/bpf") ||
-		    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
-			cli_err(SUB, "--pin %s: %s is not a bpf filesystem (mount -t bpf bpf %s)",
-				dir, parent, parent);
-			return -1;
-		}
-		fprintf(stderr, "activeswap trace: mounted bpffs on /sys/fs/bpf\n");
-	}
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		cli_err(SUB, "--pin: mkdir %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
+/* Pins the maps the tracer fills (not the programs' internal ones) in dir. */
 static int pin_maps(struct activeswap_bpf *skel, const char *dir)
 {
 	struct bpf_map *maps[] = { skel->maps.layer_stats, skel->maps.token_stats,
 				   skel->maps.blk_stats, skel->maps.totals,
 				   skel->maps.kmod_stats };
-	char path[PATH_MAX];
 
-	if (ensure_bpffs(dir))
-		return -1;
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(maps[i]));
-		unlink(path); /* a previous run's map */
-		if (bpf_map__pin(maps[i], path)) {
-			cli_err(SUB, "pin %s: %s", path, strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
+	return trace_pin_maps(maps, sizeof(maps) / sizeof(maps[0]), dir);
 }
 
-/* ---- reading the maps ---- */
-
-struct layer_row {
-	__s32 layer;
-	struct as_layer_stats s;
-};
-
-struct snapshot {
-	struct layer_row *layers;
-	int nlayers;
-	struct as_totals tot;
-	struct as_kmod_stats kmod;
-	struct {
-		__u32 dev;
-		struct as_blk_stats s;
-	} blk[AS_MAX_DEVS];
-	int nblk;
-};
-
-static int cmp_layer(const void *a, const void *b)
+/* One live report: the maps now against prev, and the tokens that ended since
+ * *tokens_seen_ns (then moved on to now). */
+static void report_interval(struct activeswap_bpf *skel, struct snapshot *cur,
+			    const struct snapshot *prev, __u64 *tokens_seen_ns, bool kmod,
+			    bool json)
 {
-	const struct layer_row *x = a, *y = b;
-
-	return (x->layer > y->layer) - (x->layer < y->layer);
-}
-
-static void read_snapshot(struct activeswap_bpf *skel, struct snapshot *s)
-{
-	int fd = bpf_map__fd(skel->maps.layer_stats);
-	__s32 key, next;
-	__s32 *prev = NULL;
-	__u32 zero = 0, dkey, dnext, *dprev = NULL;
-
-	s->nlayers = 0;
-	while (s->nlayers < AS_MAX_LAYERS && !bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &s->layers[s->nlayers].s))
-			continue;
-		s->layers[s->nlayers++].layer = key;
-	}
-	qsort(s->layers, s->nlayers, sizeof(s->layers[0]), cmp_layer);
-
-	memset(&s->tot, 0, sizeof(s->tot));
-	bpf_map_lookup_elem(bpf_map__fd(skel->maps.totals), &zero, &s->tot);
-	memset(&s->kmod, 0, sizeof(s->kmod));
-	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kmod_stats), &zero, &s->kmod);
-
-	fd = bpf_map__fd(skel->maps.blk_stats);
-	s->nblk = 0;
-	while (s->nblk < AS_MAX_DEVS && !bpf_map_get_next_key(fd, dprev, &dnext)) {
-		dkey = dnext;
-		dprev = &dkey;
-		if (bpf_map_lookup_elem(fd, &dkey, &s->blk[s->nblk].s))
-			continue;
-		s->blk[s->nblk++].dev = dkey;
-	}
-}
-
-/* d = cur - prev (field by field: every field is a counter) */
-static void sub_u64s(__u64 *d, const __u64 *cur, const __u64 *prev, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		d[i] = cur[i] - (prev ? prev[i] : 0);
-}
-
-static const struct as_layer_stats *find_layer(const struct snapshot *s, __s32 layer)
-{
-	for (int i = 0; i < s->nlayers; i++)
-		if (s->layers[i].layer == layer)
-			return &s->layers[i].s;
-	return NULL;
-}
-
-static __u64 ktime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
-
-struct token_row {
-	__u64 token;
-	struct as_token_stats s;
-};
-
-static int cmp_token(const void *a, const void *b)
-{
-	const struct token_row *x = a, *y = b;
-
-	return (x->s.end_ns > y->s.end_ns) - (x->s.end_ns < y->s.end_ns);
-}
-
-/* Tokens that ended in (since_ns, until_ns], by end time. Times are bpf_ktime_get_ns(), i.e.
- * CLOCK_MONOTONIC: a cut-off taken before the scan makes consecutive intervals see every
- * token exactly once although the map changes while it is iterated. */
-static int read_tokens(struct activeswap_bpf *skel, __u64 since_ns, __u64 until_ns,
-		       struct token_row **out)
-{
-	int fd = bpf_map__fd(skel->maps.token_stats);
-	struct token_row *rows;
-	__u64 key, next, *prev = NULL;
-	int n = 0;
-
-	rows = calloc(AS_MAX_TOKENS, sizeof(*rows));
-	if (!rows)
-		return -1;
-	while (n < AS_MAX_TOKENS && !bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &rows[n].s))
-			continue;
-		if (!rows[n].s.end_ns || rows[n].s.end_ns <= since_ns ||
-		    rows[n].s.end_ns > until_ns)
-			continue;
-		rows[n++].token = key;
-	}
-	qsort(rows, n, sizeof(*rows), cmp_token);
-	*out = rows;
-	return n;
-}
-
-/* ---- output ---- */
-
-static void print_stars(unsigned long long v, unsigned long long max, int width)
-{
-	int n = max ? (int)((double)v * width / (double)max + 0.5) : 0;
-
-	if (n > width)
-		n = width;
-	putchar('|');
-	for (int i = 0; i < width; i++)
-		putchar(i < n ? '*' : ' ');
-	putchar('|');
-}
-
-static void print_log2_hist(const __u64 *h, const char *unit)
-{
-	int first = -1, last = -1;
-	__u64 max = 0;
-
-	for (int i = 0; i < AS_HIST_SLOTS; i++) {
-		if (h[i] && first < 0)
-			first = i;
-		if (h[i])
-			last = i;
-		if (h[i] > max)
-			max = h[i];
-	}
-	if (last < 0)
-		return;
-	printf("%*s%-*s : count    distribution\n", 10, unit, 14, "");
-	for (int i = first; i <= last; i++) {
-		unsigned long long lo = i ? 1ULL << i : 0, hi = (1ULL << (i + 1)) - 1;
-
-		if (i == AS_HIST_SLOTS - 1)
-			printf("%10llu -> %-10s : %-8llu ", lo, "inf", (unsigned long long)h[i]);
-		else
-			printf("%10llu -> %-10llu : %-8llu ", lo, hi, (unsigned long long)h[i]);
-		print_stars(h[i], max, 40);
-		putchar('\n');
-	}
-}
-
-static double hit_pct(__u64 hits, __u64 misses)
-{
-	return hits + misses ? 100.0 * (double)hits / (double)(hits + misses) : 0.0;
-}
-
-static void print_layer_table(const struct layer_row *rows, int n)
-{
-	printf("%6s %9s %13s %9s %9s %6s %8s %6s %10s %10s\n", "LAYER", "READS", "BYTES", "HITS",
-	       "MISSES", "HIT%", "EVICTS", "ERRORS", "AVG_LAT_us", "STALL_ms");
-	for (int i = 0; i < n; i++) {
-		const struct as_layer_stats *s = &rows[i].s;
-
-		printf("%6d %9llu %13llu %9llu %9llu %6.1f %8llu %6llu %10.1f %10.3f\n", rows[i].layer,
-		       (unsigned long long)s->reads, (unsigned long long)s->bytes,
-		       (unsigned long long)s->hits, (unsigned long long)s->misses,
-		       hit_pct(s->hits, s->misses), (unsigned long long)s->evicts,
-		       (unsigned long long)s->errors,
-		       s->completes ? (double)s->lat_ns / (double)s->completes / 1e3 : 0.0,
-		       (double)s->stall_ns / 1e6);
-	}
-}
-
-static void json_hist(const __u64 *h)
-{
-	printf("[");
-	for (int i = 0; i < AS_HIST_SLOTS; i++)
-		printf("%s%llu", i ? "," : "", (unsigned long long)h[i]);
-	printf("]");
-}
-
-/* Field names for JSON, in struct order (every field is a __u64 counter). */
-#define F(st, f) { #f, offsetof(struct st, f) }
-static const struct field {
-	const char *name;
-	size_t off;
-} layer_fields[] = {
-	F(as_layer_stats, reads),    F(as_layer_stats, read_bytes), F(as_layer_stats, bytes),
-	F(as_layer_stats, completes), F(as_layer_stats, errors),    F(as_layer_stats, lat_ns),
-	F(as_layer_stats, hits),     F(as_layer_stats, misses),     F(as_layer_stats, evicts),
-	F(as_layer_stats, passes),   F(as_layer_stats, stalls),     F(as_layer_stats, stall_ns),
-}, total_fields[] = {
-	F(as_totals, fetch_submit),	  F(as_totals, fetch_complete),
-	F(as_totals, fetch_errors),	  F(as_totals, submit_bytes),
-	F(as_totals, complete_bytes),	  F(as_totals, bundle_bytes),
-	F(as_totals, cache_hit),	  F(as_totals, cache_miss),
-	F(as_totals, cache_evict),	  F(as_totals, token_begin),
-	F(as_totals, token_end),	  F(as_totals, stall_ns),
-	F(as_totals, layer_begin),	  F(as_totals, stalls),
-	F(as_totals, stall_wait_ns),	  F(as_totals, layer_overflow),
-	F(as_totals, token_overflow),
-}, kmod_fields[] = {
-	F(as_kmod_stats, region_create),  F(as_kmod_stats, region_free),
-	F(as_kmod_stats, fetch_submit),	  F(as_kmod_stats, submit_bytes),
-	F(as_kmod_stats, fetch_complete), F(as_kmod_stats, complete_bytes),
-	F(as_kmod_stats, errors),	  F(as_kmod_stats, lat_ns),
-	F(as_kmod_stats, fetch_cancel),
-};
-#undef F
-_Static_assert(sizeof(layer_fields) / sizeof(layer_fields[0]) ==
-		       offsetof(struct as_layer_stats, hist) / sizeof(__u64),
-	       "layer_fields must list every counter of struct as_layer_stats");
-_Static_assert(sizeof(total_fields) / sizeof(total_fields[0]) ==
-		       sizeof(struct as_totals) / sizeof(__u64),
-	       "total_fields must list every field of struct as_totals");
-_Static_assert(sizeof(kmod_fields) / sizeof(kmod_fields[0]) ==
-		       offsetof(struct as_kmod_stats, hist) / sizeof(__u64),
-	       "kmod_fields must list every counter of struct as_kmod_stats");
-
-static void json_fields(const void *st, const struct field *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		__u64 v;
-
-		memcpy(&v, (const char *)st + f[i].off, sizeof(v));
-		printf("%s\"%s\":%llu", i ? "," : "", f[i].name, (unsigned long long)v);
-	}
-}
-
-static void json_layers(const struct layer_row *rows, int n)
-{
-	printf("\"layers\":[");
-	for (int i = 0; i < n; i++) {
-		const struct as_layer_stats *s = &rows[i].s;
-
-		printf("%s{\"layer\":%d,", i ? "," : "", rows[i].layer);
-		json_fields(s, layer_fields, sizeof(layer_fields) / sizeof(layer_fields[0]));
-		printf(",\"hit_rate\":%.4f,\"hist_log2_us\":", hit_pct(s->hits, s->misses) / 100);
-		json_hist(s->hist);
-		printf("}");
-	}
-	printf("]");
-}
-
-static void json_totals(const struct as_totals *t)
-{
-	printf("\"totals\":{");
-	json_fields(t, total_fields, sizeof(total_fields) / sizeof(total_fields[0]));
-	printf("}");
-}
-
-static void json_kmod(const struct as_kmod_stats *k)
-{
-	printf("\"kmod\":{");
-	json_fields(k, kmod_fields, sizeof(kmod_fields) / sizeof(kmod_fields[0]));
-	printf(",\"hist_log2_us\":");
-	json_hist(k->hist);
-	printf("}");
-}
-
-static void json_tokens(const struct token_row *t, int n)
-{
-	printf("\"tokens\":[");
-	for (int i = 0; i < n; i++)
-		printf("%s{\"token\":%llu,\"stall_ns\":%llu,\"wall_ns\":%llu}", i ? "," : "",
-		       (unsigned long long)t[i].token, (unsigned long long)t[i].s.stall_ns,
-		       (unsigned long long)(t[i].s.begin_ns && t[i].s.end_ns > t[i].s.begin_ns
-						    ? t[i].s.end_ns - t[i].s.begin_ns
-						    : 0));
-	printf("]");
-}
-
-static void json_blk(const struct snapshot *s, const struct snapshot *prev)
-{
-	printf("\"block\":[");
-	for (int i = 0; i < s->nblk; i++) {
-		struct as_blk_stats d;
-		const struct as_blk_stats *p = NULL;
-
-		for (int j = 0; prev && j < prev->nblk; j++)
-			if (prev->blk[j].dev == s->blk[i].dev)
-				p = &prev->blk[j].s;
-		sub_u64s((__u64 *)&d, (const __u64 *)&s->blk[i].s, (const __u64 *)p,
-			 sizeof(d) / sizeof(__u64));
-		printf("%s{\"dev\":\"%u:%u\",\"requests\":%llu,\"bytes\":%llu,\"errors\":%llu,"
-		       "\"lat_ns\":%llu,\"hist_log2_us\":",
-		       i ? "," : "", s->blk[i].dev >> 20, s->blk[i].dev & 0xfffff,
-		       (unsigned long long)d.requests, (unsigned long long)d.bytes,
-		       (unsigned long long)d.errors, (unsigned long long)d.lat_ns);
-		json_hist(d.hist);
-		printf("}");
-	}
-	printf("]");
-}
-
-static void text_tokens(const struct token_row *t, int n, bool all)
-{
-	__u64 sum = 0, max = 0;
-
-	if (!n)
-		return;
-	for (int i = 0; i < n; i++) {
-		sum += t[i].s.stall_ns;
-		if (t[i].s.stall_ns > max)
-			max = t[i].s.stall_ns;
-	}
-	printf("tokens: %d, I/O stall total %.3f ms, mean %.3f ms, max %.3f ms\n", n,
-	       (double)sum / 1e6, (double)sum / n / 1e6, (double)max / 1e6);
-	if (!all && n > 16) {
-		t += n - 16;
-		n = 16;
-		printf("last 16:\n");
-	}
-	printf("%10s %12s %12s\n", "TOKEN", "STALL_ms", "WALL_ms");
-	for (int i = 0; i < n; i++)
-		printf("%10llu %12.3f %12.3f\n", (unsigned long long)t[i].token,
-		       (double)t[i].s.stall_ns / 1e6,
-		       t[i].s.begin_ns && t[i].s.end_ns > t[i].s.begin_ns
-			       ? (double)(t[i].s.end_ns - t[i].s.begin_ns) / 1e6
-			       : 0.0);
-}
-
-static void text_blk(const struct snapshot *s, const struct snapshot *prev, bool hist)
-{
-	for (int i = 0; i < s->nblk; i++) {
-		struct as_blk_stats d;
-		const struct as_blk_stats *p = NULL;
-
-		for (int j = 0; prev && j < prev->nblk; j++)
-			if (prev->blk[j].dev == s->blk[i].dev)
-				p = &prev->blk[j].s;
-		sub_u64s((__u64 *)&d, (const __u64 *)&s->blk[i].s, (const __u64 *)p,
-			 sizeof(d) / sizeof(__u64));
-		if (!d.requests)
-			continue;
-		printf("block %u:%u: %llu requests, %llu bytes, %llu errors, mean %.1f us\n",
-		       s->blk[i].dev >> 20, s->blk[i].dev & 0xfffff,
-		       (unsigned long long)d.requests, (unsigned long long)d.bytes,
-		       (unsigned long long)d.errors, (double)d.lat_ns / (double)d.requests / 1e3);
-		if (hist)
-			print_log2_hist(d.hist, "usecs");
-	}
-}
-
-/* One live report: what happened since prev. */
-static void report_interval(struct activeswap_bpf *skel, const struct snapshot *cur,
-			    const struct snapshot *prev, __u64 *tokens_seen_ns, bool json)
-{
-	struct layer_row *rows = calloc(cur->nlayers ? cur->nlayers : 1, sizeof(*rows));
 	struct token_row *toks = NULL;
-	int n = 0, ntok;
 	__u64 cutoff;
+	int ntok;
 
-	if (!rows)
-		return;
-	for (int i = 0; i < cur->nlayers; i++) {
-		const struct as_layer_stats *p = find_layer(prev, cur->layers[i].layer);
-
-		rows[n].layer = cur->layers[i].layer;
-		sub_u64s((__u64 *)&rows[n].s, (const __u64 *)&cur->layers[i].s,
-			 (const __u64 *)p, sizeof(rows[n].s) / sizeof(__u64));
-		if (rows[n].s.reads || rows[n].s.hits || rows[n].s.misses ||
-		    rows[n].s.completes || rows[n].s.evicts || rows[n].s.bytes ||
-		    rows[n].s.stalls || rows[n].s.passes)
-			n++;
-	}
-	cutoff = ktime_ns();
-	ntok = read_tokens(skel, *tokens_seen_ns, cutoff, &toks);
+	trace_read_snapshot(skel, cur);
+	cutoff = trace_ktime_ns();
+	ntok = trace_read_tokens(skel, *tokens_seen_ns, cutoff, &toks);
 	*tokens_seen_ns = cutoff;
-
-	if (json) {
-		struct as_totals d;
-
-		sub_u64s((__u64 *)&d, (const __u64 *)&cur->tot, (const __u64 *)&prev->tot,
-			 sizeof(d) / sizeof(__u64));
-		printf("{\"type\":\"interval\",\"time\":%.3f,", cli_now());
-		json_totals(&d);
-		printf(",");
-		if (kmod_attached) {
-			struct as_kmod_stats dk;
-
-			sub_u64s((__u64 *)&dk, (const __u64 *)&cur->kmod,
-				 (const __u64 *)&prev->kmod, sizeof(dk) / sizeof(__u64));
-			json_kmod(&dk);
-			printf(",");
-		}
-		json_layers(rows, n);
-		printf(",");
-		json_tokens(toks, ntok > 0 ? ntok : 0);
-		printf(",");
-		json_blk(cur, prev);
-		printf("}\n");
-	} else {
-		char ts[16];
-		time_t now = time(NULL);
-		struct tm tm;
-
-		strftime(ts, sizeof(ts), "%H:%M:%S", localtime_r(&now, &tm));
-		printf("\n%s  reads %llu  completes %llu  hits %llu  misses %llu\n", ts,
-		       (unsigned long long)(cur->tot.fetch_submit - prev->tot.fetch_submit),
-		       (unsigned long long)(cur->tot.fetch_complete - prev->tot.fetch_complete),
-		       (unsigned long long)(cur->tot.cache_hit - prev->tot.cache_hit),
-		       (unsigned long long)(cur->tot.cache_miss - prev->tot.cache_miss));
-		if (n) {
-			__u64 all[AS_HIST_SLOTS] = { 0 };
-
-			print_layer_table(rows, n);
-			for (int i = 0; i < n; i++)
-				for (int j = 0; j < AS_HIST_SLOTS; j++)
-					all[j] += rows[i].s.hist[j];
-			printf("fetch latency, all layers:\n");
-			print_log2_hist(all, "usecs"); /* per layer: JSON and the summary */
-		}
-		text_tokens(toks, ntok > 0 ? ntok : 0, false);
-		text_blk(cur, prev, false);
-	}
-	fflush(stdout);
+	trace_report_interval(cur, prev, toks, ntok > 0 ? ntok : 0, kmod, json);
 	free(toks);
-	free(rows);
 }
 
-static void report_summary(struct activeswap_bpf *skel, const struct snapshot *cur, bool json,
-			   const char *pin_dir)
+static void report_summary(struct activeswap_bpf *skel, struct snapshot *cur, bool kmod,
+			   bool json, const char *pin_dir)
 {
 	struct token_row *toks = NULL;
-	int ntok = read_tokens(skel, 0, UINT64_MAX, &toks);
+	int ntok;
 
-	if (ntok < 0)
-		ntok = 0;
-	if (json) {
-		printf("{\"type\":\"summary\",\"time\":%.3f,", cli_now());
-		json_totals(&cur->tot);
-		printf(",\"kmod_attached\":%s,", kmod_attached ? "true" : "false");
-		json_kmod(&cur->kmod);
-		printf(",");
-		json_layers(cur->layers, cur->nlayers);
-		printf(",");
-		json_tokens(toks, ntok);
-		printf(",");
-		json_blk(cur, NULL);
-		printf(",\"pinned\":");
-		if (pin_dir)
-			cli_json_str(stdout, pin_dir);
-		else
-			printf("null");
-		printf("}\n");
-	} else {
-		const struct as_totals *t = &cur->tot;
-
-		printf("\n=== activeswap trace summary ===\n");
-		printf("fetches: %llu submitted (%llu bytes), %llu completed (%llu bytes), "
-		       "%llu errors\n",
-		       (unsigned long long)t->fetch_submit, (unsigned long long)t->submit_bytes,
-		       (unsigned long long)t->fetch_complete,
-		       (unsigned long long)t->complete_bytes, (unsigned long long)t->fetch_errors);
-		printf("cache: %llu hits, %llu misses (%.1f%% hit rate), %llu evictions\n",
-		       (unsigned long long)t->cache_hit, (unsigned long long)t->cache_miss,
-		       hit_pct(t->cache_hit, t->cache_miss), (unsigned long long)t->cache_evict);
-		if (kmod_attached) {
-			const struct as_kmod_stats *k = &cur->kmod;
-
-			printf("module: %llu regions created, %llu freed; fetches %llu submitted "
-			       "(%llu bytes), %llu completed (%llu bytes), %llu errors, "
-			       "%llu cancelled\n",
-			       (unsigned long long)k->region_create,
-			       (unsigned long long)k->region_free,
-			       (unsigned long long)k->fetch_submit,
-			       (unsigned long long)k->submit_bytes,
-			       (unsigned long long)k->fetch_complete,
-			       (unsigned long long)k->complete_bytes,
-			       (unsigned long long)k->errors, (unsigned long long)k->fetch_cancel);
-			print_log2_hist(k->hist, "usecs");
-		}
-		if (cur->nlayers)
-			print_layer_table(cur->layers, cur->nlayers);
-		for (int i = 0; i < cur->nlayers; i++) {
-			if (!cur->layers[i].s.completes)
-				continue;
-			printf("\nlayer %d fetch latency:\n", cur->layers[i].layer);
-			print_log2_hist(cur->layers[i].s.hist, "usecs");
-		}
-		if (ntok)
-			putchar('\n');
-		text_tokens(toks, ntok, false);
-		if (cur->nblk)
-			putchar('\n');
-		text_blk(cur, NULL, true);
-		if (pin_dir)
-			printf("\nmaps pinned in %s (bpftool map dump pinned %s/layer_stats)\n",
-			       pin_dir, pin_dir);
-	}
-	fflush(stdout);
+	trace_read_snapshot(skel, cur);
+	ntok = trace_read_tokens(skel, 0, UINT64_MAX, &toks);
+	trace_report_summary(cur, toks, ntok > 0 ? ntok : 0, kmod, json, pin_dir);
 	free(toks);
-}
-
-/* ---- the command ---- */
-
-/* PATH lookup like execvp's, for the probe binary of -- COMMAND. */
-static int resolve_cmd(const char *cmd, char *out)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	if (strchr(cmd, '/'))
-		return realpath(cmd, out) ? 0 : -1;
-	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		size_t len = strcspn(path, ":");
-
-		if (len && len < sizeof(buf) - strlen(cmd) - 2) {
-			snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, cmd);
-			if (!access(buf, X_OK) && realpath(buf, out))
-				return 0;
-		}
-		path += len;
-		if (*path == ':')
-			path++;
-	}
-	errno = ENOENT;
-	return -1;
-}
-
-/* -p: the process is gone once it no longer exists or is a zombie its parent has not
- * reaped yet. */
-static bool process_gone(pid_t pid)
-{
-	char path[64], buf[256], *p;
-	FILE *f;
-	bool gone = false;
-
-	if (kill(pid, 0) && errno == ESRCH)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT;
-	if (fgets(buf, sizeof(buf), f)) {
-		p = strrchr(buf, ')'); /* comm may contain anything; the state follows ") " */
-		gone = p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
-	}
-	fclose(f);
-	return gone;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { .tv_sec = (time_t)s,
-			       .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
-
-	nanosleep(&ts, NULL);
 }
 
 int cmd_trace(int argc, char **argv)
@@ -1023,7 +260,7 @@ int cmd_trace(int argc, char **argv)
 	struct trace_opts o;
 	struct activeswap_bpf *skel = NULL;
 	struct btf *vmlinux = NULL;
-	struct link_set links = { .n = 0 };
+	struct trace_links links = { .n = 0 };
 	struct snapshot cur = { 0 }, prev = { 0 };
 	char binary[PATH_MAX];
 	int gate[2] = { -1, -1 };
@@ -1045,7 +282,7 @@ int cmd_trace(int argc, char **argv)
 			return 2;
 		}
 	} else if (o.cmd) {
-		if (resolve_cmd(o.cmd[0], binary)) {
+		if (trace_resolve_cmd(o.cmd[0], binary)) {
 			cli_err(SUB, "%s: command not found", o.cmd[0]);
 			return 2;
 		}
@@ -1074,7 +311,7 @@ int cmd_trace(int argc, char **argv)
 		cli_err(SUB, "opening the BPF object failed: %s", strerror(errno));
 		goto out;
 	}
-	select_block_progs(skel, vmlinux, o.verbose);
+	trace_select_block_progs(skel, vmlinux, o.verbose);
 	err = activeswap_bpf__load(skel);
 	if (err) {
 		cli_err(SUB, "loading the BPF programs failed: %s%s", strerror(-err),
@@ -1122,7 +359,7 @@ int cmd_trace(int argc, char **argv)
 		skel->bss->filter_tgid = (__u32)o.pid;
 	}
 
-	attach_all(skel, vmlinux, o.pid, binary, &links, o.verbose);
+	trace_attach_all(skel, vmlinux, o.pid, binary, &links, o.verbose);
 	if (o.verbose)
 		fprintf(stderr, "trace: %d USDT probes in %s, %d block tracepoints, %d module "
 			"tracepoints\n", links.usdt, binary, links.blk, links.kmod);
@@ -1162,14 +399,14 @@ int cmd_trace(int argc, char **argv)
 				child = 0;
 				break;
 			}
-		} else if (o.pid && process_gone(o.pid)) {
+		} else if (o.pid && trace_process_gone(o.pid)) {
 			break;
 		}
 		if (o.duration > 0 && now - t0 >= o.duration)
 			break;
 		if (next_report && now >= next_report) {
-			read_snapshot(skel, &cur);
-			report_interval(skel, &cur, &prev, &tokens_seen_ns, o.json);
+			report_interval(skel, &cur, &prev, &tokens_seen_ns, links.kmod > 0,
+					o.json);
 			struct layer_row *tmp = prev.layers;
 			prev = cur;
 			cur.layers = tmp;
@@ -1182,7 +419,7 @@ int cmd_trace(int argc, char **argv)
 		if (o.duration > 0 && t0 + o.duration - now < wait)
 			wait = t0 + o.duration - now;
 		if (wait > 0)
-			sleep_s(wait);
+			trace_sleep(wait);
 	}
 	if (child) {
 		/* interrupted: stop the command too (SIGKILL after 2 s), and reap it */
@@ -1190,12 +427,11 @@ int cmd_trace(int argc, char **argv)
 		for (int i = 0; waitpid(child, &child_status, WNOHANG) == 0; i++) {
 			if (i == 200)
 				kill(child, SIGKILL);
-			sleep_s(0.01);
+			trace_sleep(0.01);
 		}
 		child = 0;
 	}
-	read_snapshot(skel, &cur);
-	report_summary(skel, &cur, o.json, o.pin_dir);
+	report_summary(skel, &cur, links.kmod > 0, o.json, o.pin_dir);
 	rc = 0;
 	if (o.cmd && WIFEXITED(child_status) && WEXITSTATUS(child_status)) {
 		fprintf(stderr, "activeswap trace: %s exited with status %d\n", o.cmd[0],
@@ -1217,7 +453,7 @@ out:
 		close(gate[1]);
 	free(cur.layers);
 	free(prev.layers);
-	links_destroy(&links);
+	trace_links_destroy(&links);
 	activeswap_bpf__destroy(skel); /* pinned maps live on in bpffs */
 	btf__free(vmlinux);
 	return rc;

@@ -30,7 +30,7 @@
 
 #include <linux/activeswap.h>
 
-#define HIST_SLOTS 26 /* AS_HIST_SLOTS of bpf/activeswap_trace.h */
+#define HIST_SLOTS 26 /* AS_HIST_SLOTS of bpf/activeswap_maps.h */
 #define REGION (4u << 20)
 #define MAX_LEN (64u << 10)
 #define BATCH 32

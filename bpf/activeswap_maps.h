@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Types shared by the BPF programs in bpf/activeswap.bpf.c and `activeswap trace`
- * (tools/cmd_trace.c). These are the value layouts of the maps the tracer pins, so
- * `bpftool map dump pinned /sys/fs/bpf/activeswap/<map>` prints them with these field
- * names (the maps carry BTF). See Documentation/tracing.md.
+ * (tools/cmd_trace.c, tools/trace_snapshot.c, tools/trace_report.c). These are the value
+ * layouts of the maps the tracer pins, so `bpftool map dump pinned
+ * /sys/fs/bpf/activeswap/<map>` prints them with these field names (the maps carry BTF).
+ * See Documentation/tracing.md.
  *
  * Only fixed-width integer types: the header is compiled both against vmlinux.h (BPF side)
  * and <stdint.h>/<linux/types.h> (userspace).
  */
-#ifndef ACTIVESWAP_TRACE_H
-#define ACTIVESWAP_TRACE_H
+#ifndef ACTIVESWAP_MAPS_H
+#define ACTIVESWAP_MAPS_H
 
 /* log2(µs) histogram slots: slot i counts latencies in [2^i, 2^(i+1)) µs, slot 0 also < 1 µs;
  * the last slot collects everything >= 2^(AS_HIST_SLOTS-1) µs (~33 s). */
