@@ -22,6 +22,7 @@
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
 #include "args.h"
+#include "bench.h"
 #include "cli.h"
 #include "swap_cli.h"
 

@@ -23,6 +23,7 @@
 #include "activeswap/sparse.h"
 #include "activeswap/swap.h"
 #include "args.h"
+#include "bench.h"
 #include "cli.h"
 
 #define SUB "bench kernels"
