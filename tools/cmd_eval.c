@@ -228,16 +228,6 @@ out:
 	return rc;
 }
 
-static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
-{
-	return as_swap_forward(ctx, token, pos, want_logits);
-}
-
-static const float *store_logits(void *ctx)
-{
-	return as_swap_logits(ctx);
-}
-
 static void store_eval_chunk(void *arg, uint32_t chunk, uint32_t n_chunks,
 			     const struct as_eval_result *r)
 {
@@ -297,11 +287,9 @@ static int eval_store(struct eval_opts *eo)
 		if (swap_cli_open(&oref, SUB, path, tp, (uint32_t)ctx, true, &ref))
 			goto out;
 	}
-	em = (struct as_eval_model){ store_forward, store_logits, m, as_swap_n_vocab(m),
-				     as_swap_n_ctx(m) };
+	swap_cli_eval_model(m, as_swap_n_ctx(m), &em);
 	if (ref)
-		er = (struct as_eval_model){ store_forward, store_logits, ref,
-					     as_swap_n_vocab(ref), as_swap_n_ctx(ref) };
+		swap_cli_eval_model(ref, as_swap_n_ctx(ref), &er);
 	r = as_perplexity_model(&em, ref ? &er : NULL, ids, n_chunks * (size_t)ctx,
 				(uint32_t)ctx, as_tokenizer_bos(tok), json ? NULL : store_eval_chunk,
 				NULL, &res);
@@ -339,9 +327,7 @@ out:
 
 int cmd_eval(int argc, char **argv)
 {
-	/* the kind of the model (-m, --model) decides the options (a store's by magic) */
-	const char *model = args_peek(argc, argv, "--model", "-m");
-	bool store = model && as_swap_is_store(model);
+	bool store = swap_cli_store_arg(argc, argv); /* the options depend on it */
 	long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct eval_opts o = {
 		.ctx = 512,

@@ -115,16 +115,6 @@ static const float *dense_logits(void *st)
 	return ((struct as_state *)st)->logits;
 }
 
-static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
-{
-	return as_swap_forward(ctx, token, pos, want_logits);
-}
-
-static const float *store_logits(void *ctx)
-{
-	return as_swap_logits(ctx);
-}
-
 static struct as_sampler *new_sampler(const struct run_opts *o, uint32_t n_vocab)
 {
 	struct as_sampler_params sp = {
@@ -321,9 +311,9 @@ static int run_store(struct run_opts *o)
 		goto out;
 	t_load = cli_now() - t0;
 	{
-		struct as_eval_model em = { store_forward, store_logits, m, as_swap_n_vocab(m),
-					    (uint32_t)ctx };
+		struct as_eval_model em;
 
+		swap_cli_eval_model(m, (uint32_t)ctx, &em);
 		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->n_predict, ctx, &g))
 			goto out;
 	}
@@ -370,9 +360,7 @@ out:
 
 int cmd_run(int argc, char **argv)
 {
-	/* the kind of the model (-m, --model) decides the options (a store's by magic) */
-	const char *model = args_peek(argc, argv, "--model", "-m");
-	bool store = model && as_swap_is_store(model);
+	bool store = swap_cli_store_arg(argc, argv); /* the options depend on it */
 	struct run_opts o = {
 		.prompt = "",
 		.n_predict = 128,

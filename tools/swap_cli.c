@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activeswap/eval.h"
 #include "cli.h"
 #include "swap_cli.h"
 
@@ -67,6 +68,13 @@ fail:
 	free(buf);
 	close(fd);
 	return -1;
+}
+
+bool swap_cli_store_arg(int argc, char **argv)
+{
+	const char *model = args_peek(argc, argv, "--model", "-m");
+
+	return model && as_swap_is_store(model);
 }
 
 static int opt_sparsity(void *ptr, const char *sub, const char *flag, const char *v)
@@ -218,6 +226,21 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		fprintf(stderr, "activeswap %s: sparsity 0: computing from the store's row copy "
 			"(dense kernels)\n", sub);
 	return r;
+}
+
+static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
+{
+	return as_swap_forward(ctx, token, pos, want_logits);
+}
+
+static const float *store_logits(void *ctx)
+{
+	return as_swap_logits(ctx);
+}
+
+void swap_cli_eval_model(struct as_swap_model *m, uint32_t n_ctx, struct as_eval_model *em)
+{
+	*em = (struct as_eval_model){ store_forward, store_logits, m, as_swap_n_vocab(m), n_ctx };
 }
 
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f)

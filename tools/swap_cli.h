@@ -55,6 +55,9 @@ struct swap_cli {
 	"                           precision/recall, stall time/token (stderr)\n"
 
 void swap_cli_init(struct swap_cli *o);
+/* Does the model argv gives (the last -m/--model) start with the store magic? run and
+ * eval pick their option tables by it before parsing. */
+bool swap_cli_store_arg(int argc, char **argv);
 /* The options above as a table for args_parse() (tools/args.h), values into o. */
 #define SWAP_CLI_NOPTS 13 /* with the end */
 void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
@@ -65,6 +68,10 @@ int swap_cli_backend(void *ptr, const char *sub, const char *flag, const char *v
 int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		  struct as_threadpool *tp, uint32_t n_ctx, bool quiet,
 		  struct as_swap_model **out);
+/* The store's model as an as_eval_model of n_ctx positions (run_generate,
+ * as_perplexity_model). */
+struct as_eval_model;
+void swap_cli_eval_model(struct as_swap_model *m, uint32_t n_ctx, struct as_eval_model *em);
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f);
 /* JSON members (leading ", "): backend, budget_bytes, sparsity, group, flash and stall
  * per token, hit rate, preload precision/recall. */
