@@ -291,8 +291,8 @@ static int eval_store(struct eval_opts *eo)
 	if (ref)
 		swap_cli_eval_model(ref, as_swap_n_ctx(ref), &er);
 	r = as_perplexity_model(&em, ref ? &er : NULL, ids, n_chunks * (size_t)ctx,
-				(uint32_t)ctx, as_tokenizer_bos(tok), json ? NULL : store_eval_chunk,
-				NULL, &res);
+				(uint32_t)ctx, as_tokenizer_bos(tok),
+				json ? NULL : store_eval_chunk, NULL, &res);
 	if (r) {
 		cli_err(SUB, "evaluation failed: %s", strerror(-r));
 		goto out;

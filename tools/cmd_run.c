@@ -238,8 +238,8 @@ static int run_dense(struct run_opts *o)
 			       "\"prompt_tokens\": %zu, \"prompt_tokens_per_s\": %.3f, "
 			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"prompt_s\": %.6f, "
 			       "\"decode_s\": %.6f, \"context_full\": %s, \"peak_rss_bytes\": %llu, "
-			       "\"seed\": %llu}\n", o->threads, ctx, t_load, n_ids, pps, g.n_gen, dps,
-			       g.t_prompt, g.t_decode, g.ctx_full ? "true" : "false",
+			       "\"seed\": %llu}\n", o->threads, ctx, t_load, n_ids, pps, g.n_gen,
+			       dps, g.t_prompt, g.t_decode, g.ctx_full ? "true" : "false",
 			       (unsigned long long)rss, (unsigned long long)o->seed);
 		}
 	}
@@ -324,8 +324,8 @@ static int run_store(struct run_opts *o)
 		double dps = g.t_decode > 0 && runs ? runs / g.t_decode : 0;
 
 		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, decode "
-			"%ld tokens %.2f tok/s%s, %ld threads, sparsity %.2f, group %u, budget %.1f "
-			"MiB, peak RSS %.1f MiB\n", t_load, n_ids,
+			"%ld tokens %.2f tok/s%s, %ld threads, sparsity %.2f, group %u, budget "
+			"%.1f MiB, peak RSS %.1f MiB\n", t_load, n_ids,
 			g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.n_gen, dps,
 			g.ctx_full ? " (context full)" : "", o->threads,
 			(double)as_swap_sparsity(m), as_swap_group(m),

@@ -215,8 +215,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 			"group %u%s (estimate %.2f tok/s%s)\n", sub, a->budget_bytes / 1048576.0,
 			a->budget.full / 1048576.0, 100.0 * a->choice.hit_rate, a->flash_bps / 1e6,
 			a->compute_bps / 1e6, (double)p.sparsity,
-			a->auto_sparsity ? "" : " (given)", p.group, a->auto_group ? "" : " (given)",
-			a->choice.tokens_per_s,
+			a->auto_sparsity ? "" : " (given)", p.group,
+			a->auto_group ? "" : " (given)", a->choice.tokens_per_s,
 			a->estimate_replayed ? ", reads timed by the gap replay" : "");
 	r = as_swap_open(out, path, &p, err, sizeof(err));
 	as_swap_auto_free(a);
