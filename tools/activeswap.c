@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
-/* activeswap: the command-line front end. One file per subcommand (cmd_*.c). */
+/*
+ * activeswap: the command-line front end, the dispatch to the subcommands. One file per
+ * subcommand (cmd_*.c; bench's benchmarks in bench_*.c); the helpers they share
+ * (cli.c, args.c, swap_cli.c, generate.c) call none of them.
+ */
 #include <stdio.h>
 #include <string.h>
 
+#include "bench.h"
 #include "cli.h"
 
 /* Subcommands land one file at a time; a missing one says so instead of failing to link. */
@@ -10,10 +15,50 @@
 #pragma weak cmd_eval
 #pragma weak cmd_convert
 #pragma weak cmd_mkmodel
-#pragma weak cmd_bench
 #pragma weak cmd_trace
 #pragma weak cmd_info
 #pragma weak cmd_calibrate
+#pragma weak bench_io_main
+#pragma weak bench_decode_main
+
+/* activeswap bench WHAT: benchmarks (numbers, not tests).
+ *   kernels   matvec throughput per type / layout / SIMD level (tools/bench_kernels.c)
+ *   io        flash read bandwidth (tools/bench_io.c, when built)
+ *   decode    end-to-end decode (tools/bench_decode.c, when built) */
+static void bench_usage(FILE *f)
+{
+	fprintf(f, "usage: activeswap bench kernels|io|decode [options]  (--help after WHAT)\n");
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	int (*fn)(int, char **) = NULL;
+
+	if (argc < 2) {
+		bench_usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		bench_usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "kernels"))
+		fn = bench_kernels_main;
+	else if (!strcmp(argv[1], "io"))
+		fn = bench_io_main;
+	else if (!strcmp(argv[1], "decode"))
+		fn = bench_decode_main;
+	else {
+		cli_err("bench", "unknown benchmark '%s'", argv[1]);
+		bench_usage(stderr);
+		return 2;
+	}
+	if (!fn) {
+		cli_err("bench", "'%s' is not in this build", argv[1]);
+		return 1;
+	}
+	return fn(argc - 1, argv + 1);
+}
 
 static const struct {
 	const char *name;

@@ -21,6 +21,8 @@
 #include "activeswap/sampler.h"
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
+#include "args.h"
+#include "bench.h"
 #include "cli.h"
 #include "swap_cli.h"
 
@@ -72,6 +74,23 @@ static uint64_t io_read_bytes(void)
 	return v;
 }
 
+/* --backend: dense or mmap for a GGUF, else a store's backend */
+struct backend_arg {
+	const char **gguf;
+	int *store;
+};
+
+static int opt_backend(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	struct backend_arg *b = ptr;
+
+	if (!strcmp(v, "mmap") || !strcmp(v, "dense")) {
+		*b->gguf = v;
+		return 0;
+	}
+	return swap_cli_backend(b->store, sub, flag, v);
+}
+
 int bench_decode_main(int argc, char **argv)
 {
 	const char *path = NULL, *label = NULL, *gguf_backend = NULL;
@@ -92,49 +111,29 @@ int bench_decode_main(int argc, char **argv)
 	int rc = 1, r;
 
 	swap_cli_init(&o);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+	{
+		struct backend_arg ba = { &gguf_backend, &o.backend };
+		const struct arg_opt own[] = {
+			ARG_OPT_FN("--backend", NULL, &ba, opt_backend),
+			ARG_OPT_BOOL("--json", NULL, &json),
+			ARG_OPT_BOOL("--print-budget", NULL, &print_budget),
+			ARG_OPT_BOOL("--keep-cache", NULL, &keep_cache),
+			ARG_OPT_STR(NULL, "-m", &path),
+			ARG_OPT_STR("--label", NULL, &label),
+			ARG_OPT_LONG(NULL, "-n", &n, 1, 1 << 20),
+			ARG_OPT_LONG("--warmup", NULL, &warmup, 0, 1 << 20),
+			ARG_OPT_LONG(NULL, "-t", &threads, 1, 256),
+			ARG_OPT_END,
+		};
+		struct arg_opt swap[SWAP_CLI_NOPTS];
+		const struct arg_spec spec = {
+			.sub = SUB, .tables = { own, swap }, .usage_fn = usage,
+		};
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!strcmp(a, "--backend") && i + 1 < argc &&
-		    (!strcmp(argv[i + 1], "mmap") || !strcmp(argv[i + 1], "dense"))) {
-			gguf_backend = argv[++i];
-			continue;
-		}
-		r = swap_cli_flag(&o, SUB, argc, argv, &i);
-		if (r < 0)
-			return 2;
-		if (r)
-			continue;
-		if (!strcmp(a, "--json")) {
-			json = true;
-		} else if (!strcmp(a, "--print-budget")) {
-			print_budget = true;
-		} else if (!strcmp(a, "--keep-cache")) {
-			keep_cache = true;
-		} else if (i + 1 >= argc) {
-			cli_err(SUB, "unknown option '%s' or missing value (see --help)", a);
-			return 2;
-		} else if (!strcmp(a, "-m")) {
-			path = argv[++i];
-		} else if (!strcmp(a, "--label")) {
-			label = argv[++i];
-		} else if (!strcmp(a, "-n")) {
-			if (cli_long(SUB, a, argv[++i], 1, 1 << 20, &n))
-				return 2;
-		} else if (!strcmp(a, "--warmup")) {
-			if (cli_long(SUB, a, argv[++i], 0, 1 << 20, &warmup))
-				return 2;
-		} else if (!strcmp(a, "-t")) {
-			if (cli_long(SUB, a, argv[++i], 1, 256, &threads))
-				return 2;
-		} else {
-			cli_err(SUB, "unknown option '%s' (see --help)", a);
-			return 2;
-		}
+		swap_cli_args(&o, swap);
+		r = args_parse(&spec, argc, argv);
+		if (r >= 0)
+			return r;
 	}
 	if (!path) {
 		cli_err(SUB, "-m MODEL is required");
@@ -173,7 +172,7 @@ int bench_decode_main(int argc, char **argv)
 		if (swap_cli_open(&o, SUB, path, tp, (uint32_t)(n + warmup + 1), json, &sm))
 			goto out;
 		vocab = as_swap_n_vocab(sm);
-		budget = o.budget_bytes;
+		budget = o.aut.budget_bytes;
 	} else {
 		struct as_model_opts mo = { 0 };
 

@@ -18,8 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "bench.h"
 #include "cli.h"
+#include "swap_cli.h"
 #include "libswap.h"
 
 #define SUB "bench io"
@@ -189,6 +191,32 @@ static double run_fio(const char *path, uint64_t bs, uint32_t qd, double secs)
 	return bw > 0 ? bw : -1;
 }
 
+static int opt_bs(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	uint64_t *bs = ptr;
+
+	if (cli_size(sub, flag, v, 0, bs))
+		return -1;
+	if (*bs < SWAP_ALIGN || *bs > (64u << 20) || *bs % SWAP_ALIGN) {
+		cli_err(sub, "bad value for --bs: must be a multiple of 4K up to 64M");
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_policy(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	int *policy = ptr;
+
+	(void)flag;
+	*policy = swap_policy_from_name(v);
+	if (*policy < 0 || *policy == SWAP_POLICY_STATIC) {
+		cli_err(sub, "bad value for --policy: '%s' (freq or lru)", v);
+		return -1;
+	}
+	return 0;
+}
+
 int bench_io_main(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -198,7 +226,7 @@ int bench_io_main(int argc, char **argv)
 	long rounds = 5;
 	bool fio_missing = false;
 	int backend = SWAP_BACKEND_AUTO, policy = SWAP_POLICY_LRU;
-	bool json = false, check = false, fio = true;
+	bool json = false, check = false, fio = true, no_fio = false;
 	struct swap_store *s = NULL;
 	struct swap_engine *e = NULL;
 	struct swap_engine_params p;
@@ -213,57 +241,27 @@ int bench_io_main(int argc, char **argv)
 	int r, rc = 1;
 	const char *budget_s = NULL;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		bool more = i + 1 < argc;
+	{
+		const struct arg_opt opts[] = {
+			ARG_OPT_STR(NULL, "-m", &path),
+			ARG_OPT_FN("--bs", NULL, &bs, opt_bs),
+			ARG_OPT_U64("--qd", NULL, &qd, 1, 4096),
+			ARG_OPT_DOUBLE("--seconds", NULL, &secs, 0.1, 3600),
+			ARG_OPT_FN("--backend", NULL, &backend, swap_cli_backend),
+			ARG_OPT_FN("--policy", NULL, &policy, opt_policy),
+			ARG_OPT_STR("--budget", NULL, &budget_s),
+			ARG_OPT_LONG("--rounds", NULL, &rounds, 1, 100),
+			ARG_OPT_BOOL("--check", NULL, &check),
+			ARG_OPT_BOOL("--no-fio", NULL, &no_fio),
+			ARG_OPT_BOOL("--json", NULL, &json),
+			ARG_OPT_END,
+		};
+		const struct arg_spec spec = { .sub = SUB, .tables = { opts }, .usage_fn = usage };
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "-m") && more) {
-			path = argv[++i];
-		} else if (!strcmp(a, "--bs") && more) {
-			if (cli_size(SUB, "--bs", argv[++i], 0, &bs))
-				return 2;
-			if (bs < SWAP_ALIGN || bs > (64u << 20) || bs % SWAP_ALIGN) {
-				cli_err(SUB, "bad value for --bs: must be a multiple of 4K up to 64M");
-				return 2;
-			}
-		} else if (!strcmp(a, "--qd") && more) {
-			if (cli_u64(SUB, "--qd", argv[++i], 1, 4096, &qd))
-				return 2;
-		} else if (!strcmp(a, "--seconds") && more) {
-			if (cli_double(SUB, "--seconds", argv[++i], 0.1, 3600, &secs))
-				return 2;
-		} else if (!strcmp(a, "--backend") && more) {
-			backend = swap_backend_from_name(argv[++i]);
-			if (backend < 0 || backend == SWAP_BACKEND_FAULT) {
-				cli_err(SUB, "bad value for --backend: '%s' (auto, uring, pread or "
-					"kmod)", argv[i]);
-				return 2;
-			}
-		} else if (!strcmp(a, "--policy") && more) {
-			policy = swap_policy_from_name(argv[++i]);
-			if (policy < 0 || policy == SWAP_POLICY_STATIC) {
-				cli_err(SUB, "bad value for --policy: '%s' (freq or lru)", argv[i]);
-				return 2;
-			}
-		} else if (!strcmp(a, "--budget") && more) {
-			budget_s = argv[++i];
-		} else if (!strcmp(a, "--rounds") && more) {
-			if (cli_long(SUB, "--rounds", argv[++i], 1, 100, &rounds))
-				return 2;
-		} else if (!strcmp(a, "--check")) {
-			check = true;
-		} else if (!strcmp(a, "--no-fio")) {
-			fio = false;
-		} else if (!strcmp(a, "--json")) {
-			json = true;
-		} else {
-			cli_err(SUB, "unknown option '%s' (or missing value)", a);
-			usage(stderr);
-			return 2;
-		}
+		r = args_parse(&spec, argc, argv);
+		if (r >= 0)
+			return r;
+		fio = !no_fio;
 	}
 	if (!path) {
 		cli_err(SUB, "missing -m STORE");

@@ -22,6 +22,8 @@
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
 #include "activeswap/swap.h"
+#include "args.h"
+#include "bench.h"
 #include "cli.h"
 
 #define SUB "bench kernels"
@@ -573,6 +575,86 @@ static void bench_dispatch(const struct bk_opts *o, struct as_threadpool *tp)
 		       el / (double)it * 1e6);
 }
 
+static int opt_type(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	int *type = ptr;
+
+	(void)flag;
+	*type = as_type_from_name(v);
+	if (*type < 0 || !as_type_supported((enum ggml_type)*type)) {
+		cli_err(sub, "bad value for --type: '%s' (f32 f16 bf16 q8_0 q4_0 q4_K q6_K)", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_simd(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	int *simd = ptr;
+
+	(void)flag;
+	if (!strcmp(v, "scalar"))
+		*simd = AS_SIMD_SCALAR;
+	else if (!strcmp(v, "avx2"))
+		*simd = AS_SIMD_AVX2;
+	else if (!strcmp(v, "avx512"))
+		*simd = AS_SIMD_AVX512;
+	else {
+		cli_err(sub, "bad value for --simd: '%s' (scalar avx2 avx512)", v);
+		return -1;
+	}
+	if (*simd > (int)as_simd_detect()) {
+		cli_err(sub, "--simd %s: this CPU supports at most %s", v,
+			as_simd_name(as_simd_detect()));
+		return -1;
+	}
+	return 0;
+}
+
+/* a comma-separated list of at most 8 levels */
+static int opt_sparsity(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	struct bk_opts *o = ptr;
+	char buf[256], *save = NULL;
+
+	if (strlen(v) >= sizeof(buf)) {
+		cli_err(sub, "--sparsity: list too long");
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", v);
+	o->n_sp = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (o->n_sp == 8) {
+			cli_err(sub, "--sparsity: at most 8 values");
+			return -1;
+		}
+		if (cli_double(sub, flag, tok, 0, 0.999, &o->sp[o->n_sp]))
+			return -1;
+		o->n_sp++;
+	}
+	if (!o->n_sp) {
+		cli_err(sub, "--sparsity needs a value");
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_layout(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	int *layout = ptr;
+
+	(void)flag;
+	if (!strcmp(v, "plain"))
+		*layout = 0;
+	else if (!strcmp(v, "x16"))
+		*layout = 1;
+	else {
+		cli_err(sub, "bad value for --layout: '%s' (plain x16)", v);
+		return -1;
+	}
+	return 0;
+}
+
 int bench_kernels_main(int argc, char **argv)
 {
 	struct bk_opts o = { .rows = 0, .cols = 0, .threads = 0, .type = -1, .simd = -1,
@@ -580,96 +662,26 @@ int bench_kernels_main(int argc, char **argv)
 	struct as_threadpool *tp;
 	int rc = 0;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+	{
+		const struct arg_opt opts[] = {
+			ARG_OPT_BOOL("--json", NULL, &o.json),
+			ARG_OPT_LONG("--rows", NULL, &o.rows, 1, 1L << 24),
+			ARG_OPT_LONG("--cols", NULL, &o.cols, 1, 1L << 24),
+			ARG_OPT_LONG("--threads", "-t", &o.threads, 1, 256),
+			ARG_OPT_DOUBLE("--seconds", NULL, &o.seconds, 0.001, 60),
+			ARG_OPT_SIZE("--working-set", NULL, &o.working_set),
+			ARG_OPT_FN("--type", NULL, &o.type, opt_type),
+			ARG_OPT_FN("--simd", NULL, &o.simd, opt_simd),
+			ARG_OPT_FN("--sparsity", NULL, &o, opt_sparsity),
+			ARG_OPT_FN("--layout", NULL, &o.layout, opt_layout),
+			ARG_OPT_END,
+		};
+		const struct arg_spec spec = { .sub = SUB, .tables = { opts }, .usage_fn = usage };
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--json")) {
-			o.json = true;
-			continue;
-		}
-		if (!v) {
-			cli_err(SUB, "%s needs a value", a);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "--rows")) {
-			if (cli_long(SUB, a, v, 1, 1L << 24, &o.rows))
-				return 2;
-		} else if (!strcmp(a, "--cols")) {
-			if (cli_long(SUB, a, v, 1, 1L << 24, &o.cols))
-				return 2;
-		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-			if (cli_long(SUB, a, v, 1, 256, &o.threads))
-				return 2;
-		} else if (!strcmp(a, "--seconds")) {
-			if (cli_double(SUB, a, v, 0.001, 60, &o.seconds))
-				return 2;
-		} else if (!strcmp(a, "--working-set")) {
-			if (cli_size(SUB, a, v, 0, &o.working_set))
-				return 2;
-		} else if (!strcmp(a, "--type")) {
-			o.type = as_type_from_name(v);
-			if (o.type < 0 || !as_type_supported((enum ggml_type)o.type)) {
-				cli_err(SUB, "bad value for --type: '%s' (f32 f16 bf16 q8_0 q4_0 q4_K "
-					"q6_K)", v);
-				return 2;
-			}
-		} else if (!strcmp(a, "--simd")) {
-			if (!strcmp(v, "scalar"))
-				o.simd = AS_SIMD_SCALAR;
-			else if (!strcmp(v, "avx2"))
-				o.simd = AS_SIMD_AVX2;
-			else if (!strcmp(v, "avx512"))
-				o.simd = AS_SIMD_AVX512;
-			else {
-				cli_err(SUB, "bad value for --simd: '%s' (scalar avx2 avx512)", v);
-				return 2;
-			}
-			if (o.simd > (int)as_simd_detect()) {
-				cli_err(SUB, "--simd %s: this CPU supports at most %s", v,
-					as_simd_name(as_simd_detect()));
-				return 2;
-			}
-		} else if (!strcmp(a, "--sparsity")) {
-			char buf[256], *save = NULL;
-
-			if (strlen(v) >= sizeof(buf)) {
-				cli_err(SUB, "--sparsity: list too long");
-				return 2;
-			}
-			snprintf(buf, sizeof(buf), "%s", v);
-			o.n_sp = 0;
-			for (char *tok = strtok_r(buf, ",", &save); tok;
-			     tok = strtok_r(NULL, ",", &save)) {
-				if (o.n_sp == 8) {
-					cli_err(SUB, "--sparsity: at most 8 values");
-					return 2;
-				}
-				if (cli_double(SUB, a, tok, 0, 0.999, &o.sp[o.n_sp]))
-					return 2;
-				o.n_sp++;
-			}
-			if (!o.n_sp) {
-				cli_err(SUB, "--sparsity needs a value");
-				return 2;
-			}
-		} else if (!strcmp(a, "--layout")) {
-			if (!strcmp(v, "plain"))
-				o.layout = 0;
-			else if (!strcmp(v, "x16"))
-				o.layout = 1;
-			else {
-				cli_err(SUB, "bad value for --layout: '%s' (plain x16)", v);
-				return 2;
-			}
-		} else {
-			cli_err(SUB, "unknown option '%s'", a);
-			usage(stderr);
-			return 2;
-		}
+		rc = args_parse(&spec, argc, argv);
+		if (rc >= 0)
+			return rc;
+		rc = 0;
 	}
 	if ((o.rows == 0) != (o.cols == 0)) {
 		cli_err(SUB, "give both --rows and --cols, or neither");

@@ -25,6 +25,7 @@
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
+#include "args.h"
 #include "cli.h"
 #include "swap_cli.h"
 
@@ -103,47 +104,29 @@ int cmd_calibrate(int argc, char **argv)
 	FILE *f;
 	int rc = 1;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+	{
+		const struct arg_opt opts[] = {
+			ARG_OPT_STR(NULL, "-m", &mpath),
+			ARG_OPT_STR(NULL, "-f", &tpath),
+			ARG_OPT_STR(NULL, "-o", &opath),
+			ARG_OPT_DOUBLE("--sparsity", NULL, &S, 0, 0.95),
+			ARG_OPT_DOUBLE("--step", NULL, &step, 0.005, 0.5),
+			ARG_OPT_LONG(NULL, "-c", &ctx, 4, 1 << 16),
+			ARG_OPT_LONG("--chunks", NULL, &chunks, 1, 1 << 20),
+			ARG_OPT_LONG("--rounds", NULL, &rounds, 0, 1000),
+			ARG_OPT_LONG(NULL, "-t", &threads, 1, 256),
+			ARG_OPT_END,
+		};
+		const struct arg_spec spec = {
+			.sub = SUB, .tables = { opts },
+			.usage = "usage: activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S "
+				 "[-o OUT] [-c CTX] [--chunks N] [--step D] [--rounds R] [-t N]\n",
+		};
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			printf("usage: activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S "
-			       "[-o OUT] [-c CTX] [--chunks N] [--step D] [--rounds R] [-t N]\n");
-			return 0;
-		}
-		if (!v) {
-			cli_err(SUB, "unknown option '%s' or missing value", a);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "-m"))
-			mpath = v;
-		else if (!strcmp(a, "-f"))
-			tpath = v;
-		else if (!strcmp(a, "-o"))
-			opath = v;
-		else if (!strcmp(a, "--sparsity")) {
-			if (cli_double(SUB, a, v, 0, 0.95, &S))
-				return 2;
-		} else if (!strcmp(a, "--step")) {
-			if (cli_double(SUB, a, v, 0.005, 0.5, &step))
-				return 2;
-		} else if (!strcmp(a, "-c")) {
-			if (cli_long(SUB, a, v, 4, 1 << 16, &ctx))
-				return 2;
-		} else if (!strcmp(a, "--chunks")) {
-			if (cli_long(SUB, a, v, 1, 1 << 20, &chunks))
-				return 2;
-		} else if (!strcmp(a, "--rounds")) {
-			if (cli_long(SUB, a, v, 0, 1000, &rounds))
-				return 2;
-		} else if (!strcmp(a, "-t")) {
-			if (cli_long(SUB, a, v, 1, 256, &threads))
-				return 2;
-		} else {
-			cli_err(SUB, "unknown option '%s'", a);
-			return 2;
-		}
+		rc = args_parse(&spec, argc, argv);
+		if (rc >= 0)
+			return rc;
+		rc = 1;
 	}
 	if (!mpath || !tpath || S < 0) {
 		cli_err(SUB, "-m MODEL, -f TEXT and --sparsity S are required");

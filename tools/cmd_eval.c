@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* activeswap eval: perplexity (llama.cpp's method) and Top-K sparsity accuracy. */
+/*
+ * activeswap eval: perplexity (llama.cpp's method) and Top-K sparsity accuracy, of a dense
+ * GGUF model or of a store (.asw, by magic) through the swapping runtime.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
 #include "activeswap/swap.h"
+#include "args.h"
 #include "cli.h"
 #include "swap_cli.h"
 
@@ -38,15 +42,61 @@ static const char eval_usage[] =
 	"      --json            one JSON object on stdout (progress goes to stderr)\n"
 	"  -h, --help            this text\n";
 
+static const char eval_store_usage[] =
+	"usage: activeswap eval -m STORE.asw -f TEXT [-c CTX] [--chunks N] "
+	"[-t N] [--json] [store options]\n"
+	"Perplexity as llama-perplexity computes it; with a sparsity (given or "
+	"auto) also KL and top-1 agreement against the same store at sparsity "
+	"0.\n"
+	SWAP_CLI_USAGE;
+
 #define SUB "eval"
 
-static const char *flag_value(int argc, char **argv, int *i)
+struct eval_opts {
+	const char *model, *text;
+	long ctx, threads, max_chunks;
+	bool json, no_repack;
+	double sparsity;       /* GGUF: < 0 none */
+	struct as_topk topk;   /* GGUF: --sparsity-ops */
+	struct swap_cli swap;  /* a store's options */
+};
+
+static int opt_ops(void *ptr, const char *sub, const char *flag, const char *v)
 {
-	if (*i + 1 >= argc) {
-		cli_err(SUB, "%s needs a value", argv[*i]);
-		return NULL;
+	if (as_topk_parse_ops(v, ptr)) {
+		cli_err(sub, "bad value for %s: '%s' (a list of qkv, o, gateup, down)", flag, v);
+		return -1;
 	}
-	return argv[++*i];
+	return 0;
+}
+
+/* -1: go on, else the exit status. The ranges of -c and --chunks are the runtimes'. */
+static int parse(struct eval_opts *o, bool store, int argc, char **argv)
+{
+	const struct arg_opt common[] = {
+		ARG_OPT_STR("--model", "-m", &o->model),
+		ARG_OPT_STR("--file", "-f", &o->text),
+		ARG_OPT_LONG("--ctx-size", "-c", &o->ctx, 4, store ? 1 << 16 : 1 << 20),
+		ARG_OPT_LONG("--chunks", NULL, &o->max_chunks, 1, store ? 1 << 24 : 1L << 30),
+		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
+		ARG_OPT_BOOL("--json", NULL, &o->json),
+		ARG_OPT_END,
+	};
+	const struct arg_opt dense[] = {
+		ARG_OPT_BOOL("--no-repack", NULL, &o->no_repack),
+		ARG_OPT_FN("--sparsity-ops", NULL, &o->topk.op_mask, opt_ops),
+		ARG_OPT_DOUBLE("--sparsity", NULL, &o->sparsity, 0, 0.999),
+		ARG_OPT_END,
+	};
+	struct arg_opt swap[SWAP_CLI_NOPTS];
+	const struct arg_spec spec = {
+		.sub = SUB,
+		.tables = { common, store ? swap : dense },
+		.usage = store ? eval_store_usage : eval_usage,
+	};
+
+	swap_cli_args(&o->swap, swap);
+	return args_parse(&spec, argc, argv);
 }
 
 struct progress {
@@ -65,17 +115,16 @@ static void on_chunk(void *arg, uint32_t chunk, uint32_t n_chunks,
 	fflush(f);
 }
 
-int cmd_eval(int argc, char **argv)
+static int eval_dense(struct eval_opts *o)
 {
-	const char *model_path = NULL, *text_path = NULL;
-	long ctx = 512, threads, max_chunks = 0;
-	double sparsity = -1;
-	bool json = false, repack = true;
+	const char *model_path = o->model, *text_path = o->text;
+	long ctx = o->ctx, max_chunks = o->max_chunks;
+	double sparsity = o->sparsity;
+	bool json = o->json;
 	struct as_model *m = NULL;
 	struct as_tokenizer *tok = NULL;
 	struct as_threadpool *tp = NULL;
 	struct as_state *st = NULL, *ref = NULL;
-	struct as_topk topk = { 0 };
 	struct as_eval_result res;
 	struct progress prog;
 	struct as_model_opts mo = { 0 };
@@ -84,76 +133,15 @@ int cmd_eval(int argc, char **argv)
 	int32_t *ids = NULL;
 	double t0, t_eval;
 	int rc = 1, r;
-	long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-	/* A store (.asw, by magic) is evaluated by the swapping runtime (tools/swap_cli.c). */
-	for (int i = 1; i + 1 < argc; i++)
-		if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) &&
-		    as_swap_is_store(argv[i + 1]))
-			return eval_store_main(argc, argv);
-
-	threads = n_cpu < 1 ? 1 : n_cpu > 8 ? 8 : n_cpu;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(eval_usage, stdout);
-			return 0;
-		} else if (!strcmp(a, "--json")) {
-			json = true;
-		} else if (!strcmp(a, "--no-repack")) {
-			repack = false;
-		} else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-			if (!(model_path = flag_value(argc, argv, &i)))
-				return 2;
-		} else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-			if (!(text_path = flag_value(argc, argv, &i)))
-				return 2;
-		} else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_long(SUB, a, v, 4, 1 << 20, &ctx))
-				return 2;
-		} else if (!strcmp(a, "--chunks")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_long(SUB, a, v, 1, 1L << 30, &max_chunks))
-				return 2;
-		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_long(SUB, a, v, 1, 256, &threads))
-				return 2;
-		} else if (!strcmp(a, "--sparsity-ops")) {
-			if (!(v = flag_value(argc, argv, &i)))
-				return 2;
-			if (as_topk_parse_ops(v, &topk.op_mask)) {
-				cli_err(SUB, "bad value for %s: '%s' (a list of qkv, o, gateup, down)",
-					a, v);
-				return 2;
-			}
-		} else if (!strcmp(a, "--sparsity")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_double(SUB, a, v, 0, 0.999, &sparsity))
-				return 2;
-		} else {
-			cli_err(SUB, "unknown option '%s' (see --help)", a);
-			return 2;
-		}
-	}
-	if (topk.op_mask && sparsity < 0) {
-		cli_err(SUB, "--sparsity-ops needs --sparsity");
-		return 2;
-	}
-	if (!model_path || !text_path) {
-		cli_err(SUB, "-m MODEL and -f TEXT are required (see --help)");
-		return 2;
-	}
 	if (swap_cli_read_text(SUB, text_path, &text, &text_len))
 		goto out;
-	tp = as_tp_create((int)threads);
+	tp = as_tp_create((int)o->threads);
 	if (!tp) {
-		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
+		cli_err(SUB, "cannot start %ld threads: %s", o->threads, strerror(errno));
 		goto out;
 	}
-	mo.repack = repack;
+	mo.repack = !o->no_repack;
 	mo.tp = tp;
 	r = as_model_load_opts(&m, model_path, &mo, err, sizeof(err));
 	if (r) {
@@ -189,9 +177,9 @@ int cmd_eval(int argc, char **argv)
 		goto out;
 	}
 	if (sparsity >= 0) {
-		topk.sparsity = (float)sparsity;
+		o->topk.sparsity = (float)sparsity;
 		st->hook.pre = as_topk_hook;
-		st->hook.arg = &topk;
+		st->hook.arg = &o->topk;
 	}
 	prog.json = json;
 	fprintf(json ? stderr : stdout, "%s: %zu tokens, %zu chunks of %ld\n", text_path,
@@ -230,7 +218,7 @@ int cmd_eval(int argc, char **argv)
 out:
 	free(text);
 	free(ids);
-	as_topk_free(&topk);
+	as_topk_free(&o->topk);
 	as_state_free(st);
 	as_state_free(ref);
 	if (tp)
@@ -238,4 +226,134 @@ out:
 	as_tokenizer_free(tok);
 	as_model_free(m);
 	return rc;
+}
+
+static void store_eval_chunk(void *arg, uint32_t chunk, uint32_t n_chunks,
+			     const struct as_eval_result *r)
+{
+	(void)arg;
+	fprintf(stderr, "[%u/%u] PPL %.4f\n", chunk + 1, n_chunks, r->ppl);
+}
+
+static int eval_store(struct eval_opts *eo)
+{
+	const char *path = eo->model, *tpath = eo->text;
+	long ctx = eo->ctx, max_chunks = eo->max_chunks;
+	bool json = eo->json;
+	struct swap_cli *o = &eo->swap, oref;
+	struct as_threadpool *tp = NULL;
+	struct as_swap_model *m = NULL, *ref = NULL;
+	struct as_tokenizer *tok = NULL;
+	int32_t *ids = NULL;
+	size_t n_ids = 0, n_chunks;
+	char *text = NULL;
+	struct as_eval_model em, er;
+	struct as_eval_result res;
+	char err[256];
+	int rc = 1, r;
+
+	if (swap_cli_read_text(SUB, tpath, &text, &n_ids))
+		return 1;
+	tp = as_tp_create((int)eo->threads);
+	if (!tp) {
+		cli_err(SUB, "cannot start %ld threads: %s", eo->threads, strerror(errno));
+		goto out;
+	}
+	if (swap_cli_open(o, SUB, path, tp, (uint32_t)ctx, json, &m))
+		goto out;
+	if (!as_swap_meta(m) || as_tokenizer_load(&tok, as_swap_meta(m), err, sizeof(err))) {
+		cli_err(SUB, "%s: no usable tokenizer in the store's metadata", path);
+		goto out;
+	}
+	if (as_tokenize(tok, text, n_ids, as_tokenizer_add_bos(tok), &ids, &n_ids)) {
+		cli_err(SUB, "out of memory");
+		goto out;
+	}
+	n_chunks = n_ids / (size_t)ctx;
+	if (max_chunks && n_chunks > (size_t)max_chunks)
+		n_chunks = (size_t)max_chunks;
+	if (!n_chunks) {
+		cli_err(SUB, "%s has %zu tokens, less than one chunk of %ld", tpath, n_ids, ctx);
+		rc = 2;
+		goto out;
+	}
+	if (as_swap_sparsity(m) > 0) {
+		swap_cli_init(&oref);
+		oref.sparsity = 0;
+		oref.group = 1;
+		oref.budget = o->budget;
+		oref.backend = o->backend; /* the same I/O as the run it is compared with */
+		oref.queue_depth = o->queue_depth;
+		if (swap_cli_open(&oref, SUB, path, tp, (uint32_t)ctx, true, &ref))
+			goto out;
+	}
+	swap_cli_eval_model(m, as_swap_n_ctx(m), &em);
+	if (ref)
+		swap_cli_eval_model(ref, as_swap_n_ctx(ref), &er);
+	r = as_perplexity_model(&em, ref ? &er : NULL, ids, n_chunks * (size_t)ctx,
+				(uint32_t)ctx, as_tokenizer_bos(tok),
+				json ? NULL : store_eval_chunk, NULL, &res);
+	if (r) {
+		cli_err(SUB, "evaluation failed: %s", strerror(-r));
+		goto out;
+	}
+	if (json) {
+		printf("{\"model\": ");
+		cli_json_str(stdout, path);
+		printf(", \"ctx\": %ld, \"chunks\": %zu, \"tokens_scored\": %llu, \"ppl\": %.6f",
+		       ctx, n_chunks, (unsigned long long)res.tokens_scored, res.ppl);
+		if (ref)
+			printf(", \"kl\": %.8f, \"top1_agreement\": %.6f", res.kl, res.top1);
+		swap_cli_json(m, o, stdout);
+		printf("}\n");
+	} else {
+		printf("PPL %.4f over %llu tokens", res.ppl, (unsigned long long)res.tokens_scored);
+		if (ref)
+			printf(", KL %.5f, top-1 agreement %.4f (against the store at sparsity 0)",
+			       res.kl, res.top1);
+		printf("\n");
+	}
+	rc = 0;
+out:
+	free(text);
+	free(ids);
+	as_tokenizer_free(tok);
+	as_swap_close(m);
+	as_swap_close(ref);
+	if (tp)
+		as_tp_destroy(tp);
+	return rc;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+	bool store = swap_cli_store_arg(argc, argv); /* the options depend on it */
+	long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct eval_opts o = {
+		.ctx = 512,
+		.threads = store ? 2 : n_cpu < 1 ? 1 : n_cpu > 8 ? 8 : n_cpu,
+		.sparsity = -1,
+	};
+	int rc;
+
+	swap_cli_init(&o.swap);
+	rc = parse(&o, store, argc, argv);
+	if (rc >= 0)
+		return rc;
+	if (store) {
+		if (!o.model || !o.text) {
+			cli_err(SUB, "-m STORE and -f TEXT are required");
+			return 2;
+		}
+		return eval_store(&o);
+	}
+	if (o.topk.op_mask && o.sparsity < 0) {
+		cli_err(SUB, "--sparsity-ops needs --sparsity");
+		return 2;
+	}
+	if (!o.model || !o.text) {
+		cli_err(SUB, "-m MODEL and -f TEXT are required (see --help)");
+		return 2;
+	}
+	return eval_dense(&o);
 }

@@ -18,6 +18,7 @@
 #include "activeswap/gguf.h"
 #include "activeswap/quant.h"
 #include "activeswap/swap.h"
+#include "args.h"
 #include "cli.h"
 #include "libswap.h"
 
@@ -452,29 +453,37 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 	return 0;
 }
 
+/* the one MODEL argument */
+static int opt_model(void *arg, const char *sub, const char *word)
+{
+	const char **path = arg;
+
+	if (*path) {
+		cli_err(sub, "more than one MODEL given ('%s', '%s')", *path, word);
+		return -1;
+	}
+	*path = word;
+	return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
 	const char *path = NULL;
 	bool json = false, show_kv = false;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--kv")) {
-			show_kv = true;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			cli_err(SUB, "unknown option '%s' (see --help)", argv[i]);
-			return 2;
-		} else if (path) {
-			cli_err(SUB, "more than one MODEL given ('%s', '%s')", path, argv[i]);
-			return 2;
-		} else {
-			path = argv[i];
-		}
-	}
+	const struct arg_opt opts[] = {
+		ARG_OPT_BOOL("--json", NULL, &json),
+		ARG_OPT_BOOL("--kv", NULL, &show_kv),
+		ARG_OPT_END,
+	};
+	const struct arg_spec spec = {
+		.sub = SUB, .tables = { opts }, .usage_fn = usage,
+		.positional = opt_model, .positional_arg = &path,
+	};
+	int rc = args_parse(&spec, argc, argv);
+
+	if (rc >= 0)
+		return rc;
 	if (!path) {
 		cli_err(SUB, "missing MODEL (see --help)");
 		return 2;

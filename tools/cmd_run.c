@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* activeswap run: generate text from a dense GGUF model. */
+/*
+ * activeswap run: generate text from a dense GGUF model, or from a store (.asw, by magic)
+ * through the swapping runtime under a DRAM budget.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +16,9 @@
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
 #include "activeswap/swap.h"
+#include "args.h"
 #include "cli.h"
+#include "generate.h"
 #include "swap_cli.h"
 
 static const char run_usage[] =
@@ -41,16 +46,21 @@ static const char run_usage[] =
 	"active-weight swapping: 'activeswap run -m MODEL.asw --help' lists those options.\n";
 
 #define SUB "run"
+static const char run_store_usage[] =
+	"usage: activeswap run -m STORE.asw [options]   (a GGUF runs dense; see run --help)\n"
+	"\n"
+	"  -p, --prompt TEXT   -n, --n-predict N   --temp T   --top-k K   --top-p P\n"
+	"  --seed S   -t, --threads N   -c, --ctx-size N   --json    as for a GGUF\n"
+	SWAP_CLI_USAGE;
 
-/* Value of flag argv[*i] (advances *i); NULL and a message when missing. */
-static const char *flag_value(int argc, char **argv, int *i)
-{
-	if (*i + 1 >= argc) {
-		cli_err(SUB, "%s needs a value", argv[*i]);
-		return NULL;
-	}
-	return argv[++*i];
-}
+struct run_opts {
+	const char *model, *prompt;
+	long n_predict, threads, ctx, top_k;
+	double temp, top_p;
+	uint64_t seed;
+	bool have_seed, json, print_ids, no_repack;
+	struct swap_cli swap; /* a store's options */
+};
 
 static int default_threads(void)
 {
@@ -61,13 +71,38 @@ static int default_threads(void)
 	return n > 8 ? 8 : (int)n;
 }
 
-static void put_piece(const struct as_tokenizer *tok, int32_t id)
+/* -1: go on, else the exit status. A store takes the store options, a GGUF
+ * --print-token-ids; --no-repack is accepted by both (a store has nothing to repack). */
+static int parse(struct run_opts *o, bool store, int argc, char **argv)
 {
-	size_t len;
-	const char *p = as_token_piece(tok, id, &len);
+	const struct arg_opt common[] = {
+		ARG_OPT_STR("--model", "-m", &o->model),
+		ARG_OPT_STR("--prompt", "-p", &o->prompt),
+		ARG_OPT_LONG("--n-predict", "-n", &o->n_predict, 0, 1 << 24),
+		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
+		ARG_OPT_LONG("--ctx-size", "-c", &o->ctx, 1, 1 << 24),
+		ARG_OPT_DOUBLE("--temp", NULL, &o->temp, 0, 100),
+		ARG_OPT_LONG("--top-k", NULL, &o->top_k, 0, 1 << 24),
+		ARG_OPT_DOUBLE("--top-p", NULL, &o->top_p, 0, 1),
+		{ .name = "--seed", .kind = ARG_U64, .ptr = &o->seed, .umax = UINT64_MAX,
+		  .seen = &o->have_seed },
+		ARG_OPT_BOOL("--json", NULL, &o->json),
+		ARG_OPT_BOOL("--no-repack", NULL, &o->no_repack),
+		ARG_OPT_END,
+	};
+	const struct arg_opt dense[] = {
+		ARG_OPT_BOOL("--print-token-ids", NULL, &o->print_ids),
+		ARG_OPT_END,
+	};
+	struct arg_opt swap[SWAP_CLI_NOPTS];
+	const struct arg_spec spec = {
+		.sub = SUB,
+		.tables = { common, store ? swap : dense },
+		.usage = store ? run_store_usage : run_usage,
+	};
 
-	fwrite(p, 1, len, stdout);
-	fflush(stdout);
+	swap_cli_args(&o->swap, swap);
+	return args_parse(&spec, argc, argv);
 }
 
 static int dense_forward(void *st, int32_t token, uint32_t pos, bool want_logits)
@@ -80,63 +115,21 @@ static const float *dense_logits(void *st)
 	return ((struct as_state *)st)->logits;
 }
 
-int run_generate(const char *sub, const struct as_eval_model *em,
-		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
-		 size_t n_ids, long n_predict, long ctx, struct run_gen *g)
+static struct as_sampler *new_sampler(const struct run_opts *o, uint32_t n_vocab)
 {
-	double t0;
-	int r;
+	struct as_sampler_params sp = {
+		.temp = (float)o->temp,
+		.top_k = (int)o->top_k,
+		.top_p = (float)o->top_p,
+		.seed = o->seed,
+	};
 
-	memset(g, 0, sizeof(*g));
-	/* Prompt: echo it, then run it; logits only for the last position. */
-	for (size_t i = 0; i < n_ids; i++)
-		put_piece(tok, ids[i]);
-	t0 = cli_now();
-	for (size_t i = 0; i < n_ids; i++) {
-		r = em->forward(em->ctx, ids[i], (uint32_t)i, i + 1 == n_ids);
-		if (r) {
-			cli_err(sub, "forward failed at prompt position %zu: %s", i, strerror(-r));
-			return -1;
-		}
-	}
-	g->t_prompt = cli_now() - t0;
-
-	/* Generation: sample from the current logits, print, feed back. */
-	t0 = cli_now();
-	for (size_t pos = n_ids; g->n_gen < n_predict; pos++) {
-		int32_t next = as_sample(smp, em->logits(em->ctx));
-
-		if (next == as_tokenizer_eos(tok))
-			break;
-		put_piece(tok, next);
-		g->n_gen++;
-		if (g->n_gen == n_predict)
-			break;
-		if (pos >= (size_t)ctx) {
-			g->ctx_full = true;
-			break;
-		}
-		r = em->forward(em->ctx, next, (uint32_t)pos, true);
-		if (r) {
-			cli_err(sub, "forward failed at position %zu: %s", pos, strerror(-r));
-			return -1;
-		}
-	}
-	g->t_decode = cli_now() - t0;
-	return 0;
+	return as_sampler_new(&sp, n_vocab);
 }
 
-int cmd_run(int argc, char **argv)
+static int run_dense(struct run_opts *o)
 {
-	const char *model_path = NULL, *prompt = "";
-	long n_predict = 128, threads = default_threads(), ctx = 0, top_k =
-		AS_SAMPLER_DEFAULT_TOP_K;
-	double temp = AS_SAMPLER_DEFAULT_TEMP, top_p = AS_SAMPLER_DEFAULT_TOP_P;
-	uint64_t seed = 0;
-	bool have_seed = false, json = false, print_ids = false, repack = true;
-	bool ctx_full = false;
 	struct as_model_opts mo = { 0 };
-	struct as_sampler_params sp;
 	struct as_model *m = NULL;
 	struct as_tokenizer *tok = NULL;
 	struct as_threadpool *tp = NULL;
@@ -144,103 +137,41 @@ int cmd_run(int argc, char **argv)
 	struct as_sampler *smp = NULL;
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
-	long n_gen = 0;
-	double t0, t_load, t_prompt = 0, t_decode = 0;
+	long ctx = o->ctx;
+	struct run_gen g = { 0 };
+	double t0, t_load;
 	char err[256];
 	int rc = 1, r;
 
-	/* A store (.asw, by magic) runs through the swapping runtime (tools/swap_cli.c). */
-	for (int i = 1; i + 1 < argc; i++)
-		if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) &&
-		    as_swap_is_store(argv[i + 1]))
-			return run_store_main(argc, argv);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(run_usage, stdout);
-			return 0;
-		} else if (!strcmp(a, "--json")) {
-			json = true;
-		} else if (!strcmp(a, "--no-repack")) {
-			repack = false;
-		} else if (!strcmp(a, "--print-token-ids")) {
-			print_ids = true;
-		} else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-			if (!(model_path = flag_value(argc, argv, &i)))
-				return 2;
-		} else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-			if (!(prompt = flag_value(argc, argv, &i)))
-				return 2;
-		} else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_long(SUB, a, v, 0, 1 << 24, &n_predict))
-				return 2;
-		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_long(SUB, a, v, 1, 256, &threads))
-				return 2;
-		} else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_long(SUB, a, v, 1, 1 << 24, &ctx))
-				return 2;
-		} else if (!strcmp(a, "--temp")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_double(SUB, a, v, 0, 100, &temp))
-				return 2;
-		} else if (!strcmp(a, "--top-k")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_long(SUB, a, v, 0, 1 << 24, &top_k))
-				return 2;
-		} else if (!strcmp(a, "--top-p")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_double(SUB, a, v, 0, 1, &top_p))
-				return 2;
-		} else if (!strcmp(a, "--seed")) {
-			if (!(v = flag_value(argc, argv, &i)) ||
-			    cli_u64(SUB, a, v, 0, UINT64_MAX, &seed))
-				return 2;
-			have_seed = true;
-		} else {
-			cli_err(SUB, "unknown option '%s' (see --help)", a);
-			return 2;
-		}
-	}
-	if (!model_path) {
-		cli_err(SUB, "-m MODEL is required (see --help)");
-		return 2;
-	}
-	if (!have_seed)
-		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-
 	t0 = cli_now();
-	tp = as_tp_create((int)threads);
+	tp = as_tp_create((int)o->threads);
 	if (!tp) {
-		cli_err(SUB, "cannot start %ld threads: %s", threads, strerror(errno));
+		cli_err(SUB, "cannot start %ld threads: %s", o->threads, strerror(errno));
 		goto out;
 	}
-	mo.repack = repack && !print_ids;
+	mo.repack = !o->no_repack && !o->print_ids;
 	mo.tp = tp;
-	r = as_model_load_opts(&m, model_path, &mo, err, sizeof(err));
+	r = as_model_load_opts(&m, o->model, &mo, err, sizeof(err));
 	if (r) {
 		cli_err(SUB, "%s", err);
 		goto out;
 	}
 	r = as_tokenizer_load(&tok, m->gguf, err, sizeof(err));
 	if (r) {
-		cli_err(SUB, "%s: %s", model_path, err);
+		cli_err(SUB, "%s: %s", o->model, err);
 		goto out;
 	}
 	if (as_tokenizer_n_vocab(tok) != m->hp.n_vocab) {
-		cli_err(SUB, "%s: tokenizer has %u tokens, model %u", model_path,
+		cli_err(SUB, "%s: tokenizer has %u tokens, model %u", o->model,
 			as_tokenizer_n_vocab(tok), m->hp.n_vocab);
 		goto out;
 	}
-	if (as_tokenize(tok, prompt, strlen(prompt), as_tokenizer_add_bos(tok), &ids, &n_ids)) {
+	if (as_tokenize(tok, o->prompt, strlen(o->prompt), as_tokenizer_add_bos(tok), &ids,
+			&n_ids)) {
 		cli_err(SUB, "out of memory tokenizing the prompt");
 		goto out;
 	}
-	if (print_ids) {
+	if (o->print_ids) {
 		printf("[");
 		for (size_t i = 0; i < n_ids; i++)
 			printf("%s%d", i ? ", " : "", ids[i]);
@@ -253,7 +184,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (!ctx) {
-		ctx = (long)n_ids + n_predict;
+		ctx = (long)n_ids + o->n_predict;
 		if (ctx > (long)m->hp.n_ctx_train)
 			ctx = m->hp.n_ctx_train;
 	} else if (ctx > (long)m->hp.n_ctx_train) {
@@ -270,11 +201,7 @@ int cmd_run(int argc, char **argv)
 		cli_err(SUB, "cannot allocate the state for %ld positions: %s", ctx, strerror(-r));
 		goto out;
 	}
-	sp.temp = (float)temp;
-	sp.top_k = (int)top_k;
-	sp.top_p = (float)top_p;
-	sp.seed = seed;
-	smp = as_sampler_new(&sp, m->hp.n_vocab);
+	smp = new_sampler(o, m->hp.n_vocab);
 	if (!smp) {
 		cli_err(SUB, "out of memory");
 		goto out;
@@ -284,20 +211,15 @@ int cmd_run(int argc, char **argv)
 	{
 		struct as_eval_model em = { dense_forward, dense_logits, st, m->hp.n_vocab,
 					    (uint32_t)ctx };
-		struct run_gen g;
 
-		if (run_generate(SUB, &em, tok, smp, ids, n_ids, n_predict, ctx, &g))
+		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->n_predict, ctx, &g))
 			goto out;
-		n_gen = g.n_gen;
-		t_prompt = g.t_prompt;
-		t_decode = g.t_decode;
-		ctx_full = g.ctx_full;
 	}
 	rc = 0;
 	{
-		long runs = n_gen > 1 ? n_gen - 1 : 0;
-		double pps = t_prompt > 0 ? (double)n_ids / t_prompt : 0;
-		double dps = t_decode > 0 && runs ? (double)runs / t_decode : 0;
+		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
+		double pps = g.t_prompt > 0 ? (double)n_ids / g.t_prompt : 0;
+		double dps = g.t_decode > 0 && runs ? (double)runs / g.t_decode : 0;
 		uint64_t rss = cli_peak_rss_bytes();
 
 		/* Piped output is exactly the text; on a terminal end the line first. */
@@ -307,18 +229,18 @@ int cmd_run(int argc, char **argv)
 		}
 		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, "
 			"decode %ld tokens %.2f tok/s%s, %ld threads, peak RSS %.1f MiB\n", t_load,
-			n_ids, pps, n_gen, dps, ctx_full ? " (context full)" : "", threads,
+			n_ids, pps, g.n_gen, dps, g.ctx_full ? " (context full)" : "", o->threads,
 			(double)rss / (1 << 20));
-		if (json) {
+		if (o->json) {
 			printf("\n{\"model\": ");
-			cli_json_str(stdout, model_path);
+			cli_json_str(stdout, o->model);
 			printf(", \"threads\": %ld, \"ctx\": %ld, \"load_s\": %.6f, "
 			       "\"prompt_tokens\": %zu, \"prompt_tokens_per_s\": %.3f, "
 			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"prompt_s\": %.6f, "
 			       "\"decode_s\": %.6f, \"context_full\": %s, \"peak_rss_bytes\": %llu, "
-			       "\"seed\": %llu}\n", threads, ctx, t_load, n_ids, pps, n_gen, dps,
-			       t_prompt, t_decode, ctx_full ? "true" : "false",
-			       (unsigned long long)rss, (unsigned long long)seed);
+			       "\"seed\": %llu}\n", o->threads, ctx, t_load, n_ids, pps, g.n_gen,
+			       dps, g.t_prompt, g.t_decode, g.ctx_full ? "true" : "false",
+			       (unsigned long long)rss, (unsigned long long)o->seed);
 		}
 	}
 out:
@@ -331,4 +253,133 @@ out:
 	as_tokenizer_free(tok);
 	as_model_free(m);
 	return rc;
+}
+
+static int run_store(struct run_opts *o)
+{
+	struct swap_cli *so = &o->swap;
+	struct as_threadpool *tp = NULL;
+	struct as_swap_model *m = NULL;
+	struct as_tokenizer *tok = NULL;
+	struct as_sampler *smp = NULL;
+	int32_t *ids = NULL;
+	size_t n_ids = 0;
+	long ctx = o->ctx;
+	uint64_t open_stall_ns = 0;
+	struct run_gen g;
+	double t0, t_load;
+	char err[256];
+	int rc = 1;
+
+	t0 = cli_now();
+	tp = as_tp_create((int)o->threads);
+	if (!tp) {
+		cli_err(SUB, "cannot start %ld threads: %s", o->threads, strerror(errno));
+		goto out;
+	}
+	so->ctx_default = o->n_predict + 64 > 2048 ? 2048 : (uint32_t)o->n_predict + 64;
+	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)ctx, false, &m))
+		goto out;
+	if (ctx && so->aut.n_ctx_train && ctx > (long)so->aut.n_ctx_train)
+		fprintf(stderr, "activeswap %s: warning: context %ld is beyond the model's "
+			"training context (%u)\n", SUB, ctx, so->aut.n_ctx_train);
+	ctx = so->aut.n_ctx;
+	{
+		struct swap_stats es;
+
+		/* waits at open (pinned bundles) are outside every token */
+		as_swap_io_stats(m, &es);
+		open_stall_ns = es.total.stall_ns;
+	}
+	if (!as_swap_meta(m) ||
+	    as_tokenizer_load(&tok, as_swap_meta(m), err, sizeof(err))) {
+		cli_err(SUB, "%s: no usable tokenizer in the store's metadata", o->model);
+		goto out;
+	}
+	if (as_tokenize(tok, o->prompt, strlen(o->prompt), as_tokenizer_add_bos(tok), &ids,
+			&n_ids) || !n_ids) {
+		cli_err(SUB, "cannot tokenize the prompt (or empty prompt without BOS)");
+		goto out;
+	}
+	if ((long)n_ids >= ctx) {
+		cli_err(SUB, "prompt has %zu tokens, context is %ld", n_ids, ctx);
+		rc = 2;
+		goto out;
+	}
+	smp = new_sampler(o, as_swap_n_vocab(m));
+	if (!smp)
+		goto out;
+	t_load = cli_now() - t0;
+	{
+		struct as_eval_model em;
+
+		swap_cli_eval_model(m, (uint32_t)ctx, &em);
+		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->n_predict, ctx, &g))
+			goto out;
+	}
+	if (isatty(STDOUT_FILENO))
+		putchar('\n');
+	{
+		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
+		double dps = g.t_decode > 0 && runs ? runs / g.t_decode : 0;
+
+		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, decode "
+			"%ld tokens %.2f tok/s%s, %ld threads, sparsity %.2f, group %u, budget "
+			"%.1f MiB, peak RSS %.1f MiB\n", t_load, n_ids,
+			g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.n_gen, dps,
+			g.ctx_full ? " (context full)" : "", o->threads,
+			(double)as_swap_sparsity(m), as_swap_group(m),
+			so->aut.budget_bytes / 1048576.0, cli_peak_rss_bytes() / 1048576.0);
+		if (so->stats)
+			swap_cli_print_stats(m, stderr);
+		if (o->json) {
+			printf("\n{\"model\": ");
+			cli_json_str(stdout, o->model);
+			printf(", \"threads\": %ld, \"ctx\": %ld, \"n_generated\": %ld, "
+			       "\"tokens_per_s\": %.3f, \"context_full\": %s, "
+			       "\"peak_rss_bytes\": %llu", o->threads, ctx, g.n_gen, dps,
+			       g.ctx_full ? "true" : "false",
+			       (unsigned long long)cli_peak_rss_bytes());
+			if (so->stats)
+				swap_cli_json_layers(m, open_stall_ns, stdout);
+			swap_cli_json(m, so, stdout);
+			printf("}\n");
+		}
+	}
+	rc = 0;
+out:
+	fflush(stdout);
+	free(ids);
+	as_sampler_free(smp);
+	as_tokenizer_free(tok);
+	as_swap_close(m);
+	if (tp)
+		as_tp_destroy(tp);
+	return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	bool store = swap_cli_store_arg(argc, argv); /* the options depend on it */
+	struct run_opts o = {
+		.prompt = "",
+		.n_predict = 128,
+		.threads = store ? 2 : default_threads(),
+		.top_k = AS_SAMPLER_DEFAULT_TOP_K,
+		.temp = AS_SAMPLER_DEFAULT_TEMP,
+		.top_p = AS_SAMPLER_DEFAULT_TOP_P,
+	};
+	int rc;
+
+	swap_cli_init(&o.swap);
+	rc = parse(&o, store, argc, argv);
+	if (rc >= 0)
+		return rc;
+	if (!o.model) {
+		cli_err(SUB, "-m MODEL is required (see --help)");
+		return 2;
+	}
+	if (!o.have_seed)
+		o.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	return store ? run_store(&o) : run_dense(&o);
 }

@@ -11,26 +11,24 @@
 #include <stdio.h>
 
 #include "activeswap/swap.h"
+#include "activeswap/swap_auto.h"
+#include "args.h"
 
 struct swap_cli {
 	const char *budget;   /* SIZE or N% of the full footprint; NULL = 100% */
-	const char *sparsity; /* number or "auto"; NULL = auto */
+	float sparsity;       /* < 0: auto */
 	double max_sparsity;  /* 0.5 */
-	const char *group;    /* number or "auto"; NULL = auto */
+	long group;           /* 0: auto */
 	const char *levels;   /* --sparsity-file (activeswap calibrate) */
-	int policy, backend;
+	int policy, backend;  /* policy -1: auto */
 	bool stats, no_preload, no_rows;
 	long queue_depth;
-	const char *gap;      /* --gap SIZE|auto; NULL = auto */
+	bool gap_auto;        /* --gap auto (the default), else gap_bytes */
+	uint64_t gap_bytes;
 	uint32_t ctx_default; /* positions when swap_cli_open gets n_ctx 0 (0: 2048) */
-	/* filled by swap_cli_open */
-	bool gap_measured;    /* --gap auto picked the limits by replay */
-	bool estimate_replayed; /* choice.io_s/tokens_per_s from the replay's read times */
-	uint64_t budget_bytes, full_bytes;
-	uint32_t n_ctx, n_ctx_train; /* the context used; the model's (0: unknown) */
-	struct as_cost_choice choice;
-	double flash_bps, compute_bps;
-	bool auto_sparsity, auto_group;
+	/* what swap_cli_open (the runtime's as_swap_auto) chose: the context used, the
+	 * model's (n_ctx_train, 0: unknown), the budget, the cost model's choice, ... */
+	struct as_swap_auto aut;
 };
 
 #define SWAP_CLI_USAGE                                                                   \
@@ -57,13 +55,23 @@ struct swap_cli {
 	"                           precision/recall, stall time/token (stderr)\n"
 
 void swap_cli_init(struct swap_cli *o);
-/* 1: argv[*i] was one of ours (value consumed), 0: not ours, -1: bad value (message). */
-int swap_cli_flag(struct swap_cli *o, const char *sub, int argc, char **argv, int *i);
+/* Does the model argv gives (the last -m/--model) start with the store magic? run and
+ * eval pick their option tables by it before parsing. */
+bool swap_cli_store_arg(int argc, char **argv);
+/* The options above as a table for args_parse() (tools/args.h), values into o. */
+#define SWAP_CLI_NOPTS 13 /* with the end */
+void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
+/* --backend's parser (ptr: an int), for a table that takes the name over */
+int swap_cli_backend(void *ptr, const char *sub, const char *flag, const char *v);
 /* Open path with the options; prints what auto picked on stderr unless quiet. n_ctx 0:
- * o->ctx_default, capped at the training context (o->n_ctx gets the one used). */
+ * o->ctx_default, capped at the training context (o->aut.n_ctx gets the one used). */
 int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		  struct as_threadpool *tp, uint32_t n_ctx, bool quiet,
 		  struct as_swap_model **out);
+/* The store's model as an as_eval_model of n_ctx positions (run_generate,
+ * as_perplexity_model). */
+struct as_eval_model;
+void swap_cli_eval_model(struct as_swap_model *m, uint32_t n_ctx, struct as_eval_model *em);
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f);
 /* JSON members (leading ", "): backend, budget_bytes, sparsity, group, flash and stall
  * per token, hit rate, preload precision/recall. */
@@ -80,25 +88,5 @@ void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE 
  * at most SWAP_CLI_MAX_TEXT bytes. 0, or -1 with one "activeswap SUB: ..." line printed. */
 #define SWAP_CLI_MAX_TEXT (1ull << 30)
 int swap_cli_read_text(const char *sub, const char *path, char **out, size_t *len);
-
-/* Text generation shared by run over a GGUF and over a store (tools/cmd_run.c): echo and
- * run the prompt (logits for its last position only), then sample, print and feed back
- * until n_predict tokens, EOS or position ctx. 0, or -1 with a message printed. */
-struct as_eval_model;
-struct as_tokenizer;
-struct as_sampler;
-struct run_gen {
-	long n_gen;                 /* tokens printed */
-	double t_prompt, t_decode;  /* seconds */
-	bool ctx_full;              /* stopped at the end of the context */
-};
-int run_generate(const char *sub, const struct as_eval_model *em,
-		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
-		 size_t n_ids, long n_predict, long ctx, struct run_gen *g);
-
-/* activeswap run -m STORE.asw ... (called by cmd_run for stores). */
-int run_store_main(int argc, char **argv);
-/* activeswap eval -m STORE.asw ... (called by cmd_eval for stores). */
-int eval_store_main(int argc, char **argv);
 
 #endif

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The "auto" choices of the swapping runtime, as a library call: from a store, a DRAM
+ * budget and what the caller fixed, the parameters of as_swap_open() (the context, the
+ * policy, sparsity and preload group by the cost model, the gap filling limit by replay).
+ * Built on the public API of activeswap/swap.h only; the CLI (tools/swap_cli.c) parses the
+ * flags into it and prints what it chose. Documentation/swapping.md, "auto".
+ *
+ * Use:
+ *   memset(&p, 0, sizeof(p)); set p.backend, p.queue_depth, p.tp, ... (fixed by the caller)
+ *   as_swap_auto_init(&a, &req, path, &p, n_ctx, err, errlen);   store facts, budget info
+ *   budget = ... (e.g. a percentage of a.budget.full)
+ *   as_swap_auto_choose(&a, path, budget, &p, err, errlen);       measures, chooses
+ *   as_swap_open(&m, path, &p, ...);
+ *   as_swap_auto_free(&a);                                          p.layer_sparsity too
+ */
+#ifndef ACTIVESWAP_SWAP_AUTO_H
+#define ACTIVESWAP_SWAP_AUTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activeswap/swap.h"
+
+/* What the caller fixed, and what it leaves to the choice. */
+struct as_swap_auto_req {
+	float sparsity;       /* < 0: chosen by the cost model */
+	uint32_t group;       /* 0: chosen by the cost model */
+	float max_sparsity;   /* upper bound of a chosen sparsity */
+	const char *levels;   /* per-layer levels file (activeswap calibrate), or NULL */
+	bool policy_auto;     /* p->policy: FREQ (all pinned) when everything fits, else
+	                       * STATIC (a static prefix of every layer's channels) */
+	bool gap_auto;        /* p->gap_bytes by replay (group-1 store, when swapping) */
+	uint32_t ctx_default; /* positions when n_ctx is 0 (0 or above 2048: 2048) */
+};
+
+struct as_swap_auto {
+	struct as_swap_auto_req req;
+	/* as_swap_auto_init */
+	uint32_t n_ctx;                /* the context used (p->n_ctx) */
+	uint32_t n_ctx_train;          /* the store's training context (0: unknown) */
+	struct as_swap_budget budget;  /* for n_ctx */
+	uint64_t weight_bytes;         /* all bundles */
+	uint32_t n_layers;
+	bool group1;                   /* a group-1 store (gap filling possible) */
+	double kind_bytes[SWAP_KIND_COUNT]; /* one layer's bytes of each kind */
+	/* as_swap_auto_choose */
+	uint64_t budget_bytes;         /* p->budget_bytes */
+	bool auto_sparsity, auto_group;
+	double flash_bps, compute_bps; /* measured (0 when nothing was chosen) */
+	struct as_cost_choice choice;  /* the cost model's choice and estimates */
+	bool gap_tried;                /* the gap replay ran */
+	bool gap_measured;             /* ... and chose p->gap_bytes (else AS_GAP_DEFAULT) */
+	bool estimate_replayed;        /* choice.io_s / tokens_per_s from the replay's times */
+	struct as_gap_replay replay;   /* when gap_measured */
+	float *levels;                 /* p->layer_sparsity (owned; as_swap_auto_free) */
+};
+
+/* Read the store's header for the cost model, resolve the context (n_ctx 0:
+ * req->ctx_default, never past the training context) into a->n_ctx and p->n_ctx, and
+ * compute the budget's parts for it with p as given. 0, or a negative errno with one line
+ * in err naming the file. */
+int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req,
+		      const char *path, struct as_swap_params *p, uint32_t n_ctx, char *err,
+		      size_t errlen);
+
+/* With a budget in bytes, fill p: budget_bytes, policy (req->policy_auto), sparsity and
+ * group (chosen or given; the levels file's byte-weighted mean when one is given, whose
+ * levels go to p->layer_sparsity), gap_bytes / no_gap_fill (req->gap_auto). Measures the
+ * flash and the compute when something is chosen, replays gaps when req->gap_auto applies.
+ * 0, or a negative errno with one line in err. */
+int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budget_bytes,
+			struct as_swap_params *p, char *err, size_t errlen);
+
+void as_swap_auto_free(struct as_swap_auto *a);
+
+#endif

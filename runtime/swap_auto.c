@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/* The swapping runtime's auto choices (see activeswap/swap_auto.h and costmodel.c). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activeswap/swap_auto.h"
+
+#define AUTO_CTX_MAX 2048
+#define AUTO_FLASH_BS (256u << 10) /* bytes per read of the flash measurement */
+#define AUTO_FLASH_S 0.3
+#define AUTO_COMPUTE_S 0.1
+#define AUTO_REPLAY_S 0.8
+#define AUTO_REPLAY_QD 32          /* the queue depth replayed when p has none */
+
+int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req,
+		      const char *path, struct as_swap_params *p, uint32_t n_ctx, char *err,
+		      size_t errlen)
+{
+	struct swap_store *st;
+	const struct swap_store_desc *d;
+	char e[512] = "";
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	a->req = *req;
+	r = swap_store_open(&st, path, e, sizeof(e));
+	if (r) {
+		snprintf(err, errlen, "%s: %s", path, e);
+		return r;
+	}
+	d = swap_store_desc(st);
+	a->weight_bytes = swap_store_swappable_bytes(st);
+	a->n_layers = d->n_layers;
+	a->group1 = d->group == 1;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		a->kind_bytes[k] = (double)d->kinds[k].in *
+				   (double)swap_store_bundle_bytes(st, (enum swap_kind)k);
+	a->n_ctx_train = d->hp.n_ctx;
+	swap_store_close(st);
+	/* 0: the default (at most 2048) and never past the training context (the store
+	 * header's copy of it), as for a GGUF */
+	if (!n_ctx) {
+		n_ctx = req->ctx_default && req->ctx_default < AUTO_CTX_MAX ? req->ctx_default :
+									      AUTO_CTX_MAX;
+		if (a->n_ctx_train && n_ctx > a->n_ctx_train)
+			n_ctx = a->n_ctx_train;
+	}
+	p->n_ctx = a->n_ctx = n_ctx;
+	r = as_swap_budget_info(path, p, &a->budget, e, sizeof(e));
+	if (r)
+		snprintf(err, errlen, "%s: %s", path, e);
+	return r;
+}
+
+/* The levels file's levels into a->levels and their mean weighted by bytes: the share of
+ * the swappable bytes left out, the sparsity the cost model reasons with (calibrate keeps
+ * it, weighted by weights). */
+static int load_levels(struct as_swap_auto *a, float *mean, char *err, size_t errlen)
+{
+	size_t n = (size_t)a->n_layers * SWAP_KIND_COUNT;
+	double avg = 0, wsum = 0;
+	int r;
+
+	a->levels = calloc(n ? n : 1, sizeof(float));
+	if (!a->levels) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = as_swap_load_levels(a->req.levels, a->n_layers, a->levels, err, errlen);
+	if (r)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		avg += a->levels[i] * a->kind_bytes[i % SWAP_KIND_COUNT];
+		wsum += a->kind_bytes[i % SWAP_KIND_COUNT];
+	}
+	*mean = wsum > 0 ? (float)(avg / wsum) : 0;
+	return 0;
+}
+
+/* --gap auto: the limit whose replayed reads of a random Top-K were fastest
+ * (costmodel.c), and the read time per token from that replay, which includes what the
+ * bandwidth alone misses: the gap-filled bytes (read amplification) and the cost of every
+ * read. */
+static void replay_gap(struct as_swap_auto *a, const char *path, struct as_cost_inputs *ci,
+		       struct as_swap_params *p)
+{
+	double keep = 1.0 - (double)p->sparsity;
+	uint32_t qd = p->queue_depth ? p->queue_depth : AUTO_REPLAY_QD;
+
+	a->gap_tried = true;
+	if (as_choose_gap_bytes(path, keep > 0.01 ? keep : 0.01, qd, p->backend, p->tp,
+				AUTO_REPLAY_S, &p->gap_bytes, &a->replay))
+		p->gap_bytes = AS_GAP_DEFAULT;
+	else
+		a->gap_measured = true;
+	if (!p->gap_bytes)
+		p->no_gap_fill = true;
+	if (a->gap_measured && a->replay.bytes > 0) {
+		double tb = a->replay.t[0];
+
+		for (int c = 1; c < AS_GAP_CANDIDATES; c++)
+			tb = fmin(tb, a->replay.t[c]);
+		ci->read_s_per_byte = tb / a->replay.bytes;
+		as_cost_choose(ci, p->sparsity, p->group, &a->choice);
+		a->estimate_replayed = true;
+	}
+}
+
+int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budget_bytes,
+			struct as_swap_params *p, char *err, size_t errlen)
+{
+	const struct as_swap_budget *bi = &a->budget;
+	struct as_cost_inputs ci = { 0 };
+	float sp = a->req.sparsity < 0 ? -1 : a->req.sparsity;
+	uint32_t grp = a->req.group;
+	int r;
+
+	a->budget_bytes = p->budget_bytes = budget_bytes;
+	if (a->req.policy_auto)
+		p->policy = budget_bytes >= bi->full ? SWAP_POLICY_FREQ : SWAP_POLICY_STATIC;
+	a->auto_sparsity = sp < 0;
+	a->auto_group = grp == 0;
+	ci.weight_bytes = a->weight_bytes;
+	ci.n_layers = a->n_layers;
+	ci.cache_bytes = budget_bytes > bi->fixed + bi->staging ?
+			 budget_bytes - bi->fixed - bi->staging : 0;
+	if (ci.cache_bytes > ci.weight_bytes)
+		ci.cache_bytes = ci.weight_bytes;
+	ci.max_sparsity = a->req.max_sparsity;
+	if (a->auto_sparsity || a->auto_group) {
+		ci.flash_bps = a->flash_bps = as_measure_flash_bps(path, AUTO_FLASH_BS,
+								   AUTO_FLASH_S);
+		ci.compute_bps = a->compute_bps = as_measure_compute_bps(p->tp, AUTO_COMPUTE_S);
+	}
+	if (a->req.levels) {
+		r = load_levels(a, &sp, err, errlen);
+		if (r) {
+			as_swap_auto_free(a);
+			return r;
+		}
+		p->layer_sparsity = a->levels;
+		a->auto_sparsity = false;
+	}
+	as_cost_choose(&ci, sp, grp, &a->choice);
+	p->sparsity = a->choice.sparsity;
+	p->group = a->choice.group;
+	/* only group-1 stores fill gaps, and only when swapping */
+	if (a->req.gap_auto && !p->gap_bytes && a->group1 && budget_bytes < bi->full &&
+	    budget_bytes >= bi->min)
+		replay_gap(a, path, &ci, p);
+	return 0;
+}
+
+void as_swap_auto_free(struct as_swap_auto *a)
+{
+	free(a->levels);
+	a->levels = NULL;
+}
