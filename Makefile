@@ -96,9 +96,9 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(call obj,$(UNIT_HELP)) $(RT_LIB) $(SWAP_
 	$(CC) $(CPPFLAGS) $(CFLAGS) -I$(TOP)/tests/unit $(LDFLAGS) -o $@ $< $(filter %.o,$^) \
 		$(RT_LIB) $(SWAP_LIB) -lcmocka $(LDLIBS)
 
-# tests/unit/test_cli.c tests tools/cli.c; test_trace_helpers.c tools/trace_helpers.c, built
+# tests/unit/test_cli.c tests tools/cli.c and args.c; test_trace_helpers.c tools/trace_helpers.c, built
 # with BPF support (and its libraries) when mk/bpf.mk finds libbpf.
-$(BUILD)/tests/unit/test_cli: $(call obj,tools/cli.c)
+$(BUILD)/tests/unit/test_cli: $(call obj,tools/cli.c tools/args.c)
 $(BUILD)/tests/unit/test_trace_helpers: $(call obj,tools/trace_helpers.c tools/cli.c)
 $(BUILD)/tests/unit/test_trace_helpers: LDLIBS += $(CLI_EXTRA_LIBS)
 

@@ -2,8 +2,8 @@
 /*
  * as_swap_auto (runtime/swap_auto.c): the context it resolves, the policy, sparsity and
  * group it chooses or keeps, per-layer levels, the gap replay's conditions, errors, and
- * that its parameters open the store. The stores are made with the CLI's mkmodel and
- * convert as in test_swaprun.c; the calls under test are the runtime library's.
+ * that its parameters open the store. The stores are made with as_mkmodel and as_convert
+ * as in test_swaprun.c.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,21 +16,41 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "activeswap/convert.h"
+#include "activeswap/mkmodel.h"
 #include "activeswap/swap.h"
 #include "activeswap/swap_auto.h"
 #include "activeswap/threadpool.h"
-#include "cli.h"
 
 static char dir[512], gguf[600], store1[600], store2[600], lv_good[600], lv_bad[600];
 
-static int run_cli(int (*fn)(int, char **), const char *const *args, int n)
+/* The tiny shape with dim 128, hidden 352, 4/2 heads, 2 layers, context 48, q4_0, seed 7,
+ * converted with layer groups 1 and 2. */
+static int make_stores(void)
 {
-	char *argv[32];
+	struct as_mkmodel_params mp;
+	struct as_convert_params cp;
+	char err[512] = "";
+	int r;
 
-	for (int i = 0; i < n; i++)
-		argv[i] = (char *)args[i];
-	argv[n] = NULL;
-	return fn(n, argv);
+	as_mkmodel_params_init(&mp);
+	mp.shape.dim = 128;
+	mp.shape.hidden = 352;
+	mp.shape.heads = 4;
+	mp.shape.kv_heads = 2;
+	mp.shape.layers = 2;
+	mp.shape.ctx = 48;
+	mp.type = GGML_TYPE_Q4_0;
+	mp.seed = 7;
+	r = as_mkmodel(&mp, gguf, NULL, err, sizeof(err));
+	as_convert_params_init(&cp);
+	for (uint32_t g = 1; g <= 2 && !r; g++) {
+		cp.group = g;
+		r = as_convert(gguf, g == 1 ? store1 : store2, &cp, NULL, err, sizeof(err));
+	}
+	if (r)
+		fprintf(stderr, "making the test stores: %s\n", err);
+	return r;
 }
 
 static int write_file(const char *path, const char *text)
@@ -46,11 +66,6 @@ static int write_file(const char *path, const char *text)
 static int setup(void **state)
 {
 	const char *t = getenv("AS_TMP");
-	const char *a[] = { "mkmodel", "-o", gguf, "--shape", "tiny", "--dim", "128",
-			    "--hidden", "352", "--heads", "4", "--kv-heads", "2", "--layers", "2",
-			    "--ctx", "48", "--type", "q4_0", "--seed", "7" };
-	const char *c1[] = { "convert", gguf, "-o", store1, "--group", "1", "--quiet" };
-	const char *c2[] = { "convert", gguf, "-o", store2, "--group", "2", "--quiet" };
 	char text[512];
 	size_t n = 0;
 
@@ -63,8 +78,7 @@ static int setup(void **state)
 	snprintf(store2, sizeof(store2), "%s/g2.asw", dir);
 	snprintf(lv_good, sizeof(lv_good), "%s/good.sparsity", dir);
 	snprintf(lv_bad, sizeof(lv_bad), "%s/bad.sparsity", dir);
-	if (run_cli(cmd_mkmodel, a, 21) || run_cli(cmd_convert, c1, 7) ||
-	    run_cli(cmd_convert, c2, 7))
+	if (make_stores())
 		return -1;
 	/* layer 0 at 0.2, layer 1 at 0.4: the byte-weighted mean is 0.3 */
 	n += (size_t)snprintf(text + n, sizeof(text) - n, "layers 2\n");
