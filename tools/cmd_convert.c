@@ -19,6 +19,7 @@
 #include "activeswap/convert.h"
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
+#include "args.h"
 #include "cli.h"
 
 #define SUB "convert"
@@ -113,6 +114,19 @@ static int verify_store(const char *path, bool quiet)
 	return 0;
 }
 
+/* the one IN argument */
+static int opt_in(void *arg, const char *sub, const char *word)
+{
+	const char **in = arg;
+
+	if (*in) {
+		cli_err(sub, "unexpected argument '%s'", word);
+		return -1;
+	}
+	*in = word;
+	return 0;
+}
+
 int cmd_convert(int argc, char **argv)
 {
 	const char *in = NULL, *outp = NULL, *type_s = "keep";
@@ -126,36 +140,23 @@ int cmd_convert(int argc, char **argv)
 	double t0 = cli_now();
 	struct sigaction sa, old_int, old_term;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+	const struct arg_opt opts[] = {
+		ARG_OPT_STR(NULL, "-o", &outp),
+		ARG_OPT_STR("--type", NULL, &type_s),
+		ARG_OPT_LONG("--group", NULL, &group, 1, AS_CONVERT_GROUP_MAX),
+		ARG_OPT_BOOL("--verify", NULL, &verify),
+		ARG_OPT_BOOL("--rows", NULL, &rows),
+		ARG_OPT_BOOL("--quiet", "-q", &quiet),
+		ARG_OPT_END,
+	};
+	const struct arg_spec spec = {
+		.sub = SUB, .tables = { opts }, .usage_fn = usage,
+		.positional = opt_in, .positional_arg = &in,
+	};
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "-o") && i + 1 < argc) {
-			outp = argv[++i];
-		} else if (!strcmp(a, "--type") && i + 1 < argc) {
-			type_s = argv[++i];
-		} else if (!strcmp(a, "--group") && i + 1 < argc) {
-			if (cli_long(SUB, "--group", argv[++i], 1, AS_CONVERT_GROUP_MAX, &group))
-				return 2;
-		} else if (!strcmp(a, "--verify")) {
-			verify = true;
-		} else if (!strcmp(a, "--rows")) {
-			rows = true;
-		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-			quiet = true;
-		} else if (a[0] == '-' && a[1]) {
-			cli_err(SUB, "unknown option '%s' (or missing value)", a);
-			usage(stderr);
-			return 2;
-		} else if (!in) {
-			in = a;
-		} else {
-			cli_err(SUB, "unexpected argument '%s'", a);
-			return 2;
-		}
-	}
+	r = args_parse(&spec, argc, argv);
+	if (r >= 0)
+		return r;
 	if (!in) {
 		usage(stderr);
 		return 2;
