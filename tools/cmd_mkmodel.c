@@ -16,6 +16,7 @@
 
 #include "activeswap/mkmodel.h"
 #include "activeswap/quant.h"
+#include "args.h"
 #include "cli.h"
 
 #define SUB "mkmodel"
@@ -56,19 +57,33 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
 		cli_progress_add(&b->pr, done - b->pr.done);
 }
 
+/* --type: the kinds the generator writes */
+static int opt_type(void *ptr, const char *sub, const char *flag, const char *val)
+{
+	int ty = as_type_from_name(val);
+
+	if (ty != GGML_TYPE_Q4_0 && ty != GGML_TYPE_Q8_0 && ty != GGML_TYPE_F16 &&
+	    ty != GGML_TYPE_F32) {
+		cli_err(sub, "bad value for %s: '%s' (q4_0, q8_0, f16 or f32)", flag, val);
+		return -1;
+	}
+	*(enum ggml_type *)ptr = (enum ggml_type)ty;
+	return 0;
+}
+
+/* The shape's overrides (--dim ... --ctx), applied over the --shape preset once it is
+ * known: each into ov[k] of cmd_mkmodel, set[k] when given. */
+enum { DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, CTX, N_SHAPE };
+
+#define SHAPE_OPT(n, k, max) \
+	{ .name = (n), .kind = ARG_U64, .ptr = &ov[k], .umin = 1, .umax = (max), .seen = &set[k] }
+
 int cmd_mkmodel(int argc, char **argv)
 {
 	struct as_mkmodel_params o;
 	const char *out = NULL;
-	uint64_t ov[7];
-	bool set[7] = { false };
-	static const char *const names[7] = { "--dim", "--hidden", "--layers", "--heads",
-					      "--kv-heads", "--vocab", "--ctx" };
-	static const uint64_t maxv[7] = {
-		AS_MKMODEL_MAX_DIM, AS_MKMODEL_MAX_HIDDEN, AS_MKMODEL_MAX_LAYERS,
-		AS_MKMODEL_MAX_LAYERS, AS_MKMODEL_MAX_LAYERS, AS_MKMODEL_MAX_VOCAB,
-		AS_MKMODEL_MAX_CTX
-	};
+	uint64_t ov[N_SHAPE];
+	bool set[N_SHAPE] = { false };
 	const char *shape = "tiny";
 	char err[4400] = "";
 	uint64_t data_bytes = 0, threads = 0;
@@ -77,55 +92,27 @@ int cmd_mkmodel(int argc, char **argv)
 	double t0;
 	int rc;
 
+	const struct arg_opt opts[] = {
+		ARG_OPT_STR("--out", "-o", &out),
+		ARG_OPT_STR("--shape", NULL, &shape),
+		SHAPE_OPT("--dim", DIM, AS_MKMODEL_MAX_DIM),
+		SHAPE_OPT("--hidden", HIDDEN, AS_MKMODEL_MAX_HIDDEN),
+		SHAPE_OPT("--layers", LAYERS, AS_MKMODEL_MAX_LAYERS),
+		SHAPE_OPT("--heads", HEADS, AS_MKMODEL_MAX_LAYERS),
+		SHAPE_OPT("--kv-heads", KV_HEADS, AS_MKMODEL_MAX_LAYERS),
+		SHAPE_OPT("--vocab", VOCAB, AS_MKMODEL_MAX_VOCAB),
+		SHAPE_OPT("--ctx", CTX, AS_MKMODEL_MAX_CTX),
+		ARG_OPT_FN("--type", NULL, &o.type, opt_type),
+		ARG_OPT_U64("--seed", NULL, &o.seed, 0, UINT64_MAX),
+		ARG_OPT_U64("--threads", NULL, &threads, 1, AS_MKMODEL_MAX_THREADS),
+		ARG_OPT_END,
+	};
+	const struct arg_spec spec = { .sub = SUB, .tables = { opts }, .usage_fn = usage };
+
 	as_mkmodel_params_init(&o);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int k;
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		}
-		for (k = 0; k < 7; k++)
-			if (!strcmp(a, names[k]))
-				break;
-		if (k < 7 || !strcmp(a, "-o") || !strcmp(a, "--out") || !strcmp(a, "--shape") ||
-		    !strcmp(a, "--type") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
-			if (i + 1 >= argc) {
-				cli_err(SUB, "%s needs a value", a);
-				return 2;
-			}
-			i++;
-		} else {
-			cli_err(SUB, "unknown option '%s' (see --help)", a);
-			return 2;
-		}
-		if (k < 7) {
-			if (cli_u64(SUB, a, argv[i], 1, maxv[k], &ov[k]))
-				return 2;
-			set[k] = true;
-		} else if (!strcmp(a, "-o") || !strcmp(a, "--out")) {
-			out = argv[i];
-		} else if (!strcmp(a, "--shape")) {
-			shape = argv[i];
-		} else if (!strcmp(a, "--type")) {
-			int ty = as_type_from_name(argv[i]);
-
-			if (ty != GGML_TYPE_Q4_0 && ty != GGML_TYPE_Q8_0 && ty != GGML_TYPE_F16 &&
-			    ty != GGML_TYPE_F32) {
-				cli_err(SUB, "bad value for --type: '%s' (q4_0, q8_0, f16 or f32)",
-					argv[i]);
-				return 2;
-			}
-			o.type = (enum ggml_type)ty;
-		} else if (!strcmp(a, "--seed")) {
-			if (cli_u64(SUB, a, argv[i], 0, UINT64_MAX, &o.seed))
-				return 2;
-		} else if (!strcmp(a, "--threads")) {
-			if (cli_u64(SUB, a, argv[i], 1, AS_MKMODEL_MAX_THREADS, &threads))
-				return 2;
-		}
-	}
+	rc = args_parse(&spec, argc, argv);
+	if (rc >= 0)
+		return rc;
 	if (!out || !*out) {
 		cli_err(SUB, "missing -o OUT.gguf (see --help)");
 		return 2;
@@ -135,15 +122,15 @@ int cmd_mkmodel(int argc, char **argv)
 		return 2;
 	}
 	{
-		uint64_t *field[7] = { &o.shape.dim, &o.shape.hidden, &o.shape.layers,
-				       &o.shape.heads, &o.shape.kv_heads, &o.shape.vocab,
-				       &o.shape.ctx };
+		uint64_t *field[N_SHAPE] = { &o.shape.dim, &o.shape.hidden, &o.shape.layers,
+					     &o.shape.heads, &o.shape.kv_heads, &o.shape.vocab,
+					     &o.shape.ctx };
 
-		for (int k = 0; k < 7; k++)
+		for (int k = 0; k < N_SHAPE; k++)
 			if (set[k])
 				*field[k] = ov[k];
 	}
-	if (!set[4] && set[3] && o.shape.kv_heads > o.shape.heads)
+	if (!set[KV_HEADS] && set[HEADS] && o.shape.kv_heads > o.shape.heads)
 		o.shape.kv_heads = o.shape.heads;
 	o.threads = (int)threads;
 	/* the combination: one line and exit 2 before anything is written */
