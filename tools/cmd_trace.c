@@ -39,6 +39,7 @@ int cmd_trace(int argc, char **argv)
 #include <bpf/libbpf.h>
 
 #include "activeswap.skel.h"
+#include "args.h"
 #include "trace_attach.h"
 #include "trace_helpers.h"
 #include "trace_report.h"
@@ -106,77 +107,86 @@ static void usage(FILE *f)
 		DEFAULT_PIN_DIR);
 }
 
-static int parse_args(int argc, char **argv, struct trace_opts *o)
+static int opt_binary(void *ptr, const char *sub, const char *flag, const char *val)
 {
-	memset(o, 0, sizeof(*o));
-	o->interval = 1.0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		long l;
-
-		if (!strcmp(a, "--")) {
-			if (i + 1 >= argc) {
-				cli_err(SUB, "-- needs a command");
-				return -1;
-			}
-			o->cmd = argv + i + 1;
-			break;
-		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 1;
-		} else if (!strcmp(a, "-p") || !strcmp(a, "--pid")) {
-			if (cli_long(SUB, a, i + 1 < argc ? argv[++i] : NULL, 1, INT_MAX, &l))
-				return -1;
-			o->pid = (pid_t)l;
-		} else if (!strcmp(a, "--binary")) {
-			if (i + 1 >= argc || !*argv[i + 1]) {
-				cli_err(SUB, "--binary needs a path");
-				return -1;
-			}
-			o->binary = argv[++i];
-		} else if (!strcmp(a, "--interval")) {
-			if (cli_double(SUB, a, i + 1 < argc ? argv[++i] : NULL, 0, 86400,
-				       &o->interval))
-				return -1;
-			if (o->interval > 0 && o->interval < 0.01) {
-				cli_err(SUB, "bad value for --interval: must be 0 or >= 0.01");
-				return -1;
-			}
-		} else if (!strcmp(a, "--duration")) {
-			if (cli_double(SUB, a, i + 1 < argc ? argv[++i] : NULL, 0.01, 1e7,
-				       &o->duration))
-				return -1;
-		} else if (!strcmp(a, "--pin")) {
-			/* optional DIR: taken when the next word is an absolute path */
-			if (i + 1 < argc && argv[i + 1][0] == '/')
-				o->pin_dir = argv[++i];
-			else
-				o->pin_dir = DEFAULT_PIN_DIR;
-		} else if (!strncmp(a, "--pin=", 6)) {
-			o->pin_dir = a + 6;
-			if (o->pin_dir[0] != '/') {
-				cli_err(SUB, "bad value for --pin: '%s' (must be an absolute path)",
-					o->pin_dir);
-				return -1;
-			}
-		} else if (!strcmp(a, "--json")) {
-			o->json = true;
-		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-			o->verbose = true;
-		} else {
-			cli_err(SUB, "unknown option '%s' (see --help)", a);
-			return -1;
-		}
-	}
-	if (o->pid && o->cmd) {
-		cli_err(SUB, "-p and -- COMMAND exclude each other");
+	if (!*val) {
+		cli_err(sub, "%s needs a path", flag);
 		return -1;
 	}
-	if (o->pin_dir && strlen(o->pin_dir) > PATH_MAX - 32) {
-		cli_err(SUB, "bad value for --pin: path too long");
+	*(const char **)ptr = val;
+	return 0;
+}
+
+static int opt_interval(void *ptr, const char *sub, const char *flag, const char *val)
+{
+	double *interval = ptr;
+
+	if (cli_double(sub, flag, val, 0, 86400, interval))
+		return -1;
+	if (*interval > 0 && *interval < 0.01) {
+		cli_err(sub, "bad value for %s: must be 0 or >= 0.01", flag);
 		return -1;
 	}
 	return 0;
+}
+
+/* --pin [DIR]: DIR is the next word when it is an absolute path */
+static bool pin_takes(const char *word)
+{
+	return word[0] == '/';
+}
+
+static int opt_pin(void *ptr, const char *sub, const char *flag, const char *val)
+{
+	if (!val) {
+		val = DEFAULT_PIN_DIR;
+	} else if (val[0] != '/') {
+		cli_err(sub, "bad value for %s: '%s' (must be an absolute path)", flag, val);
+		return -1;
+	}
+	*(const char **)ptr = val;
+	return 0;
+}
+
+/* -1: go on; otherwise the exit status (0 after --help, 2 after one line). */
+static int parse_args(int argc, char **argv, struct trace_opts *o)
+{
+	long pid = 0;
+	const struct arg_opt opts[] = {
+		ARG_OPT_LONG("--pid", "-p", &pid, 1, INT_MAX),
+		ARG_OPT_FN("--binary", NULL, &o->binary, opt_binary),
+		ARG_OPT_FN("--interval", NULL, &o->interval, opt_interval),
+		ARG_OPT_DOUBLE("--duration", NULL, &o->duration, 0.01, 1e7),
+		{ .name = "--pin", .kind = ARG_FN, .flags = ARG_OPTIONAL, .ptr = &o->pin_dir,
+		  .fn = opt_pin, .takes_next = pin_takes },
+		ARG_OPT_BOOL("--json", NULL, &o->json),
+		ARG_OPT_BOOL("--verbose", "-v", &o->verbose),
+		ARG_OPT_END,
+	};
+	const struct arg_spec spec = {
+		.sub = SUB, .tables = { opts }, .usage_fn = usage, .rest = &o->cmd,
+	};
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	o->interval = 1.0;
+	rc = args_parse(&spec, argc, argv);
+	if (rc >= 0)
+		return rc;
+	o->pid = (pid_t)pid;
+	if (o->cmd && !o->cmd[0]) {
+		cli_err(SUB, "-- needs a command");
+		return 2;
+	}
+	if (o->pid && o->cmd) {
+		cli_err(SUB, "-p and -- COMMAND exclude each other");
+		return 2;
+	}
+	if (o->pin_dir && strlen(o->pin_dir) > PATH_MAX - 32) {
+		cli_err(SUB, "bad value for --pin: path too long");
+		return 2;
+	}
+	return -1;
 }
 
 /* ---- prerequisites: say exactly what is missing ---- */
@@ -271,8 +281,8 @@ int cmd_trace(int argc, char **argv)
 	struct sigaction sa;
 
 	err = parse_args(argc, argv, &o);
-	if (err)
-		return err > 0 ? 0 : 2;
+	if (err >= 0)
+		return err;
 	verbose_libbpf = o.verbose;
 	libbpf_set_print(libbpf_print);
 
