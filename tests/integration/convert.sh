@@ -48,6 +48,9 @@ want_rc "no -o" 2 "missing -o OUT.asw" x.gguf
 want_rc "no input" 2 -
 want_rc "unknown option" 2 "unknown option '--bogus'" x.gguf -o "$O" --bogus
 want_rc "extra argument" 2 "unexpected argument 'y.gguf'" x.gguf y.gguf -o "$O"
+want_rc "-o without a value" 2 "-o needs a value" x.gguf -o
+want_rc "--group without a value" 2 "--group needs a value" x.gguf -o "$O" --group
+want_rc "--group=0 (the = form)" 2 "bad value for --group: '0'" x.gguf -o "$O" --group=0
 want_rc "--verify of a missing store" 1 "/nonexistent.asw" --verify /nonexistent.asw
 awk 'BEGIN { for (i = 0; i < 100; i++) print "not a model" }' >"$T/text.gguf"
 want_rc "input not a GGUF" 1 "not a GGUF file" "$T/text.gguf" -o "$O"
@@ -81,10 +84,10 @@ else
 fi
 want_rc "a store as the input" 1 "not a GGUF file" "$T/m.asw" -o "$O"
 
-"$ACTIVESWAP" convert "$T/m.gguf" -o "$T/q.asw" --type f16 --rows --quiet >"$T/out" 2>"$T/err"
+"$ACTIVESWAP" convert "$T/m.gguf" -o "$T/q.asw" --type=f16 --rows --quiet >"$T/out" 2>"$T/err"
 rc=$?
 check $([ $rc = 0 ] && [ ! -s "$T/out" ] && [ ! -s "$T/err" ] && [ -s "$T/q.asw" ]; echo $?) \
-	"--quiet: exit $rc, nothing printed"
+	"--quiet (and --type=f16): exit $rc, nothing printed"
 "$ACTIVESWAP" convert "$T/m.gguf" -o "$T/v.asw" --type q4_0 --verify >"$T/out" 2>"$T/err"
 rc=$?
 check $([ $rc = 0 ] && [ "$(wc -l <"$T/out")" = 2 ] &&
