@@ -42,10 +42,8 @@ struct slot {
 	int64_t bidx; /* bundle held, -1 when free */
 	uint32_t pin;
 	uint8_t kind;
-	uint8_t evictable; /* in the policy structure */
+	uint8_t evictable; /* in the policy's structure */
 	uint8_t is_static;
-	int32_t prev, next; /* LRU/FIFO list */
-	int32_t heap;       /* FREQ heap position */
 };
 
 struct rd {
@@ -63,9 +61,6 @@ struct kclass {
 	uint8_t *mem;
 	int32_t *free;     /* stack */
 	uint64_t n_free;
-	int32_t head, tail; /* LRU/FIFO: head = next victim */
-	int32_t *heap;     /* FREQ min-heap of slot indices */
-	uint64_t heap_n;
 	uint64_t static_n;
 };
 
@@ -81,7 +76,8 @@ struct swap_engine {
 	uint32_t *rd_free, n_rd_free;
 	struct rd *rds;
 	struct ent *ent;
-	float *score, inc, decay;
+	const struct swap_policy_ops *pol;
+	struct swap_policy *ps;
 	struct slot *slots;
 	uint64_t n_slots;
 	struct kclass kc[SWAP_KIND_COUNT];
@@ -98,149 +94,48 @@ struct swap_engine {
 
 /* ---- eviction policies ------------------------------------------------------------- */
 /*
- * Only VALID, unpinned, non-static slots are in a policy structure ("evictable"); the
- * policy picks the victim among them. FREQ keeps a decayed access counter per bundle
- * (resident or not, per layer as ActiveFlow's contextual counters): each access adds
- * inc, each token multiplies inc by 1/decay, which is the same as decaying every counter
- * but keeps the heap order valid. LRU orders by last access, STATIC's unpinned remainder
- * is FIFO (insertion order).
+ * The policies are behind e->pol (struct swap_policy_ops in swap_int.h; policy_*.c).
+ * Only VALID, unpinned, non-static slots are in the policy's structure ("evictable"): the
+ * engine keeps that flag and tells the policy when a slot enters or leaves the set.
  */
-
-static float sc(struct swap_engine *e, int32_t slot)
-{
-	return e->score[e->slots[slot].bidx];
-}
-
-static void heap_swap(struct swap_engine *e, struct kclass *k, uint64_t a, uint64_t b)
-{
-	int32_t t = k->heap[a];
-
-	k->heap[a] = k->heap[b];
-	k->heap[b] = t;
-	e->slots[k->heap[a]].heap = (int32_t)a;
-	e->slots[k->heap[b]].heap = (int32_t)b;
-}
-
-static void heap_up(struct swap_engine *e, struct kclass *k, uint64_t i)
-{
-	while (i > 0) {
-		uint64_t p = (i - 1) / 2;
-
-		if (!(sc(e, k->heap[i]) < sc(e, k->heap[p])))
-			break;
-		heap_swap(e, k, i, p);
-		i = p;
-	}
-}
-
-static void heap_down(struct swap_engine *e, struct kclass *k, uint64_t i)
-{
-	for (;;) {
-		uint64_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < k->heap_n && sc(e, k->heap[l]) < sc(e, k->heap[m]))
-			m = l;
-		if (r < k->heap_n && sc(e, k->heap[r]) < sc(e, k->heap[m]))
-			m = r;
-		if (m == i)
-			break;
-		heap_swap(e, k, i, m);
-		i = m;
-	}
-}
+static const struct swap_policy_ops *const policies[] = {
+	[SWAP_POLICY_FREQ] = &swap_policy_freq_ops,
+	[SWAP_POLICY_LRU] = &swap_policy_lru_ops,
+	[SWAP_POLICY_STATIC] = &swap_policy_static_ops,
+};
+#define N_POLICIES (sizeof(policies) / sizeof(policies[0]))
 
 static void pol_insert(struct swap_engine *e, int32_t si)
 {
 	struct slot *sl = &e->slots[si];
-	struct kclass *k = &e->kc[sl->kind];
 
 	if (sl->evictable || sl->is_static)
 		return;
 	sl->evictable = 1;
-	if (e->p.policy == SWAP_POLICY_FREQ) {
-		k->heap[k->heap_n] = si;
-		sl->heap = (int32_t)k->heap_n++;
-		heap_up(e, k, k->heap_n - 1);
-		return;
-	}
-	sl->next = NIL;
-	sl->prev = k->tail;
-	if (k->tail != NIL)
-		e->slots[k->tail].next = si;
-	else
-		k->head = si;
-	k->tail = si;
+	e->pol->insert(e->ps, si, sl->kind, (uint64_t)sl->bidx);
 }
 
 static void pol_remove(struct swap_engine *e, int32_t si)
 {
 	struct slot *sl = &e->slots[si];
-	struct kclass *k = &e->kc[sl->kind];
 
 	if (!sl->evictable)
 		return;
 	sl->evictable = 0;
-	if (e->p.policy == SWAP_POLICY_FREQ) {
-		uint64_t i = (uint64_t)sl->heap, last = k->heap_n - 1;
-
-		if (i != last) {
-			heap_swap(e, k, i, last);
-			k->heap_n--;
-			heap_up(e, k, i);
-			heap_down(e, k, i);
-		} else {
-			k->heap_n--;
-		}
-		return;
-	}
-	if (sl->prev != NIL)
-		e->slots[sl->prev].next = sl->next;
-	else
-		k->head = sl->next;
-	if (sl->next != NIL)
-		e->slots[sl->next].prev = sl->prev;
-	else
-		k->tail = sl->prev;
+	e->pol->remove(e->ps, si, sl->kind);
 }
 
+/* Bundle b is requested: the policy counts the access (its slot, if evictable). */
 static void pol_access(struct swap_engine *e, uint64_t b)
 {
 	int32_t si = e->ent[b].slot;
+	unsigned kind = 0;
 
-	if (e->p.policy == SWAP_POLICY_FREQ) {
-		e->score[b] += e->inc;
-		if (si != NIL && e->slots[si].evictable)
-			heap_down(e, &e->kc[e->slots[si].kind], (uint64_t)e->slots[si].heap);
-		return;
-	}
-	if (e->p.policy == SWAP_POLICY_LRU && si != NIL && e->slots[si].evictable) {
-		pol_remove(e, si);
-		pol_insert(e, si);
-	}
-}
-
-static int32_t pol_victim(struct swap_engine *e, int kind)
-{
-	struct kclass *k = &e->kc[kind];
-
-	if (e->p.policy == SWAP_POLICY_FREQ)
-		return k->heap_n ? k->heap[0] : NIL;
-	return k->head;
-}
-
-static void pol_token(struct swap_engine *e)
-{
-	if (e->p.policy != SWAP_POLICY_FREQ)
-		return;
-	e->inc /= e->decay;
-	if (e->inc > 1e20f) {
-		float f = 1.0f / e->inc;
-		uint64_t n = e->s->n_bundles;
-
-		for (uint64_t i = 0; i < n; i++)
-			e->score[i] *= f;
-		e->inc = 1.0f;
-	}
+	if (si != NIL && e->slots[si].evictable)
+		kind = e->slots[si].kind;
+	else
+		si = NIL;
+	e->pol->access(e->ps, b, si, kind);
 }
 
 /* A VALID bundle becomes evictable once nobody pins it and no waiter still has to
@@ -272,7 +167,7 @@ static int32_t slot_get(struct swap_engine *e, int kind)
 
 	if (k->n_free)
 		return k->free[--k->n_free];
-	si = pol_victim(e, kind);
+	si = e->pol->victim(e->ps, (unsigned)kind);
 	if (si == NIL)
 		return NIL;
 	sl = &e->slots[si];
@@ -858,7 +753,7 @@ int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, s
 	const void **ptrs;
 	int r = 0;
 
-	if (e->p.policy != SWAP_POLICY_STATIC)
+	if (!e->pol->static_set)
 		return -EINVAL;
 	pthread_mutex_lock(&e->lock);
 	r = check_keys(e, keys, n);
@@ -915,7 +810,8 @@ void swap_token_begin(struct swap_engine *e, uint64_t token)
 	pthread_mutex_lock(&e->lock);
 	e->token = token;
 	e->token_stall = 0;
-	pol_token(e);
+	if (e->pol->token)
+		e->pol->token(e->ps);
 	pthread_mutex_unlock(&e->lock);
 	DTRACE_PROBE1(activeswap, token_begin, token);
 }
@@ -1029,13 +925,12 @@ uint64_t swap_engine_min_budget(const struct swap_store *s,
 
 static void engine_free(struct swap_engine *e)
 {
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
 		free(e->kc[k].free);
-		free(e->kc[k].heap);
-	}
+	if (e->ps)
+		e->pol->destroy(e->ps);
 	free(e->slots);
 	free(e->ent);
-	free(e->score);
 	free(e->ls);
 	free(e->per);
 	free(e->rds);
@@ -1075,13 +970,14 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	}
 	fill_defaults(&e->p);
 	if (e->p.queue_depth > 4096 || e->p.max_read_bytes > (64u << 20) ||
-	    (unsigned)e->p.policy > SWAP_POLICY_STATIC ||
+	    (unsigned)e->p.policy >= N_POLICIES ||
 	    (unsigned)e->p.backend > SWAP_BACKEND_KMOD) {
 		swap_seterr(err, errlen, "bad engine parameters (queue depth <= 4096, max read "
 			    "<= 64 MiB, known policy and backend)");
 		engine_free(e);
 		return -EINVAL;
 	}
+	e->pol = policies[e->p.policy];
 	e->qd = e->p.queue_depth;
 	e->sb = staging_buf(s, &e->p);
 	staging = e->sb * e->qd;
@@ -1168,7 +1064,6 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		mem = (uint8_t *)(((uintptr_t)mem + SLOT_ALIGN - 1) & ~(uintptr_t)(SLOT_ALIGN - 1));
 		kc->mem = mem;
 		mem += n * kc->size;
-		kc->head = kc->tail = NIL;
 		e->n_slots += n;
 	}
 	if ((uint64_t)(mem - (uint8_t *)e->pool.base) > e->pool.size || e->n_slots > INT32_MAX) {
@@ -1178,13 +1073,21 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	}
 	e->slots = calloc(e->n_slots, sizeof(*e->slots));
 	e->ent = calloc(s->n_bundles, sizeof(*e->ent));
-	e->score = calloc(s->n_bundles, sizeof(*e->score));
 	e->ls = calloc(s->d.n_layers, sizeof(*e->ls));
 	e->per = calloc(s->d.group, sizeof(*e->per));
 	e->rds = calloc(e->qd, sizeof(*e->rds));
 	e->rd_free = calloc(e->qd, sizeof(*e->rd_free));
-	if (!e->slots || !e->ent || !e->score || !e->ls || !e->per || !e->rds ||
-	    !e->rd_free) {
+	{
+		struct swap_policy_cfg pc = { .n_slots = e->n_slots, .n_bundles = s->n_bundles,
+					      .freq_decay = e->p.freq_decay };
+
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			pc.kind_base[k] = e->kc[k].base;
+			pc.kind_n[k] = e->kc[k].n;
+		}
+		r = e->pol->create(&e->ps, &pc);
+	}
+	if (r || !e->slots || !e->ent || !e->ls || !e->per || !e->rds || !e->rd_free) {
 		swap_seterr(err, errlen, "out of memory for engine tables");
 		engine_free(e);
 		return -ENOMEM;
@@ -1193,8 +1096,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		struct kclass *kc = &e->kc[k];
 
 		kc->free = calloc(kc->n + 1, sizeof(*kc->free));
-		kc->heap = calloc(kc->n + 1, sizeof(*kc->heap));
-		if (!kc->free || !kc->heap) {
+		if (!kc->free) {
 			engine_free(e);
 			return -ENOMEM;
 		}
@@ -1203,7 +1105,6 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 
 			e->slots[si].bidx = -1;
 			e->slots[si].kind = (uint8_t)k;
-			e->slots[si].prev = e->slots[si].next = NIL;
 			kc->free[kc->n_free++] = si;
 		}
 	}
@@ -1215,8 +1116,6 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		e->ph[p] = e->pt[p] = NIL;
 	for (uint32_t i = 0; i < e->qd; i++)
 		e->rd_free[e->n_rd_free++] = e->qd - 1 - i;
-	e->inc = 1.0f;
-	e->decay = e->p.freq_decay;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.path = s->path;
@@ -1288,9 +1187,7 @@ const char *swap_engine_backend_name(const struct swap_engine *e)
 
 const char *swap_engine_policy_name(const struct swap_engine *e)
 {
-	static const char *const n[] = { "freq", "lru", "static" };
-
-	return n[e->p.policy];
+	return e->pol->name;
 }
 
 int swap_backend_from_name(const char *name)
@@ -1307,10 +1204,8 @@ int swap_backend_from_name(const char *name)
 
 int swap_policy_from_name(const char *name)
 {
-	static const char *const n[] = { "freq", "lru", "static" };
-
-	for (int i = 0; i < 3; i++)
-		if (!strcasecmp(name, n[i]))
-			return i;
+	for (unsigned i = 0; i < N_POLICIES; i++)
+		if (policies[i] && !strcasecmp(name, policies[i]->name))
+			return (int)i;
 	return -EINVAL;
 }
