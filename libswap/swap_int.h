@@ -99,7 +99,8 @@ int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uin
  * nobody pins, no waiter still has to collect and that is not static; the engine tells
  * the policy when a slot enters and leaves that set and asks it for the victim of a kind
  * among the evictable slots. Every hook runs under the engine lock. A new policy gets a
- * value in enum swap_policy_kind, an ops table here and an entry in engine.c's policies[].
+ * value in enum swap_policy_kind (libswap.h), its own policy_NAME.c with an ops table
+ * declared here, and an entry in engine_create.c's policies[].
  */
 struct swap_policy_cfg {
 	uint64_t n_slots, n_bundles;
