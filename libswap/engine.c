@@ -474,7 +474,7 @@ void swap_token_begin(struct swap_engine *e, uint64_t token)
 	DTRACE_PROBE1(activeswap, token_begin, token);
 }
 
-void swap_token_end(struct swap_engine *e)
+uint64_t swap_token_end(struct swap_engine *e)
 {
 	uint64_t t, st;
 
@@ -483,6 +483,7 @@ void swap_token_end(struct swap_engine *e)
 	st = e->token_stall;
 	pthread_mutex_unlock(&e->lock);
 	DTRACE_PROBE2(activeswap, token_end, t, st);
+	return st;
 }
 
 void swap_layer_begin(struct swap_engine *e, uint32_t layer)

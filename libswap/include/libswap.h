@@ -289,7 +289,10 @@ int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, s
 
 /* Boundary markers (USDT token_begin/token_end/layer_begin; FREQ decays per token). */
 void swap_token_begin(struct swap_engine *e, uint64_t token);
-void swap_token_end(struct swap_engine *e);
+/* Returns the token's stall: the ns that swap_wait/swap_acquire blocked since the last
+ * swap_token_begin (what the token_end probe reports; the same time the statistics'
+ * stall_ns grew by meanwhile), so a caller needs no statistics to learn it. */
+uint64_t swap_token_end(struct swap_engine *e);
 void swap_layer_begin(struct swap_engine *e, uint32_t layer);
 
 void swap_engine_stats(struct swap_engine *e, struct swap_stats *out);
