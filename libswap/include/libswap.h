@@ -6,8 +6,10 @@
  * swappable *bundles*: for one layer, one kind and one input channel, the columns of all
  * matrices sharing that input, quantized along the output dimension. An *engine* keeps a
  * subset of the bundles in a fixed DRAM budget (one mlock'ed allocation cut into slots),
- * fetches missing ones from the store with a backend (io_uring, pread threads, a fault
- * injecting test backend; the kernel module later) and evicts with a pluggable policy.
+ * fetches missing ones from the store with a backend (io_uring, pread threads, the kernel
+ * module's /dev/activeswap, a fault-injecting test backend) and evicts with one of its
+ * policies (enum swap_policy_kind; each behind an internal ops table, so a new one is a
+ * file of its own, see Documentation/libswap.md).
  *
  * Threading: any number of compute threads may call the engine functions concurrently;
  * completions run on the backend's own thread(s). Errors are negative errno values;
