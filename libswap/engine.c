@@ -1,252 +1,60 @@
 // SPDX-License-Identifier: MIT
 /*
- * The swap engine: slots over the DRAM pool, the hot-weight cache with its eviction
- * policies, and the fetch scheduler (priorities, coalescing, queue depth, cancellation).
- *
- * One mutex protects all engine state; compute threads take it in request/wait/pin and
- * the backend's completion thread in on_complete. Reads land in a staging buffer (the
- * 4 KiB aligned span covering a run of adjacent bundles) and are copied into the slots,
- * so slot sizes need no O_DIRECT alignment (see Documentation/libswap.md).
- *
- * Bundle states: ABSENT -> QUEUED (in a priority list, no slot) -> LOADING (slot taken,
- * read in flight) -> VALID (slot holds verified bytes) -> ABSENT when evicted. A failed
- * read turns its bundles to ERROR (slot freed) until a waiter collects the error (requests
- * do not retry them before that); the next request or wait fetches them again.
+ * The swap engine's cache: slots and their eviction through the policy table, bundle
+ * states, and the public calls that request, wait for, pin and cancel bundles, the
+ * static set, token/layer markers and statistics. The state, its locking and the bundle
+ * states are described in engine_int.h; reads are scheduled in sched.c.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/sdt.h>
-#include <unistd.h>
 
-#include "swap_int.h"
-
-enum { ST_ABSENT, ST_QUEUED, ST_LOADING, ST_VALID, ST_ERROR };
-
-#define NIL (-1)
-#define SLOT_ALIGN 64u
-
-struct ent {
-	int32_t slot;
-	int32_t prev, next; /* priority list links (QUEUED) */
-	uint8_t state, prio;
-	int16_t err;
-	uint16_t waiters; /* threads in swap_wait/acquire that have not collected it yet */
-	uint8_t fresh;    /* read from flash and not used since (bytes_used accounting) */
-	uint64_t tag;
-};
-
-struct slot {
-	int64_t bidx; /* bundle held, -1 when free */
-	uint32_t pin;
-	uint8_t kind;
-	uint8_t evictable; /* in the policy structure */
-	uint8_t is_static;
-	int32_t prev, next; /* LRU/FIFO list */
-	int32_t heap;       /* FREQ heap position */
-};
-
-struct rd {
-	struct swap_key first;
-	uint32_t count;
-	uint64_t file_off, len;
-	uint64_t tag;
-	int prio;
-	uint64_t t_submit;
-};
-
-struct kclass {
-	uint64_t base, n;  /* global slot index range */
-	uint64_t size;     /* bytes per slot */
-	uint8_t *mem;
-	int32_t *free;     /* stack */
-	uint64_t n_free;
-	int32_t head, tail; /* LRU/FIFO: head = next victim */
-	int32_t *heap;     /* FREQ min-heap of slot indices */
-	uint64_t heap_n;
-	uint64_t static_n;
-};
-
-struct swap_engine {
-	struct swap_store *s;
-	struct swap_engine_params p;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct swap_pool pool;
-	uint8_t *staging;
-	uint64_t sb; /* bytes per staging buffer = max read */
-	uint32_t qd, inflight;
-	uint32_t *rd_free, n_rd_free;
-	struct rd *rds;
-	struct ent *ent;
-	float *score, inc, decay;
-	struct slot *slots;
-	uint64_t n_slots;
-	struct kclass kc[SWAP_KIND_COUNT];
-	int32_t ph[SWAP_PRIO_COUNT], pt[SWAP_PRIO_COUNT];
-	uint64_t n_queued;
-	struct swap_layer_stats *ls;
-	uint64_t *per; /* scratch: bytes per layer of one read */
-	const struct swap_backend_ops *bops;
-	struct swap_backend *be;
-	uint64_t token, token_stall;
-	uint64_t n_pinned, n_valid;
-	bool plugged;
-};
+#include "engine_int.h"
 
 /* ---- eviction policies ------------------------------------------------------------- */
 /*
- * Only VALID, unpinned, non-static slots are in a policy structure ("evictable"); the
- * policy picks the victim among them. FREQ keeps a decayed access counter per bundle
- * (resident or not, per layer as ActiveFlow's contextual counters): each access adds
- * inc, each token multiplies inc by 1/decay, which is the same as decaying every counter
- * but keeps the heap order valid. LRU orders by last access, STATIC's unpinned remainder
- * is FIFO (insertion order).
+ * The policies are behind e->pol (struct swap_policy_ops in swap_int.h; policy_*.c).
+ * Only VALID, unpinned, non-static slots are in the policy's structure ("evictable"): the
+ * engine keeps that flag and tells the policy when a slot enters or leaves the set.
  */
-
-static float sc(struct swap_engine *e, int32_t slot)
-{
-	return e->score[e->slots[slot].bidx];
-}
-
-static void heap_swap(struct swap_engine *e, struct kclass *k, uint64_t a, uint64_t b)
-{
-	int32_t t = k->heap[a];
-
-	k->heap[a] = k->heap[b];
-	k->heap[b] = t;
-	e->slots[k->heap[a]].heap = (int32_t)a;
-	e->slots[k->heap[b]].heap = (int32_t)b;
-}
-
-static void heap_up(struct swap_engine *e, struct kclass *k, uint64_t i)
-{
-	while (i > 0) {
-		uint64_t p = (i - 1) / 2;
-
-		if (!(sc(e, k->heap[i]) < sc(e, k->heap[p])))
-			break;
-		heap_swap(e, k, i, p);
-		i = p;
-	}
-}
-
-static void heap_down(struct swap_engine *e, struct kclass *k, uint64_t i)
-{
-	for (;;) {
-		uint64_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < k->heap_n && sc(e, k->heap[l]) < sc(e, k->heap[m]))
-			m = l;
-		if (r < k->heap_n && sc(e, k->heap[r]) < sc(e, k->heap[m]))
-			m = r;
-		if (m == i)
-			break;
-		heap_swap(e, k, i, m);
-		i = m;
-	}
-}
-
 static void pol_insert(struct swap_engine *e, int32_t si)
 {
 	struct slot *sl = &e->slots[si];
-	struct kclass *k = &e->kc[sl->kind];
 
 	if (sl->evictable || sl->is_static)
 		return;
 	sl->evictable = 1;
-	if (e->p.policy == SWAP_POLICY_FREQ) {
-		k->heap[k->heap_n] = si;
-		sl->heap = (int32_t)k->heap_n++;
-		heap_up(e, k, k->heap_n - 1);
-		return;
-	}
-	sl->next = NIL;
-	sl->prev = k->tail;
-	if (k->tail != NIL)
-		e->slots[k->tail].next = si;
-	else
-		k->head = si;
-	k->tail = si;
+	e->pol->insert(e->ps, si, sl->kind, (uint64_t)sl->bidx);
 }
 
 static void pol_remove(struct swap_engine *e, int32_t si)
 {
 	struct slot *sl = &e->slots[si];
-	struct kclass *k = &e->kc[sl->kind];
 
 	if (!sl->evictable)
 		return;
 	sl->evictable = 0;
-	if (e->p.policy == SWAP_POLICY_FREQ) {
-		uint64_t i = (uint64_t)sl->heap, last = k->heap_n - 1;
-
-		if (i != last) {
-			heap_swap(e, k, i, last);
-			k->heap_n--;
-			heap_up(e, k, i);
-			heap_down(e, k, i);
-		} else {
-			k->heap_n--;
-		}
-		return;
-	}
-	if (sl->prev != NIL)
-		e->slots[sl->prev].next = sl->next;
-	else
-		k->head = sl->next;
-	if (sl->next != NIL)
-		e->slots[sl->next].prev = sl->prev;
-	else
-		k->tail = sl->prev;
+	e->pol->remove(e->ps, si, sl->kind);
 }
 
+/* Bundle b is requested: the policy counts the access (its slot, if evictable). */
 static void pol_access(struct swap_engine *e, uint64_t b)
 {
 	int32_t si = e->ent[b].slot;
+	unsigned kind = 0;
 
-	if (e->p.policy == SWAP_POLICY_FREQ) {
-		e->score[b] += e->inc;
-		if (si != NIL && e->slots[si].evictable)
-			heap_down(e, &e->kc[e->slots[si].kind], (uint64_t)e->slots[si].heap);
-		return;
-	}
-	if (e->p.policy == SWAP_POLICY_LRU && si != NIL && e->slots[si].evictable) {
-		pol_remove(e, si);
-		pol_insert(e, si);
-	}
-}
-
-static int32_t pol_victim(struct swap_engine *e, int kind)
-{
-	struct kclass *k = &e->kc[kind];
-
-	if (e->p.policy == SWAP_POLICY_FREQ)
-		return k->heap_n ? k->heap[0] : NIL;
-	return k->head;
-}
-
-static void pol_token(struct swap_engine *e)
-{
-	if (e->p.policy != SWAP_POLICY_FREQ)
-		return;
-	e->inc /= e->decay;
-	if (e->inc > 1e20f) {
-		float f = 1.0f / e->inc;
-		uint64_t n = e->s->n_bundles;
-
-		for (uint64_t i = 0; i < n; i++)
-			e->score[i] *= f;
-		e->inc = 1.0f;
-	}
+	if (si != NIL && e->slots[si].evictable)
+		kind = e->slots[si].kind;
+	else
+		si = NIL;
+	e->pol->access(e->ps, b, si, kind);
 }
 
 /* A VALID bundle becomes evictable once nobody pins it and no waiter still has to
  * collect it (otherwise a freshly loaded on-demand bundle would be the first victim of
  * the next completion and the waiter could starve). */
-static void settle(struct swap_engine *e, uint64_t b)
+void swap_settle(struct swap_engine *e, uint64_t b)
 {
 	struct ent *x = &e->ent[b];
 
@@ -256,14 +64,7 @@ static void settle(struct swap_engine *e, uint64_t b)
 
 /* ---- slots ------------------------------------------------------------------------- */
 
-static uint8_t *slot_mem(struct swap_engine *e, int32_t si)
-{
-	struct kclass *k = &e->kc[e->slots[si].kind];
-
-	return k->mem + ((uint64_t)si - k->base) * k->size;
-}
-
-static int32_t slot_get(struct swap_engine *e, int kind)
+int32_t swap_slot_get(struct swap_engine *e, int kind)
 {
 	struct kclass *k = &e->kc[kind];
 	int32_t si;
@@ -272,7 +73,7 @@ static int32_t slot_get(struct swap_engine *e, int kind)
 
 	if (k->n_free)
 		return k->free[--k->n_free];
-	si = pol_victim(e, kind);
+	si = e->pol->victim(e->ps, (unsigned)kind);
 	if (si == NIL)
 		return NIL;
 	sl = &e->slots[si];
@@ -289,261 +90,13 @@ static int32_t slot_get(struct swap_engine *e, int kind)
 	return si;
 }
 
-static void slot_put(struct swap_engine *e, int32_t si)
+void swap_slot_put(struct swap_engine *e, int32_t si)
 {
 	struct slot *sl = &e->slots[si];
 	struct kclass *k = &e->kc[sl->kind];
 
 	sl->bidx = -1;
 	k->free[k->n_free++] = si;
-}
-
-/* ---- priority lists ---------------------------------------------------------------- */
-
-static void plist_del(struct swap_engine *e, uint64_t b)
-{
-	struct ent *x = &e->ent[b];
-
-	if (x->prev != NIL)
-		e->ent[x->prev].next = x->next;
-	else
-		e->ph[x->prio] = x->next;
-	if (x->next != NIL)
-		e->ent[x->next].prev = x->prev;
-	else
-		e->pt[x->prio] = x->prev;
-	x->prev = x->next = NIL;
-	e->n_queued--;
-}
-
-static void plist_add(struct swap_engine *e, uint64_t b, int prio)
-{
-	struct ent *x = &e->ent[b];
-
-	x->prio = (uint8_t)prio;
-	x->next = NIL;
-	x->prev = e->pt[prio];
-	if (e->pt[prio] != NIL)
-		e->ent[e->pt[prio]].next = (int32_t)b;
-	else
-		e->ph[prio] = (int32_t)b;
-	e->pt[prio] = (int32_t)b;
-	e->n_queued++;
-}
-
-/* ---- scheduler --------------------------------------------------------------------- */
-
-static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res);
-
-/* Start reads while the queue depth allows: the oldest bundle of the highest priority,
- * extended over queued neighbours in file order up to the maximum read size. */
-static void dispatch(struct swap_engine *e)
-{
-	const struct swap_store *s = e->s;
-	unsigned blocked = 0; /* kinds whose slots are all pinned or loading */
-
-	while (!e->plugged && e->inflight < e->qd && e->n_queued) {
-		int p;
-		uint64_t b = 0, off0, off1, bb;
-		struct swap_key k0 = { 0 }, start, end, nb;
-		uint32_t n = 1, ri;
-		int32_t si = NIL;
-		struct rd *r;
-		struct swap_extent x;
-		int err;
-
-		/* The oldest bundle of the highest class whose kind can get a slot; a kind
-		 * with every slot pinned must not hold up the others' fetches. */
-		for (p = 0; p < SWAP_PRIO_COUNT && si == NIL; p++) {
-			int32_t c = e->ph[p];
-
-			for (int scan = 0; c != NIL && scan < 256; scan++, c = e->ent[c].next) {
-				struct swap_key kc = swap_key_of(s, (uint64_t)c);
-
-				if (blocked & (1u << kc.kind))
-					continue;
-				si = slot_get(e, (int)kc.kind);
-				if (si != NIL) {
-					b = (uint64_t)c;
-					k0 = kc;
-					break;
-				}
-				blocked |= 1u << kc.kind;
-				if (blocked == (1u << SWAP_KIND_COUNT) - 1)
-					return;
-			}
-		}
-		if (si == NIL)
-			return; /* retried on unpin and on completion */
-		p--; /* the loop stepped past the class it found b in */
-		bb = s->bundle_bytes[k0.kind];
-		plist_del(e, b);
-		e->ent[b].slot = si;
-		e->ent[b].state = ST_LOADING;
-		e->slots[si].bidx = (int64_t)b;
-		start = end = k0;
-		off0 = swap_bundle_off(s, k0);
-		off1 = off0 + bb;
-		/* backwards */
-		while (swap_file_prev(s, start, &nb)) {
-			uint64_t nbi = swap_bidx(s, nb), o = swap_bundle_off(s, nb);
-
-			if (e->ent[nbi].state != ST_QUEUED ||
-			    swap_align_up(off1) - swap_align_down(o) > e->sb)
-				break;
-			si = slot_get(e, (int)k0.kind);
-			if (si == NIL)
-				break;
-			plist_del(e, nbi);
-			e->ent[nbi].slot = si;
-			e->ent[nbi].state = ST_LOADING;
-			e->slots[si].bidx = (int64_t)nbi;
-			start = nb;
-			off0 = o;
-			n++;
-		}
-		while (swap_file_next(s, end, &nb)) {
-			uint64_t nbi = swap_bidx(s, nb), o = swap_bundle_off(s, nb);
-
-			if (e->ent[nbi].state != ST_QUEUED ||
-			    swap_align_up(o + bb) - swap_align_down(off0) > e->sb)
-				break;
-			si = slot_get(e, (int)k0.kind);
-			if (si == NIL)
-				break;
-			plist_del(e, nbi);
-			e->ent[nbi].slot = si;
-			e->ent[nbi].state = ST_LOADING;
-			e->slots[si].bidx = (int64_t)nbi;
-			end = nb;
-			off1 = o + bb;
-			n++;
-		}
-		ri = e->rd_free[--e->n_rd_free];
-		r = &e->rds[ri];
-		r->first = start;
-		r->count = n;
-		r->file_off = swap_align_down(off0);
-		r->len = swap_align_up(off1) - r->file_off;
-		r->tag = e->ent[b].tag;
-		r->prio = p;
-		r->t_submit = swap_now_ns();
-		e->inflight++;
-		/* Stats and probes: one read, its bytes split by layer (slack to the first). */
-		e->ls[start.layer].reads++;
-		DTRACE_PROBE4(activeswap, fetch_submit, r->tag, (int32_t)start.layer, r->len,
-			      (int32_t)p);
-		if (e->p.on_submit)
-			e->p.on_submit(e->p.cb_arg, r->tag, start.layer, r->len, p);
-		{
-			uint32_t first = start.layer / s->d.group * s->d.group;
-			uint64_t slack = r->len - (uint64_t)n * bb;
-			struct swap_key k = start;
-
-			/* A span never leaves its (group, kind) section. */
-			memset(e->per, 0, sizeof(*e->per) * s->d.group);
-			for (uint32_t i = 0; i < n; i++) {
-				e->per[k.layer - first] += bb;
-				swap_file_next(s, k, &k);
-			}
-			e->per[start.layer - first] += slack;
-			for (uint32_t l = 0; l < s->d.group; l++) {
-				uint64_t v = e->per[l];
-
-				if (!v)
-					continue;
-				e->ls[first + l].bytes_read += v;
-				DTRACE_PROBE2(activeswap, bundle_bytes, (int32_t)(first + l), v);
-			}
-		}
-		x.file_off = r->file_off;
-		x.len = r->len;
-		x.region_off = (uint64_t)ri * e->sb;
-		x.cookie = ri;
-		x.prio = (uint32_t)p;
-		err = e->bops->submit(e->be, &x, 1);
-		if (err)
-			complete_locked(e, ri, err);
-	}
-}
-
-/*
- * Copy a finished read's bundles from its staging buffer into their slots and check
- * their crc32c, without the engine lock: LOADING bundles and their slots belong to the
- * read until complete_locked() publishes them (nobody evicts, cancels or frees them), so
- * compute threads are not held up by the copy. A bad checksum is left in ent.err.
- */
-static void copy_out(struct swap_engine *e, const struct rd *r, const uint8_t *buf)
-{
-	const struct swap_store *s = e->s;
-	uint64_t bb = s->bundle_bytes[r->first.kind];
-	struct swap_key k = r->first;
-	/* the read's bundles are neighbours in file order: back to back from the first */
-	const uint8_t *src = buf + (swap_bundle_off(s, k) - r->file_off);
-
-	for (uint32_t i = 0; i < r->count; i++, src += bb) {
-		uint64_t b = swap_bidx(s, k);
-		uint8_t *dst = slot_mem(e, e->ent[b].slot);
-
-		memcpy(dst, src, bb);
-		if ((e->p.flags & SWAP_F_VERIFY) && swap_crc32c(0, dst, bb) != s->crc[b])
-			e->ent[b].err = -EBADMSG;
-		swap_file_next(s, k, &k);
-	}
-}
-
-/* Publish a finished (or failed) read: bundles become VALID, or ERROR with the slot
- * freed; the staging buffer and the queue slot are returned. */
-static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
-{
-	const struct swap_store *s = e->s;
-	struct rd *r = &e->rds[ri];
-	struct swap_key k = r->first;
-	int err = 0;
-
-	DTRACE_PROBE5(activeswap, fetch_complete, r->tag, (int32_t)r->first.layer, r->len, res,
-		      swap_now_ns() - r->t_submit);
-	if (res < 0)
-		err = (int)res;
-	else if ((uint64_t)res != r->len)
-		err = -EIO; /* short read: the bytes past res are not the file's */
-	if (err)
-		e->ls[r->first.layer].read_errors++;
-	for (uint32_t i = 0; i < r->count; i++) {
-		uint64_t b = swap_bidx(s, k);
-		struct ent *x = &e->ent[b];
-		int32_t si = x->slot;
-		int berr = err ? err : x->err;
-
-		if (berr) {
-			slot_put(e, si);
-			x->slot = NIL;
-			x->state = ST_ERROR;
-			x->err = (int16_t)berr;
-		} else {
-			x->state = ST_VALID;
-			x->fresh = 1;
-			e->n_valid++;
-			settle(e, b);
-		}
-		swap_file_next(s, k, &k);
-	}
-	e->rd_free[e->n_rd_free++] = ri;
-	e->inflight--;
-	pthread_cond_broadcast(&e->cond);
-}
-
-static void on_complete(void *ctx, uint64_t cookie, int64_t res)
-{
-	struct swap_engine *e = ctx;
-	struct rd *r = &e->rds[cookie];
-
-	if (res >= 0 && (uint64_t)res == r->len)
-		copy_out(e, r, e->staging + cookie * e->sb);
-	pthread_mutex_lock(&e->lock);
-	complete_locked(e, (uint32_t)cookie, res);
-	dispatch(e);
-	pthread_mutex_unlock(&e->lock);
 }
 
 /* ---- public API -------------------------------------------------------------------- */
@@ -578,7 +131,7 @@ static void queue_miss(struct swap_engine *e, uint64_t b, struct swap_key k, int
 	e->ent[b].state = ST_QUEUED;
 	e->ent[b].err = 0;
 	e->ent[b].tag = tag;
-	plist_add(e, b, prio);
+	swap_plist_add(e, b, prio);
 }
 
 static void request_locked(struct swap_engine *e, const struct swap_key *keys, size_t n,
@@ -608,8 +161,8 @@ static void request_locked(struct swap_engine *e, const struct swap_key *keys, s
 		if (x->state == ST_QUEUED) {
 			x->tag = tag; /* the newer prediction owns it now */
 			if (prio < x->prio) {
-				plist_del(e, b);
-				plist_add(e, b, prio);
+				swap_plist_del(e, b);
+				swap_plist_add(e, b, prio);
 			}
 		}
 	}
@@ -626,7 +179,7 @@ int swap_request(struct swap_engine *e, const struct swap_key *keys, size_t n,
 	r = check_keys(e, keys, n);
 	if (!r) {
 		request_locked(e, keys, n, prio, tag);
-		dispatch(e);
+		swap_dispatch(e);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return r;
@@ -640,7 +193,7 @@ static void unpin_locked(struct swap_engine *e, int32_t si)
 		return;
 	if (--sl->pin == 0) {
 		e->n_pinned--;
-		settle(e, (uint64_t)sl->bidx);
+		swap_settle(e, (uint64_t)sl->bidx);
 	}
 }
 
@@ -680,9 +233,9 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 						e->n_pinned++;
 						pol_remove(e, x->slot);
 					}
-					ptrs[i] = slot_mem(e, x->slot);
+					ptrs[i] = swap_slot_mem(e, x->slot);
 				} else {
-					settle(e, b);
+					swap_settle(e, b);
 				}
 				break;
 			case ST_ERROR:
@@ -695,8 +248,8 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 				break;
 			case ST_QUEUED:
 				if (x->prio != SWAP_PRIO_DEMAND) {
-					plist_del(e, b);
-					plist_add(e, b, SWAP_PRIO_DEMAND);
+					swap_plist_del(e, b);
+					swap_plist_add(e, b, SWAP_PRIO_DEMAND);
 				}
 				break;
 			default:
@@ -707,7 +260,7 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 		}
 		if (ret || !remaining)
 			break;
-		dispatch(e);
+		swap_dispatch(e);
 		if (!t0)
 			t0 = swap_now_ns();
 		pthread_cond_wait(&e->cond, &e->lock);
@@ -727,7 +280,7 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 		if (done[i])
 			continue;
 		e->ent[b].waiters--;
-		settle(e, b);
+		swap_settle(e, b);
 	}
 	if (ret && ptrs) {
 		for (size_t i = 0; i < n; i++) {
@@ -796,7 +349,7 @@ void swap_release(struct swap_engine *e, const struct swap_key *keys, size_t n)
 		    !e->slots[si].is_static)
 			unpin_locked(e, si);
 	}
-	dispatch(e);
+	swap_dispatch(e);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -814,7 +367,7 @@ const void *swap_pin(struct swap_engine *e, struct swap_key key)
 				e->n_pinned++;
 				pol_remove(e, x->slot);
 			}
-			p = slot_mem(e, x->slot);
+			p = swap_slot_mem(e, x->slot);
 		}
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -840,7 +393,7 @@ int swap_cancel(struct swap_engine *e, uint64_t tag, unsigned prio_mask)
 			int32_t next = e->ent[b].next;
 
 			if (tag == SWAP_TAG_ANY || e->ent[b].tag == tag) {
-				plist_del(e, (uint64_t)b);
+				swap_plist_del(e, (uint64_t)b);
 				e->ent[b].state = ST_ABSENT;
 				n++;
 			}
@@ -858,7 +411,7 @@ int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, s
 	const void **ptrs;
 	int r = 0;
 
-	if (e->p.policy != SWAP_POLICY_STATIC)
+	if (!e->pol->static_set)
 		return -EINVAL;
 	pthread_mutex_lock(&e->lock);
 	r = check_keys(e, keys, n);
@@ -906,7 +459,7 @@ void swap_unplug(struct swap_engine *e)
 {
 	pthread_mutex_lock(&e->lock);
 	e->plugged = false;
-	dispatch(e);
+	swap_dispatch(e);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -915,12 +468,13 @@ void swap_token_begin(struct swap_engine *e, uint64_t token)
 	pthread_mutex_lock(&e->lock);
 	e->token = token;
 	e->token_stall = 0;
-	pol_token(e);
+	if (e->pol->token)
+		e->pol->token(e->ps);
 	pthread_mutex_unlock(&e->lock);
 	DTRACE_PROBE1(activeswap, token_begin, token);
 }
 
-void swap_token_end(struct swap_engine *e)
+uint64_t swap_token_end(struct swap_engine *e)
 {
 	uint64_t t, st;
 
@@ -929,6 +483,7 @@ void swap_token_end(struct swap_engine *e)
 	st = e->token_stall;
 	pthread_mutex_unlock(&e->lock);
 	DTRACE_PROBE2(activeswap, token_end, t, st);
+	return st;
 }
 
 void swap_layer_begin(struct swap_engine *e, uint32_t layer)
@@ -980,337 +535,4 @@ int swap_engine_layer_stats(struct swap_engine *e, uint32_t layer,
 	*out = e->ls[layer];
 	pthread_mutex_unlock(&e->lock);
 	return 0;
-}
-
-/* ---- creation ---------------------------------------------------------------------- */
-
-static void fill_defaults(struct swap_engine_params *p)
-{
-	if (!p->queue_depth)
-		p->queue_depth = 32;
-	if (!p->max_read_bytes)
-		p->max_read_bytes = 256u << 10;
-	if (!(p->freq_decay > 0.0f && p->freq_decay <= 1.0f))
-		p->freq_decay = 0.9f;
-}
-
-static uint64_t staging_buf(const struct swap_store *s, const struct swap_engine_params *p)
-{
-	uint64_t sb = swap_align_up(p->max_read_bytes);
-
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		uint64_t one = swap_align_up(s->bundle_bytes[k]) + SWAP_ALIGN;
-
-		if (sb < one)
-			sb = one;
-	}
-	return sb;
-}
-
-static uint64_t slot_size(const struct swap_store *s, int k)
-{
-	return (s->bundle_bytes[k] + SLOT_ALIGN - 1) & ~(uint64_t)(SLOT_ALIGN - 1);
-}
-
-uint64_t swap_engine_min_budget(const struct swap_store *s,
-				const struct swap_engine_params *pin)
-{
-	struct swap_engine_params p = { 0 };
-	uint64_t t, page = (uint64_t)sysconf(_SC_PAGESIZE);
-
-	if (pin)
-		p = *pin;
-	fill_defaults(&p);
-	t = staging_buf(s, &p) * p.queue_depth;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
-		t += (uint64_t)s->d.group * s->d.kinds[k].in * slot_size(s, k) + SLOT_ALIGN;
-	return (t + page - 1) & ~(page - 1);
-}
-
-static void engine_free(struct swap_engine *e)
-{
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		free(e->kc[k].free);
-		free(e->kc[k].heap);
-	}
-	free(e->slots);
-	free(e->ent);
-	free(e->score);
-	free(e->ls);
-	free(e->per);
-	free(e->rds);
-	free(e->rd_free);
-	swap_pool_destroy(&e->pool);
-	pthread_mutex_destroy(&e->lock);
-	pthread_cond_destroy(&e->cond);
-	free(e);
-}
-
-int swap_engine_create(struct swap_engine **out, struct swap_store *s,
-		       const struct swap_engine_params *pin, char *err, size_t errlen)
-{
-	struct swap_engine *e;
-	struct swap_backend_cfg cfg;
-	uint64_t minb, staging, usable, need_min = 0, want_all = 0, extra, wsum = 0;
-	uint64_t w[SWAP_KIND_COUNT], nk[SWAP_KIND_COUNT];
-	uint8_t *mem;
-	int r;
-
-	*out = NULL;
-	if (s->n_bundles > INT32_MAX) {
-		swap_seterr(err, errlen, "store has too many bundles for this engine");
-		return -EOVERFLOW;
-	}
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	pthread_mutex_init(&e->lock, NULL);
-	pthread_cond_init(&e->cond, NULL);
-	e->s = s;
-	if (pin) {
-		e->p = *pin;
-	} else {
-		e->p.numa_node = -1;
-		e->p.budget_bytes = 0;
-	}
-	fill_defaults(&e->p);
-	if (e->p.queue_depth > 4096 || e->p.max_read_bytes > (64u << 20) ||
-	    (unsigned)e->p.policy > SWAP_POLICY_STATIC ||
-	    (unsigned)e->p.backend > SWAP_BACKEND_KMOD) {
-		swap_seterr(err, errlen, "bad engine parameters (queue depth <= 4096, max read "
-			    "<= 64 MiB, known policy and backend)");
-		engine_free(e);
-		return -EINVAL;
-	}
-	e->qd = e->p.queue_depth;
-	e->sb = staging_buf(s, &e->p);
-	staging = e->sb * e->qd;
-	minb = swap_engine_min_budget(s, &e->p);
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		need_min += (uint64_t)s->d.group * s->d.kinds[k].in * slot_size(s, k);
-		want_all += (uint64_t)s->d.n_layers * s->d.kinds[k].in * slot_size(s, k) +
-			    SLOT_ALIGN;
-	}
-	if (!e->p.budget_bytes)
-		e->p.budget_bytes = staging + want_all + (uint64_t)sysconf(_SC_PAGESIZE);
-	if (e->p.budget_bytes < minb) {
-		swap_seterr(err, errlen, "DRAM budget %llu bytes is smaller than one layer group "
-			    "(group %u needs at least %llu bytes: %llu of slots + %llu of "
-			    "read buffers)", (unsigned long long)e->p.budget_bytes, s->d.group,
-			    (unsigned long long)minb, (unsigned long long)need_min,
-			    (unsigned long long)staging);
-		engine_free(e);
-		return -ENOSPC;
-	}
-	/* The backend choice, made once: kmod (explicit, or auto with a usable
-	 * /dev/activeswap) needs the pool to be the module's region; otherwise io_uring,
-	 * else pread (at backend start). */
-	r = -ENODEV;
-	if (e->p.backend == SWAP_BACKEND_KMOD ||
-	    (e->p.backend == SWAP_BACKEND_AUTO && !swap_kmod_unavailable()))
-		r = swap_kmod_pool_create(&e->pool, e->p.budget_bytes, e->p.numa_node,
-					  e->p.flags, err, errlen);
-	if (r && e->p.backend != SWAP_BACKEND_KMOD)
-		r = swap_pool_create(&e->pool, e->p.budget_bytes, e->p.numa_node, e->p.flags,
-				     err, errlen);
-	if (r) {
-		engine_free(e);
-		return r;
-	}
-	/* Carve: staging buffers first (4 KiB aligned), then one slot class per kind. */
-	e->staging = e->pool.base;
-	usable = e->pool.size - staging - SWAP_KIND_COUNT * SLOT_ALIGN;
-	extra = usable - need_min;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		w[k] = (uint64_t)(s->d.n_layers - s->d.group) * s->d.kinds[k].in * slot_size(s, k);
-		wsum += w[k];
-	}
-	mem = e->staging + staging;
-	{
-		bool ordered = false;
-
-		for (int k = 1; k < SWAP_KIND_COUNT; k++)
-			ordered |= e->p.kind_prio[k] != e->p.kind_prio[0];
-		for (int k = 0; k < SWAP_KIND_COUNT; k++)
-			nk[k] = (uint64_t)s->d.group * s->d.kinds[k].in;
-		if (!ordered) {
-			for (int k = 0; k < SWAP_KIND_COUNT && wsum; k++)
-				nk[k] += (uint64_t)((long double)extra * w[k] / wsum) / slot_size(s, k);
-		} else {
-			/* highest priority first (ties: lower kind first), each up to all */
-			uint64_t left = extra;
-
-			for (int pr = 255; pr >= 0; pr--) {
-				for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-					uint64_t add;
-
-					if (e->p.kind_prio[k] != pr)
-						continue;
-					add = left / slot_size(s, k);
-					if (add > w[k] / slot_size(s, k))
-						add = w[k] / slot_size(s, k);
-					nk[k] += add;
-					left -= add * slot_size(s, k);
-				}
-			}
-		}
-	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		struct kclass *kc = &e->kc[k];
-		uint64_t all = (uint64_t)s->d.n_layers * s->d.kinds[k].in;
-		uint64_t n = nk[k];
-
-		if (n > all)
-			n = all;
-		kc->base = e->n_slots;
-		kc->n = n;
-		kc->size = slot_size(s, k);
-		mem = (uint8_t *)(((uintptr_t)mem + SLOT_ALIGN - 1) & ~(uintptr_t)(SLOT_ALIGN - 1));
-		kc->mem = mem;
-		mem += n * kc->size;
-		kc->head = kc->tail = NIL;
-		e->n_slots += n;
-	}
-	if ((uint64_t)(mem - (uint8_t *)e->pool.base) > e->pool.size || e->n_slots > INT32_MAX) {
-		swap_seterr(err, errlen, "internal error: slot carving exceeds the pool");
-		engine_free(e);
-		return -EOVERFLOW;
-	}
-	e->slots = calloc(e->n_slots, sizeof(*e->slots));
-	e->ent = calloc(s->n_bundles, sizeof(*e->ent));
-	e->score = calloc(s->n_bundles, sizeof(*e->score));
-	e->ls = calloc(s->d.n_layers, sizeof(*e->ls));
-	e->per = calloc(s->d.group, sizeof(*e->per));
-	e->rds = calloc(e->qd, sizeof(*e->rds));
-	e->rd_free = calloc(e->qd, sizeof(*e->rd_free));
-	if (!e->slots || !e->ent || !e->score || !e->ls || !e->per || !e->rds ||
-	    !e->rd_free) {
-		swap_seterr(err, errlen, "out of memory for engine tables");
-		engine_free(e);
-		return -ENOMEM;
-	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		struct kclass *kc = &e->kc[k];
-
-		kc->free = calloc(kc->n + 1, sizeof(*kc->free));
-		kc->heap = calloc(kc->n + 1, sizeof(*kc->heap));
-		if (!kc->free || !kc->heap) {
-			engine_free(e);
-			return -ENOMEM;
-		}
-		for (uint64_t i = 0; i < kc->n; i++) {
-			int32_t si = (int32_t)(kc->base + kc->n - 1 - i);
-
-			e->slots[si].bidx = -1;
-			e->slots[si].kind = (uint8_t)k;
-			e->slots[si].prev = e->slots[si].next = NIL;
-			kc->free[kc->n_free++] = si;
-		}
-	}
-	for (uint64_t b = 0; b < s->n_bundles; b++) {
-		e->ent[b].slot = NIL;
-		e->ent[b].prev = e->ent[b].next = NIL;
-	}
-	for (int p = 0; p < SWAP_PRIO_COUNT; p++)
-		e->ph[p] = e->pt[p] = NIL;
-	for (uint32_t i = 0; i < e->qd; i++)
-		e->rd_free[e->n_rd_free++] = e->qd - 1 - i;
-	e->inc = 1.0f;
-	e->decay = e->p.freq_decay;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.path = s->path;
-	cfg.region = e->staging;
-	cfg.region_len = staging;
-	cfg.queue_depth = e->qd;
-	cfg.threads = e->p.pread_threads;
-	cfg.complete = on_complete;
-	cfg.ctx = e;
-	cfg.dev_fd = e->pool.kmod ? e->pool.dev_fd : -1;
-	cfg.dev_base = e->pool.kmod ? e->pool.base : NULL;
-	r = -EINVAL;
-	if (e->pool.kmod) {
-		e->bops = &swap_backend_kmod_ops;
-		r = e->bops->start(&e->be, &cfg, err, errlen);
-	}
-	if (e->pool.kmod && !(r && e->p.backend == SWAP_BACKEND_AUTO)) {
-		/* kmod started, or an explicit kmod failed */
-	} else if (e->p.backend == SWAP_BACKEND_AUTO || e->p.backend == SWAP_BACKEND_URING) {
-		/* auto: also when the module cannot serve this store; the other backends
-		 * read into the region's mapping like into any memory */
-		e->bops = &swap_backend_uring_ops;
-		r = e->bops->start(&e->be, &cfg, err, errlen);
-		if (r && e->p.backend == SWAP_BACKEND_AUTO) {
-			e->bops = &swap_backend_pread_ops;
-			r = e->bops->start(&e->be, &cfg, err, errlen);
-		}
-	} else if (e->p.backend == SWAP_BACKEND_PREAD || e->p.backend == SWAP_BACKEND_FAULT) {
-		cfg.fault = e->p.fault;
-		cfg.fault_on = e->p.backend == SWAP_BACKEND_FAULT;
-		e->bops = &swap_backend_pread_ops;
-		r = e->bops->start(&e->be, &cfg, err, errlen);
-	}
-	if (r) {
-		engine_free(e);
-		return r;
-	}
-	*out = e;
-	return 0;
-}
-
-void swap_engine_destroy(struct swap_engine *e)
-{
-	if (!e)
-		return;
-	pthread_mutex_lock(&e->lock);
-	e->plugged = false;
-	for (int p = 0; p < SWAP_PRIO_COUNT; p++) {
-		while (e->ph[p] != NIL) {
-			int32_t b = e->ph[p];
-
-			plist_del(e, (uint64_t)b);
-			e->ent[b].state = ST_ABSENT;
-		}
-	}
-	while (e->inflight)
-		pthread_cond_wait(&e->cond, &e->lock);
-	pthread_mutex_unlock(&e->lock);
-	e->bops->stop(e->be);
-	engine_free(e);
-}
-
-const char *swap_engine_backend_name(const struct swap_engine *e)
-{
-	if (e->p.backend == SWAP_BACKEND_FAULT)
-		return "fault";
-	return e->bops->name;
-}
-
-const char *swap_engine_policy_name(const struct swap_engine *e)
-{
-	static const char *const n[] = { "freq", "lru", "static" };
-
-	return n[e->p.policy];
-}
-
-int swap_backend_from_name(const char *name)
-{
-	static const char *const n[] = { "auto", "uring", "pread", "fault", "kmod" };
-
-	if (!strcasecmp(name, "io_uring"))
-		return SWAP_BACKEND_URING;
-	for (int i = 0; i < 5; i++)
-		if (!strcasecmp(name, n[i]))
-			return i;
-	return -EINVAL;
-}
-
-int swap_policy_from_name(const char *name)
-{
-	static const char *const n[] = { "freq", "lru", "static" };
-
-	for (int i = 0; i < 3; i++)
-		if (!strcasecmp(name, n[i]))
-			return i;
-	return -EINVAL;
 }

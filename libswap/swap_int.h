@@ -92,6 +92,44 @@ void swap_pool_destroy(struct swap_pool *p);
 int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uint32_t flags,
 			  char *err, size_t errlen);
 
+/* ---- eviction policies ------------------------------------------------------------ */
+/*
+ * The engine keeps one class of slots per kind (global slot indices kind_base[k] ..
+ * kind_base[k] + kind_n[k] - 1). A slot is *evictable* while it holds a VALID bundle that
+ * nobody pins, no waiter still has to collect and that is not static; the engine tells
+ * the policy when a slot enters and leaves that set and asks it for the victim of a kind
+ * among the evictable slots. Every hook runs under the engine lock. A new policy gets a
+ * value in enum swap_policy_kind (libswap.h), its own policy_NAME.c with an ops table
+ * declared here, and an entry in engine_create.c's policies[].
+ */
+struct swap_policy_cfg {
+	uint64_t n_slots, n_bundles;
+	uint64_t kind_base[SWAP_KIND_COUNT], kind_n[SWAP_KIND_COUNT];
+	float freq_decay; /* in (0,1] */
+};
+
+struct swap_policy;
+struct swap_policy_ops {
+	const char *name;        /* as swap_policy_from_name() spells it */
+	bool static_set;         /* swap_engine_set_static() is allowed */
+	int (*create)(struct swap_policy **out, const struct swap_policy_cfg *cfg); /* -ENOMEM */
+	void (*destroy)(struct swap_policy *p);
+	/* Slot si of kind `kind`, holding bundle b, became evictable. */
+	void (*insert)(struct swap_policy *p, int32_t si, unsigned kind, uint64_t b);
+	/* Evictable slot si is no longer (pinned, or taken as a victim). */
+	void (*remove)(struct swap_policy *p, int32_t si, unsigned kind);
+	/* Bundle b was requested (hit or miss); si is its slot when evictable, else -1. */
+	void (*access)(struct swap_policy *p, uint64_t b, int32_t si, unsigned kind);
+	/* The next victim among the evictable slots of a kind (not removed), -1 if none. */
+	int32_t (*victim)(struct swap_policy *p, unsigned kind);
+	/* A token begins (swap_token_begin); NULL when the policy does not care. */
+	void (*token)(struct swap_policy *p);
+};
+
+extern const struct swap_policy_ops swap_policy_freq_ops;   /* policy_freq.c */
+extern const struct swap_policy_ops swap_policy_lru_ops;    /* policy_list.c */
+extern const struct swap_policy_ops swap_policy_static_ops; /* policy_list.c (FIFO) */
+
 /* ---- backends --------------------------------------------------------------------- */
 /*
  * A backend reads extents of the store file into a registered memory region and reports

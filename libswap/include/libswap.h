@@ -6,8 +6,10 @@
  * swappable *bundles*: for one layer, one kind and one input channel, the columns of all
  * matrices sharing that input, quantized along the output dimension. An *engine* keeps a
  * subset of the bundles in a fixed DRAM budget (one mlock'ed allocation cut into slots),
- * fetches missing ones from the store with a backend (io_uring, pread threads, a fault
- * injecting test backend; the kernel module later) and evicts with a pluggable policy.
+ * fetches missing ones from the store with a backend (io_uring, pread threads, the kernel
+ * module's /dev/activeswap, a fault-injecting test backend) and evicts with one of its
+ * policies (enum swap_policy_kind; each behind an internal ops table, so a new one is a
+ * file of its own, see Documentation/libswap.md).
  *
  * Threading: any number of compute threads may call the engine functions concurrently;
  * completions run on the backend's own thread(s). Errors are negative errno values;
@@ -289,7 +291,10 @@ int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, s
 
 /* Boundary markers (USDT token_begin/token_end/layer_begin; FREQ decays per token). */
 void swap_token_begin(struct swap_engine *e, uint64_t token);
-void swap_token_end(struct swap_engine *e);
+/* Returns the token's stall: the ns that swap_wait/swap_acquire blocked since the last
+ * swap_token_begin (what the token_end probe reports; the same time the statistics'
+ * stall_ns grew by meanwhile), so a caller needs no statistics to learn it. */
+uint64_t swap_token_end(struct swap_engine *e);
 void swap_layer_begin(struct swap_engine *e, uint32_t layer);
 
 void swap_engine_stats(struct swap_engine *e, struct swap_stats *out);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* libswap engine: pool accounting, eviction order of each policy, coalescing, priorities,
- * cancellation, pinning, fault injection, clear errors for a small budget or mlock. */
+ * cancellation, pinning, fault injection, clear errors for a small budget or mlock, the
+ * stall that swap_token_end returns. */
 #include <errno.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -774,6 +775,42 @@ static void test_kind_prio_bytes_used(void **state)
 	swap_engine_destroy(e);
 }
 
+/* swap_token_end returns the stall of the token it ends: what the statistics' stall_ns grew
+ * by since swap_token_begin, > 0 for a token that waited for a read, 0 for one that only
+ * hit, and not the sum over tokens. */
+static void test_token_stall(void **state)
+{
+	struct swap_engine_params p;
+	struct swap_engine *e;
+	struct swap_stats s0, s1;
+	struct swap_key a = { 0, 1, 2 }, b = { 1, 3, 0 };
+	uint64_t stall = 0;
+
+	(void)state;
+	make_store(2, 1, 4);
+	p = params(SWAP_POLICY_LRU, 0);
+	p.backend = SWAP_BACKEND_FAULT; /* the pread workers, no fault planned */
+	e = engine(&p);
+	for (int t = 0; t < 3; t++) {
+		swap_engine_stats(e, &s0);
+		swap_token_begin(e, (uint64_t)t);
+		get(e, t == 2 ? b : a); /* 0: a is read, 1: a hits, 2: b is read */
+		stall = swap_token_end(e);
+		swap_engine_stats(e, &s1);
+		assert_int_equal(stall, s1.total.stall_ns - s0.total.stall_ns);
+		if (t == 1) {
+			assert_int_equal(s1.total.hits - s0.total.hits, 1);
+			assert_int_equal(stall, 0);
+		} else {
+			assert_int_equal(s1.total.misses - s0.total.misses, 1);
+			assert_true(stall > 0);
+		}
+	}
+	/* ended again without a new begin: still that token's stall */
+	assert_int_equal(swap_token_end(e), stall);
+	swap_engine_destroy(e);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -783,7 +820,7 @@ int main(void)
 		T(test_priorities),      T(test_cancel),           T(test_pinning),
 		T(test_faults),          T(test_mlock_error),      T(test_stats_match_submits),
 		T(test_backend_fallback), T(test_numa),       T(test_kind_prio_bytes_used),
-		T(test_pinned_kind_does_not_block),
+		T(test_pinned_kind_does_not_block), T(test_token_stall),
 	};
 
 	if (getenv("SWAP_TEST_FILTER"))

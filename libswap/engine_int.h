@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The swap engine's state, shared by its files (not installed):
+ *   engine.c         the cache: slots, bundle states, requests, waits, pins, statistics
+ *   sched.c          the fetch scheduler: priority lists, coalescing, completions
+ *   engine_create.c  creation (pool carving, slot split, policy and backend), teardown
+ * and the eviction policies behind struct swap_policy_ops (policy_*.c, swap_int.h).
+ *
+ * One mutex protects all engine state; compute threads take it in request/wait/pin and
+ * the backend's completion thread in swap_on_complete. Reads land in a staging buffer
+ * (the 4 KiB aligned span covering a run of adjacent bundles) and are copied into the
+ * slots, so slot sizes need no O_DIRECT alignment (see Documentation/libswap.md).
+ *
+ * Bundle states: ABSENT -> QUEUED (in a priority list, no slot) -> LOADING (slot taken,
+ * read in flight) -> VALID (slot holds verified bytes) -> ABSENT when evicted. A failed
+ * read turns its bundles to ERROR (slot freed) until a waiter collects the error (requests
+ * do not retry them before that); the next request or wait fetches them again.
+ */
+#ifndef LIBSWAP_ENGINE_INT_H
+#define LIBSWAP_ENGINE_INT_H
+
+#include <pthread.h>
+
+#include "swap_int.h"
+
+enum { ST_ABSENT, ST_QUEUED, ST_LOADING, ST_VALID, ST_ERROR };
+
+#define NIL (-1)
+#define SLOT_ALIGN 64u
+
+struct ent {
+	int32_t slot;
+	int32_t prev, next; /* priority list links (QUEUED) */
+	uint8_t state, prio;
+	int16_t err;
+	uint16_t waiters; /* threads in swap_wait/acquire that have not collected it yet */
+	uint8_t fresh;    /* read from flash and not used since (bytes_used accounting) */
+	uint64_t tag;
+};
+
+struct slot {
+	int64_t bidx; /* bundle held, -1 when free */
+	uint32_t pin;
+	uint8_t kind;
+	uint8_t evictable; /* in the policy's structure */
+	uint8_t is_static;
+};
+
+struct rd {
+	struct swap_key first;
+	uint32_t count;
+	uint64_t file_off, len;
+	uint64_t tag;
+	int prio;
+	uint64_t t_submit;
+};
+
+struct kclass {
+	uint64_t base, n;  /* global slot index range */
+	uint64_t size;     /* bytes per slot */
+	uint8_t *mem;
+	int32_t *free;     /* stack */
+	uint64_t n_free;
+	uint64_t static_n;
+};
+
+struct swap_engine {
+	struct swap_store *s;
+	struct swap_engine_params p;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct swap_pool pool;
+	uint8_t *staging;
+	uint64_t sb; /* bytes per staging buffer = max read */
+	uint32_t qd, inflight;
+	uint32_t *rd_free, n_rd_free;
+	struct rd *rds;
+	struct ent *ent;
+	const struct swap_policy_ops *pol;
+	struct swap_policy *ps;
+	struct slot *slots;
+	uint64_t n_slots;
+	struct kclass kc[SWAP_KIND_COUNT];
+	int32_t ph[SWAP_PRIO_COUNT], pt[SWAP_PRIO_COUNT];
+	uint64_t n_queued;
+	struct swap_layer_stats *ls;
+	uint64_t *per; /* scratch: bytes per layer of one read */
+	const struct swap_backend_ops *bops;
+	struct swap_backend *be;
+	uint64_t token, token_stall;
+	uint64_t n_pinned, n_valid;
+	bool plugged;
+};
+
+static inline uint8_t *swap_slot_mem(struct swap_engine *e, int32_t si)
+{
+	struct kclass *k = &e->kc[e->slots[si].kind];
+
+	return k->mem + ((uint64_t)si - k->base) * k->size;
+}
+
+/* engine.c, under the lock */
+/* A free slot of the kind, else the policy's victim evicted; -1 when every slot of the
+ * kind is pinned, loading or static. */
+int32_t swap_slot_get(struct swap_engine *e, int kind);
+void swap_slot_put(struct swap_engine *e, int32_t si);
+/* Make bundle b's slot evictable if it is VALID, unpinned and nobody waits for it. */
+void swap_settle(struct swap_engine *e, uint64_t b);
+
+/* sched.c, under the lock */
+void swap_plist_add(struct swap_engine *e, uint64_t b, int prio);
+void swap_plist_del(struct swap_engine *e, uint64_t b);
+/* Start reads while the queue depth allows (not while plugged). */
+void swap_dispatch(struct swap_engine *e);
+/* The backends' completion callback (cfg.complete); takes the lock. */
+void swap_on_complete(void *ctx, uint64_t cookie, int64_t res);
+
+#endif
