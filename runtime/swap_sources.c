@@ -43,15 +43,10 @@ static int token_begin(void *ctx)
 	struct as_swap_model *m = ctx;
 
 	m->t_token = now_s();
-	if (m->eng) {
-		struct swap_stats es;
-
-		swap_engine_stats(m->eng, &es);
-		m->stall0 = es.total.stall_ns;
+	if (m->eng)
 		swap_token_begin(m->eng, m->token);
-	} else {
+	else
 		m->stall0 = as_rows_stall_ns(m->rows);
-	}
 	return 0;
 }
 
@@ -61,15 +56,10 @@ static void token_end(void *ctx)
 	uint64_t stall;
 	double t;
 
-	if (m->eng) {
-		struct swap_stats es;
-
-		swap_token_end(m->eng);
-		swap_engine_stats(m->eng, &es);
-		stall = es.total.stall_ns - m->stall0;
-	} else {
+	if (m->eng)
+		stall = swap_token_end(m->eng);
+	else
 		stall = as_rows_stall_ns(m->rows) - m->stall0;
-	}
 	m->token++;
 	t = now_s() - m->t_token;
 	m->wall_s += t;

@@ -83,7 +83,7 @@ struct as_swap_model {
 
 	uint64_t token;
 	double t_token;     /* when the current token began */
-	uint64_t stall0;    /* row mode: the reader's stall total then */
+	uint64_t stall0;    /* row mode: the reader's stall total then (the engine keeps its own) */
 	struct as_swap_layer_stats *ls;
 	uint64_t fixed_bytes, budget_bytes, pool_bytes;
 	double compute_s, wall_s;
