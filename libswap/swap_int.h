@@ -66,6 +66,16 @@ bool swap_file_prev(const struct swap_store *s, struct swap_key k, struct swap_k
  * or 0 when the description is invalid, with a message). */
 int swap_layout(struct swap_store *s, uint64_t *file_size, char *err, size_t errlen);
 
+/* The offsets of the tables, computed from the description (writer and reader agree). */
+struct store_layout {
+	uint64_t meta_off, rdir_off, crc_off, sect_off, res_start, data_off, data_len, size;
+};
+/* swap_layout's computation with every offset (0 or -EINVAL/-EOVERFLOW, message in err);
+ * the header block of SWAP_HDR_BYTES for it (store.c, for the writer). */
+int swap_store_layout(struct swap_store *s, struct store_layout *L, char *err, size_t errlen);
+void swap_store_encode_header(const struct swap_store *s, const struct store_layout *L,
+			      uint8_t *h);
+
 void swap_seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
