@@ -100,14 +100,14 @@ static inline uint8_t *swap_slot_mem(struct swap_engine *e, int32_t si)
 }
 
 /* engine.c, under the lock */
-/* A free slot of the kind, else the policy's victim evicted; -1 when every slot of the
- * kind is pinned, loading or static. */
+/* A free slot of the kind, else the policy's victim evicted; -1 when no slot of the kind
+ * is free or evictable (all pinned, loading, static or still to be collected). */
 int32_t swap_slot_get(struct swap_engine *e, int kind);
 void swap_slot_put(struct swap_engine *e, int32_t si);
 /* Make bundle b's slot evictable if it is VALID, unpinned and nobody waits for it. */
 void swap_settle(struct swap_engine *e, uint64_t b);
 
-/* sched.c, under the lock */
+/* sched.c, under the lock (but swap_on_complete) */
 void swap_plist_add(struct swap_engine *e, uint64_t b, int prio);
 void swap_plist_del(struct swap_engine *e, uint64_t b);
 /* Start reads while the queue depth allows (not while plugged). */
