@@ -140,6 +140,7 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->att ||
 	    !s->rope || !s->logits || !s->k_cache || !s->v_cache || !s->sel_idx ||
 	    !s->sel_tmp) {
+		s->src.ops = NULL; /* on failure the caller keeps the source */
 		as_state_free(s);
 		return -ENOMEM;
 	}
