@@ -24,22 +24,10 @@
 #include "activeswap/sparse.h"
 #include "activeswap/swap.h"
 #include "libswap.h"
+#include "errmsg.h"
 
 #define TBLK 16 /* columns transposed per pass */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void note(const struct as_convert_params *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -127,12 +115,12 @@ int as_convert_verify(const char *path, const struct as_convert_params *p,
 		p = &none;
 	}
 	if (!path) {
-		seterr(err, errlen, "no store to verify");
+		as_seterr(err, errlen, "no store to verify");
 		return -EINVAL;
 	}
 	r = swap_store_open(&s, path, e, sizeof(e));
 	if (r) {
-		seterr(err, errlen, "%s", e);
+		as_seterr(err, errlen, "%s", e);
 		return r;
 	}
 	v.p = p;
@@ -142,7 +130,7 @@ int as_convert_verify(const char *path, const struct as_convert_params *p,
 		p->progress(p->arg, AS_CONVERT_VERIFY, 0, v.total);
 	r = swap_store_verify(s, p->progress ? verify_progress : NULL, &v, e, sizeof(e));
 	if (r) {
-		seterr(err, errlen, "%s: verify failed: %s", path, e[0] ? e : strerror(-r));
+		as_seterr(err, errlen, "%s: verify failed: %s", path, e[0] ? e : strerror(-r));
 		swap_store_close(s);
 		return r;
 	}
@@ -361,7 +349,7 @@ static int list_resident(const struct gguf_file *f, bool rows, struct swap_resid
 		if (is_swapped_name(t->name) && !rows)
 			continue;
 		if (t->name.len >= SWAP_NAME_MAX) {
-			seterr(err, errlen, "tensor name '%.*s' longer than %d bytes",
+			as_seterr(err, errlen, "tensor name '%.*s' longer than %d bytes",
 			       (int)t->name.len, t->name.s, SWAP_NAME_MAX - 1);
 			return -EINVAL;
 		}
@@ -411,31 +399,31 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		p = &defaults;
 	}
 	if (!in || !out || !*out) {
-		seterr(err, errlen, "missing input or output path");
+		as_seterr(err, errlen, "missing input or output path");
 		return -EINVAL;
 	}
 	if (p->type != AS_CONVERT_KEEP && !as_convert_type_ok(p->type)) {
-		seterr(err, errlen, "column type %d cannot be encoded (keep, q8_0, q4_0, f16, "
+		as_seterr(err, errlen, "column type %d cannot be encoded (keep, q8_0, q4_0, f16, "
 		       "bf16 or f32)", p->type);
 		return -EINVAL;
 	}
 	if (p->group < 1 || p->group > AS_CONVERT_GROUP_MAX) {
-		seterr(err, errlen, "layer group %u not in [1, %u]", p->group,
+		as_seterr(err, errlen, "layer group %u not in [1, %u]", p->group,
 		       AS_CONVERT_GROUP_MAX);
 		return -EINVAL;
 	}
 	if (cancelled(p)) {
-		seterr(err, errlen, "cancelled; %s was not written", out);
+		as_seterr(err, errlen, "cancelled; %s was not written", out);
 		return -ECANCELED;
 	}
 	r = gguf_open(&f, in, e, sizeof(e));
 	if (r) {
-		seterr(err, errlen, "%s", e[0] ? e : strerror(-r));
+		as_seterr(err, errlen, "%s", e[0] ? e : strerror(-r));
 		return r;
 	}
 	r = as_model_from_gguf(&m, f, e, sizeof(e));
 	if (r) {
-		seterr(err, errlen, "%s: %s", in, e);
+		as_seterr(err, errlen, "%s: %s", in, e);
 		gguf_close(f);
 		return r;
 	}
@@ -448,7 +436,7 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	rt = calloc(f->n_tensors + 1, sizeof(*rt));
 	r = rd && rt ? meta_blob(f, &meta, &d.meta_len) : -ENOMEM;
 	if (r) {
-		seterr(err, errlen, "out of memory or unreadable metadata");
+		as_seterr(err, errlen, "out of memory or unreadable metadata");
 		goto out;
 	}
 	d.meta = meta;
@@ -458,7 +446,7 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	d.resident = rd;
 	r = swap_writer_create(&cv.w, out, &d, e, sizeof(e));
 	if (r) {
-		seterr(err, errlen, "%s", e);
+		as_seterr(err, errlen, "%s", e);
 		goto out;
 	}
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
@@ -478,14 +466,14 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	if (r) {
 		swap_writer_abort(cv.w);
 		if (r == -ECANCELED)
-			seterr(err, errlen, "cancelled; %s was not written", out);
+			as_seterr(err, errlen, "cancelled; %s was not written", out);
 		else
-			seterr(err, errlen, "%s: %s", out, strerror(-r));
+			as_seterr(err, errlen, "%s: %s", out, strerror(-r));
 		goto out;
 	}
 	r = swap_writer_finish(cv.w, e, sizeof(e));
 	if (r) {
-		seterr(err, errlen, "%s", e);
+		as_seterr(err, errlen, "%s", e);
 		goto out;
 	}
 	if (res)

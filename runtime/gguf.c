@@ -16,6 +16,7 @@
  *   str = u64 length + bytes (no NUL); array value = u32 elem type, u64 n, elements.
  */
 #include "activeswap/gguf.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -395,19 +396,6 @@ static void free_tables(struct gguf_priv *pv)
 
 static int get_int(const struct gguf_kv *kv, int64_t *si, uint64_t *ui, bool *neg);
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int parse(struct gguf_priv *pv, char *err, size_t errlen)
 {
@@ -544,7 +532,7 @@ static int finish(struct gguf_priv *pv, struct gguf_file **out, char *err, size_
 
 	if (rc) {
 		if (err && errlen && !err[0])
-			seterr(err, errlen, "malformed GGUF file");
+			as_seterr(err, errlen, "malformed GGUF file");
 		gguf_close(&pv->pub);
 		*out = NULL;
 		return rc;
@@ -563,7 +551,7 @@ int gguf_parse(struct gguf_file **out, const void *buf, size_t size, char *err,
 	*out = NULL;
 	if (!pv) {
 		if (err && errlen)
-			seterr(err, errlen, "out of memory");
+			as_seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	pv->pub.map = buf;
@@ -585,23 +573,23 @@ int gguf_open(struct gguf_file **out, const char *path, char *err, size_t errlen
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		seterr(err, errlen, "%s: %s", path, strerror(-rc));
+		as_seterr(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
-		seterr(err, errlen, "%s: stat: %s", path, strerror(-rc));
+		as_seterr(err, errlen, "%s: stat: %s", path, strerror(-rc));
 		close(fd);
 		return rc;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		seterr(err, errlen, "%s: not a regular file", path);
+		as_seterr(err, errlen, "%s: not a regular file", path);
 		close(fd);
 		return rc;
 	}
 	if (st.st_size < 24) {
-		seterr(err, errlen, "%s: file too small for a GGUF header (%lld bytes)", path,
+		as_seterr(err, errlen, "%s: file too small for a GGUF header (%lld bytes)", path,
 			 (long long)st.st_size);
 		close(fd);
 		return -EBADMSG;
@@ -609,7 +597,7 @@ int gguf_open(struct gguf_file **out, const char *path, char *err, size_t errlen
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		rc = -errno;
-		seterr(err, errlen, "%s: mmap: %s", path, strerror(-rc));
+		as_seterr(err, errlen, "%s: mmap: %s", path, strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -617,7 +605,7 @@ int gguf_open(struct gguf_file **out, const char *path, char *err, size_t errlen
 	if (!pv) {
 		munmap(map, (size_t)st.st_size);
 		close(fd);
-		seterr(err, errlen, "out of memory");
+		as_seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	pv->pub.map = map;
@@ -629,7 +617,7 @@ int gguf_open(struct gguf_file **out, const char *path, char *err, size_t errlen
 		char tmp[512];
 
 		snprintf(tmp, sizeof(tmp), "%s", err);
-		seterr(err, errlen, "%s: %s", path, tmp);
+		as_seterr(err, errlen, "%s: %s", path, tmp);
 	}
 	return rc;
 }

@@ -24,6 +24,7 @@
 #include "activeswap/gguf.h"
 #include "activeswap/mkmodel.h"
 #include "activeswap/quant.h"
+#include "errmsg.h"
 
 #define CHUNK_BYTES (4u << 20)
 #define MAX_THREADS AS_MKMODEL_MAX_THREADS
@@ -36,19 +37,6 @@ static const struct as_mkmodel_shape shapes[] = {
 	{ "8b", 4096, 14336, 32, 32, 8, 512, 2048 },  /* Llama-3-8B */
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int as_mkmodel_preset(const char *name, struct as_mkmodel_shape *s)
 {
@@ -420,7 +408,7 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 
 	memset(jobs, 0, sizeof(jobs));
 	if (!w) {
-		seterr(err, errlen, "out of memory");
+		as_seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	rc = vocab_build(&v, (uint32_t)o->shape.vocab);
@@ -436,7 +424,7 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 		total += t[i].row_bytes * t[i].ne[1];
 	}
 	if (rc) {
-		seterr(err, errlen, "cannot describe the model: %s", strerror(-rc));
+		as_seterr(err, errlen, "cannot describe the model: %s", strerror(-rc));
 		goto out;
 	}
 	for (int i = 0; i < nth; i++) {
@@ -445,13 +433,13 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 						      o->shape.dim : o->shape.hidden));
 		if (!jobs[i].out || !jobs[i].tmp) {
 			rc = -ENOMEM;
-			seterr(err, errlen, "out of memory");
+			as_seterr(err, errlen, "out of memory");
 			goto out;
 		}
 	}
 	rc = gguf_w_begin(w, fd);
 	if (rc) {
-		seterr(err, errlen, "%s: write: %s", out, strerror(-rc));
+		as_seterr(err, errlen, "%s: write: %s", out, strerror(-rc));
 		goto out;
 	}
 	if (o->progress)
@@ -495,13 +483,13 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 
 				rc = jobs[k].rc;
 				if (rc) {
-					seterr(err, errlen, "quantizing %s: %s", t[i].name,
+					as_seterr(err, errlen, "quantizing %s: %s", t[i].name,
 					       strerror(-rc));
 					break;
 				}
 				rc = gguf_w_data(w, jobs[k].out, (size_t)len);
 				if (rc) {
-					seterr(err, errlen, "%s: write: %s", out,
+					as_seterr(err, errlen, "%s: write: %s", out,
 					       strerror(-rc));
 					break;
 				}
@@ -511,14 +499,14 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 			}
 			if (!rc && cancelled(o)) {
 				rc = -ECANCELED;
-				seterr(err, errlen, "cancelled");
+				as_seterr(err, errlen, "cancelled");
 			}
 		}
 	}
 	if (!rc) {
 		rc = gguf_w_end(w);
 		if (rc)
-			seterr(err, errlen, "%s: write: %s", out, strerror(-rc));
+			as_seterr(err, errlen, "%s: write: %s", out, strerror(-rc));
 	}
 	*bytes_out = total;
 out:
@@ -546,11 +534,11 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 	uint64_t v[7];
 
 	if (!p) {
-		seterr(err, errlen, "no parameters");
+		as_seterr(err, errlen, "no parameters");
 		return -EINVAL;
 	}
 	if (!out || !*out) {
-		seterr(err, errlen, "missing output path");
+		as_seterr(err, errlen, "missing output path");
 		return -EINVAL;
 	}
 	s = &p->shape;
@@ -563,47 +551,47 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 	v[6] = s->ctx;
 	for (int k = 0; k < 7; k++) {
 		if (v[k] < 1 || v[k] > maxv[k]) {
-			seterr(err, errlen, "%s (%llu) must be in [1, %llu]", names[k],
+			as_seterr(err, errlen, "%s (%llu) must be in [1, %llu]", names[k],
 			       (unsigned long long)v[k], (unsigned long long)maxv[k]);
 			return -EINVAL;
 		}
 	}
 	if (p->type != GGML_TYPE_Q4_0 && p->type != GGML_TYPE_Q8_0 &&
 	    p->type != GGML_TYPE_F16 && p->type != GGML_TYPE_F32) {
-		seterr(err, errlen, "type %d is not q4_0, q8_0, f16 or f32", (int)p->type);
+		as_seterr(err, errlen, "type %d is not q4_0, q8_0, f16 or f32", (int)p->type);
 		return -EINVAL;
 	}
 	if (p->threads < 0 || p->threads > MAX_THREADS) {
-		seterr(err, errlen, "%d threads: not in [0, %d]", p->threads, MAX_THREADS);
+		as_seterr(err, errlen, "%d threads: not in [0, %d]", p->threads, MAX_THREADS);
 		return -EINVAL;
 	}
 	if (s->dim % 32 || s->hidden % 32) {
-		seterr(err, errlen, "--dim (%llu) and --hidden (%llu) must be multiples of 32",
+		as_seterr(err, errlen, "--dim (%llu) and --hidden (%llu) must be multiples of 32",
 		       (unsigned long long)s->dim, (unsigned long long)s->hidden);
 		return -EINVAL;
 	}
 	if (s->dim % s->heads) {
-		seterr(err, errlen, "--dim (%llu) must be a multiple of --heads (%llu)",
+		as_seterr(err, errlen, "--dim (%llu) must be a multiple of --heads (%llu)",
 		       (unsigned long long)s->dim, (unsigned long long)s->heads);
 		return -EINVAL;
 	}
 	if ((s->dim / s->heads) % 2) {
-		seterr(err, errlen, "head dimension %llu (dim/heads) must be even for RoPE",
+		as_seterr(err, errlen, "head dimension %llu (dim/heads) must be even for RoPE",
 		       (unsigned long long)(s->dim / s->heads));
 		return -EINVAL;
 	}
 	if (s->kv_heads > s->heads || s->heads % s->kv_heads) {
-		seterr(err, errlen, "--heads (%llu) must be a multiple of --kv-heads (%llu)",
+		as_seterr(err, errlen, "--heads (%llu) must be a multiple of --kv-heads (%llu)",
 		       (unsigned long long)s->heads, (unsigned long long)s->kv_heads);
 		return -EINVAL;
 	}
 	if (s->vocab < 259) {
-		seterr(err, errlen, "--vocab (%llu) must be at least 259 (3 specials + 256 bytes)",
+		as_seterr(err, errlen, "--vocab (%llu) must be at least 259 (3 specials + 256 bytes)",
 		       (unsigned long long)s->vocab);
 		return -EINVAL;
 	}
 	if (strlen(out) + sizeof(".tmp") > PATH_MAX_LEN) {
-		seterr(err, errlen, "output path too long");
+		as_seterr(err, errlen, "output path too long");
 		return -EINVAL;
 	}
 	return 0;
@@ -626,21 +614,21 @@ int as_mkmodel(const struct as_mkmodel_params *p, const char *out, uint64_t *ten
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = -errno;
-		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		as_seterr(err, errlen, "%s: %s", tmp, strerror(errno));
 		return rc;
 	}
 	rc = write_model(p, out, nth, fd, &bytes, err, errlen);
 	if (!rc && fsync(fd) < 0) {
 		rc = -errno;
-		seterr(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
+		as_seterr(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
 	}
 	if (close(fd) < 0 && !rc) {
 		rc = -errno;
-		seterr(err, errlen, "%s: close: %s", tmp, strerror(errno));
+		as_seterr(err, errlen, "%s: close: %s", tmp, strerror(errno));
 	}
 	if (!rc && rename(tmp, out) < 0) {
 		rc = -errno;
-		seterr(err, errlen, "rename %s -> %s: %s", tmp, out, strerror(errno));
+		as_seterr(err, errlen, "rename %s -> %s: %s", tmp, out, strerror(errno));
 	}
 	if (rc) {
 		unlink(tmp);

@@ -40,7 +40,7 @@ FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 -I$AS_TOP/runtime/include"
 # shellcheck disable=SC2086
 if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_gguf.c" "$AS_TOP/runtime/gguf.c" \
-	"$AS_TOP/runtime/quant.c" -lm -o "$OUT/fuzz_gguf" 2>"$W/build.log"; then
+	"$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" -lm -o "$OUT/fuzz_gguf" 2>"$W/build.log"; then
 	ok "build fuzz_gguf (clang -fsanitize=fuzzer,address,undefined)"
 else
 	nok "build fuzz_gguf"

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* The runtime's one-line error messages (internal). */
+#ifndef ACTIVESWAP_ERRMSG_H
+#define ACTIVESWAP_ERRMSG_H
+
+#include <stddef.h>
+
+/* snprintf into err[errlen]; nothing when err is NULL or errlen 0. */
+void as_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
