@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "activeswap/gguf.h"
+#include "activeswap/hfvocab.h"
 #include "activeswap/mkmodel.h"
 #include "activeswap/quant.h"
 
@@ -334,6 +335,8 @@ static int add_meta(struct gguf_writer *w, const struct as_mkmodel_params *o,
 	rc |= gguf_w_f32(w, "llama.rope.freq_base", 10000.0f);
 	rc |= gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
 	rc |= gguf_w_u32(w, "llama.vocab_size", (uint32_t)s->vocab);
+	if (o->hf_vocab)
+		return rc || as_hf_vocab_write(o->hf_vocab, w) ? -EINVAL : 0;
 	rc |= gguf_w_str(w, "tokenizer.ggml.model", "llama");
 	rc |= gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->text, v->n);
 	rc |= gguf_w_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, v->n);
@@ -423,7 +426,7 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 		seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	rc = vocab_build(&v, (uint32_t)o->shape.vocab);
+	rc = o->hf_vocab ? 0 : vocab_build(&v, (uint32_t)o->shape.vocab);
 	if (!rc)
 		rc = build_tensors(o, &t, &n_t);
 	if (!rc)
@@ -597,7 +600,12 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 		       (unsigned long long)s->heads, (unsigned long long)s->kv_heads);
 		return -EINVAL;
 	}
-	if (s->vocab < 259) {
+	if (p->hf_vocab && p->hf_vocab->n != s->vocab) {
+		seterr(err, errlen, "--vocab (%llu) differs from the size of the --vocab-from "
+		       "vocabulary (%u)", (unsigned long long)s->vocab, p->hf_vocab->n);
+		return -EINVAL;
+	}
+	if (!p->hf_vocab && s->vocab < 259) {
 		seterr(err, errlen, "--vocab (%llu) must be at least 259 (3 specials + 256 bytes)",
 		       (unsigned long long)s->vocab);
 		return -EINVAL;
