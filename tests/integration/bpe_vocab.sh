@@ -59,7 +59,33 @@ for v in llama3 qwen3; do
 			2>"$T/err"
 	check $([ $? = 0 ] && cmp -s "$T/$v.sids" "$FX/$v.ids"; echo $?) \
 		"$v: tokenize on a store (embedded metadata) gives the same ids"
+	[ "$v" = llama3 ] || continue
+	for pre in gpt-2 default; do
+		"$ACTIVESWAP" mkmodel -o "$T/pre.gguf" --vocab-from "$NPM_DIR/$v/package/models" \
+			--pre "$pre" --type f16 --dim 32 --hidden 32 --layers 1 --heads 1 \
+			--kv-heads 1 2>"$T/err" &&
+			"$ACTIVESWAP" tokenize -m "$T/pre.gguf" -f "$FX/text.txt" --ids \
+				>"$T/pre.ids" 2>"$T/err"
+		check $([ $? = 0 ] && cmp -s "$T/pre.ids" "$FX/llama3-pre-$pre.ids"; echo $?) \
+			"llama3 vocabulary split by the $pre rules: ids == llama-tokenize"
+	done
 done
+
+# SentencePiece with special tokens parsed (llama.cpp's ids in the README's command).
+S="${AS_SHARED:-}/models/stories260K.gguf"
+if [ -n "${AS_SHARED:-}" ] && [ -s "$S" ]; then
+	spm() { # TEXT FLAGS WANT
+		got=$("$ACTIVESWAP" tokenize -m "$S" -p "$1" --ids $2 2>"$T/err")
+		check $([ "$got" = "$3" ]; echo $?) "SentencePiece '$1' $2: ids == llama-tokenize"
+	}
+	spm "<s>Hello</s> world <unk>x" "" \
+		"[1, 1, 346, 306, 414, 2, 410, 263, 304, 341, 410, 0, 410, 444]"
+	spm "<s>Hello</s> world <unk>x" --no-special "[1, 410, 504, 419, 505, 440, 411, 306, \
+414, 504, 492, 419, 505, 263, 304, 341, 410, 504, 379, 433, 505, 444]"
+	spm " lead <s>  <s>" "" "[1, 410, 278, 411, 380, 410, 1, 410, 410, 410, 1]"
+else
+	skip "SentencePiece special tokens (3 checks)" "no \$AS_SHARED/models/stories260K.gguf"
+fi
 
 # Default output and pieces: a hand-made vocabulary (no network needed).
 V="$T/hand"
