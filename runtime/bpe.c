@@ -10,6 +10,7 @@
  * final symbol that is not a token falls back to the tokens of its single bytes.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,32 +19,36 @@
 
 /* ---- GPT-2 byte <-> unicode --------------------------------------------------------- */
 
-/* The code point byte b is written as: printable Latin-1 stays, the rest moves to 256+. */
+/* The code point each byte is written as: printable Latin-1 stays, the other bytes move
+ * to 256, 257, ... in byte order. Both tables are filled once (pthread_once). */
+static uint16_t fwd[256];
+static int16_t inv[324];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void init_tables(void)
+{
+	uint16_t k = 256;
+
+	for (int i = 0; i < 324; i++)
+		inv[i] = -1;
+	for (int b = 0; b < 256; b++) {
+		bool keep = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+
+		fwd[b] = keep ? (uint16_t)b : k++;
+		inv[fwd[b]] = (int16_t)b;
+	}
+}
+
 static uint32_t byte_cp(uint8_t b)
 {
-	uint32_t k = 0;
-
-	if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174)
-		return b;
-	for (uint32_t i = 0; i < b; i++)
-		if (!((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || i >= 174))
-			k++;
-	return 256 + k;
+	pthread_once(&tables_once, init_tables);
+	return fwd[b];
 }
 
 /* Inverse of byte_cp, or -1 */
 static int cp_byte(uint32_t c)
 {
-	static int16_t inv[324];
-	static bool ready;
-
-	if (!ready) {
-		for (int i = 0; i < 324; i++)
-			inv[i] = -1;
-		for (int b = 0; b < 256; b++)
-			inv[byte_cp((uint8_t)b)] = (int16_t)b;
-		ready = true;
-	}
+	pthread_once(&tables_once, init_tables);
 	return c < 324 ? inv[c] : -1;
 }
 
@@ -116,10 +121,10 @@ int as_bpe_build(struct as_tokenizer *t, const struct as_vocab_desc *d, char *er
 	}
 	t->pre = (enum as_pretok)pre;
 	t->ignore_merges = t->pre == AS_PRE_LLAMA3;
-	if (d->n_merges > (1ull << 26)) {
+	if (d->n_merges > AS_TOK_MAX_MERGES) {
 		if (err && errlen)
 			snprintf(err, errlen, "tokenizer: %llu merges (at most %llu)",
-				 (unsigned long long)d->n_merges, 1ull << 26);
+				 (unsigned long long)d->n_merges, (unsigned long long)AS_TOK_MAX_MERGES);
 		return -EINVAL;
 	}
 	if (!d->n_merges)
@@ -349,7 +354,7 @@ static int bpe_fragment(const struct as_tokenizer *t, const char *s, size_t n,
 			struct ids *out)
 {
 	struct work w = { 0 };
-	size_t ncp, nw, start = 0, maxw = 0;
+	size_t ncp, nw, start = 0, maxb = 0;
 	char *u8 = NULL;
 	int rc = -ENOMEM;
 
@@ -363,14 +368,18 @@ static int bpe_fragment(const struct as_tokenizer *t, const char *s, size_t n,
 	ncp = as_utf8_decode(s, n, w.cp);
 	nw = as_pretok_split(t->pre, w.cp, ncp, w.ends, w.tmp);
 	for (size_t k = 0; k < nw; k++) {
-		if (w.ends[k] - start > maxw)
-			maxw = w.ends[k] - start;
+		char tmp[4];
+		size_t b = 0;
+
+		for (size_t i = start; i < w.ends[k]; i++)
+			b += as_utf8_encode(w.cp[i], tmp);
+		maxb = b > maxb ? b : maxb;
 		start = w.ends[k];
 	}
-	/* a word of maxw code points: at most 4 bytes each, 2 encoded bytes per byte */
-	u8 = malloc(4 * maxw + 1);
-	w.enc = malloc(8 * maxw + 1);
-	w.sy = malloc((4 * maxw + 1) * sizeof(*w.sy));
+	/* the longest word: maxb bytes, 2 encoded bytes and at most one symbol per byte */
+	u8 = malloc(maxb + 1);
+	w.enc = malloc(2 * maxb + 1);
+	w.sy = malloc((maxb + 1) * sizeof(*w.sy));
 	if (!u8 || !w.enc || !w.sy)
 		goto out;
 	start = 0;

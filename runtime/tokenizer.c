@@ -398,7 +398,7 @@ static int load_bpe(const struct gguf_file *f, struct as_vocab_desc *d, char *pr
 		       "vocabulary needs its merges)");
 		return -EINVAL;
 	}
-	if (m > (1ull << 26)) {
+	if (m > AS_TOK_MAX_MERGES) {
 		seterr(err, errlen, "tokenizer: too many tokenizer.ggml.merges");
 		return -EINVAL;
 	}

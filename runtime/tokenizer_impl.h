@@ -21,6 +21,9 @@ enum as_pretok {
 	AS_PRE_QWEN2,
 };
 
+/* most merges accepted (real vocabularies have a few hundred thousand) */
+#define AS_TOK_MAX_MERGES (1u << 22)
+
 #define AS_PRETOK_NAMES "default, gpt-2, llama-bpe (llama3, llama-v3), qwen2"
 
 struct as_merge_ent {
