@@ -252,6 +252,8 @@ static void test_special(void **state)
 	      'a', 'r', 't', '|', '>' }, 12);
 	check(t, "he<think>he", false, (const int32_t[]){ 257, 265, 257 }, 3);
 	check(t, "<|im_start|><|im_start|>", true, (const int32_t[]){ 264, 264 }, 2);
+	/* a user-defined and a control token back to back */
+	check(t, "<think><|endoftext|>", true, (const int32_t[]){ 265, 266 }, 2);
 	/* as_tokenize never parses control tokens */
 	assert_int_equal(as_tokenize(t, "<|endoftext|>", 13, false, &ids, &n), 0);
 	assert_true(n > 1);
