@@ -350,7 +350,7 @@ static int list_resident(const struct gguf_file *f, bool rows, struct swap_resid
 			continue;
 		if (t->name.len >= SWAP_NAME_MAX) {
 			as_seterr(err, errlen, "tensor name '%.*s' longer than %d bytes",
-			       (int)t->name.len, t->name.s, SWAP_NAME_MAX - 1);
+				  (int)t->name.len, t->name.s, SWAP_NAME_MAX - 1);
 			return -EINVAL;
 		}
 		memcpy(x->name, t->name.s, t->name.len);
@@ -404,12 +404,12 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	}
 	if (p->type != AS_CONVERT_KEEP && !as_convert_type_ok(p->type)) {
 		as_seterr(err, errlen, "column type %d cannot be encoded (keep, q8_0, q4_0, f16, "
-		       "bf16 or f32)", p->type);
+			  "bf16 or f32)", p->type);
 		return -EINVAL;
 	}
 	if (p->group < 1 || p->group > AS_CONVERT_GROUP_MAX) {
 		as_seterr(err, errlen, "layer group %u not in [1, %u]", p->group,
-		       AS_CONVERT_GROUP_MAX);
+			  AS_CONVERT_GROUP_MAX);
 		return -EINVAL;
 	}
 	if (cancelled(p)) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "activeswap/gguf.h"
+#include "activeswap/hfvocab.h"
 #include "activeswap/mkmodel.h"
 #include "activeswap/quant.h"
 #include "errmsg.h"
@@ -322,6 +323,8 @@ static int add_meta(struct gguf_writer *w, const struct as_mkmodel_params *o,
 	rc |= gguf_w_f32(w, "llama.rope.freq_base", 10000.0f);
 	rc |= gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
 	rc |= gguf_w_u32(w, "llama.vocab_size", (uint32_t)s->vocab);
+	if (o->hf_vocab)
+		return rc || as_hf_vocab_write(o->hf_vocab, w) ? -EINVAL : 0;
 	rc |= gguf_w_str(w, "tokenizer.ggml.model", "llama");
 	rc |= gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->text, v->n);
 	rc |= gguf_w_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, v->n);
@@ -411,7 +414,7 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 		as_seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	rc = vocab_build(&v, (uint32_t)o->shape.vocab);
+	rc = o->hf_vocab ? 0 : vocab_build(&v, (uint32_t)o->shape.vocab);
 	if (!rc)
 		rc = build_tensors(o, &t, &n_t);
 	if (!rc)
@@ -484,13 +487,13 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 				rc = jobs[k].rc;
 				if (rc) {
 					as_seterr(err, errlen, "quantizing %s: %s", t[i].name,
-					       strerror(-rc));
+						  strerror(-rc));
 					break;
 				}
 				rc = gguf_w_data(w, jobs[k].out, (size_t)len);
 				if (rc) {
 					as_seterr(err, errlen, "%s: write: %s", out,
-					       strerror(-rc));
+						  strerror(-rc));
 					break;
 				}
 				done += len;
@@ -552,7 +555,7 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 	for (int k = 0; k < 7; k++) {
 		if (v[k] < 1 || v[k] > maxv[k]) {
 			as_seterr(err, errlen, "%s (%llu) must be in [1, %llu]", names[k],
-			       (unsigned long long)v[k], (unsigned long long)maxv[k]);
+				  (unsigned long long)v[k], (unsigned long long)maxv[k]);
 			return -EINVAL;
 		}
 	}
@@ -567,27 +570,32 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 	}
 	if (s->dim % 32 || s->hidden % 32) {
 		as_seterr(err, errlen, "--dim (%llu) and --hidden (%llu) must be multiples of 32",
-		       (unsigned long long)s->dim, (unsigned long long)s->hidden);
+			  (unsigned long long)s->dim, (unsigned long long)s->hidden);
 		return -EINVAL;
 	}
 	if (s->dim % s->heads) {
 		as_seterr(err, errlen, "--dim (%llu) must be a multiple of --heads (%llu)",
-		       (unsigned long long)s->dim, (unsigned long long)s->heads);
+			  (unsigned long long)s->dim, (unsigned long long)s->heads);
 		return -EINVAL;
 	}
 	if ((s->dim / s->heads) % 2) {
 		as_seterr(err, errlen, "head dimension %llu (dim/heads) must be even for RoPE",
-		       (unsigned long long)(s->dim / s->heads));
+			  (unsigned long long)(s->dim / s->heads));
 		return -EINVAL;
 	}
 	if (s->kv_heads > s->heads || s->heads % s->kv_heads) {
 		as_seterr(err, errlen, "--heads (%llu) must be a multiple of --kv-heads (%llu)",
-		       (unsigned long long)s->heads, (unsigned long long)s->kv_heads);
+			  (unsigned long long)s->heads, (unsigned long long)s->kv_heads);
 		return -EINVAL;
 	}
-	if (s->vocab < 259) {
+	if (p->hf_vocab && p->hf_vocab->n != s->vocab) {
+		as_seterr(err, errlen, "--vocab (%llu) differs from the size of the --vocab-from "
+			  "vocabulary (%u)", (unsigned long long)s->vocab, p->hf_vocab->n);
+		return -EINVAL;
+	}
+	if (!p->hf_vocab && s->vocab < 259) {
 		as_seterr(err, errlen, "--vocab (%llu) must be at least 259 (3 specials + 256 bytes)",
-		       (unsigned long long)s->vocab);
+			  (unsigned long long)s->vocab);
 		return -EINVAL;
 	}
 	if (strlen(out) + sizeof(".tmp") > PATH_MAX_LEN) {

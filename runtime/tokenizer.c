@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * SentencePiece tokenizer (llama.cpp "SPM" compatible). See tokenizer.h.
+ * The vocabulary, and the SentencePiece tokenizer (llama.cpp "SPM" compatible). See
+ * tokenizer.h; byte-level BPE is in bpe.c.
  *
  * Encoding: the escaped text is split into UTF-8 characters kept in a doubly linked
  * list; candidate merges (adjacent pairs whose concatenation is in the vocabulary) sit
@@ -16,24 +17,11 @@
 #include <string.h>
 
 #include "activeswap/gguf.h"
+#include "tokenizer_impl.h"
 
 #define AS_TOK_MAX_VOCAB (1u << 24)
-
-struct as_tokenizer {
-	uint32_t n;
-	char *text;            /* all token texts back to back */
-	uint64_t *text_off;    /* n + 1 offsets into text */
-	char *piece;           /* all pieces back to back */
-	uint64_t *piece_off;   /* n + 1 offsets into piece */
-	float *scores;
-	int32_t *types;
-	uint32_t *ht;          /* open addressing: id + 1, 0 = empty */
-	uint32_t ht_mask;
-	int32_t byte_tok[256];
-	int32_t bos, eos, unk;
-	bool add_bos;
-	bool add_space_prefix;
-};
+/* longest token text accepted (llama.cpp's longest real tokens are a few hundred bytes) */
+#define AS_TOK_MAX_TEXT 4096
 
 static void seterr(char *err, size_t errlen, const char *msg)
 {
@@ -58,8 +46,7 @@ static const char *tok_text(const struct as_tokenizer *t, uint32_t id, size_t *l
 	return t->text + t->text_off[id];
 }
 
-/* Vocabulary id of the exact byte string s, or -1. */
-static int32_t tok_find(const struct as_tokenizer *t, const char *s, size_t n)
+int32_t as_tok_find(const struct as_tokenizer *t, const char *s, size_t n)
 {
 	uint32_t i = hash_bytes(s, n) & t->ht_mask;
 
@@ -133,6 +120,18 @@ static size_t make_piece(const struct as_tokenizer *t, uint32_t id, char *dst)
 	const char *s = tok_text(t, id, &n);
 	int b;
 
+	if (t->bpe) {
+		/* llama.cpp's BPE token-to-piece without special rendering */
+		switch (t->types[id]) {
+		case AS_TOKEN_USER_DEFINED:
+			memcpy(dst, s, n);
+			return n;
+		case AS_TOKEN_NORMAL:
+			return as_bpe_decode_text(s, n, dst);
+		default:
+			return 0;
+		}
+	}
 	switch (t->types[id]) {
 	case AS_TOKEN_UNKNOWN:
 		memcpy(dst, "\xe2\x96\x85", 3);
@@ -162,6 +161,71 @@ static size_t make_piece(const struct as_tokenizer *t, uint32_t id, char *dst)
 	}
 }
 
+static const char *const eog_names[] = {
+	"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
+	"<|eom_id|>",
+};
+
+static int32_t find_eot(const struct as_tokenizer *t)
+{
+	for (size_t k = 0; k < 6; k++) {
+		int32_t id = as_tok_find(t, eog_names[k], strlen(eog_names[k]));
+
+		if (id >= 0)
+			return id;
+	}
+	return -1;
+}
+
+struct len_id {
+	uint64_t len;
+	int32_t id;
+};
+
+static int by_len_desc(const void *a, const void *b)
+{
+	const struct len_id *x = a, *y = b;
+
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id);
+}
+
+static bool is_special_type(int32_t ty)
+{
+	return ty == AS_TOKEN_CONTROL || ty == AS_TOKEN_USER_DEFINED || ty == AS_TOKEN_UNKNOWN;
+}
+
+/* The tokens found in the text before encoding: control, user-defined, unknown. */
+static int build_special(struct as_tokenizer *t)
+{
+	struct len_id *li;
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < t->n; i++)
+		if (is_special_type(t->types[i]) && t->text_off[i + 1] > t->text_off[i])
+			k++;
+	t->special = malloc((k ? k : 1) * sizeof(*t->special));
+	li = malloc((k ? k : 1) * sizeof(*li));
+	if (!t->special || !li) {
+		free(li);
+		return -ENOMEM;
+	}
+	k = 0;
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (is_special_type(t->types[i]) && t->text_off[i + 1] > t->text_off[i]) {
+			li[k].len = t->text_off[i + 1] - t->text_off[i];
+			li[k++].id = (int32_t)i;
+		}
+	}
+	qsort(li, k, sizeof(*li), by_len_desc);
+	for (uint32_t i = 0; i < k; i++)
+		t->special[i] = li[i].id;
+	t->n_special = k;
+	free(li);
+	return 0;
+}
+
 void as_tokenizer_free(struct as_tokenizer *t)
 {
 	if (!t)
@@ -173,6 +237,8 @@ void as_tokenizer_free(struct as_tokenizer *t)
 	free(t->scores);
 	free(t->types);
 	free(t->ht);
+	free(t->mh);
+	free(t->special);
 	free(t);
 }
 
@@ -190,9 +256,19 @@ int as_tokenizer_new(struct as_tokenizer **out, const struct as_vocab_desc *d, c
 		return -EINVAL;
 	}
 	if (d->bos >= (int64_t)d->n_vocab || d->eos >= (int64_t)d->n_vocab ||
-	    d->unk >= (int64_t)d->n_vocab) {
-		seterr(err, errlen, "tokenizer: bos/eos/unk id out of range");
+	    d->unk >= (int64_t)d->n_vocab || (d->has_eot && d->eot >= (int64_t)d->n_vocab)) {
+		seterr(err, errlen, "tokenizer: bos/eos/eot/unk id out of range");
 		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < d->n_vocab; i++) {
+		size_t l = d->text_len ? d->text_len[i] : strlen(d->text[i]);
+
+		if (l > AS_TOK_MAX_TEXT) {
+			if (err && errlen)
+				snprintf(err, errlen, "tokenizer: token %u is %zu bytes long (at "
+					 "most %d)", i, l, AS_TOK_MAX_TEXT);
+			return -EINVAL;
+		}
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -202,7 +278,8 @@ int as_tokenizer_new(struct as_tokenizer **out, const struct as_vocab_desc *d, c
 	t->eos = d->eos < 0 ? -1 : d->eos;
 	t->unk = d->unk < 0 ? -1 : d->unk;
 	t->add_bos = d->add_bos;
-	t->add_space_prefix = d->add_space_prefix;
+	t->add_space_prefix = d->add_space_prefix && !d->bpe;
+	t->bpe = d->bpe;
 	for (uint32_t i = 0; i < t->n; i++)
 		total += d->text_len ? d->text_len[i] : strlen(d->text[i]);
 	t->text_off = malloc((t->n + 1ull) * sizeof(*t->text_off));
@@ -242,13 +319,24 @@ int as_tokenizer_new(struct as_tokenizer **out, const struct as_vocab_desc *d, c
 	t->piece_off[t->n] = total;
 	for (int b = 0; b < 256; b++) {
 		snprintf(buf, sizeof(buf), "<0x%02X>", b);
-		t->byte_tok[b] = tok_find(t, buf, 6);
+		t->byte_tok[b] = as_tok_find(t, buf, 6);
 		if (t->byte_tok[b] < 0) {
 			buf[0] = (char)b;
-			t->byte_tok[b] = tok_find(t, buf, 1);
+			t->byte_tok[b] = as_tok_find(t, buf, 1);
 		}
 		if (t->byte_tok[b] < 0)
 			t->byte_tok[b] = t->unk;
+	}
+	t->eot = d->has_eot && d->eot >= 0 ? d->eot : find_eot(t);
+	if (build_special(t))
+		goto nomem;
+	if (t->bpe) {
+		int rc = as_bpe_build(t, d, err, errlen);
+
+		if (rc) {
+			as_tokenizer_free(t);
+			return rc;
+		}
 	}
 	*out = t;
 	return 0;
@@ -275,6 +363,61 @@ static int get_opt_id(const struct gguf_file *f, const char *key, int32_t def, u
 	return 0;
 }
 
+/* tokenizer.ggml.pre and tokenizer.ggml.merges into d (pre: a buffer for the name) */
+static int load_bpe(const struct gguf_file *f, struct as_vocab_desc *d, char *pre,
+		    size_t pre_len, const char ***merges, size_t **mlen, char *err,
+		    size_t errlen)
+{
+	const struct gguf_kv *kv;
+	struct gguf_str s;
+	enum gguf_type ty;
+	uint64_t m;
+	int rc;
+
+	snprintf(pre, pre_len, "default");
+	rc = gguf_get_str(f, "tokenizer.ggml.pre", &s);
+	if (rc == 0) {
+		if (s.len >= pre_len || memchr(s.s, 0, s.len) ||
+		    as_pretok_parse(s.s, s.len) < 0) {
+			if (err && errlen)
+				snprintf(err, errlen, "tokenizer: unknown tokenizer.ggml.pre "
+					 "'%.*s' (supported: %s)", (int)(s.len > 64 ? 64 : s.len),
+					 s.s, AS_PRETOK_NAMES);
+			return -EOPNOTSUPP;
+		}
+		memcpy(pre, s.s, s.len);
+		pre[s.len] = 0;
+	} else if (rc != -ENOENT) {
+		seterr(err, errlen, "tokenizer: tokenizer.ggml.pre is not a string");
+		return -EINVAL;
+	}
+	d->pre = pre;
+	rc = gguf_get_arr(f, "tokenizer.ggml.merges", &ty, &m, &kv);
+	if (rc || ty != GGUF_TYPE_STRING || !kv->strs) {
+		seterr(err, errlen, "tokenizer: missing or bad tokenizer.ggml.merges (a gpt2 "
+		       "vocabulary needs its merges)");
+		return -EINVAL;
+	}
+	if (m > AS_TOK_MAX_MERGES) {
+		seterr(err, errlen, "tokenizer: too many tokenizer.ggml.merges");
+		return -EINVAL;
+	}
+	*merges = malloc((m ? m : 1) * sizeof(**merges));
+	*mlen = malloc((m ? m : 1) * sizeof(**mlen));
+	if (!*merges || !*mlen) {
+		seterr(err, errlen, "tokenizer: out of memory");
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; i < m; i++) {
+		(*merges)[i] = kv->strs[i].s;
+		(*mlen)[i] = kv->strs[i].len;
+	}
+	d->merges = *merges;
+	d->merges_len = *mlen;
+	d->n_merges = m;
+	return 0;
+}
+
 int as_tokenizer_load(struct as_tokenizer **out, const struct gguf_file *f, char *err,
 		      size_t errlen)
 {
@@ -283,8 +426,9 @@ int as_tokenizer_load(struct as_tokenizer **out, const struct gguf_file *f, char
 	struct gguf_str model;
 	enum gguf_type ty;
 	uint64_t n, m;
-	const char **text = NULL;
-	size_t *len = NULL;
+	const char **text = NULL, **merges = NULL;
+	size_t *len = NULL, *mlen = NULL;
+	char pre[80];
 	float *scores = NULL;
 	int32_t *types = NULL;
 	bool b;
@@ -293,11 +437,14 @@ int as_tokenizer_load(struct as_tokenizer **out, const struct gguf_file *f, char
 	*out = NULL;
 	if (gguf_get_str(f, "tokenizer.ggml.model", &model) == 0 &&
 	    !gguf_str_eq(model, "llama")) {
-		if (err && errlen)
-			snprintf(err, errlen, "tokenizer: unsupported tokenizer.ggml.model '%.*s'"
-				 " (only 'llama' SentencePiece)", (int)(model.len > 64 ? 64 :
-				 model.len), model.s);
-		return -EOPNOTSUPP;
+		if (!gguf_str_eq(model, "gpt2")) {
+			if (err && errlen)
+				snprintf(err, errlen, "tokenizer: unsupported tokenizer.ggml.model "
+					 "'%.*s' (supported: llama, gpt2)",
+					 (int)(model.len > 64 ? 64 : model.len), model.s);
+			return -EOPNOTSUPP;
+		}
+		d.bpe = true;
 	}
 	rc = gguf_get_arr(f, "tokenizer.ggml.tokens", &ty, &n, &kv_tok);
 	if (rc || ty != GGUF_TYPE_STRING || !kv_tok->strs) {
@@ -342,19 +489,34 @@ int as_tokenizer_load(struct as_tokenizer **out, const struct gguf_file *f, char
 			goto nomem;
 		memcpy(types, kv->data, n * sizeof(*types));
 	}
+	if (d.bpe) {
+		rc = load_bpe(f, &d, pre, sizeof(pre), &merges, &mlen, err, errlen);
+		if (rc)
+			goto out;
+	}
 	d.n_vocab = (uint32_t)n;
 	d.text = text;
 	d.text_len = len;
 	d.scores = scores;
 	d.types = types;
-	if (get_opt_id(f, "tokenizer.ggml.bos_token_id", 1, d.n_vocab, &d.bos) ||
-	    get_opt_id(f, "tokenizer.ggml.eos_token_id", 2, d.n_vocab, &d.eos) ||
-	    get_opt_id(f, "tokenizer.ggml.unknown_token_id", 0, d.n_vocab, &d.unk)) {
+	/* llama.cpp's defaults: SPM 1, 2, 0; BPE 11, 11, none */
+	if (get_opt_id(f, "tokenizer.ggml.bos_token_id", d.bpe ? 11 : 1, d.n_vocab, &d.bos) ||
+	    get_opt_id(f, "tokenizer.ggml.eos_token_id", d.bpe ? 11 : 2, d.n_vocab, &d.eos) ||
+	    get_opt_id(f, "tokenizer.ggml.unknown_token_id", d.bpe ? -1 : 0, d.n_vocab,
+			&d.unk) ||
+	    get_opt_id(f, "tokenizer.ggml.eot_token_id", -1, d.n_vocab, &d.eot)) {
 		seterr(err, errlen, "tokenizer: bad bos/eos/unknown token id type");
 		rc = -EINVAL;
 		goto out;
 	}
-	d.add_bos = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b) == 0 ? b : true;
+	if (d.bos >= (int64_t)d.n_vocab)
+		d.bos = -1;
+	if (d.eos >= (int64_t)d.n_vocab)
+		d.eos = -1;
+	d.has_eot = d.eot >= 0;
+	/* BPE: BOS only for llama-bpe unless the file says */
+	d.add_bos = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b) == 0 ? b :
+		(!d.bpe || as_pretok_parse(pre, strlen(pre)) == AS_PRE_LLAMA3);
 	d.add_space_prefix = gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b) == 0 ? b :
 		true;
 	rc = as_tokenizer_new(out, &d, err, errlen);
@@ -365,6 +527,8 @@ nomem:
 out:
 	free(text);
 	free(len);
+	free(merges);
+	free(mlen);
 	free(scores);
 	free(types);
 	return rc;
@@ -388,6 +552,41 @@ int32_t as_tokenizer_eos(const struct as_tokenizer *t)
 bool as_tokenizer_add_bos(const struct as_tokenizer *t)
 {
 	return t->add_bos;
+}
+
+int32_t as_tokenizer_eot(const struct as_tokenizer *t)
+{
+	return t->eot;
+}
+
+bool as_tokenizer_is_eog(const struct as_tokenizer *t, int32_t id)
+{
+	size_t n;
+	const char *s;
+
+	if (id < 0 || (uint32_t)id >= t->n)
+		return false;
+	if (id == t->eos || id == t->eot)
+		return true;
+	if (t->types[id] != AS_TOKEN_CONTROL)
+		return false;
+	s = tok_text(t, (uint32_t)id, &n);
+	for (size_t k = 0; k < sizeof(eog_names) / sizeof(eog_names[0]); k++)
+		if (strlen(eog_names[k]) == n && !memcmp(eog_names[k], s, n))
+			return true;
+	return false;
+}
+
+const char *as_tokenizer_model(const struct as_tokenizer *t)
+{
+	return t->bpe ? "gpt2" : "llama";
+}
+
+int32_t as_token_type(const struct as_tokenizer *t, int32_t id)
+{
+	if (id < 0 || (uint32_t)id >= t->n)
+		return 0;
+	return t->types[id];
 }
 
 const char *as_token_piece(const struct as_tokenizer *t, int32_t id, size_t *len)
@@ -492,7 +691,7 @@ static int try_bigram(const struct as_tokenizer *t, struct heap *h, const struct
 	if (left < 0 || right < 0)
 		return 0;
 	n = sy[left].n + sy[right].n;
-	id = tok_find(t, sy[left].s, n);
+	id = as_tok_find(t, sy[left].s, n);
 	if (id < 0)
 		return 0;
 	b.score = t->scores[id];
@@ -509,8 +708,8 @@ static size_t utf8_len(uint8_t c)
 	return lookup[c >> 4];
 }
 
-int as_tokenize(const struct as_tokenizer *t, const char *text, size_t len, bool add_bos,
-		int32_t **out, size_t *n_out)
+static int spm_encode(const struct as_tokenizer *t, const char *text, size_t len,
+		      bool add_bos, bool prefix, int32_t **out, size_t *n_out)
 {
 	char *buf = NULL;
 	struct sym *sy = NULL;
@@ -531,7 +730,7 @@ int as_tokenize(const struct as_tokenizer *t, const char *text, size_t len, bool
 		ids[nid++] = t->bos;
 	if (len == 0)
 		goto done;
-	if (t->add_space_prefix) {
+	if (prefix) {
 		memcpy(buf, "\xe2\x96\x81", 3);
 		bl = 3;
 	}
@@ -580,7 +779,7 @@ int as_tokenize(const struct as_tokenizer *t, const char *text, size_t len, bool
 			goto out;
 	}
 	for (int i = 0; i >= 0; i = sy[i].next) {
-		int32_t id = tok_find(t, sy[i].s, sy[i].n);
+		int32_t id = as_tok_find(t, sy[i].s, sy[i].n);
 
 		if (id >= 0) {
 			ids[nid++] = id;
@@ -604,6 +803,22 @@ out:
 	free(sy);
 	free(h.a);
 	return rc;
+}
+
+int as_spm_fragment(const struct as_tokenizer *t, const char *text, size_t len, bool prefix,
+		    int32_t **out, size_t *n_out)
+{
+	return spm_encode(t, text, len, false, prefix, out, n_out);
+}
+
+int as_tokenize(const struct as_tokenizer *t, const char *text, size_t len, bool add_bos,
+		int32_t **out, size_t *n_out)
+{
+	struct as_tokenize_opts o = { .add_bos = add_bos, .parse_special = false };
+
+	if (t->bpe)
+		return as_tokenize_ex(t, text, len, &o, out, n_out);
+	return spm_encode(t, text, len, add_bos, t->add_space_prefix, out, n_out);
 }
 
 char *as_detokenize(const struct as_tokenizer *t, const int32_t *ids, size_t n,

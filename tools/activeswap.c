@@ -18,6 +18,7 @@
 #pragma weak cmd_trace
 #pragma weak cmd_info
 #pragma weak cmd_calibrate
+#pragma weak cmd_tokenize
 #pragma weak bench_io_main
 #pragma weak bench_decode_main
 
@@ -73,6 +74,7 @@ static const struct {
 	{ "trace", cmd_trace, "live eBPF view of swapping" },
 	{ "info", cmd_info, "architecture, shapes, types and sizes of a model" },
 	{ "calibrate", cmd_calibrate, "per-layer sparsity levels from a text" },
+	{ "tokenize", cmd_tokenize, "print the tokens of a text (as llama-tokenize)" },
 };
 
 static void usage(FILE *f)

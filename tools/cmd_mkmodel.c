@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activeswap/hfvocab.h"
 #include "activeswap/mkmodel.h"
 #include "activeswap/quant.h"
 #include "args.h"
@@ -27,9 +28,13 @@ static void usage(FILE *f)
 		"usage: activeswap mkmodel -o OUT.gguf [--shape tiny|1b|7b|8b] [--dim N]\n"
 		"         [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
 		"         [--ctx N] [--type q4_0|q8_0|f16|f32] [--seed S] [--threads N]\n"
+		"         [--vocab-from DIR [--pre NAME]]\n"
 		"Writes a Llama GGUF with seeded random weights (default: tiny, q4_0, seed 1).\n"
 		"Shapes: tiny 256/768/4 layers/8 heads/4 kv; 1b 2048/8192/16/32/8;\n"
-		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n");
+		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n"
+		"--vocab-from DIR: the byte-level BPE vocabulary of a Hugging Face tokenizer\n"
+		"  folder (tokenizer.json, tokenizer_config.json) instead of the generated one;\n"
+		"  --pre NAME overrides the detected pre-tokenizer (llama-bpe, qwen2, gpt-2...).\n");
 }
 
 static volatile sig_atomic_t interrupted;
@@ -78,13 +83,38 @@ enum { DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, CTX, N_SHAPE };
 #define SHAPE_OPT(n, k, max) \
 	{ .name = (n), .kind = ARG_U64, .ptr = &ov[k], .umin = 1, .umax = (max), .seen = &set[k] }
 
+/* --vocab-from DIR [--pre NAME]: the vocabulary, and the shape's vocab size from it.
+ * 0, or the exit status after one line. */
+static int load_vocab(struct as_mkmodel_params *o, struct as_hf_vocab *hv, const char *dir,
+		      const char *pre, bool vocab_set)
+{
+	char err[512];
+
+	if (!dir) {
+		if (pre) {
+			cli_err(SUB, "--pre needs --vocab-from DIR");
+			return 2;
+		}
+		return 0;
+	}
+	if (as_hf_vocab_load(hv, dir, pre, err, sizeof(err))) {
+		cli_err(SUB, "--vocab-from: %s", err);
+		return 1;
+	}
+	o->hf_vocab = hv;
+	if (!vocab_set)
+		o->shape.vocab = hv->n;
+	return 0;
+}
+
 int cmd_mkmodel(int argc, char **argv)
 {
 	struct as_mkmodel_params o;
 	const char *out = NULL;
 	uint64_t ov[N_SHAPE];
 	bool set[N_SHAPE] = { false };
-	const char *shape = "tiny";
+	const char *shape = "tiny", *vocab_from = NULL, *pre = NULL;
+	struct as_hf_vocab hv;
 	char err[4400] = "";
 	uint64_t data_bytes = 0, threads = 0;
 	struct sigaction sa;
@@ -105,6 +135,8 @@ int cmd_mkmodel(int argc, char **argv)
 		ARG_OPT_FN("--type", NULL, &o.type, opt_type),
 		ARG_OPT_U64("--seed", NULL, &o.seed, 0, UINT64_MAX),
 		ARG_OPT_U64("--threads", NULL, &threads, 1, AS_MKMODEL_MAX_THREADS),
+		ARG_OPT_STR("--vocab-from", NULL, &vocab_from),
+		ARG_OPT_STR("--pre", NULL, &pre),
 		ARG_OPT_END,
 	};
 	const struct arg_spec spec = { .sub = SUB, .tables = { opts }, .usage_fn = usage };
@@ -133,10 +165,14 @@ int cmd_mkmodel(int argc, char **argv)
 	if (!set[KV_HEADS] && set[HEADS] && o.shape.kv_heads > o.shape.heads)
 		o.shape.kv_heads = o.shape.heads;
 	o.threads = (int)threads;
+	rc = load_vocab(&o, &hv, vocab_from, pre, set[VOCAB]);
+	if (rc)
+		return rc;
 	/* the combination: one line and exit 2 before anything is written */
 	if (as_mkmodel_check(&o, out, err, sizeof(err))) {
 		cli_err(SUB, "%s", err);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	o.progress = on_progress;
 	o.arg = &bar;
@@ -151,11 +187,13 @@ int cmd_mkmodel(int argc, char **argv)
 		cli_progress_end(&bar.pr);
 	if (rc == -ECANCELED) {
 		cli_err(SUB, "interrupted");
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	if (rc) {
 		cli_err(SUB, "%s", err);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	fprintf(stderr, "mkmodel: wrote %s (%s, %s, dim %llu hidden %llu layers %llu heads "
 		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", out, o.shape.name,
@@ -164,5 +202,9 @@ int cmd_mkmodel(int argc, char **argv)
 		(unsigned long long)o.shape.heads, (unsigned long long)o.shape.kv_heads,
 		(unsigned long long)o.shape.vocab, (unsigned long long)data_bytes,
 		cli_now() - t0);
-	return 0;
+	rc = 0;
+out:
+	if (o.hf_vocab)
+		as_hf_vocab_free(&hv);
+	return rc;
 }

@@ -3,7 +3,9 @@
  * libFuzzer target for the GGUF reader: any input either fails with a non-empty
  * message or yields a file whose every key, string and tensor lies inside the input.
  * libFuzzer hands over an exactly sized heap copy, so ASan flags any read past it; the
- * checks below touch the first and last byte of everything the parser points at.
+ * checks below touch the first and last byte of everything the parser points at. A
+ * file that parses also goes through the tokenizer loader (SentencePiece or byte-level
+ * BPE from tokenizer.ggml.*): it fails with a message or tokenizes a short text.
  * Built and run by tests/fuzz/run.sh (clang -fsanitize=fuzzer,address,undefined).
  */
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "activeswap/gguf.h"
+#include "activeswap/tokenizer.h"
 
 static volatile uint8_t sink;
 
@@ -25,6 +28,29 @@ static void touch(const void *p, uint64_t n, const uint8_t *base, size_t size)
 		abort();
 	sink ^= b[0];
 	sink ^= b[n - 1];
+}
+
+static void tokenizer(const struct gguf_file *f)
+{
+	static const char text[] = "Hello <|im_start|> w\xc3\xb6rld's 12345\n\n  \xe4\xbd\xa0";
+	struct as_tokenize_opts o = { .add_bos = true, .parse_special = true };
+	struct as_tokenizer *t;
+	char err[512] = "";
+	int32_t *ids;
+	size_t n;
+
+	if (as_tokenizer_load(&t, f, err, sizeof(err))) {
+		if (!err[0] || !memchr(err, 0, sizeof(err)))
+			abort();
+		return;
+	}
+	if (as_tokenize_ex(t, text, sizeof(text) - 1, &o, &ids, &n))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] < 0 || (uint32_t)ids[i] >= as_tokenizer_n_vocab(t))
+			abort();
+	free(ids);
+	as_tokenizer_free(t);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -93,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (gguf_find_tensor(f, name) != t)
 			abort();
 	}
+	tokenizer(f);
 	gguf_close(f);
 	return 0;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang -fsanitize=fuzzer,address,undefined and runs
-# each for a bounded time (AS_FUZZ_SECONDS, default 60 s in all: two thirds for the GGUF
-# parser, one third for the store reader), printing TAP.
+# each for a bounded time (AS_FUZZ_SECONDS, default 60 s in all: half for the GGUF
+# parser, a quarter for the BPE tokenizer and JSON reader, a quarter for the store
+# reader), printing TAP.
 #
 # Seed corpus, made at run time (nothing binary is committed): for fuzz_gguf the real
 # model ($AS_SHARED/models/stories260K.gguf, when present), small models written by
@@ -39,8 +40,12 @@ FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter
 -I$AS_TOP/runtime/include"
 # shellcheck disable=SC2086
+TOK_SRC="$AS_TOP/runtime/tokenizer.c $AS_TOP/runtime/bpe.c $AS_TOP/runtime/pretok.c
+$AS_TOP/runtime/unicode_tab.c"
+# shellcheck disable=SC2086
 if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_gguf.c" "$AS_TOP/runtime/gguf.c" \
-	"$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" -lm -o "$OUT/fuzz_gguf" 2>"$W/build.log"; then
+	"$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" $TOK_SRC -lm -o "$OUT/fuzz_gguf" \
+	2>"$W/build.log"; then
 	ok "build fuzz_gguf (clang -fsanitize=fuzzer,address,undefined)"
 else
 	nok "build fuzz_gguf"
@@ -56,6 +61,19 @@ if "$CLANG" $FLAGS -I"$AS_TOP/libswap/include" "$AS_TOP/tests/fuzz/fuzz_store.c"
 	ok "build fuzz_store (clang -fsanitize=fuzzer,address,undefined)"
 else
 	nok "build fuzz_store"
+	sed 's/^/# /' "$W/build.log" | head -n 30
+	echo "1..$n"
+	exit 1
+fi
+
+# shellcheck disable=SC2086
+if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_bpe.c" $TOK_SRC "$AS_TOP/runtime/json.c" \
+	"$AS_TOP/runtime/gguf.c" "$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" -lm \
+	-o "$OUT/fuzz_bpe" \
+	2>"$W/build.log"; then
+	ok "build fuzz_bpe (clang -fsanitize=fuzzer,address,undefined)"
+else
+	nok "build fuzz_bpe"
 	sed 's/^/# /' "$W/build.log" | head -n 30
 	echo "1..$n"
 	exit 1
@@ -81,6 +99,14 @@ if [ -n "$CLI" ]; then
 	done
 	"$CLI" mkmodel -o "$W/mk2.gguf" --type q4_0 --dim 32 --hidden 64 --layers 2 \
 		--heads 2 --kv-heads 1 --vocab 259 --ctx 16 2>/dev/null
+	# a byte-level BPE vocabulary (qwen2 rules, special and user-defined tokens)
+	mkdir -p "$W/hf"
+	printf '%s' '{"added_tokens": [{"id": 5, "content": "<|im_start|>", "special": true},
+	  {"id": 6, "content": "<u>", "special": false}], "decoder": {"type": "ByteLevel"},
+	  "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "\u0120": 3,
+	  "\u0120ab": 4}, "merges": ["a b", "\u0120 ab"]}}' >"$W/hf/tokenizer.json"
+	"$CLI" mkmodel -o "$C/mk-bpe.gguf" --vocab-from "$W/hf" --pre qwen2 --type f32 \
+		--dim 32 --hidden 32 --layers 1 --heads 1 --kv-heads 1 --ctx 16 2>/dev/null
 	"$CLI" convert "$W/mk2.gguf" -o "$CS/g1.asw" --group 1 --quiet 2>/dev/null
 	"$CLI" convert "$W/mk2.gguf" -o "$CS/g2.asw" --group 2 --quiet 2>/dev/null
 	"$CLI" convert "$C/mk-f16.gguf" -o "$CS/f16-keep.asw" --type keep --quiet 2>/dev/null
@@ -120,10 +146,20 @@ fuzz() {	# target corpus seconds what
 		tail -n 30 "$W/fuzz-$t.log" >&2
 	fi
 }
+# fuzz_bpe: byte 0 = pre-tokenizer and options, NUL-separated tokens, merges, text
+CB="$W/corpus-bpe"
+mkdir -p "$CB"
+printf '\002he\000ll\000hell\000hello\000<|x|>\000#u\000\000h e\000l l\000he ll\000hell o\000\000hello <|x|> #u it'"'"'s 123 \344\275\240\n\n' \
+	>"$CB/llama3"
+printf '\003ab\000\000a b\000\000ab  ab\t12345 \360\237\221\213!' >"$CB/qwen2"
+printf '\000\000\000a+=b 1234\r\n' >"$CB/default"
+printf '{"model": {"type": "BPE", "vocab": {"a": 0, "\\u0120": 1}, "merges": [["a", " "]]}}' \
+	>"$CB/json"
 nomk=$([ -n "$CLI" ] || echo ' (no CLI: no mkmodel seeds)')
-fuzz fuzz_gguf "$C" $((AS_FUZZ_SECONDS * 2 / 3)) "$nomk"
+fuzz fuzz_gguf "$C" $((AS_FUZZ_SECONDS / 2)) "$nomk"
+fuzz fuzz_bpe "$CB" $((AS_FUZZ_SECONDS / 4)) ""
 if [ -n "$(ls "$CS")" ]; then
-	fuzz fuzz_store "$CS" $((AS_FUZZ_SECONDS - AS_FUZZ_SECONDS * 2 / 3)) ""
+	fuzz fuzz_store "$CS" $((AS_FUZZ_SECONDS - AS_FUZZ_SECONDS / 2 - AS_FUZZ_SECONDS / 4)) ""
 else
 	n=$((n + 1))
 	echo "ok $n - fuzz_store # SKIP no CLI to make its seed stores"

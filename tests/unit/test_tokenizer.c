@@ -154,6 +154,43 @@ static void test_pieces(void **state)
 	as_tokenizer_free(t);
 }
 
+static void check_special(const struct as_tokenizer *t, const char *s, bool bos, bool special,
+			  const int32_t *want, size_t n_want)
+{
+	struct as_tokenize_opts o = { .add_bos = bos, .parse_special = special };
+	int32_t *ids;
+	size_t n;
+
+	assert_int_equal(as_tokenize_ex(t, s, strlen(s), &o, &ids, &n), 0);
+	if (n != n_want)
+		print_error("'%s': got %zu tokens, want %zu\n", s, n, n_want);
+	assert_int_equal(n, n_want);
+	assert_memory_equal(ids, want, n * sizeof(*ids));
+	free(ids);
+}
+
+/* Special tokens in the text (llama.cpp's partition): a piece of text gets the space
+ * prefix when it starts the text or follows a special token. */
+static void test_special_tokens(void **state)
+{
+	struct as_tokenizer *t = test_vocab(true);
+
+	(void)state;
+	check_special(t, "</s>a", false, true, (const int32_t[]){ 2, 259, 260 }, 3);
+	check_special(t, "a</s>a", true, true, (const int32_t[]){ 1, 259, 260, 2, 259, 260 },
+		      6);
+	check_special(t, "<s><s>", false, true, (const int32_t[]){ 1, 1 }, 2);
+	/* without parse_special: the old path, "<s>" is text */
+	check_special(t, "x", true, false, (const int32_t[]){ 1, 267 }, 2);
+	check_special(t, "<s>", false, false, (const int32_t[]){ 259, 3 + '<', 3 + 's',
+		      3 + '>' }, 4);
+	assert_int_equal(as_tokenizer_eot(t), -1);
+	assert_true(as_tokenizer_is_eog(t, 2));
+	assert_false(as_tokenizer_is_eog(t, 1));
+	assert_string_equal(as_tokenizer_model(t), "llama");
+	as_tokenizer_free(t);
+}
+
 static void test_bad_desc(void **state)
 {
 	const char *text[] = { "a", "b" };
@@ -374,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_merge_order),
 		cmocka_unit_test(test_byte_fallback),
 		cmocka_unit_test(test_pieces),
+		cmocka_unit_test(test_special_tokens),
 		cmocka_unit_test(test_bad_desc),
 		cmocka_unit_test(test_round_trip_built),
 		cmocka_unit_test(test_real_golden),

@@ -18,6 +18,8 @@
 
 #include "activeswap/quant.h"
 
+struct as_hf_vocab;
+
 #define AS_MKMODEL_MAX_THREADS 16
 /* Largest value of each dimension (the smallest is 1; the vocabulary needs 259) */
 #define AS_MKMODEL_MAX_DIM 65536u
@@ -45,6 +47,9 @@ struct as_mkmodel_params {
 	/* When not NULL and *cancel becomes non-zero, generation stops after the chunk of
 	 * rows in progress, OUT.tmp is removed and -ECANCELED returned. */
 	const volatile sig_atomic_t *cancel;
+	/* When not NULL: this byte-level BPE vocabulary (activeswap/hfvocab.h) instead of
+	 * the generated SentencePiece one; shape.vocab must equal its size. */
+	const struct as_hf_vocab *hf_vocab;
 };
 
 /* The named shapes: tiny, 1b (Llama-3.2-1B), 7b (Llama-2-7B), 8b (Llama-3-8B), all with

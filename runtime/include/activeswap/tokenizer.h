@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SentencePiece ("llama") tokenizer built from GGUF metadata, compatible with
- * llama.cpp's SPM tokenizer:
+ * The tokenizers of GGUF vocabularies, compatible with llama.cpp's: SentencePiece
+ * (tokenizer.ggml.model "llama") and byte-level BPE ("gpt2").
+ *
+ * SentencePiece:
  *
  *   - a space is prepended to the text (tokenizer.ggml.add_space_prefix, default true)
  *     and every ' ' becomes U+2581 ("▁");
@@ -14,6 +16,20 @@
  * Encoding is O(n log n) in the text length, so whole files can be tokenized at once.
  * Decoding maps byte tokens to raw bytes, "▁" to ' ' and control tokens (BOS/EOS) to
  * nothing, exactly like llama.cpp's token-to-piece.
+ *
+ * Byte-level BPE (GPT-2, Llama 3, Qwen):
+ *
+ *   - the text is cut into words by the pre-tokenizer tokenizer.ggml.pre names (default,
+ *     gpt-2, llama-bpe, qwen2: runtime/pretok.c);
+ *   - each word's bytes are written as GPT-2's byte-to-unicode characters and merged
+ *     pairwise by tokenizer.ggml.merges, lowest rank first (ties: leftmost);
+ *   - a final symbol that is not a token falls back to its single-byte tokens;
+ *   - BOS only when tokenizer.ggml.add_bos_token says so (default: false, true for
+ *     llama-bpe); decoding maps the characters back to bytes.
+ *
+ * Special tokens (control, unknown, user-defined) are found in the text before either
+ * encoder runs when asked (as_tokenize_ex, parse_special); user-defined tokens always
+ * are for BPE. as_tokenize() never parses control tokens.
  */
 #ifndef ACTIVESWAP_TOKENIZER_H
 #define ACTIVESWAP_TOKENIZER_H
@@ -45,14 +61,22 @@ struct as_vocab_desc {
 	int32_t bos, eos, unk;     /* -1 when absent */
 	bool add_bos;
 	bool add_space_prefix;
+	/* byte-level BPE instead of SentencePiece */
+	bool bpe;
+	const char *pre;           /* tokenizer.ggml.pre (NUL-terminated), NULL: default */
+	const char *const *merges; /* "LEFT RIGHT" token texts, rank order */
+	const size_t *merges_len;  /* or NULL: strlen() */
+	uint64_t n_merges;
+	bool has_eot;              /* else EOT is found by name (<|eot_id|>, <|im_end|>...) */
+	int32_t eot;
 };
 
 /* Build from a description (strings are copied). 0 or negative errno + message. */
 int as_tokenizer_new(struct as_tokenizer **out, const struct as_vocab_desc *d, char *err,
 		     size_t errlen);
 
-/* Build from the tokenizer.ggml.* keys of a GGUF file (tokenizer.ggml.model must be
- * "llama"). The file may be closed afterwards. */
+/* Build from the tokenizer.ggml.* keys of a GGUF file (tokenizer.ggml.model "llama" or
+ * "gpt2"). The file may be closed afterwards. */
 int as_tokenizer_load(struct as_tokenizer **out, const struct gguf_file *f, char *err,
 		      size_t errlen);
 
@@ -61,6 +85,15 @@ void as_tokenizer_free(struct as_tokenizer *t);
 uint32_t as_tokenizer_n_vocab(const struct as_tokenizer *t);
 int32_t as_tokenizer_bos(const struct as_tokenizer *t);
 int32_t as_tokenizer_eos(const struct as_tokenizer *t);
+/* End of turn (tokenizer.ggml.eot_token_id, else a token named <|eot_id|>, <|im_end|>,
+ * <|end|>, <end_of_turn>, <|endoftext|> or <EOT>), or -1. */
+int32_t as_tokenizer_eot(const struct as_tokenizer *t);
+/* Whether generation stops at id: EOS, EOT, or another end-of-generation token by name. */
+bool as_tokenizer_is_eog(const struct as_tokenizer *t, int32_t id);
+/* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
+const char *as_tokenizer_model(const struct as_tokenizer *t);
+/* enum as_token_type of id, 0 when out of range */
+int32_t as_token_type(const struct as_tokenizer *t, int32_t id);
 /* Whether the model wants BOS prepended (tokenizer.ggml.add_bos_token). */
 bool as_tokenizer_add_bos(const struct as_tokenizer *t);
 
@@ -71,6 +104,16 @@ bool as_tokenizer_add_bos(const struct as_tokenizer *t);
  */
 int as_tokenize(const struct as_tokenizer *t, const char *text, size_t len, bool add_bos,
 		int32_t **out, size_t *n_out);
+
+struct as_tokenize_opts {
+	bool add_bos;       /* prepend BOS (when the vocabulary has one) */
+	bool parse_special; /* control tokens written in the text ("<|im_start|>") are
+			     * tokens, not text */
+};
+
+/* as_tokenize with options; as_tokenize(...) is add_bos, !parse_special. */
+int as_tokenize_ex(const struct as_tokenizer *t, const char *text, size_t len,
+		   const struct as_tokenize_opts *o, int32_t **out, size_t *n_out);
 
 /* The bytes one token prints as (not NUL-terminated); empty for control tokens and
  * for ids out of range. */
