@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 struct parser {
 	const char *p, *end, *start;
 	char *err;
@@ -81,30 +83,6 @@ static int hex4(struct parser *ps, uint32_t *v)
 	return 0;
 }
 
-static size_t put_utf8(uint32_t c, char *d)
-{
-	if (c < 0x80) {
-		d[0] = (char)c;
-		return 1;
-	}
-	if (c < 0x800) {
-		d[0] = (char)(0xc0 | (c >> 6));
-		d[1] = (char)(0x80 | (c & 0x3f));
-		return 2;
-	}
-	if (c < 0x10000) {
-		d[0] = (char)(0xe0 | (c >> 12));
-		d[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		d[2] = (char)(0x80 | (c & 0x3f));
-		return 3;
-	}
-	d[0] = (char)(0xf0 | (c >> 18));
-	d[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-	d[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-	d[3] = (char)(0x80 | (c & 0x3f));
-	return 4;
-}
-
 /* A string at ps->p (the opening quote) into a malloc'd buffer. */
 static int parse_string(struct parser *ps, char **out, size_t *out_len)
 {
@@ -168,7 +146,7 @@ static int parse_string(struct parser *ps, char **out, size_t *out_len)
 				v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
 			}
 			/* \uXXXX is 6 raw bytes (12 for a pair): never more when encoded */
-			o += put_utf8(v, s + o);
+			o += as_utf8_encode(v, s + o);
 			break;
 		}
 		default:

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "activeswap/tokenizer.h"
+#include "utf8.h"
 
 /* The tokenizer.ggml.pre split rules (llama.cpp's names in as_pretok_parse). */
 enum as_pretok {
@@ -72,10 +73,6 @@ size_t as_bpe_decode_text(const char *s, size_t n, char *dst);
 
 /* pretok.c */
 int as_pretok_parse(const char *name, size_t len);
-/* UTF-8 to code points as llama.cpp decodes them (an invalid byte becomes U+FFFD);
- * cp holds n entries; returns the count. */
-size_t as_utf8_decode(const char *s, size_t n, uint32_t *cp);
-size_t as_utf8_encode(uint32_t c, char *dst);
 /* Split cp[0..n) into words: ends[] receives the end index of each word (increasing);
  * ends and tmp hold n entries each. Returns the word count. */
 size_t as_pretok_split(enum as_pretok pre, const uint32_t *cp, size_t n, size_t *ends,

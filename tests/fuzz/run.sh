@@ -41,7 +41,7 @@ FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 -I$AS_TOP/runtime/include"
 # shellcheck disable=SC2086
 TOK_SRC="$AS_TOP/runtime/tokenizer.c $AS_TOP/runtime/bpe.c $AS_TOP/runtime/pretok.c
-$AS_TOP/runtime/unicode_tab.c"
+$AS_TOP/runtime/utf8.c $AS_TOP/runtime/unicode_tab.c"
 # shellcheck disable=SC2086
 if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_gguf.c" "$AS_TOP/runtime/gguf.c" \
 	"$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" $TOK_SRC -lm -o "$OUT/fuzz_gguf" \
