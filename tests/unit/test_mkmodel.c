@@ -24,23 +24,18 @@
 #include "activeswap/gguf.h"
 #include "activeswap/mkmodel.h"
 #include "activeswap/quant.h"
+#include "fixtures.h"
 
 static char dir[256];
 
 static int setup(void **state)
 {
-	const char *t = getenv("AS_TMP");
-
-	snprintf(dir, sizeof(dir), "%s/mkmodelXXXXXX", t ? t : "/tmp");
-	return mkdtemp(dir) ? 0 : -1;
+	return fx_tmpdir(dir, sizeof(dir), "mkmodel");
 }
 
 static int teardown(void **state)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return fx_rmdir(dir);
 }
 
 /* Entries in dir (an OUT.tmp left behind counts). */

@@ -21,6 +21,7 @@
 #include "activeswap/swap.h"
 #include "activeswap/swap_auto.h"
 #include "activeswap/threadpool.h"
+#include "fixtures.h"
 
 static char dir[512], gguf[600], store1[600], store2[600], lv_good[600], lv_bad[600];
 
@@ -28,29 +29,11 @@ static char dir[512], gguf[600], store1[600], store2[600], lv_good[600], lv_bad[
  * converted with layer groups 1 and 2. */
 static int make_stores(void)
 {
-	struct as_mkmodel_params mp;
-	struct as_convert_params cp;
-	char err[512] = "";
-	int r;
+	const struct fx_shape sh = { 128, 352, 4, 2, 2, 48 };
 
-	as_mkmodel_params_init(&mp);
-	mp.shape.dim = 128;
-	mp.shape.hidden = 352;
-	mp.shape.heads = 4;
-	mp.shape.kv_heads = 2;
-	mp.shape.layers = 2;
-	mp.shape.ctx = 48;
-	mp.type = GGML_TYPE_Q4_0;
-	mp.seed = 7;
-	r = as_mkmodel(&mp, gguf, NULL, err, sizeof(err));
-	as_convert_params_init(&cp);
-	for (uint32_t g = 1; g <= 2 && !r; g++) {
-		cp.group = g;
-		r = as_convert(gguf, g == 1 ? store1 : store2, &cp, NULL, err, sizeof(err));
-	}
-	if (r)
-		fprintf(stderr, "making the test stores: %s\n", err);
-	return r;
+	return fx_mkmodel(gguf, &sh, GGML_TYPE_Q4_0, 7) ||
+	       fx_convert(gguf, store1, AS_CONVERT_KEEP, 1, false, false) ||
+	       fx_convert(gguf, store2, AS_CONVERT_KEEP, 2, false, false) ? -1 : 0;
 }
 
 static int write_file(const char *path, const char *text)
@@ -65,13 +48,11 @@ static int write_file(const char *path, const char *text)
 
 static int setup(void **state)
 {
-	const char *t = getenv("AS_TMP");
 	char text[512];
 	size_t n = 0;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/swapautoXXXXXX", t ? t : "/tmp");
-	if (!mkdtemp(dir))
+	if (fx_tmpdir(dir, sizeof(dir), "swapauto"))
 		return -1;
 	snprintf(gguf, sizeof(gguf), "%s/m.gguf", dir);
 	snprintf(store1, sizeof(store1), "%s/g1.asw", dir);
@@ -96,11 +77,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[700];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) ? -1 : 0;
+	return fx_rmdir(dir);
 }
 
 static const struct as_swap_auto_req given = {

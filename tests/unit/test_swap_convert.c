@@ -29,63 +29,34 @@
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
 #include "activeswap/tokenizer.h"
+#include "fixtures.h"
 #include "libswap.h"
 
 static char dir[256];
 
 static int setup(void **state)
 {
-	const char *t = getenv("AS_TMP");
-
-	snprintf(dir, sizeof(dir), "%s/swapconvXXXXXX", t ? t : "/tmp");
-	return mkdtemp(dir) ? 0 : -1;
+	return fx_tmpdir(dir, sizeof(dir), "swapconv");
 }
 
 static int teardown(void **state)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return fx_rmdir(dir);
 }
 
-/* as_convert with a type (AS_CONVERT_KEEP or a ggml type) and a layer group; the error
- * line goes to stderr. */
+/* as_convert with a type (AS_CONVERT_KEEP or a ggml type) and a layer group. */
 static int convert(const char *in, const char *out, int type, uint32_t group, bool verify)
 {
-	struct as_convert_params p;
-	char err[512] = "";
-	int r;
-
-	as_convert_params_init(&p);
-	p.type = type;
-	p.group = group;
-	p.verify = verify;
-	r = as_convert(in, out, &p, NULL, err, sizeof(err));
-	if (r)
-		fprintf(stderr, "# as_convert %s: %s\n", in, err);
-	return r;
+	return fx_convert(in, out, type, group, false, verify);
 }
 
 /* The tiny shape with overrides (0 keeps the shape's value). */
 static int mkmodel(const char *out, uint64_t layers, uint64_t hidden, enum ggml_type type,
 		   uint64_t seed)
 {
-	struct as_mkmodel_params p;
-	char err[512] = "";
-	int r;
+	struct fx_shape sh = { .layers = layers, .hidden = hidden };
 
-	as_mkmodel_params_init(&p);
-	if (layers)
-		p.shape.layers = layers;
-	if (hidden)
-		p.shape.hidden = hidden;
-	p.type = type;
-	p.seed = seed;
-	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
-	if (r)
-		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
-	return r;
+	return fx_mkmodel(out, &sh, type, seed);
 }
 
 static const struct {

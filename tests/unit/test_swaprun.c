@@ -34,6 +34,7 @@
 #include "activeswap/model.h"
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
+#include "fixtures.h"
 
 #define N_STEPS 10
 #define N_CTX 32
@@ -41,53 +42,25 @@
 static char dir[512], gguf_q4[600], store_q4[600], gguf_f32[600], store_f32[600];
 static char store_q8[600], store_rows[600], gguf_rows[600], store_norows[600];
 
-/* A generated model: the tiny shape with these dimensions (as_mkmodel, 2 threads). */
+/* A generated model: the tiny shape with these dimensions. */
 static int mkmodel(const char *out, uint64_t dim, uint64_t hidden, uint64_t heads,
 		   uint64_t kv_heads, uint64_t layers, enum ggml_type type, uint64_t seed)
 {
-	struct as_mkmodel_params p;
-	char err[512] = "";
-	int r;
+	struct fx_shape sh = { dim, hidden, heads, kv_heads, layers, 0 };
 
-	as_mkmodel_params_init(&p);
-	p.shape.dim = dim;
-	p.shape.hidden = hidden;
-	p.shape.heads = heads;
-	p.shape.kv_heads = kv_heads;
-	p.shape.layers = layers;
-	p.type = type;
-	p.seed = seed;
-	p.threads = 2;
-	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
-	if (r)
-		fprintf(stderr, "as_mkmodel %s: %s\n", out, err);
-	return r;
+	return fx_mkmodel(out, &sh, type, seed);
 }
 
 /* as_convert: type AS_CONVERT_KEEP or a column type, layer group, row copy. */
 static int convert(const char *in, const char *out, int type, uint32_t group, bool rows)
 {
-	struct as_convert_params p;
-	char err[512] = "";
-	int r;
-
-	as_convert_params_init(&p);
-	p.type = type;
-	p.group = group;
-	p.rows = rows;
-	r = as_convert(in, out, &p, NULL, err, sizeof(err));
-	if (r)
-		fprintf(stderr, "as_convert %s: %s\n", in, err);
-	return r;
+	return fx_convert(in, out, type, group, rows, false);
 }
 
 static int setup(void **state)
 {
-	const char *t = getenv("AS_TMP");
-
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/swaprunXXXXXX", t ? t : "/tmp");
-	if (!mkdtemp(dir))
+	if (fx_tmpdir(dir, sizeof(dir), "swaprun"))
 		return -1;
 	snprintf(gguf_q4, sizeof(gguf_q4), "%s/m.gguf", dir);
 	snprintf(store_q4, sizeof(store_q4), "%s/m.asw", dir);

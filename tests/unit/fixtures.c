@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+/* Fixtures shared by the unit tests (fixtures.h). */
+#include "fixtures.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "activeswap/convert.h"
+#include "activeswap/mkmodel.h"
+
+int fx_tmpdir(char *dir, size_t n, const char *tag)
+{
+	const char *t = getenv("AS_TMP");
+
+	if ((size_t)snprintf(dir, n, "%s/%sXXXXXX", t ? t : "/tmp", tag) >= n)
+		return -1;
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+int fx_rmdir(const char *dir)
+{
+	char cmd[600];
+
+	if ((size_t)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir) >= sizeof(cmd))
+		return -1;
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int fx_mkmodel(const char *out, const struct fx_shape *s, enum ggml_type type, uint64_t seed)
+{
+	struct as_mkmodel_params p;
+	char err[512] = "";
+	int r;
+
+	as_mkmodel_params_init(&p);
+	if (s) {
+		const uint64_t *v[] = { &s->dim, &s->hidden, &s->heads, &s->kv_heads, &s->layers,
+					&s->ctx };
+		uint64_t *d[] = { &p.shape.dim, &p.shape.hidden, &p.shape.heads,
+				  &p.shape.kv_heads, &p.shape.layers, &p.shape.ctx };
+
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+			if (*v[i])
+				*d[i] = *v[i];
+	}
+	p.type = type;
+	p.seed = seed;
+	p.threads = 2;
+	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
+	return r;
+}
+
+int fx_convert(const char *in, const char *out, int type, uint32_t group, bool rows,
+	       bool verify)
+{
+	struct as_convert_params p;
+	char err[512] = "";
+	int r;
+
+	as_convert_params_init(&p);
+	p.type = type;
+	p.group = group;
+	p.rows = rows;
+	p.verify = verify;
+	r = as_convert(in, out, &p, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "# as_convert %s: %s\n", in, err);
+	return r;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fixtures shared by the unit tests (tests/unit/fixtures.c, linked into every test): a
+ * scratch directory, and models and stores made through the library calls behind
+ * `activeswap mkmodel` and `activeswap convert`.
+ */
+#ifndef AS_TEST_FIXTURES_H
+#define AS_TEST_FIXTURES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activeswap/quant.h"
+
+/* mkdtemp of $AS_TMP/TAGXXXXXX (or /tmp/...) into dir[n]: 0 or -1. */
+int fx_tmpdir(char *dir, size_t n, const char *tag);
+/* rm -rf dir: 0 or -1. */
+int fx_rmdir(const char *dir);
+
+/* Overrides of mkmodel's tiny shape; 0 keeps the shape's value. */
+struct fx_shape {
+	uint64_t dim, hidden, heads, kv_heads, layers, ctx;
+};
+/* as_mkmodel of the tiny shape with s's overrides (s may be NULL), 2 threads; the error
+ * line goes to stderr. 0 or a negative errno. */
+int fx_mkmodel(const char *out, const struct fx_shape *s, enum ggml_type type, uint64_t seed);
+/* as_convert with a column type (AS_CONVERT_KEEP or a ggml type), a layer group, the row
+ * copy and verification; the error line goes to stderr. */
+int fx_convert(const char *in, const char *out, int type, uint32_t group, bool rows,
+	       bool verify);
+
+#endif
