@@ -294,6 +294,32 @@ out:
 	return r;
 }
 
+/*
+ * The store describes a plain Llama layer (its swap_hparams have no head size, RoPE mode,
+ * biases or Q/K norms yet): anything else is refused rather than run wrong.
+ */
+static bool store_can_hold(const struct as_model *m, char *e, size_t elen)
+{
+	const struct as_hparams *hp = &m->hp;
+	const char *why = NULL;
+
+	if (hp->arch != AS_ARCH_LLAMA)
+		why = "its architecture";
+	else if (as_q_dim(hp) != hp->dim)
+		why = "a head size other than dim / head_count";
+	else if (m->rope_freqs || hp->rope_freq_scale != 1.0f)
+		why = "RoPE scaling (rope_freqs or rope.scaling)";
+	for (uint32_t l = 0; !why && l < hp->n_layer; l++)
+		for (int op = 0; op < AS_OP_COUNT; op++)
+			if (m->layers[l].bias[op])
+				why = "biases";
+	if (!why)
+		return true;
+	snprintf(e, elen, "%s model: a store cannot hold %s yet (run the GGUF directly)",
+		 as_arch_name(hp->arch), why);
+	return false;
+}
+
 /* The store's description from the model: hyper-parameters, column types and sizes. */
 static void describe(struct conv *cv, struct swap_store_desc *d)
 {
@@ -434,6 +460,10 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		return r;
 	}
 	r = as_model_from_gguf(&m, f, e, sizeof(e));
+	if (!r && !store_can_hold(m, e, sizeof(e))) {
+		as_model_free(m);
+		r = -EOPNOTSUPP;
+	}
 	if (r) {
 		seterr(err, errlen, "%s: %s", in, e);
 		gguf_close(f);
