@@ -1,0 +1,70 @@
+#!/bin/sh
+# The architectures on models written by `activeswap mkmodel --arch` (no shared data):
+#
+#  - qwen2 and qwen3 (with --head-dim) models of each type generate, and the same
+#    parameters give the same bytes;
+#  - greedy output does not depend on the thread count or on Q4_0 repacking;
+#  - `info` names the architecture;
+#  - bad --arch / --head-dim values are usage errors (exit 2);
+#  - `convert` refuses a qwen2 model with one line naming why (exit 1, no store left).
+# Parity with llama.cpp on these models is tests/unit/test_arch_parity.c.
+set -u
+: "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
+ACTIVESWAP_RELEASE=${ACTIVESWAP_RELEASE:-$ACTIVESWAP}
+T="$AS_TMP/arch"
+mkdir -p "$T"
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); echo "not ok $n - $1"; }
+check() { if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi; }
+jfield() { sed -n "s/.*\"$1\": *\([-0-9.e+]*\).*/\1/p" "$2" | tail -n 1; }
+
+SHAPE="--dim 128 --hidden 256 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --ctx 256"
+for arch in qwen2 qwen3; do
+	extra=
+	[ $arch = qwen3 ] && extra="--head-dim 64"
+	for ty in q4_0 q8_0 f16; do
+		M="$T/$arch-$ty.gguf"
+		# shellcheck disable=SC2086
+		"$ACTIVESWAP_RELEASE" mkmodel -o "$M" --arch $arch --type $ty $SHAPE $extra \
+			--seed 5 >/dev/null 2>"$T/mk.err"
+		"$ACTIVESWAP" run -m "$M" -p "Once upon a time" -n 24 --temp 0 --json \
+			>"$T/run.out" 2>"$T/run.err"
+		rc=$?
+		[ $rc -eq 0 ] && [ "$(jfield n_generated "$T/run.out")" -ge 1 ]
+		check $? "$arch $ty: run generates (rc $rc, $(tail -n 1 "$T/run.err"))"
+	done
+	# shellcheck disable=SC2086
+	"$ACTIVESWAP_RELEASE" mkmodel -o "$T/again.gguf" --arch $arch --type q4_0 $SHAPE \
+		$extra --seed 5 --threads 1 >/dev/null 2>&1
+	cmp -s "$T/$arch-q4_0.gguf" "$T/again.gguf"
+	check $? "$arch: the same parameters give the same bytes (1 thread vs default)"
+	M="$T/$arch-q4_0.gguf"
+	"$ACTIVESWAP_RELEASE" run -m "$M" -p "Tom and Lily" -n 60 --temp 0 -t 1 --no-repack \
+		>"$T/a.txt" 2>/dev/null
+	"$ACTIVESWAP_RELEASE" run -m "$M" -p "Tom and Lily" -n 60 --temp 0 -t 2 \
+		>"$T/b.txt" 2>/dev/null
+	[ -s "$T/a.txt" ] && cmp -s "$T/a.txt" "$T/b.txt"
+	check $? "$arch: greedy repacked -t 2 equals plain -t 1"
+	"$ACTIVESWAP_RELEASE" info "$M" >"$T/info.txt" 2>&1
+	grep -q "^architecture: *$arch" "$T/info.txt"
+	check $? "$arch: info names the architecture"
+done
+
+"$ACTIVESWAP_RELEASE" mkmodel -o "$T/x.gguf" --arch gemma >/dev/null 2>"$T/e.txt"
+rc=$?
+[ $rc -eq 2 ] && grep -q "llama, qwen2 or qwen3" "$T/e.txt" && [ ! -e "$T/x.gguf" ]
+check $? "mkmodel --arch gemma: exit 2 naming the architectures (rc $rc)"
+"$ACTIVESWAP_RELEASE" mkmodel -o "$T/x.gguf" --arch qwen3 --head-dim 31 >/dev/null \
+	2>"$T/e.txt"
+rc=$?
+[ $rc -eq 2 ] && grep -q "head-dim" "$T/e.txt" && [ ! -e "$T/x.gguf" ]
+check $? "mkmodel --head-dim 31: exit 2 (rc $rc)"
+
+"$ACTIVESWAP_RELEASE" convert "$T/qwen2-q8_0.gguf" -o "$T/q.asw" >/dev/null 2>"$T/e.txt"
+rc=$?
+[ $rc -eq 1 ] && grep -q "qwen2 model: a store cannot hold" "$T/e.txt" &&
+	[ "$(wc -l <"$T/e.txt")" -eq 1 ] && [ ! -e "$T/q.asw" ]
+check $? "convert refuses a qwen2 model in one line (rc $rc: $(head -c 160 "$T/e.txt"))"
+
+echo "1..$n"
