@@ -267,7 +267,7 @@ static int vocab_build(struct vocab *v, uint32_t n)
 /* What a tensor's values are: weights (uniform, std 1/sqrt(fan_in)), norms (1.0), or
  * the F32 vectors of qwen2/qwen3: biases (uniform in [-0.5, 0.5)) and the Q/K norms
  * (uniform in [0.75, 1.25), so that a wrong head's weight shows). */
-enum gen_kind { GEN_WEIGHT, GEN_ONES, GEN_BIAS, GEN_NEAR_ONE };
+enum gen_kind { GEN_WEIGHT, GEN_ONES, GEN_BIAS, GEN_NEAR_ONE, GEN_ROPE_FREQS };
 
 struct tdesc {
 	char name[64];
@@ -277,6 +277,7 @@ struct tdesc {
 	uint64_t row_bytes;
 	bool norm;
 	enum gen_kind gen;
+	float rope_base; /* GEN_ROPE_FREQS: rope.freq_base; ne[0] = n_rot / 2 */
 };
 
 struct job {
@@ -289,6 +290,31 @@ struct job {
 	int rc;
 };
 
+/*
+ * Llama 3.1's RoPE scaling as divisors of each pair's frequency (what llama.cpp's
+ * converter writes as rope_freqs.weight): 1 for wavelengths under 8192 / 4, 8 over
+ * 8192 / 1, a smooth blend between.
+ */
+static void llama3_rope_factors(float *out, uint64_t n_pairs, float base)
+{
+	const double factor = 8.0, lo = 1.0, hi = 4.0, orig = 8192.0;
+	const double pi = 3.14159265358979323846;
+
+	for (uint64_t i = 0; i < n_pairs; i++) {
+		double freq = 1.0 / pow(base, (double)(2 * i) / (double)(2 * n_pairs));
+		double wavelen = 2.0 * pi / freq, smooth;
+
+		if (wavelen < orig / hi) {
+			out[i] = 1.0f;
+		} else if (wavelen > orig / lo) {
+			out[i] = (float)factor;
+		} else {
+			smooth = (orig / wavelen - lo) / (hi - lo);
+			out[i] = (float)(1.0 / ((1.0 - smooth) / factor + smooth));
+		}
+	}
+}
+
 static void *gen_rows(void *arg)
 {
 	struct job *j = arg;
@@ -300,7 +326,9 @@ static void *gen_rows(void *arg)
 	for (uint64_t i = 0; i < j->nrows; i++) {
 		uint64_t row = j->row0 + i;
 
-		if (t->gen == GEN_ONES) {
+		if (t->gen == GEN_ROPE_FREQS) {
+			llama3_rope_factors(j->tmp, t->ne[0], t->rope_base);
+		} else if (t->gen == GEN_ONES) {
 			for (uint64_t k = 0; k < t->ne[0]; k++)
 				j->tmp[k] = 1.0f;
 		} else {
@@ -399,7 +427,7 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 	const struct as_mkmodel_shape *s = &o->shape;
 	uint64_t hd = s->head_dim ? s->head_dim : s->dim / s->heads;
 	uint64_t kv_dim = hd * s->kv_heads, q_dim = hd * s->heads;
-	size_t n = 3 + (9 + arch_extra_count(o->arch)) * s->layers, k = 0;
+	size_t n = 3 + (9 + arch_extra_count(o->arch)) * s->layers + o->rope_freqs, k = 0;
 	struct tdesc *t = calloc(n, sizeof(*t));
 
 	if (!t)
@@ -442,6 +470,11 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 	}
 	T("output_norm.weight", true, s->dim, 1);
 	T("output.weight", false, s->dim, s->vocab);
+	if (o->rope_freqs) {
+		T("rope_freqs.weight", true, hd / 2, 1);
+		t[k - 1].gen = GEN_ROPE_FREQS;
+		t[k - 1].rope_base = 10000.0f;
+	}
 #undef T
 	for (size_t i = 0; i < n; i++)
 		if (as_row_bytes(t[i].type, t[i].ne[0], &t[i].row_bytes)) {
@@ -659,6 +692,10 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 	}
 	if ((unsigned)p->arch >= AS_ARCH_COUNT) {
 		seterr(err, errlen, "architecture %d is not llama, qwen2 or qwen3", (int)p->arch);
+		return -EINVAL;
+	}
+	if (p->rope_freqs && p->arch != AS_ARCH_LLAMA) {
+		seterr(err, errlen, "--rope-freqs is for --arch llama only");
 		return -EINVAL;
 	}
 	if (s->head_dim) {

@@ -27,10 +27,11 @@ static void usage(FILE *f)
 		"usage: activeswap mkmodel -o OUT.gguf [--shape tiny|1b|7b|8b] [--dim N]\n"
 		"         [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
 		"         [--ctx N] [--type q4_0|q8_0|f16|f32] [--seed S] [--threads N]\n"
-		"         [--arch llama|qwen2|qwen3] [--head-dim N]\n"
+		"         [--arch llama|qwen2|qwen3] [--head-dim N] [--rope-freqs]\n"
 		"Writes a GGUF with seeded random weights (default: llama, tiny, q4_0, seed 1).\n"
 		"qwen2 adds Q/K/V biases, qwen3 per-head Q/K norms; --head-dim sets\n"
-		"attention.key_length (default dim/heads).\n"
+		"attention.key_length (default dim/heads); --rope-freqs adds Llama 3.1's\n"
+		"rope_freqs.weight (llama only).\n"
 		"Shapes: tiny 256/768/4 layers/8 heads/4 kv; 1b 2048/8192/16/32/8;\n"
 		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n");
 }
@@ -103,6 +104,7 @@ int cmd_mkmodel(int argc, char **argv)
 	const char *shape = "tiny";
 	char err[4400] = "";
 	uint64_t data_bytes = 0, threads = 0, head_dim = 0;
+	bool rope_freqs = false;
 	struct sigaction sa;
 	struct bar bar = { .started = false };
 	double t0;
@@ -123,6 +125,7 @@ int cmd_mkmodel(int argc, char **argv)
 		ARG_OPT_U64("--threads", NULL, &threads, 1, AS_MKMODEL_MAX_THREADS),
 		ARG_OPT_FN("--arch", NULL, &o.arch, opt_arch),
 		ARG_OPT_U64("--head-dim", NULL, &head_dim, 2, 4096),
+		ARG_OPT_BOOL("--rope-freqs", NULL, &rope_freqs),
 		ARG_OPT_END,
 	};
 	const struct arg_spec spec = { .sub = SUB, .tables = { opts }, .usage_fn = usage };
@@ -152,6 +155,7 @@ int cmd_mkmodel(int argc, char **argv)
 		o.shape.kv_heads = o.shape.heads;
 	o.threads = (int)threads;
 	o.shape.head_dim = head_dim;
+	o.rope_freqs = rope_freqs;
 	/* the combination: one line and exit 2 before anything is written */
 	if (as_mkmodel_check(&o, out, err, sizeof(err))) {
 		cli_err(SUB, "%s", err);

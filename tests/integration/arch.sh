@@ -6,6 +6,7 @@
 #  - greedy output does not depend on the thread count or on Q4_0 repacking;
 #  - `info` names the architecture;
 #  - bad --arch / --head-dim values are usage errors (exit 2);
+#  - --rope-freqs writes Llama 3.1's rope_freqs.weight (llama only) and the model runs;
 #  - `convert` refuses a qwen2 model with one line naming why (exit 1, no store left).
 # Parity with llama.cpp on these models is tests/unit/test_arch_parity.c.
 set -u
@@ -60,6 +61,17 @@ check $? "mkmodel --arch gemma: exit 2 naming the architectures (rc $rc)"
 rc=$?
 [ $rc -eq 2 ] && grep -q "head-dim" "$T/e.txt" && [ ! -e "$T/x.gguf" ]
 check $? "mkmodel --head-dim 31: exit 2 (rc $rc)"
+
+"$ACTIVESWAP_RELEASE" mkmodel -o "$T/x.gguf" --arch qwen2 --rope-freqs >/dev/null \
+	2>"$T/e.txt"
+rc=$?
+[ $rc -eq 2 ] && grep -q "llama only" "$T/e.txt" && [ ! -e "$T/x.gguf" ]
+check $? "mkmodel --arch qwen2 --rope-freqs: exit 2 (rc $rc)"
+# shellcheck disable=SC2086
+"$ACTIVESWAP_RELEASE" mkmodel -o "$T/l31.gguf" --rope-freqs $SHAPE --type q8_0 >/dev/null \
+	2>&1 && "$ACTIVESWAP_RELEASE" info "$T/l31.gguf" 2>/dev/null | grep -q "rope_freqs.weight" &&
+	"$ACTIVESWAP" run -m "$T/l31.gguf" -p "Once upon a time" -n 8 --temp 0 >/dev/null 2>&1
+check $? "mkmodel --rope-freqs: a Llama 3.1-style model with rope_freqs.weight runs"
 
 "$ACTIVESWAP_RELEASE" convert "$T/qwen2-q8_0.gguf" -o "$T/q.asw" >/dev/null 2>"$T/e.txt"
 rc=$?

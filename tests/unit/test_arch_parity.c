@@ -7,8 +7,11 @@
  * llama.cpp's outputs are fixtures (tests/fixtures/arch/parity.txt, the commands that
  * made them in its README): llama.cpp is not needed here.
  *
- * Fixture lines:  model ARCH TYPE FNV1A64      (one per generated model)
- *                 greedy ARCH TYPE PROMPT_IDS GREEDY_IDS   (comma-separated ids)
+ * Fixture lines:  model NAME ARCH TYPE OPTS FNV1A64   (one per generated model; OPTS is
+ *                       "-", "rope_freqs" (mkmodel --rope-freqs) or "head_dim=N")
+ *                 greedy NAME PROMPT_IDS GREEDY_IDS   (comma-separated ids)
+ *                 logits NAME PROMPT_IDS POS ID:LOGIT,...  (llama.cpp's 8 largest logits
+ *                       after PROMPT_IDS[0..POS]; f16 models, checked within 0.02)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,16 +44,24 @@ static int setup(void **state)
 }
 
 /* The fixture shape (README): dim 256, hidden 512, 2 layers, 8 heads / 4 KV heads,
- * vocabulary 512, context 256, seed 7; qwen3 with head_dim 64 (Q 512 wide). */
-static void params(struct as_mkmodel_params *p, enum as_arch arch, enum ggml_type type)
+ * vocabulary 512, context 256, seed 7, and the options of the model line. */
+static void params(struct as_mkmodel_params *p, enum as_arch arch, enum ggml_type type,
+		   const char *opts)
 {
+	unsigned hd = 0;
+
 	as_mkmodel_params_init(p); /* the tiny preset: its name is in general.name */
-	p->shape = (struct as_mkmodel_shape){ "tiny", 256, 512, 2, 8, 4, 512, 256,
-					      arch == AS_ARCH_QWEN3 ? 64 : 0 };
+	p->shape = (struct as_mkmodel_shape){ "tiny", 256, 512, 2, 8, 4, 512, 256, 0 };
 	p->arch = arch;
 	p->type = type;
 	p->seed = 7;
 	p->threads = 1;
+	if (!strcmp(opts, "rope_freqs"))
+		p->rope_freqs = true;
+	else if (sscanf(opts, "head_dim=%u", &hd) == 1)
+		p->shape.head_dim = hd;
+	else if (strcmp(opts, "-"))
+		fail_msg("unknown model options '%s'", opts);
 }
 
 static uint64_t fnv1a_file(const char *path)
@@ -105,9 +117,117 @@ static int32_t argmax(const float *x, uint32_t n)
 	return (int32_t)b;
 }
 
+/*
+ * A near-tie: our logit of token t is within TIE of our top logit. The largest logit
+ * difference to llama.cpp measured on these models (logits of standard deviation ~1) is
+ * 0.039: one Q8_0 rounding of an activation landing the other way. Below that margin the
+ * greedy choice is ill-posed and either answer is right.
+ */
+#define TIE 0.05f
+
+static bool near_tie(const float *logits, int32_t top, int32_t t)
+{
+	return logits[top] - logits[t] < TIE;
+}
+
+struct tally {
+	int seqs, equal, bad, steps, agree, ties;
+};
+
+/*
+ * One prompt and llama.cpp's greedy continuation want[0..ng):
+ *  - free-running, our greedy continuation must equal want up to the first step where
+ *    ours is a near-tie between our token and llama.cpp's (then the two may part);
+ *  - teacher-forced on want, at every step our top-1 must be llama.cpp's token or a
+ *    near-tie with it (counted for the 0.99 agreement over all steps).
+ */
+static void check_sequence(const struct as_model *m, const char *nm, const int32_t *prompt,
+			   int np, const int32_t *want, int ng, struct tally *st)
+{
+	uint32_t nv = m->hp.n_vocab;
+	int32_t got[MAXIDS];
+	struct as_state *s;
+	bool parted = false;
+	char a[2048], b[2048];
+
+	assert_int_equal(as_state_new(&s, m, (uint32_t)(np + ng), NULL), 0);
+	for (int i = 0; i < np; i++)
+		assert_int_equal(as_forward(s, prompt[i], (uint32_t)i, i == np - 1), 0);
+	for (int i = 0; i < ng; i++) {
+		got[i] = argmax(s->logits, nv);
+		if (!parted && got[i] != want[i]) {
+			parted = true;
+			if (!near_tie(s->logits, got[i], want[i])) {
+				fmt_ids(want, ng, a, sizeof(a));
+				fmt_ids(got, i + 1, b, sizeof(b));
+				print_message("# %s (prompt of %d): step %d is no tie (%g vs %g)\n"
+					      "#   llama.cpp %s\n#   ours      %s\n", nm, np, i,
+					      s->logits[got[i]], s->logits[want[i]], a, b);
+				st->bad++;
+			}
+		}
+		if (i + 1 < ng)
+			assert_int_equal(as_forward(s, got[i], (uint32_t)(np + i), true), 0);
+	}
+	st->seqs++;
+	st->equal += !parted;
+	/* teacher-forced */
+	for (int i = 0; i < np; i++)
+		assert_int_equal(as_forward(s, prompt[i], (uint32_t)i, i == np - 1), 0);
+	for (int i = 0; i < ng; i++) {
+		int32_t top = argmax(s->logits, nv);
+
+		st->steps++;
+		if (top == want[i]) {
+			st->agree++;
+		} else if (near_tie(s->logits, top, want[i])) {
+			st->ties++;
+		} else {
+			print_message("# %s (prompt of %d), teacher-forced step %d: ours %d, "
+				      "llama.cpp %d (%g vs %g)\n", nm, np, i, top, want[i],
+				      s->logits[top], s->logits[want[i]]);
+			st->bad++;
+		}
+		if (i + 1 < ng)
+			assert_int_equal(as_forward(s, want[i], (uint32_t)(np + i), true), 0);
+	}
+	as_state_free(s);
+}
+
+/*
+ * Teacher-forced logits after prompt[0..pos] against llama.cpp's largest ones: within
+ * 0.02 (measured: at most 0.004 on the f16 models, while e.g. ignoring Llama 3.1's
+ * rope_freqs moves them by 0.17 at position 200).
+ */
+static void check_logits(const struct as_model *m, const char *nm, const int32_t *prompt,
+			 int pos, const char *top)
+{
+	struct as_state *s;
+	int n = 0;
+
+	assert_int_equal(as_state_new(&s, m, (uint32_t)pos + 1, NULL), 0);
+	for (int i = 0; i <= pos; i++)
+		assert_int_equal(as_forward(s, prompt[i], (uint32_t)i, i == pos), 0);
+	while (*top) {
+		char *end;
+		long id = strtol(top, &end, 10);
+		float want;
+
+		if (*end != ':' || id < 0 || (uint32_t)id >= m->hp.n_vocab)
+			fail_msg("%s: bad logits list at '%.20s'", nm, top);
+		want = strtof(end + 1, &end);
+		if (fabsf(s->logits[id] - want) > 0.02f)
+			fail_msg("%s position %d: logit of %ld is %g, llama.cpp's %g", nm, pos, id,
+				 s->logits[id], want);
+		n++;
+		top = *end == ',' ? end + 1 : end;
+	}
+	assert_true(n >= 1);
+	as_state_free(s);
+}
+
 struct model_case {
-	enum as_arch arch;
-	enum ggml_type type;
+	char name[32];
 	struct as_model *m;
 	char path[320];
 };
@@ -115,10 +235,12 @@ struct model_case {
 /* Check every greedy line of the fixture for the models generated here. */
 static void test_parity(void **state)
 {
-	static struct model_case mc[AS_ARCH_COUNT * 2];
+	static struct model_case mc[16];
 	const char *top = getenv("AS_TOP");
-	char fx[512], line[4096], err[256], a[16], t[16], p_ids[2048], g_ids[2048];
-	int n_models = 0, n_greedy = 0, n_bad = 0;
+	char fx[512], line[4096], err[256], nm[32], a[16], t[16], o[32], p_ids[2048],
+		g_ids[2048];
+	struct tally st = { 0 };
+	int n_models = 0, n_logits = 0, pos;
 	FILE *f;
 
 	(void)state;
@@ -134,64 +256,54 @@ static void test_parity(void **state)
 
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		if (sscanf(line, "model %15s %15s %llx", a, t, &want) == 3) {
+		if (sscanf(line, "model %31s %15s %15s %31s %llx", nm, a, t, o, &want) == 5) {
 			struct as_mkmodel_params p;
 
 			for (int k = 0; k < AS_ARCH_COUNT; k++)
 				if (!strcmp(a, as_arch_name((enum as_arch)k)))
 					arch = (enum as_arch)k;
 			ty = as_type_from_name(t);
-			assert_true(arch < AS_ARCH_COUNT && ty >= 0 &&
-				    n_models < AS_ARCH_COUNT * 2);
+			assert_true(arch < AS_ARCH_COUNT && ty >= 0 && n_models < 16);
 			c = &mc[n_models++];
-			c->arch = arch;
-			c->type = (enum ggml_type)ty;
-			snprintf(c->path, sizeof(c->path), "%s/as-parity-%s-%s.gguf", tmpdir, a,
-				 t);
-			params(&p, arch, c->type);
+			snprintf(c->name, sizeof(c->name), "%s", nm);
+			snprintf(c->path, sizeof(c->path), "%s/as-parity-%s.gguf", tmpdir, nm);
+			params(&p, arch, (enum ggml_type)ty, o);
 			if (as_mkmodel(&p, c->path, NULL, err, sizeof(err)))
-				fail_msg("mkmodel %s %s: %s", a, t, err);
+				fail_msg("mkmodel %s: %s", nm, err);
 			if (fnv1a_file(c->path) != want)
-				fail_msg("%s %s: the generated file is not the one llama.cpp ran "
+				fail_msg("%s: the generated file is not the one llama.cpp ran "
 					 "(fnv1a64 %016llx, fixture %016llx): regenerate the "
-					 "fixtures (README)", a, t,
+					 "fixtures (README)", nm,
 					 (unsigned long long)fnv1a_file(c->path), want);
 			if (as_model_load(&c->m, c->path, err, sizeof(err)))
 				fail_msg("load %s: %s", c->path, err);
 			unlink(c->path);
 			continue;
 		}
-		if (sscanf(line, "greedy %15s %15s %2047s %2047s", a, t, p_ids, g_ids) == 4) {
-			int32_t prompt[MAXIDS], want_ids[MAXIDS], got[MAXIDS];
+		if (sscanf(line, "greedy %31s %2047s %2047s", nm, p_ids, g_ids) == 3) {
+			int32_t prompt[MAXIDS], want_ids[MAXIDS];
 			int np = parse_ids(p_ids, prompt, MAXIDS);
 			int ng = parse_ids(g_ids, want_ids, MAXIDS);
-			struct as_state *s;
-			char buf[2048];
 
 			for (int k = 0; k < n_models; k++)
-				if (!strcmp(as_arch_name(mc[k].arch), a) &&
-				    !strcmp(as_type_name(mc[k].type), t))
+				if (!strcmp(mc[k].name, nm))
 					c = &mc[k];
-			if (!c || np < 1 || ng < 1)
+			if (!c || np < 1 || ng < 1 || np + ng > MAXIDS)
 				fail_msg("bad fixture line: %s", line);
-			assert_int_equal(as_state_new(&s, c->m, (uint32_t)(np + ng), NULL), 0);
-			for (int i = 0; i < np; i++)
-				assert_int_equal(as_forward(s, prompt[i], (uint32_t)i, i == np - 1),
-						 0);
-			for (int i = 0; i < ng; i++) {
-				got[i] = argmax(s->logits, c->m->hp.n_vocab);
-				if (i + 1 < ng)
-					assert_int_equal(as_forward(s, got[i], (uint32_t)(np + i),
-								    true), 0);
-			}
-			as_state_free(s);
-			n_greedy++;
-			if (memcmp(got, want_ids, sizeof(int32_t) * (size_t)ng)) {
-				fmt_ids(got, ng, buf, sizeof(buf));
-				print_message("# %s %s prompt %s:\n#   llama.cpp %s\n#   ours      "
-					      "%s\n", a, t, p_ids, g_ids, buf);
-				n_bad++;
-			}
+			check_sequence(c->m, nm, prompt, np, want_ids, ng, &st);
+			continue;
+		}
+		if (sscanf(line, "logits %31s %2047s %d %2047s", nm, p_ids, &pos, g_ids) == 4) {
+			int32_t prompt[MAXIDS];
+			int np = parse_ids(p_ids, prompt, MAXIDS);
+
+			for (int k = 0; k < n_models; k++)
+				if (!strcmp(mc[k].name, nm))
+					c = &mc[k];
+			if (!c || pos < 0 || pos >= np)
+				fail_msg("bad fixture line: %s", line);
+			check_logits(c->m, nm, prompt, pos, g_ids);
+			n_logits++;
 			continue;
 		}
 		fail_msg("bad fixture line: %s", line);
@@ -199,10 +311,17 @@ static void test_parity(void **state)
 	fclose(f);
 	for (int k = 0; k < n_models; k++)
 		as_model_free(mc[k].m);
-	assert_true(n_models >= 1 && n_greedy >= n_models);
-	if (n_bad)
-		fail_msg("%d of %d greedy continuations differ from llama.cpp's", n_bad,
-			 n_greedy);
+	assert_true(n_models >= 1 && st.seqs >= n_models);
+	print_message("# %d logits checks passed\n", n_logits);
+	print_message("# %d continuations: %d equal to llama.cpp's, the others up to a "
+		      "near-tie; teacher-forced top-1 %d/%d (%d near-ties)\n", st.seqs,
+		      st.equal, st.agree, st.steps, st.ties);
+	if (st.bad)
+		fail_msg("%d continuations differ from llama.cpp's where the choice was clear",
+			 st.bad);
+	if (st.agree < 0.99 * st.steps)
+		fail_msg("teacher-forced top-1 agreement %d/%d is under 0.99", st.agree,
+			 st.steps);
 }
 
 int main(void)

@@ -41,6 +41,10 @@ struct as_mkmodel_params {
 	 * default), qwen2 (+ F32 Q/K/V biases, uniform in [-0.5, 0.5)), qwen3 (+ F32
 	 * per-head Q/K norms, uniform in [0.75, 1.25)). */
 	enum as_arch arch;
+	/* llama only: write rope_freqs.weight with Llama 3.1's "llama3" RoPE scaling (factor
+	 * 8, low/high frequency factors 1 and 4, original context 8192), the factors
+	 * computed as llama.cpp's converter does. */
+	bool rope_freqs;
 	enum ggml_type type; /* of every matrix: q4_0, q8_0, f16 or f32 (norms are f32) */
 	uint64_t seed;
 	/* 1 .. AS_MKMODEL_MAX_THREADS generating threads; 0: 2 when 2 CPUs are online,
