@@ -295,28 +295,20 @@ out:
 }
 
 /*
- * The store describes a plain Llama layer (its swap_hparams have no head size, RoPE mode,
- * biases or Q/K norms yet): anything else is refused rather than run wrong.
+ * The store's bundles have the shapes of a layer whose attention is dim wide (its header
+ * has no head size): a model whose n_head * head_dim is not dim is refused rather than
+ * run wrong. Biases, Q/K norms and rope_freqs are resident tensors like the norms, and
+ * the architecture and RoPE keys travel in the metadata.
  */
 static bool store_can_hold(const struct as_model *m, char *e, size_t elen)
 {
 	const struct as_hparams *hp = &m->hp;
-	const char *why = NULL;
 
-	if (hp->arch != AS_ARCH_LLAMA)
-		why = "its architecture";
-	else if (as_q_dim(hp) != hp->dim)
-		why = "a head size other than dim / head_count";
-	else if (m->rope_freqs || hp->rope_freq_scale != 1.0f)
-		why = "RoPE scaling (rope_freqs or rope.scaling)";
-	for (uint32_t l = 0; !why && l < hp->n_layer; l++)
-		for (int op = 0; op < AS_OP_COUNT; op++)
-			if (m->layers[l].bias[op])
-				why = "biases";
-	if (!why)
+	if (as_q_dim(hp) == hp->dim)
 		return true;
-	snprintf(e, elen, "%s model: a store cannot hold %s yet (run the GGUF directly)",
-		 as_arch_name(hp->arch), why);
+	snprintf(e, elen, "%s model: a store cannot hold an attention %u wide over "
+		 "embedding_length %u yet (run the GGUF directly)", as_arch_name(hp->arch),
+		 as_q_dim(hp), hp->dim);
 	return false;
 }
 

@@ -142,14 +142,10 @@ static int load_rope_scaling(struct loader *ld, struct as_hparams *hp)
 	return 0;
 }
 
-static int load_hparams(struct loader *ld, struct as_hparams *hp)
+/* general.architecture, the RoPE mode it implies and the RoPE scaling keys. */
+static int load_arch(struct loader *ld, struct as_hparams *hp)
 {
 	struct gguf_str arch;
-	const struct gguf_kv *kv;
-	enum gguf_type ty;
-	uint64_t n;
-	uint32_t v;
-	int rc;
 
 	if (gguf_get_str(ld->f, "general.architecture", &arch)) {
 		snprintf(ld->err, ld->errlen, "model: missing general.architecture");
@@ -168,6 +164,28 @@ static int load_hparams(struct loader *ld, struct as_hparams *hp)
 	snprintf(ld->arch, sizeof(ld->arch), "%s", arch_names[hp->arch]);
 	/* llama.cpp's llama_model_rope_type(): NORM for llama, NEOX for the Qwens */
 	hp->rope_mode = hp->arch == AS_ARCH_LLAMA ? AS_ROPE_NORM : AS_ROPE_NEOX;
+	return load_rope_scaling(ld, hp);
+}
+
+int as_hparams_arch(const struct gguf_file *f, struct as_hparams *hp, char *err,
+		    size_t errlen)
+{
+	struct loader ld = { .f = f, .hp = hp, .err = err, .errlen = errlen };
+
+	return load_arch(&ld, hp);
+}
+
+static int load_hparams(struct loader *ld, struct as_hparams *hp)
+{
+	const struct gguf_kv *kv;
+	enum gguf_type ty;
+	uint64_t n;
+	uint32_t v;
+	int rc;
+
+	rc = load_arch(ld, hp);
+	if (rc)
+		return rc;
 	rc = hp_u32(ld, "embedding_length", true, 0, 1, AS_MAX_DIM, &hp->dim);
 	if (!rc)
 		rc = hp_u32(ld, "feed_forward_length", true, 0, 1, AS_MAX_HIDDEN, &hp->hidden);
@@ -216,8 +234,6 @@ static int load_hparams(struct loader *ld, struct as_hparams *hp)
 	if (!rc)
 		rc = hp_f32(ld, "attention.layer_norm_rms_epsilon", 1e-5f, 0.0f, 1.0f,
 			    &hp->eps);
-	if (!rc)
-		rc = load_rope_scaling(ld, hp);
 	if (rc)
 		return rc;
 	if (hp->n_rot % 2) {

@@ -7,7 +7,8 @@
 #  - `info` names the architecture;
 #  - bad --arch / --head-dim values are usage errors (exit 2);
 #  - --rope-freqs writes Llama 3.1's rope_freqs.weight (llama only) and the model runs;
-#  - `convert` refuses a qwen2 model with one line naming why (exit 1, no store left).
+#  - `convert` refuses a model whose attention is wider than dim (exit 1, one line, no
+#    store left); qwen2 and rope_freqs stores at sparsity 0 give the GGUF's greedy text.
 # Parity with llama.cpp on these models is tests/unit/test_arch_parity.c.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
@@ -73,10 +74,22 @@ check $? "mkmodel --arch qwen2 --rope-freqs: exit 2 (rc $rc)"
 	"$ACTIVESWAP" run -m "$T/l31.gguf" -p "Once upon a time" -n 8 --temp 0 >/dev/null 2>&1
 check $? "mkmodel --rope-freqs: a Llama 3.1-style model with rope_freqs.weight runs"
 
-"$ACTIVESWAP_RELEASE" convert "$T/qwen2-q8_0.gguf" -o "$T/q.asw" >/dev/null 2>"$T/e.txt"
+"$ACTIVESWAP_RELEASE" convert "$T/qwen3-q8_0.gguf" -o "$T/q.asw" >/dev/null 2>"$T/e.txt"
 rc=$?
-[ $rc -eq 1 ] && grep -q "qwen2 model: a store cannot hold" "$T/e.txt" &&
+[ $rc -eq 1 ] && grep -q "qwen3 model: a store cannot hold an attention 256 wide" "$T/e.txt" &&
 	[ "$(wc -l <"$T/e.txt")" -eq 1 ] && [ ! -e "$T/q.asw" ]
-check $? "convert refuses a qwen2 model in one line (rc $rc: $(head -c 160 "$T/e.txt"))"
+check $? "convert refuses a qwen3 model with a wider attention in one line (rc $rc)"
+
+# qwen2 and Llama 3.1-style stores: the row copy at sparsity 0 gives the GGUF's text.
+for m in qwen2-q8_0 l31; do
+	"$ACTIVESWAP_RELEASE" convert "$T/$m.gguf" -o "$T/$m.asw" --rows --quiet >/dev/null 2>&1
+	"$ACTIVESWAP_RELEASE" run -m "$T/$m.gguf" -p "Tom and Lily" -n 24 --temp 0 -t 1 \
+		>"$T/g.txt" 2>/dev/null
+	"$ACTIVESWAP" run -m "$T/$m.asw" -p "Tom and Lily" -n 24 --temp 0 -t 1 --sparsity 0 \
+		>"$T/s.txt" 2>"$T/s.err"
+	rc=$?
+	[ $rc -eq 0 ] && [ -s "$T/g.txt" ] && cmp -s "$T/g.txt" "$T/s.txt"
+	check $? "$m: its store at sparsity 0 writes the GGUF's greedy text (rc $rc)"
+done
 
 echo "1..$n"

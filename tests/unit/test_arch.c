@@ -490,12 +490,12 @@ static void test_refusals(void **state)
 	expect_refused(c, "rope.scaling.factor");
 }
 
-/* A store holds plain Llama layers only: converting a qwen2 model is refused with a
- * reason, not run wrong. */
+/* A store's layers have a dim-wide attention: converting a qwen3 model whose attention
+ * is wider is refused with a reason, not run wrong (test_arch_store runs the others). */
 static void test_convert_refuses(void **state)
 {
-	const struct cfg c = { .arch = "qwen2", .hd = 16, .n_rot = 16, .neox = true,
-			       .bias_qkv = true };
+	const struct cfg c = { .arch = "qwen3", .hd = 32, .n_rot = 32, .neox = true,
+			       .qk_norm = true };
 	struct as_convert_params p;
 	struct as_convert_result res;
 	struct mdl m;
@@ -513,7 +513,7 @@ static void test_convert_refuses(void **state)
 	unlink(out);
 	mdl_free(&m);
 	assert_int_equal(rc, -EOPNOTSUPP);
-	if (!strstr(err, "qwen2 model: a store cannot hold"))
+	if (!strstr(err, "qwen3 model: a store cannot hold an attention 128 wide"))
 		fail_msg("unexpected error '%s'", err);
 }
 

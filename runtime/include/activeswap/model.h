@@ -151,6 +151,14 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 		       size_t errlen);
 void as_model_free(struct as_model *m);
 
+/*
+ * From f's metadata only: hp->arch (general.architecture), hp->rope_mode and
+ * hp->rope_freq_scale (rope.scaling.*), as as_model_from_gguf reads them; for a store,
+ * whose shape comes from its own header. 0, or -EINVAL / -EOPNOTSUPP with one line.
+ */
+int as_hparams_arch(const struct gguf_file *f, struct as_hparams *hp, char *err,
+		    size_t errlen);
+
 /* The decoding state and the forward pass over these weights (or another source). */
 #include "activeswap/forward.h"
 
