@@ -109,7 +109,6 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	const struct as_hparams *hp = &m->hp;
 	uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim, kv_elems;
 	size_t q_dim = as_q_dim(hp), maxin = hp->dim > hp->hidden ? hp->dim : hp->hidden;
-	size_t attn_out = q_dim > hp->dim ? q_dim : hp->dim; /* xb2: attention, then dim */
 	struct as_state *s;
 
 	*out = NULL;
@@ -127,7 +126,7 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	s->src = src;
 	s->x = calloc(hp->dim, sizeof(float));
 	s->xb = calloc(hp->dim, sizeof(float));
-	s->xb2 = calloc(attn_out, sizeof(float));
+	s->xb2 = calloc(q_dim, sizeof(float));
 	if (q_dim > maxin)
 		maxin = q_dim;
 	s->q = calloc(q_dim, sizeof(float));

@@ -129,6 +129,11 @@ static int load_rope_scaling(struct loader *ld, struct as_hparams *hp)
 		rc = hp_f32(ld, "rope.scale_linear", 0.0f, 0.0f, 1e6f, &factor);
 	if (rc)
 		return rc;
+	if (factor != 0.0f && factor < 1e-3f) {
+		snprintf(ld->err, ld->errlen, "model: RoPE scaling factor %g is not 0 or in "
+			 "[0.001, 1e6]", (double)factor);
+		return -EINVAL;
+	}
 	if (gguf_str_eq(type, "none"))
 		return 0;
 	if (!gguf_str_eq(type, "linear")) {
@@ -308,6 +313,14 @@ static int get_tensor(struct loader *ld, const char *name, uint64_t cols, uint64
 	return 0;
 }
 
+bool as_rope_freqs_ok(const float *ff, uint32_t n)
+{
+	for (uint32_t i = 0; ff && i < n; i++)
+		if (!(ff[i] > 0.0f && ff[i] < 1e30f))
+			return false;
+	return true;
+}
+
 /* An F32 vector tensor of n values: optional (absent: *out = NULL) or required. */
 static int opt_vector(struct loader *ld, const char *name, uint64_t n, bool required,
 		      const float **out, uint64_t *bytes)
@@ -433,6 +446,11 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 		m->weight_bytes += m->output.rows * m->output.row_bytes;
 	rc = opt_vector(&ld, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs,
 			&m->weight_bytes);
+	if (!rc && !as_rope_freqs_ok(m->rope_freqs, hp->n_rot / 2)) {
+		snprintf(err, errlen, "model: rope_freqs.weight holds a value that is not a "
+			 "positive finite number");
+		rc = -EINVAL;
+	}
 	if (rc)
 		goto fail;
 

@@ -300,6 +300,11 @@ static int load_arch_tensors(struct as_swap_model *m, char *err, size_t errlen)
 		return -ENOMEM;
 	r = load_vec(m, "rope_freqs.weight", hp->n_rot / 2, false, &rm->rope_freqs, err,
 		     errlen);
+	if (!r && !as_rope_freqs_ok(rm->rope_freqs, hp->n_rot / 2)) {
+		snprintf(err, errlen, "store: rope_freqs.weight holds a value that is not a "
+			 "positive finite number");
+		r = -EINVAL;
+	}
 	for (uint32_t l = 0; !r && l < hp->n_layer; l++) {
 		struct as_layer *L = &rm->layers[l];
 

@@ -52,6 +52,7 @@ struct cfg {
 	const char *grow;      /* give this tensor one more element in ne[0] */
 	int value_length;      /* write attention.value_length (0: not written) */
 	int key_length;        /* write this key_length instead (0: from hd) */
+	bool zero_ff;          /* make rope_freqs[1] zero */
 };
 
 struct tdef {
@@ -105,6 +106,8 @@ static void build(const struct cfg *c, struct mdl *m)
 		def(m, "output.weight", DIM, NV, 0.3f, 0);
 	if (c->rope_freqs)
 		def(m, "rope_freqs.weight", c->n_rot / 2, 1, 1.5f, 2.0f); /* factors in [0.5, 3.5] */
+	if (c->rope_freqs && c->zero_ff)
+		m->t[m->n - 1].v[1] = 0.0f;
 	for (int l = 0; l < NL; l++) {
 #define L(s, a, b, sc, off) (snprintf(nm, sizeof(nm), "blk.%d.%s", l, s), \
 			     def(m, nm, a, b, sc, off))
@@ -488,6 +491,12 @@ static void test_refusals(void **state)
 	c = ll;
 	c.scale_factor = -2.0f;
 	expect_refused(c, "rope.scaling.factor");
+	c = ll;
+	c.scale_factor = 1e-5f;
+	expect_refused(c, "RoPE scaling factor 1e-05 is not 0 or in [0.001, 1e6]");
+	c = ll;
+	c.zero_ff = true;
+	expect_refused(c, "rope_freqs.weight holds a value that is not a positive finite");
 }
 
 /* A store's layers have a dim-wide attention: converting a qwen3 model whose attention

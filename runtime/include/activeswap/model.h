@@ -159,6 +159,9 @@ void as_model_free(struct as_model *m);
 int as_hparams_arch(const struct gguf_file *f, struct as_hparams *hp, char *err,
 		    size_t errlen);
 
+/* Every one of the n rope_freqs factors positive and finite (true for ff == NULL). */
+bool as_rope_freqs_ok(const float *ff, uint32_t n);
+
 /* The decoding state and the forward pass over these weights (or another source). */
 #include "activeswap/forward.h"
 
