@@ -92,4 +92,25 @@ for m in qwen2-q8_0 l31; do
 	check $? "$m: its store at sparsity 0 writes the GGUF's greedy text (rc $rc)"
 done
 
+# A qwen3 model whose attention (4 x 64) is wider than both dim and hidden (128): the
+# Top-K hooks of eval and calibrate see the O group's 256 inputs (sanitizer CLI).
+# shellcheck disable=SC2086
+"$ACTIVESWAP_RELEASE" mkmodel -o "$T/wide.gguf" --arch qwen3 --dim 128 --hidden 128 \
+	--heads 4 --kv-heads 2 --head-dim 64 --layers 2 --type f32 >/dev/null 2>&1
+i=0
+while [ $i -lt 40 ]; do
+	echo "Once upon a time there was a little girl named Lily. She liked the park."
+	i=$((i + 1))
+done >"$T/text.txt"
+"$ACTIVESWAP" eval -m "$T/wide.gguf" -f "$T/text.txt" -c 64 --sparsity 0.5 --json \
+	>"$T/ev.out" 2>"$T/ev.err"
+rc=$?
+[ $rc -eq 0 ] && grep -q '"kl"' "$T/ev.out"
+check $? "wide attention: eval --sparsity 0.5 (rc $rc, $(tail -n 1 "$T/ev.err"))"
+"$ACTIVESWAP" calibrate -m "$T/wide.gguf" -f "$T/text.txt" -c 64 --sparsity 0.5 \
+	--rounds 2 -o "$T/levels.txt" >/dev/null 2>"$T/cal.err"
+rc=$?
+[ $rc -eq 0 ] && [ -s "$T/levels.txt" ]
+check $? "wide attention: calibrate (rc $rc, $(grep -m 1 -E 'ERROR|calibrate' "$T/cal.err"))"
+
 echo "1..$n"
