@@ -228,6 +228,7 @@ static void check_logits(const struct as_model *m, const char *nm, const int32_t
 
 struct model_case {
 	char name[32];
+	struct tally st;
 	struct as_model *m;
 	char path[320];
 };
@@ -290,7 +291,7 @@ static void test_parity(void **state)
 					c = &mc[k];
 			if (!c || np < 1 || ng < 1 || np + ng > MAXIDS)
 				fail_msg("bad fixture line: %s", line);
-			check_sequence(c->m, nm, prompt, np, want_ids, ng, &st);
+			check_sequence(c->m, nm, prompt, np, want_ids, ng, &c->st);
 			continue;
 		}
 		if (sscanf(line, "logits %31s %2047s %d %2047s", nm, p_ids, &pos, g_ids) == 4) {
@@ -309,8 +310,20 @@ static void test_parity(void **state)
 		fail_msg("bad fixture line: %s", line);
 	}
 	fclose(f);
-	for (int k = 0; k < n_models; k++)
+	for (int k = 0; k < n_models; k++) {
+		const struct tally *y = &mc[k].st;
+
+		print_message("# %-13s continuations equal %d/%d, teacher-forced top-1 %d/%d "
+			      "(%d near-ties)\n", mc[k].name, y->equal, y->seqs, y->agree,
+			      y->steps, y->ties);
+		st.seqs += y->seqs;
+		st.equal += y->equal;
+		st.bad += y->bad;
+		st.steps += y->steps;
+		st.agree += y->agree;
+		st.ties += y->ties;
 		as_model_free(mc[k].m);
+	}
 	assert_true(n_models >= 1 && st.seqs >= n_models);
 	print_message("# %d logits checks passed\n", n_logits);
 	print_message("# %d continuations: %d equal to llama.cpp's, the others up to a "
