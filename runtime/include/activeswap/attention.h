@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The attention pieces of the forward pass (forward.c): RoPE in llama.cpp's "normal" and
- * "neox" modes, with linear scaling and per-pair frequency factors, and causal multi-head attention with grouped KV heads over an F32 KV cache.
+ * "neox" modes, with linear scaling and per-pair frequency factors, and causal multi-head
+ * attention with grouped KV heads over an F32 KV cache.
  */
 #ifndef ACTIVESWAP_ATTENTION_H
 #define ACTIVESWAP_ATTENTION_H
