@@ -526,6 +526,106 @@ static void test_convert_refuses(void **state)
 		fail_msg("unexpected error '%s'", err);
 }
 
+/* Load buf as a model and, if it loads, run two positions: must not crash (ASan). */
+static int try_load(const uint8_t *buf, size_t size)
+{
+	struct gguf_file *f;
+	struct as_model *m;
+	struct as_state *s;
+	char err[256] = "";
+	int rc;
+
+	rc = gguf_parse(&f, buf, size, err, sizeof(err));
+	if (rc)
+		return rc;
+	rc = as_model_from_gguf(&m, f, err, sizeof(err));
+	if (rc) {
+		assert_true(err[0] != 0);
+		assert_null(strchr(err, '\n'));
+	} else {
+		assert_int_equal(as_state_new(&s, m, 2, NULL), 0);
+		assert_int_equal(as_forward(s, 1, 0, false), 0);
+		assert_int_equal(as_forward(s, 2, 1, true), 0);
+		for (uint32_t i = 0; i < m->hp.n_vocab; i++)
+			if (!isfinite(s->logits[i]))
+				fail_msg("a model that loads gives logit %u = %g", i, s->logits[i]);
+		as_state_free(s);
+		as_model_free(m);
+	}
+	gguf_close(f);
+	return rc;
+}
+
+/*
+ * Hostile hyper-parameters: every u32 and f32 metadata value of a qwen3 and a llama model
+ * (with rope_freqs and linear scaling) set in turn to edge values (0, 1, odd, huge,
+ * negative, NaN, infinity): each either loads and runs to finite logits or is refused
+ * with one line.
+ */
+static void test_hostile_metadata(void **state)
+{
+	static const uint32_t u32s[] = { 0, 1, 3, 7, 31, 33, 4097, 65535, 65536, 1u << 24,
+					 0x7fffffffu, 0xffffffffu };
+	static const float f32s[] = { 0.0f, -1.0f, 1e-30f, 1e30f, NAN, INFINITY };
+	const struct cfg cs[2] = {
+		{ .arch = "qwen3", .hd = 32, .n_rot = 32, .neox = true, .qk_norm = true },
+		{ .arch = "llama", .hd = 16, .n_rot = 12, .rope_freqs = true,
+		  .scale_factor = 2.0f, .scale_type = "linear" },
+	};
+	int loaded = 0, refused = 0;
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		struct mdl m;
+		const char *path;
+		uint8_t *orig, *buf;
+		size_t size, off;
+		FILE *fp;
+		struct gguf_file *f;
+		char err[256];
+
+		build(&cs[k], &m);
+		path = write_gguf(&cs[k], &m);
+		mdl_free(&m);
+		fp = fopen(path, "rb");
+		assert_non_null(fp);
+		fseek(fp, 0, SEEK_END);
+		size = (size_t)ftell(fp);
+		fseek(fp, 0, SEEK_SET);
+		orig = malloc(size);
+		buf = malloc(size);
+		assert_true(orig && buf && fread(orig, 1, size, fp) == size);
+		fclose(fp);
+		unlink(path);
+		assert_int_equal(gguf_parse(&f, orig, size, err, sizeof(err)), 0);
+		for (uint64_t i = 0; i < f->n_kv; i++) {
+			const struct gguf_kv *kv = &f->kv[i];
+
+			if (kv->type != GGUF_TYPE_UINT32 && kv->type != GGUF_TYPE_FLOAT32)
+				continue;
+			off = (size_t)((const uint8_t *)kv->data - orig);
+			for (size_t j = 0; j < 12; j++) {
+				memcpy(buf, orig, size);
+				if (kv->type == GGUF_TYPE_UINT32)
+					memcpy(buf + off, &u32s[j], 4);
+				else if (j < 6)
+					memcpy(buf + off, &f32s[j], 4);
+				else
+					break;
+				if (try_load(buf, size))
+					refused++;
+				else
+					loaded++;
+			}
+		}
+		gguf_close(f);
+		free(orig);
+		free(buf);
+	}
+	/* both outcomes happen: the edits reach the loader's checks */
+	assert_true(loaded > 0 && refused > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_llama_rope_scaling),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_convert_refuses),
+		cmocka_unit_test(test_hostile_metadata),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
