@@ -17,6 +17,39 @@ void as_rope_table(float *tab, uint32_t n_rot, float base, uint32_t pos)
 	}
 }
 
+void as_rope_table_scaled(float *tab, uint32_t n_rot, float base, float freq_scale,
+			  const float *freq_factors, uint32_t pos)
+{
+	float theta_scale = powf(base, -2.0f / (float)n_rot);
+	float theta = (float)pos;
+
+	for (uint32_t i = 0; i < n_rot; i += 2) {
+		float ff = freq_factors ? freq_factors[i / 2] : 1.0f;
+		float t = freq_scale * (theta / ff);
+
+		tab[i] = cosf(t);
+		tab[i + 1] = sinf(t);
+		theta *= theta_scale;
+	}
+}
+
+void as_rope_apply_neox(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot,
+			const float *tab)
+{
+	uint32_t half = n_rot / 2;
+
+	for (uint32_t h = 0; h < n_heads; h++) {
+		float *p = v + (size_t)h * head_dim;
+
+		for (uint32_t i = 0; i < half; i++) {
+			float c = tab[2 * i], sn = tab[2 * i + 1], a = p[i], b = p[i + half];
+
+			p[i] = a * c - b * sn;
+			p[i + half] = a * sn + b * c;
+		}
+	}
+}
+
 void as_rope_apply(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot,
 		   const float *tab)
 {

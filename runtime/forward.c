@@ -33,7 +33,7 @@ const enum as_op *as_group_ops(enum as_group g, uint32_t *n)
 
 uint32_t as_group_in(const struct as_hparams *hp, enum as_group g)
 {
-	return g == AS_GROUP_DOWN ? hp->hidden : hp->dim;
+	return g == AS_GROUP_DOWN ? hp->hidden : g == AS_GROUP_O ? as_q_dim(hp) : hp->dim;
 }
 
 void as_group_matvec(struct as_threadpool *tp, const struct as_weight *w, enum as_group g,
@@ -108,7 +108,7 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 {
 	const struct as_hparams *hp = &m->hp;
 	uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim, kv_elems;
-	size_t maxin = hp->dim > hp->hidden ? hp->dim : hp->hidden;
+	size_t q_dim = as_q_dim(hp), maxin = hp->dim > hp->hidden ? hp->dim : hp->hidden;
 	struct as_state *s;
 
 	*out = NULL;
@@ -126,8 +126,10 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	s->src = src;
 	s->x = calloc(hp->dim, sizeof(float));
 	s->xb = calloc(hp->dim, sizeof(float));
-	s->xb2 = calloc(hp->dim, sizeof(float));
-	s->q = calloc(hp->dim, sizeof(float));
+	s->xb2 = calloc(q_dim, sizeof(float));
+	if (q_dim > maxin)
+		maxin = q_dim;
+	s->q = calloc(q_dim, sizeof(float));
 	s->hb = calloc(hp->hidden, sizeof(float));
 	s->hb2 = calloc(hp->hidden, sizeof(float));
 	s->att = calloc((size_t)n_ctx * hp->n_head, sizeof(float));
@@ -228,6 +230,43 @@ static void add(float *x, const float *y, size_t n)
 		x[i] += y[i];
 }
 
+/* x += b when the op has a bias */
+static void add_bias(float *x, const float *b, size_t n)
+{
+	if (b)
+		add(x, b, n);
+}
+
+/* RMSNorm of each of n_heads heads of v by w [head_dim] (qwen3's Q/K norms), in place */
+static void head_norm(float *v, const float *w, uint32_t n_heads, uint32_t head_dim,
+		      float eps)
+{
+	if (!w)
+		return;
+	for (uint32_t h = 0; h < n_heads; h++)
+		as_rmsnorm(v + (size_t)h * head_dim, v + (size_t)h * head_dim, w, head_dim, eps);
+}
+
+/* Q and K of one position after their products: bias, per-head norm, RoPE */
+static void qk_finish(struct as_state *s, const struct as_layer *L, float *k, float *v)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+
+	add_bias(s->q, L->bias[AS_OP_Q], as_q_dim(hp));
+	add_bias(k, L->bias[AS_OP_K], kv_dim);
+	add_bias(v, L->bias[AS_OP_V], kv_dim);
+	head_norm(s->q, L->q_norm, hp->n_head, hp->head_dim, hp->eps);
+	head_norm(k, L->k_norm, hp->n_head_kv, hp->head_dim, hp->eps);
+	if (hp->rope_mode == AS_ROPE_NEOX) {
+		as_rope_apply_neox(s->q, hp->n_head, hp->head_dim, hp->n_rot, s->rope);
+		as_rope_apply_neox(k, hp->n_head_kv, hp->head_dim, hp->n_rot, s->rope);
+	} else {
+		as_rope_apply(s->q, hp->n_head, hp->head_dim, hp->n_rot, s->rope);
+		as_rope_apply(k, hp->n_head_kv, hp->head_dim, hp->n_rot, s->rope);
+	}
+}
+
 /* hb = silu(hb) * hb2 */
 static void swiglu(float *hb, const float *hb2, size_t n)
 {
@@ -259,12 +298,12 @@ static int layers(struct as_state *s, uint32_t pos)
 		r = linear(s, l, AS_GROUP_QKV, s->xb, qkv);
 		if (r)
 			return r;
-		as_rope_apply(s->q, hp->n_head, hp->head_dim, hp->n_rot, s->rope);
-		as_rope_apply(k, hp->n_head_kv, hp->head_dim, hp->n_rot, s->rope);
+		qk_finish(s, L, k, v);
 		attention(s, l, pos);
 		r = linear(s, l, AS_GROUP_O, s->xb2, o);
 		if (r)
 			return r;
+		add_bias(s->xb, L->bias[AS_OP_O], dim);
 		add(s->x, s->xb, dim);
 
 		/* feed-forward: down(silu(gate x) * up x) */
@@ -272,10 +311,13 @@ static int layers(struct as_state *s, uint32_t pos)
 		r = linear(s, l, AS_GROUP_GATE_UP, s->xb, gu);
 		if (r)
 			return r;
+		add_bias(s->hb, L->bias[AS_OP_GATE], hp->hidden);
+		add_bias(s->hb2, L->bias[AS_OP_UP], hp->hidden);
 		swiglu(s->hb, s->hb2, hp->hidden);
 		r = linear(s, l, AS_GROUP_DOWN, s->hb, o);
 		if (r)
 			return r;
+		add_bias(s->xb, L->bias[AS_OP_DOWN], dim);
 		add(s->x, s->xb, dim);
 	}
 	return 0;
@@ -300,7 +342,9 @@ int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits
 	as_dequant_row(m->tok_embd.type,
 		       (const uint8_t *)m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes,
 		       s->x, hp->dim);
-	as_rope_table(s->rope, hp->n_rot, hp->rope_base, pos);
+	as_rope_table_scaled(s->rope, hp->n_rot, hp->rope_base,
+			     hp->rope_freq_scale > 0.0f ? hp->rope_freq_scale : 1.0f,
+			     m->rope_freqs, pos);
 	r = layers(s, pos);
 	if (!r && want_logits) {
 		as_rmsnorm(s->xb, s->x, m->output_norm, hp->dim, hp->eps);

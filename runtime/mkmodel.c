@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * A Llama-architecture GGUF with seeded random weights and a working byte-level
+ * A llama, qwen2 or qwen3 GGUF with seeded random weights and a working byte-level
  * SentencePiece vocabulary (activeswap/mkmodel.h, Documentation/gguf.md).
  *
  * Weights are uniform with standard deviation 1/sqrt(fan_in) (fan_in = ne[0], the row
@@ -32,10 +32,10 @@
 #define PATH_MAX_LEN 4200 /* OUT.tmp, NUL included */
 
 static const struct as_mkmodel_shape shapes[] = {
-	{ "tiny", 256, 768, 4, 8, 4, 512, 512 },
-	{ "1b", 2048, 8192, 16, 32, 8, 512, 2048 },   /* Llama-3.2-1B */
-	{ "7b", 4096, 11008, 32, 32, 32, 512, 2048 }, /* Llama-2-7B */
-	{ "8b", 4096, 14336, 32, 32, 8, 512, 2048 },  /* Llama-3-8B */
+	{ "tiny", 256, 768, 4, 8, 4, 512, 512, 0 },
+	{ "1b", 2048, 8192, 16, 32, 8, 512, 2048, 0 },   /* Llama-3.2-1B */
+	{ "7b", 4096, 11008, 32, 32, 32, 512, 2048, 0 }, /* Llama-2-7B */
+	{ "8b", 4096, 14336, 32, 32, 8, 512, 2048, 0 },  /* Llama-3-8B */
 };
 
 
@@ -253,6 +253,11 @@ static int vocab_build(struct vocab *v, uint32_t n)
 
 /* ---- tensor generation -------------------------------------------------------------- */
 
+/* What a tensor's values are: weights (uniform, std 1/sqrt(fan_in)), norms (1.0), or
+ * the F32 vectors of qwen2/qwen3: biases (uniform in [-0.5, 0.5)) and the Q/K norms
+ * (uniform in [0.75, 1.25), so that a wrong head's weight shows). */
+enum gen_kind { GEN_WEIGHT, GEN_ONES, GEN_BIAS, GEN_NEAR_ONE, GEN_ROPE_FREQS };
+
 struct tdesc {
 	char name[64];
 	enum ggml_type type;
@@ -260,6 +265,8 @@ struct tdesc {
 	uint64_t ne[2];
 	uint64_t row_bytes;
 	bool norm;
+	enum gen_kind gen;
+	float rope_base; /* GEN_ROPE_FREQS: rope.freq_base; ne[0] = n_rot / 2 */
 };
 
 struct job {
@@ -272,6 +279,31 @@ struct job {
 	int rc;
 };
 
+/*
+ * Llama 3.1's RoPE scaling as divisors of each pair's frequency (what llama.cpp's
+ * converter writes as rope_freqs.weight): 1 for wavelengths under 8192 / 4, 8 over
+ * 8192 / 1, a smooth blend between.
+ */
+static void llama3_rope_factors(float *out, uint64_t n_pairs, float base)
+{
+	const double factor = 8.0, lo = 1.0, hi = 4.0, orig = 8192.0;
+	const double pi = 3.14159265358979323846;
+
+	for (uint64_t i = 0; i < n_pairs; i++) {
+		double freq = 1.0 / pow(base, (double)(2 * i) / (double)(2 * n_pairs));
+		double wavelen = 2.0 * pi / freq, smooth;
+
+		if (wavelen < orig / hi) {
+			out[i] = 1.0f;
+		} else if (wavelen > orig / lo) {
+			out[i] = (float)factor;
+		} else {
+			smooth = (orig / wavelen - lo) / (hi - lo);
+			out[i] = (float)(1.0 / ((1.0 - smooth) / factor + smooth));
+		}
+	}
+}
+
 static void *gen_rows(void *arg)
 {
 	struct job *j = arg;
@@ -283,12 +315,17 @@ static void *gen_rows(void *arg)
 	for (uint64_t i = 0; i < j->nrows; i++) {
 		uint64_t row = j->row0 + i;
 
-		if (t->norm) {
+		if (t->gen == GEN_ROPE_FREQS) {
+			llama3_rope_factors(j->tmp, t->ne[0], t->rope_base);
+		} else if (t->gen == GEN_ONES) {
 			for (uint64_t k = 0; k < t->ne[0]; k++)
 				j->tmp[k] = 1.0f;
 		} else {
 			xrng_seed(&r, j->seed, j->tensor_idx, row);
-			fill_uniform(&r, j->tmp, t->ne[0], a);
+			fill_uniform(&r, j->tmp, t->ne[0], t->gen == GEN_BIAS ? 0.5f :
+				     t->gen == GEN_NEAR_ONE ? 0.25f : a);
+			for (uint64_t k = 0; t->gen == GEN_NEAR_ONE && k < t->ne[0]; k++)
+				j->tmp[k] += 1.0f;
 		}
 		j->rc = as_quant_row(t->type, j->tmp, j->out + i * t->row_bytes, t->ne[0]);
 		if (j->rc)
@@ -301,28 +338,36 @@ static int add_meta(struct gguf_writer *w, const struct as_mkmodel_params *o,
 		    const struct vocab *v)
 {
 	const struct as_mkmodel_shape *s = &o->shape;
-	uint32_t head_dim = (uint32_t)(s->dim / s->heads);
-	char name[96];
+	uint32_t head_dim = (uint32_t)(s->head_dim ? s->head_dim : s->dim / s->heads);
+	const char *arch = as_arch_name(o->arch);
+	char name[96], key[96];
 	int rc = 0;
 
-	snprintf(name, sizeof(name), "activeswap-random-%s-%s",
+	snprintf(name, sizeof(name), "activeswap-random-%s%s%s-%s",
+		 o->arch == AS_ARCH_LLAMA ? "" : arch, o->arch == AS_ARCH_LLAMA ? "" : "-",
 		 s->name ? s->name : "custom", as_type_name(o->type));
-	rc |= gguf_w_str(w, "general.architecture", "llama");
+#define K(suffix) (snprintf(key, sizeof(key), "%s." suffix, arch), key)
+	rc |= gguf_w_str(w, "general.architecture", arch);
 	rc |= gguf_w_str(w, "general.name", name);
 	rc |= gguf_w_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
 	rc |= gguf_w_u32(w, "general.file_type", o->type == GGML_TYPE_F32 ? 0 :
 			 o->type == GGML_TYPE_F16 ? 1 : o->type == GGML_TYPE_Q4_0 ? 2 : 7);
 	rc |= gguf_w_u32(w, "general.quantization_version", 2);
-	rc |= gguf_w_u32(w, "llama.context_length", (uint32_t)s->ctx);
-	rc |= gguf_w_u32(w, "llama.embedding_length", (uint32_t)s->dim);
-	rc |= gguf_w_u32(w, "llama.feed_forward_length", (uint32_t)s->hidden);
-	rc |= gguf_w_u32(w, "llama.block_count", (uint32_t)s->layers);
-	rc |= gguf_w_u32(w, "llama.attention.head_count", (uint32_t)s->heads);
-	rc |= gguf_w_u32(w, "llama.attention.head_count_kv", (uint32_t)s->kv_heads);
-	rc |= gguf_w_u32(w, "llama.rope.dimension_count", head_dim);
-	rc |= gguf_w_f32(w, "llama.rope.freq_base", 10000.0f);
-	rc |= gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-	rc |= gguf_w_u32(w, "llama.vocab_size", (uint32_t)s->vocab);
+	rc |= gguf_w_u32(w, K("context_length"), (uint32_t)s->ctx);
+	rc |= gguf_w_u32(w, K("embedding_length"), (uint32_t)s->dim);
+	rc |= gguf_w_u32(w, K("feed_forward_length"), (uint32_t)s->hidden);
+	rc |= gguf_w_u32(w, K("block_count"), (uint32_t)s->layers);
+	rc |= gguf_w_u32(w, K("attention.head_count"), (uint32_t)s->heads);
+	rc |= gguf_w_u32(w, K("attention.head_count_kv"), (uint32_t)s->kv_heads);
+	rc |= gguf_w_u32(w, K("rope.dimension_count"), head_dim);
+	rc |= gguf_w_f32(w, K("rope.freq_base"), 10000.0f);
+	rc |= gguf_w_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f);
+	rc |= gguf_w_u32(w, K("vocab_size"), (uint32_t)s->vocab);
+	if (s->head_dim) {
+		rc |= gguf_w_u32(w, K("attention.key_length"), head_dim);
+		rc |= gguf_w_u32(w, K("attention.value_length"), head_dim);
+	}
+#undef K
 	if (o->hf_vocab)
 		return rc || as_hf_vocab_write(o->hf_vocab, w) ? -EINVAL : 0;
 	rc |= gguf_w_str(w, "tokenizer.ggml.model", "llama");
@@ -337,6 +382,33 @@ static int add_meta(struct gguf_writer *w, const struct as_mkmodel_params *o,
 	return rc ? -EINVAL : 0;
 }
 
+/* Per-layer tensors of an architecture beyond Llama's nine. */
+static size_t arch_extra_count(enum as_arch a)
+{
+	return a == AS_ARCH_QWEN2 ? 3 : a == AS_ARCH_QWEN3 ? 2 : 0;
+}
+
+/* Describe layer l's extra tensors into t (F32 vectors); returns how many. */
+static size_t arch_extras(enum as_arch a, uint64_t l, uint64_t hd, uint64_t q_dim,
+			  uint64_t kv_dim, struct tdesc *t)
+{
+	static const char *const qwen2[] = { "attn_q.bias", "attn_k.bias", "attn_v.bias" };
+	static const char *const qwen3[] = { "attn_q_norm.weight", "attn_k_norm.weight" };
+	size_t n = arch_extra_count(a);
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(t[i].name, sizeof(t[i].name), "blk.%llu.%s", (unsigned long long)l,
+			 a == AS_ARCH_QWEN2 ? qwen2[i] : qwen3[i]);
+		t[i].type = GGML_TYPE_F32;
+		t[i].n_dims = 1;
+		t[i].ne[0] = a == AS_ARCH_QWEN3 ? hd : i == 0 ? q_dim : kv_dim;
+		t[i].ne[1] = 1;
+		t[i].norm = true;
+		t[i].gen = a == AS_ARCH_QWEN2 ? GEN_BIAS : GEN_NEAR_ONE;
+	}
+	return n;
+}
+
 static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 			 size_t *n_out)
 {
@@ -344,8 +416,9 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 					   "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
 					   "ffn_down" };
 	const struct as_mkmodel_shape *s = &o->shape;
-	uint64_t kv_dim = s->dim / s->heads * s->kv_heads;
-	size_t n = 3 + 9 * s->layers, k = 0;
+	uint64_t hd = s->head_dim ? s->head_dim : s->dim / s->heads;
+	uint64_t kv_dim = hd * s->kv_heads, q_dim = hd * s->heads;
+	size_t n = 3 + (9 + arch_extra_count(o->arch)) * s->layers + o->rope_freqs, k = 0;
 	struct tdesc *t = calloc(n, sizeof(*t));
 
 	if (!t)
@@ -353,6 +426,7 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 #define T(nm, norm_, ne0, ne1) do {                                             \
 		snprintf(t[k].name, sizeof(t[k].name), "%s", nm);                \
 		t[k].norm = norm_;                                               \
+		t[k].gen = norm_ ? GEN_ONES : GEN_WEIGHT;                        \
 		t[k].type = norm_ ? GGML_TYPE_F32 : o->type;                     \
 		t[k].n_dims = norm_ ? 1 : 2;                                     \
 		t[k].ne[0] = ne0;                                                \
@@ -368,7 +442,11 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 
 			snprintf(nm, sizeof(nm), "blk.%llu.%s.weight", (unsigned long long)l,
 				 blk[b]);
-			if (!strcmp(blk[b], "attn_k") || !strcmp(blk[b], "attn_v"))
+			if (!strcmp(blk[b], "attn_q"))
+				ne1 = q_dim;
+			else if (!strcmp(blk[b], "attn_output"))
+				ne0 = q_dim;
+			else if (!strcmp(blk[b], "attn_k") || !strcmp(blk[b], "attn_v"))
 				ne1 = kv_dim;
 			else if (!strcmp(blk[b], "ffn_gate") || !strcmp(blk[b], "ffn_up"))
 				ne1 = s->hidden;
@@ -377,10 +455,17 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 			if (norm)
 				ne1 = 1;
 			T(nm, norm, ne0, ne1);
+			if (!strcmp(blk[b], "attn_v"))
+				k += arch_extras(o->arch, l, hd, q_dim, kv_dim, t + k);
 		}
 	}
 	T("output_norm.weight", true, s->dim, 1);
 	T("output.weight", false, s->dim, s->vocab);
+	if (o->rope_freqs) {
+		T("rope_freqs.weight", true, hd / 2, 1);
+		t[k - 1].gen = GEN_ROPE_FREQS;
+		t[k - 1].rope_base = 10000.0f;
+	}
 #undef T
 	for (size_t i = 0; i < n; i++)
 		if (as_row_bytes(t[i].type, t[i].ne[0], &t[i].row_bytes)) {
@@ -390,6 +475,15 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 	*out = t;
 	*n_out = n;
 	return 0;
+}
+
+/* The longest row of any tensor: dim, hidden or the attention width. */
+static uint64_t widest_row(const struct as_mkmodel_shape *s)
+{
+	uint64_t w = s->dim > s->hidden ? s->dim : s->hidden;
+	uint64_t q = (s->head_dim ? s->head_dim : s->dim / s->heads) * s->heads;
+
+	return q > w ? q : w;
 }
 
 static bool cancelled(const struct as_mkmodel_params *p)
@@ -432,8 +526,7 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 	}
 	for (int i = 0; i < nth; i++) {
 		jobs[i].out = malloc(CHUNK_BYTES);
-		jobs[i].tmp = malloc(sizeof(float) * (o->shape.dim > o->shape.hidden ?
-						      o->shape.dim : o->shape.hidden));
+		jobs[i].tmp = malloc(sizeof(float) * widest_row(&o->shape));
 		if (!jobs[i].out || !jobs[i].tmp) {
 			rc = -ENOMEM;
 			as_seterr(err, errlen, "out of memory");
@@ -523,6 +616,20 @@ out:
 	return rc;
 }
 
+/* An explicit head size: even (RoPE), at most 4096, and heads * head_dim within dim's
+ * limit. */
+static int check_head_dim(const struct as_mkmodel_shape *s, char *err, size_t errlen)
+{
+	if (s->head_dim % 2 || s->head_dim > 4096 ||
+	    s->head_dim * s->heads > AS_MKMODEL_MAX_DIM) {
+		as_seterr(err, errlen, "--head-dim (%llu) must be even, at most 4096 and at most "
+			  "%u / --heads (%llu)", (unsigned long long)s->head_dim,
+			  AS_MKMODEL_MAX_DIM, (unsigned long long)s->heads);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *err,
 		     size_t errlen)
 {
@@ -535,6 +642,7 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 	};
 	const struct as_mkmodel_shape *s;
 	uint64_t v[7];
+	int rc;
 
 	if (!p) {
 		as_seterr(err, errlen, "no parameters");
@@ -573,12 +681,23 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 			  (unsigned long long)s->dim, (unsigned long long)s->hidden);
 		return -EINVAL;
 	}
-	if (s->dim % s->heads) {
+	if ((unsigned)p->arch >= AS_ARCH_COUNT) {
+		as_seterr(err, errlen, "architecture %d is not llama, qwen2 or qwen3", (int)p->arch);
+		return -EINVAL;
+	}
+	if (p->rope_freqs && p->arch != AS_ARCH_LLAMA) {
+		as_seterr(err, errlen, "--rope-freqs is for --arch llama only");
+		return -EINVAL;
+	}
+	if (s->head_dim) {
+		rc = check_head_dim(s, err, errlen);
+		if (rc)
+			return rc;
+	} else if (s->dim % s->heads) {
 		as_seterr(err, errlen, "--dim (%llu) must be a multiple of --heads (%llu)",
 			  (unsigned long long)s->dim, (unsigned long long)s->heads);
 		return -EINVAL;
-	}
-	if ((s->dim / s->heads) % 2) {
+	} else if ((s->dim / s->heads) % 2) {
 		as_seterr(err, errlen, "head dimension %llu (dim/heads) must be even for RoPE",
 			  (unsigned long long)(s->dim / s->heads));
 		return -EINVAL;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The dense Llama model: hyper-parameters and tensors from a GGUF file, checked, and the
- * optional repacking of its matrices. The forward pass over them is forward.c's.
+ * The dense model (llama, qwen2, qwen3): hyper-parameters and tensors from a GGUF file,
+ * checked, and the optional repacking of its matrices. The forward pass over them is
+ * forward.c's. Keys and tensor names are llama.cpp's (src/llama-arch.cpp there).
  */
 #include "activeswap/model.h"
 
@@ -36,10 +37,22 @@ const char *as_op_name(enum as_op op)
 	return (unsigned)op < AS_OP_COUNT ? op_names[op] : "unknown";
 }
 
+static const char *const arch_names[AS_ARCH_COUNT] = {
+	[AS_ARCH_LLAMA] = "llama",
+	[AS_ARCH_QWEN2] = "qwen2",
+	[AS_ARCH_QWEN3] = "qwen3",
+};
+
+const char *as_arch_name(enum as_arch a)
+{
+	return (unsigned)a < AS_ARCH_COUNT ? arch_names[a] : "unknown";
+}
+
 /* ---- loading ---------------------------------------------------------------------- */
 
 struct loader {
 	const struct gguf_file *f;
+	const struct as_hparams *hp;
 	char arch[64];
 	char *err;
 	size_t errlen;
@@ -89,25 +102,95 @@ static int hp_f32(struct loader *ld, const char *suffix, float def, float min, f
 	return 0;
 }
 
-static int load_hparams(struct loader *ld, struct as_hparams *hp)
+/*
+ * RoPE scaling as llama.cpp reads it: rope.scaling.type (default "linear"), the factor
+ * from rope.scaling.factor or the older rope.scale_linear (0 or absent: none); "none"
+ * never scales. YaRN and LongRoPE are refused. (Llama 3.1's "llama3" scaling is not a
+ * key but the rope_freqs.weight tensor, read with the tensors.)
+ */
+static int load_rope_scaling(struct loader *ld, struct as_hparams *hp)
+{
+	struct gguf_str type;
+	char key[128];
+	float factor;
+	int rc;
+
+	hp->rope_freq_scale = 1.0f;
+	snprintf(key, sizeof(key), "%s.rope.scaling.type", ld->arch);
+	rc = gguf_get_str(ld->f, key, &type);
+	if (rc == -ENOENT)
+		type = (struct gguf_str){ "linear", 6 };
+	else if (rc) {
+		snprintf(ld->err, ld->errlen, "model: metadata key %s is not a string", key);
+		return -EINVAL;
+	}
+	rc = hp_f32(ld, "rope.scaling.factor", 0.0f, 0.0f, 1e6f, &factor);
+	if (!rc && factor == 0.0f)
+		rc = hp_f32(ld, "rope.scale_linear", 0.0f, 0.0f, 1e6f, &factor);
+	if (rc)
+		return rc;
+	if (factor != 0.0f && factor < 1e-3f) {
+		snprintf(ld->err, ld->errlen, "model: RoPE scaling factor %g is not 0 or in "
+			 "[0.001, 1e6]", (double)factor);
+		return -EINVAL;
+	}
+	if (gguf_str_eq(type, "none"))
+		return 0;
+	if (!gguf_str_eq(type, "linear")) {
+		snprintf(ld->err, ld->errlen, "model: %s '%.*s' is not supported (only "
+			 "'none' and 'linear')", key, (int)(type.len > 32 ? 32 : type.len),
+			 type.s);
+		return -EOPNOTSUPP;
+	}
+	if (factor != 0.0f)
+		hp->rope_freq_scale = 1.0f / factor;
+	return 0;
+}
+
+/* general.architecture, the RoPE mode it implies and the RoPE scaling keys. */
+static int load_arch(struct loader *ld, struct as_hparams *hp)
 {
 	struct gguf_str arch;
+
+	if (gguf_get_str(ld->f, "general.architecture", &arch)) {
+		snprintf(ld->err, ld->errlen, "model: missing general.architecture");
+		return -EINVAL;
+	}
+	hp->arch = AS_ARCH_COUNT;
+	for (int a = 0; a < AS_ARCH_COUNT; a++)
+		if (gguf_str_eq(arch, arch_names[a]))
+			hp->arch = (enum as_arch)a;
+	if (hp->arch == AS_ARCH_COUNT) {
+		snprintf(ld->err, ld->errlen, "model: unsupported architecture '%.*s' "
+			 "(supported: llama, qwen2, qwen3)",
+			 (int)(arch.len > 32 ? 32 : arch.len), arch.s);
+		return -EOPNOTSUPP;
+	}
+	snprintf(ld->arch, sizeof(ld->arch), "%s", arch_names[hp->arch]);
+	/* llama.cpp's llama_model_rope_type(): NORM for llama, NEOX for the Qwens */
+	hp->rope_mode = hp->arch == AS_ARCH_LLAMA ? AS_ROPE_NORM : AS_ROPE_NEOX;
+	return load_rope_scaling(ld, hp);
+}
+
+int as_hparams_arch(const struct gguf_file *f, struct as_hparams *hp, char *err,
+		    size_t errlen)
+{
+	struct loader ld = { .f = f, .hp = hp, .err = err, .errlen = errlen };
+
+	return load_arch(&ld, hp);
+}
+
+static int load_hparams(struct loader *ld, struct as_hparams *hp)
+{
 	const struct gguf_kv *kv;
 	enum gguf_type ty;
 	uint64_t n;
 	uint32_t v;
 	int rc;
 
-	if (gguf_get_str(ld->f, "general.architecture", &arch)) {
-		snprintf(ld->err, ld->errlen, "model: missing general.architecture");
-		return -EINVAL;
-	}
-	if (!gguf_str_eq(arch, "llama")) {
-		snprintf(ld->err, ld->errlen, "model: unsupported architecture '%.*s' (only "
-			 "'llama')", (int)(arch.len > 32 ? 32 : arch.len), arch.s);
-		return -EOPNOTSUPP;
-	}
-	snprintf(ld->arch, sizeof(ld->arch), "llama");
+	rc = load_arch(ld, hp);
+	if (rc)
+		return rc;
 	rc = hp_u32(ld, "embedding_length", true, 0, 1, AS_MAX_DIM, &hp->dim);
 	if (!rc)
 		rc = hp_u32(ld, "feed_forward_length", true, 0, 1, AS_MAX_HIDDEN, &hp->hidden);
@@ -121,17 +204,31 @@ static int load_hparams(struct loader *ld, struct as_hparams *hp)
 		    &hp->n_head_kv);
 	if (rc)
 		return rc;
-	if (hp->dim % hp->n_head || hp->n_head % hp->n_head_kv) {
-		snprintf(ld->err, ld->errlen, "model: embedding_length %u, head_count %u and "
-			 "head_count_kv %u do not divide", hp->dim, hp->n_head, hp->n_head_kv);
+	if (hp->n_head % hp->n_head_kv) {
+		snprintf(ld->err, ld->errlen, "model: head_count %u and head_count_kv %u "
+			 "do not divide", hp->n_head, hp->n_head_kv);
 		return -EINVAL;
 	}
-	hp->head_dim = hp->dim / hp->n_head;
-	rc = hp_u32(ld, "attention.key_length", false, hp->head_dim, hp->head_dim,
+	/* The head size: key_length when given (it may differ from dim / n_head), else
+	 * dim / n_head, which must then divide. value_length must equal it. */
+	rc = hp_u32(ld, "attention.key_length", false, 0, 2, 4096, &hp->head_dim);
+	if (rc)
+		return rc;
+	if (!hp->head_dim) {
+		if (hp->dim % hp->n_head) {
+			snprintf(ld->err, ld->errlen, "model: embedding_length %u and "
+				 "head_count %u do not divide", hp->dim, hp->n_head);
+			return -EINVAL;
+		}
+		hp->head_dim = hp->dim / hp->n_head;
+	}
+	if ((uint64_t)hp->n_head * hp->head_dim > AS_MAX_DIM) {
+		snprintf(ld->err, ld->errlen, "model: head_count %u x key_length %u is over %u",
+			 hp->n_head, hp->head_dim, AS_MAX_DIM);
+		return -EINVAL;
+	}
+	rc = hp_u32(ld, "attention.value_length", false, hp->head_dim, hp->head_dim,
 		    hp->head_dim, &v);
-	if (!rc)
-		rc = hp_u32(ld, "attention.value_length", false, hp->head_dim, hp->head_dim,
-			    hp->head_dim, &v);
 	if (!rc)
 		rc = hp_u32(ld, "rope.dimension_count", false, hp->head_dim, 2, hp->head_dim,
 			    &hp->n_rot);
@@ -216,6 +313,68 @@ static int get_tensor(struct loader *ld, const char *name, uint64_t cols, uint64
 	return 0;
 }
 
+bool as_rope_freqs_ok(const float *ff, uint32_t n)
+{
+	for (uint32_t i = 0; ff && i < n; i++)
+		if (!(ff[i] > 0.0f && ff[i] < 1e30f))
+			return false;
+	return true;
+}
+
+/* An F32 vector tensor of n values: optional (absent: *out = NULL) or required. */
+static int opt_vector(struct loader *ld, const char *name, uint64_t n, bool required,
+		      const float **out, uint64_t *bytes)
+{
+	struct as_weight w;
+	int rc;
+
+	*out = NULL;
+	if (!required && !gguf_find_tensor(ld->f, name))
+		return 0;
+	rc = get_tensor(ld, name, n, 0, true, &w);
+	if (rc)
+		return rc;
+	*out = w.data;
+	*bytes += 4 * n;
+	return 0;
+}
+
+/*
+ * A layer's architecture-specific tensors, as llama.cpp's loader takes them: llama may
+ * have a bias on any op (all optional), qwen2 must have the Q, K and V biases, qwen3 the
+ * per-head Q and K norms [head_dim].
+ */
+static int load_layer_extras(struct loader *ld, uint32_t l, struct as_layer *L,
+			     uint64_t *bytes)
+{
+	const struct as_hparams *hp = ld->hp;
+	char name[96];
+	int rc;
+
+	for (int op = 0; op < AS_OP_COUNT; op++) {
+		bool qkv = op == AS_OP_Q || op == AS_OP_K || op == AS_OP_V;
+		uint64_t rows = op == AS_OP_Q ? as_q_dim(hp) :
+				op == AS_OP_K || op == AS_OP_V ?
+				(uint64_t)hp->n_head_kv * hp->head_dim :
+				op == AS_OP_GATE || op == AS_OP_UP ? hp->hidden : hp->dim;
+
+		if (hp->arch == AS_ARCH_QWEN3 || (hp->arch == AS_ARCH_QWEN2 && !qkv))
+			continue;
+		snprintf(name, sizeof(name), "blk.%u.%s.bias", l, op_names[op]);
+		rc = opt_vector(ld, name, rows, hp->arch == AS_ARCH_QWEN2, &L->bias[op], bytes);
+		if (rc)
+			return rc;
+	}
+	if (hp->arch != AS_ARCH_QWEN3)
+		return 0;
+	snprintf(name, sizeof(name), "blk.%u.attn_q_norm.weight", l);
+	rc = opt_vector(ld, name, hp->head_dim, true, &L->q_norm, bytes);
+	if (rc)
+		return rc;
+	snprintf(name, sizeof(name), "blk.%u.attn_k_norm.weight", l);
+	return opt_vector(ld, name, hp->head_dim, true, &L->k_norm, bytes);
+}
+
 void as_model_free(struct as_model *m)
 {
 	if (!m)
@@ -249,6 +408,7 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 	}
 	m->gguf = f;
 	hp = &m->hp;
+	ld.hp = hp;
 	rc = load_hparams(&ld, hp);
 	if (rc)
 		goto fail;
@@ -263,7 +423,7 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 		}
 		hp->n_vocab = (uint32_t)t->ne[1];
 	}
-	q_dim = (uint64_t)hp->n_head * hp->head_dim;
+	q_dim = as_q_dim(hp);
 	kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
 
 	rc = get_tensor(&ld, "token_embd.weight", hp->dim, hp->n_vocab, false, &m->tok_embd);
@@ -284,6 +444,15 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 	m->weight_bytes = m->tok_embd.rows * m->tok_embd.row_bytes + 4ull * hp->dim;
 	if (!m->tied_output)
 		m->weight_bytes += m->output.rows * m->output.row_bytes;
+	rc = opt_vector(&ld, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs,
+			&m->weight_bytes);
+	if (!rc && !as_rope_freqs_ok(m->rope_freqs, hp->n_rot / 2)) {
+		snprintf(err, errlen, "model: rope_freqs.weight holds a value that is not a "
+			 "positive finite number");
+		rc = -EINVAL;
+	}
+	if (rc)
+		goto fail;
 
 	m->layers = calloc(hp->n_layer, sizeof(*m->layers));
 	if (!m->layers) {
@@ -325,6 +494,9 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 				goto fail;
 			m->weight_bytes += w->rows * w->row_bytes;
 		}
+		rc = load_layer_extras(&ld, l, L, &m->weight_bytes);
+		if (rc)
+			goto fail;
 	}
 	*out = m;
 	return 0;

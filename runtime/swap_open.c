@@ -35,12 +35,39 @@ bool as_swap_is_store(const char *path)
 
 /* ---- loading ---------------------------------------------------------------------- */
 
+/*
+ * The architecture from the metadata the store keeps (model.c's reading of it): a
+ * store's bundles have the shapes of a layer whose attention is dim wide, so a
+ * key_length other than dim / head_count is refused (convert does not write such).
+ */
+static int check_arch(struct as_swap_model *m, struct as_hparams *mh, char *err,
+		      size_t errlen)
+{
+	char key[96], e[256];
+	uint32_t kl;
+	int r;
+
+	r = as_hparams_arch(m->meta, mh, e, sizeof(e));
+	if (r) {
+		snprintf(err, errlen, "store: %s", e);
+		return r;
+	}
+	snprintf(key, sizeof(key), "%s.attention.key_length", as_arch_name(mh->arch));
+	if (!gguf_get_u32(m->meta, key, &kl) && kl != mh->head_dim) {
+		snprintf(err, errlen, "store: %s %u is not dim / head_count (%u)", key, kl,
+			 mh->head_dim);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *d, char *err,
 			 size_t errlen)
 {
 	const struct swap_hparams *hp = &d->hp;
 	struct as_hparams *mh = &m->rm.hp;
 	uint32_t n_rot, kv_dim;
+	char key[96];
 
 	if (!hp->dim || !hp->hidden || !hp->n_heads || !hp->n_kv_heads || !hp->vocab ||
 	    hp->dim % hp->n_heads || hp->n_heads % hp->n_kv_heads || !d->n_layers ||
@@ -62,7 +89,15 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 	mh->eps = hp->rms_eps > 0 && hp->rms_eps < 1 ? hp->rms_eps : 1e-5f;
 	mh->rope_base = hp->rope_theta >= 1 ? hp->rope_theta : 10000.0f;
 	mh->n_rot = mh->head_dim;
-	if (m->meta && !gguf_get_u32(m->meta, "llama.rope.dimension_count", &n_rot)) {
+	mh->rope_freq_scale = 1.0f;
+	if (m->meta) {
+		int r = check_arch(m, mh, err, errlen);
+
+		if (r)
+			return r;
+	}
+	snprintf(key, sizeof(key), "%s.rope.dimension_count", as_arch_name(mh->arch));
+	if (m->meta && !gguf_get_u32(m->meta, key, &n_rot)) {
 		if (n_rot < 2 || n_rot > mh->head_dim || n_rot % 2) {
 			snprintf(err, errlen, "store: bad rope.dimension_count %u", n_rot);
 			return -EINVAL;
@@ -165,6 +200,9 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->tok_embd);
 	free(m->out_norm);
 	free(m->norms);
+	for (uint32_t i = 0; i < m->n_extra; i++)
+		free(m->extra[i]);
+	free(m->extra);
 	free(m->sp);
 	free(m->topk);
 	as_state_free(m->s);
@@ -223,6 +261,73 @@ static int open_rows(struct as_swap_model *m, const struct as_swap_params *p, ch
 	m->pool_bytes = as_rows_mem_bytes(m->rows);
 	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
 	return 0;
+}
+
+/* An F32 vector resident tensor of n values into rm: optional (absent: *out = NULL) or
+ * required. The memory is listed in m->extra. */
+static int load_vec(struct as_swap_model *m, const char *name, uint64_t n, bool required,
+		    const float **out, char *err, size_t errlen)
+{
+	void *buf;
+	int r;
+
+	*out = NULL;
+	if (!required && !swap_store_find_resident(m->st, name))
+		return 0;
+	r = load_resident(m, name, true, n, 1, &buf, NULL, err, errlen);
+	if (r)
+		return r;
+	m->extra[m->n_extra++] = buf;
+	*out = buf;
+	return 0;
+}
+
+/*
+ * The architecture's resident vectors, as model.c's load_layer_extras() takes them from
+ * a GGUF: rope_freqs, biases (llama: any, optional; qwen2: Q/K/V, required), the per-head
+ * Q/K norms of qwen3.
+ */
+static int load_arch_tensors(struct as_swap_model *m, char *err, size_t errlen)
+{
+	struct as_model *rm = &m->rm;
+	const struct as_hparams *hp = &rm->hp;
+	uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
+	char name[96];
+	int r;
+
+	m->extra = calloc((size_t)hp->n_layer * (AS_OP_COUNT + 2) + 1, sizeof(*m->extra));
+	if (!m->extra)
+		return -ENOMEM;
+	r = load_vec(m, "rope_freqs.weight", hp->n_rot / 2, false, &rm->rope_freqs, err,
+		     errlen);
+	if (!r && !as_rope_freqs_ok(rm->rope_freqs, hp->n_rot / 2)) {
+		snprintf(err, errlen, "store: rope_freqs.weight holds a value that is not a "
+			 "positive finite number");
+		r = -EINVAL;
+	}
+	for (uint32_t l = 0; !r && l < hp->n_layer; l++) {
+		struct as_layer *L = &rm->layers[l];
+
+		for (int op = 0; !r && op < AS_OP_COUNT; op++) {
+			bool qkv = op == AS_OP_Q || op == AS_OP_K || op == AS_OP_V;
+			uint64_t rows = op == AS_OP_K || op == AS_OP_V ? kv_dim :
+					op == AS_OP_GATE || op == AS_OP_UP ? hp->hidden : hp->dim;
+
+			if (hp->arch == AS_ARCH_QWEN3 || (hp->arch == AS_ARCH_QWEN2 && !qkv))
+				continue;
+			snprintf(name, sizeof(name), "blk.%u.%s.bias", l, as_op_name(op));
+			r = load_vec(m, name, rows, hp->arch == AS_ARCH_QWEN2, &L->bias[op], err,
+				     errlen);
+		}
+		if (r || hp->arch != AS_ARCH_QWEN3)
+			continue;
+		snprintf(name, sizeof(name), "blk.%u.attn_q_norm.weight", l);
+		r = load_vec(m, name, hp->head_dim, true, &L->q_norm, err, errlen);
+		snprintf(name, sizeof(name), "blk.%u.attn_k_norm.weight", l);
+		if (!r)
+			r = load_vec(m, name, hp->head_dim, true, &L->k_norm, err, errlen);
+	}
+	return r;
 }
 
 /* The resident tensors into memory, and the model of the forward pass pointing at them. */
@@ -284,7 +389,7 @@ static int load_tensors(struct as_swap_model *m, char *err, size_t errlen)
 				rm->layers[l].attn_norm = dst;
 		}
 	}
-	return 0;
+	return load_arch_tensors(m, err, errlen);
 }
 
 /* The column sources' buffers and the statistics. */

@@ -55,6 +55,8 @@ struct as_swap_model {
 	/* memory of the resident tensors that rm points into */
 	void *tok_embd, *output; /* output == tok_embd when tied */
 	float *out_norm, *norms; /* norms: [n_layer][2][dim] attn, ffn */
+	void **extra;            /* the architecture's vectors (biases, Q/K norms, rope_freqs) */
+	uint32_t n_extra;
 
 	/* the column sources' buffers */
 	float *scratch, *xs;

@@ -97,7 +97,7 @@ int cmd_calibrate(int argc, char **argv)
 	struct lv_hook h = { 0 };
 	char *text = NULL, err[256], defout[4096];
 	int32_t *ids = NULL;
-	size_t n_ids = 0, G;
+	size_t n_ids = 0, G, maxin;
 	float *lv = NULL, *trial = NULL;
 	double *w = NULL, *cu = NULL, *cd = NULL, wsum = 0, base;
 	struct as_eval_result uni, cal;
@@ -162,9 +162,13 @@ int cmd_calibrate(int argc, char **argv)
 	lv = malloc(G * sizeof(float));
 	trial = malloc(G * sizeof(float));
 	w = malloc(G * sizeof(double));
-	h.idx = malloc(sizeof(uint32_t) * (m->hp.hidden > m->hp.dim ? m->hp.hidden : m->hp.dim));
-	h.scratch = malloc(sizeof(float) * (m->hp.hidden > m->hp.dim ? m->hp.hidden : m->hp.dim));
-	h.tmp = malloc(sizeof(float) * (m->hp.hidden > m->hp.dim ? m->hp.hidden : m->hp.dim));
+	/* the widest input of a group: dim, hidden or the attention (as_group_in) */
+	maxin = m->hp.hidden > m->hp.dim ? m->hp.hidden : m->hp.dim;
+	if (as_q_dim(&m->hp) > maxin)
+		maxin = as_q_dim(&m->hp);
+	h.idx = malloc(sizeof(uint32_t) * maxin);
+	h.scratch = malloc(sizeof(float) * maxin);
+	h.tmp = malloc(sizeof(float) * maxin);
 	if (!lv || !trial || !w || !h.idx || !h.scratch || !h.tmp ||
 	    as_state_new(&c.st, m, (uint32_t)ctx, tp) || as_state_new(&c.ref, m, (uint32_t)ctx, tp)) {
 		cli_err(SUB, "out of memory");

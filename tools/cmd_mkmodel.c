@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * activeswap mkmodel: write a Llama-architecture GGUF with seeded random weights and a
+ * activeswap mkmodel: write a llama, qwen2 or qwen3 GGUF with seeded random weights and a
  * working byte-level SentencePiece vocabulary.
  *
  * The command line around as_mkmodel() (runtime/mkmodel.c, activeswap/mkmodel.h): flags,
@@ -29,7 +29,11 @@ static void usage(FILE *f)
 		"         [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
 		"         [--ctx N] [--type q4_0|q8_0|f16|f32] [--seed S] [--threads N]\n"
 		"         [--vocab-from DIR [--pre NAME]]\n"
-		"Writes a Llama GGUF with seeded random weights (default: tiny, q4_0, seed 1).\n"
+		"         [--arch llama|qwen2|qwen3] [--head-dim N] [--rope-freqs]\n"
+		"Writes a GGUF with seeded random weights (default: llama, tiny, q4_0, seed 1).\n"
+		"qwen2 adds Q/K/V biases, qwen3 per-head Q/K norms; --head-dim sets\n"
+		"attention.key_length (default dim/heads); --rope-freqs adds Llama 3.1's\n"
+		"rope_freqs.weight (llama only).\n"
 		"Shapes: tiny 256/768/4 layers/8 heads/4 kv; 1b 2048/8192/16/32/8;\n"
 		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n"
 		"--vocab-from DIR: the byte-level BPE vocabulary of a Hugging Face tokenizer\n"
@@ -76,6 +80,19 @@ static int opt_type(void *ptr, const char *sub, const char *flag, const char *va
 	return 0;
 }
 
+/* --arch: the architectures the generator writes */
+static int opt_arch(void *ptr, const char *sub, const char *flag, const char *val)
+{
+	for (int a = 0; a < AS_ARCH_COUNT; a++) {
+		if (!strcmp(val, as_arch_name((enum as_arch)a))) {
+			*(enum as_arch *)ptr = (enum as_arch)a;
+			return 0;
+		}
+	}
+	cli_err(sub, "bad value for %s: '%s' (llama, qwen2 or qwen3)", flag, val);
+	return -1;
+}
+
 /* The shape's overrides (--dim ... --ctx), applied over the --shape preset once it is
  * known: each into ov[k] of cmd_mkmodel, set[k] when given. */
 enum { DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, CTX, N_SHAPE };
@@ -116,7 +133,8 @@ int cmd_mkmodel(int argc, char **argv)
 	const char *shape = "tiny", *vocab_from = NULL, *pre = NULL;
 	struct as_hf_vocab hv;
 	char err[4400] = "";
-	uint64_t data_bytes = 0, threads = 0;
+	uint64_t data_bytes = 0, threads = 0, head_dim = 0;
+	bool rope_freqs = false;
 	struct sigaction sa;
 	struct bar bar = { .started = false };
 	double t0;
@@ -137,6 +155,9 @@ int cmd_mkmodel(int argc, char **argv)
 		ARG_OPT_U64("--threads", NULL, &threads, 1, AS_MKMODEL_MAX_THREADS),
 		ARG_OPT_STR("--vocab-from", NULL, &vocab_from),
 		ARG_OPT_STR("--pre", NULL, &pre),
+		ARG_OPT_FN("--arch", NULL, &o.arch, opt_arch),
+		ARG_OPT_U64("--head-dim", NULL, &head_dim, 2, 4096),
+		ARG_OPT_BOOL("--rope-freqs", NULL, &rope_freqs),
 		ARG_OPT_END,
 	};
 	const struct arg_spec spec = { .sub = SUB, .tables = { opts }, .usage_fn = usage };
@@ -165,6 +186,8 @@ int cmd_mkmodel(int argc, char **argv)
 	if (!set[KV_HEADS] && set[HEADS] && o.shape.kv_heads > o.shape.heads)
 		o.shape.kv_heads = o.shape.heads;
 	o.threads = (int)threads;
+	o.shape.head_dim = head_dim;
+	o.rope_freqs = rope_freqs;
 	rc = load_vocab(&o, &hv, vocab_from, pre, set[VOCAB]);
 	if (rc)
 		return rc;
@@ -195,8 +218,9 @@ int cmd_mkmodel(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	fprintf(stderr, "mkmodel: wrote %s (%s, %s, dim %llu hidden %llu layers %llu heads "
-		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", out, o.shape.name,
+	fprintf(stderr, "mkmodel: wrote %s (%s %s, %s, dim %llu hidden %llu layers %llu heads "
+		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", out, as_arch_name(o.arch),
+		o.shape.name,
 		as_type_name(o.type), (unsigned long long)o.shape.dim,
 		(unsigned long long)o.shape.hidden, (unsigned long long)o.shape.layers,
 		(unsigned long long)o.shape.heads, (unsigned long long)o.shape.kv_heads,

@@ -27,7 +27,7 @@ static const char run_usage[] =
 	"Generate text: prints the prompt and the continuation as it is generated, then one\n"
 	"summary line (load time, prompt and decode tokens/s, peak RSS) on stderr.\n"
 	"\n"
-	"  -m, --model PATH      GGUF model (llama architecture)\n"
+	"  -m, --model PATH      GGUF model (llama, qwen2 or qwen3)\n"
 	"  -p, --prompt TEXT     prompt (default: empty, BOS only)\n"
 	"  -n, --n-predict N     tokens to generate (default 128; stops early at EOS)\n"
 	"      --temp T          temperature; 0 = greedy (default 0.8)\n"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The attention pieces of the forward pass (forward.c): RoPE in llama.cpp's "normal" mode
- * and causal multi-head attention with grouped KV heads over an F32 KV cache.
+ * The attention pieces of the forward pass (forward.c): RoPE in llama.cpp's "normal" and
+ * "neox" modes, with linear scaling and per-pair frequency factors, and causal multi-head
+ * attention with grouped KV heads over an F32 KV cache.
  */
 #ifndef ACTIVESWAP_ATTENTION_H
 #define ACTIVESWAP_ATTENTION_H
@@ -13,10 +14,21 @@
  * (theta_i = pos * base^(-2i/n_rot), accumulated by repeated multiplication). */
 void as_rope_table(float *tab, uint32_t n_rot, float base, uint32_t pos);
 
+/* The same with ggml's scaling: the angle of pair i is freq_scale * (theta_i / ff[i]),
+ * ff = freq_factors (n_rot / 2 values, a Llama 3.1 rope_freqs tensor) or 1 when NULL.
+ * With freq_scale 1 and no factors the table is as_rope_table's, bit for bit. */
+void as_rope_table_scaled(float *tab, uint32_t n_rot, float base, float freq_scale,
+			  const float *freq_factors, uint32_t pos);
+
 /* Rotate the adjacent pairs (2i, 2i+1) of the first n_rot dims of each of n_heads heads
  * of head_dim values (v is n_heads * head_dim). */
 void as_rope_apply(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot,
 		   const float *tab);
+
+/* NEOX mode (qwen2, qwen3): rotate the pairs (i, i + n_rot/2), i < n_rot/2, of each head
+ * with the angle of table entry i (tab[2i], tab[2i+1]). */
+void as_rope_apply_neox(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot,
+			const float *tab);
 
 /* Geometry of one layer's KV cache: positions of kv_dim = n_kv_heads * head_dim floats. */
 struct as_attn_geom {

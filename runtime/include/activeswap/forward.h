@@ -33,7 +33,7 @@ struct as_threadpool;
  */
 enum as_group {
 	AS_GROUP_QKV,     /* attn_q, attn_k, attn_v: input rmsnorm(h), dim channels */
-	AS_GROUP_O,       /* attn_output: input the attention output, dim channels */
+	AS_GROUP_O,       /* attn_output: input the attention output, n_head * head_dim */
 	AS_GROUP_GATE_UP, /* ffn_gate, ffn_up: input rmsnorm(h), dim channels */
 	AS_GROUP_DOWN,    /* ffn_down: input silu(gate) * up, hidden channels */
 	AS_GROUP_COUNT
@@ -43,7 +43,7 @@ enum as_group {
 
 /* The ops of group g (AS_OP_Q, AS_OP_K, AS_OP_V for QKV ...) and how many there are. */
 const enum as_op *as_group_ops(enum as_group g, uint32_t *n);
-/* Input channels of group g: hidden for DOWN, dim otherwise. */
+/* Input channels of group g: hidden for DOWN, n_head * head_dim for O, dim otherwise. */
 uint32_t as_group_in(const struct as_hparams *hp, enum as_group g);
 
 /* Selected input channels: idx[0..n) in increasing order. */
@@ -109,17 +109,17 @@ struct as_state {
 	const uint32_t *topk;
 	float *x;       /* residual stream [dim] */
 	float *xb;      /* [dim] */
-	float *xb2;     /* [dim] */
+	float *xb2;     /* [n_head * head_dim] attention output */
 	float *hb;      /* [hidden] */
 	float *hb2;     /* [hidden] */
-	float *q;       /* [dim] */
+	float *q;       /* [n_head * head_dim] */
 	float *att;     /* [n_head][n_ctx] attention scores */
 	float *rope;    /* [n_rot] cos/sin pairs for the current position */
 	float *k_cache; /* [n_layer][n_ctx][kv_dim] */
 	float *v_cache; /* [n_layer][n_ctx][kv_dim] */
 	float *logits;  /* [n_vocab] */
-	uint32_t *sel_idx; /* [max(dim, hidden)] selection */
-	float *sel_tmp;    /* [max(dim, hidden)] selection scratch */
+	uint32_t *sel_idx; /* [max(dim, hidden, n_head * head_dim)] selection */
+	float *sel_tmp;    /* [the same] selection scratch */
 };
 
 /* n_ctx >= 1. The KV cache is allocated lazily by the kernel (calloc), so a large

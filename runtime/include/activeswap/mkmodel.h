@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A Llama-architecture GGUF with seeded random weights and a working byte-level
+ * A llama, qwen2 or qwen3 GGUF with seeded random weights and a working byte-level
  * SentencePiece vocabulary, as a library call (`activeswap mkmodel` is a thin command line
  * around it; Documentation/gguf.md describes the file).
  *
@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activeswap/model.h"
 #include "activeswap/quant.h"
 
 struct as_hf_vocab;
@@ -31,10 +32,21 @@ struct as_hf_vocab;
 struct as_mkmodel_shape {
 	const char *name; /* in general.name: "activeswap-random-NAME-TYPE" */
 	uint64_t dim, hidden, layers, heads, kv_heads, vocab, ctx;
+	/* Head size: 0 for dim / heads; otherwise written as attention.key_length and
+	 * value_length (qwen3 only, as Qwen3-0.6B's 128 over a 1024-wide stream). */
+	uint64_t head_dim;
 };
 
 struct as_mkmodel_params {
 	struct as_mkmodel_shape shape;
+	/* general.architecture and what comes with it, as llama.cpp loads it: llama (the
+	 * default), qwen2 (+ F32 Q/K/V biases, uniform in [-0.5, 0.5)), qwen3 (+ F32
+	 * per-head Q/K norms, uniform in [0.75, 1.25)). */
+	enum as_arch arch;
+	/* llama only: write rope_freqs.weight with Llama 3.1's "llama3" RoPE scaling (factor
+	 * 8, low/high frequency factors 1 and 4, original context 8192), the factors
+	 * computed as llama.cpp's converter does. */
+	bool rope_freqs;
 	enum ggml_type type; /* of every matrix: q4_0, q8_0, f16 or f32 (norms are f32) */
 	uint64_t seed;
 	/* 1 .. AS_MKMODEL_MAX_THREADS generating threads; 0: 2 when 2 CPUs are online,

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Dense Llama model: hyper-parameters and weights from a GGUF file. The decoding state
- * and the forward pass, shared by every weight source, are in activeswap/forward.h.
+ * Dense model: hyper-parameters and weights from a GGUF file. The decoding state and the
+ * forward pass, shared by every weight source, are in activeswap/forward.h.
  *
- * Architecture: token embedding; n_layer blocks of RMSNorm -> multi-head attention with
- * grouped KV heads (GQA) and RoPE (llama.cpp "normal" mode: adjacent pairs (2i, 2i+1)
- * of the first n_rot dimensions of every head) -> residual, RMSNorm -> SwiGLU FFN ->
+ * Architectures (general.architecture): llama (Llama 2, Llama 3.x, Mistral), qwen2
+ * (Qwen2.5: Q/K/V biases) and qwen3 (per-head RMSNorm of Q and K). All are: token
+ * embedding; n_layer blocks of RMSNorm -> multi-head attention with grouped KV heads
+ * (GQA), optional biases, optional per-head Q/K norms and RoPE (llama.cpp's NORM mode for
+ * llama: adjacent pairs (2i, 2i+1) of the first n_rot dimensions of every head; NEOX mode
+ * for qwen2/qwen3: pairs (i, i + n_rot/2)) -> residual, RMSNorm -> SwiGLU FFN ->
  * residual; final RMSNorm and the output head (token_embd when the file has no
  * output.weight). The layer matrices are the dense weight source of the forward pass;
  * a store-backed model (swap.h) fills only the shape and the resident tensors.
@@ -40,19 +43,48 @@ enum as_op {
 /* Name used in GGUF tensor names: "attn_q", ..., "ffn_down". */
 const char *as_op_name(enum as_op op);
 
+/* general.architecture values the loader knows (as_arch_name). */
+enum as_arch {
+	AS_ARCH_LLAMA, /* also Mistral 7B; Llama 3.x with rope_freqs */
+	AS_ARCH_QWEN2, /* Q/K/V biases, NEOX RoPE */
+	AS_ARCH_QWEN3, /* per-head Q/K RMSNorm, NEOX RoPE, head_dim from key_length */
+	AS_ARCH_COUNT
+};
+
+/* "llama", "qwen2", "qwen3"; "unknown" out of range. */
+const char *as_arch_name(enum as_arch a);
+
+/* llama.cpp's rope types: which dimensions of a head form a rotated pair. */
+enum as_rope_mode {
+	AS_ROPE_NORM, /* (2i, 2i + 1) */
+	AS_ROPE_NEOX, /* (i, i + n_rot / 2) */
+};
+
 struct as_hparams {
+	enum as_arch arch;    /* zero (llama) for a store-backed model */
+	enum as_rope_mode rope_mode;
 	uint32_t n_vocab;
 	uint32_t dim;         /* embedding_length */
 	uint32_t hidden;      /* feed_forward_length */
 	uint32_t n_layer;
 	uint32_t n_head;
 	uint32_t n_head_kv;
-	uint32_t head_dim;    /* dim / n_head */
+	uint32_t head_dim;    /* attention.key_length, default dim / n_head */
 	uint32_t n_rot;       /* rope.dimension_count (even, <= head_dim) */
 	uint32_t n_ctx_train; /* context_length */
 	float rope_base;      /* rope.freq_base, default 10000 */
+	/* Linear RoPE scaling: positions are multiplied by this, 1 / rope.scaling.factor
+	 * for rope.scaling.type "linear"; 1 without scaling. 0 is taken as 1. */
+	float rope_freq_scale;
 	float eps;            /* attention.layer_norm_rms_epsilon */
 };
+
+/* Width of the attention: n_head * head_dim (Q rows, the O input). Equals dim unless the
+ * file says key_length (Qwen3 0.6B, Mistral Nemo). */
+static inline uint32_t as_q_dim(const struct as_hparams *hp)
+{
+	return hp->n_head * hp->head_dim;
+}
 
 /* A weight matrix: rows x cols (cols contiguous), i.e. GGUF ne = {cols, rows}. */
 struct as_weight {
@@ -67,6 +99,13 @@ struct as_layer {
 	const float *attn_norm;   /* [dim], F32 */
 	const float *ffn_norm;    /* [dim], F32 */
 	struct as_weight w[AS_OP_COUNT];
+	/* Optional F32 biases added to each op's output (blk.N.attn_q.bias ...; qwen2 has
+	 * Q, K and V), NULL when absent. */
+	const float *bias[AS_OP_COUNT];
+	/* Optional per-head RMSNorm weights of Q and K, [head_dim] F32, applied to every
+	 * head after the bias and before RoPE (qwen3); NULL when absent. */
+	const float *q_norm;
+	const float *k_norm;
 };
 
 struct as_model {
@@ -77,6 +116,9 @@ struct as_model {
 	struct as_weight output;       /* n_vocab rows of dim (== tok_embd when tied) */
 	bool tied_output;
 	const float *output_norm;      /* [dim], F32 */
+	/* rope_freqs.weight, [n_rot / 2] F32 (Llama 3.1 scaling): the angle of pair i is
+	 * divided by rope_freqs[i], as llama.cpp's freq_factors. NULL when absent. */
+	const float *rope_freqs;
 	struct as_layer *layers;
 	uint64_t weight_bytes;         /* bytes of all tensors used */
 	void *repacked;                /* anonymous mapping holding repacked matrices */
@@ -108,6 +150,17 @@ int as_model_load_opts(struct as_model **out, const char *path,
 int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 		       size_t errlen);
 void as_model_free(struct as_model *m);
+
+/*
+ * From f's metadata only: hp->arch (general.architecture), hp->rope_mode and
+ * hp->rope_freq_scale (rope.scaling.*), as as_model_from_gguf reads them; for a store,
+ * whose shape comes from its own header. 0, or -EINVAL / -EOPNOTSUPP with one line.
+ */
+int as_hparams_arch(const struct gguf_file *f, struct as_hparams *hp, char *err,
+		    size_t errlen);
+
+/* Every one of the n rope_freqs factors positive and finite (true for ff == NULL). */
+bool as_rope_freqs_ok(const float *ff, uint32_t n);
 
 /* The decoding state and the forward pass over these weights (or another source). */
 #include "activeswap/forward.h"

