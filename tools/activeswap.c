@@ -19,6 +19,7 @@
 #pragma weak cmd_info
 #pragma weak cmd_calibrate
 #pragma weak cmd_tokenize
+#pragma weak cmd_chat
 #pragma weak bench_io_main
 #pragma weak bench_decode_main
 
@@ -75,6 +76,7 @@ static const struct {
 	{ "info", cmd_info, "architecture, shapes, types and sizes of a model" },
 	{ "calibrate", cmd_calibrate, "per-layer sparsity levels from a text" },
 	{ "tokenize", cmd_tokenize, "print the tokens of a text (as llama-tokenize)" },
+	{ "chat", cmd_chat, "talk with a model, with its chat template" },
 };
 
 static void usage(FILE *f)

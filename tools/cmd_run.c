@@ -29,7 +29,10 @@ static const char run_usage[] =
 	"\n"
 	"  -m, --model PATH      GGUF model (llama, qwen2 or qwen3)\n"
 	"  -p, --prompt TEXT     prompt (default: empty, BOS only)\n"
-	"  -n, --n-predict N     tokens to generate (default 128; stops early at EOS)\n"
+	"  -n, --n-predict N     tokens to generate (default 128; stops early at an\n"
+	"                        end-of-generation token: EOS, EOT)\n"
+	"      --no-special      control tokens written in the prompt (\"<|im_start|>\")\n"
+	"                        are plain text (default: they are tokens)\n"
 	"      --temp T          temperature; 0 = greedy (default 0.8)\n"
 	"      --top-k K         top-k cut, 0 = off (default 40)\n"
 	"      --top-p P         top-p cut, 1 = off (default 0.95)\n"
@@ -50,7 +53,8 @@ static const char run_store_usage[] =
 	"usage: activeswap run -m STORE.asw [options]   (a GGUF runs dense; see run --help)\n"
 	"\n"
 	"  -p, --prompt TEXT   -n, --n-predict N   --temp T   --top-k K   --top-p P\n"
-	"  --seed S   -t, --threads N   -c, --ctx-size N   --json    as for a GGUF\n"
+	"  --seed S   -t, --threads N   -c, --ctx-size N   --no-special   --json\n"
+	"                      as for a GGUF\n"
 	SWAP_CLI_USAGE;
 
 struct run_opts {
@@ -58,7 +62,7 @@ struct run_opts {
 	long n_predict, threads, ctx, top_k;
 	double temp, top_p;
 	uint64_t seed;
-	bool have_seed, json, print_ids, no_repack;
+	bool have_seed, json, print_ids, no_repack, no_special;
 	struct swap_cli swap; /* a store's options */
 };
 
@@ -88,6 +92,7 @@ static int parse(struct run_opts *o, bool store, int argc, char **argv)
 		  .seen = &o->have_seed },
 		ARG_OPT_BOOL("--json", NULL, &o->json),
 		ARG_OPT_BOOL("--no-repack", NULL, &o->no_repack),
+		ARG_OPT_BOOL("--no-special", NULL, &o->no_special),
 		ARG_OPT_END,
 	};
 	const struct arg_opt dense[] = {
@@ -103,6 +108,18 @@ static int parse(struct run_opts *o, bool store, int argc, char **argv)
 
 	swap_cli_args(&o->swap, swap);
 	return args_parse(&spec, argc, argv);
+}
+
+/* BOS as the vocabulary asks; control tokens in the text parsed unless --no-special. */
+static int tokenize_prompt(const struct run_opts *o, const struct as_tokenizer *tok,
+			   int32_t **ids, size_t *n_ids)
+{
+	struct as_tokenize_opts to = {
+		.add_bos = as_tokenizer_add_bos(tok),
+		.parse_special = !o->no_special,
+	};
+
+	return as_tokenize_ex(tok, o->prompt, strlen(o->prompt), &to, ids, n_ids);
 }
 
 static int dense_forward(void *st, int32_t token, uint32_t pos, bool want_logits)
@@ -166,8 +183,7 @@ static int run_dense(struct run_opts *o)
 			as_tokenizer_n_vocab(tok), m->hp.n_vocab);
 		goto out;
 	}
-	if (as_tokenize(tok, o->prompt, strlen(o->prompt), as_tokenizer_add_bos(tok), &ids,
-			&n_ids)) {
+	if (tokenize_prompt(o, tok, &ids, &n_ids)) {
 		cli_err(SUB, "out of memory tokenizing the prompt");
 		goto out;
 	}
@@ -296,8 +312,7 @@ static int run_store(struct run_opts *o)
 		cli_err(SUB, "%s: no usable tokenizer in the store's metadata", o->model);
 		goto out;
 	}
-	if (as_tokenize(tok, o->prompt, strlen(o->prompt), as_tokenizer_add_bos(tok), &ids,
-			&n_ids) || !n_ids) {
+	if (tokenize_prompt(o, tok, &ids, &n_ids) || !n_ids) {
 		cli_err(SUB, "cannot tokenize the prompt (or empty prompt without BOS)");
 		goto out;
 	}

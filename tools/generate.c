@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* Text generation shared by run over a GGUF and over a store (see generate.h). */
+/* Text generation shared by run and chat over a GGUF and over a store (see generate.h). */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "activeswap/eval.h"
@@ -18,36 +20,66 @@ static void put_piece(const struct as_tokenizer *tok, int32_t id)
 	fflush(stdout);
 }
 
-int run_generate(const char *sub, const struct as_eval_model *em,
-		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
-		 size_t n_ids, long n_predict, long ctx, struct run_gen *g)
+int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids, size_t n,
+	     size_t pos0)
 {
-	double t0;
-	int r;
+	for (size_t i = 0; i < n; i++) {
+		int r = em->forward(em->ctx, ids[i], (uint32_t)(pos0 + i), i + 1 == n);
 
-	memset(g, 0, sizeof(*g));
-	/* Prompt: echo it, then run it; logits only for the last position. */
-	for (size_t i = 0; i < n_ids; i++)
-		put_piece(tok, ids[i]);
-	t0 = cli_now();
-	for (size_t i = 0; i < n_ids; i++) {
-		r = em->forward(em->ctx, ids[i], (uint32_t)i, i + 1 == n_ids);
 		if (r) {
-			cli_err(sub, "forward failed at prompt position %zu: %s", i, strerror(-r));
+			cli_err(sub, "forward failed at prompt position %zu: %s", pos0 + i,
+				strerror(-r));
 			return -1;
 		}
 	}
-	g->t_prompt = cli_now() - t0;
+	return 0;
+}
 
-	/* Generation: sample from the current logits, print, feed back. */
-	t0 = cli_now();
-	for (size_t pos = n_ids; g->n_gen < n_predict; pos++) {
-		int32_t next = as_sample(smp, em->logits(em->ctx));
+static int keep_id(struct run_gen *g, int32_t id)
+{
+	if (g->n_ids == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 256;
+		int32_t *p = realloc(g->ids, cap * sizeof(*p));
 
-		if (next == as_tokenizer_eos(tok))
+		if (!p)
+			return -ENOMEM;
+		g->ids = p;
+		g->cap = cap;
+	}
+	g->ids[g->n_ids++] = id;
+	return 0;
+}
+
+int gen_decode(const char *sub, const struct as_eval_model *em,
+	       const struct as_tokenizer *tok, struct as_sampler *smp, size_t pos,
+	       long n_predict, long ctx, const volatile sig_atomic_t *stop, struct run_gen *g)
+{
+	double t0 = cli_now();
+	bool keep = g->ids != NULL;
+	int r;
+
+	g->n_gen = 0;
+	g->ctx_full = g->eog = g->interrupted = false;
+	g->n_past = pos;
+	/* Sample from the current logits, print, feed back. */
+	while (g->n_gen < n_predict) {
+		int32_t next;
+
+		if (stop && *stop) {
+			g->interrupted = true;
 			break;
+		}
+		next = as_sample(smp, em->logits(em->ctx));
+		if (as_tokenizer_is_eog(tok, next)) {
+			g->eog = true;
+			break;
+		}
 		put_piece(tok, next);
 		g->n_gen++;
+		if (keep && keep_id(g, next)) {
+			cli_err(sub, "out of memory");
+			return -1;
+		}
 		if (g->n_gen == n_predict)
 			break;
 		if (pos >= (size_t)ctx) {
@@ -59,7 +91,25 @@ int run_generate(const char *sub, const struct as_eval_model *em,
 			cli_err(sub, "forward failed at position %zu: %s", pos, strerror(-r));
 			return -1;
 		}
+		g->n_past = ++pos;
 	}
 	g->t_decode = cli_now() - t0;
 	return 0;
+}
+
+int run_generate(const char *sub, const struct as_eval_model *em,
+		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
+		 size_t n_ids, long n_predict, long ctx, struct run_gen *g)
+{
+	double t0;
+
+	memset(g, 0, sizeof(*g));
+	/* Prompt: echo it, then run it; logits only for the last position. */
+	for (size_t i = 0; i < n_ids; i++)
+		put_piece(tok, ids[i]);
+	t0 = cli_now();
+	if (gen_feed(sub, em, ids, n_ids, 0))
+		return -1;
+	g->t_prompt = cli_now() - t0;
+	return gen_decode(sub, em, tok, smp, n_ids, n_predict, ctx, NULL, g);
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Text generation for `activeswap run`, the same loop over a GGUF and over a store. */
+/* Text generation for `activeswap run` and `activeswap chat`, the same loop over a GGUF
+ * and over a store. */
 #ifndef ACTIVESWAP_GENERATE_H
 #define ACTIVESWAP_GENERATE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,11 +17,34 @@ struct run_gen {
 	long n_gen;                 /* tokens printed */
 	double t_prompt, t_decode;  /* seconds */
 	bool ctx_full;              /* stopped at the end of the context */
+	bool eog;                   /* stopped at an end-of-generation token (not printed) */
+	bool interrupted;           /* stopped because *stop was set */
+	size_t n_past;              /* positions in the KV cache afterwards */
+	/* When ids is not NULL (gen_decode's caller sets it up), every printed token is
+	 * appended to ids[0 .. n_ids) (growing cap); the first n_past - pos0 of them are in
+	 * the cache. */
+	int32_t *ids;
+	size_t n_ids, cap;
 };
 
-/* Echo and run the prompt (logits for its last position only), then sample, print and
- * feed back until n_predict tokens, EOS or position ctx. 0, or -1 with a message printed
- * ("activeswap SUB: ..."). */
+/* Run ids[0 .. n) at positions pos0 .. pos0 + n - 1, logits for the last one only.
+ * 0, or -1 with a message printed ("activeswap SUB: ..."). */
+int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids, size_t n,
+	     size_t pos0);
+
+/*
+ * With the logits of position pos - 1 current: sample, print (the token's bytes as they
+ * are, so UTF-8 split across tokens comes out byte-exact), and feed back at pos, pos + 1,
+ * ... until n_predict tokens, an end-of-generation token (as_tokenizer_is_eog, not
+ * printed), position ctx, or *stop set (checked before every token; stop may be NULL).
+ * g->n_gen, t_decode, the stop reasons, n_past (and ids when kept) are set; g->ids is
+ * kept as the caller set it. 0, or -1 with a message printed.
+ */
+int gen_decode(const char *sub, const struct as_eval_model *em,
+	       const struct as_tokenizer *tok, struct as_sampler *smp, size_t pos,
+	       long n_predict, long ctx, const volatile sig_atomic_t *stop, struct run_gen *g);
+
+/* run: echo the prompt, feed it (from position 0), then gen_decode. */
 int run_generate(const char *sub, const struct as_eval_model *em,
 		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
 		 size_t n_ids, long n_predict, long ctx, struct run_gen *g);
