@@ -65,10 +65,7 @@ static const char chat_store_usage[] =
 
 struct chat_opts {
 	const char *model, *system, *tmpl;
-	long n_predict, threads, ctx, top_k;
-	double temp, top_p;
-	uint64_t seed;
-	bool have_seed;
+	struct gen_params gen; /* -n, -t, -c, sampling */
 	struct swap_cli swap;
 };
 
@@ -94,23 +91,16 @@ static int parse(struct chat_opts *o, bool store, int argc, char **argv)
 		ARG_OPT_STR("--model", "-m", &o->model),
 		ARG_OPT_STR("--system", NULL, &o->system),
 		ARG_OPT_STR("--template", NULL, &o->tmpl),
-		ARG_OPT_LONG("--n-predict", "-n", &o->n_predict, 1, 1 << 24),
-		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
-		ARG_OPT_LONG("--ctx-size", "-c", &o->ctx, 1, 1 << 24),
-		ARG_OPT_DOUBLE("--temp", NULL, &o->temp, 0, 100),
-		ARG_OPT_LONG("--top-k", NULL, &o->top_k, 0, 1 << 24),
-		ARG_OPT_DOUBLE("--top-p", NULL, &o->top_p, 0, 1),
-		{ .name = "--seed", .kind = ARG_U64, .ptr = &o->seed, .umax = UINT64_MAX,
-		  .seen = &o->have_seed },
 		ARG_OPT_END,
 	};
-	struct arg_opt swap[SWAP_CLI_NOPTS];
+	struct arg_opt gen[GEN_NOPTS], swap[SWAP_CLI_NOPTS];
 	const struct arg_spec spec = {
 		.sub = SUB,
-		.tables = { common, store ? swap : NULL },
+		.tables = { common, gen, store ? swap : NULL },
 		.usage = store ? chat_store_usage : chat_usage,
 	};
 
+	gen_args(&o->gen, 1, gen);
 	swap_cli_args(&o->swap, swap);
 	return args_parse(&spec, argc, argv);
 }
@@ -185,9 +175,9 @@ static int open_dense(struct chat_opts *o, struct as_threadpool *tp, struct dens
 			as_tokenizer_n_vocab(cm->tok), d->m->hp.n_vocab);
 		return -1;
 	}
-	cm->ctx = o->ctx ? o->ctx : CHAT_CTX_DEFAULT;
+	cm->ctx = o->gen.ctx ? o->gen.ctx : CHAT_CTX_DEFAULT;
 	if (cm->ctx > (long)d->m->hp.n_ctx_train) {
-		if (o->ctx)
+		if (o->gen.ctx)
 			fprintf(stderr, "activeswap %s: warning: context %ld is beyond the "
 				"model's training context (%u)\n", SUB, cm->ctx,
 				d->m->hp.n_ctx_train);
@@ -213,11 +203,11 @@ static int open_store(struct chat_opts *o, struct as_threadpool *tp,
 	char err[256];
 
 	so->ctx_default = CHAT_CTX_DEFAULT;
-	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)o->ctx, false, m))
+	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)o->gen.ctx, false, m))
 		return -1;
-	if (o->ctx && so->aut.n_ctx_train && o->ctx > (long)so->aut.n_ctx_train)
+	if (o->gen.ctx && so->aut.n_ctx_train && o->gen.ctx > (long)so->aut.n_ctx_train)
 		fprintf(stderr, "activeswap %s: warning: context %ld is beyond the model's "
-			"training context (%u)\n", SUB, o->ctx, so->aut.n_ctx_train);
+			"training context (%u)\n", SUB, o->gen.ctx, so->aut.n_ctx_train);
 	cm->ctx = so->aut.n_ctx;
 	cm->meta = as_swap_meta(*m);
 	if (!cm->meta || as_tokenizer_load(&cm->tok, cm->meta, err, sizeof(err))) {
@@ -323,7 +313,7 @@ static int turn(struct session *s, const char *line, size_t len)
 	s->n_past = n_ids;
 
 	s->g.n_ids = 0;
-	if (gen_decode(SUB, &s->cm->em, tok, s->smp, s->n_past, s->o->n_predict, ctx,
+	if (gen_decode(SUB, &s->cm->em, tok, s->smp, s->n_past, s->o->gen.n_predict, ctx,
 		       &interrupted, &s->g))
 		goto out;
 	/* the fed part of the reply is in the cache now */
@@ -420,24 +410,16 @@ out:
 int cmd_chat(int argc, char **argv)
 {
 	bool store = swap_cli_store_arg(argc, argv);
-	struct chat_opts o = {
-		.n_predict = 1 << 24,
-		.threads = 2,
-		.top_k = AS_SAMPLER_DEFAULT_TOP_K,
-		.temp = AS_SAMPLER_DEFAULT_TEMP,
-		.top_p = AS_SAMPLER_DEFAULT_TOP_P,
-	};
+	struct chat_opts o = { 0 };
 	struct chat_model cm = { 0 };
 	struct session s = { 0 };
 	struct as_threadpool *tp = NULL;
 	struct as_swap_model *sm = NULL;
 	struct dense d = { 0 };
 	struct sigaction sa = { 0 }, old_sa;
-	long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc, r;
 
-	if (!store)
-		o.threads = n_cpu < 1 ? 1 : n_cpu > 8 ? 8 : n_cpu;
+	gen_params_init(&o.gen, 1 << 24, store);
 	swap_cli_init(&o.swap);
 	rc = parse(&o, store, argc, argv);
 	if (rc >= 0)
@@ -446,12 +428,11 @@ int cmd_chat(int argc, char **argv)
 		cli_err(SUB, "-m MODEL is required (see --help)");
 		return 2;
 	}
-	if (!o.have_seed)
-		o.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	gen_params_done(&o.gen);
 	rc = 1;
-	tp = as_tp_create((int)o.threads);
+	tp = as_tp_create((int)o.gen.threads);
 	if (!tp) {
-		cli_err(SUB, "cannot start %ld threads: %s", o.threads, strerror(errno));
+		cli_err(SUB, "cannot start %ld threads: %s", o.gen.threads, strerror(errno));
 		goto out;
 	}
 	if (store ? open_store(&o, tp, &sm, &cm) : open_dense(&o, tp, &d, &cm))
@@ -461,16 +442,7 @@ int cmd_chat(int argc, char **argv)
 		rc = r == -2 ? 2 : 1;
 		goto out;
 	}
-	{
-		struct as_sampler_params sp = {
-			.temp = (float)o.temp,
-			.top_k = (int)o.top_k,
-			.top_p = (float)o.top_p,
-			.seed = o.seed,
-		};
-
-		s.smp = as_sampler_new(&sp, cm.em.n_vocab);
-	}
+	s.smp = gen_sampler(&o.gen, cm.em.n_vocab);
 	if (!s.smp) {
 		cli_err(SUB, "out of memory");
 		goto out;

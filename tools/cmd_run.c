@@ -59,21 +59,10 @@ static const char run_store_usage[] =
 
 struct run_opts {
 	const char *model, *prompt;
-	long n_predict, threads, ctx, top_k;
-	double temp, top_p;
-	uint64_t seed;
-	bool have_seed, json, print_ids, no_repack, no_special;
+	struct gen_params gen; /* -n, -t, -c, sampling */
+	bool json, print_ids, no_repack, no_special;
 	struct swap_cli swap; /* a store's options */
 };
-
-static int default_threads(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (n < 1)
-		return 1;
-	return n > 8 ? 8 : (int)n;
-}
 
 /* -1: go on, else the exit status. A store takes the store options, a GGUF
  * --print-token-ids; --no-repack is accepted by both (a store has nothing to repack). */
@@ -82,14 +71,6 @@ static int parse(struct run_opts *o, bool store, int argc, char **argv)
 	const struct arg_opt common[] = {
 		ARG_OPT_STR("--model", "-m", &o->model),
 		ARG_OPT_STR("--prompt", "-p", &o->prompt),
-		ARG_OPT_LONG("--n-predict", "-n", &o->n_predict, 0, 1 << 24),
-		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
-		ARG_OPT_LONG("--ctx-size", "-c", &o->ctx, 1, 1 << 24),
-		ARG_OPT_DOUBLE("--temp", NULL, &o->temp, 0, 100),
-		ARG_OPT_LONG("--top-k", NULL, &o->top_k, 0, 1 << 24),
-		ARG_OPT_DOUBLE("--top-p", NULL, &o->top_p, 0, 1),
-		{ .name = "--seed", .kind = ARG_U64, .ptr = &o->seed, .umax = UINT64_MAX,
-		  .seen = &o->have_seed },
 		ARG_OPT_BOOL("--json", NULL, &o->json),
 		ARG_OPT_BOOL("--no-repack", NULL, &o->no_repack),
 		ARG_OPT_BOOL("--no-special", NULL, &o->no_special),
@@ -99,13 +80,14 @@ static int parse(struct run_opts *o, bool store, int argc, char **argv)
 		ARG_OPT_BOOL("--print-token-ids", NULL, &o->print_ids),
 		ARG_OPT_END,
 	};
-	struct arg_opt swap[SWAP_CLI_NOPTS];
+	struct arg_opt gen[GEN_NOPTS], swap[SWAP_CLI_NOPTS];
 	const struct arg_spec spec = {
 		.sub = SUB,
-		.tables = { common, store ? swap : dense },
+		.tables = { common, gen, store ? swap : dense },
 		.usage = store ? run_store_usage : run_usage,
 	};
 
+	gen_args(&o->gen, 0, gen);
 	swap_cli_args(&o->swap, swap);
 	return args_parse(&spec, argc, argv);
 }
@@ -132,18 +114,6 @@ static const float *dense_logits(void *st)
 	return ((struct as_state *)st)->logits;
 }
 
-static struct as_sampler *new_sampler(const struct run_opts *o, uint32_t n_vocab)
-{
-	struct as_sampler_params sp = {
-		.temp = (float)o->temp,
-		.top_k = (int)o->top_k,
-		.top_p = (float)o->top_p,
-		.seed = o->seed,
-	};
-
-	return as_sampler_new(&sp, n_vocab);
-}
-
 static int run_dense(struct run_opts *o)
 {
 	struct as_model_opts mo = { 0 };
@@ -154,16 +124,16 @@ static int run_dense(struct run_opts *o)
 	struct as_sampler *smp = NULL;
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
-	long ctx = o->ctx;
+	long ctx = o->gen.ctx;
 	struct run_gen g = { 0 };
 	double t0, t_load;
 	char err[256];
 	int rc = 1, r;
 
 	t0 = cli_now();
-	tp = as_tp_create((int)o->threads);
+	tp = as_tp_create((int)o->gen.threads);
 	if (!tp) {
-		cli_err(SUB, "cannot start %ld threads: %s", o->threads, strerror(errno));
+		cli_err(SUB, "cannot start %ld threads: %s", o->gen.threads, strerror(errno));
 		goto out;
 	}
 	mo.repack = !o->no_repack && !o->print_ids;
@@ -200,7 +170,7 @@ static int run_dense(struct run_opts *o)
 		goto out;
 	}
 	if (!ctx) {
-		ctx = (long)n_ids + o->n_predict;
+		ctx = (long)n_ids + o->gen.n_predict;
 		if (ctx > (long)m->hp.n_ctx_train)
 			ctx = m->hp.n_ctx_train;
 	} else if (ctx > (long)m->hp.n_ctx_train) {
@@ -217,7 +187,7 @@ static int run_dense(struct run_opts *o)
 		cli_err(SUB, "cannot allocate the state for %ld positions: %s", ctx, strerror(-r));
 		goto out;
 	}
-	smp = new_sampler(o, m->hp.n_vocab);
+	smp = gen_sampler(&o->gen, m->hp.n_vocab);
 	if (!smp) {
 		cli_err(SUB, "out of memory");
 		goto out;
@@ -228,7 +198,7 @@ static int run_dense(struct run_opts *o)
 		struct as_eval_model em = { dense_forward, dense_logits, st, m->hp.n_vocab,
 					    (uint32_t)ctx };
 
-		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->n_predict, ctx, &g))
+		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
 			goto out;
 	}
 	rc = 0;
@@ -245,7 +215,7 @@ static int run_dense(struct run_opts *o)
 		}
 		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, "
 			"decode %ld tokens %.2f tok/s%s, %ld threads, peak RSS %.1f MiB\n", t_load,
-			n_ids, pps, g.n_gen, dps, g.ctx_full ? " (context full)" : "", o->threads,
+			n_ids, pps, g.n_gen, dps, g.ctx_full ? " (context full)" : "", o->gen.threads,
 			(double)rss / (1 << 20));
 		if (o->json) {
 			printf("\n{\"model\": ");
@@ -254,9 +224,9 @@ static int run_dense(struct run_opts *o)
 			       "\"prompt_tokens\": %zu, \"prompt_tokens_per_s\": %.3f, "
 			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"prompt_s\": %.6f, "
 			       "\"decode_s\": %.6f, \"context_full\": %s, \"peak_rss_bytes\": %llu, "
-			       "\"seed\": %llu}\n", o->threads, ctx, t_load, n_ids, pps, g.n_gen,
+			       "\"seed\": %llu}\n", o->gen.threads, ctx, t_load, n_ids, pps, g.n_gen,
 			       dps, g.t_prompt, g.t_decode, g.ctx_full ? "true" : "false",
-			       (unsigned long long)rss, (unsigned long long)o->seed);
+			       (unsigned long long)rss, (unsigned long long)o->gen.seed);
 		}
 	}
 out:
@@ -280,7 +250,7 @@ static int run_store(struct run_opts *o)
 	struct as_sampler *smp = NULL;
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
-	long ctx = o->ctx;
+	long ctx = o->gen.ctx;
 	uint64_t open_stall_ns = 0;
 	struct run_gen g;
 	double t0, t_load;
@@ -288,12 +258,12 @@ static int run_store(struct run_opts *o)
 	int rc = 1;
 
 	t0 = cli_now();
-	tp = as_tp_create((int)o->threads);
+	tp = as_tp_create((int)o->gen.threads);
 	if (!tp) {
-		cli_err(SUB, "cannot start %ld threads: %s", o->threads, strerror(errno));
+		cli_err(SUB, "cannot start %ld threads: %s", o->gen.threads, strerror(errno));
 		goto out;
 	}
-	so->ctx_default = o->n_predict + 64 > 2048 ? 2048 : (uint32_t)o->n_predict + 64;
+	so->ctx_default = o->gen.n_predict + 64 > 2048 ? 2048 : (uint32_t)o->gen.n_predict + 64;
 	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)ctx, false, &m))
 		goto out;
 	if (ctx && so->aut.n_ctx_train && ctx > (long)so->aut.n_ctx_train)
@@ -321,7 +291,7 @@ static int run_store(struct run_opts *o)
 		rc = 2;
 		goto out;
 	}
-	smp = new_sampler(o, as_swap_n_vocab(m));
+	smp = gen_sampler(&o->gen, as_swap_n_vocab(m));
 	if (!smp)
 		goto out;
 	t_load = cli_now() - t0;
@@ -329,7 +299,7 @@ static int run_store(struct run_opts *o)
 		struct as_eval_model em;
 
 		swap_cli_eval_model(m, (uint32_t)ctx, &em);
-		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->n_predict, ctx, &g))
+		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
 			goto out;
 	}
 	if (isatty(STDOUT_FILENO))
@@ -342,7 +312,7 @@ static int run_store(struct run_opts *o)
 			"%ld tokens %.2f tok/s%s, %ld threads, sparsity %.2f, group %u, budget "
 			"%.1f MiB, peak RSS %.1f MiB\n", t_load, n_ids,
 			g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.n_gen, dps,
-			g.ctx_full ? " (context full)" : "", o->threads,
+			g.ctx_full ? " (context full)" : "", o->gen.threads,
 			(double)as_swap_sparsity(m), as_swap_group(m),
 			so->aut.budget_bytes / 1048576.0, cli_peak_rss_bytes() / 1048576.0);
 		if (so->stats)
@@ -352,7 +322,7 @@ static int run_store(struct run_opts *o)
 			cli_json_str(stdout, o->model);
 			printf(", \"threads\": %ld, \"ctx\": %ld, \"n_generated\": %ld, "
 			       "\"tokens_per_s\": %.3f, \"context_full\": %s, "
-			       "\"peak_rss_bytes\": %llu", o->threads, ctx, g.n_gen, dps,
+			       "\"peak_rss_bytes\": %llu", o->gen.threads, ctx, g.n_gen, dps,
 			       g.ctx_full ? "true" : "false",
 			       (unsigned long long)cli_peak_rss_bytes());
 			if (so->stats)
@@ -376,16 +346,10 @@ out:
 int cmd_run(int argc, char **argv)
 {
 	bool store = swap_cli_store_arg(argc, argv); /* the options depend on it */
-	struct run_opts o = {
-		.prompt = "",
-		.n_predict = 128,
-		.threads = store ? 2 : default_threads(),
-		.top_k = AS_SAMPLER_DEFAULT_TOP_K,
-		.temp = AS_SAMPLER_DEFAULT_TEMP,
-		.top_p = AS_SAMPLER_DEFAULT_TOP_P,
-	};
+	struct run_opts o = { .prompt = "" };
 	int rc;
 
+	gen_params_init(&o.gen, 128, store);
 	swap_cli_init(&o.swap);
 	rc = parse(&o, store, argc, argv);
 	if (rc >= 0)
@@ -394,7 +358,6 @@ int cmd_run(int argc, char **argv)
 		cli_err(SUB, "-m MODEL is required (see --help)");
 		return 2;
 	}
-	if (!o.have_seed)
-		o.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	gen_params_done(&o.gen);
 	return store ? run_store(&o) : run_dense(&o);
 }

@@ -4,12 +4,62 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "activeswap/eval.h"
 #include "activeswap/sampler.h"
 #include "activeswap/tokenizer.h"
 #include "cli.h"
 #include "generate.h"
+
+void gen_params_init(struct gen_params *g, long n_predict, bool store)
+{
+	long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	*g = (struct gen_params){
+		.n_predict = n_predict,
+		.threads = store ? 2 : n_cpu < 1 ? 1 : n_cpu > 8 ? 8 : n_cpu,
+		.top_k = AS_SAMPLER_DEFAULT_TOP_K,
+		.temp = AS_SAMPLER_DEFAULT_TEMP,
+		.top_p = AS_SAMPLER_DEFAULT_TOP_P,
+	};
+}
+
+void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NOPTS])
+{
+	const struct arg_opt t[GEN_NOPTS] = {
+		ARG_OPT_LONG("--n-predict", "-n", &g->n_predict, min_predict, 1 << 24),
+		ARG_OPT_LONG("--threads", "-t", &g->threads, 1, 256),
+		ARG_OPT_LONG("--ctx-size", "-c", &g->ctx, 1, 1 << 24),
+		ARG_OPT_DOUBLE("--temp", NULL, &g->temp, 0, 100),
+		ARG_OPT_LONG("--top-k", NULL, &g->top_k, 0, 1 << 24),
+		ARG_OPT_DOUBLE("--top-p", NULL, &g->top_p, 0, 1),
+		{ .name = "--seed", .kind = ARG_U64, .ptr = &g->seed, .umax = UINT64_MAX,
+		  .seen = &g->have_seed },
+		ARG_OPT_END,
+	};
+
+	memcpy(opts, t, sizeof(t));
+}
+
+void gen_params_done(struct gen_params *g)
+{
+	if (!g->have_seed)
+		g->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+}
+
+struct as_sampler *gen_sampler(const struct gen_params *g, uint32_t n_vocab)
+{
+	const struct as_sampler_params sp = {
+		.temp = (float)g->temp,
+		.top_k = (int)g->top_k,
+		.top_p = (float)g->top_p,
+		.seed = g->seed,
+	};
+
+	return as_sampler_new(&sp, n_vocab);
+}
 
 static void put_piece(const struct as_tokenizer *tok, int32_t id)
 {

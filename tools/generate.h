@@ -9,9 +9,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "args.h"
+
 struct as_eval_model;
 struct as_tokenizer;
 struct as_sampler;
+
+/* The flags run and chat share: -n, -t, -c, --temp, --top-k, --top-p, --seed. */
+struct gen_params {
+	long n_predict, threads, ctx, top_k;
+	double temp, top_p;
+	uint64_t seed;
+	bool have_seed;
+};
+
+/* n_predict tokens, threads for a GGUF (the cores, at most 8) or a store (2), the
+ * sampler's defaults. */
+void gen_params_init(struct gen_params *g, long n_predict, bool store);
+#define GEN_NOPTS 8 /* with the end */
+/* The option table of those flags over g (-n at least min_predict). */
+void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NOPTS]);
+/* After parsing: a seed from the clock and the pid when none was given. */
+void gen_params_done(struct gen_params *g);
+/* A sampler with g's settings for n_vocab tokens; NULL when out of memory. */
+struct as_sampler *gen_sampler(const struct gen_params *g, uint32_t n_vocab);
 
 struct run_gen {
 	long n_gen;                 /* tokens printed */
