@@ -11,7 +11,8 @@
  * and a store's metadata that names an unknown architecture is refused at open. Two qwen3
  * models have an attention of another width than dim (attention.key_length x head_count:
  * 4 x 64 = 256 and 4 x 16 = 64 over dim 128, as Qwen3-0.6B's 16 x 128 over 1024): the
- * store's Q rows and O input are that width, the head size comes from its metadata.
+ * store's Q rows and O input are that width, the head size comes from its metadata, and
+ * a metadata head size that disagrees with the bundles or is out of range is refused.
  */
 #include <errno.h>
 #include <math.h>
@@ -206,10 +207,95 @@ static void test_store_runs_architectures(void **state)
 	}
 }
 
+/* Set the u32 value of metadata key `key` in the store file at path (its only mention). */
+static void patch_meta_u32(const char *path, const char *key, uint32_t v)
+{
+	FILE *f = fopen(path, "r+b");
+	static uint8_t buf[1 << 16];
+	size_t n, kl = strlen(key);
+	uint8_t *hit = NULL;
+	uint32_t t;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	for (size_t i = 0; i + kl + 8 <= n && !hit; i++)
+		if (!memcmp(buf + i, key, kl))
+			hit = buf + i + kl;
+	if (!hit)
+		fail_msg("%s: no key %s in the first %zu bytes", path, key, n);
+	memcpy(&t, hit, 4);
+	assert_int_equal(t, 4); /* GGUF_TYPE_UINT32 */
+	assert_int_equal(fseek(f, (long)(hit + 4 - buf), SEEK_SET), 0);
+	assert_int_equal(fwrite(&v, 4, 1, f), 1);
+	fclose(f);
+}
+
+/*
+ * A store's head size comes from its metadata: a key_length that disagrees with the
+ * bundles, is out of range, or a value_length other than it, is refused at open with one
+ * line, never run.
+ */
+static void test_hostile_head_size(void **state)
+{
+	static const struct {
+		uint32_t kl, vl;
+		const char *needle;
+	} bad[] = {
+		{ 32, 32, "bundle kind 0 does not match a layer" }, /* 4 x 32 != Q rows 256 */
+		{ 16, 16, "bundle kind 0 does not match a layer" },
+		{ 5000, 64, "key_length 5000 outside 2..4096" },
+		{ 0, 64, "key_length 0 outside 2..4096" },
+		{ 64, 32, "value_length 32 is not the head size 64" },
+	};
+	const struct arch_case *c = &cases[3];
+	char gguf[600], store[600], bad_path[640], cmd[1400], err[512];
+	struct as_swap_params p;
+
+	(void)state;
+	assert_int_equal(c->head_dim, 64);
+	paths(c, gguf, store, sizeof(gguf));
+	make(c, gguf, store);
+	snprintf(bad_path, sizeof(bad_path), "%s/bad.asw", dir);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct as_swap_model *m = NULL;
+		int r;
+
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", store, bad_path);
+		assert_int_equal(system(cmd), 0);
+		patch_meta_u32(bad_path, "qwen3.attention.key_length", bad[i].kl);
+		patch_meta_u32(bad_path, "qwen3.attention.value_length", bad[i].vl);
+		if (bad[i].kl >= 2 && bad[i].kl < 64) /* RoPE within the head, as a file would */
+			patch_meta_u32(bad_path, "qwen3.rope.dimension_count", bad[i].kl);
+		base(&p, 0.5f);
+		err[0] = 0;
+		r = as_swap_open(&m, bad_path, &p, err, sizeof(err));
+		if (r != -EINVAL || !strstr(err, bad[i].needle) || strchr(err, '\n'))
+			fail_msg("case %zu: rc %d, '%s' (expected '%s')", i, r, err,
+				 bad[i].needle);
+		assert_null(m);
+	}
+	/* the unpatched copy opens (the patching is what is refused) */
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", store, bad_path);
+	assert_int_equal(system(cmd), 0);
+	patch_meta_u32(bad_path, "qwen3.attention.key_length", 64);
+	{
+		struct as_swap_model *m = NULL;
+
+		base(&p, 0.5f);
+		if (as_swap_open(&m, bad_path, &p, err, sizeof(err)))
+			fail_msg("open %s: %s", bad_path, err);
+		as_swap_close(m);
+	}
+	unlink(bad_path);
+	unlink(gguf);
+	unlink(store);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_runs_architectures),
+		cmocka_unit_test(test_hostile_head_size),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
