@@ -283,24 +283,13 @@ out:
 }
 
 /*
- * The store's bundles have the shapes of a layer whose attention is dim wide (its header
- * has no head size): a model whose n_head * head_dim is not dim is refused rather than
- * run wrong. Biases, Q/K norms and rope_freqs are resident tensors like the norms, and
- * the architecture and RoPE keys travel in the metadata.
+ * Any attention width: the bundle kinds state it (ATTN_IN's Q rows and ATTN_OUT's input are
+ * n_head * head_dim, which may differ from dim), and the head size travels in the metadata
+ * as ARCH.attention.key_length, where runtime/swap_open.c reads it back. Biases, Q/K norms
+ * and rope_freqs are resident tensors like the norms.
+ *
+ * The store's description from the model: hyper-parameters, column types and sizes.
  */
-static bool store_can_hold(const struct as_model *m, char *e, size_t elen)
-{
-	const struct as_hparams *hp = &m->hp;
-
-	if (as_q_dim(hp) == hp->dim)
-		return true;
-	snprintf(e, elen, "%s model: a store cannot hold an attention %u wide over "
-		 "embedding_length %u yet (run the GGUF directly)", as_arch_name(hp->arch),
-		 as_q_dim(hp), hp->dim);
-	return false;
-}
-
-/* The store's description from the model: hyper-parameters, column types and sizes. */
 static void describe(struct conv *cv, struct swap_store_desc *d)
 {
 	const struct as_convert_params *p = cv->p;
@@ -440,10 +429,6 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		return r;
 	}
 	r = as_model_from_gguf(&m, f, e, sizeof(e));
-	if (!r && !store_can_hold(m, e, sizeof(e))) {
-		as_model_free(m);
-		r = -EOPNOTSUPP;
-	}
 	if (r) {
 		as_seterr(err, errlen, "%s: %s", in, e);
 		gguf_close(f);

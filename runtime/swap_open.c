@@ -36,9 +36,10 @@ bool as_swap_is_store(const char *path)
 /* ---- loading ---------------------------------------------------------------------- */
 
 /*
- * The architecture from the metadata the store keeps (model.c's reading of it): a
- * store's bundles have the shapes of a layer whose attention is dim wide, so a
- * key_length other than dim / head_count is refused (convert does not write such).
+ * The architecture from the metadata the store keeps (model.c's reading of it) and the
+ * head size: ARCH.attention.key_length when the metadata says it (Qwen3 0.6B: 128 over
+ * 1024 / 16), else dim / head_count, which must then divide. value_length, when given,
+ * must equal it, as for a GGUF.
  */
 static int check_arch(struct as_swap_model *m, struct as_hparams *mh, char *err,
 		      size_t errlen)
@@ -47,16 +48,41 @@ static int check_arch(struct as_swap_model *m, struct as_hparams *mh, char *err,
 	uint32_t kl;
 	int r;
 
-	r = as_hparams_arch(m->meta, mh, e, sizeof(e));
-	if (r) {
-		snprintf(err, errlen, "store: %s", e);
-		return r;
+	if (m->meta) {
+		r = as_hparams_arch(m->meta, mh, e, sizeof(e));
+		if (r) {
+			snprintf(err, errlen, "store: %s", e);
+			return r;
+		}
+		snprintf(key, sizeof(key), "%s.attention.key_length", as_arch_name(mh->arch));
+		if (!gguf_get_u32(m->meta, key, &kl)) {
+			if (kl < 2 || kl > 4096) {
+				snprintf(err, errlen, "store: %s %u outside 2..4096", key, kl);
+				return -EINVAL;
+			}
+			mh->head_dim = kl;
+		}
 	}
-	snprintf(key, sizeof(key), "%s.attention.key_length", as_arch_name(mh->arch));
-	if (!gguf_get_u32(m->meta, key, &kl) && kl != mh->head_dim) {
-		snprintf(err, errlen, "store: %s %u is not dim / head_count (%u)", key, kl,
-			 mh->head_dim);
+	if (!mh->head_dim) {
+		if (mh->dim % mh->n_head) {
+			snprintf(err, errlen, "store: bad hyper-parameters (dim %u is not a "
+				 "multiple of head_count %u)", mh->dim, mh->n_head);
+			return -EINVAL;
+		}
+		mh->head_dim = mh->dim / mh->n_head;
+	}
+	if ((uint64_t)mh->n_head * mh->head_dim > (1u << 20)) {
+		snprintf(err, errlen, "store: head_count %u x head size %u is too wide",
+			 mh->n_head, mh->head_dim);
 		return -EINVAL;
+	}
+	if (m->meta) {
+		snprintf(key, sizeof(key), "%s.attention.value_length", as_arch_name(mh->arch));
+		if (!gguf_get_u32(m->meta, key, &kl) && kl != mh->head_dim) {
+			snprintf(err, errlen, "store: %s %u is not the head size %u", key, kl,
+				 mh->head_dim);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -66,13 +92,14 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 {
 	const struct swap_hparams *hp = &d->hp;
 	struct as_hparams *mh = &m->rm.hp;
-	uint32_t n_rot, kv_dim;
+	uint32_t n_rot, kv_dim, q_dim;
 	char key[96];
+	int r;
 
 	if (!hp->dim || !hp->hidden || !hp->n_heads || !hp->n_kv_heads || !hp->vocab ||
-	    hp->dim % hp->n_heads || hp->n_heads % hp->n_kv_heads || !d->n_layers ||
+	    hp->n_heads % hp->n_kv_heads || !d->n_layers || hp->n_heads > hp->dim ||
 	    hp->dim > (1u << 20) || hp->hidden > (1u << 22) || hp->vocab > (1u << 24) ||
-	    d->n_layers > 4096 || (hp->dim / hp->n_heads) % 2) {
+	    d->n_layers > 4096) {
 		snprintf(err, errlen, "store: bad hyper-parameters (dim %u, hidden %u, heads "
 			 "%u/%u, vocab %u, layers %u)", hp->dim, hp->hidden, hp->n_heads,
 			 hp->n_kv_heads, hp->vocab, d->n_layers);
@@ -83,34 +110,36 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 	mh->n_layer = d->n_layers;
 	mh->n_head = hp->n_heads;
 	mh->n_head_kv = hp->n_kv_heads;
-	mh->head_dim = hp->dim / hp->n_heads;
+	mh->head_dim = 0;
 	mh->n_vocab = hp->vocab;
 	mh->n_ctx_train = hp->n_ctx;
 	mh->eps = hp->rms_eps > 0 && hp->rms_eps < 1 ? hp->rms_eps : 1e-5f;
 	mh->rope_base = hp->rope_theta >= 1 ? hp->rope_theta : 10000.0f;
-	mh->n_rot = mh->head_dim;
 	mh->rope_freq_scale = 1.0f;
-	if (m->meta) {
-		int r = check_arch(m, mh, err, errlen);
-
-		if (r)
-			return r;
-	}
+	r = check_arch(m, mh, err, errlen);
+	if (r)
+		return r;
+	mh->n_rot = mh->head_dim;
 	snprintf(key, sizeof(key), "%s.rope.dimension_count", as_arch_name(mh->arch));
 	if (m->meta && !gguf_get_u32(m->meta, key, &n_rot)) {
-		if (n_rot < 2 || n_rot > mh->head_dim || n_rot % 2) {
+		if (n_rot < 2 || n_rot > mh->head_dim) {
 			snprintf(err, errlen, "store: bad rope.dimension_count %u", n_rot);
 			return -EINVAL;
 		}
 		mh->n_rot = n_rot;
 	}
+	if (mh->n_rot % 2) {
+		snprintf(err, errlen, "store: rope dimension %u is odd", mh->n_rot);
+		return -EINVAL;
+	}
 	/* bundle kinds must have the shapes of a Llama layer */
 	kv_dim = mh->n_head_kv * mh->head_dim;
+	q_dim = as_q_dim(mh);
 	{
-		const uint32_t in[SWAP_KIND_COUNT] = { mh->dim, mh->dim, mh->dim, mh->hidden };
+		const uint32_t in[SWAP_KIND_COUNT] = { mh->dim, q_dim, mh->dim, mh->hidden };
 		const uint32_t nm[SWAP_KIND_COUNT] = { 3, 1, 2, 1 };
 		const uint32_t outs[SWAP_KIND_COUNT][3] = {
-			{ mh->dim, kv_dim, kv_dim }, { mh->dim }, { mh->hidden, mh->hidden },
+			{ q_dim, kv_dim, kv_dim }, { mh->dim }, { mh->hidden, mh->hidden },
 			{ mh->dim } };
 
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
@@ -138,9 +167,9 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 			m->n_mats[k] = nm[k];
 			continue;
 bad:
-			snprintf(err, errlen, "store: bundle kind %d does not match a Llama layer "
-				 "of dim %u, hidden %u (or has an unsupported column type)", k,
-				 mh->dim, mh->hidden);
+			snprintf(err, errlen, "store: bundle kind %d does not match a layer of "
+				 "dim %u, hidden %u, attention %u (or has an unsupported column "
+				 "type)", k, mh->dim, mh->hidden, q_dim);
 			return -EINVAL;
 		}
 	}
@@ -311,7 +340,8 @@ static int load_arch_tensors(struct as_swap_model *m, char *err, size_t errlen)
 		for (int op = 0; !r && op < AS_OP_COUNT; op++) {
 			bool qkv = op == AS_OP_Q || op == AS_OP_K || op == AS_OP_V;
 			uint64_t rows = op == AS_OP_K || op == AS_OP_V ? kv_dim :
-					op == AS_OP_GATE || op == AS_OP_UP ? hp->hidden : hp->dim;
+					op == AS_OP_GATE || op == AS_OP_UP ? hp->hidden :
+					op == AS_OP_Q ? as_q_dim(hp) : hp->dim;
 
 			if (hp->arch == AS_ARCH_QWEN3 || (hp->arch == AS_ARCH_QWEN2 && !qkv))
 				continue;
@@ -396,7 +426,7 @@ static int load_tensors(struct as_swap_model *m, char *err, size_t errlen)
 static int alloc_buffers(struct as_swap_model *m)
 {
 	const struct as_hparams *hp = &m->rm.hp;
-	size_t maxio = hp->dim > hp->hidden ? hp->dim : hp->hidden;
+	size_t maxio = sw_max_in(hp);
 	size_t npred = (size_t)hp->n_layer * SW_N_PRED;
 
 	m->scratch = calloc(maxio, 4);
@@ -429,7 +459,7 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 		       size_t errlen)
 {
 	const struct as_hparams *hp = &m->rm.hp;
-	size_t maxio = hp->dim > hp->hidden ? hp->dim : hp->hidden;
+	size_t maxio = sw_max_in(hp);
 	struct swap_engine_params ep;
 	struct swap_stats s;
 	int r;

@@ -15,15 +15,19 @@
 uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx)
 {
 	const struct swap_store_desc *d = swap_store_desc(st);
-	uint64_t b = 0, dim = d->hp.dim, hid = d->hp.hidden, kv;
+	uint64_t b = 0, dim = d->hp.dim, hid = d->hp.hidden, q, kv, wide;
 
 	for (uint32_t i = 0; i < d->n_resident; i++)
 		if (!as_rows_is_matrix_name(d->resident[i].name)) /* the row copy: not here */
 			b += d->resident[i].size;
-	kv = (uint64_t)d->hp.n_kv_heads * (d->hp.n_heads ? dim / d->hp.n_heads : 0);
+	as_rows_widths(d, &q, &kv); /* q: n_head * head_dim, which may differ from dim */
+	wide = dim > hid ? dim : hid;
+	if (q > wide)
+		wide = q;
 	b += 2ull * d->n_layers * n_ctx * kv * 4;                      /* KV cache */
-	b += (5 * dim + 3 * hid + d->hp.vocab + (uint64_t)d->hp.n_heads * n_ctx) * 4; /* acts */
-	b += (uint64_t)(dim > hid ? dim : hid) * (4 + 4 + 24 + 3 * 8 + 8 + 1);  /* bookkeeping */
+	b += (3 * dim + 2 * q + 3 * hid + d->hp.vocab +                /* activations */
+	      (uint64_t)d->hp.n_heads * n_ctx) * 4;
+	b += wide * (4 + 4 + 24 + 3 * 8 + 8 + 1);                      /* bookkeeping */
 	b += (uint64_t)d->n_layers * SW_N_PRED * dim * 4;                  /* preload stamps */
 	/* libswap's per-bundle records and the store's tables (~40 bytes per bundle); the
 	 * per-slot records are counted by sw_slot_records() */

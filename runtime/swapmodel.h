@@ -91,6 +91,14 @@ struct as_swap_model {
 	double compute_s, wall_s;
 };
 
+/* The widest bundle input: dim, hidden or the attention width (O's input). */
+static inline size_t sw_max_in(const struct as_hparams *hp)
+{
+	size_t w = hp->dim > hp->hidden ? hp->dim : hp->hidden;
+
+	return as_q_dim(hp) > w ? as_q_dim(hp) : w;
+}
+
 static inline uint32_t sw_kv_dim(const struct as_swap_model *m)
 {
 	return m->rm.hp.n_head_kv * m->rm.hp.head_dim;

@@ -100,14 +100,17 @@ bool as_rows_is_matrix_name(const char *name)
 /* The (rows, cols) a Llama layer matrix must have, from the store's hyper-parameters. */
 static void mat_shape(const struct swap_store_desc *d, int op, uint64_t *rows, uint64_t *cols)
 {
-	uint64_t dim = d->hp.dim, hid = d->hp.hidden;
-	uint64_t kv = d->hp.n_heads ? dim / d->hp.n_heads * d->hp.n_kv_heads : 0;
+	uint64_t dim = d->hp.dim, hid = d->hp.hidden, q, kv;
 
+	as_rows_widths(d, &q, &kv);
 	switch (op) {
 	case AS_OP_Q:
+		*rows = q;
+		*cols = dim;
+		break;
 	case AS_OP_O:
 		*rows = dim;
-		*cols = dim;
+		*cols = q;
 		break;
 	case AS_OP_K:
 	case AS_OP_V:

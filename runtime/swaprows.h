@@ -24,6 +24,17 @@
 
 struct as_rows;
 
+/*
+ * The attention's widths as the store's bundle kinds state them (runtime/swap_open.c checks
+ * them against the hyper-parameters): q, the attention width n_head * head_dim (O's input),
+ * and kv, the K/V rows (0 when ATTN_IN has no K matrix: nothing then matches it).
+ */
+static inline void as_rows_widths(const struct swap_store_desc *d, uint64_t *q, uint64_t *kv)
+{
+	*q = d->kinds[SWAP_ATTN_OUT].in;
+	*kv = d->kinds[SWAP_ATTN_IN].n_mats > 1 ? d->kinds[SWAP_ATTN_IN].mats[1].out : 0;
+}
+
 /* Is name the GGUF name of a layer matrix (blk.N.attn_q.weight ... blk.N.ffn_down.weight)? */
 bool as_rows_is_matrix_name(const char *name);
 

@@ -37,7 +37,7 @@ extern "C" {
 /* Which matrices a bundle holds (the columns of all matrices sharing one input). */
 enum swap_kind {
 	SWAP_ATTN_IN = 0,  /* attn_q, attn_k, attn_v (input: rmsnorm(h), dim channels) */
-	SWAP_ATTN_OUT = 1, /* attn_output (input: attention output, dim channels) */
+	SWAP_ATTN_OUT = 1, /* attn_output (input: attention output, n_heads * head size) */
 	SWAP_FFN_IN = 2,   /* ffn_gate, ffn_up (input: rmsnorm(h), dim channels) */
 	SWAP_FFN_OUT = 3,  /* ffn_down (input: silu(gate)*up, hidden channels) */
 	SWAP_KIND_COUNT

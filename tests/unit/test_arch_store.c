@@ -8,7 +8,11 @@
  *    GGUF bit for bit (so biases, norms and RoPE factors are all applied);
  *  - at sparsity 0.5 the logits are bit-identical across budgets (everything, half, the
  *    minimum) and I/O backends (io_uring, pread);
- * and a store's metadata that names an unknown architecture is refused at open.
+ * and a store's metadata that names an unknown architecture is refused at open. Two qwen3
+ * models have an attention of another width than dim (attention.key_length x head_count:
+ * 4 x 64 = 256 and 4 x 16 = 64 over dim 128, as Qwen3-0.6B's 16 x 128 over 1024): the
+ * store's Q rows and O input are that width, the head size comes from its metadata, and
+ * a metadata head size that disagrees with the bundles or is out of range is refused.
  */
 #include <errno.h>
 #include <math.h>
@@ -38,12 +42,15 @@ struct arch_case {
 	enum as_arch arch;
 	enum ggml_type type;
 	bool rope_freqs;
+	uint64_t head_dim; /* 0: dim / heads (32) */
 };
 
 static const struct arch_case cases[] = {
-	{ "qwen2", AS_ARCH_QWEN2, GGML_TYPE_Q8_0, false },
-	{ "qwen3", AS_ARCH_QWEN3, GGML_TYPE_Q4_0, false },
-	{ "llama31", AS_ARCH_LLAMA, GGML_TYPE_Q8_0, true },
+	{ "qwen2", AS_ARCH_QWEN2, GGML_TYPE_Q8_0, false, 0 },
+	{ "qwen3", AS_ARCH_QWEN3, GGML_TYPE_Q4_0, false, 0 },
+	{ "llama31", AS_ARCH_LLAMA, GGML_TYPE_Q8_0, true, 0 },
+	{ "qwen3wide", AS_ARCH_QWEN3, GGML_TYPE_Q8_0, false, 64 },   /* attention 256 */
+	{ "qwen3narrow", AS_ARCH_QWEN3, GGML_TYPE_Q4_0, false, 16 }, /* attention 64 */
 };
 
 static int setup(void **state)
@@ -76,7 +83,7 @@ static void make(const struct arch_case *c, const char *gguf, const char *store)
 	char err[512] = "";
 
 	as_mkmodel_params_init(&p);
-	p.shape = (struct as_mkmodel_shape){ "tiny", 128, 256, 2, 4, 2, NV, 64, 0 };
+	p.shape = (struct as_mkmodel_shape){ "tiny", 128, 256, 2, 4, 2, NV, 64, c->head_dim };
 	p.arch = c->arch;
 	p.type = c->type;
 	p.seed = 11;
@@ -200,33 +207,95 @@ static void test_store_runs_architectures(void **state)
 	}
 }
 
-/* A model the store cannot hold yet (attention wider than dim) is refused by convert. */
-static void test_convert_refuses_wide_attention(void **state)
+/* Set the u32 value of metadata key `key` in the store file at path (its only mention). */
+static void patch_meta_u32(const char *path, const char *key, uint32_t v)
 {
-	struct as_mkmodel_params p;
-	struct as_convert_params cp;
-	char gguf[600], store[600], err[512] = "";
+	FILE *f = fopen(path, "r+b");
+	static uint8_t buf[1 << 16];
+	size_t n, kl = strlen(key);
+	uint8_t *hit = NULL;
+	uint32_t t;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	for (size_t i = 0; i + kl + 8 <= n && !hit; i++)
+		if (!memcmp(buf + i, key, kl))
+			hit = buf + i + kl;
+	if (!hit)
+		fail_msg("%s: no key %s in the first %zu bytes", path, key, n);
+	memcpy(&t, hit, 4);
+	assert_int_equal(t, 4); /* GGUF_TYPE_UINT32 */
+	assert_int_equal(fseek(f, (long)(hit + 4 - buf), SEEK_SET), 0);
+	assert_int_equal(fwrite(&v, 4, 1, f), 1);
+	fclose(f);
+}
+
+/*
+ * A store's head size comes from its metadata: a key_length that disagrees with the
+ * bundles, is out of range, or a value_length other than it, is refused at open with one
+ * line, never run.
+ */
+static void test_hostile_head_size(void **state)
+{
+	static const struct {
+		uint32_t kl, vl;
+		const char *needle;
+	} bad[] = {
+		{ 32, 32, "bundle kind 0 does not match a layer" }, /* 4 x 32 != Q rows 256 */
+		{ 16, 16, "bundle kind 0 does not match a layer" },
+		{ 5000, 64, "key_length 5000 outside 2..4096" },
+		{ 0, 64, "key_length 0 outside 2..4096" },
+		{ 64, 32, "value_length 32 is not the head size 64" },
+	};
+	const struct arch_case *c = &cases[3];
+	char gguf[600], store[600], bad_path[640], cmd[1400], err[512];
+	struct as_swap_params p;
 
 	(void)state;
-	snprintf(gguf, sizeof(gguf), "%s/wide.gguf", dir);
-	snprintf(store, sizeof(store), "%s/wide.asw", dir);
-	as_mkmodel_params_init(&p);
-	p.shape = (struct as_mkmodel_shape){ "tiny", 128, 256, 1, 4, 2, NV, 64, 64 };
-	p.arch = AS_ARCH_QWEN3;
-	assert_int_equal(as_mkmodel(&p, gguf, NULL, err, sizeof(err)), 0);
-	as_convert_params_init(&cp);
-	assert_int_equal(as_convert(gguf, store, &cp, NULL, err, sizeof(err)), -EOPNOTSUPP);
-	if (!strstr(err, "qwen3 model: a store cannot hold an attention 256 wide"))
-		fail_msg("unexpected error '%s'", err);
-	assert_int_not_equal(access(store, F_OK), 0);
+	assert_int_equal(c->head_dim, 64);
+	paths(c, gguf, store, sizeof(gguf));
+	make(c, gguf, store);
+	snprintf(bad_path, sizeof(bad_path), "%s/bad.asw", dir);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct as_swap_model *m = NULL;
+		int r;
+
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", store, bad_path);
+		assert_int_equal(system(cmd), 0);
+		patch_meta_u32(bad_path, "qwen3.attention.key_length", bad[i].kl);
+		patch_meta_u32(bad_path, "qwen3.attention.value_length", bad[i].vl);
+		if (bad[i].kl >= 2 && bad[i].kl < 64) /* RoPE within the head, as a file would */
+			patch_meta_u32(bad_path, "qwen3.rope.dimension_count", bad[i].kl);
+		base(&p, 0.5f);
+		err[0] = 0;
+		r = as_swap_open(&m, bad_path, &p, err, sizeof(err));
+		if (r != -EINVAL || !strstr(err, bad[i].needle) || strchr(err, '\n'))
+			fail_msg("case %zu: rc %d, '%s' (expected '%s')", i, r, err,
+				 bad[i].needle);
+		assert_null(m);
+	}
+	/* the unpatched copy opens (the patching is what is refused) */
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", store, bad_path);
+	assert_int_equal(system(cmd), 0);
+	patch_meta_u32(bad_path, "qwen3.attention.key_length", 64);
+	{
+		struct as_swap_model *m = NULL;
+
+		base(&p, 0.5f);
+		if (as_swap_open(&m, bad_path, &p, err, sizeof(err)))
+			fail_msg("open %s: %s", bad_path, err);
+		as_swap_close(m);
+	}
+	unlink(bad_path);
 	unlink(gguf);
+	unlink(store);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_runs_architectures),
-		cmocka_unit_test(test_convert_refuses_wide_attention),
+		cmocka_unit_test(test_hostile_head_size),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

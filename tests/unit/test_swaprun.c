@@ -733,8 +733,8 @@ static void test_hostile_header(void **state)
 		{ 96 + 8, 3, "bad hyper-parameters" },        /* dim 128 % 3 heads */
 		{ 96 + 8, 0, "bad hyper-parameters" },        /* no heads */
 		{ 96 + 12, 3, "bad hyper-parameters" },       /* 4 heads % 3 kv heads */
-		{ 96 + 8, 2, "does not match a Llama layer" }, /* kv_dim no longer the K/V rows */
-		{ 96 + 4, 353, "does not match a Llama layer" }, /* hidden != the bundles' */
+		{ 96 + 8, 2, "does not match a layer" }, /* kv_dim no longer the K/V rows */
+		{ 96 + 4, 353, "does not match a layer" }, /* hidden != the bundles' */
 		{ 96 + 16, 1000, "token_embd.weight" },        /* vocab != the embeddings' rows */
 		{ 96 + 0, 1u << 30, "bad hyper-parameters" }, /* absurd dim */
 	};
