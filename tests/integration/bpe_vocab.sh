@@ -77,9 +77,10 @@ if fetch_tokenizer llama2; then
 	for f in "" -edge; do
 		in=text.txt
 		[ -n "$f" ] && in=edge.txt
+		k=$(tr ',' '\n' <"$FX/llama2$f.ids" | wc -l)
 		"$ACTIVESWAP" tokenize -m "$g" -f "$FX/$in" --ids >"$T/l2.ids" 2>"$T/err"
 		check $([ $? = 0 ] && cmp -s "$T/l2.ids" "$FX/llama2$f.ids"; echo $?) \
-			"llama2: tokenize $in == llama-tokenize ($(tr ',' '\n' <"$FX/llama2$f.ids" | wc -l) tokens)"
+			"llama2: tokenize $in == llama-tokenize ($k tokens)"
 	done
 else
 	skip "llama2: mkmodel --vocab-from and 2 tokenize checks" \

@@ -31,10 +31,17 @@ mkdir -p "$T"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi; }
+# check STATUS DESCRIPTION [MORE]: MORE (may be empty) is appended after a space
+check() {
+	d=$2${3:+ $3}
+	if [ "$1" = 0 ]; then ok "$d"; else nok "$d"; fi
+}
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 # ids FILE: the comma list of a `tokenize --ids` output or of a --json generated_ids
 ids() { tail -n 1 "$1" | sed 's/.*"generated_ids": *//; s/[][ }]//g'; }
+# fx KIND NAME PROMPT: the ids of the fixture's "KIND NAME PROMPT IDS" line
+fx() { awk -v k="$1" -v m="$2" -v p="$3" '$1 == k && $2 == m && $3 == p { print $4 }' \
+	"$FX/parity.txt"; }
 # text FILE: TXT = the prompt byte for byte (trailing newlines kept)
 text() { TXT=$(cat "$1"; echo x); TXT=${TXT%x}; }
 
@@ -80,7 +87,8 @@ if [ -x "$U" ]; then
 	rc=$?
 	grep '^#' "$T/unit.out"
 	[ $rc -ne 0 ] && sed 's/^/# /' "$T/unit.out" | grep -v '^# #'
-	check $rc "model hashes == fixture; greedy == llama.cpp's up to near-ties ($(basename "$U"))"
+	check $rc "model hashes == fixture; greedy == llama.cpp's up to near-ties" \
+		"($(basename "$U"))"
 else
 	skip "model hashes and greedy parity" "no test_vocab_parity binary (make tests)"
 fi
@@ -89,25 +97,25 @@ fi
 for name in $models; do
 	tok_bad= run_bad= eq=0 all=0
 	for p in $(awk -v m="$name" '$1 == "greedy" && $2 == m { print $3 }' "$FX/parity.txt"); do
-		want=$(awk -v m="$name" -v p="$p" '$1 == "tokens" && $2 == m && $3 == p { print $4 }' \
-			"$FX/parity.txt")
+		want=$(fx tokens "$name" "$p")
 		"$AR" tokenize -m "$T/$name.gguf" -f "$FX/$p.txt" --ids >"$T/tok" 2>"$T/err"
 		[ $? = 0 ] && [ "$(ids "$T/tok")" = "$want" ] || tok_bad="$tok_bad $p"
 		text "$FX/$p.txt"
-		"$AR" run -m "$T/$name.gguf" -p "$TXT" -n 32 --temp 0 --json -t 2 >"$T/run" \
+		"$AR" run -m "$T/$name.gguf" -p "$TXT" -n 32 --temp 0 --json -t 1 >"$T/run" \
 			2>"$T/err"
 		got=$(ids "$T/run")
 		[ -n "$got" ] && [ "$got" = "$(cat "$T/$name.$p.ours" 2>/dev/null)" ] ||
 			run_bad="$run_bad $p"
-		g=$(awk -v m="$name" -v p="$p" '$1 == "greedy" && $2 == m && $3 == p { print $4 }' \
-			"$FX/parity.txt")
+		g=$(fx greedy "$name" "$p")
 		all=$((all + 1))
 		[ "$got" = "$g" ] && eq=$((eq + 1))
 	done
 	[ $all -ge 2 ] && [ -z "$tok_bad" ]
-	check $? "$name: tokenize --ids == llama-tokenize for $all prompts${tok_bad:+ (differs:$tok_bad)}"
+	check $? "$name: tokenize --ids == llama-tokenize for $all prompts" \
+		"${tok_bad:+(differs:$tok_bad)}"
 	[ $all -ge 2 ] && [ -z "$run_bad" ]
-	check $? "$name: run greedy ids == the library's; $eq/$all equal to llama.cpp's${run_bad:+ (differs:$run_bad)}"
+	check $? "$name: run greedy ids == the library's; $eq/$all equal to llama.cpp's" \
+		"${run_bad:+(differs:$run_bad)}"
 done
 
 # 4. the wide qwen3 model as a store: the dense greedy ids at every budget and backend
@@ -115,19 +123,20 @@ M="$T/qwen3s-f16"
 "$AR" convert "$M.gguf" -o "$M.asw" --quiet >/dev/null 2>"$T/err"
 check $? "qwen3s-f16: convert to a store"
 text "$FX/en.txt"
-"$AR" run -m "$M.gguf" -p "$TXT" -n 32 --temp 0 --json -t 2 >"$T/dense" 2>/dev/null
+"$AR" run -m "$M.gguf" -p "$TXT" -n 32 --temp 0 --json -t 1 >"$T/dense" 2>/dev/null
 dense=$(ids "$T/dense")
-llama=$(awk '$1 == "greedy" && $2 == "qwen3s-f16" && $3 == "en" { print $4 }' "$FX/parity.txt")
-"$AR" run -m "$M.asw" -p "$TXT" -n 32 --temp 0 --json --sparsity 0 -t 2 >"$T/full" \
+llama=$(fx greedy qwen3s-f16 en)
+"$AR" run -m "$M.asw" -p "$TXT" -n 32 --temp 0 --json --sparsity 0 -t 1 >"$T/full" \
 	2>"$T/err"
 full=$(sed -n 's/.*"full_bytes": *\([0-9]*\).*/\1/p' "$T/full")
-sw=$("$AR" info "$M.asw" --json 2>/dev/null | sed -n 's/.*"swappable_bytes": *\([0-9]*\).*/\1/p')
+sw=$("$AR" info "$M.asw" --json 2>/dev/null |
+	sed -n 's/.*"swappable_bytes": *\([0-9]*\).*/\1/p')
 fail= evict=
 if [ -n "$full" ] && [ -n "$sw" ] && [ -n "$dense" ]; then
 	for pct in 100 50 25; do
 		b=$((full - sw + sw * pct / 100))
 		for be in uring pread; do
-			"$AR" run -m "$M.asw" -p "$TXT" -n 32 --temp 0 --json --sparsity 0 -t 2 \
+			"$AR" run -m "$M.asw" -p "$TXT" -n 32 --temp 0 --json --sparsity 0 -t 1 \
 				--dram-budget "$b" --backend $be >"$T/s" 2>"$T/err"
 			[ "$(ids "$T/s")" = "$dense" ] || fail="$fail $be/$pct%"
 			[ $pct = 25 ] && evict="$evict $(sed -n \
@@ -138,7 +147,8 @@ else
 	fail=" (no dense ids, full_bytes or swappable_bytes)"
 fi
 [ -z "$fail" ]
-check $? "qwen3s-f16 store, sparsity 0: greedy ids == dense for budgets 100/50/25% of the swappable bytes x uring/pread${fail:+ (differs:$fail)}"
+check $? "qwen3s-f16 store, sparsity 0: greedy ids == dense for budgets 100/50/25% of" \
+	"the swappable bytes x uring/pread${fail:+ (differs:$fail)}"
 r=0
 set -- $evict
 [ $# = 2 ] && [ "$1" -gt 0 ] && [ "$2" -gt 0 ] || r=1
