@@ -100,7 +100,8 @@ static uint64_t attn_width(uint64_t heads, uint64_t head_dim)
 	return heads && head_dim <= UINT64_MAX / heads ? heads * head_dim : 0;
 }
 
-/* The architecture named by a store's metadata (a GGUF without tensors), or "". */
+/* A store's metadata (a GGUF without tensors) parsed, NULL when it has none or it does
+ * not parse; arch gets its general.architecture ("" when none). */
 static struct gguf_file *store_meta(const struct swap_store_desc *d, char *arch, size_t n)
 {
 	struct gguf_file *g = NULL;
