@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* A Hugging Face byte-level BPE tokenizer folder as GGUF tokenizer keys; see hfvocab.h. */
+/* A Hugging Face BPE tokenizer folder as GGUF tokenizer keys; see hfvocab.h. */
 #include "activeswap/hfvocab.h"
 
 #include <errno.h>
@@ -198,6 +198,144 @@ static const char *detect_pre(const struct json *pt)
 	return NULL;
 }
 
+/* ---- SentencePiece-style BPE (Llama 2's tokenizer.json) ---------------------------- */
+
+static bool is_str(const struct json *j, const char *key, const char *want)
+{
+	const char *s = json_str(json_get(j, key));
+
+	return s && !strcmp(s, want);
+}
+
+/*
+ * Llama 2's normalizer: Sequence [Prepend "▁", Replace " " -> "▁"] and no pre-tokenizer,
+ * so the whole text, spaces as U+2581 and one in front, is one BPE word: what
+ * SentencePiece (llama.cpp's "llama" vocabulary) does with add_space_prefix.
+ */
+static bool spm_normalizer(const struct json *tj)
+{
+	const struct json *n = json_get(tj, "normalizer"), *pt = json_get(tj, "pre_tokenizer");
+	const struct json *l = json_get(n, "normalizers");
+
+	if ((pt && pt->type != JSON_NULL) || !is_str(n, "type", "Sequence") || !l ||
+	    l->type != JSON_ARR || l->n != 2)
+		return false;
+	return is_str(&l->kids[0], "type", "Prepend") &&
+	       is_str(&l->kids[0], "prepend", "\xe2\x96\x81") &&
+	       is_str(&l->kids[1], "type", "Replace") &&
+	       is_str(json_get(&l->kids[1], "pattern"), "String", " ") &&
+	       is_str(&l->kids[1], "content", "\xe2\x96\x81");
+}
+
+/* The text a merge makes: "a b" (exactly one space) or [a, b], concatenated. */
+static char *spm_merge_text(const struct json *m)
+{
+	const char *a, *b, *sp;
+	size_t la, lb;
+	char *s;
+
+	if (m->type == JSON_STR) {
+		if (strlen(m->s) != m->len || !(sp = strchr(m->s, ' ')) || sp == m->s ||
+		    !sp[1] || strchr(sp + 1, ' '))
+			return NULL;
+		a = m->s;
+		la = (size_t)(sp - m->s);
+		b = sp + 1;
+		lb = m->len - la - 1;
+	} else {
+		if (m->type != JSON_ARR || m->n != 2 || !(a = json_str(&m->kids[0])) ||
+		    !(b = json_str(&m->kids[1])))
+			return NULL;
+		la = m->kids[0].len;
+		lb = m->kids[1].len;
+		if (strlen(a) != la || strlen(b) != lb || !la || !lb)
+			return NULL;
+	}
+	s = malloc(la + lb + 1);
+	if (s) {
+		memcpy(s, a, la);
+		memcpy(s + la, b, lb);
+		s[la + lb] = 0;
+	}
+	return s;
+}
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * SentencePiece scores from the merges: a token's score is minus the rank of the first
+ * merge that makes it, so llama.cpp's SentencePiece merging (the adjacent pair whose
+ * concatenation is the best-scored token first, leftmost on ties) applies the merges in
+ * Hugging Face's order; a token no merge makes gets AS_HF_SPM_NO_MERGE (merged last).
+ * Every merge must make a token of the vocabulary.
+ */
+static int spm_scores(struct as_hf_vocab *v, const struct json *merges, char *err,
+		      size_t errlen)
+{
+	size_t cap = 16, mask;
+	uint32_t *tab; /* id + 1, 0 = empty */
+	int rc = 0;
+
+	while (cap < 2 * (size_t)v->n)
+		cap *= 2;
+	mask = cap - 1;
+	tab = calloc(cap, sizeof(*tab));
+	v->scores = malloc(v->n * sizeof(*v->scores));
+	if (!tab || !v->scores) {
+		free(tab);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < v->n; i++) {
+		size_t h = (size_t)str_hash(v->tokens[i]) & mask;
+
+		v->scores[i] = AS_HF_SPM_NO_MERGE;
+		while (tab[h] && strcmp(v->tokens[tab[h] - 1], v->tokens[i]))
+			h = (h + 1) & mask;
+		if (!tab[h])
+			tab[h] = i + 1; /* the first of equal texts, as a lookup by text */
+	}
+	for (size_t i = 0; i < merges->n && !rc; i++) {
+		char *t = spm_merge_text(&merges->kids[i]);
+		size_t h;
+
+		if (!t) {
+			snprintf(err, errlen, "tokenizer.json: model.merges entry %zu is neither "
+				 "\"a b\" nor [a, b]", i);
+			rc = -EINVAL;
+			break;
+		}
+		h = (size_t)str_hash(t) & mask;
+		while (tab[h] && strcmp(v->tokens[tab[h] - 1], t))
+			h = (h + 1) & mask;
+		if (!tab[h]) {
+			snprintf(err, errlen, "tokenizer.json: merge %zu makes '%.32s', which is "
+				 "not in the vocabulary", i, t);
+			rc = -EINVAL;
+		} else if (v->scores[tab[h] - 1] == AS_HF_SPM_NO_MERGE) {
+			v->scores[tab[h] - 1] = -(float)i;
+		}
+		free(t);
+	}
+	free(tab);
+	return rc;
+}
+
+/* "<0xHH>": a byte token of a byte_fallback vocabulary */
+static bool byte_token(const char *s)
+{
+	return strlen(s) == 6 && !strncmp(s, "<0x", 3) && s[5] == '>' &&
+	       strchr("0123456789ABCDEF", s[3]) && strchr("0123456789ABCDEF", s[4]) &&
+	       s[3] && s[4];
+}
+
 static int32_t find_token(const struct as_hf_vocab *v, const struct json *j)
 {
 	const char *s = json_str(j);
@@ -267,6 +405,7 @@ void as_hf_vocab_free(struct as_hf_vocab *v)
 		free(v->merges[i]);
 	free(v->tokens);
 	free(v->types);
+	free(v->scores);
 	free(v->merges);
 	free(v->chat_template);
 	memset(v, 0, sizeof(*v));
@@ -295,9 +434,12 @@ int as_hf_vocab_load(struct as_hf_vocab *v, const char *dir, const char *pre, ch
 	if (!ty || strcmp(ty, "BPE"))
 		BAD("tokenizer.json: model.type is '%.32s', only BPE is supported", ty ? ty : "?");
 	j = json_get(model, "byte_fallback");
-	if (j && j->type == JSON_BOOL && j->b)
-		BAD("tokenizer.json: a SentencePiece-style BPE (byte_fallback); --vocab-from "
-		    "reads byte-level BPE vocabularies only");
+	v->spm = j && j->type == JSON_BOOL && j->b;
+	if (v->spm && !spm_normalizer(tj))
+		BAD("tokenizer.json: a SentencePiece-style BPE (byte_fallback) without Llama 2's "
+		    "normalizer; --vocab-from reads byte-level BPE and Llama 2-style ones");
+	if (v->spm && pre)
+		BAD("--pre names byte-level BPE split rules; this is a SentencePiece-style BPE");
 	vocab = json_get(model, "vocab");
 	merges = json_get(model, "merges");
 	added = json_get(tj, "added_tokens");
@@ -333,7 +475,8 @@ int as_hf_vocab_load(struct as_hf_vocab *v, const char *dir, const char *pre, ch
 		v->tokens[id] = dup_text(&kj);
 		if (!v->tokens[id])
 			BAD("tokenizer.json: model.vocab entry %zu is not a usable string", i);
-		v->types[id] = AS_TOKEN_NORMAL;
+		v->types[id] = v->spm && byte_token(v->tokens[id]) ? AS_TOKEN_BYTE :
+			       AS_TOKEN_NORMAL;
 	}
 	for (size_t i = 0; added && i < added->n; i++) {
 		const struct json *a = &added->kids[i], *sp = json_get(a, "special");
@@ -351,7 +494,7 @@ int as_hf_vocab_load(struct as_hf_vocab *v, const char *dir, const char *pre, ch
 
 			v->types[id] = AS_TOKEN_USER_DEFINED;
 			/* pre-normalized user-defined spaces: U+2581 -> ' ' */
-			while ((p = strstr(s, "\xe2\x96\x81"))) {
+			while (!v->spm && (p = strstr(s, "\xe2\x96\x81"))) {
 				*p = ' ';
 				memmove(p + 1, p + 3, strlen(p + 3) + 1);
 			}
@@ -367,6 +510,18 @@ int as_hf_vocab_load(struct as_hf_vocab *v, const char *dir, const char *pre, ch
 		if (!v->tokens[i])
 			goto nomem;
 		v->types[i] = AS_TOKEN_UNUSED;
+	}
+	if (v->spm) {
+		j = json_get(model, "unk_token");
+		id = (uint32_t)find_token(v, j); /* the unknown token, when there is one */
+		if (j && j->type != JSON_NULL && id < v->n)
+			v->types[id] = AS_TOKEN_UNKNOWN;
+		rc = spm_scores(v, merges, err, errlen);
+		if (!rc)
+			rc = load_json(dir, "tokenizer_config.json", &cj, true, err, errlen);
+		if (!rc && cj)
+			rc = load_config(v, cj, err, errlen);
+		goto out;
 	}
 	v->merges = calloc(merges->n ? merges->n : 1, sizeof(*v->merges));
 	if (!v->merges)
@@ -415,12 +570,22 @@ int as_hf_vocab_write(const struct as_hf_vocab *v, struct gguf_writer *w)
 {
 	int rc = 0;
 
-	rc |= gguf_w_str(w, "tokenizer.ggml.model", "gpt2");
-	rc |= gguf_w_str(w, "tokenizer.ggml.pre", v->pre);
-	rc |= gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, v->n);
-	rc |= gguf_w_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, v->n);
-	rc |= gguf_w_arr_str(w, "tokenizer.ggml.merges", (const char *const *)v->merges,
-			     v->n_merges);
+	if (v->spm) {
+		rc |= gguf_w_str(w, "tokenizer.ggml.model", "llama");
+		rc |= gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens,
+				     v->n);
+		rc |= gguf_w_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, v->n);
+		rc |= gguf_w_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, v->n);
+		rc |= gguf_w_bool(w, "tokenizer.ggml.add_space_prefix", true);
+	} else {
+		rc |= gguf_w_str(w, "tokenizer.ggml.model", "gpt2");
+		rc |= gguf_w_str(w, "tokenizer.ggml.pre", v->pre);
+		rc |= gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens,
+				     v->n);
+		rc |= gguf_w_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, v->n);
+		rc |= gguf_w_arr_str(w, "tokenizer.ggml.merges", (const char *const *)v->merges,
+				     v->n_merges);
+	}
 	if (v->bos >= 0)
 		rc |= gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)v->bos);
 	if (v->eos >= 0)

@@ -76,6 +76,46 @@ static void get_hparams(const struct gguf_file *f, const char *arch, struct hp *
 	}
 }
 
+/*
+ * The head size as the runtime reads it: ARCH.attention.key_length when the metadata has
+ * it (Qwen3 0.6B: 128 over 1024 / 16 heads), else dim / heads; 0 when neither says it.
+ * The attention width is heads x head size (0 when it would overflow).
+ */
+static uint64_t head_size(const struct gguf_file *f, const char *arch, uint64_t dim,
+			  uint64_t heads)
+{
+	char key[160];
+	uint64_t kl;
+
+	if (f && arch[0]) {
+		snprintf(key, sizeof(key), "%s.attention.key_length", arch);
+		if (gguf_get_u64(f, key, &kl) == 0)
+			return kl;
+	}
+	return heads && dim % heads == 0 ? dim / heads : 0;
+}
+
+static uint64_t attn_width(uint64_t heads, uint64_t head_dim)
+{
+	return heads && head_dim <= UINT64_MAX / heads ? heads * head_dim : 0;
+}
+
+/* A store's metadata (a GGUF without tensors) parsed, NULL when it has none or it does
+ * not parse; arch gets its general.architecture ("" when none). */
+static struct gguf_file *store_meta(const struct swap_store_desc *d, char *arch, size_t n)
+{
+	struct gguf_file *g = NULL;
+	struct gguf_str s;
+	char err[256];
+
+	arch[0] = 0;
+	if (!d->meta_len || gguf_parse(&g, d->meta, d->meta_len, err, sizeof(err)))
+		return NULL;
+	if (gguf_get_str(g, "general.architecture", &s) == 0)
+		cstr(s, arch, n, true);
+	return g;
+}
+
 struct tok_summary {
 	bool have;
 	char model[64];
@@ -181,8 +221,9 @@ static int info_store(FILE *o, const char *path, bool json)
 {
 	struct swap_store *st;
 	const struct swap_store_desc *d;
-	char err[512], name[SWAP_NAME_MAX], rerr[256] = "";
-	uint64_t row_bytes = 0;
+	char err[512], name[SWAP_NAME_MAX], rerr[256] = "", arch[64];
+	struct gguf_file *meta;
+	uint64_t row_bytes = 0, hd;
 	int rc_rows;
 	int rc = swap_store_open(&st, path, err, sizeof(err));
 
@@ -191,17 +232,22 @@ static int info_store(FILE *o, const char *path, bool json)
 		return 1;
 	}
 	d = swap_store_desc(st);
+	meta = store_meta(d, arch, sizeof(arch));
+	hd = head_size(meta, arch, d->hp.dim, d->hp.n_heads);
+	gguf_close(meta);
 	if (json) {
 		fprintf(o, "{\"format\": \"activeswap-store\", \"version\": %u, \"file\": ",
 			SWAP_STORE_VERSION);
 		cli_json_str(o, path);
 		fprintf(o, ", \"file_size\": %llu, \"group\": %u, \"hparams\": {\"dim\": %u, "
 			"\"hidden\": %u, \"layers\": %u, \"heads\": %u, \"kv_heads\": %u, "
+			"\"head_dim\": %llu, \"attn_width\": %llu, "
 			"\"vocab\": %u, \"ctx\": %u, \"rope_freq_base\": %g, \"rms_eps\": %g}, "
 			"\"bundles\": %llu, \"swappable_bytes\": %llu, \"kinds\": [",
 			(unsigned long long)swap_store_file_size(st), d->group, d->hp.dim,
-			d->hp.hidden, d->n_layers, d->hp.n_heads, d->hp.n_kv_heads, d->hp.vocab,
-			d->hp.n_ctx, d->hp.rope_theta, d->hp.rms_eps,
+			d->hp.hidden, d->n_layers, d->hp.n_heads, d->hp.n_kv_heads,
+			(unsigned long long)hd, (unsigned long long)attn_width(d->hp.n_heads, hd),
+			d->hp.vocab, d->hp.n_ctx, d->hp.rope_theta, d->hp.rms_eps,
 			(unsigned long long)swap_store_n_bundles(st),
 			(unsigned long long)swap_store_swappable_bytes(st));
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
@@ -224,8 +270,10 @@ static int info_store(FILE *o, const char *path, bool json)
 		fprintf(o, "activeswap store v%u: %s (%.1f MB)\n", SWAP_STORE_VERSION, path,
 			(double)swap_store_file_size(st) / 1e6);
 		fprintf(o, "  layers %u, layer group %u, dim %u, hidden %u, heads %u/%u kv, "
-			"vocab %u, ctx %u, rms_eps %g, rope_freq_base %g\n", d->n_layers, d->group,
-			d->hp.dim, d->hp.hidden, d->hp.n_heads, d->hp.n_kv_heads, d->hp.vocab,
+			"head_dim %llu, attn_width %llu, vocab %u, ctx %u, rms_eps %g, "
+			"rope_freq_base %g\n", d->n_layers, d->group, d->hp.dim, d->hp.hidden,
+			d->hp.n_heads, d->hp.n_kv_heads, (unsigned long long)hd,
+			(unsigned long long)attn_width(d->hp.n_heads, hd), d->hp.vocab,
 			d->hp.n_ctx, d->hp.rms_eps, d->hp.rope_theta);
 		fprintf(o, "  %llu bundles, %.1f MB swappable\n",
 			(unsigned long long)swap_store_n_bundles(st),
@@ -297,7 +345,7 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 	struct gguf_file *f;
 	struct gguf_str s;
 	char err[512], arch[64] = "", name[256] = "", buf[1100], shape[96];
-	uint64_t total_bytes = 0;
+	uint64_t total_bytes = 0, hd = 0;
 	int rc;
 
 	rc = gguf_open(&f, path, err, sizeof(err));
@@ -311,6 +359,8 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 		cstr(s, name, sizeof(name), !json);
 	if (arch[0])
 		get_hparams(f, arch, hp, n_hp);
+	if (hp[0].have && hp[3].have) /* dim, heads */
+		hd = head_size(f, arch, hp[0].u, hp[3].u);
 	get_tokenizer(f, &ts);
 	memset(tot, 0, sizeof(tot));
 	for (uint64_t i = 0; i < f->n_tensors; i++) {
@@ -344,6 +394,9 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 				fprintf(o, "%s\"%s\":%llu", k++ ? "," : "", hp[i].label,
 					(unsigned long long)hp[i].u);
 		}
+		if (hd)
+			fprintf(o, ",\"head_dim\":%llu,\"attn_width\":%llu", (unsigned long long)hd,
+				(unsigned long long)attn_width(hp[3].u, hd));
 		fprintf(o, "},\"tokenizer\":");
 		if (ts.have) {
 			fprintf(o, "{\"model\":");
@@ -404,6 +457,9 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 		else
 			fprintf(o, " %s %llu", hp[i].label, (unsigned long long)hp[i].u);
 	}
+	if (hd)
+		fprintf(o, " head_dim %llu attn_width %llu", (unsigned long long)hd,
+			(unsigned long long)attn_width(hp[3].u, hd));
 	fprintf(o, "\n");
 	if (ts.have) {
 		fprintf(o, "tokenizer:     %s, %llu tokens (%llu normal, %llu byte, %llu control, "

@@ -36,9 +36,11 @@ static void usage(FILE *f)
 		"rope_freqs.weight (llama only).\n"
 		"Shapes: tiny 256/768/4 layers/8 heads/4 kv; 1b 2048/8192/16/32/8;\n"
 		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n"
-		"--vocab-from DIR: the byte-level BPE vocabulary of a Hugging Face tokenizer\n"
-		"  folder (tokenizer.json, tokenizer_config.json) instead of the generated one;\n"
-		"  --pre NAME overrides the detected pre-tokenizer (llama-bpe, qwen2, gpt-2...).\n");
+		"--vocab-from DIR: the BPE vocabulary of a Hugging Face tokenizer folder\n"
+		"  (tokenizer.json, tokenizer_config.json) instead of the generated one:\n"
+		"  byte-level (Llama 3, Qwen) or SentencePiece-style (Llama 2, written as a\n"
+		"  SentencePiece vocabulary); --pre NAME overrides the detected byte-level\n"
+		"  pre-tokenizer (llama-bpe, qwen2, gpt-2...).\n");
 }
 
 static volatile sig_atomic_t interrupted;

@@ -42,7 +42,8 @@ static const char run_usage[] =
 	"                        model's context_length)\n"
 	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
 	"                        anonymous memory for faster matvecs)\n"
-	"      --json            after the text, one JSON object with the figures on stdout\n"
+	"      --json            after the text, one JSON object with the figures and the\n"
+	"                        generated token ids (generated_ids) on stdout\n"
 	"      --print-token-ids print the prompt's token ids as [a, b, ...] and exit\n"
 	"  -h, --help            this text\n"
 	"\nA store made by 'activeswap convert' (-m MODEL.asw) runs under a DRAM budget with\n"
@@ -102,6 +103,28 @@ static int tokenize_prompt(const struct run_opts *o, const struct as_tokenizer *
 	};
 
 	return as_tokenize_ex(tok, o->prompt, strlen(o->prompt), &to, ids, n_ids);
+}
+
+/* With --json, keep the generated ids for its generated_ids list. */
+static int keep_ids(const struct run_opts *o, struct run_gen *g)
+{
+	if (!o->json)
+		return 0;
+	g->ids = malloc(256 * sizeof(*g->ids));
+	if (!g->ids) {
+		cli_err(SUB, "out of memory");
+		return -1;
+	}
+	g->cap = 256;
+	return 0;
+}
+
+static void json_ids(const struct run_gen *g)
+{
+	printf(", \"generated_ids\": [");
+	for (size_t i = 0; i < g->n_ids; i++)
+		printf("%s%d", i ? ", " : "", g->ids[i]);
+	printf("]");
 }
 
 static int dense_forward(void *st, int32_t token, uint32_t pos, bool want_logits)
@@ -198,7 +221,8 @@ static int run_dense(struct run_opts *o)
 		struct as_eval_model em = { dense_forward, dense_logits, st, m->hp.n_vocab,
 					    (uint32_t)ctx };
 
-		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
+		if (keep_ids(o, &g) ||
+		    run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
 			goto out;
 	}
 	rc = 0;
@@ -224,14 +248,17 @@ static int run_dense(struct run_opts *o)
 			       "\"prompt_tokens\": %zu, \"prompt_tokens_per_s\": %.3f, "
 			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"prompt_s\": %.6f, "
 			       "\"decode_s\": %.6f, \"context_full\": %s, \"peak_rss_bytes\": %llu, "
-			       "\"seed\": %llu}\n", o->gen.threads, ctx, t_load, n_ids, pps, g.n_gen,
+			       "\"seed\": %llu", o->gen.threads, ctx, t_load, n_ids, pps, g.n_gen,
 			       dps, g.t_prompt, g.t_decode, g.ctx_full ? "true" : "false",
 			       (unsigned long long)rss, (unsigned long long)o->gen.seed);
+			json_ids(&g);
+			printf("}\n");
 		}
 	}
 out:
 	fflush(stdout);
 	free(ids);
+	free(g.ids);
 	as_sampler_free(smp);
 	as_state_free(st);
 	if (tp)
@@ -252,7 +279,7 @@ static int run_store(struct run_opts *o)
 	size_t n_ids = 0;
 	long ctx = o->gen.ctx;
 	uint64_t open_stall_ns = 0;
-	struct run_gen g;
+	struct run_gen g = { 0 };
 	double t0, t_load;
 	char err[256];
 	int rc = 1;
@@ -299,7 +326,8 @@ static int run_store(struct run_opts *o)
 		struct as_eval_model em;
 
 		swap_cli_eval_model(m, (uint32_t)ctx, &em);
-		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
+		if (keep_ids(o, &g) ||
+		    run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
 			goto out;
 	}
 	if (isatty(STDOUT_FILENO))
@@ -328,6 +356,7 @@ static int run_store(struct run_opts *o)
 			if (so->stats)
 				swap_cli_json_layers(m, open_stall_ns, stdout);
 			swap_cli_json(m, so, stdout);
+			json_ids(&g);
 			printf("}\n");
 		}
 	}
@@ -335,6 +364,7 @@ static int run_store(struct run_opts *o)
 out:
 	fflush(stdout);
 	free(ids);
+	free(g.ids);
 	as_sampler_free(smp);
 	as_tokenizer_free(tok);
 	as_swap_close(m);

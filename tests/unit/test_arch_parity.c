@@ -29,8 +29,9 @@
 #include "activeswap/mkmodel.h"
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
+#include "parity.h"
 
-#define MAXIDS 256
+#define MAXIDS PARITY_MAXIDS
 
 static char tmpdir[256];
 
@@ -62,136 +63,6 @@ static void params(struct as_mkmodel_params *p, enum as_arch arch, enum ggml_typ
 		p->shape.head_dim = hd;
 	else if (strcmp(opts, "-"))
 		fail_msg("unknown model options '%s'", opts);
-}
-
-static uint64_t fnv1a_file(const char *path)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	unsigned char buf[1 << 16];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	assert_non_null(f);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		for (size_t i = 0; i < n; i++)
-			h = (h ^ buf[i]) * 0x100000001b3ull;
-	fclose(f);
-	return h;
-}
-
-static int parse_ids(const char *s, int32_t *ids, int max)
-{
-	int n = 0;
-
-	while (*s && n < max) {
-		char *end;
-		long v = strtol(s, &end, 10);
-
-		if (end == s || v < 0 || v > INT32_MAX)
-			return -1;
-		ids[n++] = (int32_t)v;
-		s = *end == ',' ? end + 1 : end;
-		if (*end && *end != ',')
-			return -1;
-	}
-	return n;
-}
-
-static void fmt_ids(const int32_t *ids, int n, char *out, size_t len)
-{
-	size_t o = 0;
-
-	out[0] = 0;
-	for (int i = 0; i < n && o + 12 < len; i++)
-		o += (size_t)snprintf(out + o, len - o, "%s%d", i ? "," : "", ids[i]);
-}
-
-/* Greedy: the argmax, lowest id on ties (llama.cpp's greedy sampler keeps the first). */
-static int32_t argmax(const float *x, uint32_t n)
-{
-	uint32_t b = 0;
-
-	for (uint32_t i = 1; i < n; i++)
-		if (x[i] > x[b])
-			b = i;
-	return (int32_t)b;
-}
-
-/*
- * A near-tie: our logit of token t is within TIE of our top logit. The largest logit
- * difference to llama.cpp measured on these models (logits of standard deviation ~1) is
- * 0.039: one Q8_0 rounding of an activation landing the other way. Below that margin the
- * greedy choice is ill-posed and either answer is right.
- */
-#define TIE 0.05f
-
-static bool near_tie(const float *logits, int32_t top, int32_t t)
-{
-	return logits[top] - logits[t] < TIE;
-}
-
-struct tally {
-	int seqs, equal, bad, steps, agree, ties;
-};
-
-/*
- * One prompt and llama.cpp's greedy continuation want[0..ng):
- *  - free-running, our greedy continuation must equal want up to the first step where
- *    ours is a near-tie between our token and llama.cpp's (then the two may part);
- *  - teacher-forced on want, at every step our top-1 must be llama.cpp's token or a
- *    near-tie with it (counted for the 0.99 agreement over all steps).
- */
-static void check_sequence(const struct as_model *m, const char *nm, const int32_t *prompt,
-			   int np, const int32_t *want, int ng, struct tally *st)
-{
-	uint32_t nv = m->hp.n_vocab;
-	int32_t got[MAXIDS];
-	struct as_state *s;
-	bool parted = false;
-	char a[2048], b[2048];
-
-	assert_int_equal(as_state_new(&s, m, (uint32_t)(np + ng), NULL), 0);
-	for (int i = 0; i < np; i++)
-		assert_int_equal(as_forward(s, prompt[i], (uint32_t)i, i == np - 1), 0);
-	for (int i = 0; i < ng; i++) {
-		got[i] = argmax(s->logits, nv);
-		if (!parted && got[i] != want[i]) {
-			parted = true;
-			if (!near_tie(s->logits, got[i], want[i])) {
-				fmt_ids(want, ng, a, sizeof(a));
-				fmt_ids(got, i + 1, b, sizeof(b));
-				print_message("# %s (prompt of %d): step %d is no tie (%g vs %g)\n"
-					      "#   llama.cpp %s\n#   ours      %s\n", nm, np, i,
-					      s->logits[got[i]], s->logits[want[i]], a, b);
-				st->bad++;
-			}
-		}
-		if (i + 1 < ng)
-			assert_int_equal(as_forward(s, got[i], (uint32_t)(np + i), true), 0);
-	}
-	st->seqs++;
-	st->equal += !parted;
-	/* teacher-forced */
-	for (int i = 0; i < np; i++)
-		assert_int_equal(as_forward(s, prompt[i], (uint32_t)i, i == np - 1), 0);
-	for (int i = 0; i < ng; i++) {
-		int32_t top = argmax(s->logits, nv);
-
-		st->steps++;
-		if (top == want[i]) {
-			st->agree++;
-		} else if (near_tie(s->logits, top, want[i])) {
-			st->ties++;
-		} else {
-			print_message("# %s (prompt of %d), teacher-forced step %d: ours %d, "
-				      "llama.cpp %d (%g vs %g)\n", nm, np, i, top, want[i],
-				      s->logits[top], s->logits[want[i]]);
-			st->bad++;
-		}
-		if (i + 1 < ng)
-			assert_int_equal(as_forward(s, want[i], (uint32_t)(np + i), true), 0);
-	}
-	as_state_free(s);
 }
 
 /*
@@ -228,7 +99,7 @@ static void check_logits(const struct as_model *m, const char *nm, const int32_t
 
 struct model_case {
 	char name[32];
-	struct tally st;
+	struct parity_tally st;
 	struct as_model *m;
 	char path[320];
 };
@@ -240,7 +111,7 @@ static void test_parity(void **state)
 	const char *top = getenv("AS_TOP");
 	char fx[512], line[4096], err[256], nm[32], a[16], t[16], o[32], p_ids[2048],
 		g_ids[2048];
-	struct tally st = { 0 };
+	struct parity_tally st = { 0 };
 	int n_models = 0, n_logits = 0, pos;
 	FILE *f;
 
@@ -271,11 +142,11 @@ static void test_parity(void **state)
 			params(&p, arch, (enum ggml_type)ty, o);
 			if (as_mkmodel(&p, c->path, NULL, err, sizeof(err)))
 				fail_msg("mkmodel %s: %s", nm, err);
-			if (fnv1a_file(c->path) != want)
+			if (parity_fnv1a_file(c->path) != want)
 				fail_msg("%s: the generated file is not the one llama.cpp ran "
 					 "(fnv1a64 %016llx, fixture %016llx): regenerate the "
 					 "fixtures (README)", nm,
-					 (unsigned long long)fnv1a_file(c->path), want);
+					 (unsigned long long)parity_fnv1a_file(c->path), want);
 			if (as_model_load(&c->m, c->path, err, sizeof(err)))
 				fail_msg("load %s: %s", c->path, err);
 			unlink(c->path);
@@ -283,20 +154,20 @@ static void test_parity(void **state)
 		}
 		if (sscanf(line, "greedy %31s %2047s %2047s", nm, p_ids, g_ids) == 3) {
 			int32_t prompt[MAXIDS], want_ids[MAXIDS];
-			int np = parse_ids(p_ids, prompt, MAXIDS);
-			int ng = parse_ids(g_ids, want_ids, MAXIDS);
+			int np = parity_parse_ids(p_ids, prompt, MAXIDS);
+			int ng = parity_parse_ids(g_ids, want_ids, MAXIDS);
 
 			for (int k = 0; k < n_models; k++)
 				if (!strcmp(mc[k].name, nm))
 					c = &mc[k];
 			if (!c || np < 1 || ng < 1 || np + ng > MAXIDS)
 				fail_msg("bad fixture line: %s", line);
-			check_sequence(c->m, nm, prompt, np, want_ids, ng, &c->st);
+			parity_check_sequence(c->m, nm, prompt, np, want_ids, ng, &c->st, NULL);
 			continue;
 		}
 		if (sscanf(line, "logits %31s %2047s %d %2047s", nm, p_ids, &pos, g_ids) == 4) {
 			int32_t prompt[MAXIDS];
-			int np = parse_ids(p_ids, prompt, MAXIDS);
+			int np = parity_parse_ids(p_ids, prompt, MAXIDS);
 
 			for (int k = 0; k < n_models; k++)
 				if (!strcmp(mc[k].name, nm))
@@ -311,17 +182,12 @@ static void test_parity(void **state)
 	}
 	fclose(f);
 	for (int k = 0; k < n_models; k++) {
-		const struct tally *y = &mc[k].st;
+		const struct parity_tally *y = &mc[k].st;
 
 		print_message("# %-13s continuations equal %d/%d, teacher-forced top-1 %d/%d "
 			      "(%d near-ties)\n", mc[k].name, y->equal, y->seqs, y->agree,
 			      y->steps, y->ties);
-		st.seqs += y->seqs;
-		st.equal += y->equal;
-		st.bad += y->bad;
-		st.steps += y->steps;
-		st.agree += y->agree;
-		st.ties += y->ties;
+		parity_tally_add(&st, y);
 		as_model_free(mc[k].m);
 	}
 	assert_true(n_models >= 1 && st.seqs >= n_models);

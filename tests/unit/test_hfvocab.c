@@ -13,7 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "activeswap/gguf.h"
 #include "activeswap/hfvocab.h"
+#include "activeswap/mkmodel.h"
 #include "activeswap/tokenizer.h"
 #include "../../runtime/json.h"
 
@@ -152,6 +154,82 @@ static void test_vocab_good(void **state)
 	as_hf_vocab_free(&v);
 }
 
+/*
+ * A SentencePiece-style BPE as Llama 2's tokenizer.json writes it. The merge ranks are not
+ * the id order: "b c" (rank 0) makes id 9, "a b" (rank 1) id 8, so scores by id would
+ * merge "ab" first where Hugging Face merges "bc".
+ */
+#define SPM_NORM "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [" \
+	"{\"type\": \"Prepend\", \"prepend\": \"\u2581\"}, {\"type\": \"Replace\", " \
+	"\"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]}, \"pre_tokenizer\": null"
+static const char spm[] =
+	"{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+	" {\"id\": 1, \"content\": \"<s>\", \"special\": true},"
+	" {\"id\": 2, \"content\": \"</s>\", \"special\": true}], " SPM_NORM ","
+	" \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\","
+	" \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, \"\u2581\": 3, \"a\": 4, \"b\": 5,"
+	" \"c\": 6, \"\u2581a\": 7, \"ab\": 8, \"bc\": 9, \"\u2581ab\": 10, \"<0x7A>\": 11},"
+	" \"merges\": [\"b c\", \"a b\", [\"\u2581\", \"a\"], \"\u2581a b\"]}}";
+
+static void spm_ids(const struct as_tokenizer *t, const char *text, const int32_t *want,
+		    size_t n)
+{
+	const struct as_tokenize_opts o = { .add_bos = true };
+	int32_t *ids = NULL;
+	size_t got = 0;
+
+	assert_int_equal(as_tokenize_ex(t, text, strlen(text), &o, &ids, &got), 0);
+	assert_int_equal(got, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(ids[i], want[i]);
+	free(ids);
+}
+
+static void test_vocab_spm(void **state)
+{
+	static const int32_t abc[] = { 1, 7, 9 };    /* ▁a bc, as Hugging Face */
+	static const int32_t zab[] = { 1, 3, 11, 8 }; /* ▁ <0x7A> ab: z by byte fallback */
+	struct as_mkmodel_params p;
+	struct as_tokenizer *t;
+	struct as_hf_vocab v;
+	struct gguf_file *g;
+	char err[256] = "", path[128];
+
+	(void)state;
+	put("tokenizer.json", spm);
+	put("tokenizer_config.json", "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\","
+	    " \"unk_token\": \"<unk>\", \"add_bos_token\": true}");
+	if (as_hf_vocab_load(&v, dir, NULL, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_true(v.spm);
+	assert_int_equal(v.n, 12);
+	assert_int_equal(v.types[0], AS_TOKEN_UNKNOWN);
+	assert_int_equal(v.types[1], AS_TOKEN_CONTROL);
+	assert_int_equal(v.types[11], AS_TOKEN_BYTE);
+	assert_int_equal(v.types[4], AS_TOKEN_NORMAL);
+	assert_true(v.scores[9] == 0.0f && v.scores[8] == -1.0f && v.scores[7] == -2.0f &&
+		    v.scores[10] == -3.0f && v.scores[4] == AS_HF_SPM_NO_MERGE);
+	assert_int_equal(v.bos, 1);
+	assert_int_equal(v.add_bos, 1);
+	/* through a GGUF, as mkmodel --vocab-from writes it, to the tokenizer */
+	as_mkmodel_params_init(&p);
+	p.shape = (struct as_mkmodel_shape){ "tiny", 32, 32, 1, 1, 1, 12, 64, 0 };
+	p.type = GGML_TYPE_F32;
+	p.threads = 1;
+	p.hf_vocab = &v;
+	snprintf(path, sizeof(path), "%s/m.gguf", dir);
+	if (as_mkmodel(&p, path, NULL, err, sizeof(err)))
+		fail_msg("mkmodel: %s", err);
+	as_hf_vocab_free(&v);
+	if (gguf_open(&g, path, err, sizeof(err)) || as_tokenizer_load(&t, g, err, sizeof(err)))
+		fail_msg("%s", err);
+	spm_ids(t, "abc", abc, 3);
+	spm_ids(t, "zab", zab, 4);
+	as_tokenizer_free(t);
+	gguf_close(g);
+	unlink(path);
+}
+
 static void bad_vocab(const char *tok, const char *cfg, const char *pre, const char *want)
 {
 	struct as_hf_vocab v;
@@ -173,7 +251,14 @@ static void test_vocab_bad(void **state)
 	bad_vocab("{\"model\": {\"type\": \"WordPiece\"}}", NULL, NULL,
 		  "model.type is 'WordPiece', only BPE");
 	bad_vocab("{\"model\": {\"type\": \"BPE\", \"byte_fallback\": true}}", NULL, NULL,
-		  "SentencePiece-style BPE");
+		  "SentencePiece-style BPE (byte_fallback) without Llama 2's normalizer");
+	bad_vocab("{" SPM_NORM ", \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, "
+		  "\"vocab\": {\"a\": 0, \"z\": 1}, \"merges\": [\"a z\"]}}", NULL, NULL,
+		  "merge 0 makes 'az', which is not in the vocabulary");
+	bad_vocab("{" SPM_NORM ", \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, "
+		  "\"vocab\": {\"a\": 0, \"z\": 1}, \"merges\": [\"az\"]}}", NULL, NULL,
+		  "merges entry 0 is neither");
+	bad_vocab(spm, NULL, "llama-bpe", "--pre names byte-level BPE split rules");
 	bad_vocab("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}, \"merges\": []}}",
 		  NULL, NULL, "model.vocab entry 0 has a bad id");
 	bad_vocab("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1e9}, \"merges\": []}}",
@@ -201,6 +286,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_vocab_good),
+		cmocka_unit_test(test_vocab_spm),
 		cmocka_unit_test(test_vocab_bad),
 	};
 

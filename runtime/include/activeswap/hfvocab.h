@@ -11,19 +11,32 @@
  * user-defined. The pre-tokenizer name comes from the split regex (Llama 3: llama-bpe,
  * Qwen2/3: qwen2, plain ByteLevel: gpt-2) unless given. tokenizer_config.json gives
  * bos/eos/unk/pad tokens, add_bos_token/add_eos_token and chat_template.
+ *
+ * A SentencePiece-style BPE (model.byte_fallback, Llama 2's tokenizer.json: normalizer
+ * Prepend "▁" + Replace " " -> "▁", no pre-tokenizer) becomes a SentencePiece ("llama")
+ * vocabulary instead: the tokens as they are ("<0xHH>" byte tokens, model.unk_token
+ * unknown), add_space_prefix, and scores made from the merges (minus the rank of the
+ * first merge that makes the token), so that SentencePiece merging applies the merges in
+ * Hugging Face's order. Other byte_fallback normalizers are refused.
  */
 #ifndef ACTIVESWAP_HFVOCAB_H
 #define ACTIVESWAP_HFVOCAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct gguf_writer;
 
+/* The score of a SentencePiece-style token that no merge makes */
+#define AS_HF_SPM_NO_MERGE (-1e9f)
+
 struct as_hf_vocab {
+	bool spm;             /* SentencePiece-style: tokenizer.ggml.model "llama" */
 	uint32_t n;           /* tokens (the vocabulary size) */
 	char **tokens;        /* NUL-terminated texts */
 	int32_t *types;       /* enum as_token_type */
+	float *scores;        /* spm: the SentencePiece scores */
 	uint64_t n_merges;
 	char **merges;        /* "LEFT RIGHT" */
 	char pre[32];         /* tokenizer.ggml.pre */

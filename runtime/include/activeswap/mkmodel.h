@@ -59,7 +59,7 @@ struct as_mkmodel_params {
 	/* When not NULL and *cancel becomes non-zero, generation stops after the chunk of
 	 * rows in progress, OUT.tmp is removed and -ECANCELED returned. */
 	const volatile sig_atomic_t *cancel;
-	/* When not NULL: this byte-level BPE vocabulary (activeswap/hfvocab.h) instead of
+	/* When not NULL: this Hugging Face BPE vocabulary (activeswap/hfvocab.h) instead of
 	 * the generated SentencePiece one; shape.vocab must equal its size. */
 	const struct as_hf_vocab *hf_vocab;
 };
