@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A llama, qwen2, qwen3, Mixtral-style llama or qwen3moe GGUF with seeded random weights and a working byte-level
- * SentencePiece vocabulary, as a library call (`activeswap mkmodel` is a thin command line
- * around it; Documentation/gguf.md describes the file).
+ * A llama, qwen2, qwen3, Mixtral-style llama or qwen3moe GGUF with seeded random
+ * weights and a working byte-level SentencePiece vocabulary, as a library call
+ * (`activeswap mkmodel` is a thin command line around it; Documentation/gguf.md
+ * describes the file).
  *
  * Weights are uniform with standard deviation 1/sqrt(fan_in), norms 1.0. Every row comes
  * from its own PRNG stream keyed by (seed, tensor, row): the bytes depend on the shape,
