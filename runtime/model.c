@@ -170,8 +170,9 @@ static int load_arch(struct loader *ld, struct as_hparams *hp)
 	}
 	snprintf(ld->arch, sizeof(ld->arch), "%s", arch_names[hp->arch]);
 	/* llama.cpp's llama_model_rope_type(): NORM for llama, NEOX for the Qwens */
-	hp->expert_norm = hp->arch == AS_ARCH_LLAMA || hp->arch == AS_ARCH_QWEN3MOE;
 	hp->rope_mode = hp->arch == AS_ARCH_LLAMA ? AS_ROPE_NORM : AS_ROPE_NEOX;
+	/* build_moe_ffn's norm_w for Mixtral (llama) and qwen3moe: renormalised top-k */
+	hp->expert_norm = hp->arch == AS_ARCH_LLAMA || hp->arch == AS_ARCH_QWEN3MOE;
 	return load_rope_scaling(ld, hp);
 }
 
