@@ -434,6 +434,14 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		gguf_close(f);
 		return r;
 	}
+	if (m->hp.n_expert) {
+		as_seterr(err, errlen, "%s: a mixture-of-experts model (%u experts) cannot be "
+			  "converted yet: stores hold no experts until issue #16's next step "
+			  "(experts as swap units); run the GGUF dense", in, m->hp.n_expert);
+		as_model_free(m);
+		gguf_close(f);
+		return -EOPNOTSUPP;
+	}
 	memset(&d, 0, sizeof(d));
 	memset(&cv, 0, sizeof(cv));
 	cv.p = p;

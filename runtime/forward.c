@@ -56,6 +56,65 @@ void as_group_matvec(struct as_threadpool *tp, const struct as_weight *w, enum a
 	as_matvec_multi(tp, jobs, (int)group_n[g], w[ops[0]].cols, x);
 }
 
+void as_expert_matvec(struct as_threadpool *tp, const struct as_layer *L, uint32_t e,
+		      enum as_group g, const float *x, float *const *ys)
+{
+	struct as_weight w[AS_OP_COUNT] = { 0 };
+
+	w[AS_OP_GATE] = as_expert_weight(L, AS_EXP_GATE, e);
+	w[AS_OP_UP] = as_expert_weight(L, AS_EXP_UP, e);
+	w[AS_OP_DOWN] = as_expert_weight(L, AS_EXP_DOWN, e);
+	as_group_matvec(tp, w, g, x, ys);
+}
+
+/* ---- the router ------------------------------------------------------------------- */
+
+/* In place, as ggml's soft_max: exp(p - max) summed in double, scaled by 1 / sum. */
+static void softmax(float *p, uint32_t n)
+{
+	float mx = p[0], inv;
+	double sum = 0.0;
+
+	for (uint32_t i = 1; i < n; i++)
+		mx = p[i] > mx ? p[i] : mx;
+	for (uint32_t i = 0; i < n; i++) {
+		p[i] = expf(p[i] - mx);
+		sum += p[i];
+	}
+	inv = (float)(1.0 / sum);
+	for (uint32_t i = 0; i < n; i++)
+		p[i] *= inv;
+}
+
+void as_moe_route(float *p, uint32_t n_expert, uint32_t k, bool norm, uint32_t *ids,
+		  float *w)
+{
+	double sum = 0.0;
+
+	softmax(p, n_expert);
+	/* llama.cpp's top-k is its CPU argsort (descending) cut to k: position j takes the
+	 * first strictly larger value met while scanning j+1.., swapping as it goes. Its
+	 * first k positions depend only on the first k passes. */
+	for (uint32_t i = 0; i < n_expert; i++)
+		ids[i] = i;
+	for (uint32_t j = 0; j < k; j++) {
+		for (uint32_t i = j + 1; i < n_expert; i++) {
+			if (p[ids[j]] < p[ids[i]]) {
+				uint32_t t = ids[j];
+
+				ids[j] = ids[i];
+				ids[i] = t;
+			}
+		}
+	}
+	for (uint32_t j = 0; j < k; j++) {
+		w[j] = p[ids[j]];
+		sum += w[j];
+	}
+	for (uint32_t j = 0; norm && j < k; j++)
+		w[j] /= (float)sum;
+}
+
 /* ---- the dense source: every matrix of the model in memory ------------------------- */
 
 struct dense_src {
@@ -74,9 +133,21 @@ static int dense_linear(void *ctx, uint32_t layer, enum as_group g, const float 
 	return 0;
 }
 
+static int dense_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
+			       const float *x, const struct as_sel *sel, float *const *ys)
+{
+	const struct dense_src *d = ctx;
+
+	if (sel)
+		return -EOPNOTSUPP;
+	as_expert_matvec(d->tp, &d->m->layers[layer], e, g, x, ys);
+	return 0;
+}
+
 static const struct as_wsource_ops dense_ops = {
 	.name = "dense",
 	.linear = dense_linear,
+	.expert_linear = dense_expert_linear,
 };
 
 /* ---- state ------------------------------------------------------------------------ */
@@ -100,7 +171,22 @@ void as_state_free(struct as_state *s)
 	free(s->logits);
 	free(s->sel_idx);
 	free(s->sel_tmp);
+	free(s->moe_p);
+	free(s->moe_ids);
+	free(s->moe_w);
+	free(s->moe_y);
+	free(s->moe_acc);
 	free(s);
+}
+
+static int moe_alloc(struct as_state *s, const struct as_hparams *hp)
+{
+	s->moe_p = calloc(hp->n_expert, sizeof(float));
+	s->moe_ids = calloc(hp->n_expert, sizeof(uint32_t));
+	s->moe_w = calloc(hp->n_expert_used, sizeof(float));
+	s->moe_y = calloc(hp->dim, sizeof(float));
+	s->moe_acc = calloc(hp->dim, sizeof(float));
+	return s->moe_p && s->moe_ids && s->moe_w && s->moe_y && s->moe_acc ? 0 : -ENOMEM;
 }
 
 int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
@@ -109,11 +195,15 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	const struct as_hparams *hp = &m->hp;
 	uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim, kv_elems;
 	size_t q_dim = as_q_dim(hp), maxin = hp->dim > hp->hidden ? hp->dim : hp->hidden;
+	size_t ffn = hp->n_ff_exp > hp->hidden ? hp->n_ff_exp : hp->hidden;
 	struct as_state *s;
 
 	*out = NULL;
 	if (!n_ctx || !src.ops || !src.ops->linear)
 		return -EINVAL;
+	if (hp->n_expert && (!src.ops->expert_linear || !hp->n_expert_used ||
+			     hp->n_expert_used > hp->n_expert))
+		return -EOPNOTSUPP;
 	if (__builtin_mul_overflow(kv_dim, (uint64_t)n_ctx * hp->n_layer, &kv_elems) ||
 	    kv_elems > SIZE_MAX / sizeof(float))
 		return -EOVERFLOW;
@@ -130,8 +220,8 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	if (q_dim > maxin)
 		maxin = q_dim;
 	s->q = calloc(q_dim, sizeof(float));
-	s->hb = calloc(hp->hidden, sizeof(float));
-	s->hb2 = calloc(hp->hidden, sizeof(float));
+	s->hb = calloc(ffn, sizeof(float));
+	s->hb2 = calloc(ffn, sizeof(float));
 	s->att = calloc((size_t)n_ctx * hp->n_head, sizeof(float));
 	s->rope = calloc(hp->n_rot, sizeof(float));
 	s->logits = calloc(hp->n_vocab, sizeof(float));
@@ -141,7 +231,7 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	s->sel_tmp = calloc(maxin, sizeof(float));
 	if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->att ||
 	    !s->rope || !s->logits || !s->k_cache || !s->v_cache || !s->sel_idx ||
-	    !s->sel_tmp) {
+	    !s->sel_tmp || (hp->n_expert && moe_alloc(s, hp))) {
 		s->src.ops = NULL; /* on failure the caller keeps the source */
 		as_state_free(s);
 		return -ENOMEM;
@@ -277,6 +367,46 @@ static void swiglu(float *hb, const float *hb2, size_t n)
 	}
 }
 
+/*
+ * The mixture-of-experts FFN of layer l on s->xb (the normed stream), added to s->x:
+ * the router's probabilities, its k experts, sum_i w_i down_i(silu(gate_i x) * up_i x)
+ * accumulated in the router's order as llama.cpp's build_moe_ffn.
+ */
+static int moe_ffn(struct as_state *s, uint32_t l)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	const struct as_layer *L = &s->m->layers[l];
+	const struct as_wsource_ops *src = s->src.ops;
+	uint32_t k = hp->n_expert_used;
+	float *gu[2] = { s->hb, s->hb2 }, *y[1] = { s->moe_y };
+	int r;
+
+	as_matvec(s->tp, L->router.type, L->router.data, L->router.rows, L->router.cols,
+		  s->xb, s->moe_p);
+	as_moe_route(s->moe_p, hp->n_expert, k, hp->expert_norm, s->moe_ids, s->moe_w);
+	if (src->experts_chosen)
+		src->experts_chosen(s->src.ctx, l, s->moe_ids, s->moe_w, k, s->xb);
+	for (uint32_t i = 0; i < k; i++) {
+		uint32_t e = s->moe_ids[i];
+		float w = s->moe_w[i];
+
+		r = src->expert_linear(s->src.ctx, l, e, AS_GROUP_GATE_UP, s->xb, NULL, gu);
+		if (r)
+			return r;
+		swiglu(s->hb, s->hb2, hp->n_ff_exp);
+		r = src->expert_linear(s->src.ctx, l, e, AS_GROUP_DOWN, s->hb, NULL, y);
+		if (r)
+			return r;
+		for (uint32_t j = 0; j < hp->dim; j++) {
+			float v = s->moe_y[j] * w;
+
+			s->moe_acc[j] = i ? s->moe_acc[j] + v : v;
+		}
+	}
+	add(s->x, s->moe_acc, hp->dim);
+	return 0;
+}
+
 static int layers(struct as_state *s, uint32_t pos)
 {
 	const struct as_model *m = s->m;
@@ -306,8 +436,14 @@ static int layers(struct as_state *s, uint32_t pos)
 		add_bias(s->xb, L->bias[AS_OP_O], dim);
 		add(s->x, s->xb, dim);
 
-		/* feed-forward: down(silu(gate x) * up x) */
+		/* feed-forward: down(silu(gate x) * up x), or the experts' */
 		as_rmsnorm(s->xb, s->x, L->ffn_norm, dim, hp->eps);
+		if (hp->n_expert) {
+			r = moe_ffn(s, l);
+			if (r)
+				return r;
+			continue;
+		}
 		r = linear(s, l, AS_GROUP_GATE_UP, s->xb, gu);
 		if (r)
 			return r;

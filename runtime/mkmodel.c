@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * A llama, qwen2 or qwen3 GGUF with seeded random weights and a working byte-level
- * SentencePiece vocabulary (activeswap/mkmodel.h, Documentation/gguf.md).
+ * A llama, qwen2, qwen3 or qwen3moe GGUF (llama with experts: Mixtral) with seeded
+ * random weights and a working byte-level SentencePiece vocabulary
+ * (activeswap/mkmodel.h, Documentation/gguf.md).
  *
  * Weights are uniform with standard deviation 1/sqrt(fan_in) (fan_in = ne[0], the row
  * length), norms are 1.0, so activations keep unit scale through every layer. Each row
@@ -36,8 +37,24 @@ static const struct as_mkmodel_shape shapes[] = {
 	{ "1b", 2048, 8192, 16, 32, 8, 512, 2048, 0 },   /* Llama-3.2-1B */
 	{ "7b", 4096, 11008, 32, 32, 32, 512, 2048, 0 }, /* Llama-2-7B */
 	{ "8b", 4096, 14336, 32, 32, 8, 512, 2048, 0 },  /* Llama-3-8B */
+	/* Mixtral-8x7B and Qwen3-30B-A3B (config.json), their vocabulary sizes */
+	{ "mixtral-8x7b", 4096, 14336, 32, 32, 8, 32000, 4096, 0 },
+	{ "qwen3-30b-a3b", 2048, 6144, 48, 32, 4, 151936, 4096, 128 },
+	{ "mixtral-tiny", 256, 512, 2, 8, 4, 512, 512, 0 },
+	{ "qwen3moe-tiny", 256, 768, 2, 8, 4, 512, 512, 64 },
 };
 
+/* The MoE presets' architecture and experts (experts, used, one expert's width) */
+static const struct {
+	const char *name;
+	enum as_arch arch;
+	uint64_t experts, used, width;
+} moe_shapes[] = {
+	{ "mixtral-8x7b", AS_ARCH_LLAMA, 8, 2, 14336 },
+	{ "qwen3-30b-a3b", AS_ARCH_QWEN3MOE, 128, 8, 768 },
+	{ "mixtral-tiny", AS_ARCH_LLAMA, 8, 2, 512 },
+	{ "qwen3moe-tiny", AS_ARCH_QWEN3MOE, 16, 4, 128 },
+};
 
 int as_mkmodel_preset(const char *name, struct as_mkmodel_shape *s)
 {
@@ -48,6 +65,23 @@ int as_mkmodel_preset(const char *name, struct as_mkmodel_shape *s)
 		}
 	}
 	return -ENOENT;
+}
+
+int as_mkmodel_preset_params(const char *name, struct as_mkmodel_params *p)
+{
+	int rc = as_mkmodel_preset(name, &p->shape);
+
+	p->arch = AS_ARCH_LLAMA;
+	p->experts = p->experts_used = p->expert_hidden = 0;
+	for (size_t k = 0; !rc && k < sizeof(moe_shapes) / sizeof(moe_shapes[0]); k++) {
+		if (!strcmp(name, moe_shapes[k].name)) {
+			p->arch = moe_shapes[k].arch;
+			p->experts = moe_shapes[k].experts;
+			p->experts_used = moe_shapes[k].used;
+			p->expert_hidden = moe_shapes[k].width;
+		}
+	}
+	return rc;
 }
 
 void as_mkmodel_params_init(struct as_mkmodel_params *p)
@@ -262,7 +296,8 @@ struct tdesc {
 	char name[64];
 	enum ggml_type type;
 	uint32_t n_dims;
-	uint64_t ne[2];
+	uint64_t ne[3];   /* ne[2] = 1 unless 3-D (the experts') */
+	uint64_t rows;    /* ne[1] * ne[2] */
 	uint64_t row_bytes;
 	bool norm;
 	enum gen_kind gen;
@@ -367,6 +402,13 @@ static int add_meta(struct gguf_writer *w, const struct as_mkmodel_params *o,
 		rc |= gguf_w_u32(w, K("attention.key_length"), head_dim);
 		rc |= gguf_w_u32(w, K("attention.value_length"), head_dim);
 	}
+	if (o->experts) {
+		rc |= gguf_w_u32(w, K("expert_count"), (uint32_t)o->experts);
+		rc |= gguf_w_u32(w, K("expert_used_count"), (uint32_t)o->experts_used);
+		if (o->arch == AS_ARCH_QWEN3MOE)
+			rc |= gguf_w_u32(w, K("expert_feed_forward_length"),
+					 (uint32_t)o->expert_hidden);
+	}
 #undef K
 	if (o->hf_vocab)
 		return rc || as_hf_vocab_write(o->hf_vocab, w) ? -EINVAL : 0;
@@ -385,7 +427,7 @@ static int add_meta(struct gguf_writer *w, const struct as_mkmodel_params *o,
 /* Per-layer tensors of an architecture beyond Llama's nine. */
 static size_t arch_extra_count(enum as_arch a)
 {
-	return a == AS_ARCH_QWEN2 ? 3 : a == AS_ARCH_QWEN3 ? 2 : 0;
+	return a == AS_ARCH_QWEN2 ? 3 : a == AS_ARCH_QWEN3 || a == AS_ARCH_QWEN3MOE ? 2 : 0;
 }
 
 /* Describe layer l's extra tensors into t (F32 vectors); returns how many. */
@@ -401,12 +443,49 @@ static size_t arch_extras(enum as_arch a, uint64_t l, uint64_t hd, uint64_t q_di
 			 a == AS_ARCH_QWEN2 ? qwen2[i] : qwen3[i]);
 		t[i].type = GGML_TYPE_F32;
 		t[i].n_dims = 1;
-		t[i].ne[0] = a == AS_ARCH_QWEN3 ? hd : i == 0 ? q_dim : kv_dim;
+		t[i].ne[0] = a != AS_ARCH_QWEN2 ? hd : i == 0 ? q_dim : kv_dim;
 		t[i].ne[1] = 1;
+		t[i].ne[2] = 1;
 		t[i].norm = true;
 		t[i].gen = a == AS_ARCH_QWEN2 ? GEN_BIAS : GEN_NEAR_ONE;
 	}
 	return n;
+}
+
+/*
+ * Layer l's MoE tensor for ffn slot b (0 gate, 1 up, 2 down) into t: before the gate,
+ * the router ffn_gate_inp {dim, experts} (F32, as llama-quantize leaves it, uniform with
+ * the weights' 1/sqrt(dim) scale: logits of about unit spread, so the top-k choice is
+ * rarely near a tie; a larger scale would not help, it scales the logits' differences
+ * and their numeric noise alike); then ffn_{gate,up,down}_exps, 3-D. Returns how many.
+ */
+static size_t moe_tensors(const struct as_mkmodel_params *o, uint64_t l, size_t b,
+			  struct tdesc *t)
+{
+	static const char *const exps[] = { "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps" };
+	const struct as_mkmodel_shape *s = &o->shape;
+	size_t k = 0;
+
+	if (b == 0) {
+		snprintf(t[k].name, sizeof(t[k].name), "blk.%llu.ffn_gate_inp.weight",
+			 (unsigned long long)l);
+		t[k].type = GGML_TYPE_F32;
+		t[k].n_dims = 2;
+		t[k].ne[0] = s->dim;
+		t[k].ne[1] = o->experts;
+		t[k].ne[2] = 1;
+		t[k].gen = GEN_WEIGHT;
+		k++;
+	}
+	snprintf(t[k].name, sizeof(t[k].name), "blk.%llu.%s.weight", (unsigned long long)l,
+		 exps[b]);
+	t[k].type = o->type;
+	t[k].n_dims = 3;
+	t[k].ne[0] = b == 2 ? o->expert_hidden : s->dim;
+	t[k].ne[1] = b == 2 ? s->dim : o->expert_hidden;
+	t[k].ne[2] = o->experts;
+	t[k].gen = GEN_WEIGHT;
+	return k + 1;
 }
 
 static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
@@ -418,7 +497,8 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 	const struct as_mkmodel_shape *s = &o->shape;
 	uint64_t hd = s->head_dim ? s->head_dim : s->dim / s->heads;
 	uint64_t kv_dim = hd * s->kv_heads, q_dim = hd * s->heads;
-	size_t n = 3 + (9 + arch_extra_count(o->arch)) * s->layers + o->rope_freqs, k = 0;
+	size_t n = 3 + (9 + !!o->experts + arch_extra_count(o->arch)) * s->layers +
+		   o->rope_freqs, k = 0;
 	struct tdesc *t = calloc(n, sizeof(*t));
 
 	if (!t)
@@ -431,6 +511,7 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 		t[k].n_dims = norm_ ? 1 : 2;                                     \
 		t[k].ne[0] = ne0;                                                \
 		t[k].ne[1] = ne1;                                                \
+		t[k].ne[2] = 1;                                                  \
 		k++;                                                             \
 	} while (0)
 	T("token_embd.weight", false, s->dim, s->vocab);
@@ -454,6 +535,10 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 				ne0 = s->hidden;
 			if (norm)
 				ne1 = 1;
+			if (o->experts && b >= 6) {
+				k += moe_tensors(o, l, b - 6, t + k);
+				continue;
+			}
 			T(nm, norm, ne0, ne1);
 			if (!strcmp(blk[b], "attn_v"))
 				k += arch_extras(o->arch, l, hd, q_dim, kv_dim, t + k);
@@ -467,22 +552,27 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 		t[k - 1].rope_base = 10000.0f;
 	}
 #undef T
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		t[i].rows = t[i].ne[1] * t[i].ne[2];
 		if (as_row_bytes(t[i].type, t[i].ne[0], &t[i].row_bytes)) {
 			free(t);
 			return -EINVAL;
 		}
+	}
 	*out = t;
 	*n_out = n;
 	return 0;
 }
 
-/* The longest row of any tensor: dim, hidden or the attention width. */
-static uint64_t widest_row(const struct as_mkmodel_shape *s)
+/* The longest row of any tensor: dim, hidden, an expert's width or the attention
+ * width. */
+static uint64_t widest_row(const struct as_mkmodel_params *o)
 {
+	const struct as_mkmodel_shape *s = &o->shape;
 	uint64_t w = s->dim > s->hidden ? s->dim : s->hidden;
 	uint64_t q = (s->head_dim ? s->head_dim : s->dim / s->heads) * s->heads;
 
+	w = o->expert_hidden > w ? o->expert_hidden : w;
 	return q > w ? q : w;
 }
 
@@ -518,7 +608,7 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 
 		if (idx < 0)
 			rc = idx;
-		total += t[i].row_bytes * t[i].ne[1];
+		total += t[i].row_bytes * t[i].rows;
 	}
 	if (rc) {
 		as_seterr(err, errlen, "cannot describe the model: %s", strerror(-rc));
@@ -526,7 +616,7 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 	}
 	for (int i = 0; i < nth; i++) {
 		jobs[i].out = malloc(CHUNK_BYTES);
-		jobs[i].tmp = malloc(sizeof(float) * widest_row(&o->shape));
+		jobs[i].tmp = malloc(sizeof(float) * widest_row(o));
 		if (!jobs[i].out || !jobs[i].tmp) {
 			rc = -ENOMEM;
 			as_seterr(err, errlen, "out of memory");
@@ -545,17 +635,17 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 
 		if (rows_per == 0)
 			rows_per = 1; /* a row larger than a chunk cannot happen below 1M cols */
-		while (!rc && row < t[i].ne[1]) {
+		while (!rc && row < t[i].rows) {
 			int used = 0;
 
-			for (; used < nth && row < t[i].ne[1]; used++) {
+			for (; used < nth && row < t[i].rows; used++) {
 				struct job *j = &jobs[used];
 
 				j->t = &t[i];
 				j->tensor_idx = i;
 				j->seed = o->seed;
 				j->row0 = row;
-				j->nrows = t[i].ne[1] - row < rows_per ? t[i].ne[1] - row : rows_per;
+				j->nrows = t[i].rows - row < rows_per ? t[i].rows - row : rows_per;
 				row += j->nrows;
 			}
 			if (used == 1) {
@@ -630,6 +720,37 @@ static int check_head_dim(const struct as_mkmodel_shape *s, char *err, size_t er
 	return 0;
 }
 
+/* The experts: llama (Mixtral, experts as wide as hidden) or qwen3moe (which needs
+ * them), 1 <= used <= experts <= AS_MAX_EXPERTS, a width a multiple of 32. */
+static int check_experts(const struct as_mkmodel_params *p, char *err, size_t errlen)
+{
+	const struct as_mkmodel_shape *s = &p->shape;
+
+	if (!p->experts && p->arch != AS_ARCH_QWEN3MOE)
+		return 0;
+	if (p->arch != AS_ARCH_LLAMA && p->arch != AS_ARCH_QWEN3MOE) {
+		as_seterr(err, errlen, "--experts is for --arch mixtral or qwen3moe only");
+		return -EINVAL;
+	}
+	if (p->experts < 1 || p->experts > AS_MAX_EXPERTS || p->experts_used < 1 ||
+	    p->experts_used > p->experts) {
+		as_seterr(err, errlen, "--experts (%llu) must be in [1, %u] and --experts-used "
+			  "(%llu) in [1, --experts]", (unsigned long long)p->experts,
+			  AS_MAX_EXPERTS, (unsigned long long)p->experts_used);
+		return -EINVAL;
+	}
+	if (p->expert_hidden < 32 || p->expert_hidden % 32 ||
+	    p->expert_hidden > AS_MKMODEL_MAX_HIDDEN ||
+	    (p->arch == AS_ARCH_LLAMA && p->expert_hidden != s->hidden)) {
+		as_seterr(err, errlen, "--expert-hidden (%llu) must be a multiple of 32 in "
+			  "[32, %u]%s", (unsigned long long)p->expert_hidden,
+			  AS_MKMODEL_MAX_HIDDEN, p->arch == AS_ARCH_LLAMA ?
+			  " and equal --hidden for mixtral" : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *err,
 		     size_t errlen)
 {
@@ -682,9 +803,13 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 		return -EINVAL;
 	}
 	if ((unsigned)p->arch >= AS_ARCH_COUNT) {
-		as_seterr(err, errlen, "architecture %d is not llama, qwen2 or qwen3", (int)p->arch);
+		as_seterr(err, errlen, "architecture %d is not llama, qwen2, qwen3 or qwen3moe",
+			  (int)p->arch);
 		return -EINVAL;
 	}
+	rc = check_experts(p, err, errlen);
+	if (rc)
+		return rc;
 	if (p->rope_freqs && p->arch != AS_ARCH_LLAMA) {
 		as_seterr(err, errlen, "--rope-freqs is for --arch llama only");
 		return -EINVAL;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The dense model (llama, qwen2, qwen3): hyper-parameters and tensors from a GGUF file,
- * checked, and the optional repacking of its matrices. The forward pass over them is
- * forward.c's. Keys and tensor names are llama.cpp's (src/llama-arch.cpp there).
+ * The dense model (llama incl. Mixtral, qwen2, qwen3, qwen3moe): hyper-parameters and
+ * tensors from a GGUF file, checked, and the optional repacking of its matrices. The
+ * forward pass over them is forward.c's. Keys and tensor names are llama.cpp's
+ * (src/llama-arch.cpp there).
  */
 #include "activeswap/model.h"
 
@@ -41,6 +42,7 @@ static const char *const arch_names[AS_ARCH_COUNT] = {
 	[AS_ARCH_LLAMA] = "llama",
 	[AS_ARCH_QWEN2] = "qwen2",
 	[AS_ARCH_QWEN3] = "qwen3",
+	[AS_ARCH_QWEN3MOE] = "qwen3moe",
 };
 
 const char *as_arch_name(enum as_arch a)
@@ -162,13 +164,15 @@ static int load_arch(struct loader *ld, struct as_hparams *hp)
 			hp->arch = (enum as_arch)a;
 	if (hp->arch == AS_ARCH_COUNT) {
 		snprintf(ld->err, ld->errlen, "model: unsupported architecture '%.*s' "
-			 "(supported: llama, qwen2, qwen3)",
+			 "(supported: llama, qwen2, qwen3, qwen3moe)",
 			 (int)(arch.len > 32 ? 32 : arch.len), arch.s);
 		return -EOPNOTSUPP;
 	}
 	snprintf(ld->arch, sizeof(ld->arch), "%s", arch_names[hp->arch]);
 	/* llama.cpp's llama_model_rope_type(): NORM for llama, NEOX for the Qwens */
 	hp->rope_mode = hp->arch == AS_ARCH_LLAMA ? AS_ROPE_NORM : AS_ROPE_NEOX;
+	/* build_moe_ffn's norm_w for Mixtral (llama) and qwen3moe: renormalised top-k */
+	hp->expert_norm = hp->arch == AS_ARCH_LLAMA || hp->arch == AS_ARCH_QWEN3MOE;
 	return load_rope_scaling(ld, hp);
 }
 
@@ -178,6 +182,44 @@ int as_hparams_arch(const struct gguf_file *f, struct as_hparams *hp, char *err,
 	struct loader ld = { .f = f, .hp = hp, .err = err, .errlen = errlen };
 
 	return load_arch(&ld, hp);
+}
+
+/*
+ * The mixture-of-experts keys: expert_count (0 or absent: dense; qwen3moe must have
+ * experts), expert_used_count in [1, expert_count] when there are experts (absent or 0
+ * otherwise), and the width of one expert (see struct as_hparams).
+ */
+static int load_experts(struct loader *ld, struct as_hparams *hp)
+{
+	bool moe_arch = hp->arch == AS_ARCH_QWEN3MOE;
+	int rc;
+
+	rc = hp_u32(ld, "expert_count", moe_arch, 0, moe_arch ? 1 : 0, AS_MAX_EXPERTS,
+		    &hp->n_expert);
+	if (rc)
+		return rc;
+	if (hp->n_expert && hp->arch != AS_ARCH_LLAMA && !moe_arch) {
+		snprintf(ld->err, ld->errlen, "model: %s.expert_count %u: experts are "
+			 "supported for llama and qwen3moe only", ld->arch, hp->n_expert);
+		return -EOPNOTSUPP;
+	}
+	rc = hp_u32(ld, "expert_used_count", hp->n_expert > 0, 0, hp->n_expert ? 1 : 0,
+		    hp->n_expert, &hp->n_expert_used);
+	if (rc || !hp->n_expert)
+		return rc;
+	if (hp->arch == AS_ARCH_LLAMA) {
+		hp->n_ff_exp = hp->hidden;
+		return 0;
+	}
+	rc = hp_u32(ld, "expert_feed_forward_length", false, hp->hidden / hp->n_expert_used,
+		    1, AS_MAX_HIDDEN, &hp->n_ff_exp);
+	if (!rc && !hp->n_ff_exp) {
+		snprintf(ld->err, ld->errlen, "model: no %s.expert_feed_forward_length and "
+			 "feed_forward_length %u / expert_used_count %u is 0", ld->arch,
+			 hp->hidden, hp->n_expert_used);
+		rc = -EINVAL;
+	}
+	return rc;
 }
 
 static int load_hparams(struct loader *ld, struct as_hparams *hp)
@@ -246,6 +288,9 @@ static int load_hparams(struct loader *ld, struct as_hparams *hp)
 			 hp->n_rot);
 		return -EINVAL;
 	}
+	rc = load_experts(ld, hp);
+	if (rc)
+		return rc;
 	/* Vocabulary size: the token list decides; token_embd must agree. */
 	if (gguf_get_arr(ld->f, "tokenizer.ggml.tokens", &ty, &n, &kv) == 0) {
 		if (!n || n > AS_MAX_VOCAB) {
@@ -313,6 +358,78 @@ static int get_tensor(struct loader *ld, const char *name, uint64_t cols, uint64
 	return 0;
 }
 
+/*
+ * A 3-D tensor of n_mat matrices of rows x cols (GGUF ne = {cols, rows, n_mat}), as the
+ * experts' ffn_*_exps; w gets the shape of one matrix and the data of the first.
+ */
+static int get_tensor3(struct loader *ld, const char *name, uint64_t cols, uint64_t rows,
+		       uint64_t n_mat, struct as_weight *w)
+{
+	const struct gguf_tensor *t = gguf_find_tensor(ld->f, name);
+	uint64_t rb, total;
+
+	if (!t) {
+		snprintf(ld->err, ld->errlen, "model: missing tensor %s", name);
+		return -EINVAL;
+	}
+	if (!as_type_supported(t->type)) {
+		snprintf(ld->err, ld->errlen, "model: tensor %s has unsupported type %s", name,
+			 as_type_name(t->type));
+		return -EINVAL;
+	}
+	if (t->n_dims > 4 || t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != n_mat ||
+	    (t->n_dims == 4 && t->ne[3] != 1)) {
+		snprintf(ld->err, ld->errlen, "model: tensor %s has shape [%llu, %llu, %llu], "
+			 "expected [%llu, %llu, %llu]", name, (unsigned long long)t->ne[0],
+			 (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
+			 (unsigned long long)cols, (unsigned long long)rows,
+			 (unsigned long long)n_mat);
+		return -EINVAL;
+	}
+	if (as_row_bytes(t->type, cols, &rb) || __builtin_mul_overflow(rb, rows, &total) ||
+	    __builtin_mul_overflow(total, n_mat, &total) || total > t->size) {
+		snprintf(ld->err, ld->errlen, "model: tensor %s: %llu columns do not fit type "
+			 "%s or its data is short", name, (unsigned long long)cols,
+			 as_type_name(t->type));
+		return -EINVAL;
+	}
+	if ((uintptr_t)t->data % (t->type == GGML_TYPE_F32 ? 4 : 2) ||
+	    rb % (t->type == GGML_TYPE_F32 ? 4 : 2)) {
+		snprintf(ld->err, ld->errlen, "model: tensor %s data is misaligned", name);
+		return -EINVAL;
+	}
+	*w = (struct as_weight){ t->type, t->data, rows, cols, rb };
+	return 0;
+}
+
+/* A mixture-of-experts layer's router and expert matrices (llama.cpp's shapes). */
+static int load_experts_tensors(struct loader *ld, uint32_t l, struct as_layer *L,
+				uint64_t *bytes)
+{
+	static const char *const names[AS_EXP_COUNT] = { "ffn_gate_exps", "ffn_up_exps",
+							 "ffn_down_exps" };
+	const struct as_hparams *hp = ld->hp;
+	char name[96];
+	int rc;
+
+	snprintf(name, sizeof(name), "blk.%u.ffn_gate_inp.weight", l);
+	rc = get_tensor(ld, name, hp->dim, hp->n_expert, false, &L->router);
+	if (rc)
+		return rc;
+	*bytes += L->router.rows * L->router.row_bytes;
+	for (int x = 0; x < AS_EXP_COUNT; x++) {
+		bool down = x == AS_EXP_DOWN;
+
+		snprintf(name, sizeof(name), "blk.%u.%s.weight", l, names[x]);
+		rc = get_tensor3(ld, name, down ? hp->n_ff_exp : hp->dim,
+				 down ? hp->dim : hp->n_ff_exp, hp->n_expert, &L->exps[x]);
+		if (rc)
+			return rc;
+		*bytes += L->exps[x].rows * L->exps[x].row_bytes * hp->n_expert;
+	}
+	return 0;
+}
+
 bool as_rope_freqs_ok(const float *ff, uint32_t n)
 {
 	for (uint32_t i = 0; ff && i < n; i++)
@@ -358,14 +475,15 @@ static int load_layer_extras(struct loader *ld, uint32_t l, struct as_layer *L,
 				(uint64_t)hp->n_head_kv * hp->head_dim :
 				op == AS_OP_GATE || op == AS_OP_UP ? hp->hidden : hp->dim;
 
-		if (hp->arch == AS_ARCH_QWEN3 || (hp->arch == AS_ARCH_QWEN2 && !qkv))
+		if (hp->arch == AS_ARCH_QWEN3 || hp->arch == AS_ARCH_QWEN3MOE ||
+		    (hp->arch == AS_ARCH_QWEN2 && !qkv) || (hp->n_expert && op >= AS_OP_GATE))
 			continue;
 		snprintf(name, sizeof(name), "blk.%u.%s.bias", l, op_names[op]);
 		rc = opt_vector(ld, name, rows, hp->arch == AS_ARCH_QWEN2, &L->bias[op], bytes);
 		if (rc)
 			return rc;
 	}
-	if (hp->arch != AS_ARCH_QWEN3)
+	if (hp->arch != AS_ARCH_QWEN3 && hp->arch != AS_ARCH_QWEN3MOE)
 		return 0;
 	snprintf(name, sizeof(name), "blk.%u.attn_q_norm.weight", l);
 	rc = opt_vector(ld, name, hp->head_dim, true, &L->q_norm, bytes);
@@ -487,6 +605,8 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 			enum as_op op = shapes[i].op;
 			struct as_weight *w = &L->w[op];
 
+			if (hp->n_expert && op >= AS_OP_GATE)
+				continue; /* the experts' instead */
 			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, op_names[op]);
 			rc = get_tensor(&ld, name, sz[shapes[i].cols], sz[shapes[i].rows], false,
 					w);
@@ -495,6 +615,8 @@ int as_model_from_gguf(struct as_model **out, struct gguf_file *f, char *err,
 			m->weight_bytes += w->rows * w->row_bytes;
 		}
 		rc = load_layer_extras(&ld, l, L, &m->weight_bytes);
+		if (!rc && hp->n_expert)
+			rc = load_experts_tensors(&ld, l, L, &m->weight_bytes);
 		if (rc)
 			goto fail;
 	}

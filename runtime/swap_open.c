@@ -54,6 +54,12 @@ static int check_arch(struct as_swap_model *m, struct as_hparams *mh, char *err,
 			snprintf(err, errlen, "store: %s", e);
 			return r;
 		}
+		snprintf(key, sizeof(key), "%s.expert_count", as_arch_name(mh->arch));
+		if (mh->arch == AS_ARCH_QWEN3MOE || (!gguf_get_u32(m->meta, key, &kl) && kl)) {
+			snprintf(err, errlen, "store: a mixture-of-experts model: stores hold no "
+				 "experts yet (issue #16's next step)");
+			return -EOPNOTSUPP;
+		}
 		snprintf(key, sizeof(key), "%s.attention.key_length", as_arch_name(mh->arch));
 		if (!gguf_get_u32(m->meta, key, &kl)) {
 			if (kl < 2 || kl > 4096) {

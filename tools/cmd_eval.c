@@ -28,7 +28,7 @@ static const char eval_usage[] =
 	"with BOS, and the NLL of positions CTX/2 .. CTX-2 is averaged. Prints the running\n"
 	"PPL after every chunk and the final estimate.\n"
 	"\n"
-	"  -m, --model PATH      GGUF model (llama, qwen2 or qwen3)\n"
+	"  -m, --model PATH      GGUF model (llama, qwen2, qwen3; MoE: Mixtral, qwen3moe)\n"
 	"  -f, --file PATH       text file\n"
 	"  -c, --ctx-size N      chunk size in tokens (default 512, at least 4)\n"
 	"      --chunks N        evaluate at most N chunks (default: all)\n"

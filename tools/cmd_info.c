@@ -325,6 +325,23 @@ static int info_store(FILE *o, const char *path, bool json)
 	return 0;
 }
 
+/*
+ * A mixture-of-experts model's line: experts, used per token and one expert's FFN width
+ * (expert_feed_forward_length, else as llama.cpp: hidden for llama (Mixtral), hidden /
+ * used otherwise). hp is info_gguf's table (hidden at 1, the experts' keys at 9..11).
+ */
+static void print_experts(FILE *o, const char *arch, const struct hp *hp)
+{
+	uint64_t ffn = hp[11].have ? hp[11].u : !strcmp(arch, "llama") ? hp[1].u :
+		       hp[10].u ? hp[1].u / hp[10].u : 0;
+
+	if (!hp[9].have || !hp[9].u)
+		return;
+	fprintf(o, "experts:       %llu, %llu used per token, expert FFN %llu wide%s\n",
+		(unsigned long long)hp[9].u, (unsigned long long)hp[10].u,
+		(unsigned long long)ffn, hp[11].have ? "" : " (from hidden)");
+}
+
 /* Print a GGUF file's summary; returns the exit status. */
 static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 {
@@ -338,6 +355,9 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 		{ "rope_dims", "rope.dimension_count", false, false, 0, 0 },
 		{ "rope_freq_base", "rope.freq_base", true, false, 0, 0 },
 		{ "rms_eps", "attention.layer_norm_rms_epsilon", true, false, 0, 0 },
+		{ "experts", "expert_count", false, false, 0, 0 },
+		{ "experts_used", "expert_used_count", false, false, 0, 0 },
+		{ "expert_ffn", "expert_feed_forward_length", false, false, 0, 0 },
 	};
 	const size_t n_hp = sizeof(hp) / sizeof(hp[0]);
 	struct type_total tot[GGML_TYPE_COUNT];
@@ -461,6 +481,7 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 		fprintf(o, " head_dim %llu attn_width %llu", (unsigned long long)hd,
 			(unsigned long long)attn_width(hp[3].u, hd));
 	fprintf(o, "\n");
+	print_experts(o, arch, hp);
 	if (ts.have) {
 		fprintf(o, "tokenizer:     %s, %llu tokens (%llu normal, %llu byte, %llu control, "
 			"%llu unknown, %llu other), bos %lld eos %lld unk %lld, add_bos %s\n",

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * activeswap mkmodel: write a llama, qwen2 or qwen3 GGUF with seeded random weights and a
- * working byte-level SentencePiece vocabulary.
+ * activeswap mkmodel: write a llama, qwen2, qwen3, mixtral or qwen3moe GGUF with seeded
+ * random weights and a working byte-level SentencePiece vocabulary.
  *
  * The command line around as_mkmodel() (runtime/mkmodel.c, activeswap/mkmodel.h): flags,
  * SIGINT/SIGTERM as its cancel flag, the progress bar and the closing line. Exit 0, 1 for
@@ -25,17 +25,24 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: activeswap mkmodel -o OUT.gguf [--shape tiny|1b|7b|8b] [--dim N]\n"
+		"usage: activeswap mkmodel -o OUT.gguf [--shape NAME] [--dim N]\n"
 		"         [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
 		"         [--ctx N] [--type q4_0|q8_0|f16|f32] [--seed S] [--threads N]\n"
 		"         [--vocab-from DIR [--pre NAME]]\n"
-		"         [--arch llama|qwen2|qwen3] [--head-dim N] [--rope-freqs]\n"
+		"         [--arch llama|qwen2|qwen3|mixtral|qwen3moe] [--head-dim N] [--rope-freqs]\n"
+		"         [--experts N] [--experts-used K] [--expert-hidden F]\n"
 		"Writes a GGUF with seeded random weights (default: llama, tiny, q4_0, seed 1).\n"
 		"qwen2 adds Q/K/V biases, qwen3 per-head Q/K norms; --head-dim sets\n"
 		"attention.key_length (default dim/heads); --rope-freqs adds Llama 3.1's\n"
 		"rope_freqs.weight (llama only).\n"
+		"mixtral (a llama with experts) and qwen3moe (qwen3 with experts): N experts\n"
+		"(default 8), K used per token (default 2), qwen3moe's expert FFN width F\n"
+		"(default --hidden; a mixtral expert is --hidden wide).\n"
 		"Shapes: tiny 256/768/4 layers/8 heads/4 kv; 1b 2048/8192/16/32/8;\n"
 		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n"
+		"        mixtral-8x7b 4096/14336/32/32/8, 8 experts 2 used, vocab 32000;\n"
+		"        qwen3-30b-a3b 2048/48 layers/32/4, head dim 128, 128 experts 8 used\n"
+		"        768 wide, vocab 151936; mixtral-tiny, qwen3moe-tiny (small, vocab 512).\n"
 		"--vocab-from DIR: the BPE vocabulary of a Hugging Face tokenizer folder\n"
 		"  (tokenizer.json, tokenizer_config.json) instead of the generated one:\n"
 		"  byte-level (Llama 3, Qwen) or SentencePiece-style (Llama 2, written as a\n"
@@ -82,22 +89,28 @@ static int opt_type(void *ptr, const char *sub, const char *flag, const char *va
 	return 0;
 }
 
-/* --arch: the architectures the generator writes */
+/* --arch: the architectures the generator writes; mixtral is a llama with experts (the
+ * value AS_ARCH_COUNT here, resolved in cmd_mkmodel) */
 static int opt_arch(void *ptr, const char *sub, const char *flag, const char *val)
 {
 	for (int a = 0; a < AS_ARCH_COUNT; a++) {
 		if (!strcmp(val, as_arch_name((enum as_arch)a))) {
-			*(enum as_arch *)ptr = (enum as_arch)a;
+			*(int *)ptr = a;
 			return 0;
 		}
 	}
-	cli_err(sub, "bad value for %s: '%s' (llama, qwen2 or qwen3)", flag, val);
+	if (!strcmp(val, "mixtral")) {
+		*(int *)ptr = AS_ARCH_COUNT;
+		return 0;
+	}
+	cli_err(sub, "bad value for %s: '%s' (llama, qwen2 or qwen3; mixtral or qwen3moe)",
+		flag, val);
 	return -1;
 }
 
 /* The shape's overrides (--dim ... --ctx), applied over the --shape preset once it is
  * known: each into ov[k] of cmd_mkmodel, set[k] when given. */
-enum { DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, CTX, N_SHAPE };
+enum { DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, CTX, EXPERTS, USED, EXP_HIDDEN, N_SHAPE };
 
 #define SHAPE_OPT(n, k, max) \
 	{ .name = (n), .kind = ARG_U64, .ptr = &ov[k], .umin = 1, .umax = (max), .seen = &set[k] }
@@ -126,6 +139,30 @@ static int load_vocab(struct as_mkmodel_params *o, struct as_hf_vocab *hv, const
 	return 0;
 }
 
+/*
+ * The architecture (--arch, else the shape's) and, for mixtral / qwen3moe over a shape
+ * without experts, 8 experts, 2 used, each --hidden wide (hidden the --hidden given, or
+ * 0 for the shape's); a dense --arch drops a MoE shape's experts.
+ */
+static void moe_defaults(struct as_mkmodel_params *o, int arch, uint64_t hidden)
+{
+	bool moe = arch == AS_ARCH_COUNT || arch == AS_ARCH_QWEN3MOE;
+
+	if (arch >= 0)
+		o->arch = arch == AS_ARCH_COUNT ? AS_ARCH_LLAMA : (enum as_arch)arch;
+	if (arch >= 0 && !moe) {
+		o->experts = o->experts_used = o->expert_hidden = 0;
+		return;
+	}
+	if (moe && !o->experts) {
+		o->experts = 8;
+		o->experts_used = 2;
+		o->expert_hidden = 0;
+	}
+	if (o->experts && (!o->expert_hidden || o->arch == AS_ARCH_LLAMA))
+		o->expert_hidden = hidden ? hidden : o->shape.hidden;
+}
+
 int cmd_mkmodel(int argc, char **argv)
 {
 	struct as_mkmodel_params o;
@@ -136,6 +173,7 @@ int cmd_mkmodel(int argc, char **argv)
 	struct as_hf_vocab hv;
 	char err[4400] = "";
 	uint64_t data_bytes = 0, threads = 0, head_dim = 0;
+	int arch = -1;
 	bool rope_freqs = false;
 	struct sigaction sa;
 	struct bar bar = { .started = false };
@@ -152,12 +190,15 @@ int cmd_mkmodel(int argc, char **argv)
 		SHAPE_OPT("--kv-heads", KV_HEADS, AS_MKMODEL_MAX_LAYERS),
 		SHAPE_OPT("--vocab", VOCAB, AS_MKMODEL_MAX_VOCAB),
 		SHAPE_OPT("--ctx", CTX, AS_MKMODEL_MAX_CTX),
+		SHAPE_OPT("--experts", EXPERTS, AS_MAX_EXPERTS),
+		SHAPE_OPT("--experts-used", USED, AS_MAX_EXPERTS),
+		SHAPE_OPT("--expert-hidden", EXP_HIDDEN, AS_MKMODEL_MAX_HIDDEN),
 		ARG_OPT_FN("--type", NULL, &o.type, opt_type),
 		ARG_OPT_U64("--seed", NULL, &o.seed, 0, UINT64_MAX),
 		ARG_OPT_U64("--threads", NULL, &threads, 1, AS_MKMODEL_MAX_THREADS),
 		ARG_OPT_STR("--vocab-from", NULL, &vocab_from),
 		ARG_OPT_STR("--pre", NULL, &pre),
-		ARG_OPT_FN("--arch", NULL, &o.arch, opt_arch),
+		ARG_OPT_FN("--arch", NULL, &arch, opt_arch),
 		ARG_OPT_U64("--head-dim", NULL, &head_dim, 2, 4096),
 		ARG_OPT_BOOL("--rope-freqs", NULL, &rope_freqs),
 		ARG_OPT_END,
@@ -172,23 +213,31 @@ int cmd_mkmodel(int argc, char **argv)
 		cli_err(SUB, "missing -o OUT.gguf (see --help)");
 		return 2;
 	}
-	if (as_mkmodel_preset(shape, &o.shape)) {
-		cli_err(SUB, "bad value for --shape: '%s' (tiny, 1b, 7b or 8b)", shape);
+	if (as_mkmodel_preset_params(shape, &o)) {
+		cli_err(SUB, "bad value for --shape: '%s' (tiny, 1b, 7b, 8b, mixtral-8x7b, "
+			"qwen3-30b-a3b, mixtral-tiny or qwen3moe-tiny)", shape);
 		return 2;
 	}
+	moe_defaults(&o, arch, set[HIDDEN] ? ov[HIDDEN] : 0);
 	{
 		uint64_t *field[N_SHAPE] = { &o.shape.dim, &o.shape.hidden, &o.shape.layers,
 					     &o.shape.heads, &o.shape.kv_heads, &o.shape.vocab,
-					     &o.shape.ctx };
+					     &o.shape.ctx, &o.experts, &o.experts_used,
+					     &o.expert_hidden };
 
 		for (int k = 0; k < N_SHAPE; k++)
 			if (set[k])
 				*field[k] = ov[k];
 	}
+	if (arch == AS_ARCH_COUNT && !o.experts) {
+		cli_err(SUB, "--arch mixtral needs --experts N >= 1");
+		return 2;
+	}
 	if (!set[KV_HEADS] && set[HEADS] && o.shape.kv_heads > o.shape.heads)
 		o.shape.kv_heads = o.shape.heads;
 	o.threads = (int)threads;
-	o.shape.head_dim = head_dim;
+	if (head_dim)
+		o.shape.head_dim = head_dim;
 	o.rope_freqs = rope_freqs;
 	rc = load_vocab(&o, &hv, vocab_from, pre, set[VOCAB]);
 	if (rc)
@@ -221,7 +270,8 @@ int cmd_mkmodel(int argc, char **argv)
 		goto out;
 	}
 	fprintf(stderr, "mkmodel: wrote %s (%s %s, %s, dim %llu hidden %llu layers %llu heads "
-		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", out, as_arch_name(o.arch),
+		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", out,
+		o.experts && o.arch == AS_ARCH_LLAMA ? "mixtral" : as_arch_name(o.arch),
 		o.shape.name,
 		as_type_name(o.type), (unsigned long long)o.shape.dim,
 		(unsigned long long)o.shape.hidden, (unsigned long long)o.shape.layers,

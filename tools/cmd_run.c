@@ -27,7 +27,7 @@ static const char run_usage[] =
 	"Generate text: prints the prompt and the continuation as it is generated, then one\n"
 	"summary line (load time, prompt and decode tokens/s, peak RSS) on stderr.\n"
 	"\n"
-	"  -m, --model PATH      GGUF model (llama, qwen2 or qwen3)\n"
+	"  -m, --model PATH      GGUF model (llama, qwen2, qwen3; MoE: Mixtral, qwen3moe)\n"
 	"  -p, --prompt TEXT     prompt (default: empty, BOS only)\n"
 	"  -n, --n-predict N     tokens to generate (default 128; stops early at an\n"
 	"                        end-of-generation token: EOS, EOT)\n"

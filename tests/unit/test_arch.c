@@ -460,7 +460,8 @@ static void test_refusals(void **state)
 	(void)state;
 	c = q2;
 	c.arch = "gemma";
-	expect_refused(c, "unsupported architecture 'gemma' (supported: llama, qwen2, qwen3)");
+	expect_refused(c, "unsupported architecture 'gemma' (supported: llama, qwen2, qwen3, "
+		       "qwen3moe)");
 	c = q2;
 	c.skip = "blk.1.attn_k.bias";
 	expect_refused(c, "missing tensor blk.1.attn_k.bias");

@@ -8,7 +8,9 @@
  * made them in its README): llama.cpp is not needed here.
  *
  * Fixture lines:  model NAME ARCH TYPE OPTS FNV1A64   (one per generated model; OPTS is
- *                       "-", "rope_freqs" (mkmodel --rope-freqs) or "head_dim=N")
+ *                       "-" or a '+'-joined list of "rope_freqs" (mkmodel --rope-freqs),
+ *                       "head_dim=N" and "experts=E/K/F" (--experts E --experts-used K
+ *                       --expert-hidden F; with ARCH llama: mkmodel --arch mixtral))
  *                 greedy NAME PROMPT_IDS GREEDY_IDS   (comma-separated ids)
  *                 logits NAME PROMPT_IDS POS ID:LOGIT,...  (llama.cpp's 8 largest logits
  *                       after PROMPT_IDS[0..POS]; f16 models, checked within 0.02)
@@ -49,7 +51,8 @@ static int setup(void **state)
 static void params(struct as_mkmodel_params *p, enum as_arch arch, enum ggml_type type,
 		   const char *opts)
 {
-	unsigned hd = 0;
+	unsigned hd = 0, e, k, f;
+	char buf[64], *tok, *save = NULL;
 
 	as_mkmodel_params_init(p); /* the tiny preset: its name is in general.name */
 	p->shape = (struct as_mkmodel_shape){ "tiny", 256, 512, 2, 8, 4, 512, 256, 0 };
@@ -57,12 +60,22 @@ static void params(struct as_mkmodel_params *p, enum as_arch arch, enum ggml_typ
 	p->type = type;
 	p->seed = 7;
 	p->threads = 1;
-	if (!strcmp(opts, "rope_freqs"))
-		p->rope_freqs = true;
-	else if (sscanf(opts, "head_dim=%u", &hd) == 1)
-		p->shape.head_dim = hd;
-	else if (strcmp(opts, "-"))
-		fail_msg("unknown model options '%s'", opts);
+	if (!strcmp(opts, "-"))
+		return;
+	snprintf(buf, sizeof(buf), "%s", opts);
+	for (tok = strtok_r(buf, "+", &save); tok; tok = strtok_r(NULL, "+", &save)) {
+		if (!strcmp(tok, "rope_freqs")) {
+			p->rope_freqs = true;
+		} else if (sscanf(tok, "head_dim=%u", &hd) == 1) {
+			p->shape.head_dim = hd;
+		} else if (sscanf(tok, "experts=%u/%u/%u", &e, &k, &f) == 3) {
+			p->experts = e;
+			p->experts_used = k;
+			p->expert_hidden = f;
+		} else {
+			fail_msg("unknown model options '%s'", opts);
+		}
+	}
 }
 
 /*
@@ -107,7 +120,7 @@ struct model_case {
 /* Check every greedy line of the fixture for the models generated here. */
 static void test_parity(void **state)
 {
-	static struct model_case mc[16];
+	static struct model_case mc[24];
 	const char *top = getenv("AS_TOP");
 	char fx[512], line[4096], err[256], nm[32], a[16], t[16], o[32], p_ids[2048],
 		g_ids[2048];
@@ -135,7 +148,7 @@ static void test_parity(void **state)
 				if (!strcmp(a, as_arch_name((enum as_arch)k)))
 					arch = (enum as_arch)k;
 			ty = as_type_from_name(t);
-			assert_true(arch < AS_ARCH_COUNT && ty >= 0 && n_models < 16);
+			assert_true(arch < AS_ARCH_COUNT && ty >= 0 && n_models < 24);
 			c = &mc[n_models++];
 			snprintf(c->name, sizeof(c->name), "%s", nm);
 			snprintf(c->path, sizeof(c->path), "%s/as-parity-%s.gguf", tmpdir, nm);

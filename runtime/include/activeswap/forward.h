@@ -5,7 +5,9 @@
  *
  * as_forward() computes one token: the embedding, n_layer blocks of RMSNorm -> attention
  * (RoPE, grouped KV heads, the KV cache) -> residual, RMSNorm -> SwiGLU FFN -> residual,
- * the final norm and the output head. The arithmetic between the matrix products lives
+ * the final norm and the output head; in a mixture-of-experts layer the FFN is the
+ * router's top-k experts, weighted (Documentation/runtime.md, "Mixture of experts").
+ * The arithmetic between the matrix products lives
  * here and nowhere else. The products of the layer matrices go through a *weight source*:
  * an ops table that, for (layer, op group, selected input channels), makes the weights
  * available, computes the group's products and lets them go again, and takes a hint at
@@ -64,6 +66,17 @@ struct as_sel {
  *   source may predict and prefetch what this and later layers need.
  * token_begin / token_end: around every token (statistics, the engine's token marks).
  *   token_end is called for every token whose token_begin returned 0, failed or not.
+ *
+ * Mixture-of-experts layers (hp.n_expert > 0), whose FFN is no GATE_UP / DOWN of
+ * linear but the router's choice of experts (the router itself is a resident tensor):
+ * experts_chosen: the router has chosen ids[0..n) (n = n_expert_used, decreasing
+ *   weight, weights w[0..n)) for layer; x is the FFN input. Called before any of them
+ *   is computed: a source may start reading them all (and predict later layers'). May
+ *   be NULL.
+ * expert_linear: as linear, for group g (AS_GROUP_GATE_UP or AS_GROUP_DOWN) of expert
+ *   e of layer, DOWN's input n_ff_exp channels. Required when the model has experts
+ *   (as_state_new_src refuses a source without it: -EOPNOTSUPP). No selection (sel
+ *   NULL) yet.
  */
 struct as_wsource_ops {
 	const char *name;
@@ -72,6 +85,10 @@ struct as_wsource_ops {
 	void (*layer_begin)(void *ctx, uint32_t layer, const float *x);
 	int (*linear)(void *ctx, uint32_t layer, enum as_group g, const float *x,
 		      const struct as_sel *sel, float *const *ys);
+	void (*experts_chosen)(void *ctx, uint32_t layer, const uint32_t *ids,
+			       const float *w, uint32_t n, const float *x);
+	int (*expert_linear)(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
+			     const float *x, const struct as_sel *sel, float *const *ys);
 };
 
 struct as_wsource {
@@ -86,6 +103,19 @@ struct as_wsource {
  */
 void as_group_matvec(struct as_threadpool *tp, const struct as_weight *w, enum as_group g,
 		     const float *x, float *const *ys);
+
+/* The same for expert e's group g (GATE_UP or DOWN) of the dense layer L. */
+void as_expert_matvec(struct as_threadpool *tp, const struct as_layer *L, uint32_t e,
+		      enum as_group g, const float *x, float *const *ys);
+
+/*
+ * The router's choice from its logits p[0..n_expert) (replaced by their softmax):
+ * ids[0..k) the k most probable experts in decreasing probability, ties to the order of
+ * llama.cpp's CPU argsort (a selection by swaps, ids[] its n_expert-long scratch), and
+ * w[0..k) their probabilities, divided by their sum when norm.
+ */
+void as_moe_route(float *p, uint32_t n_expert, uint32_t k, bool norm, uint32_t *ids,
+		  float *w);
 
 /*
  * Called with the input vector of a group of linear ops before they run (once for
@@ -102,7 +132,7 @@ struct as_state {
 	const struct as_model *m;
 	struct as_threadpool *tp;      /* may be NULL: single-threaded */
 	uint32_t n_ctx;
-	struct as_linear_hook hook;    /* pre == NULL: dense */
+	struct as_linear_hook hook;    /* pre == NULL: dense (not called for experts) */
 	struct as_wsource src;         /* as_dense_source(m, tp) unless replaced */
 	/* Channels kept of every group's input, [n_layer][AS_GROUP_COUNT]: the largest
 	 * |x| are selected (as_topk_select) and handed to the source. NULL: every channel. */
@@ -110,8 +140,8 @@ struct as_state {
 	float *x;       /* residual stream [dim] */
 	float *xb;      /* [dim] */
 	float *xb2;     /* [n_head * head_dim] attention output */
-	float *hb;      /* [hidden] */
-	float *hb2;     /* [hidden] */
+	float *hb;      /* [max(hidden, n_ff_exp)] */
+	float *hb2;     /* [max(hidden, n_ff_exp)] */
 	float *q;       /* [n_head * head_dim] */
 	float *att;     /* [n_head][n_ctx] attention scores */
 	float *rope;    /* [n_rot] cos/sin pairs for the current position */
@@ -120,6 +150,12 @@ struct as_state {
 	float *logits;  /* [n_vocab] */
 	uint32_t *sel_idx; /* [max(dim, hidden, n_head * head_dim)] selection */
 	float *sel_tmp;    /* [the same] selection scratch */
+	/* mixture of experts (NULL for a dense FFN) */
+	float *moe_p;      /* [n_expert] router logits, then probabilities */
+	uint32_t *moe_ids; /* [n_expert] the chosen experts first (as_moe_route) */
+	float *moe_w;      /* [n_expert_used] their weights */
+	float *moe_y;      /* [dim] one expert's output */
+	float *moe_acc;    /* [dim] the weighted sum */
 };
 
 /* n_ctx >= 1. The KV cache is allocated lazily by the kernel (calloc), so a large

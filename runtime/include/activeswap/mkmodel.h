@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A llama, qwen2 or qwen3 GGUF with seeded random weights and a working byte-level
- * SentencePiece vocabulary, as a library call (`activeswap mkmodel` is a thin command line
- * around it; Documentation/gguf.md describes the file).
+ * A llama, qwen2, qwen3, Mixtral-style llama or qwen3moe GGUF with seeded random
+ * weights and a working byte-level SentencePiece vocabulary, as a library call
+ * (`activeswap mkmodel` is a thin command line around it; Documentation/gguf.md
+ * describes the file).
  *
  * Weights are uniform with standard deviation 1/sqrt(fan_in), norms 1.0. Every row comes
  * from its own PRNG stream keyed by (seed, tensor, row): the bytes depend on the shape,
@@ -41,12 +42,18 @@ struct as_mkmodel_params {
 	struct as_mkmodel_shape shape;
 	/* general.architecture and what comes with it, as llama.cpp loads it: llama (the
 	 * default), qwen2 (+ F32 Q/K/V biases, uniform in [-0.5, 0.5)), qwen3 (+ F32
-	 * per-head Q/K norms, uniform in [0.75, 1.25)). */
+	 * per-head Q/K norms, uniform in [0.75, 1.25)), qwen3moe (qwen3's + experts).
+	 * llama with shape.experts > 0 is Mixtral: router ffn_gate_inp (F32, the weights'
+	 * scale) and 3-D ffn_{gate,up,down}_exps in place of ffn_gate/up/down. */
 	enum as_arch arch;
 	/* llama only: write rope_freqs.weight with Llama 3.1's "llama3" RoPE scaling (factor
 	 * 8, low/high frequency factors 1 and 4, original context 8192), the factors
 	 * computed as llama.cpp's converter does. */
 	bool rope_freqs;
+	/* Mixture of experts (0 experts: dense FFN): expert_count, expert_used_count and
+	 * one expert's FFN width (qwen3moe's expert_feed_forward_length; a llama
+	 * (Mixtral) expert is shape.hidden wide, so there it must equal shape.hidden). */
+	uint64_t experts, experts_used, expert_hidden;
 	enum ggml_type type; /* of every matrix: q4_0, q8_0, f16 or f32 (norms are f32) */
 	uint64_t seed;
 	/* 1 .. AS_MKMODEL_MAX_THREADS generating threads; 0: 2 when 2 CPUs are online,
@@ -65,8 +72,13 @@ struct as_mkmodel_params {
 };
 
 /* The named shapes: tiny, 1b (Llama-3.2-1B), 7b (Llama-2-7B), 8b (Llama-3-8B), all with
- * a vocabulary of 512. 0, or -ENOENT for another name. */
+ * a vocabulary of 512; mixtral-8x7b and qwen3-30b-a3b (the real models' shapes and
+ * vocabulary sizes), mixtral-tiny and qwen3moe-tiny (small ones for tests). 0, or
+ * -ENOENT for another name. */
 int as_mkmodel_preset(const char *name, struct as_mkmodel_shape *s);
+/* The same into p: the shape, and the architecture and experts of the MoE presets
+ * (llama and no experts for the others). */
+int as_mkmodel_preset_params(const char *name, struct as_mkmodel_params *p);
 
 /* The tiny shape, q4_0, seed 1, default threads, no callbacks. */
 void as_mkmodel_params_init(struct as_mkmodel_params *p);
@@ -74,8 +86,10 @@ void as_mkmodel_params_init(struct as_mkmodel_params *p);
 /*
  * Check p and the output path without writing anything: every dimension in range (the
  * limits above), dim and hidden multiples of 32, dim a multiple of heads, an even head
- * dimension, heads a multiple of kv_heads, a supported type, threads in range, and a
- * path short enough for OUT.tmp. 0 or -EINVAL with one line in err (the messages name the
+ * dimension, heads a multiple of kv_heads, a supported type, threads in range, experts
+ * only for llama / qwen3moe (qwen3moe needs them) with 1 <= used <= experts <=
+ * AS_MAX_EXPERTS and an expert width a multiple of 32, and a path short enough for
+ * OUT.tmp. 0 or -EINVAL with one line in err (the messages name the
  * values after `activeswap mkmodel`'s flags).
  */
 int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *err,

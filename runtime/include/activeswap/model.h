@@ -3,13 +3,16 @@
  * Dense model: hyper-parameters and weights from a GGUF file. The decoding state and the
  * forward pass, shared by every weight source, are in activeswap/forward.h.
  *
- * Architectures (general.architecture): llama (Llama 2, Llama 3.x, Mistral), qwen2
- * (Qwen2.5: Q/K/V biases) and qwen3 (per-head RMSNorm of Q and K). All are: token
+ * Architectures (general.architecture): llama (Llama 2, Llama 3.x, Mistral; Mixtral when
+ * expert_count > 0), qwen2 (Qwen2.5: Q/K/V biases), qwen3 (per-head RMSNorm of Q and K)
+ * and qwen3moe (qwen3's attention, mixture-of-experts FFN). All are: token
  * embedding; n_layer blocks of RMSNorm -> multi-head attention with grouped KV heads
  * (GQA), optional biases, optional per-head Q/K norms and RoPE (llama.cpp's NORM mode for
  * llama: adjacent pairs (2i, 2i+1) of the first n_rot dimensions of every head; NEOX mode
  * for qwen2/qwen3: pairs (i, i + n_rot/2)) -> residual, RMSNorm -> SwiGLU FFN ->
- * residual; final RMSNorm and the output head (token_embd when the file has no
+ * residual (or, in a mixture-of-experts layer, the router's top-k experts' SwiGLU FFNs,
+ * weighted: Documentation/runtime.md, "Mixture of experts"); final RMSNorm and the
+ * output head (token_embd when the file has no
  * output.weight). The layer matrices are the dense weight source of the forward pass;
  * a store-backed model (swap.h) fills only the shape and the resident tensors.
  *
@@ -40,6 +43,14 @@ enum as_op {
 	AS_OP_COUNT
 };
 
+/* The matrices of one expert of a mixture-of-experts layer (ffn_gate_exps ...). */
+enum as_exp {
+	AS_EXP_GATE,
+	AS_EXP_UP,
+	AS_EXP_DOWN,
+	AS_EXP_COUNT
+};
+
 /* Name used in GGUF tensor names: "attn_q", ..., "ffn_down". */
 const char *as_op_name(enum as_op op);
 
@@ -48,10 +59,11 @@ enum as_arch {
 	AS_ARCH_LLAMA, /* also Mistral 7B; Llama 3.x with rope_freqs */
 	AS_ARCH_QWEN2, /* Q/K/V biases, NEOX RoPE */
 	AS_ARCH_QWEN3, /* per-head Q/K RMSNorm, NEOX RoPE, head_dim from key_length */
+	AS_ARCH_QWEN3MOE, /* qwen3's attention, experts with renormalised top-k weights */
 	AS_ARCH_COUNT
 };
 
-/* "llama", "qwen2", "qwen3"; "unknown" out of range. */
+/* "llama", "qwen2", "qwen3", "qwen3moe"; "unknown" out of range. */
 const char *as_arch_name(enum as_arch a);
 
 /* llama.cpp's rope types: which dimensions of a head form a rotated pair. */
@@ -77,7 +89,17 @@ struct as_hparams {
 	 * for rope.scaling.type "linear"; 1 without scaling. 0 is taken as 1. */
 	float rope_freq_scale;
 	float eps;            /* attention.layer_norm_rms_epsilon */
+	/* Mixture of experts (0 experts: a dense FFN). expert_count, expert_used_count and
+	 * the width of one expert's FFN: expert_feed_forward_length for qwen3moe (default
+	 * feed_forward_length / n_expert_used, as llama.cpp), feed_forward_length for
+	 * llama (Mixtral). expert_norm: the k chosen weights are divided by their sum. */
+	uint32_t n_expert;
+	uint32_t n_expert_used;
+	uint32_t n_ff_exp;
+	bool expert_norm;
 };
+
+#define AS_MAX_EXPERTS 512u
 
 /* Width of the attention: n_head * head_dim (Q rows, the O input). Equals dim unless the
  * file says key_length (Qwen3 0.6B, Mistral Nemo). */
@@ -106,7 +128,24 @@ struct as_layer {
 	 * head after the bias and before RoPE (qwen3); NULL when absent. */
 	const float *q_norm;
 	const float *k_norm;
+	/* Mixture-of-experts layers (hp.n_expert > 0; w[GATE], w[UP], w[DOWN] are then
+	 * empty): the router ffn_gate_inp (n_expert rows of dim) and the experts' matrices
+	 * ffn_{gate,up,down}_exps, each the shape of ONE expert (n_ff_exp x dim, dim x
+	 * n_ff_exp) with data pointing at expert 0; expert e follows at e * rows *
+	 * row_bytes (as_expert_weight). */
+	struct as_weight router;
+	struct as_weight exps[AS_EXP_COUNT];
 };
+
+/* Expert e's matrix x (AS_EXP_GATE ...) of layer L; e < hp.n_expert. */
+static inline struct as_weight as_expert_weight(const struct as_layer *L, enum as_exp x,
+						uint32_t e)
+{
+	struct as_weight w = L->exps[x];
+
+	w.data = (const uint8_t *)w.data + (uint64_t)e * w.rows * w.row_bytes;
+	return w;
+}
 
 struct as_model {
 	struct as_hparams hp;
