@@ -118,6 +118,12 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	uint32_t grp = a->req.group;
 	int r;
 
+	/* never allocate more than holding everything takes */
+	if (budget_bytes > bi->full) {
+		a->budget_asked = budget_bytes;
+		a->budget_capped = true;
+		budget_bytes = bi->full;
+	}
 	a->budget_bytes = p->budget_bytes = budget_bytes;
 	if (a->req.policy_auto)
 		p->policy = budget_bytes >= bi->full ? SWAP_POLICY_FREQ : SWAP_POLICY_STATIC;

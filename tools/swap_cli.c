@@ -200,6 +200,10 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		cli_err(sub, "%s", err);
 		return r;
 	}
+	if (!quiet && a->budget_capped)
+		fprintf(stderr, "activeswap %s: budget %.1f MiB capped at %.1f MiB: what holding "
+			"the whole model takes\n", sub, a->budget_asked / 1048576.0,
+			a->budget.full / 1048576.0);
 	if (!quiet && a->gap_measured)
 		fprintf(stderr, "activeswap %s: auto: gap %llu KiB (replayed reads: 0 KiB "
 			"%.0f ms, 8 %.0f, 16 %.0f, 32 %.0f, 64 %.0f, 128 %.0f)\n", sub,
