@@ -197,7 +197,9 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 	ep.backend = backend;
 	ep.queue_depth = qd;
 	ep.numa_node = -1;
-	ep.flags = SWAP_F_NO_MLOCK; /* a short measurement: no need to lock its pool */
+	/* a short measurement: no need to lock its pool; its reads are none of the traced
+	 * run's (activeswap trace equals the run's statistics) */
+	ep.flags = SWAP_F_NO_MLOCK | SWAP_F_NO_PROBES;
 	ep.budget_bytes = swap_engine_min_budget(st, &ep);
 	r = swap_engine_create(&e, st, &ep, err, sizeof(err));
 	if (r)
