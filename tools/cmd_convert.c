@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "activeswap/convert.h"
 #include "activeswap/model.h"
@@ -166,6 +167,16 @@ int cmd_convert(int argc, char **argv)
 			return verify_store(in, quiet);
 		cli_err(SUB, "missing -o OUT.asw");
 		return 2;
+	}
+	{
+		struct stat si, so;
+
+		/* the store replaces -o when complete: never the model it is made from */
+		if (!stat(in, &si) && !stat(outp, &so) && si.st_dev == so.st_dev &&
+		    si.st_ino == so.st_ino) {
+			cli_err(SUB, "-o %s is the input model itself; choose another path", outp);
+			return 2;
+		}
 	}
 	if (strcmp(type_s, "keep")) {
 		forced = as_type_from_name(type_s);

@@ -208,11 +208,7 @@ static int run_dense(struct run_opts *o)
 		double dps = g.t_decode > 0 && runs ? (double)runs / g.t_decode : 0;
 		uint64_t rss = cli_peak_rss_bytes();
 
-		/* Piped output is exactly the text; on a terminal end the line first. */
-		if (isatty(STDOUT_FILENO)) {
-			putchar('\n');
-			fflush(stdout);
-		}
+		gen_end_text();
 		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, "
 			"decode %ld tokens %.2f tok/s%s, %ld threads, peak RSS %.1f MiB\n", t_load,
 			n_ids, pps, g.n_gen, dps, g.ctx_full ? " (context full)" : "", o->gen.threads,
@@ -302,8 +298,7 @@ static int run_store(struct run_opts *o)
 		if (run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
 			goto out;
 	}
-	if (isatty(STDOUT_FILENO))
-		putchar('\n');
+	gen_end_text();
 	{
 		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
 		double dps = g.t_decode > 0 && runs ? runs / g.t_decode : 0;

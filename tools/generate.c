@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +62,8 @@ struct as_sampler *gen_sampler(const struct gen_params *g, uint32_t n_vocab)
 	return as_sampler_new(&sp, n_vocab);
 }
 
+static bool text_open; /* the text on stdout does not end with a newline */
+
 static void put_piece(const struct as_tokenizer *tok, int32_t id)
 {
 	size_t len;
@@ -68,6 +71,32 @@ static void put_piece(const struct as_tokenizer *tok, int32_t id)
 
 	fwrite(p, 1, len, stdout);
 	fflush(stdout);
+	if (len)
+		text_open = p[len - 1] != '\n';
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return !fstat(a, &sa) && !fstat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+void gen_end_text(void)
+{
+	struct stat so;
+
+	if (!text_open)
+		return;
+	text_open = false;
+	if (isatty(STDOUT_FILENO) || same_file(STDOUT_FILENO, STDERR_FILENO)) {
+		putchar('\n');
+		fflush(stdout);
+	} else if (!fstat(STDOUT_FILENO, &so) && S_ISFIFO(so.st_mode) &&
+		   isatty(STDERR_FILENO)) {
+		fputc('\n', stderr);
+	}
 }
 
 int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids, size_t n,

@@ -65,6 +65,11 @@ int gen_decode(const char *sub, const struct as_eval_model *em,
 	       const struct as_tokenizer *tok, struct as_sampler *smp, size_t pos,
 	       long n_predict, long ctx, const volatile sig_atomic_t *stop, struct run_gen *g);
 
+/* Before a line on stderr after the generated text: end the text with a newline when
+ * stdout shows on a terminal or is the same file as stderr (piped or redirected alone, it
+ * stays exactly the text; a pipe with stderr on a terminal gets the newline on stderr). */
+void gen_end_text(void);
+
 /* run: echo the prompt, feed it (from position 0), then gen_decode. */
 int run_generate(const char *sub, const struct as_eval_model *em,
 		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
