@@ -41,8 +41,8 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 		s = ceil((1.0 - c) * 20.0 - 1e-9) / 20.0;
 		if (s > in->max_sparsity)
 			s = in->max_sparsity;
-		if (s < 0)
-			s = 0;
+		if (!(s > 0))
+			s = 0; /* and not -0: printed "-0.00" */
 	} else {
 		s = sparsity;
 	}

@@ -15,6 +15,17 @@
 #define AUTO_REPLAY_S 0.8
 #define AUTO_REPLAY_QD 32          /* the queue depth replayed when p has none */
 
+/* "path: e", naming the file once: the store's own messages may name it already. */
+static void named_err(char *err, size_t errlen, const char *path, const char *e)
+{
+	size_t n = strlen(path);
+
+	if (!strncmp(e, path, n) && e[n] == ':')
+		snprintf(err, errlen, "%s", e);
+	else
+		snprintf(err, errlen, "%s: %s", path, e);
+}
+
 int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req,
 		      const char *path, struct as_swap_params *p, uint32_t n_ctx, char *err,
 		      size_t errlen)
@@ -28,7 +39,7 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 	a->req = *req;
 	r = swap_store_open(&st, path, e, sizeof(e));
 	if (r) {
-		snprintf(err, errlen, "%s: %s", path, e);
+		named_err(err, errlen, path, e);
 		return r;
 	}
 	d = swap_store_desc(st);
@@ -51,7 +62,7 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 	p->n_ctx = a->n_ctx = n_ctx;
 	r = as_swap_budget_info(path, p, &a->budget, e, sizeof(e));
 	if (r)
-		snprintf(err, errlen, "%s: %s", path, e);
+		named_err(err, errlen, path, e);
 	return r;
 }
 

@@ -159,7 +159,11 @@ int cmd_convert(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	if (!in) {
-		usage(stderr);
+		/* no arguments at all: the usage, as 'activeswap' alone; else one line */
+		if (argc <= 1)
+			usage(stderr);
+		else
+			cli_err(SUB, "missing IN.gguf (see --help)");
 		return 2;
 	}
 	if (!outp) {

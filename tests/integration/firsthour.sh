@@ -5,6 +5,8 @@
 #    everything takes, says so, and runs inside a memory cgroup of 256 MiB;
 #  - convert refuses to write the store over its own input (same inode, also by a link);
 #  - the summary line on stderr starts on its own line after the generated text;
+#  - a truncated store says "truncated" and names the file once, a text file named .asw is
+#    "not an activeswap store or GGUF";
 #  - the README's swapping example (--dram-budget 50% --sparsity auto --stats) runs on the
 #    real model (AS_SHARED/models/stories260K.gguf; skipped when absent).
 set -u
@@ -64,7 +66,26 @@ check $? "store run >file 2>&1: the summary starts a line"
 [ -s "$T/alone.txt" ] && [ "$(tail -c 1 "$T/alone.txt" | od -An -c | tr -d ' ')" != '\n' ]
 check $? "stdout alone is exactly the text (no newline added)"
 
-# 4. The README's swapping example on the real model.
+# 4. A truncated store says so and names the file once; a text file is no model.
+head -c 600000 "$S" >"$T/trunc.asw"
+echo "hello" >"$T/text.asw"
+open_bad() { # SUB FILE: run -m FILE -n 1, or info FILE
+	if [ "$1" = run ]; then "$AR" run -m "$2" -n 1; else "$AR" info "$2"; fi
+}
+for sub in run info; do
+	open_bad $sub "$T/trunc.asw" >/dev/null 2>"$T/tr.err"
+	rc=$?
+	[ $rc = 1 ] && [ "$(wc -l <"$T/tr.err")" = 1 ] && grep -q "truncated" "$T/tr.err" &&
+		[ "$(grep -o "trunc\.asw" "$T/tr.err" | wc -l)" = 1 ]
+	check $? "$sub on a truncated store: exit $rc, $(cat "$T/tr.err")"
+	open_bad $sub "$T/text.asw" >/dev/null 2>"$T/tx.err"
+	rc=$?
+	[ $rc = 1 ] && [ "$(wc -l <"$T/tx.err")" = 1 ] &&
+		grep -q "text.asw: not an activeswap store or GGUF" "$T/tx.err"
+	check $? "$sub on a text file named .asw: exit $rc, $(cat "$T/tx.err")"
+done
+
+# 5. The README's swapping example on the real model.
 STORIES="${AS_SHARED:-$AS_TOP/../shared}/models/stories260K.gguf"
 if [ ! -f "$STORIES" ]; then
 	skip "README example on stories260K" "$STORIES absent"
