@@ -4,7 +4,7 @@
 #   make check      every test (unit + integration under ASan/UBSan, fuzz, BPF, kernel/QEMU)
 #   make demo       the main job on a generated model
 #   make bench      the standard benchmark set
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=  (make uninstall with the same removes it)
 #   make clean
 #
 # Sources are discovered by directory: runtime/*.c -> build/lib/libasrt.a,
@@ -58,8 +58,11 @@ CLI_EXTRA_LIBS :=
 CLI_EXTRA_DEPS :=
 CHECK_PREP     :=
 
-.PHONY: all deps deps-check deps-demo tests check demo bench install clean help
-all: $(CLI)
+.PHONY: all deps deps-check deps-demo deps-quick tests check demo bench install uninstall \
+	clean help
+# deps-quick: a fresh machine without the build's packages gets one line naming them and
+# 'make deps' instead of a compiler error.
+all: deps-quick $(CLI)
 
 -include $(sort $(wildcard mk/*.mk))
 
@@ -106,6 +109,8 @@ tests: $(CLI) $(UNIT_BIN)
 
 deps:
 	@sh mk/deps.sh build
+deps-quick:
+	@sh mk/deps.sh quick
 deps-check:
 	@sh mk/deps.sh check
 deps-demo:
@@ -128,12 +133,29 @@ bench: deps-demo
 	$(MAKE) all
 	sh tools/bench.sh $(TOP)/build/bin/activeswap
 
+# Public headers: libswap.h, activeswap/*.h (installed with extern "C" for C++ users by
+# mk/install-header.sh) and the kernel ABI linux/activeswap.h.
+PUB_HDRS  := $(sort $(wildcard runtime/include/activeswap/*.h))
+INC_DIR   := $(DESTDIR)$(PREFIX)/include
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/activeswap
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(INC_DIR)/activeswap \
+		$(INC_DIR)/linux
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/activeswap
 	install -m 0644 $(RT_LIB) $(SWAP_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 libswap/include/libswap.h $(DESTDIR)$(PREFIX)/include/
-	install -m 0644 runtime/include/activeswap/*.h $(DESTDIR)$(PREFIX)/include/activeswap/
+	sh mk/install-header.sh libswap/include/libswap.h $(INC_DIR)/libswap.h
+	for h in $(PUB_HDRS); do \
+		sh mk/install-header.sh $$h $(INC_DIR)/activeswap/$${h##*/} || exit 1; \
+	done
+	install -m 0644 uapi/linux/activeswap.h $(INC_DIR)/linux/activeswap.h
+
+# Removes what install put there (and the activeswap include directory if left empty).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/activeswap $(DESTDIR)$(PREFIX)/lib/$(notdir $(RT_LIB)) \
+		$(DESTDIR)$(PREFIX)/lib/$(notdir $(SWAP_LIB)) $(INC_DIR)/libswap.h \
+		$(INC_DIR)/linux/activeswap.h \
+		$(addprefix $(INC_DIR)/activeswap/,$(notdir $(PUB_HDRS)))
+	-rmdir $(INC_DIR)/activeswap 2>/dev/null
 
 clean:
 	rm -rf build

@@ -83,8 +83,9 @@ int32_t swap_slot_get(struct swap_engine *e, int kind)
 	e->ent[sl->bidx].slot = NIL;
 	e->ent[sl->bidx].fresh = 0;
 	e->ls[key.layer].evictions++;
-	DTRACE_PROBE3(activeswap, cache_evict, (int32_t)key.layer, key.channel,
-		      (int32_t)key.kind);
+	if (SWAP_PROBES_ON(e))
+		DTRACE_PROBE3(activeswap, cache_evict, (int32_t)key.layer, key.channel,
+			      (int32_t)key.kind);
 	sl->bidx = -1;
 	e->n_valid--;
 	return si;
@@ -127,7 +128,8 @@ static void queue_miss(struct swap_engine *e, uint64_t b, struct swap_key k, int
 		       uint64_t tag)
 {
 	e->ls[k.layer].misses++;
-	DTRACE_PROBE3(activeswap, cache_miss, (int32_t)k.layer, k.channel, (int32_t)k.kind);
+	if (SWAP_PROBES_ON(e))
+		DTRACE_PROBE3(activeswap, cache_miss, (int32_t)k.layer, k.channel, (int32_t)k.kind);
 	e->ent[b].state = ST_QUEUED;
 	e->ent[b].err = 0;
 	e->ent[b].tag = tag;
@@ -151,13 +153,15 @@ static void request_locked(struct swap_engine *e, const struct swap_key *keys, s
 			/* Not resident, and not retried yet: the failed read's error is kept
 			 * for the next swap_wait/swap_acquire, so the caller always sees it. */
 			e->ls[k.layer].misses++;
-			DTRACE_PROBE3(activeswap, cache_miss, (int32_t)k.layer, k.channel,
-				      (int32_t)k.kind);
+			if (SWAP_PROBES_ON(e))
+				DTRACE_PROBE3(activeswap, cache_miss, (int32_t)k.layer, k.channel,
+					      (int32_t)k.kind);
 			continue;
 		}
 		e->ls[k.layer].hits++;
-		DTRACE_PROBE3(activeswap, cache_hit, (int32_t)k.layer, k.channel,
-			      (int32_t)k.kind);
+		if (SWAP_PROBES_ON(e))
+			DTRACE_PROBE3(activeswap, cache_hit, (int32_t)k.layer, k.channel,
+				      (int32_t)k.kind);
 		if (x->state == ST_QUEUED) {
 			x->tag = tag; /* the newer prediction owns it now */
 			if (prio < x->prio) {
@@ -272,7 +276,8 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 			stall_layer = 0;
 		e->ls[stall_layer].stall_ns += st;
 		e->token_stall += st;
-		DTRACE_PROBE2(activeswap, stall, stall_layer, st);
+		if (SWAP_PROBES_ON(e))
+			DTRACE_PROBE2(activeswap, stall, stall_layer, st);
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t b = swap_bidx(e->s, keys[i]);
@@ -471,7 +476,8 @@ void swap_token_begin(struct swap_engine *e, uint64_t token)
 	if (e->pol->token)
 		e->pol->token(e->ps);
 	pthread_mutex_unlock(&e->lock);
-	DTRACE_PROBE1(activeswap, token_begin, token);
+	if (SWAP_PROBES_ON(e))
+		DTRACE_PROBE1(activeswap, token_begin, token);
 }
 
 uint64_t swap_token_end(struct swap_engine *e)
@@ -482,7 +488,8 @@ uint64_t swap_token_end(struct swap_engine *e)
 	t = e->token;
 	st = e->token_stall;
 	pthread_mutex_unlock(&e->lock);
-	DTRACE_PROBE2(activeswap, token_end, t, st);
+	if (SWAP_PROBES_ON(e))
+		DTRACE_PROBE2(activeswap, token_end, t, st);
 	return st;
 }
 
@@ -493,7 +500,8 @@ void swap_layer_begin(struct swap_engine *e, uint32_t layer)
 	pthread_mutex_lock(&e->lock);
 	t = e->token;
 	pthread_mutex_unlock(&e->lock);
-	DTRACE_PROBE2(activeswap, layer_begin, (int32_t)layer, t);
+	if (SWAP_PROBES_ON(e))
+		DTRACE_PROBE2(activeswap, layer_begin, (int32_t)layer, t);
 }
 
 void swap_engine_stats(struct swap_engine *e, struct swap_stats *o)

@@ -23,6 +23,9 @@
 
 #include "swap_int.h"
 
+/* USDT probes fire unless the engine was made with SWAP_F_NO_PROBES. */
+#define SWAP_PROBES_ON(e) (!((e)->p.flags & SWAP_F_NO_PROBES))
+
 enum { ST_ABSENT, ST_QUEUED, ST_LOADING, ST_VALID, ST_ERROR };
 
 #define NIL (-1)

@@ -144,8 +144,9 @@ void swap_dispatch(struct swap_engine *e)
 		e->inflight++;
 		/* Stats and probes: one read, its bytes split by layer (slack to the first). */
 		e->ls[start.layer].reads++;
-		DTRACE_PROBE4(activeswap, fetch_submit, r->tag, (int32_t)start.layer, r->len,
-			      (int32_t)p);
+		if (SWAP_PROBES_ON(e))
+			DTRACE_PROBE4(activeswap, fetch_submit, r->tag, (int32_t)start.layer,
+				      r->len, (int32_t)p);
 		if (e->p.on_submit)
 			e->p.on_submit(e->p.cb_arg, r->tag, start.layer, r->len, p);
 		{
@@ -166,7 +167,9 @@ void swap_dispatch(struct swap_engine *e)
 				if (!v)
 					continue;
 				e->ls[first + l].bytes_read += v;
-				DTRACE_PROBE2(activeswap, bundle_bytes, (int32_t)(first + l), v);
+				if (SWAP_PROBES_ON(e))
+					DTRACE_PROBE2(activeswap, bundle_bytes,
+						      (int32_t)(first + l), v);
 			}
 		}
 		x.file_off = r->file_off;
@@ -214,8 +217,9 @@ static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 	struct swap_key k = r->first;
 	int err = 0;
 
-	DTRACE_PROBE5(activeswap, fetch_complete, r->tag, (int32_t)r->first.layer, r->len, res,
-		      swap_now_ns() - r->t_submit);
+	if (SWAP_PROBES_ON(e))
+		DTRACE_PROBE5(activeswap, fetch_complete, r->tag, (int32_t)r->first.layer,
+			      r->len, res, swap_now_ns() - r->t_submit);
 	if (res < 0)
 		err = (int)res;
 	else if ((uint64_t)res != r->len)

@@ -1,27 +1,43 @@
 #!/bin/sh
 # Install the Debian packages the build and the tests need (when root), or print the
-# exact command to do so. Usage: mk/deps.sh [build|check|demo|kernel]
+# exact command to do so. Usage: mk/deps.sh [build|check|demo|kernel|quick]
+#   quick   plain `make`: only check the packages the build cannot do without and, when
+#           one is missing, print the one line to run (`make deps`); installs nothing.
+# Before installing, says what and why (check: the kernel image, QEMU and the kernel
+# source of the module's guest tests, about 14 minutes on 2 cores the first time); apt's
+# progress shows; another apt/dpkg running is waited for (its lock), not a failure.
 set -u
 want="$1"
+pkgs_hard="gcc make liburing-dev libnuma-dev systemtap-sdt-dev"
 pkgs_build="gcc make pkg-config clang llvm liburing-dev libnuma-dev libbpf-dev bpftool
 libelf-dev zlib1g-dev systemtap-sdt-dev"
-pkgs_check="libcmocka-dev libclang-rt-14-dev fio jq"
+pkgs_check="libcmocka-dev libclang-rt-14-dev fio jq g++"
 pkgs_demo="gnuplot-nox"
 pkgs_kernel="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static
 linux-source-6.1 sparse kmod cpio e2fsprogs xz-utils"
 case "$want" in
+quick) pkgs="$pkgs_hard" ;;
 build) pkgs="$pkgs_build" ;;
 check) pkgs="$pkgs_build $pkgs_check $pkgs_demo $pkgs_kernel" ;;
 demo) pkgs="$pkgs_build $pkgs_demo" ;;
 kernel) pkgs="$pkgs_build $pkgs_kernel" ;;
-*) echo "usage: $0 build|check|demo|kernel" >&2; exit 2 ;;
+*) echo "usage: $0 build|check|demo|kernel|quick" >&2; exit 2 ;;
 esac
+command -v dpkg-query >/dev/null 2>&1 || {
+	[ "$want" = quick ] && exit 0
+	echo "deps: not a Debian system (no dpkg-query): install by hand:" $pkgs >&2
+	exit 1
+}
 missing=""
 for p in $pkgs; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
 	case "$st" in *" installed") ;; *) missing="$missing $p" ;; esac
 done
 [ -z "$missing" ] && exit 0
+if [ "$want" = quick ]; then
+	echo "activeswap: missing build packages:$missing; run 'make deps' (as root) first" >&2
+	exit 1
+fi
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: missing Debian packages:$missing" >&2
 	echo "deps: run as root: apt-get update && apt-get install -y --no-install-recommends$missing" >&2
@@ -31,11 +47,26 @@ if ! command -v apt-get >/dev/null 2>&1; then
 	echo "deps: missing packages$missing and no apt-get on this system" >&2
 	exit 1
 fi
-echo "deps: installing$missing" >&2
+echo "deps: installing with apt-get:$missing" >&2
+case " $missing " in
+*" qemu-system-x86 "* | *" linux-image-amd64 "* | *" linux-source-6.1 "*)
+	echo "deps: (a kernel image, QEMU and the kernel source are for the kernel module's" \
+		"tests in a QEMU guest: the first make check takes about 14 minutes on 2 cores)" >&2 ;;
+esac
 export DEBIAN_FRONTEND=noninteractive
-# Lists may be absent on a fresh machine; refresh once, quietly.
-apt-get update -qq >/dev/null 2>&1 || apt-get update
-apt-get install -y -qq --no-install-recommends $missing >/dev/null || {
+# Wait for another apt or dpkg (its locks) instead of failing: up to 20 minutes.
+LOCKWAIT="-o DPkg::Lock::Timeout=1200"
+# Lists may be absent on a fresh machine; refresh once (retried while locked).
+i=0
+# shellcheck disable=SC2086
+until apt-get $LOCKWAIT update; do
+	i=$((i + 1))
+	[ $i -ge 60 ] && { echo "deps: apt-get update failed" >&2; exit 1; }
+	echo "deps: apt-get update failed (another apt running?); retrying in 20 s" >&2
+	sleep 20
+done
+# shellcheck disable=SC2086
+apt-get $LOCKWAIT install -y --no-install-recommends $missing || {
 	echo "deps: apt-get install failed for:$missing" >&2
 	exit 1
 }

@@ -41,8 +41,8 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 		s = ceil((1.0 - c) * 20.0 - 1e-9) / 20.0;
 		if (s > in->max_sparsity)
 			s = in->max_sparsity;
-		if (s < 0)
-			s = 0;
+		if (!(s > 0))
+			s = 0; /* and not -0: printed "-0.00" */
 	} else {
 		s = sparsity;
 	}
@@ -197,7 +197,9 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 	ep.backend = backend;
 	ep.queue_depth = qd;
 	ep.numa_node = -1;
-	ep.flags = SWAP_F_NO_MLOCK; /* a short measurement: no need to lock its pool */
+	/* a short measurement: no need to lock its pool; its reads are none of the traced
+	 * run's (activeswap trace equals the run's statistics) */
+	ep.flags = SWAP_F_NO_MLOCK | SWAP_F_NO_PROBES;
 	ep.budget_bytes = swap_engine_min_budget(st, &ep);
 	r = swap_engine_create(&e, st, &ep, err, sizeof(err));
 	if (r)

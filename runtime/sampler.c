@@ -17,7 +17,14 @@ struct as_sampler {
 	size_t n_vocab;
 	uint64_t rng;
 	struct cand *c;
+	int32_t *hist;     /* the last repeat_last_n accepted tokens (a ring) */
+	size_t hist_n, hist_pos;
 };
+
+static bool penalizing(const struct as_sampler *s)
+{
+	return s->hist && s->hist_n && s->p.repeat_penalty != 1.0f;
+}
 
 uint64_t as_rng_next(uint64_t *state)
 {
@@ -56,8 +63,11 @@ struct as_sampler *as_sampler_new(const struct as_sampler_params *p, size_t n_vo
 	s->n_vocab = n_vocab;
 	s->rng = p->seed;
 	s->c = malloc(n_vocab * sizeof(*s->c));
-	if (!s->c) {
-		free(s);
+	if (p->repeat_last_n > 0 && p->repeat_penalty > 0 && p->repeat_penalty != 1.0f)
+		s->hist = malloc((size_t)p->repeat_last_n * sizeof(*s->hist));
+	if (!s->c || (p->repeat_last_n > 0 && p->repeat_penalty > 0 &&
+		      p->repeat_penalty != 1.0f && !s->hist)) {
+		as_sampler_free(s);
 		return NULL;
 	}
 	return s;
@@ -68,7 +78,36 @@ void as_sampler_free(struct as_sampler *s)
 	if (!s)
 		return;
 	free(s->c);
+	free(s->hist);
 	free(s);
+}
+
+void as_sampler_accept(struct as_sampler *s, int32_t id)
+{
+	if (!s->hist || id < 0 || (size_t)id >= s->n_vocab)
+		return;
+	s->hist[s->hist_pos] = id;
+	s->hist_pos = (s->hist_pos + 1) % (size_t)s->p.repeat_last_n;
+	if (s->hist_n < (size_t)s->p.repeat_last_n)
+		s->hist_n++;
+}
+
+/* c[i] = token i (in id order) with the repeat penalty applied once per distinct token
+ * of the window. */
+static void penalize(struct as_sampler *s, struct cand *c)
+{
+	float pen = s->p.repeat_penalty;
+
+	for (size_t i = 0; i < s->hist_n; i++) {
+		int32_t id = s->hist[i];
+		bool seen = false;
+
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = s->hist[j] == id;
+		if (seen)
+			continue;
+		c[id].logit = c[id].logit > 0 ? c[id].logit / pen : c[id].logit * pen;
+	}
 }
 
 /* Descending by logit, then ascending id: a total order, so results do not depend
@@ -101,11 +140,22 @@ int32_t as_sample(struct as_sampler *s, const float *logits)
 	size_t n = s->n_vocab;
 	double r, acc;
 
-	if (!(s->p.temp > 0))
+	if (!(s->p.temp > 0) && !penalizing(s))
 		return as_argmax(logits, n);
 	for (size_t i = 0; i < n; i++) {
 		c[i].id = (int32_t)i;
 		c[i].logit = isnan(logits[i]) ? -INFINITY : logits[i];
+	}
+	if (penalizing(s)) {
+		penalize(s, c);
+		if (!(s->p.temp > 0)) {
+			size_t best = 0;
+
+			for (size_t i = 1; i < n; i++)
+				if (c[i].logit > c[best].logit)
+					best = i;
+			return (int32_t)best;
+		}
 	}
 	qsort(c, n, sizeof(*c), cand_cmp);
 	if (s->p.top_k > 0 && (size_t)s->p.top_k < n)
@@ -122,6 +172,15 @@ int32_t as_sample(struct as_sampler *s, const float *logits)
 				break;
 			}
 		}
+		n = keep;
+	}
+	if (s->p.min_p > 0) {
+		/* p_i >= min_p * p_0  <=>  logit_i >= logit_0 + log(min_p) (sorted) */
+		float lim = c[0].logit + logf(s->p.min_p);
+		size_t keep = 1;
+
+		while (keep < n && c[keep].logit >= lim)
+			keep++;
 		n = keep;
 	}
 	cand_softmax(c, n, s->p.temp);

@@ -14,6 +14,34 @@
 #define AUTO_COMPUTE_S 0.1
 #define AUTO_REPLAY_S 0.8
 #define AUTO_REPLAY_QD 32          /* the queue depth replayed when p has none */
+#define AUTO_PROBE_FULL (256ull << 20) /* weights from which the probes take their full time */
+#define AUTO_PROBE_MIN 30.0        /* ... and at most this many times shorter */
+
+/*
+ * The time of a probe whose full time is full_s: scaled to the model's weights (a store
+ * of a few MB is measured in milliseconds, not in a second), and the shortest when the
+ * budget holds everything (the choice is sparsity 0 whatever the speeds: they only feed
+ * the printed estimate).
+ */
+static double probe_s(const struct as_swap_auto *a, uint64_t budget_bytes, double full_s)
+{
+	double s = full_s * (double)a->weight_bytes / (double)AUTO_PROBE_FULL;
+
+	if (budget_bytes >= a->budget.full || s < full_s / AUTO_PROBE_MIN)
+		s = full_s / AUTO_PROBE_MIN;
+	return s > full_s ? full_s : s;
+}
+
+/* "path: e", naming the file once: the store's own messages may name it already. */
+static void named_err(char *err, size_t errlen, const char *path, const char *e)
+{
+	size_t n = strlen(path);
+
+	if (!strncmp(e, path, n) && e[n] == ':')
+		snprintf(err, errlen, "%s", e);
+	else
+		snprintf(err, errlen, "%s: %s", path, e);
+}
 
 int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req,
 		      const char *path, struct as_swap_params *p, uint32_t n_ctx, char *err,
@@ -28,7 +56,7 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 	a->req = *req;
 	r = swap_store_open(&st, path, e, sizeof(e));
 	if (r) {
-		snprintf(err, errlen, "%s: %s", path, e);
+		named_err(err, errlen, path, e);
 		return r;
 	}
 	d = swap_store_desc(st);
@@ -51,7 +79,7 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 	p->n_ctx = a->n_ctx = n_ctx;
 	r = as_swap_budget_info(path, p, &a->budget, e, sizeof(e));
 	if (r)
-		snprintf(err, errlen, "%s: %s", path, e);
+		named_err(err, errlen, path, e);
 	return r;
 }
 
@@ -92,7 +120,8 @@ static void replay_gap(struct as_swap_auto *a, const char *path, struct as_cost_
 
 	a->gap_tried = true;
 	if (as_choose_gap_bytes(path, keep > 0.01 ? keep : 0.01, qd, p->backend, p->tp,
-				AUTO_REPLAY_S, &p->gap_bytes, &a->replay))
+				probe_s(a, p->budget_bytes, AUTO_REPLAY_S), &p->gap_bytes,
+				&a->replay))
 		p->gap_bytes = AS_GAP_DEFAULT;
 	else
 		a->gap_measured = true;
@@ -118,6 +147,12 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	uint32_t grp = a->req.group;
 	int r;
 
+	/* never allocate more than holding everything takes */
+	if (budget_bytes > bi->full) {
+		a->budget_asked = budget_bytes;
+		a->budget_capped = true;
+		budget_bytes = bi->full;
+	}
 	a->budget_bytes = p->budget_bytes = budget_bytes;
 	if (a->req.policy_auto)
 		p->policy = budget_bytes >= bi->full ? SWAP_POLICY_FREQ : SWAP_POLICY_STATIC;
@@ -131,9 +166,11 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 		ci.cache_bytes = ci.weight_bytes;
 	ci.max_sparsity = a->req.max_sparsity;
 	if (a->auto_sparsity || a->auto_group) {
-		ci.flash_bps = a->flash_bps = as_measure_flash_bps(path, AUTO_FLASH_BS,
-								   AUTO_FLASH_S);
-		ci.compute_bps = a->compute_bps = as_measure_compute_bps(p->tp, AUTO_COMPUTE_S);
+		ci.flash_bps = a->flash_bps =
+			as_measure_flash_bps(path, AUTO_FLASH_BS,
+					     probe_s(a, budget_bytes, AUTO_FLASH_S));
+		ci.compute_bps = a->compute_bps =
+			as_measure_compute_bps(p->tp, probe_s(a, budget_bytes, AUTO_COMPUTE_S));
 	}
 	if (a->req.levels) {
 		r = load_levels(a, &sp, err, errlen);

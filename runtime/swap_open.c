@@ -474,8 +474,15 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 	if (p->budget_bytes) {
 		uint64_t minb = swap_engine_min_budget(m->st, &ep);
 		uint64_t recs = sw_slot_records(m->st, minb);
+		uint64_t budget = p->budget_bytes;
+		struct as_swap_budget full;
 
-		if (p->budget_bytes < m->fixed_bytes + minb + recs) {
+		/* a budget above what holding everything takes gets just that: the pool is
+		 * allocated whole, never more than the model needs */
+		sw_budget(m->st, p, &full);
+		if (budget > full.full)
+			budget = full.full;
+		if (budget < m->fixed_bytes + minb + recs) {
 			snprintf(err, errlen, "DRAM budget %.1f MiB is too small: the resident part "
 				 "(tensors, KV cache for %u positions, activations) takes %.1f MiB "
 				 "and one layer group of bundles plus read buffers %.1f MiB; at "
@@ -485,7 +492,7 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 			return -ENOSPC;
 		}
 		/* the pool and the records of the slots carved from it fit the rest */
-		ep.budget_bytes = p->budget_bytes - m->fixed_bytes;
+		ep.budget_bytes = budget - m->fixed_bytes;
 		ep.budget_bytes -= sw_slot_records(m->st, ep.budget_bytes);
 		if (ep.budget_bytes < minb)
 			ep.budget_bytes = minb;

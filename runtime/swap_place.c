@@ -67,17 +67,24 @@ uint32_t sw_default_ctx(const struct swap_store *st, uint32_t want)
 	return c;
 }
 
-/* Small stores get a small read queue, so the read buffers do not dwarf the weights. */
+/* Small stores get a small read queue, so the read buffers do not dwarf the weights: reads
+ * of at most 64 KiB, and for a tiny store (a few MB) of 1/64 of its weights (16 KiB at
+ * least), so that half its size still holds a layer group and the buffers. */
 void sw_engine_params(const struct swap_store *st, const struct as_swap_params *p,
 			  struct swap_engine_params *ep)
 {
-	bool small = swap_store_swappable_bytes(st) < (256ull << 20);
+	uint64_t wb = swap_store_swappable_bytes(st);
+	bool small = wb < (256ull << 20);
+	uint32_t rd = 64u << 10;
+
+	if (wb / 64 < rd)
+		rd = wb / 64 < (16u << 10) ? 16u << 10 : (uint32_t)((wb / 64 + 4095) & ~4095ull);
 
 	memset(ep, 0, sizeof(*ep));
 	ep->policy = p->policy;
 	ep->backend = p->backend;
 	ep->queue_depth = p->queue_depth ? p->queue_depth : small ? 4 : 0;
-	ep->max_read_bytes = p->max_read_bytes ? p->max_read_bytes : small ? 64u << 10 : 0;
+	ep->max_read_bytes = p->max_read_bytes ? p->max_read_bytes : small ? rd : 0;
 	ep->numa_node = -1;
 	ep->flags = p->engine_flags;
 	ep->fault = p->fault;

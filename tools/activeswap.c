@@ -41,7 +41,20 @@ static int cmd_bench(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		/* every benchmark's flags, one after the other */
+		int (*const all[])(int, char **) = { bench_kernels_main, bench_io_main,
+						     bench_decode_main };
+		char name[] = "bench", help[] = "--help";
+		char *av[] = { name, help, NULL };
+
 		bench_usage(stdout);
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+			if (!all[i])
+				continue;
+			putchar('\n');
+			fflush(stdout);
+			all[i](2, av);
+		}
 		return 0;
 	}
 	if (!strcmp(argv[1], "kernels"))
@@ -51,8 +64,7 @@ static int cmd_bench(int argc, char **argv)
 	else if (!strcmp(argv[1], "decode"))
 		fn = bench_decode_main;
 	else {
-		cli_err("bench", "unknown benchmark '%s'", argv[1]);
-		bench_usage(stderr);
+		cli_err("bench", "unknown benchmark '%s' (kernels, io or decode)", argv[1]);
 		return 2;
 	}
 	if (!fn) {
@@ -71,7 +83,7 @@ static const struct {
 	{ "eval", cmd_eval, "perplexity (and sparsity accuracy) on a text file" },
 	{ "convert", cmd_convert, "convert a GGUF model into an activeswap store" },
 	{ "mkmodel", cmd_mkmodel, "write a Llama GGUF with random weights" },
-	{ "bench", cmd_bench, "benchmarks: io, decode" },
+	{ "bench", cmd_bench, "benchmarks: kernels, io, decode" },
 	{ "trace", cmd_trace, "live eBPF view of swapping" },
 	{ "info", cmd_info, "architecture, shapes, types and sizes of a model" },
 	{ "calibrate", cmd_calibrate, "per-layer sparsity levels from a text" },
@@ -85,7 +97,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s%s\n", cmds[i].name, cmds[i].help,
 			cmds[i].fn ? "" : " (not in this build)");
-	fprintf(f, "\n'activeswap <command> --help' describes a command's options.\n");
+	fprintf(f, "\n'activeswap <command> --help' describes a command's options;\n"
+		"'activeswap --version' prints the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -93,6 +106,10 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("activeswap %s\n", AS_VERSION);
+		return 0;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
@@ -107,7 +124,6 @@ int main(int argc, char **argv)
 		}
 		return cmds[i].fn(argc - 1, argv + 1);
 	}
-	cli_err(NULL, "unknown command '%s'", argv[1]);
-	usage(stderr);
+	cli_err(NULL, "unknown command '%s' (see activeswap --help)", argv[1]);
 	return 2;
 }

@@ -9,8 +9,11 @@
 # the GGUF on disk): activeswap with auto sparsity
 # and group, and the same model dense through mmap inside a memory cgroup of the same
 # size (tools/memcg.sh: both sides get budget + 10% + 24 MiB of process overhead); with --peer-llama-bench (or AS_PEER_LLAMA_BENCH) llama.cpp's
-# llama-bench in the same cgroup too. Writes decode.json (one object per run),
-# decode.dat, decode.png and decode.svg (gnuplot), and prints the table.
+# llama-bench in the same cgroup too. Writes decode.jsonl (one JSON object per run and
+# line), decode.dat, decode.png and decode.svg (gnuplot: the medians with their range, the
+# dense speed as a line, the legend beside the plot), and prints the table with one line
+# explaining each column. AS_BENCH_REPS rounds (default 1; make demo 3), each over every
+# budget with activeswap and mmap alternated; the table gives medians and ranges.
 # Other knobs: AS_BENCH_DIR, AS_BENCH_TOKENS (8), AS_BENCH_THREADS (2), AS_BENCH_LAYERS
 # (override the shape's layer count), AS_BENCH_DENSE=1 (add a dense-in-DRAM row),
 # AS_BENCH_KERNELS=0 (skip the kernel benchmark), AS_BENCH_FIO=1 (after each activeswap
@@ -32,6 +35,7 @@ OUT="${AS_BENCH_DIR:-build/bench}"
 SHAPE="${AS_BENCH_SHAPE:-1b}"
 BUDGETS="${AS_BENCH_BUDGETS:-100 75 50 25}"
 N="${AS_BENCH_TOKENS:-8}"
+REPS="${AS_BENCH_REPS:-1}"
 T="${AS_BENCH_THREADS:-2}"
 LAYERS="${AS_BENCH_LAYERS:-}"
 mkdir -p "$OUT"
@@ -58,35 +62,74 @@ if [ ! -f "$store" ] || [ "$store" -ot "$gguf" ] ||
 	"$AS" convert "$gguf" -o "$store" --group 1 --rows --quiet
 fi
 
-: >"$OUT/decode.json"
+: >"$OUT/decode.jsonl"
 : >"$OUT/decode.dat"
-echo "# pct budget_MiB activeswap_tps mmap_tps peer_tps flash_MB_tok stall_ms_tok hit sparsity group mmap_flash_MB_tok useful_MB_tok read_KiB fio_MBps" >>"$OUT/decode.dat"
+echo "# pct budget_MiB activeswap_tps mmap_tps peer_tps flash_MB_tok stall_ms_tok hit sparsity group mmap_flash_MB_tok useful_MB_tok read_KiB fio_MBps as_min as_max mmap_min mmap_max" >>"$OUT/decode.dat"
 if [ "${AS_BENCH_DENSE:-0}" = 1 ]; then
 	echo "== dense, all in DRAM"
 	"$AS" bench decode -m "$gguf" --backend dense -n "$N" -t "$T" --json --label dense \
 		>"$OUT/dense.json"
-	cat "$OUT/dense.json" >>"$OUT/decode.json"
+	cat "$OUT/dense.json" >>"$OUT/decode.jsonl"
 fi
+# the budgets' bytes and cgroup limits (both sides: budget + 10% + the process overhead)
 for pct in $BUDGETS; do
-	echo "== budget $pct%"
 	bud=$("$AS" bench decode -m "$store" --dram-budget "$pct%" --print-budget)
-	# both sides get the same memory cgroup: budget + 10% + the process overhead
-	lim=$(awk -v b="$bud" 'BEGIN { printf "%.0f", b * 1.1 + 24 * 1048576 }')
-	rc=0
-	sh "$TOP/tools/memcg.sh" "$lim" "$AS" bench decode -m "$store" --dram-budget "$bud" \
-		-n "$N" -t "$T" --json --label activeswap >"$OUT/as-$pct.json" \
-		2>"$OUT/as-$pct.err" || rc=$?
-	if [ $rc = 77 ]; then
-		"$AS" bench decode -m "$store" --dram-budget "$bud" -n "$N" -t "$T" --json \
-			--label activeswap >"$OUT/as-$pct.json" 2>"$OUT/as-$pct.err" || rc=$?
-	fi
-	if [ $rc != 0 ] && [ $rc != 77 ]; then
-		cat "$OUT/as-$pct.err" >&2
+	echo "$pct $bud $(awk -v b="$bud" 'BEGIN { printf "%.0f", b * 1.1 + 24 * 1048576 }')"
+done >"$OUT/budgets.txt"
+# Rounds: in each, every budget, activeswap then mmap right after (alternated, so that a
+# busy machine slows both alike); the table gives each figure's median and its range.
+r=1
+while [ $r -le "$REPS" ]; do
+	while read -r pct bud lim; do
+		echo "== round $r/$REPS, budget $pct%"
+		rc=0
+		sh "$TOP/tools/memcg.sh" "$lim" "$AS" bench decode -m "$store" --dram-budget "$bud" \
+			-n "$N" -t "$T" --json --label activeswap >"$OUT/as-$pct-$r.json" \
+			2>"$OUT/as-$pct.err" || rc=$?
+		if [ $rc = 77 ]; then
+			rc=0
+			"$AS" bench decode -m "$store" --dram-budget "$bud" -n "$N" -t "$T" --json \
+				--label activeswap >"$OUT/as-$pct-$r.json" 2>"$OUT/as-$pct.err" || rc=$?
+		fi
+		if [ $rc != 0 ]; then
+			cat "$OUT/as-$pct.err" >&2
+			rm -f "$OUT/as-$pct-$r.json"
+		fi
+		cat "$OUT/as-$pct-$r.json" >>"$OUT/decode.jsonl" 2>/dev/null || true
+		rc=0
+		sh "$TOP/tools/memcg.sh" "$lim" "$AS" bench decode -m "$gguf" --backend mmap \
+			--dram-budget "$bud" -n "$N" -t "$T" --json --label mmap \
+			>"$OUT/mmap-$pct-$r.json" 2>"$OUT/mmap-$pct.err" || rc=$?
+		if [ $rc = 77 ]; then
+			echo "   (no memory cgroup: mmap runs without a limit)"
+			"$AS" bench decode -m "$gguf" --backend mmap -n "$N" -t "$T" --json \
+				--label mmap-unlimited >"$OUT/mmap-$pct-$r.json"
+		fi
+		cat "$OUT/mmap-$pct-$r.json" >>"$OUT/decode.jsonl" 2>/dev/null || true
+	done <"$OUT/budgets.txt"
+	r=$((r + 1))
+done
+# median min max of the numbers on stdin
+stats() { sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "0 0 0"; exit }
+	m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'; }
+# the run whose tokens/s is the median (its flash, stall, hit figures go in the table)
+median_run() { # files...
+	for f in "$@"; do [ -s "$f" ] && echo "$(jfield tokens_per_s "$f") $f"; done | sort -g |
+		awk '{ f[NR] = $2 } END { if (NR) print f[int((NR + 1) / 2)] }'
+}
+while read -r pct bud lim; do
+	set -- $(for f in "$OUT"/as-"$pct"-*.json; do [ -s "$f" ] && jfield tokens_per_s "$f"; done | stats)
+	am=$1 alo=$2 ahi=$3
+	set -- $(for f in "$OUT"/mmap-"$pct"-*.json; do [ -s "$f" ] && jfield tokens_per_s "$f"; done | stats)
+	mm=$1 mlo=$2 mhi=$3
+	f=$(median_run "$OUT"/as-"$pct"-*.json)
+	if [ -z "$f" ]; then
+		echo "   budget $pct%: no activeswap run succeeded" >&2
 		continue
 	fi
-	cat "$OUT/as-$pct.json" >>"$OUT/decode.json"
+	mf=$(jfield flash_bytes_per_token "$(median_run "$OUT"/mmap-"$pct"-*.json)"); mf=${mf:-0}
 	fiobw=0
-	rdsz=$(awk -v r="$(jfield reads "$OUT/as-$pct.json")" -v b="$(jfield read_bytes "$OUT/as-$pct.json")" \
+	rdsz=$(awk -v r="$(jfield reads "$f")" -v b="$(jfield read_bytes "$f")" \
 		'BEGIN { if (r > 0) printf "%d", int(b / r / 4096 + 0.5) * 4096; else print 0 }')
 	if [ "${AS_BENCH_FIO:-0}" = 1 ] && [ "$rdsz" -gt 0 ] && command -v fio >/dev/null 2>&1; then
 		# random reads of the existing store only (no --size/--offset: fio would
@@ -99,16 +142,6 @@ for pct in $BUDGETS; do
 			awk -F';' 'NR == 1 { printf "%.0f", $7 * 1024 }')
 		fiobw=${fiobw:-0}
 	fi
-	rc=0
-	sh "$TOP/tools/memcg.sh" "$lim" "$AS" bench decode -m "$gguf" --backend mmap \
-		--dram-budget "$bud" -n "$N" --warmup 1 -t "$T" --json --label mmap \
-		>"$OUT/mmap-$pct.json" 2>"$OUT/mmap-$pct.err" || rc=$?
-	if [ $rc = 77 ]; then
-		echo "   (no memory cgroup: mmap runs without a limit)"
-		"$AS" bench decode -m "$gguf" --backend mmap -n "$N" --warmup 1 -t "$T" --json \
-			--label mmap-unlimited >"$OUT/mmap-$pct.json"
-	fi
-	cat "$OUT/mmap-$pct.json" >>"$OUT/decode.json" 2>/dev/null || true
 	peer=0
 	if [ -n "$PEER" ]; then
 		sh "$TOP/tools/memcg.sh" "$lim" "$PEER" -m "$gguf" -p 0 -n "$N" -t "$T" -o json \
@@ -116,37 +149,71 @@ for pct in $BUDGETS; do
 		peer=$(sed -n 's/.*"avg_ts": *\([0-9.e+]*\).*/\1/p' "$OUT/peer-$pct.json" | tail -n 1)
 		peer=${peer:-0}
 	fi
-	f="$OUT/as-$pct.json"
-	mt=$(jfield tokens_per_s "$OUT/mmap-$pct.json"); mt=${mt:-0}
-	mf=$(jfield flash_bytes_per_token "$OUT/mmap-$pct.json"); mf=${mf:-0}
-	awk -v p="$pct" -v b="$bud" -v a="$(jfield tokens_per_s "$f")" -v m="$mt" -v q="$peer" \
+	awk -v p="$pct" -v b="$bud" -v a="$am" -v m="$mm" -v q="$peer" \
 		-v fb="$(jfield window_flash_bytes_per_token "$f")" \
 		-v st="$(jfield window_stall_s_per_token "$f")" -v h="$(jfield window_hit_rate "$f")" \
 		-v s="$(jfield sparsity "$f")" -v g="$(jfield group "$f")" -v mf="$mf" \
 		-v ub="$(jfield window_useful_bytes_per_token "$f")" -v rk="$rdsz" -v fio="$fiobw" \
-		'BEGIN { printf "%s %.1f %.4f %.4f %.4f %.1f %.1f %.3f %.2f %d %.1f %.1f %.0f %.0f\n", p,
+		-v alo="$alo" -v ahi="$ahi" -v mlo="$mlo" -v mhi="$mhi" \
+		'BEGIN { printf "%s %.1f %.4f %.4f %.4f %.1f %.1f %.3f %.2f %d %.1f %.1f %.0f %.0f %.4f %.4f %.4f %.4f\n", p,
 			 b / 1048576, a, m, q, fb / 1e6, st * 1e3, h, s, g, mf / 1e6, ub / 1e6,
-			 rk / 1024, fio / 1e6 }' >>"$OUT/decode.dat"
-done
+			 rk / 1024, fio / 1e6, alo, ahi, mlo, mhi }' >>"$OUT/decode.dat"
+done <"$OUT/budgets.txt"
 
 echo
-echo "== decode tokens/s vs DRAM budget ($name, random weights, $T threads, $N tokens)"
-awk 'NR == 1 { next }
-     NR == 2 { printf "%6s %9s %11s %9s %7s %9s %8s %11s %10s %6s %5s %12s %11s %8s %8s %6s %6s\n",
-	       "budget", "MiB", "activeswap", "mmap", "ratio", "llama.cpp", "sparsity",
-	       "flash MB/t", "stall ms/t", "hit", "group", "mmap MB/t", "useful MB/t",
-	       "read KiB", "fio MB/s", "eff", "eff-u" }
-     { printf "%5s%% %9.1f %11.3f %9.3f %7.2f %9s %8.2f %11.1f %10.1f %5.1f%% %5d %12.1f %11.1f %8d %8s %6s %6s\n",
-	      $1, $2, $3, $4, ($4 > 0 ? $3 / $4 : 0), ($5 > 0 ? sprintf("%.3f", $5) : "-"),
-	      $9, $6, $7, 100 * $8, $10, $11, $12, $13, ($14 > 0 ? $14 : "-"),
+echo "== decode tokens/s vs DRAM budget ($name, random weights, $T threads, $N tokens after" \
+	"a warm-up, median of $REPS rounds [range])"
+# Columns that are all "-" (no llama.cpp, no fio) are left out.
+peercol=0 fiocol=0
+[ -n "$PEER" ] && peercol=1
+awk 'NR > 1 && $14 > 0 { f = 1 } END { exit !f }' "$OUT/decode.dat" && fiocol=1
+awk -v pc=$peercol -v fc=$fiocol '
+     function rng(lo, hi) { return sprintf("[%.2f-%.2f]", lo, hi) }
+     NR == 1 { next }
+     NR == 2 { printf "%6s %8s %-27s %-27s %6s", "budget", "MiB", "activeswap tok/s",
+	       "mmap tok/s", "ratio"
+	       if (pc) printf " %9s", "llama.cpp"
+	       printf " %8s %10s %10s %6s %5s %9s %10s %8s", "sparsity", "flash MB/t",
+	       "stall ms/t", "hit", "group", "mmap MB/t", "useful MB/t", "read KiB"
+	       if (fc) printf " %8s %6s %6s", "fio MB/s", "eff", "eff-u"
+	       printf "\n" }
+     { printf "%5s%% %8.1f %9.3f %-17s %9.3f %-17s %6.2f", $1, $2, $3, rng($15, $16), $4,
+	      rng($17, $18), ($4 > 0 ? $3 / $4 : 0)
+       if (pc) printf " %9s", ($5 > 0 ? sprintf("%.3f", $5) : "-")
+       printf " %8.2f %10.1f %10.1f %5.1f%% %5d %9.1f %10.1f %8d", $9, $6, $7, 100 * $8, $10,
+	      $11, $12, $13
+       if (fc) printf " %8s %6s %6s", ($14 > 0 ? $14 : "-"),
 	      ($14 > 0 ? sprintf("%.2f", $3 * $6 / $14) : "-"),
-	      ($14 > 0 ? sprintf("%.2f", $3 * $12 / $14) : "-") }' \
-	"$OUT/decode.dat"
-[ -f "$OUT/dense.json" ] && echo "dense in DRAM: $(jfield tokens_per_s "$OUT/dense.json") tok/s"
+	      ($14 > 0 ? sprintf("%.2f", $3 * $12 / $14) : "-")
+       printf "\n" }' "$OUT/decode.dat"
+cat <<'LEGEND'
+  budget, MiB    DRAM budget: % of what holding the whole model takes, and in MiB
+  activeswap     decode tokens/s of activeswap (auto sparsity and group) under the budget
+  mmap           the GGUF used in place through mmap, in a memory cgroup of the same size
+  ratio          activeswap / mmap
+  sparsity       Top-K sparsity auto chose (share of each op's input channels left out)
+  flash MB/t     bytes read from flash per generated token (activeswap)
+  stall ms/t     time per token waiting for reads (activeswap)
+  hit            share of the needed weight columns found in the DRAM cache
+  group          layers preloaded ahead from one Top-K selection
+  mmap MB/t      bytes the mmap run read from the device per token
+  useful MB/t    the flash bytes of columns the kernels used (the rest: gap fill)
+  read KiB       mean read size of activeswap's flash reads
+LEGEND
+[ $peercol = 1 ] && echo "  llama.cpp      llama-bench's tokens/s in the same cgroup"
+[ $fiocol = 1 ] && cat <<'LEGEND'
+  fio MB/s       fio's random-read bandwidth of the store at that read size, depth 32
+  eff, eff-u     tok/s x flash (eff) or useful (eff-u) bytes per token / fio's bandwidth
+LEGEND
+dense=""
+[ -f "$OUT/dense.json" ] && dense=$(jfield tokens_per_s "$OUT/dense.json") &&
+	echo "dense in DRAM: $dense tok/s"
 peerplot=""
 [ -n "$PEER" ] && peerplot=', "" using 1:5 with linespoints lw 2 title "llama.cpp (llama-bench)"'
+denseplot=""
+[ -n "$dense" ] && denseplot=", $dense with lines dt 2 lw 2 title \"dense, all in DRAM\""
 if command -v gnuplot >/dev/null 2>&1; then
-	for term in "pngcairo size 800,500" "svg size 800,500"; do
+	for term in "pngcairo size 900,500" "svg size 900,500"; do
 		ext=png
 		case "$term" in svg*) ext=svg ;; esac
 		gnuplot <<GP 2>/dev/null || gnuplot -e "set terminal png" >/dev/null 2>&1 || true
@@ -155,16 +222,16 @@ set output "$OUT/decode.$ext"
 set title "decode speed vs DRAM budget ($name, random weights, $T threads)"
 set xlabel "DRAM budget (% of holding everything)"
 set ylabel "tokens/s"
-set key top left
+set key outside right top
 set grid
 set xrange [0:105]
 set yrange [0:*]
-plot "$OUT/decode.dat" using 1:3 with linespoints lw 2 title "activeswap (auto)", \
-     "" using 1:4 with linespoints lw 2 title "mmap in a memory cgroup"$peerplot
+plot "$OUT/decode.dat" using 1:3:15:16 with yerrorlines lw 2 title "activeswap (auto)", \
+     "" using 1:4:17:18 with yerrorlines lw 2 title "mmap in a memory cgroup"$peerplot$denseplot
 GP
 	done
 	echo "plot: $OUT/decode.png $OUT/decode.svg"
 else
 	echo "gnuplot not installed: no plot (make deps-demo installs it)"
 fi
-echo "results: $OUT/decode.json"
+echo "results: $OUT/decode.jsonl (one JSON object per run and line)"

@@ -182,7 +182,7 @@ int bench_decode_main(int argc, char **argv)
 		mo.tp = tp;
 		r = as_model_load_opts(&dm, path, &mo, err, sizeof(err));
 		if (r) {
-			cli_err(SUB, "%s", err);
+			cli_model_err(SUB, path, err);
 			goto out;
 		}
 		r = as_state_new(&ds, dm, (uint32_t)(n + warmup + 1), tp);
@@ -250,9 +250,16 @@ int bench_decode_main(int argc, char **argv)
 			}
 			printf("}\n");
 		} else {
-			printf("%s: %.3f tok/s, flash %.2f MB/token, stall %.1f ms/token, hit %.1f%%, "
+			/* dense and mmap have no weight cache and no stall measure */
+			char hs[32] = "n/a", ss[32] = "n/a";
+
+			if (sm) {
+				snprintf(hs, sizeof(hs), "%.1f%%", hit < 0 ? 0 : hit * 100);
+				snprintf(ss, sizeof(ss), "%.1f", st * 1e3);
+			}
+			printf("%s: %.3f tok/s, flash %.2f MB/token, stall %s ms/token, hit %s, "
 			       "peak RSS %.1f MiB\n", sm ? "activeswap" : gguf_backend, tps, fb / 1e6,
-			       st * 1e3, hit < 0 ? 0 : hit * 100, rss / 1048576.0);
+			       ss, hs, rss / 1048576.0);
 			if (sm && o.stats)
 				swap_cli_print_stats(sm, stdout);
 		}

@@ -37,6 +37,8 @@ static void usage(FILE *f)
 		"  --bs SIZE      bytes per read (the engine's coalescing limit; default 64K)\n"
 		"  --qd N         reads in flight (default 32)\n"
 		"  --seconds S    total duration of each side's measurement (default 5)\n"
+		"  --backend B    libswap's reads: auto (default), uring, pread or kmod\n"
+		"  --policy P     the engine's cache policy: lru (default) or freq\n"
 		"  --rounds N     alternate libswap and fio N times (default 5), for fairness\n"
 		"                 on a busy machine\n"
 		"  --budget SIZE  DRAM budget (default: the minimum plus 64 MiB); N%% of the\n"

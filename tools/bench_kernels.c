@@ -47,6 +47,19 @@ static void usage(FILE *f)
 		"                                [--simd scalar|avx2|avx512] [--layout plain|x16]\n"
 		"                                [--seconds S] [--working-set SIZE] [--json]\n"
 		"                                [--sparsity S[,S...]]\n"
+		"\n"
+		"  --rows R --cols C   one matrix shape (default: 4096x11008 and 11008x4096)\n"
+		"  --type T            weight type: q4_0 (default), q8_0, q4_K, q6_K, f16, bf16, f32\n"
+		"  -t, --threads N     threads (default: online CPUs, at most 256)\n"
+		"  --simd LEVEL        only this SIMD level (default: every one the CPU has)\n"
+		"  --layout L          only this weight layout: plain or x16 (repacked)\n"
+		"  --seconds S         time per measurement (default 0.5)\n"
+		"  --working-set SIZE  copies of the matrix cycled through, so that the reads\n"
+		"                      come from DRAM, not cache (default 512M)\n"
+		"  --sparsity S,...    also time the sparse column kernel at these sparsities\n"
+		"                      (each in [0, 0.99])\n"
+		"  --json              one JSON object per result line\n"
+		"\n"
 		"Without --rows/--cols: the Llama-2-7B matvec shapes 4096x11008 and 11008x4096.\n"
 		"Without --type: q4_0. Prints the median us per matvec, weight GB/s and GFLOP/s\n"
 		"(and the best GB/s). --sparsity also times the swapping runtime's sparse kernel\n"
@@ -628,7 +641,7 @@ static int opt_sparsity(void *ptr, const char *sub, const char *flag, const char
 			cli_err(sub, "--sparsity: at most 8 values");
 			return -1;
 		}
-		if (cli_double(sub, flag, tok, 0, 0.999, &o->sp[o->n_sp]))
+		if (cli_double(sub, flag, tok, 0, CLI_SPARSITY_MAX, &o->sp[o->n_sp]))
 			return -1;
 		o->n_sp++;
 	}

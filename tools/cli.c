@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -20,6 +21,22 @@ void cli_err(const char *sub, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+void cli_model_err(const char *sub, const char *path, const char *msg)
+{
+	char magic[8] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, magic, sizeof(magic)) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	/* unreadable (or a directory): the loader's message says why */
+	if (n >= 0 && !(n >= 4 && !memcmp(magic, "GGUF", 4)) &&
+	    !(n == 8 && !memcmp(magic, "ASWSTORE", 8)))
+		cli_err(sub, "%s: not an activeswap store or GGUF", path);
+	else
+		cli_err(sub, "%s", msg);
 }
 
 int cli_long(const char *sub, const char *flag, const char *val, long min, long max,

@@ -20,8 +20,17 @@ int cmd_calibrate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 
+#define AS_VERSION "0.1" /* as dkms.conf's PACKAGE_VERSION */
+
+/* The largest Top-K sparsity any subcommand takes (run, eval, calibrate, bench). */
+#define CLI_SPARSITY_MAX 0.99
+
 /* "activeswap SUB: message\n" on stderr. */
 void cli_err(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A model that failed to open: "SUB: PATH: not an activeswap store or GGUF" when the file
+ * starts with neither magic (a text file named .asw), else "SUB: msg". */
+void cli_model_err(const char *sub, const char *path, const char *msg);
 
 /* Strict parsers: whole string, range-checked; on error print "SUB: bad value for FLAG:
  * 'VAL' (why)" and return -1. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S [-o OUT] [-c CTX] [--chunks N]
- *                      [--step D] [--rounds R] [-t N]
+ *                      [--step D] [--rounds R] [-t N] [--json]
  *
  * Per-layer, per-op-group Top-K sparsity levels with the same weighted average S (each
  * (layer, bundle kind) weighted by its number of weights) that lower the output error:
@@ -30,6 +30,25 @@
 #include "swap_cli.h"
 
 #define SUB "calibrate"
+
+static const char calibrate_usage[] =
+	"usage: activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S [options]\n"
+	"\n"
+	"Per-layer, per-op-group Top-K sparsity levels with the weighted average S that lower\n"
+	"the KL to the dense model on TEXT (a greedy allocation); the levels file is for\n"
+	"run/eval/bench decode --sparsity-file on the model's store.\n"
+	"\n"
+	"  -m, --model PATH      GGUF model (dense runtime)\n"
+	"  -f, --file PATH       text to measure on\n"
+	"      --sparsity S      the weighted average level, in [0, 0.95]\n"
+	"  -o, --output PATH     levels file (default MODEL.sparsity)\n"
+	"  -c, --ctx-size N      chunk size in tokens (default 256)\n"
+	"      --chunks N        measure on at most N chunks (default: all of TEXT)\n"
+	"      --step D          level step of one move (default 0.05)\n"
+	"      --rounds R        at most R rounds of moves (default 12; 0: uniform)\n"
+	"  -t, --threads N       compute threads (default 2)\n"
+	"      --json            print the result as one JSON object (default: a summary)\n"
+	"  -h, --help            this text\n";
 
 
 struct lv_hook {
@@ -102,25 +121,26 @@ int cmd_calibrate(int argc, char **argv)
 	double *w = NULL, *cu = NULL, *cd = NULL, wsum = 0, base;
 	struct as_eval_result uni, cal;
 	FILE *f;
+	bool json = false;
 	int rc = 1;
 
 	{
 		const struct arg_opt opts[] = {
-			ARG_OPT_STR(NULL, "-m", &mpath),
-			ARG_OPT_STR(NULL, "-f", &tpath),
-			ARG_OPT_STR(NULL, "-o", &opath),
+			ARG_OPT_STR("--model", "-m", &mpath),
+			ARG_OPT_STR("--file", "-f", &tpath),
+			ARG_OPT_STR("--output", "-o", &opath),
 			ARG_OPT_DOUBLE("--sparsity", NULL, &S, 0, 0.95),
 			ARG_OPT_DOUBLE("--step", NULL, &step, 0.005, 0.5),
-			ARG_OPT_LONG(NULL, "-c", &ctx, 4, 1 << 16),
+			ARG_OPT_LONG("--ctx-size", "-c", &ctx, 4, 1 << 16),
 			ARG_OPT_LONG("--chunks", NULL, &chunks, 1, 1 << 20),
 			ARG_OPT_LONG("--rounds", NULL, &rounds, 0, 1000),
-			ARG_OPT_LONG(NULL, "-t", &threads, 1, 256),
+			ARG_OPT_LONG("--threads", "-t", &threads, 1, 256),
+			ARG_OPT_BOOL("--json", NULL, &json),
 			ARG_OPT_END,
 		};
 		const struct arg_spec spec = {
 			.sub = SUB, .tables = { opts },
-			.usage = "usage: activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S "
-				 "[-o OUT] [-c CTX] [--chunks N] [--step D] [--rounds R] [-t N]\n",
+			.usage = calibrate_usage,
 		};
 
 		rc = args_parse(&spec, argc, argv);
@@ -137,8 +157,12 @@ int cmd_calibrate(int argc, char **argv)
 		opath = defout;
 	}
 	tp = as_tp_create((int)threads);
-	if (!tp || as_model_load(&m, mpath, err, sizeof(err))) {
-		cli_err(SUB, "%s", tp ? err : "cannot start threads");
+	if (!tp) {
+		cli_err(SUB, "cannot start %ld threads", threads);
+		goto out;
+	}
+	if (as_model_load(&m, mpath, err, sizeof(err))) {
+		cli_model_err(SUB, mpath, err);
 		goto out;
 	}
 	if (as_tokenizer_load(&tok, m->gguf, err, sizeof(err))) {
@@ -294,6 +318,15 @@ int cmd_calibrate(int argc, char **argv)
 		if (ferror(f) | fclose(f)) { /* both: fclose also flushes */
 			/* not removed: -o may name something that is not ours */
 			cli_err(SUB, "cannot write %s: %s (incomplete)", opath, strerror(errno));
+			goto out;
+		}
+		if (!json) {
+			printf("levels for sparsity %.2f (weighted average %.4f) written to %s\n"
+			       "  uniform:    PPL %.4f  KL %.5f  top-1 %.4f\n"
+			       "  calibrated: PPL %.4f  KL %.5f  top-1 %.4f   (%llu evaluations, "
+			       "%zu tokens)\n", S, avg, opath, uni.ppl, uni.kl, uni.top1, cal.ppl,
+			       cal.kl, cal.top1, (unsigned long long)c.evals, n_ids);
+			rc = 0;
 			goto out;
 		}
 		printf("{\"sparsity\": %.4f, \"weighted_average\": %.4f, \"uniform_ppl\": %.4f, "

@@ -51,8 +51,8 @@ static const char chat_usage[] =
 	"  -n, --n-predict N     at most N tokens per reply (default: until EOS/EOT)\n"
 	"  -c, --ctx-size N      context positions for the whole conversation (default\n"
 	"                        4096, at most the model's context_length)\n"
-	"      --temp T   --top-k K   --top-p P   --seed S   -t, --threads N\n"
-	"                        as for run\n"
+	"      --temp T   --top-k K   --top-p P   --min-p P   --repeat-penalty R\n"
+	"      --repeat-last-n N   -s, --seed S   -t, --threads N   as for run\n"
 	"  -h, --help            this text\n"
 	"\nA store takes the swapping options of 'activeswap run -m STORE.asw --help'.\n";
 
@@ -60,7 +60,8 @@ static const char chat_store_usage[] =
 	"usage: activeswap chat -m STORE.asw [options]   (see chat --help for a GGUF)\n"
 	"\n"
 	"  --system TEXT   --template NAME   -n N   -c N   --temp T   --top-k K   --top-p P\n"
-	"  --seed S   -t, --threads N        as for a GGUF\n"
+	"  --min-p P   --repeat-penalty R   --repeat-last-n N   -s, --seed S   -t N\n"
+	"                                    as for a GGUF\n"
 	SWAP_CLI_USAGE;
 
 struct chat_opts {
@@ -163,7 +164,7 @@ static int open_dense(struct chat_opts *o, struct as_threadpool *tp, struct dens
 
 	r = as_model_load_opts(&d->m, o->model, &mo, err, sizeof(err));
 	if (r) {
-		cli_err(SUB, "%s", err);
+		cli_model_err(SUB, o->model, err);
 		return -1;
 	}
 	if (as_tokenizer_load(&cm->tok, d->m->gguf, err, sizeof(err))) {
@@ -309,6 +310,8 @@ static int turn(struct session *s, const char *line, size_t len)
 		k--;
 	if (gen_feed(SUB, &s->cm->em, ids + k, n_ids - k, k))
 		goto out;
+	for (size_t i = k; i < n_ids; i++)
+		as_sampler_accept(s->smp, ids[i]);
 	memcpy(s->cache + k, ids + k, (n_ids - k) * sizeof(*ids));
 	s->n_past = n_ids;
 

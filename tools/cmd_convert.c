@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "activeswap/convert.h"
 #include "activeswap/model.h"
@@ -158,7 +159,11 @@ int cmd_convert(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	if (!in) {
-		usage(stderr);
+		/* no arguments at all: the usage, as 'activeswap' alone; else one line */
+		if (argc <= 1)
+			usage(stderr);
+		else
+			cli_err(SUB, "missing IN.gguf (see --help)");
 		return 2;
 	}
 	if (!outp) {
@@ -166,6 +171,16 @@ int cmd_convert(int argc, char **argv)
 			return verify_store(in, quiet);
 		cli_err(SUB, "missing -o OUT.asw");
 		return 2;
+	}
+	{
+		struct stat si, so;
+
+		/* the store replaces -o when complete: never the model it is made from */
+		if (!stat(in, &si) && !stat(outp, &so) && si.st_dev == so.st_dev &&
+		    si.st_ino == so.st_ino) {
+			cli_err(SUB, "-o %s is the input model itself; choose another path", outp);
+			return 2;
+		}
 	}
 	if (strcmp(type_s, "keep")) {
 		forced = as_type_from_name(type_s);

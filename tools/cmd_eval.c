@@ -32,7 +32,7 @@ static const char eval_usage[] =
 	"  -f, --file PATH       text file\n"
 	"  -c, --ctx-size N      chunk size in tokens (default 512, at least 4)\n"
 	"      --chunks N        evaluate at most N chunks (default: all)\n"
-	"      --sparsity S      uniform Top-K activation sparsity S in [0, 1) on the input of\n"
+	"      --sparsity S      uniform Top-K activation sparsity S in [0, 0.99] on the input of\n"
 	"                        every linear op; also reports KL and top-1 against dense\n"
 	"      --sparsity-ops L  only these op inputs: comma-separated qkv, o, gateup, down\n"
 	"                        (default all)\n"
@@ -40,7 +40,11 @@ static const char eval_usage[] =
 	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
 	"                        anonymous memory for faster matvecs)\n"
 	"      --json            one JSON object on stdout (progress goes to stderr)\n"
-	"  -h, --help            this text\n";
+	"  -h, --help            this text\n"
+	"\nA store (-m STORE.asw, activeswap convert) takes -m -f -c --chunks -t --json and\n"
+	"these instead of --sparsity-ops and --no-repack:\n"
+	"\n"
+	SWAP_CLI_USAGE;
 
 static const char eval_store_usage[] =
 	"usage: activeswap eval -m STORE.asw -f TEXT [-c CTX] [--chunks N] "
@@ -85,7 +89,7 @@ static int parse(struct eval_opts *o, bool store, int argc, char **argv)
 	const struct arg_opt dense[] = {
 		ARG_OPT_BOOL("--no-repack", NULL, &o->no_repack),
 		ARG_OPT_FN("--sparsity-ops", NULL, &o->topk.op_mask, opt_ops),
-		ARG_OPT_DOUBLE("--sparsity", NULL, &o->sparsity, 0, 0.999),
+		ARG_OPT_DOUBLE("--sparsity", NULL, &o->sparsity, 0, CLI_SPARSITY_MAX),
 		ARG_OPT_END,
 	};
 	struct arg_opt swap[SWAP_CLI_NOPTS];
@@ -145,7 +149,7 @@ static int eval_dense(struct eval_opts *o)
 	mo.tp = tp;
 	r = as_model_load_opts(&m, model_path, &mo, err, sizeof(err));
 	if (r) {
-		cli_err(SUB, "%s", err);
+		cli_model_err(SUB, model_path, err);
 		goto out;
 	}
 	r = as_tokenizer_load(&tok, m->gguf, err, sizeof(err));

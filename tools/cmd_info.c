@@ -18,6 +18,7 @@
 #include "activeswap/gguf.h"
 #include "activeswap/quant.h"
 #include "activeswap/swap.h"
+#include "activeswap/tokenizer.h"
 #include "args.h"
 #include "cli.h"
 #include "libswap.h"
@@ -370,7 +371,7 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 
 	rc = gguf_open(&f, path, err, sizeof(err));
 	if (rc) {
-		cli_err(SUB, "%s", err);
+		cli_model_err(SUB, path, err);
 		return 1;
 	}
 	if (gguf_get_str(f, "general.architecture", &s) == 0)
@@ -483,14 +484,25 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 	fprintf(o, "\n");
 	print_experts(o, arch, hp);
 	if (ts.have) {
+		const char *ab = ts.add_bos > 0 ? "true" : "false";
+
+		if (ts.add_bos < 0) {
+			/* not in the file: what the runtime's tokenizer does by default */
+			struct as_tokenizer *tok = NULL;
+			char terr[256];
+
+			ab = "unset";
+			if (!as_tokenizer_load(&tok, f, terr, sizeof(terr)))
+				ab = as_tokenizer_add_bos(tok) ? "true (default)" : "false (default)";
+			as_tokenizer_free(tok);
+		}
 		fprintf(o, "tokenizer:     %s, %llu tokens (%llu normal, %llu byte, %llu control, "
 			"%llu unknown, %llu other), bos %lld eos %lld unk %lld, add_bos %s\n",
 			ts.model[0] ? ts.model : "?", (unsigned long long)ts.n,
 			(unsigned long long)ts.by_type[1], (unsigned long long)ts.by_type[6],
 			(unsigned long long)ts.by_type[3], (unsigned long long)ts.by_type[2],
 			(unsigned long long)(ts.by_type[0] + ts.by_type[4] + ts.by_type[5]),
-			(long long)ts.bos, (long long)ts.eos, (long long)ts.unk,
-			ts.add_bos < 0 ? "?" : ts.add_bos ? "true" : "false");
+			(long long)ts.bos, (long long)ts.eos, (long long)ts.unk, ab);
 	} else {
 		fprintf(o, "tokenizer:     (none)\n");
 	}
@@ -523,8 +535,12 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 			(unsigned long long)tot[ty].bytes, (unsigned long long)tot[ty].elems,
 			total_bytes ? 100.0 * (double)tot[ty].bytes / (double)total_bytes : 0.0);
 	}
-	fprintf(o, "tensor bytes:  %llu (%.2f GiB)\n", (unsigned long long)total_bytes,
-		(double)total_bytes / (1024.0 * 1024 * 1024));
+	if (total_bytes >= (1ull << 30))
+		fprintf(o, "tensor bytes:  %llu (%.2f GiB)\n", (unsigned long long)total_bytes,
+			(double)total_bytes / (1024.0 * 1024 * 1024));
+	else
+		fprintf(o, "tensor bytes:  %llu (%.2f MiB)\n", (unsigned long long)total_bytes,
+			(double)total_bytes / (1024.0 * 1024));
 	fprintf(o, "file size:     %llu bytes\n", (unsigned long long)f->size);
 	gguf_close(f);
 	return 0;

@@ -4,6 +4,9 @@
  * through the swapping runtime under a DRAM budget.
  */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,37 +32,49 @@ static const char run_usage[] =
 	"\n"
 	"  -m, --model PATH      GGUF model (llama, qwen2, qwen3; MoE: Mixtral, qwen3moe)\n"
 	"  -p, --prompt TEXT     prompt (default: empty, BOS only)\n"
-	"  -n, --n-predict N     tokens to generate (default 128; stops early at an\n"
-	"                        end-of-generation token: EOS, EOT)\n"
+	"  -f, --file PATH       prompt from a file (instead of -p)\n"
+	"  -n, --n-predict N     tokens to generate (default 128; -1: until the context\n"
+	"                        is full; stops early at an end-of-generation token:\n"
+	"                        EOS, EOT)\n"
 	"      --no-special      control tokens written in the prompt (\"<|im_start|>\")\n"
 	"                        are plain text (default: they are tokens)\n"
 	"      --temp T          temperature; 0 = greedy (default 0.8)\n"
 	"      --top-k K         top-k cut, 0 = off (default 40)\n"
 	"      --top-p P         top-p cut, 1 = off (default 0.95)\n"
-	"      --seed S          PRNG seed (default: from the clock)\n"
+	"      --min-p P         min-p cut: keep tokens at least P times as likely as\n"
+	"                        the most likely one, 0 = off (default 0)\n"
+	"      --repeat-penalty R  penalize the tokens of the last --repeat-last-n N\n"
+	"                        (default 64) as llama.cpp does, 1 = off (default 1)\n"
+	"  -s, --seed S          PRNG seed (default: from the clock)\n"
 	"  -t, --threads N       compute threads (default: online CPUs, at most 8)\n"
 	"  -c, --ctx-size N      context positions (default: prompt + n, at most the\n"
-	"                        model's context_length)\n"
+	"                        model's context_length; with -n -1 that length)\n"
 	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
 	"                        anonymous memory for faster matvecs)\n"
 	"      --json            after the text, one JSON object with the figures and the\n"
 	"                        generated token ids (generated_ids) on stdout\n"
 	"      --print-token-ids print the prompt's token ids as [a, b, ...] and exit\n"
 	"  -h, --help            this text\n"
+	"\nCtrl-C stops the generation and prints the summary of what was generated (exit\n"
+	"status 130).\n"
 	"\nA store made by 'activeswap convert' (-m MODEL.asw) runs under a DRAM budget with\n"
-	"active-weight swapping: 'activeswap run -m MODEL.asw --help' lists those options.\n";
+	"active-weight swapping, with these options too (not --no-repack, --print-token-ids):\n"
+	"\n"
+	SWAP_CLI_USAGE;
 
 #define SUB "run"
 static const char run_store_usage[] =
 	"usage: activeswap run -m STORE.asw [options]   (a GGUF runs dense; see run --help)\n"
 	"\n"
-	"  -p, --prompt TEXT   -n, --n-predict N   --temp T   --top-k K   --top-p P\n"
-	"  --seed S   -t, --threads N   -c, --ctx-size N   --no-special   --json\n"
-	"                      as for a GGUF\n"
+	"  -p, --prompt TEXT   -f, --file PATH   -n, --n-predict N   --temp T   --top-k K\n"
+	"  --top-p P   --min-p P   --repeat-penalty R   --repeat-last-n N   -s, --seed S\n"
+	"  -t, --threads N   -c, --ctx-size N   --no-special   --json   as for a GGUF\n"
+	"                      (-n -1: until the context, by default 2048, is full)\n"
 	SWAP_CLI_USAGE;
 
 struct run_opts {
-	const char *model, *prompt;
+	const char *model, *prompt, *file;
+	char *file_text; /* -f: the prompt read from the file (owned) */
 	struct gen_params gen; /* -n, -t, -c, sampling */
 	bool json, print_ids, no_repack, no_special;
 	struct swap_cli swap; /* a store's options */
@@ -72,6 +87,7 @@ static int parse(struct run_opts *o, bool store, int argc, char **argv)
 	const struct arg_opt common[] = {
 		ARG_OPT_STR("--model", "-m", &o->model),
 		ARG_OPT_STR("--prompt", "-p", &o->prompt),
+		ARG_OPT_STR("--file", "-f", &o->file),
 		ARG_OPT_BOOL("--json", NULL, &o->json),
 		ARG_OPT_BOOL("--no-repack", NULL, &o->no_repack),
 		ARG_OPT_BOOL("--no-special", NULL, &o->no_special),
@@ -88,7 +104,7 @@ static int parse(struct run_opts *o, bool store, int argc, char **argv)
 		.usage = store ? run_store_usage : run_usage,
 	};
 
-	gen_args(&o->gen, 0, gen);
+	gen_args(&o->gen, -1, gen);
 	swap_cli_args(&o->swap, swap);
 	return args_parse(&spec, argc, argv);
 }
@@ -127,6 +143,35 @@ static void json_ids(const struct run_gen *g)
 	printf("]");
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Ctrl-C during the generation: stop after the current token, print the summary. */
+static void catch_sigint(bool on)
+{
+	static struct sigaction old;
+	struct sigaction sa;
+
+	if (!on) {
+		sigaction(SIGINT, &old, NULL);
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, &old);
+}
+
+/* -n -1: as many as the context holds */
+static long n_predict_of(const struct run_opts *o)
+{
+	return o->gen.n_predict < 0 ? LONG_MAX : o->gen.n_predict;
+}
+
 static int dense_forward(void *st, int32_t token, uint32_t pos, bool want_logits)
 {
 	return as_forward(st, token, pos, want_logits);
@@ -163,7 +208,7 @@ static int run_dense(struct run_opts *o)
 	mo.tp = tp;
 	r = as_model_load_opts(&m, o->model, &mo, err, sizeof(err));
 	if (r) {
-		cli_err(SUB, "%s", err);
+		cli_model_err(SUB, o->model, err);
 		goto out;
 	}
 	r = as_tokenizer_load(&tok, m->gguf, err, sizeof(err));
@@ -193,7 +238,8 @@ static int run_dense(struct run_opts *o)
 		goto out;
 	}
 	if (!ctx) {
-		ctx = (long)n_ids + o->gen.n_predict;
+		ctx = o->gen.n_predict < 0 ? (long)m->hp.n_ctx_train :
+					     (long)n_ids + o->gen.n_predict;
 		if (ctx > (long)m->hp.n_ctx_train)
 			ctx = m->hp.n_ctx_train;
 	} else if (ctx > (long)m->hp.n_ctx_train) {
@@ -221,35 +267,36 @@ static int run_dense(struct run_opts *o)
 		struct as_eval_model em = { dense_forward, dense_logits, st, m->hp.n_vocab,
 					    (uint32_t)ctx };
 
-		if (keep_ids(o, &g) ||
-		    run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
+		catch_sigint(true);
+		r = keep_ids(o, &g) ? -1 :
+		    run_generate(SUB, &em, tok, smp, ids, n_ids, n_predict_of(o), ctx,
+				 &interrupted, &g);
+		catch_sigint(false);
+		if (r)
 			goto out;
 	}
-	rc = 0;
+	rc = g.interrupted ? 130 : 0;
 	{
 		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
 		double pps = g.t_prompt > 0 ? (double)n_ids / g.t_prompt : 0;
 		double dps = g.t_decode > 0 && runs ? (double)runs / g.t_decode : 0;
 		uint64_t rss = cli_peak_rss_bytes();
 
-		/* Piped output is exactly the text; on a terminal end the line first. */
-		if (isatty(STDOUT_FILENO)) {
-			putchar('\n');
-			fflush(stdout);
-		}
+		gen_end_text();
 		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, "
 			"decode %ld tokens %.2f tok/s%s, %ld threads, peak RSS %.1f MiB\n", t_load,
-			n_ids, pps, g.n_gen, dps, g.ctx_full ? " (context full)" : "", o->gen.threads,
-			(double)rss / (1 << 20));
+			n_ids, pps, g.n_gen, dps, g.ctx_full ? " (context full)" :
+			g.interrupted ? " (interrupted)" : "", o->gen.threads, (double)rss / (1 << 20));
 		if (o->json) {
 			printf("\n{\"model\": ");
 			cli_json_str(stdout, o->model);
 			printf(", \"threads\": %ld, \"ctx\": %ld, \"load_s\": %.6f, "
 			       "\"prompt_tokens\": %zu, \"prompt_tokens_per_s\": %.3f, "
 			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"prompt_s\": %.6f, "
-			       "\"decode_s\": %.6f, \"context_full\": %s, \"peak_rss_bytes\": %llu, "
-			       "\"seed\": %llu", o->gen.threads, ctx, t_load, n_ids, pps, g.n_gen,
-			       dps, g.t_prompt, g.t_decode, g.ctx_full ? "true" : "false",
+			       "\"decode_s\": %.6f, \"context_full\": %s, \"interrupted\": %s, "
+			       "\"peak_rss_bytes\": %llu, \"seed\": %llu", o->gen.threads, ctx,
+			       t_load, n_ids, pps, g.n_gen, dps, g.t_prompt, g.t_decode,
+			       g.ctx_full ? "true" : "false", g.interrupted ? "true" : "false",
 			       (unsigned long long)rss, (unsigned long long)o->gen.seed);
 			json_ids(&g);
 			printf("}\n");
@@ -282,7 +329,7 @@ static int run_store(struct run_opts *o)
 	struct run_gen g = { 0 };
 	double t0, t_load;
 	char err[256];
-	int rc = 1;
+	int rc = 1, r;
 
 	t0 = cli_now();
 	tp = as_tp_create((int)o->gen.threads);
@@ -290,7 +337,8 @@ static int run_store(struct run_opts *o)
 		cli_err(SUB, "cannot start %ld threads: %s", o->gen.threads, strerror(errno));
 		goto out;
 	}
-	so->ctx_default = o->gen.n_predict + 64 > 2048 ? 2048 : (uint32_t)o->gen.n_predict + 64;
+	so->ctx_default = o->gen.n_predict < 0 || o->gen.n_predict + 64 > 2048 ?
+			  2048 : (uint32_t)o->gen.n_predict + 64;
 	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)ctx, false, &m))
 		goto out;
 	if (ctx && so->aut.n_ctx_train && ctx > (long)so->aut.n_ctx_train)
@@ -326,12 +374,15 @@ static int run_store(struct run_opts *o)
 		struct as_eval_model em;
 
 		swap_cli_eval_model(m, (uint32_t)ctx, &em);
-		if (keep_ids(o, &g) ||
-		    run_generate(SUB, &em, tok, smp, ids, n_ids, o->gen.n_predict, ctx, &g))
+		catch_sigint(true);
+		r = keep_ids(o, &g) ? -1 :
+		    run_generate(SUB, &em, tok, smp, ids, n_ids, n_predict_of(o), ctx,
+				 &interrupted, &g);
+		catch_sigint(false);
+		if (r)
 			goto out;
 	}
-	if (isatty(STDOUT_FILENO))
-		putchar('\n');
+	gen_end_text();
 	{
 		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
 		double dps = g.t_decode > 0 && runs ? runs / g.t_decode : 0;
@@ -340,18 +391,19 @@ static int run_store(struct run_opts *o)
 			"%ld tokens %.2f tok/s%s, %ld threads, sparsity %.2f, group %u, budget "
 			"%.1f MiB, peak RSS %.1f MiB\n", t_load, n_ids,
 			g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.n_gen, dps,
-			g.ctx_full ? " (context full)" : "", o->gen.threads,
-			(double)as_swap_sparsity(m), as_swap_group(m),
+			g.ctx_full ? " (context full)" : g.interrupted ? " (interrupted)" : "",
+			o->gen.threads, (double)as_swap_sparsity(m), as_swap_group(m),
 			so->aut.budget_bytes / 1048576.0, cli_peak_rss_bytes() / 1048576.0);
 		if (so->stats)
 			swap_cli_print_stats(m, stderr);
 		if (o->json) {
 			printf("\n{\"model\": ");
 			cli_json_str(stdout, o->model);
-			printf(", \"threads\": %ld, \"ctx\": %ld, \"n_generated\": %ld, "
-			       "\"tokens_per_s\": %.3f, \"context_full\": %s, "
-			       "\"peak_rss_bytes\": %llu", o->gen.threads, ctx, g.n_gen, dps,
-			       g.ctx_full ? "true" : "false",
+			printf(", \"threads\": %ld, \"ctx\": %ld, \"load_s\": %.6f, "
+			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"context_full\": %s, "
+			       "\"interrupted\": %s, \"peak_rss_bytes\": %llu", o->gen.threads, ctx,
+			       t_load, g.n_gen, dps, g.ctx_full ? "true" : "false",
+			       g.interrupted ? "true" : "false",
 			       (unsigned long long)cli_peak_rss_bytes());
 			if (so->stats)
 				swap_cli_json_layers(m, open_stall_ns, stdout);
@@ -360,7 +412,7 @@ static int run_store(struct run_opts *o)
 			printf("}\n");
 		}
 	}
-	rc = 0;
+	rc = g.interrupted ? 130 : 0;
 out:
 	fflush(stdout);
 	free(ids);
@@ -388,6 +440,24 @@ int cmd_run(int argc, char **argv)
 		cli_err(SUB, "-m MODEL is required (see --help)");
 		return 2;
 	}
+	if (o.file) {
+		size_t len;
+
+		if (o.prompt[0]) {
+			cli_err(SUB, "-p and -f both give the prompt: choose one");
+			return 2;
+		}
+		if (swap_cli_read_text(SUB, o.file, &o.file_text, &len))
+			return 1;
+		if (strlen(o.file_text) != len) {
+			cli_err(SUB, "%s: the prompt file holds a NUL byte", o.file);
+			free(o.file_text);
+			return 1;
+		}
+		o.prompt = o.file_text;
+	}
 	gen_params_done(&o.gen);
-	return store ? run_store(&o) : run_dense(&o);
+	rc = store ? run_store(&o) : run_dense(&o);
+	free(o.file_text);
+	return rc;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,8 @@ void gen_params_init(struct gen_params *g, long n_predict, bool store)
 		.top_k = AS_SAMPLER_DEFAULT_TOP_K,
 		.temp = AS_SAMPLER_DEFAULT_TEMP,
 		.top_p = AS_SAMPLER_DEFAULT_TOP_P,
+		.repeat_penalty = 1.0,
+		.repeat_last_n = 64,
 	};
 }
 
@@ -35,8 +38,11 @@ void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NO
 		ARG_OPT_DOUBLE("--temp", NULL, &g->temp, 0, 100),
 		ARG_OPT_LONG("--top-k", NULL, &g->top_k, 0, 1 << 24),
 		ARG_OPT_DOUBLE("--top-p", NULL, &g->top_p, 0, 1),
-		{ .name = "--seed", .kind = ARG_U64, .ptr = &g->seed, .umax = UINT64_MAX,
-		  .seen = &g->have_seed },
+		ARG_OPT_DOUBLE("--min-p", NULL, &g->min_p, 0, 1),
+		ARG_OPT_DOUBLE("--repeat-penalty", NULL, &g->repeat_penalty, 0.01, 100),
+		ARG_OPT_LONG("--repeat-last-n", NULL, &g->repeat_last_n, 0, 1 << 16),
+		{ .name = "--seed", .alias = "-s", .kind = ARG_U64, .ptr = &g->seed,
+		  .umax = UINT64_MAX, .seen = &g->have_seed },
 		ARG_OPT_END,
 	};
 
@@ -56,10 +62,15 @@ struct as_sampler *gen_sampler(const struct gen_params *g, uint32_t n_vocab)
 		.top_k = (int)g->top_k,
 		.top_p = (float)g->top_p,
 		.seed = g->seed,
+		.min_p = (float)g->min_p,
+		.repeat_penalty = (float)g->repeat_penalty,
+		.repeat_last_n = (int)g->repeat_last_n,
 	};
 
 	return as_sampler_new(&sp, n_vocab);
 }
+
+static bool text_open; /* the text on stdout does not end with a newline */
 
 static void put_piece(const struct as_tokenizer *tok, int32_t id)
 {
@@ -68,6 +79,32 @@ static void put_piece(const struct as_tokenizer *tok, int32_t id)
 
 	fwrite(p, 1, len, stdout);
 	fflush(stdout);
+	if (len)
+		text_open = p[len - 1] != '\n';
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return !fstat(a, &sa) && !fstat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+void gen_end_text(void)
+{
+	struct stat so;
+
+	if (!text_open)
+		return;
+	text_open = false;
+	if (isatty(STDOUT_FILENO) || same_file(STDOUT_FILENO, STDERR_FILENO)) {
+		putchar('\n');
+		fflush(stdout);
+	} else if (!fstat(STDOUT_FILENO, &so) && S_ISFIFO(so.st_mode) &&
+		   isatty(STDERR_FILENO)) {
+		fputc('\n', stderr);
+	}
 }
 
 int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids, size_t n,
@@ -125,6 +162,7 @@ int gen_decode(const char *sub, const struct as_eval_model *em,
 			break;
 		}
 		put_piece(tok, next);
+		as_sampler_accept(smp, next);
 		g->n_gen++;
 		if (keep && keep_id(g, next)) {
 			cli_err(sub, "out of memory");
@@ -149,7 +187,8 @@ int gen_decode(const char *sub, const struct as_eval_model *em,
 
 int run_generate(const char *sub, const struct as_eval_model *em,
 		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
-		 size_t n_ids, long n_predict, long ctx, struct run_gen *g)
+		 size_t n_ids, long n_predict, long ctx, const volatile sig_atomic_t *stop,
+		 struct run_gen *g)
 {
 	int32_t *keep = g->ids;
 	size_t cap = g->cap;
@@ -159,11 +198,13 @@ int run_generate(const char *sub, const struct as_eval_model *em,
 	g->ids = keep;
 	g->cap = cap;
 	/* Prompt: echo it, then run it; logits only for the last position. */
-	for (size_t i = 0; i < n_ids; i++)
+	for (size_t i = 0; i < n_ids; i++) {
 		put_piece(tok, ids[i]);
+		as_sampler_accept(smp, ids[i]);
+	}
 	t0 = cli_now();
 	if (gen_feed(sub, em, ids, n_ids, 0))
 		return -1;
 	g->t_prompt = cli_now() - t0;
-	return gen_decode(sub, em, tok, smp, n_ids, n_predict, ctx, NULL, g);
+	return gen_decode(sub, em, tok, smp, n_ids, n_predict, ctx, stop, g);
 }

@@ -15,10 +15,11 @@ struct as_eval_model;
 struct as_tokenizer;
 struct as_sampler;
 
-/* The flags run and chat share: -n, -t, -c, --temp, --top-k, --top-p, --seed. */
+/* The flags run and chat share: -n, -t, -c, --temp, --top-k, --top-p, --min-p,
+ * --repeat-penalty, --repeat-last-n, -s/--seed. */
 struct gen_params {
-	long n_predict, threads, ctx, top_k;
-	double temp, top_p;
+	long n_predict, threads, ctx, top_k, repeat_last_n;
+	double temp, top_p, min_p, repeat_penalty;
 	uint64_t seed;
 	bool have_seed;
 };
@@ -26,8 +27,9 @@ struct gen_params {
 /* n_predict tokens, threads for a GGUF (the cores, at most 8) or a store (2), the
  * sampler's defaults. */
 void gen_params_init(struct gen_params *g, long n_predict, bool store);
-#define GEN_NOPTS 8 /* with the end */
-/* The option table of those flags over g (-n at least min_predict). */
+#define GEN_NOPTS 11 /* with the end */
+/* The option table of those flags over g (-n at least min_predict; -1: until the end of
+ * generation or of the context, for the caller to resolve). */
 void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NOPTS]);
 /* After parsing: a seed from the clock and the pid when none was given. */
 void gen_params_done(struct gen_params *g);
@@ -57,7 +59,7 @@ int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids
  * With the logits of position pos - 1 current: sample, print (the token's bytes as they
  * are, so UTF-8 split across tokens comes out byte-exact), and feed back at pos, pos + 1,
  * ... until n_predict tokens, an end-of-generation token (as_tokenizer_is_eog, not
- * printed), position ctx, or *stop set (checked before every token; stop may be NULL).
+ * printed), position ctx, or *stop set (every sampled token goes to as_sampler_accept) (checked before every token; stop may be NULL).
  * g->n_gen, t_decode, the stop reasons, n_past (and ids when kept) are set; g->ids is
  * kept as the caller set it. 0, or -1 with a message printed.
  */
@@ -65,10 +67,16 @@ int gen_decode(const char *sub, const struct as_eval_model *em,
 	       const struct as_tokenizer *tok, struct as_sampler *smp, size_t pos,
 	       long n_predict, long ctx, const volatile sig_atomic_t *stop, struct run_gen *g);
 
-/* run: echo the prompt, feed it (from position 0), then gen_decode. g->ids and g->cap
- * are kept as the caller set them (ids NULL: the generated ids are not kept). */
+/* Before a line on stderr after the generated text: end the text with a newline when
+ * stdout shows on a terminal or is the same file as stderr (piped or redirected alone, it
+ * stays exactly the text; a pipe with stderr on a terminal gets the newline on stderr). */
+void gen_end_text(void);
+
+/* run: echo the prompt, feed it (from position 0; its tokens to the sampler's repeat
+ * window), then gen_decode (stop as there). */
 int run_generate(const char *sub, const struct as_eval_model *em,
 		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
-		 size_t n_ids, long n_predict, long ctx, struct run_gen *g);
+		 size_t n_ids, long n_predict, long ctx, const volatile sig_atomic_t *stop,
+		 struct run_gen *g);
 
 #endif

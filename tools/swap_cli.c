@@ -85,9 +85,25 @@ static int opt_sparsity(void *ptr, const char *sub, const char *flag, const char
 		*(float *)ptr = -1;
 		return 0;
 	}
-	if (cli_double(sub, flag, v, 0, 0.99, &d))
+	if (cli_double(sub, flag, v, 0, CLI_SPARSITY_MAX, &d))
 		return -1;
 	*(float *)ptr = strtof(v, NULL);
+	return 0;
+}
+
+/* SIZE or N%: checked here (a usage error), turned into bytes at the open, against the
+ * store's full footprint. 0 and 0% are refused: nothing runs without DRAM. */
+static int opt_budget(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	uint64_t b;
+
+	if (cli_size(sub, flag, v, 1ull << 40, &b))
+		return -1;
+	if (!b) {
+		cli_err(sub, "bad value for %s: '%s' (must be above 0)", flag, v);
+		return -1;
+	}
+	*(const char **)ptr = v;
 	return 0;
 }
 
@@ -141,10 +157,10 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_BOOL("--stats", NULL, &o->stats),
 		ARG_OPT_BOOL("--no-preload", NULL, &o->no_preload),
 		ARG_OPT_BOOL("--no-rows", NULL, &o->no_rows),
-		ARG_OPT_STR("--dram-budget", NULL, &o->budget),
+		ARG_OPT_FN("--dram-budget", NULL, &o->budget, opt_budget),
 		ARG_OPT_FN("--sparsity", NULL, &o->sparsity, opt_sparsity),
 		ARG_OPT_STR("--sparsity-file", NULL, &o->levels),
-		ARG_OPT_DOUBLE("--max-sparsity", NULL, &o->max_sparsity, 0, 0.99),
+		ARG_OPT_DOUBLE("--max-sparsity", NULL, &o->max_sparsity, 0, CLI_SPARSITY_MAX),
 		ARG_OPT_FN("--group", NULL, &o->group, opt_group),
 		ARG_OPT_LONG("--queue-depth", NULL, &o->queue_depth, 1, 4096),
 		ARG_OPT_FN("--gap", NULL, o, opt_gap),
@@ -192,6 +208,13 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		cli_err(sub, "%s", err);
 		return r;
 	}
+	if (a->req.group > a->n_layers) {
+		/* nothing silently: the group used is printed (and in the auto line) */
+		if (!quiet)
+			fprintf(stderr, "activeswap %s: --group %u is more than the store's %u "
+				"layers: using %u\n", sub, a->req.group, a->n_layers, a->n_layers);
+		a->req.group = a->n_layers;
+	}
 	budget = a->budget.full;
 	if (o->budget && cli_size(sub, "--dram-budget", o->budget, a->budget.full, &budget))
 		return -EINVAL;
@@ -200,6 +223,10 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		cli_err(sub, "%s", err);
 		return r;
 	}
+	if (!quiet && a->budget_capped)
+		fprintf(stderr, "activeswap %s: budget %.1f MiB capped at %.1f MiB: what holding "
+			"the whole model takes\n", sub, a->budget_asked / 1048576.0,
+			a->budget.full / 1048576.0);
 	if (!quiet && a->gap_measured)
 		fprintf(stderr, "activeswap %s: auto: gap %llu KiB (replayed reads: 0 KiB "
 			"%.0f ms, 8 %.0f, 16 %.0f, 32 %.0f, 64 %.0f, 128 %.0f)\n", sub,
@@ -220,7 +247,9 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 			a->estimate_replayed ? ", reads timed by the gap replay" : "");
 	r = as_swap_open(out, path, &p, err, sizeof(err));
 	as_swap_auto_free(a);
-	if (r)
+	if (r && !strncmp(err, path, strlen(path)) && err[strlen(path)] == ':')
+		cli_err(sub, "%s", err); /* the store's message names the file already */
+	else if (r)
 		cli_err(sub, "%s: %s", path, err);
 	else if (!quiet && as_swap_row_mode(*out))
 		fprintf(stderr, "activeswap %s: sparsity 0: computing from the store's row copy "
@@ -243,6 +272,15 @@ void swap_cli_eval_model(struct as_swap_model *m, uint32_t n_ctx, struct as_eval
 	*em = (struct as_eval_model){ store_forward, store_logits, m, as_swap_n_vocab(m), n_ctx };
 }
 
+/* "a/b" as a percentage, or "n/a" when nothing was predicted (sparsity 0: no preloads). */
+static const char *pct(char buf[16], uint64_t a, uint64_t b)
+{
+	if (!b)
+		return "n/a";
+	snprintf(buf, 16, "%.1f%%", 100.0 * (double)a / (double)b);
+	return buf;
+}
+
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 {
 	struct as_swap_stats s;
@@ -250,23 +288,25 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 
 	as_swap_stats(m, &s);
 	nt = s.tokens ? s.tokens : 1;
+	char pr[16], rc[16];
+
 	fprintf(f, "layer  hit-rate  flash-MB/tok  stall-ms/tok  precision  recall\n");
 	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
 		struct as_swap_layer_stats x;
 
 		as_swap_layer_stats(m, l, &x);
-		fprintf(f, "%5u  %7.1f%%  %12.3f  %12.3f  %8.1f%%  %5.1f%%\n", l,
+		fprintf(f, "%5u  %7.1f%%  %12.3f  %12.3f  %9s  %6s\n", l,
 			x.lookups ? 100.0 * x.hits / x.lookups : 0, x.bytes_read / 1e6 / nt,
-			x.stall_ns / 1e6 / nt, x.predicted ? 100.0 * x.predicted_used / x.predicted : 0,
-			x.used ? 100.0 * x.predicted_used / x.used : 0);
+			x.stall_ns / 1e6 / nt, pct(pr, x.predicted_used, x.predicted),
+			pct(rc, x.predicted_used, x.used));
 	}
-	fprintf(f, "total  %7.1f%%  %12.3f  %12.3f  %8.1f%%  %5.1f%%   (%llu tokens, %llu "
+	fprintf(f, "total  %7.1f%%  %12.3f  %12.3f  %9s  %6s   (%llu tokens, %llu "
 		"preloads cancelled; budget %.1f MiB = resident %.1f + pool %.1f; useful "
 		"%.3f MB/tok of the flash bytes)\n",
 		s.total.lookups ? 100.0 * s.total.hits / s.total.lookups : 0,
 		s.total.bytes_read / 1e6 / nt, s.total.stall_ns / 1e6 / nt,
-		s.total.predicted ? 100.0 * s.total.predicted_used / s.total.predicted : 0,
-		s.total.used ? 100.0 * s.total.predicted_used / s.total.used : 0,
+		pct(pr, s.total.predicted_used, s.total.predicted),
+		pct(rc, s.total.predicted_used, s.total.used),
 		(unsigned long long)s.tokens, (unsigned long long)s.cancelled,
 		s.budget_bytes / 1048576.0, s.fixed_bytes / 1048576.0, s.pool_bytes / 1048576.0,
 		s.total.bytes_used / 1e6 / nt);

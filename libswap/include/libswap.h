@@ -198,6 +198,8 @@ struct swap_fault_plan {
 #define SWAP_F_NO_MLOCK 0x1u    /* do not mlock the pool (for unprivileged benchmarks) */
 #define SWAP_F_NO_HUGEPAGE 0x2u /* no MADV_HUGEPAGE */
 #define SWAP_F_VERIFY 0x4u      /* check every fetched bundle's crc32c (-EBADMSG) */
+#define SWAP_F_NO_PROBES 0x8u   /* fire no USDT probes (a measurement engine beside the
+                                 * one traced: `activeswap trace` counts only the other) */
 
 struct swap_engine_params {
 	uint64_t budget_bytes;        /* whole DRAM footprint of the pool (slots + staging) */

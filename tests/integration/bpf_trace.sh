@@ -124,8 +124,8 @@ fi
 # 4b. A real decode: `activeswap run` over a store converted from a generated model, with a
 # budget that makes it fetch and evict. run --stats --json settles the engine (no read queued
 # or in flight) and prints libswap's own per-layer counters, tokens and total stall. A fixed
-# --gap: with --gap auto the run first measures gap sizes through a second engine, whose
-# reads the trace sees too but the run's stats do not count.
+# --gap here; 4c runs with --gap auto, whose replay engine (the gap measurement) fires no
+# probes.
 if ! "$ACTIVESWAP" mkmodel -o "$T/dm.gguf" --shape tiny --layers 4 --type q4_0 --seed 5 \
 	>"$T/dmk.err" 2>&1 || ! "$ACTIVESWAP" convert "$T/dm.gguf" -o "$T/dm.asw" --group 1 \
 	--quiet >>"$T/dmk.err" 2>&1; then
@@ -176,6 +176,23 @@ else
 	[ $? -eq 0 ] && [ ! -s "$T/ddiff2.txt" ]
 	check $? "decode: bpftool map dump pinned $PIN-d/layer_stats = libswap's stats"
 	sed 's/^/# /' "$T/ddiff2.txt" "$T/bpftool.err"
+
+	# 4c. The same with default flags (--gap auto, sparsity auto): the gap replay's
+	# measurement engine fires no probes, so the trace still equals --stats exactly.
+	"$ACTIVESWAP" trace --interval 0 --json --binary "$ACTIVESWAP" -- \
+		sh -c "exec '$ACTIVESWAP' run -m '$T/dm.asw' -p 'Once upon a time' -n 16 -c 40 \
+		--temp 0 --dram-budget 50% --stats --json >'$T/arun.out' 2>'$T/arun.err'" \
+		>"$T/atrace.json" 2>"$T/atrace.err"
+	rc=$?
+	tail -n 1 "$T/arun.out" >"$T/arun.json"
+	jq -c 'select(.type == "summary")' "$T/atrace.json" >"$T/asum.json" 2>/dev/null
+	replayed=$(jq '.gap_auto' "$T/arun.json" 2>/dev/null)
+	diff_layers "$T/arun.json" "$T/asum.json" "$SWAP_FIELDS" >"$T/adiff.txt" 2>&1
+	[ $rc -eq 0 ] && [ "$replayed" = true ] && [ -s "$T/asum.json" ] && [ ! -s "$T/adiff.txt" ] &&
+		[ "$(jq '.layers | length' "$T/arun.json")" = 4 ]
+	check $? "decode, default flags (gap replayed: $replayed): per-layer counters = libswap's stats"
+	sed 's/^/# /' "$T/adiff.txt" "$T/atrace.err"
+	[ $rc -eq 0 ] || sed 's/^/# /' "$T/arun.err"
 fi
 
 # 5. The USDT probes in every combination. The stand-in tests/bpf/usdt_fake.c fires the probes of

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Sampler: greedy, top-k, top-p, temperature, seeds, and the draw's distribution. */
+/* Sampler: greedy, top-k, top-p, min-p, repeat penalty, temperature, seeds, and the draw's
+ * distribution. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -174,6 +175,68 @@ static void test_rng_uniform(void **state)
 	assert_null(as_sampler_new(&(struct as_sampler_params){ 0 }, 0));
 }
 
+/* min-p keeps the tokens at least min_p times as likely as the best (untempered). */
+static void test_min_p_cut(void **state)
+{
+	struct as_sampler_params p = { .temp = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 11,
+				       .min_p = 0.4f };
+	struct as_sampler *s = as_sampler_new(&p, 4);
+	/* probabilities 1 : 0.5 : 0.2 : 0.45 of the best */
+	float l[4] = { 0, logf(0.5f), logf(0.2f), logf(0.45f) };
+	int seen[4] = { 0 };
+
+	(void)state;
+	assert_non_null(s);
+	for (int i = 0; i < 4000; i++)
+		seen[as_sample(s, l)]++;
+	assert_int_equal(seen[2], 0);
+	assert_true(seen[0] > 0 && seen[1] > 0 && seen[3] > 0);
+	as_sampler_free(s);
+	/* min-p 1: only the best, at any temperature */
+	p.min_p = 1.0f;
+	p.temp = 3.0f;
+	s = as_sampler_new(&p, 4);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(as_sample(s, l), 0);
+	as_sampler_free(s);
+}
+
+/* llama.cpp's repeat penalty: positive logits divided, others multiplied, once per
+ * distinct token of the last repeat_last_n accepted; greedy too. */
+static void test_repeat_penalty(void **state)
+{
+	struct as_sampler_params p = { .temp = 0, .top_p = 1.0f, .repeat_penalty = 1.5f,
+				       .repeat_last_n = 2 };
+	struct as_sampler *s = as_sampler_new(&p, 3);
+	float l[3] = { 2.0f, 1.2f, -5.0f };
+	float n[3] = { -1.0f, -1.4f, -5.0f };
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(as_sample(s, l), 0);
+	as_sampler_accept(s, 0);
+	as_sampler_accept(s, 0);
+	/* 2.0 / 1.5 = 1.33 > 1.2 (twice would be 0.89 < 1.2): once per distinct token */
+	assert_int_equal(as_sample(s, l), 0);
+	/* -1.0 * 1.5 = -1.5 < -1.4 */
+	assert_int_equal(as_sample(s, n), 1);
+	/* the window is the last 2: token 0 leaves it */
+	as_sampler_accept(s, 2);
+	as_sampler_accept(s, 1);
+	assert_int_equal(as_sample(s, n), 0);
+	/* out-of-vocabulary ids are ignored */
+	as_sampler_accept(s, 3);
+	as_sampler_accept(s, -1);
+	assert_int_equal(as_sample(s, n), 0);
+	as_sampler_free(s);
+	/* penalty 1: nothing kept, nothing changes */
+	p.repeat_penalty = 1.0f;
+	s = as_sampler_new(&p, 3);
+	as_sampler_accept(s, 0);
+	assert_int_equal(as_sample(s, n), 0);
+	as_sampler_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +247,8 @@ int main(void)
 		cmocka_unit_test(test_top_p_cut),
 		cmocka_unit_test(test_distribution),
 		cmocka_unit_test(test_rng_uniform),
+		cmocka_unit_test(test_min_p_cut),
+		cmocka_unit_test(test_repeat_penalty),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,7 +67,7 @@ struct block_q4_0x16 {
 	as_fp16_t d[AS_X16_ROWS];
 	uint8_t qs[AS_X16_ROWS * QK4_0 / 2];
 };
-_Static_assert(sizeof(struct block_q4_0x16) == 16 * sizeof(struct block_q4_0), "x16 layout");
+static_assert(sizeof(struct block_q4_0x16) == 16 * sizeof(struct block_q4_0), "x16 layout");
 
 /* Bytes of the repacked form of a rows x cols matrix of type t (only GGML_TYPE_Q4_0 can be
  * repacked). 0 on success; -EINVAL (other type, cols % 32, rows == 0), -EOVERFLOW. */

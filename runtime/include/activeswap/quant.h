@@ -6,6 +6,7 @@
 #ifndef ACTIVESWAP_QUANT_H
 #define ACTIVESWAP_QUANT_H
 
+#include <assert.h> /* static_assert: a C11 macro, a C++ keyword */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -68,10 +69,10 @@ struct block_q8_K {
 	int16_t bsums[QK_K / 16];
 };
 
-_Static_assert(sizeof(struct block_q4_0) == 18, "q4_0 layout");
-_Static_assert(sizeof(struct block_q8_0) == 34, "q8_0 layout");
-_Static_assert(sizeof(struct block_q4_K) == 144, "q4_K layout");
-_Static_assert(sizeof(struct block_q6_K) == 210, "q6_K layout");
+static_assert(sizeof(struct block_q4_0) == 18, "q4_0 layout");
+static_assert(sizeof(struct block_q8_0) == 34, "q8_0 layout");
+static_assert(sizeof(struct block_q4_K) == 144, "q4_K layout");
+static_assert(sizeof(struct block_q6_K) == 210, "q6_K layout");
 
 /* True for the types the runtime can compute with: F32 F16 BF16 Q8_0 Q4_0 Q4_K Q6_K. */
 bool as_type_supported(enum ggml_type t);

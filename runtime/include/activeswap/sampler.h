@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Token sampler: greedy, or top-k -> top-p -> temperature -> random draw, in the order
- * llama.cpp's default chain applies them (top-p is cut on the untempered
- * probabilities). The random numbers come from an own seeded PRNG (SplitMix64), so a
- * given seed reproduces the same tokens on every machine and build.
+ * Token sampler: greedy, or top-k -> top-p -> min-p -> temperature -> random draw, in the
+ * order llama.cpp's default chain applies them (top-p and min-p are cut on the untempered
+ * probabilities), after the repetition penalty (both greedy and sampled) over the last
+ * repeat_last_n tokens given to as_sampler_accept(). The random numbers come from an own
+ * seeded PRNG (SplitMix64), so a given seed reproduces the same tokens on every machine
+ * and build.
  */
 #ifndef ACTIVESWAP_SAMPLER_H
 #define ACTIVESWAP_SAMPLER_H
@@ -16,6 +18,12 @@ struct as_sampler_params {
 	int top_k;      /* <= 0: no top-k cut */
 	float top_p;    /* >= 1: no top-p cut */
 	uint64_t seed;
+	float min_p;    /* <= 0: no min-p cut; else keep p >= min_p * p(most likely) */
+	/* 1 or repeat_last_n 0: none; else llama.cpp's repeat penalty: the logit of every
+	 * distinct token among the last repeat_last_n accepted is divided by it (when
+	 * positive) or multiplied by it (otherwise) */
+	float repeat_penalty;
+	int repeat_last_n;
 };
 
 /* llama.cpp's defaults: temp 0.8, top-k 40, top-p 0.95. */
@@ -31,6 +39,9 @@ void as_sampler_free(struct as_sampler *s);
 
 /* Pick a token from n_vocab logits (not modified). */
 int32_t as_sample(struct as_sampler *s, const float *logits);
+/* A token of the context (prompt or generated), for the repeat penalty's window; ids
+ * outside the vocabulary are ignored. */
+void as_sampler_accept(struct as_sampler *s, int32_t id);
 
 /* Index of the largest value (first one on ties). */
 int32_t as_argmax(const float *x, size_t n);

@@ -46,7 +46,9 @@ struct as_swap_auto {
 	bool group1;                   /* a group-1 store (gap filling possible) */
 	double kind_bytes[SWAP_KIND_COUNT]; /* one layer's bytes of each kind */
 	/* as_swap_auto_choose */
-	uint64_t budget_bytes;         /* p->budget_bytes */
+	uint64_t budget_bytes;         /* p->budget_bytes (at most budget.full) */
+	uint64_t budget_asked;         /* the budget given, when above budget.full */
+	bool budget_capped;            /* ... and so capped at budget.full */
 	bool auto_sparsity, auto_group;
 	double flash_bps, compute_bps; /* measured (0 when nothing was chosen) */
 	struct as_cost_choice choice;  /* the cost model's choice and estimates */
@@ -65,7 +67,8 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 		      const char *path, struct as_swap_params *p, uint32_t n_ctx, char *err,
 		      size_t errlen);
 
-/* With a budget in bytes, fill p: budget_bytes, policy (req->policy_auto), sparsity and
+/* With a budget in bytes, fill p: budget_bytes (a budget above budget.full, what holding
+ * everything takes, is capped at it: budget_capped, budget_asked), policy (req->policy_auto), sparsity and
  * group (chosen or given; the levels file's byte-weighted mean when one is given, whose
  * levels go to p->layer_sparsity), gap_bytes / no_gap_fill (req->gap_auto). Measures the
  * flash and the compute when something is chosen, replays gaps when req->gap_auto applies.
