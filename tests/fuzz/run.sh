@@ -4,7 +4,7 @@
 # parser, a quarter for model loading + tokenizer + chat template from a GGUF, a sixth
 # for the BPE tokenizer and JSON reader, the rest for the store reader), printing TAP.
 #
-# Seed corpus: tests/fuzz/corpus/model/ (small GGUFs, committed, see its README) and,
+# Seed corpus: tests/fuzz/corpus/model/*.seed (small GGUFs, committed, see its README) and,
 # made at run time, the real model ($AS_SHARED/models/stories260K.gguf, when present),
 # small models written by `activeswap mkmodel` of every type, and a few hand-made
 # headers (fuzz_gguf and fuzz_model); for fuzz_store those models converted to stores
@@ -176,7 +176,7 @@ printf '\000\000\000a+=b 1234\r\n' >"$CB/default"
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "\\u0120": 1}, "merges": [["a", " "]]}}' \
 	>"$CB/json"
 nomk=$([ -n "$CLI" ] || echo ' (no CLI: no mkmodel seeds)')
-cp "$AS_TOP"/tests/fuzz/corpus/model/*.gguf "$C/"
+cp "$AS_TOP"/tests/fuzz/corpus/model/*.seed "$C/"
 CM="$W/corpus-model"
 mkdir -p "$CM"
 cp "$C"/* "$CM/"
