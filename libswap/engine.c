@@ -244,6 +244,8 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 				break;
 			case ST_ERROR:
 				ret = x->err ? x->err : -EIO;
+				e->err_key = keys[i];
+				e->err_code = ret;
 				x->state = ST_ABSENT;
 				x->err = 0;
 				break;
@@ -356,6 +358,17 @@ void swap_release(struct swap_engine *e, const struct swap_key *keys, size_t n)
 	}
 	swap_dispatch(e);
 	pthread_mutex_unlock(&e->lock);
+}
+
+int swap_last_error(struct swap_engine *e, struct swap_key *key)
+{
+	int r;
+
+	pthread_mutex_lock(&e->lock);
+	r = e->err_code;
+	*key = e->err_key;
+	pthread_mutex_unlock(&e->lock);
+	return r;
 }
 
 const void *swap_pin(struct swap_engine *e, struct swap_key key)
@@ -526,6 +539,7 @@ void swap_engine_stats(struct swap_engine *e, struct swap_stats *o)
 	o->inflight = e->inflight;
 	o->queued = e->n_queued;
 	o->pool_bytes = e->pool.size;
+	o->pool_locked = e->pool.locked || e->pool.kmod;
 	o->staging_bytes = (uint64_t)e->qd * e->sb;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		o->slot_bytes += e->kc[k].n * e->kc[k].size;

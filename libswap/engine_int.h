@@ -93,6 +93,8 @@ struct swap_engine {
 	uint64_t token, token_stall;
 	uint64_t n_pinned, n_valid;
 	bool plugged;
+	struct swap_key err_key; /* the key of the last error swap_wait/acquire returned */
+	int err_code;
 };
 
 static inline uint8_t *swap_slot_mem(struct swap_engine *e, int32_t si)

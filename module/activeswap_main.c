@@ -8,8 +8,8 @@
  * belongs to the file (dropped in release(), which runs only once every fd and every
  * mapping is gone, since a mapping holds the file), one to every read handed to the
  * filesystem and one to a queued dispatch work item.  The last reference queues the ctx
- * for freeing on the module's workqueue, which frees the pages, unaccounts the locked
- * memory, drops the store and the module reference taken at open().  module_exit()
+ * for freeing on the module's workqueue, which frees the pages, gives the locked memory
+ * back to the user it was charged to, drops the store and the module reference taken at open().  module_exit()
  * destroys the workqueue, so it waits for that work.
  *
  * Locking.  ctx->lock (irq-safe: completions may run in interrupt context) protects the
@@ -21,10 +21,17 @@
 
 #include <linux/blkdev.h>
 #include <linux/bvec.h>
+#include <linux/capability.h>
+#include <linux/cgroup.h>
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/fsnotify.h>
 #include <linux/ioprio.h>
 #include <linux/kref.h>
+#include <linux/kthread.h>
+#include <linux/magic.h>
+#include <linux/memcontrol.h>
 #include <linux/refcount.h>
 #include <linux/ktime.h>
 #include <linux/miscdevice.h>
@@ -35,6 +42,8 @@
 #include <linux/overflow.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/user.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
@@ -81,15 +90,31 @@ struct as_region {
 	unsigned long npages;
 	unsigned int order;		/* allocation order of each chunk */
 	u64 length;
-	struct mm_struct *mm;		/* locked_vm was charged here (mmgrab) */
+	struct user_struct *user;	/* locked_vm charged here (get_uid); NULL: exempt */
 };
 
 struct as_ctx;
+
+/*
+ * Who submitted: captured once per SUBMIT call and shared by its requests, so that a read
+ * issued later from the module's workqueue runs as the caller would have run it: with its
+ * credentials (the filesystem's permission and LSM checks), charged to its I/O cgroup
+ * (io.max, io.weight, io.stat) and memory cgroup, at its I/O priority, as
+ * drivers/block/loop.c does for its workers.
+ */
+struct as_subm {
+	refcount_t refs;
+	const struct cred *cred;
+	struct cgroup_subsys_state *blkcg_css;	/* NULL without CONFIG_BLK_CGROUP */
+	struct mem_cgroup *memcg;		/* may be NULL */
+	u16 ioprio;
+};
 
 struct as_req {
 	struct list_head node;
 	struct kiocb iocb;
 	struct as_ctx *ctx;
+	struct as_subm *subm;
 	struct bio_vec *bvec;
 	unsigned int nr_bvec;
 	struct activeswap_extent ext;
@@ -138,15 +163,35 @@ static void as_region_destroy(struct as_region *r)
 		/* put_page: a page someone still references (GUP) is freed by them later */
 		put_page(r->pages[i]);
 	}
-	if (r->mm) {
-		if (mmget_not_zero(r->mm)) {
-			account_locked_vm(r->mm, r->npages, false);
-			mmput(r->mm);
-		}
-		mmdrop(r->mm);
+	if (r->user) {
+		atomic_long_sub(r->npages, &r->user->locked_vm);
+		free_uid(r->user);
 	}
 	kvfree(r->pages);
 	kfree(r);
+}
+
+/*
+ * Charge @npages to the user's locked_vm against RLIMIT_MEMLOCK, as io_uring charges its
+ * registered buffers: the region lives as long as the file, which fork, exec, exit and fd
+ * passing do not end, so the charge cannot belong to the creating process's mm (whose
+ * exit or exec would forget it).  CAP_IPC_LOCK is exempt, as for mlock.
+ */
+static int as_account_user(struct as_region *r)
+{
+	struct user_struct *user = current_user();
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	unsigned long cur, new;
+
+	if (capable(CAP_IPC_LOCK))
+		return 0;
+	cur = atomic_long_read(&user->locked_vm);
+	do {
+		if (check_add_overflow(cur, r->npages, &new) || new > limit)
+			return -ENOMEM;
+	} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur, new));
+	r->user = get_uid(user);
+	return 0;
 }
 
 static struct as_region *as_region_alloc(u64 length, int node, u32 flags)
@@ -175,11 +220,9 @@ static struct as_region *as_region_alloc(u64 length, int node, u32 flags)
 	}
 
 	/* RLIMIT_MEMLOCK (skipped for CAP_IPC_LOCK) before touching any memory */
-	ret = account_locked_vm(current->mm, r->npages, true);
+	ret = as_account_user(r);
 	if (ret)
 		goto err;
-	r->mm = current->mm;
-	mmgrab(r->mm);
 
 	for (i = 0; i < r->npages; i += chunk) {
 		struct page *page;
@@ -239,9 +282,39 @@ static bool as_zero(const void *p, size_t n)
 
 /* ---------------------------------------------------------------- ctx lifetime */
 
+static struct as_subm *as_subm_get_current(void)
+{
+	struct as_subm *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+
+	if (!s)
+		return NULL;
+	refcount_set(&s->refs, 1);
+	s->cred = get_current_cred();
+#ifdef CONFIG_BLK_CGROUP
+	s->blkcg_css = task_get_css(current, io_cgrp_id);
+#endif
+	if (current->mm)
+		s->memcg = get_mem_cgroup_from_mm(current->mm);
+	s->ioprio = get_current_ioprio();
+	return s;
+}
+
+/* Process context: the last request of a SUBMIT call is freed (read, release, free work). */
+static void as_subm_put(struct as_subm *s)
+{
+	if (!s || !refcount_dec_and_test(&s->refs))
+		return;
+	put_cred(s->cred);
+	if (s->blkcg_css)
+		css_put(s->blkcg_css);
+	mem_cgroup_put(s->memcg);
+	kfree(s);
+}
+
 static void as_req_free(struct as_req *req)
 {
-	kvfree(req->bvec);
+	as_subm_put(req->subm);
+	kfree(req->bvec);	/* NULL unless the read never completed */
 	kfree(req);
 }
 
@@ -295,6 +368,9 @@ static void as_publish(struct as_req *req)
 	unsigned long flags;
 	bool more;
 
+	/* only reads in flight hold a bio_vec array (kmalloc: may be freed in irq context) */
+	kfree(req->bvec);
+	req->bvec = NULL;
 	spin_lock_irqsave(&ctx->lock, flags);
 	ctx->ninflight--;
 	ctx->st_completed++;
@@ -349,20 +425,68 @@ static void as_ki_complete(struct kiocb *iocb, long ret)
  * this function's, and goes to the done list, where the reader frees it, only when both
  * are dropped.
  */
+/*
+ * The bio_vec array of one read, built when it is dispatched rather than when it is
+ * queued: a queued request holds no more than its struct, so max_queued requests of the
+ * largest extent cost kilobytes, not max_queued x 16 KiB (issue #18).  Charged to the
+ * submitter's memory cgroup (the caller sets it active).
+ */
+static int as_build_bvec(struct as_ctx *ctx, struct as_req *req)
+{
+	/* pairs with the release store in create_region (a request implies a region) */
+	struct as_region *r = smp_load_acquire(&ctx->region);
+	u64 rend = req->ext.region_offset + req->ext.length;
+	unsigned long first = req->ext.region_offset >> PAGE_SHIFT;
+	unsigned long last = (rend - 1) >> PAGE_SHIFT;
+	unsigned long i;
+
+	req->nr_bvec = last - first + 1;
+	req->bvec = kmalloc_array(req->nr_bvec, sizeof(*req->bvec),
+				  GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!req->bvec)
+		return -ENOMEM;
+	for (i = 0; i < req->nr_bvec; i++) {
+		u64 pstart = (u64)(first + i) << PAGE_SHIFT;
+		u64 s = max(pstart, req->ext.region_offset);
+		u64 t = min(pstart + PAGE_SIZE, rend);
+
+		req->bvec[i].bv_page = r->pages[first + i];
+		req->bvec[i].bv_offset = s - pstart;
+		req->bvec[i].bv_len = t - s;
+	}
+	return 0;
+}
+
 static void as_issue(struct as_ctx *ctx, struct as_req *req)
 {
+	struct as_subm *s = req->subm;
+	const struct cred *old_cred;
+	struct mem_cgroup *old_memcg;
 	struct iov_iter iter;
 	ssize_t ret;
 
-	iov_iter_bvec(&iter, ITER_DEST, req->bvec, req->nr_bvec, req->ext.length);
 	init_sync_kiocb(&req->iocb, ctx->store);
 	req->iocb.ki_pos = req->ext.file_offset;
 	req->iocb.ki_complete = as_ki_complete;
 	req->iocb.ki_flags = ctx->store_direct ? IOCB_DIRECT : 0;
-	req->iocb.ki_ioprio = IOPRIO_DEFAULT;
+	req->iocb.ki_ioprio = s->ioprio;
 	refcount_set(&req->refs, 2);
 
-	ret = call_read_iter(ctx->store, &req->iocb, &iter);
+	/* as the submitter (a no-op when the submitter issues it itself) */
+	old_cred = override_creds(s->cred);
+	old_memcg = set_active_memcg(s->memcg);
+	kthread_associate_blkcg(s->blkcg_css);	/* only acts in a kthread (our workers) */
+	ret = as_build_bvec(ctx, req);
+	if (!ret) {
+		iov_iter_bvec(&iter, ITER_DEST, req->bvec, req->nr_bvec, req->ext.length);
+		ret = call_read_iter(ctx->store, &req->iocb, &iter);
+	}
+	kthread_associate_blkcg(NULL);
+	set_active_memcg(old_memcg);
+	revert_creds(old_cred);
+	/* an access event per read issued, as read(2) raises one (inotify, fanotify) */
+	if (ret >= 0 || ret == -EIOCBQUEUED)
+		fsnotify_access(ctx->store);
 	if (ret != -EIOCBQUEUED)
 		as_complete(req, ret);	/* no ki_complete will come */
 	as_req_put(req);		/* the filesystem is done with the kiocb */
@@ -543,6 +667,15 @@ static long as_ioc_attach_store(struct as_ctx *ctx, void __user *uarg)
 	ret = -EOPNOTSUPP;
 	if (!direct && !(a.flags & ACTIVESWAP_STORE_ALLOW_BUFFERED))
 		goto out_put;
+	/*
+	 * A regular file must live on a block-backed filesystem, or (buffered) in memory:
+	 * tmpfs, ramfs.  Never a pseudo file (procfs, sysfs, debugfs, ...), whose read_iter
+	 * runs driver code with our buffers and has no business being a weight store.
+	 */
+	ret = -EINVAL;
+	if (S_ISREG(mode) && !bdev && host->i_sb->s_magic != TMPFS_MAGIC &&
+	    host->i_sb->s_magic != RAMFS_MAGIC)
+		goto out_put;
 
 	mutex_lock(&ctx->setup_lock);
 	if (ctx->store) {
@@ -578,7 +711,6 @@ static int as_prepare(struct as_ctx *ctx, struct as_region *r, const struct acti
 		      struct as_req **out)
 {
 	u64 fend, rend, store_size;
-	unsigned long first, last, i;
 	unsigned int align = ctx->store_align;
 	struct as_req *req;
 	loff_t pos;
@@ -603,27 +735,10 @@ static int as_prepare(struct as_ctx *ctx, struct as_region *r, const struct acti
 	if (ret)
 		return ret;
 
+	/* the bio_vec array comes at dispatch (as_build_bvec) */
 	req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
 	if (!req)
 		return -ENOMEM;
-	first = e->region_offset >> PAGE_SHIFT;
-	last = (rend - 1) >> PAGE_SHIFT;
-	req->nr_bvec = last - first + 1;
-	/* freed only in process context (read, release, ctx free work) */
-	req->bvec = kvmalloc_array(req->nr_bvec, sizeof(*req->bvec), GFP_KERNEL_ACCOUNT);
-	if (!req->bvec) {
-		kfree(req);
-		return -ENOMEM;
-	}
-	for (i = 0; i < req->nr_bvec; i++) {
-		u64 pstart = (u64)(first + i) << PAGE_SHIFT;
-		u64 s = max(pstart, e->region_offset);
-		u64 t = min(pstart + PAGE_SIZE, rend);
-
-		req->bvec[i].bv_page = r->pages[first + i];
-		req->bvec[i].bv_offset = s - pstart;
-		req->bvec[i].bv_len = t - s;
-	}
 	req->ctx = ctx;
 	req->ext = *e;
 	*out = req;
@@ -634,6 +749,7 @@ static long as_ioc_submit(struct as_ctx *ctx, void __user *uarg)
 {
 	struct activeswap_submit a;
 	struct activeswap_extent e;
+	struct as_subm *subm;
 	struct as_region *r;
 	struct as_req *req, *tmp;
 	LIST_HEAD(batch);
@@ -669,12 +785,19 @@ static long as_ioc_submit(struct as_ctx *ctx, void __user *uarg)
 	uext = u64_to_user_ptr(a.extents);
 	if (!access_ok(uext, total))
 		return -EFAULT;
+	subm = as_subm_get_current();
+	if (!subm)
+		return -ENOMEM;
 
 	for (i = 0; i < a.count; i++) {
 		ret = copy_struct_from_user(&e, sizeof(e), uext + (size_t)i * a.extent_size,
 					    a.extent_size);
 		if (!ret)
 			ret = as_prepare(ctx, r, &e, &req);
+		if (!ret) {
+			refcount_inc(&subm->refs);
+			req->subm = subm;
+		}
 		if (ret) {
 			a.error_index = i;
 			if (ret != -EFAULT && as_copy_result(uarg, &a, sizeof(a), usize))
@@ -705,6 +828,7 @@ static long as_ioc_submit(struct as_ctx *ctx, void __user *uarg)
 	spin_unlock_irq(&ctx->lock);
 
 	a.submitted = a.count;
+	as_subm_put(subm);	/* the requests hold it now */
 	ret = as_copy_result(uarg, &a, sizeof(a), usize);
 	/* the extents are queued either way: a faulting result pointer does not undo them */
 	as_dispatch(ctx);
@@ -712,6 +836,7 @@ static long as_ioc_submit(struct as_ctx *ctx, void __user *uarg)
 err:
 	list_for_each_entry_safe(req, tmp, &batch, node)
 		as_req_free(req);
+	as_subm_put(subm);
 	return ret;
 }
 
@@ -809,6 +934,16 @@ static long as_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct as_ctx *ctx = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	/* what changes the context needs the device open for writing; VERSION, STATS do not */
+	switch (AS_CMD(cmd)) {
+	case AS_CMD(ACTIVESWAP_IOC_CREATE_REGION):
+	case AS_CMD(ACTIVESWAP_IOC_ATTACH_STORE):
+	case AS_CMD(ACTIVESWAP_IOC_SUBMIT):
+	case AS_CMD(ACTIVESWAP_IOC_CANCEL):
+		if (!(file->f_mode & FMODE_WRITE))
+			return -EBADF;
+		break;
+	}
 	switch (AS_CMD(cmd)) {
 	case AS_CMD(ACTIVESWAP_IOC_VERSION):
 		return as_ioc_version(ctx, uarg);

@@ -25,6 +25,7 @@
 #include "activeswap/swap.h"
 #include "libswap.h"
 #include "errmsg.h"
+#include "mapguard.h"
 
 #define TBLK 16 /* columns transposed per pass */
 
@@ -387,6 +388,17 @@ static void fill_result(const struct conv *cv, const struct swap_store_desc *d,
 	memcpy(res->type, cv->type, sizeof(res->type));
 }
 
+/* Is the input now shorter than when it was mapped? *off: its new size. */
+static bool input_shrank(const struct gguf_file *f, uint64_t *off)
+{
+	struct stat st;
+
+	if (f->fd < 0 || fstat(f->fd, &st) < 0 || (uint64_t)st.st_size >= f->size)
+		return false;
+	*off = (uint64_t)st.st_size;
+	return true;
+}
+
 int as_convert(const char *in, const char *out, const struct as_convert_params *p,
 	       struct as_convert_result *res, char *err, size_t errlen)
 {
@@ -399,6 +411,8 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	uint8_t *meta = NULL;
 	struct conv cv;
 	char e[512] = "";
+	uint64_t boff = UINT64_MAX;
+	bool guarded = false;
 	int r;
 
 	if (!p) {
@@ -428,11 +442,13 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		as_seterr(err, errlen, "%s", e[0] ? e : strerror(-r));
 		return r;
 	}
+	/* the input is read through its mapping: a file shrinking under it must be an
+	 * error, not a SIGBUS that leaves the temporary file behind (mapguard.h) */
+	guarded = f->fd >= 0 && f->map && !as_mapguard_begin(f->map, f->size);
 	r = as_model_from_gguf(&m, f, e, sizeof(e));
 	if (r) {
 		as_seterr(err, errlen, "%s: %s", in, e);
-		gguf_close(f);
-		return r;
+		goto out;
 	}
 	if (m->hp.n_expert) {
 		as_seterr(err, errlen, "%s: a mixture-of-experts model (%u experts) cannot be "
@@ -478,9 +494,17 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	}
 	if (!r)
 		r = convert_layers(&cv);
+	if (guarded && as_mapguard_hit(&boff))
+		r = -EIO; /* what was read from the pages of zeros is thrown away */
+	else if (r == -EFAULT && input_shrank(f, &boff))
+		r = -EIO; /* a write from its mapping past the new end */
 	if (r) {
 		swap_writer_abort(cv.w);
-		if (r == -ECANCELED)
+		if (r == -EIO && boff != UINT64_MAX)
+			as_seterr(err, errlen, "%s: the input shrank or failed while being read "
+				  "(at byte %llu); %s was not written", in,
+				  (unsigned long long)boff, out);
+		else if (r == -ECANCELED)
 			as_seterr(err, errlen, "cancelled; %s was not written", out);
 		else
 			as_seterr(err, errlen, "%s: %s", out, strerror(-r));
@@ -500,6 +524,8 @@ out:
 	free(rt);
 	free(meta);
 	as_model_free(m);
+	if (guarded)
+		as_mapguard_end(NULL);
 	gguf_close(f);
 	return r;
 }

@@ -4,6 +4,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+void as_err_oneline(char *err)
+{
+	for (unsigned char *p = (unsigned char *)err; p && *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 void as_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -13,4 +20,5 @@ void as_seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	as_err_oneline(err);
 }

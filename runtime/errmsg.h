@@ -5,7 +5,10 @@
 
 #include <stddef.h>
 
-/* snprintf into err[errlen]; nothing when err is NULL or errlen 0. */
+/* Control characters (names and keys read from a hostile file) in err become '?', so a
+ * message stays one line. */
+void as_err_oneline(char *err);
+/* snprintf into err[errlen], then as_err_oneline(); nothing when err is NULL or errlen 0. */
 void as_seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

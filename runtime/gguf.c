@@ -63,6 +63,7 @@ static int fail(struct cur *c, int rc, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(c->err, c->errlen, fmt, ap);
 		va_end(ap);
+		as_err_oneline(c->err); /* keys and names are the file's bytes */
 	}
 	return rc;
 }

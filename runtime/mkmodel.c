@@ -8,8 +8,9 @@
  * length), norms are 1.0, so activations keep unit scale through every layer. Each row
  * is generated from its own PRNG stream keyed by (seed, tensor, row): the output is
  * identical whatever the thread count. Data is produced in chunks of rows by worker
- * threads and streamed to OUT.tmp through the GGUF writer (never more than a few chunks
- * in memory), fsync'ed and renamed to OUT at the end; on failure OUT.tmp is removed.
+ * threads and streamed to OUT.tmp.PID (a new file: O_EXCL | O_NOFOLLOW) through the GGUF
+ * writer (never more than a few chunks in memory), fsync'ed and renamed to OUT at the end,
+ * then the directory fsync'ed; on failure the temporary file is removed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,7 @@
 
 #define CHUNK_BYTES (4u << 20)
 #define MAX_THREADS AS_MKMODEL_MAX_THREADS
-#define PATH_MAX_LEN 4200 /* OUT.tmp, NUL included */
+#define PATH_MAX_LEN 4200 /* OUT.tmp.PID, NUL included */
 
 static const struct as_mkmodel_shape shapes[] = {
 	{ "tiny", 256, 768, 4, 8, 4, 512, 512, 0 },
@@ -842,11 +843,30 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 			  (unsigned long long)s->vocab);
 		return -EINVAL;
 	}
-	if (strlen(out) + sizeof(".tmp") > PATH_MAX_LEN) {
+	if (strlen(out) + sizeof(".tmp.") + 12 > PATH_MAX_LEN) {
 		as_seterr(err, errlen, "output path too long");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* fsync the directory holding path, so the rename survives a crash; best effort (some
+ * filesystems refuse it) */
+static void sync_parent_dir(const char *path)
+{
+	char dir[PATH_MAX_LEN];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
 }
 
 int as_mkmodel(const struct as_mkmodel_params *p, const char *out, uint64_t *tensor_bytes,
@@ -862,8 +882,9 @@ int as_mkmodel(const struct as_mkmodel_params *p, const char *out, uint64_t *ten
 		return rc;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	nth = p->threads ? p->threads : (ncpu >= 2 ? 2 : 1);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
+	/* a new file: never truncate or follow what another user placed under this name */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = -errno;
 		as_seterr(err, errlen, "%s: %s", tmp, strerror(errno));
@@ -886,6 +907,7 @@ int as_mkmodel(const struct as_mkmodel_params *p, const char *out, uint64_t *ten
 		unlink(tmp);
 		return rc;
 	}
+	sync_parent_dir(out);
 	if (tensor_bytes)
 		*tensor_bytes = bytes;
 	return 0;

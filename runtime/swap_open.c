@@ -28,7 +28,7 @@ bool as_swap_is_store(const char *path)
 
 	if (fd < 0)
 		return false;
-	r = pread(fd, magic, 8, 0) == 8 && !memcmp(magic, "ASWSTORE", 8);
+	r = swap_pread(fd, magic, 8, 0) == 8 && !memcmp(magic, "ASWSTORE", 8);
 	close(fd);
 	return r;
 }
@@ -213,6 +213,13 @@ static int load_resident(struct as_swap_model *m, const char *name, bool f32_onl
 		free(*out);
 		*out = NULL;
 		return rc;
+	}
+	if (m->verify && swap_crc32c(0, *out, r->d.size) != r->crc) {
+		snprintf(err, errlen, "store: resident tensor %s: crc32c mismatch (the store is "
+			 "corrupt or a read returned wrong bytes)", name);
+		free(*out);
+		*out = NULL;
+		return -EBADMSG;
 	}
 	if (type)
 		*type = (enum ggml_type)r->d.type;
@@ -506,7 +513,10 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 	if (p->policy == SWAP_POLICY_STATIC) {
 		r = sw_static_prefix(m, s.kind_slots);
 		if (r && r != -ENOSPC) {
-			snprintf(err, errlen, "loading the static hot set: %s", strerror(-r));
+			char why[200];
+
+			sw_describe_error(m, r, 0, 0, why, sizeof(why));
+			snprintf(err, errlen, "loading the static hot set: %s", why);
 			return r;
 		}
 	}
@@ -592,6 +602,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		m->group = m->rm.hp.n_layer;
 	m->no_preload = p->no_preload;
 	m->check_use = p->check_use;
+	m->verify = p->verify_resident || p->check_use || (p->engine_flags & SWAP_F_VERIFY);
 	/* a multiple of the Q4_0 kernels' group: the sums then do not depend on how an op's
 	 * selection is cut into chunks (activeswap/sparse.h), so the all-resident path can
 	 * take it in one pass and stay bit-identical to swapping */

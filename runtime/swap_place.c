@@ -85,7 +85,7 @@ void sw_engine_params(const struct swap_store *st, const struct as_swap_params *
 	ep->backend = p->backend;
 	ep->queue_depth = p->queue_depth ? p->queue_depth : small ? 4 : 0;
 	ep->max_read_bytes = p->max_read_bytes ? p->max_read_bytes : small ? rd : 0;
-	ep->numa_node = -1;
+	ep->numa_node = p->numa_bind ? p->numa_node : -1;
 	ep->flags = p->engine_flags;
 	ep->fault = p->fault;
 }

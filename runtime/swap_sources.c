@@ -15,6 +15,7 @@
  * source, budget, backend, policy or thread count computed them.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -66,6 +67,40 @@ static void token_end(void *ctx)
 	m->compute_s += t - (double)stall * 1e-9;
 }
 
+/* ---- errors ---------------------------------------------------------------------- */
+
+#define BADMSG_WHY "crc32c mismatch (the store is corrupt or a read returned wrong bytes)"
+
+void sw_describe_error(struct as_swap_model *m, int r, uint32_t layer, int kind, char *buf,
+		       size_t len)
+{
+	struct swap_key k;
+	const char *why = r == -EBADMSG ? BADMSG_WHY : strerror(r < 0 ? -r : r);
+
+	if (kind < 0) {
+		snprintf(buf, len, "layer %u, row copy: %s", layer, why);
+		return;
+	}
+	if (m->eng && swap_last_error(m->eng, &k) == r && r)
+		snprintf(buf, len, "layer %u, %s, channel %u: %s", k.layer,
+			 swap_kind_name((enum swap_kind)k.kind), k.channel, why);
+	else
+		snprintf(buf, len, "layer %u, %s: %s", layer, swap_kind_name((enum swap_kind)kind),
+			 why);
+}
+
+static int fail(struct as_swap_model *m, int r, uint32_t layer, int kind)
+{
+	if (r)
+		sw_describe_error(m, r, layer, kind, m->errmsg, sizeof(m->errmsg));
+	return r;
+}
+
+const char *as_swap_error(const struct as_swap_model *m)
+{
+	return m->errmsg;
+}
+
 /* ---- rows: the row copy with the dense kernels ----------------------------------- */
 
 static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
@@ -79,7 +114,7 @@ static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *
 		int r = as_rows_layer(m->rows, layer, m->lw);
 
 		if (r)
-			return r;
+			return fail(m, r, layer, -1);
 	}
 	ls->lookups++;
 	ls->hits += layer < as_rows_resident_layers(m->rows);
@@ -207,7 +242,7 @@ static int table_linear(void *ctx, uint32_t layer, enum as_group g, const float 
 		m->ptrs[i] = t[sel->idx[i]];
 	for (uint32_t c0 = 0; c0 < k && !r; c0 += m->chunk)
 		r = run_chunk(m, (int)g, ys, c0, c0 + m->chunk < k ? c0 + m->chunk : k);
-	return r;
+	return fail(m, r, layer, (int)g);
 }
 
 /*
@@ -235,7 +270,7 @@ static int engine_linear(void *ctx, uint32_t layer, enum as_group g, const float
 	}
 	swap_unplug(m->eng);
 	if (r)
-		return r;
+		return fail(m, r, layer, kind);
 	ls->lookups += k;
 	ls->hits += hits;
 	for (uint32_t c0 = 0; c0 < k; c0 += m->chunk) {
@@ -250,7 +285,7 @@ static int engine_linear(void *ctx, uint32_t layer, enum as_group g, const float
 				for (uint32_t i = c0; i < k; i++)
 					if (m->pinned[i])
 						swap_release(m->eng, &m->keys[i], 1);
-				return r;
+				return fail(m, r, layer, kind);
 			}
 			for (uint32_t i = c0, j = 0; i < c1; i++)
 				if (!m->pinned[i])
@@ -261,7 +296,7 @@ static int engine_linear(void *ctx, uint32_t layer, enum as_group g, const float
 			for (uint32_t i = c0; i < k; i++)
 				if (i < c1 || m->pinned[i])
 					swap_release(m->eng, &m->keys[i], 1);
-			return r;
+			return fail(m, r, layer, kind);
 		}
 		swap_release(m->eng, m->keys + c0, c1 - c0);
 	}

@@ -46,6 +46,8 @@ struct as_swap_model {
 
 	uint32_t n_ctx, group, chunk;
 	bool no_preload, check_use;
+	bool verify;          /* crc32c of resident tensors at open (SWAP_F_VERIFY) */
+	char errmsg[224];     /* the last failed token, described (as_swap_error()) */
 	uint64_t cancelled, checked;
 	float *sp;      /* [n_layer][SWAP_KIND_COUNT] */
 	uint32_t *topk; /* [n_layer][SWAP_KIND_COUNT]: channels kept, from sp */
@@ -119,5 +121,9 @@ void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 
 /* swap_sources.c: the source for m as opened (row copy, all-resident table or engine) */
 struct as_wsource sw_source(struct as_swap_model *m);
+/* Describe error r of (layer, kind) in buf (the engine's failed key when it has one);
+ * kind < 0: the row copy. */
+void sw_describe_error(struct as_swap_model *m, int r, uint32_t layer, int kind, char *buf,
+		       size_t len);
 
 #endif

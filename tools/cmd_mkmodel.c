@@ -5,7 +5,7 @@
  *
  * The command line around as_mkmodel() (runtime/mkmodel.c, activeswap/mkmodel.h): flags,
  * SIGINT/SIGTERM as its cancel flag, the progress bar and the closing line. Exit 0, 1 for
- * a failure (OUT.tmp removed), 2 for bad flags or a refused shape.
+ * a failure (OUT.tmp.PID removed), 2 for bad flags or a refused shape.
  */
 #include <errno.h>
 #include <signal.h>

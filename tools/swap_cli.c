@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ void swap_cli_init(struct swap_cli *o)
 	o->policy = -1; /* auto: static prefix hot set (see swapping.md) */
 	o->backend = SWAP_BACKEND_AUTO;
 	o->gap_auto = true;
+	o->numa_node = -1;
 }
 
 int swap_cli_read_text(const char *sub, const char *path, char **out, size_t *len)
@@ -157,6 +159,10 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_BOOL("--stats", NULL, &o->stats),
 		ARG_OPT_BOOL("--no-preload", NULL, &o->no_preload),
 		ARG_OPT_BOOL("--no-rows", NULL, &o->no_rows),
+		ARG_OPT_BOOL("--verify", NULL, &o->verify),
+		ARG_OPT_BOOL("--no-verify", NULL, &o->no_verify),
+		ARG_OPT_BOOL("--mlock", NULL, &o->mlock),
+		ARG_OPT_LONG("--numa-node", NULL, &o->numa_node, 0, 4095),
 		ARG_OPT_FN("--dram-budget", NULL, &o->budget, opt_budget),
 		ARG_OPT_FN("--sparsity", NULL, &o->sparsity, opt_sparsity),
 		ARG_OPT_STR("--sparsity-file", NULL, &o->levels),
@@ -170,6 +176,30 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 	};
 
 	memcpy(opts, t, sizeof(t));
+}
+
+/* The pool could not be locked (RLIMIT_MEMLOCK, no CAP_IPC_LOCK): one line, even with
+ * --json (stderr), since the budget then holds but the kernel may page the cache out. */
+static void note_unlocked(const char *sub, struct as_swap_model *m)
+{
+	struct swap_engine *e = as_swap_engine(m);
+	struct swap_stats s;
+	struct rlimit rl = { 0, 0 };
+
+	if (!e)
+		return;
+	swap_engine_stats(e, &s);
+	if (s.pool_locked)
+		return;
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	if (rl.rlim_cur == RLIM_INFINITY)
+		fprintf(stderr, "activeswap %s: note: the %.1f MiB weight cache is not locked in "
+			"memory (mlock failed); --mlock to insist\n", sub,
+			s.pool_bytes / 1048576.0);
+	else
+		fprintf(stderr, "activeswap %s: note: the %.1f MiB weight cache is not locked in "
+			"memory (RLIMIT_MEMLOCK is %llu KiB); --mlock to insist\n", sub,
+			s.pool_bytes / 1048576.0, (unsigned long long)rl.rlim_cur >> 10);
 }
 
 int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
@@ -198,6 +228,17 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.tp = tp;
 	p.no_preload = o->no_preload;
 	p.no_rows = o->no_rows;
+	if (o->verify && o->no_verify) {
+		cli_err(sub, "--verify and --no-verify exclude each other");
+		return -EINVAL;
+	}
+	p.verify_resident = !o->no_verify;
+	if (o->verify)
+		p.engine_flags |= SWAP_F_VERIFY;
+	if (!o->mlock)
+		p.engine_flags |= SWAP_F_MLOCK_TRY;
+	p.numa_bind = o->numa_node >= 0;
+	p.numa_node = (int)o->numa_node;
 	if (!o->gap_auto) {
 		p.gap_bytes = o->gap_bytes;
 		p.no_gap_fill = !o->gap_bytes; /* --gap 0 */
@@ -254,12 +295,19 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	else if (!quiet && as_swap_row_mode(*out))
 		fprintf(stderr, "activeswap %s: sparsity 0: computing from the store's row copy "
 			"(dense kernels)\n", sub);
+	if (!r)
+		note_unlocked(sub, *out);
 	return r;
 }
 
 static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
 {
-	return as_swap_forward(ctx, token, pos, want_logits);
+	int r = as_swap_forward(ctx, token, pos, want_logits);
+
+	/* the layer and kind that failed; the caller's line gives the position */
+	if (r && as_swap_error(ctx)[0])
+		fprintf(stderr, "activeswap: %s\n", as_swap_error(ctx));
+	return r;
 }
 
 static const float *store_logits(void *ctx)

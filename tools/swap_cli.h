@@ -2,7 +2,8 @@
 /*
  * Shared command-line handling of the swapping runtime for run, eval and bench decode:
  * --dram-budget, --sparsity, --max-sparsity, --group, --policy, --backend, --no-preload,
- * --queue-depth, --stats; opening a store with the auto cost model; printing statistics.
+ * --queue-depth, --stats, --verify, --no-verify, --mlock, --numa-node; opening a store with
+ * the auto cost model; printing statistics.
  */
 #ifndef ACTIVESWAP_SWAP_CLI_H
 #define ACTIVESWAP_SWAP_CLI_H
@@ -22,6 +23,10 @@ struct swap_cli {
 	const char *levels;   /* --sparsity-file (activeswap calibrate) */
 	int policy, backend;  /* policy -1: auto */
 	bool stats, no_preload, no_rows;
+	bool verify;          /* --verify: crc32c of every bundle read too */
+	bool no_verify;       /* --no-verify: not even the resident tensors' at open */
+	bool mlock;           /* --mlock: fail when the pool cannot be locked */
+	long numa_node;       /* --numa-node N; -1: no binding */
 	long queue_depth;
 	bool gap_auto;        /* --gap auto (the default), else gap_bytes */
 	uint64_t gap_bytes;
@@ -52,14 +57,23 @@ struct swap_cli {
 	"                           span at most SIZE bytes (default auto: the flash's\n"  \
 	"                           cost per read times its bandwidth, measured)\n"        \
 	"  --stats                  per-layer hit rate, flash bytes/token, preload\n"       \
-	"                           precision/recall, stall time/token (stderr)\n"
+	"                           precision/recall, stall time/token (stderr)\n"         \
+	"  --verify                 check the crc32c of every bundle read (and of the row\n" \
+	"                           copy as read); a mismatch stops with an error naming\n" \
+	"                           layer and kind (costs decode time: benchmarks.md)\n"   \
+	"  --no-verify              do not even check the resident tensors at open (checked\n" \
+	"                           by default)\n"                                         \
+	"  --mlock                  fail unless the weight cache can be locked in memory\n" \
+	"                           (default: locked when RLIMIT_MEMLOCK allows, else\n"  \
+	"                           unlocked with a one-line note)\n"                     \
+	"  --numa-node N            place the weight cache on NUMA node N (libnuma)\n"
 
 void swap_cli_init(struct swap_cli *o);
 /* Does the model argv gives (the last -m/--model) start with the store magic? run and
  * eval pick their option tables by it before parsing. */
 bool swap_cli_store_arg(int argc, char **argv);
 /* The options above as a table for args_parse() (tools/args.h), values into o. */
-#define SWAP_CLI_NOPTS 13 /* with the end */
+#define SWAP_CLI_NOPTS 17 /* with the end */
 void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
 /* --backend's parser (ptr: an int), for a table that takes the name over */
 int swap_cli_backend(void *ptr, const char *sub, const char *flag, const char *v);

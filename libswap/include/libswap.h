@@ -200,6 +200,9 @@ struct swap_fault_plan {
 #define SWAP_F_VERIFY 0x4u      /* check every fetched bundle's crc32c (-EBADMSG) */
 #define SWAP_F_NO_PROBES 0x8u   /* fire no USDT probes (a measurement engine beside the
                                  * one traced: `activeswap trace` counts only the other) */
+/* mlock the pool when RLIMIT_MEMLOCK (or CAP_IPC_LOCK) allows, else run it unlocked
+ * (swap_stats.pool_locked false) instead of failing */
+#define SWAP_F_MLOCK_TRY 0x10u
 
 struct swap_engine_params {
 	uint64_t budget_bytes;        /* whole DRAM footprint of the pool (slots + staging) */
@@ -239,6 +242,7 @@ struct swap_stats {
 	uint64_t slots_total, slots_valid, slots_pinned;
 	uint64_t inflight, queued;
 	uint64_t pool_bytes; /* bytes of the pool mapping (<= budget) */
+	bool pool_locked;    /* mlock'ed, or pinned by the module (kmod) */
 	uint64_t staging_bytes;
 	uint64_t slot_bytes; /* bytes of all slots */
 	uint64_t kind_slots[SWAP_KIND_COUNT]; /* slots of every kind */
@@ -271,6 +275,9 @@ int swap_wait(struct swap_engine *e, const struct swap_key *keys, size_t n);
 int swap_acquire(struct swap_engine *e, const struct swap_key *keys, size_t n,
 		 const void **ptrs);
 void swap_release(struct swap_engine *e, const struct swap_key *keys, size_t n);
+/* The last error swap_wait/swap_acquire returned (0: none yet) and the key of the failed
+ * bundle in *key (-EBADMSG: its crc32c did not match, SWAP_F_VERIFY), for messages. */
+int swap_last_error(struct swap_engine *e, struct swap_key *key);
 /* Plugging (as in the block layer): while plugged, requests are queued but no read is
  * issued, so a caller can post several sets (on-demand plus preloads) and let the
  * scheduler order and coalesce all of them at unplug. swap_wait/swap_acquire unplug. */

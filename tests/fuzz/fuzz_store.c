@@ -5,6 +5,10 @@
  * reach is exercised: the description, every kind's first and last bundle of the first
  * and last layer (location, crc, read), the resident tensors, and the whole-file
  * verification. A crash, a sanitizer report or a location outside the file fails.
+ *
+ * The header's crc32c is recomputed over the mutated input before it is written, so the
+ * mutations reach the checks of the header's fields and tables behind it instead of all
+ * stopping at the checksum (which tests/unit/test_swap_store.c covers).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 #include <unistd.h>
 
 #include "libswap.h"
+#include "swap_int.h" /* SWAP_HDR_BYTES, SWAP_HDR_CRC_OFF */
 
 static void check_bundle(const struct swap_store *s, uint32_t layer, uint32_t kind,
 			 uint32_t ch, uint64_t file_size, void *buf, uint64_t cap)
@@ -48,6 +53,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ftruncate(fd, 0) || (size && pwrite(fd, data, size, 0) != (ssize_t)size))
 		abort();
+	if (size >= SWAP_HDR_BYTES) {
+		uint32_t crc = swap_crc32c(0, data, SWAP_HDR_CRC_OFF);
+		uint8_t le[4] = { (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+				  (uint8_t)(crc >> 24) };
+
+		if (pwrite(fd, le, 4, SWAP_HDR_CRC_OFF) != 4)
+			abort();
+	}
 	if (swap_store_open(&s, path, err, sizeof(err)))
 		return 0;
 	d = swap_store_desc(s);

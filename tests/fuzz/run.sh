@@ -1,16 +1,16 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang -fsanitize=fuzzer,address,undefined and runs
-# each for a bounded time (AS_FUZZ_SECONDS, default 60 s in all: half for the GGUF
-# parser, a quarter for the BPE tokenizer and JSON reader, a quarter for the store
-# reader), printing TAP.
+# each for a bounded time (AS_FUZZ_SECONDS, default 60 s in all: a third for the GGUF
+# parser, a quarter for model loading + tokenizer + chat template from a GGUF, a sixth
+# for the BPE tokenizer and JSON reader, the rest for the store reader), printing TAP.
 #
-# Seed corpus, made at run time (nothing binary is committed): for fuzz_gguf the real
-# model ($AS_SHARED/models/stories260K.gguf, when present), small models written by
-# `activeswap mkmodel` of every type, and a few hand-made headers; for fuzz_store those
-# models converted to stores (layer groups of 1 and 2, columns kept or re-quantized). A
-# crash or a sanitizer report fails the suite; the input that caused it is kept under
-# $AS_BUILD/fuzz/ (crash-*) to reproduce with: $AS_BUILD/fuzz/fuzz_gguf FILE (or
-# fuzz_store)
+# Seed corpus: tests/fuzz/corpus/model/*.seed (small GGUFs, committed, see its README) and,
+# made at run time, the real model ($AS_SHARED/models/stories260K.gguf, when present),
+# small models written by `activeswap mkmodel` of every type, and a few hand-made
+# headers (fuzz_gguf and fuzz_model); for fuzz_store those models converted to stores
+# (layer groups of 1 and 2, columns kept or re-quantized). A crash or a sanitizer report
+# fails the suite; the input that caused it is kept under $AS_BUILD/fuzz/ (crash-*) to
+# reproduce with: $AS_BUILD/fuzz/fuzz_gguf FILE (or fuzz_model, fuzz_store)
 set -u
 : "${AS_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${AS_TMP:=$(mktemp -d /tmp/activeswap-fuzz.XXXXXX)}"
@@ -54,8 +54,28 @@ else
 	exit 1
 fi
 
+# fuzz_model: the loader needs the kernels (repacking), built per ISA as the Makefile does
+R="$AS_TOP/runtime"
 # shellcheck disable=SC2086
-if "$CLANG" $FLAGS -I"$AS_TOP/libswap/include" "$AS_TOP/tests/fuzz/fuzz_store.c" \
+if "$CLANG" $FLAGS -mavx2 -mfma -mf16c -c "$R/kernels_avx2.c" -o "$W/k_avx2.o" \
+	2>"$W/build.log" &&
+	"$CLANG" $FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c \
+		-c "$R/kernels_avx512.c" -o "$W/k_avx512.o" 2>>"$W/build.log" &&
+	"$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_model.c" "$R/model.c" "$R/gguf.c" \
+		"$R/errmsg.c" "$R/quant.c" "$R/chat.c" "$R/kernels.c" "$R/threadpool.c" \
+		"$W/k_avx2.o" "$W/k_avx512.o" $TOK_SRC -lm -lpthread -o "$OUT/fuzz_model" \
+		2>>"$W/build.log"; then
+	ok "build fuzz_model (clang -fsanitize=fuzzer,address,undefined)"
+else
+	nok "build fuzz_model"
+	sed 's/^/# /' "$W/build.log" | head -n 30
+	echo "1..$n"
+	exit 1
+fi
+
+# shellcheck disable=SC2086
+if "$CLANG" $FLAGS -I"$AS_TOP/libswap/include" -I"$AS_TOP/libswap" \
+	"$AS_TOP/tests/fuzz/fuzz_store.c" \
 	"$AS_TOP/libswap/store.c" "$AS_TOP/libswap/crc32c.c" -o "$OUT/fuzz_store" \
 	2>"$W/build.log"; then
 	ok "build fuzz_store (clang -fsanitize=fuzzer,address,undefined)"
@@ -156,10 +176,16 @@ printf '\000\000\000a+=b 1234\r\n' >"$CB/default"
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "\\u0120": 1}, "merges": [["a", " "]]}}' \
 	>"$CB/json"
 nomk=$([ -n "$CLI" ] || echo ' (no CLI: no mkmodel seeds)')
-fuzz fuzz_gguf "$C" $((AS_FUZZ_SECONDS / 2)) "$nomk"
-fuzz fuzz_bpe "$CB" $((AS_FUZZ_SECONDS / 4)) ""
+cp "$AS_TOP"/tests/fuzz/corpus/model/*.seed "$C/"
+CM="$W/corpus-model"
+mkdir -p "$CM"
+cp "$C"/* "$CM/"
+fuzz fuzz_gguf "$C" $((AS_FUZZ_SECONDS / 3)) "$nomk"
+fuzz fuzz_model "$CM" $((AS_FUZZ_SECONDS / 4)) "$nomk"
+fuzz fuzz_bpe "$CB" $((AS_FUZZ_SECONDS / 6)) ""
 if [ -n "$(ls "$CS")" ]; then
-	fuzz fuzz_store "$CS" $((AS_FUZZ_SECONDS - AS_FUZZ_SECONDS / 2 - AS_FUZZ_SECONDS / 4)) ""
+	fuzz fuzz_store "$CS" $((AS_FUZZ_SECONDS - AS_FUZZ_SECONDS / 3 - AS_FUZZ_SECONDS / 4 -
+		AS_FUZZ_SECONDS / 6)) ""
 else
 	n=$((n + 1))
 	echo "ok $n - fuzz_store # SKIP no CLI to make its seed stores"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # activeswap mkmodel + info:
 #
-#  - a tiny model of every --type is written, no OUT.tmp is left, `info` (text and
+#  - a tiny model of every --type is written, no OUT.tmp.PID is left, `info` (text and
 #    --json) reads it back, and the tensor bytes equal the size computed here from the
 #    shape and the type's block layout (independently of the code under test);
 #  - the same seed gives the same bytes, another seed different weights;
@@ -38,7 +38,7 @@ for spec in "q4_0 18 32" "q8_0 34 32" "f16 2 1" "f32 4 1"; do
 	out="$T/tiny-$ty.gguf"
 	"$ACTIVESWAP" mkmodel -o "$out" --type "$ty" --seed 7 2>"$T/err"
 	rc=$?
-	check $([ $rc = 0 ] && [ -s "$out" ] && [ ! -e "$out.tmp" ]; echo $?) \
+	check $([ $rc = 0 ] && [ -s "$out" ] && ! ls "$out".tmp* >/dev/null 2>&1; echo $?) \
 		"mkmodel --type $ty writes the file and no .tmp"
 	"$ACTIVESWAP" info "$out" >"$T/info.txt" 2>"$T/err"
 	check $([ $? = 0 ] && grep -q "^architecture: *llama" "$T/info.txt" &&
@@ -110,11 +110,11 @@ bad() {
 	desc="$1"
 	want="$2"
 	shift 2
-	rm -f "$T/bad.gguf" "$T/bad.gguf.tmp"
+	rm -f "$T/bad.gguf" "$T"/bad.gguf.tmp*
 	"$ACTIVESWAP" mkmodel "$@" >/dev/null 2>"$T/err"
 	rc=$?
 	check $([ $rc = 2 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q -- "$want" "$T/err" &&
-		[ ! -e "$T/bad.gguf" ] && [ ! -e "$T/bad.gguf.tmp" ]; echo $?) \
+		[ ! -e "$T/bad.gguf" ] && ! ls "$T"/bad.gguf.tmp* >/dev/null 2>&1; echo $?) \
 		"bad flags ($desc): exit 2, one line, no file [$(head -c 120 "$T/err")]"
 }
 O="-o $T/bad.gguf"
@@ -137,12 +137,12 @@ check $([ $? = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] && [ ! -e "$T/no" ]; echo $?)
 	"unwritable output: exit 1, one line [$(head -c 100 "$T/err")]"
 
 # A write error (file size limit: EFBIG once SIGXFSZ is ignored) exits 1 and removes
-# OUT.tmp.
+# OUT.tmp.PID.
 (trap '' XFSZ; ulimit -f 200 && exec "$ACTIVESWAP" mkmodel -o "$T/big.gguf" --type f32) \
 	>/dev/null 2>"$T/err"
 rc=$?
 check $([ $rc = 1 ] && grep -q "write" "$T/err" && [ ! -e "$T/big.gguf" ] &&
-	[ ! -e "$T/big.gguf.tmp" ]; echo $?) \
+	! ls "$T"/big.gguf.tmp* >/dev/null 2>&1; echo $?) \
 	"write error: exit 1, no file left [rc $rc: $(head -c 100 "$T/err")]"
 
 head -c 5000 "$T/tiny-q4_0.gguf" >"$T/trunc.gguf"

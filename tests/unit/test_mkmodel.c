@@ -238,11 +238,49 @@ static void test_refusals(void **state)
 	assert_int_equal(dir_entries(), 0);
 }
 
+/* The temporary file is new (O_EXCL | O_NOFOLLOW): a symlink planted under its name is
+ * neither followed nor truncated nor removed, and the call fails with its errno. */
+static void test_tmp_is_new(void **state)
+{
+	struct as_mkmodel_params p;
+	char out[300], tmp[340], victim[300], err[512] = "";
+	struct stat st;
+	FILE *f;
+
+	snprintf(out, sizeof(out), "%s/o.gguf", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("keep me", f);
+	fclose(f);
+	assert_int_equal(symlink(victim, tmp), 0);
+	as_mkmodel_params_init(&p);
+	assert_int_equal(as_mkmodel_preset("tiny", &p.shape), 0);
+	p.shape.dim = 64;
+	p.shape.hidden = 128;
+	p.shape.layers = 1;
+	p.threads = 1;
+	assert_int_equal(as_mkmodel(&p, out, NULL, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, ".tmp."));
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_size, 7);
+	assert_int_equal(lstat(tmp, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(stat(out, &st), -1);
+	/* once the name is free, the model is written and no temporary file is left */
+	assert_int_equal(unlink(tmp), 0);
+	assert_int_equal(as_mkmodel(&p, out, NULL, err, sizeof(err)), 0);
+	assert_int_equal(lstat(tmp, &st), -1);
+	assert_int_equal(dir_entries(), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bytes_progress_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmp_is_new, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("mkmodel", tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -548,6 +549,63 @@ static void test_cancel_and_verify(void **state)
 	assert_non_null(strstr(err, "c.asw"));
 }
 
+struct trunc_ctx {
+	const char *path;
+	int calls, at;
+};
+
+static void truncate_on_progress(void *arg, enum as_convert_stage st, uint64_t done,
+				 uint64_t total)
+{
+	struct trunc_ctx *t = arg;
+
+	(void)st;
+	(void)done;
+	(void)total;
+	if (++t->calls == t->at)
+		assert_int_equal(truncate(t->path, 4096), 0);
+}
+
+/* The input truncated while it is converted (after its header was parsed): before the
+ * resident tensors are written from its mapping (the write gets EFAULT) or while the layers
+ * are read from it (SIGBUS, absorbed by the guard): an error naming the input, no output,
+ * no temporary file, the previous SIGBUS action back. */
+static void test_truncated_under(void **state)
+{
+	struct as_convert_params p;
+	struct trunc_ctx t;
+	struct sigaction before, after;
+	struct stat st;
+	char gg[300], o[300], err[512] = "";
+	const int at[] = { 1, 12 };
+
+	snprintf(gg, sizeof(gg), "%s/t.gguf", dir);
+	snprintf(o, sizeof(o), "%s/t.asw", dir);
+	assert_int_equal(sigaction(SIGBUS, NULL, &before), 0);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		assert_int_equal(mkmodel(gg, 3, 0, GGML_TYPE_Q4_0, 2), 0);
+		as_convert_params_init(&p);
+		t = (struct trunc_ctx){ gg, 0, at[i] };
+		p.progress = truncate_on_progress;
+		p.arg = &t;
+		err[0] = 0;
+		assert_int_equal(as_convert(gg, o, &p, NULL, err, sizeof(err)), -EIO);
+		assert_true(t.calls >= at[i]);
+		assert_non_null(strstr(err, "t.gguf: the input shrank"));
+		assert_non_null(strstr(err, "t.asw was not written"));
+		if (at[i] > 1) /* the fault's offset, past the new end: the SIGBUS path */
+			assert_null(strstr(err, "(at byte 4096)"));
+		assert_int_equal(stat(o, &st), -1);
+		assert_int_equal(dir_entries(), 1);
+		assert_int_equal(sigaction(SIGBUS, NULL, &after), 0);
+		assert_true(after.sa_handler == before.sa_handler);
+	}
+	/* the whole file again: converts */
+	assert_int_equal(mkmodel(gg, 3, 0, GGML_TYPE_Q4_0, 2), 0);
+	assert_int_equal(as_convert(gg, o, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(dir_entries(), 2);
+}
+
 /* Retype tensor name of the GGUF at path from Q4_0 to Q4_K in place: a Q4_0 row of 256
  * values (8 blocks of 18 bytes) has the size of one Q4_K block (144 bytes). Each block's
  * dmin (bytes 2..3) is zeroed so that it decodes to finite values. */
@@ -640,6 +698,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_and_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_under, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
 	};
 

@@ -47,6 +47,8 @@ struct as_swap_params {
 	enum swap_policy_kind policy;
 	enum swap_backend_kind backend;
 	uint32_t engine_flags;       /* SWAP_F_* */
+	bool numa_bind;              /* place the engine's pool on numa_node (libnuma) */
+	int numa_node;
 	uint32_t queue_depth;        /* 0 = libswap default */
 	uint64_t max_read_bytes;     /* 0 = libswap default */
 	uint32_t n_ctx;              /* KV cache positions; 0 = min(store n_ctx, 2048) */
@@ -58,6 +60,10 @@ struct as_swap_params {
 	 * no slot is used before its read completed or after it was reused); a mismatch
 	 * fails the token with -EBADMSG. */
 	bool check_use;
+	/* Check every resident tensor's crc32c at open: -EBADMSG naming the tensor (also
+	 * done with check_use or engine_flags & SWAP_F_VERIFY, which checks every bundle
+	 * read and the row copy's matrices as they are read). */
+	bool verify_resident;
 	/* With a budget that holds every bundle, they are all fetched and pinned at open
 	 * and looked up without engine calls per token; this disables that. */
 	bool no_pin_all;
@@ -117,6 +123,9 @@ int as_swap_budget_info(const char *path, const struct as_swap_params *p,
  * 0, -EINVAL (token), -ERANGE (pos) or a fetch error. */
 int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool want_logits);
 const float *as_swap_logits(const struct as_swap_model *m);
+/* What made the last as_swap_forward() fail, as one line naming the layer and the bundle
+ * kind (a crc32c mismatch: "... crc32c mismatch ..."); "" before any failure. */
+const char *as_swap_error(const struct as_swap_model *m);
 
 /* Channels the runtime keeps of n at sparsity s: round((1 - s) n), at least 1 (n > 0).
  * Anything that must select exactly as the runtime does (calibrate) calls this. */
