@@ -1657,7 +1657,26 @@ static long meminfo_kb(const char *key)
 	return v;
 }
 
-/* Regions, requests and stores are given back: 12 x 64 MiB would not fit otherwise. */
+/* Settle the page cache and the slab before reading MemAvailable (best effort). */
+static void drop_caches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	sync();
+	if (fd >= 0) {
+		ssize_t r = write(fd, "3", 1);
+
+		(void)r; /* without it the measurement is only noisier */
+		close(fd);
+	}
+}
+
+/*
+ * Regions, requests and stores are given back: 12 x 64 MiB would not fit otherwise. The
+ * bound is below one region (64 MiB), so a single leaked region fails; MemAvailable also
+ * moves with the page cache and slab of everything else the guest does (32 MiB was
+ * exceeded by 1-3 MiB under a loaded host), hence the cache drop around it.
+ */
 TEST(no_leak)
 {
 	long base = module_refcnt(), before, after;
@@ -1666,6 +1685,7 @@ TEST(no_leak)
 	int round, i, sfd = store_fd();
 
 	ASSERT_LE(0, base);
+	drop_caches();
 	before = meminfo_kb("MemAvailable");
 	ASSERT_LT(0, before);
 	for (round = 0; round < 12; round++) {
@@ -1688,9 +1708,10 @@ TEST(no_leak)
 		for (i = 0; i < 50 && module_refcnt() != base; i++)
 			usleep(20 * 1000);
 	}
+	drop_caches();
 	after = meminfo_kb("MemAvailable");
 	EXPECT_EQ(base, module_refcnt());
-	EXPECT_GT(32 * 1024, before - after);
+	EXPECT_GT(48 * 1024, before - after);
 	if (sfd >= 0)
 		close(sfd);
 }
