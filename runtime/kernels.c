@@ -292,6 +292,7 @@ static void tables_init(void)
 	s->rows[AS_K_Q4_K] = rows_q4_K;
 	s->rows[AS_K_Q6_K] = rows_q6_K;
 	s->rows[AS_K_Q4_0_X16] = rows_q4_0_x16;
+	as_kernels_types_scalar_init(s);
 	s->quant_q8_0 = quant_q8_0_scalar;
 	s->dot_f32 = dot_f32_scalar;
 	s->axpy_f32 = axpy_f32_scalar;
@@ -307,8 +308,10 @@ static void tables_init(void)
 	}
 	/* Each level starts from the one below and overrides what it implements. */
 	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
-	if (detected >= AS_SIMD_AVX2)
+	if (detected >= AS_SIMD_AVX2) {
 		as_kernels_avx2_init(&tables[AS_SIMD_AVX2]);
+		as_kernels_types_avx2_init(&tables[AS_SIMD_AVX2]);
+	}
 	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
 	if (detected >= AS_SIMD_AVX512)
 		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
@@ -437,6 +440,14 @@ static int ktype_of(enum ggml_type t)
 	case GGML_TYPE_Q4_K: return AS_K_Q4_K;
 	case GGML_TYPE_Q6_K: return AS_K_Q6_K;
 	case (int)AS_TYPE_Q4_0_X16: return AS_K_Q4_0_X16;
+	case GGML_TYPE_Q4_1: return AS_K_Q4_1;
+	case GGML_TYPE_Q5_0: return AS_K_Q5_0;
+	case GGML_TYPE_Q5_1: return AS_K_Q5_1;
+	case GGML_TYPE_IQ4_NL: return AS_K_IQ4_NL;
+	case GGML_TYPE_Q2_K: return AS_K_Q2_K;
+	case GGML_TYPE_Q3_K: return AS_K_Q3_K;
+	case GGML_TYPE_Q5_K: return AS_K_Q5_K;
+	case GGML_TYPE_IQ4_XS: return AS_K_IQ4_XS;
 	}
 	return -1;
 }
@@ -613,11 +624,12 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		c.chunk_bytes[j] = rb * AS_X16_ROWS;
 		c.offset[j] = c.total;
 		c.total += ceil_div(jobs[j].rows, AS_X16_ROWS) * c.chunk_bytes[j];
-		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16)
+		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 ||
+		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))
 			need_q8 = true;
 		if (k == AS_K_Q4_0 && tab->q4_0_wants_pairs && c.fn[j] == tab->rows[k])
 			need_pairs = true;
-		if (k == AS_K_Q4_K || k == AS_K_Q6_K)
+		if (k == AS_K_Q4_K || k == AS_K_Q6_K || (k >= AS_K_Q2_K && k <= AS_K_IQ4_XS))
 			need_q8k = true;
 	}
 	if (need_q8 || need_q8k) {
