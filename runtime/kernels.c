@@ -262,6 +262,21 @@ static void quant_q8_0_scalar(const float *x, struct block_q8_0 *y, int32_t *sum
 	}
 }
 
+/*
+ * The s of llama.cpp's Q8_1 blocks (the activation side of Q4_1 / Q5_1): d * sum(qs)
+ * rounded to fp16, with d = amax / 127 unrounded; the qs are Q8_0's (same rule).
+ */
+static void q8_1_sums(const float *x, const int32_t *sums, float *s1, size_t nb)
+{
+	for (size_t b = 0; b < nb; b++, x += QK8_0) {
+		float amax = 0.0f;
+
+		for (int j = 0; j < QK8_0; j++)
+			amax = fmaxf(amax, fabsf(x[j]));
+		s1[b] = as_fp16_to_fp32(as_fp32_to_fp16(amax / 127.0f * (float)(sums[b] / 8)));
+	}
+}
+
 /* ---- SIMD level selection ---------------------------------------------------------- */
 
 static struct as_kernel_table tables[3];
@@ -586,7 +601,7 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 {
 	struct mv_ctx c;
 	const struct as_kernel_table *tab;
-	bool need_q8 = false, need_q8k = false, need_pairs = false;
+	bool need_q8 = false, need_q8k = false, need_pairs = false, need_s1 = false;
 	void *scratch = NULL;
 
 	ensure_init();
@@ -627,6 +642,8 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 ||
 		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))
 			need_q8 = true;
+		if (k == AS_K_Q4_1 || k == AS_K_Q5_1)
+			need_s1 = true;
 		if (k == AS_K_Q4_0 && tab->q4_0_wants_pairs && c.fn[j] == tab->rows[k])
 			need_pairs = true;
 		if (k == AS_K_Q4_K || k == AS_K_Q6_K || (k >= AS_K_Q2_K && k <= AS_K_IQ4_XS))
@@ -634,7 +651,7 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 	}
 	if (need_q8 || need_q8k) {
 		size_t nb8 = cols / QK8_0, nbk = cols / QK_K;
-		size_t sz = 0, off_sum = 0, off_k = 0, off_p = 0;
+		size_t sz = 0, off_sum = 0, off_k = 0, off_p = 0, off_s1 = 0;
 
 		if (need_q8) {
 			sz = nb8 * sizeof(struct block_q8_0);
@@ -646,6 +663,10 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		if (need_pairs) {
 			off_p = sz;
 			sz += nb8 / 2 * sizeof(struct as_q8_pair);
+		}
+		if (need_s1) {
+			off_s1 = sz;
+			sz += nb8 * sizeof(float);
 		}
 		off_k = sz;
 		if (need_q8k)
@@ -667,6 +688,12 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 
 				make_pairs(q8, sums, pr, nb8 / 2);
 				c.xin.q8p = pr;
+			}
+			if (need_s1) {
+				float *s1 = (float *)((uint8_t *)scratch + off_s1);
+
+				q8_1_sums(x, sums, s1, nb8);
+				c.xin.q8s1 = s1;
 			}
 		}
 		if (need_q8k) {

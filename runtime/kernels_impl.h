@@ -32,6 +32,7 @@ struct as_xin {
 	const int32_t *q8sum;          /* per Q8_0 block: 8 * sum(qs), for unsigned-nibble dots */
 	const struct block_q8_K *q8k;  /* x as Q8_K, cols/256 blocks (NULL if cols % 256) */
 	const struct as_q8_pair *q8p;  /* cols/64 pairs, when the table asks for them */
+	const float *q8s1;             /* per Q8_0 block: llama.cpp's Q8_1 s, for Q4_1 / Q5_1 */
 };
 
 /*

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Scalar reference row kernels of Q4_1, Q5_0, Q5_1, IQ4_NL (against x as Q8_0, as
- * llama.cpp does; Q4_1 / Q5_1 use the block sum of x for the offset term) and of Q2_K,
+ * llama.cpp does; Q4_1 / Q5_1 take the offset term from llama.cpp's Q8_1 block sum) and of Q2_K,
  * Q3_K, Q5_K, IQ4_XS (against x as Q8_K). Every block's integer dot product is exact; the
  * SIMD kernels (kernels_types_avx2.c) compute the same integers and differ only in the
  * float accumulation order.
@@ -55,7 +55,7 @@ static void rows_q4_1(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 
 			unpack32(w[b].qs, 0, q);
 			s += (float)dot32(q, x->q8[b].qs) * (h2f(w[b].d) * dx) +
-			     h2f(w[b].m) * (dx * (float)(x->q8sum[b] / 8));
+			     h2f(w[b].m) * x->q8s1[b];
 		}
 		y[r] = s;
 	}
@@ -96,7 +96,7 @@ static void rows_q5_1(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 
 			unpack32(w[b].qs, le32(w[b].qh), q);
 			s += (float)dot32(q, x->q8[b].qs) * (h2f(w[b].d) * dx) +
-			     h2f(w[b].m) * (dx * (float)(x->q8sum[b] / 8));
+			     h2f(w[b].m) * x->q8s1[b];
 		}
 		y[r] = s;
 	}

@@ -7,7 +7,8 @@
  * llama.cpp's outputs are fixtures (tests/fixtures/arch/parity.txt, the commands that
  * made them in its README): llama.cpp is not needed here.
  *
- * Fixture lines:  model NAME ARCH TYPE OPTS FNV1A64   (one per generated model; OPTS is
+ * Fixture lines:  model NAME ARCH TYPE OPTS FNV1A64   (one per generated model; TYPE is
+ *                       a type or a mix (q4_k_m, q5_k_m) as mkmodel --type takes it; OPTS is
  *                       "-", "rope_freqs" (mkmodel --rope-freqs) or "head_dim=N")
  *                 greedy NAME PROMPT_IDS GREEDY_IDS   (comma-separated ids)
  *                 logits NAME PROMPT_IDS POS ID:LOGIT,...  (llama.cpp's 8 largest logits
@@ -31,6 +32,7 @@
 #include "activeswap/quant.h"
 
 #define MAXIDS 256
+#define MAXMODELS 24
 
 static char tmpdir[256];
 
@@ -45,7 +47,7 @@ static int setup(void **state)
 
 /* The fixture shape (README): dim 256, hidden 512, 2 layers, 8 heads / 4 KV heads,
  * vocabulary 512, context 256, seed 7, and the options of the model line. */
-static void params(struct as_mkmodel_params *p, enum as_arch arch, enum ggml_type type,
+static void params(struct as_mkmodel_params *p, enum as_arch arch, const char *type,
 		   const char *opts)
 {
 	unsigned hd = 0;
@@ -53,7 +55,8 @@ static void params(struct as_mkmodel_params *p, enum as_arch arch, enum ggml_typ
 	as_mkmodel_params_init(p); /* the tiny preset: its name is in general.name */
 	p->shape = (struct as_mkmodel_shape){ "tiny", 256, 512, 2, 8, 4, 512, 256, 0 };
 	p->arch = arch;
-	p->type = type;
+	if (as_quant_mix_parse(type, &p->type, &p->mix))
+		fail_msg("unknown type '%s'", type);
 	p->seed = 7;
 	p->threads = 1;
 	if (!strcmp(opts, "rope_freqs"))
@@ -118,16 +121,25 @@ static int32_t argmax(const float *x, uint32_t n)
 }
 
 /*
- * A near-tie: our logit of token t is within TIE of our top logit. The largest logit
+ * A near-tie: our logit of token t is within `tie` of our top logit. The largest logit
  * difference to llama.cpp measured on these models (logits of standard deviation ~1) is
  * 0.039: one Q8_0 rounding of an activation landing the other way. Below that margin the
  * greedy choice is ill-posed and either answer is right.
  */
 #define TIE 0.05f
+/*
+ * Models with K-quant or IQ4_XS matrices multiply them with activations quantized to Q8_K
+ * (one scale per 256 values, so one rounding step is coarser) and sum in an order that
+ * differs from llama.cpp's in the last bits: where one Q8_K rounding lands the other way,
+ * the logits move by up to 0.156 (measured, teacher-forced over the 121-token prompt; they
+ * are bit-identical until then). Their margin is TIE_K and their teacher-forced top-1 must
+ * reach 0.95 (measured 0.97-1.0 per model) instead of 0.99.
+ */
+#define TIE_K 0.16f
 
-static bool near_tie(const float *logits, int32_t top, int32_t t)
+static bool near_tie(const float *logits, int32_t top, int32_t t, float tie)
 {
-	return logits[top] - logits[t] < TIE;
+	return logits[top] - logits[t] < tie;
 }
 
 struct tally {
@@ -142,7 +154,7 @@ struct tally {
  *    near-tie with it (counted for the 0.99 agreement over all steps).
  */
 static void check_sequence(const struct as_model *m, const char *nm, const int32_t *prompt,
-			   int np, const int32_t *want, int ng, struct tally *st)
+			   int np, const int32_t *want, int ng, float tie, struct tally *st)
 {
 	uint32_t nv = m->hp.n_vocab;
 	int32_t got[MAXIDS];
@@ -157,7 +169,7 @@ static void check_sequence(const struct as_model *m, const char *nm, const int32
 		got[i] = argmax(s->logits, nv);
 		if (!parted && got[i] != want[i]) {
 			parted = true;
-			if (!near_tie(s->logits, got[i], want[i])) {
+			if (!near_tie(s->logits, got[i], want[i], tie)) {
 				fmt_ids(want, ng, a, sizeof(a));
 				fmt_ids(got, i + 1, b, sizeof(b));
 				print_message("# %s (prompt of %d): step %d is no tie (%g vs %g)\n"
@@ -180,7 +192,7 @@ static void check_sequence(const struct as_model *m, const char *nm, const int32
 		st->steps++;
 		if (top == want[i]) {
 			st->agree++;
-		} else if (near_tie(s->logits, top, want[i])) {
+		} else if (near_tie(s->logits, top, want[i], tie)) {
 			st->ties++;
 		} else {
 			print_message("# %s (prompt of %d), teacher-forced step %d: ours %d, "
@@ -228,6 +240,7 @@ static void check_logits(const struct as_model *m, const char *nm, const int32_t
 
 struct model_case {
 	char name[32];
+	bool q8k; /* has matrices computed against Q8_K activations */
 	struct tally st;
 	struct as_model *m;
 	char path[320];
@@ -236,11 +249,11 @@ struct model_case {
 /* Check every greedy line of the fixture for the models generated here. */
 static void test_parity(void **state)
 {
-	static struct model_case mc[16];
+	static struct model_case mc[MAXMODELS];
 	const char *top = getenv("AS_TOP");
 	char fx[512], line[4096], err[256], nm[32], a[16], t[16], o[32], p_ids[2048],
 		g_ids[2048];
-	struct tally st = { 0 };
+	struct tally st = { 0 }, stk = { 0 };
 	int n_models = 0, n_logits = 0, pos;
 	FILE *f;
 
@@ -253,7 +266,6 @@ static void test_parity(void **state)
 		unsigned long long want;
 		struct model_case *c = NULL;
 		enum as_arch arch = AS_ARCH_COUNT;
-		int ty;
 
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
@@ -263,12 +275,12 @@ static void test_parity(void **state)
 			for (int k = 0; k < AS_ARCH_COUNT; k++)
 				if (!strcmp(a, as_arch_name((enum as_arch)k)))
 					arch = (enum as_arch)k;
-			ty = as_type_from_name(t);
-			assert_true(arch < AS_ARCH_COUNT && ty >= 0 && n_models < 16);
+			assert_true(arch < AS_ARCH_COUNT && n_models < MAXMODELS);
 			c = &mc[n_models++];
 			snprintf(c->name, sizeof(c->name), "%s", nm);
 			snprintf(c->path, sizeof(c->path), "%s/as-parity-%s.gguf", tmpdir, nm);
-			params(&p, arch, (enum ggml_type)ty, o);
+			params(&p, arch, t, o);
+			c->q8k = as_type_block_elems(p.type) == QK_K;
 			if (as_mkmodel(&p, c->path, NULL, err, sizeof(err)))
 				fail_msg("mkmodel %s: %s", nm, err);
 			if (fnv1a_file(c->path) != want)
@@ -291,7 +303,8 @@ static void test_parity(void **state)
 					c = &mc[k];
 			if (!c || np < 1 || ng < 1 || np + ng > MAXIDS)
 				fail_msg("bad fixture line: %s", line);
-			check_sequence(c->m, nm, prompt, np, want_ids, ng, &c->st);
+			check_sequence(c->m, nm, prompt, np, want_ids, ng, c->q8k ? TIE_K : TIE,
+				       &c->st);
 			continue;
 		}
 		if (sscanf(line, "logits %31s %2047s %d %2047s", nm, p_ids, &pos, g_ids) == 4) {
@@ -312,29 +325,35 @@ static void test_parity(void **state)
 	fclose(f);
 	for (int k = 0; k < n_models; k++) {
 		const struct tally *y = &mc[k].st;
+		struct tally *g = mc[k].q8k ? &stk : &st;
 
 		print_message("# %-13s continuations equal %d/%d, teacher-forced top-1 %d/%d "
 			      "(%d near-ties)\n", mc[k].name, y->equal, y->seqs, y->agree,
 			      y->steps, y->ties);
-		st.seqs += y->seqs;
-		st.equal += y->equal;
-		st.bad += y->bad;
-		st.steps += y->steps;
-		st.agree += y->agree;
-		st.ties += y->ties;
+		g->seqs += y->seqs;
+		g->equal += y->equal;
+		g->bad += y->bad;
+		g->steps += y->steps;
+		g->agree += y->agree;
+		g->ties += y->ties;
 		as_model_free(mc[k].m);
 	}
-	assert_true(n_models >= 1 && st.seqs >= n_models);
+	assert_true(n_models >= 1 && st.seqs + stk.seqs >= n_models);
 	print_message("# %d logits checks passed\n", n_logits);
-	print_message("# %d continuations: %d equal to llama.cpp's, the others up to a "
-		      "near-tie; teacher-forced top-1 %d/%d (%d near-ties)\n", st.seqs,
-		      st.equal, st.agree, st.steps, st.ties);
-	if (st.bad)
-		fail_msg("%d continuations differ from llama.cpp's where the choice was clear",
-			 st.bad);
-	if (st.agree < 0.99 * st.steps)
-		fail_msg("teacher-forced top-1 agreement %d/%d is under 0.99", st.agree,
-			 st.steps);
+	for (int k = 0; k < 2; k++) {
+		const struct tally *g = k ? &stk : &st;
+
+		print_message("# %s: %d continuations: %d equal to llama.cpp's, the others up to "
+			      "a near-tie; teacher-forced top-1 %d/%d (%d near-ties)\n",
+			      k ? "Q8_K-activation models" : "other models", g->seqs, g->equal,
+			      g->agree, g->steps, g->ties);
+		if (g->bad)
+			fail_msg("%d continuations differ from llama.cpp's where the choice was "
+				 "clear", g->bad);
+		if (g->agree < (k ? 0.95 : 0.99) * g->steps)
+			fail_msg("teacher-forced top-1 agreement %d/%d is under %.2f", g->agree,
+				 g->steps, k ? 0.95 : 0.99);
+	}
 }
 
 int main(void)
