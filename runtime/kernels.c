@@ -328,8 +328,10 @@ static void tables_init(void)
 		as_kernels_types_avx2_init(&tables[AS_SIMD_AVX2]);
 	}
 	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
-	if (detected >= AS_SIMD_AVX512)
+	if (detected >= AS_SIMD_AVX512) {
 		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
+		as_kernels_kquant_avx512_init(&tables[AS_SIMD_AVX512]);
+	}
 
 	enum as_simd lvl = detected;
 	const char *env = getenv("ACTIVESWAP_SIMD");

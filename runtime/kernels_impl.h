@@ -69,6 +69,8 @@ void as_kernels_avx2_init(struct as_kernel_table *t);
 void as_kernels_types_scalar_init(struct as_kernel_table *t);
 /* Their AVX2 kernels (kernels_types_avx2.c). */
 void as_kernels_types_avx2_init(struct as_kernel_table *t);
+/* AVX-512 Q4_K Q5_K Q6_K (kernels_kquant_avx512.c). */
+void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
 
 #endif
