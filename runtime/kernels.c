@@ -262,6 +262,21 @@ static void quant_q8_0_scalar(const float *x, struct block_q8_0 *y, int32_t *sum
 	}
 }
 
+/*
+ * The s of llama.cpp's Q8_1 blocks (the activation side of Q4_1 / Q5_1): d * sum(qs)
+ * rounded to fp16, with d = amax / 127 unrounded; the qs are Q8_0's (same rule).
+ */
+static void q8_1_sums(const float *x, const int32_t *sums, float *s1, size_t nb)
+{
+	for (size_t b = 0; b < nb; b++, x += QK8_0) {
+		float amax = 0.0f;
+
+		for (int j = 0; j < QK8_0; j++)
+			amax = fmaxf(amax, fabsf(x[j]));
+		s1[b] = as_fp16_to_fp32(as_fp32_to_fp16(amax / 127.0f * (float)(sums[b] / 8)));
+	}
+}
+
 /* ---- SIMD level selection ---------------------------------------------------------- */
 
 static struct as_kernel_table tables[3];
@@ -292,6 +307,7 @@ static void tables_init(void)
 	s->rows[AS_K_Q4_K] = rows_q4_K;
 	s->rows[AS_K_Q6_K] = rows_q6_K;
 	s->rows[AS_K_Q4_0_X16] = rows_q4_0_x16;
+	as_kernels_types_scalar_init(s);
 	s->quant_q8_0 = quant_q8_0_scalar;
 	s->dot_f32 = dot_f32_scalar;
 	s->axpy_f32 = axpy_f32_scalar;
@@ -307,11 +323,15 @@ static void tables_init(void)
 	}
 	/* Each level starts from the one below and overrides what it implements. */
 	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
-	if (detected >= AS_SIMD_AVX2)
+	if (detected >= AS_SIMD_AVX2) {
 		as_kernels_avx2_init(&tables[AS_SIMD_AVX2]);
+		as_kernels_types_avx2_init(&tables[AS_SIMD_AVX2]);
+	}
 	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
-	if (detected >= AS_SIMD_AVX512)
+	if (detected >= AS_SIMD_AVX512) {
 		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
+		as_kernels_kquant_avx512_init(&tables[AS_SIMD_AVX512]);
+	}
 
 	enum as_simd lvl = detected;
 	const char *env = getenv("ACTIVESWAP_SIMD");
@@ -437,6 +457,14 @@ static int ktype_of(enum ggml_type t)
 	case GGML_TYPE_Q4_K: return AS_K_Q4_K;
 	case GGML_TYPE_Q6_K: return AS_K_Q6_K;
 	case (int)AS_TYPE_Q4_0_X16: return AS_K_Q4_0_X16;
+	case GGML_TYPE_Q4_1: return AS_K_Q4_1;
+	case GGML_TYPE_Q5_0: return AS_K_Q5_0;
+	case GGML_TYPE_Q5_1: return AS_K_Q5_1;
+	case GGML_TYPE_IQ4_NL: return AS_K_IQ4_NL;
+	case GGML_TYPE_Q2_K: return AS_K_Q2_K;
+	case GGML_TYPE_Q3_K: return AS_K_Q3_K;
+	case GGML_TYPE_Q5_K: return AS_K_Q5_K;
+	case GGML_TYPE_IQ4_XS: return AS_K_IQ4_XS;
 	}
 	return -1;
 }
@@ -575,7 +603,7 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 {
 	struct mv_ctx c;
 	const struct as_kernel_table *tab;
-	bool need_q8 = false, need_q8k = false, need_pairs = false;
+	bool need_q8 = false, need_q8k = false, need_pairs = false, need_s1 = false;
 	void *scratch = NULL;
 
 	ensure_init();
@@ -613,16 +641,19 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		c.chunk_bytes[j] = rb * AS_X16_ROWS;
 		c.offset[j] = c.total;
 		c.total += ceil_div(jobs[j].rows, AS_X16_ROWS) * c.chunk_bytes[j];
-		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16)
+		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 ||
+		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))
 			need_q8 = true;
+		if (k == AS_K_Q4_1 || k == AS_K_Q5_1)
+			need_s1 = true;
 		if (k == AS_K_Q4_0 && tab->q4_0_wants_pairs && c.fn[j] == tab->rows[k])
 			need_pairs = true;
-		if (k == AS_K_Q4_K || k == AS_K_Q6_K)
+		if (k == AS_K_Q4_K || k == AS_K_Q6_K || (k >= AS_K_Q2_K && k <= AS_K_IQ4_XS))
 			need_q8k = true;
 	}
 	if (need_q8 || need_q8k) {
 		size_t nb8 = cols / QK8_0, nbk = cols / QK_K;
-		size_t sz = 0, off_sum = 0, off_k = 0, off_p = 0;
+		size_t sz = 0, off_sum = 0, off_k = 0, off_p = 0, off_s1 = 0;
 
 		if (need_q8) {
 			sz = nb8 * sizeof(struct block_q8_0);
@@ -634,6 +665,10 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		if (need_pairs) {
 			off_p = sz;
 			sz += nb8 / 2 * sizeof(struct as_q8_pair);
+		}
+		if (need_s1) {
+			off_s1 = sz;
+			sz += nb8 * sizeof(float);
 		}
 		off_k = sz;
 		if (need_q8k)
@@ -655,6 +690,12 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 
 				make_pairs(q8, sums, pr, nb8 / 2);
 				c.xin.q8p = pr;
+			}
+			if (need_s1) {
+				float *s1 = (float *)((uint8_t *)scratch + off_s1);
+
+				q8_1_sums(x, sums, s1, nb8);
+				c.xin.q8s1 = s1;
 			}
 		}
 		if (need_q8k) {

@@ -32,6 +32,7 @@ struct as_xin {
 	const int32_t *q8sum;          /* per Q8_0 block: 8 * sum(qs), for unsigned-nibble dots */
 	const struct block_q8_K *q8k;  /* x as Q8_K, cols/256 blocks (NULL if cols % 256) */
 	const struct as_q8_pair *q8p;  /* cols/64 pairs, when the table asks for them */
+	const float *q8s1;             /* per Q8_0 block: llama.cpp's Q8_1 s, for Q4_1 / Q5_1 */
 };
 
 /*
@@ -43,7 +44,12 @@ typedef void (*as_rows_fn)(const void *W, size_t row_bytes, size_t r0, size_t r1
 
 enum as_ktype {
 	AS_K_F32, AS_K_F16, AS_K_BF16, AS_K_Q8_0, AS_K_Q4_0, AS_K_Q4_K, AS_K_Q6_K,
-	AS_K_Q4_0_X16, AS_K_COUNT
+	AS_K_Q4_0_X16,
+	/* against Q8_0 activations */
+	AS_K_Q4_1, AS_K_Q5_0, AS_K_Q5_1, AS_K_IQ4_NL,
+	/* against Q8_K activations */
+	AS_K_Q2_K, AS_K_Q3_K, AS_K_Q5_K, AS_K_IQ4_XS,
+	AS_K_COUNT
 };
 
 /* x -> Q8_0 blocks, bit-identical to as_quant_q8_0_ref; sums[b] = 8 * sum(qs) if non-NULL */
@@ -59,6 +65,12 @@ struct as_kernel_table {
 };
 
 void as_kernels_avx2_init(struct as_kernel_table *t);
+/* Scalar kernels of Q4_1 Q5_0 Q5_1 IQ4_NL Q2_K Q3_K Q5_K IQ4_XS (kernels_types.c). */
+void as_kernels_types_scalar_init(struct as_kernel_table *t);
+/* Their AVX2 kernels (kernels_types_avx2.c). */
+void as_kernels_types_avx2_init(struct as_kernel_table *t);
+/* AVX-512 Q4_K Q5_K Q6_K (kernels_kquant_avx512.c). */
+void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
 
 #endif

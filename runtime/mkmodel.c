@@ -381,13 +381,13 @@ static int add_meta(struct gguf_writer *w, const struct as_mkmodel_params *o,
 
 	snprintf(name, sizeof(name), "activeswap-random-%s%s%s-%s",
 		 o->arch == AS_ARCH_LLAMA ? "" : arch, o->arch == AS_ARCH_LLAMA ? "" : "-",
-		 s->name ? s->name : "custom", as_type_name(o->type));
+		 s->name ? s->name : "custom",
+		 o->mix ? as_quant_mix_name(o->mix) : as_type_name(o->type));
 #define K(suffix) (snprintf(key, sizeof(key), "%s." suffix, arch), key)
 	rc |= gguf_w_str(w, "general.architecture", arch);
 	rc |= gguf_w_str(w, "general.name", name);
 	rc |= gguf_w_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
-	rc |= gguf_w_u32(w, "general.file_type", o->type == GGML_TYPE_F32 ? 0 :
-			 o->type == GGML_TYPE_F16 ? 1 : o->type == GGML_TYPE_Q4_0 ? 2 : 7);
+	rc |= gguf_w_u32(w, "general.file_type", as_file_type(o->type, o->mix));
 	rc |= gguf_w_u32(w, "general.quantization_version", 2);
 	rc |= gguf_w_u32(w, K("context_length"), (uint32_t)s->ctx);
 	rc |= gguf_w_u32(w, K("embedding_length"), (uint32_t)s->dim);
@@ -501,6 +501,7 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 	size_t n = 3 + (9 + !!o->experts + arch_extra_count(o->arch)) * s->layers +
 		   o->rope_freqs, k = 0;
 	struct tdesc *t = calloc(n, sizeof(*t));
+	uint32_t layer = 0, n_layers = (uint32_t)s->layers;
 
 	if (!t)
 		return -ENOMEM;
@@ -508,7 +509,8 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 		snprintf(t[k].name, sizeof(t[k].name), "%s", nm);                \
 		t[k].norm = norm_;                                               \
 		t[k].gen = norm_ ? GEN_ONES : GEN_WEIGHT;                        \
-		t[k].type = norm_ ? GGML_TYPE_F32 : o->type;                     \
+		t[k].type = norm_ ? GGML_TYPE_F32 :                              \
+			as_quant_mix_type(o->mix, o->type, nm, layer, n_layers, ne0); \
 		t[k].n_dims = norm_ ? 1 : 2;                                     \
 		t[k].ne[0] = ne0;                                                \
 		t[k].ne[1] = ne1;                                                \
@@ -517,6 +519,7 @@ static int build_tensors(const struct as_mkmodel_params *o, struct tdesc **out,
 	} while (0)
 	T("token_embd.weight", false, s->dim, s->vocab);
 	for (uint64_t l = 0; l < s->layers; l++) {
+		layer = (uint32_t)l;
 		for (size_t b = 0; b < 9; b++) {
 			char nm[64];
 			uint64_t ne0 = s->dim, ne1 = s->dim;
@@ -789,9 +792,8 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 			return -EINVAL;
 		}
 	}
-	if (p->type != GGML_TYPE_Q4_0 && p->type != GGML_TYPE_Q8_0 &&
-	    p->type != GGML_TYPE_F16 && p->type != GGML_TYPE_F32) {
-		as_seterr(err, errlen, "type %d is not q4_0, q8_0, f16 or f32", (int)p->type);
+	if (!as_type_supported(p->type) || (p->mix && !as_quant_mix_name(p->mix))) {
+		as_seterr(err, errlen, "type %d is not a supported type", (int)p->type);
 		return -EINVAL;
 	}
 	if (p->threads < 0 || p->threads > MAX_THREADS) {
@@ -827,6 +829,19 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 		as_seterr(err, errlen, "head dimension %llu (dim/heads) must be even for RoPE",
 			  (unsigned long long)(s->dim / s->heads));
 		return -EINVAL;
+	}
+	if (!p->mix && as_type_block_elems(p->type) > 32) {
+		uint64_t be = as_type_block_elems(p->type);
+		uint64_t q = (s->head_dim ? s->head_dim : s->dim / s->heads) * s->heads;
+
+		if (s->dim % be || s->hidden % be || q % be) {
+			as_seterr(err, errlen, "--type %s needs --dim (%llu), --hidden (%llu) and "
+				  "the attention width (%llu) to be multiples of %llu",
+				  as_type_name(p->type), (unsigned long long)s->dim,
+				  (unsigned long long)s->hidden, (unsigned long long)q,
+				  (unsigned long long)be);
+			return -EINVAL;
+		}
 	}
 	if (s->kv_heads > s->heads || s->heads % s->kv_heads) {
 		as_seterr(err, errlen, "--heads (%llu) must be a multiple of --kv-heads (%llu)",

@@ -22,8 +22,16 @@ static const struct {
 	{ GGML_TYPE_BF16, "bf16", 1, 2 },
 	{ GGML_TYPE_Q8_0, "q8_0", QK8_0, sizeof(struct block_q8_0) },
 	{ GGML_TYPE_Q4_0, "q4_0", QK4_0, sizeof(struct block_q4_0) },
+	{ GGML_TYPE_Q4_1, "q4_1", QK4_1, sizeof(struct block_q4_1) },
+	{ GGML_TYPE_Q5_0, "q5_0", QK5_0, sizeof(struct block_q5_0) },
+	{ GGML_TYPE_Q5_1, "q5_1", QK5_1, sizeof(struct block_q5_1) },
+	{ GGML_TYPE_IQ4_NL, "iq4_nl", QK4_NL, sizeof(struct block_iq4_nl) },
+	{ GGML_TYPE_Q2_K, "q2_K", QK_K, sizeof(struct block_q2_K) },
+	{ GGML_TYPE_Q3_K, "q3_K", QK_K, sizeof(struct block_q3_K) },
 	{ GGML_TYPE_Q4_K, "q4_K", QK_K, sizeof(struct block_q4_K) },
+	{ GGML_TYPE_Q5_K, "q5_K", QK_K, sizeof(struct block_q5_K) },
 	{ GGML_TYPE_Q6_K, "q6_K", QK_K, sizeof(struct block_q6_K) },
+	{ GGML_TYPE_IQ4_XS, "iq4_xs", QK_K, sizeof(struct block_iq4_xs) },
 };
 
 /* Names of types we recognise but cannot compute with. */
@@ -31,9 +39,7 @@ static const struct {
 	enum ggml_type t;
 	const char *name;
 } other_names[] = {
-	{ GGML_TYPE_Q4_1, "q4_1" }, { GGML_TYPE_Q5_0, "q5_0" }, { GGML_TYPE_Q5_1, "q5_1" },
-	{ GGML_TYPE_Q8_1, "q8_1" }, { GGML_TYPE_Q2_K, "q2_K" }, { GGML_TYPE_Q3_K, "q3_K" },
-	{ GGML_TYPE_Q5_K, "q5_K" }, { GGML_TYPE_Q8_K, "q8_K" },
+	{ GGML_TYPE_Q8_1, "q8_1" }, { GGML_TYPE_Q8_K, "q8_K" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -214,6 +220,69 @@ static void dequant_q4_0(const struct block_q4_0 *x, float *y, size_t nb)
 	}
 }
 
+const int8_t as_kvalues_iq4nl[16] = {
+	-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+};
+
+static void dequant_q4_1(const struct block_q4_1 *x, float *y, size_t nb)
+{
+	for (size_t i = 0; i < nb; i++, y += QK4_1) {
+		float d = as_fp16_to_fp32(x[i].d), m = as_fp16_to_fp32(x[i].m);
+
+		for (int j = 0; j < QK4_1 / 2; j++) {
+			y[j] = (x[i].qs[j] & 0x0f) * d + m;
+			y[j + QK4_1 / 2] = (x[i].qs[j] >> 4) * d + m;
+		}
+	}
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* 5-bit value j (0..31) of a Q5_0 / Q5_1 block */
+static inline int q5_val(const uint8_t *qs, uint32_t qh, int j)
+{
+	int lo = j < 16 ? qs[j] & 0x0f : qs[j - 16] >> 4;
+
+	return lo | (int)((qh >> j) & 1) << 4;
+}
+
+static void dequant_q5_0(const struct block_q5_0 *x, float *y, size_t nb)
+{
+	for (size_t i = 0; i < nb; i++, y += QK5_0) {
+		float d = as_fp16_to_fp32(x[i].d);
+		uint32_t qh = le32(x[i].qh);
+
+		for (int j = 0; j < QK5_0; j++)
+			y[j] = (q5_val(x[i].qs, qh, j) - 16) * d;
+	}
+}
+
+static void dequant_q5_1(const struct block_q5_1 *x, float *y, size_t nb)
+{
+	for (size_t i = 0; i < nb; i++, y += QK5_1) {
+		float d = as_fp16_to_fp32(x[i].d), m = as_fp16_to_fp32(x[i].m);
+		uint32_t qh = le32(x[i].qh);
+
+		for (int j = 0; j < QK5_1; j++)
+			y[j] = q5_val(x[i].qs, qh, j) * d + m;
+	}
+}
+
+static void dequant_iq4_nl(const struct block_iq4_nl *x, float *y, size_t nb)
+{
+	for (size_t i = 0; i < nb; i++, y += QK4_NL) {
+		float d = as_fp16_to_fp32(x[i].d);
+
+		for (int j = 0; j < QK4_NL / 2; j++) {
+			y[j] = d * as_kvalues_iq4nl[x[i].qs[j] & 0x0f];
+			y[j + QK4_NL / 2] = d * as_kvalues_iq4nl[x[i].qs[j] >> 4];
+		}
+	}
+}
+
 /* 6-bit scale and min of sub-block j (0..7) of a Q4_K block. */
 void as_q4k_scale_min(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
 {
@@ -311,7 +380,20 @@ void as_dequant_row(enum ggml_type t, const void *src, float *dst, size_t n)
 	case GGML_TYPE_Q6_K:
 		dequant_q6_K(src, dst, n / be);
 		break;
+	case GGML_TYPE_Q4_1:
+		dequant_q4_1(src, dst, n / be);
+		break;
+	case GGML_TYPE_Q5_0:
+		dequant_q5_0(src, dst, n / be);
+		break;
+	case GGML_TYPE_Q5_1:
+		dequant_q5_1(src, dst, n / be);
+		break;
+	case GGML_TYPE_IQ4_NL:
+		dequant_iq4_nl(src, dst, n / be);
+		break;
 	default:
+		as_dequant_kq(t, src, dst, n / be);
 		break;
 	}
 }
@@ -390,7 +472,7 @@ int as_quant_row(enum ggml_type t, const float *src, void *dst, size_t n)
 		quant_q4_0(src, dst, n / be);
 		return 0;
 	default:
-		return -EINVAL;
+		return as_quant_kq(t, src, dst, n / be);
 	}
 }
 

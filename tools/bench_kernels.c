@@ -595,7 +595,8 @@ static int opt_type(void *ptr, const char *sub, const char *flag, const char *v)
 	(void)flag;
 	*type = as_type_from_name(v);
 	if (*type < 0 || !as_type_supported((enum ggml_type)*type)) {
-		cli_err(sub, "bad value for --type: '%s' (f32 f16 bf16 q8_0 q4_0 q4_K q6_K)", v);
+		cli_err(sub, "bad value for --type: '%s' (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 "
+			"q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs)", v);
 		return -1;
 	}
 	return 0;

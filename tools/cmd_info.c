@@ -17,6 +17,7 @@
 
 #include "activeswap/gguf.h"
 #include "activeswap/quant.h"
+#include "activeswap/quantmix.h"
 #include "activeswap/swap.h"
 #include "activeswap/tokenizer.h"
 #include "args.h"
@@ -367,6 +368,8 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 	struct gguf_str s;
 	char err[512], arch[64] = "", name[256] = "", buf[1100], shape[96];
 	uint64_t total_bytes = 0, hd = 0;
+	uint32_t ftype = 0;
+	bool have_ftype = false;
 	int rc;
 
 	rc = gguf_open(&f, path, err, sizeof(err));
@@ -382,6 +385,8 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 		get_hparams(f, arch, hp, n_hp);
 	if (hp[0].have && hp[3].have) /* dim, heads */
 		hd = head_size(f, arch, hp[0].u, hp[3].u);
+	if (gguf_get_u32(f, "general.file_type", &ftype) == 0)
+		have_ftype = true;
 	get_tokenizer(f, &ts);
 	memset(tot, 0, sizeof(tot));
 	for (uint64_t i = 0; i < f->n_tensors; i++) {
@@ -405,6 +410,10 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 		cli_json_str(o, arch);
 		fprintf(o, ",\"name\":");
 		cli_json_str(o, name);
+		if (have_ftype) {
+			fprintf(o, ",\"file_type\":%u,\"file_type_name\":", ftype);
+			cli_json_str(o, as_file_type_name(ftype) ? as_file_type_name(ftype) : "");
+		}
 		fprintf(o, ",\"hparams\":{");
 		for (size_t i = 0, k = 0; i < n_hp; i++) {
 			if (!hp[i].have)
@@ -469,6 +478,9 @@ static int info_gguf(FILE *o, const char *path, bool json, bool show_kv)
 		(unsigned long long)f->data_offset);
 	fprintf(o, "architecture:  %s%s%s%s\n", arch[0] ? arch : "(none)", name[0] ? " (" : "",
 		name, name[0] ? ")" : "");
+	if (have_ftype)
+		fprintf(o, "file type:     %s (general.file_type %u)\n",
+			as_file_type_name(ftype) ? as_file_type_name(ftype) : "unknown", ftype);
 	fprintf(o, "hparams:      ");
 	for (size_t i = 0; i < n_hp; i++) {
 		if (!hp[i].have)

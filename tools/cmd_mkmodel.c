@@ -27,7 +27,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: activeswap mkmodel -o OUT.gguf [--shape NAME] [--dim N]\n"
 		"         [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
-		"         [--ctx N] [--type q4_0|q8_0|f16|f32] [--seed S] [--threads N]\n"
+		"         [--ctx N] [--type TYPE] [--seed S] [--threads N]\n"
 		"         [--vocab-from DIR [--pre NAME]]\n"
 		"         [--arch llama|qwen2|qwen3|mixtral|qwen3moe] [--head-dim N] [--rope-freqs]\n"
 		"         [--experts N] [--experts-used K] [--expert-hidden F]\n"
@@ -38,6 +38,10 @@ static void usage(FILE *f)
 		"mixtral (a llama with experts) and qwen3moe (qwen3 with experts): N experts\n"
 		"(default 8), K used per token (default 2), qwen3moe's expert FFN width F\n"
 		"(default --hidden; a mixtral expert is --hidden wide).\n"
+		"TYPE (of every matrix; norms are f32): f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0\n"
+		"  q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs (the 256-blocks need dim, hidden and\n"
+		"  heads*head-dim multiples of 256), or the mixes q4_k_m q5_k_m (llama.cpp's\n"
+		"  rules: q6_K output, attn_v and ffn_down in some layers).\n"
 		"Shapes: tiny 256/768/4 layers/8 heads/4 kv; 1b 2048/8192/16/32/8;\n"
 		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n"
 		"        mixtral-8x7b 4096/14336/32/32/8, 8 experts 2 used, vocab 32000;\n"
@@ -75,17 +79,18 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
 		cli_progress_add(&b->pr, done - b->pr.done);
 }
 
-/* --type: the kinds the generator writes */
+#define TYPES "f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K iq4_nl " \
+	"iq4_xs q4_k_m q5_k_m"
+
+/* --type: a type or a mix (ptr: the params) */
 static int opt_type(void *ptr, const char *sub, const char *flag, const char *val)
 {
-	int ty = as_type_from_name(val);
+	struct as_mkmodel_params *p = ptr;
 
-	if (ty != GGML_TYPE_Q4_0 && ty != GGML_TYPE_Q8_0 && ty != GGML_TYPE_F16 &&
-	    ty != GGML_TYPE_F32) {
-		cli_err(sub, "bad value for %s: '%s' (q4_0, q8_0, f16 or f32)", flag, val);
+	if (as_quant_mix_parse(val, &p->type, &p->mix)) {
+		cli_err(sub, "bad value for %s: '%s' (one of " TYPES ")", flag, val);
 		return -1;
 	}
-	*(enum ggml_type *)ptr = (enum ggml_type)ty;
 	return 0;
 }
 
@@ -193,7 +198,7 @@ int cmd_mkmodel(int argc, char **argv)
 		SHAPE_OPT("--experts", EXPERTS, AS_MAX_EXPERTS),
 		SHAPE_OPT("--experts-used", USED, AS_MAX_EXPERTS),
 		SHAPE_OPT("--expert-hidden", EXP_HIDDEN, AS_MKMODEL_MAX_HIDDEN),
-		ARG_OPT_FN("--type", NULL, &o.type, opt_type),
+		ARG_OPT_FN("--type", NULL, &o, opt_type),
 		ARG_OPT_U64("--seed", NULL, &o.seed, 0, UINT64_MAX),
 		ARG_OPT_U64("--threads", NULL, &threads, 1, AS_MKMODEL_MAX_THREADS),
 		ARG_OPT_STR("--vocab-from", NULL, &vocab_from),
@@ -273,7 +278,8 @@ int cmd_mkmodel(int argc, char **argv)
 		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", out,
 		o.experts && o.arch == AS_ARCH_LLAMA ? "mixtral" : as_arch_name(o.arch),
 		o.shape.name,
-		as_type_name(o.type), (unsigned long long)o.shape.dim,
+		o.mix ? as_quant_mix_name(o.mix) : as_type_name(o.type),
+		(unsigned long long)o.shape.dim,
 		(unsigned long long)o.shape.hidden, (unsigned long long)o.shape.layers,
 		(unsigned long long)o.shape.heads, (unsigned long long)o.shape.kv_heads,
 		(unsigned long long)o.shape.vocab, (unsigned long long)data_bytes,

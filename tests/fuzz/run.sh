@@ -44,7 +44,8 @@ TOK_SRC="$AS_TOP/runtime/tokenizer.c $AS_TOP/runtime/bpe.c $AS_TOP/runtime/preto
 $AS_TOP/runtime/utf8.c $AS_TOP/runtime/unicode_tab.c"
 # shellcheck disable=SC2086
 if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_gguf.c" "$AS_TOP/runtime/gguf.c" \
-	"$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" $TOK_SRC -lm -o "$OUT/fuzz_gguf" \
+	"$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" "$AS_TOP/runtime/quant_k.c" \
+	$TOK_SRC -lm -o "$OUT/fuzz_gguf" \
 	2>"$W/build.log"; then
 	ok "build fuzz_gguf (clang -fsanitize=fuzzer,address,undefined)"
 else
@@ -88,7 +89,8 @@ fi
 
 # shellcheck disable=SC2086
 if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_bpe.c" $TOK_SRC "$AS_TOP/runtime/json.c" \
-	"$AS_TOP/runtime/gguf.c" "$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" -lm \
+	"$AS_TOP/runtime/gguf.c" "$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" \
+	"$AS_TOP/runtime/quant_k.c" -lm \
 	-o "$OUT/fuzz_bpe" \
 	2>"$W/build.log"; then
 	ok "build fuzz_bpe (clang -fsanitize=fuzzer,address,undefined)"

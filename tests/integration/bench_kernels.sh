@@ -74,7 +74,7 @@ bad_flag() {
 bad_flag --rows 0 --cols 32
 bad_flag --rows 16
 bad_flag --rows 16 --cols 33 --type q4_0
-bad_flag --type q5_1
+bad_flag --type q8_K
 bad_flag --simd sse9
 bad_flag --layout weird
 bad_flag -t 0

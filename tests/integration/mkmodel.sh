@@ -32,7 +32,9 @@ tiny_bytes() {
 		printf "%d\n", m / e * b + (2 * L + 1) * dim * 4 }'
 }
 
-for spec in "q4_0 18 32" "q8_0 34 32" "f16 2 1" "f32 4 1"; do
+for spec in "q4_0 18 32" "q8_0 34 32" "f16 2 1" "f32 4 1" "bf16 2 1" "q4_1 20 32" \
+	"q5_0 22 32" "q5_1 24 32" "iq4_nl 18 32" "q2_K 84 256" "q3_K 110 256" "q4_K 144 256" \
+	"q5_K 176 256" "q6_K 210 256" "iq4_xs 136 256"; do
 	set -- $spec
 	ty=$1
 	out="$T/tiny-$ty.gguf"
@@ -120,7 +122,8 @@ bad() {
 O="-o $T/bad.gguf"
 bad "no -o" "missing -o"
 bad "unknown option" "unknown option" $O --frobnicate
-bad "bad type" "bad value for --type" $O --type q5_k
+bad "bad type" "bad value for --type" $O --type q4_k_s
+bad "K-quant on a width not a multiple of 256" "multiples of 256" $O --type q4_K --hidden 288
 bad "bad shape" "bad value for --shape" $O --shape 13b
 bad "dim not multiple of 32" "multiples of 32" $O --dim 100
 bad "hidden not multiple of 32" "multiples of 32" $O --hidden 688

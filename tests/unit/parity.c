@@ -65,13 +65,13 @@ int32_t parity_argmax(const float *x, uint32_t n)
 	return (int32_t)b;
 }
 
-static bool near_tie(const float *logits, int32_t top, int32_t t)
+static bool near_tie(const float *logits, int32_t top, int32_t t, float tie)
 {
-	return logits[top] - logits[t] < PARITY_TIE;
+	return logits[top] - logits[t] < tie;
 }
 
 void parity_check_sequence(const struct as_model *m, const char *nm, const int32_t *prompt,
-			   int np, const int32_t *want, int ng, struct parity_tally *st,
+			   int np, const int32_t *want, int ng, float tie, struct parity_tally *st,
 			   int32_t *out)
 {
 	uint32_t nv = m->hp.n_vocab;
@@ -91,7 +91,7 @@ void parity_check_sequence(const struct as_model *m, const char *nm, const int32
 		got[i] = parity_argmax(s->logits, nv);
 		if (!parted && got[i] != want[i]) {
 			parted = true;
-			if (!near_tie(s->logits, got[i], want[i])) {
+			if (!near_tie(s->logits, got[i], want[i], tie)) {
 				parity_fmt_ids(want, ng, a, sizeof(a));
 				parity_fmt_ids(got, i + 1, b, sizeof(b));
 				print_message("# %s (prompt of %d): step %d is no tie (%g vs %g)\n"
@@ -116,7 +116,7 @@ void parity_check_sequence(const struct as_model *m, const char *nm, const int32
 		st->steps++;
 		if (top == want[i]) {
 			st->agree++;
-		} else if (near_tie(s->logits, top, want[i])) {
+		} else if (near_tie(s->logits, top, want[i], tie)) {
 			st->ties++;
 		} else {
 			print_message("# %s (prompt of %d), teacher-forced step %d: ours %d, "

@@ -40,7 +40,77 @@ static float frand(void)
 static const enum ggml_type all_types[] = {
 	GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0,
 	GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K,
+	GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_IQ4_NL,
+	GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q5_K, GGML_TYPE_IQ4_XS,
 };
+
+static void set_h(uint8_t *p, float v)
+{
+	as_fp16_t h = as_fp32_to_fp16(v);
+
+	memcpy(p, &h, 2);
+}
+
+/*
+ * Random blocks of the types added with the K-quant family (kernels_types.c): random bytes,
+ * then the float fields set to 1 (exact) or small random values, and in exact mode the
+ * scales kept small (0..3) so that every sum stays below 2^24.
+ */
+static bool fill_more(enum ggml_type t, uint8_t *row, size_t rb, bool exact)
+{
+	size_t bb = as_type_block_bytes(t);
+
+	switch (t) {
+	case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_IQ4_NL:
+	case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_Q5_K: case GGML_TYPE_IQ4_XS:
+		break;
+	default:
+		return false;
+	}
+	for (size_t i = 0; i < rb; i++)
+		row[i] = (uint8_t)rnd();
+	for (uint8_t *b = row; b < row + rb; b += bb) {
+		float v1 = exact ? 1.0f : frand() * 0.01f, v2 = exact ? 1.0f : frand() * 0.01f;
+
+		switch (t) {
+		case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_1:
+			set_h(b, v1);
+			set_h(b + 2, v2);
+			break;
+		case GGML_TYPE_Q5_0: case GGML_TYPE_IQ4_NL:
+			set_h(b, v1);
+			break;
+		case GGML_TYPE_Q2_K:
+			set_h(b + 80, v1);
+			set_h(b + 82, v2);
+			for (int j = 0; exact && j < 16; j++)
+				b[j] &= 0x33;
+			break;
+		case GGML_TYPE_Q3_K: /* 6-bit scale = 32 + 0..3 */
+			set_h(b + 108, v1);
+			for (int j = 0; exact && j < 8; j++)
+				b[96 + j] &= 0x33;
+			for (int j = 8; exact && j < 12; j++)
+				b[96 + j] = 0xaa;
+			break;
+		case GGML_TYPE_Q5_K:
+			set_h(b, v1);
+			set_h(b + 2, v2);
+			for (int j = 0; exact && j < K_SCALE_SIZE; j++)
+				b[4 + j] &= 0x03;
+			break;
+		default: /* IQ4_XS: ls = 32 + 0..3 */
+			set_h(b, v1);
+			if (exact) {
+				b[2] = b[3] = 0xaa;
+				for (int j = 0; j < 4; j++)
+					b[4 + j] &= 0x33;
+			}
+			break;
+		}
+	}
+	return true;
+}
 #define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
 
 static size_t row_bytes(enum ggml_type t, size_t cols)
@@ -63,6 +133,8 @@ static uint8_t *make_matrix(enum ggml_type t, size_t rows, size_t cols, bool exa
 	for (size_t r = 0; r < rows; r++) {
 		uint8_t *row = w + r * rb;
 
+		if (fill_more(t, row, rb, exact))
+			continue;
 		switch (t) {
 		case GGML_TYPE_Q4_K:
 			for (size_t i = 0; i < rb; i++)
@@ -283,9 +355,10 @@ static void test_scalar_vs_dequant(void **state)
 		size_t rb = row_bytes(t, cols);
 
 		/* the x the kernel really multiplies with */
-		if (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0)
+		if (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q4_1 ||
+		    t == GGML_TYPE_Q5_0 || t == GGML_TYPE_Q5_1 || t == GGML_TYPE_IQ4_NL)
 			as_dequant_row(GGML_TYPE_Q8_0, q8, xq, cols);
-		else if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K)
+		else if (as_type_block_elems(t) == QK_K)
 			for (size_t i = 0; i < cols; i++)
 				xq[i] = q8k[i / 256].d * q8k[i / 256].qs[i % 256];
 		else
@@ -521,7 +594,7 @@ static void test_bad_calls_give_nan(void **state)
 	uint8_t w[4 * 64 * 4] = { 0 };
 	struct as_matvec_job jobs[2] = {
 		{ GGML_TYPE_F32, w, 2, y2 },
-		{ GGML_TYPE_Q5_1, w, 4, y }, /* no kernel for this type */
+		{ GGML_TYPE_Q8_K, w, 4, y }, /* no kernel for this type */
 	};
 
 	(void)state;

@@ -191,7 +191,9 @@ static void test_refusals(void **state)
 			{ 128, 256, 4, 0, 512, 2, GGML_TYPE_Q8_0, 0, "--kv-heads (0)" },
 			{ 131072, 256, 4, 2, 512, 2, GGML_TYPE_Q8_0, 0, "--dim (131072)" },
 			{ 128, 256, 4, 2, 2000000, 2, GGML_TYPE_Q8_0, 0, "--vocab (2000000)" },
-			{ 128, 256, 4, 2, 512, 2, GGML_TYPE_Q5_K, 0, "not q4_0" },
+			{ 128, 256, 4, 2, 512, 2, GGML_TYPE_Q8_K, 0, "not a supported type" },
+			{ 128, 256, 4, 2, 512, 2, GGML_TYPE_Q5_K, 0, "multiples of 256" },
+			{ 256, 288, 4, 2, 512, 2, GGML_TYPE_IQ4_XS, 0, "multiples of 256" },
 			{ 128, 256, 4, 2, 512, 2, GGML_TYPE_Q8_0, 17, "threads" },
 			{ 128, 256, 4, 2, 512, 2, GGML_TYPE_Q8_0, -1, "threads" },
 		};
@@ -275,12 +277,98 @@ static void test_tmp_is_new(void **state)
 	assert_int_equal(dir_entries(), 2);
 }
 
+/* llama.cpp's Q4_K_M / Q5_K_M rules, checked on a generated model's tensor types. */
+static void test_mixes(void **state)
+{
+	struct as_mkmodel_params p;
+	enum ggml_type t;
+	enum as_quant_mix mix;
+	struct gguf_file *g;
+	char x[300], err[256];
+	int n6 = 0;
+
+	(void)state;
+	assert_int_equal(as_quant_mix_parse("Q4_K_M", &t, &mix), 0);
+	assert_true(t == GGML_TYPE_Q4_K && mix == AS_MIX_Q4_K_M);
+	assert_int_equal(as_quant_mix_parse("iq4_xs", &t, &mix), 0);
+	assert_true(t == GGML_TYPE_IQ4_XS && mix == AS_MIX_NONE);
+	assert_int_equal(as_quant_mix_parse("q8_K", &t, &mix), -EINVAL);
+	assert_int_equal(as_quant_mix_parse("q4_k_s", &t, &mix), -EINVAL);
+	/* 32 layers: Q6_K for attn_v / ffn_down in layers 0-3, 28-31 and every 3rd between */
+	for (uint32_t l = 0; l < 32; l++) {
+		bool more = l < 4 || l >= 28 || (l - 4) % 3 == 2;
+		char nm[64];
+
+		snprintf(nm, sizeof(nm), "blk.%u.ffn_down.weight", l);
+		assert_int_equal(as_quant_mix_type(AS_MIX_Q4_K_M, GGML_TYPE_Q4_K, nm, l, 32, 11008),
+				 more ? GGML_TYPE_Q6_K : GGML_TYPE_Q4_K);
+		snprintf(nm, sizeof(nm), "blk.%u.attn_v.weight", l);
+		assert_int_equal(as_quant_mix_type(AS_MIX_Q5_K_M, GGML_TYPE_Q5_K, nm, l, 32, 4096),
+				 more ? GGML_TYPE_Q6_K : GGML_TYPE_Q5_K);
+		snprintf(nm, sizeof(nm), "blk.%u.attn_q.weight", l);
+		assert_int_equal(as_quant_mix_type(AS_MIX_Q4_K_M, GGML_TYPE_Q4_K, nm, l, 32, 4096),
+				 GGML_TYPE_Q4_K);
+		n6 += more;
+	}
+	assert_int_equal(n6, 16);
+	assert_int_equal(as_quant_mix_type(AS_MIX_Q4_K_M, GGML_TYPE_Q4_K, "output.weight", 0, 32,
+					   4096), GGML_TYPE_Q6_K);
+	assert_int_equal(as_quant_mix_type(AS_MIX_Q4_K_M, GGML_TYPE_Q4_K, "token_embd.weight", 0,
+					   32, 4096), GGML_TYPE_Q4_K);
+	/* llama.cpp's fallbacks for widths that are not multiples of 256 */
+	assert_int_equal(as_quant_mix_type(AS_MIX_Q4_K_M, GGML_TYPE_Q4_K, "blk.5.attn_q.weight",
+					   5, 32, 288), GGML_TYPE_Q5_0);
+	assert_int_equal(as_quant_mix_type(AS_MIX_Q5_K_M, GGML_TYPE_Q5_K, "blk.5.attn_q.weight",
+					   5, 32, 288), GGML_TYPE_Q5_1);
+	assert_int_equal(as_quant_mix_type(AS_MIX_Q5_K_M, GGML_TYPE_Q5_K, "output.weight",
+					   0, 32, 288), GGML_TYPE_Q8_0);
+	assert_int_equal(as_quant_mix_type(AS_MIX_NONE, GGML_TYPE_Q2_K, "output.weight", 0, 32,
+					   4096), GGML_TYPE_Q2_K);
+	assert_string_equal(as_file_type_name(as_file_type(GGML_TYPE_Q4_K, AS_MIX_Q4_K_M)),
+			    "Q4_K - Medium");
+
+	/* a written q4_k_m model: 2 layers (both get more bits), hidden 288 (ffn_down falls
+	 * back to Q8_0 from Q6_K) */
+	snprintf(x, sizeof(x), "%s/mix.gguf", dir);
+	as_mkmodel_params_init(&p);
+	p.shape.dim = 256;
+	p.shape.hidden = 288;
+	p.shape.layers = 2;
+	p.type = GGML_TYPE_Q4_K;
+	p.mix = AS_MIX_Q4_K_M;
+	assert_int_equal(as_mkmodel(&p, x, NULL, err, sizeof(err)), 0);
+	assert_int_equal(gguf_open(&g, x, err, sizeof(err)), 0);
+	{
+		static const struct {
+			const char *name;
+			enum ggml_type t;
+		} want[] = {
+			{ "token_embd.weight", GGML_TYPE_Q4_K },
+			{ "output.weight", GGML_TYPE_Q6_K },
+			{ "blk.0.attn_q.weight", GGML_TYPE_Q4_K },
+			{ "blk.1.attn_v.weight", GGML_TYPE_Q6_K },
+			{ "blk.1.ffn_down.weight", GGML_TYPE_Q8_0 },
+			{ "blk.0.ffn_up.weight", GGML_TYPE_Q4_K },
+			{ "blk.0.attn_norm.weight", GGML_TYPE_F32 },
+		};
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			const struct gguf_tensor *tt = gguf_find_tensor(g, want[i].name);
+
+			assert_non_null(tt);
+			assert_int_equal(tt->type, want[i].t);
+		}
+	}
+	gguf_close(g);
+	unlink(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bytes_progress_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_is_new, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mixes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("mkmodel", tests, NULL, NULL);

@@ -40,7 +40,7 @@ struct spec {
 	bool tied;                /* no output.weight */
 	const char *skip;         /* omit this tensor */
 	const char *bad_shape;    /* give this tensor one row too many */
-	const char *bad_type;     /* patch this tensor's type to q4_1 (unsupported) */
+	const char *bad_type;     /* patch this tensor's type to q8_K (unsupported) */
 	const char *f16_norm;     /* store this norm as f16 (norms must be f32) */
 	int head_count_kv;        /* metadata value (default NKV) */
 	const char *ovr_key;      /* write this u32 key with ovr_val instead */
@@ -130,13 +130,13 @@ static void free_defs(struct tensor_def *d, int n)
 		free(d[i].f32);
 }
 
-/* Rewrite the type of tensor name in the directory to q4_1 (same or smaller size). */
+/* Rewrite the type of tensor name in the directory to q8_K (no GGUF tensor type). */
 static void patch_type(int fd, const char *name, struct tensor_def *d, int nd)
 {
 	static uint8_t file[1 << 20];
 	ssize_t n = pread(fd, file, sizeof(file), 0);
 	size_t nl = strlen(name);
-	uint32_t q4_1 = GGML_TYPE_Q4_1, n_dims = 0;
+	uint32_t q8_K = GGML_TYPE_Q8_K, n_dims = 0;
 
 	assert_true(n > 0);
 	for (int i = 0; i < nd; i++)
@@ -149,7 +149,7 @@ static void patch_type(int fd, const char *name, struct tensor_def *d, int nd)
 		if (len != nl || memcmp(file + o, name, nl))
 			continue;
 		o += (ssize_t)nl + 4 + 8 * (ssize_t)n_dims;
-		assert_int_equal(pwrite(fd, &q4_1, 4, o), 4);
+		assert_int_equal(pwrite(fd, &q8_K, 4, o), 4);
 		return;
 	}
 	fail_msg("tensor %s not found in the file", name);

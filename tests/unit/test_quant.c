@@ -44,7 +44,10 @@ static void test_type_table(void **state)
 	(void)state;
 	assert_true(as_type_supported(GGML_TYPE_Q4_0));
 	assert_true(as_type_supported(GGML_TYPE_Q6_K));
-	assert_false(as_type_supported(GGML_TYPE_Q5_1));
+	assert_true(as_type_supported(GGML_TYPE_Q5_1));
+	assert_true(as_type_supported(GGML_TYPE_IQ4_XS));
+	assert_false(as_type_supported(GGML_TYPE_Q8_K));
+	assert_false(as_type_supported((enum ggml_type)16)); /* iq2_xxs */
 	assert_false(as_type_supported((enum ggml_type)39));
 	assert_string_equal(as_type_name(GGML_TYPE_Q4_K), "q4_K");
 	assert_string_equal(as_type_name(GGML_TYPE_BF16), "bf16");
@@ -59,7 +62,8 @@ static void test_type_table(void **state)
 	assert_int_equal(as_type_block_bytes(GGML_TYPE_Q4_K), 144);
 	assert_int_equal(as_type_block_bytes(GGML_TYPE_Q8_0), 34);
 	assert_int_equal(as_type_block_bytes(GGML_TYPE_F16), 2);
-	assert_int_equal(as_type_block_bytes(GGML_TYPE_Q5_0), 0);
+	assert_int_equal(as_type_block_bytes(GGML_TYPE_Q5_0), 22);
+	assert_int_equal(as_type_block_bytes(GGML_TYPE_Q8_K), 0);
 
 	assert_int_equal(as_row_bytes(GGML_TYPE_Q4_0, 4096, &b), 0);
 	assert_int_equal(b, 4096 / 32 * 18);
@@ -68,7 +72,9 @@ static void test_type_table(void **state)
 	assert_int_equal(as_row_bytes(GGML_TYPE_F32, 3, &b), 0);
 	assert_int_equal(b, 12);
 	assert_int_equal(as_row_bytes(GGML_TYPE_Q4_0, 33, &b), -EINVAL);
-	assert_int_equal(as_row_bytes(GGML_TYPE_Q5_0, 32, &b), -EINVAL);
+	assert_int_equal(as_row_bytes(GGML_TYPE_Q5_0, 32, &b), 0);
+	assert_int_equal(b, 22);
+	assert_int_equal(as_row_bytes(GGML_TYPE_Q8_K, 256, &b), -EINVAL);
 	assert_int_equal(as_row_bytes(GGML_TYPE_F32, 1ull << 63, &b), -EOVERFLOW);
 	/* (2^59 - 1) blocks * 34 bytes > 2^64 */
 	assert_int_equal(as_row_bytes(GGML_TYPE_Q8_0, UINT64_MAX & ~31ull, &b), -EOVERFLOW);
@@ -453,8 +459,8 @@ static void test_quant_roundtrip_bounds(void **state)
 	as_dequant_row(GGML_TYPE_F32, q, y, N);
 	assert_memory_equal(x, y, N * sizeof(float));
 
-	assert_int_equal(as_quant_row(GGML_TYPE_Q4_K, x, q, 256), -EINVAL);
-	as_dequant_row(GGML_TYPE_Q5_1, q, y, 32); /* no decoder: NaN, not stale values */
+	assert_int_equal(as_quant_row(GGML_TYPE_Q8_K, x, q, 256), -EINVAL);
+	as_dequant_row(GGML_TYPE_Q8_K, q, y, 32); /* no decoder: NaN, not stale values */
 	assert_true(isnan(y[0]) && isnan(y[31]));
 	as_dequant_row(GGML_TYPE_Q4_0, q, y, 40); /* not a block multiple */
 	assert_true(isnan(y[0]) && isnan(y[39]));

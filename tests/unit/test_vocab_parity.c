@@ -130,7 +130,7 @@ static void test_vocab_parity(void **state)
 			if (!c || k == c->n_prompts || ng < 1 ||
 			    c->n_ids[k] + ng > PARITY_MAXIDS)
 				fail_msg("bad fixture line: %.80s", line);
-			parity_check_sequence(c->m, nm, c->ids[k], c->n_ids[k], g, ng, &c->st,
+			parity_check_sequence(c->m, nm, c->ids[k], c->n_ids[k], g, ng, PARITY_TIE, &c->st,
 					      got);
 			write_ours(dir, nm, p, got, ng);
 			continue;

@@ -19,6 +19,7 @@
 
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
+#include "activeswap/quantmix.h"
 
 struct as_hf_vocab;
 
@@ -54,7 +55,11 @@ struct as_mkmodel_params {
 	 * one expert's FFN width (qwen3moe's expert_feed_forward_length; a llama
 	 * (Mixtral) expert is shape.hidden wide, so there it must equal shape.hidden). */
 	uint64_t experts, experts_used, expert_hidden;
-	enum ggml_type type; /* of every matrix: q4_0, q8_0, f16 or f32 (norms are f32) */
+	/* Of every matrix: any as_type_supported() type (norms are f32; the K-quants and
+	 * IQ4_XS need dim, hidden and the attention width to be multiples of 256) ... */
+	enum ggml_type type;
+	/* ... or, with a mix, its base type and llama.cpp's per-tensor rules (quantmix.h) */
+	enum as_quant_mix mix;
 	uint64_t seed;
 	/* 1 .. AS_MKMODEL_MAX_THREADS generating threads; 0: 2 when 2 CPUs are online,
 	 * else 1 */

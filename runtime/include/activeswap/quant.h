@@ -26,12 +26,18 @@ enum ggml_type {
 	GGML_TYPE_Q5_K = 13,
 	GGML_TYPE_Q6_K = 14,
 	GGML_TYPE_Q8_K = 15,
+	GGML_TYPE_IQ4_NL = 20,
+	GGML_TYPE_IQ4_XS = 23,
 	GGML_TYPE_BF16 = 30,
 	GGML_TYPE_COUNT = 40 /* upper bound of the numbering we know about */
 };
 
 #define QK4_0 32
+#define QK4_1 32
+#define QK5_0 32
+#define QK5_1 32
 #define QK8_0 32
+#define QK4_NL 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
 
@@ -41,6 +47,31 @@ typedef uint16_t as_bf16_t;
 struct block_q4_0 {
 	as_fp16_t d;
 	uint8_t qs[QK4_0 / 2]; /* element j in low nibble of qs[j], j+16 in high nibble */
+};
+
+struct block_q4_1 {
+	as_fp16_t d;
+	as_fp16_t m;           /* x = d * q + m */
+	uint8_t qs[QK4_1 / 2]; /* as Q4_0 */
+};
+
+struct block_q5_0 {
+	as_fp16_t d;
+	uint8_t qh[4];         /* bit j: 5th bit of element j (little-endian u32) */
+	uint8_t qs[QK5_0 / 2]; /* low nibbles as Q4_0; x = d * (q - 16) */
+};
+
+struct block_q5_1 {
+	as_fp16_t d;
+	as_fp16_t m;
+	uint8_t qh[4];
+	uint8_t qs[QK5_1 / 2]; /* x = d * q + m */
+};
+
+/* x = d * kvalues_iq4nl[q] */
+struct block_iq4_nl {
+	as_fp16_t d;
+	uint8_t qs[QK4_NL / 2];
 };
 
 struct block_q8_0 {
@@ -53,6 +84,41 @@ struct block_q4_K {
 	as_fp16_t dmin;
 	uint8_t scales[K_SCALE_SIZE];
 	uint8_t qs[QK_K / 2];
+};
+
+/* 16 sub-blocks of 16: x = d * (scales[s] & 15) * q - dmin * (scales[s] >> 4), q in 0..3;
+ * element 128n + 32j + l is bits 2j of qs[32n + l]. */
+struct block_q2_K {
+	uint8_t scales[QK_K / 16];
+	uint8_t qs[QK_K / 4];
+	as_fp16_t d;
+	as_fp16_t dmin;
+};
+
+/* 16 sub-blocks of 16 with 6-bit scales (sc - 32): x = d * (sc - 32) * (q - 4), q in 0..7;
+ * low 2 bits of q as Q2_K, the high bit is bit (4n + j) of hmask[l]. */
+struct block_q3_K {
+	uint8_t hmask[QK_K / 8];
+	uint8_t qs[QK_K / 4];
+	uint8_t scales[12];
+	as_fp16_t d;
+};
+
+/* as Q4_K plus a 5th bit: element 64j + l in bit 2j of qh[l], 64j + 32 + l in bit 2j+1. */
+struct block_q5_K {
+	as_fp16_t d;
+	as_fp16_t dmin;
+	uint8_t scales[K_SCALE_SIZE];
+	uint8_t qh[QK_K / 8];
+	uint8_t qs[QK_K / 2];
+};
+
+/* 8 sub-blocks of 32 with 6-bit scales ls: x = d * (ls - 32) * kvalues_iq4nl[q]. */
+struct block_iq4_xs {
+	as_fp16_t d;
+	uint16_t scales_h;          /* 2 high bits of ls of sub-block i at bits 2i */
+	uint8_t scales_l[QK_K / 64]; /* 4 low bits of ls of sub-block i: nibble i % 2 of [i / 2] */
+	uint8_t qs[QK_K / 2];       /* per sub-block 16 bytes, as Q4_0 */
 };
 
 struct block_q6_K {
@@ -73,8 +139,20 @@ static_assert(sizeof(struct block_q4_0) == 18, "q4_0 layout");
 static_assert(sizeof(struct block_q8_0) == 34, "q8_0 layout");
 static_assert(sizeof(struct block_q4_K) == 144, "q4_K layout");
 static_assert(sizeof(struct block_q6_K) == 210, "q6_K layout");
+static_assert(sizeof(struct block_q4_1) == 20, "q4_1 layout");
+static_assert(sizeof(struct block_q5_0) == 22, "q5_0 layout");
+static_assert(sizeof(struct block_q5_1) == 24, "q5_1 layout");
+static_assert(sizeof(struct block_iq4_nl) == 18, "iq4_nl layout");
+static_assert(sizeof(struct block_q2_K) == 84, "q2_K layout");
+static_assert(sizeof(struct block_q3_K) == 110, "q3_K layout");
+static_assert(sizeof(struct block_q5_K) == 176, "q5_K layout");
+static_assert(sizeof(struct block_iq4_xs) == 136, "iq4_xs layout");
 
-/* True for the types the runtime can compute with: F32 F16 BF16 Q8_0 Q4_0 Q4_K Q6_K. */
+/* The 16 non-linear levels of IQ4_NL / IQ4_XS. */
+extern const int8_t as_kvalues_iq4nl[16];
+
+/* True for the types the runtime can compute with: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0
+ * Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS. */
 bool as_type_supported(enum ggml_type t);
 /* Name as llama.cpp prints it ("q4_0", "f16", ...); "unknown" for others. */
 const char *as_type_name(enum ggml_type t);
@@ -95,8 +173,9 @@ as_bf16_t as_fp32_to_bf16(float f);       /* round to nearest even */
 /* Scalar reference: decode n elements (n a multiple of the block size; otherwise, or for
  * an unsupported type, dst gets n NaNs). */
 void as_dequant_row(enum ggml_type t, const void *src, float *dst, size_t n);
-/* Scalar reference: encode n elements for F32 F16 BF16 Q8_0 Q4_0 (ggml's rounding).
- * Returns -EINVAL for other types. */
+/* Scalar reference: encode n elements of any supported type. F32 F16 BF16 Q8_0 Q4_0 use
+ * ggml's rounding exactly; the others use our own quantizers (runtime/quant_k.c): valid
+ * blocks, not necessarily ggml's choice of scales. Returns -EINVAL for other types. */
 int as_quant_row(enum ggml_type t, const float *src, void *dst, size_t n);
 
 /* Scalar reference helpers shared with the kernels (ggml's exact rules). */
@@ -106,5 +185,12 @@ void as_quant_q8_0_ref(const float *x, struct block_q8_0 *y, size_t nb);
 void as_quant_q8_K_ref(const float *x, struct block_q8_K *y, size_t nb);
 /* 6-bit scale and min of sub-block j (0..7) from a Q4_K scales[12] array. */
 void as_q4k_scale_min(int j, const uint8_t *scales, uint8_t *d, uint8_t *m);
+/* 6-bit scale s (0..15, stored value: scale + 32) of a Q3_K scales[12] array. */
+int as_q3k_scale(int s, const uint8_t *scales);
+
+/* Internal to quant.c / quant_k.c: the K-quant and IQ4 dequantizers and quantizers
+ * (nb blocks). */
+void as_dequant_kq(enum ggml_type t, const void *src, float *dst, size_t nb);
+int as_quant_kq(enum ggml_type t, const float *src, void *dst, size_t nb);
 
 #endif
