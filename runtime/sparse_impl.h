@@ -80,6 +80,20 @@ static inline size_t as_q4_prefetch_next(const void *const *cols, size_t n, size
 	return nm;
 }
 
+/*
+ * K-quant columns (sparse_kq.c): y[0 .. 64) += the product over the 64 rows r .. r+63 of
+ * the matrix (r a multiple of 64; P the padded rows, table the scale table), columns in
+ * order, each sub-block flushed when the next channel is in another one and after the
+ * last column. Every level computes the same operations (sparse.h), bit for bit.
+ */
+typedef void (*as_kq_tile_fn)(enum ggml_type t, float *y, size_t r, size_t P,
+			      const void *table, const void *const *cols, const uint32_t *ch,
+			      const float *x, size_t n);
+void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t P, const void *table,
+		       const void *const *cols, const uint32_t *ch, const float *x, size_t n);
+void as_kq_tile_avx2(enum ggml_type t, float *y, size_t r, size_t P, const void *table,
+		     const void *const *cols, const uint32_t *ch, const float *x, size_t n);
+
 void as_sparse_avx2_init(struct as_sparse_table *t);
 void as_sparse_avx512_init(struct as_sparse_table *t);
 

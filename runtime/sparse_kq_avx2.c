@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+/*
+ * AVX2 + FMA + F16C kernel of the K-quant columns (sparse_kq.c has the scalar reference
+ * and the dispatch; compiled with -mavx2 -mfma -mf16c, called only after the cpuid check).
+ * A tile of 64 rows keeps its eight accumulators in registers over the whole selection;
+ * every operation is the reference's (activeswap/sparse.h), so the result is the same bit
+ * for bit.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sparse_impl.h"
+
+/* The 64 codes of one chunk as two vectors of bytes (rows 0..31, 32..63). */
+static inline void codes64(int w, const uint8_t *c, __m256i *lo, __m256i *hi)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+	__m256i v = _mm256_loadu_si256((const __m256i *)c);
+
+	*lo = _mm256_and_si256(v, m4);
+	*hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+	if (w == 5) {
+		uint64_t h;
+		__m256i hb, one = _mm256_set1_epi8(1);
+
+		memcpy(&h, c + 32, 8);
+		hb = _mm256_set1_epi64x((long long)h);
+		*lo = _mm256_add_epi8(*lo, _mm256_slli_epi16(_mm256_and_si256(
+			_mm256_srlv_epi64(hb, _mm256_setr_epi64x(0, 1, 2, 3)), one), 4));
+		*hi = _mm256_add_epi8(*hi, _mm256_slli_epi16(_mm256_and_si256(
+			_mm256_srlv_epi64(hb, _mm256_setr_epi64x(4, 5, 6, 7)), one), 4));
+	} else if (w == 6) {
+		__m256i hb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c + 32)));
+		__m256i three = _mm256_set1_epi8(3);
+
+		*lo = _mm256_add_epi8(*lo, _mm256_slli_epi16(_mm256_and_si256(
+			_mm256_srlv_epi64(hb, _mm256_setr_epi64x(0, 0, 2, 2)), three), 4));
+		*hi = _mm256_add_epi8(*hi, _mm256_slli_epi16(_mm256_and_si256(
+			_mm256_srlv_epi64(hb, _mm256_setr_epi64x(4, 4, 6, 6)), three), 4));
+	}
+}
+
+static inline __m256 cvt8(__m128i b, __m256i bias)
+{
+	return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(b), bias));
+}
+
+void as_kq_tile_avx2(enum ggml_type t, float *y, size_t r, size_t P, const void *table,
+		     const void *const *cols, const uint32_t *ch, const float *x, size_t n)
+{
+	int w = as_kq_width(t);
+	size_t sub = as_kq_sub(t), cb = (size_t)w * 8, j = r / 64;
+	__m256i bias = _mm256_set1_epi32(w == 6 ? 32 : 0);
+	__m256 acc[8];
+	float sx = 0.0f;
+
+	for (int g = 0; g < 8; g++)
+		acc[g] = _mm256_setzero_ps();
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *c = (const uint8_t *)cols[i] + j * cb;
+		__m256 xb = _mm256_set1_ps(x[i]);
+		__m256i lo, hi;
+		__m128i l0, l1, h0, h1;
+
+		if (i + 2 < n)
+			_mm_prefetch((const char *)cols[i + 2] + j * cb, _MM_HINT_T0);
+		codes64(w, c, &lo, &hi);
+		l0 = _mm256_castsi256_si128(lo);
+		l1 = _mm256_extracti128_si256(lo, 1);
+		h0 = _mm256_castsi256_si128(hi);
+		h1 = _mm256_extracti128_si256(hi, 1);
+		acc[0] = _mm256_fmadd_ps(xb, cvt8(l0, bias), acc[0]);
+		acc[1] = _mm256_fmadd_ps(xb, cvt8(_mm_srli_si128(l0, 8), bias), acc[1]);
+		acc[2] = _mm256_fmadd_ps(xb, cvt8(l1, bias), acc[2]);
+		acc[3] = _mm256_fmadd_ps(xb, cvt8(_mm_srli_si128(l1, 8), bias), acc[3]);
+		acc[4] = _mm256_fmadd_ps(xb, cvt8(h0, bias), acc[4]);
+		acc[5] = _mm256_fmadd_ps(xb, cvt8(_mm_srli_si128(h0, 8), bias), acc[5]);
+		acc[6] = _mm256_fmadd_ps(xb, cvt8(h1, bias), acc[6]);
+		acc[7] = _mm256_fmadd_ps(xb, cvt8(_mm_srli_si128(h1, 8), bias), acc[7]);
+		sx += x[i];
+		if (i + 1 < n && ch[i + 1] / sub == ch[i] / sub)
+			continue;
+		/* the sub-block ends: its scales, once per row */
+		{
+			size_t b = ch[i] / QK_K, s = (ch[i] % QK_K) / sub;
+			const uint8_t *base = (const uint8_t *)table + b * P * (w == 6 ? 18 : 20);
+			__m256 sxv = _mm256_set1_ps(sx);
+
+			for (int g = 0; g < 8; g++) {
+				size_t rr = r + 8 * (size_t)g;
+				__m256 d = _mm256_cvtph_ps(_mm_loadu_si128(
+					(const __m128i *)(base + 2 * rr)));
+				__m256 yv = _mm256_loadu_ps(y + 8 * g);
+
+				if (w == 6) {
+					__m128i sc = _mm_loadl_epi64(
+						(const __m128i *)(base + 2 * P + s * P + rr));
+					__m256 D = _mm256_mul_ps(d, _mm256_cvtepi32_ps(
+						_mm256_cvtepi8_epi32(sc)));
+
+					yv = _mm256_fmadd_ps(D, acc[g], yv);
+				} else {
+					__m128i sc = _mm_loadl_epi64(
+						(const __m128i *)(base + 4 * P + s * P + rr));
+					__m128i mm = _mm_loadl_epi64(
+						(const __m128i *)(base + 12 * P + s * P + rr));
+					__m256 dm = _mm256_cvtph_ps(_mm_loadu_si128(
+						(const __m128i *)(base + 2 * P + 2 * rr)));
+					__m256 D = _mm256_mul_ps(d, _mm256_cvtepi32_ps(
+						_mm256_cvtepu8_epi32(sc)));
+					__m256 M = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(
+						_mm256_cvtepu8_epi32(mm)));
+
+					yv = _mm256_add_ps(yv, _mm256_fmsub_ps(D, acc[g],
+						_mm256_mul_ps(M, sxv)));
+				}
+				_mm256_storeu_ps(y + 8 * g, yv);
+				acc[g] = _mm256_setzero_ps();
+			}
+			sx = 0.0f;
+		}
+	}
+}
