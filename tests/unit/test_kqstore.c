@@ -11,6 +11,7 @@
  *   sparsity 0 equal an f32 model of the same weights to rounding and the dense runtime on
  *   the GGUF within KL 1e-3, and which decodes bit-identically for budgets of 100%, 50%
  *   and 25%, the io_uring and pread backends, 1 or 2 threads, with and without preloading;
+ * - the gap chooser (as_choose_gap_bytes) replays K columns;
  * - a store whose scale table is missing or misshapen is refused with one line.
  */
 #include <errno.h>
@@ -743,6 +744,17 @@ static void test_row_copy(void **state)
 	free(b);
 }
 
+/* The gap chooser replays the decode's reads and compute on K columns too. */
+static void test_gap_choice(void **state)
+{
+	uint64_t gap = 1;
+
+	(void)state;
+	assert_int_equal(as_choose_gap_bytes(store_k, 0.5, 4, SWAP_BACKEND_PREAD, NULL, 0.05,
+					     &gap, NULL), 0);
+	assert_true(gap <= 131072 && gap % 8192 == 0);
+}
+
 /* Copy src to dst with the resident directory entry `name` renamed or its type changed. */
 static void patch_table(const char *dst, const char *name, const char *newname,
 			uint32_t newtype)
@@ -808,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_budgets_backends),
 		cmocka_unit_test(test_sparsity0),
 		cmocka_unit_test(test_row_copy),
+		cmocka_unit_test(test_gap_choice),
 		cmocka_unit_test(test_hostile_tables),
 	};
 
