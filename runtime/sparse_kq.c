@@ -39,7 +39,7 @@ size_t as_kq_table_bytes(enum ggml_type t, size_t out, size_t in)
 	if (!as_kq_type(t) || !out || !in || in % QK_K || out > ((size_t)1 << 30) ||
 	    in > ((size_t)1 << 30))
 		return 0;
-	per = t == GGML_TYPE_Q6_K ? 18 : 20; /* bytes per padded row and super-block */
+	per = t == GGML_TYPE_Q6_K ? 18 : 16; /* bytes per padded row and super-block */
 	return pad64(out) * per * (in / QK_K);
 }
 
@@ -54,7 +54,7 @@ int as_kq_split_row(enum ggml_type t, const void *src, size_t in, size_t out, si
 	if (!as_kq_table_bytes(t, out, in) || r >= out || !src || !codes || !table)
 		return -EINVAL;
 	for (size_t b = 0; b < nb; b++) {
-		uint8_t *base = tb + b * P * (t == GGML_TYPE_Q6_K ? 18 : 20);
+		uint8_t *base = tb + b * P * (t == GGML_TYPE_Q6_K ? 18 : 16);
 		uint8_t *q = codes + b * QK_K;
 
 		if (t == GGML_TYPE_Q6_K) {
@@ -82,9 +82,14 @@ int as_kq_split_row(enum ggml_type t, const void *src, size_t in, size_t out, si
 
 			memcpy(base + 2 * r, blk, 2);
 			memcpy(base + 2 * P + 2 * r, blk + 2, 2);
-			for (int s = 0; s < 8; s++)
-				as_q4k_scale_min(s, sc, base + 4 * P + (size_t)s * P + r,
-						 base + 12 * P + (size_t)s * P + r);
+			for (int s = 0; s < 8; s++) {
+				uint8_t d6, m6, *mh = base + 12 * P + (size_t)s * P / 2 + r / 2;
+
+				as_q4k_scale_min(s, sc, &d6, &m6);
+				base[4 * P + (size_t)s * P + r] = (uint8_t)(d6 | (m6 & 3) << 6);
+				*mh = (uint8_t)((*mh & (r & 1 ? 0x0f : 0xf0)) |
+						(m6 >> 2) << (r & 1 ? 4 : 0));
+			}
 			for (int e = 0; e < QK_K; e++) {
 				int j = e / 64, l = e % 32;
 				unsigned v = (e % 64) < 32 ? qs[32 * j + l] & 15 : qs[32 * j + l] >> 4;
@@ -158,12 +163,15 @@ static inline void kq_scales(enum ggml_type t, const uint8_t *table, size_t P, s
 		return;
 	}
 	{
-		const uint8_t *base = table + b * P * 20;
+		const uint8_t *base = table + b * P * 16;
+		uint8_t sc = base[4 * P + s * P + r];
+		unsigned m = (unsigned)(sc >> 6) |
+			     ((base[12 * P + s * P / 2 + r / 2] >> (r & 1 ? 4 : 0)) & 15u) << 2;
 
 		memcpy(&h, base + 2 * r, 2);
-		*D = as_fp16_to_fp32(h) * (float)base[4 * P + s * P + r];
+		*D = as_fp16_to_fp32(h) * (float)(sc & 63);
 		memcpy(&h, base + 2 * P + 2 * r, 2);
-		*M = as_fp16_to_fp32(h) * (float)base[12 * P + s * P + r];
+		*M = as_fp16_to_fp32(h) * (float)m;
 	}
 }
 

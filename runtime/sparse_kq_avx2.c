@@ -84,7 +84,7 @@ void as_kq_tile_avx2(enum ggml_type t, float *y, size_t r, size_t P, const void 
 		/* the sub-block ends: its scales, once per row */
 		{
 			size_t b = ch[i] / QK_K, s = (ch[i] % QK_K) / sub;
-			const uint8_t *base = (const uint8_t *)table + b * P * (w == 6 ? 18 : 20);
+			const uint8_t *base = (const uint8_t *)table + b * P * (w == 6 ? 18 : 16);
 			__m256 sxv = _mm256_set1_ps(sx);
 
 			for (int g = 0; g < 8; g++) {
@@ -101,16 +101,25 @@ void as_kq_tile_avx2(enum ggml_type t, float *y, size_t r, size_t P, const void 
 
 					yv = _mm256_fmadd_ps(D, acc[g], yv);
 				} else {
-					__m128i sc = _mm_loadl_epi64(
-						(const __m128i *)(base + 4 * P + s * P + rr));
-					__m128i mm = _mm_loadl_epi64(
-						(const __m128i *)(base + 12 * P + s * P + rr));
+					__m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+						(const __m128i *)(base + 4 * P + s * P + rr)));
+					uint32_t nib;
+					__m256i mm;
 					__m256 dm = _mm256_cvtph_ps(_mm_loadu_si128(
 						(const __m128i *)(base + 2 * P + 2 * rr)));
-					__m256 D = _mm256_mul_ps(d, _mm256_cvtepi32_ps(
-						_mm256_cvtepu8_epi32(sc)));
-					__m256 M = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(
-						_mm256_cvtepu8_epi32(mm)));
+					__m256 D, M;
+
+					/* m: 2 bits above the 6-bit scale, 4 in a nibble */
+					memcpy(&nib, base + 12 * P + s * P / 2 + rr / 2, 4);
+					mm = _mm256_and_si256(_mm256_srlv_epi32(
+						_mm256_set1_epi32((int)nib),
+						_mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+						_mm256_set1_epi32(15));
+					mm = _mm256_or_si256(_mm256_slli_epi32(mm, 2),
+							     _mm256_srli_epi32(sc, 6));
+					sc = _mm256_and_si256(sc, _mm256_set1_epi32(63));
+					D = _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc));
+					M = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(mm));
 
 					yv = _mm256_add_ps(yv, _mm256_fmsub_ps(D, acc[g],
 						_mm256_mul_ps(M, sxv)));

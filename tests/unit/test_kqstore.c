@@ -529,9 +529,10 @@ static void test_store_layout(void **state)
 	swap_store_close(s);
 	print_message("store %llu bytes, GGUF %llu: %.3fx\n", (unsigned long long)sk,
 		      (unsigned long long)gk, (double)sk / (double)gk);
-	/* the tiny model's 4 KiB section alignment weighs more than a 7B's; the matrices */
+	/* codes and scale bits as in the GGUF; the excess is the Q4_K layers' columns padded
+	 * to Q6_K width in the mixed matrices and the 4 KiB alignment of the sections */
 	assert_true(sk > 0 && gk > 0);
-	assert_true((double)sk / (double)gk <= 1.35);
+	assert_true((double)sk / (double)gk <= 1.10);
 }
 
 static void base_params(struct as_swap_params *p)
