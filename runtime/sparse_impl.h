@@ -93,6 +93,8 @@ void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t P, const voi
 		       const void *const *cols, const uint32_t *ch, const float *x, size_t n);
 void as_kq_tile_avx2(enum ggml_type t, float *y, size_t r, size_t P, const void *table,
 		     const void *const *cols, const uint32_t *ch, const float *x, size_t n);
+void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t P, const void *table,
+		       const void *const *cols, const uint32_t *ch, const float *x, size_t n);
 
 void as_sparse_avx2_init(struct as_sparse_table *t);
 void as_sparse_avx512_init(struct as_sparse_table *t);

@@ -246,7 +246,8 @@ static void init(void)
 
 	tiles[AS_SIMD_SCALAR] = as_kq_tile_scalar;
 	tiles[AS_SIMD_AVX2] = detected >= AS_SIMD_AVX2 ? as_kq_tile_avx2 : as_kq_tile_scalar;
-	tiles[AS_SIMD_AVX512] = tiles[AS_SIMD_AVX2];
+	tiles[AS_SIMD_AVX512] = detected >= AS_SIMD_AVX512 ? as_kq_tile_avx512 :
+				tiles[AS_SIMD_AVX2];
 }
 
 void as_kq_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0, size_t r1,

@@ -3,7 +3,7 @@
  * K-quant columns (runtime/sparse_kq.c, Documentation/store-format.md "K-quant columns"):
  * - splitting Q4_K / Q5_K / Q6_K rows into codes and a scale table and encoding the columns
  *   keeps every weight exactly (the columns decode to the GGUF rows' values, bit for bit);
- * - the sparse kernel: scalar and AVX2 equal bit for bit, on odd row counts too; equal to
+ * - the sparse kernel: scalar, AVX2 and AVX-512 equal bit for bit, on odd row counts; equal to
  *   a double-precision sum of the decoded weights to rounding; the same for any row split
  *   and any cut of the selection between 32-channel sub-blocks; hostile arguments no-op;
  * - a generated Q4_K_M-like model (Q4_K with Q6_K attn_v / ffn_down in some layers)
@@ -309,10 +309,14 @@ static void test_kernel(void **state)
 		for (size_t r = 0; r < out; r++)
 			ys[r] = yv[r] = yc[r] = yr[r] = 0.25f * (float)r / (float)out;
 		run_kq(AS_SIMD_SCALAR, &k, ys, 0, out, ch, x, n);
-		run_kq(AS_SIMD_AVX512, &k, yv, 0, out, ch, x, n); /* clamped to the CPU */
-		if (memcmp(ys, yv, 4 * out))
-			fail_msg("%s: SIMD level %d differs from scalar", as_type_name(k.t),
-				 (int)as_simd_detect());
+		for (int lv = AS_SIMD_AVX2; lv <= AS_SIMD_AVX512; lv++) {
+			for (size_t r = 0; r < out; r++)
+				yv[r] = 0.25f * (float)r / (float)out;
+			run_kq((enum as_simd)lv, &k, yv, 0, out, ch, x, n); /* clamped to the CPU */
+			if (memcmp(ys, yv, 4 * out))
+				fail_msg("%s: SIMD level %d differs from scalar", as_type_name(k.t),
+					 lv);
+		}
 		/* the double reference */
 		for (size_t r = 0; r < out; r++) {
 			double s = 0.25 * (double)r / (double)out, mag = fabs(s);
