@@ -212,26 +212,30 @@ static void kq_flush(enum ggml_type t, const uint8_t *table, size_t P, uint32_t 
 	}
 }
 
-void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t P, const void *table,
-		       const void *const *cols, const uint32_t *ch, const float *x, size_t n)
+void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
+		       const void *table, const void *const *cols, const uint32_t *ch,
+		       const float *x, size_t n)
 {
-	size_t sub = as_kq_sub(t), cb = chunk_bytes(t), j = r / 64;
+	size_t cb = chunk_bytes(t);
 	int w = as_kq_width(t);
-	float acc[64] = { 0 }, sx = 0.0f;
+	float sx = 0.0f;
 
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *c = (const uint8_t *)cols[i] + j * cb;
-
-		for (size_t k = 0; k < 64; k++) {
-			int q = (int)kq_code(w, c, k) - (w == 6 ? 32 : 0);
-
-			acc[k] = fmaf(x[i], (float)q, acc[k]);
-		}
+	for (size_t i = 0; i < n; i++)
 		sx += x[i];
-		if (i + 1 == n || ch[i + 1] / sub != ch[i] / sub) {
-			kq_flush(t, table, P, ch[i], r, y, acc, sx);
-			sx = 0.0f;
+	for (size_t k = 0; k < nt; k++) {
+		size_t j = r / 64 + k;
+		float acc[64] = { 0 };
+
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *c = (const uint8_t *)cols[i] + j * cb;
+
+			for (size_t e = 0; e < 64; e++) {
+				int q = (int)kq_code(w, c, e) - (w == 6 ? 32 : 0);
+
+				acc[e] = fmaf(x[i], (float)q, acc[e]);
+			}
 		}
+		kq_flush(t, table, P, ch[0], r + 64 * k, y + 64 * k, acc, sx);
 	}
 }
 
@@ -266,15 +270,23 @@ void as_kq_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0,
 		level = AS_SIMD_SCALAR;
 	if (level > as_simd_detect())
 		level = as_simd_detect();
-	for (size_t r = r0; r < r1; r += 64) {
-		if (r + 64 <= r1) {
-			tiles[level](t, y + r, r, P, table, cols, ch, x, n);
-		} else {
+	/* run by run (the columns of one sub-block), all the rows of each: every column is
+	 * read from start to end once */
+	for (size_t i0 = 0, i1; i0 < n; i0 = i1) {
+		size_t sub = as_kq_sub(t), full = (r1 - r0) / 64;
+
+		for (i1 = i0 + 1; i1 < n && ch[i1] / sub == ch[i0] / sub; i1++)
+			;
+		if (full)
+			tiles[level](t, y + r0, r0, full, P, table, cols + i0, ch + i0, x + i0,
+				     i1 - i0);
+		if (r0 + 64 * full < r1) {
 			/* partial last tile: the same kernel on a padded copy */
+			size_t r = r0 + 64 * full;
 			float tmp[64] = { 0 };
 
 			memcpy(tmp, y + r, (r1 - r) * sizeof(float));
-			tiles[level](t, tmp, r, P, table, cols, ch, x, n);
+			tiles[level](t, tmp, r, 1, P, table, cols + i0, ch + i0, x + i0, i1 - i0);
 			memcpy(y + r, tmp, (r1 - r) * sizeof(float));
 		}
 	}

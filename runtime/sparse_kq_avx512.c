@@ -2,7 +2,8 @@
 /*
  * AVX-512 kernel of the K-quant columns (compiled with the AVX-512 flags, called only
  * after the cpuid check): the AVX2 kernel's operations, sixteen rows per vector (four
- * accumulators per 64-row tile), so the result is the scalar reference's bit for bit
+ * accumulators per 64-row tile, a run of one sub-block's columns over all the tiles), so
+ * the result is the scalar reference's bit for bit
  * (activeswap/sparse.h).
  */
 #include <immintrin.h>
@@ -51,51 +52,53 @@ static inline void scales16(int w, const uint8_t *base, size_t P, size_t s, size
 	}
 }
 
-void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t P, const void *table,
-		       const void *const *cols, const uint32_t *ch, const float *x, size_t n)
+void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
+		       const void *table, const void *const *cols, const uint32_t *ch,
+		       const float *x, size_t n)
 {
 	int w = as_kq_width(t);
-	size_t sub = as_kq_sub(t), cb = (size_t)w * 8, j = r / 64;
+	size_t cb = (size_t)w * 8, b = ch[0] / QK_K, s = (ch[0] % QK_K) / as_kq_sub(t);
+	const uint8_t *base = (const uint8_t *)table + b * P * (w == 6 ? 18 : 16);
 	__m512i bias = _mm512_set1_epi32(w == 6 ? 32 : 0);
-	__m512 acc[4];
 	float sx = 0.0f;
+	__m512 sxv;
 
-	for (int g = 0; g < 4; g++)
-		acc[g] = _mm512_setzero_ps();
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *c = (const uint8_t *)cols[i] + j * cb;
-		__m512 xb = _mm512_set1_ps(x[i]);
-		__m256i lo, hi;
-
-		if (i + 2 < n)
-			_mm_prefetch((const char *)cols[i + 2] + j * cb, _MM_HINT_T0);
-		codes64(w, c, &lo, &hi);
-		acc[0] = _mm512_fmadd_ps(xb, cvt16(_mm256_castsi256_si128(lo), bias), acc[0]);
-		acc[1] = _mm512_fmadd_ps(xb, cvt16(_mm256_extracti128_si256(lo, 1), bias), acc[1]);
-		acc[2] = _mm512_fmadd_ps(xb, cvt16(_mm256_castsi256_si128(hi), bias), acc[2]);
-		acc[3] = _mm512_fmadd_ps(xb, cvt16(_mm256_extracti128_si256(hi, 1), bias), acc[3]);
+	for (size_t i = 0; i < n; i++)
 		sx += x[i];
-		if (i + 1 < n && ch[i + 1] / sub == ch[i] / sub)
-			continue;
-		/* the sub-block ends: its scales, once per row */
-		{
-			size_t b = ch[i] / QK_K, s = (ch[i] % QK_K) / sub;
-			const uint8_t *base = (const uint8_t *)table + b * P * (w == 6 ? 18 : 16);
-			__m512 sxv = _mm512_set1_ps(sx);
+	sxv = _mm512_set1_ps(sx);
+	for (size_t k = 0; k < nt; k++) {
+		size_t j = r / 64 + k;
+		__m512 acc[4];
 
-			for (int g = 0; g < 4; g++) {
-				__m512 yv = _mm512_loadu_ps(y + 16 * g), D, M;
+		for (int g = 0; g < 4; g++)
+			acc[g] = _mm512_setzero_ps();
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *c = (const uint8_t *)cols[i] + j * cb;
+			__m512 xb = _mm512_set1_ps(x[i]);
+			__m256i lo, hi;
 
-				scales16(w, base, P, s, r + 16 * (size_t)g, &D, &M);
-				if (w == 6)
-					yv = _mm512_fmadd_ps(D, acc[g], yv);
-				else
-					yv = _mm512_add_ps(yv, _mm512_fmsub_ps(D, acc[g],
-									 _mm512_mul_ps(M, sxv)));
-				_mm512_storeu_ps(y + 16 * g, yv);
-				acc[g] = _mm512_setzero_ps();
-			}
-			sx = 0.0f;
+			if (k + 2 < nt) /* the column's chunk two tiles ahead */
+				_mm_prefetch((const char *)c + 2 * cb, _MM_HINT_T0);
+			codes64(w, c, &lo, &hi);
+			acc[0] = _mm512_fmadd_ps(xb, cvt16(_mm256_castsi256_si128(lo), bias), acc[0]);
+			acc[1] = _mm512_fmadd_ps(xb, cvt16(_mm256_extracti128_si256(lo, 1), bias),
+						 acc[1]);
+			acc[2] = _mm512_fmadd_ps(xb, cvt16(_mm256_castsi256_si128(hi), bias), acc[2]);
+			acc[3] = _mm512_fmadd_ps(xb, cvt16(_mm256_extracti128_si256(hi, 1), bias),
+						 acc[3]);
+		}
+		/* the sub-block's scales, once per row */
+		for (int g = 0; g < 4; g++) {
+			float *yg = y + 64 * k + 16 * (size_t)g;
+			__m512 yv = _mm512_loadu_ps(yg), D, M;
+
+			scales16(w, base, P, s, r + 64 * k + 16 * (size_t)g, &D, &M);
+			if (w == 6)
+				yv = _mm512_fmadd_ps(D, acc[g], yv);
+			else
+				yv = _mm512_add_ps(yv, _mm512_fmsub_ps(D, acc[g],
+								 _mm512_mul_ps(M, sxv)));
+			_mm512_storeu_ps(yg, yv);
 		}
 	}
 }
