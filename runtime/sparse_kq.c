@@ -92,7 +92,7 @@ int as_kq_split_row(enum ggml_type t, const void *src, size_t in, size_t out, si
 			}
 			for (int e = 0; e < QK_K; e++) {
 				int j = e / 64, l = e % 32;
-				unsigned v = (e % 64) < 32 ? qs[32 * j + l] & 15 : qs[32 * j + l] >> 4;
+				unsigned v = qs[32 * j + l] >> ((e % 64) < 32 ? 0 : 4) & 15;
 
 				if (t == GGML_TYPE_Q5_K)
 					v |= ((qh[l] >> (e / 32)) & 1) << 4;

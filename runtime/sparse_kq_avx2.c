@@ -46,8 +46,9 @@ static inline void flush(int w, const uint8_t *base, size_t P, size_t s, size_t 
 
 			/* m: 2 bits above the 6-bit scale, 4 in a nibble */
 			memcpy(&nib, base + 12 * P + s * P / 2 + rr / 2, 4);
-			mm = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)nib),
-				_mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)), _mm256_set1_epi32(15));
+			mm = _mm256_srlv_epi32(_mm256_set1_epi32((int)nib),
+					       _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+			mm = _mm256_and_si256(mm, _mm256_set1_epi32(15));
 			mm = _mm256_or_si256(_mm256_slli_epi32(mm, 2), _mm256_srli_epi32(sc, 6));
 			sc = _mm256_and_si256(sc, _mm256_set1_epi32(63));
 			D = _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc));

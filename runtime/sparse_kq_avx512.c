@@ -80,10 +80,12 @@ void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t nt, size_t P
 			if (k + 2 < nt) /* the column's chunk two tiles ahead */
 				_mm_prefetch((const char *)c + 2 * cb, _MM_HINT_T0);
 			codes64(w, c, &lo, &hi);
-			acc[0] = _mm512_fmadd_ps(xb, cvt16(_mm256_castsi256_si128(lo), bias), acc[0]);
+			acc[0] = _mm512_fmadd_ps(xb, cvt16(_mm256_castsi256_si128(lo), bias),
+						 acc[0]);
 			acc[1] = _mm512_fmadd_ps(xb, cvt16(_mm256_extracti128_si256(lo, 1), bias),
 						 acc[1]);
-			acc[2] = _mm512_fmadd_ps(xb, cvt16(_mm256_castsi256_si128(hi), bias), acc[2]);
+			acc[2] = _mm512_fmadd_ps(xb, cvt16(_mm256_castsi256_si128(hi), bias),
+						 acc[2]);
 			acc[3] = _mm512_fmadd_ps(xb, cvt16(_mm256_extracti128_si256(hi, 1), bias),
 						 acc[3]);
 		}

@@ -29,7 +29,8 @@ static inline void codes64(int w, const uint8_t *c, __m256i *lo, __m256i *hi)
 		*hi = _mm256_add_epi8(*hi, _mm256_slli_epi16(_mm256_and_si256(
 			_mm256_srlv_epi64(hb, _mm256_setr_epi64x(4, 5, 6, 7)), one), 4));
 	} else if (w == 6) {
-		__m256i hb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c + 32)));
+		__m256i hb = _mm256_broadcastsi128_si256(
+			_mm_loadu_si128((const __m128i *)(c + 32)));
 		__m256i three = _mm256_set1_epi8(3);
 
 		*lo = _mm256_add_epi8(*lo, _mm256_slli_epi16(_mm256_and_si256(

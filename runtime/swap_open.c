@@ -466,7 +466,8 @@ static int load_kq_tables(struct as_swap_model *m, char *err, size_t errlen)
 					 as_op_name(mt->op));
 				r = swap_store_find_resident(m->st, name);
 				if (!r) {
-					snprintf(err, errlen, "store: scale table %s missing", name);
+					snprintf(err, errlen, "store: scale table %s missing",
+						 name);
 					return -EINVAL;
 				}
 				t = (enum ggml_type)r->d.type;

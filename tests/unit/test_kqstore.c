@@ -251,7 +251,8 @@ static void test_split_exact(void **state)
 
 			kqmat_make(&k, ts[ti], outs[oi], 512);
 			for (size_t c = 0; c < k.in; c++) {
-				as_kq_col_decode(k.t, k.cols + c * k.cb, k.table, k.out, k.in, c, v);
+				as_kq_col_decode(k.t, k.cols + c * k.cb, k.table, k.out, k.in, c,
+						 v);
 				for (size_t r = 0; r < k.out; r++)
 					if (memcmp(&v[r], &k.w[r * k.in + c], 4))
 						fail_msg("%s out %zu: (%zu, %zu): %g != %g",
