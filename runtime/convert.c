@@ -175,6 +175,8 @@ struct conv {
 	enum ggml_type type[AS_OP_COUNT]; /* target type per op */
 	uint32_t outp[AS_OP_COUNT];       /* padded output length */
 	uint64_t colb[AS_OP_COUNT];       /* bytes per encoded column */
+	bool kq[AS_OP_COUNT];             /* K-quant codes + scale tables (sparse_kq.c) */
+	uint32_t *kq_res;                 /* [n_layer][AS_OP_COUNT]: resident index of a table */
 	uint64_t done, total;             /* progress, bytes */
 };
 
@@ -185,6 +187,42 @@ static void progress_add(struct conv *cv, uint64_t n)
 		cv->done = cv->total;
 	if (cv->p->progress)
 		cv->p->progress(cv->p->arg, AS_CONVERT_WRITE, cv->done, cv->total);
+}
+
+/*
+ * A K-quant matrix: its rows split into codes (one byte each, rows x in) and the scale
+ * table, written as its resident tensor; each column's codes encoded into kb (in x
+ * bundle_bytes) at moff, in the layer's own type, zeros up to the kind's col_bytes.
+ */
+static int encode_kq(struct conv *cv, uint32_t layer, const struct as_weight *wt,
+		     enum as_op op, uint8_t *kb, uint64_t bundle_bytes, uint64_t moff,
+		     uint8_t *codes)
+{
+	uint64_t in = wt->cols, out = wt->rows;
+	size_t tb = as_kq_table_bytes(wt->type, out, in);
+	uint8_t *table = calloc(tb ? tb : 1, 1), *col = malloc(out);
+	int r = tb && table && col ? 0 : tb ? -ENOMEM : -EINVAL;
+
+	for (uint64_t i = 0; i < out && !r; i++)
+		r = as_kq_split_row(wt->type, (const uint8_t *)wt->data + i * wt->row_bytes, in,
+				    out, i, codes + i * in, table);
+	if (!r)
+		r = swap_writer_resident(cv->w, cv->kq_res[layer * AS_OP_COUNT + op], table, tb);
+	if (!r)
+		progress_add(cv, tb);
+	for (uint64_t j = 0; j < in && !r; j++) {
+		uint8_t *dst = kb + j * bundle_bytes + moff;
+
+		for (uint64_t i = 0; i < out; i++)
+			col[i] = codes[i * in + j];
+		memset(dst, 0, cv->colb[op]);
+		r = as_kq_col_encode(wt->type, col, out, dst);
+		if (!r && !(j % 256) && cancelled(cv->p))
+			r = -ECANCELED;
+	}
+	free(table);
+	free(col);
+	return r;
 }
 
 /* Encode every column of one matrix into kb (in x bundle_bytes) at byte offset moff. */
@@ -262,8 +300,12 @@ static int convert_layers(struct conv *cv)
 			for (int i = 0; i < kind_ops[k].n && !r; i++) {
 				enum as_op op = kind_ops[k].ops[i];
 
-				r = encode_matrix(cv, &m->layers[l].w[op], op, kb, bb, moff, rows,
-						  cols);
+				if (cv->kq[op])
+					r = encode_kq(cv, l, &m->layers[l].w[op], op, kb, bb, moff,
+						      (uint8_t *)rows);
+				else
+					r = encode_matrix(cv, &m->layers[l].w[op], op, kb, bb,
+							  moff, rows, cols);
 				moff += cv->colb[op];
 			}
 			for (uint64_t c = 0; c < in && !r; c++) {
@@ -312,12 +354,23 @@ static void describe(struct conv *cv, struct swap_store_desc *d)
 		uint64_t be;
 
 		t = forced >= 0 ? (enum ggml_type)forced : src;
-		if (!as_convert_type_ok(t)) {
+		/* every layer a K-quant: the codes kept, in the widest layer's width */
+		cv->kq[op] = forced < 0 && as_kq_type(src);
+		for (uint32_t l = 1; l < d->n_layers && cv->kq[op]; l++) {
+			enum ggml_type lt = m->layers[l].w[op].type;
+
+			cv->kq[op] = as_kq_type(lt);
+			if (as_kq_width(lt) > as_kq_width(t))
+				t = lt;
+		}
+		if (cv->kq[op]) {
+			/* nothing */
+		} else if (!as_convert_type_ok(t)) {
 			note(p, "%s columns: %s cannot be re-encoded, using q8_0", as_op_name(op),
 			     as_type_name(t));
 			t = GGML_TYPE_Q8_0;
 		}
-		for (uint32_t l = 1; l < d->n_layers && forced < 0; l++) {
+		for (uint32_t l = 1; l < d->n_layers && forced < 0 && !cv->kq[op]; l++) {
 			if (m->layers[l].w[op].type != src) {
 				note(p, "%s: layer %u is %s, layer 0 is %s; every layer's columns "
 				     "become %s", as_op_name(op), l,
@@ -368,6 +421,37 @@ static int list_resident(const struct gguf_file *f, bool rows, struct swap_resid
 			x->ne[j] = t->ne[j];
 		x->size = t->size;
 		rt[(*n)++] = t;
+	}
+	return 0;
+}
+
+/* The scale tables of the K-quant matrices, after the tensors (rt NULL: made by
+ * encode_kq). */
+static int list_tables(struct conv *cv, struct swap_resident_desc *res,
+		       const struct gguf_tensor **rt, uint32_t *n)
+{
+	const struct as_model *m = cv->m;
+
+	for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+		for (int op = 0; op < AS_OP_COUNT; op++) {
+			const struct as_weight *w = &m->layers[l].w[op];
+			struct swap_resident_desc *x = &res[*n];
+
+			if (!cv->kq[op])
+				continue;
+			snprintf(x->name, sizeof(x->name), "blk.%u.%s.kscale", l,
+				 as_op_name((enum as_op)op));
+			x->type = w->type;
+			x->n_dims = 2;
+			x->ne[0] = w->cols;
+			x->ne[1] = w->rows;
+			x->ne[2] = x->ne[3] = 1;
+			x->size = as_kq_table_bytes(w->type, w->rows, w->cols);
+			if (!x->size)
+				return -EINVAL;
+			cv->kq_res[l * AS_OP_COUNT + op] = *n;
+			rt[(*n)++] = NULL;
+		}
 	}
 	return 0;
 }
@@ -463,9 +547,10 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	cv.p = p;
 	cv.m = m;
 	describe(&cv, &d);
-	rd = calloc(f->n_tensors + 1, sizeof(*rd));
-	rt = calloc(f->n_tensors + 1, sizeof(*rt));
-	r = rd && rt ? meta_blob(f, &meta, &d.meta_len) : -ENOMEM;
+	rd = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rd));
+	rt = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rt));
+	cv.kq_res = calloc((size_t)m->hp.n_layer * AS_OP_COUNT, sizeof(*cv.kq_res));
+	r = rd && rt && cv.kq_res ? meta_blob(f, &meta, &d.meta_len) : -ENOMEM;
 	if (r) {
 		as_seterr(err, errlen, "out of memory or unreadable metadata");
 		goto out;
@@ -474,6 +559,11 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	r = list_resident(f, p->rows, rd, rt, &d.n_resident, err, errlen);
 	if (r)
 		goto out;
+	r = list_tables(&cv, rd, rt, &d.n_resident);
+	if (r) {
+		as_seterr(err, errlen, "%s: a K-quant matrix has an unsupported shape", in);
+		goto out;
+	}
 	d.resident = rd;
 	r = swap_writer_create(&cv.w, out, &d, e, sizeof(e));
 	if (r) {
@@ -487,6 +577,8 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	if (p->progress)
 		p->progress(p->arg, AS_CONVERT_WRITE, 0, cv.total);
 	for (uint32_t i = 0; i < d.n_resident && !r; i++) {
+		if (!rt[i])
+			continue; /* a scale table: with its matrix */
 		r = swap_writer_resident(cv.w, i, rt[i]->data, rt[i]->size);
 		progress_add(&cv, rt[i]->size);
 		if (!r && cancelled(p))
@@ -522,6 +614,7 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 out:
 	free(rd);
 	free(rt);
+	free(cv.kq_res);
 	free(meta);
 	as_model_free(m);
 	if (guarded)

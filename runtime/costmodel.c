@@ -87,6 +87,8 @@ struct replay {
 	const void **ptrs, **cols; /* cols: [SWAP_MAX_MATS][256] */
 	float *x, *y;
 	size_t n;
+	uint32_t ch[256];  /* K-quant columns: the chunk's channels */
+	void *table;       /* and a zero scale table as large as the largest */
 };
 
 /* The decode's compute on an acquired chunk: every matrix of the bundle, rows split over
@@ -100,7 +102,11 @@ static void replay_task(void *arg, int ith, int nth)
 		size_t r0, r1;
 
 		as_sparse_rows(md->out, ith, nth, &r0, &r1);
-		if (r0 < r1)
+		if (r0 < r1 && as_kq_type((enum ggml_type)md->type))
+			as_kq_axpy_level(as_sparse_level(), (enum ggml_type)md->type, rp->y, r0,
+					 r1, md->out, rp->kd->in, rp->table,
+					 rp->cols + (size_t)mi * 256, rp->ch, rp->x, rp->n);
+		else if (r0 < r1)
 			as_sparse_axpy((enum ggml_type)md->type, rp->y, r0, r1, md->out,
 				       rp->cols + (size_t)mi * 256, rp->x, rp->n);
 	}
@@ -137,6 +143,8 @@ static int replay_op(struct replay *rp, uint32_t layer, int kind, uint32_t n, do
 		r = swap_acquire(e, need + i, m, ptrs);
 		if (r)
 			break;
+		for (size_t j = 0; j < m; j++)
+			rp->ch[j] = need[i + j].channel;
 		for (uint32_t mi = 0, off = 0; mi < rp->kd->n_mats; mi++) {
 			for (size_t j = 0; j < m; j++)
 				rp->cols[(size_t)mi * 256 + j] = (const uint8_t *)ptrs[j] + off;
@@ -163,7 +171,7 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 	struct replay rp = { 0 };
 	uint64_t maxout = 0;
 	double t[AS_GAP_CANDIDATES] = { 0 }, t_end = now_s() + seconds, bytes = 0;
-	uint64_t seed = 0x243f6a8885a308d3ull, maxin = 0;
+	uint64_t seed = 0x243f6a8885a308d3ull, maxin = 0, maxtab = 0;
 	uint32_t next_layer;
 	char err[256];
 	int r, best = -1;
@@ -183,13 +191,18 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		for (uint32_t mi = 0; mi < d->kinds[k].n_mats; mi++) {
 			const struct swap_mat_desc *md = &d->kinds[k].mats[mi];
-			size_t need = as_col_bytes((enum ggml_type)md->type, md->out);
+			enum ggml_type ct = (enum ggml_type)md->type;
+			size_t need = as_col_bytes(ct, md->out);
 
-			if (!as_sparse_type_ok((enum ggml_type)md->type) || !need ||
-			    md->col_bytes < need) {
+			if (!(as_sparse_type_ok(ct) || as_kq_type(ct)) || !need ||
+			    md->col_bytes < need ||
+			    (as_kq_type(ct) && !as_kq_table_bytes(ct, md->out, d->kinds[k].in))) {
 				r = -EINVAL;
 				goto out;
 			}
+			if (as_kq_type(ct) && as_kq_table_bytes(ct, md->out, d->kinds[k].in) >
+					     maxtab)
+				maxtab = as_kq_table_bytes(ct, md->out, d->kinds[k].in);
 		}
 	}
 	memset(&ep, 0, sizeof(ep));
@@ -219,7 +232,9 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 	rp.cols = malloc(sizeof(*rp.cols) * 256 * SWAP_MAX_MATS);
 	rp.x = malloc(sizeof(float) * 256);
 	rp.y = calloc(maxout + 128, sizeof(float));
-	if (!rp.need || !rp.all || !rp.ptrs || !rp.cols || !rp.x || !rp.y) {
+	rp.table = maxtab ? calloc(maxtab, 1) : NULL;
+	if (!rp.need || !rp.all || !rp.ptrs || !rp.cols || !rp.x || !rp.y ||
+	    (maxtab && !rp.table)) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -270,6 +285,7 @@ out:
 	free(rp.cols);
 	free(rp.x);
 	free(rp.y);
+	free(rp.table);
 	swap_engine_destroy(e);
 	swap_store_close(st);
 	return r;

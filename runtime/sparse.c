@@ -161,6 +161,10 @@ size_t as_col_align(enum ggml_type t)
 		return QK8_0;
 	case GGML_TYPE_Q4_0:
 		return 128;
+	case GGML_TYPE_Q4_K:
+	case GGML_TYPE_Q5_K:
+	case GGML_TYPE_Q6_K:
+		return 64; /* codes only: sparse_kq.c */
 	default:
 		return 0;
 	}
@@ -172,6 +176,8 @@ size_t as_col_bytes(enum ggml_type t, size_t out)
 
 	if (!al || !out || out > ((size_t)1 << 40))
 		return 0;
+	if (as_kq_type(t))
+		return (out + al - 1) / al * al / 8 * (size_t)as_kq_width(t);
 	be = as_type_block_elems(t);
 	bb = as_type_block_bytes(t);
 	return (out + al - 1) / al * al / be * bb;
@@ -182,7 +188,7 @@ int as_col_encode(enum ggml_type t, const float *src, size_t out, void *dst)
 	size_t al = as_col_align(t), be, bb, full, p;
 	float tail[128];
 
-	if (!src || !dst || !as_col_bytes(t, out)) /* type, out == 0, overflow */
+	if (!src || !dst || !as_col_bytes(t, out) || as_kq_type(t)) /* type, out, overflow */
 		return -EINVAL;
 	be = as_type_block_elems(t);
 	bb = as_type_block_bytes(t);
@@ -236,7 +242,7 @@ void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst)
 {
 	size_t be, bb, full;
 
-	if (!src || !dst || !as_col_bytes(t, out)) /* type, out == 0, overflow */
+	if (!src || !dst || !as_col_bytes(t, out) || as_kq_type(t)) /* type, out, overflow */
 		return;
 	if (t == GGML_TYPE_Q4_0) {
 		size_t p = (out + 127) / 128 * 128;

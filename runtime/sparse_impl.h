@@ -80,6 +80,27 @@ static inline size_t as_q4_prefetch_next(const void *const *cols, size_t n, size
 	return nm;
 }
 
+/*
+ * K-quant columns (sparse_kq.c): one run of n selected columns of one scale sub-block
+ * (channels ch[0 .. n), all with the same ch / as_kq_sub(t)) over nt tiles of 64 rows:
+ * y[0 .. 64 nt) += their product over the rows r .. r + 64 nt - 1 of the matrix (r a
+ * multiple of 64; P the padded rows, table the scale table): per row, acc over the
+ * columns in order, then the sub-block's scales once. Every level computes the same
+ * operations (sparse.h), bit for bit.
+ */
+typedef void (*as_kq_tile_fn)(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
+			      const void *table, const void *const *cols, const uint32_t *ch,
+			      const float *x, size_t n);
+void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
+		       const void *table, const void *const *cols, const uint32_t *ch,
+		       const float *x, size_t n);
+void as_kq_tile_avx2(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
+		     const void *table, const void *const *cols, const uint32_t *ch,
+		     const float *x, size_t n);
+void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
+		       const void *table, const void *const *cols, const uint32_t *ch,
+		       const float *x, size_t n);
+
 void as_sparse_avx2_init(struct as_sparse_table *t);
 void as_sparse_avx512_init(struct as_sparse_table *t);
 

@@ -147,6 +147,9 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 		const uint32_t outs[SWAP_KIND_COUNT][3] = {
 			{ q_dim, kv_dim, kv_dim }, { mh->dim }, { mh->hidden, mh->hidden },
 			{ mh->dim } };
+		static const enum as_op ops[SWAP_KIND_COUNT][3] = {
+			{ AS_OP_Q, AS_OP_K, AS_OP_V }, { AS_OP_O }, { AS_OP_GATE, AS_OP_UP },
+			{ AS_OP_DOWN } };
 
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 			const struct swap_kind_desc *kd = &d->kinds[k];
@@ -158,7 +161,10 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 				enum ggml_type t = (enum ggml_type)kd->mats[i].type;
 				uint64_t need;
 
-				if (kd->mats[i].out != outs[k][i] || !as_sparse_type_ok(t))
+				if (kd->mats[i].out != outs[k][i] ||
+				    !(as_sparse_type_ok(t) || as_kq_type(t)) ||
+				    (as_kq_type(t) && !as_kq_table_bytes(t, kd->mats[i].out,
+									 in[k])))
 					goto bad;
 				need = as_col_bytes(t, kd->mats[i].out);
 				if (!need || kd->mats[i].col_bytes < need)
@@ -166,6 +172,10 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 				m->mats[k][i].type = t;
 				m->mats[k][i].out = kd->mats[i].out;
 				m->mats[k][i].off = off;
+				m->mats[k][i].op = ops[k][i];
+				m->mats[k][i].in = in[k];
+				m->mats[k][i].kq = as_kq_type(t);
+				m->kq = m->kq || as_kq_type(t);
 				off += kd->mats[i].col_bytes;
 			}
 			if (off > swap_store_bundle_bytes(m->st, k))
@@ -259,6 +269,12 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->mptrs);
 	free(m->colp);
 	free(m->pinned);
+	free(m->chs);
+	if (m->kqt)
+		for (uint32_t i = 0; i < m->rm.hp.n_layer * AS_OP_COUNT; i++)
+			free(m->kqt[i]);
+	free(m->kqt);
+	free(m->kqtyp);
 	free(m->stamp);
 	free(m->pred_seq);
 	free(m->pred_tok);
@@ -435,6 +451,63 @@ static int load_tensors(struct as_swap_model *m, char *err, size_t errlen)
 	return load_arch_tensors(m, err, errlen);
 }
 
+/*
+ * The scale tables of the K-quant matrices (store-format.md): blk.L.OP.kscale of a K type at
+ * most as wide as the kind's column type, the matrix's shape and the table's size.
+ */
+static int load_kq_tables(struct as_swap_model *m, char *err, size_t errlen)
+{
+	uint32_t n_layer = m->rm.hp.n_layer;
+	char name[96];
+
+	m->kqt = calloc((size_t)n_layer * AS_OP_COUNT, sizeof(*m->kqt));
+	m->kqtyp = calloc((size_t)n_layer * AS_OP_COUNT, 1);
+	if (!m->kqt || !m->kqtyp)
+		return -ENOMEM;
+	for (uint32_t l = 0; l < n_layer; l++) {
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			for (uint32_t i = 0; i < m->n_mats[k]; i++) {
+				const struct sw_mat *mt = &m->mats[k][i];
+				const struct swap_resident *r;
+				size_t li = (size_t)l * AS_OP_COUNT + mt->op;
+				enum ggml_type t;
+				int rc;
+
+				if (!mt->kq)
+					continue;
+				snprintf(name, sizeof(name), "blk.%u.%s.kscale", l,
+					 as_op_name(mt->op));
+				r = swap_store_find_resident(m->st, name);
+				if (!r) {
+					snprintf(err, errlen, "store: scale table %s missing",
+						 name);
+					return -EINVAL;
+				}
+				t = (enum ggml_type)r->d.type;
+				if (!as_kq_type(t) || as_kq_width(t) > as_kq_width(mt->type) ||
+				    r->d.n_dims != 2 || r->d.ne[0] != mt->in ||
+				    r->d.ne[1] != mt->out ||
+				    r->d.size != as_kq_table_bytes(t, mt->out, mt->in)) {
+					snprintf(err, errlen, "store: scale table %s has the wrong "
+						 "type, shape or size", name);
+					return -EINVAL;
+				}
+				m->kqt[li] = malloc(r->d.size);
+				if (!m->kqt[li])
+					return -ENOMEM;
+				rc = swap_store_read_resident(m->st, r, m->kqt[li]);
+				if (rc) {
+					snprintf(err, errlen, "store: reading %s: %s", name,
+						 strerror(-rc));
+					return rc;
+				}
+				m->kqtyp[li] = (uint8_t)t;
+			}
+		}
+	}
+	return 0;
+}
+
 /* The column sources' buffers and the statistics. */
 static int alloc_buffers(struct as_swap_model *m)
 {
@@ -454,6 +527,7 @@ static int alloc_buffers(struct as_swap_model *m)
 		m->chunk = (uint32_t)maxio;
 	m->colp = calloc((size_t)m->chunk * SWAP_MAX_MATS, sizeof(void *));
 	m->pinned = calloc(maxio, 1);
+	m->chs = calloc(maxio, 4);
 	m->stamp = calloc(npred * hp->dim, 4);
 	m->pred_seq = calloc(npred, 4);
 	m->pred_tok = calloc(npred, 8);
@@ -461,7 +535,7 @@ static int alloc_buffers(struct as_swap_model *m)
 	m->ls = calloc(hp->n_layer, sizeof(*m->ls));
 	if (!m->scratch || !m->xs || !m->pidx || !m->keys || !m->mkeys || !m->fkeys ||
 	    !m->ptrs || !m->mptrs || !m->colp || !m->pinned || !m->stamp || !m->pred_seq ||
-	    !m->pred_tok || !m->pred_n || !m->ls)
+	    !m->pred_tok || !m->pred_n || !m->ls || !m->chs)
 		return -ENOMEM;
 	return 0;
 }
@@ -634,6 +708,8 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	}
 	if (r) {
 		r = open_engine(m, p, err, errlen);
+		if (!r && m->kq)
+			r = load_kq_tables(m, err, errlen);
 		if (r)
 			goto fail;
 	}

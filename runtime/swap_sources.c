@@ -143,6 +143,7 @@ static size_t fill_gaps(struct as_swap_model *m, uint32_t layer, int kind, const
 
 struct op_task {
 	struct as_swap_model *m;
+	uint32_t layer;
 	int kind;
 	float *const *ys;
 	const float *xs;
@@ -159,6 +160,15 @@ static void op_task_fn(void *arg, int ith, int nth)
 	for (uint32_t mi = 0; mi < m->n_mats[t->kind]; mi++) {
 		const struct sw_mat *mt = &m->mats[t->kind][mi];
 
+		if (mt->kq) {
+			size_t li = (size_t)t->layer * AS_OP_COUNT + mt->op;
+
+			as_kq_axpy_share(as_sparse_level(), (enum ggml_type)m->kqtyp[li],
+					 t->ys[mi], mt->out, mt->in, m->kqt[li],
+					 (const void *const *)(m->colp + (size_t)mi * m->chunk),
+					 m->chs, t->xs, t->n, ith, nth);
+			continue;
+		}
 		as_sparse_axpy_share(as_sparse_level(), mt->type, t->ys[mi], mt->out,
 				     (const void *const *)(m->colp + (size_t)mi * m->chunk),
 				     t->xs, t->n, ith, nth);
@@ -172,8 +182,11 @@ static void op_task_fn(void *arg, int ith, int nth)
 static int run_chunk(struct as_swap_model *m, int kind, float *const *ys, uint32_t c0,
 		     uint32_t c1)
 {
-	struct op_task t = { m, kind, ys, m->xs + c0, c1 - c0 };
+	struct op_task t = { m, m->keys[c0].layer, kind, ys, m->xs + c0, c1 - c0 };
 
+	if (m->kq)
+		for (uint32_t i = c0; i < c1; i++)
+			m->chs[i - c0] = m->keys[i].channel;
 	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
 		for (uint32_t i = c0; i < c1; i++)
 			m->colp[(size_t)mi * m->chunk + (i - c0)] =
@@ -190,6 +203,24 @@ static int run_chunk(struct as_swap_model *m, int kind, float *const *ys, uint32
 	}
 	as_tp_run(m->tp, op_task_fn, &t);
 	return 0;
+}
+
+/*
+ * The end of the chunk of the selection that starts at c0: chunk channels, or fewer with
+ * K-quant columns, so that it ends between two sub-blocks (activeswap/sparse.h,
+ * AS_KQ_CUT): the same sums whatever the chunk size, so swapping stays bit-identical to
+ * the all-resident table's single pass.
+ */
+static uint32_t chunk_end(const struct as_swap_model *m, uint32_t c0, uint32_t k)
+{
+	uint32_t c1 = c0 + m->chunk < k ? c0 + m->chunk : k, c = c1;
+
+	if (!m->kq || c1 >= k)
+		return c1;
+	while (c > c0 + 1 && m->keys[c - 1].channel / AS_KQ_CUT == m->keys[c].channel / AS_KQ_CUT)
+		c--;
+	return c > c0 + 1 || m->keys[c0].channel / AS_KQ_CUT != m->keys[c].channel / AS_KQ_CUT ?
+	       c : c1;
 }
 
 /*
@@ -240,8 +271,10 @@ static int table_linear(void *ctx, uint32_t layer, enum as_group g, const float 
 	ls->hits += k;
 	for (uint32_t i = 0; i < k; i++)
 		m->ptrs[i] = t[sel->idx[i]];
-	for (uint32_t c0 = 0; c0 < k && !r; c0 += m->chunk)
-		r = run_chunk(m, (int)g, ys, c0, c0 + m->chunk < k ? c0 + m->chunk : k);
+	for (uint32_t c0 = 0, c1; c0 < k && !r; c0 = c1) {
+		c1 = chunk_end(m, c0, k);
+		r = run_chunk(m, (int)g, ys, c0, c1);
+	}
 	return fail(m, r, layer, (int)g);
 }
 
@@ -273,8 +306,10 @@ static int engine_linear(void *ctx, uint32_t layer, enum as_group g, const float
 		return fail(m, r, layer, kind);
 	ls->lookups += k;
 	ls->hits += hits;
-	for (uint32_t c0 = 0; c0 < k; c0 += m->chunk) {
-		uint32_t c1 = c0 + m->chunk < k ? c0 + m->chunk : k, nm = 0;
+	for (uint32_t c0 = 0, c1; c0 < k; c0 = c1) {
+		uint32_t nm = 0;
+
+		c1 = chunk_end(m, c0, k);
 
 		for (uint32_t i = c0; i < c1; i++)
 			if (!m->pinned[i])

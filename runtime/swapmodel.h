@@ -29,6 +29,9 @@ struct sw_mat {
 	enum ggml_type type;
 	uint32_t out;
 	uint64_t off; /* byte offset of this matrix's column inside the bundle */
+	enum as_op op;
+	uint32_t in;
+	bool kq;      /* K-quant codes: each layer's scale table in kqt */
 };
 
 struct as_swap_model {
@@ -71,6 +74,12 @@ struct as_swap_model {
 	 * the compute before their input is known */
 	bool whole[SWAP_KIND_COUNT];
 	const void **ptrs, **mptrs, **colp;
+	/* K-quant columns: the selection is cut between 32-channel sub-blocks only, and the
+	 * scale tables are resident ([n_layer][AS_OP_COUNT], NULL for other matrices) */
+	bool kq;
+	void **kqt;
+	uint8_t *kqtyp;
+	uint32_t *chs; /* channels of the chunk being computed */
 	uint8_t *pinned;
 
 	/* preload bookkeeping */

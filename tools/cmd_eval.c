@@ -52,12 +52,14 @@ static const char eval_store_usage[] =
 	"Perplexity as llama-perplexity computes it; with a sparsity (given or "
 	"auto) also KL and top-1 agreement against the same store at sparsity "
 	"0.\n"
+	"  --ref-gguf PATH   compare against this GGUF run dense instead (KL and top-1;\n"
+	"                    e.g. the store's source, at any sparsity)\n"
 	SWAP_CLI_USAGE;
 
 #define SUB "eval"
 
 struct eval_opts {
-	const char *model, *text;
+	const char *model, *text, *ref_gguf;
 	long ctx, threads, max_chunks;
 	bool json, no_repack;
 	double sparsity;       /* GGUF: < 0 none */
@@ -92,10 +94,14 @@ static int parse(struct eval_opts *o, bool store, int argc, char **argv)
 		ARG_OPT_DOUBLE("--sparsity", NULL, &o->sparsity, 0, CLI_SPARSITY_MAX),
 		ARG_OPT_END,
 	};
+	const struct arg_opt storeo[] = {
+		ARG_OPT_STR("--ref-gguf", NULL, &o->ref_gguf),
+		ARG_OPT_END,
+	};
 	struct arg_opt swap[SWAP_CLI_NOPTS];
 	const struct arg_spec spec = {
 		.sub = SUB,
-		.tables = { common, store ? swap : dense },
+		.tables = { common, store ? swap : dense, store ? storeo : NULL },
 		.usage = store ? eval_store_usage : eval_usage,
 	};
 
@@ -239,6 +245,16 @@ static void store_eval_chunk(void *arg, uint32_t chunk, uint32_t n_chunks,
 	fprintf(stderr, "[%u/%u] PPL %.4f\n", chunk + 1, n_chunks, r->ppl);
 }
 
+static int dense_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
+{
+	return as_forward(ctx, token, pos, want_logits);
+}
+
+static const float *dense_logits(void *ctx)
+{
+	return ((struct as_state *)ctx)->logits;
+}
+
 static int eval_store(struct eval_opts *eo)
 {
 	const char *path = eo->model, *tpath = eo->text;
@@ -247,6 +263,8 @@ static int eval_store(struct eval_opts *eo)
 	struct swap_cli *o = &eo->swap, oref;
 	struct as_threadpool *tp = NULL;
 	struct as_swap_model *m = NULL, *ref = NULL;
+	struct as_model *dm = NULL;
+	struct as_state *ds = NULL;
 	struct as_tokenizer *tok = NULL;
 	int32_t *ids = NULL;
 	size_t n_ids = 0, n_chunks;
@@ -281,7 +299,22 @@ static int eval_store(struct eval_opts *eo)
 		rc = 2;
 		goto out;
 	}
-	if (as_swap_sparsity(m) > 0) {
+	if (eo->ref_gguf) {
+		r = as_model_load(&dm, eo->ref_gguf, err, sizeof(err));
+		if (!r && dm->hp.n_vocab != as_swap_n_vocab(m)) {
+			snprintf(err, sizeof(err), "vocabulary %u, the store's is %u",
+				 dm->hp.n_vocab, as_swap_n_vocab(m));
+			r = -EINVAL;
+		}
+		if (!r)
+			r = as_state_new(&ds, dm, (uint32_t)ctx, tp);
+		if (r) {
+			cli_err(SUB, "%s: %s", eo->ref_gguf, r == -ENOMEM ? "out of memory" : err);
+			goto out;
+		}
+		er = (struct as_eval_model){ dense_forward, dense_logits, ds,
+					     as_swap_n_vocab(m), (uint32_t)ctx };
+	} else if (as_swap_sparsity(m) > 0) {
 		swap_cli_init(&oref);
 		oref.sparsity = 0;
 		oref.group = 1;
@@ -294,7 +327,7 @@ static int eval_store(struct eval_opts *eo)
 	swap_cli_eval_model(m, as_swap_n_ctx(m), &em);
 	if (ref)
 		swap_cli_eval_model(ref, as_swap_n_ctx(ref), &er);
-	r = as_perplexity_model(&em, ref ? &er : NULL, ids, n_chunks * (size_t)ctx,
+	r = as_perplexity_model(&em, ref || ds ? &er : NULL, ids, n_chunks * (size_t)ctx,
 				(uint32_t)ctx, as_tokenizer_bos(tok),
 				json ? NULL : store_eval_chunk, NULL, &res);
 	if (r) {
@@ -306,15 +339,15 @@ static int eval_store(struct eval_opts *eo)
 		cli_json_str(stdout, path);
 		printf(", \"ctx\": %ld, \"chunks\": %zu, \"tokens_scored\": %llu, \"ppl\": %.6f",
 		       ctx, n_chunks, (unsigned long long)res.tokens_scored, res.ppl);
-		if (ref)
+		if (ref || ds)
 			printf(", \"kl\": %.8f, \"top1_agreement\": %.6f", res.kl, res.top1);
 		swap_cli_json(m, o, stdout);
 		printf("}\n");
 	} else {
 		printf("PPL %.4f over %llu tokens", res.ppl, (unsigned long long)res.tokens_scored);
-		if (ref)
-			printf(", KL %.5f, top-1 agreement %.4f (against the store at sparsity 0)",
-			       res.kl, res.top1);
+		if (ref || ds)
+			printf(", KL %.3g, top-1 agreement %.4f (against %s)", res.kl, res.top1,
+			       ds ? "the GGUF run dense" : "the store at sparsity 0");
 		printf("\n");
 	}
 	rc = 0;
@@ -324,6 +357,8 @@ out:
 	as_tokenizer_free(tok);
 	as_swap_close(m);
 	as_swap_close(ref);
+	as_state_free(ds);
+	as_model_free(dm);
 	if (tp)
 		as_tp_destroy(tp);
 	return rc;

@@ -333,7 +333,10 @@ static void test_col_args(void **state)
 		for (int r = 0; r < 40; r++)
 			assert_true(d[r] == -1.0f);
 	}
-	assert_int_equal(as_col_bytes(GGML_TYPE_Q6_K, 256), 0);
+	assert_int_equal(as_col_bytes(GGML_TYPE_Q2_K, 256), 0);
+	assert_int_equal(as_col_encode(GGML_TYPE_Q2_K, v, 40, c), -EINVAL);
+	/* K-quant columns hold codes only (test_kqstore.c): no encoding from values */
+	assert_int_equal(as_col_bytes(GGML_TYPE_Q6_K, 256), 192);
 	assert_int_equal(as_col_encode(GGML_TYPE_Q6_K, v, 40, c), -EINVAL);
 }
 

@@ -96,7 +96,8 @@ static void compare_column(const float *src, uint64_t rows, uint64_t cols, uint3
 }
 
 /* Compare every column of every swapped matrix with the source; exact when the store
- * keeps f32. Returns the largest relative error seen. */
+ * keeps f32 or the K-quant codes (with the layer's scale table). Returns the largest
+ * relative error seen. */
 static double check_store(const char *gguf, const char *store, bool exact)
 {
 	struct gguf_file *f;
@@ -138,14 +139,33 @@ static double check_store(const char *gguf, const char *store, bool exact)
 					as_dequant_row(w->type, row + i * w->row_bytes,
 						       src + i * w->cols, w->cols);
 				}
+				void *tbl = NULL;
+
+				if (as_kq_type(md->type)) {
+					char tn[64];
+					const struct swap_resident *tr;
+
+					snprintf(tn, sizeof(tn), "blk.%u.%s.kscale", l,
+						 as_op_name(kinds[ki].ops[mi]));
+					tr = swap_store_find_resident(s, tn);
+					assert_non_null(tr);
+					assert_int_equal(tr->d.type, w->type);
+					tbl = malloc(tr->d.size);
+					assert_int_equal(swap_store_read_resident(s, tr, tbl), 0);
+				}
 				for (uint32_t c = 0; c < kd->in; c++) {
 					struct swap_key key = { l, kinds[ki].kind, c };
 
 					assert_int_equal(swap_store_read_bundle(s, key, bun), 0);
-					as_col_decode(md->type, bun + moff, w->rows, col);
-					compare_column(src, w->rows, w->cols, c, col, exact,
-						       &worst);
+					if (tbl)
+						as_kq_col_decode(w->type, bun + moff, tbl, w->rows,
+								 w->cols, c, col);
+					else
+						as_col_decode(md->type, bun + moff, w->rows, col);
+					compare_column(src, w->rows, w->cols, c, col,
+						       exact || tbl, &worst);
 				}
+				free(tbl);
 				moff += md->col_bytes;
 				free(src);
 				free(col);
@@ -181,6 +201,8 @@ static double check_store(const char *gguf, const char *store, bool exact)
 		assert_memory_equal(buf, t->data, t->size);
 		free(buf);
 	}
+	for (uint32_t i = 0; i < swap_store_n_resident(s); i++)
+		n_res += strstr(swap_store_resident(s, i)->d.name, ".kscale") != NULL;
 	assert_int_equal(n_res, swap_store_n_resident(s));
 	/* Metadata: a parseable GGUF with every key of the source and no tensors. */
 	{
@@ -652,7 +674,8 @@ static void on_warn(void *arg, const char *msg)
 }
 
 /* A matrix type that cannot be re-encoded becomes q8_0 columns, layers of different types
- * take layer 0's: one note each through params.warn, and the columns still match. */
+ * take layer 0's: one note each through params.warn, and the columns still match. A matrix
+ * that is a K-quant in every layer keeps its codes (store-format.md), without a note. */
 static void test_warnings(void **state)
 {
 	struct as_convert_params p;
@@ -664,7 +687,8 @@ static void test_warnings(void **state)
 	snprintf(o, sizeof(o), "%s/w.asw", dir);
 	assert_int_equal(mkmodel(g, 2, 0, GGML_TYPE_Q4_0, 9), 0);
 	retype_q4_k(g, "blk.0.attn_q.weight");
-	retype_q4_k(g, "blk.1.attn_q.weight");
+	retype_q4_k(g, "blk.0.attn_k.weight");
+	retype_q4_k(g, "blk.1.attn_k.weight");
 	retype_q4_k(g, "blk.1.attn_output.weight");
 	memset(&nt, 0, sizeof(nt));
 	as_convert_params_init(&p);
@@ -673,12 +697,16 @@ static void test_warnings(void **state)
 	assert_int_equal(as_convert(g, o, &p, &res, err, sizeof(err)), 0);
 	for (int i = 0; i < nt.n && i < 4; i++)
 		fprintf(stderr, "# note: %s\n", nt.msg[i]);
-	assert_int_equal(nt.n, 2);
-	assert_non_null(strstr(nt.msg[0], " columns: q4_K cannot be re-encoded, using q8_0"));
-	assert_non_null(strstr(nt.msg[1], ": layer 1 is q4_K, layer 0 is q4_0; every layer's "
-			       "columns become q4_0"));
+	assert_int_equal(nt.n, 3);
+	assert_non_null(strstr(nt.msg[0], "attn_q columns: q4_K cannot be re-encoded, using "
+			       "q8_0"));
+	assert_non_null(strstr(nt.msg[1], "attn_q: layer 1 is q4_0, layer 0 is q4_K; every "
+			       "layer's columns become q8_0"));
+	assert_non_null(strstr(nt.msg[2], "attn_output: layer 1 is q4_K, layer 0 is q4_0; every "
+			       "layer's columns become q4_0"));
 	assert_int_equal(res.type[AS_OP_Q], GGML_TYPE_Q8_0);
-	assert_int_equal(res.type[AS_OP_K], GGML_TYPE_Q4_0);
+	assert_int_equal(res.type[AS_OP_K], GGML_TYPE_Q4_K);
+	assert_int_equal(res.type[AS_OP_V], GGML_TYPE_Q4_0);
 	assert_int_equal(res.type[AS_OP_O], GGML_TYPE_Q4_0);
 	check_store(g, o, false);
 	/* a forced type: nothing to say */

@@ -42,7 +42,8 @@ bool as_sparse_type_ok(enum ggml_type t);
  * 128 c + 16 j + 4 L + t in its low nibble and of row 128 c + 64 + 16 j + 4 L + t in its
  * high nibble. Row r's value is d[r / 32] * (code - 8).
  */
-/* Rows a column is padded to a multiple of (128 for Q4_0, 32 for Q8_0, 1 otherwise);
+/* Rows a column is padded to a multiple of (128 for Q4_0, 64 for the K-quant codes, 32 for
+ * Q8_0, 1 otherwise);
  * also the granularity of r0 for as_sparse_axpy. 0 for an unsupported type. */
 size_t as_col_align(enum ggml_type t);
 /* Encoded bytes of a column of `out` values; 0 for an unsupported type or overflow. */
@@ -96,6 +97,51 @@ void as_sparse_axpy_share(enum as_simd level, enum ggml_type t, float *y, size_t
 
 /* Level as_sparse_axpy uses (= as_simd_active()). */
 enum as_simd as_sparse_level(void);
+
+/*
+ * K-quant columns (Documentation/store-format.md, "K-quant columns"): a Q4_K, Q5_K or Q6_K
+ * matrix of `out` rows and `in` inputs (in a multiple of 256) keeps its codes in the
+ * columns (4, 5 or 6 bits per row, padded to 64 rows, as_col_bytes()) and its scales in
+ * one scale table (as_kq_table_bytes()). as_col_encode/decode do not take these types.
+ */
+bool as_kq_type(enum ggml_type t);   /* Q4_K, Q5_K, Q6_K */
+int as_kq_width(enum ggml_type t);   /* bits per code: 4, 5, 6; 0 for other types */
+size_t as_kq_sub(enum ggml_type t);  /* channels per scale sub-block: 32, 32, 16; else 0 */
+/* A selection may be cut into chunks (calls) only between channels c and c' of different
+ * c / AS_KQ_CUT: the sub-blocks then end at the same place in every cut. */
+#define AS_KQ_CUT 32
+/* Bytes of the scale table; 0 for another type, in not a multiple of 256, or too large. */
+size_t as_kq_table_bytes(enum ggml_type t, size_t out, size_t in);
+/* Row r of the matrix in its GGUF encoding (src: in / 256 blocks of type t) into codes
+ * [0 .. in) (one byte per code) and row r's entries of the table. 0 or -EINVAL. */
+int as_kq_split_row(enum ggml_type t, const void *src, size_t in, size_t out, size_t r,
+		    uint8_t *codes, void *table);
+/* The column of codes[0 .. out) (each < 2^width: else -EINVAL) into dst
+ * (as_col_bytes(t, out) bytes). */
+int as_kq_col_encode(enum ggml_type t, const uint8_t *codes, size_t out, void *dst);
+/* The values of column c: dst[0 .. out). Nothing on bad arguments. */
+void as_kq_col_decode(enum ggml_type t, const void *col, const void *table, size_t out,
+		      size_t in, size_t c, float *dst);
+/*
+ * y[r0 .. r1) += sum_i x[i] * column ch[i] of the matrix, for columns cols[i] of channels
+ * ch[i] (strictly increasing, < in: otherwise a no-op, as for r0 not a multiple of 64,
+ * r1 > out or a bad type/shape). For every row, per run of selected channels in one
+ * sub-block (s = ch / as_kq_sub(t)), in order:
+ *     acc = fma(x_i, q_i, acc)        (Q6_K: q_i - 32), from acc = 0, over the run
+ *     sx  = sum of the run's x_i      (float additions in order)
+ *     y   = y + fma(D, acc, -(M * sx))        Q4_K, Q5_K: D = d sc, M = dmin m
+ *     y   = fma(D, acc, y)                    Q6_K:       D = d sc
+ * and a run also ends with the call. Every level computes exactly these operations, so
+ * the levels agree bit for bit, and so do calls over consecutive runs of a selection cut
+ * as AS_KQ_CUT says.
+ */
+void as_kq_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0, size_t r1,
+		      size_t out, size_t in, const void *table, const void *const *cols,
+		      const uint32_t *ch, const float *x, size_t n);
+/* Thread ith of nth's rows (as_sparse_rows) of as_kq_axpy_level. */
+void as_kq_axpy_share(enum as_simd level, enum ggml_type t, float *y, size_t out, size_t in,
+		      const void *table, const void *const *cols, const uint32_t *ch,
+		      const float *x, size_t n, int ith, int nth);
 
 /*
  * Top-K by magnitude: writes to idx the k indices of the largest |x[i]| in increasing
