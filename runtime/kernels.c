@@ -12,7 +12,6 @@
  * against. For the integer-quantized types every block's integer dot product is exact;
  * only the float accumulation order across blocks may differ between levels.
  */
-#include <cpuid.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -20,6 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 #include "activeswap/kernels.h"
 #include "kernels_impl.h"
@@ -264,11 +269,12 @@ static void quant_q8_0_scalar(const float *x, struct block_q8_0 *y, int32_t *sum
 
 /* ---- SIMD level selection ---------------------------------------------------------- */
 
-static struct as_kernel_table tables[3];
+static struct as_kernel_table tables[AS_SIMD_LEVELS];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static enum as_simd detected;
 static atomic_int active_level;
 
+#if defined(__x86_64__)
 /* F16C from cpuid leaf 1 (clang's __builtin_cpu_supports does not know "f16c"); the
  * AVX2 check above it already covers the OS's YMM state. */
 static bool have_f16c(void)
@@ -279,6 +285,72 @@ static bool have_f16c(void)
 		return false;
 	return (c & bit_F16C) != 0;
 }
+
+static enum as_simd cpu_level(void)
+{
+	enum as_simd l = AS_SIMD_SCALAR;
+
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && have_f16c()) {
+		l = AS_SIMD_AVX2;
+		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+		    __builtin_cpu_supports("avx512vnni"))
+			l = AS_SIMD_AVX512;
+	}
+	return l;
+}
+
+/* Each level starts from the one below and overrides what it implements. */
+static void init_levels(void)
+{
+	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
+	if (detected >= AS_SIMD_AVX2)
+		as_kernels_avx2_init(&tables[AS_SIMD_AVX2]);
+	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
+	if (detected >= AS_SIMD_AVX512)
+		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
+}
+
+static const char *const level_names[AS_SIMD_LEVELS] = { "scalar", "avx2", "avx512" };
+#elif defined(__aarch64__)
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+
+/* Advanced SIMD is part of every Linux aarch64 CPU, but the kernel says so anyway. */
+static enum as_simd cpu_level(void)
+{
+	unsigned long hw = getauxval(AT_HWCAP);
+
+	(void)hw; /* no NEON kernels yet: the scalar ones everywhere */
+	return AS_SIMD_SCALAR;
+}
+
+static void init_levels(void)
+{
+	for (int l = 1; l < AS_SIMD_LEVELS; l++)
+		tables[l] = tables[AS_SIMD_SCALAR];
+}
+
+static const char *const level_names[AS_SIMD_LEVELS] = { "scalar", "neon", "dotprod" };
+#else
+static enum as_simd cpu_level(void)
+{
+	return AS_SIMD_SCALAR;
+}
+
+static void init_levels(void)
+{
+	for (int l = 1; l < AS_SIMD_LEVELS; l++)
+		tables[l] = tables[AS_SIMD_SCALAR];
+}
+
+static const char *const level_names[AS_SIMD_LEVELS] = { "scalar", "simd1", "simd2" };
+#endif
 
 static void tables_init(void)
 {
@@ -296,33 +368,14 @@ static void tables_init(void)
 	s->dot_f32 = dot_f32_scalar;
 	s->axpy_f32 = axpy_f32_scalar;
 
-	detected = AS_SIMD_SCALAR;
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && have_f16c()) {
-		detected = AS_SIMD_AVX2;
-		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-		    __builtin_cpu_supports("avx512vnni"))
-			detected = AS_SIMD_AVX512;
-	}
-	/* Each level starts from the one below and overrides what it implements. */
-	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
-	if (detected >= AS_SIMD_AVX2)
-		as_kernels_avx2_init(&tables[AS_SIMD_AVX2]);
-	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
-	if (detected >= AS_SIMD_AVX512)
-		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
+	detected = cpu_level();
+	init_levels();
 
 	enum as_simd lvl = detected;
 	const char *env = getenv("ACTIVESWAP_SIMD");
 
-	if (env) {
-		if (!strcasecmp(env, "scalar"))
-			lvl = AS_SIMD_SCALAR;
-		else if (!strcasecmp(env, "avx2"))
-			lvl = AS_SIMD_AVX2;
-		else if (!strcasecmp(env, "avx512"))
-			lvl = AS_SIMD_AVX512;
+	if (env && as_simd_parse(env) >= 0) {
+		lvl = (enum as_simd)as_simd_parse(env);
 		if (lvl > detected)
 			lvl = detected;
 	}
@@ -359,15 +412,17 @@ enum as_simd as_kernels_force(enum as_simd level)
 
 const char *as_simd_name(enum as_simd level)
 {
-	switch (level) {
-	case AS_SIMD_SCALAR:
-		return "scalar";
-	case AS_SIMD_AVX2:
-		return "avx2";
-	case AS_SIMD_AVX512:
-		return "avx512";
-	}
-	return "unknown";
+	if ((int)level < 0 || (int)level >= AS_SIMD_LEVELS)
+		return "unknown";
+	return level_names[level];
+}
+
+int as_simd_parse(const char *name)
+{
+	for (int l = 0; name && l < AS_SIMD_LEVELS; l++)
+		if (!strcasecmp(name, level_names[l]))
+			return l;
+	return -1;
 }
 
 /* ---- repacking --------------------------------------------------------------------- */
