@@ -326,14 +326,20 @@ static enum as_simd cpu_level(void)
 {
 	unsigned long hw = getauxval(AT_HWCAP);
 
-	(void)hw; /* no NEON kernels yet: the scalar ones everywhere */
-	return AS_SIMD_SCALAR;
+	if (!(hw & HWCAP_ASIMD))
+		return AS_SIMD_SCALAR;
+	return (hw & HWCAP_ASIMDDP) ? AS_SIMD_DOTPROD : AS_SIMD_NEON;
 }
 
+/* Each level starts from the one below and overrides what it implements. */
 static void init_levels(void)
 {
-	for (int l = 1; l < AS_SIMD_LEVELS; l++)
-		tables[l] = tables[AS_SIMD_SCALAR];
+	tables[AS_SIMD_NEON] = tables[AS_SIMD_SCALAR];
+	if (detected >= AS_SIMD_NEON)
+		as_kernels_neon_init(&tables[AS_SIMD_NEON]);
+	tables[AS_SIMD_DOTPROD] = tables[AS_SIMD_NEON];
+	if (detected >= AS_SIMD_DOTPROD)
+		as_kernels_dotprod_init(&tables[AS_SIMD_DOTPROD]);
 }
 
 static const char *const level_names[AS_SIMD_LEVELS] = { "scalar", "neon", "dotprod" };
@@ -441,9 +447,16 @@ int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes)
 	return 0;
 }
 
+/* Measured on x86-64 (Documentation/kernels.md). On aarch64 the NEON X16 kernels exist and
+ * are tested, but their speed on a real core is unmeasured: no repacking there yet. */
 bool as_repack_useful(enum ggml_type t)
 {
+#if defined(__x86_64__)
 	return t == GGML_TYPE_Q4_0 && as_simd_active() >= AS_SIMD_AVX2;
+#else
+	(void)t;
+	return false;
+#endif
 }
 
 int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst)

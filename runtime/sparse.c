@@ -288,6 +288,11 @@ static void init(void)
 	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
 	if (detected >= AS_SIMD_AVX512)
 		as_sparse_avx512_init(&tables[AS_SIMD_AVX512]);
+#elif defined(__aarch64__)
+	tables[AS_SIMD_NEON] = tables[AS_SIMD_SCALAR];
+	if (detected >= AS_SIMD_NEON)
+		as_sparse_neon_init(&tables[AS_SIMD_NEON]);
+	tables[AS_SIMD_DOTPROD] = tables[AS_SIMD_NEON]; /* SDOT does not help columns */
 #else
 	(void)detected;
 	for (int l = 1; l < AS_SIMD_LEVELS; l++)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal interface between runtime/sparse.c and its per-ISA files (sparse_avx2.c,
- * sparse_avx512.c). Not public.
+ * sparse_avx512.c, sparse_neon.c). Not public.
  */
 #ifndef ACTIVESWAP_SPARSE_IMPL_H
 #define ACTIVESWAP_SPARSE_IMPL_H
@@ -82,5 +82,6 @@ static inline size_t as_q4_prefetch_next(const void *const *cols, size_t n, size
 
 void as_sparse_avx2_init(struct as_sparse_table *t);
 void as_sparse_avx512_init(struct as_sparse_table *t);
+void as_sparse_neon_init(struct as_sparse_table *t);
 
 #endif

@@ -94,7 +94,8 @@ int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes);
 int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst);
 
 /* True when repacking weights of type t pays off at the active SIMD level (Q4_0 with AVX2 or
- * AVX-512; the scalar Q4_0_X16 kernel is a slow reference). Loaders should check this. */
+ * AVX-512; the scalar Q4_0_X16 kernel is a slow reference; false on aarch64, where the
+ * NEON X16 kernels' speed is unmeasured). Loaders should check this. */
 bool as_repack_useful(enum ggml_type t);
 
 /* Matvec with an explicit SIMD level (tests/benchmarks compare levels without touching the
