@@ -1,6 +1,6 @@
 # The aarch64 build beside the native one (issue 19). On an x86-64 host, `make check`
 # cross-builds the CLI and the unit tests with Debian's cross toolchain into
-# $(ARM64_BUILD) (release flags: ASan does not run under qemu-user), and
+# $(ARM64_BUILD) (release flags; the sanitizer build under qemu-user is untried), and
 # tests/integration/arm64.sh runs them under qemu-aarch64. See Documentation/arm64.md.
 #
 #   make ARCH=arm64          the cross build alone (CC=aarch64-linux-gnu-gcc, build/aarch64)
