@@ -16,7 +16,7 @@
 #
 # What cannot run emulated is reported as a SKIP with the reason: io_uring (qemu-user does
 # not implement io_uring_setup; the tests' io_uring halves print why), the kernel module's
-# ioctls, BPF, test_arch_parity (about 6 minutes under TCG: AS_ARM64_FULL=1 runs it)
+# ioctls, BPF, test_arch_parity (2-6 minutes under TCG: AS_ARM64_FULL=1 runs it)
 # and swaprun.sh (many minutes: its real-model checks are repeated here).
 # Each result line is prefixed with "arm64" and the suite's name; the numbers are this
 # suite's own.
@@ -79,7 +79,7 @@ for t in "$B"/tests/unit/test_*; do
 	case "$name" in *.d) continue ;; esac
 	if [ "$name" = test_arch_parity ] && [ -z "${AS_ARM64_FULL:-}" ]; then
 		n=$((n + 1))
-		echo "ok $n - arm64 $name # SKIP about 6 minutes under TCG (AS_ARM64_FULL=1 runs it)"
+		echo "ok $n - arm64 $name # SKIP 2-6 minutes under TCG (AS_ARM64_FULL=1 runs it)"
 		continue
 	fi
 	unit "$name" max
