@@ -6,22 +6,31 @@
 #   make bench      the standard benchmark set
 #   make install    PREFIX=/usr/local DESTDIR=  (make uninstall with the same removes it)
 #   make clean
+#   make ARCH=arm64 the aarch64 cross build (CC=aarch64-linux-gnu-gcc) in build/aarch64;
+#                   `make check` also runs its tests under qemu-aarch64 (mk/arm64.mk)
 #
 # Sources are discovered by directory: runtime/*.c -> build/lib/libasrt.a,
 # libswap/*.c -> build/lib/libswap.a, tools/*.c -> build/bin/activeswap,
-# tests/unit/test_*.c -> one cmocka binary each. Files named *_avx2.c / *_avx512.c are
-# compiled with the matching ISA flags; everything else is baseline x86-64 and chooses
-# SIMD paths at run time. Parts with special builds live in mk/*.mk.
+# tests/unit/test_*.c -> one cmocka binary each. The target architecture is the
+# compiler's (`$(CC) -dumpmachine`): on x86-64, files named *_avx2.c / *_avx512.c are
+# compiled with the matching ISA flags; on aarch64, *_neon.c (baseline Advanced SIMD) and
+# *_dotprod.c (+dotprod); ISA files of other architectures are left out, and everything
+# else is baseline code that chooses SIMD paths at run time (scalar on any other
+# architecture). Parts with special builds live in mk/*.mk.
 
 TOP       := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
-BUILD     ?= build
+ARCH      ?=
+ifeq ($(origin CC),default)
+CC        := $(if $(filter arm64 aarch64,$(ARCH)),aarch64-linux-gnu-gcc,gcc)
+endif
+TARGET    := $(shell $(CC) -dumpmachine 2>/dev/null)
+AS_ISA    := $(firstword $(subst -, ,$(TARGET)))
+HOST_ISA  := $(shell uname -m)
+CROSS     := $(if $(filter $(HOST_ISA),$(AS_ISA)),,1)
+BUILD     ?= $(if $(CROSS),build/$(AS_ISA),build)
 SAN       ?= 0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
-CC        ?= gcc
-ifeq ($(origin CC),default)
-CC        := gcc
-endif
 
 PKG_LIBS  := liburing numa
 CPPFLAGS  += -D_GNU_SOURCE -I$(TOP)/runtime/include -I$(TOP)/libswap/include \
@@ -30,17 +39,29 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wvla
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 $(WARN) -pthread -fno-strict-aliasing -MMD -MP
 LDLIBS    += -luring -lnuma -lm -lpthread
+# gcc fuses a * b + c into one rounding (fmadd) where the baseline ISA has it, as
+# aarch64's does and x86-64's does not: off, so that the scalar code computes the same
+# bits on both (generated models, golden texts). SIMD files use FMA through intrinsics.
+ifeq ($(AS_ISA),aarch64)
+CFLAGS    += -ffp-contract=off
+endif
 ifeq ($(SAN),1)
 CFLAGS    += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
              -fno-omit-frame-pointer -DAS_SANITIZE=1
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
-AVX2_FLAGS   := -mavx2 -mfma -mf16c
-AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+AVX2_FLAGS    := -mavx2 -mfma -mf16c
+AVX512_FLAGS  := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+DOTPROD_FLAGS := -march=armv8.2-a+dotprod
 
-RT_SRC    := $(sort $(wildcard runtime/*.c))
-SWAP_SRC  := $(sort $(wildcard libswap/*.c))
+ISA_X86   := %_avx2.c %_avx512.c
+ISA_ARM   := %_neon.c %_dotprod.c
+ISA_SKIP  := $(if $(filter x86_64,$(AS_ISA)),$(ISA_ARM),\
+             $(if $(filter aarch64,$(AS_ISA)),$(ISA_X86),$(ISA_X86) $(ISA_ARM)))
+
+RT_SRC    := $(filter-out $(ISA_SKIP),$(sort $(wildcard runtime/*.c)))
+SWAP_SRC  := $(filter-out $(ISA_SKIP),$(sort $(wildcard libswap/*.c)))
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_HELP := $(filter-out tests/unit/test_%,$(sort $(wildcard tests/unit/*.c)))
@@ -73,6 +94,10 @@ $(BUILD)/obj/%_avx2.o: %_avx2.c
 $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%_dotprod.o: %_dotprod.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DOTPROD_FLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -5,7 +5,8 @@
 #   VMLINUX_H=/path     a pinned vmlinux.h to use instead (cross builds, kernels without BTF).
 #
 # Without clang, bpftool or libbpf the CLI is built without the tracer: `activeswap trace`
-# then says what is missing, and nothing else changes.
+# then says what is missing, and nothing else changes. A cross build (CROSS, see the
+# Makefile) is always built without it: the libbpf found is the host's.
 
 BPF_CLANG   ?= clang
 BPF_STRIP   ?= $(or $(shell command -v llvm-strip 2>/dev/null),true)
@@ -16,7 +17,7 @@ BPF_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 # <asm/*.h> lives in the multiarch directory, which clang -target bpf does not search.
 BPF_SYSINC  := $(addprefix -idirafter ,$(wildcard /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)))
 
-BPF_HAVE := $(and $(shell command -v $(BPF_CLANG) 2>/dev/null),$(BPFTOOL),\
+BPF_HAVE := $(and $(if $(CROSS),,y),$(shell command -v $(BPF_CLANG) 2>/dev/null),$(BPFTOOL),\
 	$(shell pkg-config --exists libbpf 2>/dev/null && echo y),\
 	$(or $(VMLINUX_H),$(wildcard $(VMLINUX_BTF))))
 

@@ -12,7 +12,6 @@
  * against. For the integer-quantized types every block's integer dot product is exact;
  * only the float accumulation order across blocks may differ between levels.
  */
-#include <cpuid.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -20,6 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 #include "activeswap/kernels.h"
 #include "kernels_impl.h"
@@ -279,11 +284,12 @@ static void q8_1_sums(const float *x, const int32_t *sums, float *s1, size_t nb)
 
 /* ---- SIMD level selection ---------------------------------------------------------- */
 
-static struct as_kernel_table tables[3];
+static struct as_kernel_table tables[AS_SIMD_LEVELS];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static enum as_simd detected;
 static atomic_int active_level;
 
+#if defined(__x86_64__)
 /* F16C from cpuid leaf 1 (clang's __builtin_cpu_supports does not know "f16c"); the
  * AVX2 check above it already covers the OS's YMM state. */
 static bool have_f16c(void)
@@ -294,6 +300,82 @@ static bool have_f16c(void)
 		return false;
 	return (c & bit_F16C) != 0;
 }
+
+static enum as_simd cpu_level(void)
+{
+	enum as_simd l = AS_SIMD_SCALAR;
+
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && have_f16c()) {
+		l = AS_SIMD_AVX2;
+		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+		    __builtin_cpu_supports("avx512vnni"))
+			l = AS_SIMD_AVX512;
+	}
+	return l;
+}
+
+/* Each level starts from the one below and overrides what it implements. */
+static void init_levels(void)
+{
+	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
+	if (detected >= AS_SIMD_AVX2) {
+		as_kernels_avx2_init(&tables[AS_SIMD_AVX2]);
+		as_kernels_types_avx2_init(&tables[AS_SIMD_AVX2]);
+	}
+	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
+	if (detected >= AS_SIMD_AVX512) {
+		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
+		as_kernels_kquant_avx512_init(&tables[AS_SIMD_AVX512]);
+	}
+}
+
+static const char *const level_names[AS_SIMD_LEVELS] = { "scalar", "avx2", "avx512" };
+#elif defined(__aarch64__)
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+
+/* Advanced SIMD is part of every Linux aarch64 CPU, but the kernel says so anyway. */
+static enum as_simd cpu_level(void)
+{
+	unsigned long hw = getauxval(AT_HWCAP);
+
+	if (!(hw & HWCAP_ASIMD))
+		return AS_SIMD_SCALAR;
+	return (hw & HWCAP_ASIMDDP) ? AS_SIMD_DOTPROD : AS_SIMD_NEON;
+}
+
+/* Each level starts from the one below and overrides what it implements. */
+static void init_levels(void)
+{
+	tables[AS_SIMD_NEON] = tables[AS_SIMD_SCALAR];
+	if (detected >= AS_SIMD_NEON)
+		as_kernels_neon_init(&tables[AS_SIMD_NEON]);
+	tables[AS_SIMD_DOTPROD] = tables[AS_SIMD_NEON];
+	if (detected >= AS_SIMD_DOTPROD)
+		as_kernels_dotprod_init(&tables[AS_SIMD_DOTPROD]);
+}
+
+static const char *const level_names[AS_SIMD_LEVELS] = { "scalar", "neon", "dotprod" };
+#else
+static enum as_simd cpu_level(void)
+{
+	return AS_SIMD_SCALAR;
+}
+
+static void init_levels(void)
+{
+	for (int l = 1; l < AS_SIMD_LEVELS; l++)
+		tables[l] = tables[AS_SIMD_SCALAR];
+}
+
+static const char *const level_names[AS_SIMD_LEVELS] = { "scalar", "simd1", "simd2" };
+#endif
 
 static void tables_init(void)
 {
@@ -312,37 +394,14 @@ static void tables_init(void)
 	s->dot_f32 = dot_f32_scalar;
 	s->axpy_f32 = axpy_f32_scalar;
 
-	detected = AS_SIMD_SCALAR;
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && have_f16c()) {
-		detected = AS_SIMD_AVX2;
-		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-		    __builtin_cpu_supports("avx512vnni"))
-			detected = AS_SIMD_AVX512;
-	}
-	/* Each level starts from the one below and overrides what it implements. */
-	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
-	if (detected >= AS_SIMD_AVX2) {
-		as_kernels_avx2_init(&tables[AS_SIMD_AVX2]);
-		as_kernels_types_avx2_init(&tables[AS_SIMD_AVX2]);
-	}
-	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
-	if (detected >= AS_SIMD_AVX512) {
-		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
-		as_kernels_kquant_avx512_init(&tables[AS_SIMD_AVX512]);
-	}
+	detected = cpu_level();
+	init_levels();
 
 	enum as_simd lvl = detected;
 	const char *env = getenv("ACTIVESWAP_SIMD");
 
-	if (env) {
-		if (!strcasecmp(env, "scalar"))
-			lvl = AS_SIMD_SCALAR;
-		else if (!strcasecmp(env, "avx2"))
-			lvl = AS_SIMD_AVX2;
-		else if (!strcasecmp(env, "avx512"))
-			lvl = AS_SIMD_AVX512;
+	if (env && as_simd_parse(env) >= 0) {
+		lvl = (enum as_simd)as_simd_parse(env);
 		if (lvl > detected)
 			lvl = detected;
 	}
@@ -379,15 +438,17 @@ enum as_simd as_kernels_force(enum as_simd level)
 
 const char *as_simd_name(enum as_simd level)
 {
-	switch (level) {
-	case AS_SIMD_SCALAR:
-		return "scalar";
-	case AS_SIMD_AVX2:
-		return "avx2";
-	case AS_SIMD_AVX512:
-		return "avx512";
-	}
-	return "unknown";
+	if ((int)level < 0 || (int)level >= AS_SIMD_LEVELS)
+		return "unknown";
+	return level_names[level];
+}
+
+int as_simd_parse(const char *name)
+{
+	for (int l = 0; name && l < AS_SIMD_LEVELS; l++)
+		if (!strcasecmp(name, level_names[l]))
+			return l;
+	return -1;
 }
 
 /* ---- repacking --------------------------------------------------------------------- */
@@ -406,9 +467,16 @@ int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes)
 	return 0;
 }
 
+/* Measured on x86-64 (Documentation/kernels.md). On aarch64 the NEON X16 kernels exist and
+ * are tested, but their speed on a real core is unmeasured: no repacking there yet. */
 bool as_repack_useful(enum ggml_type t)
 {
+#if defined(__x86_64__)
 	return t == GGML_TYPE_Q4_0 && as_simd_active() >= AS_SIMD_AVX2;
+#else
+	(void)t;
+	return false;
+#endif
 }
 
 int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst)

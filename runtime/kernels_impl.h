@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal interface between the kernel dispatcher (kernels.c) and the per-ISA kernel
- * files (kernels_avx2.c, kernels_avx512.c). Not installed, not public.
+ * files (kernels_avx2.c, kernels_avx512.c on x86-64; kernels_neon.c, kernels_dotprod.c on
+ * aarch64). Not installed, not public.
  */
 #ifndef ACTIVESWAP_KERNELS_IMPL_H
 #define ACTIVESWAP_KERNELS_IMPL_H
@@ -72,5 +73,7 @@ void as_kernels_types_avx2_init(struct as_kernel_table *t);
 /* AVX-512 Q4_K Q5_K Q6_K (kernels_kquant_avx512.c). */
 void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
+void as_kernels_neon_init(struct as_kernel_table *t);
+void as_kernels_dotprod_init(struct as_kernel_table *t);
 
 #endif

@@ -272,7 +272,7 @@ void as_col_decode(enum ggml_type t, const void *src, size_t out, float *dst)
 
 /* ---- dispatch --------------------------------------------------------------------- */
 
-static struct as_sparse_table tables[3];
+static struct as_sparse_table tables[AS_SIMD_LEVELS];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* The CPU check and the ACTIVESWAP_SIMD / as_kernels_force() choice are kernels.c's: the
@@ -287,12 +287,23 @@ static void init(void)
 	s->fn[AS_SP_BF16] = sp_bf16;
 	s->fn[AS_SP_Q8_0] = sp_q8_0;
 	s->q4 = sp_q4_0;
+#if defined(__x86_64__)
 	tables[AS_SIMD_AVX2] = tables[AS_SIMD_SCALAR];
 	if (detected >= AS_SIMD_AVX2)
 		as_sparse_avx2_init(&tables[AS_SIMD_AVX2]);
 	tables[AS_SIMD_AVX512] = tables[AS_SIMD_AVX2];
 	if (detected >= AS_SIMD_AVX512)
 		as_sparse_avx512_init(&tables[AS_SIMD_AVX512]);
+#elif defined(__aarch64__)
+	tables[AS_SIMD_NEON] = tables[AS_SIMD_SCALAR];
+	if (detected >= AS_SIMD_NEON)
+		as_sparse_neon_init(&tables[AS_SIMD_NEON]);
+	tables[AS_SIMD_DOTPROD] = tables[AS_SIMD_NEON]; /* SDOT does not help columns */
+#else
+	(void)detected;
+	for (int l = 1; l < AS_SIMD_LEVELS; l++)
+		tables[l] = tables[AS_SIMD_SCALAR];
+#endif
 }
 
 enum as_simd as_sparse_level(void)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal interface between runtime/sparse.c and its per-ISA files (sparse_avx2.c,
- * sparse_avx512.c). Not public.
+ * sparse_avx512.c, sparse_neon.c). Not public.
  */
 #ifndef ACTIVESWAP_SPARSE_IMPL_H
 #define ACTIVESWAP_SPARSE_IMPL_H
@@ -103,5 +103,6 @@ void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t nt, size_t P
 
 void as_sparse_avx2_init(struct as_sparse_table *t);
 void as_sparse_avx512_init(struct as_sparse_table *t);
+void as_sparse_neon_init(struct as_sparse_table *t);
 
 #endif

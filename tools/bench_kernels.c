@@ -44,7 +44,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: activeswap bench kernels [--rows R --cols C] [--type T] [-t N]\n"
-		"                                [--simd scalar|avx2|avx512] [--layout plain|x16]\n"
+		"                                [--simd LEVEL] [--layout plain|x16]\n"
 		"                                [--seconds S] [--working-set SIZE] [--json]\n"
 		"                                [--sparsity S[,S...]]\n"
 		"\n"
@@ -61,6 +61,7 @@ static void usage(FILE *f)
 		"  --json              one JSON object per result line\n"
 		"\n"
 		"Without --rows/--cols: the Llama-2-7B matvec shapes 4096x11008 and 11008x4096.\n"
+		"LEVEL: scalar, avx2, avx512 on x86-64; scalar, neon, dotprod on aarch64.\n"
 		"Without --type: q4_0. Prints the median us per matvec, weight GB/s and GFLOP/s\n"
 		"(and the best GB/s). --sparsity also times the swapping runtime's sparse kernel\n"
 		"(layout \"cols\": the store's column encoding, one column per cache slot, slots\n"
@@ -607,14 +608,10 @@ static int opt_simd(void *ptr, const char *sub, const char *flag, const char *v)
 	int *simd = ptr;
 
 	(void)flag;
-	if (!strcmp(v, "scalar"))
-		*simd = AS_SIMD_SCALAR;
-	else if (!strcmp(v, "avx2"))
-		*simd = AS_SIMD_AVX2;
-	else if (!strcmp(v, "avx512"))
-		*simd = AS_SIMD_AVX512;
-	else {
-		cli_err(sub, "bad value for --simd: '%s' (scalar avx2 avx512)", v);
+	*simd = as_simd_parse(v);
+	if (*simd < 0) {
+		cli_err(sub, "bad value for --simd: '%s' (%s %s %s)", v, as_simd_name(0),
+			as_simd_name(1), as_simd_name(2));
 		return -1;
 	}
 	if (*simd > (int)as_simd_detect()) {

@@ -154,6 +154,10 @@ int swap_writer_finish(struct swap_writer *w, char *err, size_t errlen); /* free
 void swap_writer_abort(struct swap_writer *w); /* unlinks the temporary file, frees w */
 
 uint32_t swap_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The table version swap_crc32c falls back to, and whether swap_crc32c uses the CPU's
+ * instruction (SSE4.2 or ARMv8 CRC32C; not with ACTIVESWAP_CRC32C=soft). For tests. */
+uint32_t swap_crc32c_soft(uint32_t crc, const void *buf, size_t len);
+bool swap_crc32c_hw(void);
 
 /* pread len bytes at off, retrying short reads and EINTR, stopping at the end of the file:
  * the bytes read, or -errno. For readers of a store through their own descriptor (O_DIRECT

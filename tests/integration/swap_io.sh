@@ -5,6 +5,7 @@
 set -u
 : "${ACTIVESWAP:?}" "${AS_TMP:?}"
 REL=${ACTIVESWAP_RELEASE:-$ACTIVESWAP}
+# AS_CLI_ELF: the binary behind REL when REL is a wrapper (qemu-aarch64, arm64.sh)
 T="$AS_TMP/swap_io"
 mkdir -p "$T"
 n=0
@@ -71,7 +72,7 @@ fi
 rm -f "$T/big.gguf" "$T/big.asw"
 
 if command -v readelf >/dev/null 2>&1; then
-	readelf -n "$REL" >"$T/notes" 2>/dev/null
+	readelf -n "${AS_CLI_ELF:-$REL}" >"$T/notes" 2>/dev/null
 	miss=""
 	for p in fetch_submit fetch_complete bundle_bytes cache_hit cache_miss cache_evict \
 		stall token_begin token_end layer_begin; do

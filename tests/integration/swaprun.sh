@@ -36,6 +36,16 @@ check $? "generated model converted to a store"
 S="$T/m.asw"
 P="Once upon a time"
 
+# Backends compared: io_uring and pread, or pread alone when AS_NO_URING says why not
+# (tests/integration/arm64.sh under qemu-user).
+BES="uring pread"
+UBE=uring
+if [ -n "${AS_NO_URING:-}" ]; then
+	BES=pread
+	UBE=pread
+	skip "io_uring backend in the comparisons below" "$AS_NO_URING"
+fi
+
 # 1. budgets x backends, greedy text identical
 "$AR" run -m "$S" -p "$P" -n 24 -c 32 --temp 0 --sparsity 0.5 --dram-budget 100% \
 	>"$T/ref.txt" 2>"$T/ref.err"
@@ -44,7 +54,7 @@ rc=$?
 [ $rc = 0 ] && [ -s "$T/ref.txt" ]
 check $? "release run at 100% ($(tail -n 1 "$T/ref.err"))"
 fail=""
-for be in uring pread; do
+for be in $BES; do
 	for b in 100% 50% 25%; do
 		"$AR" run -m "$S" -p "$P" -n 24 -c 32 --temp 0 --sparsity 0.5 --dram-budget $b \
 			--backend $be --json >"$T/o.txt" 2>"$T/o.err" || fail="$fail $be/$b(rc)"
@@ -54,7 +64,7 @@ for be in uring pread; do
 	done
 done
 [ -z "$fail" ]
-check $? "greedy text identical for budgets 100/50/25% x uring/pread${fail:+ (differs:$fail)}"
+check $? "greedy text identical for budgets 100/50/25% x $BES${fail:+ (differs:$fail)}"
 
 # at 25% the cache holds about a quarter: each token reads more than the cache holds
 fb=$(jfield flash_bytes_per_token "$T/o-pread-25%.txt")
@@ -63,10 +73,10 @@ awk -v f="${fb:-0}" -v b="${bud:-0}" 'BEGIN { exit !(f > 0 && b > 0 && f > b / 4
 check $? "25% budget: $fb flash bytes per token for a $bud-byte budget (evicting)"
 
 "$ACTIVESWAP" run -m "$S" -p "$P" -n 12 -c 32 --temp 0 --sparsity 0.5 --dram-budget 25% \
-	--backend uring --stats >"$T/asan.txt" 2>"$T/asan.err"
+	--backend $UBE --stats >"$T/asan.txt" 2>"$T/asan.err"
 rc=$?
 [ -s "$T/asan.txt" ] && head -c "$(wc -c <"$T/asan.txt")" "$T/ref.txt" | cmp -s - "$T/asan.txt"
-check $(( rc | $? )) "sanitizer CLI at 25% over io_uring: same text, clean exit (rc $rc)"
+check $(( rc | $? )) "sanitizer CLI at 25% over $UBE: same text, clean exit (rc $rc)"
 grep -q "^total .*%.*preloads cancelled" "$T/asan.err" &&
 	[ "$(grep -c '^ *[0-9]* .*%' "$T/asan.err")" -ge 12 ]
 check $? "--stats: per-layer hit rate, flash/token, stall/token, precision/recall"
@@ -106,7 +116,7 @@ done
 check $? "--gap 0 and --gap 64K: same greedy text at 25%${fail:+ (differs:$fail)}"
 
 # 3. memory cgroup of budget + 10% (+ overhead)
-bud=$(jfield budget_bytes "$T/o-uring-25%.txt")
+bud=$(jfield budget_bytes "$T/o-$UBE-25%.txt")
 lim=$(awk -v b="${bud:-0}" -v o=$OVERHEAD 'BEGIN { printf "%.0f", b * 1.1 + o }')
 sh "$AS_TOP/tools/memcg.sh" "$lim" "$AR" run -m "$S" -p "$P" -n 24 -c 32 --temp 0 --sparsity 0.5 \
 	--dram-budget 25% >"$T/cg.txt" 2>"$T/cg.err"
@@ -205,7 +215,7 @@ else
 	check $? "real model: store at sparsity 0 gives the dense greedy text"
 	"$AR" run -m "$T/r.asw" -p "$P" -n 40 --temp 0 --sparsity 0.3 >"$T/r3.txt" 2>/dev/null
 	fail=""
-	for be in uring pread; do
+	for be in $BES; do
 		for b in 100% 75% 60%; do
 			"$ACTIVESWAP" run -m "$T/r.asw" -p "$P" -n 40 --temp 0 --sparsity 0.3 \
 				--dram-budget $b --backend $be >"$T/rx.txt" 2>/dev/null || fail="$fail $be/$b(rc)"
@@ -213,7 +223,7 @@ else
 		done
 	done
 	[ -z "$fail" ] && [ -s "$T/r3.txt" ]
-	check $? "real model, sparsity 0.3: same text for 100/75/60% x uring/pread${fail:+ (differs:$fail)}"
+	check $? "real model, sparsity 0.3: same text for 100/75/60% x $BES${fail:+ (differs:$fail)}"
 
 	# eval over the store: the dense runtime's figures (same Top-K), at any budget
 	TXT="$AS_SHARED/golden/tinystories-dev.txt"

@@ -2,7 +2,11 @@
 /* Fixtures shared by the unit tests (fixtures.h). */
 #include "fixtures.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include "activeswap/convert.h"
@@ -68,4 +72,25 @@ int fx_convert(const char *in, const char *out, int type, uint32_t group, bool r
 	if (r)
 		fprintf(stderr, "# as_convert %s: %s\n", in, err);
 	return r;
+}
+
+bool fx_uring_usable(const char **why)
+{
+	/* io_uring_setup(2) with a NULL params pointer: EFAULT when the call exists */
+	long r;
+
+	if (getenv("ACTIVESWAP_NO_URING")) {
+		*why = "ACTIVESWAP_NO_URING is set";
+		return false;
+	}
+	r = syscall(__NR_io_uring_setup, 1, NULL);
+	if (r >= 0) {
+		close((int)r);
+		return true;
+	}
+	if (errno == EFAULT)
+		return true;
+	*why = errno == ENOSYS ? "io_uring_setup: not implemented (qemu-user, old kernel)" :
+				 "io_uring_setup: not permitted";
+	return false;
 }

@@ -30,4 +30,8 @@ int fx_mkmodel(const char *out, const struct fx_shape *s, enum ggml_type type, u
 int fx_convert(const char *in, const char *out, int type, uint32_t group, bool rows,
 	       bool verify);
 
+/* Whether this process can set up an io_uring (not under qemu-user, seccomp, or with
+ * ACTIVESWAP_NO_URING set); when not, *why says why (a static string). */
+bool fx_uring_usable(const char **why);
+
 #endif

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include "activeswap/quant.h"
 
@@ -149,17 +151,50 @@ static void test_fp16_rounding(void **state)
 	assert_int_equal(as_fp32_to_fp16(1e-45f), 0x0000);
 }
 
+#if defined(__x86_64__)
 __attribute__((target("f16c"))) static uint16_t f16c_cvt(float f)
 {
 	return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
 }
 
-/* Against the hardware converter (what ggml uses on x86) on a million random bit patterns. */
+static bool have_hw_fp16(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("f16c");
+}
+#elif defined(__aarch64__)
+/* FCVT (single to half, round to nearest even): every aarch64 CPU has it. */
+static uint16_t f16c_cvt(float f)
+{
+	__fp16 h = (__fp16)f;
+	uint16_t u;
+
+	memcpy(&u, &h, 2);
+	return u;
+}
+
+static bool have_hw_fp16(void)
+{
+	return true;
+}
+#else
+static uint16_t f16c_cvt(float f)
+{
+	return as_fp32_to_fp16(f);
+}
+
+static bool have_hw_fp16(void)
+{
+	return false;
+}
+#endif
+
+/* Against the hardware converter (what ggml uses: F16C on x86, FCVT on aarch64) on a
+ * million random bit patterns. */
 static void test_fp16_vs_f16c(void **state)
 {
 	(void)state;
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("f16c"))
+	if (!have_hw_fp16())
 		skip();
 	for (int i = 0; i < 1000000; i++) {
 		uint32_t u;

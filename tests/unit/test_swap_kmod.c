@@ -92,6 +92,12 @@ static void test_not_the_device(void **state)
 	/* A character device that answers no activeswap ioctl. */
 	setenv("ACTIVESWAP_KMOD_DEVICE", "/dev/null", 1);
 	assert_non_null(swap_kmod_unavailable());
+	if (swap_engine_create(&e, st, &p, err, sizeof(err)) == -ENOSYS) {
+		/* qemu-user answers ioctls it does not know itself, with ENOSYS */
+		print_message("# ioctl on /dev/null: ENOSYS (qemu-user?): %s\n", err);
+		unsetenv("ACTIVESWAP_KMOD_DEVICE");
+		skip();
+	}
 	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -ENODEV);
 	assert_null(e);
 	assert_non_null(strstr(err, "not the activeswap device"));

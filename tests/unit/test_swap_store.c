@@ -361,12 +361,34 @@ static void test_crc32c(void **state)
 	assert_int_equal(swap_crc32c(0, z, 32), 0x8a9136aa);
 	assert_int_equal(swap_crc32c(0, o, 32), 0x62a8ab43);
 	assert_int_equal(swap_crc32c(swap_crc32c(0, "1234", 4), "56789", 5), 0xe3069283);
+	assert_int_equal(swap_crc32c_soft(0, "123456789", 9), 0xe3069283);
+	assert_int_equal(swap_crc32c_soft(0, o, 32), 0x62a8ab43);
+}
+
+/* The instruction path (SSE4.2 / ARMv8 CRC32C, when the CPU has it) against the table on
+ * every length and alignment around the 8-byte steps. */
+static void test_crc32c_hw_vs_soft(void **state)
+{
+	uint8_t buf[300];
+	uint64_t rs = 0x9e3779b97f4a7c15ull;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		rs = rs * 6364136223846793005ull + 1442695040888963407ull;
+		buf[i] = (uint8_t)(rs >> 56);
+	}
+	print_message("# crc32c: %s\n", swap_crc32c_hw() ? "instruction" : "table");
+	for (size_t off = 0; off < 9; off++)
+		for (size_t len = 0; len + off <= sizeof(buf); len += 1 + len / 16)
+			assert_int_equal(swap_crc32c(0x1234u * (uint32_t)len, buf + off, len),
+					 swap_crc32c_soft(0x1234u * (uint32_t)len, buf + off, len));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_crc32c_hw_vs_soft),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),

@@ -175,6 +175,12 @@ static void budgets_backends(const char *store)
 	decode(store, &p, ref);
 	assert_int_equal(ref->evictions, 0);
 	for (size_t b = 0; b < 2; b++) {
+		const char *why;
+
+		if (be[b] == SWAP_BACKEND_URING && !fx_uring_usable(&why)) {
+			print_message("# io_uring half skipped: %s\n", why);
+			continue;
+		}
 		for (size_t i = 0; i < 3; i++) {
 			for (int variant = 0; variant < 6; variant++) {
 				base_params(&p);
@@ -256,9 +262,15 @@ static void test_sparsity0_equals_dense(void **state)
 		assert_int_equal(as_forward(ds, toks[i], i, true), 0);
 		a = as_swap_logits(sm);
 		b = ds->logits;
+		/* plain compares, not fmax(): gcc 12 for aarch64 fails to vectorize fmax here
+		 * (internal compiler error); the same result, NaN ignored as fmax does */
 		for (int v = 0; v < 512; v++) {
-			mx = fmax(mx, fabs(b[v]));
-			dif = fmax(dif, fabs((double)a[v] - b[v]));
+			double fb = fabs(b[v]), d = fabs((double)a[v] - b[v]);
+
+			if (fb > mx)
+				mx = fb;
+			if (d > dif)
+				dif = d;
 		}
 		if (dif > 1e-4 * mx + 1e-6)
 			fail_msg("token %u: max |swap - dense| = %g (max |logit| %g)", i, dif, mx);

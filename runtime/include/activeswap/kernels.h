@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Compute kernels. Every kernel has a scalar reference; AVX2 and AVX-512 versions are
- * chosen at run time from cpuid (override with as_kernels_force() or the environment
- * variable ACTIVESWAP_SIMD=scalar|avx2|avx512, used by the tests to compare paths).
+ * Compute kernels. Every kernel has a scalar reference; SIMD versions are chosen at run
+ * time: AVX2 and AVX-512 on x86-64 (from cpuid), NEON and NEON with the dot-product
+ * instructions on aarch64 (from getauxval(AT_HWCAP)). Override with as_kernels_force() or
+ * the environment variable ACTIVESWAP_SIMD=scalar|avx2|avx512 (x86-64) or
+ * scalar|neon|dotprod (aarch64), used by the tests to compare paths.
  *
  * Matrices are row-major with the GGUF convention: a weight tensor with ne = {cols, rows}
  * stores `rows` rows of `cols` elements each; y = W x has `rows` outputs.
@@ -17,7 +19,19 @@
 #include "activeswap/quant.h"
 #include "activeswap/threadpool.h"
 
-enum as_simd { AS_SIMD_SCALAR = 0, AS_SIMD_AVX2 = 1, AS_SIMD_AVX512 = 2 };
+/*
+ * Levels are ranks on the architecture the library was built for: every level includes
+ * the ones below it, and code may loop from AS_SIMD_SCALAR to as_simd_detect(). The same
+ * ranks carry x86-64's names and aarch64's; as_simd_name() gives the build's.
+ */
+enum as_simd {
+	AS_SIMD_SCALAR = 0,
+	AS_SIMD_AVX2 = 1,     /* x86-64: AVX2 + FMA + F16C */
+	AS_SIMD_AVX512 = 2,   /* x86-64: AVX-512 F/BW/VL/DQ/VNNI */
+	AS_SIMD_NEON = 1,     /* aarch64: Advanced SIMD (baseline) */
+	AS_SIMD_DOTPROD = 2,  /* aarch64: Advanced SIMD + SDOT/UDOT (HWCAP_ASIMDDP) */
+};
+#define AS_SIMD_LEVELS 3
 
 /* Best level this CPU supports. */
 enum as_simd as_simd_detect(void);
@@ -25,7 +39,10 @@ enum as_simd as_simd_detect(void);
 enum as_simd as_simd_active(void);
 /* Force a level (clamped to what the CPU supports); returns the level now active. */
 enum as_simd as_kernels_force(enum as_simd level);
+/* The level's name on this build's architecture ("scalar", "avx2", "neon", ...). */
 const char *as_simd_name(enum as_simd level);
+/* The level named name on this architecture (as_simd_name's names), or -1. */
+int as_simd_parse(const char *name);
 
 /* y[rows] = W[rows x cols] * x[cols]; W of type t (any as_type_supported type).
  * cols must be a multiple of the type's block size. Rows are split over tp's threads.
@@ -77,7 +94,8 @@ int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes);
 int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst);
 
 /* True when repacking weights of type t pays off at the active SIMD level (Q4_0 with AVX2 or
- * AVX-512; the scalar Q4_0_X16 kernel is a slow reference). Loaders should check this. */
+ * AVX-512; the scalar Q4_0_X16 kernel is a slow reference; false on aarch64, where the
+ * NEON X16 kernels' speed is unmeasured). Loaders should check this. */
 bool as_repack_useful(enum ggml_type t);
 
 /* Matvec with an explicit SIMD level (tests/benchmarks compare levels without touching the
