@@ -241,17 +241,23 @@ void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t nt, size_t P
 
 /* ---- dispatch --------------------------------------------------------------------- */
 
-static as_kq_tile_fn tiles[3];
+static as_kq_tile_fn tiles[AS_SIMD_LEVELS];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* x86-64 has AVX2 and AVX-512 tiles; elsewhere (aarch64: no NEON tile yet) every level
+ * runs the scalar one. */
 static void init(void)
 {
+	for (int l = 0; l < AS_SIMD_LEVELS; l++)
+		tiles[l] = as_kq_tile_scalar;
+#if defined(__x86_64__)
 	enum as_simd detected = as_simd_detect();
 
-	tiles[AS_SIMD_SCALAR] = as_kq_tile_scalar;
-	tiles[AS_SIMD_AVX2] = detected >= AS_SIMD_AVX2 ? as_kq_tile_avx2 : as_kq_tile_scalar;
+	if (detected >= AS_SIMD_AVX2)
+		tiles[AS_SIMD_AVX2] = as_kq_tile_avx2;
 	tiles[AS_SIMD_AVX512] = detected >= AS_SIMD_AVX512 ? as_kq_tile_avx512 :
 				tiles[AS_SIMD_AVX2];
+#endif
 }
 
 void as_kq_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0, size_t r1,
