@@ -58,13 +58,19 @@ fi
 # fuzz_model: the loader needs the kernels (repacking), built per ISA as the Makefile does
 R="$AS_TOP/runtime"
 # shellcheck disable=SC2086
-if "$CLANG" $FLAGS -mavx2 -mfma -mf16c -c "$R/kernels_avx2.c" -o "$W/k_avx2.o" \
-	2>"$W/build.log" &&
-	"$CLANG" $FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c \
-		-c "$R/kernels_avx512.c" -o "$W/k_avx512.o" 2>>"$W/build.log" &&
+A2="-mavx2 -mfma -mf16c"
+A5="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c"
+# shellcheck disable=SC2086
+if "$CLANG" $FLAGS $A2 -c "$R/kernels_avx2.c" -o "$W/k_avx2.o" 2>"$W/build.log" &&
+	"$CLANG" $FLAGS $A2 -c "$R/kernels_types_avx2.c" -o "$W/kt_avx2.o" \
+		2>>"$W/build.log" &&
+	"$CLANG" $FLAGS $A5 -c "$R/kernels_avx512.c" -o "$W/k_avx512.o" 2>>"$W/build.log" &&
+	"$CLANG" $FLAGS $A5 -c "$R/kernels_kquant_avx512.c" -o "$W/kk_avx512.o" \
+		2>>"$W/build.log" &&
 	"$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_model.c" "$R/model.c" "$R/gguf.c" \
-		"$R/errmsg.c" "$R/quant.c" "$R/chat.c" "$R/kernels.c" "$R/threadpool.c" \
-		"$W/k_avx2.o" "$W/k_avx512.o" $TOK_SRC -lm -lpthread -o "$OUT/fuzz_model" \
+		"$R/errmsg.c" "$R/quant.c" "$R/quant_k.c" "$R/chat.c" "$R/kernels.c" \
+		"$R/kernels_types.c" "$R/threadpool.c" "$W/k_avx2.o" "$W/kt_avx2.o" \
+		"$W/k_avx512.o" "$W/kk_avx512.o" $TOK_SRC -lm -lpthread -o "$OUT/fuzz_model" \
 		2>>"$W/build.log"; then
 	ok "build fuzz_model (clang -fsanitize=fuzzer,address,undefined)"
 else
@@ -152,7 +158,8 @@ fuzz() {	# target corpus seconds what
 		nok "$t on its seeds"
 		tail -n 40 "$W/seeds-$t.log" | sed 's/^/# /'
 	fi
-	"$OUT/$t" -max_total_time="$3" -timeout=10 -rss_limit_mb=2048 \
+	# libFuzzer takes 0 as "no limit": a small AS_FUZZ_SECONDS must not mean forever
+	"$OUT/$t" -max_total_time="$(($3 > 0 ? $3 : 1))" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=262144 -print_final_stats=1 -artifact_prefix="$OUT/" "$2" \
 		>"$W/fuzz-$t.log" 2>&1
 	rc=$?

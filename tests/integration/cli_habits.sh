@@ -61,10 +61,12 @@ for M in "$T/m.gguf" "$T/m.asw"; do
 	check $? "$k: -n -1 -c 20 runs until the context is full ($ng tokens, rc $rc)"
 
 	# Ctrl-C: the summary of what was generated, exit 130
-	"$AR" run -m "$M" -p "$P" -n -1 -c 16384 --temp 0 >"$T/i.out" 2>"$T/i.err" &
+	"$AR" run -m "$M" -p "$P" -n -1 -c 4096 --temp 0 >"$T/i.out" 2>"$T/i.err" &
 	pid=$!
 	i=0
-	while [ $i -lt 100 ] && [ "$(wc -c <"$T/i.out")" -lt 64 ]; do
+	# (the file may not exist yet when the loop starts: count that as empty; a background
+	# command of sh ignores SIGINT until run installs its handler, so wait for output)
+	while [ $i -lt 100 ] && [ "$(cat "$T/i.out" 2>/dev/null | wc -c)" -lt 64 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
