@@ -2,7 +2,7 @@
 # kernel), its kselftests and the QEMU guest that runs them.
 #
 #   make module         build/kernel/src/module/activeswap.ko, W=1 and sparse (C=1) clean
-#   make selftests      build/kernel/selftests/activeswap_test (static)
+#   make selftests      build/kernel/selftests/activeswap*_test (static, one per area)
 #   make kernel-guest   build/kernel/guest/{initramfs.cpio.gz,disk.img} (with the CLI and a
 #                       generated model's store, for libswap's kmod backend)
 #   make check-kernel   only the kernel suite (tests/integration/kernel.sh): build, boot
@@ -16,7 +16,11 @@ KOUT      := $(TOP)/build/kernel
 KSRC_TAR  ?= $(firstword $(wildcard /usr/src/linux-source-6.1.tar.xz /usr/src/linux-source-6.1.tar.bz2))
 KMOD      := $(KOUT)/src/module/activeswap.ko
 KSELF_INC := $(KOUT)/kselftest
-KSELF_BIN := $(KOUT)/selftests/activeswap_test
+KSELF_SRC := tests/selftests/activeswap
+KSELF_BINS := $(addprefix $(KOUT)/selftests/,activeswap_test activeswap_io_test \
+	activeswap_limits_test activeswap_module_test)
+# the first one: tests/qemu/build-guest.sh takes the others from beside it
+KSELF_BIN := $(firstword $(KSELF_BINS))
 KGUEST    := $(KOUT)/guest/initramfs.cpio.gz
 KMOD_SRC  := Kbuild $(wildcard module/*.c module/*.h module/Kbuild) uapi/linux/activeswap.h
 
@@ -47,13 +51,15 @@ $(KSELF_INC)/kselftest_harness.h:
 		'linux-source-*/tools/testing/selftests/kselftest*.h'
 	@test -f $@
 
-selftests: $(KSELF_BIN)
+selftests: $(KSELF_BINS)
 
-$(KSELF_BIN): tests/selftests/activeswap/activeswap_test.c uapi/linux/activeswap.h \
-		$(KSELF_INC)/kselftest_harness.h
+# one program per area (the harness keeps its test list per program), each with the helpers
+$(KSELF_BINS): $(KOUT)/selftests/%: $(KSELF_SRC)/%.c $(KSELF_SRC)/as_util.c \
+		$(wildcard $(KSELF_SRC)/*.h) uapi/linux/activeswap.h $(KSELF_INC)/kselftest_harness.h
 	@mkdir -p $(dir $@)
 	$(CC) -static -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
-		-Wno-sign-compare -Wno-misleading-indentation -I$(KSELF_INC) -I$(TOP)/uapi -o $@ $< -pthread
+		-Wno-sign-compare -Wno-misleading-indentation -I$(KSELF_INC) -I$(TOP)/uapi -o $@ \
+		$< $(KSELF_SRC)/as_util.c -pthread
 
 kernel-guest: $(KGUEST)
 
@@ -66,7 +72,7 @@ KGUEST_STAMP := $(KOUT)/guest-asan.txt
 $(KGUEST_STAMP): kguest-force
 	@mkdir -p $(KOUT) && echo "$(KGUEST_ASAN)" | cmp -s - $@ || echo "$(KGUEST_ASAN)" >$@
 
-$(KGUEST): $(KMOD) $(KSELF_BIN) $(CLI) $(KGUEST_ASAN) $(KGUEST_STAMP) tests/qemu/build-guest.sh \
+$(KGUEST): $(KMOD) $(KSELF_BINS) $(CLI) $(KGUEST_ASAN) $(KGUEST_STAMP) tests/qemu/build-guest.sh \
 		tests/qemu/init.sh
 	sh tests/qemu/build-guest.sh $(KOUT)/guest $(KVER) $(KMOD) $(KSELF_BIN) $(abspath $(CLI)) \
 		$(KGUEST_ASAN)

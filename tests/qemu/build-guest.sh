@@ -2,7 +2,8 @@
 # Build the QEMU guest for the kernel selftests:
 #   OUT/initramfs.cpio.gz  busybox-static, the kernel modules the guest needs (virtio,
 #                          ext4, dm-mod, dm-delay, from Debian's linux-image for KVER), activeswap.ko,
-#                          the static selftest binary and tests/qemu/init.sh as /init
+#                          the static selftest programs (SELFTEST, activeswap_test, and the
+#                          activeswap_*_test beside it) and tests/qemu/init.sh as /init
 #                          and, with CLI, the activeswap CLI with its shared libraries
 #                          (ASAN_CLI, the sanitizer build, as /bin/activeswap-asan)
 #   OUT/disk.img           ext4 image holding store.bin, a 16 MiB pattern file written by
@@ -31,6 +32,9 @@ cp "$here"/init.sh "$root"/init
 chmod 0755 "$root"/init
 cp "$kmod" "$root"/activeswap.ko
 cp "$selftest" "$root"/bin/activeswap_test
+for t in "$(dirname "$selftest")"/activeswap_*_test; do
+	[ -x "$t" ] && cp "$t" "$root"/bin/
+done
 
 # The CLI (the host's optimized build, and its sanitizer build when given) with the
 # shared libraries ldd lists, at the same paths, loader included.
