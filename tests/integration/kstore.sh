@@ -24,7 +24,8 @@ mkdir -p "$T"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi; }
+# check STATUS DESCRIPTION [MORE]
+check() { if [ "$1" = 0 ]; then ok "$2${3:+ $3}"; else nok "$2${3:+ $3}"; fi; }
 if ! command -v jq >/dev/null 2>&1; then
 	echo "1..0 # SKIP jq is not installed"
 	exit 0
@@ -61,10 +62,11 @@ for ty in q4_k_m q5_k_m q4_K q6_K; do
 	done
 	[ -n "$cols" ] && [ -z "$bad" ]
 	check $? "$ty: info on the store shows K columns ($cols)"
-	want=$(jq -r '.tensors[]? // empty | select(.name | test("^blk\\.[0-9]+\\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\\.weight$")) | "\(.name | sub("\\.weight$"; "")) \(.type)"' \
-		"$T/g.json" | sort)
-	got=$(jq -r '.resident[] | select(.name | endswith(".kscale")) | "\(.name | sub("\\.kscale$"; "")) \(.type)"' \
-		"$T/s.json" | sort)
+	mats='^blk\.[0-9]+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$'
+	want=$(jq -r --arg re "$mats" '.tensors[] | select(.name | test($re)) |
+		"\(.name | sub("\\.weight$"; "")) \(.type)"' "$T/g.json" | sort)
+	got=$(jq -r '.resident[] | select(.name | endswith(".kscale")) |
+		"\(.name | sub("\\.kscale$"; "")) \(.type)"' "$T/s.json" | sort)
 	[ "$(echo "$want" | wc -l)" = 56 ] && [ "$want" = "$got" ]
 	check $? "$ty: 56 scale tables, each of its layer's GGUF type"
 
@@ -75,12 +77,12 @@ for ty in q4_k_m q5_k_m q4_K q6_K; do
 	check $? "$ty: store/GGUF bytes $s/$g = $ratio <= 1.10"
 
 	# 3. sparsity 0: the GGUF's weights
-	"$AR" run -m "$M.asw" -p "$P" -n 48 --temp 0 --json --sparsity 0 -t 1 >"$T/k" 2>"$T/err"
-	"$AR" run -m "$M.f32.asw" -p "$P" -n 48 --temp 0 --json --sparsity 0 -t 1 >"$T/f" \
+	"$AR" run -m "$M.asw" -p "$P" -n 32 --temp 0 --json --sparsity 0 -t 1 >"$T/k" 2>"$T/err"
+	"$AR" run -m "$M.f32.asw" -p "$P" -n 32 --temp 0 --json --sparsity 0 -t 1 >"$T/f" \
 		2>>"$T/err"
 	ref=$(ids "$T/k")
 	[ -n "$ref" ] && [ "$ref" = "$(ids "$T/f")" ]
-	check $? "$ty: store greedy ids (48) == those of the F32-column store of the same GGUF"
+	check $? "$ty: store greedy ids (32) == those of the F32-column store of the same GGUF"
 	for m in asw f32.asw; do
 		"$AR" eval -m "$M.$m" -f "$T/text.txt" -c 64 --chunks 2 --sparsity 0 \
 			--ref-gguf "$M.gguf" -t 2 --json >"$T/e.$m" 2>"$T/err"
@@ -100,7 +102,7 @@ for ty in q4_k_m q5_k_m q4_K q6_K; do
 		for pct in 100 50 25; do
 			b=$((full - sw + sw * pct / 100))
 			for be in uring pread; do
-				"$AR" run -m "$M.asw" -p "$P" -n 48 --temp 0 --json --sparsity 0 \
+				"$AR" run -m "$M.asw" -p "$P" -n 32 --temp 0 --json --sparsity 0 \
 					-t 1 --dram-budget "$b" --backend $be >"$T/b" 2>"$T/err"
 				[ "$(ids "$T/b")" = "$ref" ] || fail="$fail $be/$pct%"
 				[ $pct = 25 ] && evict="$evict $(sed -n \
@@ -113,7 +115,8 @@ for ty in q4_k_m q5_k_m q4_K q6_K; do
 	[ $ty = q4_k_m ] && vfull=$full vsw=$sw vref=$ref
 	set -- $evict
 	[ -z "$fail" ] && [ $# = 2 ] && [ "$1" -gt 0 ] && [ "$2" -gt 0 ]
-	check $? "$ty: greedy ids equal for budgets 100/50/25% x uring/pread${fail:+ (differ:$fail)} (evictions at 25%:$evict)"
+	check $? "$ty: greedy ids equal for budgets 100/50/25% x uring/pread${fail:+ (differ:$fail)}" \
+		"(evictions at 25%:$evict)"
 done
 
 # 5. --verify once: the sanitizer CLI over a 50% budget, and convert --verify
