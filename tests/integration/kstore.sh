@@ -15,7 +15,8 @@
 #    KL(dense GGUF || store) <= 2e-3 over 62 positions (measured 3.9e-4 for q4_k_m),
 #    which must also equal the F32 store's KL to 1%;
 #  - the greedy ids are the same for budgets of resident + 100/50/25% of the swappable
-#    bytes, over io_uring and pread (the 25% runs evict), and once with --verify.
+#    bytes, over io_uring and pread (the 25% runs evict), and once with --verify; for the
+#    mixes also at sparsity 0.5 (Top-K: other ids than at 0), over 1 and 2 threads.
 set -u
 : "${ACTIVESWAP:?}" "${AS_TMP:?}"
 AR=${ACTIVESWAP_RELEASE:-$ACTIVESWAP}
@@ -117,9 +118,26 @@ for ty in q4_k_m q5_k_m q4_K q6_K; do
 	[ -z "$fail" ] && [ $# = 2 ] && [ "$1" -gt 0 ] && [ "$2" -gt 0 ]
 	check $? "$ty: greedy ids equal for budgets 100/50/25% x uring/pread${fail:+ (differ:$fail)}" \
 		"(evictions at 25%:$evict)"
+
+	# 5. the mixes at sparsity 0.5: Top-K over K columns, the same ids at every budget,
+	# backend and thread count
+	case $ty in *_k_m) [ -n "$full" ] && [ -n "$sw" ] || continue ;; *) continue ;; esac
+	fail= sp=
+	for run in 100:uring:1 25:uring:1 25:pread:1 25:uring:2 100:pread:2; do
+		pct=${run%%:*} be=${run#*:} th=${be#*:} be=${be%:*}
+		"$AR" run -m "$M.asw" -p "$P" -n 32 --temp 0 --json --sparsity 0.5 -t $th \
+			--dram-budget $((full - sw + sw * pct / 100)) --backend $be >"$T/b" 2>"$T/err"
+		got=$(ids "$T/b")
+		[ -n "$got" ] && [ "$got" != "$ref" ] || fail="$fail $pct%/$be/-t$th:none-or-dense"
+		[ -z "$sp" ] && sp=$got
+		[ "$got" = "$sp" ] || fail="$fail $pct%/$be/-t$th"
+	done
+	[ -z "$fail" ]
+	check $? "$ty: sparsity 0.5: ids equal for 100/25% x uring/pread x 1/2 threads" \
+		"${fail:+(differ:$fail)}"
 done
 
-# 5. --verify once: the sanitizer CLI over a 50% budget, and convert --verify
+# 6. --verify once: the sanitizer CLI over a 50% budget, and convert --verify
 M="$T/q4_k_m"
 if [ -f "$M.asw" ] && [ -n "${vref:-}" ]; then
 	b=$((vfull - vsw / 2))
