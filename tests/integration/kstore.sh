@@ -61,8 +61,9 @@ for ty in q4_k_m q5_k_m q4_K q6_K; do
 	for c in $cols; do
 		case $c in q4_K|q5_K|q6_K) ;; *) bad="$bad $c" ;; esac
 	done
-	[ -n "$cols" ] && [ -z "$bad" ]
-	check $? "$ty: info on the store shows K columns ($cols)"
+	"$ACTIVESWAP" info "$M.asw" >"$T/s.txt" 2>&1
+	[ -n "$cols" ] && [ -z "$bad" ] && grep -q "^  K columns keep the GGUF's codes" "$T/s.txt"
+	check $? "$ty: info on the store shows K columns ($cols), and says so in text"
 	mats='^blk\.[0-9]+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$'
 	want=$(jq -r --arg re "$mats" '.tensors[] | select(.name | test($re)) |
 		"\(.name | sub("\\.weight$"; "")) \(.type)"' "$T/g.json" | sort)
