@@ -67,7 +67,9 @@ static void usage(FILE *f)
 		"(layout \"cols\": the store's column encoding, one column per cache slot, slots\n"
 		"in random order, a random (1-S) fraction of the columns selected); its GB/s and\n"
 		"GFLOP/s count the selected columns only, and \"vs_dense\" is its speed over the\n"
-		"dense matvec of the same shape measured in the same run. For q4_0 without\n"
+		"dense matvec of the same shape measured in the same run. q4_K, q5_K and q6_K\n"
+		"use the store's K columns (the matrix's codes per column; its scales in one\n"
+		"resident table, read but not counted in GB/s). For q4_0 without\n"
 		"--simd, layout \"read\" times the memory reads alone (one load per 64-byte\n"
 		"line): of the whole matrix, and of the selected columns in the sparse kernel's\n"
 		"order, with its time relative to the whole matrix's: the ceiling a sparse\n"
@@ -250,6 +252,10 @@ struct sp_task {
 	const void *const *sel; /* the selection in use */
 	const float *x;
 	size_t rows, k;
+	/* K-quant columns: the channels of each pool's selection (cols apart), the scale
+	 * table, and the channels in use */
+	const uint32_t *chp, *ch;
+	const void *table;
 };
 
 /* rows split over threads as the swapping runtime splits them */
@@ -257,7 +263,12 @@ static void sp_task_fn(void *arg, int ith, int nth)
 {
 	const struct sp_task *a = arg;
 
-	as_sparse_axpy_share(a->lvl, a->t, a->y, a->rows, a->sel, a->x, a->k, ith, nth);
+	if (a->table)
+		as_kq_axpy_share(a->lvl, a->t, a->y, a->rows, a->cols, a->table, a->sel, a->ch,
+				 a->x, a->k, ith, nth);
+	else
+		as_sparse_axpy_share(a->lvl, a->t, a->y, a->rows, a->sel, a->x, a->k, ith,
+				     nth);
 }
 
 /* one sparse product on pool it % n */
@@ -266,6 +277,8 @@ static void sp_run(void *ctx, long it)
 	struct sp_task *a = ctx;
 
 	a->sel = a->ptr + (size_t)it % a->n * a->cols;
+	if (a->chp)
+		a->ch = a->chp + (size_t)it % a->n * a->cols;
 	as_tp_run(a->tp, sp_task_fn, a);
 }
 
@@ -352,21 +365,48 @@ static void rd_cols_run(void *ctx, long it)
 }
 
 /*
+ * A K-quant matrix w (rows of rb bytes) as a store holds it: column j's codes into the
+ * slot perm[j], the scales into table (as_kq_table_bytes). 0, -ENOMEM or -EINVAL.
+ */
+static int kq_columns(enum ggml_type t, const uint8_t *w, uint64_t rb, long rows, long cols,
+		      uint8_t *mem, size_t slot, const uint32_t *perm, void *table)
+{
+	uint8_t *codes = malloc((size_t)rows * (size_t)cols), *col = malloc((size_t)rows);
+	int r = codes && col ? 0 : -ENOMEM;
+
+	for (long i = 0; !r && i < rows; i++)
+		r = as_kq_split_row(t, w + (size_t)i * rb, (size_t)cols, (size_t)rows,
+				    (size_t)i, codes + (size_t)i * (size_t)cols, table);
+	for (long j = 0; !r && j < cols; j++) {
+		for (long i = 0; i < rows; i++)
+			col[i] = codes[(size_t)i * (size_t)cols + (size_t)j];
+		r = as_kq_col_encode(t, col, (size_t)rows, mem + (size_t)perm[j] * slot);
+	}
+	free(codes);
+	free(col);
+	return r;
+}
+
+/*
  * The sparse column kernel on the same matrix: columns encoded as a store holds them,
  * one per 64-byte aligned slot, slots shuffled over n pools (the working set), a random
- * sorted selection of k columns per pool.
+ * sorted selection of k columns per pool. K-quant types take the GGUF rows w (rb bytes
+ * each): their columns keep w's codes, the scales go to one resident table.
  */
 static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum ggml_type t,
-			long rows, long cols, const float *x, double dense_s, double read_s)
+			long rows, long cols, const float *x, const uint8_t *w, uint64_t rb,
+			double dense_s, double read_s)
 {
 	size_t cb = as_col_bytes(t, (size_t)rows), slot = (cb + 63) & ~(size_t)63, pool, n;
+	size_t tb = as_kq_type(t) ? as_kq_table_bytes(t, (size_t)rows, (size_t)cols) : 0;
 	float *tmp = malloc((size_t)rows * sizeof(float)), *y = calloc((size_t)rows, 4);
 	uint8_t *mem = NULL;
 	const void **ptr = NULL;
-	uint32_t *perm = malloc((size_t)cols * sizeof(uint32_t));
+	uint32_t *perm = malloc((size_t)cols * sizeof(uint32_t)), *chp = NULL;
+	void *table = tb ? calloc(1, tb) : NULL;
 	int rc = 1;
 
-	if (!cb || !tmp || !y || !perm) {
+	if (!cb || !tmp || !y || !perm || (as_kq_type(t) && !table)) {
 		cli_err(SUB, "out of memory");
 		goto out;
 	}
@@ -375,7 +415,9 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 	n = n < 1 ? 1 : n > 64 ? 64 : n;
 	mem = alloc_big(pool * n);
 	ptr = malloc(sizeof(void *) * (size_t)cols * n);
-	if (!mem || !ptr) {
+	if (table)
+		chp = malloc(sizeof(uint32_t) * (size_t)cols * n);
+	if (!mem || !ptr || (table && !chp)) {
 		cli_err(SUB, "out of memory (%zu pools of %zu bytes)", n, pool);
 		goto out;
 	}
@@ -388,7 +430,15 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 		perm[j] = perm[r];
 		perm[r] = v;
 	}
-	for (long j = 0; j < cols; j++) {
+	if (table) {
+		int r = kq_columns(t, w, rb, rows, cols, mem, slot, perm, table);
+
+		if (r) {
+			cli_err(SUB, "%s columns: %s", as_type_name(t), strerror(-r));
+			goto out;
+		}
+	}
+	for (long j = 0; !table && j < cols; j++) {
 		for (long r = 0; r < rows; r++)
 			tmp[r] = frand() * 0.05f;
 		as_col_encode(t, tmp, (size_t)rows, mem + (size_t)perm[j] * slot);
@@ -407,16 +457,20 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 		for (size_t p = 0; p < n; p++) {
 			size_t m = 0;
 
-			for (long j = 0; j < cols && m < k; j++)
-				if ((size_t)(cols - j) <= k - m || rng() % (size_t)cols < k)
-					ptr[p * (size_t)cols + m++] = mem + p * pool +
-								      (size_t)perm[j] * slot;
+			for (long j = 0; j < cols && m < k; j++) {
+				if ((size_t)(cols - j) > k - m && rng() % (size_t)cols >= k)
+					continue;
+				if (chp)
+					chp[p * (size_t)cols + m] = (uint32_t)j;
+				ptr[p * (size_t)cols + m++] = mem + p * pool +
+							      (size_t)perm[j] * slot;
+			}
 		}
 		for (size_t i = 0; i < k; i++)
 			xs[i] = x[i];
 		for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
 			struct sp_task a = { tp, (enum as_simd)l, t, y, ptr, n, (size_t)cols, NULL,
-					     xs, (size_t)rows, k };
+					     xs, (size_t)rows, k, chp, NULL, table };
 			struct timing tm;
 
 			if (o->simd >= 0 && l != o->simd)
@@ -428,7 +482,7 @@ static int bench_sparse(const struct bk_opts *o, struct as_threadpool *tp, enum 
 		}
 		if (t == GGML_TYPE_Q4_0 && read_s > 0) {
 			struct sp_task a = { tp, AS_SIMD_SCALAR, t, y, ptr, n, (size_t)cols, NULL,
-					     xs, (size_t)rows, k };
+					     xs, (size_t)rows, k, NULL, NULL, NULL };
 			struct rd_task rd = { .tp = tp, .sp = &a };
 			struct timing tm;
 
@@ -444,6 +498,8 @@ out:
 		munmap(mem, pool * n);
 	free(ptr);
 	free(perm);
+	free(chp);
+	free(table);
 	free(tmp);
 	free(y);
 	return rc;
@@ -532,12 +588,12 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 		read_s = tm.median; /* the whole matrix, read alone */
 	}
 	if (o->n_sp) {
-		if (!as_sparse_type_ok(t)) {
+		if (!as_sparse_type_ok(t) && !as_kq_type(t)) {
 			cli_err(SUB, "--sparsity: no sparse kernel for %s", as_type_name(t));
 			rc = 2;
 			goto out;
 		}
-		if (w) {
+		if (w && !as_kq_type(t)) { /* K types encode their columns from w */
 			munmap(w, stride * (size_t)n);
 			w = NULL;
 		}
@@ -545,7 +601,7 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 			munmap(rp, rstride * (size_t)n);
 			rp = NULL;
 		}
-		if (bench_sparse(o, tp, t, rows, cols, x, dense_s, read_s))
+		if (bench_sparse(o, tp, t, rows, cols, x, w, rb, dense_s, read_s))
 			goto out;
 	}
 	rc = 0;

@@ -18,6 +18,7 @@
 #include "activeswap/gguf.h"
 #include "activeswap/quant.h"
 #include "activeswap/quantmix.h"
+#include "activeswap/sparse.h"
 #include "activeswap/swap.h"
 #include "activeswap/tokenizer.h"
 #include "args.h"
@@ -227,6 +228,7 @@ static int info_store(FILE *o, const char *path, bool json)
 	struct gguf_file *meta;
 	uint64_t row_bytes = 0, hd;
 	int rc_rows;
+	bool kcols = false;
 	int rc = swap_store_open(&st, path, err, sizeof(err));
 
 	if (rc) {
@@ -287,11 +289,16 @@ static int info_store(FILE *o, const char *path, bool json)
 
 			fprintf(o, "  %-9s %8u %12llu ", swap_kind_name(k), kd->in,
 				(unsigned long long)swap_store_bundle_bytes(st, (enum swap_kind)k));
-			for (uint32_t j = 0; j < kd->n_mats && j < SWAP_MAX_MATS; j++)
+			for (uint32_t j = 0; j < kd->n_mats && j < SWAP_MAX_MATS; j++) {
+				kcols |= as_kq_type((enum ggml_type)kd->mats[j].type);
 				fprintf(o, " %u x %s", kd->mats[j].out,
 					as_type_name((enum ggml_type)kd->mats[j].type));
+			}
 			fputc('\n', o);
 		}
+		if (kcols)
+			fprintf(o, "  K columns keep the GGUF's codes; scales in the blk.L.OP.kscale "
+				   "tables, typed per layer\n  (a kind names the widest layer type)\n");
 		rc_rows = as_swap_row_copy_bytes(st, &row_bytes, rerr, sizeof(rerr));
 		if (!rc_rows)
 			fprintf(o, "  row copy: %.1f MB (convert --rows; sparsity 0 computes from it)\n",

@@ -64,6 +64,18 @@ grep '"layout":"cols"' "$T/sp.json" | grep -q '"sparsity":0.500,"selected":48,' 
 check $? "sparse results name the sparsity, the selected columns and a time"
 grep '"layout":"cols"' "$T/sp.json" | tail -1 | grep -q '"vs_dense":[1-9]\|"vs_dense":0\.[0-9]*[1-9]'
 check $? "the best level's sparse result carries its ratio to dense"
+# the K-quant columns (codes per column, the scales in a table), 100 rows: a partial tile
+for t in q4_K q5_K q6_K; do
+	"$ACTIVESWAP" bench kernels --rows 100 --cols 512 --seconds 0.001 --working-set 1K \
+		-t 2 --type $t --sparsity 0,0.5 --json >"$T/kq.json" 2>"$T/kq.err"
+	rc=$?
+	nl=$(grep -c "\"type\":\"$t\",\"layout\":\"cols\"" "$T/kq.json")
+	nd=$(grep -c '"layout":"plain"' "$T/kq.json")
+	[ $rc -eq 0 ] && [ "$nd" -ge 1 ] && [ "$nl" -eq $((2 * nd)) ] &&
+		grep '"layout":"cols"' "$T/kq.json" | grep -q '"sparsity":0.500,"selected":256,' &&
+		! grep '"layout":"cols"' "$T/kq.json" | grep -q '"us":0.00,'
+	check $? "$t: --sparsity times the K column kernel ($nl results for $nd levels, rc=$rc)"
+done
 
 bad_flag() {
 	"$ACTIVESWAP" bench kernels "$@" >"$T/bad.out" 2>"$T/bad.err"
