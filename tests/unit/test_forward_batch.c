@@ -98,7 +98,8 @@ static struct as_model *make_model(const struct mcase *c)
 	if (r)
 		fprintf(stderr, "# load %s: %s\n", c->name, err);
 	assert_int_equal(r, 0);
-	assert_int_equal(m->n_repacked > 0, c->repack);
+	/* the loader repacks where it pays off (not on aarch64 today) */
+	assert_int_equal(m->n_repacked > 0, c->repack && as_repack_useful(c->type));
 	return m;
 }
 
