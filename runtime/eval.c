@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activeswap/forward.h"
 #include "activeswap/sampler.h"
 
 double as_log_softmax_at(const float *logits, size_t n, int32_t tok)
@@ -56,6 +57,7 @@ int as_perplexity_model(const struct as_eval_model *s, const struct as_eval_mode
 	size_t n_chunks;
 	double nll = 0, kl = 0;
 	uint64_t count = 0, agree = 0;
+	int32_t *head;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -66,10 +68,22 @@ int as_perplexity_model(const struct as_eval_model *s, const struct as_eval_mode
 	if (!n_chunks || n_chunks > UINT32_MAX)
 		return -EINVAL;
 	res->have_ref = ref != NULL;
+	head = malloc(n_ctx / 2 * sizeof(*head));
+	if (!head)
+		return -ENOMEM;
 	for (size_t c = 0; c < n_chunks; c++) {
 		const int32_t *chunk = tokens + c * n_ctx;
 
-		for (uint32_t j = 0; j + 1 < n_ctx; j++) {
+		/* the unscored first half as one feed (batched when the model can) */
+		memcpy(head, chunk, n_ctx / 2 * sizeof(*head));
+		if (bos >= 0)
+			head[0] = bos;
+		rc = as_eval_feed(s, head, n_ctx / 2, 0, false, NULL);
+		if (!rc && ref)
+			rc = as_eval_feed(ref, head, n_ctx / 2, 0, false, NULL);
+		if (rc)
+			goto out;
+		for (uint32_t j = n_ctx / 2; j + 1 < n_ctx; j++) {
 			int32_t tok = (j == 0 && bos >= 0) ? bos : chunk[j];
 			bool score = j >= n_ctx / 2;
 			const float *lg, *rl;
@@ -106,7 +120,39 @@ int as_perplexity_model(const struct as_eval_model *s, const struct as_eval_mode
 			cb(arg, (uint32_t)c, (uint32_t)n_chunks, res);
 	}
 out:
+	free(head);
 	return rc;
+}
+
+int as_eval_feed(const struct as_eval_model *m, const int32_t *tokens, size_t n, size_t pos0,
+		 bool want_logits_last, size_t *done)
+{
+	size_t i = 0;
+	int r = 0;
+
+	if (done)
+		*done = 0;
+	if (!n || pos0 > UINT32_MAX || n > UINT32_MAX - pos0)
+		return -EINVAL;
+	while (i < n && !r) {
+		size_t k = n - i;
+
+		if (m->forward_batch && m->n_batch > 1) {
+			if (k > m->n_batch)
+				k = m->n_batch;
+			r = m->forward_batch(m->ctx, tokens + i, (uint32_t)k, (uint32_t)(pos0 + i),
+					     want_logits_last && i + k == n);
+		} else {
+			k = 1;
+			r = m->forward(m->ctx, tokens[i], (uint32_t)(pos0 + i),
+				       want_logits_last && i + 1 == n);
+		}
+		if (!r)
+			i += k;
+	}
+	if (done)
+		*done = i;
+	return r;
 }
 
 static int state_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
@@ -119,16 +165,34 @@ static const float *state_logits(void *ctx)
 	return ((struct as_state *)ctx)->logits;
 }
 
+static int state_forward_batch(void *ctx, const int32_t *tokens, uint32_t n, uint32_t pos0,
+			       bool want_logits_last)
+{
+	return as_forward_batch(ctx, tokens, n, pos0, want_logits_last);
+}
+
+void as_eval_model_state(struct as_eval_model *em, struct as_state *s, uint32_t n_batch)
+{
+	*em = (struct as_eval_model){
+		.forward = state_forward,
+		.logits = state_logits,
+		.ctx = s,
+		.n_vocab = s->m->hp.n_vocab,
+		.n_ctx = s->n_ctx,
+		.forward_batch = n_batch > 1 ? state_forward_batch : NULL,
+		.n_batch = n_batch,
+	};
+}
+
 int as_perplexity(struct as_state *s, struct as_state *ref, const int32_t *tokens,
 		  size_t n_tokens, uint32_t n_ctx, int32_t bos, as_eval_chunk_fn cb,
 		  void *arg, struct as_eval_result *res)
 {
-	struct as_eval_model ms = { state_forward, state_logits, s, s->m->hp.n_vocab, s->n_ctx };
-	struct as_eval_model mr;
+	struct as_eval_model ms, mr;
 
+	as_eval_model_state(&ms, s, 0);
 	if (ref)
-		mr = (struct as_eval_model){ state_forward, state_logits, ref,
-					     ref->m->hp.n_vocab, ref->n_ctx };
+		as_eval_model_state(&mr, ref, 0);
 	return as_perplexity_model(&ms, ref ? &mr : NULL, tokens, n_tokens, n_ctx, bos, cb,
 				   arg, res);
 }

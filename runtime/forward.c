@@ -14,6 +14,7 @@
 #include "activeswap/kernels.h"
 #include "activeswap/sparse.h"
 #include "activeswap/threadpool.h"
+#include "forward_impl.h"
 
 /* ---- op groups ---------------------------------------------------------------------- */
 
@@ -54,6 +55,20 @@ void as_group_matvec(struct as_threadpool *tp, const struct as_weight *w, enum a
 		jobs[i] = (struct as_matvec_job){ wi->type, wi->data, wi->rows, ys[i] };
 	}
 	as_matvec_multi(tp, jobs, (int)group_n[g], w[ops[0]].cols, x);
+}
+
+void as_group_matmul(struct as_threadpool *tp, const struct as_weight *w, enum as_group g,
+		     const float *X, uint32_t n, float *const *Ys)
+{
+	const enum as_op *ops = group_ops[g];
+	struct as_matvec_job jobs[AS_GROUP_MAX_OPS];
+
+	for (uint32_t i = 0; i < group_n[g]; i++) {
+		const struct as_weight *wi = &w[ops[i]];
+
+		jobs[i] = (struct as_matvec_job){ wi->type, wi->data, wi->rows, Ys[i] };
+	}
+	as_matmul_multi(tp, jobs, (int)group_n[g], w[ops[0]].cols, X, n);
 }
 
 void as_expert_matvec(struct as_threadpool *tp, const struct as_layer *L, uint32_t e,
@@ -144,9 +159,19 @@ static int dense_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_gr
 	return 0;
 }
 
+static int dense_linear_batch(void *ctx, uint32_t layer, enum as_group g, const float *X,
+			      uint32_t n, float *const *Ys)
+{
+	const struct dense_src *d = ctx;
+
+	as_group_matmul(d->tp, d->m->layers[layer].w, g, X, n, Ys);
+	return 0;
+}
+
 static const struct as_wsource_ops dense_ops = {
 	.name = "dense",
 	.linear = dense_linear,
+	.linear_batch = dense_linear_batch,
 	.expert_linear = dense_expert_linear,
 };
 
@@ -320,8 +345,8 @@ static void add(float *x, const float *y, size_t n)
 		x[i] += y[i];
 }
 
-/* x += b when the op has a bias */
-static void add_bias(float *x, const float *b, size_t n)
+/* x += b when the op has a bias (forward_impl.h) */
+void as_fw_add_bias(float *x, const float *b, size_t n)
 {
 	if (b)
 		add(x, b, n);
@@ -337,28 +362,26 @@ static void head_norm(float *v, const float *w, uint32_t n_heads, uint32_t head_
 		as_rmsnorm(v + (size_t)h * head_dim, v + (size_t)h * head_dim, w, head_dim, eps);
 }
 
-/* Q and K of one position after their products: bias, per-head norm, RoPE */
-static void qk_finish(struct as_state *s, const struct as_layer *L, float *k, float *v)
+void as_fw_qk_finish(const struct as_hparams *hp, const struct as_layer *L, float *q,
+		     float *k, float *v, const float *rope)
 {
-	const struct as_hparams *hp = &s->m->hp;
 	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
 
-	add_bias(s->q, L->bias[AS_OP_Q], as_q_dim(hp));
-	add_bias(k, L->bias[AS_OP_K], kv_dim);
-	add_bias(v, L->bias[AS_OP_V], kv_dim);
-	head_norm(s->q, L->q_norm, hp->n_head, hp->head_dim, hp->eps);
+	as_fw_add_bias(q, L->bias[AS_OP_Q], as_q_dim(hp));
+	as_fw_add_bias(k, L->bias[AS_OP_K], kv_dim);
+	as_fw_add_bias(v, L->bias[AS_OP_V], kv_dim);
+	head_norm(q, L->q_norm, hp->n_head, hp->head_dim, hp->eps);
 	head_norm(k, L->k_norm, hp->n_head_kv, hp->head_dim, hp->eps);
 	if (hp->rope_mode == AS_ROPE_NEOX) {
-		as_rope_apply_neox(s->q, hp->n_head, hp->head_dim, hp->n_rot, s->rope);
-		as_rope_apply_neox(k, hp->n_head_kv, hp->head_dim, hp->n_rot, s->rope);
+		as_rope_apply_neox(q, hp->n_head, hp->head_dim, hp->n_rot, rope);
+		as_rope_apply_neox(k, hp->n_head_kv, hp->head_dim, hp->n_rot, rope);
 	} else {
-		as_rope_apply(s->q, hp->n_head, hp->head_dim, hp->n_rot, s->rope);
-		as_rope_apply(k, hp->n_head_kv, hp->head_dim, hp->n_rot, s->rope);
+		as_rope_apply(q, hp->n_head, hp->head_dim, hp->n_rot, rope);
+		as_rope_apply(k, hp->n_head_kv, hp->head_dim, hp->n_rot, rope);
 	}
 }
 
-/* hb = silu(hb) * hb2 */
-static void swiglu(float *hb, const float *hb2, size_t n)
+void as_fw_swiglu(float *hb, const float *hb2, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		float g = hb[i];
@@ -393,7 +416,7 @@ static int moe_ffn(struct as_state *s, uint32_t l)
 		r = src->expert_linear(s->src.ctx, l, e, AS_GROUP_GATE_UP, s->xb, NULL, gu);
 		if (r)
 			return r;
-		swiglu(s->hb, s->hb2, hp->n_ff_exp);
+		as_fw_swiglu(s->hb, s->hb2, hp->n_ff_exp);
 		r = src->expert_linear(s->src.ctx, l, e, AS_GROUP_DOWN, s->hb, NULL, y);
 		if (r)
 			return r;
@@ -428,12 +451,12 @@ static int layers(struct as_state *s, uint32_t pos)
 		r = linear(s, l, AS_GROUP_QKV, s->xb, qkv);
 		if (r)
 			return r;
-		qk_finish(s, L, k, v);
+		as_fw_qk_finish(hp, L, s->q, k, v, s->rope);
 		attention(s, l, pos);
 		r = linear(s, l, AS_GROUP_O, s->xb2, o);
 		if (r)
 			return r;
-		add_bias(s->xb, L->bias[AS_OP_O], dim);
+		as_fw_add_bias(s->xb, L->bias[AS_OP_O], dim);
 		add(s->x, s->xb, dim);
 
 		/* feed-forward: down(silu(gate x) * up x), or the experts' */
@@ -447,13 +470,13 @@ static int layers(struct as_state *s, uint32_t pos)
 		r = linear(s, l, AS_GROUP_GATE_UP, s->xb, gu);
 		if (r)
 			return r;
-		add_bias(s->hb, L->bias[AS_OP_GATE], hp->hidden);
-		add_bias(s->hb2, L->bias[AS_OP_UP], hp->hidden);
-		swiglu(s->hb, s->hb2, hp->hidden);
+		as_fw_add_bias(s->hb, L->bias[AS_OP_GATE], hp->hidden);
+		as_fw_add_bias(s->hb2, L->bias[AS_OP_UP], hp->hidden);
+		as_fw_swiglu(s->hb, s->hb2, hp->hidden);
 		r = linear(s, l, AS_GROUP_DOWN, s->hb, o);
 		if (r)
 			return r;
-		add_bias(s->xb, L->bias[AS_OP_DOWN], dim);
+		as_fw_add_bias(s->xb, L->bias[AS_OP_DOWN], dim);
 		add(s->x, s->xb, dim);
 	}
 	return 0;

@@ -328,6 +328,7 @@ static void init_levels(void)
 	if (detected >= AS_SIMD_AVX512) {
 		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
 		as_kernels_kquant_avx512_init(&tables[AS_SIMD_AVX512]);
+		as_matmul_avx512_init(&tables[AS_SIMD_AVX512]);
 	}
 }
 
@@ -537,8 +538,6 @@ static int ktype_of(enum ggml_type t)
 	return -1;
 }
 
-#define AS_MV_MAX_JOBS 16
-
 struct mv_ctx {
 	const struct as_matvec_job *jobs;
 	int n_jobs;
@@ -665,19 +664,111 @@ static void *scratch_get(size_t size)
 	return s->p;
 }
 
-static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
-			       const struct as_matvec_job *jobs, int n_jobs, size_t cols,
-			       const float *x)
+int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs, size_t cols,
+	       struct as_mv_plan *p)
 {
-	struct mv_ctx c;
 	const struct as_kernel_table *tab;
-	bool need_q8 = false, need_q8k = false, need_pairs = false, need_s1 = false;
-	void *scratch = NULL;
 
 	ensure_init();
 	if (level > detected)
 		level = detected;
 	tab = &tables[level];
+	memset(p, 0, sizeof(*p));
+	p->tab = tab;
+	if (n_jobs <= 0 || n_jobs > AS_MV_MAX_JOBS || !cols)
+		return -EINVAL;
+	for (int j = 0; j < n_jobs; j++) {
+		int k = ktype_of(jobs[j].type);
+		uint64_t rb;
+
+		if (k < 0) /* unsupported type: a programming error */
+			return -EINVAL;
+		if (k == AS_K_Q4_0_X16 && cols % QK4_0 == 0)
+			rb = cols / QK4_0 * sizeof(struct block_q4_0);
+		else if (k == AS_K_Q4_0_X16 || as_row_bytes(jobs[j].type, cols, &rb))
+			return -EINVAL;
+		p->fn[j] = tab->rows[k] ? tab->rows[k] : tables[AS_SIMD_SCALAR].rows[k];
+		p->fn_mm[j] = tab->rows[k] ? tab->rows_mm[k] : tables[AS_SIMD_SCALAR].rows_mm[k];
+		p->row_bytes[j] = (size_t)rb;
+		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 ||
+		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))
+			p->need_q8 = true;
+		if (k == AS_K_Q4_1 || k == AS_K_Q5_1)
+			p->need_s1 = true;
+		if (k == AS_K_Q4_0 && tab->q4_0_wants_pairs && p->fn[j] == tab->rows[k])
+			p->need_pairs = true;
+		if (k == AS_K_Q4_K || k == AS_K_Q6_K || (k >= AS_K_Q2_K && k <= AS_K_IQ4_XS))
+			p->need_q8k = true;
+	}
+	if (p->need_q8 || p->need_q8k) {
+		size_t nb8 = cols / QK8_0, nbk = cols / QK_K, sz = 0;
+
+		if (p->need_q8) {
+			sz = nb8 * sizeof(struct block_q8_0);
+			sz = (sz + 63) & ~(size_t)63;
+			p->off_sum = sz;
+			sz += nb8 * sizeof(int32_t);
+			sz = (sz + 63) & ~(size_t)63;
+		}
+		if (p->need_pairs) {
+			p->off_p = sz;
+			sz += nb8 / 2 * sizeof(struct as_q8_pair);
+		}
+		if (p->need_s1) {
+			p->off_s1 = sz;
+			sz += nb8 * sizeof(float);
+		}
+		p->off_k = sz;
+		if (p->need_q8k)
+			sz += nbk * sizeof(struct block_q8_K);
+		p->xin_bytes = (sz + 63) & ~(size_t)63;
+	}
+	return 0;
+}
+
+void as_mv_xin(const struct as_mv_plan *p, const float *x, size_t cols, void *buf,
+	       struct as_xin *xin)
+{
+	size_t nb8 = cols / QK8_0;
+
+	memset(xin, 0, sizeof(*xin));
+	xin->f32 = x;
+	if (p->need_q8) {
+		struct block_q8_0 *q8 = buf;
+		int32_t *sums = (int32_t *)((uint8_t *)buf + p->off_sum);
+
+		p->tab->quant_q8_0(x, q8, sums, nb8);
+		xin->q8 = q8;
+		xin->q8sum = sums;
+		if (p->need_pairs) {
+			struct as_q8_pair *pr = (void *)((uint8_t *)buf + p->off_p);
+
+			make_pairs(q8, sums, pr, nb8 / 2);
+			xin->q8p = pr;
+		}
+		if (p->need_s1) {
+			float *s1 = (float *)((uint8_t *)buf + p->off_s1);
+
+			q8_1_sums(x, sums, s1, nb8);
+			xin->q8s1 = s1;
+		}
+	}
+	if (p->need_q8k) {
+		struct block_q8_K *qk = (struct block_q8_K *)((uint8_t *)buf + p->off_k);
+
+		as_quant_q8_K_ref(x, qk, cols / QK_K);
+		xin->q8k = qk;
+	}
+}
+
+static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
+			       const struct as_matvec_job *jobs, int n_jobs, size_t cols,
+			       const float *x)
+{
+	struct mv_ctx c;
+	struct as_mv_plan p;
+	void *scratch = NULL;
+
 	if (n_jobs <= 0 || !cols)
 		return;
 	if (n_jobs > AS_MV_MAX_JOBS) { /* do them in batches */
@@ -685,94 +776,29 @@ static void matvec_multi_level(enum as_simd level, struct as_threadpool *tp,
 		matvec_multi_level(level, tp, jobs + AS_MV_MAX_JOBS, n_jobs - AS_MV_MAX_JOBS, cols, x);
 		return;
 	}
+	if (as_mv_plan(level, jobs, n_jobs, cols, &p)) {
+		fail_jobs(jobs, n_jobs); /* make the programming error visible */
+		return;
+	}
 	memset(&c, 0, sizeof(c));
 	c.jobs = jobs;
 	c.n_jobs = n_jobs;
 	c.cols = cols;
-	c.xin.f32 = x;
 	for (int j = 0; j < n_jobs; j++) {
-		int k = ktype_of(jobs[j].type);
-		uint64_t rb;
-
-		if (k < 0) { /* unsupported type: a programming error; make it visible */
-			fail_jobs(jobs, n_jobs);
-			return;
-		}
-		if (k == AS_K_Q4_0_X16 && cols % QK4_0 == 0)
-			rb = cols / QK4_0 * sizeof(struct block_q4_0);
-		else if (k == AS_K_Q4_0_X16 || as_row_bytes(jobs[j].type, cols, &rb)) {
-			fail_jobs(jobs, n_jobs);
-			return;
-		}
-		c.fn[j] = tab->rows[k] ? tab->rows[k] : tables[AS_SIMD_SCALAR].rows[k];
-		c.row_bytes[j] = (size_t)rb;
-		c.chunk_bytes[j] = rb * AS_X16_ROWS;
+		c.fn[j] = p.fn[j];
+		c.row_bytes[j] = p.row_bytes[j];
+		c.chunk_bytes[j] = (uint64_t)p.row_bytes[j] * AS_X16_ROWS;
 		c.offset[j] = c.total;
 		c.total += ceil_div(jobs[j].rows, AS_X16_ROWS) * c.chunk_bytes[j];
-		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 ||
-		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))
-			need_q8 = true;
-		if (k == AS_K_Q4_1 || k == AS_K_Q5_1)
-			need_s1 = true;
-		if (k == AS_K_Q4_0 && tab->q4_0_wants_pairs && c.fn[j] == tab->rows[k])
-			need_pairs = true;
-		if (k == AS_K_Q4_K || k == AS_K_Q6_K || (k >= AS_K_Q2_K && k <= AS_K_IQ4_XS))
-			need_q8k = true;
 	}
-	if (need_q8 || need_q8k) {
-		size_t nb8 = cols / QK8_0, nbk = cols / QK_K;
-		size_t sz = 0, off_sum = 0, off_k = 0, off_p = 0, off_s1 = 0;
-
-		if (need_q8) {
-			sz = nb8 * sizeof(struct block_q8_0);
-			sz = (sz + 63) & ~(size_t)63;
-			off_sum = sz;
-			sz += nb8 * sizeof(int32_t);
-			sz = (sz + 63) & ~(size_t)63;
-		}
-		if (need_pairs) {
-			off_p = sz;
-			sz += nb8 / 2 * sizeof(struct as_q8_pair);
-		}
-		if (need_s1) {
-			off_s1 = sz;
-			sz += nb8 * sizeof(float);
-		}
-		off_k = sz;
-		if (need_q8k)
-			sz += nbk * sizeof(struct block_q8_K);
-		scratch = scratch_get(sz);
+	if (p.xin_bytes) {
+		scratch = scratch_get(p.xin_bytes);
 		if (!scratch) {
 			fail_jobs(jobs, n_jobs);
 			return;
 		}
-		if (need_q8) {
-			struct block_q8_0 *q8 = scratch;
-			int32_t *sums = (int32_t *)((uint8_t *)scratch + off_sum);
-
-			tab->quant_q8_0(x, q8, sums, nb8);
-			c.xin.q8 = q8;
-			c.xin.q8sum = sums;
-			if (need_pairs) {
-				struct as_q8_pair *pr = (void *)((uint8_t *)scratch + off_p);
-
-				make_pairs(q8, sums, pr, nb8 / 2);
-				c.xin.q8p = pr;
-			}
-			if (need_s1) {
-				float *s1 = (float *)((uint8_t *)scratch + off_s1);
-
-				q8_1_sums(x, sums, s1, nb8);
-				c.xin.q8s1 = s1;
-			}
-		}
-		if (need_q8k) {
-			struct block_q8_K *qk = (struct block_q8_K *)((uint8_t *)scratch + off_k);
-
-			as_quant_q8_K_ref(x, qk, nbk);
-			c.xin.q8k = qk;
-		}
 	}
+	as_mv_xin(&p, x, cols, scratch, &c.xin);
 	{
 		uint64_t chunks = 0, n = (uint64_t)as_tp_size(tp) * AS_MV_ITEMS_PER_THREAD;
 

@@ -43,6 +43,16 @@ struct as_xin {
 typedef void (*as_rows_fn)(const void *W, size_t row_bytes, size_t r0, size_t r1,
 			   size_t cols, const struct as_xin *x, float *y);
 
+/*
+ * Matrix-matrix row kernel (runtime/matmul.c): for the n_tok inputs x[0..n_tok),
+ * y[t * ldy + r] for r in [r0, r1), each value bit-identical to the row kernel's of the
+ * same level for that input (only the loop order differs: weights loaded once for
+ * several tokens).
+ */
+typedef void (*as_rows_mm_fn)(const void *W, size_t row_bytes, size_t r0, size_t r1,
+			      size_t cols, const struct as_xin *x, size_t n_tok, float *y,
+			      size_t ldy);
+
 enum as_ktype {
 	AS_K_F32, AS_K_F16, AS_K_BF16, AS_K_Q8_0, AS_K_Q4_0, AS_K_Q4_K, AS_K_Q6_K,
 	AS_K_Q4_0_X16,
@@ -59,6 +69,7 @@ typedef void (*as_quant_q8_0_fn)(const float *x, struct block_q8_0 *y, int32_t *
 
 struct as_kernel_table {
 	as_rows_fn rows[AS_K_COUNT]; /* NULL: fall back to the scalar kernel */
+	as_rows_mm_fn rows_mm[AS_K_COUNT]; /* NULL: rows, token by token */
 	as_quant_q8_0_fn quant_q8_0;
 	bool q4_0_wants_pairs; /* the Q4_0 kernel reads as_xin.q8p */
 	float (*dot_f32)(const float *a, const float *b, size_t n);
@@ -73,7 +84,34 @@ void as_kernels_types_avx2_init(struct as_kernel_table *t);
 /* AVX-512 Q4_K Q5_K Q6_K (kernels_kquant_avx512.c). */
 void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
+/* The AVX-512 matrix-matrix tiles (matmul_avx512.c). */
+void as_matmul_avx512_init(struct as_kernel_table *t);
 void as_kernels_neon_init(struct as_kernel_table *t);
 void as_kernels_dotprod_init(struct as_kernel_table *t);
+
+#define AS_MV_MAX_JOBS 16
+
+/*
+ * How jobs over one input of cols columns are computed at a level (kernels.c, shared by
+ * as_matvec and as_matmul): every job's row kernel and row bytes, and the forms of x
+ * they need, laid out in one scratch buffer of xin_bytes (a multiple of 64; 0 when the
+ * kernels read x as floats only).
+ */
+struct as_mv_plan {
+	const struct as_kernel_table *tab;
+	as_rows_fn fn[AS_MV_MAX_JOBS];
+	as_rows_mm_fn fn_mm[AS_MV_MAX_JOBS]; /* the level's matrix-matrix kernel, or NULL */
+	size_t row_bytes[AS_MV_MAX_JOBS];
+	bool need_q8, need_q8k, need_pairs, need_s1;
+	size_t off_sum, off_p, off_s1, off_k, xin_bytes;
+};
+
+/* 0, or -EINVAL (no jobs, more than AS_MV_MAX_JOBS, unsupported type, cols not a block
+ * multiple). level is clamped to the CPU's. */
+int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs, size_t cols,
+	       struct as_mv_plan *p);
+/* x in the plan's forms into buf (xin_bytes, 64-byte aligned), described by xin. */
+void as_mv_xin(const struct as_mv_plan *p, const float *x, size_t cols, void *buf,
+	       struct as_xin *xin);
 
 #endif

@@ -52,7 +52,8 @@ static const char chat_usage[] =
 	"  -c, --ctx-size N      context positions for the whole conversation (default\n"
 	"                        4096, at most the model's context_length)\n"
 	"      --temp T   --top-k K   --top-p P   --min-p P   --repeat-penalty R\n"
-	"      --repeat-last-n N   -s, --seed S   -t, --threads N   as for run\n"
+	"      --repeat-last-n N   -s, --seed S   -t, --threads N   -b, --batch-size N\n"
+	"                        as for run\n"
 	"  -h, --help            this text\n"
 	"\nA store takes the swapping options of 'activeswap run -m STORE.asw --help'.\n";
 
@@ -140,16 +141,6 @@ static int pick_template(const struct chat_opts *o, const struct gguf_file *meta
 	return -1;
 }
 
-static int dense_forward(void *st, int32_t token, uint32_t pos, bool want_logits)
-{
-	return as_forward(st, token, pos, want_logits);
-}
-
-static const float *dense_logits(void *st)
-{
-	return ((struct as_state *)st)->logits;
-}
-
 struct dense {
 	struct as_model *m;
 	struct as_state *st;
@@ -191,8 +182,7 @@ static int open_dense(struct chat_opts *o, struct as_threadpool *tp, struct dens
 			strerror(-r));
 		return -1;
 	}
-	cm->em = (struct as_eval_model){ dense_forward, dense_logits, d->st, d->m->hp.n_vocab,
-					 (uint32_t)cm->ctx };
+	as_eval_model_state(&cm->em, d->st, (uint32_t)o->gen.batch);
 	cm->meta = d->m->gguf;
 	return 0;
 }

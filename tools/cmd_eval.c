@@ -31,6 +31,8 @@ static const char eval_usage[] =
 	"  -m, --model PATH      GGUF model (llama, qwen2, qwen3; MoE: Mixtral, qwen3moe)\n"
 	"  -f, --file PATH       text file\n"
 	"  -c, --ctx-size N      chunk size in tokens (default 512, at least 4)\n"
+	"  -b, --batch-size N    tokens per batch of each chunk's unscored first half\n"
+	"                        (default 512; 1: one by one)\n"
 	"      --chunks N        evaluate at most N chunks (default: all)\n"
 	"      --sparsity S      uniform Top-K activation sparsity S in [0, 0.99] on the input of\n"
 	"                        every linear op; also reports KL and top-1 against dense\n"
@@ -60,7 +62,7 @@ static const char eval_store_usage[] =
 
 struct eval_opts {
 	const char *model, *text, *ref_gguf;
-	long ctx, threads, max_chunks;
+	long ctx, threads, max_chunks, batch;
 	bool json, no_repack;
 	double sparsity;       /* GGUF: < 0 none */
 	struct as_topk topk;   /* GGUF: --sparsity-ops */
@@ -85,6 +87,7 @@ static int parse(struct eval_opts *o, bool store, int argc, char **argv)
 		ARG_OPT_LONG("--ctx-size", "-c", &o->ctx, 4, store ? 1 << 16 : 1 << 20),
 		ARG_OPT_LONG("--chunks", NULL, &o->max_chunks, 1, store ? 1 << 24 : 1L << 30),
 		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
+		ARG_OPT_LONG("--batch-size", "-b", &o->batch, 1, 1 << 16),
 		ARG_OPT_BOOL("--json", NULL, &o->json),
 		ARG_OPT_END,
 	};
@@ -136,6 +139,7 @@ static int eval_dense(struct eval_opts *o)
 	struct as_threadpool *tp = NULL;
 	struct as_state *st = NULL, *ref = NULL;
 	struct as_eval_result res;
+	struct as_eval_model ems, emr;
 	struct progress prog;
 	struct as_model_opts mo = { 0 };
 	char *text = NULL, err[256];
@@ -195,8 +199,11 @@ static int eval_dense(struct eval_opts *o)
 	fprintf(json ? stderr : stdout, "%s: %zu tokens, %zu chunks of %ld\n", text_path,
 		n_ids, n_ids / (size_t)ctx, ctx);
 	t0 = cli_now();
-	r = as_perplexity(st, ref, ids, n_ids, (uint32_t)ctx, as_tokenizer_bos(tok), on_chunk,
-			  &prog, &res);
+	as_eval_model_state(&ems, st, (uint32_t)o->batch);
+	if (ref)
+		as_eval_model_state(&emr, ref, (uint32_t)o->batch);
+	r = as_perplexity_model(&ems, ref ? &emr : NULL, ids, n_ids, (uint32_t)ctx,
+				as_tokenizer_bos(tok), on_chunk, &prog, &res);
 	t_eval = cli_now() - t0;
 	if (r) {
 		cli_err(SUB, "evaluation failed: %s", strerror(-r));
@@ -243,16 +250,6 @@ static void store_eval_chunk(void *arg, uint32_t chunk, uint32_t n_chunks,
 {
 	(void)arg;
 	fprintf(stderr, "[%u/%u] PPL %.4f\n", chunk + 1, n_chunks, r->ppl);
-}
-
-static int dense_forward(void *ctx, int32_t token, uint32_t pos, bool want_logits)
-{
-	return as_forward(ctx, token, pos, want_logits);
-}
-
-static const float *dense_logits(void *ctx)
-{
-	return ((struct as_state *)ctx)->logits;
 }
 
 static int eval_store(struct eval_opts *eo)
@@ -312,8 +309,7 @@ static int eval_store(struct eval_opts *eo)
 			cli_err(SUB, "%s: %s", eo->ref_gguf, r == -ENOMEM ? "out of memory" : err);
 			goto out;
 		}
-		er = (struct as_eval_model){ dense_forward, dense_logits, ds,
-					     as_swap_n_vocab(m), (uint32_t)ctx };
+		as_eval_model_state(&er, ds, (uint32_t)eo->batch);
 	} else if (as_swap_sparsity(m) > 0) {
 		swap_cli_init(&oref);
 		oref.sparsity = 0;
@@ -372,6 +368,7 @@ int cmd_eval(int argc, char **argv)
 		.ctx = 512,
 		.threads = store ? 2 : n_cpu < 1 ? 1 : n_cpu > 8 ? 8 : n_cpu,
 		.sparsity = -1,
+		.batch = 512,
 	};
 	int rc;
 

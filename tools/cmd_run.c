@@ -49,6 +49,7 @@ static const char run_usage[] =
 	"  -t, --threads N       compute threads (default: online CPUs, at most 8)\n"
 	"  -c, --ctx-size N      context positions (default: prompt + n, at most the\n"
 	"                        model's context_length; with -n -1 that length)\n"
+	"  -b, --batch-size N    prompt tokens per batch (default 512; 1: one by one)\n"
 	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
 	"                        anonymous memory for faster matvecs)\n"
 	"      --json            after the text, one JSON object with the figures and the\n"
@@ -70,6 +71,7 @@ static const char run_store_usage[] =
 	"  --top-p P   --min-p P   --repeat-penalty R   --repeat-last-n N   -s, --seed S\n"
 	"  -t, --threads N   -c, --ctx-size N   --no-special   --json   as for a GGUF\n"
 	"                      (-n -1: until the context, by default 2048, is full)\n"
+	"  -b, --batch-size N  accepted; a store feeds the prompt token by token for now\n"
 	SWAP_CLI_USAGE;
 
 struct run_opts {
@@ -172,16 +174,6 @@ static long n_predict_of(const struct run_opts *o)
 	return o->gen.n_predict < 0 ? LONG_MAX : o->gen.n_predict;
 }
 
-static int dense_forward(void *st, int32_t token, uint32_t pos, bool want_logits)
-{
-	return as_forward(st, token, pos, want_logits);
-}
-
-static const float *dense_logits(void *st)
-{
-	return ((struct as_state *)st)->logits;
-}
-
 static int run_dense(struct run_opts *o)
 {
 	struct as_model_opts mo = { 0 };
@@ -264,8 +256,9 @@ static int run_dense(struct run_opts *o)
 	t_load = cli_now() - t0;
 
 	{
-		struct as_eval_model em = { dense_forward, dense_logits, st, m->hp.n_vocab,
-					    (uint32_t)ctx };
+		struct as_eval_model em;
+
+		as_eval_model_state(&em, st, (uint32_t)o->gen.batch);
 
 		catch_sigint(true);
 		r = keep_ids(o, &g) ? -1 :

@@ -26,6 +26,7 @@ void gen_params_init(struct gen_params *g, long n_predict, bool store)
 		.top_p = AS_SAMPLER_DEFAULT_TOP_P,
 		.repeat_penalty = 1.0,
 		.repeat_last_n = 64,
+		.batch = GEN_BATCH_DEFAULT,
 	};
 }
 
@@ -35,6 +36,7 @@ void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NO
 		ARG_OPT_LONG("--n-predict", "-n", &g->n_predict, min_predict, 1 << 24),
 		ARG_OPT_LONG("--threads", "-t", &g->threads, 1, 256),
 		ARG_OPT_LONG("--ctx-size", "-c", &g->ctx, 1, 1 << 24),
+		ARG_OPT_LONG("--batch-size", "-b", &g->batch, 1, 1 << 16),
 		ARG_OPT_DOUBLE("--temp", NULL, &g->temp, 0, 100),
 		ARG_OPT_LONG("--top-k", NULL, &g->top_k, 0, 1 << 24),
 		ARG_OPT_DOUBLE("--top-p", NULL, &g->top_p, 0, 1),
@@ -110,14 +112,16 @@ void gen_end_text(void)
 int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids, size_t n,
 	     size_t pos0)
 {
-	for (size_t i = 0; i < n; i++) {
-		int r = em->forward(em->ctx, ids[i], (uint32_t)(pos0 + i), i + 1 == n);
+	size_t done;
+	int r;
 
-		if (r) {
-			cli_err(sub, "forward failed at prompt position %zu: %s", pos0 + i,
-				strerror(-r));
-			return -1;
-		}
+	if (!n)
+		return 0;
+	r = as_eval_feed(em, ids, n, pos0, true, &done);
+	if (r) {
+		cli_err(sub, "forward failed at prompt position %zu: %s", pos0 + done,
+			strerror(-r));
+		return -1;
 	}
 	return 0;
 }

@@ -15,10 +15,11 @@ struct as_eval_model;
 struct as_tokenizer;
 struct as_sampler;
 
-/* The flags run and chat share: -n, -t, -c, --temp, --top-k, --top-p, --min-p,
+/* The flags run and chat share: -n, -t, -c, -b, --temp, --top-k, --top-p, --min-p,
  * --repeat-penalty, --repeat-last-n, -s/--seed. */
 struct gen_params {
 	long n_predict, threads, ctx, top_k, repeat_last_n;
+	long batch; /* prompt tokens per batch (-b, default GEN_BATCH_DEFAULT) */
 	double temp, top_p, min_p, repeat_penalty;
 	uint64_t seed;
 	bool have_seed;
@@ -27,7 +28,8 @@ struct gen_params {
 /* n_predict tokens, threads for a GGUF (the cores, at most 8) or a store (2), the
  * sampler's defaults. */
 void gen_params_init(struct gen_params *g, long n_predict, bool store);
-#define GEN_NOPTS 11 /* with the end */
+#define GEN_BATCH_DEFAULT 512 /* as llama.cpp's -ub */
+#define GEN_NOPTS 12 /* with the end */
 /* The option table of those flags over g (-n at least min_predict; -1: until the end of
  * generation or of the context, for the caller to resolve). */
 void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NOPTS]);
@@ -50,8 +52,9 @@ struct run_gen {
 	size_t n_ids, cap;
 };
 
-/* Run ids[0 .. n) at positions pos0 .. pos0 + n - 1, logits for the last one only.
- * 0, or -1 with a message printed ("activeswap SUB: ..."). */
+/* Run ids[0 .. n) at positions pos0 .. pos0 + n - 1, logits for the last one only, in
+ * batches of em->n_batch when em can (as_eval_feed). 0, or -1 with a message printed
+ * ("activeswap SUB: ..."). */
 int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids, size_t n,
 	     size_t pos0);
 

@@ -317,7 +317,8 @@ static const float *store_logits(void *ctx)
 
 void swap_cli_eval_model(struct as_swap_model *m, uint32_t n_ctx, struct as_eval_model *em)
 {
-	*em = (struct as_eval_model){ store_forward, store_logits, m, as_swap_n_vocab(m), n_ctx };
+	*em = (struct as_eval_model){ store_forward, store_logits, m, as_swap_n_vocab(m), n_ctx,
+				      NULL, 0 };
 }
 
 /* "a/b" as a percentage, or "n/a" when nothing was predicted (sparsity 0: no preloads). */

@@ -18,6 +18,8 @@
 
 #include "activeswap/model.h"
 
+struct as_state;
+
 struct as_eval_result {
 	uint32_t chunks;        /* chunks done so far */
 	uint64_t tokens_scored;
@@ -36,6 +38,9 @@ typedef void (*as_eval_chunk_fn)(void *arg, uint32_t chunk, uint32_t n_chunks,
  * Any model the perplexity loop can drive: the dense as_state (as_perplexity) or the
  * store-backed model (tools/swap_cli.c). forward() runs token at pos, leaving the
  * next-token logits at logits() when want_logits; it returns 0 or a negative errno.
+ * forward_batch (may be NULL) runs tokens[0..n) at pos0.. as one batch, the logits of
+ * the last one when want_logits_last (as_forward_batch); prompts are fed through it in
+ * chunks of n_batch tokens (as_eval_feed).
  */
 struct as_eval_model {
 	int (*forward)(void *ctx, int32_t token, uint32_t pos, bool want_logits);
@@ -43,7 +48,23 @@ struct as_eval_model {
 	void *ctx;
 	size_t n_vocab;
 	uint32_t n_ctx; /* positions it can hold */
+	int (*forward_batch)(void *ctx, const int32_t *tokens, uint32_t n, uint32_t pos0,
+			     bool want_logits_last);
+	uint32_t n_batch; /* tokens per batch; 0 or 1: one by one through forward */
 };
+
+/*
+ * Run tokens[0..n) at positions pos0 .. pos0 + n - 1 (n >= 1), in batches of
+ * m->n_batch when m has forward_batch, else one by one; the logits of the last position
+ * when want_logits_last. 0, or the first error (*done, when not NULL, gets the positions
+ * run before it: a batch that fails counts as not run).
+ */
+/* em over the dense state s, batches of n_batch tokens through as_forward_batch (0 or 1:
+ * token by token). */
+void as_eval_model_state(struct as_eval_model *em, struct as_state *s, uint32_t n_batch);
+
+int as_eval_feed(const struct as_eval_model *m, const int32_t *tokens, size_t n, size_t pos0,
+		 bool want_logits_last, size_t *done);
 
 /*
  * s (and ref when not NULL) must have n_ctx positions at least; n_ctx >= 4 and the

@@ -73,6 +73,10 @@ struct as_sel {
  *   weight, weights w[0..n)) for layer; x is the FFN input. Called before any of them
  *   is computed: a source may start reading them all (and predict later layers'). May
  *   be NULL.
+ * linear_batch: as linear for n inputs at once, every channel (no selection): X is
+ *   [n][in] and Ys[i] is [n][rows of op i] (token t's outputs at Ys[i] + t * rows). May be
+ *   NULL: as_forward_batch then runs the batch token by token through linear. Only used
+ *   when no hook and no Top-K are set and the model has no experts.
  * expert_linear: as linear, for group g (AS_GROUP_GATE_UP or AS_GROUP_DOWN) of expert
  *   e of layer, DOWN's input n_ff_exp channels. Required when the model has experts
  *   (as_state_new_src refuses a source without it: -EOPNOTSUPP). No selection (sel
@@ -85,6 +89,8 @@ struct as_wsource_ops {
 	void (*layer_begin)(void *ctx, uint32_t layer, const float *x);
 	int (*linear)(void *ctx, uint32_t layer, enum as_group g, const float *x,
 		      const struct as_sel *sel, float *const *ys);
+	int (*linear_batch)(void *ctx, uint32_t layer, enum as_group g, const float *X,
+			    uint32_t n, float *const *Ys);
 	void (*experts_chosen)(void *ctx, uint32_t layer, const uint32_t *ids,
 			       const float *w, uint32_t n, const float *x);
 	int (*expert_linear)(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
@@ -103,6 +109,11 @@ struct as_wsource {
  */
 void as_group_matvec(struct as_threadpool *tp, const struct as_weight *w, enum as_group g,
 		     const float *x, float *const *ys);
+
+/* The same for n inputs X [n][in] at once (as_matmul_multi), Ys[i] [n][rows]: every output
+ * bit-identical to as_group_matvec's for its token. */
+void as_group_matmul(struct as_threadpool *tp, const struct as_weight *w, enum as_group g,
+		     const float *X, uint32_t n, float *const *Ys);
 
 /* The same for expert e's group g (GATE_UP or DOWN) of the dense layer L. */
 void as_expert_matvec(struct as_threadpool *tp, const struct as_layer *L, uint32_t e,
@@ -176,5 +187,19 @@ void as_state_free(struct as_state *s);
  * 0, or -EINVAL (token out of range) / -ERANGE (pos out of range), or the source's error.
  */
 int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits);
+
+/*
+ * Run tokens[0..n) at positions pos0 .. pos0 + n - 1 (pos0 + n <= n_ctx) as one batch
+ * (prompt processing): each layer takes all n positions together, its products through
+ * the source's linear_batch (the weights read once for the batch), attention causal over
+ * the cache and the batch. The cache must hold positions 0..pos0-1. With
+ * want_logits_last, s->logits holds the next-token logits after the last token. The
+ * result is the one as_forward gives token by token, bit for bit (same kernels, same
+ * order per position). Sources without linear_batch, a hook, a Top-K or experts: token
+ * by token through as_forward. 0, or -EINVAL (n == 0, a token out of range), -ERANGE
+ * (positions past n_ctx), -ENOMEM, or the source's error.
+ */
+int as_forward_batch(struct as_state *s, const int32_t *tokens, uint32_t n, uint32_t pos0,
+		     bool want_logits_last);
 
 #endif

@@ -65,6 +65,16 @@ void as_matvec_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 		     size_t cols, const float *x);
 
 /*
+ * The same jobs for n_tok inputs at once (batched prompt processing): X is [n_tok][cols]
+ * and every job's y is [n_tok][rows] (token t's outputs at y + t * rows). Every value is
+ * bit-identical to as_matvec's for that token at the active level (the same row kernels
+ * on the same prepared input); the weights are read once per tile for all the tokens
+ * (runtime/matmul.c). Failure (as as_matvec's, or out of memory) sets every y to NaN.
+ */
+void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs, int n_jobs,
+		     size_t cols, const float *X, size_t n_tok);
+
+/*
  * Repacked Q4_0 ("Q4_0_X16"): an in-memory-only layout (never written to files) that the
  * model loader may build in anonymous memory (ideally madvise(MADV_HUGEPAGE)) for faster
  * decode. Rows are taken in groups of 16 (the last group padded with zero rows); for every

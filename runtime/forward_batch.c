@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The forward pass for a batch of positions (as_forward_batch, activeswap/forward.h):
+ * prompt processing. Each layer runs all n positions together: the products of each op
+ * group once for the batch through the source's linear_batch (the dense source: one
+ * as_matmul_multi, the weights read once), the per-position arithmetic (norms, biases,
+ * RoPE, SwiGLU) as forward.c does it (forward_impl.h), and causal attention of every
+ * position over the cache, which holds the batch's own K/V rows by then. Every position
+ * is computed with the same steps in the same order as as_forward, so the logits are
+ * the same bit for bit.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activeswap/attention.h"
+#include "activeswap/forward.h"
+#include "activeswap/kernels.h"
+#include "activeswap/threadpool.h"
+#include "forward_impl.h"
+
+/* Scratch of one batch, [n][...] rows. */
+struct batch {
+	uint32_t n, pos0;
+	float *x;    /* [n][dim] residual stream */
+	float *xb;   /* [n][dim] normed input, then a group's output */
+	float *q;    /* [n][q_dim] */
+	float *xb2;  /* [n][q_dim] attention output */
+	float *hb;   /* [n][hidden] */
+	float *hb2;  /* [n][hidden] */
+	float *rope; /* [n][n_rot] */
+	float *att;  /* [threads][n_ctx] scores */
+	int n_att;
+};
+
+static void batch_free(struct batch *b)
+{
+	free(b->x);
+	free(b->xb);
+	free(b->q);
+	free(b->xb2);
+	free(b->hb);
+	free(b->hb2);
+	free(b->rope);
+	free(b->att);
+}
+
+static float *rows_alloc(uint32_t n, size_t width)
+{
+	return width ? calloc((size_t)n * width, sizeof(float)) : NULL;
+}
+
+static int batch_alloc(struct batch *b, const struct as_state *s, uint32_t n)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	size_t q_dim = as_q_dim(hp);
+
+	memset(b, 0, sizeof(*b));
+	b->n = n;
+	b->n_att = as_tp_size(s->tp) > 0 ? as_tp_size(s->tp) : 1;
+	b->x = rows_alloc(n, hp->dim);
+	b->xb = rows_alloc(n, hp->dim);
+	b->q = rows_alloc(n, q_dim);
+	b->xb2 = rows_alloc(n, q_dim);
+	b->hb = rows_alloc(n, hp->hidden);
+	b->hb2 = rows_alloc(n, hp->hidden);
+	b->rope = rows_alloc(n, hp->n_rot ? hp->n_rot : 1);
+	b->att = rows_alloc((uint32_t)b->n_att, s->n_ctx);
+	if (!b->x || !b->xb || !b->q || !b->xb2 || !b->hb || !b->hb2 || !b->rope || !b->att) {
+		batch_free(b);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+struct battn {
+	struct as_state *s;
+	struct batch *b;
+	uint32_t layer;
+};
+
+/* (position, head) pairs [ith * n / nth, (ith + 1) * n / nth), scores in the thread's
+ * own row: every pair is computed as attention_task of forward.c computes its head. */
+static void battn_task(void *arg, int ith, int nth)
+{
+	const struct battn *a = arg;
+	struct as_state *s = a->s;
+	const struct as_hparams *hp = &s->m->hp;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim, q_dim = as_q_dim(hp);
+	size_t total = (size_t)a->b->n * hp->n_head;
+	size_t off = (size_t)a->layer * s->n_ctx * kv_dim;
+	struct as_attn_geom g = { hp->head_dim, kv_dim, hp->n_head / hp->n_head_kv, 0 };
+	float *att = a->b->att + (size_t)(ith % a->b->n_att) * s->n_ctx;
+
+	for (size_t i = total * (size_t)ith / (size_t)nth;
+	     i < total * (size_t)(ith + 1) / (size_t)nth; i++) {
+		size_t t = i / hp->n_head, h = i % hp->n_head;
+
+		/* att_stride 0: head h's scores at att itself */
+		as_attention_heads(&g, a->b->q + t * q_dim, s->k_cache + off, s->v_cache + off,
+				   a->b->pos0 + (uint32_t)t, att, a->b->xb2 + t * q_dim, h, h + 1);
+	}
+}
+
+static void add_rows(float *x, const float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] += y[i];
+}
+
+static int batch_layer(struct as_state *s, struct batch *b, uint32_t l)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	const struct as_layer *L = &s->m->layers[l];
+	const struct as_wsource *src = &s->src;
+	size_t dim = hp->dim, q_dim = as_q_dim(hp), hid = hp->hidden;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+	size_t kv_off = ((size_t)l * s->n_ctx + b->pos0) * kv_dim;
+	float *k = s->k_cache + kv_off, *v = s->v_cache + kv_off;
+	float *qkv[3] = { b->q, k, v }, *o[1] = { b->xb }, *gu[2] = { b->hb, b->hb2 };
+	struct battn a = { s, b, l };
+	int r;
+
+	for (uint32_t t = 0; t < b->n; t++)
+		as_rmsnorm(b->xb + t * dim, b->x + t * dim, L->attn_norm, dim, hp->eps);
+	r = src->ops->linear_batch(src->ctx, l, AS_GROUP_QKV, b->xb, b->n, qkv);
+	if (r)
+		return r;
+	for (uint32_t t = 0; t < b->n; t++)
+		as_fw_qk_finish(hp, L, b->q + t * q_dim, k + t * kv_dim, v + t * kv_dim,
+				b->rope + (size_t)t * hp->n_rot);
+	as_tp_run(s->tp, battn_task, &a);
+	r = src->ops->linear_batch(src->ctx, l, AS_GROUP_O, b->xb2, b->n, o);
+	if (r)
+		return r;
+	for (uint32_t t = 0; t < b->n; t++) {
+		as_fw_add_bias(b->xb + t * dim, L->bias[AS_OP_O], dim);
+		add_rows(b->x + t * dim, b->xb + t * dim, dim);
+		as_rmsnorm(b->xb + t * dim, b->x + t * dim, L->ffn_norm, dim, hp->eps);
+	}
+	r = src->ops->linear_batch(src->ctx, l, AS_GROUP_GATE_UP, b->xb, b->n, gu);
+	if (r)
+		return r;
+	for (uint32_t t = 0; t < b->n; t++) {
+		as_fw_add_bias(b->hb + t * hid, L->bias[AS_OP_GATE], hid);
+		as_fw_add_bias(b->hb2 + t * hid, L->bias[AS_OP_UP], hid);
+		as_fw_swiglu(b->hb + t * hid, b->hb2 + t * hid, hid);
+	}
+	r = src->ops->linear_batch(src->ctx, l, AS_GROUP_DOWN, b->hb, b->n, o);
+	if (r)
+		return r;
+	for (uint32_t t = 0; t < b->n; t++) {
+		as_fw_add_bias(b->xb + t * dim, L->bias[AS_OP_DOWN], dim);
+		add_rows(b->x + t * dim, b->xb + t * dim, dim);
+	}
+	return 0;
+}
+
+static int token_by_token(struct as_state *s, const int32_t *tokens, uint32_t n, uint32_t pos0,
+			  bool want_logits_last)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		int r = as_forward(s, tokens[i], pos0 + i, want_logits_last && i + 1 == n);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int as_forward_batch(struct as_state *s, const int32_t *tokens, uint32_t n, uint32_t pos0,
+		     bool want_logits_last)
+{
+	const struct as_model *m = s->m;
+	const struct as_hparams *hp = &m->hp;
+	const struct as_wsource_ops *src = s->src.ops;
+	struct batch b;
+	int r;
+
+	if (!n || !tokens)
+		return -EINVAL;
+	if (pos0 >= s->n_ctx || n > s->n_ctx - pos0)
+		return -ERANGE;
+	for (uint32_t i = 0; i < n; i++)
+		if (tokens[i] < 0 || (uint32_t)tokens[i] >= hp->n_vocab)
+			return -EINVAL;
+	if (!src->linear_batch || s->hook.pre || s->topk || hp->n_expert || n == 1)
+		return token_by_token(s, tokens, n, pos0, want_logits_last);
+	r = batch_alloc(&b, s, n);
+	if (r)
+		return r;
+	b.pos0 = pos0;
+	if (src->token_begin) {
+		r = src->token_begin(s->src.ctx);
+		if (r)
+			goto out;
+	}
+	for (uint32_t t = 0; t < n; t++) {
+		as_dequant_row(m->tok_embd.type,
+			       (const uint8_t *)m->tok_embd.data +
+				       (size_t)tokens[t] * m->tok_embd.row_bytes,
+			       b.x + (size_t)t * hp->dim, hp->dim);
+		as_rope_table_scaled(b.rope + (size_t)t * hp->n_rot, hp->n_rot, hp->rope_base,
+				     hp->rope_freq_scale > 0.0f ? hp->rope_freq_scale : 1.0f,
+				     m->rope_freqs, pos0 + t);
+	}
+	for (uint32_t l = 0; l < hp->n_layer && !r; l++)
+		r = batch_layer(s, &b, l);
+	if (!r && want_logits_last) {
+		as_rmsnorm(s->xb, b.x + (size_t)(n - 1) * hp->dim, m->output_norm, hp->dim,
+			   hp->eps);
+		as_matvec(s->tp, m->output.type, m->output.data, m->output.rows,
+			  m->output.cols, s->xb, s->logits);
+	}
+	if (src->token_end)
+		src->token_end(s->src.ctx);
+out:
+	batch_free(&b);
+	return r;
+}
