@@ -239,7 +239,7 @@ static int info_store(FILE *o, const char *path, bool json)
 	gguf_close(meta);
 	if (json) {
 		fprintf(o, "{\"format\": \"activeswap-store\", \"version\": %u, \"file\": ",
-			SWAP_STORE_VERSION);
+			swap_store_version(st));
 		cli_json_str(o, path);
 		fprintf(o, ", \"file_size\": %llu, \"group\": %u, \"hparams\": {\"dim\": %u, "
 			"\"hidden\": %u, \"layers\": %u, \"heads\": %u, \"kv_heads\": %u, "
@@ -269,7 +269,7 @@ static int info_store(FILE *o, const char *path, bool json)
 		fprintf(o, "], \"row_copy_bytes\": %llu, \"resident\": [",
 			(unsigned long long)(rc_rows ? 0 : row_bytes));
 	} else {
-		fprintf(o, "activeswap store v%u: %s (%.1f MB)\n", SWAP_STORE_VERSION, path,
+		fprintf(o, "activeswap store v%u: %s (%.1f MB)\n", swap_store_version(st), path,
 			(double)swap_store_file_size(st) / 1e6);
 		fprintf(o, "  layers %u, layer group %u, dim %u, hidden %u, heads %u/%u kv, "
 			"head_dim %llu, attn_width %llu, vocab %u, ctx %u, rms_eps %g, "
