@@ -245,13 +245,14 @@ static int info_store(FILE *o, const char *path, bool json)
 			"\"hidden\": %u, \"layers\": %u, \"heads\": %u, \"kv_heads\": %u, "
 			"\"head_dim\": %llu, \"attn_width\": %llu, "
 			"\"vocab\": %u, \"ctx\": %u, \"rope_freq_base\": %g, \"rms_eps\": %g}, "
-			"\"bundles\": %llu, \"swappable_bytes\": %llu, \"kinds\": [",
+			"\"bundles\": %llu, \"swappable_bytes\": %llu, \"experts\": %u, "
+			"\"kinds\": [",
 			(unsigned long long)swap_store_file_size(st), d->group, d->hp.dim,
 			d->hp.hidden, d->n_layers, d->hp.n_heads, d->hp.n_kv_heads,
 			(unsigned long long)hd, (unsigned long long)attn_width(d->hp.n_heads, hd),
 			d->hp.vocab, d->hp.n_ctx, d->hp.rope_theta, d->hp.rms_eps,
 			(unsigned long long)swap_store_n_bundles(st),
-			(unsigned long long)swap_store_swappable_bytes(st));
+			(unsigned long long)swap_store_swappable_bytes(st), d->n_expert);
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 			const struct swap_kind_desc *kd = &d->kinds[k];
 
@@ -280,6 +281,9 @@ static int info_store(FILE *o, const char *path, bool json)
 		fprintf(o, "  %llu bundles, %.1f MB swappable\n",
 			(unsigned long long)swap_store_n_bundles(st),
 			(double)swap_store_swappable_bytes(st) / 1e6);
+		if (d->n_expert)
+			fprintf(o, "  experts: %u per layer, one bundle each in ffn_in (gate, up "
+				"rows) and ffn_out (down rows)\n", d->n_expert);
 		fprintf(o, "  %-9s %8s %12s  columns (out x type)\n", "kind", "channels",
 			"bundle bytes");
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {

@@ -36,8 +36,12 @@ for arch in mixtral qwen3moe; do
 		"$ACTIVESWAP_RELEASE" convert "$M" -o "$S" >/dev/null 2>"$T/conv.err"
 	check $? "$arch: convert writes a store ($(tail -n 1 "$T/conv.err"))"
 	"$ACTIVESWAP_RELEASE" info "$S" >"$T/info.txt" 2>&1
-	grep -q "^activeswap store v3:" "$T/info.txt" && grep -q "^  ffn_in  *[0-9]*  " "$T/info.txt"
-	check $? "$arch: info shows a version 3 store"
+	ne=8
+	[ $arch = qwen3moe ] && ne=16
+	grep -q "^activeswap store v3:" "$T/info.txt" &&
+		grep -q "^  experts: $ne per layer, one bundle each" "$T/info.txt" &&
+		"$ACTIVESWAP_RELEASE" info --json "$S" | grep -q "\"experts\": $ne, "
+	check $? "$arch: info shows a version 3 store of $ne experts per layer"
 	greedy "$M" >"$T/dense.txt"
 	rc=$?
 	[ $rc -eq 0 ] && [ -s "$T/dense.txt" ]
