@@ -436,7 +436,7 @@ int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, s
 	for (size_t i = 0; i < n && !r; i++)
 		per[keys[i].kind]++;
 	for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
-		uint64_t need = (uint64_t)e->s->d.group * e->s->d.kinds[k].in;
+		uint64_t need = swap_kind_min(e->s, &e->p, k);
 
 		if (e->kc[k].static_n + per[k] + need > e->kc[k].n)
 			r = -ENOSPC;

@@ -59,7 +59,7 @@ uint64_t swap_engine_min_budget(const struct swap_store *s,
 	fill_defaults(&p);
 	t = staging_buf(s, &p) * p.queue_depth;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
-		t += (uint64_t)s->d.group * s->d.kinds[k].in * slot_size(s, k) + SLOT_ALIGN;
+		t += swap_kind_min(s, &p, k) * slot_size(s, k) + SLOT_ALIGN;
 	return (t + page - 1) & ~(page - 1);
 }
 
@@ -123,7 +123,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	staging = e->sb * e->qd;
 	minb = swap_engine_min_budget(s, &e->p);
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		need_min += (uint64_t)s->d.group * s->d.kinds[k].in * slot_size(s, k);
+		need_min += swap_kind_min(s, &e->p, k) * slot_size(s, k);
 		want_all += (uint64_t)s->d.n_layers * s->d.kinds[k].in * slot_size(s, k) +
 			    SLOT_ALIGN;
 	}
@@ -158,7 +158,8 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	usable = e->pool.size - staging - SWAP_KIND_COUNT * SLOT_ALIGN;
 	extra = usable - need_min;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		w[k] = (uint64_t)(s->d.n_layers - s->d.group) * s->d.kinds[k].in * slot_size(s, k);
+		w[k] = ((uint64_t)s->d.n_layers * s->d.kinds[k].in - swap_kind_min(s, &e->p, k)) *
+		       slot_size(s, k);
 		wsum += w[k];
 	}
 	mem = e->staging + staging;
@@ -168,7 +169,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		for (int k = 1; k < SWAP_KIND_COUNT; k++)
 			ordered |= e->p.kind_prio[k] != e->p.kind_prio[0];
 		for (int k = 0; k < SWAP_KIND_COUNT; k++)
-			nk[k] = (uint64_t)s->d.group * s->d.kinds[k].in;
+			nk[k] = swap_kind_min(s, &e->p, k);
 		if (!ordered) {
 			for (int k = 0; k < SWAP_KIND_COUNT && wsum; k++)
 				nk[k] += (uint64_t)((long double)extra * w[k] / wsum) / slot_size(s, k);

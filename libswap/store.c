@@ -40,7 +40,7 @@ enum {
 	H_MAGIC = 0, H_VERSION = 8, H_HDR_BYTES = 12, H_FILE_SIZE = 16, H_N_LAYERS = 24,
 	H_GROUP = 28, H_N_GROUPS = 32, H_N_RESIDENT = 36, H_META_OFF = 40, H_META_LEN = 48,
 	H_RDIR_OFF = 56, H_CRC_OFF = 64, H_SECT_OFF = 72, H_DATA_OFF = 80, H_DATA_LEN = 88,
-	H_HPARAMS = 96, H_KINDS = 128, H_KIND_BYTES = 64, H_ALIGN = 384,
+	H_HPARAMS = 96, H_KINDS = 128, H_KIND_BYTES = 64, H_ALIGN = 384, H_N_EXPERT = 388,
 };
 
 struct swap_key swap_key_of(const struct swap_store *s, uint64_t bidx)
@@ -141,6 +141,13 @@ int swap_store_layout(struct swap_store *s, struct store_layout *L, char *err, s
 		swap_seterr(err, errlen, "too many resident tensors or metadata too large");
 		return -EINVAL;
 	}
+	if (d->n_expert > SWAP_MAX_EXPERTS ||
+	    (d->n_expert && (d->kinds[SWAP_FFN_IN].in != d->n_expert ||
+			     d->kinds[SWAP_FFN_OUT].in != d->n_expert))) {
+		swap_seterr(err, errlen, "expert count %u out of range 0..%u or not the FFN "
+			    "kinds' bundle count", d->n_expert, SWAP_MAX_EXPERTS);
+		return -EINVAL;
+	}
 	s->per_layer = 0;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		const struct swap_kind_desc *kd = &d->kinds[k];
@@ -228,7 +235,8 @@ void swap_store_encode_header(const struct swap_store *s, const struct store_lay
 
 	memset(h, 0, SWAP_HDR_BYTES);
 	memcpy(h + H_MAGIC, SWAP_MAGIC, 8);
-	put32(h + H_VERSION, SWAP_STORE_VERSION);
+	/* a store without experts stays version 2, readable by older builds */
+	put32(h + H_VERSION, d->n_expert ? 3 : 2);
 	put32(h + H_HDR_BYTES, SWAP_HDR_BYTES);
 	put64(h + H_FILE_SIZE, L->size);
 	put32(h + H_N_LAYERS, d->n_layers);
@@ -263,6 +271,7 @@ void swap_store_encode_header(const struct swap_store *s, const struct store_lay
 		}
 	}
 	put32(h + H_ALIGN, SWAP_ALIGN);
+	put32(h + H_N_EXPERT, d->n_expert);
 	put32(h + SWAP_HDR_CRC_OFF, swap_crc32c(0, h, SWAP_HDR_CRC_OFF));
 }
 
@@ -352,10 +361,12 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 		swap_seterr(err, errlen, "%s: not an activeswap store (bad magic)", path);
 		goto fail;
 	}
-	if (get32(h + H_VERSION) != SWAP_STORE_VERSION) {
-		swap_seterr(err, errlen, "%s: store version %u, this build reads %u (convert "
-			    "the model again)", path,
-			    get32(h + H_VERSION), SWAP_STORE_VERSION);
+	if (get32(h + H_VERSION) < SWAP_STORE_VERSION_MIN ||
+	    get32(h + H_VERSION) > SWAP_STORE_VERSION) {
+		swap_seterr(err, errlen, "%s: store version %u, this build reads %u..%u (%s)",
+			    path, get32(h + H_VERSION), SWAP_STORE_VERSION_MIN,
+			    SWAP_STORE_VERSION, get32(h + H_VERSION) < SWAP_STORE_VERSION_MIN ?
+			    "convert the model again" : "a newer activeswap wrote it");
 		r = -EPROTONOSUPPORT;
 		goto fail;
 	}
@@ -365,6 +376,12 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 	}
 	if (get32(h + H_HDR_BYTES) != SWAP_HDR_BYTES || get32(h + H_ALIGN) != SWAP_ALIGN) {
 		swap_seterr(err, errlen, "%s: unsupported header size or alignment", path);
+		goto fail;
+	}
+	s->d.n_expert = get32(h + H_N_EXPERT);
+	if ((get32(h + H_VERSION) == 2) != (s->d.n_expert == 0)) {
+		swap_seterr(err, errlen, "%s: store version %u with %u experts (version 2 has "
+			    "none, 3 has some)", path, get32(h + H_VERSION), s->d.n_expert);
 		goto fail;
 	}
 	s->d.n_layers = get32(h + H_N_LAYERS);
@@ -530,6 +547,7 @@ fail:
 }
 
 const char *swap_store_path(const struct swap_store *s) { return s->path; }
+uint32_t swap_store_version(const struct swap_store *s) { return s->d.n_expert ? 3 : 2; }
 const struct swap_store_desc *swap_store_desc(const struct swap_store *s) { return &s->d; }
 uint64_t swap_store_file_size(const struct swap_store *s) { return s->file_size; }
 uint64_t swap_store_n_bundles(const struct swap_store *s) { return s->n_bundles; }

@@ -56,6 +56,15 @@ static inline bool swap_key_ok(const struct swap_store *s, struct swap_key k)
 	       k.channel < s->d.kinds[k.kind].in;
 }
 
+/* Slots of kind k one layer group needs at least (swap_engine_params.kind_min). */
+static inline uint64_t swap_kind_min(const struct swap_store *s,
+				     const struct swap_engine_params *p, int k)
+{
+	uint64_t in = s->d.kinds[k].in, m = p->kind_min[k];
+
+	return (uint64_t)s->d.group * (m && m < in ? m : in);
+}
+
 struct swap_key swap_key_of(const struct swap_store *s, uint64_t bidx);
 /* File offset of a bundle (key assumed valid). */
 uint64_t swap_bundle_off(const struct swap_store *s, struct swap_key k);

@@ -75,7 +75,25 @@ static const struct {
 	[SWAP_FFN_OUT] = { 1, { AS_OP_DOWN } },
 };
 
-/* One of the 7 layer matrices, cut into columns (the runtime's definition of the names). */
+/* blk.N.ffn_{gate,up,down}_exps.weight: a mixture-of-experts layer's experts, which go
+ * into the FFN kinds' expert bundles (only a MoE model has them: as_model_from_gguf
+ * checked their shapes). */
+static bool is_expert_name(const char *name)
+{
+	static const char *const sfx[] = { ".ffn_gate_exps.weight", ".ffn_up_exps.weight",
+					   ".ffn_down_exps.weight" };
+	size_t n = strlen(name);
+
+	if (strncmp(name, "blk.", 4))
+		return false;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
+		if (n > strlen(sfx[i]) && !strcmp(name + n - strlen(sfx[i]), sfx[i]))
+			return true;
+	return false;
+}
+
+/* One of the 7 layer matrices, cut into columns (the runtime's definition of the names),
+ * or an expert tensor. */
 static bool is_swapped_name(const struct gguf_str n)
 {
 	char name[SWAP_NAME_MAX];
@@ -84,7 +102,7 @@ static bool is_swapped_name(const struct gguf_str n)
 		return false;
 	memcpy(name, n.s, n.len);
 	name[n.len] = 0;
-	return as_swap_is_matrix_name(name);
+	return as_swap_is_matrix_name(name) || is_expert_name(name);
 }
 
 struct verify_ctx {
@@ -258,6 +276,8 @@ static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op
 	return 0;
 }
 
+static int convert_experts(struct conv *cv);
+
 static int convert_layers(struct conv *cv)
 {
 	const struct as_model *m = cv->m;
@@ -284,6 +304,9 @@ static int convert_layers(struct conv *cv)
 		uint64_t need = swap_writer_bundle_bytes(cv->w, k) *
 				m->layers[0].w[kind_ops[k].ops[0]].cols;
 
+		if (m->hp.n_expert && (k == SWAP_FFN_IN || k == SWAP_FFN_OUT))
+			continue;
+
 		if (need > maxkb)
 			maxkb = need;
 	}
@@ -296,6 +319,9 @@ static int convert_layers(struct conv *cv)
 		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
 			uint64_t bb = swap_writer_bundle_bytes(cv->w, k), moff = 0;
 			uint64_t in = m->layers[l].w[kind_ops[k].ops[0]].cols;
+
+			if (m->hp.n_expert && (k == SWAP_FFN_IN || k == SWAP_FFN_OUT))
+				continue; /* convert_experts() */
 
 			for (int i = 0; i < kind_ops[k].n && !r; i++) {
 				enum as_op op = kind_ops[k].ops[i];
@@ -322,7 +348,7 @@ out:
 	free(rows);
 	free(cols);
 	free(kb);
-	return r;
+	return r || !m->hp.n_expert ? r : convert_experts(cv);
 }
 
 /*
@@ -353,6 +379,8 @@ static void describe(struct conv *cv, struct swap_store_desc *d)
 		enum ggml_type src = m->layers[0].w[op].type, t;
 		uint64_t be;
 
+		if (m->hp.n_expert && op >= AS_OP_GATE)
+			continue; /* experts: describe_experts() */
 		t = forced >= 0 ? (enum ggml_type)forced : src;
 		/* every layer a K-quant: the codes kept, in the widest layer's width */
 		cv->kq[op] = forced < 0 && as_kq_type(src);
@@ -385,6 +413,8 @@ static void describe(struct conv *cv, struct swap_store_desc *d)
 		cv->colb[op] = as_col_bytes(t, m->layers[0].w[op].rows);
 	}
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		if (m->hp.n_expert && (k == SWAP_FFN_IN || k == SWAP_FFN_OUT))
+			continue;
 		d->kinds[k].in = (uint32_t)m->layers[0].w[kind_ops[k].ops[0]].cols;
 		d->kinds[k].n_mats = (uint32_t)kind_ops[k].n;
 		for (int i = 0; i < kind_ops[k].n; i++) {
@@ -395,6 +425,83 @@ static void describe(struct conv *cv, struct swap_store_desc *d)
 			d->kinds[k].mats[i].col_bytes = (uint32_t)cv->colb[op];
 		}
 	}
+}
+
+/*
+ * A mixture-of-experts model: the FFN kinds hold one bundle per expert (store version 3,
+ * store-format.md "Experts"): FFN_IN expert e's gate and up matrices, FFN_OUT its down
+ * matrix, each in its GGUF row encoding, kept as they are (one type per matrix in every
+ * layer, as a kind record has one type). 0 or -EINVAL with one line.
+ */
+static int describe_experts(struct conv *cv, struct swap_store_desc *d, char *err,
+			    size_t errlen)
+{
+	const struct as_model *m = cv->m;
+	static const enum as_op ops[AS_EXP_COUNT] = { AS_OP_GATE, AS_OP_UP, AS_OP_DOWN };
+
+	d->n_expert = m->hp.n_expert;
+	for (int x = 0; x < AS_EXP_COUNT; x++) {
+		const struct as_weight *w0 = &m->layers[0].exps[x];
+		int k = x == AS_EXP_DOWN ? SWAP_FFN_OUT : SWAP_FFN_IN;
+		struct swap_mat_desc *md = &d->kinds[k].mats[x == AS_EXP_UP ? 1 : 0];
+		uint64_t bytes = w0->rows * w0->row_bytes;
+
+		for (uint32_t l = 1; l < m->hp.n_layer; l++) {
+			if (m->layers[l].exps[x].type != w0->type) {
+				as_seterr(err, errlen, "blk.%u.%s_exps is %s, layer 0's is %s: "
+					  "a store keeps one type per expert matrix", l,
+					  as_op_name(ops[x]),
+					  as_type_name(m->layers[l].exps[x].type),
+					  as_type_name(w0->type));
+				return -EINVAL;
+			}
+		}
+		if (bytes > (1u << 28)) {
+			as_seterr(err, errlen, "an expert's %s matrix is %llu bytes, over the "
+				  "store's 256 MiB per matrix", as_op_name(ops[x]),
+				  (unsigned long long)bytes);
+			return -EINVAL;
+		}
+		md->out = (uint32_t)w0->rows;
+		md->type = w0->type;
+		md->col_bytes = (uint32_t)bytes;
+		cv->type[ops[x]] = w0->type;
+		d->kinds[k].in = m->hp.n_expert;
+		d->kinds[k].n_mats = k == SWAP_FFN_IN ? 2 : 1;
+	}
+	return 0;
+}
+
+/* Every expert bundle: the rows of expert e's matrices, copied. */
+static int convert_experts(struct conv *cv)
+{
+	const struct as_model *m = cv->m;
+	uint64_t bb = swap_writer_bundle_bytes(cv->w, SWAP_FFN_IN);
+	uint8_t *buf = malloc(bb);
+	int r = buf ? 0 : -ENOMEM;
+
+	for (uint32_t l = 0; l < m->hp.n_layer && !r; l++) {
+		const struct as_layer *L = &m->layers[l];
+
+		for (uint32_t e = 0; e < m->hp.n_expert && !r; e++) {
+			struct as_weight g = as_expert_weight(L, AS_EXP_GATE, e);
+			struct as_weight u = as_expert_weight(L, AS_EXP_UP, e);
+			struct as_weight dn = as_expert_weight(L, AS_EXP_DOWN, e);
+			uint64_t gb = g.rows * g.row_bytes;
+
+			memcpy(buf, g.data, gb);
+			memcpy(buf + gb, u.data, u.rows * u.row_bytes);
+			r = swap_writer_bundle(cv->w, (struct swap_key){ l, SWAP_FFN_IN, e }, buf);
+			if (!r)
+				r = swap_writer_bundle(cv->w, (struct swap_key){ l, SWAP_FFN_OUT, e },
+						       dn.data);
+			progress_add(cv, bb + dn.rows * dn.row_bytes);
+			if (!r && cancelled(cv->p))
+				r = -ECANCELED;
+		}
+	}
+	free(buf);
+	return r;
 }
 
 /* Resident tensors: every tensor that is not one of the 7 swapped matrices, and with
@@ -534,19 +641,22 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		as_seterr(err, errlen, "%s: %s", in, e);
 		goto out;
 	}
-	if (m->hp.n_expert) {
-		as_seterr(err, errlen, "%s: a mixture-of-experts model (%u experts) cannot be "
-			  "converted yet: stores hold no experts until issue #16's next step "
-			  "(experts as swap units); run the GGUF dense", in, m->hp.n_expert);
-		as_model_free(m);
-		gguf_close(f);
-		return -EOPNOTSUPP;
-	}
 	memset(&d, 0, sizeof(d));
 	memset(&cv, 0, sizeof(cv));
 	cv.p = p;
 	cv.m = m;
+	if (m->hp.n_expert && p->rows) {
+		as_seterr(err, errlen, "%s: a mixture-of-experts store has no row copy yet "
+			  "(convert without --rows)", in);
+		r = -EOPNOTSUPP;
+		goto out;
+	}
 	describe(&cv, &d);
+	if (m->hp.n_expert) {
+		r = describe_experts(&cv, &d, err, errlen);
+		if (r)
+			goto out;
+	}
 	rd = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rd));
 	rt = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rt));
 	cv.kq_res = calloc((size_t)m->hp.n_layer * AS_OP_COUNT, sizeof(*cv.kq_res));

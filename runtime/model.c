@@ -222,6 +222,15 @@ static int load_experts(struct loader *ld, struct as_hparams *hp)
 	return rc;
 }
 
+int as_hparams_experts(const struct gguf_file *f, struct as_hparams *hp, char *err,
+		       size_t errlen)
+{
+	struct loader ld = { .f = f, .hp = hp, .err = err, .errlen = errlen };
+
+	snprintf(ld.arch, sizeof(ld.arch), "%s", as_arch_name(hp->arch));
+	return load_experts(&ld, hp);
+}
+
 static int load_hparams(struct loader *ld, struct as_hparams *hp)
 {
 	const struct gguf_kv *kv;

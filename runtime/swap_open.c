@@ -54,11 +54,10 @@ static int check_arch(struct as_swap_model *m, struct as_hparams *mh, char *err,
 			snprintf(err, errlen, "store: %s", e);
 			return r;
 		}
-		snprintf(key, sizeof(key), "%s.expert_count", as_arch_name(mh->arch));
-		if (mh->arch == AS_ARCH_QWEN3MOE || (!gguf_get_u32(m->meta, key, &kl) && kl)) {
-			snprintf(err, errlen, "store: a mixture-of-experts model: stores hold no "
-				 "experts yet (issue #16's next step)");
-			return -EOPNOTSUPP;
+		r = as_hparams_experts(m->meta, mh, e, sizeof(e));
+		if (r) {
+			snprintf(err, errlen, "store: %s", e);
+			return r;
 		}
 		snprintf(key, sizeof(key), "%s.attention.key_length", as_arch_name(mh->arch));
 		if (!gguf_get_u32(m->meta, key, &kl)) {
@@ -93,6 +92,44 @@ static int check_arch(struct as_swap_model *m, struct as_hparams *mh, char *err,
 	return 0;
 }
 
+/*
+ * An expert kind (store version 3): n_expert bundles, each the rows of one expert's
+ * matrices (FFN_IN gate and up, n_ff_exp x dim; FFN_OUT down, dim x n_ff_exp) in a type
+ * the dense kernels take, exactly rows x row bytes each.
+ */
+static int sw_check_experts(struct as_swap_model *m, int k, char *err, size_t errlen)
+{
+	const struct swap_kind_desc *kd = &swap_store_desc(m->st)->kinds[k];
+	const struct as_hparams *mh = &m->rm.hp;
+	bool in = k == SWAP_FFN_IN;
+	uint64_t off = 0;
+
+	if (kd->in != mh->n_expert || kd->n_mats != (in ? 2u : 1u))
+		goto bad;
+	for (uint32_t i = 0; i < kd->n_mats; i++) {
+		enum ggml_type t = (enum ggml_type)kd->mats[i].type;
+		uint32_t rows = in ? mh->n_ff_exp : mh->dim, cols = in ? mh->dim : mh->n_ff_exp;
+		uint64_t rb, need;
+
+		if (!as_type_supported(t) || kd->mats[i].out != rows || as_row_bytes(t, cols, &rb) ||
+		    __builtin_mul_overflow(rb, (uint64_t)rows, &need) ||
+		    kd->mats[i].col_bytes != need)
+			goto bad;
+		m->mats[k][i] = (struct sw_mat){ .type = t, .out = rows, .off = off,
+			.op = in ? (i ? AS_OP_UP : AS_OP_GATE) : AS_OP_DOWN, .in = cols };
+		off += need;
+	}
+	if (off != swap_store_bundle_bytes(m->st, k))
+		goto bad;
+	m->n_mats[k] = kd->n_mats;
+	return 0;
+bad:
+	snprintf(err, errlen, "store: expert kind %s does not match %u experts of dim %u, "
+		 "width %u (or has a type the dense kernels do not take)",
+		 swap_kind_name((enum swap_kind)k), mh->n_expert, mh->dim, mh->n_ff_exp);
+	return -EINVAL;
+}
+
 static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *d, char *err,
 			 size_t errlen)
 {
@@ -125,6 +162,11 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 	r = check_arch(m, mh, err, errlen);
 	if (r)
 		return r;
+	if (mh->n_expert != d->n_expert) {
+		snprintf(err, errlen, "store: %u experts in the header, %u in the metadata",
+			 d->n_expert, mh->n_expert);
+		return -EINVAL;
+	}
 	mh->n_rot = mh->head_dim;
 	snprintf(key, sizeof(key), "%s.rope.dimension_count", as_arch_name(mh->arch));
 	if (m->meta && !gguf_get_u32(m->meta, key, &n_rot)) {
@@ -155,6 +197,12 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 			const struct swap_kind_desc *kd = &d->kinds[k];
 			uint64_t off = 0;
 
+			if (mh->n_expert && (k == SWAP_FFN_IN || k == SWAP_FFN_OUT)) {
+				r = sw_check_experts(m, k, err, errlen);
+				if (r)
+					return r;
+				continue;
+			}
 			if (kd->in != in[k] || kd->n_mats != nm[k])
 				goto bad;
 			for (uint32_t i = 0; i < nm[k]; i++) {
@@ -340,6 +388,31 @@ static int load_vec(struct as_swap_model *m, const char *name, uint64_t n, bool 
 	return 0;
 }
 
+/* A mixture-of-experts layer's router, blk.L.ffn_gate_inp.weight (n_expert rows of dim),
+ * resident like the norms; listed in m->extra. */
+static int load_router(struct as_swap_model *m, uint32_t l, char *err, size_t errlen)
+{
+	const struct as_hparams *hp = &m->rm.hp;
+	enum ggml_type t;
+	char name[96];
+	void *buf;
+	uint64_t rb;
+	int r;
+
+	snprintf(name, sizeof(name), "blk.%u.ffn_gate_inp.weight", l);
+	r = load_resident(m, name, false, hp->dim, hp->n_expert, &buf, &t, err, errlen);
+	if (r)
+		return r;
+	m->extra[m->n_extra++] = buf;
+	if (!as_type_supported(t) || as_row_bytes(t, hp->dim, &rb)) {
+		snprintf(err, errlen, "store: %s has type %s, which the kernels do not take",
+			 name, as_type_name(t));
+		return -EINVAL;
+	}
+	m->rm.layers[l].router = (struct as_weight){ t, buf, hp->n_expert, hp->dim, rb };
+	return 0;
+}
+
 /*
  * The architecture's resident vectors, as model.c's load_layer_extras() takes them from
  * a GGUF: rope_freqs, biases (llama: any, optional; qwen2: Q/K/V, required), the per-head
@@ -353,7 +426,7 @@ static int load_arch_tensors(struct as_swap_model *m, char *err, size_t errlen)
 	char name[96];
 	int r;
 
-	m->extra = calloc((size_t)hp->n_layer * (AS_OP_COUNT + 2) + 1, sizeof(*m->extra));
+	m->extra = calloc((size_t)hp->n_layer * (AS_OP_COUNT + 3) + 1, sizeof(*m->extra));
 	if (!m->extra)
 		return -ENOMEM;
 	r = load_vec(m, "rope_freqs.weight", hp->n_rot / 2, false, &rm->rope_freqs, err,
@@ -372,13 +445,17 @@ static int load_arch_tensors(struct as_swap_model *m, char *err, size_t errlen)
 					op == AS_OP_GATE || op == AS_OP_UP ? hp->hidden :
 					op == AS_OP_Q ? as_q_dim(hp) : hp->dim;
 
-			if (hp->arch == AS_ARCH_QWEN3 || (hp->arch == AS_ARCH_QWEN2 && !qkv))
+			if (hp->arch == AS_ARCH_QWEN3 || hp->arch == AS_ARCH_QWEN3MOE ||
+			    (hp->arch == AS_ARCH_QWEN2 && !qkv) ||
+			    (hp->n_expert && op >= AS_OP_GATE))
 				continue;
 			snprintf(name, sizeof(name), "blk.%u.%s.bias", l, as_op_name(op));
 			r = load_vec(m, name, rows, hp->arch == AS_ARCH_QWEN2, &L->bias[op], err,
 				     errlen);
 		}
-		if (r || hp->arch != AS_ARCH_QWEN3)
+		if (!r && hp->n_expert)
+			r = load_router(m, l, err, errlen);
+		if (r || (hp->arch != AS_ARCH_QWEN3 && hp->arch != AS_ARCH_QWEN3MOE))
 			continue;
 		snprintf(name, sizeof(name), "blk.%u.attn_q_norm.weight", l);
 		r = load_vec(m, name, hp->head_dim, true, &L->q_norm, err, errlen);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activeswap/gguf.h"
 #include "swapmodel.h"
 #include "swaprows.h"
 
@@ -70,6 +71,26 @@ uint32_t sw_default_ctx(const struct swap_store *st, uint32_t want)
 /* Small stores get a small read queue, so the read buffers do not dwarf the weights: reads
  * of at most 64 KiB, and for a tiny store (a few MB) of 1/64 of its weights (16 KiB at
  * least), so that half its size still holds a layer group and the buffers. */
+/* A store with experts: the experts one token uses per layer (expert_used_count in the
+ * metadata; 1 when it cannot be read, the open refuses such a store anyway). */
+static uint32_t experts_used(const struct swap_store *st)
+{
+	const struct swap_store_desc *d = swap_store_desc(st);
+	struct as_hparams hp = { 0 };
+	struct gguf_file *g;
+	char e[256];
+	uint32_t k = 1;
+
+	if (!d->n_expert || !d->meta_len || gguf_parse(&g, d->meta, d->meta_len, e, sizeof(e)))
+		return 1;
+	hp.hidden = d->hp.hidden;
+	if (!as_hparams_arch(g, &hp, e, sizeof(e)) && !as_hparams_experts(g, &hp, e, sizeof(e)) &&
+	    hp.n_expert_used)
+		k = hp.n_expert_used;
+	gguf_close(g);
+	return k;
+}
+
 void sw_engine_params(const struct swap_store *st, const struct as_swap_params *p,
 			  struct swap_engine_params *ep)
 {
@@ -88,6 +109,9 @@ void sw_engine_params(const struct swap_store *st, const struct as_swap_params *
 	ep->numa_node = p->numa_bind ? p->numa_node : -1;
 	ep->flags = p->engine_flags;
 	ep->fault = p->fault;
+	/* experts: a layer needs the ones the router chose, not all of them */
+	if (swap_store_desc(st)->n_expert)
+		ep->kind_min[SWAP_FFN_IN] = ep->kind_min[SWAP_FFN_OUT] = experts_used(st);
 }
 
 void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
@@ -103,9 +127,11 @@ void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
 	minb = swap_engine_min_budget(st, &ep);
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
+		uint64_t in = d->kinds[k].in, km = ep.kind_min[k] && ep.kind_min[k] < in ?
+						  ep.kind_min[k] : in;
 
-		b->slots_all += (uint64_t)d->n_layers * d->kinds[k].in * ss + 64;
-		grp += (uint64_t)d->group * d->kinds[k].in * ss + 64;
+		b->slots_all += (uint64_t)d->n_layers * in * ss + 64;
+		grp += (uint64_t)d->group * km * ss + 64;
 	}
 	b->staging = minb > grp ? minb - grp : 0;
 	b->min = b->fixed + minb + sw_slot_records(st, minb);
@@ -288,6 +314,8 @@ void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 	 * extra requests are hits or reads that gap filling would make). */
 	for (int k = SWAP_ATTN_OUT; k <= SWAP_FFN_OUT && p->policy == SWAP_POLICY_STATIC &&
 				    m->gap[k] && !m->no_preload; k += 2) {
+		if (k == SWAP_FFN_OUT && d->n_expert)
+			break; /* experts: only the chosen ones */
 		bool ok = true;
 
 		for (uint32_t l = 0; l < m->rm.hp.n_layer && ok; l++) {

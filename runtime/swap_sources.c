@@ -375,6 +375,9 @@ static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
 		for (int kind = SWAP_ATTN_IN; kind <= SWAP_FFN_OUT; kind++) {
 			uint32_t k;
 
+			if (m->rm.hp.n_expert && kind >= SWAP_FFN_IN)
+				break; /* experts: requested when the router has chosen */
+
 			if (kind == SWAP_ATTN_OUT || kind == SWAP_FFN_OUT) {
 				/* in the order the layer needs them: O, gate/up, down */
 				if (l == layer && m->whole[kind]) {
@@ -432,6 +435,7 @@ static const struct as_wsource_ops table_ops = {
 	.token_end = token_end,
 	.layer_begin = layer_begin,
 	.linear = table_linear,
+	.expert_linear = sw_table_expert_linear,
 };
 
 static const struct as_wsource_ops engine_ops = {
@@ -440,6 +444,8 @@ static const struct as_wsource_ops engine_ops = {
 	.token_end = token_end,
 	.layer_begin = layer_begin,
 	.linear = engine_linear,
+	.experts_chosen = sw_engine_experts_chosen,
+	.expert_linear = sw_engine_expert_linear,
 };
 
 struct as_wsource sw_source(struct as_swap_model *m)

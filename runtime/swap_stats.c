@@ -145,6 +145,8 @@ void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
 		out->total.bytes_read += x.bytes_read;
 		out->total.stall_ns += x.stall_ns;
 		out->total.bytes_used += x.bytes_used;
+		out->total.expert_lookups += x.expert_lookups;
+		out->total.expert_hits += x.expert_hits;
 	}
 	out->budget_bytes = m->budget_bytes;
 	out->fixed_bytes = m->fixed_bytes;

@@ -7,6 +7,7 @@
  *                   parameters, pinning everything, the static hot set, gap filling
  *   swap_sources.c  the weight sources of the forward pass: the row copy, the
  *                   all-resident column table, the swapping engine (with preloading)
+ *   swap_experts.c  their mixture-of-experts hooks (expert bundles, dense kernels)
  *   swap_stats.c    getters and statistics
  *   swap_levels.c   the levels file of `activeswap calibrate`
  * The forward pass itself is forward.c's, the same as the dense model's.
@@ -127,6 +128,14 @@ int sw_pin_all(struct as_swap_model *m);
 int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots);
 void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 		   struct swap_engine_params *ep);
+
+/* swap_experts.c: the mixture-of-experts hooks of the table and engine sources */
+int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
+			   const float *x, const struct as_sel *sel, float *const *ys);
+void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
+			      uint32_t n, const float *x);
+int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
+			    const float *x, const struct as_sel *sel, float *const *ys);
 
 /* swap_sources.c: the source for m as opened (row copy, all-resident table or engine) */
 struct as_wsource sw_source(struct as_swap_model *m);

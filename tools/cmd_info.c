@@ -241,19 +241,20 @@ static int info_store(FILE *o, const char *path, bool json)
 	gguf_close(meta);
 	if (json) {
 		fprintf(o, "{\"format\": \"activeswap-store\", \"version\": %u, \"file\": ",
-			SWAP_STORE_VERSION);
+			swap_store_version(st));
 		cli_json_str(o, path);
 		fprintf(o, ", \"file_size\": %llu, \"group\": %u, \"hparams\": {\"dim\": %u, "
 			"\"hidden\": %u, \"layers\": %u, \"heads\": %u, \"kv_heads\": %u, "
 			"\"head_dim\": %llu, \"attn_width\": %llu, "
 			"\"vocab\": %u, \"ctx\": %u, \"rope_freq_base\": %g, \"rms_eps\": %g}, "
-			"\"bundles\": %llu, \"swappable_bytes\": %llu, \"kinds\": [",
+			"\"bundles\": %llu, \"swappable_bytes\": %llu, \"experts\": %u, "
+			"\"kinds\": [",
 			(unsigned long long)swap_store_file_size(st), d->group, d->hp.dim,
 			d->hp.hidden, d->n_layers, d->hp.n_heads, d->hp.n_kv_heads,
 			(unsigned long long)hd, (unsigned long long)attn_width(d->hp.n_heads, hd),
 			d->hp.vocab, d->hp.n_ctx, d->hp.rope_theta, d->hp.rms_eps,
 			(unsigned long long)swap_store_n_bundles(st),
-			(unsigned long long)swap_store_swappable_bytes(st));
+			(unsigned long long)swap_store_swappable_bytes(st), d->n_expert);
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 			const struct swap_kind_desc *kd = &d->kinds[k];
 
@@ -271,7 +272,7 @@ static int info_store(FILE *o, const char *path, bool json)
 		fprintf(o, "], \"row_copy_bytes\": %llu, \"resident\": [",
 			(unsigned long long)(rc_rows ? 0 : row_bytes));
 	} else {
-		fprintf(o, "activeswap store v%u: %s (%.1f MB)\n", SWAP_STORE_VERSION, path,
+		fprintf(o, "activeswap store v%u: %s (%.1f MB)\n", swap_store_version(st), path,
 			(double)swap_store_file_size(st) / 1e6);
 		fprintf(o, "  layers %u, layer group %u, dim %u, hidden %u, heads %u/%u kv, "
 			"head_dim %llu, attn_width %llu, vocab %u, ctx %u, rms_eps %g, "
@@ -282,6 +283,9 @@ static int info_store(FILE *o, const char *path, bool json)
 		fprintf(o, "  %llu bundles, %.1f MB swappable\n",
 			(unsigned long long)swap_store_n_bundles(st),
 			(double)swap_store_swappable_bytes(st) / 1e6);
+		if (d->n_expert)
+			fprintf(o, "  experts: %u per layer, one bundle each in ffn_in (gate, up "
+				"rows) and ffn_out (down rows)\n", d->n_expert);
 		fprintf(o, "  %-9s %8s %12s  columns (out x type)\n", "kind", "channels",
 			"bundle bytes");
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {

@@ -359,6 +359,19 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		(unsigned long long)s.tokens, (unsigned long long)s.cancelled,
 		s.budget_bytes / 1048576.0, s.fixed_bytes / 1048576.0, s.pool_bytes / 1048576.0,
 		s.total.bytes_used / 1e6 / nt);
+	if (!s.total.expert_lookups)
+		return;
+	/* a mixture of experts: the experts computed and those already in DRAM */
+	fprintf(f, "experts: hit-rate per layer");
+	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
+		struct as_swap_layer_stats x;
+
+		as_swap_layer_stats(m, l, &x);
+		fprintf(f, " %s", pct(pr, x.expert_hits, x.expert_lookups));
+	}
+	fprintf(f, "; total %s of %llu expert bundles used (%.1f per token)\n",
+		pct(pr, s.total.expert_hits, s.total.expert_lookups),
+		(unsigned long long)s.total.expert_lookups, (double)s.total.expert_lookups / nt);
 }
 
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
@@ -370,6 +383,10 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 	as_swap_stats(m, &s);
 	as_swap_io_stats(m, &es);
 	fprintf(f, ", \"row_mode\": %s", as_swap_row_mode(m) ? "true" : "false");
+	if (s.total.expert_lookups)
+		fprintf(f, ", \"expert_hit_rate\": %.4f, \"expert_lookups\": %llu",
+			(double)s.total.expert_hits / s.total.expert_lookups,
+			(unsigned long long)s.total.expert_lookups);
 	fprintf(f, ", \"reads\": %llu, \"read_bytes\": %llu, \"evictions\": %llu",
 		(unsigned long long)es.total.reads, (unsigned long long)es.total.bytes_read,
 		(unsigned long long)es.total.evictions);

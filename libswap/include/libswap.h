@@ -29,7 +29,12 @@
 extern "C" {
 #endif
 
-#define SWAP_STORE_VERSION 2
+/* Versions this build reads: 2 (dense layers), 3 (mixture-of-experts layers, whose FFN
+ * kinds hold one bundle per expert: struct swap_store_desc.n_expert). The writer writes
+ * 2 for a store without experts, byte for byte what it always wrote. */
+#define SWAP_STORE_VERSION 3
+#define SWAP_STORE_VERSION_MIN 2
+#define SWAP_MAX_EXPERTS 4096u
 #define SWAP_ALIGN 4096u          /* O_DIRECT alignment of offsets and lengths */
 #define SWAP_MAX_MATS 3           /* matrices per bundle (q,k,v) */
 #define SWAP_NAME_MAX 64          /* resident tensor name, with its NUL */
@@ -106,6 +111,13 @@ struct swap_store_desc {
 	uint64_t meta_len;
 	uint32_t n_resident;
 	const struct swap_resident_desc *resident;
+	/*
+	 * Mixture of experts (version 3; 0: dense layers, version 2). Kinds SWAP_FFN_IN and
+	 * SWAP_FFN_OUT then hold experts, not columns: in = n_expert, channel = the expert,
+	 * and a bundle is expert e's matrices (FFN_IN: gate then up; FFN_OUT: down), each in
+	 * its row encoding, col_bytes = the whole matrix (Documentation/store-format.md).
+	 */
+	uint32_t n_expert;
 };
 
 struct swap_store;
@@ -114,6 +126,8 @@ struct swap_store;
 int swap_store_open(struct swap_store **out, const char *path, char *err, size_t errlen);
 void swap_store_close(struct swap_store *s);
 const char *swap_store_path(const struct swap_store *s);
+/* The file's format version (2, or 3 for a store with experts). */
+uint32_t swap_store_version(const struct swap_store *s);
 /* The description the store was written with (meta and resident point into the store). */
 const struct swap_store_desc *swap_store_desc(const struct swap_store *s);
 uint64_t swap_store_file_size(const struct swap_store *s);
@@ -227,6 +241,11 @@ struct swap_engine_params {
 	 * (default 0) = in proportion to the kinds' bytes; otherwise the kinds get them in
 	 * decreasing kind_prio order, each up to all of its bundles. */
 	uint8_t kind_prio[SWAP_KIND_COUNT];
+	/* Slots of kind k that every layer of a group needs at least (the minimum budget):
+	 * 0 or more than the kind's bundles per layer = all of them (the default; a column
+	 * kind's Top-K may want any channel). A store's expert kinds need only the experts
+	 * one token uses (the runtime passes n_expert_used). */
+	uint32_t kind_min[SWAP_KIND_COUNT];
 };
 
 /* Per-layer statistics. Each counter moves exactly where the USDT probe of the same name

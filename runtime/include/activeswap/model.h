@@ -198,6 +198,13 @@ void as_model_free(struct as_model *m);
 int as_hparams_arch(const struct gguf_file *f, struct as_hparams *hp, char *err,
 		    size_t errlen);
 
+/*
+ * The same for the mixture-of-experts keys (n_expert, n_expert_used, n_ff_exp), after
+ * as_hparams_arch and with hp->hidden set: as as_model_from_gguf reads them.
+ */
+int as_hparams_experts(const struct gguf_file *f, struct as_hparams *hp, char *err,
+		       size_t errlen);
+
 /* Every one of the n rope_freqs factors positive and finite (true for ff == NULL). */
 bool as_rope_freqs_ok(const float *ff, uint32_t n);
 

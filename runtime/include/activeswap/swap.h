@@ -86,6 +86,8 @@ struct as_swap_layer_stats {
 	uint64_t predicted, used, predicted_used;
 	uint64_t bytes_read, stall_ns; /* from the engine */
 	uint64_t bytes_used;           /* engine: read bytes of bundles then used */
+	/* mixture of experts: expert bundles computed from, and those already in DRAM */
+	uint64_t expert_lookups, expert_hits;
 };
 
 struct as_swap_stats {

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Mixture-of-experts stores (Documentation/store-format.md, "Experts"): generated Mixtral
+ * and qwen3moe models converted into stores whose FFN kinds hold one bundle per expert.
+ * - greedy tokens and logits of the store are bit-identical for budgets of 100%, 50%,
+ *   25% and 12% (the 12% budget holds the resident part and a few experts of a layer,
+ *   so experts are evicted and re-read every token), for the io_uring and pread
+ *   backends, with the three policies and 1 or 2 threads in turn (f32 qwen3moe, and
+ *   q8_0 Mixtral in layer groups of 2);
+ * - at sparsity 0 an f32 store equals the dense runtime on the GGUF: the experts are
+ *   computed with the same kernels from the same bytes, the attention from columns
+ *   (to rounding, as tests/unit/test_swaprun.c states for dense stores: 1e-4 of the
+ *   largest logit), and the greedy tokens are the same;
+ * - the expert statistics count every expert computed, all hits at 100%, misses below;
+ * - the header: version 3 with the expert count, refused when the count and the version
+ *   disagree or the count is not the FFN kinds' bundle count.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "activeswap/convert.h"
+#include "activeswap/mkmodel.h"
+#include "activeswap/model.h"
+#include "activeswap/swap.h"
+#include "activeswap/threadpool.h"
+#include "fixtures.h"
+#include "libswap.h"
+
+#define N_STEPS 8
+#define N_CTX 24
+#define VOCAB 512
+
+static char dir[512], gguf_mx[600], store_mx[600], gguf_qw[600], store_qw[600];
+static char gguf_q8[600], store_q8[600];
+
+/* A generated MoE model of n layers (enough that 12% of it is a few experts of each). */
+static int mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64_t layers,
+		 uint64_t seed)
+{
+	struct as_mkmodel_params p;
+	char err[512] = "";
+	int r;
+
+	as_mkmodel_params_init(&p);
+	p.shape.dim = 128;
+	p.shape.hidden = 256;
+	p.shape.layers = layers;
+	p.shape.heads = 4;
+	p.shape.kv_heads = 2;
+	p.shape.vocab = VOCAB;
+	p.shape.ctx = 256;
+	p.arch = arch;
+	p.experts = arch == AS_ARCH_QWEN3MOE ? 16 : 8;
+	p.experts_used = arch == AS_ARCH_QWEN3MOE ? 4 : 2;
+	p.expert_hidden = arch == AS_ARCH_QWEN3MOE ? 64 : 256;
+	if (arch == AS_ARCH_QWEN3MOE)
+		p.shape.head_dim = 64; /* attention wider than dim, as Qwen3-30B-A3B */
+	p.type = type;
+	p.seed = seed;
+	p.threads = 2;
+	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
+	return r;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (fx_tmpdir(dir, sizeof(dir), "moestore"))
+		return -1;
+	snprintf(gguf_mx, sizeof(gguf_mx), "%s/mx.gguf", dir);
+	snprintf(store_mx, sizeof(store_mx), "%s/mx.asw", dir);
+	snprintf(gguf_qw, sizeof(gguf_qw), "%s/qw.gguf", dir);
+	snprintf(store_qw, sizeof(store_qw), "%s/qw.asw", dir);
+	snprintf(gguf_q8, sizeof(gguf_q8), "%s/q8.gguf", dir);
+	snprintf(store_q8, sizeof(store_q8), "%s/q8.asw", dir);
+	if (mkmoe(gguf_mx, AS_ARCH_LLAMA, GGML_TYPE_F32, 8, 11) ||
+	    fx_convert(gguf_mx, store_mx, AS_CONVERT_KEEP, 1, false, true) ||
+	    mkmoe(gguf_qw, AS_ARCH_QWEN3MOE, GGML_TYPE_F32, 12, 12) ||
+	    fx_convert(gguf_qw, store_qw, AS_CONVERT_KEEP, 1, false, true) ||
+	    mkmoe(gguf_q8, AS_ARCH_LLAMA, GGML_TYPE_Q8_0, 16, 13) ||
+	    fx_convert(gguf_q8, store_q8, AS_CONVERT_KEEP, 2, false, false))
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return fx_rmdir(dir);
+}
+
+struct runres {
+	int32_t tokens[N_STEPS];
+	float logits[N_STEPS][VOCAB];
+	struct as_swap_stats st;
+};
+
+static void base_params(struct as_swap_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->n_ctx = N_CTX;
+	p->queue_depth = 4;
+	p->check_use = true; /* every expert's crc32c checked when computed from */
+}
+
+static const int32_t prompt[3] = { 1, 17, 300 };
+
+/* Greedy decode of N_STEPS tokens after the prompt. */
+static void decode(const char *path, const struct as_swap_params *p, struct runres *res)
+{
+	struct as_swap_model *m;
+	char err[512] = "";
+	int r = as_swap_open(&m, path, p, err, sizeof(err));
+
+	if (r)
+		fail_msg("open %s: %s", path, err);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		const float *lg = as_swap_logits(m);
+		int32_t best = 0;
+
+		memcpy(res->logits[s], lg, sizeof(res->logits[s]));
+		for (int32_t v = 1; v < VOCAB; v++)
+			if (lg[v] > lg[best])
+				best = v;
+		res->tokens[s] = best;
+		assert_int_equal(as_swap_forward(m, best, 3 + s, true), 0);
+	}
+	as_swap_stats(m, &res->st);
+	as_swap_close(m);
+}
+
+static void decode_dense(const char *gguf, struct runres *res)
+{
+	struct as_model *dm;
+	struct as_state *ds;
+	char err[512] = "";
+
+	assert_int_equal(as_model_load(&dm, gguf, err, sizeof(err)), 0);
+	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_forward(ds, prompt[i], i, i == 2), 0);
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		int32_t best = 0;
+
+		memcpy(res->logits[s], ds->logits, sizeof(res->logits[s]));
+		for (int32_t v = 1; v < VOCAB; v++)
+			if (ds->logits[v] > ds->logits[best])
+				best = v;
+		res->tokens[s] = best;
+		assert_int_equal(as_forward(ds, best, 3 + s, true), 0);
+	}
+	as_state_free(ds);
+	as_model_free(dm);
+}
+
+static void budgets_backends(const char *store)
+{
+	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD };
+	static const double pct[] = { 1.0, 0.5, 0.25, 0.12 };
+	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	struct as_threadpool *tp2 = as_tp_create(2);
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	char err[512];
+
+	assert_non_null(ref);
+	assert_non_null(x);
+	base_params(&p);
+	assert_int_equal(as_swap_budget_info(store, &p, &bi, err, sizeof(err)), 0);
+	/* 12% must be a real budget here (the minimum is a few experts per layer) */
+	assert_true(bi.min <= (uint64_t)(bi.full * 0.12));
+	p.backend = SWAP_BACKEND_PREAD;
+	p.budget_bytes = bi.full;
+	decode(store, &p, ref);
+	assert_true(ref->st.total.expert_lookups > 0);
+	assert_int_equal(ref->st.total.expert_hits, ref->st.total.expert_lookups);
+	for (size_t b = 0; b < 2; b++) {
+		const char *why;
+
+		if (be[b] == SWAP_BACKEND_URING && !fx_uring_usable(&why)) {
+			print_message("# io_uring half skipped: %s\n", why);
+			continue;
+		}
+		for (size_t i = 0; i < 4; i++) {
+			/* the policies and thread counts in turn */
+			for (int variant = (int)(i + b) % 3, once = 1; once; once = 0) {
+				base_params(&p);
+				p.backend = be[b];
+				p.budget_bytes = (uint64_t)(bi.full * pct[i]);
+				p.tp = variant == 1 ? tp2 : NULL;
+				p.policy = variant == 1 ? SWAP_POLICY_LRU :
+					   variant == 2 ? SWAP_POLICY_STATIC : SWAP_POLICY_FREQ;
+				memset(x, 0, sizeof(*x));
+				decode(store, &p, x);
+				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
+				assert_memory_equal(x->logits, ref->logits, sizeof(ref->logits));
+				assert_int_equal(x->st.total.expert_lookups,
+						 ref->st.total.expert_lookups);
+				assert_true(x->st.checked > 0);
+				if (pct[i] <= 0.25)
+					assert_true(x->st.total.expert_hits <
+						    x->st.total.expert_lookups);
+			}
+		}
+	}
+	as_tp_destroy(tp2);
+	free(ref);
+	free(x);
+}
+
+static void test_budgets_backends_bit_identical(void **state)
+{
+	(void)state;
+	budgets_backends(store_qw);
+	budgets_backends(store_q8);
+}
+
+/* The store at sparsity 0 against the dense runtime on the same GGUF. */
+static void equals_dense(const char *gguf, const char *store)
+{
+	struct runres *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct as_swap_params p;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	base_params(&p);
+	p.budget_bytes = 0; /* everything */
+	decode(store, &p, a);
+	decode_dense(gguf, b);
+	assert_memory_equal(a->tokens, b->tokens, sizeof(a->tokens));
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		double mx = 0, dif = 0;
+
+		/* plain compares, not fmax() (gcc 12 for aarch64, see test_swaprun.c) */
+		for (int v = 0; v < VOCAB; v++) {
+			double fb = fabs(b->logits[s][v]);
+			double d = fabs((double)a->logits[s][v] - b->logits[s][v]);
+
+			if (fb > mx)
+				mx = fb;
+			if (d > dif)
+				dif = d;
+		}
+		if (dif > 1e-4 * mx + 1e-6)
+			fail_msg("step %u: max |store - dense| = %g (max |logit| %g)", s, dif, mx);
+	}
+	free(a);
+	free(b);
+}
+
+static void test_sparsity0_equals_dense(void **state)
+{
+	(void)state;
+	equals_dense(gguf_mx, store_mx);
+	equals_dense(gguf_qw, store_qw);
+}
+
+/* A copy of the store with the header's u32 at off set to v (checksum redone). */
+static void patch_header(const char *src, const char *dst, size_t off, uint32_t v)
+{
+	static uint8_t buf[1 << 16];
+	int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n;
+	bool first = true;
+	uint32_t crc;
+
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (first) {
+			memcpy(buf + off, &v, 4);
+			crc = swap_crc32c(0, buf, 4092);
+			memcpy(buf + 4092, &crc, 4);
+			first = false;
+		}
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	}
+	close(in);
+	close(out);
+}
+
+static void test_header(void **state)
+{
+	struct swap_store *st;
+	char err[256], bad[700];
+
+	(void)state;
+	assert_int_equal(swap_store_open(&st, store_qw, err, sizeof(err)), 0);
+	assert_int_equal(swap_store_version(st), 3);
+	assert_int_equal(swap_store_desc(st)->n_expert, 16);
+	assert_int_equal(swap_store_desc(st)->kinds[SWAP_FFN_IN].in, 16);
+	assert_int_equal(swap_store_bundle_bytes(st, SWAP_FFN_IN), 2 * 64 * 128 * 4);
+	assert_int_equal(swap_store_bundle_bytes(st, SWAP_FFN_OUT), 128 * 64 * 4);
+	swap_store_close(st);
+	snprintf(bad, sizeof(bad), "%s/bad.asw", dir);
+	/* version 2 with experts, version 3 without, a count the kinds do not have */
+	patch_header(store_qw, bad, 8, 2);
+	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "version 2 with 16 experts"));
+	patch_header(store_qw, bad, 388, 0);
+	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EBADMSG);
+	patch_header(store_qw, bad, 388, 8);
+	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "expert count 8"));
+	/* a version from the future: one line saying so */
+	patch_header(store_qw, bad, 8, 4);
+	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EPROTONOSUPPORT);
+	assert_non_null(strstr(err, "a newer activeswap wrote it"));
+	unlink(bad);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_sparsity0_equals_dense),
+		cmocka_unit_test(test_budgets_backends_bit_identical),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
