@@ -75,5 +75,8 @@ void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
 void as_kernels_neon_init(struct as_kernel_table *t);
 void as_kernels_dotprod_init(struct as_kernel_table *t);
+/* NEON and SDOT kernels of the types of kernels_types.c (kernels_types_neon.h). */
+void as_kernels_types_neon_init(struct as_kernel_table *t);
+void as_kernels_types_dotprod_init(struct as_kernel_table *t);
 
 #endif
