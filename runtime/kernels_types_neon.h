@@ -183,6 +183,23 @@ static void trows_q2_K(const void *W, size_t rb, size_t r0, size_t r1, size_t co
 	}
 }
 
+/* the 16 6-bit scales of a Q3_K block minus 32 (as_q3k_scale(s) - 32 for s = 0..15) */
+static inline void q3_K_scales(const uint8_t *sc, int8_t *out)
+{
+	static const int8_t shr[16] = { 0, 0, 0, 0, -2, -2, -2, -2,
+					-4, -4, -4, -4, -6, -6, -6, -6 };
+	uint8x8_t a = vld1_u8(sc);
+	uint8x16_t lo = vcombine_u8(vand_u8(a, vdup_n_u8(0x0f)), vshr_n_u8(a, 4));
+	uint32_t h4;
+	uint8x16_t hi;
+
+	memcpy(&h4, sc + 8, 4);
+	hi = vreinterpretq_u8_u32(vdupq_n_u32(h4)); /* sc[8 + s % 4] in byte s */
+	hi = vandq_u8(vshlq_u8(hi, vld1q_s8(shr)), vdupq_n_u8(3));
+	vst1q_s8(out, vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, vshlq_n_u8(hi, 4))),
+			       vdupq_n_s8(32)));
+}
+
 static void trows_q3_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 		       const struct as_xin *x, float *y)
 {
@@ -196,7 +213,10 @@ static void trows_q3_K(const void *W, size_t rb, size_t r0, size_t r1, size_t co
 		for (size_t b = 0; b < nb; b++) {
 			const struct block_q8_K *xb = &x->q8k[b];
 			uint8x16_t h0 = vld1q_u8(w[b].hmask), h1 = vld1q_u8(w[b].hmask + 16);
+			int8_t sc[16];
 			int isum = 0;
+
+			q3_K_scales(w[b].scales, sc);
 
 			/* element 128 n + 32 j + l: bits 2j of qs[32 n + l], bit 4n+j of
 			 * hmask[l] as 4, minus 4 */
@@ -215,10 +235,8 @@ static void trows_q3_K(const void *W, size_t rb, size_t r0, size_t r1, size_t co
 					int8x16_t v0 = vsubq_s8(s8(u0), s8(four));
 					int8x16_t v1 = vsubq_s8(s8(u1), s8(four));
 
-					isum += (as_q3k_scale(sb, w[b].scales) - 32) *
-						dot16s(v0, xb->qs + e);
-					isum += (as_q3k_scale(sb + 1, w[b].scales) - 32) *
-						dot16s(v1, xb->qs + e + 16);
+					isum += sc[sb] * dot16s(v0, xb->qs + e);
+					isum += sc[sb + 1] * dot16s(v1, xb->qs + e + 16);
 				}
 			}
 			s += h2f(w[b].d) * xb->d * (float)isum;
