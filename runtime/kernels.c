@@ -355,11 +355,15 @@ static enum as_simd cpu_level(void)
 static void init_levels(void)
 {
 	tables[AS_SIMD_NEON] = tables[AS_SIMD_SCALAR];
-	if (detected >= AS_SIMD_NEON)
+	if (detected >= AS_SIMD_NEON) {
 		as_kernels_neon_init(&tables[AS_SIMD_NEON]);
+		as_kernels_types_neon_init(&tables[AS_SIMD_NEON]);
+	}
 	tables[AS_SIMD_DOTPROD] = tables[AS_SIMD_NEON];
-	if (detected >= AS_SIMD_DOTPROD)
+	if (detected >= AS_SIMD_DOTPROD) {
 		as_kernels_dotprod_init(&tables[AS_SIMD_DOTPROD]);
+		as_kernels_types_dotprod_init(&tables[AS_SIMD_DOTPROD]);
+	}
 }
 
 static const char *const level_names[AS_SIMD_LEVELS] = { "scalar", "neon", "dotprod" };

@@ -88,6 +88,9 @@ void as_kernels_avx512_init(struct as_kernel_table *t);
 void as_matmul_avx512_init(struct as_kernel_table *t);
 void as_kernels_neon_init(struct as_kernel_table *t);
 void as_kernels_dotprod_init(struct as_kernel_table *t);
+/* NEON and SDOT kernels of the types of kernels_types.c (kernels_types_neon.h). */
+void as_kernels_types_neon_init(struct as_kernel_table *t);
+void as_kernels_types_dotprod_init(struct as_kernel_table *t);
 
 #define AS_MV_MAX_JOBS 16
 

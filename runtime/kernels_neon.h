@@ -18,38 +18,13 @@
 #include <string.h>
 
 #include "kernels_impl.h"
+#include "kernels_neon_dot.h"
 
 #ifndef AS_NEON_DOT
 #error "define AS_NEON_DOT (0 or 1) before including kernels_neon.h"
 #endif
 
 #define NROW(W, rb, r) ((const uint8_t *)(W) + (size_t)(r) * (rb))
-
-/* acc + the 4 sums of 4 adjacent products of a and b */
-static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b)
-{
-#if AS_NEON_DOT
-	return vdotq_s32(acc, a, b);
-#else
-	int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-	int16x8_t hi = vmull_high_s8(a, b);
-
-	return vpadalq_s16(vpadalq_s16(acc, lo), hi);
-#endif
-}
-
-/* sum of a[0..31] * b[0..31] (two 16-byte halves each) */
-static inline int dot32(int8x16_t a0, int8x16_t a1, const int8_t *b)
-{
-	int32x4_t s = dot16(vdupq_n_s32(0), a0, vld1q_s8(b));
-
-	return vaddvq_s32(dot16(s, a1, vld1q_s8(b + 16)));
-}
-
-static inline float h2f(as_fp16_t h)
-{
-	return as_fp16_to_fp32(h);
-}
 
 static void nrows_q8_0(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 		       const struct as_xin *x, float *y)

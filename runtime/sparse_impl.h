@@ -100,6 +100,9 @@ void as_kq_tile_avx2(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
 void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
 		       const void *table, const void *const *cols, const uint32_t *ch,
 		       const float *x, size_t n);
+void as_kq_tile_neon(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
+		     const void *table, const void *const *cols, const uint32_t *ch,
+		     const float *x, size_t n);
 
 void as_sparse_avx2_init(struct as_sparse_table *t);
 void as_sparse_avx512_init(struct as_sparse_table *t);

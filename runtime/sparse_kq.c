@@ -244,8 +244,8 @@ void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t nt, size_t P
 static as_kq_tile_fn tiles[AS_SIMD_LEVELS];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* x86-64 has AVX2 and AVX-512 tiles; elsewhere (aarch64: no NEON tile yet) every level
- * runs the scalar one. */
+/* x86-64 has AVX2 and AVX-512 tiles, aarch64 a NEON one (its dotprod level uses it too:
+ * the tile has no byte dot products); elsewhere every level runs the scalar one. */
 static void init(void)
 {
 	for (int l = 0; l < AS_SIMD_LEVELS; l++)
@@ -257,6 +257,11 @@ static void init(void)
 		tiles[AS_SIMD_AVX2] = as_kq_tile_avx2;
 	tiles[AS_SIMD_AVX512] = detected >= AS_SIMD_AVX512 ? as_kq_tile_avx512 :
 				tiles[AS_SIMD_AVX2];
+#elif defined(__aarch64__)
+	if (as_simd_detect() >= AS_SIMD_NEON) {
+		tiles[AS_SIMD_NEON] = as_kq_tile_neon;
+		tiles[AS_SIMD_DOTPROD] = as_kq_tile_neon;
+	}
 #endif
 }
 

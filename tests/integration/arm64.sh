@@ -3,9 +3,9 @@
 # emulation, on an x86-64 host (Documentation/arm64.md):
 #
 #  - every arm64 unit test, on qemu's default CPU ("max": NEON with the dot-product
-#    instructions and CRC32), and the kernel tests (test_kernels, test_sparse) and the
-#    crc32c test again on a Cortex-A53 (NEON without dot product), so both NEON levels and
-#    the scalar one are compared;
+#    instructions and CRC32), and the kernel tests (test_kernels, test_sparse,
+#    test_kqstore) and the crc32c test again on a Cortex-A53 (NEON without dot product),
+#    so both NEON levels and the scalar one are compared;
 #  - integration suites with ACTIVESWAP set to the arm64 CLI under qemu: golden.sh (the
 #    real model's llama.cpp texts and PPL) and swap_io.sh (fetch storms);
 #  - swapping the real model: its store gives the dense text at sparsity 0 and the same
@@ -84,7 +84,7 @@ for t in "$B"/tests/unit/test_*; do
 	fi
 	unit "$name" max
 done
-for name in test_kernels test_sparse test_swap_store; do
+for name in test_kernels test_sparse test_kqstore test_swap_store; do
 	unit "$name" cortex-a53
 done
 

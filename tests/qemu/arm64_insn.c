@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * Driver for tests/qemu/arm64_insn.sh: REPS calls of one kernel at one SIMD level, on
- * seeded data. Usage: arm64_insn LEVEL REPS TYPE [sparse]
+ * seeded data. Usage: arm64_insn LEVEL REPS TYPE [sparse|kq]
  *   dense:  as_matvec_level on a 256 x 1024 matrix of TYPE (q4_0_x16: Q4_0 repacked);
- *   sparse: as_sparse_axpy_level over 64 columns of 256 rows of TYPE.
+ *   sparse: as_sparse_axpy_level over 64 columns of 256 rows of TYPE;
+ *   kq:     as_kq_axpy_level over channels 0..63 of a 256 x 256 K-quant matrix (TYPE
+ *           q4_K, q5_K or q6_K: the store's K-quant column tile).
  * Prints y[0] so the work cannot be optimized away.
  */
 #include <stdio.h>
@@ -17,6 +19,8 @@
 #define ROWS 256
 #define COLS 1024
 #define NCOLS 64
+#define KQ_IN 256
+#define QROWS 16 /* rows quantized (the K-quant quantizers are slow emulated) */
 
 static uint64_t rs = 0x9e3779b97f4a7c15ull;
 
@@ -47,6 +51,44 @@ static void k_blocks(enum ggml_type t, uint8_t *p, size_t nb)
 	}
 }
 
+/* REPS calls of the K-quant column tile: GGUF rows split into codes + table, columns
+ * 0..NCOLS-1 encoded */
+static int kq_run(enum as_simd lvl, int reps, enum ggml_type t, const float *x, float *y)
+{
+	static float row[KQ_IN];
+	static uint8_t codes[ROWS][KQ_IN], col[ROWS];
+	size_t tb = as_kq_table_bytes(t, ROWS, KQ_IN);
+	size_t cb = (size_t)as_kq_width(t) * 8 * (ROWS / 64); /* bytes of a column */
+	uint8_t *table = malloc(tb), *cols = malloc(cb * NCOLS), *src;
+	const void *p[NCOLS];
+	uint32_t ch[NCOLS];
+	uint64_t rb;
+
+	if (!tb || !table || !cols || as_row_bytes(t, KQ_IN, &rb) || !(src = malloc(rb)))
+		return 1;
+	for (size_t r = 0; r < ROWS; r++) {
+		for (size_t i = 0; i < KQ_IN; i++)
+			row[i] = frand();
+		if (as_quant_row(t, row, src, KQ_IN) ||
+		    as_kq_split_row(t, src, KQ_IN, ROWS, r, codes[r], table))
+			return 1;
+	}
+	for (size_t i = 0; i < NCOLS; i++) {
+		for (size_t r = 0; r < ROWS; r++)
+			col[r] = codes[r][i];
+		if (as_kq_col_encode(t, col, ROWS, cols + i * cb))
+			return 1;
+		p[i] = cols + i * cb;
+		ch[i] = (uint32_t)i;
+	}
+	for (int k = 0; k < reps; k++)
+		as_kq_axpy_level(lvl, t, y, 0, ROWS, ROWS, KQ_IN, table, p, ch, x, NCOLS);
+	free(src);
+	free(cols);
+	free(table);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static float x[COLS], y[ROWS], tmp[COLS];
@@ -62,10 +104,20 @@ int main(int argc, char **argv)
 	reps = atoi(argv[2]);
 	for (size_t i = 0; i < COLS; i++)
 		x[i] = frand();
+	if (argc > 4 && !strcmp(argv[4], "kq")) {
+		if (kq_run((enum as_simd)lvl, reps, (enum ggml_type)t, x, y))
+			return 1;
+		printf("%g\n", y[0]);
+		return 0;
+	}
 	if (argc < 5) {
 		if (as_row_bytes((enum ggml_type)t, COLS, &rb) || !(w = malloc(rb * ROWS)))
 			return 1;
 		for (size_t r = 0; r < ROWS; r++) {
+			if (r >= QROWS) { /* the kernels do not branch on data: repeat rows */
+				memcpy(w + r * rb, w + (r % QROWS) * rb, rb);
+				continue;
+			}
 			for (size_t i = 0; i < COLS; i++)
 				tmp[i] = frand();
 			if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q6_K) /* no quantizer: bytes */
