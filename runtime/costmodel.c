@@ -308,14 +308,16 @@ static void *flash_thread(void *p)
 
 	if (fd < 0 || posix_memalign(&buf, 4096, a->bs) || !blocks)
 		goto out;
-	while (now_s() < a->until) {
+	/* at least one read, even when the thread starts after the deadline (a short probe
+	 * on a loaded machine or under emulation): a rate of 0 would mean "no flash" */
+	do {
 		uint64_t off = (uint64_t)(rand_r(&a->seed) % blocks) * a->bs;
 		ssize_t r = pread(fd, buf, a->bs, (off_t)off);
 
 		if (r <= 0)
 			break;
 		a->bytes += (uint64_t)r;
-	}
+	} while (now_s() < a->until);
 out:
 	free(buf);
 	if (fd >= 0)
