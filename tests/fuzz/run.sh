@@ -67,10 +67,12 @@ if "$CLANG" $FLAGS $A2 -c "$R/kernels_avx2.c" -o "$W/k_avx2.o" 2>"$W/build.log" 
 	"$CLANG" $FLAGS $A5 -c "$R/kernels_avx512.c" -o "$W/k_avx512.o" 2>>"$W/build.log" &&
 	"$CLANG" $FLAGS $A5 -c "$R/kernels_kquant_avx512.c" -o "$W/kk_avx512.o" \
 		2>>"$W/build.log" &&
+	"$CLANG" $FLAGS $A5 -c "$R/matmul_avx512.c" -o "$W/mm_avx512.o" 2>>"$W/build.log" &&
 	"$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_model.c" "$R/model.c" "$R/gguf.c" \
 		"$R/errmsg.c" "$R/quant.c" "$R/quant_k.c" "$R/chat.c" "$R/kernels.c" \
 		"$R/kernels_types.c" "$R/threadpool.c" "$W/k_avx2.o" "$W/kt_avx2.o" \
-		"$W/k_avx512.o" "$W/kk_avx512.o" $TOK_SRC -lm -lpthread -o "$OUT/fuzz_model" \
+		"$W/k_avx512.o" "$W/kk_avx512.o" "$W/mm_avx512.o" $TOK_SRC -lm -lpthread \
+		-o "$OUT/fuzz_model" \
 		2>>"$W/build.log"; then
 	ok "build fuzz_model (clang -fsanitize=fuzzer,address,undefined)"
 else
