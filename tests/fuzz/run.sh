@@ -8,7 +8,8 @@
 # made at run time, the real model ($AS_SHARED/models/stories260K.gguf, when present),
 # small models written by `activeswap mkmodel` of every type, and a few hand-made
 # headers (fuzz_gguf and fuzz_model); for fuzz_store those models converted to stores
-# (layer groups of 1 and 2, columns kept or re-quantized). A crash or a sanitizer report
+# (layer groups of 1 and 2, columns kept or re-quantized, K-quant columns with their scale
+# tables, experts as bundles). A crash or a sanitizer report
 # fails the suite; the input that caused it is kept under $AS_BUILD/fuzz/ (crash-*) to
 # reproduce with: $AS_BUILD/fuzz/fuzz_gguf FILE (or fuzz_model, fuzz_store)
 set -u
@@ -39,26 +40,9 @@ fi
 FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter
 -I$AS_TOP/runtime/include"
-# shellcheck disable=SC2086
-TOK_SRC="$AS_TOP/runtime/tokenizer.c $AS_TOP/runtime/bpe.c $AS_TOP/runtime/pretok.c
-$AS_TOP/runtime/utf8.c $AS_TOP/runtime/unicode_tab.c"
-# shellcheck disable=SC2086
-if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_gguf.c" "$AS_TOP/runtime/gguf.c" \
-	"$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" "$AS_TOP/runtime/quant_k.c" \
-	$TOK_SRC -lm -o "$OUT/fuzz_gguf" \
-	2>"$W/build.log"; then
-	ok "build fuzz_gguf (clang -fsanitize=fuzzer,address,undefined)"
-else
-	nok "build fuzz_gguf"
-	sed 's/^/# /' "$W/build.log" | head -n 30
-	echo "1..$n"
-	exit 1
-fi
-
-# fuzz_model: the loader needs the kernels (repacking). The runtime is built as one
-# archive of every runtime/*.c, ISA flags chosen by file name as the Makefile does
-# (aarch64 files left out), so the target links what it uses and a new runtime file
-# needs no list here.
+# The runtime is built once as an archive of every runtime/*.c, ISA flags chosen by file
+# name as the Makefile does (aarch64 files left out): each target links what it uses from
+# it, so a new runtime file needs no list here.
 R="$AS_TOP/runtime"
 mkdir -p "$W/rt"
 cat >"$W/cc-rt.sh" <<EOS
@@ -73,44 +57,34 @@ inc="-I$AS_TOP/libswap/include -I$AS_TOP/uapi"
 exec "$CLANG" $(echo $FLAGS) \$inc \$isa -c "\$f" -o "$W/rt/\$(basename "\$f" .c).o"
 EOS
 # shellcheck disable=SC2086
-if ls "$R"/*.c | xargs -P 2 -n 1 sh "$W/cc-rt.sh" 2>"$W/build.log" &&
-	ar rcs "$W/runtime.a" "$W"/rt/*.o 2>>"$W/build.log" &&
-	"$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_model.c" "$W/runtime.a" -lm -lpthread \
-		-o "$OUT/fuzz_model" 2>>"$W/build.log"; then
-	ok "build fuzz_model (clang -fsanitize=fuzzer,address,undefined)"
-else
-	nok "build fuzz_model"
+if ! { ls "$R"/*.c | xargs -P 2 -n 1 sh "$W/cc-rt.sh" 2>"$W/build.log" &&
+	ar rcs "$W/runtime.a" "$W"/rt/*.o 2>>"$W/build.log"; }; then
+	nok "build the runtime archive for the fuzz targets"
 	sed 's/^/# /' "$W/build.log" | head -n 30
 	echo "1..$n"
 	exit 1
 fi
 
-# shellcheck disable=SC2086
-if "$CLANG" $FLAGS -I"$AS_TOP/libswap/include" -I"$AS_TOP/libswap" \
-	"$AS_TOP/tests/fuzz/fuzz_store.c" \
-	"$AS_TOP/libswap/store.c" "$AS_TOP/libswap/crc32c.c" -o "$OUT/fuzz_store" \
-	2>"$W/build.log"; then
-	ok "build fuzz_store (clang -fsanitize=fuzzer,address,undefined)"
-else
-	nok "build fuzz_store"
-	sed 's/^/# /' "$W/build.log" | head -n 30
-	echo "1..$n"
-	exit 1
-fi
-
-# shellcheck disable=SC2086
-if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/fuzz_bpe.c" $TOK_SRC "$AS_TOP/runtime/json.c" \
-	"$AS_TOP/runtime/gguf.c" "$AS_TOP/runtime/errmsg.c" "$AS_TOP/runtime/quant.c" \
-	"$AS_TOP/runtime/quant_k.c" -lm \
-	-o "$OUT/fuzz_bpe" \
-	2>"$W/build.log"; then
-	ok "build fuzz_bpe (clang -fsanitize=fuzzer,address,undefined)"
-else
-	nok "build fuzz_bpe"
-	sed 's/^/# /' "$W/build.log" | head -n 30
-	echo "1..$n"
-	exit 1
-fi
+build() {	# target extra-flags-and-sources...
+	t=$1
+	shift
+	# shellcheck disable=SC2086
+	if "$CLANG" $FLAGS "$AS_TOP/tests/fuzz/$t.c" "$@" "$W/runtime.a" -lm -lpthread \
+		-o "$OUT/$t" 2>"$W/build.log"; then
+		ok "build $t (clang -fsanitize=fuzzer,address,undefined)"
+	else
+		nok "build $t"
+		sed 's/^/# /' "$W/build.log" | head -n 30
+		echo "1..$n"
+		exit 1
+	fi
+}
+build fuzz_gguf
+build fuzz_model
+# the store reader is libswap's: its two files, with libswap's private header
+build fuzz_store -I"$AS_TOP/libswap/include" -I"$AS_TOP/libswap" "$AS_TOP/libswap/store.c" \
+	"$AS_TOP/libswap/crc32c.c"
+build fuzz_bpe
 
 # Seeds.
 C="$W/corpus"
@@ -144,6 +118,14 @@ if [ -n "$CLI" ]; then
 	"$CLI" convert "$W/mk2.gguf" -o "$CS/g2.asw" --group 2 --quiet 2>/dev/null
 	"$CLI" convert "$C/mk-f16.gguf" -o "$CS/f16-keep.asw" --type keep --quiet 2>/dev/null
 	"$CLI" convert "$C/mk-q8_0.gguf" -o "$CS/q8.asw" --quiet 2>/dev/null
+	# K-quant columns with resident scale tables, and a version 3 store of experts
+	"$CLI" mkmodel -o "$W/mk-k.gguf" --type q4_k_m --dim 256 --hidden 256 --layers 1 \
+		--heads 2 --kv-heads 1 --vocab 259 --ctx 16 2>/dev/null &&
+		"$CLI" convert "$W/mk-k.gguf" -o "$CS/q4km.asw" --quiet 2>/dev/null
+	"$CLI" mkmodel -o "$W/mk-moe.gguf" --arch qwen3moe --experts 4 --experts-used 2 \
+		--expert-hidden 32 --type f32 --dim 32 --hidden 64 --layers 1 --heads 2 \
+		--kv-heads 1 --vocab 259 --ctx 16 2>/dev/null &&
+		"$CLI" convert "$W/mk-moe.gguf" -o "$CS/moe.asw" --quiet 2>/dev/null
 fi
 # Minimal headers: v3 and v2 with nothing in them, and one with a u32 key.
 printf 'GGUF\003\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000' \
