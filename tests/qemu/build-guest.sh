@@ -12,13 +12,21 @@
 #                          seeded) converted to a store, for the kmod/io_uring comparison
 #   OUT/raw.img            the same 16 MiB as a raw disk (the guest's /dev/vdb)
 # Usage: build-guest.sh OUT KVER MODULE.ko SELFTEST [CLI [ASAN_CLI]]
+# A guest of another architecture (mk/kernel_arm64.mk) sets, in the environment:
+#   GUEST_MODROOT  the directory holding lib/modules/KVER (default /, the host's)
+#   GUEST_BUSYBOX  a static busybox for the guest (default the host's busybox)
+#   GUEST_MODULES  the kernel modules to load, dependencies resolved by modprobe
+#   GUEST_GEN      a host program for "--gen" (default SELFTEST)
 set -eu
 out=$1 kver=$2 kmod=$3 selftest=$4 cli=${5:-} asan_cli=${6:-}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$out/root
+modroot=${GUEST_MODROOT:-/}
+modules=${GUEST_MODULES:-virtio_pci virtio_blk ext4 dm-mod dm-delay}
+gen=${GUEST_GEN:-$selftest}
 
-command -v busybox >/dev/null || { echo "build-guest: busybox-static missing" >&2; exit 1; }
-bb=$(command -v busybox)
+bb=${GUEST_BUSYBOX:-$(command -v busybox || true)}
+[ -n "$bb" ] && [ -x "$bb" ] || { echo "build-guest: busybox-static missing" >&2; exit 1; }
 case "$(file -L "$bb" 2>/dev/null)" in
 *"statically linked"*|"") ;;
 *) echo "build-guest: $bb is not static (install busybox-static)" >&2; exit 1 ;;
@@ -59,8 +67,8 @@ fi
 
 # Kernel modules, in dependency order (modprobe resolves it from the installed image).
 : >"$root"/lib/modules/list
-for m in virtio_pci virtio_blk ext4 dm-mod dm-delay; do
-	modprobe -S "$kver" --show-depends "$m" | while read -r cmd path _; do
+for m in $modules; do
+	modprobe -d "$modroot" -S "$kver" --show-depends "$m" | while read -r cmd path _; do
 		[ "$cmd" = insmod ] || continue
 		name=$(basename "$path")
 		grep -qx "$name" "$root"/lib/modules/list && continue
@@ -79,7 +87,7 @@ mv "$out"/initramfs.cpio.gz.tmp "$out"/initramfs.cpio.gz
 
 # The store disk.
 rm -rf "$out"/disk && mkdir -p "$out"/disk
-"$selftest" --gen "$out"/disk/store.bin 16
+"$gen" --gen "$out"/disk/store.bin 16
 if [ -n "$cli" ]; then
 	# tiny shape (dim 256, hidden 768), 4 layers, q8_0: a 3.7 MiB store, so a 60% budget
 	# evicts and bench io with a 2 MiB budget reads from the disk all the time

@@ -2,6 +2,11 @@
 # /init of the activeswap selftest guest (busybox).  TAP goes to the second serial port
 # (/dev/ttyS1) so kernel messages on the console (ttyS0) cannot interleave with it; the
 # host (tests/integration/kernel.sh) renumbers and relays it.  Ends with "# guest-done".
+# The kernel command line can change two things (the kernel hands unknown name=value
+# words to /init as environment variables):
+#   as_tap=DEV      where TAP goes (the arm64 guest: /dev/hvc0, a virtio console, as the
+#                   "virt" board has a single UART)
+#   as_tests=LIST   the selftest programs to run, comma-separated (default: all four)
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -10,7 +15,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o size=64m tmpfs /tmp
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-T=/dev/ttyS1
+T=${as_tap:-/dev/ttyS1}
 tap() { echo "$1 - $2" >$T; }
 check() {	# description command...: ok when the command succeeds
 	d=$1
@@ -178,9 +183,14 @@ libswap_kmod_limits() {
 	fi
 }
 
+insfail=""
 while read -r m; do
-	insmod /lib/modules/"$m" 2>/dev/null || echo "# insmod $m failed" >$T
+	insmod /lib/modules/"$m" 2>/dev/null || insfail="$insfail $m"
 done </lib/modules/list
+# a virtio console appears once its module has probed the device
+i=0
+while [ ! -c "$T" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ -z "$insfail" ] || echo "# insmod failed:$insfail" >$T
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 if mount -t ext4 -o ro /dev/vda /mnt; then
@@ -204,8 +214,8 @@ if insmod /activeswap.ko max_queued=2048 && [ -c /dev/activeswap ]; then
 		tap "not ok" "guest: module parameter max_queued=2048 visible in sysfs"
 	fi
 	# the kselftests, one program per area (tests/selftests/activeswap/as_test.h)
-	for t in activeswap_test activeswap_io_test activeswap_limits_test \
-		activeswap_module_test; do
+	tests=${as_tests:-activeswap_test,activeswap_io_test,activeswap_limits_test,activeswap_module_test}
+	for t in $(echo "$tests" | tr , ' '); do
 		if [ -x /bin/$t ]; then
 			# a program that dies part-way must not drop its remaining tests silently
 			AS_STORE=/mnt/store.bin AS_RAWDEV=/dev/vdb /bin/$t >$T 2>&1
