@@ -13,7 +13,7 @@ ARM64_IMAGE      := $(ARM64_KOUT)/image
 ARM64_VMLINUZ    := $(ARM64_IMAGE)/boot/vmlinuz-$(ARM64_KVER)
 ARM64_BUSYBOX    := $(ARM64_IMAGE)/bin/busybox
 ARM64_KSELF_BINS := $(addprefix $(ARM64_KOUT)/selftests/,activeswap_test activeswap_io_test \
-	activeswap_limits_test activeswap_module_test)
+	activeswap_limits_test activeswap_module_test activeswap_user_test)
 ARM64_KGUEST     := $(ARM64_KOUT)/guest/initramfs.cpio.gz
 # the modules the guest loads: the disks and the TAP console are virtio PCI devices
 ARM64_GUEST_MODULES := virtio_pci virtio_blk virtio_console ext4 dm-mod dm-delay

@@ -8,7 +8,7 @@
 # renumbered, each line named "arm64-guest". There is no CLI in this guest (the libswap
 # kmod backend is tested in the x86-64 guest, kernel.sh).
 #
-# TCG emulating arm64 is slow: AS_ARM64_GUEST_TESTS (comma-separated, default all four
+# TCG emulating arm64 is slow: AS_ARM64_GUEST_TESTS (comma-separated, default all five
 # selftest programs) picks the programs; QEMU is limited to AS_ARM64_QEMU_TIMEOUT seconds
 # (default 300). Skips with the reason when a tool is missing or a package cannot be
 # fetched (sh mk/deps.sh arm64 and kernel install what this needs).
@@ -23,7 +23,7 @@ else
 fi
 logs=$tmp/guest
 limit=${AS_ARM64_QEMU_TIMEOUT:-300}
-progs=${AS_ARM64_GUEST_TESTS:-activeswap_test,activeswap_io_test,activeswap_limits_test,activeswap_module_test}
+progs=${AS_ARM64_GUEST_TESTS:-activeswap_test,activeswap_io_test,activeswap_limits_test,activeswap_module_test,activeswap_user_test}
 
 if [ "$(uname -m)" != x86_64 ]; then
 	echo "1..0 # SKIP not an x86-64 host (on an arm64 board kernel.sh's guest is native)"

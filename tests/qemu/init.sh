@@ -6,7 +6,7 @@
 # words to /init as environment variables):
 #   as_tap=DEV      where TAP goes (the arm64 guest: /dev/hvc0, a virtio console, as the
 #                   "virt" board has a single UART)
-#   as_tests=LIST   the selftest programs to run, comma-separated (default: all four)
+#   as_tests=LIST   the selftest programs to run, comma-separated (default: all five)
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -214,7 +214,7 @@ if insmod /activeswap.ko max_queued=2048 && [ -c /dev/activeswap ]; then
 		tap "not ok" "guest: module parameter max_queued=2048 visible in sysfs"
 	fi
 	# the kselftests, one program per area (tests/selftests/activeswap/as_test.h)
-	tests=${as_tests:-activeswap_test,activeswap_io_test,activeswap_limits_test,activeswap_module_test}
+	tests=${as_tests:-activeswap_test,activeswap_io_test,activeswap_limits_test,activeswap_module_test,activeswap_user_test}
 	for t in $(echo "$tests" | tr , ' '); do
 		if [ -x /bin/$t ]; then
 			# a program that dies part-way must not drop its remaining tests silently
