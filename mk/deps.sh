@@ -16,8 +16,8 @@ pkgs_build="gcc make pkg-config clang llvm liburing-dev libnuma-dev libbpf-dev b
 libelf-dev zlib1g-dev systemtap-sdt-dev"
 pkgs_check="libcmocka-dev libclang-rt-14-dev fio jq g++"
 pkgs_demo="gnuplot-nox"
-pkgs_kernel="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static
-linux-source-6.1 sparse kmod cpio e2fsprogs xz-utils"
+pkgs_kernel="qemu-system-x86 qemu-system-arm linux-image-amd64 linux-headers-amd64 busybox-static
+linux-source-6.1 sparse kmod cpio e2fsprogs xz-utils dmsetup"
 pkgs_arm64=""
 if [ "$(uname -m)" = x86_64 ]; then
 	pkgs_arm64="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user liburing-dev:arm64

@@ -18,7 +18,7 @@ KMOD      := $(KOUT)/src/module/activeswap.ko
 KSELF_INC := $(KOUT)/kselftest
 KSELF_SRC := tests/selftests/activeswap
 KSELF_BINS := $(addprefix $(KOUT)/selftests/,activeswap_test activeswap_io_test \
-	activeswap_limits_test activeswap_module_test)
+	activeswap_limits_test activeswap_module_test activeswap_user_test)
 # the first one: tests/qemu/build-guest.sh takes the others from beside it
 KSELF_BIN := $(firstword $(KSELF_BINS))
 KGUEST    := $(KOUT)/guest/initramfs.cpio.gz

@@ -145,7 +145,7 @@ else
 	fi
 fi
 # The module cross-built against Debian's arm64 headers (mk/arm64.mk, fetched with
-# apt-get download); loading it needs a qemu-system-aarch64 guest, not done yet.
+# apt-get download); kernel_arm64.sh loads it in a qemu-system-aarch64 guest.
 n=$((n + 1))
 ko="$AS_TOP/build/kernel-arm64/src/module/activeswap.ko"
 rm -f "$ko" # built every time (seconds): its W=1 / sparse verdict is this run's
@@ -162,7 +162,7 @@ else
 fi
 
 for what in "io_uring backend: qemu-user has no io_uring_setup" \
-	"kmod backend and module: qemu-user does not relay the module's ioctls; no arm64 guest yet" \
+	"kmod backend and module: qemu-user does not relay the module's ioctls (kernel_arm64.sh loads the module in a system guest)" \
 	"BPF tracer: left out of the cross build (host libbpf); no BPF under qemu-user" \
 	"integration/swaprun.sh: many minutes emulated; its real-model checks are above"; do
 	n=$((n + 1))

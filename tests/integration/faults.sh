@@ -11,7 +11,9 @@
 #    default, not with --no-verify: then the run goes on), in bundles it fails naming layer, kind and channel;
 #  - without --verify flipped bundle bytes exit 0 with other text: what --verify prevents
 #    (and proof that the shim reaches the compute).
-# The release CLI: the sanitizer runtime must come first in the library list.
+#  - the store truncated under a running decode (pread and io_uring): a clean error.
+# The release CLI under the shim (the sanitizer runtime must come first in the library
+# list); the sanitizer CLI for the truncation.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
 AR=${ACTIVESWAP_RELEASE:-$ACTIVESWAP}
@@ -126,5 +128,39 @@ shim flip 44 1 eval -m "$T/m.asw" -f "$T/text.txt" -c 32 --sparsity 0.5 --group 
 	--gap 64K --dram-budget 50% --backend pread --verify
 [ $rc != 0 ] && echo "$msg" | grep -q "crc32c mismatch"
 check $? "eval with flipped bundles: exit $rc, '$msg'"
+
+# The store truncated under a running decode (the sanitizer CLI, pread and io_uring):
+# once the prompt is out, the file is cut to half its size (bundles of the upper layers
+# gone, the last one cut mid-way). The run must stop by itself with exit 1..127 and a
+# message, no sanitizer report, its text so far equal to the intact run's. The greedy
+# text does not depend on -n, so 48 tokens of the intact store are the reference.
+set -- -p "Once upon a time" -c 512 --temp 0 --sparsity 0.5 --group 1 --gap 64K \
+	--dram-budget 50%
+"$ACTIVESWAP" run -m "$T/m.asw" -n 48 "$@" --backend pread >"$T/tref.txt" 2>"$T/tref.err"
+check $? "intact store, 48 tokens (the truncation cases' reference)"
+half=$(( $(wc -c <"$T/m.asw") / 2 + 1000 ))
+backends="pread uring"
+[ -n "${AS_NO_URING:-}" ] && backends=pread
+for b in $backends; do
+	cp "$T/m.asw" "$T/cut.asw"
+	timeout -k 5 120 "$ACTIVESWAP" run -m "$T/cut.asw" -n 400 "$@" --backend $b \
+		>"$T/cut.txt" 2>"$T/cut.err" &
+	pid=$!
+	i=0
+	while [ "$(wc -c <"$T/cut.txt")" -lt 20 ] && [ $i -lt 1200 ] && kill -0 $pid 2>/dev/null; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	truncate -s $half "$T/cut.asw"
+	wait $pid
+	rc=$?
+	len=$(wc -c <"$T/cut.txt")
+	[ "$len" -gt "$(wc -c <"$T/tref.txt")" ] && len=$(wc -c <"$T/tref.txt")
+	msg=$(grep -v ': auto: ' "$T/cut.err" | head -n 1)
+	[ $rc -ge 1 ] && [ $rc -le 123 ] && [ -n "$msg" ] &&
+		! grep -q 'runtime error\|Sanitizer' "$T/cut.err" &&
+		[ "$(head -c "$len" "$T/cut.txt")" = "$(head -c "$len" "$T/tref.txt")" ]
+	check $? "store truncated to $half bytes under a $b decode: exit $rc, '$msg'"
+done
 
 echo "1..$n"

@@ -115,36 +115,7 @@ secs=$(($(date +%s) - start))
 echo "# guest ran ${secs}s (qemu status $rc)"
 
 # Relay the guest's results with host numbering; keep its diagnostics as comments.
-tr -d '\r' <"$logs/tap.log" >"$logs/tap.clean"
-while IFS= read -r line; do
-	case "$line" in
-	"not ok "*)
-		n=$((n + 1)); failed=1
-		echo "not ok $n - $(echo "$line" | sed -E 's/^not ok [0-9]* *(- )?//')" ;;
-	"ok "*)
-		n=$((n + 1))
-		echo "ok $n - $(echo "$line" | sed -E 's/^ok [0-9]* *(- )?//')" ;;
-	"#"*) echo "$line" ;;
-	esac
-done <"$logs/tap.clean"
-
-if grep -q '^# guest-done' "$logs/tap.clean"; then
-	ok "guest ran to completion and powered off (${secs}s)"
-	if [ "$failed" -ne 0 ]; then
-		echo "# --- last console lines ---"
-		tail -n 40 "$logs/console.log" | tr -d '\r' | sed 's/^/# /'
-	fi
-else
-	notok "guest ran to completion and powered off (status $rc after ${secs}s)"
-	echo "# --- last console lines ---"
-	tail -n 40 "$logs/console.log" | tr -d '\r' | sed 's/^/# /'
-fi
-if grep -qE 'WARNING:|BUG:|BUG [a-z]|Oops|Kernel panic|general protection|Bad page|overwritten|memory corruption' "$logs/console.log"; then
-	notok "no kernel warnings or oopses on the guest console"
-	grep -E -A5 'WARNING:|BUG:|BUG [a-z]|Oops|Kernel panic|general protection|Bad page|overwritten|memory corruption' \
-		"$logs/console.log" | head -n 40 | tr -d '\r' | sed 's/^/# /'
-else
-	ok "no kernel warnings or oopses on the guest console"
-fi
+. "$top/tests/qemu/guest-tap.sh"
+guest_relay "$logs" "$secs" "$rc" guest
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -2,6 +2,11 @@
 # /init of the activeswap selftest guest (busybox).  TAP goes to the second serial port
 # (/dev/ttyS1) so kernel messages on the console (ttyS0) cannot interleave with it; the
 # host (tests/integration/kernel.sh) renumbers and relays it.  Ends with "# guest-done".
+# The kernel command line can change two things (the kernel hands unknown name=value
+# words to /init as environment variables):
+#   as_tap=DEV      where TAP goes (the arm64 guest: /dev/hvc0, a virtio console, as the
+#                   "virt" board has a single UART)
+#   as_tests=LIST   the selftest programs to run, comma-separated (default: all five)
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -10,7 +15,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o size=64m tmpfs /tmp
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-T=/dev/ttyS1
+T=${as_tap:-/dev/ttyS1}
 tap() { echo "$1 - $2" >$T; }
 check() {	# description command...: ok when the command succeeds
 	d=$1
@@ -103,6 +108,76 @@ libswap_kmod() {
 	fi
 }
 
+# Partial and intermittent read faults (issue #18): the ext4 disk through a device-mapper
+# table that is linear but for 64 KiB of model.asw's bundles (build-guest.sh found them),
+# mapped by dm-flakey. UP DOWN seconds: "0 1" fails every read there, "1 1" half the
+# time. A run (one with kmod, one with io_uring) must exit 0 with the reference text or fail
+# cleanly: exit status 1-127, a message, stdout a prefix of the reference text (no token
+# computed from a failed read), no sanitizer report.
+fault_runs() {	# up down: sets nfail (runs that failed) and nbad (runs that broke the rules)
+	read -r s len total </flakey.txt
+	rest=$((total - s - len))
+	printf '0 %s linear /dev/vda 0\n%s %s flakey /dev/vda %s %s %s\n%s %s linear /dev/vda %s\n' \
+		"$s" "$s" "$len" "$s" "$1" "$2" $((s + len)) "$rest" $((s + len)) >/tmp/flakey.table
+	nfail=0 nbad=0
+	if ! dmsetup --noudevsync create asflakey --readonly </tmp/flakey.table >/tmp/dm.err 2>&1; then
+		sed 's/^/# dmsetup: /' /tmp/dm.err >$T
+		nbad=1
+		return
+	fi
+	dev=/dev/mapper/asflakey
+	[ -b $dev ] || dev=/dev/$(for d in /sys/block/dm-*; do
+		[ "$(cat $d/dm/name)" = asflakey ] && basename $d; done)
+	mkdir -p /flakey
+	if mount -t ext4 -o ro $dev /flakey; then
+		M=/flakey/model.asw
+		for b in kmod uring; do
+			gen fault $b 2>/dev/null
+			r=$?
+			if [ $r = 0 ]; then
+				cmp -s /tmp/gen.fault /tmp/gen.kmod || {
+					nbad=$((nbad + 1)); echo "# $b: exit 0 with other text" >$T; }
+				continue
+			fi
+			nfail=$((nfail + 1))
+			grep -v ': auto: ' /tmp/gen.fault.err | head -n 1 |
+				sed "s/^/# $b fault run (exit $r): /" >$T
+			n=$(wc -c </tmp/gen.fault.out)
+			if [ $r -ge 128 ] || [ ! -s /tmp/gen.fault.err ] ||
+			   grep -q 'runtime error\|Sanitizer' /tmp/gen.fault.err ||
+			   ! head -c "$n" /tmp/gen.kmod | cmp -s - /tmp/gen.fault.out; then
+				nbad=$((nbad + 1)); echo "# $b: not a clean failure" >$T
+			fi
+		done
+		M=/mnt/model.asw
+		umount /flakey
+	else
+		nbad=1
+		echo "# mount of the dm-flakey disk failed" >$T
+	fi
+	dmsetup --noudevsync remove asflakey 2>/dev/null
+}
+libswap_faults() {
+	if [ ! -r /flakey.txt ] || [ ! -x /bin/dmsetup ]; then
+		tap ok "guest: dm-flakey read faults # SKIP guest built without dmsetup or debugfs"
+		return
+	fi
+	# dm claims /dev/vda exclusively: the ext4 mount on it goes for the while
+	if ! umount /mnt; then
+		tap "not ok" "guest: dm-flakey read faults (/mnt busy)"
+		return
+	fi
+	fault_runs 0 1
+	echo "# dm-flakey, every read of 64 KiB of bundles fails: $nfail of 2 runs failed" >$T
+	check "guest: kmod and io_uring runs over failing bundle reads fail cleanly (some fail)" \
+		test "$nbad" = 0 -a "$nfail" -ge 1
+	fault_runs 1 1
+	echo "# dm-flakey, 1 s up / 1 s down: $nfail of 2 runs failed" >$T
+	check "guest: kmod and io_uring runs over intermittent read faults: reference text or a clean failure" \
+		test "$nbad" = 0
+	mount -t ext4 -o ro /dev/vda /mnt || echo "# remount of /mnt failed" >$T
+}
+
 drained() {	# wait until no context of the module is left
 	i=0
 	while [ "$(cat /sys/module/activeswap/refcnt)" != 0 ] && [ $i -lt 100 ]; do
@@ -178,9 +253,14 @@ libswap_kmod_limits() {
 	fi
 }
 
+insfail=""
 while read -r m; do
-	insmod /lib/modules/"$m" 2>/dev/null || echo "# insmod $m failed" >$T
+	insmod /lib/modules/"$m" 2>/dev/null || insfail="$insfail $m"
 done </lib/modules/list
+# a virtio console appears once its module has probed the device
+i=0
+while [ ! -c "$T" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ -z "$insfail" ] || echo "# insmod failed:$insfail" >$T
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 if mount -t ext4 -o ro /dev/vda /mnt; then
@@ -204,8 +284,8 @@ if insmod /activeswap.ko max_queued=2048 && [ -c /dev/activeswap ]; then
 		tap "not ok" "guest: module parameter max_queued=2048 visible in sysfs"
 	fi
 	# the kselftests, one program per area (tests/selftests/activeswap/as_test.h)
-	for t in activeswap_test activeswap_io_test activeswap_limits_test \
-		activeswap_module_test; do
+	tests=${as_tests:-activeswap_test,activeswap_io_test,activeswap_limits_test,activeswap_module_test,activeswap_user_test}
+	for t in $(echo "$tests" | tr , ' '); do
 		if [ -x /bin/$t ]; then
 			# a program that dies part-way must not drop its remaining tests silently
 			AS_STORE=/mnt/store.bin AS_RAWDEV=/dev/vdb /bin/$t >$T 2>&1
@@ -222,6 +302,7 @@ if insmod /activeswap.ko max_queued=2048 && [ -c /dev/activeswap ]; then
 	if [ -x /bin/activeswap ]; then
 		check "guest: generated model store on the ext4 disk" test -f $M &&
 			libswap_kmod
+		[ -f /tmp/gen.kmod ] && libswap_faults
 	else
 		tap ok "guest: libswap kmod backend # SKIP guest built without the CLI"
 	fi

@@ -65,7 +65,8 @@ TEST(rlimit_memlock)
  * with an 8 MiB limit and six device fds opened for it by root, six children each create
  * an 8 MiB region on one of them and exit, the regions living on in the parent's fds.
  * The charge belongs to the user, not to the exiting child's mm: only the first fits.
- * Then exec: the new image (a fresh mm at locked_vm 0) cannot create one either.
+ * (activeswap_user_test repeats it with the user opening a 0660 node itself, and adds
+ * execve and SCM_RIGHTS fd passing.)
  */
 TEST(rlimit_memlock_user)
 {

@@ -5,7 +5,8 @@
  * and the helpers (as_util.h).  Each program is one area: activeswap_test (version,
  * regions, stores; also "--gen FILE MIB", the store generator), activeswap_io_test
  * (submit, completions, cancel), activeswap_limits_test (resource limits, I/O errors,
- * lifetime), activeswap_module_test (ioctl fuzzing, tracepoints, module refcount).
+ * lifetime), activeswap_module_test (ioctl fuzzing, tracepoints, module refcount),
+ * activeswap_user_test (uid 1000 in the group of a 0660 node: limits, fd modes, stores).
  *
  * Run as root inside the QEMU guest that tests/qemu builds: the module is loaded, AS_STORE
  * names a pattern file on an ext4 virtio disk.  Every ioctl is tried with good and
