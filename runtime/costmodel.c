@@ -26,11 +26,31 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The time per uncached byte at sparsity s: the replayed points interpolated linearly
+ * (the nearest end outside them), else read_s_per_byte. */
+static double read_s_per_byte(const struct as_cost_inputs *in, double s)
+{
+	uint32_t n = in->n_points < AS_COST_MAX_POINTS ? in->n_points : AS_COST_MAX_POINTS;
+	const float *x = in->point_sparsity;
+	const double *y = in->point_s_per_byte;
+
+	if (!n)
+		return in->read_s_per_byte;
+	if (s <= x[0])
+		return y[0];
+	for (uint32_t i = 1; i < n; i++)
+		if (s <= x[i])
+			return x[i] > x[i - 1] ? y[i - 1] + (y[i] - y[i - 1]) * (s - x[i - 1]) /
+							   (x[i] - x[i - 1]) :
+						 y[i];
+	return y[n - 1];
+}
+
 void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t group,
 		    struct as_cost_choice *out)
 {
 	double w = in->weight_bytes ? (double)in->weight_bytes : 1;
-	double c = (double)in->cache_bytes / w, s, active, miss, layer_io, layer_c;
+	double c = (double)in->cache_bytes / w, s, active, miss, layer_io, layer_c, rspb;
 	double fb = in->flash_bps > 0 ? in->flash_bps : 1e9;
 	double cb = in->compute_bps > 0 ? in->compute_bps : 1e10;
 	uint32_t L = in->n_layers ? in->n_layers : 1;
@@ -48,8 +68,8 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 	}
 	active = (1.0 - s) * w;
 	miss = 1.0 - c;
-	layer_io = in->read_s_per_byte > 0 ? w / L * miss * in->read_s_per_byte :
-					     active / L * miss / fb;
+	rspb = read_s_per_byte(in, s);
+	layer_io = rspb > 0 ? w / L * miss * rspb : active / L * miss / fb;
 	layer_c = active / L / cb;
 	if (!group) {
 		/* everything cached: one layer ahead is enough (and cheap) */
@@ -67,7 +87,34 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 	out->hit_rate = c;
 	out->io_s = layer_io * L;
 	out->compute_s = layer_c * L;
-	out->tokens_per_s = 1.0 / fmax(out->io_s, out->compute_s);
+	out->tokens_per_s = 1.0 / (fmax(out->io_s, out->compute_s) + in->fixed_s);
+}
+
+bool as_cost_choose_latency(const struct as_cost_inputs *in, double target_s,
+			    uint32_t group, struct as_cost_choice *out)
+{
+	double max = in->max_sparsity > 0 ? in->max_sparsity : 0;
+	bool have = false;
+
+	/* the steps of AS_COST_STEP from 0, then max itself; the lowest that meets the
+	 * target, else the fastest (the lowest of equally fast ones) */
+	for (int i = 0;; i++) {
+		double s = i * AS_COST_STEP;
+		struct as_cost_choice c;
+
+		if (s > max - 1e-9)
+			s = max;
+		as_cost_choose(in, (float)s, group, &c);
+		if (1.0 / c.tokens_per_s <= target_s) {
+			*out = c;
+			return true;
+		}
+		if (!have || c.tokens_per_s > out->tokens_per_s)
+			*out = c;
+		have = true;
+		if (s >= max)
+			return false;
+	}
 }
 
 /* xorshift64 */
@@ -157,34 +204,48 @@ static int replay_op(struct replay *rp, uint32_t layer, int kind, uint32_t n, do
 	return r;
 }
 
-int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
-			enum swap_backend_kind backend, struct as_threadpool *tp, double seconds,
-			uint64_t *gap, struct as_gap_replay *out)
+/* The replay's engine of the smallest budget on the store at path and its buffers; on
+ * error everything is released (replay_close). */
+struct replay_ctx {
+	struct swap_store *st;
+	const struct swap_store_desc *d;
+	struct replay rp;
+};
+
+static void replay_close(struct replay_ctx *c)
 {
-	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
-							  131072 };
-	enum { REGION = 16u << 20 };
-	struct swap_store *st = NULL;
-	struct swap_engine *e = NULL;
+	free(c->rp.need);
+	free(c->rp.all);
+	free(c->rp.ptrs);
+	free(c->rp.cols);
+	free(c->rp.x);
+	free(c->rp.y);
+	free(c->rp.table);
+	swap_engine_destroy(c->rp.e);
+	swap_store_close(c->st);
+	memset(c, 0, sizeof(*c));
+}
+
+static int replay_open(struct replay_ctx *c, const char *path, uint32_t qd,
+		       enum swap_backend_kind backend, struct as_threadpool *tp)
+{
 	struct swap_engine_params ep;
 	const struct swap_store_desc *d;
-	struct replay rp = { 0 };
-	uint64_t maxout = 0;
-	double t[AS_GAP_CANDIDATES] = { 0 }, t_end = now_s() + seconds, bytes = 0;
-	uint64_t seed = 0x243f6a8885a308d3ull, maxin = 0, maxtab = 0;
-	uint32_t next_layer;
+	struct replay *rp = &c->rp;
+	uint64_t maxout = 0, maxin = 0, maxtab = 0;
 	char err[256];
-	int r, best = -1;
+	int r;
 
-	if (!(keep > 0 && keep <= 1) || !qd || qd > 4096 || !(seconds > 0))
+	memset(c, 0, sizeof(*c));
+	if (!qd || qd > 4096)
 		return -EINVAL;
-	r = swap_store_open(&st, path, err, sizeof(err));
+	r = swap_store_open(&c->st, path, err, sizeof(err));
 	if (r)
 		return r;
-	d = swap_store_desc(st);
+	d = c->d = swap_store_desc(c->st);
 	if (d->group != 1 || d->n_layers < 2) {
 		r = -EINVAL; /* gap filling needs adjacent channels */
-		goto out;
+		goto fail;
 	}
 	/* The store checks its layout, not the column types: the kernels read
 	 * as_col_bytes(type, out) bytes of every column, which must be there. */
@@ -198,7 +259,7 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 			    md->col_bytes < need ||
 			    (as_kq_type(ct) && !as_kq_table_bytes(ct, md->out, d->kinds[k].in))) {
 				r = -EINVAL;
-				goto out;
+				goto fail;
 			}
 			if (as_kq_type(ct) && as_kq_table_bytes(ct, md->out, d->kinds[k].in) >
 					     maxtab)
@@ -213,10 +274,10 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 	/* a short measurement: no need to lock its pool; its reads are none of the traced
 	 * run's (activeswap trace equals the run's statistics) */
 	ep.flags = SWAP_F_NO_MLOCK | SWAP_F_NO_PROBES;
-	ep.budget_bytes = swap_engine_min_budget(st, &ep);
-	r = swap_engine_create(&e, st, &ep, err, sizeof(err));
+	ep.budget_bytes = swap_engine_min_budget(c->st, &ep);
+	r = swap_engine_create(&rp->e, c->st, &ep, err, sizeof(err));
 	if (r)
-		goto out;
+		goto fail;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		if (d->kinds[k].in > maxin)
 			maxin = d->kinds[k].in;
@@ -224,71 +285,143 @@ int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 			if (d->kinds[k].mats[mi].out > maxout)
 				maxout = d->kinds[k].mats[mi].out;
 	}
-	rp.e = e;
-	rp.tp = tp;
-	rp.need = malloc(sizeof(*rp.need) * maxin);
-	rp.all = malloc(sizeof(*rp.all) * maxin);
-	rp.ptrs = malloc(sizeof(*rp.ptrs) * 256);
-	rp.cols = malloc(sizeof(*rp.cols) * 256 * SWAP_MAX_MATS);
-	rp.x = malloc(sizeof(float) * 256);
-	rp.y = calloc(maxout + 128, sizeof(float));
-	rp.table = maxtab ? calloc(maxtab, 1) : NULL;
-	if (!rp.need || !rp.all || !rp.ptrs || !rp.cols || !rp.x || !rp.y ||
-	    (maxtab && !rp.table)) {
+	rp->tp = tp;
+	rp->need = malloc(sizeof(*rp->need) * maxin);
+	rp->all = malloc(sizeof(*rp->all) * maxin);
+	rp->ptrs = malloc(sizeof(*rp->ptrs) * 256);
+	rp->cols = malloc(sizeof(*rp->cols) * 256 * SWAP_MAX_MATS);
+	rp->x = malloc(sizeof(float) * 256);
+	rp->y = calloc(maxout + 128, sizeof(float));
+	rp->table = maxtab ? calloc(maxtab, 1) : NULL;
+	if (!rp->need || !rp->all || !rp->ptrs || !rp->cols || !rp->x || !rp->y ||
+	    (maxtab && !rp->table)) {
 		r = -ENOMEM;
-		goto out;
+		goto fail;
 	}
 	for (int i = 0; i < 256; i++)
-		rp.x[i] = 1e-3f * (float)(i + 1);
-	/* Rounds over the candidates in turn (a new layer each time, so nothing is
-	 * resident; the order rotates so that no candidate always follows another), at
-	 * least two, until the time is used. */
-	next_layer = (uint32_t)(rnd(&seed) % d->n_layers);
+		rp->x[i] = 1e-3f * (float)(i + 1);
+	return 0;
+fail:
+	replay_close(c);
+	return r;
+}
+
+/* One replayed layer: every kind's first 16 MiB of channels (at least one) at keep with
+ * gaps of at most gap_bytes filled (0: none). *bytes (optional) gets the channel bytes
+ * covered. 0 or a negative errno. */
+static int replay_layer(struct replay_ctx *c, uint32_t layer, double keep, uint64_t gap_bytes,
+			uint64_t *seed, double *bytes)
+{
+	enum { REGION = 16u << 20 };
+	int r = 0;
+
+	for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+		uint64_t bb = swap_store_bundle_bytes(c->st, (enum swap_kind)k);
+		uint32_t n = c->d->kinds[k].in, g;
+
+		if (n > REGION / bb)
+			n = (uint32_t)(REGION / bb) + 1;
+		g = gap_bytes ? (uint32_t)((gap_bytes + bb - 1) / bb) - 1 : 0;
+		c->rp.kd = &c->d->kinds[k];
+		r = replay_op(&c->rp, layer, k, n, keep, g, seed);
+		if (bytes)
+			*bytes += (double)n * (double)bb;
+	}
+	return r;
+}
+
+/*
+ * Rounds over n candidates in turn (a new layer each time, so nothing is resident; the
+ * order rotates so that no candidate always follows another), at least two, at most 16,
+ * until the time is used: t[c] the time of candidate c in all, *bytes the channel bytes
+ * one candidate covered in all (the same for every candidate).
+ */
+static int replay_rounds(struct replay_ctx *c, int n, const double *keep,
+			 const uint64_t *gap, double seconds, double *t, double *bytes)
+{
+	uint64_t seed = 0x243f6a8885a308d3ull;
+	double t_end = now_s() + seconds;
+	uint32_t next_layer = (uint32_t)(rnd(&seed) % c->d->n_layers);
+	int r = 0;
+
+	*bytes = 0;
+	for (int i = 0; i < n; i++)
+		t[i] = 0;
 	for (int round = 0; round < 16 && !r; round++) {
-		for (int cc = 0; cc < AS_GAP_CANDIDATES && !r; cc++) {
-			int c = (cc + round) % AS_GAP_CANDIDATES;
-			uint32_t layer = next_layer;
+		for (int cc = 0; cc < n && !r; cc++) {
+			int ci = (cc + round) % n;
 			double t0 = now_s();
 
-			next_layer = (next_layer + 1) % d->n_layers;
-			for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
-				uint64_t bb = swap_store_bundle_bytes(st, (enum swap_kind)k);
-				uint32_t n = d->kinds[k].in, g;
-
-				if (n > REGION / bb)
-					n = (uint32_t)(REGION / bb) + 1;
-				g = cand[c] ? (uint32_t)((cand[c] + bb - 1) / bb) - 1 : 0;
-				rp.kd = &d->kinds[k];
-				r = replay_op(&rp, layer, k, n, keep, g, &seed);
-				if (!cc)
-					bytes += (double)n * (double)bb;
-			}
-			t[c] += now_s() - t0;
+			r = replay_layer(c, next_layer, keep[ci], gap[ci], &seed,
+					 cc ? NULL : bytes);
+			next_layer = (next_layer + 1) % c->d->n_layers;
+			t[ci] += now_s() - t0;
 		}
 		if (round >= 1 && now_s() > t_end)
 			break;
 	}
+	return r;
+}
+
+int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
+			enum swap_backend_kind backend, struct as_threadpool *tp, double seconds,
+			uint64_t *gap, struct as_gap_replay *out)
+{
+	static const uint64_t cand[AS_GAP_CANDIDATES] = { 0, 8192, 16384, 32768, 65536,
+							  131072 };
+	double keeps[AS_GAP_CANDIDATES], t[AS_GAP_CANDIDATES], bytes;
+	struct replay_ctx c;
+	int r, best = -1;
+
+	if (!(keep > 0 && keep <= 1) || !(seconds > 0))
+		return -EINVAL;
+	r = replay_open(&c, path, qd, backend, tp);
 	if (r)
-		goto out;
-	for (int c = 0; c < AS_GAP_CANDIDATES; c++)
-		if (best < 0 || t[c] < t[best])
-			best = c;
+		return r;
+	for (int i = 0; i < AS_GAP_CANDIDATES; i++)
+		keeps[i] = keep;
+	r = replay_rounds(&c, AS_GAP_CANDIDATES, keeps, cand, seconds, t, &bytes);
+	replay_close(&c);
+	if (r)
+		return r;
+	for (int i = 0; i < AS_GAP_CANDIDATES; i++)
+		if (best < 0 || t[i] < t[best])
+			best = i;
 	*gap = cand[best];
 	if (out) {
 		memcpy(out->t, t, sizeof(t));
 		out->bytes = bytes;
 	}
-out:
-	free(rp.need);
-	free(rp.all);
-	free(rp.ptrs);
-	free(rp.cols);
-	free(rp.x);
-	free(rp.y);
-	free(rp.table);
-	swap_engine_destroy(e);
-	swap_store_close(st);
-	return r;
+	return 0;
+}
+
+int as_replay_read_cost(const char *path, const float *sparsity, uint32_t n,
+			uint64_t gap_bytes, uint32_t qd, enum swap_backend_kind backend,
+			struct as_threadpool *tp, double seconds, double *s_per_byte)
+{
+	double keep[AS_COST_MAX_POINTS], t[AS_COST_MAX_POINTS], bytes;
+	uint64_t gap[AS_COST_MAX_POINTS];
+	struct replay_ctx c;
+	int r;
+
+	if (!n || n > AS_COST_MAX_POINTS || !(seconds > 0))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!(sparsity[i] >= 0 && sparsity[i] < 1))
+			return -EINVAL;
+		keep[i] = 1.0 - (double)sparsity[i];
+		gap[i] = gap_bytes;
+	}
+	r = replay_open(&c, path, qd, backend, tp);
+	if (r)
+		return r;
+	r = replay_rounds(&c, (int)n, keep, gap, seconds, t, &bytes);
+	replay_close(&c);
+	if (r)
+		return r;
+	for (uint32_t i = 0; i < n; i++)
+		s_per_byte[i] = bytes > 0 ? t[i] / bytes : 0;
+	return 0;
 }
 
 struct flash_arg {

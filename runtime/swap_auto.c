@@ -16,6 +16,9 @@
 #define AUTO_REPLAY_QD 32          /* the queue depth replayed when p has none */
 #define AUTO_PROBE_FULL (256ull << 20) /* weights from which the probes take their full time */
 #define AUTO_PROBE_MIN 30.0        /* ... and at most this many times shorter */
+#define AUTO_LAT_POINTS 5          /* sparsities the latency target's replay times */
+#define AUTO_LAT_REPLAY_S 1.0
+#define AS_GAP_LIB_DEFAULT 8192    /* as_swap_params.gap_bytes 0 (swap_sources.c) */
 
 /*
  * The time of a probe whose full time is full_s: scaled to the model's weights (a store
@@ -138,6 +141,44 @@ static void replay_gap(struct as_swap_auto *a, const char *path, struct as_cost_
 	}
 }
 
+/*
+ * --latency-target: the read cost replayed at AUTO_LAT_POINTS sparsities from 0 to
+ * max_sparsity with the gap limit chosen (group-1 store, swapping; otherwise the
+ * bandwidth model), then the lowest sparsity predicted to meet the target.
+ */
+static void choose_latency(struct as_swap_auto *a, const char *path,
+			   struct as_cost_inputs *ci, struct as_swap_params *p, uint32_t grp)
+{
+	uint32_t qd = p->queue_depth ? p->queue_depth : AUTO_REPLAY_QD;
+	uint64_t gap = p->no_gap_fill ? 0 : p->gap_bytes ? p->gap_bytes : AS_GAP_LIB_DEFAULT;
+	float sp[AUTO_LAT_POINTS];
+	double spb[AUTO_LAT_POINTS];
+
+	a->latency_replayed = false;
+	for (int i = 0; i < AUTO_LAT_POINTS; i++)
+		sp[i] = (float)(ci->max_sparsity * i / (AUTO_LAT_POINTS - 1));
+	if (a->group1 && a->budget_bytes < a->budget.full && a->budget_bytes >= a->budget.min &&
+	    !as_replay_read_cost(path, sp, AUTO_LAT_POINTS, gap, qd, p->backend, p->tp,
+				 probe_s(a, a->budget_bytes, AUTO_LAT_REPLAY_S), spb)) {
+		/* fewer channels never cost more per uncached byte: what the replay
+		 * shows otherwise is noise (other load), kept out of the choice */
+		for (int i = 1; i < AUTO_LAT_POINTS; i++)
+			spb[i] = fmin(spb[i], spb[i - 1]);
+		ci->n_points = AUTO_LAT_POINTS;
+		memcpy(ci->point_sparsity, sp, sizeof(sp));
+		memcpy(ci->point_s_per_byte, spb, sizeof(spb));
+		a->latency_replayed = true;
+	}
+	a->latency_met = as_cost_choose_latency(ci, a->req.latency_target_s, grp, &a->choice);
+	p->sparsity = a->choice.sparsity;
+	p->group = a->choice.group;
+}
+
+double as_swap_auto_predicted_s(const struct as_swap_auto *a)
+{
+	return a->choice.tokens_per_s > 0 ? 1.0 / a->choice.tokens_per_s : 0;
+}
+
 int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budget_bytes,
 			struct as_swap_params *p, char *err, size_t errlen)
 {
@@ -158,6 +199,11 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 		p->policy = budget_bytes >= bi->full ? SWAP_POLICY_FREQ : SWAP_POLICY_STATIC;
 	a->auto_sparsity = sp < 0;
 	a->auto_group = grp == 0;
+	if (a->req.latency_target_s > 0 && (!a->auto_sparsity || a->req.levels)) {
+		snprintf(err, errlen, "a latency target needs the sparsity chosen (not given, "
+			 "not from a levels file)");
+		return -EINVAL;
+	}
 	ci.weight_bytes = a->weight_bytes;
 	ci.n_layers = a->n_layers;
 	ci.cache_bytes = budget_bytes > bi->fixed + bi->staging ?
@@ -188,6 +234,9 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	if (a->req.gap_auto && !p->gap_bytes && a->group1 && budget_bytes < bi->full &&
 	    budget_bytes >= bi->min)
 		replay_gap(a, path, &ci, p);
+	if (a->req.latency_target_s > 0)
+		choose_latency(a, path, &ci, p, grp);
+	a->cost = ci;
 	return 0;
 }
 

@@ -237,6 +237,7 @@ int bench_decode_main(int argc, char **argv)
 			       "\"peak_rss_bytes\": %llu", threads, n, tps, (unsigned long long)rss);
 			if (sm) {
 				swap_cli_json(sm, &o, stdout);
+				swap_cli_json_latency(&o, dt / n, stdout);
 				/* per-window figures override the whole-run ones above */
 				printf(", \"window_flash_bytes_per_token\": %.1f, "
 				       "\"window_stall_s_per_token\": %.6f, \"window_hit_rate\": %.4f, "
@@ -262,6 +263,8 @@ int bench_decode_main(int argc, char **argv)
 			       ss, hs, rss / 1048576.0);
 			if (sm && o.stats)
 				swap_cli_print_stats(sm, stdout);
+			if (sm && (o.stats || o.latency_ms > 0))
+				swap_cli_print_latency(&o, SUB, dt / n, stdout);
 		}
 	}
 	rc = 0;

@@ -322,6 +322,10 @@ static int turn(struct session *s, const char *line, size_t len)
 	free(reply);
 	if (s->g.interrupted)
 		fprintf(stderr, "activeswap %s: reply interrupted\n", SUB);
+	/* store options only (a GGUF's table has none): the reply's time per token */
+	if (s->o->swap.stats || s->o->swap.latency_ms > 0)
+		swap_cli_print_latency(&s->o->swap, SUB, s->g.n_past > n_ids ?
+				       s->g.t_decode / (double)(s->g.n_past - n_ids) : 0, stderr);
 	if (s->g.ctx_full) {
 		cli_err(SUB, "context full (%ld positions, -c): ending the session", ctx);
 		rc = 1;
@@ -417,6 +421,8 @@ int cmd_chat(int argc, char **argv)
 	rc = parse(&o, store, argc, argv);
 	if (rc >= 0)
 		return rc;
+	if (store && swap_cli_check(&o.swap, SUB))
+		return 2;
 	if (!o.model) {
 		cli_err(SUB, "-m MODEL is required (see --help)");
 		return 2;

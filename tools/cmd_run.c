@@ -379,6 +379,9 @@ static int run_store(struct run_opts *o)
 	{
 		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
 		double dps = g.t_decode > 0 && runs ? runs / g.t_decode : 0;
+		/* the decode's forward passes (one per token but the last, one per token at
+		 * an end-of-generation token) */
+		double per_tok = g.n_past > n_ids ? g.t_decode / (double)(g.n_past - n_ids) : 0;
 
 		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, decode "
 			"%ld tokens %.2f tok/s%s, %ld threads, sparsity %.2f, group %u, budget "
@@ -389,6 +392,8 @@ static int run_store(struct run_opts *o)
 			so->aut.budget_bytes / 1048576.0, cli_peak_rss_bytes() / 1048576.0);
 		if (so->stats)
 			swap_cli_print_stats(m, stderr);
+		if (so->stats || so->latency_ms > 0)
+			swap_cli_print_latency(so, SUB, per_tok, stderr);
 		if (o->json) {
 			printf("\n{\"model\": ");
 			cli_json_str(stdout, o->model);
@@ -401,6 +406,7 @@ static int run_store(struct run_opts *o)
 			if (so->stats)
 				swap_cli_json_layers(m, open_stall_ns, stdout);
 			swap_cli_json(m, so, stdout);
+			swap_cli_json_latency(so, per_tok, stdout);
 			json_ids(&g);
 			printf("}\n");
 		}
@@ -429,6 +435,8 @@ int cmd_run(int argc, char **argv)
 	rc = parse(&o, store, argc, argv);
 	if (rc >= 0)
 		return rc;
+	if (store && swap_cli_check(&o.swap, SUB))
+		return 2;
 	if (!o.model) {
 		cli_err(SUB, "-m MODEL is required (see --help)");
 		return 2;

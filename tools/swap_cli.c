@@ -109,6 +109,31 @@ static int opt_budget(void *ptr, const char *sub, const char *flag, const char *
 	return 0;
 }
 
+static int opt_latency(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	if (cli_double(sub, flag, v, 0, 3600e3, ptr))
+		return -1;
+	if (!(*(double *)ptr > 0)) {
+		cli_err(sub, "bad value for %s: '%s' (must be above 0 ms)", flag, v);
+		return -1;
+	}
+	return 0;
+}
+
+int swap_cli_check(const struct swap_cli *o, const char *sub)
+{
+	if (o->verify && o->no_verify) {
+		cli_err(sub, "--verify and --no-verify exclude each other");
+		return 2;
+	}
+	if (o->latency_ms > 0 && (o->sparsity >= 0 || o->levels)) {
+		cli_err(sub, "--latency-target chooses the sparsity: not with %s",
+			o->levels ? "--sparsity-file" : "--sparsity S");
+		return 2;
+	}
+	return 0;
+}
+
 static int opt_group(void *ptr, const char *sub, const char *flag, const char *v)
 {
 	if (!strcmp(v, "auto")) {
@@ -167,6 +192,7 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_FN("--sparsity", NULL, &o->sparsity, opt_sparsity),
 		ARG_OPT_STR("--sparsity-file", NULL, &o->levels),
 		ARG_OPT_DOUBLE("--max-sparsity", NULL, &o->max_sparsity, 0, CLI_SPARSITY_MAX),
+		ARG_OPT_FN("--latency-target", NULL, &o->latency_ms, opt_latency),
 		ARG_OPT_FN("--group", NULL, &o->group, opt_group),
 		ARG_OPT_LONG("--queue-depth", NULL, &o->queue_depth, 1, 4096),
 		ARG_OPT_FN("--gap", NULL, o, opt_gap),
@@ -215,6 +241,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		.policy_auto = o->policy < 0,
 		.gap_auto = o->gap_auto,
 		.ctx_default = o->ctx_default,
+		.latency_target_s = o->latency_ms * 1e-3,
 	};
 	struct as_swap_params p;
 	uint64_t budget;
@@ -228,10 +255,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.tp = tp;
 	p.no_preload = o->no_preload;
 	p.no_rows = o->no_rows;
-	if (o->verify && o->no_verify) {
-		cli_err(sub, "--verify and --no-verify exclude each other");
+	if (swap_cli_check(o, sub))
 		return -EINVAL;
-	}
 	p.verify_resident = !o->no_verify;
 	if (o->verify)
 		p.engine_flags |= SWAP_F_VERIFY;
@@ -286,6 +311,12 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 			a->auto_sparsity ? "" : " (given)", p.group,
 			a->auto_group ? "" : " (given)", a->choice.tokens_per_s,
 			a->estimate_replayed ? ", reads timed by the gap replay" : "");
+	if (!quiet && o->latency_ms > 0)
+		fprintf(stderr, "activeswap %s: latency target %.1f ms/token%s -> sparsity %.2f, "
+			"group %u (predicted %.1f ms/token%s)\n", sub, o->latency_ms,
+			a->latency_met ? "" : " cannot be met: running the fastest allowed",
+			(double)p.sparsity, p.group, as_swap_auto_predicted_s(a) * 1e3,
+			a->latency_replayed ? ", reads replayed" : "");
 	r = as_swap_open(out, path, &p, err, sizeof(err));
 	as_swap_auto_free(a);
 	if (r && !strncmp(err, path, strlen(path)) && err[strlen(path)] == ':')
@@ -416,6 +447,38 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		(unsigned long long)s.gap_bytes[2], (unsigned long long)s.gap_bytes[3],
 		o->aut.gap_measured ? "true" : "false", o->aut.estimate_replayed ? "true" : "false",
 		o->aut.choice.io_s);
+}
+
+/* The cost model's time per token, 0 when it chose nothing (its speeds unmeasured). */
+static double predicted_s(const struct swap_cli *o)
+{
+	return o->aut.auto_sparsity || o->aut.auto_group ? as_swap_auto_predicted_s(&o->aut) :
+							   0;
+}
+
+void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
+{
+	if (o->latency_ms > 0)
+		fprintf(f, ", \"latency_target_s\": %.6f, \"latency_met\": %s, "
+			"\"latency_replayed\": %s", o->latency_ms * 1e-3,
+			o->aut.latency_met ? "true" : "false",
+			o->aut.latency_replayed ? "true" : "false");
+	fprintf(f, ", \"predicted_s_per_token\": %.6f, \"measured_s_per_token\": %.6f",
+		predicted_s(o), measured_s);
+}
+
+void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double measured_s,
+			    FILE *f)
+{
+	char target[64] = "", pred[32] = "n/a";
+
+	if (o->latency_ms > 0)
+		snprintf(target, sizeof(target), " (target %.1f ms%s)", o->latency_ms,
+			 o->aut.latency_met ? "" : ", not predicted to be met");
+	if (predicted_s(o) > 0)
+		snprintf(pred, sizeof(pred), "%.1f ms", predicted_s(o) * 1e3);
+	fprintf(f, "activeswap %s: time per token: predicted %s, measured %.1f ms%s\n", sub,
+		pred, measured_s * 1e3, target);
 }
 
 void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f)

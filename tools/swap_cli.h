@@ -31,6 +31,7 @@ struct swap_cli {
 	bool gap_auto;        /* --gap auto (the default), else gap_bytes */
 	uint64_t gap_bytes;
 	uint32_t ctx_default; /* positions when swap_cli_open gets n_ctx 0 (0: 2048) */
+	double latency_ms;    /* --latency-target MS per generated token; 0: none */
 	/* what swap_cli_open (the runtime's as_swap_auto) chose: the context used, the
 	 * model's (n_ctx_train, 0: unknown), the budget, the cost model's choice, ... */
 	struct as_swap_auto aut;
@@ -43,6 +44,9 @@ struct swap_cli {
 	"  --sparsity S|auto        Top-K sparsity of every linear op's input (default auto:\n" \
 	"                           from the budget, flash and compute speed)\n"          \
 	"  --max-sparsity S         upper bound for auto (default 0.5)\n"                  \
+	"  --latency-target MS      time per generated token to meet: the lowest sparsity\n" \
+	"                           (up to --max-sparsity) the cost model predicts meets\n" \
+	"                           it, else the fastest allowed; printed on stderr\n"     \
 	"  --sparsity-file PATH     per-layer levels from activeswap calibrate\n"         \
 	"  --group N|auto           layers preloaded ahead from each Top-K (default auto)\n" \
 	"  --no-preload             on-demand fetches only\n"                              \
@@ -73,8 +77,11 @@ void swap_cli_init(struct swap_cli *o);
  * eval pick their option tables by it before parsing. */
 bool swap_cli_store_arg(int argc, char **argv);
 /* The options above as a table for args_parse() (tools/args.h), values into o. */
-#define SWAP_CLI_NOPTS 17 /* with the end */
+#define SWAP_CLI_NOPTS 18 /* with the end */
 void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
+/* After parsing: options that exclude each other (--latency-target with --sparsity S or
+ * --sparsity-file; --verify with --no-verify). 0, or 2 (a usage error) with one line. */
+int swap_cli_check(const struct swap_cli *o, const char *sub);
 /* --backend's parser (ptr: an int), for a table that takes the name over */
 int swap_cli_backend(void *ptr, const char *sub, const char *flag, const char *v);
 /* Open path with the options; prints what auto picked on stderr unless quiet. n_ctx 0:
@@ -90,6 +97,13 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f);
 /* JSON members (leading ", "): backend, budget_bytes, sparsity, group, flash and stall
  * per token, hit rate, preload precision/recall. */
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f);
+/* With --latency-target: JSON members (leading ", ") "latency_target_s", "latency_met",
+ * "latency_replayed"; always "predicted_s_per_token" (the cost model's, 0 when it made
+ * none) and "measured_s_per_token" (measured_s). */
+void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f);
+/* --stats: one line "SUB: time per token: predicted X ms, measured Y ms[ (target Z ms)]". */
+void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double measured_s,
+			    FILE *f);
 /* With --stats: settle the engine (cancel queued preloads, wait for reads in flight), then
  * JSON members "tokens", "stall_ns" (all waits), "token_stall_ns" (those after the open,
  * whose stall total was open_stall_ns: inside tokens), "inflight" (left unsettled) and

@@ -45,6 +45,16 @@ done <<'EOF'
 2 run -m S --backend mmap
 2 run -m S --gap 1X
 2 run -m S --queue-depth 0
+2 run -m S --latency-target 0
+2 run -m S --latency-target -5
+2 run -m S --latency-target abc
+2 run -m S --latency-target 1e9
+2 run -m S --latency-target
+2 run -m S --latency-target 100 --sparsity 0.3
+2 run -m S --latency-target 100 --sparsity-file X
+2 run -m M --latency-target 100
+2 chat -m S --template chatml --latency-target 0
+2 chat -m S --template chatml --latency-target 100 --sparsity 0.2
 2 run -m M --dram-budget 50%
 2 run -m M -n -2
 2 run -m M --top-p 2

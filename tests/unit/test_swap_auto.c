@@ -6,6 +6,7 @@
  * as in test_swaprun.c.
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -243,6 +244,153 @@ static void test_gap_and_open(void **state)
 	as_tp_destroy(tp);
 }
 
+/* A synthetic cost model: 1 GB of weights, a quarter cached, reads at 1 GB/s, a compute
+ * speed that never limits; predicted time per token = 0.75 (1 - s) s. */
+static void synthetic(struct as_cost_inputs *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->weight_bytes = 1000000000;
+	in->cache_bytes = 250000000;
+	in->n_layers = 10;
+	in->flash_bps = 1e9;
+	in->compute_bps = 1e13;
+	in->max_sparsity = 0.7f;
+}
+
+/* The latency chooser: the lowest sparsity meeting the target, monotone in the target,
+ * never above the maximum, the fastest allowed when nothing meets it; the replayed read
+ * cost (interpolated) when given. */
+static void test_latency_chooser(void **state)
+{
+	struct as_cost_inputs in;
+	struct as_cost_choice c;
+	float prev = 1;
+
+	(void)state;
+	synthetic(&in);
+	/* 0.75 (1 - s) <= 0.5 from s = 1/3: the grid's 0.35 */
+	assert_true(as_cost_choose_latency(&in, 0.5, 0, &c));
+	assert_true(fabsf(c.sparsity - 0.35f) < 1e-6f);
+	assert_true(1 / c.tokens_per_s <= 0.5);
+	assert_true(c.group >= 1);
+	/* the step below (0.30) does not meet it */
+	as_cost_choose(&in, 0.30f, 0, &c);
+	assert_true(1 / c.tokens_per_s > 0.5);
+	/* targets from tight to loose: sparsity never rises, never above the maximum */
+	for (double t = 0.2; t < 1.0; t += 0.01) {
+		bool met = as_cost_choose_latency(&in, t, 2, &c);
+
+		assert_true(c.sparsity <= in.max_sparsity + 1e-6f);
+		assert_true(c.sparsity <= prev + 1e-6f);
+		assert_int_equal(c.group, 2); /* given: kept */
+		assert_int_equal(met, 1 / c.tokens_per_s <= t);
+		prev = c.sparsity;
+	}
+	assert_true(prev == 0); /* 0.75 s at sparsity 0 meets 0.99 */
+	/* infeasible: 0.75 * 0.3 = 0.225 s at best; the fastest allowed, max itself even off
+	 * the grid */
+	in.max_sparsity = 0.62f;
+	assert_false(as_cost_choose_latency(&in, 0.1, 0, &c));
+	assert_true(c.sparsity == 0.62f);
+	in.max_sparsity = 0;
+	assert_false(as_cost_choose_latency(&in, 0.1, 0, &c));
+	assert_true(c.sparsity == 0);
+	/* replayed points: 3 ns per uncached byte at 0, 1 ns at 0.5 and beyond; 0.75e9
+	 * uncached bytes: 2.25 s at 0, 1.5 s at 0.25 (interpolated), 0.75 s from 0.5 */
+	synthetic(&in);
+	in.n_points = 2;
+	in.point_sparsity[0] = 0;
+	in.point_sparsity[1] = 0.5f;
+	in.point_s_per_byte[0] = 3e-9;
+	in.point_s_per_byte[1] = 1e-9;
+	as_cost_choose(&in, 0.25f, 1, &c);
+	assert_true(fabs(c.io_s - 1.5) < 1e-6);
+	as_cost_choose(&in, 0.6f, 1, &c);
+	assert_true(fabs(c.io_s - 0.75) < 1e-6);
+	assert_true(as_cost_choose_latency(&in, 1.6, 1, &c));
+	assert_true(fabsf(c.sparsity - 0.25f) < 1e-6f);
+	/* equally fast from 0.5 up: the lowest of them */
+	assert_false(as_cost_choose_latency(&in, 0.5, 1, &c));
+	assert_true(fabsf(c.sparsity - 0.5f) < 1e-6f);
+	/* a fixed time per token adds to every setting */
+	in.fixed_s = 0.2;
+	assert_true(as_cost_choose_latency(&in, 1.6, 1, &c));
+	assert_true(fabsf(c.sparsity - 0.30f) < 1e-6f);
+}
+
+/* The replay at several sparsities: a positive time per byte at each; group-1 only. */
+static void test_replay_read_cost(void **state)
+{
+	const float sp[3] = { 0, 0.25f, 0.5f };
+	const float bad[1] = { 1 };
+	double spb[3] = { 0 };
+
+	(void)state;
+	assert_int_equal(as_replay_read_cost(store1, sp, 3, 8192, 4, SWAP_BACKEND_PREAD, NULL,
+					     0.02, spb), 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(spb[i] > 0);
+	assert_int_equal(as_replay_read_cost(store2, sp, 3, 8192, 4, SWAP_BACKEND_PREAD, NULL,
+					     0.02, spb), -EINVAL);
+	assert_int_equal(as_replay_read_cost(store1, bad, 1, 8192, 4, SWAP_BACKEND_PREAD, NULL,
+					     0.02, spb), -EINVAL);
+	assert_int_equal(as_replay_read_cost(store1, sp, 0, 8192, 4, SWAP_BACKEND_PREAD, NULL,
+					     0.02, spb), -EINVAL);
+}
+
+/* as_swap_auto with a latency target: a loose one gives sparsity 0, an impossible one the
+ * fastest allowed (not met), swapping on a group-1 store replays the reads; a given
+ * sparsity or levels file is refused. */
+static void test_latency_auto(void **state)
+{
+	struct as_swap_auto_req req = { .sparsity = -1, .max_sparsity = 0.4f,
+					.policy_auto = true, .latency_target_s = 1e6 };
+	struct as_swap_auto a;
+	struct as_swap_params p = { 0 };
+	char err[512];
+
+	(void)state;
+	p.backend = SWAP_BACKEND_PREAD;
+	assert_int_equal(as_swap_auto_init(&a, &req, store1, &p, 0, err, sizeof(err)), 0);
+	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.min, &p, err, sizeof(err)), 0);
+	assert_true(a.latency_met && a.latency_replayed);
+	assert_true(p.sparsity == 0);
+	assert_true(as_swap_auto_predicted_s(&a) > 0 && as_swap_auto_predicted_s(&a) < 1e6);
+	assert_int_equal(a.cost.n_points, 5);
+	for (uint32_t i = 1; i < a.cost.n_points; i++) /* monotone after the replay */
+		assert_true(a.cost.point_s_per_byte[i] <= a.cost.point_s_per_byte[i - 1]);
+	a.req.latency_target_s = 1e-9;
+	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.min, &p, err, sizeof(err)), 0);
+	assert_false(a.latency_met);
+	assert_true(p.sparsity <= 0.4f);
+	/* the fastest allowed: no sparsity is predicted faster */
+	for (float s = 0; s <= 0.4f; s += 0.05f) {
+		struct as_cost_choice c;
+
+		as_cost_choose(&a.cost, s, a.choice.group, &c);
+		assert_true(c.tokens_per_s <= a.choice.tokens_per_s * (1 + 1e-9));
+	}
+	/* everything cached: no replay, still a prediction */
+	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.full, &p, err, sizeof(err)),
+			 0);
+	assert_false(a.latency_replayed);
+	assert_true(as_swap_auto_predicted_s(&a) > 0);
+	as_swap_auto_free(&a);
+	/* the sparsity given: refused */
+	req.sparsity = 0.2f;
+	assert_int_equal(as_swap_auto_init(&a, &req, store1, &p, 0, err, sizeof(err)), 0);
+	err[0] = 0;
+	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.min, &p, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "latency target"));
+	req.sparsity = -1;
+	req.levels = lv_good;
+	assert_int_equal(as_swap_auto_init(&a, &req, store1, &p, 0, err, sizeof(err)), 0);
+	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.min, &p, err, sizeof(err)),
+			 -EINVAL);
+	as_swap_auto_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +399,9 @@ int main(void)
 		cmocka_unit_test(test_chosen),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_gap_and_open),
+		cmocka_unit_test(test_latency_chooser),
+		cmocka_unit_test(test_replay_read_cost),
+		cmocka_unit_test(test_latency_auto),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

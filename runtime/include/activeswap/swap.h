@@ -185,6 +185,8 @@ int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *e
  * the compute of the layers they run under plus one layer. Estimates assume reads
  * overlap compute and, for random weights, a hit rate equal to the cached fraction.
  */
+#define AS_COST_MAX_POINTS 16
+#define AS_COST_STEP 0.05 /* the sparsity grid of the chosen settings */
 struct as_cost_inputs {
 	uint64_t cache_bytes;  /* bundle slots the budget leaves */
 	uint64_t weight_bytes; /* all bundles of the store */
@@ -194,6 +196,12 @@ struct as_cost_inputs {
 	/* seconds per byte of uncached channels (needed or not) at the sparsity, e.g. from
 	 * the gap replay (as_gap_replay: t / bytes); 0 = active bytes at flash_bps */
 	double read_s_per_byte;
+	/* optional, overrides read_s_per_byte: its value at n_points sparsities (ascending),
+	 * e.g. from as_replay_read_cost(), interpolated linearly between them */
+	uint32_t n_points;
+	float point_sparsity[AS_COST_MAX_POINTS];
+	double point_s_per_byte[AS_COST_MAX_POINTS];
+	double fixed_s;        /* per token beyond the swapped matrices (0: none) */
 	float max_sparsity;
 };
 struct as_cost_choice {
@@ -204,6 +212,16 @@ struct as_cost_choice {
 /* sparsity < 0 / group == 0: choose; otherwise keep the given value and estimate. */
 void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t group,
 		    struct as_cost_choice *out);
+/*
+ * Latency target (ELMS): the lowest sparsity of 0, AS_COST_STEP, 2 AS_COST_STEP, ...,
+ * max_sparsity (itself the last) whose predicted time per token, 1 / tokens_per_s, is at
+ * most target_s; the group as as_cost_choose() sets it (0: chosen, else kept). True when
+ * one meets it; false when none does, and *out is then the fastest allowed setting (the
+ * lowest sparsity of the equally fast ones). A larger target never gives a higher
+ * sparsity.
+ */
+bool as_cost_choose_latency(const struct as_cost_inputs *in, double target_s,
+			    uint32_t group, struct as_cost_choice *out);
 /* Gap filling limit when the replay below cannot run. */
 #define AS_GAP_DEFAULT (32u << 10)
 /*
@@ -229,6 +247,15 @@ struct as_gap_replay {
 int as_choose_gap_bytes(const char *path, double keep, uint32_t qd,
 			enum swap_backend_kind backend, struct as_threadpool *tp, double seconds,
 			uint64_t *gap, struct as_gap_replay *out);
+/*
+ * The same replay at n (at most AS_COST_MAX_POINTS) sparsities with one gap limit
+ * (0: no filling): s_per_byte[i] is the time per byte of uncached channels at
+ * sparsity[i] (each in [0, 1)), the cost model's point_s_per_byte. 0 or a negative errno
+ * (-EINVAL: not a group-1 store, or bad arguments).
+ */
+int as_replay_read_cost(const char *path, const float *sparsity, uint32_t n,
+			uint64_t gap_bytes, uint32_t qd, enum swap_backend_kind backend,
+			struct as_threadpool *tp, double seconds, double *s_per_byte);
 /* Random O_DIRECT reads of `bs` bytes from path by 4 threads for about `seconds`. */
 double as_measure_flash_bps(const char *path, uint64_t bs, double seconds);
 /* Sparse Q4_0 gather-accumulate speed (bytes of columns per second) with tp. */

@@ -33,6 +33,10 @@ struct as_swap_auto_req {
 	                       * STATIC (a static prefix of every layer's channels) */
 	bool gap_auto;        /* p->gap_bytes by replay (group-1 store, when swapping) */
 	uint32_t ctx_default; /* positions when n_ctx is 0 (0 or above 2048: 2048) */
+	/* > 0: a latency target in seconds per generated token (ELMS): the sparsity is the
+	 * lowest the cost model predicts to meet it (as_cost_choose_latency), never above
+	 * max_sparsity; needs sparsity < 0 and no levels file (-EINVAL otherwise) */
+	double latency_target_s;
 };
 
 struct as_swap_auto {
@@ -57,7 +61,16 @@ struct as_swap_auto {
 	bool estimate_replayed;        /* choice.io_s / tokens_per_s from the replay's times */
 	struct as_gap_replay replay;   /* when gap_measured */
 	float *levels;                 /* p->layer_sparsity (owned; as_swap_auto_free) */
+	/* with req.latency_target_s: the target is predicted to be met (else the fastest
+	 * allowed setting runs); the read cost was replayed at the n_points sparsities of
+	 * cost (group-1 store, swapping) rather than taken from the bandwidth */
+	bool latency_met;
+	bool latency_replayed;
+	struct as_cost_inputs cost;    /* the cost model's inputs of the choice */
 };
+
+/* The predicted time per token of a->choice, in seconds. */
+double as_swap_auto_predicted_s(const struct as_swap_auto *a);
 
 /* Read the store's header for the cost model, resolve the context (n_ctx 0:
  * req->ctx_default, never past the training context) into a->n_ctx and p->n_ctx, and
@@ -72,7 +85,10 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
  * group (chosen or given; the levels file's byte-weighted mean when one is given, whose
  * levels go to p->layer_sparsity), gap_bytes / no_gap_fill (req->gap_auto). Measures the
  * flash and the compute when something is chosen, replays gaps when req->gap_auto applies.
- * 0, or a negative errno with one line in err. */
+ * With req->latency_target_s, the sparsity (and the group when chosen) meets the target
+ * as predicted, after replaying the reads at a few sparsities when the store is group-1
+ * and the budget swaps (latency_met, latency_replayed; Documentation/swapping.md,
+ * "Latency target"). 0, or a negative errno with one line in err. */
 int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budget_bytes,
 			struct as_swap_params *p, char *err, size_t errlen);
 

@@ -1,0 +1,74 @@
+#!/bin/sh
+# --latency-target (ELMS) through the CLI, on a generated q4_0 store (group 1) at 50%:
+#
+#  - a loose target: sparsity 0 picked, one stderr line saying so, --json records the
+#    target, latency_met, the predicted and the measured time per token, --stats prints
+#    them; the greedy text equals --sparsity 0's at another budget and backend;
+#  - an impossible target: "cannot be met", the fastest allowed setting (never above
+#    --max-sparsity) runs, latency_met false; its text equals --sparsity S's (S the
+#    sparsity recorded) at 100% with pread: what was picked reproduces bit for bit;
+#  - chat prints the pick and each reply's time per token.
+# (The chooser's logic on a synthetic cost model: tests/unit/test_swap_auto.c.)
+set -u
+: "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
+T="$AS_TMP/latency"
+mkdir -p "$T"
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); echo "not ok $n - $1"; }
+check() { if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi; }
+jfield() { sed -n "s/.*\"$1\": *\([-0-9.e+a-z]*\).*/\1/p" "$2" | tail -n 1; }
+
+"$ACTIVESWAP" mkmodel -o "$T/m.gguf" --shape tiny --dim 256 --hidden 512 --layers 4 \
+	--type q4_0 --seed 3 >/dev/null 2>&1 &&
+	"$ACTIVESWAP" convert "$T/m.gguf" -o "$T/m.asw" --group 1 --quiet || {
+	echo "1..0 # SKIP cannot make the store"
+	exit 0
+}
+S="$T/m.asw"
+P="Once upon a time"
+run() { "$ACTIVESWAP" run -m "$S" -p "$P" -n 6 -c 24 --temp 0 "$@"; }
+
+# 1. loose target: sparsity 0, said once, recorded
+run --dram-budget 50% --latency-target 3600000 --json --stats >"$T/a.out" 2>"$T/a.err"
+rc=$?
+[ $rc = 0 ] && [ "$(grep -c 'latency target 3600000.0 ms/token -> sparsity 0.00' "$T/a.err")" = 1 ]
+check $? "loose target: sparsity 0 picked, one line ($(grep 'latency target' "$T/a.err"))"
+[ "$(jfield latency_target_s "$T/a.out")" = 3600.000000 ] &&
+	[ "$(jfield latency_met "$T/a.out")" = true ] &&
+	[ "$(jfield sparsity "$T/a.out")" = 0.0000 ] &&
+	awk -v p="$(jfield predicted_s_per_token "$T/a.out")" \
+		-v m="$(jfield measured_s_per_token "$T/a.out")" 'BEGIN { exit !(p > 0 && m > 0) }'
+check $? "--json records target, met, sparsity, predicted and measured time per token"
+grep -q '^activeswap run: time per token: predicted [0-9.]* ms, measured [0-9.]* ms (target 3600000.0 ms)$' "$T/a.err"
+check $? "--stats prints predicted and measured time per token"
+run --dram-budget 100% --backend pread --sparsity 0 --json >"$T/b.out" 2>"$T/b.err"
+head -n 1 "$T/a.out" >"$T/a.txt"
+head -n 1 "$T/b.out" >"$T/b.txt"
+[ -s "$T/a.txt" ] && cmp -s "$T/a.txt" "$T/b.txt"
+check $? "loose target's text equals --sparsity 0 at 100% with pread"
+
+# 2. impossible target: the fastest allowed, never above --max-sparsity
+run --dram-budget 50% --latency-target 0.001 --max-sparsity 0.3 --json >"$T/c.out" 2>"$T/c.err"
+rc=$?
+sp=$(jfield sparsity "$T/c.out")
+[ $rc = 0 ] && grep -q 'latency target 0.0 ms/token cannot be met: running the fastest allowed -> sparsity 0\.[0-3]' "$T/c.err" &&
+	[ "$(jfield latency_met "$T/c.out")" = false ] &&
+	awk -v s="$sp" 'BEGIN { exit !(s > 0 && s <= 0.3) }'
+check $? "impossible target: says so, runs sparsity $sp <= 0.3"
+grep -q 'time per token: predicted [0-9.]* ms, measured [0-9.]* ms (target 0.0 ms, not predicted to be met)' "$T/c.err"
+check $? "a latency target prints the predicted and measured time without --stats"
+run --dram-budget 100% --backend pread --sparsity "$sp" --json >"$T/d.out" 2>"$T/d.err"
+head -n 1 "$T/c.out" >"$T/c.txt"
+head -n 1 "$T/d.out" >"$T/d.txt"
+[ -s "$T/c.txt" ] && cmp -s "$T/c.txt" "$T/d.txt"
+check $? "the recorded pick reproduces: same text with --sparsity $sp at 100%, pread"
+
+# 3. chat: the pick, and each reply's time per token
+printf 'hello\nagain\n' | "$ACTIVESWAP" chat -m "$S" --template chatml -n 4 -c 256 --temp 0 \
+	--dram-budget 80% --latency-target 0.001 >"$T/e.out" 2>"$T/e.err"
+rc=$?
+[ $rc = 0 ] && grep -q 'latency target 0.0 ms/token cannot be met' "$T/e.err" &&
+	[ "$(grep -c '^activeswap chat: time per token: predicted' "$T/e.err")" = 2 ]
+check $? "chat: the pick and two replies' time per token"
+echo "1..$n"
