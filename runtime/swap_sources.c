@@ -469,7 +469,11 @@ static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const
 	swap_plug(m->eng);
 	r = swap_request(m->eng, m->fkeys, fill_gaps(m, layer, kind, m->pidx, k, m->fkeys),
 			 SWAP_PRIO_DEMAND, 0);
-	for (uint32_t i = 0; i < k && !r; i++) {
+	if (r) {
+		swap_unplug(m->eng);
+		return fail(m, r, layer, kind);
+	}
+	for (uint32_t i = 0; i < k; i++) {
 		uint32_t c = m->pidx[i];
 
 		m->ukeys[i] = (struct swap_key){ layer, (uint32_t)kind, c };
@@ -480,7 +484,7 @@ static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const
 			m->mkeys[nm++] = m->ukeys[i];
 	}
 	swap_unplug(m->eng);
-	if (!r && nm)
+	if (nm)
 		r = swap_acquire(m->eng, m->mkeys, nm, m->mptrs);
 	if (r) {
 		for (uint32_t i = 0; i < k; i++)

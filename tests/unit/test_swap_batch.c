@@ -14,6 +14,7 @@
  * - at 25% the batch reads far fewer bytes from flash than token by token (the union of
  *   the chunk once per layer instead of every token's selection), and counts every
  *   token;
+ * - a failed read fails the batch with its error and leaves nothing pinned;
  * - the scratch reserved at open is in the budget's resident part.
  */
 #include <errno.h>
@@ -273,6 +274,42 @@ static void test_row_copy(void **state)
 	free(x);
 }
 
+/* A failed read fails the batch with the read's error and a message naming the bundle;
+ * nothing stays pinned: running the prompt again (each failed bundle is read again when a
+ * later call waits for it) ends with the clean run's logits. */
+static void test_read_error(void **state)
+{
+	struct ref *ref = calloc(1, sizeof(*ref));
+	struct as_swap_params p;
+	struct as_swap_model *m;
+	int32_t toks[NPROMPT];
+	char err[512] = "";
+	int r, tries = 0;
+
+	(void)state;
+	assert_non_null(ref);
+	for (int i = 0; i < NPROMPT; i++)
+		toks[i] = prompt_tok(i);
+	params(&p, 0.5f);
+	token_by_token(store_q4, &p, ref);
+	p.batch = NPROMPT;
+	set_budget(store_q4, &p, 0.25);
+	p.backend = SWAP_BACKEND_FAULT;
+	p.fault.mode = SWAP_FAULT_EIO;
+	p.fault.nth = 7;
+	assert_int_equal(as_swap_open(&m, store_q4, &p, err, sizeof(err)), 0);
+	r = as_swap_forward_batch(m, toks, NPROMPT, 0, true);
+	assert_int_equal(r, -EIO);
+	assert_non_null(strstr(as_swap_error(m), "channel "));
+	/* the bundles of the failed read surface one per call */
+	while (r == -EIO && tries++ < 200)
+		r = as_swap_forward_batch(m, toks, NPROMPT, 0, true);
+	assert_int_equal(r, 0);
+	assert_memory_equal(as_swap_logits(m), ref->lg[NPROMPT - 1], sizeof(ref->lg[0]));
+	as_swap_close(m);
+	free(ref);
+}
+
 /* The batch scratch is part of the resident bytes the budget is made of. */
 static void test_budget_counts_scratch(void **state)
 {
@@ -299,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_q4_0_columns),
 		cmocka_unit_test(test_q4_k_columns),
 		cmocka_unit_test(test_row_copy),
+		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_budget_counts_scratch),
 	};
 
