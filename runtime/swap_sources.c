@@ -104,13 +104,14 @@ const char *as_swap_error(const struct as_swap_model *m)
 
 /* ---- rows: the row copy with the dense kernels ----------------------------------- */
 
-static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
-		       const struct as_sel *sel, float *const *ys)
+/* Group g of layer from the row copy (taken at Q/K/V, let go after down): one input x
+ * (n == 0, as_group_matvec) or n inputs X [n][in] (as_group_matmul: each output the same
+ * bits as as_group_matvec's). */
+static int rows_run(struct as_swap_model *m, uint32_t layer, enum as_group g, const float *x,
+		    uint32_t n, float *const *ys)
 {
-	struct as_swap_model *m = ctx;
 	struct as_swap_layer_stats *ls = &m->ls[layer];
 
-	(void)sel; /* every level is 0: no selection */
 	if (g == AS_GROUP_QKV) {
 		int r = as_rows_layer(m->rows, layer, m->lw);
 
@@ -119,10 +120,20 @@ static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *
 	}
 	ls->lookups++;
 	ls->hits += layer < as_rows_resident_layers(m->rows);
-	as_group_matvec(m->tp, m->lw, g, x, ys);
+	if (n)
+		as_group_matmul(m->tp, m->lw, g, x, n, ys);
+	else
+		as_group_matvec(m->tp, m->lw, g, x, ys);
 	if (g == AS_GROUP_DOWN)
 		as_rows_layer_done(m->rows, layer);
 	return 0;
+}
+
+static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
+		       const struct as_sel *sel, float *const *ys)
+{
+	(void)sel; /* every level is 0: no selection */
+	return rows_run(ctx, layer, g, x, 0, ys);
 }
 
 /*
@@ -144,29 +155,14 @@ static void token_ys(const uint32_t *rows, uint32_t n_ops, float *const *Ys, uin
 }
 
 /* The row copy: the layer read once (resident or streamed) for the whole batch, every
- * product through the dense matrix-matrix kernels (as_group_matmul: each output the
- * same bits as as_group_matvec's). */
+ * product through the dense matrix-matrix kernels. */
 static int rows_linear_batch(void *ctx, uint32_t layer, enum as_group g, const float *X,
 			     uint32_t n, const struct as_sel *sels, float *const *Ys)
 {
-	struct as_swap_model *m = ctx;
-	struct as_swap_layer_stats *ls = &m->ls[layer];
-
 	if (sels)
 		return -EOPNOTSUPP; /* every level is 0: no selection */
-	batch_group(m, layer, g, n);
-	if (g == AS_GROUP_QKV) {
-		int r = as_rows_layer(m->rows, layer, m->lw);
-
-		if (r)
-			return fail(m, r, layer, -1);
-	}
-	ls->lookups++;
-	ls->hits += layer < as_rows_resident_layers(m->rows);
-	as_group_matmul(m->tp, m->lw, g, X, n, Ys);
-	if (g == AS_GROUP_DOWN)
-		as_rows_layer_done(m->rows, layer);
-	return 0;
+	batch_group(ctx, layer, g, n);
+	return rows_run(ctx, layer, g, X, n, Ys);
 }
 
 /* ---- columns: gather-accumulate over the selection -------------------------------- */

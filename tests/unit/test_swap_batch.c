@@ -149,13 +149,7 @@ static void batched(const char *path, const struct as_swap_params *p, uint32_t b
 
 static void params(struct as_swap_params *p, float sparsity)
 {
-	memset(p, 0, sizeof(*p));
-	p->n_ctx = N_CTX;
-	p->sparsity = sparsity;
-	p->queue_depth = 4;
-	p->max_read_bytes = 16 << 10;
-	p->chunk = 16; /* several acquires per op in the token-by-token reference */
-	p->check_use = true;
+	fx_swap_params(p, N_CTX, sparsity);
 	p->backend = SWAP_BACKEND_PREAD;
 }
 
@@ -194,12 +188,8 @@ static void columns(const char *path, const char *name)
 	token_by_token(path, &p, ref);
 	assert_int_equal(ref->tokens, NPROMPT + 1);
 	for (size_t b = 0; b < 2; b++) {
-		const char *why;
-
-		if (be[b] == SWAP_BACKEND_URING && !fx_uring_usable(&why)) {
-			print_message("# io_uring half skipped: %s\n", why);
+		if (fx_backend_skipped(be[b]))
 			continue;
-		}
 		for (size_t i = 0; i < 3; i++) {
 			params(&p, 0.5f);
 			p.backend = be[b];
