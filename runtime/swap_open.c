@@ -606,7 +606,8 @@ static int alloc_buffers(struct as_swap_model *m)
 	m->mptrs = calloc(maxio, sizeof(void *));
 	if (m->chunk > maxio)
 		m->chunk = (uint32_t)maxio;
-	m->colp = calloc((size_t)m->chunk * SWAP_MAX_MATS, sizeof(void *));
+	/* for a whole selection at once (all pinned, or held by a batch) */
+	m->colp = calloc(maxio * SWAP_MAX_MATS, sizeof(void *));
 	m->pinned = calloc(maxio, 1);
 	m->chs = calloc(maxio, 4);
 	m->umask = calloc(maxio, 1);
@@ -684,17 +685,10 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 		struct as_swap_budget bi;
 
 		sw_budget(m->st, p, &bi);
-		if (m->budget_bytes >= bi.full && !sw_pin_all(m)) {
-			/* nothing to acquire per op: the whole selection in one pass of the
-			 * threads (the chunks only bound the pins of the swapping path) */
-			const void **cp = calloc(maxio * SWAP_MAX_MATS, sizeof(void *));
-
-			if (cp) {
-				free(m->colp);
-				m->colp = cp;
-				m->chunk = (uint32_t)maxio;
-			}
-		}
+		/* nothing to acquire per op: the whole selection in one pass of the threads
+		 * (the chunks only bound the pins of the swapping path) */
+		if (m->budget_bytes >= bi.full && !sw_pin_all(m))
+			m->chunk = (uint32_t)maxio;
 	}
 	return 0;
 }

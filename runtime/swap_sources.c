@@ -447,7 +447,7 @@ static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const
 	struct as_swap_model *m = ctx;
 	struct as_swap_layer_stats *ls = &m->ls[layer];
 	int kind = (int)g;
-	uint32_t in = as_group_in(&m->rm.hp, g), k = 0, nm = 0, hits = 0;
+	uint32_t in = as_group_in(&m->rm.hp, g), k = 0, nm = 0, hits = 0, ck;
 	uint32_t rows[SWAP_MAX_MATS], no = group_rows(m, kind, rows);
 	float *yt[SWAP_MAX_MATS];
 	int r;
@@ -495,11 +495,16 @@ static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const
 	ls->hits += hits;
 	if (2 * k >= in)
 		batch_prefetch(m, layer, kind);
+	/* every token's whole selection is held: one pass of the threads per token (any
+	 * cut of a selection that chunk_end allows gives the same sums) */
+	ck = m->chunk;
+	m->chunk = (uint32_t)sw_max_in(&m->rm.hp);
 	for (uint32_t t = 0; t < n && !r; t++) {
 		token_ys(rows, no, Ys, t, yt);
 		cols_prepare(m, layer, kind, X + (size_t)t * in, &sels[t], yt);
 		r = cols_lookup(m, kind, yt, &sels[t], m->chan);
 	}
+	m->chunk = ck;
 	swap_release(m->eng, m->ukeys, k);
 	return fail(m, r, layer, kind);
 }
