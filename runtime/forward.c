@@ -160,10 +160,12 @@ static int dense_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_gr
 }
 
 static int dense_linear_batch(void *ctx, uint32_t layer, enum as_group g, const float *X,
-			      uint32_t n, float *const *Ys)
+			      uint32_t n, const struct as_sel *sels, float *const *Ys)
 {
 	const struct dense_src *d = ctx;
 
+	if (sels)
+		return -EOPNOTSUPP;
 	as_group_matmul(d->tp, d->m->layers[layer].w, g, X, n, Ys);
 	return 0;
 }
@@ -201,6 +203,7 @@ void as_state_free(struct as_state *s)
 	free(s->moe_w);
 	free(s->moe_y);
 	free(s->moe_acc);
+	as_fw_batch_free(s);
 	free(s);
 }
 

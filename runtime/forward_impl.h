@@ -18,5 +18,7 @@ void as_fw_swiglu(float *hb, const float *hb2, size_t n);
  * position's table rope (as_rope_table_scaled) */
 void as_fw_qk_finish(const struct as_hparams *hp, const struct as_layer *L, float *q,
 		     float *k, float *v, const float *rope);
+/* Free s->batch (forward_batch.c), for as_state_free. */
+void as_fw_batch_free(struct as_state *s);
 
 #endif

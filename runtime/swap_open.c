@@ -17,6 +17,7 @@
 #include "activeswap/kernels.h"
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
+#include "activeswap/threadpool.h"
 #include "swapmodel.h"
 #include "swaprows.h"
 
@@ -318,6 +319,9 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->colp);
 	free(m->pinned);
 	free(m->chs);
+	free(m->umask);
+	free(m->ukeys);
+	free(m->chan);
 	if (m->kqt)
 		for (uint32_t i = 0; i < m->rm.hp.n_layer * AS_OP_COUNT; i++)
 			free(m->kqt[i]);
@@ -602,9 +606,13 @@ static int alloc_buffers(struct as_swap_model *m)
 	m->mptrs = calloc(maxio, sizeof(void *));
 	if (m->chunk > maxio)
 		m->chunk = (uint32_t)maxio;
-	m->colp = calloc((size_t)m->chunk * SWAP_MAX_MATS, sizeof(void *));
+	/* for a whole selection at once (all pinned, or held by a batch) */
+	m->colp = calloc(maxio * SWAP_MAX_MATS, sizeof(void *));
 	m->pinned = calloc(maxio, 1);
 	m->chs = calloc(maxio, 4);
+	m->umask = calloc(maxio, 1);
+	m->ukeys = calloc(maxio, sizeof(*m->ukeys));
+	m->chan = calloc(maxio, sizeof(void *));
 	m->stamp = calloc(npred * hp->dim, 4);
 	m->pred_seq = calloc(npred, 4);
 	m->pred_tok = calloc(npred, 8);
@@ -612,7 +620,8 @@ static int alloc_buffers(struct as_swap_model *m)
 	m->ls = calloc(hp->n_layer, sizeof(*m->ls));
 	if (!m->scratch || !m->xs || !m->pidx || !m->keys || !m->mkeys || !m->fkeys ||
 	    !m->ptrs || !m->mptrs || !m->colp || !m->pinned || !m->stamp || !m->pred_seq ||
-	    !m->pred_tok || !m->pred_n || !m->ls || !m->chs)
+	    !m->pred_tok || !m->pred_n || !m->ls || !m->chs || !m->umask || !m->ukeys ||
+	    !m->chan)
 		return -ENOMEM;
 	return 0;
 }
@@ -676,19 +685,35 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 		struct as_swap_budget bi;
 
 		sw_budget(m->st, p, &bi);
-		if (m->budget_bytes >= bi.full && !sw_pin_all(m)) {
-			/* nothing to acquire per op: the whole selection in one pass of the
-			 * threads (the chunks only bound the pins of the swapping path) */
-			const void **cp = calloc(maxio * SWAP_MAX_MATS, sizeof(void *));
-
-			if (cp) {
-				free(m->colp);
-				m->colp = cp;
-				m->chunk = (uint32_t)maxio;
-			}
-		}
+		/* nothing to acquire per op: the whole selection in one pass of the threads
+		 * (the chunks only bound the pins of the swapping path) */
+		if (m->budget_bytes >= bi.full && !sw_pin_all(m))
+			m->chunk = (uint32_t)maxio;
 	}
 	return 0;
+}
+
+/*
+ * The batch whose scratch the budget holds: p->batch (at most n_ctx), halved while the
+ * smallest budget accepted with it exceeds the budget given (a prompt then takes more
+ * batches; 1: token by token, no scratch).
+ */
+static uint32_t fit_batch(const struct swap_store *st, const struct as_swap_params *p,
+			  uint32_t n_ctx)
+{
+	uint32_t b = p->batch > n_ctx ? n_ctx : p->batch;
+
+	while (p->budget_bytes && b > 1) {
+		struct as_swap_params q = *p;
+		struct as_swap_budget bi;
+
+		q.batch = b;
+		sw_budget(st, &q, &bi);
+		if (p->budget_bytes >= bi.min)
+			break;
+		b /= 2;
+	}
+	return b;
 }
 
 /* Sparsity levels per (layer, kind) and the channels they keep. */
@@ -770,7 +795,8 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		r = alloc_buffers(m);
 	if (r)
 		goto fail;
-	m->fixed_bytes = sw_fixed_bytes(m->st, m->n_ctx);
+	m->batch = fit_batch(m->st, p, m->n_ctx);
+	m->fixed_bytes = sw_fixed_bytes(m->st, m->n_ctx, m->batch, as_tp_size(m->tp));
 	r = -ENOENT;
 	if (!p->no_rows) {
 		bool dense = true;
@@ -800,6 +826,12 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		goto fail;
 	if (!m->rows)
 		m->s->topk = m->topk;
+	/* the batch scratch is in the budget (sw_fixed_bytes): allocated now, once */
+	if (m->batch > 1) {
+		r = as_state_reserve_batch(m->s, m->batch);
+		if (r)
+			goto fail;
+	}
 	*out = m;
 	return 0;
 fail:

@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "activeswap/gguf.h"
+#include "activeswap/threadpool.h"
 #include "swapmodel.h"
 #include "swaprows.h"
 
-uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx)
+uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx, uint32_t batch,
+			int threads)
 {
 	const struct swap_store_desc *d = swap_store_desc(st);
 	uint64_t b = 0, dim = d->hp.dim, hid = d->hp.hidden, q, kv, wide;
@@ -28,7 +30,16 @@ uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx)
 	b += 2ull * d->n_layers * n_ctx * kv * 4;                      /* KV cache */
 	b += (3 * dim + 2 * q + 3 * hid + d->hp.vocab +                /* activations */
 	      (uint64_t)d->hp.n_heads * n_ctx) * 4;
-	b += wide * (4 + 4 + 24 + 3 * 8 + 8 + 1);                      /* bookkeeping */
+	b += wide * (4 + 4 + 24 + 3 * 8 + 8 + 1 + 1 + 12 + 8);         /* bookkeeping */
+	if (batch > 1) {
+		/* as_forward_batch's scratch (at most: the selections counted too, and rope
+		 * rows of head_dim) */
+		struct as_hparams hp = { .dim = dim, .hidden = hid, .n_head = d->hp.n_heads };
+
+		hp.head_dim = d->hp.n_heads ? (uint32_t)(q / d->hp.n_heads) : 0;
+		hp.n_rot = hp.head_dim;
+		b += as_batch_bytes(&hp, n_ctx, batch < n_ctx ? batch : n_ctx, threads, true);
+	}
 	b += (uint64_t)d->n_layers * SW_N_PRED * dim * 4;                  /* preload stamps */
 	/* libswap's per-bundle records and the store's tables (~40 bytes per bundle); the
 	 * per-slot records are counted by sw_slot_records() */
@@ -123,7 +134,11 @@ void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
 
 	memset(b, 0, sizeof(*b));
 	sw_engine_params(st, p, &ep);
-	b->fixed = sw_fixed_bytes(st, sw_default_ctx(st, p->n_ctx));
+	{
+		uint32_t n_ctx = sw_default_ctx(st, p->n_ctx);
+
+		b->fixed = sw_fixed_bytes(st, n_ctx, p->batch, as_tp_size(p->tp));
+	}
 	minb = swap_engine_min_budget(st, &ep);
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;

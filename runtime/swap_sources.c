@@ -61,7 +61,8 @@ static void token_end(void *ctx)
 		stall = swap_token_end(m->eng);
 	else
 		stall = as_rows_stall_ns(m->rows) - m->stall0;
-	m->token++;
+	m->token += m->batch_n ? m->batch_n : 1;
+	m->batch_n = 0;
 	t = now_s() - m->t_token;
 	m->wall_s += t;
 	m->compute_s += t - (double)stall * 1e-9;
@@ -103,13 +104,14 @@ const char *as_swap_error(const struct as_swap_model *m)
 
 /* ---- rows: the row copy with the dense kernels ----------------------------------- */
 
-static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
-		       const struct as_sel *sel, float *const *ys)
+/* Group g of layer from the row copy (taken at Q/K/V, let go after down): one input x
+ * (n == 0, as_group_matvec) or n inputs X [n][in] (as_group_matmul: each output the same
+ * bits as as_group_matvec's). */
+static int rows_run(struct as_swap_model *m, uint32_t layer, enum as_group g, const float *x,
+		    uint32_t n, float *const *ys)
 {
-	struct as_swap_model *m = ctx;
 	struct as_swap_layer_stats *ls = &m->ls[layer];
 
-	(void)sel; /* every level is 0: no selection */
 	if (g == AS_GROUP_QKV) {
 		int r = as_rows_layer(m->rows, layer, m->lw);
 
@@ -118,10 +120,49 @@ static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *
 	}
 	ls->lookups++;
 	ls->hits += layer < as_rows_resident_layers(m->rows);
-	as_group_matvec(m->tp, m->lw, g, x, ys);
+	if (n)
+		as_group_matmul(m->tp, m->lw, g, x, n, ys);
+	else
+		as_group_matvec(m->tp, m->lw, g, x, ys);
 	if (g == AS_GROUP_DOWN)
 		as_rows_layer_done(m->rows, layer);
 	return 0;
+}
+
+static int rows_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
+		       const struct as_sel *sel, float *const *ys)
+{
+	(void)sel; /* every level is 0: no selection */
+	return rows_run(ctx, layer, g, x, 0, ys);
+}
+
+/*
+ * A batch's group starts: its tokens are counted at token_end; the engine's layer mark.
+ * The outputs of token t of the batch are Ys[i] + t * rows (token_ys).
+ */
+static void batch_group(struct as_swap_model *m, uint32_t layer, enum as_group g, uint32_t n)
+{
+	m->batch_n = n;
+	if (m->eng && g == AS_GROUP_QKV)
+		swap_layer_begin(m->eng, layer);
+}
+
+static void token_ys(const uint32_t *rows, uint32_t n_ops, float *const *Ys, uint32_t t,
+		     float **yt)
+{
+	for (uint32_t i = 0; i < n_ops; i++)
+		yt[i] = Ys[i] + (size_t)t * rows[i];
+}
+
+/* The row copy: the layer read once (resident or streamed) for the whole batch, every
+ * product through the dense matrix-matrix kernels. */
+static int rows_linear_batch(void *ctx, uint32_t layer, enum as_group g, const float *X,
+			     uint32_t n, const struct as_sel *sels, float *const *Ys)
+{
+	if (sels)
+		return -EOPNOTSUPP; /* every level is 0: no selection */
+	batch_group(ctx, layer, g, n);
+	return rows_run(ctx, layer, g, X, n, Ys);
 }
 
 /* ---- columns: gather-accumulate over the selection -------------------------------- */
@@ -256,26 +297,64 @@ static void cols_prepare(struct as_swap_model *m, uint32_t layer, int kind, cons
 		memset(ys[mi], 0, sizeof(float) * m->mats[kind][mi].out);
 }
 
+/* The selection's bundles looked up by channel in t (all in memory), accumulated in
+ * chunks. */
+static int cols_lookup(struct as_swap_model *m, int kind, float *const *ys,
+		       const struct as_sel *sel, const void *const *t)
+{
+	uint32_t k = sel->n;
+	int r = 0;
+
+	for (uint32_t i = 0; i < k; i++)
+		m->ptrs[i] = t[sel->idx[i]];
+	for (uint32_t c0 = 0, c1; c0 < k && !r; c0 = c1) {
+		c1 = chunk_end(m, c0, k);
+		r = run_chunk(m, kind, ys, c0, c1);
+	}
+	return r;
+}
+
 /* Every bundle pinned at open: look the selection up, one pass of the threads. */
 static int table_linear(void *ctx, uint32_t layer, enum as_group g, const float *x,
 			const struct as_sel *sel, float *const *ys)
 {
 	struct as_swap_model *m = ctx;
 	struct as_swap_layer_stats *ls = &m->ls[layer];
-	const void **t = m->all + m->all_off[layer * SWAP_KIND_COUNT + g];
-	uint32_t k = sel->n;
-	int r = 0;
 
 	cols_prepare(m, layer, (int)g, x, sel, ys);
-	ls->lookups += k;
-	ls->hits += k;
-	for (uint32_t i = 0; i < k; i++)
-		m->ptrs[i] = t[sel->idx[i]];
-	for (uint32_t c0 = 0, c1; c0 < k && !r; c0 = c1) {
-		c1 = chunk_end(m, c0, k);
-		r = run_chunk(m, (int)g, ys, c0, c1);
+	ls->lookups += sel->n;
+	ls->hits += sel->n;
+	return fail(m, cols_lookup(m, (int)g, ys, sel,
+				   m->all + m->all_off[layer * SWAP_KIND_COUNT + g]),
+		    layer, (int)g);
+}
+
+/* The output rows of group g's matrices. */
+static uint32_t group_rows(const struct as_swap_model *m, int kind, uint32_t *rows)
+{
+	for (uint32_t i = 0; i < m->n_mats[kind]; i++)
+		rows[i] = m->mats[kind][i].out;
+	return m->n_mats[kind];
+}
+
+/* A batch over the pinned table: nothing to fetch, token by token. */
+static int table_linear_batch(void *ctx, uint32_t layer, enum as_group g, const float *X,
+			      uint32_t n, const struct as_sel *sels, float *const *Ys)
+{
+	struct as_swap_model *m = ctx;
+	uint32_t rows[SWAP_MAX_MATS], no = group_rows(m, (int)g, rows);
+	size_t in = as_group_in(&m->rm.hp, g);
+	float *yt[SWAP_MAX_MATS];
+	int r = 0;
+
+	if (!sels)
+		return -EOPNOTSUPP;
+	batch_group(m, layer, g, n);
+	for (uint32_t t = 0; t < n && !r; t++) {
+		token_ys(rows, no, Ys, t, yt);
+		r = table_linear(ctx, layer, g, X + t * in, &sels[t], yt);
 	}
-	return fail(m, r, layer, (int)g);
+	return r;
 }
 
 /*
@@ -336,6 +415,98 @@ static int engine_linear(void *ctx, uint32_t layer, enum as_group g, const float
 		swap_release(m->eng, m->keys + c0, c1 - c0);
 	}
 	return 0;
+}
+
+/*
+ * While a batch computes group g of layer, the next group (or the next layer's Q/K/V) is
+ * read whole: with a batch whose union covers half of g's channels or more, the next
+ * union is most of the next group too.
+ */
+static void batch_prefetch(struct as_swap_model *m, uint32_t layer, int kind)
+{
+	uint32_t l = kind == SWAP_FFN_OUT ? layer + 1 : layer, in;
+	int next = kind == SWAP_FFN_OUT ? SWAP_ATTN_IN : kind + 1;
+
+	if (l >= m->rm.hp.n_layer)
+		return;
+	in = swap_store_desc(m->st)->kinds[next].in;
+	for (uint32_t i = 0; i < in; i++)
+		m->fkeys[i] = (struct swap_key){ l, (uint32_t)next, i };
+	swap_request(m->eng, m->fkeys, in, SWAP_PRIO_NEXT, 0);
+}
+
+/*
+ * Swapping, a batch: the union of the tokens' selections is fetched once (with the gaps
+ * between its channels, the resident ones pinned) and held while every token computes
+ * over its own selection exactly as engine_linear would (the same bundles, chunks cut
+ * alike: the same bits), and the next group is read meanwhile.
+ */
+static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const float *X,
+			       uint32_t n, const struct as_sel *sels, float *const *Ys)
+{
+	struct as_swap_model *m = ctx;
+	struct as_swap_layer_stats *ls = &m->ls[layer];
+	int kind = (int)g;
+	uint32_t in = as_group_in(&m->rm.hp, g), k = 0, nm = 0, hits = 0, ck;
+	uint32_t rows[SWAP_MAX_MATS], no = group_rows(m, kind, rows);
+	float *yt[SWAP_MAX_MATS];
+	int r;
+
+	if (!sels)
+		return -EOPNOTSUPP;
+	batch_group(m, layer, g, n);
+	memset(m->umask, 0, in);
+	for (uint32_t t = 0; t < n; t++)
+		for (uint32_t i = 0; i < sels[t].n; i++)
+			m->umask[sels[t].idx[i]] = 1;
+	for (uint32_t c = 0; c < in; c++)
+		if (m->umask[c])
+			m->pidx[k++] = c;
+	swap_plug(m->eng);
+	r = swap_request(m->eng, m->fkeys, fill_gaps(m, layer, kind, m->pidx, k, m->fkeys),
+			 SWAP_PRIO_DEMAND, 0);
+	if (r) {
+		swap_unplug(m->eng);
+		return fail(m, r, layer, kind);
+	}
+	for (uint32_t i = 0; i < k; i++) {
+		uint32_t c = m->pidx[i];
+
+		m->ukeys[i] = (struct swap_key){ layer, (uint32_t)kind, c };
+		m->chan[c] = swap_pin(m->eng, m->ukeys[i]);
+		m->pinned[i] = m->chan[c] != NULL;
+		hits += m->pinned[i];
+		if (!m->pinned[i])
+			m->mkeys[nm++] = m->ukeys[i];
+	}
+	swap_unplug(m->eng);
+	if (nm)
+		r = swap_acquire(m->eng, m->mkeys, nm, m->mptrs);
+	if (r) {
+		for (uint32_t i = 0; i < k; i++)
+			if (m->pinned[i])
+				swap_release(m->eng, &m->ukeys[i], 1);
+		return fail(m, r, layer, kind);
+	}
+	for (uint32_t i = 0, j = 0; i < k; i++)
+		if (!m->pinned[i])
+			m->chan[m->pidx[i]] = m->mptrs[j++];
+	ls->lookups += k;
+	ls->hits += hits;
+	if (2 * k >= in)
+		batch_prefetch(m, layer, kind);
+	/* every token's whole selection is held: one pass of the threads per token (any
+	 * cut of a selection that chunk_end allows gives the same sums) */
+	ck = m->chunk;
+	m->chunk = (uint32_t)sw_max_in(&m->rm.hp);
+	for (uint32_t t = 0; t < n && !r; t++) {
+		token_ys(rows, no, Ys, t, yt);
+		cols_prepare(m, layer, kind, X + (size_t)t * in, &sels[t], yt);
+		r = cols_lookup(m, kind, yt, &sels[t], m->chan);
+	}
+	m->chunk = ck;
+	swap_release(m->eng, m->ukeys, k);
+	return fail(m, r, layer, kind);
 }
 
 /* ---- preloading ------------------------------------------------------------------- */
@@ -427,6 +598,7 @@ static const struct as_wsource_ops rows_ops = {
 	.token_begin = token_begin,
 	.token_end = token_end,
 	.linear = rows_linear,
+	.linear_batch = rows_linear_batch,
 };
 
 static const struct as_wsource_ops table_ops = {
@@ -435,6 +607,7 @@ static const struct as_wsource_ops table_ops = {
 	.token_end = token_end,
 	.layer_begin = layer_begin,
 	.linear = table_linear,
+	.linear_batch = table_linear_batch,
 	.expert_linear = sw_table_expert_linear,
 };
 
@@ -444,6 +617,7 @@ static const struct as_wsource_ops engine_ops = {
 	.token_end = token_end,
 	.layer_begin = layer_begin,
 	.linear = engine_linear,
+	.linear_batch = engine_linear_batch,
 	.experts_chosen = sw_engine_experts_chosen,
 	.expert_linear = sw_engine_expert_linear,
 };
@@ -459,4 +633,10 @@ struct as_wsource sw_source(struct as_swap_model *m)
 int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool want_logits)
 {
 	return as_forward(m->s, token, pos, want_logits);
+}
+
+int as_swap_forward_batch(struct as_swap_model *m, const int32_t *tokens, uint32_t n,
+			  uint32_t pos0, bool want_logits_last)
+{
+	return as_forward_batch(m->s, tokens, n, pos0, want_logits_last);
 }

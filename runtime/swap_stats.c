@@ -29,6 +29,11 @@ uint32_t as_swap_n_ctx(const struct as_swap_model *m)
 	return m->n_ctx;
 }
 
+uint32_t as_swap_batch(const struct as_swap_model *m)
+{
+	return m->batch;
+}
+
 uint32_t as_swap_group(const struct as_swap_model *m)
 {
 	return m->no_preload ? 0 : m->group;

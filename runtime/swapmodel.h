@@ -82,6 +82,11 @@ struct as_swap_model {
 	uint8_t *kqtyp;
 	uint32_t *chs; /* channels of the chunk being computed */
 	uint8_t *pinned;
+	/* a batch (engine_linear_batch): the union of its selections, as a mask, its keys,
+	 * and the bundle of each of its channels while held */
+	uint8_t *umask;
+	struct swap_key *ukeys;
+	const void **chan;
 
 	/* preload bookkeeping */
 	uint32_t *stamp;      /* [n_layer][SW_N_PRED][dim]: prediction sequence number */
@@ -96,6 +101,8 @@ struct as_swap_model {
 	uint64_t *all_off; /* [n_layer][SWAP_KIND_COUNT] first index in all */
 
 	uint64_t token;
+	uint32_t batch_n;   /* tokens of the batch in progress (counted at token_end) */
+	uint32_t batch;     /* as_swap_params.batch: positions of the reserved batch scratch */
 	double t_token;     /* when the current token began */
 	uint64_t stall0;    /* row mode: the reader's stall total then (the engine keeps its own) */
 	struct as_swap_layer_stats *ls;
@@ -117,7 +124,8 @@ static inline uint32_t sw_kv_dim(const struct as_swap_model *m)
 }
 
 /* swap_place.c */
-uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx);
+uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx, uint32_t batch,
+			int threads);
 uint64_t sw_slot_records(const struct swap_store *st, uint64_t pool);
 uint32_t sw_default_ctx(const struct swap_store *st, uint32_t want);
 void sw_engine_params(const struct swap_store *st, const struct as_swap_params *p,

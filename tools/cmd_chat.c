@@ -194,6 +194,7 @@ static int open_store(struct chat_opts *o, struct as_threadpool *tp,
 	char err[256];
 
 	so->ctx_default = CHAT_CTX_DEFAULT;
+	so->batch = (uint32_t)o->gen.batch;
 	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)o->gen.ctx, false, m))
 		return -1;
 	if (o->gen.ctx && so->aut.n_ctx_train && o->gen.ctx > (long)so->aut.n_ctx_train)

@@ -71,7 +71,9 @@ static const char run_store_usage[] =
 	"  --top-p P   --min-p P   --repeat-penalty R   --repeat-last-n N   -s, --seed S\n"
 	"  -t, --threads N   -c, --ctx-size N   --no-special   --json   as for a GGUF\n"
 	"                      (-n -1: until the context, by default 2048, is full)\n"
-	"  -b, --batch-size N  accepted; a store feeds the prompt token by token for now\n"
+	"  -b, --batch-size N  prompt tokens per batch (default 512; 1: one by one): each\n"
+	"                      layer's weights fetched once per batch; its scratch is in\n"
+	"                      the budget\n"
 	SWAP_CLI_USAGE;
 
 struct run_opts {
@@ -332,6 +334,7 @@ static int run_store(struct run_opts *o)
 	}
 	so->ctx_default = o->gen.n_predict < 0 || o->gen.n_predict + 64 > 2048 ?
 			  2048 : (uint32_t)o->gen.n_predict + 64;
+	so->batch = (uint32_t)o->gen.batch;
 	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)ctx, false, &m))
 		goto out;
 	if (ctx && so->aut.n_ctx_train && ctx > (long)so->aut.n_ctx_train)
@@ -398,9 +401,14 @@ static int run_store(struct run_opts *o)
 			printf("\n{\"model\": ");
 			cli_json_str(stdout, o->model);
 			printf(", \"threads\": %ld, \"ctx\": %ld, \"load_s\": %.6f, "
-			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"context_full\": %s, "
+			       "\"prompt_tokens\": %zu, \"prompt_tokens_per_s\": %.3f, "
+			       "\"prompt_s\": %.6f, \"batch\": %u, "
+			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"decode_s\": %.6f, "
+			       "\"context_full\": %s, "
 			       "\"interrupted\": %s, \"peak_rss_bytes\": %llu", o->gen.threads, ctx,
-			       t_load, g.n_gen, dps, g.ctx_full ? "true" : "false",
+			       t_load, n_ids, g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.t_prompt,
+			       as_swap_batch(m) > 1 ? as_swap_batch(m) : 1, g.n_gen, dps,
+			       g.t_decode, g.ctx_full ? "true" : "false",
 			       g.interrupted ? "true" : "false",
 			       (unsigned long long)cli_peak_rss_bytes());
 			if (so->stats)

@@ -255,6 +255,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.tp = tp;
 	p.no_preload = o->no_preload;
 	p.no_rows = o->no_rows;
+	p.batch = o->batch;
 	if (swap_cli_check(o, sub))
 		return -EINVAL;
 	p.verify_resident = !o->no_verify;
@@ -341,6 +342,16 @@ static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logit
 	return r;
 }
 
+static int store_forward_batch(void *ctx, const int32_t *tokens, uint32_t n, uint32_t pos0,
+			       bool want_logits_last)
+{
+	int r = as_swap_forward_batch(ctx, tokens, n, pos0, want_logits_last);
+
+	if (r && as_swap_error(ctx)[0])
+		fprintf(stderr, "activeswap: %s\n", as_swap_error(ctx));
+	return r;
+}
+
 static const float *store_logits(void *ctx)
 {
 	return as_swap_logits(ctx);
@@ -348,8 +359,11 @@ static const float *store_logits(void *ctx)
 
 void swap_cli_eval_model(struct as_swap_model *m, uint32_t n_ctx, struct as_eval_model *em)
 {
+	uint32_t nb = as_swap_batch(m);
+
+	/* batches of the size the store was opened for (its scratch is in the budget) */
 	*em = (struct as_eval_model){ store_forward, store_logits, m, as_swap_n_vocab(m), n_ctx,
-				      NULL, 0 };
+				      nb > 1 ? store_forward_batch : NULL, nb };
 }
 
 /* "a/b" as a percentage, or "n/a" when nothing was predicted (sparsity 0: no preloads). */

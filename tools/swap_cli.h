@@ -32,6 +32,7 @@ struct swap_cli {
 	uint64_t gap_bytes;
 	uint32_t ctx_default; /* positions when swap_cli_open gets n_ctx 0 (0: 2048) */
 	double latency_ms;    /* --latency-target MS per generated token; 0: none */
+	uint32_t batch;       /* -b: prompt tokens per batch (as_swap_params.batch) */
 	/* what swap_cli_open (the runtime's as_swap_auto) chose: the context used, the
 	 * model's (n_ctx_train, 0: unknown), the budget, the cost model's choice, ... */
 	struct as_swap_auto aut;

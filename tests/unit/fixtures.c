@@ -11,6 +11,8 @@
 
 #include "activeswap/convert.h"
 #include "activeswap/mkmodel.h"
+#include "activeswap/swap.h"
+#include "libswap.h"
 
 int fx_tmpdir(char *dir, size_t n, const char *tag)
 {
@@ -93,4 +95,25 @@ bool fx_uring_usable(const char **why)
 	*why = errno == ENOSYS ? "io_uring_setup: not implemented (qemu-user, old kernel)" :
 				 "io_uring_setup: not permitted";
 	return false;
+}
+
+bool fx_backend_skipped(int be)
+{
+	const char *why;
+
+	if (be != SWAP_BACKEND_URING || fx_uring_usable(&why))
+		return false;
+	printf("# io_uring half skipped: %s\n", why);
+	return true;
+}
+
+void fx_swap_params(struct as_swap_params *p, uint32_t n_ctx, float sparsity)
+{
+	memset(p, 0, sizeof(*p));
+	p->n_ctx = n_ctx;
+	p->sparsity = sparsity;
+	p->queue_depth = 4;
+	p->max_read_bytes = 16 << 10;
+	p->chunk = 16;
+	p->check_use = true;
 }

@@ -30,6 +30,16 @@ int fx_mkmodel(const char *out, const struct fx_shape *s, enum ggml_type type, u
 int fx_convert(const char *in, const char *out, int type, uint32_t group, bool rows,
 	       bool verify);
 
+struct as_swap_params;
+/* Swap parameters for tiny stores: n_ctx positions, the sparsity, 4 reads in flight of
+ * at most 16 KiB, 16-channel chunks (several acquires per op: compute overlaps reads),
+ * every bundle's crc32c checked at use; the rest 0 (defaults, budget for everything). */
+void fx_swap_params(struct as_swap_params *p, uint32_t n_ctx, float sparsity);
+
+/* Whether a loop over backends skips be: io_uring where this process cannot set one up
+ * (the reason printed as a TAP comment). */
+bool fx_backend_skipped(int be);
+
 /* Whether this process can set up an io_uring (not under qemu-user, seccomp, or with
  * ACTIVESWAP_NO_URING set); when not, *why says why (a static string). */
 bool fx_uring_usable(const char **why);

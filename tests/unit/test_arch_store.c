@@ -151,13 +151,7 @@ static void decode_dense(const char *gguf, float lg[N_STEPS][NV])
 
 static void base(struct as_swap_params *p, float sparsity)
 {
-	memset(p, 0, sizeof(*p));
-	p->n_ctx = N_CTX;
-	p->sparsity = sparsity;
-	p->queue_depth = 4;
-	p->max_read_bytes = 16 << 10;
-	p->chunk = 16;
-	p->check_use = true;
+	fx_swap_params(p, N_CTX, sparsity);
 }
 
 static void test_store_runs_architectures(void **state)

@@ -9,7 +9,7 @@
  * repacked Q4_0, Llama 3.1 rope_freqs), qwen2 (Q/K/V biases, Q8_0), qwen3 (Q/K head
  * norms, head size != dim / heads, F32; Q4_K through the generic path), a Mixtral (token
  * by token fallback), at every SIMD level of the CPU with 1 thread and at the best with 2.
- * Then the argument checks.
+ * Then the argument checks, and the scratch kept in the state from one batch to the next.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,6 +222,28 @@ static void test_args(void **st)
 	assert_int_equal(as_forward_batch(s, t, 4, 8, true), -ERANGE);
 	assert_int_equal(as_forward_batch(s, t, 4, UINT32_MAX - 1, true), -ERANGE);
 	assert_int_equal(as_forward_batch(s, t, 4, 4, true), 0);
+	/* the scratch is kept: reserved once, reused by smaller batches, grown by larger */
+	assert_int_equal(as_state_reserve_batch(s, 0), -EINVAL);
+	assert_int_equal(as_state_reserve_batch(s, 9), -EINVAL);
+	assert_int_equal(s->batch_cap, 4);
+	{
+		struct as_batch *kept = s->batch;
+
+		assert_non_null(kept);
+		assert_int_equal(as_state_reserve_batch(s, 3), 0);
+		assert_int_equal(as_forward_batch(s, t, 3, 0, true), 0);
+		assert_ptr_equal(s->batch, kept);
+		assert_int_equal(s->batch_cap, 4);
+	}
+	assert_int_equal(as_state_reserve_batch(s, 8), 0);
+	assert_int_equal(s->batch_cap, 8);
+	assert_int_equal(as_forward_batch(s, t, 4, 0, true), 0);
+	assert_int_equal(s->batch_cap, 8);
+	/* what a budget counts for it grows with the batch */
+	assert_true(as_batch_bytes(&m->hp, 8, 8, 1, false) >
+		    as_batch_bytes(&m->hp, 8, 4, 1, false));
+	assert_true(as_batch_bytes(&m->hp, 8, 4, 1, true) >
+		    as_batch_bytes(&m->hp, 8, 4, 1, false));
 	as_state_free(s);
 	as_model_free(m);
 }

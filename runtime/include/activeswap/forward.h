@@ -28,6 +28,7 @@
 #include "activeswap/model.h"
 
 struct as_threadpool;
+struct as_batch;
 
 /*
  * The op groups of a layer: the linear ops that share one input, in the order the
@@ -73,10 +74,13 @@ struct as_sel {
  *   weight, weights w[0..n)) for layer; x is the FFN input. Called before any of them
  *   is computed: a source may start reading them all (and predict later layers'). May
  *   be NULL.
- * linear_batch: as linear for n inputs at once, every channel (no selection): X is
- *   [n][in] and Ys[i] is [n][rows of op i] (token t's outputs at Ys[i] + t * rows). May be
- *   NULL: as_forward_batch then runs the batch token by token through linear. Only used
- *   when no hook and no Top-K are set and the model has no experts.
+ * linear_batch: as linear for n inputs at once: X is [n][in] and Ys[i] is [n][rows of
+ *   op i] (token t's outputs at Ys[i] + t * rows); sels NULL: every channel, otherwise
+ *   sels[t] is token t's selection (the state's Top-K of its input), each output exactly
+ *   what linear gives for that token and selection. A source fetches the weights once for
+ *   the batch (the stores: the union of the selections, see swap_sources.c). May be NULL:
+ *   as_forward_batch then runs the batch token by token through linear. Only used when no
+ *   hook is set and the model has no experts.
  * expert_linear: as linear, for group g (AS_GROUP_GATE_UP or AS_GROUP_DOWN) of expert
  *   e of layer, DOWN's input n_ff_exp channels. Required when the model has experts
  *   (as_state_new_src refuses a source without it: -EOPNOTSUPP). No selection (sel
@@ -90,7 +94,7 @@ struct as_wsource_ops {
 	int (*linear)(void *ctx, uint32_t layer, enum as_group g, const float *x,
 		      const struct as_sel *sel, float *const *ys);
 	int (*linear_batch)(void *ctx, uint32_t layer, enum as_group g, const float *X,
-			    uint32_t n, float *const *Ys);
+			    uint32_t n, const struct as_sel *sels, float *const *Ys);
 	void (*experts_chosen)(void *ctx, uint32_t layer, const uint32_t *ids,
 			       const float *w, uint32_t n, const float *x);
 	int (*expert_linear)(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
@@ -167,6 +171,10 @@ struct as_state {
 	float *moe_w;      /* [n_expert_used] their weights */
 	float *moe_y;      /* [dim] one expert's output */
 	float *moe_acc;    /* [dim] the weighted sum */
+	/* as_forward_batch's scratch for batch_cap positions (as_state_reserve_batch), kept
+	 * from one batch to the next */
+	struct as_batch *batch;
+	uint32_t batch_cap;
 };
 
 /* n_ctx >= 1. The KV cache is allocated lazily by the kernel (calloc), so a large
@@ -195,11 +203,25 @@ int as_forward(struct as_state *s, int32_t token, uint32_t pos, bool want_logits
  * the cache and the batch. The cache must hold positions 0..pos0-1. With
  * want_logits_last, s->logits holds the next-token logits after the last token. The
  * result is the one as_forward gives token by token, bit for bit (same kernels, same
- * order per position). Sources without linear_batch, a hook, a Top-K or experts: token
- * by token through as_forward. 0, or -EINVAL (n == 0, a token out of range), -ERANGE
+ * order per position; with a Top-K, each position's own selection). Sources without
+ * linear_batch, a hook or experts: token by token through as_forward. 0, or -EINVAL (n == 0, a token out of range), -ERANGE
  * (positions past n_ctx), -ENOMEM, or the source's error.
  */
 int as_forward_batch(struct as_state *s, const int32_t *tokens, uint32_t n, uint32_t pos0,
 		     bool want_logits_last);
+
+/*
+ * Allocate as_forward_batch's scratch for batches of up to n positions now (n <= n_ctx),
+ * so that no batch allocates (a larger batch later grows it). 0, -EINVAL or -ENOMEM.
+ */
+int as_state_reserve_batch(struct as_state *s, uint32_t n);
+
+/*
+ * Bytes of that scratch for batches of n positions of a model of shape hp with n_ctx
+ * positions and `threads` threads (attention score rows), with per-position Top-K
+ * selections when topk (what a budget that counts activations adds for -b n).
+ */
+uint64_t as_batch_bytes(const struct as_hparams *hp, uint32_t n_ctx, uint32_t n, int threads,
+			bool topk);
 
 #endif

@@ -76,6 +76,10 @@ struct as_swap_params {
 	bool uniform_cache;
 	/* With every level 0, compute from the columns even when the store has a row copy */
 	bool no_rows;
+	/* Prompt tokens per batch (as_swap_forward_batch); > 1: its scratch is allocated at
+	 * open and counted in the budget, the batch halved (down to 1) while the budget is
+	 * too small for it (as_swap_batch() tells). 0 or 1: none reserved. */
+	uint32_t batch;
 };
 
 /* Per-layer counters of the runtime (not of the engine). A lookup is one bundle the
@@ -124,6 +128,14 @@ int as_swap_budget_info(const char *path, const struct as_swap_params *p,
 /* Run token at pos (the KV cache holds 0..pos-1). want_logits: as_swap_logits() valid.
  * 0, -EINVAL (token), -ERANGE (pos) or a fetch error. */
 int as_swap_forward(struct as_swap_model *m, int32_t token, uint32_t pos, bool want_logits);
+/* Run tokens[0..n) at pos0.. as one batch (as_forward_batch): the union of the tokens'
+ * Top-K fetched once per layer and op group, each token computed over its own selection,
+ * so the logits are those of as_swap_forward token by token, bit for bit. The logits of
+ * the last token when want_logits_last. 0 or as as_forward_batch. */
+int as_swap_forward_batch(struct as_swap_model *m, const int32_t *tokens, uint32_t n,
+			  uint32_t pos0, bool want_logits_last);
+/* as_swap_params.batch as opened (clamped to the context), 0 or 1 when none. */
+uint32_t as_swap_batch(const struct as_swap_model *m);
 const float *as_swap_logits(const struct as_swap_model *m);
 /* What made the last as_swap_forward() fail, as one line naming the layer and the bundle
  * kind (a crc32c mismatch: "... crc32c mismatch ..."); "" before any failure. */
