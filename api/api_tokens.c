@@ -125,11 +125,12 @@ int asw_sampler_new(asw_sampler **out, asw_model *m, const struct asw_sampler_pa
 	asw_sampler *s;
 	int r;
 
+	if (out)
+		*out = NULL;
 	if (!out || !m) {
 		asw_seterr(m, "asw_sampler_new: NULL out");
 		return -EINVAL;
 	}
-	*out = NULL;
 	asw_sampler_params_init(&p);
 	if (params) {
 		r = asw_take_struct(&p, sizeof(p), params, params->size, SAMPLER_SIZE_0);
