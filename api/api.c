@@ -147,9 +147,12 @@ static int dense_open(asw_model *m, const char *path, const struct asw_params *p
 			   as_tokenizer_n_vocab(m->tok), m->dm->hp.n_vocab);
 		return -EINVAL;
 	}
-	if (!ctx)
-		ctx = m->dm->hp.n_ctx_train && m->dm->hp.n_ctx_train < CTX_MAX_DEFAULT ?
-		      m->dm->hp.n_ctx_train : CTX_MAX_DEFAULT;
+	m->n_ctx_train = m->dm->hp.n_ctx_train;
+	if (ctx == ASW_CTX_TRAIN)
+		ctx = m->n_ctx_train ? m->n_ctx_train : CTX_MAX_DEFAULT;
+	else if (!ctx)
+		ctx = m->n_ctx_train && m->n_ctx_train < CTX_MAX_DEFAULT ? m->n_ctx_train :
+		      CTX_MAX_DEFAULT;
 	r = as_state_new(&m->st, m->dm, ctx, m->tp);
 	if (r) {
 		asw_seterr(m, "cannot allocate the state for %u positions: %s", ctx, strerror(-r));
@@ -198,9 +201,17 @@ static int store_open(asw_model *m, const char *path, const struct asw_params *p
 	sp.no_preload = p->flags & ASW_F_NO_PRELOAD;
 	sp.verify_resident = true;
 	sp.engine_flags = SWAP_F_MLOCK_TRY | (p->flags & ASW_F_VERIFY ? SWAP_F_VERIFY : 0);
-	r = as_swap_auto_init(&a, &req, path, &sp, p->n_ctx, m->err, sizeof(m->err));
+	r = as_swap_auto_init(&a, &req, path, &sp, p->n_ctx == ASW_CTX_TRAIN ? 0 : p->n_ctx,
+			      m->err, sizeof(m->err));
+	if (!r && p->n_ctx == ASW_CTX_TRAIN) { /* again, with the context the store gives */
+		uint32_t ctx = a.n_ctx_train ? a.n_ctx_train : CTX_MAX_DEFAULT;
+
+		as_swap_auto_free(&a);
+		r = as_swap_auto_init(&a, &req, path, &sp, ctx, m->err, sizeof(m->err));
+	}
 	if (r)
 		return r;
+	m->n_ctx_train = a.n_ctx_train;
 	if (a.req.group > a.n_layers)
 		a.req.group = a.n_layers;
 	m->full_bytes = a.budget.full;
@@ -374,7 +385,7 @@ int asw_decode(asw_model *m, const int32_t *tokens, size_t n)
 	if (r) {
 		const char *why = m->sm ? as_swap_error(m->sm) : "";
 
-		asw_seterr(m, "decode failed at position %u: %s%s%s", m->n_past,
+		asw_seterr(m, "forward failed at position %u: %s%s%s", m->n_past,
 			   strerror(-r), why[0] ? ": " : "", why);
 		return r;
 	}
@@ -443,6 +454,7 @@ int asw_get_stats(asw_model *m, struct asw_stats *out)
 	s.tokens = m->tokens;
 	s.decode_s = m->decode_s;
 	s.backend = "";
+	s.n_ctx_train = m->n_ctx_train;
 	if (m->dm)
 		s.n_layers = m->dm->hp.n_layer;
 	if (m->sm)

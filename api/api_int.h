@@ -36,6 +36,7 @@ struct asw_model {
 	uint64_t tokens;
 	double decode_s;
 	uint64_t full_bytes;             /* a store's 100% budget */
+	uint32_t n_ctx_train;
 };
 
 struct asw_sampler {

@@ -79,9 +79,11 @@ struct asw_params {
 	                         * 2 (store) */
 	int32_t backend;        /* enum asw_backend */
 	uint32_t n_ctx;         /* KV positions; 0: the model's training context, at most
-	                         * 2048 (default) */
+	                         * 2048 (default); ASW_CTX_TRAIN: the training context */
 	uint32_t n_batch;       /* prompt tokens per batch in asw_decode; 0: 512 */
 };
+
+#define ASW_CTX_TRAIN UINT32_MAX /* asw_params.n_ctx (2048 when the model does not say) */
 
 /* Defaults, size set. */
 ASW_API void asw_params_init(struct asw_params *p);
@@ -185,6 +187,7 @@ struct asw_stats {
 	uint32_t size;             /* sizeof(struct asw_stats), set by the caller */
 	uint32_t is_store;         /* 1: a store run under a budget */
 	uint32_t n_ctx, n_past, n_vocab, n_layers, threads;
+	uint32_t n_ctx_train;      /* the model's training context (0: unknown) */
 	uint64_t tokens;           /* positions run by asw_decode since the open */
 	double decode_s;           /* seconds inside asw_decode */
 	/* store only (0 for a GGUF) */
