@@ -133,14 +133,17 @@ static int dense_open(asw_model *m, const char *path, const struct asw_params *p
 {
 	struct as_model_opts mo = { .repack = !(p->flags & ASW_F_NO_REPACK), .tp = m->tp };
 	uint32_t ctx = p->n_ctx;
+	char e[ASW_ERRLEN - 64];
 	int r;
 
 	r = as_model_load_opts(&m->dm, path, &mo, m->err, sizeof(m->err));
 	if (r)
 		return r;
-	r = as_tokenizer_load(&m->own_tok, m->dm->gguf, m->err, sizeof(m->err));
-	if (r)
+	r = as_tokenizer_load(&m->own_tok, m->dm->gguf, e, sizeof(e));
+	if (r) {
+		asw_seterr(m, "%s: %s", path, e);
 		return r;
+	}
 	m->tok = m->own_tok;
 	if (as_tokenizer_n_vocab(m->tok) != m->dm->hp.n_vocab) {
 		asw_seterr(m, "%s: tokenizer has %u tokens, model %u", path,

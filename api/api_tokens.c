@@ -37,7 +37,8 @@ int64_t asw_tokenize(asw_model *m, const char *text, size_t len, uint32_t flags,
 		asw_seterr(m, "asw_tokenize: %s", strerror(-r));
 		return r;
 	}
-	memcpy(out, ids, (n < cap ? n : cap) * sizeof(*ids));
+	if (out && n)
+		memcpy(out, ids, (n < cap ? n : cap) * sizeof(*ids));
 	free(ids);
 	return (int64_t)n;
 }
