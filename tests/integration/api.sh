@@ -5,6 +5,7 @@
 #    activeswap.pc and the man page there;
 #  - the .so exports exactly the functions the header declares (nm -D: every defined
 #    symbol is asw_*, every ASW_API function of the header is there);
+#  - the installed header compiles as C++11;
 #  - examples/simple.c builds against the installed copy through
 #    `pkg-config --cflags --libs activeswap` (PKG_CONFIG_PATH and PKG_CONFIG_SYSROOT_DIR
 #    for the DESTDIR) with -std=c11 -Wall -Wextra -Werror, and statically from
@@ -51,6 +52,16 @@ other=$(grep -cv '^asw_' "$T/exported")
 [ -s "$T/declared" ] && [ "$other" = 0 ] && cmp -s "$T/exported" "$T/declared"
 check $? "nm -D: the .so exports the header's $(wc -l <"$T/declared") functions and nothing else ($other others)"
 diff "$T/declared" "$T/exported" | head -n 5 | sed 's/^/# /'
+
+if command -v g++ >/dev/null 2>&1; then
+	printf '#include <activeswap.h>\nint main() { asw_params p; asw_params_init(&p); return 0; }\n' \
+		>"$T/use.cpp"
+	g++ -std=c++11 -fsyntax-only -Wall -Wextra -I"$R$P/include" "$T/use.cpp" 2>"$T/cxx.err"
+	check $? "the installed activeswap.h compiles as C++11 (g++ -fsyntax-only -Wall -Wextra)"
+	sed 's/^/# /' "$T/cxx.err" | head -n 5
+else
+	skip "g++ is not installed"
+fi
 
 export PKG_CONFIG_PATH="$L/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$R"
 flags=$(pkg-config --cflags --libs activeswap 2>"$T/pc.err")
