@@ -5,6 +5,7 @@
 #   make demo       the main job on a generated model
 #   make bench      the standard benchmark set
 #   make install    PREFIX=/usr/local DESTDIR=  (make uninstall with the same removes it)
+#   make lib        also libactiveswap.so (the C library of include/activeswap.h, mk/lib.mk)
 #   make clean
 #   make ARCH=arm64 the aarch64 cross build (CC=aarch64-linux-gnu-gcc) in build/aarch64;
 #                   `make check` also runs its tests under qemu-aarch64 (mk/arm64.mk)
@@ -158,16 +159,25 @@ bench: deps-demo
 	$(MAKE) all
 	sh tools/bench.sh $(TOP)/build/bin/activeswap
 
-# Public headers: libswap.h, activeswap/*.h (installed with extern "C" for C++ users by
+# Public headers: activeswap.h (the library's API, mk/lib.mk), libswap.h, activeswap/*.h (installed with extern "C" for C++ users by
 # mk/install-header.sh) and the kernel ABI linux/activeswap.h.
 PUB_HDRS  := $(sort $(wildcard runtime/include/activeswap/*.h))
 INC_DIR   := $(DESTDIR)$(PREFIX)/include
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(INC_DIR)/activeswap \
-		$(INC_DIR)/linux
+LIB_DIR   := $(DESTDIR)$(PREFIX)/lib
+MAN3_DIR  := $(DESTDIR)$(PREFIX)/share/man/man3
+
+install: all lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(LIB_DIR)/pkgconfig $(INC_DIR)/activeswap \
+		$(INC_DIR)/linux $(MAN3_DIR)
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/activeswap
-	install -m 0644 $(RT_LIB) $(SWAP_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(RT_LIB) $(SWAP_LIB) $(API_LIB) $(LIB_DIR)/
+	install -m 0755 $(API_SO) $(LIB_DIR)/
+	ln -sf $(notdir $(API_SO)) $(LIB_DIR)/$(API_SO_NAME)
+	ln -sf $(API_SO_NAME) $(LIB_DIR)/libactiveswap.so
+	sh mk/activeswap-pc.sh $(PREFIX) $(API_VERSION) >$(LIB_DIR)/pkgconfig/activeswap.pc
+	sh mk/install-header.sh include/activeswap.h $(INC_DIR)/activeswap.h
+	install -m 0644 man/activeswap.3 $(MAN3_DIR)/activeswap.3
 	sh mk/install-header.sh libswap/include/libswap.h $(INC_DIR)/libswap.h
 	for h in $(PUB_HDRS); do \
 		sh mk/install-header.sh $$h $(INC_DIR)/activeswap/$${h##*/} || exit 1; \
@@ -176,8 +186,11 @@ install: all
 
 # Removes what install put there (and the activeswap include directory if left empty).
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/activeswap $(DESTDIR)$(PREFIX)/lib/$(notdir $(RT_LIB)) \
-		$(DESTDIR)$(PREFIX)/lib/$(notdir $(SWAP_LIB)) $(INC_DIR)/libswap.h \
+	rm -f $(DESTDIR)$(PREFIX)/bin/activeswap $(LIB_DIR)/$(notdir $(RT_LIB)) \
+		$(LIB_DIR)/$(notdir $(SWAP_LIB)) $(LIB_DIR)/$(notdir $(API_LIB)) \
+		$(LIB_DIR)/$(notdir $(API_SO)) $(LIB_DIR)/$(API_SO_NAME) \
+		$(LIB_DIR)/libactiveswap.so $(LIB_DIR)/pkgconfig/activeswap.pc \
+		$(INC_DIR)/activeswap.h $(MAN3_DIR)/activeswap.3 $(INC_DIR)/libswap.h \
 		$(INC_DIR)/linux/activeswap.h \
 		$(addprefix $(INC_DIR)/activeswap/,$(notdir $(PUB_HDRS)))
 	-rmdir $(INC_DIR)/activeswap 2>/dev/null
@@ -187,6 +200,6 @@ clean:
 	$(if $(wildcard module/Makefile),$(MAKE) -C module clean)
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,11p' Makefile
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

@@ -27,6 +27,7 @@
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
 #include "activeswap/swap.h"
+#include "api_int.h"
 #include "args.h"
 #include "cli.h"
 #include "generate.h"
@@ -74,6 +75,7 @@ struct chat_opts {
 /* What the session runs on, dense or store. */
 struct chat_model {
 	struct as_eval_model em;
+	asw_model *am; /* the library's handle over em (generate.c) */
 	const struct gguf_file *meta;
 	struct as_tokenizer *tok;
 	long ctx;
@@ -256,7 +258,7 @@ struct session {
 	const struct chat_opts *o;
 	struct chat_model *cm;
 	enum as_chat_tmpl tmpl;
-	struct as_sampler *smp;
+	asw_sampler *smp;
 	struct convo conv;
 	int32_t *cache; /* the tokens at positions 0 .. n_past - 1 */
 	size_t n_past;
@@ -299,16 +301,15 @@ static int turn(struct session *s, const char *line, size_t len)
 		k++;
 	if (k == n_ids)
 		k--;
-	if (gen_feed(SUB, &s->cm->em, ids + k, n_ids - k, k))
+	if (gen_feed(SUB, s->cm->am, ids + k, n_ids - k, k))
 		goto out;
 	for (size_t i = k; i < n_ids; i++)
-		as_sampler_accept(s->smp, ids[i]);
+		asw_sampler_accept(s->smp, ids[i]);
 	memcpy(s->cache + k, ids + k, (n_ids - k) * sizeof(*ids));
 	s->n_past = n_ids;
 
 	s->g.n_ids = 0;
-	if (gen_decode(SUB, &s->cm->em, tok, s->smp, s->n_past, s->o->gen.n_predict, ctx,
-		       &interrupted, &s->g))
+	if (gen_decode(SUB, s->cm->am, s->smp, s->o->gen.n_predict, ctx, &interrupted, &s->g))
 		goto out;
 	/* the fed part of the reply is in the cache now */
 	memcpy(s->cache + s->n_past, s->g.ids, (s->g.n_past - s->n_past) * sizeof(*ids));
@@ -442,8 +443,7 @@ int cmd_chat(int argc, char **argv)
 		rc = r == -2 ? 2 : 1;
 		goto out;
 	}
-	s.smp = gen_sampler(&o.gen, cm.em.n_vocab);
-	if (!s.smp) {
+	if (asw_adopt(&cm.am, &cm.em, cm.tok) || !(s.smp = gen_sampler(&o.gen, cm.am))) {
 		cli_err(SUB, "out of memory");
 		goto out;
 	}
@@ -460,7 +460,8 @@ int cmd_chat(int argc, char **argv)
 	sigaction(SIGINT, &old_sa, NULL);
 out:
 	fflush(stdout);
-	as_sampler_free(s.smp);
+	asw_sampler_free(s.smp);
+	asw_close(cm.am);
 	as_tokenizer_free(cm.tok);
 	as_state_free(d.st);
 	as_model_free(d.m);

@@ -13,12 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activeswap.h"
 #include "activeswap/eval.h"
-#include "activeswap/model.h"
-#include "activeswap/sampler.h"
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
 #include "activeswap/swap.h"
+#include "api_int.h"
 #include "args.h"
 #include "cli.h"
 #include "generate.h"
@@ -113,16 +113,20 @@ static int parse(struct run_opts *o, bool store, int argc, char **argv)
 	return args_parse(&spec, argc, argv);
 }
 
-/* BOS as the vocabulary asks; control tokens in the text parsed unless --no-special. */
-static int tokenize_prompt(const struct run_opts *o, const struct as_tokenizer *tok,
-			   int32_t **ids, size_t *n_ids)
+/* BOS as the vocabulary asks; control tokens in the text parsed unless --no-special.
+ * 0, or -1 (out of memory). */
+static int tokenize_prompt(const struct run_opts *o, asw_model *m, int32_t **ids,
+			   size_t *n_ids)
 {
-	struct as_tokenize_opts to = {
-		.add_bos = as_tokenizer_add_bos(tok),
-		.parse_special = !o->no_special,
-	};
+	uint32_t flags = ASW_TOK_BOS | (o->no_special ? 0 : ASW_TOK_SPECIAL);
+	size_t len = strlen(o->prompt);
+	int64_t n = asw_tokenize(m, o->prompt, len, flags, NULL, 0);
 
-	return as_tokenize_ex(tok, o->prompt, strlen(o->prompt), &to, ids, n_ids);
+	*ids = n > 0 ? malloc((size_t)n * sizeof(**ids)) : NULL;
+	if (n < 0 || (n > 0 && !*ids))
+		return -1;
+	*n_ids = (size_t)n;
+	return n ? (asw_tokenize(m, o->prompt, len, flags, *ids, (size_t)n) == n ? 0 : -1) : 0;
 }
 
 /* With --json, keep the generated ids for its generated_ids list. */
@@ -178,44 +182,33 @@ static long n_predict_of(const struct run_opts *o)
 
 static int run_dense(struct run_opts *o)
 {
-	struct as_model_opts mo = { 0 };
-	struct as_model *m = NULL;
-	struct as_tokenizer *tok = NULL;
-	struct as_threadpool *tp = NULL;
-	struct as_state *st = NULL;
-	struct as_sampler *smp = NULL;
+	struct asw_params p;
+	struct asw_stats st = { .size = sizeof(st) };
+	asw_model *m = NULL;
+	asw_sampler *smp = NULL;
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
 	long ctx = o->gen.ctx;
 	struct run_gen g = { 0 };
 	double t0, t_load;
-	char err[256];
+	char err[512];
 	int rc = 1, r;
 
 	t0 = cli_now();
-	tp = as_tp_create((int)o->gen.threads);
-	if (!tp) {
-		cli_err(SUB, "cannot start %ld threads: %s", o->gen.threads, strerror(errno));
-		goto out;
-	}
-	mo.repack = !o->no_repack && !o->print_ids;
-	mo.tp = tp;
-	r = as_model_load_opts(&m, o->model, &mo, err, sizeof(err));
+	asw_params_init(&p);
+	p.threads = (uint32_t)o->gen.threads;
+	p.n_batch = (uint32_t)o->gen.batch;
+	/* -c, else every position the model has (the KV cache is allocated lazily) */
+	p.n_ctx = ctx ? (uint32_t)ctx : ASW_CTX_TRAIN;
+	if (o->no_repack || o->print_ids)
+		p.flags |= ASW_F_NO_REPACK;
+	r = asw_open(&m, o->model, &p, err, sizeof(err));
 	if (r) {
 		cli_model_err(SUB, o->model, err);
 		goto out;
 	}
-	r = as_tokenizer_load(&tok, m->gguf, err, sizeof(err));
-	if (r) {
-		cli_err(SUB, "%s: %s", o->model, err);
-		goto out;
-	}
-	if (as_tokenizer_n_vocab(tok) != m->hp.n_vocab) {
-		cli_err(SUB, "%s: tokenizer has %u tokens, model %u", o->model,
-			as_tokenizer_n_vocab(tok), m->hp.n_vocab);
-		goto out;
-	}
-	if (tokenize_prompt(o, tok, &ids, &n_ids)) {
+	asw_get_stats(m, &st);
+	if (tokenize_prompt(o, m, &ids, &n_ids)) {
 		cli_err(SUB, "out of memory tokenizing the prompt");
 		goto out;
 	}
@@ -232,44 +225,32 @@ static int run_dense(struct run_opts *o)
 		goto out;
 	}
 	if (!ctx) {
-		ctx = o->gen.n_predict < 0 ? (long)m->hp.n_ctx_train :
+		ctx = o->gen.n_predict < 0 ? (long)st.n_ctx_train :
 					     (long)n_ids + o->gen.n_predict;
-		if (ctx > (long)m->hp.n_ctx_train)
-			ctx = m->hp.n_ctx_train;
-	} else if (ctx > (long)m->hp.n_ctx_train) {
+		if (ctx > (long)st.n_ctx_train)
+			ctx = st.n_ctx_train;
+	} else if (ctx > (long)st.n_ctx_train) {
 		fprintf(stderr, "activeswap %s: warning: context %ld is beyond the model's "
-			"training context (%u)\n", SUB, ctx, m->hp.n_ctx_train);
+			"training context (%u)\n", SUB, ctx, st.n_ctx_train);
 	}
 	if ((size_t)ctx < n_ids) {
 		cli_err(SUB, "prompt has %zu tokens, more than the context (%ld)", n_ids, ctx);
 		rc = 2;
 		goto out;
 	}
-	r = as_state_new(&st, m, (uint32_t)ctx, tp);
-	if (r) {
-		cli_err(SUB, "cannot allocate the state for %ld positions: %s", ctx, strerror(-r));
-		goto out;
-	}
-	smp = gen_sampler(&o->gen, m->hp.n_vocab);
+	smp = gen_sampler(&o->gen, m);
 	if (!smp) {
 		cli_err(SUB, "out of memory");
 		goto out;
 	}
 	t_load = cli_now() - t0;
 
-	{
-		struct as_eval_model em;
-
-		as_eval_model_state(&em, st, (uint32_t)o->gen.batch);
-
-		catch_sigint(true);
-		r = keep_ids(o, &g) ? -1 :
-		    run_generate(SUB, &em, tok, smp, ids, n_ids, n_predict_of(o), ctx,
-				 &interrupted, &g);
-		catch_sigint(false);
-		if (r)
-			goto out;
-	}
+	catch_sigint(true);
+	r = keep_ids(o, &g) ? -1 :
+	    run_generate(SUB, m, smp, ids, n_ids, n_predict_of(o), ctx, &interrupted, &g);
+	catch_sigint(false);
+	if (r)
+		goto out;
 	rc = g.interrupted ? 130 : 0;
 	{
 		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
@@ -301,12 +282,8 @@ out:
 	fflush(stdout);
 	free(ids);
 	free(g.ids);
-	as_sampler_free(smp);
-	as_state_free(st);
-	if (tp)
-		as_tp_destroy(tp);
-	as_tokenizer_free(tok);
-	as_model_free(m);
+	asw_sampler_free(smp);
+	asw_close(m);
 	return rc;
 }
 
@@ -316,7 +293,9 @@ static int run_store(struct run_opts *o)
 	struct as_threadpool *tp = NULL;
 	struct as_swap_model *m = NULL;
 	struct as_tokenizer *tok = NULL;
-	struct as_sampler *smp = NULL;
+	struct as_eval_model em;
+	asw_model *am = NULL; /* the library's handle over m (generate.c) */
+	asw_sampler *smp = NULL;
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
 	long ctx = o->gen.ctx;
@@ -353,7 +332,12 @@ static int run_store(struct run_opts *o)
 		cli_err(SUB, "%s: no usable tokenizer in the store's metadata", o->model);
 		goto out;
 	}
-	if (tokenize_prompt(o, tok, &ids, &n_ids) || !n_ids) {
+	swap_cli_eval_model(m, (uint32_t)ctx, &em);
+	if (asw_adopt(&am, &em, tok)) {
+		cli_err(SUB, "out of memory");
+		goto out;
+	}
+	if (tokenize_prompt(o, am, &ids, &n_ids) || !n_ids) {
 		cli_err(SUB, "cannot tokenize the prompt (or empty prompt without BOS)");
 		goto out;
 	}
@@ -362,22 +346,16 @@ static int run_store(struct run_opts *o)
 		rc = 2;
 		goto out;
 	}
-	smp = gen_sampler(&o->gen, as_swap_n_vocab(m));
+	smp = gen_sampler(&o->gen, am);
 	if (!smp)
 		goto out;
 	t_load = cli_now() - t0;
-	{
-		struct as_eval_model em;
-
-		swap_cli_eval_model(m, (uint32_t)ctx, &em);
-		catch_sigint(true);
-		r = keep_ids(o, &g) ? -1 :
-		    run_generate(SUB, &em, tok, smp, ids, n_ids, n_predict_of(o), ctx,
-				 &interrupted, &g);
-		catch_sigint(false);
-		if (r)
-			goto out;
-	}
+	catch_sigint(true);
+	r = keep_ids(o, &g) ? -1 :
+	    run_generate(SUB, am, smp, ids, n_ids, n_predict_of(o), ctx, &interrupted, &g);
+	catch_sigint(false);
+	if (r)
+		goto out;
 	gen_end_text();
 	{
 		long runs = g.n_gen > 1 ? g.n_gen - 1 : 0;
@@ -424,7 +402,8 @@ out:
 	fflush(stdout);
 	free(ids);
 	free(g.ids);
-	as_sampler_free(smp);
+	asw_sampler_free(smp);
+	asw_close(am);
 	as_tokenizer_free(tok);
 	as_swap_close(m);
 	if (tp)

@@ -8,9 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "activeswap/eval.h"
+#include "activeswap.h"
 #include "activeswap/sampler.h"
-#include "activeswap/tokenizer.h"
 #include "cli.h"
 #include "generate.h"
 
@@ -57,29 +56,31 @@ void gen_params_done(struct gen_params *g)
 		g->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 }
 
-struct as_sampler *gen_sampler(const struct gen_params *g, uint32_t n_vocab)
+asw_sampler *gen_sampler(const struct gen_params *g, asw_model *m)
 {
-	const struct as_sampler_params sp = {
-		.temp = (float)g->temp,
-		.top_k = (int)g->top_k,
-		.top_p = (float)g->top_p,
-		.seed = g->seed,
-		.min_p = (float)g->min_p,
-		.repeat_penalty = (float)g->repeat_penalty,
-		.repeat_last_n = (int)g->repeat_last_n,
-	};
+	struct asw_sampler_params sp;
+	asw_sampler *s;
 
-	return as_sampler_new(&sp, n_vocab);
+	asw_sampler_params_init(&sp);
+	sp.temp = (float)g->temp;
+	sp.top_k = (int32_t)g->top_k;
+	sp.top_p = (float)g->top_p;
+	sp.seed = g->seed;
+	sp.min_p = (float)g->min_p;
+	sp.repeat_penalty = (float)g->repeat_penalty;
+	sp.repeat_last_n = (int32_t)g->repeat_last_n;
+	return asw_sampler_new(&s, m, &sp) ? NULL : s;
 }
 
 static bool text_open; /* the text on stdout does not end with a newline */
 
-static void put_piece(const struct as_tokenizer *tok, int32_t id)
+static void put_piece(const asw_model *m, int32_t id)
 {
-	size_t len;
-	const char *p = as_token_piece(tok, id, &len);
+	size_t len = 0;
+	const char *p = asw_token_piece(m, id, &len);
 
-	fwrite(p, 1, len, stdout);
+	if (p)
+		fwrite(p, 1, len, stdout);
 	fflush(stdout);
 	if (len)
 		text_open = p[len - 1] != '\n';
@@ -109,18 +110,17 @@ void gen_end_text(void)
 	}
 }
 
-int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids, size_t n,
-	     size_t pos0)
+int gen_feed(const char *sub, asw_model *m, const int32_t *ids, size_t n, size_t pos0)
 {
-	size_t done;
 	int r;
 
 	if (!n)
 		return 0;
-	r = as_eval_feed(em, ids, n, pos0, true, &done);
+	r = pos0 > UINT32_MAX ? -ERANGE : asw_kv_trim(m, (uint32_t)pos0);
+	if (!r)
+		r = asw_decode(m, ids, n);
 	if (r) {
-		cli_err(sub, "forward failed at prompt position %zu: %s", pos0 + done,
-			strerror(-r));
+		cli_err(sub, "%s", asw_errmsg(m));
 		return -1;
 	}
 	return 0;
@@ -141,10 +141,10 @@ static int keep_id(struct run_gen *g, int32_t id)
 	return 0;
 }
 
-int gen_decode(const char *sub, const struct as_eval_model *em,
-	       const struct as_tokenizer *tok, struct as_sampler *smp, size_t pos,
-	       long n_predict, long ctx, const volatile sig_atomic_t *stop, struct run_gen *g)
+int gen_decode(const char *sub, asw_model *m, asw_sampler *smp, long n_predict, long ctx,
+	       const volatile sig_atomic_t *stop, struct run_gen *g)
 {
+	size_t pos = asw_n_past(m);
 	double t0 = cli_now();
 	bool keep = g->ids != NULL;
 	int r;
@@ -160,13 +160,17 @@ int gen_decode(const char *sub, const struct as_eval_model *em,
 			g->interrupted = true;
 			break;
 		}
-		next = as_sample(smp, em->logits(em->ctx));
-		if (as_tokenizer_is_eog(tok, next)) {
+		next = asw_sample(smp, m);
+		if (next < 0) {
+			cli_err(sub, "no logits to sample from at position %zu", pos);
+			return -1;
+		}
+		if (asw_token_is_eog(m, next)) {
 			g->eog = true;
 			break;
 		}
-		put_piece(tok, next);
-		as_sampler_accept(smp, next);
+		put_piece(m, next);
+		asw_sampler_accept(smp, next);
 		g->n_gen++;
 		if (keep && keep_id(g, next)) {
 			cli_err(sub, "out of memory");
@@ -178,9 +182,9 @@ int gen_decode(const char *sub, const struct as_eval_model *em,
 			g->ctx_full = true;
 			break;
 		}
-		r = em->forward(em->ctx, next, (uint32_t)pos, true);
+		r = asw_decode(m, &next, 1);
 		if (r) {
-			cli_err(sub, "forward failed at position %zu: %s", pos, strerror(-r));
+			cli_err(sub, "%s", asw_errmsg(m));
 			return -1;
 		}
 		g->n_past = ++pos;
@@ -189,8 +193,7 @@ int gen_decode(const char *sub, const struct as_eval_model *em,
 	return 0;
 }
 
-int run_generate(const char *sub, const struct as_eval_model *em,
-		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
+int run_generate(const char *sub, asw_model *m, asw_sampler *smp, const int32_t *ids,
 		 size_t n_ids, long n_predict, long ctx, const volatile sig_atomic_t *stop,
 		 struct run_gen *g)
 {
@@ -203,12 +206,12 @@ int run_generate(const char *sub, const struct as_eval_model *em,
 	g->cap = cap;
 	/* Prompt: echo it, then run it; logits only for the last position. */
 	for (size_t i = 0; i < n_ids; i++) {
-		put_piece(tok, ids[i]);
-		as_sampler_accept(smp, ids[i]);
+		put_piece(m, ids[i]);
+		asw_sampler_accept(smp, ids[i]);
 	}
 	t0 = cli_now();
-	if (gen_feed(sub, em, ids, n_ids, 0))
+	if (gen_feed(sub, m, ids, n_ids, 0))
 		return -1;
 	g->t_prompt = cli_now() - t0;
-	return gen_decode(sub, em, tok, smp, n_ids, n_predict, ctx, stop, g);
+	return gen_decode(sub, m, smp, n_predict, ctx, stop, g);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Text generation for `activeswap run` and `activeswap chat`, the same loop over a GGUF
- * and over a store. */
+ * and over a store, through the public library (include/activeswap.h). */
 #ifndef ACTIVESWAP_GENERATE_H
 #define ACTIVESWAP_GENERATE_H
 
@@ -9,11 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activeswap.h"
 #include "args.h"
-
-struct as_eval_model;
-struct as_tokenizer;
-struct as_sampler;
 
 /* The flags run and chat share: -n, -t, -c, -b, --temp, --top-k, --top-p, --min-p,
  * --repeat-penalty, --repeat-last-n, -s/--seed. */
@@ -35,8 +32,8 @@ void gen_params_init(struct gen_params *g, long n_predict, bool store);
 void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NOPTS]);
 /* After parsing: a seed from the clock and the pid when none was given. */
 void gen_params_done(struct gen_params *g);
-/* A sampler with g's settings for n_vocab tokens; NULL when out of memory. */
-struct as_sampler *gen_sampler(const struct gen_params *g, uint32_t n_vocab);
+/* A sampler with g's settings for m's vocabulary; NULL when out of memory. */
+asw_sampler *gen_sampler(const struct gen_params *g, asw_model *m);
 
 struct run_gen {
 	long n_gen;                 /* tokens printed */
@@ -52,23 +49,22 @@ struct run_gen {
 	size_t n_ids, cap;
 };
 
-/* Run ids[0 .. n) at positions pos0 .. pos0 + n - 1, logits for the last one only, in
- * batches of em->n_batch when em can (as_eval_feed). 0, or -1 with a message printed
- * ("activeswap SUB: ..."). */
-int gen_feed(const char *sub, const struct as_eval_model *em, const int32_t *ids, size_t n,
-	     size_t pos0);
+/* Run ids[0 .. n) at positions pos0 .. pos0 + n - 1 (pos0 <= what m's cache holds: the
+ * rest is dropped, asw_kv_trim), logits for the last one only, in m's batches
+ * (asw_decode). 0, or -1 with a message printed ("activeswap SUB: ..."). */
+int gen_feed(const char *sub, asw_model *m, const int32_t *ids, size_t n, size_t pos0);
 
 /*
- * With the logits of position pos - 1 current: sample, print (the token's bytes as they
- * are, so UTF-8 split across tokens comes out byte-exact), and feed back at pos, pos + 1,
- * ... until n_predict tokens, an end-of-generation token (as_tokenizer_is_eog, not
- * printed), position ctx, or *stop set (every sampled token goes to as_sampler_accept) (checked before every token; stop may be NULL).
+ * With the logits of position pos - 1 current (pos = asw_n_past(m)): sample, print (the
+ * token's bytes as they are, so UTF-8 split across tokens comes out byte-exact), and feed
+ * back at pos, pos + 1, ... until n_predict tokens, an end-of-generation token
+ * (asw_token_is_eog, not printed), position ctx, or *stop set (checked before every
+ * token; stop may be NULL); every sampled token goes to asw_sampler_accept.
  * g->n_gen, t_decode, the stop reasons, n_past (and ids when kept) are set; g->ids is
  * kept as the caller set it. 0, or -1 with a message printed.
  */
-int gen_decode(const char *sub, const struct as_eval_model *em,
-	       const struct as_tokenizer *tok, struct as_sampler *smp, size_t pos,
-	       long n_predict, long ctx, const volatile sig_atomic_t *stop, struct run_gen *g);
+int gen_decode(const char *sub, asw_model *m, asw_sampler *smp, long n_predict, long ctx,
+	       const volatile sig_atomic_t *stop, struct run_gen *g);
 
 /* Before a line on stderr after the generated text: end the text with a newline when
  * stdout shows on a terminal or is the same file as stderr (piped or redirected alone, it
@@ -77,8 +73,7 @@ void gen_end_text(void);
 
 /* run: echo the prompt, feed it (from position 0; its tokens to the sampler's repeat
  * window), then gen_decode (stop as there). */
-int run_generate(const char *sub, const struct as_eval_model *em,
-		 const struct as_tokenizer *tok, struct as_sampler *smp, const int32_t *ids,
+int run_generate(const char *sub, asw_model *m, asw_sampler *smp, const int32_t *ids,
 		 size_t n_ids, long n_predict, long ctx, const volatile sig_atomic_t *stop,
 		 struct run_gen *g);
 
