@@ -124,8 +124,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	minb = swap_engine_min_budget(s, &e->p);
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		need_min += swap_kind_min(s, &e->p, k) * slot_size(s, k);
-		want_all += (uint64_t)s->d.n_layers * s->d.kinds[k].in * slot_size(s, k) +
-			    SLOT_ALIGN;
+		want_all += swap_kind_use(s, &e->p, k) * slot_size(s, k) + SLOT_ALIGN;
 	}
 	if (!e->p.budget_bytes)
 		e->p.budget_bytes = staging + want_all + (uint64_t)sysconf(_SC_PAGESIZE);
@@ -158,8 +157,9 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	usable = e->pool.size - staging - SWAP_KIND_COUNT * SLOT_ALIGN;
 	extra = usable - need_min;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		w[k] = ((uint64_t)s->d.n_layers * s->d.kinds[k].in - swap_kind_min(s, &e->p, k)) *
-		       slot_size(s, k);
+		uint64_t use = swap_kind_use(s, &e->p, k), kmin = swap_kind_min(s, &e->p, k);
+
+		w[k] = (use > kmin ? use - kmin : 0) * slot_size(s, k);
 		wsum += w[k];
 	}
 	mem = e->staging + staging;
@@ -194,8 +194,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	}
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		struct kclass *kc = &e->kc[k];
-		uint64_t all = (uint64_t)s->d.n_layers * s->d.kinds[k].in;
-		uint64_t n = nk[k];
+		uint64_t all = swap_kind_use(s, &e->p, k), n = nk[k];
 
 		if (n > all)
 			n = all;

@@ -65,6 +65,15 @@ static inline uint64_t swap_kind_min(const struct swap_store *s,
 	return (uint64_t)s->d.group * (m && m < in ? m : in);
 }
 
+/* Bundles of kind k the caller uses in all layers (swap_engine_params.kind_use). */
+static inline uint64_t swap_kind_use(const struct swap_store *s,
+				     const struct swap_engine_params *p, int k)
+{
+	uint64_t in = s->d.kinds[k].in, u = p->kind_use[k];
+
+	return (uint64_t)s->d.n_layers * (u && u < in ? u : in);
+}
+
 struct swap_key swap_key_of(const struct swap_store *s, uint64_t bidx);
 /* File offset of a bundle (key assumed valid). */
 uint64_t swap_bundle_off(const struct swap_store *s, struct swap_key k);

@@ -12,8 +12,11 @@
 set -u
 want="$1"
 pkgs_hard="gcc make liburing-dev libnuma-dev systemtap-sdt-dev"
+# openmpi-bin, libopenmpi-dev: tensor parallelism (mpirun -np N activeswap ...), built in
+# when pkg-config finds Open MPI (mk/mpi.mk); "check" (which includes "build") runs it
+# with 2 and 4 ranks (tests/integration/mpi.sh)
 pkgs_build="gcc make pkg-config clang llvm liburing-dev libnuma-dev libbpf-dev bpftool
-libelf-dev zlib1g-dev systemtap-sdt-dev"
+libelf-dev zlib1g-dev systemtap-sdt-dev openmpi-bin libopenmpi-dev"
 pkgs_check="libcmocka-dev libclang-rt-14-dev fio jq g++"
 pkgs_demo="gnuplot-nox"
 pkgs_kernel="qemu-system-x86 qemu-system-arm linux-image-amd64 linux-headers-amd64 busybox-static

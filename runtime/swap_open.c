@@ -740,6 +740,29 @@ static int set_levels(struct as_swap_model *m, const struct as_swap_params *p, c
 	return 0;
 }
 
+/* Tensor parallelism: the slice's channels of every kind and the sum over the slices. */
+static int set_slice(struct as_swap_model *m, const struct swap_store_desc *d,
+		     const struct as_swap_params *p, char *err, size_t errlen)
+{
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		as_swap_slice(d, p->n_slices, p->slice, k, &m->lo[k], &m->hi[k]);
+	if (p->n_slices <= 1)
+		return 0;
+	if (p->slice >= p->n_slices || !p->reduce) {
+		snprintf(err, errlen, "tensor parallelism: slice %u of %u, or no reduction",
+			 p->slice, p->n_slices);
+		return -EINVAL;
+	}
+	if (d->n_expert) {
+		snprintf(err, errlen, "tensor parallelism over a mixture-of-experts store is not "
+			 "supported");
+		return -EOPNOTSUPP;
+	}
+	m->reduce = p->reduce;
+	m->reduce_arg = p->reduce_arg;
+	return 0;
+}
+
 int as_swap_open(struct as_swap_model **out, const char *path,
 		 const struct as_swap_params *p, char *err, size_t errlen)
 {
@@ -771,6 +794,9 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	r = check_hparams(m, d, err, errlen);
 	if (r)
 		goto fail;
+	r = set_slice(m, d, p, err, errlen);
+	if (r)
+		goto fail;
 	m->tp = p->tp;
 	m->n_ctx = sw_default_ctx(m->st, p->n_ctx);
 	m->group = p->group ? p->group : d->group;
@@ -798,7 +824,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	m->batch = fit_batch(m->st, p, m->n_ctx);
 	m->fixed_bytes = sw_fixed_bytes(m->st, m->n_ctx, m->batch, as_tp_size(m->tp));
 	r = -ENOENT;
-	if (!p->no_rows) {
+	if (!p->no_rows && !m->reduce) {
 		bool dense = true;
 
 		for (uint32_t i = 0; i < m->rm.hp.n_layer * SWAP_KIND_COUNT; i++)

@@ -123,6 +123,29 @@ void sw_engine_params(const struct swap_store *st, const struct as_swap_params *
 	/* experts: a layer needs the ones the router chose, not all of them */
 	if (swap_store_desc(st)->n_expert)
 		ep->kind_min[SWAP_FFN_IN] = ep->kind_min[SWAP_FFN_OUT] = experts_used(st);
+	/* a tensor-parallel slice: slots for its channels only (at least one per kind) */
+	for (int k = 0; k < SWAP_KIND_COUNT && p->n_slices > 1; k++) {
+		uint32_t lo, hi;
+
+		as_swap_slice(swap_store_desc(st), p->n_slices, p->slice, k, &lo, &hi);
+		ep->kind_use[k] = ep->kind_min[k] = hi > lo ? hi - lo : 1;
+	}
+}
+
+void as_swap_slice(const struct swap_store_desc *d, uint32_t n_slices, uint32_t slice,
+		   int kind, uint32_t *lo, uint32_t *hi)
+{
+	uint64_t in = d->kinds[kind].in, g = (in + 31) / 32;
+
+	if (n_slices <= 1) {
+		*lo = 0;
+		*hi = (uint32_t)in;
+		return;
+	}
+	*lo = (uint32_t)(g * slice / n_slices * 32);
+	*hi = (uint32_t)(g * (slice + 1) / n_slices * 32);
+	*lo = *lo < in ? *lo : (uint32_t)in;
+	*hi = *hi < in ? *hi : (uint32_t)in;
 }
 
 void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
@@ -141,9 +164,13 @@ void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
 	}
 	minb = swap_engine_min_budget(st, &ep);
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
-		uint64_t in = d->kinds[k].in, km = ep.kind_min[k] && ep.kind_min[k] < in ?
-						  ep.kind_min[k] : in;
+		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull, in, km;
+		uint32_t lo, hi;
+
+		/* a slice holds only its channels (tensor parallelism) */
+		as_swap_slice(d, p->n_slices, p->slice, k, &lo, &hi);
+		in = hi - lo;
+		km = ep.kind_min[k] && ep.kind_min[k] < in ? ep.kind_min[k] : in;
 
 		b->slots_all += (uint64_t)d->n_layers * in * ss + 64;
 		grp += (uint64_t)d->group * km * ss + 64;
@@ -152,8 +179,9 @@ void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
 	b->min = b->fixed + minb + sw_slot_records(st, minb);
 	b->full = b->fixed + b->staging + b->slots_all + 4096 +
 		  swap_store_n_bundles(st) * SLOT_REC;
-	/* a row copy held whole (row mode, every level 0) must fit a 100% budget too */
-	{
+	/* a row copy held whole (row mode, every level 0) must fit a 100% budget too;
+	 * slices compute from the columns */
+	if (p->n_slices <= 1) {
 		uint64_t rows;
 
 		if (!as_rows_check(st, &rows, NULL, NULL, 0) && b->fixed + rows > b->full)
@@ -196,10 +224,11 @@ int sw_pin_all(struct as_swap_model *m)
 		return -ENOMEM;
 	for (uint32_t l = 0; l < m->rm.hp.n_layer && !r; l++) {
 		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
-			uint32_t in = d->kinds[k].in;
+			uint32_t in = m->hi[k];
 			const void **dst = m->all + m->all_off[l * SWAP_KIND_COUNT + k];
 
-			for (uint32_t c0 = 0; c0 < in && !r; c0 += m->chunk) {
+			/* the slice's channels (all of them without tensor parallelism) */
+			for (uint32_t c0 = m->lo[k]; c0 < in && !r; c0 += m->chunk) {
 				uint32_t c1 = c0 + m->chunk < in ? c0 + m->chunk : in;
 
 				for (uint32_t c = c0; c < c1; c++)
@@ -246,7 +275,9 @@ int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots)
 	int r = -ENOSPC;
 
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		uint64_t in = d->kinds[k].in, sl = kind_slots[k], grp = (uint64_t)d->group * in;
+		/* the slice's channels (all of them without tensor parallelism) */
+		uint64_t in = m->hi[k] - m->lo[k], sl = kind_slots[k];
+		uint64_t grp = (uint64_t)d->group * in;
 
 		cnt[k] = (uint32_t)(sl > grp ? (sl - grp) / m->rm.hp.n_layer : 0);
 		if (cnt[k] > in)
@@ -263,7 +294,7 @@ int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots)
 		n = 0;
 		for (uint32_t l = 0; l < m->rm.hp.n_layer; l++)
 			for (int k = 0; k < SWAP_KIND_COUNT; k++)
-				for (uint32_t c = 0; c < cnt[k]; c++)
+				for (uint32_t c = m->lo[k]; c < m->lo[k] + cnt[k]; c++)
 					keys[n++] = (struct swap_key){ l, (uint32_t)k, c };
 		r = n ? swap_engine_set_static(m->eng, keys, n) : -ENOSPC;
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {

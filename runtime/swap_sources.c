@@ -509,6 +509,48 @@ static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const
 	return fail(m, r, layer, kind);
 }
 
+/* ---- tensor parallelism: the slice's channels, then the sum over the slices ------- */
+
+typedef int (*cols_fn)(void *ctx, uint32_t layer, enum as_group g, const float *x,
+		       const struct as_sel *sel, float *const *ys);
+
+/*
+ * The slice's part of the selection through fn (its partial products), then every output
+ * summed over the slices. Every slice reduces every group, even with an empty part, so
+ * that none waits for another's; a failed fetch ends this process (the launcher then
+ * ends the others).
+ */
+static int sliced(struct as_swap_model *m, cols_fn fn, uint32_t layer, enum as_group g,
+		  const float *x, const struct as_sel *sel, float *const *ys)
+{
+	struct as_sel part = sw_slice_sel(m, (int)g, sel->idx, sel->n);
+	int r = 0;
+
+	if (part.n)
+		r = fn(m, layer, g, x, &part, ys);
+	else
+		for (uint32_t mi = 0; mi < m->n_mats[g]; mi++)
+			memset(ys[mi], 0, sizeof(float) * m->mats[g][mi].out);
+	for (uint32_t mi = 0; mi < m->n_mats[g] && !r; mi++)
+		r = m->reduce(m->reduce_arg, ys[mi], m->mats[g][mi].out);
+	if (r && !m->errmsg[0])
+		snprintf(m->errmsg, sizeof(m->errmsg), "layer %u, %s: the sum over the slices "
+			 "failed: %s", layer, swap_kind_name((enum swap_kind)g), strerror(-r));
+	return r;
+}
+
+static int table_linear_tp(void *ctx, uint32_t layer, enum as_group g, const float *x,
+			   const struct as_sel *sel, float *const *ys)
+{
+	return sliced(ctx, table_linear, layer, g, x, sel, ys);
+}
+
+static int engine_linear_tp(void *ctx, uint32_t layer, enum as_group g, const float *x,
+			    const struct as_sel *sel, float *const *ys)
+{
+	return sliced(ctx, engine_linear, layer, g, x, sel, ys);
+}
+
 /* ---- preloading ------------------------------------------------------------------- */
 
 static void predict(struct as_swap_model *m, uint32_t layer, int kind, const uint32_t *idx,
@@ -517,6 +559,10 @@ static void predict(struct as_swap_model *m, uint32_t layer, int kind, const uin
 	size_t pk = (size_t)layer * SW_N_PRED + (kind == SWAP_FFN_IN);
 	uint32_t *st = m->stamp + pk * m->rm.hp.dim;
 	uint32_t seq = ++m->seq;
+	struct as_sel part = sw_slice_sel(m, kind, idx, k); /* the slice's (tensor parallel) */
+
+	idx = part.idx;
+	k = part.n;
 
 	for (uint32_t i = 0; i < k; i++) {
 		m->mkeys[i] = (struct swap_key){ layer, (uint32_t)kind, idx[i] };
@@ -552,11 +598,12 @@ static void preload(struct as_swap_model *m, uint32_t layer, const float *x)
 			if (kind == SWAP_ATTN_OUT || kind == SWAP_FFN_OUT) {
 				/* in the order the layer needs them: O, gate/up, down */
 				if (l == layer && m->whole[kind]) {
-					uint32_t in = swap_store_desc(m->st)->kinds[kind].in;
+					uint32_t lo = m->lo[kind], n = m->hi[kind] - lo;
 
-					for (uint32_t i = 0; i < in; i++)
-						m->fkeys[i] = (struct swap_key){ l, (uint32_t)kind, i };
-					swap_request(m->eng, m->fkeys, in, SWAP_PRIO_NEXT, tag);
+					for (uint32_t i = 0; i < n; i++)
+						m->fkeys[i] = (struct swap_key){ l, (uint32_t)kind,
+										 lo + i };
+					swap_request(m->eng, m->fkeys, n, SWAP_PRIO_NEXT, tag);
 				}
 				continue;
 			}
@@ -622,10 +669,30 @@ static const struct as_wsource_ops engine_ops = {
 	.expert_linear = sw_engine_expert_linear,
 };
 
+/* tensor parallelism: a slice of the columns, summed over the slices */
+static const struct as_wsource_ops table_tp_ops = {
+	.name = "table-slice",
+	.token_begin = token_begin,
+	.token_end = token_end,
+	.layer_begin = layer_begin,
+	.linear = table_linear_tp,
+};
+
+static const struct as_wsource_ops engine_tp_ops = {
+	.name = "engine-slice",
+	.token_begin = token_begin,
+	.token_end = token_end,
+	.layer_begin = layer_begin,
+	.linear = engine_linear_tp,
+};
+
 struct as_wsource sw_source(struct as_swap_model *m)
 {
 	const struct as_wsource_ops *ops = m->rows ? &rows_ops : m->all ? &table_ops :
 				     &engine_ops;
+
+	if (m->reduce)
+		ops = m->all ? &table_tp_ops : &engine_tp_ops;
 
 	return (struct as_wsource){ ops, m };
 }

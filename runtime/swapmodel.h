@@ -100,6 +100,12 @@ struct as_swap_model {
 	const void **all;
 	uint64_t *all_off; /* [n_layer][SWAP_KIND_COUNT] first index in all */
 
+	/* tensor parallelism: the slice's input channels [lo, hi) of every kind (the whole
+	 * kind without slices) and the sum over the slices (NULL: one process) */
+	uint32_t lo[SWAP_KIND_COUNT], hi[SWAP_KIND_COUNT];
+	int (*reduce)(void *arg, float *y, size_t n);
+	void *reduce_arg;
+
 	uint64_t token;
 	uint32_t batch_n;   /* tokens of the batch in progress (counted at token_end) */
 	uint32_t batch;     /* as_swap_params.batch: positions of the reserved batch scratch */
@@ -121,6 +127,19 @@ static inline size_t sw_max_in(const struct as_hparams *hp)
 static inline uint32_t sw_kv_dim(const struct as_swap_model *m)
 {
 	return m->rm.hp.n_head_kv * m->rm.hp.head_dim;
+}
+
+/* The slice's part of a selection sorted by channel: the sub-run in [lo[kind], hi[kind]). */
+static inline struct as_sel sw_slice_sel(const struct as_swap_model *m, int kind,
+					 const uint32_t *idx, uint32_t n)
+{
+	uint32_t a = 0, b;
+
+	while (a < n && idx[a] < m->lo[kind])
+		a++;
+	for (b = a; b < n && idx[b] < m->hi[kind]; b++)
+		;
+	return (struct as_sel){ idx + a, b - a };
 }
 
 /* swap_place.c */

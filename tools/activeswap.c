@@ -9,6 +9,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "tp.h"
 
 /* Subcommands land one file at a time; a missing one says so instead of failing to link. */
 #pragma weak cmd_run
@@ -122,7 +123,10 @@ int main(int argc, char **argv)
 			cli_err(NULL, "'%s' is not available in this build", argv[1]);
 			return 2;
 		}
-		return cmds[i].fn(argc - 1, argv + 1);
+		/* under mpirun, each rank a slice (tools/tp.h); alone, one process */
+		if (tp_init(&argc, &argv))
+			return 1;
+		return tp_exit(cmds[i].fn(argc - 1, argv + 1));
 	}
 	cli_err(NULL, "unknown command '%s' (see activeswap --help)", argv[1]);
 	return 2;

@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "generate.h"
 #include "swap_cli.h"
+#include "tp.h"
 
 static const char run_usage[] =
 	"usage: activeswap run -m MODEL [options]\n"
@@ -364,13 +365,16 @@ static int run_store(struct run_opts *o)
 		 * an end-of-generation token) */
 		double per_tok = g.n_past > n_ids ? g.t_decode / (double)(g.n_past - n_ids) : 0;
 
-		fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f tok/s, decode "
-			"%ld tokens %.2f tok/s%s, %ld threads, sparsity %.2f, group %u, budget "
-			"%.1f MiB, peak RSS %.1f MiB\n", t_load, n_ids,
-			g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.n_gen, dps,
-			g.ctx_full ? " (context full)" : g.interrupted ? " (interrupted)" : "",
-			o->gen.threads, (double)as_swap_sparsity(m), as_swap_group(m),
-			so->aut.budget_bytes / 1048576.0, cli_peak_rss_bytes() / 1048576.0);
+		if (!tp_rank()) /* under mpirun: rank 0's (tools/tp.h) */
+			fprintf(stderr, "activeswap run: load %.3f s, prompt %zu tokens %.2f "
+				"tok/s, decode %ld tokens %.2f tok/s%s, %ld threads, sparsity "
+				"%.2f, group %u, budget %.1f MiB, peak RSS %.1f MiB\n", t_load,
+				n_ids, g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.n_gen, dps,
+				g.ctx_full ? " (context full)" :
+				g.interrupted ? " (interrupted)" : "",
+				o->gen.threads, (double)as_swap_sparsity(m), as_swap_group(m),
+				so->aut.budget_bytes / 1048576.0,
+				cli_peak_rss_bytes() / 1048576.0);
 		if (so->stats)
 			swap_cli_print_stats(m, stderr);
 		if (so->stats || so->latency_ms > 0)

@@ -17,6 +17,7 @@
 #include "activeswap/eval.h"
 #include "cli.h"
 #include "swap_cli.h"
+#include "tp.h"
 
 void swap_cli_init(struct swap_cli *o)
 {
@@ -256,6 +257,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.no_preload = o->no_preload;
 	p.no_rows = o->no_rows;
 	p.batch = o->batch;
+	tp_params(&p); /* under mpirun: this rank's slice */
+	quiet = quiet || tp_rank(); /* the other ranks print errors only */
 	if (swap_cli_check(o, sub))
 		return -EINVAL;
 	p.verify_resident = !o->no_verify;
@@ -375,20 +378,39 @@ static const char *pct(char buf[16], uint64_t a, uint64_t b)
 	return buf;
 }
 
+_Static_assert(sizeof(struct as_swap_layer_stats) % sizeof(uint64_t) == 0,
+	      "layer statistics are counters");
+
+/* Layer l's counters, summed over the ranks under mpirun (tools/tp.h; collective). */
+static void layer_stats(struct as_swap_model *m, uint32_t l, struct as_swap_layer_stats *x)
+{
+	as_swap_layer_stats(m, l, x);
+	tp_sum_u64((uint64_t *)x, sizeof(*x) / sizeof(uint64_t));
+}
+
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 {
 	struct as_swap_stats s;
 	uint64_t nt;
 
 	as_swap_stats(m, &s);
+	tp_sum_u64((uint64_t *)&s.total, sizeof(s.total) / sizeof(uint64_t));
 	nt = s.tokens ? s.tokens : 1;
 	char pr[16], rc[16];
 
+	if (tp_rank()) { /* rank 0 prints the sums */
+		for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
+			struct as_swap_layer_stats x;
+
+			layer_stats(m, l, &x);
+		}
+		return;
+	}
 	fprintf(f, "layer  hit-rate  flash-MB/tok  stall-ms/tok  precision  recall\n");
 	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
 		struct as_swap_layer_stats x;
 
-		as_swap_layer_stats(m, l, &x);
+		layer_stats(m, l, &x);
 		fprintf(f, "%5u  %7.1f%%  %12.3f  %12.3f  %9s  %6s\n", l,
 			x.lookups ? 100.0 * x.hits / x.lookups : 0, x.bytes_read / 1e6 / nt,
 			x.stall_ns / 1e6 / nt, pct(pr, x.predicted_used, x.predicted),
@@ -404,6 +426,7 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		(unsigned long long)s.tokens, (unsigned long long)s.cancelled,
 		s.budget_bytes / 1048576.0, s.fixed_bytes / 1048576.0, s.pool_bytes / 1048576.0,
 		s.total.bytes_used / 1e6 / nt);
+	tp_print_stats(f, s.tokens);
 	if (!s.total.expert_lookups)
 		return;
 	/* a mixture of experts: the experts computed and those already in DRAM */

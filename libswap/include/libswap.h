@@ -246,6 +246,10 @@ struct swap_engine_params {
 	 * kind's Top-K may want any channel). A store's expert kinds need only the experts
 	 * one token uses (the runtime passes n_expert_used). */
 	uint32_t kind_min[SWAP_KIND_COUNT];
+	/* Channels of kind k per layer the caller will ever use (a tensor-parallel slice
+	 * holds some of every kind's): the slots of kind k are at most that many per layer
+	 * and the split above weighs the kinds by it. 0 or more than the kind has = all. */
+	uint32_t kind_use[SWAP_KIND_COUNT];
 };
 
 /* Per-layer statistics. Each counter moves exactly where the USDT probe of the same name

@@ -80,6 +80,15 @@ struct as_swap_params {
 	 * open and counted in the budget, the batch halved (down to 1) while the budget is
 	 * too small for it (as_swap_batch() tells). 0 or 1: none reserved. */
 	uint32_t batch;
+	/* Tensor parallelism (Documentation/tensor-parallel.md): with n_slices > 1 this
+	 * process holds, caches and computes only slice `slice` of every kind's input
+	 * channels (as_swap_slice()), and reduce(reduce_arg, y, n) sums each partial product
+	 * y[0..n) over the slices in place, the same result in every slice (the CLI's
+	 * MPI_Allreduce); 0 or a negative errno, which fails the token. Columns only (no row
+	 * copy), no experts. n_slices 0 or 1: the whole model. */
+	uint32_t n_slices, slice;
+	int (*reduce)(void *arg, float *y, size_t n);
+	void *reduce_arg;
 };
 
 /* Per-layer counters of the runtime (not of the engine). A lookup is one bundle the
@@ -110,6 +119,11 @@ struct as_swap_model;
  * in err (-ENOSPC: budget below the minimum, which the message states). */
 int as_swap_open(struct as_swap_model **out, const char *path,
 		 const struct as_swap_params *p, char *err, size_t errlen);
+/* The input channels [*lo, *hi) of `kind` that slice `slice` of n_slices holds: the
+ * kind's channels cut into n_slices contiguous runs at multiples of 32 (the Q4_0 and
+ * K-quant groups), so a run may be empty when a kind has few channels. */
+void as_swap_slice(const struct swap_store_desc *d, uint32_t n_slices, uint32_t slice,
+		   int kind, uint32_t *lo, uint32_t *hi);
 void as_swap_close(struct as_swap_model *m);
 
 /* True when path starts with the store magic. */
