@@ -9,6 +9,7 @@
 #   make clean
 #   make ARCH=arm64 the aarch64 cross build (CC=aarch64-linux-gnu-gcc) in build/aarch64;
 #                   `make check` also runs its tests under qemu-aarch64 (mk/arm64.mk)
+#                   and the module's in a qemu-system-aarch64 guest (mk/kernel_arm64.mk)
 #
 # Sources are discovered by directory: runtime/*.c -> build/lib/libasrt.a,
 # libswap/*.c -> build/lib/libswap.a, tools/*.c -> build/bin/activeswap,

@@ -133,11 +133,11 @@ check $? "eval with flipped bundles: exit $rc, '$msg'"
 # once the prompt is out, the file is cut to half its size (bundles of the upper layers
 # gone, the last one cut mid-way). The run must stop by itself with exit 1..127 and a
 # message, no sanitizer report, its text so far equal to the intact run's. The greedy
-# text does not depend on -n, so 48 tokens of the intact store are the reference.
+# text does not depend on -n, so 24 tokens of the intact store are the reference.
 set -- -p "Once upon a time" -c 512 --temp 0 --sparsity 0.5 --group 1 --gap 64K \
 	--dram-budget 50%
-"$ACTIVESWAP" run -m "$T/m.asw" -n 48 "$@" --backend pread >"$T/tref.txt" 2>"$T/tref.err"
-check $? "intact store, 48 tokens (the truncation cases' reference)"
+"$ACTIVESWAP" run -m "$T/m.asw" -n 24 "$@" --backend pread >"$T/tref.txt" 2>"$T/tref.err"
+check $? "intact store, 24 tokens (the truncation cases' reference)"
 half=$(( $(wc -c <"$T/m.asw") / 2 + 1000 ))
 backends="pread uring"
 [ -n "${AS_NO_URING:-}" ] && backends=pread

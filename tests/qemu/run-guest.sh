@@ -32,7 +32,7 @@ x86_64)
 arm64)
 	# The virt board has one UART (the console, ttyAMA0): TAP goes to a virtio console
 	# (/dev/hvc0). pauth-impdef: TCG emulates QEMU's own pointer-authentication hash
-	# instead of the architected QARMA, several times faster (the guest cannot tell).
+	# instead of the architected QARMA, which QEMU documents as much faster.
 	timeout -k 5 "$limit" qemu-system-aarch64 -accel tcg -machine virt -cpu max,pauth-impdef=on \
 		-smp 2 -m 768M -nodefaults -no-reboot -display none \
 		-kernel "$kernel" -initrd "$dir"/initramfs.cpio.gz \
