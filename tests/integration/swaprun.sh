@@ -4,6 +4,7 @@
 #  - on a generated q4_0 store (12 layers, group 1): greedy text identical for budgets of
 #    100%, 50% and 25% and for the io_uring and pread backends (sanitizer and release
 #    CLI), with evictions at 25% (flash bytes per token above the cache size);
+#  - a prompt in one batch gives the token-by-token text (-b 1) at 25%;
 #  - --stats prints per-layer hit rate, flash bytes, stall, preload precision/recall;
 #  - bench decode --json carries the fields the benchmarks need, the measured gap limit
 #    and useful bytes (at most the flash bytes); --gap 0 / 64K give the same text;
@@ -77,6 +78,16 @@ check $? "25% budget: $fb flash bytes per token for a $bud-byte budget (evicting
 rc=$?
 [ -s "$T/asan.txt" ] && head -c "$(wc -c <"$T/asan.txt")" "$T/ref.txt" | cmp -s - "$T/asan.txt"
 check $(( rc | $? )) "sanitizer CLI at 25% over $UBE: same text, clean exit (rc $rc)"
+# a prompt in one batch (the default -b 512) and token by token (-b 1): the same text at 25%
+LP="$P there was a little robot who liked to read books about the sea and the stars"
+for bs in 1 512; do
+	"$ACTIVESWAP" run -m "$S" -p "$LP" -n 8 -c 64 --temp 0 --sparsity 0.5 --dram-budget 25% \
+		-b $bs --backend $UBE --json 2>"$T/b$bs.err" | sed '/^{/,$d' >"$T/b$bs.txt"
+done
+pt=$("$ACTIVESWAP" run -m "$S" -p "$LP" -n 1 -c 64 --temp 0 --sparsity 0.5 --dram-budget 25% \
+	--json 2>/dev/null | sed -n 's/.*"prompt_tokens": \([0-9]*\).*"batch": \([0-9]*\).*/\1 \2/p')
+[ -s "$T/b1.txt" ] && cmp -s "$T/b1.txt" "$T/b512.txt" && [ "${pt% *}" -gt 8 ] && [ "${pt#* }" -gt 1 ]
+check $? "25%: the prompt batched (prompt_tokens, batch: $pt) gives -b 1's text"
 grep -q "^total .*%.*preloads cancelled" "$T/asan.err" &&
 	[ "$(grep -c '^ *[0-9]* .*%' "$T/asan.err")" -ge 12 ]
 check $? "--stats: per-layer hit rate, flash/token, stall/token, precision/recall"
