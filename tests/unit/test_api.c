@@ -52,6 +52,7 @@ static asw_model *open_ok(const char *path, uint32_t n_batch, float budget_fract
 	struct asw_params p;
 	asw_model *m = NULL;
 	char err[512] = "";
+	const char *why;
 
 	asw_params_init(&p);
 	p.threads = 2;
@@ -59,6 +60,8 @@ static asw_model *open_ok(const char *path, uint32_t n_batch, float budget_fract
 	p.n_batch = n_batch;
 	p.budget_fraction = budget_fraction;
 	p.sparsity = 0;
+	if (!fx_uring_usable(&why)) /* qemu-user: not the auto choice io_uring */
+		p.backend = ASW_BACKEND_PREAD;
 	if (asw_open(&m, path, &p, err, sizeof(err)))
 		print_error("asw_open %s: %s\n", path, err);
 	assert_non_null(m);
