@@ -100,6 +100,7 @@ struct as_swap_model {
 	uint32_t lo[SWAP_KIND_COUNT], hi[SWAP_KIND_COUNT];
 	int (*reduce)(void *arg, float *y, size_t n);
 	void *reduce_arg;
+	float *red; /* a group's outputs side by side: one reduce per group */
 
 	uint64_t token;
 	double t_token;     /* when the current token began */
