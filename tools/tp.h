@@ -16,6 +16,15 @@
 #include "activeswap/swap.h"
 
 #ifdef AS_HAVE_MPI
+#define tp_usage                                                                        \
+	"\nTensor parallelism (Documentation/tensor-parallel.md): 'mpirun -np N activeswap\n" \
+	"run|chat|eval|bench decode -m STORE.asw ...' gives each rank a slice of every\n"  \
+	"layer (the budget is per rank); rank 0 prints.\n"
+#else
+#define tp_usage ""
+#endif
+
+#ifdef AS_HAVE_MPI
 /* MPI_Init when mpirun started this process (else one process); the other ranks'
  * stdout goes to /dev/null. 0, or 1 with one line on stderr. */
 int tp_init(int *argc, char ***argv);
