@@ -305,6 +305,7 @@ void as_swap_close(struct as_swap_model *m)
 		free(m->extra[i]);
 	free(m->extra);
 	free(m->sp);
+	free(m->red);
 	free(m->topk);
 	as_state_free(m->s);
 	free(m->rm.layers);
@@ -760,7 +761,19 @@ static int set_slice(struct as_swap_model *m, const struct swap_store_desc *d,
 	}
 	m->reduce = p->reduce;
 	m->reduce_arg = p->reduce_arg;
-	return 0;
+	{
+		uint64_t w = 0;
+
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			uint64_t o = 0;
+
+			for (uint32_t i = 0; i < d->kinds[k].n_mats; i++)
+				o += d->kinds[k].mats[i].out;
+			w = o > w ? o : w;
+		}
+		m->red = malloc(sizeof(float) * w);
+	}
+	return m->red ? 0 : -ENOMEM;
 }
 
 int as_swap_open(struct as_swap_model **out, const char *path,

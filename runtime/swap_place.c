@@ -298,7 +298,7 @@ int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots)
 					keys[n++] = (struct swap_key){ l, (uint32_t)k, c };
 		r = n ? swap_engine_set_static(m->eng, keys, n) : -ENOSPC;
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-			uint32_t cut = d->kinds[k].in / 50 + 1;
+			uint32_t cut = (m->hi[k] - m->lo[k]) / 50 + 1;
 
 			cnt[k] = cnt[k] > cut ? cnt[k] - cut : 0;
 			any |= cnt[k] > 0;

@@ -515,15 +515,16 @@ typedef int (*cols_fn)(void *ctx, uint32_t layer, enum as_group g, const float *
 		       const struct as_sel *sel, float *const *ys);
 
 /*
- * The slice's part of the selection through fn (its partial products), then every output
- * summed over the slices. Every slice reduces every group, even with an empty part, so
- * that none waits for another's; a failed fetch ends this process (the launcher then
- * ends the others).
+ * The slice's part of the selection through fn (its partial products), then the group's
+ * outputs summed over the slices in one reduce. Every slice reduces every group, even
+ * with an empty part, so that none waits for another's; a failed fetch ends this process
+ * (the launcher then ends the others).
  */
 static int sliced(struct as_swap_model *m, cols_fn fn, uint32_t layer, enum as_group g,
 		  const float *x, const struct as_sel *sel, float *const *ys)
 {
 	struct as_sel part = sw_slice_sel(m, (int)g, sel->idx, sel->n);
+	size_t n = 0;
 	int r = 0;
 
 	if (part.n)
@@ -531,8 +532,16 @@ static int sliced(struct as_swap_model *m, cols_fn fn, uint32_t layer, enum as_g
 	else
 		for (uint32_t mi = 0; mi < m->n_mats[g]; mi++)
 			memset(ys[mi], 0, sizeof(float) * m->mats[g][mi].out);
-	for (uint32_t mi = 0; mi < m->n_mats[g] && !r; mi++)
-		r = m->reduce(m->reduce_arg, ys[mi], m->mats[g][mi].out);
+	if (r)
+		return r;
+	/* one reduce for the group (Q, K and V; gate and up): the latency is per call */
+	for (uint32_t mi = 0; mi < m->n_mats[g]; mi++) {
+		memcpy(m->red + n, ys[mi], sizeof(float) * m->mats[g][mi].out);
+		n += m->mats[g][mi].out;
+	}
+	r = m->reduce(m->reduce_arg, m->red, n);
+	for (uint32_t mi = 0, o = 0; mi < m->n_mats[g] && !r; o += m->mats[g][mi++].out)
+		memcpy(ys[mi], m->red + o, sizeof(float) * m->mats[g][mi].out);
 	if (r && !m->errmsg[0])
 		snprintf(m->errmsg, sizeof(m->errmsg), "layer %u, %s: the sum over the slices "
 			 "failed: %s", layer, swap_kind_name((enum swap_kind)g), strerror(-r));

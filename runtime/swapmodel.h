@@ -105,6 +105,7 @@ struct as_swap_model {
 	uint32_t lo[SWAP_KIND_COUNT], hi[SWAP_KIND_COUNT];
 	int (*reduce)(void *arg, float *y, size_t n);
 	void *reduce_arg;
+	float *red; /* a group's outputs side by side: one reduce per group */
 
 	uint64_t token;
 	uint32_t batch_n;   /* tokens of the batch in progress (counted at token_end) */

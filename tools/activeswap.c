@@ -100,6 +100,7 @@ static void usage(FILE *f)
 			cmds[i].fn ? "" : " (not in this build)");
 	fprintf(f, "\n'activeswap <command> --help' describes a command's options;\n"
 		"'activeswap --version' prints the version.\n");
+	fprintf(f, "%s", tp_usage);
 }
 
 int main(int argc, char **argv)

@@ -32,6 +32,7 @@
 #include "cli.h"
 #include "generate.h"
 #include "swap_cli.h"
+#include "tp.h"
 
 #define SUB "chat"
 #define CHAT_CTX_DEFAULT 4096
@@ -418,6 +419,11 @@ int cmd_chat(int argc, char **argv)
 	struct sigaction sa = { 0 }, old_sa;
 	int rc, r;
 
+	if (tp_size() > 1) { /* mpirun hands stdin to rank 0 only */
+		cli_err(SUB, "chat does not run under mpirun yet (tensor parallelism: run, eval, "
+			"bench decode)");
+		return 2;
+	}
 	gen_params_init(&o.gen, 1 << 24, store);
 	swap_cli_init(&o.swap);
 	rc = parse(&o, store, argc, argv);

@@ -19,6 +19,7 @@
 #include "args.h"
 #include "cli.h"
 #include "swap_cli.h"
+#include "tp.h"
 
 static const char eval_usage[] =
 	"usage: activeswap eval -m MODEL -f TEXT [options]\n"
@@ -249,7 +250,8 @@ static void store_eval_chunk(void *arg, uint32_t chunk, uint32_t n_chunks,
 			     const struct as_eval_result *r)
 {
 	(void)arg;
-	fprintf(stderr, "[%u/%u] PPL %.4f\n", chunk + 1, n_chunks, r->ppl);
+	if (!tp_rank()) /* under mpirun: rank 0's (tools/tp.h) */
+		fprintf(stderr, "[%u/%u] PPL %.4f\n", chunk + 1, n_chunks, r->ppl);
 }
 
 static int eval_store(struct eval_opts *eo)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tensor parallelism over MPI, the CLI's side (Documentation/tensor-parallel.md): under
- * `mpirun -np N activeswap run|chat|eval|bench decode -m STORE ...` every rank opens the
+ * `mpirun -np N activeswap run|eval|bench decode -m STORE ...` every rank opens the
  * same store as slice `rank` of N (struct as_swap_params n_slices, slice) and the runtime
  * sums each group's partial products with the reduce given here (MPI_Allreduce). Rank 0
  * prints; the other ranks print only errors. Built with MPI only (mk/mpi.mk); without it
@@ -14,6 +14,15 @@
 #include <stdio.h>
 
 #include "activeswap/swap.h"
+
+#ifdef AS_HAVE_MPI
+#define tp_usage                                                                        \
+	"\nTensor parallelism (Documentation/tensor-parallel.md): 'mpirun -np N activeswap\n" \
+	"run|eval|bench decode -m STORE.asw ...' gives each rank a slice of every\n"  \
+	"layer (the budget is per rank); rank 0 prints.\n"
+#else
+#define tp_usage ""
+#endif
 
 #ifdef AS_HAVE_MPI
 /* MPI_Init when mpirun started this process (else one process); the other ranks'
