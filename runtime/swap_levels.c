@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The per-layer sparsity levels file written by `activeswap calibrate` (swap.h,
- * as_swap_load_levels).
+ * as_swap_load_levels), and calibrate's closed-form allocation of levels from measured
+ * sensitivity curves (as_levels_allocate).
  */
 #include <errno.h>
 #include <math.h>

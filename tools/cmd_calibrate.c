@@ -5,15 +5,16 @@
  *
  * Per-layer, per-op-group Top-K sparsity levels with the same weighted average S (each
  * (layer, bundle kind) weighted by its number of weights) that lower the output error on
- * text the search did not see. TEXT's chunks are split in two: the first ones (search
- * split) measure each group's sensitivity curve (the KL to dense with that group's level
- * at 0, D, 2D, ... and every other group at S) and give a closed-form allocation (the
- * curves' lower convex hulls, as_levels_allocate); the last F of them (validation split)
- * choose among blends of that allocation with the uniform levels (and, with --rounds, a
- * greedy refinement of the best blend on the search split). Uniform is a candidate, so
- * the choice is never worse than uniform on the validation split. The levels are written
- * as text (Documentation/swapping.md) to OUT (default MODEL.sparsity), with the split and
- * both splits' figures in its comments, for run/eval/bench decode --sparsity-file.
+ * text the search did not see. TEXT's chunks are split in two. On the first ones (search
+ * split) the search makes candidates: a TEAL-style greedy with the levels tied per kind
+ * across layers ("kinds"), a closed-form allocation from each (layer, kind) group's
+ * sensitivity curve (its KL with its level at 0, D, 2D, ... and every other group at S;
+ * as_levels_allocate: "groups"), both halfway back to uniform ("kinds/2", "groups/2"),
+ * and with --rounds a greedy refinement of the best. The last F of the chunks
+ * (validation split) choose among them and uniform, so the choice is never worse than
+ * uniform there. The levels are written as text (Documentation/swapping.md) to OUT
+ * (default MODEL.sparsity), with the split and both splits' figures in its comments, for
+ * run/eval/bench decode --sparsity-file.
  */
 #include <errno.h>
 #include <math.h>
