@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * The per-layer sparsity levels file written by `activeswap calibrate` (swap.h,
- * as_swap_load_levels).
+ * as_swap_load_levels), and calibrate's closed-form allocation of levels from measured
+ * sensitivity curves (as_levels_allocate).
  */
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,4 +89,104 @@ int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *e
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Lower convex hull of (grid[i], c[i]): its point indices into hull, their count. */
+static uint32_t lower_hull(uint32_t n, const float *grid, const double *c, uint32_t *hull)
+{
+	uint32_t h = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		/* drop the last point while it lies on or above the chord to point i */
+		while (h >= 2) {
+			uint32_t a = hull[h - 2], b = hull[h - 1];
+			double cross = ((double)grid[b] - grid[a]) * (c[i] - c[a]) -
+				       (c[b] - c[a]) * ((double)grid[i] - grid[a]);
+
+			if (cross > 0)
+				break;
+			h--;
+		}
+		hull[h++] = i;
+	}
+	return h;
+}
+
+int as_levels_allocate(uint32_t n_groups, uint32_t n_points, const float *grid,
+		       const double *cost, const double *w, double target, float *out)
+{
+	uint32_t *hull, *nh, *at;
+	double wsum = 0, left;
+	int rc = 0;
+
+	if (!n_groups || n_points < 2 || grid[0] != 0.0f || !(target >= 0) ||
+	    !(target <= grid[n_points - 1]))
+		return -EINVAL;
+	for (uint32_t i = 1; i < n_points; i++)
+		if (!(grid[i] > grid[i - 1]) || !(grid[i] < 1.0f))
+			return -EINVAL;
+	for (uint32_t g = 0; g < n_groups; g++) {
+		if (!(w[g] > 0) || !isfinite(w[g]))
+			return -EINVAL;
+		wsum += w[g];
+		for (uint32_t i = 0; i < n_points; i++)
+			if (!isfinite(cost[(size_t)g * n_points + i]))
+				return -EINVAL;
+	}
+	if ((size_t)n_groups > SIZE_MAX / sizeof(uint32_t) / n_points)
+		return -EINVAL;
+	hull = malloc((size_t)n_groups * n_points * sizeof(*hull));
+	nh = malloc(n_groups * sizeof(*nh));
+	at = calloc(n_groups, sizeof(*at));
+	if (!hull || !nh || !at) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t g = 0; g < n_groups; g++) {
+		nh[g] = lower_hull(n_points, grid, cost + (size_t)g * n_points,
+				   hull + (size_t)g * n_points);
+		out[g] = 0;
+	}
+	left = target * wsum;
+	while (left > 0) {
+		uint32_t best = n_groups;
+		double bs = INFINITY, span;
+
+		/* each hull is convex: a group's next segment is its cheapest */
+		for (uint32_t g = 0; g < n_groups; g++) {
+			const uint32_t *hg = hull + (size_t)g * n_points;
+			const double *cg = cost + (size_t)g * n_points;
+			double slope;
+
+			if (at[g] + 1 >= nh[g])
+				continue;
+			slope = (cg[hg[at[g] + 1]] - cg[hg[at[g]]]) /
+				(((double)grid[hg[at[g] + 1]] - grid[hg[at[g]]]) * w[g]);
+			if (slope < bs) {
+				bs = slope;
+				best = g;
+			}
+		}
+		if (best == n_groups)
+			break; /* every group at the grid's top: target == grid[n - 1] */
+		{
+			const uint32_t *hg = hull + (size_t)best * n_points;
+			double lo = grid[hg[at[best]]], hi = grid[hg[at[best] + 1]];
+
+			span = (hi - lo) * w[best];
+			if (span < left) {
+				out[best] = (float)hi;
+				left -= span;
+				at[best]++;
+			} else {
+				out[best] = (float)(lo + left / w[best]);
+				left = 0;
+			}
+		}
+	}
+out:
+	free(hull);
+	free(nh);
+	free(at);
+	return rc;
 }

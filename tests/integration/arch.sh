@@ -109,8 +109,8 @@ done >"$T/text.txt"
 rc=$?
 [ $rc -eq 0 ] && grep -q '"kl"' "$T/ev.out"
 check $? "wide attention: eval --sparsity 0.5 (rc $rc, $(tail -n 1 "$T/ev.err"))"
-"$ACTIVESWAP" calibrate -m "$T/wide.gguf" -f "$T/text.txt" -c 64 --sparsity 0.5 \
-	--rounds 2 -o "$T/levels.txt" >/dev/null 2>"$T/cal.err"
+"$ACTIVESWAP" calibrate -m "$T/wide.gguf" -f "$T/text.txt" -c 64 --chunks 4 --sparsity 0.5 \
+	--step 0.25 --rounds 1 -o "$T/levels.txt" >/dev/null 2>"$T/cal.err"
 rc=$?
 [ $rc -eq 0 ] && [ -s "$T/levels.txt" ]
 check $? "wide attention: calibrate (rc $rc, $(grep -m 1 -E 'ERROR|calibrate' "$T/cal.err"))"

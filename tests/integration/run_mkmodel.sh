@@ -103,7 +103,7 @@ rc=$?
 check $? "calibrate -f DIRECTORY: one error line, exit 1 (rc $rc: $(cat "$T/cd.err"))"
 if [ -c /dev/full ]; then
 	"$ACTIVESWAP" calibrate -m "$M" -f "$T/text.txt" --sparsity 0.5 -c 64 --chunks 1 \
-		--rounds 0 -o /dev/full >/dev/null 2>"$T/cf.err"
+		--val-fraction 0 --rounds 0 -o /dev/full >/dev/null 2>"$T/cf.err"
 	rc=$?
 	[ $rc -eq 1 ] && grep -q "cannot write /dev/full" "$T/cf.err"
 	check $? "calibrate -o /dev/full fails (rc $rc: $(tail -n 1 "$T/cf.err"))"

@@ -257,8 +257,8 @@ else
 	# calibrate: same weighted average, KL not above uniform, levels usable by run
 	TXT="$AS_SHARED/golden/tinystories-dev.txt"
 	if [ -f "$TXT" ]; then
-		"$AR" calibrate -m "$RM" -f "$TXT" --sparsity 0.5 -c 128 --chunks 3 --rounds 1 \
-			-o "$T/lv.txt" --json >"$T/cal.json" 2>"$T/cal.err"
+		"$AR" calibrate -m "$RM" -f "$TXT" --sparsity 0.5 -c 128 --chunks 3 \
+			--step 0.25 --rounds 1 -o "$T/lv.txt" --json >"$T/cal.json" 2>"$T/cal.err"
 		rc=$?
 		u=$(jfield uniform_kl "$T/cal.json"); c=$(jfield calibrated_kl "$T/cal.json")
 		a=$(jfield weighted_average "$T/cal.json")

@@ -200,6 +200,19 @@ int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
 int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *err,
 			size_t errlen);
 
+/*
+ * Closed-form level allocation from measured sensitivity curves (`activeswap calibrate`):
+ * cost[g * n_points + i] is group g's measured error with its level at grid[i] (grid
+ * ascending in [0, 1), grid[0] = 0), w[g] > 0 its weight. Fills out[n_groups] with the
+ * levels that minimise the sum of the groups' costs (each curve replaced by its lower
+ * convex hull, levels between grid points interpolated) under sum(w * out) = target *
+ * sum(w): from all groups at 0, the hull segments are taken in order of cost per unit of
+ * weighted level (ties: lower group first), the last one in part. -EINVAL for a target
+ * outside [0, grid[n_points - 1]], a non-finite cost, a weight <= 0 or a bad grid.
+ */
+int as_levels_allocate(uint32_t n_groups, uint32_t n_points, const float *grid,
+		       const double *cost, const double *w, double target, float *out);
+
 /* ---- cost model (runtime/costmodel.c) ------------------------------------------------ */
 
 /*
