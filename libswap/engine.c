@@ -14,7 +14,8 @@
 
 /* ---- eviction policies ------------------------------------------------------------- */
 /*
- * The policies are behind e->pol (struct swap_policy_ops in swap_int.h; policy_*.c).
+ * The policies are behind e->pol[kind] (struct swap_policy_ops in swap_int.h; policy_*.c),
+ * each kind's slots ranked by its policy's instance e->ps[kind].
  * Only VALID, unpinned, non-static slots are in the policy's structure ("evictable"): the
  * engine keeps that flag and tells the policy when a slot enters or leaves the set.
  */
@@ -25,7 +26,7 @@ static void pol_insert(struct swap_engine *e, int32_t si)
 	if (sl->evictable || sl->is_static)
 		return;
 	sl->evictable = 1;
-	e->pol->insert(e->ps, si, sl->kind, (uint64_t)sl->bidx);
+	e->pol[sl->kind]->insert(e->ps[sl->kind], si, sl->kind, (uint64_t)sl->bidx);
 }
 
 static void pol_remove(struct swap_engine *e, int32_t si)
@@ -35,20 +36,18 @@ static void pol_remove(struct swap_engine *e, int32_t si)
 	if (!sl->evictable)
 		return;
 	sl->evictable = 0;
-	e->pol->remove(e->ps, si, sl->kind);
+	e->pol[sl->kind]->remove(e->ps[sl->kind], si, sl->kind);
 }
 
 /* Bundle b is requested: the policy counts the access (its slot, if evictable). */
 static void pol_access(struct swap_engine *e, uint64_t b)
 {
 	int32_t si = e->ent[b].slot;
-	unsigned kind = 0;
+	unsigned kind = swap_key_of(e->s, b).kind;
 
-	if (si != NIL && e->slots[si].evictable)
-		kind = e->slots[si].kind;
-	else
+	if (si == NIL || !e->slots[si].evictable)
 		si = NIL;
-	e->pol->access(e->ps, b, si, kind);
+	e->pol[kind]->access(e->ps[kind], b, si, kind);
 }
 
 /* A VALID bundle becomes evictable once nobody pins it and no waiter still has to
@@ -73,7 +72,7 @@ int32_t swap_slot_get(struct swap_engine *e, int kind)
 
 	if (k->n_free)
 		return k->free[--k->n_free];
-	si = e->pol->victim(e->ps, (unsigned)kind);
+	si = e->pol[kind]->victim(e->ps[kind], (unsigned)kind);
 	if (si == NIL)
 		return NIL;
 	sl = &e->slots[si];
@@ -397,6 +396,18 @@ void swap_unpin(struct swap_engine *e, struct swap_key key)
 	swap_release(e, &key, 1);
 }
 
+size_t swap_count_resident(struct swap_engine *e, const struct swap_key *keys, size_t n)
+{
+	size_t c = 0;
+
+	pthread_mutex_lock(&e->lock);
+	for (size_t i = 0; i < n; i++)
+		c += swap_key_ok(e->s, keys[i]) &&
+		     e->ent[swap_bidx(e->s, keys[i])].state == ST_VALID;
+	pthread_mutex_unlock(&e->lock);
+	return c;
+}
+
 int swap_cancel(struct swap_engine *e, uint64_t tag, unsigned prio_mask)
 {
 	int n = 0;
@@ -429,10 +440,11 @@ int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, s
 	const void **ptrs;
 	int r = 0;
 
-	if (!e->pol->static_set)
-		return -EINVAL;
 	pthread_mutex_lock(&e->lock);
 	r = check_keys(e, keys, n);
+	for (size_t i = 0; i < n && !r; i++)
+		if (!e->pol[keys[i].kind]->static_set)
+			r = -EINVAL;
 	for (size_t i = 0; i < n && !r; i++)
 		per[keys[i].kind]++;
 	for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
@@ -486,8 +498,9 @@ void swap_token_begin(struct swap_engine *e, uint64_t token)
 	pthread_mutex_lock(&e->lock);
 	e->token = token;
 	e->token_stall = 0;
-	if (e->pol->token)
-		e->pol->token(e->ps);
+	for (int i = 0; i < SWAP_N_POLICIES; i++)
+		if (e->inst[i] && e->pol_of[i]->token)
+			e->pol_of[i]->token(e->inst[i]);
 	pthread_mutex_unlock(&e->lock);
 	if (SWAP_PROBES_ON(e))
 		DTRACE_PROBE1(activeswap, token_begin, token);

@@ -19,6 +19,7 @@ static const struct swap_policy_ops *const policies[] = {
 	[SWAP_POLICY_STATIC] = &swap_policy_static_ops,
 };
 #define N_POLICIES (sizeof(policies) / sizeof(policies[0]))
+_Static_assert(N_POLICIES == SWAP_N_POLICIES, "SWAP_N_POLICIES counts policies[]");
 
 static void fill_defaults(struct swap_engine_params *p)
 {
@@ -30,13 +31,57 @@ static void fill_defaults(struct swap_engine_params *p)
 		p->freq_decay = 0.9f;
 }
 
+/* The policy ranking kind k's slots. */
+static enum swap_policy_kind kind_policy(const struct swap_engine_params *p, int k)
+{
+	return (p->own_policy >> k) & 1 ? p->kind_policy[k] : p->policy;
+}
+
+static bool bad_kind_policy(const struct swap_engine_params *p)
+{
+	if (p->own_policy >> SWAP_KIND_COUNT)
+		return true;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		if ((unsigned)kind_policy(p, k) >= N_POLICIES)
+			return true;
+	return false;
+}
+
+/* One instance per policy in use, shared by the kinds it ranks (every instance sees the
+ * whole slot and bundle ranges; it is only ever given its own kinds). */
+static int make_policies(struct swap_engine *e, const struct swap_policy_cfg *pc)
+{
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		enum swap_policy_kind pk = kind_policy(&e->p, k);
+
+		if (!e->inst[pk]) {
+			int r = policies[pk]->create(&e->inst[pk], pc);
+
+			if (r)
+				return r;
+			e->pol_of[pk] = policies[pk];
+		}
+		e->ps[k] = e->inst[pk];
+	}
+	return 0;
+}
+
+/* A staging buffer holds the longest read: max_read_bytes, or one bundle when that is
+ * more, up to max_buffer_bytes (default PIECE_BUF); a larger bundle (a Mixtral-8x7B expert, 66 MB in Q4_0) is read
+ * in pieces of a buffer each (sched.c), so the buffers never grow with the bundles. */
+#define PIECE_BUF (4ull << 20)
+
 static uint64_t staging_buf(const struct swap_store *s, const struct swap_engine_params *p)
 {
 	uint64_t sb = swap_align_up(p->max_read_bytes);
 
+	uint64_t cap = p->max_buffer_bytes ? swap_align_up(p->max_buffer_bytes) : PIECE_BUF;
+
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 		uint64_t one = swap_align_up(s->bundle_bytes[k]) + SWAP_ALIGN;
 
+		if (one > cap)
+			one = cap;
 		if (sb < one)
 			sb = one;
 	}
@@ -67,8 +112,9 @@ static void engine_free(struct swap_engine *e)
 {
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
 		free(e->kc[k].free);
-	if (e->ps)
-		e->pol->destroy(e->ps);
+	for (int i = 0; i < SWAP_N_POLICIES; i++)
+		if (e->inst[i])
+			e->pol_of[i]->destroy(e->inst[i]);
 	free(e->slots);
 	free(e->ent);
 	free(e->ls);
@@ -110,14 +156,16 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	}
 	fill_defaults(&e->p);
 	if (e->p.queue_depth > 4096 || e->p.max_read_bytes > (64u << 20) ||
-	    (unsigned)e->p.policy >= N_POLICIES ||
+	    e->p.max_buffer_bytes > (64u << 20) ||
+	    (unsigned)e->p.policy >= N_POLICIES || bad_kind_policy(&e->p) ||
 	    (unsigned)e->p.backend > SWAP_BACKEND_KMOD) {
 		swap_seterr(err, errlen, "bad engine parameters (queue depth <= 4096, max read "
-			    "<= 64 MiB, known policy and backend)");
+			    "and buffer <= 64 MiB, known policies and backend)");
 		engine_free(e);
 		return -EINVAL;
 	}
-	e->pol = policies[e->p.policy];
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		e->pol[k] = policies[kind_policy(&e->p, k)];
 	e->qd = e->p.queue_depth;
 	e->sb = staging_buf(s, &e->p);
 	staging = e->sb * e->qd;
@@ -174,18 +222,22 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 			for (int k = 0; k < SWAP_KIND_COUNT && wsum; k++)
 				nk[k] += (uint64_t)((long double)extra * w[k] / wsum) / slot_size(s, k);
 		} else {
-			/* highest priority first (ties: lower kind first), each up to all */
+			/* highest priority first, each up to all; kinds of the same priority
+			 * share what is left in proportion to their bytes */
 			uint64_t left = extra;
 
 			for (int pr = 255; pr >= 0; pr--) {
-				for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+				uint64_t wl = 0, avail = left;
+
+				for (int k = 0; k < SWAP_KIND_COUNT; k++)
+					wl += e->p.kind_prio[k] == pr ? w[k] : 0;
+				for (int k = 0; k < SWAP_KIND_COUNT && wl; k++) {
 					uint64_t add;
 
 					if (e->p.kind_prio[k] != pr)
 						continue;
-					add = left / slot_size(s, k);
-					if (add > w[k] / slot_size(s, k))
-						add = w[k] / slot_size(s, k);
+					add = avail >= wl ? w[k] / slot_size(s, k) :
+					      (uint64_t)((long double)avail * w[k] / wl) / slot_size(s, k);
 					nk[k] += add;
 					left -= add * slot_size(s, k);
 				}
@@ -225,7 +277,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 			pc.kind_base[k] = e->kc[k].base;
 			pc.kind_n[k] = e->kc[k].n;
 		}
-		r = e->pol->create(&e->ps, &pc);
+		r = make_policies(e, &pc);
 	}
 	if (r || !e->slots || !e->ent || !e->ls || !e->per || !e->rds || !e->rd_free) {
 		swap_seterr(err, errlen, "out of memory for engine tables");
@@ -256,6 +308,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		e->ph[p] = e->pt[p] = NIL;
 	for (uint32_t i = 0; i < e->qd; i++)
 		e->rd_free[e->n_rd_free++] = e->qd - 1 - i;
+	e->pc_b = NIL;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.path = s->path;
@@ -327,7 +380,14 @@ const char *swap_engine_backend_name(const struct swap_engine *e)
 
 const char *swap_engine_policy_name(const struct swap_engine *e)
 {
-	return e->pol->name;
+	return policies[e->p.policy]->name;
+}
+
+const char *swap_engine_kind_policy_name(const struct swap_engine *e, int kind)
+{
+	if (kind < 0 || kind >= SWAP_KIND_COUNT)
+		return NULL;
+	return e->pol[kind]->name;
 }
 
 int swap_backend_from_name(const char *name)

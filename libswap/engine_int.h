@@ -9,7 +9,9 @@
  * One mutex protects all engine state; compute threads take it in request/wait/pin and
  * the backend's completion thread in swap_on_complete. Reads land in a staging buffer
  * (the 4 KiB aligned span covering a run of adjacent bundles) and are copied into the
- * slots, so slot sizes need no O_DIRECT alignment (see Documentation/libswap.md).
+ * slots, so slot sizes need no O_DIRECT alignment (see Documentation/libswap.md). A
+ * bundle larger than a staging buffer (a Mixtral-8x7B expert) is read in pieces, each
+ * copied to its place in the slot; the bundle is VALID when the last piece is in.
  *
  * Bundle states: ABSENT -> QUEUED (in a priority list, no slot) -> LOADING (slot taken,
  * read in flight) -> VALID (slot holds verified bytes) -> ABSENT when evicted. A failed
@@ -38,6 +40,7 @@ struct ent {
 	int16_t err;
 	uint16_t waiters; /* threads in swap_wait/acquire that have not collected it yet */
 	uint8_t fresh;    /* read from flash and not used since (bytes_used accounting) */
+	uint32_t pieces;  /* a bundle read in pieces: pieces not completed yet */
 	uint64_t tag;
 };
 
@@ -51,8 +54,9 @@ struct slot {
 
 struct rd {
 	struct swap_key first;
-	uint32_t count;
+	uint32_t count;   /* bundles, or 0: one piece of bundle `first` */
 	uint64_t file_off, len;
+	uint64_t piece_off; /* a piece: where its bytes go in the bundle */
 	uint64_t tag;
 	int prio;
 	uint64_t t_submit;
@@ -79,8 +83,12 @@ struct swap_engine {
 	uint32_t *rd_free, n_rd_free;
 	struct rd *rds;
 	struct ent *ent;
-	const struct swap_policy_ops *pol;
-	struct swap_policy *ps;
+	/* per kind: the policy ranking its slots and that policy's instance (one instance
+	 * per policy in use, in inst[], shared by the kinds it ranks) */
+	const struct swap_policy_ops *pol[SWAP_KIND_COUNT];
+	struct swap_policy *ps[SWAP_KIND_COUNT];
+	struct swap_policy *inst[SWAP_N_POLICIES];
+	const struct swap_policy_ops *pol_of[SWAP_N_POLICIES];
 	struct slot *slots;
 	uint64_t n_slots;
 	struct kclass kc[SWAP_KIND_COUNT];
@@ -93,6 +101,11 @@ struct swap_engine {
 	uint64_t token, token_stall;
 	uint64_t n_pinned, n_valid;
 	bool plugged;
+	/* A bundle larger than a staging buffer is read in pieces, straight after it took
+	 * its slot: pc_b (NIL when none) and the file offset of its next piece. */
+	int64_t pc_b;
+	uint64_t pc_next;
+	int pc_prio;
 	struct swap_key err_key; /* the key of the last error swap_wait/acquire returned */
 	int err_code;
 };

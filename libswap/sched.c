@@ -48,6 +48,83 @@ void swap_plist_add(struct swap_engine *e, uint64_t b, int prio)
 
 static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res);
 
+/* Submit read ri (first, count, file_off, len, piece_off, tag and prio set): statistics
+ * and probes (one read, its bytes split by layer, slack to the first), the backend. */
+static void issue(struct swap_engine *e, uint32_t ri)
+{
+	const struct swap_store *s = e->s;
+	struct rd *r = &e->rds[ri];
+	struct swap_key start = r->first;
+	uint32_t first = start.layer / s->d.group * s->d.group;
+	struct swap_extent x;
+	int err;
+
+	r->t_submit = swap_now_ns();
+	e->inflight++;
+	e->ls[start.layer].reads++;
+	if (SWAP_PROBES_ON(e))
+		DTRACE_PROBE4(activeswap, fetch_submit, r->tag, (int32_t)start.layer, r->len,
+			      (int32_t)r->prio);
+	if (e->p.on_submit)
+		e->p.on_submit(e->p.cb_arg, r->tag, start.layer, r->len, r->prio);
+	memset(e->per, 0, sizeof(*e->per) * s->d.group);
+	if (r->count) {
+		uint64_t bb = s->bundle_bytes[start.kind];
+		struct swap_key k = start;
+
+		/* A span never leaves its (group, kind) section. */
+		for (uint32_t i = 0; i < r->count; i++) {
+			e->per[k.layer - first] += bb;
+			swap_file_next(s, k, &k);
+		}
+		e->per[start.layer - first] += r->len - (uint64_t)r->count * bb;
+	} else {
+		e->per[start.layer - first] = r->len; /* a piece */
+	}
+	for (uint32_t l = 0; l < s->d.group; l++) {
+		uint64_t v = e->per[l];
+
+		if (!v)
+			continue;
+		e->ls[first + l].bytes_read += v;
+		if (SWAP_PROBES_ON(e))
+			DTRACE_PROBE2(activeswap, bundle_bytes, (int32_t)(first + l), v);
+	}
+	x.file_off = r->file_off;
+	x.len = r->len;
+	x.region_off = (uint64_t)ri * e->sb;
+	x.cookie = ri;
+	x.prio = (uint32_t)r->prio;
+	err = e->bops->submit(e->be, &x, 1);
+	if (err)
+		complete_locked(e, ri, err);
+}
+
+/* The next piece of the bundle read in pieces (e->pc_b): the next staging buffer's worth
+ * of its 4 KiB aligned span. */
+static void issue_piece(struct swap_engine *e)
+{
+	const struct swap_store *s = e->s;
+	uint64_t b = (uint64_t)e->pc_b;
+	struct swap_key k = swap_key_of(s, b);
+	uint64_t off = swap_bundle_off(s, k);
+	uint64_t end = swap_align_up(off + s->bundle_bytes[k.kind]);
+	uint32_t ri = e->rd_free[--e->n_rd_free];
+	struct rd *r = &e->rds[ri];
+
+	r->first = k;
+	r->count = 0;
+	r->file_off = e->pc_next;
+	r->len = end - r->file_off < e->sb ? end - r->file_off : e->sb;
+	r->piece_off = r->file_off > off ? r->file_off - off : 0;
+	r->tag = e->ent[b].tag;
+	r->prio = e->pc_prio;
+	e->pc_next += r->len;
+	if (e->pc_next >= end)
+		e->pc_b = NIL;
+	issue(e, ri);
+}
+
 /* Start reads while the queue depth allows: the oldest bundle of the highest priority,
  * extended over queued neighbours in file order up to the maximum read size. */
 void swap_dispatch(struct swap_engine *e)
@@ -55,16 +132,18 @@ void swap_dispatch(struct swap_engine *e)
 	const struct swap_store *s = e->s;
 	unsigned blocked = 0; /* kinds whose slots are all pinned or loading */
 
-	while (!e->plugged && e->inflight < e->qd && e->n_queued) {
+	while (!e->plugged && e->inflight < e->qd && (e->n_queued || e->pc_b != NIL)) {
 		int p;
 		uint64_t b = 0, off0, off1, bb;
 		struct swap_key k0 = { 0 }, start, end, nb;
 		uint32_t n = 1, ri;
 		int32_t si = NIL;
 		struct rd *r;
-		struct swap_extent x;
-		int err;
 
+		if (e->pc_b != NIL) {
+			issue_piece(e);
+			continue;
+		}
 		/* The oldest bundle of the highest class whose kind can get a slot; a kind
 		 * with every slot pinned must not hold up the others' fetches. */
 		for (p = 0; p < SWAP_PRIO_COUNT && si == NIL; p++) {
@@ -97,6 +176,15 @@ void swap_dispatch(struct swap_engine *e)
 		start = end = k0;
 		off0 = swap_bundle_off(s, k0);
 		off1 = off0 + bb;
+		if (swap_align_up(off1) - swap_align_down(off0) > e->sb) {
+			/* too big for one staging buffer: its pieces go next */
+			e->pc_b = (int64_t)b;
+			e->pc_next = swap_align_down(off0);
+			e->pc_prio = p;
+			e->ent[b].pieces = (uint32_t)((swap_align_up(off1) - e->pc_next +
+						       e->sb - 1) / e->sb);
+			continue;
+		}
 		/* backwards */
 		while (swap_file_prev(s, start, &nb)) {
 			uint64_t nbi = swap_bidx(s, nb), o = swap_bundle_off(s, nb);
@@ -138,48 +226,10 @@ void swap_dispatch(struct swap_engine *e)
 		r->count = n;
 		r->file_off = swap_align_down(off0);
 		r->len = swap_align_up(off1) - r->file_off;
+		r->piece_off = 0;
 		r->tag = e->ent[b].tag;
 		r->prio = p;
-		r->t_submit = swap_now_ns();
-		e->inflight++;
-		/* Stats and probes: one read, its bytes split by layer (slack to the first). */
-		e->ls[start.layer].reads++;
-		if (SWAP_PROBES_ON(e))
-			DTRACE_PROBE4(activeswap, fetch_submit, r->tag, (int32_t)start.layer,
-				      r->len, (int32_t)p);
-		if (e->p.on_submit)
-			e->p.on_submit(e->p.cb_arg, r->tag, start.layer, r->len, p);
-		{
-			uint32_t first = start.layer / s->d.group * s->d.group;
-			uint64_t slack = r->len - (uint64_t)n * bb;
-			struct swap_key k = start;
-
-			/* A span never leaves its (group, kind) section. */
-			memset(e->per, 0, sizeof(*e->per) * s->d.group);
-			for (uint32_t i = 0; i < n; i++) {
-				e->per[k.layer - first] += bb;
-				swap_file_next(s, k, &k);
-			}
-			e->per[start.layer - first] += slack;
-			for (uint32_t l = 0; l < s->d.group; l++) {
-				uint64_t v = e->per[l];
-
-				if (!v)
-					continue;
-				e->ls[first + l].bytes_read += v;
-				if (SWAP_PROBES_ON(e))
-					DTRACE_PROBE2(activeswap, bundle_bytes,
-						      (int32_t)(first + l), v);
-			}
-		}
-		x.file_off = r->file_off;
-		x.len = r->len;
-		x.region_off = (uint64_t)ri * e->sb;
-		x.cookie = ri;
-		x.prio = (uint32_t)p;
-		err = e->bops->submit(e->be, &x, 1);
-		if (err)
-			complete_locked(e, ri, err);
+		issue(e, ri);
 	}
 }
 
@@ -194,8 +244,18 @@ static void copy_out(struct swap_engine *e, const struct rd *r, const uint8_t *b
 	const struct swap_store *s = e->s;
 	uint64_t bb = s->bundle_bytes[r->first.kind];
 	struct swap_key k = r->first;
+	uint64_t off = swap_bundle_off(s, k);
 	/* the read's bundles are neighbours in file order: back to back from the first */
-	const uint8_t *src = buf + (swap_bundle_off(s, k) - r->file_off);
+	const uint8_t *src = buf + (off > r->file_off ? off - r->file_off : 0);
+
+	if (!r->count) { /* a piece: its part of the bundle (checked when all are in) */
+		uint64_t lo = off > r->file_off ? off : r->file_off;
+		uint64_t hi = r->file_off + r->len < off + bb ? r->file_off + r->len : off + bb;
+
+		memcpy(swap_slot_mem(e, e->ent[swap_bidx(s, k)].slot) + r->piece_off, src,
+		       hi - lo);
+		return;
+	}
 
 	for (uint32_t i = 0; i < r->count; i++, src += bb) {
 		uint64_t b = swap_bidx(s, k);
@@ -208,8 +268,26 @@ static void copy_out(struct swap_engine *e, const struct rd *r, const uint8_t *b
 	}
 }
 
-/* Publish a finished (or failed) read: bundles become VALID, or ERROR with the slot
- * freed; the staging buffer and the queue slot are returned. */
+/* Bundle b's read is over: VALID, or ERROR (berr) with its slot freed. */
+static void publish(struct swap_engine *e, uint64_t b, int berr)
+{
+	struct ent *x = &e->ent[b];
+
+	if (berr) {
+		swap_slot_put(e, x->slot);
+		x->slot = NIL;
+		x->state = ST_ERROR;
+		x->err = (int16_t)berr;
+	} else {
+		x->state = ST_VALID;
+		x->fresh = 1;
+		e->n_valid++;
+		swap_settle(e, b);
+	}
+}
+
+/* Publish a finished (or failed) read: its bundles (or, with its last piece, its bundle)
+ * become VALID or ERROR; the staging buffer and the queue slot are returned. */
 static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 {
 	const struct swap_store *s = e->s;
@@ -226,23 +304,24 @@ static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 		err = -EIO; /* short read: the bytes past res are not the file's */
 	if (err)
 		e->ls[r->first.layer].read_errors++;
-	for (uint32_t i = 0; i < r->count; i++) {
+	if (!r->count) { /* a piece: the bundle is published with its last piece */
 		uint64_t b = swap_bidx(s, k);
 		struct ent *x = &e->ent[b];
-		int32_t si = x->slot;
-		int berr = err ? err : x->err;
 
-		if (berr) {
-			swap_slot_put(e, si);
-			x->slot = NIL;
-			x->state = ST_ERROR;
-			x->err = (int16_t)berr;
-		} else {
-			x->state = ST_VALID;
-			x->fresh = 1;
-			e->n_valid++;
-			swap_settle(e, b);
+		if (err && !x->err)
+			x->err = (int16_t)err;
+		if (--x->pieces == 0) {
+			if (!x->err && (e->p.flags & SWAP_F_VERIFY) &&
+			    swap_crc32c(0, swap_slot_mem(e, x->slot), s->bundle_bytes[k.kind]) !=
+			    s->crc[b])
+				x->err = -EBADMSG;
+			publish(e, b, x->err);
 		}
+	}
+	for (uint32_t i = 0; i < r->count; i++) {
+		uint64_t b = swap_bidx(s, k);
+
+		publish(e, b, err ? err : e->ent[b].err);
 		swap_file_next(s, k, &k);
 	}
 	e->rd_free[e->n_rd_free++] = ri;

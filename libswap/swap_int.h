@@ -157,6 +157,7 @@ struct swap_policy_ops {
 extern const struct swap_policy_ops swap_policy_freq_ops;   /* policy_freq.c */
 extern const struct swap_policy_ops swap_policy_lru_ops;    /* policy_list.c */
 extern const struct swap_policy_ops swap_policy_static_ops; /* policy_list.c (FIFO) */
+#define SWAP_N_POLICIES 3 /* values of enum swap_policy_kind */
 
 /* ---- backends --------------------------------------------------------------------- */
 /*

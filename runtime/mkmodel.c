@@ -285,6 +285,11 @@ static int check_experts(const struct as_mkmodel_params *p, char *err, size_t er
 {
 	const struct as_mkmodel_shape *s = &p->shape;
 
+	if (p->expert_topics && (p->expert_topics > p->experts || p->expert_topics > s->dim)) {
+		as_seterr(err, errlen, "--expert-topics (%llu) must be in [1, --experts] and at "
+			  "most --dim", (unsigned long long)p->expert_topics);
+		return -EINVAL;
+	}
 	if (!p->experts && p->arch != AS_ARCH_QWEN3MOE)
 		return 0;
 	if (p->arch != AS_ARCH_LLAMA && p->arch != AS_ARCH_QWEN3MOE) {

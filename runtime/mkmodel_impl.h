@@ -48,6 +48,10 @@ struct mk_tdesc {
 	bool norm;
 	enum mk_gen_kind gen;
 	float rope_base; /* GEN_ROPE_FREQS: rope.freq_base; ne[0] = n_rot / 2 */
+	/* expert topics (as_mkmodel_params.expert_topics): row r gets topic_amp added at
+	 * coordinate r % topics (0: none) */
+	uint32_t topics;
+	float topic_amp;
 };
 
 /* Rows [row0, row0 + nrows) of tensor number tensor_idx, quantized into out; tmp holds

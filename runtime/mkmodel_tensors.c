@@ -126,6 +126,8 @@ void *mk_gen_rows(void *arg)
 			for (uint64_t k = 0; t->gen == GEN_NEAR_ONE && k < t->ne[0]; k++)
 				j->tmp[k] += 1.0f;
 		}
+		if (t->topics)
+			j->tmp[row % t->topics] += t->topic_amp;
 		j->rc = as_quant_row(t->type, j->tmp, j->out + i * t->row_bytes, t->ne[0]);
 		if (j->rc)
 			break;
@@ -162,6 +164,18 @@ static size_t arch_extras(enum as_arch a, uint64_t l, uint64_t hd, uint64_t q_di
 }
 
 /*
+ * Expert topics (--expert-topics N): token t and expert e belong to topic t % N and
+ * e % N; t's embedding has MK_EMBD_TOPIC at coordinate t % N (as much as the rest of the
+ * row: the residual stream carries its token's topic), t's output row and e's router
+ * row lean towards their topic's coordinate. So greedy decoding stays among the tokens of
+ * the topic it is in and the router picks among that topic's experts: a per-sequence
+ * subset with temporal locality, for showing an expert cache's effect.
+ */
+#define MK_EMBD_TOPIC 2.0f
+#define MK_OUTPUT_TOPIC 2.0f
+#define MK_ROUTER_TOPIC 0.5f
+
+/*
  * Layer l's MoE tensor for ffn slot b (0 gate, 1 up, 2 down) into t: before the gate,
  * the router ffn_gate_inp {dim, experts} (F32, as llama-quantize leaves it, uniform with
  * the weights' 1/sqrt(dim) scale: logits of about unit spread, so the top-k choice is
@@ -184,6 +198,8 @@ static size_t moe_tensors(const struct as_mkmodel_params *o, uint64_t l, size_t 
 		t[k].ne[1] = o->experts;
 		t[k].ne[2] = 1;
 		t[k].gen = GEN_WEIGHT;
+		t[k].topics = (uint32_t)o->expert_topics;
+		t[k].topic_amp = MK_ROUTER_TOPIC;
 		k++;
 	}
 	snprintf(t[k].name, sizeof(t[k].name), "blk.%llu.%s.weight", (unsigned long long)l,
@@ -258,6 +274,10 @@ int mk_build_tensors(const struct as_mkmodel_params *o, struct mk_tdesc **out,
 	}
 	T("output_norm.weight", true, s->dim, 1);
 	T("output.weight", false, s->dim, s->vocab);
+	t[k - 1].topics = (uint32_t)o->expert_topics;
+	t[k - 1].topic_amp = MK_OUTPUT_TOPIC;
+	t[0].topics = (uint32_t)o->expert_topics; /* token_embd */
+	t[0].topic_amp = MK_EMBD_TOPIC;
 	if (o->rope_freqs) {
 		T("rope_freqs.weight", true, hd / 2, 1);
 		t[k - 1].gen = GEN_ROPE_FREQS;

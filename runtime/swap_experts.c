@@ -8,14 +8,26 @@
  * whichever source, budget or backend supplied the bytes.
  *
  *   table   every bundle pinned at open: the expert's rows looked up;
- *   engine  experts_chosen requests the router's k experts (both bundles each) on demand
- *           before the first is computed, so the reads of the later ones overlap the
- *           compute of the first; expert_linear pins the bundle when it is in (a hit) or
- *           acquires it (waiting for its read), computes and releases it.
+ *   engine  experts_chosen counts the router's k experts (both bundles each) in DRAM at
+ *           that moment (hits) and requests them on demand before the first is
+ *           computed, so the reads of the later ones overlap the compute of the first;
+ *           expert_linear pins the bundle when it is in or acquires it (waiting for its
+ *           read), computes and releases it.
+ *
+ * Expert prediction (engine): experts_chosen of layer L also applies the routers of
+ * L+1 .. L+xp_ahead to L's FFN input x = rmsnorm(h) * g_L, rescaled to each layer's norm
+ * (x / g_L * g_T: the same residual h, one FFN later than T will see it), and preloads
+ * their top-k experts (NEXT for L+1, LATER beyond), each prediction under a tag of its
+ * own. When T's router has chosen, T's chosen experts are requested on demand first (a
+ * queued bundle takes the tag of its latest request) and then T's prediction tag is
+ * cancelled: only the wrongly predicted experts still queued are dropped. What is
+ * preloaded never changes what is computed, only when its bytes arrive.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "activeswap/kernels.h"
 #include "swapmodel.h"
 
 static int kind_of(enum as_group g)
@@ -76,21 +88,95 @@ int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group 
 						     e], g, x, ys), layer, kind);
 }
 
-void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
-			      uint32_t n, const float *x)
+/* n experts' bundles into m->fkeys, in the order they are computed: gate/up then down of
+ * the first, then the next. */
+static uint32_t expert_keys(struct as_swap_model *m, uint32_t layer, const uint32_t *ids,
+			    uint32_t n)
 {
-	struct as_swap_model *m = ctx;
 	uint32_t k = 0;
 
-	(void)w;
-	(void)x;
-	/* in the order they are computed: gate/up then down of the first, then the next */
 	for (uint32_t i = 0; i < n && k + 2 <= sw_max_in(&m->rm.hp); i++) {
 		m->fkeys[k++] = (struct swap_key){ layer, SWAP_FFN_IN, ids[i] };
 		m->fkeys[k++] = (struct swap_key){ layer, SWAP_FFN_OUT, ids[i] };
 	}
+	return k;
+}
+
+/* The router chose ids for layer: how the prediction made for it this token fared. */
+static void count_prediction(struct as_swap_model *m, uint32_t layer, const uint32_t *ids,
+			     uint32_t n)
+{
+	uint32_t k = m->rm.hp.n_expert_used, hit = 0;
+	const uint32_t *pred = m->xp_set + (size_t)layer * k;
+
+	if (m->xp_tok[layer] != m->token + 1)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < k; j++)
+			if (ids[i] == pred[j]) {
+				hit++;
+				break;
+			}
+	m->ls[layer].expert_predicted += k;
+	m->ls[layer].expert_pred_used += hit;
+	m->ls[layer].expert_pred_needed += n;
+}
+
+static void cancel_tag(struct as_swap_model *m, uint64_t tag)
+{
+	int nc = swap_cancel(m->eng, tag, (1u << SWAP_PRIO_NEXT) | (1u << SWAP_PRIO_LATER));
+
+	if (nc > 0)
+		m->cancelled += (uint64_t)nc;
+}
+
+/* Preload the experts the routers of layer+1 .. layer+xp_ahead pick for x. */
+static void predict_experts(struct as_swap_model *m, uint32_t layer, const float *x)
+{
+	const struct as_hparams *hp = &m->rm.hp;
+	uint32_t k = hp->n_expert_used;
+	const float *g = m->rm.layers[layer].ffn_norm;
+
+	for (uint32_t j = 1; j <= m->xp_ahead && layer + j < hp->n_layer; j++) {
+		uint32_t t = layer + j;
+		const float *gt = m->rm.layers[t].ffn_norm;
+		const struct as_weight *R = &m->rm.layers[t].router;
+		uint64_t tag = SW_XP_TAG | ++m->xp_seq;
+
+		for (uint32_t i = 0; i < hp->dim; i++)
+			m->xp_x[i] = g[i] != 0.0f ? x[i] / g[i] * gt[i] : 0.0f;
+		as_matvec(m->tp, R->type, R->data, R->rows, R->cols, m->xp_x, m->xp_p);
+		as_moe_route(m->xp_p, hp->n_expert, k, false, m->xp_ids, m->xp_w);
+		memcpy(m->xp_set + (size_t)t * k, m->xp_ids, sizeof(*m->xp_ids) * k);
+		m->xp_tok[t] = m->token + 1;
+		swap_request(m->eng, m->fkeys, expert_keys(m, t, m->xp_ids, k),
+			     j == 1 ? SWAP_PRIO_NEXT : SWAP_PRIO_LATER, tag);
+		if (m->xp_tag[t])
+			cancel_tag(m, m->xp_tag[t]); /* an older prediction for t */
+		m->xp_tag[t] = tag;
+	}
+}
+
+void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
+			      uint32_t n, const float *x)
+{
+	struct as_swap_model *m = ctx;
+
+	uint32_t nk = expert_keys(m, layer, ids, n);
+
+	(void)w;
+	count_prediction(m, layer, ids, n);
+	/* a hit: in DRAM when the router chose it (cached, or preloaded in time) */
+	m->ls[layer].expert_lookups += nk;
+	m->ls[layer].expert_hits += swap_count_resident(m->eng, m->fkeys, nk);
 	/* an error (a bad key) comes back from the acquire */
-	swap_request(m->eng, m->fkeys, k, SWAP_PRIO_DEMAND, 0);
+	swap_request(m->eng, m->fkeys, nk, SWAP_PRIO_DEMAND, 0);
+	if (m->xp_tag[layer]) {
+		cancel_tag(m, m->xp_tag[layer]); /* the wrong guesses still queued */
+		m->xp_tag[layer] = 0;
+	}
+	if (m->xp_ahead)
+		predict_experts(m, layer, x);
 }
 
 int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
@@ -103,11 +189,9 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 
 	if (sel || kind < 0 || e >= m->rm.hp.n_expert)
 		return -EINVAL;
-	m->ls[layer].expert_lookups++;
+	/* counted in experts_chosen */
 	p = swap_pin(m->eng, key);
-	if (p) {
-		m->ls[layer].expert_hits++;
-	} else {
+	if (!p) {
 		r = swap_acquire(m->eng, &key, 1, &p);
 		if (r)
 			return expert_fail(m, r, layer, kind);

@@ -335,6 +335,13 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->all);
 	free(m->all_off);
 	free(m->ls);
+	free(m->xp_x);
+	free(m->xp_p);
+	free(m->xp_w);
+	free(m->xp_ids);
+	free(m->xp_set);
+	free(m->xp_tok);
+	free(m->xp_tag);
 	free(m);
 }
 
@@ -624,6 +631,18 @@ static int alloc_buffers(struct as_swap_model *m)
 	    !m->pred_tok || !m->pred_n || !m->ls || !m->chs || !m->umask || !m->ukeys ||
 	    !m->chan)
 		return -ENOMEM;
+	if (hp->n_expert) {
+		m->xp_x = calloc(hp->dim, 4);
+		m->xp_p = calloc(hp->n_expert, 4);
+		m->xp_w = calloc(hp->n_expert, 4);
+		m->xp_ids = calloc(hp->n_expert, 4);
+		m->xp_set = calloc((size_t)hp->n_layer * hp->n_expert_used, 4);
+		m->xp_tok = calloc(hp->n_layer, 8);
+		m->xp_tag = calloc(hp->n_layer, 8);
+		if (!m->xp_x || !m->xp_p || !m->xp_w || !m->xp_ids || !m->xp_set ||
+		    !m->xp_tok || !m->xp_tag)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -636,6 +655,7 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 	size_t maxio = sw_max_in(hp);
 	struct swap_engine_params ep;
 	struct swap_stats s;
+	uint32_t static_kinds = sw_static_kinds(m->st, p);
 	int r;
 
 	sw_engine_params(m->st, p, &ep);
@@ -671,8 +691,8 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 		return r;
 	swap_engine_stats(m->eng, &s);
 	m->pool_bytes = s.pool_bytes;
-	if (p->policy == SWAP_POLICY_STATIC) {
-		r = sw_static_prefix(m, s.kind_slots);
+	if (static_kinds) {
+		r = sw_static_prefix(m, s.kind_slots, static_kinds);
 		if (r && r != -ENOSPC) {
 			char why[200];
 
@@ -682,7 +702,7 @@ static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, 
 		}
 	}
 	m->budget_bytes = p->budget_bytes ? p->budget_bytes : m->fixed_bytes + m->pool_bytes;
-	if (!p->no_pin_all && p->policy != SWAP_POLICY_STATIC) {
+	if (!p->no_pin_all && !static_kinds) {
 		struct as_swap_budget bi;
 
 		sw_budget(m->st, p, &bi);
@@ -816,6 +836,10 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	if (m->group > m->rm.hp.n_layer)
 		m->group = m->rm.hp.n_layer;
 	m->no_preload = p->no_preload;
+	/* experts of the next layer(s) predicted from this one's FFN input (not on demand
+	 * only) */
+	m->xp_ahead = p->no_preload || p->no_expert_predict ? 0 :
+		      p->expert_predict ? p->expert_predict : 1;
 	m->check_use = p->check_use;
 	m->verify = p->verify_resident || p->check_use || (p->engine_flags & SWAP_F_VERIFY);
 	/* a multiple of the Q4_0 kernels' group: the sums then do not depend on how an op's

@@ -117,12 +117,17 @@ void sw_engine_params(const struct swap_store *st, const struct as_swap_params *
 	ep->backend = p->backend;
 	ep->queue_depth = p->queue_depth ? p->queue_depth : small ? 4 : 0;
 	ep->max_read_bytes = p->max_read_bytes ? p->max_read_bytes : small ? rd : 0;
+	ep->max_buffer_bytes = p->max_buffer_bytes;
 	ep->numa_node = p->numa_bind ? p->numa_node : -1;
 	ep->flags = p->engine_flags;
 	ep->fault = p->fault;
-	/* experts: a layer needs the ones the router chose, not all of them */
-	if (swap_store_desc(st)->n_expert)
+	/* experts: a layer needs the ones the router chose, not all of them; their slots
+	 * are ranked by the expert policy (contextual unless asked otherwise) */
+	if (swap_store_desc(st)->n_expert) {
 		ep->kind_min[SWAP_FFN_IN] = ep->kind_min[SWAP_FFN_OUT] = experts_used(st);
+		ep->own_policy = 1u << SWAP_FFN_IN | 1u << SWAP_FFN_OUT;
+		ep->kind_policy[SWAP_FFN_IN] = ep->kind_policy[SWAP_FFN_OUT] = p->expert_policy;
+	}
 	/* a tensor-parallel slice: slots for its channels only (at least one per kind) */
 	for (int k = 0; k < SWAP_KIND_COUNT && p->n_slices > 1; k++) {
 		uint32_t lo, hi;
@@ -146,6 +151,19 @@ void as_swap_slice(const struct swap_store_desc *d, uint32_t n_slices, uint32_t 
 	*hi = (uint32_t)(g * (slice + 1) / n_slices * 32);
 	*lo = *lo < in ? *lo : (uint32_t)in;
 	*hi = *hi < in ? *hi : (uint32_t)in;
+}
+
+uint32_t sw_static_kinds(const struct swap_store *st, const struct as_swap_params *p)
+{
+	struct swap_engine_params ep;
+	uint32_t mask = 0;
+
+	sw_engine_params(st, p, &ep);
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		if (((ep.own_policy >> k) & 1 ? ep.kind_policy[k] : ep.policy) ==
+		    SWAP_POLICY_STATIC)
+			mask |= 1u << k;
+	return mask;
 }
 
 void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
@@ -266,7 +284,7 @@ int sw_pin_all(struct as_swap_model *m)
  * another, and a contiguous one leaves the uncached channels contiguous too, so gap
  * filling turns their fetches into long sequential reads.
  */
-int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots)
+int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots, uint32_t kinds)
 {
 	const struct swap_store_desc *d = swap_store_desc(m->st);
 	uint64_t n = 0;
@@ -280,6 +298,8 @@ int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots)
 		uint64_t grp = (uint64_t)d->group * in;
 
 		cnt[k] = (uint32_t)(sl > grp ? (sl - grp) / m->rm.hp.n_layer : 0);
+		if (!((kinds >> k) & 1))
+			cnt[k] = 0;
 		if (cnt[k] > in)
 			cnt[k] = (uint32_t)in;
 		n += (uint64_t)d->n_layers * in;
@@ -346,6 +366,11 @@ void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 		double bb = (double)swap_store_bundle_bytes(m->st, k), n = (double)m->gap[k] + 1;
 
 		saved[k] = 0;
+		if (d->n_expert && k >= SWAP_FFN_IN) {
+			/* an expert: read whole when one of the k chosen of n (at random) */
+			saved[k] = (double)m->rm.hp.n_expert_used / d->n_expert;
+			continue;
+		}
 		for (uint32_t l = 0; l < m->rm.hp.n_layer; l++) {
 			double x = m->sp[l * SWAP_KIND_COUNT + k], xn = pow(x, n);
 

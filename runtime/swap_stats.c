@@ -19,6 +19,11 @@ uint32_t as_swap_n_vocab(const struct as_swap_model *m)
 	return m->rm.hp.n_vocab;
 }
 
+uint32_t as_swap_n_experts(const struct as_swap_model *m)
+{
+	return m->rm.hp.n_expert;
+}
+
 uint32_t as_swap_n_layers(const struct as_swap_model *m)
 {
 	return m->rm.hp.n_layer;
@@ -82,6 +87,18 @@ const char *as_swap_backend_name(const struct as_swap_model *m)
 const char *as_swap_policy_name(const struct as_swap_model *m)
 {
 	return m->rows ? "rows" : swap_engine_policy_name(m->eng);
+}
+
+const char *as_swap_expert_policy_name(const struct as_swap_model *m)
+{
+	const char *n;
+
+	if (!m->eng)
+		return "rows";
+	if (m->all)
+		return "table";
+	n = swap_engine_kind_policy_name(m->eng, SWAP_FFN_IN);
+	return !strcmp(n, "freq") ? "contextual" : n;
 }
 
 void as_swap_io_stats(struct as_swap_model *m, struct swap_stats *out)
@@ -151,6 +168,9 @@ void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
 		out->total.stall_ns += x.stall_ns;
 		out->total.bytes_used += x.bytes_used;
 		out->total.expert_lookups += x.expert_lookups;
+		out->total.expert_predicted += x.expert_predicted;
+		out->total.expert_pred_used += x.expert_pred_used;
+		out->total.expert_pred_needed += x.expert_pred_needed;
 		out->total.expert_hits += x.expert_hits;
 	}
 	out->budget_bytes = m->budget_bytes;

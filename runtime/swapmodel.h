@@ -24,6 +24,8 @@
 
 #define SW_DEF_CHUNK 256u
 #define SW_N_PRED 2 /* predicted kinds: ATTN_IN, FFN_IN */
+/* the tags of expert predictions (swap_experts.c), apart from the Top-K preloads' */
+#define SW_XP_TAG (1ull << 62)
 
 /* One matrix of a bundle kind. */
 struct sw_mat {
@@ -96,6 +98,14 @@ struct as_swap_model {
 	uint32_t seq;
 	uint64_t last_tag;
 
+	/* expert prediction (swap_experts.c): layers ahead (0: off); scratch; per layer the
+	 * experts last predicted for it (xp_set [n_layer][n_expert_used]), for which token
+	 * + 1 (xp_tok) and under which tag (xp_tag, 0: nothing queued) */
+	uint32_t xp_ahead;
+	float *xp_x, *xp_p, *xp_w;
+	uint32_t *xp_ids, *xp_set;
+	uint64_t *xp_tok, *xp_tag, xp_seq;
+
 	/* all-resident mode: every bundle pinned once at open, looked up without the engine */
 	const void **all;
 	uint64_t *all_off; /* [n_layer][SWAP_KIND_COUNT] first index in all */
@@ -153,7 +163,9 @@ void sw_engine_params(const struct swap_store *st, const struct as_swap_params *
 void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
 	       struct as_swap_budget *b);
 int sw_pin_all(struct as_swap_model *m);
-int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots);
+int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots, uint32_t kinds);
+/* Bit k set: kind k's slots are ranked by the STATIC policy (its hot set is loaded). */
+uint32_t sw_static_kinds(const struct swap_store *st, const struct as_swap_params *p);
 void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 		   struct swap_engine_params *ep);
 

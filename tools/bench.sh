@@ -6,7 +6,8 @@
 # Decode tokens/s against DRAM budget (AS_BENCH_BUDGETS, default "100 75 50 25" percent
 # of what holding the whole model takes) on a generated Q4_0 model (AS_BENCH_SHAPE,
 # default 1b; 7b is the issue's reference shape, 3.4 GB; its store holds the row copy, 2x
-# the GGUF on disk): activeswap with auto sparsity
+# the GGUF on disk; the MoE shapes mixtral-8x7b, qwen3-30b-a3b, mixtral-tiny and
+# qwen3moe-tiny are stored with experts as swap units and get an expert hit rate line): activeswap with auto sparsity
 # and group, and the same model dense through mmap inside a memory cgroup of the same
 # size (tools/memcg.sh: both sides get budget + 10% + 24 MiB of process overhead); with --peer-llama-bench (or AS_PEER_LLAMA_BENCH) llama.cpp's
 # llama-bench in the same cgroup too. Writes decode.jsonl (one JSON object per run and
@@ -55,8 +56,16 @@ if [ ! -f "$gguf" ]; then
 	"$AS" mkmodel --shape "$SHAPE" ${LAYERS:+--layers $LAYERS} --type q4_0 --seed 1 \
 		--threads "$T" -o "$gguf"
 fi
-# with the row copy (convert --rows): the 100% row runs at sparsity 0 on the dense kernels
-if [ ! -f "$store" ] || [ "$store" -ot "$gguf" ] ||
+# with the row copy (convert --rows): the 100% row runs at sparsity 0 on the dense kernels;
+# a mixture-of-experts shape has no row copy (its experts are the swap units)
+moe=0
+case "$SHAPE" in mixtral*|qwen3moe*|qwen3-30b-a3b) moe=1 ;; esac
+if [ $moe = 1 ]; then
+	if [ ! -f "$store" ] || [ "$store" -ot "$gguf" ]; then
+		echo "== converting to $store (group 1; experts as swap units)"
+		"$AS" convert "$gguf" -o "$store" --group 1 --quiet
+	fi
+elif [ ! -f "$store" ] || [ "$store" -ot "$gguf" ] ||
 	! "$AS" info "$store" 2>/dev/null | grep -q "row copy:"; then
 	echo "== converting to $store (group 1: gap-filled reads; --rows: the row copy)"
 	"$AS" convert "$gguf" -o "$store" --group 1 --rows --quiet
@@ -205,6 +214,16 @@ LEGEND
   fio MB/s       fio's random-read bandwidth of the store at that read size, depth 32
   eff, eff-u     tok/s x flash (eff) or useful (eff-u) bytes per token / fio's bandwidth
 LEGEND
+if [ $moe = 1 ]; then
+	# the expert cache of each budget's median run (random routers: about the cached
+	# fraction of the experts, plus what repeated tokens reuse)
+	while read -r pct bud lim; do
+		f=$(median_run "$OUT"/as-"$pct"-*.json)
+		[ -n "$f" ] && echo "  experts at $pct%: hit rate $(jfield expert_hit_rate "$f")," \
+			"prediction precision $(jfield expert_prediction_precision "$f")," \
+			"recall $(jfield expert_prediction_recall "$f")"
+	done <"$OUT/budgets.txt"
+fi
 dense=""
 [ -f "$OUT/dense.json" ] && dense=$(jfield tokens_per_s "$OUT/dense.json") &&
 	echo "dense in DRAM: $dense tok/s"

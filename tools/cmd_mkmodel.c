@@ -31,13 +31,16 @@ static void usage(FILE *f)
 		"         [--vocab-from DIR [--pre NAME]]\n"
 		"         [--arch llama|qwen2|qwen3|mixtral|qwen3moe] [--head-dim N] [--rope-freqs]\n"
 		"         [--experts N] [--experts-used K] [--expert-hidden F]\n"
+		"         [--expert-topics T]\n"
 		"Writes a GGUF with seeded random weights (default: llama, tiny, q4_0, seed 1).\n"
 		"qwen2 adds Q/K/V biases, qwen3 per-head Q/K norms; --head-dim sets\n"
 		"attention.key_length (default dim/heads); --rope-freqs adds Llama 3.1's\n"
 		"rope_freqs.weight (llama only).\n"
 		"mixtral (a llama with experts) and qwen3moe (qwen3 with experts): N experts\n"
 		"(default 8), K used per token (default 2), qwen3moe's expert FFN width F\n"
-		"(default --hidden; a mixtral expert is --hidden wide).\n"
+		"(default --hidden; a mixtral expert is --hidden wide). --expert-topics T:\n"
+		"a router with locality: tokens and experts fall into T topics, a greedy\n"
+		"sequence stays in one and the routers choose among its experts.\n"
 		"TYPE (of every matrix; norms are f32): f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0\n"
 		"  q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs (the 256-blocks need dim, hidden and\n"
 		"  heads*head-dim multiples of 256), or the mixes q4_k_m q5_k_m (llama.cpp's\n"
@@ -177,7 +180,7 @@ int cmd_mkmodel(int argc, char **argv)
 	const char *shape = "tiny", *vocab_from = NULL, *pre = NULL;
 	struct as_hf_vocab hv;
 	char err[4400] = "";
-	uint64_t data_bytes = 0, threads = 0, head_dim = 0;
+	uint64_t data_bytes = 0, threads = 0, head_dim = 0, topics = 0;
 	int arch = -1;
 	bool rope_freqs = false;
 	struct sigaction sa;
@@ -206,6 +209,7 @@ int cmd_mkmodel(int argc, char **argv)
 		ARG_OPT_FN("--arch", NULL, &arch, opt_arch),
 		ARG_OPT_U64("--head-dim", NULL, &head_dim, 2, 4096),
 		ARG_OPT_BOOL("--rope-freqs", NULL, &rope_freqs),
+		ARG_OPT_U64("--expert-topics", NULL, &topics, 1, AS_MAX_EXPERTS),
 		ARG_OPT_END,
 	};
 	const struct arg_spec spec = { .sub = SUB, .tables = { opts }, .usage_fn = usage };
@@ -224,6 +228,7 @@ int cmd_mkmodel(int argc, char **argv)
 		return 2;
 	}
 	moe_defaults(&o, arch, set[HIDDEN] ? ov[HIDDEN] : 0);
+	o.expert_topics = topics;
 	{
 		uint64_t *field[N_SHAPE] = { &o.shape.dim, &o.shape.hidden, &o.shape.layers,
 					     &o.shape.heads, &o.shape.kv_heads, &o.shape.vocab,

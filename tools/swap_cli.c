@@ -25,6 +25,7 @@ void swap_cli_init(struct swap_cli *o)
 	o->sparsity = -1;
 	o->max_sparsity = 0.5;
 	o->policy = -1; /* auto: static prefix hot set (see swapping.md) */
+	o->expert_predict = -1;
 	o->backend = SWAP_BACKEND_AUTO;
 	o->gap_auto = true;
 	o->numa_node = -1;
@@ -166,6 +167,19 @@ static int opt_policy(void *ptr, const char *sub, const char *flag, const char *
 	return 0;
 }
 
+static int opt_expert_policy(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	int *policy = ptr;
+
+	(void)flag;
+	*policy = swap_policy_from_name(!strcmp(v, "contextual") ? "freq" : v);
+	if (*policy < 0) {
+		cli_err(sub, "bad value for --expert-policy: '%s' (contextual, lru or static)", v);
+		return -1;
+	}
+	return 0;
+}
+
 int swap_cli_backend(void *ptr, const char *sub, const char *flag, const char *v)
 {
 	int *backend = ptr;
@@ -198,10 +212,14 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_LONG("--queue-depth", NULL, &o->queue_depth, 1, 4096),
 		ARG_OPT_FN("--gap", NULL, o, opt_gap),
 		ARG_OPT_FN("--policy", NULL, &o->policy, opt_policy),
+		ARG_OPT_FN("--expert-policy", NULL, &o->expert_policy, opt_expert_policy),
+		ARG_OPT_LONG("--expert-predict", NULL, &o->expert_predict, 0, 64),
 		ARG_OPT_FN("--backend", NULL, &o->backend, swap_cli_backend),
 		ARG_OPT_END,
 	};
 
+	_Static_assert(sizeof(t) / sizeof(t[0]) == SWAP_CLI_NOPTS,
+		       "SWAP_CLI_NOPTS counts the table above");
 	memcpy(opts, t, sizeof(t));
 }
 
@@ -229,6 +247,37 @@ static void note_unlocked(const char *sub, struct as_swap_model *m)
 			s.pool_bytes / 1048576.0, (unsigned long long)rl.rlim_cur >> 10);
 }
 
+/* A store with experts: the expert cache the budget left (slots of the two expert kinds
+ * against every layer's experts), its policy and the prediction depth, on one line. */
+static void note_experts(const char *sub, struct as_swap_model *m,
+			 const struct as_swap_params *p)
+{
+	struct swap_engine *e = as_swap_engine(m);
+	uint64_t all = (uint64_t)as_swap_n_layers(m) * as_swap_n_experts(m);
+	uint32_t ahead = p->expert_predict ? p->expert_predict : 1;
+	struct swap_stats s;
+	char pred[32];
+
+	if (!all)
+		return;
+	if (!e || !strcmp(as_swap_expert_policy_name(m), "table")) {
+		fprintf(stderr, "activeswap %s: experts: all %llu in DRAM\n", sub,
+			(unsigned long long)all);
+		return;
+	}
+	swap_engine_stats(e, &s);
+	if (p->no_preload || p->no_expert_predict)
+		snprintf(pred, sizeof(pred), "off");
+	else
+		snprintf(pred, sizeof(pred), "%u layer%s ahead", ahead, ahead > 1 ? "s" : "");
+	fprintf(stderr, "activeswap %s: experts: cache of %llu gate/up + %llu down bundles of "
+		"%llu experts (%.0f%%), policy %s, prediction %s\n", sub,
+		(unsigned long long)s.kind_slots[SWAP_FFN_IN],
+		(unsigned long long)s.kind_slots[SWAP_FFN_OUT], (unsigned long long)all,
+		50.0 * (double)(s.kind_slots[SWAP_FFN_IN] + s.kind_slots[SWAP_FFN_OUT]) / all,
+		as_swap_expert_policy_name(m), pred);
+}
+
 int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		  struct as_threadpool *tp, uint32_t n_ctx, bool quiet,
 		  struct as_swap_model **out)
@@ -251,6 +300,9 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 
 	memset(&p, 0, sizeof(p));
 	p.policy = o->policy < 0 ? SWAP_POLICY_STATIC : (enum swap_policy_kind)o->policy;
+	p.expert_policy = (enum swap_policy_kind)o->expert_policy;
+	p.expert_predict = o->expert_predict > 0 ? (uint32_t)o->expert_predict : 0;
+	p.no_expert_predict = o->expert_predict == 0;
 	p.backend = (enum swap_backend_kind)o->backend;
 	p.queue_depth = (uint32_t)o->queue_depth;
 	p.tp = tp;
@@ -330,6 +382,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	else if (!quiet && as_swap_row_mode(*out))
 		fprintf(stderr, "activeswap %s: sparsity 0: computing from the store's row copy "
 			"(dense kernels)\n", sub);
+	if (!r && !quiet)
+		note_experts(sub, *out, &p);
 	if (!r)
 		note_unlocked(sub, *out);
 	return r;
@@ -386,6 +440,29 @@ static void layer_stats(struct as_swap_model *m, uint32_t l, struct as_swap_laye
 {
 	as_swap_layer_stats(m, l, x);
 	tp_sum_u64((uint64_t *)x, sizeof(*x) / sizeof(uint64_t));
+
+enum expert_rate { EXPERT_HITS, EXPERT_PRECISION, EXPERT_RECALL };
+
+/* One expert rate of every layer: " 12.5%" each (n/a: nothing counted), or with json
+ * ", 0.1250" (null). */
+static void expert_rates(struct as_swap_model *m, FILE *f, enum expert_rate what, bool json)
+{
+	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
+		struct as_swap_layer_stats x;
+		uint64_t a, b;
+		char pr[16];
+
+		as_swap_layer_stats(m, l, &x);
+		a = what == EXPERT_HITS ? x.expert_hits : x.expert_pred_used;
+		b = what == EXPERT_HITS ? x.expert_lookups :
+		    what == EXPERT_PRECISION ? x.expert_predicted : x.expert_pred_needed;
+		if (!json)
+			fprintf(f, " %s", pct(pr, a, b));
+		else if (b)
+			fprintf(f, "%s%.4f", l ? ", " : "", (double)a / (double)b);
+		else
+			fprintf(f, "%snull", l ? ", " : "");
+	}
 }
 
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
@@ -431,15 +508,19 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		return;
 	/* a mixture of experts: the experts computed and those already in DRAM */
 	fprintf(f, "experts: hit-rate per layer");
-	for (uint32_t l = 0; l < as_swap_n_layers(m); l++) {
-		struct as_swap_layer_stats x;
-
-		as_swap_layer_stats(m, l, &x);
-		fprintf(f, " %s", pct(pr, x.expert_hits, x.expert_lookups));
-	}
-	fprintf(f, "; total %s of %llu expert bundles used (%.1f per token)\n",
+	expert_rates(m, f, EXPERT_HITS, false);
+	fprintf(f, "; total %s of %llu expert bundles used (%.1f per token; policy %s)\n",
 		pct(pr, s.total.expert_hits, s.total.expert_lookups),
-		(unsigned long long)s.total.expert_lookups, (double)s.total.expert_lookups / nt);
+		(unsigned long long)s.total.expert_lookups, (double)s.total.expert_lookups / nt,
+		as_swap_expert_policy_name(m));
+	if (!s.total.expert_predicted)
+		return;
+	fprintf(f, "experts: prediction precision per layer");
+	expert_rates(m, f, EXPERT_PRECISION, false);
+	fprintf(f, "; recall");
+	expert_rates(m, f, EXPERT_RECALL, false);
+	fprintf(f, "; total %s, %s\n", pct(pr, s.total.expert_pred_used, s.total.expert_predicted),
+		pct(rc, s.total.expert_pred_used, s.total.expert_pred_needed));
 }
 
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
@@ -451,10 +532,25 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 	as_swap_stats(m, &s);
 	as_swap_io_stats(m, &es);
 	fprintf(f, ", \"row_mode\": %s", as_swap_row_mode(m) ? "true" : "false");
-	if (s.total.expert_lookups)
-		fprintf(f, ", \"expert_hit_rate\": %.4f, \"expert_lookups\": %llu",
-			(double)s.total.expert_hits / s.total.expert_lookups,
+	if (s.total.expert_lookups) {
+		fprintf(f, ", \"expert_hit_rate\": %.4f, \"expert_lookups\": %llu, "
+			"\"expert_policy\": ", (double)s.total.expert_hits / s.total.expert_lookups,
 			(unsigned long long)s.total.expert_lookups);
+		cli_json_str(f, as_swap_expert_policy_name(m));
+		fprintf(f, ", \"expert_hit_rate_layers\": [");
+		expert_rates(m, f, EXPERT_HITS, true);
+		fprintf(f, "]");
+	}
+	if (s.total.expert_predicted) {
+		fprintf(f, ", \"expert_prediction_precision\": %.4f, "
+			"\"expert_prediction_recall\": %.4f, \"expert_prediction_precision_layers\": [",
+			(double)s.total.expert_pred_used / s.total.expert_predicted,
+			(double)s.total.expert_pred_used / s.total.expert_pred_needed);
+		expert_rates(m, f, EXPERT_PRECISION, true);
+		fprintf(f, "], \"expert_prediction_recall_layers\": [");
+		expert_rates(m, f, EXPERT_RECALL, true);
+		fprintf(f, "]");
+	}
 	fprintf(f, ", \"reads\": %llu, \"read_bytes\": %llu, \"evictions\": %llu",
 		(unsigned long long)es.total.reads, (unsigned long long)es.total.bytes_read,
 		(unsigned long long)es.total.evictions);

@@ -228,6 +228,10 @@ struct swap_engine_params {
 	enum swap_backend_kind backend;
 	uint32_t queue_depth;         /* reads in flight; 0 = 32 */
 	uint64_t max_read_bytes;      /* coalescing limit per read; 0 = 256 KiB */
+	/* Largest staging buffer (rounded up to 4 KiB, at least max_read_bytes): a bundle
+	 * whose 4 KiB aligned span is larger is read in pieces of a buffer each, straight
+	 * after taking its slot; 0 = 4 MiB. At most 64 MiB. */
+	uint64_t max_buffer_bytes;
 	int numa_node;                /* bind the pool to this node; -1 = no binding */
 	uint32_t flags;               /* SWAP_F_* */
 	uint32_t pread_threads;       /* pread/fault backends; 0 = queue_depth capped at 16 */
@@ -239,7 +243,8 @@ struct swap_engine_params {
 	void *cb_arg;
 	/* Split of the slots beyond the minimum (one layer group of every kind): all equal
 	 * (default 0) = in proportion to the kinds' bytes; otherwise the kinds get them in
-	 * decreasing kind_prio order, each up to all of its bundles. */
+	 * decreasing kind_prio order, each up to all of its bundles (kinds of equal
+	 * kind_prio sharing in proportion to their bytes: a MoE store's two expert kinds). */
 	uint8_t kind_prio[SWAP_KIND_COUNT];
 	/* Slots of kind k that every layer of a group needs at least (the minimum budget):
 	 * 0 or more than the kind's bundles per layer = all of them (the default; a column
@@ -250,6 +255,12 @@ struct swap_engine_params {
 	 * holds some of every kind's): the slots of kind k are at most that many per layer
 	 * and the split above weighs the kinds by it. 0 or more than the kind has = all. */
 	uint32_t kind_use[SWAP_KIND_COUNT];
+
+	/* Kinds with an eviction policy of their own: bit k set = kind k's slots are ranked
+	 * by kind_policy[k] instead of policy (the swapping runtime gives a store's expert
+	 * kinds the contextual policy, or --expert-policy). 0 = every kind uses policy. */
+	uint32_t own_policy;
+	enum swap_policy_kind kind_policy[SWAP_KIND_COUNT];
 };
 
 /* Per-layer statistics. Each counter moves exactly where the USDT probe of the same name
@@ -287,6 +298,9 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 void swap_engine_destroy(struct swap_engine *e);
 const char *swap_engine_backend_name(const struct swap_engine *e);
 const char *swap_engine_policy_name(const struct swap_engine *e);
+/* The policy ranking kind k's slots (swap_engine_params.own_policy); NULL when k is out
+ * of range. */
+const char *swap_engine_kind_policy_name(const struct swap_engine *e, int kind);
 
 /* Ask for bundles at a priority; returns immediately (0 or -EINVAL for a bad key). A key
  * already queued at a lower priority is raised. tag groups preloads for cancellation. A
@@ -313,6 +327,9 @@ void swap_unplug(struct swap_engine *e);
 /* Pin one bundle if it is resident now (NULL otherwise; no fetch). */
 const void *swap_pin(struct swap_engine *e, struct swap_key key);
 void swap_unpin(struct swap_engine *e, struct swap_key key);
+/* How many of the keys are resident now (VALID), without pinning, fetching or telling
+ * the policy (an expert cache's hit count at the moment the router chose). */
+size_t swap_count_resident(struct swap_engine *e, const struct swap_key *keys, size_t n);
 
 #define SWAP_TAG_ANY UINT64_MAX
 /* Drop queued (not yet submitted) requests whose tag matches (SWAP_TAG_ANY: all) and
@@ -321,8 +338,8 @@ void swap_unpin(struct swap_engine *e, struct swap_key key);
 int swap_cancel(struct swap_engine *e, uint64_t tag, unsigned prio_mask);
 
 /* STATIC policy: load and pin these bundles for the engine's lifetime (calibrated hot
- * set). -ENOSPC when they leave no room for one layer group, -EINVAL for other
- * policies. */
+ * set). -ENOSPC when they leave no room for one layer group, -EINVAL when a key's kind
+ * is ranked by another policy. */
 int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, size_t n);
 
 /* Boundary markers (USDT token_begin/token_end/layer_begin; FREQ decays per token). */

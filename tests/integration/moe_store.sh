@@ -6,7 +6,8 @@
 #  - `run` on the store at sparsity 0 generates the dense GGUF run's greedy text, for
 #    budgets of 100%, 25% and 12% and the io_uring and pread backends;
 #  - `--stats` shows the experts' hit rate (100% with everything in DRAM, less at 12%)
-#    and `--json` has expert_hit_rate.
+#    and `--json` has expert_hit_rate; the experts' cache is contextual unless
+#    --expert-policy says lru or static (same text).
 # Logits and the engine's variants are tests/unit/test_moe_store.c.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
@@ -65,6 +66,16 @@ for arch in mixtral qwen3moe; do
 	grep -q "^experts: hit-rate per layer" "$T/run.err" &&
 		! grep -q "; total 100.0% of" "$T/run.err" && grep -q '"expert_hit_rate": 0\.' "$T/j.txt"
 	check $? "$arch: --stats and --json at 12%: misses"
+	grep -q '"expert_policy": "contextual"' "$T/j.txt" &&
+		grep -q "per token; policy contextual)" "$T/run.err"
+	check $? "$arch: the experts' cache policy is contextual by default, even under --policy auto"
+	for pol in lru static; do
+		greedy "$S" --sparsity 0 --dram-budget 12% --expert-policy $pol --stats >"$T/p.txt"
+		rc=$?
+		[ $rc -eq 0 ] && cmp -s "$T/dense.txt" "$T/p.txt" &&
+			grep -q "per token; policy $pol)" "$T/run.err"
+		check $? "$arch: --expert-policy $pol at 12% generates the GGUF's text (rc $rc)"
+	done
 done
 
 echo "1..$n"

@@ -42,6 +42,7 @@ done <<'EOF'
 2 run -m S --max-sparsity 1
 2 run -m S --group 0
 2 run -m S --policy nope
+2 run -m S --expert-policy auto
 2 run -m S --backend mmap
 2 run -m S --gap 1X
 2 run -m S --queue-depth 0

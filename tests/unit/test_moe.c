@@ -24,6 +24,7 @@
 #include "activeswap/gguf.h"
 #include "activeswap/mkmodel.h"
 #include "activeswap/model.h"
+#include "fixtures.h"
 
 #define DIM 64
 #define HID 96  /* feed_forward_length (Mixtral: one expert's width) */
@@ -661,9 +662,101 @@ static void test_mkmodel_refusals(void **state)
 	p.expert_hidden = p.shape.hidden / 2; /* a Mixtral expert is hidden wide */
 	assert_int_equal(as_mkmodel_check(&p, "/tmp/x.gguf", err, sizeof(err)), -EINVAL);
 	p.expert_hidden = p.shape.hidden;
+	p.expert_topics = p.experts + 1; /* more topics than experts */
+	assert_int_equal(as_mkmodel_check(&p, "/tmp/x.gguf", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--expert-topics"));
+	p.expert_topics = 0;
 	p.arch = AS_ARCH_QWEN2;
 	assert_int_equal(as_mkmodel_check(&p, "/tmp/x.gguf", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "mixtral or qwen3moe"));
+}
+
+#define TV 320 /* the topic models' vocabulary (at least 3 specials + 256 bytes) */
+
+/* A generated F32 Mixtral-style model of vocab TV, 8 experts, with `topics` topics. */
+static struct as_model *topic_model(const char *path, uint64_t topics)
+{
+	struct as_mkmodel_params p;
+	struct as_model *am = NULL;
+	char err[256] = "";
+
+	as_mkmodel_params_init(&p);
+	assert_int_equal(as_mkmodel_preset_params("mixtral-tiny", &p), 0);
+	p.shape.dim = 64;
+	p.shape.hidden = p.expert_hidden = 64;
+	p.shape.layers = 2;
+	p.shape.heads = 4;
+	p.shape.kv_heads = 2;
+	p.shape.vocab = TV;
+	p.shape.ctx = 64;
+	p.experts = 8;
+	p.experts_used = 2;
+	p.expert_topics = topics;
+	p.type = GGML_TYPE_F32;
+	p.seed = 9;
+	if (as_mkmodel(&p, path, NULL, err, sizeof(err)) ||
+	    as_model_load(&am, path, err, sizeof(err)))
+		fail_msg("%s: %s", path, err);
+	return am;
+}
+
+/* rows x cols F32 a and b differ by amp at column r % topics of row r, nowhere else. */
+static void topic_rows(const struct as_weight *a, const struct as_weight *b, uint32_t topics,
+		       float amp)
+{
+	const float *x = a->data, *y = b->data;
+
+	assert_int_equal(a->type, GGML_TYPE_F32);
+	for (size_t r = 0; r < a->rows; r++)
+		for (size_t c = 0; c < a->cols; c++) {
+			float d = x[r * a->cols + c] - y[r * a->cols + c];
+
+			if (c == r % topics)
+				assert_true(fabsf(d - amp) < 1e-5f);
+			else
+				assert_true(d == 0.0f);
+		}
+}
+
+/* mkmodel --expert-topics: embeddings, output rows and routers lean towards their
+ * topic's coordinate (nothing else changes), so greedy decoding stays in one topic. */
+static void test_expert_topics(void **state)
+{
+	char dir[256], a[300], b[300];
+	struct as_model *ma, *mb;
+	struct as_state *s;
+	int32_t tok = 5;
+
+	(void)state;
+	assert_int_equal(fx_tmpdir(dir, sizeof(dir), "topics"), 0);
+	snprintf(a, sizeof(a), "%s/a.gguf", dir);
+	snprintf(b, sizeof(b), "%s/b.gguf", dir);
+	ma = topic_model(a, 4);
+	mb = topic_model(b, 0);
+	topic_rows(&ma->tok_embd, &mb->tok_embd, 4, 2.0f);
+	topic_rows(&ma->output, &mb->output, 4, 2.0f);
+	for (int l = 0; l < 2; l++) {
+		topic_rows(&ma->layers[l].router, &mb->layers[l].router, 4, 0.5f);
+		for (int x = 0; x < AS_EXP_COUNT; x++) {
+			struct as_weight wa = as_expert_weight(&ma->layers[l], (enum as_exp)x, 7);
+			struct as_weight wb = as_expert_weight(&mb->layers[l], (enum as_exp)x, 7);
+
+			assert_memory_equal(wa.data, wb.data, wa.rows * wa.row_bytes);
+		}
+	}
+	assert_int_equal(as_state_new(&s, ma, 24, NULL), 0);
+	for (uint32_t pos = 0; pos < 24; pos++) {
+		assert_int_equal(as_forward(s, tok, pos, true), 0);
+		tok = 0;
+		for (int32_t v = 1; v < TV; v++)
+			if (s->logits[v] > s->logits[tok])
+				tok = v;
+		assert_int_equal(tok % 4, 5 % 4); /* token 5's topic */
+	}
+	as_state_free(s);
+	as_model_free(ma);
+	as_model_free(mb);
+	assert_int_equal(fx_rmdir(dir), 0);
 }
 
 int main(void)
@@ -675,6 +768,7 @@ int main(void)
 		cmocka_unit_test(test_source),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_mkmodel_refusals),
+		cmocka_unit_test(test_expert_topics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,8 +5,10 @@
  * - greedy tokens and logits of the store are bit-identical for budgets of 100%, 50%,
  *   25% and 12% (the 12% budget holds the resident part and a few experts of a layer,
  *   so experts are evicted and re-read every token), for the io_uring and pread
- *   backends, with the three policies and 1 or 2 threads in turn (f32 qwen3moe, and
- *   q8_0 Mixtral in layer groups of 2);
+ *   backends, with the three policies for the attention and for the experts, expert
+ *   prediction 1 or 2 layers ahead or off, expert bundles read whole or in pieces (read
+ *   buffers smaller than a bundle), and 1 or 2 threads in turn (f32 qwen3moe, and q8_0
+ *   Mixtral in layer groups of 2);
  * - at sparsity 0 an f32 store equals the dense runtime on the GGUF: the experts are
  *   computed with the same kernels from the same bytes, the attention from columns
  *   (to rounding, as tests/unit/test_swaprun.c states for dense stores: 1e-4 of the
@@ -204,6 +206,14 @@ static void budgets_backends(const char *store)
 				p.tp = variant == 1 ? tp2 : NULL;
 				p.policy = variant == 1 ? SWAP_POLICY_LRU :
 					   variant == 2 ? SWAP_POLICY_STATIC : SWAP_POLICY_FREQ;
+				/* the expert policy independently of the attention's, and
+				 * expert prediction 1 layer ahead, 2 layers ahead or off */
+				p.expert_policy = variant == 0 ? SWAP_POLICY_STATIC :
+						  variant == 1 ? SWAP_POLICY_FREQ : SWAP_POLICY_LRU;
+				p.expert_predict = variant == 1 ? 2 : 0;
+				p.no_expert_predict = variant == 2;
+				if (variant == 0) /* expert bundles read in 16 KiB pieces */
+					p.max_read_bytes = p.max_buffer_bytes = 16384;
 				memset(x, 0, sizeof(*x));
 				decode(store, &p, x);
 				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
@@ -214,6 +224,17 @@ static void budgets_backends(const char *store)
 				if (pct[i] <= 0.25)
 					assert_true(x->st.total.expert_hits <
 						    x->st.total.expert_lookups);
+				/* predictions are counted (below 100%: at 100% everything is
+				 * pinned unless a policy is static), and only when on;
+				 * precision and recall are fractions */
+				if (variant == 2)
+					assert_int_equal(x->st.total.expert_predicted, 0);
+				else if (pct[i] < 1.0)
+					assert_true(x->st.total.expert_predicted > 0);
+				assert_true(x->st.total.expert_pred_used <=
+					    x->st.total.expert_predicted);
+				assert_true(x->st.total.expert_pred_used <=
+					    x->st.total.expert_pred_needed);
 			}
 		}
 	}

@@ -298,6 +298,112 @@ static void test_static_order(void **state)
 	swap_engine_destroy(e);
 }
 
+/* Kinds with their own policy (own_policy): kind 2 ranked by FREQ while the others are
+ * LRU; the same accesses then evict different bundles in kind 0 and kind 2. */
+static void test_kind_policy(void **state)
+{
+	static const int counts[4] = { 4, 1, 2, 3 };
+	struct swap_engine *e;
+	struct swap_engine_params p;
+	struct swap_key hot = { 0, 0, 0 };
+	char err[256];
+
+	make_store(2, 1, 4);
+	p = params(SWAP_POLICY_LRU, 0);
+	p.own_policy = 1u << 2;
+	p.kind_policy[2] = SWAP_POLICY_FREQ;
+	e = engine(&p);
+	assert_string_equal(swap_engine_policy_name(e), "lru");
+	assert_string_equal(swap_engine_kind_policy_name(e, 0), "lru");
+	assert_string_equal(swap_engine_kind_policy_name(e, 2), "freq");
+	assert_null(swap_engine_kind_policy_name(e, SWAP_KIND_COUNT));
+	for (uint32_t k = 0; k <= 2; k += 2)
+		for (uint32_t c = 0; c < 4; c++) {
+			get(e, (struct swap_key){ 0, k, c });
+			touch(e, (struct swap_key){ 0, k, c }, counts[c] - 1);
+		}
+	get(e, (struct swap_key){ 1, 0, 0 });
+	get(e, (struct swap_key){ 1, 2, 0 });
+	/* LRU: channel 0 was used first; FREQ: channel 1 has the fewest uses */
+	assert_false(resident(e, (struct swap_key){ 0, 0, 0 }));
+	assert_false(resident(e, (struct swap_key){ 0, 2, 1 }));
+	assert_true(resident(e, (struct swap_key){ 0, 0, 1 }));
+	assert_true(resident(e, (struct swap_key){ 0, 2, 0 }));
+	swap_engine_destroy(e);
+	/* a static set only where the kind's policy is STATIC */
+	swap_store_close(st);
+	make_store(3, 1, 4);
+	p = params(SWAP_POLICY_STATIC, 1);
+	p.own_policy = 1u << 2;
+	p.kind_policy[2] = SWAP_POLICY_FREQ;
+	e = engine(&p);
+	assert_int_equal(swap_engine_set_static(e, &hot, 1), 0);
+	hot.kind = 2;
+	assert_int_equal(swap_engine_set_static(e, &hot, 1), -EINVAL);
+	swap_engine_destroy(e);
+	/* an unknown policy or kind bit is refused */
+	p.kind_policy[2] = (enum swap_policy_kind)7;
+	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -EINVAL);
+	p.kind_policy[2] = SWAP_POLICY_FREQ;
+	p.own_policy = 1u << SWAP_KIND_COUNT;
+	assert_int_equal(swap_engine_create(&e, st, &p, err, sizeof(err)), -EINVAL);
+}
+
+/* Bundles larger than a staging buffer (max_buffer_bytes) are read in pieces into their
+ * slots: the bytes are right (spans straddling pages), every piece is a read, crc32c is
+ * checked over the whole bundle, a failed piece fails its bundle and a retry reads it. */
+static void test_pieces(void **state)
+{
+	enum { COL = 3 * 4096 + 1000 }; /* 4 or 5 pages per bundle */
+	struct swap_store_desc d = { 0 };
+	struct swap_engine *e;
+	struct swap_engine_params p;
+	struct swap_stats s;
+	struct swap_key k = { 1, 2, 1 };
+	const void *ptr;
+	uint8_t *want = malloc(COL);
+	char err[256] = "";
+
+	assert_non_null(want);
+	d.n_layers = 2;
+	d.group = 1;
+	for (int kd = 0; kd < SWAP_KIND_COUNT; kd++)
+		d.kinds[kd] = (struct swap_kind_desc){ 3, 1, { { COL / 4, 0, COL } } };
+	assert_int_equal(swap_store_write_synthetic(path, &d, SEED, err, sizeof(err)), 0);
+	assert_int_equal(swap_store_open(&st, path, err, sizeof(err)), 0);
+	for (int f = 0; f < 2; f++) {
+		p = params(SWAP_POLICY_LRU, 0);
+		p.max_read_bytes = p.max_buffer_bytes = 4096;
+		p.flags |= SWAP_F_VERIFY;
+		p.budget_bytes = swap_engine_min_budget(st, &p);
+		if (f) { /* the second read fails: the first bundle's second piece */
+			p.backend = SWAP_BACKEND_FAULT;
+			p.fault = (struct swap_fault_plan){ SWAP_FAULT_EIO, 2, 0 };
+		}
+		e = engine(&p);
+		swap_engine_stats(e, &s);
+		assert_int_equal(s.staging_bytes, 4 * 4096);
+		if (f)
+			assert_int_equal(swap_acquire(e, &k, 1, &ptr), -EIO);
+		for (uint32_t l = 0; l < 2; l++)
+			for (uint32_t c = 0; c < 3; c++)
+				for (uint32_t kd = 0; kd < SWAP_KIND_COUNT; kd++) {
+					struct swap_key x = { l, kd, c };
+
+					assert_int_equal(swap_acquire(e, &x, 1, &ptr), 0);
+					swap_synthetic_bundle(SEED, x, want, COL);
+					assert_memory_equal(ptr, want, COL);
+					swap_release(e, &x, 1);
+				}
+		swap_engine_stats(e, &s);
+		/* 24 bundles of 4 or 5 pages each (and the failed attempt's pieces) */
+		assert_true(s.total.reads >= 24 * 4 && s.total.reads <= 24 * 5 + 5);
+		assert_int_equal(s.total.read_errors, (uint64_t)f);
+		swap_engine_destroy(e);
+	}
+	free(want);
+}
+
 struct rec {
 	int n;
 	uint64_t bytes[64];
@@ -820,7 +926,8 @@ int main(void)
 		T(test_priorities),      T(test_cancel),           T(test_pinning),
 		T(test_faults),          T(test_mlock_error),      T(test_stats_match_submits),
 		T(test_backend_fallback), T(test_numa),       T(test_kind_prio_bytes_used),
-		T(test_pinned_kind_does_not_block), T(test_token_stall),
+		T(test_pinned_kind_does_not_block), T(test_token_stall), T(test_kind_policy),
+		T(test_pieces),
 	};
 
 	if (getenv("SWAP_TEST_FILTER"))

@@ -55,6 +55,11 @@ struct as_mkmodel_params {
 	 * one expert's FFN width (qwen3moe's expert_feed_forward_length; a llama
 	 * (Mixtral) expert is shape.hidden wide, so there it must equal shape.hidden). */
 	uint64_t experts, experts_used, expert_hidden;
+	/* 0, or 1 .. experts: a router with locality. Tokens and experts fall into this many
+	 * topics (t % N, e % N); embeddings, output rows and router rows lean towards their
+	 * topic, so a greedy sequence stays in one topic and its layers' routers choose among
+	 * that topic's experts (mkmodel_tensors.c). */
+	uint64_t expert_topics;
 	/* Of every matrix: any as_type_supported() type (norms are f32; the K-quants and
 	 * IQ4_XS need dim, hidden and the attention width to be multiples of 256) ... */
 	enum ggml_type type;

@@ -45,12 +45,21 @@ struct as_swap_params {
 	uint32_t group;              /* preload depth in layers; 0 = the store's group */
 	bool no_preload;             /* on-demand fetches only */
 	enum swap_policy_kind policy;
+	/* A store with experts: the policy ranking the expert bundles' slots (the FFN kinds),
+	 * whatever policy ranks the attention's; the default (0) is the contextual one. */
+	enum swap_policy_kind expert_policy;
+	/* A store with experts: while layer L computes, the routers of L+1 .. L+expert_predict
+	 * are applied to L's FFN input and their experts preloaded (0 = 1 layer ahead);
+	 * no_expert_predict (or no_preload) turns it off: experts fetched when chosen. */
+	uint32_t expert_predict;
+	bool no_expert_predict;
 	enum swap_backend_kind backend;
 	uint32_t engine_flags;       /* SWAP_F_* */
 	bool numa_bind;              /* place the engine's pool on numa_node (libnuma) */
 	int numa_node;
 	uint32_t queue_depth;        /* 0 = libswap default */
 	uint64_t max_read_bytes;     /* 0 = libswap default */
+	uint64_t max_buffer_bytes;   /* larger bundles read in pieces; 0 = libswap default */
 	uint32_t n_ctx;              /* KV cache positions; 0 = min(store n_ctx, 2048) */
 	uint32_t chunk;              /* channels per on-demand acquire; 0 = 256; rounded up
 	                              * to a multiple of AS_SPARSE_Q4_GROUP */
@@ -99,8 +108,12 @@ struct as_swap_layer_stats {
 	uint64_t predicted, used, predicted_used;
 	uint64_t bytes_read, stall_ns; /* from the engine */
 	uint64_t bytes_used;           /* engine: read bytes of bundles then used */
-	/* mixture of experts: expert bundles computed from, and those already in DRAM */
+	/* mixture of experts: expert bundles computed from, and those already in DRAM;
+	 * expert prediction: experts predicted for the layer, those the router then chose
+	 * (pred_used) and the experts it chose when a prediction existed (pred_needed):
+	 * precision = pred_used / predicted, recall = pred_used / pred_needed */
 	uint64_t expert_lookups, expert_hits;
+	uint64_t expert_predicted, expert_pred_used, expert_pred_needed;
 };
 
 struct as_swap_stats {
@@ -161,6 +174,7 @@ uint32_t as_swap_topk_count(float s, uint32_t n);
 
 uint32_t as_swap_n_vocab(const struct as_swap_model *m);
 uint32_t as_swap_n_layers(const struct as_swap_model *m);
+uint32_t as_swap_n_experts(const struct as_swap_model *m); /* per layer; 0: dense */
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
 uint32_t as_swap_group(const struct as_swap_model *m);
 float as_swap_sparsity(const struct as_swap_model *m); /* mean over all ops */
@@ -183,6 +197,9 @@ int as_swap_row_copy_bytes(const struct swap_store *st, uint64_t *bytes, char *e
 /* The engine's backend and policy names, or "rows-odirect"/"rows-buffered" and "rows". */
 const char *as_swap_backend_name(const struct as_swap_model *m);
 const char *as_swap_policy_name(const struct as_swap_model *m);
+/* The policy of the expert bundles' slots ("table" when all are pinned, "rows" never:
+ * a store with experts has no row copy). */
+const char *as_swap_expert_policy_name(const struct as_swap_model *m);
 /* The engine's statistics, or in row mode the row reader's (reads, bytes, stalls; hits
  * and misses count op groups of resident and streamed layers). */
 void as_swap_io_stats(struct as_swap_model *m, struct swap_stats *out);
