@@ -440,6 +440,7 @@ static void layer_stats(struct as_swap_model *m, uint32_t l, struct as_swap_laye
 {
 	as_swap_layer_stats(m, l, x);
 	tp_sum_u64((uint64_t *)x, sizeof(*x) / sizeof(uint64_t));
+}
 
 enum expert_rate { EXPERT_HITS, EXPERT_PRECISION, EXPERT_RECALL };
 
