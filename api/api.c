@@ -170,6 +170,12 @@ static int store_forward(void *ctx, int32_t token, uint32_t pos, bool want_logit
 	return as_swap_forward(ctx, token, pos, want_logits);
 }
 
+static int store_forward_batch(void *ctx, const int32_t *tokens, uint32_t n, uint32_t pos0,
+			       bool want_logits_last)
+{
+	return as_swap_forward_batch(ctx, tokens, n, pos0, want_logits_last);
+}
+
 static const float *store_logits(void *ctx)
 {
 	return as_swap_logits(ctx);
@@ -196,12 +202,15 @@ static int store_open(asw_model *m, const char *path, const struct asw_params *p
 	struct as_swap_auto a;
 	struct as_swap_params sp;
 	uint64_t budget;
+	uint32_t nb;
 	int r;
 
 	memset(&sp, 0, sizeof(sp));
 	sp.backend = backends[p->backend];
 	sp.tp = m->tp;
 	sp.no_preload = p->flags & ASW_F_NO_PRELOAD;
+	/* the batch's scratch is reserved at open and counted in the budget */
+	sp.batch = p->n_batch ? p->n_batch : BATCH_DEFAULT;
 	sp.verify_resident = true;
 	sp.engine_flags = SWAP_F_MLOCK_TRY | (p->flags & ASW_F_VERIFY ? SWAP_F_VERIFY : 0);
 	r = as_swap_auto_init(&a, &req, path, &sp, p->n_ctx == ASW_CTX_TRAIN ? 0 : p->n_ctx,
@@ -242,8 +251,10 @@ static int store_open(asw_model *m, const char *path, const struct asw_params *p
 		return -EINVAL;
 	}
 	m->tok = m->own_tok;
+	nb = as_swap_batch(m->sm); /* the open may have halved it to fit the budget */
 	m->em = (struct as_eval_model){ store_forward, store_logits, m->sm,
-					as_swap_n_vocab(m->sm), as_swap_n_ctx(m->sm), NULL, 0 };
+					as_swap_n_vocab(m->sm), as_swap_n_ctx(m->sm),
+					nb > 1 ? store_forward_batch : NULL, nb };
 	return 0;
 }
 

@@ -81,7 +81,8 @@ struct asw_params {
 	uint32_t n_ctx;         /* KV positions; 0: the model's training context, at most
 	                         * 2048 (default); ASW_CTX_TRAIN: the training context */
 	uint32_t n_batch;       /* prompt tokens per batch in asw_decode; 0: 512 (a store
-	                         * runs token by token for now; same results) */
+	                         * reserves the batch's scratch inside the budget and
+	                         * halves the batch while it does not fit) */
 };
 
 #define ASW_CTX_TRAIN UINT32_MAX /* asw_params.n_ctx (2048 when the model does not say) */

@@ -867,6 +867,14 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		for (uint32_t i = 0; i < m->rm.hp.n_layer * SWAP_KIND_COUNT; i++)
 			dense = dense && m->sp[i] == 0.0f;
 		r = dense ? open_rows(m, p, err, errlen) : -ENOENT;
+		/* the row copy's streaming buffers can need more than the engine's minimum
+		 * (fit_batch's measure): a smaller batch's scratch leaves them room */
+		while (r == -ENOSPC && m->batch > 1) {
+			m->batch /= 2;
+			m->fixed_bytes = sw_fixed_bytes(m->st, m->n_ctx, m->batch,
+							as_tp_size(m->tp));
+			r = open_rows(m, p, err, errlen);
+		}
 		if (r && r != -ENOENT)
 			goto fail;
 		if (r && errlen)
