@@ -10,7 +10,8 @@
 #
 # TCG emulating arm64 is slow: AS_ARM64_GUEST_TESTS (comma-separated, default all five
 # selftest programs) picks the programs; QEMU is limited to AS_ARM64_QEMU_TIMEOUT seconds
-# (default 400: the guest ran 143 s at a host load average of 14, 257 s at 25). Skips
+# (default 400: the guest ran 136 s at a host load average of 14, 257 s at 25 with the
+# fuzzer's 20000 iterations; AS_ARM64_FUZZ_ITERS, default 2000, sets them). Skips
 # with the reason when a tool is missing or a package cannot be fetched (sh mk/deps.sh
 # arm64 and kernel install what this needs).
 set -u
@@ -24,6 +25,9 @@ else
 fi
 logs=$tmp/guest
 limit=${AS_ARM64_QEMU_TIMEOUT:-400}
+# the ioctl fuzzer's iterations (x86-64 guest: 20000, 30 s of this guest's time; the
+# kernel hands AS_FUZZ_ITERS=N from its command line to /init's environment)
+fuzz=${AS_ARM64_FUZZ_ITERS:-2000}
 progs=${AS_ARM64_GUEST_TESTS:-activeswap_test,activeswap_io_test,activeswap_limits_test,activeswap_module_test,activeswap_user_test}
 
 if [ "$(uname -m)" != x86_64 ]; then
@@ -76,10 +80,10 @@ if [ $built -ne 0 ]; then
 	exit
 fi
 
-echo "# arm64-guest: selftest programs: $progs"
+echo "# arm64-guest: selftest programs: $progs (fuzzer: $fuzz iterations)"
 start=$(date +%s)
 GUEST_ARCH=arm64 GUEST_KERNEL="$top/build/kernel-arm64/image/boot/vmlinuz-$akver" \
-	GUEST_APPEND="as_tests=$progs" \
+	GUEST_APPEND="as_tests=$progs AS_FUZZ_ITERS=$fuzz" \
 	sh "$top/tests/qemu/run-guest.sh" "$top/build/kernel-arm64/guest" "$akver" "$logs" "$limit"
 rc=$?
 secs=$(($(date +%s) - start))

@@ -288,8 +288,10 @@ if insmod /activeswap.ko max_queued=2048 && [ -c /dev/activeswap ]; then
 	for t in $(echo "$tests" | tr , ' '); do
 		if [ -x /bin/$t ]; then
 			# a program that dies part-way must not drop its remaining tests silently
+			t0=$(date +%s)
 			AS_STORE=/mnt/store.bin AS_RAWDEV=/dev/vdb /bin/$t >$T 2>&1
 			rc=$?
+			echo "# $t took $(($(date +%s) - t0)) s" >$T
 			if [ $rc = 0 ]; then
 				tap ok "guest: selftest program $t ran to the end (exit status 0)"
 			else
