@@ -14,7 +14,6 @@ set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
 ACTIVESWAP_RELEASE=${ACTIVESWAP_RELEASE:-$ACTIVESWAP}
 T="$AS_TMP/mpi"
-mkdir -p "$T"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; }
@@ -28,6 +27,7 @@ if ! ldd "$ACTIVESWAP" 2>/dev/null | grep -q libmpi; then
 	echo "1..0 # SKIP activeswap built without MPI (no Open MPI at build time; make MPI=1)"
 	exit 0
 fi
+mkdir -p "$T"
 # root may run the ranks (containers, CI); MPI_Init's own allocations are not ours
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
