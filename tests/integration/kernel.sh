@@ -5,7 +5,7 @@
 # greedy decoding of a generated store gives the same text with kmod, io_uring and pread,
 # auto picks kmod, and bench io reports both backends' bandwidth as comments.  Skips when
 # the kernel packages are missing (sh mk/deps.sh kernel installs them).  Takes 60-120 s
-# depending on host load; QEMU is limited to AS_QEMU_TIMEOUT seconds (default 240) so a
+# depending on host load; QEMU is limited to AS_QEMU_TIMEOUT seconds (default 480) so a
 # hung guest cannot hang make check.
 set -u
 top=${AS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -16,7 +16,7 @@ else
 	trap 'rm -rf "$tmp"' EXIT
 fi
 logs=$tmp/kernel-guest
-limit=${AS_QEMU_TIMEOUT:-240}
+limit=${AS_QEMU_TIMEOUT:-480}
 
 kver=$(ls -d /lib/modules/6.1*/build 2>/dev/null | sort -V | tail -n 1 | cut -d/ -f4)
 missing=""
