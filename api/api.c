@@ -79,7 +79,7 @@ void asw_params_init(struct asw_params *p)
 
 const char *asw_version(void)
 {
-	return "0.1.0";
+	return "0.2.0";
 }
 
 static double now_s(void)
@@ -112,6 +112,16 @@ static int check_params(const struct asw_params *p, char *err, size_t errlen)
 	if (!(p->max_sparsity >= 0 && p->max_sparsity <= 0.99f)) {
 		put_err(err, errlen, "max_sparsity %g is not in [0, 0.99]",
 			(double)p->max_sparsity);
+		return -EINVAL;
+	}
+	if (!(p->latency_target_ms >= 0 && p->latency_target_ms <= 3600000.0f)) {
+		put_err(err, errlen, "latency_target_ms %g is not in [0, 3600000]",
+			(double)p->latency_target_ms);
+		return -EINVAL;
+	}
+	if (p->latency_target_ms > 0 && p->sparsity >= 0) {
+		put_err(err, errlen, "latency_target_ms chooses the sparsity: not with "
+			"sparsity %g", (double)p->sparsity);
 		return -EINVAL;
 	}
 	if (p->threads > THREADS_MAX) {
@@ -198,6 +208,7 @@ static int store_open(asw_model *m, const char *path, const struct asw_params *p
 		.max_sparsity = p->max_sparsity,
 		.policy_auto = true,
 		.gap_auto = true,
+		.latency_target_s = p->latency_target_ms / 1000.0,
 	};
 	struct as_swap_auto a;
 	struct as_swap_params sp;
@@ -233,6 +244,10 @@ static int store_open(asw_model *m, const char *path, const struct asw_params *p
 	if (!budget)
 		budget = 1;
 	r = as_swap_auto_choose(&a, path, budget, &sp, m->err, sizeof(m->err));
+	if (!r && p->latency_target_ms > 0) {
+		m->predicted_s = as_swap_auto_predicted_s(&a);
+		m->latency_met = a.latency_met;
+	}
 	if (!r) {
 		char e[ASW_ERRLEN] = "";
 
@@ -469,6 +484,8 @@ int asw_get_stats(asw_model *m, struct asw_stats *out)
 	s.decode_s = m->decode_s;
 	s.backend = "";
 	s.n_ctx_train = m->n_ctx_train;
+	s.predicted_s_per_token = m->predicted_s;
+	s.latency_met = m->latency_met;
 	if (m->dm)
 		s.n_layers = m->dm->hp.n_layer;
 	if (m->sm)

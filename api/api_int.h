@@ -37,6 +37,8 @@ struct asw_model {
 	double decode_s;
 	uint64_t full_bytes;             /* a store's 100% budget */
 	uint32_t n_ctx_train;
+	double predicted_s;              /* with a latency target: the cost model's figure */
+	bool latency_met;
 };
 
 struct asw_sampler {

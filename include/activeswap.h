@@ -83,6 +83,11 @@ struct asw_params {
 	uint32_t n_batch;       /* prompt tokens per batch in asw_decode; 0: 512 (a store
 	                         * reserves the batch's scratch inside the budget and
 	                         * halves the batch while it does not fit) */
+	/* Added in 0.2: a store's latency target (ELMS) in ms per generated token, 0: none.
+	 * The cost model picks the lowest sparsity (and group) it predicts meets it under
+	 * the budget, at most max_sparsity; the fastest allowed when none does
+	 * (asw_stats.latency_met). Not with sparsity >= 0. */
+	float latency_target_ms;
 };
 
 #define ASW_CTX_TRAIN UINT32_MAX /* asw_params.n_ctx (2048 when the model does not say) */
@@ -201,11 +206,16 @@ struct asw_stats {
 	uint64_t lookups, hits;    /* weight bundles needed, and found in DRAM */
 	uint64_t stall_ns;         /* time spent waiting for reads */
 	const char *backend;       /* "uring", "pread", "kmod", "rows-..."; "" for a GGUF */
+	/* Added in 0.2, with asw_params.latency_target_ms (else 0): the cost model's
+	 * predicted seconds per generated token at the chosen setting, and whether it
+	 * predicted the target met (1) or ran the fastest allowed setting (0). */
+	double predicted_s_per_token;
+	uint32_t latency_met;
 };
 /* Fill the first out->size bytes of *out. 0, or -EINVAL (NULL, size too small). */
 ASW_API int asw_get_stats(asw_model *m, struct asw_stats *out);
 
-/* "0.1.0" */
+/* "0.2.0" */
 ASW_API const char *asw_version(void);
 
 #endif

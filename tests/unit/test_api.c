@@ -203,6 +203,15 @@ static void test_bad_params(void **state)
 	assert_int_equal(asw_open(&m, gguf, &p, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "threads"));
 	asw_params_init(&p);
+	p.latency_target_ms = -1;
+	assert_int_equal(asw_open(&m, store, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "latency_target_ms"));
+	asw_params_init(&p);
+	p.latency_target_ms = 50;
+	p.sparsity = 0.3f; /* the target chooses the sparsity */
+	assert_int_equal(asw_open(&m, store, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "latency_target_ms"));
+	asw_params_init(&p);
 	p.budget_bytes = 4096; /* below any store's minimum */
 	assert_int_equal(asw_open(&m, store, &p, err, sizeof(err)), -ENOSPC);
 	assert_null(m);
@@ -404,6 +413,50 @@ static void test_store_equals_gguf(void **state)
 	}
 }
 
+/* A latency target: a loose one is met at the lowest sparsity (the GGUF's tokens), an
+ * impossible one runs the fastest allowed setting and says so. */
+static void test_latency_target(void **state)
+{
+	const int32_t t[4] = { 1, 5, 9, 13 };
+	const float targets[] = { 1e6f, 1e-6f };
+	int32_t want[8], got[8];
+
+	(void)state;
+	{
+		asw_model *m = open_ok(gguf, 0, 0);
+
+		greedy(m, t, 4, want, 8);
+		asw_close(m);
+	}
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		struct asw_params p;
+		struct asw_stats st;
+		asw_model *m = NULL;
+		char err[512] = "";
+
+		asw_params_init(&p);
+		p.threads = 2;
+		p.n_ctx = 64;
+		p.budget_fraction = 0.6f;
+		p.backend = ASW_BACKEND_PREAD;
+		p.latency_target_ms = targets[i];
+		if (asw_open(&m, store, &p, err, sizeof(err)))
+			print_error("asw_open %s: %s\n", store, err);
+		assert_non_null(m);
+		memset(&st, 0, sizeof(st));
+		st.size = sizeof(st);
+		assert_int_equal(asw_get_stats(m, &st), 0);
+		assert_true(st.predicted_s_per_token > 0);
+		assert_int_equal(st.latency_met, i == 0);
+		if (i == 0) {
+			assert_true(st.sparsity == 0);
+			greedy(m, t, 4, got, 8);
+			assert_memory_equal(want, got, sizeof(want));
+		}
+		asw_close(m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_logits_match_runtime),
 		cmocka_unit_test(test_store_equals_gguf),
+		cmocka_unit_test(test_latency_target),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
