@@ -15,8 +15,9 @@
  *           read), computes and releases it.
  *
  * Expert prediction (engine): experts_chosen of layer L also applies the routers of
- * L+1 .. L+xp_ahead to L's FFN input x = rmsnorm(h) * g_L, rescaled to each layer's norm
- * (x / g_L * g_T: the same residual h, one FFN later than T will see it), and preloads
+ * L+1 .. L+xp_ahead to L's FFN input x = rmsnorm(h) * g_L rescaled to T's FFN norm
+ * (x / g_L * g_T: L's residual h as T's norm would weigh it; T sees h plus what the
+ * layers in between add), and preloads
  * their top-k experts (NEXT for L+1, LATER beyond), each prediction under a tag of its
  * own. When T's router has chosen, T's chosen experts are requested on demand first (a
  * queued bundle takes the tag of its latest request) and then T's prediction tag is
@@ -161,7 +162,6 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 			      uint32_t n, const float *x)
 {
 	struct as_swap_model *m = ctx;
-
 	uint32_t nk = expert_keys(m, layer, ids, n);
 
 	(void)w;
