@@ -100,8 +100,8 @@ int as_state_reserve_batch(struct as_state *s, uint32_t n)
 
 	if (!n || n > s->n_ctx)
 		return -EINVAL;
-	if (n <= s->batch_cap)
-		return 0;
+	if (n <= s->batch_cap && (!s->topk || s->batch->sels))
+		return 0; /* (a Top-K set since the scratch was made needs its selections) */
 	as_fw_batch_free(s);
 	b = calloc(1, sizeof(*b));
 	if (!b)
