@@ -188,6 +188,18 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	uint32_t grp = a->req.group;
 	int r;
 
+	/* a prompt batch whose scratch does not fit is halved, as as_swap_open will do, so
+	 * that the figures below (the minimum, the cache) are the ones the open will see */
+	while (p->batch > 1 && budget_bytes < bi->min) {
+		char e[512] = "";
+
+		p->batch /= 2;
+		r = as_swap_budget_info(path, p, &a->budget, e, sizeof(e));
+		if (r) {
+			named_err(err, errlen, path, e);
+			return r;
+		}
+	}
 	/* never allocate more than holding everything takes */
 	if (budget_bytes > bi->full) {
 		a->budget_asked = budget_bytes;

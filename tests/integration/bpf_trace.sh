@@ -158,17 +158,20 @@ else
 	[ -n "$reads" ] && [ "$htot" = "$reads" ] && [ "$ctot" = "$reads" ]
 	check $? "decode: histogram total $htot = completed fetches $ctot = libswap reads $reads"
 
-	# Per token: one entry per forward pass (prompt and generated), and the I/O stall the
-	# tokens reported adds up to libswap's stall time after the open (waits at the open,
-	# for pinned bundles, are in no token).
+	# Per token: one entry per forward pass (each batch of the prompt, each generated
+	# token), and the I/O stall the tokens reported adds up to libswap's stall time after
+	# the open (waits at the open, for pinned bundles, are in no token).
 	ntok=$(jq '.tokens | length' "$T/dsum.json")
+	passes=$(jq '.tokens - .prompt_tokens +
+		(if .batch > 1 then ((.prompt_tokens + .batch - 1) / .batch | floor)
+		 else .prompt_tokens end)' "$T/drun.json")
 	st_tr=$(jq '[.tokens[].stall_ns] | add' "$T/dsum.json")
 	st_lib=$(jq '.token_stall_ns' "$T/drun.json")
 	badtok=$(jq '[.tokens[] | select((.wall_ns // 0) <= 0)] | length' \
 		"$T/dsum.json" 2>/dev/null)
-	[ -n "$ntok" ] && [ "$ntok" = "$(jq '.tokens' "$T/drun.json")" ] &&
+	[ -n "$ntok" ] && [ "$ntok" = "$passes" ] &&
 		[ "$st_tr" = "$st_lib" ] && [ "$badtok" = 0 ]
-	check $? "decode: $ntok tokens, their I/O stall $st_tr ns = libswap's stall in tokens $st_lib ns"
+	check $? "decode: $ntok forward passes ($passes expected), their I/O stall $st_tr ns = libswap's stall in tokens $st_lib ns"
 
 	bpftool -j map dump pinned "$PIN-d/layer_stats" 2>"$T/bpftool.err" |
 		jq '{layers: [.[].formatted | .value + {layer: .key}]}' >"$T/dpinned.json" 2>&1
