@@ -153,6 +153,11 @@ static inline struct as_sel sw_slice_sel(const struct as_swap_model *m, int kind
 	return (struct as_sel){ idx + a, b - a };
 }
 
+/* swap_resident.c: the resident tensors (checked shapes, crc32c when m->verify) and the
+ * K-quant scale tables, read at open. 0 or a negative errno with a line in err. */
+int sw_load_tensors(struct as_swap_model *m, char *err, size_t errlen);
+int sw_load_kq_tables(struct as_swap_model *m, char *err, size_t errlen);
+
 /* swap_place.c */
 uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx, uint32_t batch,
 			int threads);
