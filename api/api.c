@@ -19,6 +19,7 @@
 #include "activeswap/threadpool.h"
 #include "activeswap/tokenizer.h"
 #include "api_int.h"
+#include "../runtime/errmsg.h"
 
 #define CTX_MAX_DEFAULT 2048
 #define BATCH_DEFAULT 512
@@ -36,22 +37,7 @@ void asw_seterr(asw_model *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m->err, sizeof(m->err), fmt, ap);
 	va_end(ap);
-	for (char *c = m->err; *c; c++) /* one line, whatever a file's names held */
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
-}
-
-static void put_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void put_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	as_err_oneline(m->err); /* one line, whatever a file's names held */
 }
 
 int asw_take_struct(void *dst, size_t dst_size, const void *src, uint32_t src_size,
@@ -96,44 +82,44 @@ static int check_params(const struct asw_params *p, char *err, size_t errlen)
 	const uint32_t known = ASW_F_NO_REPACK | ASW_F_NO_PRELOAD | ASW_F_VERIFY;
 
 	if (p->flags & ~known) {
-		put_err(err, errlen, "unknown flags 0x%x", p->flags & ~known);
+		as_seterr(err, errlen, "unknown flags 0x%x", p->flags & ~known);
 		return -EINVAL;
 	}
 	if (!(p->budget_fraction >= 0 && p->budget_fraction <= 1)) {
-		put_err(err, errlen, "budget_fraction %g is not in [0, 1]",
+		as_seterr(err, errlen, "budget_fraction %g is not in [0, 1]",
 			(double)p->budget_fraction);
 		return -EINVAL;
 	}
 	if (!(p->sparsity < 0 || p->sparsity <= 0.99f) || p->sparsity != p->sparsity) {
-		put_err(err, errlen, "sparsity %g is not in [0, 0.99] (or < 0: auto)",
+		as_seterr(err, errlen, "sparsity %g is not in [0, 0.99] (or < 0: auto)",
 			(double)p->sparsity);
 		return -EINVAL;
 	}
 	if (!(p->max_sparsity >= 0 && p->max_sparsity <= 0.99f)) {
-		put_err(err, errlen, "max_sparsity %g is not in [0, 0.99]",
+		as_seterr(err, errlen, "max_sparsity %g is not in [0, 0.99]",
 			(double)p->max_sparsity);
 		return -EINVAL;
 	}
 	if (!(p->latency_target_ms >= 0 && p->latency_target_ms <= 3600000.0f)) {
-		put_err(err, errlen, "latency_target_ms %g is not in [0, 3600000]",
+		as_seterr(err, errlen, "latency_target_ms %g is not in [0, 3600000]",
 			(double)p->latency_target_ms);
 		return -EINVAL;
 	}
 	if (p->latency_target_ms > 0 && p->sparsity >= 0) {
-		put_err(err, errlen, "latency_target_ms chooses the sparsity: not with "
+		as_seterr(err, errlen, "latency_target_ms chooses the sparsity: not with "
 			"sparsity %g", (double)p->sparsity);
 		return -EINVAL;
 	}
 	if (p->threads > THREADS_MAX) {
-		put_err(err, errlen, "threads %u is more than %u", p->threads, THREADS_MAX);
+		as_seterr(err, errlen, "threads %u is more than %u", p->threads, THREADS_MAX);
 		return -EINVAL;
 	}
 	if (p->backend < ASW_BACKEND_AUTO || p->backend > ASW_BACKEND_KMOD) {
-		put_err(err, errlen, "backend %d is not an enum asw_backend", p->backend);
+		as_seterr(err, errlen, "backend %d is not an enum asw_backend", p->backend);
 		return -EINVAL;
 	}
 	if (p->n_batch > (1u << 16)) {
-		put_err(err, errlen, "n_batch %u is more than 65536", p->n_batch);
+		as_seterr(err, errlen, "n_batch %u is more than 65536", p->n_batch);
 		return -EINVAL;
 	}
 	return 0;
@@ -285,7 +271,7 @@ int asw_open(asw_model **out, const char *path, const struct asw_params *params,
 	if (err && errlen)
 		err[0] = 0;
 	if (!out || !path) {
-		put_err(err, errlen, "asw_open: NULL %s", out ? "path" : "out");
+		as_seterr(err, errlen, "asw_open: NULL %s", out ? "path" : "out");
 		return -EINVAL;
 	}
 	*out = NULL;
@@ -294,10 +280,10 @@ int asw_open(asw_model **out, const char *path, const struct asw_params *params,
 		r = asw_take_struct(&p, sizeof(p), params, params->size, PARAMS_SIZE_0);
 		if (r) {
 			if (r == -E2BIG)
-				put_err(err, errlen, "asw_params: size %u holds options this "
+				as_seterr(err, errlen, "asw_params: size %u holds options this "
 					"library (%s) does not know", params->size, asw_version());
 			else
-				put_err(err, errlen, "asw_params: size %u is too small (set it "
+				as_seterr(err, errlen, "asw_params: size %u is too small (set it "
 					"with asw_params_init)", params->size);
 			return r;
 		}
@@ -307,7 +293,7 @@ int asw_open(asw_model **out, const char *path, const struct asw_params *params,
 		return r;
 	m = calloc(1, sizeof(*m));
 	if (!m) {
-		put_err(err, errlen, "out of memory");
+		as_seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	m->owned = true;
@@ -323,7 +309,7 @@ int asw_open(asw_model **out, const char *path, const struct asw_params *params,
 		r = store ? store_open(m, path, &p) : dense_open(m, path, &p);
 	}
 	if (r) {
-		put_err(err, errlen, "%s", m->err[0] ? m->err : strerror(-r));
+		as_seterr(err, errlen, "%s", m->err[0] ? m->err : strerror(-r));
 		asw_close(m);
 		return r;
 	}
