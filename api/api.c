@@ -65,7 +65,7 @@ void asw_params_init(struct asw_params *p)
 
 const char *asw_version(void)
 {
-	return "0.2.0";
+	return "0.3.0";
 }
 
 static double now_s(void)
@@ -79,7 +79,8 @@ static double now_s(void)
 /* The parameters, checked: one line in err for the first bad one. */
 static int check_params(const struct asw_params *p, char *err, size_t errlen)
 {
-	const uint32_t known = ASW_F_NO_REPACK | ASW_F_NO_PRELOAD | ASW_F_VERIFY;
+	const uint32_t known = ASW_F_NO_REPACK | ASW_F_NO_PRELOAD | ASW_F_VERIFY |
+			       ASW_F_LATENCY_FIXED;
 
 	if (p->flags & ~known) {
 		as_seterr(err, errlen, "unknown flags 0x%x", p->flags & ~known);
@@ -252,6 +253,11 @@ static int store_open(asw_model *m, const char *path, const struct asw_params *p
 		return -EINVAL;
 	}
 	m->tok = m->own_tok;
+	if (p->latency_target_ms > 0 && !(p->flags & ASW_F_LATENCY_FIXED)) {
+		as_latency_init(&m->own_lat, p->latency_target_ms / 1000.0,
+				as_swap_sparsity(m->sm), p->max_sparsity);
+		asw_set_latency(m, m->sm, &m->own_lat); /* row mode: fixed at 0 */
+	}
 	nb = as_swap_batch(m->sm); /* the open may have halved it to fit the budget */
 	m->em = (struct as_eval_model){ store_forward, store_logits, m->sm,
 					as_swap_n_vocab(m->sm), as_swap_n_ctx(m->sm),
@@ -367,10 +373,20 @@ uint32_t asw_n_past(const asw_model *m)
 	return m ? m->n_past : 0;
 }
 
+int asw_set_latency(asw_model *m, struct as_swap_model *sm, struct as_latency *c)
+{
+	m->lat = NULL;
+	if (as_swap_row_mode(sm))
+		return -EOPNOTSUPP;
+	m->lat = c;
+	m->lat_sm = sm;
+	return 0;
+}
+
 int asw_decode(asw_model *m, const int32_t *tokens, size_t n)
 {
 	size_t done = 0;
-	double t0;
+	double t0, dt;
 	int r;
 
 	if (!m)
@@ -394,7 +410,12 @@ int asw_decode(asw_model *m, const int32_t *tokens, size_t n)
 	m->have_logits = false;
 	t0 = now_s();
 	r = as_eval_feed(&m->em, tokens, n, m->n_past, true, &done);
-	m->decode_s += now_s() - t0;
+	dt = now_s() - t0;
+	m->decode_s += dt;
+	/* a generated token: the latency target's feedback sets the next one's sparsity
+	 * (the values it takes are all in [0, 1): no failure) */
+	if (!r && n == 1 && m->lat && as_latency_step(m->lat, dt))
+		as_swap_set_sparsity(m->lat_sm, m->lat->s);
 	m->n_past += (uint32_t)done;
 	m->tokens += done;
 	if (r) {

@@ -12,6 +12,7 @@
 
 #include "activeswap.h"
 #include "activeswap/eval.h"
+#include "activeswap/latency.h"
 
 struct as_model;
 struct as_state;
@@ -39,6 +40,11 @@ struct asw_model {
 	uint32_t n_ctx_train;
 	double predicted_s;              /* with a latency target: the cost model's figure */
 	bool latency_met;
+	/* with a latency target: the feedback moving sm's sparsity after each generated
+	 * token (one-token asw_decode), NULL when fixed; own_lat or the CLI's */
+	struct as_latency *lat;
+	struct as_swap_model *lat_sm;
+	struct as_latency own_lat;
 };
 
 struct asw_sampler {
@@ -56,6 +62,13 @@ void asw_seterr(asw_model *m, const char *fmt, ...) __attribute__((format(printf
  * 0, or -EINVAL / -ENOMEM.
  */
 int asw_adopt(asw_model **out, const struct as_eval_model *em, const struct as_tokenizer *tok);
+
+/*
+ * With a latency target: after each generated token (a one-token asw_decode) c moves
+ * sm's sparsity towards the target (activeswap/latency.h); c is borrowed. 0, or
+ * -EOPNOTSUPP when sm's sparsity cannot move (row mode: c is then not used).
+ */
+int asw_set_latency(asw_model *m, struct as_swap_model *sm, struct as_latency *c);
 
 /*
  * Copy the caller's struct of size src_size into dst (holding the defaults, dst_size

@@ -44,7 +44,7 @@
 #endif
 
 #define ASW_VERSION_MAJOR 0
-#define ASW_VERSION_MINOR 1
+#define ASW_VERSION_MINOR 3
 #define ASW_VERSION_PATCH 0
 
 typedef struct asw_model asw_model;
@@ -62,6 +62,9 @@ enum asw_backend {
 #define ASW_F_NO_REPACK  (1u << 0) /* GGUF: use Q4_0 weights in place (no repacking) */
 #define ASW_F_NO_PRELOAD (1u << 1) /* store: on-demand fetches only */
 #define ASW_F_VERIFY     (1u << 2) /* store: check the crc32c of every bundle read */
+/* Added in 0.3: with latency_target_ms, keep the open's choice of sparsity for the whole
+ * run (reproducible output) instead of moving it after each generated token */
+#define ASW_F_LATENCY_FIXED (1u << 3)
 
 struct asw_params {
 	uint32_t size;          /* sizeof(struct asw_params) */
@@ -86,7 +89,10 @@ struct asw_params {
 	/* Added in 0.2: a store's latency target (ELMS) in ms per generated token, 0: none.
 	 * The cost model picks the lowest sparsity (and group) it predicts meets it under
 	 * the budget, at most max_sparsity; the fastest allowed when none does
-	 * (asw_stats.latency_met). Not with sparsity >= 0. */
+	 * (asw_stats.latency_met). Not with sparsity >= 0. From 0.3, after each generated
+	 * token (a one-token asw_decode) the sparsity moves between 0 and max_sparsity to
+	 * keep the measured time at the target (asw_stats.sparsity is the one in effect):
+	 * the output then depends on timing, unless ASW_F_LATENCY_FIXED. */
 	float latency_target_ms;
 };
 
@@ -215,7 +221,7 @@ struct asw_stats {
 /* Fill the first out->size bytes of *out. 0, or -EINVAL (NULL, size too small). */
 ASW_API int asw_get_stats(asw_model *m, struct asw_stats *out);
 
-/* "0.2.0" */
+/* "0.3.0" */
 ASW_API const char *asw_version(void);
 
 #endif

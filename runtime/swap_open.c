@@ -311,6 +311,21 @@ uint32_t as_swap_topk_count(float s, uint32_t n)
 	return k > n ? n : (uint32_t)k;
 }
 
+int as_swap_set_sparsity(struct as_swap_model *m, float s)
+{
+	const struct swap_store_desc *d = swap_store_desc(m->st);
+
+	if (!(s >= 0.0f && s < 1.0f))
+		return -EINVAL;
+	if (m->rows)
+		return -EOPNOTSUPP; /* the row copy takes every channel */
+	for (uint32_t i = 0; i < m->rm.hp.n_layer * SWAP_KIND_COUNT; i++) {
+		m->sp[i] = s;
+		m->topk[i] = as_swap_topk_count(s, d->kinds[i % SWAP_KIND_COUNT].in);
+	}
+	return 0;
+}
+
 /* Row mode: the budget beyond the resident part holds row-copy layers and buffers.
  * -ENOENT when the store has no row copy. */
 static int open_rows(struct as_swap_model *m, const struct as_swap_params *p, char *err,

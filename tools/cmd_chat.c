@@ -453,6 +453,8 @@ int cmd_chat(int argc, char **argv)
 		cli_err(SUB, "out of memory");
 		goto out;
 	}
+	if (sm)
+		swap_cli_latency_attach(&o.swap, SUB, cm.am, sm);
 	fprintf(stderr, "activeswap %s: template %s, context %ld positions%s\n", SUB,
 		as_chat_tmpl_name(s.tmpl), cm.ctx,
 		isatty(STDIN_FILENO) ? "; Ctrl-C ends a reply, Ctrl-D the session" : "");

@@ -338,6 +338,7 @@ static int run_store(struct run_opts *o)
 		cli_err(SUB, "out of memory");
 		goto out;
 	}
+	swap_cli_latency_attach(so, SUB, am, m);
 	if (tokenize_prompt(o, am, &ids, &n_ids) || !n_ids) {
 		cli_err(SUB, "cannot tokenize the prompt (or empty prompt without BOS)");
 		goto out;

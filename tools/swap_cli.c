@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "activeswap/eval.h"
+#include "api_int.h"
 #include "cli.h"
 #include "swap_cli.h"
 #include "tp.h"
@@ -128,6 +129,10 @@ int swap_cli_check(const struct swap_cli *o, const char *sub)
 		cli_err(sub, "--verify and --no-verify exclude each other");
 		return 2;
 	}
+	if (o->latency_fixed && !(o->latency_ms > 0)) {
+		cli_err(sub, "--latency-fixed needs --latency-target");
+		return 2;
+	}
 	if (o->latency_ms > 0 && (o->sparsity >= 0 || o->levels)) {
 		cli_err(sub, "--latency-target chooses the sparsity: not with %s",
 			o->levels ? "--sparsity-file" : "--sparsity S");
@@ -208,6 +213,7 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_STR("--sparsity-file", NULL, &o->levels),
 		ARG_OPT_DOUBLE("--max-sparsity", NULL, &o->max_sparsity, 0, CLI_SPARSITY_MAX),
 		ARG_OPT_FN("--latency-target", NULL, &o->latency_ms, opt_latency),
+		ARG_OPT_BOOL("--latency-fixed", NULL, &o->latency_fixed),
 		ARG_OPT_FN("--group", NULL, &o->group, opt_group),
 		ARG_OPT_LONG("--queue-depth", NULL, &o->queue_depth, 1, 4096),
 		ARG_OPT_FN("--gap", NULL, o, opt_gap),
@@ -590,13 +596,36 @@ static double predicted_s(const struct swap_cli *o)
 							   0;
 }
 
+void swap_cli_latency_attach(struct swap_cli *o, const char *sub, struct asw_model *am,
+			     struct as_swap_model *m)
+{
+	if (!(o->latency_ms > 0) || o->latency_fixed)
+		return;
+	if (tp_size() > 1) { /* every rank would time and move its own slice */
+		if (!tp_rank())
+			fprintf(stderr, "activeswap %s: latency target: the sparsity stays as "
+				"chosen under mpirun\n", sub);
+		return;
+	}
+	as_latency_init(&o->lat, o->latency_ms * 1e-3, as_swap_sparsity(m),
+			(float)o->max_sparsity);
+	if (asw_set_latency(am, m, &o->lat))
+		fprintf(stderr, "activeswap %s: latency target: sparsity 0 from the row copy "
+			"stays (--no-rows lets it move)\n", sub);
+}
+
 void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 {
 	if (o->latency_ms > 0)
 		fprintf(f, ", \"latency_target_s\": %.6f, \"latency_met\": %s, "
-			"\"latency_replayed\": %s", o->latency_ms * 1e-3,
-			o->aut.latency_met ? "true" : "false",
-			o->aut.latency_replayed ? "true" : "false");
+			"\"latency_replayed\": %s, \"latency_adaptive\": %s, "
+			"\"latency_sparsity_start\": %.4f, \"latency_sparsity_mean\": %.4f, "
+			"\"latency_sparsity_end\": %.4f, \"latency_sparsity_changes\": %llu",
+			o->latency_ms * 1e-3, o->aut.latency_met ? "true" : "false",
+			o->aut.latency_replayed ? "true" : "false",
+			o->lat.steps ? "true" : "false", (double)o->lat.s_start,
+			(double)as_latency_mean_sparsity(&o->lat), (double)o->lat.s,
+			(unsigned long long)o->lat.changes);
 	fprintf(f, ", \"predicted_s_per_token\": %.6f, \"measured_s_per_token\": %.6f",
 		predicted_s(o), measured_s);
 }
@@ -613,6 +642,12 @@ void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double me
 		snprintf(pred, sizeof(pred), "%.1f ms", predicted_s(o) * 1e3);
 	fprintf(f, "activeswap %s: time per token: predicted %s, measured %.1f ms%s\n", sub,
 		pred, measured_s * 1e3, target);
+	if (o->lat.steps)
+		fprintf(f, "activeswap %s: latency feedback: sparsity %.2f -> %.2f (mean %.2f, "
+			"%.2f-%.2f, %llu changes over %llu tokens)\n", sub, (double)o->lat.s_start,
+			(double)o->lat.s, (double)as_latency_mean_sparsity(&o->lat),
+			(double)o->lat.s_lo, (double)o->lat.s_hi,
+			(unsigned long long)o->lat.changes, (unsigned long long)o->lat.steps);
 }
 
 void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "activeswap/swap.h"
+#include "activeswap/latency.h"
 #include "activeswap/swap_auto.h"
 #include "args.h"
 
@@ -35,6 +36,8 @@ struct swap_cli {
 	uint64_t gap_bytes;
 	uint32_t ctx_default; /* positions when swap_cli_open gets n_ctx 0 (0: 2048) */
 	double latency_ms;    /* --latency-target MS per generated token; 0: none */
+	bool latency_fixed;   /* --latency-fixed: the open's choice for the whole run */
+	struct as_latency lat; /* the feedback, when attached (lat.steps: tokens seen) */
 	uint32_t batch;       /* -b: prompt tokens per batch (as_swap_params.batch) */
 	/* what swap_cli_open (the runtime's as_swap_auto) chose: the context used, the
 	 * model's (n_ctx_train, 0: unknown), the budget, the cost model's choice, ... */
@@ -50,7 +53,10 @@ struct swap_cli {
 	"  --max-sparsity S         upper bound for auto (default 0.5)\n"                  \
 	"  --latency-target MS      time per generated token to meet: the lowest sparsity\n" \
 	"                           (up to --max-sparsity) the cost model predicts meets\n" \
-	"                           it, else the fastest allowed; printed on stderr\n"     \
+	"                           it, else the fastest allowed; printed on stderr. run\n" \
+	"                           and chat then move it after each token to keep the\n" \
+	"                           measured time at the target (output not reproducible)\n" \
+	"  --latency-fixed          keep the first choice for the whole run\n"            \
 	"  --sparsity-file PATH     per-layer levels from activeswap calibrate\n"         \
 	"  --group N|auto           layers preloaded ahead from each Top-K (default auto)\n" \
 	"  --no-preload             on-demand fetches only\n"                              \
@@ -85,7 +91,7 @@ void swap_cli_init(struct swap_cli *o);
  * eval pick their option tables by it before parsing. */
 bool swap_cli_store_arg(int argc, char **argv);
 /* The options above as a table for args_parse() (tools/args.h), values into o. */
-#define SWAP_CLI_NOPTS 20 /* with the end */
+#define SWAP_CLI_NOPTS 21 /* with the end */
 void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
 /* After parsing: options that exclude each other (--latency-target with --sparsity S or
  * --sparsity-file; --verify with --no-verify). 0, or 2 (a usage error) with one line. */
@@ -108,6 +114,11 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f);
 /* With --latency-target: JSON members (leading ", ") "latency_target_s", "latency_met",
  * "latency_replayed"; always "predicted_s_per_token" (the cost model's, 0 when it made
  * none) and "measured_s_per_token" (measured_s). */
+struct asw_model;
+/* With --latency-target and not --latency-fixed: the feedback moves m's sparsity after
+ * every generated token of am (asw_decode); row mode keeps it (said on stderr). */
+void swap_cli_latency_attach(struct swap_cli *o, const char *sub, struct asw_model *am,
+			     struct as_swap_model *m);
 void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f);
 /* --stats: one line "SUB: time per token: predicted X ms, measured Y ms[ (target Z ms)]". */
 void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double measured_s,

@@ -5,8 +5,11 @@
 #    target, latency_met, the predicted and the measured time per token, --stats prints
 #    them; the greedy text equals --sparsity 0's at another budget and backend;
 #  - an impossible target: "cannot be met", the fastest allowed setting (never above
-#    --max-sparsity) runs, latency_met false; its text equals --sparsity S's (S the
-#    sparsity recorded) at 100% with pread: what was picked reproduces bit for bit;
+#    --max-sparsity) runs, latency_met false; the feedback then holds the sparsity at
+#    --max-sparsity (every token is slower than the target) and says so; with
+#    --latency-fixed the pick stays, and its text equals --sparsity S's (S the sparsity
+#    recorded) at 100% with pread: what was picked reproduces bit for bit;
+#  - --latency-fixed without a target is a usage error;
 #  - chat prints the pick and each reply's time per token.
 # (The chooser's logic on a synthetic cost model: tests/unit/test_swap_auto.c.)
 set -u
@@ -48,10 +51,21 @@ head -n 1 "$T/b.out" >"$T/b.txt"
 [ -s "$T/a.txt" ] && cmp -s "$T/a.txt" "$T/b.txt"
 check $? "loose target's text equals --sparsity 0 at 100% with pread"
 
-# 2. impossible target: the fastest allowed, never above --max-sparsity
-run --dram-budget 50% --latency-target 0.001 --max-sparsity 0.3 --json >"$T/c.out" 2>"$T/c.err"
+# 2. impossible target: the fastest allowed, never above --max-sparsity; the feedback
+# holds --max-sparsity
+run --dram-budget 50% --latency-target 0.001 --max-sparsity 0.3 --json >"$T/f.out" 2>"$T/f.err"
+rc=$?
+[ $rc = 0 ] && [ "$(jfield latency_adaptive "$T/f.out")" = true ] &&
+	[ "$(jfield latency_sparsity_end "$T/f.out")" = 0.3000 ] &&
+	[ "$(jfield sparsity "$T/f.out")" = 0.3000 ] &&
+	grep -q '^activeswap run: latency feedback: sparsity 0\.[0-3][0-9] -> 0\.30 (mean 0\.[0-3][0-9], .* over [0-9]* tokens)$' "$T/f.err"
+check $? "impossible target: the feedback holds --max-sparsity ($(grep 'latency feedback' "$T/f.err"))"
+run --dram-budget 50% --latency-target 0.001 --max-sparsity 0.3 --latency-fixed --json \
+	>"$T/c.out" 2>"$T/c.err"
 rc=$?
 sp=$(jfield sparsity "$T/c.out")
+[ "$(jfield latency_adaptive "$T/c.out")" = false ] && ! grep -q 'latency feedback' "$T/c.err"
+check $? "--latency-fixed: no feedback"
 [ $rc = 0 ] && grep -q 'latency target 0.0 ms/token cannot be met: running the fastest allowed -> sparsity 0\.[0-3]' "$T/c.err" &&
 	[ "$(jfield latency_met "$T/c.out")" = false ] &&
 	awk -v s="$sp" 'BEGIN { exit !(s > 0 && s <= 0.3) }'
@@ -63,6 +77,10 @@ head -n 1 "$T/c.out" >"$T/c.txt"
 head -n 1 "$T/d.out" >"$T/d.txt"
 [ -s "$T/c.txt" ] && cmp -s "$T/c.txt" "$T/d.txt"
 check $? "the recorded pick reproduces: same text with --sparsity $sp at 100%, pread"
+
+run --latency-fixed >"$T/g.out" 2>"$T/g.err"
+[ $? = 2 ] && grep -q -- '--latency-fixed needs --latency-target' "$T/g.err"
+check $? "--latency-fixed without a target: usage error"
 
 # 3. chat: the pick, and each reply's time per token
 printf 'hello\nagain\n' | "$ACTIVESWAP" chat -m "$S" --template chatml -n 4 -c 256 --temp 0 \

@@ -150,6 +150,17 @@ struct params_ext {
 	uint64_t future[2];
 };
 
+/* The header's version is the library's. */
+static void test_version(void **state)
+{
+	char want[32];
+
+	(void)state;
+	snprintf(want, sizeof(want), "%d.%d.%d", ASW_VERSION_MAJOR, ASW_VERSION_MINOR,
+		 ASW_VERSION_PATCH);
+	assert_string_equal(asw_version(), want);
+}
+
 static void test_params_size(void **state)
 {
 	struct params_ext x;
@@ -413,8 +424,9 @@ static void test_store_equals_gguf(void **state)
 	}
 }
 
-/* A latency target: a loose one is met at the lowest sparsity (the GGUF's tokens), an
- * impossible one runs the fastest allowed setting and says so. */
+/* A latency target: a loose one is met at the lowest sparsity (the GGUF's tokens) and
+ * stays there while decoding; an impossible one runs the fastest allowed setting, says
+ * so, and the feedback keeps it there (at max_sparsity, 0.3 here). */
 static void test_latency_target(void **state)
 {
 	const int32_t t[4] = { 1, 5, 9, 13 };
@@ -440,6 +452,7 @@ static void test_latency_target(void **state)
 		p.budget_fraction = 0.6f;
 		p.backend = ASW_BACKEND_PREAD;
 		p.latency_target_ms = targets[i];
+		p.max_sparsity = 0.3f;
 		if (asw_open(&m, store, &p, err, sizeof(err)))
 			print_error("asw_open %s: %s\n", store, err);
 		assert_non_null(m);
@@ -452,7 +465,11 @@ static void test_latency_target(void **state)
 			assert_true(st.sparsity == 0);
 			greedy(m, t, 4, got, 8);
 			assert_memory_equal(want, got, sizeof(want));
+		} else {
+			greedy(m, t, 4, got, 8);
 		}
+		assert_int_equal(asw_get_stats(m, &st), 0);
+		assert_true(st.sparsity == (i == 0 ? 0.0f : 0.3f));
 		asw_close(m);
 	}
 }
@@ -462,6 +479,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_null_handles),
 		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_params_size),
 		cmocka_unit_test(test_bad_params),
 		cmocka_unit_test(test_decode_errors),

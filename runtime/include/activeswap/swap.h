@@ -178,6 +178,13 @@ uint32_t as_swap_n_experts(const struct as_swap_model *m); /* per layer; 0: dens
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
 uint32_t as_swap_group(const struct as_swap_model *m);
 float as_swap_sparsity(const struct as_swap_model *m); /* mean over all ops */
+/*
+ * Every op's sparsity to s in [0, 1) from the next token on (the latency target's
+ * feedback, activeswap/latency.h): the Top-K counts change, the plans made at open (cache
+ * split, gap filling) stay. -EINVAL outside [0, 1), -EOPNOTSUPP in row mode (sparsity 0
+ * from the row copy).
+ */
+int as_swap_set_sparsity(struct as_swap_model *m, float s);
 /* The embedded metadata as a GGUF (tokenizer, hyper-parameters); owned by m. */
 const struct gguf_file *as_swap_meta(const struct as_swap_model *m);
 /* The engine; NULL in row mode (every level 0 over a store with a row copy). */
