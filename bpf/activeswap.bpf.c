@@ -238,6 +238,25 @@ int BPF_USDT(cache_miss, __s32 lay, __u32 channel, __s32 kind)
 }
 
 SEC("usdt")
+int BPF_USDT(expert_lookup, __s32 lay, __u32 lookups, __u32 hits)
+{
+	struct as_layer_stats *s;
+	struct as_totals *t;
+
+	if (!wanted())
+		return 0;
+	if ((t = tot())) {
+		ADD(t->expert_lookups, lookups);
+		ADD(t->expert_hits, hits);
+	}
+	if ((s = layer(lay))) {
+		ADD(s->expert_lookups, lookups);
+		ADD(s->expert_hits, hits);
+	}
+	return 0;
+}
+
+SEC("usdt")
 int BPF_USDT(cache_evict, __s32 lay, __u32 channel, __s32 kind)
 {
 	struct as_layer_stats *s;

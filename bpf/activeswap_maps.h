@@ -36,6 +36,8 @@ struct as_layer_stats {
 	__u64 passes;		/* layer_begin */
 	__u64 stalls;		/* stall: waits that blocked */
 	__u64 stall_ns;		/* stall: their time */
+	__u64 expert_lookups;	/* expert_lookup: bundles of the experts the router chose */
+	__u64 expert_hits;	/* expert_lookup: those in DRAM at that moment */
 	__u64 hist[AS_HIST_SLOTS]; /* fetch_complete latency, log2 µs */
 };
 
@@ -74,6 +76,8 @@ struct as_totals {
 	__u64 stall_wait_ns;	/* sum of the stall probe's stall_ns */
 	__u64 layer_overflow;	/* events whose layer did not fit in layer_stats */
 	__u64 token_overflow;	/* tokens that did not fit in token_stats */
+	__u64 expert_lookups;	/* expert_lookup (a store with experts) */
+	__u64 expert_hits;
 };
 
 /* The kernel module's activeswap: tracepoints, when it is loaded (map "kmod_stats", one

@@ -23,10 +23,15 @@
  * queued bundle takes the tag of its latest request) and then T's prediction tag is
  * cancelled: only the wrongly predicted experts still queued are dropped. What is
  * preloaded never changes what is computed, only when its bytes arrive.
+ *
+ * Each count of expert lookups and hits also fires the USDT probe
+ * activeswap:expert_lookup(layer, lookups, hits), which `activeswap trace` sums per layer
+ * (Documentation/tracing.md).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sdt.h>
 
 #include "activeswap/kernels.h"
 #include "swapmodel.h"
@@ -85,6 +90,7 @@ int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group 
 		return -EINVAL;
 	m->ls[layer].expert_lookups++;
 	m->ls[layer].expert_hits++;
+	DTRACE_PROBE3(activeswap, expert_lookup, (int32_t)layer, 1u, 1u);
 	return expert_fail(m, compute(m, key, m->all[m->all_off[layer * SWAP_KIND_COUNT + kind] +
 						     e], g, x, ys), layer, kind);
 }
@@ -162,13 +168,15 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 			      uint32_t n, const float *x)
 {
 	struct as_swap_model *m = ctx;
-	uint32_t nk = expert_keys(m, layer, ids, n);
+	uint32_t nk = expert_keys(m, layer, ids, n), hits;
 
 	(void)w;
 	count_prediction(m, layer, ids, n);
 	/* a hit: in DRAM when the router chose it (cached, or preloaded in time) */
+	hits = (uint32_t)swap_count_resident(m->eng, m->fkeys, nk);
 	m->ls[layer].expert_lookups += nk;
-	m->ls[layer].expert_hits += swap_count_resident(m->eng, m->fkeys, nk);
+	m->ls[layer].expert_hits += hits;
+	DTRACE_PROBE3(activeswap, expert_lookup, (int32_t)layer, nk, hits);
 	/* an error (a bad key) comes back from the acquire */
 	swap_request(m->eng, m->fkeys, nk, SWAP_PRIO_DEMAND, 0);
 	if (m->xp_tag[layer]) {

@@ -678,11 +678,20 @@ void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE 
 		if (as_swap_io_layer_stats(m, l, &x))
 			memset(&x, 0, sizeof(x));
 		fprintf(f, "%s{\"layer\": %u, \"reads\": %llu, \"bytes\": %llu, \"hits\": %llu, "
-			"\"misses\": %llu, \"evicts\": %llu, \"errors\": %llu, \"stall_ns\": %llu}",
+			"\"misses\": %llu, \"evicts\": %llu, \"errors\": %llu, \"stall_ns\": %llu",
 			l ? ", " : "", l, (unsigned long long)x.reads,
 			(unsigned long long)x.bytes_read, (unsigned long long)x.hits,
 			(unsigned long long)x.misses, (unsigned long long)x.evictions,
 			(unsigned long long)x.read_errors, (unsigned long long)x.stall_ns);
+		if (as_swap_n_experts(m)) { /* the runtime's, at router time */
+			struct as_swap_layer_stats r;
+
+			as_swap_layer_stats(m, l, &r);
+			fprintf(f, ", \"expert_lookups\": %llu, \"expert_hits\": %llu",
+				(unsigned long long)r.expert_lookups,
+				(unsigned long long)r.expert_hits);
+		}
+		fprintf(f, "}");
 	}
 	fprintf(f, "]");
 }

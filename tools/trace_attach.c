@@ -93,7 +93,7 @@ static void attach_kmod(struct activeswap_bpf *skel, struct btf *vmlinux,
 
 static const char *const usdt_names[] = {
 	"fetch_submit", "fetch_complete", "bundle_bytes", "cache_hit", "cache_miss",
-	"cache_evict", "stall", "token_begin", "token_end", "layer_begin",
+	"cache_evict", "stall", "token_begin", "token_end", "layer_begin", "expert_lookup",
 };
 
 static struct bpf_program *usdt_prog(struct activeswap_bpf *skel, int i)
@@ -102,7 +102,7 @@ static struct bpf_program *usdt_prog(struct activeswap_bpf *skel, int i)
 		skel->progs.fetch_submit, skel->progs.fetch_complete, skel->progs.bundle_bytes,
 		skel->progs.cache_hit,	  skel->progs.cache_miss,     skel->progs.cache_evict,
 		skel->progs.stall,	  skel->progs.token_begin,    skel->progs.token_end,
-		skel->progs.layer_begin,
+		skel->progs.layer_begin,  skel->progs.expert_lookup,
 	};
 	return p[i];
 }

@@ -23,18 +23,22 @@ static double hit_pct(__u64 hits, __u64 misses)
 
 static void print_layer_table(const struct layer_row *rows, int n)
 {
-	printf("%6s %9s %13s %9s %9s %6s %8s %6s %10s %10s\n", "LAYER", "READS", "BYTES", "HITS",
-	       "MISSES", "HIT%", "EVICTS", "ERRORS", "AVG_LAT_us", "STALL_ms");
+	printf("%6s %9s %13s %9s %9s %6s %8s %6s %10s %10s %7s\n", "LAYER", "READS", "BYTES",
+	       "HITS", "MISSES", "HIT%", "EVICTS", "ERRORS", "AVG_LAT_us", "STALL_ms", "XP_HIT%");
 	for (int i = 0; i < n; i++) {
 		const struct as_layer_stats *s = &rows[i].s;
+		char xp[16] = "-"; /* the experts' hit rate at the router (a MoE store) */
 
-		printf("%6d %9llu %13llu %9llu %9llu %6.1f %8llu %6llu %10.1f %10.3f\n",
+		if (s->expert_lookups)
+			snprintf(xp, sizeof(xp), "%.1f",
+				 hit_pct(s->expert_hits, s->expert_lookups - s->expert_hits));
+		printf("%6d %9llu %13llu %9llu %9llu %6.1f %8llu %6llu %10.1f %10.3f %7s\n",
 		       rows[i].layer, (unsigned long long)s->reads, (unsigned long long)s->bytes,
 		       (unsigned long long)s->hits, (unsigned long long)s->misses,
 		       hit_pct(s->hits, s->misses), (unsigned long long)s->evicts,
 		       (unsigned long long)s->errors,
 		       s->completes ? (double)s->lat_ns / (double)s->completes / 1e3 : 0.0,
-		       (double)s->stall_ns / 1e6);
+		       (double)s->stall_ns / 1e6, xp);
 	}
 }
 
@@ -56,6 +60,7 @@ static const struct field {
 	F(as_layer_stats, completes), F(as_layer_stats, errors),    F(as_layer_stats, lat_ns),
 	F(as_layer_stats, hits),     F(as_layer_stats, misses),     F(as_layer_stats, evicts),
 	F(as_layer_stats, passes),   F(as_layer_stats, stalls),     F(as_layer_stats, stall_ns),
+	F(as_layer_stats, expert_lookups), F(as_layer_stats, expert_hits),
 }, total_fields[] = {
 	F(as_totals, fetch_submit),	  F(as_totals, fetch_complete),
 	F(as_totals, fetch_errors),	  F(as_totals, submit_bytes),
@@ -65,7 +70,8 @@ static const struct field {
 	F(as_totals, token_end),	  F(as_totals, stall_ns),
 	F(as_totals, layer_begin),	  F(as_totals, stalls),
 	F(as_totals, stall_wait_ns),	  F(as_totals, layer_overflow),
-	F(as_totals, token_overflow),
+	F(as_totals, token_overflow),	  F(as_totals, expert_lookups),
+	F(as_totals, expert_hits),
 }, kmod_fields[] = {
 	F(as_kmod_stats, region_create),  F(as_kmod_stats, region_free),
 	F(as_kmod_stats, fetch_submit),	  F(as_kmod_stats, submit_bytes),
@@ -102,7 +108,11 @@ static void json_layers(const struct layer_row *rows, int n)
 
 		printf("%s{\"layer\":%d,", i ? "," : "", rows[i].layer);
 		json_fields(s, layer_fields, sizeof(layer_fields) / sizeof(layer_fields[0]));
-		printf(",\"hit_rate\":%.4f,\"hist_log2_us\":", hit_pct(s->hits, s->misses) / 100);
+		printf(",\"hit_rate\":%.4f,", hit_pct(s->hits, s->misses) / 100);
+		if (s->expert_lookups)
+			printf("\"expert_hit_rate\":%.4f,",
+			       hit_pct(s->expert_hits, s->expert_lookups - s->expert_hits) / 100);
+		printf("\"hist_log2_us\":");
 		json_hist(s->hist);
 		printf("}");
 	}
@@ -215,7 +225,7 @@ void trace_report_interval(const struct snapshot *cur, const struct snapshot *pr
 			       (const __u64 *)p, sizeof(rows[n].s) / sizeof(__u64));
 		if (rows[n].s.reads || rows[n].s.hits || rows[n].s.misses ||
 		    rows[n].s.completes || rows[n].s.evicts || rows[n].s.bytes ||
-		    rows[n].s.stalls || rows[n].s.passes)
+		    rows[n].s.stalls || rows[n].s.passes || rows[n].s.expert_lookups)
 			n++;
 	}
 
@@ -302,6 +312,11 @@ void trace_report_summary(const struct snapshot *cur, const struct token_row *to
 		printf("cache: %llu hits, %llu misses (%.1f%% hit rate), %llu evictions\n",
 		       (unsigned long long)t->cache_hit, (unsigned long long)t->cache_miss,
 		       hit_pct(t->cache_hit, t->cache_miss), (unsigned long long)t->cache_evict);
+		if (t->expert_lookups)
+			printf("experts: %llu bundle lookups at the router, %llu in DRAM (%.1f%% "
+			       "hit rate)\n", (unsigned long long)t->expert_lookups,
+			       (unsigned long long)t->expert_hits,
+			       hit_pct(t->expert_hits, t->expert_lookups - t->expert_hits));
 		if (kmod) {
 			const struct as_kmod_stats *k = &cur->kmod;
 

@@ -5,6 +5,8 @@
 #    errors and stalls as counted by the BPF maps equal the program's own statistics; the
 #    latency histogram's total equals the number of completed fetches;
 #  - the same numbers through the pinned maps with bpftool;
+#  - a store with experts: the expert_lookup probe's per-layer lookups and hits equal the
+#    runtime's (run --stats --json), in the trace and the pinned map;
 #  - block_rq_issue/complete: O_DIRECT reads of a file on a real disk are seen;
 #  - without privileges: one clear message, non-zero exit.
 # Needs root, a kernel with BTF and a CLI built with BPF support; skips with the reason
@@ -79,7 +81,7 @@ diff_layers() {
 # 4. libswap itself: tests/bpf/swap_storm.c runs a fetch storm through the engine
 # (a generated store, a budget of about a quarter of it) and prints libswap's own stats.
 PIN="/sys/fs/bpf/activeswap-test-$$"
-trap 'rm -rf "$PIN" "$PIN-e" "$PIN-d"' EXIT INT TERM
+trap 'rm -rf "$PIN" "$PIN-e" "$PIN-d" "$PIN-x"' EXIT INT TERM
 SWAP_LIB="$AS_BUILD/lib/libswap.a"
 if [ ! -f "$SWAP_LIB" ] || ! nm "$SWAP_LIB" 2>/dev/null | grep -q ' T swap_engine_create$'; then
 	ok "libswap engine # SKIP $SWAP_LIB has no engine (swap_engine_create) in this build"
@@ -198,6 +200,44 @@ else
 	[ $rc -eq 0 ] || sed 's/^/# /' "$T/arun.err"
 fi
 
+
+# 4d. Experts: a generated qwen3moe store under a budget that swaps them. The runtime
+# counts, at each router decision, the chosen experts' bundles and those already in DRAM
+# (run --stats --json: expert_lookups / expert_hits per layer); the expert_lookup probe
+# carries the same counts, so the trace and the pinned map equal them.
+XP_FIELDS='["expert_lookups","expert_hits"]'
+if ! "$ACTIVESWAP" mkmodel -o "$T/xm.gguf" --arch qwen3moe --dim 128 --hidden 256 \
+	--layers 4 --heads 4 --kv-heads 2 --vocab 512 --ctx 256 --experts 16 --experts-used 4 \
+	--head-dim 64 --expert-hidden 64 --type f32 --seed 5 >"$T/xmk.err" 2>&1 ||
+	! "$ACTIVESWAP" convert "$T/xm.gguf" -o "$T/xm.asw" --quiet >>"$T/xmk.err" 2>&1; then
+	nok "experts: mkmodel + convert a qwen3moe store"
+	sed 's/^/# /' "$T/xmk.err"
+else
+	rm -rf "$PIN-x"
+	"$ACTIVESWAP" trace --interval 0 --json --pin "$PIN-x" --binary "$ACTIVESWAP" -- \
+		sh -c "exec '$ACTIVESWAP' run -m '$T/xm.asw' -p 'Once upon a time' -n 16 -c 40 \
+		--temp 0 --sparsity 0 --dram-budget 40% --stats --json >'$T/xrun.out' \
+		2>'$T/xrun.err'" >"$T/xtrace.json" 2>"$T/xtrace.err"
+	rc=$?
+	tail -n 1 "$T/xrun.out" >"$T/xrun.json"
+	jq -c 'select(.type == "summary")' "$T/xtrace.json" >"$T/xsum.json" 2>/dev/null
+	lk=$(jq '[.layers[].expert_lookups] | add' "$T/xrun.json" 2>/dev/null)
+	ht=$(jq '[.layers[].expert_hits] | add' "$T/xrun.json" 2>/dev/null)
+	diff_layers "$T/xrun.json" "$T/xsum.json" "$XP_FIELDS" >"$T/xdiff.txt" 2>&1
+	[ $rc -eq 0 ] && [ "${lk:-0}" -gt 0 ] && [ "${ht:-0}" -lt "${lk:-0}" ] &&
+		[ ! -s "$T/xdiff.txt" ] &&
+		[ "$(jq '.totals.expert_lookups' "$T/xsum.json")" = "$lk" ] &&
+		[ "$(jq '[.layers[] | select(.expert_hit_rate != null)] | length' "$T/xsum.json")" = 4 ]
+	check $? "experts: trace's per-layer expert lookups and hits = run's ($lk lookups, $ht hits, rc $rc)"
+	sed 's/^/# /' "$T/xdiff.txt" "$T/xtrace.err"
+	[ $rc -eq 0 ] || sed 's/^/# /' "$T/xrun.err"
+	bpftool -j map dump pinned "$PIN-x/layer_stats" 2>"$T/bpftool.err" |
+		jq '{layers: [.[].formatted | .value + {layer: .key}]}' >"$T/xpinned.json" 2>&1
+	diff_layers "$T/xrun.json" "$T/xpinned.json" "$XP_FIELDS" >"$T/xdiff2.txt" 2>&1
+	[ $? -eq 0 ] && [ ! -s "$T/xdiff2.txt" ]
+	check $? "experts: bpftool map dump pinned $PIN-x/layer_stats = run's expert counts"
+	sed 's/^/# /' "$T/xdiff2.txt" "$T/bpftool.err"
+fi
 # 5. The USDT probes in every combination. The stand-in tests/bpf/usdt_fake.c fires the probes of
 # Documentation/usdt.md in a fixed pattern and prints what it fired; traced with
 # `-- COMMAND` so no event is lost or foreign.
