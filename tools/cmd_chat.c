@@ -9,7 +9,8 @@
  * cache are run, so the cache is kept across turns. The reply streams out token by token
  * and stops at an end-of-generation token (EOS, EOT), after -n tokens, at the end of the
  * context (said on stderr, and the session ends), or on Ctrl-C (the reply ends, the
- * session goes on). EOF on stdin ends the session.
+ * session goes on). EOF on stdin ends the session. Under mpirun (a store, tensor
+ * parallelism) rank 0 reads stdin and broadcasts each line (tools/tp.h).
  */
 #include <errno.h>
 #include <signal.h>
@@ -57,7 +58,8 @@ static const char chat_usage[] =
 	"      --repeat-last-n N   -s, --seed S   -t, --threads N   -b, --batch-size N\n"
 	"                        as for run\n"
 	"  -h, --help            this text\n"
-	"\nA store takes the swapping options of 'activeswap run -m STORE.asw --help'.\n";
+	"\nA store takes the swapping options of 'activeswap run -m STORE.asw --help'; under\n"
+	"'mpirun -np N' every rank holds a slice of it and rank 0 reads stdin.\n";
 
 static const char chat_store_usage[] =
 	"usage: activeswap chat -m STORE.asw [options]   (see chat --help for a GGUF)\n"
@@ -326,7 +328,7 @@ static int turn(struct session *s, const char *line, size_t len)
 	if (s->g.interrupted)
 		fprintf(stderr, "activeswap %s: reply interrupted\n", SUB);
 	/* store options only (a GGUF's table has none): the reply's time per token */
-	if (s->o->swap.stats || s->o->swap.latency_ms > 0)
+	if (!tp_rank() && (s->o->swap.stats || s->o->swap.latency_ms > 0))
 		swap_cli_print_latency(&s->o->swap, SUB, s->g.n_past > n_ids ?
 				       s->g.t_decode / (double)(s->g.n_past - n_ids) : 0, stderr);
 	if (s->g.ctx_full) {
@@ -373,7 +375,9 @@ static int session(struct session *s)
 		}
 		interrupted = 0;
 		errno = 0;
-		n = getline(&line, &cap, stdin);
+		/* under mpirun, rank 0 reads (mpirun hands it stdin) and every rank gets the
+		 * line: they tokenize, run and sample it alike (the same sums, the same seed) */
+		n = tp_getline(&line, &cap, stdin);
 		if (n < 0) {
 			if (errno == EINTR && interrupted) {
 				/* Ctrl-C at the prompt: drop the line, ask again */
@@ -419,11 +423,6 @@ int cmd_chat(int argc, char **argv)
 	struct sigaction sa = { 0 }, old_sa;
 	int rc, r;
 
-	if (tp_size() > 1) { /* mpirun hands stdin to rank 0 only */
-		cli_err(SUB, "chat does not run under mpirun yet (tensor parallelism: run, eval, "
-			"bench decode)");
-		return 2;
-	}
 	gen_params_init(&o.gen, 1 << 24, store);
 	swap_cli_init(&o.swap);
 	rc = parse(&o, store, argc, argv);
@@ -455,17 +454,21 @@ int cmd_chat(int argc, char **argv)
 	}
 	if (sm)
 		swap_cli_latency_attach(&o.swap, SUB, cm.am, sm);
-	fprintf(stderr, "activeswap %s: template %s, context %ld positions%s\n", SUB,
-		as_chat_tmpl_name(s.tmpl), cm.ctx,
-		isatty(STDIN_FILENO) ? "; Ctrl-C ends a reply, Ctrl-D the session" : "");
-	/* SIGINT ends the reply (and interrupts a pending read), not the process */
+	if (!tp_rank())
+		fprintf(stderr, "activeswap %s: template %s, context %ld positions%s\n", SUB,
+			as_chat_tmpl_name(s.tmpl), cm.ctx,
+			isatty(STDIN_FILENO) ? "; Ctrl-C ends a reply, Ctrl-D the session" : "");
+	/* SIGINT ends the reply (and interrupts a pending read), not the process; under
+	 * mpirun it ends the job (a reply cut on one rank only would stall the others) */
 	sa.sa_handler = on_sigint;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_sa);
+	if (tp_size() == 1)
+		sigaction(SIGINT, &sa, &old_sa);
 	s.o = &o;
 	s.cm = &cm;
 	rc = session(&s);
-	sigaction(SIGINT, &old_sa, NULL);
+	if (tp_size() == 1)
+		sigaction(SIGINT, &old_sa, NULL);
 out:
 	fflush(stdout);
 	asw_sampler_free(s.smp);

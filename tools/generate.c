@@ -12,6 +12,7 @@
 #include "activeswap/sampler.h"
 #include "cli.h"
 #include "generate.h"
+#include "tp.h"
 
 void gen_params_init(struct gen_params *g, long n_predict, bool store)
 {
@@ -54,6 +55,8 @@ void gen_params_done(struct gen_params *g)
 {
 	if (!g->have_seed)
 		g->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	/* under mpirun every rank samples the same (replicated) logits: rank 0's seed */
+	tp_bcast_u64(&g->seed);
 }
 
 asw_sampler *gen_sampler(const struct gen_params *g, asw_model *m)

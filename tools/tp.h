@@ -12,14 +12,15 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "activeswap/swap.h"
 
 #ifdef AS_HAVE_MPI
 #define tp_usage                                                                        \
 	"\nTensor parallelism (Documentation/tensor-parallel.md): 'mpirun -np N activeswap\n" \
-	"run|eval|bench decode -m STORE.asw ...' gives each rank a slice of every\n"  \
-	"layer (the budget is per rank); rank 0 prints.\n"
+	"run|eval|bench decode|chat -m STORE.asw ...' gives each rank a slice of\n"   \
+	"every layer (the budget is per rank); rank 0 reads stdin and prints.\n"
 #else
 #define tp_usage ""
 #endif
@@ -39,6 +40,12 @@ void tp_params(struct as_swap_params *p);
 void tp_sum_u64(uint64_t *v, size_t n);
 /* One line on f: ranks, the allreduces per token and their time (rank 0's). */
 void tp_print_stats(FILE *f, uint64_t tokens);
+/* getline(3) on rank 0, the line broadcast to the other ranks (collective: every rank
+ * calls it; only rank 0 reads f). -1 on every rank at rank 0's end of input or error;
+ * then errno is EINTR only when rank 0 alone was interrupted (one process). */
+ssize_t tp_getline(char **line, size_t *cap, FILE *f);
+/* Rank 0's *v on every rank (collective). */
+void tp_bcast_u64(uint64_t *v);
 #else
 static inline int tp_init(int *argc, char ***argv)
 {
@@ -77,6 +84,16 @@ static inline void tp_print_stats(FILE *f, uint64_t tokens)
 {
 	(void)f;
 	(void)tokens;
+}
+
+static inline ssize_t tp_getline(char **line, size_t *cap, FILE *f)
+{
+	return getline(line, cap, f);
+}
+
+static inline void tp_bcast_u64(uint64_t *v)
+{
+	(void)v;
 }
 #endif
 

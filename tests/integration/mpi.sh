@@ -8,6 +8,8 @@
 #    to 1e-5 relative; prompts and lengths where the greedy choice has no near-tie);
 #  - at sparsity 0.3, the same rank count gives the same text and PPL whatever the
 #    budget (all resident, or swapping at 80%) and the backend (io_uring, pread);
+#  - chat: rank 0 reads stdin and broadcasts each turn: one process's replies; without
+#    --seed, every rank samples with rank 0's seed;
 #  - a rank killed mid-run ends the job within seconds with an error naming it.
 # Skips without mpirun, or when the CLI was built without MPI (mk/mpi.mk).
 set -u
@@ -91,6 +93,31 @@ for m in $models; do
 		'BEGIN { d = (a - b) / a; exit !(d < t + 0 && d > -t) }'
 	check $? "$m: PPL at sparsity 0, 1 process $a, 2 ranks $b (within $tol relative)"
 done
+
+# chat under mpirun: rank 0 reads stdin and broadcasts each turn; two turns (the KV cache
+# kept across them) give one process's replies
+printf 'Hello there\nTell me a story\n' >"$T/turns.txt"
+for m in $models; do
+	"$ACTIVESWAP" chat -m "$T/$m.asw" --template chatml -n 16 --temp 0 -t 1 --sparsity 0 \
+		<"$T/turns.txt" >"$T/$m-c1.txt" 2>/dev/null
+	mpi 2 chat -m "$T/$m.asw" --template chatml -n 16 --temp 0 -t 1 --sparsity 0 \
+		<"$T/turns.txt" >"$T/$m-c2.txt" 2>"$T/$m-c2.err"
+	rc=$?
+	[ $rc = 0 ] && [ "$(wc -l <"$T/$m-c1.txt")" -ge 2 ] && same "$T/$m-c1.txt" "$T/$m-c2.txt"
+	check $? "$m: chat, 2 ranks: one process's two replies (rc $rc)"
+done
+
+# Sampling: without --seed every rank samples with rank 0's seed (else the ranks would
+# feed different tokens and the sums mix two texts): 2 ranks at temp 1 write the text of
+# one process given the seed rank 0 reports
+m=${models##* }
+mpi 2 run -m "$T/$m.asw" -p "Once upon a time" -n 24 --temp 1 -t 1 --sparsity 0 --json \
+	>"$T/seed2.txt" 2>/dev/null
+seed=$(sed -n 's/.*"seed": *\([0-9]*\).*/\1/p' "$T/seed2.txt")
+"$ACTIVESWAP" run -m "$T/$m.asw" -p "Once upon a time" -n 24 --temp 1 -t 1 --sparsity 0 \
+	--json -s "${seed:-0}" >"$T/seed1.txt" 2>/dev/null
+[ -n "$seed" ] && [ "$(head -n 1 "$T/seed2.txt")" = "$(head -n 1 "$T/seed1.txt")" ]
+check $? "$m: 2 ranks at temp 1 without --seed sample as one process with rank 0's seed"
 
 # The same rank count: bit-identical across budgets and backends (Top-K included)
 for v in "full:" "b80:--dram-budget 80%" "pread:--dram-budget 80% --backend pread"; do

@@ -122,3 +122,44 @@ void tp_print_stats(FILE *f, uint64_t tokens)
 		reduce_s * 1e3 / (double)nt, (double)reduce_calls / (double)nt,
 		(double)reduce_floats * 4 / 1024.0 / (double)nt);
 }
+
+void tp_bcast_u64(uint64_t *v)
+{
+	if (size > 1)
+		MPI_Bcast(v, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+}
+
+ssize_t tp_getline(char **line, size_t *cap, FILE *f)
+{
+	long long n = -1;
+	ssize_t r = -1;
+	char *p;
+
+	if (size <= 1)
+		return getline(line, cap, f);
+	if (!rank) {
+		r = getline(line, cap, f);
+		n = r;
+	}
+	/* the length first (-1: the end, on every rank), then the bytes */
+	if (MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS || n < 0 ||
+	    n >= INT32_MAX) {
+		errno = 0;
+		return -1;
+	}
+	if (rank && (size_t)n >= *cap) {
+		p = realloc(*line, (size_t)n + 1);
+		if (!p) { /* rank 0 would wait for this one */
+			fprintf(stderr, "activeswap: rank %d: out of memory\n", rank);
+			MPI_Abort(MPI_COMM_WORLD, 1);
+		}
+		*line = p;
+		*cap = (size_t)n + 1;
+	}
+	if (MPI_Bcast(*line, (int)n, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+		errno = EIO;
+		return -1;
+	}
+	(*line)[n] = 0;
+	return (ssize_t)n;
+}
