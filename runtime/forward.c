@@ -287,9 +287,19 @@ int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx
 
 /* ---- forward ---------------------------------------------------------------------- */
 
+uint32_t as_state_select(const struct as_state *s, uint32_t layer, enum as_group g,
+			 const float *x, size_t n, uint32_t *idx, float *scratch)
+{
+	size_t i = (size_t)layer * AS_GROUP_COUNT + g;
+
+	if (s->thresh)
+		return (uint32_t)as_threshold_select(x, n, s->thresh[i], idx);
+	return (uint32_t)as_topk_select(x, n, s->topk[i], idx, scratch);
+}
+
 /*
  * ys = the products of group g of layer on x: the hook may change x first, then the
- * state's Top-K (if any) selects the channels the source is to use.
+ * state's Top-K or threshold (if any) selects the channels the source is to use.
  */
 static int linear(struct as_state *s, uint32_t layer, enum as_group g, float *x,
 		  float *const *ys)
@@ -301,8 +311,7 @@ static int linear(struct as_state *s, uint32_t layer, enum as_group g, float *x,
 		s->hook.pre(s->hook.arg, layer, group_ops[g][0], x, n);
 	if (!s->topk)
 		return s->src.ops->linear(s->src.ctx, layer, g, x, NULL, ys);
-	sel.n = (uint32_t)as_topk_select(x, n, s->topk[layer * AS_GROUP_COUNT + g],
-					 s->sel_idx, s->sel_tmp);
+	sel.n = as_state_select(s, layer, g, x, n, s->sel_idx, s->sel_tmp);
 	sel.idx = s->sel_idx;
 	return s->src.ops->linear(s->src.ctx, layer, g, x, &sel, ys);
 }

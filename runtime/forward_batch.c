@@ -180,9 +180,7 @@ static int batch_linear(struct as_state *s, struct as_batch *b, uint32_t l, enum
 	for (uint32_t t = 0; t < b->n; t++) {
 		uint32_t *idx = b->sel_idx + t * w;
 
-		b->sels[t].n = (uint32_t)as_topk_select(X + t * in, in,
-							s->topk[l * AS_GROUP_COUNT + g], idx,
-							s->sel_tmp);
+		b->sels[t].n = as_state_select(s, l, g, X + t * in, in, idx, s->sel_tmp);
 		b->sels[t].idx = idx;
 	}
 	return src->ops->linear_batch(src->ctx, l, g, X, b->n, b->sels, Ys);

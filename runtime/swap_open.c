@@ -262,6 +262,7 @@ void as_swap_close(struct as_swap_model *m)
 		free(m->extra[i]);
 	free(m->extra);
 	free(m->sp);
+	free(m->thr);
 	free(m->red);
 	free(m->topk);
 	as_state_free(m->s);
@@ -499,6 +500,21 @@ static int set_levels(struct as_swap_model *m, const struct as_swap_params *p, c
 		m->sp[i] = s;
 		m->topk[i] = as_swap_topk_count(s, d->kinds[i % SWAP_KIND_COUNT].in);
 	}
+	if (!p->layer_threshold)
+		return 0;
+	m->thr = malloc(sizeof(float) * n);
+	if (!m->thr)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		float t = p->layer_threshold[i];
+
+		if (!(t >= 0.0f) || !isfinite(t)) {
+			snprintf(err, errlen, "layer threshold %g is not a finite value >= 0",
+				 (double)t);
+			return -EINVAL;
+		}
+		m->thr[i] = t;
+	}
 	return 0;
 }
 
@@ -606,7 +622,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		bool dense = true;
 
 		for (uint32_t i = 0; i < m->rm.hp.n_layer * SWAP_KIND_COUNT; i++)
-			dense = dense && m->sp[i] == 0.0f;
+			dense = dense && m->sp[i] == 0.0f && (!m->thr || m->thr[i] == 0.0f);
 		r = dense ? open_rows(m, p, err, errlen) : -ENOENT;
 		/* the row copy's streaming buffers can need more than the engine's minimum
 		 * (fit_batch's measure): a smaller batch's scratch leaves them room */
@@ -636,8 +652,10 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	}
 	if (r)
 		goto fail;
-	if (!m->rows)
+	if (!m->rows) {
 		m->s->topk = m->topk;
+		m->s->thresh = m->thr;
+	}
 	/* the batch scratch is in the budget (sw_fixed_bytes): allocated now, once */
 	if (m->batch > 1) {
 		r = as_state_reserve_batch(m->s, m->batch);

@@ -15,6 +15,12 @@
  * uniform there. The levels are written as text (Documentation/swapping.md) to OUT
  * (default MODEL.sparsity), with the split and both splits' figures in its comments, for
  * run/eval/bench decode --sparsity-file.
+ *
+ * With --sparsity-mode threshold every measurement selects by magnitude thresholds
+ * instead (TEAL): a level s of a group is the threshold below which a fraction s of its
+ * input's |x| fell on the search split at every level 0 (as_thr_quantile of the recorded
+ * histograms), so the same search allocates levels, and the file also carries each
+ * group's threshold ("format 2") for --sparsity-mode threshold.
  */
 #include <errno.h>
 #include <math.h>
@@ -58,6 +64,9 @@ static const char calibrate_usage[] =
 	"                        move (default 0.1)\n"
 	"      --rounds R        at most R rounds of greedy refinement on the search split\n"
 	"                        (default 0)\n"
+	"      --sparsity-mode topk|threshold  levels of a Top-K (default), or magnitude\n"
+	"                        thresholds from the search split's activations at those\n"
+	"                        levels (written beside them, for --sparsity-mode threshold)\n"
 	"  -t, --threads N       compute threads (default 2)\n"
 	"      --json            print the result as one JSON object (default: a summary)\n"
 	"  -h, --help            this text\n";
@@ -66,6 +75,11 @@ struct lv_hook {
 	const float *lv; /* [n_layer][SWAP_KIND_COUNT] */
 	uint32_t *idx;
 	float *scratch, *tmp;
+	/* threshold mode: thresholds [G] applied instead of lv's Top-K; hist [G][AS_THR_BINS]
+	 * counts every group input while not NULL (the search split's dense pass); kept and
+	 * seen [G] count the channels selected and offered */
+	const float *thr;
+	uint64_t *hist, *kept, *seen;
 };
 
 static int kind_of_op(enum as_op op)
@@ -82,12 +96,23 @@ static int kind_of_op(enum as_op op)
 static void lv_pre(void *arg, uint32_t layer, enum as_op op, float *x, size_t n)
 {
 	struct lv_hook *h = arg;
-	size_t k = as_swap_topk_count(h->lv[layer * SWAP_KIND_COUNT + kind_of_op(op)],
-				      (uint32_t)n);
+	size_t g = (size_t)layer * SWAP_KIND_COUNT + (size_t)kind_of_op(op), k;
 
+	if (h->hist)
+		as_thr_hist_add(h->hist + g * AS_THR_BINS, x, n);
+	if (h->thr) {
+		/* the runtime's selection (as_state_select): |x| >= the threshold */
+		k = as_threshold_select(x, n, h->thr[g], h->idx);
+		h->kept[g] += k;
+		h->seen[g] += n;
+	} else {
+		k = as_swap_topk_count(h->lv[g], (uint32_t)n);
+		if (k >= n)
+			return;
+		k = as_topk_select(x, n, k, h->idx, h->scratch);
+	}
 	if (k >= n)
 		return;
-	k = as_topk_select(x, n, k, h->idx, h->scratch);
 	memset(h->tmp, 0, n * sizeof(float));
 	for (size_t i = 0; i < k; i++)
 		h->tmp[h->idx[i]] = x[h->idx[i]];
@@ -142,6 +167,9 @@ static const float *split_logits(void *ctx)
 struct cal {
 	struct as_state *st;
 	struct lv_hook h;
+	float *thr;      /* threshold mode: the thresholds of the levels measured [G] */
+	uint64_t *hist;  /* threshold mode: the search split's histograms [G][AS_THR_BINS] */
+	double realized; /* threshold mode: the last measurement's weighted sparsity */
 	uint32_t n_ctx;
 	int32_t bos;
 	size_t G;
@@ -187,6 +215,13 @@ static int split_record(struct cal *c, struct split *sp, const float *zeros)
 	return rc;
 }
 
+/* Threshold mode: c->thr = the thresholds of the levels lv (the search split's quantiles). */
+static void measure_thresholds(struct cal *c, const float *lv)
+{
+	for (size_t g = 0; g < c->G; g++)
+		c->thr[g] = as_thr_quantile(c->hist + g * AS_THR_BINS, lv[g]);
+}
+
 /* KL to dense (and PPL, top-1 into res) of the levels lv on sp; INFINITY on failure. */
 static double measure(struct cal *c, struct split *sp, const float *lv,
 		      struct as_eval_result *res)
@@ -197,12 +232,26 @@ static double measure(struct cal *c, struct split *sp, const float *lv,
 	c->evals++;
 	c->h.lv = lv;
 	sp->at = 0;
+	if (c->hist) {
+		measure_thresholds(c, lv);
+		for (size_t g = 0; g < c->G; g++)
+			c->h.kept[g] = c->h.seen[g] = 0;
+		c->h.thr = c->thr;
+	}
 	as_eval_model_state(&ms, c->st, 0);
 	if (as_perplexity_model(&ms, &mr, sp->ids, sp->n_ids, c->n_ctx, c->bos, NULL, NULL,
 				&r))
 		return INFINITY;
 	if (res)
 		*res = r;
+	if (c->hist) {
+		double keep = 0;
+
+		for (size_t g = 0; g < c->G; g++)
+			keep += c->w[g] / c->wsum * (c->h.seen[g] ? (double)c->h.kept[g] /
+								    (double)c->h.seen[g] : 1.0);
+		c->realized = 1.0 - keep;
+	}
 	return r.kl;
 }
 
@@ -398,6 +447,7 @@ struct cand {
 	const char *name;
 	float *lv;
 	double search_kl;
+	double realized; /* threshold mode: the weighted sparsity on the choosing split */
 	struct as_eval_result val;
 };
 
@@ -405,7 +455,7 @@ struct opts {
 	const char *mpath, *tpath, *opath;
 	double S, step, val_frac;
 	long ctx, chunks, rounds, threads;
-	bool json;
+	bool json, threshold;
 };
 
 static double weighted_avg(const struct cal *c, const float *lv)
@@ -451,16 +501,25 @@ static int write_levels(const struct opts *o, const struct cal *c, uint32_t n_la
 		for (size_t i = 0; i < nc; i++)
 			fprintf(f, " %s %.5f", cd[i].name, cd[i].val.kl);
 	}
+	if (c->hist)
+		fprintf(f, "\n# thresholds: |x| quantiles of the search split at the levels; "
+			"%s sparsity realized by the chosen ones %.4f", va->n_ids ? "validation" :
+			"search", cd[best].realized);
 	fprintf(f, "\n# %s split, dense PPL %.4f: uniform %.2f: ",
 		va->n_ids ? "validation" : "search", va->n_ids ? va->dense_ppl : se->dense_ppl,
 		o->S);
 	print_res(f, "", uni, false);
 	fprintf(f, "; calibrated: ");
 	print_res(f, "", &cd[best].val, false);
-	fprintf(f, "\nlayers %u\n", n_layer);
-	for (size_t g = 0; g < c->G; g++)
-		fprintf(f, "%zu %s %.4f\n", g / 4, swap_kind_name((int)(g % 4)),
+	fprintf(f, "\n%slayers %u\n", c->hist ? "format 2\n" : "", n_layer);
+	for (size_t g = 0; g < c->G; g++) {
+		fprintf(f, "%zu %s %.4f", g / 4, swap_kind_name((int)(g % 4)),
 			(double)cd[best].lv[g]);
+		if (c->hist)
+			fprintf(f, " %.9g", (double)as_thr_quantile(c->hist + g * AS_THR_BINS,
+								    cd[best].lv[g]));
+		fprintf(f, "\n");
+	}
 	if (ferror(f) | fclose(f)) { /* both: fclose also flushes */
 		/* not removed: -o may name something that is not ours */
 		cli_err(SUB, "cannot write %s: %s (incomplete)", o->opath, strerror(errno));
@@ -483,6 +542,7 @@ static int parse(struct opts *o, int argc, char **argv)
 		ARG_OPT_LONG("--rounds", NULL, &o->rounds, 0, 1000),
 		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
 		ARG_OPT_BOOL("--json", NULL, &o->json),
+		ARG_OPT_FN("--sparsity-mode", NULL, &o->threshold, swap_cli_sparsity_mode),
 		ARG_OPT_END,
 	};
 	const struct arg_spec spec = {
@@ -598,10 +658,27 @@ int cmd_calibrate(int argc, char **argv)
 		c.wsum += w[g];
 	c.st->hook.pre = lv_pre;
 	c.st->hook.arg = &c.h;
-	if (split_record(&c, &se, zeros) || (va.n_ids && split_record(&c, &va, zeros))) {
+	if (o.threshold) {
+		c.hist = calloc(c.G * AS_THR_BINS, sizeof(uint64_t));
+		c.thr = calloc(c.G, sizeof(float));
+		c.h.kept = calloc(c.G, sizeof(uint64_t));
+		c.h.seen = calloc(c.G, sizeof(uint64_t));
+		if (!c.hist || !c.thr || !c.h.kept || !c.h.seen) {
+			cli_err(SUB, "out of memory");
+			goto out;
+		}
+	}
+	/* the search split's dense pass counts its activations (threshold mode) */
+	c.h.hist = c.hist;
+	rc = split_record(&c, &se, zeros);
+	c.h.hist = NULL;
+	rc = rc ? rc : va.n_ids ? split_record(&c, &va, zeros) : 0;
+	if (rc) {
+		rc = 1;
 		cli_err(SUB, "%s: the dense pass failed (out of memory?)", o.mpath);
 		goto out;
 	}
+	rc = 1;
 
 	/* the search: uniform, the sensitivity curves and their allocation */
 	for (size_t g = 0; g < c.G; g++)
@@ -650,6 +727,7 @@ int cmd_calibrate(int argc, char **argv)
 			measure(&c, &va, cd[i].lv, &cd[i].val);
 		else
 			measure(&c, &se, cd[i].lv, &cd[i].val);
+		cd[i].realized = c.realized;
 		fprintf(stderr, "activeswap calibrate: %s: search KL %.5f, %s KL %.5f\n",
 			cd[i].name, cd[i].search_kl, va.n_ids ? "validation" : "search",
 			cd[i].val.kl);
@@ -670,6 +748,10 @@ int cmd_calibrate(int argc, char **argv)
 		printf("\n  search (%zu tokens): uniform KL %.5f, calibrated KL %.5f (%llu "
 		       "evaluations)\n", se.n_ids, uni_kl, cd[best].search_kl,
 		       (unsigned long long)c.evals);
+		if (o.threshold)
+			printf("  thresholds: %s sparsity realized %.4f (uniform's %.4f)\n",
+			       va.n_ids ? "validation" : "search", cd[best].realized,
+			       cd[0].realized);
 	} else {
 		printf("{\"sparsity\": %.4f, \"weighted_average\": %.4f, \"search_tokens\": %zu, "
 		       "\"val_tokens\": %zu, \"chosen\": \"%s\", \"chosen_on\": \"%s\", "
@@ -679,8 +761,14 @@ int cmd_calibrate(int argc, char **argv)
 		print_res(stdout, "uniform_", &val_uni, true);
 		print_res(stdout, "calibrated_", &cd[best].val, true);
 		printf("\"search_uniform_kl\": %.5f, \"search_calibrated_kl\": %.5f, "
-		       "\"evals\": %llu, \"file\": ", uni_kl, cd[best].search_kl,
-		       (unsigned long long)c.evals);
+		       "\"evals\": %llu, \"sparsity_mode\": \"%s\", ", uni_kl,
+		       cd[best].search_kl, (unsigned long long)c.evals,
+		       o.threshold ? "threshold" : "topk");
+		if (o.threshold)
+			printf("\"uniform_realized_sparsity\": %.4f, "
+			       "\"calibrated_realized_sparsity\": %.4f, ", cd[0].realized,
+			       cd[best].realized);
+		printf("\"file\": ");
 		cli_json_str(stdout, o.opath);
 		printf("}\n");
 	}
@@ -697,6 +785,10 @@ out:
 	free(c.h.idx);
 	free(c.h.scratch);
 	free(c.h.tmp);
+	free(c.hist);
+	free(c.thr);
+	free(c.h.kept);
+	free(c.h.seen);
 	as_state_free(c.st);
 	as_tokenizer_free(tok);
 	as_model_free(m);
