@@ -207,6 +207,9 @@ static int batch_layer(struct as_state *s, struct as_batch *b, uint32_t l)
 		as_fw_qk_finish(hp, L, b->q + t * q_dim, k + t * kv_dim, v + t * kv_dim,
 				b->rope + (size_t)t * hp->n_rot);
 	as_tp_run(s->tp, battn_task, &a);
+	for (uint32_t t = 0; t < b->n && s->head_skip; t++)
+		as_head_skip(b->q + t * q_dim, b->xb2 + t * q_dim, hp->n_head, hp->head_dim,
+			     s->head_skip, s->sel_tmp);
 	r = batch_linear(s, b, l, AS_GROUP_O, b->xb2, o);
 	if (r)
 		return r;

@@ -567,6 +567,11 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		snprintf(err, errlen, "sparsity %g outside [0, 1)", (double)p->sparsity);
 		return -EINVAL;
 	}
+	if (!(p->head_sparsity >= 0.0f && p->head_sparsity < 1.0f)) {
+		snprintf(err, errlen, "head sparsity %g outside [0, 1)",
+			 (double)p->head_sparsity);
+		return -EINVAL;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -655,6 +660,12 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	if (!m->rows) {
 		m->s->topk = m->topk;
 		m->s->thresh = m->thr;
+	}
+	{
+		uint32_t nh = m->rm.hp.n_head;
+		double sk = floor((double)p->head_sparsity * nh + 0.5);
+
+		m->s->head_skip = sk >= nh ? nh - 1 : (uint32_t)sk;
 	}
 	/* the batch scratch is in the budget (sw_fixed_bytes): allocated now, once */
 	if (m->batch > 1) {

@@ -224,6 +224,7 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_FN("--sparsity", NULL, &o->sparsity, opt_sparsity),
 		ARG_OPT_STR("--sparsity-file", NULL, &o->levels),
 		ARG_OPT_FN("--sparsity-mode", NULL, &o->threshold, swap_cli_sparsity_mode),
+		ARG_OPT_DOUBLE("--head-sparsity", NULL, &o->head_sparsity, 0, 0.95),
 		ARG_OPT_DOUBLE("--max-sparsity", NULL, &o->max_sparsity, 0, CLI_SPARSITY_MAX),
 		ARG_OPT_FN("--latency-target", NULL, &o->latency_ms, opt_latency),
 		ARG_OPT_FN("--group", NULL, &o->group, opt_group),
@@ -327,6 +328,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.tp = tp;
 	p.no_preload = o->no_preload;
 	p.no_rows = o->no_rows;
+	p.head_sparsity = (float)o->head_sparsity;
 	p.batch = o->batch;
 	tp_params(&p); /* under mpirun: this rank's slice */
 	quiet = quiet || tp_rank(); /* the other ranks print errors only */
@@ -568,8 +570,9 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 	as_swap_stats(m, &s);
 	as_swap_io_stats(m, &es);
 	fprintf(f, ", \"row_mode\": %s", as_swap_row_mode(m) ? "true" : "false");
-	fprintf(f, ", \"sparsity_mode\": \"%s\", \"realized_sparsity\": %.4f",
-		o->threshold ? "threshold" : "topk", realized_sparsity(o, &s));
+	fprintf(f, ", \"sparsity_mode\": \"%s\", \"realized_sparsity\": %.4f, "
+		"\"head_sparsity\": %.4f", o->threshold ? "threshold" : "topk",
+		realized_sparsity(o, &s), o->head_sparsity);
 	if (s.total.expert_lookups) {
 		fprintf(f, ", \"expert_hit_rate\": %.4f, \"expert_lookups\": %llu, "
 			"\"expert_policy\": ", (double)s.total.expert_hits / s.total.expert_lookups,

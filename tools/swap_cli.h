@@ -23,6 +23,7 @@ struct swap_cli {
 	long group;           /* 0: auto */
 	const char *levels;   /* --sparsity-file (activeswap calibrate) */
 	bool threshold;       /* --sparsity-mode threshold: the file's thresholds */
+	double head_sparsity; /* --head-sparsity F: share of the heads skipped (0: none) */
 	int policy, backend;  /* policy -1: auto */
 	int expert_policy;    /* --expert-policy (a store with experts; default contextual) */
 	long expert_predict;  /* --expert-predict N: layers ahead, 0 off; -1: default (1) */
@@ -56,6 +57,9 @@ struct swap_cli {
 	"  --sparsity-mode topk|threshold  keep each op's Top-K input channels (default),\n" \
 	"                           or those above the file's calibrated magnitude\n"    \
 	"                           thresholds (calibrate --sparsity-mode threshold)\n"  \
+	"  --head-sparsity F        skip the share F of every layer's attention heads\n"  \
+	"                           whose query has the smallest norm (their O columns\n" \
+	"                           are not fetched; default 0)\n"                      \
 	"  --group N|auto           layers preloaded ahead from each Top-K (default auto)\n" \
 	"  --no-preload             on-demand fetches only\n"                              \
 	"  --no-rows                at sparsity 0, accumulate columns even when the store\n" \
@@ -89,7 +93,7 @@ void swap_cli_init(struct swap_cli *o);
  * eval pick their option tables by it before parsing. */
 bool swap_cli_store_arg(int argc, char **argv);
 /* The options above as a table for args_parse() (tools/args.h), values into o. */
-#define SWAP_CLI_NOPTS 21 /* with the end */
+#define SWAP_CLI_NOPTS 22 /* with the end */
 void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
 /* --sparsity-mode topk|threshold into a bool (threshold); an args FN option */
 int swap_cli_sparsity_mode(void *ptr, const char *sub, const char *flag, const char *v);

@@ -48,6 +48,11 @@ struct as_swap_params {
 	 * above are then the expected sparsity, which preloading (the Top-K of that many
 	 * channels) and the cost model use. Each finite and >= 0. Copied. */
 	const float *layer_threshold;
+	/* Head sparsity in [0, 1): the share of every layer's attention heads skipped per
+	 * token, those whose query has the smallest norm (as_state.head_skip =
+	 * round(head_sparsity * n_head), at most n_head - 1); their O columns are not
+	 * fetched. 0: every head. */
+	float head_sparsity;
 	uint32_t group;              /* preload depth in layers; 0 = the store's group */
 	bool no_preload;             /* on-demand fetches only */
 	enum swap_policy_kind policy;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Threshold sparsity (`--sparsity-mode threshold`, Documentation/swapping.md):
+ * Threshold sparsity (`--sparsity-mode threshold`) and head sparsity (`--head-sparsity`),
+ * Documentation/swapping.md:
  * - as_threshold_select keeps |x| >= t in index order, any count from 0 to n;
  * - the activation histograms' quantiles (as_thr_hist_add, as_thr_quantile) leave the
  *   asked fraction below the threshold;
@@ -11,7 +12,10 @@
  *   100/50/25%, io_uring and pread, preload on/off, 1 and 2 threads and a batched
  *   prompt, every bundle's crc32c checked at use; the number of channels kept varies;
  *   a token keeping every channel (thresholds 0 under an expected level of 0.5) still
- *   runs at 25% and equals sparsity 0; an op keeping none runs.
+ *   runs at 25% and equals sparsity 0; an op keeping none runs;
+ * - as_head_skip zeroes the heads whose query has the smallest norm; with head sparsity
+ *   over the store, O keeps at most the kept heads' channels and the output is again
+ *   bit-identical across budgets, backends, threads and a batched prompt.
  */
 #include <errno.h>
 #include <math.h>
@@ -39,13 +43,14 @@
 #define G (N_LAYER * SWAP_KIND_COUNT)
 
 static char dir[512], gguf[600], store[600];
+static float head_sparsity; /* of every run's params */
 
 static int setup(void **state)
 {
 	struct fx_shape sh = { 128, 352, 4, 2, N_LAYER, 0 };
 
 	(void)state;
-	if (fx_tmpdir(dir, sizeof(dir), "threshold"))
+	if (fx_tmpdir(dir, sizeof(dir), "sparsity_modes"))
 		return -1;
 	snprintf(gguf, sizeof(gguf), "%s/m.gguf", dir);
 	snprintf(store, sizeof(store), "%s/m.asw", dir);
@@ -263,6 +268,7 @@ static void params(struct as_swap_params *p, const float *lv, const float *thr)
 	fx_swap_params(p, N_CTX, 0.5f);
 	p->layer_sparsity = lv;
 	p->layer_threshold = thr;
+	p->head_sparsity = head_sparsity;
 }
 
 /* Every budget, backend, preload, thread count and the batched prompt give ref's bits. */
@@ -372,6 +378,72 @@ static void test_store_bit_identical(void **state)
 	free(x);
 }
 
+static void test_head_skip(void **state)
+{
+	/* 4 heads of 2: norms 25, 1, 1, NaN */
+	const float q[8] = { 3, 4, 1, 0, 0, -1, NAN, 0 };
+	float out[8], score[4];
+
+	(void)state;
+	for (int i = 0; i < 8; i++)
+		out[i] = (float)(i + 1);
+	as_head_skip(q, out, 4, 2, 1, score);
+	/* the tie goes to the lower head */
+	assert_true(out[2] == 0 && out[3] == 0);
+	assert_true(out[0] == 1 && out[4] == 5 && out[6] == 7);
+	for (int i = 0; i < 8; i++)
+		out[i] = (float)(i + 1);
+	as_head_skip(q, out, 4, 2, 3, score);
+	/* heads 1, 2 then 0; the NaN head never */
+	for (int i = 0; i < 6; i++)
+		assert_true(out[i] == 0);
+	assert_true(out[6] == 7 && out[7] == 8);
+}
+
+static void test_store_heads(void **state)
+{
+	float lv[G], thr[G];
+	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	struct as_swap_params p;
+
+	(void)state;
+	assert_non_null(ref);
+	assert_non_null(x);
+	for (int g = 0; g < G; g++)
+		lv[g] = 0.25f;
+	/* Top-K at 0.25 with half the heads: O keeps at most half its channels */
+	head_sparsity = 0.5f;
+	params(&p, lv, NULL);
+	decode(&p, ref);
+	assert_true(ref->st.kept[SWAP_ATTN_OUT] * 2 <= ref->st.offered[SWAP_ATTN_OUT]);
+	assert_true(ref->st.kept[SWAP_ATTN_OUT] > 0);
+	across(lv, NULL, ref, x, true);
+	/* and with thresholds */
+	calibrate(0.4f, thr);
+	params(&p, lv, thr);
+	decode(&p, ref);
+	across(lv, thr, ref, x, true);
+	/* the heads are skipped: without, another output */
+	head_sparsity = 0;
+	params(&p, lv, thr);
+	decode(&p, x);
+	assert_true(memcmp(x->logits, ref->logits, sizeof(ref->logits)) != 0);
+	assert_true(x->st.kept[SWAP_ATTN_OUT] > ref->st.kept[SWAP_ATTN_OUT]);
+	/* out of range */
+	head_sparsity = 1.0f;
+	params(&p, lv, NULL);
+	{
+		struct as_swap_model *m = NULL;
+		char err[256] = "";
+
+		assert_int_equal(as_swap_open(&m, store, &p, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "head sparsity"));
+	}
+	head_sparsity = 0;
+	free(ref);
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +451,8 @@ int main(void)
 		cmocka_unit_test(test_quantile),
 		cmocka_unit_test(test_levels_file),
 		cmocka_unit_test(test_store_bit_identical),
+		cmocka_unit_test(test_head_skip),
+		cmocka_unit_test(test_store_heads),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
