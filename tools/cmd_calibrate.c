@@ -37,11 +37,9 @@
 #include "activeswap/tokenizer.h"
 #include "args.h"
 #include "cli.h"
+#include "calibrate.h"
 #include "swap_cli.h"
 
-#define SUB "calibrate"
-#define MAX_LEVEL 0.95
-#define N_CAND 5 /* uniform, kinds, kinds/2, groups, groups/2 (+ refined) */
 
 static const char calibrate_usage[] =
 	"usage: activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S [options]\n"
@@ -67,20 +65,11 @@ static const char calibrate_usage[] =
 	"      --sparsity-mode topk|threshold  levels of a Top-K (default), or magnitude\n"
 	"                        thresholds from the search split's activations at those\n"
 	"                        levels (written beside them, for --sparsity-mode threshold)\n"
+	"      --uniform         no search: every group at S (with --sparsity-mode threshold:\n"
+	"                        TEAL's uniform thresholds)\n"
 	"  -t, --threads N       compute threads (default 2)\n"
 	"      --json            print the result as one JSON object (default: a summary)\n"
 	"  -h, --help            this text\n";
-
-struct lv_hook {
-	const float *lv; /* [n_layer][SWAP_KIND_COUNT] */
-	uint32_t *idx;
-	float *scratch, *tmp;
-	/* threshold mode: thresholds [G] applied instead of lv's Top-K; hist [G][AS_THR_BINS]
-	 * counts every group input while not NULL (the search split's dense pass); kept and
-	 * seen [G] count the channels selected and offered */
-	const float *thr;
-	uint64_t *hist, *kept, *seen;
-};
 
 static int kind_of_op(enum as_op op)
 {
@@ -119,21 +108,6 @@ static void lv_pre(void *arg, uint32_t layer, enum as_op op, float *x, size_t n)
 	memcpy(x, h->tmp, n * sizeof(float));
 }
 
-/*
- * One split of the text, with the dense model's logits at its scored positions, recorded
- * once: every measurement then runs the sparse model only and replays them.
- */
-struct split {
-	const int32_t *ids;
-	size_t n_ids, n_scored, at;
-	float *ref;	   /* [n_scored][n_vocab] */
-	size_t n_vocab;
-	bool recording;
-	struct as_state *st;
-	const float *cur;
-	double dense_ppl;
-};
-
 static int split_forward(void *ctx, int32_t token, uint32_t pos, bool want)
 {
 	struct split *sp = ctx;
@@ -163,20 +137,6 @@ static const float *split_logits(void *ctx)
 
 	return sp->recording ? sp->st->logits : sp->cur;
 }
-
-struct cal {
-	struct as_state *st;
-	struct lv_hook h;
-	float *thr;      /* threshold mode: the thresholds of the levels measured [G] */
-	uint64_t *hist;  /* threshold mode: the search split's histograms [G][AS_THR_BINS] */
-	double realized; /* threshold mode: the last measurement's weighted sparsity */
-	uint32_t n_ctx;
-	int32_t bos;
-	size_t G;
-	const double *w;
-	double wsum;
-	uint64_t evals;
-};
 
 static struct as_eval_model split_model(struct split *sp, uint32_t n_ctx)
 {
@@ -223,8 +183,8 @@ static void measure_thresholds(struct cal *c, const float *lv)
 }
 
 /* KL to dense (and PPL, top-1 into res) of the levels lv on sp; INFINITY on failure. */
-static double measure(struct cal *c, struct split *sp, const float *lv,
-		      struct as_eval_result *res)
+double cal_measure(struct cal *c, struct split *sp, const float *lv,
+		   struct as_eval_result *res)
 {
 	struct as_eval_model ms, mr = split_model(sp, c->n_ctx);
 	struct as_eval_result r;
@@ -254,209 +214,6 @@ static double measure(struct cal *c, struct split *sp, const float *lv,
 	}
 	return r.kl;
 }
-
-/*
- * Greedy refinement on the search split from lv (KL *base): each round measures every
- * group raised and lowered by step; of the three cheapest raises (KL per weight) and the
- * three best lowerings it applies the first pair that lowers the KL, moving the same
- * number of weights. Stops after `rounds` or when no pair helps.
- */
-static int refine(struct cal *c, struct split *sp, float *lv, double *base, long rounds,
-		  double step)
-{
-	size_t G = c->G;
-	const double *w = c->w;
-	float *trial = malloc(G * sizeof(float));
-	double *cu = malloc(G * sizeof(double)), *cd = malloc(G * sizeof(double));
-	int rc = 0;
-
-	if (!trial || !cu || !cd) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (long rd = 0; rd < rounds; rd++) {
-		size_t ua[3] = { G, G, G }, db[3] = { G, G, G };
-		bool moved = false;
-
-		for (size_t g = 0; g < G; g++) {
-			cu[g] = INFINITY;
-			cd[g] = -INFINITY;
-			memcpy(trial, lv, G * sizeof(float));
-			if (lv[g] + step <= MAX_LEVEL) {
-				trial[g] = lv[g] + (float)step;
-				cu[g] = (measure(c, sp, trial, NULL) - *base) / w[g];
-				trial[g] = lv[g];
-			}
-			if (lv[g] - step >= 0) {
-				trial[g] = lv[g] - (float)step;
-				cd[g] = (*base - measure(c, sp, trial, NULL)) / w[g];
-			}
-		}
-		for (size_t g = 0; g < G; g++) {
-			for (int i = 0; i < 3; i++) {
-				if (isfinite(cu[g]) && (ua[i] == G || cu[g] < cu[ua[i]])) {
-					memmove(ua + i + 1, ua + i, (2 - i) * sizeof(size_t));
-					ua[i] = g;
-					break;
-				}
-			}
-			for (int i = 0; i < 3; i++) {
-				if (isfinite(cd[g]) && (db[i] == G || cd[g] > cd[db[i]])) {
-					memmove(db + i + 1, db + i, (2 - i) * sizeof(size_t));
-					db[i] = g;
-					break;
-				}
-			}
-		}
-		for (int i = 0; i < 3 && !moved; i++) {
-			for (int j = 0; j < 3 && !moved; j++) {
-				size_t ga = ua[i], gb = db[j];
-				double kl;
-
-				if (ga == G || gb == G || ga == gb || cd[gb] <= cu[ga])
-					continue;
-				memcpy(trial, lv, G * sizeof(float));
-				trial[ga] += (float)step;
-				trial[gb] -= (float)(step * w[ga] / w[gb]);
-				if (trial[gb] < 0) {
-					/* keep the average: give back what gb could not take */
-					trial[ga] -= (float)(-trial[gb] * w[gb] / w[ga]);
-					trial[gb] = 0;
-				}
-				kl = measure(c, sp, trial, NULL);
-				if (!(kl < *base))
-					continue;
-				*base = kl;
-				memcpy(lv, trial, G * sizeof(float));
-				moved = true;
-				fprintf(stderr, "activeswap calibrate: round %ld: blk.%zu.%s up, "
-					"blk.%zu.%s down: KL %.5f\n", rd + 1, ga / 4,
-					swap_kind_name((int)(ga % 4)), gb / 4,
-					swap_kind_name((int)(gb % 4)), kl);
-			}
-		}
-		if (!moved)
-			break;
-	}
-out:
-	free(trial);
-	free(cu);
-	free(cd);
-	return rc;
-}
-
-/*
- * The closed-form allocation on the search split: each group's KL with its level at
- * every grid point and the others at S, allocated by as_levels_allocate into out.
- */
-static int allocate(struct cal *c, struct split *sp, double S, double uni_kl, double step,
-		    float *out)
-{
-	size_t G = c->G, np = 0;
-	float grid[64], *trial = malloc(G * sizeof(float));
-	double *cost = NULL;
-	int rc;
-
-	while (np < 63 && np * step <= MAX_LEVEL + 1e-9) {
-		grid[np] = (float)(np * step);
-		np++;
-	}
-	if (grid[np - 1] < MAX_LEVEL - 1e-6)
-		grid[np++] = (float)MAX_LEVEL;
-	cost = malloc(G * np * sizeof(double));
-	if (!trial || !cost) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t g = 0; g < G; g++) {
-		for (size_t j = 0; j < G; j++)
-			trial[j] = (float)S;
-		for (size_t i = 0; i < np; i++) {
-			trial[g] = grid[i];
-			cost[g * np + i] = fabs(grid[i] - S) < 1e-6 ? uni_kl
-								    : measure(c, sp, trial, NULL);
-		}
-	}
-	rc = as_levels_allocate((uint32_t)G, (uint32_t)np, grid, cost, c->w, S, out);
-out:
-	free(trial);
-	free(cost);
-	return rc;
-}
-
-/*
- * TEAL-style greedy allocation on the search split, with the levels tied within blocks
- * (group g is in block g % nb: nb = SWAP_KIND_COUNT ties each kind across the layers):
- * from every level at 0, each step raises by `step` the block whose raise costs the
- * least KL per weight, measured on the current levels, until the weighted average is S
- * (the last step exactly so much).
- */
-static int greedy(struct cal *c, struct split *sp, double S, double step, size_t nb,
-		  float *out)
-{
-	size_t G = c->G;
-	float *trial = malloc(G * sizeof(float));
-	double *bw = calloc(nb, sizeof(double)), cur = 0, left = S * c->wsum;
-
-	if (!trial || !bw) {
-		free(trial);
-		free(bw);
-		return -ENOMEM;
-	}
-	for (size_t g = 0; g < G; g++) {
-		out[g] = 0;
-		bw[g % nb] += c->w[g];
-	}
-	while (left > 1e-9 * c->wsum) {
-		size_t best = nb;
-		double bc = INFINITY, bkl = 0, bd = 0;
-
-		for (size_t b = 0; b < nb; b++) {
-			double d = step, kl;
-
-			if (out[b] + 1e-6 >= MAX_LEVEL)
-				continue;
-			if (out[b] + d > MAX_LEVEL)
-				d = MAX_LEVEL - out[b];
-			if (d * bw[b] > left)
-				d = left / bw[b];
-			memcpy(trial, out, G * sizeof(float));
-			for (size_t g = b; g < G; g += nb)
-				trial[g] = (float)(out[g] + d);
-			kl = measure(c, sp, trial, NULL);
-			if ((kl - cur) / (d * bw[b]) < bc) {
-				bc = (kl - cur) / (d * bw[b]);
-				best = b;
-				bkl = kl;
-				bd = d;
-			}
-		}
-		if (best == nb)
-			break;
-		for (size_t g = best; g < G; g += nb)
-			out[g] = (float)(out[g] + bd);
-		cur = bkl;
-		left -= bd * bw[best];
-	}
-	free(trial);
-	free(bw);
-	return left > 1e-6 * c->wsum ? -EIO : 0;
-}
-
-struct cand {
-	const char *name;
-	float *lv;
-	double search_kl;
-	double realized; /* threshold mode: the weighted sparsity on the choosing split */
-	struct as_eval_result val;
-};
-
-struct opts {
-	const char *mpath, *tpath, *opath;
-	double S, step, val_frac;
-	long ctx, chunks, rounds, threads;
-	bool json, threshold;
-};
 
 static double weighted_avg(const struct cal *c, const float *lv)
 {
@@ -543,6 +300,7 @@ static int parse(struct opts *o, int argc, char **argv)
 		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
 		ARG_OPT_BOOL("--json", NULL, &o->json),
 		ARG_OPT_FN("--sparsity-mode", NULL, &o->threshold, swap_cli_sparsity_mode),
+		ARG_OPT_BOOL("--uniform", NULL, &o->uniform),
 		ARG_OPT_END,
 	};
 	const struct arg_spec spec = {
@@ -683,50 +441,23 @@ int cmd_calibrate(int argc, char **argv)
 	/* the search: uniform, the sensitivity curves and their allocation */
 	for (size_t g = 0; g < c.G; g++)
 		cd[0].lv[g] = (float)o.S;
-	uni_kl = measure(&c, &se, cd[0].lv, &uni);
+	uni_kl = cal_measure(&c, &se, cd[0].lv, &uni);
 	fprintf(stderr, "activeswap calibrate: search split %zu tokens, validation %zu; "
 		"uniform %.2f on search: PPL %.4f KL %.5f top-1 %.4f\n", se.n_ids, va.n_ids, o.S,
 		uni.ppl, uni.kl, uni.top1);
-	if (greedy(&c, &se, o.S, o.step, SWAP_KIND_COUNT, cd[1].lv) ||
-	    allocate(&c, &se, o.S, uni_kl, o.step, cd[3].lv)) {
-		cli_err(SUB, "the search failed (a measurement failed or out of memory)");
-		goto out;
-	}
 	cd[0].name = "uniform";
-	cd[1].name = "kinds";
-	cd[2].name = "kinds/2";
-	cd[3].name = "groups";
-	cd[4].name = "groups/2";
-	/* the halves: halfway between uniform and the allocation (same average) */
-	for (size_t g = 0; g < c.G; g++) {
-		cd[2].lv[g] = (float)(o.S + 0.5 * ((double)cd[1].lv[g] - o.S));
-		cd[4].lv[g] = (float)(o.S + 0.5 * ((double)cd[3].lv[g] - o.S));
-	}
-	for (size_t i = 0; i < N_CAND; i++) {
-		cd[i].search_kl = i ? measure(&c, &se, cd[i].lv, NULL) : uni_kl;
-		if (cd[i].search_kl < cd[best].search_kl)
-			best = i;
-	}
-	nc = N_CAND;
-	if (o.rounds) {
-		double base = cd[best].search_kl;
-
-		memcpy(cd[nc].lv, cd[best].lv, c.G * sizeof(float));
-		if (refine(&c, &se, cd[nc].lv, &base, o.rounds, o.step)) {
-			cli_err(SUB, "out of memory");
-			goto out;
-		}
-		cd[nc].name = "refined";
-		cd[nc++].search_kl = base;
-	}
+	cd[0].search_kl = uni_kl;
+	nc = o.uniform ? 1 : cal_search(&c, &se, &o, cd, uni_kl);
+	if (!nc)
+		goto out;
 
 	/* the choice: on validation when there is one (ties: the earlier, more uniform) */
 	best = 0;
 	for (size_t i = 0; i < nc; i++) {
 		if (va.n_ids)
-			measure(&c, &va, cd[i].lv, &cd[i].val);
+			cal_measure(&c, &va, cd[i].lv, &cd[i].val);
 		else
-			measure(&c, &se, cd[i].lv, &cd[i].val);
+			cal_measure(&c, &se, cd[i].lv, &cd[i].val);
 		cd[i].realized = c.realized;
 		fprintf(stderr, "activeswap calibrate: %s: search KL %.5f, %s KL %.5f\n",
 			cd[i].name, cd[i].search_kl, va.n_ids ? "validation" : "search",
