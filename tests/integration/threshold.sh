@@ -1,11 +1,13 @@
 #!/bin/sh
 # Threshold sparsity on the real model (AS_SHARED; skipped without it):
-#  - calibrate --sparsity-mode threshold writes a "format 2" levels file with a threshold
-#    for each of the 20 (layer, kind) groups, at the weighted average asked;
+#  - calibrate --sparsity-mode threshold --uniform (TEAL's uniform thresholds: no search,
+#    which the calibrate suite covers) writes a "format 2" levels file with a threshold for
+#    each of the 20 (layer, kind) groups, at the weighted average asked;
 #  - on held-out text (lines 5-8 of tinystories-dev.txt; calibrated on lines 1-4), eval
 #    --sparsity-mode threshold through a store realizes about the average asked
 #    (realized_sparsity) and gives a lower KL to dense than uniform Top-K at 0.5;
-#  - run's greedy text with the thresholds is the same at budgets 100%, 50% and 25% and
+#  - run's greedy text with the thresholds is the same at budgets 100%, 60% and 50% (the
+#    least this model takes) and
 #    with pread and io_uring, and differs from the Top-K of the same levels;
 #  - usage errors: --sparsity-mode without a levels file, a bad mode (exit 2); a Top-K
 #    levels file in threshold mode (exit 1, one line naming the file).
@@ -33,7 +35,7 @@ sed -n 5,8p "$TXT" >"$T/held.txt"
 check $? "the real model converted to a store"
 
 # 1. the thresholds file
-"$AR" calibrate -m "$RM" -f "$T/cal.txt" --sparsity 0.5 -c 64 -t 1 --step 0.2 \
+"$AR" calibrate -m "$RM" -f "$T/cal.txt" --sparsity 0.5 -c 64 -t 1 --uniform \
 	--sparsity-mode threshold -o "$T/thr.txt" --json >"$T/c.json" 2>"$T/c.err" ||
 	echo "# calibrate failed: $(tail -n 1 "$T/c.err")"
 a=$(jfield weighted_average "$T/c.json")
@@ -58,19 +60,19 @@ check $? "held-out text: thresholds KL $kt < uniform Top-K $ku, realized sparsit
 # 3. the same text at every budget and backend; not the Top-K's
 P="Once upon a time"
 run() {
-	"$AR" run -m "$T/s.asw" -p "$P" -n 40 --temp 0 -t 1 --sparsity-file "$T/thr.txt" \
+	"$AR" run -m "$T/s.asw" -p "$P" -n 24 --temp 0 -t 1 --sparsity-file "$T/thr.txt" \
 		--gap 0 "$@" 2>>"$T/run.err"
 }
 run --sparsity-mode threshold >"$T/r100.txt"
 same=0
-for b in 50% 25%; do
+for b in 60% 50%; do
 	for be in pread uring; do
 		run --sparsity-mode threshold --dram-budget $b --backend $be >"$T/rb.txt"
 		cmp -s "$T/r100.txt" "$T/rb.txt" || { same=1; echo "# differs at $b $be"; }
 	done
 done
 [ -s "$T/r100.txt" ] && [ "$same" = 0 ]
-check $? "thresholds: the same text at 100%, 50%, 25%, pread and io_uring"
+check $? "thresholds: the same text at 100%, 60%, 50%, pread and io_uring"
 run >"$T/rk.txt"
 [ -s "$T/rk.txt" ] && ! cmp -s "$T/r100.txt" "$T/rk.txt"
 check $? "the Top-K of the same levels writes another text"
