@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "activeswap/attention.h"
@@ -287,9 +288,51 @@ int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx
 
 /* ---- forward ---------------------------------------------------------------------- */
 
+uint32_t as_state_select(const struct as_state *s, uint32_t layer, enum as_group g,
+			 const float *x, size_t n, uint32_t *idx, float *scratch)
+{
+	size_t i = (size_t)layer * AS_GROUP_COUNT + g;
+	uint32_t k, m = 0;
+
+	if (s->thresh)
+		k = (uint32_t)as_threshold_select(x, n, s->thresh[i], idx);
+	else
+		k = (uint32_t)as_topk_select(x, n, s->topk[i], idx, scratch);
+	if (!s->head_skip || g != AS_GROUP_O)
+		return k;
+	/* the skipped heads' channels (and any other exact 0) add nothing: not fetched */
+	for (uint32_t j = 0; j < k; j++)
+		if (x[idx[j]] != 0.0f)
+			idx[m++] = idx[j];
+	return m;
+}
+
+void as_head_skip(const float *q, float *out, uint32_t n_head, uint32_t head_dim,
+		  uint32_t n_skip, float *score)
+{
+	for (uint32_t h = 0; h < n_head; h++) {
+		float a = 0;
+
+		for (uint32_t d = 0; d < head_dim; d++)
+			a += q[(size_t)h * head_dim + d] * q[(size_t)h * head_dim + d];
+		score[h] = a;
+	}
+	for (uint32_t i = 0; i < n_skip; i++) {
+		uint32_t best = n_head;
+
+		for (uint32_t h = 0; h < n_head; h++)
+			if (score[h] < INFINITY && (best == n_head || score[h] < score[best]))
+				best = h;
+		if (best == n_head)
+			return;
+		score[best] = INFINITY;
+		memset(out + (size_t)best * head_dim, 0, sizeof(float) * head_dim);
+	}
+}
+
 /*
  * ys = the products of group g of layer on x: the hook may change x first, then the
- * state's Top-K (if any) selects the channels the source is to use.
+ * state's Top-K or threshold (if any) selects the channels the source is to use.
  */
 static int linear(struct as_state *s, uint32_t layer, enum as_group g, float *x,
 		  float *const *ys)
@@ -301,8 +344,7 @@ static int linear(struct as_state *s, uint32_t layer, enum as_group g, float *x,
 		s->hook.pre(s->hook.arg, layer, group_ops[g][0], x, n);
 	if (!s->topk)
 		return s->src.ops->linear(s->src.ctx, layer, g, x, NULL, ys);
-	sel.n = (uint32_t)as_topk_select(x, n, s->topk[layer * AS_GROUP_COUNT + g],
-					 s->sel_idx, s->sel_tmp);
+	sel.n = as_state_select(s, layer, g, x, n, s->sel_idx, s->sel_tmp);
 	sel.idx = s->sel_idx;
 	return s->src.ops->linear(s->src.ctx, layer, g, x, &sel, ys);
 }
@@ -456,6 +498,9 @@ static int layers(struct as_state *s, uint32_t pos)
 			return r;
 		as_fw_qk_finish(hp, L, s->q, k, v, s->rope);
 		attention(s, l, pos);
+		if (s->head_skip)
+			as_head_skip(s->q, s->xb2, hp->n_head, hp->head_dim, s->head_skip,
+				     s->sel_tmp);
 		r = linear(s, l, AS_GROUP_O, s->xb2, o);
 		if (r)
 			return r;

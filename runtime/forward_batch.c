@@ -180,9 +180,7 @@ static int batch_linear(struct as_state *s, struct as_batch *b, uint32_t l, enum
 	for (uint32_t t = 0; t < b->n; t++) {
 		uint32_t *idx = b->sel_idx + t * w;
 
-		b->sels[t].n = (uint32_t)as_topk_select(X + t * in, in,
-							s->topk[l * AS_GROUP_COUNT + g], idx,
-							s->sel_tmp);
+		b->sels[t].n = as_state_select(s, l, g, X + t * in, in, idx, s->sel_tmp);
 		b->sels[t].idx = idx;
 	}
 	return src->ops->linear_batch(src->ctx, l, g, X, b->n, b->sels, Ys);
@@ -209,6 +207,9 @@ static int batch_layer(struct as_state *s, struct as_batch *b, uint32_t l)
 		as_fw_qk_finish(hp, L, b->q + t * q_dim, k + t * kv_dim, v + t * kv_dim,
 				b->rope + (size_t)t * hp->n_rot);
 	as_tp_run(s->tp, battn_task, &a);
+	for (uint32_t t = 0; t < b->n && s->head_skip; t++)
+		as_head_skip(b->q + t * q_dim, b->xb2 + t * q_dim, hp->n_head, hp->head_dim,
+			     s->head_skip, s->sel_tmp);
 	r = batch_linear(s, b, l, AS_GROUP_O, b->xb2, o);
 	if (r)
 		return r;

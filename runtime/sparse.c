@@ -469,3 +469,22 @@ size_t as_topk_select(const float *x, size_t n, size_t k, uint32_t *idx, float *
 	}
 	return m;
 }
+
+size_t as_threshold_select(const float *x, size_t n, float t, uint32_t *idx)
+{
+	uint32_t tb;
+	size_t m = 0;
+
+	if (!(t > 0)) /* 0, negative or NaN: every channel */
+		tb = 0;
+	else
+		memcpy(&tb, &t, 4);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t b;
+
+		memcpy(&b, &x[i], 4);
+		if ((b & 0x7fffffffu) >= tb)
+			idx[m++] = (uint32_t)i;
+	}
+	return m;
+}

@@ -96,11 +96,14 @@ static int load_levels(struct as_swap_auto *a, float *mean, char *err, size_t er
 	int r;
 
 	a->levels = calloc(n ? n : 1, sizeof(float));
-	if (!a->levels) {
+	if (a->req.threshold)
+		a->thresholds = calloc(n ? n : 1, sizeof(float));
+	if (!a->levels || (a->req.threshold && !a->thresholds)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	r = as_swap_load_levels(a->req.levels, a->n_layers, a->levels, err, errlen);
+	r = as_swap_load_levels_thr(a->req.levels, a->n_layers, a->levels, a->thresholds,
+				    err, errlen);
 	if (r)
 		return r;
 	for (size_t i = 0; i < n; i++) {
@@ -230,6 +233,12 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 		ci.compute_bps = a->compute_bps =
 			as_measure_compute_bps(p->tp, probe_s(a, budget_bytes, AUTO_COMPUTE_S));
 	}
+	if (a->req.threshold && !a->req.levels) {
+		snprintf(err, errlen, "thresholds come from a levels file: --sparsity-mode "
+			 "threshold needs --sparsity-file (activeswap calibrate --sparsity-mode "
+			 "threshold)");
+		return -EINVAL;
+	}
 	if (a->req.levels) {
 		r = load_levels(a, &sp, err, errlen);
 		if (r) {
@@ -237,6 +246,7 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 			return r;
 		}
 		p->layer_sparsity = a->levels;
+		p->layer_threshold = a->thresholds;
 		a->auto_sparsity = false;
 	}
 	as_cost_choose(&ci, sp, grp, &a->choice);
@@ -256,4 +266,6 @@ void as_swap_auto_free(struct as_swap_auto *a)
 {
 	free(a->levels);
 	a->levels = NULL;
+	free(a->thresholds);
+	a->thresholds = NULL;
 }

@@ -16,9 +16,15 @@
 int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *err,
 			size_t errlen)
 {
+	return as_swap_load_levels_thr(path, n_layers, out, NULL, err, errlen);
+}
+
+int as_swap_load_levels_thr(const char *path, uint32_t n_layers, float *out, float *thr,
+			    char *err, size_t errlen)
+{
 	FILE *f = fopen(path, "r");
 	char line[256];
-	uint32_t layers = 0, seen = 0, ln = 0;
+	uint32_t layers = 0, seen = 0, ln = 0, format = 1;
 	bool have_layers = false;
 	const char *why = NULL;
 
@@ -34,7 +40,7 @@ int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *e
 		size_t len = strlen(line);
 		unsigned l;
 		char kind[32];
-		float v;
+		float v, t = 0;
 		int k, end = -1;
 
 		ln++;
@@ -61,8 +67,27 @@ int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *e
 			have_layers = true;
 			continue;
 		}
+		if (sscanf(line, "format %u %n", &l, &end) == 1 && end > 0 && !line[end]) {
+			if (seen || have_layers || format != 1 || l < 1 || l > 2)
+				why = "\"format 1\" or \"format 2\" once, before the entries";
+			format = l;
+			continue;
+		}
 		if (sscanf(line, "%u %31s %f %n", &l, kind, &v, &end) != 3 || end < 0 ||
-		    line[end] || l >= n_layers || !(v >= 0.0f && v < 1.0f)) {
+		    l >= n_layers || !(v >= 0.0f && v < 1.0f)) {
+			why = format == 2 ? "expected LAYER KIND LEVEL THRESHOLD" :
+					    "expected LAYER KIND LEVEL";
+			break;
+		}
+		if (format == 2) {
+			int e2 = -1;
+
+			if (sscanf(line + end, "%f %n", &t, &e2) != 1 || e2 < 0 ||
+			    line[end + e2] || !(t >= 0.0f) || !isfinite(t)) {
+				why = "expected LAYER KIND LEVEL THRESHOLD (threshold >= 0)";
+				break;
+			}
+		} else if (line[end]) {
 			why = "expected LAYER KIND LEVEL";
 			break;
 		}
@@ -74,6 +99,8 @@ int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *e
 			why = "entry given twice";
 		else {
 			out[l * SWAP_KIND_COUNT + k] = v;
+			if (thr)
+				thr[l * SWAP_KIND_COUNT + k] = t;
 			seen++;
 		}
 	}
@@ -88,7 +115,52 @@ int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *e
 			 path, layers, seen, n_layers);
 		return -EINVAL;
 	}
+	if (thr && format != 2) {
+		snprintf(err, errlen, "%s: levels without thresholds (write them with activeswap "
+			 "calibrate --sparsity-mode threshold)", path);
+		return -ENODATA;
+	}
 	return 0;
+}
+
+void as_thr_hist_add(uint64_t *hist, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t b;
+
+		memcpy(&b, &x[i], 4);
+		hist[(b & 0x7fffffffu) >> 16]++;
+	}
+}
+
+float as_thr_quantile(const uint64_t *hist, double s)
+{
+	uint64_t total = 0, below = 0;
+	uint32_t best = 0, tb;
+	double want, bd;
+	float t;
+
+	for (uint32_t b = 0; b < AS_THR_BINS; b++)
+		total += hist[b];
+	if (!(s > 0) || !total)
+		return 0;
+	want = s * (double)total;
+	bd = want; /* bin 0's edge: nothing below */
+	for (uint32_t b = 1; b < AS_THR_BINS; b++) {
+		double d;
+
+		below += hist[b - 1];
+		d = fabs((double)below - want);
+		if (d < bd) {
+			bd = d;
+			best = b;
+		}
+		if ((double)below > want)
+			break;
+	}
+	tb = best << 16;
+	memcpy(&t, &tb, 4);
+	return t;
 }
 
 /* Lower convex hull of (grid[i], c[i]): its point indices into hull, their count. */

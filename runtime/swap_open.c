@@ -262,6 +262,7 @@ void as_swap_close(struct as_swap_model *m)
 		free(m->extra[i]);
 	free(m->extra);
 	free(m->sp);
+	free(m->thr);
 	free(m->red);
 	free(m->topk);
 	as_state_free(m->s);
@@ -514,6 +515,21 @@ static int set_levels(struct as_swap_model *m, const struct as_swap_params *p, c
 		m->sp[i] = s;
 		m->topk[i] = as_swap_topk_count(s, d->kinds[i % SWAP_KIND_COUNT].in);
 	}
+	if (!p->layer_threshold)
+		return 0;
+	m->thr = malloc(sizeof(float) * n);
+	if (!m->thr)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		float t = p->layer_threshold[i];
+
+		if (!(t >= 0.0f) || !isfinite(t)) {
+			snprintf(err, errlen, "layer threshold %g is not a finite value >= 0",
+				 (double)t);
+			return -EINVAL;
+		}
+		m->thr[i] = t;
+	}
 	return 0;
 }
 
@@ -564,6 +580,11 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		err[0] = 0;
 	if (!(p->sparsity >= 0.0f && p->sparsity < 1.0f)) {
 		snprintf(err, errlen, "sparsity %g outside [0, 1)", (double)p->sparsity);
+		return -EINVAL;
+	}
+	if (!(p->head_sparsity >= 0.0f && p->head_sparsity < 1.0f)) {
+		snprintf(err, errlen, "head sparsity %g outside [0, 1)",
+			 (double)p->head_sparsity);
 		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
@@ -621,7 +642,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		bool dense = true;
 
 		for (uint32_t i = 0; i < m->rm.hp.n_layer * SWAP_KIND_COUNT; i++)
-			dense = dense && m->sp[i] == 0.0f;
+			dense = dense && m->sp[i] == 0.0f && (!m->thr || m->thr[i] == 0.0f);
 		r = dense ? open_rows(m, p, err, errlen) : -ENOENT;
 		/* the row copy's streaming buffers can need more than the engine's minimum
 		 * (fit_batch's measure): a smaller batch's scratch leaves them room */
@@ -651,8 +672,16 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	}
 	if (r)
 		goto fail;
-	if (!m->rows)
+	if (!m->rows) {
 		m->s->topk = m->topk;
+		m->s->thresh = m->thr;
+	}
+	{
+		uint32_t nh = m->rm.hp.n_head;
+		double sk = floor((double)p->head_sparsity * nh + 0.5);
+
+		m->s->head_skip = sk >= nh ? nh - 1 : (uint32_t)sk;
+	}
 	/* the batch scratch is in the budget (sw_fixed_bytes): allocated now, once */
 	if (m->batch > 1) {
 		r = as_state_reserve_batch(m->s, m->batch);

@@ -279,6 +279,8 @@ static void cols_prepare(struct as_swap_model *m, uint32_t layer, int kind, cons
 		m->keys[i] = (struct swap_key){ layer, (uint32_t)kind, sel->idx[i] };
 		m->xs[i] = x[sel->idx[i]];
 	}
+	m->kept[kind] += k;
+	m->offered[kind] += m->hi[kind] - m->lo[kind];
 	if (kind == SWAP_ATTN_IN || kind == SWAP_FFN_IN) {
 		size_t pk = (size_t)layer * SW_N_PRED + (kind == SWAP_FFN_IN);
 

@@ -179,6 +179,8 @@ void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
 	out->cancelled = m->cancelled;
 	out->checked = m->checked;
 	memcpy(out->gap_bytes, m->gap_bytes, sizeof(out->gap_bytes));
+	memcpy(out->kept, m->kept, sizeof(out->kept));
+	memcpy(out->offered, m->offered, sizeof(out->offered));
 	out->compute_s = m->compute_s;
 	out->wall_s = m->wall_s;
 }

@@ -57,6 +57,8 @@ struct as_swap_model {
 	uint64_t cancelled, checked;
 	float *sp;      /* [n_layer][SWAP_KIND_COUNT] */
 	uint32_t *topk; /* [n_layer][SWAP_KIND_COUNT]: channels kept, from sp */
+	float *thr;     /* [n_layer][SWAP_KIND_COUNT] thresholds, or NULL: Top-K */
+	uint64_t kept[SWAP_KIND_COUNT], offered[SWAP_KIND_COUNT]; /* channels selected */
 	struct sw_mat mats[SWAP_KIND_COUNT][SWAP_MAX_MATS];
 	uint32_t n_mats[SWAP_KIND_COUNT];
 

@@ -15,6 +15,12 @@
  * uniform there. The levels are written as text (Documentation/swapping.md) to OUT
  * (default MODEL.sparsity), with the split and both splits' figures in its comments, for
  * run/eval/bench decode --sparsity-file.
+ *
+ * With --sparsity-mode threshold every measurement selects by magnitude thresholds
+ * instead (TEAL): a level s of a group is the threshold below which a fraction s of its
+ * input's |x| fell on the search split at every level 0 (as_thr_quantile of the recorded
+ * histograms), so the same search allocates levels, and the file also carries each
+ * group's threshold ("format 2") for --sparsity-mode threshold.
  */
 #include <errno.h>
 #include <math.h>
@@ -31,11 +37,9 @@
 #include "activeswap/tokenizer.h"
 #include "args.h"
 #include "cli.h"
+#include "calibrate.h"
 #include "swap_cli.h"
 
-#define SUB "calibrate"
-#define MAX_LEVEL 0.95
-#define N_CAND 5 /* uniform, kinds, kinds/2, groups, groups/2 (+ refined) */
 
 static const char calibrate_usage[] =
 	"usage: activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S [options]\n"
@@ -58,15 +62,14 @@ static const char calibrate_usage[] =
 	"                        move (default 0.1)\n"
 	"      --rounds R        at most R rounds of greedy refinement on the search split\n"
 	"                        (default 0)\n"
+	"      --sparsity-mode topk|threshold  levels of a Top-K (default), or magnitude\n"
+	"                        thresholds from the search split's activations at those\n"
+	"                        levels (written beside them, for --sparsity-mode threshold)\n"
+	"      --uniform         no search: every group at S (with --sparsity-mode threshold:\n"
+	"                        TEAL's uniform thresholds)\n"
 	"  -t, --threads N       compute threads (default 2)\n"
 	"      --json            print the result as one JSON object (default: a summary)\n"
 	"  -h, --help            this text\n";
-
-struct lv_hook {
-	const float *lv; /* [n_layer][SWAP_KIND_COUNT] */
-	uint32_t *idx;
-	float *scratch, *tmp;
-};
 
 static int kind_of_op(enum as_op op)
 {
@@ -82,32 +85,28 @@ static int kind_of_op(enum as_op op)
 static void lv_pre(void *arg, uint32_t layer, enum as_op op, float *x, size_t n)
 {
 	struct lv_hook *h = arg;
-	size_t k = as_swap_topk_count(h->lv[layer * SWAP_KIND_COUNT + kind_of_op(op)],
-				      (uint32_t)n);
+	size_t g = (size_t)layer * SWAP_KIND_COUNT + (size_t)kind_of_op(op), k;
 
+	if (h->hist)
+		as_thr_hist_add(h->hist + g * AS_THR_BINS, x, n);
+	if (h->thr) {
+		/* the runtime's selection (as_state_select): |x| >= the threshold */
+		k = as_threshold_select(x, n, h->thr[g], h->idx);
+		h->kept[g] += k;
+		h->seen[g] += n;
+	} else {
+		k = as_swap_topk_count(h->lv[g], (uint32_t)n);
+		if (k >= n)
+			return;
+		k = as_topk_select(x, n, k, h->idx, h->scratch);
+	}
 	if (k >= n)
 		return;
-	k = as_topk_select(x, n, k, h->idx, h->scratch);
 	memset(h->tmp, 0, n * sizeof(float));
 	for (size_t i = 0; i < k; i++)
 		h->tmp[h->idx[i]] = x[h->idx[i]];
 	memcpy(x, h->tmp, n * sizeof(float));
 }
-
-/*
- * One split of the text, with the dense model's logits at its scored positions, recorded
- * once: every measurement then runs the sparse model only and replays them.
- */
-struct split {
-	const int32_t *ids;
-	size_t n_ids, n_scored, at;
-	float *ref;	   /* [n_scored][n_vocab] */
-	size_t n_vocab;
-	bool recording;
-	struct as_state *st;
-	const float *cur;
-	double dense_ppl;
-};
 
 static int split_forward(void *ctx, int32_t token, uint32_t pos, bool want)
 {
@@ -138,17 +137,6 @@ static const float *split_logits(void *ctx)
 
 	return sp->recording ? sp->st->logits : sp->cur;
 }
-
-struct cal {
-	struct as_state *st;
-	struct lv_hook h;
-	uint32_t n_ctx;
-	int32_t bos;
-	size_t G;
-	const double *w;
-	double wsum;
-	uint64_t evals;
-};
 
 static struct as_eval_model split_model(struct split *sp, uint32_t n_ctx)
 {
@@ -187,9 +175,16 @@ static int split_record(struct cal *c, struct split *sp, const float *zeros)
 	return rc;
 }
 
+/* Threshold mode: c->thr = the thresholds of the levels lv (the search split's quantiles). */
+static void measure_thresholds(struct cal *c, const float *lv)
+{
+	for (size_t g = 0; g < c->G; g++)
+		c->thr[g] = as_thr_quantile(c->hist + g * AS_THR_BINS, lv[g]);
+}
+
 /* KL to dense (and PPL, top-1 into res) of the levels lv on sp; INFINITY on failure. */
-static double measure(struct cal *c, struct split *sp, const float *lv,
-		      struct as_eval_result *res)
+double cal_measure(struct cal *c, struct split *sp, const float *lv,
+		   struct as_eval_result *res)
 {
 	struct as_eval_model ms, mr = split_model(sp, c->n_ctx);
 	struct as_eval_result r;
@@ -197,216 +192,28 @@ static double measure(struct cal *c, struct split *sp, const float *lv,
 	c->evals++;
 	c->h.lv = lv;
 	sp->at = 0;
+	if (c->hist) {
+		measure_thresholds(c, lv);
+		for (size_t g = 0; g < c->G; g++)
+			c->h.kept[g] = c->h.seen[g] = 0;
+		c->h.thr = c->thr;
+	}
 	as_eval_model_state(&ms, c->st, 0);
 	if (as_perplexity_model(&ms, &mr, sp->ids, sp->n_ids, c->n_ctx, c->bos, NULL, NULL,
 				&r))
 		return INFINITY;
 	if (res)
 		*res = r;
+	if (c->hist) {
+		double keep = 0;
+
+		for (size_t g = 0; g < c->G; g++)
+			keep += c->w[g] / c->wsum * (c->h.seen[g] ? (double)c->h.kept[g] /
+								    (double)c->h.seen[g] : 1.0);
+		c->realized = 1.0 - keep;
+	}
 	return r.kl;
 }
-
-/*
- * Greedy refinement on the search split from lv (KL *base): each round measures every
- * group raised and lowered by step; of the three cheapest raises (KL per weight) and the
- * three best lowerings it applies the first pair that lowers the KL, moving the same
- * number of weights. Stops after `rounds` or when no pair helps.
- */
-static int refine(struct cal *c, struct split *sp, float *lv, double *base, long rounds,
-		  double step)
-{
-	size_t G = c->G;
-	const double *w = c->w;
-	float *trial = malloc(G * sizeof(float));
-	double *cu = malloc(G * sizeof(double)), *cd = malloc(G * sizeof(double));
-	int rc = 0;
-
-	if (!trial || !cu || !cd) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (long rd = 0; rd < rounds; rd++) {
-		size_t ua[3] = { G, G, G }, db[3] = { G, G, G };
-		bool moved = false;
-
-		for (size_t g = 0; g < G; g++) {
-			cu[g] = INFINITY;
-			cd[g] = -INFINITY;
-			memcpy(trial, lv, G * sizeof(float));
-			if (lv[g] + step <= MAX_LEVEL) {
-				trial[g] = lv[g] + (float)step;
-				cu[g] = (measure(c, sp, trial, NULL) - *base) / w[g];
-				trial[g] = lv[g];
-			}
-			if (lv[g] - step >= 0) {
-				trial[g] = lv[g] - (float)step;
-				cd[g] = (*base - measure(c, sp, trial, NULL)) / w[g];
-			}
-		}
-		for (size_t g = 0; g < G; g++) {
-			for (int i = 0; i < 3; i++) {
-				if (isfinite(cu[g]) && (ua[i] == G || cu[g] < cu[ua[i]])) {
-					memmove(ua + i + 1, ua + i, (2 - i) * sizeof(size_t));
-					ua[i] = g;
-					break;
-				}
-			}
-			for (int i = 0; i < 3; i++) {
-				if (isfinite(cd[g]) && (db[i] == G || cd[g] > cd[db[i]])) {
-					memmove(db + i + 1, db + i, (2 - i) * sizeof(size_t));
-					db[i] = g;
-					break;
-				}
-			}
-		}
-		for (int i = 0; i < 3 && !moved; i++) {
-			for (int j = 0; j < 3 && !moved; j++) {
-				size_t ga = ua[i], gb = db[j];
-				double kl;
-
-				if (ga == G || gb == G || ga == gb || cd[gb] <= cu[ga])
-					continue;
-				memcpy(trial, lv, G * sizeof(float));
-				trial[ga] += (float)step;
-				trial[gb] -= (float)(step * w[ga] / w[gb]);
-				if (trial[gb] < 0) {
-					/* keep the average: give back what gb could not take */
-					trial[ga] -= (float)(-trial[gb] * w[gb] / w[ga]);
-					trial[gb] = 0;
-				}
-				kl = measure(c, sp, trial, NULL);
-				if (!(kl < *base))
-					continue;
-				*base = kl;
-				memcpy(lv, trial, G * sizeof(float));
-				moved = true;
-				fprintf(stderr, "activeswap calibrate: round %ld: blk.%zu.%s up, "
-					"blk.%zu.%s down: KL %.5f\n", rd + 1, ga / 4,
-					swap_kind_name((int)(ga % 4)), gb / 4,
-					swap_kind_name((int)(gb % 4)), kl);
-			}
-		}
-		if (!moved)
-			break;
-	}
-out:
-	free(trial);
-	free(cu);
-	free(cd);
-	return rc;
-}
-
-/*
- * The closed-form allocation on the search split: each group's KL with its level at
- * every grid point and the others at S, allocated by as_levels_allocate into out.
- */
-static int allocate(struct cal *c, struct split *sp, double S, double uni_kl, double step,
-		    float *out)
-{
-	size_t G = c->G, np = 0;
-	float grid[64], *trial = malloc(G * sizeof(float));
-	double *cost = NULL;
-	int rc;
-
-	while (np < 63 && np * step <= MAX_LEVEL + 1e-9) {
-		grid[np] = (float)(np * step);
-		np++;
-	}
-	if (grid[np - 1] < MAX_LEVEL - 1e-6)
-		grid[np++] = (float)MAX_LEVEL;
-	cost = malloc(G * np * sizeof(double));
-	if (!trial || !cost) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t g = 0; g < G; g++) {
-		for (size_t j = 0; j < G; j++)
-			trial[j] = (float)S;
-		for (size_t i = 0; i < np; i++) {
-			trial[g] = grid[i];
-			cost[g * np + i] = fabs(grid[i] - S) < 1e-6 ? uni_kl
-								    : measure(c, sp, trial, NULL);
-		}
-	}
-	rc = as_levels_allocate((uint32_t)G, (uint32_t)np, grid, cost, c->w, S, out);
-out:
-	free(trial);
-	free(cost);
-	return rc;
-}
-
-/*
- * TEAL-style greedy allocation on the search split, with the levels tied within blocks
- * (group g is in block g % nb: nb = SWAP_KIND_COUNT ties each kind across the layers):
- * from every level at 0, each step raises by `step` the block whose raise costs the
- * least KL per weight, measured on the current levels, until the weighted average is S
- * (the last step exactly so much).
- */
-static int greedy(struct cal *c, struct split *sp, double S, double step, size_t nb,
-		  float *out)
-{
-	size_t G = c->G;
-	float *trial = malloc(G * sizeof(float));
-	double *bw = calloc(nb, sizeof(double)), cur = 0, left = S * c->wsum;
-
-	if (!trial || !bw) {
-		free(trial);
-		free(bw);
-		return -ENOMEM;
-	}
-	for (size_t g = 0; g < G; g++) {
-		out[g] = 0;
-		bw[g % nb] += c->w[g];
-	}
-	while (left > 1e-9 * c->wsum) {
-		size_t best = nb;
-		double bc = INFINITY, bkl = 0, bd = 0;
-
-		for (size_t b = 0; b < nb; b++) {
-			double d = step, kl;
-
-			if (out[b] + 1e-6 >= MAX_LEVEL)
-				continue;
-			if (out[b] + d > MAX_LEVEL)
-				d = MAX_LEVEL - out[b];
-			if (d * bw[b] > left)
-				d = left / bw[b];
-			memcpy(trial, out, G * sizeof(float));
-			for (size_t g = b; g < G; g += nb)
-				trial[g] = (float)(out[g] + d);
-			kl = measure(c, sp, trial, NULL);
-			if ((kl - cur) / (d * bw[b]) < bc) {
-				bc = (kl - cur) / (d * bw[b]);
-				best = b;
-				bkl = kl;
-				bd = d;
-			}
-		}
-		if (best == nb)
-			break;
-		for (size_t g = best; g < G; g += nb)
-			out[g] = (float)(out[g] + bd);
-		cur = bkl;
-		left -= bd * bw[best];
-	}
-	free(trial);
-	free(bw);
-	return left > 1e-6 * c->wsum ? -EIO : 0;
-}
-
-struct cand {
-	const char *name;
-	float *lv;
-	double search_kl;
-	struct as_eval_result val;
-};
-
-struct opts {
-	const char *mpath, *tpath, *opath;
-	double S, step, val_frac;
-	long ctx, chunks, rounds, threads;
-	bool json;
-};
 
 static double weighted_avg(const struct cal *c, const float *lv)
 {
@@ -451,16 +258,25 @@ static int write_levels(const struct opts *o, const struct cal *c, uint32_t n_la
 		for (size_t i = 0; i < nc; i++)
 			fprintf(f, " %s %.5f", cd[i].name, cd[i].val.kl);
 	}
+	if (c->hist)
+		fprintf(f, "\n# thresholds: |x| quantiles of the search split at the levels; "
+			"%s sparsity realized by the chosen ones %.4f", va->n_ids ? "validation" :
+			"search", cd[best].realized);
 	fprintf(f, "\n# %s split, dense PPL %.4f: uniform %.2f: ",
 		va->n_ids ? "validation" : "search", va->n_ids ? va->dense_ppl : se->dense_ppl,
 		o->S);
 	print_res(f, "", uni, false);
 	fprintf(f, "; calibrated: ");
 	print_res(f, "", &cd[best].val, false);
-	fprintf(f, "\nlayers %u\n", n_layer);
-	for (size_t g = 0; g < c->G; g++)
-		fprintf(f, "%zu %s %.4f\n", g / 4, swap_kind_name((int)(g % 4)),
+	fprintf(f, "\n%slayers %u\n", c->hist ? "format 2\n" : "", n_layer);
+	for (size_t g = 0; g < c->G; g++) {
+		fprintf(f, "%zu %s %.4f", g / 4, swap_kind_name((int)(g % 4)),
 			(double)cd[best].lv[g]);
+		if (c->hist)
+			fprintf(f, " %.9g", (double)as_thr_quantile(c->hist + g * AS_THR_BINS,
+								    cd[best].lv[g]));
+		fprintf(f, "\n");
+	}
 	if (ferror(f) | fclose(f)) { /* both: fclose also flushes */
 		/* not removed: -o may name something that is not ours */
 		cli_err(SUB, "cannot write %s: %s (incomplete)", o->opath, strerror(errno));
@@ -483,6 +299,8 @@ static int parse(struct opts *o, int argc, char **argv)
 		ARG_OPT_LONG("--rounds", NULL, &o->rounds, 0, 1000),
 		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
 		ARG_OPT_BOOL("--json", NULL, &o->json),
+		ARG_OPT_FN("--sparsity-mode", NULL, &o->threshold, swap_cli_sparsity_mode),
+		ARG_OPT_BOOL("--uniform", NULL, &o->uniform),
 		ARG_OPT_END,
 	};
 	const struct arg_spec spec = {
@@ -598,58 +416,49 @@ int cmd_calibrate(int argc, char **argv)
 		c.wsum += w[g];
 	c.st->hook.pre = lv_pre;
 	c.st->hook.arg = &c.h;
-	if (split_record(&c, &se, zeros) || (va.n_ids && split_record(&c, &va, zeros))) {
+	if (o.threshold) {
+		c.hist = calloc(c.G * AS_THR_BINS, sizeof(uint64_t));
+		c.thr = calloc(c.G, sizeof(float));
+		c.h.kept = calloc(c.G, sizeof(uint64_t));
+		c.h.seen = calloc(c.G, sizeof(uint64_t));
+		if (!c.hist || !c.thr || !c.h.kept || !c.h.seen) {
+			cli_err(SUB, "out of memory");
+			goto out;
+		}
+	}
+	/* the search split's dense pass counts its activations (threshold mode) */
+	c.h.hist = c.hist;
+	rc = split_record(&c, &se, zeros);
+	c.h.hist = NULL;
+	rc = rc ? rc : va.n_ids ? split_record(&c, &va, zeros) : 0;
+	if (rc) {
+		rc = 1;
 		cli_err(SUB, "%s: the dense pass failed (out of memory?)", o.mpath);
 		goto out;
 	}
+	rc = 1;
 
 	/* the search: uniform, the sensitivity curves and their allocation */
 	for (size_t g = 0; g < c.G; g++)
 		cd[0].lv[g] = (float)o.S;
-	uni_kl = measure(&c, &se, cd[0].lv, &uni);
+	uni_kl = cal_measure(&c, &se, cd[0].lv, &uni);
 	fprintf(stderr, "activeswap calibrate: search split %zu tokens, validation %zu; "
 		"uniform %.2f on search: PPL %.4f KL %.5f top-1 %.4f\n", se.n_ids, va.n_ids, o.S,
 		uni.ppl, uni.kl, uni.top1);
-	if (greedy(&c, &se, o.S, o.step, SWAP_KIND_COUNT, cd[1].lv) ||
-	    allocate(&c, &se, o.S, uni_kl, o.step, cd[3].lv)) {
-		cli_err(SUB, "the search failed (a measurement failed or out of memory)");
-		goto out;
-	}
 	cd[0].name = "uniform";
-	cd[1].name = "kinds";
-	cd[2].name = "kinds/2";
-	cd[3].name = "groups";
-	cd[4].name = "groups/2";
-	/* the halves: halfway between uniform and the allocation (same average) */
-	for (size_t g = 0; g < c.G; g++) {
-		cd[2].lv[g] = (float)(o.S + 0.5 * ((double)cd[1].lv[g] - o.S));
-		cd[4].lv[g] = (float)(o.S + 0.5 * ((double)cd[3].lv[g] - o.S));
-	}
-	for (size_t i = 0; i < N_CAND; i++) {
-		cd[i].search_kl = i ? measure(&c, &se, cd[i].lv, NULL) : uni_kl;
-		if (cd[i].search_kl < cd[best].search_kl)
-			best = i;
-	}
-	nc = N_CAND;
-	if (o.rounds) {
-		double base = cd[best].search_kl;
-
-		memcpy(cd[nc].lv, cd[best].lv, c.G * sizeof(float));
-		if (refine(&c, &se, cd[nc].lv, &base, o.rounds, o.step)) {
-			cli_err(SUB, "out of memory");
-			goto out;
-		}
-		cd[nc].name = "refined";
-		cd[nc++].search_kl = base;
-	}
+	cd[0].search_kl = uni_kl;
+	nc = o.uniform ? 1 : cal_search(&c, &se, &o, cd, uni_kl);
+	if (!nc)
+		goto out;
 
 	/* the choice: on validation when there is one (ties: the earlier, more uniform) */
 	best = 0;
 	for (size_t i = 0; i < nc; i++) {
 		if (va.n_ids)
-			measure(&c, &va, cd[i].lv, &cd[i].val);
+			cal_measure(&c, &va, cd[i].lv, &cd[i].val);
 		else
-			measure(&c, &se, cd[i].lv, &cd[i].val);
+			cal_measure(&c, &se, cd[i].lv, &cd[i].val);
+		cd[i].realized = c.realized;
 		fprintf(stderr, "activeswap calibrate: %s: search KL %.5f, %s KL %.5f\n",
 			cd[i].name, cd[i].search_kl, va.n_ids ? "validation" : "search",
 			cd[i].val.kl);
@@ -670,6 +479,10 @@ int cmd_calibrate(int argc, char **argv)
 		printf("\n  search (%zu tokens): uniform KL %.5f, calibrated KL %.5f (%llu "
 		       "evaluations)\n", se.n_ids, uni_kl, cd[best].search_kl,
 		       (unsigned long long)c.evals);
+		if (o.threshold)
+			printf("  thresholds: %s sparsity realized %.4f (uniform's %.4f)\n",
+			       va.n_ids ? "validation" : "search", cd[best].realized,
+			       cd[0].realized);
 	} else {
 		printf("{\"sparsity\": %.4f, \"weighted_average\": %.4f, \"search_tokens\": %zu, "
 		       "\"val_tokens\": %zu, \"chosen\": \"%s\", \"chosen_on\": \"%s\", "
@@ -679,8 +492,14 @@ int cmd_calibrate(int argc, char **argv)
 		print_res(stdout, "uniform_", &val_uni, true);
 		print_res(stdout, "calibrated_", &cd[best].val, true);
 		printf("\"search_uniform_kl\": %.5f, \"search_calibrated_kl\": %.5f, "
-		       "\"evals\": %llu, \"file\": ", uni_kl, cd[best].search_kl,
-		       (unsigned long long)c.evals);
+		       "\"evals\": %llu, \"sparsity_mode\": \"%s\", ", uni_kl,
+		       cd[best].search_kl, (unsigned long long)c.evals,
+		       o.threshold ? "threshold" : "topk");
+		if (o.threshold)
+			printf("\"uniform_realized_sparsity\": %.4f, "
+			       "\"calibrated_realized_sparsity\": %.4f, ", cd[0].realized,
+			       cd[best].realized);
+		printf("\"file\": ");
 		cli_json_str(stdout, o.opath);
 		printf("}\n");
 	}
@@ -697,6 +516,10 @@ out:
 	free(c.h.idx);
 	free(c.h.scratch);
 	free(c.h.tmp);
+	free(c.hist);
+	free(c.thr);
+	free(c.h.kept);
+	free(c.h.seen);
 	as_state_free(c.st);
 	as_tokenizer_free(tok);
 	as_model_free(m);

@@ -312,7 +312,7 @@ static int eval_store(struct eval_opts *eo)
 			goto out;
 		}
 		as_eval_model_state(&er, ds, (uint32_t)eo->batch);
-	} else if (as_swap_sparsity(m) > 0) {
+	} else if (as_swap_sparsity(m) > 0 || o->head_sparsity > 0) {
 		swap_cli_init(&oref);
 		oref.sparsity = 0;
 		oref.group = 1;

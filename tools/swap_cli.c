@@ -133,11 +133,28 @@ int swap_cli_check(const struct swap_cli *o, const char *sub)
 		cli_err(sub, "--latency-fixed needs --latency-target");
 		return 2;
 	}
+	if (o->threshold && !o->levels) {
+		cli_err(sub, "--sparsity-mode threshold needs --sparsity-file (thresholds from "
+			"activeswap calibrate --sparsity-mode threshold)");
+		return 2;
+	}
 	if (o->latency_ms > 0 && (o->sparsity >= 0 || o->levels)) {
 		cli_err(sub, "--latency-target chooses the sparsity: not with %s",
 			o->levels ? "--sparsity-file" : "--sparsity S");
 		return 2;
 	}
+	return 0;
+}
+
+int swap_cli_sparsity_mode(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	bool *threshold = ptr;
+
+	if (strcmp(v, "topk") && strcmp(v, "threshold")) {
+		cli_err(sub, "bad value for %s: '%s' (topk or threshold)", flag, v);
+		return -1;
+	}
+	*threshold = !strcmp(v, "threshold");
 	return 0;
 }
 
@@ -211,6 +228,8 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_FN("--dram-budget", NULL, &o->budget, opt_budget),
 		ARG_OPT_FN("--sparsity", NULL, &o->sparsity, opt_sparsity),
 		ARG_OPT_STR("--sparsity-file", NULL, &o->levels),
+		ARG_OPT_FN("--sparsity-mode", NULL, &o->threshold, swap_cli_sparsity_mode),
+		ARG_OPT_DOUBLE("--head-sparsity", NULL, &o->head_sparsity, 0, 0.95),
 		ARG_OPT_DOUBLE("--max-sparsity", NULL, &o->max_sparsity, 0, CLI_SPARSITY_MAX),
 		ARG_OPT_FN("--latency-target", NULL, &o->latency_ms, opt_latency),
 		ARG_OPT_BOOL("--latency-fixed", NULL, &o->latency_fixed),
@@ -294,6 +313,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		.group = (uint32_t)o->group,
 		.max_sparsity = (float)o->max_sparsity,
 		.levels = o->levels,
+		.threshold = o->threshold,
 		.policy_auto = o->policy < 0,
 		.gap_auto = o->gap_auto,
 		.ctx_default = o->ctx_default,
@@ -314,6 +334,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.tp = tp;
 	p.no_preload = o->no_preload;
 	p.no_rows = o->no_rows;
+	p.head_sparsity = (float)o->head_sparsity;
 	p.batch = o->batch;
 	tp_params(&p); /* under mpirun: this rank's slice */
 	quiet = quiet || tp_rank(); /* the other ranks print errors only */
@@ -530,6 +551,22 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		pct(rc, s.total.expert_pred_used, s.total.expert_pred_needed));
 }
 
+/* 1 - the kept share of the input channels the compute was offered, each kind weighted
+ * by its bytes (the share of the swappable bytes left out, as the levels' mean); the
+ * levels' mean before any token (and in row mode: 0). */
+static double realized_sparsity(const struct swap_cli *o, const struct as_swap_stats *s)
+{
+	double kept = 0, all = 0;
+
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		if (!s->offered[k])
+			continue;
+		kept += o->aut.kind_bytes[k] * (double)s->kept[k] / (double)s->offered[k];
+		all += o->aut.kind_bytes[k];
+	}
+	return all > 0 ? 1.0 - kept / all : 0;
+}
+
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 {
 	struct as_swap_stats s;
@@ -539,6 +576,9 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 	as_swap_stats(m, &s);
 	as_swap_io_stats(m, &es);
 	fprintf(f, ", \"row_mode\": %s", as_swap_row_mode(m) ? "true" : "false");
+	fprintf(f, ", \"sparsity_mode\": \"%s\", \"realized_sparsity\": %.4f, "
+		"\"head_sparsity\": %.4f", o->threshold ? "threshold" : "topk",
+		realized_sparsity(o, &s), o->head_sparsity);
 	if (s.total.expert_lookups) {
 		fprintf(f, ", \"expert_hit_rate\": %.4f, \"expert_lookups\": %llu, "
 			"\"expert_policy\": ", (double)s.total.expert_hits / s.total.expert_lookups,

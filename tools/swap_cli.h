@@ -23,6 +23,8 @@ struct swap_cli {
 	double max_sparsity;  /* 0.5 */
 	long group;           /* 0: auto */
 	const char *levels;   /* --sparsity-file (activeswap calibrate) */
+	bool threshold;       /* --sparsity-mode threshold: the file's thresholds */
+	double head_sparsity; /* --head-sparsity F: share of the heads skipped (0: none) */
 	int policy, backend;  /* policy -1: auto */
 	int expert_policy;    /* --expert-policy (a store with experts; default contextual) */
 	long expert_predict;  /* --expert-predict N: layers ahead, 0 off; -1: default (1) */
@@ -58,6 +60,12 @@ struct swap_cli {
 	"                           measured time at the target (output not reproducible)\n" \
 	"  --latency-fixed          keep the first choice for the whole run\n"            \
 	"  --sparsity-file PATH     per-layer levels from activeswap calibrate\n"         \
+	"  --sparsity-mode topk|threshold  keep each op's Top-K input channels (default),\n" \
+	"                           or those above the file's calibrated magnitude\n"    \
+	"                           thresholds (calibrate --sparsity-mode threshold)\n"  \
+	"  --head-sparsity F        skip the share F of every layer's attention heads\n"  \
+	"                           whose query has the smallest norm (their O columns\n" \
+	"                           are not fetched; default 0)\n"                      \
 	"  --group N|auto           layers preloaded ahead from each Top-K (default auto)\n" \
 	"  --no-preload             on-demand fetches only\n"                              \
 	"  --no-rows                at sparsity 0, accumulate columns even when the store\n" \
@@ -91,8 +99,10 @@ void swap_cli_init(struct swap_cli *o);
  * eval pick their option tables by it before parsing. */
 bool swap_cli_store_arg(int argc, char **argv);
 /* The options above as a table for args_parse() (tools/args.h), values into o. */
-#define SWAP_CLI_NOPTS 21 /* with the end */
+#define SWAP_CLI_NOPTS 23 /* with the end */
 void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
+/* --sparsity-mode topk|threshold into a bool (threshold); an args FN option */
+int swap_cli_sparsity_mode(void *ptr, const char *sub, const char *flag, const char *v);
 /* After parsing: options that exclude each other (--latency-target with --sparsity S or
  * --sparsity-file; --verify with --no-verify). 0, or 2 (a usage error) with one line. */
 int swap_cli_check(const struct swap_cli *o, const char *sub);

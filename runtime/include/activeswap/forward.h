@@ -152,6 +152,15 @@ struct as_state {
 	/* Channels kept of every group's input, [n_layer][AS_GROUP_COUNT]: the largest
 	 * |x| are selected (as_topk_select) and handed to the source. NULL: every channel. */
 	const uint32_t *topk;
+	/* With topk set: thresholds of every group's input, [n_layer][AS_GROUP_COUNT]; the
+	 * channels with |x| >= the threshold are selected instead (as_threshold_select), a
+	 * variable number per token (topk is then the expected count). NULL: Top-K. */
+	const float *thresh;
+	/* Head sparsity (Deja Vu): in every layer and token, the attention output of the
+	 * head_skip heads whose query has the smallest norm is zeroed (as_head_skip) and
+	 * the O input channels that are 0 are then left out of O's selection, so their
+	 * columns are not fetched. 0: every head. */
+	uint32_t head_skip;
 	float *x;       /* residual stream [dim] */
 	float *xb;      /* [dim] */
 	float *xb2;     /* [n_head * head_dim] attention output */
@@ -176,6 +185,17 @@ struct as_state {
 	struct as_batch *batch;
 	uint32_t batch_cap;
 };
+
+/* The channels of x (n of them, group g's input of layer) the state selects: its Top-K or
+ * its threshold (s->topk must be set); idx in increasing order, scratch n floats. */
+uint32_t as_state_select(const struct as_state *s, uint32_t layer, enum as_group g,
+			 const float *x, size_t n, uint32_t *idx, float *scratch);
+
+/* Zero out[h * head_dim ..] for the n_skip heads h of the n_head whose q rows (head_dim
+ * each) have the smallest sum of squares (ties: the lower head first; a NaN norm is
+ * never skipped). score holds n_head floats. */
+void as_head_skip(const float *q, float *out, uint32_t n_head, uint32_t head_dim,
+		  uint32_t n_skip, float *score);
 
 /* n_ctx >= 1. The KV cache is allocated lazily by the kernel (calloc), so a large
  * n_ctx only costs what is used. The source is the dense one over m's matrices.

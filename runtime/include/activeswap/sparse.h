@@ -150,4 +150,11 @@ void as_kq_axpy_share(enum as_simd level, enum ggml_type t, float *y, size_t out
  */
 size_t as_topk_select(const float *x, size_t n, size_t k, uint32_t *idx, float *scratch);
 
+/*
+ * Threshold by magnitude (TEAL-style): writes to idx the indices i with |x[i]| >= t in
+ * increasing order (compared as IEEE bits like as_topk_select: NaNs above infinity;
+ * t <= 0 keeps all) and returns their count, anything from 0 to n.
+ */
+size_t as_threshold_select(const float *x, size_t n, float t, uint32_t *idx);
+
 #endif

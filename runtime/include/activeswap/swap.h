@@ -42,6 +42,17 @@ struct as_swap_params {
 	/* Optional per-layer, per-kind sparsity [n_layers * SWAP_KIND_COUNT] (calibrated
 	 * levels); overrides sparsity. Copied. */
 	const float *layer_sparsity;
+	/* Optional thresholds [n_layers * SWAP_KIND_COUNT] (`calibrate --sparsity-mode
+	 * threshold`): each group's input keeps the channels with |x| >= its threshold, a
+	 * variable number per token (0 .. the group's width), instead of a Top-K; the levels
+	 * above are then the expected sparsity, which preloading (the Top-K of that many
+	 * channels) and the cost model use. Each finite and >= 0. Copied. */
+	const float *layer_threshold;
+	/* Head sparsity in [0, 1): the share of every layer's attention heads skipped per
+	 * token, those whose query has the smallest norm (as_state.head_skip =
+	 * round(head_sparsity * n_head), at most n_head - 1); their O columns are not
+	 * fetched. 0: every head. */
+	float head_sparsity;
 	uint32_t group;              /* preload depth in layers; 0 = the store's group */
 	bool no_preload;             /* on-demand fetches only */
 	enum swap_policy_kind policy;
@@ -123,6 +134,10 @@ struct as_swap_stats {
 	uint64_t cancelled;  /* queued preloads dropped because a newer prediction replaced them */
 	uint64_t checked;    /* bundles whose crc was checked at use (check_use) */
 	uint64_t gap_bytes[SWAP_KIND_COUNT]; /* gap filling limit per kind in effect (0: off) */
+	/* input channels the compute selected, and offered, per kind over all layers and
+	 * tokens (the column sources; 0 in row mode): 1 - kept / offered is the sparsity
+	 * realized, which varies with the text under thresholds */
+	uint64_t kept[SWAP_KIND_COUNT], offered[SWAP_KIND_COUNT];
 	double compute_s, wall_s;
 };
 
@@ -223,6 +238,23 @@ int as_swap_layer_stats(struct as_swap_model *m, uint32_t layer,
  * another layer count; every entry must be given exactly once. */
 int as_swap_load_levels(const char *path, uint32_t n_layers, float *out, char *err,
 			size_t errlen);
+/* The same, and the thresholds into thr[n_layers * SWAP_KIND_COUNT] when thr is not NULL:
+ * a file with thresholds says "format 2" before its entries, each "LAYER KIND LEVEL
+ * THRESHOLD" (older readers refuse it at that line). -ENODATA (one line in err) when thr
+ * is given and the file has none. as_swap_load_levels reads such a file's levels only. */
+int as_swap_load_levels_thr(const char *path, uint32_t n_layers, float *out, float *thr,
+			    char *err, size_t errlen);
+
+/*
+ * Thresholds from activation histograms (`calibrate --sparsity-mode threshold`): hist has
+ * AS_THR_BINS counts, bin b for the |x| whose IEEE bits >> 16 are b (relative width under
+ * 1%). as_thr_hist_add counts x[0..n); as_thr_quantile returns the threshold (a bin's lower
+ * edge) below which the fraction of the counted |x| is closest to s (0 for s <= 0 or an
+ * empty histogram), so that keeping |x| >= it leaves about 1 - s of them.
+ */
+#define AS_THR_BINS 32768u
+void as_thr_hist_add(uint64_t *hist, const float *x, size_t n);
+float as_thr_quantile(const uint64_t *hist, double s);
 
 /*
  * Closed-form level allocation from measured sensitivity curves (`activeswap calibrate`):

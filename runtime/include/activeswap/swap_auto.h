@@ -29,6 +29,9 @@ struct as_swap_auto_req {
 	uint32_t group;       /* 0: chosen by the cost model */
 	float max_sparsity;   /* upper bound of a chosen sparsity */
 	const char *levels;   /* per-layer levels file (activeswap calibrate), or NULL */
+	/* select by the levels file's thresholds (p->layer_threshold), not a Top-K: needs a
+	 * file written by calibrate --sparsity-mode threshold (-EINVAL / -ENODATA otherwise) */
+	bool threshold;
 	bool policy_auto;     /* p->policy: FREQ (all pinned) when everything fits, else
 	                       * STATIC (a static prefix of every layer's channels) */
 	bool gap_auto;        /* p->gap_bytes by replay (group-1 store, when swapping) */
@@ -61,6 +64,7 @@ struct as_swap_auto {
 	bool estimate_replayed;        /* choice.io_s / tokens_per_s from the replay's times */
 	struct as_gap_replay replay;   /* when gap_measured */
 	float *levels;                 /* p->layer_sparsity (owned; as_swap_auto_free) */
+	float *thresholds;             /* p->layer_threshold (req.threshold; owned) */
 	/* with req.latency_target_s: the target is predicted to be met (else the fastest
 	 * allowed setting runs); the read cost was replayed at the n_points sparsities of
 	 * cost (group-1 store, swapping) rather than taken from the bandwidth */
