@@ -44,7 +44,7 @@
 #endif
 
 #define ASW_VERSION_MAJOR 0
-#define ASW_VERSION_MINOR 1
+#define ASW_VERSION_MINOR 3
 #define ASW_VERSION_PATCH 0
 
 typedef struct asw_model asw_model;
@@ -56,6 +56,12 @@ enum asw_backend {
 	ASW_BACKEND_URING = 1,
 	ASW_BACKEND_PREAD = 2,
 	ASW_BACKEND_KMOD = 3,
+};
+
+/* The KV cache's element type (asw_params.kv_type). */
+enum asw_kv_type {
+	ASW_KV_F16 = 0, /* half the memory, llama.cpp's default (default) */
+	ASW_KV_F32 = 1,
 };
 
 /* asw_params.flags */
@@ -88,6 +94,10 @@ struct asw_params {
 	 * the budget, at most max_sparsity; the fastest allowed when none does
 	 * (asw_stats.latency_met). Not with sparsity >= 0. */
 	float latency_target_ms;
+	/* Added in 0.3: the KV cache's element type (enum asw_kv_type, default F16: K and V
+	 * rounded to half precision as they are stored). A store counts the cache in the
+	 * budget: 2 * n_layers * n_ctx * kv_dim * 2 bytes in F16, twice that in F32. */
+	int32_t kv_type;
 };
 
 #define ASW_CTX_TRAIN UINT32_MAX /* asw_params.n_ctx (2048 when the model does not say) */
@@ -211,11 +221,15 @@ struct asw_stats {
 	 * predicted the target met (1) or ran the fastest allowed setting (0). */
 	double predicted_s_per_token;
 	uint32_t latency_met;
+	/* Added in 0.3: the KV cache's type ("f16", "f32") and bytes (K and V for n_ctx
+	 * positions; a GGUF's is allocated as it fills) */
+	const char *kv_type;
+	uint64_t kv_bytes;
 };
 /* Fill the first out->size bytes of *out. 0, or -EINVAL (NULL, size too small). */
 ASW_API int asw_get_stats(asw_model *m, struct asw_stats *out);
 
-/* "0.2.0" */
+/* "0.3.0" */
 ASW_API const char *asw_version(void);
 
 #endif

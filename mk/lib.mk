@@ -10,7 +10,7 @@
 #                                        man/activeswap.3 (see the Makefile)
 
 API_MAJOR   := 0
-API_VERSION := 0.2.0
+API_VERSION := 0.3.0
 API_SRC     := $(sort $(wildcard api/*.c))
 API_OBJ     := $(call obj,$(API_SRC))
 API_LIB     := $(BUILD)/lib/libactiveswap.a

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The installed C library (include/activeswap.h, libactiveswap):
-#  - make install into a scratch DESTDIR puts libactiveswap.so.0.2.0 (SONAME
+#  - make install into a scratch DESTDIR puts libactiveswap.so.0.3.0 (SONAME
 #    libactiveswap.so.0, symlinks .so.0 and .so), libactiveswap.a, activeswap.h,
 #    activeswap.pc and the man page there;
 #  - the .so exports exactly the functions the header declares (nm -D: every defined
@@ -34,17 +34,17 @@ P=/usr/local
 L="$R$P/lib"
 make -s -C "$AS_TOP" BUILD="$AS_BUILD" DESTDIR="$R" PREFIX=$P install >"$T/make.out" 2>&1
 rc=$?
-soname=$(readelf -d "$L/libactiveswap.so.0.2.0" 2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+soname=$(readelf -d "$L/libactiveswap.so.0.3.0" 2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 [ $rc = 0 ] && [ "$soname" = libactiveswap.so.0 ] &&
-	[ "$(readlink "$L/libactiveswap.so.0")" = libactiveswap.so.0.2.0 ] &&
+	[ "$(readlink "$L/libactiveswap.so.0")" = libactiveswap.so.0.3.0 ] &&
 	[ "$(readlink "$L/libactiveswap.so")" = libactiveswap.so.0 ] &&
 	[ -f "$L/libactiveswap.a" ] && [ -f "$R$P/include/activeswap.h" ] &&
 	[ -f "$L/pkgconfig/activeswap.pc" ] && [ -f "$R$P/share/man/man3/activeswap.3" ]
-check $? "make install: libactiveswap.so.0.2.0 (SONAME ${soname:-none}), .so.0, .so, .a, activeswap.h, activeswap.pc, man3 (rc $rc)"
+check $? "make install: libactiveswap.so.0.3.0 (SONAME ${soname:-none}), .so.0, .so, .a, activeswap.h, activeswap.pc, man3 (rc $rc)"
 [ $rc = 0 ] || { sed 's/^/# /' "$T/make.out" | tail -n 5; echo "1..$n"; exit 1; }
 
 # Exported: the header's functions, nothing else.
-nm -D --defined-only "$L/libactiveswap.so.0.2.0" | awk '$2 == "T" || $2 == "D" || $2 == "B" ||
+nm -D --defined-only "$L/libactiveswap.so.0.3.0" | awk '$2 == "T" || $2 == "D" || $2 == "B" ||
 	$2 == "R" || $2 == "W" { sub(/@.*/, "", $3); print $3 }' | sort >"$T/exported"
 sed -n 's/^ASW_API [^(]*[ *]\(asw_[a-z_0-9]*\)(.*/\1/p' "$AS_TOP/include/activeswap.h" |
 	sort >"$T/declared"
