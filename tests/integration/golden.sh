@@ -126,8 +126,9 @@ ngen=$(jfield n_generated "$T/run.obj")
 [ $rc -eq 0 ] && [ "$ngen" = 8 ] && [ "$(jfield prompt_tokens "$T/run.obj")" = 5 ] &&
 	[ -n "$(jfield tokens_per_s "$T/run.obj")" ] && [ -n "$(jfield load_s "$T/run.obj")" ] &&
 	[ "$(jfield peak_rss_bytes "$T/run.obj")" -gt 0 ] &&
-	grep -q 'decode 8 tokens' "$T/run.err"
-check $? "run --json reports n_generated, prompt_tokens, tokens_per_s, load_s, peak RSS"
+	grep -q 'decode 8 tokens' "$T/run.err" && grep -q '"kv_type": "f16"' "$T/run.obj" &&
+	[ "$(jfield kv_bytes "$T/run.obj")" -gt 0 ]
+check $? "run --json reports n_generated, prompt_tokens, tokens_per_s, load_s, peak RSS, kv_type f16"
 
 # Bad input: usage errors exit 2, bad files exit 1, one line, no sanitizer report.
 bad() { # expected-rc description args...
