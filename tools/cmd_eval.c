@@ -45,8 +45,8 @@ static const char eval_usage[] =
 	"                        anonymous memory for faster matvecs)\n"
 	"      --json            one JSON object on stdout (progress goes to stderr)\n"
 	"  -h, --help            this text\n"
-	"\nA store (-m STORE.asw, activeswap convert) takes -m -f -c --chunks -t --json and\n"
-	"these instead of --sparsity-ops and --no-repack:\n"
+	"\nA store (-m STORE.asw, activeswap convert) takes -m -f -c -b --kv-type --chunks -t\n"
+	"--json and these instead of --sparsity-ops and --no-repack:\n"
 	"\n"
 	SWAP_CLI_USAGE;
 
@@ -289,6 +289,9 @@ static int eval_store(struct eval_opts *eo)
 		goto out;
 	}
 	o->kv_type = eo->kv_type;
+	/* each chunk's unscored first half in batches: the weights fetched once per batch
+	 * (the batch's scratch in the budget, halved while it does not fit) */
+	o->batch = (uint32_t)eo->batch;
 	if (swap_cli_open(o, SUB, path, tp, (uint32_t)ctx, json, &m))
 		goto out;
 	if (!as_swap_meta(m) || as_tokenizer_load(&tok, as_swap_meta(m), err, sizeof(err))) {
@@ -331,6 +334,7 @@ static int eval_store(struct eval_opts *eo)
 		oref.backend = o->backend; /* the same I/O as the run it is compared with */
 		oref.queue_depth = o->queue_depth;
 		oref.kv_type = o->kv_type;
+		oref.batch = o->batch;
 		if (swap_cli_open(&oref, SUB, path, tp, (uint32_t)ctx, true, &ref))
 			goto out;
 	}
