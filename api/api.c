@@ -119,11 +119,20 @@ static int check_params(const struct asw_params *p, char *err, size_t errlen)
 		as_seterr(err, errlen, "backend %d is not an enum asw_backend", p->backend);
 		return -EINVAL;
 	}
+	if (p->kv_type != ASW_KV_F16 && p->kv_type != ASW_KV_F32) {
+		as_seterr(err, errlen, "kv_type %d is not an enum asw_kv_type", p->kv_type);
+		return -EINVAL;
+	}
 	if (p->n_batch > (1u << 16)) {
 		as_seterr(err, errlen, "n_batch %u is more than 65536", p->n_batch);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static enum as_kv_type kv_type_of(const struct asw_params *p)
+{
+	return p->kv_type == ASW_KV_F32 ? AS_KV_F32 : AS_KV_F16;
 }
 
 static int dense_open(asw_model *m, const char *path, const struct asw_params *p)
@@ -154,6 +163,8 @@ static int dense_open(asw_model *m, const char *path, const struct asw_params *p
 		ctx = m->n_ctx_train && m->n_ctx_train < CTX_MAX_DEFAULT ? m->n_ctx_train :
 		      CTX_MAX_DEFAULT;
 	r = as_state_new(&m->st, m->dm, ctx, m->tp);
+	if (!r)
+		r = as_state_set_kv_type(m->st, kv_type_of(p));
 	if (r) {
 		asw_seterr(m, "cannot allocate the state for %u positions: %s", ctx, strerror(-r));
 		return r;
@@ -209,6 +220,7 @@ static int store_open(asw_model *m, const char *path, const struct asw_params *p
 	sp.no_preload = p->flags & ASW_F_NO_PRELOAD;
 	/* the batch's scratch is reserved at open and counted in the budget */
 	sp.batch = p->n_batch ? p->n_batch : BATCH_DEFAULT;
+	sp.kv_type = kv_type_of(p);
 	sp.verify_resident = true;
 	sp.engine_flags = SWAP_F_MLOCK_TRY | (p->flags & ASW_F_VERIFY ? SWAP_F_VERIFY : 0);
 	r = as_swap_auto_init(&a, &req, path, &sp, p->n_ctx == ASW_CTX_TRAIN ? 0 : p->n_ctx,
@@ -495,6 +507,15 @@ int asw_get_stats(asw_model *m, struct asw_stats *out)
 	s.latency_met = m->latency_met;
 	if (m->dm)
 		s.n_layers = m->dm->hp.n_layer;
+	if (m->st) {
+		s.kv_type = as_kv_type_name(m->st->kv_type);
+		s.kv_bytes = as_kv_bytes(&m->dm->hp, m->st->n_ctx, m->st->kv_type);
+	} else if (m->sm) {
+		s.kv_type = as_kv_type_name(as_swap_kv_type(m->sm));
+		s.kv_bytes = as_swap_kv_bytes(m->sm);
+	} else {
+		s.kv_type = "";
+	}
 	if (m->sm)
 		store_stats(m, &s);
 	s.size = out->size < sizeof(s) ? out->size : (uint32_t)sizeof(s);

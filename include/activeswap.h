@@ -58,6 +58,12 @@ enum asw_backend {
 	ASW_BACKEND_KMOD = 3,
 };
 
+/* The KV cache's element type (asw_params.kv_type). */
+enum asw_kv_type {
+	ASW_KV_F16 = 0, /* half the memory, llama.cpp's default (default) */
+	ASW_KV_F32 = 1,
+};
+
 /* asw_params.flags */
 #define ASW_F_NO_REPACK  (1u << 0) /* GGUF: use Q4_0 weights in place (no repacking) */
 #define ASW_F_NO_PRELOAD (1u << 1) /* store: on-demand fetches only */
@@ -94,6 +100,10 @@ struct asw_params {
 	 * keep the measured time at the target (asw_stats.sparsity is the one in effect):
 	 * the output then depends on timing, unless ASW_F_LATENCY_FIXED. */
 	float latency_target_ms;
+	/* Added in 0.3: the KV cache's element type (enum asw_kv_type, default F16: K and V
+	 * rounded to half precision as they are stored). A store counts the cache in the
+	 * budget: 2 * n_layers * n_ctx * kv_dim * 2 bytes in F16, twice that in F32. */
+	int32_t kv_type;
 };
 
 #define ASW_CTX_TRAIN UINT32_MAX /* asw_params.n_ctx (2048 when the model does not say) */
@@ -217,6 +227,10 @@ struct asw_stats {
 	 * predicted the target met (1) or ran the fastest allowed setting (0). */
 	double predicted_s_per_token;
 	uint32_t latency_met;
+	/* Added in 0.3: the KV cache's type ("f16", "f32") and bytes (K and V for n_ctx
+	 * positions; a GGUF's is allocated as it fills) */
+	const char *kv_type;
+	uint64_t kv_bytes;
 };
 /* Fill the first out->size bytes of *out. 0, or -EINVAL (NULL, size too small). */
 ASW_API int asw_get_stats(asw_model *m, struct asw_stats *out);

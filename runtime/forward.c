@@ -196,6 +196,8 @@ void as_state_free(struct as_state *s)
 	free(s->rope);
 	free(s->k_cache);
 	free(s->v_cache);
+	free(s->kv_k);
+	free(s->kv_v);
 	free(s->logits);
 	free(s->sel_idx);
 	free(s->sel_tmp);
@@ -256,10 +258,13 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	s->logits = calloc(hp->n_vocab, sizeof(float));
 	s->k_cache = calloc(kv_elems, sizeof(float));
 	s->v_cache = calloc(kv_elems, sizeof(float));
+	s->kv_k = calloc(kv_dim ? kv_dim : 1, sizeof(float));
+	s->kv_v = calloc(kv_dim ? kv_dim : 1, sizeof(float));
 	s->sel_idx = calloc(maxin, sizeof(uint32_t));
 	s->sel_tmp = calloc(maxin, sizeof(float));
 	if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->att ||
-	    !s->rope || !s->logits || !s->k_cache || !s->v_cache || !s->sel_idx ||
+	    !s->rope || !s->logits || !s->k_cache || !s->v_cache || !s->kv_k || !s->kv_v ||
+	    !s->sel_idx ||
 	    !s->sel_tmp || (hp->n_expert && moe_alloc(s, hp))) {
 		s->src.ops = NULL; /* on failure the caller keeps the source */
 		as_state_free(s);
@@ -267,6 +272,62 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	}
 	*out = s;
 	return 0;
+}
+
+uint64_t as_kv_bytes(const struct as_hparams *hp, uint32_t n_ctx, enum as_kv_type t)
+{
+	return 2ull * hp->n_layer * n_ctx * hp->n_head_kv * hp->head_dim * as_kv_elem_bytes(t);
+}
+
+int as_state_set_kv_type(struct as_state *s, enum as_kv_type t)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	uint64_t elems = (uint64_t)hp->n_head_kv * hp->head_dim * s->n_ctx * hp->n_layer;
+	void *k, *v;
+
+	if (t != AS_KV_F32 && t != AS_KV_F16)
+		return -EINVAL;
+	if (elems > SIZE_MAX / as_kv_elem_bytes(t))
+		return -EOVERFLOW;
+	k = calloc(elems, as_kv_elem_bytes(t));
+	v = calloc(elems, as_kv_elem_bytes(t));
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	free(s->k_cache);
+	free(s->v_cache);
+	s->k_cache = k;
+	s->v_cache = v;
+	s->kv_type = t;
+	return 0;
+}
+
+void *as_fw_kv_at(const struct as_state *s, void *cache, uint32_t layer, uint32_t pos)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+
+	return (char *)cache +
+	       ((size_t)layer * s->n_ctx + pos) * kv_dim * as_kv_elem_bytes(s->kv_type);
+}
+
+void as_fw_kv_store(struct as_state *s, uint32_t layer, uint32_t pos, uint32_t n,
+		    const float *k, const float *v)
+{
+	const struct as_hparams *hp = &s->m->hp;
+	size_t m = (size_t)n * hp->n_head_kv * hp->head_dim;
+	as_fp16_t *kc, *vc;
+
+	if (s->kv_type != AS_KV_F16)
+		return; /* computed in place */
+	kc = as_fw_kv_at(s, s->k_cache, layer, pos);
+	vc = as_fw_kv_at(s, s->v_cache, layer, pos);
+	for (size_t i = 0; i < m; i++) {
+		kc[i] = as_fp32_to_fp16(k[i]);
+		vc[i] = as_fp32_to_fp16(v[i]);
+	}
 }
 
 int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
@@ -362,11 +423,11 @@ static void attention_task(void *arg, int ith, int nth)
 	struct as_state *s = a->s;
 	const struct as_hparams *hp = &s->m->hp;
 	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-	struct as_attn_geom g = { hp->head_dim, kv_dim, hp->n_head / hp->n_head_kv, s->n_ctx };
+	struct as_attn_geom g = { hp->head_dim, kv_dim, hp->n_head / hp->n_head_kv, s->n_ctx,
+				  s->kv_type };
 
-	as_attention_heads(&g, s->q, s->k_cache + (size_t)a->layer * s->n_ctx * kv_dim,
-			   s->v_cache + (size_t)a->layer * s->n_ctx * kv_dim, a->pos, s->att,
-			   s->xb2, (size_t)ith * hp->n_head / (size_t)nth,
+	as_attention_heads(&g, s->q, as_fw_kv_at(s, s->k_cache, a->layer, 0),
+			   as_fw_kv_at(s, s->v_cache, a->layer, 0), a->pos, s->att, s->xb2, (size_t)ith * hp->n_head / (size_t)nth,
 			   (size_t)(ith + 1) * hp->n_head / (size_t)nth);
 }
 
@@ -480,13 +541,15 @@ static int layers(struct as_state *s, uint32_t pos)
 	const struct as_model *m = s->m;
 	const struct as_hparams *hp = &m->hp;
 	const struct as_wsource_ops *src = s->src.ops;
-	size_t dim = hp->dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+	size_t dim = hp->dim;
+	bool f16 = s->kv_type == AS_KV_F16;
 	int r;
 
 	for (uint32_t l = 0; l < hp->n_layer; l++) {
 		const struct as_layer *L = &m->layers[l];
-		size_t kv_off = ((size_t)l * s->n_ctx + pos) * kv_dim;
-		float *k = s->k_cache + kv_off, *v = s->v_cache + kv_off;
+		/* K and V straight into an F32 cache; an F16 one stores them rounded */
+		float *k = f16 ? s->kv_k : as_fw_kv_at(s, s->k_cache, l, pos);
+		float *v = f16 ? s->kv_v : as_fw_kv_at(s, s->v_cache, l, pos);
 		float *qkv[3] = { s->q, k, v }, *o[1] = { s->xb }, *gu[2] = { s->hb, s->hb2 };
 
 		/* attention */
@@ -497,6 +560,7 @@ static int layers(struct as_state *s, uint32_t pos)
 		if (r)
 			return r;
 		as_fw_qk_finish(hp, L, s->q, k, v, s->rope);
+		as_fw_kv_store(s, l, pos, 1, k, v);
 		attention(s, l, pos);
 		if (s->head_skip)
 			as_head_skip(s->q, s->xb2, hp->n_head, hp->head_dim, s->head_skip,

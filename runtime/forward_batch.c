@@ -34,6 +34,8 @@ struct as_batch {
 	float *hb2;  /* [n][hidden] */
 	float *rope; /* [n][n_rot] */
 	float *att;  /* [threads][n_ctx] scores */
+	float *kf;   /* [n][kv_dim] K before an F16 cache stores it (F16 only) */
+	float *vf;   /* [n][kv_dim] V, the same */
 	int n_att;
 	/* with a Top-K: every position's selection of a group's input */
 	struct as_sel *sels; /* [n] */
@@ -56,8 +58,9 @@ static int att_rows(int threads)
 uint64_t as_batch_bytes(const struct as_hparams *hp, uint32_t n_ctx, uint32_t n, int threads,
 			bool topk)
 {
+	/* with the K/V rows an F16 cache needs (counted for either type) */
 	uint64_t row = 2 * (uint64_t)hp->dim + 2 * as_q_dim(hp) + 2 * (uint64_t)hp->hidden +
-		       (hp->n_rot ? hp->n_rot : 1);
+		       (hp->n_rot ? hp->n_rot : 1) + 2 * (uint64_t)hp->n_head_kv * hp->head_dim;
 	uint64_t b = sizeof(struct as_batch) + (uint64_t)n * row * sizeof(float) +
 		     (uint64_t)att_rows(threads) * n_ctx * sizeof(float);
 
@@ -80,6 +83,8 @@ void as_fw_batch_free(struct as_state *s)
 	free(b->hb2);
 	free(b->rope);
 	free(b->att);
+	free(b->kf);
+	free(b->vf);
 	free(b->sels);
 	free(b->sel_idx);
 	free(b);
@@ -100,8 +105,10 @@ int as_state_reserve_batch(struct as_state *s, uint32_t n)
 
 	if (!n || n > s->n_ctx)
 		return -EINVAL;
-	if (n <= s->batch_cap && (!s->topk || s->batch->sels))
-		return 0; /* (a Top-K set since the scratch was made needs its selections) */
+	if (n <= s->batch_cap && (!s->topk || s->batch->sels) &&
+	    (s->kv_type != AS_KV_F16 || s->batch->kf))
+		return 0; /* (a Top-K or an F16 cache set since the scratch was made needs
+			   * the selections or the K/V rows) */
 	as_fw_batch_free(s);
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -117,12 +124,17 @@ int as_state_reserve_batch(struct as_state *s, uint32_t n)
 	b->hb2 = rows_alloc(n, hp->hidden, sizeof(float));
 	b->rope = rows_alloc(n, hp->n_rot, sizeof(float));
 	b->att = rows_alloc((uint32_t)b->n_att, s->n_ctx, sizeof(float));
+	if (s->kv_type == AS_KV_F16) {
+		b->kf = rows_alloc(n, (size_t)hp->n_head_kv * hp->head_dim, sizeof(float));
+		b->vf = rows_alloc(n, (size_t)hp->n_head_kv * hp->head_dim, sizeof(float));
+	}
 	if (s->topk) {
 		b->sels = rows_alloc(n, 1, sizeof(*b->sels));
 		b->sel_idx = rows_alloc(n, widest_in(hp), sizeof(uint32_t));
 	}
 	if (!b->x || !b->xb || !b->q || !b->xb2 || !b->hb || !b->hb2 || !b->rope || !b->att ||
-	    (s->topk && (!b->sels || !b->sel_idx))) {
+	    (s->topk && (!b->sels || !b->sel_idx)) ||
+	    (s->kv_type == AS_KV_F16 && (!b->kf || !b->vf))) {
 		as_fw_batch_free(s);
 		return -ENOMEM;
 	}
@@ -145,8 +157,10 @@ static void battn_task(void *arg, int ith, int nth)
 	const struct as_hparams *hp = &s->m->hp;
 	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim, q_dim = as_q_dim(hp);
 	size_t total = (size_t)a->b->n * hp->n_head;
-	size_t off = (size_t)a->layer * s->n_ctx * kv_dim;
-	struct as_attn_geom g = { hp->head_dim, kv_dim, hp->n_head / hp->n_head_kv, 0 };
+	const void *kc = as_fw_kv_at(s, s->k_cache, a->layer, 0);
+	const void *vc = as_fw_kv_at(s, s->v_cache, a->layer, 0);
+	struct as_attn_geom g = { hp->head_dim, kv_dim, hp->n_head / hp->n_head_kv, 0,
+				  s->kv_type };
 	float *att = a->b->att + (size_t)(ith % a->b->n_att) * s->n_ctx;
 
 	for (size_t i = total * (size_t)ith / (size_t)nth;
@@ -154,8 +168,7 @@ static void battn_task(void *arg, int ith, int nth)
 		size_t t = i / hp->n_head, h = i % hp->n_head;
 
 		/* att_stride 0: head h's scores at att itself */
-		as_attention_heads(&g, a->b->q + t * q_dim, s->k_cache + off, s->v_cache + off,
-				   a->b->pos0 + (uint32_t)t, att, a->b->xb2 + t * q_dim, h, h + 1);
+		as_attention_heads(&g, a->b->q + t * q_dim, kc, vc, a->b->pos0 + (uint32_t)t, att, a->b->xb2 + t * q_dim, h, h + 1);
 	}
 }
 
@@ -192,8 +205,9 @@ static int batch_layer(struct as_state *s, struct as_batch *b, uint32_t l)
 	const struct as_layer *L = &s->m->layers[l];
 	size_t dim = hp->dim, q_dim = as_q_dim(hp), hid = hp->hidden;
 	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-	size_t kv_off = ((size_t)l * s->n_ctx + b->pos0) * kv_dim;
-	float *k = s->k_cache + kv_off, *v = s->v_cache + kv_off;
+	bool f16 = s->kv_type == AS_KV_F16; /* (else K and V straight into the cache) */
+	float *k = f16 ? b->kf : as_fw_kv_at(s, s->k_cache, l, b->pos0);
+	float *v = f16 ? b->vf : as_fw_kv_at(s, s->v_cache, l, b->pos0);
 	float *qkv[3] = { b->q, k, v }, *o[1] = { b->xb }, *gu[2] = { b->hb, b->hb2 };
 	struct battn a = { s, b, l };
 	int r;
@@ -206,6 +220,7 @@ static int batch_layer(struct as_state *s, struct as_batch *b, uint32_t l)
 	for (uint32_t t = 0; t < b->n; t++)
 		as_fw_qk_finish(hp, L, b->q + t * q_dim, k + t * kv_dim, v + t * kv_dim,
 				b->rope + (size_t)t * hp->n_rot);
+	as_fw_kv_store(s, l, b->pos0, b->n, k, v);
 	as_tp_run(s->tp, battn_task, &a);
 	for (uint32_t t = 0; t < b->n && s->head_skip; t++)
 		as_head_skip(b->q + t * q_dim, b->xb2 + t * q_dim, hp->n_head, hp->head_dim,

@@ -18,6 +18,13 @@ void as_fw_swiglu(float *hb, const float *hb2, size_t n);
  * position's table rope (as_rope_table_scaled) */
 void as_fw_qk_finish(const struct as_hparams *hp, const struct as_layer *L, float *q,
 		     float *k, float *v, const float *rope);
+/* Position pos of layer's part of the KV cache `cache` (s->k_cache or s->v_cache) */
+void *as_fw_kv_at(const struct as_state *s, void *cache, uint32_t layer, uint32_t pos);
+/* n positions' K and V rows k, v [n][kv_dim], computed in F32, into an F16 cache at
+ * positions pos.. of layer (rounded to nearest even); nothing for an F32 cache, where
+ * they were computed in place. */
+void as_fw_kv_store(struct as_state *s, uint32_t layer, uint32_t pos, uint32_t n,
+		    const float *k, const float *v);
 /* Free s->batch (forward_batch.c), for as_state_free. */
 void as_fw_batch_free(struct as_state *s);
 

@@ -237,6 +237,21 @@ static void axpy_f32_scalar(float *y, float a, const float *x, size_t n)
 		y[i] += a * x[i];
 }
 
+static float dot_f16_scalar(const float *a, const as_fp16_t *b, size_t n)
+{
+	float s = 0.0f;
+
+	for (size_t i = 0; i < n; i++)
+		s += a[i] * as_fp16_to_fp32(b[i]);
+	return s;
+}
+
+static void axpy_f16_scalar(float *y, float a, const as_fp16_t *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += a * as_fp16_to_fp32(x[i]);
+}
+
 static void make_pairs(const struct block_q8_0 *q8, const int32_t *sums, struct as_q8_pair *p,
 		       size_t np)
 {
@@ -398,6 +413,8 @@ static void tables_init(void)
 	s->quant_q8_0 = quant_q8_0_scalar;
 	s->dot_f32 = dot_f32_scalar;
 	s->axpy_f32 = axpy_f32_scalar;
+	s->dot_f16 = dot_f16_scalar;
+	s->axpy_f16 = axpy_f16_scalar;
 
 	detected = cpu_level();
 	init_levels();
@@ -891,4 +908,16 @@ void as_axpy_f32(float *y, float a, const float *x, size_t n)
 {
 	ensure_init();
 	tables[atomic_load_explicit(&active_level, memory_order_relaxed)].axpy_f32(y, a, x, n);
+}
+
+float as_dot_f16(const float *a, const as_fp16_t *b, size_t n)
+{
+	ensure_init();
+	return tables[atomic_load_explicit(&active_level, memory_order_relaxed)].dot_f16(a, b, n);
+}
+
+void as_axpy_f16(float *y, float a, const as_fp16_t *x, size_t n)
+{
+	ensure_init();
+	tables[atomic_load_explicit(&active_level, memory_order_relaxed)].axpy_f16(y, a, x, n);
 }

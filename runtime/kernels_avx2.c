@@ -364,8 +364,42 @@ static void axpy_f32(float *y, float a, const float *x, size_t n)
 		y[i] = fmaf(a, x[i], y[i]); /* same rounding as the vector lanes */
 }
 
+static inline __m256 ld8_f16(const as_fp16_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static float dot_f16(const float *a, const as_fp16_t *b, size_t n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	float t = 0.0f;
+
+	for (; i + 16 <= n; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), ld8_f16(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), ld8_f16(b + i + 8), s1);
+	}
+	for (; i < n; i++)
+		t += a[i] * fp16_1(b[i]);
+	return hsum256(_mm256_add_ps(s0, s1)) + t;
+}
+
+static void axpy_f16(float *y, float a, const as_fp16_t *x, size_t n)
+{
+	__m256 av = _mm256_set1_ps(a);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, ld8_f16(x + i),
+							_mm256_loadu_ps(y + i)));
+	for (; i < n; i++)
+		y[i] = fmaf(a, fp16_1(x[i]), y[i]); /* same rounding as the vector lanes */
+}
+
 void as_kernels_avx2_init(struct as_kernel_table *t)
 {
+	t->dot_f16 = dot_f16;
+	t->axpy_f16 = axpy_f16;
 	t->dot_f32 = dot_f32;
 	t->axpy_f32 = axpy_f32;
 	t->rows[AS_K_Q4_K] = rows_q4_K;

@@ -74,6 +74,9 @@ struct as_kernel_table {
 	bool q4_0_wants_pairs; /* the Q4_0 kernel reads as_xin.q8p */
 	float (*dot_f32)(const float *a, const float *b, size_t n);
 	void (*axpy_f32)(float *y, float a, const float *x, size_t n);
+	/* the same over an F16 KV cache row (x, b as F16, converted exactly) */
+	float (*dot_f16)(const float *a, const as_fp16_t *b, size_t n);
+	void (*axpy_f16)(float *y, float a, const as_fp16_t *x, size_t n);
 };
 
 void as_kernels_avx2_init(struct as_kernel_table *t);

@@ -367,8 +367,36 @@ static void naxpy_f32(float *y, float a, const float *x, size_t n)
 		y[i] += a * x[i];
 }
 
+static float ndot_f16(const float *a, const as_fp16_t *b, size_t n)
+{
+	float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
+	size_t i = 0;
+	float s;
+
+	for (; i + 8 <= n; i += 8) {
+		s0 = vfmaq_f32(s0, vld1q_f32(a + i), ld4_f16(b + i));
+		s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), ld4_f16(b + i + 4));
+	}
+	s = vaddvq_f32(vaddq_f32(s0, s1));
+	for (; i < n; i++)
+		s += a[i] * as_fp16_to_fp32(b[i]);
+	return s;
+}
+
+static void naxpy_f16(float *y, float a, const as_fp16_t *x, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 4 <= n; i += 4)
+		vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), ld4_f16(x + i), a));
+	for (; i < n; i++)
+		y[i] += a * as_fp16_to_fp32(x[i]);
+}
+
 static inline void as_neon_fill(struct as_kernel_table *t)
 {
+	t->dot_f16 = ndot_f16;
+	t->axpy_f16 = naxpy_f16;
 	t->rows[AS_K_F32] = nrows_f32;
 	t->rows[AS_K_F16] = nrows_f16;
 	t->rows[AS_K_BF16] = nrows_bf16;

@@ -587,6 +587,10 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 			 (double)p->head_sparsity);
 		return -EINVAL;
 	}
+	if (p->kv_type != AS_KV_F32 && p->kv_type != AS_KV_F16) {
+		snprintf(err, errlen, "unknown KV cache type %d", (int)p->kv_type);
+		return -EINVAL;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -636,7 +640,9 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	if (r)
 		goto fail;
 	m->batch = fit_batch(m->st, p, m->n_ctx);
-	m->fixed_bytes = sw_fixed_bytes(m->st, m->n_ctx, m->batch, as_tp_size(m->tp));
+	m->kv_type = p->kv_type;
+	m->fixed_bytes = sw_fixed_bytes(m->st, m->n_ctx, m->batch, as_tp_size(m->tp),
+					m->kv_type);
 	r = -ENOENT;
 	if (!p->no_rows && !m->reduce) {
 		bool dense = true;
@@ -649,7 +655,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		while (r == -ENOSPC && m->batch > 1) {
 			m->batch /= 2;
 			m->fixed_bytes = sw_fixed_bytes(m->st, m->n_ctx, m->batch,
-							as_tp_size(m->tp));
+							as_tp_size(m->tp), m->kv_type);
 			r = open_rows(m, p, err, errlen);
 		}
 		if (r && r != -ENOENT)
@@ -670,6 +676,8 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		snprintf(err, errlen, "KV cache size overflows");
 		goto fail;
 	}
+	if (!r)
+		r = as_state_set_kv_type(m->s, m->kv_type);
 	if (r)
 		goto fail;
 	if (!m->rows) {

@@ -15,7 +15,7 @@
 #include "swaprows.h"
 
 uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx, uint32_t batch,
-			int threads)
+			int threads, enum as_kv_type kv_type)
 {
 	const struct swap_store_desc *d = swap_store_desc(st);
 	uint64_t b = 0, dim = d->hp.dim, hid = d->hp.hidden, q, kv, wide;
@@ -27,14 +27,15 @@ uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx, uint32_t ba
 	wide = dim > hid ? dim : hid;
 	if (q > wide)
 		wide = q;
-	b += 2ull * d->n_layers * n_ctx * kv * 4;                      /* KV cache */
+	b += 2ull * d->n_layers * n_ctx * kv * as_kv_elem_bytes(kv_type); /* KV cache */
 	b += (3 * dim + 2 * q + 3 * hid + d->hp.vocab +                /* activations */
 	      (uint64_t)d->hp.n_heads * n_ctx) * 4;
 	b += wide * (4 + 4 + 24 + 3 * 8 + 8 + 1 + 1 + 12 + 8);         /* bookkeeping */
 	if (batch > 1) {
 		/* as_forward_batch's scratch (at most: the selections counted too, and rope
 		 * rows of head_dim) */
-		struct as_hparams hp = { .dim = dim, .hidden = hid, .n_head = d->hp.n_heads };
+		struct as_hparams hp = { .dim = dim, .hidden = hid, .n_head = d->hp.n_heads,
+					 .n_head_kv = d->hp.n_kv_heads };
 
 		hp.head_dim = d->hp.n_heads ? (uint32_t)(q / d->hp.n_heads) : 0;
 		hp.n_rot = hp.head_dim;
@@ -178,7 +179,7 @@ void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
 	{
 		uint32_t n_ctx = sw_default_ctx(st, p->n_ctx);
 
-		b->fixed = sw_fixed_bytes(st, n_ctx, p->batch, as_tp_size(p->tp));
+		b->fixed = sw_fixed_bytes(st, n_ctx, p->batch, as_tp_size(p->tp), p->kv_type);
 	}
 	minb = swap_engine_min_budget(st, &ep);
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {

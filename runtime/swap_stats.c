@@ -34,6 +34,16 @@ uint32_t as_swap_n_ctx(const struct as_swap_model *m)
 	return m->n_ctx;
 }
 
+enum as_kv_type as_swap_kv_type(const struct as_swap_model *m)
+{
+	return m->kv_type;
+}
+
+uint64_t as_swap_kv_bytes(const struct as_swap_model *m)
+{
+	return as_kv_bytes(&m->rm.hp, m->n_ctx, m->kv_type);
+}
+
 uint32_t as_swap_batch(const struct as_swap_model *m)
 {
 	return m->batch;

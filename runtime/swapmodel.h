@@ -51,6 +51,7 @@ struct as_swap_model {
 	struct as_state *s; /* activations, KV cache and the forward pass over the source */
 
 	uint32_t n_ctx, group, chunk;
+	enum as_kv_type kv_type;
 	bool no_preload, check_use;
 	bool verify;          /* crc32c of resident tensors at open (SWAP_F_VERIFY) */
 	char errmsg[224];     /* the last failed token, described (as_swap_error()) */
@@ -162,7 +163,7 @@ int sw_load_kq_tables(struct as_swap_model *m, char *err, size_t errlen);
 
 /* swap_place.c */
 uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx, uint32_t batch,
-			int threads);
+			int threads, enum as_kv_type kv_type);
 uint64_t sw_slot_records(const struct swap_store *st, uint64_t pool);
 uint32_t sw_default_ctx(const struct swap_store *st, uint32_t want);
 void sw_engine_params(const struct swap_store *st, const struct as_swap_params *p,

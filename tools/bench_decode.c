@@ -38,6 +38,7 @@ static void usage(FILE *f)
 		"  -t N             threads (default 2)\n"
 		"  --backend dense  GGUF weights repacked into anonymous memory (default for GGUF)\n"
 		"  --backend mmap   GGUF weights used in place from the file mapping\n"
+		"  --kv-type f16|f32  the KV cache's element type (default f16)\n"
 		"  --label TEXT     a name for this result in the JSON\n"
 		"  --keep-cache     do not drop the model file from the page cache first\n"
 		"  --print-budget   print the bytes --dram-budget means for this store, exit\n"
@@ -118,6 +119,7 @@ int bench_decode_main(int argc, char **argv)
 			ARG_OPT_BOOL("--json", NULL, &json),
 			ARG_OPT_BOOL("--print-budget", NULL, &print_budget),
 			ARG_OPT_BOOL("--keep-cache", NULL, &keep_cache),
+			ARG_OPT_FN("--kv-type", NULL, &o.kv_type, cli_kv_type),
 			ARG_OPT_STR(NULL, "-m", &path),
 			ARG_OPT_STR("--label", NULL, &label),
 			ARG_OPT_LONG(NULL, "-n", &n, 1, 1 << 20),
@@ -147,6 +149,7 @@ int bench_decode_main(int argc, char **argv)
 		uint64_t b;
 
 		p.n_ctx = (uint32_t)(n + warmup + 1); /* as the run will */
+		p.kv_type = (enum as_kv_type)o.kv_type;
 		if (!store || as_swap_budget_info(path, &p, &bi, err, sizeof(err))) {
 			cli_err(SUB, "--print-budget needs a store");
 			return 1;
@@ -186,6 +189,8 @@ int bench_decode_main(int argc, char **argv)
 			goto out;
 		}
 		r = as_state_new(&ds, dm, (uint32_t)(n + warmup + 1), tp);
+		if (!r)
+			r = as_state_set_kv_type(ds, (enum as_kv_type)o.kv_type);
 		if (r) {
 			cli_err(SUB, "state: %s", strerror(-r));
 			goto out;
@@ -245,6 +250,7 @@ int bench_decode_main(int argc, char **argv)
 			} else {
 				printf(", \"backend\": ");
 				cli_json_str(stdout, gguf_backend);
+				printf(", \"kv_type\": \"%s\"", as_kv_type_name(ds->kv_type));
 				printf(", \"budget_bytes\": %llu, \"sparsity\": 0, \"group\": 0, "
 				       "\"flash_bytes_per_token\": %.1f, \"stall_s_per_token\": null, "
 				       "\"hit_rate\": null", (unsigned long long)budget, fb);

@@ -69,6 +69,7 @@ struct opts {
 	const char *mpath, *tpath, *opath;
 	double S, step, val_frac;
 	long ctx, chunks, rounds, threads;
+	int kv_type; /* --kv-type */
 	bool json, threshold, uniform;
 };
 

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activeswap/attention.h"
+
 void cli_err(const char *sub, const char *fmt, ...)
 {
 	va_list ap;
@@ -248,4 +250,16 @@ void cli_json_str(FILE *f, const char *s)
 			fputc(c, f);
 	}
 	fputc('"', f);
+}
+
+int cli_kv_type(void *ptr, const char *sub, const char *flag, const char *val)
+{
+	int t = as_kv_type_parse(val);
+
+	if (t < 0) {
+		cli_err(sub, "bad value for %s: '%s' (f16 or f32)", flag, val);
+		return -1;
+	}
+	*(int *)ptr = t;
+	return 0;
 }

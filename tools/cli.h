@@ -32,6 +32,13 @@ void cli_err(const char *sub, const char *fmt, ...) __attribute__((format(printf
  * starts with neither magic (a text file named .asw), else "SUB: msg". */
 void cli_model_err(const char *sub, const char *path, const char *msg);
 
+/* --kv-type f16|f32 as an ARG_FN parser: *(int *)ptr = AS_KV_F16 or AS_KV_F32
+ * (activeswap/attention.h); another value: one line, -1. */
+int cli_kv_type(void *ptr, const char *sub, const char *flag, const char *val);
+#define CLI_KV_TYPE_USAGE                                                                \
+	"      --kv-type f16|f32 the KV cache's element type (default f16, as llama.cpp:\n"  \
+	"                        half the memory of f32, which a budget counts)\n"
+
 /* Strict parsers: whole string, range-checked; on error print "SUB: bad value for FLAG:
  * 'VAL' (why)" and return -1. */
 int cli_long(const char *sub, const char *flag, const char *val, long min, long max,

@@ -68,6 +68,7 @@ static const char calibrate_usage[] =
 	"      --uniform         no search: every group at S (with --sparsity-mode threshold:\n"
 	"                        TEAL's uniform thresholds)\n"
 	"  -t, --threads N       compute threads (default 2)\n"
+	CLI_KV_TYPE_USAGE
 	"      --json            print the result as one JSON object (default: a summary)\n"
 	"  -h, --help            this text\n";
 
@@ -298,6 +299,7 @@ static int parse(struct opts *o, int argc, char **argv)
 		ARG_OPT_LONG("--chunks", NULL, &o->chunks, 1, 1 << 20),
 		ARG_OPT_LONG("--rounds", NULL, &o->rounds, 0, 1000),
 		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
+		ARG_OPT_FN("--kv-type", NULL, &o->kv_type, cli_kv_type),
 		ARG_OPT_BOOL("--json", NULL, &o->json),
 		ARG_OPT_FN("--sparsity-mode", NULL, &o->threshold, swap_cli_sparsity_mode),
 		ARG_OPT_BOOL("--uniform", NULL, &o->uniform),
@@ -320,7 +322,8 @@ static int parse(struct opts *o, int argc, char **argv)
 
 int cmd_calibrate(int argc, char **argv)
 {
-	struct opts o = { .S = -1, .step = 0.1, .val_frac = 0.3, .ctx = 256, .threads = 2 };
+	struct opts o = { .S = -1, .step = 0.1, .val_frac = 0.3, .ctx = 256, .threads = 2,
+			  .kv_type = AS_KV_F16 };
 	struct as_model *m = NULL;
 	struct as_tokenizer *tok = NULL;
 	struct as_threadpool *tp = NULL;
@@ -397,7 +400,8 @@ int cmd_calibrate(int argc, char **argv)
 		lv_ok &= cd[i].lv != NULL;
 	}
 	if (!lv_ok || !zeros || !w || !c.h.idx || !c.h.scratch || !c.h.tmp ||
-	    as_state_new(&c.st, m, (uint32_t)o.ctx, tp)) {
+	    as_state_new(&c.st, m, (uint32_t)o.ctx, tp) ||
+	    as_state_set_kv_type(c.st, (enum as_kv_type)o.kv_type)) {
 		cli_err(SUB, "out of memory");
 		goto out;
 	}

@@ -57,6 +57,7 @@ static const char chat_usage[] =
 	"      --temp T   --top-k K   --top-p P   --min-p P   --repeat-penalty R\n"
 	"      --repeat-last-n N   -s, --seed S   -t, --threads N   -b, --batch-size N\n"
 	"                        as for run\n"
+	CLI_KV_TYPE_USAGE
 	"  -h, --help            this text\n"
 	"\nA store takes the swapping options of 'activeswap run -m STORE.asw --help'; under\n"
 	"'mpirun -np N' every rank holds a slice of it and rank 0 reads stdin.\n";
@@ -66,7 +67,7 @@ static const char chat_store_usage[] =
 	"\n"
 	"  --system TEXT   --template NAME   -n N   -c N   --temp T   --top-k K   --top-p P\n"
 	"  --min-p P   --repeat-penalty R   --repeat-last-n N   -s, --seed S   -t N\n"
-	"                                    as for a GGUF\n"
+	"  -b N   --kv-type f16|f32          as for a GGUF\n"
 	SWAP_CLI_USAGE;
 
 struct chat_opts {
@@ -182,6 +183,8 @@ static int open_dense(struct chat_opts *o, struct as_threadpool *tp, struct dens
 			cm->ctx = d->m->hp.n_ctx_train;
 	}
 	r = as_state_new(&d->st, d->m, (uint32_t)cm->ctx, tp);
+	if (!r)
+		r = as_state_set_kv_type(d->st, (enum as_kv_type)o->gen.kv_type);
 	if (r) {
 		cli_err(SUB, "cannot allocate the state for %ld positions: %s", cm->ctx,
 			strerror(-r));
@@ -200,6 +203,7 @@ static int open_store(struct chat_opts *o, struct as_threadpool *tp,
 
 	so->ctx_default = CHAT_CTX_DEFAULT;
 	so->batch = (uint32_t)o->gen.batch;
+	so->kv_type = o->gen.kv_type;
 	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)o->gen.ctx, false, m))
 		return -1;
 	if (o->gen.ctx && so->aut.n_ctx_train && o->gen.ctx > (long)so->aut.n_ctx_train)

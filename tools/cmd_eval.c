@@ -34,6 +34,7 @@ static const char eval_usage[] =
 	"  -c, --ctx-size N      chunk size in tokens (default 512, at least 4)\n"
 	"  -b, --batch-size N    tokens per batch of each chunk's unscored first half\n"
 	"                        (default 512; 1: one by one)\n"
+	CLI_KV_TYPE_USAGE
 	"      --chunks N        evaluate at most N chunks (default: all)\n"
 	"      --sparsity S      uniform Top-K activation sparsity S in [0, 0.99] on the input of\n"
 	"                        every linear op; also reports KL and top-1 against dense\n"
@@ -44,14 +45,14 @@ static const char eval_usage[] =
 	"                        anonymous memory for faster matvecs)\n"
 	"      --json            one JSON object on stdout (progress goes to stderr)\n"
 	"  -h, --help            this text\n"
-	"\nA store (-m STORE.asw, activeswap convert) takes -m -f -c --chunks -t --json and\n"
-	"these instead of --sparsity-ops and --no-repack:\n"
+	"\nA store (-m STORE.asw, activeswap convert) takes -m -f -c -b --kv-type --chunks -t\n"
+	"--json and these instead of --sparsity-ops and --no-repack:\n"
 	"\n"
 	SWAP_CLI_USAGE;
 
 static const char eval_store_usage[] =
 	"usage: activeswap eval -m STORE.asw -f TEXT [-c CTX] [--chunks N] "
-	"[-t N] [--json] [store options]\n"
+	"[-t N] [-b N] [--kv-type f16|f32] [--json] [store options]\n"
 	"Perplexity as llama-perplexity computes it; with a sparsity (given or "
 	"auto) also KL and top-1 agreement against the same store at sparsity "
 	"0.\n"
@@ -64,6 +65,7 @@ static const char eval_store_usage[] =
 struct eval_opts {
 	const char *model, *text, *ref_gguf;
 	long ctx, threads, max_chunks, batch;
+	int kv_type;           /* --kv-type */
 	bool json, no_repack;
 	double sparsity;       /* GGUF: < 0 none */
 	struct as_topk topk;   /* GGUF: --sparsity-ops */
@@ -89,6 +91,7 @@ static int parse(struct eval_opts *o, bool store, int argc, char **argv)
 		ARG_OPT_LONG("--chunks", NULL, &o->max_chunks, 1, store ? 1 << 24 : 1L << 30),
 		ARG_OPT_LONG("--threads", "-t", &o->threads, 1, 256),
 		ARG_OPT_LONG("--batch-size", "-b", &o->batch, 1, 1 << 16),
+		ARG_OPT_FN("--kv-type", NULL, &o->kv_type, cli_kv_type),
 		ARG_OPT_BOOL("--json", NULL, &o->json),
 		ARG_OPT_END,
 	};
@@ -185,8 +188,12 @@ static int eval_dense(struct eval_opts *o)
 	if (max_chunks && n_ids / (size_t)ctx > (size_t)max_chunks)
 		n_ids = (size_t)max_chunks * (size_t)ctx;
 	r = as_state_new(&st, m, (uint32_t)ctx, tp);
+	if (!r)
+		r = as_state_set_kv_type(st, (enum as_kv_type)o->kv_type);
 	if (!r && sparsity >= 0)
 		r = as_state_new(&ref, m, (uint32_t)ctx, tp);
+	if (!r && ref)
+		r = as_state_set_kv_type(ref, (enum as_kv_type)o->kv_type);
 	if (r) {
 		cli_err(SUB, "cannot allocate the state for %ld positions: %s", ctx, strerror(-r));
 		goto out;
@@ -230,6 +237,7 @@ static int eval_dense(struct eval_opts *o)
 		if (res.have_ref)
 			printf(", \"sparsity\": %.6f, \"kl\": %.8f, \"top1_agreement\": %.6f", sparsity,
 			       res.kl, res.top1);
+		printf(", \"kv_type\": \"%s\"", as_kv_type_name(st->kv_type));
 		printf(", \"eval_s\": %.6f, \"peak_rss_bytes\": %llu}\n", t_eval,
 		       (unsigned long long)cli_peak_rss_bytes());
 	}
@@ -280,6 +288,10 @@ static int eval_store(struct eval_opts *eo)
 		cli_err(SUB, "cannot start %ld threads: %s", eo->threads, strerror(errno));
 		goto out;
 	}
+	o->kv_type = eo->kv_type;
+	/* each chunk's unscored first half in batches: the weights fetched once per batch
+	 * (the batch's scratch in the budget, halved while it does not fit) */
+	o->batch = (uint32_t)eo->batch;
 	if (swap_cli_open(o, SUB, path, tp, (uint32_t)ctx, json, &m))
 		goto out;
 	if (!as_swap_meta(m) || as_tokenizer_load(&tok, as_swap_meta(m), err, sizeof(err))) {
@@ -307,6 +319,8 @@ static int eval_store(struct eval_opts *eo)
 		}
 		if (!r)
 			r = as_state_new(&ds, dm, (uint32_t)ctx, tp);
+		if (!r)
+			r = as_state_set_kv_type(ds, (enum as_kv_type)eo->kv_type);
 		if (r) {
 			cli_err(SUB, "%s: %s", eo->ref_gguf, r == -ENOMEM ? "out of memory" : err);
 			goto out;
@@ -319,6 +333,8 @@ static int eval_store(struct eval_opts *eo)
 		oref.budget = o->budget;
 		oref.backend = o->backend; /* the same I/O as the run it is compared with */
 		oref.queue_depth = o->queue_depth;
+		oref.kv_type = o->kv_type;
+		oref.batch = o->batch;
 		if (swap_cli_open(&oref, SUB, path, tp, (uint32_t)ctx, true, &ref))
 			goto out;
 	}
@@ -371,6 +387,7 @@ int cmd_eval(int argc, char **argv)
 		.threads = store ? 2 : n_cpu < 1 ? 1 : n_cpu > 8 ? 8 : n_cpu,
 		.sparsity = -1,
 		.batch = 512,
+		.kv_type = AS_KV_F16,
 	};
 	int rc;
 

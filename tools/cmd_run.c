@@ -51,6 +51,7 @@ static const char run_usage[] =
 	"  -c, --ctx-size N      context positions (default: prompt + n, at most the\n"
 	"                        model's context_length; with -n -1 that length)\n"
 	"  -b, --batch-size N    prompt tokens per batch (default 512; 1: one by one)\n"
+	CLI_KV_TYPE_USAGE
 	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
 	"                        anonymous memory for faster matvecs)\n"
 	"      --json            after the text, one JSON object with the figures and the\n"
@@ -75,6 +76,7 @@ static const char run_store_usage[] =
 	"  -b, --batch-size N  prompt tokens per batch (default 512; 1: one by one): each\n"
 	"                      layer's weights fetched once per batch; its scratch is in\n"
 	"                      the budget\n"
+	"  --kv-type f16|f32   the KV cache's element type (default f16), in the budget\n"
 	SWAP_CLI_USAGE;
 
 struct run_opts {
@@ -199,6 +201,7 @@ static int run_dense(struct run_opts *o)
 	asw_params_init(&p);
 	p.threads = (uint32_t)o->gen.threads;
 	p.n_batch = (uint32_t)o->gen.batch;
+	p.kv_type = gen_asw_kv_type(&o->gen);
 	/* -c, else every position the model has (the KV cache is allocated lazily) */
 	p.n_ctx = ctx ? (uint32_t)ctx : ASW_CTX_TRAIN;
 	if (o->no_repack || o->print_ids)
@@ -275,6 +278,9 @@ static int run_dense(struct run_opts *o)
 			       t_load, n_ids, pps, g.n_gen, dps, g.t_prompt, g.t_decode,
 			       g.ctx_full ? "true" : "false", g.interrupted ? "true" : "false",
 			       (unsigned long long)rss, (unsigned long long)o->gen.seed);
+			asw_get_stats(m, &st); /* (the KV cache as made) */
+			printf(", \"kv_type\": \"%s\", \"kv_bytes\": %llu", st.kv_type,
+			       (unsigned long long)st.kv_bytes);
 			json_ids(&g);
 			printf("}\n");
 		}
@@ -315,6 +321,7 @@ static int run_store(struct run_opts *o)
 	so->ctx_default = o->gen.n_predict < 0 || o->gen.n_predict + 64 > 2048 ?
 			  2048 : (uint32_t)o->gen.n_predict + 64;
 	so->batch = (uint32_t)o->gen.batch;
+	so->kv_type = o->gen.kv_type;
 	if (swap_cli_open(so, SUB, o->model, tp, (uint32_t)ctx, false, &m))
 		goto out;
 	if (ctx && so->aut.n_ctx_train && ctx > (long)so->aut.n_ctx_train)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "activeswap.h"
+#include "activeswap/attention.h"
 #include "activeswap/sampler.h"
 #include "cli.h"
 #include "generate.h"
@@ -27,6 +28,7 @@ void gen_params_init(struct gen_params *g, long n_predict, bool store)
 		.repeat_penalty = 1.0,
 		.repeat_last_n = 64,
 		.batch = GEN_BATCH_DEFAULT,
+		.kv_type = AS_KV_F16,
 	};
 }
 
@@ -37,6 +39,7 @@ void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NO
 		ARG_OPT_LONG("--threads", "-t", &g->threads, 1, 256),
 		ARG_OPT_LONG("--ctx-size", "-c", &g->ctx, 1, 1 << 24),
 		ARG_OPT_LONG("--batch-size", "-b", &g->batch, 1, 1 << 16),
+		ARG_OPT_FN("--kv-type", NULL, &g->kv_type, cli_kv_type),
 		ARG_OPT_DOUBLE("--temp", NULL, &g->temp, 0, 100),
 		ARG_OPT_LONG("--top-k", NULL, &g->top_k, 0, 1 << 24),
 		ARG_OPT_DOUBLE("--top-p", NULL, &g->top_p, 0, 1),
@@ -57,6 +60,11 @@ void gen_params_done(struct gen_params *g)
 		g->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	/* under mpirun every rank samples the same (replicated) logits: rank 0's seed */
 	tp_bcast_u64(&g->seed);
+}
+
+int32_t gen_asw_kv_type(const struct gen_params *g)
+{
+	return g->kv_type == AS_KV_F32 ? ASW_KV_F32 : ASW_KV_F16;
 }
 
 asw_sampler *gen_sampler(const struct gen_params *g, asw_model *m)

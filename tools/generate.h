@@ -12,11 +12,12 @@
 #include "activeswap.h"
 #include "args.h"
 
-/* The flags run and chat share: -n, -t, -c, -b, --temp, --top-k, --top-p, --min-p,
+/* The flags run and chat share: -n, -t, -c, -b, --kv-type, --temp, --top-k, --top-p, --min-p,
  * --repeat-penalty, --repeat-last-n, -s/--seed. */
 struct gen_params {
 	long n_predict, threads, ctx, top_k, repeat_last_n;
 	long batch; /* prompt tokens per batch (-b, default GEN_BATCH_DEFAULT) */
+	int kv_type; /* --kv-type: enum as_kv_type, default F16 */
 	double temp, top_p, min_p, repeat_penalty;
 	uint64_t seed;
 	bool have_seed;
@@ -26,12 +27,14 @@ struct gen_params {
  * sampler's defaults. */
 void gen_params_init(struct gen_params *g, long n_predict, bool store);
 #define GEN_BATCH_DEFAULT 512 /* as llama.cpp's -ub */
-#define GEN_NOPTS 12 /* with the end */
+#define GEN_NOPTS 13 /* with the end */
 /* The option table of those flags over g (-n at least min_predict; -1: until the end of
  * generation or of the context, for the caller to resolve). */
 void gen_args(struct gen_params *g, long min_predict, struct arg_opt opts[GEN_NOPTS]);
 /* After parsing: a seed from the clock and the pid when none was given. */
 void gen_params_done(struct gen_params *g);
+/* g's --kv-type as the library's enum asw_kv_type */
+int32_t gen_asw_kv_type(const struct gen_params *g);
 /* A sampler with g's settings for m's vocabulary; NULL when out of memory. */
 asw_sampler *gen_sampler(const struct gen_params *g, asw_model *m);
 

@@ -30,6 +30,7 @@ void swap_cli_init(struct swap_cli *o)
 	o->backend = SWAP_BACKEND_AUTO;
 	o->gap_auto = true;
 	o->numa_node = -1;
+	o->kv_type = AS_KV_F16;
 }
 
 int swap_cli_read_text(const char *sub, const char *path, char **out, size_t *len)
@@ -336,6 +337,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.no_rows = o->no_rows;
 	p.head_sparsity = (float)o->head_sparsity;
 	p.batch = o->batch;
+	p.kv_type = (enum as_kv_type)o->kv_type;
 	tp_params(&p); /* under mpirun: this rank's slice */
 	quiet = quiet || tp_rank(); /* the other ranks print errors only */
 	if (swap_cli_check(o, sub))
@@ -531,6 +533,9 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		(unsigned long long)s.tokens, (unsigned long long)s.cancelled,
 		s.budget_bytes / 1048576.0, s.fixed_bytes / 1048576.0, s.pool_bytes / 1048576.0,
 		s.total.bytes_used / 1e6 / nt);
+	fprintf(f, "kv cache: %s, %.1f MiB (%u positions, in the resident part)\n",
+		as_kv_type_name(as_swap_kv_type(m)), as_swap_kv_bytes(m) / 1048576.0,
+		as_swap_n_ctx(m));
 	tp_print_stats(f, s.tokens);
 	if (!s.total.expert_lookups)
 		return;
@@ -575,6 +580,8 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 
 	as_swap_stats(m, &s);
 	as_swap_io_stats(m, &es);
+	fprintf(f, ", \"kv_type\": \"%s\", \"kv_bytes\": %llu",
+		as_kv_type_name(as_swap_kv_type(m)), (unsigned long long)as_swap_kv_bytes(m));
 	fprintf(f, ", \"row_mode\": %s", as_swap_row_mode(m) ? "true" : "false");
 	fprintf(f, ", \"sparsity_mode\": \"%s\", \"realized_sparsity\": %.4f, "
 		"\"head_sparsity\": %.4f", o->threshold ? "threshold" : "topk",

@@ -41,6 +41,7 @@ struct swap_cli {
 	bool latency_fixed;   /* --latency-fixed: the open's choice for the whole run */
 	struct as_latency lat; /* the feedback, when attached (lat.steps: tokens seen) */
 	uint32_t batch;       /* -b: prompt tokens per batch (as_swap_params.batch) */
+	int kv_type;          /* --kv-type (the caller's table): enum as_kv_type, F16 */
 	/* what swap_cli_open (the runtime's as_swap_auto) chose: the context used, the
 	 * model's (n_ctx_train, 0: unknown), the budget, the cost model's choice, ... */
 	struct as_swap_auto aut;
@@ -118,7 +119,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 struct as_eval_model;
 void swap_cli_eval_model(struct as_swap_model *m, uint32_t n_ctx, struct as_eval_model *em);
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f);
-/* JSON members (leading ", "): backend, budget_bytes, sparsity, group, flash and stall
+/* JSON members (leading ", "): kv_type, kv_bytes, backend, budget_bytes, sparsity, group, flash and stall
  * per token, hit rate, preload precision/recall. */
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f);
 /* With --latency-target: JSON members (leading ", ") "latency_target_s", "latency_met",

@@ -71,12 +71,17 @@ check $? "eval -c 128 PPL $ppl within 0.1% of 3.5064 over $chunks chunks (asan)"
 "$ACTIVESWAP_RELEASE" eval -m "$MODEL" -f "$GOLD/tinystories-dev.txt" -c 128 -t 2 \
 	>"$T/ppl.txt" 2>"$T/ppl2.err"
 ppl2=$(sed -n 's/^Final estimate: PPL = \([0-9.]*\).*/\1/p' "$T/ppl.txt")
-near "$ppl2" 3.5064 0.001 && grep -q '^\[1\]2\.42[0-9]*,\[2\]2\.73' "$T/ppl.txt"
-check $? "eval -c 128 PPL $ppl2 within 0.1% of 3.5064, running PPL printed (release, -t 2)"
+# the running PPL after chunks 1 and 2 (llama.cpp: 2.4200, 2.7385; F16 cache 2.4199, F32 2.4202)
+run1=$(sed -n 's/^\[1\]\([0-9.]*\),\[2\].*/\1/p' "$T/ppl.txt")
+run2=$(sed -n 's/^\[1\][0-9.]*,\[2\]\([0-9.]*\),.*/\1/p' "$T/ppl.txt")
+near "$ppl2" 3.5064 0.001 && near "$run1" 2.4200 0.001 && near "$run2" 2.7385 0.001
+check $? "eval -c 128 PPL $ppl2 within 0.1% of 3.5064, running PPL $run1, $run2 printed (release, -t 2)"
 
-# Top-K sparsity 0.5 against the README's table.
+# Top-K sparsity 0.5 against the README's table, which was computed in F32 throughout: so
+# with an F32 KV cache (an F16 cache rounds K and V, which flips near-tie Top-K choices of
+# this 64-wide model: PPL 8.10 at 0.5 instead of 7.70, with dense PPL the same to 1e-4).
 "$ACTIVESWAP_RELEASE" eval -m "$MODEL" -f "$GOLD/tinystories-dev.txt" -c 128 -t 2 \
-	--sparsity 0.5 --json >"$T/sp.json" 2>"$T/sp.err"
+	--kv-type f32 --sparsity 0.5 --json >"$T/sp.json" 2>"$T/sp.err"
 sp=$(jfield ppl "$T/sp.json") kl=$(jfield kl "$T/sp.json") top1=$(jfield top1_agreement "$T/sp.json")
 near "$sp" 7.697 0.005 && near "$kl" 0.798 0.01 && near "$top1" 0.552 0.01
 check $? "sparsity 0.5: PPL $sp, KL $kl, top-1 $top1 match 7.697 / 0.798 / 0.552"
@@ -89,7 +94,7 @@ check $? "sparsity 0.5: PPL $sp, KL $kl, top-1 $top1 match 7.697 / 0.798 / 0.552
 for row in "0.3 3.698 0.078 0.876" "0.4 4.490 0.287 0.759" "0.6 28.47 1.942 0.302"; do
 	set -- $row
 	"$ACTIVESWAP_RELEASE" eval -m "$MODEL" -f "$GOLD/tinystories-dev.txt" -c 128 -t 2 \
-		--sparsity "$1" --json >"$T/sp$1.json" 2>"$T/sp$1.err"
+		--kv-type f32 --sparsity "$1" --json >"$T/sp$1.json" 2>"$T/sp$1.err"
 	sp=$(jfield ppl "$T/sp$1.json") kl=$(jfield kl "$T/sp$1.json")
 	top1=$(jfield top1_agreement "$T/sp$1.json")
 	near "$sp" "$2" 0.01 && near "$kl" "$3" 0.05 &&
@@ -99,7 +104,7 @@ done
 for row in "qkv 3.969" "gateup 5.466" "o 3.575" "down 3.564"; do
 	set -- $row
 	"$ACTIVESWAP_RELEASE" eval -m "$MODEL" -f "$GOLD/tinystories-dev.txt" -c 128 -t 2 \
-		--sparsity 0.5 --sparsity-ops "$1" --json >"$T/op$1.json" 2>"$T/op$1.err"
+		--kv-type f32 --sparsity 0.5 --sparsity-ops "$1" --json >"$T/op$1.json" 2>"$T/op$1.err"
 	sp=$(jfield ppl "$T/op$1.json")
 	near "$sp" "$2" 0.002
 	check $? "sparsity 0.5 on $1 only: PPL $sp matches $2"
@@ -121,8 +126,9 @@ ngen=$(jfield n_generated "$T/run.obj")
 [ $rc -eq 0 ] && [ "$ngen" = 8 ] && [ "$(jfield prompt_tokens "$T/run.obj")" = 5 ] &&
 	[ -n "$(jfield tokens_per_s "$T/run.obj")" ] && [ -n "$(jfield load_s "$T/run.obj")" ] &&
 	[ "$(jfield peak_rss_bytes "$T/run.obj")" -gt 0 ] &&
-	grep -q 'decode 8 tokens' "$T/run.err"
-check $? "run --json reports n_generated, prompt_tokens, tokens_per_s, load_s, peak RSS"
+	grep -q 'decode 8 tokens' "$T/run.err" && grep -q '"kv_type": "f16"' "$T/run.obj" &&
+	[ "$(jfield kv_bytes "$T/run.obj")" -gt 0 ]
+check $? "run --json reports n_generated, prompt_tokens, tokens_per_s, load_s, peak RSS, kv_type f16"
 
 # Bad input: usage errors exit 2, bad files exit 1, one line, no sanitizer report.
 bad() { # expected-rc description args...

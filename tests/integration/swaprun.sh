@@ -6,13 +6,15 @@
 #    CLI), with evictions at 25% (flash bytes per token above the cache size);
 #  - a prompt in one batch gives the token-by-token text (-b 1) at 25%;
 #  - --stats prints per-layer hit rate, flash bytes, stall, preload precision/recall;
+#  - --kv-type: f16 by default, f32 twice the KV bytes and budget-invariant too;
 #  - bench decode --json carries the fields the benchmarks need, the measured gap limit
 #    and useful bytes (at most the flash bytes); --gap 0 / 64K give the same text;
 #  - the run survives a memory cgroup of budget + 10% (+ the stated process overhead);
 #  - bad flags and a too small budget fail with one message;
 #  - the real model (AS_SHARED): a store at sparsity 0 gives the dense runtime's greedy
 #    text, and sparsity 0.3 gives the same text for budgets 100/75/60% and both backends;
-#    eval over the store reports the dense runtime's PPL/KL for the same sparsity;
+#    eval over the store reports the dense runtime's PPL/KL for the same sparsity, in
+#    batches as token by token (-b 1) with fewer flash bytes;
 #    calibrate keeps the weighted average and does not raise the KL, and its levels run.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
@@ -91,6 +93,20 @@ check $? "25%: the prompt batched (prompt_tokens, batch: $pt) gives -b 1's text"
 grep -q "^total .*%.*preloads cancelled" "$T/asan.err" &&
 	[ "$(grep -c '^ *[0-9]* .*%' "$T/asan.err")" -ge 12 ]
 check $? "--stats: per-layer hit rate, flash/token, stall/token, precision/recall"
+# the KV cache type: f16 by default (in --stats and --json), f32 twice its bytes, and the
+# budget invariant holds for f32 too (100% and 25%: the same text)
+kv16=$(jfield kv_bytes "$T/o-$UBE-25%.txt")
+for b in 100% 25%; do
+	"$AR" run -m "$S" -p "$P" -n 24 -c 32 --temp 0 --sparsity 0.5 --dram-budget $b \
+		--backend $UBE --kv-type f32 --json >"$T/f32-$b.txt" 2>"$T/f32-$b.err"
+	sed '/^{/,$d' "$T/f32-$b.txt" >"$T/f32-$b.text"
+done
+kv32=$(jfield kv_bytes "$T/f32-25%.txt")
+grep -q '^kv cache: f16, ' "$T/asan.err" && grep -q '"kv_type": "f16"' "$T/o-$UBE-25%.txt" &&
+	grep -q '"kv_type": "f32"' "$T/f32-25%.txt" && [ "${kv16:-0}" -gt 0 ] &&
+	[ "${kv32:-0}" = $((kv16 * 2)) ] && [ -s "$T/f32-100%.text" ] &&
+	cmp -s "$T/f32-100%.text" "$T/f32-25%.text"
+check $? "--kv-type: f16 by default ($kv16 bytes), f32 $kv32 bytes, f32 text the same at 100% and 25%"
 
 # 2. bench decode --json fields
 "$AR" bench decode -m "$S" --dram-budget 50% -n 6 --json >"$T/b.json" 2>"$T/b.err"
@@ -250,6 +266,15 @@ else
 			'BEGIN { exit !(a > 1 && (a - b) ^ 2 < (1e-4 * a) ^ 2 &&
 					 (c - d) ^ 2 < (1e-3 * c) ^ 2 && t > 0 && t <= 1) }'
 		check $? "eval over the store at 60%: PPL $ps KL $ks top-1 $ts (dense runtime: $pd, $kd)"
+		# each chunk's first half in batches (the default -b 512) or token by token:
+		# the same figures to the printed digit, fewer flash bytes batched
+		"$AR" eval -m "$T/r.asw" -f "$TXT" -c 128 --chunks 3 --sparsity 0.5 \
+			--dram-budget 60% -b 1 --json >"$T/es1.json" 2>/dev/null
+		p1=$(jfield ppl "$T/es1.json"); k1=$(jfield kl "$T/es1.json")
+		rb=$(jfield read_bytes "$T/es.json"); r1=$(jfield read_bytes "$T/es1.json")
+		[ -n "$ps" ] && [ "$p1" = "$ps" ] && [ "$k1" = "$ks" ] &&
+			[ "${rb:-0}" -gt 0 ] && [ "$rb" -lt "${r1:-0}" ]
+		check $? "eval over the store in batches: PPL $ps KL $ks as -b 1's ($p1, $k1), flash bytes $rb < $r1"
 	else
 		skip "eval over the store" "no $TXT"
 	fi

@@ -57,6 +57,14 @@ done <<'EOF'
 2 chat -m S --template chatml --latency-target 0
 2 chat -m S --template chatml --latency-target 100 --sparsity 0.2
 2 run -m M --dram-budget 50%
+2 run -m M --kv-type q8_0
+2 run -m S --kv-type F16
+2 run -m M --kv-type
+2 chat -m M --kv-type f64
+2 eval -m M -f X --kv-type bf16
+2 eval -m S -f X --kv-type f8
+2 bench decode -m M --kv-type 16
+2 calibrate -m M -f X --sparsity 0.5 --kv-type half
 2 run -m M -n -2
 2 run -m M --top-p 2
 2 run -m M --min-p 1.5

@@ -214,6 +214,10 @@ static void test_bad_params(void **state)
 	assert_int_equal(asw_open(&m, gguf, &p, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "threads"));
 	asw_params_init(&p);
+	p.kv_type = 2;
+	assert_int_equal(asw_open(&m, gguf, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "kv_type"));
+	asw_params_init(&p);
 	p.latency_target_ms = -1;
 	assert_int_equal(asw_open(&m, store, &p, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "latency_target_ms"));
@@ -358,10 +362,39 @@ static void test_logits_match_runtime(void **state)
 	assert_memory_equal(a, b, nv * sizeof(*a));
 	assert_int_equal(as_model_load(&dm, gguf, err, sizeof(err)), 0);
 	assert_int_equal(as_state_new(&st, dm, 64, NULL), 0);
+	/* the library's default cache is F16 (the runtime's own is F32) */
+	assert_int_equal(as_state_set_kv_type(st, AS_KV_F16), 0);
 	for (uint32_t i = 0; i < 12; i++)
 		assert_int_equal(as_forward(st, t[i], i, i == 11), 0);
 	/* asw_open repacks Q4_0 (as run does); as_model_load does not: same bits */
 	assert_memory_equal(a, st->logits, nv * sizeof(*a));
+	/* kv_type F32: the runtime's F32 cache, bit for bit, and another result */
+	{
+		struct asw_params p;
+		struct asw_stats s16 = { .size = sizeof(s16) }, s32 = { .size = sizeof(s32) };
+		asw_model *f32 = NULL;
+		float *d;
+
+		asw_params_init(&p);
+		p.threads = 2;
+		p.n_ctx = 64;
+		p.kv_type = ASW_KV_F32;
+		assert_int_equal(asw_open(&f32, gguf, &p, err, sizeof(err)), 0);
+		d = logits_after(f32, t, 12);
+		assert_int_equal(as_state_set_kv_type(st, AS_KV_F32), 0);
+		for (uint32_t i = 0; i < 12; i++)
+			assert_int_equal(as_forward(st, t[i], i, i == 11), 0);
+		assert_memory_equal(d, st->logits, nv * sizeof(*d));
+		assert_true(memcmp(d, a, nv * sizeof(*d)) != 0);
+		assert_int_equal(asw_get_stats(f32, &s32), 0);
+		assert_int_equal(asw_get_stats(batched, &s16), 0);
+		assert_string_equal(s32.kv_type, "f32");
+		assert_string_equal(s16.kv_type, "f16");
+		assert_true(s16.kv_bytes > 0);
+		assert_int_equal(s32.kv_bytes, 2 * s16.kv_bytes);
+		asw_close(f32);
+		free(d);
+	}
 	/* trim to 5 and decode the rest again: the same logits */
 	assert_int_equal(asw_kv_trim(batched, 5), 0);
 	c = logits_after(batched, t + 5, 7);

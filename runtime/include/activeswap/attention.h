@@ -2,7 +2,7 @@
 /*
  * The attention pieces of the forward pass (forward.c): RoPE in llama.cpp's "normal" and
  * "neox" modes, with linear scaling and per-pair frequency factors, and causal multi-head
- * attention with grouped KV heads over an F32 KV cache.
+ * attention with grouped KV heads over a KV cache of F32 or F16 elements.
  */
 #ifndef ACTIVESWAP_ATTENTION_H
 #define ACTIVESWAP_ATTENTION_H
@@ -30,18 +30,42 @@ void as_rope_apply(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot
 void as_rope_apply_neox(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot,
 			const float *tab);
 
-/* Geometry of one layer's KV cache: positions of kv_dim = n_kv_heads * head_dim floats. */
+/*
+ * The KV cache's element type. F16 (llama.cpp's default cache type) halves the cache:
+ * K and V are computed in F32 and rounded to F16 (to nearest even) as they are stored;
+ * attention reads them back exactly. 0 is F32, the runtime's own default (as_state_new);
+ * the CLI and the library default to F16.
+ */
+enum as_kv_type {
+	AS_KV_F32 = 0,
+	AS_KV_F16 = 1,
+};
+
+/* Bytes of one cached element: 4 or 2. */
+static inline size_t as_kv_elem_bytes(enum as_kv_type t)
+{
+	return t == AS_KV_F16 ? 2 : 4;
+}
+/* "f32" / "f16" */
+const char *as_kv_type_name(enum as_kv_type t);
+/* The type named name ("f16", "f32"), or -1. */
+int as_kv_type_parse(const char *name);
+
+/* Geometry of one layer's KV cache: positions of kv_dim = n_kv_heads * head_dim elements
+ * of type kv_type. */
 struct as_attn_geom {
 	size_t head_dim;
 	size_t kv_dim;
 	size_t group;      /* query heads per KV head */
 	size_t att_stride; /* floats between the score rows of two heads (>= pos + 1) */
+	enum as_kv_type kv_type;
 };
 
 /* Heads [h0, h1): out[h] = softmax(q[h] . K[0..pos] / sqrt(head_dim)) V[0..pos], with
- * K/V of KV head h / group; att holds each head's score row. */
-void as_attention_heads(const struct as_attn_geom *g, const float *q, const float *kc,
-			const float *vc, uint32_t pos, float *att, float *out, size_t h0,
+ * K/V of KV head h / group (kc, vc: the layer's cache, elements of g->kv_type); att holds
+ * each head's score row. */
+void as_attention_heads(const struct as_attn_geom *g, const float *q, const void *kc,
+			const void *vc, uint32_t pos, float *att, float *out, size_t h0,
 			size_t h1);
 
 #endif

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activeswap/attention.h"
 #include "activeswap/model.h"
 
 struct as_threadpool;
@@ -169,8 +170,11 @@ struct as_state {
 	float *q;       /* [n_head * head_dim] */
 	float *att;     /* [n_head][n_ctx] attention scores */
 	float *rope;    /* [n_rot] cos/sin pairs for the current position */
-	float *k_cache; /* [n_layer][n_ctx][kv_dim] */
-	float *v_cache; /* [n_layer][n_ctx][kv_dim] */
+	void *k_cache;  /* [n_layer][n_ctx][kv_dim] elements of kv_type */
+	void *v_cache;  /* [n_layer][n_ctx][kv_dim] elements of kv_type */
+	enum as_kv_type kv_type; /* AS_KV_F32 unless as_state_set_kv_type() */
+	float *kv_k;    /* [kv_dim] one position's K before an F16 cache stores it */
+	float *kv_v;    /* [kv_dim] its V */
 	float *logits;  /* [n_vocab] */
 	uint32_t *sel_idx; /* [max(dim, hidden, n_head * head_dim)] selection */
 	float *sel_tmp;    /* [the same] selection scratch */
@@ -207,6 +211,17 @@ int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx
 int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
 		     struct as_threadpool *tp, struct as_wsource src);
 void as_state_free(struct as_state *s);
+
+/*
+ * The KV cache's element type (as_state_new makes an F32 cache). The cache is made anew,
+ * empty and lazily allocated as before: set the type before the first token (what the
+ * cache held is gone; decoding starts again at position 0). 0, or -EINVAL (an unknown
+ * type), -EOVERFLOW, -ENOMEM (the state then keeps its cache and type).
+ */
+int as_state_set_kv_type(struct as_state *s, enum as_kv_type t);
+
+/* Bytes of the KV cache (K and V) of n_ctx positions of a model of shape hp in type t. */
+uint64_t as_kv_bytes(const struct as_hparams *hp, uint32_t n_ctx, enum as_kv_type t);
 
 /*
  * Run token at position pos (0 <= pos < n_ctx); the KV cache must hold positions

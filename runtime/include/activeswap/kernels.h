@@ -123,5 +123,9 @@ void as_softmax(float *x, size_t n);
 float as_dot_f32(const float *a, const float *b, size_t n);
 /* y += a * x */
 void as_axpy_f32(float *y, float a, const float *x, size_t n);
+/* The same with the second operand an F16 row (an F16 KV cache): each element converted
+ * exactly (as_fp16_to_fp32), then as the F32 helpers at the active level. */
+float as_dot_f16(const float *a, const as_fp16_t *b, size_t n);
+void as_axpy_f16(float *y, float a, const as_fp16_t *x, size_t n);
 
 #endif

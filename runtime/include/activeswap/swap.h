@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activeswap/attention.h"
 #include "libswap.h"
 
 struct as_threadpool;
@@ -72,6 +73,7 @@ struct as_swap_params {
 	uint64_t max_read_bytes;     /* 0 = libswap default */
 	uint64_t max_buffer_bytes;   /* larger bundles read in pieces; 0 = libswap default */
 	uint32_t n_ctx;              /* KV cache positions; 0 = min(store n_ctx, 2048) */
+	enum as_kv_type kv_type;     /* the KV cache's elements (0: F32), in the budget */
 	uint32_t chunk;              /* channels per on-demand acquire; 0 = 256; rounded up
 	                              * to a multiple of AS_SPARSE_Q4_GROUP */
 	struct as_threadpool *tp;    /* may be NULL */
@@ -191,6 +193,9 @@ uint32_t as_swap_n_vocab(const struct as_swap_model *m);
 uint32_t as_swap_n_layers(const struct as_swap_model *m);
 uint32_t as_swap_n_experts(const struct as_swap_model *m); /* per layer; 0: dense */
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
+/* The KV cache's type (as_swap_params.kv_type) and bytes (K and V, n_ctx positions) */
+enum as_kv_type as_swap_kv_type(const struct as_swap_model *m);
+uint64_t as_swap_kv_bytes(const struct as_swap_model *m);
 uint32_t as_swap_group(const struct as_swap_model *m);
 float as_swap_sparsity(const struct as_swap_model *m); /* mean over all ops */
 /*
