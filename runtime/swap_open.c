@@ -281,6 +281,7 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->umask);
 	free(m->ukeys);
 	free(m->chan);
+	sw_union_free(m);
 	if (m->kqt)
 		for (uint32_t i = 0; i < m->rm.hp.n_layer * AS_OP_COUNT; i++)
 			free(m->kqt[i]);
@@ -693,6 +694,8 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 	/* the batch scratch is in the budget (sw_fixed_bytes): allocated now, once */
 	if (m->batch > 1) {
 		r = as_state_reserve_batch(m->s, m->batch);
+		if (!r)
+			r = sw_union_alloc(m);
 		if (r)
 			goto fail;
 	}

@@ -40,6 +40,7 @@ uint64_t sw_fixed_bytes(const struct swap_store *st, uint32_t n_ctx, uint32_t ba
 		hp.head_dim = d->hp.n_heads ? (uint32_t)(q / d->hp.n_heads) : 0;
 		hp.n_rot = hp.head_dim;
 		b += as_batch_bytes(&hp, n_ctx, batch < n_ctx ? batch : n_ctx, threads, true);
+		b += sw_union_bytes(wide, batch < n_ctx ? batch : n_ctx, threads);
 	}
 	b += (uint64_t)d->n_layers * SW_N_PRED * dim * 4;                  /* preload stamps */
 	/* libswap's per-bundle records and the store's tables (~40 bytes per bundle); the

@@ -339,7 +339,25 @@ static uint32_t group_rows(const struct as_swap_model *m, int kind, uint32_t *ro
 	return m->n_mats[kind];
 }
 
-/* A batch over the pinned table: nothing to fetch, token by token. */
+/* The union of a batch's selections of an input of `in` channels, in increasing channel
+ * order, into m->pidx; returns its size. */
+static uint32_t union_of(struct as_swap_model *m, size_t in, uint32_t n,
+			 const struct as_sel *sels)
+{
+	uint32_t k = 0;
+
+	memset(m->umask, 0, in);
+	for (uint32_t t = 0; t < n; t++)
+		for (uint32_t i = 0; i < sels[t].n; i++)
+			m->umask[sels[t].idx[i]] = 1;
+	for (uint32_t c = 0; c < in; c++)
+		if (m->umask[c])
+			m->pidx[k++] = c;
+	return k;
+}
+
+/* A batch over the pinned table: nothing to fetch. With Q4_0 columns one product over
+ * the union (swap_union.c), else token by token. */
 static int table_linear_batch(void *ctx, uint32_t layer, enum as_group g, const float *X,
 			      uint32_t n, const struct as_sel *sels, float *const *Ys)
 {
@@ -352,6 +370,17 @@ static int table_linear_batch(void *ctx, uint32_t layer, enum as_group g, const 
 	if (!sels)
 		return -EOPNOTSUPP;
 	batch_group(m, layer, g, n);
+	if (sw_union_ok(m, (int)g, n)) {
+		const void *const *tab = m->all + m->all_off[layer * SWAP_KIND_COUNT + g];
+		uint32_t k = union_of(m, in, n, sels);
+
+		for (uint32_t i = 0; i < k; i++)
+			m->chan[m->pidx[i]] = tab[m->pidx[i]];
+		m->ls[layer].lookups += k;
+		m->ls[layer].hits += k;
+		return fail(m, sw_union_product(m, layer, (int)g, X, n, sels, k, Ys), layer,
+			    (int)g);
+	}
 	for (uint32_t t = 0; t < n && !r; t++) {
 		token_ys(rows, no, Ys, t, yt);
 		r = table_linear(ctx, layer, g, X + t * in, &sels[t], yt);
@@ -439,9 +468,11 @@ static void batch_prefetch(struct as_swap_model *m, uint32_t layer, int kind)
 
 /*
  * Swapping, a batch: the union of the tokens' selections is fetched once (with the gaps
- * between its channels, the resident ones pinned) and held while every token computes
- * over its own selection exactly as engine_linear would (the same bundles, chunks cut
- * alike: the same bits), and the next group is read meanwhile.
+ * between its channels, the resident ones pinned) and held while it is computed, and the
+ * next group is read meanwhile. With Q4_0 columns the group is one product over the
+ * union (swap_union.c: every column decoded once for the batch); otherwise every token
+ * computes over its own selection exactly as engine_linear would (the same bundles,
+ * chunks cut alike: the same bits).
  */
 static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const float *X,
 			       uint32_t n, const struct as_sel *sels, float *const *Ys)
@@ -457,13 +488,7 @@ static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const
 	if (!sels)
 		return -EOPNOTSUPP;
 	batch_group(m, layer, g, n);
-	memset(m->umask, 0, in);
-	for (uint32_t t = 0; t < n; t++)
-		for (uint32_t i = 0; i < sels[t].n; i++)
-			m->umask[sels[t].idx[i]] = 1;
-	for (uint32_t c = 0; c < in; c++)
-		if (m->umask[c])
-			m->pidx[k++] = c;
+	k = union_of(m, in, n, sels);
 	swap_plug(m->eng);
 	r = swap_request(m->eng, m->fkeys, fill_gaps(m, layer, kind, m->pidx, k, m->fkeys),
 			 SWAP_PRIO_DEMAND, 0);
@@ -497,6 +522,11 @@ static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const
 	ls->hits += hits;
 	if (2 * k >= in)
 		batch_prefetch(m, layer, kind);
+	if (sw_union_ok(m, kind, n)) {
+		r = sw_union_product(m, layer, kind, X, n, sels, k, Ys);
+		swap_release(m->eng, m->ukeys, k);
+		return fail(m, r, layer, kind);
+	}
 	/* every token's whole selection is held: one pass of the threads per token (any
 	 * cut of a selection that chunk_end allows gives the same sums) */
 	ck = m->chunk;
