@@ -284,9 +284,15 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 			const int8_t *sc = w[b].scales;
 			__m256i isum = _mm256_setzero_si256();
 			/* sum (q - 32) * x = sum q * x - 32 * sum_c sc[c] * bsums[c] */
+			__m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
 			__m256i corr = _mm256_madd_epi16(
 				_mm256_loadu_si256((const __m256i *)xb->bsums),
-				_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)));
+				_mm256_cvtepi8_epi16(sc8));
+			/* scales 8n .. 8n+7 as int16 in both lanes, for vpshufb */
+			__m256i sch[2] = {
+				_mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc8)),
+				_mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8)))
+			};
 
 			for (int n = 0; n < 2; n++) {
 				const uint8_t *ql = w[b].ql + 64 * n, *qh = w[b].qh + 32 * n;
@@ -303,12 +309,14 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 						       _mm256_and_si256(h, m30));
 				q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
 						       _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+				_Pragma("GCC unroll 4")
 				for (int k = 0; k < 4; k++) {
-					int c = n * 8 + 2 * k;
 					__m256i xv = _mm256_loadu_si256(
 						(const __m256i *)(xb->qs + 128 * n + 32 * k));
-					__m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[c + 1]),
-								       _mm_set1_epi16(sc[c]));
+					/* scale 8n + 2k in the low lane, 8n + 2k + 1 in the high */
+					__m256i scv = _mm256_shuffle_epi8(sch[n], _mm256_set_m128i(
+						_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k + 1))),
+						_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k)))));
 
 					/* q <= 63: byte pairs fit int16 */
 					isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
