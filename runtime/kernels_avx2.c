@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels_impl.h"
+#include "kquant_avx2.h"
 
 static inline float fp16_1(as_fp16_t h)
 {
@@ -229,16 +230,6 @@ ROWS_HALF(rows_bf16, as_bf16_t, load8_bf16, bf16_1)
 
 /* ---- K-quants against Q8_K ---------------------------------------------------------- */
 
-static inline void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *mn)
-{
-	for (int j = 0; j < 4; j++) {
-		sc[j] = q[j] & 63;
-		mn[j] = q[j + 4] & 63;
-		sc[j + 4] = (uint8_t)((q[j + 8] & 0xf) | ((q[j] >> 6) << 4));
-		mn[j + 4] = (uint8_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
-	}
-}
-
 static void rows_q4_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 		      const struct as_xin *x, float *y)
 {
@@ -248,17 +239,13 @@ static void rows_q4_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 	for (size_t r = r0; r < r1; r++) {
 		const struct block_q4_K *w = (const void *)((const uint8_t *)W + r * rb);
 		__m256 acc = _mm256_setzero_ps();
-		float macc = 0.0f;
 
 		for (size_t b = 0; b < nb; b++) {
 			const struct block_q8_K *xb = &x->q8k[b];
-			uint8_t sc[8], mn[8];
-			__m256i isum = _mm256_setzero_si256();
-			int msum = 0;
+			__m256i sc16, msum = kq45_prep(w[b].scales, xb->bsums, &sc16);
+			__m256i il = _mm256_setzero_si256(), ih = _mm256_setzero_si256();
 
-			q4k_scales(w[b].scales, sc, mn);
-			for (int j = 0; j < 8; j++)
-				msum += mn[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+			_Pragma("GCC unroll 4")
 			for (int j = 0; j < 4; j++) {
 				__m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j));
 				__m256i lo = _mm256_and_si256(q, m4);
@@ -268,16 +255,17 @@ static void rows_q4_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 
 				/* nibbles <= 15, so byte pairs fit int16; the scale multiplies in
 				 * vpmaddwd */
-				isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
-					_mm256_maddubs_epi16(lo, xl), _mm256_set1_epi16(sc[2 * j])));
-				isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
-					_mm256_maddubs_epi16(hi, xh), _mm256_set1_epi16(sc[2 * j + 1])));
+				il = _mm256_add_epi32(il, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl),
+									    kq_bcast16(sc16, 2 * j)));
+				ih = _mm256_add_epi32(ih, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh),
+									    kq_bcast16(sc16, 2 * j + 1)));
 			}
-			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(il, ih)),
 					      _mm256_set1_ps(fp16_1(w[b].d) * xb->d), acc);
-			macc += fp16_1(w[b].dmin) * xb->d * (float)msum;
+			acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum),
+					       _mm256_set1_ps(fp16_1(w[b].dmin) * xb->d), acc);
 		}
-		y[r] = hsum256(acc) - macc;
+		y[r] = hsum256(acc);
 	}
 }
 
@@ -296,9 +284,15 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 			const int8_t *sc = w[b].scales;
 			__m256i isum = _mm256_setzero_si256();
 			/* sum (q - 32) * x = sum q * x - 32 * sum_c sc[c] * bsums[c] */
+			__m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
 			__m256i corr = _mm256_madd_epi16(
 				_mm256_loadu_si256((const __m256i *)xb->bsums),
-				_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)));
+				_mm256_cvtepi8_epi16(sc8));
+			/* scales 8n .. 8n+7 as int16 in both lanes, for vpshufb */
+			__m256i sch[2] = {
+				_mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc8)),
+				_mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8)))
+			};
 
 			for (int n = 0; n < 2; n++) {
 				const uint8_t *ql = w[b].ql + 64 * n, *qh = w[b].qh + 32 * n;
@@ -315,12 +309,14 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 						       _mm256_and_si256(h, m30));
 				q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
 						       _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+				_Pragma("GCC unroll 4")
 				for (int k = 0; k < 4; k++) {
-					int c = n * 8 + 2 * k;
 					__m256i xv = _mm256_loadu_si256(
 						(const __m256i *)(xb->qs + 128 * n + 32 * k));
-					__m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[c + 1]),
-								       _mm_set1_epi16(sc[c]));
+					/* scale 8n + 2k in the low lane, 8n + 2k + 1 in the high */
+					__m256i scv = _mm256_shuffle_epi8(sch[n], _mm256_set_m128i(
+						_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k + 1))),
+						_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k)))));
 
 					/* q <= 63: byte pairs fit int16 */
 					isum = _mm256_add_epi32(isum, _mm256_madd_epi16(

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels_impl.h"
+#include "kquant_avx2.h"
 
 #define ROW(W, rb, r) ((const uint8_t *)(W) + (size_t)(r) * (rb))
 
@@ -262,52 +263,47 @@ static void rows_q5_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 		      const struct as_xin *x, float *y)
 {
 	size_t nb = cols / QK_K;
-	const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+	const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
 
 	for (size_t r = r0; r < r1; r++) {
 		const struct block_q5_K *w = (const void *)ROW(W, rb, r);
 		__m256 acc = _mm256_setzero_ps();
-		float macc = 0.0f;
 
 		for (size_t b = 0; b < nb; b++) {
 			const struct block_q8_K *xb = &x->q8k[b];
-			const uint8_t *q = w[b].scales;
-			__m256i isum = _mm256_setzero_si256();
+			__m256i sc16, msum = kq45_prep(w[b].scales, xb->bsums, &sc16);
+			__m256i il = _mm256_setzero_si256(), ih = _mm256_setzero_si256();
 			__m256i qh = load32(w[b].qh);
-			uint8_t sc[8], mn[8];
-			int msum = 0;
 
-			for (int j = 0; j < 4; j++) {
-				sc[j] = q[j] & 63;
-				mn[j] = q[j + 4] & 63;
-				sc[j + 4] = (uint8_t)((q[j + 8] & 0xf) | ((q[j] >> 6) << 4));
-				mn[j + 4] = (uint8_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
-			}
-			for (int j = 0; j < 8; j++)
-				msum += mn[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+			_Pragma("GCC unroll 4")
 			for (int j = 0; j < 4; j++) {
 				__m256i ql = load32(w[b].qs + 32 * j);
-				__m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
-				__m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
-				__m256i lo = _mm256_or_si256(_mm256_and_si256(ql, m4),
-							     _mm256_slli_epi16(h0, 4));
+				/* bit 2j of qh to bit 4 of the low value, bit 2j+1 of the high */
+				__m256i lo = _mm256_or_si256(
+					_mm256_and_si256(ql, m4),
+					_mm256_and_si256(j < 2 ? _mm256_slli_epi16(qh, 4 - 2 * j)
+							       : _mm256_srli_epi16(qh, 2 * j - 4),
+							 b4));
 				__m256i hi = _mm256_or_si256(
 					_mm256_and_si256(_mm256_srli_epi16(ql, 4), m4),
-					_mm256_slli_epi16(h1, 4));
+					_mm256_and_si256(j < 2 ? _mm256_slli_epi16(qh, 3 - 2 * j)
+							       : _mm256_srli_epi16(qh, 2 * j - 3),
+							 b4));
 
 				/* values <= 31: byte pairs fit int16 */
-				isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+				il = _mm256_add_epi32(il, _mm256_madd_epi16(
 					_mm256_maddubs_epi16(lo, load32(xb->qs + 64 * j)),
-					_mm256_set1_epi16(sc[2 * j])));
-				isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+					kq_bcast16(sc16, 2 * j)));
+				ih = _mm256_add_epi32(ih, _mm256_madd_epi16(
 					_mm256_maddubs_epi16(hi, load32(xb->qs + 64 * j + 32)),
-					_mm256_set1_epi16(sc[2 * j + 1])));
+					kq_bcast16(sc16, 2 * j + 1)));
 			}
-			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(il, ih)),
 					      _mm256_set1_ps(h2f(w[b].d) * xb->d), acc);
-			macc += h2f(w[b].dmin) * xb->d * (float)msum;
+			acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum),
+					       _mm256_set1_ps(h2f(w[b].dmin) * xb->d), acc);
 		}
-		y[r] = hsum8(acc) - macc;
+		y[r] = hsum8(acc);
 	}
 }
 

@@ -160,7 +160,62 @@ static inline void q4_prep8(const void *const *cols, const float *x, size_t m, s
 }
 
 /*
- * Q4_0 columns: int8 activations x 4-bit codes (vpmaddubsw + vpmaddwd, exact)
+ * One 32-byte half h of chunk c for one group: 64 rows (32 low nibbles, 32 high).
+ * Four columns' bytes are interleaved once (unpack 8 then 16) so that every dword holds
+ * byte p of the four columns; both nibbles are taken from that one transpose. vpmaddubsw
+ * against the four int8 activations gives per row two int16 pair sums, each at most
+ * 2 * 127 * 15 = 3810 in magnitude, so a whole group (8 steps of 4 columns) adds up in
+ * int16 exactly (<= 30480) and is widened once (vpmaddwd by 1) at the end: the same
+ * integers as the scalar reference. Dword k of the transpose is rows 16 k + 8 h .. +7 of
+ * the low nibbles (block k / 2) and 64 + the same of the high ones (block 2 + k / 2).
+ */
+static inline void q4_half(float *yc, int h, const uint8_t *const *cp, size_t ns, size_t off,
+			   const uint32_t *q, const float *sa, const int32_t *corr)
+{
+	const __m256i lo4 = _mm256_set1_epi8(0x0f);
+	__m256i a[8];
+
+	for (int k = 0; k < 8; k++)
+		a[k] = _mm256_setzero_si256();
+	for (size_t s4 = 0; s4 < ns; s4++) {
+		const uint32_t *qs = q + s4 * AS_Q4_TILE;
+		const uint8_t *const *p = cp + 4 * s4;
+		__m256i v0 = _mm256_loadu_si256((const __m256i *)(p[0] + off));
+		__m256i v1 = _mm256_loadu_si256((const __m256i *)(p[1] + off));
+		__m256i v2 = _mm256_loadu_si256((const __m256i *)(p[2] + off));
+		__m256i v3 = _mm256_loadu_si256((const __m256i *)(p[3] + off));
+		__m256i l01 = _mm256_unpacklo_epi8(v0, v1), h01 = _mm256_unpackhi_epi8(v0, v1);
+		__m256i l23 = _mm256_unpacklo_epi8(v2, v3), h23 = _mm256_unpackhi_epi8(v2, v3);
+		__m256i o[4] = { _mm256_unpacklo_epi16(l01, l23), _mm256_unpackhi_epi16(l01, l23),
+				 _mm256_unpacklo_epi16(h01, h23), _mm256_unpackhi_epi16(h01, h23) };
+
+		_Pragma("GCC unroll 4")
+		for (int k = 0; k < 4; k++) {
+			__m256i bl = _mm256_set1_epi32((int)qs[k / 2]);
+			__m256i bh = _mm256_set1_epi32((int)qs[2 + k / 2]);
+			__m256i nl = _mm256_and_si256(o[k], lo4);
+			__m256i nh = _mm256_and_si256(_mm256_srli_epi16(o[k], 4), lo4);
+
+			a[k] = _mm256_add_epi16(a[k], _mm256_maddubs_epi16(nl, bl));
+			a[4 + k] = _mm256_add_epi16(a[4 + k], _mm256_maddubs_epi16(nh, bh));
+		}
+	}
+	_Pragma("GCC unroll 8")
+	for (int k = 0; k < 8; k++) {
+		int blk = (k >> 2) * 2 + (k & 3) / 2;
+		float *yp = yc + 64 * (k >> 2) + 16 * (k & 3) + 8 * h;
+		__m256i s = _mm256_add_epi32(_mm256_madd_epi16(a[k], _mm256_set1_epi16(1)),
+					     _mm256_set1_epi32(corr[blk]));
+
+		_mm256_storeu_ps(yp, _mm256_fmadd_ps(_mm256_set1_ps(sa[blk]), _mm256_cvtepi32_ps(s),
+						     _mm256_loadu_ps(yp)));
+	}
+}
+
+_Static_assert(AS_Q4_GROUP <= 32, "q4_half adds a group's pair sums in int16");
+
+/*
+ * Q4_0 columns: int8 activations x 4-bit codes (vpmaddubsw, exact integers)
  * (activeswap/sparse.h has the definition).
  */
 static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *const *cols,
@@ -169,7 +224,6 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 	uint32_t qa[AS_Q4_GROUP / 4 * AS_Q4_TILE];
 	float sa[AS_Q4_TILE];
 	int32_t corr[AS_Q4_TILE];
-	const __m256i lo4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi16(1);
 
 	for (size_t t0 = c0; t0 < c1; t0 += AS_Q4_TILE / 4) {
 		size_t t1 = c1 - t0 < AS_Q4_TILE / 4 ? c1 : t0 + AS_Q4_TILE / 4;
@@ -199,54 +253,9 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 
 				for (size_t i = 0; c < cend && i < nm; i++)
 					_mm_prefetch(np[i] + 64 * c, _MM_HINT_T0);
-
-				/* part: ymm half h of the chunk, nibble nib */
-				for (int part = 0; part < 4; part++) {
-					int h = part & 1, nib = part >> 1;
-					float *yp = y + (c - c0) * 128 + 64 * nib + 8 * h;
-					__m256i acc[4];
-
-					for (int j = 0; j < 4; j++)
-						acc[j] = _mm256_set1_epi32(corr[jb + 2 * nib + j / 2]);
-					for (size_t s4 = 0; s4 < ns; s4++) {
-						const uint32_t *q = qa + s4 * AS_Q4_TILE + jb + 2 * nib;
-						__m256i w[4], o[4];
-
-						for (int t = 0; t < 4; t++) {
-							__m256i v = _mm256_loadu_si256(
-								(const __m256i *)(cp[4 * s4 + t] +
-										  64 * c + 32 * h));
-
-							w[t] = _mm256_and_si256(
-								nib ? _mm256_srli_epi16(v, 4) : v, lo4);
-						}
-						{
-							__m256i l01 = _mm256_unpacklo_epi8(w[0], w[1]);
-							__m256i h01 = _mm256_unpackhi_epi8(w[0], w[1]);
-							__m256i l23 = _mm256_unpacklo_epi8(w[2], w[3]);
-							__m256i h23 = _mm256_unpackhi_epi8(w[2], w[3]);
-
-							o[0] = _mm256_unpacklo_epi16(l01, l23);
-							o[1] = _mm256_unpackhi_epi16(l01, l23);
-							o[2] = _mm256_unpacklo_epi16(h01, h23);
-							o[3] = _mm256_unpackhi_epi16(h01, h23);
-						}
-						for (int j = 0; j < 4; j++) {
-							__m256i p = _mm256_maddubs_epi16(
-								o[j], _mm256_set1_epi32((int)q[j / 2]));
-
-							acc[j] = _mm256_add_epi32(
-								acc[j], _mm256_madd_epi16(p, one));
-						}
-					}
-					for (int j = 0; j < 4; j++)
-						_mm256_storeu_ps(
-							yp + 16 * j,
-							_mm256_fmadd_ps(
-								_mm256_set1_ps(sa[jb + 2 * nib + j / 2]),
-								_mm256_cvtepi32_ps(acc[j]),
-								_mm256_loadu_ps(yp + 16 * j)));
-				}
+				for (int h = 0; h < 2; h++)
+					q4_half(y + (c - c0) * 128, h, cp, ns, 64 * c + 32 * (size_t)h,
+						qa + jb, sa + jb, corr + jb);
 			}
 		}
 	}
