@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "activeswap/attention.h"
 #include "activeswap/kernels.h"
@@ -154,8 +155,7 @@ static int dense_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_gr
 {
 	const struct dense_src *d = ctx;
 
-	if (sel)
-		return -EOPNOTSUPP;
+	(void)sel; /* x has the unselected channels at 0 */
 	as_expert_matvec(d->tp, &d->m->layers[layer], e, g, x, ys);
 	return 0;
 }
@@ -206,6 +206,8 @@ void as_state_free(struct as_state *s)
 	free(s->moe_w);
 	free(s->moe_y);
 	free(s->moe_acc);
+	free(s->moe_x);
+	free(s->moe_sel);
 	as_fw_batch_free(s);
 	free(s);
 }
@@ -217,7 +219,28 @@ static int moe_alloc(struct as_state *s, const struct as_hparams *hp)
 	s->moe_w = calloc(hp->n_expert_used, sizeof(float));
 	s->moe_y = calloc(hp->dim, sizeof(float));
 	s->moe_acc = calloc(hp->dim, sizeof(float));
-	return s->moe_p && s->moe_ids && s->moe_w && s->moe_y && s->moe_acc ? 0 : -ENOMEM;
+	s->moe_x = calloc(hp->dim, sizeof(float));
+	s->moe_sel = calloc(hp->dim, sizeof(uint32_t));
+	return s->moe_p && s->moe_ids && s->moe_w && s->moe_y && s->moe_acc && s->moe_x &&
+			       s->moe_sel ? 0 : -ENOMEM;
+}
+
+static uint32_t keep_of(float sparsity, uint32_t n)
+{
+	double k = floor((1.0 - (double)sparsity) * (double)n + 0.5);
+
+	return k < 1 ? 1 : k > n ? n : (uint32_t)k;
+}
+
+int as_state_expert_sparsity(struct as_state *s, float sparsity)
+{
+	const struct as_hparams *hp = &s->m->hp;
+
+	if (!hp->n_expert || !(sparsity >= 0.0f && sparsity < 1.0f))
+		return -EINVAL;
+	s->expert_topk[0] = sparsity > 0.0f ? keep_of(sparsity, hp->dim) : 0;
+	s->expert_topk[1] = sparsity > 0.0f ? keep_of(sparsity, hp->n_ff_exp) : 0;
+	return 0;
 }
 
 int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
@@ -250,6 +273,8 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	s->xb2 = calloc(q_dim, sizeof(float));
 	if (q_dim > maxin)
 		maxin = q_dim;
+	if (ffn > maxin) /* n_ff_exp: the experts' down input */
+		maxin = ffn;
 	s->q = calloc(q_dim, sizeof(float));
 	s->hb = calloc(ffn, sizeof(float));
 	s->hb2 = calloc(ffn, sizeof(float));
@@ -497,9 +522,31 @@ void as_fw_swiglu(float *hb, const float *hb2, size_t n)
 }
 
 /*
+ * Keep the k largest |x[0..n)| (0: all, no selection): the others set to 0 in place,
+ * sel the kept channels (s->sel_idx).
+ */
+static const struct as_sel *expert_select(struct as_state *s, float *x, uint32_t n,
+					  uint32_t k, struct as_sel *sel)
+{
+	if (!k || k >= n)
+		return NULL;
+	sel->n = (uint32_t)as_topk_select(x, n, k, s->sel_idx, s->sel_tmp);
+	sel->idx = s->sel_idx;
+	for (uint32_t i = 0, j = 0; i < n; i++) {
+		if (j < sel->n && sel->idx[j] == i)
+			j++;
+		else
+			x[i] = 0.0f;
+	}
+	return sel;
+}
+
+/*
  * The mixture-of-experts FFN of layer l on s->xb (the normed stream), added to s->x:
  * the router's probabilities, its k experts, sum_i w_i down_i(silu(gate_i x) * up_i x)
- * accumulated in the router's order as llama.cpp's build_moe_ffn.
+ * accumulated in the router's order as llama.cpp's build_moe_ffn. With Top-K inside
+ * experts, gate/up see x's expert_topk[0] largest channels (the router sees all of x)
+ * and down its input's expert_topk[1] largest.
  */
 static int moe_ffn(struct as_state *s, uint32_t l)
 {
@@ -508,6 +555,8 @@ static int moe_ffn(struct as_state *s, uint32_t l)
 	const struct as_wsource_ops *src = s->src.ops;
 	uint32_t k = hp->n_expert_used;
 	float *gu[2] = { s->hb, s->hb2 }, *y[1] = { s->moe_y };
+	const struct as_sel *xsel, *hsel;
+	struct as_sel xs, hs;
 	int r;
 
 	as_matvec(s->tp, L->router.type, L->router.data, L->router.rows, L->router.cols,
@@ -515,15 +564,22 @@ static int moe_ffn(struct as_state *s, uint32_t l)
 	as_moe_route(s->moe_p, hp->n_expert, k, hp->expert_norm, s->moe_ids, s->moe_w);
 	if (src->experts_chosen)
 		src->experts_chosen(s->src.ctx, l, s->moe_ids, s->moe_w, k, s->xb);
+	memcpy(s->moe_x, s->xb, sizeof(float) * hp->dim);
+	xsel = expert_select(s, s->moe_x, hp->dim, s->expert_topk[0], &xs);
+	if (xsel) { /* its own copy: sel_idx is reused for down */
+		memcpy(s->moe_sel, xs.idx, sizeof(uint32_t) * xs.n);
+		xs.idx = s->moe_sel;
+	}
 	for (uint32_t i = 0; i < k; i++) {
 		uint32_t e = s->moe_ids[i];
 		float w = s->moe_w[i];
 
-		r = src->expert_linear(s->src.ctx, l, e, AS_GROUP_GATE_UP, s->xb, NULL, gu);
+		r = src->expert_linear(s->src.ctx, l, e, AS_GROUP_GATE_UP, s->moe_x, xsel, gu);
 		if (r)
 			return r;
 		as_fw_swiglu(s->hb, s->hb2, hp->n_ff_exp);
-		r = src->expert_linear(s->src.ctx, l, e, AS_GROUP_DOWN, s->hb, NULL, y);
+		hsel = expert_select(s, s->hb, hp->n_ff_exp, s->expert_topk[1], &hs);
+		r = src->expert_linear(s->src.ctx, l, e, AS_GROUP_DOWN, s->hb, hsel, y);
 		if (r)
 			return r;
 		for (uint32_t j = 0; j < hp->dim; j++) {

@@ -5,7 +5,12 @@
  * (layer, SWAP_FFN_IN, e) holds expert e's gate and up rows and (layer, SWAP_FFN_OUT, e)
  * its down rows, in the GGUF's row encoding. An expert is computed from them with the
  * dense runtime's kernels (as_group_matvec), so its numerics are the dense model's,
- * whichever source, budget or backend supplied the bytes.
+ * whichever source, budget or backend supplied the bytes. With Top-K inside experts
+ * (as_state_expert_sparsity) the forward pass hands x with the unselected channels at 0
+ * and the selection: the whole bundle is read and the dense kernels run on that x, so
+ * the numerics stay the dense source's at the same expert sparsity (the bundle holds
+ * rows: reading only the selected channels' columns needs a column layout of experts,
+ * not built).
  *
  *   table   every bundle pinned at open: the expert's rows looked up;
  *   engine  experts_chosen counts the router's k experts (both bundles each) in DRAM at
@@ -86,7 +91,8 @@ int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group 
 	int kind = kind_of(g);
 	struct swap_key key = { layer, (uint32_t)kind, e };
 
-	if (sel || kind < 0 || e >= m->rm.hp.n_expert)
+	(void)sel; /* x has the unselected channels at 0: computed on as it is */
+	if (kind < 0 || e >= m->rm.hp.n_expert)
 		return -EINVAL;
 	m->ls[layer].expert_lookups++;
 	m->ls[layer].expert_hits++;
@@ -195,7 +201,8 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 	struct swap_key key = { layer, (uint32_t)kind, e };
 	const void *p;
 
-	if (sel || kind < 0 || e >= m->rm.hp.n_expert)
+	(void)sel; /* x has the unselected channels at 0: computed on as it is */
+	if (kind < 0 || e >= m->rm.hp.n_expert)
 		return -EINVAL;
 	/* counted in experts_chosen */
 	p = swap_pin(m->eng, key);

@@ -691,6 +691,15 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 
 		m->s->head_skip = sk >= nh ? nh - 1 : (uint32_t)sk;
 	}
+	if (p->expert_sparsity != 0.0f) {
+		r = m->rm.hp.n_expert ? as_state_expert_sparsity(m->s, p->expert_sparsity) :
+					-EINVAL;
+		if (r) {
+			snprintf(err, errlen, "expert sparsity %g: %s", (double)p->expert_sparsity,
+				 m->rm.hp.n_expert ? "not in [0, 1)" : "the model has no experts");
+			goto fail;
+		}
+	}
 	/* the batch scratch is in the budget (sw_fixed_bytes): allocated now, once */
 	if (m->batch > 1) {
 		r = as_state_reserve_batch(m->s, m->batch);

@@ -240,6 +240,8 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_FN("--policy", NULL, &o->policy, opt_policy),
 		ARG_OPT_FN("--expert-policy", NULL, &o->expert_policy, opt_expert_policy),
 		ARG_OPT_LONG("--expert-predict", NULL, &o->expert_predict, 0, 64),
+		ARG_OPT_DOUBLE("--expert-sparsity", NULL, &o->expert_sparsity, 0,
+			       CLI_SPARSITY_MAX),
 		ARG_OPT_FN("--backend", NULL, &o->backend, swap_cli_backend),
 		ARG_OPT_END,
 	};
@@ -287,8 +289,8 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 	if (!all)
 		return;
 	if (!e || !strcmp(as_swap_expert_policy_name(m), "table")) {
-		fprintf(stderr, "activeswap %s: experts: all %llu in DRAM\n", sub,
-			(unsigned long long)all);
+		fprintf(stderr, "activeswap %s: experts: all %llu in DRAM, sparsity inside %.2f\n",
+			sub, (unsigned long long)all, (double)p->expert_sparsity);
 		return;
 	}
 	swap_engine_stats(e, &s);
@@ -297,11 +299,11 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 	else
 		snprintf(pred, sizeof(pred), "%u layer%s ahead", ahead, ahead > 1 ? "s" : "");
 	fprintf(stderr, "activeswap %s: experts: cache of %llu gate/up + %llu down bundles of "
-		"%llu experts (%.0f%%), policy %s, prediction %s\n", sub,
+		"%llu experts (%.0f%%), policy %s, prediction %s, sparsity inside %.2f\n", sub,
 		(unsigned long long)s.kind_slots[SWAP_FFN_IN],
 		(unsigned long long)s.kind_slots[SWAP_FFN_OUT], (unsigned long long)all,
 		50.0 * (double)(s.kind_slots[SWAP_FFN_IN] + s.kind_slots[SWAP_FFN_OUT]) / all,
-		as_swap_expert_policy_name(m), pred);
+		as_swap_expert_policy_name(m), pred, (double)p->expert_sparsity);
 }
 
 int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
@@ -330,6 +332,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.expert_policy = (enum swap_policy_kind)o->expert_policy;
 	p.expert_predict = o->expert_predict > 0 ? (uint32_t)o->expert_predict : 0;
 	p.no_expert_predict = o->expert_predict == 0;
+	p.expert_sparsity = (float)o->expert_sparsity;
 	p.backend = (enum swap_backend_kind)o->backend;
 	p.queue_depth = (uint32_t)o->queue_depth;
 	p.tp = tp;
@@ -613,6 +616,8 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 	cli_json_str(f, as_swap_backend_name(m));
 	fprintf(f, ", \"policy\": ");
 	cli_json_str(f, as_swap_policy_name(m));
+	if (as_swap_n_experts(m))
+		fprintf(f, ", \"expert_sparsity\": %.4f", o->expert_sparsity);
 	fprintf(f, ", \"budget_bytes\": %llu, \"full_bytes\": %llu, \"sparsity\": %.4f, "
 		"\"sparsity_auto\": %s, \"group\": %u, \"group_auto\": %s, "
 		"\"flash_bytes_per_token\": %.1f, \"stall_s_per_token\": %.6f, "

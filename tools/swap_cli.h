@@ -2,7 +2,7 @@
 /*
  * Shared command-line handling of the swapping runtime for run, eval and bench decode:
  * --dram-budget, --sparsity, --max-sparsity, --group, --policy, --expert-policy,
- * --expert-predict, --backend, --no-preload,
+ * --expert-predict, --expert-sparsity, --backend, --no-preload,
  * --queue-depth, --stats, --verify, --no-verify, --mlock, --numa-node; opening a store with
  * the auto cost model; printing statistics.
  */
@@ -28,6 +28,7 @@ struct swap_cli {
 	int policy, backend;  /* policy -1: auto */
 	int expert_policy;    /* --expert-policy (a store with experts; default contextual) */
 	long expert_predict;  /* --expert-predict N: layers ahead, 0 off; -1: default (1) */
+	double expert_sparsity; /* --expert-sparsity S: Top-K inside experts (0: off) */
 	bool stats, no_preload, no_rows;
 	bool verify;          /* --verify: crc32c of every bundle read too */
 	bool no_verify;       /* --no-verify: not even the resident tensors' at open */
@@ -77,6 +78,8 @@ struct swap_cli {
 	"                           store's experts (default contextual: decayed counts)\n" \
 	"  --expert-predict N       preload the experts that layers L+1..L+N's routers pick\n" \
 	"                           for layer L's input (default 1; 0: fetch when chosen)\n" \
+	"  --expert-sparsity S      Top-K sparsity inside the chosen experts (their gate/up\n" \
+	"                           and down inputs; default 0: every channel)\n" \
 	"  --backend auto|uring|pread|kmod  flash reads (default auto: kmod when\n"                 \
 	"                                   /dev/activeswap is usable, else io_uring)\n"                  \
 	"  --queue-depth N          reads in flight (default 32)\n"                        \
@@ -100,7 +103,7 @@ void swap_cli_init(struct swap_cli *o);
  * eval pick their option tables by it before parsing. */
 bool swap_cli_store_arg(int argc, char **argv);
 /* The options above as a table for args_parse() (tools/args.h), values into o. */
-#define SWAP_CLI_NOPTS 23 /* with the end */
+#define SWAP_CLI_NOPTS 24 /* with the end */
 void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
 /* --sparsity-mode topk|threshold into a bool (threshold); an args FN option */
 int swap_cli_sparsity_mode(void *ptr, const char *sub, const char *flag, const char *v);

@@ -7,7 +7,9 @@
 #    budgets of 100%, 25% and 12% and the io_uring and pread backends;
 #  - `--stats` shows the experts' hit rate (100% with everything in DRAM, less at 12%)
 #    and `--json` has expert_hit_rate; the experts' cache is contextual unless
-#    --expert-policy says lru or static (same text).
+#    --expert-policy says lru or static (same text);
+#  - `--expert-sparsity 0.5` (Top-K inside experts): the same text at 100% (io_uring)
+#    and 12% (pread), said at open and in --json; 1.5 is a usage error (exit 2).
 # Logits and the engine's variants are tests/unit/test_moe_store.c.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
@@ -76,6 +78,21 @@ for arch in mixtral qwen3moe; do
 			grep -q "per token; policy $pol)" "$T/run.err"
 		check $? "$arch: --expert-policy $pol at 12% generates the GGUF's text (rc $rc)"
 	done
+	greedy "$S" --sparsity 0 --expert-sparsity 0.5 --json >"$T/e100.txt"
+	rc=$?
+	grep -q "sparsity inside 0.50" "$T/run.err" && grep -q '"expert_sparsity": 0.5000' "$T/e100.txt"
+	check $? "$arch: --expert-sparsity 0.5 said at open and in --json (rc $rc)"
+	greedy "$S" --sparsity 0 --expert-sparsity 0.5 >"$T/e100.txt" &&
+		greedy "$S" --sparsity 0 --expert-sparsity 0.5 --dram-budget 12% --backend pread \
+			>"$T/e12.txt"
+	rc=$?
+	[ $rc -eq 0 ] && [ -s "$T/e12.txt" ] && cmp -s "$T/e100.txt" "$T/e12.txt"
+	check $? "$arch: --expert-sparsity 0.5: the same text at 100% and 12% (rc $rc)"
 done
+
+greedy "$S" --expert-sparsity 1.5 >/dev/null
+rc=$?
+[ $rc -eq 2 ] && grep -q "expert-sparsity" "$T/run.err" && [ "$(wc -l <"$T/run.err")" -eq 1 ]
+check $? "--expert-sparsity 1.5: a usage error, one line (rc $rc)"
 
 echo "1..$n"

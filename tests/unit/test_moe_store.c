@@ -14,6 +14,11 @@
  *   (to rounding, as tests/unit/test_swaprun.c states for dense stores: 1e-4 of the
  *   largest logit), and the greedy tokens are the same;
  * - the expert statistics count every expert computed, all hits at 100%, misses below;
+ * - Top-K inside experts (expert_sparsity 0.5): the same bit-identity over budgets,
+ *   backends, policies and threads (q8_0 Mixtral); its tokens and logits are the dense
+ *   runtime's at the same expert sparsity (as_state_expert_sparsity, to rounding) and
+ *   differ from sparsity 0's; a sparsity that keeps every channel is sparsity 0's to the
+ *   bit; out-of-range values and models without experts are refused;
  * - the header: version 3 with the expert count, refused when the count and the version
  *   disagree or the count is not the FFN kinds' bundle count.
  */
@@ -145,7 +150,8 @@ static void decode(const char *path, const struct as_swap_params *p, struct runr
 	as_swap_close(m);
 }
 
-static void decode_dense(const char *gguf, struct runres *res)
+/* The same with the dense runtime at expert sparsity es. */
+static void decode_dense(const char *gguf, float es, struct runres *res)
 {
 	struct as_model *dm;
 	struct as_state *ds;
@@ -153,6 +159,7 @@ static void decode_dense(const char *gguf, struct runres *res)
 
 	assert_int_equal(as_model_load(&dm, gguf, err, sizeof(err)), 0);
 	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
+	assert_int_equal(as_state_expert_sparsity(ds, es), 0);
 	for (uint32_t i = 0; i < 3; i++)
 		assert_int_equal(as_forward(ds, prompt[i], i, i == 2), 0);
 	for (uint32_t s = 0; s < N_STEPS; s++) {
@@ -169,7 +176,7 @@ static void decode_dense(const char *gguf, struct runres *res)
 	as_model_free(dm);
 }
 
-static void budgets_backends(const char *store)
+static void budgets_backends(const char *store, float es)
 {
 	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD };
 	static const double pct[] = { 1.0, 0.5, 0.25, 0.12 };
@@ -187,6 +194,7 @@ static void budgets_backends(const char *store)
 	assert_true(bi.min <= (uint64_t)(bi.full * 0.12));
 	p.backend = SWAP_BACKEND_PREAD;
 	p.budget_bytes = bi.full;
+	p.expert_sparsity = es;
 	decode(store, &p, ref);
 	assert_true(ref->st.total.expert_lookups > 0);
 	assert_int_equal(ref->st.total.expert_hits, ref->st.total.expert_lookups);
@@ -204,6 +212,7 @@ static void budgets_backends(const char *store)
 				p.backend = be[b];
 				p.budget_bytes = (uint64_t)(bi.full * pct[i]);
 				p.tp = variant == 1 ? tp2 : NULL;
+				p.expert_sparsity = es;
 				p.policy = variant == 1 ? SWAP_POLICY_LRU :
 					   variant == 2 ? SWAP_POLICY_STATIC : SWAP_POLICY_FREQ;
 				/* the expert policy independently of the attention's, and
@@ -246,12 +255,14 @@ static void budgets_backends(const char *store)
 static void test_budgets_backends_bit_identical(void **state)
 {
 	(void)state;
-	budgets_backends(store_qw);
-	budgets_backends(store_q8);
+	budgets_backends(store_qw, 0.0f);
+	budgets_backends(store_q8, 0.0f);
+	budgets_backends(store_q8, 0.5f); /* Top-K inside experts */
 }
 
-/* The store at sparsity 0 against the dense runtime on the same GGUF. */
-static void equals_dense(const char *gguf, const char *store)
+/* The store at sparsity 0 and expert sparsity es against the dense runtime on the same
+ * GGUF at the same expert sparsity; *out (when given) gets the store's run. */
+static void equals_dense(const char *gguf, const char *store, float es, struct runres *out)
 {
 	struct runres *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 	struct as_swap_params p;
@@ -260,8 +271,9 @@ static void equals_dense(const char *gguf, const char *store)
 	assert_non_null(b);
 	base_params(&p);
 	p.budget_bytes = 0; /* everything */
+	p.expert_sparsity = es;
 	decode(store, &p, a);
-	decode_dense(gguf, b);
+	decode_dense(gguf, es, b);
 	assert_memory_equal(a->tokens, b->tokens, sizeof(a->tokens));
 	for (uint32_t s = 0; s < N_STEPS; s++) {
 		double mx = 0, dif = 0;
@@ -279,6 +291,8 @@ static void equals_dense(const char *gguf, const char *store)
 		if (dif > 1e-4 * mx + 1e-6)
 			fail_msg("step %u: max |store - dense| = %g (max |logit| %g)", s, dif, mx);
 	}
+	if (out)
+		*out = *a;
 	free(a);
 	free(b);
 }
@@ -286,8 +300,84 @@ static void equals_dense(const char *gguf, const char *store)
 static void test_sparsity0_equals_dense(void **state)
 {
 	(void)state;
-	equals_dense(gguf_mx, store_mx);
-	equals_dense(gguf_qw, store_qw);
+	equals_dense(gguf_mx, store_mx, 0.0f, NULL);
+	equals_dense(gguf_qw, store_qw, 0.0f, NULL);
+}
+
+/* Top-K inside experts: the dense runtime's numerics at the same expert sparsity, not
+ * sparsity 0's; a level keeping every channel is sparsity 0 to the bit. */
+static void test_expert_sparsity(void **state)
+{
+	struct runres *r0 = calloc(1, sizeof(*r0)), *r5 = calloc(1, sizeof(*r5));
+	struct runres *rk = calloc(1, sizeof(*rk));
+	struct as_swap_params p;
+	double dif = 0;
+
+	(void)state;
+	assert_non_null(r0);
+	assert_non_null(r5);
+	assert_non_null(rk);
+	equals_dense(gguf_mx, store_mx, 0.0f, r0);
+	equals_dense(gguf_mx, store_mx, 0.5f, r5);
+	equals_dense(gguf_qw, store_qw, 0.3f, NULL);
+	for (uint32_t s = 0; s < N_STEPS; s++)
+		for (int v = 0; v < VOCAB; v++)
+			dif += fabs((double)r5->logits[s][v] - r0->logits[s][v]);
+	assert_true(dif > 1e-3 * N_STEPS * VOCAB); /* the selection changes the output */
+	/* 0.001: round(0.999 * 128) = 128 of dim and 256 of n_ff_exp: every channel */
+	base_params(&p);
+	p.expert_sparsity = 0.001f;
+	decode(store_mx, &p, rk);
+	assert_memory_equal(rk->tokens, r0->tokens, sizeof(r0->tokens));
+	assert_memory_equal(rk->logits, r0->logits, sizeof(r0->logits));
+	free(r0);
+	free(r5);
+	free(rk);
+}
+
+/* Expert sparsity outside [0, 1), or on a model without experts: refused. */
+static void test_expert_sparsity_refused(void **state)
+{
+	static const float bad[] = { -0.1f, 1.0f, 2.0f, NAN };
+	struct as_model *dm;
+	struct as_state *ds;
+	struct as_swap_model *m = NULL;
+	struct as_swap_params p;
+	char err[512] = "", gd[640], sd[640];
+
+	(void)state;
+	assert_int_equal(as_model_load(&dm, gguf_mx, err, sizeof(err)), 0);
+	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(as_state_expert_sparsity(ds, bad[i]), -EINVAL);
+		base_params(&p);
+		p.expert_sparsity = bad[i];
+		err[0] = 0;
+		assert_int_equal(as_swap_open(&m, store_mx, &p, err, sizeof(err)), -EINVAL);
+		assert_null(m);
+		assert_non_null(strstr(err, "not in [0, 1)"));
+	}
+	assert_int_equal(as_state_expert_sparsity(ds, 0.5f), 0);
+	assert_int_equal(ds->expert_topk[0], 64);
+	assert_int_equal(ds->expert_topk[1], 128);
+	assert_int_equal(as_state_expert_sparsity(ds, 0.0f), 0);
+	assert_int_equal(ds->expert_topk[0], 0);
+	as_state_free(ds);
+	as_model_free(dm);
+	/* a model without experts: the state and the store refuse it */
+	snprintf(gd, sizeof(gd), "%s/dense.gguf", dir);
+	snprintf(sd, sizeof(sd), "%s/dense.asw", dir);
+	assert_int_equal(fx_mkmodel(gd, NULL, GGML_TYPE_F32, 3), 0);
+	assert_int_equal(fx_convert(gd, sd, AS_CONVERT_KEEP, 1, false, false), 0);
+	assert_int_equal(as_model_load(&dm, gd, err, sizeof(err)), 0);
+	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
+	assert_int_equal(as_state_expert_sparsity(ds, 0.5f), -EINVAL);
+	as_state_free(ds);
+	as_model_free(dm);
+	base_params(&p);
+	p.expert_sparsity = 0.5f;
+	assert_int_equal(as_swap_open(&m, sd, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the model has no experts"));
 }
 
 /* A copy of the store with the header's u32 at off set to v (checksum redone). */
@@ -348,6 +438,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_sparsity0_equals_dense),
+		cmocka_unit_test(test_expert_sparsity),
+		cmocka_unit_test(test_expert_sparsity_refused),
 		cmocka_unit_test(test_budgets_backends_bit_identical),
 	};
 

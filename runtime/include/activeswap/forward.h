@@ -84,8 +84,10 @@ struct as_sel {
  *   hook is set and the model has no experts.
  * expert_linear: as linear, for group g (AS_GROUP_GATE_UP or AS_GROUP_DOWN) of expert
  *   e of layer, DOWN's input n_ff_exp channels. Required when the model has experts
- *   (as_state_new_src refuses a source without it: -EOPNOTSUPP). No selection (sel
- *   NULL) yet.
+ *   (as_state_new_src refuses a source without it: -EOPNOTSUPP). sel NULL: every
+ *   channel; otherwise the state's Top-K inside experts (as_state_expert_sparsity) and
+ *   x already has the other channels at 0, so a source holding the expert's rows
+ *   computes on x as it is (the same numerics as the dense source's).
  */
 struct as_wsource_ops {
 	const char *name;
@@ -176,7 +178,7 @@ struct as_state {
 	float *kv_k;    /* [kv_dim] one position's K before an F16 cache stores it */
 	float *kv_v;    /* [kv_dim] its V */
 	float *logits;  /* [n_vocab] */
-	uint32_t *sel_idx; /* [max(dim, hidden, n_head * head_dim)] selection */
+	uint32_t *sel_idx; /* [max(dim, hidden, n_ff_exp, n_head * head_dim)] selection */
 	float *sel_tmp;    /* [the same] selection scratch */
 	/* mixture of experts (NULL for a dense FFN) */
 	float *moe_p;      /* [n_expert] router logits, then probabilities */
@@ -184,6 +186,11 @@ struct as_state {
 	float *moe_w;      /* [n_expert_used] their weights */
 	float *moe_y;      /* [dim] one expert's output */
 	float *moe_acc;    /* [dim] the weighted sum */
+	float *moe_x;      /* [dim] the experts' input, Top-K selected (expert_topk) */
+	uint32_t *moe_sel; /* [dim] its selection */
+	/* Top-K inside experts: channels kept of the experts' gate/up input (of dim) and of
+	 * their down input (of n_ff_exp); 0: every channel (as_state_expert_sparsity). */
+	uint32_t expert_topk[2];
 	/* as_forward_batch's scratch for batch_cap positions (as_state_reserve_batch), kept
 	 * from one batch to the next */
 	struct as_batch *batch;
@@ -211,6 +218,14 @@ int as_state_new(struct as_state **out, const struct as_model *m, uint32_t n_ctx
 int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n_ctx,
 		     struct as_threadpool *tp, struct as_wsource src);
 void as_state_free(struct as_state *s);
+/*
+ * Top-K input-channel sparsity inside the experts of a mixture-of-experts model: of each
+ * chosen expert's gate/up input (the layer's normed FFN input) and down input (its
+ * hidden activation) only the round((1 - sparsity) n) largest |x| are used, the others
+ * taken as 0 (as_swap_topk_count). 0 (the default): every channel, today's numerics.
+ * -EINVAL unless 0 <= sparsity < 1 and the model has experts.
+ */
+int as_state_expert_sparsity(struct as_state *s, float sparsity);
 
 /*
  * The KV cache's element type (as_state_new makes an F32 cache). The cache is made anew,

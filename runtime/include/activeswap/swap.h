@@ -65,6 +65,9 @@ struct as_swap_params {
 	 * no_expert_predict (or no_preload) turns it off: experts fetched when chosen. */
 	uint32_t expert_predict;
 	bool no_expert_predict;
+	/* A store with experts: Top-K sparsity inside the chosen experts, in [0, 1)
+	 * (as_state_expert_sparsity; 0 = every channel). */
+	float expert_sparsity;
 	enum swap_backend_kind backend;
 	uint32_t engine_flags;       /* SWAP_F_* */
 	bool numa_bind;              /* place the engine's pool on numa_node (libnuma) */
