@@ -274,6 +274,18 @@ static int replay_open(struct replay_ctx *c, const char *path, uint32_t qd,
 	/* a short measurement: no need to lock its pool; its reads are none of the traced
 	 * run's (activeswap trace equals the run's statistics) */
 	ep.flags = SWAP_F_NO_MLOCK | SWAP_F_NO_PROBES;
+	/* Experts are read whole and never gap-filled: replay_layer leaves them out, their
+	 * slots stay at one each and the read buffers are sized for the other kinds (by
+	 * default the minimum would hold every expert of a layer and a buffer of the
+	 * largest expert per read in flight: far beyond the budget the run was given). */
+	if (d->n_expert) {
+		for (int k = SWAP_FFN_IN; k <= SWAP_FFN_OUT; k++)
+			ep.kind_min[k] = ep.kind_use[k] = 1;
+		for (int k = SWAP_ATTN_IN; k <= SWAP_ATTN_OUT; k++)
+			if (swap_store_bundle_bytes(c->st, (enum swap_kind)k) > ep.max_buffer_bytes)
+				ep.max_buffer_bytes = swap_store_bundle_bytes(c->st,
+									      (enum swap_kind)k);
+	}
 	ep.budget_bytes = swap_engine_min_budget(c->st, &ep);
 	r = swap_engine_create(&rp->e, c->st, &ep, err, sizeof(err));
 	if (r)
@@ -319,6 +331,8 @@ static int replay_layer(struct replay_ctx *c, uint32_t layer, double keep, uint6
 		uint64_t bb = swap_store_bundle_bytes(c->st, (enum swap_kind)k);
 		uint32_t n = c->d->kinds[k].in, g;
 
+		if (c->d->n_expert && k >= SWAP_FFN_IN)
+			continue; /* experts: whole bundles, no gaps to fill */
 		if (n > REGION / bb)
 			n = (uint32_t)(REGION / bb) + 1;
 		g = gap_bytes ? (uint32_t)((gap_bytes + bb - 1) / bb) - 1 : 0;

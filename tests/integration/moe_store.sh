@@ -90,6 +90,25 @@ for arch in mixtral qwen3moe; do
 	check $? "$arch: --expert-sparsity 0.5: the same text at 100% and 12% (rc $rc)"
 done
 
+# The open's measurements stay inside the budget: the gap replay (default --gap auto)
+# once sized its engine for every expert of a layer and a buffer of the largest expert
+# per read in flight (a 31 MiB budget peaked at 104 MiB here).
+M="$T/mxw.gguf"
+if "$ACTIVESWAP_RELEASE" mkmodel -o "$M" --arch mixtral --dim 512 --hidden 4096 --layers 4 \
+	--heads 8 --kv-heads 4 --vocab 512 --experts 8 --experts-used 2 --type q4_0 --seed 3 \
+	>/dev/null 2>&1 && "$ACTIVESWAP_RELEASE" convert "$M" -o "$T/mxw.asw" --quiet 2>/dev/null; then
+	"$ACTIVESWAP_RELEASE" run -m "$T/mxw.asw" -p Once -n 4 --temp 0 --dram-budget 25% \
+		--json 2>"$T/run.err" | tail -n 1 >"$T/w.json"
+	rss=$(sed -n 's/.*"peak_rss_bytes": *\([0-9]*\).*/\1/p' "$T/w.json")
+	bud=$(sed -n 's/.*"budget_bytes": *\([0-9]*\).*/\1/p' "$T/w.json")
+	grep -q '"gap_auto": true' "$T/w.json" &&
+		awk -v r="${rss:-0}" -v b="${bud:-0}" 'BEGIN { exit !(r > 0 && b > 0 && r <= b * 1.1 + 8 * 1048576) }'
+	check $? "mixtral, experts of 2.4 MB, 25% with the gap replay: peak RSS $rss within budget $bud + 10% + 8 MiB"
+	rm -f "$M" "$T/mxw.asw"
+else
+	nok "mixtral, experts of 2.4 MB: mkmodel + convert"
+fi
+
 greedy "$S" --expert-sparsity 1.5 >/dev/null
 rc=$?
 [ $rc -eq 2 ] && grep -q "expert-sparsity" "$T/run.err" && [ "$(wc -l <"$T/run.err")" -eq 1 ]
