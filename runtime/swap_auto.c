@@ -191,6 +191,12 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	uint32_t grp = a->req.group;
 	int r;
 
+	if (a->req.threshold && !a->req.levels) {
+		snprintf(err, errlen, "thresholds come from a levels file: --sparsity-mode "
+			 "threshold needs --sparsity-file (activeswap calibrate --sparsity-mode "
+			 "threshold)");
+		return -EINVAL;
+	}
 	/* a prompt batch whose scratch does not fit is halved, as as_swap_open will do, so
 	 * that the figures below (the minimum, the cache) are the ones the open will see */
 	while (p->batch > 1 && budget_bytes < bi->min) {
@@ -232,12 +238,6 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 					     probe_s(a, budget_bytes, AUTO_FLASH_S));
 		ci.compute_bps = a->compute_bps =
 			as_measure_compute_bps(p->tp, probe_s(a, budget_bytes, AUTO_COMPUTE_S));
-	}
-	if (a->req.threshold && !a->req.levels) {
-		snprintf(err, errlen, "thresholds come from a levels file: --sparsity-mode "
-			 "threshold needs --sparsity-file (activeswap calibrate --sparsity-mode "
-			 "threshold)");
-		return -EINVAL;
 	}
 	if (a->req.levels) {
 		r = load_levels(a, &sp, err, errlen);

@@ -2,6 +2,7 @@
 /*
  * activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S [-o OUT] [-c CTX] [--chunks N]
  *                      [--val-fraction F] [--step D] [--rounds R] [-t N] [--json]
+ *                      [--sparsity-mode topk|threshold] [--uniform]
  *
  * Per-layer, per-op-group Top-K sparsity levels with the same weighted average S (each
  * (layer, bundle kind) weighted by its number of weights) that lower the output error on

@@ -417,7 +417,6 @@ static void test_store_heads(void **state)
 	decode(&p, ref);
 	assert_true(ref->st.kept[SWAP_ATTN_OUT] * 2 <= ref->st.offered[SWAP_ATTN_OUT]);
 	assert_true(ref->st.kept[SWAP_ATTN_OUT] > 0);
-	across(lv, NULL, ref, x, true);
 	/* and with thresholds */
 	calibrate(0.4f, thr);
 	params(&p, lv, thr);
