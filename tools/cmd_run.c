@@ -395,12 +395,14 @@ static int run_store(struct run_opts *o)
 			       "\"prompt_s\": %.6f, \"batch\": %u, "
 			       "\"n_generated\": %ld, \"tokens_per_s\": %.3f, \"decode_s\": %.6f, "
 			       "\"context_full\": %s, "
-			       "\"interrupted\": %s, \"peak_rss_bytes\": %llu", o->gen.threads, ctx,
-			       t_load, n_ids, g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.t_prompt,
+			       "\"interrupted\": %s, \"peak_rss_bytes\": %llu, \"seed\": %llu",
+			       o->gen.threads, ctx, t_load, n_ids,
+			       g.t_prompt > 0 ? n_ids / g.t_prompt : 0, g.t_prompt,
 			       as_swap_batch(m) > 1 ? as_swap_batch(m) : 1, g.n_gen, dps,
 			       g.t_decode, g.ctx_full ? "true" : "false",
 			       g.interrupted ? "true" : "false",
-			       (unsigned long long)cli_peak_rss_bytes());
+			       (unsigned long long)cli_peak_rss_bytes(),
+			       (unsigned long long)o->gen.seed);
 			if (so->stats)
 				swap_cli_json_layers(m, open_stall_ns, stdout);
 			swap_cli_json(m, so, stdout);

@@ -41,8 +41,8 @@ void tp_sum_u64(uint64_t *v, size_t n);
 /* One line on f: ranks, the allreduces per token and their time (rank 0's). */
 void tp_print_stats(FILE *f, uint64_t tokens);
 /* getline(3) on rank 0, the line broadcast to the other ranks (collective: every rank
- * calls it; only rank 0 reads f). -1 on every rank at rank 0's end of input or error;
- * then errno is EINTR only when rank 0 alone was interrupted (one process). */
+ * calls it; only rank 0 reads f). Under mpirun, -1 on every rank at rank 0's end of
+ * input or error, with errno 0: no rank retries alone (one process: getline's errno). */
 ssize_t tp_getline(char **line, size_t *cap, FILE *f);
 /* Rank 0's *v on every rank (collective). */
 void tp_bcast_u64(uint64_t *v);

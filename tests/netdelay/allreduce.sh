@@ -8,6 +8,7 @@
 #
 # prints one line per run: np, delay, algorithm (0 = Open MPI's own choice), round,
 # rank 0's allreduce ms/token and the decode tok/s that `run --stats` reports. Root only.
+# ALLREDUCE_LOGS=DIR keeps each run's stderr (the whole --stats) as DIR/np-delay-alg-round.
 set -u
 [ $# -ge 7 ] || { echo "usage: allreduce.sh ACTIVESWAP STORE NP DELAYS ALGS ROUNDS TOKENS [flags]" >&2; exit 2; }
 cli=$1 store=$2 np=$3 delays=$4 algs=$5 rounds=$6 tokens=$7
@@ -45,6 +46,7 @@ for d in $delays; do
 			ms=$(sed -n 's/.*allreduce \([0-9.]*\) ms\/token.*/\1/p' "$out")
 			tps=$(sed -n 's/.*decode [0-9]* tokens \([0-9.]*\) tok\/s.*/\1/p' "$out")
 			echo "$np $d $a $r ${ms:-failed} ${tps:-failed}"
+			[ -n "${ALLREDUCE_LOGS:-}" ] && cp "$out" "$ALLREDUCE_LOGS/$np-$d-$a-$r"
 			[ -n "$ms" ] || tail -3 "$out" >&2
 		done
 		r=$((r + 1))

@@ -132,15 +132,12 @@ void tp_bcast_u64(uint64_t *v)
 ssize_t tp_getline(char **line, size_t *cap, FILE *f)
 {
 	long long n = -1;
-	ssize_t r = -1;
 	char *p;
 
 	if (size <= 1)
 		return getline(line, cap, f);
-	if (!rank) {
-		r = getline(line, cap, f);
-		n = r;
-	}
+	if (!rank)
+		n = getline(line, cap, f);
 	/* the length first (-1: the end, on every rank), then the bytes */
 	if (MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS || n < 0 ||
 	    n >= INT32_MAX) {
