@@ -317,9 +317,9 @@ fail:
 	return r;
 }
 
-/* One replayed layer: every column kind's first 16 MiB of channels (at least one) at keep with
- * gaps of at most gap_bytes filled (0: none). *bytes (optional) gets the channel bytes
- * covered. 0 or a negative errno. */
+/* One replayed layer: every column kind's first 16 MiB of channels (at least one) at keep
+ * with gaps of at most gap_bytes filled (0: none). *bytes (optional) gets the channel
+ * bytes covered. 0 or a negative errno. */
 static int replay_layer(struct replay_ctx *c, uint32_t layer, double keep, uint64_t gap_bytes,
 			uint64_t *seed, double *bytes)
 {
