@@ -204,6 +204,15 @@ static int replay_op(struct replay *rp, uint32_t layer, int kind, uint32_t n, do
 	return r;
 }
 
+/* The kinds the replay reads and computes on as the decode does: the column kinds. A
+ * store's expert kinds hold each expert's matrices in their row encoding (libswap.h,
+ * n_expert), read whole when a router picks the expert, never by Top-K with gaps, and
+ * computed with the dense kernels: not columns for the sparse ones. */
+static bool column_kind(const struct swap_store_desc *d, int k)
+{
+	return !d->n_expert || (k != SWAP_FFN_IN && k != SWAP_FFN_OUT);
+}
+
 /* The replay's engine of the smallest budget on the store at path and its buffers; on
  * error everything is released (replay_close). */
 struct replay_ctx {
@@ -250,6 +259,8 @@ static int replay_open(struct replay_ctx *c, const char *path, uint32_t qd,
 	/* The store checks its layout, not the column types: the kernels read
 	 * as_col_bytes(type, out) bytes of every column, which must be there. */
 	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		if (!column_kind(d, k))
+			continue;
 		for (uint32_t mi = 0; mi < d->kinds[k].n_mats; mi++) {
 			const struct swap_mat_desc *md = &d->kinds[k].mats[mi];
 			enum ggml_type ct = (enum ggml_type)md->type;
@@ -318,9 +329,9 @@ fail:
 	return r;
 }
 
-/* One replayed layer: every kind's first 16 MiB of channels (at least one) at keep with
- * gaps of at most gap_bytes filled (0: none). *bytes (optional) gets the channel bytes
- * covered. 0 or a negative errno. */
+/* One replayed layer: every column kind's first 16 MiB of channels (at least one) at keep
+ * with gaps of at most gap_bytes filled (0: none). *bytes (optional) gets the channel
+ * bytes covered. 0 or a negative errno. */
 static int replay_layer(struct replay_ctx *c, uint32_t layer, double keep, uint64_t gap_bytes,
 			uint64_t *seed, double *bytes)
 {
@@ -331,8 +342,8 @@ static int replay_layer(struct replay_ctx *c, uint32_t layer, double keep, uint6
 		uint64_t bb = swap_store_bundle_bytes(c->st, (enum swap_kind)k);
 		uint32_t n = c->d->kinds[k].in, g;
 
-		if (c->d->n_expert && k >= SWAP_FFN_IN)
-			continue; /* experts: whole bundles, no gaps to fill */
+		if (!column_kind(c->d, k))
+			continue;
 		if (n > REGION / bb)
 			n = (uint32_t)(REGION / bb) + 1;
 		g = gap_bytes ? (uint32_t)((gap_bytes + bb - 1) / bb) - 1 : 0;

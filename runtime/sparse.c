@@ -80,12 +80,21 @@ static inline unsigned q4_code(const uint8_t *chunk, size_t rr)
 	return h ? b >> 4 : b & 0x0f;
 }
 
+/* v rounded to the nearest even integer as cvtps2dq rounds it: 0x80000000 for NaN and
+ * what int32 cannot hold (a hostile column's scales), as an unsigned dword. */
+static inline uint32_t q4_round(float v)
+{
+	return v >= -2147483648.0f && v < 2147483648.0f ? (uint32_t)(int32_t)lrintf(v) :
+							   0x80000000u;
+}
+
+/* The int32 sums wrap as the SIMD levels' (vpaddd, vpmulld) do: no overflow. */
 void as_q4_prep_scalar(const void *const *cols, const float *x, size_t m, size_t b0,
 		       size_t nb, uint32_t *qa, size_t stride, float *sa, int32_t *corr)
 {
 	for (size_t j = 0; j < nb; j++) {
 		float a[AS_Q4_GROUP], amax = 0.0f, inv;
-		int32_t sum = 0;
+		uint32_t sum = 0;
 
 		for (size_t i = 0; i < m; i++) {
 			uint16_t h;
@@ -103,14 +112,14 @@ void as_q4_prep_scalar(const void *const *cols, const float *x, size_t m, size_t
 
 			for (size_t t = 0; t < 4; t++) {
 				size_t i = 4 * s4 + t;
-				int32_t q = i < m ? (int32_t)lrintf(a[i] * inv) : 0;
+				uint32_t q = i < m ? q4_round(a[i] * inv) : 0;
 
 				sum += q;
-				w |= (uint32_t)(uint8_t)(int8_t)q << (8 * t);
+				w |= (q & 0xff) << (8 * t);
 			}
 			qa[s4 * stride + j] = w;
 		}
-		corr[j] = -8 * sum;
+		corr[j] = (int32_t)(sum * (uint32_t)-8);
 	}
 }
 
@@ -132,7 +141,7 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 			for (size_t c = t0; c < t1; c++) {
 				for (size_t rr = 0; rr < 128; rr++) {
 					size_t jb = (c - t0) * 4 + rr / 32;
-					int32_t acc = corr[jb];
+					uint32_t acc = (uint32_t)corr[jb]; /* wraps as vpaddd */
 					float *yr = y + (c - c0) * 128 + rr;
 
 					for (size_t i = 0; i < m; i++) {
@@ -141,9 +150,9 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 						int8_t q = (int8_t)(qa[i / 4 * AS_Q4_TILE + jb] >>
 								    (8 * (i % 4)));
 
-						acc += (int32_t)q * (int32_t)q4_code(ch, rr);
+						acc += (uint32_t)((int32_t)q * (int32_t)q4_code(ch, rr));
 					}
-					*yr = fmaf(sa[jb], (float)acc, *yr);
+					*yr = fmaf(sa[jb], (float)(int32_t)acc, *yr);
 				}
 			}
 		}

@@ -20,7 +20,11 @@
  *   differ from sparsity 0's; a sparsity that keeps every channel is sparsity 0's to the
  *   bit; out-of-range values and models without experts are refused;
  * - the header: version 3 with the expert count, refused when the count and the version
- *   disagree or the count is not the FFN kinds' bundle count.
+ *   disagree or the count is not the FFN kinds' bundle count;
+ * - the gap replay of --gap auto (as_choose_gap_bytes, as_replay_read_cost) reads and
+ *   computes on the attention columns only: the expert bundles hold rows, and the
+ *   sparse column kernels once read their bytes as Q4_0 column scales (NaN and huge
+ *   ones: a signed overflow in the integer kernels' preparation under UBSan).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +52,7 @@
 #define VOCAB 512
 
 static char dir[512], gguf_mx[600], store_mx[600], gguf_qw[600], store_qw[600];
-static char gguf_q8[600], store_q8[600];
+static char gguf_q8[600], store_q8[600], gguf_q4[600], store_q4[600];
 
 /* A generated MoE model of n layers (enough that 12% of it is a few experts of each). */
 static int mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64_t layers,
@@ -92,12 +96,16 @@ static int setup(void **state)
 	snprintf(store_qw, sizeof(store_qw), "%s/qw.asw", dir);
 	snprintf(gguf_q8, sizeof(gguf_q8), "%s/q8.gguf", dir);
 	snprintf(store_q8, sizeof(store_q8), "%s/q8.asw", dir);
+	snprintf(gguf_q4, sizeof(gguf_q4), "%s/q4.gguf", dir);
+	snprintf(store_q4, sizeof(store_q4), "%s/q4.asw", dir);
 	if (mkmoe(gguf_mx, AS_ARCH_LLAMA, GGML_TYPE_F32, 8, 11) ||
 	    fx_convert(gguf_mx, store_mx, AS_CONVERT_KEEP, 1, false, true) ||
 	    mkmoe(gguf_qw, AS_ARCH_QWEN3MOE, GGML_TYPE_F32, 12, 12) ||
 	    fx_convert(gguf_qw, store_qw, AS_CONVERT_KEEP, 1, false, true) ||
 	    mkmoe(gguf_q8, AS_ARCH_LLAMA, GGML_TYPE_Q8_0, 16, 13) ||
-	    fx_convert(gguf_q8, store_q8, AS_CONVERT_KEEP, 2, false, false))
+	    fx_convert(gguf_q8, store_q8, AS_CONVERT_KEEP, 2, false, false) ||
+	    mkmoe(gguf_q4, AS_ARCH_QWEN3MOE, GGML_TYPE_Q4_0, 4, 5) ||
+	    fx_convert(gguf_q4, store_q4, AS_CONVERT_KEEP, 1, false, true))
 		return -1;
 	return 0;
 }
@@ -433,10 +441,64 @@ static void test_header(void **state)
 	unlink(bad);
 }
 
+/* The bytes of the column kinds' channels one replayed layer covers (every kind but the
+ * experts', at most 16 MiB + one bundle of each, as costmodel.c replays them). */
+static double column_round_bytes(const char *path)
+{
+	struct swap_store *st;
+	char err[256];
+	double b = 0;
+
+	assert_int_equal(swap_store_open(&st, path, err, sizeof(err)), 0);
+	assert_true(swap_store_desc(st)->n_expert > 0);
+	for (int k = SWAP_ATTN_IN; k <= SWAP_ATTN_OUT; k++) {
+		uint64_t bb = swap_store_bundle_bytes(st, (enum swap_kind)k);
+		uint64_t n = swap_store_desc(st)->kinds[k].in;
+
+		if (n > (16u << 20) / bb)
+			n = (16u << 20) / bb + 1;
+		b += (double)n * (double)bb;
+	}
+	swap_store_close(st);
+	return b;
+}
+
+/* The replay's bytes: whole rounds (2 to 16) of the column kinds, no expert bundle. */
+static void replay_bytes_columns_only(const char *path, double keep)
+{
+	struct as_gap_replay rp;
+	uint64_t gap = 1;
+	double rb = column_round_bytes(path), rounds;
+
+	assert_int_equal(as_choose_gap_bytes(path, keep, 4, SWAP_BACKEND_PREAD, NULL, 0.05, &gap,
+					     &rp), 0);
+	rounds = rp.bytes / rb;
+	if (fmod(rp.bytes, rb) != 0 || rounds < 2 || rounds > 16)
+		fail_msg("%s: the replay covered %g bytes, not 2 to 16 rounds of the column "
+			 "kinds' %g", path, rp.bytes, rb);
+}
+
+static void test_gap_replay_columns_only(void **state)
+{
+	static const float sp[2] = { 0, 0.5f };
+	double spb[2] = { 0, 0 };
+
+	(void)state;
+	/* Mixtral f32: the expert bundles are 16 times the attention's bytes */
+	replay_bytes_columns_only(store_mx, 0.5);
+	/* qwen3moe q4_0 (as `activeswap mkmodel --arch qwen3moe --type q4_0 --seed 5`):
+	 * read as Q4_0 columns its expert rows gave NaN scales before huge ones */
+	replay_bytes_columns_only(store_q4, 1.0);
+	assert_int_equal(as_replay_read_cost(store_q4, sp, 2, 32768, 4, SWAP_BACKEND_PREAD, NULL,
+					     0.05, spb), 0);
+	assert_true(spb[0] > 0 && spb[1] > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_gap_replay_columns_only),
 		cmocka_unit_test(test_sparsity0_equals_dense),
 		cmocka_unit_test(test_expert_sparsity),
 		cmocka_unit_test(test_expert_sparsity_refused),

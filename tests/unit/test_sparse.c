@@ -386,6 +386,48 @@ static void test_q4_nonfinite_scales(void **state)
 }
 
 /*
+ * A NaN scale between huge and tiny ones in one block (what rows read as columns gave,
+ * tests/unit/test_moe_store.c): the maximum restarts after the NaN as (v)maxps does, so
+ * the columns before it quantize far past int8, some past int32. Every level runs without
+ * undefined behaviour and gives the scalar result bit for bit (codes as cvtps2dq makes
+ * them, sums wrapping as vpaddd); the other blocks' rows stay finite.
+ */
+static void test_q4_nan_after_huge_scales(void **state)
+{
+	enum { OUT = 256, N = 40 };
+	size_t cb = as_col_bytes(GGML_TYPE_Q4_0, OUT);
+	uint8_t *c = malloc(cb * N);
+	const void *p[N];
+	float v[OUT], x[N], y[OUT], ys[OUT];
+
+	(void)state;
+	assert_non_null(c);
+	for (int i = 0; i < N; i++) {
+		/* block 1 (rows 32..63): 65504 (cols 0-3), NaN (col 4), tiny after */
+		uint16_t h = i < 4 ? 0x7bff : i == 4 ? 0x7e00 : 0x0001;
+
+		for (int r = 0; r < OUT; r++)
+			v[r] = frand();
+		assert_int_equal(as_col_encode(GGML_TYPE_Q4_0, v, OUT, c + i * cb), 0);
+		memcpy(c + i * cb + 1 * 2, &h, 2);
+		x[i] = i < 4 ? 1.0f + (float)i : 1.0f;
+		p[i] = c + i * cb;
+	}
+	for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+		memset(y, 0, sizeof(y));
+		as_sparse_axpy_level((enum as_simd)l, GGML_TYPE_Q4_0, y, 0, OUT, OUT, p, x, N);
+		for (int r = 0; r < OUT; r++)
+			if (r < 32 || r >= 64)
+				assert_true(isfinite(y[r]));
+		if (l == AS_SIMD_SCALAR)
+			memcpy(ys, y, sizeof(y));
+		else if (memcmp(y, ys, sizeof(y)))
+			fail_msg("level %d differs from the scalar reference", l);
+	}
+	free(c);
+}
+
+/*
  * as_choose_gap_bytes on a store whose column sizes are smaller than the kernels read
  * (the store itself only checks its layout): -EINVAL, not a read past the columns.
  */
@@ -505,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_bad_args_are_noops),
 		cmocka_unit_test(test_col_args),
 		cmocka_unit_test(test_q4_nonfinite_scales),
+		cmocka_unit_test(test_q4_nan_after_huge_scales),
 		cmocka_unit_test(test_gap_replay_checks_columns),
 		cmocka_unit_test(test_topk),
 		cmocka_unit_test(test_q4_runs_equal_one_call),

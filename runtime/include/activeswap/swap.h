@@ -330,8 +330,9 @@ bool as_cost_choose_latency(const struct as_cost_inputs *in, double target_s,
 /*
  * Gap filling limit by replay: on a group-1 store, through a libswap engine of the
  * smallest budget with queue depth qd and the given backend (pool not locked), reads a
- * random Top-K keeping the fraction `keep` of the first 16 MiB of channels of every kind
- * of a layer the way the decode does (gaps of at most G bytes between needed bundles
+ * random Top-K keeping the fraction `keep` of the first 16 MiB of channels of every column
+ * kind of a layer (not a store's expert kinds: an expert is read whole when a router
+ * picks it) the way the decode does (gaps of at most G bytes between needed bundles
  * requested too, the needed ones acquired 256 at a time and computed on with the sparse
  * kernels on tp, which may be NULL) for each G of 0 (no filling), 8, 16, 32, 64 and
  * 128 KiB, in alternating rounds on successive layers for about `seconds` (at least two
