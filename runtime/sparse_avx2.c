@@ -170,14 +170,20 @@ static inline void q4_prep8(const void *const *cols, const float *x, size_t m, s
  * the low nibbles (block k / 2) and 64 + the same of the high ones (block 2 + k / 2).
  */
 static inline void q4_half(float *yc, int h, const uint8_t *const *cp, size_t ns, size_t off,
-			   const uint32_t *q, const float *sa, const int32_t *corr)
+			   const uint32_t *q, const float *sa, const int32_t *corr,
+			   const char *const *pf, size_t npf, size_t pfo)
 {
 	const __m256i lo4 = _mm256_set1_epi8(0x0f);
+	size_t p0 = 16 * (size_t)h, p1 = p0 + 16 < npf ? p0 + 16 : npf;
 	__m256i a[8];
 
 	for (int k = 0; k < 8; k++)
 		a[k] = _mm256_setzero_si256();
 	for (size_t s4 = 0; s4 < ns; s4++) {
+		/* the prefetches (pf[p0 .. p1) + pfo) two per step: a burst of 32 stalls on
+		 * the miss buffers */
+		for (int u = 0; u < 2 && p0 < p1; u++)
+			_mm_prefetch(pf[p0++] + pfo, _MM_HINT_T0);
 		const uint32_t *qs = q + s4 * AS_Q4_TILE;
 		const uint8_t *const *p = cp + 4 * s4;
 		__m256i v0 = _mm256_loadu_si256((const __m256i *)(p[0] + off));
@@ -200,6 +206,8 @@ static inline void q4_half(float *yc, int h, const uint8_t *const *cp, size_t ns
 			a[4 + k] = _mm256_add_epi16(a[4 + k], _mm256_maddubs_epi16(nh, bh));
 		}
 	}
+	while (p0 < p1)
+		_mm_prefetch(pf[p0++] + pfo, _MM_HINT_T0);
 	_Pragma("GCC unroll 8")
 	for (int k = 0; k < 8; k++) {
 		int blk = (k >> 2) * 2 + (k & 3) / 2;
@@ -251,11 +259,10 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 			for (size_t c = t0; c < t1; c++) {
 				size_t jb = (c - t0) * 4;
 
-				for (size_t i = 0; c < cend && i < nm; i++)
-					_mm_prefetch(np[i] + 64 * c, _MM_HINT_T0);
 				for (int h = 0; h < 2; h++)
 					q4_half(y + (c - c0) * 128, h, cp, ns, 64 * c + 32 * (size_t)h,
-						qa + jb, sa + jb, corr + jb);
+						qa + jb, sa + jb, corr + jb, np, c < cend ? nm : 0,
+						64 * c);
 			}
 		}
 	}
