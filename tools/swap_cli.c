@@ -651,7 +651,12 @@ static double predicted_s(const struct swap_cli *o)
 void swap_cli_latency_attach(struct swap_cli *o, const char *sub, struct asw_model *am,
 			     struct as_swap_model *m)
 {
-	if (!(o->latency_ms > 0) || o->latency_fixed)
+	if (!(o->latency_ms > 0))
+		return;
+	/* the pick, for --json also when it stays */
+	as_latency_init(&o->lat, o->latency_ms * 1e-3, as_swap_sparsity(m),
+			(float)o->max_sparsity);
+	if (o->latency_fixed)
 		return;
 	if (tp_size() > 1) { /* every rank would time and move its own slice */
 		if (!tp_rank())
@@ -659,8 +664,6 @@ void swap_cli_latency_attach(struct swap_cli *o, const char *sub, struct asw_mod
 				"chosen under mpirun\n", sub);
 		return;
 	}
-	as_latency_init(&o->lat, o->latency_ms * 1e-3, as_swap_sparsity(m),
-			(float)o->max_sparsity);
 	if (asw_set_latency(am, m, &o->lat))
 		fprintf(stderr, "activeswap %s: latency target: sparsity 0 from the row copy "
 			"stays (--no-rows lets it move)\n", sub);
@@ -670,14 +673,15 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 {
 	if (o->latency_ms > 0)
 		fprintf(f, ", \"latency_target_s\": %.6f, \"latency_met\": %s, "
-			"\"latency_replayed\": %s, \"latency_adaptive\": %s, "
-			"\"latency_sparsity_start\": %.4f, \"latency_sparsity_mean\": %.4f, "
-			"\"latency_sparsity_end\": %.4f, \"latency_sparsity_changes\": %llu",
+			"\"latency_replayed\": %s, \"latency_adaptive\": %s",
 			o->latency_ms * 1e-3, o->aut.latency_met ? "true" : "false",
 			o->aut.latency_replayed ? "true" : "false",
-			o->lat.steps ? "true" : "false", (double)o->lat.s_start,
-			(double)as_latency_mean_sparsity(&o->lat), (double)o->lat.s,
-			(unsigned long long)o->lat.changes);
+			o->lat.steps ? "true" : "false");
+	if (o->lat.target_s > 0) /* run and chat (swap_cli_latency_attach) */
+		fprintf(f, ", \"latency_sparsity_start\": %.4f, \"latency_sparsity_mean\": %.4f, "
+			"\"latency_sparsity_end\": %.4f, \"latency_sparsity_changes\": %llu",
+			(double)o->lat.s_start, (double)as_latency_mean_sparsity(&o->lat),
+			(double)o->lat.s, (unsigned long long)o->lat.changes);
 	fprintf(f, ", \"predicted_s_per_token\": %.6f, \"measured_s_per_token\": %.6f",
 		predicted_s(o), measured_s);
 }

@@ -64,8 +64,10 @@ run --dram-budget 50% --latency-target 0.001 --max-sparsity 0.3 --latency-fixed 
 	>"$T/c.out" 2>"$T/c.err"
 rc=$?
 sp=$(jfield sparsity "$T/c.out")
-[ "$(jfield latency_adaptive "$T/c.out")" = false ] && ! grep -q 'latency feedback' "$T/c.err"
-check $? "--latency-fixed: no feedback"
+[ "$(jfield latency_adaptive "$T/c.out")" = false ] && ! grep -q 'latency feedback' "$T/c.err" &&
+	[ "$(jfield latency_sparsity_start "$T/c.out")" = "$sp" ] &&
+	[ "$(jfield latency_sparsity_end "$T/c.out")" = "$sp" ]
+check $? "--latency-fixed: no feedback, the pick ($sp) recorded as start and end"
 [ $rc = 0 ] && grep -q 'latency target 0.0 ms/token cannot be met: running the fastest allowed -> sparsity 0\.[0-3]' "$T/c.err" &&
 	[ "$(jfield latency_met "$T/c.out")" = false ] &&
 	awk -v s="$sp" 'BEGIN { exit !(s > 0 && s <= 0.3) }'
