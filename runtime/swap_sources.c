@@ -370,7 +370,7 @@ static int table_linear_batch(void *ctx, uint32_t layer, enum as_group g, const 
 	if (!sels)
 		return -EOPNOTSUPP;
 	batch_group(m, layer, g, n);
-	if (sw_union_ok(m, (int)g, n)) {
+	if (sw_union_ok(m, (int)g)) {
 		const void *const *tab = m->all + m->all_off[layer * SWAP_KIND_COUNT + g];
 		uint32_t k = union_of(m, in, n, sels);
 
@@ -522,7 +522,7 @@ static int engine_linear_batch(void *ctx, uint32_t layer, enum as_group g, const
 	ls->hits += hits;
 	if (2 * k >= in)
 		batch_prefetch(m, layer, kind);
-	if (sw_union_ok(m, kind, n)) {
+	if (sw_union_ok(m, kind)) {
 		r = sw_union_product(m, layer, kind, X, n, sels, k, Ys);
 		swap_release(m->eng, m->ukeys, k);
 		return fail(m, r, layer, kind);

@@ -22,18 +22,39 @@ uint64_t sw_union_bytes(uint64_t wide, uint32_t batch, int threads)
 	       (uint64_t)(threads > 0 ? threads : 1) * AS_SG_PANEL * sizeof(float);
 }
 
-int sw_union_alloc(struct as_swap_model *m)
+/* Scratch for n positions (grown when a caller's batch exceeds the one reserved). */
+static int union_reserve(struct as_swap_model *m, uint32_t n)
 {
 	size_t wide = sw_max_in(&m->rm.hp), nth = (size_t)as_tp_size(m->tp);
 
-	if (m->batch < 2 || m->rows)
-		return 0;
-	m->uxm = calloc((size_t)m->batch * wide, sizeof(float));
-	m->upos = calloc(wide, sizeof(uint32_t));
-	m->ucols = calloc(wide * SWAP_MAX_MATS, sizeof(void *));
-	m->upanel = calloc(nth * AS_SG_PANEL, sizeof(float));
-	m->upanels = (uint32_t)nth;
-	return m->uxm && m->upos && m->ucols && m->upanel ? 0 : -ENOMEM;
+	if (!m->upos) {
+		m->upos = calloc(wide, sizeof(uint32_t));
+		m->ucols = calloc(wide * SWAP_MAX_MATS, sizeof(void *));
+		if (!m->upos || !m->ucols)
+			return -ENOMEM;
+	}
+	if (m->upanels < nth) {
+		free(m->upanel);
+		m->upanels = 0;
+		m->upanel = calloc(nth * AS_SG_PANEL, sizeof(float));
+		if (!m->upanel)
+			return -ENOMEM;
+		m->upanels = (uint32_t)nth;
+	}
+	if (m->ucap < n) {
+		free(m->uxm);
+		m->ucap = 0;
+		m->uxm = calloc((size_t)n * wide, sizeof(float));
+		if (!m->uxm)
+			return -ENOMEM;
+		m->ucap = n;
+	}
+	return 0;
+}
+
+int sw_union_alloc(struct as_swap_model *m)
+{
+	return m->batch < 2 || m->rows ? 0 : union_reserve(m, m->batch);
 }
 
 void sw_union_free(struct as_swap_model *m)
@@ -44,9 +65,9 @@ void sw_union_free(struct as_swap_model *m)
 	free(m->upanel);
 }
 
-bool sw_union_ok(const struct as_swap_model *m, int kind, uint32_t n)
+bool sw_union_ok(const struct as_swap_model *m, int kind)
 {
-	if (!m->uxm || n > m->batch || m->kq)
+	if (m->kq)
 		return false;
 	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
 		if (m->mats[kind][mi].kq || !as_sg_type_ok(m->mats[kind][mi].type))
@@ -83,8 +104,10 @@ int sw_union_product(struct as_swap_model *m, uint32_t layer, int kind, const fl
 	size_t in = as_group_in(&m->rm.hp, (enum as_group)kind), wide = sw_max_in(&m->rm.hp);
 	struct union_task t = { m, kind, k, n, Ys };
 
-	if (m->upanels < (uint32_t)as_tp_size(m->tp))
-		return -EINVAL; /* (the pool is the one the scratch was sized for) */
+	int r = union_reserve(m, n);
+
+	if (r)
+		return r;
 	for (uint32_t i = 0; i < k; i++) {
 		const uint8_t *b = m->chan[m->pidx[i]];
 

@@ -93,13 +93,14 @@ struct as_swap_model {
 	struct swap_key *ukeys;
 	const void **chan;
 	/* the union product of a batch (swap_union.c, with a batch scratch and Q4_0
-	 * columns): the masked activations [batch][union], each channel's place in the
+	 * columns): the masked activations [ucap][union], each channel's place in the
 	 * union, the union's columns per matrix [SWAP_MAX_MATS][wide] and a decoded panel
-	 * per thread */
+	 * for each of upanels threads; allocated at open for the reserved batch, grown
+	 * for a larger one */
 	float *uxm, *upanel;
 	uint32_t *upos;
 	const void **ucols;
-	uint32_t upanels;
+	uint32_t upanels, ucap;
 
 	/* preload bookkeeping */
 	uint32_t *stamp;      /* [n_layer][SW_N_PRED][dim]: prediction sequence number */
@@ -194,12 +195,12 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 			    const float *x, const struct as_sel *sel, float *const *ys);
 
 /* swap_union.c: a batch's group as one product over the union of its selections, held
- * in m->chan[m->pidx[0 .. k)] (sparse_gemm.h). sw_union_ok: the group's columns and the
- * scratch allow it for n positions. sw_union_bytes: the scratch, in sw_fixed_bytes. */
+ * in m->chan[m->pidx[0 .. k)] (sparse_gemm.h). sw_union_ok: the group's columns allow
+ * it (Q4_0). sw_union_bytes: the scratch, in sw_fixed_bytes. */
 uint64_t sw_union_bytes(uint64_t wide, uint32_t batch, int threads);
 int sw_union_alloc(struct as_swap_model *m);
 void sw_union_free(struct as_swap_model *m);
-bool sw_union_ok(const struct as_swap_model *m, int kind, uint32_t n);
+bool sw_union_ok(const struct as_swap_model *m, int kind);
 int sw_union_product(struct as_swap_model *m, uint32_t layer, int kind, const float *X,
 		     uint32_t n, const struct as_sel *sels, uint32_t k, float *const *Ys);
 

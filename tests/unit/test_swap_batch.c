@@ -272,6 +272,14 @@ static void columns(const char *path, const char *name, bool union_product)
 		/* not token by token's arithmetic: this path is the union product */
 		assert_true(memcmp(bref->lg[NPROMPT - 1], ref->lg[NPROMPT - 1],
 				   sizeof(ref->lg[0])) != 0);
+		/* a batch larger than the one reserved at open (its scratch grows): the
+		 * same bits, at 25% */
+		p.batch = 5;
+		set_budget(path, &p, 0.25);
+		whole_batch(path, &p, x);
+		assert_memory_equal(x->lg[NPROMPT - 1], bref->lg[NPROMPT - 1],
+				    sizeof(ref->lg[0]));
+		assert_memory_equal(x->next, bref->next, sizeof(ref->next));
 	}
 	for (size_t b = 0; b < 2; b++) {
 		if (fx_backend_skipped(be[b]))
