@@ -289,8 +289,7 @@ int as_state_new_src(struct as_state **out, const struct as_model *m, uint32_t n
 	s->sel_tmp = calloc(maxin, sizeof(float));
 	if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->att ||
 	    !s->rope || !s->logits || !s->k_cache || !s->v_cache || !s->kv_k || !s->kv_v ||
-	    !s->sel_idx ||
-	    !s->sel_tmp || (hp->n_expert && moe_alloc(s, hp))) {
+	    !s->sel_idx || !s->sel_tmp || (hp->n_expert && moe_alloc(s, hp))) {
 		s->src.ops = NULL; /* on failure the caller keeps the source */
 		as_state_free(s);
 		return -ENOMEM;
@@ -452,7 +451,8 @@ static void attention_task(void *arg, int ith, int nth)
 				  s->kv_type };
 
 	as_attention_heads(&g, s->q, as_fw_kv_at(s, s->k_cache, a->layer, 0),
-			   as_fw_kv_at(s, s->v_cache, a->layer, 0), a->pos, s->att, s->xb2, (size_t)ith * hp->n_head / (size_t)nth,
+			   as_fw_kv_at(s, s->v_cache, a->layer, 0), a->pos, s->att, s->xb2,
+			   (size_t)ith * hp->n_head / (size_t)nth,
 			   (size_t)(ith + 1) * hp->n_head / (size_t)nth);
 }
 

@@ -168,7 +168,8 @@ static void battn_task(void *arg, int ith, int nth)
 		size_t t = i / hp->n_head, h = i % hp->n_head;
 
 		/* att_stride 0: head h's scores at att itself */
-		as_attention_heads(&g, a->b->q + t * q_dim, kc, vc, a->b->pos0 + (uint32_t)t, att, a->b->xb2 + t * q_dim, h, h + 1);
+		as_attention_heads(&g, a->b->q + t * q_dim, kc, vc, a->b->pos0 + (uint32_t)t, att,
+				   a->b->xb2 + t * q_dim, h, h + 1);
 	}
 }
 

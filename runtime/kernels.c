@@ -897,27 +897,29 @@ void as_softmax(float *x, size_t n)
 		x[i] /= sum;
 }
 
-/* Used per (head, position) by attention: SIMD at the active level. */
-float as_dot_f32(const float *a, const float *b, size_t n)
+/* The active level's table (attention's helpers, per head and position). */
+static const struct as_kernel_table *active_table(void)
 {
 	ensure_init();
-	return tables[atomic_load_explicit(&active_level, memory_order_relaxed)].dot_f32(a, b, n);
+	return &tables[atomic_load_explicit(&active_level, memory_order_relaxed)];
+}
+
+float as_dot_f32(const float *a, const float *b, size_t n)
+{
+	return active_table()->dot_f32(a, b, n);
 }
 
 void as_axpy_f32(float *y, float a, const float *x, size_t n)
 {
-	ensure_init();
-	tables[atomic_load_explicit(&active_level, memory_order_relaxed)].axpy_f32(y, a, x, n);
+	active_table()->axpy_f32(y, a, x, n);
 }
 
 float as_dot_f16(const float *a, const as_fp16_t *b, size_t n)
 {
-	ensure_init();
-	return tables[atomic_load_explicit(&active_level, memory_order_relaxed)].dot_f16(a, b, n);
+	return active_table()->dot_f16(a, b, n);
 }
 
 void as_axpy_f16(float *y, float a, const as_fp16_t *x, size_t n)
 {
-	ensure_init();
-	tables[atomic_load_explicit(&active_level, memory_order_relaxed)].axpy_f16(y, a, x, n);
+	active_table()->axpy_f16(y, a, x, n);
 }

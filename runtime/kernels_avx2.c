@@ -333,31 +333,45 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 
 /* ---- float vector helpers ------------------------------------------------------------ */
 
-static float dot_f32(const float *a, const float *b, size_t n)
-{
-	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-	size_t i = 0;
-	float t = 0.0f;
-
-	for (; i + 16 <= n; i += 16) {
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+/* dot_SFX(a, b) and axpy_SFX(y += a * x) with the second operand of T elements: LD8 loads
+ * 8 of them as floats, ONE converts one (exactly). */
+#define FLOAT_HELPERS(SFX, T, LD8, ONE)                                                 \
+	static float dot_##SFX(const float *a, const T *b, size_t n)                    \
+	{                                                                               \
+		__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();             \
+		size_t i = 0;                                                           \
+		float t = 0.0f;                                                         \
+                                                                                        \
+		for (; i + 16 <= n; i += 16) {                                          \
+			s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), LD8(b + i), s0);   \
+			s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), LD8(b + i + 8), \
+					     s1);                                       \
+		}                                                                       \
+		for (; i < n; i++)                                                      \
+			t += a[i] * ONE(b[i]);                                          \
+		return hsum256(_mm256_add_ps(s0, s1)) + t;                              \
+	}                                                                               \
+                                                                                        \
+	static void axpy_##SFX(float *y, float a, const T *x, size_t n)                 \
+	{                                                                               \
+		__m256 av = _mm256_set1_ps(a);                                          \
+		size_t i = 0;                                                           \
+                                                                                        \
+		for (; i + 8 <= n; i += 8)                                              \
+			_mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, LD8(x + i),         \
+								_mm256_loadu_ps(y + i))); \
+		for (; i < n; i++) /* fmaf: the same rounding as the vector lanes */    \
+			y[i] = fmaf(a, ONE(x[i]), y[i]);                                \
 	}
-	for (; i < n; i++)
-		t += a[i] * b[i];
-	return hsum256(_mm256_add_ps(s0, s1)) + t;
+
+static inline __m256 ld8_f32(const float *p)
+{
+	return _mm256_loadu_ps(p);
 }
 
-static void axpy_f32(float *y, float a, const float *x, size_t n)
+static inline float one_f32(float v)
 {
-	__m256 av = _mm256_set1_ps(a);
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i),
-							_mm256_loadu_ps(y + i)));
-	for (; i < n; i++)
-		y[i] = fmaf(a, x[i], y[i]); /* same rounding as the vector lanes */
+	return v;
 }
 
 static inline __m256 ld8_f16(const as_fp16_t *p)
@@ -365,32 +379,8 @@ static inline __m256 ld8_f16(const as_fp16_t *p)
 	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
 
-static float dot_f16(const float *a, const as_fp16_t *b, size_t n)
-{
-	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-	size_t i = 0;
-	float t = 0.0f;
-
-	for (; i + 16 <= n; i += 16) {
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), ld8_f16(b + i), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), ld8_f16(b + i + 8), s1);
-	}
-	for (; i < n; i++)
-		t += a[i] * fp16_1(b[i]);
-	return hsum256(_mm256_add_ps(s0, s1)) + t;
-}
-
-static void axpy_f16(float *y, float a, const as_fp16_t *x, size_t n)
-{
-	__m256 av = _mm256_set1_ps(a);
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, ld8_f16(x + i),
-							_mm256_loadu_ps(y + i)));
-	for (; i < n; i++)
-		y[i] = fmaf(a, fp16_1(x[i]), y[i]); /* same rounding as the vector lanes */
-}
+FLOAT_HELPERS(f32, float, ld8_f32, one_f32)
+FLOAT_HELPERS(f16, as_fp16_t, ld8_f16, fp16_1)
 
 void as_kernels_avx2_init(struct as_kernel_table *t)
 {

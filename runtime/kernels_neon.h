@@ -341,57 +341,42 @@ static void nquant_q8_0(const float *x, struct block_q8_0 *y, int32_t *sums, siz
 
 /* ---- attention helpers ------------------------------------------------------------------ */
 
-static float ndot_f32(const float *a, const float *b, size_t n)
-{
-	float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
-	size_t i = 0;
-	float s;
-
-	for (; i + 8 <= n; i += 8) {
-		s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
-		s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+/* ndot_SFX(a, b) and naxpy_SFX(y += a * x) with the second operand of T elements: LD4 loads
+ * 4 of them as floats, ONE converts one (exactly). */
+#define NFLOAT_HELPERS(SFX, T, LD4, ONE)                                                \
+	static float ndot_##SFX(const float *a, const T *b, size_t n)                   \
+	{                                                                               \
+		float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);             \
+		size_t i = 0;                                                           \
+		float s;                                                                \
+                                                                                        \
+		for (; i + 8 <= n; i += 8) {                                            \
+			s0 = vfmaq_f32(s0, vld1q_f32(a + i), LD4(b + i));               \
+			s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), LD4(b + i + 4));       \
+		}                                                                       \
+		s = vaddvq_f32(vaddq_f32(s0, s1));                                      \
+		for (; i < n; i++)                                                      \
+			s += a[i] * ONE(b[i]);                                          \
+		return s;                                                               \
+	}                                                                               \
+                                                                                        \
+	static void naxpy_##SFX(float *y, float a, const T *x, size_t n)                \
+	{                                                                               \
+		size_t i = 0;                                                           \
+                                                                                        \
+		for (; i + 4 <= n; i += 4)                                              \
+			vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), LD4(x + i), a)); \
+		for (; i < n; i++)                                                      \
+			y[i] += a * ONE(x[i]);                                          \
 	}
-	s = vaddvq_f32(vaddq_f32(s0, s1));
-	for (; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
 
-static void naxpy_f32(float *y, float a, const float *x, size_t n)
+static inline float none_f32(float v)
 {
-	size_t i = 0;
-
-	for (; i + 4 <= n; i += 4)
-		vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
-	for (; i < n; i++)
-		y[i] += a * x[i];
+	return v;
 }
 
-static float ndot_f16(const float *a, const as_fp16_t *b, size_t n)
-{
-	float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
-	size_t i = 0;
-	float s;
-
-	for (; i + 8 <= n; i += 8) {
-		s0 = vfmaq_f32(s0, vld1q_f32(a + i), ld4_f16(b + i));
-		s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), ld4_f16(b + i + 4));
-	}
-	s = vaddvq_f32(vaddq_f32(s0, s1));
-	for (; i < n; i++)
-		s += a[i] * as_fp16_to_fp32(b[i]);
-	return s;
-}
-
-static void naxpy_f16(float *y, float a, const as_fp16_t *x, size_t n)
-{
-	size_t i = 0;
-
-	for (; i + 4 <= n; i += 4)
-		vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), ld4_f16(x + i), a));
-	for (; i < n; i++)
-		y[i] += a * as_fp16_to_fp32(x[i]);
-}
+NFLOAT_HELPERS(f32, float, vld1q_f32, none_f32)
+NFLOAT_HELPERS(f16, as_fp16_t, ld4_f16, as_fp16_to_fp32)
 
 static inline void as_neon_fill(struct as_kernel_table *t)
 {

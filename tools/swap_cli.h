@@ -122,8 +122,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 struct as_eval_model;
 void swap_cli_eval_model(struct as_swap_model *m, uint32_t n_ctx, struct as_eval_model *em);
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f);
-/* JSON members (leading ", "): kv_type, kv_bytes, backend, budget_bytes, sparsity, group, flash and stall
- * per token, hit rate, preload precision/recall. */
+/* JSON members (leading ", "): kv_type, kv_bytes, backend, budget_bytes, sparsity, group,
+ * flash and stall per token, hit rate, preload precision/recall. */
 void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f);
 /* With --latency-target: JSON members (leading ", ") "latency_target_s", "latency_met",
  * "latency_replayed"; always "predicted_s_per_token" (the cost model's, 0 when it made
