@@ -866,36 +866,7 @@ void as_matvec(struct as_threadpool *tp, enum ggml_type t, const void *W, size_t
 	as_matvec_level(as_simd_active(), tp, t, W, rows, cols, x, y);
 }
 
-/* ---- float helpers ------------------------------------------------------------------ */
-
-void as_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps)
-{
-	float ss = 0.0f;
-
-	for (size_t i = 0; i < n; i++)
-		ss += x[i] * x[i];
-	ss = 1.0f / sqrtf(ss / (float)n + eps);
-	for (size_t i = 0; i < n; i++)
-		out[i] = w[i] * (ss * x[i]);
-}
-
-void as_softmax(float *x, size_t n)
-{
-	float max, sum = 0.0f;
-
-	if (!n)
-		return;
-	max = x[0];
-	for (size_t i = 1; i < n; i++)
-		if (x[i] > max)
-			max = x[i];
-	for (size_t i = 0; i < n; i++) {
-		x[i] = expf(x[i] - max);
-		sum += x[i];
-	}
-	for (size_t i = 0; i < n; i++)
-		x[i] /= sum;
-}
+/* ---- attention helpers at the active level -------------------------------------- */
 
 /* The active level's table (attention's helpers, per head and position). */
 static const struct as_kernel_table *active_table(void)
