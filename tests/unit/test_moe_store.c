@@ -435,7 +435,7 @@ static void test_header(void **state)
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "expert count 8"));
 	/* a version from the future: one line saying so */
-	patch_header(store_qw, bad, 8, 4);
+	patch_header(store_qw, bad, 8, 5);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_non_null(strstr(err, "a newer activeswap wrote it"));
 	unlink(bad);
