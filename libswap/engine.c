@@ -302,11 +302,11 @@ static int wait_locked(struct swap_engine *e, const struct swap_key *keys, size_
 
 static int check_room(struct swap_engine *e, const struct swap_key *keys, size_t n)
 {
-	uint64_t per[SWAP_KIND_COUNT] = { 0 };
+	uint64_t per[SWAP_KIND_MAX] = { 0 };
 
 	for (size_t i = 0; i < n; i++)
 		per[keys[i].kind]++;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < (int)e->s->n_kinds; k++)
 		if (per[k] > e->kc[k].n - e->kc[k].static_n)
 			return -ENOSPC; /* could never all be resident at once */
 	return 0;
@@ -396,16 +396,32 @@ void swap_unpin(struct swap_engine *e, struct swap_key key)
 	swap_release(e, &key, 1);
 }
 
-size_t swap_count_resident(struct swap_engine *e, const struct swap_key *keys, size_t n)
+static size_t count_state(struct swap_engine *e, const struct swap_key *keys, size_t n,
+			  bool loading)
 {
 	size_t c = 0;
 
 	pthread_mutex_lock(&e->lock);
-	for (size_t i = 0; i < n; i++)
-		c += swap_key_ok(e->s, keys[i]) &&
-		     e->ent[swap_bidx(e->s, keys[i])].state == ST_VALID;
+	for (size_t i = 0; i < n; i++) {
+		int st;
+
+		if (!swap_key_ok(e->s, keys[i]))
+			continue;
+		st = e->ent[swap_bidx(e->s, keys[i])].state;
+		c += st == ST_VALID || (loading && st == ST_LOADING);
+	}
 	pthread_mutex_unlock(&e->lock);
 	return c;
+}
+
+size_t swap_count_resident(struct swap_engine *e, const struct swap_key *keys, size_t n)
+{
+	return count_state(e, keys, n, false);
+}
+
+size_t swap_count_coming(struct swap_engine *e, const struct swap_key *keys, size_t n)
+{
+	return count_state(e, keys, n, true);
 }
 
 int swap_cancel(struct swap_engine *e, uint64_t tag, unsigned prio_mask)
@@ -436,7 +452,7 @@ int swap_cancel(struct swap_engine *e, uint64_t tag, unsigned prio_mask)
 
 int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, size_t n)
 {
-	uint64_t per[SWAP_KIND_COUNT] = { 0 };
+	uint64_t per[SWAP_KIND_MAX] = { 0 };
 	const void **ptrs;
 	int r = 0;
 
@@ -447,7 +463,7 @@ int swap_engine_set_static(struct swap_engine *e, const struct swap_key *keys, s
 			r = -EINVAL;
 	for (size_t i = 0; i < n && !r; i++)
 		per[keys[i].kind]++;
-	for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+	for (int k = 0; k < (int)e->s->n_kinds && !r; k++) {
 		uint64_t need = swap_kind_min(e->s, &e->p, k);
 
 		if (e->kc[k].static_n + per[k] + need > e->kc[k].n)
@@ -554,7 +570,7 @@ void swap_engine_stats(struct swap_engine *e, struct swap_stats *o)
 	o->pool_bytes = e->pool.size;
 	o->pool_locked = e->pool.locked || e->pool.kmod;
 	o->staging_bytes = (uint64_t)e->qd * e->sb;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)e->s->n_kinds; k++) {
 		o->slot_bytes += e->kc[k].n * e->kc[k].size;
 		o->kind_slots[k] = e->kc[k].n;
 	}

@@ -37,11 +37,12 @@ static enum swap_policy_kind kind_policy(const struct swap_engine_params *p, int
 	return (p->own_policy >> k) & 1 ? p->kind_policy[k] : p->policy;
 }
 
-static bool bad_kind_policy(const struct swap_engine_params *p)
+static bool bad_kind_policy(const struct swap_store *s, const struct swap_engine_params *p)
 {
-	if (p->own_policy >> SWAP_KIND_COUNT)
+	/* a policy only for a kind the store has; skipping an absent kind is harmless */
+	if (p->own_policy >> s->n_kinds || p->skip_kinds >> SWAP_KIND_MAX)
 		return true;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < SWAP_KIND_MAX; k++)
 		if ((unsigned)kind_policy(p, k) >= N_POLICIES)
 			return true;
 	return false;
@@ -51,7 +52,7 @@ static bool bad_kind_policy(const struct swap_engine_params *p)
  * whole slot and bundle ranges; it is only ever given its own kinds). */
 static int make_policies(struct swap_engine *e, const struct swap_policy_cfg *pc)
 {
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)e->s->n_kinds; k++) {
 		enum swap_policy_kind pk = kind_policy(&e->p, k);
 
 		if (!e->inst[pk]) {
@@ -77,7 +78,7 @@ static uint64_t staging_buf(const struct swap_store *s, const struct swap_engine
 
 	uint64_t cap = p->max_buffer_bytes ? swap_align_up(p->max_buffer_bytes) : PIECE_BUF;
 
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)s->n_kinds; k++) {
 		uint64_t one = swap_align_up(s->bundle_bytes[k]) + SWAP_ALIGN;
 
 		if (one > cap)
@@ -103,14 +104,14 @@ uint64_t swap_engine_min_budget(const struct swap_store *s,
 		p = *pin;
 	fill_defaults(&p);
 	t = staging_buf(s, &p) * p.queue_depth;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < (int)s->n_kinds; k++)
 		t += swap_kind_min(s, &p, k) * slot_size(s, k) + SLOT_ALIGN;
 	return (t + page - 1) & ~(page - 1);
 }
 
 static void engine_free(struct swap_engine *e)
 {
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < SWAP_KIND_MAX; k++)
 		free(e->kc[k].free);
 	for (int i = 0; i < SWAP_N_POLICIES; i++)
 		if (e->inst[i])
@@ -133,7 +134,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	struct swap_engine *e;
 	struct swap_backend_cfg cfg;
 	uint64_t minb, staging, usable, need_min = 0, want_all = 0, extra, wsum = 0;
-	uint64_t w[SWAP_KIND_COUNT], nk[SWAP_KIND_COUNT];
+	uint64_t w[SWAP_KIND_MAX], nk[SWAP_KIND_MAX];
 	uint8_t *mem;
 	int r;
 
@@ -157,20 +158,20 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	fill_defaults(&e->p);
 	if (e->p.queue_depth > 4096 || e->p.max_read_bytes > (64u << 20) ||
 	    e->p.max_buffer_bytes > (64u << 20) ||
-	    (unsigned)e->p.policy >= N_POLICIES || bad_kind_policy(&e->p) ||
+	    (unsigned)e->p.policy >= N_POLICIES || bad_kind_policy(s, &e->p) ||
 	    (unsigned)e->p.backend > SWAP_BACKEND_KMOD) {
 		swap_seterr(err, errlen, "bad engine parameters (queue depth <= 4096, max read "
 			    "and buffer <= 64 MiB, known policies and backend)");
 		engine_free(e);
 		return -EINVAL;
 	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < (int)s->n_kinds; k++)
 		e->pol[k] = policies[kind_policy(&e->p, k)];
 	e->qd = e->p.queue_depth;
 	e->sb = staging_buf(s, &e->p);
 	staging = e->sb * e->qd;
 	minb = swap_engine_min_budget(s, &e->p);
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)s->n_kinds; k++) {
 		need_min += swap_kind_min(s, &e->p, k) * slot_size(s, k);
 		want_all += swap_kind_use(s, &e->p, k) * slot_size(s, k) + SLOT_ALIGN;
 	}
@@ -202,9 +203,9 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	}
 	/* Carve: staging buffers first (4 KiB aligned), then one slot class per kind. */
 	e->staging = e->pool.base;
-	usable = e->pool.size - staging - SWAP_KIND_COUNT * SLOT_ALIGN;
+	usable = e->pool.size - staging - s->n_kinds * SLOT_ALIGN;
 	extra = usable - need_min;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)s->n_kinds; k++) {
 		uint64_t use = swap_kind_use(s, &e->p, k), kmin = swap_kind_min(s, &e->p, k);
 
 		w[k] = (use > kmin ? use - kmin : 0) * slot_size(s, k);
@@ -214,12 +215,12 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	{
 		bool ordered = false;
 
-		for (int k = 1; k < SWAP_KIND_COUNT; k++)
+		for (int k = 1; k < (int)s->n_kinds; k++)
 			ordered |= e->p.kind_prio[k] != e->p.kind_prio[0];
-		for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		for (int k = 0; k < (int)s->n_kinds; k++)
 			nk[k] = swap_kind_min(s, &e->p, k);
 		if (!ordered) {
-			for (int k = 0; k < SWAP_KIND_COUNT && wsum; k++)
+			for (int k = 0; k < (int)s->n_kinds && wsum; k++)
 				nk[k] += (uint64_t)((long double)extra * w[k] / wsum) / slot_size(s, k);
 		} else {
 			/* highest priority first, each up to all; kinds of the same priority
@@ -229,9 +230,9 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 			for (int pr = 255; pr >= 0; pr--) {
 				uint64_t wl = 0, avail = left;
 
-				for (int k = 0; k < SWAP_KIND_COUNT; k++)
+				for (int k = 0; k < (int)s->n_kinds; k++)
 					wl += e->p.kind_prio[k] == pr ? w[k] : 0;
-				for (int k = 0; k < SWAP_KIND_COUNT && wl; k++) {
+				for (int k = 0; k < (int)s->n_kinds && wl; k++) {
 					uint64_t add;
 
 					if (e->p.kind_prio[k] != pr)
@@ -244,7 +245,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 			}
 		}
 	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)s->n_kinds; k++) {
 		struct kclass *kc = &e->kc[k];
 		uint64_t all = swap_kind_use(s, &e->p, k), n = nk[k];
 
@@ -273,7 +274,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		struct swap_policy_cfg pc = { .n_slots = e->n_slots, .n_bundles = s->n_bundles,
 					      .freq_decay = e->p.freq_decay };
 
-		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		for (int k = 0; k < (int)s->n_kinds; k++) {
 			pc.kind_base[k] = e->kc[k].base;
 			pc.kind_n[k] = e->kc[k].n;
 		}
@@ -284,7 +285,7 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		engine_free(e);
 		return -ENOMEM;
 	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)s->n_kinds; k++) {
 		struct kclass *kc = &e->kc[k];
 
 		kc->free = calloc(kc->n + 1, sizeof(*kc->free));
@@ -385,7 +386,7 @@ const char *swap_engine_policy_name(const struct swap_engine *e)
 
 const char *swap_engine_kind_policy_name(const struct swap_engine *e, int kind)
 {
-	if (kind < 0 || kind >= SWAP_KIND_COUNT)
+	if (kind < 0 || kind >= (int)e->s->n_kinds)
 		return NULL;
 	return e->pol[kind]->name;
 }

@@ -85,13 +85,13 @@ struct swap_engine {
 	struct ent *ent;
 	/* per kind: the policy ranking its slots and that policy's instance (one instance
 	 * per policy in use, in inst[], shared by the kinds it ranks) */
-	const struct swap_policy_ops *pol[SWAP_KIND_COUNT];
-	struct swap_policy *ps[SWAP_KIND_COUNT];
+	const struct swap_policy_ops *pol[SWAP_KIND_MAX];
+	struct swap_policy *ps[SWAP_KIND_MAX];
 	struct swap_policy *inst[SWAP_N_POLICIES];
 	const struct swap_policy_ops *pol_of[SWAP_N_POLICIES];
 	struct slot *slots;
 	uint64_t n_slots;
-	struct kclass kc[SWAP_KIND_COUNT];
+	struct kclass kc[SWAP_KIND_MAX];
 	int32_t ph[SWAP_PRIO_COUNT], pt[SWAP_PRIO_COUNT];
 	uint64_t n_queued;
 	struct swap_layer_stats *ls;

@@ -21,7 +21,7 @@ struct swap_policy {
 	int32_t *heap;    /* per kind: heap[base[k] .. base[k] + n[k]) holds slot indices */
 	int32_t *pos;     /* per slot: its index in its kind's heap (while evictable) */
 	uint32_t *bundle; /* per slot: the bundle it holds (while evictable) */
-	uint64_t base[SWAP_KIND_COUNT], n[SWAP_KIND_COUNT];
+	uint64_t base[SWAP_KIND_MAX], n[SWAP_KIND_MAX];
 };
 
 static float sc(const struct swap_policy *p, int32_t si)
@@ -100,7 +100,7 @@ static int freq_create(struct swap_policy **out, const struct swap_policy_cfg *c
 		freq_destroy(p);
 		return -ENOMEM;
 	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < SWAP_KIND_MAX; k++)
 		p->base[k] = cfg->kind_base[k];
 	p->inc = 1.0f;
 	p->decay = cfg->freq_decay;

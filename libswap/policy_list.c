@@ -22,7 +22,7 @@ struct link {
 
 struct swap_policy {
 	struct link *l; /* per slot */
-	int32_t head[SWAP_KIND_COUNT], tail[SWAP_KIND_COUNT];
+	int32_t head[SWAP_KIND_MAX], tail[SWAP_KIND_MAX];
 };
 
 static int list_create(struct swap_policy **out, const struct swap_policy_cfg *cfg)
@@ -39,7 +39,7 @@ static int list_create(struct swap_policy **out, const struct swap_policy_cfg *c
 	}
 	for (uint64_t i = 0; i < cfg->n_slots; i++)
 		p->l[i].prev = p->l[i].next = NIL;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < SWAP_KIND_MAX; k++)
 		p->head[k] = p->tail[k] = NIL;
 	*out = p;
 	return 0;

@@ -161,7 +161,7 @@ void swap_dispatch(struct swap_engine *e)
 					break;
 				}
 				blocked |= 1u << kc.kind;
-				if (blocked == (1u << SWAP_KIND_COUNT) - 1)
+				if (blocked == (1u << s->n_kinds) - 1)
 					return;
 			}
 		}

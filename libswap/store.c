@@ -41,7 +41,15 @@ enum {
 	H_GROUP = 28, H_N_GROUPS = 32, H_N_RESIDENT = 36, H_META_OFF = 40, H_META_LEN = 48,
 	H_RDIR_OFF = 56, H_CRC_OFF = 64, H_SECT_OFF = 72, H_DATA_OFF = 80, H_DATA_LEN = 88,
 	H_HPARAMS = 96, H_KINDS = 128, H_KIND_BYTES = 64, H_ALIGN = 384, H_N_EXPERT = 388,
+	H_KINDS_LOW = 512, /* version 4: the kind records of SWAP_FFN_IN_LOW, SWAP_FFN_OUT_LOW */
 };
+
+/* Where kind k's 64-byte record is in the header. */
+static uint32_t kind_rec(int k)
+{
+	return k < SWAP_KIND_COUNT ? H_KINDS + k * H_KIND_BYTES :
+				     H_KINDS_LOW + (k - SWAP_KIND_COUNT) * H_KIND_BYTES;
+}
 
 struct swap_key swap_key_of(const struct swap_store *s, uint64_t bidx)
 {
@@ -49,7 +57,7 @@ struct swap_key swap_key_of(const struct swap_store *s, uint64_t bidx)
 	uint64_t r = bidx % s->per_layer;
 
 	k.layer = (uint32_t)(bidx / s->per_layer);
-	k.kind = SWAP_KIND_COUNT - 1;
+	k.kind = s->n_kinds - 1;
 	while (k.kind > 0 && r < s->kind_base[k.kind])
 		k.kind--;
 	k.channel = (uint32_t)(r - s->kind_base[k.kind]);
@@ -69,7 +77,7 @@ uint64_t swap_bundle_off(const struct swap_store *s, struct swap_key k)
 	uint32_t g = k.layer / s->d.group;
 	uint64_t nl = group_layers(s, g);
 
-	return s->sect[(uint64_t)g * SWAP_KIND_COUNT + k.kind] +
+	return s->sect[(uint64_t)g * s->n_kinds + k.kind] +
 	       ((uint64_t)k.channel * nl + (k.layer - g * s->d.group)) * s->bundle_bytes[k.kind];
 }
 
@@ -148,8 +156,20 @@ int swap_store_layout(struct swap_store *s, struct store_layout *L, char *err, s
 			    "kinds' bundle count", d->n_expert, SWAP_MAX_EXPERTS);
 		return -EINVAL;
 	}
+	/* the low copies: both kinds or neither, each holding every expert */
+	s->n_kinds = d->kinds[SWAP_FFN_IN_LOW].in || d->kinds[SWAP_FFN_OUT_LOW].in ?
+		     SWAP_KIND_MAX : SWAP_KIND_COUNT;
+	if (s->n_kinds == SWAP_KIND_MAX && (!d->n_expert ||
+					    d->kinds[SWAP_FFN_IN_LOW].in != d->n_expert ||
+					    d->kinds[SWAP_FFN_OUT_LOW].in != d->n_expert)) {
+		swap_seterr(err, errlen, "low-precision expert kinds with %u and %u bundles "
+			    "for %u experts", d->kinds[SWAP_FFN_IN_LOW].in,
+			    d->kinds[SWAP_FFN_OUT_LOW].in, d->n_expert);
+		return -EINVAL;
+	}
+	memset(s->bundle_bytes, 0, sizeof(s->bundle_bytes));
 	s->per_layer = 0;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)s->n_kinds; k++) {
 		const struct swap_kind_desc *kd = &d->kinds[k];
 
 		if (kd->in == 0 || kd->in > SWAP_MAX_CHANNELS || kd->n_mats == 0 ||
@@ -172,6 +192,8 @@ int swap_store_layout(struct swap_store *s, struct store_layout *L, char *err, s
 		s->kind_base[k] = s->per_layer;
 		s->per_layer += kd->in;
 	}
+	for (int k = (int)s->n_kinds; k < SWAP_KIND_MAX; k++)
+		s->kind_base[k] = s->per_layer;
 	s->n_groups = (d->n_layers + d->group - 1) / d->group;
 	s->n_bundles = s->per_layer * d->n_layers;
 	L->meta_off = off;
@@ -184,7 +206,7 @@ int swap_store_layout(struct swap_store *s, struct store_layout *L, char *err, s
 	if (add_aligned(&off, s->n_bundles * 4))
 		goto ov;
 	L->sect_off = off;
-	if (add_aligned(&off, (uint64_t)s->n_groups * SWAP_KIND_COUNT * 8))
+	if (add_aligned(&off, (uint64_t)s->n_groups * s->n_kinds * 8))
 		goto ov;
 	L->res_start = off;
 	for (uint32_t i = 0; i < d->n_resident; i++) {
@@ -195,16 +217,16 @@ int swap_store_layout(struct swap_store *s, struct store_layout *L, char *err, s
 	}
 	L->data_off = off;
 	free(s->sect);
-	s->sect = calloc((size_t)s->n_groups * SWAP_KIND_COUNT, sizeof(*s->sect));
+	s->sect = calloc((size_t)s->n_groups * s->n_kinds, sizeof(*s->sect));
 	if (!s->sect) {
 		swap_seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (uint32_t g = 0; g < s->n_groups; g++) {
-		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		for (int k = 0; k < (int)s->n_kinds; k++) {
 			uint64_t len;
 
-			s->sect[g * SWAP_KIND_COUNT + k] = off;
+			s->sect[g * s->n_kinds + k] = off;
 			if (__builtin_mul_overflow((uint64_t)d->kinds[k].in * group_layers(s, g),
 						   s->bundle_bytes[k], &len) ||
 			    add_aligned(&off, len))
@@ -236,7 +258,7 @@ void swap_store_encode_header(const struct swap_store *s, const struct store_lay
 	memset(h, 0, SWAP_HDR_BYTES);
 	memcpy(h + H_MAGIC, SWAP_MAGIC, 8);
 	/* a store without experts stays version 2, readable by older builds */
-	put32(h + H_VERSION, d->n_expert ? 3 : 2);
+	put32(h + H_VERSION, swap_store_version(s));
 	put32(h + H_HDR_BYTES, SWAP_HDR_BYTES);
 	put64(h + H_FILE_SIZE, L->size);
 	put32(h + H_N_LAYERS, d->n_layers);
@@ -258,8 +280,8 @@ void swap_store_encode_header(const struct swap_store *s, const struct store_lay
 	put32(h + H_HPARAMS + 20, d->hp.n_ctx);
 	memcpy(h + H_HPARAMS + 24, &d->hp.rms_eps, 4);
 	memcpy(h + H_HPARAMS + 28, &d->hp.rope_theta, 4);
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		uint8_t *p = h + H_KINDS + k * H_KIND_BYTES;
+	for (int k = 0; k < (int)s->n_kinds; k++) {
+		uint8_t *p = h + kind_rec(k);
 
 		put32(p, d->kinds[k].in);
 		put32(p + 4, d->kinds[k].n_mats);
@@ -328,7 +350,7 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 	struct stat st;
 	struct store_layout L;
 	uint64_t *sect_disk = NULL;
-	int r;
+	int r, n_kinds;
 
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
@@ -381,9 +403,12 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 	s->d.n_expert = get32(h + H_N_EXPERT);
 	if ((get32(h + H_VERSION) == 2) != (s->d.n_expert == 0)) {
 		swap_seterr(err, errlen, "%s: store version %u with %u experts (version 2 has "
-			    "none, 3 has some)", path, get32(h + H_VERSION), s->d.n_expert);
+			    "none, 3 and 4 have some)", path, get32(h + H_VERSION),
+			    s->d.n_expert);
 		goto fail;
 	}
+	/* version 4: the low-precision expert kinds' records (not read before: reserved) */
+	n_kinds = get32(h + H_VERSION) == 4 ? SWAP_KIND_MAX : SWAP_KIND_COUNT;
 	s->d.n_layers = get32(h + H_N_LAYERS);
 	s->d.group = get32(h + H_GROUP);
 	s->d.n_resident = get32(h + H_N_RESIDENT);
@@ -396,8 +421,8 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 	s->d.hp.n_ctx = get32(h + H_HPARAMS + 20);
 	memcpy(&s->d.hp.rms_eps, h + H_HPARAMS + 24, 4);
 	memcpy(&s->d.hp.rope_theta, h + H_HPARAMS + 28, 4);
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		const uint8_t *p = h + H_KINDS + k * H_KIND_BYTES;
+	for (int k = 0; k < n_kinds; k++) {
+		const uint8_t *p = h + kind_rec(k);
 		struct swap_kind_desc *kd = &s->d.kinds[k];
 
 		kd->in = get32(p);
@@ -476,6 +501,10 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 		for (uint32_t i = 0; i < s->d.n_resident; i++)
 			disk_off[i] = s->res[i].offset;
 		r = swap_store_layout(s, &L, err, errlen);
+		if (!r && (int)s->n_kinds != n_kinds) {
+			swap_seterr(err, errlen, "store version 4 without low-precision experts");
+			r = -EINVAL;
+		}
 		if (r) {
 			free(disk_off);
 			goto fail;
@@ -499,8 +528,8 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 		swap_seterr(err, errlen, "%s: header offsets disagree with the layout", path);
 		goto fail;
 	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-		if (get64(h + H_KINDS + k * H_KIND_BYTES + 8) != s->bundle_bytes[k]) {
+	for (int k = 0; k < n_kinds; k++) {
+		if (get64(h + kind_rec(k) + 8) != s->bundle_bytes[k]) {
 			swap_seterr(err, errlen, "%s: kind %d bundle size disagrees", path, k);
 			goto fail;
 		}
@@ -514,7 +543,7 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 	s->data_len = L.data_len;
 	s->crc = malloc(s->n_bundles * 4);
 	s->meta = malloc(s->d.meta_len ? s->d.meta_len : 1);
-	sect_disk = malloc((size_t)s->n_groups * SWAP_KIND_COUNT * 8);
+	sect_disk = malloc((size_t)s->n_groups * n_kinds * 8);
 	if (!s->crc || !s->meta || !sect_disk) {
 		r = -ENOMEM;
 		swap_seterr(err, errlen, "out of memory");
@@ -522,12 +551,12 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 	}
 	if ((r = pread_full(s->fd, s->crc, s->n_bundles * 4, L.crc_off)) ||
 	    (r = pread_full(s->fd, s->meta, s->d.meta_len, L.meta_off)) ||
-	    (r = pread_full(s->fd, sect_disk, (size_t)s->n_groups * SWAP_KIND_COUNT * 8,
+	    (r = pread_full(s->fd, sect_disk, (size_t)s->n_groups * n_kinds * 8,
 			    L.sect_off))) {
 		swap_seterr(err, errlen, "%s: reading tables: %s", path, strerror(-r));
 		goto fail;
 	}
-	if (memcmp(sect_disk, s->sect, (size_t)s->n_groups * SWAP_KIND_COUNT * 8)) {
+	if (memcmp(sect_disk, s->sect, (size_t)s->n_groups * n_kinds * 8)) {
 		r = -EBADMSG;
 		swap_seterr(err, errlen, "%s: section table disagrees with the layout", path);
 		goto fail;
@@ -547,7 +576,12 @@ fail:
 }
 
 const char *swap_store_path(const struct swap_store *s) { return s->path; }
-uint32_t swap_store_version(const struct swap_store *s) { return s->d.n_expert ? 3 : 2; }
+uint32_t swap_store_version(const struct swap_store *s)
+{
+	return s->n_kinds == SWAP_KIND_MAX ? 4 : s->d.n_expert ? 3 : 2;
+}
+
+uint32_t swap_store_n_kinds(const struct swap_store *s) { return s->n_kinds; }
 const struct swap_store_desc *swap_store_desc(const struct swap_store *s) { return &s->d; }
 uint64_t swap_store_file_size(const struct swap_store *s) { return s->file_size; }
 uint64_t swap_store_n_bundles(const struct swap_store *s) { return s->n_bundles; }
@@ -555,22 +589,23 @@ uint32_t swap_store_n_resident(const struct swap_store *s) { return s->d.n_resid
 
 const char *swap_kind_name(enum swap_kind kind)
 {
-	static const char *const names[SWAP_KIND_COUNT] = { "attn_in", "attn_out", "ffn_in",
-							     "ffn_out" };
+	static const char *const names[SWAP_KIND_MAX] = { "attn_in", "attn_out", "ffn_in",
+							   "ffn_out", "ffn_in_low",
+							   "ffn_out_low" };
 
-	return (unsigned)kind < SWAP_KIND_COUNT ? names[kind] : NULL;
+	return (unsigned)kind < SWAP_KIND_MAX ? names[kind] : NULL;
 }
 
 uint64_t swap_store_bundle_bytes(const struct swap_store *s, enum swap_kind kind)
 {
-	return (unsigned)kind < SWAP_KIND_COUNT ? s->bundle_bytes[kind] : 0;
+	return (unsigned)kind < SWAP_KIND_MAX ? s->bundle_bytes[kind] : 0;
 }
 
 uint64_t swap_store_swappable_bytes(const struct swap_store *s)
 {
 	uint64_t t = 0;
 
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < (int)s->n_kinds; k++)
 		t += (uint64_t)s->d.kinds[k].in * s->bundle_bytes[k];
 	return t * s->d.n_layers;
 }
@@ -642,7 +677,7 @@ int swap_store_verify(const struct swap_store *s, void (*progress)(void *, uint6
 		if (progress)
 			progress(arg, sz);
 	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < (int)s->n_kinds; k++)
 		if (s->bundle_bytes[k] > maxb)
 			maxb = s->bundle_bytes[k];
 	if (chunk < maxb * s->d.group)
@@ -652,7 +687,7 @@ int swap_store_verify(const struct swap_store *s, void (*progress)(void *, uint6
 		return -ENOMEM;
 	/* Walk each section sequentially in chunks of whole runs. */
 	for (uint32_t g = 0; g < s->n_groups && !r; g++) {
-		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+		for (int k = 0; k < (int)s->n_kinds && !r; k++) {
 			uint64_t nl = group_layers(s, g), run = nl * s->bundle_bytes[k];
 			uint64_t per = chunk / run, in = s->d.kinds[k].in;
 

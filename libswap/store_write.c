@@ -46,7 +46,7 @@ struct swap_writer {
 
 uint64_t swap_writer_bundle_bytes(const struct swap_writer *w, enum swap_kind kind)
 {
-	return (unsigned)kind < SWAP_KIND_COUNT ? w->s.bundle_bytes[kind] : 0;
+	return (unsigned)kind < SWAP_KIND_MAX ? w->s.bundle_bytes[kind] : 0;
 }
 
 static void writer_free(struct swap_writer *w)
@@ -241,7 +241,7 @@ int swap_writer_finish(struct swap_writer *w, char *err, size_t errlen)
 	swap_store_encode_header(&w->s, &w->L, h);
 	if ((r = pwrite_full(w->s.fd, rd, rlen, w->L.rdir_off)) ||
 	    (r = pwrite_full(w->s.fd, w->s.crc, w->s.n_bundles * 4, w->L.crc_off)) ||
-	    (r = pwrite_full(w->s.fd, w->s.sect, (uint64_t)w->s.n_groups * SWAP_KIND_COUNT * 8,
+	    (r = pwrite_full(w->s.fd, w->s.sect, (uint64_t)w->s.n_groups * w->s.n_kinds * 8,
 			     w->L.sect_off)) ||
 	    (r = pwrite_full(w->s.fd, h, SWAP_HDR_BYTES, 0))) {
 		swap_seterr(err, errlen, "%s: write: %s", w->tmp, strerror(-r));

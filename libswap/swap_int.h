@@ -23,11 +23,12 @@ struct swap_store {
 	uint64_t file_size;
 	struct swap_store_desc d;
 	uint32_t n_groups;
-	uint64_t bundle_bytes[SWAP_KIND_COUNT];
+	uint32_t n_kinds;       /* SWAP_KIND_COUNT, or SWAP_KIND_MAX with low experts */
+	uint64_t bundle_bytes[SWAP_KIND_MAX]; /* 0 for a kind the store does not have */
 	uint64_t per_layer;     /* bundles per layer (sum of kinds' in) */
-	uint64_t kind_base[SWAP_KIND_COUNT]; /* index of channel 0 within a layer */
+	uint64_t kind_base[SWAP_KIND_MAX]; /* index of channel 0 within a layer */
 	uint64_t n_bundles;
-	uint64_t *sect;         /* n_groups * SWAP_KIND_COUNT section offsets */
+	uint64_t *sect;         /* n_groups * n_kinds section offsets */
 	uint32_t *crc;          /* n_bundles, order (layer, kind, channel) */
 	void *meta;
 	struct swap_resident *res;
@@ -52,7 +53,7 @@ static inline uint64_t swap_bidx(const struct swap_store *s, struct swap_key k)
 
 static inline bool swap_key_ok(const struct swap_store *s, struct swap_key k)
 {
-	return k.layer < s->d.n_layers && k.kind < SWAP_KIND_COUNT &&
+	return k.layer < s->d.n_layers && k.kind < s->n_kinds &&
 	       k.channel < s->d.kinds[k.kind].in;
 }
 
@@ -62,6 +63,8 @@ static inline uint64_t swap_kind_min(const struct swap_store *s,
 {
 	uint64_t in = s->d.kinds[k].in, m = p->kind_min[k];
 
+	if ((p->skip_kinds >> k) & 1)
+		return 0;
 	return (uint64_t)s->d.group * (m && m < in ? m : in);
 }
 
@@ -71,6 +74,8 @@ static inline uint64_t swap_kind_use(const struct swap_store *s,
 {
 	uint64_t in = s->d.kinds[k].in, u = p->kind_use[k];
 
+	if ((p->skip_kinds >> k) & 1)
+		return 0;
 	return (uint64_t)s->d.n_layers * (u && u < in ? u : in);
 }
 
@@ -132,7 +137,7 @@ int swap_kmod_pool_create(struct swap_pool *p, uint64_t size, int numa_node, uin
  */
 struct swap_policy_cfg {
 	uint64_t n_slots, n_bundles;
-	uint64_t kind_base[SWAP_KIND_COUNT], kind_n[SWAP_KIND_COUNT];
+	uint64_t kind_base[SWAP_KIND_MAX], kind_n[SWAP_KIND_MAX]; /* n 0: kind absent */
 	float freq_decay; /* in (0,1] */
 };
 

@@ -49,7 +49,7 @@ int swap_store_write_synthetic(const char *path, const struct swap_store_desc *d
 
 	if (r)
 		return r;
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < SWAP_KIND_MAX; k++)
 		if (swap_writer_bundle_bytes(w, k) > maxb)
 			maxb = swap_writer_bundle_bytes(w, k);
 	for (uint32_t i = 0; i < d->n_resident; i++)
@@ -65,7 +65,7 @@ int swap_store_write_synthetic(const char *path, const struct swap_store_desc *d
 		r = swap_writer_resident(w, i, buf, d->resident[i].size);
 	}
 	for (uint32_t l = 0; l < d->n_layers && !r; l++) {
-		for (uint32_t k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+		for (uint32_t k = 0; k < SWAP_KIND_MAX && !r; k++) {
 			uint64_t bb = swap_writer_bundle_bytes(w, k);
 
 			for (uint32_t c = 0; c < d->kinds[k].in && !r; c++) {

@@ -24,6 +24,7 @@
 #include "activeswap/sparse.h"
 #include "activeswap/swap.h"
 #include "libswap.h"
+#include "convert_impl.h"
 #include "errmsg.h"
 #include "mapguard.h"
 
@@ -46,7 +47,7 @@ static void note(const struct as_convert_params *p, const char *fmt, ...)
 	p->warn(p->arg, msg);
 }
 
-static bool cancelled(const struct as_convert_params *p)
+bool conv_cancelled(const struct as_convert_params *p)
 {
 	return p->cancel && *p->cancel;
 }
@@ -186,19 +187,8 @@ static int meta_blob(const struct gguf_file *f, uint8_t **out, uint64_t *len)
 	return 0;
 }
 
-struct conv {
-	const struct as_convert_params *p;
-	const struct as_model *m;
-	struct swap_writer *w;
-	enum ggml_type type[AS_OP_COUNT]; /* target type per op */
-	uint32_t outp[AS_OP_COUNT];       /* padded output length */
-	uint64_t colb[AS_OP_COUNT];       /* bytes per encoded column */
-	bool kq[AS_OP_COUNT];             /* K-quant codes + scale tables (sparse_kq.c) */
-	uint32_t *kq_res;                 /* [n_layer][AS_OP_COUNT]: resident index of a table */
-	uint64_t done, total;             /* progress, bytes */
-};
 
-static void progress_add(struct conv *cv, uint64_t n)
+void conv_progress_add(struct conv *cv, uint64_t n)
 {
 	cv->done += n;
 	if (cv->done > cv->total)
@@ -227,7 +217,7 @@ static int encode_kq(struct conv *cv, uint32_t layer, const struct as_weight *wt
 	if (!r)
 		r = swap_writer_resident(cv->w, cv->kq_res[layer * AS_OP_COUNT + op], table, tb);
 	if (!r)
-		progress_add(cv, tb);
+		conv_progress_add(cv, tb);
 	for (uint64_t j = 0; j < in && !r; j++) {
 		uint8_t *dst = kb + j * bundle_bytes + moff;
 
@@ -235,7 +225,7 @@ static int encode_kq(struct conv *cv, uint32_t layer, const struct as_weight *wt
 			col[i] = codes[i * in + j];
 		memset(dst, 0, cv->colb[op]);
 		r = as_kq_col_encode(wt->type, col, out, dst);
-		if (!r && !(j % 256) && cancelled(cv->p))
+		if (!r && !(j % 256) && conv_cancelled(cv->p))
 			r = -ECANCELED;
 	}
 	free(table);
@@ -270,13 +260,11 @@ static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op
 			if (r)
 				return r;
 		}
-		if (cancelled(cv->p))
+		if (conv_cancelled(cv->p))
 			return -ECANCELED;
 	}
 	return 0;
 }
-
-static int convert_experts(struct conv *cv);
 
 static int convert_layers(struct conv *cv)
 {
@@ -339,8 +327,8 @@ static int convert_layers(struct conv *cv)
 
 				r = swap_writer_bundle(cv->w, key, kb + c * bb);
 			}
-			progress_add(cv, in * bb);
-			if (!r && cancelled(cv->p))
+			conv_progress_add(cv, in * bb);
+			if (!r && conv_cancelled(cv->p))
 				r = -ECANCELED;
 		}
 	}
@@ -425,83 +413,6 @@ static void describe(struct conv *cv, struct swap_store_desc *d)
 			d->kinds[k].mats[i].col_bytes = (uint32_t)cv->colb[op];
 		}
 	}
-}
-
-/*
- * A mixture-of-experts model: the FFN kinds hold one bundle per expert (store version 3,
- * store-format.md "Experts"): FFN_IN expert e's gate and up matrices, FFN_OUT its down
- * matrix, each in its GGUF row encoding, kept as they are (one type per matrix in every
- * layer, as a kind record has one type). 0 or -EINVAL with one line.
- */
-static int describe_experts(struct conv *cv, struct swap_store_desc *d, char *err,
-			    size_t errlen)
-{
-	const struct as_model *m = cv->m;
-	static const enum as_op ops[AS_EXP_COUNT] = { AS_OP_GATE, AS_OP_UP, AS_OP_DOWN };
-
-	d->n_expert = m->hp.n_expert;
-	for (int x = 0; x < AS_EXP_COUNT; x++) {
-		const struct as_weight *w0 = &m->layers[0].exps[x];
-		int k = x == AS_EXP_DOWN ? SWAP_FFN_OUT : SWAP_FFN_IN;
-		struct swap_mat_desc *md = &d->kinds[k].mats[x == AS_EXP_UP ? 1 : 0];
-		uint64_t bytes = w0->rows * w0->row_bytes;
-
-		for (uint32_t l = 1; l < m->hp.n_layer; l++) {
-			if (m->layers[l].exps[x].type != w0->type) {
-				as_seterr(err, errlen, "blk.%u.%s_exps is %s, layer 0's is %s: "
-					  "a store keeps one type per expert matrix", l,
-					  as_op_name(ops[x]),
-					  as_type_name(m->layers[l].exps[x].type),
-					  as_type_name(w0->type));
-				return -EINVAL;
-			}
-		}
-		if (bytes > (1u << 28)) {
-			as_seterr(err, errlen, "an expert's %s matrix is %llu bytes, over the "
-				  "store's 256 MiB per matrix", as_op_name(ops[x]),
-				  (unsigned long long)bytes);
-			return -EINVAL;
-		}
-		md->out = (uint32_t)w0->rows;
-		md->type = w0->type;
-		md->col_bytes = (uint32_t)bytes;
-		cv->type[ops[x]] = w0->type;
-		d->kinds[k].in = m->hp.n_expert;
-		d->kinds[k].n_mats = k == SWAP_FFN_IN ? 2 : 1;
-	}
-	return 0;
-}
-
-/* Every expert bundle: the rows of expert e's matrices, copied. */
-static int convert_experts(struct conv *cv)
-{
-	const struct as_model *m = cv->m;
-	uint64_t bb = swap_writer_bundle_bytes(cv->w, SWAP_FFN_IN);
-	uint8_t *buf = malloc(bb);
-	int r = buf ? 0 : -ENOMEM;
-
-	for (uint32_t l = 0; l < m->hp.n_layer && !r; l++) {
-		const struct as_layer *L = &m->layers[l];
-
-		for (uint32_t e = 0; e < m->hp.n_expert && !r; e++) {
-			struct as_weight g = as_expert_weight(L, AS_EXP_GATE, e);
-			struct as_weight u = as_expert_weight(L, AS_EXP_UP, e);
-			struct as_weight dn = as_expert_weight(L, AS_EXP_DOWN, e);
-			uint64_t gb = g.rows * g.row_bytes;
-
-			memcpy(buf, g.data, gb);
-			memcpy(buf + gb, u.data, u.rows * u.row_bytes);
-			r = swap_writer_bundle(cv->w, (struct swap_key){ l, SWAP_FFN_IN, e }, buf);
-			if (!r)
-				r = swap_writer_bundle(cv->w, (struct swap_key){ l, SWAP_FFN_OUT, e },
-						       dn.data);
-			progress_add(cv, bb + dn.rows * dn.row_bytes);
-			if (!r && cancelled(cv->p))
-				r = -ECANCELED;
-		}
-	}
-	free(buf);
-	return r;
 }
 
 /* Resident tensors: every tensor that is not one of the 7 swapped matrices, and with
@@ -624,9 +535,16 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 			  AS_CONVERT_GROUP_MAX);
 		return -EINVAL;
 	}
-	if (cancelled(p)) {
+	if (conv_cancelled(p)) {
 		as_seterr(err, errlen, "cancelled; %s was not written", out);
 		return -ECANCELED;
+	}
+	if (p->expert_pair) {
+		/* the types alone; their fit to the model's shapes in describe_experts() */
+		r = as_convert_expert_types_ok(p->expert_types[0], p->expert_types[1], 0, 0, err,
+					       errlen);
+		if (r)
+			return r;
 	}
 	r = gguf_open(&f, in, e, sizeof(e));
 	if (r) {
@@ -656,6 +574,10 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		r = describe_experts(&cv, &d, err, errlen);
 		if (r)
 			goto out;
+	} else if (p->expert_pair) {
+		as_seterr(err, errlen, "%s: --expert-types: the model has no experts", in);
+		r = -EINVAL;
+		goto out;
 	}
 	rd = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rd));
 	rt = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rt));
@@ -680,7 +602,7 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		as_seterr(err, errlen, "%s", e);
 		goto out;
 	}
-	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+	for (int k = 0; k < SWAP_KIND_MAX; k++)
 		cv.total += swap_writer_bundle_bytes(cv.w, k) * d.kinds[k].in * d.n_layers;
 	for (uint32_t i = 0; i < d.n_resident; i++)
 		cv.total += rd[i].size;
@@ -690,8 +612,8 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		if (!rt[i])
 			continue; /* a scale table: with its matrix */
 		r = swap_writer_resident(cv.w, i, rt[i]->data, rt[i]->size);
-		progress_add(&cv, rt[i]->size);
-		if (!r && cancelled(p))
+		conv_progress_add(&cv, rt[i]->size);
+		if (!r && conv_cancelled(p))
 			r = -ECANCELED;
 	}
 	if (!r)

@@ -292,6 +292,8 @@ static int replay_open(struct replay_ctx *c, const char *path, uint32_t qd,
 	if (d->n_expert) {
 		for (int k = SWAP_FFN_IN; k <= SWAP_FFN_OUT; k++)
 			ep.kind_min[k] = ep.kind_use[k] = 1;
+		/* low-precision copies (version 4): not replayed either */
+		ep.skip_kinds = 1u << SWAP_FFN_IN_LOW | 1u << SWAP_FFN_OUT_LOW;
 		for (int k = SWAP_ATTN_IN; k <= SWAP_ATTN_OUT; k++)
 			if (swap_store_bundle_bytes(c->st, (enum swap_kind)k) > ep.max_buffer_bytes)
 				ep.max_buffer_bytes = swap_store_bundle_bytes(c->st,

@@ -29,6 +29,17 @@
  * cancelled: only the wrongly predicted experts still queued are dropped. What is
  * preloaded never changes what is computed, only when its bytes arrive.
  *
+ * Per-expert precision (a store with low copies, version 4, and as_swap_params.
+ * expert_precision on): when the router has chosen, plan() marks each chosen expert
+ * high or low (m->xlow), and its bundles are then the FFN kinds' or their low copies'
+ * (SWAP_FFN_IN_LOW, SWAP_FFN_OUT_LOW), computed with the same dense kernels in the low
+ * copy's type. low-weight: the router's first xhigh experts (ids come by decreasing
+ * weight) high, the others low: a function of the router alone, so the numerics do not
+ * depend on the budget, backend or source. miss: high when both its bundles are in DRAM
+ * or being read at that moment (cached, or preloaded by the prediction, which asks
+ * for the high copies), low otherwise: it depends on the cache, so on the budget. The
+ * table source holds everything, so miss computes every expert high there.
+ *
  * Each count of expert lookups and hits also fires the USDT probe
  * activeswap:expert_lookup(layer, lookups, hits), which `activeswap trace` sums per layer
  * (Documentation/tracing.md).
@@ -41,9 +52,57 @@
 #include "activeswap/kernels.h"
 #include "swapmodel.h"
 
-static int kind_of(enum as_group g)
+/* The kind of group g of expert e: the high copy's, or the low copy's when planned. */
+static int kind_of(const struct as_swap_model *m, uint32_t e, enum as_group g)
 {
-	return g == AS_GROUP_GATE_UP ? SWAP_FFN_IN : g == AS_GROUP_DOWN ? SWAP_FFN_OUT : -1;
+	int k = g == AS_GROUP_GATE_UP ? SWAP_FFN_IN : g == AS_GROUP_DOWN ? SWAP_FFN_OUT : -1;
+
+	if (k >= 0 && m->xlow && e < m->rm.hp.n_expert && m->xlow[e])
+		k += SWAP_FFN_IN_LOW - SWAP_FFN_IN;
+	return k;
+}
+
+/* Expert e's two bundles (gate/up, down) of the high or the low copy at keys. */
+static void expert_pair(uint32_t layer, uint32_t e, bool low, struct swap_key *keys)
+{
+	uint32_t d = low ? SWAP_FFN_IN_LOW - SWAP_FFN_IN : 0;
+
+	keys[0] = (struct swap_key){ layer, SWAP_FFN_IN + d, e };
+	keys[1] = (struct swap_key){ layer, SWAP_FFN_OUT + d, e };
+}
+
+/* The planner: which copy each of the n chosen experts ids (by decreasing router weight)
+ * is computed from, into m->xlow, counted per precision. in_dram: all in DRAM (table). */
+static void plan(struct as_swap_model *m, uint32_t layer, const uint32_t *ids, uint32_t n,
+		 bool in_dram)
+{
+	struct as_swap_layer_stats *ls = &m->ls[layer];
+	uint64_t saved = 0;
+
+	if (!m->xprec)
+		return;
+	for (int k = SWAP_FFN_IN; k <= SWAP_FFN_OUT; k++)
+		saved += swap_store_bundle_bytes(m->st, k) -
+			 swap_store_bundle_bytes(m->st, k + SWAP_FFN_IN_LOW - SWAP_FFN_IN);
+	for (uint32_t i = 0; i < n; i++) {
+		bool low;
+
+		if (m->xprec == AS_XPREC_LOW_WEIGHT) {
+			low = i >= m->xhigh;
+		} else {
+			struct swap_key hk[2];
+
+			expert_pair(layer, ids[i], false, hk);
+			low = !in_dram && swap_count_coming(m->eng, hk, 2) < 2;
+		}
+		m->xlow[ids[i]] = low;
+		if (low) {
+			ls->expert_low++;
+			ls->expert_saved_bytes += saved;
+		} else {
+			ls->expert_high++;
+		}
+	}
 }
 
 /* The weights of one expert bundle at p, as the dense kernels take them. */
@@ -84,11 +143,19 @@ static int expert_fail(struct as_swap_model *m, int r, uint32_t layer, int kind)
 	return r;
 }
 
+void sw_table_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
+			     uint32_t n, const float *x)
+{
+	(void)w;
+	(void)x;
+	plan(ctx, layer, ids, n, true);
+}
+
 int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
 			   const float *x, const struct as_sel *sel, float *const *ys)
 {
 	struct as_swap_model *m = ctx;
-	int kind = kind_of(g);
+	int kind = kind_of(m, e, g);
 	struct swap_key key = { layer, (uint32_t)kind, e };
 
 	(void)sel; /* x has the unselected channels at 0: computed on as it is */
@@ -97,20 +164,24 @@ int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group 
 	m->ls[layer].expert_lookups++;
 	m->ls[layer].expert_hits++;
 	DTRACE_PROBE3(activeswap, expert_lookup, (int32_t)layer, 1u, 1u);
-	return expert_fail(m, compute(m, key, m->all[m->all_off[layer * SWAP_KIND_COUNT + kind] +
+	return expert_fail(m, compute(m, key, m->all[m->all_off[layer * SWAP_KIND_MAX + kind] +
 						     e], g, x, ys), layer, kind);
 }
 
 /* n experts' bundles into m->fkeys, in the order they are computed: gate/up then down of
- * the first, then the next. */
+ * the first, then the next. Which copy: planned, as plan() marked them; else (a
+ * prediction, ids by decreasing predicted weight) low-weight's rule, and the high copy
+ * for miss (a preloaded expert is computed high). */
 static uint32_t expert_keys(struct as_swap_model *m, uint32_t layer, const uint32_t *ids,
-			    uint32_t n)
+			    uint32_t n, bool planned)
 {
 	uint32_t k = 0;
 
-	for (uint32_t i = 0; i < n && k + 2 <= sw_max_in(&m->rm.hp); i++) {
-		m->fkeys[k++] = (struct swap_key){ layer, SWAP_FFN_IN, ids[i] };
-		m->fkeys[k++] = (struct swap_key){ layer, SWAP_FFN_OUT, ids[i] };
+	for (uint32_t i = 0; i < n && k + 2 <= sw_max_in(&m->rm.hp); i++, k += 2) {
+		bool low = planned ? m->xlow && m->xlow[ids[i]] :
+				     m->xprec == AS_XPREC_LOW_WEIGHT && i >= m->xhigh;
+
+		expert_pair(layer, ids[i], low, m->fkeys + k);
 	}
 	return k;
 }
@@ -162,7 +233,7 @@ static void predict_experts(struct as_swap_model *m, uint32_t layer, const float
 		as_moe_route(m->xp_p, hp->n_expert, k, false, m->xp_ids, m->xp_w);
 		memcpy(m->xp_set + (size_t)t * k, m->xp_ids, sizeof(*m->xp_ids) * k);
 		m->xp_tok[t] = m->token + 1;
-		swap_request(m->eng, m->fkeys, expert_keys(m, t, m->xp_ids, k),
+		swap_request(m->eng, m->fkeys, expert_keys(m, t, m->xp_ids, k, false),
 			     j == 1 ? SWAP_PRIO_NEXT : SWAP_PRIO_LATER, tag);
 		if (m->xp_tag[t])
 			cancel_tag(m, m->xp_tag[t]); /* an older prediction for t */
@@ -174,9 +245,11 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 			      uint32_t n, const float *x)
 {
 	struct as_swap_model *m = ctx;
-	uint32_t nk = expert_keys(m, layer, ids, n), hits;
+	uint32_t nk, hits;
 
 	(void)w;
+	plan(m, layer, ids, n, false);
+	nk = expert_keys(m, layer, ids, n, true);
 	count_prediction(m, layer, ids, n);
 	/* a hit: in DRAM when the router chose it (cached, or preloaded in time) */
 	hits = (uint32_t)swap_count_resident(m->eng, m->fkeys, nk);
@@ -197,7 +270,7 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 			    const float *x, const struct as_sel *sel, float *const *ys)
 {
 	struct as_swap_model *m = ctx;
-	int kind = kind_of(g), r;
+	int kind = kind_of(m, e, g), r;
 	struct swap_key key = { layer, (uint32_t)kind, e };
 	const void *p;
 

@@ -103,7 +103,7 @@ static int sw_check_experts(struct as_swap_model *m, int k, char *err, size_t er
 {
 	const struct swap_kind_desc *kd = &swap_store_desc(m->st)->kinds[k];
 	const struct as_hparams *mh = &m->rm.hp;
-	bool in = k == SWAP_FFN_IN;
+	bool in = k == SWAP_FFN_IN || k == SWAP_FFN_IN_LOW;
 	uint64_t off = 0;
 
 	if (kd->in != mh->n_expert || kd->n_mats != (in ? 2u : 1u))
@@ -201,6 +201,10 @@ static int check_hparams(struct as_swap_model *m, const struct swap_store_desc *
 
 			if (mh->n_expert && (k == SWAP_FFN_IN || k == SWAP_FFN_OUT)) {
 				r = sw_check_experts(m, k, err, errlen);
+				/* version 4: the same experts in a lower precision */
+				if (!r && swap_store_n_kinds(m->st) == SWAP_KIND_MAX)
+					r = sw_check_experts(m, k + SWAP_FFN_IN_LOW - SWAP_FFN_IN,
+							     err, errlen);
 				if (r)
 					return r;
 				continue;
@@ -299,6 +303,7 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->xp_w);
 	free(m->xp_ids);
 	free(m->xp_set);
+	free(m->xlow);
 	free(m->xp_tok);
 	free(m->xp_tag);
 	free(m);
@@ -534,12 +539,45 @@ static int set_levels(struct as_swap_model *m, const struct as_swap_params *p, c
 	return 0;
 }
 
+/* The expert precision planner (swap_experts.c): only with low copies in the store. */
+static int set_precision(struct as_swap_model *m, const struct as_swap_params *p, char *err,
+			 size_t errlen)
+{
+	uint32_t k = m->rm.hp.n_expert_used;
+
+	if ((unsigned)p->expert_precision >= AS_XPREC_COUNT) {
+		snprintf(err, errlen, "unknown expert precision policy %d",
+			 (int)p->expert_precision);
+		return -EINVAL;
+	}
+	if (p->expert_precision == AS_XPREC_OFF)
+		return 0;
+	if (swap_store_n_kinds(m->st) != SWAP_KIND_MAX) {
+		snprintf(err, errlen, "expert precision %s needs a store with low-precision "
+			 "experts (convert --expert-types HIGH,LOW)",
+			 as_expert_precision_name(p->expert_precision));
+		return -EINVAL;
+	}
+	if (p->expert_high > k) {
+		snprintf(err, errlen, "%u experts kept high, over the %u a token uses",
+			 p->expert_high, k);
+		return -EINVAL;
+	}
+	m->xprec = p->expert_precision;
+	m->xhigh = p->expert_high ? p->expert_high : (k + 1) / 2;
+	m->xlow = calloc(m->rm.hp.n_expert, 1);
+	return m->xlow ? 0 : -ENOMEM;
+}
+
 /* Tensor parallelism: the slice's channels of every kind and the sum over the slices. */
 static int set_slice(struct as_swap_model *m, const struct swap_store_desc *d,
 		     const struct as_swap_params *p, char *err, size_t errlen)
 {
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
 		as_swap_slice(d, p->n_slices, p->slice, k, &m->lo[k], &m->hi[k]);
+	/* the low experts when the planner reads them (no slices with experts) */
+	for (int k = SWAP_FFN_IN_LOW; k < SWAP_KIND_MAX && m->xprec; k++)
+		m->hi[k] = d->kinds[k].in;
 	if (p->n_slices <= 1)
 		return 0;
 	if (p->slice >= p->n_slices || !p->reduce) {
@@ -607,6 +645,8 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 			m->meta = NULL; /* tokenizer-less store: run by token ids */
 	}
 	r = check_hparams(m, d, err, errlen);
+	if (!r)
+		r = set_precision(m, p, err, errlen);
 	if (r)
 		goto fail;
 	r = set_slice(m, d, p, err, errlen);

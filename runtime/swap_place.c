@@ -58,7 +58,7 @@ uint64_t sw_slot_records(const struct swap_store *st, uint64_t pool)
 {
 	uint64_t mins = UINT64_MAX, n;
 
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)swap_store_n_kinds(st); k++) {
 		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
 
 		if (ss < mins)
@@ -130,6 +130,19 @@ void sw_engine_params(const struct swap_store *st, const struct as_swap_params *
 		ep->own_policy = 1u << SWAP_FFN_IN | 1u << SWAP_FFN_OUT;
 		ep->kind_policy[SWAP_FFN_IN] = ep->kind_policy[SWAP_FFN_OUT] = p->expert_policy;
 	}
+	/* low-precision experts: slots only when the planner reads them, as many as a
+	 * token may want (the whole top-k when a layer's experts are all cold misses) */
+	if (swap_store_n_kinds(st) == SWAP_KIND_MAX) {
+		if (p->expert_precision == AS_XPREC_OFF) {
+			ep->skip_kinds = 1u << SWAP_FFN_IN_LOW | 1u << SWAP_FFN_OUT_LOW;
+		} else {
+			ep->kind_min[SWAP_FFN_IN_LOW] = ep->kind_min[SWAP_FFN_OUT_LOW] =
+				experts_used(st);
+			ep->own_policy |= 1u << SWAP_FFN_IN_LOW | 1u << SWAP_FFN_OUT_LOW;
+			ep->kind_policy[SWAP_FFN_IN_LOW] = ep->kind_policy[SWAP_FFN_OUT_LOW] =
+				p->expert_policy;
+		}
+	}
 	/* a tensor-parallel slice: slots for its channels only (at least one per kind) */
 	for (int k = 0; k < SWAP_KIND_COUNT && p->n_slices > 1; k++) {
 		uint32_t lo, hi;
@@ -183,10 +196,12 @@ void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
 		b->fixed = sw_fixed_bytes(st, n_ctx, p->batch, as_tp_size(p->tp), p->kv_type);
 	}
 	minb = swap_engine_min_budget(st, &ep);
-	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (int k = 0; k < (int)swap_store_n_kinds(st); k++) {
 		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull, in, km;
 		uint32_t lo, hi;
 
+		if ((ep.skip_kinds >> k) & 1)
+			continue; /* low experts the planner does not read */
 		/* a slice holds only its channels (tensor parallelism) */
 		as_swap_slice(d, p->n_slices, p->slice, k, &lo, &hi);
 		in = hi - lo;
@@ -231,21 +246,23 @@ int sw_pin_all(struct as_swap_model *m)
 	uint64_t n = 0;
 	int r = 0;
 
-	m->all_off = calloc((size_t)m->rm.hp.n_layer * SWAP_KIND_COUNT, sizeof(uint64_t));
+	int nk = (int)swap_store_n_kinds(m->st);
+
+	m->all_off = calloc((size_t)m->rm.hp.n_layer * SWAP_KIND_MAX, sizeof(uint64_t));
 	if (!m->all_off)
 		return -ENOMEM;
 	for (uint32_t l = 0; l < m->rm.hp.n_layer; l++)
-		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-			m->all_off[l * SWAP_KIND_COUNT + k] = n;
+		for (int k = 0; k < nk; k++) {
+			m->all_off[l * SWAP_KIND_MAX + k] = n;
 			n += d->kinds[k].in;
 		}
 	m->all = calloc(n, sizeof(void *));
 	if (!m->all)
 		return -ENOMEM;
 	for (uint32_t l = 0; l < m->rm.hp.n_layer && !r; l++) {
-		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
+		for (int k = 0; k < nk && !r; k++) {
 			uint32_t in = m->hi[k];
-			const void **dst = m->all + m->all_off[l * SWAP_KIND_COUNT + k];
+			const void **dst = m->all + m->all_off[l * SWAP_KIND_MAX + k];
 
 			/* the slice's channels (all of them without tensor parallelism) */
 			for (uint32_t c0 = m->lo[k]; c0 < in && !r; c0 += m->chunk) {
@@ -258,8 +275,8 @@ int sw_pin_all(struct as_swap_model *m)
 					continue;
 				/* release what was pinned and give up */
 				for (uint32_t l2 = 0; l2 <= l; l2++)
-					for (int k2 = 0; k2 < SWAP_KIND_COUNT; k2++) {
-						const void **t = m->all + m->all_off[l2 * SWAP_KIND_COUNT + k2];
+					for (int k2 = 0; k2 < nk; k2++) {
+						const void **t = m->all + m->all_off[l2 * SWAP_KIND_MAX + k2];
 
 						for (uint32_t c = 0; c < d->kinds[k2].in; c++) {
 							if (!t[c])

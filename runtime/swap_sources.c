@@ -327,7 +327,7 @@ static int table_linear(void *ctx, uint32_t layer, enum as_group g, const float 
 	ls->lookups += sel->n;
 	ls->hits += sel->n;
 	return fail(m, cols_lookup(m, (int)g, ys, sel,
-				   m->all + m->all_off[layer * SWAP_KIND_COUNT + g]),
+				   m->all + m->all_off[layer * SWAP_KIND_MAX + g]),
 		    layer, (int)g);
 }
 
@@ -371,7 +371,7 @@ static int table_linear_batch(void *ctx, uint32_t layer, enum as_group g, const 
 		return -EOPNOTSUPP;
 	batch_group(m, layer, g, n);
 	if (sw_union_ok(m, (int)g)) {
-		const void *const *tab = m->all + m->all_off[layer * SWAP_KIND_COUNT + g];
+		const void *const *tab = m->all + m->all_off[layer * SWAP_KIND_MAX + g];
 		uint32_t k = union_of(m, in, n, sels);
 
 		for (uint32_t i = 0; i < k; i++)
@@ -696,6 +696,7 @@ static const struct as_wsource_ops table_ops = {
 	.layer_begin = layer_begin,
 	.linear = table_linear,
 	.linear_batch = table_linear_batch,
+	.experts_chosen = sw_table_experts_chosen,
 	.expert_linear = sw_table_expert_linear,
 };
 

@@ -111,6 +111,31 @@ const char *as_swap_expert_policy_name(const struct as_swap_model *m)
 	return !strcmp(n, "freq") ? "contextual" : n;
 }
 
+enum as_expert_precision as_swap_expert_precision(const struct as_swap_model *m)
+{
+	return m->xprec;
+}
+
+bool as_swap_has_low_experts(const struct as_swap_model *m)
+{
+	return swap_store_n_kinds(m->st) == SWAP_KIND_MAX;
+}
+
+static const char *const xprec_names[AS_XPREC_COUNT] = { "off", "low-weight", "miss" };
+
+const char *as_expert_precision_name(enum as_expert_precision x)
+{
+	return (unsigned)x < AS_XPREC_COUNT ? xprec_names[x] : "unknown";
+}
+
+int as_expert_precision_from_name(const char *name)
+{
+	for (int i = 0; i < AS_XPREC_COUNT; i++)
+		if (!strcmp(name, xprec_names[i]))
+			return i;
+	return -EINVAL;
+}
+
 void as_swap_io_stats(struct as_swap_model *m, struct swap_stats *out)
 {
 	if (m->eng) {
@@ -182,6 +207,9 @@ void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
 		out->total.expert_pred_used += x.expert_pred_used;
 		out->total.expert_pred_needed += x.expert_pred_needed;
 		out->total.expert_hits += x.expert_hits;
+		out->total.expert_high += x.expert_high;
+		out->total.expert_low += x.expert_low;
+		out->total.expert_saved_bytes += x.expert_saved_bytes;
 	}
 	out->budget_bytes = m->budget_bytes;
 	out->fixed_bytes = m->fixed_bytes;

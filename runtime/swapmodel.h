@@ -60,8 +60,8 @@ struct as_swap_model {
 	uint32_t *topk; /* [n_layer][SWAP_KIND_COUNT]: channels kept, from sp */
 	float *thr;     /* [n_layer][SWAP_KIND_COUNT] thresholds, or NULL: Top-K */
 	uint64_t kept[SWAP_KIND_COUNT], offered[SWAP_KIND_COUNT]; /* channels selected */
-	struct sw_mat mats[SWAP_KIND_COUNT][SWAP_MAX_MATS];
-	uint32_t n_mats[SWAP_KIND_COUNT];
+	struct sw_mat mats[SWAP_KIND_MAX][SWAP_MAX_MATS];
+	uint32_t n_mats[SWAP_KIND_MAX];
 
 	/* memory of the resident tensors that rm points into */
 	void *tok_embd, *output; /* output == tok_embd when tied */
@@ -118,13 +118,20 @@ struct as_swap_model {
 	uint32_t *xp_ids, *xp_set;
 	uint64_t *xp_tok, *xp_tag, xp_seq;
 
+	/* per-expert precision (swap_experts.c): the planner, the experts kept high among
+	 * the top-k (low-weight), and whether each expert of the layer being computed uses
+	 * its low copy ([n_expert], set when the router has chosen) */
+	enum as_expert_precision xprec;
+	uint32_t xhigh;
+	uint8_t *xlow;
+
 	/* all-resident mode: every bundle pinned once at open, looked up without the engine */
 	const void **all;
-	uint64_t *all_off; /* [n_layer][SWAP_KIND_COUNT] first index in all */
+	uint64_t *all_off; /* [n_layer][SWAP_KIND_MAX] first index in all */
 
 	/* tensor parallelism: the slice's input channels [lo, hi) of every kind (the whole
 	 * kind without slices) and the sum over the slices (NULL: one process) */
-	uint32_t lo[SWAP_KIND_COUNT], hi[SWAP_KIND_COUNT];
+	uint32_t lo[SWAP_KIND_MAX], hi[SWAP_KIND_MAX]; /* unused low experts: 0, 0 */
 	int (*reduce)(void *arg, float *y, size_t n);
 	void *reduce_arg;
 	float *red; /* a group's outputs side by side: one reduce per group */
@@ -189,6 +196,8 @@ void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 /* swap_experts.c: the mixture-of-experts hooks of the table and engine sources */
 int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
 			   const float *x, const struct as_sel *sel, float *const *ys);
+void sw_table_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
+			     uint32_t n, const float *x);
 void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
 			      uint32_t n, const float *x);
 int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,

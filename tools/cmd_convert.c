@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * activeswap convert IN.gguf -o OUT.asw [--type keep|q8_0|q4_0|f16|f32] [--group N]
- *                    [--rows] [--verify] [--quiet]
+ *                    [--rows] [--expert-types HIGH,LOW] [--verify] [--quiet]
  * activeswap convert --verify STORE.asw
  *
  * The command line around as_convert() and as_convert_verify() (runtime/convert.c,
@@ -37,7 +37,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: activeswap convert IN.gguf -o OUT.asw [--type keep|q8_0|q4_0|f16|f32]\n"
-		"                          [--group N] [--rows] [--verify] [--quiet]\n"
+		"                          [--group N] [--rows] [--expert-types HIGH,LOW]\n"
+		"                          [--verify] [--quiet]\n"
 		"       activeswap convert --verify STORE.asw\n"
 		"\n"
 		"  -o PATH      output store (written as PATH.tmp.PID, renamed when complete)\n"
@@ -52,6 +53,11 @@ static void usage(FILE *f)
 		"  --rows       also keep every layer matrix in its GGUF row encoding (the row\n"
 		"               copy: about twice the file); runs at sparsity 0 then use the\n"
 		"               dense kernels, as fast as the dense runtime when it fits DRAM\n"
+		"  --expert-types HIGH,LOW\n"
+		"               mixture of experts: keep every expert twice, in HIGH (the GGUF's\n"
+		"               bytes when already HIGH) and requantized to LOW, e.g. q4_k,q2_k\n"
+		"               or q8_0,q4_0 (store version 4); run --expert-precision picks\n"
+		"               which copy a token reads\n"
 		"  --verify     check every crc32c of the written (or given) store\n"
 		"  --quiet      no progress bar or summary\n");
 }
@@ -131,7 +137,7 @@ static int opt_in(void *arg, const char *sub, const char *word)
 
 int cmd_convert(int argc, char **argv)
 {
-	const char *in = NULL, *outp = NULL, *type_s = "keep";
+	const char *in = NULL, *outp = NULL, *type_s = "keep", *xtypes = NULL;
 	long group = 1;
 	bool verify = false, quiet = false, rows = false;
 	struct as_convert_params p;
@@ -148,6 +154,7 @@ int cmd_convert(int argc, char **argv)
 		ARG_OPT_LONG("--group", NULL, &group, 1, AS_CONVERT_GROUP_MAX),
 		ARG_OPT_BOOL("--verify", NULL, &verify),
 		ARG_OPT_BOOL("--rows", NULL, &rows),
+		ARG_OPT_STR("--expert-types", NULL, &xtypes),
 		ARG_OPT_BOOL("--quiet", "-q", &quiet),
 		ARG_OPT_END,
 	};
@@ -192,6 +199,25 @@ int cmd_convert(int argc, char **argv)
 		}
 	}
 	as_convert_params_init(&p);
+	if (xtypes) {
+		const char *comma = strchr(xtypes, ',');
+		char hi[32];
+
+		if (comma && (size_t)(comma - xtypes) < sizeof(hi)) {
+			memcpy(hi, xtypes, (size_t)(comma - xtypes));
+			hi[comma - xtypes] = 0;
+			p.expert_types[0] = as_type_from_name(hi);
+			p.expert_types[1] = as_type_from_name(comma + 1);
+		}
+		if (!comma || p.expert_types[0] < 0 || p.expert_types[1] < 0 ||
+		    as_convert_expert_types_ok(p.expert_types[0], p.expert_types[1], 0, 0, err,
+					       sizeof(err))) {
+			cli_err(SUB, "bad value for --expert-types: '%s' (HIGH,LOW: two types the "
+				"kernels compute, LOW the smaller, e.g. q4_k,q2_k)", xtypes);
+			return 2;
+		}
+		p.expert_pair = true;
+	}
 	p.type = forced;
 	p.group = (uint32_t)group;
 	p.rows = rows;

@@ -54,8 +54,8 @@ static const char eval_store_usage[] =
 	"usage: activeswap eval -m STORE.asw -f TEXT [-c CTX] [--chunks N] "
 	"[-t N] [-b N] [--kv-type f16|f32] [--json] [store options]\n"
 	"Perplexity as llama-perplexity computes it; with a sparsity (given or "
-	"auto) also KL and top-1 agreement against the same store at sparsity "
-	"0.\n"
+	"auto) or an expert precision policy also KL and top-1 agreement against "
+	"the same store at sparsity 0 (and expert precision off).\n"
 	"  --ref-gguf PATH   compare against this GGUF run dense instead (KL and top-1;\n"
 	"                    e.g. the store's source, at any sparsity)\n"
 	SWAP_CLI_USAGE;
@@ -326,7 +326,9 @@ static int eval_store(struct eval_opts *eo)
 			goto out;
 		}
 		as_eval_model_state(&er, ds, (uint32_t)eo->batch);
-	} else if (as_swap_sparsity(m) > 0 || o->head_sparsity > 0) {
+	} else if (as_swap_sparsity(m) > 0 || o->head_sparsity > 0 ||
+		   as_swap_expert_precision(m) != AS_XPREC_OFF) {
+		/* the reference: sparsity 0, every expert from its high copy */
 		swap_cli_init(&oref);
 		oref.sparsity = 0;
 		oref.group = 1;
@@ -361,7 +363,9 @@ static int eval_store(struct eval_opts *eo)
 		printf("PPL %.4f over %llu tokens", res.ppl, (unsigned long long)res.tokens_scored);
 		if (ref || ds)
 			printf(", KL %.3g, top-1 agreement %.4f (against %s)", res.kl, res.top1,
-			       ds ? "the GGUF run dense" : "the store at sparsity 0");
+			       ds ? "the GGUF run dense" :
+			       as_swap_expert_precision(m) ? "the store at sparsity 0, "
+			       "expert precision off" : "the store at sparsity 0");
 		printf("\n");
 	}
 	rc = 0;

@@ -255,7 +255,7 @@ static int info_store(FILE *o, const char *path, bool json)
 			d->hp.vocab, d->hp.n_ctx, d->hp.rope_theta, d->hp.rms_eps,
 			(unsigned long long)swap_store_n_bundles(st),
 			(unsigned long long)swap_store_swappable_bytes(st), d->n_expert);
-		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		for (int k = 0; k < (int)swap_store_n_kinds(st); k++) {
 			const struct swap_kind_desc *kd = &d->kinds[k];
 
 			fprintf(o, "%s{\"kind\": \"%s\", \"channels\": %u, \"bundle_bytes\": %llu, "
@@ -285,13 +285,18 @@ static int info_store(FILE *o, const char *path, bool json)
 			(double)swap_store_swappable_bytes(st) / 1e6);
 		if (d->n_expert)
 			fprintf(o, "  experts: %u per layer, one bundle each in ffn_in (gate, up "
-				"rows) and ffn_out (down rows)\n", d->n_expert);
-		fprintf(o, "  %-9s %8s %12s  columns (out x type)\n", "kind", "channels",
+				"rows) and ffn_out (down rows)%s\n", d->n_expert,
+				swap_store_n_kinds(st) == SWAP_KIND_MAX ? "; again in a lower "
+				"precision in ffn_in_low and ffn_out_low" : "");
+		/* the kind column as wide as the names the store has (ffn_out_low: 11) */
+		int kw = swap_store_n_kinds(st) == SWAP_KIND_MAX ? 11 : 9;
+
+		fprintf(o, "  %-*s %8s %12s  columns (out x type)\n", kw, "kind", "channels",
 			"bundle bytes");
-		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		for (int k = 0; k < (int)swap_store_n_kinds(st); k++) {
 			const struct swap_kind_desc *kd = &d->kinds[k];
 
-			fprintf(o, "  %-9s %8u %12llu ", swap_kind_name(k), kd->in,
+			fprintf(o, "  %-*s %8u %12llu ", kw, swap_kind_name(k), kd->in,
 				(unsigned long long)swap_store_bundle_bytes(st, (enum swap_kind)k));
 			for (uint32_t j = 0; j < kd->n_mats && j < SWAP_MAX_MATS; j++) {
 				kcols |= as_kq_type((enum ggml_type)kd->mats[j].type);

@@ -203,6 +203,19 @@ static int opt_expert_policy(void *ptr, const char *sub, const char *flag, const
 	return 0;
 }
 
+static int opt_expert_precision(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	int *x = ptr;
+
+	(void)flag;
+	*x = as_expert_precision_from_name(v);
+	if (*x < 0) {
+		cli_err(sub, "bad value for --expert-precision: '%s' (off, low-weight or miss)", v);
+		return -1;
+	}
+	return 0;
+}
+
 int swap_cli_backend(void *ptr, const char *sub, const char *flag, const char *v)
 {
 	int *backend = ptr;
@@ -242,6 +255,9 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_LONG("--expert-predict", NULL, &o->expert_predict, 0, 64),
 		ARG_OPT_DOUBLE("--expert-sparsity", NULL, &o->expert_sparsity, 0,
 			       CLI_SPARSITY_MAX),
+		ARG_OPT_FN("--expert-precision", NULL, &o->expert_precision,
+			   opt_expert_precision),
+		ARG_OPT_LONG("--expert-high", NULL, &o->expert_high, 1, 4096),
 		ARG_OPT_FN("--backend", NULL, &o->backend, swap_cli_backend),
 		ARG_OPT_END,
 	};
@@ -288,6 +304,9 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 
 	if (!all)
 		return;
+	if (as_swap_has_low_experts(m))
+		fprintf(stderr, "activeswap %s: experts: two copies each, precision %s\n", sub,
+			as_expert_precision_name(as_swap_expert_precision(m)));
 	if (!e || !strcmp(as_swap_expert_policy_name(m), "table")) {
 		fprintf(stderr, "activeswap %s: experts: all %llu in DRAM, sparsity inside %.2f\n",
 			sub, (unsigned long long)all, (double)p->expert_sparsity);
@@ -333,6 +352,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 	p.expert_predict = o->expert_predict > 0 ? (uint32_t)o->expert_predict : 0;
 	p.no_expert_predict = o->expert_predict == 0;
 	p.expert_sparsity = (float)o->expert_sparsity;
+	p.expert_precision = (enum as_expert_precision)o->expert_precision;
+	p.expert_high = (uint32_t)o->expert_high;
 	p.backend = (enum swap_backend_kind)o->backend;
 	p.queue_depth = (uint32_t)o->queue_depth;
 	p.tp = tp;
@@ -549,6 +570,14 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		pct(pr, s.total.expert_hits, s.total.expert_lookups),
 		(unsigned long long)s.total.expert_lookups, (double)s.total.expert_lookups / nt,
 		as_swap_expert_policy_name(m));
+	if (s.total.expert_high + s.total.expert_low)
+		fprintf(f, "experts: precision %s: %llu computed from the high copy, %llu from the "
+			"low (%s); %.3f MB/tok of high copies not needed\n",
+			as_expert_precision_name(as_swap_expert_precision(m)),
+			(unsigned long long)s.total.expert_high,
+			(unsigned long long)s.total.expert_low,
+			pct(pr, s.total.expert_low, s.total.expert_high + s.total.expert_low),
+			s.total.expert_saved_bytes / 1e6 / nt);
 	if (!s.total.expert_predicted)
 		return;
 	fprintf(f, "experts: prediction precision per layer");
@@ -618,6 +647,13 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 	cli_json_str(f, as_swap_policy_name(m));
 	if (as_swap_n_experts(m))
 		fprintf(f, ", \"expert_sparsity\": %.4f", o->expert_sparsity);
+	if (as_swap_has_low_experts(m))
+		fprintf(f, ", \"expert_precision\": \"%s\", \"expert_reads_high\": %llu, "
+			"\"expert_reads_low\": %llu, \"expert_bytes_saved_per_token\": %.1f",
+			as_expert_precision_name(as_swap_expert_precision(m)),
+			(unsigned long long)s.total.expert_high,
+			(unsigned long long)s.total.expert_low,
+			(double)s.total.expert_saved_bytes / nt);
 	fprintf(f, ", \"budget_bytes\": %llu, \"full_bytes\": %llu, \"sparsity\": %.4f, "
 		"\"sparsity_auto\": %s, \"group\": %u, \"group_auto\": %s, "
 		"\"flash_bytes_per_token\": %.1f, \"stall_s_per_token\": %.6f, "

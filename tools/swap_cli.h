@@ -29,6 +29,8 @@ struct swap_cli {
 	int expert_policy;    /* --expert-policy (a store with experts; default contextual) */
 	long expert_predict;  /* --expert-predict N: layers ahead, 0 off; -1: default (1) */
 	double expert_sparsity; /* --expert-sparsity S: Top-K inside experts (0: off) */
+	int expert_precision; /* --expert-precision (enum as_expert_precision; 0: off) */
+	long expert_high;     /* --expert-high N: low-weight's experts kept high (0: k/2) */
 	bool stats, no_preload, no_rows;
 	bool verify;          /* --verify: crc32c of every bundle read too */
 	bool no_verify;       /* --no-verify: not even the resident tensors' at open */
@@ -80,6 +82,13 @@ struct swap_cli {
 	"                           for layer L's input (default 1; 0: fetch when chosen)\n" \
 	"  --expert-sparsity S      Top-K sparsity inside the chosen experts (their gate/up\n" \
 	"                           and down inputs; default 0: every channel)\n" \
+	"  --expert-precision off|low-weight|miss  a store with low-precision experts\n" \
+	"                           (convert --expert-types): which copy a chosen expert\n" \
+	"                           is read from. off (default): the high one; low-weight:\n" \
+	"                           the router's --expert-high N best high, the rest low;\n" \
+	"                           miss: high when cached or being read, else low\n" \
+	"  --expert-high N          low-weight: experts of the top-k kept high (default\n" \
+	"                           half of them, rounded up)\n" \
 	"  --backend auto|uring|pread|kmod  flash reads (default auto: kmod when\n"                 \
 	"                                   /dev/activeswap is usable, else io_uring)\n"                  \
 	"  --queue-depth N          reads in flight (default 32)\n"                        \
@@ -103,7 +112,7 @@ void swap_cli_init(struct swap_cli *o);
  * eval pick their option tables by it before parsing. */
 bool swap_cli_store_arg(int argc, char **argv);
 /* The options above as a table for args_parse() (tools/args.h), values into o. */
-#define SWAP_CLI_NOPTS 24 /* with the end */
+#define SWAP_CLI_NOPTS 26 /* with the end */
 void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS]);
 /* --sparsity-mode topk|threshold into a bool (threshold); an args FN option */
 int swap_cli_sparsity_mode(void *ptr, const char *sub, const char *flag, const char *v);

@@ -30,9 +30,11 @@ extern "C" {
 #endif
 
 /* Versions this build reads: 2 (dense layers), 3 (mixture-of-experts layers, whose FFN
- * kinds hold one bundle per expert: struct swap_store_desc.n_expert). The writer writes
- * 2 for a store without experts, byte for byte what it always wrote. */
-#define SWAP_STORE_VERSION 3
+ * kinds hold one bundle per expert: struct swap_store_desc.n_expert), 4 (version 3 with
+ * every expert also in a second, lower precision: kinds SWAP_FFN_IN_LOW/SWAP_FFN_OUT_LOW).
+ * The writer writes 2 for a store without experts and 3 for one without low copies, byte
+ * for byte what it always wrote. */
+#define SWAP_STORE_VERSION 4
 #define SWAP_STORE_VERSION_MIN 2
 #define SWAP_MAX_EXPERTS 4096u
 #define SWAP_ALIGN 4096u          /* O_DIRECT alignment of offsets and lengths */
@@ -45,11 +47,17 @@ enum swap_kind {
 	SWAP_ATTN_OUT = 1, /* attn_output (input: attention output, n_heads * head size) */
 	SWAP_FFN_IN = 2,   /* ffn_gate, ffn_up (input: rmsnorm(h), dim channels) */
 	SWAP_FFN_OUT = 3,  /* ffn_down (input: silu(gate)*up, hidden channels) */
-	SWAP_KIND_COUNT
+	SWAP_KIND_COUNT,   /* the kinds every store has */
+	/* Version 4 only: the experts' low-precision copies (the same experts as FFN_IN and
+	 * FFN_OUT, in the kind's own types; in = 0 in stores without them). */
+	SWAP_FFN_IN_LOW = SWAP_KIND_COUNT,
+	SWAP_FFN_OUT_LOW = 5,
+	SWAP_KIND_MAX
 };
 
 /* The kind's name as the CLI, calibrate's level files and info spell it ("attn_in",
- * "attn_out", "ffn_in", "ffn_out"); NULL for a value outside the enum. */
+ * "attn_out", "ffn_in", "ffn_out", "ffn_in_low", "ffn_out_low"); NULL for a value
+ * outside the enum. */
 const char *swap_kind_name(enum swap_kind kind);
 
 /* Fetch priority classes, highest first. */
@@ -106,7 +114,9 @@ struct swap_store_desc {
 	uint32_t n_layers;
 	uint32_t group; /* layer-group size N (1..n_layers) */
 	struct swap_hparams hp;
-	struct swap_kind_desc kinds[SWAP_KIND_COUNT];
+	/* kinds[SWAP_FFN_IN_LOW], kinds[SWAP_FFN_OUT_LOW]: in = 0 (none), or n_expert with
+	 * the low copies of the experts (version 4) */
+	struct swap_kind_desc kinds[SWAP_KIND_MAX];
 	const void *meta; /* opaque metadata blob (activeswap: a GGUF with KVs, no tensors) */
 	uint64_t meta_len;
 	uint32_t n_resident;
@@ -126,8 +136,10 @@ struct swap_store;
 int swap_store_open(struct swap_store **out, const char *path, char *err, size_t errlen);
 void swap_store_close(struct swap_store *s);
 const char *swap_store_path(const struct swap_store *s);
-/* The file's format version (2, or 3 for a store with experts). */
+/* The file's format version (2, 3 for a store with experts, 4 with their low copies). */
 uint32_t swap_store_version(const struct swap_store *s);
+/* The kinds the store has: SWAP_KIND_COUNT, or SWAP_KIND_MAX with low-precision experts. */
+uint32_t swap_store_n_kinds(const struct swap_store *s);
 /* The description the store was written with (meta and resident point into the store). */
 const struct swap_store_desc *swap_store_desc(const struct swap_store *s);
 uint64_t swap_store_file_size(const struct swap_store *s);
@@ -245,22 +257,28 @@ struct swap_engine_params {
 	 * (default 0) = in proportion to the kinds' bytes; otherwise the kinds get them in
 	 * decreasing kind_prio order, each up to all of its bundles (kinds of equal
 	 * kind_prio sharing in proportion to their bytes: a MoE store's two expert kinds). */
-	uint8_t kind_prio[SWAP_KIND_COUNT];
+	uint8_t kind_prio[SWAP_KIND_MAX];
 	/* Slots of kind k that every layer of a group needs at least (the minimum budget):
 	 * 0 or more than the kind's bundles per layer = all of them (the default; a column
 	 * kind's Top-K may want any channel). A store's expert kinds need only the experts
 	 * one token uses (the runtime passes n_expert_used). */
-	uint32_t kind_min[SWAP_KIND_COUNT];
+	uint32_t kind_min[SWAP_KIND_MAX];
 	/* Channels of kind k per layer the caller will ever use (a tensor-parallel slice
 	 * holds some of every kind's): the slots of kind k are at most that many per layer
 	 * and the split above weighs the kinds by it. 0 or more than the kind has = all. */
-	uint32_t kind_use[SWAP_KIND_COUNT];
+	uint32_t kind_use[SWAP_KIND_MAX];
 
 	/* Kinds with an eviction policy of their own: bit k set = kind k's slots are ranked
 	 * by kind_policy[k] instead of policy (the swapping runtime gives a store's expert
-	 * kinds the contextual policy, or --expert-policy). 0 = every kind uses policy. */
+	 * kinds the contextual policy, or --expert-policy). 0 = every kind uses policy. A bit
+	 * of a kind the store does not have (swap_store_n_kinds) is refused (-EINVAL). */
 	uint32_t own_policy;
-	enum swap_policy_kind kind_policy[SWAP_KIND_COUNT];
+	enum swap_policy_kind kind_policy[SWAP_KIND_MAX];
+	/* Kinds the caller never uses (bit k: kind k gets no slots and no minimum; its keys
+	 * are refused by swap_acquire with -ENOSPC): a store's low-precision experts when
+	 * the precision planner is off. Bits of absent kinds are ignored; beyond
+	 * SWAP_KIND_MAX refused. */
+	uint32_t skip_kinds;
 };
 
 /* Per-layer statistics. Each counter moves exactly where the USDT probe of the same name
@@ -283,7 +301,7 @@ struct swap_stats {
 	bool pool_locked;    /* mlock'ed, or pinned by the module (kmod) */
 	uint64_t staging_bytes;
 	uint64_t slot_bytes; /* bytes of all slots */
-	uint64_t kind_slots[SWAP_KIND_COUNT]; /* slots of every kind */
+	uint64_t kind_slots[SWAP_KIND_MAX]; /* slots of every kind */
 };
 
 struct swap_engine;
@@ -330,6 +348,9 @@ void swap_unpin(struct swap_engine *e, struct swap_key key);
 /* How many of the keys are resident now (VALID), without pinning, fetching or telling
  * the policy (an expert cache's hit count at the moment the router chose). */
 size_t swap_count_resident(struct swap_engine *e, const struct swap_key *keys, size_t n);
+/* The same, counting also the keys whose read is in flight (issued, not yet complete):
+ * bundles that will be in DRAM without a new read. */
+size_t swap_count_coming(struct swap_engine *e, const struct swap_key *keys, size_t n);
 
 #define SWAP_TAG_ANY UINT64_MAX
 /* Drop queued (not yet submitted) requests whose tag matches (SWAP_TAG_ANY: all) and

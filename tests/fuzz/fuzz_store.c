@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	(void)swap_store_n_bundles(s);
 	(void)swap_store_swappable_bytes(s);
-	for (uint32_t k = 0; k < SWAP_KIND_COUNT; k++) {
+	for (uint32_t k = 0; k < SWAP_KIND_MAX; k++) { /* absent low kinds: in 0 */
 		uint32_t n = d->kinds[k].in;
 		uint32_t layers[2] = { 0, d->n_layers ? d->n_layers - 1 : 0 };
 

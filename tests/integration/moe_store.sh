@@ -10,6 +10,8 @@
 #    --expert-policy says lru or static (same text);
 #  - `--expert-sparsity 0.5` (Top-K inside experts): the same text at 100% (io_uring)
 #    and 12% (pread), said at open and in --json; 1.5 is a usage error (exit 2).
+#  - `convert --expert-types q8_0,q4_0` (version 4) and `--expert-precision low-weight`
+#    and `miss`, counted in --stats and --json; bad values refused in one line;
 # Logits and the engine's variants are tests/unit/test_moe_store.c.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
@@ -108,6 +110,41 @@ if "$ACTIVESWAP_RELEASE" mkmodel -o "$M" --arch mixtral --dim 512 --hidden 4096 
 else
 	nok "mixtral, experts of 2.4 MB: mkmodel + convert"
 fi
+
+# Per-expert precision: every expert also in q4_0 (store version 4); the low-weight
+# planner gives the same text at 100% and 12% and says what it read (logits, budgets and
+# backends: tests/unit/test_moe_store.c).
+P="$T/mixtral2.asw"
+"$ACTIVESWAP_RELEASE" convert "$T/mixtral.gguf" -o "$P" --expert-types q8_0,q4_0 \
+	>/dev/null 2>"$T/conv.err" && "$ACTIVESWAP_RELEASE" info "$P" >"$T/info.txt" 2>&1 &&
+	grep -q "^activeswap store v4:" "$T/info.txt" && grep -q "^  ffn_out_low " "$T/info.txt"
+check $? "mixtral: convert --expert-types q8_0,q4_0 writes a version 4 store with low kinds"
+greedy "$P" --sparsity 0 --expert-precision low-weight --stats >"$T/lw100.txt" &&
+	grep -q "^experts: precision low-weight: [0-9]* computed from the high copy, [1-9]" \
+		"$T/run.err" &&
+	greedy "$P" --sparsity 0 --expert-precision low-weight --dram-budget 12% \
+		--backend pread --json >"$T/lw12.txt" &&
+	grep -q '"expert_precision": "low-weight", "expert_reads_high": [1-9][0-9]*, "expert_reads_low": [1-9]' "$T/lw12.txt" &&
+	greedy "$P" --sparsity 0 --expert-precision low-weight --dram-budget 12% \
+		--backend pread >"$T/lw12.txt" && [ -s "$T/lw12.txt" ] && cmp -s "$T/lw100.txt" "$T/lw12.txt"
+check $? "mixtral: --expert-precision low-weight: counted in --stats and --json, the same text at 100% and 12%"
+greedy "$P" --sparsity 0 --expert-precision miss --dram-budget 12% --json >"$T/m12.txt" &&
+	grep -q '"expert_precision": "miss", .*"expert_reads_low": [1-9]' "$T/m12.txt"
+check $? "mixtral: --expert-precision miss at 12% reads low copies"
+"$ACTIVESWAP_RELEASE" convert "$T/mixtral.gguf" -o "$T/bad.asw" --expert-types q4_0,q8_0 \
+	>/dev/null 2>"$T/conv.err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l <"$T/conv.err")" -eq 1 ] && [ ! -e "$T/bad.asw" ]
+check $? "convert --expert-types q4_0,q8_0 (low not smaller): a usage error, one line (rc $rc)"
+greedy "$T/mixtral.asw" --expert-precision low-weight >/dev/null
+rc=$?
+[ $rc -eq 1 ] && grep -q "needs a store with low-precision experts" "$T/run.err"
+check $? "--expert-precision on a one-copy store: refused, one line (rc $rc)"
+greedy "$P" --expert-precision lowest >/dev/null
+rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l <"$T/run.err")" -eq 1 ]
+check $? "--expert-precision lowest: a usage error, one line (rc $rc)"
+rm -f "$P"
 
 greedy "$S" --expert-sparsity 1.5 >/dev/null
 rc=$?

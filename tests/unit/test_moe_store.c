@@ -24,7 +24,18 @@
  * - the gap replay of --gap auto (as_choose_gap_bytes, as_replay_read_cost) reads and
  *   computes on the attention columns only: the expert bundles hold rows, and the
  *   sparse column kernels once read their bytes as Q4_0 column scales (NaN and huge
- *   ones: a signed overflow in the integer kernels' preparation under UBSan).
+ *   ones: a signed overflow in the integer kernels' preparation under UBSan);
+ * - per-expert precision (convert --expert-types q8_0,q4_0 of the q8_0 Mixtral, store
+ *   version 4): with the planner off the tokens and logits are the one-copy store's to
+ *   the bit, at 100% and 25%; low-weight computes the second expert of each token from
+ *   the low copy, bit-identically for budgets of 100% (table), 50% and 12% (io_uring)
+ *   and 25% (pread), differs from off, and with every expert kept high is off to the
+ *   bit; miss reads low copies only below 100% (the table holds every high copy: off's
+ *   bits), and without prediction gives the same bits on both backends at 25%; at one
+ *   budget (twice the minimum, static policy, no prediction) low-weight and miss read
+ *   fewer flash bytes than off; the planner on a one-copy store, more experts kept high
+ *   than a token uses, and bad type pairs are refused; a version 4 header without low
+ *   kinds, or with a low kind whose bundle count is not the expert count, is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +63,7 @@
 #define VOCAB 512
 
 static char dir[512], gguf_mx[600], store_mx[600], gguf_qw[600], store_qw[600];
-static char gguf_q8[600], store_q8[600], gguf_q4[600], store_q4[600];
+static char gguf_q8[600], store_q8[600], gguf_q4[600], store_q4[600], store_q8p[600];
 
 /* A generated MoE model of n layers (enough that 12% of it is a few experts of each). */
 static int mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64_t layers,
@@ -85,6 +96,26 @@ static int mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64
 	return r;
 }
 
+/* The GGUF at in converted with every expert in high and low (layer groups of 2, as
+ * store_q8); err (may be NULL) gets the error line. */
+static int convert_pair(const char *in, const char *out, int high, int low, char *err)
+{
+	struct as_convert_params p;
+	char e[512] = "";
+	int r;
+
+	as_convert_params_init(&p);
+	p.group = 2;
+	p.verify = true;
+	p.expert_pair = true;
+	p.expert_types[0] = high;
+	p.expert_types[1] = low;
+	r = as_convert(in, out, &p, NULL, err ? err : e, 512);
+	if (r && !err)
+		fprintf(stderr, "# as_convert %s: %s\n", in, e);
+	return r;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -98,6 +129,7 @@ static int setup(void **state)
 	snprintf(store_q8, sizeof(store_q8), "%s/q8.asw", dir);
 	snprintf(gguf_q4, sizeof(gguf_q4), "%s/q4.gguf", dir);
 	snprintf(store_q4, sizeof(store_q4), "%s/q4.asw", dir);
+	snprintf(store_q8p, sizeof(store_q8p), "%s/q8p.asw", dir);
 	if (mkmoe(gguf_mx, AS_ARCH_LLAMA, GGML_TYPE_F32, 8, 11) ||
 	    fx_convert(gguf_mx, store_mx, AS_CONVERT_KEEP, 1, false, true) ||
 	    mkmoe(gguf_qw, AS_ARCH_QWEN3MOE, GGML_TYPE_F32, 12, 12) ||
@@ -105,7 +137,8 @@ static int setup(void **state)
 	    mkmoe(gguf_q8, AS_ARCH_LLAMA, GGML_TYPE_Q8_0, 16, 13) ||
 	    fx_convert(gguf_q8, store_q8, AS_CONVERT_KEEP, 2, false, false) ||
 	    mkmoe(gguf_q4, AS_ARCH_QWEN3MOE, GGML_TYPE_Q4_0, 4, 5) ||
-	    fx_convert(gguf_q4, store_q4, AS_CONVERT_KEEP, 1, false, true))
+	    fx_convert(gguf_q4, store_q4, AS_CONVERT_KEEP, 1, false, true) ||
+	    convert_pair(gguf_q8, store_q8p, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, NULL))
 		return -1;
 	return 0;
 }
@@ -435,10 +468,242 @@ static void test_header(void **state)
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "expert count 8"));
 	/* a version from the future: one line saying so */
-	patch_header(store_qw, bad, 8, 4);
+	patch_header(store_qw, bad, 8, 5);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_non_null(strstr(err, "a newer activeswap wrote it"));
+	/* version 4 without the low kinds' records */
+	patch_header(store_qw, bad, 8, 4);
+	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "version 4 without low-precision experts"));
+	/* a two-copy store: version 4, its low kinds hold every expert in q4_0 */
+	assert_int_equal(swap_store_open(&st, store_q8p, err, sizeof(err)), 0);
+	assert_int_equal(swap_store_version(st), 4);
+	assert_int_equal(swap_store_n_kinds(st), SWAP_KIND_MAX);
+	assert_int_equal(swap_store_desc(st)->kinds[SWAP_FFN_OUT_LOW].in, 8);
+	assert_int_equal(swap_store_desc(st)->kinds[SWAP_FFN_IN_LOW].mats[1].type,
+			 GGML_TYPE_Q4_0);
+	assert_int_equal(swap_store_bundle_bytes(st, SWAP_FFN_IN_LOW), 2 * 256 * 128 / 32 * 18);
+	assert_int_equal(swap_store_bundle_bytes(st, SWAP_FFN_IN), 2 * 256 * 128 / 32 * 34);
+	swap_store_close(st);
+	/* a low kind whose bundle count is not the expert count; version 3 over it */
+	patch_header(store_q8p, bad, 512, 7);
+	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "low-precision expert kinds with 7"));
+	patch_header(store_q8p, bad, 8, 3);
+	assert_int_not_equal(swap_store_open(&st, bad, err, sizeof(err)), 0);
 	unlink(bad);
+}
+
+/* decode() of path with the precision planner x at a share of the full budget. */
+static void decode_prec(const char *path, enum as_expert_precision x, uint32_t high,
+			double share, enum swap_backend_kind be, struct runres *res)
+{
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	char err[512];
+
+	base_params(&p);
+	p.expert_precision = x;
+	p.expert_high = high;
+	p.backend = be;
+	assert_int_equal(as_swap_budget_info(path, &p, &bi, err, sizeof(err)), 0);
+	p.budget_bytes = (uint64_t)(bi.full * share);
+	memset(res, 0, sizeof(*res));
+	decode(path, &p, res);
+}
+
+static void assert_same_run(const struct runres *a, const struct runres *b)
+{
+	assert_memory_equal(a->tokens, b->tokens, sizeof(a->tokens));
+	assert_memory_equal(a->logits, b->logits, sizeof(a->logits));
+}
+
+/* Off: the two-copy store is the one-copy store; all high: off. */
+static void test_precision_off_unchanged(void **state)
+{
+	struct runres *one = calloc(1, sizeof(*one)), *x = calloc(1, sizeof(*x));
+
+	(void)state;
+	assert_non_null(one);
+	assert_non_null(x);
+	decode_prec(store_q8, AS_XPREC_OFF, 0, 1.0, SWAP_BACKEND_PREAD, one);
+	for (int i = 0; i < 2; i++) {
+		decode_prec(store_q8p, AS_XPREC_OFF, 0, i ? 0.25 : 1.0, SWAP_BACKEND_PREAD, x);
+		assert_same_run(x, one);
+		assert_int_equal(x->st.total.expert_low + x->st.total.expert_high, 0);
+	}
+	decode_prec(store_q8p, AS_XPREC_LOW_WEIGHT, 2, 0.25, SWAP_BACKEND_PREAD, x);
+	assert_same_run(x, one);
+	assert_int_equal(x->st.total.expert_low, 0);
+	assert_true(x->st.total.expert_high > 0);
+	free(one);
+	free(x);
+}
+
+/* Low-weight: a function of the router, the same bits whatever the budget and backend. */
+static void test_precision_low_weight(void **state)
+{
+	/* each budget once, the backends alternating (io_uring falls back to pread where
+	 * it cannot run), to stay a few decodes */
+	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD,
+						     SWAP_BACKEND_URING };
+	static const double share[] = { 0.5, 0.25, 0.12 };
+	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	const char *why;
+	bool uring = fx_uring_usable(&why);
+	double dif = 0;
+
+	(void)state;
+	assert_non_null(ref);
+	assert_non_null(x);
+	if (!uring)
+		print_message("# io_uring runs read with pread: %s\n", why);
+	decode_prec(store_q8p, AS_XPREC_LOW_WEIGHT, 0, 1.0, SWAP_BACKEND_PREAD, ref);
+	/* k = 2: one high, one low per token and layer */
+	assert_true(ref->st.total.expert_low > 0);
+	assert_int_equal(ref->st.total.expert_low, ref->st.total.expert_high);
+	assert_int_equal(ref->st.total.expert_saved_bytes,
+			 ref->st.total.expert_low * (2 * 256 * 128 + 128 * 256) / 32 * 16);
+	for (size_t i = 0; i < 3; i++) {
+		decode_prec(store_q8p, AS_XPREC_LOW_WEIGHT, 0, share[i],
+			    uring ? be[i] : SWAP_BACKEND_PREAD, x);
+		assert_same_run(x, ref);
+		assert_int_equal(x->st.total.expert_low, ref->st.total.expert_low);
+		assert_true(x->st.checked > 0);
+	}
+	decode_prec(store_q8p, AS_XPREC_OFF, 0, 1.0, SWAP_BACKEND_PREAD, x);
+	for (uint32_t s = 0; s < N_STEPS; s++)
+		for (int v = 0; v < VOCAB; v++)
+			dif += fabs((double)ref->logits[s][v] - x->logits[s][v]);
+	assert_true(dif > 0); /* the low copies change the output */
+	free(ref);
+	free(x);
+}
+
+/* Miss: low copies for cold misses under a budget, none when everything is in DRAM. */
+static void test_precision_miss(void **state)
+{
+	struct runres *off = calloc(1, sizeof(*off)), *x = calloc(1, sizeof(*x));
+
+	(void)state;
+	assert_non_null(off);
+	assert_non_null(x);
+	decode_prec(store_q8p, AS_XPREC_OFF, 0, 1.0, SWAP_BACKEND_PREAD, off);
+	decode_prec(store_q8p, AS_XPREC_MISS, 0, 1.0, SWAP_BACKEND_PREAD, x);
+	assert_same_run(x, off);
+	assert_int_equal(x->st.total.expert_low, 0);
+	decode_prec(store_q8p, AS_XPREC_MISS, 0, 0.12, SWAP_BACKEND_PREAD, x);
+	assert_true(x->st.total.expert_low > 0);
+	assert_true(x->st.total.expert_high + x->st.total.expert_low ==
+		    off->st.total.expert_lookups / 2);
+	/* without prediction the cache's history is the tokens': the same bits on both
+	 * backends at one budget (with it, preloads race the router) */
+	{
+		struct runres *y = calloc(1, sizeof(*y));
+		struct as_swap_params p;
+		struct as_swap_budget bi;
+		const char *why;
+		char err[512];
+
+		assert_non_null(y);
+		base_params(&p);
+		p.expert_precision = AS_XPREC_MISS;
+		p.no_expert_predict = true;
+		assert_int_equal(as_swap_budget_info(store_q8p, &p, &bi, err, sizeof(err)), 0);
+		p.budget_bytes = (uint64_t)(bi.full * 0.25);
+		p.backend = SWAP_BACKEND_PREAD;
+		decode(store_q8p, &p, x);
+		assert_true(x->st.total.expert_low > 0);
+		if (fx_uring_usable(&why)) {
+			p.backend = SWAP_BACKEND_URING;
+			decode(store_q8p, &p, y);
+			assert_same_run(x, y);
+			assert_int_equal(x->st.total.expert_low, y->st.total.expert_low);
+		} else {
+			print_message("# io_uring half skipped: %s\n", why);
+		}
+		free(y);
+	}
+	free(off);
+	free(x);
+}
+
+/* The low copies are really read: at one budget (the static policy caching the attention
+ * first, the experts little, prediction off) low-weight and miss read fewer flash bytes
+ * than off, by at least a quarter of the high bundles' bytes their low experts did not
+ * need (measured: low-weight 98%, miss 53%: a high copy off would have cached is
+ * sometimes read low, and miss's high cache fills more slowly). */
+static void test_precision_reads_less(void **state)
+{
+	static const enum as_expert_precision xs[] = { AS_XPREC_LOW_WEIGHT, AS_XPREC_MISS };
+	struct runres *off = calloc(1, sizeof(*off)), *x = calloc(1, sizeof(*x));
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	char err[512];
+
+	(void)state;
+	assert_non_null(off);
+	assert_non_null(x);
+	base_params(&p);
+	p.backend = SWAP_BACKEND_PREAD;
+	p.no_expert_predict = true;
+	p.policy = SWAP_POLICY_STATIC; /* the attention cached first, the experts' minimum */
+	p.expert_precision = AS_XPREC_LOW_WEIGHT;
+	assert_int_equal(as_swap_budget_info(store_q8p, &p, &bi, err, sizeof(err)), 0);
+	/* twice the minimum: every attention bundle cached (at the minimum itself the low
+	 * kinds' own minimum costs off's attention cache: low-weight reads more there) */
+	p.budget_bytes = 2 * bi.min;
+	p.expert_precision = AS_XPREC_OFF;
+	decode(store_q8p, &p, off);
+	assert_true(off->st.total.bytes_read > 0);
+	for (size_t i = 0; i < 2; i++) {
+		double rd, saved;
+
+		p.expert_precision = xs[i];
+		decode(store_q8p, &p, x);
+		rd = (double)off->st.total.bytes_read - (double)x->st.total.bytes_read;
+		saved = (double)x->st.total.expert_saved_bytes;
+		print_message("# %s at %llu bytes: flash %llu vs off's %llu (%.0f fewer; %.0f of "
+			      "high copies not needed)\n", as_expert_precision_name(xs[i]),
+			      (unsigned long long)p.budget_bytes,
+			      (unsigned long long)x->st.total.bytes_read,
+			      (unsigned long long)off->st.total.bytes_read, rd, saved);
+		assert_true(x->st.total.expert_low > 0);
+		assert_true(rd > 0.25 * saved);
+	}
+	free(off);
+	free(x);
+}
+
+/* The planner without low copies, too many experts kept high, bad type pairs. */
+static void test_precision_refused(void **state)
+{
+	struct as_swap_model *m = NULL;
+	struct as_swap_params p;
+	char err[512] = "", out[640];
+
+	(void)state;
+	base_params(&p);
+	p.expert_precision = AS_XPREC_LOW_WEIGHT;
+	assert_int_equal(as_swap_open(&m, store_q8, &p, err, sizeof(err)), -EINVAL);
+	assert_null(m);
+	assert_non_null(strstr(err, "needs a store with low-precision experts"));
+	p.expert_high = 3;
+	assert_int_equal(as_swap_open(&m, store_q8p, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "3 experts kept high, over the 2"));
+	p.expert_high = 0;
+	p.expert_precision = AS_XPREC_COUNT;
+	assert_int_equal(as_swap_open(&m, store_q8p, &p, err, sizeof(err)), -EINVAL);
+	snprintf(out, sizeof(out), "%s/bad.asw", dir);
+	/* low not smaller; q2_k's 256-value blocks do not divide dim 128 */
+	assert_int_equal(convert_pair(gguf_q8, out, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, err),
+			 -EINVAL);
+	assert_non_null(strstr(err, "fewer bytes"));
+	assert_int_equal(convert_pair(gguf_q8, out, GGML_TYPE_Q4_K, GGML_TYPE_Q2_K, err),
+			 -EINVAL);
+	assert_non_null(strstr(err, "do not divide dim 128"));
+	assert_int_equal(convert_pair(gguf_q8, out, 999, GGML_TYPE_Q4_0, err), -EINVAL);
+	assert_int_equal(access(out, F_OK), -1);
 }
 
 /* The bytes of the column kinds' channels one replayed layer covers (every kind but the
@@ -503,6 +768,11 @@ int main(void)
 		cmocka_unit_test(test_expert_sparsity),
 		cmocka_unit_test(test_expert_sparsity_refused),
 		cmocka_unit_test(test_budgets_backends_bit_identical),
+		cmocka_unit_test(test_precision_off_unchanged),
+		cmocka_unit_test(test_precision_low_weight),
+		cmocka_unit_test(test_precision_miss),
+		cmocka_unit_test(test_precision_reads_less),
+		cmocka_unit_test(test_precision_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

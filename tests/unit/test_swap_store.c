@@ -74,7 +74,9 @@ static void test_kind_names(void **state)
 	assert_string_equal(swap_kind_name(SWAP_ATTN_OUT), "attn_out");
 	assert_string_equal(swap_kind_name(SWAP_FFN_IN), "ffn_in");
 	assert_string_equal(swap_kind_name(SWAP_FFN_OUT), "ffn_out");
-	assert_null(swap_kind_name(SWAP_KIND_COUNT));
+	assert_string_equal(swap_kind_name(SWAP_FFN_IN_LOW), "ffn_in_low");
+	assert_string_equal(swap_kind_name(SWAP_FFN_OUT_LOW), "ffn_out_low");
+	assert_null(swap_kind_name(SWAP_KIND_MAX));
 	assert_null(swap_kind_name((enum swap_kind)-1));
 }
 

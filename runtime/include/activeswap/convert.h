@@ -51,6 +51,14 @@ struct as_convert_params {
 	 * conversion stops within one block of 16 columns, removes its partial output and
 	 * returns -ECANCELED. The verification is not interrupted. */
 	const volatile sig_atomic_t *cancel;
+	/* A mixture-of-experts model only: false (the default) = one copy of every expert,
+	 * in the GGUF's types; true = every expert written twice (store version 4,
+	 * store-format.md "Low-precision experts"), in expert_types[0] = HIGH (the GGUF's
+	 * bytes when a matrix already is HIGH, else requantized from its dequantized values)
+	 * and in expert_types[1] = LOW (always requantized from the dequantized GGUF expert),
+	 * ggml type numbers; as_convert_expert_types_ok() says which pairs. */
+	bool expert_pair;
+	int expert_types[2];
 };
 
 /* What was written (or verified). */
@@ -68,6 +76,12 @@ void as_convert_params_init(struct as_convert_params *p);
 
 /* A type the columns can be encoded in: f32, f16, bf16, q8_0 or q4_0. */
 bool as_convert_type_ok(int type);
+
+/* 0 when every expert can be kept in high and low (both types the kernels compute, a
+ * row of low smaller than one of high, and the block sizes dividing dim and
+ * expert_feed_forward_length); else -EINVAL with one line in err. */
+int as_convert_expert_types_ok(int high, int low, uint32_t dim, uint32_t n_ff_exp,
+			       char *err, size_t errlen);
 
 /*
  * Convert the GGUF at in to a store at out. p NULL means as_convert_params_init's

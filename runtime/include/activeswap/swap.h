@@ -35,6 +35,16 @@
 struct as_threadpool;
 struct gguf_file;
 
+/* Which copy of a chosen expert a token reads, in a store with low-precision experts
+ * (version 4, `convert --expert-types`; Documentation/swapping.md, "Per-expert
+ * precision"). */
+enum as_expert_precision {
+	AS_XPREC_OFF = 0,        /* always the high copy: the numerics of the one-copy store */
+	AS_XPREC_LOW_WEIGHT = 1, /* the router's first expert_high (by weight) high, the rest low */
+	AS_XPREC_MISS = 2,       /* high when in DRAM or being read when the router chose, else low */
+	AS_XPREC_COUNT
+};
+
 struct as_swap_params {
 	/* Whole DRAM budget: resident tensors + KV cache + activations + the engine's
 	 * pool. 0 = enough for everything (as_swap_full_bytes()). */
@@ -68,6 +78,11 @@ struct as_swap_params {
 	/* A store with experts: Top-K sparsity inside the chosen experts, in [0, 1)
 	 * (as_state_expert_sparsity; 0 = every channel). */
 	float expert_sparsity;
+	/* A store with low-precision experts: the precision planner (off by default; any
+	 * other value on a store without low copies is refused at open), and for
+	 * low-weight the experts of the top-k kept high (0 = half of k, rounded up). */
+	enum as_expert_precision expert_precision;
+	uint32_t expert_high;
 	enum swap_backend_kind backend;
 	uint32_t engine_flags;       /* SWAP_F_* */
 	bool numa_bind;              /* place the engine's pool on numa_node (libnuma) */
@@ -130,6 +145,9 @@ struct as_swap_layer_stats {
 	 * precision = pred_used / predicted, recall = pred_used / pred_needed */
 	uint64_t expert_lookups, expert_hits;
 	uint64_t expert_predicted, expert_pred_used, expert_pred_needed;
+	/* per-expert precision: chosen experts computed from the high and the low copy, and
+	 * the bytes the low ones did not need (high bundles' bytes - low bundles') */
+	uint64_t expert_high, expert_low, expert_saved_bytes;
 };
 
 struct as_swap_stats {
@@ -195,6 +213,13 @@ uint32_t as_swap_topk_count(float s, uint32_t n);
 uint32_t as_swap_n_vocab(const struct as_swap_model *m);
 uint32_t as_swap_n_layers(const struct as_swap_model *m);
 uint32_t as_swap_n_experts(const struct as_swap_model *m); /* per layer; 0: dense */
+/* The precision planner in use (AS_XPREC_OFF without low copies) and its name ("off",
+ * "low-weight", "miss"); as_expert_precision_from_name: the value or -EINVAL. */
+enum as_expert_precision as_swap_expert_precision(const struct as_swap_model *m);
+const char *as_expert_precision_name(enum as_expert_precision x);
+int as_expert_precision_from_name(const char *name);
+/* Whether the store holds every expert also in a lower precision (version 4). */
+bool as_swap_has_low_experts(const struct as_swap_model *m);
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
 /* The KV cache's type (as_swap_params.kv_type) and bytes (K and V, n_ctx positions) */
 enum as_kv_type as_swap_kv_type(const struct as_swap_model *m);

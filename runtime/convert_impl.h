@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* The conversion's state, shared by convert.c and convert_experts.c (not installed). */
+#ifndef ACTIVESWAP_CONVERT_IMPL_H
+#define ACTIVESWAP_CONVERT_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "activeswap/convert.h"
+#include "libswap.h"
+
+struct conv {
+	const struct as_convert_params *p;
+	const struct as_model *m;
+	struct swap_writer *w;
+	enum ggml_type type[AS_OP_COUNT]; /* target type per op */
+	uint32_t outp[AS_OP_COUNT];       /* padded output length */
+	uint64_t colb[AS_OP_COUNT];       /* bytes per encoded column */
+	bool kq[AS_OP_COUNT];             /* K-quant codes + scale tables (sparse_kq.c) */
+	uint32_t *kq_res;                 /* [n_layer][AS_OP_COUNT]: resident index of a table */
+	uint64_t done, total;             /* progress, bytes */
+};
+
+bool conv_cancelled(const struct as_convert_params *p);
+void conv_progress_add(struct conv *cv, uint64_t n);
+
+/* convert_experts.c: a mixture-of-experts model's expert kinds (store-format.md,
+ * "Experts" and "Low-precision experts"): described into d (0 or -EINVAL with one
+ * line), then every expert bundle written. */
+int describe_experts(struct conv *cv, struct swap_store_desc *d, char *err, size_t errlen);
+int convert_experts(struct conv *cv);
+
+#endif
