@@ -525,6 +525,12 @@ int asw_get_stats(asw_model *m, struct asw_stats *out)
 	}
 	if (m->sm)
 		store_stats(m, &s);
+	if (m->lat) {
+		s.latency_sparsity_start = m->lat->s_start;
+		s.latency_sparsity_mean = as_latency_mean_sparsity(m->lat);
+		s.latency_ratio = m->lat->ratio;
+		s.latency_changes = m->lat->changes;
+	}
 	s.size = out->size < sizeof(s) ? out->size : (uint32_t)sizeof(s);
 	memcpy(out, &s, s.size);
 	return 0;
