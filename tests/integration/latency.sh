@@ -77,7 +77,9 @@ sp=$(jfield sparsity "$T/c.out")
 check $? "--latency-fixed: no feedback, the pick ($sp) recorded as start and end"
 [ $rc = 0 ] && grep -q 'latency target 0.0 ms/token cannot be met: running the fastest allowed -> sparsity 0\.[0-3]' "$T/c.err" &&
 	[ "$(jfield latency_met "$T/c.out")" = false ] &&
-	awk -v s="$sp" 'BEGIN { exit !(s > 0 && s <= 0.3) }'
+	awk -v s="$sp" 'BEGIN { exit !(s >= 0 && s <= 0.3) }'
+# (s 0 too: on a loaded machine the replay can find nothing faster than sparsity 0, and
+# the fastest allowed is then the lowest of the equally fast ones; seen at load 30)
 check $? "impossible target: says so, runs sparsity $sp <= 0.3"
 grep -q 'time per token: predicted [0-9.]* ms, measured [0-9.]* ms (target 0.0 ms, not predicted to be met)' "$T/c.err"
 check $? "a latency target prints the predicted and measured time without --stats"
