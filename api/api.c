@@ -266,8 +266,12 @@ static int store_open(asw_model *m, const char *path, const struct asw_params *p
 	}
 	m->tok = m->own_tok;
 	if (p->latency_target_ms > 0 && !(p->flags & ASW_F_LATENCY_FIXED)) {
+		struct as_latency_model lm;
+
 		as_latency_init(&m->own_lat, p->latency_target_ms / 1000.0,
 				as_swap_sparsity(m->sm), p->max_sparsity);
+		as_swap_auto_latency_model(&a, &lm);
+		as_latency_set_model(&m->own_lat, &lm); /* valid by construction */
 		asw_set_latency(m, m->sm, &m->own_lat); /* row mode: fixed at 0 */
 	}
 	nb = as_swap_batch(m->sm); /* the open may have halved it to fit the budget */
@@ -426,8 +430,11 @@ int asw_decode(asw_model *m, const int32_t *tokens, size_t n)
 	m->decode_s += dt;
 	/* a generated token: the latency target's feedback sets the next one's sparsity
 	 * (the values it takes are all in [0, 1): no failure) */
-	if (!r && n == 1 && m->lat && as_latency_step(m->lat, dt))
+	if (!r && n == 1 && m->lat && as_latency_step(m->lat, dt)) {
 		as_swap_set_sparsity(m->lat_sm, m->lat->s);
+		if (m->lat->gap != AS_LATENCY_NO_GAP)
+			as_swap_set_gap(m->lat_sm, m->lat->gap);
+	}
 	m->n_past += (uint32_t)done;
 	m->tokens += done;
 	if (r) {
@@ -518,6 +525,12 @@ int asw_get_stats(asw_model *m, struct asw_stats *out)
 	}
 	if (m->sm)
 		store_stats(m, &s);
+	if (m->lat) {
+		s.latency_sparsity_start = m->lat->s_start;
+		s.latency_sparsity_mean = as_latency_mean_sparsity(m->lat);
+		s.latency_ratio = m->lat->ratio;
+		s.latency_changes = m->lat->changes;
+	}
 	s.size = out->size < sizeof(s) ? out->size : (uint32_t)sizeof(s);
 	memcpy(out, &s, s.size);
 	return 0;

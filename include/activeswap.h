@@ -231,6 +231,14 @@ struct asw_stats {
 	 * positions; a GGUF's is allocated as it fills) */
 	const char *kv_type;
 	uint64_t kv_bytes;
+	/* Added in 0.3, while the latency target's feedback runs (else 0): the sparsity
+	 * the open picked and the mean over the generated tokens (asw_stats.sparsity is
+	 * the one now), the ratio measured / predicted time the feedback scales its model
+	 * by, and how often it moved the sparsity */
+	float latency_sparsity_start;
+	float latency_sparsity_mean;
+	double latency_ratio;
+	uint64_t latency_changes;
 };
 /* Fill the first out->size bytes of *out. 0, or -EINVAL (NULL, size too small). */
 ASW_API int asw_get_stats(asw_model *m, struct asw_stats *out);

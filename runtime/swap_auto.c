@@ -182,6 +182,28 @@ double as_swap_auto_predicted_s(const struct as_swap_auto *a)
 	return a->choice.tokens_per_s > 0 ? 1.0 / a->choice.tokens_per_s : 0;
 }
 
+void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_model *m)
+{
+	double max = a->cost.max_sparsity > 0 ? a->cost.max_sparsity : 0;
+
+	m->n = 0;
+	for (int i = 0; m->n < AS_LATENCY_MAX_POINTS; i++) {
+		double s = i * AS_COST_STEP;
+		struct as_cost_choice c;
+
+		if (s > max - 1e-9)
+			s = max;
+		as_cost_choose(&a->cost, (float)s, a->choice.group, &c);
+		m->s[m->n] = (float)s;
+		/* nothing to read or compute (an empty store): any time > 0 will do */
+		m->t[m->n] = c.tokens_per_s > 0 && isfinite(c.tokens_per_s) ?
+				     1.0 / c.tokens_per_s : 1e-6;
+		m->gap[m->n++] = AS_LATENCY_NO_GAP;
+		if (s >= max)
+			break;
+	}
+}
+
 int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budget_bytes,
 			struct as_swap_params *p, char *err, size_t errlen)
 {

@@ -330,6 +330,17 @@ int as_swap_set_sparsity(struct as_swap_model *m, float s)
 		m->sp[i] = s;
 		m->topk[i] = as_swap_topk_count(s, d->kinds[i % SWAP_KIND_COUNT].in);
 	}
+	sw_plan_whole(m); /* O and down requested whole only while gaps read them anyway */
+	return 0;
+}
+
+int as_swap_set_gap(struct as_swap_model *m, uint64_t gap_bytes)
+{
+	if (m->rows)
+		return -EOPNOTSUPP;
+	if (!m->gap_ok)
+		return gap_bytes ? -EOPNOTSUPP : 0; /* a group-N store: nothing to fill */
+	sw_plan_gaps(m, gap_bytes);
 	return 0;
 }
 

@@ -349,6 +349,38 @@ int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots, uint32
 	return r;
 }
 
+/* O and down (off the residual stream, not predicted): when gap filling reads (nearly)
+ * all of their uncached channels anyway (under 2% unread in every layer), the whole kind
+ * is requested at the layer's start so its reads overlap the compute before their input
+ * is known (STATIC policy only: its hot set is fixed, so the extra requests are hits or
+ * reads that gap filling would make). */
+void sw_plan_whole(struct as_swap_model *m)
+{
+	for (int k = SWAP_ATTN_OUT; k <= SWAP_FFN_OUT; k += 2) {
+		bool ok = m->whole_ok && m->gap[k] && !(k == SWAP_FFN_OUT && m->rm.hp.n_expert);
+
+		for (uint32_t l = 0; l < m->rm.hp.n_layer && ok; l++) {
+			double x = m->sp[l * SWAP_KIND_COUNT + k], n = (double)m->gap[k] + 1;
+
+			ok = pow(x, n) * (n - (n - 1) * x) < 0.02;
+		}
+		m->whole[k] = ok;
+	}
+}
+
+void sw_plan_gaps(struct as_swap_model *m, uint64_t gap_bytes)
+{
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		uint64_t g = m->gap_ok ? gap_bytes : 0, bb = swap_store_bundle_bytes(m->st, k);
+
+		if (g > m->max_read)
+			g = m->max_read;
+		m->gap_bytes[k] = g;
+		m->gap[k] = g ? (uint32_t)((g + bb - 1) / bb) - 1 : 0;
+	}
+	sw_plan_whole(m);
+}
+
 /*
  * Gap filling (group-1 stores, where a kind's channels are adjacent in the file): bundles
  * between two needed ones are fetched too when the gap is at most gap_bytes (default
@@ -358,21 +390,15 @@ int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots, uint32
  * the STATIC policy, the order in which the kinds get the cache (kind_prio).
  */
 void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
-		       struct swap_engine_params *ep)
+		   struct swap_engine_params *ep)
 {
 	const struct swap_store_desc *d = swap_store_desc(m->st);
-	uint64_t gap_bytes = p->gap_bytes ? p->gap_bytes : 8192;
-	uint64_t max_read = ep->max_read_bytes ? ep->max_read_bytes : 256u << 10;
 	double saved[SWAP_KIND_COUNT];
 
-	for (int k = 0; k < SWAP_KIND_COUNT && d->group == 1 && !p->no_gap_fill; k++) {
-		uint64_t g = gap_bytes, bb = swap_store_bundle_bytes(m->st, k);
-
-		if (g > max_read)
-			g = max_read;
-		m->gap_bytes[k] = g;
-		m->gap[k] = g ? (uint32_t)((g + bb - 1) / bb) - 1 : 0;
-	}
+	m->max_read = ep->max_read_bytes ? ep->max_read_bytes : 256u << 10;
+	m->gap_ok = d->group == 1;
+	m->whole_ok = p->policy == SWAP_POLICY_STATIC && !m->no_preload;
+	sw_plan_gaps(m, p->no_gap_fill ? 0 : p->gap_bytes ? p->gap_bytes : 8192);
 	/*
 	 * With needed channels at random (probability q = 1 - s, x = s), a channel stays
 	 * unread only inside a run of more than gap unneeded ones between needed ones: a
@@ -396,24 +422,6 @@ void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 			saved[k] += (1 - xn * (n - (n - 1) * x) + (1 - x) * xn * 4096 / bb) /
 				    m->rm.hp.n_layer;
 		}
-	}
-	/* O and down (off the residual stream, not predicted): when gap filling reads
-	 * (nearly) all of their uncached channels anyway (under 2% unread in every layer),
-	 * the whole kind is requested at the layer's start so its reads overlap the compute
-	 * before their input is known (STATIC policy only: its hot set is fixed, so the
-	 * extra requests are hits or reads that gap filling would make). */
-	for (int k = SWAP_ATTN_OUT; k <= SWAP_FFN_OUT && p->policy == SWAP_POLICY_STATIC &&
-				    m->gap[k] && !m->no_preload; k += 2) {
-		if (k == SWAP_FFN_OUT && d->n_expert)
-			break; /* experts: only the chosen ones */
-		bool ok = true;
-
-		for (uint32_t l = 0; l < m->rm.hp.n_layer && ok; l++) {
-			double x = m->sp[l * SWAP_KIND_COUNT + k], n = (double)m->gap[k] + 1;
-
-			ok = pow(x, n) * (n - (n - 1) * x) < 0.02;
-		}
-		m->whole[k] = ok;
 	}
 	/* STATIC: the cache goes to the kinds that save the most read bytes per byte */
 	if (p->policy == SWAP_POLICY_STATIC && !p->uniform_cache)

@@ -75,6 +75,11 @@ struct as_swap_model {
 	struct swap_key *keys, *mkeys, *fkeys;
 	uint32_t gap[SWAP_KIND_COUNT]; /* channels of gap filled between needed bundles */
 	uint64_t gap_bytes[SWAP_KIND_COUNT];
+	/* what sw_plan_gaps() needs after open: the engine's largest read, whether the
+	 * store's layout lets gaps be filled (group 1) and whether O and down may be
+	 * requested whole (STATIC policy, preloading) */
+	uint64_t max_read;
+	bool gap_ok, whole_ok;
 	/* kinds off the residual stream (O, down) whose uncached channels gap filling reads
 	 * (nearly) all anyway: requested whole at the layer's start, so their reads overlap
 	 * the compute before their input is known */
@@ -192,6 +197,10 @@ int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots, uint32
 uint32_t sw_static_kinds(const struct swap_store *st, const struct as_swap_params *p);
 void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 		   struct swap_engine_params *ep);
+/* The gap filling limit (0: off) and the whole-kind requests, for the sparsities now:
+ * at open and whenever the latency feedback moves either (never changes a result). */
+void sw_plan_gaps(struct as_swap_model *m, uint64_t gap_bytes);
+void sw_plan_whole(struct as_swap_model *m);
 
 /* swap_experts.c: the mixture-of-experts hooks of the table and engine sources */
 int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,

@@ -687,11 +687,15 @@ static double predicted_s(const struct swap_cli *o)
 void swap_cli_latency_attach(struct swap_cli *o, const char *sub, struct asw_model *am,
 			     struct as_swap_model *m)
 {
+	struct as_latency_model lm;
+
 	if (!(o->latency_ms > 0))
 		return;
 	/* the pick, for --json also when it stays */
 	as_latency_init(&o->lat, o->latency_ms * 1e-3, as_swap_sparsity(m),
 			(float)o->max_sparsity);
+	as_swap_auto_latency_model(&o->aut, &lm);
+	as_latency_set_model(&o->lat, &lm); /* valid by construction */
 	if (o->latency_fixed)
 		return;
 	if (tp_size() > 1) { /* every rank would time and move its own slice */
@@ -713,11 +717,24 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 			o->latency_ms * 1e-3, o->aut.latency_met ? "true" : "false",
 			o->aut.latency_replayed ? "true" : "false",
 			o->lat.steps ? "true" : "false");
-	if (o->lat.target_s > 0) /* run and chat (swap_cli_latency_attach) */
+	if (o->lat.target_s > 0) { /* run and chat (swap_cli_latency_attach) */
+		const struct as_latency *c = &o->lat;
+
 		fprintf(f, ", \"latency_sparsity_start\": %.4f, \"latency_sparsity_mean\": %.4f, "
-			"\"latency_sparsity_end\": %.4f, \"latency_sparsity_changes\": %llu",
-			(double)o->lat.s_start, (double)as_latency_mean_sparsity(&o->lat),
-			(double)o->lat.s, (unsigned long long)o->lat.changes);
+			"\"latency_sparsity_end\": %.4f, \"latency_sparsity_changes\": %llu, "
+			"\"latency_ratio\": %.4f, \"latency_ratio_lo\": %.4f, "
+			"\"latency_ratio_hi\": %.4f, \"latency_gap_start\": %lld, "
+			"\"latency_gap_end\": %lld, \"latency_gap_changes\": %llu, "
+			"\"latency_token_s\": [", (double)c->s_start,
+			(double)as_latency_mean_sparsity(c), (double)c->s,
+			(unsigned long long)c->changes, c->ratio, c->ratio_lo, c->ratio_hi,
+			c->gap_start == AS_LATENCY_NO_GAP ? -1LL : (long long)c->gap_start,
+			c->gap == AS_LATENCY_NO_GAP ? -1LL : (long long)c->gap,
+			(unsigned long long)c->gap_changes);
+		for (uint64_t i = 0; i < c->steps && i < AS_LATENCY_LOG; i++)
+			fprintf(f, "%s%.4f", i ? ", " : "", (double)c->dt_log[i]);
+		fprintf(f, "]");
+	}
 	fprintf(f, ", \"predicted_s_per_token\": %.6f, \"measured_s_per_token\": %.6f",
 		predicted_s(o), measured_s);
 }
@@ -725,21 +742,27 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double measured_s,
 			    FILE *f)
 {
-	char target[64] = "", pred[32] = "n/a";
+	char target[64] = "", pred[32] = "n/a", gap[64] = "";
 
 	if (o->latency_ms > 0)
 		snprintf(target, sizeof(target), " (target %.1f ms%s)", o->latency_ms,
 			 o->aut.latency_met ? "" : ", not predicted to be met");
 	if (predicted_s(o) > 0)
 		snprintf(pred, sizeof(pred), "%.1f ms", predicted_s(o) * 1e3);
+	if (o->lat.gap_changes)
+		snprintf(gap, sizeof(gap), ", gap %llu -> %llu KiB",
+			 (unsigned long long)o->lat.gap_start >> 10,
+			 (unsigned long long)o->lat.gap >> 10);
 	fprintf(f, "activeswap %s: time per token: predicted %s, measured %.1f ms%s\n", sub,
 		pred, measured_s * 1e3, target);
 	if (o->lat.steps)
 		fprintf(f, "activeswap %s: latency feedback: sparsity %.2f -> %.2f (mean %.2f, "
-			"%.2f-%.2f, %llu changes over %llu tokens)\n", sub, (double)o->lat.s_start,
-			(double)o->lat.s, (double)as_latency_mean_sparsity(&o->lat),
-			(double)o->lat.s_lo, (double)o->lat.s_hi,
-			(unsigned long long)o->lat.changes, (unsigned long long)o->lat.steps);
+			"%.2f-%.2f, %llu changes over %llu tokens), measured/predicted %.2f (%.2f-%.2f)%s\n",
+			sub, (double)o->lat.s_start, (double)o->lat.s,
+			(double)as_latency_mean_sparsity(&o->lat), (double)o->lat.s_lo,
+			(double)o->lat.s_hi, (unsigned long long)o->lat.changes,
+			(unsigned long long)o->lat.steps, o->lat.ratio, o->lat.ratio_lo,
+			o->lat.ratio_hi, gap);
 }
 
 void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f)

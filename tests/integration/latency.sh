@@ -58,8 +58,15 @@ rc=$?
 [ $rc = 0 ] && [ "$(jfield latency_adaptive "$T/f.out")" = true ] &&
 	[ "$(jfield latency_sparsity_end "$T/f.out")" = 0.3000 ] &&
 	[ "$(jfield sparsity "$T/f.out")" = 0.3000 ] &&
-	grep -q '^activeswap run: latency feedback: sparsity 0\.[0-3][0-9] -> 0\.30 (mean 0\.[0-3][0-9], .* over [0-9]* tokens)$' "$T/f.err"
+	grep -q '^activeswap run: latency feedback: sparsity 0\.[0-3][0-9] -> 0\.30 (mean 0\.[0-3][0-9], .* over [0-9]* tokens), measured/predicted [0-9.]* ([0-9.]*-[0-9.]*)$' "$T/f.err"
 check $? "impossible target: the feedback holds --max-sparsity ($(grep 'latency feedback' "$T/f.err"))"
+# the tokens' times as the feedback saw them: one per step, all > 0, and the ratio
+nt=$(sed -n 's/.* over \([0-9]*\) tokens.*/\1/p' "$T/f.err")
+tl=$(sed -n 's/.*"latency_token_s": \[\([^]]*\)\].*/\1/p' "$T/f.out" | tail -n 1)
+[ -n "$nt" ] && [ "$nt" -gt 0 ] &&
+	[ "$(echo "$tl" | tr ',' '\n' | awk '$1 > 0' | wc -l)" = "$nt" ] &&
+	awk -v r="$(jfield latency_ratio "$T/f.out")" 'BEGIN { exit !(r > 0) }'
+check $? "--json: latency_token_s has the $nt tokens' times, latency_ratio > 0"
 run --dram-budget 50% --latency-target 0.001 --max-sparsity 0.3 --latency-fixed --json \
 	>"$T/c.out" 2>"$T/c.err"
 rc=$?
@@ -70,7 +77,9 @@ sp=$(jfield sparsity "$T/c.out")
 check $? "--latency-fixed: no feedback, the pick ($sp) recorded as start and end"
 [ $rc = 0 ] && grep -q 'latency target 0.0 ms/token cannot be met: running the fastest allowed -> sparsity 0\.[0-3]' "$T/c.err" &&
 	[ "$(jfield latency_met "$T/c.out")" = false ] &&
-	awk -v s="$sp" 'BEGIN { exit !(s > 0 && s <= 0.3) }'
+	awk -v s="$sp" 'BEGIN { exit !(s >= 0 && s <= 0.3) }'
+# (s 0 too: on a loaded machine the replay can find nothing faster than sparsity 0, and
+# the fastest allowed is then the lowest of the equally fast ones; seen at load 30)
 check $? "impossible target: says so, runs sparsity $sp <= 0.3"
 grep -q 'time per token: predicted [0-9.]* ms, measured [0-9.]* ms (target 0.0 ms, not predicted to be met)' "$T/c.err"
 check $? "a latency target prints the predicted and measured time without --stats"

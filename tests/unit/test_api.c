@@ -13,6 +13,7 @@
  *   budget (sparsity 0, the row copy), and statistics say it is a store.
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -508,6 +509,17 @@ static void test_latency_target(void **state)
 			assert_true(st.sparsity == 0.0f);
 		else
 			assert_true(st.sparsity == (i == 0 ? 0.0f : 0.3f));
+		if (i == 1 && strncmp(st.backend, "rows", 4)) {
+			/* the feedback ran: out of reach, it went up to the cap (from the
+			 * open's fastest allowed pick) and stayed there */
+			assert_true(st.latency_ratio > 0);
+			assert_true(st.latency_sparsity_start <= 0.3f);
+			assert_true(st.latency_sparsity_mean >= st.latency_sparsity_start - 1e-6f);
+			assert_true(st.latency_sparsity_mean <= 0.3f + 1e-6f);
+		} else if (!strncmp(st.backend, "rows", 4)) {
+			/* row mode: no feedback, nothing reported */
+			assert_true(st.latency_ratio == 0 && st.latency_changes == 0);
+		}
 		asw_close(m);
 	}
 }

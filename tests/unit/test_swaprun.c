@@ -120,6 +120,10 @@ static void base_params(struct as_swap_params *p)
 	p->check_use = true;
 }
 
+/* decode(): move the gap limit (0 and 64 KiB in turn, ending at 64) and set the same
+ * sparsity again after every token, as the latency feedback would (no result changes) */
+static bool move_knobs;
+
 /* Greedy decode of N_STEPS tokens after a 3-token prompt. */
 static void decode(const char *path, const struct as_swap_params *p, struct runres *res)
 {
@@ -145,6 +149,10 @@ static void decode(const char *path, const struct as_swap_params *p, struct runr
 				best = v;
 		res->tokens[s] = best;
 		tok = best;
+		if (move_knobs) {
+			assert_int_equal(as_swap_set_gap(m, s % 2 ? 65536 : 0), 0);
+			assert_int_equal(as_swap_set_sparsity(m, p->sparsity), 0);
+		}
 		assert_int_equal(as_swap_forward(m, tok, 3 + s, true), 0);
 	}
 	as_swap_stats(m, &res->st);
@@ -182,7 +190,7 @@ static void budgets_backends(const char *store)
 			continue;
 		}
 		for (size_t i = 0; i < 3; i++) {
-			for (int variant = 0; variant < 6; variant++) {
+			for (int variant = 0; variant < 7; variant++) {
 				base_params(&p);
 				p.sparsity = 0.5f;
 				p.backend = be[b];
@@ -200,8 +208,12 @@ static void budgets_backends(const char *store)
 					   variant >= 4 ? SWAP_POLICY_STATIC : SWAP_POLICY_FREQ;
 				/* static hot set: by reads saved per byte, or uniform */
 				p.uniform_cache = variant == 5;
+				move_knobs = variant == 6;
 				memset(x, 0, sizeof(*x));
 				decode(store, &p, x);
+				move_knobs = false;
+				for (int k = 0; k < SWAP_KIND_COUNT && variant == 6; k++)
+					assert_int_equal(x->st.gap_bytes[k], 16 << 10); /* max read */
 				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
 				assert_memory_equal(x->logits, ref->logits, sizeof(ref->logits));
 				assert_true(x->st.checked > 0);
@@ -252,6 +264,11 @@ static void test_sparsity0_equals_dense(void **state)
 	base_params(&p);
 	p.sparsity = 0.0f;
 	assert_int_equal(as_swap_open(&sm, store_f32, &p, err, sizeof(err)), 0);
+	/* layer groups of 2: no gaps to fill, so none can be set (0 is what it is) */
+	assert_int_equal(as_swap_set_gap(sm, 8192), -EOPNOTSUPP);
+	assert_int_equal(as_swap_set_gap(sm, 0), 0);
+	assert_int_equal(as_swap_set_sparsity(sm, 1.0f), -EINVAL);
+	assert_int_equal(as_swap_set_sparsity(sm, 0.0f), 0);
 	assert_int_equal(as_model_load(&dm, gguf_f32, err, sizeof(err)), 0);
 	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
 	for (uint32_t i = 0; i < 6; i++) {
@@ -337,6 +354,9 @@ static void test_row_copy(void **state)
 	assert_int_equal(as_swap_open(&m, store_rows, &p, err, sizeof(err)), 0);
 	assert_true(as_swap_row_mode(m));
 	assert_null(as_swap_engine(m));
+	/* the row copy takes every channel: nothing for the latency feedback to move */
+	assert_int_equal(as_swap_set_sparsity(m, 0.3f), -EOPNOTSUPP);
+	assert_int_equal(as_swap_set_gap(m, 8192), -EOPNOTSUPP);
 	as_swap_stats(m, &st);
 	fixed = st.fixed_bytes;
 	layer = st.pool_bytes / 4; /* 4 equal layers, all resident */

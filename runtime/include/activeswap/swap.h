@@ -228,11 +228,18 @@ uint32_t as_swap_group(const struct as_swap_model *m);
 float as_swap_sparsity(const struct as_swap_model *m); /* mean over all ops */
 /*
  * Every op's sparsity to s in [0, 1) from the next token on (the latency target's
- * feedback, activeswap/latency.h): the Top-K counts change, the plans made at open (cache
- * split, gap filling) stay. -EINVAL outside [0, 1), -EOPNOTSUPP in row mode (sparsity 0
- * from the row copy).
+ * feedback, activeswap/latency.h): the Top-K counts change and whether O and down are
+ * requested whole is planned again; the cache split made at open and the gap limit stay.
+ * -EINVAL outside [0, 1), -EOPNOTSUPP in row mode (sparsity 0 from the row copy).
  */
 int as_swap_set_sparsity(struct as_swap_model *m, float s);
+/*
+ * The gap filling limit (bytes between two needed bundles read too; 0: off, capped at
+ * the engine's largest read) from the next token on; only which bundles are read
+ * changes, never a result. The limit in effect: as_swap_stats.gap_bytes. -EOPNOTSUPP in
+ * row mode and for a limit > 0 on a store whose layout cannot fill gaps (group > 1).
+ */
+int as_swap_set_gap(struct as_swap_model *m, uint64_t gap_bytes);
 /* The embedded metadata as a GGUF (tokenizer, hyper-parameters); owned by m. */
 const struct gguf_file *as_swap_meta(const struct as_swap_model *m);
 /* The engine; NULL in row mode (every level 0 over a store with a row copy). */

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activeswap/latency.h"
 #include "activeswap/swap.h"
 
 /* What the caller fixed, and what it leaves to the choice. */
@@ -75,6 +76,11 @@ struct as_swap_auto {
 
 /* The predicted time per token of a->choice, in seconds. */
 double as_swap_auto_predicted_s(const struct as_swap_auto *a);
+/* After a choice with a latency target: the model the feedback scales by the ratio
+ * measured / predicted (activeswap/latency.h), the cost model's predicted time at the
+ * sparsities 0, AS_COST_STEP, ... up to req.max_sparsity with the group picked, and the
+ * gap limit picked (the feedback does not move it: AS_LATENCY_NO_GAP). */
+void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_model *m);
 
 /* Read the store's header for the cost model, resolve the context (n_ctx 0:
  * req->ctx_default, never past the training context) into a->n_ctx and p->n_ctx, and
