@@ -12,7 +12,8 @@
 #    the 256 search tokens of the first half are too few (Documentation/swapping.md);
 #  - --search teal makes TEAL's greedy over every group and its half only;
 #  - --store S --dram-budget B averages over flash bytes: the resident shares are
-#    reported, the flash average is S and the average by weights is not; usage errors.
+#    reported, the flash average is S and the average by weights is not, and the levels
+#    need at most 5% more bytes per token than uniform at that budget; usage errors.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
 AS_SHARED=${AS_SHARED:-$AS_TOP/../shared}
@@ -78,7 +79,7 @@ for s in 0.4; do
 done
 
 # 3. TEAL's greedy over every group (--search teal): its candidates, the average kept
-"$AR" calibrate -m "$RM" -f "$T/f1.txt" --sparsity 0.5 -c 64 --chunks 4 --val-fraction 0.5 \
+"$AR" calibrate -m "$RM" -f "$T/f1.txt" --sparsity 0.5 -c 32 --chunks 2 --val-fraction 0.5 \
 	--step 0.25 -t 1 --search teal -o "$T/teal.txt" --json >"$T/teal.json" 2>"$T/teal.err" ||
 	echo "# calibrate --search teal failed: $(tail -n 1 "$T/teal.err")"
 a=$(jfield weighted_average "$T/teal.json")
@@ -103,6 +104,17 @@ grep -q '"average_over": "flash"' "$T/fl.json" && grep -q '^# averaged over flas
 	awk -v a="${a:-0}" -v w="${aw:-0.5}" \
 		'BEGIN { exit !(a > 0.499 && a < 0.501 && (w < 0.49 || w > 0.51)) }'
 check $? "--store at 80%: resident shares $sh, flash average $a, by weights $aw"
+#    what a token needs from the cache and flash (useful bytes: no timing in them) at
+#    that budget and gap: at most 5% above uniform's (levels averaged over weights at
+#    0.5 need 15% more here: they keep more of ffn_in, the kind the hot set holds least)
+ub() {
+	"$AR" bench decode -m "$T/s.asw" --dram-budget 80% --gap 0 -n 16 --warmup 1 -t 1 \
+		--json "$@" 2>/dev/null | sed -n 's/.*"useful_bytes_per_token": *\([0-9.]*\).*/\1/p'
+}
+bu=$(ub --sparsity 0.5)
+bf=$(ub --sparsity-file "$T/fl.txt")
+awk -v u="${bu:-0}" -v f="${bf:-9e99}" 'BEGIN { exit !(u > 0 && f <= 1.05 * u) }'
+check $? "--store levels at 80%: $bf useful bytes per token, uniform 0.5 $bu"
 "$AR" calibrate -m "$RM" -f "$T/cal.txt" --sparsity 0.5 --dram-budget 60% >/dev/null 2>&1
 check $(($? != 2)) "--dram-budget without --store: usage error"
 "$AR" calibrate -m "$RM" -f "$T/cal.txt" --sparsity 0.5 -c 64 --search kinds \
