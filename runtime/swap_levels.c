@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The per-layer sparsity levels file written by `activeswap calibrate` (swap.h,
- * as_swap_load_levels), and calibrate's closed-form allocation of levels from measured
- * sensitivity curves (as_levels_allocate).
+ * as_swap_load_levels), calibrate's closed-form allocation of levels from measured
+ * sensitivity curves (as_levels_allocate) and its flash cost weights (as_levels_flash_weights).
  */
 #include <errno.h>
 #include <math.h>
@@ -261,4 +261,23 @@ out:
 	free(nh);
 	free(at);
 	return rc;
+}
+
+int as_levels_flash_weights(uint32_t n_layers, const double *bytes, const double *resident,
+			    double *w)
+{
+	if (!n_layers)
+		return -EINVAL;
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		if (!(bytes[k] > 0) || !isfinite(bytes[k]) || !(resident[k] >= 0) ||
+		    !(resident[k] <= 1))
+			return -EINVAL;
+	for (uint32_t l = 0; l < n_layers; l++)
+		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+			double u = 1 - resident[k];
+
+			w[(size_t)l * SWAP_KIND_COUNT + k] = bytes[k] * (u > AS_FLASH_FLOOR ? u :
+									 AS_FLASH_FLOOR);
+		}
+	return 0;
 }

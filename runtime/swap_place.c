@@ -291,6 +291,9 @@ int sw_pin_all(struct as_swap_model *m)
 	if (r) {
 		free(m->all);
 		m->all = NULL;
+	} else {
+		for (int k = 0; k < SWAP_KIND_COUNT; k++)
+			m->resident[k] = m->hi[k] - m->lo[k];
 	}
 	return r;
 }
@@ -336,6 +339,8 @@ int sw_static_prefix(struct as_swap_model *m, const uint64_t *kind_slots, uint32
 				for (uint32_t c = m->lo[k]; c < m->lo[k] + cnt[k]; c++)
 					keys[n++] = (struct swap_key){ l, (uint32_t)k, c };
 		r = n ? swap_engine_set_static(m->eng, keys, n) : -ENOSPC;
+		if (!r)
+			memcpy(m->resident, cnt, sizeof(cnt));
 		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
 			uint32_t cut = (m->hi[k] - m->lo[k]) / 50 + 1;
 

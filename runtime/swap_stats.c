@@ -63,6 +63,20 @@ float as_swap_sparsity(const struct as_swap_model *m)
 	return (float)(s / (m->rm.hp.n_layer * SWAP_KIND_COUNT));
 }
 
+double as_swap_resident_share(const struct as_swap_model *m, int kind)
+{
+	if (kind < 0 || kind >= SWAP_KIND_COUNT || m->rows || m->hi[kind] <= m->lo[kind])
+		return 0;
+	return (double)m->resident[kind] / (m->hi[kind] - m->lo[kind]);
+}
+
+uint64_t as_swap_kind_bytes(const struct as_swap_model *m, int kind)
+{
+	if (kind < 0 || kind >= SWAP_KIND_COUNT)
+		return 0;
+	return swap_store_bundle_bytes(m->st, (enum swap_kind)kind) * (m->hi[kind] - m->lo[kind]);
+}
+
 const struct gguf_file *as_swap_meta(const struct as_swap_model *m)
 {
 	return m->meta;

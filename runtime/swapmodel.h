@@ -137,6 +137,9 @@ struct as_swap_model {
 	/* tensor parallelism: the slice's input channels [lo, hi) of every kind (the whole
 	 * kind without slices) and the sum over the slices (NULL: one process) */
 	uint32_t lo[SWAP_KIND_MAX], hi[SWAP_KIND_MAX]; /* unused low experts: 0, 0 */
+	/* channels of every layer's slice held for the whole run: the static hot set's
+	 * prefix, or all of them when everything is pinned (as_swap_resident_share) */
+	uint32_t resident[SWAP_KIND_COUNT];
 	int (*reduce)(void *arg, float *y, size_t n);
 	void *reduce_arg;
 	float *red; /* a group's outputs side by side: one reduce per group */

@@ -17,6 +17,13 @@
 #define MAX_LEVEL 0.95
 #define N_CAND 5 /* uniform, kinds, kinds/2, groups, groups/2 (+ refined) */
 
+/* --search: which candidates the search makes beside uniform */
+enum cal_search_kind {
+	CAL_SEARCH_ALL,	  /* kinds, kinds/2, groups, groups/2 */
+	CAL_SEARCH_KINDS, /* kinds, kinds/2 (4 x fewer measurements than the curves) */
+	CAL_SEARCH_TEAL,  /* teal, teal/2: the greedy over every (layer, kind) group */
+};
+
 struct lv_hook {
 	const float *lv; /* [n_layer][SWAP_KIND_COUNT] */
 	uint32_t *idx;
@@ -52,8 +59,11 @@ struct cal {
 	uint32_t n_ctx;
 	int32_t bos;
 	size_t G;
-	const double *w;
+	const double *w;   /* the average's weights [G]: nw, or flash bytes (--store) */
 	double wsum;
+	const double *nw;  /* each group's number of weights [G] */
+	double nwsum;
+	double share[4];   /* --store: each kind's resident share at the budget */
 	uint64_t evals;
 };
 
@@ -67,9 +77,11 @@ struct cand {
 
 struct opts {
 	const char *mpath, *tpath, *opath;
+	const char *spath, *budget, *gap; /* --store, --dram-budget, --gap: flash weights */
 	double S, step, val_frac;
 	long ctx, chunks, rounds, threads;
 	int kv_type; /* --kv-type */
+	int search;  /* enum cal_search_kind */
 	bool json, threshold, uniform;
 };
 
@@ -78,8 +90,9 @@ double cal_measure(struct cal *c, struct split *sp, const float *lv,
 		   struct as_eval_result *res);
 
 /*
- * The candidates beside uniform (cd[0], measured): kinds, kinds/2, groups, groups/2 and
- * with --rounds the refined best, each with its search KL. Their count with uniform, or
+ * The candidates beside uniform (cd[0], measured) that --search asks for (kinds, kinds/2,
+ * groups, groups/2; or teal, teal/2) and with --rounds the refined best, each with its
+ * search KL. Their count with uniform, or
  * 0 (said) on failure.
  */
 size_t cal_search(struct cal *c, struct split *se, const struct opts *o, struct cand *cd,

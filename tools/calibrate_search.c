@@ -2,7 +2,8 @@
 /*
  * activeswap calibrate's search on the search split (tools/calibrate.h): TEAL-style greedy
  * with the levels tied per kind, the closed-form allocation from each group's sensitivity
- * curve, their halves towards uniform and the optional greedy refinement.
+ * curve, or TEAL's greedy over every group (--search teal), their halves towards uniform
+ * and the optional greedy refinement.
  */
 #include <errno.h>
 #include <math.h>
@@ -145,7 +146,8 @@ out:
 
 /*
  * TEAL-style greedy allocation on the search split, with the levels tied within blocks
- * (group g is in block g % nb: nb = SWAP_KIND_COUNT ties each kind across the layers):
+ * (group g is in block g % nb: nb = SWAP_KIND_COUNT ties each kind across the layers,
+ * nb = G leaves every group alone, as TEAL does with its blocks):
  * from every level at 0, each step raises by `step` the block whose raise costs the
  * least KL per weight, measured on the current levels, until the weighted average is S
  * (the last step exactly so much).
@@ -202,26 +204,45 @@ static int greedy(struct cal *c, struct split *sp, double S, double step, size_t
 	return left > 1e-6 * c->wsum ? -EIO : 0;
 }
 
+/* cd[at] (measured into lv) and cd[at + 1] halfway back to uniform (the same average) */
+static void add_pair(const struct cal *c, double S, struct cand *cd, size_t at,
+		     const char *name, const char *half)
+{
+	cd[at].name = name;
+	cd[at + 1].name = half;
+	for (size_t g = 0; g < c->G; g++)
+		cd[at + 1].lv[g] = (float)(S + 0.5 * ((double)cd[at].lv[g] - S));
+}
+
 size_t cal_search(struct cal *c, struct split *se, const struct opts *o, struct cand *cd,
 		  double uni_kl)
 {
-	size_t best = 0, nc = N_CAND;
+	size_t best = 0, nc = 1;
+	int r;
 
-	if (greedy(c, se, o->S, o->step, SWAP_KIND_COUNT, cd[1].lv) ||
-	    allocate(c, se, o->S, uni_kl, o->step, cd[3].lv)) {
+	if (o->search == CAL_SEARCH_TEAL) {
+		/* TEAL's block-wise greedy, every (layer, kind) group a block */
+		r = greedy(c, se, o->S, o->step, c->G, cd[nc].lv);
+		if (!r)
+			add_pair(c, o->S, cd, nc, "teal", "teal/2");
+		nc += 2;
+	} else {
+		r = greedy(c, se, o->S, o->step, SWAP_KIND_COUNT, cd[nc].lv);
+		if (!r)
+			add_pair(c, o->S, cd, nc, "kinds", "kinds/2");
+		nc += 2;
+		if (!r && o->search == CAL_SEARCH_ALL) {
+			r = allocate(c, se, o->S, uni_kl, o->step, cd[nc].lv);
+			if (!r)
+				add_pair(c, o->S, cd, nc, "groups", "groups/2");
+			nc += 2;
+		}
+	}
+	if (r) {
 		cli_err(SUB, "the search failed (a measurement failed or out of memory)");
 		return 0;
 	}
-	cd[1].name = "kinds";
-	cd[2].name = "kinds/2";
-	cd[3].name = "groups";
-	cd[4].name = "groups/2";
-	/* the halves: halfway between uniform and the allocation (same average) */
-	for (size_t g = 0; g < c->G; g++) {
-		cd[2].lv[g] = (float)(o->S + 0.5 * ((double)cd[1].lv[g] - o->S));
-		cd[4].lv[g] = (float)(o->S + 0.5 * ((double)cd[3].lv[g] - o->S));
-	}
-	for (size_t i = 1; i < N_CAND; i++) {
+	for (size_t i = 1; i < nc; i++) {
 		cd[i].search_kl = cal_measure(c, se, cd[i].lv, NULL);
 		if (cd[i].search_kl < cd[best].search_kl)
 			best = i;
@@ -239,4 +260,3 @@ size_t cal_search(struct cal *c, struct split *se, const struct opts *o, struct 
 	}
 	return nc;
 }
-

@@ -2,7 +2,8 @@
 /*
  * activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S [-o OUT] [-c CTX] [--chunks N]
  *                      [--val-fraction F] [--step D] [--rounds R] [-t N] [--json]
- *                      [--sparsity-mode topk|threshold] [--uniform]
+ *                      [--sparsity-mode topk|threshold] [--uniform] [--search all|kinds|teal]
+ *                      [--store STORE --dram-budget SIZE|N% [--gap SIZE|auto]]
  *
  * Per-layer, per-op-group Top-K sparsity levels with the same weighted average S (each
  * (layer, bundle kind) weighted by its number of weights) that lower the output error on
@@ -22,6 +23,11 @@
  * input's |x| fell on the search split at every level 0 (as_thr_quantile of the recorded
  * histograms), so the same search allocates levels, and the file also carries each
  * group's threshold ("format 2") for --sparsity-mode threshold.
+ *
+ * With --store STORE --dram-budget B the average is over flash bytes instead of weights:
+ * each group weighs its bytes in the store times the share of its kind that the budget
+ * does not hold resident (as_levels_flash_weights), so levels at average S read what a
+ * uniform S reads per token at that budget.
  */
 #include <errno.h>
 #include <math.h>
@@ -52,7 +58,8 @@ static const char calibrate_usage[] =
 	"\n"
 	"  -m, --model PATH      GGUF model (dense runtime)\n"
 	"  -f, --file PATH       text to measure on\n"
-	"      --sparsity S      the weighted average level, in [0, 0.95]\n"
+	"      --sparsity S      the average level (over weights, or flash bytes with\n"
+	"                        --store), in [0, 0.95]\n"
 	"  -o, --output PATH     levels file (default MODEL.sparsity)\n"
 	"  -c, --ctx-size N      chunk size in tokens (default 256)\n"
 	"      --chunks N        use at most N chunks of TEXT (default: all)\n"
@@ -68,6 +75,16 @@ static const char calibrate_usage[] =
 	"                        levels (written beside them, for --sparsity-mode threshold)\n"
 	"      --uniform         no search: every group at S (with --sparsity-mode threshold:\n"
 	"                        TEAL's uniform thresholds)\n"
+	"      --search all|kinds|teal  the candidates: all (default: kinds tied across\n"
+	"                        layers, the groups' closed-form allocation, their halves),\n"
+	"                        kinds (and kinds/2 only: 4 x fewer measurements), teal\n"
+	"                        (TEAL's greedy over every (layer, kind) group, and half)\n"
+	"      --store STORE     the average S is over the flash bytes a token reads from\n"
+	"                        STORE (the model's store) at --dram-budget: each group\n"
+	"                        weighs its bytes not held resident (default: over weights)\n"
+	"      --dram-budget SIZE|N%  with --store: the budget of the runs (as for run)\n"
+	"      --gap SIZE|auto   with --store: the gap filling limit (default auto), which\n"
+	"                        orders the kinds in the hot set\n"
 	"  -t, --threads N       compute threads (default 2)\n"
 	CLI_KV_TYPE_USAGE
 	"      --json            print the result as one JSON object (default: a summary)\n"
@@ -217,13 +234,19 @@ double cal_measure(struct cal *c, struct split *sp, const float *lv,
 	return r.kl;
 }
 
-static double weighted_avg(const struct cal *c, const float *lv)
+/* lv's average weighted by w (sum wsum): the search's weights, or the number of weights */
+static double avg_by(const struct cal *c, const double *w, double wsum, const float *lv)
 {
 	double a = 0;
 
 	for (size_t g = 0; g < c->G; g++)
-		a += lv[g] * c->w[g] / c->wsum;
+		a += lv[g] * w[g] / wsum;
 	return a;
+}
+
+static double weighted_avg(const struct cal *c, const float *lv)
+{
+	return avg_by(c, c->w, c->wsum, lv);
 }
 
 static void print_res(FILE *f, const char *pre, const struct as_eval_result *r, bool json)
@@ -251,6 +274,11 @@ static int write_levels(const struct opts *o, const struct cal *c, uint32_t n_la
 		"# tokenization (BOS first); the search never saw the validation tokens\n",
 		o->mpath, o->tpath, c->n_ctx, weighted_avg(c, cd[best].lv), se->n_ids,
 		se->n_ids, se->n_ids + va->n_ids);
+	if (o->spath)
+		fprintf(f, "# averaged over flash bytes: %s at --dram-budget %s, resident shares "
+			"attn_in %.4f attn_out %.4f ffn_in %.4f ffn_out %.4f; over weights %.4f\n",
+			o->spath, o->budget ? o->budget : "100%", c->share[0], c->share[1],
+			c->share[2], c->share[3], avg_by(c, c->nw, c->nwsum, cd[best].lv));
 	fprintf(f, "# chosen: %s on the %s split; search KL:", cd[best].name,
 		va->n_ids ? "validation" : "search");
 	for (size_t i = 0; i < nc; i++)
@@ -287,6 +315,80 @@ static int write_levels(const struct opts *o, const struct cal *c, uint32_t n_la
 	return 0;
 }
 
+/*
+ * --store: one layer's bytes of every kind in the store and the share of it the budget
+ * holds resident, opened at the levels file lv (NULL: uniform S) and a context of CTX
+ * positions, as the runs will. 0, or
+ * the exit status (said) on failure.
+ */
+static int store_shares(const struct opts *o, struct as_threadpool *tp,
+			const struct as_model *m, const char *lv, double *bytes, double *share)
+{
+	struct swap_cli so;
+	struct as_swap_model *sm = NULL;
+	int rc = 1;
+
+	swap_cli_init(&so);
+	so.budget = o->budget;
+	so.sparsity = lv ? -1 : (float)o->S;
+	so.levels = lv;
+	so.kv_type = o->kv_type;
+	if (o->gap && strcmp(o->gap, "auto")) {
+		so.gap_auto = false;
+		if (cli_size(SUB, "--gap", o->gap, 0, &so.gap_bytes))
+			return 2;
+	}
+	/* the budget's context: the chunk size (what eval -c CTX holds) */
+	if (swap_cli_open(&so, SUB, o->spath, tp, (uint32_t)o->ctx, true, &sm))
+		return 1;
+	if (as_swap_n_layers(sm) != m->hp.n_layer || as_swap_n_experts(sm) ||
+	    as_swap_n_vocab(sm) != m->hp.n_vocab) {
+		cli_err(SUB, "%s is not a store of %s (%u layers, %u experts, vocabulary %u)",
+			o->spath, o->mpath, as_swap_n_layers(sm), as_swap_n_experts(sm),
+			as_swap_n_vocab(sm));
+		goto out;
+	}
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		bytes[k] = (double)as_swap_kind_bytes(sm, k);
+		share[k] = as_swap_resident_share(sm, k);
+	}
+	fprintf(stderr, "activeswap calibrate: %s at %.1f MiB, %s: resident attn_in %.3f "
+		"attn_out %.3f ffn_in %.3f ffn_out %.3f\n", o->spath,
+		so.aut.budget_bytes / 1048576.0, lv ? "the chosen levels" : "uniform",
+		share[0], share[1], share[2], share[3]);
+	rc = 0;
+out:
+	as_swap_close(sm);
+	return rc;
+}
+
+/* --store: w[G] becomes each group's flash cost weight (as_levels_flash_weights) */
+static int store_weights(const struct opts *o, struct as_threadpool *tp,
+			 const struct as_model *m, double *w, double *share)
+{
+	double bytes[SWAP_KIND_COUNT];
+	int rc = store_shares(o, tp, m, NULL, bytes, share);
+
+	if (!rc && as_levels_flash_weights(m->hp.n_layer, bytes, share, w)) {
+		cli_err(SUB, "%s: a kind without bundles", o->spath);
+		rc = 1;
+	}
+	return rc;
+}
+
+static int opt_search(void *ptr, const char *sub, const char *flag, const char *v)
+{
+	static const char *const names[] = { "all", "kinds", "teal" };
+
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(v, names[i])) {
+			*(int *)ptr = i; /* enum cal_search_kind */
+			return 0;
+		}
+	cli_err(sub, "bad value for %s: '%s' (all, kinds or teal)", flag, v);
+	return -1;
+}
+
 static int parse(struct opts *o, int argc, char **argv)
 {
 	const struct arg_opt opts[] = {
@@ -304,6 +406,10 @@ static int parse(struct opts *o, int argc, char **argv)
 		ARG_OPT_BOOL("--json", NULL, &o->json),
 		ARG_OPT_FN("--sparsity-mode", NULL, &o->threshold, swap_cli_sparsity_mode),
 		ARG_OPT_BOOL("--uniform", NULL, &o->uniform),
+		ARG_OPT_FN("--search", NULL, &o->search, opt_search),
+		ARG_OPT_STR("--store", NULL, &o->spath),
+		ARG_OPT_STR("--dram-budget", NULL, &o->budget),
+		ARG_OPT_STR("--gap", NULL, &o->gap),
 		ARG_OPT_END,
 	};
 	const struct arg_spec spec = {
@@ -316,6 +422,10 @@ static int parse(struct opts *o, int argc, char **argv)
 		return rc;
 	if (!o->mpath || !o->tpath || o->S < 0) {
 		cli_err(SUB, "-m MODEL, -f TEXT and --sparsity S are required");
+		return 2;
+	}
+	if ((o->budget || o->gap) && !o->spath) {
+		cli_err(SUB, "--dram-budget and --gap weigh the levels by a store: give --store");
 		return 2;
 	}
 	return -1;
@@ -336,7 +446,7 @@ int cmd_calibrate(int argc, char **argv)
 	int32_t *ids = NULL;
 	size_t n_ids = 0, maxin, n_chunks, n_val, nc = 0, best = 0;
 	float *zeros = NULL;
-	double *w = NULL, uni_kl;
+	double *w = NULL, *fw = NULL, uni_kl, chosen_share[SWAP_KIND_COUNT] = { 0 };
 	bool lv_ok = true;
 	int rc;
 
@@ -416,9 +526,23 @@ int cmd_calibrate(int argc, char **argv)
 					 (L->w[AS_OP_GATE].rows + L->w[AS_OP_UP].rows);
 		w[l * 4 + SWAP_FFN_OUT] = (double)L->w[AS_OP_DOWN].cols * L->w[AS_OP_DOWN].rows;
 	}
-	c.w = w;
+	c.nw = w;
 	for (size_t g = 0; g < c.G; g++)
-		c.wsum += w[g];
+		c.nwsum += w[g];
+	c.w = w;
+	if (o.spath) {
+		fw = malloc(c.G * sizeof(double));
+		rc = fw ? store_weights(&o, tp, m, fw, c.share) : 1;
+		if (rc) {
+			if (!fw)
+				cli_err(SUB, "out of memory");
+			goto out;
+		}
+		rc = 1;
+		c.w = fw;
+	}
+	for (size_t g = 0; g < c.G; g++)
+		c.wsum += c.w[g];
 	c.st->hook.pre = lv_pre;
 	c.st->hook.arg = &c.h;
 	if (o.threshold) {
@@ -473,10 +597,19 @@ int cmd_calibrate(int argc, char **argv)
 	val_uni = cd[0].val;
 	if (write_levels(&o, &c, m->hp.n_layer, &se, &va, cd, nc, best, &val_uni))
 		goto out;
+	if (o.spath) {
+		/* the hot set's split follows the levels (plan_reads): the same split? */
+		double bytes[SWAP_KIND_COUNT];
+
+		if (store_shares(&o, tp, m, o.opath, bytes, chosen_share))
+			goto out;
+	}
 	if (!o.json) {
-		printf("levels for sparsity %.2f (weighted average %.4f, %s) written to %s\n"
-		       "  on %s (%zu tokens): uniform: ", o.S, weighted_avg(&c, cd[best].lv),
-		       cd[best].name, o.opath, va.n_ids ? "validation" : "search",
+		printf("levels for sparsity %.2f (average %.4f over %s, %.4f over weights, %s) "
+		       "written to %s\n  on %s (%zu tokens): uniform: ", o.S,
+		       weighted_avg(&c, cd[best].lv), o.spath ? "flash bytes" : "weights",
+		       avg_by(&c, c.nw, c.nwsum, cd[best].lv), cd[best].name, o.opath,
+		       va.n_ids ? "validation" : "search",
 		       va.n_ids ? va.n_ids : se.n_ids);
 		print_res(stdout, "", &val_uni, false);
 		printf("; calibrated: ");
@@ -504,6 +637,13 @@ int cmd_calibrate(int argc, char **argv)
 			printf("\"uniform_realized_sparsity\": %.4f, "
 			       "\"calibrated_realized_sparsity\": %.4f, ", cd[0].realized,
 			       cd[best].realized);
+		printf("\"average_over\": \"%s\", \"weights_average\": %.4f, ",
+		       o.spath ? "flash" : "weights", avg_by(&c, c.nw, c.nwsum, cd[best].lv));
+		if (o.spath)
+			printf("\"resident_share\": [%.4f, %.4f, %.4f, %.4f], "
+			       "\"chosen_resident_share\": [%.4f, %.4f, %.4f, %.4f], ",
+			       c.share[0], c.share[1], c.share[2], c.share[3], chosen_share[0],
+			       chosen_share[1], chosen_share[2], chosen_share[3]);
 		printf("\"file\": ");
 		cli_json_str(stdout, o.opath);
 		printf("}\n");
@@ -514,6 +654,7 @@ out:
 	free(ids);
 	free(zeros);
 	free(w);
+	free(fw);
 	free(se.ref);
 	free(va.ref);
 	for (size_t i = 0; i < N_CAND + 1; i++)

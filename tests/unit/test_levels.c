@@ -3,7 +3,8 @@
  * The closed-form level allocation of `activeswap calibrate` (as_levels_allocate,
  * runtime/swap_levels.c): the weighted average is the target, the cheaper curve gets
  * the higher level, convex curves end with equal marginal costs, a curve's bumps are
- * bridged by its lower convex hull, and hostile inputs are refused.
+ * bridged by its lower convex hull, and hostile inputs are refused; and its flash cost
+ * weights (as_levels_flash_weights).
  */
 #include <errno.h>
 #include <math.h>
@@ -107,12 +108,59 @@ static void test_refused(void **state)
 	assert_int_equal(as_levels_allocate(2, 5, grid5, cost, w, 0.3, lv), -EINVAL);
 }
 
+/*
+ * Flash weights (as_levels_flash_weights): bytes times the share not resident, floored;
+ * allocated with them, a wholly resident kind keeps its channels and the others carry
+ * the average, so the flash bytes kept are uniform's; bad inputs refused.
+ */
+static void test_flash_weights(void **state)
+{
+	/* attn_in, attn_out, ffn_in, ffn_out: one layer's bytes and resident shares */
+	const double bytes[4] = { 300, 100, 600, 300 }, res[4] = { 0.5, 1, 0, 1 };
+	const double bad_res[4] = { 0.5, 1.01, 0, 1 }, bad_bytes[4] = { 300, 0, 600, 300 };
+	double w[8], cost[8 * 5], flash_u = 0, flash_c = 0;
+	float lv[8];
+
+	(void)state;
+	assert_int_equal(as_levels_flash_weights(2, bytes, res, w), 0);
+	for (int l = 0; l < 2; l++) {
+		assert_true(fabs(w[l * 4 + 0] - 150) < 1e-9);
+		assert_true(fabs(w[l * 4 + 1] - 100 * AS_FLASH_FLOOR) < 1e-9);
+		assert_true(fabs(w[l * 4 + 2] - 600) < 1e-9);
+		assert_true(fabs(w[l * 4 + 3] - 300 * AS_FLASH_FLOOR) < 1e-9);
+	}
+	/* every group's error linear in its level, the resident kinds the cheapest per level:
+	 * by number of bytes they would take the most sparsity; by flash bytes it is not
+	 * worth their weight, and what flash reads is uniform's at the same average (up to
+	 * the floor) */
+	for (int g = 0; g < 8; g++)
+		for (int i = 0; i < 5; i++)
+			cost[g * 5 + i] = grid5[i] * (g % 2 ? 1.0 : 2.0);
+	assert_int_equal(as_levels_allocate(8, 5, grid5, cost, w, 0.5, lv), 0);
+	for (int g = 0; g < 8; g++) {
+		double u = 1 - res[g % 4];
+
+		flash_u += bytes[g % 4] * u * 0.5;
+		flash_c += bytes[g % 4] * u * (1 - lv[g]);
+		if (g % 2)
+			assert_true(lv[g] == 0.0f);
+	}
+	assert_true(fabs(avg(lv, w, 8) - 0.5) < 1e-6);
+	/* the floor's weight: the non-resident kinds carry slightly more than S */
+	assert_true(flash_c <= flash_u && flash_c > (1 - 4 * AS_FLASH_FLOOR) * flash_u);
+
+	assert_int_equal(as_levels_flash_weights(0, bytes, res, w), -EINVAL);
+	assert_int_equal(as_levels_flash_weights(2, bytes, bad_res, w), -EINVAL);
+	assert_int_equal(as_levels_flash_weights(2, bad_bytes, res, w), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linear),
 		cmocka_unit_test(test_convex_and_hull),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_flash_weights),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

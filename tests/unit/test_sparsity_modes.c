@@ -15,7 +15,9 @@
  *   runs at 25% and equals sparsity 0; an op keeping none runs;
  * - as_head_skip zeroes the heads whose query has the smallest norm; with head sparsity
  *   over the store, O keeps at most the kept heads' channels and the output is again
- *   bit-identical across budgets, backends, threads and a batched prompt.
+ *   bit-identical across budgets, backends, threads and a batched prompt;
+ * - the share of each kind held resident (as_swap_resident_share) and a layer's bytes of
+ *   it (as_swap_kind_bytes), which calibrate --store weighs the levels by.
  */
 #include <errno.h>
 #include <math.h>
@@ -462,6 +464,64 @@ static void test_store_heads(void **state)
 	free(x);
 }
 
+/*
+ * as_swap_resident_share and as_swap_kind_bytes (calibrate --store's flash weights): every
+ * kind wholly resident when the budget pins everything; under the static hot set a part
+ * of some kinds that fits the pool; nothing with a dynamic cache below 100% (the
+ * frequency policy); out-of-range kinds 0.
+ */
+static void test_resident_share(void **state)
+{
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	struct as_swap_model *m;
+	struct as_swap_stats st;
+	char err[256] = "";
+	double held = 0, all = 0, some = 0;
+
+	(void)state;
+	params(&p, NULL, NULL);
+	assert_int_equal(as_swap_budget_info(store, &p, &bi, err, sizeof(err)), 0);
+	p.budget_bytes = bi.full; /* everything pinned at open (a dynamic policy) */
+	p.policy = SWAP_POLICY_FREQ;
+	if (as_swap_open(&m, store, &p, err, sizeof(err)))
+		fail_msg("open: %s", err);
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		assert_true(as_swap_resident_share(m, k) == 1.0);
+		assert_true(as_swap_kind_bytes(m, k) > 0);
+		all += (double)as_swap_kind_bytes(m, k) * N_LAYER;
+	}
+	/* every layer's bundles of every kind: the slots that hold everything */
+	assert_true(all <= (double)bi.slots_all && all > 0.5 * (double)bi.slots_all);
+	assert_true(as_swap_resident_share(m, -1) == 0);
+	assert_true(as_swap_resident_share(m, SWAP_KIND_COUNT) == 0);
+	assert_true(as_swap_kind_bytes(m, SWAP_KIND_COUNT) == 0);
+	as_swap_close(m);
+
+	p.budget_bytes = bi.min + (bi.full - bi.min) / 2;
+	p.policy = SWAP_POLICY_STATIC;
+	if (as_swap_open(&m, store, &p, err, sizeof(err)))
+		fail_msg("open: %s", err);
+	as_swap_stats(m, &st);
+	for (int k = 0; k < SWAP_KIND_COUNT; k++) {
+		double sh = as_swap_resident_share(m, k);
+
+		assert_true(sh >= 0 && sh <= 1);
+		held += sh * (double)as_swap_kind_bytes(m, k) * N_LAYER;
+		some += sh;
+	}
+	assert_true(some > 0 && some < SWAP_KIND_COUNT);
+	assert_true(held <= (double)st.pool_bytes);
+	as_swap_close(m);
+
+	p.policy = SWAP_POLICY_FREQ;
+	if (as_swap_open(&m, store, &p, err, sizeof(err)))
+		fail_msg("open: %s", err);
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		assert_true(as_swap_resident_share(m, k) == 0);
+	as_swap_close(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_store_bit_identical),
 		cmocka_unit_test(test_head_skip),
 		cmocka_unit_test(test_store_heads),
+		cmocka_unit_test(test_resident_share),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -242,6 +242,14 @@ int as_swap_set_sparsity(struct as_swap_model *m, float s);
 int as_swap_set_gap(struct as_swap_model *m, uint64_t gap_bytes);
 /* The embedded metadata as a GGUF (tokenizer, hyper-parameters); owned by m. */
 const struct gguf_file *as_swap_meta(const struct as_swap_model *m);
+/* The share of kind's input channels (the same in every layer) held in DRAM for the whole
+ * run: 1 when the budget pins everything, the static hot set's prefix under the STATIC
+ * policy (auto), 0 with a dynamic cache (contextual, lru), in row mode or for a kind
+ * outside [0, SWAP_KIND_COUNT). What is not resident is what a token reads from flash. */
+double as_swap_resident_share(const struct as_swap_model *m, int kind);
+/* One layer's bytes of kind's bundles in the store (this slice's channels; 0 for a kind
+ * outside [0, SWAP_KIND_COUNT)). */
+uint64_t as_swap_kind_bytes(const struct as_swap_model *m, int kind);
 /* The engine; NULL in row mode (every level 0 over a store with a row copy). */
 struct swap_engine *as_swap_engine(struct as_swap_model *m);
 /* Row mode: every sparsity level is 0 and the store has a row copy (`convert --rows`), so
@@ -308,6 +316,20 @@ float as_thr_quantile(const uint64_t *hist, double s);
  */
 int as_levels_allocate(uint32_t n_groups, uint32_t n_points, const float *grid,
 		       const double *cost, const double *w, double target, float *out);
+
+/*
+ * Flash cost weights of the (layer, kind) groups (`activeswap calibrate --store`): group
+ * (l, k) weighs bytes[k] (one layer's bundles of kind k) times the share of them not
+ * resident, 1 - resident[k] (as_swap_resident_share at the budget), at least
+ * AS_FLASH_FLOOR: the bytes a token reads per unit of its level's keep, so that levels
+ * averaged with these weights keep the flash bytes of a uniform level at that average.
+ * (The floor keeps a wholly resident kind's weight positive: an allocation then keeps
+ * nearly all of its channels, which costs compute only.) Fills w[n_layers *
+ * SWAP_KIND_COUNT]; -EINVAL for n_layers 0, a byte count <= 0 or a share outside [0, 1].
+ */
+#define AS_FLASH_FLOOR 0.001
+int as_levels_flash_weights(uint32_t n_layers, const double *bytes, const double *resident,
+			    double *w);
 
 /* ---- cost model (runtime/costmodel.c) ------------------------------------------------ */
 
