@@ -2,7 +2,7 @@
 /*
  * AVX-512 kernel of the K-quant columns (compiled with the AVX-512 flags, called only
  * after the cpuid check): the AVX2 kernel's operations, sixteen rows per vector (the 64
- * codes of a column in one register, two columns' int16 pairs into vpmaddwd, four int32
+ * codes of a column in one register, two columns' int16 pairs into vpdpwssd, four int32
  * accumulators per 64-row tile over a run of one sub-block's columns), so the result is
  * the scalar reference's bit for bit (activeswap/sparse.h).
  */
@@ -94,14 +94,12 @@ void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t nt, size_t P
 			p0 = _mm512_unpacklo_epi8(a, bb);
 			p1 = _mm512_unpackhi_epi8(a, bb);
 			/* lanes of acc[g]: rows 16 L + 4 g .. 16 L + 4 g + 3 */
-			acc[0] = _mm512_add_epi32(acc[0], _mm512_madd_epi16(
-				_mm512_unpacklo_epi8(p0, z), xx[i / 2]));
-			acc[1] = _mm512_add_epi32(acc[1], _mm512_madd_epi16(
-				_mm512_unpackhi_epi8(p0, z), xx[i / 2]));
-			acc[2] = _mm512_add_epi32(acc[2], _mm512_madd_epi16(
-				_mm512_unpacklo_epi8(p1, z), xx[i / 2]));
-			acc[3] = _mm512_add_epi32(acc[3], _mm512_madd_epi16(
-				_mm512_unpackhi_epi8(p1, z), xx[i / 2]));
+			/* vpdpwssd (AVX-512 VNNI, which the level requires): acc += the pair
+			 * products, exact in int32 as vpmaddwd + vpaddd */
+			acc[0] = _mm512_dpwssd_epi32(acc[0], _mm512_unpacklo_epi8(p0, z), xx[i / 2]);
+			acc[1] = _mm512_dpwssd_epi32(acc[1], _mm512_unpackhi_epi8(p0, z), xx[i / 2]);
+			acc[2] = _mm512_dpwssd_epi32(acc[2], _mm512_unpacklo_epi8(p1, z), xx[i / 2]);
+			acc[3] = _mm512_dpwssd_epi32(acc[3], _mm512_unpackhi_epi8(p1, z), xx[i / 2]);
 		}
 		/* back in row order: o[L] = rows 16 L .. 16 L + 15 (a 4 x 4 transpose of lanes) */
 		t0 = _mm512_shuffle_i32x4(acc[0], acc[1], _MM_SHUFFLE(2, 0, 2, 0));
