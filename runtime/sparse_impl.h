@@ -81,28 +81,36 @@ static inline size_t as_q4_prefetch_next(const void *const *cols, size_t n, size
 }
 
 /*
- * K-quant columns (sparse_kq.c): one run of n selected columns of one scale sub-block
- * (channels ch[0 .. n), all with the same ch / as_kq_sub(t)) over nt tiles of 64 rows:
- * y[0 .. 64 nt) += their product over the rows r .. r + 64 nt - 1 of the matrix (r a
- * multiple of 64; P the padded rows, table the scale table): per row, acc over the
- * columns in order, then the sub-block's scales once. Every level computes the same
- * operations (sparse.h), bit for bit.
+ * K-quant columns (sparse_kq.c): one run of n <= 32 selected columns of one scale
+ * sub-block (channels of one ch / as_kq_sub(t)), its activations already quantized by
+ * the dispatch (as_kq_quant_run: q[i] int16, scale s, their sum sq and sx = s sq),
+ * over nt tiles of 64 rows: y[0 .. 64 nt) += their product over the rows r .. r + 64 nt - 1
+ * of the matrix (r a multiple of 64; P the padded rows, table the scale table): per row
+ * the exact integer acc = sum_i q[i] code_i (Q6_K: code_i - 32), then the sub-block's
+ * scales once (activeswap/sparse.h). Every level computes the same operations, bit for
+ * bit.
  */
+struct as_kq_run {
+	int16_t q[32];
+	float s, sx; /* sx = s * sq */
+	int32_t sq;  /* sum of q */
+	uint32_t ch; /* the run's first channel */
+	uint32_t n;  /* columns */
+};
+void as_kq_quant_run(const float *x, const uint32_t *ch, size_t n, struct as_kq_run *run);
 typedef void (*as_kq_tile_fn)(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
-			      const void *table, const void *const *cols, const uint32_t *ch,
-			      const float *x, size_t n);
+			      const void *table, const void *const *cols,
+			      const struct as_kq_run *run);
 void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
-		       const void *table, const void *const *cols, const uint32_t *ch,
-		       const float *x, size_t n);
+		       const void *table, const void *const *cols,
+		       const struct as_kq_run *run);
 void as_kq_tile_avx2(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
-		     const void *table, const void *const *cols, const uint32_t *ch,
-		     const float *x, size_t n);
+		     const void *table, const void *const *cols, const struct as_kq_run *run);
 void as_kq_tile_avx512(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
-		       const void *table, const void *const *cols, const uint32_t *ch,
-		       const float *x, size_t n);
+		       const void *table, const void *const *cols,
+		       const struct as_kq_run *run);
 void as_kq_tile_neon(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
-		     const void *table, const void *const *cols, const uint32_t *ch,
-		     const float *x, size_t n);
+		     const void *table, const void *const *cols, const struct as_kq_run *run);
 
 void as_sparse_avx2_init(struct as_sparse_table *t);
 void as_sparse_avx512_init(struct as_sparse_table *t);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -192,50 +193,82 @@ void as_kq_col_decode(enum ggml_type t, const void *col, const void *table, size
 	}
 }
 
+/* ---- the activations of a run ------------------------------------------------------ */
+
+/*
+ * One scale for the run's activations: q[i] = rint(x[i] / amax * AS_KQ_QMAX) (nearest,
+ * ties to even; |q| <= AS_KQ_QMAX), s = amax / AS_KQ_QMAX, sq = sum of the q[i] and
+ * sx = s sq (the sum the rounded activations have, so that the mins cancel as in the
+ * float product). A non-finite activation makes s and sx NaN (the run's rows become
+ * NaN, as the float product's would be inf or NaN); an all-zero run has s = 0, q = 0. Shared by every level, so the levels see the same
+ * integers.
+ */
+void as_kq_quant_run(const float *x, const uint32_t *ch, size_t n, struct as_kq_run *run)
+{
+	float amax = 0.0f;
+	bool finite = true;
+
+	memset(run->q, 0, sizeof(run->q));
+	for (size_t i = 0; i < n; i++) {
+		float v = fabsf(x[i]);
+
+		finite = finite && isfinite(v);
+		amax = amax > v ? amax : v;
+	}
+	run->ch = ch[0];
+	run->n = (uint32_t)n;
+	run->sq = 0;
+	if (!finite) {
+		run->s = run->sx = NAN;
+		return;
+	}
+	run->s = amax / (float)AS_KQ_QMAX;
+	if (amax > 0.0f)
+		for (size_t i = 0; i < n; i++) {
+			run->q[i] = (int16_t)lrintf(x[i] / amax * (float)AS_KQ_QMAX);
+			run->sq += run->q[i];
+		}
+	run->sx = run->s * (float)run->sq;
+}
+
 /* ---- scalar reference kernel ------------------------------------------------------ */
 
-/* Flush a sub-block into the 64 rows of tile y (rows r .. r+63 of the matrix). */
-static void kq_flush(enum ggml_type t, const uint8_t *table, size_t P, uint32_t ch,
-		     size_t r, float *y, float *acc, float sx)
+/* Flush a sub-block's integer sums into the 64 rows of tile y (rows r .. r+63). */
+static void kq_flush(enum ggml_type t, const uint8_t *table, size_t P,
+		     const struct as_kq_run *run, size_t r, float *y, const int32_t *acc)
 {
-	size_t b = ch / QK_K, s = (ch % QK_K) / as_kq_sub(t);
+	size_t b = run->ch / QK_K, s = (run->ch % QK_K) / as_kq_sub(t);
 
 	for (size_t k = 0; k < 64; k++) {
-		float D, M;
+		float D, M, Ds;
 
 		kq_scales(t, table, P, b, s, r + k, &D, &M);
+		Ds = D * run->s;
 		if (t == GGML_TYPE_Q6_K)
-			y[k] = fmaf(D, acc[k], y[k]);
+			y[k] = fmaf(Ds, (float)acc[k], y[k]);
 		else
-			y[k] += fmaf(D, acc[k], -(M * sx));
-		acc[k] = 0.0f;
+			y[k] += fmaf(Ds, (float)acc[k], -(M * run->sx));
 	}
 }
 
 void as_kq_tile_scalar(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
-		       const void *table, const void *const *cols, const uint32_t *ch,
-		       const float *x, size_t n)
+		       const void *table, const void *const *cols,
+		       const struct as_kq_run *run)
 {
 	size_t cb = chunk_bytes(t);
 	int w = as_kq_width(t);
-	float sx = 0.0f;
 
-	for (size_t i = 0; i < n; i++)
-		sx += x[i];
 	for (size_t k = 0; k < nt; k++) {
 		size_t j = r / 64 + k;
-		float acc[64] = { 0 };
+		int32_t acc[64] = { 0 };
 
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < run->n; i++) {
 			const uint8_t *c = (const uint8_t *)cols[i] + j * cb;
 
-			for (size_t e = 0; e < 64; e++) {
-				int q = (int)kq_code(w, c, e) - (w == 6 ? 32 : 0);
-
-				acc[e] = fmaf(x[i], (float)q, acc[e]);
-			}
+			for (size_t e = 0; e < 64; e++)
+				acc[e] += run->q[i] * ((int)kq_code(w, c, e) - (w == 6 ? 32 : 0));
 		}
-		kq_flush(t, table, P, ch[0], r + 64 * k, y + 64 * k, acc, sx);
+		kq_flush(t, table, P, run, r + 64 * k, y + 64 * k, acc);
 	}
 }
 
@@ -286,18 +319,20 @@ void as_kq_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0,
 	for (size_t i0 = 0, i1; i0 < n; i0 = i1) {
 		size_t sub = as_kq_sub(t), full = (r1 - r0) / 64;
 
+		struct as_kq_run run;
+
 		for (i1 = i0 + 1; i1 < n && ch[i1] / sub == ch[i0] / sub; i1++)
 			;
+		as_kq_quant_run(x + i0, ch + i0, i1 - i0, &run);
 		if (full)
-			tiles[level](t, y + r0, r0, full, P, table, cols + i0, ch + i0, x + i0,
-				     i1 - i0);
+			tiles[level](t, y + r0, r0, full, P, table, cols + i0, &run);
 		if (r0 + 64 * full < r1) {
 			/* partial last tile: the same kernel on a padded copy */
 			size_t r = r0 + 64 * full;
 			float tmp[64] = { 0 };
 
 			memcpy(tmp, y + r, (r1 - r) * sizeof(float));
-			tiles[level](t, tmp, r, 1, P, table, cols + i0, ch + i0, x + i0, i1 - i0);
+			tiles[level](t, tmp, r, 1, P, table, cols + i0, &run);
 			memcpy(y + r, tmp, (r1 - r) * sizeof(float));
 		}
 	}

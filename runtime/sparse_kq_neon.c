@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * aarch64 Advanced SIMD kernel of the K-quant columns (sparse_kq.c has the scalar
- * reference and the dispatch; used on the neon and dotprod levels). One run of columns
- * (one scale sub-block) over all the tiles of 64 rows: a tile keeps its sixteen
- * accumulators of 4 rows in registers over the run's columns (FMLA = the reference's
- * fmaf), then applies the scales with the reference's operations: the result is the
- * scalar tile's, bit for bit.
+ * reference, the activations' quantization and the dispatch; used on the neon and
+ * dotprod levels). One run of columns (one scale sub-block, its activations as int16)
+ * over all the tiles of 64 rows: a tile keeps its sixteen int32 accumulators of 4 rows
+ * in registers over the run's columns (SMLAL: exact integer sums), then applies the
+ * scales with the reference's float operations: the result is the scalar tile's, bit for
+ * bit.
  */
 #include <arm_neon.h>
 #include <stdint.h>
@@ -46,21 +47,22 @@ static inline void codes64(int w, const uint8_t *c, int8x16_t *q)
 		q[g] = vsubq_s8(vreinterpretq_s8_u8(u[g]), vdupq_n_s8(w == 6 ? 32 : 0));
 }
 
-/* y[0 .. 64) += D acc - M sx (Q6_K: D acc) for the rows r .. r+63, sub-block s. */
+/* y[0 .. 64) += Ds acc - M sx (Q6_K: Ds acc) for the rows r .. r+63, sub-block s. */
 static inline void flush(int w, const uint8_t *base, size_t P, size_t s, size_t r, float *y,
-			 const float32x4_t *acc, float sx)
+			 const int32x4_t *acc, const struct as_kq_run *run)
 {
 	for (int g = 0; g < 16; g++) {
 		size_t rr = r + 4 * (size_t)g;
 		float32x4_t d = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(base + 2 * rr)));
-		float32x4_t yv = vld1q_f32(y + 4 * g);
+		float32x4_t yv = vld1q_f32(y + 4 * g), a = vcvtq_f32_s32(acc[g]);
 		const uint8_t *sc = w == 6 ? base + 2 * P + s * P + rr : base + 4 * P + s * P + rr;
 		int32_t sv[4], mv[4];
 
 		if (w == 6) {
 			for (int k = 0; k < 4; k++)
 				sv[k] = (int8_t)sc[k];
-			yv = vfmaq_f32(yv, vmulq_f32(d, vcvtq_f32_s32(vld1q_s32(sv))), acc[g]);
+			yv = vfmaq_f32(yv, vmulq_n_f32(vmulq_f32(d, vcvtq_f32_s32(vld1q_s32(sv))),
+						       run->s), a);
 		} else {
 			const uint8_t *mh = base + 12 * P + s * P / 2 + rr / 2; /* rr is even */
 			float32x4_t dm = vcvt_f32_f16(vreinterpret_f16_u8(
@@ -71,35 +73,32 @@ static inline void flush(int w, const uint8_t *base, size_t P, size_t s, size_t 
 				sv[k] = sc[k] & 63;
 				mv[k] = (sc[k] >> 6) | ((mh[k / 2] >> (k & 1 ? 4 : 0)) & 15) << 2;
 			}
-			D = vmulq_f32(d, vcvtq_f32_s32(vld1q_s32(sv)));
+			D = vmulq_n_f32(vmulq_f32(d, vcvtq_f32_s32(vld1q_s32(sv))), run->s);
 			M = vmulq_f32(dm, vcvtq_f32_s32(vld1q_s32(mv)));
-			/* y += fmaf(D, acc, -(M sx)) */
-			yv = vaddq_f32(yv, vfmaq_f32(vnegq_f32(vmulq_n_f32(M, sx)), D, acc[g]));
+			/* y += fmaf(Ds, acc, -(M sx)) */
+			yv = vaddq_f32(yv, vfmaq_f32(vnegq_f32(vmulq_n_f32(M, run->sx)), D, a));
 		}
 		vst1q_f32(y + 4 * g, yv);
 	}
 }
 
 void as_kq_tile_neon(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
-		     const void *table, const void *const *cols, const uint32_t *ch,
-		     const float *x, size_t n)
+		     const void *table, const void *const *cols, const struct as_kq_run *run)
 {
 	int w = as_kq_width(t);
-	size_t cb = (size_t)w * 8, b = ch[0] / QK_K, s = (ch[0] % QK_K) / as_kq_sub(t);
+	size_t cb = (size_t)w * 8, n = run->n, b = run->ch / QK_K;
+	size_t s = (run->ch % QK_K) / as_kq_sub(t);
 	const uint8_t *base = (const uint8_t *)table + b * P * (w == 6 ? 18 : 16);
-	float sx = 0.0f;
 
-	for (size_t i = 0; i < n; i++)
-		sx += x[i];
 	for (size_t k = 0; k < nt; k++) {
 		size_t j = r / 64 + k;
-		float32x4_t acc[16];
+		int32x4_t acc[16];
 
 		for (int g = 0; g < 16; g++)
-			acc[g] = vdupq_n_f32(0.0f);
+			acc[g] = vdupq_n_s32(0);
 		for (size_t i = 0; i < n; i++) {
 			const uint8_t *c = (const uint8_t *)cols[i] + j * cb;
-			float32x4_t xb = vdupq_n_f32(x[i]);
+			int16_t xq = run->q[i];
 			int8x16_t q[4];
 
 			if (k + 2 < nt) /* the column's chunk two tiles ahead */
@@ -108,15 +107,15 @@ void as_kq_tile_neon(enum ggml_type t, float *y, size_t r, size_t nt, size_t P,
 			for (int g = 0; g < 4; g++) {
 				int16x8_t lo = vmovl_s8(vget_low_s8(q[g]));
 				int16x8_t hi = vmovl_high_s8(q[g]);
-				float32x4_t *a = &acc[4 * g];
+				int32x4_t *a = &acc[4 * g];
 
-				/* acc = fmaf(x, q, acc), as the reference */
-				a[0] = vfmaq_f32(a[0], xb, vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))));
-				a[1] = vfmaq_f32(a[1], xb, vcvtq_f32_s32(vmovl_high_s16(lo)));
-				a[2] = vfmaq_f32(a[2], xb, vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))));
-				a[3] = vfmaq_f32(a[3], xb, vcvtq_f32_s32(vmovl_high_s16(hi)));
+				/* acc += q code, exact in int32 */
+				a[0] = vmlal_n_s16(a[0], vget_low_s16(lo), xq);
+				a[1] = vmlal_high_n_s16(a[1], lo, xq);
+				a[2] = vmlal_n_s16(a[2], vget_low_s16(hi), xq);
+				a[3] = vmlal_high_n_s16(a[3], hi, xq);
 			}
 		}
-		flush(w, base, P, s, r + 64 * k, y + 64 * k, acc, sx);
+		flush(w, base, P, s, r + 64 * k, y + 64 * k, acc, run);
 	}
 }

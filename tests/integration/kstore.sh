@@ -9,9 +9,10 @@
 #  - the store's bytes are at most 1.10x the GGUF's (the ratio is printed);
 #  - at sparsity 0 the store computes the GGUF's weights: its greedy ids equal those of a
 #    store of the same GGUF with F32 columns (convert --type f32, the weights dequantized),
-#    and its perplexity equals that store's to 1e-4 relative. Against the GGUF run dense
-#    the text may differ: the dense K-quant kernels round the activations to 8 bits (Q8_K,
-#    as llama.cpp does), the store multiplies them in float. So the tolerance is stated as
+#    and its perplexity equals that store's to 5e-4 relative (the K column kernels round
+#    each sub-block's activations to int16: measured 0.7-2.1e-4). Against the GGUF run
+#    dense the text may differ: the dense K-quant kernels round the activations to 8 bits
+#    (Q8_K, as llama.cpp does), the store to 16. So the tolerance is stated as
 #    KL(dense GGUF || store) <= 2e-3 over 62 positions (measured 3.9e-4 for q4_k_m),
 #    which must also equal the F32 store's KL to 1%;
 #  - the greedy ids are the same for budgets of resident + 100/50/25% of the swappable
@@ -96,7 +97,7 @@ for ty in q4_k_m q5_k_m q4_K q6_K; do
 	pk=$(jq -r .ppl "$T/e.asw") pf=$(jq -r .ppl "$T/e.f32.asw")
 	awk -v a="$kk" -v b="$kf" -v p="$pk" -v q="$pf" 'BEGIN {
 		d = a - b; if (d < 0) d = -d; e = p - q; if (e < 0) e = -e
-		exit !(a + 0 > 0 && a <= 2e-3 && d <= 0.01 * b && q > 0 && e <= 1e-4 * q) }'
+		exit !(a + 0 > 0 && a <= 2e-3 && d <= 0.01 * b && q > 0 && e <= 5e-4 * q) }'
 	check $? "$ty: KL(dense GGUF || store) $kk <= 2e-3, F32 store's $kf; ppl $pk vs $pf"
 
 	# 4. budgets x backends

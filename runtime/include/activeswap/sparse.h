@@ -125,16 +125,21 @@ void as_kq_col_decode(enum ggml_type t, const void *col, const void *table, size
 /*
  * y[r0 .. r1) += sum_i x[i] * column ch[i] of the matrix, for columns cols[i] of channels
  * ch[i] (strictly increasing, < in: otherwise a no-op, as for r0 not a multiple of 64,
- * r1 > out or a bad type/shape). For every row, per run of selected channels in one
- * sub-block (s = ch / as_kq_sub(t)), in order:
- *     acc = fma(x_i, q_i, acc)        (Q6_K: q_i - 32), from acc = 0, over the run
- *     sx  = sum of the run's x_i      (float additions in order)
- *     y   = y + fma(D, acc, -(M * sx))        Q4_K, Q5_K: D = d sc, M = dmin m
- *     y   = fma(D, acc, y)                    Q6_K:       D = d sc
- * and a run also ends with the call. Every level computes exactly these operations, so
- * the levels agree bit for bit, and so do calls over consecutive runs of a selection cut
- * as AS_KQ_CUT says.
+ * r1 > out or a bad type/shape). Per run of selected channels in one sub-block
+ * (s = ch / as_kq_sub(t); a run also ends with the call), in order, the run's activations
+ * are rounded to int16 with one scale:
+ *     amax = max_i |x_i|,  q_i = rint(x_i / amax * AS_KQ_QMAX),  S = amax / AS_KQ_QMAX
+ *     sx   = S * (sum_i q_i)            (the rounded activations' sum: the mins cancel)
+ * (all q_i = 0 when amax = 0; S = NaN when an x_i is not finite); for every row the
+ * integer sum acc = sum_i q_i code_i (Q6_K: code_i - 32) is exact, and
+ *     y = y + fma(D S, acc, -(M * sx))        Q4_K, Q5_K: D = d sc, M = dmin m
+ *     y = fma(D S, acc, y)                    Q6_K:       D = d sc
+ * (D S, M sx: float products). The rounding error is at most amax / (2 AS_KQ_QMAX) per
+ * activation, below 2e-5 of the run's largest: the float product's to about 1e-5 of the
+ * sum of |terms|. Every level computes exactly these operations, so the levels agree bit
+ * for bit, and so do calls over consecutive runs of a selection cut as AS_KQ_CUT says.
  */
+#define AS_KQ_QMAX 32767
 void as_kq_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0, size_t r1,
 		      size_t out, size_t in, const void *table, const void *const *cols,
 		      const uint32_t *ch, const float *x, size_t n);
