@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sparse_impl.h"
+#include "sparse_q4_avx2.h"
 
 #define COL(i) ((const uint8_t *)cols[i] + off)
 #define QCOL(i) ((const struct block_q8_0 *)COL(i))
@@ -121,45 +122,6 @@ static void sp_q8_0(float *y, size_t ne, const void *const *cols, size_t off, co
 }
 
 /*
- * One group's preparation for 8 blocks, the vector form of as_q4_prep_scalar: the same
- * multiplies, maxima, divisions and round-to-nearest-even conversions.
- */
-static inline void q4_prep8(const void *const *cols, const float *x, size_t m, size_t b,
-			    uint32_t *qa, size_t stride, float *sa, int32_t *corr)
-{
-	__m256 a[AS_Q4_GROUP], amax = _mm256_setzero_ps(), inv;
-	const __m256 sign = _mm256_set1_ps(-0.0f), c127 = _mm256_set1_ps(127.0f);
-	const __m256i ff = _mm256_set1_epi32(0xff);
-	__m256i sum = _mm256_setzero_si256();
-
-	for (size_t i = 0; i < m; i++) {
-		__m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)cols[i] + b));
-
-		a[i] = _mm256_mul_ps(_mm256_set1_ps(x[i]), _mm256_cvtph_ps(h));
-		amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, a[i]));
-	}
-	_mm256_storeu_ps(sa, _mm256_div_ps(amax, c127));
-	inv = _mm256_and_ps(_mm256_div_ps(c127, amax),
-			    _mm256_cmp_ps(amax, _mm256_setzero_ps(), _CMP_GT_OQ));
-	for (size_t s4 = 0; s4 < (m + 3) / 4; s4++) {
-		__m256i w = _mm256_setzero_si256();
-
-		for (int t = 0; t < 4; t++) {
-			size_t i = 4 * s4 + (size_t)t;
-			__m256i q = _mm256_setzero_si256();
-
-			if (i < m)
-				q = _mm256_cvtps_epi32(_mm256_mul_ps(a[i], inv));
-			sum = _mm256_add_epi32(sum, q);
-			w = _mm256_or_si256(w, _mm256_sll_epi32(_mm256_and_si256(q, ff),
-								_mm_cvtsi32_si128(8 * t)));
-		}
-		_mm256_storeu_si256((__m256i *)(qa + s4 * stride), w);
-	}
-	_mm256_storeu_si256((__m256i *)corr, _mm256_mullo_epi32(sum, _mm256_set1_epi32(-8)));
-}
-
-/*
  * One 32-byte half h of chunk c for one group: 64 rows (32 low nibbles, 32 high).
  * Four columns' bytes are interleaved once (unpack 8 then 16) so that every dword holds
  * byte p of the four columns; both nibbles are taken from that one transpose. vpmaddubsw
@@ -244,7 +206,7 @@ static void sp_q4_0(float *y, size_t c0, size_t c1, size_t qoff, const void *con
 				size_t nb = (t1 - t0) * 4, j = 0;
 
 				for (; j + 8 <= nb; j += 8)
-					q4_prep8(cols + g, x + g, m, t0 * 4 + j, qa + j, AS_Q4_TILE,
+					as_q4_prep8(cols + g, x + g, m, t0 * 4 + j, qa + j, AS_Q4_TILE,
 						 sa + j, corr + j);
 				if (j < nb)
 					as_q4_prep_scalar(cols + g, x + g, m, t0 * 4 + j, nb - j, qa + j,

@@ -98,12 +98,13 @@ struct as_swap_model {
 	struct swap_key *ukeys;
 	const void **chan;
 	/* the union product of a batch (swap_union.c, with a batch scratch and Q4_0
-	 * columns): the masked activations [ucap][union], each channel's place in the
-	 * union, the union's columns per matrix [SWAP_MAX_MATS][wide] and a decoded panel
-	 * for each of upanels threads; allocated at open for the reserved batch, grown
-	 * for a larger one */
-	float *uxm, *upanel;
-	uint32_t *upos;
+	 * columns): the masked activations [ucap][slots], each channel's slot, the
+	 * union's groups (first slots ugs, columns ugm: sparse_gemm.h), its columns per
+	 * matrix [SWAP_MAX_MATS][slots] and a scratch (AS_SG_SCRATCH) for each of upanels
+	 * threads; allocated at open for the reserved batch, grown for a larger one */
+	float *uxm;
+	uint8_t *upanel;
+	uint32_t *upos, *ugs, *ugm;
 	const void **ucols;
 	uint32_t upanels, ucap;
 

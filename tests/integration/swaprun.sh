@@ -84,7 +84,7 @@ check $(( rc | $? )) "sanitizer CLI at 25% over $UBE: same text, clean exit (rc 
 # a batched prompt: the same text for chunks of 5 at 50% (at 25% the budget would halve
 # them to 1: token by token) and of the default -b 512 (which the 25% budget halves to 8)
 # at 25% and 100% (the product over the union does not depend on the budget or the cut;
-# token by token, -b 1, is within a tolerance only: test_swap_batch)
+# with a Top-K, token by token, -b 1, is not the same bits: test_swap_batch)
 LP="$P there was a little robot who liked to read books about the sea and the stars"
 for bs in 5:50 512:25 512:100; do
 	"$ACTIVESWAP" run -m "$S" -p "$LP" -n 8 -c 64 --temp 0 --sparsity 0.5 \

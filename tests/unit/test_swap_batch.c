@@ -11,7 +11,8 @@
  * - over Q4_0 columns a batch is one product over the union (runtime/sparse_gemm.h): the
  *   same grid of chunks, budgets, backends and threads equals, bit for bit, the prompt's
  *   prefixes each run as one batch (chunks of 1 equal token by token); without a Top-K
- *   a batch is within a stated tolerance of token by token, another sparsity is not;
+ *   (every channel selected: the union's groups are the single-token kernel's) a batch
+ *   equals token by token bit for bit, another sparsity is not within a tolerance of it;
  * - the row copy (sparsity 0): the matrix-matrix kernels on the streamed layers equal
  *   token by token bit for bit;
  * - at 25% the batch reads far fewer bytes from flash than token by token (the union of
@@ -125,10 +126,10 @@ static void token_by_token(const char *path, const struct as_swap_params *p, str
 }
 
 /*
- * Batched against token by token: a product over the union (Q4_0 columns) computes in
- * float what the single-token column kernel computes with int8 activations (about 0.5%
- * of a product's magnitude), so without a Top-K (whose selections the differences flip)
- * the logits agree within TOL of the largest one (measured on this model: 1.4%).
+ * Batched against token by token: a product over the union (Q4_0 columns) quantizes the
+ * activations to int8 per group of channel / 32, the single-token column kernel per 32
+ * consecutive selected columns; with every channel selected the groups are the same.
+ * TOL (of the largest logit) tells a close result from another sparsity's.
  */
 #define TOL 5e-2
 
@@ -338,10 +339,11 @@ static void test_q4_k_columns(void **state)
 
 /*
  * Without a Top-K (sparsity 0 over the Q4_0 columns) a whole-prompt batch's logits, and
- * those of the decode step after it, are within TOL of token by token's; another
- * sparsity is not (the comparison can fail).
+ * those of the decode step after it, equal token by token's bit for bit (the union's
+ * groups of channel / 32 are then the single-token kernel's groups of 32 selected
+ * columns); another sparsity is not even within TOL (the comparison can fail).
  */
-static void test_union_within_tolerance(void **state)
+static void test_union_without_topk_exact(void **state)
 {
 	struct ref *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
 	struct as_swap_params p;
@@ -354,15 +356,19 @@ static void test_union_within_tolerance(void **state)
 	token_by_token(store_q4, &p, ref);
 	p.batch = NPROMPT;
 	whole_batch(store_q4, &p, x);
-	d = max_diff(x->lg[NPROMPT - 1], ref->lg[NPROMPT - 1], MAXV, &mx);
-	print_message("# q4_0 sparsity 0, one batch against token by token: max |logit "
-		      "diff| %.3g, largest |logit| %.3g\n", d, mx);
-	assert_true(close_to(x->lg[NPROMPT - 1], ref->lg[NPROMPT - 1], MAXV));
-	assert_true(close_to(x->next, ref->next, MAXV));
-	assert_true(memcmp(x->next, ref->next, sizeof(x->next)) != 0);
+	assert_memory_equal(x->lg[NPROMPT - 1], ref->lg[NPROMPT - 1], sizeof(ref->lg[0]));
+	assert_memory_equal(x->next, ref->next, sizeof(x->next));
 	params(&p, 0.5f);
 	token_by_token(store_q4, &p, x);
 	assert_false(close_to(x->next, ref->next, MAXV));
+	/* with a Top-K the groups differ: what the batch's int8 rounding and the channels it
+	 * flips at the selection's edge give on this model (not checked) */
+	memcpy(ref, x, sizeof(*ref));
+	p.batch = NPROMPT;
+	whole_batch(store_q4, &p, x);
+	d = max_diff(x->lg[NPROMPT - 1], ref->lg[NPROMPT - 1], MAXV, &mx);
+	print_message("# q4_0 sparsity 0.5, one batch against token by token: max |logit "
+		      "diff| %.3g, largest |logit| %.3g\n", d, mx);
 	free(ref);
 	free(x);
 }
@@ -451,7 +457,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_q4_0_columns),
 		cmocka_unit_test(test_q4_k_columns),
-		cmocka_unit_test(test_union_within_tolerance),
+		cmocka_unit_test(test_union_without_topk_exact),
 		cmocka_unit_test(test_row_copy),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_budget_counts_scratch),
