@@ -184,17 +184,19 @@ double as_swap_auto_predicted_s(const struct as_swap_auto *a)
 
 void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_model *m)
 {
-	double max = a->cost.max_sparsity > 0 ? a->cost.max_sparsity : 0;
+	float max = a->cost.max_sparsity > 0 ? a->cost.max_sparsity : 0;
 
 	m->n = 0;
 	for (int i = 0; m->n < AS_LATENCY_MAX_POINTS; i++) {
-		double s = i * AS_COST_STEP;
+		/* in float, as the maximum is: 0.4f is above 0.4, and the grid's 0.4 must
+		 * not be followed by the maximum as a second, equal point */
+		float s = (float)(i * AS_COST_STEP);
 		struct as_cost_choice c;
 
-		if (s > max - 1e-9)
+		if (s > max - 1e-6f)
 			s = max;
-		as_cost_choose(&a->cost, (float)s, a->choice.group, &c);
-		m->s[m->n] = (float)s;
+		as_cost_choose(&a->cost, s, a->choice.group, &c);
+		m->s[m->n] = s;
 		/* nothing to read or compute (an empty store): any time > 0 will do */
 		m->t[m->n] = c.tokens_per_s > 0 && isfinite(c.tokens_per_s) ?
 				     1.0 / c.tokens_per_s : 1e-6;

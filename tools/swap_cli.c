@@ -695,7 +695,10 @@ void swap_cli_latency_attach(struct swap_cli *o, const char *sub, struct asw_mod
 	as_latency_init(&o->lat, o->latency_ms * 1e-3, as_swap_sparsity(m),
 			(float)o->max_sparsity);
 	as_swap_auto_latency_model(&o->aut, &lm);
-	as_latency_set_model(&o->lat, &lm); /* valid by construction */
+	if (as_latency_set_model(&o->lat, &lm)) /* valid by construction: a bug if not */
+		fprintf(stderr, "activeswap %s: latency target: the cost model's curve was "
+			"refused; the feedback assumes time proportional to the kept channels\n",
+			sub);
 	if (o->latency_fixed)
 		return;
 	if (tp_size() > 1) { /* every rank would time and move its own slice */

@@ -58,7 +58,8 @@ rc=$?
 [ $rc = 0 ] && [ "$(jfield latency_adaptive "$T/f.out")" = true ] &&
 	[ "$(jfield latency_sparsity_end "$T/f.out")" = 0.3000 ] &&
 	[ "$(jfield sparsity "$T/f.out")" = 0.3000 ] &&
-	grep -q '^activeswap run: latency feedback: sparsity 0\.[0-3][0-9] -> 0\.30 (mean 0\.[0-3][0-9], .* over [0-9]* tokens), measured/predicted [0-9.]* ([0-9.]*-[0-9.]*)$' "$T/f.err"
+	grep -q '^activeswap run: latency feedback: sparsity 0\.[0-3][0-9] -> 0\.30 (mean 0\.[0-3][0-9], .* over [0-9]* tokens), measured/predicted [0-9.]* ([0-9.]*-[0-9.]*)$' "$T/f.err" &&
+	! grep -q "curve was refused" "$T/f.err" # the cost model's curve in use
 check $? "impossible target: the feedback holds --max-sparsity ($(grep 'latency feedback' "$T/f.err"))"
 # the tokens' times as the feedback saw them: one per step, all > 0, and the ratio
 nt=$(sed -n 's/.* over \([0-9]*\) tokens.*/\1/p' "$T/f.err")

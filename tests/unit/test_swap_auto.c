@@ -370,6 +370,32 @@ static void test_latency_auto(void **state)
 		as_cost_choose(&a.cost, s, a.choice.group, &c);
 		assert_true(c.tokens_per_s <= a.choice.tokens_per_s * (1 + 1e-9));
 	}
+	/* the feedback's model: the cost model's time at 0, 0.05, ... 0.4 with the group
+	 * picked, the gap never moved; a model as_latency_set_model() accepts */
+	{
+		struct as_latency_model lm;
+		struct as_latency lc;
+
+		as_swap_auto_latency_model(&a, &lm);
+		assert_int_equal(lm.n, 9);
+		for (uint32_t i = 0; i < lm.n; i++) {
+			struct as_cost_choice c;
+
+			assert_true(fabsf(lm.s[i] - 0.05f * (float)i) < 1e-6f);
+			as_cost_choose(&a.cost, lm.s[i], a.choice.group, &c);
+			assert_true(fabs(lm.t[i] * c.tokens_per_s - 1) < 1e-9);
+			assert_true(lm.gap[i] == AS_LATENCY_NO_GAP);
+		}
+		as_latency_init(&lc, 1.0, p.sparsity, 0.4f);
+		assert_int_equal(as_latency_set_model(&lc, &lm), 0);
+		assert_true(lc.gap == AS_LATENCY_NO_GAP);
+		/* a maximum off the grid is the last point */
+		a.cost.max_sparsity = 0.12f;
+		as_swap_auto_latency_model(&a, &lm);
+		assert_int_equal(lm.n, 4);
+		assert_true(lm.s[3] == 0.12f && lm.s[2] < 0.12f);
+		a.cost.max_sparsity = 0.4f;
+	}
 	/* everything cached: no replay, still a prediction */
 	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.full, &p, err, sizeof(err)),
 			 0);
