@@ -200,8 +200,9 @@ void as_kq_col_decode(enum ggml_type t, const void *col, const void *table, size
  * ties to even; |q| <= AS_KQ_QMAX), s = amax / AS_KQ_QMAX, sq = sum of the q[i] and
  * sx = s sq (the sum the rounded activations have, so that the mins cancel as in the
  * float product). A non-finite activation makes s and sx NaN (the run's rows become
- * NaN, as the float product's would be inf or NaN); an all-zero run has s = 0, q = 0. Shared by every level, so the levels see the same
- * integers.
+ * NaN, as the float product's would be inf or NaN); an all-zero run has s = 0, q = 0.
+ * Shared by every level, so the levels see the same integers. n <= 32: the channels of a
+ * run are increasing and in one sub-block.
  */
 void as_kq_quant_run(const float *x, const uint32_t *ch, size_t n, struct as_kq_run *run)
 {
@@ -318,7 +319,6 @@ void as_kq_axpy_level(enum as_simd level, enum ggml_type t, float *y, size_t r0,
 	 * read from start to end once */
 	for (size_t i0 = 0, i1; i0 < n; i0 = i1) {
 		size_t sub = as_kq_sub(t), full = (r1 - r0) / 64;
-
 		struct as_kq_run run;
 
 		for (i1 = i0 + 1; i1 < n && ch[i1] / sub == ch[i0] / sub; i1++)
