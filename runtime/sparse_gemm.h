@@ -10,7 +10,8 @@
  * are re-laid once per batch and tile of rows into a row-major panel of 4-bit codes (one
  * byte each, four columns per dword), every position's activations, masked to its own
  * selection (0 where it did not select a channel), are quantized to int8, and exact
- * integer dot products (vpmaddubsw) run over all positions against the panel.
+ * integer dot products (vpdpbusd on AVX-512 VNNI, vpmaddubsw on AVX2) run over all
+ * positions against the panel.
  *
  * Groups: the union's channels are grouped by channel / AS_SG_GROUP (the input's block,
  * not the place in the union); each group takes the next (its size rounded up to 4)
