@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * The union product of a batch (sparse_gemm.h) in integers: for every tile of 256 rows
+ * The union product of a batch (sparse_gemm.h) in integers: for every tile of 512 rows
  * and panel of up to AS_SG_PGROUPS groups, the union's Q4_0 codes are laid out once as a
  * row-major panel (one byte per code, four slots per dword), then for every AS_SG_MR
  * positions their activations are prepared per group and block as the single-token
  * kernel prepares them (as_q4_prep_scalar) and a register-blocked micro-kernel
  * (AS_SG_MR positions by AS_SG_STRIP rows) sums the integer products. The scalar code
- * here is the reference; sparse_gemm_avx2.c computes the same integers and roundings.
+ * here is the reference; sparse_gemm_avx2.c and sparse_gemm_avx512.c compute the same
+ * integers and roundings.
  */
 #include <math.h>
 #include <stdint.h>
@@ -117,8 +118,9 @@ static void strip(const struct sg_job *j, size_t t0, size_t m, size_t r, size_t 
 		memcpy(Y + t * j->ldy + r, tmp + t * AS_SG_STRIP, wd * sizeof(float));
 }
 
-/* The rows [rt, re) of a tile (256 rows, or the share's last 128) over the groups
- * [g0, g1): the panel laid out, then every AS_SG_MR positions prepared and multiplied. */
+/* The rows [rt, re) of a tile (512 rows, or a multiple of 128 at the share's end) over
+ * the groups [g0, g1): the panel laid out, then every AS_SG_MR positions prepared and
+ * multiplied. */
 static void tile_panel(const struct sg_job *j, size_t rt, size_t re, size_t g0, size_t g1,
 		       uint8_t *scratch)
 {
@@ -168,6 +170,10 @@ void as_sg_share(enum as_simd level, enum ggml_type t, float *Y, size_t ldy, siz
 		j.kern = as_sg_kern_avx2;
 		j.prep = as_sg_prep_avx2;
 		j.pack = as_sg_pack_avx2;
+	}
+	if (level >= AS_SIMD_AVX512 && as_simd_detect() >= AS_SIMD_AVX512) {
+		j.kern = as_sg_kern_avx512;
+		j.prep = as_sg_prep_avx512;
 	}
 #endif
 	(void)level;

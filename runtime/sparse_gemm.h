@@ -10,7 +10,8 @@
  * are re-laid once per batch and tile of rows into a row-major panel of 4-bit codes (one
  * byte each, four columns per dword), every position's activations, masked to its own
  * selection (0 where it did not select a channel), are quantized to int8, and exact
- * integer dot products (vpmaddubsw) run over all positions against the panel.
+ * integer dot products (vpdpbusd on AVX-512 VNNI, vpmaddubsw on AVX2) run over all
+ * positions against the panel.
  *
  * Groups: the union's channels are grouped by channel / AS_SG_GROUP (the input's block,
  * not the place in the union); each group takes the next (its size rounded up to 4)
@@ -42,7 +43,7 @@
 #include "activeswap/kernels.h"
 
 #define AS_SG_GROUP 32   /* channels per activation group (channel / 32) */
-#define AS_SG_TILE 8     /* blocks of 32 rows per tile of rows (256 rows) */
+#define AS_SG_TILE 16    /* blocks of 32 rows per tile of rows (512 rows) */
 #define AS_SG_PGROUPS 8  /* groups per panel (at most 256 slots) */
 #define AS_SG_MR 4       /* positions of the micro-kernel */
 #define AS_SG_STRIP 16   /* rows of the micro-kernel */
@@ -105,6 +106,8 @@ typedef void (*as_sg_prep_fn)(const void *const *cols, const float *x, size_t m,
 			      int32_t *corr);
 void as_sg_prep_avx2(const void *const *cols, const float *x, size_t m, size_t b0,
 		     size_t nb, uint32_t *qa, size_t stride, float *sa, int32_t *corr);
+void as_sg_prep_avx512(const void *const *cols, const float *x, size_t m, size_t b0,
+		       size_t nb, uint32_t *qa, size_t stride, float *sa, int32_t *corr);
 
 /*
  * Micro-kernel: positions p < m (m <= AS_SG_MR) by AS_SG_STRIP rows e, over the groups
@@ -124,5 +127,8 @@ void as_sg_kern_scalar(float *Y, size_t ldy, const uint8_t *w, const uint32_t *q
 void as_sg_kern_avx2(float *Y, size_t ldy, const uint8_t *w, const uint32_t *qa, size_t qst,
 		     const float *sa, const int32_t *corr, size_t pst, const uint32_t *gs,
 		     size_t ng, size_t m);
+void as_sg_kern_avx512(float *Y, size_t ldy, const uint8_t *w, const uint32_t *qa,
+		       size_t qst, const float *sa, const int32_t *corr, size_t pst,
+		       const uint32_t *gs, size_t ng, size_t m);
 
 #endif

@@ -5,7 +5,7 @@
  * - every level equals, bit for bit, the definition re-implemented here from the column
  *   encoding (int8 activations per group and block, exact integer sums, one fmaf per
  *   group from +0), on shapes that cut the panel (more than AS_SG_PGROUPS groups), the
- *   tile and strip (out not a multiple of 16, 128 or 256), the micro-kernel (n not a
+ *   tile and strip (out not a multiple of 16, 128 or 512), the micro-kernel (n not a
  *   multiple of AS_SG_MR), sparse and dense unions; the panel layouts of the levels are
  *   the same bytes;
  * - the result is the same for 1, 2 and 3 threads' shares;
