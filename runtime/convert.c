@@ -23,6 +23,7 @@
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
 #include "activeswap/swap.h"
+#include "activeswap/threadpool.h"
 #include "libswap.h"
 #include "errmsg.h"
 #include "mapguard.h"
@@ -92,6 +93,11 @@ static bool is_expert_name(const char *name)
 	return false;
 }
 
+bool as_convert_swapped_name(const char *name)
+{
+	return name && (as_swap_is_matrix_name(name) || is_expert_name(name));
+}
+
 /* One of the 7 layer matrices, cut into columns (the runtime's definition of the names),
  * or an expert tensor. */
 static bool is_swapped_name(const struct gguf_str n)
@@ -102,68 +108,7 @@ static bool is_swapped_name(const struct gguf_str n)
 		return false;
 	memcpy(name, n.s, n.len);
 	name[n.len] = 0;
-	return as_swap_is_matrix_name(name) || is_expert_name(name);
-}
-
-struct verify_ctx {
-	const struct as_convert_params *p;
-	uint64_t done, total;
-};
-
-static void verify_progress(void *arg, uint64_t n)
-{
-	struct verify_ctx *v = arg;
-
-	v->done += n;
-	if (v->done > v->total)
-		v->done = v->total;
-	v->p->progress(v->p->arg, AS_CONVERT_VERIFY, v->done, v->total);
-}
-
-int as_convert_verify(const char *path, const struct as_convert_params *p,
-		      struct as_convert_result *res, char *err, size_t errlen)
-{
-	struct as_convert_params none;
-	struct swap_store *s;
-	struct verify_ctx v;
-	char e[512] = "";
-	int r;
-
-	if (!p) {
-		as_convert_params_init(&none);
-		p = &none;
-	}
-	if (!path) {
-		as_seterr(err, errlen, "no store to verify");
-		return -EINVAL;
-	}
-	r = swap_store_open(&s, path, e, sizeof(e));
-	if (r) {
-		as_seterr(err, errlen, "%s", e);
-		return r;
-	}
-	v.p = p;
-	v.done = 0;
-	v.total = swap_store_swappable_bytes(s);
-	if (p->progress)
-		p->progress(p->arg, AS_CONVERT_VERIFY, 0, v.total);
-	r = swap_store_verify(s, p->progress ? verify_progress : NULL, &v, e, sizeof(e));
-	if (r) {
-		as_seterr(err, errlen, "%s: verify failed: %s", path, e[0] ? e : strerror(-r));
-		swap_store_close(s);
-		return r;
-	}
-	if (res) {
-		const struct swap_store_desc *d = swap_store_desc(s);
-
-		res->n_layers = d->n_layers;
-		res->group = d->group;
-		res->n_resident = swap_store_n_resident(s);
-		res->n_bundles = swap_store_n_bundles(s);
-		res->file_size = swap_store_file_size(s);
-	}
-	swap_store_close(s);
-	return 0;
+	return as_convert_swapped_name(name);
 }
 
 /* The metadata blob: the GGUF header with zero tensors plus the KV section verbatim. */
@@ -196,6 +141,8 @@ struct conv {
 	bool kq[AS_OP_COUNT];             /* K-quant codes + scale tables (sparse_kq.c) */
 	uint32_t *kq_res;                 /* [n_layer][AS_OP_COUNT]: resident index of a table */
 	uint64_t done, total;             /* progress, bytes */
+	const struct as_convert_source *src; /* NULL: every tensor is in the mapping */
+	struct as_threadpool *tp;         /* p->threads; NULL for one */
 };
 
 static void progress_add(struct conv *cv, uint64_t n)
@@ -243,40 +190,75 @@ static int encode_kq(struct conv *cv, uint32_t layer, const struct as_weight *wt
 	return r;
 }
 
-/* Encode every column of one matrix into kb (in x bundle_bytes) at byte offset moff. */
-static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op op,
-			 uint8_t *kb, uint64_t bundle_bytes, uint64_t moff, float *rows,
-			 float *cols)
-{
-	uint64_t in = wt->cols, out = wt->rows, op_pad = cv->outp[op];
+/* One matrix's encoding, shared by the threads of encode_matrix(). */
+struct enc {
+	struct conv *cv;
+	const struct as_weight *wt;
+	enum as_op op;
+	uint8_t *kb;
+	uint64_t bundle_bytes, moff;
+	float *rows, *cols; /* cols: TBLK x outp[op] floats per thread */
+	uint64_t col_floats;
+	int rc[AS_CONVERT_MAX_THREADS];
+};
 
-	for (uint64_t i = 0; i < out; i++)
-		as_dequant_row(wt->type, (const uint8_t *)wt->data + i * wt->row_bytes,
-			       rows + i * in, in);
-	for (uint64_t j0 = 0; j0 < in; j0 += TBLK) {
+/* Thread ith of nth: its share of the rows dequantized (phase 0), or of the blocks of
+ * TBLK columns transposed and encoded (phase 1). */
+static void enc_rows(void *arg, int ith, int nth)
+{
+	struct enc *e = arg;
+	uint64_t in = e->wt->cols, out = e->wt->rows;
+	uint64_t i0 = out * (uint64_t)ith / (uint64_t)nth;
+	uint64_t i1 = out * (uint64_t)(ith + 1) / (uint64_t)nth;
+
+	for (uint64_t i = i0; i < i1; i++)
+		as_dequant_row(e->wt->type, (const uint8_t *)e->wt->data + i * e->wt->row_bytes,
+			       e->rows + i * in, in);
+}
+
+static void enc_cols(void *arg, int ith, int nth)
+{
+	struct enc *e = arg;
+	uint64_t in = e->wt->cols, out = e->wt->rows, op_pad = e->cv->outp[e->op];
+	float *cols = e->cols + (uint64_t)ith * e->col_floats;
+	int r = 0;
+
+	for (uint64_t j0 = (uint64_t)ith * TBLK; j0 < in && !r; j0 += (uint64_t)nth * TBLK) {
 		uint64_t nb = in - j0 < TBLK ? in - j0 : TBLK;
 
 		memset(cols, 0, sizeof(float) * TBLK * op_pad);
 		for (uint64_t i = 0; i < out; i++) {
-			const float *r = rows + i * in + j0;
+			const float *x = e->rows + i * in + j0;
 
 			for (uint64_t b = 0; b < nb; b++)
-				cols[b * op_pad + i] = r[b];
+				cols[b * op_pad + i] = x[b];
 		}
-		for (uint64_t b = 0; b < nb; b++) {
-			int r = as_col_encode(cv->type[op], cols + b * op_pad, out,
-					      kb + (j0 + b) * bundle_bytes + moff);
-
-			if (r)
-				return r;
-		}
-		if (cancelled(cv->p))
-			return -ECANCELED;
+		for (uint64_t b = 0; b < nb && !r; b++)
+			r = as_col_encode(e->cv->type[e->op], cols + b * op_pad, out,
+					  e->kb + (j0 + b) * e->bundle_bytes + e->moff);
+		if (!r && cancelled(e->cv->p))
+			r = -ECANCELED;
 	}
+	e->rc[ith] = r;
+}
+
+/* Encode every column of one matrix into kb (in x bundle_bytes) at byte offset moff, on
+ * cv's threads (each column's bytes do not depend on which thread encodes it). */
+static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op op,
+			 uint8_t *kb, uint64_t bundle_bytes, uint64_t moff, float *rows,
+			 float *cols, uint64_t col_floats)
+{
+	struct enc e = { cv, wt, op, kb, bundle_bytes, moff, rows, cols, col_floats, { 0 } };
+
+	as_tp_run(cv->tp, enc_rows, &e);
+	as_tp_run(cv->tp, enc_cols, &e);
+	for (int i = 0; i < AS_CONVERT_MAX_THREADS; i++)
+		if (e.rc[i])
+			return e.rc[i];
 	return 0;
 }
 
-static int convert_experts(struct conv *cv);
+static int convert_experts(struct conv *cv, uint32_t l, uint8_t *buf);
 
 static int convert_layers(struct conv *cv)
 {
@@ -295,7 +277,7 @@ static int convert_layers(struct conv *cv)
 			maxpad = cv->outp[op];
 	}
 	rows = malloc(maxrows * sizeof(float));
-	cols = malloc(TBLK * maxpad * sizeof(float));
+	cols = malloc((size_t)as_tp_size(cv->tp) * TBLK * maxpad * sizeof(float));
 	if (!rows || !cols) {
 		r = -ENOMEM;
 		goto out;
@@ -310,12 +292,17 @@ static int convert_layers(struct conv *cv)
 		if (need > maxkb)
 			maxkb = need;
 	}
+	if (m->hp.n_expert &&
+	    swap_writer_bundle_bytes(cv->w, SWAP_FFN_IN) > maxkb) /* convert_experts()' */
+		maxkb = swap_writer_bundle_bytes(cv->w, SWAP_FFN_IN);
 	kb = malloc(maxkb);
 	if (!kb) {
 		r = -ENOMEM;
 		goto out;
 	}
 	for (uint32_t l = 0; l < m->hp.n_layer && !r; l++) {
+		if (cv->src)
+			r = cv->src->layer(cv->src->arg, l);
 		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
 			uint64_t bb = swap_writer_bundle_bytes(cv->w, k), moff = 0;
 			uint64_t in = m->layers[l].w[kind_ops[k].ops[0]].cols;
@@ -331,7 +318,7 @@ static int convert_layers(struct conv *cv)
 						      (uint8_t *)rows);
 				else
 					r = encode_matrix(cv, &m->layers[l].w[op], op, kb, bb,
-							  moff, rows, cols);
+							  moff, rows, cols, TBLK * maxpad);
 				moff += cv->colb[op];
 			}
 			for (uint64_t c = 0; c < in && !r; c++) {
@@ -343,12 +330,16 @@ static int convert_layers(struct conv *cv)
 			if (!r && cancelled(cv->p))
 				r = -ECANCELED;
 		}
+		if (!r && m->hp.n_expert)
+			r = convert_experts(cv, l, kb);
+		if (cv->src && cv->src->done)
+			cv->src->done(cv->src->arg, l);
 	}
 out:
 	free(rows);
 	free(cols);
 	free(kb);
-	return r || !m->hp.n_expert ? r : convert_experts(cv);
+	return r;
 }
 
 /*
@@ -472,35 +463,30 @@ static int describe_experts(struct conv *cv, struct swap_store_desc *d, char *er
 	return 0;
 }
 
-/* Every expert bundle: the rows of expert e's matrices, copied. */
-static int convert_experts(struct conv *cv)
+/* Layer l's expert bundles: the rows of expert e's matrices, copied into buf (an
+ * FFN_IN bundle). */
+static int convert_experts(struct conv *cv, uint32_t l, uint8_t *buf)
 {
-	const struct as_model *m = cv->m;
+	const struct as_layer *L = &cv->m->layers[l];
 	uint64_t bb = swap_writer_bundle_bytes(cv->w, SWAP_FFN_IN);
-	uint8_t *buf = malloc(bb);
-	int r = buf ? 0 : -ENOMEM;
+	int r = 0;
 
-	for (uint32_t l = 0; l < m->hp.n_layer && !r; l++) {
-		const struct as_layer *L = &m->layers[l];
+	for (uint32_t e = 0; e < cv->m->hp.n_expert && !r; e++) {
+		struct as_weight g = as_expert_weight(L, AS_EXP_GATE, e);
+		struct as_weight u = as_expert_weight(L, AS_EXP_UP, e);
+		struct as_weight dn = as_expert_weight(L, AS_EXP_DOWN, e);
+		uint64_t gb = g.rows * g.row_bytes;
 
-		for (uint32_t e = 0; e < m->hp.n_expert && !r; e++) {
-			struct as_weight g = as_expert_weight(L, AS_EXP_GATE, e);
-			struct as_weight u = as_expert_weight(L, AS_EXP_UP, e);
-			struct as_weight dn = as_expert_weight(L, AS_EXP_DOWN, e);
-			uint64_t gb = g.rows * g.row_bytes;
-
-			memcpy(buf, g.data, gb);
-			memcpy(buf + gb, u.data, u.rows * u.row_bytes);
-			r = swap_writer_bundle(cv->w, (struct swap_key){ l, SWAP_FFN_IN, e }, buf);
-			if (!r)
-				r = swap_writer_bundle(cv->w, (struct swap_key){ l, SWAP_FFN_OUT, e },
-						       dn.data);
-			progress_add(cv, bb + dn.rows * dn.row_bytes);
-			if (!r && cancelled(cv->p))
-				r = -ECANCELED;
-		}
+		memcpy(buf, g.data, gb);
+		memcpy(buf + gb, u.data, u.rows * u.row_bytes);
+		r = swap_writer_bundle(cv->w, (struct swap_key){ l, SWAP_FFN_IN, e }, buf);
+		if (!r)
+			r = swap_writer_bundle(cv->w, (struct swap_key){ l, SWAP_FFN_OUT, e },
+					       dn.data);
+		progress_add(cv, bb + dn.rows * dn.row_bytes);
+		if (!r && cancelled(cv->p))
+			r = -ECANCELED;
 	}
-	free(buf);
 	return r;
 }
 
@@ -590,12 +576,13 @@ static bool input_shrank(const struct gguf_file *f, uint64_t *off)
 	return true;
 }
 
-int as_convert(const char *in, const char *out, const struct as_convert_params *p,
-	       struct as_convert_result *res, char *err, size_t errlen)
+/* After the checks of the parameters: the store from the model m of f (whose swapped
+ * tensors come through src when not NULL); guarded: f's mapping is under mapguard. */
+static int convert_model(struct gguf_file *f, const struct as_model *m, const char *in,
+			 const char *out, const struct as_convert_params *p,
+			 const struct as_convert_source *src, bool guarded,
+			 struct as_convert_result *res, char *err, size_t errlen)
 {
-	struct as_convert_params defaults;
-	struct gguf_file *f = NULL;
-	struct as_model *m = NULL;
 	struct swap_store_desc d;
 	struct swap_resident_desc *rd = NULL;
 	const struct gguf_tensor **rt = NULL;
@@ -603,59 +590,27 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	struct conv cv;
 	char e[512] = "";
 	uint64_t boff = UINT64_MAX;
-	bool guarded = false;
 	int r;
 
-	if (!p) {
-		as_convert_params_init(&defaults);
-		p = &defaults;
-	}
-	if (!in || !out || !*out) {
-		as_seterr(err, errlen, "missing input or output path");
-		return -EINVAL;
-	}
-	if (p->type != AS_CONVERT_KEEP && !as_convert_type_ok(p->type)) {
-		as_seterr(err, errlen, "column type %d cannot be encoded (keep, q8_0, q4_0, f16, "
-			  "bf16 or f32)", p->type);
-		return -EINVAL;
-	}
-	if (p->group < 1 || p->group > AS_CONVERT_GROUP_MAX) {
-		as_seterr(err, errlen, "layer group %u not in [1, %u]", p->group,
-			  AS_CONVERT_GROUP_MAX);
-		return -EINVAL;
-	}
-	if (cancelled(p)) {
-		as_seterr(err, errlen, "cancelled; %s was not written", out);
-		return -ECANCELED;
-	}
-	r = gguf_open(&f, in, e, sizeof(e));
-	if (r) {
-		as_seterr(err, errlen, "%s", e[0] ? e : strerror(-r));
-		return r;
-	}
-	/* the input is read through its mapping: a file shrinking under it must be an
-	 * error, not a SIGBUS that leaves the temporary file behind (mapguard.h) */
-	guarded = f->fd >= 0 && f->map && !as_mapguard_begin(f->map, f->size);
-	r = as_model_from_gguf(&m, f, e, sizeof(e));
-	if (r) {
-		as_seterr(err, errlen, "%s: %s", in, e);
-		goto out;
-	}
 	memset(&d, 0, sizeof(d));
 	memset(&cv, 0, sizeof(cv));
 	cv.p = p;
 	cv.m = m;
+	cv.src = src;
 	if (m->hp.n_expert && p->rows) {
 		as_seterr(err, errlen, "%s: a mixture-of-experts store has no row copy yet "
 			  "(convert without --rows)", in);
-		r = -EOPNOTSUPP;
-		goto out;
+		return -EOPNOTSUPP;
+	}
+	if (src && p->rows) {
+		as_seterr(err, errlen, "%s: a store written layer by layer has no row copy", in);
+		return -EOPNOTSUPP;
 	}
 	describe(&cv, &d);
 	if (m->hp.n_expert) {
 		r = describe_experts(&cv, &d, err, errlen);
 		if (r)
-			goto out;
+			return r;
 	}
 	rd = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rd));
 	rt = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rt));
@@ -675,6 +630,11 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		goto out;
 	}
 	d.resident = rd;
+	if (p->threads > 1 && !(cv.tp = as_tp_create(p->threads))) {
+		r = -ENOMEM;
+		as_seterr(err, errlen, "cannot start %d threads", p->threads);
+		goto out;
+	}
 	r = swap_writer_create(&cv.w, out, &d, e, sizeof(e));
 	if (r) {
 		as_seterr(err, errlen, "%s", e);
@@ -722,10 +682,98 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	if (p->verify)
 		r = as_convert_verify(out, p, NULL, err, errlen);
 out:
+	as_tp_destroy(cv.tp);
 	free(rd);
 	free(rt);
 	free(cv.kq_res);
 	free(meta);
+	return r;
+}
+
+/* The checks of p and out; 0 or -EINVAL / -ECANCELED with one line. */
+static int check_params(const struct as_convert_params *p, const char *out, char *err,
+			size_t errlen)
+{
+	if (!out || !*out) {
+		as_seterr(err, errlen, "missing input or output path");
+		return -EINVAL;
+	}
+	if (p->type != AS_CONVERT_KEEP && !as_convert_type_ok(p->type)) {
+		as_seterr(err, errlen, "column type %d cannot be encoded (keep, q8_0, q4_0, f16, "
+			  "bf16 or f32)", p->type);
+		return -EINVAL;
+	}
+	if (p->threads < 0 || p->threads > AS_CONVERT_MAX_THREADS) {
+		as_seterr(err, errlen, "%d threads: not in [0, %d]", p->threads,
+			  AS_CONVERT_MAX_THREADS);
+		return -EINVAL;
+	}
+	if (p->group < 1 || p->group > AS_CONVERT_GROUP_MAX) {
+		as_seterr(err, errlen, "layer group %u not in [1, %u]", p->group,
+			  AS_CONVERT_GROUP_MAX);
+		return -EINVAL;
+	}
+	if (cancelled(p)) {
+		as_seterr(err, errlen, "cancelled; %s was not written", out);
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+int as_convert_model(struct gguf_file *f, const struct as_model *m, const char *name,
+		     const char *out, const struct as_convert_params *p,
+		     const struct as_convert_source *src, struct as_convert_result *res,
+		     char *err, size_t errlen)
+{
+	struct as_convert_params defaults;
+	int r;
+
+	if (!p) {
+		as_convert_params_init(&defaults);
+		p = &defaults;
+	}
+	if (!f || !m || !name || (src && (!src->layer || !src->done))) {
+		as_seterr(err, errlen, "no model to convert");
+		return -EINVAL;
+	}
+	r = check_params(p, out, err, errlen);
+	return r ? r : convert_model(f, m, name, out, p, src, false, res, err, errlen);
+}
+
+int as_convert(const char *in, const char *out, const struct as_convert_params *p,
+	       struct as_convert_result *res, char *err, size_t errlen)
+{
+	struct as_convert_params defaults;
+	struct gguf_file *f = NULL;
+	struct as_model *m = NULL;
+	char e[512] = "";
+	bool guarded = false;
+	int r;
+
+	if (!p) {
+		as_convert_params_init(&defaults);
+		p = &defaults;
+	}
+	if (!in) {
+		as_seterr(err, errlen, "missing input or output path");
+		return -EINVAL;
+	}
+	r = check_params(p, out, err, errlen);
+	if (r)
+		return r;
+	r = gguf_open(&f, in, e, sizeof(e));
+	if (r) {
+		as_seterr(err, errlen, "%s", e[0] ? e : strerror(-r));
+		return r;
+	}
+	/* the input is read through its mapping: a file shrinking under it must be an
+	 * error, not a SIGBUS that leaves the temporary file behind (mapguard.h) */
+	guarded = f->fd >= 0 && f->map && !as_mapguard_begin(f->map, f->size);
+	r = as_model_from_gguf(&m, f, e, sizeof(e));
+	if (r)
+		as_seterr(err, errlen, "%s: %s", in, e);
+	else
+		r = convert_model(f, m, in, out, p, NULL, guarded, res, err, errlen);
 	as_model_free(m);
 	if (guarded)
 		as_mapguard_end(NULL);
