@@ -36,6 +36,7 @@ static const struct as_mkmodel_shape shapes[] = {
 	{ "1b", 2048, 8192, 16, 32, 8, 512, 2048, 0 },   /* Llama-3.2-1B */
 	{ "7b", 4096, 11008, 32, 32, 32, 512, 2048, 0 }, /* Llama-2-7B */
 	{ "8b", 4096, 14336, 32, 32, 8, 512, 2048, 0 },  /* Llama-3-8B */
+	{ "70b", 8192, 28672, 80, 64, 8, 32000, 4096, 0 }, /* Llama-2-70B (issue 22) */
 	/* Mixtral-8x7B and Qwen3-30B-A3B (config.json), their vocabulary sizes */
 	{ "mixtral-8x7b", 4096, 14336, 32, 32, 8, 32000, 4096, 0 },
 	{ "qwen3-30b-a3b", 2048, 6144, 48, 32, 4, 151936, 4096, 128 },

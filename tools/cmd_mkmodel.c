@@ -53,6 +53,7 @@ static void usage(FILE *f)
 		"  generator instead of quantizing floats (faster, other bytes, same scale).\n"
 		"Shapes: tiny 256/768/4 layers/8 heads/4 kv; 1b 2048/8192/16/32/8;\n"
 		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n"
+		"        70b 8192/28672/80/64/8, vocab 32000, ctx 4096 (Llama-2-70B);\n"
 		"        mixtral-8x7b 4096/14336/32/32/8, 8 experts 2 used, vocab 32000;\n"
 		"        qwen3-30b-a3b 2048/48 layers/32/4, head dim 128, 128 experts 8 used\n"
 		"        768 wide, vocab 151936; mixtral-tiny, qwen3moe-tiny (small, vocab 512).\n"
@@ -283,7 +284,7 @@ int cmd_mkmodel(int argc, char **argv)
 		return 2;
 	}
 	if (as_mkmodel_preset_params(shape, &o)) {
-		cli_err(SUB, "bad value for --shape: '%s' (tiny, 1b, 7b, 8b, mixtral-8x7b, "
+		cli_err(SUB, "bad value for --shape: '%s' (tiny, 1b, 7b, 8b, 70b, mixtral-8x7b, "
 			"qwen3-30b-a3b, mixtral-tiny or qwen3moe-tiny)", shape);
 		return 2;
 	}
