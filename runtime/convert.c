@@ -23,6 +23,7 @@
 #include "activeswap/quant.h"
 #include "activeswap/sparse.h"
 #include "activeswap/swap.h"
+#include "activeswap/threadpool.h"
 #include "libswap.h"
 #include "convert_impl.h"
 #include "errmsg.h"
@@ -93,6 +94,11 @@ static bool is_expert_name(const char *name)
 	return false;
 }
 
+bool as_convert_swapped_name(const char *name)
+{
+	return name && (as_swap_is_matrix_name(name) || is_expert_name(name));
+}
+
 /* One of the 7 layer matrices, cut into columns (the runtime's definition of the names),
  * or an expert tensor. */
 static bool is_swapped_name(const struct gguf_str n)
@@ -103,68 +109,7 @@ static bool is_swapped_name(const struct gguf_str n)
 		return false;
 	memcpy(name, n.s, n.len);
 	name[n.len] = 0;
-	return as_swap_is_matrix_name(name) || is_expert_name(name);
-}
-
-struct verify_ctx {
-	const struct as_convert_params *p;
-	uint64_t done, total;
-};
-
-static void verify_progress(void *arg, uint64_t n)
-{
-	struct verify_ctx *v = arg;
-
-	v->done += n;
-	if (v->done > v->total)
-		v->done = v->total;
-	v->p->progress(v->p->arg, AS_CONVERT_VERIFY, v->done, v->total);
-}
-
-int as_convert_verify(const char *path, const struct as_convert_params *p,
-		      struct as_convert_result *res, char *err, size_t errlen)
-{
-	struct as_convert_params none;
-	struct swap_store *s;
-	struct verify_ctx v;
-	char e[512] = "";
-	int r;
-
-	if (!p) {
-		as_convert_params_init(&none);
-		p = &none;
-	}
-	if (!path) {
-		as_seterr(err, errlen, "no store to verify");
-		return -EINVAL;
-	}
-	r = swap_store_open(&s, path, e, sizeof(e));
-	if (r) {
-		as_seterr(err, errlen, "%s", e);
-		return r;
-	}
-	v.p = p;
-	v.done = 0;
-	v.total = swap_store_swappable_bytes(s);
-	if (p->progress)
-		p->progress(p->arg, AS_CONVERT_VERIFY, 0, v.total);
-	r = swap_store_verify(s, p->progress ? verify_progress : NULL, &v, e, sizeof(e));
-	if (r) {
-		as_seterr(err, errlen, "%s: verify failed: %s", path, e[0] ? e : strerror(-r));
-		swap_store_close(s);
-		return r;
-	}
-	if (res) {
-		const struct swap_store_desc *d = swap_store_desc(s);
-
-		res->n_layers = d->n_layers;
-		res->group = d->group;
-		res->n_resident = swap_store_n_resident(s);
-		res->n_bundles = swap_store_n_bundles(s);
-		res->file_size = swap_store_file_size(s);
-	}
-	swap_store_close(s);
-	return 0;
+	return as_convert_swapped_name(name);
 }
 
 /* The metadata blob: the GGUF header with zero tensors plus the KV section verbatim. */
@@ -233,36 +178,71 @@ static int encode_kq(struct conv *cv, uint32_t layer, const struct as_weight *wt
 	return r;
 }
 
-/* Encode every column of one matrix into kb (in x bundle_bytes) at byte offset moff. */
-static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op op,
-			 uint8_t *kb, uint64_t bundle_bytes, uint64_t moff, float *rows,
-			 float *cols)
-{
-	uint64_t in = wt->cols, out = wt->rows, op_pad = cv->outp[op];
+/* One matrix's encoding, shared by the threads of encode_matrix(). */
+struct enc {
+	struct conv *cv;
+	const struct as_weight *wt;
+	enum as_op op;
+	uint8_t *kb;
+	uint64_t bundle_bytes, moff;
+	float *rows, *cols; /* cols: TBLK x outp[op] floats per thread */
+	uint64_t col_floats;
+	int rc[AS_CONVERT_MAX_THREADS];
+};
 
-	for (uint64_t i = 0; i < out; i++)
-		as_dequant_row(wt->type, (const uint8_t *)wt->data + i * wt->row_bytes,
-			       rows + i * in, in);
-	for (uint64_t j0 = 0; j0 < in; j0 += TBLK) {
+/* Thread ith of nth: its share of the rows dequantized (phase 0), or of the blocks of
+ * TBLK columns transposed and encoded (phase 1). */
+static void enc_rows(void *arg, int ith, int nth)
+{
+	struct enc *e = arg;
+	uint64_t in = e->wt->cols, out = e->wt->rows;
+	uint64_t i0 = out * (uint64_t)ith / (uint64_t)nth;
+	uint64_t i1 = out * (uint64_t)(ith + 1) / (uint64_t)nth;
+
+	for (uint64_t i = i0; i < i1; i++)
+		as_dequant_row(e->wt->type, (const uint8_t *)e->wt->data + i * e->wt->row_bytes,
+			       e->rows + i * in, in);
+}
+
+static void enc_cols(void *arg, int ith, int nth)
+{
+	struct enc *e = arg;
+	uint64_t in = e->wt->cols, out = e->wt->rows, op_pad = e->cv->outp[e->op];
+	float *cols = e->cols + (uint64_t)ith * e->col_floats;
+	int r = 0;
+
+	for (uint64_t j0 = (uint64_t)ith * TBLK; j0 < in && !r; j0 += (uint64_t)nth * TBLK) {
 		uint64_t nb = in - j0 < TBLK ? in - j0 : TBLK;
 
 		memset(cols, 0, sizeof(float) * TBLK * op_pad);
 		for (uint64_t i = 0; i < out; i++) {
-			const float *r = rows + i * in + j0;
+			const float *x = e->rows + i * in + j0;
 
 			for (uint64_t b = 0; b < nb; b++)
-				cols[b * op_pad + i] = r[b];
+				cols[b * op_pad + i] = x[b];
 		}
-		for (uint64_t b = 0; b < nb; b++) {
-			int r = as_col_encode(cv->type[op], cols + b * op_pad, out,
-					      kb + (j0 + b) * bundle_bytes + moff);
-
-			if (r)
-				return r;
-		}
-		if (conv_cancelled(cv->p))
-			return -ECANCELED;
+		for (uint64_t b = 0; b < nb && !r; b++)
+			r = as_col_encode(e->cv->type[e->op], cols + b * op_pad, out,
+					  e->kb + (j0 + b) * e->bundle_bytes + e->moff);
+		if (!r && conv_cancelled(e->cv->p))
+			r = -ECANCELED;
 	}
+	e->rc[ith] = r;
+}
+
+/* Encode every column of one matrix into kb (in x bundle_bytes) at byte offset moff, on
+ * cv's threads (each column's bytes do not depend on which thread encodes it). */
+static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op op,
+			 uint8_t *kb, uint64_t bundle_bytes, uint64_t moff, float *rows,
+			 float *cols, uint64_t col_floats)
+{
+	struct enc e = { cv, wt, op, kb, bundle_bytes, moff, rows, cols, col_floats, { 0 } };
+
+	as_tp_run(cv->tp, enc_rows, &e);
+	as_tp_run(cv->tp, enc_cols, &e);
+	for (int i = 0; i < AS_CONVERT_MAX_THREADS; i++)
+		if (e.rc[i])
+			return e.rc[i];
 	return 0;
 }
 
@@ -283,7 +263,7 @@ static int convert_layers(struct conv *cv)
 			maxpad = cv->outp[op];
 	}
 	rows = malloc(maxrows * sizeof(float));
-	cols = malloc(TBLK * maxpad * sizeof(float));
+	cols = malloc((size_t)as_tp_size(cv->tp) * TBLK * maxpad * sizeof(float));
 	if (!rows || !cols) {
 		r = -ENOMEM;
 		goto out;
@@ -304,6 +284,8 @@ static int convert_layers(struct conv *cv)
 		goto out;
 	}
 	for (uint32_t l = 0; l < m->hp.n_layer && !r; l++) {
+		if (cv->src)
+			r = cv->src->layer(cv->src->arg, l);
 		for (int k = 0; k < SWAP_KIND_COUNT && !r; k++) {
 			uint64_t bb = swap_writer_bundle_bytes(cv->w, k), moff = 0;
 			uint64_t in = m->layers[l].w[kind_ops[k].ops[0]].cols;
@@ -319,7 +301,7 @@ static int convert_layers(struct conv *cv)
 						      (uint8_t *)rows);
 				else
 					r = encode_matrix(cv, &m->layers[l].w[op], op, kb, bb,
-							  moff, rows, cols);
+							  moff, rows, cols, TBLK * maxpad);
 				moff += cv->colb[op];
 			}
 			for (uint64_t c = 0; c < in && !r; c++) {
@@ -331,12 +313,16 @@ static int convert_layers(struct conv *cv)
 			if (!r && conv_cancelled(cv->p))
 				r = -ECANCELED;
 		}
+		if (!r && m->hp.n_expert)
+			r = convert_experts(cv, l);
+		if (cv->src && cv->src->done)
+			cv->src->done(cv->src->arg, l);
 	}
 out:
 	free(rows);
 	free(cols);
 	free(kb);
-	return r || !m->hp.n_expert ? r : convert_experts(cv);
+	return r;
 }
 
 /*
@@ -501,12 +487,13 @@ static bool input_shrank(const struct gguf_file *f, uint64_t *off)
 	return true;
 }
 
-int as_convert(const char *in, const char *out, const struct as_convert_params *p,
-	       struct as_convert_result *res, char *err, size_t errlen)
+/* After the checks of the parameters: the store from the model m of f (whose swapped
+ * tensors come through src when not NULL); guarded: f's mapping is under mapguard. */
+static int convert_model(struct gguf_file *f, const struct as_model *m, const char *in,
+			 const char *out, const struct as_convert_params *p,
+			 const struct as_convert_source *src, bool guarded,
+			 struct as_convert_result *res, char *err, size_t errlen)
 {
-	struct as_convert_params defaults;
-	struct gguf_file *f = NULL;
-	struct as_model *m = NULL;
 	struct swap_store_desc d;
 	struct swap_resident_desc *rd = NULL;
 	const struct gguf_tensor **rt = NULL;
@@ -514,70 +501,30 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	struct conv cv;
 	char e[512] = "";
 	uint64_t boff = UINT64_MAX;
-	bool guarded = false;
 	int r;
 
-	if (!p) {
-		as_convert_params_init(&defaults);
-		p = &defaults;
-	}
-	if (!in || !out || !*out) {
-		as_seterr(err, errlen, "missing input or output path");
-		return -EINVAL;
-	}
-	if (p->type != AS_CONVERT_KEEP && !as_convert_type_ok(p->type)) {
-		as_seterr(err, errlen, "column type %d cannot be encoded (keep, q8_0, q4_0, f16, "
-			  "bf16 or f32)", p->type);
-		return -EINVAL;
-	}
-	if (p->group < 1 || p->group > AS_CONVERT_GROUP_MAX) {
-		as_seterr(err, errlen, "layer group %u not in [1, %u]", p->group,
-			  AS_CONVERT_GROUP_MAX);
-		return -EINVAL;
-	}
-	if (conv_cancelled(p)) {
-		as_seterr(err, errlen, "cancelled; %s was not written", out);
-		return -ECANCELED;
-	}
-	if (p->expert_pair) {
-		/* the types alone; their fit to the model's shapes in describe_experts() */
-		r = as_convert_expert_types_ok(p->expert_types[0], p->expert_types[1], 0, 0, err,
-					       errlen);
-		if (r)
-			return r;
-	}
-	r = gguf_open(&f, in, e, sizeof(e));
-	if (r) {
-		as_seterr(err, errlen, "%s", e[0] ? e : strerror(-r));
-		return r;
-	}
-	/* the input is read through its mapping: a file shrinking under it must be an
-	 * error, not a SIGBUS that leaves the temporary file behind (mapguard.h) */
-	guarded = f->fd >= 0 && f->map && !as_mapguard_begin(f->map, f->size);
-	r = as_model_from_gguf(&m, f, e, sizeof(e));
-	if (r) {
-		as_seterr(err, errlen, "%s: %s", in, e);
-		goto out;
-	}
 	memset(&d, 0, sizeof(d));
 	memset(&cv, 0, sizeof(cv));
 	cv.p = p;
 	cv.m = m;
+	cv.src = src;
 	if (m->hp.n_expert && p->rows) {
 		as_seterr(err, errlen, "%s: a mixture-of-experts store has no row copy yet "
 			  "(convert without --rows)", in);
-		r = -EOPNOTSUPP;
-		goto out;
+		return -EOPNOTSUPP;
+	}
+	if (src && p->rows) {
+		as_seterr(err, errlen, "%s: a store written layer by layer has no row copy", in);
+		return -EOPNOTSUPP;
 	}
 	describe(&cv, &d);
 	if (m->hp.n_expert) {
 		r = describe_experts(&cv, &d, err, errlen);
 		if (r)
-			goto out;
+			return r;
 	} else if (p->expert_pair) {
 		as_seterr(err, errlen, "%s: --expert-types: the model has no experts", in);
-		r = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
 	rd = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rd));
 	rt = calloc(f->n_tensors + (size_t)m->hp.n_layer * AS_OP_COUNT + 1, sizeof(*rt));
@@ -597,6 +544,11 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 		goto out;
 	}
 	d.resident = rd;
+	if (p->threads > 1 && !(cv.tp = as_tp_create(p->threads))) {
+		r = -ENOMEM;
+		as_seterr(err, errlen, "cannot start %d threads", p->threads);
+		goto out;
+	}
 	r = swap_writer_create(&cv.w, out, &d, e, sizeof(e));
 	if (r) {
 		as_seterr(err, errlen, "%s", e);
@@ -644,10 +596,102 @@ int as_convert(const char *in, const char *out, const struct as_convert_params *
 	if (p->verify)
 		r = as_convert_verify(out, p, NULL, err, errlen);
 out:
+	as_tp_destroy(cv.tp);
 	free(rd);
 	free(rt);
 	free(cv.kq_res);
 	free(meta);
+	return r;
+}
+
+/* The checks of p and out; 0 or -EINVAL / -ECANCELED with one line. */
+static int check_params(const struct as_convert_params *p, const char *out, char *err,
+			size_t errlen)
+{
+	if (!out || !*out) {
+		as_seterr(err, errlen, "missing input or output path");
+		return -EINVAL;
+	}
+	if (p->type != AS_CONVERT_KEEP && !as_convert_type_ok(p->type)) {
+		as_seterr(err, errlen, "column type %d cannot be encoded (keep, q8_0, q4_0, f16, "
+			  "bf16 or f32)", p->type);
+		return -EINVAL;
+	}
+	if (p->threads < 0 || p->threads > AS_CONVERT_MAX_THREADS) {
+		as_seterr(err, errlen, "%d threads: not in [0, %d]", p->threads,
+			  AS_CONVERT_MAX_THREADS);
+		return -EINVAL;
+	}
+	if (p->group < 1 || p->group > AS_CONVERT_GROUP_MAX) {
+		as_seterr(err, errlen, "layer group %u not in [1, %u]", p->group,
+			  AS_CONVERT_GROUP_MAX);
+		return -EINVAL;
+	}
+	if (conv_cancelled(p)) {
+		as_seterr(err, errlen, "cancelled; %s was not written", out);
+		return -ECANCELED;
+	}
+	/* the types alone; their fit to the model's shapes in describe_experts() */
+	if (p->expert_pair)
+		return as_convert_expert_types_ok(p->expert_types[0], p->expert_types[1], 0, 0,
+						  err, errlen);
+	return 0;
+}
+
+int as_convert_model(struct gguf_file *f, const struct as_model *m, const char *name,
+		     const char *out, const struct as_convert_params *p,
+		     const struct as_convert_source *src, struct as_convert_result *res,
+		     char *err, size_t errlen)
+{
+	struct as_convert_params defaults;
+	int r;
+
+	if (!p) {
+		as_convert_params_init(&defaults);
+		p = &defaults;
+	}
+	if (!f || !m || !name || (src && (!src->layer || !src->done))) {
+		as_seterr(err, errlen, "no model to convert");
+		return -EINVAL;
+	}
+	r = check_params(p, out, err, errlen);
+	return r ? r : convert_model(f, m, name, out, p, src, false, res, err, errlen);
+}
+
+int as_convert(const char *in, const char *out, const struct as_convert_params *p,
+	       struct as_convert_result *res, char *err, size_t errlen)
+{
+	struct as_convert_params defaults;
+	struct gguf_file *f = NULL;
+	struct as_model *m = NULL;
+	char e[512] = "";
+	bool guarded = false;
+	int r;
+
+	if (!p) {
+		as_convert_params_init(&defaults);
+		p = &defaults;
+	}
+	if (!in) {
+		as_seterr(err, errlen, "missing input or output path");
+		return -EINVAL;
+	}
+	r = check_params(p, out, err, errlen);
+	if (r)
+		return r;
+	r = gguf_open(&f, in, e, sizeof(e));
+	if (r) {
+		as_seterr(err, errlen, "%s", e[0] ? e : strerror(-r));
+		return r;
+	}
+	/* the input is read through its mapping: a file shrinking under it must be an
+	 * error, not a SIGBUS that leaves the temporary file behind (mapguard.h) */
+	guarded = f->fd >= 0 && f->map && !as_mapguard_begin(f->map, f->size);
+	r = as_model_from_gguf(&m, f, e, sizeof(e));
+	if (r)
+		as_seterr(err, errlen, "%s: %s", in, e);
+	else
+		r = convert_model(f, m, in, out, p, NULL, guarded, res, err, errlen);
 	as_model_free(m);
 	if (guarded)
 		as_mapguard_end(NULL);

@@ -172,7 +172,7 @@ static int put_expert(struct conv *cv, uint32_t l, uint32_t e, bool low, float *
 	return r;
 }
 
-int convert_experts(struct conv *cv)
+int convert_experts(struct conv *cv, uint32_t l)
 {
 	const struct as_model *m = cv->m;
 	uint64_t bb = 0;
@@ -186,14 +186,12 @@ int convert_experts(struct conv *cv)
 	buf = malloc(bb);
 	f = malloc(sizeof(float) * (m->hp.dim > m->hp.n_ff_exp ? m->hp.dim : m->hp.n_ff_exp));
 	r = buf && f ? 0 : -ENOMEM;
-	for (uint32_t l = 0; l < m->hp.n_layer && !r; l++) {
-		for (uint32_t e = 0; e < m->hp.n_expert && !r; e++) {
-			r = put_expert(cv, l, e, false, f, buf);
-			if (!r && cv->p->expert_pair)
-				r = put_expert(cv, l, e, true, f, buf);
-			if (!r && conv_cancelled(cv->p))
-				r = -ECANCELED;
-		}
+	for (uint32_t e = 0; e < m->hp.n_expert && !r; e++) {
+		r = put_expert(cv, l, e, false, f, buf);
+		if (!r && cv->p->expert_pair)
+			r = put_expert(cv, l, e, true, f, buf);
+		if (!r && conv_cancelled(cv->p))
+			r = -ECANCELED;
 	}
 	free(buf);
 	free(f);

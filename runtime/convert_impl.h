@@ -9,6 +9,8 @@
 #include "activeswap/convert.h"
 #include "libswap.h"
 
+struct as_threadpool;
+
 struct conv {
 	const struct as_convert_params *p;
 	const struct as_model *m;
@@ -19,6 +21,8 @@ struct conv {
 	bool kq[AS_OP_COUNT];             /* K-quant codes + scale tables (sparse_kq.c) */
 	uint32_t *kq_res;                 /* [n_layer][AS_OP_COUNT]: resident index of a table */
 	uint64_t done, total;             /* progress, bytes */
+	const struct as_convert_source *src; /* NULL: every tensor is in the mapping */
+	struct as_threadpool *tp;         /* p->threads; NULL for one */
 };
 
 bool conv_cancelled(const struct as_convert_params *p);
@@ -26,8 +30,9 @@ void conv_progress_add(struct conv *cv, uint64_t n);
 
 /* convert_experts.c: a mixture-of-experts model's expert kinds (store-format.md,
  * "Experts" and "Low-precision experts"): described into d (0 or -EINVAL with one
- * line), then every expert bundle written. */
+ * line), then layer l's expert bundles written (after its other kinds, before a
+ * layer-by-layer source drops it). */
 int describe_experts(struct conv *cv, struct swap_store_desc *d, char *err, size_t errlen);
-int convert_experts(struct conv *cv);
+int convert_experts(struct conv *cv, uint32_t l);
 
 #endif

@@ -43,6 +43,9 @@ struct gguf_writer {
 	uint64_t cur_done;    /* bytes of it written */
 	uint8_t *obuf;
 	size_t olen;
+	/* gguf_w_begin_mem: the header goes into mem (mem_cap bytes) instead of fd */
+	uint8_t *mem;
+	uint64_t mem_cap, mem_len;
 };
 
 struct gguf_writer *gguf_writer_new(void)
@@ -337,12 +340,22 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* into the memory sink, bounds-checked */
+static int write_mem(struct gguf_writer *w, const void *p, size_t n)
+{
+	if (n > w->mem_cap - w->mem_len)
+		return -ENOSPC;
+	memcpy(w->mem + w->mem_len, p, n);
+	w->mem_len += n;
+	return 0;
+}
+
 static int flush(struct gguf_writer *w)
 {
 	int rc = 0;
 
 	if (w->olen)
-		rc = write_all(w->fd, w->obuf, w->olen);
+		rc = w->mem ? write_mem(w, w->obuf, w->olen) : write_all(w->fd, w->obuf, w->olen);
 	w->olen = 0;
 	return sticky(w, rc);
 }
@@ -353,7 +366,7 @@ static int out(struct gguf_writer *w, const void *p, size_t n)
 
 	if (n >= OBUF_CAP) {
 		rc = flush(w);
-		return rc ? rc : sticky(w, write_all(w->fd, p, n));
+		return rc ? rc : sticky(w, w->mem ? write_mem(w, p, n) : write_all(w->fd, p, n));
 	}
 	if (w->olen + n > OBUF_CAP) {
 		rc = flush(w);
@@ -384,13 +397,46 @@ static uint64_t pad_to(uint64_t x, uint64_t a)
 	return (a - x % a) % a;
 }
 
+/* The tensors' offsets in the data section, its size and the header's (metadata,
+ * directory and padding) into *hdr_len. 0 or -EOVERFLOW. */
+static int layout(struct gguf_writer *w, uint64_t *hdr_len)
+{
+	uint64_t off = 0, pos = 24 + w->kv_len;
+
+	for (uint64_t i = 0; i < w->n_t; i++) {
+		w->t[i].off = off;
+		if (__builtin_add_overflow(off, w->t[i].size, &off) ||
+		    __builtin_add_overflow(off, pad_to(off, w->alignment), &off))
+			return -EOVERFLOW;
+		pos += 8 + strlen(w->t[i].name) + 4 + 8 * w->t[i].n_dims + 4 + 8;
+	}
+	w->data_size = off;
+	*hdr_len = pos + pad_to(pos, w->alignment);
+	return 0;
+}
+
+int gguf_w_size(struct gguf_writer *w, uint64_t *size)
+{
+	uint64_t hdr;
+	int rc;
+
+	if (!w || !size)
+		return -EINVAL;
+	if (w->err)
+		return w->err;
+	rc = layout(w, &hdr);
+	if (!rc && __builtin_add_overflow(hdr, w->data_size, size))
+		rc = -EOVERFLOW;
+	return rc;
+}
+
 int gguf_w_begin(struct gguf_writer *w, int fd)
 {
 	uint32_t hdr32[2] = { GGUF_MAGIC, 3 };
-	uint64_t off = 0, pos;
+	uint64_t pos;
 	int rc;
 
-	if (!w || fd < 0)
+	if (!w || (fd < 0 && !w->mem))
 		return -EINVAL;
 	if (w->err)
 		return w->err;
@@ -401,13 +447,9 @@ int gguf_w_begin(struct gguf_writer *w, int fd)
 		return sticky(w, -ENOMEM);
 	w->fd = fd;
 	w->state = 1;
-	for (uint64_t i = 0; i < w->n_t; i++) {
-		w->t[i].off = off;
-		if (__builtin_add_overflow(off, w->t[i].size, &off) ||
-		    __builtin_add_overflow(off, pad_to(off, w->alignment), &off))
-			return sticky(w, -EOVERFLOW);
-	}
-	w->data_size = off;
+	rc = layout(w, &pos);
+	if (rc)
+		return sticky(w, rc);
 	rc = out(w, hdr32, sizeof(hdr32));
 	if (!rc)
 		rc = out(w, &w->n_t, 8);
@@ -439,6 +481,22 @@ int gguf_w_begin(struct gguf_writer *w, int fd)
 		rc = out_zero(w, pad_to(pos, w->alignment));
 	w->cur = 0;
 	w->cur_done = 0;
+	return rc;
+}
+
+int gguf_w_begin_mem(struct gguf_writer *w, void *buf, uint64_t cap, uint64_t *hdr_len)
+{
+	int rc;
+
+	if (!w || !buf || !hdr_len || w->state != 0)
+		return -EINVAL;
+	w->mem = buf;
+	w->mem_cap = cap;
+	w->mem_len = 0;
+	rc = gguf_w_begin(w, -1);
+	if (!rc)
+		rc = flush(w);
+	*hdr_len = w->mem_len;
 	return rc;
 }
 

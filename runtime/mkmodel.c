@@ -36,6 +36,7 @@ static const struct as_mkmodel_shape shapes[] = {
 	{ "1b", 2048, 8192, 16, 32, 8, 512, 2048, 0 },   /* Llama-3.2-1B */
 	{ "7b", 4096, 11008, 32, 32, 32, 512, 2048, 0 }, /* Llama-2-7B */
 	{ "8b", 4096, 14336, 32, 32, 8, 512, 2048, 0 },  /* Llama-3-8B */
+	{ "70b", 8192, 28672, 80, 64, 8, 32000, 4096, 0 }, /* Llama-2-70B (issue 22) */
 	/* Mixtral-8x7B and Qwen3-30B-A3B (config.json), their vocabulary sizes */
 	{ "mixtral-8x7b", 4096, 14336, 32, 32, 8, 32000, 4096, 0 },
 	{ "qwen3-30b-a3b", 2048, 6144, 48, 32, 4, 151936, 4096, 128 },
@@ -140,47 +141,103 @@ static bool cancelled(const struct as_mkmodel_params *p)
 	return p->cancel && *p->cancel;
 }
 
-static int write_model(const struct as_mkmodel_params *o, const char *out, int nth, int fd,
-		       uint64_t *bytes_out, char *err, size_t errlen)
+int mk_describe(const struct as_mkmodel_params *o, struct gguf_writer **w, struct mk_vocab *v,
+		struct mk_tdesc **t, size_t *n_t, uint64_t *total, char *err, size_t errlen)
 {
-	struct gguf_writer *w = gguf_writer_new();
-	struct mk_vocab v = { 0 };
-	struct mk_tdesc *t = NULL;
-	struct mk_job jobs[MAX_THREADS];
-	pthread_t th[MAX_THREADS];
-	uint64_t total = 0, done = 0;
-	size_t n_t = 0;
 	int rc;
 
-	memset(jobs, 0, sizeof(jobs));
-	if (!w) {
+	*w = gguf_writer_new();
+	memset(v, 0, sizeof(*v));
+	*t = NULL;
+	*n_t = 0;
+	*total = 0;
+	if (!*w) {
 		as_seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	rc = o->hf_vocab ? 0 : mk_vocab_build(&v, (uint32_t)o->shape.vocab);
+	rc = o->hf_vocab ? 0 : mk_vocab_build(v, (uint32_t)o->shape.vocab);
 	if (!rc)
-		rc = mk_build_tensors(o, &t, &n_t);
+		rc = mk_build_tensors(o, t, n_t);
 	if (!rc)
-		rc = add_meta(w, o, &v);
-	for (size_t i = 0; !rc && i < n_t; i++) {
-		int idx = gguf_w_tensor(w, t[i].name, t[i].type, t[i].n_dims, t[i].ne);
+		rc = add_meta(*w, o, v);
+	for (size_t i = 0; !rc && i < *n_t; i++) {
+		int idx = gguf_w_tensor(*w, (*t)[i].name, (*t)[i].type, (*t)[i].n_dims,
+					(*t)[i].ne);
 
 		if (idx < 0)
 			rc = idx;
-		total += t[i].row_bytes * t[i].rows;
+		*total += (*t)[i].row_bytes * (*t)[i].rows;
 	}
-	if (rc) {
+	if (rc)
 		as_seterr(err, errlen, "cannot describe the model: %s", strerror(-rc));
+	return rc;
+}
+
+int mk_jobs_alloc(const struct as_mkmodel_params *o, struct mk_job *jobs, int nth,
+		  size_t out_bytes)
+{
+	memset(jobs, 0, sizeof(*jobs) * (size_t)nth);
+	for (int i = 0; i < nth; i++) {
+		jobs[i].out = out_bytes ? malloc(out_bytes) : NULL;
+		jobs[i].tmp = malloc(sizeof(float) * mk_widest_row(o));
+		if ((out_bytes && !jobs[i].out) || !jobs[i].tmp)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void mk_jobs_free(struct mk_job *jobs, int nth, bool own_out)
+{
+	for (int i = 0; i < nth; i++) {
+		if (own_out)
+			free(jobs[i].out);
+		free(jobs[i].tmp);
+	}
+}
+
+void mk_run_jobs(struct mk_job *jobs, int used)
+{
+	pthread_t th[MAX_THREADS];
+	bool started[MAX_THREADS] = { false };
+
+	for (int k = 1; k < used; k++)
+		started[k] = !pthread_create(&th[k], NULL, mk_gen_rows, &jobs[k]);
+	mk_gen_rows(&jobs[0]);
+	for (int k = 1; k < used; k++) {
+		if (started[k])
+			pthread_join(th[k], NULL);
+		else
+			mk_gen_rows(&jobs[k]);
+	}
+}
+
+int mk_threads(const struct as_mkmodel_params *p)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return p->threads ? p->threads : (ncpu >= 2 ? 2 : 1);
+}
+
+static int write_model(const struct as_mkmodel_params *o, const char *out, int nth, int fd,
+		       uint64_t *bytes_out, char *err, size_t errlen)
+{
+	struct gguf_writer *w;
+	struct mk_vocab v;
+	struct mk_tdesc *t;
+	struct mk_job jobs[MAX_THREADS];
+	uint64_t total, done = 0;
+	size_t n_t;
+	int rc;
+
+	rc = mk_describe(o, &w, &v, &t, &n_t, &total, err, errlen);
+	if (rc) {
+		memset(jobs, 0, sizeof(jobs));
 		goto out;
 	}
-	for (int i = 0; i < nth; i++) {
-		jobs[i].out = malloc(CHUNK_BYTES);
-		jobs[i].tmp = malloc(sizeof(float) * mk_widest_row(o));
-		if (!jobs[i].out || !jobs[i].tmp) {
-			rc = -ENOMEM;
-			as_seterr(err, errlen, "out of memory");
-			goto out;
-		}
+	rc = mk_jobs_alloc(o, jobs, nth, CHUNK_BYTES);
+	if (rc) {
+		as_seterr(err, errlen, "out of memory");
+		goto out;
 	}
 	rc = gguf_w_begin(w, fd);
 	if (rc) {
@@ -203,26 +260,12 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 				j->t = &t[i];
 				j->tensor_idx = i;
 				j->seed = o->seed;
+				j->draw_blocks = o->draw_blocks;
 				j->row0 = row;
 				j->nrows = t[i].rows - row < rows_per ? t[i].rows - row : rows_per;
 				row += j->nrows;
 			}
-			if (used == 1) {
-				mk_gen_rows(&jobs[0]);
-			} else {
-				bool started[MAX_THREADS] = { false };
-
-				for (int k = 1; k < used; k++)
-					started[k] = !pthread_create(&th[k], NULL, mk_gen_rows,
-								     &jobs[k]);
-				mk_gen_rows(&jobs[0]);
-				for (int k = 1; k < used; k++) {
-					if (started[k])
-						pthread_join(th[k], NULL);
-					else
-						mk_gen_rows(&jobs[k]);
-				}
-			}
+			mk_run_jobs(jobs, used);
 			for (int k = 0; !rc && k < used; k++) {
 				uint64_t len = jobs[k].nrows * t[i].row_bytes;
 
@@ -255,10 +298,7 @@ static int write_model(const struct as_mkmodel_params *o, const char *out, int n
 	}
 	*bytes_out = total;
 out:
-	for (int i = 0; i < nth; i++) {
-		free(jobs[i].out);
-		free(jobs[i].tmp);
-	}
+	mk_jobs_free(jobs, nth, true);
 	free(t);
 	mk_vocab_free(&v);
 	gguf_writer_free(w);
@@ -356,6 +396,11 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
 		as_seterr(err, errlen, "type %d is not a supported type", (int)p->type);
 		return -EINVAL;
 	}
+	if (p->draw_blocks && (p->mix || (p->type != GGML_TYPE_Q4_0 &&
+					   p->type != GGML_TYPE_Q8_0))) {
+		as_seterr(err, errlen, "--draw-blocks is for --type q4_0 or q8_0");
+		return -EINVAL;
+	}
 	if (p->threads < 0 || p->threads > MAX_THREADS) {
 		as_seterr(err, errlen, "%d threads: not in [0, %d]", p->threads, MAX_THREADS);
 		return -EINVAL;
@@ -449,14 +494,12 @@ int as_mkmodel(const struct as_mkmodel_params *p, const char *out, uint64_t *ten
 {
 	char tmp[PATH_MAX_LEN];
 	uint64_t bytes = 0;
-	long ncpu;
 	int fd, rc, nth;
 
 	rc = as_mkmodel_check(p, out, err, errlen);
 	if (rc)
 		return rc;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	nth = p->threads ? p->threads : (ncpu >= 2 ? 2 : 1);
+	nth = mk_threads(p);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
 	/* a new file: never truncate or follow what another user placed under this name */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);

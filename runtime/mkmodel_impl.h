@@ -60,6 +60,7 @@ struct mk_job {
 	const struct mk_tdesc *t;
 	uint64_t tensor_idx;
 	uint64_t seed;
+	bool draw_blocks; /* as_mkmodel_params.draw_blocks */
 	uint64_t row0, nrows;
 	uint8_t *out;
 	float *tmp;
@@ -73,5 +74,22 @@ int mk_build_tensors(const struct as_mkmodel_params *o, struct mk_tdesc **out,
 uint64_t mk_widest_row(const struct as_mkmodel_params *o);
 /* A pthread start routine: fills one job (j->rc says how it went). */
 void *mk_gen_rows(void *arg);
+
+/* ---- the model (mkmodel.c), shared by the GGUF and the direct store (mkstore.c) ---- */
+
+/* A new writer *w with the metadata and the tensor directory of o, the vocabulary v, the
+ * tensors *t (n_t) and their data bytes *total. 0 or a negative errno with one line;
+ * the caller frees w, v and t either way. */
+int mk_describe(const struct as_mkmodel_params *o, struct gguf_writer **w, struct mk_vocab *v,
+		struct mk_tdesc **t, size_t *n_t, uint64_t *total, char *err, size_t errlen);
+/* nth jobs with their tmp rows and, when out_bytes, an output buffer each: 0 or -ENOMEM
+ * (mk_jobs_free them either way; own_out: free the output buffers too). */
+int mk_jobs_alloc(const struct as_mkmodel_params *o, struct mk_job *jobs, int nth,
+		  size_t out_bytes);
+void mk_jobs_free(struct mk_job *jobs, int nth, bool own_out);
+/* Fill jobs[0 .. used) on as many threads (the caller's for the first). */
+void mk_run_jobs(struct mk_job *jobs, int used);
+/* The generating threads of p (its threads, or 2 with 2 CPUs online, else 1). */
+int mk_threads(const struct as_mkmodel_params *p);
 
 #endif

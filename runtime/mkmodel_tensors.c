@@ -10,6 +10,7 @@
  * identical whatever the thread count.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,46 @@ static void llama3_rope_factors(float *out, uint64_t n_pairs, float base)
 	}
 }
 
+/*
+ * --draw-blocks: a row of Q4_0 or Q8_0 blocks drawn as codes and scales instead of
+ * quantized floats. Codes are uniform (Q4_0: 0..15, the value (q - 8) d; Q8_0:
+ * -127..127), taken from the upper 32 bits of each output; each block's scale has a
+ * random sign and a magnitude in [0.9, 1) of a / 8 (Q4_0) or a / 127 (Q8_0), so that the
+ * block spans about [-a, a) as the floats' quantization would: a standard deviation of
+ * about 0.55 a against the floats' a / sqrt(3) = 0.58 a.
+ */
+static void draw_row(struct xrng *r, enum ggml_type type, uint8_t *dst, uint64_t n, float a)
+{
+	const float k = 0.1f / 16777216.0f;
+	bool q4 = type == GGML_TYPE_Q4_0;
+	uint64_t nb = n / 32, bytes = q4 ? QK4_0 / 2 : QK8_0;
+	size_t bsz = q4 ? sizeof(struct block_q4_0) : sizeof(struct block_q8_0);
+
+	for (uint64_t b = 0; b < nb; b++) {
+		uint8_t *blk = dst + b * bsz, *qs = blk + sizeof(as_fp16_t);
+		uint64_t v = xrng_next(r);
+		float d = a / (q4 ? 8.0f : 127.0f) * (0.9f + (float)(uint32_t)(v >> 40) * k);
+		as_fp16_t h = as_fp32_to_fp16(v & (1ull << 39) ? -d : d);
+
+		memcpy(blk, &h, sizeof(h));
+		for (uint64_t i = 0; i < bytes; i += 4) {
+			uint32_t w = (uint32_t)(xrng_next(r) >> 32);
+
+			memcpy(qs + i, &w, 4);
+		}
+		for (uint64_t i = 0; !q4 && i < bytes; i++)
+			if (qs[i] == 0x80)
+				qs[i] = 0x81; /* -128 -> -127 */
+	}
+}
+
+/* Does tensor t get drawn blocks? Q4_0 / Q8_0 weights, not the expert topics' rows. */
+static bool mk_draws(const struct mk_tdesc *t, bool draw_blocks)
+{
+	return draw_blocks && t->gen == GEN_WEIGHT && !t->topics &&
+	       (t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0);
+}
+
 void *mk_gen_rows(void *arg)
 {
 	struct mk_job *j = arg;
@@ -114,6 +155,11 @@ void *mk_gen_rows(void *arg)
 	for (uint64_t i = 0; i < j->nrows; i++) {
 		uint64_t row = j->row0 + i;
 
+		if (mk_draws(t, j->draw_blocks)) {
+			xrng_seed(&r, j->seed, j->tensor_idx, row);
+			draw_row(&r, t->type, j->out + i * t->row_bytes, t->ne[0], a);
+			continue;
+		}
 		if (t->gen == GEN_ROPE_FREQS) {
 			llama3_rope_factors(j->tmp, t->ne[0], t->rope_base);
 		} else if (t->gen == GEN_ONES) {

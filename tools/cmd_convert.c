@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * activeswap convert IN.gguf -o OUT.asw [--type keep|q8_0|q4_0|f16|f32] [--group N]
- *                    [--rows] [--expert-types HIGH,LOW] [--verify] [--quiet]
+ *                    [--rows] [--threads N] [--expert-types HIGH,LOW] [--verify]
+ *                    [--quiet]
  * activeswap convert --verify STORE.asw
  *
  * The command line around as_convert() and as_convert_verify() (runtime/convert.c,
@@ -37,8 +38,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: activeswap convert IN.gguf -o OUT.asw [--type keep|q8_0|q4_0|f16|f32]\n"
-		"                          [--group N] [--rows] [--expert-types HIGH,LOW]\n"
-		"                          [--verify] [--quiet]\n"
+		"                          [--group N] [--rows] [--threads N]\n"
+		"                          [--expert-types HIGH,LOW] [--verify] [--quiet]\n"
 		"       activeswap convert --verify STORE.asw\n"
 		"\n"
 		"  -o PATH      output store (written as PATH.tmp.PID, renamed when complete)\n"
@@ -53,6 +54,8 @@ static void usage(FILE *f)
 		"  --rows       also keep every layer matrix in its GGUF row encoding (the row\n"
 		"               copy: about twice the file); runs at sparsity 0 then use the\n"
 		"               dense kernels, as fast as the dense runtime when it fits DRAM\n"
+		"  --threads N  encode each matrix's columns on N threads (default 1; the same\n"
+		"               bytes on any number)\n"
 		"  --expert-types HIGH,LOW\n"
 		"               mixture of experts: keep every expert twice, in HIGH (the GGUF's\n"
 		"               bytes when already HIGH) and requantized to LOW, e.g. q4_k,q2_k\n"
@@ -138,7 +141,7 @@ static int opt_in(void *arg, const char *sub, const char *word)
 int cmd_convert(int argc, char **argv)
 {
 	const char *in = NULL, *outp = NULL, *type_s = "keep", *xtypes = NULL;
-	long group = 1;
+	long group = 1, threads = 1;
 	bool verify = false, quiet = false, rows = false;
 	struct as_convert_params p;
 	struct as_convert_result res;
@@ -152,6 +155,7 @@ int cmd_convert(int argc, char **argv)
 		ARG_OPT_STR(NULL, "-o", &outp),
 		ARG_OPT_STR("--type", NULL, &type_s),
 		ARG_OPT_LONG("--group", NULL, &group, 1, AS_CONVERT_GROUP_MAX),
+		ARG_OPT_LONG("--threads", NULL, &threads, 1, AS_CONVERT_MAX_THREADS),
 		ARG_OPT_BOOL("--verify", NULL, &verify),
 		ARG_OPT_BOOL("--rows", NULL, &rows),
 		ARG_OPT_STR("--expert-types", NULL, &xtypes),
@@ -221,6 +225,7 @@ int cmd_convert(int argc, char **argv)
 	p.type = forced;
 	p.group = (uint32_t)group;
 	p.rows = rows;
+	p.threads = (int)threads;
 	/* verified below, after the summary and with the default signal actions back */
 	p.verify = false;
 	if (!quiet) {

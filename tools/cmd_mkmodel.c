@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "activeswap/convert.h"
 #include "activeswap/hfvocab.h"
 #include "activeswap/mkmodel.h"
 #include "activeswap/quant.h"
@@ -25,14 +27,16 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: activeswap mkmodel -o OUT.gguf [--shape NAME] [--dim N]\n"
+		"usage: activeswap mkmodel -o OUT.gguf|OUT.asw [--shape NAME] [--dim N]\n"
 		"         [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
-		"         [--ctx N] [--type TYPE] [--seed S] [--threads N]\n"
+		"         [--ctx N] [--type TYPE] [--seed S] [--threads N] [--draw-blocks]\n"
 		"         [--vocab-from DIR [--pre NAME]]\n"
 		"         [--arch llama|qwen2|qwen3|mixtral|qwen3moe] [--head-dim N] [--rope-freqs]\n"
 		"         [--experts N] [--experts-used K] [--expert-hidden F]\n"
 		"         [--expert-topics T]\n"
-		"Writes a GGUF with seeded random weights (default: llama, tiny, q4_0, seed 1).\n"
+		"Writes a GGUF with seeded random weights (default: llama, tiny, q4_0, seed 1);\n"
+		"an OUT ending in .asw gets the store `activeswap convert` makes of that GGUF\n"
+		"(the same bytes, layer by layer, without the GGUF on disk).\n"
 		"qwen2 adds Q/K/V biases, qwen3 per-head Q/K norms; --head-dim sets\n"
 		"attention.key_length (default dim/heads); --rope-freqs adds Llama 3.1's\n"
 		"rope_freqs.weight (llama only).\n"
@@ -45,8 +49,11 @@ static void usage(FILE *f)
 		"  q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs (the 256-blocks need dim, hidden and\n"
 		"  heads*head-dim multiples of 256), or the mixes q4_k_m q5_k_m (llama.cpp's\n"
 		"  rules: q6_K output, attn_v and ffn_down in some layers).\n"
+		"--draw-blocks (q4_0, q8_0): draw each weight block's codes and scale from the\n"
+		"  generator instead of quantizing floats (faster, other bytes, same scale).\n"
 		"Shapes: tiny 256/768/4 layers/8 heads/4 kv; 1b 2048/8192/16/32/8;\n"
 		"        7b 4096/11008/32/32/32 (ctx 2048); 8b 4096/14336/32/32/8. Vocab 512.\n"
+		"        70b 8192/28672/80/64/8, vocab 32000, ctx 4096 (Llama-2-70B);\n"
 		"        mixtral-8x7b 4096/14336/32/32/8, 8 experts 2 used, vocab 32000;\n"
 		"        qwen3-30b-a3b 2048/48 layers/32/4, head dim 128, 128 experts 8 used\n"
 		"        768 wide, vocab 151936; mixtral-tiny, qwen3moe-tiny (small, vocab 512).\n"
@@ -80,6 +87,55 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
 	}
 	if (done > b->pr.done)
 		cli_progress_add(&b->pr, done - b->pr.done);
+}
+
+static void on_store_progress(void *arg, enum as_convert_stage stage, uint64_t done,
+			      uint64_t total)
+{
+	(void)stage;
+	on_progress(arg, done, total);
+}
+
+static void on_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	cli_err(SUB, "%s", msg);
+}
+
+/* OUT's kind: 1 a store (.asw), 0 a GGUF (.gguf or any other name), -1 a case variant
+ * of either (.ASW, .Gguf: which was meant?) */
+static int out_kind(const char *out)
+{
+	const char *dot = strrchr(out, '.');
+
+	if (!dot || strchr(dot, '/'))
+		return 0;
+	if (!strcmp(dot, ".asw"))
+		return 1;
+	if (!strcmp(dot, ".gguf"))
+		return 0;
+	return strcasecmp(dot, ".asw") && strcasecmp(dot, ".gguf") ? 0 : -1;
+}
+
+/* The model into out: a GGUF, or the store (cancel, bar as o's); 0 or a negative errno
+ * with one line in err; *bytes: the tensor bytes or the store's size. */
+static int write_out(const struct as_mkmodel_params *o, const char *out, bool store,
+		     uint64_t *bytes, char *err, size_t errlen)
+{
+	struct as_convert_params cp;
+	struct as_convert_result res;
+	int rc;
+
+	if (!store)
+		return as_mkmodel(o, out, bytes, err, errlen);
+	as_convert_params_init(&cp);
+	cp.progress = on_store_progress;
+	cp.warn = on_warn;
+	cp.arg = o->arg;
+	cp.cancel = o->cancel;
+	rc = as_mkmodel_store(o, &cp, out, &res, err, errlen);
+	*bytes = rc ? 0 : res.file_size;
+	return rc;
 }
 
 #define TYPES "f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K iq4_nl " \
@@ -182,7 +238,7 @@ int cmd_mkmodel(int argc, char **argv)
 	char err[4400] = "";
 	uint64_t data_bytes = 0, threads = 0, head_dim = 0, topics = 0;
 	int arch = -1;
-	bool rope_freqs = false;
+	bool rope_freqs = false, draw_blocks = false;
 	struct sigaction sa;
 	struct bar bar = { .started = false };
 	double t0;
@@ -203,6 +259,7 @@ int cmd_mkmodel(int argc, char **argv)
 		SHAPE_OPT("--expert-hidden", EXP_HIDDEN, AS_MKMODEL_MAX_HIDDEN),
 		ARG_OPT_FN("--type", NULL, &o, opt_type),
 		ARG_OPT_U64("--seed", NULL, &o.seed, 0, UINT64_MAX),
+		ARG_OPT_BOOL("--draw-blocks", NULL, &draw_blocks),
 		ARG_OPT_U64("--threads", NULL, &threads, 1, AS_MKMODEL_MAX_THREADS),
 		ARG_OPT_STR("--vocab-from", NULL, &vocab_from),
 		ARG_OPT_STR("--pre", NULL, &pre),
@@ -219,11 +276,15 @@ int cmd_mkmodel(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (!out || !*out) {
-		cli_err(SUB, "missing -o OUT.gguf (see --help)");
+		cli_err(SUB, "missing -o OUT.gguf or -o OUT.asw (see --help)");
+		return 2;
+	}
+	if (out_kind(out) < 0) {
+		cli_err(SUB, "-o %s: name a GGUF OUT.gguf or a store OUT.asw (lower case)", out);
 		return 2;
 	}
 	if (as_mkmodel_preset_params(shape, &o)) {
-		cli_err(SUB, "bad value for --shape: '%s' (tiny, 1b, 7b, 8b, mixtral-8x7b, "
+		cli_err(SUB, "bad value for --shape: '%s' (tiny, 1b, 7b, 8b, 70b, mixtral-8x7b, "
 			"qwen3-30b-a3b, mixtral-tiny or qwen3moe-tiny)", shape);
 		return 2;
 	}
@@ -249,6 +310,7 @@ int cmd_mkmodel(int argc, char **argv)
 	if (head_dim)
 		o.shape.head_dim = head_dim;
 	o.rope_freqs = rope_freqs;
+	o.draw_blocks = draw_blocks;
 	rc = load_vocab(&o, &hv, vocab_from, pre, set[VOCAB]);
 	if (rc)
 		return rc;
@@ -266,7 +328,7 @@ int cmd_mkmodel(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	t0 = cli_now();
-	rc = as_mkmodel(&o, out, &data_bytes, err, sizeof(err));
+	rc = write_out(&o, out, out_kind(out) == 1, &data_bytes, err, sizeof(err));
 	if (bar.started)
 		cli_progress_end(&bar.pr);
 	if (rc == -ECANCELED) {
@@ -280,7 +342,7 @@ int cmd_mkmodel(int argc, char **argv)
 		goto out;
 	}
 	fprintf(stderr, "mkmodel: wrote %s (%s %s, %s, dim %llu hidden %llu layers %llu heads "
-		"%llu/%llu vocab %llu, %llu tensor bytes) in %.1f s\n", out,
+		"%llu/%llu vocab %llu, %llu %s bytes) in %.1f s\n", out,
 		o.experts && o.arch == AS_ARCH_LLAMA ? "mixtral" : as_arch_name(o.arch),
 		o.shape.name,
 		o.mix ? as_quant_mix_name(o.mix) : as_type_name(o.type),
@@ -288,7 +350,7 @@ int cmd_mkmodel(int argc, char **argv)
 		(unsigned long long)o.shape.hidden, (unsigned long long)o.shape.layers,
 		(unsigned long long)o.shape.heads, (unsigned long long)o.shape.kv_heads,
 		(unsigned long long)o.shape.vocab, (unsigned long long)data_bytes,
-		cli_now() - t0);
+		out_kind(out) == 1 ? "store" : "tensor", cli_now() - t0);
 	rc = 0;
 out:
 	if (o.hf_vocab)

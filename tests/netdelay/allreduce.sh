@@ -9,6 +9,7 @@
 # prints one line per run: np, delay, algorithm (0 = Open MPI's own choice), round,
 # rank 0's allreduce ms/token and the decode tok/s that `run --stats` reports. Root only.
 # ALLREDUCE_LOGS=DIR keeps each run's stderr (the whole --stats) as DIR/np-delay-alg-round.
+# ALLREDUCE_TIMEOUT=S ends a run after S seconds (default 600).
 set -u
 [ $# -ge 7 ] || { echo "usage: allreduce.sh ACTIVESWAP STORE NP DELAYS ALGS ROUNDS TOKENS [flags]" >&2; exit 2; }
 cli=$1 store=$2 np=$3 delays=$4 algs=$5 rounds=$6 tokens=$7
@@ -32,7 +33,7 @@ for d in $delays; do
 	r=1
 	while [ $r -le "$rounds" ]; do
 		for a in $algs; do
-			timeout -k 5 600 sh "$here/netns.sh" exec "${P}0" mpirun -np "$np" \
+			timeout -k 5 "${ALLREDUCE_TIMEOUT:-600}" sh "$here/netns.sh" exec "${P}0" mpirun -np "$np" \
 				--host "$hosts" --mca plm_rsh_agent "$here/rsh.sh" \
 				--mca btl tcp,self --mca btl_tcp_if_include nd0 \
 				--mca oob_tcp_if_include nd0 --mca mpi_yield_when_idle 1 \

@@ -711,6 +711,58 @@ static void fill_all_types(struct gguf_writer *w)
 	assert_int_equal(gguf_w_u32(w, "general.alignment", 64), 0);
 }
 
+/* The same writer into memory: gguf_w_size is the file's size, gguf_w_begin_mem writes
+ * the file's header bytes and says where the data starts; too small a buffer fails. */
+static struct gguf_writer *mem_writer(void)
+{
+	struct gguf_writer *w = gguf_writer_new();
+
+	assert_non_null(w);
+	fill_all_types(w);
+	assert_int_equal(gguf_w_tensor(w, "a", GGML_TYPE_F32, 2, (uint64_t[]){ 64, 3 }), 0);
+	assert_int_equal(gguf_w_tensor(w, "b", GGML_TYPE_Q8_0, 1, (uint64_t[]){ 32 }), 1);
+	return w;
+}
+
+static void test_writer_mem(void **state)
+{
+	struct gguf_writer *w = mem_writer();
+	struct gguf_file *f;
+	uint8_t data[64 * 3 * 4], *file, *mem;
+	uint64_t size = 0, hdr = 0;
+	char err[256];
+	size_t n;
+	int fd;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(data); k++)
+		data[k] = (uint8_t)(k * 5 + 3);
+	fd = begin_memfd(w);
+	assert_int_equal(gguf_w_data(w, data, sizeof(data)), 0);
+	assert_int_equal(gguf_w_data(w, data, 34), 0);
+	file = finish_buf(w, fd, &n);
+	gguf_writer_free(w);
+
+	w = mem_writer();
+	assert_int_equal(gguf_w_size(w, &size), 0);
+	assert_int_equal(size, n);
+	mem = calloc(1, n);
+	assert_non_null(mem);
+	assert_int_equal(gguf_w_begin_mem(w, mem, 100, &hdr), -ENOSPC);
+	gguf_writer_free(w);
+	w = mem_writer();
+	assert_int_equal(gguf_w_begin_mem(w, mem, n, &hdr), 0);
+	assert_int_equal(gguf_parse(&f, file, n, err, sizeof(err)), 0);
+	assert_int_equal(hdr, f->data_offset);
+	memcpy(mem + f->tensors[0].offset, data, sizeof(data));
+	memcpy(mem + f->tensors[1].offset, data, 34);
+	assert_memory_equal(mem, file, n);
+	gguf_close(f);
+	gguf_writer_free(w);
+	free(mem);
+	free(file);
+}
+
 static void test_writer_roundtrip(void **state)
 {
 	struct gguf_writer *w = gguf_writer_new();
@@ -865,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_crafted_via_writer),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_writer_roundtrip),
+		cmocka_unit_test(test_writer_mem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

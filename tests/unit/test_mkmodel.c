@@ -111,6 +111,10 @@ static void test_bytes_progress_cancel(void **state)
 	as_mkmodel_params_init(&p);
 	assert_int_equal(as_mkmodel_preset("7b", &p.shape), 0);
 	assert_int_equal(p.shape.hidden, 11008);
+	assert_int_equal(as_mkmodel_preset("70b", &p.shape), 0);
+	assert_int_equal(p.shape.layers, 80);
+	assert_int_equal(p.shape.kv_heads, 8);
+	assert_int_equal(p.shape.vocab, 32000);
 	assert_int_equal(as_mkmodel_preset("13b", &p.shape), -ENOENT);
 	assert_int_equal(as_mkmodel_preset("tiny", &p.shape), 0);
 	p.shape.dim = 128;

@@ -19,11 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activeswap/gguf.h"
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
 
 #define AS_CONVERT_KEEP (-1)       /* params.type: each matrix's own type when encodable */
 #define AS_CONVERT_GROUP_MAX 4096u /* largest params.group */
+#define AS_CONVERT_MAX_THREADS 16  /* largest params.threads */
 
 enum as_convert_stage {
 	AS_CONVERT_WRITE,  /* bytes of bundles and resident tensors written */
@@ -40,6 +42,9 @@ struct as_convert_params {
 	bool rows;
 	/* after writing, check every crc32c of the store (as_convert_verify()) */
 	bool verify;
+	/* 0 or 1: one thread; up to AS_CONVERT_MAX_THREADS encode a matrix's columns in
+	 * parallel (the same bytes) */
+	int threads;
 	/* Called with done = 0 when a stage starts, then as bytes are done (never more than
 	 * total); may be NULL. */
 	void (*progress)(void *arg, enum as_convert_stage stage, uint64_t done, uint64_t total);
@@ -91,6 +96,35 @@ int as_convert_expert_types_ok(int high, int low, uint32_t dim, uint32_t n_ff_ex
  */
 int as_convert(const char *in, const char *out, const struct as_convert_params *p,
 	       struct as_convert_result *res, char *err, size_t errlen);
+
+/* A tensor the store cuts into bundles (one of a layer's 7 matrices or its experts);
+ * every other tensor is a resident one. */
+bool as_convert_swapped_name(const char *name);
+
+/*
+ * Where a model's swapped tensors come from when they are not all in memory at once
+ * (as_mkmodel's direct store): before layer l is converted, layer(arg, l) makes the
+ * data of its layer matrices (or experts) readable at the addresses the model holds
+ * (0, or a negative errno that ends the conversion); after it, done(arg, l) may drop
+ * them. Every other tensor (the residents) must be readable from the start.
+ */
+struct as_convert_source {
+	int (*layer)(void *arg, uint32_t l);
+	void (*done)(void *arg, uint32_t l);
+	void *arg;
+};
+
+/*
+ * as_convert of a model already parsed: f (a GGUF parsed from memory or a file) and m
+ * (as_model_from_gguf of f); name stands for the input in messages; src NULL when every
+ * tensor is readable. With src, p->rows is refused (-EOPNOTSUPP): the row copy is
+ * written before the layers. The store is byte for byte the one as_convert writes of a
+ * file holding f's bytes.
+ */
+int as_convert_model(struct gguf_file *f, const struct as_model *m, const char *name,
+		     const char *out, const struct as_convert_params *p,
+		     const struct as_convert_source *src, struct as_convert_result *res,
+		     char *err, size_t errlen);
 
 /* Check every crc32c of the store at path, reporting AS_CONVERT_VERIFY progress through
  * p (may be NULL); res gets the store's counts (type[] is left alone). 0, or a negative

@@ -152,5 +152,13 @@ int gguf_w_tensor(struct gguf_writer *w, const char *name, enum ggml_type type,
 int gguf_w_begin(struct gguf_writer *w, int fd);
 int gguf_w_data(struct gguf_writer *w, const void *data, size_t len);
 int gguf_w_end(struct gguf_writer *w); /* checks every tensor was fully written */
+/* The whole file's size (header, directory, padding, tensor data) once everything is
+ * declared: 0, or -EOVERFLOW / the writer's first error. */
+int gguf_w_size(struct gguf_writer *w, uint64_t *size);
+/* gguf_w_begin into memory: header, metadata, directory and padding into buf (cap
+ * bytes, -ENOSPC beyond); *hdr_len gets their length, where the tensor data starts.
+ * The data is then the caller's to place (at hdr_len plus each tensor's offset, as in
+ * the file gguf_w_begin would write); gguf_w_data is not for this mode. */
+int gguf_w_begin_mem(struct gguf_writer *w, void *buf, uint64_t cap, uint64_t *hdr_len);
 
 #endif

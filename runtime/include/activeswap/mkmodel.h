@@ -22,6 +22,8 @@
 #include "activeswap/quantmix.h"
 
 struct as_hf_vocab;
+struct as_convert_params;
+struct as_convert_result;
 
 #define AS_MKMODEL_MAX_THREADS 16
 /* Largest value of each dimension (the smallest is 1; the vocabulary needs 259) */
@@ -66,6 +68,12 @@ struct as_mkmodel_params {
 	/* ... or, with a mix, its base type and llama.cpp's per-tensor rules (quantmix.h) */
 	enum as_quant_mix mix;
 	uint64_t seed;
+	/* Q4_0 / Q8_0 only: draw every weight matrix's blocks (codes uniform, each block's
+	 * scale a random sign times [0.9, 1) of the range a uniform row of the same standard
+	 * deviation would quantize to) straight from the generator instead of quantizing
+	 * floats: several times faster, other bytes (mkmodel_tensors.c). Norms, biases,
+	 * routers and the expert topics' rows are as without it. */
+	bool draw_blocks;
 	/* 1 .. AS_MKMODEL_MAX_THREADS generating threads; 0: 2 when 2 CPUs are online,
 	 * else 1 */
 	int threads;
@@ -112,5 +120,19 @@ int as_mkmodel_check(const struct as_mkmodel_params *p, const char *out, char *e
  */
 int as_mkmodel(const struct as_mkmodel_params *p, const char *out, uint64_t *tensor_bytes,
 	       char *err, size_t errlen);
+
+/*
+ * Write the model straight to a store at out: byte for byte the store as_convert(cp)
+ * makes of the GGUF as_mkmodel(p) writes, without that GGUF on disk (runtime/mkstore.c:
+ * the GGUF is laid out in an anonymous mapping, its layers generated one at a time as
+ * the conversion reaches them and dropped after; memory is the resident tensors plus
+ * about one layer). cp NULL: as_convert_params_init's; cp->threads 0: p's generating
+ * threads; cp->rows is refused (-EOPNOTSUPP). res (may be NULL) as as_convert's. 0, -EINVAL, -ECANCELED (through
+ * cp->cancel) or the negative errno of the first failure, with one line in err; on
+ * failure no store (nor OUT.tmp.PID) is left.
+ */
+int as_mkmodel_store(const struct as_mkmodel_params *p, const struct as_convert_params *cp,
+		     const char *out, struct as_convert_result *res, char *err,
+		     size_t errlen);
 
 #endif
