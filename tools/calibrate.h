@@ -22,6 +22,7 @@ enum cal_search_kind {
 	CAL_SEARCH_ALL,	  /* kinds, kinds/2, groups, groups/2 */
 	CAL_SEARCH_KINDS, /* kinds, kinds/2 (4 x fewer measurements than the curves) */
 	CAL_SEARCH_TEAL,  /* teal, teal/2: the greedy over every (layer, kind) group */
+	CAL_SEARCH_GROUPS, /* groups, groups/2: the closed-form allocation only */
 };
 
 struct lv_hook {
@@ -90,10 +91,10 @@ double cal_measure(struct cal *c, struct split *sp, const float *lv,
 		   struct as_eval_result *res);
 
 /*
- * The candidates beside uniform (cd[0], measured) that --search asks for (kinds, kinds/2,
- * groups, groups/2; or teal, teal/2) and with --rounds the refined best, each with its
- * search KL. Their count with uniform, or
- * 0 (said) on failure.
+ * The candidates beside uniform (cd[0], measured) that --search asks for (all: kinds,
+ * kinds/2, groups, groups/2; kinds: the first two; teal: teal, teal/2; groups: the last
+ * two) and with --rounds the refined best, each with its search KL. Their count with
+ * uniform, or 0 (said) on failure.
  */
 size_t cal_search(struct cal *c, struct split *se, const struct opts *o, struct cand *cd,
 		  double uni_kl);

@@ -227,11 +227,14 @@ size_t cal_search(struct cal *c, struct split *se, const struct opts *o, struct 
 			add_pair(c, o->S, cd, nc, "teal", "teal/2");
 		nc += 2;
 	} else {
-		r = greedy(c, se, o->S, o->step, SWAP_KIND_COUNT, cd[nc].lv);
-		if (!r)
-			add_pair(c, o->S, cd, nc, "kinds", "kinds/2");
-		nc += 2;
-		if (!r && o->search == CAL_SEARCH_ALL) {
+		r = 0;
+		if (o->search != CAL_SEARCH_GROUPS) {
+			r = greedy(c, se, o->S, o->step, SWAP_KIND_COUNT, cd[nc].lv);
+			if (!r)
+				add_pair(c, o->S, cd, nc, "kinds", "kinds/2");
+			nc += 2;
+		}
+		if (!r && o->search != CAL_SEARCH_KINDS) {
 			r = allocate(c, se, o->S, uni_kl, o->step, cd[nc].lv);
 			if (!r)
 				add_pair(c, o->S, cd, nc, "groups", "groups/2");

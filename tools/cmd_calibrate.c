@@ -2,7 +2,8 @@
 /*
  * activeswap calibrate -m MODEL.gguf -f TEXT --sparsity S [-o OUT] [-c CTX] [--chunks N]
  *                      [--val-fraction F] [--step D] [--rounds R] [-t N] [--json]
- *                      [--sparsity-mode topk|threshold] [--uniform] [--search all|kinds|teal]
+ *                      [--sparsity-mode topk|threshold] [--uniform]
+ *                      [--search all|kinds|teal|groups]
  *                      [--store STORE --dram-budget SIZE|N% [--gap SIZE|auto]]
  *
  * Per-layer, per-op-group Top-K sparsity levels with the same weighted average S (each
@@ -75,10 +76,11 @@ static const char calibrate_usage[] =
 	"                        levels (written beside them, for --sparsity-mode threshold)\n"
 	"      --uniform         no search: every group at S (with --sparsity-mode threshold:\n"
 	"                        TEAL's uniform thresholds)\n"
-	"      --search all|kinds|teal  the candidates: all (default: kinds tied across\n"
-	"                        layers, the groups' closed-form allocation, their halves),\n"
-	"                        kinds (and kinds/2 only: 4 x fewer measurements), teal\n"
-	"                        (TEAL's greedy over every (layer, kind) group, and half)\n"
+	"      --search all|kinds|teal|groups  the candidates: all (default: kinds tied\n"
+	"                        across layers, the groups' closed-form allocation, their\n"
+	"                        halves), kinds (and kinds/2 only: 4 x fewer measurements),\n"
+	"                        teal (TEAL's greedy over every (layer, kind) group, and\n"
+	"                        half), groups (the closed-form allocation and half only)\n"
 	"      --store STORE     the average S is over the flash bytes a token reads from\n"
 	"                        STORE (the model's store) at --dram-budget: each group\n"
 	"                        weighs its bytes not held resident (default: over weights)\n"
@@ -378,14 +380,14 @@ static int store_weights(const struct opts *o, struct as_threadpool *tp,
 
 static int opt_search(void *ptr, const char *sub, const char *flag, const char *v)
 {
-	static const char *const names[] = { "all", "kinds", "teal" };
+	static const char *const names[] = { "all", "kinds", "teal", "groups" };
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (!strcmp(v, names[i])) {
 			*(int *)ptr = i; /* enum cal_search_kind */
 			return 0;
 		}
-	cli_err(sub, "bad value for %s: '%s' (all, kinds or teal)", flag, v);
+	cli_err(sub, "bad value for %s: '%s' (all, kinds, teal or groups)", flag, v);
 	return -1;
 }
 

@@ -10,7 +10,8 @@
 #    levels calibrated at 0.4 on the first half (lines 1-4) give a lower KL to dense than
 #    uniform Top-K at the same average, through a store (eval --sparsity-file). At 0.5
 #    the 256 search tokens of the first half are too few (Documentation/swapping.md);
-#  - --search teal makes TEAL's greedy over every group and its half only;
+#  - --search teal makes TEAL's greedy over every group and its half only, --search
+#    groups the closed-form allocation and its half only;
 #  - --store S --dram-budget B averages over flash bytes: the resident shares are
 #    reported, the flash average is S and the average by weights is not, and the levels
 #    need at most 5% more bytes per token than uniform at that budget; usage errors.
@@ -87,6 +88,13 @@ grep -q '^# chosen: .*search KL: uniform [0-9.]* teal [0-9.]* teal/2 [0-9.]*$' "
 	! grep -q 'kinds\|groups' "$T/teal.txt" &&
 	awk -v a="${a:-0}" 'BEGIN { exit !(a > 0.499 && a < 0.501) }'
 check $? "--search teal: teal and teal/2 candidates only, weighted average $a"
+"$AR" calibrate -m "$RM" -f "$T/f1.txt" --sparsity 0.5 -c 32 --chunks 2 --val-fraction 0.5 \
+	--step 0.25 -t 1 --search groups -o "$T/grp.txt" >/dev/null 2>"$T/grp.err" ||
+	echo "# calibrate --search groups failed: $(tail -n 1 "$T/grp.err")"
+grep -q '^# chosen: .*search KL: uniform [0-9.]* groups [0-9.]* groups/2 [0-9.]*$' "$T/grp.txt"
+check $? "--search groups: the closed-form allocation and its half only"
+"$AR" calibrate -m "$RM" -f "$T/f1.txt" --sparsity 0.5 --search greedy >/dev/null 2>&1
+check $(($? != 2)) "--search greedy: usage error"
 
 # 4. the average over flash bytes (--store at a budget): the kinds the budget holds
 #    resident weigh less, so the average by number of weights moves. A fixed gap (0)
