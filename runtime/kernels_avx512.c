@@ -307,44 +307,62 @@ static void quant_q8_0(const float *x, struct block_q8_0 *y, int32_t *sums, size
 
 /* ---- float vector helpers ------------------------------------------------------------ */
 
-static float dot_f32(const float *a, const float *b, size_t n)
+/*
+ * dot and axpy over F32 and over F16 (the KV cache's types), in one shape so that the F16
+ * ones equal the F32 ones on the converted row bit for bit (attention.h); LD16(p, k)
+ * loads the lanes of mask k as floats, zero elsewhere.
+ */
+#define FLOAT_HELPERS(SFX, T, LD16)                                                      \
+	static float dot_##SFX(const float *a, const T *b, size_t n)                     \
+	{                                                                                \
+		__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();              \
+		size_t i = 0;                                                            \
+                                                                                         \
+		for (; i + 32 <= n; i += 32) {                                           \
+			s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), LD16(b + i, 0xffff), s0); \
+			s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16),                \
+					     LD16(b + i + 16, 0xffff), s1);              \
+		}                                                                        \
+		for (; i < n; i += 16) {                                                 \
+			__mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1); \
+                                                                                         \
+			s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), LD16(b + i, k), \
+					     s0);                                        \
+		}                                                                        \
+		return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));                      \
+	}                                                                                \
+                                                                                         \
+	static void axpy_##SFX(float *y, float a, const T *x, size_t n)                  \
+	{                                                                                \
+		__m512 av = _mm512_set1_ps(a);                                           \
+		size_t i = 0;                                                            \
+                                                                                         \
+		for (; i + 16 <= n; i += 16)                                             \
+			_mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, LD16(x + i, 0xffff), \
+								_mm512_loadu_ps(y + i))); \
+		if (i < n) {                                                             \
+			__mmask16 k = (__mmask16)((1u << (n - i)) - 1);                  \
+                                                                                         \
+			_mm512_mask_storeu_ps(y + i, k,                                  \
+					      _mm512_fmadd_ps(av, LD16(x + i, k),        \
+							      _mm512_maskz_loadu_ps(k, y + i))); \
+		}                                                                        \
+	}
+
+static inline __m512 load16_f32(const float *p, __mmask16 k)
 {
-	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-	size_t i = 0;
-
-	for (; i + 32 <= n; i += 32) {
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-	}
-	for (; i < n; i += 16) {
-		__mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-
-		s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i),
-				     s0);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+	return _mm512_maskz_loadu_ps(k, p);
 }
 
-static void axpy_f32(float *y, float a, const float *x, size_t n)
-{
-	__m512 av = _mm512_set1_ps(a);
-	size_t i = 0;
-
-	for (; i + 16 <= n; i += 16)
-		_mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i),
-							_mm512_loadu_ps(y + i)));
-	if (i < n) {
-		__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-
-		_mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(k, x + i),
-							       _mm512_maskz_loadu_ps(k, y + i)));
-	}
-}
+FLOAT_HELPERS(f32, float, load16_f32)
+FLOAT_HELPERS(f16, as_fp16_t, load16_f16)
 
 void as_kernels_avx512_init(struct as_kernel_table *t)
 {
 	t->dot_f32 = dot_f32;
 	t->axpy_f32 = axpy_f32;
+	t->dot_f16 = dot_f16;
+	t->axpy_f16 = axpy_f16;
 	t->quant_q8_0 = quant_q8_0;
 	t->rows[AS_K_F32] = rows_f32;
 	t->rows[AS_K_F16] = rows_f16;
