@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * AVX-512 (F BW) row kernels of Q4_K, Q5_K and Q6_K against x as Q8_K, compiled with the
- * AVX-512 flags and installed only after the cpuid check in kernels.c. 64 weights per
- * step: unsigned 4/5/6-bit values times the Q8_K bytes through vpmaddubsw (pairs fit
- * int16), then vpmaddwd against each unit's scale (Q4_K / Q5_K: two broadcast sub-block
- * scales; Q6_K: its 16 int8 scales permuted into place with vpermw). The integer block sums equal the scalar reference's; only the float
- * accumulation order differs.
+ * AVX-512 (F BW) row kernel of Q6_K against x as Q8_K, compiled with the AVX-512 flags and
+ * installed only after the cpuid check in kernels.c. 64 weights per step: unsigned 6-bit
+ * values times the Q8_K bytes through vpmaddubsw (pairs fit int16), then vpmaddwd against
+ * each unit's scale (its 16 int8 scales permuted into place with vpermw). The integer
+ * block sums equal the scalar reference's; only the float accumulation order differs.
+ * Q4_K and Q5_K have no AVX-512 kernel: the AVX2 ones (scales unpacked in vector
+ * registers, kquant_avx2.h) ran 1.29x and 1.38x faster than the 512-bit ones did, which
+ * unpacked them in scalar code (Intel Xeon host, 2026-12-03, `bench kernels -t 1`, CPU
+ * time per matvec), so the AVX-512 level keeps AVX2's.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -53,112 +56,6 @@ static inline __m512i step(__m512i v, const int8_t *xq, __m512i sc16, __m512i id
 	__m512i p = _mm512_maddubs_epi16(v, _mm512_loadu_si512((const void *)xq));
 
 	return _mm512_madd_epi16(p, _mm512_permutexvar_epi16(idx, sc16));
-}
-
-/*
- * Q4_K / Q5_K: the 8 six-bit scales into sc[0..7], and sum_j m[j] * (bsums[2j] +
- * bsums[2j+1]) in 8 int32 lanes. Words of the 12 scale bytes: w0 = low 6 bits of sc[0..3]
- * (+ 2 high bits of sc[4..7]), w1 the same for the mins, w2 = low nibbles of sc[4..7] and
- * (high nibbles) of m[4..7].
- */
-static inline __m256i q45_prep(const uint8_t *scales, const struct block_q8_K *xb,
-			       uint8_t *sc)
-{
-	uint32_t w[3], o[4];
-
-	memcpy(w, scales, 12);
-	o[0] = w[0] & 0x3f3f3f3fu;
-	o[2] = w[1] & 0x3f3f3f3fu;
-	o[1] = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
-	o[3] = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
-	memcpy(sc, o, 8);
-	__m128i m8 = _mm_loadl_epi64((const __m128i *)&o[2]);
-	__m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-
-	return _mm256_madd_epi16(load32(xb->bsums), m16);
-}
-
-/* 64 unsigned bytes (sub-blocks 2j, 2j+1) times 64 Q8_K bytes and their scales */
-static inline __m512i step2(__m512i v, const int8_t *xq, int s0, int s1)
-{
-	__m512i p = _mm512_maddubs_epi16(v, _mm512_loadu_si512((const void *)xq));
-
-	return _mm512_madd_epi16(p, join(_mm256_set1_epi16((short)s0),
-					 _mm256_set1_epi16((short)s1)));
-}
-
-static void rows_q4_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
-		      const struct as_xin *x, float *y)
-{
-	size_t nb = cols / QK_K;
-	const __m256i m4 = _mm256_set1_epi8(0x0f);
-
-	for (size_t r = r0; r < r1; r++) {
-		const struct block_q4_K *w = (const void *)ROW(W, rb, r);
-		__m512 acc = _mm512_setzero_ps();
-		__m256 macc = _mm256_setzero_ps();
-
-		for (size_t b = 0; b < nb; b++) {
-			const struct block_q8_K *xb = &x->q8k[b];
-			__m512i isum = _mm512_setzero_si512();
-			uint8_t sc[8];
-			__m256i msum = q45_prep(w[b].scales, xb, sc);
-
-			for (int j = 0; j < 4; j++) {
-				__m256i q = load32(w[b].qs + 32 * j);
-				__m512i v = join(_mm256_and_si256(q, m4),
-						 _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-
-				isum = _mm512_add_epi32(isum, step2(v, xb->qs + 64 * j, sc[2 * j],
-								    sc[2 * j + 1]));
-			}
-			acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-					      _mm512_set1_ps(h2f(w[b].d) * xb->d), acc);
-			macc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum),
-					       _mm256_set1_ps(h2f(w[b].dmin) * xb->d), macc);
-		}
-		y[r] = _mm512_reduce_add_ps(acc) - hsum8(macc);
-	}
-}
-
-static void rows_q5_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
-		      const struct as_xin *x, float *y)
-{
-	size_t nb = cols / QK_K;
-	const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
-
-	for (size_t r = r0; r < r1; r++) {
-		const struct block_q5_K *w = (const void *)ROW(W, rb, r);
-		__m512 acc = _mm512_setzero_ps();
-		__m256 macc = _mm256_setzero_ps();
-
-		for (size_t b = 0; b < nb; b++) {
-			const struct block_q8_K *xb = &x->q8k[b];
-			__m512i isum = _mm512_setzero_si512();
-			uint8_t sc[8];
-			__m256i msum = q45_prep(w[b].scales, xb, sc);
-			__m256i qh = load32(w[b].qh);
-
-			for (int j = 0; j < 4; j++) {
-				__m256i q = load32(w[b].qs + 32 * j);
-				__m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
-				__m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
-				__m512i v = join(
-					_mm256_or_si256(_mm256_and_si256(q, m4),
-							_mm256_slli_epi16(h0, 4)),
-					_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-							_mm256_slli_epi16(h1, 4)));
-
-				isum = _mm512_add_epi32(isum, step2(v, xb->qs + 64 * j, sc[2 * j],
-								    sc[2 * j + 1]));
-			}
-			acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-					      _mm512_set1_ps(h2f(w[b].d) * xb->d), acc);
-			macc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum),
-					       _mm256_set1_ps(h2f(w[b].dmin) * xb->d), macc);
-		}
-		y[r] = _mm512_reduce_add_ps(acc) - hsum8(macc);
-	}
 }
 
 static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
@@ -215,7 +112,5 @@ static void rows_q6_K(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 
 void as_kernels_kquant_avx512_init(struct as_kernel_table *t)
 {
-	t->rows[AS_K_Q4_K] = rows_q4_K;
-	t->rows[AS_K_Q5_K] = rows_q5_K;
 	t->rows[AS_K_Q6_K] = rows_q6_K;
 }
