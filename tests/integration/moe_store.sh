@@ -22,10 +22,13 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); echo "not ok $n - $1"; }
 check() { if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi; }
+# F32 KV cache: the dense rows and the store's columns sum in different orders, and an
+# F16 cache's rounding can turn that last-bit difference into another greedy token (as in
+# the other suites that compare two kernel paths; seen at the AVX-512 level)
 greedy() {
 	m=$1
 	shift
-	"$ACTIVESWAP_RELEASE" run -m "$m" -p "Once upon a time" -n 12 --temp 0 -t 2 "$@" \
+	"$ACTIVESWAP_RELEASE" run -m "$m" -p "Once upon a time" -n 12 --temp 0 -t 2 --kv-type f32 "$@" \
 		2>"$T/run.err"
 }
 
