@@ -250,6 +250,10 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 		return -EINVAL;
 	}
 	ci.weight_bytes = a->weight_bytes;
+	/* a slice (tensor parallelism) holds and reads only its channels: the cache's share
+	 * is of those */
+	if (p->n_slices > 1 && bi->slots_all < ci.weight_bytes)
+		ci.weight_bytes = bi->slots_all;
 	ci.n_layers = a->n_layers;
 	ci.cache_bytes = budget_bytes > bi->fixed + bi->staging ?
 			 budget_bytes - bi->fixed - bi->staging : 0;

@@ -174,6 +174,25 @@ static void test_chosen(void **state)
 	as_swap_auto_free(&a);
 }
 
+/* A slice of two (tensor parallelism) caches its own channels: a budget that holds the
+ * whole slice predicts every read a hit, not half of them. */
+static void test_slice_share(void **state)
+{
+	struct as_swap_auto_req req = { .sparsity = -1, .max_sparsity = 0.5f, .policy_auto = true };
+	struct as_swap_auto a;
+	struct as_swap_params p = { .n_slices = 2, .slice = 1 };
+	char err[512];
+
+	(void)state;
+	assert_int_equal(as_swap_auto_init(&a, &req, store1, &p, 0, err, sizeof(err)), 0);
+	assert_true(a.budget.slots_all < a.weight_bytes * 3 / 4);
+	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.full, &p, err, sizeof(err)),
+			 0);
+	assert_true(a.choice.hit_rate > 0.99);
+	assert_true(p.sparsity == 0);
+	as_swap_auto_free(&a);
+}
+
 static void test_levels(void **state)
 {
 	struct as_swap_auto_req req = { .sparsity = -1, .group = 1, .max_sparsity = 0.5f,
@@ -423,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_context),
 		cmocka_unit_test(test_given),
 		cmocka_unit_test(test_chosen),
+		cmocka_unit_test(test_slice_share),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_gap_and_open),
 		cmocka_unit_test(test_latency_chooser),
