@@ -98,6 +98,31 @@ static void get_words(uint8_t *dst, const uint8_t *src, size_t ri, int words, ui
 			dst[c * 4 + k] = src[c * 64 + ri * 4 + k] ^ flip;
 }
 
+/* The fields Q4_K and Q5_K share: d, dmin, the 12 scale bytes as three words, qs. */
+static void pack_k45(as_fp16_t d, as_fp16_t dmin, const uint8_t *scales, const uint8_t *qs,
+		     as_fp16_t *od, as_fp16_t *odmin, uint32_t (*osc)[AS_X16_ROWS], uint8_t *oqs,
+		     size_t ri)
+{
+	od[ri] = d;
+	odmin[ri] = dmin;
+	for (int w = 0; w < 3; w++)
+		memcpy(&osc[w][ri], scales + 4 * w, 4);
+	for (int q = 0; q < 4; q++)
+		put_words(oqs + q * 512, ri, qs + q * 32, 8, 0);
+}
+
+static void unpack_k45(const as_fp16_t *d, const as_fp16_t *dmin,
+		       const uint32_t (*sc)[AS_X16_ROWS], const uint8_t *qs, as_fp16_t *od,
+		       as_fp16_t *odmin, uint8_t *oscales, uint8_t *oqs, size_t ri)
+{
+	*od = d[ri];
+	*odmin = dmin[ri];
+	for (int w = 0; w < 3; w++)
+		memcpy(oscales + 4 * w, &sc[w][ri], 4);
+	for (int q = 0; q < 4; q++)
+		get_words(oqs + q * 32, qs + q * 512, ri, 8, 0);
+}
+
 /* Block b of plain row `in` into row ri of the group block `out` (zeroed before). */
 static void pack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 {
@@ -114,25 +139,15 @@ static void pack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 		const struct block_q4_K *i = in;
 		struct block_q4_Kx16 *o = out;
 
-		o->d[ri] = i->d;
-		o->dmin[ri] = i->dmin;
-		for (int w = 0; w < 3; w++)
-			memcpy(&o->sc[w][ri], &i->scales[4 * w], 4);
-		for (int q = 0; q < 4; q++)
-			put_words(o->qs + q * 512, ri, i->qs + q * 32, 8, 0);
+		pack_k45(i->d, i->dmin, i->scales, i->qs, o->d, o->dmin, o->sc, o->qs, ri);
 		break;
 	}
 	case GGML_TYPE_Q5_K: {
 		const struct block_q5_K *i = in;
 		struct block_q5_Kx16 *o = out;
 
-		o->d[ri] = i->d;
-		o->dmin[ri] = i->dmin;
-		for (int w = 0; w < 3; w++)
-			memcpy(&o->sc[w][ri], &i->scales[4 * w], 4);
+		pack_k45(i->d, i->dmin, i->scales, i->qs, o->d, o->dmin, o->sc, o->qs, ri);
 		put_words(o->qh, ri, i->qh, 8, 0);
-		for (int q = 0; q < 4; q++)
-			put_words(o->qs + q * 512, ri, i->qs + q * 32, 8, 0);
 		break;
 	}
 	default: { /* GGML_TYPE_Q8_0 */
@@ -154,25 +169,15 @@ static void unpack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 		const struct block_q4_Kx16 *i = in;
 		struct block_q4_K *o = out;
 
-		o->d = i->d[ri];
-		o->dmin = i->dmin[ri];
-		for (int w = 0; w < 3; w++)
-			memcpy(&o->scales[4 * w], &i->sc[w][ri], 4);
-		for (int q = 0; q < 4; q++)
-			get_words(o->qs + q * 32, i->qs + q * 512, ri, 8, 0);
+		unpack_k45(i->d, i->dmin, i->sc, i->qs, &o->d, &o->dmin, o->scales, o->qs, ri);
 		break;
 	}
 	case GGML_TYPE_Q5_K: {
 		const struct block_q5_Kx16 *i = in;
 		struct block_q5_K *o = out;
 
-		o->d = i->d[ri];
-		o->dmin = i->dmin[ri];
-		for (int w = 0; w < 3; w++)
-			memcpy(&o->scales[4 * w], &i->sc[w][ri], 4);
+		unpack_k45(i->d, i->dmin, i->sc, i->qs, &o->d, &o->dmin, o->scales, o->qs, ri);
 		get_words(o->qh, i->qh, ri, 8, 0);
-		for (int q = 0; q < 4; q++)
-			get_words(o->qs + q * 32, i->qs + q * 512, ri, 8, 0);
 		break;
 	}
 	default: { /* GGML_TYPE_Q8_0 */
