@@ -11,7 +11,8 @@
  * to their bytes. The shares of each kind held are the hit rates of as_cost_experts()
  * (random routing), which predicts each candidate's flash bytes and time per token.
  *
- * Without a latency target: off, low-weight (half of k high, or --expert-high) and miss,
+ * Without a latency target (and off when the cache holds XPREC_MAX_SHARE of the high
+ * experts or more): off, low-weight (half of k high, or --expert-high) and miss,
  * taken by increasing accuracy cost (as_cost_experts' acc: the share computed low, twice
  * for miss): each replaces the pick when it is predicted to save at least XPREC_GAIN of
  * the pick's time per token, so a higher accuracy cost is paid only for that much. With a target: the rungs off,
@@ -26,6 +27,13 @@
 #include "swap_auto_int.h"
 
 #define XPREC_GAIN 0.10 /* the share of the time per token a higher accuracy cost must save */
+/* The cached share of the high experts from which the planner is not used without a
+ * target: measured on generated MoE stores (benchmarks.md, "auto picks the precision"),
+ * the contextual cache then hits far above its share (routing has locality, prediction
+ * preloads) and off reads less than the model says, while miss, whose misses never bring
+ * a high copy in, reads more: miss saved 26-37% of off's bytes at 5-42% cached and lost
+ * 6-73% at 44-73%. */
+#define XPREC_MAX_SHARE 0.40
 
 /* Slot size (libswap rounds every slot to 64 bytes) */
 static double slot_bytes(double b)
@@ -157,6 +165,11 @@ static void choose_budget(struct as_swap_auto *a, const struct as_cost_inputs *c
 			order[j - 1] = t;
 		}
 	a->xpick = 0;
+	if (a->xshare_high >= XPREC_MAX_SHARE) {
+		a->xprec_why = "the cache holds 40% of the high experts or more (measured: off "
+			       "then reads less than the model says)";
+		return;
+	}
 	for (uint32_t i = 1; i < n; i++) {
 		const struct as_swap_xprec_cand *c = &a->xcand[order[i]];
 
@@ -264,6 +277,12 @@ void sw_auto_xprec(struct as_swap_auto *a, const char *path, const struct as_cos
 					(double)(p->budget_bytes - b[on].fixed - b[on].staging) : 0;
 	}
 	fits_on = p->budget_bytes >= b[1].min;
+	{
+		double share[SWAP_KIND_MAX];
+
+		kind_shares(a, p, false, a->xcache[0], p->sparsity, share);
+		a->xshare_high = (float)fmin(share[SWAP_FFN_IN], share[SWAP_FFN_OUT]);
+	}
 	if (high > a->experts_used)
 		high = a->experts_used;
 	a->xprec_latency = a->req.latency_target_s > 0;
@@ -274,12 +293,6 @@ void sw_auto_xprec(struct as_swap_auto *a, const char *path, const struct as_cos
 		a->xprec_why = "everything fits in DRAM";
 	} else {
 		choose_budget(a, ci, p, fits_on, high);
-	}
-	{
-		double share[SWAP_KIND_MAX];
-
-		kind_shares(a, p, false, a->xcache[0], p->sparsity, share);
-		a->xshare_high = (float)fmin(share[SWAP_FFN_IN], share[SWAP_FFN_OUT]);
 	}
 	p->expert_precision = a->xcand[a->xpick].x;
 	if (p->expert_precision == AS_XPREC_LOW_WEIGHT)
