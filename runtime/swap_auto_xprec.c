@@ -31,8 +31,8 @@
  * target: measured on generated MoE stores (benchmarks.md, "auto picks the precision"),
  * the contextual cache then hits far above its share (routing has locality, prediction
  * preloads) and off reads less than the model says, while miss, whose misses never bring
- * a high copy in, reads more: miss saved 26-37% of off's bytes at 5-42% cached and lost
- * 6-73% at 44-73%. */
+ * a high copy in, reads more: miss read 24-42% fewer bytes than off at 5-42% cached and
+ * 7-73% more at 44-73%. */
 #define XPREC_MAX_SHARE 0.40
 
 /* Slot size (libswap rounds every slot to 64 bytes) */
