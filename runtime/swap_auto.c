@@ -214,6 +214,32 @@ double as_swap_auto_predicted_s(const struct as_swap_auto *a)
 	return a->choice.tokens_per_s > 0 ? 1.0 / a->choice.tokens_per_s : 0;
 }
 
+/* The model with experts' time per token at candidate i of the precision choice and
+ * sparsity s (> 0). */
+static double xprec_time(const struct as_swap_auto *a, uint32_t i, float s)
+{
+	struct as_cost_expert_est xe;
+	struct as_swap_params q = { .policy = a->xpolicy, .uniform_cache = a->xuniform };
+
+	sw_auto_xprec_estimate(a, &a->cost, &q, a->xcand[i].x, a->xcand[i].high, s, &xe);
+	return xe.s > 0 && isfinite(xe.s) ? xe.s : 1e-6;
+}
+
+void as_swap_auto_latency_rungs(const struct as_swap_auto *a, const struct as_latency_model *m,
+				struct as_latency_rungs *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (!a->xprec_latency || !a->xprec_chosen || !a->xlow_slots || a->n_xcand < 2)
+		return;
+	for (uint32_t k = 0; k < a->n_xcand && k < AS_LATENCY_MAX_RUNGS; k++) {
+		r->id[k] = (uint32_t)a->xcand[k].x << 16 | a->xcand[k].high;
+		for (uint32_t i = 0; i < m->n; i++)
+			r->t[k][i] = xprec_time(a, k, m->s[i]);
+		r->n = k + 1;
+	}
+	r->start = a->xpick < r->n ? a->xpick : 0;
+}
+
 void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_model *m)
 {
 	float max = a->cost.max_sparsity > 0 ? a->cost.max_sparsity : 0;
@@ -228,16 +254,8 @@ void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_
 		if (s > max - 1e-6f)
 			s = max;
 		as_cost_choose(&a->cost, s, a->choice.group, &c);
-		if (a->xprec_latency && a->xprec_chosen) {
-			/* the precision rung picked, its time from the model with experts */
-			struct as_cost_expert_est xe;
-			struct as_swap_params q = { .policy = a->xpolicy,
-						    .uniform_cache = a->xuniform };
-
-			sw_auto_xprec_estimate(a, &a->cost, &q, a->xcand[a->xpick].x,
-					       a->xcand[a->xpick].high, s, &xe);
-			c.tokens_per_s = xe.s > 0 ? 1.0 / xe.s : 0;
-		}
+		if (a->xprec_latency && a->xprec_chosen) /* the rung picked, with experts */
+			c.tokens_per_s = 1.0 / xprec_time(a, a->xpick, s);
 		m->s[m->n] = s;
 		/* nothing to read or compute (an empty store): any time > 0 will do */
 		m->t[m->n] = c.tokens_per_s > 0 && isfinite(c.tokens_per_s) ?
@@ -322,7 +340,7 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	if (a->req.gap_auto && !p->gap_bytes && a->group1 && budget_bytes < bi->full &&
 	    budget_bytes >= bi->min)
 		replay_gap(a, path, &ci, p);
-	a->xprec_chosen = a->xprec_latency = false;
+	a->xprec_chosen = a->xprec_latency = a->xlow_slots = false;
 	a->xprec_why = NULL;
 	if (a->req.expert_precision_auto && a->req.latency_target_s > 0 && a->low_experts) {
 		choose_latency_xprec(a, path, &ci, p, grp);

@@ -214,8 +214,11 @@ static void choose_latency(struct as_swap_auto *a, const struct as_cost_inputs *
 			rung[j - 1] = t;
 		}
 	a->latency_met = false;
+	/* every rung (the feedback may move to any of them), each at its best: the lowest
+	 * sparsity that meets the target, else its fastest (the cap) */
 	for (uint32_t i = 0; i < nr; i++) {
 		struct as_swap_xprec_cand c = rung[i];
+		bool met = false;
 
 		for (int j = 0;; j++) {
 			double s = j * AS_COST_STEP;
@@ -224,26 +227,23 @@ static void choose_latency(struct as_swap_auto *a, const struct as_cost_inputs *
 				s = max;
 			c.sparsity = (float)s;
 			sw_auto_xprec_estimate(a, ci, p, c.x, c.high, c.sparsity, &c.est);
-			if (c.est.s <= a->req.latency_target_s) {
-				a->latency_met = true;
-				break;
-			}
-			if (s >= max)
+			met = c.est.s <= a->req.latency_target_s;
+			if (met || s >= max)
 				break;
 		}
-		/* each rung's best: where it meets the target, else its fastest (the cap) */
 		a->xcand[a->n_xcand++] = c;
-		if (a->latency_met) {
+		if (met && !a->latency_met) {
+			a->latency_met = true;
 			a->xpick = a->n_xcand - 1;
 			a->xprec_why = c.x == AS_XPREC_OFF ? "met without the low copies" :
 							     "the least accuracy cost meeting the target";
-			return;
 		}
-		if (!have || c.est.s < a->xcand[a->xpick].est.s)
+		if (!a->latency_met && (!have || c.est.s < a->xcand[a->xpick].est.s))
 			a->xpick = a->n_xcand - 1;
 		have = true;
 	}
-	a->xprec_why = "no rung meets the target: the fastest";
+	if (!a->latency_met)
+		a->xprec_why = "no rung meets the target: the fastest";
 }
 
 void sw_auto_xprec(struct as_swap_auto *a, const char *path, const struct as_cost_inputs *ci,
@@ -297,4 +297,8 @@ void sw_auto_xprec(struct as_swap_auto *a, const char *path, const struct as_cos
 	p->expert_precision = a->xcand[a->xpick].x;
 	if (p->expert_precision == AS_XPREC_LOW_WEIGHT)
 		p->expert_high = a->xcand[a->xpick].high;
+	/* the feedback may move to another rung: the low kinds' slots from the start,
+	 * unless everything fits (nothing to read) */
+	p->expert_low_slots = a->xprec_latency && a->n_xcand > 1 && p->budget_bytes < b[0].full;
+	a->xlow_slots = p->expert_low_slots;
 }

@@ -133,7 +133,7 @@ void sw_engine_params(const struct swap_store *st, const struct as_swap_params *
 	/* low-precision experts: slots only when the planner reads them, as many as a
 	 * token may want (the whole top-k when a layer's experts are all cold misses) */
 	if (swap_store_n_kinds(st) == SWAP_KIND_MAX) {
-		if (p->expert_precision == AS_XPREC_OFF) {
+		if (p->expert_precision == AS_XPREC_OFF && !p->expert_low_slots) {
 			ep->skip_kinds = 1u << SWAP_FFN_IN_LOW | 1u << SWAP_FFN_OUT_LOW;
 		} else {
 			ep->kind_min[SWAP_FFN_IN_LOW] = ep->kind_min[SWAP_FFN_OUT_LOW] =

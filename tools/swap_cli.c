@@ -776,10 +776,19 @@ void swap_cli_latency_attach(struct swap_cli *o, const char *sub, struct asw_mod
 	as_latency_init(&o->lat, o->latency_ms * 1e-3, as_swap_sparsity(m),
 			(float)o->max_sparsity);
 	as_swap_auto_latency_model(&o->aut, &lm);
-	if (as_latency_set_model(&o->lat, &lm)) /* valid by construction: a bug if not */
+	if (as_latency_set_model(&o->lat, &lm)) { /* valid by construction: a bug if not */
 		fprintf(stderr, "activeswap %s: latency target: the cost model's curve was "
 			"refused; the feedback assumes time proportional to the kept channels\n",
 			sub);
+	} else {
+		static struct as_latency_rungs rungs; /* 3.5 KB: not on the stack */
+
+		/* --expert-precision auto: the precision rungs the feedback may move to */
+		as_swap_auto_latency_rungs(&o->aut, &lm, &rungs);
+		if (rungs.n > 1 && as_latency_set_rungs(&o->lat, &rungs))
+			fprintf(stderr, "activeswap %s: latency target: the precision rungs were "
+				"refused; the precision stays\n", sub);
+	}
 	if (o->latency_fixed)
 		return;
 	if (tp_size() > 1) { /* every rank would time and move its own slice */
@@ -808,13 +817,24 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 			"\"latency_sparsity_end\": %.4f, \"latency_sparsity_changes\": %llu, "
 			"\"latency_ratio\": %.4f, \"latency_ratio_lo\": %.4f, "
 			"\"latency_ratio_hi\": %.4f, \"latency_gap_start\": %lld, "
-			"\"latency_gap_end\": %lld, \"latency_gap_changes\": %llu, "
-			"\"latency_token_s\": [", (double)c->s_start,
+			"\"latency_gap_end\": %lld, \"latency_gap_changes\": %llu, ",
+			(double)c->s_start,
 			(double)as_latency_mean_sparsity(c), (double)c->s,
 			(unsigned long long)c->changes, c->ratio, c->ratio_lo, c->ratio_hi,
 			c->gap_start == AS_LATENCY_NO_GAP ? -1LL : (long long)c->gap_start,
 			c->gap == AS_LATENCY_NO_GAP ? -1LL : (long long)c->gap,
 			(unsigned long long)c->gap_changes);
+		if (c->rungs.n > 1)
+			fprintf(f, "\"latency_expert_precision_start\": \"%s\", "
+				"\"latency_expert_high_start\": %u, \"latency_expert_precision_end\": "
+				"\"%s\", \"latency_expert_high_end\": %u, \"latency_rung_changes\": "
+				"%llu, ", as_expert_precision_name((enum as_expert_precision)(
+					  c->rungs.id[c->rung_start] >> 16)),
+				c->rungs.id[c->rung_start] & 0xffff,
+				as_expert_precision_name((enum as_expert_precision)(
+					c->rungs.id[c->rung] >> 16)),
+				c->rungs.id[c->rung] & 0xffff, (unsigned long long)c->rung_changes);
+		fprintf(f, "\"latency_token_s\": [");
 		for (uint64_t i = 0; i < c->steps && i < AS_LATENCY_LOG; i++)
 			fprintf(f, "%s%.4f", i ? ", " : "", (double)c->dt_log[i]);
 		fprintf(f, "]");
@@ -823,10 +843,19 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 		predicted_s(o), measured_s);
 }
 
+/* A precision rung's id (x << 16 | experts kept high) as the auto line names it. */
+static const char *rung_label(char *buf, size_t n, uint32_t id, uint32_t k)
+{
+	struct as_swap_xprec_cand c = { .x = (enum as_expert_precision)(id >> 16),
+					.high = id & 0xffff };
+
+	return xprec_label(buf, n, &c, k);
+}
+
 void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double measured_s,
 			    FILE *f)
 {
-	char target[64] = "", pred[32] = "n/a", gap[64] = "";
+	char target[64] = "", pred[32] = "n/a", gap[256] = "";
 
 	if (o->latency_ms > 0)
 		snprintf(target, sizeof(target), " (target %.1f ms%s)", o->latency_ms,
@@ -839,6 +868,17 @@ void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double me
 			 (unsigned long long)o->lat.gap >> 10);
 	fprintf(f, "activeswap %s: time per token: predicted %s, measured %.1f ms%s\n", sub,
 		pred, measured_s * 1e3, target);
+	if (o->lat.rungs.n > 1) {
+		char a[64], b[64];
+		size_t n = strlen(gap);
+
+		snprintf(gap + n, sizeof(gap) - n, ", precision %s -> %s (%llu changes)",
+			 rung_label(a, sizeof(a), o->lat.rungs.id[o->lat.rung_start],
+				    o->aut.experts_used),
+			 rung_label(b, sizeof(b), o->lat.rungs.id[o->lat.rung],
+				    o->aut.experts_used),
+			 (unsigned long long)o->lat.rung_changes);
+	}
 	if (o->lat.steps)
 		fprintf(f, "activeswap %s: latency feedback: sparsity %.2f -> %.2f (mean %.2f, "
 			"%.2f-%.2f, %llu changes over %llu tokens), measured/predicted %.2f (%.2f-%.2f)%s\n",

@@ -11,7 +11,9 @@
 #    without low copies: auto says so and stays off (the text of the default run);
 #  - --json has expert_precision_auto and the candidates, --stats the share read low;
 #  - with --latency-target: a target met without the low copies stays off, one no rung
-#    meets takes them (the fastest rung), and says so.
+#    meets takes them (the fastest rung), one between two rungs takes the first that
+#    meets it, and says so; while decoding the feedback takes the low copies, rung by
+#    rung, when the target is not met at the sparsity cap.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
 T="$AS_TMP/moe_xprec_auto"
@@ -117,7 +119,8 @@ p=$(pick)
 check $? "a latency target nothing meets: the fastest rung, $p, read low ($(grep 'auto: expert' "$T/run.err" | cut -c1-160))"
 
 # a target between the rungs low-weight 3 of 4 high and 2 of 4 (their predicted times from
-# the last run's --json): the rung of the least accuracy cost that meets it, 2 of 4
+# the last run's --json): the rung of the least accuracy cost that meets it, 2 of 4 (kept
+# for the run: --latency-fixed)
 ACTIVESWAP_AUTO_SPEEDS=$SPEEDS "$ACTIVESWAP" run -m "$T/q2.asw" -p "Once upon a time" -n 2 \
 	--temp 0 -t 2 --expert-precision auto --dram-budget 2MiB --latency-target 0.0001 --json \
 	2>/dev/null | tail -n 1 | tr '{' '\n' >"$T/rungs.txt"
@@ -127,10 +130,24 @@ tgt=$(awk -v a="$t3" -v b="$t2" 'BEGIN { if (a > b && b > 0) printf "%.6f", (a +
 [ -n "$tgt" ] &&
 	ACTIVESWAP_AUTO_SPEEDS=$SPEEDS "$ACTIVESWAP" run -m "$T/q2.asw" -p "Once upon a time" \
 		-n 4 --temp 0 -t 2 --expert-precision auto --dram-budget 2MiB --latency-target "$tgt" \
-		--stats >/dev/null 2>"$T/run.err" &&
+		--latency-fixed --stats >/dev/null 2>"$T/run.err" &&
 	grep -q "auto: expert precision low-weight (2 of 4 high): the least accuracy cost meeting the target" \
 		"$T/run.err" && grep -q "^experts: precision low-weight: [0-9]* computed from the high copy, [0-9]* from the low (50.0%)" "$T/run.err"
 check $? "a target between the rungs ($tgt ms; 3 of 4 high: $t3 s, 2 of 4: $t2 s): low-weight 2 of 4 high, 50% read low"
+
+# the feedback moves the rung: a target the model meets with off (1 ms; predicted 0.3 ms)
+# that the run cannot (a few ms per token here, more under the sanitizers): the sparsity
+# goes to its cap, then the low copies are taken, rung by rung
+ACTIVESWAP_AUTO_SPEEDS=$SPEEDS "$ACTIVESWAP" run -m "$T/q2.asw" -p "Once upon a time" -n 16 \
+	--temp 0 -t 2 --expert-precision auto --dram-budget 2MiB --latency-target 1 --json \
+	2>"$T/run.err" | tail -n 1 >"$T/lat.json"
+rc=$?
+[ $rc -eq 0 ] && [ "$(pick)" = off ] &&
+	grep -q '"latency_expert_precision_start": "off", "latency_expert_high_start": 4, ' "$T/lat.json" &&
+	grep -q '"latency_rung_changes": [1-9]' "$T/lat.json" &&
+	! grep -q '"latency_expert_precision_end": "off"' "$T/lat.json" &&
+	grep -q '"expert_reads_low": [1-9]' "$T/lat.json"
+check $? "the feedback takes the low copies when the target is not met at the cap ($(grep -o '"latency_expert_precision_end": "[a-z-]*", "latency_expert_high_end": [0-9]*, "latency_rung_changes": [0-9]*' "$T/lat.json"))"
 
 "$ACTIVESWAP" run -m "$T/q2.asw" -p x -n 1 --expert-precision fast >/dev/null 2>"$T/run.err"
 rc=$?

@@ -83,6 +83,11 @@ struct as_swap_params {
 	 * low-weight the experts of the top-k kept high (0 = half of k, rounded up). */
 	enum as_expert_precision expert_precision;
 	uint32_t expert_high;
+	/* ... and with expert_low_slots the low kinds' slots (their minimum, as when the
+	 * planner is on) even with expert_precision off, so that
+	 * as_swap_set_expert_precision() can change it while decoding (the latency target's
+	 * feedback under `--expert-precision auto`) */
+	bool expert_low_slots;
 	enum swap_backend_kind backend;
 	uint32_t engine_flags;       /* SWAP_F_* */
 	bool numa_bind;              /* place the engine's pool on numa_node (libnuma) */
@@ -221,6 +226,15 @@ int as_expert_precision_from_name(const char *name);
 /* A store's experts used per token (its metadata's expert_used_count; 1 for a store
  * without experts or when it cannot be read, which the open refuses). */
 uint32_t as_swap_store_experts_used(const struct swap_store *st);
+/*
+ * The precision planner from the next token on (the latency target's feedback): x and
+ * for low-weight the experts kept high (1 .. k; 0: half of k). Only what is read and
+ * computed changes, the cache split made at open stays. -EOPNOTSUPP when the model was
+ * opened without the low kinds' slots (expert_precision off without expert_low_slots),
+ * -EINVAL for a bad value.
+ */
+int as_swap_set_expert_precision(struct as_swap_model *m, enum as_expert_precision x,
+				 uint32_t high);
 /* Whether the store holds every expert also in a lower precision (version 4). */
 bool as_swap_has_low_experts(const struct as_swap_model *m);
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);

@@ -107,6 +107,7 @@ struct as_swap_auto {
 	double xcache[2];
 	enum swap_policy_kind xpolicy; /* p->policy and uniform_cache of the carve */
 	bool xuniform;
+	bool xlow_slots;               /* p->expert_low_slots set (the rungs can move) */
 	float xshare_high;             /* the high experts' cached share, planner off */
 };
 
@@ -117,6 +118,13 @@ double as_swap_auto_predicted_s(const struct as_swap_auto *a);
  * sparsities 0, AS_COST_STEP, ... up to req.max_sparsity with the group picked, and the
  * gap limit picked (the feedback does not move it: AS_LATENCY_NO_GAP). */
 void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_model *m);
+
+/* After a choice with a latency target and req.expert_precision_auto on a store with low
+ * copies: the precision rungs of the ladder (xcand, by increasing accuracy cost) at the
+ * sparsities of m (as_swap_auto_latency_model's), their id x << 16 | expert_high, the
+ * start the rung picked; r->n 0 otherwise (and when the open has no low slots). */
+void as_swap_auto_latency_rungs(const struct as_swap_auto *a, const struct as_latency_model *m,
+				struct as_latency_rungs *r);
 
 /* Read the store's header for the cost model, resolve the context (n_ctx 0:
  * req->ctx_default, never past the training context) into a->n_ctx and p->n_ctx, and
