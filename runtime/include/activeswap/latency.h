@@ -16,7 +16,8 @@
  * allowance is the target plus the time the request saved so far (negative: lost) spread
  * over the next AS_LATENCY_HORIZON tokens, within [0.5, 1.5] x target: the target is
  * about the request's mean. Within a dead band of 5% of the allowance nothing moves; a
- * move is at most AS_LATENCY_MAX_STEP.
+ * move is at most AS_LATENCY_MAX_STEP. Optional rungs beyond the sparsity (the precision
+ * planner's, as_latency_set_rungs) move one at a time when the cap is not enough.
  *
  * The output then depends on timing: with a latency target it is not reproducible
  * (--latency-fixed keeps the open's choice for the whole run).
