@@ -31,9 +31,11 @@
  * target: measured on generated MoE stores (benchmarks.md, "auto picks the precision"),
  * the contextual cache then hits far above its share (routing has locality, prediction
  * preloads) and off reads less than the model says, while miss, whose misses never bring
- * a high copy in, reads more: miss read 24-42% fewer bytes than off at 5-42% cached and
- * 7-73% more at 44-73%. */
-#define XPREC_MAX_SHARE 0.40
+ * a high copy in, reads more: miss against off, 24-42% fewer bytes at 5-21% cached on the
+ * tiny stores and 26-28% at 5% on a 4-layer cut of the Qwen3-30B-A3B shape, -7..+3% at
+ * 19% there, +21..+34% at 35%, +7..+73% at 44-73% on the tiny stores (but -25% at 42% on
+ * the tiny Mixtral: the threshold is an empirical compromise). */
+#define XPREC_MAX_SHARE 0.25
 
 /* Slot size (libswap rounds every slot to 64 bytes) */
 static double slot_bytes(double b)
@@ -166,7 +168,7 @@ static void choose_budget(struct as_swap_auto *a, const struct as_cost_inputs *c
 		}
 	a->xpick = 0;
 	if (a->xshare_high >= XPREC_MAX_SHARE) {
-		a->xprec_why = "the cache holds 40% of the high experts or more (measured: off "
+		a->xprec_why = "the cache holds 25% of the high experts or more (measured: off "
 			       "then reads less than the model says)";
 		return;
 	}
