@@ -90,7 +90,8 @@ struct swap_cli {
 	"                           miss: high when cached or being read, else low; auto:\n" \
 	"                           one of them from the cost model's predicted time per\n" \
 	"                           token at the budget (with --latency-target: the least\n" \
-	"                           accuracy cost that meets it), printed on stderr\n" \
+	"                           accuracy cost that meets it, moved after each token\n" \
+	"                           with the sparsity), printed on stderr\n" \
 	"  --expert-high N          low-weight: experts of the top-k kept high (default\n" \
 	"                           half of them, rounded up)\n" \
 	"  --backend auto|uring|pread|kmod  flash reads (default auto: kmod when\n"                 \
