@@ -12,13 +12,17 @@
  * (random routing), which predicts each candidate's flash bytes and time per token.
  *
  * Without a latency target (and off when the cache holds XPREC_MAX_SHARE of the high
- * experts or more): off, low-weight (half of k high, or --expert-high) and miss,
- * taken by increasing accuracy cost (as_cost_experts' acc: the share computed low, twice
- * for miss): each replaces the pick when it is predicted to save at least XPREC_GAIN of
- * the pick's time per token, so a higher accuracy cost is paid only for that much. With a target: the rungs off,
- * low-weight with k-1, k-2, ... 1 high, miss, by increasing accuracy cost, each at the
- * sparsities 0, 0.05, ... max; the first (rung, sparsity) predicted to meet it, so the
- * low copies are never read when off meets it at some sparsity; none: the fastest.
+ * experts or more): off, low-weight (half of k high, or --expert-high) and miss, taken by
+ * increasing accuracy cost (as_cost_experts' acc: the share computed low, twice for
+ * miss): each replaces the pick when it is predicted to save at least XPREC_GAIN of the
+ * pick's time per token, so a higher accuracy cost is paid only for that much.
+ *
+ * With a target: the rungs off, low-weight with k-1, k-2, ... 1 high, miss, by increasing
+ * accuracy cost, each at the sparsities 0, 0.05, ... max; the first (rung, sparsity)
+ * predicted to meet it, so the low copies are never read when off meets it at some
+ * sparsity; none: the fastest. Every rung is kept (xcand) for the feedback, which moves
+ * between them while decoding (as_swap_auto_latency_rungs, activeswap/latency.h); the
+ * open then has the low kinds' slots (as_swap_params.expert_low_slots).
  */
 #include <math.h>
 #include <string.h>
@@ -178,9 +182,13 @@ static void choose_budget(struct as_swap_auto *a, const struct as_cost_inputs *c
 		if (c->fits && c->est.s <= (1 - XPREC_GAIN) * a->xcand[a->xpick].est.s)
 			a->xpick = order[i];
 	}
-	a->xprec_why = !fits_on ? "the budget is below the planner's minimum" :
-		       a->xpick ? "predicted to save 10% of the time per token over the lower accuracy costs" :
-				  "no policy is predicted to save 10% of the time per token";
+	if (!fits_on)
+		a->xprec_why = "the budget is below the planner's minimum";
+	else if (a->xpick)
+		a->xprec_why = "predicted to save 10% of the time per token over the lower "
+			       "accuracy costs";
+	else
+		a->xprec_why = "no policy is predicted to save 10% of the time per token";
 }
 
 /* With a target: the rungs by increasing accuracy cost, each at the lowest sparsity that
