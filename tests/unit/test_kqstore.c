@@ -745,7 +745,8 @@ static void test_sparsity0(void **state)
 }
 
 /* The row copy of a K store runs the dense kernels (no tables needed): the dense runtime on
- * the GGUF bit for bit. */
+ * the GGUF bit for bit, loaded as `run` loads it (repacked where as_repack_useful says so,
+ * as the row mode repacks its layers). */
 static void test_row_copy(void **state)
 {
 	struct as_swap_params p;
@@ -767,7 +768,9 @@ static void test_row_copy(void **state)
 		struct as_state *ks;
 		const int32_t prompt[3] = { 1, 17, 300 };
 
-		assert_int_equal(as_model_load(&km, gguf_k, err, sizeof(err)), 0);
+		struct as_model_opts mo = { .repack = true };
+
+		assert_int_equal(as_model_load_opts(&km, gguf_k, &mo, err, sizeof(err)), 0);
 		assert_int_equal(as_state_new(&ks, km, N_CTX, NULL), 0);
 		for (uint32_t i = 0; i < 3; i++)
 			assert_int_equal(as_forward(ks, prompt[i], i, i == 2), 0);
