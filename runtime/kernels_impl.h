@@ -70,6 +70,8 @@ typedef void (*as_quant_q8_0_fn)(const float *x, struct block_q8_0 *y, int32_t *
 struct as_kernel_table {
 	as_rows_fn rows[AS_K_COUNT]; /* NULL: fall back to the scalar kernel */
 	as_rows_mm_fn rows_mm[AS_K_COUNT]; /* NULL: rows, token by token */
+	/* AMX tiles in place of rows_mm while as_amx_active() (NULL: none) */
+	as_rows_mm_fn rows_mm_amx[AS_K_COUNT];
 	as_quant_q8_0_fn quant_q8_0;
 	bool q4_0_wants_pairs; /* the Q4_0 kernel reads as_xin.q8p */
 	float (*dot_f32)(const float *a, const float *b, size_t n);
@@ -89,6 +91,15 @@ void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
 /* The AVX-512 matrix-matrix tiles (matmul_avx512.c). */
 void as_matmul_avx512_init(struct as_kernel_table *t);
+/* Its Q4_0_X16 tile, also the AMX tile's fallback for inputs not laid out as matmul.c does. */
+void as_rows_mm_q4_0_x16_avx512(const void *W, size_t row_bytes, size_t r0, size_t r1,
+				size_t cols, const struct as_xin *x, size_t n_tok, float *y,
+				size_t ldy);
+/* The AMX-INT8 tiles (matmul_amx.c): as_amx_request() checks cpuid and XCR0 and asks the
+ * kernel for the tile state (arch_prctl), once; only then may as_matmul_amx_init's
+ * kernels run. */
+bool as_amx_request(void);
+void as_matmul_amx_init(struct as_kernel_table *t);
 void as_kernels_neon_init(struct as_kernel_table *t);
 void as_kernels_dotprod_init(struct as_kernel_table *t);
 /* NEON and SDOT kernels of the types of kernels_types.c (kernels_types_neon.h). */

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+/*
+ * AMX-INT8 matrix-matrix tile of the repacked Q4_0_X16 layout (kernels.h) for batched
+ * prompt processing (runtime/matmul.c), a sub-choice of the AVX-512 level (kernels.c:
+ * used when the CPU has AMX-TILE and AMX-INT8 and the kernel grants the tile state).
+ *
+ * For one 32-column block, one 16-row group and up to 16 tokens, tdpbsud computes the
+ * 16 x 16 integer dots of the tokens' signed Q8_0 bytes (tile A: a token per row) with
+ * the group's unsigned nibbles (tile B: the block's low nibbles then its high nibbles,
+ * which is the X16 layout's order, 4 bytes per row of the group) in exact int32. Then,
+ * for every token, in the order of the X16 row kernels (matmul_avx512.c, kernels.c):
+ * si = dot - 8 * sum(x), dd = dw * dx, p = si * dd, acc + p, each rounded, blocks in
+ * order: every output is bit-identical to the AVX-512 tile's and the row kernels'.
+ *
+ * Weights are unpacked to bytes 16 blocks at a time (8 KiB, in L1) and used for all the
+ * tokens; the accumulators of up to MM_TSUP tokens live on the stack between them.
+ */
+#include <cpuid.h>
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kernels_impl.h"
+
+#define RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define MM_TT 16   /* tokens per tile (rows of tiles A and C) */
+#define MM_KB 16   /* blocks unpacked at a time */
+#define MM_TSUP 256 /* tokens whose accumulators are kept at once (a multiple of MM_TT) */
+
+#define ARCH_GET_XCOMP_PERM 0x1022
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static uint64_t xgetbv0(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+bool as_amx_request(void)
+{
+	unsigned int a, b, c, d;
+	unsigned long perm = 0;
+
+	if (__get_cpuid_max(0, NULL) < 7 || !__get_cpuid(1, &a, &b, &c, &d) ||
+	    !(c & bit_OSXSAVE))
+		return false;
+	__cpuid_count(7, 0, a, b, c, d);
+	if (!(d & (1u << 24)) || !(d & (1u << 25))) /* AMX-TILE, AMX-INT8 */
+		return false;
+	if ((xgetbv0() & (3ull << 17)) != (3ull << 17)) /* XTILECFG, XTILEDATA */
+		return false;
+	if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA))
+		return false;
+	if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &perm))
+		return false;
+	return (perm & (1ul << XFEATURE_XTILEDATA)) != 0;
+}
+
+struct tilecfg {
+	uint8_t palette, start_row, rsv[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+};
+
+/*
+ * Tiles 0, 1: C (16 tokens x 16 int32); 2, 3: A (16 tokens x 32 bytes); 4, 5: B (8 x 64
+ * bytes); 6, 7: C and A of a last chunk of tail < 16 tokens.
+ */
+static void tiles_config(int tail)
+{
+	struct tilecfg cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.palette = 1;
+	for (int i = 0; i < 2; i++) {
+		cfg.rows[i] = MM_TT;
+		cfg.colsb[i] = 64;
+		cfg.rows[2 + i] = MM_TT;
+		cfg.colsb[2 + i] = 32;
+		cfg.rows[4 + i] = 8;
+		cfg.colsb[4 + i] = 64;
+	}
+	if (tail) {
+		cfg.rows[6] = (uint8_t)tail;
+		cfg.colsb[6] = 64;
+		cfg.rows[7] = (uint8_t)tail;
+		cfg.colsb[7] = 32;
+	}
+	_tile_loadconfig(&cfg);
+}
+
+/* What one call needs: token t's Q8_0 block b at q8 + t * stride + b * 34. */
+struct xview {
+	const uint8_t *q8;
+	size_t stride;
+	__m512i vidx; /* t * stride for t < 16 */
+};
+
+/* dx[t] of the tokens [t0, t0 + nt) for block b */
+static inline __attribute__((always_inline)) void
+x_scales(const struct xview *v, size_t t0, int nt, size_t b, float *dx)
+{
+	__mmask16 m = (__mmask16)(nt >= 16 ? 0xffff : (1u << nt) - 1);
+	const uint8_t *q = v->q8 + t0 * v->stride + b * sizeof(struct block_q8_0);
+	__m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, v->vidx, q, 1);
+
+	_mm512_storeu_ps(dx, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+}
+
+/* acc[t] += the block's products, t < NT, from the C tile stored at c (the exact
+ * si = dot(q - 8, x) = dot(q, x) - 8 * sum(x) of every row and token) */
+static inline __attribute__((always_inline)) void
+epilogue(__m512 *acc, int NT, const int32_t *c, __m512 dw, const float *dx)
+{
+#pragma GCC unroll 16
+	for (int t = 0; t < NT; t++) {
+		__m512i si = _mm512_load_si512(c + 16 * t);
+		__m512 dd = _mm512_mul_round_ps(dw, _mm512_set1_ps(dx[t]), RN);
+		__m512 p = _mm512_mul_round_ps(_mm512_cvtepi32_ps(si), dd, RN);
+
+		acc[t] = _mm512_add_round_ps(acc[t], p, RN);
+	}
+}
+
+/*
+ * 16 tokens from t0 against the kb unpacked blocks wb (blocks b0..), two blocks per
+ * step; the tiles of step i are computed and stored while the products of step i - 1
+ * are summed.
+ */
+static void chunk16(const struct xview *v, size_t t0, size_t b0, int kb, const uint8_t *wb,
+		    const __m512 *dw, float *accbuf)
+{
+	int32_t c[2][2][256] __attribute__((aligned(64)));
+	float dx[2][2][16];
+	__m512 acc[MM_TT];
+	const uint8_t *xq = v->q8 + t0 * v->stride + 2; /* qs after the fp16 d */
+	int steps = (kb + 1) / 2;
+
+#pragma GCC unroll 16
+	for (int t = 0; t < MM_TT; t++)
+		acc[t] = _mm512_loadu_ps(accbuf + 16 * t);
+	for (int i = 0; i <= steps; i++) {
+		if (i < steps) {
+			int k = 2 * i;
+			size_t b = b0 + (size_t)k;
+
+			_tile_zero(0);
+			_tile_loadd(2, xq + b * sizeof(struct block_q8_0), v->stride);
+			_tile_loadd(4, wb + 512 * k, 64);
+			_tile_dpbssd(0, 2, 4);
+			if (k + 1 < kb) {
+				_tile_zero(1);
+				_tile_loadd(3, xq + (b + 1) * sizeof(struct block_q8_0), v->stride);
+				_tile_loadd(5, wb + 512 * (k + 1), 64);
+				_tile_dpbssd(1, 3, 5);
+			}
+			x_scales(v, t0, MM_TT, b, dx[i & 1][0]);
+			if (k + 1 < kb)
+				x_scales(v, t0, MM_TT, b + 1, dx[i & 1][1]);
+			_tile_stored(0, c[i & 1][0], 64);
+			if (k + 1 < kb)
+				_tile_stored(1, c[i & 1][1], 64);
+		}
+		if (i > 0) {
+			int k = 2 * (i - 1), p = (i - 1) & 1;
+
+			epilogue(acc, MM_TT, c[p][0], dw[k], dx[p][0]);
+			if (k + 1 < kb)
+				epilogue(acc, MM_TT, c[p][1], dw[k + 1], dx[p][1]);
+		}
+	}
+#pragma GCC unroll 16
+	for (int t = 0; t < MM_TT; t++)
+		_mm512_storeu_ps(accbuf + 16 * t, acc[t]);
+}
+
+/* the last nt < 16 tokens (tiles 6 and 7, configured for nt rows) */
+static void chunk_tail(const struct xview *v, size_t t0, int nt, size_t b0, int kb,
+		       const uint8_t *wb, const __m512 *dw, float *accbuf)
+{
+	int32_t c[256] __attribute__((aligned(64)));
+	float dx[16];
+	__m512 acc[MM_TT];
+	const uint8_t *xq = v->q8 + t0 * v->stride + 2;
+
+	for (int t = 0; t < nt; t++)
+		acc[t] = _mm512_loadu_ps(accbuf + 16 * t);
+	for (int k = 0; k < kb; k++) {
+		size_t b = b0 + (size_t)k;
+
+		_tile_zero(6);
+		_tile_loadd(7, xq + b * sizeof(struct block_q8_0), v->stride);
+		_tile_loadd(4, wb + 512 * k, 64);
+		_tile_dpbssd(6, 7, 4);
+		x_scales(v, t0, nt, b, dx);
+		_tile_stored(6, c, 64);
+		epilogue(acc, nt, c, dw[k], dx);
+	}
+	for (int t = 0; t < nt; t++)
+		_mm512_storeu_ps(accbuf + 16 * t, acc[t]);
+}
+
+/* Blocks [b0, b0 + kb) of a group to signed bytes q - 8: per block its low nibbles (4 x 64
+ * bytes, the X16 order: word r of each 64 is row r), then its high nibbles; and its
+ * scales. */
+static void unpack(const struct block_q4_0x16 *g, size_t b0, int kb, uint8_t *wb, __m512 *dw)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0f), m8 = _mm512_set1_epi8(8);
+
+	for (int k = 0; k < kb; k++) {
+		const struct block_q4_0x16 *blk = &g[b0 + (size_t)k];
+
+		dw[k] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk->d));
+		for (int c = 0; c < 4; c++) {
+			__m512i q = _mm512_loadu_si512(blk->qs + 64 * c);
+			__m512i lo = _mm512_and_si512(q, m4);
+			__m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+
+			_mm512_store_si512(wb + 512 * k + 64 * c, _mm512_sub_epi8(lo, m8));
+			_mm512_store_si512(wb + 512 * k + 256 + 64 * c, _mm512_sub_epi8(hi, m8));
+		}
+	}
+}
+
+/* The inputs' Q8_0 blocks one stride apart (as matmul.c lays them out), the stride small
+ * enough for 32-bit gather indices: else false. */
+static bool x_view(const struct as_xin *x, size_t n_tok, struct xview *v)
+{
+	const uint8_t *q0 = (const uint8_t *)x[0].q8;
+	size_t st = 0;
+
+	if (!q0)
+		return false;
+	if (n_tok > 1) {
+		if ((const uint8_t *)x[1].q8 <= q0)
+			return false;
+		st = (size_t)((const uint8_t *)x[1].q8 - q0);
+	}
+	if (st > (size_t)INT32_MAX / MM_TT)
+		return false;
+	for (size_t t = 1; t < n_tok; t++)
+		if ((const uint8_t *)x[t].q8 != q0 + t * st)
+			return false;
+	v->q8 = q0;
+	v->stride = st;
+	v->vidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+							12, 13, 14, 15),
+				     _mm512_set1_epi32((int)st));
+	return true;
+}
+
+static void rows_mm_q4_0_x16_amx(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+				 const struct as_xin *x, size_t n_tok, float *y, size_t ldy)
+{
+	size_t nb = cols / QK4_0;
+	const struct block_q4_0x16 *base = W;
+	uint8_t wb[MM_KB * 512] __attribute__((aligned(64)));
+	__m512 dw[MM_KB];
+	float accbuf[MM_TSUP * 16] __attribute__((aligned(64)));
+	struct xview v;
+	int tail = (int)(n_tok % MM_TT);
+
+	if (!nb || !x_view(x, n_tok, &v)) {
+		as_rows_mm_q4_0_x16_avx512(W, rb, r0, r1, cols, x, n_tok, y, ldy);
+		return;
+	}
+	tiles_config(tail);
+	for (size_t r = r0; r < r1;) {
+		size_t g = r / AS_X16_ROWS, gr0 = g * AS_X16_ROWS;
+		size_t end = gr0 + AS_X16_ROWS < r1 ? gr0 + AS_X16_ROWS : r1;
+		__mmask16 om = (__mmask16)(((1u << (end - gr0)) - 1) & ~((1u << (r - gr0)) - 1));
+
+		for (size_t ts = 0; ts < n_tok; ts += MM_TSUP) {
+			size_t nts = n_tok - ts < MM_TSUP ? n_tok - ts : MM_TSUP;
+
+			memset(accbuf, 0, nts * 16 * sizeof(float));
+			for (size_t b0 = 0; b0 < nb; b0 += MM_KB) {
+				int kb = (int)(nb - b0 < MM_KB ? nb - b0 : MM_KB);
+				size_t tc = 0;
+
+				unpack(base + g * nb, b0, kb, wb, dw);
+				for (; tc + MM_TT <= nts; tc += MM_TT)
+					chunk16(&v, ts + tc, b0, kb, wb, dw, accbuf + 16 * tc);
+				if (tc < nts)
+					chunk_tail(&v, ts + tc, (int)(nts - tc), b0, kb, wb, dw,
+						   accbuf + 16 * tc);
+			}
+			for (size_t t = 0; t < nts; t++)
+				_mm512_mask_storeu_ps(y + (ts + t) * ldy + gr0 - 0, om,
+						      _mm512_loadu_ps(accbuf + 16 * t));
+		}
+		r = end;
+	}
+	_tile_release();
+}
+
+void as_matmul_amx_init(struct as_kernel_table *t)
+{
+	t->rows_mm_amx[AS_K_Q4_0_X16] = rows_mm_q4_0_x16_amx;
+}
