@@ -736,8 +736,10 @@ int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs,
 			return -EINVAL;
 		p->fn[j] = tab->rows[k] ? tab->rows[k] : tables[AS_SIMD_SCALAR].rows[k];
 		p->fn_mm[j] = tab->rows[k] ? tab->rows_mm[k] : tables[AS_SIMD_SCALAR].rows_mm[k];
-		if (tab->rows_mm_amx[k] && atomic_load(&amx_on))
+		if (tab->rows_mm_amx[k] && atomic_load(&amx_on)) {
 			p->fn_mm[j] = tab->rows_mm_amx[k];
+			p->mm_rows[j] = AS_MM_AMX_ROWS;
+		}
 		p->row_bytes[j] = (size_t)rb;
 		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 ||
 		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))

@@ -99,6 +99,9 @@ void as_rows_mm_q4_0_x16_avx512(const void *W, size_t row_bytes, size_t r0, size
  * kernel for the tile state (arch_prctl), once; only then may as_matmul_amx_init's
  * kernels run. */
 bool as_amx_request(void);
+/* Rows per matmul.c tile for the AMX kernel: it reads each block of the inputs once for
+ * all of them (matmul_amx.c computes 8 groups of 16 together). */
+#define AS_MM_AMX_ROWS 128
 void as_matmul_amx_init(struct as_kernel_table *t);
 void as_kernels_neon_init(struct as_kernel_table *t);
 void as_kernels_dotprod_init(struct as_kernel_table *t);
@@ -118,6 +121,7 @@ struct as_mv_plan {
 	const struct as_kernel_table *tab;
 	as_rows_fn fn[AS_MV_MAX_JOBS];
 	as_rows_mm_fn fn_mm[AS_MV_MAX_JOBS]; /* the level's matrix-matrix kernel, or NULL */
+	size_t mm_rows[AS_MV_MAX_JOBS]; /* rows per matmul.c tile it wants (0: by weight bytes) */
 	size_t row_bytes[AS_MV_MAX_JOBS];
 	bool need_q8, need_q8k, need_pairs, need_s1;
 	size_t off_sum, off_p, off_s1, off_k, xin_bytes;

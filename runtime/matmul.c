@@ -126,7 +126,8 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 	c.n_tok = n_tok;
 	c.n_jobs = n_jobs;
 	for (int j = 0; j < n_jobs; j++) {
-		size_t tr = AS_MM_TILE_BYTES / (p.row_bytes[j] * AS_X16_ROWS) * AS_X16_ROWS;
+		size_t tr = p.mm_rows[j] ? p.mm_rows[j] :
+			    AS_MM_TILE_BYTES / (p.row_bytes[j] * AS_X16_ROWS) * AS_X16_ROWS;
 
 		c.tile_rows[j] = tr ? tr : AS_X16_ROWS;
 		c.first[j + 1] = c.first[j] + (jobs[j].rows + c.tile_rows[j] - 1) / c.tile_rows[j];

@@ -27,7 +27,12 @@
 #define RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define MM_TT 16   /* tokens per tile (rows of tiles A and C) */
 #define MM_KB 16   /* blocks unpacked at a time */
-#define MM_TSUP 256 /* tokens whose accumulators are kept at once (a multiple of MM_TT) */
+#ifndef MM_TSUP
+#define MM_TSUP 128 /* tokens whose accumulators are kept at once (a multiple of MM_TT) */
+#endif
+#ifndef MM_GMAX
+#define MM_GMAX 8   /* 16-row groups computed together, each block of x read once for them */
+#endif
 
 #define ARCH_GET_XCOMP_PERM 0x1022
 #define ARCH_REQ_XCOMP_PERM 0x1023
@@ -259,42 +264,51 @@ static void rows_mm_q4_0_x16_amx(const void *W, size_t rb, size_t r0, size_t r1,
 {
 	size_t nb = cols / QK4_0;
 	const struct block_q4_0x16 *base = W;
-	uint8_t wb[MM_KB * 512] __attribute__((aligned(64)));
-	__m512 dw[MM_KB];
-	float accbuf[MM_TSUP * 16] __attribute__((aligned(64)));
+	uint8_t wb[MM_GMAX][MM_KB * 512] __attribute__((aligned(64)));
+	__m512 dw[MM_GMAX][MM_KB];
+	float accbuf[MM_GMAX][MM_TSUP * 16] __attribute__((aligned(64)));
 	struct xview v;
 	int tail = (int)(n_tok % MM_TT);
 
-	if (!nb || !x_view(x, n_tok, &v)) {
+	if (!nb || r0 >= r1 || !x_view(x, n_tok, &v)) {
 		as_rows_mm_q4_0_x16_avx512(W, rb, r0, r1, cols, x, n_tok, y, ldy);
 		return;
 	}
 	tiles_config(tail);
-	for (size_t r = r0; r < r1;) {
-		size_t g = r / AS_X16_ROWS, gr0 = g * AS_X16_ROWS;
-		size_t end = gr0 + AS_X16_ROWS < r1 ? gr0 + AS_X16_ROWS : r1;
-		__mmask16 om = (__mmask16)(((1u << (end - gr0)) - 1) & ~((1u << (r - gr0)) - 1));
+	for (size_t g0 = r0 / AS_X16_ROWS; g0 * AS_X16_ROWS < r1; g0 += MM_GMAX) {
+		size_t g_end = (r1 + AS_X16_ROWS - 1) / AS_X16_ROWS;
+		int ng = (int)(g_end - g0 < MM_GMAX ? g_end - g0 : MM_GMAX);
 
 		for (size_t ts = 0; ts < n_tok; ts += MM_TSUP) {
 			size_t nts = n_tok - ts < MM_TSUP ? n_tok - ts : MM_TSUP;
 
-			memset(accbuf, 0, nts * 16 * sizeof(float));
+			for (int gi = 0; gi < ng; gi++)
+				memset(accbuf[gi], 0, nts * 16 * sizeof(float));
 			for (size_t b0 = 0; b0 < nb; b0 += MM_KB) {
 				int kb = (int)(nb - b0 < MM_KB ? nb - b0 : MM_KB);
 				size_t tc = 0;
 
-				unpack(base + g * nb, b0, kb, wb, dw);
+				for (int gi = 0; gi < ng; gi++)
+					unpack(base + (g0 + (size_t)gi) * nb, b0, kb, wb[gi], dw[gi]);
 				for (; tc + MM_TT <= nts; tc += MM_TT)
-					chunk16(&v, ts + tc, b0, kb, wb, dw, accbuf + 16 * tc);
-				if (tc < nts)
-					chunk_tail(&v, ts + tc, (int)(nts - tc), b0, kb, wb, dw,
-						   accbuf + 16 * tc);
+					for (int gi = 0; gi < ng; gi++)
+						chunk16(&v, ts + tc, b0, kb, wb[gi], dw[gi],
+							accbuf[gi] + 16 * tc);
+				for (int gi = 0; tc < nts && gi < ng; gi++)
+					chunk_tail(&v, ts + tc, (int)(nts - tc), b0, kb, wb[gi],
+						   dw[gi], accbuf[gi] + 16 * tc);
 			}
-			for (size_t t = 0; t < nts; t++)
-				_mm512_mask_storeu_ps(y + (ts + t) * ldy + gr0 - 0, om,
-						      _mm512_loadu_ps(accbuf + 16 * t));
+			for (int gi = 0; gi < ng; gi++) {
+				size_t gr0 = (g0 + (size_t)gi) * AS_X16_ROWS;
+				size_t lo = r0 > gr0 ? r0 - gr0 : 0;
+				size_t hi = r1 < gr0 + AS_X16_ROWS ? r1 - gr0 : AS_X16_ROWS;
+				__mmask16 om = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+
+				for (size_t t = 0; t < nts; t++)
+					_mm512_mask_storeu_ps(y + (ts + t) * ldy + gr0, om,
+							      _mm512_loadu_ps(accbuf[gi] + 16 * t));
+			}
 		}
-		r = end;
 	}
 	_tile_release();
 }
