@@ -4,7 +4,8 @@
  *
  * Every token's input is prepared once (quantized to Q8_0 / Q8_K as the weight types
  * need, as_mv_xin); the rows of the jobs are cut into tiles of about AS_MM_TILE_BYTES of
- * weights, claimed by the threads from a shared counter, and each tile is run against
+ * weights (or the rows the kernel asks for, as_mv_plan.mm_rows: the AMX tile's),
+ * claimed by the threads from a shared counter, and each tile is run against
  * every token of the batch while its weights are in the core's cache: the weights are
  * read from memory once per batch instead of once per token. A row of a tile is computed
  * by as_matvec's own row kernel of the same level with the same prepared input, so every

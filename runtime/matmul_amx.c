@@ -72,29 +72,23 @@ struct tilecfg {
 	uint8_t rows[16];
 };
 
-/*
- * Tiles 0, 1: C (16 tokens x 16 int32); 2, 3: A (16 tokens x 32 bytes); 4, 5: B (8 x 64
- * bytes); 6, 7: C and A of a last chunk of tail < 16 tokens.
- */
-static void tiles_config(int tail)
+/* Tiles 0-3: C (16 tokens x 16 int32, two per step, alternate steps on 0, 1 and 2, 3);
+ * 4, 5: A (16 tokens x 32 bytes); 6, 7: B (8 x 64 bytes). */
+static void tiles_config(void)
 {
 	struct tilecfg cfg;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.palette = 1;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 4; i++) {
 		cfg.rows[i] = MM_TT;
 		cfg.colsb[i] = 64;
-		cfg.rows[2 + i] = MM_TT;
-		cfg.colsb[2 + i] = 32;
-		cfg.rows[4 + i] = 8;
-		cfg.colsb[4 + i] = 64;
 	}
-	if (tail) {
-		cfg.rows[6] = (uint8_t)tail;
-		cfg.colsb[6] = 64;
-		cfg.rows[7] = (uint8_t)tail;
-		cfg.colsb[7] = 32;
+	for (int i = 4; i < 6; i++) {
+		cfg.rows[i] = MM_TT;
+		cfg.colsb[i] = 32;
+		cfg.rows[i + 2] = 8;
+		cfg.colsb[i + 2] = 64;
 	}
 	_tile_loadconfig(&cfg);
 }
@@ -106,7 +100,7 @@ struct xview {
 	__m512i vidx; /* t * stride for t < 16 */
 };
 
-/* dx[t] of the tokens [t0, t0 + nt) for block b */
+/* dx[t] of the tokens [t0, t0 + nt) for block b (0 for t >= nt) */
 static inline __attribute__((always_inline)) void
 x_scales(const struct xview *v, size_t t0, int nt, size_t b, float *dx)
 {
@@ -117,13 +111,13 @@ x_scales(const struct xview *v, size_t t0, int nt, size_t b, float *dx)
 	_mm512_storeu_ps(dx, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
 }
 
-/* acc[t] += the block's products, t < NT, from the C tile stored at c (the exact
+/* acc[t] += the block's products, t < 16, from the C tile stored at c (the exact
  * si = dot(q - 8, x) = dot(q, x) - 8 * sum(x) of every row and token) */
 static inline __attribute__((always_inline)) void
-epilogue(__m512 *acc, int NT, const int32_t *c, __m512 dw, const float *dx)
+epilogue(__m512 *acc, const int32_t *c, __m512 dw, const float *dx)
 {
 #pragma GCC unroll 16
-	for (int t = 0; t < NT; t++) {
+	for (int t = 0; t < MM_TT; t++) {
 		__m512i si = _mm512_load_si512(c + 16 * t);
 		__m512 dd = _mm512_mul_round_ps(dw, _mm512_set1_ps(dx[t]), RN);
 		__m512 p = _mm512_mul_round_ps(_mm512_cvtepi32_ps(si), dd, RN);
@@ -132,18 +126,38 @@ epilogue(__m512 *acc, int NT, const int32_t *c, __m512 dw, const float *dx)
 	}
 }
 
+/* blocks k and k + 1 (if k + 1 < kb) into C tiles C0, C1, stored at c[0], c[1] */
+#define MM_STEP(C0, C1)                                                                   \
+	do {                                                                              \
+		_tile_zero(C0);                                                           \
+		_tile_loadd(4, xq + (size_t)k * xb, xs);                                  \
+		_tile_loadd(6, wb + 512 * k, 64);                                         \
+		_tile_dpbssd(C0, 4, 6);                                                   \
+		if (k + 1 < kb) {                                                         \
+			_tile_zero(C1);                                                   \
+			_tile_loadd(5, xq + (size_t)(k + 1) * xb, xs);                    \
+			_tile_loadd(7, wb + 512 * (k + 1), 64);                           \
+			_tile_dpbssd(C1, 5, 7);                                           \
+		}                                                                         \
+		_tile_stored(C0, c[0], 64);                                               \
+		if (k + 1 < kb)                                                           \
+			_tile_stored(C1, c[1], 64);                                       \
+	} while (0)
+
 /*
- * 16 tokens from t0 against the kb unpacked blocks wb (blocks b0..), two blocks per
- * step; the tiles of step i are computed and stored while the products of step i - 1
- * are summed.
+ * 16 tokens from t0 (nt of them real: the others' rows of A are zeros and their
+ * accumulators are not used) against the kb unpacked blocks wb (blocks b0..): block k's
+ * A tile at xq + k * xb, rows xs apart. Two blocks per step; the tiles of step i are
+ * computed and stored while the products of step i - 1 are summed, steps alternating
+ * between two pairs of C tiles.
  */
-static void chunk16(const struct xview *v, size_t t0, size_t b0, int kb, const uint8_t *wb,
-		    const __m512 *dw, float *accbuf)
+static void chunk16(const struct xview *v, size_t t0, int nt, const uint8_t *xq, size_t xb,
+		    size_t xs, size_t b0, int kb, const uint8_t *wb, const __m512 *dw,
+		    float *accbuf)
 {
-	int32_t c[2][2][256] __attribute__((aligned(64)));
+	int32_t cb[2][2][256] __attribute__((aligned(64)));
 	float dx[2][2][16];
 	__m512 acc[MM_TT];
-	const uint8_t *xq = v->q8 + t0 * v->stride + 2; /* qs after the fp16 d */
 	int steps = (kb + 1) / 2;
 
 #pragma GCC unroll 16
@@ -152,61 +166,26 @@ static void chunk16(const struct xview *v, size_t t0, size_t b0, int kb, const u
 	for (int i = 0; i <= steps; i++) {
 		if (i < steps) {
 			int k = 2 * i;
-			size_t b = b0 + (size_t)k;
+			int32_t (*c)[256] = cb[i & 1];
 
-			_tile_zero(0);
-			_tile_loadd(2, xq + b * sizeof(struct block_q8_0), v->stride);
-			_tile_loadd(4, wb + 512 * k, 64);
-			_tile_dpbssd(0, 2, 4);
-			if (k + 1 < kb) {
-				_tile_zero(1);
-				_tile_loadd(3, xq + (b + 1) * sizeof(struct block_q8_0), v->stride);
-				_tile_loadd(5, wb + 512 * (k + 1), 64);
-				_tile_dpbssd(1, 3, 5);
-			}
-			x_scales(v, t0, MM_TT, b, dx[i & 1][0]);
+			if (i & 1)
+				MM_STEP(2, 3);
+			else
+				MM_STEP(0, 1);
+			x_scales(v, t0, nt, b0 + (size_t)k, dx[i & 1][0]);
 			if (k + 1 < kb)
-				x_scales(v, t0, MM_TT, b + 1, dx[i & 1][1]);
-			_tile_stored(0, c[i & 1][0], 64);
-			if (k + 1 < kb)
-				_tile_stored(1, c[i & 1][1], 64);
+				x_scales(v, t0, nt, b0 + (size_t)k + 1, dx[i & 1][1]);
 		}
 		if (i > 0) {
 			int k = 2 * (i - 1), p = (i - 1) & 1;
 
-			epilogue(acc, MM_TT, c[p][0], dw[k], dx[p][0]);
+			epilogue(acc, cb[p][0], dw[k], dx[p][0]);
 			if (k + 1 < kb)
-				epilogue(acc, MM_TT, c[p][1], dw[k + 1], dx[p][1]);
+				epilogue(acc, cb[p][1], dw[k + 1], dx[p][1]);
 		}
 	}
 #pragma GCC unroll 16
 	for (int t = 0; t < MM_TT; t++)
-		_mm512_storeu_ps(accbuf + 16 * t, acc[t]);
-}
-
-/* the last nt < 16 tokens (tiles 6 and 7, configured for nt rows) */
-static void chunk_tail(const struct xview *v, size_t t0, int nt, size_t b0, int kb,
-		       const uint8_t *wb, const __m512 *dw, float *accbuf)
-{
-	int32_t c[256] __attribute__((aligned(64)));
-	float dx[16];
-	__m512 acc[MM_TT];
-	const uint8_t *xq = v->q8 + t0 * v->stride + 2;
-
-	for (int t = 0; t < nt; t++)
-		acc[t] = _mm512_loadu_ps(accbuf + 16 * t);
-	for (int k = 0; k < kb; k++) {
-		size_t b = b0 + (size_t)k;
-
-		_tile_zero(6);
-		_tile_loadd(7, xq + b * sizeof(struct block_q8_0), v->stride);
-		_tile_loadd(4, wb + 512 * k, 64);
-		_tile_dpbssd(6, 7, 4);
-		x_scales(v, t0, nt, b, dx);
-		_tile_stored(6, c, 64);
-		epilogue(acc, nt, c, dw[k], dx);
-	}
-	for (int t = 0; t < nt; t++)
 		_mm512_storeu_ps(accbuf + 16 * t, acc[t]);
 }
 
@@ -267,36 +246,50 @@ static void rows_mm_q4_0_x16_amx(const void *W, size_t rb, size_t r0, size_t r1,
 	uint8_t wb[MM_GMAX][MM_KB * 512] __attribute__((aligned(64)));
 	__m512 dw[MM_GMAX][MM_KB];
 	float accbuf[MM_GMAX][MM_TSUP * 16] __attribute__((aligned(64)));
+	uint8_t xt[MM_TT * MM_KB * 32] __attribute__((aligned(64))); /* a tail's A rows */
 	struct xview v;
-	int tail = (int)(n_tok % MM_TT);
 
 	if (!nb || r0 >= r1 || !x_view(x, n_tok, &v)) {
 		as_rows_mm_q4_0_x16_avx512(W, rb, r0, r1, cols, x, n_tok, y, ldy);
 		return;
 	}
-	tiles_config(tail);
+	tiles_config();
 	for (size_t g0 = r0 / AS_X16_ROWS; g0 * AS_X16_ROWS < r1; g0 += MM_GMAX) {
 		size_t g_end = (r1 + AS_X16_ROWS - 1) / AS_X16_ROWS;
 		int ng = (int)(g_end - g0 < MM_GMAX ? g_end - g0 : MM_GMAX);
 
 		for (size_t ts = 0; ts < n_tok; ts += MM_TSUP) {
 			size_t nts = n_tok - ts < MM_TSUP ? n_tok - ts : MM_TSUP;
+			size_t full = nts / MM_TT * MM_TT;
 
-			for (int gi = 0; gi < ng; gi++)
-				memset(accbuf[gi], 0, nts * 16 * sizeof(float));
+			for (int gi = 0; gi < ng; gi++) /* whole tiles: a tail's spare rows too */
+				memset(accbuf[gi], 0, (nts + MM_TT - 1) / MM_TT * MM_TT * 16 *
+						      sizeof(float));
 			for (size_t b0 = 0; b0 < nb; b0 += MM_KB) {
 				int kb = (int)(nb - b0 < MM_KB ? nb - b0 : MM_KB);
-				size_t tc = 0;
+				const uint8_t *xq = v.q8 + b0 * sizeof(struct block_q8_0) + 2;
 
 				for (int gi = 0; gi < ng; gi++)
 					unpack(base + (g0 + (size_t)gi) * nb, b0, kb, wb[gi], dw[gi]);
-				for (; tc + MM_TT <= nts; tc += MM_TT)
+				for (size_t tc = 0; tc < full; tc += MM_TT)
 					for (int gi = 0; gi < ng; gi++)
-						chunk16(&v, ts + tc, b0, kb, wb[gi], dw[gi],
-							accbuf[gi] + 16 * tc);
-				for (int gi = 0; tc < nts && gi < ng; gi++)
-					chunk_tail(&v, ts + tc, (int)(nts - tc), b0, kb, wb[gi],
-						   dw[gi], accbuf[gi] + 16 * tc);
+						chunk16(&v, ts + tc, MM_TT,
+							xq + (ts + tc) * v.stride,
+							sizeof(struct block_q8_0), v.stride, b0, kb,
+							wb[gi], dw[gi], accbuf[gi] + 16 * tc);
+				if (full == nts)
+					continue;
+				/* the tail's qs, one row of 32 bytes per token and block */
+				memset(xt, 0, sizeof(xt));
+				for (size_t t = full; t < nts; t++)
+					for (int k = 0; k < kb; k++)
+						memcpy(xt + (t - full) * MM_KB * 32 + 32 * (size_t)k,
+						       xq + (ts + t) * v.stride +
+							       (size_t)k * sizeof(struct block_q8_0),
+						       32);
+				for (int gi = 0; gi < ng; gi++)
+					chunk16(&v, ts + full, (int)(nts - full), xt, 32, MM_KB * 32,
+						b0, kb, wb[gi], dw[gi], accbuf[gi] + 16 * full);
 			}
 			for (int gi = 0; gi < ng; gi++) {
 				size_t gr0 = (g0 + (size_t)gi) * AS_X16_ROWS;
