@@ -169,10 +169,10 @@ static void print_batch(const struct bk_opts *o, const char *type, const char *l
 	if (o->json) {
 		json_head(type, layout, lvl);
 		printf(",\"amx\":%s,\"batch\":%ld,\"rows\":%ld,\"cols\":%ld,\"threads\":%ld,"
-		       "\"us\":%.2f,\"us_mean\":%.2f,\"us_best\":%.2f,\"tokens_per_s\":%.2f,"
-		       "\"gflops\":%.3f}\n",
+		       "\"us\":%.2f,\"us_mean\":%.2f,\"us_best\":%.2f,\"cpu_us\":%.2f,"
+		       "\"tokens_per_s\":%.2f,\"gflops\":%.3f}\n",
 		       amx ? "true" : "false", o->batch, rows, cols, o->threads, tm->median * 1e6,
-		       tm->mean * 1e6, tm->best * 1e6, tps, gflops);
+		       tm->mean * 1e6, tm->best * 1e6, tm->cpu * 1e6, tps, gflops);
 	} else {
 		char name[32];
 
