@@ -739,6 +739,7 @@ int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs,
 		if (tab->rows_mm_amx[k] && atomic_load(&amx_on)) {
 			p->fn_mm[j] = tab->rows_mm_amx[k];
 			p->mm_rows[j] = AS_MM_AMX_ROWS;
+			p->need_q8t = true;
 		}
 		p->row_bytes[j] = (size_t)rb;
 		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 ||

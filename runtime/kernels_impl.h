@@ -34,7 +34,13 @@ struct as_xin {
 	const struct block_q8_K *q8k;  /* x as Q8_K, cols/256 blocks (NULL if cols % 256) */
 	const struct as_q8_pair *q8p;  /* cols/64 pairs, when the table asks for them */
 	const float *q8s1;             /* per Q8_0 block: llama.cpp's Q8_1 s, for Q4_1 / Q5_1 */
+	/* Only in x[0] of a batch (as_matmul_multi) whose plan has need_q8t: the batch's Q8_0
+	 * inputs in AMX tiles, AS_Q8T_BYTES per 16 tokens and block: for chunk c (tokens
+	 * 16c..16c+15) and block b at q8t + (c * nblocks + b) * AS_Q8T_BYTES, the 16 tokens'
+	 * qs (32 bytes each), then their scales as 16 floats; tokens past the batch are 0. */
+	const uint8_t *q8t;
 };
+#define AS_Q8T_BYTES (16 * 32 + 16 * 4)
 
 /*
  * Row kernel: y[r] = dot(row r of W, x) for r in [r0, r1). Row r starts at
@@ -124,6 +130,7 @@ struct as_mv_plan {
 	size_t mm_rows[AS_MV_MAX_JOBS]; /* rows per matmul.c tile it wants (0: by weight bytes) */
 	size_t row_bytes[AS_MV_MAX_JOBS];
 	bool need_q8, need_q8k, need_pairs, need_s1;
+	bool need_q8t; /* a batch's inputs in AMX tiles too (as_xin.q8t; matmul.c builds it) */
 	size_t off_sum, off_p, off_s1, off_k, xin_bytes;
 };
 

@@ -90,6 +90,40 @@ static void prep_task(void *arg, int ith, int nth)
 			  c->buf ? c->buf + t * c->p->xin_bytes : NULL, &c->xin[t]);
 }
 
+/* The batch's Q8_0 inputs in AMX tiles (kernels_impl.h, as_xin.q8t), chunks of 16
+ * tokens spread over the threads. */
+struct q8t_ctx {
+	const struct as_xin *xin;
+	uint8_t *t;
+	size_t nb, n_tok, nch;
+};
+
+static void q8t_task(void *arg, int ith, int nth)
+{
+	const struct q8t_ctx *c = arg;
+
+	for (size_t ch = c->nch * (size_t)ith / (size_t)nth;
+	     ch < c->nch * (size_t)(ith + 1) / (size_t)nth; ch++) {
+		for (size_t b = 0; b < c->nb; b++) {
+			uint8_t *d = c->t + (ch * c->nb + b) * AS_Q8T_BYTES;
+			float dx[16];
+
+			for (size_t i = 0; i < 16; i++) {
+				size_t t = ch * 16 + i;
+
+				if (t < c->n_tok) {
+					memcpy(d + 32 * i, c->xin[t].q8[b].qs, 32);
+					dx[i] = as_fp16_to_fp32(c->xin[t].q8[b].d);
+				} else {
+					memset(d + 32 * i, 0, 32);
+					dx[i] = 0.0f;
+				}
+			}
+			memcpy(d + 16 * 32, dx, sizeof(dx));
+		}
+	}
+}
+
 void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs, int n_jobs,
 		     size_t cols, const float *X, size_t n_tok)
 {
@@ -97,6 +131,7 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 	struct mm_ctx c;
 	struct prep_ctx pc;
 	size_t bytes;
+	uint8_t *q8t = NULL;
 
 	if (n_jobs <= 0 || !cols || !n_tok)
 		return;
@@ -120,6 +155,19 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 		goto out;
 	}
 	as_tp_run(tp, prep_task, &pc);
+	if (p.need_q8t) {
+		struct q8t_ctx qc = { pc.xin, NULL, cols / QK8_0, n_tok, (n_tok + 15) / 16 };
+		size_t tb;
+
+		if (__builtin_mul_overflow(qc.nch * qc.nb, (size_t)AS_Q8T_BYTES, &tb) ||
+		    !(q8t = aligned_alloc(64, tb))) {
+			fail_all(jobs, n_jobs, n_tok);
+			goto out;
+		}
+		qc.t = q8t;
+		as_tp_run(tp, q8t_task, &qc);
+		pc.xin[0].q8t = q8t;
+	}
 	c.jobs = jobs;
 	c.p = &p;
 	c.xin = pc.xin;
@@ -139,6 +187,7 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 	else
 		as_tp_run(tp, mm_task, &c);
 out:
+	free(q8t);
 	free(pc.buf);
 	free(pc.xin);
 }

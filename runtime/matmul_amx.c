@@ -93,24 +93,6 @@ static void tiles_config(void)
 	_tile_loadconfig(&cfg);
 }
 
-/* What one call needs: token t's Q8_0 block b at q8 + t * stride + b * 34. */
-struct xview {
-	const uint8_t *q8;
-	size_t stride;
-	__m512i vidx; /* t * stride for t < 16 */
-};
-
-/* dx[t] of the tokens [t0, t0 + nt) for block b (0 for t >= nt) */
-static inline __attribute__((always_inline)) void
-x_scales(const struct xview *v, size_t t0, int nt, size_t b, float *dx)
-{
-	__mmask16 m = (__mmask16)(nt >= 16 ? 0xffff : (1u << nt) - 1);
-	const uint8_t *q = v->q8 + t0 * v->stride + b * sizeof(struct block_q8_0);
-	__m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, v->vidx, q, 1);
-
-	_mm512_storeu_ps(dx, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
-}
-
 /* acc[t] += the block's products, t < 16, from the C tile stored at c (the exact
  * si = dot(q - 8, x) = dot(q, x) - 8 * sum(x) of every row and token) */
 static inline __attribute__((always_inline)) void
@@ -130,12 +112,12 @@ epilogue(__m512 *acc, const int32_t *c, __m512 dw, const float *dx)
 #define MM_STEP(C0, C1)                                                                   \
 	do {                                                                              \
 		_tile_zero(C0);                                                           \
-		_tile_loadd(4, xq + (size_t)k * xb, xs);                                  \
+		_tile_loadd(4, tq + (size_t)k * AS_Q8T_BYTES, 32);                       \
 		_tile_loadd(6, wb + 512 * k, 64);                                         \
 		_tile_dpbssd(C0, 4, 6);                                                   \
 		if (k + 1 < kb) {                                                         \
 			_tile_zero(C1);                                                   \
-			_tile_loadd(5, xq + (size_t)(k + 1) * xb, xs);                    \
+			_tile_loadd(5, tq + (size_t)(k + 1) * AS_Q8T_BYTES, 32);         \
 			_tile_loadd(7, wb + 512 * (k + 1), 64);                           \
 			_tile_dpbssd(C1, 5, 7);                                           \
 		}                                                                         \
@@ -145,18 +127,15 @@ epilogue(__m512 *acc, const int32_t *c, __m512 dw, const float *dx)
 	} while (0)
 
 /*
- * 16 tokens from t0 (nt of them real: the others' rows of A are zeros and their
- * accumulators are not used) against the kb unpacked blocks wb (blocks b0..): block k's
- * A tile at xq + k * xb, rows xs apart. Two blocks per step; the tiles of step i are
- * computed and stored while the products of step i - 1 are summed, steps alternating
- * between two pairs of C tiles.
+ * 16 tokens (a chunk of as_xin.q8t, tq its first block's tile) against the kb unpacked
+ * blocks wb; tokens past the batch have zero inputs and their accumulators are not used.
+ * Two blocks per step; the tiles of step i are computed and stored while the products of
+ * step i - 1 are summed, steps alternating between two pairs of C tiles.
  */
-static void chunk16(const struct xview *v, size_t t0, int nt, const uint8_t *xq, size_t xb,
-		    size_t xs, size_t b0, int kb, const uint8_t *wb, const __m512 *dw,
+static void chunk16(const uint8_t *tq, int kb, const uint8_t *wb, const __m512 *dw,
 		    float *accbuf)
 {
 	int32_t cb[2][2][256] __attribute__((aligned(64)));
-	float dx[2][2][16];
 	__m512 acc[MM_TT];
 	int steps = (kb + 1) / 2;
 
@@ -172,16 +151,15 @@ static void chunk16(const struct xview *v, size_t t0, int nt, const uint8_t *xq,
 				MM_STEP(2, 3);
 			else
 				MM_STEP(0, 1);
-			x_scales(v, t0, nt, b0 + (size_t)k, dx[i & 1][0]);
-			if (k + 1 < kb)
-				x_scales(v, t0, nt, b0 + (size_t)k + 1, dx[i & 1][1]);
 		}
 		if (i > 0) {
 			int k = 2 * (i - 1), p = (i - 1) & 1;
+			const uint8_t *dx = tq + (size_t)k * AS_Q8T_BYTES + 16 * 32;
 
-			epilogue(acc, cb[p][0], dw[k], dx[p][0]);
+			epilogue(acc, cb[p][0], dw[k], (const float *)dx);
 			if (k + 1 < kb)
-				epilogue(acc, cb[p][1], dw[k + 1], dx[p][1]);
+				epilogue(acc, cb[p][1], dw[k + 1],
+					 (const float *)(dx + AS_Q8T_BYTES));
 		}
 	}
 #pragma GCC unroll 16
@@ -211,45 +189,17 @@ static void unpack(const struct block_q4_0x16 *g, size_t b0, int kb, uint8_t *wb
 	}
 }
 
-/* The inputs' Q8_0 blocks one stride apart (as matmul.c lays them out), the stride small
- * enough for 32-bit gather indices: else false. */
-static bool x_view(const struct as_xin *x, size_t n_tok, struct xview *v)
-{
-	const uint8_t *q0 = (const uint8_t *)x[0].q8;
-	size_t st = 0;
-
-	if (!q0)
-		return false;
-	if (n_tok > 1) {
-		if ((const uint8_t *)x[1].q8 <= q0)
-			return false;
-		st = (size_t)((const uint8_t *)x[1].q8 - q0);
-	}
-	if (st > (size_t)INT32_MAX / MM_TT)
-		return false;
-	for (size_t t = 1; t < n_tok; t++)
-		if ((const uint8_t *)x[t].q8 != q0 + t * st)
-			return false;
-	v->q8 = q0;
-	v->stride = st;
-	v->vidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-							12, 13, 14, 15),
-				     _mm512_set1_epi32((int)st));
-	return true;
-}
-
 static void rows_mm_q4_0_x16_amx(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 				 const struct as_xin *x, size_t n_tok, float *y, size_t ldy)
 {
 	size_t nb = cols / QK4_0;
 	const struct block_q4_0x16 *base = W;
+	const uint8_t *q8t = n_tok ? x[0].q8t : NULL;
 	uint8_t wb[MM_GMAX][MM_KB * 512] __attribute__((aligned(64)));
 	__m512 dw[MM_GMAX][MM_KB];
 	float accbuf[MM_GMAX][MM_TSUP * 16] __attribute__((aligned(64)));
-	uint8_t xt[MM_TT * MM_KB * 32] __attribute__((aligned(64))); /* a tail's A rows */
-	struct xview v;
 
-	if (!nb || r0 >= r1 || !x_view(x, n_tok, &v)) {
+	if (!nb || r0 >= r1 || !q8t) {
 		as_rows_mm_q4_0_x16_avx512(W, rb, r0, r1, cols, x, n_tok, y, ldy);
 		return;
 	}
@@ -260,36 +210,22 @@ static void rows_mm_q4_0_x16_amx(const void *W, size_t rb, size_t r0, size_t r1,
 
 		for (size_t ts = 0; ts < n_tok; ts += MM_TSUP) {
 			size_t nts = n_tok - ts < MM_TSUP ? n_tok - ts : MM_TSUP;
-			size_t full = nts / MM_TT * MM_TT;
 
-			for (int gi = 0; gi < ng; gi++) /* whole tiles: a tail's spare rows too */
+			for (int gi = 0; gi < ng; gi++) /* whole chunks: a tail's spare rows too */
 				memset(accbuf[gi], 0, (nts + MM_TT - 1) / MM_TT * MM_TT * 16 *
 						      sizeof(float));
 			for (size_t b0 = 0; b0 < nb; b0 += MM_KB) {
 				int kb = (int)(nb - b0 < MM_KB ? nb - b0 : MM_KB);
-				const uint8_t *xq = v.q8 + b0 * sizeof(struct block_q8_0) + 2;
 
 				for (int gi = 0; gi < ng; gi++)
 					unpack(base + (g0 + (size_t)gi) * nb, b0, kb, wb[gi], dw[gi]);
-				for (size_t tc = 0; tc < full; tc += MM_TT)
+				for (size_t tc = 0; tc < nts; tc += MM_TT) {
+					const uint8_t *tq = q8t + ((ts + tc) / MM_TT * nb + b0) *
+									  AS_Q8T_BYTES;
+
 					for (int gi = 0; gi < ng; gi++)
-						chunk16(&v, ts + tc, MM_TT,
-							xq + (ts + tc) * v.stride,
-							sizeof(struct block_q8_0), v.stride, b0, kb,
-							wb[gi], dw[gi], accbuf[gi] + 16 * tc);
-				if (full == nts)
-					continue;
-				/* the tail's qs, one row of 32 bytes per token and block */
-				memset(xt, 0, sizeof(xt));
-				for (size_t t = full; t < nts; t++)
-					for (int k = 0; k < kb; k++)
-						memcpy(xt + (t - full) * MM_KB * 32 + 32 * (size_t)k,
-						       xq + (ts + t) * v.stride +
-							       (size_t)k * sizeof(struct block_q8_0),
-						       32);
-				for (int gi = 0; gi < ng; gi++)
-					chunk16(&v, ts + full, (int)(nts - full), xt, 32, MM_KB * 32,
-						b0, kb, wb[gi], dw[gi], accbuf[gi] + 16 * full);
+						chunk16(tq, kb, wb[gi], dw[gi], accbuf[gi] + 16 * tc);
+				}
 			}
 			for (int gi = 0; gi < ng; gi++) {
 				size_t gr0 = (g0 + (size_t)gi) * AS_X16_ROWS;
