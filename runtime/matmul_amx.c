@@ -4,16 +4,18 @@
  * prompt processing (runtime/matmul.c), a sub-choice of the AVX-512 level (kernels.c:
  * used when the CPU has AMX-TILE and AMX-INT8 and the kernel grants the tile state).
  *
- * For one 32-column block, one 16-row group and up to 16 tokens, tdpbsud computes the
- * 16 x 16 integer dots of the tokens' signed Q8_0 bytes (tile A: a token per row) with
- * the group's unsigned nibbles (tile B: the block's low nibbles then its high nibbles,
- * which is the X16 layout's order, 4 bytes per row of the group) in exact int32. Then,
- * for every token, in the order of the X16 row kernels (matmul_avx512.c, kernels.c):
- * si = dot - 8 * sum(x), dd = dw * dx, p = si * dd, acc + p, each rounded, blocks in
- * order: every output is bit-identical to the AVX-512 tile's and the row kernels'.
+ * For one 32-column block, one 16-row group and 16 tokens, tdpbssd computes the 16 x 16
+ * exact int32 dots of the tokens' Q8_0 bytes (tile A: a token per row, from the batch's
+ * tile-ordered inputs as_xin.q8t, which matmul.c builds) with the group's weights as
+ * signed bytes q - 8 (tile B: the block's low nibbles then its high nibbles, which is the
+ * X16 layout's order, 4 bytes per row of the group): si = dot(q, x) - 8 * sum(x), as the
+ * VNNI kernels compute it. Then, for every token, in the order of the X16 row kernels
+ * (matmul_avx512.c, kernels.c): dd = dw * dx, p = si * dd, acc + p, each rounded, blocks
+ * in order: every output is bit-identical to the AVX-512 tile's and the row kernels'.
  *
- * Weights are unpacked to bytes 16 blocks at a time (8 KiB, in L1) and used for all the
- * tokens; the accumulators of up to MM_TSUP tokens live on the stack between them.
+ * Weights are unpacked to bytes 16 blocks at a time (8 KiB per group, in L1) for up to
+ * MM_GMAX groups, and each 16-token piece of the inputs feeds all of them; the
+ * accumulators of up to MM_TSUP tokens per group live on the stack between the pieces.
  */
 #include <cpuid.h>
 #include <immintrin.h>
@@ -26,7 +28,9 @@
 
 #define RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define MM_TT 16   /* tokens per tile (rows of tiles A and C) */
+#ifndef MM_KB
 #define MM_KB 16   /* blocks unpacked at a time */
+#endif
 #ifndef MM_TSUP
 #define MM_TSUP 128 /* tokens whose accumulators are kept at once (a multiple of MM_TT) */
 #endif

@@ -134,8 +134,7 @@ static void test_amx_bitexact(void **st)
 		struct as_threadpool *tp = nth > 1 ? as_tp_create(nth) : NULL;
 
 		for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
-			bad += check_shape(tp, shapes[s][0], shapes[s][1], 1,
-					   shapes[s][1] >= 4096 ? 20 : 40);
+			bad += check_shape(tp, shapes[s][0], shapes[s][1], 1, 40);
 		bad += check_shape(tp, 23, 96, 300, 300);
 		as_tp_destroy(tp);
 	}
