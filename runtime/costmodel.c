@@ -564,3 +564,49 @@ double as_measure_compute_bps(struct as_threadpool *tp, double seconds)
 	free(y);
 	return dt > 0 ? (double)it * (double)(n * cb) / dt : 0;
 }
+
+static double clamp01(double v)
+{
+	return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+void as_cost_experts(const struct as_cost_expert_inputs *in, enum as_expert_precision x,
+		     uint32_t high, struct as_cost_expert_est *out)
+{
+	double fb = in->flash_bps > 0 ? in->flash_bps : 1e9;
+	double cb = in->compute_bps > 0 ? in->compute_bps : 1e10;
+	double hi_rd = 0, lo_rd = 0, hi_b = 0, p_hi, n_hi, n_lo;
+	uint32_t k = in->k;
+
+	for (int c = 0; c < 2; c++) {
+		double *rd = c ? &lo_rd : &hi_rd;
+
+		*rd = (1 - clamp01(in->in_share[c])) * in->in_bytes[c] +
+		      (1 - clamp01(in->out_share[c])) * in->out_bytes[c];
+	}
+	hi_b = in->in_bytes[0] + in->out_bytes[0];
+	memset(out, 0, sizeof(*out));
+	if (x == AS_XPREC_LOW_WEIGHT) {
+		n_hi = high < k ? high : k;
+		n_lo = k - n_hi;
+		out->bytes = n_hi * hi_rd + n_lo * lo_rd;
+	} else if (x == AS_XPREC_MISS) {
+		/* high only when both high bundles are in: the smaller share */
+		p_hi = fmin(clamp01(in->in_share[0]), clamp01(in->out_share[0]));
+		n_hi = k * p_hi;
+		n_lo = k - n_hi;
+		out->bytes = n_lo * lo_rd;
+	} else {
+		n_hi = k;
+		n_lo = 0;
+		out->bytes = k * hi_rd;
+	}
+	out->bytes *= in->n_layers;
+	out->low_share = k ? n_lo / k : 0;
+	out->acc = out->low_share * (x == AS_XPREC_MISS ? AS_COST_MISS_ACC : 1.0);
+	out->io_s = in->attn_io_s + out->bytes / fb;
+	/* the kernels' time follows the weights, not their encoding: a low copy is read
+	 * faster, not computed faster (q4_0 unpacks its nibbles) */
+	out->compute_s = (in->attn_compute_bytes + in->n_layers * k * hi_b) / cb;
+	out->s = fmax(out->io_s, out->compute_s);
+}

@@ -415,6 +415,7 @@ static void tables_init(void)
 	s->rows[AS_K_Q6_K] = rows_q6_K;
 	s->rows[AS_K_Q4_0_X16] = rows_q4_0_x16;
 	as_kernels_types_scalar_init(s);
+	as_kernels_x16_scalar_init(s);
 	s->quant_q8_0 = quant_q8_0_scalar;
 	s->dot_f32 = dot_f32_scalar;
 	s->axpy_f32 = axpy_f32_scalar;
@@ -499,67 +500,6 @@ int as_simd_parse(const char *name)
 	return -1;
 }
 
-/* ---- repacking --------------------------------------------------------------------- */
-
-int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes)
-{
-	uint64_t groups, per;
-
-	if (t != GGML_TYPE_Q4_0 || !rows || !cols || cols % QK4_0 || !bytes)
-		return -EINVAL;
-	groups = ((uint64_t)rows + AS_X16_ROWS - 1) / AS_X16_ROWS;
-	if (__builtin_mul_overflow((uint64_t)(cols / QK4_0), (uint64_t)sizeof(struct block_q4_0x16),
-				   &per) ||
-	    __builtin_mul_overflow(groups, per, bytes))
-		return -EOVERFLOW;
-	return 0;
-}
-
-/* Measured on x86-64 (Documentation/kernels.md). On aarch64 the NEON X16 kernels exist and
- * are tested, but their speed on a real core is unmeasured: no repacking there yet. */
-bool as_repack_useful(enum ggml_type t)
-{
-#if defined(__x86_64__)
-	return t == GGML_TYPE_Q4_0 && as_simd_active() >= AS_SIMD_AVX2;
-#else
-	(void)t;
-	return false;
-#endif
-}
-
-int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst)
-{
-	uint64_t bytes;
-	int rc = as_repack_size(t, rows, cols, &bytes);
-	size_t nb = cols / QK4_0;
-	const struct block_q4_0 *in = src;
-	struct block_q4_0x16 *out = dst;
-
-	if (rc)
-		return rc;
-	if (!src || !dst)
-		return -EINVAL;
-	for (size_t g = 0; g * AS_X16_ROWS < rows; g++) {
-		for (size_t b = 0; b < nb; b++) {
-			struct block_q4_0x16 *o = &out[g * nb + b];
-
-			memset(o, 0, sizeof(*o));
-			for (size_t ri = 0; ri < AS_X16_ROWS; ri++) {
-				size_t r = g * AS_X16_ROWS + ri;
-
-				if (r >= rows)
-					break; /* padding rows: d = 0, qs = 0 */
-				const struct block_q4_0 *ib = &in[r * nb + b];
-
-				o->d[ri] = ib->d;
-				for (int c = 0; c < 4; c++)
-					memcpy(&o->qs[c * 64 + ri * 4], &ib->qs[c * 4], 4);
-			}
-		}
-	}
-	return (int)AS_TYPE_Q4_0_X16;
-}
-
 /* ---- matvec ------------------------------------------------------------------------- */
 
 static int ktype_of(enum ggml_type t)
@@ -573,6 +513,9 @@ static int ktype_of(enum ggml_type t)
 	case GGML_TYPE_Q4_K: return AS_K_Q4_K;
 	case GGML_TYPE_Q6_K: return AS_K_Q6_K;
 	case (int)AS_TYPE_Q4_0_X16: return AS_K_Q4_0_X16;
+	case (int)AS_TYPE_Q4_K_X16: return AS_K_Q4_K_X16;
+	case (int)AS_TYPE_Q5_K_X16: return AS_K_Q5_K_X16;
+	case (int)AS_TYPE_Q8_0_X16: return AS_K_Q8_0_X16;
 	case GGML_TYPE_Q4_1: return AS_K_Q4_1;
 	case GGML_TYPE_Q5_0: return AS_K_Q5_0;
 	case GGML_TYPE_Q5_1: return AS_K_Q5_1;
@@ -730,9 +673,8 @@ int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs,
 
 		if (k < 0) /* unsupported type: a programming error */
 			return -EINVAL;
-		if (k == AS_K_Q4_0_X16 && cols % QK4_0 == 0)
-			rb = cols / QK4_0 * sizeof(struct block_q4_0);
-		else if (k == AS_K_Q4_0_X16 || as_row_bytes(jobs[j].type, cols, &rb))
+		/* a repacked type's rows take its plain type's bytes */
+		if (as_row_bytes(as_x16_plain_type(jobs[j].type), cols, &rb))
 			return -EINVAL;
 		p->fn[j] = tab->rows[k] ? tab->rows[k] : tables[AS_SIMD_SCALAR].rows[k];
 		p->fn_mm[j] = tab->rows[k] ? tab->rows_mm[k] : tables[AS_SIMD_SCALAR].rows_mm[k];
@@ -742,14 +684,15 @@ int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs,
 			p->need_q8t = true;
 		}
 		p->row_bytes[j] = (size_t)rb;
-		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 ||
+		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 || k == AS_K_Q8_0_X16 ||
 		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))
 			p->need_q8 = true;
 		if (k == AS_K_Q4_1 || k == AS_K_Q5_1)
 			p->need_s1 = true;
 		if (k == AS_K_Q4_0 && tab->q4_0_wants_pairs && p->fn[j] == tab->rows[k])
 			p->need_pairs = true;
-		if (k == AS_K_Q4_K || k == AS_K_Q6_K || (k >= AS_K_Q2_K && k <= AS_K_IQ4_XS))
+		if (k == AS_K_Q4_K || k == AS_K_Q6_K || k == AS_K_Q4_K_X16 || k == AS_K_Q5_K_X16 ||
+		    (k >= AS_K_Q2_K && k <= AS_K_IQ4_XS))
 			p->need_q8k = true;
 	}
 	if (p->need_q8 || p->need_q8k) {

@@ -66,6 +66,8 @@ enum as_ktype {
 	AS_K_Q4_1, AS_K_Q5_0, AS_K_Q5_1, AS_K_IQ4_NL,
 	/* against Q8_K activations */
 	AS_K_Q2_K, AS_K_Q3_K, AS_K_Q5_K, AS_K_IQ4_XS,
+	/* repacked 16-row groups beside Q4_0_X16 (repack.c) */
+	AS_K_Q4_K_X16, AS_K_Q5_K_X16, AS_K_Q8_0_X16,
 	AS_K_COUNT
 };
 
@@ -92,7 +94,11 @@ void as_kernels_avx2_init(struct as_kernel_table *t);
 void as_kernels_types_scalar_init(struct as_kernel_table *t);
 /* Their AVX2 kernels (kernels_types_avx2.c). */
 void as_kernels_types_avx2_init(struct as_kernel_table *t);
-/* AVX-512 Q4_K Q5_K Q6_K (kernels_kquant_avx512.c). */
+/* Scalar references of the repacked K-quant and Q8_0 layouts (repack.c): each row
+ * unpacked to its plain blocks and computed by the plain type's scalar kernel, taken from
+ * t (set before the call). */
+void as_kernels_x16_scalar_init(struct as_kernel_table *t);
+/* AVX-512 Q6_K and the Q4_K/Q5_K/Q8_0 X16 kernels (kernels_kquant_avx512.c). */
 void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
 /* The AVX-512 matrix-matrix tiles (matmul_avx512.c). */

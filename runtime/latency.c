@@ -49,17 +49,56 @@ int as_latency_set_model(struct as_latency *c, const struct as_latency_model *m)
 	return 0;
 }
 
-double as_latency_predict(const struct as_latency *c, float s)
+int as_latency_set_rungs(struct as_latency *c, const struct as_latency_rungs *r)
+{
+	if (!c->model.n || r->n > AS_LATENCY_MAX_RUNGS || (r->n && r->start >= r->n))
+		return -EINVAL;
+	for (uint32_t k = 0; k < r->n; k++)
+		for (uint32_t i = 0; i < c->model.n; i++)
+			if (!(r->t[k][i] > 0 && isfinite(r->t[k][i])))
+				return -EINVAL;
+	c->rungs = *r;
+	for (uint32_t k = 0; k < r->n; k++)
+		for (uint32_t i = 1; i < c->model.n; i++)
+			c->rungs.t[k][i] = fmin(c->rungs.t[k][i], c->rungs.t[k][i - 1]);
+	c->rung = c->rung_start = r->n ? r->start : 0;
+	return 0;
+}
+
+/* The predicted time at rung r (the model's times without rungs) and sparsity s. */
+static double predict_at(const struct as_latency *c, uint32_t r, float s)
 {
 	const struct as_latency_model *m = &c->model;
+	const double *t = c->rungs.n > 1 ? c->rungs.t[r] : m->t;
 
 	if (!m->n)
 		return fmax(1.0 - (double)s, MIN_KEEP);
 	for (uint32_t i = 1; i < m->n; i++)
 		if (s <= m->s[i])
-			return m->t[i - 1] + (m->t[i] - m->t[i - 1]) * (double)(s - m->s[i - 1]) /
-						     (double)(m->s[i] - m->s[i - 1]);
-	return m->t[m->n - 1];
+			return t[i - 1] + (t[i] - t[i - 1]) * (double)(s - m->s[i - 1]) /
+						  (double)(m->s[i] - m->s[i - 1]);
+	return t[m->n - 1];
+}
+
+double as_latency_predict(const struct as_latency *c, float s)
+{
+	return predict_at(c, c->rung, s);
+}
+
+/* The rung for the allowance goal from the current one, at sparsity s (pick's): the
+ * previous when it meets goal at the cap with the dead band's margin, the next when the
+ * cap does not meet it; else the same. */
+static uint32_t pick_rung(const struct as_latency *c, double goal, float s)
+{
+	uint32_t r = c->rung;
+
+	if (c->rungs.n <= 1)
+		return r;
+	if (r > 0 && c->ratio * predict_at(c, r - 1, c->s_max) <= goal * (1 - DEAD_BAND))
+		return r - 1;
+	if (s >= c->s_max && c->ratio * predict_at(c, r, c->s_max) > goal && r + 1 < c->rungs.n)
+		return r + 1;
+	return r;
 }
 
 /* measured / predicted over the last tokens: the median of three (one outlier is left
@@ -94,7 +133,7 @@ bool as_latency_step(struct as_latency *c, double dt_s)
 {
 	double p, goal, s;
 	uint64_t gap;
-	bool moved, valid = dt_s > 0 && isfinite(dt_s);
+	bool moved, rung_moved = false, valid = dt_s > 0 && isfinite(dt_s);
 
 	if (c->steps < AS_LATENCY_LOG)
 		c->dt_log[c->steps] = valid ? (float)dt_s : 0;
@@ -118,11 +157,21 @@ bool as_latency_step(struct as_latency *c, double dt_s)
 	if (fabs(c->ratio * p / goal - 1) < DEAD_BAND)
 		return false;
 	s = pick(c, goal);
+	{
+		uint32_t r = pick_rung(c, goal, (float)s);
+
+		if (r != c->rung) { /* the sparsity for the new rung */
+			c->rung = r;
+			c->rung_changes++;
+			rung_moved = true;
+			s = pick(c, goal);
+		}
+	}
 	s = fmin(fmax(s, c->s - AS_LATENCY_MAX_STEP), c->s + AS_LATENCY_MAX_STEP);
 	s = floor(s * 100 + 0.5) / 100; /* 0.01 steps: no creeping by rounding noise */
 	s = clampf(s, 0, c->s_max);
 	gap = gap_for(c, (float)s);
-	moved = (float)s != c->s || gap != c->gap;
+	moved = (float)s != c->s || gap != c->gap || rung_moved;
 	if ((float)s != c->s)
 		c->changes++;
 	if (gap != c->gap)

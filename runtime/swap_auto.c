@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "activeswap/swap_auto.h"
+#include "swap_auto_int.h"
 
 #define AUTO_CTX_MAX 2048
 #define AUTO_FLASH_BS (256u << 10) /* bytes per read of the flash measurement */
@@ -70,6 +71,14 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 		a->kind_bytes[k] = (double)d->kinds[k].in *
 				   (double)swap_store_bundle_bytes(st, (enum swap_kind)k);
 	a->n_ctx_train = d->hp.n_ctx;
+	a->n_expert = d->n_expert;
+	a->experts_used = d->n_expert ? as_swap_store_experts_used(st) : 0;
+	a->store_group = d->group;
+	a->low_experts = d->n_expert && swap_store_n_kinds(st) == SWAP_KIND_MAX;
+	for (int k = 0; k < (int)swap_store_n_kinds(st) && k < SWAP_KIND_MAX; k++) {
+		a->bundle_bytes[k] = (double)swap_store_bundle_bytes(st, (enum swap_kind)k);
+		a->kind_in[k] = d->kinds[k].in;
+	}
 	swap_store_close(st);
 	/* 0: the default (at most 2048) and never past the training context (the store
 	 * header's copy of it), as for a GGUF */
@@ -177,9 +186,58 @@ static void choose_latency(struct as_swap_auto *a, const char *path,
 	p->group = a->choice.group;
 }
 
+/*
+ * --latency-target with --expert-precision auto on a store with low copies: the reads
+ * replayed as above, then the rungs of the precision planner by accuracy cost, each at
+ * the lowest sparsity the cost model with experts (as_cost_experts) predicts to meet the
+ * target (swap_auto_xprec.c); the group as the cost model sets it for that sparsity.
+ */
+static void choose_latency_xprec(struct as_swap_auto *a, const char *path,
+				 struct as_cost_inputs *ci, struct as_swap_params *p,
+				 uint32_t grp)
+{
+	const struct as_swap_xprec_cand *c;
+
+	choose_latency(a, path, ci, p, grp); /* the replay into ci */
+	sw_auto_xprec(a, path, ci, p);
+	c = &a->xcand[a->xpick];
+	as_cost_choose(ci, c->sparsity, grp, &a->choice);
+	a->choice.tokens_per_s = c->est.s > 0 ? 1.0 / c->est.s : 0;
+	a->choice.io_s = c->est.io_s;
+	a->choice.compute_s = c->est.compute_s;
+	p->sparsity = a->choice.sparsity;
+	p->group = a->choice.group;
+}
+
 double as_swap_auto_predicted_s(const struct as_swap_auto *a)
 {
 	return a->choice.tokens_per_s > 0 ? 1.0 / a->choice.tokens_per_s : 0;
+}
+
+/* The model with experts' time per token at candidate i of the precision choice and
+ * sparsity s (> 0). */
+static double xprec_time(const struct as_swap_auto *a, uint32_t i, float s)
+{
+	struct as_cost_expert_est xe;
+	struct as_swap_params q = { .policy = a->xpolicy, .uniform_cache = a->xuniform };
+
+	sw_auto_xprec_estimate(a, &a->cost, &q, a->xcand[i].x, a->xcand[i].high, s, &xe);
+	return xe.s > 0 && isfinite(xe.s) ? xe.s : 1e-6;
+}
+
+void as_swap_auto_latency_rungs(const struct as_swap_auto *a, const struct as_latency_model *m,
+				struct as_latency_rungs *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (!a->xprec_latency || !a->xprec_chosen || !a->xlow_slots || a->n_xcand < 2)
+		return;
+	for (uint32_t k = 0; k < a->n_xcand && k < AS_LATENCY_MAX_RUNGS; k++) {
+		r->id[k] = (uint32_t)a->xcand[k].x << 16 | a->xcand[k].high;
+		for (uint32_t i = 0; i < m->n; i++)
+			r->t[k][i] = xprec_time(a, k, m->s[i]);
+		r->n = k + 1;
+	}
+	r->start = a->xpick < r->n ? a->xpick : 0;
 }
 
 void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_model *m)
@@ -196,6 +254,8 @@ void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_
 		if (s > max - 1e-6f)
 			s = max;
 		as_cost_choose(&a->cost, s, a->choice.group, &c);
+		if (a->xprec_latency && a->xprec_chosen) /* the rung picked, with experts */
+			c.tokens_per_s = 1.0 / xprec_time(a, a->xpick, s);
 		m->s[m->n] = s;
 		/* nothing to read or compute (an empty store): any time > 0 will do */
 		m->t[m->n] = c.tokens_per_s > 0 && isfinite(c.tokens_per_s) ?
@@ -250,17 +310,21 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 		return -EINVAL;
 	}
 	ci.weight_bytes = a->weight_bytes;
+	/* a slice (tensor parallelism) holds and reads only its channels: the cache's share
+	 * is of those */
+	if (p->n_slices > 1 && bi->slots_all < ci.weight_bytes)
+		ci.weight_bytes = bi->slots_all;
 	ci.n_layers = a->n_layers;
 	ci.cache_bytes = budget_bytes > bi->fixed + bi->staging ?
 			 budget_bytes - bi->fixed - bi->staging : 0;
 	if (ci.cache_bytes > ci.weight_bytes)
 		ci.cache_bytes = ci.weight_bytes;
 	ci.max_sparsity = a->req.max_sparsity;
-	if (a->auto_sparsity || a->auto_group) {
-		ci.flash_bps = a->flash_bps =
+	if (a->auto_sparsity || a->auto_group || a->req.expert_precision_auto) {
+		ci.flash_bps = a->flash_bps = a->req.flash_bps > 0 ? a->req.flash_bps :
 			as_measure_flash_bps(path, AUTO_FLASH_BS,
 					     probe_s(a, budget_bytes, AUTO_FLASH_S));
-		ci.compute_bps = a->compute_bps =
+		ci.compute_bps = a->compute_bps = a->req.compute_bps > 0 ? a->req.compute_bps :
 			as_measure_compute_bps(p->tp, probe_s(a, budget_bytes, AUTO_COMPUTE_S));
 	}
 	if (a->req.levels) {
@@ -280,8 +344,16 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	if (a->req.gap_auto && !p->gap_bytes && a->group1 && budget_bytes < bi->full &&
 	    budget_bytes >= bi->min)
 		replay_gap(a, path, &ci, p);
-	if (a->req.latency_target_s > 0)
-		choose_latency(a, path, &ci, p, grp);
+	a->xprec_chosen = a->xprec_latency = a->xlow_slots = false;
+	a->xprec_why = NULL;
+	if (a->req.expert_precision_auto && a->req.latency_target_s > 0 && a->low_experts) {
+		choose_latency_xprec(a, path, &ci, p, grp);
+	} else {
+		if (a->req.latency_target_s > 0)
+			choose_latency(a, path, &ci, p, grp);
+		if (a->req.expert_precision_auto)
+			sw_auto_xprec(a, path, &ci, p);
+	}
 	a->cost = ci;
 	return 0;
 }

@@ -79,8 +79,11 @@ static void plan(struct as_swap_model *m, uint32_t layer, const uint32_t *ids, u
 	struct as_swap_layer_stats *ls = &m->ls[layer];
 	uint64_t saved = 0;
 
-	if (!m->xprec)
+	if (!m->xprec) { /* off; with the low slots (a precision that may change) counted */
+		if (m->xlow)
+			ls->expert_high += n;
 		return;
+	}
 	for (int k = SWAP_FFN_IN; k <= SWAP_FFN_OUT; k++)
 		saved += swap_store_bundle_bytes(m->st, k) -
 			 swap_store_bundle_bytes(m->st, k + SWAP_FFN_IN_LOW - SWAP_FFN_IN);

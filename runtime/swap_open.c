@@ -318,6 +318,22 @@ uint32_t as_swap_topk_count(float s, uint32_t n)
 	return k > n ? n : (uint32_t)k;
 }
 
+int as_swap_set_expert_precision(struct as_swap_model *m, enum as_expert_precision x,
+				 uint32_t high)
+{
+	uint32_t k = m->rm.hp.n_expert_used;
+
+	if (!m->xlow)
+		return -EOPNOTSUPP;
+	if ((unsigned)x >= AS_XPREC_COUNT || high > k)
+		return -EINVAL;
+	m->xprec = x;
+	m->xhigh = high ? high : (k + 1) / 2;
+	if (x == AS_XPREC_OFF) /* plan() does not run: every expert high */
+		memset(m->xlow, 0, m->rm.hp.n_expert);
+	return 0;
+}
+
 int as_swap_set_sparsity(struct as_swap_model *m, float s)
 {
 	const struct swap_store_desc *d = swap_store_desc(m->st);
@@ -561,8 +577,10 @@ static int set_precision(struct as_swap_model *m, const struct as_swap_params *p
 			 (int)p->expert_precision);
 		return -EINVAL;
 	}
-	if (p->expert_precision == AS_XPREC_OFF)
+	if (p->expert_precision == AS_XPREC_OFF && !p->expert_low_slots)
 		return 0;
+	if (swap_store_n_kinds(m->st) != SWAP_KIND_MAX && p->expert_precision == AS_XPREC_OFF)
+		return 0; /* nothing to change to later: as without expert_low_slots */
 	if (swap_store_n_kinds(m->st) != SWAP_KIND_MAX) {
 		snprintf(err, errlen, "expert precision %s needs a store with low-precision "
 			 "experts (convert --expert-types HIGH,LOW)",
@@ -587,7 +605,7 @@ static int set_slice(struct as_swap_model *m, const struct swap_store_desc *d,
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
 		as_swap_slice(d, p->n_slices, p->slice, k, &m->lo[k], &m->hi[k]);
 	/* the low experts when the planner reads them (no slices with experts) */
-	for (int k = SWAP_FFN_IN_LOW; k < SWAP_KIND_MAX && m->xprec; k++)
+	for (int k = SWAP_FFN_IN_LOW; k < SWAP_KIND_MAX && m->xlow; k++)
 		m->hi[k] = d->kinds[k].in;
 	if (p->n_slices <= 1)
 		return 0;

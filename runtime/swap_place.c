@@ -86,7 +86,7 @@ uint32_t sw_default_ctx(const struct swap_store *st, uint32_t want)
  * least), so that half its size still holds a layer group and the buffers. */
 /* A store with experts: the experts one token uses per layer (expert_used_count in the
  * metadata; 1 when it cannot be read, the open refuses such a store anyway). */
-static uint32_t experts_used(const struct swap_store *st)
+uint32_t as_swap_store_experts_used(const struct swap_store *st)
 {
 	const struct swap_store_desc *d = swap_store_desc(st);
 	struct as_hparams hp = { 0 };
@@ -126,18 +126,18 @@ void sw_engine_params(const struct swap_store *st, const struct as_swap_params *
 	/* experts: a layer needs the ones the router chose, not all of them; their slots
 	 * are ranked by the expert policy (contextual unless asked otherwise) */
 	if (swap_store_desc(st)->n_expert) {
-		ep->kind_min[SWAP_FFN_IN] = ep->kind_min[SWAP_FFN_OUT] = experts_used(st);
+		ep->kind_min[SWAP_FFN_IN] = ep->kind_min[SWAP_FFN_OUT] = as_swap_store_experts_used(st);
 		ep->own_policy = 1u << SWAP_FFN_IN | 1u << SWAP_FFN_OUT;
 		ep->kind_policy[SWAP_FFN_IN] = ep->kind_policy[SWAP_FFN_OUT] = p->expert_policy;
 	}
 	/* low-precision experts: slots only when the planner reads them, as many as a
 	 * token may want (the whole top-k when a layer's experts are all cold misses) */
 	if (swap_store_n_kinds(st) == SWAP_KIND_MAX) {
-		if (p->expert_precision == AS_XPREC_OFF) {
+		if (p->expert_precision == AS_XPREC_OFF && !p->expert_low_slots) {
 			ep->skip_kinds = 1u << SWAP_FFN_IN_LOW | 1u << SWAP_FFN_OUT_LOW;
 		} else {
 			ep->kind_min[SWAP_FFN_IN_LOW] = ep->kind_min[SWAP_FFN_OUT_LOW] =
-				experts_used(st);
+				as_swap_store_experts_used(st);
 			ep->own_policy |= 1u << SWAP_FFN_IN_LOW | 1u << SWAP_FFN_OUT_LOW;
 			ep->kind_policy[SWAP_FFN_IN_LOW] = ep->kind_policy[SWAP_FFN_OUT_LOW] =
 				p->expert_policy;

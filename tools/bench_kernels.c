@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * activeswap bench kernels: y = W x throughput for each weight type, layout (plain GGUF
- * rows or repacked Q4_0_X16) and SIMD level, with a thread pool of -t threads.
+ * rows or the repacked X16 layouts) and SIMD level, with a thread pool of -t threads.
  *
  * Weights live in anonymous memory with MADV_HUGEPAGE, as the model loader keeps them.
  * To measure memory streaming rather than cache hits, enough copies of the matrix are
@@ -51,7 +51,8 @@ static void usage(FILE *f)
 		"                                [--sparsity S[,S...]] [--batch N]\n"
 		"\n"
 		"  --rows R --cols C   one matrix shape (default: 4096x11008 and 11008x4096)\n"
-		"  --type T            weight type: q4_0 (default), q8_0, q4_K, q6_K, f16, bf16, f32\n"
+		"  --type T            weight type: q4_0 (default), q8_0, q4_K, q5_K, q6_K, f16,\n"
+		"                      bf16, f32 (q4_0 q4_K q5_K q8_0 also repacked: x16)\n"
 		"  -t, --threads N     threads (default: online CPUs, at most 256)\n"
 		"  --simd LEVEL        only this SIMD level (default: every one the CPU has)\n"
 		"  --layout L          only this weight layout: plain or x16 (repacked)\n"
@@ -666,7 +667,7 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 	for (int i = 1; i < n; i++)
 		memcpy(w + (size_t)i * stride, w, (size_t)bytes);
 
-	if (t == GGML_TYPE_Q4_0 && o->layout != 0 &&
+	if (as_repacked_type(t) >= 0 && o->layout != 0 &&
 	    !as_repack_size(t, (size_t)rows, (size_t)cols, &rbytes)) {
 		rstride = ((size_t)rbytes + 4095) & ~(size_t)4095;
 		rp = alloc_big(rstride * (size_t)n);
@@ -689,8 +690,8 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 				dense_s = tm.median;
 		}
 		if (rp) {
-			time_matvec(tp, l, AS_TYPE_Q4_0_X16, rp, rstride, n, rows, cols, x, y,
-				    o->seconds, &tm);
+			time_matvec(tp, l, (enum ggml_type)as_repacked_type(t), rp, rstride, n,
+				    rows, cols, x, y, o->seconds, &tm);
 			print_result(o, as_type_name(t), "x16", l, rows, cols, rbytes, &tm);
 			if (l == (int)as_simd_detect())
 				dense_s = tm.median; /* the faster layout, as the runtime uses */

@@ -341,10 +341,15 @@ int cmd_mkmodel(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	fprintf(stderr, "mkmodel: wrote %s (%s %s, %s, dim %llu hidden %llu layers %llu heads "
+	bool custom = false;
+
+	for (int k = 0; k < N_SHAPE; k++)
+		custom |= set[k];
+	custom |= head_dim != 0;
+	fprintf(stderr, "mkmodel: wrote %s (%s %s%s, %s, dim %llu hidden %llu layers %llu heads "
 		"%llu/%llu vocab %llu, %llu %s bytes) in %.1f s\n", out,
 		o.experts && o.arch == AS_ARCH_LLAMA ? "mixtral" : as_arch_name(o.arch),
-		o.shape.name,
+		o.shape.name, custom ? " shape changed by flags" : "",
 		o.mix ? as_quant_mix_name(o.mix) : as_type_name(o.type),
 		(unsigned long long)o.shape.dim,
 		(unsigned long long)o.shape.hidden, (unsigned long long)o.shape.layers,

@@ -205,12 +205,15 @@ static int opt_expert_policy(void *ptr, const char *sub, const char *flag, const
 
 static int opt_expert_precision(void *ptr, const char *sub, const char *flag, const char *v)
 {
-	int *x = ptr;
+	struct swap_cli *o = ptr;
 
 	(void)flag;
-	*x = as_expert_precision_from_name(v);
-	if (*x < 0) {
-		cli_err(sub, "bad value for --expert-precision: '%s' (off, low-weight or miss)", v);
+	o->expert_precision_auto = !strcmp(v, "auto");
+	o->expert_precision = o->expert_precision_auto ? AS_XPREC_OFF :
+							 as_expert_precision_from_name(v);
+	if (o->expert_precision < 0) {
+		cli_err(sub, "bad value for --expert-precision: '%s' (off, low-weight, miss or "
+			"auto)", v);
 		return -1;
 	}
 	return 0;
@@ -255,8 +258,7 @@ void swap_cli_args(struct swap_cli *o, struct arg_opt opts[SWAP_CLI_NOPTS])
 		ARG_OPT_LONG("--expert-predict", NULL, &o->expert_predict, 0, 64),
 		ARG_OPT_DOUBLE("--expert-sparsity", NULL, &o->expert_sparsity, 0,
 			       CLI_SPARSITY_MAX),
-		ARG_OPT_FN("--expert-precision", NULL, &o->expert_precision,
-			   opt_expert_precision),
+		ARG_OPT_FN("--expert-precision", NULL, o, opt_expert_precision),
 		ARG_OPT_LONG("--expert-high", NULL, &o->expert_high, 1, 4096),
 		ARG_OPT_FN("--backend", NULL, &o->backend, swap_cli_backend),
 		ARG_OPT_END,
@@ -325,12 +327,61 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 		as_swap_expert_policy_name(m), pred, (double)p->expert_sparsity);
 }
 
+/* "low-weight (2 of 4 high)", "miss", "off" */
+static const char *xprec_label(char *buf, size_t n, const struct as_swap_xprec_cand *c,
+			       uint32_t k)
+{
+	if (c->x == AS_XPREC_LOW_WEIGHT)
+		snprintf(buf, n, "low-weight (%u of %u high)", c->high, k);
+	else
+		snprintf(buf, n, "%s", as_expert_precision_name(c->x));
+	return buf;
+}
+
+/* --expert-precision auto: what was picked and why, with every candidate's predicted
+ * expert flash bytes and time per token (and sparsity under a latency target). */
+static void note_xprec(const char *sub, const struct as_swap_auto *a)
+{
+	char line[1536], lab[64];
+	size_t n = 0;
+
+	if (!a->xprec_chosen) {
+		fprintf(stderr, "activeswap %s: auto: expert precision off (%s)\n", sub,
+			a->xprec_why ? a->xprec_why : "not chosen");
+		return;
+	}
+	line[0] = 0;
+	for (uint32_t i = 0; i < a->n_xcand && n < sizeof(line); i++) {
+		const struct as_swap_xprec_cand *c = &a->xcand[i];
+		int w;
+
+		w = snprintf(line + n, sizeof(line) - n, "%s%s %.3f MB %.2f ms", i ? ", " : "",
+			     xprec_label(lab, sizeof(lab), c, a->experts_used), c->est.bytes / 1e6,
+			     c->est.s * 1e3);
+		if (w > 0)
+			n += (size_t)w;
+		if (a->xprec_latency && n < sizeof(line)) {
+			w = snprintf(line + n, sizeof(line) - n, " at sparsity %.2f",
+				     (double)c->sparsity);
+			n += w > 0 ? (size_t)w : 0;
+		}
+		if (!c->fits && n < sizeof(line)) {
+			w = snprintf(line + n, sizeof(line) - n, " (does not fit)");
+			n += w > 0 ? (size_t)w : 0;
+		}
+	}
+	fprintf(stderr, "activeswap %s: auto: expert precision %s: %s (predicted expert reads "
+		"and time per token: %s; high experts cached %.0f%%; %.0f%% computed low)\n", sub,
+		xprec_label(lab, sizeof(lab), &a->xcand[a->xpick], a->experts_used), a->xprec_why,
+		line, 100.0 * (double)a->xshare_high, 100.0 * a->xcand[a->xpick].est.low_share);
+}
+
 int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		  struct as_threadpool *tp, uint32_t n_ctx, bool quiet,
 		  struct as_swap_model **out)
 {
 	struct as_swap_auto *a = &o->aut;
-	const struct as_swap_auto_req req = {
+	struct as_swap_auto_req req = {
 		.sparsity = o->sparsity,
 		.group = (uint32_t)o->group,
 		.max_sparsity = (float)o->max_sparsity,
@@ -340,6 +391,7 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		.gap_auto = o->gap_auto,
 		.ctx_default = o->ctx_default,
 		.latency_target_s = o->latency_ms * 1e-3,
+		.expert_precision_auto = o->expert_precision_auto,
 	};
 	struct as_swap_params p;
 	uint64_t budget;
@@ -378,6 +430,11 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		p.no_gap_fill = !o->gap_bytes; /* --gap 0 */
 	}
 	p.uniform_cache = getenv("ACTIVESWAP_UNIFORM_CACHE") != NULL; /* experiments */
+	/* tests and experiments: "FLASH,COMPUTE" in bytes/s instead of the probes */
+	if (getenv("ACTIVESWAP_AUTO_SPEEDS") &&
+	    sscanf(getenv("ACTIVESWAP_AUTO_SPEEDS"), "%lf,%lf", &req.flash_bps,
+		   &req.compute_bps) != 2)
+		req.flash_bps = req.compute_bps = 0;
 	r = as_swap_auto_init(a, &req, path, &p, n_ctx, err, sizeof(err));
 	if (r) {
 		cli_err(sub, "%s", err);
@@ -426,6 +483,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 			a->latency_met ? "" : " cannot be met: running the fastest allowed",
 			(double)p.sparsity, p.group, as_swap_auto_predicted_s(a) * 1e3,
 			a->latency_replayed ? ", reads replayed" : "");
+	if (!quiet && o->expert_precision_auto)
+		note_xprec(sub, a);
 	r = as_swap_open(out, path, &p, err, sizeof(err));
 	as_swap_auto_free(a);
 	if (r && !strncmp(err, path, strlen(path)) && err[strlen(path)] == ':')
@@ -570,6 +629,9 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		pct(pr, s.total.expert_hits, s.total.expert_lookups),
 		(unsigned long long)s.total.expert_lookups, (double)s.total.expert_lookups / nt,
 		as_swap_expert_policy_name(m));
+	if (!(s.total.expert_high + s.total.expert_low) && as_swap_has_low_experts(m))
+		fprintf(f, "experts: precision off: %llu computed from the high copy, 0 from the "
+			"low (0.0%%)\n", (unsigned long long)s.total.expert_lookups / 2);
 	if (s.total.expert_high + s.total.expert_low)
 		fprintf(f, "experts: precision %s: %llu computed from the high copy, %llu from the "
 			"low (%s); %.3f MB/tok of high copies not needed\n",
@@ -654,6 +716,25 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 			(unsigned long long)s.total.expert_high,
 			(unsigned long long)s.total.expert_low,
 			(double)s.total.expert_saved_bytes / nt);
+	if (o->expert_precision_auto) {
+		const struct as_swap_auto *a = &o->aut;
+
+		fprintf(f, ", \"expert_precision_auto\": true, \"expert_precision_why\": ");
+		cli_json_str(f, a->xprec_why ? a->xprec_why : "");
+		fprintf(f, ", \"expert_precision_candidates\": [");
+		for (uint32_t i = 0; a->xprec_chosen && i < a->n_xcand; i++) {
+			const struct as_swap_xprec_cand *c = &a->xcand[i];
+
+			fprintf(f, "%s{\"policy\": \"%s\", \"expert_high\": %u, \"sparsity\": %.4f, "
+				"\"fits\": %s, \"picked\": %s, \"predicted_bytes_per_token\": %.1f, "
+				"\"predicted_s_per_token\": %.6f, \"predicted_low_share\": %.4f}",
+				i ? ", " : "", as_expert_precision_name(c->x), c->high,
+				(double)c->sparsity, c->fits ? "true" : "false",
+				i == a->xpick ? "true" : "false", c->est.bytes, c->est.s,
+				c->est.low_share);
+		}
+		fprintf(f, "]");
+	}
 	fprintf(f, ", \"budget_bytes\": %llu, \"full_bytes\": %llu, \"sparsity\": %.4f, "
 		"\"sparsity_auto\": %s, \"group\": %u, \"group_auto\": %s, "
 		"\"flash_bytes_per_token\": %.1f, \"stall_s_per_token\": %.6f, "
@@ -695,10 +776,19 @@ void swap_cli_latency_attach(struct swap_cli *o, const char *sub, struct asw_mod
 	as_latency_init(&o->lat, o->latency_ms * 1e-3, as_swap_sparsity(m),
 			(float)o->max_sparsity);
 	as_swap_auto_latency_model(&o->aut, &lm);
-	if (as_latency_set_model(&o->lat, &lm)) /* valid by construction: a bug if not */
+	if (as_latency_set_model(&o->lat, &lm)) { /* valid by construction: a bug if not */
 		fprintf(stderr, "activeswap %s: latency target: the cost model's curve was "
 			"refused; the feedback assumes time proportional to the kept channels\n",
 			sub);
+	} else {
+		static struct as_latency_rungs rungs; /* 3.5 KB: not on the stack */
+
+		/* --expert-precision auto: the precision rungs the feedback may move to */
+		as_swap_auto_latency_rungs(&o->aut, &lm, &rungs);
+		if (rungs.n > 1 && as_latency_set_rungs(&o->lat, &rungs))
+			fprintf(stderr, "activeswap %s: latency target: the precision rungs were "
+				"refused; the precision stays\n", sub);
+	}
 	if (o->latency_fixed)
 		return;
 	if (tp_size() > 1) { /* every rank would time and move its own slice */
@@ -727,13 +817,24 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 			"\"latency_sparsity_end\": %.4f, \"latency_sparsity_changes\": %llu, "
 			"\"latency_ratio\": %.4f, \"latency_ratio_lo\": %.4f, "
 			"\"latency_ratio_hi\": %.4f, \"latency_gap_start\": %lld, "
-			"\"latency_gap_end\": %lld, \"latency_gap_changes\": %llu, "
-			"\"latency_token_s\": [", (double)c->s_start,
+			"\"latency_gap_end\": %lld, \"latency_gap_changes\": %llu, ",
+			(double)c->s_start,
 			(double)as_latency_mean_sparsity(c), (double)c->s,
 			(unsigned long long)c->changes, c->ratio, c->ratio_lo, c->ratio_hi,
 			c->gap_start == AS_LATENCY_NO_GAP ? -1LL : (long long)c->gap_start,
 			c->gap == AS_LATENCY_NO_GAP ? -1LL : (long long)c->gap,
 			(unsigned long long)c->gap_changes);
+		if (c->rungs.n > 1)
+			fprintf(f, "\"latency_expert_precision_start\": \"%s\", "
+				"\"latency_expert_high_start\": %u, \"latency_expert_precision_end\": "
+				"\"%s\", \"latency_expert_high_end\": %u, \"latency_rung_changes\": "
+				"%llu, ", as_expert_precision_name((enum as_expert_precision)(
+					  c->rungs.id[c->rung_start] >> 16)),
+				c->rungs.id[c->rung_start] & 0xffff,
+				as_expert_precision_name((enum as_expert_precision)(
+					c->rungs.id[c->rung] >> 16)),
+				c->rungs.id[c->rung] & 0xffff, (unsigned long long)c->rung_changes);
+		fprintf(f, "\"latency_token_s\": [");
 		for (uint64_t i = 0; i < c->steps && i < AS_LATENCY_LOG; i++)
 			fprintf(f, "%s%.4f", i ? ", " : "", (double)c->dt_log[i]);
 		fprintf(f, "]");
@@ -742,10 +843,19 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 		predicted_s(o), measured_s);
 }
 
+/* A precision rung's id (x << 16 | experts kept high) as the auto line names it. */
+static const char *rung_label(char *buf, size_t n, uint32_t id, uint32_t k)
+{
+	struct as_swap_xprec_cand c = { .x = (enum as_expert_precision)(id >> 16),
+					.high = id & 0xffff };
+
+	return xprec_label(buf, n, &c, k);
+}
+
 void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double measured_s,
 			    FILE *f)
 {
-	char target[64] = "", pred[32] = "n/a", gap[64] = "";
+	char target[64] = "", pred[32] = "n/a", gap[256] = "";
 
 	if (o->latency_ms > 0)
 		snprintf(target, sizeof(target), " (target %.1f ms%s)", o->latency_ms,
@@ -758,6 +868,17 @@ void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double me
 			 (unsigned long long)o->lat.gap >> 10);
 	fprintf(f, "activeswap %s: time per token: predicted %s, measured %.1f ms%s\n", sub,
 		pred, measured_s * 1e3, target);
+	if (o->lat.rungs.n > 1) {
+		char a[64], b[64];
+		size_t n = strlen(gap);
+
+		snprintf(gap + n, sizeof(gap) - n, ", precision %s -> %s (%llu changes)",
+			 rung_label(a, sizeof(a), o->lat.rungs.id[o->lat.rung_start],
+				    o->aut.experts_used),
+			 rung_label(b, sizeof(b), o->lat.rungs.id[o->lat.rung],
+				    o->aut.experts_used),
+			 (unsigned long long)o->lat.rung_changes);
+	}
 	if (o->lat.steps)
 		fprintf(f, "activeswap %s: latency feedback: sparsity %.2f -> %.2f (mean %.2f, "
 			"%.2f-%.2f, %llu changes over %llu tokens), measured/predicted %.2f (%.2f-%.2f)%s\n",

@@ -30,6 +30,7 @@ struct swap_cli {
 	long expert_predict;  /* --expert-predict N: layers ahead, 0 off; -1: default (1) */
 	double expert_sparsity; /* --expert-sparsity S: Top-K inside experts (0: off) */
 	int expert_precision; /* --expert-precision (enum as_expert_precision; 0: off) */
+	bool expert_precision_auto; /* --expert-precision auto: chosen (as_swap_auto) */
 	long expert_high;     /* --expert-high N: low-weight's experts kept high (0: k/2) */
 	bool stats, no_preload, no_rows;
 	bool verify;          /* --verify: crc32c of every bundle read too */
@@ -82,11 +83,15 @@ struct swap_cli {
 	"                           for layer L's input (default 1; 0: fetch when chosen)\n" \
 	"  --expert-sparsity S      Top-K sparsity inside the chosen experts (their gate/up\n" \
 	"                           and down inputs; default 0: every channel)\n" \
-	"  --expert-precision off|low-weight|miss  a store with low-precision experts\n" \
+	"  --expert-precision off|low-weight|miss|auto  a store with low-precision experts\n" \
 	"                           (convert --expert-types): which copy a chosen expert\n" \
 	"                           is read from. off (default): the high one; low-weight:\n" \
 	"                           the router's --expert-high N best high, the rest low;\n" \
-	"                           miss: high when cached or being read, else low\n" \
+	"                           miss: high when cached or being read, else low; auto:\n" \
+	"                           one of them from the cost model's predicted time per\n" \
+	"                           token at the budget (with --latency-target: the least\n" \
+	"                           accuracy cost that meets it, moved after each token\n" \
+	"                           with the sparsity), printed on stderr\n" \
 	"  --expert-high N          low-weight: experts of the top-k kept high (default\n" \
 	"                           half of them, rounded up)\n" \
 	"  --backend auto|uring|pread|kmod  flash reads (default auto: kmod when\n"                 \

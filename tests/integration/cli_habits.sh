@@ -65,8 +65,9 @@ for M in "$T/m.gguf" "$T/m.asw"; do
 	pid=$!
 	i=0
 	# (the file may not exist yet when the loop starts: count that as empty; a background
-	# command of sh ignores SIGINT until run installs its handler, so wait for output)
-	while [ $i -lt 100 ] && [ "$(cat "$T/i.out" 2>/dev/null | wc -c)" -lt 64 ]; do
+	# command of sh ignores SIGINT until run installs its handler, so wait for output; up to
+	# a minute: under a loaded machine's ASan the load alone took more than ten seconds)
+	while [ $i -lt 600 ] && [ "$(cat "$T/i.out" 2>/dev/null | wc -c)" -lt 64 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done

@@ -47,6 +47,7 @@ static const struct mcase cases[] = {
 	{ "qwen2-q8_0", AS_ARCH_QWEN2, GGML_TYPE_Q8_0, false, false, 0, 0, 0, 0 },
 	{ "qwen3-f32-hd64", AS_ARCH_QWEN3, GGML_TYPE_F32, false, false, 64, 0, 0, 0 },
 	{ "qwen3-q4_K", AS_ARCH_QWEN3, GGML_TYPE_Q4_K, false, false, 0, 0, 256, 512 },
+	{ "llama-q4_K-x16", AS_ARCH_LLAMA, GGML_TYPE_Q4_K, true, false, 0, 0, 256, 512 },
 	{ "mixtral-q8_0", AS_ARCH_LLAMA, GGML_TYPE_Q8_0, false, false, 0, 4, 0, 0 },
 };
 

@@ -458,48 +458,67 @@ static void test_threads_bit_identical(void **state)
 	as_tp_destroy(tp3);
 }
 
-/* Repacked Q4_0 equals plain Q4_0 bit for bit at the scalar level, and the AVX2 and
- * AVX-512 X16 kernels equal the scalar one bit for bit (they keep the reference's float
+/* Repacked Q4_0, Q4_K, Q5_K and Q8_0 equal their plain layouts bit for bit at the scalar level, and
+ * the SIMD X16 kernels equal the scalar one bit for bit (they keep the reference's float
  * steps and order). */
 static void test_repack(void **state)
 {
 	static const size_t rr[] = { 1, 15, 16, 17, 33, 100 };
-	size_t cols = 1024;
-	float *x = make_x(cols, false);
+	static const enum ggml_type types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K,
+						GGML_TYPE_Q8_0 };
+	static const size_t colss[] = { 1024, 768, 1024, 800 };
+	float *x = make_x(1024, false);
 	uint64_t sz = 0;
 
 	(void)state;
-	assert_int_equal(as_repack_size(GGML_TYPE_Q8_0, 16, 32, &sz), -EINVAL);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q6_K, 16, 256, &sz), -EINVAL);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q8_0, 16, 48, &sz), -EINVAL);
 	assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, 16, 33, &sz), -EINVAL);
 	assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, 0, 32, &sz), -EINVAL);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q4_K, 16, 32, &sz), -EINVAL);
 	assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, SIZE_MAX, SIZE_MAX & ~(size_t)31, &sz),
+			 -EOVERFLOW);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q4_K, SIZE_MAX, SIZE_MAX & ~(size_t)255, &sz),
 			 -EOVERFLOW);
 	assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, 17, 64, &sz), 0);
 	assert_int_equal(sz, 2 * 2 * sizeof(struct block_q4_0x16));
-	assert_int_equal(as_repack(GGML_TYPE_Q4_K, x, 16, 256, x), -EINVAL);
+	assert_int_equal(as_repack_size(GGML_TYPE_Q4_K, 17, 512, &sz), 0);
+	assert_int_equal(sz, 2 * 2 * sizeof(struct block_q4_Kx16));
+	assert_int_equal(as_repack(GGML_TYPE_Q6_K, x, 16, 256, x), -EINVAL);
+	assert_int_equal(as_repacked_type(GGML_TYPE_Q6_K), -EINVAL);
+	assert_int_equal(as_x16_plain_type(AS_TYPE_Q5_K_X16), GGML_TYPE_Q5_K);
+	assert_int_equal(as_x16_plain_type(GGML_TYPE_Q6_K), GGML_TYPE_Q6_K);
 
-	for (size_t i = 0; i < sizeof(rr) / sizeof(rr[0]); i++) {
-		size_t rows = rr[i];
-		uint8_t *w = make_matrix(GGML_TYPE_Q4_0, rows, cols, false);
-		float *yp = malloc(rows * sizeof(float)), *yx = malloc(rows * sizeof(float));
-		void *rp;
+	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+		enum ggml_type t = types[ti];
+		size_t cols = colss[ti];
 
-		assert_non_null(yp);
-		assert_non_null(yx);
-		assert_int_equal(as_repack_size(GGML_TYPE_Q4_0, rows, cols, &sz), 0);
-		rp = malloc(sz);
-		assert_non_null(rp);
-		assert_int_equal(as_repack(GGML_TYPE_Q4_0, w, rows, cols, rp), AS_TYPE_Q4_0_X16);
-		as_matvec_level(AS_SIMD_SCALAR, NULL, GGML_TYPE_Q4_0, w, rows, cols, x, yp);
-		for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
-			memset(yx, 0, rows * sizeof(float));
-			as_matvec_level(l, NULL, AS_TYPE_Q4_0_X16, rp, rows, cols, x, yx);
-			assert_memory_equal(yp, yx, rows * sizeof(float));
+		for (size_t i = 0; i < sizeof(rr) / sizeof(rr[0]); i++) {
+			size_t rows = rr[i];
+			uint8_t *w = make_matrix(t, rows, cols, false);
+			float *yp = malloc(rows * sizeof(float)), *yx = malloc(rows * sizeof(float));
+			void *rp;
+
+			assert_non_null(yp);
+			assert_non_null(yx);
+			assert_int_equal(as_repack_size(t, rows, cols, &sz), 0);
+			rp = malloc(sz);
+			assert_non_null(rp);
+			assert_int_equal(as_repack(t, w, rows, cols, rp), as_repacked_type(t));
+			as_matvec_level(AS_SIMD_SCALAR, NULL, t, w, rows, cols, x, yp);
+			for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+				memset(yx, 0, rows * sizeof(float));
+				as_matvec_level(l, NULL, (enum ggml_type)as_repacked_type(t), rp,
+						rows, cols, x, yx);
+				if (memcmp(yp, yx, rows * sizeof(float)))
+					fail_msg("%s x16 rows %zu level %s differs from scalar",
+						 as_type_name(t), rows, as_simd_name(l));
+			}
+			free(w);
+			free(rp);
+			free(yp);
+			free(yx);
 		}
-		free(w);
-		free(rp);
-		free(yp);
-		free(yx);
 	}
 	free(x);
 }
@@ -656,6 +675,13 @@ static void test_force_and_names(void **state)
 	if (as_kernels_force(AS_SIMD_AVX2) == AS_SIMD_AVX2) {
 		assert_true(as_repack_useful(GGML_TYPE_Q4_0));
 		assert_false(as_repack_useful(GGML_TYPE_Q8_0));
+		assert_false(as_repack_useful(GGML_TYPE_Q4_K)); /* no AVX2 Q4_K_X16 kernel */
+	}
+	if (as_kernels_force(AS_SIMD_AVX512) == AS_SIMD_AVX512) {
+		assert_true(as_repack_useful(GGML_TYPE_Q4_K));
+		assert_true(as_repack_useful(GGML_TYPE_Q5_K));
+		assert_true(as_repack_useful(GGML_TYPE_Q8_0));
+		assert_false(as_repack_useful(GGML_TYPE_Q6_K));
 	}
 #else
 	as_kernels_force(as_simd_detect());

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "activeswap/latency.h"
@@ -249,6 +250,75 @@ static void test_model(void **state)
 	assert_int_equal(c.gap_changes, 1);
 }
 
+/* Precision rungs (as_latency_set_rungs): a device whose token costs (fixed + per_keep *
+ * (1 - s) * f[rung]) * load, rung r reading f[r] of rung 0's bytes; the model (each
+ * rung's time proportional to its keep, no fixed part) wrong by 2x. A target the first
+ * rung meets never leaves it; one only rung 2 meets (at some sparsity) ends there, met
+ * within 10%; when the load then falls, the feedback comes back down a rung. */
+static void test_rungs(void **state)
+{
+	static const double f[4] = { 1.0, 0.8, 0.6, 0.45 };
+	struct as_latency_rungs r;
+	struct as_latency_model lm;
+
+	(void)state;
+	keep_model(&lm, 0.5f);
+	memset(&r, 0, sizeof(r));
+	r.n = 4;
+	for (uint32_t k = 0; k < r.n; k++) {
+		r.id[k] = 100 + k;
+		for (uint32_t i = 0; i < lm.n; i++)
+			r.t[k][i] = 0.5 * (1.0 - lm.s[i]) * f[k];
+	}
+	for (int tgt = 0; tgt < 2; tgt++) {
+		/* rung 0 at s 0.5: 0.2 + 0.5 = 0.7 s; rung 2 at s 0.5: 0.2 + 0.3 = 0.5 */
+		const double target = tgt ? 0.55 : 0.9;
+		struct as_latency c;
+		double m = 0;
+
+		as_latency_init(&c, target, 0.0f, 0.5f);
+		assert_int_equal(as_latency_set_model(&c, &lm), 0);
+		assert_int_equal(as_latency_set_rungs(&c, &r), 0);
+		assert_int_equal(c.rung, 0);
+		for (int i = 0; i < 40; i++) {
+			double dt = (0.2 + 1.0 * (1.0 - c.s) * f[c.rung]) *
+				    (1.0 + 0.03 * ((i * 7919) % 11 - 5) / 5.0);
+			uint32_t r0 = c.rung;
+
+			if (i >= 24)
+				m += dt / 16;
+			as_latency_step(&c, dt);
+			/* at most one rung per token */
+			assert_true(c.rung <= r0 + 1 && c.rung + 1 >= r0);
+		}
+		if (!tgt) {
+			assert_int_equal(c.rung, 0);
+			assert_int_equal(c.rung_changes, 0);
+		} else {
+			if (c.rung != 2 || fabs(m / target - 1) > 0.10)
+				fail_msg("target %.2f: rung %u at s %.2f, mean %.3f s", target, c.rung,
+					 (double)c.s, m);
+			/* the load falls to 0.6: back to a rung of less accuracy cost */
+			for (int i = 0; i < 24; i++)
+				as_latency_step(&c, (0.2 + 1.0 * (1.0 - c.s) * f[c.rung]) * 0.6);
+			assert_true(c.rung < 2);
+		}
+	}
+	/* refused: no model yet, a start past the rungs, a time not > 0 */
+	{
+		struct as_latency c;
+
+		as_latency_init(&c, 1.0, 0.0f, 0.5f);
+		assert_int_equal(as_latency_set_rungs(&c, &r), -EINVAL);
+		assert_int_equal(as_latency_set_model(&c, &lm), 0);
+		r.start = 4;
+		assert_int_equal(as_latency_set_rungs(&c, &r), -EINVAL);
+		r.start = 0;
+		r.t[1][0] = 0;
+		assert_int_equal(as_latency_set_rungs(&c, &r), -EINVAL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_steps),
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_rungs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * as_matmul_multi (runtime/matmul.c) against as_matvec token by token: for every weight
- * type (and the repacked Q4_0_X16), at every SIMD level, with 1 and 2 threads, a job
- * set of row counts that are not multiples of 16 (partial groups and tiles) and 5 or 9
- * tokens (partial matrix-matrix tiles), every output must be bit-identical (tolerance
+ * type (and the repacked X16 layouts of Q4_0, Q4_K, Q5_K and Q8_0), at every SIMD
+ * level, with 1 and 2 threads, a job set of row counts that are not multiples of 16
+ * (partial groups and tiles) and 5 or 9 tokens (partial matrix-matrix tiles), every output must be bit-identical (tolerance
  * 0). A corrupted call (unsupported type) sets every output to NaN.
  */
 #include <stdarg.h>
@@ -57,7 +57,8 @@ static void *make_w(enum ggml_type t, size_t rows, bool x16, enum ggml_type *wt)
 		p = aligned_alloc(64, (bytes + 63) & ~(uint64_t)63);
 		assert_non_null(p);
 		*wt = (enum ggml_type)as_repack(t, w, rows, COLS, p);
-		assert_int_equal(*wt, AS_TYPE_Q4_0_X16);
+		assert_int_equal(*wt, as_repacked_type(t));
+		assert_true(as_x16_plain_type(*wt) == t && *wt != t);
 		free(w);
 		return p;
 	}
@@ -132,6 +133,9 @@ static void test_types(void **st)
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		check_type(types[i], false);
 	check_type(GGML_TYPE_Q4_0, true);
+	check_type(GGML_TYPE_Q4_K, true);
+	check_type(GGML_TYPE_Q5_K, true);
+	check_type(GGML_TYPE_Q8_0, true);
 }
 
 static void test_bad_type(void **st)

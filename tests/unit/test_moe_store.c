@@ -759,6 +759,74 @@ static void test_gap_replay_columns_only(void **state)
 	assert_true(spb[0] > 0 && spb[1] > 0);
 }
 
+/* as_swap_set_expert_precision: opened off with the low kinds' slots (expert_low_slots)
+ * the run is off's, bit for bit; set to low-weight before the first token it is the run
+ * opened with low-weight, and back to off off's; refused without the low slots and for
+ * more experts high than k. */
+static void decode_set(const char *path, bool low_slots, enum as_expert_precision x,
+		       uint32_t high, struct runres *res)
+{
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	struct as_swap_model *m;
+	char err[512] = "";
+
+	base_params(&p);
+	p.expert_low_slots = low_slots;
+	p.backend = SWAP_BACKEND_PREAD;
+	assert_int_equal(as_swap_budget_info(path, &p, &bi, err, sizeof(err)), 0);
+	p.budget_bytes = (uint64_t)(bi.full * 0.25);
+	memset(res, 0, sizeof(*res));
+	if (as_swap_open(&m, path, &p, err, sizeof(err)))
+		fail_msg("open %s: %s", path, err);
+	if (!low_slots) {
+		assert_int_equal(as_swap_set_expert_precision(m, x, high), -EOPNOTSUPP);
+		as_swap_close(m);
+		return;
+	}
+	assert_int_equal(as_swap_set_expert_precision(m, x, 3), -EINVAL); /* k is 2 */
+	assert_int_equal(as_swap_set_expert_precision(m, AS_XPREC_COUNT, 0), -EINVAL);
+	assert_int_equal(as_swap_set_expert_precision(m, AS_XPREC_MISS, 0), 0);
+	assert_int_equal(as_swap_set_expert_precision(m, x, high), 0);
+	assert_int_equal(as_swap_expert_precision(m), x);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
+	for (uint32_t st = 0; st < N_STEPS; st++) {
+		const float *lg = as_swap_logits(m);
+		int32_t best = 0;
+
+		memcpy(res->logits[st], lg, sizeof(res->logits[st]));
+		for (int32_t v = 1; v < VOCAB; v++)
+			if (lg[v] > lg[best])
+				best = v;
+		res->tokens[st] = best;
+		assert_int_equal(as_swap_forward(m, best, 3 + st, true), 0);
+	}
+	as_swap_stats(m, &res->st);
+	as_swap_close(m);
+}
+
+static void test_precision_set(void **state)
+{
+	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+
+	(void)state;
+	assert_non_null(ref);
+	assert_non_null(x);
+	decode_prec(store_q8, AS_XPREC_OFF, 0, 1.0, SWAP_BACKEND_PREAD, ref);
+	decode_set(store_q8p, true, AS_XPREC_OFF, 0, x);
+	assert_same_run(x, ref);
+	assert_int_equal(x->st.total.expert_low, 0);
+	assert_true(x->st.total.expert_high > 0); /* counted: the precision could move */
+	decode_prec(store_q8p, AS_XPREC_LOW_WEIGHT, 1, 0.25, SWAP_BACKEND_PREAD, ref);
+	decode_set(store_q8p, true, AS_XPREC_LOW_WEIGHT, 1, x);
+	assert_same_run(x, ref);
+	assert_true(x->st.total.expert_low > 0);
+	decode_set(store_q8p, false, AS_XPREC_LOW_WEIGHT, 1, x);
+	free(ref);
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_precision_miss),
 		cmocka_unit_test(test_precision_reads_less),
 		cmocka_unit_test(test_precision_refused),
+		cmocka_unit_test(test_precision_set),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -174,6 +174,25 @@ static void test_chosen(void **state)
 	as_swap_auto_free(&a);
 }
 
+/* A slice of two (tensor parallelism) caches its own channels: a budget that holds the
+ * whole slice predicts every read a hit, not half of them. */
+static void test_slice_share(void **state)
+{
+	struct as_swap_auto_req req = { .sparsity = -1, .max_sparsity = 0.5f, .policy_auto = true };
+	struct as_swap_auto a;
+	struct as_swap_params p = { .n_slices = 2, .slice = 1 };
+	char err[512];
+
+	(void)state;
+	assert_int_equal(as_swap_auto_init(&a, &req, store1, &p, 0, err, sizeof(err)), 0);
+	assert_true(a.budget.slots_all < a.weight_bytes * 3 / 4);
+	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.full, &p, err, sizeof(err)),
+			 0);
+	assert_true(a.choice.hit_rate > 0.99);
+	assert_true(p.sparsity == 0);
+	as_swap_auto_free(&a);
+}
+
 static void test_levels(void **state)
 {
 	struct as_swap_auto_req req = { .sparsity = -1, .group = 1, .max_sparsity = 0.5f,
@@ -417,17 +436,70 @@ static void test_latency_auto(void **state)
 	as_swap_auto_free(&a);
 }
 
+/* as_cost_experts: the experts' flash bytes per token of each policy from the cached
+ * shares, their ordering, the low share and accuracy cost, the time as the larger of the
+ * reads and the compute. */
+static void test_cost_experts(void **state)
+{
+	struct as_cost_expert_inputs in = { 0 };
+	struct as_cost_expert_est off, lw, lwk, miss, prev = { 0 };
+
+	(void)state;
+	in.n_layers = 8;
+	in.k = 4;
+	in.in_bytes[0] = 69632;
+	in.out_bytes[0] = 34816;
+	in.in_bytes[1] = 36864;
+	in.out_bytes[1] = 18432;
+	in.flash_bps = 1e9;
+	in.compute_bps = 1e10;
+	for (int i = 0; i <= 10; i++) {
+		double h = i / 10.0;
+
+		in.in_share[0] = in.out_share[0] = h;
+		in.in_share[1] = in.out_share[1] = 0.02;
+		as_cost_experts(&in, AS_XPREC_OFF, 0, &off);
+		as_cost_experts(&in, AS_XPREC_LOW_WEIGHT, 2, &lw);
+		as_cost_experts(&in, AS_XPREC_LOW_WEIGHT, 4, &lwk);
+		as_cost_experts(&in, AS_XPREC_MISS, 0, &miss);
+		/* off: every chosen expert's uncached high bytes */
+		assert_true(fabs(off.bytes - 8 * 4 * (1 - h) * 104448) < 1e-3);
+		assert_true(off.low_share == 0 && off.acc == 0);
+		/* low-weight with all k high is off */
+		assert_true(fabs(lwk.bytes - off.bytes) < 1e-6 && lwk.low_share == 0);
+		assert_true(fabs(lw.bytes - 8 * (2 * (1 - h) * 104448 + 2 * 0.98 * 55296)) < 1e-3);
+		assert_true(lw.low_share == 0.5 && lw.acc == 0.5);
+		/* miss: low when not cached high, its low bytes read unless cached */
+		assert_true(fabs(miss.bytes - 8 * 4 * (1 - h) * 0.98 * 55296) < 1e-3);
+		assert_true(fabs(miss.low_share - (1 - h)) < 1e-12);
+		assert_true(fabs(miss.acc - AS_COST_MISS_ACC * (1 - h)) < 1e-12);
+		assert_true(miss.bytes <= off.bytes);
+		/* more cached: never more bytes */
+		if (i)
+			assert_true(off.bytes <= prev.bytes);
+		prev = off;
+		assert_true(off.s == fmax(off.io_s, off.compute_s));
+		assert_true(fabs(off.io_s - off.bytes / 1e9) < 1e-12);
+	}
+	/* all cached: nothing read, low-weight now reads its low copies */
+	assert_true(off.bytes == 0 && miss.bytes == 0 && lw.bytes > 0);
+	/* the compute follows the weights, whatever their copy */
+	assert_true(lw.compute_s == off.compute_s && miss.compute_s == off.compute_s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_context),
 		cmocka_unit_test(test_given),
 		cmocka_unit_test(test_chosen),
+		cmocka_unit_test(test_slice_share),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_gap_and_open),
 		cmocka_unit_test(test_latency_chooser),
 		cmocka_unit_test(test_replay_read_cost),
 		cmocka_unit_test(test_latency_auto),
+		cmocka_unit_test(test_cost_experts),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -109,16 +109,74 @@ struct block_q4_0x16 {
 };
 static_assert(sizeof(struct block_q4_0x16) == 16 * sizeof(struct block_q4_0), "x16 layout");
 
-/* Bytes of the repacked form of a rows x cols matrix of type t (only GGML_TYPE_Q4_0 can be
- * repacked). 0 on success; -EINVAL (other type, cols % 32, rows == 0), -EOVERFLOW. */
+/*
+ * Repacked Q4_K ("Q4_K_X16"), the same idea for 256-column superblocks: per 16-row group
+ * and superblock one struct block_q4_Kx16 of exactly 16 plain blocks' bytes (so a group
+ * can be repacked in place): the rows' d and dmin, their 12 scale bytes as three 32-bit
+ * words each (sc[w][r] = bytes 4w..4w+3 of row r's scales), and their qs interleaved by
+ * 4-byte words per 32-byte quarter q of the plain qs:
+ *     qs[(q * 8 + c) * 64 + r * 4 + k] = row r's block.qs[q * 32 + c * 4 + k]
+ *                                                   (q < 4, c < 8, r < 16, k < 4)
+ * so that one 64-byte load holds 4 codes of each of the 16 rows (low nibbles: sub-block
+ * 2q, high nibbles: 2q + 1). Group g starts at W + g * (cols / 256) * 2304. The kernels
+ * of this and the two layouts below keep their plain type's scalar integer sums and float
+ * steps: bit-identical to the scalar kernel at every level.
+ */
+#define AS_TYPE_Q4_K_X16 ((enum ggml_type)65)
+struct block_q4_Kx16 {
+	as_fp16_t d[AS_X16_ROWS];
+	as_fp16_t dmin[AS_X16_ROWS];
+	uint32_t sc[3][AS_X16_ROWS];
+	uint8_t qs[AS_X16_ROWS * QK_K / 2];
+};
+static_assert(sizeof(struct block_q4_Kx16) == 16 * sizeof(struct block_q4_K), "x16 layout");
+
+/*
+ * Repacked Q5_K ("Q5_K_X16"): Q4_K_X16's layout plus the rows' qh interleaved the same
+ * way, qh[c * 64 + r * 4 + k] = row r's block.qh[c * 4 + k] (c < 8): bit 2q of that byte
+ * is the fifth bit of the low-nibble code at qs[(q * 8 + c) * 64 + r * 4 + k], bit 2q + 1
+ * the high nibble's.
+ */
+#define AS_TYPE_Q5_K_X16 ((enum ggml_type)66)
+struct block_q5_Kx16 {
+	as_fp16_t d[AS_X16_ROWS];
+	as_fp16_t dmin[AS_X16_ROWS];
+	uint32_t sc[3][AS_X16_ROWS];
+	uint8_t qh[AS_X16_ROWS * QK_K / 8];
+	uint8_t qs[AS_X16_ROWS * QK_K / 2];
+};
+static_assert(sizeof(struct block_q5_Kx16) == 16 * sizeof(struct block_q5_K), "x16 layout");
+
+/*
+ * Repacked Q8_0 ("Q8_0_X16"): per 16-row group and 32-column block the rows' scales, then
+ * their codes interleaved by 4-byte words and offset to unsigned (for vpdpbusd):
+ *     qs[c * 64 + r * 4 + k] = (uint8_t)(row r's block.qs[c * 4 + k] + 128)   (c < 8)
+ */
+#define AS_TYPE_Q8_0_X16 ((enum ggml_type)67)
+struct block_q8_0x16 {
+	as_fp16_t d[AS_X16_ROWS];
+	uint8_t qs[AS_X16_ROWS * QK8_0];
+};
+static_assert(sizeof(struct block_q8_0x16) == 16 * sizeof(struct block_q8_0), "x16 layout");
+
+/* Bytes of the repacked form of a rows x cols matrix of type t (GGML_TYPE_Q4_0, Q4_K,
+ * Q5_K or Q8_0). 0 on success; -EINVAL (other type, cols not a block multiple,
+ * rows == 0), -EOVERFLOW. */
 int as_repack_size(enum ggml_type t, size_t rows, size_t cols, uint64_t *bytes);
 /* Repack src (rows x cols of type t, plain GGUF rows) into dst (as_repack_size bytes).
- * Returns the new weight type (AS_TYPE_Q4_0_X16) or a negative errno. */
+ * Returns the new weight type (as_repacked_type(t)) or a negative errno. */
 int as_repack(enum ggml_type t, const void *src, size_t rows, size_t cols, void *dst);
+/* The type a matrix of type t becomes when repacked (AS_TYPE_Q4_0_X16 ... Q8_0_X16), or
+ * -EINVAL when t has no repacked layout. */
+int as_repacked_type(enum ggml_type t);
+/* The plain type of a repacked type (its rows take that type's bytes); t itself
+ * otherwise. */
+enum ggml_type as_x16_plain_type(enum ggml_type t);
 
 /* True when repacking weights of type t pays off at the active SIMD level (Q4_0 with AVX2 or
- * AVX-512; the scalar Q4_0_X16 kernel is a slow reference; false on aarch64, where the
- * NEON X16 kernels' speed is unmeasured). Loaders should check this. */
+ * AVX-512, Q4_K, Q5_K and Q8_0 with AVX-512; the scalar X16 kernels are slow references;
+ * false on aarch64, where the NEON Q4_0_X16 kernels' speed is unmeasured). Loaders should
+ * check this. */
 bool as_repack_useful(enum ggml_type t);
 
 /* Matvec with an explicit SIMD level (tests/benchmarks compare levels without touching the

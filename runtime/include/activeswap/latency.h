@@ -16,7 +16,8 @@
  * allowance is the target plus the time the request saved so far (negative: lost) spread
  * over the next AS_LATENCY_HORIZON tokens, within [0.5, 1.5] x target: the target is
  * about the request's mean. Within a dead band of 5% of the allowance nothing moves; a
- * move is at most AS_LATENCY_MAX_STEP.
+ * move is at most AS_LATENCY_MAX_STEP. Optional rungs beyond the sparsity (the precision
+ * planner's, as_latency_set_rungs) move one at a time when the cap is not enough.
  *
  * The output then depends on timing: with a latency target it is not reproducible
  * (--latency-fixed keeps the open's choice for the whole run).
@@ -42,6 +43,21 @@ struct as_latency_model {
 	uint64_t gap[AS_LATENCY_MAX_POINTS];
 };
 
+/*
+ * Optional knobs beyond the sparsity (the precision planner's rungs under
+ * `--expert-precision auto`), by increasing accuracy cost: t[r][i] the predicted time at
+ * rung r and the model's s[i]; id[r] the caller's name of rung r (applied by the caller
+ * when c->rung changes); start the rung the open chose. With n > 1, the feedback moves to
+ * the next rung when the cap's sparsity does not meet the allowance, and back to the
+ * previous one when that one meets it, with the margin of the dead band, at the cap.
+ */
+#define AS_LATENCY_MAX_RUNGS 18
+struct as_latency_rungs {
+	uint32_t n, start;
+	double t[AS_LATENCY_MAX_RUNGS][AS_LATENCY_MAX_POINTS];
+	uint32_t id[AS_LATENCY_MAX_RUNGS];
+};
+
 struct as_latency {
 	double target_s;  /* per generated token */
 	float s;          /* the sparsity now */
@@ -60,6 +76,9 @@ struct as_latency {
 	uint64_t changes; /* of the sparsity */
 	uint64_t gap_changes;
 	float dt_log[AS_LATENCY_LOG]; /* the first steps' times (warm-up or load?) */
+	struct as_latency_rungs rungs; /* n 0 or 1: none (as_latency_set_rungs) */
+	uint32_t rung, rung_start;     /* the rung now and at the start */
+	uint64_t rung_changes;
 };
 
 /* Start at s0 (the cost model's choice), capped at s_max (both in [0, 1)); no model. */
@@ -70,7 +89,12 @@ void as_latency_init(struct as_latency *c, double target_s, float s0, float s_ma
  * 0 in [0, 1) or a time not finite and > 0 (c unchanged). Sets the gap limit for c->s. */
 int as_latency_set_model(struct as_latency *c, const struct as_latency_model *m);
 
-/* The model's predicted time per token at sparsity s (linear between the points). */
+/* The rungs (after the model, at its sparsities: -EINVAL otherwise or for a time not
+ * finite and > 0); their times made non-increasing in s as the model's; c->rung = start. */
+int as_latency_set_rungs(struct as_latency *c, const struct as_latency_rungs *r);
+
+/* The model's predicted time per token at sparsity s (linear between the points; with
+ * rungs, the current rung's). */
 double as_latency_predict(const struct as_latency *c, float s);
 
 /* A generated token took dt_s at c->s (and c->gap): c->s and c->gap become the next

@@ -83,6 +83,11 @@ struct as_swap_params {
 	 * low-weight the experts of the top-k kept high (0 = half of k, rounded up). */
 	enum as_expert_precision expert_precision;
 	uint32_t expert_high;
+	/* ... and with expert_low_slots the low kinds' slots (their minimum, as when the
+	 * planner is on) even with expert_precision off, so that
+	 * as_swap_set_expert_precision() can change it while decoding (the latency target's
+	 * feedback under `--expert-precision auto`) */
+	bool expert_low_slots;
 	enum swap_backend_kind backend;
 	uint32_t engine_flags;       /* SWAP_F_* */
 	bool numa_bind;              /* place the engine's pool on numa_node (libnuma) */
@@ -218,6 +223,18 @@ uint32_t as_swap_n_experts(const struct as_swap_model *m); /* per layer; 0: dens
 enum as_expert_precision as_swap_expert_precision(const struct as_swap_model *m);
 const char *as_expert_precision_name(enum as_expert_precision x);
 int as_expert_precision_from_name(const char *name);
+/* A store's experts used per token (its metadata's expert_used_count; 1 for a store
+ * without experts or when it cannot be read, which the open refuses). */
+uint32_t as_swap_store_experts_used(const struct swap_store *st);
+/*
+ * The precision planner from the next token on (the latency target's feedback): x and
+ * for low-weight the experts kept high (1 .. k; 0: half of k). Only what is read and
+ * computed changes, the cache split made at open stays. -EOPNOTSUPP when the model was
+ * opened without the low kinds' slots (expert_precision off without expert_low_slots),
+ * -EINVAL for a bad value.
+ */
+int as_swap_set_expert_precision(struct as_swap_model *m, enum as_expert_precision x,
+				 uint32_t high);
 /* Whether the store holds every expert also in a lower precision (version 4). */
 bool as_swap_has_low_experts(const struct as_swap_model *m);
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
@@ -379,6 +396,38 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
  */
 bool as_cost_choose_latency(const struct as_cost_inputs *in, double target_s,
 			    uint32_t group, struct as_cost_choice *out);
+/*
+ * Experts in the cost model (a store with experts and low copies, the auto choice of the
+ * precision planner; Documentation/swapping.md, "auto picks the precision"): per token,
+ * each layer's k chosen experts are read whole when not cached, hit rates being the
+ * cached shares of each kind's bundles (random routing: no locality, no prediction):
+ *   off          every expert from its high copy;
+ *   low-weight   the first `high` (by weight) high, the others from the low copy;
+ *   miss         an expert high when both its high bundles are cached (the smaller of
+ *                the two shares), else read (unless cached) and computed low.
+ * Bytes are the expected flash bytes of the experts; io_s adds attn_io_s, compute_s the
+ * attention's compute bytes to the experts' (the high copy's for both: the kernels' time
+ * follows the weights, not their encoding); s = max(io_s, compute_s)
+ * as as_cost_choose() overlaps them. low_share: the expected share of the chosen experts
+ * computed low; acc: a relative accuracy cost, low_share times AS_COST_MISS_ACC for miss
+ * (measured: miss costs about twice low-weight's KL per expert computed low, benchmarks.md
+ * "Per-expert precision").
+ */
+#define AS_COST_MISS_ACC 2.0
+struct as_cost_expert_inputs {
+	uint32_t n_layers, k;        /* layers with experts, experts chosen per token */
+	double in_bytes[2], out_bytes[2]; /* one expert's gate/up and down bundles: [0] high,
+					   * [1] low copy */
+	double in_share[2], out_share[2]; /* the shares of those bundles cached, in [0, 1] */
+	double attn_io_s;            /* per token, the attention columns' reads */
+	double attn_compute_bytes;   /* per token, the attention columns computed on */
+	double flash_bps, compute_bps; /* bytes/s (0: 1e9, 1e10 as as_cost_choose) */
+};
+struct as_cost_expert_est {
+	double bytes, low_share, io_s, compute_s, s, acc;
+};
+void as_cost_experts(const struct as_cost_expert_inputs *in, enum as_expert_precision x,
+		     uint32_t high, struct as_cost_expert_est *out);
 /* Gap filling limit when the replay below cannot run. */
 #define AS_GAP_DEFAULT (32u << 10)
 /*

@@ -41,6 +41,25 @@ struct as_swap_auto_req {
 	 * lowest the cost model predicts to meet it (as_cost_choose_latency), never above
 	 * max_sparsity; needs sparsity < 0 and no levels file (-EINVAL otherwise) */
 	double latency_target_s;
+	/* the precision planner chosen too (`--expert-precision auto`; a store with low
+	 * copies, else off): from the cost model's expert bytes and time per token at the
+	 * budget (as_cost_experts), or with latency_target_s the least accuracy cost that
+	 * meets the target (off first). p->expert_high, when given, is low-weight's. */
+	bool expert_precision_auto;
+	/* > 0: the flash read bandwidth and the compute speed (bytes/s) taken as measured,
+	 * the probes skipped (tests and experiments: ACTIVESWAP_AUTO_SPEEDS in the CLI) */
+	double flash_bps, compute_bps;
+};
+
+/* One candidate of the precision choice: the policy, its experts kept high (low-weight),
+ * the sparsity it ran at and the cost model's estimate (as_cost_experts). */
+#define AS_XPREC_CANDS 18
+struct as_swap_xprec_cand {
+	enum as_expert_precision x;
+	uint32_t high;
+	float sparsity;
+	bool fits;                     /* the budget holds its minimum */
+	struct as_cost_expert_est est;
 };
 
 struct as_swap_auto {
@@ -72,6 +91,24 @@ struct as_swap_auto {
 	bool latency_met;
 	bool latency_replayed;
 	struct as_cost_inputs cost;    /* the cost model's inputs of the choice */
+	/* per-expert precision: the store's experts (n_expert 0: none), its low copies, the
+	 * facts of the carve of the cache (one bundle's bytes and channels per kind) */
+	uint32_t n_expert, experts_used, store_group;
+	bool low_experts;
+	double bundle_bytes[SWAP_KIND_MAX];
+	uint32_t kind_in[SWAP_KIND_MAX];
+	/* req.expert_precision_auto: the candidates (off, low-weight, miss; under a latency
+	 * target every rung tried), the pick xcand[xpick] (p->expert_precision, expert_high),
+	 * why (one phrase), the slots' bytes with the planner off and on */
+	bool xprec_chosen, xprec_latency;
+	uint32_t n_xcand, xpick;
+	struct as_swap_xprec_cand xcand[AS_XPREC_CANDS];
+	const char *xprec_why;
+	double xcache[2];
+	enum swap_policy_kind xpolicy; /* p->policy and uniform_cache of the carve */
+	bool xuniform;
+	bool xlow_slots;               /* p->expert_low_slots set (the rungs can move) */
+	float xshare_high;             /* the high experts' cached share, planner off */
 };
 
 /* The predicted time per token of a->choice, in seconds. */
@@ -81,6 +118,13 @@ double as_swap_auto_predicted_s(const struct as_swap_auto *a);
  * sparsities 0, AS_COST_STEP, ... up to req.max_sparsity with the group picked, and the
  * gap limit picked (the feedback does not move it: AS_LATENCY_NO_GAP). */
 void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_model *m);
+
+/* After a choice with a latency target and req.expert_precision_auto on a store with low
+ * copies: the precision rungs of the ladder (xcand, by increasing accuracy cost) at the
+ * sparsities of m (as_swap_auto_latency_model's), their id x << 16 | expert_high, the
+ * start the rung picked; r->n 0 otherwise (and when the open has no low slots). */
+void as_swap_auto_latency_rungs(const struct as_swap_auto *a, const struct as_latency_model *m,
+				struct as_latency_rungs *r);
 
 /* Read the store's header for the cost model, resolve the context (n_ctx 0:
  * req->ctx_default, never past the training context) into a->n_ctx and p->n_ctx, and
