@@ -313,8 +313,8 @@ static void mm_run(void *ctx, long it)
 
 /* --batch: the product at every level (and with and without AMX where it is usable) */
 static int bench_batch(const struct bk_opts *o, struct as_threadpool *tp, enum ggml_type t,
-		       const char *layout, uint8_t *base, size_t stride, int n, long rows,
-		       long cols)
+		       const char *tname, const char *layout, uint8_t *base, size_t stride,
+		       int n, long rows, long cols)
 {
 	size_t nx, ny;
 	float *X, *Y;
@@ -350,8 +350,7 @@ static int bench_batch(const struct bk_opts *o, struct as_threadpool *tp, enum g
 			as_kernels_force((enum as_simd)l);
 			as_kernels_amx(amx);
 			time_runs(mm_run, &a, o->seconds, &tm);
-			print_batch(o, as_type_name(t == AS_TYPE_Q4_0_X16 ? GGML_TYPE_Q4_0 : t),
-				    layout, (enum as_simd)l, amx, rows, cols, &tm);
+			print_batch(o, tname, layout, (enum as_simd)l, amx, rows, cols, &tm);
 		}
 	}
 	as_kernels_force(was);
@@ -697,10 +696,12 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 				dense_s = tm.median; /* the faster layout, as the runtime uses */
 		}
 	}
-	if (o->batch && o->layout != 1 && bench_batch(o, tp, t, "plain", w, stride, n, rows, cols))
+	if (o->batch && o->layout != 1 &&
+	    bench_batch(o, tp, t, as_type_name(t), "plain", w, stride, n, rows, cols))
 		goto out;
-	if (o->batch && rp && bench_batch(o, tp, AS_TYPE_Q4_0_X16, "x16", rp, rstride, n, rows,
-					  cols))
+	if (o->batch && rp &&
+	    bench_batch(o, tp, (enum ggml_type)as_repacked_type(t), as_type_name(t), "x16", rp,
+			rstride, n, rows, cols))
 		goto out;
 	if (o->n_sp && t == GGML_TYPE_Q4_0 && o->simd < 0) {
 		struct rd_task rd = { .tp = tp, .base = w, .stride = stride, .n = (size_t)n,
