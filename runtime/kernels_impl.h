@@ -37,10 +37,13 @@ struct as_xin {
 	/* Only in x[0] of a batch (as_matmul_multi) whose plan has need_q8t: the batch's Q8_0
 	 * inputs in AMX tiles, AS_Q8T_BYTES per 16 tokens and block: for chunk c (tokens
 	 * 16c..16c+15) and block b at q8t + (c * nblocks + b) * AS_Q8T_BYTES, the 16 tokens'
-	 * qs (32 bytes each), then their scales as 16 floats; tokens past the batch are 0. */
+	 * qs (32 bytes each), then their scales as 16 floats (at AS_Q8T_DX), then 128 * sum(qs)
+	 * as 16 int32 (at AS_Q8T_DX + 64, for unsigned Q8_0_X16 codes); tokens past the batch
+	 * are 0. */
 	const uint8_t *q8t;
 };
-#define AS_Q8T_BYTES (16 * 32 + 16 * 4)
+#define AS_Q8T_DX (16 * 32)
+#define AS_Q8T_BYTES (16 * 32 + 16 * 4 + 16 * 4)
 
 /*
  * Row kernel: y[r] = dot(row r of W, x) for r in [r0, r1). Row r starts at
@@ -107,6 +110,9 @@ void as_matmul_avx512_init(struct as_kernel_table *t);
 void as_rows_mm_q4_0_x16_avx512(const void *W, size_t row_bytes, size_t r0, size_t r1,
 				size_t cols, const struct as_xin *x, size_t n_tok, float *y,
 				size_t ldy);
+/* The AVX-512 Q8_0_X16 row kernel (kernels_kquant_avx512.c), the AMX tile's fallback. */
+void as_rows_q8_0_x16_avx512(const void *W, size_t row_bytes, size_t r0, size_t r1,
+			     size_t cols, const struct as_xin *x, float *y);
 /* The AMX-INT8 tiles (matmul_amx.c): as_amx_request() checks cpuid and XCR0 and asks the
  * kernel for the tile state (arch_prctl), once; only then may as_matmul_amx_init's
  * kernels run. */

@@ -107,6 +107,7 @@ static void q8t_task(void *arg, int ith, int nth)
 		for (size_t b = 0; b < c->nb; b++) {
 			uint8_t *d = c->t + (ch * c->nb + b) * AS_Q8T_BYTES;
 			float dx[16];
+			int32_t corr[16];
 
 			for (size_t i = 0; i < 16; i++) {
 				size_t t = ch * 16 + i;
@@ -114,12 +115,15 @@ static void q8t_task(void *arg, int ith, int nth)
 				if (t < c->n_tok) {
 					memcpy(d + 32 * i, c->xin[t].q8[b].qs, 32);
 					dx[i] = as_fp16_to_fp32(c->xin[t].q8[b].d);
+					corr[i] = 16 * c->xin[t].q8sum[b]; /* q8sum: 8 * sum */
 				} else {
 					memset(d + 32 * i, 0, 32);
 					dx[i] = 0.0f;
+					corr[i] = 0;
 				}
 			}
-			memcpy(d + 16 * 32, dx, sizeof(dx));
+			memcpy(d + AS_Q8T_DX, dx, sizeof(dx));
+			memcpy(d + AS_Q8T_DX + sizeof(dx), corr, sizeof(corr));
 		}
 	}
 }

@@ -63,8 +63,8 @@ static void usage(FILE *f)
 		"                      (each in [0, 0.99])\n"
 		"  --batch N           also time the matrix-matrix product of N tokens (batched\n"
 		"                      prompt processing, as_matmul_multi) at each level; at\n"
-		"                      avx512 with AMX usable, both with AMX tiles (\"avx512+amx\")\n"
-		"                      and without\n"
+		"                      avx512 with AMX usable, both with AMX tiles (\"avx512+amx\",\n"
+		"                      the x16 layouts of q4_0 and q8_0) and without\n"
 		"  --json              one JSON object per result line\n"
 		"\n"
 		"Without --rows/--cols: the Llama-2-7B matvec shapes 4096x11008 and 11008x4096.\n"
@@ -345,7 +345,7 @@ static int bench_batch(const struct bk_opts *o, struct as_threadpool *tp, enum g
 			struct timing tm;
 
 			if (amx && (l != AS_SIMD_AVX512 || !as_amx_detect() ||
-				    t != AS_TYPE_Q4_0_X16))
+				    (t != AS_TYPE_Q4_0_X16 && t != AS_TYPE_Q8_0_X16)))
 				continue;
 			as_kernels_force((enum as_simd)l);
 			as_kernels_amx(amx);
