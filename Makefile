@@ -14,7 +14,7 @@
 # Sources are discovered by directory: runtime/*.c -> build/lib/libasrt.a,
 # libswap/*.c -> build/lib/libswap.a, tools/*.c -> build/bin/activeswap,
 # tests/unit/test_*.c -> one cmocka binary each. The target architecture is the
-# compiler's (`$(CC) -dumpmachine`): on x86-64, files named *_avx2.c / *_avx512.c are
+# compiler's (`$(CC) -dumpmachine`): on x86-64, files named *_avx2.c / *_avx512.c / *_amx.c are
 # compiled with the matching ISA flags; on aarch64, *_neon.c (baseline Advanced SIMD) and
 # *_dotprod.c (+dotprod); ISA files of other architectures are left out, and everything
 # else is baseline code that chooses SIMD paths at run time (scalar on any other
@@ -55,9 +55,10 @@ endif
 
 AVX2_FLAGS    := -mavx2 -mfma -mf16c
 AVX512_FLAGS  := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+AMX_FLAGS     := $(AVX512_FLAGS) -mamx-tile -mamx-int8
 DOTPROD_FLAGS := -march=armv8.2-a+dotprod
 
-ISA_X86   := %_avx2.c %_avx512.c
+ISA_X86   := %_avx2.c %_avx512.c %_amx.c
 ISA_ARM   := %_neon.c %_dotprod.c
 ISA_SKIP  := $(if $(filter x86_64,$(AS_ISA)),$(ISA_ARM),\
              $(if $(filter aarch64,$(AS_ISA)),$(ISA_X86),$(ISA_X86) $(ISA_ARM)))
@@ -96,6 +97,10 @@ $(BUILD)/obj/%_avx2.o: %_avx2.c
 $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%_amx.o: %_amx.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(AMX_FLAGS) -c $< -o $@
 
 $(BUILD)/obj/%_dotprod.o: %_dotprod.c
 	@mkdir -p $(dir $@)

@@ -39,6 +39,10 @@ $(BUILD)/pic/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PIC_FLAGS) $(AVX512_FLAGS) -c $< -o $@
 
+$(BUILD)/pic/obj/%_amx.o: %_amx.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PIC_FLAGS) $(AMX_FLAGS) -c $< -o $@
+
 $(BUILD)/pic/obj/%_dotprod.o: %_dotprod.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PIC_FLAGS) $(DOTPROD_FLAGS) -c $< -o $@

@@ -303,6 +303,8 @@ static struct as_kernel_table tables[AS_SIMD_LEVELS];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static enum as_simd detected;
 static atomic_int active_level;
+static bool amx_detected;
+static atomic_bool amx_on;
 
 #if defined(__x86_64__)
 /* F16C from cpuid leaf 1 (clang's __builtin_cpu_supports does not know "f16c"); the
@@ -344,6 +346,9 @@ static void init_levels(void)
 		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
 		as_kernels_kquant_avx512_init(&tables[AS_SIMD_AVX512]);
 		as_matmul_avx512_init(&tables[AS_SIMD_AVX512]);
+		amx_detected = as_amx_request();
+		if (amx_detected)
+			as_matmul_amx_init(&tables[AS_SIMD_AVX512]);
 	}
 }
 
@@ -429,6 +434,8 @@ static void tables_init(void)
 			lvl = detected;
 	}
 	atomic_store(&active_level, (int)lvl);
+	env = getenv("ACTIVESWAP_AMX");
+	atomic_store(&amx_on, amx_detected && !(env && !strcmp(env, "0")));
 }
 
 static void ensure_init(void)
@@ -457,6 +464,25 @@ enum as_simd as_kernels_force(enum as_simd level)
 		level = detected;
 	atomic_store(&active_level, (int)level);
 	return level;
+}
+
+bool as_amx_detect(void)
+{
+	ensure_init();
+	return amx_detected;
+}
+
+bool as_amx_active(void)
+{
+	ensure_init();
+	return atomic_load(&amx_on);
+}
+
+bool as_kernels_amx(bool on)
+{
+	ensure_init();
+	atomic_store(&amx_on, on && amx_detected);
+	return atomic_load(&amx_on);
 }
 
 const char *as_simd_name(enum as_simd level)
@@ -652,6 +678,11 @@ int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs,
 			return -EINVAL;
 		p->fn[j] = tab->rows[k] ? tab->rows[k] : tables[AS_SIMD_SCALAR].rows[k];
 		p->fn_mm[j] = tab->rows[k] ? tab->rows_mm[k] : tables[AS_SIMD_SCALAR].rows_mm[k];
+		if (tab->rows_mm_amx[k] && atomic_load(&amx_on)) {
+			p->fn_mm[j] = tab->rows_mm_amx[k];
+			p->mm_rows[j] = AS_MM_AMX_ROWS;
+			p->need_q8t = true;
+		}
 		p->row_bytes[j] = (size_t)rb;
 		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 || k == AS_K_Q8_0_X16 ||
 		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))

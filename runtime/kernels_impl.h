@@ -34,7 +34,16 @@ struct as_xin {
 	const struct block_q8_K *q8k;  /* x as Q8_K, cols/256 blocks (NULL if cols % 256) */
 	const struct as_q8_pair *q8p;  /* cols/64 pairs, when the table asks for them */
 	const float *q8s1;             /* per Q8_0 block: llama.cpp's Q8_1 s, for Q4_1 / Q5_1 */
+	/* Only in x[0] of a batch (as_matmul_multi) whose plan has need_q8t: the batch's Q8_0
+	 * inputs in AMX tiles, AS_Q8T_BYTES per 16 tokens and block: for chunk c (tokens
+	 * 16c..16c+15) and block b at q8t + (c * nblocks + b) * AS_Q8T_BYTES, the 16 tokens'
+	 * qs (32 bytes each), then their scales as 16 floats (at AS_Q8T_DX), then 128 * sum(qs)
+	 * as 16 int32 (at AS_Q8T_DX + 64, for unsigned Q8_0_X16 codes); tokens past the batch
+	 * are 0. */
+	const uint8_t *q8t;
 };
+#define AS_Q8T_DX (16 * 32)
+#define AS_Q8T_BYTES (16 * 32 + 16 * 4 + 16 * 4)
 
 /*
  * Row kernel: y[r] = dot(row r of W, x) for r in [r0, r1). Row r starts at
@@ -72,6 +81,8 @@ typedef void (*as_quant_q8_0_fn)(const float *x, struct block_q8_0 *y, int32_t *
 struct as_kernel_table {
 	as_rows_fn rows[AS_K_COUNT]; /* NULL: fall back to the scalar kernel */
 	as_rows_mm_fn rows_mm[AS_K_COUNT]; /* NULL: rows, token by token */
+	/* AMX tiles in place of rows_mm while as_amx_active() (NULL: none) */
+	as_rows_mm_fn rows_mm_amx[AS_K_COUNT];
 	as_quant_q8_0_fn quant_q8_0;
 	bool q4_0_wants_pairs; /* the Q4_0 kernel reads as_xin.q8p */
 	float (*dot_f32)(const float *a, const float *b, size_t n);
@@ -95,6 +106,21 @@ void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
 /* The AVX-512 matrix-matrix tiles (matmul_avx512.c). */
 void as_matmul_avx512_init(struct as_kernel_table *t);
+/* Its Q4_0_X16 tile, also the AMX tile's fallback for inputs not laid out as matmul.c does. */
+void as_rows_mm_q4_0_x16_avx512(const void *W, size_t row_bytes, size_t r0, size_t r1,
+				size_t cols, const struct as_xin *x, size_t n_tok, float *y,
+				size_t ldy);
+/* The AVX-512 Q8_0_X16 row kernel (kernels_kquant_avx512.c), the AMX tile's fallback. */
+void as_rows_q8_0_x16_avx512(const void *W, size_t row_bytes, size_t r0, size_t r1,
+			     size_t cols, const struct as_xin *x, float *y);
+/* The AMX-INT8 tiles (matmul_amx.c): as_amx_request() checks cpuid and XCR0 and asks the
+ * kernel for the tile state (arch_prctl), once; only then may as_matmul_amx_init's
+ * kernels run. */
+bool as_amx_request(void);
+/* Rows per matmul.c tile for the AMX kernel: it reads each block of the inputs once for
+ * all of them (matmul_amx.c computes 8 groups of 16 together). */
+#define AS_MM_AMX_ROWS 128
+void as_matmul_amx_init(struct as_kernel_table *t);
 void as_kernels_neon_init(struct as_kernel_table *t);
 void as_kernels_dotprod_init(struct as_kernel_table *t);
 /* NEON and SDOT kernels of the types of kernels_types.c (kernels_types_neon.h). */
@@ -113,8 +139,10 @@ struct as_mv_plan {
 	const struct as_kernel_table *tab;
 	as_rows_fn fn[AS_MV_MAX_JOBS];
 	as_rows_mm_fn fn_mm[AS_MV_MAX_JOBS]; /* the level's matrix-matrix kernel, or NULL */
+	size_t mm_rows[AS_MV_MAX_JOBS]; /* rows per matmul.c tile it wants (0: by weight bytes) */
 	size_t row_bytes[AS_MV_MAX_JOBS];
 	bool need_q8, need_q8k, need_pairs, need_s1;
+	bool need_q8t; /* a batch's inputs in AMX tiles too (as_xin.q8t; matmul.c builds it) */
 	size_t off_sum, off_p, off_s1, off_k, xin_bytes;
 };
 

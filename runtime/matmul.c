@@ -4,7 +4,8 @@
  *
  * Every token's input is prepared once (quantized to Q8_0 / Q8_K as the weight types
  * need, as_mv_xin); the rows of the jobs are cut into tiles of about AS_MM_TILE_BYTES of
- * weights, claimed by the threads from a shared counter, and each tile is run against
+ * weights (or the rows the kernel asks for, as_mv_plan.mm_rows: the AMX tile's),
+ * claimed by the threads from a shared counter, and each tile is run against
  * every token of the batch while its weights are in the core's cache: the weights are
  * read from memory once per batch instead of once per token. A row of a tile is computed
  * by as_matvec's own row kernel of the same level with the same prepared input, so every
@@ -89,6 +90,44 @@ static void prep_task(void *arg, int ith, int nth)
 			  c->buf ? c->buf + t * c->p->xin_bytes : NULL, &c->xin[t]);
 }
 
+/* The batch's Q8_0 inputs in AMX tiles (kernels_impl.h, as_xin.q8t), chunks of 16
+ * tokens spread over the threads. */
+struct q8t_ctx {
+	const struct as_xin *xin;
+	uint8_t *t;
+	size_t nb, n_tok, nch;
+};
+
+static void q8t_task(void *arg, int ith, int nth)
+{
+	const struct q8t_ctx *c = arg;
+
+	for (size_t ch = c->nch * (size_t)ith / (size_t)nth;
+	     ch < c->nch * (size_t)(ith + 1) / (size_t)nth; ch++) {
+		for (size_t b = 0; b < c->nb; b++) {
+			uint8_t *d = c->t + (ch * c->nb + b) * AS_Q8T_BYTES;
+			float dx[16];
+			int32_t corr[16];
+
+			for (size_t i = 0; i < 16; i++) {
+				size_t t = ch * 16 + i;
+
+				if (t < c->n_tok) {
+					memcpy(d + 32 * i, c->xin[t].q8[b].qs, 32);
+					dx[i] = as_fp16_to_fp32(c->xin[t].q8[b].d);
+					corr[i] = 16 * c->xin[t].q8sum[b]; /* q8sum: 8 * sum */
+				} else {
+					memset(d + 32 * i, 0, 32);
+					dx[i] = 0.0f;
+					corr[i] = 0;
+				}
+			}
+			memcpy(d + AS_Q8T_DX, dx, sizeof(dx));
+			memcpy(d + AS_Q8T_DX + sizeof(dx), corr, sizeof(corr));
+		}
+	}
+}
+
 void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs, int n_jobs,
 		     size_t cols, const float *X, size_t n_tok)
 {
@@ -96,6 +135,7 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 	struct mm_ctx c;
 	struct prep_ctx pc;
 	size_t bytes;
+	uint8_t *q8t = NULL;
 
 	if (n_jobs <= 0 || !cols || !n_tok)
 		return;
@@ -119,6 +159,19 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 		goto out;
 	}
 	as_tp_run(tp, prep_task, &pc);
+	if (p.need_q8t) {
+		struct q8t_ctx qc = { pc.xin, NULL, cols / QK8_0, n_tok, (n_tok + 15) / 16 };
+		size_t tb;
+
+		if (__builtin_mul_overflow(qc.nch * qc.nb, (size_t)AS_Q8T_BYTES, &tb) ||
+		    !(q8t = aligned_alloc(64, tb))) {
+			fail_all(jobs, n_jobs, n_tok);
+			goto out;
+		}
+		qc.t = q8t;
+		as_tp_run(tp, q8t_task, &qc);
+		pc.xin[0].q8t = q8t;
+	}
 	c.jobs = jobs;
 	c.p = &p;
 	c.xin = pc.xin;
@@ -126,7 +179,8 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 	c.n_tok = n_tok;
 	c.n_jobs = n_jobs;
 	for (int j = 0; j < n_jobs; j++) {
-		size_t tr = AS_MM_TILE_BYTES / (p.row_bytes[j] * AS_X16_ROWS) * AS_X16_ROWS;
+		size_t tr = p.mm_rows[j] ? p.mm_rows[j] :
+			    AS_MM_TILE_BYTES / (p.row_bytes[j] * AS_X16_ROWS) * AS_X16_ROWS;
 
 		c.tile_rows[j] = tr ? tr : AS_X16_ROWS;
 		c.first[j + 1] = c.first[j] + (jobs[j].rows + c.tile_rows[j] - 1) / c.tile_rows[j];
@@ -137,6 +191,7 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
 	else
 		as_tp_run(tp, mm_task, &c);
 out:
+	free(q8t);
 	free(pc.buf);
 	free(pc.xin);
 }

@@ -37,6 +37,7 @@ struct bk_opts {
 	double seconds;
 	uint64_t working_set;
 	bool json;
+	long batch;      /* --batch: also time the matrix-matrix product of this many tokens */
 	int n_sp;        /* --sparsity values: also time the sparse column kernel */
 	double sp[8];
 };
@@ -47,7 +48,7 @@ static void usage(FILE *f)
 		"usage: activeswap bench kernels [--rows R --cols C] [--type T] [-t N]\n"
 		"                                [--simd LEVEL] [--layout plain|x16]\n"
 		"                                [--seconds S] [--working-set SIZE] [--json]\n"
-		"                                [--sparsity S[,S...]]\n"
+		"                                [--sparsity S[,S...]] [--batch N]\n"
 		"\n"
 		"  --rows R --cols C   one matrix shape (default: 4096x11008 and 11008x4096)\n"
 		"  --type T            weight type: q4_0 (default), q8_0, q4_K, q5_K, q6_K, f16,\n"
@@ -60,6 +61,10 @@ static void usage(FILE *f)
 		"                      come from DRAM, not cache (default 512M)\n"
 		"  --sparsity S,...    also time the sparse column kernel at these sparsities\n"
 		"                      (each in [0, 0.99])\n"
+		"  --batch N           also time the matrix-matrix product of N tokens (batched\n"
+		"                      prompt processing, as_matmul_multi) at each level; at\n"
+		"                      avx512 with AMX usable, both with AMX tiles (\"avx512+amx\",\n"
+		"                      the x16 layouts of q4_0 and q8_0) and without\n"
 		"  --json              one JSON object per result line\n"
 		"\n"
 		"Without --rows/--cols: the Llama-2-7B matvec shapes 4096x11008 and 11008x4096.\n"
@@ -151,6 +156,32 @@ static void print_result(const struct bk_opts *o, const char *type, const char *
 		       " (best %.2f GB/s)\n",
 		       type, layout, as_simd_name(lvl), rows, cols, o->threads, tm->median * 1e6,
 		       gbps, gflops, best);
+	}
+	fflush(stdout);
+}
+
+/* a --batch result: seconds per product of o->batch tokens */
+static void print_batch(const struct bk_opts *o, const char *type, const char *layout,
+			enum as_simd lvl, bool amx, long rows, long cols, const struct timing *tm)
+{
+	double gflops = 2.0 * (double)rows * (double)cols * (double)o->batch / tm->median / 1e9;
+	double tps = (double)o->batch / tm->median;
+
+	if (o->json) {
+		json_head(type, layout, lvl);
+		printf(",\"amx\":%s,\"batch\":%ld,\"rows\":%ld,\"cols\":%ld,\"threads\":%ld,"
+		       "\"us\":%.2f,\"us_mean\":%.2f,\"us_best\":%.2f,\"cpu_us\":%.2f,"
+		       "\"tokens_per_s\":%.2f,\"gflops\":%.3f}\n",
+		       amx ? "true" : "false", o->batch, rows, cols, o->threads, tm->median * 1e6,
+		       tm->mean * 1e6, tm->best * 1e6, tm->cpu * 1e6, tps, gflops);
+	} else {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%s%s", as_simd_name(lvl), amx ? "+amx" : "");
+		printf("%-6s %-6s %-10s %6ld x %-6ld %3ld thr batch %ld %10.1f us %8.2f GFLOP/s"
+		       " %9.1f tokens/s\n",
+		       type, layout, name, rows, cols, o->threads, o->batch, tm->median * 1e6,
+		       gflops, tps);
 	}
 	fflush(stdout);
 }
@@ -257,6 +288,76 @@ static void time_matvec(struct as_threadpool *tp, enum as_simd lvl, enum ggml_ty
 	struct mv_run a = { tp, lvl, t, base, stride, n, rows, cols, x, y };
 
 	time_runs(mv_run, &a, seconds, tm);
+}
+
+struct mm_run {
+	struct as_threadpool *tp;
+	enum ggml_type t;
+	uint8_t *base;
+	size_t stride;
+	int n;
+	long rows, cols, batch;
+	const float *X;
+	float *Y;
+};
+
+/* one product of batch tokens on copy it % n, at the active level */
+static void mm_run(void *ctx, long it)
+{
+	const struct mm_run *a = ctx;
+	struct as_matvec_job j = { a->t, a->base + (size_t)(it % a->n) * a->stride,
+				   (size_t)a->rows, a->Y };
+
+	as_matmul_multi(a->tp, &j, 1, (size_t)a->cols, a->X, (size_t)a->batch);
+}
+
+/* --batch: the product at every level (and with and without AMX where it is usable) */
+static int bench_batch(const struct bk_opts *o, struct as_threadpool *tp, enum ggml_type t,
+		       const char *tname, const char *layout, uint8_t *base, size_t stride,
+		       int n, long rows, long cols)
+{
+	size_t nx, ny;
+	float *X, *Y;
+	enum as_simd was = as_simd_active();
+	bool amx_was = as_amx_active();
+
+	if (__builtin_mul_overflow((size_t)o->batch, (size_t)cols, &nx) ||
+	    __builtin_mul_overflow((size_t)o->batch, (size_t)rows, &ny) ||
+	    nx > (SIZE_MAX / sizeof(float)) || ny > (SIZE_MAX / sizeof(float))) {
+		cli_err(SUB, "--batch %ld: too large", o->batch);
+		return 1;
+	}
+	X = malloc(nx * sizeof(float));
+	Y = malloc(ny * sizeof(float));
+	if (!X || !Y) {
+		free(X);
+		free(Y);
+		cli_err(SUB, "out of memory for --batch %ld", o->batch);
+		return 1;
+	}
+	for (size_t i = 0; i < nx; i++)
+		X[i] = frand();
+	for (int l = AS_SIMD_SCALAR; l <= (int)as_simd_detect(); l++) {
+		if (o->simd >= 0 && l != o->simd)
+			continue;
+		for (int amx = 0; amx <= 1; amx++) {
+			struct mm_run a = { tp, t, base, stride, n, rows, cols, o->batch, X, Y };
+			struct timing tm;
+
+			if (amx && (l != AS_SIMD_AVX512 || !as_amx_detect() ||
+				    (t != AS_TYPE_Q4_0_X16 && t != AS_TYPE_Q8_0_X16)))
+				continue;
+			as_kernels_force((enum as_simd)l);
+			as_kernels_amx(amx);
+			time_runs(mm_run, &a, o->seconds, &tm);
+			print_batch(o, tname, layout, (enum as_simd)l, amx, rows, cols, &tm);
+		}
+	}
+	as_kernels_force(was);
+	as_kernels_amx(amx_was);
+	free(X);
+	free(Y);
+	return 0;
 }
 
 struct sp_task {
@@ -595,6 +696,13 @@ static int bench_shape(const struct bk_opts *o, struct as_threadpool *tp, enum g
 				dense_s = tm.median; /* the faster layout, as the runtime uses */
 		}
 	}
+	if (o->batch && o->layout != 1 &&
+	    bench_batch(o, tp, t, as_type_name(t), "plain", w, stride, n, rows, cols))
+		goto out;
+	if (o->batch && rp &&
+	    bench_batch(o, tp, (enum ggml_type)as_repacked_type(t), as_type_name(t), "x16", rp,
+			rstride, n, rows, cols))
+		goto out;
 	if (o->n_sp && t == GGML_TYPE_Q4_0 && o->simd < 0) {
 		struct rd_task rd = { .tp = tp, .base = w, .stride = stride, .n = (size_t)n,
 				      .bytes = (size_t)bytes };
@@ -751,6 +859,7 @@ int bench_kernels_main(int argc, char **argv)
 			ARG_OPT_BOOL("--json", NULL, &o.json),
 			ARG_OPT_LONG("--rows", NULL, &o.rows, 1, 1L << 24),
 			ARG_OPT_LONG("--cols", NULL, &o.cols, 1, 1L << 24),
+			ARG_OPT_LONG("--batch", NULL, &o.batch, 1, 4096),
 			ARG_OPT_LONG("--threads", "-t", &o.threads, 1, 256),
 			ARG_OPT_DOUBLE("--seconds", NULL, &o.seconds, 0.001, 60),
 			ARG_OPT_SIZE("--working-set", NULL, &o.working_set),

@@ -51,6 +51,7 @@ case "\$f" in
 *_neon.c | *_dotprod.c) exit 0 ;;
 *_avx2.c) isa="-mavx2 -mfma -mf16c" ;;
 *_avx512.c) isa="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c" ;;
+*_amx.c) isa="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mamx-tile -mamx-int8" ;;
 *) isa= ;;
 esac
 inc="-I$AS_TOP/libswap/include -I$AS_TOP/uapi"

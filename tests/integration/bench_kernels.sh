@@ -77,6 +77,23 @@ for t in q4_K q5_K q6_K; do
 	check $? "$t: --sparsity times the K column kernel ($nl results for $nd levels, rc=$rc)"
 done
 
+# --batch: the matrix-matrix product per level and layout, and with AMX tiles where the
+# CPU has them (one more x16 line at avx512, "amx":true); every line a positive rate
+"$ACTIVESWAP" bench kernels --rows 40 --cols 96 --seconds 0.001 --working-set 1K -t 2 \
+	--batch 19 --json >"$T/mm.json" 2>"$T/mm.err"
+rc=$?
+np=$(grep -c '"layout":"plain","simd":"[a-z0-9]*","amx":false,"batch":19,' "$T/mm.json")
+nx=$(grep -c '"layout":"x16","simd":"[a-z0-9]*","amx":false,"batch":19,' "$T/mm.json")
+na=$(grep -c '"layout":"x16","simd":"avx512","amx":true,"batch":19,' "$T/mm.json")
+nr=$(grep '"batch":19' "$T/mm.json" | grep -c -E '"tokens_per_s":[0-9]*\.?[0-9]*[1-9]')
+case "$(sed -n 's/.*"amx":\(true\).*/\1/p' "$T/mm.json" | head -n 1)" in
+true) want_amx=1 ;;
+*) want_amx=0 ;;
+esac
+[ $rc -eq 0 ] && [ "$np" -ge 1 ] && [ "$nx" -eq "$np" ] && [ "$na" -eq $want_amx ] &&
+	[ "$nr" -eq $((np + nx + na)) ]
+check $? "--batch 19: plain $np, x16 $nx, x16 with AMX $na products, positive tokens/s (rc=$rc)"
+
 bad_flag() {
 	"$ACTIVESWAP" bench kernels "$@" >"$T/bad.out" 2>"$T/bad.err"
 	rc=$?
@@ -94,6 +111,7 @@ bad_flag --bogus
 bad_flag --sparsity 1.5
 bad_flag --sparsity 0,x
 bad_flag --sparsity ,
+bad_flag --batch 0
 # five 60-character values: longer than the parser's buffer, refused rather than cut
 long=0.125$(printf '0%.0s' $(seq 1 55))
 bad_flag --rows 16 --cols 32 --seconds 0.001 --working-set 1K \
