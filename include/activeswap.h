@@ -65,7 +65,7 @@ enum asw_kv_type {
 };
 
 /* asw_params.flags */
-#define ASW_F_NO_REPACK  (1u << 0) /* GGUF: use Q4_0 weights in place (no repacking) */
+#define ASW_F_NO_REPACK  (1u << 0) /* GGUF: use the weights in place (no X16 repacking) */
 #define ASW_F_NO_PRELOAD (1u << 1) /* store: on-demand fetches only */
 #define ASW_F_VERIFY     (1u << 2) /* store: check the crc32c of every bundle read */
 /* Added in 0.3: with latency_target_ms, keep the open's choice of sparsity for the whole

@@ -52,8 +52,9 @@ static const char run_usage[] =
 	"                        model's context_length; with -n -1 that length)\n"
 	"  -b, --batch-size N    prompt tokens per batch (default 512; 1: one by one)\n"
 	CLI_KV_TYPE_USAGE
-	"      --no-repack       use Q4_0 weights in place (default: repack them into\n"
-	"                        anonymous memory for faster matvecs)\n"
+	"      --no-repack       use the weights in place (default: repack Q4_0, and at\n"
+	"                        AVX-512 Q4_K Q5_K Q8_0, into anonymous memory for faster\n"
+	"                        matvecs)\n"
 	"      --json            after the text, one JSON object with the figures and the\n"
 	"                        generated token ids (generated_ids) on stdout\n"
 	"      --print-token-ids print the prompt's token ids as [a, b, ...] and exit\n"
