@@ -159,6 +159,12 @@ void swap_cli_print_latency(const struct swap_cli *o, const char *sub, double me
  * `activeswap trace` compares). */
 void swap_cli_json_layers(struct as_swap_model *m, uint64_t open_stall_ns, FILE *f);
 
+/* A precision candidate as the auto line names it: "low-weight (2 of 4 high)", "miss",
+ * "off" (k: the experts a token uses). Returns buf. (swap_report.c, as the --stats and
+ * --json reporting below.) */
+const char *swap_cli_xprec_label(char *buf, size_t n, const struct as_swap_xprec_cand *c,
+				 uint32_t k);
+
 /* A text file (eval/calibrate input) as a NUL-terminated malloc'd buffer: a regular file of
  * at most SWAP_CLI_MAX_TEXT bytes. 0, or -1 with one "activeswap SUB: ..." line printed. */
 #define SWAP_CLI_MAX_TEXT (1ull << 30)
