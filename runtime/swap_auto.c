@@ -64,7 +64,15 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 		return r;
 	}
 	d = swap_store_desc(st);
-	a->weight_bytes = swap_store_swappable_bytes(st);
+	/* the bundles this process holds: its slice's channels under tensor parallelism
+	 * (the whole store otherwise), which the cache's share and the probes are of */
+	for (int k = 0; k < (int)swap_store_n_kinds(st) && k < SWAP_KIND_MAX; k++) {
+		uint32_t lo, hi;
+
+		as_swap_slice(d, p->n_slices, p->slice, k, &lo, &hi);
+		a->weight_bytes += (uint64_t)(hi - lo) * d->n_layers *
+				   swap_store_bundle_bytes(st, (enum swap_kind)k);
+	}
 	a->n_layers = d->n_layers;
 	a->group1 = d->group == 1;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
@@ -310,10 +318,6 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 		return -EINVAL;
 	}
 	ci.weight_bytes = a->weight_bytes;
-	/* a slice (tensor parallelism) holds and reads only its channels: the cache's share
-	 * is of those */
-	if (p->n_slices > 1 && bi->slots_all < ci.weight_bytes)
-		ci.weight_bytes = bi->slots_all;
 	ci.n_layers = a->n_layers;
 	ci.cache_bytes = budget_bytes > bi->fixed + bi->staging ?
 			 budget_bytes - bi->fixed - bi->staging : 0;

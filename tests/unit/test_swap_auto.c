@@ -179,13 +179,16 @@ static void test_chosen(void **state)
 static void test_slice_share(void **state)
 {
 	struct as_swap_auto_req req = { .sparsity = -1, .max_sparsity = 0.5f, .policy_auto = true };
-	struct as_swap_auto a;
-	struct as_swap_params p = { .n_slices = 2, .slice = 1 };
+	struct as_swap_auto a, whole;
+	struct as_swap_params p = { .n_slices = 2, .slice = 1 }, pw = { 0 };
 	char err[512];
 
 	(void)state;
+	assert_int_equal(as_swap_auto_init(&whole, &req, store1, &pw, 0, err, sizeof(err)), 0);
 	assert_int_equal(as_swap_auto_init(&a, &req, store1, &p, 0, err, sizeof(err)), 0);
-	assert_true(a.budget.slots_all < a.weight_bytes * 3 / 4);
+	assert_true(a.budget.slots_all < whole.weight_bytes * 3 / 4);
+	assert_true(a.weight_bytes < whole.weight_bytes * 3 / 4);
+	as_swap_auto_free(&whole);
 	assert_int_equal(as_swap_auto_choose(&a, store1, a.budget.full, &p, err, sizeof(err)),
 			 0);
 	assert_true(a.choice.hit_rate > 0.99);

@@ -68,7 +68,7 @@ struct as_swap_auto {
 	uint32_t n_ctx;                /* the context used (p->n_ctx) */
 	uint32_t n_ctx_train;          /* the store's training context (0: unknown) */
 	struct as_swap_budget budget;  /* for n_ctx */
-	uint64_t weight_bytes;         /* all bundles */
+	uint64_t weight_bytes;         /* the bundles held: all, or the slice's (p->n_slices) */
 	uint32_t n_layers;
 	bool group1;                   /* a group-1 store (gap filling possible) */
 	double kind_bytes[SWAP_KIND_COUNT]; /* one layer's bytes of each kind */
