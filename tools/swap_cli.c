@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,30 @@ static void note_xprec(const char *sub, const struct as_swap_auto *a)
 		line, 100.0 * (double)a->xshare_high, 100.0 * a->xcand[a->xpick].est.low_share);
 }
 
+/* Tests and experiments: ACTIVESWAP_AUTO_SPEEDS="FLASH,COMPUTE", bytes/s instead of the
+ * probes; both finite and positive, nothing else in the value, or a usage error. */
+static int auto_speeds(const char *sub, const char *v, struct as_swap_auto_req *req)
+{
+	char *end;
+	double f, c;
+
+	if (!v)
+		return 0;
+	f = strtod(v, &end);
+	if (end != v && *end == ',') {
+		const char *cs = end + 1;
+
+		c = strtod(cs, &end);
+		if (end != cs && !*end && isfinite(f) && isfinite(c) && f > 0 && c > 0) {
+			req->flash_bps = f;
+			req->compute_bps = c;
+			return 0;
+		}
+	}
+	cli_err(sub, "ACTIVESWAP_AUTO_SPEEDS='%s': give FLASH,COMPUTE in bytes/s, both > 0", v);
+	return -EINVAL;
+}
+
 int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		  struct as_threadpool *tp, uint32_t n_ctx, bool quiet,
 		  struct as_swap_model **out)
@@ -419,11 +444,8 @@ int swap_cli_open(struct swap_cli *o, const char *sub, const char *path,
 		p.no_gap_fill = !o->gap_bytes; /* --gap 0 */
 	}
 	p.uniform_cache = getenv("ACTIVESWAP_UNIFORM_CACHE") != NULL; /* experiments */
-	/* tests and experiments: "FLASH,COMPUTE" in bytes/s instead of the probes */
-	if (getenv("ACTIVESWAP_AUTO_SPEEDS") &&
-	    sscanf(getenv("ACTIVESWAP_AUTO_SPEEDS"), "%lf,%lf", &req.flash_bps,
-		   &req.compute_bps) != 2)
-		req.flash_bps = req.compute_bps = 0;
+	if (auto_speeds(sub, getenv("ACTIVESWAP_AUTO_SPEEDS"), &req))
+		return -EINVAL;
 	r = as_swap_auto_init(a, &req, path, &p, n_ctx, err, sizeof(err));
 	if (r) {
 		cli_err(sub, "%s", err);

@@ -154,5 +154,13 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "off, low-weight, miss or auto" "$T/run.err"
 check $? "a bad --expert-precision value: usage error naming auto"
 
+for v in 1e9 "1e9,-5" "1e9,2e9x" "inf,1e9"; do
+	ACTIVESWAP_AUTO_SPEEDS=$v "$ACTIVESWAP" run -m "$T/q2.asw" -p "Once" -n 1 \
+		--dram-budget 1800KiB >/dev/null 2>"$T/run.err"
+	rc=$?
+	[ $rc -ne 0 ] && grep -q "ACTIVESWAP_AUTO_SPEEDS='$v': give FLASH,COMPUTE" "$T/run.err"
+	check $? "ACTIVESWAP_AUTO_SPEEDS='$v' refused with one line (rc $rc)"
+done
+
 rm -rf "$T"
 echo "1..$n"
