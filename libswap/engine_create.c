@@ -128,13 +128,51 @@ static void engine_free(struct swap_engine *e)
 	free(e);
 }
 
+void swap_kind_split(int n_kinds, const uint64_t *want, const uint64_t *slot,
+		     const uint8_t *prio, uint64_t extra, uint64_t *add)
+{
+	bool ordered = false;
+	uint64_t wsum = 0, left = extra;
+
+	for (int k = 0; k < n_kinds; k++) {
+		add[k] = 0;
+		wsum += slot[k] ? want[k] : 0; /* no slots, nothing to give */
+		ordered |= prio[k] != prio[0];
+	}
+	if (!ordered) {
+		for (int k = 0; k < n_kinds && wsum; k++)
+			if (slot[k])
+				add[k] = (uint64_t)((long double)extra * want[k] / wsum) / slot[k];
+		return;
+	}
+	/* highest priority first, each up to all; kinds of the same priority share what is
+	 * left in proportion to their bytes */
+	for (int pr = 255; pr >= 0; pr--) {
+		uint64_t wl = 0, avail = left;
+
+		for (int k = 0; k < n_kinds; k++)
+			wl += prio[k] == pr && slot[k] ? want[k] : 0;
+		for (int k = 0; k < n_kinds && wl; k++) {
+			uint64_t n;
+
+			if (prio[k] != pr || !slot[k])
+				continue;
+			n = avail >= wl ? want[k] / slot[k] :
+			    (uint64_t)((long double)avail * want[k] / wl) / slot[k];
+			add[k] += n;
+			left -= n * slot[k];
+		}
+	}
+}
+
 int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 		       const struct swap_engine_params *pin, char *err, size_t errlen)
 {
 	struct swap_engine *e;
 	struct swap_backend_cfg cfg;
-	uint64_t minb, staging, usable, need_min = 0, want_all = 0, extra, wsum = 0;
-	uint64_t w[SWAP_KIND_MAX], nk[SWAP_KIND_MAX];
+	uint64_t minb, staging, usable, need_min = 0, want_all = 0, extra;
+	uint64_t w[SWAP_KIND_MAX] = { 0 }, ss[SWAP_KIND_MAX] = { 0 }, nk[SWAP_KIND_MAX];
+	uint64_t add[SWAP_KIND_MAX];
 	uint8_t *mem;
 	int r;
 
@@ -208,43 +246,13 @@ int swap_engine_create(struct swap_engine **out, struct swap_store *s,
 	for (int k = 0; k < (int)s->n_kinds; k++) {
 		uint64_t use = swap_kind_use(s, &e->p, k), kmin = swap_kind_min(s, &e->p, k);
 
-		w[k] = (use > kmin ? use - kmin : 0) * slot_size(s, k);
-		wsum += w[k];
+		ss[k] = slot_size(s, k);
+		w[k] = (use > kmin ? use - kmin : 0) * ss[k];
 	}
 	mem = e->staging + staging;
-	{
-		bool ordered = false;
-
-		for (int k = 1; k < (int)s->n_kinds; k++)
-			ordered |= e->p.kind_prio[k] != e->p.kind_prio[0];
-		for (int k = 0; k < (int)s->n_kinds; k++)
-			nk[k] = swap_kind_min(s, &e->p, k);
-		if (!ordered) {
-			for (int k = 0; k < (int)s->n_kinds && wsum; k++)
-				nk[k] += (uint64_t)((long double)extra * w[k] / wsum) / slot_size(s, k);
-		} else {
-			/* highest priority first, each up to all; kinds of the same priority
-			 * share what is left in proportion to their bytes */
-			uint64_t left = extra;
-
-			for (int pr = 255; pr >= 0; pr--) {
-				uint64_t wl = 0, avail = left;
-
-				for (int k = 0; k < (int)s->n_kinds; k++)
-					wl += e->p.kind_prio[k] == pr ? w[k] : 0;
-				for (int k = 0; k < (int)s->n_kinds && wl; k++) {
-					uint64_t add;
-
-					if (e->p.kind_prio[k] != pr)
-						continue;
-					add = avail >= wl ? w[k] / slot_size(s, k) :
-					      (uint64_t)((long double)avail * w[k] / wl) / slot_size(s, k);
-					nk[k] += add;
-					left -= add * slot_size(s, k);
-				}
-			}
-		}
-	}
+	swap_kind_split((int)s->n_kinds, w, ss, e->p.kind_prio, extra, add);
+	for (int k = 0; k < (int)s->n_kinds; k++)
+		nk[k] = swap_kind_min(s, &e->p, k) + add[k];
 	for (int k = 0; k < (int)s->n_kinds; k++) {
 		struct kclass *kc = &e->kc[k];
 		uint64_t all = swap_kind_use(s, &e->p, k), n = nk[k];

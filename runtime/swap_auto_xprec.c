@@ -3,8 +3,8 @@
  * The auto choice of the per-expert precision planner (`--expert-precision auto`;
  * activeswap/swap_auto.h, Documentation/swapping.md "auto picks the precision"):
  *
- * The cache the budget leaves is carved as libswap carves it for the runtime (engine
- * _create.c, sw_engine_params, sw_plan_reads): every kind its minimum (a layer group of
+ * The cache the budget leaves is carved as libswap carves it for the runtime (its own
+ * split, swap_kind_split, with the priorities sw_plan_reads gives): every kind its minimum (a layer group of
  * the attention's columns, k experts per group of each expert kind), then under the
  * STATIC policy the attention's columns first, the high experts' two kinds next in
  * proportion to their bytes, the low copies last; under another policy all in proportion
@@ -47,13 +47,15 @@ static double slot_bytes(double b)
 	return ceil(b / 64) * 64;
 }
 
-/* The cached share of each kind's bundles with `cache` bytes of slots at sparsity s. */
+/* The cached share of each kind's bundles with `cache` bytes of slots at sparsity s:
+ * every kind its minimum, the rest split by libswap's own rule (swap_kind_split). */
 static void kind_shares(const struct as_swap_auto *a, const struct as_swap_params *p,
 			bool low, double cache, double s, double share[SWAP_KIND_MAX])
 {
-	double mn[SWAP_KIND_MAX] = { 0 }, all[SWAP_KIND_MAX] = { 0 }, w[SWAP_KIND_MAX] = { 0 };
-	double add[SWAP_KIND_MAX] = { 0 }, extra = cache, kn;
-	int prio[SWAP_KIND_MAX] = { 0 }, nk = low ? SWAP_KIND_MAX : SWAP_KIND_COUNT;
+	double mn[SWAP_KIND_MAX] = { 0 }, all[SWAP_KIND_MAX] = { 0 }, extra = cache, kn;
+	uint64_t want[SWAP_KIND_MAX] = { 0 }, slot[SWAP_KIND_MAX] = { 0 }, add[SWAP_KIND_MAX];
+	uint8_t prio[SWAP_KIND_MAX] = { 0 };
+	int nk = low ? SWAP_KIND_MAX : SWAP_KIND_COUNT;
 	bool ordered = p->policy == SWAP_POLICY_STATIC && !p->uniform_cache;
 
 	kn = a->n_expert ? (double)a->experts_used / a->n_expert : 0;
@@ -65,38 +67,19 @@ static void kind_shares(const struct as_swap_auto *a, const struct as_swap_param
 			km = a->experts_used;
 		mn[k] = a->store_group * km * ss;
 		all[k] = a->n_layers * in * ss;
-		w[k] = all[k] > mn[k] ? all[k] - mn[k] : 0;
+		want[k] = all[k] > mn[k] ? (uint64_t)(all[k] - mn[k]) : 0;
+		slot[k] = (uint64_t)ss;
 		extra -= mn[k];
-		/* sw_plan_reads: an expert kind saves k / n of its bytes per byte cached, a
-		 * column at least 1 - s; the low kinds are not ranked (0) */
-		prio[k] = !expert ? (1 - s > kn + 0.005 ? 2 : 1) : k < SWAP_KIND_COUNT ? 1 : 0;
+		/* sw_plan_reads under STATIC: an expert kind saves k / n of its bytes per byte
+		 * cached, a column at least 1 - s; the low kinds are not ranked (0) */
+		if (ordered)
+			prio[k] = (uint8_t)(!expert ? (1 - s > kn + 0.005 ? 2 : 1) :
+					    k < SWAP_KIND_COUNT);
 	}
-	if (extra < 0)
-		extra = 0;
-	if (ordered) {
-		for (int pr = 2; pr >= 0; pr--) {
-			double wl = 0, used = 0;
-
-			for (int k = 0; k < nk; k++)
-				wl += prio[k] == pr ? w[k] : 0;
-			for (int k = 0; k < nk && wl > 0; k++) {
-				if (prio[k] != pr)
-					continue;
-				add[k] = extra >= wl ? w[k] : extra * w[k] / wl;
-				used += add[k];
-			}
-			extra -= used;
-		}
-	} else {
-		double ws = 0;
-
-		for (int k = 0; k < nk; k++)
-			ws += w[k];
-		for (int k = 0; k < nk && ws > 0; k++)
-			add[k] = fmin(w[k], extra * w[k] / ws);
-	}
+	swap_kind_split(nk, want, slot, prio, extra > 0 ? (uint64_t)extra : 0, add);
 	for (int k = 0; k < SWAP_KIND_MAX; k++)
-		share[k] = k < nk && all[k] > 0 ? fmin(1, (mn[k] + add[k]) / all[k]) : 0;
+		share[k] = k < nk && all[k] > 0 ?
+			   fmin(1, (mn[k] + (double)add[k] * (double)slot[k]) / all[k]) : 0;
 }
 
 void sw_auto_xprec_estimate(const struct as_swap_auto *a, const struct as_cost_inputs *ci,

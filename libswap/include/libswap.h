@@ -306,6 +306,15 @@ struct swap_stats {
 
 struct swap_engine;
 
+/*
+ * The engine's split of the pool among the kinds (swap_engine_create), for planners that
+ * predict it: beyond each kind's minimum, kind k wants want[k] bytes of slots of slot[k]
+ * bytes. With every prio[k] equal, each kind gets extra * want[k] / sum(want) bytes;
+ * otherwise the highest priority first, each up to all it wants, kinds of one priority in
+ * proportion to their bytes. add[k]: whole slots, at most want[k] / slot[k].
+ */
+void swap_kind_split(int n_kinds, const uint64_t *want, const uint64_t *slot,
+		     const uint8_t *prio, uint64_t extra, uint64_t *add);
 /* Minimum budget for a store and parameters: staging + one layer group of every kind. */
 uint64_t swap_engine_min_budget(const struct swap_store *s,
 				const struct swap_engine_params *p);

@@ -920,6 +920,30 @@ static void test_token_stall(void **state)
 	swap_engine_destroy(e);
 }
 
+/* swap_kind_split, the pool's split among the kinds that planners predict with. */
+static void test_kind_split(void **state)
+{
+	const uint64_t want[3] = { 6400, 3200, 6400 }, slot[3] = { 64, 128, 0 };
+	const uint8_t same[3] = { 0, 0, 0 }, ranked[3] = { 1, 2, 2 };
+	uint64_t add[3];
+
+	(void)state;
+	/* equal priorities: in proportion to the bytes (the slotless kind gets nothing) */
+	swap_kind_split(3, want, slot, same, 4800, add);
+	assert_int_equal(add[0], 3200 / 64);
+	assert_int_equal(add[1], 1600 / 128);
+	assert_int_equal(add[2], 0);
+	/* ranked: kind 1 (priority 2) whole first, then kind 0 what is left */
+	swap_kind_split(3, want, slot, ranked, 4800, add);
+	assert_int_equal(add[1], 3200 / 128);
+	assert_int_equal(add[0], 1600 / 64);
+	assert_int_equal(add[2], 0);
+	/* more than all want: each at most its want */
+	swap_kind_split(3, want, slot, ranked, 1u << 20, add);
+	assert_int_equal(add[0], 6400 / 64);
+	assert_int_equal(add[1], 3200 / 128);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -930,7 +954,7 @@ int main(void)
 		T(test_faults),          T(test_mlock_error),      T(test_stats_match_submits),
 		T(test_backend_fallback), T(test_numa),       T(test_kind_prio_bytes_used),
 		T(test_pinned_kind_does_not_block), T(test_token_stall), T(test_kind_policy),
-		T(test_pieces),
+		T(test_pieces),          cmocka_unit_test(test_kind_split),
 	};
 
 	if (getenv("SWAP_TEST_FILTER"))
