@@ -165,15 +165,9 @@ static void base_params(struct as_swap_params *p)
 
 static const int32_t prompt[3] = { 1, 17, 300 };
 
-/* Greedy decode of N_STEPS tokens after the prompt. */
-static void decode(const char *path, const struct as_swap_params *p, struct runres *res)
+/* The prompt, then N_STEPS greedy tokens: their logits, ids and the statistics; closes m. */
+static void greedy(struct as_swap_model *m, struct runres *res)
 {
-	struct as_swap_model *m;
-	char err[512] = "";
-	int r = as_swap_open(&m, path, p, err, sizeof(err));
-
-	if (r)
-		fail_msg("open %s: %s", path, err);
 	for (uint32_t i = 0; i < 3; i++)
 		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
 	for (uint32_t s = 0; s < N_STEPS; s++) {
@@ -189,6 +183,18 @@ static void decode(const char *path, const struct as_swap_params *p, struct runr
 	}
 	as_swap_stats(m, &res->st);
 	as_swap_close(m);
+}
+
+/* Greedy decode of N_STEPS tokens after the prompt. */
+static void decode(const char *path, const struct as_swap_params *p, struct runres *res)
+{
+	struct as_swap_model *m;
+	char err[512] = "";
+	int r = as_swap_open(&m, path, p, err, sizeof(err));
+
+	if (r)
+		fail_msg("open %s: %s", path, err);
+	greedy(m, res);
 }
 
 /* The same with the dense runtime at expert sparsity es. */
@@ -789,21 +795,7 @@ static void decode_set(const char *path, bool low_slots, enum as_expert_precisio
 	assert_int_equal(as_swap_set_expert_precision(m, AS_XPREC_MISS, 0), 0);
 	assert_int_equal(as_swap_set_expert_precision(m, x, high), 0);
 	assert_int_equal(as_swap_expert_precision(m), x);
-	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
-	for (uint32_t st = 0; st < N_STEPS; st++) {
-		const float *lg = as_swap_logits(m);
-		int32_t best = 0;
-
-		memcpy(res->logits[st], lg, sizeof(res->logits[st]));
-		for (int32_t v = 1; v < VOCAB; v++)
-			if (lg[v] > lg[best])
-				best = v;
-		res->tokens[st] = best;
-		assert_int_equal(as_swap_forward(m, best, 3 + st, true), 0);
-	}
-	as_swap_stats(m, &res->st);
-	as_swap_close(m);
+	greedy(m, res);
 }
 
 static void test_precision_set(void **state)
