@@ -52,9 +52,25 @@ struct slot {
 	uint8_t is_static;
 };
 
+/* A swap_read_parts call in progress (on its caller's stack, in the engine's job list
+ * until all its reads are complete): the next byte to read is part `part`, `done` bytes
+ * in; `boff` is the bundle's file offset. */
+struct pjob {
+	struct pjob *next;
+	struct swap_key key;
+	const struct swap_part *parts;
+	size_t n, part;
+	uint64_t done, boff;
+	uint8_t *dst;
+	uint32_t pending; /* reads in flight */
+	int err;
+};
+
 struct rd {
 	struct swap_key first;
-	uint32_t count;   /* bundles, or 0: one piece of bundle `first` */
+	uint32_t count;   /* bundles, or 0: one piece of bundle `first` (or of a job's) */
+	struct pjob *job; /* a swap_read_parts read: its parts p0..p1 (no slot) */
+	size_t p0, p1;
 	uint64_t file_off, len;
 	uint64_t piece_off; /* a piece: where its bytes go in the bundle */
 	uint64_t tag;
@@ -106,6 +122,7 @@ struct swap_engine {
 	int64_t pc_b;
 	uint64_t pc_next;
 	int pc_prio;
+	struct pjob *jobs; /* swap_read_parts calls with parts still to read, oldest first */
 	struct swap_key err_key; /* the key of the last error swap_wait/acquire returned */
 	int err_code;
 };

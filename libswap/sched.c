@@ -114,6 +114,7 @@ static void issue_piece(struct swap_engine *e)
 
 	r->first = k;
 	r->count = 0;
+	r->job = NULL;
 	r->file_off = e->pc_next;
 	r->len = end - r->file_off < e->sb ? end - r->file_off : e->sb;
 	r->piece_off = r->file_off > off ? r->file_off - off : 0;
@@ -125,14 +126,63 @@ static void issue_piece(struct swap_engine *e)
 	issue(e, ri);
 }
 
-/* Start reads while the queue depth allows: the oldest bundle of the highest priority,
- * extended over queued neighbours in file order up to the maximum read size. */
+/* File range of part i of job j. */
+static uint64_t part_lo(const struct pjob *j, size_t i) { return j->boff + j->parts[i].off; }
+static uint64_t part_hi(const struct pjob *j, size_t i)
+{
+	return part_lo(j, i) + j->parts[i].len;
+}
+
+/*
+ * The next read of the oldest job with parts left: from its next byte, the 4 KiB aligned
+ * span over as many of its next parts as fit a staging buffer while their aligned spans
+ * touch (so no read carries a gap of unwanted blocks); a part longer than a buffer is
+ * read in buffer-sized pieces. The job leaves the list with its last read.
+ */
+static void issue_job(struct swap_engine *e)
+{
+	struct pjob *j = e->jobs;
+	uint32_t ri = e->rd_free[--e->n_rd_free];
+	struct rd *r = &e->rds[ri];
+	uint64_t lo = swap_align_down(part_lo(j, j->part) + j->done), hi;
+
+	r->first = j->key;
+	r->count = 0;
+	r->job = j;
+	r->p0 = j->part;
+	hi = swap_align_up(part_hi(j, j->part));
+	if (hi - lo > e->sb) { /* a piece of the part */
+		hi = lo + e->sb;
+		j->done = hi - part_lo(j, j->part);
+	} else {
+		j->part++;
+		j->done = 0;
+		while (j->part < j->n && swap_align_down(part_lo(j, j->part)) <= hi &&
+		       swap_align_up(part_hi(j, j->part)) - lo <= e->sb)
+			hi = swap_align_up(part_hi(j, j->part++));
+	}
+	r->p1 = j->part < j->n && j->done ? j->part : j->part - 1;
+	r->file_off = lo;
+	r->len = hi - lo;
+	r->piece_off = 0;
+	r->tag = 0;
+	r->prio = SWAP_PRIO_DEMAND;
+	j->pending++;
+	if (j->part >= j->n)
+		e->jobs = j->next;
+	issue(e, ri);
+}
+
+/* Start reads while the queue depth allows: swap_read_parts' reads first, then the
+ * oldest bundle of the highest priority, extended over queued neighbours in file order
+ * up to the maximum read size. */
 void swap_dispatch(struct swap_engine *e)
 {
 	const struct swap_store *s = e->s;
 	unsigned blocked = 0; /* kinds whose slots are all pinned or loading */
 
-	while (!e->plugged && e->inflight < e->qd && (e->n_queued || e->pc_b != NIL)) {
+	while (!e->plugged && e->inflight < e->qd &&
+	       (e->n_queued || e->pc_b != NIL || e->jobs)) {
 		int p;
 		uint64_t b = 0, off0, off1, bb;
 		struct swap_key k0 = { 0 }, start, end, nb;
@@ -140,6 +190,10 @@ void swap_dispatch(struct swap_engine *e)
 		int32_t si = NIL;
 		struct rd *r;
 
+		if (e->jobs) {
+			issue_job(e);
+			continue;
+		}
 		if (e->pc_b != NIL) {
 			issue_piece(e);
 			continue;
@@ -224,6 +278,7 @@ void swap_dispatch(struct swap_engine *e)
 		r = &e->rds[ri];
 		r->first = start;
 		r->count = n;
+		r->job = NULL;
 		r->file_off = swap_align_down(off0);
 		r->len = swap_align_up(off1) - r->file_off;
 		r->piece_off = 0;
@@ -248,6 +303,20 @@ static void copy_out(struct swap_engine *e, const struct rd *r, const uint8_t *b
 	/* the read's bundles are neighbours in file order: back to back from the first */
 	const uint8_t *src = buf + (off > r->file_off ? off - r->file_off : 0);
 
+	if (r->job) { /* the read's share of each of its parts */
+		const struct pjob *j = r->job;
+
+		for (size_t i = r->p0; i <= r->p1; i++) {
+			uint64_t a = part_lo(j, i), z = part_hi(j, i);
+			uint64_t s0 = a > r->file_off ? a : r->file_off;
+			uint64_t s1 = z < r->file_off + r->len ? z : r->file_off + r->len;
+
+			if (s0 < s1)
+				memcpy(j->dst + j->parts[i].dst_off + (s0 - a),
+				       buf + (s0 - r->file_off), s1 - s0);
+		}
+		return;
+	}
 	if (!r->count) { /* a piece: its part of the bundle (checked when all are in) */
 		uint64_t lo = off > r->file_off ? off : r->file_off;
 		uint64_t hi = r->file_off + r->len < off + bb ? r->file_off + r->len : off + bb;
@@ -304,7 +373,11 @@ static void complete_locked(struct swap_engine *e, uint32_t ri, int64_t res)
 		err = -EIO; /* short read: the bytes past res are not the file's */
 	if (err)
 		e->ls[r->first.layer].read_errors++;
-	if (!r->count) { /* a piece: the bundle is published with its last piece */
+	if (r->job) {
+		if (err && !r->job->err)
+			r->job->err = err;
+		r->job->pending--;
+	} else if (!r->count) { /* a piece: the bundle is published with its last piece */
 		uint64_t b = swap_bidx(s, k);
 		struct ent *x = &e->ent[b];
 
@@ -340,4 +413,61 @@ void swap_on_complete(void *ctx, uint64_t cookie, int64_t res)
 	complete_locked(e, (uint32_t)cookie, res);
 	swap_dispatch(e);
 	pthread_mutex_unlock(&e->lock);
+}
+
+int swap_read_parts(struct swap_engine *e, struct swap_key key, const struct swap_part *parts,
+		    size_t n, void *dst)
+{
+	const struct swap_store *s = e->s;
+	struct pjob j = { .key = key, .parts = parts, .n = n, .dst = dst };
+	uint64_t bb, t0, want = 0;
+	int r;
+
+	if (key.layer >= s->d.n_layers || key.kind >= s->n_kinds ||
+	    key.channel >= s->d.kinds[key.kind].in || (n && (!parts || !dst)))
+		return -EINVAL;
+	bb = s->bundle_bytes[key.kind];
+	for (size_t i = 0; i < n; i++) {
+		uint64_t end;
+
+		if (!parts[i].len || __builtin_add_overflow(parts[i].off, parts[i].len, &end) ||
+		    end > bb || (i && parts[i].off < parts[i - 1].off + parts[i - 1].len))
+			return -EINVAL;
+		want += parts[i].len;
+	}
+	if (!n)
+		return 0;
+	j.boff = swap_bundle_off(s, key);
+	pthread_mutex_lock(&e->lock);
+	if (e->plugged) {
+		pthread_mutex_unlock(&e->lock);
+		return -EBUSY;
+	}
+	if (!e->jobs) {
+		e->jobs = &j;
+	} else {
+		struct pjob *t = e->jobs;
+
+		while (t->next)
+			t = t->next;
+		t->next = &j;
+	}
+	t0 = swap_now_ns();
+	swap_dispatch(e);
+	while (j.part < j.n || j.pending)
+		pthread_cond_wait(&e->cond, &e->lock);
+	t0 = swap_now_ns() - t0;
+	e->ls[key.layer].stall_ns += t0;
+	e->token_stall += t0;
+	if (SWAP_PROBES_ON(e))
+		DTRACE_PROBE2(activeswap, stall, (int32_t)key.layer, t0);
+	r = j.err;
+	if (r) {
+		e->err_key = key;
+		e->err_code = r;
+	} else {
+		e->ls[key.layer].bytes_used += want; /* the rest was alignment */
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
 }

@@ -41,6 +41,7 @@ enum {
 	H_GROUP = 28, H_N_GROUPS = 32, H_N_RESIDENT = 36, H_META_OFF = 40, H_META_LEN = 48,
 	H_RDIR_OFF = 56, H_CRC_OFF = 64, H_SECT_OFF = 72, H_DATA_OFF = 80, H_DATA_LEN = 88,
 	H_HPARAMS = 96, H_KINDS = 128, H_KIND_BYTES = 64, H_ALIGN = 384, H_N_EXPERT = 388,
+	H_EXPERT_COLS = 392, /* version 5: cols of SWAP_FFN_IN, then of SWAP_FFN_OUT */
 	H_KINDS_LOW = 512, /* version 4: the kind records of SWAP_FFN_IN_LOW, SWAP_FFN_OUT_LOW */
 };
 
@@ -188,6 +189,17 @@ int swap_store_layout(struct swap_store *s, struct store_layout *L, char *err, s
 			}
 			bb += kd->mats[m].col_bytes;
 		}
+		/* expert columns: the FFN kinds of a store with experts, no low copies */
+		if (kd->cols && (!d->n_expert || (k != SWAP_FFN_IN && k != SWAP_FFN_OUT) ||
+				 s->n_kinds != SWAP_KIND_COUNT || kd->cols > SWAP_MAX_CHANNELS ||
+				 !d->kinds[SWAP_FFN_IN].cols || !d->kinds[SWAP_FFN_OUT].cols ||
+				 __builtin_mul_overflow(bb, (uint64_t)kd->cols, &bb) ||
+				 bb > (1ull << 30))) {
+			swap_seterr(err, errlen, "bundle kind %d: %u columns per bundle (only "
+				    "both expert kinds of a store without low copies, at most "
+				    "1 GiB a bundle)", k, kd->cols);
+			return -EINVAL;
+		}
 		s->bundle_bytes[k] = bb;
 		s->kind_base[k] = s->per_layer;
 		s->per_layer += kd->in;
@@ -294,6 +306,10 @@ void swap_store_encode_header(const struct swap_store *s, const struct store_lay
 	}
 	put32(h + H_ALIGN, SWAP_ALIGN);
 	put32(h + H_N_EXPERT, d->n_expert);
+	if (d->kinds[SWAP_FFN_IN].cols) {
+		put32(h + H_EXPERT_COLS, d->kinds[SWAP_FFN_IN].cols);
+		put32(h + H_EXPERT_COLS + 4, d->kinds[SWAP_FFN_OUT].cols);
+	}
 	put32(h + SWAP_HDR_CRC_OFF, swap_crc32c(0, h, SWAP_HDR_CRC_OFF));
 }
 
@@ -403,9 +419,19 @@ int swap_store_open(struct swap_store **out, const char *path, char *err, size_t
 	s->d.n_expert = get32(h + H_N_EXPERT);
 	if ((get32(h + H_VERSION) == 2) != (s->d.n_expert == 0)) {
 		swap_seterr(err, errlen, "%s: store version %u with %u experts (version 2 has "
-			    "none, 3 and 4 have some)", path, get32(h + H_VERSION),
+			    "none, 3 to 5 have some)", path, get32(h + H_VERSION),
 			    s->d.n_expert);
 		goto fail;
+	}
+	/* version 5: the experts in the column layout (before: reserved, not read) */
+	if (get32(h + H_VERSION) == 5) {
+		s->d.kinds[SWAP_FFN_IN].cols = get32(h + H_EXPERT_COLS);
+		s->d.kinds[SWAP_FFN_OUT].cols = get32(h + H_EXPERT_COLS + 4);
+		if (!s->d.kinds[SWAP_FFN_IN].cols || !s->d.kinds[SWAP_FFN_OUT].cols) {
+			swap_seterr(err, errlen, "%s: store version 5 without expert columns",
+				    path);
+			goto fail;
+		}
 	}
 	/* version 4: the low-precision expert kinds' records (not read before: reserved) */
 	n_kinds = get32(h + H_VERSION) == 4 ? SWAP_KIND_MAX : SWAP_KIND_COUNT;
@@ -578,6 +604,8 @@ fail:
 const char *swap_store_path(const struct swap_store *s) { return s->path; }
 uint32_t swap_store_version(const struct swap_store *s)
 {
+	if (s->d.kinds[SWAP_FFN_IN].cols)
+		return 5;
 	return s->n_kinds == SWAP_KIND_MAX ? 4 : s->d.n_expert ? 3 : 2;
 }
 

@@ -29,7 +29,7 @@
 #include "errmsg.h"
 #include "mapguard.h"
 
-#define TBLK 16 /* columns transposed per pass */
+#define TBLK AS_CONVERT_TBLK /* columns transposed per pass */
 
 
 static void note(const struct as_convert_params *p, const char *fmt, ...)
@@ -232,7 +232,7 @@ static void enc_cols(void *arg, int ith, int nth)
 
 /* Encode every column of one matrix into kb (in x bundle_bytes) at byte offset moff, on
  * cv's threads (each column's bytes do not depend on which thread encodes it). */
-static int encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op op,
+int conv_encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op op,
 			 uint8_t *kb, uint64_t bundle_bytes, uint64_t moff, float *rows,
 			 float *cols, uint64_t col_floats)
 {
@@ -300,7 +300,7 @@ static int convert_layers(struct conv *cv)
 					r = encode_kq(cv, l, &m->layers[l].w[op], op, kb, bb, moff,
 						      (uint8_t *)rows);
 				else
-					r = encode_matrix(cv, &m->layers[l].w[op], op, kb, bb,
+					r = conv_encode_matrix(cv, &m->layers[l].w[op], op, kb, bb,
 							  moff, rows, cols, TBLK * maxpad);
 				moff += cv->colb[op];
 			}

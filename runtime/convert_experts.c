@@ -10,6 +10,10 @@
  * HIGH, else requantized) and in LOW into SWAP_FFN_IN_LOW / SWAP_FFN_OUT_LOW, always a
  * requantization: each row dequantized (as_dequant_row) and encoded again
  * (as_quant_row), so LOW carries both rounding errors.
+ *
+ * With as_convert_params.expert_columns ("Expert columns", version 5) a bundle holds the
+ * expert's columns instead, column j of each matrix after column j-1's, encoded as the
+ * column kinds' are (encode_matrix, the GGUF's type).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +21,8 @@
 
 #include "activeswap/model.h"
 #include "activeswap/quant.h"
+#include "activeswap/sparse.h"
+#include "activeswap/threadpool.h"
 #include "convert_impl.h"
 #include "errmsg.h"
 
@@ -65,12 +71,21 @@ static int exp_kind(int x, bool low)
 
 /* Kinds k (and, with low, its low copy) of matrix x, w0 layer 0's, in type t. */
 static int describe_mat(struct swap_store_desc *d, int x, const struct as_weight *w0,
-			enum ggml_type t, bool low, char *err, size_t errlen)
+			enum ggml_type t, bool low, bool cv_cols, char *err, size_t errlen)
 {
 	int k = exp_kind(x, low);
 	struct swap_mat_desc *md = &d->kinds[k].mats[x == AS_EXP_UP ? 1 : 0];
 	uint64_t rb = 0, bytes;
 
+	if (cv_cols) {
+		md->out = (uint32_t)w0->rows;
+		md->type = t;
+		md->col_bytes = (uint32_t)as_col_bytes(t, w0->rows);
+		d->kinds[k].in = d->n_expert;
+		d->kinds[k].n_mats = x == AS_EXP_DOWN ? 1 : 2;
+		d->kinds[k].cols = (uint32_t)w0->cols;
+		return md->col_bytes ? 0 : -EINVAL;
+	}
 	if (as_row_bytes(t, w0->cols, &rb) || (bytes = w0->rows * rb) > (1u << 28)) {
 		as_seterr(err, errlen, "an expert's %s matrix in %s is over the store's 256 MiB "
 			  "per matrix", as_op_name(exp_op[x]), as_type_name(t));
@@ -91,6 +106,11 @@ int describe_experts(struct conv *cv, struct swap_store_desc *d, char *err, size
 	int r = 0;
 
 	d->n_expert = m->hp.n_expert;
+	if (p->expert_pair && p->expert_columns) {
+		as_seterr(err, errlen, "--expert-layout columns does not take --expert-types "
+			  "(low-precision copies are kept in rows only)");
+		return -EINVAL;
+	}
 	if (p->expert_pair) {
 		r = as_convert_expert_types_ok(p->expert_types[0], p->expert_types[1],
 					       m->hp.dim, m->hp.n_ff_exp, err, errlen);
@@ -112,11 +132,23 @@ int describe_experts(struct conv *cv, struct swap_store_desc *d, char *err, size
 				return -EINVAL;
 			}
 		}
+		if (p->expert_columns && !as_convert_type_ok(t)) {
+			as_seterr(err, errlen, "--expert-layout columns: the experts' %s matrix is "
+				  "%s; columns take f32, f16, bf16, q8_0 or q4_0",
+				  as_op_name(exp_op[x]), as_type_name(t));
+			return -EINVAL;
+		}
 		cv->type[exp_op[x]] = t;
-		r = describe_mat(d, x, w0, t, false, err, errlen);
+		if (p->expert_columns) {
+			size_t a = as_col_align(t);
+
+			cv->outp[exp_op[x]] = (uint32_t)((w0->rows + a - 1) / a * a);
+			cv->colb[exp_op[x]] = as_col_bytes(t, w0->rows);
+		}
+		r = describe_mat(d, x, w0, t, false, p->expert_columns, err, errlen);
 		if (!r && p->expert_pair)
-			r = describe_mat(d, x, w0, (enum ggml_type)p->expert_types[1], true, err,
-					 errlen);
+			r = describe_mat(d, x, w0, (enum ggml_type)p->expert_types[1], true, false,
+					 err, errlen);
 	}
 	return r;
 }
@@ -172,6 +204,61 @@ static int put_expert(struct conv *cv, uint32_t l, uint32_t e, bool low, float *
 	return r;
 }
 
+/* Layer l's experts in the column layout: each matrix's columns encoded (encode_matrix)
+ * at a stride of one column of every matrix of the kind. */
+static int convert_expert_cols(struct conv *cv, uint32_t l)
+{
+	const struct as_model *m = cv->m;
+	const struct as_layer *L = &m->layers[l];
+	uint64_t maxrows = 0, maxpad = 0, bb = 0;
+	size_t nt = (size_t)as_tp_size(cv->tp);
+	float *rows, *cols;
+	uint8_t *buf;
+	int r;
+
+	for (int x = 0; x < AS_EXP_COUNT; x++) {
+		const struct as_weight *w = &L->exps[x];
+
+		if (w->rows * w->cols > maxrows)
+			maxrows = w->rows * w->cols;
+		if (cv->outp[exp_op[x]] > maxpad)
+			maxpad = cv->outp[exp_op[x]];
+	}
+	for (int k = SWAP_FFN_IN; k <= SWAP_FFN_OUT; k++)
+		if (swap_writer_bundle_bytes(cv->w, k) > bb)
+			bb = swap_writer_bundle_bytes(cv->w, k);
+	rows = malloc(maxrows * sizeof(float));
+	cols = malloc(nt * AS_CONVERT_TBLK * maxpad * sizeof(float));
+	buf = malloc(bb);
+	r = rows && cols && buf ? 0 : -ENOMEM;
+	for (uint32_t e = 0; e < m->hp.n_expert && !r; e++) {
+		uint64_t moff = 0, stride = cv->colb[AS_OP_GATE] + cv->colb[AS_OP_UP];
+
+		for (int x = 0; x < AS_EXP_COUNT && !r; x++) {
+			struct as_weight w = as_expert_weight(L, (enum as_exp)x, e);
+			int k = exp_kind(x, false);
+
+			if (x == AS_EXP_DOWN) {
+				moff = 0;
+				stride = cv->colb[AS_OP_DOWN];
+			}
+			r = conv_encode_matrix(cv, &w, exp_op[x], buf, stride, moff, rows, cols,
+					       AS_CONVERT_TBLK * maxpad);
+			moff += cv->colb[exp_op[x]];
+			if (r || x == AS_EXP_GATE)
+				continue; /* gate and up share a bundle */
+			r = swap_writer_bundle(cv->w, (struct swap_key){ l, (uint32_t)k, e }, buf);
+			conv_progress_add(cv, swap_writer_bundle_bytes(cv->w, k));
+		}
+		if (!r && conv_cancelled(cv->p))
+			r = -ECANCELED;
+	}
+	free(rows);
+	free(cols);
+	free(buf);
+	return r;
+}
+
 int convert_experts(struct conv *cv, uint32_t l)
 {
 	const struct as_model *m = cv->m;
@@ -180,6 +267,8 @@ int convert_experts(struct conv *cv, uint32_t l)
 	float *f;
 	int r;
 
+	if (cv->p->expert_columns)
+		return convert_expert_cols(cv, l);
 	for (int k = SWAP_FFN_IN; k < SWAP_KIND_MAX; k++)
 		if (swap_writer_bundle_bytes(cv->w, k) > bb)
 			bb = swap_writer_bundle_bytes(cv->w, k);

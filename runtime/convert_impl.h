@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "activeswap/convert.h"
+#include "activeswap/model.h"
 #include "libswap.h"
 
 struct as_threadpool;
@@ -25,7 +26,16 @@ struct conv {
 	struct as_threadpool *tp;         /* p->threads; NULL for one */
 };
 
+/* Columns transposed per thread at a time (convert.c's encode_matrix). */
+#define AS_CONVERT_TBLK 16
+
 bool conv_cancelled(const struct as_convert_params *p);
+/* Every column of one matrix encoded (cv->type[op], padded to cv->outp[op]) into kb at
+ * kb + j * stride + moff, on cv's threads; rows: the matrix dequantized (rows x cols
+ * floats), cols: col_floats per thread. */
+int conv_encode_matrix(struct conv *cv, const struct as_weight *wt, enum as_op op,
+		       uint8_t *kb, uint64_t stride, uint64_t moff, float *rows, float *cols,
+		       uint64_t col_floats);
 void conv_progress_add(struct conv *cv, uint64_t n);
 
 /* convert_experts.c: a mixture-of-experts model's expert kinds (store-format.md,

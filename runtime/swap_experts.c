@@ -46,10 +46,12 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sdt.h>
 
 #include "activeswap/kernels.h"
+#include "activeswap/sparse.h"
 #include "swapmodel.h"
 
 /* The kind of group g of expert e: the high copy's, or the low copy's when planned. */
@@ -122,9 +124,100 @@ static void bundle_weights(const struct as_swap_model *m, int kind, const void *
 	}
 }
 
+/* ---- expert columns (version 5) ---------------------------------------------------- */
+
+/* Top-K inside experts reads only the selected columns of a missing expert: the state
+ * selects both gate/up's and down's inputs (as_state_expert_sparsity). */
+static bool partial_reads(const struct as_swap_model *m)
+{
+	return m->xcols && m->eng && m->s && m->s->expert_topk[0] && m->s->expert_topk[1];
+}
+
+struct xtask {
+	struct as_swap_model *m;
+	int kind;
+	float *const *ys;
+	size_t n, in;
+};
+
+static void xcol_fn(void *arg, int ith, int nth)
+{
+	const struct xtask *t = arg;
+
+	for (uint32_t mi = 0; mi < t->m->n_mats[t->kind]; mi++) {
+		const struct sw_mat *mt = &t->m->mats[t->kind][mi];
+
+		as_sparse_axpy_share(as_sparse_level(), mt->type, t->ys[mi], mt->out,
+				     t->m->xcolp + mi * t->in, t->m->xcx, t->n, ith, nth);
+	}
+}
+
+/* Bytes of one column of every matrix of the kind (a column-layout expert bundle is in
+ * of them, the expert's input width). */
+static uint64_t xstride(const struct as_swap_model *m, int kind)
+{
+	return swap_store_bundle_bytes(m->st, kind) / m->mats[kind][0].in;
+}
+
+/*
+ * ys = the expert's products over its columns: the selection's (sel; x has the others at
+ * 0) or all of them, from a whole bundle at base, or (packed) from the selected columns
+ * one after the other. The sparse column kernels, rows split over the threads as the
+ * column kinds' are: the same sums from a whole bundle and from a partial read.
+ */
+static void xcol_compute(struct as_swap_model *m, int kind, const uint8_t *base, bool packed,
+			 const float *x, const struct as_sel *sel, float *const *ys)
+{
+	size_t in = m->mats[kind][0].in, n = sel ? sel->n : in;
+	uint64_t stride = xstride(m, kind);
+	struct xtask t = { m, kind, ys, n, in };
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j = sel ? sel->idx[i] : i;
+
+		m->xcx[i] = x[j];
+		for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+			m->xcolp[mi * in + i] = base + (packed ? i : j) * stride +
+						m->mats[kind][mi].off;
+	}
+	for (uint32_t mi = 0; mi < m->n_mats[kind]; mi++)
+		memset(ys[mi], 0, sizeof(float) * m->mats[kind][mi].out);
+	as_tp_run(m->tp, xcol_fn, &t);
+}
+
+/* The selected columns of bundle key read past the cache into m->xbuf, packed: runs of
+ * adjacent channels as one part each (swap_read_parts). */
+static int xcol_read(struct as_swap_model *m, struct swap_key key, const struct as_sel *sel)
+{
+	uint64_t stride = xstride(m, (int)key.kind), need;
+	size_t np = 0;
+
+	if (__builtin_mul_overflow((uint64_t)sel->n, stride, &need))
+		return -EOVERFLOW;
+	if (need > m->xbuf_cap) {
+		uint8_t *b = realloc(m->xbuf, need);
+
+		if (!b)
+			return -ENOMEM;
+		m->xbuf = b;
+		m->xbuf_cap = need;
+	}
+	for (uint32_t i = 0; i < sel->n; i++) {
+		uint64_t off = (uint64_t)sel->idx[i] * stride;
+		struct swap_part *pp = np ? &m->xparts[np - 1] : NULL;
+
+		if (pp && pp->off + pp->len == off)
+			pp->len += stride;
+		else
+			m->xparts[np++] = (struct swap_part){ off, stride, (uint64_t)i * stride };
+	}
+	m->ls[key.layer].expert_part_reads++;
+	return swap_read_parts(m->eng, key, m->xparts, np, m->xbuf);
+}
+
 /* ys = the expert's products from its bundle at p (check_use: its crc32c first). */
 static int compute(struct as_swap_model *m, struct swap_key key, const void *p,
-		   enum as_group g, const float *x, float *const *ys)
+		   enum as_group g, const float *x, const struct as_sel *sel, float *const *ys)
 {
 	struct as_weight w[AS_OP_COUNT] = { 0 };
 
@@ -133,6 +226,10 @@ static int compute(struct as_swap_model *m, struct swap_key key, const void *p,
 		if (swap_crc32c(0, p, swap_store_bundle_bytes(m->st, key.kind)) !=
 		    swap_store_bundle_crc(m->st, key))
 			return -EBADMSG;
+	}
+	if (m->xcols) {
+		xcol_compute(m, (int)key.kind, p, false, x, sel, ys);
+		return 0;
 	}
 	bundle_weights(m, (int)key.kind, p, w);
 	as_group_matvec(m->tp, w, g, x, ys);
@@ -161,14 +258,14 @@ int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group 
 	int kind = kind_of(m, e, g);
 	struct swap_key key = { layer, (uint32_t)kind, e };
 
-	(void)sel; /* x has the unselected channels at 0: computed on as it is */
+	/* rows: x has the unselected channels at 0, computed on as it is */
 	if (kind < 0 || e >= m->rm.hp.n_expert)
 		return -EINVAL;
 	m->ls[layer].expert_lookups++;
 	m->ls[layer].expert_hits++;
 	DTRACE_PROBE3(activeswap, expert_lookup, (int32_t)layer, 1u, 1u);
 	return expert_fail(m, compute(m, key, m->all[m->all_off[layer * SWAP_KIND_MAX + kind] +
-						     e], g, x, ys), layer, kind);
+						     e], g, x, sel, ys), layer, kind);
 }
 
 /* n experts' bundles into m->fkeys, in the order they are computed: gate/up then down of
@@ -244,29 +341,63 @@ static void predict_experts(struct as_swap_model *m, uint32_t layer, const float
 	}
 }
 
+/* Unpin what the last layer's router found in DRAM and was not computed (a token that
+ * ended on an error). */
+static void unpin_chosen(struct as_swap_model *m)
+{
+	for (uint32_t i = 0; i < m->xpn; i++)
+		if (m->xpp[i])
+			swap_unpin(m->eng, m->xpk[i]);
+	m->xpn = 0;
+}
+
 void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
 			      uint32_t n, const float *x)
 {
 	struct as_swap_model *m = ctx;
-	uint32_t nk, hits;
+	uint32_t nk, hits = 0;
 
 	(void)w;
 	plan(m, layer, ids, n, false);
 	nk = expert_keys(m, layer, ids, n, true);
 	count_prediction(m, layer, ids, n);
-	/* a hit: in DRAM when the router chose it (cached, or preloaded in time) */
-	hits = (uint32_t)swap_count_resident(m->eng, m->fkeys, nk);
+	/* a hit: in DRAM when the router chose it (cached, or preloaded in time), pinned
+	 * until computed */
+	unpin_chosen(m);
+	for (uint32_t i = 0; i < nk; i++) {
+		m->xpk[i] = m->fkeys[i];
+		m->xpp[i] = swap_pin(m->eng, m->fkeys[i]);
+		hits += m->xpp[i] != NULL;
+	}
+	m->xpn = nk;
 	m->ls[layer].expert_lookups += nk;
 	m->ls[layer].expert_hits += hits;
 	DTRACE_PROBE3(activeswap, expert_lookup, (int32_t)layer, nk, hits);
-	/* an error (a bad key) comes back from the acquire */
-	swap_request(m->eng, m->fkeys, nk, SWAP_PRIO_DEMAND, 0);
+	/* an error (a bad key) comes back from the acquire; with partial reads a missing
+	 * expert's selected columns are read when it is computed */
+	if (!partial_reads(m))
+		swap_request(m->eng, m->fkeys, nk, SWAP_PRIO_DEMAND, 0);
 	if (m->xp_tag[layer]) {
 		cancel_tag(m, m->xp_tag[layer]); /* the wrong guesses still queued */
 		m->xp_tag[layer] = 0;
 	}
 	if (m->xp_ahead)
 		predict_experts(m, layer, x);
+}
+
+/* Bundle key's bytes if experts_chosen pinned it (then it is no longer listed there). */
+static const void *take_pinned(struct as_swap_model *m, struct swap_key key)
+{
+	for (uint32_t i = 0; i < m->xpn; i++) {
+		if (m->xpp[i] && m->xpk[i].layer == key.layer && m->xpk[i].kind == key.kind &&
+		    m->xpk[i].channel == key.channel) {
+			const void *p = m->xpp[i];
+
+			m->xpp[i] = NULL;
+			return p;
+		}
+	}
+	return NULL;
 }
 
 int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
@@ -277,17 +408,24 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 	struct swap_key key = { layer, (uint32_t)kind, e };
 	const void *p;
 
-	(void)sel; /* x has the unselected channels at 0: computed on as it is */
 	if (kind < 0 || e >= m->rm.hp.n_expert)
 		return -EINVAL;
 	/* counted in experts_chosen */
-	p = swap_pin(m->eng, key);
+	p = take_pinned(m, key);
+	if (!p)
+		p = swap_pin(m->eng, key);
+	if (!p && sel && partial_reads(m) && !swap_count_coming(m->eng, &key, 1)) {
+		r = xcol_read(m, key, sel);
+		if (!r)
+			xcol_compute(m, kind, m->xbuf, true, x, sel, ys);
+		return expert_fail(m, r, layer, kind);
+	}
 	if (!p) {
 		r = swap_acquire(m->eng, &key, 1, &p);
 		if (r)
 			return expert_fail(m, r, layer, kind);
 	}
-	r = compute(m, key, p, g, x, ys);
+	r = compute(m, key, p, g, x, sel, ys);
 	swap_release(m->eng, &key, 1);
 	return expert_fail(m, r, layer, kind);
 }

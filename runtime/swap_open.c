@@ -104,31 +104,42 @@ static int sw_check_experts(struct as_swap_model *m, int k, char *err, size_t er
 	const struct swap_kind_desc *kd = &swap_store_desc(m->st)->kinds[k];
 	const struct as_hparams *mh = &m->rm.hp;
 	bool in = k == SWAP_FFN_IN || k == SWAP_FFN_IN_LOW;
-	uint64_t off = 0;
+	uint32_t rows = in ? mh->n_ff_exp : mh->dim, cols = in ? mh->dim : mh->n_ff_exp;
+	uint64_t off = 0, stride;
 
-	if (kd->in != mh->n_expert || kd->n_mats != (in ? 2u : 1u))
+	if (kd->in != mh->n_expert || kd->n_mats != (in ? 2u : 1u) ||
+	    (kd->cols && kd->cols != cols))
 		goto bad;
 	for (uint32_t i = 0; i < kd->n_mats; i++) {
 		enum ggml_type t = (enum ggml_type)kd->mats[i].type;
-		uint32_t rows = in ? mh->n_ff_exp : mh->dim, cols = in ? mh->dim : mh->n_ff_exp;
 		uint64_t rb, need;
 
-		if (!as_type_supported(t) || kd->mats[i].out != rows || as_row_bytes(t, cols, &rb) ||
-		    __builtin_mul_overflow(rb, (uint64_t)rows, &need) ||
-		    kd->mats[i].col_bytes != need)
+		if (kd->cols) { /* columns (version 5): the sparse kernels' encodings */
+			if (!as_sparse_type_ok(t) || kd->mats[i].out != rows ||
+			    !(need = as_col_bytes(t, rows)) || kd->mats[i].col_bytes != need)
+				goto bad;
+		} else if (!as_type_supported(t) || kd->mats[i].out != rows ||
+			   as_row_bytes(t, cols, &rb) ||
+			   __builtin_mul_overflow(rb, (uint64_t)rows, &need) ||
+			   kd->mats[i].col_bytes != need) {
 			goto bad;
+		}
 		m->mats[k][i] = (struct sw_mat){ .type = t, .out = rows, .off = off,
 			.op = in ? (i ? AS_OP_UP : AS_OP_GATE) : AS_OP_DOWN, .in = cols };
 		off += need;
 	}
-	if (off != swap_store_bundle_bytes(m->st, k))
+	/* a column of every matrix after the other: cols x that */
+	stride = kd->cols ? off * cols : off;
+	if (stride != swap_store_bundle_bytes(m->st, k))
 		goto bad;
 	m->n_mats[k] = kd->n_mats;
+	m->xcols = kd->cols != 0;
 	return 0;
 bad:
 	snprintf(err, errlen, "store: expert kind %s does not match %u experts of dim %u, "
-		 "width %u (or has a type the dense kernels do not take)",
-		 swap_kind_name((enum swap_kind)k), mh->n_expert, mh->dim, mh->n_ff_exp);
+		 "width %u (or has a type the %s kernels do not take)",
+		 swap_kind_name((enum swap_kind)k), mh->n_expert, mh->dim, mh->n_ff_exp,
+		 kd->cols ? "column" : "dense");
 	return -EINVAL;
 }
 
@@ -306,6 +317,12 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->xlow);
 	free(m->xp_tok);
 	free(m->xp_tag);
+	free(m->xpk);
+	free(m->xpp);
+	free(m->xcolp);
+	free(m->xcx);
+	free(m->xparts);
+	free(m->xbuf);
 	free(m);
 }
 
@@ -429,9 +446,20 @@ static int alloc_buffers(struct as_swap_model *m)
 		m->xp_set = calloc((size_t)hp->n_layer * hp->n_expert_used, 4);
 		m->xp_tok = calloc(hp->n_layer, 8);
 		m->xp_tag = calloc(hp->n_layer, 8);
+		m->xpk = calloc(2 * (size_t)hp->n_expert_used, sizeof(*m->xpk));
+		m->xpp = calloc(2 * (size_t)hp->n_expert_used, sizeof(*m->xpp));
 		if (!m->xp_x || !m->xp_p || !m->xp_w || !m->xp_ids || !m->xp_set ||
-		    !m->xp_tok || !m->xp_tag)
+		    !m->xp_tok || !m->xp_tag || !m->xpk || !m->xpp)
 			return -ENOMEM;
+		if (m->xcols) {
+			size_t xin = hp->dim > hp->n_ff_exp ? hp->dim : hp->n_ff_exp;
+
+			m->xcolp = calloc(2 * xin, sizeof(*m->xcolp));
+			m->xcx = calloc(xin, sizeof(float));
+			m->xparts = calloc(xin, sizeof(*m->xparts));
+			if (!m->xcolp || !m->xcx || !m->xparts)
+				return -ENOMEM;
+		}
 	}
 	return 0;
 }

@@ -135,6 +135,11 @@ bool as_swap_has_low_experts(const struct as_swap_model *m)
 	return swap_store_n_kinds(m->st) == SWAP_KIND_MAX;
 }
 
+bool as_swap_expert_columns(const struct as_swap_model *m)
+{
+	return m->xcols;
+}
+
 static const char *const xprec_names[AS_XPREC_COUNT] = { "off", "low-weight", "miss" };
 
 const char *as_expert_precision_name(enum as_expert_precision x)
@@ -224,6 +229,7 @@ void as_swap_stats(struct as_swap_model *m, struct as_swap_stats *out)
 		out->total.expert_high += x.expert_high;
 		out->total.expert_low += x.expert_low;
 		out->total.expert_saved_bytes += x.expert_saved_bytes;
+		out->total.expert_part_reads += x.expert_part_reads;
 	}
 	out->budget_bytes = m->budget_bytes;
 	out->fixed_bytes = m->fixed_bytes;

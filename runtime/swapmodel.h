@@ -131,6 +131,23 @@ struct as_swap_model {
 	uint32_t xhigh;
 	uint8_t *xlow;
 
+	/* expert columns (a version 5 store, swap_experts.c): the bundles hold one column
+	 * of each matrix after the other; an expert product's column pointers [2][max in]
+	 * and activations [max in]; a miss under Top-K inside experts reads the selected
+	 * columns (xparts [max in]) packed into xbuf (grown to xbuf_cap bytes) */
+	bool xcols;
+	/* the chosen experts' bundles that were in DRAM when the router chose, pinned from
+	 * then until they are computed (a preload for a later layer must not evict them):
+	 * xpn keys and their bytes */
+	struct swap_key *xpk;
+	const void **xpp;
+	uint32_t xpn;
+	const void **xcolp;
+	float *xcx;
+	struct swap_part *xparts;
+	uint8_t *xbuf;
+	size_t xbuf_cap;
+
 	/* all-resident mode: every bundle pinned once at open, looked up without the engine */
 	const void **all;
 	uint64_t *all_off; /* [n_layer][SWAP_KIND_MAX] first index in all */

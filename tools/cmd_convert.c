@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * activeswap convert IN.gguf -o OUT.asw [--type keep|q8_0|q4_0|f16|f32] [--group N]
- *                    [--rows] [--threads N] [--expert-types HIGH,LOW] [--verify]
- *                    [--quiet]
+ *                    [--rows] [--threads N] [--expert-types HIGH,LOW]
+ *                    [--expert-layout rows|columns] [--verify] [--quiet]
  * activeswap convert --verify STORE.asw
  *
  * The command line around as_convert() and as_convert_verify() (runtime/convert.c,
@@ -39,7 +39,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: activeswap convert IN.gguf -o OUT.asw [--type keep|q8_0|q4_0|f16|f32]\n"
 		"                          [--group N] [--rows] [--threads N]\n"
-		"                          [--expert-types HIGH,LOW] [--verify] [--quiet]\n"
+		"                          [--expert-types HIGH,LOW] [--expert-layout L]\n"
+		"                          [--verify] [--quiet]\n"
 		"       activeswap convert --verify STORE.asw\n"
 		"\n"
 		"  -o PATH      output store (written as PATH.tmp.PID, renamed when complete)\n"
@@ -61,6 +62,11 @@ static void usage(FILE *f)
 		"               bytes when already HIGH) and requantized to LOW, e.g. q4_k,q2_k\n"
 		"               or q8_0,q4_0 (store version 4); run --expert-precision picks\n"
 		"               which copy a token reads\n"
+		"  --expert-layout rows|columns\n"
+		"               mixture of experts: each expert in its GGUF rows (default), or\n"
+		"               in columns (f32 f16 bf16 q8_0 q4_0 experts; store version 5):\n"
+		"               run --expert-sparsity then reads only a missing expert's\n"
+		"               selected columns\n"
 		"  --verify     check every crc32c of the written (or given) store\n"
 		"  --quiet      no progress bar or summary\n");
 }
@@ -140,7 +146,8 @@ static int opt_in(void *arg, const char *sub, const char *word)
 
 int cmd_convert(int argc, char **argv)
 {
-	const char *in = NULL, *outp = NULL, *type_s = "keep", *xtypes = NULL;
+	const char *in = NULL, *outp = NULL, *type_s = "keep", *xtypes = NULL,
+		   *xlayout = NULL;
 	long group = 1, threads = 1;
 	bool verify = false, quiet = false, rows = false;
 	struct as_convert_params p;
@@ -159,6 +166,7 @@ int cmd_convert(int argc, char **argv)
 		ARG_OPT_BOOL("--verify", NULL, &verify),
 		ARG_OPT_BOOL("--rows", NULL, &rows),
 		ARG_OPT_STR("--expert-types", NULL, &xtypes),
+		ARG_OPT_STR("--expert-layout", NULL, &xlayout),
 		ARG_OPT_BOOL("--quiet", "-q", &quiet),
 		ARG_OPT_END,
 	};
@@ -221,6 +229,16 @@ int cmd_convert(int argc, char **argv)
 			return 2;
 		}
 		p.expert_pair = true;
+	}
+	if (xlayout && strcmp(xlayout, "rows") && strcmp(xlayout, "columns")) {
+		cli_err(SUB, "bad value for --expert-layout: '%s' (rows or columns)", xlayout);
+		return 2;
+	}
+	p.expert_columns = xlayout && !strcmp(xlayout, "columns");
+	if (p.expert_columns && p.expert_pair) {
+		cli_err(SUB, "--expert-layout columns does not take --expert-types (the low "
+			"copies are kept in rows only)");
+		return 2;
 	}
 	p.type = forced;
 	p.group = (uint32_t)group;

@@ -259,8 +259,10 @@ static int info_store(FILE *o, const char *path, bool json)
 			const struct swap_kind_desc *kd = &d->kinds[k];
 
 			fprintf(o, "%s{\"kind\": \"%s\", \"channels\": %u, \"bundle_bytes\": %llu, "
-				"\"mats\": [", k ? ", " : "", swap_kind_name(k), kd->in,
-				(unsigned long long)swap_store_bundle_bytes(st, (enum swap_kind)k));
+				"\"columns_per_bundle\": %u, \"mats\": [", k ? ", " : "",
+				swap_kind_name(k), kd->in,
+				(unsigned long long)swap_store_bundle_bytes(st, (enum swap_kind)k),
+				kd->cols ? kd->cols : 1);
 			for (uint32_t j = 0; j < kd->n_mats && j < SWAP_MAX_MATS; j++)
 				fprintf(o, "%s{\"out\": %u, \"type\": \"%s\", \"col_bytes\": %u}",
 					j ? ", " : "", kd->mats[j].out,
@@ -283,7 +285,11 @@ static int info_store(FILE *o, const char *path, bool json)
 		fprintf(o, "  %llu bundles, %.1f MB swappable\n",
 			(unsigned long long)swap_store_n_bundles(st),
 			(double)swap_store_swappable_bytes(st) / 1e6);
-		if (d->n_expert)
+		if (d->n_expert && d->kinds[SWAP_FFN_IN].cols)
+			fprintf(o, "  experts: %u per layer, one bundle each in ffn_in (%u columns "
+				"of gate, up) and ffn_out (%u columns of down)\n", d->n_expert,
+				d->kinds[SWAP_FFN_IN].cols, d->kinds[SWAP_FFN_OUT].cols);
+		else if (d->n_expert)
 			fprintf(o, "  experts: %u per layer, one bundle each in ffn_in (gate, up "
 				"rows) and ffn_out (down rows)%s\n", d->n_expert,
 				swap_store_n_kinds(st) == SWAP_KIND_MAX ? "; again in a lower "

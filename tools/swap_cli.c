@@ -321,11 +321,14 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 	else
 		snprintf(pred, sizeof(pred), "%u layer%s ahead", ahead, ahead > 1 ? "s" : "");
 	fprintf(stderr, "activeswap %s: experts: cache of %llu gate/up + %llu down bundles of "
-		"%llu experts (%.0f%%), policy %s, prediction %s, sparsity inside %.2f\n", sub,
+		"%llu experts (%.0f%%), policy %s, prediction %s, sparsity inside %.2f%s\n", sub,
 		(unsigned long long)s.kind_slots[SWAP_FFN_IN],
 		(unsigned long long)s.kind_slots[SWAP_FFN_OUT], (unsigned long long)all,
 		50.0 * (double)(s.kind_slots[SWAP_FFN_IN] + s.kind_slots[SWAP_FFN_OUT]) / all,
-		as_swap_expert_policy_name(m), pred, (double)p->expert_sparsity);
+		as_swap_expert_policy_name(m), pred, (double)p->expert_sparsity,
+		!as_swap_expert_columns(m) ? "" :
+		p->expert_sparsity > 0 ? " (a miss reads its selected columns)" :
+		" (columns; whole bundles at sparsity 0)");
 }
 
 /* --expert-precision auto: what was picked and why, with every candidate's predicted

@@ -117,6 +117,11 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		pct(pr, s.total.expert_hits, s.total.expert_lookups),
 		(unsigned long long)s.total.expert_lookups, (double)s.total.expert_lookups / nt,
 		as_swap_expert_policy_name(m));
+	if (s.total.expert_part_reads)
+		fprintf(f, "experts: %llu missing bundles read in part (the selected columns, "
+			"%.1f per token, not cached)\n",
+			(unsigned long long)s.total.expert_part_reads,
+			(double)s.total.expert_part_reads / nt);
 	if (!(s.total.expert_high + s.total.expert_low) && as_swap_has_low_experts(m))
 		fprintf(f, "experts: precision off: %llu computed from the high copy, 0 from the "
 			"low (0.0%%)\n", (unsigned long long)s.total.expert_lookups / 2);
@@ -170,8 +175,10 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		realized_sparsity(o, &s), o->head_sparsity);
 	if (s.total.expert_lookups) {
 		fprintf(f, ", \"expert_hit_rate\": %.4f, \"expert_lookups\": %llu, "
-			"\"expert_policy\": ", (double)s.total.expert_hits / s.total.expert_lookups,
-			(unsigned long long)s.total.expert_lookups);
+			"\"expert_part_reads\": %llu, \"expert_policy\": ",
+			(double)s.total.expert_hits / s.total.expert_lookups,
+			(unsigned long long)s.total.expert_lookups,
+			(unsigned long long)s.total.expert_part_reads);
 		cli_json_str(f, as_swap_expert_policy_name(m));
 		fprintf(f, ", \"expert_hit_rate_layers\": [");
 		expert_rates(m, f, EXPERT_HITS, true);

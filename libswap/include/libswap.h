@@ -34,7 +34,7 @@ extern "C" {
  * every expert also in a second, lower precision: kinds SWAP_FFN_IN_LOW/SWAP_FFN_OUT_LOW).
  * The writer writes 2 for a store without experts and 3 for one without low copies, byte
  * for byte what it always wrote. */
-#define SWAP_STORE_VERSION 4
+#define SWAP_STORE_VERSION 5
 #define SWAP_STORE_VERSION_MIN 2
 #define SWAP_MAX_EXPERTS 4096u
 #define SWAP_ALIGN 4096u          /* O_DIRECT alignment of offsets and lengths */
@@ -86,6 +86,12 @@ struct swap_kind_desc {
 	uint32_t in;      /* input channels = bundles per layer of this kind */
 	uint32_t n_mats;  /* 1..SWAP_MAX_MATS; bundle = concatenated columns */
 	struct swap_mat_desc mats[SWAP_MAX_MATS];
+	/* Columns of every matrix in one bundle: 0 = one (a column bundle, or an expert in
+	 * its row encoding whose col_bytes is the whole matrix). An expert in the column
+	 * layout (version 5, the FFN kinds only) holds cols = the expert's input width
+	 * columns, column j of each matrix after column j-1's: bundle bytes = cols x the
+	 * sum of col_bytes (Documentation/store-format.md, "Expert columns"). */
+	uint32_t cols;
 };
 
 /* Model hyper-parameters copied into the store header (the full GGUF metadata is kept in
@@ -125,7 +131,8 @@ struct swap_store_desc {
 	 * Mixture of experts (version 3; 0: dense layers, version 2). Kinds SWAP_FFN_IN and
 	 * SWAP_FFN_OUT then hold experts, not columns: in = n_expert, channel = the expert,
 	 * and a bundle is expert e's matrices (FFN_IN: gate then up; FFN_OUT: down), each in
-	 * its row encoding, col_bytes = the whole matrix (Documentation/store-format.md).
+	 * its row encoding, col_bytes = the whole matrix (Documentation/store-format.md);
+	 * or, in version 5, in the column layout (kinds[k].cols > 0).
 	 */
 	uint32_t n_expert;
 };
@@ -351,6 +358,24 @@ int swap_last_error(struct swap_engine *e, struct swap_key *key);
  * scheduler order and coalesce all of them at unplug. swap_wait/swap_acquire unplug. */
 void swap_plug(struct swap_engine *e);
 void swap_unplug(struct swap_engine *e);
+/* A byte range of one bundle (off + len <= its bytes, len > 0) and where it goes. */
+struct swap_part {
+	uint64_t off, len;
+	uint64_t dst_off; /* bytes [off, off + len) land at dst + dst_off */
+};
+/*
+ * Read parts of bundle key straight into dst, past the cache (no slot, nothing cached):
+ * for a caller that needs only some of a bundle, an expert's selected columns
+ * (Documentation/libswap.md, "Partial reads"). parts in increasing off, not overlapping.
+ * Their reads go out before any queued bundle, up to the queue depth: parts whose 4 KiB
+ * aligned spans touch share one read of at most a staging buffer, a longer part is read
+ * in pieces. Blocks until all are in (counted as the layer's reads, bytes_read and
+ * stall_ns). The bundle's crc32c covers the whole bundle, so parts are not checked
+ * (SWAP_F_VERIFY neither). 0, -EINVAL (a bad key or part), -EBUSY while plugged, or the
+ * first read's error (also swap_last_error's).
+ */
+int swap_read_parts(struct swap_engine *e, struct swap_key key, const struct swap_part *parts,
+		    size_t n, void *dst);
 /* Pin one bundle if it is resident now (NULL otherwise; no fetch). */
 const void *swap_pin(struct swap_engine *e, struct swap_key key);
 void swap_unpin(struct swap_engine *e, struct swap_key key);

@@ -119,7 +119,7 @@ if [ -n "$CLI" ]; then
 	"$CLI" convert "$W/mk2.gguf" -o "$CS/g2.asw" --group 2 --quiet 2>/dev/null
 	"$CLI" convert "$C/mk-f16.gguf" -o "$CS/f16-keep.asw" --type keep --quiet 2>/dev/null
 	"$CLI" convert "$C/mk-q8_0.gguf" -o "$CS/q8.asw" --quiet 2>/dev/null
-	# K-quant columns with resident scale tables, and version 3 and 4 stores of experts
+	# K-quant columns with resident scale tables, and version 3, 4 and 5 stores of experts
 	"$CLI" mkmodel -o "$W/mk-k.gguf" --type q4_k_m --dim 256 --hidden 256 --layers 1 \
 		--heads 2 --kv-heads 1 --vocab 259 --ctx 16 2>/dev/null &&
 		"$CLI" convert "$W/mk-k.gguf" -o "$CS/q4km.asw" --quiet 2>/dev/null
@@ -129,6 +129,8 @@ if [ -n "$CLI" ]; then
 		"$CLI" convert "$W/mk-moe.gguf" -o "$CS/moe.asw" --quiet 2>/dev/null &&
 		"$CLI" convert "$W/mk-moe.gguf" -o "$CS/moe2.asw" --expert-types q8_0,q4_0 \
 			--quiet 2>/dev/null # version 4: every expert also in a low precision
+	"$CLI" convert "$W/mk-moe.gguf" -o "$CS/moe5.asw" --expert-layout columns \
+		--quiet 2>/dev/null # version 5: the experts in columns
 fi
 # Minimal headers: v3 and v2 with nothing in them, and one with a u32 key.
 printf 'GGUF\003\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000' \

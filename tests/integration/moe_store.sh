@@ -12,6 +12,9 @@
 #    and 12% (pread), said at open and in --json; 1.5 is a usage error (exit 2).
 #  - `convert --expert-types q8_0,q4_0` (version 4) and `--expert-precision low-weight`
 #    and `miss`, counted in --stats and --json; bad values refused in one line;
+#  - `convert --expert-layout columns` (version 5): `info` says so; --expert-sparsity 0.5
+#    gives the same text at 100% and 12% and reads missing experts in part (--stats,
+#    --json); a bad layout and the layout with --expert-types are refused in one line;
 # Logits and the engine's variants are tests/unit/test_moe_store.c.
 set -u
 : "${AS_TOP:?}" "${ACTIVESWAP:?}" "${AS_TMP:?}"
@@ -148,6 +151,32 @@ rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$T/run.err")" -eq 1 ]
 check $? "--expert-precision lowest: a usage error, one line (rc $rc)"
 rm -f "$P"
+
+# The experts in columns (version 5): a miss reads only its selected columns.
+C="$T/mixtral5.asw"
+"$ACTIVESWAP_RELEASE" convert "$T/mixtral.gguf" -o "$C" --expert-layout columns \
+	>/dev/null 2>"$T/conv.err" && "$ACTIVESWAP_RELEASE" info "$C" >"$T/info.txt" 2>&1 &&
+	grep -q "^activeswap store v5:" "$T/info.txt" &&
+	grep -q "^  experts: 8 per layer, one bundle each in ffn_in (128 columns of gate, up)" \
+		"$T/info.txt"
+check $? "mixtral: convert --expert-layout columns writes a version 5 store ($(tail -n 1 "$T/conv.err"))"
+greedy "$C" --sparsity 0 --expert-sparsity 0.5 >"$T/c100.txt" &&
+	greedy "$C" --sparsity 0 --expert-sparsity 0.5 --dram-budget 12% --stats --json \
+		>"$T/c12.txt" && grep -q '"expert_part_reads": [1-9]' "$T/c12.txt" &&
+	grep -q "^experts: [0-9]* missing bundles read in part" "$T/run.err" &&
+	grep -q "(a miss reads its selected columns)" "$T/run.err" &&
+	greedy "$C" --sparsity 0 --expert-sparsity 0.5 --dram-budget 12% --backend pread \
+		>"$T/c12.txt" && [ -s "$T/c12.txt" ] && cmp -s "$T/c100.txt" "$T/c12.txt"
+check $? "mixtral, expert columns, --expert-sparsity 0.5: partial reads at 12%, the same text as at 100%"
+for bad in "--expert-layout diagonal" "--expert-layout columns --expert-types q8_0,q4_0"; do
+	# shellcheck disable=SC2086
+	"$ACTIVESWAP_RELEASE" convert "$T/mixtral.gguf" -o "$T/bad.asw" $bad >/dev/null \
+		2>"$T/conv.err"
+	rc=$?
+	[ $rc -eq 2 ] && [ "$(wc -l <"$T/conv.err")" -eq 1 ] && [ ! -e "$T/bad.asw" ]
+	check $? "convert $bad: a usage error, one line (rc $rc)"
+done
+rm -f "$C"
 
 greedy "$S" --expert-sparsity 1.5 >/dev/null
 rc=$?

@@ -474,7 +474,7 @@ static void test_header(void **state)
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "expert count 8"));
 	/* a version from the future: one line saying so */
-	patch_header(store_qw, bad, 8, 5);
+	patch_header(store_qw, bad, 8, SWAP_STORE_VERSION + 1);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_non_null(strstr(err, "a newer activeswap wrote it"));
 	/* version 4 without the low kinds' records */

@@ -38,7 +38,8 @@ static void make_store(uint32_t layers, uint32_t group, uint32_t in)
 	d.n_layers = layers;
 	d.group = group;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
-		d.kinds[k] = (struct swap_kind_desc){ in, 1, { { 1024, 0, BB } } };
+		d.kinds[k] = (struct swap_kind_desc){ .in = in, .n_mats = 1,
+			.mats = { { 1024, 0, BB } } };
 	assert_int_equal(swap_store_write_synthetic(path, &d, SEED, err, sizeof(err)), 0);
 	assert_int_equal(swap_store_open(&st, path, err, sizeof(err)), 0);
 }
@@ -371,7 +372,8 @@ static void test_pieces(void **state)
 	d.n_layers = 2;
 	d.group = 1;
 	for (int kd = 0; kd < SWAP_KIND_COUNT; kd++)
-		d.kinds[kd] = (struct swap_kind_desc){ 3, 1, { { COL / 4, 0, COL } } };
+		d.kinds[kd] = (struct swap_kind_desc){ .in = 3, .n_mats = 1,
+			.mats = { { COL / 4, 0, COL } } };
 	assert_int_equal(swap_store_write_synthetic(path, &d, SEED, err, sizeof(err)), 0);
 	assert_int_equal(swap_store_open(&st, path, err, sizeof(err)), 0);
 	for (int f = 0; f < 2; f++) {

@@ -35,7 +35,8 @@ static int setup(void **state)
 	d.n_layers = 2;
 	d.group = 1;
 	for (int k = 0; k < SWAP_KIND_COUNT; k++)
-		d.kinds[k] = (struct swap_kind_desc){ 8, 1, { { 1024, 0, 4096 } } };
+		d.kinds[k] = (struct swap_kind_desc){ .in = 8, .n_mats = 1,
+			.mats = { { 1024, 0, 4096 } } };
 	assert_int_equal(swap_store_write_synthetic(path, &d, 5, err, sizeof(err)), 0);
 	assert_int_equal(swap_store_open(&st, path, err, sizeof(err)), 0);
 	unsetenv("ACTIVESWAP_NO_KMOD");

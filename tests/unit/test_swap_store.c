@@ -36,11 +36,14 @@ static struct swap_store_desc desc(uint32_t layers, uint32_t group)
 	d.group = group;
 	d.hp.dim = 16;
 	d.hp.hidden = 24;
-	d.kinds[SWAP_ATTN_IN] = (struct swap_kind_desc){ 16, 3, { { 16, 0, 100 }, { 8, 0, 100 },
-								  { 8, 0, 100 } } };
-	d.kinds[SWAP_ATTN_OUT] = (struct swap_kind_desc){ 16, 1, { { 16, 0, 100 } } };
-	d.kinds[SWAP_FFN_IN] = (struct swap_kind_desc){ 16, 2, { { 24, 0, 100 }, { 24, 0, 100 } } };
-	d.kinds[SWAP_FFN_OUT] = (struct swap_kind_desc){ 24, 1, { { 16, 0, 100 } } };
+	d.kinds[SWAP_ATTN_IN] = (struct swap_kind_desc){ .in = 16, .n_mats = 3,
+		.mats = { { 16, 0, 100 }, { 8, 0, 100 }, { 8, 0, 100 } } };
+	d.kinds[SWAP_ATTN_OUT] = (struct swap_kind_desc){ .in = 16, .n_mats = 1,
+		.mats = { { 16, 0, 100 } } };
+	d.kinds[SWAP_FFN_IN] = (struct swap_kind_desc){ .in = 16, .n_mats = 2,
+		.mats = { { 24, 0, 100 }, { 24, 0, 100 } } };
+	d.kinds[SWAP_FFN_OUT] = (struct swap_kind_desc){ .in = 24, .n_mats = 1,
+		.mats = { { 16, 0, 100 } } };
 	d.meta = meta;
 	d.meta_len = sizeof(meta);
 	d.n_resident = 2;

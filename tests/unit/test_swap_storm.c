@@ -37,11 +37,14 @@ static int setup_group(void **state)
 	/* 7 layers in groups of 2 (a short last group), odd bundle sizes. */
 	d.n_layers = 7;
 	d.group = 2;
-	d.kinds[SWAP_ATTN_IN] = (struct swap_kind_desc){ 48, 3, { { 48, 8, 1734 }, { 16, 8, 578 },
-								  { 16, 8, 578 } } };
-	d.kinds[SWAP_ATTN_OUT] = (struct swap_kind_desc){ 48, 1, { { 48, 2, 1728 } } };
-	d.kinds[SWAP_FFN_IN] = (struct swap_kind_desc){ 48, 2, { { 128, 8, 4352 }, { 128, 8, 4352 } } };
-	d.kinds[SWAP_FFN_OUT] = (struct swap_kind_desc){ 128, 1, { { 48, 8, 1632 } } };
+	d.kinds[SWAP_ATTN_IN] = (struct swap_kind_desc){ .in = 48, .n_mats = 3,
+		.mats = { { 48, 8, 1734 }, { 16, 8, 578 }, { 16, 8, 578 } } };
+	d.kinds[SWAP_ATTN_OUT] = (struct swap_kind_desc){ .in = 48, .n_mats = 1,
+		.mats = { { 48, 2, 1728 } } };
+	d.kinds[SWAP_FFN_IN] = (struct swap_kind_desc){ .in = 48, .n_mats = 2,
+		.mats = { { 128, 8, 4352 }, { 128, 8, 4352 } } };
+	d.kinds[SWAP_FFN_OUT] = (struct swap_kind_desc){ .in = 128, .n_mats = 1,
+		.mats = { { 48, 8, 1632 } } };
 	if (swap_store_write_synthetic(path, &d, SEED, err, sizeof(err)) ||
 	    swap_store_open(&st, path, err, sizeof(err))) {
 		fprintf(stderr, "# %s\n", err);

@@ -64,6 +64,12 @@ struct as_convert_params {
 	 * ggml type numbers; as_convert_expert_types_ok() says which pairs. */
 	bool expert_pair;
 	int expert_types[2];
+	/* A mixture-of-experts model only: false (the default) = every expert in its row
+	 * encoding; true = in the column layout (store version 5, store-format.md "Expert
+	 * columns": a miss under Top-K inside experts reads only the selected columns), in
+	 * the GGUF's type, which must be one the columns take (as_convert_type_ok; K-quant
+	 * experts are refused with one line); not with expert_pair. */
+	bool expert_columns;
 };
 
 /* What was written (or verified). */

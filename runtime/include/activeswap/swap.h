@@ -153,6 +153,9 @@ struct as_swap_layer_stats {
 	/* per-expert precision: chosen experts computed from the high and the low copy, and
 	 * the bytes the low ones did not need (high bundles' bytes - low bundles') */
 	uint64_t expert_high, expert_low, expert_saved_bytes;
+	/* expert columns (store version 5) under Top-K inside experts: missing expert
+	 * bundles of which only the selected columns were read (past the cache) */
+	uint64_t expert_part_reads;
 };
 
 struct as_swap_stats {
@@ -237,6 +240,9 @@ int as_swap_set_expert_precision(struct as_swap_model *m, enum as_expert_precisi
 				 uint32_t high);
 /* Whether the store holds every expert also in a lower precision (version 4). */
 bool as_swap_has_low_experts(const struct as_swap_model *m);
+/* The experts are in the column layout (store version 5): Top-K inside experts reads
+ * only a missing expert's selected columns. */
+bool as_swap_expert_columns(const struct as_swap_model *m);
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
 /* The KV cache's type (as_swap_params.kv_type) and bytes (K and V, n_ctx positions) */
 enum as_kv_type as_swap_kv_type(const struct as_swap_model *m);

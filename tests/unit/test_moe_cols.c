@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Experts in the column layout (Documentation/store-format.md, "Expert columns", store
+ * version 5; convert's expert_columns) and libswap's partial reads (swap_read_parts):
+ * - the header: version 5 with the columns per bundle (dim for FFN_IN, the expert width
+ *   for FFN_OUT), bundle bytes = columns x the column bytes; refused without columns,
+ *   with columns on a version 3 store's kinds, with a column count the model does not
+ *   have; convert refuses K-quant experts and the low-precision pair, one line each;
+ * - at sparsity 0 (every column), and at expert sparsity 0.5, an f32 column store equals
+ *   the dense runtime on the GGUF at the same expert sparsity (to rounding: 1e-4 of the
+ *   largest logit, the same greedy tokens);
+ * - a q8_0 column store's greedy tokens and logits are bit-identical for budgets of
+ *   100%, 50%, 25% and 12%, the io_uring and pread backends, prediction on or off, 1 or
+ *   2 threads, at expert sparsity 0 and 0.5: a missing expert's selected columns read
+ *   past the cache give the bits of the whole bundle in DRAM;
+ * - at a tight budget and expert sparsity 0.5 the column store reads fewer flash bytes
+ *   than the row store of the same model, with partial reads counted, and none at
+ *   expert sparsity 0;
+ * - swap_read_parts: parts (within one read, across reads, longer than a read buffer)
+ *   land packed where asked with the bundle's bytes; bad keys and parts are refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "activeswap/convert.h"
+#include "activeswap/mkmodel.h"
+#include "activeswap/model.h"
+#include "activeswap/swap.h"
+#include "activeswap/threadpool.h"
+#include "fixtures.h"
+#include "libswap.h"
+
+#define N_STEPS 6
+#define N_CTX 24
+#define VOCAB 512
+#define DIM 128
+#define XW 256 /* expert width */
+
+static char dir[512], gguf_f[600], store_f[600], gguf_q8[600], store_q8[600], rows_q8[600];
+/* f32, expert width 512: a gate/up column pair is one 4 KiB page */
+static char gguf_w[600], store_w[600], rows_w[600];
+
+static int mkmoe_shape(const char *out, enum ggml_type type, uint64_t layers, uint64_t seed,
+		       uint64_t dim, uint64_t xw)
+{
+	struct as_mkmodel_params p;
+	char err[512] = "";
+	int r;
+
+	as_mkmodel_params_init(&p);
+	p.shape.dim = dim;
+	p.shape.hidden = xw; /* a Mixtral's experts are as wide as its hidden */
+	p.shape.layers = layers;
+	p.shape.heads = 4;
+	p.shape.kv_heads = 2;
+	p.shape.vocab = VOCAB;
+	p.shape.ctx = 256;
+	p.arch = AS_ARCH_LLAMA;
+	p.experts = 8;
+	p.experts_used = 2;
+	p.expert_hidden = xw;
+	p.type = type;
+	p.seed = seed;
+	p.threads = 2;
+	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
+	return r;
+}
+
+static int mkmoe(const char *out, enum ggml_type type, uint64_t layers, uint64_t seed)
+{
+	return mkmoe_shape(out, type, layers, seed, DIM, XW);
+}
+
+/* in converted with the experts in columns (cols) or rows; err gets the line. */
+static int convert(const char *in, const char *out, bool cols, bool pair, char *err)
+{
+	struct as_convert_params p;
+
+	as_convert_params_init(&p);
+	p.verify = true;
+	p.expert_columns = cols;
+	p.expert_pair = pair;
+	p.expert_types[0] = GGML_TYPE_Q8_0;
+	p.expert_types[1] = GGML_TYPE_Q4_0;
+	return as_convert(in, out, &p, NULL, err, 512);
+}
+
+static int setup(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	if (fx_tmpdir(dir, sizeof(dir), "moecols"))
+		return -1;
+	snprintf(gguf_f, sizeof(gguf_f), "%s/f.gguf", dir);
+	snprintf(store_f, sizeof(store_f), "%s/f.asw", dir);
+	snprintf(gguf_q8, sizeof(gguf_q8), "%s/q8.gguf", dir);
+	snprintf(store_q8, sizeof(store_q8), "%s/q8.asw", dir);
+	snprintf(rows_q8, sizeof(rows_q8), "%s/q8r.asw", dir);
+	snprintf(gguf_w, sizeof(gguf_w), "%s/w.gguf", dir);
+	snprintf(store_w, sizeof(store_w), "%s/w.asw", dir);
+	snprintf(rows_w, sizeof(rows_w), "%s/wr.asw", dir);
+	if (mkmoe_shape(gguf_w, GGML_TYPE_F32, 4, 23, DIM, 512) ||
+	    convert(gguf_w, store_w, true, false, err) ||
+	    convert(gguf_w, rows_w, false, false, err) ||
+	    mkmoe(gguf_f, GGML_TYPE_F32, 6, 21) || convert(gguf_f, store_f, true, false, err) ||
+	    mkmoe(gguf_q8, GGML_TYPE_Q8_0, 12, 22) ||
+	    convert(gguf_q8, store_q8, true, false, err) ||
+	    convert(gguf_q8, rows_q8, false, false, err)) {
+		fprintf(stderr, "# setup: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return fx_rmdir(dir);
+}
+
+struct runres {
+	int32_t tokens[N_STEPS];
+	float logits[N_STEPS][VOCAB];
+	struct as_swap_stats st;
+};
+
+static void base_params(struct as_swap_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->n_ctx = N_CTX;
+	p->queue_depth = 4;
+	p->check_use = true;
+}
+
+static const int32_t prompt[3] = { 1, 17, 300 };
+
+static int32_t argmax(const float *lg)
+{
+	int32_t best = 0;
+
+	for (int32_t v = 1; v < VOCAB; v++)
+		if (lg[v] > lg[best])
+			best = v;
+	return best;
+}
+
+static void decode(const char *path, const struct as_swap_params *p, struct runres *res)
+{
+	struct as_swap_model *m;
+	char err[512] = "";
+
+	if (as_swap_open(&m, path, p, err, sizeof(err)))
+		fail_msg("open %s: %s", path, err);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		memcpy(res->logits[s], as_swap_logits(m), sizeof(res->logits[s]));
+		res->tokens[s] = argmax(res->logits[s]);
+		assert_int_equal(as_swap_forward(m, res->tokens[s], 3 + s, true), 0);
+	}
+	as_swap_stats(m, &res->st);
+	as_swap_close(m);
+}
+
+static void decode_dense(const char *gguf, float es, struct runres *res)
+{
+	struct as_model *dm;
+	struct as_state *ds;
+	char err[512] = "";
+
+	assert_int_equal(as_model_load(&dm, gguf, err, sizeof(err)), 0);
+	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
+	assert_int_equal(as_state_expert_sparsity(ds, es), 0);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(as_forward(ds, prompt[i], i, i == 2), 0);
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		memcpy(res->logits[s], ds->logits, sizeof(res->logits[s]));
+		res->tokens[s] = argmax(ds->logits);
+		assert_int_equal(as_forward(ds, res->tokens[s], 3 + s, true), 0);
+	}
+	as_state_free(ds);
+	as_model_free(dm);
+}
+
+/* A copy of the store with the header's u32 at off set to v (checksum redone). */
+static void patch_header(const char *src, const char *dst, size_t off, uint32_t v)
+{
+	static uint8_t buf[1 << 16];
+	int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n;
+	bool first = true;
+	uint32_t crc;
+
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (first) {
+			memcpy(buf + off, &v, 4);
+			crc = swap_crc32c(0, buf, 4092);
+			memcpy(buf + 4092, &crc, 4);
+			first = false;
+		}
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	}
+	close(in);
+	close(out);
+}
+
+static void test_header(void **state)
+{
+	struct swap_store *st;
+	struct as_swap_model *m = NULL;
+	struct as_swap_params p;
+	char err[512], bad[700], kq[700], out[700];
+	uint64_t in_col, out_col;
+
+	(void)state;
+	assert_int_equal(swap_store_open(&st, store_q8, err, sizeof(err)), 0);
+	assert_int_equal(swap_store_version(st), 5);
+	assert_int_equal(swap_store_desc(st)->kinds[SWAP_FFN_IN].cols, DIM);
+	assert_int_equal(swap_store_desc(st)->kinds[SWAP_FFN_OUT].cols, XW);
+	assert_int_equal(swap_store_desc(st)->kinds[SWAP_ATTN_IN].cols, 0);
+	/* q8_0 columns: ceil(out / 32) blocks of 34 bytes; gate and up, then down */
+	in_col = 2 * (XW / 32) * 34;
+	out_col = (DIM / 32) * 34;
+	assert_int_equal(swap_store_bundle_bytes(st, SWAP_FFN_IN), DIM * in_col);
+	assert_int_equal(swap_store_bundle_bytes(st, SWAP_FFN_OUT), XW * out_col);
+	swap_store_close(st);
+	snprintf(bad, sizeof(bad), "%s/bad.asw", dir);
+	/* version 5 without the columns; a version 3 store called 5 */
+	patch_header(store_q8, bad, 392, 0);
+	assert_int_not_equal(swap_store_open(&st, bad, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "version 5 without expert columns"));
+	patch_header(rows_q8, bad, 8, 5);
+	assert_int_not_equal(swap_store_open(&st, bad, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "version 5 without expert columns"));
+	/* a column count that changes the bundle size: the layout disagrees */
+	patch_header(store_q8, bad, 392, DIM / 2);
+	assert_int_not_equal(swap_store_open(&st, bad, err, sizeof(err)), 0);
+	/* the columns of a 3-D expert nobody has: libswap takes it, the runtime does not */
+	patch_header(store_q8, bad, 396, XW + 1);
+	if (swap_store_open(&st, bad, err, sizeof(err)) == 0) {
+		swap_store_close(st);
+		base_params(&p);
+		assert_int_equal(as_swap_open(&m, bad, &p, err, sizeof(err)), -EINVAL);
+		assert_null(m);
+	}
+	/* K-quant experts and the low-precision pair: refused, one line */
+	snprintf(kq, sizeof(kq), "%s/kq.gguf", dir);
+	snprintf(out, sizeof(out), "%s/kq.asw", dir);
+	assert_int_equal(mkmoe_shape(kq, GGML_TYPE_Q4_K, 1, 3, 256, 256), 0);
+	assert_int_equal(convert(kq, out, true, false, err), -EINVAL);
+	assert_non_null(strstr(err, "columns take f32, f16, bf16, q8_0 or q4_0"));
+	assert_int_equal(convert(gguf_q8, out, true, true, err), -EINVAL);
+	assert_non_null(strstr(err, "does not take --expert-types"));
+	assert_int_equal(access(out, F_OK), -1);
+}
+
+/* The f32 column store against the dense runtime at the same expert sparsity. */
+static void equals_dense(float es)
+{
+	struct runres *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct as_swap_params p;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	base_params(&p);
+	p.expert_sparsity = es;
+	decode(store_f, &p, a);
+	decode_dense(gguf_f, es, b);
+	assert_memory_equal(a->tokens, b->tokens, sizeof(a->tokens));
+	for (uint32_t s = 0; s < N_STEPS; s++) {
+		double mx = 0, dif = 0;
+
+		for (int v = 0; v < VOCAB; v++) {
+			double fb = fabs(b->logits[s][v]);
+			double d = fabs((double)a->logits[s][v] - b->logits[s][v]);
+
+			if (fb > mx)
+				mx = fb;
+			if (d > dif)
+				dif = d;
+		}
+		if (dif > 1e-4 * mx + 1e-6)
+			fail_msg("es %g step %u: max |store - dense| = %g (max |logit| %g)",
+				 (double)es, s, dif, mx);
+	}
+	free(a);
+	free(b);
+}
+
+static void test_equals_dense(void **state)
+{
+	(void)state;
+	equals_dense(0.0f);
+	equals_dense(0.5f);
+}
+
+static void budgets_backends(float es)
+{
+	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD };
+	static const double pct[] = { 0.5, 0.25, 0.12 };
+	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	struct as_threadpool *tp2 = as_tp_create(2);
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	char err[512];
+
+	assert_non_null(ref);
+	assert_non_null(x);
+	base_params(&p);
+	assert_int_equal(as_swap_budget_info(store_q8, &p, &bi, err, sizeof(err)), 0);
+	assert_true(bi.min <= (uint64_t)(bi.full * 0.12));
+	p.expert_sparsity = es;
+	p.budget_bytes = bi.full;
+	decode(store_q8, &p, ref); /* 100%: every bundle in DRAM */
+	assert_int_equal(ref->st.total.expert_hits, ref->st.total.expert_lookups);
+	for (size_t b = 0; b < 2; b++) {
+		const char *why;
+
+		if (be[b] == SWAP_BACKEND_URING && !fx_uring_usable(&why)) {
+			print_message("# io_uring half skipped: %s\n", why);
+			continue;
+		}
+		for (size_t i = 0; i < 3; i++) {
+			int variant = (int)(i + b) % 3;
+
+			base_params(&p);
+			p.backend = be[b];
+			p.budget_bytes = (uint64_t)(bi.full * pct[i]);
+			p.expert_sparsity = es;
+			p.tp = variant == 1 ? tp2 : NULL;
+			p.no_expert_predict = variant == 2;
+			if (variant == 0) /* parts and bundles read in 8 KiB pieces */
+				p.max_read_bytes = p.max_buffer_bytes = 8192;
+			memset(x, 0, sizeof(*x));
+			decode(store_q8, &p, x);
+			assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
+			assert_memory_equal(x->logits, ref->logits, sizeof(ref->logits));
+			if (pct[i] <= 0.25)
+				assert_true(x->st.total.expert_hits < x->st.total.expert_lookups);
+			/* a miss is read in part exactly when Top-K inside experts is on */
+			if (es == 0.0f)
+				assert_int_equal(x->st.total.expert_part_reads, 0);
+			else if (pct[i] <= 0.25)
+				assert_true(x->st.total.expert_part_reads > 0);
+		}
+	}
+	as_tp_destroy(tp2);
+	free(ref);
+	free(x);
+}
+
+static void test_budgets_backends_bit_identical(void **state)
+{
+	(void)state;
+	budgets_backends(0.0f);
+	budgets_backends(0.5f);
+}
+
+/* At a tight budget, Top-K inside experts: the columns read fewer flash bytes (with
+ * columns of a page or more; smaller ones share pages, which are read whole). */
+static void test_reads_less(void **state)
+{
+	struct runres *r = calloc(1, sizeof(*r)), *c = calloc(1, sizeof(*c));
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	char err[512];
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(c);
+	base_params(&p);
+	assert_int_equal(as_swap_budget_info(rows_w, &p, &bi, err, sizeof(err)), 0);
+	p.budget_bytes = bi.min;
+	assert_int_equal(as_swap_budget_info(store_w, &p, &bi, err, sizeof(err)), 0);
+	if (bi.min > p.budget_bytes)
+		p.budget_bytes = bi.min;
+	/* a quarter over the larger minimum: a few experts of a layer cached */
+	p.budget_bytes += p.budget_bytes / 4;
+	p.backend = SWAP_BACKEND_PREAD;
+	p.expert_sparsity = 0.5f;
+	p.no_expert_predict = true;
+	decode(rows_w, &p, r);
+	decode(store_w, &p, c);
+	print_message("# flash bytes at 1.25x the minimum, expert sparsity 0.5: rows %llu, columns %llu "
+		      "(%llu partial reads)\n", (unsigned long long)r->st.total.bytes_read,
+		      (unsigned long long)c->st.total.bytes_read,
+		      (unsigned long long)c->st.total.expert_part_reads);
+	assert_int_equal(r->st.total.expert_part_reads, 0);
+	assert_true(c->st.total.expert_part_reads > 0);
+	assert_true((double)c->st.total.bytes_read < 0.9 * (double)r->st.total.bytes_read);
+	free(r);
+	free(c);
+}
+
+/* swap_read_parts against whole bundles read by the store. */
+static void test_read_parts(void **state)
+{
+	struct swap_store *st;
+	struct swap_engine *e;
+	struct swap_engine_params ep;
+	char err[512];
+	struct swap_key key = { 3, SWAP_FFN_IN, 5 };
+	uint64_t bb;
+	uint8_t *whole, *got;
+
+	(void)state;
+	assert_int_equal(swap_store_open(&st, store_q8, err, sizeof(err)), 0);
+	memset(&ep, 0, sizeof(ep));
+	ep.policy = SWAP_POLICY_LRU;
+	ep.backend = SWAP_BACKEND_PREAD;
+	ep.queue_depth = 4;
+	ep.numa_node = -1;
+	ep.flags = SWAP_F_NO_MLOCK | SWAP_F_NO_PROBES;
+	ep.max_read_bytes = ep.max_buffer_bytes = 8192; /* parts longer than a read */
+	ep.budget_bytes = swap_engine_min_budget(st, &ep);
+	assert_int_equal(swap_engine_create(&e, st, &ep, err, sizeof(err)), 0);
+	bb = swap_store_bundle_bytes(st, SWAP_FFN_IN);
+	whole = malloc(bb);
+	got = calloc(1, bb);
+	assert_non_null(whole);
+	assert_non_null(got);
+	assert_int_equal(swap_store_read_bundle(st, key, whole), 0);
+	{
+		/* small parts near each other (one read), one far (another read), one
+		 * longer than a read buffer, and the last byte */
+		const struct swap_part parts[] = {
+			{ 10, 7, 0 }, { 100, 50, 7 }, { 9000, 3, 57 },
+			{ 20000, 20000, 60 }, { bb - 1, 1, 20060 },
+		};
+		struct swap_stats s0, s1;
+
+		swap_engine_stats(e, &s0);
+		assert_int_equal(swap_read_parts(e, key, parts, 5, got), 0);
+		swap_engine_stats(e, &s1);
+		for (size_t i = 0; i < 5; i++)
+			assert_memory_equal(got + parts[i].dst_off, whole + parts[i].off,
+					    parts[i].len);
+		assert_true(s1.total.bytes_read - s0.total.bytes_read >= 20061);
+		assert_true(s1.total.bytes_read - s0.total.bytes_read < bb);
+		assert_int_equal(swap_read_parts(e, key, parts, 0, got), 0);
+	}
+	{
+		const struct swap_part overlap[] = { { 0, 10, 0 }, { 5, 10, 10 } };
+		const struct swap_part past[] = { { bb - 4, 5, 0 } };
+		const struct swap_part empty[] = { { 0, 0, 0 } };
+		const struct swap_part huge[] = { { UINT64_MAX - 1, 4, 0 } };
+		struct swap_key nokey = { 99, SWAP_FFN_IN, 0 }, nochan = { 0, SWAP_FFN_IN, 8 };
+
+		assert_int_equal(swap_read_parts(e, key, overlap, 2, got), -EINVAL);
+		assert_int_equal(swap_read_parts(e, key, past, 1, got), -EINVAL);
+		assert_int_equal(swap_read_parts(e, key, empty, 1, got), -EINVAL);
+		assert_int_equal(swap_read_parts(e, key, huge, 1, got), -EINVAL);
+		assert_int_equal(swap_read_parts(e, nokey, past, 1, got), -EINVAL);
+		assert_int_equal(swap_read_parts(e, nochan, past, 1, got), -EINVAL);
+		assert_int_equal(swap_read_parts(e, key, NULL, 1, got), -EINVAL);
+	}
+	free(whole);
+	free(got);
+	swap_engine_destroy(e);
+	swap_store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_read_parts),
+		cmocka_unit_test(test_equals_dense),
+		cmocka_unit_test(test_budgets_backends_bit_identical),
+		cmocka_unit_test(test_reads_less),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
