@@ -109,6 +109,13 @@ struct as_swap_auto {
 	bool xuniform;
 	bool xlow_slots;               /* p->expert_low_slots set (the rungs can move) */
 	float xshare_high;             /* the high experts' cached share, planner off */
+	/* a store with experts and no pick of the planner (not asked, no low copies): the
+	 * one candidate xcand[0] (xpick 0) of the precision the open runs (p's
+	 * expert_precision and expert_high), at the sparsity chosen (under a latency target
+	 * the lowest predicted to meet it, else the fastest); choice's times, the predicted
+	 * time per token and the latency model are then its (as_cost_experts: k experts per
+	 * layer read whole unless cached), not the dense model's */
+	bool xmodel;
 };
 
 /* The predicted time per token of a->choice, in seconds. */
