@@ -131,6 +131,28 @@ static int load_levels(struct as_swap_auto *a, float *mean, char *err, size_t er
 	return 0;
 }
 
+/*
+ * A store with experts, the sparsity chosen without a target: as_cost_choose's rule (what
+ * a token reads fits the cache) with what a token of a store with experts reads: the
+ * column kinds' kept channels and k of n_expert experts per layer, whole (their sparsity
+ * does not apply to the experts). So the rule is asked with the column kinds' bytes as
+ * the weights and the cache less the chosen experts' share of it.
+ */
+static float expert_fit_sparsity(const struct as_swap_auto *a, const struct as_cost_inputs *ci)
+{
+	struct as_cost_inputs c = *ci;
+	struct as_cost_choice ch;
+	double cols = 0, experts = 0, cache;
+
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		*(k >= SWAP_FFN_IN ? &experts : &cols) += a->n_layers * a->kind_bytes[k];
+	cache = (double)ci->cache_bytes - experts * a->experts_used / a->n_expert;
+	c.weight_bytes = (uint64_t)cols;
+	c.cache_bytes = cache > 0 ? (uint64_t)cache : 0;
+	as_cost_choose(&c, -1, 1, &ch);
+	return ch.sparsity;
+}
+
 /* --gap auto: the limit whose replayed reads of a random Top-K were fastest
  * (costmodel.c), and the read time per token from that replay, which includes what the
  * bandwidth alone misses: the gap-filled bytes (read amplification) and the cost of every
@@ -350,6 +372,8 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 		p->layer_threshold = a->thresholds;
 		a->auto_sparsity = false;
 	}
+	if (sp < 0 && a->n_expert && a->experts_used && !(a->req.latency_target_s > 0))
+		sp = expert_fit_sparsity(a, &ci);
 	as_cost_choose(&ci, sp, grp, &a->choice);
 	p->sparsity = a->choice.sparsity;
 	p->group = a->choice.group;

@@ -607,12 +607,26 @@ static void test_latency_experts(void **state)
 	assert_true(as_swap_auto_predicted_s(&a) >= lo && as_swap_auto_predicted_s(&a) <= hi);
 	for (uint32_t i = 0; i < lm.n; i++)
 		assert_true(as_swap_auto_predicted_s(&a) <= lm.t[i] * (1 + 1e-9));
-	/* no target: auto's estimate is the same model's at the sparsity it picks */
+	/* no target: the sparsity at which what a token reads (the attention's kept columns,
+	 * k experts per layer) fits the cache, rounded up to 0.05, at most the cap; the
+	 * estimate the same model's at it */
 	a.req.latency_target_s = 0;
-	assert_int_equal(as_swap_auto_choose(&a, store_moe, a.budget_bytes, &p, err, sizeof(err)),
-			 0);
-	assert_true(a.xmodel);
-	assert_true(as_swap_auto_predicted_s(&a) >= lo && as_swap_auto_predicted_s(&a) <= hi);
+	for (int i = 0; i < 2; i++) {
+		uint64_t b = a.budget.min + (a.budget.full - a.budget.min) * (i ? 3 : 1) / 16;
+		double fit, want;
+
+		assert_int_equal(as_swap_auto_choose(&a, store_moe, b, &p, err, sizeof(err)), 0);
+		cache = (double)(a.budget_bytes - a.budget.fixed - a.budget.staging);
+		fit = 1 - (cache - L * MOE_USED * e) / attn;
+		want = fmin(0.5, fmax(0, ceil(fit * 20 - 1e-9) / 20));
+		lo = (L * MOE_USED * e - (double)MOE_USED / MOE_EXPERTS * cache) / 1e9 *
+		     (1 - 1e-9);
+		print_message("# no target, budget %llu: sparsity %.2f (what a token reads fits "
+			      "at %.3f)\n", (unsigned long long)b, (double)p.sparsity, fit);
+		assert_true(fabs(p.sparsity - want) < 1e-6);
+		assert_true(a.xmodel && a.auto_sparsity);
+		assert_true(as_swap_auto_predicted_s(&a) >= lo && as_swap_auto_predicted_s(&a) <= hi);
+	}
 	as_swap_auto_free(&a);
 }
 
