@@ -26,9 +26,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The time per uncached byte at sparsity s: the replayed points interpolated linearly
- * (the nearest end outside them), else read_s_per_byte. */
-static double read_s_per_byte(const struct as_cost_inputs *in, double s)
+double as_cost_read_s_per_byte(const struct as_cost_inputs *in, double s)
 {
 	uint32_t n = in->n_points < AS_COST_MAX_POINTS ? in->n_points : AS_COST_MAX_POINTS;
 	const float *x = in->point_sparsity;
@@ -68,7 +66,7 @@ void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t gr
 	}
 	active = (1.0 - s) * w;
 	miss = 1.0 - c;
-	rspb = read_s_per_byte(in, s);
+	rspb = as_cost_read_s_per_byte(in, s);
 	layer_io = rspb > 0 ? w / L * miss * rspb : active / L * miss / fb;
 	layer_c = active / L / cb;
 	if (!group) {

@@ -131,6 +131,28 @@ static int load_levels(struct as_swap_auto *a, float *mean, char *err, size_t er
 	return 0;
 }
 
+/*
+ * A store with experts, the sparsity chosen without a target: as_cost_choose's rule (what
+ * a token reads fits the cache) with what a token of a store with experts reads: the
+ * column kinds' kept channels and k of n_expert experts per layer, whole (their sparsity
+ * does not apply to the experts). So the rule is asked with the column kinds' bytes as
+ * the weights and the cache less the chosen experts' share of it.
+ */
+static float expert_fit_sparsity(const struct as_swap_auto *a, const struct as_cost_inputs *ci)
+{
+	struct as_cost_inputs c = *ci;
+	struct as_cost_choice ch;
+	double cols = 0, experts = 0, cache;
+
+	for (int k = 0; k < SWAP_KIND_COUNT; k++)
+		*(k >= SWAP_FFN_IN ? &experts : &cols) += a->n_layers * a->kind_bytes[k];
+	cache = (double)ci->cache_bytes - experts * a->experts_used / a->n_expert;
+	c.weight_bytes = (uint64_t)cols;
+	c.cache_bytes = cache > 0 ? (uint64_t)cache : 0;
+	as_cost_choose(&c, -1, 1, &ch);
+	return ch.sparsity;
+}
+
 /* --gap auto: the limit whose replayed reads of a random Top-K were fastest
  * (costmodel.c), and the read time per token from that replay, which includes what the
  * bandwidth alone misses: the gap-filled bytes (read amplification) and the cost of every
@@ -194,6 +216,22 @@ static void choose_latency(struct as_swap_auto *a, const char *path,
 	p->group = a->choice.group;
 }
 
+/* A store with experts: the choice at the sparsity of xcand[xpick] (the planner's pick or
+ * the xmodel's candidate), the group as the cost model sets it for that sparsity, the
+ * times the candidate's (the cost model with experts). */
+static void choice_experts(struct as_swap_auto *a, const struct as_cost_inputs *ci,
+			   struct as_swap_params *p, uint32_t grp)
+{
+	const struct as_swap_xprec_cand *c = &a->xcand[a->xpick];
+
+	as_cost_choose(ci, c->sparsity, grp, &a->choice);
+	a->choice.tokens_per_s = c->est.s > 0 ? 1.0 / c->est.s : 0;
+	a->choice.io_s = c->est.io_s;
+	a->choice.compute_s = c->est.compute_s;
+	p->sparsity = a->choice.sparsity;
+	p->group = a->choice.group;
+}
+
 /*
  * --latency-target with --expert-precision auto on a store with low copies: the reads
  * replayed as above, then the rungs of the precision planner by accuracy cost, each at
@@ -204,17 +242,9 @@ static void choose_latency_xprec(struct as_swap_auto *a, const char *path,
 				 struct as_cost_inputs *ci, struct as_swap_params *p,
 				 uint32_t grp)
 {
-	const struct as_swap_xprec_cand *c;
-
 	choose_latency(a, path, ci, p, grp); /* the replay into ci */
 	sw_auto_xprec(a, path, ci, p);
-	c = &a->xcand[a->xpick];
-	as_cost_choose(ci, c->sparsity, grp, &a->choice);
-	a->choice.tokens_per_s = c->est.s > 0 ? 1.0 / c->est.s : 0;
-	a->choice.io_s = c->est.io_s;
-	a->choice.compute_s = c->est.compute_s;
-	p->sparsity = a->choice.sparsity;
-	p->group = a->choice.group;
+	choice_experts(a, ci, p, grp);
 }
 
 double as_swap_auto_predicted_s(const struct as_swap_auto *a)
@@ -262,7 +292,8 @@ void as_swap_auto_latency_model(const struct as_swap_auto *a, struct as_latency_
 		if (s > max - 1e-6f)
 			s = max;
 		as_cost_choose(&a->cost, s, a->choice.group, &c);
-		if (a->xprec_latency && a->xprec_chosen) /* the rung picked, with experts */
+		/* the rung picked or the one candidate, with experts */
+		if ((a->xprec_latency && a->xprec_chosen) || a->xmodel)
 			c.tokens_per_s = 1.0 / xprec_time(a, a->xpick, s);
 		m->s[m->n] = s;
 		/* nothing to read or compute (an empty store): any time > 0 will do */
@@ -341,6 +372,8 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 		p->layer_threshold = a->thresholds;
 		a->auto_sparsity = false;
 	}
+	if (sp < 0 && a->n_expert && a->experts_used && !(a->req.latency_target_s > 0))
+		sp = expert_fit_sparsity(a, &ci);
 	as_cost_choose(&ci, sp, grp, &a->choice);
 	p->sparsity = a->choice.sparsity;
 	p->group = a->choice.group;
@@ -348,15 +381,21 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	if (a->req.gap_auto && !p->gap_bytes && a->group1 && budget_bytes < bi->full &&
 	    budget_bytes >= bi->min)
 		replay_gap(a, path, &ci, p);
-	a->xprec_chosen = a->xprec_latency = a->xlow_slots = false;
+	a->xprec_chosen = a->xprec_latency = a->xlow_slots = a->xmodel = false;
 	a->xprec_why = NULL;
 	if (a->req.expert_precision_auto && a->req.latency_target_s > 0 && a->low_experts) {
 		choose_latency_xprec(a, path, &ci, p, grp);
 	} else {
 		if (a->req.latency_target_s > 0)
-			choose_latency(a, path, &ci, p, grp);
+			choose_latency(a, path, &ci, p, grp); /* with experts: the replay */
 		if (a->req.expert_precision_auto)
 			sw_auto_xprec(a, path, &ci, p);
+		/* a store with experts: its predictions are the cost model's with experts,
+		 * which counts the k experts per layer a token reads, not every expert */
+		if (a->n_expert && !a->xprec_chosen)
+			sw_auto_xmodel(a, &ci, p);
+		if (a->n_expert)
+			choice_experts(a, &ci, p, grp);
 	}
 	a->cost = ci;
 	return 0;

@@ -10,6 +10,11 @@
  * sparsity (the caller sets p->sparsity from xcand[xpick]). */
 void sw_auto_xprec(struct as_swap_auto *a, const char *path, const struct as_cost_inputs *ci,
 		   struct as_swap_params *p);
+/* A store with experts without the planner's pick: a->xmodel, the candidate xcand[0] of
+ * p's precision at p->sparsity, or with a latency target at the lowest sparsity of the
+ * grid predicted to meet it, else the fastest (a->latency_met). */
+void sw_auto_xmodel(struct as_swap_auto *a, const struct as_cost_inputs *ci,
+		    const struct as_swap_params *p);
 /* The cost model's estimate for policy x (high: low-weight's) at sparsity s. */
 void sw_auto_xprec_estimate(const struct as_swap_auto *a, const struct as_cost_inputs *ci,
 			    const struct as_swap_params *p, enum as_expert_precision x,

@@ -105,7 +105,9 @@ void sw_auto_xprec_estimate(const struct as_swap_auto *a, const struct as_cost_i
 	}
 	/* the attention's columns: the uncached ones at the replayed time per byte of
 	 * channels, else their Top-K at the bandwidth */
-	rspb = ci->read_s_per_byte > 0 ? ci->read_s_per_byte : (1.0 - (double)s) / fb;
+	rspb = as_cost_read_s_per_byte(ci, s);
+	if (!(rspb > 0))
+		rspb = (1.0 - (double)s) / fb;
 	for (int k = 0; k < SWAP_FFN_IN; k++) {
 		double b = (double)a->n_layers * a->kind_in[k] * a->bundle_bytes[k];
 
@@ -294,4 +296,54 @@ void sw_auto_xprec(struct as_swap_auto *a, const char *path, const struct as_cos
 	 * unless everything fits (nothing to read) */
 	p->expert_low_slots = a->xprec_latency && a->n_xcand > 1 && p->budget_bytes < b[0].full;
 	a->xlow_slots = p->expert_low_slots;
+}
+
+void sw_auto_xmodel(struct as_swap_auto *a, const struct as_cost_inputs *ci,
+		    const struct as_swap_params *p)
+{
+	struct as_swap_xprec_cand *c = &a->xcand[0];
+	enum as_expert_precision x = a->low_experts ? p->expert_precision : AS_XPREC_OFF;
+	uint32_t k = a->experts_used;
+	double max = ci->max_sparsity > 0 ? ci->max_sparsity : 0;
+	struct as_swap_xprec_cand best;
+	bool have = false;
+
+	a->xmodel = true;
+	a->n_xcand = 1;
+	a->xpick = 0;
+	a->xpolicy = p->policy;
+	a->xuniform = p->uniform_cache;
+	/* the open's cache: the budget's, with the slots of the precision it runs */
+	a->xcache[x != AS_XPREC_OFF] = (double)ci->cache_bytes;
+	memset(c, 0, sizeof(*c));
+	c->x = x;
+	c->high = x == AS_XPREC_LOW_WEIGHT ? (p->expert_high ? p->expert_high : (k + 1) / 2) :
+		  x == AS_XPREC_OFF ? k : 0;
+	c->fits = true;
+	if (!(a->req.latency_target_s > 0)) {
+		c->sparsity = p->sparsity;
+		sw_auto_xprec_estimate(a, ci, p, c->x, c->high, c->sparsity, &c->est);
+		return;
+	}
+	/* the grid of as_cost_choose_latency: the lowest that meets the target, else the
+	 * fastest (the lowest of equally fast ones) */
+	a->latency_met = false;
+	for (int j = 0;; j++) {
+		double s = j * AS_COST_STEP;
+
+		if (s > max - 1e-9)
+			s = max;
+		c->sparsity = (float)s;
+		sw_auto_xprec_estimate(a, ci, p, c->x, c->high, c->sparsity, &c->est);
+		if (c->est.s <= a->req.latency_target_s) {
+			a->latency_met = true;
+			return;
+		}
+		if (!have || c->est.s < best.est.s)
+			best = *c;
+		have = true;
+		if (s >= max)
+			break;
+	}
+	*c = best;
 }

@@ -23,8 +23,13 @@
 #include "activeswap/swap_auto.h"
 #include "activeswap/threadpool.h"
 #include "fixtures.h"
+#include "libswap.h"
 
 static char dir[512], gguf[600], store1[600], store2[600], lv_good[600], lv_bad[600];
+static char gguf_moe[600], store_moe[600];
+
+#define MOE_EXPERTS 16
+#define MOE_USED 4
 
 /* The tiny shape with dim 128, hidden 352, 4/2 heads, 2 layers, context 48, q4_0, seed 7,
  * converted with layer groups 1 and 2. */
@@ -35,6 +40,36 @@ static int make_stores(void)
 	return fx_mkmodel(gguf, &sh, GGML_TYPE_Q4_0, 7) ||
 	       fx_convert(gguf, store1, AS_CONVERT_KEEP, 1, false, false) ||
 	       fx_convert(gguf, store2, AS_CONVERT_KEEP, 2, false, false) ? -1 : 0;
+}
+
+/* A generated qwen3moe model (16 experts, 4 per token, 8 layers, q4_0) converted with layer
+ * groups of 2: no replay of the reads, so its predictions follow the speeds given. */
+static int make_moe_store(void)
+{
+	struct as_mkmodel_params p;
+	char err[512] = "";
+
+	as_mkmodel_params_init(&p);
+	p.shape.dim = 128;
+	p.shape.hidden = 256;
+	p.shape.layers = 8;
+	p.shape.heads = 4;
+	p.shape.kv_heads = 2;
+	p.shape.head_dim = 64;
+	p.shape.vocab = 512;
+	p.shape.ctx = 256;
+	p.arch = AS_ARCH_QWEN3MOE;
+	p.experts = MOE_EXPERTS;
+	p.experts_used = MOE_USED;
+	p.expert_hidden = 64;
+	p.type = GGML_TYPE_Q4_0;
+	p.seed = 5;
+	p.threads = 2;
+	if (as_mkmodel(&p, gguf_moe, NULL, err, sizeof(err))) {
+		fprintf(stderr, "# as_mkmodel %s: %s\n", gguf_moe, err);
+		return -1;
+	}
+	return fx_convert(gguf_moe, store_moe, AS_CONVERT_KEEP, 2, false, false);
 }
 
 static int write_file(const char *path, const char *text)
@@ -60,7 +95,9 @@ static int setup(void **state)
 	snprintf(store2, sizeof(store2), "%s/g2.asw", dir);
 	snprintf(lv_good, sizeof(lv_good), "%s/good.sparsity", dir);
 	snprintf(lv_bad, sizeof(lv_bad), "%s/bad.sparsity", dir);
-	if (make_stores())
+	snprintf(gguf_moe, sizeof(gguf_moe), "%s/moe.gguf", dir);
+	snprintf(store_moe, sizeof(store_moe), "%s/moe.asw", dir);
+	if (make_stores() || make_moe_store())
 		return -1;
 	/* layer 0 at 0.2, layer 1 at 0.4: the byte-weighted mean is 0.3 */
 	n += (size_t)snprintf(text + n, sizeof(text) - n, "layers 2\n");
@@ -490,6 +527,109 @@ static void test_cost_experts(void **state)
 	assert_true(lw.compute_s == off.compute_s && miss.compute_s == off.compute_s);
 }
 
+/*
+ * A store with experts under a latency target (and auto without one): the prediction
+ * counts the k experts per layer a token reads whole, not every expert. With the speeds
+ * fixed (flash 1 GB/s, the compute far faster) and a group-2 store (no replay) the time
+ * per token is the predicted flash bytes at 1 GB/s, which the store's facts bound: at
+ * most the k experts of every layer and all the attention, at least the k experts less
+ * what the cache can hold of them (k / n_expert of it). The dense model (every expert
+ * read, less the cache) predicts more than 1.5 times the upper bound here.
+ */
+static void test_latency_experts(void **state)
+{
+	struct as_swap_auto_req req = { .sparsity = -1, .max_sparsity = 0.5f,
+					.policy_auto = true, .latency_target_s = 1e6,
+					.flash_bps = 1e9, .compute_bps = 1e15 };
+	struct as_swap_auto a;
+	struct as_swap_params p = { 0 };
+	struct as_latency_model lm;
+	struct swap_store *st;
+	double e, attn = 0, lo, hi, cache;
+	uint32_t L;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(swap_store_open(&st, store_moe, err, sizeof(err)), 0);
+	assert_int_equal(swap_store_desc(st)->n_expert, MOE_EXPERTS);
+	L = swap_store_desc(st)->n_layers;
+	e = (double)swap_store_bundle_bytes(st, SWAP_FFN_IN) +
+	    (double)swap_store_bundle_bytes(st, SWAP_FFN_OUT);
+	for (int k = 0; k < SWAP_FFN_IN; k++)
+		attn += (double)L * swap_store_desc(st)->kinds[k].in *
+			(double)swap_store_bundle_bytes(st, (enum swap_kind)k);
+	swap_store_close(st);
+	p.backend = SWAP_BACKEND_PREAD;
+	assert_int_equal(as_swap_auto_init(&a, &req, store_moe, &p, 0, err, sizeof(err)), 0);
+	assert_int_equal(a.experts_used, MOE_USED);
+	/* a sixteenth of the way from the minimum to everything: most experts not cached */
+	assert_int_equal(as_swap_auto_choose(&a, store_moe,
+					     a.budget.min + (a.budget.full - a.budget.min) / 16,
+					     &p, err, sizeof(err)), 0);
+	cache = (double)(a.budget_bytes - a.budget.fixed - a.budget.staging);
+	hi = (L * MOE_USED * e + attn) / 1e9 * (1 + 1e-9);
+	lo = (L * MOE_USED * e - (double)MOE_USED / MOE_EXPERTS * cache) / 1e9 * (1 - 1e-9);
+	assert_true(lo > 0 && lo < hi);
+	/* the dense model's premise would be every expert read: far above hi */
+	assert_true(((double)a.weight_bytes - cache) / 1e9 > 1.5 * hi);
+	assert_true(a.latency_met && !a.latency_replayed && p.sparsity == 0);
+	assert_true(a.xmodel && a.n_xcand == 1 && a.xcand[0].x == AS_XPREC_OFF);
+	assert_true(as_swap_auto_predicted_s(&a) >= lo && as_swap_auto_predicted_s(&a) <= hi);
+	/* the experts' bytes: k of n_expert per layer, less at most k / n of the cache */
+	assert_true(a.xcand[0].est.bytes <= L * MOE_USED * e * (1 + 1e-9));
+	assert_true(a.xcand[0].est.bytes >= lo * 1e9);
+	/* the feedback's model: the same prediction at every sparsity, never more with more
+	 * sparsity here (only the attention's columns depend on it) */
+	as_swap_auto_latency_model(&a, &lm);
+	assert_int_equal(lm.n, 11);
+	assert_true(fabs(lm.t[0] - as_swap_auto_predicted_s(&a)) < 1e-12);
+	for (uint32_t i = 0; i < lm.n; i++) {
+		assert_true(lm.t[i] >= lo && lm.t[i] <= hi);
+		assert_true(!i || lm.t[i] <= lm.t[i - 1] * (1 + 1e-9));
+	}
+	/* a target between the fastest and the slowest: the lowest sparsity meeting it */
+	if (lm.t[lm.n - 1] < lm.t[0] * (1 - 1e-6)) {
+		a.req.latency_target_s = (lm.t[0] + lm.t[lm.n - 1]) / 2;
+		assert_int_equal(as_swap_auto_choose(&a, store_moe, a.budget_bytes, &p, err,
+						     sizeof(err)), 0);
+		assert_true(a.latency_met && p.sparsity > 0);
+		assert_true(as_swap_auto_predicted_s(&a) <= a.req.latency_target_s);
+		for (uint32_t i = 0; lm.s[i] < p.sparsity - 1e-6f; i++)
+			assert_true(lm.t[i] > a.req.latency_target_s);
+	} else {
+		print_message("# the attention cached whole: the time flat in the sparsity\n");
+	}
+	/* out of reach: the fastest allowed, still no less than the experts' reads */
+	a.req.latency_target_s = 1e-9;
+	assert_int_equal(as_swap_auto_choose(&a, store_moe, a.budget_bytes, &p, err, sizeof(err)),
+			 0);
+	assert_false(a.latency_met);
+	assert_true(as_swap_auto_predicted_s(&a) >= lo && as_swap_auto_predicted_s(&a) <= hi);
+	for (uint32_t i = 0; i < lm.n; i++)
+		assert_true(as_swap_auto_predicted_s(&a) <= lm.t[i] * (1 + 1e-9));
+	/* no target: the sparsity at which what a token reads (the attention's kept columns,
+	 * k experts per layer) fits the cache, rounded up to 0.05, at most the cap; the
+	 * estimate the same model's at it */
+	a.req.latency_target_s = 0;
+	for (int i = 0; i < 2; i++) {
+		uint64_t b = a.budget.min + (a.budget.full - a.budget.min) * (i ? 3 : 1) / 16;
+		double fit, want;
+
+		assert_int_equal(as_swap_auto_choose(&a, store_moe, b, &p, err, sizeof(err)), 0);
+		cache = (double)(a.budget_bytes - a.budget.fixed - a.budget.staging);
+		fit = 1 - (cache - L * MOE_USED * e) / attn;
+		want = fmin(0.5, fmax(0, ceil(fit * 20 - 1e-9) / 20));
+		lo = (L * MOE_USED * e - (double)MOE_USED / MOE_EXPERTS * cache) / 1e9 *
+		     (1 - 1e-9);
+		print_message("# no target, budget %llu: sparsity %.2f (what a token reads fits "
+			      "at %.3f)\n", (unsigned long long)b, (double)p.sparsity, fit);
+		assert_true(fabs(p.sparsity - want) < 1e-6);
+		assert_true(a.xmodel && a.auto_sparsity);
+		assert_true(as_swap_auto_predicted_s(&a) >= lo && as_swap_auto_predicted_s(&a) <= hi);
+	}
+	as_swap_auto_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_replay_read_cost),
 		cmocka_unit_test(test_latency_auto),
 		cmocka_unit_test(test_cost_experts),
+		cmocka_unit_test(test_latency_experts),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -389,6 +389,10 @@ struct as_cost_choice {
 	uint32_t group;
 	double hit_rate, io_s, compute_s, tokens_per_s; /* estimates per token */
 };
+/* The time per uncached byte of channels at sparsity s: the replayed points interpolated
+ * linearly (the nearest end outside them), else read_s_per_byte (0: none, the bandwidth
+ * model's). */
+double as_cost_read_s_per_byte(const struct as_cost_inputs *in, double s);
 /* sparsity < 0 / group == 0: choose; otherwise keep the given value and estimate. */
 void as_cost_choose(const struct as_cost_inputs *in, float sparsity, uint32_t group,
 		    struct as_cost_choice *out);

@@ -38,8 +38,9 @@ struct as_swap_auto_req {
 	bool gap_auto;        /* p->gap_bytes by replay (group-1 store, when swapping) */
 	uint32_t ctx_default; /* positions when n_ctx is 0 (0 or above 2048: 2048) */
 	/* > 0: a latency target in seconds per generated token (ELMS): the sparsity is the
-	 * lowest the cost model predicts to meet it (as_cost_choose_latency), never above
-	 * max_sparsity; needs sparsity < 0 and no levels file (-EINVAL otherwise) */
+	 * lowest the cost model predicts to meet it (as_cost_choose_latency; on a store
+	 * with experts the cost model with experts, xmodel), never above max_sparsity;
+	 * needs sparsity < 0 and no levels file (-EINVAL otherwise) */
 	double latency_target_s;
 	/* the precision planner chosen too (`--expert-precision auto`; a store with low
 	 * copies, else off): from the cost model's expert bytes and time per token at the
@@ -109,6 +110,13 @@ struct as_swap_auto {
 	bool xuniform;
 	bool xlow_slots;               /* p->expert_low_slots set (the rungs can move) */
 	float xshare_high;             /* the high experts' cached share, planner off */
+	/* a store with experts and no pick of the planner (not asked, no low copies): the
+	 * one candidate xcand[0] (xpick 0) of the precision the open runs (p's
+	 * expert_precision and expert_high), at the sparsity chosen (under a latency target
+	 * the lowest predicted to meet it, else the fastest); choice's times, the predicted
+	 * time per token and the latency model are then its (as_cost_experts: k experts per
+	 * layer read whole unless cached), not the dense model's */
+	bool xmodel;
 };
 
 /* The predicted time per token of a->choice, in seconds. */
@@ -137,7 +145,8 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 /* With a budget in bytes, fill p: budget_bytes (a budget above budget.full, what holding
  * everything takes, is capped at it: budget_capped, budget_asked), policy (req->policy_auto), sparsity and
  * group (chosen or given; the levels file's byte-weighted mean when one is given, whose
- * levels go to p->layer_sparsity), gap_bytes / no_gap_fill (req->gap_auto). Measures the
+ * levels go to p->layer_sparsity; on a store with experts a chosen sparsity is the one
+ * at which the kept columns and k of n_expert experts per layer fit the cache), gap_bytes / no_gap_fill (req->gap_auto). Measures the
  * flash and the compute when something is chosen, replays gaps when req->gap_auto applies.
  * With req->latency_target_s, the sparsity (and the group when chosen) meets the target
  * as predicted, after replaying the reads at a few sparsities when the store is group-1
