@@ -464,6 +464,26 @@ static int alloc_buffers(struct as_swap_model *m)
 	return 0;
 }
 
+/*
+ * Expert prediction, unless asked for (expert_predict), only with room in the expert
+ * cache for two layers' chosen experts: with fewer gate/up slots a layer's preloads
+ * compete with its own misses for them and every wrong guess (a third to a half) is a
+ * whole expert read for nothing (Mixtral-8x7B 7-layer cut at 12%, 2-3 slots: 0.79 tok/s
+ * with prediction, 1.26 without; benchmarks.md, "Expert columns").
+ */
+static void expert_predict_default(struct as_swap_model *m, const struct as_swap_params *p)
+{
+	struct swap_stats s;
+
+	if (!m->rm.hp.n_expert || !m->xp_ahead || p->expert_predict || !m->eng)
+		return;
+	swap_engine_stats(m->eng, &s);
+	if (s.kind_slots[SWAP_FFN_IN] < 2ull * m->rm.hp.n_expert_used) {
+		m->xp_ahead = 0;
+		m->xp_auto_off = true;
+	}
+}
+
 /* The engine gets what the budget leaves; with a budget for everything, every bundle is
  * pinned now (the table source). */
 static int open_engine(struct as_swap_model *m, const struct as_swap_params *p, char *err,
@@ -767,6 +787,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 			r = sw_load_kq_tables(m, err, errlen);
 		if (r)
 			goto fail;
+		expert_predict_default(m, p);
 	}
 	/* the forward pass over the source: the row copy takes every channel */
 	r = as_state_new_src(&m->s, &m->rm, m->n_ctx, m->tp, sw_source(m));

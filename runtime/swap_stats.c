@@ -140,6 +140,13 @@ bool as_swap_expert_columns(const struct as_swap_model *m)
 	return m->xcols;
 }
 
+uint32_t as_swap_expert_predict(const struct as_swap_model *m, bool *auto_off)
+{
+	if (auto_off)
+		*auto_off = m->xp_auto_off;
+	return m->xp_ahead;
+}
+
 static const char *const xprec_names[AS_XPREC_COUNT] = { "off", "low-weight", "miss" };
 
 const char *as_expert_precision_name(enum as_expert_precision x)

@@ -301,9 +301,10 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 {
 	struct swap_engine *e = as_swap_engine(m);
 	uint64_t all = (uint64_t)as_swap_n_layers(m) * as_swap_n_experts(m);
-	uint32_t ahead = p->expert_predict ? p->expert_predict : 1;
+	bool auto_off = false;
+	uint32_t ahead = as_swap_expert_predict(m, &auto_off);
 	struct swap_stats s;
-	char pred[32];
+	char pred[64];
 
 	if (!all)
 		return;
@@ -316,7 +317,9 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 		return;
 	}
 	swap_engine_stats(e, &s);
-	if (p->no_preload || p->no_expert_predict)
+	if (auto_off)
+		snprintf(pred, sizeof(pred), "off (under two layers' experts cached)");
+	else if (!ahead)
 		snprintf(pred, sizeof(pred), "off");
 	else
 		snprintf(pred, sizeof(pred), "%u layer%s ahead", ahead, ahead > 1 ? "s" : "");

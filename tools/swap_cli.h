@@ -27,7 +27,7 @@ struct swap_cli {
 	double head_sparsity; /* --head-sparsity F: share of the heads skipped (0: none) */
 	int policy, backend;  /* policy -1: auto */
 	int expert_policy;    /* --expert-policy (a store with experts; default contextual) */
-	long expert_predict;  /* --expert-predict N: layers ahead, 0 off; -1: default (1) */
+	long expert_predict;  /* --expert-predict N: layers ahead, 0 off; -1: default */
 	double expert_sparsity; /* --expert-sparsity S: Top-K inside experts (0: off) */
 	int expert_precision; /* --expert-precision (enum as_expert_precision; 0: off) */
 	bool expert_precision_auto; /* --expert-precision auto: chosen (as_swap_auto) */
@@ -80,7 +80,8 @@ struct swap_cli {
 	"  --expert-policy contextual|lru|static  cache policy of a mixture-of-experts\n" \
 	"                           store's experts (default contextual: decayed counts)\n" \
 	"  --expert-predict N       preload the experts that layers L+1..L+N's routers pick\n" \
-	"                           for layer L's input (default 1; 0: fetch when chosen)\n" \
+	"                           for layer L's input (default 1 with two layers' experts\n" \
+	"                           cached, else off; 0: fetch when chosen)\n" \
 	"  --expert-sparsity S      Top-K sparsity inside the chosen experts (their gate/up\n" \
 	"                           and down inputs; default 0: every channel)\n" \
 	"  --expert-precision off|low-weight|miss|auto  a store with low-precision experts\n" \

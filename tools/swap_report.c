@@ -175,10 +175,11 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 		realized_sparsity(o, &s), o->head_sparsity);
 	if (s.total.expert_lookups) {
 		fprintf(f, ", \"expert_hit_rate\": %.4f, \"expert_lookups\": %llu, "
-			"\"expert_part_reads\": %llu, \"expert_policy\": ",
+			"\"expert_part_reads\": %llu, \"expert_predict\": %u, \"expert_policy\": ",
 			(double)s.total.expert_hits / s.total.expert_lookups,
 			(unsigned long long)s.total.expert_lookups,
-			(unsigned long long)s.total.expert_part_reads);
+			(unsigned long long)s.total.expert_part_reads,
+			as_swap_expert_predict(m, NULL));
 		cli_json_str(f, as_swap_expert_policy_name(m));
 		fprintf(f, ", \"expert_hit_rate_layers\": [");
 		expert_rates(m, f, EXPERT_HITS, true);

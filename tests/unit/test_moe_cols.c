@@ -16,6 +16,8 @@
  * - at a tight budget and expert sparsity 0.5 the column store reads fewer flash bytes
  *   than the row store of the same model, with partial reads counted, and none at
  *   expert sparsity 0;
+ * - expert prediction is off by default when the expert cache holds fewer gate/up
+ *   bundles than two layers' chosen experts, on with more or when asked for;
  * - swap_read_parts: parts (within one read, across reads, longer than a read buffer)
  *   land packed where asked with the bundle's bytes; bad keys and parts are refused.
  */
@@ -406,6 +408,42 @@ static void test_reads_less(void **state)
 	free(c);
 }
 
+/* Expert prediction by default only with room for two layers' chosen experts. */
+static void test_predict_default(void **state)
+{
+	struct as_swap_model *m;
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	struct swap_stats s;
+	char err[512];
+	bool off = false;
+
+	(void)state;
+	base_params(&p);
+	assert_int_equal(as_swap_budget_info(rows_w, &p, &bi, err, sizeof(err)), 0);
+	for (int i = 0; i < 3; i++) {
+		/* the minimum (2 gate/up slots: off), 60% (on), the minimum asked for */
+		p.budget_bytes = i == 1 ? (uint64_t)(bi.full * 0.6) : bi.min;
+		p.expert_predict = i == 2 ? 1 : 0;
+		assert_int_equal(as_swap_open(&m, rows_w, &p, err, sizeof(err)), 0);
+		swap_engine_stats(as_swap_engine(m), &s);
+		print_message("# budget %llu: %llu gate/up slots, prediction %u\n",
+			      (unsigned long long)p.budget_bytes,
+			      (unsigned long long)s.kind_slots[SWAP_FFN_IN],
+			      as_swap_expert_predict(m, &off));
+		if (i == 0) {
+			assert_true(s.kind_slots[SWAP_FFN_IN] < 4);
+			assert_int_equal(as_swap_expert_predict(m, &off), 0);
+			assert_true(off);
+		} else {
+			assert_true(i == 2 || s.kind_slots[SWAP_FFN_IN] >= 4);
+			assert_int_equal(as_swap_expert_predict(m, &off), 1);
+			assert_false(off);
+		}
+		as_swap_close(m);
+	}
+}
+
 /* swap_read_parts against whole bundles read by the store. */
 static void test_read_parts(void **state)
 {
@@ -482,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_equals_dense),
 		cmocka_unit_test(test_budgets_backends_bit_identical),
 		cmocka_unit_test(test_reads_less),
+		cmocka_unit_test(test_predict_default),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -71,8 +71,10 @@ struct as_swap_params {
 	 * whatever policy ranks the attention's; the default (0) is the contextual one. */
 	enum swap_policy_kind expert_policy;
 	/* A store with experts: while layer L computes, the routers of L+1 .. L+expert_predict
-	 * are applied to L's FFN input and their experts preloaded (0 = 1 layer ahead);
-	 * no_expert_predict (or no_preload) turns it off: experts fetched when chosen. */
+	 * are applied to L's FFN input and their experts preloaded (0 = 1 layer ahead, when
+	 * the expert cache holds at least two layers' chosen gate/up bundles, else off:
+	 * as_swap_expert_predict); no_expert_predict (or no_preload) turns it off: experts
+	 * fetched when chosen. */
 	uint32_t expert_predict;
 	bool no_expert_predict;
 	/* A store with experts: Top-K sparsity inside the chosen experts, in [0, 1)
@@ -243,6 +245,10 @@ bool as_swap_has_low_experts(const struct as_swap_model *m);
 /* The experts are in the column layout (store version 5): Top-K inside experts reads
  * only a missing expert's selected columns. */
 bool as_swap_expert_columns(const struct as_swap_model *m);
+/* Layers ahead whose experts are predicted (0: off); *auto_off (may be NULL): off because
+ * expert_predict was not given and the expert cache holds fewer gate/up bundles than two
+ * layers' chosen experts. */
+uint32_t as_swap_expert_predict(const struct as_swap_model *m, bool *auto_off);
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
 /* The KV cache's type (as_swap_params.kv_type) and bytes (K and V, n_ctx positions) */
 enum as_kv_type as_swap_kv_type(const struct as_swap_model *m);
