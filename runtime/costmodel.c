@@ -568,21 +568,30 @@ static double clamp01(double v)
 	return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 
+double as_cost_column_read_share(double keep, double stride)
+{
+	if (!(keep > 0) || keep >= 1 || !(stride > 0))
+		return 1;
+	return fmin(1, keep + keep * (1 - keep) * 4096.0 / stride);
+}
+
 void as_cost_experts(const struct as_cost_expert_inputs *in, enum as_expert_precision x,
 		     uint32_t high, struct as_cost_expert_est *out)
 {
 	double fb = in->flash_bps > 0 ? in->flash_bps : 1e9;
 	double cb = in->compute_bps > 0 ? in->compute_bps : 1e10;
 	double hi_rd = 0, lo_rd = 0, hi_b = 0, p_hi, n_hi, n_lo;
+	double fin = in->in_read > 0 ? in->in_read : 1, fout = in->out_read > 0 ? in->out_read : 1;
 	uint32_t k = in->k;
 
 	for (int c = 0; c < 2; c++) {
 		double *rd = c ? &lo_rd : &hi_rd;
 
-		*rd = (1 - clamp01(in->in_share[c])) * in->in_bytes[c] +
-		      (1 - clamp01(in->out_share[c])) * in->out_bytes[c];
+		*rd = (1 - clamp01(in->in_share[c])) * in->in_bytes[c] * (c ? 1 : fin) +
+		      (1 - clamp01(in->out_share[c])) * in->out_bytes[c] * (c ? 1 : fout);
 	}
-	hi_b = in->in_bytes[0] + in->out_bytes[0];
+	hi_b = (in->in_bytes[0] + in->out_bytes[0]) *
+	       (in->compute_share > 0 ? in->compute_share : 1);
 	memset(out, 0, sizeof(*out));
 	if (x == AS_XPREC_LOW_WEIGHT) {
 		n_hi = high < k ? high : k;

@@ -87,6 +87,8 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 		a->bundle_bytes[k] = (double)swap_store_bundle_bytes(st, (enum swap_kind)k);
 		a->kind_in[k] = d->kinds[k].in;
 	}
+	a->expert_cols[0] = d->kinds[SWAP_FFN_IN].cols;
+	a->expert_cols[1] = d->kinds[SWAP_FFN_OUT].cols;
 	swap_store_close(st);
 	/* 0: the default (at most 2048) and never past the training context (the store
 	 * header's copy of it), as for a GGUF */

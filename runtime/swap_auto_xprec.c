@@ -103,6 +103,16 @@ void sw_auto_xprec_estimate(const struct as_swap_auto *a, const struct as_cost_i
 		in.in_share[c] = on || !c ? share[SWAP_FFN_IN + d] : 0;
 		in.out_share[c] = on || !c ? share[SWAP_FFN_OUT + d] : 0;
 	}
+	/* expert columns under Top-K inside experts: a miss reads its selected columns
+	 * (swapping.md, "Experts"), every expert is computed on them */
+	if (a->expert_cols[0] && a->expert_cols[1] && p->expert_sparsity > 0) {
+		double keep = 1.0 - (double)p->expert_sparsity;
+
+		in.in_read = as_cost_column_read_share(keep, in.in_bytes[0] / a->expert_cols[0]);
+		in.out_read = as_cost_column_read_share(keep,
+							in.out_bytes[0] / a->expert_cols[1]);
+		in.compute_share = keep;
+	}
 	/* the attention's columns: the uncached ones at the replayed time per byte of
 	 * channels, else their Top-K at the bandwidth */
 	rspb = as_cost_read_s_per_byte(ci, s);

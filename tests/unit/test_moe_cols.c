@@ -18,6 +18,8 @@
  *   expert sparsity 0;
  * - expert prediction is off by default when the expert cache holds fewer gate/up
  *   bundles than two layers' chosen experts, on with more or when asked for;
+ * - the cost model counts a missing expert's selected columns (and the pages their runs
+ *   straddle), not the whole bundle, and computes on the selected share;
  * - swap_read_parts: parts (within one read, across reads, longer than a read buffer)
  *   land packed where asked with the bundle's bytes; bad keys and parts are refused.
  */
@@ -444,6 +446,39 @@ static void test_predict_default(void **state)
 	}
 }
 
+/* The cost model's share of a column bundle read under a selection, and the experts'
+ * bytes and compute with it. */
+static void test_cost_columns(void **state)
+{
+	struct as_cost_expert_inputs in = { 0 };
+	struct as_cost_expert_est whole, part;
+
+	(void)state;
+	/* Mixtral-8x7B Q4_0: a gate+up column pair of 16128 bytes, down's of 2304 */
+	assert_float_equal(as_cost_column_read_share(0.5, 16128), 0.5 + 0.25 * 4096 / 16128.0,
+			   1e-12);
+	assert_float_equal(as_cost_column_read_share(0.5, 2304), 0.5 + 0.25 * 4096 / 2304.0,
+			   1e-12);
+	/* columns much smaller than a page: read whole; no selection: whole */
+	assert_float_equal(as_cost_column_read_share(0.5, 864), 1, 0);
+	assert_float_equal(as_cost_column_read_share(1, 16128), 1, 0);
+	assert_float_equal(as_cost_column_read_share(0, 16128), 1, 0);
+	in.n_layers = 4;
+	in.k = 2;
+	in.in_bytes[0] = 1000;
+	in.out_bytes[0] = 500;
+	in.in_share[0] = 0.25;
+	in.out_share[0] = 0.5;
+	as_cost_experts(&in, AS_XPREC_OFF, 0, &whole);
+	assert_float_equal(whole.bytes, 4 * 2 * (0.75 * 1000 + 0.5 * 500), 1e-9);
+	in.in_read = 0.5;
+	in.out_read = 0.8;
+	in.compute_share = 0.5;
+	as_cost_experts(&in, AS_XPREC_OFF, 0, &part);
+	assert_float_equal(part.bytes, 4 * 2 * (0.75 * 1000 * 0.5 + 0.5 * 500 * 0.8), 1e-9);
+	assert_float_equal(part.compute_s, whole.compute_s * 0.5, 1e-15);
+}
+
 /* swap_read_parts against whole bundles read by the store. */
 static void test_read_parts(void **state)
 {
@@ -521,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_budgets_backends_bit_identical),
 		cmocka_unit_test(test_reads_less),
 		cmocka_unit_test(test_predict_default),
+		cmocka_unit_test(test_cost_columns),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

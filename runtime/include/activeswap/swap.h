@@ -438,7 +438,15 @@ struct as_cost_expert_inputs {
 	double attn_io_s;            /* per token, the attention columns' reads */
 	double attn_compute_bytes;   /* per token, the attention columns computed on */
 	double flash_bps, compute_bps; /* bytes/s (0: 1e9, 1e10 as as_cost_choose) */
+	/* the share of a missing high gate/up and down bundle read, and of an expert's
+	 * weights computed on (0: 1, whole bundles; expert columns under expert sparsity:
+	 * less, as_cost_column_read_share) */
+	double in_read, out_read, compute_share;
 };
+/* The expected share of a bundle of n columns of stride bytes read when a random fraction
+ * keep of them is selected: the selected bytes and a 4 KiB page of alignment for each
+ * run of adjacent selected columns (n keep (1 - keep) runs), at most the bundle. */
+double as_cost_column_read_share(double keep, double stride);
 struct as_cost_expert_est {
 	double bytes, low_share, io_s, compute_s, s, acc;
 };

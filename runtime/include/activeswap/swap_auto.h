@@ -98,6 +98,9 @@ struct as_swap_auto {
 	bool low_experts;
 	double bundle_bytes[SWAP_KIND_MAX];
 	uint32_t kind_in[SWAP_KIND_MAX];
+	/* expert columns (store version 5): columns per gate/up and per down bundle (0:
+	 * rows), their bytes (one column of every matrix of the kind) */
+	uint32_t expert_cols[2];
 	/* req.expert_precision_auto: the candidates (off, low-weight, miss; under a latency
 	 * target every rung tried), the pick xcand[xpick] (p->expert_precision, expert_high),
 	 * why (one phrase), the slots' bytes with the planner off and on */
