@@ -2,22 +2,24 @@
 /*
  * The mixture-of-experts hooks of the store's column sources (activeswap/forward.h,
  * swapmodel.h; Documentation/store-format.md, "Experts"): in a store with experts, bundle
- * (layer, SWAP_FFN_IN, e) holds expert e's gate and up rows and (layer, SWAP_FFN_OUT, e)
- * its down rows, in the GGUF's row encoding. An expert is computed from them with the
- * dense runtime's kernels (as_group_matvec), so its numerics are the dense model's,
- * whichever source, budget or backend supplied the bytes. With Top-K inside experts
- * (as_state_expert_sparsity) the forward pass hands x with the unselected channels at 0
- * and the selection: the whole bundle is read and the dense kernels run on that x, so
- * the numerics stay the dense source's at the same expert sparsity (the bundle holds
- * rows: reading only the selected channels' columns needs a column layout of experts,
- * not built).
+ * (layer, SWAP_FFN_IN, e) holds expert e's gate and up matrices and (layer, SWAP_FFN_OUT,
+ * e) its down matrix. In their row encoding (versions 3, 4) an expert is computed from
+ * them with the dense runtime's kernels (as_group_matvec), so its numerics are the dense
+ * model's, whichever source, budget or backend supplied the bytes; with Top-K inside
+ * experts (as_state_expert_sparsity) the forward pass hands x with the unselected
+ * channels at 0 and the selection, the whole bundle is read and the dense kernels run on
+ * that x. In the column layout (version 5, "Expert columns") an expert is computed with
+ * the sparse column kernels over the selected columns (all at sparsity 0), and a
+ * missing one under Top-K has only its selected columns read, past the cache
+ * (swap_read_parts), packed: the same sums as from the whole bundle.
  *
  *   table   every bundle pinned at open: the expert's rows looked up;
- *   engine  experts_chosen counts the router's k experts (both bundles each) in DRAM at
- *           that moment (hits) and requests them on demand before the first is
- *           computed, so the reads of the later ones overlap the compute of the first;
- *           expert_linear pins the bundle when it is in or acquires it (waiting for its
- *           read), computes and releases it.
+ *   engine  experts_chosen pins the router's k experts' bundles in DRAM at that moment
+ *           (hits) and requests the others on demand before the first is computed, so
+ *           the reads of the later ones overlap the compute of the first (but those
+ *           read in part, partial_kind); expert_linear takes the pinned bundle, or pins
+ *           it when it is in, or reads its selected columns (read in part, no read of it
+ *           in flight), or acquires it (waiting for its read); computes and releases.
  *
  * Expert prediction (engine): experts_chosen of layer L also applies the routers of
  * L+1 .. L+xp_ahead to L's FFN input x = rmsnorm(h) * g_L rescaled to T's FFN norm
@@ -52,6 +54,7 @@
 
 #include "activeswap/kernels.h"
 #include "activeswap/sparse.h"
+#include "activeswap/swap.h"
 #include "swapmodel.h"
 
 /* The kind of group g of expert e: the high copy's, or the low copy's when planned. */
@@ -126,11 +129,31 @@ static void bundle_weights(const struct as_swap_model *m, int kind, const void *
 
 /* ---- expert columns (version 5) ---------------------------------------------------- */
 
-/* Top-K inside experts reads only the selected columns of a missing expert: the state
- * selects both gate/up's and down's inputs (as_state_expert_sparsity). */
-static bool partial_reads(const struct as_swap_model *m)
+/*
+ * Whether a missing bundle of the kind has only its selected columns read: expert
+ * columns, Top-K inside experts on, and a selection that skips pages: the cost model's
+ * share of the bundle such a read covers (as_cost_column_read_share: the selected
+ * columns and a page per run of them) at most AS_COST_PART_MAX. Columns much smaller than a
+ * page share pages (Qwen3-30B-A3B's 864-byte gate/up pair in Q4_0: a 50% selection
+ * touches nearly every page), so such a bundle is read whole and cached instead.
+ */
+static bool partial_kind(const struct as_swap_model *m, int kind)
 {
-	return m->xcols && m->eng && m->s && m->s->expert_topk[0] && m->s->expert_topk[1];
+	uint32_t k, in;
+
+	if (!m->xcols || !m->eng || !m->s || (kind != SWAP_FFN_IN && kind != SWAP_FFN_OUT))
+		return false;
+	k = m->s->expert_topk[kind == SWAP_FFN_OUT];
+	in = m->mats[kind][0].in;
+	return k && k < in &&
+	       as_cost_column_read_share((double)k / in,
+					 (double)swap_store_bundle_bytes(m->st, kind) / in) <=
+		       AS_COST_PART_MAX;
+}
+
+unsigned as_swap_expert_partial(const struct as_swap_model *m)
+{
+	return (partial_kind(m, SWAP_FFN_IN) ? 1u : 0u) | (partial_kind(m, SWAP_FFN_OUT) ? 2u : 0u);
 }
 
 struct xtask {
@@ -373,10 +396,18 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 	m->ls[layer].expert_lookups += nk;
 	m->ls[layer].expert_hits += hits;
 	DTRACE_PROBE3(activeswap, expert_lookup, (int32_t)layer, nk, hits);
-	/* an error (a bad key) comes back from the acquire; with partial reads a missing
-	 * expert's selected columns are read when it is computed */
-	if (!partial_reads(m))
+	/* an error (a bad key) comes back from the acquire; a bundle read in part has its
+	 * selected columns read when it is computed */
+	if (!partial_kind(m, SWAP_FFN_IN) && !partial_kind(m, SWAP_FFN_OUT)) {
 		swap_request(m->eng, m->fkeys, nk, SWAP_PRIO_DEMAND, 0);
+	} else {
+		uint32_t nw = 0;
+
+		for (uint32_t i = 0; i < nk; i++)
+			if (!partial_kind(m, (int)m->fkeys[i].kind))
+				m->fkeys[nw++] = m->fkeys[i];
+		swap_request(m->eng, m->fkeys, nw, SWAP_PRIO_DEMAND, 0);
+	}
 	if (m->xp_tag[layer]) {
 		cancel_tag(m, m->xp_tag[layer]); /* the wrong guesses still queued */
 		m->xp_tag[layer] = 0;
@@ -414,7 +445,7 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 	p = take_pinned(m, key);
 	if (!p)
 		p = swap_pin(m->eng, key);
-	if (!p && sel && partial_reads(m) && !swap_count_coming(m->eng, &key, 1)) {
+	if (!p && sel && partial_kind(m, kind) && !swap_count_coming(m->eng, &key, 1)) {
 		r = xcol_read(m, key, sel);
 		if (!r)
 			xcol_compute(m, kind, m->xbuf, true, x, sel, ys);

@@ -301,6 +301,11 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 {
 	struct swap_engine *e = as_swap_engine(m);
 	uint64_t all = (uint64_t)as_swap_n_layers(m) * as_swap_n_experts(m);
+	static const char *const part_note[4] = {
+		" (columns; a miss read whole)", " (columns; a miss reads its selected gate/up "
+		"columns, down whole)", " (columns; a miss reads gate/up whole, its selected "
+		"down columns)", " (columns; a miss reads its selected columns)",
+	};
 	bool auto_off = false;
 	uint32_t ahead = as_swap_expert_predict(m, &auto_off);
 	struct swap_stats s;
@@ -329,9 +334,7 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 		(unsigned long long)s.kind_slots[SWAP_FFN_OUT], (unsigned long long)all,
 		50.0 * (double)(s.kind_slots[SWAP_FFN_IN] + s.kind_slots[SWAP_FFN_OUT]) / all,
 		as_swap_expert_policy_name(m), pred, (double)p->expert_sparsity,
-		!as_swap_expert_columns(m) ? "" :
-		p->expert_sparsity > 0 ? " (a miss reads its selected columns)" :
-		" (columns; whole bundles at sparsity 0)");
+		!as_swap_expert_columns(m) ? "" : part_note[as_swap_expert_partial(m) & 3]);
 }
 
 /* --expert-precision auto: what was picked and why, with every candidate's predicted

@@ -31,9 +31,10 @@ extern "C" {
 
 /* Versions this build reads: 2 (dense layers), 3 (mixture-of-experts layers, whose FFN
  * kinds hold one bundle per expert: struct swap_store_desc.n_expert), 4 (version 3 with
- * every expert also in a second, lower precision: kinds SWAP_FFN_IN_LOW/SWAP_FFN_OUT_LOW).
- * The writer writes 2 for a store without experts and 3 for one without low copies, byte
- * for byte what it always wrote. */
+ * every expert also in a second, lower precision: kinds SWAP_FFN_IN_LOW/SWAP_FFN_OUT_LOW),
+ * 5 (version 3 with the experts in columns: swap_kind_desc.cols). The writer writes 2 for
+ * a store without experts and 3 for one without low copies or columns, byte for byte
+ * what it always wrote. */
 #define SWAP_STORE_VERSION 5
 #define SWAP_STORE_VERSION_MIN 2
 #define SWAP_MAX_EXPERTS 4096u

@@ -245,6 +245,9 @@ bool as_swap_has_low_experts(const struct as_swap_model *m);
 /* The experts are in the column layout (store version 5): Top-K inside experts reads
  * only a missing expert's selected columns. */
 bool as_swap_expert_columns(const struct as_swap_model *m);
+/* Which expert bundles a miss reads in part at the current expert sparsity (columns that
+ * skip pages, swap_experts.c): bit 0 gate/up, bit 1 down; 0: whole bundles. */
+unsigned as_swap_expert_partial(const struct as_swap_model *m);
 /* Layers ahead whose experts are predicted (0: off); *auto_off (may be NULL): off because
  * expert_predict was not given and the expert cache holds fewer gate/up bundles than two
  * layers' chosen experts. */
@@ -447,6 +450,9 @@ struct as_cost_expert_inputs {
  * keep of them is selected: the selected bytes and a 4 KiB page of alignment for each
  * run of adjacent selected columns (n keep (1 - keep) runs), at most the bundle. */
 double as_cost_column_read_share(double keep, double stride);
+/* A miss of an expert kind is read in part when that share is at most this, else whole
+ * (swap_experts.c; the cost model counts it so). */
+#define AS_COST_PART_MAX 0.9
 struct as_cost_expert_est {
 	double bytes, low_share, io_s, compute_s, s, acc;
 };
