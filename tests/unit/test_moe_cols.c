@@ -407,8 +407,9 @@ static void test_reads_less(void **state)
 	p.no_expert_predict = true;
 	decode(rows_w, &p, r);
 	decode(store_w, &p, c);
-	print_message("# flash bytes at 1.25x the minimum, expert sparsity 0.5: rows %llu, columns %llu "
-		      "(%llu partial reads)\n", (unsigned long long)r->st.total.bytes_read,
+	print_message("# flash bytes at 1.25x the minimum, expert sparsity 0.5: rows %llu, "
+		      "columns %llu (%llu partial reads)\n",
+		      (unsigned long long)r->st.total.bytes_read,
 		      (unsigned long long)c->st.total.bytes_read,
 		      (unsigned long long)c->st.total.expert_part_reads);
 	assert_int_equal(r->st.total.expert_part_reads, 0);
