@@ -178,7 +178,7 @@ static int encode_kq(struct conv *cv, uint32_t layer, const struct as_weight *wt
 	return r;
 }
 
-/* One matrix's encoding, shared by the threads of encode_matrix(). */
+/* One matrix's encoding, shared by the threads of conv_encode_matrix(). */
 struct enc {
 	struct conv *cv;
 	const struct as_weight *wt;

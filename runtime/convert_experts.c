@@ -13,7 +13,7 @@
  *
  * With as_convert_params.expert_columns ("Expert columns", version 5) a bundle holds the
  * expert's columns instead, column j of each matrix after column j-1's, encoded as the
- * column kinds' are (encode_matrix, the GGUF's type).
+ * column kinds' are (conv_encode_matrix, the GGUF's type).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -204,8 +204,8 @@ static int put_expert(struct conv *cv, uint32_t l, uint32_t e, bool low, float *
 	return r;
 }
 
-/* Layer l's experts in the column layout: each matrix's columns encoded (encode_matrix)
- * at a stride of one column of every matrix of the kind. */
+/* Layer l's experts in the column layout: each matrix's columns encoded
+ * (conv_encode_matrix) at a stride of one column of every matrix of the kind. */
 static int convert_expert_cols(struct conv *cv, uint32_t l)
 {
 	const struct as_model *m = cv->m;

@@ -572,7 +572,8 @@ double as_cost_column_read_share(double keep, double stride)
 {
 	if (!(keep > 0) || keep >= 1 || !(stride > 0))
 		return 1;
-	return fmin(1, keep + keep * (1 - keep) * 4096.0 / stride);
+	/* a page is read when one of the 1 + 4096 / stride columns it touches is selected */
+	return 1 - pow(1 - keep, 1 + 4096.0 / stride);
 }
 
 void as_cost_experts(const struct as_cost_expert_inputs *in, enum as_expert_precision x,

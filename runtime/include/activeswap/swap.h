@@ -446,9 +446,10 @@ struct as_cost_expert_inputs {
 	 * less, as_cost_column_read_share) */
 	double in_read, out_read, compute_share;
 };
-/* The expected share of a bundle of n columns of stride bytes read when a random fraction
- * keep of them is selected: the selected bytes and a 4 KiB page of alignment for each
- * run of adjacent selected columns (n keep (1 - keep) runs), at most the bundle. */
+/* The expected share of a bundle of columns of stride bytes read when a random fraction
+ * keep of them is selected: the share of its 4 KiB pages (reads cover whole pages) that
+ * one of the 1 + 4096 / stride columns a page touches is selected in,
+ * 1 - (1 - keep)^(1 + 4096 / stride). */
 double as_cost_column_read_share(double keep, double stride);
 /* A miss of an expert kind is read in part when that share is at most this, else whole
  * (swap_experts.c; the cost model counts it so). */
