@@ -396,6 +396,33 @@ void swap_unpin(struct swap_engine *e, struct swap_key key)
 	swap_release(e, &key, 1);
 }
 
+void *swap_slot_lend(struct swap_engine *e, int kind, int32_t *slot)
+{
+	void *p = NULL;
+
+	*slot = NIL;
+	if (kind < 0 || kind >= SWAP_KIND_MAX)
+		return NULL;
+	pthread_mutex_lock(&e->lock);
+	if (e->kc[kind].n_free) {
+		*slot = e->kc[kind].free[--e->kc[kind].n_free];
+		e->slots[*slot].bidx = -1;
+		p = swap_slot_mem(e, *slot);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return p;
+}
+
+void swap_slot_return(struct swap_engine *e, int32_t slot)
+{
+	if (slot < 0 || (uint64_t)slot >= e->n_slots)
+		return;
+	pthread_mutex_lock(&e->lock);
+	swap_slot_put(e, slot);
+	swap_dispatch(e); /* a queued bundle may have waited for the slot */
+	pthread_mutex_unlock(&e->lock);
+}
+
 static size_t count_state(struct swap_engine *e, const struct swap_key *keys, size_t n,
 			  bool loading)
 {

@@ -52,15 +52,15 @@ struct slot {
 	uint8_t is_static;
 };
 
-/* A swap_read_parts call in progress (on its caller's stack, in the engine's job list
- * until all its reads are complete): the next byte to read is part `part`, `done` bytes
- * in; `boff` is the bundle's file offset. */
+/* A partial read (swap_read_parts_start .. _wait; struct swap_read to callers), in the
+ * engine's job list until all its reads are issued: the next byte to read is part
+ * `part`, `done` bytes in; `boff` is the bundle's file offset, `want` the parts' bytes. */
 struct pjob {
 	struct pjob *next;
 	struct swap_key key;
 	const struct swap_part *parts;
 	size_t n, part;
-	uint64_t done, boff;
+	uint64_t done, boff, want;
 	uint8_t *dst;
 	uint32_t pending; /* reads in flight */
 	int err;

@@ -6,6 +6,7 @@
  * buffer and publish them (engine_int.h for the engine's state and locking).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sdt.h>
 
@@ -415,16 +416,16 @@ void swap_on_complete(void *ctx, uint64_t cookie, int64_t res)
 	pthread_mutex_unlock(&e->lock);
 }
 
-int swap_read_parts(struct swap_engine *e, struct swap_key key, const struct swap_part *parts,
-		    size_t n, void *dst)
+int swap_read_parts_start(struct swap_engine *e, struct swap_key key,
+			  const struct swap_part *parts, size_t n, void *dst, struct swap_read **out)
 {
 	const struct swap_store *s = e->s;
-	struct pjob j = { .key = key, .parts = parts, .n = n, .dst = dst };
-	uint64_t bb, t0, want = 0;
-	int r;
+	struct pjob *j;
+	uint64_t bb, want = 0;
 
+	*out = NULL;
 	if (key.layer >= s->d.n_layers || key.kind >= s->n_kinds ||
-	    key.channel >= s->d.kinds[key.kind].in || (n && (!parts || !dst)))
+	    key.channel >= s->d.kinds[key.kind].in || !n || !parts || !dst)
 		return -EINVAL;
 	bb = s->bundle_bytes[key.kind];
 	for (size_t i = 0; i < n; i++) {
@@ -435,39 +436,74 @@ int swap_read_parts(struct swap_engine *e, struct swap_key key, const struct swa
 			return -EINVAL;
 		want += parts[i].len;
 	}
-	if (!n)
-		return 0;
-	j.boff = swap_bundle_off(s, key);
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	*j = (struct pjob){ .key = key, .parts = parts, .n = n, .dst = dst, .want = want,
+			    .boff = swap_bundle_off(s, key) };
 	pthread_mutex_lock(&e->lock);
 	if (e->plugged) {
 		pthread_mutex_unlock(&e->lock);
+		free(j);
 		return -EBUSY;
 	}
 	if (!e->jobs) {
-		e->jobs = &j;
+		e->jobs = j;
 	} else {
 		struct pjob *t = e->jobs;
 
 		while (t->next)
 			t = t->next;
-		t->next = &j;
+		t->next = j;
 	}
-	t0 = swap_now_ns();
 	swap_dispatch(e);
-	while (j.part < j.n || j.pending)
+	pthread_mutex_unlock(&e->lock);
+	*out = (struct swap_read *)j;
+	return 0;
+}
+
+int swap_read_parts_wait(struct swap_engine *e, struct swap_read *rd)
+{
+	struct pjob *j = (struct pjob *)rd;
+	uint64_t t0 = 0;
+	int r;
+
+	if (!j)
+		return -EINVAL;
+	pthread_mutex_lock(&e->lock);
+	while (j->part < j->n || j->pending) {
+		if (!t0)
+			t0 = swap_now_ns();
 		pthread_cond_wait(&e->cond, &e->lock);
-	t0 = swap_now_ns() - t0;
-	e->ls[key.layer].stall_ns += t0;
-	e->token_stall += t0;
-	if (SWAP_PROBES_ON(e))
-		DTRACE_PROBE2(activeswap, stall, (int32_t)key.layer, t0);
-	r = j.err;
+	}
+	if (t0) {
+		t0 = swap_now_ns() - t0;
+		e->ls[j->key.layer].stall_ns += t0;
+		e->token_stall += t0;
+		if (SWAP_PROBES_ON(e))
+			DTRACE_PROBE2(activeswap, stall, (int32_t)j->key.layer, t0);
+	}
+	r = j->err;
 	if (r) {
-		e->err_key = key;
+		e->err_key = j->key;
 		e->err_code = r;
 	} else {
-		e->ls[key.layer].bytes_used += want; /* the rest was alignment */
+		e->ls[j->key.layer].bytes_used += j->want; /* the rest was alignment */
 	}
 	pthread_mutex_unlock(&e->lock);
+	free(j);
 	return r;
+}
+
+int swap_read_parts(struct swap_engine *e, struct swap_key key, const struct swap_part *parts,
+		    size_t n, void *dst)
+{
+	struct swap_read *rd;
+	int r;
+
+	if (!n && key.layer < e->s->d.n_layers && key.kind < e->s->n_kinds &&
+	    key.channel < e->s->d.kinds[key.kind].in)
+		return 0;
+	r = swap_read_parts_start(e, key, parts, n, dst, &rd);
+	return r ? r : swap_read_parts_wait(e, rd);
 }

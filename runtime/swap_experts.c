@@ -364,14 +364,79 @@ static void predict_experts(struct as_swap_model *m, uint32_t layer, const float
 	}
 }
 
-/* Unpin what the last layer's router found in DRAM and was not computed (a token that
- * ended on an error). */
-static void unpin_chosen(struct as_swap_model *m)
+/* One started read-ahead of a gate/up in part: waited for (its error, or 0), its slot
+ * returned unless keep (then in *slot and *p), and taken off the list. */
+static int finish_ahead(struct as_swap_model *m, uint32_t i, bool keep, int32_t *slot,
+			const uint8_t **p)
 {
+	int r = swap_read_parts_wait(m->eng, m->xrd[i]);
+
+	if (keep) {
+		*slot = m->xslot[i];
+		*p = m->xslotp[i];
+	} else {
+		swap_slot_return(m->eng, m->xslot[i]);
+	}
+	m->xrdn--;
+	m->xrd[i] = m->xrd[m->xrdn];
+	m->xrde[i] = m->xrde[m->xrdn];
+	m->xslot[i] = m->xslot[m->xrdn];
+	m->xslotp[i] = m->xslotp[m->xrdn];
+	return r;
+}
+
+void sw_experts_drain(struct as_swap_model *m)
+{
+	while (m->xrdn)
+		finish_ahead(m, 0, false, NULL, NULL);
 	for (uint32_t i = 0; i < m->xpn; i++)
 		if (m->xpp[i])
 			swap_unpin(m->eng, m->xpk[i]);
 	m->xpn = 0;
+}
+
+/*
+ * With gate/up read in part: the selection of the experts' input the forward pass will
+ * make (as_topk_select on the same x, forward.c's expert_select), and for every chosen
+ * gate/up neither in DRAM nor being read, its selected columns read into a free slot the
+ * engine lends (none free: read when computed, into the scratch), so that the reads of
+ * the later experts overlap the compute of the first.
+ */
+static void read_ahead(struct as_swap_model *m, const float *x)
+{
+	uint32_t dim = m->rm.hp.dim, k = m->s->expert_topk[0];
+	uint64_t stride = xstride(m, SWAP_FFN_IN);
+	size_t np = 0;
+
+	m->xsel_n = (uint32_t)as_topk_select(x, dim, k, m->xsel_idx, m->xsel_tmp);
+	for (uint32_t i = 0; i < m->xsel_n; i++) {
+		uint64_t off = (uint64_t)m->xsel_idx[i] * stride;
+		struct swap_part *pp = np ? &m->xparts_in[np - 1] : NULL;
+
+		if (pp && pp->off + pp->len == off)
+			pp->len += stride;
+		else
+			m->xparts_in[np++] = (struct swap_part){ off, stride, off };
+	}
+	for (uint32_t i = 0; i < m->xpn && m->xrdn < m->rm.hp.n_expert_used; i++) {
+		struct swap_key key = m->xpk[i];
+		uint32_t j = m->xrdn;
+		void *p;
+
+		if (key.kind != SWAP_FFN_IN || m->xpp[i] || swap_count_coming(m->eng, &key, 1))
+			continue;
+		p = swap_slot_lend(m->eng, SWAP_FFN_IN, &m->xslot[j]);
+		if (!p)
+			break;
+		if (swap_read_parts_start(m->eng, key, m->xparts_in, np, p, &m->xrd[j])) {
+			swap_slot_return(m->eng, m->xslot[j]);
+			continue;
+		}
+		m->xrde[j] = key.channel;
+		m->xslotp[j] = p;
+		m->xrdn++;
+		m->ls[key.layer].expert_part_reads++;
+	}
 }
 
 void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
@@ -386,7 +451,7 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 	count_prediction(m, layer, ids, n);
 	/* a hit: in DRAM when the router chose it (cached, or preloaded in time), pinned
 	 * until computed */
-	unpin_chosen(m);
+	sw_experts_drain(m);
 	for (uint32_t i = 0; i < nk; i++) {
 		m->xpk[i] = m->fkeys[i];
 		m->xpp[i] = swap_pin(m->eng, m->fkeys[i]);
@@ -407,6 +472,8 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 			if (!partial_kind(m, (int)m->fkeys[i].kind))
 				m->fkeys[nw++] = m->fkeys[i];
 		swap_request(m->eng, m->fkeys, nw, SWAP_PRIO_DEMAND, 0);
+		if (partial_kind(m, SWAP_FFN_IN))
+			read_ahead(m, x);
 	}
 	if (m->xp_tag[layer]) {
 		cancel_tag(m, m->xp_tag[layer]); /* the wrong guesses still queued */
@@ -438,11 +505,29 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 	int kind = kind_of(m, e, g), r;
 	struct swap_key key = { layer, (uint32_t)kind, e };
 	const void *p;
+	bool same;
 
 	if (kind < 0 || e >= m->rm.hp.n_expert)
 		return -EINVAL;
 	/* counted in experts_chosen */
 	p = take_pinned(m, key);
+	for (uint32_t i = 0; !p && i < m->xrdn; i++) {
+		int32_t slot;
+		const uint8_t *b;
+
+		if (m->xrde[i] != e || kind != SWAP_FFN_IN)
+			continue;
+		/* read ahead: for the selection the forward pass made (the same one) */
+		same = sel && sel->n == m->xsel_n &&
+		       !memcmp(sel->idx, m->xsel_idx, sizeof(*sel->idx) * sel->n);
+		r = finish_ahead(m, i, same, &slot, &b);
+		if (!same)
+			break;
+		if (!r)
+			xcol_compute(m, kind, b, false, x, sel, ys);
+		swap_slot_return(m->eng, slot);
+		return expert_fail(m, r, layer, kind);
+	}
 	if (!p)
 		p = swap_pin(m->eng, key);
 	if (!p && sel && partial_kind(m, kind) && !swap_count_coming(m->eng, &key, 1)) {

@@ -261,8 +261,10 @@ void as_swap_close(struct as_swap_model *m)
 {
 	if (!m)
 		return;
-	if (m->eng)
+	if (m->eng) {
+		sw_experts_drain(m); /* reads started for a token that failed */
 		swap_engine_destroy(m->eng);
+	}
 	as_rows_close(m->rows);
 	if (m->meta)
 		gguf_close(m->meta);
@@ -321,6 +323,13 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->xpp);
 	free(m->xcolp);
 	free(m->xcx);
+	free(m->xsel_idx);
+	free(m->xsel_tmp);
+	free(m->xparts_in);
+	free(m->xrd);
+	free(m->xrde);
+	free(m->xslot);
+	free(m->xslotp);
 	free(m->xparts);
 	free(m->xbuf);
 	free(m);
@@ -454,10 +463,20 @@ static int alloc_buffers(struct as_swap_model *m)
 		if (m->xcols) {
 			size_t xin = hp->dim > hp->n_ff_exp ? hp->dim : hp->n_ff_exp;
 
+			size_t ku = hp->n_expert_used;
+
 			m->xcolp = calloc(2 * xin, sizeof(*m->xcolp));
 			m->xcx = calloc(xin, sizeof(float));
 			m->xparts = calloc(xin, sizeof(*m->xparts));
-			if (!m->xcolp || !m->xcx || !m->xparts)
+			m->xsel_idx = calloc(hp->dim, sizeof(*m->xsel_idx));
+			m->xsel_tmp = calloc(hp->dim, sizeof(float));
+			m->xparts_in = calloc(hp->dim, sizeof(*m->xparts_in));
+			m->xrd = calloc(ku, sizeof(*m->xrd));
+			m->xrde = calloc(ku, sizeof(*m->xrde));
+			m->xslot = calloc(ku, sizeof(*m->xslot));
+			m->xslotp = calloc(ku, sizeof(*m->xslotp));
+			if (!m->xcolp || !m->xcx || !m->xparts || !m->xsel_idx || !m->xsel_tmp ||
+			    !m->xparts_in || !m->xrd || !m->xrde || !m->xslot || !m->xslotp)
 				return -ENOMEM;
 		}
 	}

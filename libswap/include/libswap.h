@@ -377,6 +377,23 @@ struct swap_part {
  */
 int swap_read_parts(struct swap_engine *e, struct swap_key key, const struct swap_part *parts,
 		    size_t n, void *dst);
+/* The same in two steps, so a caller can compute while the parts arrive: _start queues
+ * the reads (0, -EINVAL for n = 0 or a bad key or part, -EBUSY while plugged, -ENOMEM)
+ * and gives a handle; parts and dst must stay valid until swap_read_parts_wait, which
+ * blocks until all are in (counted as stall_ns only if it had to wait), frees the
+ * handle and returns 0 or the first read's error. Every started read must be waited
+ * for, before swap_engine_destroy too. */
+struct swap_read;
+int swap_read_parts_start(struct swap_engine *e, struct swap_key key,
+			  const struct swap_part *parts, size_t n, void *dst,
+			  struct swap_read **out);
+int swap_read_parts_wait(struct swap_engine *e, struct swap_read *r);
+/* A free slot of the kind lent to the caller as a buffer of the kind's bundle bytes
+ * (NULL when none is free: nothing is evicted for it) until swap_slot_return, with *slot
+ * its handle: for reads that are not to be cached (swap_read_parts_start into it), in
+ * memory the budget already counts. */
+void *swap_slot_lend(struct swap_engine *e, int kind, int32_t *slot);
+void swap_slot_return(struct swap_engine *e, int32_t slot);
 /* Pin one bundle if it is resident now (NULL otherwise; no fetch). */
 const void *swap_pin(struct swap_engine *e, struct swap_key key);
 void swap_unpin(struct swap_engine *e, struct swap_key key);
