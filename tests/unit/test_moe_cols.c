@@ -23,7 +23,9 @@
  * - the cost model counts a missing expert's selected columns (and the pages their runs
  *   straddle), not the whole bundle, and computes on the selected share;
  * - swap_read_parts: parts (within one read, across reads, longer than a read buffer)
- *   land packed where asked with the bundle's bytes; bad keys and parts are refused.
+ *   land packed where asked with the bundle's bytes; bad keys and parts are refused;
+ *   two started at once into lent slots both land; the free slots of a kind are lent
+ *   until none is left (nothing evicted) and lent again once returned.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -584,6 +586,43 @@ static void test_read_parts(void **state)
 		assert_int_equal(swap_read_parts(e, nokey, past, 1, got), -EINVAL);
 		assert_int_equal(swap_read_parts(e, nochan, past, 1, got), -EINVAL);
 		assert_int_equal(swap_read_parts(e, key, NULL, 1, got), -EINVAL);
+	}
+	{
+		/* two reads in flight at once, into lent slots; every free slot lent, then
+		 * none (nothing evicted), returned and lent again */
+		const struct swap_part parts[] = { { 4096, 100, 4096 }, { 30000, 5000, 30000 } };
+		struct swap_key k2 = { 5, SWAP_FFN_IN, 1 };
+		struct swap_read *r1, *r2;
+		struct swap_stats ss;
+		int32_t sl[64];
+		uint8_t *b[64], *w2 = malloc(bb);
+		size_t nl = 0;
+
+		assert_non_null(w2);
+		assert_int_equal(swap_store_read_bundle(st, k2, w2), 0);
+		swap_engine_stats(e, &ss);
+		assert_true(ss.kind_slots[SWAP_FFN_IN] >= 2 && ss.kind_slots[SWAP_FFN_IN] <= 64);
+		while (nl < 64 && (b[nl] = swap_slot_lend(e, SWAP_FFN_IN, &sl[nl])) != NULL)
+			nl++;
+		assert_int_equal(nl, ss.kind_slots[SWAP_FFN_IN]);
+		assert_int_equal(sl[nl], -1);
+		assert_int_equal(swap_read_parts_start(e, key, parts, 2, b[0], &r1), 0);
+		assert_int_equal(swap_read_parts_start(e, k2, parts, 2, b[1], &r2), 0);
+		assert_int_equal(swap_read_parts_wait(e, r2), 0);
+		assert_int_equal(swap_read_parts_wait(e, r1), 0);
+		for (size_t i = 0; i < 2; i++) {
+			assert_memory_equal(b[0] + parts[i].off, whole + parts[i].off,
+					    parts[i].len);
+			assert_memory_equal(b[1] + parts[i].off, w2 + parts[i].off, parts[i].len);
+		}
+		assert_int_equal(swap_read_parts_start(e, key, parts, 0, b[0], &r1), -EINVAL);
+		assert_null(r1);
+		swap_slot_return(e, sl[0]);
+		assert_non_null(swap_slot_lend(e, SWAP_FFN_IN, &sl[0]));
+		assert_null(swap_slot_lend(e, SWAP_KIND_MAX, &sl[nl]));
+		for (size_t i = 0; i < nl; i++)
+			swap_slot_return(e, sl[i]);
+		free(w2);
 	}
 	free(whole);
 	free(got);
