@@ -28,7 +28,6 @@
  *   until none is left (nothing evicted) and lent again once returned.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,11 +45,11 @@
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
 #include "fixtures.h"
+#include "moefx.h"
 #include "libswap.h"
 
-#define N_STEPS 6
 #define N_CTX 24
-#define VOCAB 512
+#define VOCAB MOEFX_VOCAB
 #define DIM 128
 #define XW 256 /* expert width */
 
@@ -139,93 +138,6 @@ static int teardown(void **state)
 	return fx_rmdir(dir);
 }
 
-struct runres {
-	int32_t tokens[N_STEPS];
-	float logits[N_STEPS][VOCAB];
-	struct as_swap_stats st;
-};
-
-static void base_params(struct as_swap_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->n_ctx = N_CTX;
-	p->queue_depth = 4;
-	p->check_use = true;
-}
-
-static const int32_t prompt[3] = { 1, 17, 300 };
-
-static int32_t argmax(const float *lg)
-{
-	int32_t best = 0;
-
-	for (int32_t v = 1; v < VOCAB; v++)
-		if (lg[v] > lg[best])
-			best = v;
-	return best;
-}
-
-static void decode(const char *path, const struct as_swap_params *p, struct runres *res)
-{
-	struct as_swap_model *m;
-	char err[512] = "";
-
-	if (as_swap_open(&m, path, p, err, sizeof(err)))
-		fail_msg("open %s: %s", path, err);
-	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
-	for (uint32_t s = 0; s < N_STEPS; s++) {
-		memcpy(res->logits[s], as_swap_logits(m), sizeof(res->logits[s]));
-		res->tokens[s] = argmax(res->logits[s]);
-		assert_int_equal(as_swap_forward(m, res->tokens[s], 3 + s, true), 0);
-	}
-	as_swap_stats(m, &res->st);
-	as_swap_close(m);
-}
-
-static void decode_dense(const char *gguf, float es, struct runres *res)
-{
-	struct as_model *dm;
-	struct as_state *ds;
-	char err[512] = "";
-
-	assert_int_equal(as_model_load(&dm, gguf, err, sizeof(err)), 0);
-	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
-	assert_int_equal(as_state_expert_sparsity(ds, es), 0);
-	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(as_forward(ds, prompt[i], i, i == 2), 0);
-	for (uint32_t s = 0; s < N_STEPS; s++) {
-		memcpy(res->logits[s], ds->logits, sizeof(res->logits[s]));
-		res->tokens[s] = argmax(ds->logits);
-		assert_int_equal(as_forward(ds, res->tokens[s], 3 + s, true), 0);
-	}
-	as_state_free(ds);
-	as_model_free(dm);
-}
-
-/* A copy of the store with the header's u32 at off set to v (checksum redone). */
-static void patch_header(const char *src, const char *dst, size_t off, uint32_t v)
-{
-	static uint8_t buf[1 << 16];
-	int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ssize_t n;
-	bool first = true;
-	uint32_t crc;
-
-	assert_true(in >= 0 && out >= 0);
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
-		if (first) {
-			memcpy(buf + off, &v, 4);
-			crc = swap_crc32c(0, buf, 4092);
-			memcpy(buf + 4092, &crc, 4);
-			first = false;
-		}
-		assert_int_equal(write(out, buf, (size_t)n), n);
-	}
-	close(in);
-	close(out);
-}
-
 static void test_header(void **state)
 {
 	struct swap_store *st;
@@ -248,20 +160,20 @@ static void test_header(void **state)
 	swap_store_close(st);
 	snprintf(bad, sizeof(bad), "%s/bad.asw", dir);
 	/* version 5 without the columns; a version 3 store called 5 */
-	patch_header(store_q8, bad, 392, 0);
+	moefx_patch_header(store_q8, bad, 392, 0);
 	assert_int_not_equal(swap_store_open(&st, bad, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "version 5 without expert columns"));
-	patch_header(rows_q8, bad, 8, 5);
+	moefx_patch_header(rows_q8, bad, 8, 5);
 	assert_int_not_equal(swap_store_open(&st, bad, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "version 5 without expert columns"));
 	/* a column count that changes the bundle size: the layout disagrees */
-	patch_header(store_q8, bad, 392, DIM / 2);
+	moefx_patch_header(store_q8, bad, 392, DIM / 2);
 	assert_int_not_equal(swap_store_open(&st, bad, err, sizeof(err)), 0);
 	/* the columns of a 3-D expert nobody has: libswap takes it, the runtime does not */
-	patch_header(store_q8, bad, 396, XW + 1);
+	moefx_patch_header(store_q8, bad, 396, XW + 1);
 	if (swap_store_open(&st, bad, err, sizeof(err)) == 0) {
 		swap_store_close(st);
-		base_params(&p);
+		moefx_params(&p, N_CTX);
 		assert_int_equal(as_swap_open(&m, bad, &p, err, sizeof(err)), -EINVAL);
 		assert_null(m);
 	}
@@ -279,32 +191,16 @@ static void test_header(void **state)
 /* The f32 column store against the dense runtime at the same expert sparsity. */
 static void equals_dense(float es)
 {
-	struct runres *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct moefx_run *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 	struct as_swap_params p;
 
 	assert_non_null(a);
 	assert_non_null(b);
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	p.expert_sparsity = es;
-	decode(store_f, &p, a);
-	decode_dense(gguf_f, es, b);
-	assert_memory_equal(a->tokens, b->tokens, sizeof(a->tokens));
-	for (uint32_t s = 0; s < N_STEPS; s++) {
-		double mx = 0, dif = 0;
-
-		for (int v = 0; v < VOCAB; v++) {
-			double fb = fabs(b->logits[s][v]);
-			double d = fabs((double)a->logits[s][v] - b->logits[s][v]);
-
-			if (fb > mx)
-				mx = fb;
-			if (d > dif)
-				dif = d;
-		}
-		if (dif > 1e-4 * mx + 1e-6)
-			fail_msg("es %g step %u: max |store - dense| = %g (max |logit| %g)",
-				 (double)es, s, dif, mx);
-	}
+	moefx_decode(store_f, &p, a);
+	moefx_decode_dense(gguf_f, es, N_CTX, b);
+	moefx_assert_close(a, b);
 	free(a);
 	free(b);
 }
@@ -322,7 +218,7 @@ static void budgets_backends(const char *store, float es, bool parts)
 {
 	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD };
 	static const double pct[] = { 0.5, 0.25, 0.12 };
-	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	struct moefx_run *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
 	struct as_threadpool *tp2 = as_tp_create(2);
 	struct as_swap_params p;
 	struct as_swap_budget bi;
@@ -330,11 +226,11 @@ static void budgets_backends(const char *store, float es, bool parts)
 
 	assert_non_null(ref);
 	assert_non_null(x);
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	assert_int_equal(as_swap_budget_info(store, &p, &bi, err, sizeof(err)), 0);
 	p.expert_sparsity = es;
 	p.budget_bytes = bi.full;
-	decode(store, &p, ref); /* 100%: every bundle in DRAM */
+	moefx_decode(store, &p, ref); /* 100%: every bundle in DRAM */
 	assert_int_equal(ref->st.total.expert_hits, ref->st.total.expert_lookups);
 	for (size_t b = 0; b < 2; b++) {
 		const char *why;
@@ -346,7 +242,7 @@ static void budgets_backends(const char *store, float es, bool parts)
 		for (size_t i = 0; i < 3; i++) {
 			int variant = (int)(i + b) % 3;
 
-			base_params(&p);
+			moefx_params(&p, N_CTX);
 			p.backend = be[b];
 			p.budget_bytes = (uint64_t)(bi.full * pct[i]);
 			if (p.budget_bytes < bi.min)
@@ -357,7 +253,7 @@ static void budgets_backends(const char *store, float es, bool parts)
 			if (variant == 0) /* parts and bundles read in 8 KiB pieces */
 				p.max_read_bytes = p.max_buffer_bytes = 8192;
 			memset(x, 0, sizeof(*x));
-			decode(store, &p, x);
+			moefx_decode(store, &p, x);
 			assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
 			assert_memory_equal(x->logits, ref->logits, sizeof(ref->logits));
 			if (pct[i] <= 0.25)
@@ -388,7 +284,7 @@ static void test_budgets_backends_bit_identical(void **state)
  * columns of a page or more; smaller ones share pages, which are read whole). */
 static void test_reads_less(void **state)
 {
-	struct runres *r = calloc(1, sizeof(*r)), *c = calloc(1, sizeof(*c));
+	struct moefx_run *r = calloc(1, sizeof(*r)), *c = calloc(1, sizeof(*c));
 	struct as_swap_params p;
 	struct as_swap_budget bi;
 	char err[512];
@@ -396,7 +292,7 @@ static void test_reads_less(void **state)
 	(void)state;
 	assert_non_null(r);
 	assert_non_null(c);
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	assert_int_equal(as_swap_budget_info(rows_w, &p, &bi, err, sizeof(err)), 0);
 	p.budget_bytes = bi.min;
 	assert_int_equal(as_swap_budget_info(store_w, &p, &bi, err, sizeof(err)), 0);
@@ -407,8 +303,8 @@ static void test_reads_less(void **state)
 	p.backend = SWAP_BACKEND_PREAD;
 	p.expert_sparsity = 0.5f;
 	p.no_expert_predict = true;
-	decode(rows_w, &p, r);
-	decode(store_w, &p, c);
+	moefx_decode(rows_w, &p, r);
+	moefx_decode(store_w, &p, c);
 	print_message("# flash bytes at 1.25x the minimum, expert sparsity 0.5: rows %llu, "
 		      "columns %llu (%llu partial reads)\n",
 		      (unsigned long long)r->st.total.bytes_read,
@@ -432,7 +328,7 @@ static void test_predict_default(void **state)
 	bool off = false;
 
 	(void)state;
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	assert_int_equal(as_swap_budget_info(rows_w, &p, &bi, err, sizeof(err)), 0);
 	for (int i = 0; i < 3; i++) {
 		/* the minimum (2 gate/up slots: off), 60% (on), the minimum asked for */
@@ -474,7 +370,7 @@ static void test_partial_kinds(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < 5; i++) {
-		base_params(&p);
+		moefx_params(&p, N_CTX);
 		assert_int_equal(as_swap_budget_info(paths[i], &p, &bi, err, sizeof(err)), 0);
 		p.budget_bytes = bi.min;
 		p.expert_sparsity = c[i].es;
@@ -483,7 +379,7 @@ static void test_partial_kinds(void **state)
 		assert_int_equal(as_swap_expert_partial(m), c[i].want);
 		as_swap_close(m);
 	}
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	assert_int_equal(as_swap_open(&m, rows_w, &p, err, sizeof(err)), 0);
 	assert_false(as_swap_expert_columns(m));
 	as_swap_close(m);

@@ -38,7 +38,6 @@
  *   kinds, or with a low kind whose bundle count is not the expert count, is refused.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,11 +55,12 @@
 #include "activeswap/swap.h"
 #include "activeswap/threadpool.h"
 #include "fixtures.h"
+#include "moefx.h"
 #include "libswap.h"
 
-#define N_STEPS 8
+#define N_STEPS MOEFX_STEPS
 #define N_CTX 24
-#define VOCAB 512
+#define VOCAB MOEFX_VOCAB
 
 static char dir[512], gguf_mx[600], store_mx[600], gguf_qw[600], store_qw[600];
 static char gguf_q8[600], store_q8[600], gguf_q4[600], store_q4[600], store_q8p[600];
@@ -149,85 +149,11 @@ static int teardown(void **state)
 	return fx_rmdir(dir);
 }
 
-struct runres {
-	int32_t tokens[N_STEPS];
-	float logits[N_STEPS][VOCAB];
-	struct as_swap_stats st;
-};
-
-static void base_params(struct as_swap_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->n_ctx = N_CTX;
-	p->queue_depth = 4;
-	p->check_use = true; /* every expert's crc32c checked when computed from */
-}
-
-static const int32_t prompt[3] = { 1, 17, 300 };
-
-/* The prompt, then N_STEPS greedy tokens: their logits, ids and the statistics; closes m. */
-static void greedy(struct as_swap_model *m, struct runres *res)
-{
-	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(as_swap_forward(m, prompt[i], i, i == 2), 0);
-	for (uint32_t s = 0; s < N_STEPS; s++) {
-		const float *lg = as_swap_logits(m);
-		int32_t best = 0;
-
-		memcpy(res->logits[s], lg, sizeof(res->logits[s]));
-		for (int32_t v = 1; v < VOCAB; v++)
-			if (lg[v] > lg[best])
-				best = v;
-		res->tokens[s] = best;
-		assert_int_equal(as_swap_forward(m, best, 3 + s, true), 0);
-	}
-	as_swap_stats(m, &res->st);
-	as_swap_close(m);
-}
-
-/* Greedy decode of N_STEPS tokens after the prompt. */
-static void decode(const char *path, const struct as_swap_params *p, struct runres *res)
-{
-	struct as_swap_model *m;
-	char err[512] = "";
-	int r = as_swap_open(&m, path, p, err, sizeof(err));
-
-	if (r)
-		fail_msg("open %s: %s", path, err);
-	greedy(m, res);
-}
-
-/* The same with the dense runtime at expert sparsity es. */
-static void decode_dense(const char *gguf, float es, struct runres *res)
-{
-	struct as_model *dm;
-	struct as_state *ds;
-	char err[512] = "";
-
-	assert_int_equal(as_model_load(&dm, gguf, err, sizeof(err)), 0);
-	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
-	assert_int_equal(as_state_expert_sparsity(ds, es), 0);
-	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(as_forward(ds, prompt[i], i, i == 2), 0);
-	for (uint32_t s = 0; s < N_STEPS; s++) {
-		int32_t best = 0;
-
-		memcpy(res->logits[s], ds->logits, sizeof(res->logits[s]));
-		for (int32_t v = 1; v < VOCAB; v++)
-			if (ds->logits[v] > ds->logits[best])
-				best = v;
-		res->tokens[s] = best;
-		assert_int_equal(as_forward(ds, best, 3 + s, true), 0);
-	}
-	as_state_free(ds);
-	as_model_free(dm);
-}
-
 static void budgets_backends(const char *store, float es)
 {
 	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD };
 	static const double pct[] = { 1.0, 0.5, 0.25, 0.12 };
-	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	struct moefx_run *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
 	struct as_threadpool *tp2 = as_tp_create(2);
 	struct as_swap_params p;
 	struct as_swap_budget bi;
@@ -235,14 +161,14 @@ static void budgets_backends(const char *store, float es)
 
 	assert_non_null(ref);
 	assert_non_null(x);
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	assert_int_equal(as_swap_budget_info(store, &p, &bi, err, sizeof(err)), 0);
 	/* 12% must be a real budget here (the minimum is a few experts per layer) */
 	assert_true(bi.min <= (uint64_t)(bi.full * 0.12));
 	p.backend = SWAP_BACKEND_PREAD;
 	p.budget_bytes = bi.full;
 	p.expert_sparsity = es;
-	decode(store, &p, ref);
+	moefx_decode(store, &p, ref);
 	assert_true(ref->st.total.expert_lookups > 0);
 	assert_int_equal(ref->st.total.expert_hits, ref->st.total.expert_lookups);
 	for (size_t b = 0; b < 2; b++) {
@@ -255,7 +181,7 @@ static void budgets_backends(const char *store, float es)
 		for (size_t i = 0; i < 4; i++) {
 			/* the policies and thread counts in turn */
 			for (int variant = (int)(i + b) % 3, once = 1; once; once = 0) {
-				base_params(&p);
+				moefx_params(&p, N_CTX);
 				p.backend = be[b];
 				p.budget_bytes = (uint64_t)(bi.full * pct[i]);
 				p.tp = variant == 1 ? tp2 : NULL;
@@ -271,7 +197,7 @@ static void budgets_backends(const char *store, float es)
 				if (variant == 0) /* expert bundles read in 16 KiB pieces */
 					p.max_read_bytes = p.max_buffer_bytes = 16384;
 				memset(x, 0, sizeof(*x));
-				decode(store, &p, x);
+				moefx_decode(store, &p, x);
 				assert_memory_equal(x->tokens, ref->tokens, sizeof(ref->tokens));
 				assert_memory_equal(x->logits, ref->logits, sizeof(ref->logits));
 				assert_int_equal(x->st.total.expert_lookups,
@@ -309,35 +235,19 @@ static void test_budgets_backends_bit_identical(void **state)
 
 /* The store at sparsity 0 and expert sparsity es against the dense runtime on the same
  * GGUF at the same expert sparsity; *out (when given) gets the store's run. */
-static void equals_dense(const char *gguf, const char *store, float es, struct runres *out)
+static void equals_dense(const char *gguf, const char *store, float es, struct moefx_run *out)
 {
-	struct runres *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct moefx_run *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 	struct as_swap_params p;
 
 	assert_non_null(a);
 	assert_non_null(b);
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	p.budget_bytes = 0; /* everything */
 	p.expert_sparsity = es;
-	decode(store, &p, a);
-	decode_dense(gguf, es, b);
-	assert_memory_equal(a->tokens, b->tokens, sizeof(a->tokens));
-	for (uint32_t s = 0; s < N_STEPS; s++) {
-		double mx = 0, dif = 0;
-
-		/* plain compares, not fmax() (gcc 12 for aarch64, see test_swaprun.c) */
-		for (int v = 0; v < VOCAB; v++) {
-			double fb = fabs(b->logits[s][v]);
-			double d = fabs((double)a->logits[s][v] - b->logits[s][v]);
-
-			if (fb > mx)
-				mx = fb;
-			if (d > dif)
-				dif = d;
-		}
-		if (dif > 1e-4 * mx + 1e-6)
-			fail_msg("step %u: max |store - dense| = %g (max |logit| %g)", s, dif, mx);
-	}
+	moefx_decode(store, &p, a);
+	moefx_decode_dense(gguf, es, N_CTX, b);
+	moefx_assert_close(a, b);
 	if (out)
 		*out = *a;
 	free(a);
@@ -355,8 +265,8 @@ static void test_sparsity0_equals_dense(void **state)
  * sparsity 0's; a level keeping every channel is sparsity 0 to the bit. */
 static void test_expert_sparsity(void **state)
 {
-	struct runres *r0 = calloc(1, sizeof(*r0)), *r5 = calloc(1, sizeof(*r5));
-	struct runres *rk = calloc(1, sizeof(*rk));
+	struct moefx_run *r0 = calloc(1, sizeof(*r0)), *r5 = calloc(1, sizeof(*r5));
+	struct moefx_run *rk = calloc(1, sizeof(*rk));
 	struct as_swap_params p;
 	double dif = 0;
 
@@ -372,9 +282,9 @@ static void test_expert_sparsity(void **state)
 			dif += fabs((double)r5->logits[s][v] - r0->logits[s][v]);
 	assert_true(dif > 1e-3 * N_STEPS * VOCAB); /* the selection changes the output */
 	/* 0.001: round(0.999 * 128) = 128 of dim and 256 of n_ff_exp: every channel */
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	p.expert_sparsity = 0.001f;
-	decode(store_mx, &p, rk);
+	moefx_decode(store_mx, &p, rk);
 	assert_memory_equal(rk->tokens, r0->tokens, sizeof(r0->tokens));
 	assert_memory_equal(rk->logits, r0->logits, sizeof(r0->logits));
 	free(r0);
@@ -397,7 +307,7 @@ static void test_expert_sparsity_refused(void **state)
 	assert_int_equal(as_state_new(&ds, dm, N_CTX, NULL), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(as_state_expert_sparsity(ds, bad[i]), -EINVAL);
-		base_params(&p);
+		moefx_params(&p, N_CTX);
 		p.expert_sparsity = bad[i];
 		err[0] = 0;
 		assert_int_equal(as_swap_open(&m, store_mx, &p, err, sizeof(err)), -EINVAL);
@@ -421,33 +331,10 @@ static void test_expert_sparsity_refused(void **state)
 	assert_int_equal(as_state_expert_sparsity(ds, 0.5f), -EINVAL);
 	as_state_free(ds);
 	as_model_free(dm);
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	p.expert_sparsity = 0.5f;
 	assert_int_equal(as_swap_open(&m, sd, &p, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "the model has no experts"));
-}
-
-/* A copy of the store with the header's u32 at off set to v (checksum redone). */
-static void patch_header(const char *src, const char *dst, size_t off, uint32_t v)
-{
-	static uint8_t buf[1 << 16];
-	int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ssize_t n;
-	bool first = true;
-	uint32_t crc;
-
-	assert_true(in >= 0 && out >= 0);
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
-		if (first) {
-			memcpy(buf + off, &v, 4);
-			crc = swap_crc32c(0, buf, 4092);
-			memcpy(buf + 4092, &crc, 4);
-			first = false;
-		}
-		assert_int_equal(write(out, buf, (size_t)n), n);
-	}
-	close(in);
-	close(out);
 }
 
 static void test_header(void **state)
@@ -465,20 +352,20 @@ static void test_header(void **state)
 	swap_store_close(st);
 	snprintf(bad, sizeof(bad), "%s/bad.asw", dir);
 	/* version 2 with experts, version 3 without, a count the kinds do not have */
-	patch_header(store_qw, bad, 8, 2);
+	moefx_patch_header(store_qw, bad, 8, 2);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EBADMSG);
 	assert_non_null(strstr(err, "version 2 with 16 experts"));
-	patch_header(store_qw, bad, 388, 0);
+	moefx_patch_header(store_qw, bad, 388, 0);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EBADMSG);
-	patch_header(store_qw, bad, 388, 8);
+	moefx_patch_header(store_qw, bad, 388, 8);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "expert count 8"));
 	/* a version from the future: one line saying so */
-	patch_header(store_qw, bad, 8, SWAP_STORE_VERSION + 1);
+	moefx_patch_header(store_qw, bad, 8, SWAP_STORE_VERSION + 1);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_non_null(strstr(err, "a newer activeswap wrote it"));
 	/* version 4 without the low kinds' records */
-	patch_header(store_qw, bad, 8, 4);
+	moefx_patch_header(store_qw, bad, 8, 4);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "version 4 without low-precision experts"));
 	/* a two-copy store: version 4, its low kinds hold every expert in q4_0 */
@@ -492,33 +379,33 @@ static void test_header(void **state)
 	assert_int_equal(swap_store_bundle_bytes(st, SWAP_FFN_IN), 2 * 256 * 128 / 32 * 34);
 	swap_store_close(st);
 	/* a low kind whose bundle count is not the expert count; version 3 over it */
-	patch_header(store_q8p, bad, 512, 7);
+	moefx_patch_header(store_q8p, bad, 512, 7);
 	assert_int_equal(swap_store_open(&st, bad, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "low-precision expert kinds with 7"));
-	patch_header(store_q8p, bad, 8, 3);
+	moefx_patch_header(store_q8p, bad, 8, 3);
 	assert_int_not_equal(swap_store_open(&st, bad, err, sizeof(err)), 0);
 	unlink(bad);
 }
 
-/* decode() of path with the precision planner x at a share of the full budget. */
+/* moefx_decode() of path with the precision planner x at a share of the full budget. */
 static void decode_prec(const char *path, enum as_expert_precision x, uint32_t high,
-			double share, enum swap_backend_kind be, struct runres *res)
+			double share, enum swap_backend_kind be, struct moefx_run *res)
 {
 	struct as_swap_params p;
 	struct as_swap_budget bi;
 	char err[512];
 
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	p.expert_precision = x;
 	p.expert_high = high;
 	p.backend = be;
 	assert_int_equal(as_swap_budget_info(path, &p, &bi, err, sizeof(err)), 0);
 	p.budget_bytes = (uint64_t)(bi.full * share);
 	memset(res, 0, sizeof(*res));
-	decode(path, &p, res);
+	moefx_decode(path, &p, res);
 }
 
-static void assert_same_run(const struct runres *a, const struct runres *b)
+static void assert_same_run(const struct moefx_run *a, const struct moefx_run *b)
 {
 	assert_memory_equal(a->tokens, b->tokens, sizeof(a->tokens));
 	assert_memory_equal(a->logits, b->logits, sizeof(a->logits));
@@ -527,7 +414,7 @@ static void assert_same_run(const struct runres *a, const struct runres *b)
 /* Off: the two-copy store is the one-copy store; all high: off. */
 static void test_precision_off_unchanged(void **state)
 {
-	struct runres *one = calloc(1, sizeof(*one)), *x = calloc(1, sizeof(*x));
+	struct moefx_run *one = calloc(1, sizeof(*one)), *x = calloc(1, sizeof(*x));
 
 	(void)state;
 	assert_non_null(one);
@@ -554,7 +441,7 @@ static void test_precision_low_weight(void **state)
 	static const enum swap_backend_kind be[] = { SWAP_BACKEND_URING, SWAP_BACKEND_PREAD,
 						     SWAP_BACKEND_URING };
 	static const double share[] = { 0.5, 0.25, 0.12 };
-	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	struct moefx_run *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
 	const char *why;
 	bool uring = fx_uring_usable(&why);
 	double dif = 0;
@@ -589,7 +476,7 @@ static void test_precision_low_weight(void **state)
 /* Miss: low copies for cold misses under a budget, none when everything is in DRAM. */
 static void test_precision_miss(void **state)
 {
-	struct runres *off = calloc(1, sizeof(*off)), *x = calloc(1, sizeof(*x));
+	struct moefx_run *off = calloc(1, sizeof(*off)), *x = calloc(1, sizeof(*x));
 
 	(void)state;
 	assert_non_null(off);
@@ -605,24 +492,24 @@ static void test_precision_miss(void **state)
 	/* without prediction the cache's history is the tokens': the same bits on both
 	 * backends at one budget (with it, preloads race the router) */
 	{
-		struct runres *y = calloc(1, sizeof(*y));
+		struct moefx_run *y = calloc(1, sizeof(*y));
 		struct as_swap_params p;
 		struct as_swap_budget bi;
 		const char *why;
 		char err[512];
 
 		assert_non_null(y);
-		base_params(&p);
+		moefx_params(&p, N_CTX);
 		p.expert_precision = AS_XPREC_MISS;
 		p.no_expert_predict = true;
 		assert_int_equal(as_swap_budget_info(store_q8p, &p, &bi, err, sizeof(err)), 0);
 		p.budget_bytes = (uint64_t)(bi.full * 0.25);
 		p.backend = SWAP_BACKEND_PREAD;
-		decode(store_q8p, &p, x);
+		moefx_decode(store_q8p, &p, x);
 		assert_true(x->st.total.expert_low > 0);
 		if (fx_uring_usable(&why)) {
 			p.backend = SWAP_BACKEND_URING;
-			decode(store_q8p, &p, y);
+			moefx_decode(store_q8p, &p, y);
 			assert_same_run(x, y);
 			assert_int_equal(x->st.total.expert_low, y->st.total.expert_low);
 		} else {
@@ -642,7 +529,7 @@ static void test_precision_miss(void **state)
 static void test_precision_reads_less(void **state)
 {
 	static const enum as_expert_precision xs[] = { AS_XPREC_LOW_WEIGHT, AS_XPREC_MISS };
-	struct runres *off = calloc(1, sizeof(*off)), *x = calloc(1, sizeof(*x));
+	struct moefx_run *off = calloc(1, sizeof(*off)), *x = calloc(1, sizeof(*x));
 	struct as_swap_params p;
 	struct as_swap_budget bi;
 	char err[512];
@@ -650,7 +537,7 @@ static void test_precision_reads_less(void **state)
 	(void)state;
 	assert_non_null(off);
 	assert_non_null(x);
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	p.backend = SWAP_BACKEND_PREAD;
 	p.no_expert_predict = true;
 	p.policy = SWAP_POLICY_STATIC; /* the attention cached first, the experts' minimum */
@@ -660,13 +547,13 @@ static void test_precision_reads_less(void **state)
 	 * kinds' own minimum costs off's attention cache: low-weight reads more there) */
 	p.budget_bytes = 2 * bi.min;
 	p.expert_precision = AS_XPREC_OFF;
-	decode(store_q8p, &p, off);
+	moefx_decode(store_q8p, &p, off);
 	assert_true(off->st.total.bytes_read > 0);
 	for (size_t i = 0; i < 2; i++) {
 		double rd, saved;
 
 		p.expert_precision = xs[i];
-		decode(store_q8p, &p, x);
+		moefx_decode(store_q8p, &p, x);
 		rd = (double)off->st.total.bytes_read - (double)x->st.total.bytes_read;
 		saved = (double)x->st.total.expert_saved_bytes;
 		print_message("# %s at %llu bytes: flash %llu vs off's %llu (%.0f fewer; %.0f of "
@@ -689,7 +576,7 @@ static void test_precision_refused(void **state)
 	char err[512] = "", out[640];
 
 	(void)state;
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	p.expert_precision = AS_XPREC_LOW_WEIGHT;
 	assert_int_equal(as_swap_open(&m, store_q8, &p, err, sizeof(err)), -EINVAL);
 	assert_null(m);
@@ -770,14 +657,14 @@ static void test_gap_replay_columns_only(void **state)
  * opened with low-weight, and back to off off's; refused without the low slots and for
  * more experts high than k. */
 static void decode_set(const char *path, bool low_slots, enum as_expert_precision x,
-		       uint32_t high, struct runres *res)
+		       uint32_t high, struct moefx_run *res)
 {
 	struct as_swap_params p;
 	struct as_swap_budget bi;
 	struct as_swap_model *m;
 	char err[512] = "";
 
-	base_params(&p);
+	moefx_params(&p, N_CTX);
 	p.expert_low_slots = low_slots;
 	p.backend = SWAP_BACKEND_PREAD;
 	assert_int_equal(as_swap_budget_info(path, &p, &bi, err, sizeof(err)), 0);
@@ -795,12 +682,12 @@ static void decode_set(const char *path, bool low_slots, enum as_expert_precisio
 	assert_int_equal(as_swap_set_expert_precision(m, AS_XPREC_MISS, 0), 0);
 	assert_int_equal(as_swap_set_expert_precision(m, x, high), 0);
 	assert_int_equal(as_swap_expert_precision(m), x);
-	greedy(m, res);
+	moefx_greedy(m, res);
 }
 
 static void test_precision_set(void **state)
 {
-	struct runres *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
+	struct moefx_run *ref = calloc(1, sizeof(*ref)), *x = calloc(1, sizeof(*x));
 
 	(void)state;
 	assert_non_null(ref);
