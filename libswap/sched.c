@@ -424,8 +424,7 @@ int swap_read_parts_start(struct swap_engine *e, struct swap_key key,
 	uint64_t bb, want = 0;
 
 	*out = NULL;
-	if (key.layer >= s->d.n_layers || key.kind >= s->n_kinds ||
-	    key.channel >= s->d.kinds[key.kind].in || !n || !parts || !dst)
+	if (!swap_key_ok(s, key) || !n || !parts || !dst)
 		return -EINVAL;
 	bb = s->bundle_bytes[key.kind];
 	for (size_t i = 0; i < n; i++) {
@@ -501,8 +500,7 @@ int swap_read_parts(struct swap_engine *e, struct swap_key key, const struct swa
 	struct swap_read *rd;
 	int r;
 
-	if (!n && key.layer < e->s->d.n_layers && key.kind < e->s->n_kinds &&
-	    key.channel < e->s->d.kinds[key.kind].in)
+	if (!n && swap_key_ok(e->s, key))
 		return 0;
 	r = swap_read_parts_start(e, key, parts, n, dst, &rd);
 	return r ? r : swap_read_parts_wait(e, rd);

@@ -562,14 +562,14 @@ static int moe_ffn(struct as_state *s, uint32_t l)
 	as_matvec(s->tp, L->router.type, L->router.data, L->router.rows, L->router.cols,
 		  s->xb, s->moe_p);
 	as_moe_route(s->moe_p, hp->n_expert, k, hp->expert_norm, s->moe_ids, s->moe_w);
-	if (src->experts_chosen)
-		src->experts_chosen(s->src.ctx, l, s->moe_ids, s->moe_w, k, s->xb);
 	memcpy(s->moe_x, s->xb, sizeof(float) * hp->dim);
 	xsel = expert_select(s, s->moe_x, hp->dim, s->expert_topk[0], &xs);
 	if (xsel) { /* its own copy: sel_idx is reused for down */
 		memcpy(s->moe_sel, xs.idx, sizeof(uint32_t) * xs.n);
 		xs.idx = s->moe_sel;
 	}
+	if (src->experts_chosen)
+		src->experts_chosen(s->src.ctx, l, s->moe_ids, s->moe_w, k, s->xb, xsel);
 	for (uint32_t i = 0; i < k; i++) {
 		uint32_t e = s->moe_ids[i];
 		float w = s->moe_w[i];

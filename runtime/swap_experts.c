@@ -17,7 +17,7 @@
  *   engine  experts_chosen pins the router's k experts' bundles in DRAM at that moment
  *           (hits) and requests the others on demand before the first is computed, so
  *           the reads of the later ones overlap the compute of the first (but those
- *           read in part, partial_kind); expert_linear takes the pinned bundle, or pins
+ *           read in part, m->xpart); expert_linear takes the pinned bundle, or pins
  *           it when it is in, or reads its selected columns (read in part, no read of it
  *           in flight), or acquires it (waiting for its read); computes and releases.
  *
@@ -156,6 +156,13 @@ unsigned as_swap_expert_partial(const struct as_swap_model *m)
 	return (partial_kind(m, SWAP_FFN_IN) ? 1u : 0u) | (partial_kind(m, SWAP_FFN_OUT) ? 2u : 0u);
 }
 
+/* Whether the layer being computed reads a miss of the kind in part (m->xpart, set when
+ * its router chose). */
+static bool part_of(const struct as_swap_model *m, int kind)
+{
+	return kind == SWAP_FFN_IN ? m->xpart & 1u : kind == SWAP_FFN_OUT && (m->xpart & 2u);
+}
+
 struct xtask {
 	struct as_swap_model *m;
 	int kind;
@@ -208,12 +215,31 @@ static void xcol_compute(struct as_swap_model *m, int kind, const uint8_t *base,
 	as_tp_run(m->tp, xcol_fn, &t);
 }
 
-/* The selected columns of bundle key read past the cache into m->xbuf, packed: runs of
- * adjacent channels as one part each (swap_read_parts). */
+/* The parts of a bundle of columns of stride bytes that hold the selected columns idx[0..n)
+ * (increasing): runs of adjacent channels as one part each, landing packed (the i-th
+ * selected column at i x stride) or at their places in the bundle. Returns the count. */
+static size_t sel_parts(const uint32_t *idx, uint32_t n, uint64_t stride, bool packed,
+			struct swap_part *parts)
+{
+	size_t np = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = (uint64_t)idx[i] * stride;
+
+		if (np && parts[np - 1].off + parts[np - 1].len == off)
+			parts[np - 1].len += stride;
+		else
+			parts[np++] = (struct swap_part){ off, stride,
+							  packed ? (uint64_t)i * stride : off };
+	}
+	return np;
+}
+
+/* The selected columns of bundle key read past the cache into m->xbuf, packed
+ * (swap_read_parts). */
 static int xcol_read(struct as_swap_model *m, struct swap_key key, const struct as_sel *sel)
 {
 	uint64_t stride = xstride(m, (int)key.kind), need;
-	size_t np = 0;
 
 	if (__builtin_mul_overflow((uint64_t)sel->n, stride, &need))
 		return -EOVERFLOW;
@@ -225,17 +251,9 @@ static int xcol_read(struct as_swap_model *m, struct swap_key key, const struct 
 		m->xbuf = b;
 		m->xbuf_cap = need;
 	}
-	for (uint32_t i = 0; i < sel->n; i++) {
-		uint64_t off = (uint64_t)sel->idx[i] * stride;
-		struct swap_part *pp = np ? &m->xparts[np - 1] : NULL;
-
-		if (pp && pp->off + pp->len == off)
-			pp->len += stride;
-		else
-			m->xparts[np++] = (struct swap_part){ off, stride, (uint64_t)i * stride };
-	}
 	m->ls[key.layer].expert_part_reads++;
-	return swap_read_parts(m->eng, key, m->xparts, np, m->xbuf);
+	return swap_read_parts(m->eng, key, m->xparts,
+			       sel_parts(sel->idx, sel->n, stride, true, m->xparts), m->xbuf);
 }
 
 /* ys = the expert's products from its bundle at p (check_use: its crc32c first). */
@@ -267,10 +285,11 @@ static int expert_fail(struct as_swap_model *m, int r, uint32_t layer, int kind)
 }
 
 void sw_table_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
-			     uint32_t n, const float *x)
+			     uint32_t n, const float *x, const struct as_sel *sel)
 {
 	(void)w;
 	(void)x;
+	(void)sel;
 	plan(ctx, layer, ids, n, true);
 }
 
@@ -396,28 +415,18 @@ void sw_experts_drain(struct as_swap_model *m)
 }
 
 /*
- * With gate/up read in part: the selection of the experts' input the forward pass will
- * make (as_topk_select on the same x, forward.c's expert_select), and for every chosen
- * gate/up neither in DRAM nor being read, its selected columns read into a free slot the
- * engine lends (none free: read when computed, into the scratch), so that the reads of
- * the later experts overlap the compute of the first.
+ * With gate/up read in part: for every chosen gate/up neither in DRAM nor being read, the
+ * columns of sel (the experts' input selection, experts_chosen's) read into a free slot
+ * the engine lends (none free: read when computed, into the scratch), so that the reads
+ * of the later experts overlap the compute of the first. sel is kept to check that
+ * expert_linear computes on the same one.
  */
-static void read_ahead(struct as_swap_model *m, const float *x)
+static void read_ahead(struct as_swap_model *m, const struct as_sel *sel)
 {
-	uint32_t dim = m->rm.hp.dim, k = m->s->expert_topk[0];
-	uint64_t stride = xstride(m, SWAP_FFN_IN);
-	size_t np = 0;
+	size_t np = sel_parts(sel->idx, sel->n, xstride(m, SWAP_FFN_IN), false, m->xparts_in);
 
-	m->xsel_n = (uint32_t)as_topk_select(x, dim, k, m->xsel_idx, m->xsel_tmp);
-	for (uint32_t i = 0; i < m->xsel_n; i++) {
-		uint64_t off = (uint64_t)m->xsel_idx[i] * stride;
-		struct swap_part *pp = np ? &m->xparts_in[np - 1] : NULL;
-
-		if (pp && pp->off + pp->len == off)
-			pp->len += stride;
-		else
-			m->xparts_in[np++] = (struct swap_part){ off, stride, off };
-	}
+	memcpy(m->xsel_idx, sel->idx, sizeof(*sel->idx) * sel->n);
+	m->xsel_n = sel->n;
 	for (uint32_t i = 0; i < m->xpn && m->xrdn < m->rm.hp.n_expert_used; i++) {
 		struct swap_key key = m->xpk[i];
 		uint32_t j = m->xrdn;
@@ -440,7 +449,7 @@ static void read_ahead(struct as_swap_model *m, const float *x)
 }
 
 void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
-			      uint32_t n, const float *x)
+			      uint32_t n, const float *x, const struct as_sel *sel)
 {
 	struct as_swap_model *m = ctx;
 	uint32_t nk, hits = 0;
@@ -463,17 +472,18 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 	DTRACE_PROBE3(activeswap, expert_lookup, (int32_t)layer, nk, hits);
 	/* an error (a bad key) comes back from the acquire; a bundle read in part has its
 	 * selected columns read when it is computed */
-	if (!partial_kind(m, SWAP_FFN_IN) && !partial_kind(m, SWAP_FFN_OUT)) {
+	m->xpart = as_swap_expert_partial(m);
+	if (!m->xpart) {
 		swap_request(m->eng, m->fkeys, nk, SWAP_PRIO_DEMAND, 0);
 	} else {
 		uint32_t nw = 0;
 
 		for (uint32_t i = 0; i < nk; i++)
-			if (!partial_kind(m, (int)m->fkeys[i].kind))
+			if (!part_of(m, (int)m->fkeys[i].kind))
 				m->fkeys[nw++] = m->fkeys[i];
 		swap_request(m->eng, m->fkeys, nw, SWAP_PRIO_DEMAND, 0);
-		if (partial_kind(m, SWAP_FFN_IN))
-			read_ahead(m, x);
+		if (sel && part_of(m, SWAP_FFN_IN))
+			read_ahead(m, sel);
 	}
 	if (m->xp_tag[layer]) {
 		cancel_tag(m, m->xp_tag[layer]); /* the wrong guesses still queued */
@@ -511,11 +521,11 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 		return -EINVAL;
 	/* counted in experts_chosen */
 	p = take_pinned(m, key);
-	for (uint32_t i = 0; !p && i < m->xrdn; i++) {
+	for (uint32_t i = 0; !p && kind == SWAP_FFN_IN && i < m->xrdn; i++) {
 		int32_t slot;
 		const uint8_t *b;
 
-		if (m->xrde[i] != e || kind != SWAP_FFN_IN)
+		if (m->xrde[i] != e)
 			continue;
 		/* read ahead: for the selection the forward pass made (the same one) */
 		same = sel && sel->n == m->xsel_n &&
@@ -530,7 +540,7 @@ int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group
 	}
 	if (!p)
 		p = swap_pin(m->eng, key);
-	if (!p && sel && partial_kind(m, kind) && !swap_count_coming(m->eng, &key, 1)) {
+	if (!p && sel && part_of(m, kind) && !swap_count_coming(m->eng, &key, 1)) {
 		r = xcol_read(m, key, sel);
 		if (!r)
 			xcol_compute(m, kind, m->xbuf, true, x, sel, ys);

@@ -324,7 +324,6 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->xcolp);
 	free(m->xcx);
 	free(m->xsel_idx);
-	free(m->xsel_tmp);
 	free(m->xparts_in);
 	free(m->xrd);
 	free(m->xrde);
@@ -469,13 +468,12 @@ static int alloc_buffers(struct as_swap_model *m)
 			m->xcx = calloc(xin, sizeof(float));
 			m->xparts = calloc(xin, sizeof(*m->xparts));
 			m->xsel_idx = calloc(hp->dim, sizeof(*m->xsel_idx));
-			m->xsel_tmp = calloc(hp->dim, sizeof(float));
 			m->xparts_in = calloc(hp->dim, sizeof(*m->xparts_in));
 			m->xrd = calloc(ku, sizeof(*m->xrd));
 			m->xrde = calloc(ku, sizeof(*m->xrde));
 			m->xslot = calloc(ku, sizeof(*m->xslot));
 			m->xslotp = calloc(ku, sizeof(*m->xslotp));
-			if (!m->xcolp || !m->xcx || !m->xparts || !m->xsel_idx || !m->xsel_tmp ||
+			if (!m->xcolp || !m->xcx || !m->xparts || !m->xsel_idx ||
 			    !m->xparts_in || !m->xrd || !m->xrde || !m->xslot || !m->xslotp)
 				return -ENOMEM;
 		}

@@ -148,12 +148,14 @@ struct as_swap_model {
 	struct swap_part *xparts;
 	uint8_t *xbuf;
 	size_t xbuf_cap;
-	/* the gate/up of missing experts read in part ahead, into free slots lent by the
-	 * engine (experts_chosen): the layer's selection of the experts' input (xsel_idx,
-	 * xsel_n; scratch xsel_tmp), its parts at their places in the bundle (xparts_in),
-	 * per started read (xrdn of them) its handle, expert, slot and the slot's bytes */
+	/* which expert kinds a miss is read in part for in the layer being computed (bit 0
+	 * gate/up, bit 1 down; set when its router has chosen); the gate/up of missing
+	 * experts read in part ahead, into free slots lent by the engine (experts_chosen):
+	 * the layer's selection of the experts' input (a copy: xsel_idx, xsel_n), its parts
+	 * at their places in the bundle (xparts_in), per started read (xrdn of them) its
+	 * handle, expert, slot and the slot's bytes */
+	unsigned xpart;
 	uint32_t *xsel_idx;
-	float *xsel_tmp;
 	uint32_t xsel_n;
 	struct swap_part *xparts_in;
 	struct swap_read **xrd;
@@ -241,9 +243,9 @@ void sw_plan_whole(struct as_swap_model *m);
 int sw_table_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
 			   const float *x, const struct as_sel *sel, float *const *ys);
 void sw_table_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
-			     uint32_t n, const float *x);
+			     uint32_t n, const float *x, const struct as_sel *sel);
 void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, const float *w,
-			      uint32_t n, const float *x);
+			      uint32_t n, const float *x, const struct as_sel *sel);
 /* The reads experts_chosen started and the pins it took that were not used (a token that
  * ended on an error): waited for, the lent slots returned, unpinned. */
 void sw_experts_drain(struct as_swap_model *m);

@@ -72,9 +72,11 @@ struct as_sel {
  * Mixture-of-experts layers (hp.n_expert > 0), whose FFN is no GATE_UP / DOWN of
  * linear but the router's choice of experts (the router itself is a resident tensor):
  * experts_chosen: the router has chosen ids[0..n) (n = n_expert_used, decreasing
- *   weight, weights w[0..n)) for layer; x is the FFN input. Called before any of them
- *   is computed: a source may start reading them all (and predict later layers'). May
- *   be NULL.
+ *   weight, weights w[0..n)) for layer; x is the FFN input, sel the selection of it the
+ *   experts' gate/up will be computed on (the state's Top-K inside experts; NULL: every
+ *   channel), the one expert_linear then gets for AS_GROUP_GATE_UP. Called before any of
+ *   them is computed: a source may start reading them all (and predict later layers').
+ *   May be NULL.
  * linear_batch: as linear for n inputs at once: X is [n][in] and Ys[i] is [n][rows of
  *   op i] (token t's outputs at Ys[i] + t * rows); sels NULL: every channel, otherwise
  *   sels[t] is token t's selection (the state's Top-K of its input), each output exactly
@@ -99,7 +101,8 @@ struct as_wsource_ops {
 	int (*linear_batch)(void *ctx, uint32_t layer, enum as_group g, const float *X,
 			    uint32_t n, const struct as_sel *sels, float *const *Ys);
 	void (*experts_chosen)(void *ctx, uint32_t layer, const uint32_t *ids,
-			       const float *w, uint32_t n, const float *x);
+			       const float *w, uint32_t n, const float *x,
+			       const struct as_sel *sel);
 	int (*expert_linear)(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
 			     const float *x, const struct as_sel *sel, float *const *ys);
 };
