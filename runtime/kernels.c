@@ -346,7 +346,11 @@ static void init_levels(void)
 		as_kernels_avx512_init(&tables[AS_SIMD_AVX512]);
 		as_kernels_kquant_avx512_init(&tables[AS_SIMD_AVX512]);
 		as_matmul_avx512_init(&tables[AS_SIMD_AVX512]);
-		amx_detected = as_amx_request();
+		/* ACTIVESWAP_AMX=0: the tile state is not even asked for (a granted one
+		 * enlarges every signal frame) */
+		const char *env = getenv("ACTIVESWAP_AMX");
+
+		amx_detected = !(env && !strcmp(env, "0")) && as_amx_request();
 		if (amx_detected)
 			as_matmul_amx_init(&tables[AS_SIMD_AVX512]);
 	}
@@ -434,8 +438,7 @@ static void tables_init(void)
 			lvl = detected;
 	}
 	atomic_store(&active_level, (int)lvl);
-	env = getenv("ACTIVESWAP_AMX");
-	atomic_store(&amx_on, amx_detected && !(env && !strcmp(env, "0")));
+	atomic_store(&amx_on, amx_detected);
 }
 
 static void ensure_init(void)

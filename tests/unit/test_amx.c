@@ -159,6 +159,8 @@ static void test_amx_switch(void **st)
 
 	(void)st;
 	assert_int_equal(as_amx_active(), as_amx_detect() && !off);
+	if (off) /* the tile state was not even asked for */
+		assert_false(as_amx_detect());
 	assert_false(as_kernels_amx(false));
 	assert_false(as_amx_active());
 	assert_int_equal(as_kernels_amx(true), as_amx_detect());

@@ -43,8 +43,9 @@ enum as_simd as_kernels_force(enum as_simd level);
  * AMX (x86-64): the AVX-512 level's matrix-matrix product of repacked Q4_0 and Q8_0
  * (as_matmul_multi) uses AMX-INT8 tiles when the CPU has AMX-TILE and AMX-INT8 and the kernel grants the
  * tile state (arch_prctl ARCH_REQ_XCOMP_PERM, asked once at the first kernel call); its
- * results are bit-identical to the AVX-512 kernels'. ACTIVESWAP_AMX=0 in the environment
- * or as_kernels_amx(false) turn it off (the AVX-512 tile runs, as on a CPU without AMX).
+ * results are bit-identical to the AVX-512 kernels'. as_kernels_amx(false) turns it off
+ * (the AVX-512 tile runs, as on a CPU without AMX); ACTIVESWAP_AMX=0 in the environment
+ * also keeps the process from asking for the tile state (AMX is then as if absent).
  * as_amx_detect(): usable here; as_amx_active(): in use (detected and not turned off).
  * as_kernels_amx() returns the new state (false where AMX is not usable). Other levels
  * and architectures are unaffected.
