@@ -150,7 +150,7 @@ static void pack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 		put_words(o->qh, ri, i->qh, 8, 0);
 		break;
 	}
-	default: { /* GGML_TYPE_Q8_0 */
+	case GGML_TYPE_Q8_0: {
 		const struct block_q8_0 *i = in;
 		struct block_q8_0x16 *o = out;
 
@@ -158,6 +158,8 @@ static void pack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 		put_words(o->qs, ri, (const uint8_t *)i->qs, 8, 0x80);
 		break;
 	}
+	default: /* kind_of() admits only the types above */
+		abort();
 	}
 }
 
@@ -165,6 +167,14 @@ static void pack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 static void unpack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 {
 	switch ((int)t) {
+	case GGML_TYPE_Q4_0: {
+		const struct block_q4_0x16 *i = in;
+		struct block_q4_0 *o = out;
+
+		o->d = i->d[ri];
+		get_words(o->qs, i->qs, ri, 4, 0);
+		break;
+	}
 	case GGML_TYPE_Q4_K: {
 		const struct block_q4_Kx16 *i = in;
 		struct block_q4_K *o = out;
@@ -180,7 +190,7 @@ static void unpack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 		get_words(o->qh, i->qh, ri, 8, 0);
 		break;
 	}
-	default: { /* GGML_TYPE_Q8_0 */
+	case GGML_TYPE_Q8_0: {
 		const struct block_q8_0x16 *i = in;
 		struct block_q8_0 *o = out;
 
@@ -188,6 +198,8 @@ static void unpack_block(enum ggml_type t, const void *in, void *out, size_t ri)
 		get_words((uint8_t *)o->qs, i->qs, ri, 8, 0x80);
 		break;
 	}
+	default: /* kind_of() admits only the types above */
+		abort();
 	}
 }
 
