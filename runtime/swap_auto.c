@@ -254,15 +254,21 @@ double as_swap_auto_predicted_s(const struct as_swap_auto *a)
 	return a->choice.tokens_per_s > 0 ? 1.0 / a->choice.tokens_per_s : 0;
 }
 
+/* every candidate can be a rung of the feedback */
+_Static_assert(AS_XPREC_CANDS <= AS_LATENCY_MAX_RUNGS, "a candidate without a rung");
+
 /* The model with experts' time per token at candidate i of the precision choice and
  * sparsity s (> 0). */
 static double xprec_time(const struct as_swap_auto *a, uint32_t i, float s)
 {
 	struct as_cost_expert_est xe;
-	struct as_swap_params q = { .policy = a->xpolicy, .uniform_cache = a->xuniform };
+	struct as_swap_params q = { .policy = a->xpolicy, .uniform_cache = a->xuniform,
+				    .expert_sparsity = a->xsparsity };
 
 	sw_auto_xprec_estimate(a, &a->cost, &q, a->xcand[i].x, a->xcand[i].high, s, &xe);
-	return xe.s > 0 && isfinite(xe.s) ? xe.s : 1e-6;
+	if (!isfinite(xe.s))
+		return 1e9; /* unreadable at these speeds: the slowest, never the fastest */
+	return xe.s > 0 ? xe.s : 1e-6;
 }
 
 void as_swap_auto_latency_rungs(const struct as_swap_auto *a, const struct as_latency_model *m,

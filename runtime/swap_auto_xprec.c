@@ -269,7 +269,13 @@ void sw_auto_xprec(struct as_swap_auto *a, const char *path, const struct as_cos
 	a->xprec_chosen = true;
 	a->xpolicy = p->policy;
 	a->xuniform = p->uniform_cache;
+	a->xsparsity = p->expert_sparsity;
 	p->expert_precision = AS_XPREC_OFF;
+	if (p->expert_high > a->experts_used) { /* the open refuses it, with its line */
+		a->xprec_why = "more experts kept high than a token uses";
+		a->xprec_chosen = false;
+		return;
+	}
 	if (!a->n_expert || !a->low_experts) {
 		a->xprec_why = a->n_expert ? "the store has no low-precision copies" :
 					     "the store has no experts";
@@ -328,6 +334,7 @@ void sw_auto_xmodel(struct as_swap_auto *a, const struct as_cost_inputs *ci,
 	a->xpick = 0;
 	a->xpolicy = p->policy;
 	a->xuniform = p->uniform_cache;
+	a->xsparsity = p->expert_sparsity;
 	/* the open's cache: the budget's, with the slots of the precision it runs */
 	a->xcache[x != AS_XPREC_OFF] = (double)ci->cache_bytes;
 	memset(c, 0, sizeof(*c));

@@ -376,7 +376,7 @@ static void note_xprec(const char *sub, const struct as_swap_auto *a)
 }
 
 /* Tests and experiments: ACTIVESWAP_AUTO_SPEEDS="FLASH,COMPUTE", bytes/s instead of the
- * probes; both finite and positive, nothing else in the value, or a usage error. */
+ * probes; both in 1e3..1e15, nothing else in the value, or a usage error. */
 static int auto_speeds(const char *sub, const char *v, struct as_swap_auto_req *req)
 {
 	char *end;
@@ -389,13 +389,15 @@ static int auto_speeds(const char *sub, const char *v, struct as_swap_auto_req *
 		const char *cs = end + 1;
 
 		c = strtod(cs, &end);
-		if (end != cs && !*end && isfinite(f) && isfinite(c) && f > 0 && c > 0) {
+		/* 1 KB/s .. 1 PB/s: anything else is a typo, and an infinite time */
+		if (end != cs && !*end && f >= 1e3 && f <= 1e15 && c >= 1e3 && c <= 1e15) {
 			req->flash_bps = f;
 			req->compute_bps = c;
 			return 0;
 		}
 	}
-	cli_err(sub, "ACTIVESWAP_AUTO_SPEEDS='%s': give FLASH,COMPUTE in bytes/s, both > 0", v);
+	cli_err(sub, "ACTIVESWAP_AUTO_SPEEDS='%s': give FLASH,COMPUTE in bytes/s, both in "
+		"1e3..1e15", v);
 	return -EINVAL;
 }
 

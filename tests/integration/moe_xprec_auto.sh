@@ -154,7 +154,7 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "off, low-weight, miss or auto" "$T/run.err"
 check $? "a bad --expert-precision value: usage error naming auto"
 
-for v in 1e9 "1e9,-5" "1e9,2e9x" "inf,1e9"; do
+for v in 1e9 "1e9,-5" "1e9,2e9x" "inf,1e9" "1e-320,1e-320"; do
 	ACTIVESWAP_AUTO_SPEEDS=$v "$ACTIVESWAP" run -m "$T/q2.asw" -p "Once" -n 1 \
 		--dram-budget 1800KiB >/dev/null 2>"$T/run.err"
 	rc=$?

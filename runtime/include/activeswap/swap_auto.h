@@ -109,8 +109,9 @@ struct as_swap_auto {
 	struct as_swap_xprec_cand xcand[AS_XPREC_CANDS];
 	const char *xprec_why;
 	double xcache[2];
-	enum swap_policy_kind xpolicy; /* p->policy and uniform_cache of the carve */
-	bool xuniform;
+	enum swap_policy_kind xpolicy; /* p->policy, uniform_cache, expert_sparsity of the */
+	bool xuniform;                 /* carve and of the reads the candidates were */
+	float xsparsity;               /* estimated with */
 	bool xlow_slots;               /* p->expert_low_slots set (the rungs can move) */
 	float xshare_high;             /* the high experts' cached share, planner off */
 	/* a store with experts and no pick of the planner (not asked, no low copies): the
