@@ -39,7 +39,7 @@ struct as_rows {
 	uint32_t n_layers, n_res;
 	struct rows_mat *mat;    /* [n_layers][AS_OP_COUNT] */
 	uint64_t *lbytes;        /* [n_layers] */
-	bool *repacked;          /* [n_layers][AS_OP_COUNT]: Q4_0/Q4_K repacked in place after reads */
+	bool *repacked;          /* [n_layers][AS_OP_COUNT]: repacked in place after reads */
 	uint8_t *rtmp;           /* one 16-row group, for repacking */
 	uint8_t *res_base;       /* resident layers 0 .. n_res-1, back to back */
 	uint64_t res_len;
@@ -244,8 +244,9 @@ static int read_layer(struct as_rows *r, uint32_t l, uint8_t *base)
 }
 
 /*
- * Repack layer l's Q4_0 and Q4_K matrices at base into their X16 layouts in place, 16 rows at a time (a
- * group of 16 rows takes the same bytes in both layouts). Resident and streamed layers
+ * Repack layer l's matrices of the types as_repack_useful() takes at base into their X16
+ * layouts in place, 16 rows at a time (a group of 16 rows takes the same bytes in both
+ * layouts). Resident and streamed layers
  * both go through here: the X16 kernels do not round exactly as the plain ones, so every
  * layer must take the same path for the logits not to depend on the budget.
  */
@@ -461,8 +462,8 @@ int as_rows_open(struct as_rows **out, const struct swap_store *st, uint64_t ava
 			goto nomem;
 		}
 	}
-	/* resident layers: read, then repack Q4_0/Q4_K in place 16 rows at a time (a group of 16
-	 * rows takes the same bytes in both layouts) */
+	/* resident layers: read, then repack (as_repack_useful) in place 16 rows at a time (a
+	 * group of 16 rows takes the same bytes in both layouts) */
 	for (uint32_t l = 0; l < r->n_res; l++) {
 		uint8_t *base = r->res_base + r->res_off[l];
 

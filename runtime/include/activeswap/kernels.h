@@ -96,8 +96,8 @@ void as_matmul_multi(struct as_threadpool *tp, const struct as_matvec_job *jobs,
  * then their 16-byte qs arrays interleaved by 4-byte words:
  *     qs[c * 64 + r * 4 + k] = row r's block.qs[c * 4 + k]    (c < 4, r < 16, k < 4)
  * Group g (rows 16g..16g+15) starts at W + g * (cols / 32) * sizeof(struct block_q4_0x16).
- * as_matvec accepts AS_TYPE_Q4_0_X16 as a weight type with the usual rows/cols; it is not
- * an as_type_supported() file type. Its scalar reference is plain Q4_0's; the SIMD kernels
+ * as_matvec accepts AS_TYPE_Q4_0_X16 (and the other X16 types below) as a weight type with
+ * the usual rows/cols; they are not as_type_supported() file types. Its scalar reference is plain Q4_0's; the SIMD kernels
  * of the two layouts sum in different orders, so their results may differ in the last bits
  * (on AVX-512 from a few hundred columns on): code that needs bit-identical results must
  * use one layout throughout (swaprows.c repacks every layer it computes).
@@ -147,6 +147,13 @@ struct block_q5_Kx16 {
 	uint8_t qs[AS_X16_ROWS * QK_K / 2];
 };
 static_assert(sizeof(struct block_q5_Kx16) == 16 * sizeof(struct block_q5_K), "x16 layout");
+/* the kernels read both through the Q4_K_X16 header and take qs as the last field */
+static_assert(offsetof(struct block_q5_Kx16, sc) == offsetof(struct block_q4_Kx16, sc),
+	      "x16 k45 header");
+static_assert(offsetof(struct block_q4_Kx16, qs) ==
+	      sizeof(struct block_q4_Kx16) - AS_X16_ROWS * QK_K / 2, "x16 k45 qs last");
+static_assert(offsetof(struct block_q5_Kx16, qs) ==
+	      sizeof(struct block_q5_Kx16) - AS_X16_ROWS * QK_K / 2, "x16 k45 qs last");
 
 /*
  * Repacked Q8_0 ("Q8_0_X16"): per 16-row group and 32-column block the rows' scales, then
