@@ -106,13 +106,6 @@ void as_kernels_kquant_avx512_init(struct as_kernel_table *t);
 void as_kernels_avx512_init(struct as_kernel_table *t);
 /* The AVX-512 matrix-matrix tiles (matmul_avx512.c). */
 void as_matmul_avx512_init(struct as_kernel_table *t);
-/* Its Q4_0_X16 tile, also the AMX tile's fallback for inputs not laid out as matmul.c does. */
-void as_rows_mm_q4_0_x16_avx512(const void *W, size_t row_bytes, size_t r0, size_t r1,
-				size_t cols, const struct as_xin *x, size_t n_tok, float *y,
-				size_t ldy);
-/* The AVX-512 Q8_0_X16 row kernel (kernels_kquant_avx512.c), the AMX tile's fallback. */
-void as_rows_q8_0_x16_avx512(const void *W, size_t row_bytes, size_t r0, size_t r1,
-			     size_t cols, const struct as_xin *x, float *y);
 /* The AMX-INT8 tiles (matmul_amx.c): as_amx_request() checks cpuid and XCR0 and asks the
  * kernel for the tile state (arch_prctl), once; only then may as_matmul_amx_init's
  * kernels run. */

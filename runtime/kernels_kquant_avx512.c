@@ -336,8 +336,8 @@ static void rows_q5_K_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t
 	x16_rows(group_q5_K_x16, sizeof(struct block_q5_Kx16), W, r0, r1, cols / QK_K, x, y);
 }
 
-void as_rows_q8_0_x16_avx512(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
-			     const struct as_xin *x, float *y)
+static void rows_q8_0_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+			  const struct as_xin *x, float *y)
 {
 	(void)rb;
 	x16_rows(group_q8_0_x16, sizeof(struct block_q8_0x16), W, r0, r1, cols / QK8_0, x, y);
@@ -348,5 +348,5 @@ void as_kernels_kquant_avx512_init(struct as_kernel_table *t)
 	t->rows[AS_K_Q6_K] = rows_q6_K;
 	t->rows[AS_K_Q4_K_X16] = rows_q4_K_x16;
 	t->rows[AS_K_Q5_K_X16] = rows_q5_K_x16;
-	t->rows[AS_K_Q8_0_X16] = as_rows_q8_0_x16_avx512;
+	t->rows[AS_K_Q8_0_X16] = rows_q8_0_x16;
 }

@@ -299,32 +299,22 @@ rows_mm(const void *W, size_t gbytes, size_t r0, size_t r1, size_t nb, const uin
 	_tile_release();
 }
 
+/* Only through matmul.c, which lays the batch's inputs out in tiles (x[0].q8t) whenever it
+ * picks these kernels (as_mv_plan's need_q8t), for rows r0 < r1 of whole blocks. */
 static void rows_mm_q4_0_x16_amx(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 				 const struct as_xin *x, size_t n_tok, float *y, size_t ldy)
 {
-	size_t nb = cols / QK4_0;
-	const uint8_t *q8t = n_tok ? x[0].q8t : NULL;
-
-	if (!nb || r0 >= r1 || !q8t) {
-		as_rows_mm_q4_0_x16_avx512(W, rb, r0, r1, cols, x, n_tok, y, ldy);
-		return;
-	}
-	rows_mm(W, sizeof(struct block_q4_0x16), r0, r1, nb, q8t, n_tok, y, ldy, false);
+	(void)rb;
+	rows_mm(W, sizeof(struct block_q4_0x16), r0, r1, cols / QK4_0, x[0].q8t, n_tok, y, ldy,
+		false);
 }
 
-/* Q8_0_X16 has no AVX-512 matrix-matrix kernel: its fallback is the row kernel per token */
 static void rows_mm_q8_0_x16_amx(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 				 const struct as_xin *x, size_t n_tok, float *y, size_t ldy)
 {
-	size_t nb = cols / QK8_0;
-	const uint8_t *q8t = n_tok ? x[0].q8t : NULL;
-
-	if (!nb || r0 >= r1 || !q8t) {
-		for (size_t t = 0; t < n_tok; t++)
-			as_rows_q8_0_x16_avx512(W, rb, r0, r1, cols, &x[t], y + t * ldy);
-		return;
-	}
-	rows_mm(W, sizeof(struct block_q8_0x16), r0, r1, nb, q8t, n_tok, y, ldy, true);
+	(void)rb;
+	rows_mm(W, sizeof(struct block_q8_0x16), r0, r1, cols / QK8_0, x[0].q8t, n_tok, y, ldy,
+		true);
 }
 
 void as_matmul_amx_init(struct as_kernel_table *t)

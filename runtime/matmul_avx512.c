@@ -84,8 +84,8 @@ static void group_any(const struct block_q4_0x16 *g, size_t nb, const struct as_
 	}
 }
 
-void as_rows_mm_q4_0_x16_avx512(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
-				const struct as_xin *x, size_t n_tok, float *y, size_t ldy)
+static void rows_mm_q4_0_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
+			     const struct as_xin *x, size_t n_tok, float *y, size_t ldy)
 {
 	size_t nb = cols / QK4_0;
 	const struct block_q4_0x16 *base = W;
@@ -110,5 +110,5 @@ void as_rows_mm_q4_0_x16_avx512(const void *W, size_t rb, size_t r0, size_t r1, 
 
 void as_matmul_avx512_init(struct as_kernel_table *t)
 {
-	t->rows_mm[AS_K_Q4_0_X16] = as_rows_mm_q4_0_x16_avx512;
+	t->rows_mm[AS_K_Q4_0_X16] = rows_mm_q4_0_x16;
 }
