@@ -671,13 +671,14 @@ int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs,
 	if (n_jobs <= 0 || n_jobs > AS_MV_MAX_JOBS || !cols)
 		return -EINVAL;
 	for (int j = 0; j < n_jobs; j++) {
-		int k = ktype_of(jobs[j].type);
+		/* a repacked type's rows take its plain type's bytes and inputs */
+		enum ggml_type pt = as_x16_plain_type(jobs[j].type);
+		int k = ktype_of(jobs[j].type), kp = ktype_of(pt);
 		uint64_t rb;
 
-		if (k < 0) /* unsupported type: a programming error */
+		if (k < 0 || kp < 0) /* unsupported type: a programming error */
 			return -EINVAL;
-		/* a repacked type's rows take its plain type's bytes */
-		if (as_row_bytes(as_x16_plain_type(jobs[j].type), cols, &rb))
+		if (as_row_bytes(pt, cols, &rb))
 			return -EINVAL;
 		p->fn[j] = tab->rows[k] ? tab->rows[k] : tables[AS_SIMD_SCALAR].rows[k];
 		p->fn_mm[j] = tab->rows[k] ? tab->rows_mm[k] : tables[AS_SIMD_SCALAR].rows_mm[k];
@@ -687,15 +688,13 @@ int as_mv_plan(enum as_simd level, const struct as_matvec_job *jobs, int n_jobs,
 			p->need_q8t = true;
 		}
 		p->row_bytes[j] = (size_t)rb;
-		if (k == AS_K_Q8_0 || k == AS_K_Q4_0 || k == AS_K_Q4_0_X16 || k == AS_K_Q8_0_X16 ||
-		    (k >= AS_K_Q4_1 && k <= AS_K_IQ4_NL))
+		if (kp == AS_K_Q8_0 || kp == AS_K_Q4_0 || (kp >= AS_K_Q4_1 && kp <= AS_K_IQ4_NL))
 			p->need_q8 = true;
-		if (k == AS_K_Q4_1 || k == AS_K_Q5_1)
+		if (kp == AS_K_Q4_1 || kp == AS_K_Q5_1)
 			p->need_s1 = true;
 		if (k == AS_K_Q4_0 && tab->q4_0_wants_pairs && p->fn[j] == tab->rows[k])
 			p->need_pairs = true;
-		if (k == AS_K_Q4_K || k == AS_K_Q6_K || k == AS_K_Q4_K_X16 || k == AS_K_Q5_K_X16 ||
-		    (k >= AS_K_Q2_K && k <= AS_K_IQ4_XS))
+		if (kp == AS_K_Q4_K || kp == AS_K_Q6_K || (kp >= AS_K_Q2_K && kp <= AS_K_IQ4_XS))
 			p->need_q8k = true;
 	}
 	if (p->need_q8 || p->need_q8k) {
