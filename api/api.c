@@ -434,13 +434,13 @@ int asw_decode(asw_model *m, const int32_t *tokens, size_t n)
 		as_swap_set_sparsity(m->lat_sm, m->lat->s);
 		if (m->lat->gap != AS_LATENCY_NO_GAP)
 			as_swap_set_gap(m->lat_sm, m->lat->gap);
-		/* the precision rung (--expert-precision auto): x << 16 | experts kept high;
-		 * the open allocated the low kinds' slots, else -EOPNOTSUPP and nothing moves */
+		/* the precision rung (--expert-precision auto); the open allocated the low
+		 * kinds' slots, else -EOPNOTSUPP and nothing moves */
 		if (m->lat->rungs.n > 1) {
 			uint32_t id = m->lat->rungs.id[m->lat->rung];
 
-			as_swap_set_expert_precision(m->lat_sm, (enum as_expert_precision)(id >> 16),
-						     id & 0xffff);
+			as_swap_set_expert_precision(m->lat_sm, as_xprec_rung_x(id),
+						     as_xprec_rung_high(id));
 		}
 	}
 	m->n_past += (uint32_t)done;

@@ -278,7 +278,7 @@ void as_swap_auto_latency_rungs(const struct as_swap_auto *a, const struct as_la
 	if (!a->xprec_latency || !a->xprec_chosen || !a->xlow_slots || a->n_xcand < 2)
 		return;
 	for (uint32_t k = 0; k < a->n_xcand && k < AS_LATENCY_MAX_RUNGS; k++) {
-		r->id[k] = (uint32_t)a->xcand[k].x << 16 | a->xcand[k].high;
+		r->id[k] = as_xprec_rung_id(a->xcand[k].x, a->xcand[k].high);
 		for (uint32_t i = 0; i < m->n; i++)
 			r->t[k][i] = xprec_time(a, k, m->s[i]);
 		r->n = k + 1;

@@ -283,16 +283,17 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 			c->gap_start == AS_LATENCY_NO_GAP ? -1LL : (long long)c->gap_start,
 			c->gap == AS_LATENCY_NO_GAP ? -1LL : (long long)c->gap,
 			(unsigned long long)c->gap_changes);
-		if (c->rungs.n > 1)
+		if (c->rungs.n > 1) {
+			uint32_t i0 = c->rungs.id[c->rung_start], i1 = c->rungs.id[c->rung];
+
 			fprintf(f, "\"latency_expert_precision_start\": \"%s\", "
-				"\"latency_expert_high_start\": %u, \"latency_expert_precision_end\": "
-				"\"%s\", \"latency_expert_high_end\": %u, \"latency_rung_changes\": "
-				"%llu, ", as_expert_precision_name((enum as_expert_precision)(
-					  c->rungs.id[c->rung_start] >> 16)),
-				c->rungs.id[c->rung_start] & 0xffff,
-				as_expert_precision_name((enum as_expert_precision)(
-					c->rungs.id[c->rung] >> 16)),
-				c->rungs.id[c->rung] & 0xffff, (unsigned long long)c->rung_changes);
+				"\"latency_expert_high_start\": %u, "
+				"\"latency_expert_precision_end\": \"%s\", "
+				"\"latency_expert_high_end\": %u, \"latency_rung_changes\": %llu, ",
+				as_expert_precision_name(as_xprec_rung_x(i0)), as_xprec_rung_high(i0),
+				as_expert_precision_name(as_xprec_rung_x(i1)), as_xprec_rung_high(i1),
+				(unsigned long long)c->rung_changes);
+		}
 		fprintf(f, "\"latency_token_s\": [");
 		for (uint64_t i = 0; i < c->steps && i < AS_LATENCY_LOG; i++)
 			fprintf(f, "%s%.4f", i ? ", " : "", (double)c->dt_log[i]);
@@ -302,11 +303,10 @@ void swap_cli_json_latency(const struct swap_cli *o, double measured_s, FILE *f)
 		predicted_s(o), measured_s);
 }
 
-/* A precision rung's id (x << 16 | experts kept high) as the auto line names it. */
+/* A precision rung's id (as_xprec_rung_id) as the auto line names it. */
 static const char *rung_label(char *buf, size_t n, uint32_t id, uint32_t k)
 {
-	struct as_swap_xprec_cand c = { .x = (enum as_expert_precision)(id >> 16),
-					.high = id & 0xffff };
+	struct as_swap_xprec_cand c = { .x = as_xprec_rung_x(id), .high = as_xprec_rung_high(id) };
 
 	return swap_cli_xprec_label(buf, n, &c, k);
 }

@@ -63,6 +63,21 @@ struct as_swap_xprec_cand {
 	struct as_cost_expert_est est;
 };
 
+/* A precision candidate as a latency rung's id (as_latency_rungs.id): x << 16 | high, and
+ * back. */
+static inline uint32_t as_xprec_rung_id(enum as_expert_precision x, uint32_t high)
+{
+	return (uint32_t)x << 16 | (high & 0xffff);
+}
+static inline enum as_expert_precision as_xprec_rung_x(uint32_t id)
+{
+	return (enum as_expert_precision)(id >> 16);
+}
+static inline uint32_t as_xprec_rung_high(uint32_t id)
+{
+	return id & 0xffff;
+}
+
 struct as_swap_auto {
 	struct as_swap_auto_req req;
 	/* as_swap_auto_init */
