@@ -188,10 +188,10 @@ static void replay_gap(struct as_swap_auto *a, const char *path, struct as_cost_
 /*
  * --latency-target: the read cost replayed at AUTO_LAT_POINTS sparsities from 0 to
  * max_sparsity with the gap limit chosen (group-1 store, swapping; otherwise the
- * bandwidth model), then the lowest sparsity predicted to meet the target.
+ * bandwidth model stays), into ci.
  */
-static void choose_latency(struct as_swap_auto *a, const char *path,
-			   struct as_cost_inputs *ci, struct as_swap_params *p, uint32_t grp)
+static void replay_latency(struct as_swap_auto *a, const char *path,
+			   struct as_cost_inputs *ci, const struct as_swap_params *p)
 {
 	uint32_t qd = p->queue_depth ? p->queue_depth : AUTO_REPLAY_QD;
 	uint64_t gap = p->no_gap_fill ? 0 : p->gap_bytes ? p->gap_bytes : AS_GAP_LIB_DEFAULT;
@@ -213,6 +213,14 @@ static void choose_latency(struct as_swap_auto *a, const char *path,
 		memcpy(ci->point_s_per_byte, spb, sizeof(spb));
 		a->latency_replayed = true;
 	}
+}
+
+/* --latency-target without experts: the replay, then the lowest sparsity predicted to
+ * meet the target. */
+static void choose_latency(struct as_swap_auto *a, const char *path,
+			   struct as_cost_inputs *ci, struct as_swap_params *p, uint32_t grp)
+{
+	replay_latency(a, path, ci, p);
 	a->latency_met = as_cost_choose_latency(ci, a->req.latency_target_s, grp, &a->choice);
 	p->sparsity = a->choice.sparsity;
 	p->group = a->choice.group;
@@ -244,7 +252,7 @@ static void choose_latency_xprec(struct as_swap_auto *a, const char *path,
 				 struct as_cost_inputs *ci, struct as_swap_params *p,
 				 uint32_t grp)
 {
-	choose_latency(a, path, ci, p, grp); /* the replay into ci */
+	replay_latency(a, path, ci, p);
 	sw_auto_xprec(a, path, ci, p);
 	choice_experts(a, ci, p, grp);
 }
@@ -394,8 +402,10 @@ int as_swap_auto_choose(struct as_swap_auto *a, const char *path, uint64_t budge
 	if (a->req.expert_precision_auto && a->req.latency_target_s > 0 && a->low_experts) {
 		choose_latency_xprec(a, path, &ci, p, grp);
 	} else {
-		if (a->req.latency_target_s > 0)
-			choose_latency(a, path, &ci, p, grp); /* with experts: the replay */
+		if (a->req.latency_target_s > 0 && a->n_expert)
+			replay_latency(a, path, &ci, p); /* the choice: the model with experts */
+		else if (a->req.latency_target_s > 0)
+			choose_latency(a, path, &ci, p, grp);
 		if (a->req.expert_precision_auto)
 			sw_auto_xprec(a, path, &ci, p);
 		/* a store with experts: its predictions are the cost model's with experts,
