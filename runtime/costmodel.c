@@ -576,6 +576,17 @@ double as_cost_column_read_share(double keep, double stride)
 	return 1 - pow(1 - keep, 1 + 4096.0 / stride);
 }
 
+void as_cost_kind_prio(int n, const double *saved, uint8_t *prio)
+{
+	for (int k = 0; k < n; k++) {
+		int rank = 0;
+
+		for (int j = 0; j < n; j++)
+			rank += saved[j] > saved[k] + 0.005;
+		prio[k] = (uint8_t)(n - rank);
+	}
+}
+
 void as_cost_experts(const struct as_cost_expert_inputs *in, enum as_expert_precision x,
 		     uint32_t high, struct as_cost_expert_est *out)
 {

@@ -53,6 +53,7 @@ static void kind_shares(const struct as_swap_auto *a, const struct as_swap_param
 			bool low, double cache, double s, double share[SWAP_KIND_MAX])
 {
 	double mn[SWAP_KIND_MAX] = { 0 }, all[SWAP_KIND_MAX] = { 0 }, extra = cache, kn;
+	double saved[SWAP_KIND_COUNT];
 	uint64_t want[SWAP_KIND_MAX] = { 0 }, slot[SWAP_KIND_MAX] = { 0 }, add[SWAP_KIND_MAX];
 	uint8_t prio[SWAP_KIND_MAX] = { 0 };
 	int nk = low ? SWAP_KIND_MAX : SWAP_KIND_COUNT;
@@ -71,11 +72,12 @@ static void kind_shares(const struct as_swap_auto *a, const struct as_swap_param
 		slot[k] = (uint64_t)ss;
 		extra -= mn[k];
 		/* sw_plan_reads under STATIC: an expert kind saves k / n of its bytes per byte
-		 * cached, a column at least 1 - s; the low kinds are not ranked (0) */
-		if (ordered)
-			prio[k] = (uint8_t)(!expert ? (1 - s > kn + 0.005 ? 2 : 1) :
-					    k < SWAP_KIND_COUNT);
+		 * cached, a column at least 1 - s (the gap and page terms left out) */
+		if (k < SWAP_KIND_COUNT)
+			saved[k] = expert ? kn : 1 - s;
 	}
+	if (ordered) /* ranked as the open ranks them; the low kinds not (0) */
+		as_cost_kind_prio(SWAP_KIND_COUNT, saved, prio);
 	swap_kind_split(nk, want, slot, prio, extra > 0 ? (uint64_t)extra : 0, add);
 	for (int k = 0; k < SWAP_KIND_MAX; k++)
 		share[k] = k < nk && all[k] > 0 ?

@@ -430,11 +430,5 @@ void sw_plan_reads(struct as_swap_model *m, const struct as_swap_params *p,
 	}
 	/* STATIC: the cache goes to the kinds that save the most read bytes per byte */
 	if (p->policy == SWAP_POLICY_STATIC && !p->uniform_cache)
-		for (int k = 0; k < SWAP_KIND_COUNT; k++) {
-			int rank = 0;
-
-			for (int j = 0; j < SWAP_KIND_COUNT; j++)
-				rank += saved[j] > saved[k] + 0.005;
-			ep->kind_prio[k] = (uint8_t)(SWAP_KIND_COUNT - rank);
-		}
+		as_cost_kind_prio(SWAP_KIND_COUNT, saved, ep->kind_prio);
 }

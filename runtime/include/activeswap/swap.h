@@ -451,6 +451,11 @@ struct as_cost_expert_inputs {
  * one of the 1 + 4096 / stride columns a page touches is selected in,
  * 1 - (1 - keep)^(1 + 4096 / stride). */
 double as_cost_column_read_share(double keep, double stride);
+/* The STATIC policy's order of the kinds for the cache (swap_engine_params.kind_prio):
+ * by the read bytes a cached byte of each of n kinds saves per token (saved[k]), kinds
+ * within 0.005 of each other equal; the open (sw_plan_reads) and the precision planner's
+ * prediction of the carve both rank with it. */
+void as_cost_kind_prio(int n, const double *saved, uint8_t *prio);
 /* A miss of an expert kind is read in part when that share is at most this, else whole
  * (swap_experts.c; the cost model counts it so). */
 #define AS_COST_PART_MAX 0.9
