@@ -94,6 +94,11 @@ static uint64_t slot_size(const struct swap_store *s, int k)
 	return (s->bundle_bytes[k] + SLOT_ALIGN - 1) & ~(uint64_t)(SLOT_ALIGN - 1);
 }
 
+uint64_t swap_slot_bytes(const struct swap_store *s, enum swap_kind k)
+{
+	return (unsigned)k < SWAP_KIND_MAX ? slot_size(s, (int)k) : 0;
+}
+
 uint64_t swap_engine_min_budget(const struct swap_store *s,
 				const struct swap_engine_params *pin)
 {

@@ -85,6 +85,7 @@ int as_swap_auto_init(struct as_swap_auto *a, const struct as_swap_auto_req *req
 	a->low_experts = d->n_expert && swap_store_n_kinds(st) == SWAP_KIND_MAX;
 	for (int k = 0; k < (int)swap_store_n_kinds(st) && k < SWAP_KIND_MAX; k++) {
 		a->bundle_bytes[k] = (double)swap_store_bundle_bytes(st, (enum swap_kind)k);
+		a->slot_bytes[k] = (double)swap_slot_bytes(st, (enum swap_kind)k);
 		a->kind_in[k] = d->kinds[k].in;
 	}
 	a->expert_cols[0] = d->kinds[SWAP_FFN_IN].cols;

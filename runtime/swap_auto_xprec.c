@@ -41,12 +41,6 @@
  * the tiny Mixtral: the threshold is an empirical compromise). */
 #define XPREC_MAX_SHARE 0.25
 
-/* Slot size (libswap rounds every slot to 64 bytes) */
-static double slot_bytes(double b)
-{
-	return ceil(b / 64) * 64;
-}
-
 /* The cached share of each kind's bundles with `cache` bytes of slots at sparsity s:
  * every kind its minimum, the rest split by libswap's own rule (swap_kind_split). */
 static void kind_shares(const struct as_swap_auto *a, const struct as_swap_params *p,
@@ -61,7 +55,7 @@ static void kind_shares(const struct as_swap_auto *a, const struct as_swap_param
 
 	kn = a->n_expert ? (double)a->experts_used / a->n_expert : 0;
 	for (int k = 0; k < nk; k++) {
-		double ss = slot_bytes(a->bundle_bytes[k]), in = a->kind_in[k], km = in;
+		double ss = a->slot_bytes[k], in = a->kind_in[k], km = in;
 		bool expert = a->n_expert && k >= SWAP_FFN_IN;
 
 		if (expert && a->experts_used < in)

@@ -59,7 +59,7 @@ uint64_t sw_slot_records(const struct swap_store *st, uint64_t pool)
 	uint64_t mins = UINT64_MAX, n;
 
 	for (int k = 0; k < (int)swap_store_n_kinds(st); k++) {
-		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull;
+		uint64_t ss = swap_slot_bytes(st, (enum swap_kind)k);
 
 		if (ss < mins)
 			mins = ss;
@@ -197,7 +197,7 @@ void sw_budget(const struct swap_store *st, const struct as_swap_params *p,
 	}
 	minb = swap_engine_min_budget(st, &ep);
 	for (int k = 0; k < (int)swap_store_n_kinds(st); k++) {
-		uint64_t ss = (swap_store_bundle_bytes(st, k) + 63) & ~63ull, in, km;
+		uint64_t ss = swap_slot_bytes(st, (enum swap_kind)k), in, km;
 		uint32_t lo, hi;
 
 		if ((ep.skip_kinds >> k) & 1)

@@ -321,6 +321,8 @@ struct swap_engine;
  * otherwise the highest priority first, each up to all it wants, kinds of one priority in
  * proportion to their bytes. add[k]: whole slots, at most want[k] / slot[k].
  */
+/* Bytes of a cache slot of kind k: its bundle rounded up to 64 (the engine's carve). */
+uint64_t swap_slot_bytes(const struct swap_store *s, enum swap_kind k);
 void swap_kind_split(int n_kinds, const uint64_t *want, const uint64_t *slot,
 		     const uint8_t *prio, uint64_t extra, uint64_t *add);
 /* Minimum budget for a store and parameters: staging + one layer group of every kind. */

@@ -111,7 +111,7 @@ struct as_swap_auto {
 	 * facts of the carve of the cache (one bundle's bytes and channels per kind) */
 	uint32_t n_expert, experts_used, store_group;
 	bool low_experts;
-	double bundle_bytes[SWAP_KIND_MAX];
+	double bundle_bytes[SWAP_KIND_MAX], slot_bytes[SWAP_KIND_MAX]; /* swap_slot_bytes */
 	uint32_t kind_in[SWAP_KIND_MAX];
 	/* expert columns (store version 5): columns per gate/up and per down bundle (0:
 	 * rows), their bytes (one column of every matrix of the kind) */
