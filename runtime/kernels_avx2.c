@@ -88,9 +88,9 @@ static void rows_q8_0(const void *W, size_t rb, size_t r0, size_t r1, size_t col
 }
 
 /* Repacked Q4_0: 16 rows per group, two groups of 8 int32 lanes (rows 0-7, 8-15). */
-static void group_q4_0_x16(const struct block_q4_0x16 *g, size_t nb, const struct as_xin *x,
-			   float *out16)
+static void group_q4_0_x16(const void *gv, size_t nb, const struct as_xin *x, float *out16)
 {
+	const struct block_q4_0x16 *g = gv;
 	const __m256i m4 = _mm256_set1_epi8(0x0f);
 	const __m256i ones = _mm256_set1_epi16(1);
 	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -148,19 +148,8 @@ static void group_q4_0_x16(const struct block_q4_0x16 *g, size_t nb, const struc
 static void rows_q4_0_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 			  const struct as_xin *x, float *y)
 {
-	size_t nb = cols / QK4_0;
-	const struct block_q4_0x16 *base = W;
-	float tmp[AS_X16_ROWS];
-
 	(void)rb;
-	while (r0 < r1) {
-		size_t g = r0 / AS_X16_ROWS, gr0 = g * AS_X16_ROWS;
-		size_t end = gr0 + AS_X16_ROWS < r1 ? gr0 + AS_X16_ROWS : r1;
-
-		group_q4_0_x16(base + g * nb, nb, x, tmp);
-		memcpy(y + r0, tmp + (r0 - gr0), (end - r0) * sizeof(float));
-		r0 = end;
-	}
+	x16_rows(group_q4_0_x16, sizeof(struct block_q4_0x16), W, r0, r1, cols / QK4_0, x, y);
 }
 
 static void rows_f32(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,

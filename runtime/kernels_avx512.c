@@ -45,9 +45,9 @@ static inline float hsum256(__m256 v)
 #define X16_PREFETCH 16 /* blocks ahead (16 * 288 bytes); 0..32 all within noise here */
 #endif
 
-static void group_q4_0_x16(const struct block_q4_0x16 *g, size_t nb, const struct as_xin *x,
-			   float *out16)
+static void group_q4_0_x16(const void *gv, size_t nb, const struct as_xin *x, float *out16)
 {
+	const struct block_q4_0x16 *g = gv;
 	const __m512i m4 = _mm512_set1_epi8(0x0f);
 	__m512 acc = _mm512_setzero_ps();
 
@@ -99,23 +99,8 @@ static void group_q4_0_x16(const struct block_q4_0x16 *g, size_t nb, const struc
 static void rows_q4_0_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 			  const struct as_xin *x, float *y)
 {
-	size_t nb = cols / QK4_0;
-	const struct block_q4_0x16 *base = W;
-	float tmp[AS_X16_ROWS];
-
 	(void)rb;
-	while (r0 < r1) {
-		size_t g = r0 / AS_X16_ROWS, gr0 = g * AS_X16_ROWS;
-		size_t end = gr0 + AS_X16_ROWS < r1 ? gr0 + AS_X16_ROWS : r1;
-
-		if (r0 == gr0 && end == gr0 + AS_X16_ROWS) {
-			group_q4_0_x16(base + g * nb, nb, x, y + gr0);
-		} else {
-			group_q4_0_x16(base + g * nb, nb, x, tmp);
-			memcpy(y + r0, tmp + (r0 - gr0), (end - r0) * sizeof(float));
-		}
-		r0 = end;
-	}
+	x16_rows(group_q4_0_x16, sizeof(struct block_q4_0x16), W, r0, r1, cols / QK4_0, x, y);
 }
 
 /* ---- plain Q4_0 and Q8_0 (256-bit VNNI per block) --------------------------------- */

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "activeswap/kernels.h"
 
@@ -97,6 +98,30 @@ void as_kernels_avx2_init(struct as_kernel_table *t);
 void as_kernels_types_scalar_init(struct as_kernel_table *t);
 /* Their AVX2 kernels (kernels_types_avx2.c). */
 void as_kernels_types_avx2_init(struct as_kernel_table *t);
+/* Rows [r0, r1) of a repacked matrix (groups of gbytes per block, nb blocks per row)
+ * through its 16-row group kernel: whole groups straight into y, a partial one through a
+ * scratch (the SIMD files' rows functions; inlined with the group kernel). */
+static inline __attribute__((always_inline)) void
+x16_rows(void (*group)(const void *, size_t, const struct as_xin *, float *), size_t gbytes,
+	 const void *W, size_t r0, size_t r1, size_t nb, const struct as_xin *x, float *y)
+{
+	float tmp[AS_X16_ROWS];
+
+	while (r0 < r1) {
+		size_t g = r0 / AS_X16_ROWS, gr0 = g * AS_X16_ROWS;
+		size_t end = gr0 + AS_X16_ROWS < r1 ? gr0 + AS_X16_ROWS : r1;
+		const uint8_t *gp = (const uint8_t *)W + g * nb * gbytes;
+
+		if (r0 == gr0 && end == gr0 + AS_X16_ROWS) {
+			group(gp, nb, x, y + gr0);
+		} else {
+			group(gp, nb, x, tmp);
+			memcpy(y + r0, tmp + (r0 - gr0), (end - r0) * sizeof(float));
+		}
+		r0 = end;
+	}
+}
+
 /* Scalar references of the repacked K-quant and Q8_0 layouts (repack.c): each row
  * unpacked to its plain blocks and computed by the plain type's scalar kernel, taken from
  * t (set before the call). */

@@ -300,28 +300,6 @@ static void group_q8_0_x16(const void *gp, size_t nb, const struct as_xin *x, fl
 	_mm512_storeu_ps(out16, acc);
 }
 
-/* rows [r0, r1) of a repacked matrix through its 16-row group kernel */
-static inline __attribute__((always_inline)) void
-x16_rows(void (*group)(const void *, size_t, const struct as_xin *, float *), size_t gbytes,
-	 const void *W, size_t r0, size_t r1, size_t nb, const struct as_xin *x, float *y)
-{
-	float tmp[AS_X16_ROWS];
-
-	while (r0 < r1) {
-		size_t g = r0 / AS_X16_ROWS, gr0 = g * AS_X16_ROWS;
-		size_t end = gr0 + AS_X16_ROWS < r1 ? gr0 + AS_X16_ROWS : r1;
-		const uint8_t *gp = (const uint8_t *)W + g * nb * gbytes;
-
-		if (r0 == gr0 && end == gr0 + AS_X16_ROWS) {
-			group(gp, nb, x, y + gr0);
-		} else {
-			group(gp, nb, x, tmp);
-			memcpy(y + r0, tmp + (r0 - gr0), (end - r0) * sizeof(float));
-		}
-		r0 = end;
-	}
-}
-
 static void rows_q4_K_x16(const void *W, size_t rb, size_t r0, size_t r1, size_t cols,
 			  const struct as_xin *x, float *y)
 {
