@@ -356,14 +356,17 @@ static __always_inline int rq_complete(struct request *rq, int error, unsigned i
 	__u64 key = (__u64)(unsigned long)rq;
 	struct as_blk_stats *s;
 	struct gendisk *disk;
-	__u64 *start, delta;
+	__u64 *start, delta = 0;
 	__u32 dev, slot;
 
+	/* A completion without its issue is still counted (requests, bytes), only not
+	 * timed: a request in flight when the trace began, or one whose issue event the
+	 * kernel skipped (a program already running on that CPU) or the map refused. */
 	start = bpf_map_lookup_elem(&blk_start, &key);
-	if (!start)
-		return 0;
-	delta = bpf_ktime_get_ns() - *start;
-	bpf_map_delete_elem(&blk_start, &key);
+	if (start) {
+		delta = bpf_ktime_get_ns() - *start;
+		bpf_map_delete_elem(&blk_start, &key);
+	}
 
 	disk = BPF_CORE_READ(rq, q, disk);
 	dev = disk ? ((__u32)BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor)
@@ -375,11 +378,15 @@ static __always_inline int rq_complete(struct request *rq, int error, unsigned i
 		if (!s)
 			return 0;
 	}
-	slot = hist_slot(delta);
 	ADD(s->requests, 1);
 	ADD(s->bytes, nr_bytes);
 	if (error)
 		ADD(s->errors, 1);
+	if (!start) {
+		ADD(s->untimed, 1);
+		return 0;
+	}
+	slot = hist_slot(delta);
 	ADD(s->lat_ns, delta);
 	if (slot < AS_HIST_SLOTS)
 		ADD(s->hist[slot], 1);

@@ -50,11 +50,13 @@ struct as_token_stats {
 
 /* Per block device (map "blk_stats", key: __u32 dev = major << 20 | minor). */
 struct as_blk_stats {
-	__u64 requests;		/* completed requests that were seen issued */
+	__u64 requests;		/* completions (block_rq_complete) */
 	__u64 bytes;		/* their completed bytes */
 	__u64 errors;		/* completions with a non-zero status */
-	__u64 lat_ns;		/* sum of issue -> complete time */
-	__u64 hist[AS_HIST_SLOTS]; /* issue -> complete, log2 µs */
+	__u64 untimed;		/* completions whose issue was not seen: in flight when the
+				 * trace began, or the issue event was lost */
+	__u64 lat_ns;		/* sum of issue -> complete time of the others */
+	__u64 hist[AS_HIST_SLOTS]; /* issue -> complete, log2 µs: requests - untimed */
 };
 
 /* Event counters (map "totals", one entry, key 0). */

@@ -155,10 +155,11 @@ static void json_blk(const struct snapshot *s, const struct snapshot *prev)
 
 		trace_blk_delta(s, prev, i, &d);
 		printf("%s{\"dev\":\"%u:%u\",\"requests\":%llu,\"bytes\":%llu,\"errors\":%llu,"
-		       "\"lat_ns\":%llu,\"hist_log2_us\":",
+		       "\"untimed\":%llu,\"lat_ns\":%llu,\"hist_log2_us\":",
 		       i ? "," : "", s->blk[i].dev >> 20, s->blk[i].dev & 0xfffff,
 		       (unsigned long long)d.requests, (unsigned long long)d.bytes,
-		       (unsigned long long)d.errors, (unsigned long long)d.lat_ns);
+		       (unsigned long long)d.errors, (unsigned long long)d.untimed,
+		       (unsigned long long)d.lat_ns);
 		json_hist(d.hist);
 		printf("}");
 	}
@@ -194,16 +195,24 @@ static void text_tokens(const struct token_row *t, int n, bool all)
 
 static void text_blk(const struct snapshot *s, const struct snapshot *prev, bool hist)
 {
+	__u64 timed;
+
 	for (int i = 0; i < s->nblk; i++) {
 		struct as_blk_stats d;
 
 		trace_blk_delta(s, prev, i, &d);
 		if (!d.requests)
 			continue;
-		printf("block %u:%u: %llu requests, %llu bytes, %llu errors, mean %.1f us\n",
+		timed = d.requests > d.untimed ? d.requests - d.untimed : 0;
+		printf("block %u:%u: %llu requests, %llu bytes, %llu errors, mean %.1f us",
 		       s->blk[i].dev >> 20, s->blk[i].dev & 0xfffff,
 		       (unsigned long long)d.requests, (unsigned long long)d.bytes,
-		       (unsigned long long)d.errors, (double)d.lat_ns / (double)d.requests / 1e3);
+		       (unsigned long long)d.errors,
+		       timed ? (double)d.lat_ns / (double)timed / 1e3 : 0.0);
+		if (d.untimed)
+			printf(" (%llu not timed: issued before the trace or issue not seen)",
+			       (unsigned long long)d.untimed);
+		printf("\n");
 		if (hist)
 			trace_print_log2_hist(stdout, d.hist, AS_HIST_SLOTS, "usecs");
 	}
@@ -236,7 +245,7 @@ void trace_report_interval(const struct snapshot *cur, const struct snapshot *pr
 			       sizeof(d) / sizeof(__u64));
 		printf("{\"type\":\"interval\",\"time\":%.3f,", cli_now());
 		json_totals(&d);
-		printf(",");
+		printf(",\"lost_events\":%llu,", (unsigned long long)(cur->lost - prev->lost));
 		if (kmod) {
 			struct as_kmod_stats dk;
 
@@ -286,6 +295,7 @@ void trace_report_summary(const struct snapshot *cur, const struct token_row *to
 	if (json) {
 		printf("{\"type\":\"summary\",\"time\":%.3f,", cli_now());
 		json_totals(&cur->tot);
+		printf(",\"lost_events\":%llu", (unsigned long long)cur->lost);
 		printf(",\"kmod_attached\":%s,", kmod ? "true" : "false");
 		json_kmod(&cur->kmod);
 		printf(",");
@@ -347,6 +357,10 @@ void trace_report_summary(const struct snapshot *cur, const struct token_row *to
 		if (cur->nblk)
 			putchar('\n');
 		text_blk(cur, NULL, true);
+		if (cur->lost)
+			printf("\n%llu events lost: the kernel skipped a program that was already "
+			       "running on that CPU (the counts above lack them)\n",
+			       (unsigned long long)cur->lost);
 		if (pin_dir)
 			printf("\nmaps pinned in %s (bpftool map dump pinned %s/layer_stats)\n",
 			       pin_dir, pin_dir);

@@ -21,6 +21,26 @@ static int cmp_layer(const void *a, const void *b)
 	return (x->layer > y->layer) - (x->layer < y->layer);
 }
 
+/* The events the kernel did not hand to the programs: it skips a program that is already
+ * running on the CPU (an interrupt on top of it, say) and counts the miss in the program's
+ * info. */
+static __u64 lost_events(struct activeswap_bpf *skel)
+{
+	struct bpf_program *p;
+	__u64 n = 0;
+
+	bpf_object__for_each_program(p, skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(p);
+
+		memset(&info, 0, sizeof(info));
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
 void trace_read_snapshot(struct activeswap_bpf *skel, struct snapshot *s)
 {
 	int fd = bpf_map__fd(skel->maps.layer_stats);
@@ -52,6 +72,7 @@ void trace_read_snapshot(struct activeswap_bpf *skel, struct snapshot *s)
 			continue;
 		s->blk[s->nblk++].dev = dkey;
 	}
+	s->lost = lost_events(skel);
 }
 
 static int cmp_token(const void *a, const void *b)

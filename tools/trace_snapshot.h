@@ -25,7 +25,9 @@ struct token_row {
 };
 
 /* The maps at one moment: layers (an array of AS_MAX_LAYERS the caller allocates) by
- * layer number, the totals, the module's counters, the block devices. */
+ * layer number, the totals, the module's counters, the block devices; and lost, the times
+ * the kernel skipped one of the programs because it was already running on that CPU (the
+ * programs' recursion_misses, summed). */
 struct snapshot {
 	struct layer_row *layers;
 	int nlayers;
@@ -36,6 +38,7 @@ struct snapshot {
 		struct as_blk_stats s;
 	} blk[AS_MAX_DEVS];
 	int nblk;
+	__u64 lost;
 };
 
 void trace_read_snapshot(struct activeswap_bpf *skel, struct snapshot *s);
