@@ -100,7 +100,8 @@ void sw_auto_xprec_estimate(const struct as_swap_auto *a, const struct as_cost_i
 		in.out_share[c] = on || !c ? share[SWAP_FFN_OUT + d] : 0;
 	}
 	/* expert columns under Top-K inside experts: a miss reads its selected columns
-	 * (swapping.md, "Experts"), every expert is computed on them */
+	 * (swapping.md, "Experts"; whole when every read is checked), every expert is
+	 * computed on them */
 	if (a->expert_cols[0] && a->expert_cols[1] && p->expert_sparsity > 0) {
 		double keep = 1.0 - (double)p->expert_sparsity;
 
@@ -108,9 +109,9 @@ void sw_auto_xprec_estimate(const struct as_swap_auto *a, const struct as_cost_i
 		in.out_read = as_cost_column_read_share(keep,
 							in.out_bytes[0] / a->expert_cols[1]);
 		/* read whole above the runtime's limit */
-		if (in.in_read > AS_COST_PART_MAX)
+		if (in.in_read > AS_COST_PART_MAX || (p->engine_flags & SWAP_F_VERIFY))
 			in.in_read = 1;
-		if (in.out_read > AS_COST_PART_MAX)
+		if (in.out_read > AS_COST_PART_MAX || (p->engine_flags & SWAP_F_VERIFY))
 			in.out_read = 1;
 		in.compute_share = keep;
 	}

@@ -135,13 +135,16 @@ static void bundle_weights(const struct as_swap_model *m, int kind, const void *
  * share of the bundle such a read covers (as_cost_column_read_share: the selected
  * columns and a page per run of them) at most AS_COST_PART_MAX. Columns much smaller than a
  * page share pages (Qwen3-30B-A3B's 864-byte gate/up pair in Q4_0: a 50% selection
- * touches nearly every page), so such a bundle is read whole and cached instead.
+ * touches nearly every page), so such a bundle is read whole and cached instead. An
+ * engine that checks every read (SWAP_F_VERIFY) reads misses whole: a bundle's crc32c
+ * covers all of it, so a part could not be checked.
  */
 static bool partial_kind(const struct as_swap_model *m, int kind)
 {
 	uint32_t k, in;
 
-	if (!m->xcols || !m->eng || !m->s || (kind != SWAP_FFN_IN && kind != SWAP_FFN_OUT))
+	if (!m->xcols || !m->eng || !m->s || m->verify_reads ||
+	    (kind != SWAP_FFN_IN && kind != SWAP_FFN_OUT))
 		return false;
 	k = m->s->expert_topk[kind == SWAP_FFN_OUT];
 	in = m->mats[kind][0].in;

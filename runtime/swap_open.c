@@ -758,6 +758,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		      p->expert_predict ? p->expert_predict : 1;
 	m->check_use = p->check_use;
 	m->verify = p->verify_resident || p->check_use || (p->engine_flags & SWAP_F_VERIFY);
+	m->verify_reads = p->engine_flags & SWAP_F_VERIFY;
 	/* a multiple of the Q4_0 kernels' group: the sums then do not depend on how an op's
 	 * selection is cut into chunks (activeswap/sparse.h), so the all-resident path can
 	 * take it in one pass and stay bit-identical to swapping */

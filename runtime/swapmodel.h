@@ -54,6 +54,7 @@ struct as_swap_model {
 	enum as_kv_type kv_type;
 	bool no_preload, check_use;
 	bool verify;          /* crc32c of resident tensors at open (SWAP_F_VERIFY) */
+	bool verify_reads;    /* SWAP_F_VERIFY: the engine checks every bundle it reads */
 	char errmsg[224];     /* the last failed token, described (as_swap_error()) */
 	uint64_t cancelled, checked;
 	float *sp;      /* [n_layer][SWAP_KIND_COUNT] */

@@ -105,7 +105,8 @@ struct swap_cli {
 	"                           precision/recall, stall time/token (stderr)\n"         \
 	"  --verify                 check the crc32c of every bundle read (and of the row\n" \
 	"                           copy as read); a mismatch stops with an error naming\n" \
-	"                           layer and kind (costs decode time: benchmarks.md)\n"   \
+	"                           layer and kind (costs decode time: benchmarks.md);\n"  \
+	"                           experts in columns are then read whole\n"             \
 	"  --no-verify              do not even check the resident tensors at open (checked\n" \
 	"                           by default)\n"                                         \
 	"  --mlock                  fail unless the weight cache can be locked in memory\n" \

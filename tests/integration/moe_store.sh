@@ -172,6 +172,11 @@ greedy "$C" --sparsity 0 --expert-sparsity 0.5 >"$T/c100.txt" &&
 	greedy "$C" --sparsity 0 --expert-sparsity 0.5 --dram-budget 20% --backend pread \
 		>"$T/c12.txt" && [ -s "$T/c12.txt" ] && cmp -s "$T/c100.txt" "$T/c12.txt"
 check $? "mixtral, expert columns, --expert-sparsity 0.5: partial reads at 20%, the same text as at 100%"
+greedy "$C" --sparsity 0 --expert-sparsity 0.5 --dram-budget 20% --verify --stats \
+	>"$T/c12v.txt" && grep -q "(columns; a miss read whole)" "$T/run.err" &&
+	grep -q "^total " "$T/run.err" && ! grep -q "read in part" "$T/run.err" &&
+	cmp -s "$T/c100.txt" "$T/c12v.txt"
+check $? "mixtral, expert columns, --verify: every miss read whole and checked, the same text"
 for bad in "--expert-layout diagonal" "--expert-layout columns --expert-types q8_0,q4_0"; do
 	# shellcheck disable=SC2086
 	"$ACTIVESWAP_RELEASE" convert "$T/mixtral.gguf" -o "$T/bad.asw" $bad >/dev/null \

@@ -356,24 +356,26 @@ static void test_predict_default(void **state)
 /* Which misses are read in part: gate/up of the wide f32 store (4 KiB column pairs: a
  * selection of half or less skips pages; of 70% it touches 0.91 of them, read whole),
  * not its down (512-byte columns), nothing of the q8_0 store's (544 and 136 bytes),
- * nothing without Top-K. */
+ * nothing without Top-K, nothing when the engine checks every read (SWAP_F_VERIFY). */
 static void test_partial_kinds(void **state)
 {
-	static const struct { float es; unsigned want; } c[] = {
-		{ 0.5f, 1 }, { 0.0f, 0 }, { 0.5f, 0 }, { 0.3f, 0 }, { 0.6f, 1 },
+	static const struct { float es; unsigned want; unsigned flags; } c[] = {
+		{ 0.5f, 1, 0 }, { 0.0f, 0, 0 }, { 0.5f, 0, 0 }, { 0.3f, 0, 0 }, { 0.6f, 1, 0 },
+		{ 0.5f, 0, SWAP_F_VERIFY },
 	};
-	const char *paths[5] = { store_w, store_w, store_q8, store_w, store_w };
+	const char *paths[6] = { store_w, store_w, store_q8, store_w, store_w, store_w };
 	struct as_swap_model *m;
 	struct as_swap_params p;
 	struct as_swap_budget bi;
 	char err[512];
 
 	(void)state;
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		moefx_params(&p, N_CTX);
 		assert_int_equal(as_swap_budget_info(paths[i], &p, &bi, err, sizeof(err)), 0);
 		p.budget_bytes = bi.min;
 		p.expert_sparsity = c[i].es;
+		p.engine_flags = c[i].flags;
 		assert_int_equal(as_swap_open(&m, paths[i], &p, err, sizeof(err)), 0);
 		assert_true(as_swap_expert_columns(m));
 		assert_int_equal(as_swap_expert_partial(m), c[i].want);
