@@ -323,10 +323,10 @@ else
 fi
 
 # 7. Block layer: O_DIRECT reads of a file on a disk show up in blk_stats. Other processes
-# may do I/O at the same time, so the counts are lower bounds.
-f="$AS_TOP/build/.bpf_trace_blk.$$"
-if dd if=/dev/urandom of="$f" bs=64K count=64 oflag=direct status=none 2>/dev/null &&
-	[ "$(stat -f -c %T "$f")" != tmpfs ]; then
+# may do I/O at the same time, so the counts are lower bounds. A second trace only when the
+# first fell short (once in a CI run on a shared machine: 55 of the 64 reads, before the
+# tracer counted completions whose issue it missed); the first one's numbers are printed.
+blk_trace() {
 	"$ACTIVESWAP" trace --interval 0 --json -- \
 		dd if="$f" of=/dev/null bs=64K iflag=direct status=none >"$T/blk.json" 2>"$T/blk.err"
 	rc=$?
@@ -336,11 +336,24 @@ if dd if=/dev/urandom of="$f" bs=64K count=64 oflag=direct status=none 2>/dev/nu
 	unt=$(sumof '.block[].untimed')
 	hst=$(sumof '.block[].hist_log2_us | add')
 	lost=$(sumof '.lost_events')
+	blk_msg="$req requests, $byt bytes (>= 64, 4 MiB), histogram $hst + $unt untimed, $lost events lost"
 	# Each of dd's 64 reads is counted, or the kernel said it skipped a program (lost);
 	# every counted completion is in the histogram unless its issue was not seen.
-	[ $rc -eq 0 ] && [ $((req + lost)) -ge 64 ] && { [ "$byt" -ge 4194304 ] || [ "$lost" -gt 0 ]; } &&
-		[ $((hst + unt)) = "$req" ]
-	check $? "block_rq_issue/complete: $req requests, $byt bytes (>= 64, 4 MiB), histogram $hst + $unt untimed, $lost events lost"
+	[ $rc -eq 0 ] && [ $((req + lost)) -ge 64 ] &&
+		{ [ "$byt" -ge 4194304 ] || [ "$lost" -gt 0 ]; } && [ $((hst + unt)) = "$req" ]
+}
+f="$AS_TOP/build/.bpf_trace_blk.$$"
+if dd if=/dev/urandom of="$f" bs=64K count=64 oflag=direct status=none 2>/dev/null &&
+	[ "$(stat -f -c %T "$f")" != tmpfs ]; then
+	blk_trace
+	r=$?
+	if [ $r -ne 0 ]; then
+		echo "# block trace, first attempt (rc $rc): $blk_msg"
+		sed 's/^/# /' "$T/blk.err"
+		blk_trace
+		r=$?
+	fi
+	check $r "block_rq_issue/complete: $blk_msg"
 	sed 's/^/# /' "$T/blk.err"
 else
 	ok "block latency # SKIP cannot write an O_DIRECT file on a block device under build/"
