@@ -486,7 +486,11 @@ static int alloc_buffers(struct as_swap_model *m)
  * cache for two layers' chosen experts: with fewer gate/up slots a layer's preloads
  * compete with its own misses for them and every wrong guess (a third to a half) is a
  * whole expert read for nothing (Mixtral-8x7B 7-layer cut at 12%, 2-3 slots: 0.79 tok/s
- * with prediction, 1.26 without; benchmarks.md, "Expert columns").
+ * with prediction, 1.26 without; benchmarks.md, "Expert columns"). Nor when a gate/up
+ * miss is read in part (expert columns under Top-K, as_swap_expert_partial): a preload
+ * reads the whole bundle where the miss it may save reads the selected columns (Mixtral
+ * 7-layer cut at 25%, columns, S 0.5: 1.04 GB and 1.25-1.55 tok/s with prediction, 0.94 GB
+ * and 1.59-1.65 tok/s without). Called once the expert sparsity is set.
  */
 static void expert_predict_default(struct as_swap_model *m, const struct as_swap_params *p)
 {
@@ -495,10 +499,12 @@ static void expert_predict_default(struct as_swap_model *m, const struct as_swap
 	if (!m->rm.hp.n_expert || !m->xp_ahead || p->expert_predict || !m->eng)
 		return;
 	swap_engine_stats(m->eng, &s);
-	if (s.kind_slots[SWAP_FFN_IN] < 2ull * m->rm.hp.n_expert_used) {
+	if (s.kind_slots[SWAP_FFN_IN] < 2ull * m->rm.hp.n_expert_used)
+		m->xp_auto_off = AS_XP_OFF_CACHE;
+	else if (as_swap_expert_partial(m) & 1u)
+		m->xp_auto_off = AS_XP_OFF_PARTIAL;
+	if (m->xp_auto_off)
 		m->xp_ahead = 0;
-		m->xp_auto_off = true;
-	}
 }
 
 /* The engine gets what the budget leaves; with a budget for everything, every bundle is
@@ -805,7 +811,6 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 			r = sw_load_kq_tables(m, err, errlen);
 		if (r)
 			goto fail;
-		expert_predict_default(m, p);
 	}
 	/* the forward pass over the source: the row copy takes every channel */
 	r = as_state_new_src(&m->s, &m->rm, m->n_ctx, m->tp, sw_source(m));
@@ -836,6 +841,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 			goto fail;
 		}
 	}
+	expert_predict_default(m, p);
 	/* the batch scratch is in the budget (sw_fixed_bytes): allocated now, once */
 	if (m->batch > 1) {
 		r = as_state_reserve_batch(m->s, m->batch);

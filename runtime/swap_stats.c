@@ -140,10 +140,10 @@ bool as_swap_expert_columns(const struct as_swap_model *m)
 	return m->xcols;
 }
 
-uint32_t as_swap_expert_predict(const struct as_swap_model *m, bool *auto_off)
+uint32_t as_swap_expert_predict(const struct as_swap_model *m, enum as_xp_off *why)
 {
-	if (auto_off)
-		*auto_off = m->xp_auto_off;
+	if (why)
+		*why = m->xp_auto_off;
 	return m->xp_ahead;
 }
 

@@ -121,7 +121,7 @@ struct as_swap_model {
 	 * experts last predicted for it (xp_set [n_layer][n_expert_used]), for which token
 	 * + 1 (xp_tok) and under which tag (xp_tag, 0: nothing queued) */
 	uint32_t xp_ahead;
-	bool xp_auto_off; /* off by default: the cache holds fewer than 2 layers' experts */
+	enum as_xp_off xp_auto_off; /* why the default turned it off (as_swap_expert_predict) */
 	float *xp_x, *xp_p, *xp_w;
 	uint32_t *xp_ids, *xp_set;
 	uint64_t *xp_tok, *xp_tag, xp_seq;

@@ -306,8 +306,8 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 		"columns, down whole)", " (columns; a miss reads gate/up whole, its selected "
 		"down columns)", " (columns; a miss reads its selected columns)",
 	};
-	bool auto_off = false;
-	uint32_t ahead = as_swap_expert_predict(m, &auto_off);
+	enum as_xp_off why = AS_XP_NOT_OFF;
+	uint32_t ahead = as_swap_expert_predict(m, &why);
 	struct swap_stats s;
 	char pred[64];
 
@@ -322,8 +322,10 @@ static void note_experts(const char *sub, struct as_swap_model *m,
 		return;
 	}
 	swap_engine_stats(e, &s);
-	if (auto_off)
+	if (why == AS_XP_OFF_CACHE)
 		snprintf(pred, sizeof(pred), "off (under two layers' experts cached)");
+	else if (why == AS_XP_OFF_PARTIAL)
+		snprintf(pred, sizeof(pred), "off (misses read in part)");
 	else if (!ahead)
 		snprintf(pred, sizeof(pred), "off");
 	else

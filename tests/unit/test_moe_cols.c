@@ -249,6 +249,9 @@ static void budgets_backends(const char *store, float es, bool parts)
 				p.budget_bytes = bi.min;
 			p.expert_sparsity = es;
 			p.tp = variant == 1 ? tp2 : NULL;
+			/* prediction asked for (the default leaves it off when misses are
+			 * read in part or the cache is small), or off */
+			p.expert_predict = variant == 2 ? 0 : 1;
 			p.no_expert_predict = variant == 2;
 			if (variant == 0) /* parts and bundles read in 8 KiB pieces */
 				p.max_read_bytes = p.max_buffer_bytes = 8192;
@@ -317,38 +320,52 @@ static void test_reads_less(void **state)
 	free(c);
 }
 
-/* Expert prediction by default only with room for two layers' chosen experts. */
+/* Expert prediction by default only with room for two layers' chosen experts, and not
+ * when gate/up misses are read in part. */
 static void test_predict_default(void **state)
 {
+	static const struct {
+		const char *path;
+		double budget;	/* of the store, 0: the minimum */
+		uint32_t ask;	/* expert_predict */
+		float es;
+		uint32_t want;
+		enum as_xp_off why;
+	} c[] = {
+		{ rows_w, 0, 0, 0.0f, 0, AS_XP_OFF_CACHE },   /* 2 gate/up slots */
+		{ rows_w, 0.6, 0, 0.0f, 1, AS_XP_NOT_OFF },
+		{ rows_w, 0, 1, 0.0f, 1, AS_XP_NOT_OFF },     /* asked for */
+		{ store_w, 0.6, 0, 0.5f, 0, AS_XP_OFF_PARTIAL }, /* 4 KiB gate/up columns */
+		{ store_w, 0.6, 0, 0.0f, 1, AS_XP_NOT_OFF },  /* no Top-K: read whole */
+		{ store_w, 0.6, 1, 0.5f, 1, AS_XP_NOT_OFF },
+	};
 	struct as_swap_model *m;
 	struct as_swap_params p;
 	struct as_swap_budget bi;
 	struct swap_stats s;
 	char err[512];
-	bool off = false;
 
 	(void)state;
-	moefx_params(&p, N_CTX);
-	assert_int_equal(as_swap_budget_info(rows_w, &p, &bi, err, sizeof(err)), 0);
-	for (int i = 0; i < 3; i++) {
-		/* the minimum (2 gate/up slots: off), 60% (on), the minimum asked for */
-		p.budget_bytes = i == 1 ? (uint64_t)(bi.full * 0.6) : bi.min;
-		p.expert_predict = i == 2 ? 1 : 0;
-		assert_int_equal(as_swap_open(&m, rows_w, &p, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		enum as_xp_off why = AS_XP_NOT_OFF;
+		uint32_t got;
+
+		moefx_params(&p, N_CTX);
+		assert_int_equal(as_swap_budget_info(c[i].path, &p, &bi, err, sizeof(err)), 0);
+		p.budget_bytes = c[i].budget ? (uint64_t)(bi.full * c[i].budget) : bi.min;
+		p.expert_predict = c[i].ask;
+		p.expert_sparsity = c[i].es;
+		assert_int_equal(as_swap_open(&m, c[i].path, &p, err, sizeof(err)), 0);
 		swap_engine_stats(as_swap_engine(m), &s);
-		print_message("# budget %llu: %llu gate/up slots, prediction %u\n",
-			      (unsigned long long)p.budget_bytes,
-			      (unsigned long long)s.kind_slots[SWAP_FFN_IN],
-			      as_swap_expert_predict(m, &off));
-		if (i == 0) {
+		got = as_swap_expert_predict(m, &why);
+		print_message("# case %zu: %llu gate/up slots, prediction %u (why %d)\n", i,
+			      (unsigned long long)s.kind_slots[SWAP_FFN_IN], got, (int)why);
+		if (c[i].why == AS_XP_OFF_CACHE)
 			assert_true(s.kind_slots[SWAP_FFN_IN] < 4);
-			assert_int_equal(as_swap_expert_predict(m, &off), 0);
-			assert_true(off);
-		} else {
-			assert_true(i == 2 || s.kind_slots[SWAP_FFN_IN] >= 4);
-			assert_int_equal(as_swap_expert_predict(m, &off), 1);
-			assert_false(off);
-		}
+		else if (!c[i].ask)
+			assert_true(s.kind_slots[SWAP_FFN_IN] >= 4);
+		assert_int_equal(got, c[i].want);
+		assert_int_equal(why, c[i].why);
 		as_swap_close(m);
 	}
 }

@@ -72,9 +72,9 @@ struct as_swap_params {
 	enum swap_policy_kind expert_policy;
 	/* A store with experts: while layer L computes, the routers of L+1 .. L+expert_predict
 	 * are applied to L's FFN input and their experts preloaded (0 = 1 layer ahead, when
-	 * the expert cache holds at least two layers' chosen gate/up bundles, else off:
-	 * as_swap_expert_predict); no_expert_predict (or no_preload) turns it off: experts
-	 * fetched when chosen. */
+	 * the expert cache holds at least two layers' chosen gate/up bundles and gate/up
+	 * misses are read whole, else off: as_swap_expert_predict); no_expert_predict (or
+	 * no_preload) turns it off: experts fetched when chosen. */
 	uint32_t expert_predict;
 	bool no_expert_predict;
 	/* A store with experts: Top-K sparsity inside the chosen experts, in [0, 1)
@@ -248,10 +248,13 @@ bool as_swap_expert_columns(const struct as_swap_model *m);
 /* Which expert bundles a miss reads in part at the current expert sparsity (columns that
  * skip pages, swap_experts.c): bit 0 gate/up, bit 1 down; 0: whole bundles. */
 unsigned as_swap_expert_partial(const struct as_swap_model *m);
-/* Layers ahead whose experts are predicted (0: off); *auto_off (may be NULL): off because
- * expert_predict was not given and the expert cache holds fewer gate/up bundles than two
- * layers' chosen experts. */
-uint32_t as_swap_expert_predict(const struct as_swap_model *m, bool *auto_off);
+/* Why expert prediction is off although expert_predict did not say so: the expert cache
+ * holds fewer gate/up bundles than two layers' chosen experts, or a gate/up miss is read
+ * in part (as_swap_expert_partial), which a preload of the whole bundle would not save. */
+enum as_xp_off { AS_XP_NOT_OFF = 0, AS_XP_OFF_CACHE, AS_XP_OFF_PARTIAL };
+/* Layers ahead whose experts are predicted (0: off); *why (may be NULL): AS_XP_NOT_OFF, or
+ * why the default turned it off. */
+uint32_t as_swap_expert_predict(const struct as_swap_model *m, enum as_xp_off *why);
 uint32_t as_swap_n_ctx(const struct as_swap_model *m);
 /* The KV cache's type (as_swap_params.kv_type) and bytes (K and V, n_ctx positions) */
 enum as_kv_type as_swap_kv_type(const struct as_swap_model *m);
