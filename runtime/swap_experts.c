@@ -142,16 +142,20 @@ static void bundle_weights(const struct as_swap_model *m, int kind, const void *
 static bool partial_kind(const struct as_swap_model *m, int kind)
 {
 	uint32_t k, in;
+	double share;
 
 	if (!m->xcols || !m->eng || !m->s || m->verify_reads ||
 	    (kind != SWAP_FFN_IN && kind != SWAP_FFN_OUT))
 		return false;
 	k = m->s->expert_topk[kind == SWAP_FFN_OUT];
 	in = m->mats[kind][0].in;
-	return k && k < in &&
-	       as_cost_column_read_share((double)k / in,
-					 (double)swap_store_bundle_bytes(m->st, kind) / in) <=
-		       AS_COST_PART_MAX;
+	if (!k || k >= in)
+		return false;
+	share = as_cost_column_read_share((double)k / in,
+					  (double)swap_store_bundle_bytes(m->st, kind) / in);
+	/* and only while the part costs less than a whole read after the hits a cache of
+	 * whole reads would have had (its ghost's recent hit rate) */
+	return share <= AS_COST_PART_MAX && share <= 1.0 - m->xg[kind == SWAP_FFN_OUT].hit_rate;
 }
 
 unsigned as_swap_expert_partial(const struct as_swap_model *m)
@@ -475,6 +479,10 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 	DTRACE_PROBE3(activeswap, expert_lookup, (int32_t)layer, nk, hits);
 	/* an error (a bad key) comes back from the acquire; a bundle read in part has its
 	 * selected columns read when it is computed */
+	if (m->xcols)
+		for (uint32_t i = 0; i < n; i++)
+			for (int g = 0; g < 2; g++)
+				sw_xghost_use(&m->xg[g], layer * m->rm.hp.n_expert + ids[i]);
 	m->xpart = as_swap_expert_partial(m);
 	if (!m->xpart) {
 		swap_request(m->eng, m->fkeys, nk, SWAP_PRIO_DEMAND, 0);

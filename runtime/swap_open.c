@@ -331,6 +331,8 @@ void as_swap_close(struct as_swap_model *m)
 	free(m->xslotp);
 	free(m->xparts);
 	free(m->xbuf);
+	sw_xghost_free(&m->xg[0]);
+	sw_xghost_free(&m->xg[1]);
 	free(m);
 }
 
@@ -505,6 +507,26 @@ static void expert_predict_default(struct as_swap_model *m, const struct as_swap
 		m->xp_auto_off = AS_XP_OFF_PARTIAL;
 	if (m->xp_auto_off)
 		m->xp_ahead = 0;
+}
+
+/* A column store's expert caches get their ghosts (swap_xghost.c), of their slots. */
+static int expert_ghosts(struct as_swap_model *m)
+{
+	uint64_t ids = (uint64_t)m->rm.hp.n_layer * m->rm.hp.n_expert;
+	struct swap_stats s;
+	int r = 0;
+
+	if (!m->xcols || !m->eng || !m->rm.hp.n_expert)
+		return 0;
+	if (ids >= UINT32_MAX)
+		return -EOVERFLOW;
+	swap_engine_stats(m->eng, &s);
+	for (int g = 0; g < 2 && !r; g++) {
+		uint64_t cap = s.kind_slots[g ? SWAP_FFN_OUT : SWAP_FFN_IN];
+
+		r = sw_xghost_init(&m->xg[g], (uint32_t)ids, (uint32_t)(cap < ids ? cap : ids));
+	}
+	return r;
 }
 
 /* The engine gets what the budget leaves; with a budget for everything, every bundle is
@@ -842,6 +864,13 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		}
 	}
 	expert_predict_default(m, p);
+	r = expert_ghosts(m);
+	if (r) {
+		if (r == -EOVERFLOW)
+			snprintf(err, errlen, "too many experts (%u layers of %u)",
+				 m->rm.hp.n_layer, m->rm.hp.n_expert);
+		goto fail;
+	}
 	/* the batch scratch is in the budget (sw_fixed_bytes): allocated now, once */
 	if (m->batch > 1) {
 		r = as_state_reserve_batch(m->s, m->batch);

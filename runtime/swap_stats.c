@@ -140,6 +140,15 @@ bool as_swap_expert_columns(const struct as_swap_model *m)
 	return m->xcols;
 }
 
+void as_swap_expert_ghost(const struct as_swap_model *m, int kind, uint64_t *lookups,
+			  uint64_t *hits)
+{
+	const struct sw_xghost *g = &m->xg[kind != 0];
+
+	*lookups = g->lookups;
+	*hits = g->hits;
+}
+
 uint32_t as_swap_expert_predict(const struct as_swap_model *m, enum as_xp_off *why)
 {
 	if (why)

@@ -37,6 +37,25 @@ struct sw_mat {
 	bool kq;      /* K-quant codes: each layer's scale table in kqt */
 };
 
+/*
+ * swap_xghost.c: the ghost of an expert cache, an LRU of bundle ids (layer * n_expert +
+ * expert) of cap entries (the kind's slots) without their bytes: whether the chosen
+ * experts would hit a cache of that size if every miss were read whole and cached.
+ * hit_rate is decayed: each use moves it 1/SW_XGHOST_WINDOW of the way to 1 (a hit) or 0.
+ */
+#define SW_XGHOST_WINDOW 64.0
+struct sw_xghost {
+	uint32_t n_ids, cap, n, head, tail;
+	uint32_t *prev, *next; /* [n_ids]: the list, most recent first */
+	uint8_t *in;           /* [n_ids]: in the list */
+	double hit_rate;
+	uint64_t lookups, hits;
+};
+int sw_xghost_init(struct sw_xghost *g, uint32_t n_ids, uint32_t cap);
+void sw_xghost_free(struct sw_xghost *g);
+/* A chosen expert's bundle id: whether it was in the ghost; then it is the most recent. */
+bool sw_xghost_use(struct sw_xghost *g, uint32_t id);
+
 struct as_swap_model {
 	struct swap_store *st;
 	struct swap_engine *eng; /* NULL in row mode */
@@ -156,6 +175,9 @@ struct as_swap_model {
 	 * at their places in the bundle (xparts_in), per started read (xrdn of them) its
 	 * handle, expert, slot and the slot's bytes */
 	unsigned xpart;
+	/* per expert kind (gate/up, down) of a column store with an engine: the ghost of its
+	 * expert cache (swap_xghost.c), which decides whether a miss is read in part */
+	struct sw_xghost xg[2];
 	uint32_t *xsel_idx;
 	uint32_t xsel_n;
 	struct swap_part *xparts_in;

@@ -122,6 +122,17 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 			"%.1f per token, not cached)\n",
 			(unsigned long long)s.total.expert_part_reads,
 			(double)s.total.expert_part_reads / nt);
+	if (as_swap_expert_columns(m)) {
+		uint64_t gl[2], gh[2];
+		char p2[16];
+
+		as_swap_expert_ghost(m, 0, &gl[0], &gh[0]);
+		as_swap_expert_ghost(m, 1, &gl[1], &gh[1]);
+		if (gl[0] || gl[1])
+			fprintf(f, "experts: a cache of whole reads would have hit gate/up %s, "
+				"down %s (reads in part while the part is smaller than the "
+				"misses)\n", pct(pr, gh[0], gl[0]), pct(p2, gh[1], gl[1]));
+	}
 	if (!(s.total.expert_high + s.total.expert_low) && as_swap_has_low_experts(m))
 		fprintf(f, "experts: precision off: %llu computed from the high copy, 0 from the "
 			"low (0.0%%)\n", (unsigned long long)s.total.expert_lookups / 2);
@@ -181,6 +192,15 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 			(unsigned long long)s.total.expert_part_reads,
 			as_swap_expert_predict(m, NULL));
 		cli_json_str(f, as_swap_expert_policy_name(m));
+		if (as_swap_expert_columns(m)) {
+			uint64_t gl[2], gh[2];
+
+			as_swap_expert_ghost(m, 0, &gl[0], &gh[0]);
+			as_swap_expert_ghost(m, 1, &gl[1], &gh[1]);
+			fprintf(f, ", \"expert_ghost_hit_rate\": [%.4f, %.4f]",
+				gl[0] ? (double)gh[0] / gl[0] : 0.0,
+				gl[1] ? (double)gh[1] / gl[1] : 0.0);
+		}
 		fprintf(f, ", \"expert_hit_rate_layers\": [");
 		expert_rates(m, f, EXPERT_HITS, true);
 		fprintf(f, "]");

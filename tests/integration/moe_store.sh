@@ -177,6 +177,30 @@ greedy "$C" --sparsity 0 --expert-sparsity 0.5 --dram-budget 20% --verify --stat
 	grep -q "^total " "$T/run.err" && ! grep -q "read in part" "$T/run.err" &&
 	cmp -s "$T/c100.txt" "$T/c12v.txt"
 check $? "mixtral, expert columns, --verify: every miss read whole and checked, the same text"
+# A router with locality (--expert-topics): the misses' experts recur, so a cache of whole
+# reads hits most of the time; the ghost of the expert cache sees it and the misses are
+# then read whole and cached instead of in part (nearly all of the 544 gate/up lookups
+# were read in part before it, with 46% hits).
+L="$T/loc5.asw"
+"$ACTIVESWAP_RELEASE" mkmodel -o "$T/loc.gguf" --arch mixtral --type f32 --dim 128 \
+	--hidden 512 --layers 4 --heads 4 --kv-heads 2 --vocab 512 --ctx 256 --experts 16 \
+	--experts-used 2 --expert-topics 4 --seed 5 >/dev/null 2>&1 &&
+	"$ACTIVESWAP_RELEASE" convert "$T/loc.gguf" -o "$L" --expert-layout columns \
+		>/dev/null 2>&1
+loc() { greedy "$L" --sparsity 0 --expert-sparsity 0.5 -n 64 -b 1 --policy lru --gap 64K "$@"; }
+jnum() { sed -n "s/.*\"$1\": *\[*\([0-9.]*\).*/\1/p" "$2" | tail -n 1; }
+loc >"$T/l100.txt" && loc --dram-budget 25% --stats --json >"$T/l25.json" &&
+	grep -q "^experts: a cache of whole reads would have hit gate/up" "$T/run.err" &&
+	loc --dram-budget 25% >"$T/l25.txt" && cmp -s "$T/l100.txt" "$T/l25.txt"
+rc=$?
+lk=$(jnum expert_lookups "$T/l25.json")
+pr=$(jnum expert_part_reads "$T/l25.json")
+gh=$(jnum expert_ghost_hit_rate "$T/l25.json")
+hr=$(jnum expert_hit_rate "$T/l25.json")
+[ $rc -eq 0 ] && [ -n "$pr" ] && [ -n "$lk" ] && [ $((pr * 4)) -lt "$lk" ] &&
+	awk -v g="$gh" -v h="$hr" 'BEGIN { exit !(g > 0.5 && h > 0.5) }'
+check $? "expert columns, a router with locality at 25%: misses read whole once a cache would hit ($pr of $lk bundles read in part, ghost hits $gh, hits $hr), the same text"
+rm -f "$L" "$T/loc.gguf"
 for bad in "--expert-layout diagonal" "--expert-layout columns --expert-types q8_0,q4_0"; do
 	# shellcheck disable=SC2086
 	"$ACTIVESWAP_RELEASE" convert "$T/mixtral.gguf" -o "$T/bad.asw" $bad >/dev/null \

@@ -47,6 +47,7 @@
 #include "fixtures.h"
 #include "moefx.h"
 #include "libswap.h"
+#include "../../runtime/swapmodel.h"
 
 #define N_CTX 24
 #define VOCAB MOEFX_VOCAB
@@ -404,6 +405,62 @@ static void test_partial_kinds(void **state)
 	as_swap_close(m);
 }
 
+/* The ghost of an expert cache: an LRU of ids without bytes, its hits and decayed rate. */
+static void test_xghost_lru(void **state)
+{
+	static const struct { uint32_t id; bool hit; } seq[] = {
+		{ 0, false }, { 1, false }, { 0, true },  /* 0 most recent, then 1 */
+		{ 2, false },                             /* evicts 1 */
+		{ 1, false },                             /* evicts 0 */
+		{ 2, true },  { 1, true },  { 0, false }, /* evicts 2 */
+		{ 2, false }, { 9, false },               /* 9: not an id */
+	};
+	struct sw_xghost g;
+	double rate = 0;
+
+	(void)state;
+	assert_int_equal(sw_xghost_init(&g, 4, 2), 0);
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		assert_int_equal(sw_xghost_use(&g, seq[i].id), seq[i].hit);
+		if (seq[i].id < 4)
+			rate += ((seq[i].hit ? 1.0 : 0.0) - rate) / SW_XGHOST_WINDOW;
+		assert_true(g.n <= 2);
+	}
+	assert_int_equal(g.lookups, 9);
+	assert_int_equal(g.hits, 3);
+	assert_float_equal(g.hit_rate, rate, 1e-12);
+	sw_xghost_free(&g);
+	assert_int_equal(sw_xghost_init(&g, 4, 0), 0); /* no slots: never a hit */
+	assert_false(sw_xghost_use(&g, 1));
+	assert_false(sw_xghost_use(&g, 1));
+	sw_xghost_free(&g);
+}
+
+/* A miss is read in part only while the part is at most 1 - the ghost's hit rate: the
+ * wide f32 store's gate/up at S 0.5 covers 0.75 of the bundle (4 KiB column pairs). */
+static void test_partial_follows_ghost(void **state)
+{
+	struct as_swap_model *m;
+	struct as_swap_params p;
+	struct as_swap_budget bi;
+	char err[512];
+
+	(void)state;
+	moefx_params(&p, N_CTX);
+	assert_int_equal(as_swap_budget_info(store_w, &p, &bi, err, sizeof(err)), 0);
+	p.budget_bytes = (uint64_t)(bi.full * 0.5);
+	p.expert_sparsity = 0.5f;
+	assert_int_equal(as_swap_open(&m, store_w, &p, err, sizeof(err)), 0);
+	assert_true(m->xg[0].cap >= 2 && m->xg[0].n_ids == m->rm.hp.n_layer * m->rm.hp.n_expert);
+	assert_int_equal(as_swap_expert_partial(m) & 1u, 1);
+	m->xg[0].hit_rate = 0.2;
+	assert_int_equal(as_swap_expert_partial(m) & 1u, 1);
+	m->xg[0].hit_rate = 0.3; /* 0.75 > 0.7: whole, cached */
+	assert_int_equal(as_swap_expert_partial(m) & 1u, 0);
+	m->xg[0].hit_rate = 0;
+	as_swap_close(m);
+}
+
 /* The cost model's share of a column bundle read under a selection, and the experts'
  * bytes and compute with it. */
 static void test_cost_columns(void **state)
@@ -556,6 +613,8 @@ int main(void)
 		cmocka_unit_test(test_predict_default),
 		cmocka_unit_test(test_cost_columns),
 		cmocka_unit_test(test_partial_kinds),
+		cmocka_unit_test(test_xghost_lru),
+		cmocka_unit_test(test_partial_follows_ghost),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

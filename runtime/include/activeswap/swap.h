@@ -248,6 +248,11 @@ bool as_swap_expert_columns(const struct as_swap_model *m);
 /* Which expert bundles a miss reads in part at the current expert sparsity (columns that
  * skip pages, swap_experts.c): bit 0 gate/up, bit 1 down; 0: whole bundles. */
 unsigned as_swap_expert_partial(const struct as_swap_model *m);
+/* A column store's expert caches' ghosts (swap_xghost.c) per kind (0 gate/up, 1 down):
+ * the chosen experts' bundles looked up and how many a cache of the kind's slots would
+ * have held had every miss been read whole; 0 and 0 without experts in columns. */
+void as_swap_expert_ghost(const struct as_swap_model *m, int kind, uint64_t *lookups,
+			  uint64_t *hits);
 /* Why expert prediction is off although expert_predict did not say so: the expert cache
  * holds fewer gate/up bundles than two layers' chosen experts, or a gate/up miss is read
  * in part (as_swap_expert_partial), which a preload of the whole bundle would not save. */
