@@ -482,7 +482,8 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 	if (m->xcols)
 		for (uint32_t i = 0; i < n; i++)
 			for (int g = 0; g < 2; g++)
-				sw_xghost_use(&m->xg[g], layer * m->rm.hp.n_expert + ids[i]);
+				sw_xghost_use(&m->xg[g], layer * m->rm.hp.n_expert + ids[i],
+					      m->token);
 	m->xpart = as_swap_expert_partial(m);
 	if (!m->xpart) {
 		swap_request(m->eng, m->fkeys, nk, SWAP_PRIO_DEMAND, 0);

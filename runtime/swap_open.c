@@ -509,8 +509,10 @@ static void expert_predict_default(struct as_swap_model *m, const struct as_swap
 		m->xp_ahead = 0;
 }
 
-/* A column store's expert caches get their ghosts (swap_xghost.c), of their slots. */
-static int expert_ghosts(struct as_swap_model *m)
+/* A column store's expert caches get their ghosts (swap_xghost.c), of their slots: the
+ * contextual policy's, or LRU for the others (static pins a fixed set, which LRU
+ * approximates from below). */
+static int expert_ghosts(struct as_swap_model *m, const struct as_swap_params *p)
 {
 	uint64_t ids = (uint64_t)m->rm.hp.n_layer * m->rm.hp.n_expert;
 	struct swap_stats s;
@@ -524,7 +526,8 @@ static int expert_ghosts(struct as_swap_model *m)
 	for (int g = 0; g < 2 && !r; g++) {
 		uint64_t cap = s.kind_slots[g ? SWAP_FFN_OUT : SWAP_FFN_IN];
 
-		r = sw_xghost_init(&m->xg[g], (uint32_t)ids, (uint32_t)(cap < ids ? cap : ids));
+		r = sw_xghost_init(&m->xg[g], (uint32_t)ids, (uint32_t)(cap < ids ? cap : ids),
+				   p->expert_policy != SWAP_POLICY_FREQ);
 	}
 	return r;
 }
@@ -864,7 +867,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 		}
 	}
 	expert_predict_default(m, p);
-	r = expert_ghosts(m);
+	r = expert_ghosts(m, p);
 	if (r) {
 		if (r == -EOVERFLOW)
 			snprintf(err, errlen, "too many experts (%u layers of %u)",

@@ -38,23 +38,28 @@ struct sw_mat {
 };
 
 /*
- * swap_xghost.c: the ghost of an expert cache, an LRU of bundle ids (layer * n_expert +
- * expert) of cap entries (the kind's slots) without their bytes: whether the chosen
- * experts would hit a cache of that size if every miss were read whole and cached.
- * hit_rate is decayed: each use moves it 1/SW_XGHOST_WINDOW of the way to 1 (a hit) or 0.
+ * swap_xghost.c: the ghost of an expert cache, the bundle ids (layer * n_expert + expert)
+ * a cache of cap slots would hold, without their bytes, evicting as the expert policy
+ * does (the contextual policy's decayed counters, or LRU): whether the chosen experts
+ * would hit it if every miss were read whole and cached. hit_rate is decayed: each use
+ * moves it 1/SW_XGHOST_WINDOW of the way to 1 (a hit) or 0.
  */
 #define SW_XGHOST_WINDOW 64.0
 struct sw_xghost {
-	uint32_t n_ids, cap, n, head, tail;
-	uint32_t *prev, *next; /* [n_ids]: the list, most recent first */
-	uint8_t *in;           /* [n_ids]: in the list */
+	uint32_t n_ids, cap, n;
+	bool lru;
+	double *score;  /* [n_ids]: decayed use counter (LRU: the last use's clock) */
+	uint32_t *pos;  /* [n_ids]: index in res, UINT32_MAX when not held */
+	uint32_t *res;  /* [cap]: the ids held */
+	double inc;     /* what a use adds (divided by the decay per token) */
+	uint64_t token, clock;
 	double hit_rate;
 	uint64_t lookups, hits;
 };
-int sw_xghost_init(struct sw_xghost *g, uint32_t n_ids, uint32_t cap);
+int sw_xghost_init(struct sw_xghost *g, uint32_t n_ids, uint32_t cap, bool lru);
 void sw_xghost_free(struct sw_xghost *g);
-/* A chosen expert's bundle id: whether it was in the ghost; then it is the most recent. */
-bool sw_xghost_use(struct sw_xghost *g, uint32_t id);
+/* A chosen expert's bundle id at a token: whether the ghost held it; now it does. */
+bool sw_xghost_use(struct sw_xghost *g, uint32_t id, uint64_t token);
 
 struct as_swap_model {
 	struct swap_store *st;

@@ -405,8 +405,9 @@ static void test_partial_kinds(void **state)
 	as_swap_close(m);
 }
 
-/* The ghost of an expert cache: an LRU of ids without bytes, its hits and decayed rate. */
-static void test_xghost_lru(void **state)
+/* The ghost of an expert cache: ids without bytes, evicting by LRU or by the contextual
+ * policy's decayed counters; its hits and decayed rate. */
+static void test_xghost(void **state)
 {
 	static const struct { uint32_t id; bool hit; } seq[] = {
 		{ 0, false }, { 1, false }, { 0, true },  /* 0 most recent, then 1 */
@@ -419,9 +420,9 @@ static void test_xghost_lru(void **state)
 	double rate = 0;
 
 	(void)state;
-	assert_int_equal(sw_xghost_init(&g, 4, 2), 0);
+	assert_int_equal(sw_xghost_init(&g, 4, 2, true), 0);
 	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
-		assert_int_equal(sw_xghost_use(&g, seq[i].id), seq[i].hit);
+		assert_int_equal(sw_xghost_use(&g, seq[i].id, i / 3), seq[i].hit);
 		if (seq[i].id < 4)
 			rate += ((seq[i].hit ? 1.0 : 0.0) - rate) / SW_XGHOST_WINDOW;
 		assert_true(g.n <= 2);
@@ -430,9 +431,28 @@ static void test_xghost_lru(void **state)
 	assert_int_equal(g.hits, 3);
 	assert_float_equal(g.hit_rate, rate, 1e-12);
 	sw_xghost_free(&g);
-	assert_int_equal(sw_xghost_init(&g, 4, 0), 0); /* no slots: never a hit */
-	assert_false(sw_xghost_use(&g, 1));
-	assert_false(sw_xghost_use(&g, 1));
+
+	/* two slots, experts 0 and 1 used every token and then 2 or 3 in turn (a cycle
+	 * longer than the cache, as the layers' experts are): LRU never hits, the decayed
+	 * counters keep 0 or 1 */
+	for (int lru = 0; lru < 2; lru++) {
+		assert_int_equal(sw_xghost_init(&g, 4, 2, lru), 0);
+		for (uint64_t t = 0; t < 10; t++)
+			for (uint32_t j = 0; j < 3; j++)
+				sw_xghost_use(&g, j < 2 ? j : 2 + (uint32_t)(t & 1), t);
+		print_message("# %s: %llu hits of %llu\n", lru ? "lru" : "contextual",
+			      (unsigned long long)g.hits, (unsigned long long)g.lookups);
+		assert_int_equal(g.lookups, 30);
+		if (lru)
+			assert_int_equal(g.hits, 0);
+		else
+			assert_true(g.hits >= 5); /* about one a token */
+		sw_xghost_free(&g);
+	}
+
+	assert_int_equal(sw_xghost_init(&g, 4, 0, false), 0); /* no slots: never a hit */
+	assert_false(sw_xghost_use(&g, 1, 0));
+	assert_false(sw_xghost_use(&g, 1, 0));
 	sw_xghost_free(&g);
 }
 
@@ -452,6 +472,7 @@ static void test_partial_follows_ghost(void **state)
 	p.expert_sparsity = 0.5f;
 	assert_int_equal(as_swap_open(&m, store_w, &p, err, sizeof(err)), 0);
 	assert_true(m->xg[0].cap >= 2 && m->xg[0].n_ids == m->rm.hp.n_layer * m->rm.hp.n_expert);
+	assert_false(m->xg[0].lru); /* the contextual policy by default */
 	assert_int_equal(as_swap_expert_partial(m) & 1u, 1);
 	m->xg[0].hit_rate = 0.2;
 	assert_int_equal(as_swap_expert_partial(m) & 1u, 1);
@@ -613,7 +634,7 @@ int main(void)
 		cmocka_unit_test(test_predict_default),
 		cmocka_unit_test(test_cost_columns),
 		cmocka_unit_test(test_partial_kinds),
-		cmocka_unit_test(test_xghost_lru),
+		cmocka_unit_test(test_xghost),
 		cmocka_unit_test(test_partial_follows_ghost),
 	};
 
