@@ -130,8 +130,8 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 		as_swap_expert_ghost(m, 1, &gl[1], &gh[1]);
 		if (gl[0] || gl[1])
 			fprintf(f, "experts: a cache of whole reads would have hit gate/up %s, "
-				"down %s (reads in part while the part is smaller than the "
-				"misses)\n", pct(pr, gh[0], gl[0]), pct(p2, gh[1], gl[1]));
+				"down %s (a miss is read in part only while that reads less)\n",
+				pct(pr, gh[0], gl[0]), pct(p2, gh[1], gl[1]));
 	}
 	if (!(s.total.expert_high + s.total.expert_low) && as_swap_has_low_experts(m))
 		fprintf(f, "experts: precision off: %llu computed from the high copy, 0 from the "
