@@ -18,6 +18,37 @@
 
 static const int32_t prompt[3] = { 1, 17, 300 };
 
+int moefx_mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64_t layers,
+		uint64_t seed, uint64_t dim, uint64_t hidden, uint64_t xw)
+{
+	bool qw = arch == AS_ARCH_QWEN3MOE;
+	struct as_mkmodel_params p;
+	char err[512] = "";
+	int r;
+
+	as_mkmodel_params_init(&p);
+	p.shape.dim = dim;
+	p.shape.hidden = hidden;
+	p.shape.layers = layers;
+	p.shape.heads = 4;
+	p.shape.kv_heads = 2;
+	p.shape.vocab = MOEFX_VOCAB;
+	p.shape.ctx = 256;
+	if (qw)
+		p.shape.head_dim = 64;
+	p.arch = arch;
+	p.experts = qw ? 16 : 8;
+	p.experts_used = qw ? 4 : 2;
+	p.expert_hidden = xw;
+	p.type = type;
+	p.seed = seed;
+	p.threads = 2;
+	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
+	return r;
+}
+
 void moefx_params(struct as_swap_params *p, uint32_t n_ctx)
 {
 	memset(p, 0, sizeof(*p));

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activeswap/mkmodel.h"
 #include "activeswap/swap.h"
 
 #define MOEFX_STEPS 8
@@ -34,6 +35,12 @@ void moefx_decode_dense(const char *gguf, float es, uint32_t n_ctx, struct moefx
 /* a's tokens are b's and every step's logits within 1e-4 of b's largest |logit|
  * (+ 1e-6): the store's columns against the dense rows (test_swaprun.c's bound). */
 void moefx_assert_close(const struct moefx_run *a, const struct moefx_run *b);
+/* A generated MoE model (as_mkmodel, 2 threads, vocabulary MOEFX_VOCAB, 4 heads of which 2
+ * KV, context 256): arch AS_ARCH_LLAMA a Mixtral (8 experts, 2 used), AS_ARCH_QWEN3MOE a
+ * Qwen3-MoE (16 experts, 4 used, head size 64: attention wider than dim); dim, the dense
+ * hidden and the experts' width xw as given. Prints as_mkmodel's error; returns it. */
+int moefx_mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64_t layers,
+		uint64_t seed, uint64_t dim, uint64_t hidden, uint64_t xw);
 /* A copy of the store at src with the header's u32 at off set to v (checksum redone). */
 void moefx_patch_header(const char *src, const char *dst, size_t off, uint32_t v);
 

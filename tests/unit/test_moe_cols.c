@@ -58,32 +58,11 @@ static char dir[512], gguf_f[600], store_f[600], gguf_q8[600], store_q8[600], ro
 /* f32, expert width 512: a gate/up column pair is one 4 KiB page */
 static char gguf_w[600], store_w[600], rows_w[600];
 
+/* A Mixtral whose experts are as wide as its hidden */
 static int mkmoe_shape(const char *out, enum ggml_type type, uint64_t layers, uint64_t seed,
 		       uint64_t dim, uint64_t xw)
 {
-	struct as_mkmodel_params p;
-	char err[512] = "";
-	int r;
-
-	as_mkmodel_params_init(&p);
-	p.shape.dim = dim;
-	p.shape.hidden = xw; /* a Mixtral's experts are as wide as its hidden */
-	p.shape.layers = layers;
-	p.shape.heads = 4;
-	p.shape.kv_heads = 2;
-	p.shape.vocab = VOCAB;
-	p.shape.ctx = 256;
-	p.arch = AS_ARCH_LLAMA;
-	p.experts = 8;
-	p.experts_used = 2;
-	p.expert_hidden = xw;
-	p.type = type;
-	p.seed = seed;
-	p.threads = 2;
-	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
-	if (r)
-		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
-	return r;
+	return moefx_mkmoe(out, AS_ARCH_LLAMA, type, layers, seed, dim, xw, xw);
 }
 
 static int mkmoe(const char *out, enum ggml_type type, uint64_t layers, uint64_t seed)

@@ -69,31 +69,8 @@ static char gguf_q8[600], store_q8[600], gguf_q4[600], store_q4[600], store_q8p[
 static int mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64_t layers,
 		 uint64_t seed)
 {
-	struct as_mkmodel_params p;
-	char err[512] = "";
-	int r;
-
-	as_mkmodel_params_init(&p);
-	p.shape.dim = 128;
-	p.shape.hidden = 256;
-	p.shape.layers = layers;
-	p.shape.heads = 4;
-	p.shape.kv_heads = 2;
-	p.shape.vocab = VOCAB;
-	p.shape.ctx = 256;
-	p.arch = arch;
-	p.experts = arch == AS_ARCH_QWEN3MOE ? 16 : 8;
-	p.experts_used = arch == AS_ARCH_QWEN3MOE ? 4 : 2;
-	p.expert_hidden = arch == AS_ARCH_QWEN3MOE ? 64 : 256;
-	if (arch == AS_ARCH_QWEN3MOE)
-		p.shape.head_dim = 64; /* attention wider than dim, as Qwen3-30B-A3B */
-	p.type = type;
-	p.seed = seed;
-	p.threads = 2;
-	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
-	if (r)
-		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
-	return r;
+	return moefx_mkmoe(out, arch, type, layers, seed, 128, 256,
+			   arch == AS_ARCH_QWEN3MOE ? 64 : 256);
 }
 
 /* The GGUF at in converted with every expert in high and low (layer groups of 2, as
