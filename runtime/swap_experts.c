@@ -139,23 +139,33 @@ static void bundle_weights(const struct as_swap_model *m, int kind, const void *
  * engine that checks every read (SWAP_F_VERIFY) reads misses whole: a bundle's crc32c
  * covers all of it, so a part could not be checked.
  */
+void sw_expert_shares(struct as_swap_model *m)
+{
+	for (int kind = SWAP_FFN_IN; kind <= SWAP_FFN_OUT; kind++) {
+		uint32_t k, in;
+
+		m->xshare[kind == SWAP_FFN_OUT] = 0;
+		if (!m->xcols || !m->eng || !m->s || m->verify_reads)
+			continue;
+		k = m->s->expert_topk[kind == SWAP_FFN_OUT];
+		in = m->mats[kind][0].in;
+		if (k && k < in)
+			m->xshare[kind == SWAP_FFN_OUT] = as_cost_column_read_share(
+				(double)k / in, (double)swap_store_bundle_bytes(m->st, kind) / in);
+	}
+}
+
 static bool partial_kind(const struct as_swap_model *m, int kind)
 {
-	uint32_t k, in;
 	double share;
 
-	if (!m->xcols || !m->eng || !m->s || m->verify_reads ||
-	    (kind != SWAP_FFN_IN && kind != SWAP_FFN_OUT))
+	if (kind != SWAP_FFN_IN && kind != SWAP_FFN_OUT)
 		return false;
-	k = m->s->expert_topk[kind == SWAP_FFN_OUT];
-	in = m->mats[kind][0].in;
-	if (!k || k >= in)
-		return false;
-	share = as_cost_column_read_share((double)k / in,
-					  (double)swap_store_bundle_bytes(m->st, kind) / in);
+	share = m->xshare[kind == SWAP_FFN_OUT];
 	/* and only while the part costs less than a whole read after the hits a cache of
 	 * whole reads would have had (its ghost's recent hit rate) */
-	return share <= AS_COST_PART_MAX && share <= 1.0 - m->xg[kind == SWAP_FFN_OUT].hit_rate;
+	return share > 0 && share <= AS_COST_PART_MAX &&
+	       share <= 1.0 - m->xg[kind == SWAP_FFN_OUT].hit_rate;
 }
 
 unsigned as_swap_expert_partial(const struct as_swap_model *m)

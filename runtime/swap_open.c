@@ -866,6 +866,7 @@ int as_swap_open(struct as_swap_model **out, const char *path,
 			goto fail;
 		}
 	}
+	sw_expert_shares(m);
 	expert_predict_default(m, p);
 	r = expert_ghosts(m, p);
 	if (r) {

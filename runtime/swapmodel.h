@@ -180,6 +180,10 @@ struct as_swap_model {
 	 * at their places in the bundle (xparts_in), per started read (xrdn of them) its
 	 * handle, expert, slot and the slot's bytes */
 	unsigned xpart;
+	/* per expert kind (gate/up, down): the share of a bundle a read of its selected
+	 * columns covers (as_cost_column_read_share; 0: always read whole), set at open by
+	 * sw_expert_shares */
+	double xshare[2];
 	/* per expert kind (gate/up, down) of a column store with an engine: the ghost of its
 	 * expert cache (swap_xghost.c), which decides whether a miss is read in part */
 	struct sw_xghost xg[2];
@@ -277,6 +281,9 @@ void sw_engine_experts_chosen(void *ctx, uint32_t layer, const uint32_t *ids, co
 /* The reads experts_chosen started and the pins it took that were not used (a token that
  * ended on an error): waited for, the lent slots returned, unpinned. */
 void sw_experts_drain(struct as_swap_model *m);
+/* The column read shares of the expert kinds (m->xshare) from the store, the expert
+ * sparsity and the engine's flags; once at open, when the expert sparsity is set. */
+void sw_expert_shares(struct as_swap_model *m);
 int sw_engine_expert_linear(void *ctx, uint32_t layer, uint32_t e, enum as_group g,
 			    const float *x, const struct as_sel *sel, float *const *ys);
 
