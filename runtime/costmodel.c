@@ -576,6 +576,13 @@ double as_cost_column_read_share(double keep, double stride)
 	return 1 - pow(1 - keep, 1 + 4096.0 / stride);
 }
 
+double as_cost_expert_read_share(double keep, double stride, bool verify)
+{
+	double share = as_cost_column_read_share(keep, stride);
+
+	return verify || share > AS_COST_PART_MAX ? 1 : share;
+}
+
 void as_cost_kind_prio(int n, const double *saved, uint8_t *prio)
 {
 	for (int k = 0; k < n; k++) {

@@ -105,14 +105,12 @@ void sw_auto_xprec_estimate(const struct as_swap_auto *a, const struct as_cost_i
 	if (a->expert_cols[0] && a->expert_cols[1] && p->expert_sparsity > 0) {
 		double keep = 1.0 - (double)p->expert_sparsity;
 
-		in.in_read = as_cost_column_read_share(keep, in.in_bytes[0] / a->expert_cols[0]);
-		in.out_read = as_cost_column_read_share(keep,
-							in.out_bytes[0] / a->expert_cols[1]);
-		/* read whole above the runtime's limit */
-		if (in.in_read > AS_COST_PART_MAX || (p->engine_flags & SWAP_F_VERIFY))
-			in.in_read = 1;
-		if (in.out_read > AS_COST_PART_MAX || (p->engine_flags & SWAP_F_VERIFY))
-			in.out_read = 1;
+		bool verify = p->engine_flags & SWAP_F_VERIFY;
+
+		in.in_read = as_cost_expert_read_share(keep, in.in_bytes[0] / a->expert_cols[0],
+						       verify);
+		in.out_read = as_cost_expert_read_share(keep, in.out_bytes[0] / a->expert_cols[1],
+							verify);
 		in.compute_share = keep;
 	}
 	/* the attention's columns: the uncached ones at the replayed time per byte of

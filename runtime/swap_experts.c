@@ -132,9 +132,9 @@ static void bundle_weights(const struct as_swap_model *m, int kind, const void *
 /*
  * Whether a missing bundle of the kind has only its selected columns read: expert
  * columns, Top-K inside experts on, and a selection that skips pages: the cost model's
- * share of the bundle such a read covers (as_cost_column_read_share: the selected
- * columns and a page per run of them) at most AS_COST_PART_MAX. Columns much smaller than a
- * page share pages (Qwen3-30B-A3B's 864-byte gate/up pair in Q4_0: a 50% selection
+ * share of the bundle such a read covers (as_cost_expert_read_share: the selected
+ * columns and a page per run of them) at most AS_COST_PART_MAX, found once at open
+ * (m->xshare). Columns much smaller than a page share pages (Qwen3-30B-A3B's 864-byte gate/up pair in Q4_0: a 50% selection
  * touches nearly every page), so such a bundle is read whole and cached instead. An
  * engine that checks every read (SWAP_F_VERIFY) reads misses whole: a bundle's crc32c
  * covers all of it, so a part could not be checked.
@@ -144,14 +144,14 @@ void sw_expert_shares(struct as_swap_model *m)
 	for (int kind = SWAP_FFN_IN; kind <= SWAP_FFN_OUT; kind++) {
 		uint32_t k, in;
 
-		m->xshare[kind == SWAP_FFN_OUT] = 0;
-		if (!m->xcols || !m->eng || !m->s || m->verify_reads)
+		m->xshare[kind == SWAP_FFN_OUT] = 1;
+		if (!m->xcols || !m->eng || !m->s)
 			continue;
 		k = m->s->expert_topk[kind == SWAP_FFN_OUT];
 		in = m->mats[kind][0].in;
-		if (k && k < in)
-			m->xshare[kind == SWAP_FFN_OUT] = as_cost_column_read_share(
-				(double)k / in, (double)swap_store_bundle_bytes(m->st, kind) / in);
+		m->xshare[kind == SWAP_FFN_OUT] = as_cost_expert_read_share(
+			(double)k / in, (double)swap_store_bundle_bytes(m->st, kind) / in,
+			m->verify_reads);
 	}
 }
 
@@ -164,8 +164,7 @@ static bool partial_kind(const struct as_swap_model *m, int kind)
 	share = m->xshare[kind == SWAP_FFN_OUT];
 	/* and only while the part costs less than a whole read after the hits a cache of
 	 * whole reads would have had (its ghost's recent hit rate) */
-	return share > 0 && share <= AS_COST_PART_MAX &&
-	       share <= 1.0 - m->xg[kind == SWAP_FFN_OUT].hit_rate;
+	return share > 0 && share < 1 && share <= 1.0 - m->xg[kind == SWAP_FFN_OUT].hit_rate;
 }
 
 unsigned as_swap_expert_partial(const struct as_swap_model *m)

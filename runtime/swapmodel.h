@@ -181,8 +181,8 @@ struct as_swap_model {
 	 * handle, expert, slot and the slot's bytes */
 	unsigned xpart;
 	/* per expert kind (gate/up, down): the share of a bundle a read of its selected
-	 * columns covers (as_cost_column_read_share; 0: always read whole), set at open by
-	 * sw_expert_shares */
+	 * columns covers (as_cost_expert_read_share; 1, or 0 before the open set it: read
+	 * whole), set at open by sw_expert_shares */
 	double xshare[2];
 	/* per expert kind (gate/up, down) of a column store with an engine: the ghost of its
 	 * expert cache (swap_xghost.c), which decides whether a miss is read in part */

@@ -476,6 +476,11 @@ static void test_cost_columns(void **state)
 	assert_float_equal(as_cost_column_read_share(0.5, 2304), 1 - pow(0.5, 1 + 4096 / 2304.0),
 			   1e-12);
 	assert_float_equal(as_cost_column_read_share(0.5, 4096), 0.75, 1e-12);
+	/* what a miss reads: that share, or whole above AS_COST_PART_MAX or when verified */
+	assert_float_equal(as_cost_expert_read_share(0.5, 4096, false), 0.75, 1e-12);
+	assert_float_equal(as_cost_expert_read_share(0.5, 4096, true), 1, 0);
+	assert_float_equal(as_cost_expert_read_share(0.5, 864, false), 1, 0);
+	assert_float_equal(as_cost_expert_read_share(0, 4096, false), 1, 0);
 	/* columns much smaller than a page: nearly whole (Qwen3-30B-A3B's 864 bytes: 0.98);
 	 * no selection: whole */
 	assert_true(as_cost_column_read_share(0.5, 864) > 0.98);

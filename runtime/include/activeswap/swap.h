@@ -467,6 +467,11 @@ void as_cost_kind_prio(int n, const double *saved, uint8_t *prio);
 /* A miss of an expert kind is read in part when that share is at most this, else whole
  * (swap_experts.c; the cost model counts it so). */
 #define AS_COST_PART_MAX 0.9
+/* The share of a missing expert bundle of columns of stride bytes read under a selection
+ * of keep of them: as_cost_column_read_share, or 1 (read whole) above AS_COST_PART_MAX,
+ * with keep outside (0, 1), or when every read is checked (verify: a bundle's crc32c
+ * covers all of it). The runtime (sw_expert_shares) and the cost model both ask it. */
+double as_cost_expert_read_share(double keep, double stride, bool verify);
 struct as_cost_expert_est {
 	double bytes, low_share, io_s, compute_s, s, acc;
 };
