@@ -66,10 +66,20 @@ static void expert_rates(struct as_swap_model *m, FILE *f, enum expert_rate what
 	}
 }
 
+/* A column store's expert cache ghosts: lookups and hits per kind (gate/up, down). */
+static bool ghost(const struct as_swap_model *m, uint64_t gl[2], uint64_t gh[2])
+{
+	if (!as_swap_expert_columns(m))
+		return false;
+	for (int k = 0; k < 2; k++)
+		as_swap_expert_ghost(m, k, &gl[k], &gh[k]);
+	return true;
+}
+
 void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 {
 	struct as_swap_stats s;
-	uint64_t nt;
+	uint64_t nt, gl[2], gh[2];
 
 	as_swap_stats(m, &s);
 	tp_sum_u64((uint64_t *)&s.total, sizeof(s.total) / sizeof(uint64_t));
@@ -122,16 +132,12 @@ void swap_cli_print_stats(struct as_swap_model *m, FILE *f)
 			"%.1f per token, not cached)\n",
 			(unsigned long long)s.total.expert_part_reads,
 			(double)s.total.expert_part_reads / nt);
-	if (as_swap_expert_columns(m)) {
-		uint64_t gl[2], gh[2];
+	if (ghost(m, gl, gh) && (gl[0] || gl[1])) {
 		char p2[16];
 
-		as_swap_expert_ghost(m, 0, &gl[0], &gh[0]);
-		as_swap_expert_ghost(m, 1, &gl[1], &gh[1]);
-		if (gl[0] || gl[1])
-			fprintf(f, "experts: a cache of whole reads would have hit gate/up %s, "
-				"down %s (a miss is read in part only while that reads less)\n",
-				pct(pr, gh[0], gl[0]), pct(p2, gh[1], gl[1]));
+		fprintf(f, "experts: a cache of whole reads would have hit gate/up %s, down %s "
+			"(a miss is read in part only while that reads less)\n",
+			pct(pr, gh[0], gl[0]), pct(p2, gh[1], gl[1]));
 	}
 	if (!(s.total.expert_high + s.total.expert_low) && as_swap_has_low_experts(m))
 		fprintf(f, "experts: precision off: %llu computed from the high copy, 0 from the "
@@ -174,7 +180,7 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 {
 	struct as_swap_stats s;
 	struct swap_stats es;
-	uint64_t nt;
+	uint64_t nt, gl[2], gh[2];
 
 	as_swap_stats(m, &s);
 	as_swap_io_stats(m, &es);
@@ -192,15 +198,10 @@ void swap_cli_json(struct as_swap_model *m, const struct swap_cli *o, FILE *f)
 			(unsigned long long)s.total.expert_part_reads,
 			as_swap_expert_predict(m, NULL));
 		cli_json_str(f, as_swap_expert_policy_name(m));
-		if (as_swap_expert_columns(m)) {
-			uint64_t gl[2], gh[2];
-
-			as_swap_expert_ghost(m, 0, &gl[0], &gh[0]);
-			as_swap_expert_ghost(m, 1, &gl[1], &gh[1]);
+		if (ghost(m, gl, gh))
 			fprintf(f, ", \"expert_ghost_hit_rate\": [%.4f, %.4f]",
 				gl[0] ? (double)gh[0] / gl[0] : 0.0,
 				gl[1] ? (double)gh[1] / gl[1] : 0.0);
-		}
 		fprintf(f, ", \"expert_hit_rate_layers\": [");
 		expert_rates(m, f, EXPERT_HITS, true);
 		fprintf(f, "]");
