@@ -33,7 +33,7 @@ int sw_xghost_init(struct sw_xghost *g, uint32_t n_ids, uint32_t cap, bool lru)
 	g->cap = cap < n_ids ? cap : n_ids;
 	g->score = calloc(n_ids, sizeof(*g->score));
 	g->pos = malloc((size_t)n_ids * sizeof(*g->pos));
-	g->res = malloc(((size_t)g->cap + 1) * sizeof(*g->res));
+	g->res = malloc(((size_t)g->cap + 1) * sizeof(*g->res)); /* + 1: never malloc(0) */
 	if (!g->score || !g->pos || !g->res) {
 		sw_xghost_free(g);
 		return -ENOMEM;
@@ -74,7 +74,7 @@ bool sw_xghost_use(struct sw_xghost *g, uint32_t id, uint64_t token)
 	if (id >= g->n_ids || !g->cap)
 		return false;
 	next_token(g, token);
-	g->token = token; /* a new sequence may start over */
+	g->token = token; /* LRU, or a new sequence that starts over */
 	hit = g->pos[id] != UINT32_MAX;
 	if (!hit) {
 		if (g->n >= g->cap) { /* evict the smallest counter (LRU: the oldest use) */
