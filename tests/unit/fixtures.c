@@ -35,8 +35,6 @@ int fx_rmdir(const char *dir)
 int fx_mkmodel(const char *out, const struct fx_shape *s, enum ggml_type type, uint64_t seed)
 {
 	struct as_mkmodel_params p;
-	char err[512] = "";
-	int r;
 
 	as_mkmodel_params_init(&p);
 	if (s) {
@@ -49,10 +47,19 @@ int fx_mkmodel(const char *out, const struct fx_shape *s, enum ggml_type type, u
 			if (*v[i])
 				*d[i] = *v[i];
 	}
-	p.type = type;
-	p.seed = seed;
-	p.threads = 2;
-	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
+	return fx_mkmodel_params(&p, out, type, seed);
+}
+
+int fx_mkmodel_params(struct as_mkmodel_params *p, const char *out, enum ggml_type type,
+		      uint64_t seed)
+{
+	char err[512] = "";
+	int r;
+
+	p->type = type;
+	p->seed = seed;
+	p->threads = 2;
+	r = as_mkmodel(p, out, NULL, err, sizeof(err));
 	if (r)
 		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
 	return r;

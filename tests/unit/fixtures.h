@@ -25,6 +25,11 @@ struct fx_shape {
 /* as_mkmodel of the tiny shape with s's overrides (s may be NULL), 2 threads; the error
  * line goes to stderr. 0 or a negative errno. */
 int fx_mkmodel(const char *out, const struct fx_shape *s, enum ggml_type type, uint64_t seed);
+struct as_mkmodel_params;
+/* as_mkmodel of p (its shape and architecture set) in type with seed, 2 threads; the error
+ * line goes to stderr. 0 or a negative errno. */
+int fx_mkmodel_params(struct as_mkmodel_params *p, const char *out, enum ggml_type type,
+		      uint64_t seed);
 /* as_convert with a column type (AS_CONVERT_KEEP or a ggml type), a layer group, the row
  * copy and verification; the error line goes to stderr. */
 int fx_convert(const char *in, const char *out, int type, uint32_t group, bool rows,

@@ -13,6 +13,7 @@
 
 #include "activeswap/forward.h"
 #include "activeswap/model.h"
+#include "fixtures.h"
 #include "libswap.h"
 #include "moefx.h"
 
@@ -23,8 +24,6 @@ int moefx_mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64_
 {
 	bool qw = arch == AS_ARCH_QWEN3MOE;
 	struct as_mkmodel_params p;
-	char err[512] = "";
-	int r;
 
 	as_mkmodel_params_init(&p);
 	p.shape.dim = dim;
@@ -40,13 +39,7 @@ int moefx_mkmoe(const char *out, enum as_arch arch, enum ggml_type type, uint64_
 	p.experts = qw ? 16 : 8;
 	p.experts_used = qw ? 4 : 2;
 	p.expert_hidden = xw;
-	p.type = type;
-	p.seed = seed;
-	p.threads = 2;
-	r = as_mkmodel(&p, out, NULL, err, sizeof(err));
-	if (r)
-		fprintf(stderr, "# as_mkmodel %s: %s\n", out, err);
-	return r;
+	return fx_mkmodel_params(&p, out, type, seed);
 }
 
 void moefx_params(struct as_swap_params *p, uint32_t n_ctx)
